@@ -1,0 +1,115 @@
+// Domain types shared by every layer. Protocol front-ends translate their wire formats into these.
+
+export type RequestStatus = 'queued' | 'pending_approval' | 'pending_dcv' | 'issued' | 'rejected' | 'failed';
+export const FINAL_STATUSES: readonly RequestStatus[] = ['issued', 'rejected', 'failed'];
+
+export type Protocol = 'rest' | 'acme' | 'est' | 'scep' | 'cli';
+
+export type KeyAlgorithm = 'ec-p256' | 'ec-p384' | 'rsa-2048' | 'rsa-3072' | 'rsa-4096';
+export const KEY_ALGORITHMS: readonly KeyAlgorithm[] = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'];
+
+export type ExtendedKeyUsage = 'serverAuth' | 'clientAuth' | 'codeSigning' | 'emailProtection' | 'timeStamping' | 'ocspSigning';
+export type KeyUsage =
+  | 'digitalSignature'
+  | 'nonRepudiation'
+  | 'keyEncipherment'
+  | 'dataEncipherment'
+  | 'keyAgreement'
+  | 'keyCertSign'
+  | 'cRLSign';
+
+export interface CaRecord {
+  id: string;
+  name: string;
+  kind: 'root' | 'issuing';
+  parentId: string | null;
+  keyAlgorithm: KeyAlgorithm;
+  subject: string;
+  certificatePem: string;
+  /** JSON envelope produced by ca/keyProtection: AES-256-GCM ciphertext, never the plain key. */
+  encryptedKey: string;
+  notBefore: Date;
+  notAfter: Date;
+  createdAt: Date;
+}
+
+export interface ProductTemplate {
+  /** Key algorithms a CSR may use. RSA sizes are exact matches of the algorithm name. */
+  keyAlgorithms: KeyAlgorithm[];
+  defaultValidityDays: number;
+  maxValidityDays: number;
+  /** Empty means any DNS name; otherwise each DNS SAN must equal or end in ".<suffix>". */
+  allowedDnsSuffixes: string[];
+  allowWildcards: boolean;
+  allowIpSans: boolean;
+  allowEmailSans: boolean;
+  allowUriSans: boolean;
+  extendedKeyUsages: ExtendedKeyUsage[];
+  requiresApproval: boolean;
+}
+
+export interface ProductRecord {
+  id: string;
+  name: string;
+  caId: string;
+  template: ProductTemplate;
+  createdAt: Date;
+}
+
+export interface EnrollmentRequest {
+  id: string;
+  productId: string;
+  caId: string;
+  /** Who asked: `apikey:<id>`, `acme:<account>`, `cli`, ... */
+  requester: string;
+  protocol: Protocol;
+  csrPem: string;
+  validityDays: number | null;
+  idempotencyKey: string | null;
+  status: RequestStatus;
+  statusReason: string | null;
+  certificateId: string | null;
+  attempts: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface CertificateRecord {
+  id: string;
+  caId: string;
+  productId: string;
+  requestId: string | null;
+  /** Lower-case hex, no leading zero byte beyond what DER needs. */
+  serialNumber: string;
+  commonName: string | null;
+  sanDns: string[];
+  sanIp: string[];
+  sanEmail: string[];
+  sanUri: string[];
+  keyAlgorithm: string;
+  validFrom: Date;
+  validTo: Date;
+  certificatePem: string;
+  revokedAt: Date | null;
+  revocationReason: string | null;
+  createdAt: Date;
+}
+
+export type PermissionAction = 'read' | 'issue' | 'revoke';
+export interface Permission {
+  /** A CA id, or '*' for every CA. */
+  ca: string;
+  actions: PermissionAction[];
+}
+
+export interface ApiKeyRecord {
+  id: string;
+  name: string;
+  /** SHA-256 of the secret part, hex. The secret has 256 bits of entropy, so a slow hash buys nothing. */
+  secretHash: string;
+  permissions: Permission[];
+  /** Admins may manage CAs, products and keys. */
+  admin: boolean;
+  createdAt: Date;
+  revokedAt: Date | null;
+}

@@ -1,0 +1,44 @@
+// One queue interface, two back-ends: in-process (embedded) and BullMQ on Redis (scaled out).
+// A job carries only the id of an enrollment request; everything else lives in the store.
+
+/** Thrown by a job handler for a failure worth retrying (database busy, upstream CA down). */
+export class TransientError extends Error {
+  override readonly name = 'TransientError';
+}
+
+export interface JobHandler {
+  /**
+   * Processes one request. Resolves when the job is done (whatever the outcome for the request).
+   * Throwing TransientError asks for a retry with backoff; any other error also retries.
+   * When the last attempt fails, `onExhausted` is called instead.
+   */
+  process(requestId: string, attempt: number): Promise<void>;
+  /** Called once after the final failed attempt; should mark the request `failed`. */
+  onExhausted(requestId: string, error: Error): Promise<void>;
+}
+
+export interface QueueOptions {
+  /** Total attempts per job including the first. */
+  attempts: number;
+  /** Base delay for exponential backoff: base, 2*base, 4*base, ... */
+  backoffMs: number;
+}
+
+export type JobOutcome = 'completed' | 'failed' | 'timeout';
+
+export interface JobQueue {
+  readonly kind: 'memory' | 'bullmq';
+  /** Adds a job for this request. Adding a request that is already waiting or running is a no-op. */
+  enqueue(requestId: string): Promise<void>;
+  /** Starts consuming jobs in this process. */
+  startWorker(handler: JobHandler, concurrency: number): Promise<void>;
+  /**
+   * Resolves when the job for this request completes or finally fails, or after timeoutMs.
+   * Works across processes on the BullMQ back-end.
+   */
+  waitFor(requestId: string, timeoutMs: number): Promise<JobOutcome>;
+  /** Throws when the queue back-end cannot be reached. */
+  ping(): Promise<void>;
+  /** Graceful: stops taking jobs, lets in-flight jobs finish, then closes connections. */
+  close(): Promise<void>;
+}
