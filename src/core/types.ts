@@ -69,6 +69,8 @@ export interface EnrollmentRequest {
   status: RequestStatus;
   statusReason: string | null;
   certificateId: string | null;
+  /** Who approved it, for products that need approval; null until then. */
+  approvedBy: string | null;
   attempts: number;
   createdAt: Date;
   updatedAt: Date;

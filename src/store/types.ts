@@ -11,7 +11,7 @@ export type NewCa = Omit<CaRecord, 'createdAt'>;
 export type NewProduct = Omit<ProductRecord, 'createdAt'>;
 export type NewEnrollmentRequest = Omit<
   EnrollmentRequest,
-  'status' | 'statusReason' | 'certificateId' | 'attempts' | 'createdAt' | 'updatedAt'
+  'status' | 'statusReason' | 'certificateId' | 'approvedBy' | 'attempts' | 'createdAt' | 'updatedAt'
 >;
 export type NewCertificate = Omit<CertificateRecord, 'revokedAt' | 'revocationReason' | 'createdAt'>;
 export type NewApiKey = Omit<ApiKeyRecord, 'createdAt' | 'revokedAt'>;
@@ -47,6 +47,8 @@ export interface RequestStore {
     to: RequestStatus,
     reason?: string | null,
   ): Promise<EnrollmentRequest | undefined>;
+  /** Moves a request from `pending_approval` back to `queued`, recording the approver. */
+  approve(id: string, approvedBy: string): Promise<EnrollmentRequest | undefined>;
   /** Counts one more processing attempt (for retries and crash recovery). */
   incrementAttempts(id: string): Promise<void>;
   /** Oldest first. Used on start-up to re-queue what a dead process left behind. */

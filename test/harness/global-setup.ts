@@ -1,6 +1,7 @@
 // Starts one redis-server and one throwaway PostgreSQL cluster for the whole test run, when
 // installed. Suites read the URLs with `inject('redisUrl')` / `inject('postgresUrl')`; null means
 // "not installed, skip" (and CERTGATE_REQUIRE_ALL=1 turns that into a failure here).
+import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
 import { startRedis } from './redis.js';
 import { startPostgres } from './postgres.js';

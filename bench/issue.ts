@@ -1,0 +1,170 @@
+// npm run bench -- issue [--count N]
+// (a) straight through queue and worker, per queue back-end, against raw native P-256 signing;
+// (b) over HTTP with autocannon, certgate (embedded default) against `cfssl serve`, same CSRs.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { createPrivateKey, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { loadConfig } from '../src/config.js';
+import { initialize } from '../src/init.js';
+import { openRuntime } from '../src/runtime.js';
+import { argValue, emit, makeP256Csrs, percentile, round } from './lib.js';
+
+const root = join(import.meta.dirname, '..');
+
+function rawSignRate(seconds = 2): number {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const tbs = randomBytes(420); // about the size of a leaf TBSCertificate
+  let n = 0;
+  const end = performance.now() + seconds * 1000;
+  while (performance.now() < end) {
+    for (let i = 0; i < 100; i++) sign('sha256', tbs, { key: privateKey, dsaEncoding: 'der' });
+    n += 100;
+  }
+  return n / seconds;
+}
+
+async function queueScenario(csrs: string[], redisUrl: string | undefined, baseline: number): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'certgate-bench-'));
+  const config = loadConfig({ env: {}, overrides: { dataDir, masterKey: 'bench-master-key-0123456789', logLevel: 'warn', ...(redisUrl ? { redisUrl } : {}), workerConcurrency: 32 } });
+  const rt = await openRuntime(config, { queuePrefix: `bench-${Date.now()}` });
+  const init = await initialize(rt);
+  await rt.startWorker();
+  const caId = init.issuing?.id as string;
+  const latencies: number[] = [];
+  let next = 0;
+  let failures = 0;
+  const concurrency = 64;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < csrs.length) {
+        const csrPem = csrs[next++] as string;
+        const t0 = performance.now();
+        const { request } = await rt.enrollments.submit({ caId, csrPem, requester: 'bench', protocol: 'cli', authorize: () => undefined });
+        const done = await rt.enrollments.waitForOutcome(request.id, 120_000);
+        if (done.status !== 'issued') failures++;
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const rate = csrs.length / seconds;
+  emit({
+    scenario: 'issue',
+    path: 'queue+worker',
+    queue: rt.queue.kind,
+    store: rt.store.kind,
+    count: csrs.length,
+    failures,
+    certs_per_s: round(rate, 1),
+    p50_ms: round(percentile(latencies, 50)),
+    p99_ms: round(percentile(latencies, 99)),
+    baseline: 'raw native P-256 sign',
+    baseline_per_s: round(baseline, 0),
+    ratio_to_baseline: round(rate / baseline, 3),
+  });
+  await rt.close();
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForHttp(url: string, child: ChildProcess, timeoutMs = 60_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    try {
+      await fetch(url);
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+async function load(url: string, bodies: string[], headers: Record<string, string>): Promise<{ rate: number; p50: number; p99: number; non2xx: number; errors: number }> {
+  let i = 0;
+  const result = await autocannon({
+    url,
+    connections: 32,
+    amount: bodies.length,
+    timeout: 60,
+    requests: [
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        setupRequest: (req) => ({ ...req, body: bodies[i++ % bodies.length] as string }),
+      },
+    ],
+  });
+  const total = result.requests.total;
+  return { rate: total / result.duration, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors };
+}
+
+async function httpScenario(csrs: string[]): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'certgate-bench-http-'));
+  const port = await freePort();
+  const env = { ...process.env, CERTGATE_DATA_DIR: dataDir, CERTGATE_HTTP_PORT: String(port), CERTGATE_HTTPS_PORT: '0', CERTGATE_LOG_LEVEL: 'warn', REDIS_URL: '', DATABASE_URL: '' };
+  const cli = [join(root, 'node_modules/tsx/dist/cli.mjs'), join(root, 'src/cli.ts')];
+  const init = JSON.parse(execFileSync(process.execPath, [...cli, 'init', '--json'], { env, encoding: 'utf8' })) as { issuing_ca_id: string; admin_api_key: string };
+  const server = spawn(process.execPath, [...cli, 'serve', '--json'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const cfsslDir = mkdtempSync(join(tmpdir(), 'cfssl-bench-'));
+  let cfssl: ChildProcess | undefined;
+  try {
+    await waitForHttp(`http://127.0.0.1:${port}/healthz`, server);
+    const ours = await load(
+      `http://127.0.0.1:${port}/v1/certificates`,
+      csrs.map((csrPem) => JSON.stringify({ caId: init.issuing_ca_id, csrPem })),
+      { authorization: `Bearer ${init.admin_api_key}` },
+    );
+
+    // cfssl signs with a P-256 CA of the same shape; it stores nothing (no db-config).
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    writeFileSync(join(cfsslDir, 'ca-key.pem'), createPrivateKey(privateKey.export({ format: 'pem', type: 'pkcs8' })).export({ format: 'pem', type: 'sec1' }));
+    execFileSync('openssl', ['req', '-x509', '-new', '-key', join(cfsslDir, 'ca-key.pem'), '-subj', '/CN=cfssl bench CA', '-days', '30', '-out', join(cfsslDir, 'ca.pem')]);
+    writeFileSync(join(cfsslDir, 'config.json'), JSON.stringify({ signing: { default: { expiry: '2160h', usages: ['digital signature', 'server auth', 'client auth'] } } }));
+    const cport = await freePort();
+    cfssl = spawn('cfssl', ['serve', '-address', '127.0.0.1', '-port', String(cport), '-ca', join(cfsslDir, 'ca.pem'), '-ca-key', join(cfsslDir, 'ca-key.pem'), '-config', join(cfsslDir, 'config.json'), '-loglevel', '5'], { stdio: 'ignore' });
+    await waitForHttp(`http://127.0.0.1:${cport}/`, cfssl);
+    const theirs = await load(`http://127.0.0.1:${cport}/api/v1/cfssl/sign`, csrs.map((c) => JSON.stringify({ certificate_request: c })), {});
+
+    emit({ scenario: 'issue', path: 'http', server: 'certgate', store: 'sqlite', queue: 'memory', count: csrs.length, certs_per_s: round(ours.rate, 1), p50_ms: ours.p50, p99_ms: ours.p99, non2xx: ours.non2xx, errors: ours.errors });
+    emit({ scenario: 'issue', path: 'http', server: 'cfssl serve', count: csrs.length, certs_per_s: round(theirs.rate, 1), p50_ms: theirs.p50, p99_ms: theirs.p99, non2xx: theirs.non2xx, errors: theirs.errors });
+    emit({ scenario: 'issue', path: 'http', comparison: 'certgate / cfssl', ratio: round(ours.rate / theirs.rate, 3), target: 0.5 });
+  } finally {
+    server.kill('SIGTERM');
+    cfssl?.kill('SIGTERM');
+  }
+}
+
+export async function benchIssue(args: string[]): Promise<void> {
+  const count = argValue(args, 'count', 20_000);
+  const csrs = makP256(count);
+  const baseline = rawSignRate();
+  emit({ scenario: 'issue', path: 'raw-sign', what: 'native P-256 ECDSA sign of a 420-byte body', signs_per_s: round(baseline, 0) });
+  await queueScenario(csrs, undefined, baseline);
+  if (process.env.REDIS_URL) await queueScenario(csrs, process.env.REDIS_URL, baseline);
+  else emit({ scenario: 'issue', path: 'queue+worker', queue: 'bullmq', skipped: 'set REDIS_URL to a running redis-server (bench/run.ts starts one when installed)' });
+  await httpScenario(csrs);
+}
+
+function makP256(count: number): string[] {
+  const t0 = performance.now();
+  const csrs = makeP256Csrs(count);
+  console.error(`made ${count} P-256 CSRs in ${round((performance.now() - t0) / 1000)} s`);
+  return csrs;
+}

@@ -1,0 +1,41 @@
+import type { ErrorRequestHandler } from 'express';
+import type { Logger } from 'pino';
+import { ZodError } from 'zod';
+import { AppError, type ErrorKind } from '../../src/core/errors.js';
+
+const STATUS: Record<ErrorKind, number> = {
+  bad_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  unprocessable: 422,
+};
+
+/** Every failure becomes {"error": "..."}; only our own bugs are 500s, and they show no details. */
+export function restErrorHandler(log: Logger): ErrorRequestHandler {
+  return (err: unknown, req, res, _next) => {
+    if (res.headersSent) return;
+    if (err instanceof AppError) {
+      if (err.kind === 'unauthorized') res.set('WWW-Authenticate', 'Bearer');
+      res.status(STATUS[err.kind]).json({ error: err.message });
+      return;
+    }
+    if (err instanceof ZodError) {
+      const msg = err.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
+      res.status(400).json({ error: `invalid request: ${msg}` });
+      return;
+    }
+    const e = err as { type?: string; status?: number; message?: string };
+    if (e.type === 'entity.parse.failed') {
+      res.status(400).json({ error: 'request body is not valid JSON' });
+      return;
+    }
+    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
+      res.status(e.status).json({ error: e.message ?? 'bad request' });
+      return;
+    }
+    log.error({ err, path: req.path }, 'unhandled error in REST handler');
+    res.status(500).json({ error: 'internal error' });
+  };
+}

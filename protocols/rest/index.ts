@@ -1,0 +1,187 @@
+// The REST front-end (Certman-shaped JSON over HTTP, bearer API keys).
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { authenticateApiKey, can } from '../../src/auth/apiKeys.js';
+import type { CaRegistry } from '../../src/ca/registry.js';
+import type { EnrollmentService } from '../../src/core/enrollmentService.js';
+import { AppError, forbidden, notFound, unauthorized } from '../../src/core/errors.js';
+import type { ApiKeyRecord, PermissionAction } from '../../src/core/types.js';
+import type { Store } from '../../src/store/types.js';
+import { caJson, certificateJson, productJson, requestJson } from './serialize.js';
+import { restErrorHandler } from './errors.js';
+
+export interface RestDeps {
+  store: Store;
+  cas: CaRegistry;
+  enrollments: EnrollmentService;
+  log: Logger;
+  /** How long POST /v1/certificates waits for the worker before answering 202. */
+  issueWaitMs: number;
+}
+
+const issueBody = z
+  .object({
+    caId: z.string().min(1).optional(),
+    ca_id: z.string().min(1).optional(),
+    productId: z.string().min(1).optional(),
+    product_id: z.string().min(1).optional(),
+    csrPem: z.string().min(1).max(65536).optional(),
+    csr_pem: z.string().min(1).max(65536).optional(),
+    csr: z.string().min(1).max(65536).optional(),
+    validityDays: z.number().int().min(1).max(36500).optional(),
+    validity_days: z.number().int().min(1).max(36500).optional(),
+  })
+  .transform((b) => ({
+    caId: b.caId ?? b.ca_id,
+    productId: b.productId ?? b.product_id,
+    csrPem: b.csrPem ?? b.csr_pem ?? b.csr,
+    validityDays: b.validityDays ?? b.validity_days,
+  }))
+  .refine((b) => b.csrPem, { message: 'csrPem is required', path: ['csrPem'] })
+  .refine((b) => b.caId || b.productId, { message: 'give caId or productId', path: ['caId'] });
+
+const listQuery = z.object({
+  ca_id: z.string().optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+
+type Authed = Request & { apiKey: ApiKeyRecord };
+
+function keyOf(req: Request): ApiKeyRecord {
+  return (req as Authed).apiKey;
+}
+
+function requirePermission(req: Request, action: PermissionAction, caId: string): void {
+  if (!can(keyOf(req), action, caId)) throw forbidden(`this API key may not ${action} on CA ${caId}`);
+}
+
+function requireAdmin(req: Request): void {
+  if (!keyOf(req).admin) throw forbidden('this action needs an admin API key');
+}
+
+export function createRestRouter(deps: RestDeps): Router {
+  const { store, cas, enrollments } = deps;
+  const router = express.Router();
+  router.use(express.json({ limit: '256kb' }));
+
+  router.use(async (req: Request, _res: Response, next: NextFunction) => {
+    const header = req.headers.authorization ?? '';
+    const m = /^Bearer\s+(\S+)$/i.exec(header);
+    const key = m ? await authenticateApiKey(store, m[1] as string) : null;
+    if (!key) throw unauthorized(m ? 'invalid or revoked API key' : 'missing API key: send "Authorization: Bearer cg_..."');
+    (req as Authed).apiKey = key;
+    next();
+  });
+
+  router.get('/whoami', (req, res) => {
+    const k = keyOf(req);
+    res.json({ id: k.id, name: k.name, admin: k.admin, permissions: k.permissions, created_at: k.createdAt.toISOString() });
+  });
+
+  router.get('/cas', async (req, res) => {
+    const all = await store.cas.list();
+    res.json({ cas: all.filter((ca) => can(keyOf(req), 'read', ca.id)).map((ca) => caJson(ca)) });
+  });
+
+  router.get('/cas/:id', async (req, res) => {
+    const ca = await store.cas.get(req.params.id as string);
+    if (!ca) throw notFound(`CA ${req.params.id} not found`);
+    requirePermission(req, 'read', ca.id);
+    res.json(caJson(ca, true));
+  });
+
+  router.get('/cas/:id/chain', async (req, res) => {
+    const ca = await store.cas.get(req.params.id as string);
+    if (!ca) throw notFound(`CA ${req.params.id} not found`);
+    requirePermission(req, 'read', ca.id);
+    res.type('application/pem-certificate-chain').send((await cas.chainPem(ca)).join(''));
+  });
+
+  router.get('/products', async (req, res) => {
+    const products = await store.products.list();
+    res.json({ products: products.filter((p) => can(keyOf(req), 'read', p.caId)).map(productJson) });
+  });
+
+  router.post('/certificates', async (req, res) => {
+    const body = issueBody.parse(req.body ?? {});
+    const idempotencyKey = req.get('Idempotency-Key') ?? null;
+    if (idempotencyKey !== null && (idempotencyKey.length < 1 || idempotencyKey.length > 255)) {
+      throw new AppError('bad_request', 'Idempotency-Key must be 1 to 255 characters');
+    }
+    const key = keyOf(req);
+    const { request } = await enrollments.submit({
+      productId: body.productId,
+      caId: body.caId,
+      csrPem: body.csrPem as string,
+      validityDays: body.validityDays ?? null,
+      requester: `apikey:${key.id}`,
+      protocol: 'rest',
+      idempotencyKey,
+      authorize: (caId) => requirePermission(req, 'issue', caId),
+    });
+    const outcome = await enrollments.waitForOutcome(request.id, deps.issueWaitMs);
+    switch (outcome.status) {
+      case 'issued': {
+        const cert = await store.certificates.get(outcome.certificateId as string);
+        if (!cert) throw new Error(`issued request ${outcome.id} has no certificate`);
+        const ca = await store.cas.get(cert.caId);
+        const chain = ca ? await cas.chainPem(ca) : [];
+        res.status(201).location(`/v1/certificates/${cert.id}`).json(certificateJson(cert, chain));
+        return;
+      }
+      case 'rejected':
+        res.status(422).json({ error: outcome.statusReason ?? 'rejected by policy', request_id: outcome.id });
+        return;
+      case 'failed':
+        res.status(500).json({ error: 'issuance failed; the request is recorded as failed', request_id: outcome.id });
+        return;
+      default:
+        res
+          .status(202)
+          .location(`/v1/requests/${outcome.id}`)
+          .set('Retry-After', outcome.status === 'queued' ? '2' : '60')
+          .json({ request_id: outcome.id, ...requestJson(outcome) });
+    }
+  });
+
+  router.get('/certificates', async (req, res) => {
+    const q = listQuery.parse(req.query);
+    if (q.ca_id) requirePermission(req, 'read', q.ca_id);
+    const certs = await store.certificates.list({ ...(q.ca_id ? { caId: q.ca_id } : {}), limit: q.limit, offset: q.offset });
+    res.json({ certificates: certs.filter((c) => can(keyOf(req), 'read', c.caId)).map((c) => certificateJson(c)) });
+  });
+
+  router.get('/certificates/:id', async (req, res) => {
+    const cert = await store.certificates.get(req.params.id as string);
+    if (!cert) throw notFound(`certificate ${req.params.id} not found`);
+    requirePermission(req, 'read', cert.caId);
+    res.json(certificateJson(cert));
+  });
+
+  router.get('/requests/:id', async (req, res) => {
+    const r = await store.requests.get(req.params.id as string);
+    if (!r) throw notFound(`request ${req.params.id} not found`);
+    if (r.requester !== `apikey:${keyOf(req).id}`) requirePermission(req, 'read', r.caId);
+    res.json(requestJson(r));
+  });
+
+  router.post('/requests/:id/approve', async (req, res) => {
+    requireAdmin(req);
+    const r = await enrollments.approve(req.params.id as string, `apikey:${keyOf(req).id}`);
+    res.json(requestJson(r));
+  });
+
+  router.post('/requests/:id/reject', async (req, res) => {
+    requireAdmin(req);
+    const reason = z.object({ reason: z.string().min(1).max(500).default('rejected by an operator') }).parse(req.body ?? {}).reason;
+    res.json(requestJson(await enrollments.reject(req.params.id as string, reason)));
+  });
+
+  router.use((req, res) => {
+    res.status(404).json({ error: `no such endpoint: ${req.method} ${req.baseUrl}${req.path}` });
+  });
+  router.use(restErrorHandler(deps.log));
+  return router;
+}

@@ -1,0 +1,32 @@
+// The composition root for HTTP: mounts each protocol's router on one express app. Together with
+// cli.ts it is the only part of src/ that knows the protocols exist.
+import express, { type Express } from 'express';
+import { createRestRouter } from '../protocols/rest/index.js';
+import type { Runtime } from './runtime.js';
+
+export function createApp(rt: Runtime): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const checks = await Promise.all([
+      rt.store.ping().then(() => null, (e: Error) => `store: ${e.message}`),
+      rt.queue.ping().then(() => null, (e: Error) => `queue: ${e.message}`),
+    ]);
+    const problems = checks.filter((c): c is string => c !== null);
+    res.status(problems.length ? 503 : 200).json(problems.length ? { status: 'unavailable', problems } : { status: 'ready' });
+  });
+
+  app.use(
+    '/v1',
+    createRestRouter({ store: rt.store, cas: rt.cas, enrollments: rt.enrollments, log: rt.log, issueWaitMs: rt.config.issueWaitMs }),
+  );
+  app.use((req, res) => {
+    res.status(404).json({ error: `not found: ${req.method} ${req.path}` });
+  });
+  return app;
+}

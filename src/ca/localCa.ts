@@ -1,0 +1,48 @@
+import type { KeyObject } from 'node:crypto';
+import type { KeyAlgorithm } from '../core/types.js';
+import { randomSerial, signCertificate } from '../pki/certificate.js';
+import { readCertificateBasics } from '../pki/certInfo.js';
+import { fromPem, toPem } from '../pki/pem.js';
+import type { CaBackend, IssuedCertificate, IssueRequest } from './types.js';
+
+/** A CA whose key this process holds. The key is decrypted once, when the CA is loaded. */
+export class LocalCa implements CaBackend {
+  readonly notAfter: Date;
+  private readonly subjectDer: Buffer;
+  private readonly subjectKeyId: Buffer | null;
+
+  constructor(
+    readonly caId: string,
+    readonly certificatePem: string,
+    readonly chainPem: readonly string[],
+    private readonly key: KeyObject,
+    private readonly algorithm: KeyAlgorithm,
+  ) {
+    const basics = readCertificateBasics(fromPem(certificatePem, ['CERTIFICATE']));
+    this.subjectDer = basics.subjectDer;
+    this.subjectKeyId = basics.subjectKeyId;
+    this.notAfter = basics.notAfter;
+  }
+
+  async issue(req: IssueRequest): Promise<IssuedCertificate> {
+    // A certificate never outlives its issuer (RFC 5280 path validation would reject it anyway).
+    const notAfter = req.notAfter > this.notAfter ? this.notAfter : req.notAfter;
+    const serial = req.serial ?? randomSerial();
+    const der = signCertificate(
+      {
+        serial,
+        issuerDer: this.subjectDer,
+        subjectDer: req.subjectDer,
+        spkiDer: req.spkiDer,
+        notBefore: req.notBefore,
+        notAfter,
+        keyUsage: req.keyUsage,
+        extendedKeyUsage: req.extendedKeyUsage,
+        san: req.san,
+        ...(this.subjectKeyId ? { authorityKeyId: this.subjectKeyId } : {}),
+      },
+      { key: this.key, algorithm: this.algorithm },
+    );
+    return { der, pem: toPem('CERTIFICATE', der), serialHex: serial.toString('hex'), notBefore: req.notBefore, notAfter };
+  }
+}

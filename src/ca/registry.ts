@@ -1,0 +1,47 @@
+import type { CaRecord } from '../core/types.js';
+import type { Store } from '../store/types.js';
+import { caSecretFor, type CaSecrets } from './createCa.js';
+import { decryptPrivateKey } from './keyProtection.js';
+import { LocalCa } from './localCa.js';
+import type { CaBackend } from './types.js';
+
+/** Loads each CA once (decrypting its key once) and keeps the backend for the life of the process. */
+export class CaRegistry {
+  private readonly loaded = new Map<string, Promise<CaBackend>>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly secrets: CaSecrets,
+  ) {}
+
+  get(caId: string): Promise<CaBackend> {
+    let p = this.loaded.get(caId);
+    if (!p) {
+      p = this.load(caId);
+      this.loaded.set(caId, p);
+      // A failed load (missing passphrase, say) must not be cached forever.
+      p.catch(() => this.loaded.delete(caId));
+    }
+    return p;
+  }
+
+  /** The CA's certificate and its parents, leaf-most first. */
+  async chainPem(ca: CaRecord): Promise<string[]> {
+    const chain = [ca.certificatePem];
+    let parentId = ca.parentId;
+    for (let depth = 0; parentId && depth < 8; depth++) {
+      const parent = await this.store.cas.get(parentId);
+      if (!parent) break;
+      chain.push(parent.certificatePem);
+      parentId = parent.parentId;
+    }
+    return chain;
+  }
+
+  private async load(caId: string): Promise<CaBackend> {
+    const ca = await this.store.cas.get(caId);
+    if (!ca) throw new Error(`CA ${caId} not found`);
+    const key = decryptPrivateKey(ca.encryptedKey, caSecretFor(ca, this.secrets));
+    return new LocalCa(ca.id, ca.certificatePem, await this.chainPem(ca), key, ca.keyAlgorithm);
+  }
+}

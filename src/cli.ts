@@ -1,0 +1,241 @@
+// The `certgate` command. Every command takes --json for machine-readable output.
+import { randomUUID } from 'node:crypto';
+import { Command, Option } from 'commander';
+import { createApiKey, parsePermission } from './auth/apiKeys.js';
+import { createCa } from './ca/createCa.js';
+import { loadConfig, type Config } from './config.js';
+import { AppError } from './core/errors.js';
+import { KEY_ALGORITHMS, type KeyAlgorithm } from './core/types.js';
+import { initialize } from './init.js';
+import { parseProductTemplate } from './policy/productSchema.js';
+import { openRuntime, type Runtime } from './runtime.js';
+import { serve } from './serve.js';
+
+const program = new Command('certgate')
+  .description('Multi-protocol certificate enrollment gateway')
+  .option('--config <file>', 'JSON config file (environment variables override it)')
+  .showHelpAfterError();
+
+function config(): Config {
+  return loadConfig({ file: program.opts<{ config?: string }>().config });
+}
+
+function print(json: boolean, data: unknown, human: () => string): void {
+  console.log(json ? JSON.stringify(data, null, 2) : human());
+}
+
+async function withRuntime<T>(fn: (rt: Runtime) => Promise<T>): Promise<T> {
+  const rt = await openRuntime(config());
+  try {
+    return await fn(rt);
+  } finally {
+    await rt.close();
+  }
+}
+
+async function findCa(rt: Runtime, idOrName: string) {
+  const ca = (await rt.store.cas.get(idOrName)) ?? (await rt.store.cas.getByName(idOrName));
+  if (!ca) throw new AppError('not_found', `no CA with id or name "${idOrName}"`);
+  return ca;
+}
+
+const jsonOption = (): Option => new Option('--json', 'machine-readable output');
+const keyAlgOption = (def: KeyAlgorithm): Option => new Option('--key-algorithm <alg>', 'key algorithm').choices(KEY_ALGORITHMS).default(def);
+
+function printInit(json: boolean, result: Awaited<ReturnType<typeof initialize>>, dataDir: string): void {
+  print(
+    json,
+    {
+      created: result.created,
+      data_dir: dataDir,
+      root_ca_id: result.root?.id,
+      issuing_ca_id: result.issuing?.id,
+      product_id: result.product?.id,
+      admin_api_key: result.adminToken,
+    },
+    () =>
+      result.created
+        ? [
+            `initialized ${dataDir}`,
+            `  root CA:     ${result.root?.id} (${result.root?.subject})`,
+            `  issuing CA:  ${result.issuing?.id} (${result.issuing?.subject})`,
+            `  product:     ${result.product?.id} (default)`,
+            `  admin API key (shown once, store it now): ${result.adminToken}`,
+          ].join('\n')
+        : `already initialized: ${dataDir}`,
+  );
+}
+
+program
+  .command('init')
+  .description('create the database, a root and an issuing CA, a default product and an admin API key')
+  .addOption(keyAlgOption('ec-p256'))
+  .addOption(jsonOption())
+  .action(async (opts: { keyAlgorithm: KeyAlgorithm; json?: boolean }) => {
+    await withRuntime(async (rt) => printInit(!!opts.json, await initialize(rt, { keyAlgorithm: opts.keyAlgorithm }), rt.config.dataDir));
+  });
+
+program
+  .command('serve')
+  .description('run the HTTP front-ends (and, unless --no-worker, the CA worker in this process)')
+  .option('--no-worker', 'front-ends only; run `certgate worker` processes separately')
+  .addOption(jsonOption())
+  .action(async (opts: { worker: boolean; json?: boolean }) => {
+    await serve(config(), { worker: opts.worker, json: !!opts.json });
+  });
+
+program
+  .command('start')
+  .description('initialize on first start, then serve (the embedded default)')
+  .addOption(jsonOption())
+  .action(async (opts: { json?: boolean }) => {
+    await serve(config(), { worker: true, json: !!opts.json, initFirst: (rt) => initialize(rt).then((r) => r.created && printInit(!!opts.json, r, rt.config.dataDir)) });
+  });
+
+program
+  .command('worker')
+  .description('run a CA worker alone, consuming jobs from Redis (needs REDIS_URL)')
+  .action(async () => {
+    const cfg = config();
+    if (!cfg.redisUrl) throw new AppError('bad_request', 'REDIS_URL must be set: a lone worker takes its jobs from Redis');
+    await serve(cfg, { worker: true, json: false, http: false });
+  });
+
+const ca = program.command('ca').description('certificate authorities');
+ca.command('create')
+  .requiredOption('--name <name>', 'unique name')
+  .option('--subject <dn>', 'subject DN, e.g. "CN=Example Issuing CA, O=Example"')
+  .addOption(keyAlgOption('ec-p256'))
+  .option('--validity-days <n>', 'validity in days', (v) => Number(v), 3650)
+  .option('--parent <id or name>', 'issue under this CA (makes an issuing CA)')
+  .option('--passphrase-env <VAR>', 'protect the key with the passphrase in this environment variable instead of the master key')
+  .addOption(jsonOption())
+  .action(async (opts: { name: string; subject?: string; keyAlgorithm: KeyAlgorithm; validityDays: number; parent?: string; passphraseEnv?: string; json?: boolean }) => {
+    await withRuntime(async (rt) => {
+      const parentId = opts.parent ? (await findCa(rt, opts.parent)).id : undefined;
+      const passphrase = opts.passphraseEnv ? process.env[opts.passphraseEnv] : undefined;
+      if (opts.passphraseEnv && !passphrase) throw new AppError('bad_request', `environment variable ${opts.passphraseEnv} is empty`);
+      const rec = await createCa(
+        rt.store,
+        { name: opts.name, keyAlgorithm: opts.keyAlgorithm, validityDays: opts.validityDays, ...(opts.subject ? { subject: opts.subject } : {}), ...(parentId ? { parentId } : {}), ...(passphrase ? { passphrase } : {}) },
+        rt.secrets,
+      );
+      print(!!opts.json, { id: rec.id, name: rec.name, type: rec.kind, subject: rec.subject, certificate_pem: rec.certificatePem }, () => `created ${rec.kind} CA ${rec.id} (${rec.subject})`);
+    });
+  });
+ca.command('list')
+  .addOption(jsonOption())
+  .action(async (opts: { json?: boolean }) => {
+    await withRuntime(async (rt) => {
+      const list = await rt.store.cas.list();
+      print(!!opts.json, list.map((c) => ({ id: c.id, name: c.name, type: c.kind, parent_id: c.parentId, subject: c.subject, key_algorithm: c.keyAlgorithm, valid_to: c.notAfter.toISOString() })), () =>
+        list.map((c) => `${c.id}  ${c.kind.padEnd(7)}  ${c.keyAlgorithm.padEnd(8)}  ${c.name}  (${c.subject})`).join('\n') || 'no CAs',
+      );
+    });
+  });
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+const product = program.command('product').description('products: what a CA may issue, to whom');
+product
+  .command('create')
+  .requiredOption('--name <name>', 'unique name')
+  .requiredOption('--ca <id or name>', 'the CA that signs for this product')
+  .option('--key-algorithms <list>', 'comma-separated, e.g. ec-p256,rsa-2048')
+  .option('--default-validity-days <n>', 'default validity', (v) => Number(v))
+  .option('--max-validity-days <n>', 'maximum validity (at most 397 for TLS server products)', (v) => Number(v))
+  .option('--dns-suffix <suffix>', 'allowed DNS suffix (repeatable; none means any)', collect, [])
+  .option('--allow-wildcards', 'allow *.example.com names')
+  .option('--allow-ip-sans', 'allow IP address SANs')
+  .option('--allow-email-sans', 'allow email SANs')
+  .option('--allow-uri-sans', 'allow URI SANs')
+  .option('--eku <list>', 'comma-separated extended key usages, e.g. serverAuth,clientAuth')
+  .option('--requires-approval', 'hold each request for an operator to approve')
+  .addOption(jsonOption())
+  .action(async (o: Record<string, unknown> & { name: string; ca: string; json?: boolean }) => {
+    await withRuntime(async (rt) => {
+      const caRec = await findCa(rt, o.ca);
+      const template = parseProductTemplate({
+        ...(o.keyAlgorithms ? { keyAlgorithms: String(o.keyAlgorithms).split(',') } : {}),
+        ...(o.defaultValidityDays ? { defaultValidityDays: o.defaultValidityDays } : {}),
+        ...(o.maxValidityDays ? { maxValidityDays: o.maxValidityDays } : {}),
+        allowedDnsSuffixes: o.dnsSuffix,
+        allowWildcards: !!o.allowWildcards,
+        allowIpSans: !!o.allowIpSans,
+        allowEmailSans: !!o.allowEmailSans,
+        allowUriSans: !!o.allowUriSans,
+        ...(o.eku ? { extendedKeyUsages: String(o.eku).split(',') } : {}),
+        requiresApproval: !!o.requiresApproval,
+      });
+      const rec = await rt.store.products.insert({ id: randomUUID(), name: o.name, caId: caRec.id, template });
+      print(!!o.json, { id: rec.id, name: rec.name, ca_id: rec.caId, template: rec.template }, () => `created product ${rec.id} (${rec.name}) on CA ${caRec.name}`);
+    });
+  });
+product
+  .command('list')
+  .addOption(jsonOption())
+  .action(async (opts: { json?: boolean }) => {
+    await withRuntime(async (rt) => {
+      const list = await rt.store.products.list();
+      print(!!opts.json, list.map((p) => ({ id: p.id, name: p.name, ca_id: p.caId, template: p.template })), () =>
+        list.map((p) => `${p.id}  ${p.name}  ca=${p.caId}  max ${p.template.maxValidityDays}d  ${p.template.extendedKeyUsages.join(',')}${p.template.requiresApproval ? '  (approval)' : ''}`).join('\n') || 'no products',
+      );
+    });
+  });
+
+const apikey = program.command('apikey').description('API keys for the REST API');
+apikey
+  .command('create')
+  .requiredOption('--name <name>', 'what the key is for')
+  .option('--permission <perm>', 'e.g. "issue,read:*" or "read:<ca-id>" (repeatable)', collect, [])
+  .option('--admin', 'may manage CAs, products, keys and approvals')
+  .addOption(jsonOption())
+  .action(async (opts: { name: string; permission: string[]; admin?: boolean; json?: boolean }) => {
+    await withRuntime(async (rt) => {
+      const permissions = await Promise.all(
+        opts.permission.map(async (p) => {
+          const perm = parsePermission(p);
+          return perm.ca === '*' ? perm : { ...perm, ca: (await findCa(rt, perm.ca)).id };
+        }),
+      );
+      const { key, token } = await createApiKey(rt.store, { name: opts.name, permissions, admin: !!opts.admin });
+      print(!!opts.json, { id: key.id, name: key.name, admin: key.admin, permissions: key.permissions, api_key: token }, () => `created API key ${key.id} (${key.name})\n  ${token}\n  (shown once; only its hash is stored)`);
+    });
+  });
+apikey
+  .command('list')
+  .addOption(jsonOption())
+  .action(async (opts: { json?: boolean }) => {
+    await withRuntime(async (rt) => {
+      const list = await rt.store.apiKeys.list();
+      print(!!opts.json, list.map((k) => ({ id: k.id, name: k.name, admin: k.admin, permissions: k.permissions, created_at: k.createdAt.toISOString(), revoked_at: k.revokedAt?.toISOString() ?? null })), () =>
+        list.map((k) => `${k.id}  ${k.name}${k.admin ? ' (admin)' : ''}  ${k.permissions.map((p) => `${p.actions.join(',')}:${p.ca}`).join(' ')}${k.revokedAt ? '  REVOKED' : ''}`).join('\n') || 'no API keys',
+      );
+    });
+  });
+apikey
+  .command('revoke <id>')
+  .addOption(jsonOption())
+  .action(async (id: string, opts: { json?: boolean }) => {
+    await withRuntime(async (rt) => {
+      if (!(await rt.store.apiKeys.revoke(id))) throw new AppError('not_found', `no live API key ${id}`);
+      print(!!opts.json, { id, revoked: true }, () => `revoked API key ${id}`);
+    });
+  });
+
+const request = program.command('request').description('enrollment requests');
+request
+  .command('approve <id>')
+  .addOption(jsonOption())
+  .action(async (id: string, opts: { json?: boolean }) => {
+    await withRuntime(async (rt) => {
+      const r = await rt.enrollments.approve(id, 'cli');
+      print(!!opts.json, { id: r.id, status: r.status }, () => `approved ${r.id}; it is queued for signing by the next worker`);
+    });
+  });
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  const err = e as Error;
+  // Operator mistakes get their message only; a stack trace helps nobody here.
+  console.error(`certgate: ${err.message}`);
+  process.exit(1);
+});

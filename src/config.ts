@@ -1,0 +1,113 @@
+// One validated configuration object. Sources, later winning: defaults, an optional JSON file
+// (CERTGATE_CONFIG or --config), environment variables. An invalid setting stops start-up with a
+// message naming the setting as the operator wrote it.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const url = (protocols: string[]) =>
+  z.string().refine((s) => {
+    try {
+      return protocols.includes(new URL(s).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a URL starting with ${protocols.join(' or ')}//`);
+
+export const configSchema = z.object({
+  dataDir: z.string().min(1).default('./data'),
+  host: z.string().min(1).default('127.0.0.1'),
+  httpPort: port.default(8080),
+  /** 0 turns the HTTPS listener off. */
+  httpsPort: port.default(8443),
+  /** Encrypts CA keys at rest. Embedded default: generated into the data dir on first start. */
+  masterKey: z.string().min(16, 'must be at least 16 characters').optional(),
+  databaseUrl: url(['postgres:', 'postgresql:']).optional(),
+  redisUrl: url(['redis:', 'rediss:']).optional(),
+  publicUrl: url(['http:', 'https:']).optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** How long a front-end that waits for the worker (REST csr mode) waits before answering 202. */
+  issueWaitMs: z.coerce.number().int().min(0).max(300_000).default(30_000),
+  workerConcurrency: z.coerce.number().int().min(1).max(256).default(8),
+  queueAttempts: z.coerce.number().int().min(1).max(50).default(5),
+  queueBackoffMs: z.coerce.number().int().min(1).default(500),
+  /** Extra host names for the HTTPS certificate the gateway issues itself. */
+  tlsHostnames: z.array(z.string().min(1)).default([]),
+  /** Passphrases of passphrase-protected CAs, by CA name or id. */
+  caPassphrases: z.record(z.string(), z.string()).default({}),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+/** Where each setting comes from in the environment; the name we print when it is wrong. */
+export const ENV_NAMES: Record<keyof Config, string> = {
+  dataDir: 'CERTGATE_DATA_DIR',
+  host: 'CERTGATE_HOST',
+  httpPort: 'CERTGATE_HTTP_PORT',
+  httpsPort: 'CERTGATE_HTTPS_PORT',
+  masterKey: 'CERTGATE_MASTER_KEY',
+  databaseUrl: 'DATABASE_URL',
+  redisUrl: 'REDIS_URL',
+  publicUrl: 'CERTGATE_PUBLIC_URL',
+  logLevel: 'CERTGATE_LOG_LEVEL',
+  issueWaitMs: 'CERTGATE_ISSUE_WAIT_MS',
+  workerConcurrency: 'CERTGATE_WORKER_CONCURRENCY',
+  queueAttempts: 'CERTGATE_QUEUE_ATTEMPTS',
+  queueBackoffMs: 'CERTGATE_QUEUE_BACKOFF_MS',
+  tlsHostnames: 'CERTGATE_TLS_HOSTNAMES',
+  caPassphrases: 'CERTGATE_CA_PASSPHRASES',
+};
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, name] of Object.entries(ENV_NAMES)) {
+    const v = env[name];
+    if (v === undefined || v === '') continue;
+    if (key === 'tlsHostnames') out[key] = v.split(',').map((s) => s.trim()).filter(Boolean);
+    else if (key === 'caPassphrases') {
+      try {
+        out[key] = JSON.parse(v);
+      } catch {
+        throw new ConfigError(`${name}: must be a JSON object like {"ca-name": "passphrase"}`);
+      }
+    } else out[key] = v;
+  }
+  return out;
+}
+
+export function loadConfig(options: { env?: NodeJS.ProcessEnv; file?: string; overrides?: Partial<Config> } = {}): Config {
+  const env = options.env ?? process.env;
+  const filePath = options.file ?? env.CERTGATE_CONFIG;
+  let fromFile: Record<string, unknown> = {};
+  if (filePath) {
+    try {
+      fromFile = JSON.parse(readFileSync(filePath, 'utf8')) as Record<string, unknown>;
+    } catch (e) {
+      throw new ConfigError(`config file ${filePath}: ${(e as Error).message}`);
+    }
+    if (typeof fromFile !== 'object' || fromFile === null || Array.isArray(fromFile)) {
+      throw new ConfigError(`config file ${filePath}: must hold a JSON object`);
+    }
+  }
+  const merged = { ...fromFile, ...fromEnv(env), ...options.overrides };
+  const result = configSchema.strict().safeParse(merged);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const key = String(issue.path[0] ?? '');
+      const name = key in ENV_NAMES ? `${ENV_NAMES[key as keyof Config]} (${key})` : key || 'config';
+      return `${name}: ${issue.message}`;
+    });
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const config = result.data;
+  return { ...config, dataDir: resolve(config.dataDir) };
+}
+
+export function publicUrlOf(config: Config): string {
+  return (config.publicUrl ?? `http://localhost:${config.httpPort}`).replace(/\/+$/, '');
+}

@@ -1,0 +1,39 @@
+// First-start set-up: a root CA, an issuing CA under it, a default product and an admin key.
+import { randomUUID } from 'node:crypto';
+import { createApiKey } from './auth/apiKeys.js';
+import { createCa } from './ca/createCa.js';
+import type { CaRecord, KeyAlgorithm, ProductRecord } from './core/types.js';
+import { parseProductTemplate } from './policy/productSchema.js';
+import type { Runtime } from './runtime.js';
+
+export interface InitResult {
+  created: boolean;
+  root?: CaRecord;
+  issuing?: CaRecord;
+  product?: ProductRecord;
+  /** Shown once; only its hash is stored. */
+  adminToken?: string;
+}
+
+export async function initialize(rt: Runtime, options: { keyAlgorithm?: KeyAlgorithm } = {}): Promise<InitResult> {
+  if ((await rt.store.cas.list()).length > 0) return { created: false };
+  const keyAlgorithm = options.keyAlgorithm ?? 'ec-p256';
+  const root = await createCa(
+    rt.store,
+    { name: 'certgate-root', subject: 'CN=certgate Dev Root CA, O=certgate', keyAlgorithm: keyAlgorithm === 'ec-p256' ? 'ec-p384' : keyAlgorithm, validityDays: 3650 * 2 },
+    rt.secrets,
+  );
+  const issuing = await createCa(
+    rt.store,
+    { name: 'certgate-issuing', subject: 'CN=certgate Dev Issuing CA, O=certgate', keyAlgorithm, validityDays: 3650, parentId: root.id },
+    rt.secrets,
+  );
+  const product = await rt.store.products.insert({
+    id: randomUUID(),
+    name: 'default',
+    caId: issuing.id,
+    template: parseProductTemplate({ allowIpSans: true, allowWildcards: true }),
+  });
+  const { token } = await createApiKey(rt.store, { name: 'admin', permissions: [{ ca: '*', actions: ['read', 'issue', 'revoke'] }], admin: true });
+  return { created: true, root, issuing, product, adminToken: token };
+}

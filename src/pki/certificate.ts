@@ -1,0 +1,179 @@
+import { createHash, randomBytes, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import type { ExtendedKeyUsage, KeyAlgorithm, KeyUsage } from '../core/types.js';
+import {
+  bitString,
+  boolean,
+  children,
+  content,
+  expectTag,
+  explicit,
+  implicitPrimitive,
+  nullValue,
+  octetString,
+  oid,
+  readNode,
+  sequence,
+  smallInteger,
+  tlv,
+  time,
+  unsignedInteger,
+} from './der.js';
+import { ipToBytes } from './ip.js';
+import { OID } from './oids.js';
+
+export interface SubjectAltNameSet {
+  dns: string[];
+  ip: string[];
+  email: string[];
+  uri: string[];
+}
+
+export interface CertificateProfile {
+  /** Unsigned big-endian magnitude. */
+  serial: Buffer;
+  issuerDer: Buffer;
+  subjectDer: Buffer;
+  spkiDer: Buffer;
+  notBefore: Date;
+  notAfter: Date;
+  ca?: { pathLength?: number };
+  keyUsage: KeyUsage[];
+  extendedKeyUsage: ExtendedKeyUsage[];
+  san?: SubjectAltNameSet;
+  /** Omit to derive it from the public key (RFC 5280 method 1). */
+  subjectKeyId?: Buffer;
+  authorityKeyId?: Buffer;
+  crlUrls?: string[];
+  ocspUrls?: string[];
+  caIssuerUrls?: string[];
+}
+
+export interface Signer {
+  key: KeyObject;
+  algorithm: KeyAlgorithm;
+}
+
+const KEY_USAGE_BITS: Record<KeyUsage, number> = {
+  digitalSignature: 0,
+  nonRepudiation: 1,
+  keyEncipherment: 2,
+  dataEncipherment: 3,
+  keyAgreement: 4,
+  keyCertSign: 5,
+  cRLSign: 6,
+};
+
+/** 128 random bits, positive, no leading zero byte (so the encoded length is stable). */
+export function randomSerial(): Buffer {
+  for (;;) {
+    const b = randomBytes(16);
+    if (b[0] !== 0) return b;
+  }
+}
+
+export function signatureAlgorithmFor(alg: KeyAlgorithm): { der: Buffer; hash: string } {
+  switch (alg) {
+    case 'ec-p256':
+      return { der: sequence(oid(OID.ecdsaWithSHA256)), hash: 'sha256' };
+    case 'ec-p384':
+      return { der: sequence(oid(OID.ecdsaWithSHA384)), hash: 'sha384' };
+    default:
+      return { der: sequence(oid(OID.sha256WithRSAEncryption), nullValue()), hash: 'sha256' };
+  }
+}
+const SIG_ALG_CACHE = new Map<KeyAlgorithm, { der: Buffer; hash: string }>();
+function cachedSignatureAlgorithm(alg: KeyAlgorithm): { der: Buffer; hash: string } {
+  let v = SIG_ALG_CACHE.get(alg);
+  if (!v) SIG_ALG_CACHE.set(alg, (v = signatureAlgorithmFor(alg)));
+  return v;
+}
+
+/** SHA-1 over the subjectPublicKey bits: RFC 5280 §4.2.1.2 method (1). */
+export function keyIdentifier(spkiDer: Buffer): Buffer {
+  const spki = readNode(spkiDer, 0);
+  const [, keyBits] = children(spkiDer, expectTag(spki, 0x30, 'SubjectPublicKeyInfo'));
+  const bits = content(spkiDer, expectTag(keyBits, 0x03, 'subjectPublicKey'));
+  return createHash('sha1').update(bits.subarray(1)).digest();
+}
+
+function extension(id: string, critical: boolean, value: Buffer): Buffer {
+  return critical ? sequence(oid(id), boolean(true), octetString(value)) : sequence(oid(id), octetString(value));
+}
+
+function keyUsageValue(usages: KeyUsage[]): Buffer {
+  let bits = 0;
+  for (const u of usages) bits |= 0x80 >> KEY_USAGE_BITS[u];
+  let unused = 0;
+  while (unused < 7 && (bits & (1 << unused)) === 0) unused++;
+  return bitString(Buffer.from([bits]), bits === 0 ? 0 : unused);
+}
+
+function generalNames(san: SubjectAltNameSet): Buffer {
+  const parts: Buffer[] = [];
+  for (const d of san.dns) parts.push(implicitPrimitive(2, Buffer.from(d, 'latin1')));
+  for (const ip of san.ip) {
+    const bytes = ipToBytes(ip);
+    if (!bytes) throw new Error(`not an IP address: ${ip}`);
+    parts.push(implicitPrimitive(7, bytes));
+  }
+  for (const e of san.email) parts.push(implicitPrimitive(1, Buffer.from(e, 'latin1')));
+  for (const u of san.uri) parts.push(implicitPrimitive(6, Buffer.from(u, 'latin1')));
+  return sequence(...parts);
+}
+
+function accessDescriptions(method: string, urls: string[]): Buffer[] {
+  return urls.map((u) => sequence(oid(method), implicitPrimitive(6, Buffer.from(u, 'latin1'))));
+}
+
+const EMPTY_NAME = Buffer.from([0x30, 0x00]);
+
+function extensions(p: CertificateProfile): Buffer {
+  const exts: Buffer[] = [];
+  exts.push(
+    extension(
+      OID.basicConstraints,
+      true,
+      p.ca ? sequence(boolean(true), ...(p.ca.pathLength === undefined ? [] : [smallInteger(p.ca.pathLength)])) : sequence(),
+    ),
+  );
+  if (p.keyUsage.length) exts.push(extension(OID.keyUsage, true, keyUsageValue(p.keyUsage)));
+  if (p.extendedKeyUsage.length) {
+    exts.push(extension(OID.extKeyUsage, false, sequence(...p.extendedKeyUsage.map((u) => oid(OID[u])))));
+  }
+  const san = p.san;
+  if (san && san.dns.length + san.ip.length + san.email.length + san.uri.length > 0) {
+    // With an empty subject the SAN carries the identity and must be critical (RFC 5280 §4.2.1.6).
+    exts.push(extension(OID.subjectAltName, p.subjectDer.equals(EMPTY_NAME), generalNames(san)));
+  }
+  exts.push(extension(OID.subjectKeyIdentifier, false, octetString(p.subjectKeyId ?? keyIdentifier(p.spkiDer))));
+  if (p.authorityKeyId) exts.push(extension(OID.authorityKeyIdentifier, false, sequence(implicitPrimitive(0, p.authorityKeyId))));
+  if (p.crlUrls?.length) {
+    // DistributionPoint { distributionPoint [0] { fullName [0] GeneralNames } }
+    const points = p.crlUrls.map((u) => sequence(explicit(0, tlv(0xa0, implicitPrimitive(6, Buffer.from(u, 'latin1'))))));
+    exts.push(extension(OID.cRLDistributionPoints, false, sequence(...points)));
+  }
+  const aia = [...accessDescriptions(OID.ocsp, p.ocspUrls ?? []), ...accessDescriptions(OID.caIssuers, p.caIssuerUrls ?? [])];
+  if (aia.length) exts.push(extension(OID.authorityInfoAccess, false, sequence(...aia)));
+  return explicit(3, sequence(...exts));
+}
+
+export function buildTbsCertificate(p: CertificateProfile, signatureAlgorithmDer: Buffer): Buffer {
+  return sequence(
+    explicit(0, smallInteger(2)),
+    unsignedInteger(p.serial),
+    signatureAlgorithmDer,
+    p.issuerDer,
+    sequence(time(p.notBefore), time(p.notAfter)),
+    p.subjectDer,
+    p.spkiDer,
+    extensions(p),
+  );
+}
+
+/** Builds and signs a certificate with native crypto. Returns DER. */
+export function signCertificate(p: CertificateProfile, signer: Signer): Buffer {
+  const alg = cachedSignatureAlgorithm(signer.algorithm);
+  const tbs = buildTbsCertificate(p, alg.der);
+  const signature = cryptoSign(alg.hash, tbs, { key: signer.key, dsaEncoding: 'der' });
+  return sequence(tbs, alg.der, bitString(signature));
+}

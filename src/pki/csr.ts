@@ -1,0 +1,170 @@
+import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { children, content, decodeString, DerError, expectTag, raw, readNode, readOid, type DerNode } from './der.js';
+import { bytesToIp } from './ip.js';
+import { describeKey, publicKeyFromSpki } from './keys.js';
+import { parseName, type ParsedName } from './name.js';
+import { OID } from './oids.js';
+import { fromPem, PemError } from './pem.js';
+
+export class CsrError extends Error {
+  override readonly name = 'CsrError';
+}
+
+export interface SubjectAltNames {
+  dns: string[];
+  ip: string[];
+  email: string[];
+  uri: string[];
+  /** GeneralName forms we do not issue (otherName, directoryName, ...), by tag. */
+  unsupported: number[];
+}
+
+export interface ParsedCsr {
+  der: Buffer;
+  /** The signed part, exactly as received. */
+  infoDer: Buffer;
+  subjectDer: Buffer;
+  subject: ParsedName;
+  spkiDer: Buffer;
+  publicKey: KeyObject;
+  /** ec-p256, ec-p384, rsa-2048, ... */
+  keyAlgorithm: string;
+  signatureAlgorithm: string;
+  signature: Buffer;
+  san: SubjectAltNames;
+  challengePassword: string | null;
+}
+
+const MAX_CSR_BYTES = 64 * 1024;
+
+/** Parses a PKCS#10 request from PEM text or DER bytes. Throws CsrError with a readable reason. */
+export function parseCsr(input: string | Buffer): ParsedCsr {
+  let der: Buffer;
+  try {
+    der = typeof input === 'string' ? fromPem(input, ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST']) : input;
+  } catch (e) {
+    throw new CsrError(`malformed CSR: ${(e as PemError).message}`);
+  }
+  if (der.length > MAX_CSR_BYTES) throw new CsrError('malformed CSR: larger than 64 KiB');
+  try {
+    return parseCsrDer(der);
+  } catch (e) {
+    if (e instanceof CsrError) throw e;
+    if (e instanceof DerError || e instanceof RangeError || e instanceof TypeError) throw new CsrError(`malformed CSR: ${e.message}`);
+    // createPublicKey throws plain Errors with OpenSSL reasons for bad keys.
+    throw new CsrError(`malformed CSR: ${(e as Error).message}`);
+  }
+}
+
+function parseCsrDer(der: Buffer): ParsedCsr {
+  const top = readNode(der, 0);
+  if (top.end !== der.length) throw new CsrError('malformed CSR: trailing data after the request');
+  const [infoNode, algNode, sigNode, ...extra] = children(der, expectTag(top, 0x30, 'CertificationRequest'));
+  if (extra.length) throw new CsrError('malformed CSR: unexpected elements');
+  expectTag(infoNode, 0x30, 'CertificationRequestInfo');
+  const [versionNode, subjectNode, spkiNode, attrsNode] = children(der, infoNode as DerNode);
+  const version = content(der, expectTag(versionNode, 0x02, 'version'));
+  if (version.length !== 1 || version[0] !== 0) throw new CsrError('malformed CSR: version must be 0 (v1)');
+  const subject = parseName(der, expectTag(subjectNode, 0x30, 'subject'));
+  const spkiDer = raw(der, expectTag(spkiNode, 0x30, 'subjectPublicKeyInfo'));
+  const publicKey = publicKeyFromSpki(spkiDer);
+
+  const san: SubjectAltNames = { dns: [], ip: [], email: [], uri: [], unsupported: [] };
+  let challengePassword: string | null = null;
+  if (attrsNode) {
+    for (const attr of children(der, expectTag(attrsNode, 0xa0, 'attributes'))) {
+      const [typeNode, valuesNode] = children(der, expectTag(attr, 0x30, 'Attribute'));
+      const type = readOid(der, typeNode, 'attribute type');
+      const values = children(der, expectTag(valuesNode, 0x31, 'attribute values'));
+      if (type === OID.extensionRequest) {
+        readRequestedExtensions(der, values[0], san);
+      } else if (type === OID.challengePassword && values[0]) {
+        challengePassword = decodeString(der, values[0]);
+      }
+    }
+  }
+
+  const [sigAlgOidNode] = children(der, expectTag(algNode, 0x30, 'signatureAlgorithm'));
+  const signatureAlgorithm = readOid(der, sigAlgOidNode, 'signature algorithm');
+  const sigBits = content(der, expectTag(sigNode, 0x03, 'signature'));
+  if (sigBits.length < 2 || sigBits[0] !== 0) throw new CsrError('malformed CSR: bad signature bit string');
+
+  return {
+    der,
+    infoDer: raw(der, infoNode as DerNode),
+    subjectDer: raw(der, subjectNode as DerNode),
+    subject,
+    spkiDer,
+    publicKey,
+    keyAlgorithm: describeKey(publicKey),
+    signatureAlgorithm,
+    signature: sigBits.subarray(1),
+    san,
+    challengePassword,
+  };
+}
+
+function readRequestedExtensions(der: Buffer, extsNode: DerNode | undefined, san: SubjectAltNames): void {
+  for (const ext of children(der, expectTag(extsNode, 0x30, 'requested extensions'))) {
+    const parts = children(der, expectTag(ext, 0x30, 'Extension'));
+    const id = readOid(der, parts[0], 'extension id');
+    const valueNode = parts[parts.length - 1];
+    if (id !== OID.subjectAltName) continue;
+    const value = content(der, expectTag(valueNode, 0x04, 'extension value'));
+    readGeneralNames(value, san);
+  }
+}
+
+export function readGeneralNames(value: Buffer, san: SubjectAltNames): void {
+  const seq = readNode(value, 0);
+  if (seq.end !== value.length) throw new DerError('trailing data in GeneralNames');
+  for (const gn of children(value, expectTag(seq, 0x30, 'GeneralNames'))) {
+    const c = content(value, gn);
+    switch (gn.tag) {
+      case 0x81:
+        san.email.push(asciiName(c, 'rfc822Name'));
+        break;
+      case 0x82:
+        san.dns.push(asciiName(c, 'dNSName'));
+        break;
+      case 0x86:
+        san.uri.push(asciiName(c, 'uniformResourceIdentifier'));
+        break;
+      case 0x87:
+        if (c.length !== 4 && c.length !== 16) throw new DerError('iPAddress must be 4 or 16 bytes');
+        san.ip.push(bytesToIp(c));
+        break;
+      default:
+        san.unsupported.push(gn.tag);
+    }
+  }
+}
+
+function asciiName(c: Buffer, what: string): string {
+  for (const b of c) if (b < 0x20 || b > 0x7e) throw new DerError(`${what} must be printable ASCII`);
+  return c.toString('latin1');
+}
+
+const SIGNATURE_HASH: Record<string, string | null> = {
+  [OID.sha256WithRSAEncryption]: 'sha256',
+  [OID.sha384WithRSAEncryption]: 'sha384',
+  [OID.sha512WithRSAEncryption]: 'sha512',
+  [OID.ecdsaWithSHA256]: 'sha256',
+  [OID.ecdsaWithSHA384]: 'sha384',
+  [OID.ecdsaWithSHA512]: 'sha512',
+  [OID.ed25519]: null,
+};
+
+/** True when the CSR is signed by the key it carries (proof of possession). */
+export function verifyCsrSignature(csr: ParsedCsr): boolean {
+  if (!(csr.signatureAlgorithm in SIGNATURE_HASH)) {
+    throw new CsrError(`unsupported CSR signature algorithm ${csr.signatureAlgorithm}`);
+  }
+  const hash = SIGNATURE_HASH[csr.signatureAlgorithm] ?? null;
+  try {
+    return cryptoVerify(hash, csr.infoDer, { key: csr.publicKey, dsaEncoding: 'der' }, csr.signature);
+  } catch {
+    // Mismatched key/algorithm pairs make OpenSSL throw; that is a signature that does not verify.
+    return false;
+  }
+}

@@ -1,0 +1,206 @@
+// A small DER encoder and a strict, bounded DER reader. The general ASN.1 libraries build an
+// object tree per certificate; on the issuance hot path that cost more than the signature
+// itself, so certificate bodies are assembled from byte buffers here.
+
+export class DerError extends Error {
+  override readonly name = 'DerError';
+}
+
+// ---------- encoding ----------
+
+export function encodeLength(len: number): Buffer {
+  if (len < 0x80) return Buffer.from([len]);
+  const bytes: number[] = [];
+  for (let n = len; n > 0; n = Math.floor(n / 256)) bytes.unshift(n & 0xff);
+  return Buffer.from([0x80 | bytes.length, ...bytes]);
+}
+
+export function tlv(tag: number, content: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([tag]), encodeLength(content.length), content]);
+}
+
+export const sequence = (...parts: Buffer[]): Buffer => tlv(0x30, Buffer.concat(parts));
+export const set = (...parts: Buffer[]): Buffer => tlv(0x31, Buffer.concat(parts));
+export const octetString = (b: Buffer): Buffer => tlv(0x04, b);
+export const bitString = (b: Buffer, unusedBits = 0): Buffer => tlv(0x03, Buffer.concat([Buffer.from([unusedBits]), b]));
+export const utf8String = (s: string): Buffer => tlv(0x0c, Buffer.from(s, 'utf8'));
+export const printableString = (s: string): Buffer => tlv(0x13, Buffer.from(s, 'latin1'));
+export const ia5String = (s: string): Buffer => tlv(0x16, Buffer.from(s, 'latin1'));
+export const nullValue = (): Buffer => Buffer.from([0x05, 0x00]);
+export const boolean = (v: boolean): Buffer => Buffer.from([0x01, 0x01, v ? 0xff : 0x00]);
+/** [n] EXPLICIT — constructed context tag wrapping a complete element. */
+export const explicit = (n: number, inner: Buffer): Buffer => tlv(0xa0 | n, inner);
+/** [n] IMPLICIT on a primitive type: context tag replacing the universal one. */
+export const implicitPrimitive = (n: number, content: Buffer): Buffer => tlv(0x80 | n, content);
+
+/** INTEGER from an unsigned big-endian magnitude; adds the 0x00 that keeps it positive. */
+export function unsignedInteger(magnitude: Buffer): Buffer {
+  let start = 0;
+  while (start < magnitude.length - 1 && magnitude[start] === 0) start++;
+  let body = magnitude.subarray(start);
+  if (body.length === 0) body = Buffer.from([0]);
+  if ((body[0] as number) & 0x80) body = Buffer.concat([Buffer.from([0]), body]);
+  return tlv(0x02, body);
+}
+
+export function smallInteger(n: number): Buffer {
+  if (!Number.isInteger(n) || n < 0 || n > 0x7fffffff) throw new DerError(`integer out of range: ${n}`);
+  const bytes: number[] = [];
+  let v = n;
+  do {
+    bytes.unshift(v & 0xff);
+    v = Math.floor(v / 256);
+  } while (v > 0);
+  return unsignedInteger(Buffer.from(bytes));
+}
+
+const oidCache = new Map<string, Buffer>();
+export function oid(dotted: string): Buffer {
+  const cached = oidCache.get(dotted);
+  if (cached) return cached;
+  const arcs = dotted.split('.').map((a) => Number(a));
+  if (arcs.length < 2 || arcs.some((a) => !Number.isSafeInteger(a) || a < 0)) throw new DerError(`bad OID ${dotted}`);
+  const out: number[] = [];
+  const pushArc = (arc: number): void => {
+    const chunk: number[] = [arc & 0x7f];
+    for (let v = Math.floor(arc / 128); v > 0; v = Math.floor(v / 128)) chunk.unshift((v & 0x7f) | 0x80);
+    out.push(...chunk);
+  };
+  pushArc((arcs[0] as number) * 40 + (arcs[1] as number));
+  for (const a of arcs.slice(2)) pushArc(a);
+  const enc = tlv(0x06, Buffer.from(out));
+  oidCache.set(dotted, enc);
+  return enc;
+}
+
+/** UTCTime through 2049, GeneralizedTime after, as RFC 5280 §4.1.2.5 requires. Whole seconds. */
+export function time(d: Date): Buffer {
+  const iso = d.toISOString(); // YYYY-MM-DDTHH:MM:SS.sssZ
+  const digits = iso.slice(0, 4) + iso.slice(5, 7) + iso.slice(8, 10) + iso.slice(11, 13) + iso.slice(14, 16) + iso.slice(17, 19);
+  const year = d.getUTCFullYear();
+  if (year >= 1950 && year < 2050) return tlv(0x17, Buffer.from(digits.slice(2) + 'Z', 'latin1'));
+  return tlv(0x18, Buffer.from(digits + 'Z', 'latin1'));
+}
+
+// ---------- decoding ----------
+
+export interface DerNode {
+  tag: number;
+  /** Offset of the tag byte. */
+  start: number;
+  /** Offset of the first content byte. */
+  contentStart: number;
+  /** Offset one past the last content byte. */
+  end: number;
+}
+
+/** Reads the element at `offset`. Rejects indefinite lengths, high tag numbers and overruns. */
+export function readNode(buf: Uint8Array, offset: number, limit = buf.length): DerNode {
+  if (offset + 2 > limit) throw new DerError('truncated DER element');
+  const tag = buf[offset] as number;
+  if ((tag & 0x1f) === 0x1f) throw new DerError('high-tag-number form is not supported');
+  let lenByte = buf[offset + 1] as number;
+  let pos = offset + 2;
+  let len: number;
+  if (lenByte < 0x80) {
+    len = lenByte;
+  } else {
+    lenByte &= 0x7f;
+    if (lenByte === 0) throw new DerError('indefinite length is not DER');
+    if (lenByte > 4) throw new DerError('DER length too large');
+    if (pos + lenByte > limit) throw new DerError('truncated DER length');
+    len = 0;
+    for (let i = 0; i < lenByte; i++) len = len * 256 + (buf[pos + i] as number);
+    pos += lenByte;
+  }
+  if (pos + len > limit) throw new DerError('DER element overruns its container');
+  return { tag, start: offset, contentStart: pos, end: pos + len };
+}
+
+/** The direct children of a constructed element. */
+export function children(buf: Uint8Array, node: DerNode): DerNode[] {
+  if ((node.tag & 0x20) === 0) throw new DerError('expected a constructed element');
+  const out: DerNode[] = [];
+  let pos = node.contentStart;
+  while (pos < node.end) {
+    const child = readNode(buf, pos, node.end);
+    out.push(child);
+    pos = child.end;
+    if (out.length > 100_000) throw new DerError('too many elements');
+  }
+  return out;
+}
+
+export function expectTag(node: DerNode | undefined, tag: number, what: string): DerNode {
+  if (!node) throw new DerError(`missing ${what}`);
+  if (node.tag !== tag) throw new DerError(`${what}: expected tag 0x${tag.toString(16)}, got 0x${node.tag.toString(16)}`);
+  return node;
+}
+
+export function content(buf: Uint8Array, node: DerNode): Buffer {
+  return Buffer.from(buf.buffer, buf.byteOffset + node.contentStart, node.end - node.contentStart);
+}
+
+export function raw(buf: Uint8Array, node: DerNode): Buffer {
+  return Buffer.from(buf.buffer, buf.byteOffset + node.start, node.end - node.start);
+}
+
+export function decodeOid(bytes: Buffer): string {
+  if (bytes.length === 0 || bytes.length > 64) throw new DerError('bad OID length');
+  const arcs: number[] = [];
+  let v = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i] as number;
+    v = v * 128 + (b & 0x7f);
+    if (v > Number.MAX_SAFE_INTEGER) throw new DerError('OID arc too large');
+    if ((b & 0x80) === 0) {
+      if (arcs.length === 0) {
+        const first = v < 80 ? Math.floor(v / 40) : 2;
+        arcs.push(first, v - first * 40);
+      } else arcs.push(v);
+      v = 0;
+    } else if (i === bytes.length - 1) throw new DerError('truncated OID');
+  }
+  return arcs.join('.');
+}
+
+export function readOid(buf: Uint8Array, node: DerNode | undefined, what: string): string {
+  return decodeOid(content(buf, expectTag(node, 0x06, what)));
+}
+
+/** Decodes a string-ish element (UTF8String, PrintableString, IA5String, T61String, BMPString...). */
+export function decodeString(buf: Uint8Array, node: DerNode): string {
+  const c = content(buf, node);
+  switch (node.tag) {
+    case 0x0c:
+      return c.toString('utf8');
+    case 0x1e: {
+      // BMPString: UTF-16BE
+      const swapped = Buffer.from(c);
+      if (swapped.length % 2) throw new DerError('odd BMPString length');
+      swapped.swap16();
+      return swapped.toString('utf16le');
+    }
+    case 0x13:
+    case 0x16:
+    case 0x14:
+    case 0x1a:
+    case 0x12:
+      return c.toString('latin1');
+    default:
+      throw new DerError(`unexpected string tag 0x${node.tag.toString(16)}`);
+  }
+}
+
+export function decodeTime(buf: Uint8Array, node: DerNode): Date {
+  const s = content(buf, node).toString('latin1');
+  let m: RegExpMatchArray | null;
+  if (node.tag === 0x17 && (m = s.match(/^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/))) {
+    const yy = Number(m[1]);
+    return new Date(Date.UTC(yy < 50 ? 2000 + yy : 1900 + yy, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])));
+  }
+  if (node.tag === 0x18 && (m = s.match(/^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/))) {
+    return new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])));
+  }
+  throw new DerError('bad time value');
+}

@@ -1,0 +1,47 @@
+export const OID = {
+  // attribute types in names
+  commonName: '2.5.4.3',
+  countryName: '2.5.4.6',
+  localityName: '2.5.4.7',
+  stateOrProvinceName: '2.5.4.8',
+  organizationName: '2.5.4.10',
+  organizationalUnitName: '2.5.4.11',
+  serialNumber: '2.5.4.5',
+  emailAddress: '1.2.840.113549.1.9.1',
+  // PKCS#9 attributes in CSRs
+  challengePassword: '1.2.840.113549.1.9.7',
+  extensionRequest: '1.2.840.113549.1.9.14',
+  // key types
+  rsaEncryption: '1.2.840.113549.1.1.1',
+  ecPublicKey: '1.2.840.10045.2.1',
+  ed25519: '1.3.101.112',
+  secp256r1: '1.2.840.10045.3.1.7',
+  secp384r1: '1.3.132.0.34',
+  // signature algorithms
+  sha256WithRSAEncryption: '1.2.840.113549.1.1.11',
+  sha384WithRSAEncryption: '1.2.840.113549.1.1.12',
+  sha512WithRSAEncryption: '1.2.840.113549.1.1.13',
+  sha1WithRSAEncryption: '1.2.840.113549.1.1.5',
+  ecdsaWithSHA256: '1.2.840.10045.4.3.2',
+  ecdsaWithSHA384: '1.2.840.10045.4.3.3',
+  ecdsaWithSHA512: '1.2.840.10045.4.3.4',
+  // extensions
+  subjectKeyIdentifier: '2.5.29.14',
+  keyUsage: '2.5.29.15',
+  subjectAltName: '2.5.29.17',
+  basicConstraints: '2.5.29.19',
+  cRLDistributionPoints: '2.5.29.31',
+  authorityKeyIdentifier: '2.5.29.35',
+  extKeyUsage: '2.5.29.37',
+  authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
+  // extended key usages
+  serverAuth: '1.3.6.1.5.5.7.3.1',
+  clientAuth: '1.3.6.1.5.5.7.3.2',
+  codeSigning: '1.3.6.1.5.5.7.3.3',
+  emailProtection: '1.3.6.1.5.5.7.3.4',
+  timeStamping: '1.3.6.1.5.5.7.3.8',
+  ocspSigning: '1.3.6.1.5.5.7.3.9',
+  // access methods
+  ocsp: '1.3.6.1.5.5.7.48.1',
+  caIssuers: '1.3.6.1.5.5.7.48.2',
+} as const;

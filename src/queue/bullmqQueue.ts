@@ -1,0 +1,315 @@
+// BullMQ back-end for the scaled-out deployment: jobs live in Redis, any number of processes
+// enqueue, work and wait.
+//
+// - jobId = request id (escaped when BullMQ would refuse it), so BullMQ itself ignores an enqueue
+//   of a request whose job still exists (waiting, delayed for a retry, or running). Finished jobs are
+//   removed at once (removeOnComplete/removeOnFail), so the request can be enqueued again later,
+//   e.g. after approval.
+// - Retries: `attempts` and exponential backoff (backoffMs * 2^(attempt-1)) are BullMQ job options.
+//   The processor itself calls handler.onExhausted when the last attempt throws, and awaits it
+//   before rethrowing, so by the time the job is failed (and waitFor says so) the request has been
+//   marked failed. It is called once per final failure; only a crash during onExhausted itself
+//   makes it run again (after the stalled job is picked up again).
+// - Dead workers: a running job holds a lock that its worker renews every lockDuration/2. When a
+//   worker dies, the lock expires and another worker's stalled check (every stalledInterval) moves
+//   the job back to waiting. A job whose workers died more than maxStalledCount times in a row (a
+//   request that crashes the process) is failed through onExhausted like any exhausted job.
+// - waitFor: one QueueEvents reader per process, started on the first enqueue/waitFor from the
+//   events stream's tail as it was then, so no outcome of a job enqueued here is missed.
+//   Outcomes are remembered (bounded) to answer a waitFor that comes after the job finished. An
+//   outcome from before the reader started (a job enqueued and finished by other processes
+//   earlier) cannot be known: such a waitFor ends in 'timeout' and the caller reads the store.
+// - close(): the worker stops fetching and waits for its running jobs; waiting and delayed jobs
+//   stay in Redis for the next worker.
+import { Queue, QueueEvents, UnrecoverableError, Worker, createBunRedisClient, type Job } from 'bullmq';
+import { RespClient } from './respClient.js';
+import type { JobHandler, JobOutcome, JobQueue, QueueOptions } from './types.js';
+
+export interface BullmqQueueOptions extends QueueOptions {
+  /** redis://[user:password@]host:port/db or rediss://... */
+  redisUrl: string;
+  /** Redis key prefix. Default 'certgate'. */
+  prefix?: string;
+  /** Default 'enrollment'. */
+  queueName?: string;
+  /** How long a running job's lock lasts without renewal. Default 30 s. */
+  lockDurationMs?: number;
+  /** How often workers look for jobs whose lock expired. Default 15 s. */
+  stalledIntervalMs?: number;
+  /** A job whose worker died more often than this (in a row) fails. Default 2. */
+  maxStalledCount?: number;
+  /** Approximate length the events stream is trimmed to. Default 50,000. */
+  eventsMaxLen?: number;
+  /** Where background errors (connection trouble, a failing onExhausted) go. Default console.error. */
+  onError?: (message: string, error: Error) => void;
+}
+
+interface JobData {
+  requestId: string;
+}
+
+type FinalOutcome = Exclude<JobOutcome, 'timeout'>;
+type Waiter = (outcome: JobOutcome) => void;
+type RedisConnection = ReturnType<typeof createBunRedisClient>;
+
+const JOB_NAME = 'enroll';
+const RECENT_OUTCOMES = 5000;
+const PING_TIMEOUT_MS = 5000;
+
+export class BullmqQueue implements JobQueue {
+  readonly kind = 'bullmq' as const;
+
+  private readonly options: Required<Omit<BullmqQueueOptions, 'onError'>>;
+  private readonly onError: (message: string, error: Error) => void;
+  /** Shared by the Queue; Worker and QueueEvents open their own duplicates of it. */
+  private readonly connection: RedisConnection;
+  private readonly queue: Queue<JobData>;
+  private worker: Worker<JobData> | undefined;
+  private events: QueueEvents | undefined;
+  private eventsReady: Promise<void> | undefined;
+  /** For ping and reading the events stream's tail. */
+  private control: RespClient | undefined;
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  private readonly recent = new Map<string, FinalOutcome>();
+  private closing = false;
+  private closed = false;
+  private closePromise: Promise<void> | undefined;
+
+  constructor(options: BullmqQueueOptions) {
+    if (!Number.isInteger(options.attempts) || options.attempts < 1) {
+      throw new RangeError(`attempts must be a positive integer, got ${options.attempts}`);
+    }
+    if (!(options.backoffMs >= 0)) throw new RangeError(`backoffMs must be >= 0, got ${options.backoffMs}`);
+    this.options = {
+      redisUrl: options.redisUrl,
+      attempts: options.attempts,
+      backoffMs: options.backoffMs,
+      prefix: options.prefix ?? 'certgate',
+      queueName: options.queueName ?? 'enrollment',
+      lockDurationMs: options.lockDurationMs ?? 30_000,
+      stalledIntervalMs: options.stalledIntervalMs ?? 15_000,
+      maxStalledCount: options.maxStalledCount ?? 2,
+      eventsMaxLen: options.eventsMaxLen ?? 50_000,
+    };
+    this.onError = options.onError ?? ((message, error) => console.error(message, error));
+    this.connection = createBunRedisClient(new RespClient(this.options.redisUrl));
+    this.queue = new Queue<JobData>(this.options.queueName, {
+      connection: this.connection,
+      prefix: this.options.prefix,
+      streams: { events: { maxLen: this.options.eventsMaxLen } },
+      defaultJobOptions: {
+        attempts: this.options.attempts,
+        backoff: { type: 'exponential', delay: this.options.backoffMs },
+        removeOnComplete: true,
+        removeOnFail: true,
+      },
+    });
+    this.queue.on('error', (err) => this.reportError('queue', err));
+  }
+
+  async enqueue(requestId: string): Promise<void> {
+    if (this.closing) throw new Error('queue is closed');
+    await this.ensureEvents();
+    // A new job: an outcome remembered from an earlier one must not answer waitFor for this one.
+    this.recent.delete(requestId);
+    await this.queue.add(JOB_NAME, { requestId }, { jobId: toJobId(requestId) });
+  }
+
+  async startWorker(handler: JobHandler, concurrency: number): Promise<void> {
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
+    }
+    if (this.closing) throw new Error('queue is closed');
+    if (this.worker) throw new Error('worker already started');
+    const worker = new Worker<JobData>(this.options.queueName, (job) => this.processJob(handler, job), {
+      connection: this.connection,
+      prefix: this.options.prefix,
+      concurrency,
+      lockDuration: this.options.lockDurationMs,
+      stalledInterval: this.options.stalledIntervalMs,
+      // One more than ours, so that processJob sees the job once more and fails it through
+      // onExhausted instead of BullMQ failing it behind our back.
+      maxStalledCount: this.options.maxStalledCount + 1,
+    });
+    worker.on('error', (err) => this.reportError('worker', err));
+    this.worker = worker;
+    await worker.waitUntilReady();
+  }
+
+  async waitFor(requestId: string, timeoutMs: number): Promise<JobOutcome> {
+    if (this.closed) return 'timeout';
+    const deadline = Date.now() + timeoutMs;
+    await this.ensureEvents();
+    const known = this.recent.get(requestId);
+    if (known) return known;
+    return new Promise<JobOutcome>((resolve) => {
+      let set = this.waiters.get(requestId);
+      if (!set) {
+        set = new Set();
+        this.waiters.set(requestId, set);
+      }
+      const waiters = set;
+      const waiter: Waiter = (outcome) => {
+        if (!waiters.delete(waiter)) return;
+        clearTimeout(timer);
+        if (waiters.size === 0 && this.waiters.get(requestId) === waiters) this.waiters.delete(requestId);
+        resolve(outcome);
+      };
+      const timer = setTimeout(() => waiter('timeout'), Math.max(0, deadline - Date.now()));
+      waiters.add(waiter);
+      // Finished before our reader could see it and still kept? (Normally finished jobs are removed.)
+      this.queue.getJobState(toJobId(requestId)).then(
+        (state) => {
+          if (state === 'completed' || state === 'failed') waiter(state);
+        },
+        () => undefined,
+      );
+    });
+  }
+
+  async ping(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const reply = await Promise.race([
+        this.controlSend('PING', []),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`Redis did not answer PING within ${PING_TIMEOUT_MS} ms`)), PING_TIMEOUT_MS);
+        }),
+      ]);
+      if (reply !== 'PONG') throw new Error(`unexpected PING reply from Redis: ${String(reply)}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  close(): Promise<void> {
+    this.closePromise ??= this.shutdown();
+    return this.closePromise;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.closing = true;
+    try {
+      // First the worker, waiting for its running jobs; the events reader stays up meanwhile so
+      // that waiters in this process hear how those jobs ended.
+      await this.worker?.close();
+      await this.eventsReady?.catch(() => undefined);
+      await this.events?.close();
+      await this.queue.close();
+      await this.connection.quit();
+    } finally {
+      this.control?.close();
+      this.closed = true;
+      for (const set of [...this.waiters.values()]) for (const waiter of [...set]) waiter('timeout');
+    }
+  }
+
+  private async processJob(handler: JobHandler, job: Job<JobData>): Promise<void> {
+    const requestId = typeof job.data?.requestId === 'string' ? job.data.requestId : fromJobId(String(job.id));
+    const attempt = job.attemptsMade + 1;
+    const attempts = job.opts.attempts ?? 1;
+    // attemptsStarted counts every pick-up; starts that ended neither in success nor in a failed
+    // attempt are workers that died holding this job.
+    const deaths = job.attemptsStarted - job.attemptsMade - 1;
+    if (deaths > this.options.maxStalledCount) {
+      const error = new Error(`the worker processing this request died ${deaths} times`);
+      await this.exhausted(handler, requestId, error);
+      throw new UnrecoverableError(error.message);
+    }
+    try {
+      await handler.process(requestId, attempt);
+    } catch (e) {
+      const error = toError(e);
+      if (attempt >= attempts) await this.exhausted(handler, requestId, error);
+      throw error;
+    }
+  }
+
+  private async exhausted(handler: JobHandler, requestId: string, error: Error): Promise<void> {
+    try {
+      await handler.onExhausted(requestId, error);
+    } catch (e) {
+      this.onError(`onExhausted failed for request ${requestId}`, toError(e));
+    }
+  }
+
+  private ensureEvents(): Promise<void> {
+    this.eventsReady ??= this.startEvents();
+    return this.eventsReady;
+  }
+
+  private async startEvents(): Promise<void> {
+    let lastEventId: string;
+    try {
+      lastEventId = await this.eventsTail();
+    } catch (err) {
+      this.eventsReady = undefined; // let the next call try again
+      throw err;
+    }
+    const events = new QueueEvents(this.options.queueName, {
+      connection: this.connection,
+      prefix: this.options.prefix,
+      lastEventId,
+      blockingTimeout: 5000,
+    });
+    events.on('error', (err) => this.reportError('events', err));
+    events.on('added', ({ jobId }) => this.recent.delete(fromJobId(jobId)));
+    events.on('completed', ({ jobId }) => this.settle(fromJobId(jobId), 'completed'));
+    // Emitted only when a job is finally failed; a failed attempt that will be retried emits
+    // 'delayed' (or 'waiting' without backoff) instead.
+    events.on('failed', ({ jobId }) => this.settle(fromJobId(jobId), 'failed'));
+    this.events = events;
+  }
+
+  /** Id of the newest event in the stream, or 0-0 when there is none yet. */
+  private async eventsTail(): Promise<string> {
+    const key = `${this.options.prefix}:${this.options.queueName}:events`;
+    const reply = await this.controlSend('XREVRANGE', [key, '+', '-', 'COUNT', '1']);
+    const first = Array.isArray(reply) ? reply[0] : undefined;
+    return Array.isArray(first) && typeof first[0] === 'string' ? first[0] : '0-0';
+  }
+
+  private async controlSend(command: string, args: string[]): Promise<unknown> {
+    if (this.closed) throw new Error('queue is closed');
+    this.control ??= new RespClient(this.options.redisUrl, { connectTimeoutMs: PING_TIMEOUT_MS });
+    await this.control.connect(); // reconnects when the last connection was lost
+    return this.control.send(command, args);
+  }
+
+  private settle(requestId: string, outcome: FinalOutcome): void {
+    this.recent.delete(requestId);
+    this.recent.set(requestId, outcome);
+    if (this.recent.size > RECENT_OUTCOMES) {
+      const oldest = this.recent.keys().next();
+      if (!oldest.done) this.recent.delete(oldest.value);
+    }
+    const set = this.waiters.get(requestId);
+    if (set) for (const waiter of [...set]) waiter(outcome);
+  }
+
+  private reportError(source: string, err: Error): void {
+    // Closing connections interrupt blocking reads; that is not worth a log line.
+    if (this.closing && /connection (is )?closed/i.test(err.message)) return;
+    this.onError(`BullMQ ${source} error`, err);
+  }
+}
+
+// BullMQ refuses job ids that contain ':' or look like integers. Ids that are neither (UUIDs, ULIDs)
+// are used as they are; others, and any id starting with the escape marker, become the marker
+// plus their base64url form. The mapping is one-to-one.
+const ESCAPE = 'x~';
+
+export function toJobId(requestId: string): string {
+  if (requestId !== '' && !requestId.includes(':') && !/^\d+$/.test(requestId) && !requestId.startsWith(ESCAPE)) {
+    return requestId;
+  }
+  return ESCAPE + Buffer.from(requestId, 'utf8').toString('base64url');
+}
+
+export function fromJobId(jobId: string): string {
+  return jobId.startsWith(ESCAPE) ? Buffer.from(jobId.slice(ESCAPE.length), 'base64url').toString('utf8') : jobId;
+}
+
+function toError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
+}

@@ -1,0 +1,44 @@
+// The job queue: BullMQ on Redis when a Redis URL is configured (scaled out), in-process otherwise.
+import { BullmqQueue } from './bullmqQueue.js';
+import { MemoryQueue } from './memoryQueue.js';
+import type { JobQueue } from './types.js';
+
+export { TransientError } from './types.js';
+export type { JobHandler, JobOutcome, JobQueue, QueueOptions } from './types.js';
+
+export interface CreateQueueOptions {
+  /** redis://host:port/db — BullMQ when set, the in-process queue otherwise. */
+  redisUrl?: string;
+  /** Redis key prefix (BullMQ only). Default 'certgate'. */
+  prefix?: string;
+  /** Total attempts per job including the first. Default 5. */
+  attempts?: number;
+  /** Base delay of the exponential backoff between attempts. Default 500 ms. */
+  backoffMs?: number;
+  /** BullMQ only: lock duration of a running job; a dead worker's job is retried after it. Default 30 s. */
+  lockDurationMs?: number;
+  /** BullMQ only: how often workers look for jobs of dead workers. Default 15 s. */
+  stalledIntervalMs?: number;
+  /** Where background errors go (connection trouble, a failing onExhausted). Default console.error. */
+  onError?: (message: string, error: Error) => void;
+}
+
+export const DEFAULT_ATTEMPTS = 5;
+export const DEFAULT_BACKOFF_MS = 500;
+
+export function createQueue(options: CreateQueueOptions = {}): JobQueue {
+  const attempts = options.attempts ?? DEFAULT_ATTEMPTS;
+  const backoffMs = options.backoffMs ?? DEFAULT_BACKOFF_MS;
+  if (options.redisUrl) {
+    return new BullmqQueue({
+      redisUrl: options.redisUrl,
+      prefix: options.prefix,
+      attempts,
+      backoffMs,
+      lockDurationMs: options.lockDurationMs,
+      stalledIntervalMs: options.stalledIntervalMs,
+      onError: options.onError,
+    });
+  }
+  return new MemoryQueue({ attempts, backoffMs, onError: options.onError });
+}

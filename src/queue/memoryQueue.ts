@@ -1,0 +1,205 @@
+// In-process job queue for the embedded deployment: one process, no Redis.
+//
+// Semantics (shared with the BullMQ back-end, see test/queue.contract.test.ts):
+// - FIFO, at most `concurrency` handlers at a time.
+// - Enqueueing an id that is waiting, running or waiting for a retry is a no-op; once its job has
+//   finished (completed or finally failed) the id can be enqueued again.
+// - A failed attempt is retried after backoffMs * 2^(attempt-1), up to `attempts` attempts in
+//   total; after the last one handler.onExhausted is awaited, then the job counts as failed.
+// - close() stops taking jobs, waits for the handlers that are running (including their
+//   onExhausted) and DROPS what has not started: waiting jobs and pending retries. Nothing is
+//   lost for good: their requests are still `queued` in the store, and start-up recovery
+//   re-queues those. A handler that fails while the queue is closing is not retried either.
+// - Nothing survives the process. A job whose process dies is recovered the same way.
+import { Fifo } from './fifo.js';
+import type { JobHandler, JobOutcome, JobQueue, QueueOptions } from './types.js';
+
+/** How many finished outcomes waitFor can still report after the fact. */
+const RECENT_OUTCOMES = 5000;
+
+interface PendingJob {
+  readonly id: string;
+  readonly attempt: number;
+}
+
+type FinalOutcome = Exclude<JobOutcome, 'timeout'>;
+type Waiter = (outcome: JobOutcome) => void;
+
+export interface MemoryQueueOptions extends QueueOptions {
+  /** Where errors thrown by handler.onExhausted go (they cannot be retried). Default: console.error. */
+  onError?: (message: string, error: Error) => void;
+}
+
+export class MemoryQueue implements JobQueue {
+  readonly kind = 'memory' as const;
+
+  private readonly ready = new Fifo<PendingJob>();
+  /** Ids waiting, running or waiting for a retry. */
+  private readonly pending = new Set<string>();
+  private readonly retryTimers = new Map<string, NodeJS.Timeout>();
+  private readonly running = new Set<Promise<void>>();
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  /** Last outcomes, oldest first (Map keeps insertion order). */
+  private readonly recent = new Map<string, FinalOutcome>();
+  private readonly attempts: number;
+  private readonly backoffMs: number;
+  private readonly onError: (message: string, error: Error) => void;
+  private handler: JobHandler | undefined;
+  private concurrency = 0;
+  private pumpScheduled = false;
+  private closing = false;
+  private closed = false;
+  private closePromise: Promise<void> | undefined;
+
+  constructor(options: MemoryQueueOptions) {
+    if (!Number.isInteger(options.attempts) || options.attempts < 1) {
+      throw new RangeError(`attempts must be a positive integer, got ${options.attempts}`);
+    }
+    if (!(options.backoffMs >= 0)) throw new RangeError(`backoffMs must be >= 0, got ${options.backoffMs}`);
+    this.attempts = options.attempts;
+    this.backoffMs = options.backoffMs;
+    this.onError = options.onError ?? ((message, error) => console.error(message, error));
+  }
+
+  async enqueue(requestId: string): Promise<void> {
+    if (this.closing) throw new Error('queue is closed');
+    if (this.pending.has(requestId)) return;
+    this.pending.add(requestId);
+    // A new job: an outcome remembered from an earlier one must not answer waitFor for this one.
+    this.recent.delete(requestId);
+    this.ready.push({ id: requestId, attempt: 1 });
+    this.schedulePump();
+  }
+
+  async startWorker(handler: JobHandler, concurrency: number): Promise<void> {
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
+    }
+    if (this.closing) throw new Error('queue is closed');
+    if (this.handler) throw new Error('worker already started');
+    this.handler = handler;
+    this.concurrency = concurrency;
+    this.schedulePump();
+  }
+
+  waitFor(requestId: string, timeoutMs: number): Promise<JobOutcome> {
+    const known = this.recent.get(requestId);
+    if (known) return Promise.resolve(known);
+    if (this.closed) return Promise.resolve('timeout');
+    return new Promise<JobOutcome>((resolve) => {
+      let set = this.waiters.get(requestId);
+      if (!set) {
+        set = new Set();
+        this.waiters.set(requestId, set);
+      }
+      const waiters = set;
+      const waiter: Waiter = (outcome) => {
+        clearTimeout(timer);
+        waiters.delete(waiter);
+        if (waiters.size === 0 && this.waiters.get(requestId) === waiters) this.waiters.delete(requestId);
+        resolve(outcome);
+      };
+      const timer = setTimeout(() => waiter('timeout'), Math.max(0, timeoutMs));
+      waiters.add(waiter);
+    });
+  }
+
+  async ping(): Promise<void> {
+    // Nothing to reach.
+  }
+
+  close(): Promise<void> {
+    this.closePromise ??= this.shutdown();
+    return this.closePromise;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.closing = true;
+    // Dropped (see the header): pending retries and jobs that have not started.
+    for (const [id, timer] of this.retryTimers) {
+      clearTimeout(timer);
+      this.pending.delete(id);
+    }
+    this.retryTimers.clear();
+    for (const job of this.ready.drain()) this.pending.delete(job.id);
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+    this.closed = true;
+    // Whoever still waits would wait for nothing.
+    for (const set of [...this.waiters.values()]) for (const waiter of [...set]) waiter('timeout');
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled || !this.handler || this.closing) return;
+    this.pumpScheduled = true;
+    // Handlers never start inside enqueue(); the caller's synchronous code runs first.
+    queueMicrotask(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    const handler = this.handler;
+    if (!handler) return;
+    while (!this.closing && this.running.size < this.concurrency && this.ready.length > 0) {
+      const job = this.ready.shift() as PendingJob;
+      const run = this.run(handler, job);
+      this.running.add(run);
+      void run.finally(() => {
+        this.running.delete(run);
+        this.pump();
+      });
+    }
+  }
+
+  /** Never rejects. */
+  private async run(handler: JobHandler, job: PendingJob): Promise<void> {
+    let error: Error | undefined;
+    try {
+      await handler.process(job.id, job.attempt);
+    } catch (e) {
+      error = toError(e);
+    }
+    if (!error) {
+      this.finish(job.id, 'completed');
+      return;
+    }
+    if (job.attempt < this.attempts) {
+      if (this.closing) {
+        this.pending.delete(job.id); // retry dropped, see the header
+        return;
+      }
+      const delay = this.backoffMs * 2 ** (job.attempt - 1);
+      const timer = setTimeout(() => {
+        this.retryTimers.delete(job.id);
+        if (this.closing) return;
+        this.ready.push({ id: job.id, attempt: job.attempt + 1 });
+        this.pump();
+      }, delay);
+      this.retryTimers.set(job.id, timer);
+      return;
+    }
+    try {
+      await handler.onExhausted(job.id, error);
+    } catch (e) {
+      this.onError(`onExhausted failed for request ${job.id}`, toError(e));
+    }
+    this.finish(job.id, 'failed');
+  }
+
+  private finish(id: string, outcome: FinalOutcome): void {
+    this.pending.delete(id);
+    this.recent.delete(id);
+    this.recent.set(id, outcome);
+    if (this.recent.size > RECENT_OUTCOMES) {
+      const oldest = this.recent.keys().next();
+      if (!oldest.done) this.recent.delete(oldest.value);
+    }
+    const set = this.waiters.get(id);
+    if (set) for (const waiter of [...set]) waiter(outcome);
+  }
+}
+
+function toError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
+}

@@ -1,0 +1,90 @@
+// Opens everything a process needs (store, queue, CA registry, services) from the config, and
+// closes it again in the right order.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { CaRegistry } from './ca/registry.js';
+import type { CaSecrets } from './ca/createCa.js';
+import { ConfigError, type Config } from './config.js';
+import { EnrollmentService } from './core/enrollmentService.js';
+import { createLogger } from './log.js';
+import { createQueue } from './queue/index.js';
+import type { JobQueue } from './queue/types.js';
+import { openStore } from './store/index.js';
+import type { Store } from './store/types.js';
+import { createEnrollmentProcessor } from './worker/processEnrollment.js';
+
+const SWEEP_INTERVAL_MS = 15_000;
+const SWEEP_MIN_AGE_MS = 15_000;
+
+export interface Runtime {
+  config: Config;
+  log: Logger;
+  store: Store;
+  queue: JobQueue;
+  cas: CaRegistry;
+  secrets: CaSecrets;
+  enrollments: EnrollmentService;
+  /** Starts consuming enrollment jobs in this process, after re-queueing stranded requests. */
+  startWorker(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The master key protects CA keys. Scaled out it must come from the environment (every process
+ * needs the same one); embedded, a random one is created next to the database on first start.
+ */
+export function resolveMasterKey(config: Config): string {
+  if (config.masterKey) return config.masterKey;
+  if (config.databaseUrl) throw new ConfigError('CERTGATE_MASTER_KEY (masterKey): required when DATABASE_URL is set');
+  const file = join(config.dataDir, 'master.key');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(config.dataDir, { recursive: true });
+  const key = randomBytes(32).toString('base64url');
+  writeFileSync(file, key + '\n', { mode: 0o600, flag: 'wx' });
+  return key;
+}
+
+export async function openRuntime(config: Config, options: { log?: Logger; queuePrefix?: string } = {}): Promise<Runtime> {
+  const log = options.log ?? createLogger(config.logLevel);
+  const secrets: CaSecrets = { masterKey: resolveMasterKey(config), passphrases: config.caPassphrases };
+  const store = await openStore({ databaseUrl: config.databaseUrl, sqlitePath: join(config.dataDir, 'certgate.db') });
+  const queue = createQueue({
+    redisUrl: config.redisUrl,
+    prefix: options.queuePrefix,
+    attempts: config.queueAttempts,
+    backoffMs: config.queueBackoffMs,
+  });
+  const cas = new CaRegistry(store, secrets);
+  const enrollments = new EnrollmentService(store, queue);
+  let closed = false;
+  let sweeper: NodeJS.Timeout | undefined;
+  return {
+    config,
+    log,
+    store,
+    queue,
+    cas,
+    secrets,
+    enrollments,
+    async startWorker() {
+      await queue.startWorker(createEnrollmentProcessor({ store, cas, log }), config.workerConcurrency);
+      const n = await enrollments.requeueStranded(10_000);
+      if (n) log.info({ count: n }, 're-queued requests left behind by a previous process');
+      // Approvals made by another process (the CLI, say) and jobs lost with a dead in-process
+      // queue leave requests `queued` with no job; the sweep gives them one. The queue dedupes.
+      sweeper = setInterval(() => {
+        enrollments.requeueStranded(1000, SWEEP_MIN_AGE_MS).catch((e: Error) => log.warn({ err: e.message }, 'sweep failed'));
+      }, SWEEP_INTERVAL_MS);
+      sweeper.unref();
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (sweeper) clearInterval(sweeper);
+      await queue.close();
+      await store.close();
+    },
+  };
+}

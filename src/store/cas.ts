@@ -1,0 +1,73 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { CaRecord } from '../core/types.js';
+import { fromMs, toMs, type CasTable, type Database } from './schema.js';
+import type { CaStore, NewCa } from './types.js';
+
+export function caFromRow(row: Selectable<CasTable>): CaRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    kind: row.kind as CaRecord['kind'],
+    parentId: row.parent_id,
+    keyAlgorithm: row.key_algorithm as CaRecord['keyAlgorithm'],
+    subject: row.subject,
+    certificatePem: row.certificate_pem,
+    encryptedKey: row.encrypted_key,
+    notBefore: fromMs(row.not_before),
+    notAfter: fromMs(row.not_after),
+    createdAt: fromMs(row.created_at),
+  };
+}
+
+export class KyselyCaStore implements CaStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async insert(ca: NewCa): Promise<CaRecord> {
+    const record: CaRecord = {
+      id: ca.id,
+      name: ca.name,
+      kind: ca.kind,
+      parentId: ca.parentId,
+      keyAlgorithm: ca.keyAlgorithm,
+      subject: ca.subject,
+      certificatePem: ca.certificatePem,
+      encryptedKey: ca.encryptedKey,
+      notBefore: new Date(toMs(ca.notBefore)),
+      notAfter: new Date(toMs(ca.notAfter)),
+      createdAt: new Date(Date.now()),
+    };
+    await this.db
+      .insertInto('cas')
+      .values({
+        id: record.id,
+        name: record.name,
+        kind: record.kind,
+        parent_id: record.parentId,
+        key_algorithm: record.keyAlgorithm,
+        subject: record.subject,
+        certificate_pem: record.certificatePem,
+        encrypted_key: record.encryptedKey,
+        not_before: toMs(record.notBefore),
+        not_after: toMs(record.notAfter),
+        created_at: toMs(record.createdAt),
+      })
+      .execute();
+    return record;
+  }
+
+  async get(id: string): Promise<CaRecord | undefined> {
+    const row = await this.db.selectFrom('cas').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && caFromRow(row);
+  }
+
+  async getByName(name: string): Promise<CaRecord | undefined> {
+    const row = await this.db.selectFrom('cas').selectAll().where('name', '=', name).executeTakeFirst();
+    return row && caFromRow(row);
+  }
+
+  /** Oldest first. */
+  async list(): Promise<CaRecord[]> {
+    const rows = await this.db.selectFrom('cas').selectAll().orderBy('created_at').orderBy('id').execute();
+    return rows.map(caFromRow);
+  }
+}

@@ -1,0 +1,117 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { CertificateRecord } from '../core/types.js';
+import { fromMs, fromNullableMs, toMs, type CertificatesTable, type Database } from './schema.js';
+import type { CertificateStore, NewCertificate } from './types.js';
+
+export function certificateFromRow(row: Selectable<CertificatesTable>): CertificateRecord {
+  return {
+    id: row.id,
+    caId: row.ca_id,
+    productId: row.product_id,
+    requestId: row.request_id,
+    serialNumber: row.serial_number,
+    commonName: row.common_name,
+    sanDns: JSON.parse(row.san_dns) as string[],
+    sanIp: JSON.parse(row.san_ip) as string[],
+    sanEmail: JSON.parse(row.san_email) as string[],
+    sanUri: JSON.parse(row.san_uri) as string[],
+    keyAlgorithm: row.key_algorithm,
+    validFrom: fromMs(row.valid_from),
+    validTo: fromMs(row.valid_to),
+    certificatePem: row.certificate_pem,
+    revokedAt: fromNullableMs(row.revoked_at),
+    revocationReason: row.revocation_reason,
+    createdAt: fromMs(row.created_at),
+  };
+}
+
+/** Inserts a new (unrevoked) certificate and returns the record as a read would return it. */
+export async function insertCertificate(
+  db: Kysely<Database>,
+  certificate: NewCertificate,
+  createdAt: number,
+): Promise<CertificateRecord> {
+  const record: CertificateRecord = {
+    id: certificate.id,
+    caId: certificate.caId,
+    productId: certificate.productId,
+    requestId: certificate.requestId,
+    serialNumber: certificate.serialNumber,
+    commonName: certificate.commonName,
+    sanDns: [...certificate.sanDns],
+    sanIp: [...certificate.sanIp],
+    sanEmail: [...certificate.sanEmail],
+    sanUri: [...certificate.sanUri],
+    keyAlgorithm: certificate.keyAlgorithm,
+    validFrom: new Date(toMs(certificate.validFrom)),
+    validTo: new Date(toMs(certificate.validTo)),
+    certificatePem: certificate.certificatePem,
+    revokedAt: null,
+    revocationReason: null,
+    createdAt: new Date(createdAt),
+  };
+  await db
+    .insertInto('certificates')
+    .values({
+      id: record.id,
+      ca_id: record.caId,
+      product_id: record.productId,
+      request_id: record.requestId,
+      serial_number: record.serialNumber,
+      common_name: record.commonName,
+      san_dns: JSON.stringify(record.sanDns),
+      san_ip: JSON.stringify(record.sanIp),
+      san_email: JSON.stringify(record.sanEmail),
+      san_uri: JSON.stringify(record.sanUri),
+      key_algorithm: record.keyAlgorithm,
+      valid_from: toMs(record.validFrom),
+      valid_to: toMs(record.validTo),
+      certificate_pem: record.certificatePem,
+      revoked_at: null,
+      revocation_reason: null,
+      created_at: createdAt,
+    })
+    .execute();
+  return record;
+}
+
+export class KyselyCertificateStore implements CertificateStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async get(id: string): Promise<CertificateRecord | undefined> {
+    const row = await this.db.selectFrom('certificates').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && certificateFromRow(row);
+  }
+
+  async getBySerial(caId: string, serialNumber: string): Promise<CertificateRecord | undefined> {
+    const row = await this.db
+      .selectFrom('certificates')
+      .selectAll()
+      .where('ca_id', '=', caId)
+      .where('serial_number', '=', serialNumber)
+      .executeTakeFirst();
+    return row && certificateFromRow(row);
+  }
+
+  async getByRequestId(requestId: string): Promise<CertificateRecord | undefined> {
+    const row = await this.db
+      .selectFrom('certificates')
+      .selectAll()
+      .where('request_id', '=', requestId)
+      .executeTakeFirst();
+    return row && certificateFromRow(row);
+  }
+
+  async list(options: { caId?: string; limit: number; offset: number }): Promise<CertificateRecord[]> {
+    if (options.limit <= 0) return [];
+    let query = this.db.selectFrom('certificates').selectAll();
+    if (options.caId !== undefined) query = query.where('ca_id', '=', options.caId);
+    const rows = await query
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(options.limit)
+      .offset(Math.max(0, options.offset))
+      .execute();
+    return rows.map(certificateFromRow);
+  }
+}

@@ -1,0 +1,59 @@
+// Opens the configured database: PostgreSQL when a URL is given (scaled out), otherwise an SQLite
+// file (embedded). Migrations run at open.
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import { KyselyStore, type StoreKind } from './kyselyStore.js';
+import { migrateToLatest } from './migrations.js';
+import { openSqliteFile, withStatementCache } from './sqlite.js';
+import type { Database } from './schema.js';
+import type { Store } from './types.js';
+
+export type { Database } from './schema.js';
+export type * from './types.js';
+export * from './errors.js';
+export { KyselyStore, type StoreKind } from './kyselyStore.js';
+export { migrateToLatest, MIGRATIONS } from './migrations.js';
+
+export const DEFAULT_SQLITE_PATH = 'data/certgate.sqlite';
+export const DEFAULT_PG_POOL_SIZE = 10;
+
+export interface OpenStoreOptions {
+  /** postgres:// or postgresql:// URL. When set, sqlitePath is ignored. */
+  databaseUrl?: string;
+  /** SQLite file (parent directories are created), or ':memory:'. Default: data/certgate.sqlite. */
+  sqlitePath?: string;
+  /** PostgreSQL pool size. Default 10. */
+  poolSize?: number;
+}
+
+export async function openStore(options: OpenStoreOptions): Promise<Store> {
+  const url = options.databaseUrl?.trim();
+  if (url) {
+    if (!/^postgres(ql)?:\/\//i.test(url)) {
+      throw new Error('database URL must start with postgres:// or postgresql://');
+    }
+    const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? DEFAULT_PG_POOL_SIZE });
+    // An idle client losing its connection (server restart, failover) emits 'error' on the pool,
+    // which would crash the process if unhandled. The pool drops that client; the next query
+    // gets a fresh connection or a proper error.
+    pool.on('error', () => undefined);
+    return createStoreFromKysely(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), 'postgres');
+  }
+
+  const sqlite = withStatementCache(openSqliteFile(options.sqlitePath ?? DEFAULT_SQLITE_PATH));
+  return createStoreFromKysely(new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }), 'sqlite');
+}
+
+/**
+ * Wraps an existing Kysely instance (migrating it first). `kind` must match the dialect. The
+ * store owns the instance: close() destroys it. On failure the instance is destroyed too.
+ */
+export async function createStoreFromKysely(db: Kysely<Database>, kind: StoreKind): Promise<KyselyStore> {
+  try {
+    await migrateToLatest(db as unknown as Kysely<unknown>);
+  } catch (error) {
+    await db.destroy().catch(() => undefined);
+    throw error;
+  }
+  return new KyselyStore(db, kind);
+}

@@ -1,0 +1,139 @@
+// Schema migrations, provided in code (no filesystem lookups) and written once for both SQLite and
+// PostgreSQL: only portable column types (text, integer, bigint), constraints and indexes.
+// Append new migrations to MIGRATIONS; never edit one that has shipped.
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+
+const initial: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema
+      .createTable('cas')
+      .ifNotExists()
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('parent_id', 'text', (c) => c.references('cas.id'))
+      .addColumn('key_algorithm', 'text', (c) => c.notNull())
+      .addColumn('subject', 'text', (c) => c.notNull())
+      .addColumn('certificate_pem', 'text', (c) => c.notNull())
+      .addColumn('encrypted_key', 'text', (c) => c.notNull())
+      .addColumn('not_before', 'bigint', (c) => c.notNull())
+      .addColumn('not_after', 'bigint', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addUniqueConstraint('cas_name_uq', ['name'])
+      .execute();
+
+    await db.schema
+      .createTable('products')
+      .ifNotExists()
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('ca_id', 'text', (c) => c.notNull().references('cas.id'))
+      .addColumn('template', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addUniqueConstraint('products_name_uq', ['name'])
+      .execute();
+
+    await db.schema
+      .createTable('enrollment_requests')
+      .ifNotExists()
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('product_id', 'text', (c) => c.notNull().references('products.id'))
+      .addColumn('ca_id', 'text', (c) => c.notNull().references('cas.id'))
+      .addColumn('requester', 'text', (c) => c.notNull())
+      .addColumn('protocol', 'text', (c) => c.notNull())
+      .addColumn('csr_pem', 'text', (c) => c.notNull())
+      .addColumn('validity_days', 'integer')
+      // NULLs are distinct in unique constraints on both databases: only keyed requests collide.
+      .addColumn('idempotency_key', 'text')
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('status_reason', 'text')
+      // No foreign key: certificates already reference requests, and a cycle would complicate inserts.
+      .addColumn('certificate_id', 'text')
+      .addColumn('approved_by', 'text')
+      .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .addUniqueConstraint('enrollment_requests_idempotency_uq', ['requester', 'idempotency_key'])
+      .execute();
+    await db.schema
+      .createIndex('enrollment_requests_status_created_idx')
+      .ifNotExists()
+      .on('enrollment_requests')
+      .columns(['status', 'created_at'])
+      .execute();
+
+    await db.schema
+      .createTable('certificates')
+      .ifNotExists()
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('ca_id', 'text', (c) => c.notNull().references('cas.id'))
+      .addColumn('product_id', 'text', (c) => c.notNull().references('products.id'))
+      .addColumn('request_id', 'text', (c) => c.references('enrollment_requests.id'))
+      .addColumn('serial_number', 'text', (c) => c.notNull())
+      .addColumn('common_name', 'text')
+      .addColumn('san_dns', 'text', (c) => c.notNull())
+      .addColumn('san_ip', 'text', (c) => c.notNull())
+      .addColumn('san_email', 'text', (c) => c.notNull())
+      .addColumn('san_uri', 'text', (c) => c.notNull())
+      .addColumn('key_algorithm', 'text', (c) => c.notNull())
+      .addColumn('valid_from', 'bigint', (c) => c.notNull())
+      .addColumn('valid_to', 'bigint', (c) => c.notNull())
+      .addColumn('certificate_pem', 'text', (c) => c.notNull())
+      .addColumn('revoked_at', 'bigint')
+      .addColumn('revocation_reason', 'text')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addUniqueConstraint('certificates_ca_serial_uq', ['ca_id', 'serial_number'])
+      // The guarantee that one request is never issued twice.
+      .addUniqueConstraint('certificates_request_uq', ['request_id'])
+      .execute();
+    await db.schema
+      .createIndex('certificates_ca_created_idx')
+      .ifNotExists()
+      .on('certificates')
+      .columns(['ca_id', 'created_at'])
+      .execute();
+    await db.schema
+      .createIndex('certificates_created_idx')
+      .ifNotExists()
+      .on('certificates')
+      .column('created_at')
+      .execute();
+
+    await db.schema
+      .createTable('api_keys')
+      .ifNotExists()
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('secret_hash', 'text', (c) => c.notNull())
+      .addColumn('permissions', 'text', (c) => c.notNull())
+      .addColumn('admin', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('revoked_at', 'bigint')
+      .execute();
+  },
+
+  async down(db: Kysely<unknown>): Promise<void> {
+    for (const table of ['api_keys', 'certificates', 'enrollment_requests', 'products', 'cas']) {
+      await db.schema.dropTable(table).ifExists().execute();
+    }
+  },
+};
+
+export const MIGRATIONS: Readonly<Record<string, Migration>> = {
+  '0001_initial': initial,
+};
+
+const provider: MigrationProvider = {
+  getMigrations: async () => ({ ...MIGRATIONS }),
+};
+
+/** Brings the schema up to date. Safe to call on every start, from several processes (PostgreSQL locks). */
+export async function migrateToLatest(db: Kysely<unknown>): Promise<void> {
+  const migrator = new Migrator({ db, provider });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    const detail = error instanceof Error ? error.message : String(error);
+    throw new Error(`database migration ${failed ?? ''} failed: ${detail}`, { cause: error });
+  }
+}

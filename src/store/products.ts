@@ -1,0 +1,51 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { ProductRecord, ProductTemplate } from '../core/types.js';
+import { fromMs, type Database, type ProductsTable } from './schema.js';
+import type { NewProduct, ProductStore } from './types.js';
+
+export function productFromRow(row: Selectable<ProductsTable>): ProductRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    caId: row.ca_id,
+    template: JSON.parse(row.template) as ProductTemplate,
+    createdAt: fromMs(row.created_at),
+  };
+}
+
+export class KyselyProductStore implements ProductStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async insert(product: NewProduct): Promise<ProductRecord> {
+    const createdAt = Date.now();
+    const template = JSON.stringify(product.template);
+    await this.db
+      .insertInto('products')
+      .values({ id: product.id, name: product.name, ca_id: product.caId, template, created_at: createdAt })
+      .execute();
+    // Return what a read would return, not the caller's (mutable) objects.
+    return {
+      id: product.id,
+      name: product.name,
+      caId: product.caId,
+      template: JSON.parse(template) as ProductTemplate,
+      createdAt: new Date(createdAt),
+    };
+  }
+
+  async get(id: string): Promise<ProductRecord | undefined> {
+    const row = await this.db.selectFrom('products').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && productFromRow(row);
+  }
+
+  async getByName(name: string): Promise<ProductRecord | undefined> {
+    const row = await this.db.selectFrom('products').selectAll().where('name', '=', name).executeTakeFirst();
+    return row && productFromRow(row);
+  }
+
+  /** Oldest first. */
+  async list(): Promise<ProductRecord[]> {
+    const rows = await this.db.selectFrom('products').selectAll().orderBy('created_at').orderBy('id').execute();
+    return rows.map(productFromRow);
+  }
+}

@@ -1,0 +1,108 @@
+// Table shapes as Kysely sees them, and the conversions between rows and domain records.
+// Conventions (identical on SQLite and PostgreSQL):
+// - timestamps are epoch milliseconds in BIGINT columns, so they sort correctly and round-trip
+//   to exact millisecond Dates (PostgreSQL returns int8 as a string unless told otherwise, so
+//   readers go through `fromMs`, which accepts both);
+// - booleans are INTEGER 0/1 (better-sqlite3 cannot bind JS booleans);
+// - arrays and JSON objects are JSON text.
+import type { ColumnType } from 'kysely';
+
+/** Epoch milliseconds. Selected as number (SQLite, or pg with an int8 parser) or string (plain pg). */
+export type EpochMs = ColumnType<number | string, number, number>;
+export type NullableEpochMs = ColumnType<number | string | null, number | null, number | null>;
+
+export interface CasTable {
+  id: string;
+  name: string;
+  kind: string;
+  parent_id: string | null;
+  key_algorithm: string;
+  subject: string;
+  certificate_pem: string;
+  encrypted_key: string;
+  not_before: EpochMs;
+  not_after: EpochMs;
+  created_at: EpochMs;
+}
+
+export interface ProductsTable {
+  id: string;
+  name: string;
+  ca_id: string;
+  /** JSON of ProductTemplate. */
+  template: string;
+  created_at: EpochMs;
+}
+
+export interface EnrollmentRequestsTable {
+  id: string;
+  product_id: string;
+  ca_id: string;
+  requester: string;
+  protocol: string;
+  csr_pem: string;
+  validity_days: number | null;
+  idempotency_key: string | null;
+  status: string;
+  status_reason: string | null;
+  certificate_id: string | null;
+  approved_by: string | null;
+  attempts: number;
+  created_at: EpochMs;
+  updated_at: EpochMs;
+}
+
+export interface CertificatesTable {
+  id: string;
+  ca_id: string;
+  product_id: string;
+  request_id: string | null;
+  serial_number: string;
+  common_name: string | null;
+  /** JSON string arrays. */
+  san_dns: string;
+  san_ip: string;
+  san_email: string;
+  san_uri: string;
+  key_algorithm: string;
+  valid_from: EpochMs;
+  valid_to: EpochMs;
+  certificate_pem: string;
+  revoked_at: NullableEpochMs;
+  revocation_reason: string | null;
+  created_at: EpochMs;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  secret_hash: string;
+  /** JSON of Permission[]. */
+  permissions: string;
+  /** 0 or 1. */
+  admin: number;
+  created_at: EpochMs;
+  revoked_at: NullableEpochMs;
+}
+
+export interface Database {
+  cas: CasTable;
+  products: ProductsTable;
+  enrollment_requests: EnrollmentRequestsTable;
+  certificates: CertificatesTable;
+  api_keys: ApiKeysTable;
+}
+
+export function toMs(date: Date): number {
+  const ms = date.getTime();
+  if (!Number.isFinite(ms)) throw new TypeError('invalid Date');
+  return ms;
+}
+
+export function fromMs(value: number | string): Date {
+  return new Date(Number(value));
+}
+
+export function fromNullableMs(value: number | string | null): Date | null {
+  return value === null ? null : new Date(Number(value));
+}

@@ -1,0 +1,58 @@
+// Opens the embedded SQLite database for Kysely.
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import type { SqliteDatabase } from 'kysely';
+
+/**
+ * Opens (creating parent folders) an SQLite file, or ':memory:', with the pragmas the store
+ * relies on: WAL (readers never block the writer), synchronous=NORMAL (durable at checkpoints,
+ * no fsync per commit), a 5 s busy timeout for other processes, and foreign keys.
+ */
+export function openSqliteFile(path: string): BetterSqlite3.Database {
+  const inMemory = path === ':memory:' || path === '';
+  if (!inMemory) mkdirSync(dirname(resolve(path)), { recursive: true });
+  const db = new BetterSqlite3(path);
+  try {
+    db.pragma('busy_timeout = 5000');
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return db;
+}
+
+/**
+ * Kysely's SqliteDialect prepares every statement on every execution; preparing costs about as
+ * much as running a small statement. This keeps the most recently used prepared statements
+ * (keyed by SQL text, which Kysely's parameterised queries make stable).
+ */
+export function withStatementCache(db: BetterSqlite3.Database, max = 200): SqliteDatabase {
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  return {
+    close() {
+      cache.clear();
+      db.close();
+    },
+    prepare(sql: string) {
+      const cached = cache.get(sql);
+      if (cached) {
+        // A statement being iterated (Kysely's stream()) cannot be reused: give a fresh one.
+        if (cached.busy) return db.prepare(sql);
+        cache.delete(sql);
+        cache.set(sql, cached);
+        return cached;
+      }
+      const stmt = db.prepare(sql);
+      cache.set(sql, stmt);
+      if (cache.size > max) {
+        const oldest = cache.keys().next().value;
+        if (oldest !== undefined) cache.delete(oldest);
+      }
+      return stmt;
+    },
+  };
+}

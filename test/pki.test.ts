@@ -1,0 +1,122 @@
+import { createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { decryptPrivateKey, encryptPrivateKey } from '../src/ca/keyProtection.js';
+import { randomSerial, signCertificate } from '../src/pki/certificate.js';
+import { CsrError, parseCsr, verifyCsrSignature } from '../src/pki/csr.js';
+import { bytesToIp, ipToBytes } from '../src/pki/ip.js';
+import { encodeName, parseDnString, parseNameDer } from '../src/pki/name.js';
+import { toPem } from '../src/pki/pem.js';
+import { makeCsr, tempDir } from './helpers/openssl.js';
+
+const dir = tempDir();
+
+describe('CSR parsing', () => {
+  it('reads subject, key and every SAN type from an openssl CSR, and verifies its signature', () => {
+    const { csrPem } = makeCsr(dir, {
+      key: 'ec-p384',
+      subject: '/C=DE/O=Acme, Inc./CN=host1.test',
+      san: ['DNS:host1.test', 'IP:10.1.2.3', 'IP:2001:db8::1', 'email:ops@host1.test', 'URI:spiffe://acme/ns/web'],
+    });
+    const csr = parseCsr(csrPem);
+    expect(csr.subject.commonName).toBe('host1.test');
+    expect(csr.subject.text).toBe('C=DE, O=Acme\\, Inc., CN=host1.test');
+    expect(csr.keyAlgorithm).toBe('ec-p384');
+    expect(csr.san).toEqual({ dns: ['host1.test'], ip: ['10.1.2.3', '2001:db8::1'], email: ['ops@host1.test'], uri: ['spiffe://acme/ns/web'], unsupported: [] });
+    expect(verifyCsrSignature(csr)).toBe(true);
+  });
+
+  it('names RSA keys by size', () => {
+    expect(parseCsr(makeCsr(dir, { key: 'rsa-2048' }).csrPem).keyAlgorithm).toBe('rsa-2048');
+  });
+
+  it('rejects a CSR whose signature was made by another key', () => {
+    const { csrPem } = makeCsr(dir);
+    const csr = parseCsr(csrPem);
+    const other = parseCsr(makeCsr(dir).csrPem);
+    expect(verifyCsrSignature({ ...csr, signature: other.signature })).toBe(false);
+  });
+
+  it('fails with CsrError, never anything else, on arbitrary bytes and on mutated CSRs', () => {
+    const good = Buffer.from(makeCsr(dir, { san: ['DNS:a.test'] }).csrPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+    const check = (input: Buffer): void => {
+      try {
+        const csr = parseCsr(input);
+        verifyCsrSignature(csr);
+      } catch (e) {
+        expect(e).toBeInstanceOf(CsrError);
+      }
+    };
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 600 }), (bytes) => check(Buffer.from(bytes))), { numRuns: 3000 });
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(good.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }), (edits) => {
+        const mutated = Buffer.from(good);
+        for (const [pos, val] of edits) mutated[pos] = val;
+        check(mutated);
+      }),
+      { numRuns: 3000 },
+    );
+    fc.assert(fc.property(fc.nat(good.length), (cut) => check(good.subarray(0, cut))), { numRuns: 500 });
+    fc.assert(
+      fc.property(fc.string({ maxLength: 300 }), (s) => {
+        check(Buffer.from(s));
+        parseCsrSafe(`-----BEGIN CERTIFICATE REQUEST-----\n${s}\n-----END CERTIFICATE REQUEST-----`);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+function parseCsrSafe(s: string): void {
+  try {
+    parseCsr(s);
+  } catch (e) {
+    expect(e).toBeInstanceOf(CsrError);
+  }
+}
+
+describe('certificate encoding', () => {
+  it('round-trips IP addresses', () => {
+    for (const ip of ['10.0.0.1', '::1', '2001:db8::1', 'fe80::1:2:3:4', '::ffff:192.0.2.1', '1:2:3:4:5:6:7:8']) {
+      expect(bytesToIp(ipToBytes(ip) as Buffer)).toBe(ip === '::ffff:192.0.2.1' ? '::ffff:c000:201' : ip);
+    }
+    expect(ipToBytes('host1.test')).toBeNull();
+  });
+
+  it('draws positive 128-bit serials', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 2000; i++) {
+      const s = randomSerial();
+      expect(s.length).toBe(16);
+      expect(s[0]).not.toBe(0);
+      seen.add(s.toString('hex'));
+    }
+    expect(seen.size).toBe(2000);
+  });
+
+  it('produces certificates that node (OpenSSL) parses, with UTCTime before 2050 and GeneralizedTime after', () => {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const spkiDer = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
+    const name = encodeName(parseDnString('CN=Test, O=certgate'));
+    expect(parseNameDer(name).text).toBe('CN=Test, O=certgate');
+    const der = signCertificate(
+      { serial: randomSerial(), issuerDer: name, subjectDer: name, spkiDer, notBefore: new Date('2026-01-01T00:00:00Z'), notAfter: new Date('2051-06-01T00:00:00Z'), ca: {}, keyUsage: ['keyCertSign', 'cRLSign'], extendedKeyUsage: [] },
+      { key: privateKey, algorithm: 'ec-p256' },
+    );
+    const cert = new X509Certificate(toPem('CERTIFICATE', der));
+    expect(cert.ca).toBe(true);
+    expect(new Date(cert.validTo).toISOString()).toBe('2051-06-01T00:00:00.000Z');
+    expect(cert.verify(cert.publicKey)).toBe(true);
+  });
+});
+
+describe('CA key protection', () => {
+  it('encrypts at rest and opens only with the right secret', () => {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const env = encryptPrivateKey(privateKey, 'master-secret-123456', 'master');
+    const pkcs8 = privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64');
+    expect(env).not.toContain(pkcs8.slice(10, 40));
+    expect(decryptPrivateKey(env, 'master-secret-123456').export({ format: 'der', type: 'pkcs8' }).toString('base64')).toBe(pkcs8);
+    expect(() => decryptPrivateKey(env, 'wrong-secret-1234567')).toThrow(/wrong master key/);
+  });
+});

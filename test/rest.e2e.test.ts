@@ -1,0 +1,272 @@
+// One certificate end to end over REST, on both deployments: embedded (SQLite + in-process queue)
+// and scaled out (PostgreSQL + BullMQ, front-end and worker in separate runtimes).
+import { X509Certificate } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createApiKey } from '../src/auth/apiKeys.js';
+import { loadConfig, type Config } from '../src/config.js';
+import { initialize } from '../src/init.js';
+import { parseProductTemplate } from '../src/policy/productSchema.js';
+import { openRuntime, type Runtime } from '../src/runtime.js';
+import { startServer, type RunningServer } from '../src/serve.js';
+import { createTestDatabase } from './harness/postgres.js';
+import { makeCsr, opensslVerify, tempDir, x509Text } from './helpers/openssl.js';
+
+interface Deployment {
+  name: string;
+  config: () => Promise<Partial<Config>>;
+  /** Scaled out: a separate worker runtime. */
+  separateWorker: boolean;
+  skip?: boolean;
+}
+
+const redisUrl = inject('redisUrl');
+const postgresUrl = inject('postgresUrl');
+
+const deployments: Deployment[] = [
+  { name: 'embedded (SQLite + in-process queue)', config: async () => ({}), separateWorker: false },
+  {
+    name: 'scaled out (PostgreSQL + BullMQ, separate worker)',
+    skip: !redisUrl || !postgresUrl,
+    separateWorker: true,
+    config: async () => ({
+      databaseUrl: await createTestDatabase(postgresUrl as string),
+      redisUrl: `${redisUrl}/${1 + Math.floor(Math.random() * 14)}`,
+    }),
+  },
+];
+
+for (const d of deployments) {
+  describe.skipIf(d.skip)(`REST issuance, ${d.name}`, () => {
+    const dir = tempDir();
+    let server: RunningServer;
+    let worker: Runtime | undefined;
+    let base: string;
+    let admin: string;
+    let rootPem: string;
+    let issuingPem: string;
+    let issuingId: string;
+    let productId: string;
+
+    const api = async (method: string, path: string, token: string | null, body?: unknown, headers: Record<string, string> = {}) => {
+      const res = await fetch(`${base}${path}`, {
+        method,
+        headers: {
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...headers,
+        },
+        ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+      });
+      const text = await res.text();
+      let json: Record<string, unknown> = {};
+      try {
+        json = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        /* PEM or empty */
+      }
+      return { status: res.status, json, text, headers: res.headers };
+    };
+
+    beforeAll(async () => {
+      const config = loadConfig({
+        env: {},
+        overrides: {
+          dataDir: dir,
+          httpPort: 0,
+          httpsPort: 0,
+          masterKey: 'test-master-key-0123456789',
+          logLevel: 'silent',
+          issueWaitMs: 15_000,
+          queueBackoffMs: 50,
+          ...(await d.config()),
+        },
+      });
+      let token = '';
+      server = await startServer(config, {
+        worker: !d.separateWorker,
+        json: true,
+        initFirst: async (rt) => {
+          token = (await initialize(rt)).adminToken as string;
+        },
+      });
+      if (d.separateWorker) {
+        worker = await openRuntime(config);
+        await worker.startWorker();
+      }
+      admin = token;
+      base = server.httpUrl as string;
+      const cas = (await api('GET', '/v1/cas', admin)).json.cas as { id: string; type: string }[];
+      const root = cas.find((c) => c.type === 'root')!;
+      const issuing = cas.find((c) => c.type === 'issuing')!;
+      issuingId = issuing.id;
+      rootPem = (await api('GET', `/v1/cas/${root.id}`, admin)).json.certificate_pem as string;
+      issuingPem = (await api('GET', `/v1/cas/${issuing.id}`, admin)).json.certificate_pem as string;
+      productId = ((await api('GET', '/v1/products', admin)).json.products as { id: string }[])[0]!.id;
+    });
+
+    afterAll(async () => {
+      await server?.close();
+      await worker?.close();
+    });
+
+    it('reports health and readiness', async () => {
+      expect((await api('GET', '/healthz', null)).status).toBe(200);
+      const ready = await api('GET', '/readyz', null);
+      expect(ready.status).toBe(200);
+      expect(ready.json.status).toBe('ready');
+    });
+
+    it('turns a CSR into a certificate that openssl verifies, with the names and validity asked for', async () => {
+      for (const key of ['ec-p256', 'ec-p384', 'rsa-2048'] as const) {
+        const { csrPem } = makeCsr(dir, { key, subject: '/CN=host1.test', san: ['DNS:host1.test', 'DNS:www.host1.test', 'IP:192.0.2.7'] });
+        const res = await api('POST', '/v1/certificates', admin, { caId: issuingId, csrPem, validityDays: 30 });
+        expect(res.status, JSON.stringify(res.json)).toBe(201);
+        const pem = res.json.certificate_pem as string;
+        expect(opensslVerify(dir, rootPem, issuingPem, pem)).toMatch(/: OK/);
+        const cert = new X509Certificate(pem);
+        expect(cert.subjectAltName).toBe('DNS:host1.test, DNS:www.host1.test, IP Address:192.0.2.7');
+        expect(cert.subject).toBe('CN=host1.test');
+        const days = (Date.parse(cert.validTo) - Date.parse(cert.validFrom)) / 86_400_000;
+        expect(Math.round(days)).toBe(30);
+        expect(res.json.key_algorithm).toBe(key);
+        expect(res.json.common_name).toBe('host1.test');
+        expect(res.json.san_dns).toEqual(['host1.test', 'www.host1.test']);
+        expect(res.json.san_ip).toEqual(['192.0.2.7']);
+        expect(res.json.serial_number).toBe(cert.serialNumber.toLowerCase());
+        expect(res.json.ca_id).toBe(issuingId);
+        expect(res.json.revoked_at).toBeNull();
+        const text = x509Text(pem);
+        expect(text).toContain('TLS Web Server Authentication');
+        expect(text).toMatch(/X509v3 Authority Key Identifier/);
+        // Leaf plus chain: issuing then root.
+        expect((res.json.chain_pem as string).match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
+
+        const fetched = await api('GET', `/v1/certificates/${res.json.id as string}`, admin);
+        expect(fetched.status).toBe(200);
+        expect(fetched.json.certificate_pem).toBe(pem);
+      }
+    });
+
+    it('uses the product default validity and puts a DNS-like CN into the SAN', async () => {
+      const { csrPem } = makeCsr(dir, { subject: '/CN=only-cn.host1.test' });
+      const res = await api('POST', '/v1/certificates', admin, { productId, csrPem });
+      expect(res.status).toBe(201);
+      const cert = new X509Certificate(res.json.certificate_pem as string);
+      expect(cert.subjectAltName).toBe('DNS:only-cn.host1.test');
+      expect(Math.round((Date.parse(cert.validTo) - Date.parse(cert.validFrom)) / 86_400_000)).toBe(90);
+    });
+
+    it('answers bad CSRs with 400s that say what is wrong', async () => {
+      const garbage = await api('POST', '/v1/certificates', admin, { caId: issuingId, csrPem: 'not a csr' });
+      expect(garbage.status).toBe(400);
+      expect(garbage.json.error).toMatch(/malformed CSR/);
+
+      const { csrPem } = makeCsr(dir);
+      const der = Buffer.from(csrPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+      der.writeUInt8((der.at(-5) as number) ^ 0x01, der.length - 5); // flip a bit in the signature
+      const tampered = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+      const bad = await api('POST', '/v1/certificates', admin, { caId: issuingId, csrPem: tampered });
+      expect(bad.status).toBe(400);
+      expect(bad.json.error).toMatch(/signature does not verify/);
+
+      const truncated = await api('POST', '/v1/certificates', admin, { caId: issuingId, csrPem: csrPem.slice(0, 200) + '\n-----END CERTIFICATE REQUEST-----\n' });
+      expect(truncated.status).toBe(400);
+
+      const notJson = await api('POST', '/v1/certificates', admin, '{"caId":', {});
+      expect(notJson.status).toBe(400);
+      const noCsr = await api('POST', '/v1/certificates', admin, { caId: issuingId });
+      expect(noCsr.status).toBe(400);
+      expect(noCsr.json.error).toMatch(/csrPem/);
+      const badValidity = await api('POST', '/v1/certificates', admin, { caId: issuingId, csrPem, validityDays: -3 });
+      expect(badValidity.status).toBe(400);
+    });
+
+    it('rejects a CSR that breaks the product with a reason naming the rule', async () => {
+      const { csrPem } = makeCsr(dir, { san: ['DNS:host1.test'] });
+      const tooLong = await api('POST', '/v1/certificates', admin, { productId, csrPem, validityDays: 400 });
+      expect(tooLong.status).toBe(422);
+      expect(tooLong.json.error).toMatch(/maxValidityDays/);
+
+      const weak = makeCsr(dir, { key: 'rsa-1024' });
+      const res = await api('POST', '/v1/certificates', admin, { productId, csrPem: weak.csrPem });
+      expect(res.status).toBe(422);
+      expect(res.json.error).toMatch(/rsa-1024.*keyAlgorithms/);
+    });
+
+    it('checks permissions on every route: 401 without a key, 403 without issue rights', async () => {
+      const { csrPem } = makeCsr(dir);
+      expect((await api('POST', '/v1/certificates', null, { caId: issuingId, csrPem })).status).toBe(401);
+      expect((await api('GET', '/v1/cas', 'cg_0000000000000000_' + 'a'.repeat(43))).status).toBe(401);
+
+      const rt = server.rt;
+      const readOnly = await createApiKey(rt.store, { name: 'reader', permissions: [{ ca: issuingId, actions: ['read'] }], admin: false });
+      const denied = await api('POST', '/v1/certificates', readOnly.token, { caId: issuingId, csrPem });
+      expect(denied.status).toBe(403);
+      expect(denied.json.error).toMatch(/may not issue/);
+      expect((await api('GET', `/v1/cas/${issuingId}`, readOnly.token)).status).toBe(200);
+      const cas = (await api('GET', '/v1/cas', readOnly.token)).json.cas as unknown[];
+      expect(cas).toHaveLength(1);
+
+      const issuer = await createApiKey(rt.store, { name: 'issuer', permissions: [{ ca: issuingId, actions: ['issue'] }], admin: false });
+      expect((await api('POST', '/v1/certificates', issuer.token, { caId: issuingId, csrPem })).status).toBe(201);
+      await rt.store.apiKeys.revoke(issuer.key.id);
+      expect((await api('POST', '/v1/certificates', issuer.token, { caId: issuingId, csrPem })).status).toBe(401);
+
+      const whoami = await api('GET', '/v1/whoami', readOnly.token);
+      expect(whoami.json).toMatchObject({ name: 'reader', admin: false });
+      expect((await api('GET', '/v1/nope', admin)).status).toBe(404);
+      expect((await api('GET', '/v1/cas/does-not-exist', admin)).status).toBe(404);
+    });
+
+    it('serves the CA chain', async () => {
+      const res = await api('GET', `/v1/cas/${issuingId}/chain`, admin);
+      expect(res.status).toBe(200);
+      expect(res.text.match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
+      expect(res.text.startsWith(issuingPem.trim().slice(0, 40))).toBe(true);
+    });
+
+    it('issues once for one idempotency key', async () => {
+      const { csrPem } = makeCsr(dir);
+      const headers = { 'idempotency-key': `k-${Math.random()}` };
+      const a = await api('POST', '/v1/certificates', admin, { caId: issuingId, csrPem }, headers);
+      const b = await api('POST', '/v1/certificates', admin, { caId: issuingId, csrPem }, headers);
+      expect(a.status).toBe(201);
+      expect(b.status).toBe(201);
+      expect(b.json.id).toBe(a.json.id);
+      const other = makeCsr(dir);
+      const c = await api('POST', '/v1/certificates', admin, { caId: issuingId, csrPem: other.csrPem }, headers);
+      expect(c.status).toBe(409);
+    });
+
+    it('holds a request for approval (202), then issues it once approved', async () => {
+      const rt = server.rt;
+      const product = await rt.store.products.insert({
+        id: crypto.randomUUID(),
+        name: `needs-approval-${Math.random()}`,
+        caId: issuingId,
+        template: parseProductTemplate({ requiresApproval: true }),
+      });
+      const { csrPem } = makeCsr(dir);
+      const res = await api('POST', '/v1/certificates', admin, { productId: product.id, csrPem });
+      expect(res.status).toBe(202);
+      expect(res.json.status).toBe('pending_approval');
+      const requestId = res.json.request_id as string;
+      expect(res.headers.get('location')).toBe(`/v1/requests/${requestId}`);
+
+      const approved = await api('POST', `/v1/requests/${requestId}/approve`, admin, {});
+      expect(approved.status).toBe(200);
+      let status = '';
+      let certificateId: string | null = null;
+      for (let i = 0; i < 200 && status !== 'issued'; i++) {
+        const r = await api('GET', `/v1/requests/${requestId}`, admin);
+        status = r.json.status as string;
+        certificateId = r.json.certificate_id as string | null;
+        if (status !== 'issued') await new Promise((f) => setTimeout(f, 50));
+      }
+      expect(status).toBe('issued');
+      const cert = await api('GET', `/v1/certificates/${certificateId}`, admin);
+      expect(opensslVerify(dir, rootPem, issuingPem, cert.json.certificate_pem as string)).toMatch(/: OK/);
+      expect((await api('POST', `/v1/requests/${requestId}/approve`, admin, {})).status).toBe(409);
+    });
+  });
+}
