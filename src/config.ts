@@ -32,6 +32,9 @@ export const configSchema = z.object({
   workerConcurrency: z.coerce.number().int().min(1).max(256).default(8),
   queueAttempts: z.coerce.number().int().min(1).max(50).default(5),
   queueBackoffMs: z.coerce.number().int().min(1).default(500),
+  /** An operator-supplied HTTPS certificate (PEM, leaf first) and key; otherwise the gateway issues its own. */
+  tlsCertFile: z.string().min(1).optional(),
+  tlsKeyFile: z.string().min(1).optional(),
   /** Extra host names for the HTTPS certificate the gateway issues itself. */
   tlsHostnames: z.array(z.string().min(1)).default([]),
   /** Passphrases of passphrase-protected CAs, by CA name or id. */
@@ -55,6 +58,8 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   workerConcurrency: 'CERTGATE_WORKER_CONCURRENCY',
   queueAttempts: 'CERTGATE_QUEUE_ATTEMPTS',
   queueBackoffMs: 'CERTGATE_QUEUE_BACKOFF_MS',
+  tlsCertFile: 'CERTGATE_TLS_CERT_FILE',
+  tlsKeyFile: 'CERTGATE_TLS_KEY_FILE',
   tlsHostnames: 'CERTGATE_TLS_HOSTNAMES',
   caPassphrases: 'CERTGATE_CA_PASSPHRASES',
 };
@@ -105,6 +110,9 @@ export function loadConfig(options: { env?: NodeJS.ProcessEnv; file?: string; ov
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const config = result.data;
+  if (!config.tlsCertFile !== !config.tlsKeyFile) {
+    throw new ConfigError('invalid configuration:\n  CERTGATE_TLS_CERT_FILE and CERTGATE_TLS_KEY_FILE go together: set both or neither');
+  }
   return { ...config, dataDir: resolve(config.dataDir) };
 }
 

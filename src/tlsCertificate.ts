@@ -1,0 +1,77 @@
+// The gateway's own HTTPS certificate. Like step-ca, the gateway signs it from its issuing CA at
+// start-up (and keeps it in the data dir until a third of its life is left); operators who bring
+// their own set CERTGATE_TLS_CERT_FILE and CERTGATE_TLS_KEY_FILE instead.
+import { createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import { publicUrlOf } from './config.js';
+import { encodeName } from './pki/name.js';
+import { OID } from './pki/oids.js';
+import type { Runtime } from './runtime.js';
+
+export interface TlsMaterial {
+  certPem: string;
+  keyPem: string;
+  /** Trust anchor for clients: the root of the chain. */
+  caPem: string;
+}
+
+const LIFETIME_DAYS = 90;
+
+function wantedNames(rt: Runtime): { dns: string[]; ip: string[] } {
+  const names = new Set(['localhost', '127.0.0.1', '::1', new URL(publicUrlOf(rt.config)).hostname.replace(/^\[|\]$/g, ''), ...rt.config.tlsHostnames]);
+  if (rt.config.host !== '0.0.0.0' && rt.config.host !== '::') names.add(rt.config.host);
+  const list = [...names].filter(Boolean);
+  return { dns: list.filter((n) => !isIP(n)), ip: list.filter((n) => isIP(n)) };
+}
+
+function stillGood(certPem: string, names: { dns: string[]; ip: string[] }): boolean {
+  try {
+    const cert = new X509Certificate(certPem);
+    const from = Date.parse(cert.validFrom);
+    const to = Date.parse(cert.validTo);
+    if (Date.now() > to - (to - from) / 3) return false;
+    return names.dns.every((d) => cert.checkHost(d) !== undefined) && names.ip.every((ip) => cert.checkIP(ip) !== undefined);
+  } catch {
+    return false;
+  }
+}
+
+export async function ensureTlsCertificate(rt: Runtime): Promise<TlsMaterial | null> {
+  const dir = join(rt.config.dataDir, 'tls');
+  const certFile = join(dir, 'server.pem');
+  const keyFile = join(dir, 'server.key');
+  const caFile = join(rt.config.dataDir, 'tls-ca.pem');
+  const names = wantedNames(rt);
+  if (existsSync(certFile) && existsSync(keyFile) && existsSync(caFile)) {
+    const certPem = readFileSync(certFile, 'utf8');
+    if (stillGood(certPem, names)) return { certPem, keyPem: readFileSync(keyFile, 'utf8'), caPem: readFileSync(caFile, 'utf8') };
+  }
+  const issuing = (await rt.store.cas.list()).find((c) => c.kind === 'issuing');
+  if (!issuing) return null;
+  const ca = await rt.cas.get(issuing.id);
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const notBefore = new Date(Date.now() - 60_000);
+  const issued = await ca.issue({
+    subjectDer: encodeName([{ type: OID.commonName, value: names.dns[0] ?? 'localhost' }]),
+    spkiDer: createPublicKey(privateKey).export({ format: 'der', type: 'spki' }),
+    san: { dns: names.dns, ip: names.ip, email: [], uri: [] },
+    notBefore,
+    notAfter: new Date(notBefore.getTime() + LIFETIME_DAYS * 86_400_000),
+    keyUsage: ['digitalSignature'],
+    extendedKeyUsage: ['serverAuth'],
+  });
+  const chain = ca.chainPem;
+  const material = {
+    certPem: issued.pem + chain.slice(0, -1).join(''),
+    keyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }) as string,
+    caPem: chain[chain.length - 1] as string,
+  };
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(keyFile, material.keyPem, { mode: 0o600 });
+  writeFileSync(certFile, material.certPem);
+  writeFileSync(caFile, material.caPem);
+  rt.log.info({ names, file: certFile }, 'issued the gateway HTTPS certificate');
+  return material;
+}
