@@ -30,7 +30,8 @@ const deployments: Deployment[] = [
     separateWorker: true,
     config: async () => ({
       databaseUrl: await createTestDatabase(postgresUrl as string),
-      redisUrl: `${redisUrl}/${1 + Math.floor(Math.random() * 14)}`,
+      // A Redis database of its own, so parallel suites never share a queue.
+      redisUrl: Object.assign(new URL(redisUrl as string), { pathname: `/${1 + Math.floor(Math.random() * 14)}` }).toString(),
     }),
   },
 ];

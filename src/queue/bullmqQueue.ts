@@ -12,8 +12,8 @@
 //   makes it run again (after the stalled job is picked up again).
 // - Dead workers: a running job holds a lock that its worker renews every lockDuration/2. When a
 //   worker dies, the lock expires and another worker's stalled check (every stalledInterval) moves
-//   the job back to waiting. A job whose workers died more than maxStalledCount times in a row (a
-//   request that crashes the process) is failed through onExhausted like any exhausted job.
+//   the job back to waiting. A job whose workers died more than maxStalledCount times (a request
+//   that crashes the process) is failed through onExhausted like any exhausted job.
 // - waitFor: one QueueEvents reader per process, started on the first enqueue/waitFor from the
 //   events stream's tail as it was then, so no outcome of a job enqueued here is missed.
 //   Outcomes are remembered (bounded) to answer a waitFor that comes after the job finished. An
@@ -36,7 +36,7 @@ export interface BullmqQueueOptions extends QueueOptions {
   lockDurationMs?: number;
   /** How often workers look for jobs whose lock expired. Default 15 s. */
   stalledIntervalMs?: number;
-  /** A job whose worker died more often than this (in a row) fails. Default 2. */
+  /** A job whose workers died more often than this fails (through onExhausted). Default 2. */
   maxStalledCount?: number;
   /** Approximate length the events stream is trimmed to. Default 50,000. */
   eventsMaxLen?: number;
@@ -55,6 +55,7 @@ type RedisConnection = ReturnType<typeof createBunRedisClient>;
 const JOB_NAME = 'enroll';
 const RECENT_OUTCOMES = 5000;
 const PING_TIMEOUT_MS = 5000;
+const RECONNECT_WAIT_MS = 10_000;
 
 export class BullmqQueue implements JobQueue {
   readonly kind = 'bullmq' as const;
@@ -112,7 +113,8 @@ export class BullmqQueue implements JobQueue {
     await this.ensureEvents();
     // A new job: an outcome remembered from an earlier one must not answer waitFor for this one.
     this.recent.delete(requestId);
-    await this.queue.add(JOB_NAME, { requestId }, { jobId: toJobId(requestId) });
+    // Safe to repeat: the job id makes a second add of the same job a no-op.
+    await this.retryWhileReconnecting(() => this.queue.add(JOB_NAME, { requestId }, { jobId: toJobId(requestId) }));
   }
 
   async startWorker(handler: JobHandler, concurrency: number): Promise<void> {
@@ -212,7 +214,7 @@ export class BullmqQueue implements JobQueue {
     // attempt are workers that died holding this job.
     const deaths = job.attemptsStarted - job.attemptsMade - 1;
     if (deaths > this.options.maxStalledCount) {
-      const error = new Error(`the worker processing this request died ${deaths} times`);
+      const error = new Error(`the worker processing this request died ${deaths === 1 ? 'once' : `${deaths} times`}`);
       await this.exhausted(handler, requestId, error);
       throw new UnrecoverableError(error.message);
     }
@@ -222,6 +224,22 @@ export class BullmqQueue implements JobQueue {
       const error = toError(e);
       if (attempt >= attempts) await this.exhausted(handler, requestId, error);
       throw error;
+    }
+  }
+
+  /**
+   * Runs `operation`, and again while it fails because the Redis connection was lost and is being
+   * re-established (BullMQ reconnects after about a second), for up to RECONNECT_WAIT_MS.
+   */
+  private async retryWhileReconnecting<T>(operation: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + RECONNECT_WAIT_MS;
+    for (;;) {
+      try {
+        return await operation();
+      } catch (err) {
+        if (this.closing || !isConnectionError(err) || Date.now() >= deadline) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
     }
   }
 
@@ -308,6 +326,14 @@ export function toJobId(requestId: string): string {
 
 export function fromJobId(jobId: string): string {
   return jobId.startsWith(ESCAPE) ? Buffer.from(jobId.slice(ESCAPE.length), 'base64url').toString('utf8') : jobId;
+}
+
+function isConnectionError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return (
+    err.name === 'ConnectionClosedError' ||
+    /connection (is )?closed|ECONNREFUSED|ECONNRESET|EPIPE|socket has been ended/i.test(err.message)
+  );
 }
 
 function toError(e: unknown): Error {

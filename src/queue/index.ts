@@ -42,3 +42,6 @@ export function createQueue(options: CreateQueueOptions = {}): JobQueue {
   }
   return new MemoryQueue({ attempts, backoffMs, onError: options.onError });
 }
+
+export { BullmqQueue, type BullmqQueueOptions } from './bullmqQueue.js';
+export { MemoryQueue, type MemoryQueueOptions } from './memoryQueue.js';

@@ -167,6 +167,12 @@ export class RespClient {
         );
       });
       socket.on('data', (chunk: Buffer) => this.onData(socket, chunk));
+      // The server closed its side (CLIENT KILL, timeout, shutdown): every reply has arrived, no
+      // command sent from now on would be answered.
+      socket.on('end', () => {
+        if (this.socket === socket) this.connected = false;
+        socket.destroy();
+      });
       socket.on('error', (err) => {
         lastError = err;
         this.onerror?.(err);
@@ -183,7 +189,10 @@ export class RespClient {
           settled = true;
           reject(lastError ?? closed);
         } else if (ready) {
-          this.onclose?.(lastError);
+          // After the rejections above have been handled: BullMQ's adapter turns "connection
+          // closed" into a silent null once it has been told about the close, which would make a
+          // lost command look successful.
+          setImmediate(() => this.onclose?.(lastError));
         }
       });
     });
