@@ -45,7 +45,7 @@ async function queueScenario(csrs: string[], redisUrl: string | undefined, basel
         const csrPem = csrs[next++] as string;
         const t0 = performance.now();
         const { request } = await rt.enrollments.submit({ caId, csrPem, requester: 'bench', protocol: 'cli', authorize: () => undefined });
-        const done = await rt.enrollments.waitForOutcome(request.id, 120_000);
+        const done = await rt.enrollments.waitForOutcome(request, 120_000);
         if (done.status !== 'issued') failures++;
         latencies.push(performance.now() - t0);
       }

@@ -21,7 +21,8 @@ function config(): Config {
 }
 
 function print(json: boolean, data: unknown, human: () => string): void {
-  console.log(json ? JSON.stringify(data, null, 2) : human());
+  // One line per JSON document, so `start --json` output can be read line by line.
+  console.log(json ? JSON.stringify(data) : human());
 }
 
 async function withRuntime<T>(fn: (rt: Runtime) => Promise<T>): Promise<T> {

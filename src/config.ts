@@ -2,6 +2,7 @@
 // (CERTGATE_CONFIG or --config), environment variables. An invalid setting stops start-up with a
 // message naming the setting as the operator wrote it.
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 
@@ -29,7 +30,9 @@ export const configSchema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** How long a front-end that waits for the worker (REST csr mode) waits before answering 202. */
   issueWaitMs: z.coerce.number().int().min(0).max(300_000).default(30_000),
-  workerConcurrency: z.coerce.number().int().min(1).max(256).default(8),
+  /** Threads that check CSR signatures off the event loop; default: one per core but one. */
+  cryptoThreads: z.coerce.number().int().min(1).max(64).default(Math.max(1, availableParallelism() - 1)),
+  workerConcurrency: z.coerce.number().int().min(1).max(256).default(32),
   queueAttempts: z.coerce.number().int().min(1).max(50).default(5),
   queueBackoffMs: z.coerce.number().int().min(1).default(500),
   /** An operator-supplied HTTPS certificate (PEM, leaf first) and key; otherwise the gateway issues its own. */
@@ -56,6 +59,7 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   logLevel: 'CERTGATE_LOG_LEVEL',
   issueWaitMs: 'CERTGATE_ISSUE_WAIT_MS',
   workerConcurrency: 'CERTGATE_WORKER_CONCURRENCY',
+  cryptoThreads: 'CERTGATE_CRYPTO_THREADS',
   queueAttempts: 'CERTGATE_QUEUE_ATTEMPTS',
   queueBackoffMs: 'CERTGATE_QUEUE_BACKOFF_MS',
   tlsCertFile: 'CERTGATE_TLS_CERT_FILE',

@@ -9,6 +9,7 @@ import type { CaSecrets } from './ca/createCa.js';
 import { ConfigError, type Config } from './config.js';
 import { EnrollmentService } from './core/enrollmentService.js';
 import { createLogger } from './log.js';
+import { ThreadedVerifier } from './pki/verifyPool.js';
 import { createQueue } from './queue/index.js';
 import type { JobQueue } from './queue/types.js';
 import { openStore } from './store/index.js';
@@ -57,7 +58,8 @@ export async function openRuntime(config: Config, options: { log?: Logger; queue
     backoffMs: config.queueBackoffMs,
   });
   const cas = new CaRegistry(store, secrets);
-  const enrollments = new EnrollmentService(store, queue);
+  const verifier = new ThreadedVerifier(config.cryptoThreads);
+  const enrollments = new EnrollmentService(store, queue, verifier);
   let closed = false;
   let sweeper: NodeJS.Timeout | undefined;
   return {
@@ -84,6 +86,7 @@ export async function openRuntime(config: Config, options: { log?: Logger; queue
       closed = true;
       if (sweeper) clearInterval(sweeper);
       await queue.close();
+      await verifier.close();
       await store.close();
     },
   };

@@ -96,7 +96,7 @@ export function createRestRouter(deps: RestDeps): Router {
     const ca = await store.cas.get(req.params.id as string);
     if (!ca) throw notFound(`CA ${req.params.id} not found`);
     requirePermission(req, 'read', ca.id);
-    res.type('application/pem-certificate-chain').send((await cas.chainPem(ca)).join(''));
+    res.type('application/pem-certificate-chain').send((await cas.chainOf(ca.id)).join(''));
   });
 
   router.get('/products', async (req, res) => {
@@ -121,13 +121,12 @@ export function createRestRouter(deps: RestDeps): Router {
       idempotencyKey,
       authorize: (caId) => requirePermission(req, 'issue', caId),
     });
-    const outcome = await enrollments.waitForOutcome(request.id, deps.issueWaitMs);
+    const outcome = await enrollments.waitForOutcome(request, deps.issueWaitMs);
     switch (outcome.status) {
       case 'issued': {
         const cert = await store.certificates.get(outcome.certificateId as string);
         if (!cert) throw new Error(`issued request ${outcome.id} has no certificate`);
-        const ca = await store.cas.get(cert.caId);
-        const chain = ca ? await cas.chainPem(ca) : [];
+        const chain = await cas.chainOf(cert.caId);
         res.status(201).location(`/v1/certificates/${cert.id}`).json(certificateJson(cert, chain));
         return;
       }

@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import type { KeyAlgorithm } from '../core/types.js';
-import { randomSerial, signCertificate } from '../pki/certificate.js';
+import { randomSerial, signCertificateAsync } from '../pki/certificate.js';
 import { readCertificateBasics } from '../pki/certInfo.js';
 import { fromPem, toPem } from '../pki/pem.js';
 import type { CaBackend, IssuedCertificate, IssueRequest } from './types.js';
@@ -28,7 +28,7 @@ export class LocalCa implements CaBackend {
     // A certificate never outlives its issuer (RFC 5280 path validation would reject it anyway).
     const notAfter = req.notAfter > this.notAfter ? this.notAfter : req.notAfter;
     const serial = req.serial ?? randomSerial();
-    const der = signCertificate(
+    const der = await signCertificateAsync(
       {
         serial,
         issuerDer: this.subjectDer,

@@ -1,3 +1,4 @@
+import { TtlCache } from '../core/ttlCache.js';
 import type { CaRecord } from '../core/types.js';
 import type { Store } from '../store/types.js';
 import { caSecretFor, type CaSecrets } from './createCa.js';
@@ -8,6 +9,8 @@ import type { CaBackend } from './types.js';
 /** Loads each CA once (decrypting its key once) and keeps the backend for the life of the process. */
 export class CaRegistry {
   private readonly loaded = new Map<string, Promise<CaBackend>>();
+  // CA certificates never change, so chains are read from the store once per process.
+  private readonly chains = new TtlCache<string[]>(Number.POSITIVE_INFINITY);
 
   constructor(
     private readonly store: Store,
@@ -23,6 +26,15 @@ export class CaRegistry {
       p.catch(() => this.loaded.delete(caId));
     }
     return p;
+  }
+
+  /** The CA's certificate and its parents, leaf-most first; throws for an unknown CA. */
+  chainOf(caId: string): Promise<string[]> {
+    return this.chains.get(caId, async () => {
+      const ca = await this.store.cas.get(caId);
+      if (!ca) throw new Error(`CA ${caId} not found`);
+      return this.chainPem(ca);
+    });
   }
 
   /** The CA's certificate and its parents, leaf-most first. */

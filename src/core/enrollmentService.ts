@@ -1,10 +1,12 @@
 // The one way into issuance for every front-end: authenticate first, then submit() turns a CSR
 // into a stored, queued EnrollmentRequest, and waitForOutcome() lets a waiting front-end answer.
 import { randomUUID } from 'node:crypto';
-import { CsrError, parseCsr, verifyCsrSignature } from '../pki/csr.js';
+import { CsrError, parseCsr } from '../pki/csr.js';
+import type { SignatureVerifier } from '../pki/verifyPool.js';
 import type { JobQueue } from '../queue/types.js';
 import type { Store } from '../store/types.js';
 import { badRequest, conflict, notFound, unprocessable } from './errors.js';
+import { TtlCache } from './ttlCache.js';
 import type { EnrollmentRequest, ProductRecord, Protocol, RequestStatus } from './types.js';
 
 export interface SubmitInput {
@@ -19,25 +21,35 @@ export interface SubmitInput {
   authorize: (caId: string) => void;
 }
 
+// Products change rarely and only through an operator; a few seconds of staleness across
+// processes is the price of not reading them on every request.
+const PRODUCT_CACHE_MS = 5_000;
+
 const SETTLED: readonly RequestStatus[] = ['issued', 'rejected', 'failed', 'pending_approval', 'pending_dcv'];
 
 export class EnrollmentService {
+  private readonly products: TtlCache<ProductRecord[]>;
+
   constructor(
     private readonly store: Store,
     private readonly queue: JobQueue,
-  ) {}
+    private readonly verifier: SignatureVerifier,
+  ) {
+    this.products = new TtlCache(PRODUCT_CACHE_MS);
+  }
 
   async resolveProduct(productId: string | undefined, caId: string | undefined): Promise<ProductRecord> {
     if (productId) {
-      const product = await this.store.products.get(productId);
+      const product = (await this.products.get('all', () => this.store.products.list())).find((p) => p.id === productId) ?? (await this.store.products.get(productId));
       if (!product) throw notFound(`product ${productId} not found`);
       if (caId && caId !== product.caId) throw badRequest(`product ${productId} does not issue from CA ${caId}`);
       return product;
     }
     if (!caId) throw badRequest('give caId or productId');
-    if (!(await this.store.cas.get(caId))) throw notFound(`CA ${caId} not found`);
     // A CA's default product is the first one created for it (`init` creates one per issuing CA).
-    const product = (await this.store.products.list()).find((p) => p.caId === caId);
+    const forCa = (list: ProductRecord[]): ProductRecord | undefined => list.find((p) => p.caId === caId);
+    const product = forCa(await this.products.get('all', () => this.store.products.list())) ?? forCa(await this.store.products.list());
+    if (!product && !(await this.store.cas.get(caId))) throw notFound(`CA ${caId} not found`);
     if (!product) throw unprocessable(`CA ${caId} has no product to issue under; create one with "certgate product create"`);
     return product;
   }
@@ -52,7 +64,7 @@ export class EnrollmentService {
       if (e instanceof CsrError) throw badRequest(e.message);
       throw e;
     }
-    if (!verifyCsrSignature(csr)) throw badRequest('CSR signature does not verify: the request was not signed by the key it contains');
+    if (!(await this.verifier.verify(csr))) throw badRequest('CSR signature does not verify: the request was not signed by the key it contains');
 
     const { request, created } = await this.store.requests.insert({
       id: randomUUID(),
@@ -74,13 +86,10 @@ export class EnrollmentService {
   }
 
   /** Waits until the worker has settled the request (or the timeout passes) and returns its state. */
-  async waitForOutcome(requestId: string, timeoutMs: number): Promise<EnrollmentRequest> {
-    let request = await this.store.requests.get(requestId);
-    if (!request) throw notFound(`request ${requestId} not found`);
+  async waitForOutcome(request: EnrollmentRequest, timeoutMs: number): Promise<EnrollmentRequest> {
     if (SETTLED.includes(request.status) || timeoutMs <= 0) return request;
-    await this.queue.waitFor(requestId, timeoutMs);
-    request = await this.store.requests.get(requestId);
-    return request as EnrollmentRequest;
+    await this.queue.waitFor(request.id, timeoutMs);
+    return (await this.store.requests.get(request.id)) ?? request;
   }
 
   async approve(requestId: string, approvedBy: string): Promise<EnrollmentRequest> {

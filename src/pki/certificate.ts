@@ -177,3 +177,15 @@ export function signCertificate(p: CertificateProfile, signer: Signer): Buffer {
   const signature = cryptoSign(alg.hash, tbs, { key: signer.key, dsaEncoding: 'der' });
   return sequence(tbs, alg.der, bitString(signature));
 }
+
+/** The same, with the signature computed on libuv's thread pool so the event loop stays free. */
+export function signCertificateAsync(p: CertificateProfile, signer: Signer): Promise<Buffer> {
+  const alg = cachedSignatureAlgorithm(signer.algorithm);
+  const tbs = buildTbsCertificate(p, alg.der);
+  return new Promise((resolve, reject) => {
+    cryptoSign(alg.hash, tbs, { key: signer.key, dsaEncoding: 'der' }, (err, signature) => {
+      if (err) reject(err);
+      else resolve(sequence(tbs, alg.der, bitString(signature)));
+    });
+  });
+}

@@ -1,10 +1,10 @@
-import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { verify as cryptoVerify } from 'node:crypto';
 import { children, content, decodeString, DerError, expectTag, raw, readNode, readOid, type DerNode } from './der.js';
 import { bytesToIp } from './ip.js';
-import { describeKey, publicKeyFromSpki } from './keys.js';
 import { parseName, type ParsedName } from './name.js';
 import { OID } from './oids.js';
 import { fromPem, PemError } from './pem.js';
+import { publicKeyFor, readSpki, type SpkiInfo } from './spki.js';
 
 export class CsrError extends Error {
   override readonly name = 'CsrError';
@@ -26,7 +26,7 @@ export interface ParsedCsr {
   subjectDer: Buffer;
   subject: ParsedName;
   spkiDer: Buffer;
-  publicKey: KeyObject;
+  spki: SpkiInfo;
   /** ec-p256, ec-p384, rsa-2048, ... */
   keyAlgorithm: string;
   signatureAlgorithm: string;
@@ -67,7 +67,7 @@ function parseCsrDer(der: Buffer): ParsedCsr {
   if (version.length !== 1 || version[0] !== 0) throw new CsrError('malformed CSR: version must be 0 (v1)');
   const subject = parseName(der, expectTag(subjectNode, 0x30, 'subject'));
   const spkiDer = raw(der, expectTag(spkiNode, 0x30, 'subjectPublicKeyInfo'));
-  const publicKey = publicKeyFromSpki(spkiDer);
+  const spki = readSpki(spkiDer);
 
   const san: SubjectAltNames = { dns: [], ip: [], email: [], uri: [], unsupported: [] };
   let challengePassword: string | null = null;
@@ -95,8 +95,8 @@ function parseCsrDer(der: Buffer): ParsedCsr {
     subjectDer: raw(der, subjectNode as DerNode),
     subject,
     spkiDer,
-    publicKey,
-    keyAlgorithm: describeKey(publicKey),
+    spki,
+    keyAlgorithm: spki.keyAlgorithm,
     signatureAlgorithm,
     signature: sigBits.subarray(1),
     san,
@@ -155,16 +155,20 @@ const SIGNATURE_HASH: Record<string, string | null> = {
   [OID.ed25519]: null,
 };
 
+export type CsrSignatureCheck = Pick<ParsedCsr, 'infoDer' | 'spkiDer' | 'spki' | 'signatureAlgorithm' | 'signature'>;
+
 /** True when the CSR is signed by the key it carries (proof of possession). */
-export function verifyCsrSignature(csr: ParsedCsr): boolean {
+export function verifyCsrSignature(csr: CsrSignatureCheck): boolean {
   if (!(csr.signatureAlgorithm in SIGNATURE_HASH)) {
     throw new CsrError(`unsupported CSR signature algorithm ${csr.signatureAlgorithm}`);
   }
   const hash = SIGNATURE_HASH[csr.signatureAlgorithm] ?? null;
   try {
-    return cryptoVerify(hash, csr.infoDer, { key: csr.publicKey, dsaEncoding: 'der' }, csr.signature);
+    const key = publicKeyFor(csr.spkiDer, csr.spki);
+    return cryptoVerify(hash, csr.infoDer, { key, dsaEncoding: 'der' }, csr.signature);
   } catch {
-    // Mismatched key/algorithm pairs make OpenSSL throw; that is a signature that does not verify.
+    // An invalid key, or a key that does not fit the algorithm, makes OpenSSL throw: either way
+    // the signature does not verify.
     return false;
   }
 }

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CaRegistry } from '../ca/registry.js';
-import type { EnrollmentRequest } from '../core/types.js';
+import { TtlCache } from '../core/ttlCache.js';
+import type { EnrollmentRequest, ProductRecord } from '../core/types.js';
 import { CsrError, parseCsr } from '../pki/csr.js';
 import { applyTemplate } from '../policy/applyTemplate.js';
 import type { JobHandler } from '../queue/types.js';
@@ -15,6 +16,8 @@ export interface WorkerDeps {
 
 /** What the CA worker does with one enrollment job. Safe to run any number of times per request. */
 export function createEnrollmentProcessor({ store, cas, log }: WorkerDeps): JobHandler {
+  // Products change rarely and only by an operator's hand; re-read them every few seconds.
+  const products = new TtlCache<ProductRecord | undefined>(5_000);
   const rejectRequest = async (req: EnrollmentRequest, reason: string): Promise<void> => {
     await store.requests.transition(req.id, ['queued'], 'rejected', reason);
     log.info({ requestId: req.id, reason }, 'enrollment rejected');
@@ -28,7 +31,7 @@ export function createEnrollmentProcessor({ store, cas, log }: WorkerDeps): JobH
       if (!req || req.status !== 'queued') return;
       await store.requests.incrementAttempts(requestId);
 
-      const product = await store.products.get(req.productId);
+      const product = await products.get(req.productId, () => store.products.get(req.productId));
       if (!product) return rejectRequest(req, `product ${req.productId} no longer exists`);
 
       let csr;
@@ -80,7 +83,8 @@ export function createEnrollmentProcessor({ store, cas, log }: WorkerDeps): JobH
 
     async onExhausted(requestId, error) {
       log.error({ requestId, err: error.message }, 'enrollment failed after all retries');
-      await store.requests.transition(requestId, ['queued'], 'failed', `internal error: ${error.message}`);
+      // The caller sees that it failed, not our internals; the log has the cause.
+      await store.requests.transition(requestId, ['queued'], 'failed', 'internal error while issuing; the gateway log has the details');
     },
   };
 }

@@ -1,0 +1,114 @@
+// The `certgate` command as an operator runs it: a separate process, JSON output, exit codes.
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { makeCsr, opensslVerify, tempDir } from './helpers/openssl.js';
+
+const root = join(import.meta.dirname, '..');
+const cliArgs = ['--import', 'tsx', join(root, 'src/cli.ts')];
+
+function certgate(dataDir: string, args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [...cliArgs, ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, CERTGATE_DATA_DIR: dataDir, CERTGATE_LOG_LEVEL: 'silent', DATABASE_URL: '', REDIS_URL: '', ...env },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) as Record<string, unknown> & unknown[] };
+}
+
+describe('certgate CLI', () => {
+  it('init creates CAs, a product and an admin key once; the key is stored hashed', () => {
+    const dir = tempDir();
+    const first = certgate(dir, ['init', '--json']);
+    expect(first.code, first.stderr).toBe(0);
+    const out = first.json();
+    expect(out.created).toBe(true);
+    expect(out.admin_api_key).toMatch(/^cg_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
+    const again = certgate(dir, ['init', '--json']).json();
+    expect(again.created).toBe(false);
+    expect(again.admin_api_key).toBeUndefined();
+
+    const db = readFileSync(join(dir, 'certgate.db')).toString('latin1') + readFileSync(join(dir, 'certgate.db-wal'), { flag: 'a+' }).toString('latin1');
+    const secret = (out.admin_api_key as string).split('_')[2] as string;
+    expect(db).not.toContain(secret);
+    expect(db).not.toContain('PRIVATE KEY');
+
+    const cas = certgate(dir, ['ca', 'list', '--json']).json() as unknown as { id: string; type: string; parent_id: string | null }[];
+    expect(cas.map((c) => c.type).sort()).toEqual(['issuing', 'root']);
+    const keys = certgate(dir, ['apikey', 'list', '--json']).json() as unknown as { name: string; admin: boolean }[];
+    expect(keys).toEqual([expect.objectContaining({ name: 'admin', admin: true })]);
+  });
+
+  it('creates CAs, products and API keys, and revokes keys', () => {
+    const dir = tempDir();
+    certgate(dir, ['init', '--json']);
+    const rootCa = (certgate(dir, ['ca', 'list', '--json']).json() as unknown as { id: string; type: string }[]).find((c) => c.type === 'root')!;
+    const made = certgate(dir, ['ca', 'create', '--name', 'devices', '--parent', rootCa.id, '--key-algorithm', 'rsa-2048', '--subject', 'CN=Devices CA, O=Example', '--json']);
+    expect(made.code, made.stderr).toBe(0);
+    const ca = made.json();
+    expect(ca.type).toBe('issuing');
+    expect(ca.subject).toBe('CN=Devices CA, O=Example');
+    expect(certgate(dir, ['ca', 'list', '--json']).json()).toHaveLength(3);
+
+    const product = certgate(dir, ['product', 'create', '--name', 'web', '--ca', 'devices', '--dns-suffix', 'example.com', '--max-validity-days', '90', '--json']);
+    expect(product.code, product.stderr).toBe(0);
+    expect(product.json().ca_id).toBe(ca.id);
+    const tooLong = certgate(dir, ['product', 'create', '--name', 'bad', '--ca', 'devices', '--max-validity-days', '800']);
+    expect(tooLong.code).toBe(1);
+    expect(tooLong.stderr).toMatch(/397/);
+
+    const key = certgate(dir, ['apikey', 'create', '--name', 'ci', '--permission', 'issue,read:devices', '--json']).json();
+    expect(key.permissions).toEqual([{ ca: ca.id, actions: ['issue', 'read'] }]);
+    expect(certgate(dir, ['apikey', 'revoke', key.id as string, '--json']).json()).toEqual({ id: key.id, revoked: true });
+    const listed = (certgate(dir, ['apikey', 'list', '--json']).json() as unknown as { id: string; revoked_at: string | null }[]).find((k) => k.id === key.id);
+    expect(listed?.revoked_at).not.toBeNull();
+    expect(certgate(dir, ['apikey', 'revoke', key.id as string]).code).toBe(1);
+  });
+
+  it('stops on an invalid setting with a message that names it', () => {
+    const dir = tempDir();
+    const r = certgate(dir, ['ca', 'list'], { CERTGATE_HTTP_PORT: 'eighty' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/CERTGATE_HTTP_PORT/);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    const badUrl = certgate(dir, ['ca', 'list'], { DATABASE_URL: 'mysql://x' });
+    expect(badUrl.stderr).toMatch(/DATABASE_URL/);
+  });
+
+  it('start initializes on first start, serves, issues, and shuts down gracefully', async () => {
+    const dir = tempDir();
+    const child = spawn(process.execPath, [...cliArgs, 'start', '--json'], {
+      cwd: root,
+      env: { ...process.env, CERTGATE_DATA_DIR: dir, CERTGATE_HTTP_PORT: '0', CERTGATE_HTTPS_PORT: '0', CERTGATE_LOG_LEVEL: 'silent', DATABASE_URL: '', REDIS_URL: '' },
+    });
+    const lines: Record<string, unknown>[] = [];
+    let buffer = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        buffer += d.toString();
+        for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
+          lines.push(JSON.parse(buffer.slice(0, nl)) as Record<string, unknown>);
+          buffer = buffer.slice(nl + 1);
+          if (lines.some((l) => l.url)) resolve();
+        }
+      });
+      child.on('exit', (code) => reject(new Error(`exited ${code}`)));
+    });
+    const init = lines.find((l) => l.created)!;
+    const served = lines.find((l) => l.url)!;
+    const { csrPem } = makeCsr(dir, { subject: '/CN=cli.host1.test' });
+    const res = await fetch(`${served.url as string}/v1/certificates`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${init.admin_api_key as string}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ caId: init.issuing_ca_id, csrPem }),
+    });
+    expect(res.status).toBe(201);
+    const cert = (await res.json()) as { certificate_pem: string; chain_pem: string };
+    const [issuingPem, rootPem] = cert.chain_pem.split(/(?<=-----END CERTIFICATE-----\n)/);
+    expect(opensslVerify(dir, rootPem as string, issuingPem as string, cert.certificate_pem)).toMatch(/: OK/);
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+});

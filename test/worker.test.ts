@@ -1,0 +1,119 @@
+// The CA worker's state machine and its idempotency: whatever runs a job, however often, a
+// request ends in one final state and is signed into at most one stored certificate.
+import { randomUUID } from 'node:crypto';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CaRegistry } from '../src/ca/registry.js';
+import type { CaBackend } from '../src/ca/types.js';
+import { loadConfig } from '../src/config.js';
+import { initialize } from '../src/init.js';
+import { parseProductTemplate } from '../src/policy/productSchema.js';
+import { openRuntime, type Runtime } from '../src/runtime.js';
+import { createEnrollmentProcessor } from '../src/worker/processEnrollment.js';
+import { makeCsr, tempDir } from './helpers/openssl.js';
+
+const log = pino({ level: 'silent' });
+const opened: Runtime[] = [];
+
+async function setup(dataDir = tempDir()) {
+  const rt = await openRuntime(loadConfig({ env: {}, overrides: { dataDir, masterKey: 'worker-test-master-key', logLevel: 'silent', queueBackoffMs: 10 } }), { log });
+  opened.push(rt);
+  await initialize(rt);
+  const product = (await rt.store.products.list())[0]!;
+  // Counts signatures, so "never signed again" is observable.
+  let signed = 0;
+  const real = new CaRegistry(rt.store, rt.secrets);
+  const counting = {
+    get: async (id: string): Promise<CaBackend> => {
+      const ca = await real.get(id);
+      return {
+        caId: ca.caId,
+        certificatePem: ca.certificatePem,
+        chainPem: ca.chainPem,
+        notAfter: ca.notAfter,
+        issue: (r) => {
+          signed += 1;
+          return ca.issue(r);
+        },
+      };
+    },
+  } as unknown as CaRegistry;
+  const handler = createEnrollmentProcessor({ store: rt.store, cas: counting, log });
+  const submit = async (opts: { productId?: string; subject?: string; validityDays?: number } = {}) => {
+    const { csrPem } = makeCsr(dataDir, { subject: opts.subject ?? '/CN=worker.host1.test' });
+    return rt.store.requests.insert({ id: randomUUID(), productId: opts.productId ?? product.id, caId: product.caId, requester: 'test', protocol: 'rest', csrPem, validityDays: opts.validityDays ?? null, idempotencyKey: null });
+  };
+  return { rt, handler, submit, product, signed: () => signed, dataDir };
+}
+
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((rt) => rt.close()));
+});
+
+describe('CA worker', () => {
+  it('issues a queued request and never signs it again on a second run', async () => {
+    const { rt, handler, submit, signed } = await setup();
+    const { request } = await submit();
+    await handler.process(request.id, 1);
+    await handler.process(request.id, 2);
+    const done = await rt.store.requests.get(request.id);
+    expect(done?.status).toBe('issued');
+    expect(signed()).toBe(1);
+    expect(await rt.store.certificates.getByRequestId(request.id)).toBeDefined();
+  });
+
+  it('stores exactly one certificate when runs of one job overlap (a stalled job re-run)', async () => {
+    const { rt, handler, submit } = await setup();
+    const { request } = await submit();
+    await Promise.all([handler.process(request.id, 1), handler.process(request.id, 1), handler.process(request.id, 2)]);
+    const certs = await rt.store.certificates.list({ limit: 100, offset: 0 });
+    expect(certs.filter((c) => c.requestId === request.id)).toHaveLength(1);
+    expect((await rt.store.requests.get(request.id))?.certificateId).toBe(certs.find((c) => c.requestId === request.id)?.id);
+  });
+
+  it('rejects a request that breaks the product, naming the rule, and stores no certificate', async () => {
+    const { rt, handler, submit } = await setup();
+    const { request } = await submit({ validityDays: 1000 });
+    await handler.process(request.id, 1);
+    const done = await rt.store.requests.get(request.id);
+    expect(done?.status).toBe('rejected');
+    expect(done?.statusReason).toMatch(/maxValidityDays/);
+    expect(await rt.store.certificates.getByRequestId(request.id)).toBeUndefined();
+  });
+
+  it('holds for approval, then issues once approved', async () => {
+    const { rt, handler, submit, product } = await setup();
+    const gated = await rt.store.products.insert({ id: randomUUID(), name: 'gated', caId: product.caId, template: parseProductTemplate({ requiresApproval: true }) });
+    const { request } = await submit({ productId: gated.id });
+    await handler.process(request.id, 1);
+    expect((await rt.store.requests.get(request.id))?.status).toBe('pending_approval');
+    await handler.process(request.id, 1); // a stray re-run does not sign an unapproved request
+    expect((await rt.store.requests.get(request.id))?.status).toBe('pending_approval');
+    await rt.store.requests.approve(request.id, 'operator');
+    await handler.process(request.id, 1);
+    expect((await rt.store.requests.get(request.id))).toMatchObject({ status: 'issued', approvedBy: 'operator' });
+  });
+
+  it('marks a request failed, without internals in the reason, when retries run out', async () => {
+    const { rt, handler, submit } = await setup();
+    const { request } = await submit();
+    await handler.onExhausted(request.id, new Error('connection reset by peer 10.1.2.3'));
+    const done = await rt.store.requests.get(request.id);
+    expect(done?.status).toBe('failed');
+    expect(done?.statusReason).not.toMatch(/10\.1\.2\.3/);
+  });
+
+  it('issues what a dead embedded process left queued, once a new process starts', async () => {
+    const dataDir = tempDir();
+    const first = await setup(dataDir);
+    const { request } = await first.submit(); // accepted, stored, but no worker ever ran it
+    await first.rt.close();
+    opened.splice(opened.indexOf(first.rt), 1);
+
+    const rt = await openRuntime(loadConfig({ env: {}, overrides: { dataDir, masterKey: 'worker-test-master-key', logLevel: 'silent' } }), { log });
+    opened.push(rt);
+    await rt.startWorker();
+    const done = await rt.enrollments.waitForOutcome(request, 10_000);
+    expect(done.status).toBe('issued');
+  });
+});
