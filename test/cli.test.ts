@@ -2,7 +2,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
+import { createTestDatabase } from './harness/postgres.js';
 import { makeCsr, opensslVerify, tempDir } from './helpers/openssl.js';
 
 const root = join(import.meta.dirname, '..');
@@ -78,37 +79,77 @@ describe('certgate CLI', () => {
 
   it('start initializes on first start, serves, issues, and shuts down gracefully', async () => {
     const dir = tempDir();
-    const child = spawn(process.execPath, [...cliArgs, 'start', '--json'], {
-      cwd: root,
-      env: { ...process.env, CERTGATE_DATA_DIR: dir, CERTGATE_HTTP_PORT: '0', CERTGATE_HTTPS_PORT: '0', CERTGATE_LOG_LEVEL: 'silent', DATABASE_URL: '', REDIS_URL: '' },
-    });
-    const lines: Record<string, unknown>[] = [];
-    let buffer = '';
-    await new Promise<void>((resolve, reject) => {
-      child.stdout.on('data', (d: Buffer) => {
-        buffer += d.toString();
-        for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
-          lines.push(JSON.parse(buffer.slice(0, nl)) as Record<string, unknown>);
-          buffer = buffer.slice(nl + 1);
-          if (lines.some((l) => l.url)) resolve();
-        }
-      });
-      child.on('exit', (code) => reject(new Error(`exited ${code}`)));
-    });
-    const init = lines.find((l) => l.created)!;
-    const served = lines.find((l) => l.url)!;
-    const { csrPem } = makeCsr(dir, { subject: '/CN=cli.host1.test' });
-    const res = await fetch(`${served.url as string}/v1/certificates`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${init.admin_api_key as string}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ caId: init.issuing_ca_id, csrPem }),
-    });
-    expect(res.status).toBe(201);
-    const cert = (await res.json()) as { certificate_pem: string; chain_pem: string };
-    const [issuingPem, rootPem] = cert.chain_pem.split(/(?<=-----END CERTIFICATE-----\n)/);
-    expect(opensslVerify(dir, rootPem as string, issuingPem as string, cert.certificate_pem)).toMatch(/: OK/);
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    const env = { CERTGATE_DATA_DIR: dir, CERTGATE_HTTP_PORT: '0', CERTGATE_HTTPS_PORT: '0', DATABASE_URL: '', REDIS_URL: '' };
+    const server = await startCli(['start', '--json'], env, (l) => !!l.url);
+    const init = server.lines.find((l) => l.created)!;
+    await expectIssuance(dir, server.lines.find((l) => l.url)!.url as string, init.admin_api_key as string, init.issuing_ca_id as string);
+    expect(await server.stop()).toBe(0);
+  });
+
+  const redisUrl = inject('redisUrl');
+  const postgresUrl = inject('postgresUrl');
+  it.skipIf(!redisUrl || !postgresUrl)('scaled out: `serve --no-worker` takes the request, a separate `certgate worker` signs it', async () => {
+    const dir = tempDir();
+    const env = {
+      CERTGATE_DATA_DIR: dir,
+      CERTGATE_HTTP_PORT: '0',
+      CERTGATE_HTTPS_PORT: '0',
+      CERTGATE_MASTER_KEY: 'scaled-out-master-key-0123',
+      DATABASE_URL: await createTestDatabase(postgresUrl as string),
+      REDIS_URL: Object.assign(new URL(redisUrl as string), { pathname: '/15' }).toString(),
+    };
+    const init = certgate(dir, ['init', '--json'], env).json();
+    expect(init.created).toBe(true);
+    const api = await startCli(['serve', '--no-worker', '--json'], env, (l) => !!l.url);
+    const worker = await startCli(['worker'], env, () => true, false);
+    try {
+      await expectIssuance(dir, api.lines.find((l) => l.url)!.url as string, init.admin_api_key as string, init.issuing_ca_id as string);
+    } finally {
+      expect(await worker.stop()).toBe(0);
+      expect(await api.stop()).toBe(0);
+    }
   });
 });
+
+/** Spawns the CLI and resolves once a stdout line satisfies `ready`. */
+async function startCli(args: string[], env: Record<string, string>, ready: (line: Record<string, unknown>) => boolean, json = true) {
+  const child = spawn(process.execPath, [...cliArgs, ...args], { cwd: root, env: { ...process.env, CERTGATE_LOG_LEVEL: 'silent', ...env } });
+  const lines: Record<string, unknown>[] = [];
+  let buffer = '';
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      buffer += d.toString();
+      for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
+        const text = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        const line = json ? (JSON.parse(text) as Record<string, unknown>) : { text };
+        lines.push(line);
+        if (ready(line)) resolve();
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`certgate ${args.join(' ')} exited ${code}: ${stderr}`)));
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  return {
+    lines,
+    stop: async () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+async function expectIssuance(dir: string, url: string, token: string, caId: string): Promise<void> {
+  const { csrPem } = makeCsr(dir, { subject: '/CN=cli.host1.test' });
+  const res = await fetch(`${url}/v1/certificates`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ caId, csrPem }),
+  });
+  expect(res.status).toBe(201);
+  const cert = (await res.json()) as { certificate_pem: string; chain_pem: string };
+  const [issuingPem, rootPem] = cert.chain_pem.split(/(?<=-----END CERTIFICATE-----\n)/);
+  expect(opensslVerify(dir, rootPem as string, issuingPem as string, cert.certificate_pem)).toMatch(/: OK/);
+}

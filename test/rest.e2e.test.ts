@@ -1,6 +1,7 @@
 // One certificate end to end over REST, on both deployments: embedded (SQLite + in-process queue)
 // and scaled out (PostgreSQL + BullMQ, front-end and worker in separate runtimes).
 import { X509Certificate } from 'node:crypto';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApiKey } from '../src/auth/apiKeys.js';
 import { loadConfig, type Config } from '../src/config.js';
@@ -217,6 +218,31 @@ for (const d of deployments) {
       expect(whoami.json).toMatchObject({ name: 'reader', admin: false });
       expect((await api('GET', '/v1/nope', admin)).status).toBe(404);
       expect((await api('GET', '/v1/cas/does-not-exist', admin)).status).toBe(404);
+    });
+
+    it('never answers arbitrary bodies with a 5xx', async () => {
+      const { csrPem } = makeCsr(dir);
+      const csrDer = Buffer.from(csrPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+      const mutatedCsr = fc.tuple(fc.nat(csrDer.length - 1), fc.integer({ min: 0, max: 255 })).map(([pos, v]) => {
+        const b = Buffer.from(csrDer);
+        b[pos] = v;
+        return `-----BEGIN CERTIFICATE REQUEST-----\n${b.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+      });
+      await fc.assert(
+        fc.asyncProperty(
+          fc.oneof(
+            fc.jsonValue().map((v) => JSON.stringify(v)),
+            fc.string(),
+            fc.record({ caId: fc.oneof(fc.constant(issuingId), fc.string()), csrPem: fc.oneof(mutatedCsr, fc.string()), validityDays: fc.oneof(fc.integer(), fc.double(), fc.string()) }).map((v) => JSON.stringify(v)),
+          ),
+          async (body) => {
+            const res = await api('POST', '/v1/certificates', admin, body);
+            expect(res.status, `${res.status} ${res.text} for ${body.slice(0, 200)}`).toBeLessThan(500);
+            expect(res.json.error === undefined || typeof res.json.error === 'string').toBe(true);
+          },
+        ),
+        { numRuns: 150 },
+      );
     });
 
     it('serves the CA chain', async () => {

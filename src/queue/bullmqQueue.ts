@@ -21,8 +21,20 @@
 //   earlier) cannot be known: such a waitFor ends in 'timeout' and the caller reads the store.
 // - close(): the worker stops fetching and waits for its running jobs; waiting and delayed jobs
 //   stay in Redis for the next worker.
-import { Queue, QueueEvents, UnrecoverableError, Worker, createBunRedisClient, type Job } from 'bullmq';
-import { RespClient } from './respClient.js';
+// - Connections (node-redis, the `redis` package). BullMQ recognises a node-redis client passed as
+//   `connection` and wraps it in its own adapter. A Queue uses the client it is given (and never
+//   closes it); a Worker uses the client it is given for its ordinary commands and a duplicate of
+//   it for its blocking fetch; QueueEvents reads from a duplicate only. BullMQ closes the
+//   duplicates; this class closes the clients it made. Two kinds of client:
+//   - the producer (the Queue, ping, the events stream's tail) has no offline queue: while the
+//     connection is down its commands fail at once instead of waiting, so enqueue waits for the
+//     reconnect itself, for at most RECONNECT_WAIT_MS, and then reports the failure;
+//   - the worker's and the events reader's keep node-redis's offline queue: their commands wait
+//     for the reconnect (like ioredis with maxRetriesPerRequest: null, which BullMQ wants there).
+//   A command in flight when the connection drops is rejected (never reported as done), so a lost
+//   enqueue is retried, which the job id makes safe.
+import { ConnectionClosedError, Queue, QueueEvents, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { ClientClosedError, ClientOfflineError, ConnectionTimeoutError, DisconnectsClientError, SocketClosedUnexpectedlyError, createClient } from 'redis';
 import type { JobHandler, JobOutcome, JobQueue, QueueOptions } from './types.js';
 
 export interface BullmqQueueOptions extends QueueOptions {
@@ -50,26 +62,30 @@ interface JobData {
 
 type FinalOutcome = Exclude<JobOutcome, 'timeout'>;
 type Waiter = (outcome: JobOutcome) => void;
-type RedisConnection = ReturnType<typeof createBunRedisClient>;
+type RedisClient = ReturnType<typeof createClient>;
 
 const JOB_NAME = 'enroll';
 const RECENT_OUTCOMES = 5000;
 const PING_TIMEOUT_MS = 5000;
 const RECONNECT_WAIT_MS = 10_000;
+/** How long close() lets a client's pending replies arrive before dropping the connection. */
+const CLOSE_GRACE_MS = 2000;
 
 export class BullmqQueue implements JobQueue {
   readonly kind = 'bullmq' as const;
 
   private readonly options: Required<Omit<BullmqQueueOptions, 'onError'>>;
   private readonly onError: (message: string, error: Error) => void;
-  /** Shared by the Queue; Worker and QueueEvents open their own duplicates of it. */
-  private readonly connection: RedisConnection;
+  /** The producer: the Queue's connection; also answers ping and reads the events stream's tail. */
+  private readonly client: RedisClient;
   private readonly queue: Queue<JobData>;
   private worker: Worker<JobData> | undefined;
+  /** The worker's connection for its ordinary commands (its blocking fetch uses a duplicate). */
+  private workerClient: RedisClient | undefined;
   private events: QueueEvents | undefined;
   private eventsReady: Promise<void> | undefined;
-  /** For ping and reading the events stream's tail. */
-  private control: RespClient | undefined;
+  /** Errors already passed to onError by a client's own 'error' listener. */
+  private readonly reported = new WeakSet<Error>();
   private readonly waiters = new Map<string, Set<Waiter>>();
   private readonly recent = new Map<string, FinalOutcome>();
   private closing = false;
@@ -93,9 +109,9 @@ export class BullmqQueue implements JobQueue {
       eventsMaxLen: options.eventsMaxLen ?? 50_000,
     };
     this.onError = options.onError ?? ((message, error) => console.error(message, error));
-    this.connection = createBunRedisClient(new RespClient(this.options.redisUrl));
+    this.client = this.newClient('producer', { offlineQueue: false });
     this.queue = new Queue<JobData>(this.options.queueName, {
-      connection: this.connection,
+      connection: this.client,
       prefix: this.options.prefix,
       streams: { events: { maxLen: this.options.eventsMaxLen } },
       defaultJobOptions: {
@@ -123,8 +139,9 @@ export class BullmqQueue implements JobQueue {
     }
     if (this.closing) throw new Error('queue is closed');
     if (this.worker) throw new Error('worker already started');
+    this.workerClient = this.newClient('worker', { offlineQueue: true });
     const worker = new Worker<JobData>(this.options.queueName, (job) => this.processJob(handler, job), {
-      connection: this.connection,
+      connection: this.workerClient,
       prefix: this.options.prefix,
       concurrency,
       lockDuration: this.options.lockDurationMs,
@@ -170,13 +187,17 @@ export class BullmqQueue implements JobQueue {
   }
 
   async ping(): Promise<void> {
+    if (this.closed) throw new Error('queue is closed');
     let timer: NodeJS.Timeout | undefined;
+    const deadline = Date.now() + PING_TIMEOUT_MS;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`Redis did not answer PING within ${PING_TIMEOUT_MS} ms`)), PING_TIMEOUT_MS);
+    });
     try {
       const reply = await Promise.race([
-        this.controlSend('PING', []),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`Redis did not answer PING within ${PING_TIMEOUT_MS} ms`)), PING_TIMEOUT_MS);
-        }),
+        // Not connected (yet, or any more): give it until the deadline to (re)connect.
+        whenReady(this.client, deadline).then(() => this.client.ping()),
+        timeout,
       ]);
       if (reply !== 'PONG') throw new Error(`unexpected PING reply from Redis: ${String(reply)}`);
     } finally {
@@ -195,12 +216,12 @@ export class BullmqQueue implements JobQueue {
       // First the worker, waiting for its running jobs; the events reader stays up meanwhile so
       // that waiters in this process hear how those jobs ended.
       await this.worker?.close();
+      if (this.workerClient) await closeClient(this.workerClient);
       await this.eventsReady?.catch(() => undefined);
       await this.events?.close();
       await this.queue.close();
-      await this.connection.quit();
+      await closeClient(this.client);
     } finally {
-      this.control?.close();
       this.closed = true;
       for (const set of [...this.waiters.values()]) for (const waiter of [...set]) waiter('timeout');
     }
@@ -228,19 +249,36 @@ export class BullmqQueue implements JobQueue {
   }
 
   /**
-   * Runs `operation`, and again while it fails because the Redis connection was lost and is being
-   * re-established (BullMQ reconnects after about a second), for up to RECONNECT_WAIT_MS.
+   * Runs `operation` on the producer connection, and again while it fails because that connection
+   * is down or was lost and node-redis is re-establishing it, for up to RECONNECT_WAIT_MS.
    */
   private async retryWhileReconnecting<T>(operation: () => Promise<T>): Promise<T> {
     const deadline = Date.now() + RECONNECT_WAIT_MS;
     for (;;) {
+      await whenReady(this.client, deadline);
       try {
         return await operation();
       } catch (err) {
         if (this.closing || !isConnectionError(err) || Date.now() >= deadline) throw err;
-        await new Promise((resolve) => setTimeout(resolve, 200));
+        // The connection may still look ready for a moment after it was lost.
+        await new Promise((resolve) => setTimeout(resolve, 50));
       }
     }
+  }
+
+  /**
+   * A node-redis client for `redisUrl` (redis://[user:password@]host:port/db, rediss:// for TLS),
+   * connecting in the background (node-redis retries with backoff until it is closed). Its
+   * 'error' events go to onError: an unreachable Redis is reported, never an unhandled 'error'.
+   */
+  private newClient(role: string, { offlineQueue }: { offlineQueue: boolean }): RedisClient {
+    const client = createClient({ url: this.options.redisUrl, disableOfflineQueue: !offlineQueue });
+    client.on('error', (err: Error) => {
+      this.reportError(`Redis ${role} connection`, err);
+      this.reported.add(err);
+    });
+    client.connect().catch(() => undefined); // failures were emitted as 'error'
+    return client;
   }
 
   private async exhausted(handler: JobHandler, requestId: string, error: Error): Promise<void> {
@@ -264,8 +302,10 @@ export class BullmqQueue implements JobQueue {
       this.eventsReady = undefined; // let the next call try again
       throw err;
     }
+    // QueueEvents reads from a duplicate of the client it is given (and closes that), so this one
+    // is never opened.
     const events = new QueueEvents(this.options.queueName, {
-      connection: this.connection,
+      connection: createClient({ url: this.options.redisUrl }),
       prefix: this.options.prefix,
       lastEventId,
       blockingTimeout: 5000,
@@ -281,17 +321,10 @@ export class BullmqQueue implements JobQueue {
 
   /** Id of the newest event in the stream, or 0-0 when there is none yet. */
   private async eventsTail(): Promise<string> {
-    const key = `${this.options.prefix}:${this.options.queueName}:events`;
-    const reply = await this.controlSend('XREVRANGE', [key, '+', '-', 'COUNT', '1']);
-    const first = Array.isArray(reply) ? reply[0] : undefined;
-    return Array.isArray(first) && typeof first[0] === 'string' ? first[0] : '0-0';
-  }
-
-  private async controlSend(command: string, args: string[]): Promise<unknown> {
     if (this.closed) throw new Error('queue is closed');
-    this.control ??= new RespClient(this.options.redisUrl, { connectTimeoutMs: PING_TIMEOUT_MS });
-    await this.control.connect(); // reconnects when the last connection was lost
-    return this.control.send(command, args);
+    const key = `${this.options.prefix}:${this.options.queueName}:events`;
+    const newest = await this.retryWhileReconnecting(() => this.client.xRevRange(key, '+', '-', { COUNT: 1 }));
+    return newest[0]?.id ?? '0-0';
   }
 
   private settle(requestId: string, outcome: FinalOutcome): void {
@@ -306,9 +339,12 @@ export class BullmqQueue implements JobQueue {
   }
 
   private reportError(source: string, err: Error): void {
-    // Closing connections interrupt blocking reads; that is not worth a log line.
-    if (this.closing && /connection (is )?closed/i.test(err.message)) return;
-    this.onError(`BullMQ ${source} error`, err);
+    // A client's own 'error' listener reported it already; BullMQ passes it on as well.
+    if (this.reported.has(err)) return;
+    // Closing connections interrupt blocking reads; that is not worth a log line. Neither is a
+    // reconnect attempt that was still under way when the queue was closed.
+    if (this.closed || (this.closing && isConnectionError(err))) return;
+    this.onError(source.startsWith('Redis') ? `${source} error` : `BullMQ ${source} error`, err);
   }
 }
 
@@ -328,12 +364,65 @@ export function fromJobId(jobId: string): string {
   return jobId.startsWith(ESCAPE) ? Buffer.from(jobId.slice(ESCAPE.length), 'base64url').toString('utf8') : jobId;
 }
 
+/** The connection is down or was lost (as opposed to Redis answering with an error). */
 function isConnectionError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
+  if (
+    err instanceof ClientOfflineError ||
+    err instanceof SocketClosedUnexpectedlyError ||
+    err instanceof ConnectionTimeoutError ||
+    err instanceof ClientClosedError ||
+    err instanceof DisconnectsClientError ||
+    err instanceof ConnectionClosedError
+  ) {
+    return true;
+  }
+  const code = (err as NodeJS.ErrnoException).code;
   return (
-    err.name === 'ConnectionClosedError' ||
-    /connection (is )?closed|ECONNREFUSED|ECONNRESET|EPIPE|socket has been ended/i.test(err.message)
+    (typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN)$/.test(code)) ||
+    /connection (is )?closed|ECONNREFUSED|ECONNRESET|EPIPE/i.test(err.message)
   );
+}
+
+/** Resolves when `client` is ready, or false at `deadline` or when it is closed. */
+function whenReady(client: RedisClient, deadline: number): Promise<boolean> {
+  if (client.isReady) return Promise.resolve(true);
+  if (!client.isOpen || Date.now() >= deadline) return Promise.resolve(false);
+  return new Promise<boolean>((resolve) => {
+    const done = (ready: boolean): void => {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      client.off('end', onEnd);
+      resolve(ready);
+    };
+    const onReady = (): void => done(true);
+    const onEnd = (): void => done(false);
+    const timer = setTimeout(() => done(false), deadline - Date.now());
+    client.on('ready', onReady);
+    client.on('end', onEnd);
+  });
+}
+
+/**
+ * Closes a client this class made: lets replies still due arrive (for up to CLOSE_GRACE_MS), then
+ * drops the connection. A client that is not connected (Redis down, or reconnecting) is dropped at
+ * once, which also ends node-redis's reconnect attempts.
+ */
+async function closeClient(client: RedisClient): Promise<void> {
+  if (!client.isOpen) return;
+  if (!client.isReady) {
+    client.destroy();
+    return;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const grace = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, CLOSE_GRACE_MS);
+    timer.unref();
+  });
+  // close() waits for every pending reply; should they never come, the socket is already gone
+  // (node-redis does not wait on a live socket forever), so giving up waiting leaves nothing open.
+  await Promise.race([client.close().catch(() => undefined), grace]);
+  clearTimeout(timer);
 }
 
 function toError(e: unknown): Error {

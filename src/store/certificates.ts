@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { CertificateRecord } from '../core/types.js';
 import { fromMs, fromNullableMs, toMs, type CertificatesTable, type Database } from './schema.js';
 import type { CertificateStore, NewCertificate } from './types.js';
@@ -25,13 +25,9 @@ export function certificateFromRow(row: Selectable<CertificatesTable>): Certific
   };
 }
 
-/** Inserts a new (unrevoked) certificate and returns the record as a read would return it. */
-export async function insertCertificate(
-  db: Kysely<Database>,
-  certificate: NewCertificate,
-  createdAt: number,
-): Promise<CertificateRecord> {
-  const record: CertificateRecord = {
+/** The record a newly stored certificate is: unrevoked, created at `createdAt`. */
+export function newCertificateRecord(certificate: NewCertificate, createdAt: number): CertificateRecord {
+  return {
     id: certificate.id,
     caId: certificate.caId,
     productId: certificate.productId,
@@ -50,28 +46,38 @@ export async function insertCertificate(
     revocationReason: null,
     createdAt: new Date(createdAt),
   };
-  await db
-    .insertInto('certificates')
-    .values({
-      id: record.id,
-      ca_id: record.caId,
-      product_id: record.productId,
-      request_id: record.requestId,
-      serial_number: record.serialNumber,
-      common_name: record.commonName,
-      san_dns: JSON.stringify(record.sanDns),
-      san_ip: JSON.stringify(record.sanIp),
-      san_email: JSON.stringify(record.sanEmail),
-      san_uri: JSON.stringify(record.sanUri),
-      key_algorithm: record.keyAlgorithm,
-      valid_from: toMs(record.validFrom),
-      valid_to: toMs(record.validTo),
-      certificate_pem: record.certificatePem,
-      revoked_at: null,
-      revocation_reason: null,
-      created_at: createdAt,
-    })
-    .execute();
+}
+
+export function certificateToRow(record: CertificateRecord): Insertable<CertificatesTable> {
+  return {
+    id: record.id,
+    ca_id: record.caId,
+    product_id: record.productId,
+    request_id: record.requestId,
+    serial_number: record.serialNumber,
+    common_name: record.commonName,
+    san_dns: JSON.stringify(record.sanDns),
+    san_ip: JSON.stringify(record.sanIp),
+    san_email: JSON.stringify(record.sanEmail),
+    san_uri: JSON.stringify(record.sanUri),
+    key_algorithm: record.keyAlgorithm,
+    valid_from: toMs(record.validFrom),
+    valid_to: toMs(record.validTo),
+    certificate_pem: record.certificatePem,
+    revoked_at: record.revokedAt === null ? null : toMs(record.revokedAt),
+    revocation_reason: record.revocationReason,
+    created_at: toMs(record.createdAt),
+  };
+}
+
+/** Inserts a new (unrevoked) certificate and returns the record as a read would return it. */
+export async function insertCertificate(
+  db: Kysely<Database>,
+  certificate: NewCertificate,
+  createdAt: number,
+): Promise<CertificateRecord> {
+  const record = newCertificateRecord(certificate, createdAt);
+  await db.insertInto('certificates').values(certificateToRow(record)).execute();
   return record;
 }
 

@@ -1,6 +1,6 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { EnrollmentRequest, RequestStatus } from '../core/types.js';
-import { fromMs, type Database, type EnrollmentRequestsTable } from './schema.js';
+import { fromMs, toMs, type Database, type EnrollmentRequestsTable } from './schema.js';
 import type { NewEnrollmentRequest, RequestStore } from './types.js';
 
 export function requestFromRow(row: Selectable<EnrollmentRequestsTable>): EnrollmentRequest {
@@ -23,45 +23,53 @@ export function requestFromRow(row: Selectable<EnrollmentRequestsTable>): Enroll
   };
 }
 
+/** The record a freshly inserted request is: `queued`, no attempts yet. */
+export function newRequestRecord(request: NewEnrollmentRequest, now: number): EnrollmentRequest {
+  return {
+    id: request.id,
+    productId: request.productId,
+    caId: request.caId,
+    requester: request.requester,
+    protocol: request.protocol,
+    csrPem: request.csrPem,
+    validityDays: request.validityDays,
+    idempotencyKey: request.idempotencyKey,
+    status: 'queued',
+    statusReason: null,
+    certificateId: null,
+    approvedBy: null,
+    attempts: 0,
+    createdAt: new Date(now),
+    updatedAt: new Date(now),
+  };
+}
+
+export function requestToRow(record: EnrollmentRequest): Insertable<EnrollmentRequestsTable> {
+  return {
+    id: record.id,
+    product_id: record.productId,
+    ca_id: record.caId,
+    requester: record.requester,
+    protocol: record.protocol,
+    csr_pem: record.csrPem,
+    validity_days: record.validityDays,
+    idempotency_key: record.idempotencyKey,
+    status: record.status,
+    status_reason: record.statusReason,
+    certificate_id: record.certificateId,
+    approved_by: record.approvedBy,
+    attempts: record.attempts,
+    created_at: toMs(record.createdAt),
+    updated_at: toMs(record.updatedAt),
+  };
+}
+
 export class KyselyRequestStore implements RequestStore {
   constructor(private readonly db: Kysely<Database>) {}
 
   async insert(request: NewEnrollmentRequest): Promise<{ request: EnrollmentRequest; created: boolean }> {
-    const now = Date.now();
-    const record: EnrollmentRequest = {
-      id: request.id,
-      productId: request.productId,
-      caId: request.caId,
-      requester: request.requester,
-      protocol: request.protocol,
-      csrPem: request.csrPem,
-      validityDays: request.validityDays,
-      idempotencyKey: request.idempotencyKey,
-      status: 'queued',
-      statusReason: null,
-      certificateId: null,
-      approvedBy: null,
-      attempts: 0,
-      createdAt: new Date(now),
-      updatedAt: new Date(now),
-    };
-    const query = this.db.insertInto('enrollment_requests').values({
-      id: record.id,
-      product_id: record.productId,
-      ca_id: record.caId,
-      requester: record.requester,
-      protocol: record.protocol,
-      csr_pem: record.csrPem,
-      validity_days: record.validityDays,
-      idempotency_key: record.idempotencyKey,
-      status: record.status,
-      status_reason: null,
-      certificate_id: null,
-      approved_by: null,
-      attempts: 0,
-      created_at: now,
-      updated_at: now,
-    });
+    const record = newRequestRecord(request, Date.now());
+    const query = this.db.insertInto('enrollment_requests').values(requestToRow(record));
     if (record.idempotencyKey === null) {
       await query.execute();
       return { request: record, created: true };
