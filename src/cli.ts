@@ -96,10 +96,11 @@ program
 program
   .command('worker')
   .description('run a CA worker alone, consuming jobs from Redis (needs REDIS_URL)')
-  .action(async () => {
+  .addOption(jsonOption())
+  .action(async (opts: { json?: boolean }) => {
     const cfg = config();
     if (!cfg.redisUrl) throw new AppError('bad_request', 'REDIS_URL must be set: a lone worker takes its jobs from Redis');
-    await serve(cfg, { worker: true, json: false, http: false });
+    await serve(cfg, { worker: true, json: !!opts.json, http: false });
   });
 
 const ca = program.command('ca').description('certificate authorities');

@@ -101,7 +101,7 @@ describe('certgate CLI', () => {
     const init = certgate(dir, ['init', '--json'], env).json();
     expect(init.created).toBe(true);
     const api = await startCli(['serve', '--no-worker', '--json'], env, (l) => !!l.url);
-    const worker = await startCli(['worker'], env, () => true, false);
+    const worker = await startCli(['worker', '--json'], env, (l) => l.worker === true);
     try {
       await expectIssuance(dir, api.lines.find((l) => l.url)!.url as string, init.admin_api_key as string, init.issuing_ca_id as string);
     } finally {
@@ -112,7 +112,7 @@ describe('certgate CLI', () => {
 });
 
 /** Spawns the CLI and resolves once a stdout line satisfies `ready`. */
-async function startCli(args: string[], env: Record<string, string>, ready: (line: Record<string, unknown>) => boolean, json = true) {
+async function startCli(args: string[], env: Record<string, string>, ready: (line: Record<string, unknown>) => boolean) {
   const child = spawn(process.execPath, [...cliArgs, ...args], { cwd: root, env: { ...process.env, CERTGATE_LOG_LEVEL: 'silent', ...env } });
   const lines: Record<string, unknown>[] = [];
   let buffer = '';
@@ -124,7 +124,7 @@ async function startCli(args: string[], env: Record<string, string>, ready: (lin
       for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
         const text = buffer.slice(0, nl);
         buffer = buffer.slice(nl + 1);
-        const line = json ? (JSON.parse(text) as Record<string, unknown>) : { text };
+        const line = JSON.parse(text) as Record<string, unknown>;
         lines.push(line);
         if (ready(line)) resolve();
       }

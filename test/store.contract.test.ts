@@ -3,13 +3,17 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import type { ProductTemplate, RequestStatus } from '../src/core/types.js';
 import {
+  createStoreFromKysely,
   DuplicateSerialError,
   InvalidRequestStateError,
   openStore,
   RequestNotFoundError,
+  type Database,
   type NewCertificate,
   type NewEnrollmentRequest,
   type Store,
@@ -376,6 +380,91 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
       });
     });
 
+    describe('concurrent writes', () => {
+      // On SQLite the writes issued together are committed together (group commit); each must
+      // still succeed or fail on its own.
+      it('a failing write does not affect the writes issued with it', async () => {
+        const existing = await queuedRequest();
+        const toIssue = await queuedRequest();
+        const toMove = await queuedRequest();
+        const taken = await store.recordIssuance(existing.id, newCertificate(existing.id));
+        const clashing = await queuedRequest();
+        const fresh = newRequest();
+
+        const [insertOk, insertDup, issueOk, issueClash, moved, counted, unknown] = await Promise.allSettled([
+          store.requests.insert(fresh),
+          store.requests.insert(newRequest({ id: existing.id })),
+          store.recordIssuance(toIssue.id, newCertificate(toIssue.id)),
+          store.recordIssuance(clashing.id, newCertificate(clashing.id, { serialNumber: taken.certificate.serialNumber })),
+          store.requests.transition(toMove.id, ['queued'], 'rejected', 'no'),
+          store.requests.incrementAttempts(toMove.id),
+          store.recordIssuance(randomUUID(), newCertificate(null)),
+        ]);
+
+        expect(insertOk.status).toBe('fulfilled');
+        expect(insertDup.status).toBe('rejected');
+        expect(issueOk).toMatchObject({ status: 'fulfilled', value: { alreadyIssued: false } });
+        expect(issueClash).toMatchObject({ status: 'rejected', reason: expect.any(DuplicateSerialError) });
+        expect(moved).toMatchObject({ status: 'fulfilled', value: { status: 'rejected' } });
+        expect(counted.status).toBe('fulfilled');
+        expect(unknown).toMatchObject({ status: 'rejected', reason: expect.any(RequestNotFoundError) });
+
+        expect(await store.requests.get(fresh.id)).toMatchObject({ status: 'queued', csrPem: fresh.csrPem });
+        expect(await store.requests.get(existing.id)).toMatchObject({ status: 'issued', csrPem: existing.csrPem });
+        expect(await store.requests.get(toIssue.id)).toMatchObject({ status: 'issued' });
+        expect(await store.certificates.getByRequestId(toIssue.id)).toBeDefined();
+        expect(await store.requests.get(clashing.id)).toEqual(clashing);
+        expect(await store.certificates.getByRequestId(clashing.id)).toBeUndefined();
+        expect(await store.requests.get(toMove.id)).toMatchObject({ status: 'rejected', attempts: 1 });
+        expect(await store.certificates.list({ limit: 10, offset: 0 })).toHaveLength(2);
+      });
+
+      it('issuance racing a rejection: either one certificate or none, never both outcomes', async () => {
+        for (let round = 0; round < 5; round++) {
+          const request = await queuedRequest();
+          // The rejection is issued first in round 0, last in round 4, in between otherwise.
+          const issuing: Promise<{ certificate: { id: string }; alreadyIssued: boolean }>[] = [];
+          let rejecting: Promise<unknown> | undefined;
+          for (let i = 0; i < 5; i++) {
+            if (i === round) rejecting = store.requests.transition(request.id, ['queued'], 'rejected', 'raced');
+            else issuing.push(store.recordIssuance(request.id, newCertificate(request.id)));
+          }
+          const [issued, rejected] = await Promise.all([Promise.allSettled(issuing), rejecting]);
+          const after = await store.requests.get(request.id);
+          const stored = await store.certificates.getByRequestId(request.id);
+          if (rejected) {
+            expect(after).toMatchObject({ status: 'rejected', certificateId: null });
+            expect(stored).toBeUndefined();
+            for (const outcome of issued) {
+              expect(outcome).toMatchObject({ status: 'rejected', reason: expect.any(InvalidRequestStateError) });
+            }
+          } else {
+            expect(after).toMatchObject({ status: 'issued', certificateId: stored?.id });
+            const values = issued.map((o) => (o.status === 'fulfilled' ? o.value : undefined));
+            expect(values.filter((v) => v && !v.alreadyIssued)).toHaveLength(1);
+            expect(values.every((v) => v?.certificate.id === stored?.id)).toBe(true);
+          }
+        }
+      });
+
+      it('idempotent inserts under concurrency: one row per (requester, key)', async () => {
+        const inputs = Array.from({ length: 24 }, (_, i) =>
+          newRequest({ requester: `apikey:k${i % 2}`, idempotencyKey: `key-${i % 3}` }),
+        );
+        const results = await Promise.all(inputs.map((r) => store.requests.insert(r)));
+        expect(results.filter((r) => r.created)).toHaveLength(6);
+        const byPair = new Map<string, Set<string>>();
+        for (const { request } of results) {
+          const pair = `${request.requester}/${request.idempotencyKey}`;
+          byPair.set(pair, (byPair.get(pair) ?? new Set()).add(request.id));
+        }
+        expect([...byPair.values()].map((ids) => ids.size)).toEqual([1, 1, 1, 1, 1, 1]);
+        const stored = await store.requests.listByStatus(['queued'], 100);
+        expect(stored).toHaveLength(6);
+        for (const { request } of results) expect(stored).toContainEqual(request);
+      });
+    });
+
     describe('certificates', () => {
       it('lists newest first, by CA, with limit and offset', async () => {
         const otherCa = randomUUID();
@@ -433,6 +522,14 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
 
 storeContract('sqlite :memory:', async () => ({ store: await openStore({ sqlitePath: ':memory:' }) }));
 
+// openStore's SQLite store takes a fast path; the all-Kysely store must stay correct on SQLite too.
+storeContract('sqlite :memory: (all-Kysely store)', async () => ({
+  store: await createStoreFromKysely(
+    new Kysely<Database>({ dialect: new SqliteDialect({ database: new BetterSqlite3(':memory:') }) }),
+    'sqlite',
+  ),
+}));
+
 storeContract('sqlite file', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'certgate-store-'));
   const store = await openStore({ sqlitePath: join(dir, 'nested', 'certgate.sqlite') });
@@ -475,6 +572,70 @@ describe('sqlite file specifics', () => {
     expect((await second.apiKeys.list()).map((k) => k.id)).toEqual(['k1', 'k2']);
     await third.close();
     await second.close();
+  });
+
+  it('a write is committed (visible to another connection) when its promise resolves, and not before', async () => {
+    const path = join(dir, 'visible.sqlite');
+    const writer = await openStore({ sqlitePath: path });
+    const reader = await openStore({ sqlitePath: path });
+    const key = { id: 'k1', name: 'k', secretHash: '00', permissions: [], admin: false };
+    await writer.apiKeys.insert(key);
+    const caId = randomUUID();
+    const productId = randomUUID();
+    await writer.cas.insert({
+      id: caId, name: 'ca', kind: 'root', parentId: null, keyAlgorithm: 'ec-p256', subject: 'CN=ca',
+      certificatePem: 'pem', encryptedKey: 'key', notBefore: new Date(), notAfter: new Date(),
+    });
+    await writer.products.insert({ id: productId, name: 'p', caId, template });
+    const request = (id: string) => ({
+      id, productId, caId, requester: 'apikey:k1', protocol: 'rest' as const, csrPem: 'csr', validityDays: null, idempotencyKey: null,
+    });
+
+    const ids = [randomUUID(), randomUUID(), randomUUID()];
+    let settled = 0;
+    const writes = ids.map((id) => writer.requests.insert(request(id)).finally(() => settled++));
+    // A duplicate id in the same batch fails alone (handled now, so it is never unhandled).
+    const failing = writer.requests.insert(request(ids[0]!)).then(
+      () => 'committed',
+      (error: unknown) => error,
+    );
+    // Reads on either connection never see a write whose promise has not settled.
+    while (settled < ids.length) {
+      const seenByWriter = await writer.requests.get(ids[2]!);
+      const seenByReader = await reader.requests.get(ids[2]!);
+      if (settled < ids.length) {
+        expect(seenByWriter).toBeUndefined();
+        expect(seenByReader).toBeUndefined();
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all(writes);
+    expect(await failing).toBeInstanceOf(Error);
+    for (const id of ids) expect((await reader.requests.get(id))?.id).toBe(id);
+    await reader.close();
+    await writer.close();
+  });
+
+  it('close() commits the writes already accepted', async () => {
+    const path = join(dir, 'close.sqlite');
+    const store = await openStore({ sqlitePath: path });
+    await store.apiKeys.insert({ id: 'k1', name: 'k', secretHash: '00', permissions: [], admin: false });
+    const caId = randomUUID();
+    const productId = randomUUID();
+    await store.cas.insert({
+      id: caId, name: 'ca', kind: 'root', parentId: null, keyAlgorithm: 'ec-p256', subject: 'CN=ca',
+      certificatePem: 'pem', encryptedKey: 'key', notBefore: new Date(), notAfter: new Date(),
+    });
+    await store.products.insert({ id: productId, name: 'p', caId, template });
+    const id = randomUUID();
+    const pending = store.requests.insert({
+      id, productId, caId, requester: 'cli', protocol: 'rest', csrPem: 'csr', validityDays: null, idempotencyKey: null,
+    });
+    await store.close();
+    await expect(pending).resolves.toMatchObject({ created: true });
+    const reopened = await openStore({ sqlitePath: path });
+    expect((await reopened.requests.get(id))?.status).toBe('queued');
+    await reopened.close();
   });
 
   it('enforces foreign keys', async () => {

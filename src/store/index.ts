@@ -5,6 +5,8 @@ import pg from 'pg';
 import { KyselyStore, type StoreKind } from './kyselyStore.js';
 import { migrateToLatest } from './migrations.js';
 import { openSqliteFile, withStatementCache } from './sqlite.js';
+import { SqliteCheckpointer } from './sqliteCheckpointer.js';
+import { SqliteStore } from './sqliteStore.js';
 import type { Database } from './schema.js';
 import type { Store } from './types.js';
 
@@ -12,6 +14,7 @@ export type { Database } from './schema.js';
 export type * from './types.js';
 export * from './errors.js';
 export { KyselyStore, type StoreKind } from './kyselyStore.js';
+export { SqliteStore } from './sqliteStore.js';
 export { migrateToLatest, MIGRATIONS } from './migrations.js';
 
 export const DEFAULT_SQLITE_PATH = 'data/certgate.sqlite';
@@ -40,20 +43,31 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     return createStoreFromKysely(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), 'postgres');
   }
 
-  const sqlite = withStatementCache(openSqliteFile(options.sqlitePath ?? DEFAULT_SQLITE_PATH));
-  return createStoreFromKysely(new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }), 'sqlite');
+  // Kysely (for migrations and the rarely used queries) and the SQLite fast path share the one
+  // connection: see SqliteStore.
+  const connection = openSqliteFile(options.sqlitePath ?? DEFAULT_SQLITE_PATH);
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(connection) }) });
+  return migratedOrDestroyed(
+    db,
+    () => new SqliteStore(db, connection, connection.memory ? undefined : SqliteCheckpointer.start(connection.name)),
+  );
 }
 
 /**
- * Wraps an existing Kysely instance (migrating it first). `kind` must match the dialect. The
- * store owns the instance: close() destroys it. On failure the instance is destroyed too.
+ * Wraps an existing Kysely instance (migrating it first) in the all-Kysely store. `kind` must
+ * match the dialect. The store owns the instance: close() destroys it. On failure the instance is
+ * destroyed too. (openStore's SQLite store is faster; this one is the same code on both databases.)
  */
 export async function createStoreFromKysely(db: Kysely<Database>, kind: StoreKind): Promise<KyselyStore> {
+  return migratedOrDestroyed(db, () => new KyselyStore(db, kind));
+}
+
+async function migratedOrDestroyed<S>(db: Kysely<Database>, createStore: () => S): Promise<S> {
   try {
     await migrateToLatest(db as unknown as Kysely<unknown>);
+    return createStore();
   } catch (error) {
     await db.destroy().catch(() => undefined);
     throw error;
   }
-  return new KyselyStore(db, kind);
 }

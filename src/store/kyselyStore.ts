@@ -1,5 +1,7 @@
 // The Store over a Kysely<Database>: the same code for SQLite and PostgreSQL. The aggregates live
 // in their own modules; this one composes them and owns the one multi-table write, recordIssuance.
+// openStore uses it for PostgreSQL; for SQLite it opens the faster SqliteStore (sqliteStore.ts),
+// which reuses the aggregates' Kysely code for everything off the issuance hot path.
 import { sql, type Kysely } from 'kysely';
 import type { CertificateRecord } from '../core/types.js';
 import { KyselyApiKeyStore } from './apiKeys.js';
