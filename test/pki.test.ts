@@ -120,3 +120,13 @@ describe('CA key protection', () => {
     expect(() => decryptPrivateKey(env, 'wrong-secret-1234567')).toThrow(/wrong master key/);
   });
 });
+
+describe('ids', () => {
+  it('are UUIDv7: well-formed, unique, and ordered by creation time', async () => {
+    const { newId } = await import('../src/core/ids.js');
+    const ids = Array.from({ length: 5000 }, (_, i) => newId(1_700_000_000_000 + i));
+    for (const id of ids.slice(0, 50)) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect([...ids].sort()).toEqual(ids);
+  });
+});

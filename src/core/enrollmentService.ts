@@ -1,6 +1,6 @@
 // The one way into issuance for every front-end: authenticate first, then submit() turns a CSR
 // into a stored, queued EnrollmentRequest, and waitForOutcome() lets a waiting front-end answer.
-import { randomUUID } from 'node:crypto';
+import { newId } from './ids.js';
 import { CsrError, parseCsr } from '../pki/csr.js';
 import type { SignatureVerifier } from '../pki/verifyPool.js';
 import type { JobQueue } from '../queue/types.js';
@@ -67,7 +67,7 @@ export class EnrollmentService {
     if (!(await this.verifier.verify(csr))) throw badRequest('CSR signature does not verify: the request was not signed by the key it contains');
 
     const { request, created } = await this.store.requests.insert({
-      id: randomUUID(),
+      id: newId(),
       productId: product.id,
       caId: product.caId,
       requester: input.requester,

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newId } from '../core/ids.js';
 import type { Logger } from 'pino';
 import type { CaRegistry } from '../ca/registry.js';
 import { TtlCache } from '../core/ttlCache.js';
@@ -63,7 +63,7 @@ export function createEnrollmentProcessor({ store, cas, log }: WorkerDeps): JobH
         extendedKeyUsage: p.extendedKeyUsage,
       });
       const { alreadyIssued } = await store.recordIssuance(req.id, {
-        id: randomUUID(),
+        id: newId(),
         caId: req.caId,
         productId: req.productId,
         requestId: req.id,
