@@ -10,7 +10,6 @@ import type { ApiKeyRecord, PermissionAction } from '../../src/core/types.js';
 import type { Store } from '../../src/store/types.js';
 import { caJson, certificateJson, productJson, requestJson } from './serialize.js';
 import { restErrorHandler } from './errors.js';
-import { jsonBody } from './jsonBody.js';
 
 export interface RestDeps {
   store: Store;
@@ -65,7 +64,7 @@ function requireAdmin(req: Request): void {
 export function createRestRouter(deps: RestDeps): Router {
   const { store, cas, enrollments } = deps;
   const router = express.Router();
-  router.use(jsonBody(256 * 1024));
+  router.use(express.json({ limit: '256kb' }));
 
   router.use(async (req: Request, _res: Response, next: NextFunction) => {
     const header = req.headers.authorization ?? '';
