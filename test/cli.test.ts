@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from './harness/postgres.js';
-import { makeCsr, opensslVerify, tempDir } from './helpers/openssl.js';
+import { makeCsr, openssl, opensslVerify, tempDir } from './helpers/openssl.js';
+import { createServer } from 'node:net';
 
 const root = join(import.meta.dirname, '..');
 const cliArgs = ['--import', 'tsx', join(root, 'src/cli.ts')];
@@ -79,10 +80,17 @@ describe('certgate CLI', () => {
 
   it('start initializes on first start, serves, issues, and shuts down gracefully', async () => {
     const dir = tempDir();
-    const env = { CERTGATE_DATA_DIR: dir, CERTGATE_HTTP_PORT: '0', CERTGATE_HTTPS_PORT: '0', DATABASE_URL: '', REDIS_URL: '' };
+    const httpsPort = await freePort();
+    const env = { CERTGATE_DATA_DIR: dir, CERTGATE_HTTP_PORT: '0', CERTGATE_HTTPS_PORT: String(httpsPort), DATABASE_URL: '', REDIS_URL: '' };
     const server = await startCli(['start', '--json'], env, (l) => !!l.url);
     const init = server.lines.find((l) => l.created)!;
-    await expectIssuance(dir, server.lines.find((l) => l.url)!.url as string, init.admin_api_key as string, init.issuing_ca_id as string);
+    const served = server.lines.find((l) => l.url)!;
+    await expectIssuance(dir, served.url as string, init.admin_api_key as string, init.issuing_ca_id as string);
+    // HTTPS with the certificate the gateway issued itself, trusted through the file it names,
+    // and TLS 1.2 still offered for embedded clients.
+    expect(served.tls_ca_file).toBe(join(dir, 'tls-ca.pem'));
+    const hello = openssl(['s_client', '-connect', `localhost:${httpsPort}`, '-tls1_2', '-verify_return_error', '-CAfile', served.tls_ca_file as string], '');
+    expect(hello).toMatch(/Verify return code: 0 \(ok\)/);
     expect(await server.stop()).toBe(0);
   });
 
@@ -152,4 +160,13 @@ async function expectIssuance(dir: string, url: string, token: string, caId: str
   const cert = (await res.json()) as { certificate_pem: string; chain_pem: string };
   const [issuingPem, rootPem] = cert.chain_pem.split(/(?<=-----END CERTIFICATE-----\n)/);
   expect(opensslVerify(dir, rootPem as string, issuingPem as string, cert.certificate_pem)).toMatch(/: OK/);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
 }
