@@ -127,19 +127,31 @@ function accessDescriptions(method: string, urls: string[]): Buffer[] {
 
 const EMPTY_NAME = Buffer.from([0x30, 0x00]);
 
-function extensions(p: CertificateProfile): Buffer {
-  const exts: Buffer[] = [];
-  exts.push(
+// basicConstraints, keyUsage and extKeyUsage repeat for every certificate of a product: encode
+// each combination once.
+const fixedExtensionCache = new Map<string, Buffer[]>();
+
+function fixedExtensions(p: CertificateProfile): Buffer[] {
+  const key = `${p.ca ? `ca:${p.ca.pathLength ?? ''}` : 'ee'}|${p.keyUsage.join()}|${p.extendedKeyUsage.join()}`;
+  let exts = fixedExtensionCache.get(key);
+  if (exts) return exts;
+  exts = [
     extension(
       OID.basicConstraints,
       true,
       p.ca ? sequence(boolean(true), ...(p.ca.pathLength === undefined ? [] : [smallInteger(p.ca.pathLength)])) : sequence(),
     ),
-  );
+  ];
   if (p.keyUsage.length) exts.push(extension(OID.keyUsage, true, keyUsageValue(p.keyUsage)));
   if (p.extendedKeyUsage.length) {
     exts.push(extension(OID.extKeyUsage, false, sequence(...p.extendedKeyUsage.map((u) => oid(OID[u])))));
   }
+  if (fixedExtensionCache.size < 256) fixedExtensionCache.set(key, exts);
+  return exts;
+}
+
+function extensions(p: CertificateProfile): Buffer {
+  const exts: Buffer[] = [...fixedExtensions(p)];
   const san = p.san;
   if (san && san.dns.length + san.ip.length + san.email.length + san.uri.length > 0) {
     // With an empty subject the SAN carries the identity and must be critical (RFC 5280 §4.2.1.6).

@@ -8,19 +8,35 @@ export class DerError extends Error {
 
 // ---------- encoding ----------
 
-export function encodeLength(len: number): Buffer {
-  if (len < 0x80) return Buffer.from([len]);
-  const bytes: number[] = [];
-  for (let n = len; n > 0; n = Math.floor(n / 256)) bytes.unshift(n & 0xff);
-  return Buffer.from([0x80 | bytes.length, ...bytes]);
+function headerLength(len: number): number {
+  return len < 0x80 ? 2 : len < 0x100 ? 3 : len < 0x10000 ? 4 : len < 0x1000000 ? 5 : 6;
 }
 
-export function tlv(tag: number, content: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([tag]), encodeLength(content.length), content]);
+function writeHeader(out: Buffer, tag: number, len: number): number {
+  out[0] = tag;
+  if (len < 0x80) {
+    out[1] = len;
+    return 2;
+  }
+  const n = headerLength(len) - 2;
+  out[1] = 0x80 | n;
+  for (let i = 0; i < n; i++) out[2 + i] = (len / 256 ** (n - 1 - i)) & 0xff;
+  return 2 + n;
 }
 
-export const sequence = (...parts: Buffer[]): Buffer => tlv(0x30, Buffer.concat(parts));
-export const set = (...parts: Buffer[]): Buffer => tlv(0x31, Buffer.concat(parts));
+/** One element from its parts, in a single allocation: the certificate builder's hot path. */
+export function tlvOf(tag: number, parts: readonly Buffer[]): Buffer {
+  let len = 0;
+  for (const p of parts) len += p.length;
+  const out = Buffer.allocUnsafe(headerLength(len) + len);
+  let pos = writeHeader(out, tag, len);
+  for (const p of parts) pos += p.copy(out, pos);
+  return out;
+}
+
+export const tlv = (tag: number, content: Buffer): Buffer => tlvOf(tag, [content]);
+export const sequence = (...parts: Buffer[]): Buffer => tlvOf(0x30, parts);
+export const set = (...parts: Buffer[]): Buffer => tlvOf(0x31, parts);
 export const octetString = (b: Buffer): Buffer => tlv(0x04, b);
 export const bitString = (b: Buffer, unusedBits = 0): Buffer => tlv(0x03, Buffer.concat([Buffer.from([unusedBits]), b]));
 export const utf8String = (s: string): Buffer => tlv(0x0c, Buffer.from(s, 'utf8'));
