@@ -2,6 +2,7 @@
 // cli.ts it is the only part of src/ that knows the protocols exist.
 import express, { type Express } from 'express';
 import { createRestRouter } from '../protocols/rest/index.js';
+import { createStatusRouter } from '../protocols/status/index.js';
 import type { Runtime } from './runtime.js';
 
 export function createApp(rt: Runtime): Express {
@@ -23,8 +24,16 @@ export function createApp(rt: Runtime): Express {
 
   app.use(
     '/v1',
-    createRestRouter({ store: rt.store, cas: rt.cas, enrollments: rt.enrollments, log: rt.log, issueWaitMs: rt.config.issueWaitMs }),
+    createRestRouter({
+      store: rt.store,
+      cas: rt.cas,
+      enrollments: rt.enrollments,
+      revocations: rt.revocations,
+      log: rt.log,
+      issueWaitMs: rt.config.issueWaitMs,
+    }),
   );
+  app.use(createStatusRouter({ store: rt.store, crls: rt.crls, ocsp: rt.ocsp, log: rt.log }));
   app.use((req, res) => {
     res.status(404).json({ error: `not found: ${req.method} ${req.path}` });
   });

@@ -5,6 +5,7 @@ import { createApiKey, parsePermission } from './auth/apiKeys.js';
 import { createCa } from './ca/createCa.js';
 import { loadConfig, type Config } from './config.js';
 import { AppError } from './core/errors.js';
+import { parseRevocationReason } from './core/revocationService.js';
 import { KEY_ALGORITHMS, type KeyAlgorithm } from './core/types.js';
 import { initialize } from './init.js';
 import { parseProductTemplate } from './policy/productSchema.js';
@@ -221,6 +222,37 @@ apikey
     await withRuntime(async (rt) => {
       if (!(await rt.store.apiKeys.revoke(id))) throw new AppError('not_found', `no live API key ${id}`);
       print(!!opts.json, { id, revoked: true }, () => `revoked API key ${id}`);
+    });
+  });
+
+const cert = program.command('cert').description('issued certificates');
+cert
+  .command('revoke <id>')
+  .description('revoke a certificate; its CA publishes a new CRL at once')
+  .option('--reason <reason>', 'RFC 5280 reason: unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise', 'unspecified')
+  .option('--invalidity-date <iso-time>', 'when the key was (or may have been) compromised')
+  .addOption(jsonOption())
+  .action(async (id: string, opts: { reason: string; invalidityDate?: string; json?: boolean }) => {
+    await withRuntime(async (rt) => {
+      const invalidityDate = opts.invalidityDate ? new Date(opts.invalidityDate) : null;
+      if (invalidityDate && Number.isNaN(invalidityDate.getTime())) throw new AppError('bad_request', `--invalidity-date "${opts.invalidityDate}" is not a date`);
+      const revoked = await rt.revocations.revoke(id, { reason: parseRevocationReason(opts.reason), invalidityDate }, () => undefined);
+      // This process is about to exit: publish now rather than after the debounce.
+      const crl = await rt.crls.publish(revoked.caId);
+      print(!!opts.json, { id: revoked.id, revoked_at: revoked.revokedAt?.toISOString(), revocation_reason: revoked.revocationReason, crl_number: crl.crlNumber }, () =>
+        `revoked ${revoked.id} (${revoked.revocationReason}); CRL ${crl.crlNumber} published`,
+      );
+    });
+  });
+cert
+  .command('reinstate <id>')
+  .description('lift a certificateHold')
+  .addOption(jsonOption())
+  .action(async (id: string, opts: { json?: boolean }) => {
+    await withRuntime(async (rt) => {
+      const lifted = await rt.revocations.reinstate(id, () => undefined);
+      const crl = await rt.crls.publish(lifted.caId);
+      print(!!opts.json, { id: lifted.id, revoked_at: null, crl_number: crl.crlNumber }, () => `reinstated ${lifted.id}; CRL ${crl.crlNumber} published`);
     });
   });
 

@@ -38,6 +38,16 @@ export const configSchema = z.object({
   /** An operator-supplied HTTPS certificate (PEM, leaf first) and key; otherwise the gateway issues its own. */
   tlsCertFile: z.string().min(1).optional(),
   tlsKeyFile: z.string().min(1).optional(),
+  /** nextUpdate - thisUpdate of each CRL; a new one is published at half-life and after revocations. */
+  crlValidityHours: z.coerce.number().min(1).max(24 * 365).default(24),
+  /** Revocations within this window share one CRL rebuild. */
+  crlDebounceMs: z.coerce.number().int().min(0).max(600_000).default(2_000),
+  /** nextUpdate - thisUpdate of each OCSP answer. */
+  ocspValidityHours: z.coerce.number().min(0.1).max(24 * 7).default(4),
+  /** How long a cached OCSP answer is served before it is signed again (bounds staleness across processes). */
+  ocspCacheSeconds: z.coerce.number().int().min(0).max(86_400).default(60),
+  /** Lifetime of each delegated OCSP signing certificate; a successor is issued when a third is left. */
+  ocspSignerDays: z.coerce.number().int().min(1).max(365).default(7),
   /** Extra host names for the HTTPS certificate the gateway issues itself. */
   tlsHostnames: z.array(z.string().min(1)).default([]),
   /** Passphrases of passphrase-protected CAs, by CA name or id. */
@@ -62,6 +72,11 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   cryptoThreads: 'CERTGATE_CRYPTO_THREADS',
   queueAttempts: 'CERTGATE_QUEUE_ATTEMPTS',
   queueBackoffMs: 'CERTGATE_QUEUE_BACKOFF_MS',
+  crlValidityHours: 'CERTGATE_CRL_VALIDITY_HOURS',
+  crlDebounceMs: 'CERTGATE_CRL_DEBOUNCE_MS',
+  ocspValidityHours: 'CERTGATE_OCSP_VALIDITY_HOURS',
+  ocspCacheSeconds: 'CERTGATE_OCSP_CACHE_SECONDS',
+  ocspSignerDays: 'CERTGATE_OCSP_SIGNER_DAYS',
   tlsCertFile: 'CERTGATE_TLS_CERT_FILE',
   tlsKeyFile: 'CERTGATE_TLS_KEY_FILE',
   tlsHostnames: 'CERTGATE_TLS_HOSTNAMES',

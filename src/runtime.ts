@@ -6,8 +6,13 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { CaRegistry } from './ca/registry.js';
 import type { CaSecrets } from './ca/createCa.js';
-import { ConfigError, type Config } from './config.js';
+import { ConfigError, publicUrlOf, type Config } from './config.js';
 import { EnrollmentService } from './core/enrollmentService.js';
+import { RevocationService } from './core/revocationService.js';
+import { CrlPublisher } from './ca/crlPublisher.js';
+import { CrlScheduler } from './ca/crlScheduler.js';
+import { OcspResponder } from './ca/ocspResponder.js';
+import { OcspSigners } from './ca/ocspSigners.js';
 import { createLogger } from './log.js';
 import { ThreadedVerifier } from './pki/verifyPool.js';
 import { createQueue } from './queue/index.js';
@@ -18,6 +23,7 @@ import { createEnrollmentProcessor } from './worker/processEnrollment.js';
 
 const SWEEP_INTERVAL_MS = 15_000;
 const SWEEP_MIN_AGE_MS = 15_000;
+const CRL_SWEEP_INTERVAL_MS = 60_000;
 
 export interface Runtime {
   config: Config;
@@ -27,6 +33,9 @@ export interface Runtime {
   cas: CaRegistry;
   secrets: CaSecrets;
   enrollments: EnrollmentService;
+  revocations: RevocationService;
+  crls: CrlPublisher;
+  ocsp: OcspResponder;
   /** Starts consuming enrollment jobs in this process, after re-queueing stranded requests. */
   startWorker(): Promise<void>;
   close(): Promise<void>;
@@ -57,9 +66,24 @@ export async function openRuntime(config: Config, options: { log?: Logger; queue
     attempts: config.queueAttempts,
     backoffMs: config.queueBackoffMs,
   });
-  const cas = new CaRegistry(store, secrets);
+  const cas = new CaRegistry(store, secrets, publicUrlOf(config));
   const verifier = new ThreadedVerifier(config.cryptoThreads);
   const enrollments = new EnrollmentService(store, queue, verifier);
+  const revocations = new RevocationService(store);
+  const crls = new CrlPublisher(store, cas, { validityMs: config.crlValidityHours * 3_600_000 }, log);
+  // CRL builds have a queue of their own, so a big CRL never waits behind (or holds up) enrollments.
+  const crlQueue = createQueue({ redisUrl: config.redisUrl, prefix: options.queuePrefix, queueName: 'crl', attempts: config.queueAttempts, backoffMs: config.queueBackoffMs });
+  const crlScheduler = new CrlScheduler(crlQueue, config.crlDebounceMs, log);
+  const ocsp = new OcspResponder(
+    store,
+    new OcspSigners(store, cas, secrets.masterKey, config.ocspSignerDays * 86_400_000),
+    { validityMs: config.ocspValidityHours * 3_600_000, cacheMaxAgeMs: config.ocspCacheSeconds * 1000, cacheEntries: 200_000 },
+    log,
+  );
+  revocations.onChange((caId) => {
+    ocsp.invalidate(caId);
+    crlScheduler.revoked(caId);
+  });
   let closed = false;
   let sweeper: NodeJS.Timeout | undefined;
   return {
@@ -70,7 +94,12 @@ export async function openRuntime(config: Config, options: { log?: Logger; queue
     cas,
     secrets,
     enrollments,
+    revocations,
+    crls,
+    ocsp,
     async startWorker() {
+      await crlQueue.startWorker(crlScheduler.handler(crls), 1);
+      crlScheduler.startSweeping(store, CRL_SWEEP_INTERVAL_MS);
       await queue.startWorker(createEnrollmentProcessor({ store, cas, log }), config.workerConcurrency);
       const n = await enrollments.requeueStranded(10_000);
       if (n) log.info({ count: n }, 're-queued requests left behind by a previous process');
@@ -85,7 +114,9 @@ export async function openRuntime(config: Config, options: { log?: Logger; queue
       if (closed) return;
       closed = true;
       if (sweeper) clearInterval(sweeper);
+      crlScheduler.stop();
       await queue.close();
+      await crlQueue.close();
       await verifier.close();
       await store.close();
     },

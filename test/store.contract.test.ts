@@ -120,6 +120,68 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
       await expect(store.ping()).resolves.toBeUndefined();
     });
 
+    describe('revocation', () => {
+      async function issued() {
+        const request = await queuedRequest();
+        return (await store.recordIssuance(request.id, newCertificate(request.id))).certificate;
+      }
+
+      it('revokes once; a second revoke changes nothing', async () => {
+        const cert = await issued();
+        const first = await store.certificates.revoke(cert.id, { reason: 'keyCompromise', revokedAt: at('2025-04-01T00:00:00.123Z'), invalidityDate: at('2025-03-30T12:00:00.000Z') });
+        expect(first?.changed).toBe(true);
+        expect(first?.certificate).toMatchObject({ revocationReason: 'keyCompromise', revokedAt: at('2025-04-01T00:00:00.123Z'), invalidityDate: at('2025-03-30T12:00:00.000Z') });
+        const second = await store.certificates.revoke(cert.id, { reason: 'superseded', revokedAt: new Date(), invalidityDate: null });
+        expect(second?.changed).toBe(false);
+        expect(second?.certificate.revocationReason).toBe('keyCompromise');
+        expect(await store.certificates.get(cert.id)).toEqual(first?.certificate);
+        expect(await store.certificates.revoke(randomUUID(), { reason: 'unspecified', revokedAt: new Date(), invalidityDate: null })).toBeUndefined();
+      });
+
+      it('a hold can be lifted or made permanent; nothing else can be reinstated', async () => {
+        const held = await issued();
+        await store.certificates.revoke(held.id, { reason: 'certificateHold', revokedAt: new Date(), invalidityDate: null });
+        const lifted = await store.certificates.reinstate(held.id);
+        expect(lifted).toMatchObject({ revokedAt: null, revocationReason: null, invalidityDate: null });
+        await store.certificates.revoke(held.id, { reason: 'certificateHold', revokedAt: new Date(), invalidityDate: null });
+        const permanent = await store.certificates.revoke(held.id, { reason: 'cessationOfOperation', revokedAt: new Date(), invalidityDate: null });
+        expect(permanent?.changed).toBe(true);
+        expect(await store.certificates.reinstate(held.id)).toBeUndefined();
+        expect(await store.certificates.reinstate((await issued()).id)).toBeUndefined();
+      });
+
+      it('lists the revoked certificates of one CA only', async () => {
+        const a = await issued();
+        const b = await issued();
+        await issued();
+        await store.certificates.revoke(a.id, { reason: 'unspecified', revokedAt: at('2025-01-01T00:00:00.000Z'), invalidityDate: null });
+        await store.certificates.revoke(b.id, { reason: 'certificateHold', revokedAt: at('2025-01-02T00:00:00.000Z'), invalidityDate: null });
+        expect(await store.certificates.listRevoked(caId)).toEqual([
+          { serialNumber: a.serialNumber, revokedAt: at('2025-01-01T00:00:00.000Z'), reason: 'unspecified', invalidityDate: null },
+          { serialNumber: b.serialNumber, revokedAt: at('2025-01-02T00:00:00.000Z'), reason: 'certificateHold', invalidityDate: null },
+        ]);
+        expect(await store.certificates.listRevoked(randomUUID())).toEqual([]);
+      });
+
+      it('keeps the newest CRL and never moves its number backwards', async () => {
+        const crl = (n: number) => ({ caId, crlNumber: n, thisUpdate: at('2025-01-01T00:00:00.000Z'), nextUpdate: at('2025-01-02T00:00:00.000Z'), der: Buffer.from([0x30, n]) });
+        expect(await store.crls.latest(caId)).toBeUndefined();
+        expect(await store.crls.save(crl(1))).toBe(true);
+        expect(await store.crls.save(crl(3))).toBe(true);
+        expect(await store.crls.save(crl(2))).toBe(false);
+        expect(await store.crls.save(crl(3))).toBe(false);
+        expect(await store.crls.latest(caId)).toEqual(crl(3));
+      });
+
+      it('stores OCSP signers and returns the one that lives longest', async () => {
+        const signer = (notAfter: string) => ({ id: randomUUID(), caId, certificatePem: 'pem', encryptedKey: '{}', notBefore: at('2025-01-01T00:00:00.000Z'), notAfter: at(notAfter) });
+        expect(await store.ocspSigners.latest(caId)).toBeUndefined();
+        await store.ocspSigners.insert(signer('2025-02-01T00:00:00.000Z'));
+        const newest = await store.ocspSigners.insert(signer('2025-03-01T00:00:00.000Z'));
+        expect(await store.ocspSigners.latest(caId)).toEqual(newest);
+      });
+    });
+
     describe('cas', () => {
       it('round-trips every field, dates exact to the millisecond', async () => {
         const id = randomUUID();
@@ -280,7 +342,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
         const input = newCertificate(request.id);
         const { certificate, alreadyIssued } = await store.recordIssuance(request.id, input);
         expect(alreadyIssued).toBe(false);
-        expect(certificate).toEqual({ ...input, revokedAt: null, revocationReason: null, createdAt: expect.any(Date) });
+        expect(certificate).toEqual({ ...input, revokedAt: null, revocationReason: null, invalidityDate: null, createdAt: expect.any(Date) });
 
         const after = await store.requests.get(request.id);
         expect(after).toMatchObject({ status: 'issued', certificateId: input.id, statusReason: null });

@@ -31,6 +31,7 @@ async function setup(dataDir = tempDir()) {
         certificatePem: ca.certificatePem,
         chainPem: ca.chainPem,
         notAfter: ca.notAfter,
+        signCrl: (r) => ca.signCrl(r),
         issue: (r) => {
           signed += 1;
           return ca.issue(r);

@@ -5,16 +5,18 @@ import { z } from 'zod';
 import { authenticateApiKey, can } from '../../src/auth/apiKeys.js';
 import type { CaRegistry } from '../../src/ca/registry.js';
 import type { EnrollmentService } from '../../src/core/enrollmentService.js';
+import { parseRevocationReason, type RevocationService } from '../../src/core/revocationService.js';
 import { AppError, forbidden, notFound, unauthorized } from '../../src/core/errors.js';
 import type { ApiKeyRecord, PermissionAction } from '../../src/core/types.js';
 import type { Store } from '../../src/store/types.js';
-import { caJson, certificateJson, productJson, requestJson } from './serialize.js';
+import { caJson, certificateJson, productJson, requestJson, revokedJson } from './serialize.js';
 import { restErrorHandler } from './errors.js';
 
 export interface RestDeps {
   store: Store;
   cas: CaRegistry;
   enrollments: EnrollmentService;
+  revocations: RevocationService;
   log: Logger;
   /** How long POST /v1/certificates waits for the worker before answering 202. */
   issueWaitMs: number;
@@ -62,7 +64,7 @@ function requireAdmin(req: Request): void {
 }
 
 export function createRestRouter(deps: RestDeps): Router {
-  const { store, cas, enrollments } = deps;
+  const { store, cas, enrollments, revocations } = deps;
   const router = express.Router();
   router.use(express.json({ limit: '256kb' }));
 
@@ -157,6 +159,28 @@ export function createRestRouter(deps: RestDeps): Router {
     if (!cert) throw notFound(`certificate ${req.params.id} not found`);
     requirePermission(req, 'read', cert.caId);
     res.json(certificateJson(cert));
+  });
+
+  const revokeBody = z.object({
+    reason: z.string().max(64).optional(),
+    invalidity_date: z.iso.datetime({ offset: true }).optional(),
+    invalidityDate: z.iso.datetime({ offset: true }).optional(),
+  });
+
+  router.post('/certificates/:id/revoke', async (req, res) => {
+    const body = revokeBody.parse(req.body ?? {});
+    const invalidity = body.invalidityDate ?? body.invalidity_date;
+    const cert = await revocations.revoke(
+      req.params.id as string,
+      { reason: parseRevocationReason(body.reason), invalidityDate: invalidity ? new Date(invalidity) : null },
+      (caId) => requirePermission(req, 'revoke', caId),
+    );
+    res.json({ message: 'certificate revoked', certificate: revokedJson(cert) });
+  });
+
+  router.post('/certificates/:id/reinstate', async (req, res) => {
+    const cert = await revocations.reinstate(req.params.id as string, (caId) => requirePermission(req, 'revoke', caId));
+    res.json({ message: 'certificate reinstated', certificate: revokedJson(cert) });
   });
 
   router.get('/requests/:id', async (req, res) => {

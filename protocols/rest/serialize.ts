@@ -39,7 +39,19 @@ export function certificateJson(cert: CertificateRecord, chainPem?: readonly str
     ...(chainPem ? { chain_pem: chainPem.join('') } : {}),
     revoked_at: iso(cert.revokedAt),
     revocation_reason: cert.revocationReason,
+    invalidity_date: iso(cert.invalidityDate),
     created_at: iso(cert.createdAt),
+  };
+}
+
+export function revokedJson(cert: CertificateRecord) {
+  return {
+    id: cert.id,
+    common_name: cert.commonName,
+    serial_number: cert.serialNumber,
+    revoked_at: iso(cert.revokedAt),
+    revocation_reason: cert.revocationReason,
+    invalidity_date: iso(cert.invalidityDate),
   };
 }
 

@@ -4,7 +4,7 @@ import type { Store } from '../store/types.js';
 import { caSecretFor, type CaSecrets } from './createCa.js';
 import { decryptPrivateKey } from './keyProtection.js';
 import { LocalCa } from './localCa.js';
-import type { CaBackend } from './types.js';
+import type { CaBackend, StatusPointers } from './types.js';
 
 /** Loads each CA once (decrypting its key once) and keeps the backend for the life of the process. */
 export class CaRegistry {
@@ -12,10 +12,17 @@ export class CaRegistry {
   // CA certificates never change, so chains are read from the store once per process.
   private readonly chains = new TtlCache<string[]>(Number.POSITIVE_INFINITY);
 
+  /** `publicUrl`: where relying parties reach us; certificates then carry CRL/OCSP/caIssuers pointers. */
   constructor(
     private readonly store: Store,
     private readonly secrets: CaSecrets,
+    private readonly publicUrl: string | null = null,
   ) {}
+
+  pointersFor(caId: string): StatusPointers | null {
+    if (!this.publicUrl) return null;
+    return { crlUrl: `${this.publicUrl}/crl/${caId}.crl`, ocspUrl: `${this.publicUrl}/ocsp`, caIssuersUrl: `${this.publicUrl}/ca/${caId}.crt` };
+  }
 
   get(caId: string): Promise<CaBackend> {
     let p = this.loaded.get(caId);
@@ -54,6 +61,6 @@ export class CaRegistry {
     const ca = await this.store.cas.get(caId);
     if (!ca) throw new Error(`CA ${caId} not found`);
     const key = decryptPrivateKey(ca.encryptedKey, caSecretFor(ca, this.secrets));
-    return new LocalCa(ca.id, ca.certificatePem, await this.chainPem(ca), key, ca.keyAlgorithm);
+    return new LocalCa(ca.id, ca.certificatePem, await this.chainPem(ca), key, ca.keyAlgorithm, this.pointersFor(ca.id));
   }
 }

@@ -2,6 +2,7 @@
 // on step-ca's cas/ interface: the worker hands over a fully decided profile, the backend signs.
 import type { ExtendedKeyUsage, KeyUsage } from '../core/types.js';
 import type { SubjectAltNameSet } from '../pki/certificate.js';
+import type { CrlEntry } from '../pki/crl.js';
 
 export interface IssueRequest {
   subjectDer: Buffer;
@@ -13,6 +14,24 @@ export interface IssueRequest {
   extendedKeyUsage: ExtendedKeyUsage[];
   /** Serial magnitude; the backend draws one when absent. */
   serial?: Buffer;
+  /** id-pkix-ocsp-nocheck, for the CA's delegated OCSP signers. */
+  ocspNoCheck?: boolean;
+  /** Leave out the CRL and OCSP pointers (an OCSP signer must not be checked through OCSP). */
+  noStatusPointers?: boolean;
+}
+
+/** Where relying parties find status and the issuer, printed into each certificate. */
+export interface StatusPointers {
+  crlUrl: string;
+  ocspUrl: string;
+  caIssuersUrl: string;
+}
+
+export interface CrlRequest {
+  crlNumber: bigint;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  entries: CrlEntry[];
 }
 
 export interface IssuedCertificate {
@@ -31,4 +50,6 @@ export interface CaBackend {
   readonly chainPem: readonly string[];
   readonly notAfter: Date;
   issue(request: IssueRequest): Promise<IssuedCertificate>;
+  /** A CRL signed by this CA, DER. */
+  signCrl(request: CrlRequest): Buffer;
 }

@@ -76,6 +76,32 @@ export interface EnrollmentRequest {
   updatedAt: Date;
 }
 
+/** RFC 5280 CRLReason names (code 7 is unused). */
+export type RevocationReason =
+  | 'unspecified'
+  | 'keyCompromise'
+  | 'cACompromise'
+  | 'affiliationChanged'
+  | 'superseded'
+  | 'cessationOfOperation'
+  | 'certificateHold'
+  | 'removeFromCRL'
+  | 'privilegeWithdrawn'
+  | 'aACompromise';
+
+export const REVOCATION_REASON_CODES: Readonly<Record<RevocationReason, number>> = {
+  unspecified: 0,
+  keyCompromise: 1,
+  cACompromise: 2,
+  affiliationChanged: 3,
+  superseded: 4,
+  cessationOfOperation: 5,
+  certificateHold: 6,
+  removeFromCRL: 8,
+  privilegeWithdrawn: 9,
+  aACompromise: 10,
+};
+
 export interface CertificateRecord {
   id: string;
   caId: string;
@@ -93,7 +119,35 @@ export interface CertificateRecord {
   validTo: Date;
   certificatePem: string;
   revokedAt: Date | null;
-  revocationReason: string | null;
+  revocationReason: RevocationReason | null;
+  /** When the key is known or suspected to have been compromised, if the revoker said. */
+  invalidityDate: Date | null;
+  createdAt: Date;
+}
+
+export interface RevokedEntry {
+  serialNumber: string;
+  revokedAt: Date;
+  reason: RevocationReason;
+  invalidityDate: Date | null;
+}
+
+export interface CrlRecord {
+  caId: string;
+  crlNumber: number;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  der: Buffer;
+}
+
+export interface OcspSignerRecord {
+  id: string;
+  caId: string;
+  certificatePem: string;
+  /** Same envelope as a CA key (ca/keyProtection), under the master key. */
+  encryptedKey: string;
+  notBefore: Date;
+  notAfter: Date;
   createdAt: Date;
 }
 

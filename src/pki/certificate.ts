@@ -46,6 +46,8 @@ export interface CertificateProfile {
   crlUrls?: string[];
   ocspUrls?: string[];
   caIssuerUrls?: string[];
+  /** id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1), for delegated OCSP signing certificates. */
+  ocspNoCheck?: boolean;
 }
 
 export interface Signer {
@@ -166,6 +168,7 @@ function extensions(p: CertificateProfile): Buffer {
   }
   const aia = [...accessDescriptions(OID.ocsp, p.ocspUrls ?? []), ...accessDescriptions(OID.caIssuers, p.caIssuerUrls ?? [])];
   if (aia.length) exts.push(extension(OID.authorityInfoAccess, false, sequence(...aia)));
+  if (p.ocspNoCheck) exts.push(extension(OID.ocspNoCheck, false, nullValue()));
   return explicit(3, sequence(...exts));
 }
 

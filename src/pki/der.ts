@@ -133,8 +133,11 @@ export function readNode(buf: Uint8Array, offset: number, limit = buf.length): D
   return { tag, start: offset, contentStart: pos, end: pos + len };
 }
 
-/** The direct children of a constructed element. */
-export function children(buf: Uint8Array, node: DerNode): DerNode[] {
+/**
+ * The direct children of a constructed element. `max` bounds how many there may be (a guard
+ * against hostile input); raise it only where a large count is legitimate, e.g. CRL entries.
+ */
+export function children(buf: Uint8Array, node: DerNode, max = 100_000): DerNode[] {
   if ((node.tag & 0x20) === 0) throw new DerError('expected a constructed element');
   const out: DerNode[] = [];
   let pos = node.contentStart;
@@ -142,7 +145,7 @@ export function children(buf: Uint8Array, node: DerNode): DerNode[] {
     const child = readNode(buf, pos, node.end);
     out.push(child);
     pos = child.end;
-    if (out.length > 100_000) throw new DerError('too many elements');
+    if (out.length > max) throw new DerError('too many elements');
   }
   return out;
 }

@@ -11,6 +11,8 @@ export interface CreateQueueOptions {
   redisUrl?: string;
   /** Redis key prefix (BullMQ only). Default 'certgate'. */
   prefix?: string;
+  /** Queue name (BullMQ only); the in-process back-end keeps each queue in its own object. Default 'enrollment'. */
+  queueName?: string;
   /** Total attempts per job including the first. Default 5. */
   attempts?: number;
   /** Base delay of the exponential backoff between attempts. Default 500 ms. */
@@ -33,6 +35,7 @@ export function createQueue(options: CreateQueueOptions = {}): JobQueue {
     return new BullmqQueue({
       redisUrl: options.redisUrl,
       prefix: options.prefix,
+      queueName: options.queueName,
       attempts,
       backoffMs,
       lockDurationMs: options.lockDurationMs,

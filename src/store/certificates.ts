@@ -1,7 +1,7 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
-import type { CertificateRecord } from '../core/types.js';
+import type { CertificateRecord, RevocationReason, RevokedEntry } from '../core/types.js';
 import { fromMs, fromNullableMs, toMs, type CertificatesTable, type Database } from './schema.js';
-import type { CertificateStore, NewCertificate } from './types.js';
+import type { CertificateStore, NewCertificate, Revocation } from './types.js';
 
 export function certificateFromRow(row: Selectable<CertificatesTable>): CertificateRecord {
   return {
@@ -20,7 +20,8 @@ export function certificateFromRow(row: Selectable<CertificatesTable>): Certific
     validTo: fromMs(row.valid_to),
     certificatePem: row.certificate_pem,
     revokedAt: fromNullableMs(row.revoked_at),
-    revocationReason: row.revocation_reason,
+    revocationReason: row.revocation_reason as RevocationReason | null,
+    invalidityDate: fromNullableMs(row.invalidity_date),
     createdAt: fromMs(row.created_at),
   };
 }
@@ -44,6 +45,7 @@ export function newCertificateRecord(certificate: NewCertificate, createdAt: num
     certificatePem: certificate.certificatePem,
     revokedAt: null,
     revocationReason: null,
+    invalidityDate: null,
     createdAt: new Date(createdAt),
   };
 }
@@ -66,6 +68,7 @@ export function certificateToRow(record: CertificateRecord): Insertable<Certific
     certificate_pem: record.certificatePem,
     revoked_at: record.revokedAt === null ? null : toMs(record.revokedAt),
     revocation_reason: record.revocationReason,
+    invalidity_date: record.invalidityDate === null ? null : toMs(record.invalidityDate),
     created_at: toMs(record.createdAt),
   };
 }
@@ -119,5 +122,50 @@ export class KyselyCertificateStore implements CertificateStore {
       .offset(Math.max(0, options.offset))
       .execute();
     return rows.map(certificateFromRow);
+  }
+
+  async revoke(id: string, r: Revocation): Promise<{ certificate: CertificateRecord; changed: boolean } | undefined> {
+    // One conditional UPDATE: a live certificate, or one on hold, takes the new revocation.
+    const row = await this.db
+      .updateTable('certificates')
+      .set({
+        revoked_at: toMs(r.revokedAt),
+        revocation_reason: r.reason,
+        invalidity_date: r.invalidityDate === null ? null : toMs(r.invalidityDate),
+      })
+      .where('id', '=', id)
+      .where((eb) => eb.or([eb('revoked_at', 'is', null), eb('revocation_reason', '=', 'certificateHold')]))
+      .returningAll()
+      .executeTakeFirst();
+    if (row) return { certificate: certificateFromRow(row), changed: true };
+    const existing = await this.get(id);
+    return existing && { certificate: existing, changed: false };
+  }
+
+  async reinstate(id: string): Promise<CertificateRecord | undefined> {
+    const row = await this.db
+      .updateTable('certificates')
+      .set({ revoked_at: null, revocation_reason: null, invalidity_date: null })
+      .where('id', '=', id)
+      .where('revocation_reason', '=', 'certificateHold')
+      .returningAll()
+      .executeTakeFirst();
+    return row && certificateFromRow(row);
+  }
+
+  async listRevoked(caId: string): Promise<RevokedEntry[]> {
+    const rows = await this.db
+      .selectFrom('certificates')
+      .select(['serial_number', 'revoked_at', 'revocation_reason', 'invalidity_date'])
+      .where('ca_id', '=', caId)
+      .where('revoked_at', 'is not', null)
+      .orderBy('revoked_at')
+      .execute();
+    return rows.map((r) => ({
+      serialNumber: r.serial_number,
+      revokedAt: fromMs(r.revoked_at as number | string),
+      reason: (r.revocation_reason ?? 'unspecified') as RevocationReason,
+      invalidityDate: fromNullableMs(r.invalidity_date),
+    }));
   }
 }

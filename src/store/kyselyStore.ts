@@ -14,6 +14,8 @@ import {
   RequestNotFoundError,
   StoreError,
 } from './errors.js';
+import { KyselyCrlStore } from './crls.js';
+import { KyselyOcspSignerStore } from './ocspSigners.js';
 import { KyselyProductStore } from './products.js';
 import { KyselyRequestStore } from './requests.js';
 import type { Database } from './schema.js';
@@ -27,6 +29,8 @@ export class KyselyStore implements Store {
   readonly requests: KyselyRequestStore;
   readonly certificates: KyselyCertificateStore;
   readonly apiKeys: KyselyApiKeyStore;
+  readonly crls: KyselyCrlStore;
+  readonly ocspSigners: KyselyOcspSignerStore;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -37,6 +41,8 @@ export class KyselyStore implements Store {
     this.requests = new KyselyRequestStore(db);
     this.certificates = new KyselyCertificateStore(db);
     this.apiKeys = new KyselyApiKeyStore(db);
+    this.crls = new KyselyCrlStore(db);
+    this.ocspSigners = new KyselyOcspSignerStore(db);
   }
 
   /**

@@ -1,7 +1,7 @@
 // Schema migrations, provided in code (no filesystem lookups) and written once for both SQLite and
 // PostgreSQL: only portable column types (text, integer, bigint), constraints and indexes.
 // Append new migrations to MIGRATIONS; never edit one that has shipped.
-import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
 const initial: Migration = {
   async up(db: Kysely<unknown>): Promise<void> {
@@ -119,8 +119,51 @@ const initial: Migration = {
   },
 };
 
+const revocation: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema.alterTable('certificates').addColumn('invalidity_date', 'bigint').execute();
+    // CRL builds read only the revoked rows of one CA.
+    await db.schema
+      .createIndex('certificates_revoked_idx')
+      .ifNotExists()
+      .on('certificates')
+      .columns(['ca_id', 'revoked_at'])
+      .where(sql.ref('revoked_at'), 'is not', null)
+      .execute();
+    await db.schema
+      .createTable('crls')
+      .ifNotExists()
+      .addColumn('ca_id', 'text', (c) => c.primaryKey().references('cas.id'))
+      .addColumn('crl_number', 'bigint', (c) => c.notNull())
+      .addColumn('this_update', 'bigint', (c) => c.notNull())
+      .addColumn('next_update', 'bigint', (c) => c.notNull())
+      .addColumn('der', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('ocsp_signers')
+      .ifNotExists()
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('ca_id', 'text', (c) => c.notNull().references('cas.id'))
+      .addColumn('certificate_pem', 'text', (c) => c.notNull())
+      .addColumn('encrypted_key', 'text', (c) => c.notNull())
+      .addColumn('not_before', 'bigint', (c) => c.notNull())
+      .addColumn('not_after', 'bigint', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('ocsp_signers_ca_idx').ifNotExists().on('ocsp_signers').columns(['ca_id', 'not_after']).execute();
+  },
+
+  async down(db: Kysely<unknown>): Promise<void> {
+    await db.schema.dropTable('ocsp_signers').ifExists().execute();
+    await db.schema.dropTable('crls').ifExists().execute();
+    await db.schema.dropIndex('certificates_revoked_idx').ifExists().execute();
+    await db.schema.alterTable('certificates').dropColumn('invalidity_date').execute();
+  },
+};
+
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001_initial': initial,
+  '0002_revocation': revocation,
 };
 
 const provider: MigrationProvider = {

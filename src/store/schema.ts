@@ -70,6 +70,26 @@ export interface CertificatesTable {
   certificate_pem: string;
   revoked_at: NullableEpochMs;
   revocation_reason: string | null;
+  invalidity_date: NullableEpochMs;
+  created_at: EpochMs;
+}
+
+export interface CrlsTable {
+  ca_id: string;
+  crl_number: EpochMs;
+  this_update: EpochMs;
+  next_update: EpochMs;
+  /** base64 of the DER. */
+  der: string;
+}
+
+export interface OcspSignersTable {
+  id: string;
+  ca_id: string;
+  certificate_pem: string;
+  encrypted_key: string;
+  not_before: EpochMs;
+  not_after: EpochMs;
   created_at: EpochMs;
 }
 
@@ -91,6 +111,8 @@ export interface Database {
   enrollment_requests: EnrollmentRequestsTable;
   certificates: CertificatesTable;
   api_keys: ApiKeysTable;
+  crls: CrlsTable;
+  ocsp_signers: OcspSignersTable;
 }
 
 export function toMs(date: Date): number {

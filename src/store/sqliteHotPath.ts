@@ -44,7 +44,7 @@ const REQUEST_COLUMNS = [
 const CERTIFICATE_COLUMNS = [
   'id', 'ca_id', 'product_id', 'request_id', 'serial_number', 'common_name', 'san_dns', 'san_ip', 'san_email',
   'san_uri', 'key_algorithm', 'valid_from', 'valid_to', 'certificate_pem', 'revoked_at', 'revocation_reason',
-  'created_at',
+  'invalidity_date', 'created_at',
 ] as const satisfies readonly (keyof CertificatesTable)[];
 
 /** INSERT with named parameters (@column), bound from a row object with exactly those keys. */

@@ -20,6 +20,8 @@ import { KyselyApiKeyStore } from './apiKeys.js';
 import { KyselyCaStore } from './cas.js';
 import { KyselyCertificateStore } from './certificates.js';
 import { StoreError } from './errors.js';
+import { KyselyCrlStore } from './crls.js';
+import { KyselyOcspSignerStore } from './ocspSigners.js';
 import { KyselyProductStore } from './products.js';
 import { KyselyRequestStore, newRequestRecord } from './requests.js';
 import type { Database } from './schema.js';
@@ -130,6 +132,8 @@ export class SqliteStore implements Store {
   readonly requests: KyselyRequestStore;
   readonly certificates: KyselyCertificateStore;
   readonly apiKeys: KyselyApiKeyStore;
+  readonly crls: KyselyCrlStore;
+  readonly ocspSigners: KyselyOcspSignerStore;
   private readonly hot: SqliteHotPath;
   private readonly writes: SqliteWriteBatch;
 
@@ -149,6 +153,8 @@ export class SqliteStore implements Store {
     this.requests = new SqliteRequestStore(db, this.hot, this.writes);
     this.certificates = new SqliteCertificateStore(db, this.hot);
     this.apiKeys = new SqliteApiKeyStore(db, this.hot);
+    this.crls = new KyselyCrlStore(db);
+    this.ocspSigners = new KyselyOcspSignerStore(db);
   }
 
   async recordIssuance(

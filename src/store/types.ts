@@ -2,6 +2,10 @@ import type {
   ApiKeyRecord,
   CaRecord,
   CertificateRecord,
+  CrlRecord,
+  OcspSignerRecord,
+  RevocationReason,
+  RevokedEntry,
   EnrollmentRequest,
   ProductRecord,
   RequestStatus,
@@ -13,7 +17,14 @@ export type NewEnrollmentRequest = Omit<
   EnrollmentRequest,
   'status' | 'statusReason' | 'certificateId' | 'approvedBy' | 'attempts' | 'createdAt' | 'updatedAt'
 >;
-export type NewCertificate = Omit<CertificateRecord, 'revokedAt' | 'revocationReason' | 'createdAt'>;
+export type NewCertificate = Omit<CertificateRecord, 'revokedAt' | 'revocationReason' | 'invalidityDate' | 'createdAt'>;
+export type NewOcspSigner = Omit<OcspSignerRecord, 'createdAt'>;
+
+export interface Revocation {
+  reason: RevocationReason;
+  revokedAt: Date;
+  invalidityDate: Date | null;
+}
 export type NewApiKey = Omit<ApiKeyRecord, 'createdAt' | 'revokedAt'>;
 
 export interface CaStore {
@@ -61,6 +72,27 @@ export interface CertificateStore {
   getByRequestId(requestId: string): Promise<CertificateRecord | undefined>;
   /** Newest first. */
   list(options: { caId?: string; limit: number; offset: number }): Promise<CertificateRecord[]>;
+  /**
+   * Revokes a live certificate, or turns a hold into a permanent revocation (changed=true).
+   * A certificate already revoked for good stays as it is (changed=false). Undefined if unknown.
+   */
+  revoke(id: string, revocation: Revocation): Promise<{ certificate: CertificateRecord; changed: boolean } | undefined>;
+  /** Lifts a certificateHold; undefined when the certificate is not on hold. */
+  reinstate(id: string): Promise<CertificateRecord | undefined>;
+  /** Every revoked (or held) certificate of a CA, for its CRL. */
+  listRevoked(caId: string): Promise<RevokedEntry[]>;
+}
+
+export interface CrlStore {
+  latest(caId: string): Promise<CrlRecord | undefined>;
+  /** Stores a CRL only if its number is higher than the stored one's; false otherwise. */
+  save(crl: CrlRecord): Promise<boolean>;
+}
+
+export interface OcspSignerStore {
+  /** The signer with the latest notAfter, if any. */
+  latest(caId: string): Promise<OcspSignerRecord | undefined>;
+  insert(signer: NewOcspSigner): Promise<OcspSignerRecord>;
 }
 
 export interface ApiKeyStore {
@@ -78,6 +110,8 @@ export interface Store {
   readonly requests: RequestStore;
   readonly certificates: CertificateStore;
   readonly apiKeys: ApiKeyStore;
+  readonly crls: CrlStore;
+  readonly ocspSigners: OcspSignerStore;
   /**
    * In one transaction: stores the certificate and moves its request from `queued` to `issued`.
    * If the request is already issued (a job ran twice), stores nothing and returns the

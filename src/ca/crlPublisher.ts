@@ -1,0 +1,60 @@
+// Builds, numbers and stores each CA's CRL. Publishing is safe from several processes at once:
+// the store keeps a CRL only if its number is higher than the stored one, so numbers only grow.
+import type { Logger } from 'pino';
+import type { CrlRecord } from '../core/types.js';
+import type { Store } from '../store/types.js';
+import type { CaRegistry } from './registry.js';
+
+export interface CrlPolicy {
+  /** nextUpdate - thisUpdate. */
+  validityMs: number;
+}
+
+export class CrlPublisher {
+  constructor(
+    private readonly store: Store,
+    private readonly cas: CaRegistry,
+    private readonly policy: CrlPolicy,
+    private readonly log: Logger,
+  ) {}
+
+  /** Builds and stores a new CRL for the CA and returns whichever CRL is now the newest. */
+  async publish(caId: string): Promise<CrlRecord> {
+    const [ca, latest, revoked] = await Promise.all([this.cas.get(caId), this.store.crls.latest(caId), this.store.certificates.listRevoked(caId)]);
+    const thisUpdate = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const crl: CrlRecord = {
+      caId,
+      crlNumber: (latest?.crlNumber ?? 0) + 1,
+      thisUpdate,
+      nextUpdate: new Date(thisUpdate.getTime() + this.policy.validityMs),
+      der: Buffer.alloc(0),
+    };
+    const started = performance.now();
+    crl.der = ca.signCrl({
+      crlNumber: BigInt(crl.crlNumber),
+      thisUpdate: crl.thisUpdate,
+      nextUpdate: crl.nextUpdate,
+      entries: revoked.map((r) => ({ serialHex: r.serialNumber, revokedAt: r.revokedAt, reason: r.reason, invalidityDate: r.invalidityDate })),
+    });
+    if (await this.store.crls.save(crl)) {
+      this.log.info({ caId, crlNumber: crl.crlNumber, entries: revoked.length, ms: Math.round(performance.now() - started) }, 'published CRL');
+      return crl;
+    }
+    // Another process published a newer one meanwhile; that one stands.
+    return (await this.store.crls.latest(caId)) as CrlRecord;
+  }
+
+  /** The CA's current CRL, building one if there is none or the stored one has expired. */
+  async current(caId: string): Promise<CrlRecord> {
+    const latest = await this.store.crls.latest(caId);
+    if (latest && latest.nextUpdate.getTime() > Date.now()) return latest;
+    return this.publish(caId);
+  }
+
+  /** True once half of a CRL's life has passed: time to publish its successor. */
+  static isDue(crl: CrlRecord | undefined, now = Date.now()): boolean {
+    if (!crl) return true;
+    const t = crl.thisUpdate.getTime();
+    return now >= t + (crl.nextUpdate.getTime() - t) / 2;
+  }
+}

@@ -1,0 +1,91 @@
+// Each CA answers OCSP through a delegated signer (RFC 6960 §4.2.2.2): a short-lived P-256
+// certificate with id-kp-OCSPSigning and ocsp-nocheck, issued by the CA itself. Its key is
+// encrypted at rest like a CA key; a successor is issued once a third of its life remains.
+import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { newId } from '../core/ids.js';
+import type { OcspSignerRecord } from '../core/types.js';
+import { encodeName } from '../pki/name.js';
+import { responderKeyHash } from '../pki/ocsp.js';
+import { OID } from '../pki/oids.js';
+import { fromPem } from '../pki/pem.js';
+import type { Store } from '../store/types.js';
+import { decryptPrivateKey, encryptPrivateKey } from './keyProtection.js';
+import type { CaRegistry } from './registry.js';
+
+export interface LoadedOcspSigner {
+  certificateDer: Buffer;
+  keyHash: Buffer;
+  key: KeyObject;
+  notAfter: Date;
+  /** When to issue the successor. */
+  renewAt: number;
+}
+
+export class OcspSigners {
+  private readonly loaded = new Map<string, Promise<LoadedOcspSigner>>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly cas: CaRegistry,
+    private readonly masterKey: string,
+    private readonly lifetimeMs: number,
+  ) {}
+
+  /** The signer to use now for this CA, issuing or rotating it when due. */
+  async current(caId: string): Promise<LoadedOcspSigner> {
+    const cached = this.loaded.get(caId);
+    if (cached) {
+      const signer = await cached.catch(() => undefined);
+      if (signer && Date.now() < signer.renewAt) return signer;
+      if (this.loaded.get(caId) !== cached) return this.current(caId);
+    }
+    const next = this.loadOrIssue(caId);
+    this.loaded.set(caId, next);
+    next.catch(() => this.loaded.delete(caId));
+    return next;
+  }
+
+  private async loadOrIssue(caId: string): Promise<LoadedOcspSigner> {
+    const stored = await this.store.ocspSigners.latest(caId);
+    const usable = stored && this.toLoaded(stored);
+    if (usable && Date.now() < usable.renewAt) return usable;
+    return this.toLoaded(await this.issue(caId));
+  }
+
+  private toLoaded(record: OcspSignerRecord): LoadedOcspSigner {
+    const certificateDer = fromPem(record.certificatePem, ['CERTIFICATE']);
+    const life = record.notAfter.getTime() - record.notBefore.getTime();
+    return {
+      certificateDer,
+      keyHash: responderKeyHash(certificateDer),
+      key: decryptPrivateKey(record.encryptedKey, this.masterKey),
+      notAfter: record.notAfter,
+      renewAt: record.notAfter.getTime() - life / 3,
+    };
+  }
+
+  private async issue(caId: string): Promise<OcspSignerRecord> {
+    const [ca, caRecord] = await Promise.all([this.cas.get(caId), this.store.cas.get(caId)]);
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const notBefore = new Date(Date.now() - 60_000);
+    const issued = await ca.issue({
+      subjectDer: encodeName([{ type: OID.commonName, value: `${caRecord?.name ?? caId} OCSP Responder` }]),
+      spkiDer: createPublicKey(privateKey).export({ format: 'der', type: 'spki' }),
+      san: { dns: [], ip: [], email: [], uri: [] },
+      notBefore,
+      notAfter: new Date(notBefore.getTime() + this.lifetimeMs),
+      keyUsage: ['digitalSignature'],
+      extendedKeyUsage: ['ocspSigning'],
+      ocspNoCheck: true,
+      noStatusPointers: true,
+    });
+    return this.store.ocspSigners.insert({
+      id: newId(),
+      caId,
+      certificatePem: issued.pem,
+      encryptedKey: encryptPrivateKey(privateKey, this.masterKey, 'master'),
+      notBefore: issued.notBefore,
+      notAfter: issued.notAfter,
+    });
+  }
+}

@@ -1,0 +1,64 @@
+// Revoking and reinstating certificates, and telling whoever publishes status (CRL builder,
+// OCSP cache) that a CA's revocation list changed.
+import type { Store } from '../store/types.js';
+import { badRequest, conflict, notFound } from './errors.js';
+import { REVOCATION_REASON_CODES, type CertificateRecord, type RevocationReason } from './types.js';
+
+export type RevocationListener = (caId: string) => void;
+
+/** Accepts RFC 5280 names in the spellings clients use: keyCompromise, key_compromise, KEY-COMPROMISE. */
+export function parseRevocationReason(input: string | undefined | null): RevocationReason {
+  if (input === undefined || input === null || input === '') return 'unspecified';
+  const folded = input.replace(/[-_\s]/g, '').toLowerCase();
+  const match = (Object.keys(REVOCATION_REASON_CODES) as RevocationReason[]).find((r) => r.toLowerCase() === folded);
+  // removeFromCRL only means something in delta CRLs; a certificate cannot be revoked "for" it.
+  if (!match || match === 'removeFromCRL') {
+    const allowed = Object.keys(REVOCATION_REASON_CODES).filter((r) => r !== 'removeFromCRL');
+    throw badRequest(`unknown revocation reason "${input}"; use one of ${allowed.join(', ')}`);
+  }
+  return match;
+}
+
+export class RevocationService {
+  private readonly listeners: RevocationListener[] = [];
+
+  constructor(private readonly store: Store) {}
+
+  onChange(listener: RevocationListener): void {
+    this.listeners.push(listener);
+  }
+
+  private changed(caId: string): void {
+    for (const l of this.listeners) l(caId);
+  }
+
+  async revoke(
+    certificateId: string,
+    input: { reason: RevocationReason; invalidityDate?: Date | null },
+    authorize: (caId: string) => void,
+  ): Promise<CertificateRecord> {
+    const existing = await this.store.certificates.get(certificateId);
+    if (!existing) throw notFound(`certificate ${certificateId} not found`);
+    authorize(existing.caId);
+    const result = await this.store.certificates.revoke(certificateId, {
+      reason: input.reason,
+      revokedAt: new Date(),
+      invalidityDate: input.invalidityDate ?? null,
+    });
+    if (!result) throw notFound(`certificate ${certificateId} not found`);
+    if (!result.changed) throw conflict(`certificate ${certificateId} is already revoked (${result.certificate.revocationReason})`);
+    this.changed(existing.caId);
+    return result.certificate;
+  }
+
+  /** Lifts a certificateHold. */
+  async reinstate(certificateId: string, authorize: (caId: string) => void): Promise<CertificateRecord> {
+    const existing = await this.store.certificates.get(certificateId);
+    if (!existing) throw notFound(`certificate ${certificateId} not found`);
+    authorize(existing.caId);
+    const lifted = await this.store.certificates.reinstate(certificateId);
+    if (!lifted) throw conflict(`certificate ${certificateId} is not on hold, so it cannot be reinstated`);
+    this.changed(existing.caId);
+    return lifted;
+  }
+}
