@@ -1,6 +1,6 @@
 // The composition root for HTTP: mounts each protocol's router on one express app. Together with
 // cli.ts it is the only part of src/ that knows the protocols exist.
-import express, { type Express } from 'express';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { createRestRouter } from '../protocols/rest/index.js';
 import { createStatusRouter } from '../protocols/status/index.js';
 import type { Runtime } from './runtime.js';
@@ -36,6 +36,16 @@ export function createApp(rt: Runtime): Express {
   app.use(createStatusRouter({ store: rt.store, crls: rt.crls, ocsp: rt.ocsp, log: rt.log }));
   app.use((req, res) => {
     res.status(404).json({ error: `not found: ${req.method} ${req.path}` });
+  });
+  // Last resort, so that nothing ever answers with express's HTML stack trace page.
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const status = (err as { status?: number }).status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      res.status(status).json({ error: 'bad request' });
+      return;
+    }
+    rt.log.error({ err: (err as Error).message, path: req.path }, 'unhandled error');
+    res.status(500).json({ error: 'internal error' });
   });
   return app;
 }

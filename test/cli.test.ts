@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from './harness/postgres.js';
 import { makeCsr, openssl, opensslVerify, tempDir } from './helpers/openssl.js';
-import { createServer } from 'node:net';
+import { freePort } from './helpers/net.js';
 
 const root = join(import.meta.dirname, '..');
 const cliArgs = ['--import', 'tsx', join(root, 'src/cli.ts')];
@@ -160,13 +160,4 @@ async function expectIssuance(dir: string, url: string, token: string, caId: str
   const cert = (await res.json()) as { certificate_pem: string; chain_pem: string };
   const [issuingPem, rootPem] = cert.chain_pem.split(/(?<=-----END CERTIFICATE-----\n)/);
   expect(opensslVerify(dir, rootPem as string, issuingPem as string, cert.certificate_pem)).toMatch(/: OK/);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }

@@ -78,11 +78,13 @@ export function createStatusRouter({ store, crls, ocsp, log }: StatusDeps): Rout
     sendOcsp(res, der);
   });
 
-  router.use((err: unknown, _req: Request, res: Response, next: (e?: unknown) => void) => {
+  router.use((err: unknown, req: Request, res: Response, next: (e?: unknown) => void) => {
     const e = err as { status?: number; type?: string };
     if (res.headersSent) return next(err);
-    if (e.type === 'entity.too.large') {
-      sendOcsp(res, ocspErrorResponse('malformedRequest'));
+    // The client's fault (a body too large, a path that does not decode): answer in kind.
+    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
+      if (req.path.startsWith('/ocsp')) sendOcsp(res, ocspErrorResponse('malformedRequest'));
+      else res.status(e.status).type('text/plain').send('bad request\n');
       return;
     }
     log.error({ err: (err as Error).message }, 'status endpoint failed');

@@ -25,16 +25,21 @@
 //   `connection` and wraps it in its own adapter. A Queue uses the client it is given (and never
 //   closes it); a Worker uses the client it is given for its ordinary commands and a duplicate of
 //   it for its blocking fetch; QueueEvents reads from a duplicate only. BullMQ closes the
-//   duplicates; this class closes the clients it made. Two kinds of client:
-//   - the producer (the Queue, ping, the events stream's tail) has no offline queue: while the
-//     connection is down its commands fail at once instead of waiting, so enqueue waits for the
-//     reconnect itself, for at most RECONNECT_WAIT_MS, and then reports the failure;
-//   - the worker's and the events reader's keep node-redis's offline queue: their commands wait
-//     for the reconnect (like ioredis with maxRetriesPerRequest: null, which BullMQ wants there).
-//   A command in flight when the connection drops is rejected (never reported as done), so a lost
-//   enqueue is retried, which the job id makes safe.
+//   duplicates; this class closes the clients it made (the producer: the Queue, ping and the
+//   events stream's tail; the worker's).
+// - Lost connections. node-redis reconnects by itself (backoff up to 2 s, forever). No client has
+//   node-redis's offline queue (disableOfflineQueue): while a connection is down its commands fail
+//   at once instead of waiting. Reason: with the offline queue, node-redis 5.12 can write commands
+//   queued during a reconnect into the dead socket and then pair the new connection's replies
+//   with them; seen here after CLIENT KILL under load as a client that stays wedged for good (a
+//   worker that stops fetching, PING that never answers). A command in flight when the connection
+//   drops is rejected too, never reported as done. So enqueue waits for the reconnect itself and
+//   retries (the job id makes a repeat safe) for up to RECONNECT_WAIT_MS before it reports the
+//   failure. BullMQ's own loops (fetching, lock renewal, stalled checks, the events reader) retry
+//   after an error; a worker that cannot record a finished job retries the job instead, so a
+//   connection loss can make a job run again — allowed, handlers are idempotent.
 import { ConnectionClosedError, Queue, QueueEvents, UnrecoverableError, Worker, type Job } from 'bullmq';
-import { ClientClosedError, ClientOfflineError, ConnectionTimeoutError, DisconnectsClientError, SocketClosedUnexpectedlyError, createClient } from 'redis';
+import { ClientClosedError, ClientOfflineError, ConnectionTimeoutError, DisconnectsClientError, SocketClosedUnexpectedlyError, createClient, type RedisClientOptions } from 'redis';
 import type { JobHandler, JobOutcome, JobQueue, QueueOptions } from './types.js';
 
 export interface BullmqQueueOptions extends QueueOptions {
@@ -109,7 +114,7 @@ export class BullmqQueue implements JobQueue {
       eventsMaxLen: options.eventsMaxLen ?? 50_000,
     };
     this.onError = options.onError ?? ((message, error) => console.error(message, error));
-    this.client = this.newClient('producer', { offlineQueue: false });
+    this.client = this.newClient('producer');
     this.queue = new Queue<JobData>(this.options.queueName, {
       connection: this.client,
       prefix: this.options.prefix,
@@ -139,7 +144,7 @@ export class BullmqQueue implements JobQueue {
     }
     if (this.closing) throw new Error('queue is closed');
     if (this.worker) throw new Error('worker already started');
-    this.workerClient = this.newClient('worker', { offlineQueue: true });
+    this.workerClient = this.newClient('worker');
     const worker = new Worker<JobData>(this.options.queueName, (job) => this.processJob(handler, job), {
       connection: this.workerClient,
       prefix: this.options.prefix,
@@ -271,8 +276,12 @@ export class BullmqQueue implements JobQueue {
    * connecting in the background (node-redis retries with backoff until it is closed). Its
    * 'error' events go to onError: an unreachable Redis is reported, never an unhandled 'error'.
    */
-  private newClient(role: string, { offlineQueue }: { offlineQueue: boolean }): RedisClient {
-    const client = createClient({ url: this.options.redisUrl, disableOfflineQueue: !offlineQueue });
+  private clientOptions(): RedisClientOptions {
+    return { url: this.options.redisUrl, disableOfflineQueue: true };
+  }
+
+  private newClient(role: string): RedisClient {
+    const client = createClient(this.clientOptions());
     client.on('error', (err: Error) => {
       this.reportError(`Redis ${role} connection`, err);
       this.reported.add(err);
@@ -305,7 +314,7 @@ export class BullmqQueue implements JobQueue {
     // QueueEvents reads from a duplicate of the client it is given (and closes that), so this one
     // is never opened.
     const events = new QueueEvents(this.options.queueName, {
-      connection: createClient({ url: this.options.redisUrl }),
+      connection: createClient(this.clientOptions()),
       prefix: this.options.prefix,
       lastEventId,
       blockingTimeout: 5000,
