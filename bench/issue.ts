@@ -4,14 +4,12 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import autocannon from 'autocannon';
 import { loadConfig } from '../src/config.js';
 import { initialize } from '../src/init.js';
 import { openRuntime } from '../src/runtime.js';
-import { argValue, emit, makeP256Csrs, percentile, round } from './lib.js';
+import { argValue, emit, freePort, load, makeP256Csrs, percentile, round, waitForHttp } from './lib.js';
 
 const root = join(import.meta.dirname, '..');
 
@@ -69,50 +67,6 @@ async function queueScenario(csrs: string[], redisUrl: string | undefined, basel
     ratio_to_baseline: round(rate / baseline, 3),
   });
   await rt.close();
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForHttp(url: string, child: ChildProcess, timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    try {
-      await fetch(url);
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error(`${url} did not come up`);
-}
-
-async function load(url: string, bodies: string[], headers: Record<string, string>): Promise<{ rate: number; p50: number; p99: number; non2xx: number; errors: number }> {
-  let i = 0;
-  const result = await autocannon({
-    url,
-    connections: 32,
-    amount: bodies.length,
-    timeout: 60,
-    requests: [
-      {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...headers },
-        setupRequest: (req) => ({ ...req, body: bodies[i++ % bodies.length] as string }),
-      },
-    ],
-  });
-  const total = result.requests.total;
-  return { rate: total / result.duration, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors };
 }
 
 async function httpScenario(csrs: string[]): Promise<void> {

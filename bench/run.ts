@@ -1,9 +1,11 @@
 // npm run bench -- <scenario> [options]. Prints one JSON line per measurement.
 import { startRedis } from '../test/harness/redis.js';
 import { benchIssue } from './issue.js';
+import { benchOcsp } from './ocsp.js';
 
 const scenarios: Record<string, (args: string[]) => Promise<void>> = {
   issue: benchIssue,
+  ocsp: benchOcsp,
 };
 
 async function main(): Promise<void> {

@@ -21,23 +21,28 @@
 //   earlier) cannot be known: such a waitFor ends in 'timeout' and the caller reads the store.
 // - close(): the worker stops fetching and waits for its running jobs; waiting and delayed jobs
 //   stay in Redis for the next worker.
-// - Connections (node-redis, the `redis` package). BullMQ recognises a node-redis client passed as
-//   `connection` and wraps it in its own adapter. A Queue uses the client it is given (and never
-//   closes it); a Worker uses the client it is given for its ordinary commands and a duplicate of
-//   it for its blocking fetch; QueueEvents reads from a duplicate only. BullMQ closes the
-//   duplicates; this class closes the clients it made (the producer: the Queue, ping and the
-//   events stream's tail; the worker's).
-// - Lost connections. node-redis reconnects by itself (backoff up to 2 s, forever). No client has
-//   node-redis's offline queue (disableOfflineQueue): while a connection is down its commands fail
-//   at once instead of waiting. Reason: with the offline queue, node-redis 5.12 can write commands
-//   queued during a reconnect into the dead socket and then pair the new connection's replies
-//   with them; seen here after CLIENT KILL under load as a client that stays wedged for good (a
-//   worker that stops fetching, PING that never answers). A command in flight when the connection
-//   drops is rejected too, never reported as done. So enqueue waits for the reconnect itself and
-//   retries (the job id makes a repeat safe) for up to RECONNECT_WAIT_MS before it reports the
-//   failure. BullMQ's own loops (fetching, lock renewal, stalled checks, the events reader) retry
-//   after an error; a worker that cannot record a finished job retries the job instead, so a
-//   connection loss can make a job run again — allowed, handlers are idempotent.
+// - Connections: node-redis (the `redis` package). BullMQ recognises a node-redis client passed
+//   as `connection` and wraps it in its own adapter. A Queue uses the client it is given, and so
+//   does a Worker for its ordinary commands; neither closes it. A Worker's blocking fetch and
+//   QueueEvents use duplicates of the client they are given, which BullMQ closes. This class
+//   closes the clients it made: the producer (the Queue, ping, the events stream's tail) and the
+//   worker's.
+// - Lost connections: node-redis reconnects by itself (backoff up to 2 s, for as long as the client
+//   is open). A command in flight when a connection drops is rejected, never reported as done.
+//   node-redis's offline queue (commands issued while disconnected wait for the reconnect) is off
+//   everywhere: in node-redis 5.12, commands queued during a reconnect can be written into the
+//   dead socket and the new connection's replies then paired with the wrong commands (seen here
+//   after CLIENT KILL under load: a client wedged for good, a worker that stops fetching).
+//   - The producer's commands therefore fail at once while its connection is down. enqueue waits
+//     for the reconnect itself and retries (the job id makes a repeat safe) for up to
+//     RECONNECT_WAIT_MS, then reports the failure; ping fails.
+//   - BullMQ wants the worker's and the events reader's commands to wait for the reconnect (as
+//     ioredis does with maxRetriesPerRequest: null); failing at once would make its fetch loop spin
+//     without ever yielding to the reconnect. Their clients are wrapped (waitingWhileDown) so that
+//     a command issued while the connection is down is held back until it is up again, and only
+//     then handed to node-redis. close() releases held commands (they fail).
+//   A worker that cannot record a finished job retries the job instead, so a lost connection can
+//   make a job run again; that is allowed (handlers are idempotent).
 import { ConnectionClosedError, Queue, QueueEvents, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { ClientClosedError, ClientOfflineError, ConnectionTimeoutError, DisconnectsClientError, SocketClosedUnexpectedlyError, createClient, type RedisClientOptions } from 'redis';
 import type { JobHandler, JobOutcome, JobQueue, QueueOptions } from './types.js';
@@ -87,6 +92,9 @@ export class BullmqQueue implements JobQueue {
   private worker: Worker<JobData> | undefined;
   /** The worker's connection for its ordinary commands (its blocking fetch uses a duplicate). */
   private workerClient: RedisClient | undefined;
+  /** Resolves when close() starts: commands held back while a connection is down fail then. */
+  private readonly closingStarted: Promise<void>;
+  private startClosing!: () => void;
   private events: QueueEvents | undefined;
   private eventsReady: Promise<void> | undefined;
   /** Errors already passed to onError by a client's own 'error' listener. */
@@ -114,6 +122,7 @@ export class BullmqQueue implements JobQueue {
       eventsMaxLen: options.eventsMaxLen ?? 50_000,
     };
     this.onError = options.onError ?? ((message, error) => console.error(message, error));
+    this.closingStarted = new Promise<void>((resolve) => (this.startClosing = resolve));
     this.client = this.newClient('producer');
     this.queue = new Queue<JobData>(this.options.queueName, {
       connection: this.client,
@@ -146,7 +155,7 @@ export class BullmqQueue implements JobQueue {
     if (this.worker) throw new Error('worker already started');
     this.workerClient = this.newClient('worker');
     const worker = new Worker<JobData>(this.options.queueName, (job) => this.processJob(handler, job), {
-      connection: this.workerClient,
+      connection: this.waitingWhileDown(this.workerClient),
       prefix: this.options.prefix,
       concurrency,
       lockDuration: this.options.lockDurationMs,
@@ -201,7 +210,7 @@ export class BullmqQueue implements JobQueue {
     try {
       const reply = await Promise.race([
         // Not connected (yet, or any more): give it until the deadline to (re)connect.
-        whenReady(this.client, deadline).then(() => this.client.ping()),
+        this.whenReady(this.client, deadline).then(() => this.client.ping()),
         timeout,
       ]);
       if (reply !== 'PONG') throw new Error(`unexpected PING reply from Redis: ${String(reply)}`);
@@ -217,6 +226,7 @@ export class BullmqQueue implements JobQueue {
 
   private async shutdown(): Promise<void> {
     this.closing = true;
+    this.startClosing();
     try {
       // First the worker, waiting for its running jobs; the events reader stays up meanwhile so
       // that waiters in this process hear how those jobs ended.
@@ -260,7 +270,7 @@ export class BullmqQueue implements JobQueue {
   private async retryWhileReconnecting<T>(operation: () => Promise<T>): Promise<T> {
     const deadline = Date.now() + RECONNECT_WAIT_MS;
     for (;;) {
-      await whenReady(this.client, deadline);
+      await this.whenReady(this.client, deadline);
       try {
         return await operation();
       } catch (err) {
@@ -273,21 +283,70 @@ export class BullmqQueue implements JobQueue {
 
   /**
    * A node-redis client for `redisUrl` (redis://[user:password@]host:port/db, rediss:// for TLS),
-   * connecting in the background (node-redis retries with backoff until it is closed). Its
-   * 'error' events go to onError: an unreachable Redis is reported, never an unhandled 'error'.
+   * without the offline queue (see "Lost connections" above).
    */
   private clientOptions(): RedisClientOptions {
     return { url: this.options.redisUrl, disableOfflineQueue: true };
   }
 
+  /**
+   * Such a client, connecting in the background; node-redis keeps retrying until it is closed.
+   * Its 'error' events go to onError, so an unreachable Redis is reported and never crashes the
+   * process as an unhandled 'error' event.
+   */
   private newClient(role: string): RedisClient {
     const client = createClient(this.clientOptions());
     client.on('error', (err: Error) => {
       this.reportError(`Redis ${role} connection`, err);
       this.reported.add(err);
     });
-    client.connect().catch(() => undefined); // failures were emitted as 'error'
+    client.connect().catch(() => undefined); // every failed attempt was emitted as 'error'
     return client;
+  }
+
+  /**
+   * `client` for BullMQ, except that a command issued while its connection is down waits until the
+   * connection is up again (or close() starts) before it goes to node-redis. The same holds for its
+   * duplicates. Members that are not Redis commands are the client's own.
+   */
+  private waitingWhileDown(client: RedisClient): RedisClient {
+    return new Proxy(client, {
+      get: (target, property) => {
+        const value: unknown = Reflect.get(target, property, target);
+        if (typeof value !== 'function') return value;
+        const method = value as (...args: unknown[]) => unknown;
+        if (property === 'duplicate') {
+          return (...args: unknown[]) => this.waitingWhileDown(method.apply(target, args) as RedisClient);
+        }
+        if (typeof property === 'symbol' || property.startsWith('_') || NOT_COMMANDS.has(property)) {
+          return method.bind(target);
+        }
+        return async (...args: unknown[]) => {
+          if (!target.isReady && !this.closing) await this.whenReady(target, Infinity);
+          return method.apply(target, args);
+        };
+      },
+    });
+  }
+
+  /**
+   * Resolves true when `client` is ready; false at `deadline`, when the client is closed, or when
+   * close() starts.
+   */
+  private async whenReady(client: RedisClient, deadline: number): Promise<boolean> {
+    if (client.isReady) return true;
+    if (!client.isOpen || this.closing || Date.now() >= deadline) return false;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        nextReady(client),
+        this.closingStarted,
+        ...(Number.isFinite(deadline) ? [new Promise<void>((resolve) => (timer = setTimeout(resolve, deadline - Date.now())))] : []),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+    return client.isReady;
   }
 
   private async exhausted(handler: JobHandler, requestId: string, error: Error): Promise<void> {
@@ -393,23 +452,35 @@ function isConnectionError(err: unknown): boolean {
   );
 }
 
-/** Resolves when `client` is ready, or false at `deadline` or when it is closed. */
-function whenReady(client: RedisClient, deadline: number): Promise<boolean> {
-  if (client.isReady) return Promise.resolve(true);
-  if (!client.isOpen || Date.now() >= deadline) return Promise.resolve(false);
-  return new Promise<boolean>((resolve) => {
-    const done = (ready: boolean): void => {
-      clearTimeout(timer);
-      client.off('ready', onReady);
-      client.off('end', onEnd);
-      resolve(ready);
-    };
-    const onReady = (): void => done(true);
-    const onEnd = (): void => done(false);
-    const timer = setTimeout(() => done(false), deadline - Date.now());
-    client.on('ready', onReady);
-    client.on('end', onEnd);
-  });
+/** Members of a node-redis client that are not Redis commands (besides those starting with _). */
+const NOT_COMMANDS = new Set([
+  'on', 'once', 'off', 'addListener', 'prependListener', 'prependOnceListener', 'removeListener',
+  'removeAllListeners', 'emit', 'listeners', 'rawListeners', 'listenerCount', 'eventNames',
+  'setMaxListeners', 'getMaxListeners', 'connect', 'close', 'destroy', 'disconnect', 'quit', 'QUIT',
+  'multi', 'MULTI', 'ref', 'unref', 'createPool', 'withCommandOptions', 'withTypeMapping',
+  'withAbortSignal', 'asap', 'legacy', 'scanIterator', 'hScanIterator', 'hScanNoValuesIterator',
+  'sScanIterator', 'zScanIterator',
+]);
+
+const readyWaits = new WeakMap<RedisClient, Promise<void>>();
+
+/** Resolves at the client's next 'ready' (or 'end'); one set of listeners however many wait. */
+function nextReady(client: RedisClient): Promise<void> {
+  let wait = readyWaits.get(client);
+  if (!wait) {
+    wait = new Promise<void>((resolve) => {
+      const done = (): void => {
+        client.off('ready', done);
+        client.off('end', done);
+        readyWaits.delete(client);
+        resolve();
+      };
+      client.on('ready', done);
+      client.on('end', done);
+    });
+    readyWaits.set(client, wait);
+  }
+  return wait;
 }
 
 /**
