@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { generateKeyPairSync } from 'node:crypto';
 import { connect, createServer } from 'node:net';
 import autocannon from 'autocannon';
@@ -96,4 +97,34 @@ export async function waitForPort(port: number, child: ChildProcess, timeoutMs =
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`port ${port} never opened`);
+}
+
+/** CPU seconds (user + system) used so far by a process, its threads and its live children (Linux). */
+export function cpuSeconds(pid: number): number {
+  const ticks = (p: number): number => {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return Number(fields[11]) + Number(fields[12]);
+    } catch {
+      return 0;
+    }
+  };
+  const children = (p: number): number[] => {
+    try {
+      return readdirSync(`/proc/${p}/task`).flatMap((t) =>
+        readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
+      );
+    } catch {
+      return [];
+    }
+  };
+  let total = 0;
+  const stack = [pid];
+  while (stack.length) {
+    const p = stack.pop() as number;
+    total += ticks(p);
+    stack.push(...children(p));
+  }
+  return total / 100; // USER_HZ
 }

@@ -85,7 +85,15 @@ describe('certgate CLI', () => {
     const server = await startCli(['start', '--json'], env, (l) => !!l.url);
     const init = server.lines.find((l) => l.created)!;
     const served = server.lines.find((l) => l.url)!;
-    await expectIssuance(dir, served.url as string, init.admin_api_key as string, init.issuing_ca_id as string);
+    const issued = await expectIssuance(dir, served.url as string, init.admin_api_key as string, init.issuing_ca_id as string);
+    // Revoked from the CLI while the server runs: the CRL it publishes is the one the server serves.
+    const revoked = certgate(dir, ['cert', 'revoke', issued.id, '--reason', 'keyCompromise', '--json']);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect(revoked.json()).toMatchObject({ id: issued.id, revocation_reason: 'keyCompromise', crl_number: expect.any(Number) });
+    const crlText = openssl(['crl', '-noout', '-text'], await (await fetch(`${served.url as string}/crl/${init.issuing_ca_id as string}.pem`)).text());
+    expect(crlText.toLowerCase()).toContain(issued.serial_number.replace(/^0+/, ''));
+    expect(crlText).toMatch(/Key Compromise/);
+    expect(certgate(dir, ['cert', 'revoke', issued.id]).code).toBe(1);
     // HTTPS with the certificate the gateway issued itself, trusted through the file it names,
     // and TLS 1.2 still offered for embedded clients.
     expect(served.tls_ca_file).toBe(join(dir, 'tls-ca.pem'));
@@ -149,7 +157,7 @@ async function startCli(args: string[], env: Record<string, string>, ready: (lin
   };
 }
 
-async function expectIssuance(dir: string, url: string, token: string, caId: string): Promise<void> {
+async function expectIssuance(dir: string, url: string, token: string, caId: string): Promise<{ id: string; serial_number: string }> {
   const { csrPem } = makeCsr(dir, { subject: '/CN=cli.host1.test' });
   const res = await fetch(`${url}/v1/certificates`, {
     method: 'POST',
@@ -157,7 +165,8 @@ async function expectIssuance(dir: string, url: string, token: string, caId: str
     body: JSON.stringify({ caId, csrPem }),
   });
   expect(res.status).toBe(201);
-  const cert = (await res.json()) as { certificate_pem: string; chain_pem: string };
+  const cert = (await res.json()) as { id: string; serial_number: string; certificate_pem: string; chain_pem: string };
   const [issuingPem, rootPem] = cert.chain_pem.split(/(?<=-----END CERTIFICATE-----\n)/);
   expect(opensslVerify(dir, rootPem as string, issuingPem as string, cert.certificate_pem)).toMatch(/: OK/);
+  return cert;
 }

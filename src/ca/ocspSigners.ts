@@ -67,7 +67,8 @@ export class OcspSigners {
   private async issue(caId: string): Promise<OcspSignerRecord> {
     const [ca, caRecord] = await Promise.all([this.cas.get(caId), this.store.cas.get(caId)]);
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-    const notBefore = new Date(Date.now() - 60_000);
+    // Back-dated for clock skew, but never by a large part of a (test-sized) lifetime.
+    const notBefore = new Date(Date.now() - Math.min(60_000, this.lifetimeMs / 10));
     const issued = await ca.issue({
       subjectDer: encodeName([{ type: OID.commonName, value: `${caRecord?.name ?? caId} OCSP Responder` }]),
       spkiDer: createPublicKey(privateKey).export({ format: 'der', type: 'spki' }),
