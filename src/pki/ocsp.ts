@@ -7,6 +7,7 @@
 // the extnValue's content (the inner OCTET STRING, tag and length included) and the builder puts
 // those same bytes back into the response's extnValue.
 
+import { REVOCATION_REASON_CODES } from '../core/types.js';
 import { createHash, sign as cryptoSign } from 'node:crypto';
 import { keyIdentifier, signatureAlgorithmFor, type Signer } from './certificate.js';
 import { readCertificateBasics } from './certInfo.js';
@@ -71,20 +72,6 @@ export const OCSP_HASH_ALGORITHMS: Readonly<Record<string, { name: string; lengt
   [OID.sha256]: { name: 'sha256', length: 32 },
   [OID.sha384]: { name: 'sha384', length: 48 },
   [OID.sha512]: { name: 'sha512', length: 64 },
-};
-
-/** RFC 5280 §5.3.1 CRLReason codes (7 is unused). */
-export const CRL_REASON_CODES: Readonly<Record<string, number>> = {
-  unspecified: 0,
-  keyCompromise: 1,
-  cACompromise: 2,
-  affiliationChanged: 3,
-  superseded: 4,
-  cessationOfOperation: 5,
-  certificateHold: 6,
-  removeFromCRL: 8,
-  privilegeWithdrawn: 9,
-  aACompromise: 10,
 };
 
 export const OCSP_LIMITS = {
@@ -321,7 +308,7 @@ function generalizedTime(d: Date, explicit0 = false): Buffer {
 
 const GOOD = Buffer.from([0x80, 0x00]);
 const UNKNOWN = Buffer.from([0x82, 0x00]);
-const REASON_DER = new Map<string, Buffer>(Object.entries(CRL_REASON_CODES).map(([name, code]) => [name, Buffer.from([0xa0, 0x03, 0x0a, 0x01, code])]));
+const REASON_DER = new Map<string, Buffer>(Object.entries(REVOCATION_REASON_CODES).map(([name, code]) => [name, Buffer.from([0xa0, 0x03, 0x0a, 0x01, code])]));
 const STATUS_SUCCESSFUL = Buffer.from([0x0a, 0x01, 0x00]);
 const BASIC_OID = oid(OID.ocspBasic);
 const NONCE_OID = oid(OID.ocspNonce);
