@@ -35,14 +35,16 @@
 //   after CLIENT KILL under load: a client wedged for good, a worker that stops fetching).
 //   - The producer's commands therefore fail at once while its connection is down. enqueue waits
 //     for the reconnect itself and retries (the job id makes a repeat safe) for up to
-//     RECONNECT_WAIT_MS, then reports the failure; ping fails.
+//     reconnectWaitMs, then reports the failure; ping fails.
 //   - BullMQ wants the worker's and the events reader's commands to wait for the reconnect (as
 //     ioredis does with maxRetriesPerRequest: null); failing at once would make its fetch loop spin
 //     without ever yielding to the reconnect. Their clients are wrapped (waitingWhileDown) so that
 //     a command issued while the connection is down is held back until it is up again, and only
 //     then handed to node-redis. close() releases held commands (they fail).
-//   A worker that cannot record a finished job retries the job instead, so a lost connection can
-//   make a job run again; that is allowed (handlers are idempotent).
+//   A job whose pick-up reply is lost stays active, unknown to the worker, until its lock expires
+//   and the stalled check hands it out again (as for a dead worker); a worker that cannot record a
+//   finished job retries it. So a lost connection can delay a job by up to lockDuration +
+//   stalledInterval, or make it run again; that is allowed (handlers are idempotent).
 import { ConnectionClosedError, Queue, QueueEvents, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { ClientClosedError, ClientOfflineError, ConnectionTimeoutError, DisconnectsClientError, SocketClosedUnexpectedlyError, createClient, type RedisClientOptions } from 'redis';
 import type { JobHandler, JobOutcome, JobQueue, QueueOptions } from './types.js';
@@ -62,6 +64,11 @@ export interface BullmqQueueOptions extends QueueOptions {
   maxStalledCount?: number;
   /** Approximate length the events stream is trimmed to. Default 50,000. */
   eventsMaxLen?: number;
+  /**
+   * How long enqueue waits for a lost or not yet established connection to Redis to come (back)
+   * before it fails. Default 10 s.
+   */
+  reconnectWaitMs?: number;
   /** Where background errors (connection trouble, a failing onExhausted) go. Default console.error. */
   onError?: (message: string, error: Error) => void;
 }
@@ -77,7 +84,6 @@ type RedisClient = ReturnType<typeof createClient>;
 const JOB_NAME = 'enroll';
 const RECENT_OUTCOMES = 5000;
 const PING_TIMEOUT_MS = 5000;
-const RECONNECT_WAIT_MS = 10_000;
 /** How long close() lets a client's pending replies arrive before dropping the connection. */
 const CLOSE_GRACE_MS = 2000;
 
@@ -97,6 +103,8 @@ export class BullmqQueue implements JobQueue {
   private startClosing!: () => void;
   private events: QueueEvents | undefined;
   private eventsReady: Promise<void> | undefined;
+  /** Why the producer's connection is down, while it is (for error messages). */
+  private producerDown: Error | undefined;
   /** Errors already passed to onError by a client's own 'error' listener. */
   private readonly reported = new WeakSet<Error>();
   private readonly waiters = new Map<string, Set<Waiter>>();
@@ -120,10 +128,15 @@ export class BullmqQueue implements JobQueue {
       stalledIntervalMs: options.stalledIntervalMs ?? 15_000,
       maxStalledCount: options.maxStalledCount ?? 2,
       eventsMaxLen: options.eventsMaxLen ?? 50_000,
+      reconnectWaitMs: options.reconnectWaitMs ?? 10_000,
     };
     this.onError = options.onError ?? ((message, error) => console.error(message, error));
     this.closingStarted = new Promise<void>((resolve) => (this.startClosing = resolve));
     this.client = this.newClient('producer');
+    this.client.on('error', (err: Error) => {
+      if (!this.client.isReady) this.producerDown = err;
+    });
+    this.client.on('ready', () => (this.producerDown = undefined));
     this.queue = new Queue<JobData>(this.options.queueName, {
       connection: this.client,
       prefix: this.options.prefix,
@@ -202,20 +215,30 @@ export class BullmqQueue implements JobQueue {
 
   async ping(): Promise<void> {
     if (this.closed) throw new Error('queue is closed');
+    // Known to be down (it failed since it was last up): say so now rather than after the timeout.
+    if (!this.client.isReady && this.producerDown) throw unreachable(this.producerDown);
     let timer: NodeJS.Timeout | undefined;
+    let onError: ((err: Error) => void) | undefined;
     const deadline = Date.now() + PING_TIMEOUT_MS;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`Redis did not answer PING within ${PING_TIMEOUT_MS} ms`)), PING_TIMEOUT_MS);
-    });
     try {
       const reply = await Promise.race([
-        // Not connected (yet, or any more): give it until the deadline to (re)connect.
+        // Still connecting for the first time: wait for it, up to the deadline...
         this.whenReady(this.client, deadline).then(() => this.client.ping()),
-        timeout,
+        // ...unless that attempt fails.
+        new Promise<never>((_, reject) => {
+          onError = (err) => {
+            if (!this.client.isReady) reject(unreachable(err));
+          };
+          this.client.on('error', onError);
+        }),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`Redis did not answer PING within ${PING_TIMEOUT_MS} ms`)), PING_TIMEOUT_MS);
+        }),
       ]);
       if (reply !== 'PONG') throw new Error(`unexpected PING reply from Redis: ${String(reply)}`);
     } finally {
       clearTimeout(timer);
+      if (onError) this.client.off('error', onError);
     }
   }
 
@@ -265,16 +288,17 @@ export class BullmqQueue implements JobQueue {
 
   /**
    * Runs `operation` on the producer connection, and again while it fails because that connection
-   * is down or was lost and node-redis is re-establishing it, for up to RECONNECT_WAIT_MS.
+   * is down or was lost and node-redis is re-establishing it, for up to reconnectWaitMs.
    */
   private async retryWhileReconnecting<T>(operation: () => Promise<T>): Promise<T> {
-    const deadline = Date.now() + RECONNECT_WAIT_MS;
+    const deadline = Date.now() + this.options.reconnectWaitMs;
     for (;;) {
       await this.whenReady(this.client, deadline);
       try {
         return await operation();
       } catch (err) {
-        if (this.closing || !isConnectionError(err) || Date.now() >= deadline) throw err;
+        if (this.closing || !isConnectionError(err)) throw err;
+        if (Date.now() >= deadline) throw unreachable(this.producerDown ?? (err as Error));
         // The connection may still look ready for a moment after it was lost.
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
@@ -317,6 +341,11 @@ export class BullmqQueue implements JobQueue {
         const method = value as (...args: unknown[]) => unknown;
         if (property === 'duplicate') {
           return (...args: unknown[]) => this.waitingWhileDown(method.apply(target, args) as RedisClient);
+        }
+        if (property === 'connect') {
+          // BullMQ reopens a blocking connection after an interrupted read. Once close() has
+          // started that must fail: with Redis down it would wait for it, and close() with it.
+          return () => (this.closing ? Promise.reject(new ClientClosedError()) : method.apply(target));
         }
         if (typeof property === 'symbol' || property.startsWith('_') || NOT_COMMANDS.has(property)) {
           return method.bind(target);
@@ -432,6 +461,10 @@ export function fromJobId(jobId: string): string {
   return jobId.startsWith(ESCAPE) ? Buffer.from(jobId.slice(ESCAPE.length), 'base64url').toString('utf8') : jobId;
 }
 
+function unreachable(cause: Error): Error {
+  return new Error(`no connection to Redis: ${cause.message}`, { cause });
+}
+
 /** The connection is down or was lost (as opposed to Redis answering with an error). */
 function isConnectionError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
@@ -452,7 +485,11 @@ function isConnectionError(err: unknown): boolean {
   );
 }
 
-/** Members of a node-redis client that are not Redis commands (besides those starting with _). */
+/**
+ * Members of a node-redis client that are not Redis commands (besides those starting with _).
+ * multi() only builds a transaction; BullMQ runs MULTI only for what this class never asks of it
+ * (bulk adds, flows, job logs).
+ */
 const NOT_COMMANDS = new Set([
   'on', 'once', 'off', 'addListener', 'prependListener', 'prependOnceListener', 'removeListener',
   'removeAllListeners', 'emit', 'listeners', 'rawListeners', 'listenerCount', 'eventNames',
@@ -484,25 +521,24 @@ function nextReady(client: RedisClient): Promise<void> {
 }
 
 /**
- * Closes a client this class made: lets replies still due arrive (for up to CLOSE_GRACE_MS), then
- * drops the connection. A client that is not connected (Redis down, or reconnecting) is dropped at
- * once, which also ends node-redis's reconnect attempts.
+ * Closes a client this class made: lets the replies still due arrive (for up to CLOSE_GRACE_MS),
+ * then drops the connection. A client that is not connected (Redis down, or reconnecting) is
+ * dropped at once, which also ends node-redis's reconnect attempts.
  */
 async function closeClient(client: RedisClient): Promise<void> {
   if (!client.isOpen) return;
-  if (!client.isReady) {
-    client.destroy();
-    return;
+  if (client.isReady) {
+    // Replies come in order: once this PING is answered, so is everything sent before it. (Not
+    // client.close(), which waits for them without a limit, and after which destroy() no longer
+    // drops the socket.)
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      client.ping().catch(() => undefined),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS))),
+    ]);
+    clearTimeout(timer);
   }
-  let timer: NodeJS.Timeout | undefined;
-  const grace = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, CLOSE_GRACE_MS);
-    timer.unref();
-  });
-  // close() waits for every pending reply; should they never come, the socket is already gone
-  // (node-redis does not wait on a live socket forever), so giving up waiting leaves nothing open.
-  await Promise.race([client.close().catch(() => undefined), grace]);
-  clearTimeout(timer);
+  if (client.isOpen) client.destroy();
 }
 
 function toError(e: unknown): Error {
