@@ -99,6 +99,26 @@ export async function waitForPort(port: number, child: ChildProcess, timeoutMs =
   throw new Error(`port ${port} never opened`);
 }
 
+function childPids(p: number): number[] {
+  try {
+    return readdirSync(`/proc/${p}/task`).flatMap((t) =>
+      readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
+    );
+  } catch {
+    return [];
+  }
+}
+
+/** Signals a process and all its descendants (Linux), children first. */
+export function killTree(pid: number, signal: NodeJS.Signals = 'SIGTERM'): void {
+  for (const child of childPids(pid)) killTree(child, signal);
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
 /** CPU seconds (user + system) used so far by a process, its threads and its live children (Linux). */
 export function cpuSeconds(pid: number): number {
   const ticks = (p: number): number => {
@@ -110,21 +130,12 @@ export function cpuSeconds(pid: number): number {
       return 0;
     }
   };
-  const children = (p: number): number[] => {
-    try {
-      return readdirSync(`/proc/${p}/task`).flatMap((t) =>
-        readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
-      );
-    } catch {
-      return [];
-    }
-  };
   let total = 0;
   const stack = [pid];
   while (stack.length) {
     const p = stack.pop() as number;
     total += ticks(p);
-    stack.push(...children(p));
+    stack.push(...childPids(p));
   }
   return total / 100; // USER_HZ
 }

@@ -17,7 +17,7 @@ import { content, expectTag, children, nullValue, octetString, oid, readNode, se
 import { OID } from '../src/pki/oids.js';
 import { fromPem } from '../src/pki/pem.js';
 import { openRuntime } from '../src/runtime.js';
-import { argValue, cpuSeconds, emit, freePort, load, makeP256Csrs, round, waitForHttp, waitForPort } from './lib.js';
+import { argValue, cpuSeconds, emit, killTree, freePort, load, makeP256Csrs, round, waitForHttp, waitForPort } from './lib.js';
 
 const root = join(import.meta.dirname, '..');
 
@@ -110,7 +110,7 @@ export async function benchOcsp(args: string[]): Promise<void> {
     writeFileSync(join(dir, 'ca.key'), caKey.export({ format: 'pem', type: 'pkcs8' }) as string);
     writeFileSync(join(dir, 'index.txt'), certs.map((c, i) => indexLine(c.serialHex, c.notAfter, c.revokedAt, `/CN=host${i}.bench.test`)).join('\n') + '\n');
     const oport = await freePort();
-    openssl = spawn('openssl', ['ocsp', '-index', join(dir, 'index.txt'), '-port', String(oport), '-rsigner', join(dir, 'ca.pem'), '-rkey', join(dir, 'ca.key'), '-CA', join(dir, 'ca.pem'), '-nmin', '60', '-multi', '2'], { stdio: 'ignore', detached: true });
+    openssl = spawn('openssl', ['ocsp', '-index', join(dir, 'index.txt'), '-port', String(oport), '-rsigner', join(dir, 'ca.pem'), '-rkey', join(dir, 'ca.key'), '-CA', join(dir, 'ca.pem'), '-nmin', '60', '-multi', '2'], { stdio: 'ignore' });
     // Any non-OCSP request (a health probe) makes openssl's responder exit, so only knock.
     await waitForPort(oport, openssl);
     await load(`http://127.0.0.1:${oport}/`, warmup, headers);
@@ -143,12 +143,8 @@ export async function benchOcsp(args: string[]): Promise<void> {
     });
   } finally {
     server.kill('SIGTERM');
-    // -multi forks children that outlive a signal to the parent alone: end the whole group.
-    try {
-      if (openssl?.pid) process.kill(-openssl.pid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
+    // -multi forks children that outlive a signal to the parent alone (and spin): end them all.
+    if (openssl?.pid) killTree(openssl.pid);
   }
   await crlAtScale(100_000);
 }
