@@ -60,7 +60,10 @@ export async function openRuntime(config: Config, options: { log?: Logger; queue
   const log = options.log ?? createLogger(config.logLevel);
   const secrets: CaSecrets = { masterKey: resolveMasterKey(config), passphrases: config.caPassphrases };
   const store = await openStore({ databaseUrl: config.databaseUrl, sqlitePath: join(config.dataDir, 'certgate.db') });
+  // Queue back-ends report background trouble (a lost Redis connection) through the log.
+  const onError = (message: string, error: Error): void => log.error({ err: error.message }, message);
   const queue = createQueue({
+    onError,
     redisUrl: config.redisUrl,
     prefix: options.queuePrefix,
     attempts: config.queueAttempts,
@@ -72,7 +75,14 @@ export async function openRuntime(config: Config, options: { log?: Logger; queue
   const revocations = new RevocationService(store);
   const crls = new CrlPublisher(store, cas, { validityMs: config.crlValidityHours * 3_600_000 }, log);
   // CRL builds have a queue of their own, so a big CRL never waits behind (or holds up) enrollments.
-  const crlQueue = createQueue({ redisUrl: config.redisUrl, prefix: options.queuePrefix, queueName: 'crl', attempts: config.queueAttempts, backoffMs: config.queueBackoffMs });
+  const crlQueue = createQueue({
+    onError,
+    redisUrl: config.redisUrl,
+    prefix: options.queuePrefix,
+    queueName: 'crl',
+    attempts: config.queueAttempts,
+    backoffMs: config.queueBackoffMs,
+  });
   const crlScheduler = new CrlScheduler(crlQueue, config.crlDebounceMs, log);
   const ocsp = new OcspResponder(
     store,
