@@ -1,7 +1,9 @@
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { generateKeyPairSync } from 'node:crypto';
-import { connect, createServer } from 'node:net';
+import { freePort } from '../test/helpers/net.js';
+export { freePort };
+import { connect } from 'node:net';
 import autocannon from 'autocannon';
 import { buildCsr } from '../src/pki/csrBuilder.js';
 
@@ -34,17 +36,6 @@ export function makeP256Csrs(n: number): string[] {
 export function argValue(args: string[], name: string, def: number): number {
   const i = args.indexOf(`--${name}`);
   return i >= 0 && args[i + 1] ? Number(args[i + 1]) : def;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export async function waitForHttp(url: string, child: ChildProcess, timeoutMs = 60_000): Promise<void> {

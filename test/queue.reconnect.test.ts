@@ -4,29 +4,17 @@
 //
 // Runs its own redis-server: CLIENT KILL TYPE normal would also cut the connections of the suites
 // that share the global one.
-import net from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BullmqQueue, type BullmqQueueOptions } from '../src/queue/bullmqQueue.js';
 import { startRedis, type RunningRedis } from './harness/redis.js';
+import { freePort } from './helpers/net.js';
 
 const redis = await startRedis();
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** A port on the loopback interface that nothing listens on (right now). */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 describe.skipIf(!redis)('BullMQ queue: lost and missing Redis connections', () => {
@@ -110,7 +98,7 @@ describe.skipIf(!redis)('BullMQ queue: lost and missing Redis connections', () =
   }, 120_000);
 
   it('fails ping at once and enqueue after reconnectWaitMs when Redis is not there; close() works', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const q = queue({ redisUrl: `redis://127.0.0.1:${port}/0`, reconnectWaitMs: 1500 });
     let t = performance.now();
     await expect(q.ping()).rejects.toThrow(/no connection to Redis: .*ECONNREFUSED/);

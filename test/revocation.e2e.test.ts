@@ -2,7 +2,7 @@
 // revoked after a REST revoke; CRLs carry the reason; verify -crl_check rejects what was revoked.
 import { execFile, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -175,7 +175,7 @@ describe('revocation status: CRL and OCSP', () => {
     const reqFile = join(dir, 'multi.req');
     openssl(['ocsp', '-issuer', issuingFile, '-cert', a.file, '-cert', b.file, '-serial', '0x0123456789abcdef', '-reqout', reqFile], undefined);
     const respFile = join(dir, 'multi.resp');
-    const res = await fetch(`${base}/ocsp`, { method: 'POST', headers: { 'content-type': 'application/ocsp-request' }, body: (await import('node:fs')).readFileSync(reqFile) });
+    const res = await fetch(`${base}/ocsp`, { method: 'POST', headers: { 'content-type': 'application/ocsp-request' }, body: readFileSync(reqFile) });
     expect(res.headers.get('content-type')).toBe('application/ocsp-response');
     writeFileSync(respFile, Buffer.from(await res.arrayBuffer()));
     // Without -cert, openssl checks the nonce of the request it read against the response.
@@ -191,7 +191,7 @@ describe('revocation status: CRL and OCSP', () => {
     const leaf = await issue('get.host1.test');
     const reqFile = join(dir, 'get.req');
     openssl(['ocsp', '-issuer', issuingFile, '-cert', leaf.file, '-no_nonce', '-reqout', reqFile], undefined);
-    const b64 = (await import('node:fs')).readFileSync(reqFile).toString('base64');
+    const b64 = readFileSync(reqFile).toString('base64');
     const res = await fetch(`${base}/ocsp/${encodeURIComponent(b64)}`);
     expect(res.status).toBe(200);
     const respFile = join(dir, 'get.resp');
@@ -215,13 +215,13 @@ describe('revocation status: CRL and OCSP', () => {
     openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', otherKey, '-subj', '/CN=Other CA', '-days', '2', '-out', otherCa], undefined);
     const reqFile = join(dir, 'other.req');
     openssl(['ocsp', '-issuer', otherCa, '-serial', '0x01', '-reqout', reqFile], undefined);
-    const foreign = await post((await import('node:fs')).readFileSync(reqFile));
+    const foreign = await post(readFileSync(reqFile));
     expect(foreign.der).toEqual(Buffer.from([0x30, 0x03, 0x0a, 0x01, 0x06]));
 
     const leaf = await issue('fuzz.host1.test');
     const validReq = join(dir, 'fuzz.req');
     openssl(['ocsp', '-issuer', issuingFile, '-cert', leaf.file, '-reqout', validReq], undefined);
-    const valid = (await import('node:fs')).readFileSync(validReq);
+    const valid = readFileSync(validReq);
     await fc.assert(
       fc.asyncProperty(
         fc.oneof(

@@ -47,7 +47,7 @@
 //   stalledInterval, or make it run again; that is allowed (handlers are idempotent).
 import { ConnectionClosedError, Queue, QueueEvents, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { ClientClosedError, ClientOfflineError, ConnectionTimeoutError, DisconnectsClientError, SocketClosedUnexpectedlyError, createClient, type RedisClientOptions } from 'redis';
-import type { JobHandler, JobOutcome, JobQueue, QueueOptions } from './types.js';
+import { checkQueueOptions, type JobHandler, type JobOutcome, type JobQueue, type QueueOptions } from './types.js';
 
 export interface BullmqQueueOptions extends QueueOptions {
   /** redis://[user:password@]host:port/db or rediss://... */
@@ -114,10 +114,7 @@ export class BullmqQueue implements JobQueue {
   private closePromise: Promise<void> | undefined;
 
   constructor(options: BullmqQueueOptions) {
-    if (!Number.isInteger(options.attempts) || options.attempts < 1) {
-      throw new RangeError(`attempts must be a positive integer, got ${options.attempts}`);
-    }
-    if (!(options.backoffMs >= 0)) throw new RangeError(`backoffMs must be >= 0, got ${options.backoffMs}`);
+    checkQueueOptions(options);
     this.options = {
       redisUrl: options.redisUrl,
       attempts: options.attempts,

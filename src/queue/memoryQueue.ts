@@ -12,7 +12,7 @@
 //   re-queues those. A handler that fails while the queue is closing is not retried either.
 // - Nothing survives the process. A job whose process dies is recovered the same way.
 import { Fifo } from './fifo.js';
-import type { JobHandler, JobOutcome, JobQueue, QueueOptions } from './types.js';
+import { checkQueueOptions, type JobHandler, type JobOutcome, type JobQueue, type QueueOptions } from './types.js';
 
 /** How many finished outcomes waitFor can still report after the fact. */
 const RECENT_OUTCOMES = 5000;
@@ -52,10 +52,7 @@ export class MemoryQueue implements JobQueue {
   private closePromise: Promise<void> | undefined;
 
   constructor(options: MemoryQueueOptions) {
-    if (!Number.isInteger(options.attempts) || options.attempts < 1) {
-      throw new RangeError(`attempts must be a positive integer, got ${options.attempts}`);
-    }
-    if (!(options.backoffMs >= 0)) throw new RangeError(`backoffMs must be >= 0, got ${options.backoffMs}`);
+    checkQueueOptions(options);
     this.attempts = options.attempts;
     this.backoffMs = options.backoffMs;
     this.onError = options.onError ?? ((message, error) => console.error(message, error));

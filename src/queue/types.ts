@@ -24,6 +24,14 @@ export interface QueueOptions {
   backoffMs: number;
 }
 
+/** Both back-ends refuse the same nonsense up front. */
+export function checkQueueOptions(options: QueueOptions): void {
+  if (!Number.isInteger(options.attempts) || options.attempts < 1) {
+    throw new RangeError(`attempts must be a positive integer, got ${options.attempts}`);
+  }
+  if (!(options.backoffMs >= 0)) throw new RangeError(`backoffMs must be >= 0, got ${options.backoffMs}`);
+}
+
 export type JobOutcome = 'completed' | 'failed' | 'timeout';
 
 export interface JobQueue {

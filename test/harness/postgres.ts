@@ -4,12 +4,12 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { findBinary, missingBinaryReason, requireAll } from './binaries.js';
+import { freePort } from '../helpers/net.js';
 
 const run = promisify(execFile);
 const INSTALL_HINT = 'apt-get install postgresql (or your OS package providing initdb and pg_ctl)';
@@ -54,19 +54,6 @@ function findServerBinDir(): string | null {
   const initdb = findBinary('initdb');
   if (initdb && findBinary('pg_ctl')) return join(initdb, '..');
   return null;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
 }
 
 function shellQuote(arg: string): string {

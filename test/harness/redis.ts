@@ -6,6 +6,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findBinary, missingBinaryReason } from './binaries.js';
+import { freePort } from '../helpers/net.js';
 
 export interface RunningRedis {
   url: string;
@@ -79,17 +80,6 @@ async function killAndWait(child: ChildProcess, exited: Promise<unknown>): Promi
   const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
   await exited;
   clearTimeout(timer);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** True when something on the port answers PING with PONG. */
