@@ -107,7 +107,7 @@ async function httpScenario(csrs: string[]): Promise<void> {
 
 export async function benchIssue(args: string[]): Promise<void> {
   const count = argValue(args, 'count', 20_000);
-  const csrs = makP256(count);
+  const csrs = timedP256Csrs(count);
   const baseline = rawSignRate();
   emit({ scenario: 'issue', path: 'raw-sign', what: 'native P-256 ECDSA sign of a 420-byte body', signs_per_s: round(baseline, 0) });
   await queueScenario(csrs, undefined, baseline);
@@ -116,7 +116,7 @@ export async function benchIssue(args: string[]): Promise<void> {
   await httpScenario(csrs);
 }
 
-function makP256(count: number): string[] {
+function timedP256Csrs(count: number): string[] {
   const t0 = performance.now();
   const csrs = makeP256Csrs(count);
   console.error(`made ${count} P-256 CSRs in ${round((performance.now() - t0) / 1000)} s`);
