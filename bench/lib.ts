@@ -52,7 +52,7 @@ export async function waitForHttp(url: string, child: ChildProcess, timeoutMs = 
   throw new Error(`${url} did not come up`);
 }
 
-export async function load(url: string, bodies: (string | Buffer)[], headers: Record<string, string>): Promise<{ rate: number; p50: number; p99: number; non2xx: number; errors: number }> {
+export async function load(url: string, bodies: (string | Buffer)[], headers: Record<string, string>): Promise<{ rate: number; p50: number; p99: number; requests: number; non2xx: number; errors: number }> {
   let i = 0;
   const result = await autocannon({
     url,
@@ -68,7 +68,7 @@ export async function load(url: string, bodies: (string | Buffer)[], headers: Re
     ],
   });
   const total = result.requests.total;
-  return { rate: total / result.duration, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors };
+  return { rate: total / result.duration, p50: result.latency.p50, p99: result.latency.p99, requests: total, non2xx: result.non2xx, errors: result.errors };
 }
 
 

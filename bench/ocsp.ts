@@ -1,7 +1,7 @@
-// npm run bench -- ocsp [--certs N] [--count N]
+// npm run bench -- ocsp [--certs N] [--seconds N] [--connections N] [--ca ec-p256,rsa-2048] [--autocannon]
 // OCSP answers per second for random known serials from certgate's responder, and from
-// `openssl ocsp -index … -port` serving the same CA under the same load; then the build and
-// parse time of a 100,000-entry CRL.
+// `openssl ocsp -index … -port` serving the same CA under the same load, for a P-256 and an
+// RSA-2048 issuing CA; then the build and parse time of a 100,000-entry CRL.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { caSecretFor } from '../src/ca/createCa.js';
 import { decryptPrivateKey } from '../src/ca/keyProtection.js';
 import { loadConfig } from '../src/config.js';
+import type { CaRecord, CertificateRecord, KeyAlgorithm } from '../src/core/types.js';
 import { initialize } from '../src/init.js';
 import { readCertificateBasics } from '../src/pki/certInfo.js';
 import { buildCrl, parseCrl } from '../src/pki/crl.js';
@@ -17,7 +18,8 @@ import { content, expectTag, children, nullValue, octetString, oid, readNode, se
 import { OID } from '../src/pki/oids.js';
 import { fromPem } from '../src/pki/pem.js';
 import { openRuntime } from '../src/runtime.js';
-import { argValue, cpuSeconds, emit, killTree, freePort, load, makeP256Csrs, round, waitForHttp, waitForPort } from './lib.js';
+import { argValue, cpuSeconds, emit, freePort, killTree, load, makeP256Csrs, round, type Line } from './lib.js';
+import { hasWrk, wrkLoad } from './wrk.js';
 
 const root = join(import.meta.dirname, '..');
 
@@ -61,90 +63,157 @@ async function crlAtScale(entries: number): Promise<void> {
   emit({ scenario: 'crl', entries, bytes: der.length, build_ms: round(built, 1), parse_ms: round(parsedMs, 1), read_back: parsed.entries.length, target_build_ms: 5000 });
 }
 
-export async function benchOcsp(args: string[]): Promise<void> {
-  const certCount = argValue(args, 'certs', 2000);
-  const count = argValue(args, 'count', 20_000);
-  const dataDir = mkdtempSync(join(tmpdir(), 'certgate-bench-ocsp-'));
-  const port = await freePort();
-  const env = { ...process.env, CERTGATE_DATA_DIR: dataDir, CERTGATE_HTTP_PORT: String(port), CERTGATE_HTTPS_PORT: '0', CERTGATE_LOG_LEVEL: 'warn', REDIS_URL: '', DATABASE_URL: '' };
+interface Prepared {
+  dataDir: string;
+  certCount: number;
+  caPem: string;
+  caKeyPem: string;
+  indexTxt: string;
+  bodies: Buffer[];
+}
 
-  // Issue the certificates through the real path, revoke a tenth of them.
-  const config = loadConfig({ env: { CERTGATE_DATA_DIR: dataDir, CERTGATE_LOG_LEVEL: 'warn' } });
-  const rt = await openRuntime(config);
-  const init = await initialize(rt);
+/** Issues the certificates through the real path under a fresh CA, revoking a tenth of them. */
+async function prepare(keyAlgorithm: KeyAlgorithm, certCount: number): Promise<Prepared> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'certgate-bench-ocsp-'));
+  const rt = await openRuntime(loadConfig({ env: { CERTGATE_DATA_DIR: dataDir, CERTGATE_LOG_LEVEL: 'warn' } }));
+  const issuing = (await initialize(rt, { keyAlgorithm })).issuing as CaRecord;
   await rt.startWorker();
-  const issuing = init.issuing!;
   const certs: { serialHex: string; notAfter: Date; revokedAt: Date | null }[] = [];
   for (const csrPem of makeP256Csrs(certCount)) {
     const { request } = await rt.enrollments.submit({ caId: issuing.id, csrPem, requester: 'bench', protocol: 'cli', authorize: () => undefined });
     const done = await rt.enrollments.waitForOutcome(request, 60_000);
-    const cert = await rt.store.certificates.get(done.certificateId as string);
-    let revokedAt: Date | null = null;
-    if (certs.length % 10 === 0) revokedAt = (await rt.revocations.revoke(cert!.id, { reason: 'keyCompromise' }, () => undefined)).revokedAt;
-    certs.push({ serialHex: cert!.serialNumber, notAfter: cert!.validTo, revokedAt });
+    const cert = (await rt.store.certificates.get(done.certificateId as string)) as CertificateRecord;
+    const revokedAt = certs.length % 10 === 0 ? (await rt.revocations.revoke(cert.id, { reason: 'keyCompromise' }, () => undefined)).revokedAt : null;
+    certs.push({ serialHex: cert.serialNumber, notAfter: cert.validTo, revokedAt });
   }
-  const issuingDer = fromPem(issuing.certificatePem, ['CERTIFICATE']);
   const caKey = decryptPrivateKey(issuing.encryptedKey, caSecretFor(issuing, rt.secrets));
   await rt.close();
+  const issuingDer = fromPem(issuing.certificatePem, ['CERTIFICATE']);
+  return {
+    dataDir,
+    certCount,
+    caPem: issuing.certificatePem,
+    caKeyPem: caKey.export({ format: 'pem', type: 'pkcs8' }) as string,
+    indexTxt: certs.map((c, i) => indexLine(c.serialHex, c.notAfter, c.revokedAt, `/CN=host${i}.bench.test`)).join('\n') + '\n',
+    bodies: Array.from({ length: 20_000 }, () => ocspRequest(issuingDer, (certs[Math.floor(Math.random() * certs.length)] as { serialHex: string }).serialHex)),
+  };
+}
 
-  const bodies = Array.from({ length: count }, () => ocspRequest(issuingDer, (certs[Math.floor(Math.random() * certs.length)] as { serialHex: string }).serialHex));
-  const headers = { 'content-type': 'application/ocsp-request' };
+interface LoadOptions {
+  wrk: boolean;
+  seconds: number;
+  connections: number;
+}
 
-  const server = spawn(process.execPath, [join(root, 'node_modules/tsx/dist/cli.mjs'), join(root, 'src/cli.ts'), 'serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
-  let openssl: ChildProcess | undefined;
-  try {
-    await waitForHttp(`http://127.0.0.1:${port}/healthz`, server);
-    // Same warm-up for both servers (JIT, caches), then the measured run.
-    const warmup = bodies.slice(0, Math.min(2000, bodies.length));
-    await load(`http://127.0.0.1:${port}/ocsp`, warmup, headers);
-    const ourCpu0 = cpuSeconds(server.pid as number);
-    const ours = await load(`http://127.0.0.1:${port}/ocsp`, bodies, headers);
-    const ourCpu = cpuSeconds(server.pid as number) - ourCpu0;
+const HEADERS = { 'content-type': 'application/ocsp-request' };
 
-    // openssl's responder on the same CA, with the CA key as its signer, forking one process per
-    // core (-multi 2). A single openssl process, which answers one connection at a time and
-    // closes it, stalls under 32 concurrent connections.
-    // (-port takes only a number, so it listens on every interface; the load stays on loopback.)
-    const dir = mkdtempSync(join(tmpdir(), 'openssl-ocsp-'));
-    writeFileSync(join(dir, 'ca.pem'), issuing.certificatePem);
-    writeFileSync(join(dir, 'ca.key'), caKey.export({ format: 'pem', type: 'pkcs8' }) as string);
-    writeFileSync(join(dir, 'index.txt'), certs.map((c, i) => indexLine(c.serialHex, c.notAfter, c.revokedAt, `/CN=host${i}.bench.test`)).join('\n') + '\n');
-    const oport = await freePort();
-    openssl = spawn('openssl', ['ocsp', '-index', join(dir, 'index.txt'), '-port', String(oport), '-rsigner', join(dir, 'ca.pem'), '-rkey', join(dir, 'ca.key'), '-CA', join(dir, 'ca.pem'), '-nmin', '60', '-multi', '2'], { stdio: 'ignore' });
-    // Any non-OCSP request (a health probe) makes openssl's responder exit, so only knock.
-    await waitForPort(oport, openssl);
-    await load(`http://127.0.0.1:${oport}/`, warmup, headers);
-    const theirCpu0 = cpuSeconds(openssl.pid as number);
-    const theirs = await load(`http://127.0.0.1:${oport}/`, bodies, headers);
-    const theirCpu = cpuSeconds(openssl.pid as number) - theirCpu0;
+function measureLoad(url: string, bodies: Buffer[], opts: LoadOptions, seconds = opts.seconds): Promise<{ rate: number; p50: number; p99: number; requests: number; non2xx: number; errors: number }> {
+  return opts.wrk ? wrkLoad(url, bodies, HEADERS, { seconds, connections: opts.connections }) : load(url, bodies.slice(0, Math.round(bodies.length * (seconds / opts.seconds))), HEADERS);
+}
 
-    // Both must have answered for real: check one answer from each with openssl.
-    const sample = bodies[0] as Buffer;
-    for (const url of [`http://127.0.0.1:${port}/ocsp`, `http://127.0.0.1:${oport}/`]) {
-      const res = await fetch(url, { method: 'POST', headers, body: sample });
+/**
+ * Polls with a real OCSP request until the server answers one with a certificate status (checked
+ * by openssl), so both servers are known to answer for real before the load. A probe that
+ * connects and sends nothing would do: openssl 3.0's responder spins forever on such a connection.
+ */
+async function firstAnswer(url: string, body: Buffer, child: ChildProcess, dir: string): Promise<void> {
+  const end = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${url}: server exited with ${child.exitCode}`);
+    const res = await fetch(url, { method: 'POST', headers: HEADERS, body, signal: AbortSignal.timeout(5000) }).catch(() => null);
+    if (res) {
       writeFileSync(join(dir, 'sample.resp'), Buffer.from(await res.arrayBuffer()));
       const text = execFileSync('openssl', ['ocsp', '-respin', join(dir, 'sample.resp'), '-resp_text', '-noverify'], { encoding: 'utf8' });
       if (!/Cert Status: (good|revoked)/.test(text)) throw new Error(`no certificate status from ${url}`);
+      return;
     }
+    if (Date.now() > end) throw new Error(`${url} did not come up`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
-    // One autocannon process on this 2-core machine tops out near 5,000 requests/s, so when both
-    // servers keep up, throughput says little; answers per CPU-second of the server is its
-    // capacity, and latency under the same load shows who queues.
-    const perCpu = (n: number, cpu: number): number => round(n / Math.max(cpu, 0.01), 0);
-    emit({ scenario: 'ocsp', server: 'certgate', certs: certCount, count, responses_per_s: round(ours.rate, 1), responses_per_cpu_s: perCpu(count, ourCpu), p50_ms: ours.p50, p99_ms: ours.p99, non2xx: ours.non2xx, errors: ours.errors });
-    emit({ scenario: 'ocsp', server: 'openssl ocsp -multi 2', certs: certCount, count, responses_per_s: round(theirs.rate, 1), responses_per_cpu_s: perCpu(count, theirCpu), p50_ms: theirs.p50, p99_ms: theirs.p99, non2xx: theirs.non2xx, errors: theirs.errors });
+interface ServerRun {
+  rate: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  non2xx: number;
+  errors: number;
+  cpu: number;
+}
+
+async function runCertgate(p: Prepared, opts: LoadOptions): Promise<ServerRun> {
+  const port = await freePort();
+  const env = { ...process.env, CERTGATE_DATA_DIR: p.dataDir, CERTGATE_HTTP_PORT: String(port), CERTGATE_HTTPS_PORT: '0', CERTGATE_LOG_LEVEL: 'warn', REDIS_URL: '', DATABASE_URL: '' };
+  const server = spawn(process.execPath, [join(root, 'node_modules/tsx/dist/cli.mjs'), join(root, 'src/cli.ts'), 'serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  try {
+    const url = `http://127.0.0.1:${port}/ocsp`;
+    await firstAnswer(url, p.bodies[0] as Buffer, server, p.dataDir);
+    // JIT and answer caches warm up first, as a long-running responder's would be.
+    await measureLoad(url, p.bodies, opts, 3);
+    const cpu0 = cpuSeconds(server.pid as number);
+    const r = await measureLoad(url, p.bodies, opts);
+    return { ...r, cpu: cpuSeconds(server.pid as number) - cpu0 };
+  } finally {
+    killTree(server.pid as number);
+  }
+}
+
+/**
+ * openssl's responder on the same CA and index, signing with the CA key, forking one process per
+ * core (-multi 2); each process answers one connection at a time. It needs no warm-up, and is
+ * started fresh for the run: the connections a load generator drops at its end leave openssl's
+ * processes spinning (the empty-connection bug above).
+ */
+async function runOpenssl(p: Prepared, opts: LoadOptions): Promise<ServerRun> {
+  const dir = mkdtempSync(join(tmpdir(), 'openssl-ocsp-'));
+  writeFileSync(join(dir, 'ca.pem'), p.caPem);
+  writeFileSync(join(dir, 'ca.key'), p.caKeyPem);
+  writeFileSync(join(dir, 'index.txt'), p.indexTxt);
+  const port = await freePort();
+  // -port takes only a number, so it listens on every interface; the load stays on loopback.
+  const openssl = spawn('openssl', ['ocsp', '-index', join(dir, 'index.txt'), '-port', String(port), '-rsigner', join(dir, 'ca.pem'), '-rkey', join(dir, 'ca.key'), '-CA', join(dir, 'ca.pem'), '-nmin', '60', '-multi', '2'], { stdio: 'ignore' });
+  try {
+    const url = `http://127.0.0.1:${port}/`;
+    await firstAnswer(url, p.bodies[0] as Buffer, openssl, dir);
+    const cpu0 = cpuSeconds(openssl.pid as number);
+    const r = await measureLoad(url, p.bodies, opts);
+    return { ...r, cpu: cpuSeconds(openssl.pid as number) - cpu0 };
+  } finally {
+    // -multi forks children that outlive a signal to the parent alone (and spin): end them all.
+    killTree(openssl.pid as number);
+  }
+}
+
+export async function benchOcsp(args: string[]): Promise<void> {
+  const certCount = argValue(args, 'certs', 1000);
+  const i = args.indexOf('--ca');
+  const algorithms = (i >= 0 ? (args[i + 1] ?? '') : 'ec-p256,rsa-2048').split(',') as KeyAlgorithm[];
+  const opts: LoadOptions = {
+    wrk: !args.includes('--autocannon') && (await hasWrk()),
+    seconds: argValue(args, 'seconds', 10),
+    connections: argValue(args, 'connections', 32),
+  };
+  const perCpu = (r: ServerRun): number => round(r.requests / Math.max(r.cpu, 0.01), 0);
+  const line = (server: string, ca: KeyAlgorithm, r: ServerRun): Line => ({
+    scenario: 'ocsp', server, ca, load: opts.wrk ? 'wrk' : 'autocannon', connections: opts.connections, certs: certCount, requests: r.requests,
+    responses_per_s: round(r.rate, 0), responses_per_cpu_s: perCpu(r), p50_ms: round(r.p50, 2), p99_ms: round(r.p99, 2), non2xx: r.non2xx, errors: r.errors,
+  });
+  for (const ca of algorithms) {
+    const prepared = await prepare(ca, certCount);
+    const ours = await runCertgate(prepared, opts);
+    const theirs = await runOpenssl(prepared, opts);
+    emit(line('certgate', ca, ours));
+    emit(line('openssl ocsp -multi 2', ca, theirs));
     emit({
       scenario: 'ocsp',
+      ca,
       comparison: 'certgate / openssl ocsp',
       throughput_ratio: round(ours.rate / theirs.rate, 2),
-      capacity_ratio: round(perCpu(count, ourCpu) / perCpu(count, theirCpu), 2),
-      p50_latency_ratio: round(theirs.p50 / Math.max(ours.p50, 0.1), 1),
+      per_cpu_ratio: round(perCpu(ours) / perCpu(theirs), 2),
+      p50_latency_ratio: round(theirs.p50 / Math.max(ours.p50, 0.01), 1),
       target: 5,
     });
-  } finally {
-    server.kill('SIGTERM');
-    // -multi forks children that outlive a signal to the parent alone (and spin): end them all.
-    if (openssl?.pid) killTree(openssl.pid);
   }
   await crlAtScale(100_000);
 }

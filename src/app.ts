@@ -1,9 +1,19 @@
 // The composition root for HTTP: mounts each protocol's router on one express app. Together with
 // cli.ts it is the only part of src/ that knows the protocols exist.
+import type { RequestListener } from 'node:http';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { createRestRouter } from '../protocols/rest/index.js';
-import { createStatusRouter } from '../protocols/status/index.js';
+import { createOcspHandler, createStatusRouter } from '../protocols/status/index.js';
 import type { Runtime } from './runtime.js';
+
+/** What the HTTP and HTTPS servers run: the OCSP responder on bare node:http, the rest on express. */
+export function createRequestListener(rt: Runtime): RequestListener {
+  const answerOcsp = createOcspHandler(rt.ocsp);
+  const app = createApp(rt);
+  return (req, res) => {
+    if (!answerOcsp(req, res)) app(req, res);
+  };
+}
 
 export function createApp(rt: Runtime): Express {
   const app = express();
@@ -33,7 +43,7 @@ export function createApp(rt: Runtime): Express {
       issueWaitMs: rt.config.issueWaitMs,
     }),
   );
-  app.use(createStatusRouter({ store: rt.store, crls: rt.crls, ocsp: rt.ocsp, log: rt.log }));
+  app.use(createStatusRouter({ store: rt.store, crls: rt.crls, log: rt.log }));
   app.use((req, res) => {
     res.status(404).json({ error: `not found: ${req.method} ${req.path}` });
   });

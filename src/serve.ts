@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { createApp } from './app.js';
+import { createRequestListener } from './app.js';
 import { publicUrlOf, type Config } from './config.js';
 import { openRuntime, type Runtime } from './runtime.js';
 import { ensureTlsCertificate } from './tlsCertificate.js';
@@ -39,7 +39,7 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
   let httpsUrl: string | null = null;
   const urlOf = (scheme: string, addr: AddressInfo): string => `${scheme}://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
   if (opts.http !== false) {
-    const app = createApp(rt);
+    const app = createRequestListener(rt);
     const http = createServer(app);
     http.keepAliveTimeout = 65_000;
     servers.push(http);

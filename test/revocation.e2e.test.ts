@@ -245,4 +245,37 @@ describe('revocation status: CRL and OCSP', () => {
       expect((await fetch(`${base}${path}`)).status).toBeLessThan(500);
     }
   });
+
+  it('reads chunked and query-string requests, answers oversized ones with malformedRequest, and leaves other methods to the API', async () => {
+    const leaf = await issue('http.host1.test');
+    const reqFile = join(dir, 'http.req');
+    openssl(['ocsp', '-issuer', issuingFile, '-cert', leaf.file, '-no_nonce', '-reqout', reqFile], undefined);
+    const req = readFileSync(reqFile);
+    const statusOf = async (res: Response): Promise<string> => {
+      const respFile = join(dir, 'http.resp');
+      writeFileSync(respFile, Buffer.from(await res.arrayBuffer()));
+      return ocspQuery(['-respin', respFile, '-issuer', issuingFile, '-cert', leaf.file, '-CAfile', chainFile, '-no_nonce']);
+    };
+
+    // A body sent in chunks, without Content-Length.
+    const chunked = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(req.subarray(0, 10));
+        c.enqueue(req.subarray(10));
+        c.close();
+      },
+    });
+    const res1 = await fetch(`${base}/ocsp`, { method: 'POST', headers: { 'content-type': 'application/ocsp-request' }, body: chunked, duplex: 'half' } as RequestInit);
+    expect(await statusOf(res1)).toMatch(/http\.host1\.test\.pem: good/);
+    const res2 = await fetch(`${base}/ocsp/?from=test`, { method: 'POST', headers: { 'content-type': 'application/ocsp-request' }, body: req });
+    expect(await statusOf(res2)).toMatch(/http\.host1\.test\.pem: good/);
+
+    const huge = await fetch(`${base}/ocsp`, { method: 'POST', headers: { 'content-type': 'application/ocsp-request' }, body: Buffer.alloc(1 << 20, 0x30) });
+    expect(huge.status).toBe(200);
+    expect(Buffer.from(await huge.arrayBuffer())).toEqual(Buffer.from([0x30, 0x03, 0x0a, 0x01, 0x01]));
+
+    const put = await fetch(`${base}/ocsp`, { method: 'PUT', body: req });
+    expect(put.status).toBe(404);
+    expect(put.headers.get('content-type')).toMatch(/json/);
+  });
 });

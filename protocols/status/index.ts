@@ -1,28 +1,22 @@
-// Revocation status for relying parties: CRLs, the OCSP responder, and the CA certificates that
-// issued certificates point to (caIssuers). No authentication: this is public by design.
+// Revocation status for relying parties: CRLs and the CA certificates that issued certificates
+// point to (caIssuers) on express; the OCSP responder on bare node:http (ocspHttp.ts). No
+// authentication: this is public by design.
 import express, { type Request, type Response, type Router } from 'express';
 import type { Logger } from 'pino';
 import type { CrlPublisher } from '../../src/ca/crlPublisher.js';
-import type { OcspResponder } from '../../src/ca/ocspResponder.js';
 import { crlToPem } from '../../src/pki/crl.js';
-import { ocspErrorResponse } from '../../src/pki/ocsp.js';
 import { fromPem } from '../../src/pki/pem.js';
 import type { Store } from '../../src/store/types.js';
+
+export { createOcspHandler } from './ocspHttp.js';
 
 export interface StatusDeps {
   store: Store;
   crls: CrlPublisher;
-  ocsp: OcspResponder;
   log: Logger;
 }
 
-const MAX_OCSP_REQUEST = 16 * 1024;
-
-function sendOcsp(res: Response, der: Buffer): void {
-  res.status(200).type('application/ocsp-response').set('Content-Length', String(der.length)).end(der);
-}
-
-export function createStatusRouter({ store, crls, ocsp, log }: StatusDeps): Router {
+export function createStatusRouter({ store, crls, log }: StatusDeps): Router {
   const router = express.Router();
 
   router.get('/crl/:file', async (req, res) => {
@@ -49,42 +43,12 @@ export function createStatusRouter({ store, crls, ocsp, log }: StatusDeps): Rout
     else res.type('application/pkix-cert').end(fromPem(ca.certificatePem, ['CERTIFICATE']));
   });
 
-  const ocspPost = express.raw({ type: () => true, limit: MAX_OCSP_REQUEST });
-  const post = async (req: Request, res: Response): Promise<void> => {
-    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    sendOcsp(res, await ocsp.respond(body));
-  };
-  router.post('/ocsp', ocspPost, post);
-  router.post('/ocsp/', ocspPost, post);
-
-  // GET /ocsp/{url-encoding of base-64 encoding of the DER request} (RFC 6960 appendix A.1);
-  // the base64 may itself contain '/', so take the whole rest of the path.
-  router.get('/ocsp/*request', async (req, res) => {
-    const raw = req.path.slice('/ocsp/'.length);
-    let text: string;
-    try {
-      text = decodeURIComponent(raw);
-    } catch {
-      sendOcsp(res, ocspErrorResponse('malformedRequest'));
-      return;
-    }
-    const b64 = text.replace(/\s+/g, '');
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length > (MAX_OCSP_REQUEST * 4) / 3) {
-      sendOcsp(res, ocspErrorResponse('malformedRequest'));
-      return;
-    }
-    const der = await ocsp.respond(Buffer.from(b64, 'base64'));
-    res.set('Cache-Control', 'max-age=300, public, no-transform, must-revalidate');
-    sendOcsp(res, der);
-  });
-
   router.use((err: unknown, req: Request, res: Response, next: (e?: unknown) => void) => {
     const e = err as { status?: number; type?: string };
     if (res.headersSent) return next(err);
-    // The client's fault (a body too large, a path that does not decode): answer in kind.
+    // The client's fault (a path that does not decode): answer in kind.
     if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-      if (req.path.startsWith('/ocsp')) sendOcsp(res, ocspErrorResponse('malformedRequest'));
-      else res.status(e.status).type('text/plain').send('bad request\n');
+      res.status(e.status).type('text/plain').send('bad request\n');
       return;
     }
     log.error({ err: (err as Error).message }, 'status endpoint failed');

@@ -1,0 +1,98 @@
+// The OCSP endpoint (RFC 6960 appendix A) on bare node:http, in front of express. Relying parties
+// call it far more often than anything else, and a cached answer costs a few microseconds while
+// express's routing, body parsing and response helpers cost several times that.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { OcspResponder } from '../../src/ca/ocspResponder.js';
+import { ocspErrorResponse } from '../../src/pki/ocsp.js';
+
+const MAX_OCSP_REQUEST = 16 * 1024;
+const MAX_GET_PATH = Math.ceil((MAX_OCSP_REQUEST * 4) / 3) * 3; // base64, every byte %-escaped at worst
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+// GET answers may be cached by HTTP caches in between (RFC 5019); POST answers are not.
+const GET_CACHE_CONTROL = 'max-age=300, public, no-transform, must-revalidate';
+
+function send(res: ServerResponse, der: Buffer, cacheControl?: string): void {
+  const headers: Record<string, string | number> = { 'content-type': 'application/ocsp-response', 'content-length': der.length };
+  if (cacheControl) headers['cache-control'] = cacheControl;
+  res.writeHead(200, headers);
+  res.end(der);
+}
+
+/** A relying party's request body, or null once it has gone past the limit. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (declared > limit) {
+      resolve(null);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        resolve(null);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)));
+    req.on('error', reject);
+  });
+}
+
+/** The request DER from a GET path's last part, or null if it is not url-encoded base64. */
+function requestFromPath(encoded: string): Buffer | null {
+  if (encoded.length > MAX_GET_PATH) return null;
+  let text: string;
+  try {
+    text = decodeURIComponent(encoded);
+  } catch {
+    return null;
+  }
+  const b64 = text.replace(/\s+/g, '');
+  return BASE64.test(b64) ? Buffer.from(b64, 'base64') : null;
+}
+
+/**
+ * Answers `POST /ocsp` and `GET /ocsp/{base64}` and returns true; returns false for anything else,
+ * which the caller passes on. Every answer is an OCSPResponse: bad input gets malformedRequest.
+ */
+export function createOcspHandler(ocsp: OcspResponder): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const answerPost = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const body = await readBody(req, MAX_OCSP_REQUEST);
+    if (body === null) {
+      // Too large to be an OCSP request: answer, then drop the connection rather than read on.
+      res.shouldKeepAlive = false;
+      send(res, ocspErrorResponse('malformedRequest'));
+      return;
+    }
+    send(res, await ocsp.respond(body));
+  };
+  const answerGet = async (encoded: string, res: ServerResponse): Promise<void> => {
+    const der = requestFromPath(encoded);
+    if (der === null) send(res, ocspErrorResponse('malformedRequest'));
+    else send(res, await ocsp.respond(der), GET_CACHE_CONTROL);
+  };
+  const failed = (res: ServerResponse) => (): void => {
+    // respond() never throws; only the socket can fail here, and then there is no one to tell.
+    if (!res.headersSent) send(res, ocspErrorResponse('internalError'));
+  };
+
+  return (req, res) => {
+    const url = req.url ?? '';
+    if (!url.startsWith('/ocsp')) return false;
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    if (req.method === 'POST' && (path === '/ocsp' || path === '/ocsp/')) {
+      answerPost(req, res).catch(failed(res));
+      return true;
+    }
+    if (req.method === 'GET' && path.startsWith('/ocsp/')) {
+      answerGet(path.slice('/ocsp/'.length), res).catch(failed(res));
+      return true;
+    }
+    return false;
+  };
+}
