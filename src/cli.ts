@@ -17,9 +17,13 @@ const program = new Command('certgate')
   .option('--config <file>', 'JSON config file (environment variables override it)')
   .showHelpAfterError();
 
-function config(): Config {
-  return loadConfig({ file: program.opts<{ config?: string }>().config });
+function config(overrides: Partial<Config> = {}): Config {
+  return loadConfig({ file: program.opts<{ config?: string }>().config, overrides });
 }
+
+const processesOption = (): Option =>
+  new Option('--processes <n>', 'HTTP processes sharing the ports, e.g. one per core (needs REDIS_URL when more than 1)').argParser((v) => Number(v));
+const processesOverride = (n: number | undefined): Partial<Config> => (n === undefined ? {} : { httpProcesses: n });
 
 function print(json: boolean, data: unknown, human: () => string): void {
   // One line per JSON document, so `start --json` output can be read line by line.
@@ -81,17 +85,19 @@ program
   .command('serve')
   .description('run the HTTP front-ends (and, unless --no-worker, the CA worker in this process)')
   .option('--no-worker', 'front-ends only; run `certgate worker` processes separately')
+  .addOption(processesOption())
   .addOption(jsonOption())
-  .action(async (opts: { worker: boolean; json?: boolean }) => {
-    await serve(config(), { worker: opts.worker, json: !!opts.json });
+  .action(async (opts: { worker: boolean; processes?: number; json?: boolean }) => {
+    await serve(config(processesOverride(opts.processes)), { worker: opts.worker, json: !!opts.json });
   });
 
 program
   .command('start')
   .description('initialize on first start, then serve (the embedded default)')
+  .addOption(processesOption())
   .addOption(jsonOption())
-  .action(async (opts: { json?: boolean }) => {
-    await serve(config(), { worker: true, json: !!opts.json, initFirst: (rt) => initialize(rt).then((r) => r.created && printInit(!!opts.json, r, rt.config.dataDir)) });
+  .action(async (opts: { processes?: number; json?: boolean }) => {
+    await serve(config(processesOverride(opts.processes)), { worker: true, json: !!opts.json, initFirst: (rt) => initialize(rt).then((r) => r.created && printInit(!!opts.json, r, rt.config.dataDir)) });
   });
 
 program

@@ -15,6 +15,7 @@ import { OcspResponder } from './ca/ocspResponder.js';
 import { OcspSigners } from './ca/ocspSigners.js';
 import { createLogger } from './log.js';
 import { ThreadedVerifier } from './pki/verifyPool.js';
+import { createBroadcast } from './queue/broadcast.js';
 import { createQueue } from './queue/index.js';
 import type { JobQueue } from './queue/types.js';
 import { openStore } from './store/index.js';
@@ -24,6 +25,7 @@ import { createEnrollmentProcessor } from './worker/processEnrollment.js';
 const SWEEP_INTERVAL_MS = 15_000;
 const SWEEP_MIN_AGE_MS = 15_000;
 const CRL_SWEEP_INTERVAL_MS = 60_000;
+const REVOCATIONS_CHANNEL = 'revocations';
 
 export interface Runtime {
   config: Config;
@@ -90,9 +92,13 @@ export async function openRuntime(config: Config, options: { log?: Logger; queue
     { validityMs: config.ocspValidityHours * 3_600_000, cacheMaxAgeMs: config.ocspCacheSeconds * 1000, cacheEntries: 200_000 },
     log,
   );
+  // Other processes (API nodes, the CLI) drop their cached OCSP answers for the CA at once too.
+  const broadcast = createBroadcast({ redisUrl: config.redisUrl, prefix: options.queuePrefix, onError });
+  broadcast.subscribe(REVOCATIONS_CHANNEL, (caId) => ocsp.invalidate(caId));
   revocations.onChange((caId) => {
     ocsp.invalidate(caId);
     crlScheduler.revoked(caId);
+    void broadcast.publish(REVOCATIONS_CHANNEL, caId);
   });
   let closed = false;
   let sweeper: NodeJS.Timeout | undefined;
@@ -127,6 +133,7 @@ export async function openRuntime(config: Config, options: { log?: Logger; queue
       crlScheduler.stop();
       await queue.close();
       await crlQueue.close();
+      await broadcast.close();
       await verifier.close();
       await store.close();
     },

@@ -1,6 +1,6 @@
 // The `certgate` command as an operator runs it: a separate process, JSON output, exit codes.
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from './harness/postgres.js';
@@ -125,7 +125,48 @@ describe('certgate CLI', () => {
       expect(await api.stop()).toBe(0);
     }
   });
+
+  it('refuses several HTTP processes without Redis, naming both settings', () => {
+    const r = certgate(tempDir(), ['serve', '--processes', '2']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/CERTGATE_HTTP_PROCESSES=2 needs REDIS_URL/);
+  });
+
+  it.skipIf(!redisUrl)('serve --processes 2: the HTTP processes share the port, a dead one is replaced, SIGTERM stops them all', async () => {
+    const dir = tempDir();
+    const env = { CERTGATE_DATA_DIR: dir, CERTGATE_HTTP_PORT: '0', CERTGATE_HTTPS_PORT: '0', DATABASE_URL: '', REDIS_URL: Object.assign(new URL(redisUrl as string), { pathname: '/14' }).toString() };
+    const server = await startCli(['start', '--processes', '2', '--json'], env, (l) => !!l.url);
+    const init = server.lines.find((l) => l.created)!;
+    const served = server.lines.find((l) => l.url)!;
+    expect(served.processes).toBe(2);
+    const children = (): number[] => childPids(server.pid);
+    expect(children()).toHaveLength(2);
+    // Taken by an HTTP process, signed by the worker in the primary through Redis.
+    await expectIssuance(dir, served.url as string, init.admin_api_key as string, init.issuing_ca_id as string);
+
+    const [victim] = children() as [number];
+    process.kill(victim, 'SIGKILL');
+    await until(() => children().length === 2 && !children().includes(victim));
+    await expectIssuance(dir, served.url as string, init.admin_api_key as string, init.issuing_ca_id as string);
+
+    const last = children();
+    expect(await server.stop()).toBe(0);
+    for (const pid of last) expect(() => process.kill(pid, 0)).toThrow();
+  });
 });
+
+/** Direct children of a process (Linux). */
+function childPids(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`).flatMap((t) => readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+}
+
+async function until(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 /** Spawns the CLI and resolves once a stdout line satisfies `ready`. */
 async function startCli(args: string[], env: Record<string, string>, ready: (line: Record<string, unknown>) => boolean) {
@@ -150,6 +191,7 @@ async function startCli(args: string[], env: Record<string, string>, ready: (lin
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
   return {
     lines,
+    pid: child.pid as number,
     stop: async () => {
       child.kill('SIGTERM');
       return exited;

@@ -8,7 +8,7 @@ import { loadConfig, type Config } from '../src/config.js';
 import { initialize } from '../src/init.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
-import { startServer, type RunningServer } from '../src/serve.js';
+import { startServer, type RunningServer } from '../src/httpServer.js';
 import { createTestDatabase } from './harness/postgres.js';
 import { makeCsr, opensslVerify, tempDir, x509Text } from './helpers/openssl.js';
 

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { initialize } from '../src/init.js';
 import { parseCrl } from '../src/pki/crl.js';
-import { startServer, type RunningServer } from '../src/serve.js';
+import { startServer, type RunningServer } from '../src/httpServer.js';
 import { freePort } from './helpers/net.js';
 import { makeCsr, openssl, tempDir, x509Text } from './helpers/openssl.js';
 

@@ -27,6 +27,8 @@ export class OcspResponder {
   private issuers = new Map<string, string>();
   private issuersLoadedAt = 0;
   private readonly cache = new Map<string, Map<string, CachedAnswer>>();
+  /** Bumped by invalidate(), so an answer built from a status read before it is not cached. */
+  private readonly generations = new Map<string, number>();
 
   constructor(
     private readonly store: Store,
@@ -38,6 +40,7 @@ export class OcspResponder {
   /** Forget cached answers for a CA whose revocation list changed. */
   invalidate(caId: string): void {
     this.cache.delete(caId);
+    this.generations.set(caId, (this.generations.get(caId) ?? 0) + 1);
   }
 
   /** An OCSPResponse (DER) for any input; never throws. */
@@ -73,6 +76,7 @@ export class OcspResponder {
     const hit = cacheKey !== null ? caCache?.get(cacheKey) : undefined;
     if (hit && hit.until > Date.now()) return hit.der;
 
+    const generation = this.generations.get(caId) ?? 0;
     const now = new Date(Math.floor(Date.now() / 1000) * 1000);
     const nextUpdate = new Date(now.getTime() + this.policy.validityMs);
     const responses = await Promise.all(
@@ -83,7 +87,7 @@ export class OcspResponder {
       { responderKeyHash: signer.keyHash, producedAt: now, responses, nonce: request.nonce, signerCertDer: signer.certificateDer },
       { key: signer.key, algorithm: 'ec-p256' },
     );
-    if (cacheKey !== null) {
+    if (cacheKey !== null && generation === (this.generations.get(caId) ?? 0)) {
       let map = this.cache.get(caId);
       if (!map) this.cache.set(caId, (map = new Map()));
       if (map.size >= this.policy.cacheEntries) map.delete(map.keys().next().value as string);

@@ -1,0 +1,82 @@
+// The HTTP and HTTPS listeners of one process over one runtime, and their graceful close.
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { createRequestListener } from './app.js';
+import type { Config } from './config.js';
+import { openRuntime, type Runtime } from './runtime.js';
+import { ensureTlsCertificate } from './tlsCertificate.js';
+
+export interface ServeOptions {
+  worker: boolean;
+  json: boolean;
+  /** false: a worker process with no listeners. */
+  http?: boolean;
+  initFirst?: (rt: Runtime) => Promise<unknown>;
+}
+
+export interface RunningServer {
+  rt: Runtime;
+  httpUrl: string | null;
+  httpsUrl: string | null;
+  close(): Promise<void>;
+}
+
+function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server.address() as AddressInfo));
+  });
+}
+
+/** Starts what `certgate serve|start|worker` runs; resolves once listening. */
+export async function startServer(config: Config, opts: ServeOptions): Promise<RunningServer> {
+  const rt = await openRuntime(config);
+  await opts.initFirst?.(rt);
+  if (opts.worker) await rt.startWorker();
+  const servers: Server[] = [];
+  let httpUrl: string | null = null;
+  let httpsUrl: string | null = null;
+  const urlOf = (scheme: string, addr: AddressInfo): string => `${scheme}://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  if (opts.http !== false) {
+    const app = createRequestListener(rt);
+    const http = createServer(app);
+    http.keepAliveTimeout = 65_000;
+    servers.push(http);
+    httpUrl = urlOf('http', await listen(http, config.httpPort, config.host));
+    if (config.httpsPort > 0) {
+      const tls = config.tlsCertFile && config.tlsKeyFile
+        ? { certPem: readFileSync(config.tlsCertFile, 'utf8'), keyPem: readFileSync(config.tlsKeyFile, 'utf8') }
+        : await ensureTlsCertificate(rt);
+      if (tls) {
+        // TLS 1.2 stays on: embedded EST clients (strongSwan 5.9) do not speak 1.3.
+        const https = createHttpsServer({ cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2' }, app);
+        https.keepAliveTimeout = 65_000;
+        servers.push(https);
+        httpsUrl = urlOf('https', await listen(https, config.httpsPort, config.host));
+      } else {
+        rt.log.warn('no issuing CA yet, so no HTTPS listener; run `certgate init`');
+      }
+    }
+  }
+  return {
+    rt,
+    httpUrl,
+    httpsUrl,
+    async close() {
+      // Stop accepting, let in-flight HTTP requests and jobs finish, then close the store.
+      await Promise.all(
+        servers.map(
+          (s) =>
+            new Promise<void>((resolve) => {
+              s.close(() => resolve());
+              s.closeIdleConnections();
+            }),
+        ),
+      );
+      await rt.close();
+    },
+  };
+}
+

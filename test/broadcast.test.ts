@@ -1,0 +1,101 @@
+// Notices between the processes of one deployment, and what rides on them: a revocation made in
+// one process is what another process's OCSP responder says next, not up to a minute later.
+import { randomUUID } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import type { CaRecord } from '../src/core/types.js';
+import { initialize } from '../src/init.js';
+import { createBroadcast, type Broadcast } from '../src/queue/broadcast.js';
+import { openRuntime, type Runtime } from '../src/runtime.js';
+import { makeCsr, openssl, tempDir } from './helpers/openssl.js';
+
+const redisUrl = inject('redisUrl');
+
+async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('broadcast', () => {
+  const open: Broadcast[] = [];
+  afterAll(async () => {
+    await Promise.all(open.map((b) => b.close()));
+  });
+
+  it('in-process: a subscriber hears what the process publishes', async () => {
+    const b = createBroadcast();
+    open.push(b);
+    const heard: string[] = [];
+    b.subscribe('revocations', (m) => heard.push(m));
+    await b.publish('revocations', 'ca-1');
+    await b.publish('other', 'ca-2');
+    expect(heard).toEqual(['ca-1']);
+  });
+
+  it.skipIf(!redisUrl)('Redis: every process under the same prefix hears it, other prefixes do not', async () => {
+    const prefix = `cgtest-${randomUUID()}`;
+    const [a, b, stranger] = [createBroadcast({ redisUrl: redisUrl as string, prefix }), createBroadcast({ redisUrl: redisUrl as string, prefix }), createBroadcast({ redisUrl: redisUrl as string, prefix: `${prefix}-x` })];
+    open.push(a, b, stranger);
+    const heard = { a: [] as string[], b: [] as string[], stranger: [] as string[] };
+    a.subscribe('revocations', (m) => heard.a.push(m));
+    b.subscribe('revocations', (m) => heard.b.push(m));
+    stranger.subscribe('revocations', (m) => heard.stranger.push(m));
+    // Subscriptions are set up in the background: publish until the first one lands.
+    await until(async () => {
+      await a.publish('revocations', 'probe');
+      return heard.b.length > 0;
+    });
+    await a.publish('revocations', 'ca-1');
+    await until(() => heard.a.includes('ca-1') && heard.b.includes('ca-1'));
+    expect(heard.stranger).toEqual([]);
+  });
+
+  it('an unreachable Redis is reported, never thrown, and close() does not hang', async () => {
+    const errors: string[] = [];
+    const b = createBroadcast({ redisUrl: 'redis://127.0.0.1:1', onError: (m) => errors.push(m) });
+    b.subscribe('revocations', () => undefined);
+    await b.publish('revocations', 'ca-1');
+    await b.close();
+    expect(errors).toContain('could not broadcast on revocations');
+  });
+});
+
+describe.skipIf(!redisUrl)('OCSP across processes', () => {
+  const runtimes: Runtime[] = [];
+  afterAll(async () => {
+    for (const rt of runtimes.reverse()) await rt.close();
+  });
+
+  it('a revocation made through one runtime changes the next answer of another at once', async () => {
+    const dir = tempDir();
+    const env = { CERTGATE_DATA_DIR: dir, CERTGATE_LOG_LEVEL: 'silent', REDIS_URL: redisUrl as string };
+    const queuePrefix = `cgtest-${randomUUID()}`;
+    const responder = await openRuntime(loadConfig({ env }), { queuePrefix });
+    runtimes.push(responder);
+    const issuing = (await initialize(responder)).issuing as CaRecord;
+    await responder.startWorker();
+    const { request } = await responder.enrollments.submit({ caId: issuing.id, csrPem: makeCsr(dir).csrPem, requester: 'test', protocol: 'cli', authorize: () => undefined });
+    const done = await responder.enrollments.waitForOutcome(request, 30_000);
+    const cert = await responder.store.certificates.get(done.certificateId as string);
+
+    writeFileSync(join(dir, 'issuing.pem'), issuing.certificatePem);
+    writeFileSync(join(dir, 'leaf.pem'), cert!.certificatePem);
+    openssl(['ocsp', '-issuer', join(dir, 'issuing.pem'), '-cert', join(dir, 'leaf.pem'), '-no_nonce', '-reqout', join(dir, 'req.der')]);
+    const status = async (): Promise<string> => {
+      writeFileSync(join(dir, 'resp.der'), await responder.ocsp.respond(readFileSync(join(dir, 'req.der'))));
+      return /Cert Status: (\w+)/.exec(openssl(['ocsp', '-respin', join(dir, 'resp.der'), '-resp_text', '-noverify']))?.[1] ?? '';
+    };
+    expect(await status()).toBe('good'); // and now cached, for a minute by default
+
+    // As `certgate cert revoke` does: a fresh process that revokes right after it starts.
+    const other = await openRuntime(loadConfig({ env }), { queuePrefix });
+    runtimes.push(other);
+    await other.revocations.revoke(cert!.id, { reason: 'keyCompromise' }, () => undefined);
+    await until(async () => (await status()) === 'revoked');
+  });
+});
