@@ -1,6 +1,7 @@
-// Answers OCSP requests (RFC 6960) for every CA we hold. Answers without a nonce are cached per
-// CertID until half their validity has passed (or cacheMaxAgeMs, so a revocation made by another
-// process shows within that bound); a revocation in this process drops its CA's cache at once.
+// Answers OCSP requests (RFC 6960) for every CA we hold. Answers to nonce-less single-certificate
+// requests (what relying parties send) are cached under the request's exact bytes, so a repeat is
+// one map lookup with no parsing, until half their validity has passed or cacheMaxAgeMs (the
+// bound for a revocation whose notice never arrived). invalidate() drops a CA's answers at once.
 // Nonce requests are signed fresh, as the nonce must be echoed.
 import type { Logger } from 'pino';
 import { buildOcspResponse, issuerHashes, OCSP_HASH_ALGORITHMS, OcspRequestError, ocspErrorResponse, parseOcspRequest, type OcspCertStatus } from '../pki/ocsp.js';
@@ -19,15 +20,21 @@ export interface OcspPolicy {
 
 interface CachedAnswer {
   der: Buffer;
+  caId: string;
+  /** The CA's generation when the status was read; a later invalidate() makes the answer stale. */
+  generation: number;
   until: number;
 }
+
+/** Longer requests are never cached (a plain one for one certificate is about 80 bytes). */
+const MAX_CACHED_REQUEST = 512;
 
 export class OcspResponder {
   /** `${hashOid}:${nameHash}:${keyHash}` (hex) → CA id. */
   private issuers = new Map<string, string>();
   private issuersLoadedAt = 0;
-  private readonly cache = new Map<string, Map<string, CachedAnswer>>();
-  /** Bumped by invalidate(), so an answer built from a status read before it is not cached. */
+  /** Request bytes (latin1) → answer; insertion-ordered, the oldest evicted first. */
+  private readonly cache = new Map<string, CachedAnswer>();
   private readonly generations = new Map<string, number>();
 
   constructor(
@@ -39,12 +46,16 @@ export class OcspResponder {
 
   /** Forget cached answers for a CA whose revocation list changed. */
   invalidate(caId: string): void {
-    this.cache.delete(caId);
     this.generations.set(caId, (this.generations.get(caId) ?? 0) + 1);
   }
 
   /** An OCSPResponse (DER) for any input; never throws. */
   async respond(requestDer: Buffer): Promise<Buffer> {
+    const cacheKey = requestDer.length <= MAX_CACHED_REQUEST ? requestDer.toString('latin1') : null;
+    if (cacheKey !== null) {
+      const hit = this.cache.get(cacheKey);
+      if (hit && hit.until > Date.now() && hit.generation === (this.generations.get(hit.caId) ?? 0)) return hit.der;
+    }
     let request;
     try {
       request = parseOcspRequest(requestDer);
@@ -53,14 +64,14 @@ export class OcspResponder {
       throw e;
     }
     try {
-      return await this.answer(request);
+      return await this.answer(request, cacheKey);
     } catch (e) {
       this.log.error({ err: (e as Error).message }, 'OCSP answer failed');
       return ocspErrorResponse('internalError');
     }
   }
 
-  private async answer(request: ReturnType<typeof parseOcspRequest>): Promise<Buffer> {
+  private async answer(request: ReturnType<typeof parseOcspRequest>, requestKey: string | null): Promise<Buffer> {
     const caIds = new Set<string>();
     for (const id of request.certIds) {
       const caId = await this.issuerOf(id.hashAlgorithm, id.issuerNameHash, id.issuerKeyHash);
@@ -70,11 +81,6 @@ export class OcspResponder {
     // One response has one signer, and each CA has its own: mixed issuers cannot be answered.
     if (caIds.size !== 1) return ocspErrorResponse('unauthorized');
     const [caId] = caIds as unknown as [string];
-
-    const cacheKey = request.nonce === null && request.certIds.length === 1 ? (request.certIds[0]?.der.toString('hex') ?? null) : null;
-    const caCache = this.cache.get(caId);
-    const hit = cacheKey !== null ? caCache?.get(cacheKey) : undefined;
-    if (hit && hit.until > Date.now()) return hit.der;
 
     const generation = this.generations.get(caId) ?? 0;
     const now = new Date(Math.floor(Date.now() / 1000) * 1000);
@@ -87,11 +93,11 @@ export class OcspResponder {
       { responderKeyHash: signer.keyHash, producedAt: now, responses, nonce: request.nonce, signerCertDer: signer.certificateDer },
       { key: signer.key, algorithm: 'ec-p256' },
     );
-    if (cacheKey !== null && generation === (this.generations.get(caId) ?? 0)) {
-      let map = this.cache.get(caId);
-      if (!map) this.cache.set(caId, (map = new Map()));
-      if (map.size >= this.policy.cacheEntries) map.delete(map.keys().next().value as string);
-      map.set(cacheKey, { der, until: Date.now() + Math.min(this.policy.validityMs / 2, this.policy.cacheMaxAgeMs) });
+    // Answers that echo a nonce are single-use; a status read before an invalidate() is stale.
+    if (requestKey !== null && request.nonce === null && request.certIds.length === 1 && generation === (this.generations.get(caId) ?? 0)) {
+      this.cache.delete(requestKey); // re-inserted at the end: eviction stays oldest-first
+      if (this.cache.size >= this.policy.cacheEntries) this.cache.delete(this.cache.keys().next().value as string);
+      this.cache.set(requestKey, { der, caId, generation, until: Date.now() + Math.min(this.policy.validityMs / 2, this.policy.cacheMaxAgeMs) });
     }
     return der;
   }

@@ -1,0 +1,113 @@
+// The OCSP responder's answer cache. ECDSA signatures are randomized, so two byte-identical
+// answers mean the second came from the cache, and different bytes mean it was signed again.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OcspResponder, type OcspPolicy } from '../src/ca/ocspResponder.js';
+import { OcspSigners } from '../src/ca/ocspSigners.js';
+import { loadConfig } from '../src/config.js';
+import type { CaRecord, CertificateRecord } from '../src/core/types.js';
+import { initialize } from '../src/init.js';
+import { createLogger } from '../src/log.js';
+import { openRuntime, type Runtime } from '../src/runtime.js';
+import type { Store } from '../src/store/types.js';
+import { makeCsr, openssl, tempDir } from './helpers/openssl.js';
+
+const dir = tempDir('certgate-ocsp-responder-');
+let rt: Runtime;
+let issuing: CaRecord;
+const certs: CertificateRecord[] = [];
+
+beforeAll(async () => {
+  rt = await openRuntime(loadConfig({ env: { CERTGATE_DATA_DIR: dir, CERTGATE_LOG_LEVEL: 'silent' } }));
+  issuing = (await initialize(rt)).issuing as CaRecord;
+  await rt.startWorker();
+  for (let i = 0; i < 3; i++) {
+    const { request } = await rt.enrollments.submit({ caId: issuing.id, csrPem: makeCsr(dir).csrPem, requester: 'test', protocol: 'cli', authorize: () => undefined });
+    const done = await rt.enrollments.waitForOutcome(request, 30_000);
+    certs.push((await rt.store.certificates.get(done.certificateId as string)) as CertificateRecord);
+  }
+  writeFileSync(join(dir, 'issuing.pem'), issuing.certificatePem);
+});
+afterAll(async () => {
+  await rt.close();
+});
+
+/** openssl's request for certificate i, with or without a nonce. */
+function requestFor(i: number, nonce = false): Buffer {
+  const out = join(dir, `req-${i}-${nonce}.der`);
+  openssl(['ocsp', '-issuer', join(dir, 'issuing.pem'), '-serial', `0x${(certs[i] as CertificateRecord).serialNumber}`, nonce ? '-nonce' : '-no_nonce', '-reqout', out]);
+  return readFileSync(out);
+}
+
+function responder(policy: Partial<OcspPolicy> = {}, store: Store = rt.store): OcspResponder {
+  return new OcspResponder(store, new OcspSigners(rt.store, rt.cas, rt.secrets.masterKey, 7 * 86_400_000), { validityMs: 4 * 3_600_000, cacheMaxAgeMs: 60_000, cacheEntries: 1000, ...policy }, createLogger('silent'));
+}
+
+describe('OCSP answer cache', () => {
+  it('answers a repeated plain request from the cache, and signs every nonce request afresh', async () => {
+    const r = responder();
+    const plain = requestFor(0);
+    const first = await r.respond(plain);
+    expect(await r.respond(Buffer.from(plain))).toEqual(first);
+    const withNonce = requestFor(0, true);
+    expect(await r.respond(withNonce)).not.toEqual(await r.respond(withNonce));
+  });
+
+  it('signs again after invalidate() for that CA, and after the cache age bound', async () => {
+    const r = responder();
+    const plain = requestFor(1);
+    const first = await r.respond(plain);
+    r.invalidate('some-other-ca');
+    expect(await r.respond(plain)).toEqual(first);
+    r.invalidate(issuing.id);
+    const second = await r.respond(plain);
+    expect(second).not.toEqual(first);
+    expect(await r.respond(plain)).toEqual(second);
+
+    const uncached = responder({ cacheMaxAgeMs: 0 });
+    expect(await uncached.respond(plain)).not.toEqual(await uncached.respond(plain));
+  });
+
+  it('does not cache an answer whose status was read before an invalidate()', async () => {
+    let gate: (() => void) | null = null;
+    // A store whose status lookup waits until the test lets it go.
+    const slow = new Proxy(rt.store, {
+      get: (target, prop) =>
+        prop === 'certificates'
+          ? new Proxy(target.certificates, {
+              get: (c, p) =>
+                p === 'getBySerial'
+                  ? async (...args: Parameters<Store['certificates']['getBySerial']>) => {
+                      const cert = await c.getBySerial(...args);
+                      await new Promise<void>((resolve) => (gate = resolve));
+                      return cert;
+                    }
+                  : Reflect.get(c, p),
+            })
+          : Reflect.get(target, prop),
+    });
+    const r = responder({}, slow);
+    const plain = requestFor(2);
+    const pending = r.respond(plain);
+    while (!gate) await new Promise((resolve) => setTimeout(resolve, 5));
+    r.invalidate(issuing.id); // a revocation lands while the old status is in hand
+    (gate as () => void)();
+    const stale = await pending;
+    gate = null;
+    const next = r.respond(plain);
+    while (!gate) await new Promise((resolve) => setTimeout(resolve, 5));
+    (gate as () => void)();
+    expect(await next).not.toEqual(stale);
+  });
+
+  it('keeps at most cacheEntries answers, evicting the oldest', async () => {
+    const r = responder({ cacheEntries: 2 });
+    const [a, b, c] = [requestFor(0), requestFor(1), requestFor(2)];
+    const answerA = await r.respond(a);
+    const answerB = await r.respond(b);
+    await r.respond(c);
+    expect(await r.respond(b)).toEqual(answerB);
+    expect(await r.respond(a)).not.toEqual(answerA);
+  });
+});
