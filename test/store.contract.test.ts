@@ -171,6 +171,9 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
         expect(await store.crls.save(crl(2))).toBe(false);
         expect(await store.crls.save(crl(3))).toBe(false);
         expect(await store.crls.latest(caId)).toEqual(crl(3));
+        const { der: _body, ...header } = crl(3);
+        expect(await store.crls.latestHeader(caId)).toEqual(header);
+        expect(await store.crls.latestHeader('no-such-ca')).toBeUndefined();
       });
 
       it('stores OCSP signers and returns the one that lives longest', async () => {

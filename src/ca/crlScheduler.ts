@@ -42,7 +42,7 @@ export class CrlScheduler {
   startSweeping(store: Store, intervalMs: number): void {
     const sweep = async (): Promise<void> => {
       for (const ca of await store.cas.list()) {
-        if (CrlPublisher.isDue(await store.crls.latest(ca.id))) await this.queue.enqueue(ca.id);
+        if (CrlPublisher.isDue(await store.crls.latestHeader(ca.id))) await this.queue.enqueue(ca.id);
       }
     };
     const run = (): void => {

@@ -140,6 +140,9 @@ export interface CrlRecord {
   der: Buffer;
 }
 
+/** A stored CRL without its body: enough to tell whether it is current or due. */
+export type CrlHeader = Omit<CrlRecord, 'der'>;
+
 export interface OcspSignerRecord {
   id: string;
   caId: string;

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { CrlRecord } from '../core/types.js';
+import type { CrlHeader, CrlRecord } from '../core/types.js';
 import { fromMs, toMs, type Database } from './schema.js';
 import type { CrlStore } from './types.js';
 
@@ -17,6 +17,11 @@ export class KyselyCrlStore implements CrlStore {
         der: Buffer.from(row.der, 'base64'),
       }
     );
+  }
+
+  async latestHeader(caId: string): Promise<CrlHeader | undefined> {
+    const row = await this.db.selectFrom('crls').select(['crl_number', 'this_update', 'next_update']).where('ca_id', '=', caId).executeTakeFirst();
+    return row && { caId, crlNumber: Number(row.crl_number), thisUpdate: fromMs(row.this_update), nextUpdate: fromMs(row.next_update) };
   }
 
   async save(crl: CrlRecord): Promise<boolean> {

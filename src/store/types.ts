@@ -2,6 +2,7 @@ import type {
   ApiKeyRecord,
   CaRecord,
   CertificateRecord,
+  CrlHeader,
   CrlRecord,
   OcspSignerRecord,
   RevocationReason,
@@ -85,6 +86,8 @@ export interface CertificateStore {
 
 export interface CrlStore {
   latest(caId: string): Promise<CrlRecord | undefined>;
+  /** The latest CRL's number and dates, without reading its body (megabytes for a big CRL). */
+  latestHeader(caId: string): Promise<CrlHeader | undefined>;
   /** Stores a CRL only if its number is higher than the stored one's; false otherwise. */
   save(crl: CrlRecord): Promise<boolean>;
 }
