@@ -1,9 +1,10 @@
 // One certificate end to end over REST, on both deployments: embedded (SQLite + in-process queue)
 // and scaled out (PostgreSQL + BullMQ, front-end and worker in separate runtimes).
-import { X509Certificate } from 'node:crypto';
+import { randomUUID, X509Certificate } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApiKey } from '../src/auth/apiKeys.js';
+import { createCa } from '../src/ca/createCa.js';
 import { loadConfig, type Config } from '../src/config.js';
 import { initialize } from '../src/init.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
@@ -243,6 +244,29 @@ for (const d of deployments) {
         ),
         { numRuns: 150 },
       );
+    });
+
+    it('lists only the certificates a key may read, and pages through exactly those', async () => {
+      const rt = server.rt;
+      const cas = (await api('GET', '/v1/cas', admin)).json.cas as { id: string; type: string }[];
+      const rootId = cas.find((c) => c.type === 'root')!.id;
+      const other = await createCa(rt.store, { name: `other-${Date.now()}`, subject: 'CN=Other Issuing CA', keyAlgorithm: 'ec-p256', validityDays: 30, parentId: rootId }, rt.secrets);
+      await rt.store.products.insert({ id: randomUUID(), name: `other-${Date.now()}`, caId: other.id, template: parseProductTemplate({}) });
+      // Newest first: the reader's CA's certificates sit between others' ones.
+      const mine: string[] = [];
+      for (const ca of [issuingId, other.id, issuingId, other.id, other.id]) {
+        const made = await api('POST', '/v1/certificates', admin, { caId: ca, csrPem: makeCsr(dir, { subject: '/CN=list.host1.test' }).csrPem });
+        expect(made.status).toBe(201);
+        if (ca === issuingId) mine.unshift(made.json.id as string);
+      }
+      const reader = await createApiKey(rt.store, { name: 'lister', permissions: [{ ca: issuingId, actions: ['read'] }], admin: false });
+      const page = async (limit: number, offset: number) =>
+        ((await api('GET', `/v1/certificates?limit=${limit}&offset=${offset}`, reader.token)).json.certificates as { id: string; ca_id: string }[]);
+      const first = await page(2, 0);
+      expect(first.map((c) => c.id)).toEqual(mine);
+      expect(first.every((c) => c.ca_id === issuingId)).toBe(true);
+      expect((await page(1, 1)).map((c) => c.id)).toEqual([mine[1]]);
+      expect((await api('GET', `/v1/certificates?ca_id=${other.id}`, reader.token)).status).toBe(403);
     });
 
     it('serves the CA chain', async () => {

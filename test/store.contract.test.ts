@@ -544,9 +544,11 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
         const newestFirst = [...ids].reverse();
         expect((await store.certificates.list({ limit: 10, offset: 0 })).map((c) => c.id)).toEqual(newestFirst);
         expect((await store.certificates.list({ limit: 2, offset: 1 })).map((c) => c.id)).toEqual(newestFirst.slice(1, 3));
-        expect((await store.certificates.list({ caId, limit: 10, offset: 0 })).map((c) => c.id)).toEqual([ids[3], ids[2], ids[0]]);
-        expect((await store.certificates.list({ caId: otherCa, limit: 1, offset: 1 })).map((c) => c.id)).toEqual([ids[1]]);
-        expect(await store.certificates.list({ caId: randomUUID(), limit: 10, offset: 0 })).toEqual([]);
+        expect((await store.certificates.list({ caIds: [caId], limit: 10, offset: 0 })).map((c) => c.id)).toEqual([ids[3], ids[2], ids[0]]);
+        expect((await store.certificates.list({ caIds: [otherCa], limit: 1, offset: 1 })).map((c) => c.id)).toEqual([ids[1]]);
+        expect((await store.certificates.list({ caIds: [otherCa, caId], limit: 2, offset: 0 })).map((c) => c.id)).toEqual(newestFirst.slice(0, 2));
+        expect(await store.certificates.list({ caIds: [randomUUID()], limit: 10, offset: 0 })).toEqual([]);
+        expect(await store.certificates.list({ caIds: [], limit: 10, offset: 0 })).toEqual([]);
         expect(await store.certificates.get(randomUUID())).toBeUndefined();
         expect(await store.certificates.getBySerial(otherCa, 'ff')).toBeUndefined();
       });

@@ -2,7 +2,7 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { authenticateApiKey, can } from '../../src/auth/apiKeys.js';
+import { authenticateApiKey, can, permittedCas } from '../../src/auth/apiKeys.js';
 import type { CaRegistry } from '../../src/ca/registry.js';
 import type { EnrollmentService } from '../../src/core/enrollmentService.js';
 import { parseRevocationReason, type RevocationService } from '../../src/core/revocationService.js';
@@ -150,8 +150,11 @@ export function createRestRouter(deps: RestDeps): Router {
   router.get('/certificates', async (req, res) => {
     const q = listQuery.parse(req.query);
     if (q.ca_id) requirePermission(req, 'read', q.ca_id);
-    const certs = await store.certificates.list({ ...(q.ca_id ? { caId: q.ca_id } : {}), limit: q.limit, offset: q.offset });
-    res.json({ certificates: certs.filter((c) => can(keyOf(req), 'read', c.caId)).map((c) => certificateJson(c)) });
+    // Filtered in the query, so that limit and offset page through what the key may read.
+    const readable = permittedCas(keyOf(req), 'read');
+    const caIds = q.ca_id ? [q.ca_id] : readable === '*' ? undefined : readable;
+    const certs = await store.certificates.list({ ...(caIds ? { caIds } : {}), limit: q.limit, offset: q.offset });
+    res.json({ certificates: certs.map((c) => certificateJson(c)) });
   });
 
   router.get('/certificates/:id', async (req, res) => {

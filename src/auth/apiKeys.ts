@@ -38,6 +38,12 @@ export function can(key: ApiKeyRecord, action: PermissionAction, caId: string): 
   return key.permissions.some((p) => (p.ca === '*' || p.ca === caId) && p.actions.includes(action));
 }
 
+/** The CAs on which the key may do `action`: '*' for all of them. */
+export function permittedCas(key: ApiKeyRecord, action: PermissionAction): '*' | string[] {
+  if (key.admin || key.permissions.some((p) => p.ca === '*' && p.actions.includes(action))) return '*';
+  return [...new Set(key.permissions.filter((p) => p.actions.includes(action)).map((p) => p.ca))];
+}
+
 /** Parses CLI/API permission strings like "issue:*", "read,issue:<ca-id>". */
 export function parsePermission(text: string): Permission {
   const [actions, ca] = text.split(':');

@@ -111,10 +111,10 @@ export class KyselyCertificateStore implements CertificateStore {
     return row && certificateFromRow(row);
   }
 
-  async list(options: { caId?: string; limit: number; offset: number }): Promise<CertificateRecord[]> {
-    if (options.limit <= 0) return [];
+  async list(options: { caIds?: string[]; limit: number; offset: number }): Promise<CertificateRecord[]> {
+    if (options.limit <= 0 || options.caIds?.length === 0) return [];
     let query = this.db.selectFrom('certificates').selectAll();
-    if (options.caId !== undefined) query = query.where('ca_id', '=', options.caId);
+    if (options.caIds !== undefined) query = query.where('ca_id', 'in', options.caIds);
     const rows = await query
       .orderBy('created_at', 'desc')
       .orderBy('id', 'desc')

@@ -72,7 +72,8 @@ export interface CertificateStore {
   getBySerial(caId: string, serialNumber: string): Promise<CertificateRecord | undefined>;
   getByRequestId(requestId: string): Promise<CertificateRecord | undefined>;
   /** Newest first. */
-  list(options: { caId?: string; limit: number; offset: number }): Promise<CertificateRecord[]>;
+  /** Newest first; `caIds` limits the list to those CAs (none when empty), all CAs when absent. */
+  list(options: { caIds?: string[]; limit: number; offset: number }): Promise<CertificateRecord[]>;
   /**
    * Revokes a live certificate, or turns a hold into a permanent revocation (changed=true).
    * A certificate already revoked for good stays as it is (changed=false). Undefined if unknown.
