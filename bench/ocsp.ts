@@ -19,7 +19,7 @@ import { OID } from '../src/pki/oids.js';
 import { fromPem } from '../src/pki/pem.js';
 import { openRuntime } from '../src/runtime.js';
 import { argValue, cpuSeconds, emit, freePort, killTree, load, makeP256Csrs, round, waitForPort, type Line } from './lib.js';
-import { hasWrk, wrkLoad } from './wrk.js';
+import { hasWrk, wrkLoad, type WrkResult } from './wrk.js';
 
 const root = join(import.meta.dirname, '..');
 
@@ -107,7 +107,7 @@ interface LoadOptions {
 
 const HEADERS = { 'content-type': 'application/ocsp-request' };
 
-function measureLoad(url: string, bodies: Buffer[], opts: LoadOptions, seconds = opts.seconds): Promise<{ rate: number; p50: number; p99: number; requests: number; non2xx: number; errors: number }> {
+function measureLoad(url: string, bodies: Buffer[], opts: LoadOptions, seconds = opts.seconds): Promise<WrkResult> {
   return opts.wrk ? wrkLoad(url, bodies, HEADERS, { seconds, connections: opts.connections }) : load(url, bodies.slice(0, Math.round(bodies.length * (seconds / opts.seconds))), HEADERS);
 }
 
@@ -132,14 +132,14 @@ async function firstAnswer(url: string, body: Buffer, child: ChildProcess, dir: 
   }
 }
 
-interface ServerRun {
-  rate: number;
-  p50: number;
-  p99: number;
-  requests: number;
-  non2xx: number;
-  errors: number;
-  cpu: number;
+/** A load's results, with the CPU seconds the server (and its children) used during it. */
+type ServerRun = WrkResult & { cpu: number };
+
+async function measureServer(url: string, pid: number, p: Prepared, opts: LoadOptions, warmupSeconds: number): Promise<ServerRun> {
+  if (warmupSeconds > 0) await measureLoad(url, p.bodies, opts, warmupSeconds);
+  const cpu0 = cpuSeconds(pid);
+  const r = await measureLoad(url, p.bodies, opts);
+  return { ...r, cpu: cpuSeconds(pid) - cpu0 };
 }
 
 /** `certgate serve` on the prepared data dir; with processes > 1, a cluster sharing the port through Redis. */
@@ -160,10 +160,7 @@ async function runCertgate(p: Prepared, opts: LoadOptions, processes = 1): Promi
     const url = `http://127.0.0.1:${port}/ocsp`;
     await firstAnswer(url, p.bodies[0] as Buffer, server, p.dataDir);
     // JIT and answer caches warm up first, as a long-running responder's would be.
-    await measureLoad(url, p.bodies, opts, 3);
-    const cpu0 = cpuSeconds(server.pid as number);
-    const r = await measureLoad(url, p.bodies, opts);
-    return { ...r, cpu: cpuSeconds(server.pid as number) - cpu0 };
+    return await measureServer(url, server.pid as number, p, opts, 3);
   } finally {
     killTree(server.pid as number);
   }
@@ -186,9 +183,7 @@ async function runOpenssl(p: Prepared, opts: LoadOptions): Promise<ServerRun> {
   try {
     const url = `http://127.0.0.1:${port}/`;
     await firstAnswer(url, p.bodies[0] as Buffer, openssl, dir);
-    const cpu0 = cpuSeconds(openssl.pid as number);
-    const r = await measureLoad(url, p.bodies, opts);
-    return { ...r, cpu: cpuSeconds(openssl.pid as number) - cpu0 };
+    return await measureServer(url, openssl.pid as number, p, opts, 0);
   } finally {
     // -multi forks children that outlive a signal to the parent alone (and spin): end them all.
     killTree(openssl.pid as number);
@@ -210,11 +205,7 @@ async function runNodeFloor(p: Prepared, opts: LoadOptions): Promise<ServerRun> 
   const server = spawn(process.execPath, ['-e', script], { stdio: 'ignore' });
   try {
     await waitForPort(port, server);
-    const url = `http://127.0.0.1:${port}/ocsp`;
-    await measureLoad(url, p.bodies, opts, 3);
-    const cpu0 = cpuSeconds(server.pid as number);
-    const r = await measureLoad(url, p.bodies, opts);
-    return { ...r, cpu: cpuSeconds(server.pid as number) - cpu0 };
+    return await measureServer(`http://127.0.0.1:${port}/ocsp`, server.pid as number, p, opts, 3);
   } finally {
     server.kill();
   }
