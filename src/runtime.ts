@@ -11,6 +11,7 @@ import { EnrollmentService } from './core/enrollmentService.js';
 import { RevocationService } from './core/revocationService.js';
 import { CrlPublisher } from './ca/crlPublisher.js';
 import { CrlScheduler } from './ca/crlScheduler.js';
+import { CrlWatcher } from './ca/crlWatcher.js';
 import { OcspResponder } from './ca/ocspResponder.js';
 import { OcspSigners } from './ca/ocspSigners.js';
 import { createLogger } from './log.js';
@@ -26,6 +27,7 @@ const SWEEP_INTERVAL_MS = 15_000;
 const SWEEP_MIN_AGE_MS = 15_000;
 const CRL_SWEEP_INTERVAL_MS = 60_000;
 const REVOCATIONS_CHANNEL = 'revocations';
+const CRL_WATCH_INTERVAL_MS = 2_000;
 
 export interface Runtime {
   config: Config;
@@ -40,6 +42,8 @@ export interface Runtime {
   ocsp: OcspResponder;
   /** Starts consuming enrollment jobs in this process, after re-queueing stranded requests. */
   startWorker(): Promise<void>;
+  /** What a process that answers relying parties needs: news of revocations made elsewhere. */
+  startServing(): void;
   close(): Promise<void>;
 }
 
@@ -100,6 +104,8 @@ export async function openRuntime(config: Config, options: { log?: Logger; queue
     crlScheduler.revoked(caId);
     void broadcast.publish(REVOCATIONS_CHANNEL, caId);
   });
+  // Without Redis, a new CRL number (the CLI's `cert revoke` publishes one) is that news.
+  const crlWatcher = new CrlWatcher(store, (caId) => ocsp.invalidate(caId), log);
   let closed = false;
   let sweeper: NodeJS.Timeout | undefined;
   return {
@@ -126,9 +132,13 @@ export async function openRuntime(config: Config, options: { log?: Logger; queue
       }, SWEEP_INTERVAL_MS);
       sweeper.unref();
     },
+    startServing() {
+      if (!config.redisUrl) crlWatcher.start(CRL_WATCH_INTERVAL_MS);
+    },
     async close() {
       if (closed) return;
       closed = true;
+      crlWatcher.stop();
       if (sweeper) clearInterval(sweeper);
       crlScheduler.stop();
       await queue.close();

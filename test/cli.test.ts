@@ -1,6 +1,6 @@
 // The `certgate` command as an operator runs it: a separate process, JSON output, exit codes.
-import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from './harness/postgres.js';
@@ -86,7 +86,16 @@ describe('certgate CLI', () => {
     const init = server.lines.find((l) => l.created)!;
     const served = server.lines.find((l) => l.url)!;
     const issued = await expectIssuance(dir, served.url as string, init.admin_api_key as string, init.issuing_ca_id as string);
-    // Revoked from the CLI while the server runs: the CRL it publishes is the one the server serves.
+    const issuingFile = join(dir, 'issuing-ca.pem');
+    writeFileSync(issuingFile, await (await fetch(`${served.url as string}/ca/${init.issuing_ca_id as string}.pem`)).text());
+    writeFileSync(join(dir, 'issued.pem'), issued.certificate_pem);
+    const ocspStatus = async (): Promise<string> => {
+      const text = await opensslAsync(['ocsp', '-issuer', issuingFile, '-cert', join(dir, 'issued.pem'), '-url', `${served.url as string}/ocsp`, '-no_nonce', '-noverify']);
+      return /issued\.pem: (\w+)/.exec(text)?.[1] ?? text;
+    };
+    expect(await ocspStatus()).toBe('good'); // the server now holds that answer in its cache
+    // Revoked from the CLI while the server runs: the CRL it publishes is the one the server serves,
+    // and the server's OCSP answers follow within seconds (no Redis: the new CRL number tells it).
     const revoked = certgate(dir, ['cert', 'revoke', issued.id, '--reason', 'keyCompromise', '--json']);
     expect(revoked.code, revoked.stderr).toBe(0);
     expect(revoked.json()).toMatchObject({ id: issued.id, revocation_reason: 'keyCompromise', crl_number: expect.any(Number) });
@@ -94,6 +103,7 @@ describe('certgate CLI', () => {
     expect(crlText.toLowerCase()).toContain(issued.serial_number.replace(/^0+/, ''));
     expect(crlText).toMatch(/Key Compromise/);
     expect(certgate(dir, ['cert', 'revoke', issued.id]).code).toBe(1);
+    await until(async () => (await ocspStatus()) === 'revoked', 10_000);
     // HTTPS with the certificate the gateway issued itself, trusted through the file it names,
     // and TLS 1.2 still offered for embedded clients.
     expect(served.tls_ca_file).toBe(join(dir, 'tls-ca.pem'));
@@ -155,14 +165,19 @@ describe('certgate CLI', () => {
   });
 });
 
+/** openssl without blocking the event loop (the server under test may run in this process's children). */
+function opensslAsync(args: string[]): Promise<string> {
+  return new Promise((resolve) => execFile('openssl', args, { encoding: 'utf8' }, (_e, stdout, stderr) => resolve(`${stdout}${stderr}`)));
+}
+
 /** Direct children of a process (Linux). */
 function childPids(pid: number): number[] {
   return readdirSync(`/proc/${pid}/task`).flatMap((t) => readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
 }
 
-async function until(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
+async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > end) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -199,7 +214,7 @@ async function startCli(args: string[], env: Record<string, string>, ready: (lin
   };
 }
 
-async function expectIssuance(dir: string, url: string, token: string, caId: string): Promise<{ id: string; serial_number: string }> {
+async function expectIssuance(dir: string, url: string, token: string, caId: string): Promise<{ id: string; serial_number: string; certificate_pem: string }> {
   const { csrPem } = makeCsr(dir, { subject: '/CN=cli.host1.test' });
   const res = await fetch(`${url}/v1/certificates`, {
     method: 'POST',
