@@ -47,6 +47,8 @@ async function runPrimary(config: Config, opts: ServeOptions): Promise<ClusterSt
   const rt = await openRuntime(config);
   await opts.initFirst?.(rt);
   if (config.httpsPort > 0 && !config.tlsCertFile) await ensureTlsCertificate(rt);
+  // Otherwise each child would issue its own signer on a CA's first OCSP request.
+  await rt.ocsp.prepareSigners();
   if (opts.worker) await rt.startWorker();
 
   // Each child accepts on the shared socket itself; round-robin through the primary would cost an

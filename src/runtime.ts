@@ -134,6 +134,7 @@ export async function openRuntime(config: Config, options: { log?: Logger; queue
     },
     startServing() {
       if (!config.redisUrl) crlWatcher.start(CRL_WATCH_INTERVAL_MS);
+      ocsp.prepareSigners().catch((e: Error) => log.warn({ err: e.message }, 'could not prepare the OCSP signers'));
     },
     async close() {
       if (closed) return;

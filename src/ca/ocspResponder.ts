@@ -44,6 +44,17 @@ export class OcspResponder {
     private readonly log: Logger,
   ) {}
 
+  /**
+   * Loads (or issues) every CA's delegated signer ahead of the first request, so that request does
+   * not pay for a key pair and a signature, and processes started together find one signer.
+   */
+  async prepareSigners(): Promise<void> {
+    for (const ca of await this.store.cas.list()) {
+      // A CA whose key cannot be opened here (no passphrase given) still gets its signer on first use, or an error then.
+      await this.signers.current(ca.id).catch((e: Error) => this.log.warn({ caId: ca.id, err: e.message }, 'no OCSP signer prepared for this CA'));
+    }
+  }
+
   /** Forget cached answers for a CA whose revocation list changed. */
   invalidate(caId: string): void {
     this.generations.set(caId, (this.generations.get(caId) ?? 0) + 1);
