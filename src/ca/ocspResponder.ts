@@ -50,7 +50,7 @@ export class OcspResponder {
    */
   async prepareSigners(): Promise<void> {
     for (const ca of await this.store.cas.list()) {
-      // A CA whose key cannot be opened here (no passphrase given) still gets its signer on first use, or an error then.
+      // A CA whose key cannot be opened here (a passphrase not given) is tried again on first use.
       await this.signers.current(ca.id).catch((e: Error) => this.log.warn({ caId: ca.id, err: e.message }, 'no OCSP signer prepared for this CA'));
     }
   }
