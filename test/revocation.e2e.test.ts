@@ -244,6 +244,25 @@ describe('revocation status: CRL and OCSP', () => {
     for (const path of ['/ocsp/%zz', '/ocsp/!!!!', '/ocsp/AAAA', '/crl/nope.crl', '/crl/x']) {
       expect((await fetch(`${base}${path}`)).status).toBeLessThan(500);
     }
+    // GET: whatever follows /ocsp/ (a path fetch may also normalize away from /ocsp, hence the if).
+    const validB64 = valid.toString('base64');
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.string({ maxLength: 200 }).map(encodeURIComponent),
+          fc.base64String({ maxLength: 400 }),
+          fc.string({ maxLength: 100 }).map((t) => t.replace(/[^\x21-\x7e]/g, '')),
+          fc.nat(validB64.length).map((cut) => encodeURIComponent(validB64.slice(0, cut))),
+        ),
+        async (tail) => {
+          const res = await fetch(`${base}/ocsp/${tail}`);
+          expect(res.status).toBeLessThan(500);
+          if (res.headers.get('content-type') === 'application/ocsp-response') expect(Buffer.from(await res.arrayBuffer())[0]).toBe(0x30);
+          else await res.arrayBuffer();
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it('reads chunked and query-string requests, answers oversized ones with malformedRequest, and leaves other methods to the API', async () => {
