@@ -105,7 +105,7 @@ export async function openRuntime(config: Config, options: { log?: Logger; queue
     void broadcast.publish(REVOCATIONS_CHANNEL, caId);
   });
   // Without Redis, a new CRL number (the CLI's `cert revoke` publishes one) is that news.
-  const crlWatcher = new CrlWatcher(store, (caId) => ocsp.invalidate(caId), log);
+  const crlWatcher = new CrlWatcher(store, crls, (caId) => ocsp.invalidate(caId), log);
   let closed = false;
   let sweeper: NodeJS.Timeout | undefined;
   return {

@@ -198,6 +198,25 @@ describe('revocation status: CRL and OCSP', () => {
     writeFileSync(respFile, Buffer.from(await res.arrayBuffer()));
     const text = await ocspQuery(['-respin', respFile, '-issuer', issuingFile, '-cert', leaf.file, '-CAfile', chainFile, '-no_nonce']);
     expect(text).toMatch(/get\.host1\.test\.pem: good/);
+
+    // What an HTTP cache in front needs (RFC 5019): kept no longer than the responder keeps it.
+    const maxAge = Number(/max-age=(\d+)/.exec(res.headers.get('cache-control') ?? '')?.[1]);
+    expect(res.headers.get('cache-control')).toMatch(/public/);
+    expect(maxAge).toBeGreaterThan(0);
+    expect(maxAge).toBeLessThanOrEqual(60); // CERTGATE_OCSP_CACHE_SECONDS
+    const thisUpdate = Date.parse(res.headers.get('last-modified') ?? '');
+    const nextUpdate = Date.parse(res.headers.get('expires') ?? '');
+    expect(thisUpdate).toBeLessThanOrEqual(Date.now());
+    expect(nextUpdate).toBeGreaterThan(Date.now());
+    // The same instant the answer itself names (openssl prints it like "Nov  5 10:30:00 2026 GMT").
+    expect(Date.parse(/This Update: (.+)/.exec(await ocspQuery(['-respin', respFile, '-resp_text', '-noverify']))?.[1] ?? '')).toBe(thisUpdate);
+    const again = await fetch(`${base}/ocsp/${encodeURIComponent(b64)}`);
+    expect(again.headers.get('etag')).toBe(res.headers.get('etag'));
+    await again.arrayBuffer();
+    // Errors are not to be kept.
+    const bad = await fetch(`${base}/ocsp/AAAA`);
+    expect(bad.headers.get('cache-control')).toBe('no-store');
+    await bad.arrayBuffer();
   });
 
   it('says malformedRequest for garbage and unauthorized for an issuer it does not serve; never a 5xx', async () => {

@@ -1,21 +1,36 @@
 // The OCSP endpoint (RFC 6960 appendix A) on bare node:http, in front of express. Relying parties
 // call it far more often than anything else, and a cached answer costs a few microseconds while
 // express's routing, body parsing and response helpers cost several times that.
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { OcspResponder } from '../../src/ca/ocspResponder.js';
+import type { OcspAnswer, OcspResponder } from '../../src/ca/ocspResponder.js';
 import { ocspErrorResponse } from '../../src/pki/ocsp.js';
 
 const MAX_OCSP_REQUEST = 16 * 1024;
 const MAX_GET_PATH = Math.ceil((MAX_OCSP_REQUEST * 4) / 3) * 3; // base64, every byte %-escaped at worst
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-// GET answers may be cached by HTTP caches in between (RFC 5019); POST answers are not.
-const GET_CACHE_CONTROL = 'max-age=300, public, no-transform, must-revalidate';
+type Headers = Record<string, string | number>;
 
-function send(res: ServerResponse, der: Buffer, cacheControl?: string): void {
-  const headers: Record<string, string | number> = { 'content-type': 'application/ocsp-response', 'content-length': der.length };
-  if (cacheControl) headers['cache-control'] = cacheControl;
-  res.writeHead(200, headers);
+function send(res: ServerResponse, der: Buffer, extra?: Headers): void {
+  res.writeHead(200, { 'content-type': 'application/ocsp-response', 'content-length': der.length, ...extra });
   res.end(der);
+}
+
+/**
+ * HTTP caching for GET answers (RFC 5019 section 6.2), so a CDN in front can absorb the load: kept
+ * no longer than this responder keeps them itself, which bounds how late a revocation shows.
+ * POST answers are not cached by HTTP caches; errors and nonce answers must not be.
+ */
+function cacheHeaders(answer: OcspAnswer): Headers {
+  if (!answer.caching) return { 'cache-control': 'no-store' };
+  const { thisUpdate, nextUpdate, until } = answer.caching;
+  const maxAge = Math.max(0, Math.floor((Math.min(until, nextUpdate.getTime()) - Date.now()) / 1000));
+  return {
+    'cache-control': `max-age=${maxAge}, public, no-transform, must-revalidate`,
+    'last-modified': thisUpdate.toUTCString(),
+    expires: nextUpdate.toUTCString(),
+    etag: `"${createHash('sha1').update(answer.der).digest('hex')}"`,
+  };
 }
 
 /** A relying party's request body, or null once it has gone past the limit. */
@@ -72,8 +87,8 @@ export function createOcspHandler(ocsp: OcspResponder): (req: IncomingMessage, r
   };
   const answerGet = async (encoded: string, res: ServerResponse): Promise<void> => {
     const der = requestFromPath(encoded);
-    if (der === null) send(res, ocspErrorResponse('malformedRequest'));
-    else send(res, await ocsp.respond(der), GET_CACHE_CONTROL);
+    const answer: OcspAnswer = der === null ? { der: ocspErrorResponse('malformedRequest') } : await ocsp.answer(der);
+    send(res, answer.der, cacheHeaders(answer));
   };
   const failed = (res: ServerResponse) => (): void => {
     // respond() never throws; only the socket can fail here, and then there is no one to tell.

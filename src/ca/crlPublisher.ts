@@ -13,6 +13,8 @@ export interface CrlPolicy {
 export class CrlPublisher {
   /** The last CRL served or published per CA, so serving a big CRL does not re-read it each time. */
   private readonly served = new Map<string, CrlRecord>();
+  /** The number of the last CRL this process stored, per CA. */
+  private readonly published = new Map<string, number>();
 
   constructor(
     private readonly store: Store,
@@ -41,6 +43,7 @@ export class CrlPublisher {
     });
     if (await this.store.crls.save(crl)) {
       this.served.set(caId, crl);
+      this.published.set(caId, crl.crlNumber);
       this.log.info({ caId, crlNumber: crl.crlNumber, entries: revoked.length, ms: Math.round(performance.now() - started) }, 'published CRL');
       return crl;
     }
@@ -62,6 +65,11 @@ export class CrlPublisher {
     if (!latest) return this.publish(caId);
     this.served.set(caId, latest);
     return latest;
+  }
+
+  /** The number of the last CRL this process published for the CA, if any. */
+  lastPublishedHere(caId: string): number | undefined {
+    return this.published.get(caId);
   }
 
   /** True once half of a CRL's life has passed: time to publish its successor. */

@@ -2,8 +2,11 @@
 // file with the CLI, whose `cert revoke` publishes a new CRL at once. A new CRL number is the
 // signal that a CA's revocations changed: the watcher reads each CA's CRL header (a small query)
 // and reports the CAs whose number moved, so the server's OCSP answers follow within seconds.
+// A step of one to a CRL this process published itself is not news (its own revocations were
+// handled when made), so cached answers are not dropped twice for them.
 import type { Logger } from 'pino';
 import type { Store } from '../store/types.js';
+import type { CrlPublisher } from './crlPublisher.js';
 
 export class CrlWatcher {
   private readonly seen = new Map<string, number>();
@@ -11,6 +14,7 @@ export class CrlWatcher {
 
   constructor(
     private readonly store: Store,
+    private readonly publisher: CrlPublisher,
     private readonly onChange: (caId: string) => void,
     private readonly log: Logger,
   ) {}
@@ -21,7 +25,9 @@ export class CrlWatcher {
       const number = (await this.store.crls.latestHeader(ca.id))?.crlNumber ?? 0;
       const before = this.seen.get(ca.id);
       this.seen.set(ca.id, number);
-      if (before !== undefined && before !== number) this.onChange(ca.id);
+      if (before === undefined || before === number) continue;
+      if (number === before + 1 && number === this.publisher.lastPublishedHere(ca.id)) continue;
+      this.onChange(ca.id);
     }
   }
 

@@ -14,12 +14,24 @@ export interface OcspPolicy {
   validityMs: number;
   /** Upper bound on how long a cached answer is served. */
   cacheMaxAgeMs: number;
-  /** Cached answers per CA, at most. */
+  /** Cached answers, at most. */
   cacheEntries: number;
 }
 
-interface CachedAnswer {
+/** An OCSPResponse and, for one that HTTP caches may keep (RFC 5019), what they need to know. */
+export interface OcspAnswer {
   der: Buffer;
+  /** Absent for answers that must not be kept: errors, and answers that echo a nonce. */
+  caching?: {
+    thisUpdate: Date;
+    nextUpdate: Date;
+    /** Until when (epoch ms) this responder itself serves it without signing again. */
+    until: number;
+  };
+}
+
+interface CachedAnswer {
+  answer: OcspAnswer;
   caId: string;
   /** The CA's generation when the status was read; a later invalidate() makes the answer stale. */
   generation: number;
@@ -62,35 +74,40 @@ export class OcspResponder {
 
   /** An OCSPResponse (DER) for any input; never throws. */
   async respond(requestDer: Buffer): Promise<Buffer> {
+    return (await this.answer(requestDer)).der;
+  }
+
+  /** respond(), with what an HTTP cache needs to know about the answer. */
+  async answer(requestDer: Buffer): Promise<OcspAnswer> {
     const cacheKey = requestDer.length <= MAX_CACHED_REQUEST ? requestDer.toString('latin1') : null;
     if (cacheKey !== null) {
       const hit = this.cache.get(cacheKey);
-      if (hit && hit.until > Date.now() && hit.generation === (this.generations.get(hit.caId) ?? 0)) return hit.der;
+      if (hit && hit.until > Date.now() && hit.generation === (this.generations.get(hit.caId) ?? 0)) return hit.answer;
     }
     let request;
     try {
       request = parseOcspRequest(requestDer);
     } catch (e) {
-      if (e instanceof OcspRequestError) return ocspErrorResponse('malformedRequest');
+      if (e instanceof OcspRequestError) return { der: ocspErrorResponse('malformedRequest') };
       throw e;
     }
     try {
-      return await this.answer(request, cacheKey);
+      return await this.sign(request, cacheKey);
     } catch (e) {
       this.log.error({ err: (e as Error).message }, 'OCSP answer failed');
-      return ocspErrorResponse('internalError');
+      return { der: ocspErrorResponse('internalError') };
     }
   }
 
-  private async answer(request: ReturnType<typeof parseOcspRequest>, requestKey: string | null): Promise<Buffer> {
+  private async sign(request: ReturnType<typeof parseOcspRequest>, requestKey: string | null): Promise<OcspAnswer> {
     const caIds = new Set<string>();
     for (const id of request.certIds) {
       const caId = await this.issuerOf(id.hashAlgorithm, id.issuerNameHash, id.issuerKeyHash);
-      if (!caId) return ocspErrorResponse('unauthorized');
+      if (!caId) return { der: ocspErrorResponse('unauthorized') };
       caIds.add(caId);
     }
     // One response has one signer, and each CA has its own: mixed issuers cannot be answered.
-    if (caIds.size !== 1) return ocspErrorResponse('unauthorized');
+    if (caIds.size !== 1) return { der: ocspErrorResponse('unauthorized') };
     const [caId] = caIds as unknown as [string];
 
     const generation = this.generations.get(caId) ?? 0;
@@ -104,13 +121,17 @@ export class OcspResponder {
       { responderKeyHash: signer.keyHash, producedAt: now, responses, nonce: request.nonce, signerCertDer: signer.certificateDer },
       { key: signer.key, algorithm: 'ec-p256' },
     );
-    // Answers that echo a nonce are single-use; a status read before an invalidate() is stale.
-    if (requestKey !== null && request.nonce === null && request.certIds.length === 1 && generation === (this.generations.get(caId) ?? 0)) {
+    // Not to be kept, here or by HTTP caches: answers that echo a nonce (single-use), and answers
+    // built from a status read before an invalidate() (already stale).
+    if (request.nonce !== null || generation !== (this.generations.get(caId) ?? 0)) return { der };
+    const until = Date.now() + Math.min(this.policy.validityMs / 2, this.policy.cacheMaxAgeMs);
+    const answer: OcspAnswer = { der, caching: { thisUpdate: now, nextUpdate, until } };
+    if (requestKey !== null && request.certIds.length === 1) {
       this.cache.delete(requestKey); // re-inserted at the end: eviction stays oldest-first
       if (this.cache.size >= this.policy.cacheEntries) this.cache.delete(this.cache.keys().next().value as string);
-      this.cache.set(requestKey, { der, caId, generation, until: Date.now() + Math.min(this.policy.validityMs / 2, this.policy.cacheMaxAgeMs) });
+      this.cache.set(requestKey, { answer, caId, generation, until });
     }
-    return der;
+    return answer;
   }
 
   private async statusOf(caId: string, serialHex: string): Promise<OcspCertStatus> {
