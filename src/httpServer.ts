@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { createRequestListener } from './app.js';
+import { createRequestListener, installOcspFastLane, type OcspLane } from './app.js';
 import type { Config } from './config.js';
 import { openRuntime, type Runtime } from './runtime.js';
 import { ensureTlsCertificate } from './tlsCertificate.js';
@@ -36,6 +36,7 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
   await opts.initFirst?.(rt);
   if (opts.worker) await rt.startWorker();
   const servers: Server[] = [];
+  const lanes: OcspLane[] = [];
   let httpUrl: string | null = null;
   let httpsUrl: string | null = null;
   const urlOf = (scheme: string, addr: AddressInfo): string => `${scheme}://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
@@ -44,6 +45,7 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
     const app = createRequestListener(rt);
     const http = createServer(app);
     http.keepAliveTimeout = 65_000;
+    lanes.push(installOcspFastLane(http, rt));
     servers.push(http);
     httpUrl = urlOf('http', await listen(http, config.httpPort, config.host));
     if (config.httpsPort > 0) {
@@ -67,6 +69,7 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
     httpsUrl,
     async close() {
       // Stop accepting, let in-flight HTTP requests and jobs finish, then close the store.
+      for (const lane of lanes) lane.close();
       await Promise.all(
         servers.map(
           (s) =>

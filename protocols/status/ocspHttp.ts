@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { OcspAnswer, OcspResponder } from '../../src/ca/ocspResponder.js';
 import { ocspErrorResponse } from '../../src/pki/ocsp.js';
 
-const MAX_OCSP_REQUEST = 16 * 1024;
+export const MAX_OCSP_REQUEST = 16 * 1024;
 const MAX_GET_PATH = Math.ceil((MAX_OCSP_REQUEST * 4) / 3) * 3; // base64, every byte %-escaped at worst
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 type Headers = Record<string, string | number>;
@@ -21,7 +21,7 @@ function send(res: ServerResponse, der: Buffer, extra?: Headers): void {
  * no longer than this responder keeps them itself, which bounds how late a revocation shows.
  * POST answers are not cached by HTTP caches; errors and nonce answers must not be.
  */
-function cacheHeaders(answer: OcspAnswer): Headers {
+export function cacheHeaders(answer: OcspAnswer): Headers {
   if (!answer.caching) return { 'cache-control': 'no-store' };
   const { thisUpdate, nextUpdate, until } = answer.caching;
   const maxAge = Math.max(0, Math.floor((Math.min(until, nextUpdate.getTime()) - Date.now()) / 1000));
@@ -58,7 +58,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
 }
 
 /** The request DER from a GET path's last part, or null if it is not url-encoded base64. */
-function requestFromPath(encoded: string): Buffer | null {
+export function requestFromPath(encoded: string): Buffer | null {
   if (encoded.length > MAX_GET_PATH) return null;
   let text: string;
   try {

@@ -80,10 +80,8 @@ export class OcspResponder {
   /** respond(), with what an HTTP cache needs to know about the answer. */
   async answer(requestDer: Buffer): Promise<OcspAnswer> {
     const cacheKey = requestDer.length <= MAX_CACHED_REQUEST ? requestDer.toString('latin1') : null;
-    if (cacheKey !== null) {
-      const hit = this.cache.get(cacheKey);
-      if (hit && hit.until > Date.now() && hit.generation === (this.generations.get(hit.caId) ?? 0)) return hit.answer;
-    }
+    const hit = cacheKey === null ? undefined : this.cachedUnder(cacheKey);
+    if (hit) return hit;
     let request;
     try {
       request = parseOcspRequest(requestDer);
@@ -97,6 +95,16 @@ export class OcspResponder {
       this.log.error({ err: (e as Error).message }, 'OCSP answer failed');
       return { der: ocspErrorResponse('internalError') };
     }
+  }
+
+  /** The cached answer to exactly these request bytes, if one is still good; synchronous. */
+  cached(requestDer: Buffer): OcspAnswer | undefined {
+    return requestDer.length <= MAX_CACHED_REQUEST ? this.cachedUnder(requestDer.toString('latin1')) : undefined;
+  }
+
+  private cachedUnder(key: string): OcspAnswer | undefined {
+    const hit = this.cache.get(key);
+    return hit && hit.until > Date.now() && hit.generation === (this.generations.get(hit.caId) ?? 0) ? hit.answer : undefined;
   }
 
   private async sign(request: ReturnType<typeof parseOcspRequest>, requestKey: string | null): Promise<OcspAnswer> {
