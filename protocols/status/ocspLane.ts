@@ -1,7 +1,7 @@
 // A fast lane for OCSP on the plain-HTTP listener. Relying parties ask far more often than anyone
 // else calls the gateway, and node:http's per-request machinery costs several times what a cached
-// answer does. The lane reads requests for /ocsp straight off the socket and writes each answer
-// with one writev.
+// answer does. The lane reads requests for /ocsp straight off the socket and writes each answer,
+// head and body prepared together, with one write.
 //
 // It takes only requests it understands completely: HTTP/1.1 `POST /ocsp` with one Content-Length
 // or `GET /ocsp/{base64}` with no body, exactly one Host, and no Transfer-Encoding, Expect, Upgrade
