@@ -3,7 +3,7 @@
 // answer does. The lane reads requests for /ocsp straight off the socket and writes each answer,
 // head and body prepared together, with one write.
 //
-// It takes only requests it understands completely: HTTP/1.1 `POST /ocsp` with one Content-Length
+// It takes only requests it holds whole and understands completely: HTTP/1.1 `POST /ocsp` with one Content-Length
 // or `GET /ocsp/{base64}` with no body, exactly one Host, and no Transfer-Encoding, Expect, Upgrade
 // or Connection other than keep-alive. At the first request that is anything else, it hands the
 // connection over to node:http with the bytes it has read but not answered; node:http owns it from
@@ -22,14 +22,11 @@ const MAX_HEADER_BLOCK = 16 * 1024;
 const MAX_BUFFERED = 64 * 1024;
 
 export type LaneRequest =
-  /** The body's end is still to come. */
-  | { kind: 'incomplete' }
   /** Not for the lane: node:http takes the connection from here. */
   | { kind: 'foreign' }
   | { kind: 'post'; body: Buffer; length: number }
   | { kind: 'get'; encoded: string; length: number };
 
-const INCOMPLETE: LaneRequest = { kind: 'incomplete' };
 const FOREIGN: LaneRequest = { kind: 'foreign' };
 const STARTS = [Buffer.from('POST /ocsp'), Buffer.from('GET /ocsp/')];
 const REQUEST_LINE = /^(GET|POST) (\/ocsp[\x21-\x7e]*) HTTP\/1\.1$/;
@@ -37,10 +34,10 @@ const HEADER = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([\x20-\x7e\t]*?)[ \t]*$/;
 const CONTENT_LENGTH = /^\d{1,9}$/;
 
 /**
- * The next request in the buffer, as far as the lane is concerned. The lane takes a request only
- * when it holds the whole header block: were it to wait for the rest, it would wait where node:http
- * may already have rejected the part it has, and the two would answer differently. Clients send a
- * request's head in one segment, so this costs the lane nothing in practice.
+ * The next request in the buffer, as far as the lane is concerned. The lane takes only a request it
+ * holds whole, and never waits for more of one: node:http may already have rejected the part that
+ * has arrived, and its timeouts govern slow senders. Clients send an OCSP request in one segment,
+ * so in practice this costs the lane nothing.
  */
 export function nextLaneRequest(buf: Buffer): LaneRequest {
   if (!STARTS.some((start) => buf.length >= start.length && buf.compare(start, 0, start.length, 0, start.length) === 0)) return FOREIGN;
@@ -79,7 +76,7 @@ export function nextLaneRequest(buf: Buffer): LaneRequest {
     return { kind: 'get', encoded: path.slice('/ocsp/'.length), length: bodyStart };
   }
   if ((path !== '/ocsp' && path !== '/ocsp/') || contentLength === undefined || contentLength > MAX_OCSP_REQUEST) return FOREIGN;
-  if (buf.length < bodyStart + contentLength) return INCOMPLETE;
+  if (buf.length < bodyStart + contentLength) return FOREIGN;
   return { kind: 'post', body: buf.subarray(bodyStart, bodyStart + contentLength), length: bodyStart + contentLength };
 }
 
@@ -144,7 +141,6 @@ export function installOcspLane(server: Server, ocsp: OcspResponder): OcspLane {
     const serve = (): void => {
       while (buf !== null && !busy) {
         const request = nextLaneRequest(buf);
-        if (request.kind === 'incomplete') break;
         if (request.kind === 'foreign') return handOver();
         buf = request.length === buf.length ? null : buf.subarray(request.length);
         const answer = answerFor(request);
