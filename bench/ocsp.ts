@@ -247,16 +247,16 @@ export async function benchOcsp(args: string[]): Promise<void> {
   const rounds = argValue(args, 'rounds', 3);
   for (const ca of algorithms) {
     const prepared = await prepare(ca, certCount);
-    const runs: Record<'ours' | 'ours2' | 'theirs' | 'floor', ServerRun[]> = { ours: [], ours2: [], theirs: [], floor: [] };
+    const runs: Record<'ours' | 'ours2' | 'theirs' | 'nodeHttp', ServerRun[]> = { ours: [], ours2: [], theirs: [], nodeHttp: [] };
     for (let r = 0; r < rounds; r++) {
       runs.ours.push(await runCertgate(prepared, opts));
       if (clustered) runs.ours2.push(await runCertgate(prepared, opts, 2));
       runs.theirs.push(await runOpenssl(prepared, opts));
-      if (ca === algorithms[0]) runs.floor.push(await runNodeHttp(prepared, opts));
+      if (ca === algorithms[0]) runs.nodeHttp.push(await runNodeHttp(prepared, opts));
     }
     const [ours, theirs] = [median(runs.ours), median(runs.theirs)];
-    if (runs.floor.length) {
-      emit({ ...line('bare node:http, fixed answer (the best any responder on node:http could do)', ca, runs.floor), ratio_to_openssl: round(median(runs.floor).rate / theirs.rate, 2) });
+    if (runs.nodeHttp.length) {
+      emit({ ...line('bare node:http, fixed answer (the best any responder on node:http could do)', ca, runs.nodeHttp), ratio_to_openssl: round(median(runs.nodeHttp).rate / theirs.rate, 2) });
     }
     emit(line('certgate', ca, runs.ours));
     emit(line('openssl ocsp -multi 2', ca, runs.theirs));

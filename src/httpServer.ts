@@ -36,7 +36,7 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
   await opts.initFirst?.(rt);
   if (opts.worker) await rt.startWorker();
   const servers: Server[] = [];
-  const lanes: OcspLane[] = [];
+  let lane: OcspLane | undefined;
   let httpUrl: string | null = null;
   let httpsUrl: string | null = null;
   const urlOf = (scheme: string, addr: AddressInfo): string => `${scheme}://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
@@ -45,7 +45,7 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
     const app = createRequestListener(rt);
     const http = createServer(app);
     http.keepAliveTimeout = 65_000;
-    lanes.push(installOcspFastLane(http, rt));
+    lane = installOcspFastLane(http, rt);
     servers.push(http);
     httpUrl = urlOf('http', await listen(http, config.httpPort, config.host));
     if (config.httpsPort > 0) {
@@ -69,7 +69,7 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
     httpsUrl,
     async close() {
       // Stop accepting, let in-flight HTTP requests and jobs finish, then close the store.
-      for (const lane of lanes) lane.close();
+      lane?.close();
       await Promise.all(
         servers.map(
           (s) =>

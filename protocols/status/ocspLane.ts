@@ -116,7 +116,10 @@ export interface OcspLane {
  * tracking and timing out the connections it is handed, and closing as before.
  */
 export function installOcspLane(server: Server, ocsp: OcspResponder): OcspLane {
-  const [nodeListener] = server.listeners('connection') as [(socket: Socket) => void];
+  const listeners = server.listeners('connection') as ((socket: Socket) => void)[];
+  // node:http's own, which the lane calls for the connections it hands over.
+  const [nodeListener] = listeners;
+  if (listeners.length !== 1 || !nodeListener) throw new Error('installOcspLane: expected a node:http server with only its own connection listener');
   server.removeListener('connection', nodeListener);
   const open = new Set<() => void>();
   let closing = false;
