@@ -26,8 +26,14 @@ import { createEnrollmentProcessor } from './worker/processEnrollment.js';
 const SWEEP_INTERVAL_MS = 15_000;
 const SWEEP_MIN_AGE_MS = 15_000;
 const CRL_SWEEP_INTERVAL_MS = 60_000;
-const REVOCATIONS_CHANNEL = 'revocations';
 const CRL_WATCH_INTERVAL_MS = 2_000;
+const REVOCATIONS_CHANNEL = 'revocations';
+/** `caId/serial`: whose status changed. A notice with no serial stands for the whole CA. */
+const revocationNotice = (caId: string, serialHex: string): string => `${caId}/${serialHex}`;
+function parseRevocationNotice(message: string): { caId: string; serialHex?: string } {
+  const slash = message.indexOf('/');
+  return slash < 0 ? { caId: message } : { caId: message.slice(0, slash), serialHex: message.slice(slash + 1) };
+}
 
 export interface Runtime {
   config: Config;
@@ -96,13 +102,16 @@ export async function openRuntime(config: Config, options: { log?: Logger; queue
     { validityMs: config.ocspValidityHours * 3_600_000, cacheMaxAgeMs: config.ocspCacheSeconds * 1000, cacheEntries: 200_000 },
     log,
   );
-  // Other processes (API nodes, the CLI) drop their cached OCSP answers for the CA at once too.
+  // Other processes (API nodes, the CLI) drop their cached OCSP answers for the certificate at once too.
   const broadcast = createBroadcast({ redisUrl: config.redisUrl, prefix: options.queuePrefix, onError });
-  broadcast.subscribe(REVOCATIONS_CHANNEL, (caId) => ocsp.invalidate(caId));
-  revocations.onChange((caId) => {
-    ocsp.invalidate(caId);
+  broadcast.subscribe(REVOCATIONS_CHANNEL, (message) => {
+    const { caId, serialHex } = parseRevocationNotice(message);
+    ocsp.invalidate(caId, serialHex);
+  });
+  revocations.onChange((caId, serialHex) => {
+    ocsp.invalidate(caId, serialHex);
     crlScheduler.revoked(caId);
-    void broadcast.publish(REVOCATIONS_CHANNEL, caId);
+    void broadcast.publish(REVOCATIONS_CHANNEL, revocationNotice(caId, serialHex));
   });
   // Without Redis, a new CRL number (the CLI's `cert revoke` publishes one) is that news.
   const crlWatcher = new CrlWatcher(store, crls, (caId) => ocsp.invalidate(caId), log);

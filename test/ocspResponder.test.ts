@@ -2,7 +2,7 @@
 // answers mean the second came from the cache, and different bytes mean it was signed again.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { OcspResponder, type OcspPolicy } from '../src/ca/ocspResponder.js';
 import { OcspSigners } from '../src/ca/ocspSigners.js';
 import { loadConfig } from '../src/config.js';
@@ -33,11 +33,24 @@ afterAll(async () => {
   await rt.close();
 });
 
-/** openssl's request for certificate i, with or without a nonce. */
-function requestFor(i: number, nonce = false): Buffer {
-  const out = join(dir, `req-${i}-${nonce}.der`);
-  openssl(['ocsp', '-issuer', join(dir, 'issuing.pem'), '-serial', `0x${(certs[i] as CertificateRecord).serialNumber}`, nonce ? '-nonce' : '-no_nonce', '-reqout', out]);
+/** openssl's request for certificate i, with or without a nonce, its CertID hashed with `digest`. */
+function requestFor(i: number, nonce = false, digest = 'sha1'): Buffer {
+  const out = join(dir, `req-${i}-${nonce}-${digest}.der`);
+  openssl(['ocsp', '-issuer', join(dir, 'issuing.pem'), `-${digest}`, '-serial', `0x${serialOf(i)}`, nonce ? '-nonce' : '-no_nonce', '-reqout', out]);
   return readFileSync(out);
+}
+
+const serialOf = (i: number): string => (certs[i] as CertificateRecord).serialNumber;
+
+/** Polls until `next` gives a value (timed by the monotonic clock: tests move Date). */
+async function eventually<T>(next: () => Promise<T | undefined>, timeoutMs = 5000): Promise<T> {
+  const end = performance.now() + timeoutMs;
+  for (;;) {
+    const value = await next();
+    if (value !== undefined) return value;
+    if (performance.now() > end) throw new Error('no value in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 function responder(policy: Partial<OcspPolicy> = {}, store: Store = rt.store): OcspResponder {
@@ -69,7 +82,46 @@ describe('OCSP answer cache', () => {
     expect(await uncached.respond(plain)).not.toEqual(await uncached.respond(plain));
   });
 
-  it('does not cache an answer whose status was read before an invalidate()', async () => {
+  it("invalidate() for one certificate signs its answers again and keeps the CA's others", async () => {
+    const r = responder();
+    const [a, aSha256, b] = [requestFor(0), requestFor(0, false, 'sha256'), requestFor(1)];
+    const [answerA, answerASha256, answerB] = [await r.respond(a), await r.respond(aSha256), await r.respond(b)];
+    r.invalidate(issuing.id, serialOf(1).replace(/.$/, (c) => (c === '0' ? '1' : '0'))); // another serial
+    expect(await r.respond(a)).toEqual(answerA);
+    r.invalidate(issuing.id, serialOf(0));
+    expect(await r.respond(a)).not.toEqual(answerA);
+    expect(await r.respond(aSha256)).not.toEqual(answerASha256);
+    expect(await r.respond(b)).toEqual(answerB);
+  });
+
+  it('signs a hot answer again in the background in the last quarter of its cache time, answering from the cache meanwhile', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const start = Date.now();
+      const r = responder({ cacheMaxAgeMs: 60_000 });
+      const plain = requestFor(2);
+      const first = await r.respond(plain);
+      vi.setSystemTime(start + 40_000);
+      expect(await r.respond(plain)).toEqual(first);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(await r.respond(plain)).toEqual(first); // not yet due: nothing was signed
+      vi.setSystemTime(start + 50_000);
+      expect(await r.respond(plain)).toEqual(first); // due: still answered from the cache
+      const next = await eventually(async () => {
+        const answer = await r.respond(plain);
+        return answer.equals(first) ? undefined : answer;
+      });
+      vi.setSystemTime(start + 70_000); // past the first answer's time, within its successor's
+      expect(await r.respond(plain)).toEqual(next);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it.each([
+    ['its CA', false],
+    ['its certificate', true],
+  ])('does not cache an answer whose status was read before an invalidate() of %s', async (_, one) => {
     let gate: (() => void) | null = null;
     // A store whose status lookup waits until the test lets it go.
     const slow = new Proxy(rt.store, {
@@ -91,7 +143,7 @@ describe('OCSP answer cache', () => {
     const plain = requestFor(2);
     const pending = r.respond(plain);
     while (!gate) await new Promise((resolve) => setTimeout(resolve, 5));
-    r.invalidate(issuing.id); // a revocation lands while the old status is in hand
+    r.invalidate(issuing.id, one ? serialOf(2) : undefined); // a revocation lands while the old status is in hand
     (gate as () => void)();
     const stale = await pending;
     gate = null;

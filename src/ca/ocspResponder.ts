@@ -1,8 +1,11 @@
 // Answers OCSP requests (RFC 6960) for every CA we hold. Answers to nonce-less single-certificate
 // requests (what relying parties send) are cached under the request's exact bytes, so a repeat is
 // one map lookup with no parsing, until half their validity has passed or cacheMaxAgeMs (the
-// bound for a revocation whose notice never arrived). invalidate() drops a CA's answers at once.
-// Nonce requests are signed fresh, as the nonce must be echoed.
+// bound for a revocation whose notice never arrived). A hot answer is signed again in the
+// background in the last quarter of that time, so relying parties never wait for a signature on
+// it. invalidate() drops one certificate's answers (a revocation), or a whole CA's (news that says
+// only which CA changed); the CA's other answers stay good, so frequent revocations do not turn
+// the cache into a signing queue. Nonce requests are signed fresh, as the nonce must be echoed.
 import type { Logger } from 'pino';
 import { buildOcspResponse, issuerHashes, OCSP_HASH_ALGORITHMS, OcspRequestError, ocspErrorResponse, parseOcspRequest, type OcspCertStatus } from '../pki/ocsp.js';
 import { fromPem } from '../pki/pem.js';
@@ -33,10 +36,17 @@ export interface OcspAnswer {
 interface CachedAnswer {
   answer: OcspAnswer;
   caId: string;
-  /** The CA's generation when the status was read; a later invalidate() makes the answer stale. */
-  generation: number;
+  /** certKey() of the certificate whose status it states. */
+  certKey: string;
+  /** The invalidation sequence when the status was read; a later invalidate() of its CA or certificate makes it stale. */
+  readSeq: number;
   until: number;
+  /** From then on, a hit also starts signing its successor. */
+  refreshAt: number;
+  refreshing: boolean;
 }
+
+const certKey = (caId: string, serialHex: string): string => `${caId}/${serialHex}`;
 
 /** Longer requests are never cached (a plain one for one certificate is about 80 bytes). */
 const MAX_CACHED_REQUEST = 512;
@@ -47,7 +57,15 @@ export class OcspResponder {
   private issuersLoadedAt = 0;
   /** Request bytes (latin1) → answer; insertion-ordered, the oldest evicted first. */
   private readonly cache = new Map<string, CachedAnswer>();
-  private readonly generations = new Map<string, number>();
+  /** Counts invalidate() calls; answers remember its value when they read their status. */
+  private seq = 0;
+  /** CA id → seq of its last invalidation. */
+  private readonly caInvalidated = new Map<string, number>();
+  /**
+   * certKey → seq and time of its last invalidation, oldest first; dropped once every answer read
+   * before it has expired.
+   */
+  private readonly certInvalidated = new Map<string, { seq: number; at: number }>();
 
   constructor(
     private readonly store: Store,
@@ -67,9 +85,22 @@ export class OcspResponder {
     }
   }
 
-  /** Forget cached answers for a CA whose revocation list changed. */
-  invalidate(caId: string): void {
-    this.generations.set(caId, (this.generations.get(caId) ?? 0) + 1);
+  /** Forgets the cached answers for a certificate whose status changed, or, without a serial, for a whole CA. */
+  invalidate(caId: string, serialHex?: string): void {
+    const seq = ++this.seq;
+    if (serialHex === undefined) {
+      this.caInvalidated.set(caId, seq);
+      return;
+    }
+    const now = Date.now();
+    const key = certKey(caId, serialHex);
+    this.certInvalidated.delete(key); // re-inserted at the end: the map stays oldest-first
+    this.certInvalidated.set(key, { seq, at: now });
+    // An answer expires at most cacheMaxAgeMs after it read its status, so an older mark guards nothing.
+    for (const [k, mark] of this.certInvalidated) {
+      if (mark.at >= now - this.policy.cacheMaxAgeMs) break;
+      this.certInvalidated.delete(k);
+    }
   }
 
   /** An OCSPResponse (DER) for any input; never throws. */
@@ -104,7 +135,28 @@ export class OcspResponder {
 
   private cachedUnder(key: string): OcspAnswer | undefined {
     const hit = this.cache.get(key);
-    return hit && hit.until > Date.now() && hit.generation === (this.generations.get(hit.caId) ?? 0) ? hit.answer : undefined;
+    if (!hit) return undefined;
+    const now = Date.now();
+    if (hit.until <= now || this.invalidatedSince(hit.readSeq, hit.caId, hit.certKey)) return undefined;
+    if (now >= hit.refreshAt && !hit.refreshing) {
+      hit.refreshing = true;
+      setImmediate(() => void this.refresh(key));
+    }
+    return hit.answer;
+  }
+
+  private invalidatedSince(readSeq: number, caId: string, key: string): boolean {
+    return readSeq < (this.caInvalidated.get(caId) ?? 0) || readSeq < (this.certInvalidated.get(key)?.seq ?? 0);
+  }
+
+  /** Signs a cached answer's successor while the answer itself still serves. */
+  private async refresh(requestKey: string): Promise<void> {
+    try {
+      await this.sign(parseOcspRequest(Buffer.from(requestKey, 'latin1')), requestKey);
+    } catch (e) {
+      // The cached answer serves until it expires; then a request signs on its own.
+      this.log.error({ err: (e as Error).message }, 'OCSP answer refresh failed');
+    }
   }
 
   private async sign(request: ReturnType<typeof parseOcspRequest>, requestKey: string | null): Promise<OcspAnswer> {
@@ -118,8 +170,9 @@ export class OcspResponder {
     if (caIds.size !== 1) return { der: ocspErrorResponse('unauthorized') };
     const [caId] = caIds as unknown as [string];
 
-    const generation = this.generations.get(caId) ?? 0;
-    const now = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const readSeq = this.seq;
+    const readAt = Date.now();
+    const now = new Date(Math.floor(readAt / 1000) * 1000);
     const nextUpdate = new Date(now.getTime() + this.policy.validityMs);
     const responses = await Promise.all(
       request.certIds.map(async (id) => ({ certIdDer: id.der, certStatus: await this.statusOf(caId, id.serialHex), thisUpdate: now, nextUpdate })),
@@ -131,13 +184,15 @@ export class OcspResponder {
     );
     // Not to be kept, here or by HTTP caches: answers that echo a nonce (single-use), and answers
     // built from a status read before an invalidate() (already stale).
-    if (request.nonce !== null || generation !== (this.generations.get(caId) ?? 0)) return { der };
-    const until = Date.now() + Math.min(this.policy.validityMs / 2, this.policy.cacheMaxAgeMs);
+    if (request.nonce !== null || request.certIds.some((id) => this.invalidatedSince(readSeq, caId, certKey(caId, id.serialHex)))) return { der };
+    const lifetime = Math.min(this.policy.validityMs / 2, this.policy.cacheMaxAgeMs);
+    const until = readAt + lifetime;
     const answer: OcspAnswer = { der, caching: { thisUpdate: now, nextUpdate, until } };
-    if (requestKey !== null && request.certIds.length === 1) {
+    const [only] = request.certIds;
+    if (requestKey !== null && only && request.certIds.length === 1) {
       this.cache.delete(requestKey); // re-inserted at the end: eviction stays oldest-first
       if (this.cache.size >= this.policy.cacheEntries) this.cache.delete(this.cache.keys().next().value as string);
-      this.cache.set(requestKey, { answer, caId, generation, until });
+      this.cache.set(requestKey, { answer, caId, certKey: certKey(caId, only.serialHex), readSeq, until, refreshAt: readAt + (lifetime * 3) / 4, refreshing: false });
     }
     return answer;
   }

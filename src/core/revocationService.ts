@@ -1,10 +1,10 @@
 // Revoking and reinstating certificates, and telling whoever publishes status (CRL builder,
-// OCSP cache) that a CA's revocation list changed.
+// OCSP cache) which certificate's status changed.
 import type { Store } from '../store/types.js';
 import { badRequest, conflict, notFound } from './errors.js';
 import { REVOCATION_REASON_CODES, type CertificateRecord, type RevocationReason } from './types.js';
 
-export type RevocationListener = (caId: string) => void;
+export type RevocationListener = (caId: string, serialHex: string) => void;
 
 /** Accepts RFC 5280 names in the spellings clients use: keyCompromise, key_compromise, KEY-COMPROMISE. */
 export function parseRevocationReason(input: string | undefined | null): RevocationReason {
@@ -28,8 +28,8 @@ export class RevocationService {
     this.listeners.push(listener);
   }
 
-  private changed(caId: string): void {
-    for (const l of this.listeners) l(caId);
+  private changed(certificate: CertificateRecord): void {
+    for (const l of this.listeners) l(certificate.caId, certificate.serialNumber);
   }
 
   async revoke(
@@ -47,7 +47,7 @@ export class RevocationService {
     });
     if (!result) throw notFound(`certificate ${certificateId} not found`);
     if (!result.changed) throw conflict(`certificate ${certificateId} is already revoked (${result.certificate.revocationReason})`);
-    this.changed(existing.caId);
+    this.changed(existing);
     return result.certificate;
   }
 
@@ -58,7 +58,7 @@ export class RevocationService {
     authorize(existing.caId);
     const lifted = await this.store.certificates.reinstate(certificateId);
     if (!lifted) throw conflict(`certificate ${certificateId} is not on hold, so it cannot be reinstated`);
-    this.changed(existing.caId);
+    this.changed(existing);
     return lifted;
   }
 }
