@@ -1,7 +1,8 @@
-// npm run bench -- ocsp [--certs N] [--seconds N] [--rounds N] [--connections N] [--ca ec-p256,rsa-2048] [--autocannon]
+// npm run bench -- ocsp [--certs N] [--seconds N] [--rounds N] [--connections N] [--ca ec-p256,rsa-2048 | ''] [--autocannon]
 // OCSP answers per second for random known serials from certgate's responder, and from
 // `openssl ocsp -index … -port` serving the same CA under the same load, for a P-256 and an
-// RSA-2048 issuing CA; then the build and parse time of a 100,000-entry CRL.
+// RSA-2048 issuing CA; the responder's own answer rate while certificates are being revoked, against
+// the same with none; then the build and parse time of a 100,000-entry CRL.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -66,6 +67,8 @@ async function crlAtScale(entries: number): Promise<void> {
 interface Prepared {
   dataDir: string;
   certCount: number;
+  /** The ids of the certificates left unrevoked. */
+  liveIds: string[];
   caPem: string;
   caKeyPem: string;
   indexTxt: string;
@@ -79,12 +82,14 @@ async function prepare(keyAlgorithm: KeyAlgorithm, certCount: number): Promise<P
   const issuing = (await initialize(rt, { keyAlgorithm })).issuing as CaRecord;
   await rt.startWorker();
   const certs: { serialHex: string; notAfter: Date; revokedAt: Date | null }[] = [];
+  const liveIds: string[] = [];
   for (const csrPem of makeP256Csrs(certCount)) {
     const { request } = await rt.enrollments.submit({ caId: issuing.id, csrPem, requester: 'bench', protocol: 'cli', authorize: () => undefined });
     const done = await rt.enrollments.waitForOutcome(request, 60_000);
     const cert = (await rt.store.certificates.get(done.certificateId as string)) as CertificateRecord;
     const revokedAt = certs.length % 10 === 0 ? (await rt.revocations.revoke(cert.id, { reason: 'keyCompromise' }, () => undefined)).revokedAt : null;
     certs.push({ serialHex: cert.serialNumber, notAfter: cert.validTo, revokedAt });
+    if (!revokedAt) liveIds.push(cert.id);
   }
   const caKey = decryptPrivateKey(issuing.encryptedKey, caSecretFor(issuing, rt.secrets));
   await rt.close();
@@ -92,6 +97,7 @@ async function prepare(keyAlgorithm: KeyAlgorithm, certCount: number): Promise<P
   return {
     dataDir,
     certCount,
+    liveIds,
     caPem: issuing.certificatePem,
     caKeyPem: caKey.export({ format: 'pem', type: 'pkcs8' }) as string,
     indexTxt: certs.map((c, i) => indexLine(c.serialHex, c.notAfter, c.revokedAt, `/CN=host${i}.bench.test`)).join('\n') + '\n',
@@ -211,10 +217,46 @@ async function runNodeHttp(p: Prepared, opts: LoadOptions): Promise<ServerRun> {
   }
 }
 
+/**
+ * The responder in process, answering the prepared requests round-robin for `seconds` (every
+ * answer already cached once) while `perSecond` live certificates are revoked each second. A
+ * revocation should cost the signature for that one certificate, not the CA's whole cache.
+ */
+async function answersWhileRevoking(p: Prepared, perSecond: number, seconds: number): Promise<{ rate: number; revoked: number }> {
+  const rt = await openRuntime(loadConfig({ env: { CERTGATE_DATA_DIR: p.dataDir, CERTGATE_LOG_LEVEL: 'warn' } }));
+  try {
+    for (const body of p.bodies) await rt.ocsp.respond(body);
+    const toRevoke = p.liveIds.splice(0, Math.ceil(perSecond * seconds));
+    const revocations: Promise<unknown>[] = [];
+    const revoker =
+      perSecond > 0
+        ? setInterval(() => {
+            const id = toRevoke[revocations.length];
+            if (id) revocations.push(rt.revocations.revoke(id, { reason: 'superseded' }, () => undefined));
+          }, 1000 / perSecond)
+        : undefined;
+    let answered = 0;
+    const start = performance.now();
+    const end = start + seconds * 1000;
+    while (performance.now() < end) {
+      for (let k = 0; k < 200; k++) await rt.ocsp.respond(p.bodies[answered++ % p.bodies.length] as Buffer);
+      // Let the revocation timer in between.
+      await new Promise((r) => setImmediate(r));
+    }
+    const rate = answered / ((performance.now() - start) / 1000);
+    clearInterval(revoker);
+    await Promise.all(revocations);
+    return { rate, revoked: revocations.length };
+  } finally {
+    await rt.close();
+  }
+}
+
 export async function benchOcsp(args: string[]): Promise<void> {
   const certCount = argValue(args, 'certs', 1000);
   const i = args.indexOf('--ca');
-  const algorithms = (i >= 0 ? (args[i + 1] ?? '') : 'ec-p256,rsa-2048').split(',') as KeyAlgorithm[];
+  // `--ca ''` skips the load against the HTTP servers.
+  const algorithms = (i >= 0 ? (args[i + 1] ?? '') : 'ec-p256,rsa-2048').split(',').filter(Boolean) as KeyAlgorithm[];
   const opts: LoadOptions = {
     wrk: !args.includes('--autocannon') && (await hasWrk()),
     seconds: argValue(args, 'seconds', 5),
@@ -266,5 +308,18 @@ export async function benchOcsp(args: string[]): Promise<void> {
       compare(ca, median(runs.ours2), theirs, 'certgate --processes 2 / openssl ocsp -multi 2');
     }
   }
+  const churn = await prepare('ec-p256', certCount);
+  const seconds = opts.seconds;
+  const quiet = await answersWhileRevoking(churn, 0, seconds);
+  const busy = await answersWhileRevoking(churn, 20, seconds);
+  emit({
+    scenario: 'ocsp-revoking',
+    ca: 'ec-p256',
+    certs: certCount,
+    revocations_per_s: round(busy.revoked / seconds, 1),
+    answers_per_s: round(busy.rate, 0),
+    answers_per_s_without_revocations: round(quiet.rate, 0),
+    ratio: round(busy.rate / quiet.rate, 2),
+  });
   await crlAtScale(100_000);
 }
