@@ -309,14 +309,13 @@ export async function benchOcsp(args: string[]): Promise<void> {
     }
   }
   const churn = await prepare('ec-p256', certCount);
-  const seconds = opts.seconds;
-  const quiet = await answersWhileRevoking(churn, 0, seconds);
-  const busy = await answersWhileRevoking(churn, 20, seconds);
+  const quiet = await answersWhileRevoking(churn, 0, opts.seconds);
+  const busy = await answersWhileRevoking(churn, 20, opts.seconds);
   emit({
     scenario: 'ocsp-revoking',
     ca: 'ec-p256',
     certs: certCount,
-    revocations_per_s: round(busy.revoked / seconds, 1),
+    revocations_per_s: round(busy.revoked / opts.seconds, 1),
     answers_per_s: round(busy.rate, 0),
     answers_per_s_without_revocations: round(quiet.rate, 0),
     ratio: round(busy.rate / quiet.rate, 2),
