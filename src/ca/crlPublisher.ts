@@ -10,11 +10,21 @@ export interface CrlPolicy {
   validityMs: number;
 }
 
+const OWN_NUMBERS_KEPT = 64;
+
+function numbersFor(map: Map<string, Set<number>>, caId: string): Set<number> {
+  let numbers = map.get(caId);
+  if (!numbers) map.set(caId, (numbers = new Set()));
+  return numbers;
+}
+
 export class CrlPublisher {
   /** The last CRL served or published per CA, so serving a big CRL does not re-read it each time. */
   private readonly served = new Map<string, CrlRecord>();
-  /** The number of the last CRL this process stored, per CA. */
-  private readonly published = new Map<string, number>();
+  /** The numbers of the CRLs this process is storing, per CA. */
+  private readonly storing = new Map<string, Set<number>>();
+  /** The numbers of the last OWN_NUMBERS_KEPT CRLs this process stored, per CA, in the order stored. */
+  private readonly stored = new Map<string, Set<number>>();
 
   constructor(
     private readonly store: Store,
@@ -41,11 +51,19 @@ export class CrlPublisher {
       nextUpdate: crl.nextUpdate,
       entries: revoked.map((r) => ({ serialHex: r.serialNumber, revokedAt: r.revokedAt, reason: r.reason, invalidityDate: r.invalidityDate })),
     });
-    if (await this.store.crls.save(crl)) {
-      this.served.set(caId, crl);
-      this.published.set(caId, crl.crlNumber);
-      this.log.info({ caId, crlNumber: crl.crlNumber, entries: revoked.length, ms: Math.round(performance.now() - started) }, 'published CRL');
-      return crl;
+    // Marked as being stored until it is known to be ours or not, so a watcher that sees the
+    // stored CRL first never takes it for another process's.
+    const storing = numbersFor(this.storing, caId).add(crl.crlNumber);
+    try {
+      if (await this.store.crls.save(crl)) {
+        this.served.set(caId, crl);
+        const stored = numbersFor(this.stored, caId).add(crl.crlNumber);
+        if (stored.size > OWN_NUMBERS_KEPT) stored.delete(stored.values().next().value as number);
+        this.log.info({ caId, crlNumber: crl.crlNumber, entries: revoked.length, ms: Math.round(performance.now() - started) }, 'published CRL');
+        return crl;
+      }
+    } finally {
+      storing.delete(crl.crlNumber);
     }
     // Another process published a newer one meanwhile; that one stands.
     return (await this.store.crls.latest(caId)) as CrlRecord;
@@ -67,9 +85,14 @@ export class CrlPublisher {
     return latest;
   }
 
-  /** The number of the last CRL this process published for the CA, if any. */
-  lastPublishedHere(caId: string): number | undefined {
-    return this.published.get(caId);
+  /**
+   * Who stored the CA's CRL with this number: this process, another one, or, while this process is
+   * storing a CRL with that number, not known yet. Only this process's last OWN_NUMBERS_KEPT CRLs
+   * are remembered; an older number counts as another process's.
+   */
+  origin(caId: string, crlNumber: number): 'here' | 'elsewhere' | 'undecided' {
+    if (this.storing.get(caId)?.has(crlNumber)) return 'undecided';
+    return this.stored.get(caId)?.has(crlNumber) ? 'here' : 'elsewhere';
   }
 
   /** True once half of a CRL's life has passed: time to publish its successor. */

@@ -2,8 +2,8 @@
 // file with the CLI, whose `cert revoke` publishes a new CRL at once. A new CRL number is the
 // signal that a CA's revocations changed: the watcher reads each CA's CRL header (a small query)
 // and reports the CAs whose number moved, so the server's OCSP answers follow within seconds.
-// A step of one to a CRL this process published itself is not news (its own revocations were
-// handled when made), so cached answers are not dropped twice for them.
+// CRLs this process published itself are not news (its own revocations were handled when made,
+// certificate by certificate), so they never drop a whole CA's cached answers.
 import type { Logger } from 'pino';
 import type { Store } from '../store/types.js';
 import type { CrlPublisher } from './crlPublisher.js';
@@ -24,10 +24,20 @@ export class CrlWatcher {
     for (const ca of await this.store.cas.list()) {
       const number = (await this.store.crls.latestHeader(ca.id))?.crlNumber ?? 0;
       const before = this.seen.get(ca.id);
+      if (before !== undefined && before !== number) {
+        // Numbers only grow; a smaller one means the CRLs were replaced underneath us.
+        let news = number < before;
+        let undecided = false;
+        for (let n = before + 1; n <= number && !news; n++) {
+          const origin = this.publisher.origin(ca.id, n);
+          news = origin === 'elsewhere';
+          undecided ||= origin === 'undecided';
+        }
+        // A CRL this process is still storing: judged at the next look, once its origin is known.
+        if (undecided && !news) continue;
+        if (news) this.onChange(ca.id);
+      }
       this.seen.set(ca.id, number);
-      if (before === undefined || before === number) continue;
-      if (number === before + 1 && number === this.publisher.lastPublishedHere(ca.id)) continue;
-      this.onChange(ca.id);
     }
   }
 
