@@ -9,6 +9,7 @@ import type {
   RevokedEntry,
   EnrollmentRequest,
   ProductRecord,
+  Rejection,
   RequestStatus,
 } from '../core/types.js';
 
@@ -16,7 +17,7 @@ export type NewCa = Omit<CaRecord, 'createdAt'>;
 export type NewProduct = Omit<ProductRecord, 'createdAt'>;
 export type NewEnrollmentRequest = Omit<
   EnrollmentRequest,
-  'status' | 'statusReason' | 'certificateId' | 'approvedBy' | 'attempts' | 'createdAt' | 'updatedAt'
+  'status' | 'statusReason' | 'rejection' | 'certificateId' | 'approvedBy' | 'serialNumber' | 'leaseExpiresAt' | 'attempts' | 'createdAt' | 'updatedAt'
 >;
 export type NewCertificate = Omit<CertificateRecord, 'revokedAt' | 'revocationReason' | 'invalidityDate' | 'createdAt'>;
 export type NewOcspSigner = Omit<OcspSignerRecord, 'createdAt'>;
@@ -44,27 +45,37 @@ export interface ProductStore {
 
 export interface RequestStore {
   /**
-   * Stores a new request as `queued`. When `idempotencyKey` is set and a request with the same
-   * (requester, idempotencyKey) exists, returns that one with created=false instead.
+   * Stores a new request as `queued`. When a request with the same (requester, idempotencyKey),
+   * or the same (requester, transactionId), exists, returns that one with created=false instead
+   * (the caller compares fingerprints to tell a replay from a clash).
    */
   insert(request: NewEnrollmentRequest): Promise<{ request: EnrollmentRequest; created: boolean }>;
   get(id: string): Promise<EnrollmentRequest | undefined>;
+  /** The request this requester sent under a protocol transaction id (SCEP CertPoll, EST retry). */
+  findByTransaction(requester: string, transactionId: string): Promise<EnrollmentRequest | undefined>;
   /**
-   * Compare-and-set: moves the request to `to` only if its status is one of `from`.
+   * Compare-and-set: moves the request to `to` only if its status is one of `from`. Every
+   * from → to must be in core/requestStatus's table (TransitionError otherwise, before any write).
    * Returns the updated request, or undefined when the status did not match.
    */
-  transition(
-    id: string,
-    from: readonly RequestStatus[],
-    to: RequestStatus,
-    reason?: string | null,
-  ): Promise<EnrollmentRequest | undefined>;
+  transition(id: string, from: readonly RequestStatus[], to: RequestStatus, outcome?: TransitionOutcome): Promise<EnrollmentRequest | undefined>;
+  /**
+   * Claims a request for signing: `queued` → `signing`, or `signing` whose lease has expired →
+   * `signing`, with a lease until now + leaseMs and attempts + 1. The serial is stored by the first
+   * claim; a re-claim keeps the stored one (the argument is then ignored). Undefined when the
+   * request is in any other state or another worker holds a live lease.
+   */
+  claim(id: string, claim: { serialNumber: string; leaseMs: number }): Promise<EnrollmentRequest | undefined>;
   /** Moves a request from `pending_approval` back to `queued`, recording the approver. */
   approve(id: string, approvedBy: string): Promise<EnrollmentRequest | undefined>;
-  /** Counts one more processing attempt (for retries and crash recovery). */
-  incrementAttempts(id: string): Promise<void>;
-  /** Oldest first. Used on start-up to re-queue what a dead process left behind. */
+  /** Oldest first. Used to re-queue what a dead process left behind. */
   listByStatus(statuses: readonly RequestStatus[], limit: number): Promise<EnrollmentRequest[]>;
+}
+
+export interface TransitionOutcome {
+  reason?: string | null;
+  /** Stored with a move to `rejected`. */
+  rejection?: Rejection | null;
 }
 
 export interface CertificateStore {
@@ -117,10 +128,11 @@ export interface Store {
   readonly crls: CrlStore;
   readonly ocspSigners: OcspSignerStore;
   /**
-   * In one transaction: stores the certificate and moves its request from `queued` to `issued`.
-   * If the request is already issued (a job ran twice), stores nothing and returns the
-   * certificate that was issued first with alreadyIssued=true. Throws if the request is in
-   * any other state, or if (caId, serialNumber) is taken.
+   * In one transaction: stores the certificate and moves its request from `signing` to `issued`.
+   * The certificate's serial must be the one the claim allocated. If the request is already
+   * issued (a job ran twice), stores nothing and returns the certificate that was issued first
+   * with alreadyIssued=true. Throws if the request is in any other state, or if
+   * (caId, serialNumber) is taken.
    */
   recordIssuance(
     requestId: string,
