@@ -1,0 +1,52 @@
+// The one shape every front-end plugs in with. protocols/<name>/index.ts exports a ProtocolModule;
+// the composition root registers them in one list and knows nothing else about them.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Router } from 'express';
+import type { Migration } from 'kysely';
+import type { Logger } from 'pino';
+import type { CaRegistry } from '../ca/registry.js';
+import type { CrlPublisher } from '../ca/crlPublisher.js';
+import type { Config } from '../config.js';
+import type { OcspSignerStore } from '../store/types.js';
+import type { CredentialService } from './credentials.js';
+import type { EnrollmentService, NameAuthorizer } from './enrollmentService.js';
+import type { QueryService } from './queries.js';
+import type { RevocationService } from './revocationService.js';
+
+/** Whose status changed: one certificate, or (no serial) everything of a CA. */
+export type StatusChangeListener = (caId: string, serialHex?: string) => void;
+
+/** Narrow services a front-end gets. Never the whole store. */
+export interface CoreServices {
+  config: Config;
+  log: Logger;
+  enrollments: EnrollmentService;
+  revocations: RevocationService;
+  queries: QueryService;
+  credentials: CredentialService;
+  cas: CaRegistry;
+  crls: CrlPublisher;
+  ocspSigners: OcspSignerStore;
+  /** Revocations and reinstatements made by this process or (with Redis) any other. */
+  onStatusChange(listener: StatusChangeListener): void;
+}
+
+export interface MountedProtocol {
+  /** Mounted on the express app at `path` (default '/'); it renders its own errors. */
+  router?: Router;
+  path?: string;
+  /** Tried on bare node:http before express; true when it answered the request. */
+  handle?(req: IncomingMessage, res: ServerResponse): boolean;
+  /** Consulted by the worker for this protocol's requests before anything is signed. */
+  authorizeNames?: NameAuthorizer;
+  /** Called once in a process that serves HTTP (not in a bare worker). */
+  startServing?(): void;
+  close?(): Promise<void>;
+}
+
+export interface ProtocolModule {
+  readonly name: string;
+  /** Tables this protocol owns, migrated under its own name (kept apart from the core's). */
+  readonly migrations?: Readonly<Record<string, Migration>>;
+  mount(core: CoreServices): MountedProtocol;
+}
