@@ -161,7 +161,7 @@ async function runCertgate(p: Prepared, opts: LoadOptions, processes = 1): Promi
     REDIS_URL: processes > 1 ? (process.env.REDIS_URL ?? '') : '',
     DATABASE_URL: '',
   };
-  const server = spawn(process.execPath, [join(root, 'node_modules/tsx/dist/cli.mjs'), join(root, 'src/cli.ts'), 'serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const server = spawn(process.execPath, [join(root, 'node_modules/tsx/dist/cli.mjs'), join(root, 'main.ts'), 'serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   try {
     const url = `http://127.0.0.1:${port}/ocsp`;
     await firstAnswer(url, p.bodies[0] as Buffer, server, p.dataDir);

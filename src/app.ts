@@ -1,28 +1,17 @@
-// The composition root for HTTP: mounts each protocol's router on one express app. Together with
-// cli.ts it is the only part of src/ that knows the protocols exist.
-import type { RequestListener, Server } from 'node:http';
+// Composes the HTTP request listener from the registered protocols. It knows no protocol's
+// internals: each mounted protocol brings its router (and renders its own errors), or a bare
+// node:http handler for what must not pay for express (OCSP).
+import type { RequestListener } from 'node:http';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import { createRestRouter } from '../protocols/rest/index.js';
-import { createOcspHandler, createStatusRouter, installOcspLane, type OcspLane } from '../protocols/status/index.js';
 import type { Runtime } from './runtime.js';
 
-/** What the HTTP and HTTPS servers run: the OCSP responder on bare node:http, the rest on express. */
 export function createRequestListener(rt: Runtime): RequestListener {
-  const answerOcsp = createOcspHandler(rt.ocsp);
+  const bare = rt.protocols.map((p) => p.mounted.handle).filter((h) => h !== undefined);
   const app = createApp(rt);
   return (req, res) => {
-    if (!answerOcsp(req, res)) app(req, res);
+    for (const handle of bare) if (handle(req, res)) return;
+    app(req, res);
   };
-}
-
-export type { OcspLane };
-
-/**
- * On the plain-HTTP listener, OCSP requests are read straight off the socket ahead of node:http
- * (protocols/status/ocspLane.ts); anything else on the connection goes on to createRequestListener.
- */
-export function installOcspFastLane(server: Server, rt: Runtime): OcspLane {
-  return installOcspLane(server, rt.ocsp);
 }
 
 export function createApp(rt: Runtime): Express {
@@ -42,18 +31,11 @@ export function createApp(rt: Runtime): Express {
     res.status(problems.length ? 503 : 200).json(problems.length ? { status: 'unavailable', problems } : { status: 'ready' });
   });
 
-  app.use(
-    '/v1',
-    createRestRouter({
-      store: rt.store,
-      cas: rt.cas,
-      enrollments: rt.enrollments,
-      revocations: rt.revocations,
-      log: rt.log,
-      issueWaitMs: rt.config.issueWaitMs,
-    }),
-  );
-  app.use(createStatusRouter({ store: rt.store, crls: rt.crls, log: rt.log }));
+  for (const { mounted } of rt.protocols) {
+    if (mounted.router) app.use(mounted.path ?? '/', mounted.router);
+  }
+
+  // Only paths no protocol owns reach these.
   app.use((req, res) => {
     res.status(404).json({ error: `not found: ${req.method} ${req.path}` });
   });

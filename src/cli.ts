@@ -6,11 +6,15 @@ import { createCa } from './ca/createCa.js';
 import { loadConfig, type Config } from './config.js';
 import { AppError } from './core/errors.js';
 import { parseRevocationReason } from './core/revocationService.js';
+import type { ProtocolModule } from './core/protocol.js';
 import { KEY_ALGORITHMS, type KeyAlgorithm } from './core/types.js';
 import { initialize } from './init.js';
 import { parseProductTemplate } from './policy/productSchema.js';
 import { openRuntime, type Runtime } from './runtime.js';
 import { serve } from './serve.js';
+
+// The front-ends to serve, handed in by the entry point (main.ts): src/ never imports protocols/.
+let protocols: readonly ProtocolModule[] = [];
 
 const program = new Command('certgate')
   .description('Multi-protocol certificate enrollment gateway')
@@ -88,7 +92,7 @@ program
   .addOption(processesOption())
   .addOption(jsonOption())
   .action(async (opts: { worker: boolean; processes?: number; json?: boolean }) => {
-    await serve(config(processesOverride(opts.processes)), { worker: opts.worker, json: !!opts.json });
+    await serve(config(processesOverride(opts.processes)), { worker: opts.worker, json: !!opts.json, protocols });
   });
 
 program
@@ -97,7 +101,7 @@ program
   .addOption(processesOption())
   .addOption(jsonOption())
   .action(async (opts: { processes?: number; json?: boolean }) => {
-    await serve(config(processesOverride(opts.processes)), { worker: true, json: !!opts.json, initFirst: (rt) => initialize(rt).then((r) => r.created && printInit(!!opts.json, r, rt.config.dataDir)) });
+    await serve(config(processesOverride(opts.processes)), { worker: true, json: !!opts.json, protocols, initFirst: (rt) => initialize(rt).then((r) => r.created && printInit(!!opts.json, r, rt.config.dataDir)) });
   });
 
 program
@@ -107,7 +111,7 @@ program
   .action(async (opts: { json?: boolean }) => {
     const cfg = config();
     if (!cfg.redisUrl) throw new AppError('bad_request', 'REDIS_URL must be set: a lone worker takes its jobs from Redis');
-    await serve(cfg, { worker: true, json: !!opts.json, http: false });
+    await serve(cfg, { worker: true, json: !!opts.json, http: false, protocols });
   });
 
 const ca = program.command('ca').description('certificate authorities');
@@ -273,9 +277,13 @@ request
     });
   });
 
-program.parseAsync(process.argv).catch((e: unknown) => {
-  const err = e as Error;
-  // Operator mistakes get their message only; a stack trace helps nobody here.
-  console.error(`certgate: ${err.message}`);
-  process.exit(1);
-});
+/** Runs the `certgate` command line with these front-ends registered. */
+export function runCli(modules: readonly ProtocolModule[], argv: readonly string[]): void {
+  protocols = modules;
+  program.parseAsync(argv as string[]).catch((e: unknown) => {
+    const err = e as Error;
+    // Operator mistakes get their message only; a stack trace helps nobody here.
+    console.error(`certgate: ${err.message}`);
+    process.exit(1);
+  });
+}

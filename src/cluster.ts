@@ -44,11 +44,11 @@ export interface ClusterStarted {
 
 /** The primary: prepares, forks the children, and resolves once every one of them listens. */
 async function runPrimary(config: Config, opts: ServeOptions): Promise<ClusterStarted> {
-  const rt = await openRuntime(config);
+  const rt = await openRuntime(config, { protocols: opts.protocols });
   await opts.initFirst?.(rt);
   if (config.httpsPort > 0 && !config.tlsCertFile) await ensureTlsCertificate(rt);
-  // Otherwise each child would issue its own signer on a CA's first OCSP request.
-  await rt.ocsp.prepareSigners();
+  // Otherwise each child would prepare (e.g. issue an OCSP signer) for itself, racing the others.
+  rt.startServing();
   if (opts.worker) await rt.startWorker();
 
   // Each child accepts on the shared socket itself; round-robin through the primary would cost an

@@ -33,6 +33,8 @@ export const configSchema = z.object({
   /** Threads that check CSR signatures off the event loop; default: one per core but one. */
   cryptoThreads: z.coerce.number().int().min(1).max(64).default(Math.max(1, availableParallelism() - 1)),
   workerConcurrency: z.coerce.number().int().min(1).max(256).default(32),
+  /** How long a worker's claim on a request is exclusive; a dead worker's request is taken over after it. */
+  signingLeaseMs: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
   /** HTTP processes sharing the ports (`serve --processes`); more than one needs REDIS_URL. */
   httpProcesses: z.coerce.number().int().min(1).max(64).default(1),
   queueAttempts: z.coerce.number().int().min(1).max(50).default(5),
@@ -71,6 +73,7 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   logLevel: 'CERTGATE_LOG_LEVEL',
   issueWaitMs: 'CERTGATE_ISSUE_WAIT_MS',
   workerConcurrency: 'CERTGATE_WORKER_CONCURRENCY',
+  signingLeaseMs: 'CERTGATE_SIGNING_LEASE_MS',
   httpProcesses: 'CERTGATE_HTTP_PROCESSES',
   cryptoThreads: 'CERTGATE_CRYPTO_THREADS',
   queueAttempts: 'CERTGATE_QUEUE_ATTEMPTS',

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { createRequestListener, installOcspFastLane, type OcspLane } from './app.js';
+import { createRequestListener } from './app.js';
+import type { ProtocolModule } from './core/protocol.js';
 import type { Config } from './config.js';
 import { openRuntime, type Runtime } from './runtime.js';
 import { ensureTlsCertificate } from './tlsCertificate.js';
@@ -14,6 +15,8 @@ export interface ServeOptions {
   /** false: a worker process with no listeners. */
   http?: boolean;
   initFirst?: (rt: Runtime) => Promise<unknown>;
+  /** The front-ends to mount (protocols/index.ts). */
+  protocols: readonly ProtocolModule[];
 }
 
 export interface RunningServer {
@@ -32,11 +35,10 @@ function listen(server: Server, port: number, host: string): Promise<AddressInfo
 
 /** Starts what `certgate serve|start|worker` runs; resolves once listening. */
 export async function startServer(config: Config, opts: ServeOptions): Promise<RunningServer> {
-  const rt = await openRuntime(config);
+  const rt = await openRuntime(config, { protocols: opts.protocols });
   await opts.initFirst?.(rt);
   if (opts.worker) await rt.startWorker();
   const servers: Server[] = [];
-  let lane: OcspLane | undefined;
   let httpUrl: string | null = null;
   let httpsUrl: string | null = null;
   const urlOf = (scheme: string, addr: AddressInfo): string => `${scheme}://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
@@ -45,7 +47,6 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
     const app = createRequestListener(rt);
     const http = createServer(app);
     http.keepAliveTimeout = 65_000;
-    lane = installOcspFastLane(http, rt);
     servers.push(http);
     httpUrl = urlOf('http', await listen(http, config.httpPort, config.host));
     if (config.httpsPort > 0) {
@@ -69,7 +70,6 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
     httpsUrl,
     async close() {
       // Stop accepting, let in-flight HTTP requests and jobs finish, then close the store.
-      lane?.close();
       await Promise.all(
         servers.map(
           (s) =>

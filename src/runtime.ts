@@ -7,13 +7,14 @@ import type { Logger } from 'pino';
 import { CaRegistry } from './ca/registry.js';
 import type { CaSecrets } from './ca/createCa.js';
 import { ConfigError, publicUrlOf, type Config } from './config.js';
-import { EnrollmentService } from './core/enrollmentService.js';
+import { CredentialService } from './core/credentials.js';
+import { EnrollmentService, type NameAuthorizer } from './core/enrollmentService.js';
+import type { CoreServices, MountedProtocol, ProtocolModule, StatusChangeListener } from './core/protocol.js';
+import { QueryService } from './core/queries.js';
+import type { Protocol } from './core/types.js';
 import { RevocationService } from './core/revocationService.js';
 import { CrlPublisher } from './ca/crlPublisher.js';
 import { CrlScheduler } from './ca/crlScheduler.js';
-import { CrlWatcher } from './ca/crlWatcher.js';
-import { OcspResponder } from './ca/ocspResponder.js';
-import { OcspSigners } from './ca/ocspSigners.js';
 import { createLogger } from './log.js';
 import { ThreadedVerifier } from './pki/verifyPool.js';
 import { createBroadcast } from './queue/broadcast.js';
@@ -26,7 +27,6 @@ import { createEnrollmentProcessor } from './worker/processEnrollment.js';
 const SWEEP_INTERVAL_MS = 15_000;
 const SWEEP_MIN_AGE_MS = 15_000;
 const CRL_SWEEP_INTERVAL_MS = 60_000;
-const CRL_WATCH_INTERVAL_MS = 2_000;
 const REVOCATIONS_CHANNEL = 'revocations';
 /** `caId/serial`: whose status changed. A notice with no serial stands for the whole CA. */
 const revocationNotice = (caId: string, serialHex: string): string => `${caId}/${serialHex}`;
@@ -45,12 +45,22 @@ export interface Runtime {
   enrollments: EnrollmentService;
   revocations: RevocationService;
   crls: CrlPublisher;
-  ocsp: OcspResponder;
+  /** What front-ends get: narrow services, never the store. */
+  core: CoreServices;
+  /** The registered protocols, mounted on `core`, in registration order. */
+  protocols: readonly { module: ProtocolModule; mounted: MountedProtocol }[];
   /** Starts consuming enrollment jobs in this process, after re-queueing stranded requests. */
   startWorker(): Promise<void>;
-  /** What a process that answers relying parties needs: news of revocations made elsewhere. */
+  /** What a process that answers clients (or prepares for processes that do) needs. */
   startServing(): void;
   close(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  log?: Logger;
+  queuePrefix?: string;
+  /** The front-ends of this deployment (protocols/index.ts). Their migrations run at open. */
+  protocols?: readonly ProtocolModule[];
 }
 
 /**
@@ -68,7 +78,7 @@ export function resolveMasterKey(config: Config): string {
   return key;
 }
 
-export async function openRuntime(config: Config, options: { log?: Logger; queuePrefix?: string } = {}): Promise<Runtime> {
+export async function openRuntime(config: Config, options: RuntimeOptions = {}): Promise<Runtime> {
   const log = options.log ?? createLogger(config.logLevel);
   const secrets: CaSecrets = { masterKey: resolveMasterKey(config), passphrases: config.caPassphrases };
   const store = await openStore({ databaseUrl: config.databaseUrl, sqlitePath: join(config.dataDir, 'certgate.db') });
@@ -96,25 +106,41 @@ export async function openRuntime(config: Config, options: { log?: Logger; queue
     backoffMs: config.queueBackoffMs,
   });
   const crlScheduler = new CrlScheduler(crlQueue, config.crlDebounceMs, log);
-  const ocsp = new OcspResponder(
-    store,
-    new OcspSigners(store, cas, secrets.masterKey, config.ocspSignerDays * 86_400_000),
-    { validityMs: config.ocspValidityHours * 3_600_000, cacheMaxAgeMs: config.ocspCacheSeconds * 1000, cacheEntries: 200_000 },
-    log,
-  );
-  // Other processes (API nodes, the CLI) drop their cached OCSP answers for the certificate at once too.
+  // Other processes (API nodes, the CLI) hear of a revocation at once too, through Redis.
   const broadcast = createBroadcast({ redisUrl: config.redisUrl, prefix: options.queuePrefix, onError });
+  const statusListeners: StatusChangeListener[] = [];
   broadcast.subscribe(REVOCATIONS_CHANNEL, (message) => {
     const { caId, serialHex } = parseRevocationNotice(message);
-    ocsp.invalidate(caId, serialHex);
+    for (const l of statusListeners) l(caId, serialHex);
   });
   revocations.onChange((caId, serialHex) => {
-    ocsp.invalidate(caId, serialHex);
+    // This process hears it now: a REST revoke must show in the very next OCSP answer.
+    for (const l of statusListeners) l(caId, serialHex);
     crlScheduler.revoked(caId);
     void broadcast.publish(REVOCATIONS_CHANNEL, revocationNotice(caId, serialHex));
   });
-  // Without Redis, a new CRL number (the CLI's `cert revoke` publishes one) is that news.
-  const crlWatcher = new CrlWatcher(store, crls, (caId) => ocsp.invalidate(caId), log);
+
+  const core: CoreServices = {
+    config,
+    log,
+    enrollments,
+    revocations,
+    queries: new QueryService(store),
+    credentials: new CredentialService(store),
+    cas,
+    crls,
+    ocspSigners: store.ocspSigners,
+    masterKey: secrets.masterKey,
+    onStatusChange: (listener) => statusListeners.push(listener),
+  };
+  const protocols: { module: ProtocolModule; mounted: MountedProtocol }[] = [];
+  for (const module of options.protocols ?? []) {
+    if (module.migrations) await store.applyMigrations(module.name, module.migrations);
+    protocols.push({ module, mounted: module.mount(core) });
+  }
+  const nameAuthorizers = new Map<Protocol, NameAuthorizer>();
+  for (const { module, mounted } of protocols) if (mounted.authorizeNames) nameAuthorizers.set(module.name as Protocol, mounted.authorizeNames);
+
   let closed = false;
   let sweeper: NodeJS.Timeout | undefined;
   return {
@@ -127,11 +153,12 @@ export async function openRuntime(config: Config, options: { log?: Logger; queue
     enrollments,
     revocations,
     crls,
-    ocsp,
+    core,
+    protocols,
     async startWorker() {
       await crlQueue.startWorker(crlScheduler.handler(crls), 1);
       crlScheduler.startSweeping(store, CRL_SWEEP_INTERVAL_MS);
-      await queue.startWorker(createEnrollmentProcessor({ store, cas, log }), config.workerConcurrency);
+      await queue.startWorker(createEnrollmentProcessor({ store, cas, log, leaseMs: config.signingLeaseMs, nameAuthorizers }), config.workerConcurrency);
       const n = await enrollments.requeueStranded(10_000);
       if (n) log.info({ count: n }, 're-queued requests left behind by a previous process');
       // Approvals made by another process (the CLI, say) and jobs lost with a dead in-process
@@ -142,13 +169,12 @@ export async function openRuntime(config: Config, options: { log?: Logger; queue
       sweeper.unref();
     },
     startServing() {
-      if (!config.redisUrl) crlWatcher.start(CRL_WATCH_INTERVAL_MS);
-      ocsp.prepareSigners().catch((e: Error) => log.warn({ err: e.message }, 'could not prepare the OCSP signers'));
+      for (const { mounted } of protocols) mounted.startServing?.();
     },
     async close() {
       if (closed) return;
       closed = true;
-      crlWatcher.stop();
+      for (const { mounted } of protocols) await mounted.close?.();
       if (sweeper) clearInterval(sweeper);
       crlScheduler.stop();
       await queue.close();

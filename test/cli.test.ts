@@ -8,7 +8,7 @@ import { makeCsr, openssl, opensslVerify, tempDir } from './helpers/openssl.js';
 import { freePort } from './helpers/net.js';
 
 const root = join(import.meta.dirname, '..');
-const cliArgs = ['--import', 'tsx', join(root, 'src/cli.ts')];
+const cliArgs = ['--import', 'tsx', join(root, 'main.ts')];
 
 function certgate(dataDir: string, args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, [...cliArgs, ...args], {

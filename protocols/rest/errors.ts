@@ -2,6 +2,7 @@ import type { ErrorRequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
 import { AppError, type ErrorKind } from '../../src/core/errors.js';
+import { rejectionJson } from './serialize.js';
 
 const STATUS: Record<ErrorKind, number> = {
   bad_request: 400,
@@ -18,7 +19,7 @@ export function restErrorHandler(log: Logger): ErrorRequestHandler {
     if (res.headersSent) return;
     if (err instanceof AppError) {
       if (err.kind === 'unauthorized') res.set('WWW-Authenticate', 'Bearer');
-      res.status(STATUS[err.kind]).json({ error: err.message });
+      res.status(STATUS[err.kind]).json({ error: err.message, ...(err.rejection ? rejectionJson(err.rejection) : {}) });
       return;
     }
     if (err instanceof ZodError) {

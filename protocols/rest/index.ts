@@ -1,26 +1,19 @@
 // The REST front-end (Certman-shaped JSON over HTTP, bearer API keys).
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import type { Logger } from 'pino';
 import { z } from 'zod';
-import { authenticateApiKey, can, permittedCas } from '../../src/auth/apiKeys.js';
-import type { CaRegistry } from '../../src/ca/registry.js';
-import type { EnrollmentService } from '../../src/core/enrollmentService.js';
-import { parseRevocationReason, type RevocationService } from '../../src/core/revocationService.js';
+import { can, permittedCas } from '../../src/auth/apiKeys.js';
+import type { ProductRef } from '../../src/core/enrollmentService.js';
+import type { CoreServices, ProtocolModule } from '../../src/core/protocol.js';
+import { parseRevocationReason } from '../../src/core/revocationService.js';
 import { AppError, forbidden, notFound, unauthorized } from '../../src/core/errors.js';
 import type { ApiKeyRecord, PermissionAction } from '../../src/core/types.js';
-import type { Store } from '../../src/store/types.js';
-import { caJson, certificateJson, productJson, requestJson, revokedJson } from './serialize.js';
+import { caJson, certificateJson, productJson, rejectionJson, requestJson, revokedJson } from './serialize.js';
 import { restErrorHandler } from './errors.js';
 
-export interface RestDeps {
-  store: Store;
-  cas: CaRegistry;
-  enrollments: EnrollmentService;
-  revocations: RevocationService;
-  log: Logger;
-  /** How long POST /v1/certificates waits for the worker before answering 202. */
-  issueWaitMs: number;
-}
+export const restProtocol: ProtocolModule = {
+  name: 'rest',
+  mount: (core) => ({ path: '/v1', router: createRestRouter(core) }),
+};
 
 const issueBody = z
   .object({
@@ -63,15 +56,16 @@ function requireAdmin(req: Request): void {
   if (!keyOf(req).admin) throw forbidden('this action needs an admin API key');
 }
 
-export function createRestRouter(deps: RestDeps): Router {
-  const { store, cas, enrollments, revocations } = deps;
+export function createRestRouter(core: CoreServices): Router {
+  const { queries, cas, enrollments, revocations, credentials } = core;
+  const issueWaitMs = core.config.issueWaitMs;
   const router = express.Router();
   router.use(express.json({ limit: '256kb' }));
 
   router.use(async (req: Request, _res: Response, next: NextFunction) => {
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);
-    const key = m ? await authenticateApiKey(store, m[1] as string) : null;
+    const key = m ? await credentials.apiKey(m[1] as string) : null;
     if (!key) throw unauthorized(m ? 'invalid or revoked API key' : 'missing API key: send "Authorization: Bearer cg_..."');
     (req as Authed).apiKey = key;
     next();
@@ -83,26 +77,26 @@ export function createRestRouter(deps: RestDeps): Router {
   });
 
   router.get('/cas', async (req, res) => {
-    const all = await store.cas.list();
+    const all = await queries.caList();
     res.json({ cas: all.filter((ca) => can(keyOf(req), 'read', ca.id)).map((ca) => caJson(ca)) });
   });
 
   router.get('/cas/:id', async (req, res) => {
-    const ca = await store.cas.get(req.params.id as string);
+    const ca = await queries.caById(req.params.id as string);
     if (!ca) throw notFound(`CA ${req.params.id} not found`);
     requirePermission(req, 'read', ca.id);
     res.json(caJson(ca, true));
   });
 
   router.get('/cas/:id/chain', async (req, res) => {
-    const ca = await store.cas.get(req.params.id as string);
+    const ca = await queries.caById(req.params.id as string);
     if (!ca) throw notFound(`CA ${req.params.id} not found`);
     requirePermission(req, 'read', ca.id);
     res.type('application/pem-certificate-chain').send((await cas.chainOf(ca.id)).join(''));
   });
 
   router.get('/products', async (req, res) => {
-    const products = await store.products.list();
+    const products = await queries.productList();
     res.json({ products: products.filter((p) => can(keyOf(req), 'read', p.caId)).map(productJson) });
   });
 
@@ -113,37 +107,39 @@ export function createRestRouter(deps: RestDeps): Router {
       throw new AppError('bad_request', 'Idempotency-Key must be 1 to 255 characters');
     }
     const key = keyOf(req);
-    const { request } = await enrollments.submit({
-      productId: body.productId,
-      caId: body.caId,
-      csrPem: body.csrPem as string,
-      validityDays: body.validityDays ?? null,
-      requester: `apikey:${key.id}`,
-      protocol: 'rest',
-      idempotencyKey,
-      authorize: (caId) => requirePermission(req, 'issue', caId),
-    });
-    const outcome = await enrollments.waitForOutcome(request, deps.issueWaitMs);
-    switch (outcome.status) {
+    const product: ProductRef = body.productId ? { id: body.productId } : { caId: body.caId as string };
+    const { request } = await enrollments.submit(
+      {
+        principal: `apikey:${key.id}`,
+        protocol: 'rest',
+        product,
+        authorize: (caId) => {
+          if (body.productId && body.caId && body.caId !== caId) throw new AppError('bad_request', `product ${body.productId} does not issue from CA ${body.caId}`);
+          requirePermission(req, 'issue', caId);
+        },
+      },
+      body.csrPem as string,
+      { validityDays: body.validityDays ?? null, idempotencyKey },
+    );
+    const outcome = await enrollments.waitForOutcome(request, issueWaitMs);
+    switch (outcome.state) {
       case 'issued': {
-        const cert = await store.certificates.get(outcome.certificateId as string);
-        if (!cert) throw new Error(`issued request ${outcome.id} has no certificate`);
-        const chain = await cas.chainOf(cert.caId);
-        res.status(201).location(`/v1/certificates/${cert.id}`).json(certificateJson(cert, chain));
+        const chain = await cas.chainOf(outcome.certificate.caId);
+        res.status(201).location(`/v1/certificates/${outcome.certificate.id}`).json(certificateJson(outcome.certificate, chain));
         return;
       }
       case 'rejected':
-        res.status(422).json({ error: outcome.statusReason ?? 'rejected by policy', request_id: outcome.id });
+        res.status(422).json({ error: `${outcome.rejection.detail} [rule: ${outcome.rejection.rule}]`, ...rejectionJson(outcome.rejection), request_id: outcome.request.id });
         return;
       case 'failed':
-        res.status(500).json({ error: 'issuance failed; the request is recorded as failed', request_id: outcome.id });
+        res.status(500).json({ error: 'issuance failed; the request is recorded as failed', request_id: outcome.request.id });
         return;
-      default:
+      case 'pending':
         res
           .status(202)
-          .location(`/v1/requests/${outcome.id}`)
-          .set('Retry-After', outcome.status === 'queued' ? '2' : '60')
-          .json({ request_id: outcome.id, ...requestJson(outcome) });
+          .location(`/v1/requests/${outcome.request.id}`)
+          .set('Retry-After', String(outcome.retryAfterS))
+          .json({ request_id: outcome.request.id, ...requestJson(outcome.request) });
     }
   });
 
@@ -153,12 +149,12 @@ export function createRestRouter(deps: RestDeps): Router {
     // Filtered in the query, so that limit and offset page through what the key may read.
     const readable = permittedCas(keyOf(req), 'read');
     const caIds = q.ca_id ? [q.ca_id] : readable === '*' ? undefined : readable;
-    const certs = await store.certificates.list({ ...(caIds ? { caIds } : {}), limit: q.limit, offset: q.offset });
+    const certs = await queries.certificateList({ ...(caIds ? { caIds } : {}), limit: q.limit, offset: q.offset });
     res.json({ certificates: certs.map((c) => certificateJson(c)) });
   });
 
   router.get('/certificates/:id', async (req, res) => {
-    const cert = await store.certificates.get(req.params.id as string);
+    const cert = await queries.certificateById(req.params.id as string);
     if (!cert) throw notFound(`certificate ${req.params.id} not found`);
     requirePermission(req, 'read', cert.caId);
     res.json(certificateJson(cert));
@@ -187,7 +183,7 @@ export function createRestRouter(deps: RestDeps): Router {
   });
 
   router.get('/requests/:id', async (req, res) => {
-    const r = await store.requests.get(req.params.id as string);
+    const r = await queries.requestById(req.params.id as string);
     if (!r) throw notFound(`request ${req.params.id} not found`);
     if (r.requester !== `apikey:${keyOf(req).id}`) requirePermission(req, 'read', r.caId);
     res.json(requestJson(r));
@@ -208,6 +204,6 @@ export function createRestRouter(deps: RestDeps): Router {
   router.use((req, res) => {
     res.status(404).json({ error: `no such endpoint: ${req.method} ${req.baseUrl}${req.path}` });
   });
-  router.use(restErrorHandler(deps.log));
+  router.use(restErrorHandler(core.log));
   return router;
 }

@@ -1,5 +1,5 @@
 // Certman REST API shapes: snake_case, ISO-8601 times.
-import type { CaRecord, CertificateRecord, EnrollmentRequest, ProductRecord } from '../../src/core/types.js';
+import type { CaRecord, CertificateRecord, EnrollmentRequest, ProductRecord, Rejection } from '../../src/core/types.js';
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
@@ -63,6 +63,7 @@ export function requestJson(req: EnrollmentRequest) {
     protocol: req.protocol,
     status: req.status,
     status_reason: req.statusReason,
+    ...(req.rejection ? { rejection: rejectionJson(req.rejection) } : {}),
     certificate_id: req.certificateId,
     approved_by: req.approvedBy,
     created_at: iso(req.createdAt),
@@ -88,4 +89,9 @@ export function productJson(p: ProductRecord) {
     requires_approval: t.requiresApproval,
     created_at: iso(p.createdAt),
   };
+}
+
+/** A refusal's structure beside the `error` sentence, so scripts can branch on the rule. */
+export function rejectionJson(r: Rejection) {
+  return { code: r.code, rule: r.rule, detail: r.detail, ...(r.sub ? { identifiers: r.sub } : {}) };
 }

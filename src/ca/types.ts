@@ -12,8 +12,13 @@ export interface IssueRequest {
   notAfter: Date;
   keyUsage: KeyUsage[];
   extendedKeyUsage: ExtendedKeyUsage[];
-  /** Serial magnitude; the backend draws one when absent. */
+  /** Serial magnitude; the backend draws one when absent. Enrollment passes the one its claim allocated. */
   serial?: Buffer;
+  /**
+   * The enrollment request this certificate answers. A retried request arrives again with the same
+   * id and serial, so an upstream CA can drop the duplicate instead of issuing twice.
+   */
+  requestId?: string;
   /** id-pkix-ocsp-nocheck, for the CA's delegated OCSP signers. */
   ocspNoCheck?: boolean;
   /** Leave out the CRL and OCSP pointers (an OCSP signer must not be checked through OCSP). */

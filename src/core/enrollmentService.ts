@@ -1,31 +1,73 @@
-// The one way into issuance for every front-end: authenticate first, then submit() turns a CSR
-// into a stored, queued EnrollmentRequest, and waitForOutcome() lets a waiting front-end answer.
-import { newId } from './ids.js';
-import { CsrError, parseCsr } from '../pki/csr.js';
+// The one way into issuance for every front-end. A front-end authenticates its caller into a
+// Grant (who, through which protocol, under which product, within which limits); submit() turns a
+// CSR into a stored, queued EnrollmentRequest, and waitForOutcome() lets a waiting front-end answer.
+import { createHash } from 'node:crypto';
+import { CsrError, parseCsr, type ParsedCsr } from '../pki/csr.js';
+import { toPem } from '../pki/pem.js';
 import type { SignatureVerifier } from '../pki/verifyPool.js';
+import { precheckNames } from '../policy/decide.js';
+import type { RequestedNames } from '../policy/names.js';
+import { parseProductTemplate } from '../policy/productSchema.js';
 import type { JobQueue } from '../queue/types.js';
 import type { Store } from '../store/types.js';
-import { badRequest, conflict, notFound, unprocessable } from './errors.js';
+import { conflict, notFound, refused, unprocessable } from './errors.js';
+import { newId } from './ids.js';
+import { SETTLED_STATUSES } from './requestStatus.js';
 import { TtlCache } from './ttlCache.js';
-import type { EnrollmentRequest, ProductRecord, Protocol, RequestStatus } from './types.js';
+import type { CertificateRecord, Constraint, EnrollmentRequest, ProductRecord, Protocol, Rejection } from './types.js';
 
-export interface SubmitInput {
-  productId?: string | undefined;
-  caId?: string | undefined;
-  csrPem: string;
-  validityDays?: number | null | undefined;
-  requester: string;
+/** How a front-end names the product: by id, by name (an EST/SCEP label, an ACME profile), or a CA's default. */
+export type ProductRef = { id: string } | { name: string } | { caId: string };
+
+export interface Grant {
+  /** Who asks: `apikey:<id>`, `acme:<account>`, `est:<user>`, ... */
+  principal: string;
   protocol: Protocol;
-  idempotencyKey?: string | null | undefined;
+  product: ProductRef;
+  /** Limits the credential carries; stored on the request and enforced by the worker. */
+  constraints?: Constraint[];
   /** Throws (forbidden) when the caller may not issue from this CA. Runs before any write. */
-  authorize: (caId: string) => void;
+  authorize?: (caId: string) => void;
 }
+
+export interface SubmitOptions {
+  validityDays?: number | null;
+  idempotencyKey?: string | null;
+  /** The protocol's own id (SCEP transactionID): a re-sent request finds the first one. */
+  transactionId?: string | null;
+  /** Names the protocol has already validated (ACME: the order's identifiers): the CSR must ask for exactly these. */
+  identifiers?: string[];
+}
+
+export type NameAuthorization = { ok: true } | { ok: false; rejection: Rejection } | { ok: 'pending'; detail: string };
+/** A protocol's say on whether this request may carry these names; consulted by the worker. */
+export type NameAuthorizer = (request: EnrollmentRequest, names: RequestedNames) => Promise<NameAuthorization>;
+
+export type Outcome =
+  | { state: 'issued'; request: EnrollmentRequest; certificate: CertificateRecord }
+  | { state: 'pending'; request: EnrollmentRequest; retryAfterS: number }
+  | { state: 'rejected'; request: EnrollmentRequest; rejection: Rejection }
+  | { state: 'failed'; request: EnrollmentRequest };
 
 // Products change rarely and only through an operator; a few seconds of staleness across
 // processes is the price of not reading them on every request.
 const PRODUCT_CACHE_MS = 5_000;
 
-const SETTLED: readonly RequestStatus[] = ['issued', 'rejected', 'failed', 'pending_approval', 'pending_dcv'];
+function parseCsrOrRefuse(csr: string | Buffer): ParsedCsr {
+  try {
+    return parseCsr(csr);
+  } catch (e) {
+    if (e instanceof CsrError) throw refused('bad_request', { code: 'badCsr', rule: 'csr', detail: e.message });
+    throw e;
+  }
+}
+
+/** Everything that decides the certificate, hashed: an idempotent replay must match it exactly. */
+function fingerprintOf(parts: { productId: string; csrDer: Buffer; validityDays: number | null; constraints: Constraint[]; transactionId: string | null }): string {
+  return createHash('sha256')
+    .update(JSON.stringify([parts.productId, parts.csrDer.toString('base64'), parts.validityDays, parts.constraints, parts.transactionId]))
+    .digest('hex');
+}
 
 export class EnrollmentService {
   private readonly products: TtlCache<ProductRecord[]>;
@@ -38,46 +80,63 @@ export class EnrollmentService {
     this.products = new TtlCache(PRODUCT_CACHE_MS);
   }
 
-  async resolveProduct(productId: string | undefined, caId: string | undefined): Promise<ProductRecord> {
-    if (productId) {
-      const product = (await this.products.get('all', () => this.store.products.list())).find((p) => p.id === productId) ?? (await this.store.products.get(productId));
-      if (!product) throw notFound(`product ${productId} not found`);
-      if (caId && caId !== product.caId) throw badRequest(`product ${productId} does not issue from CA ${caId}`);
+  async resolveProduct(ref: ProductRef): Promise<ProductRecord> {
+    const find = async (match: (p: ProductRecord) => boolean): Promise<ProductRecord | undefined> =>
+      (await this.products.get('all', () => this.store.products.list())).find(match) ?? (await this.store.products.list()).find(match);
+    if ('id' in ref) {
+      const product = await find((p) => p.id === ref.id);
+      if (!product) throw notFound(`product ${ref.id} not found`);
       return product;
     }
-    if (!caId) throw badRequest('give caId or productId');
+    if ('name' in ref) {
+      const product = await find((p) => p.name === ref.name);
+      if (!product) throw notFound(`no product named "${ref.name}"`);
+      return product;
+    }
     // A CA's default product is the first one created for it (`init` creates one per issuing CA).
-    const forCa = (list: ProductRecord[]): ProductRecord | undefined => list.find((p) => p.caId === caId);
-    const product = forCa(await this.products.get('all', () => this.store.products.list())) ?? forCa(await this.store.products.list());
-    if (!product && !(await this.store.cas.get(caId))) throw notFound(`CA ${caId} not found`);
-    if (!product) throw unprocessable(`CA ${caId} has no product to issue under; create one with "certgate product create"`);
+    const product = await find((p) => p.caId === ref.caId);
+    if (!product && !(await this.store.cas.get(ref.caId))) throw notFound(`CA ${ref.caId} not found`);
+    if (!product) throw unprocessable(`CA ${ref.caId} has no product to issue under; create one with "certgate product create"`);
     return product;
   }
 
-  async submit(input: SubmitInput): Promise<{ request: EnrollmentRequest; created: boolean }> {
-    const product = await this.resolveProduct(input.productId, input.caId);
-    input.authorize(product.caId);
-    let csr;
-    try {
-      csr = parseCsr(input.csrPem);
-    } catch (e) {
-      if (e instanceof CsrError) throw badRequest(e.message);
-      throw e;
-    }
-    if (!(await this.verifier.verify(csr))) throw badRequest('CSR signature does not verify: the request was not signed by the key it contains');
+  /**
+   * The product's name rules alone, for a front-end that wants to refuse early (ACME new-order).
+   * The worker applies them again, with everything else, before it signs.
+   */
+  async precheck(ref: ProductRef, identifiers: readonly string[]): Promise<Rejection | null> {
+    const product = await this.resolveProduct(ref);
+    return precheckNames(parseProductTemplate(product.template), identifiers);
+  }
 
+  async submit(grant: Grant, csrInput: string | Buffer, o: SubmitOptions = {}): Promise<{ request: EnrollmentRequest; created: boolean }> {
+    const product = await this.resolveProduct(grant.product);
+    grant.authorize?.(product.caId);
+    const csr = parseCsrOrRefuse(csrInput);
+    if (!(await this.verifier.verify(csr))) {
+      throw refused('bad_request', { code: 'badCsr', rule: 'proofOfPossession', detail: 'CSR signature does not verify: the request was not signed by the key it contains' });
+    }
+    const constraints: Constraint[] = [...(grant.constraints ?? [])];
+    if (o.identifiers) constraints.push({ kind: 'exactNames', names: o.identifiers });
+    const validityDays = o.validityDays ?? null;
+    const transactionId = o.transactionId ?? null;
+
+    const fingerprint = fingerprintOf({ productId: product.id, csrDer: csr.der, validityDays, constraints, transactionId });
     const { request, created } = await this.store.requests.insert({
       id: newId(),
       productId: product.id,
       caId: product.caId,
-      requester: input.requester,
-      protocol: input.protocol,
-      csrPem: input.csrPem,
-      validityDays: input.validityDays ?? null,
-      idempotencyKey: input.idempotencyKey ?? null,
+      requester: grant.principal,
+      protocol: grant.protocol,
+      csrPem: toPem('CERTIFICATE REQUEST', csr.der),
+      validityDays,
+      idempotencyKey: o.idempotencyKey ?? null,
+      transactionId,
+      constraints,
+      fingerprint,
     });
-    if (!created && (request.csrPem !== input.csrPem || request.productId !== product.id)) {
-      throw conflict('this idempotency key was already used for a different request');
+    if (!created && request.fingerprint !== fingerprint) {
+      throw unprocessable(`this ${o.idempotencyKey ? 'idempotency key' : 'transaction id'} was already used for a different request`);
     }
     // Re-enqueueing a replayed request that is still queued is harmless (the queue dedupes) and
     // heals a request whose job was lost.
@@ -85,38 +144,77 @@ export class EnrollmentService {
     return { request, created };
   }
 
-  /** Waits until the worker has settled the request (or the timeout passes) and returns its state. */
-  async waitForOutcome(request: EnrollmentRequest, timeoutMs: number): Promise<EnrollmentRequest> {
-    if (SETTLED.includes(request.status) || timeoutMs <= 0) return request;
-    await this.queue.waitFor(request.id, timeoutMs);
-    return (await this.store.requests.get(request.id)) ?? request;
+  /** A request this principal sent under a protocol transaction id, for polls that carry no CSR. */
+  find(principal: string, transactionId: string): Promise<EnrollmentRequest | undefined> {
+    return this.store.requests.findByTransaction(principal, transactionId);
+  }
+
+  /** Waits until the worker has settled the request (or the timeout passes) and says where it stands. */
+  async waitForOutcome(request: EnrollmentRequest, timeoutMs: number): Promise<Outcome> {
+    let current = request;
+    if (!SETTLED_STATUSES.includes(current.status) && timeoutMs > 0) {
+      await this.queue.waitFor(current.id, timeoutMs);
+      current = (await this.store.requests.get(current.id)) ?? current;
+    }
+    return this.outcomeOf(current);
+  }
+
+  async outcomeOf(request: EnrollmentRequest): Promise<Outcome> {
+    switch (request.status) {
+      case 'issued': {
+        const certificate = await this.store.certificates.get(request.certificateId as string);
+        if (!certificate) throw new Error(`issued request ${request.id} has no certificate`);
+        return { state: 'issued', request, certificate };
+      }
+      case 'rejected':
+        return { state: 'rejected', request, rejection: request.rejection ?? { code: 'policy', rule: 'unknown', detail: request.statusReason ?? 'rejected' } };
+      case 'failed':
+        return { state: 'failed', request };
+      case 'pending_approval':
+        return { state: 'pending', request, retryAfterS: 60 };
+      default:
+        return { state: 'pending', request, retryAfterS: request.status === 'pending_dcv' ? 10 : 2 };
+    }
   }
 
   async approve(requestId: string, approvedBy: string): Promise<EnrollmentRequest> {
     const request = await this.store.requests.approve(requestId, approvedBy);
-    if (!request) {
-      const existing = await this.store.requests.get(requestId);
-      if (!existing) throw notFound(`request ${requestId} not found`);
-      throw conflict(`request ${requestId} is ${existing.status}, not pending_approval`);
-    }
+    if (!request) throw await this.notIn(requestId, 'pending_approval');
     await this.queue.enqueue(requestId);
     return request;
   }
 
   async reject(requestId: string, reason: string): Promise<EnrollmentRequest> {
-    const request = await this.store.requests.transition(requestId, ['pending_approval'], 'rejected', reason);
-    if (!request) {
-      const existing = await this.store.requests.get(requestId);
-      if (!existing) throw notFound(`request ${requestId} not found`);
-      throw conflict(`request ${requestId} is ${existing.status}, not pending_approval`);
-    }
+    const rejection: Rejection = { code: 'policy', rule: 'operator', detail: reason };
+    const request = await this.store.requests.transition(requestId, ['pending_approval'], 'rejected', { reason, rejection });
+    if (!request) throw await this.notIn(requestId, 'pending_approval');
     return request;
   }
 
-  /** Re-queues what a dead process left `queued` (the in-process queue forgets on exit). */
+  /** The protocol that validates names says they are validated now: back to the worker. */
+  async resume(requestId: string): Promise<EnrollmentRequest> {
+    const request = await this.store.requests.transition(requestId, ['pending_dcv'], 'queued', { reason: null });
+    if (!request) throw await this.notIn(requestId, 'pending_dcv');
+    await this.queue.enqueue(requestId);
+    return request;
+  }
+
+  private async notIn(requestId: string, status: string): Promise<Error> {
+    const existing = await this.store.requests.get(requestId);
+    if (!existing) return notFound(`request ${requestId} not found`);
+    return conflict(`request ${requestId} is ${existing.status}, not ${status}`);
+  }
+
+  /**
+   * Re-queues what a dead process left behind: `queued` requests (the in-process queue forgets on
+   * exit) and `signing` ones whose lease ran out (their worker died mid-job).
+   */
   async requeueStranded(batch = 1000, minAgeMs = 0): Promise<number> {
-    const cutoff = Date.now() - minAgeMs;
-    const stranded = (await this.store.requests.listByStatus(['queued'], batch)).filter((r) => r.updatedAt.getTime() <= cutoff);
+    const now = Date.now();
+    const cutoff = now - minAgeMs;
+    const stranded = (await this.store.requests.listByStatus(['queued', 'signing'], batch)).filter((r) =>
+      r.status === 'queued' ? r.updatedAt.getTime() <= cutoff : (r.leaseExpiresAt?.getTime() ?? 0) < now,
+    );
     for (const r of stranded) await this.queue.enqueue(r.id);
     return stranded.length;
   }

@@ -1,5 +1,7 @@
 // Errors the core raises for the caller's mistakes. Each front-end maps `kind` to its protocol's
 // error form; anything else is our fault and is logged, never shown.
+import type { Rejection } from './types.js';
+
 export type ErrorKind = 'bad_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'unprocessable';
 
 export class AppError extends Error {
@@ -7,10 +9,15 @@ export class AppError extends Error {
   constructor(
     readonly kind: ErrorKind,
     message: string,
+    /** Set when the error is a policy refusal that a protocol renders in its own terms. */
+    readonly rejection?: Rejection,
   ) {
     super(message);
   }
 }
+
+/** A refusal found before anything was stored (a CSR that does not parse or verify, a name refused up front). */
+export const refused = (kind: ErrorKind, rejection: Rejection): AppError => new AppError(kind, `${rejection.detail} [rule: ${rejection.rule}]`, rejection);
 
 export const badRequest = (m: string): AppError => new AppError('bad_request', m);
 export const unauthorized = (m: string): AppError => new AppError('unauthorized', m);

@@ -27,6 +27,8 @@ export interface CoreServices {
   cas: CaRegistry;
   crls: CrlPublisher;
   ocspSigners: OcspSignerStore;
+  /** Encrypts keys the status responder keeps (its delegated OCSP signers) as CA keys are. */
+  masterKey: string;
   /** Revocations and reinstatements made by this process or (with Redis) any other. */
   onStatusChange(listener: StatusChangeListener): void;
 }
@@ -39,7 +41,7 @@ export interface MountedProtocol {
   handle?(req: IncomingMessage, res: ServerResponse): boolean;
   /** Consulted by the worker for this protocol's requests before anything is signed. */
   authorizeNames?: NameAuthorizer;
-  /** Called once in a process that serves HTTP (not in a bare worker). */
+  /** Called once in a process that serves HTTP, or prepares for the processes that do (not in a bare worker). */
   startServing?(): void;
   close?(): Promise<void>;
 }

@@ -9,8 +9,9 @@ export const TRANSITIONS: Readonly<Record<RequestStatus, readonly RequestStatus[
   pending_approval: ['queued', 'rejected'],
   // The protocol that validates names re-queues it, or gives up.
   pending_dcv: ['queued', 'rejected'],
-  // A claimed request: signed, refused by the CA, failed for good, or re-claimed once its lease ran out.
-  signing: ['signing', 'issued', 'rejected', 'failed'],
+  // A claimed request: signed, refused, failed for good, re-claimed once its lease ran out, or
+  // released back to the queue by its worker after a transient error (it keeps its serial).
+  signing: ['signing', 'queued', 'issued', 'rejected', 'failed'],
   issued: [],
   rejected: [],
   failed: [],

@@ -34,6 +34,19 @@ export interface CaRecord {
   createdAt: Date;
 }
 
+/** Subject attributes other than CN that a product may put in a certificate. */
+export type SubjectAttributeName = 'O' | 'OU' | 'C' | 'ST' | 'L';
+export const SUBJECT_ATTRIBUTE_NAMES: readonly SubjectAttributeName[] = ['C', 'ST', 'L', 'O', 'OU'];
+
+/** Either a value the product always writes (the CSR's is ignored), or the values a CSR may ask for. */
+export type SubjectAttributeRule = { fixed: string } | { allowed: string[] };
+
+export interface SubjectPolicy {
+  attributes: Partial<Record<SubjectAttributeName, SubjectAttributeRule>>;
+  /** What happens to a CSR's subject attributes the product does not list: left out, or the request refused. */
+  unlisted: 'drop' | 'refuse';
+}
+
 export interface ProductTemplate {
   /** Key algorithms a CSR may use. RSA sizes are exact matches of the algorithm name. */
   keyAlgorithms: KeyAlgorithm[];
@@ -45,8 +58,11 @@ export interface ProductTemplate {
   allowIpSans: boolean;
   allowEmailSans: boolean;
   allowUriSans: boolean;
+  /** Never ocspSigning: a leaf that can sign OCSP answers could vouch for revoked certificates. */
   extendedKeyUsages: ExtendedKeyUsage[];
   requiresApproval: boolean;
+  /** The certificate's subject: CN is always the first name that passed the name rules. */
+  subject: SubjectPolicy;
 }
 
 export interface ProductRecord {

@@ -1,10 +1,30 @@
 import { z } from 'zod';
 import { KEY_ALGORITHMS, type ProductTemplate } from '../core/types.js';
+import { MAX_COMMON_NAME } from './subject.js';
 
 /** CA/Browser Forum ballot SC-22 limit; applies to every product that issues serverAuth. */
 export const TLS_SERVER_MAX_VALIDITY_DAYS = 397;
 
-const eku = z.enum(['serverAuth', 'clientAuth', 'codeSigning', 'emailProtection', 'timeStamping', 'ocspSigning']);
+// No ocspSigning: a leaf that can sign OCSP answers could vouch "good" for a revoked certificate
+// of the same CA. The CA's own delegated responders are issued apart from products.
+const eku = z.enum(['serverAuth', 'clientAuth', 'codeSigning', 'emailProtection', 'timeStamping'], {
+  error: (i) => (i.input === 'ocspSigning' ? 'ocspSigning is never issued to a product: only the CA\'s own OCSP responders carry it' : undefined),
+});
+const attributeValue = z.string().min(1).max(MAX_COMMON_NAME);
+const attributeRule = z.union([z.object({ fixed: attributeValue }).strict(), z.object({ allowed: z.array(attributeValue).min(1) }).strict()]);
+const countryRule = z.union([
+  z.object({ fixed: z.string().regex(/^[A-Z]{2}$/, 'C is a two-letter country code') }).strict(),
+  z.object({ allowed: z.array(z.string().regex(/^[A-Z]{2}$/, 'C is a two-letter country code')).min(1) }).strict(),
+]);
+const subjectPolicy = z
+  .object({
+    attributes: z
+      .object({ C: countryRule.optional(), ST: attributeRule.optional(), L: attributeRule.optional(), O: attributeRule.optional(), OU: attributeRule.optional() })
+      .strict()
+      .default({}),
+    unlisted: z.enum(['drop', 'refuse']).default('drop'),
+  })
+  .strict();
 const dnsSuffix = z
   .string()
   .transform((s) => s.toLowerCase().replace(/^\.+/, ''))
@@ -22,6 +42,7 @@ export const productTemplateSchema = z
     allowUriSans: z.boolean().default(false),
     extendedKeyUsages: z.array(eku).min(1).default(['serverAuth', 'clientAuth']),
     requiresApproval: z.boolean().default(false),
+    subject: subjectPolicy.default({ attributes: {}, unlisted: 'drop' }),
   })
   .superRefine((t, ctx) => {
     if (t.defaultValidityDays > t.maxValidityDays) {

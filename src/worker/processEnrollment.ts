@@ -1,10 +1,15 @@
-import { newId } from '../core/ids.js';
+// What the CA worker does with one enrollment job: decide, claim, sign, record. Safe to run any
+// number of times per request, concurrently too: only the runner whose claim succeeded calls the CA.
 import type { Logger } from 'pino';
 import type { CaRegistry } from '../ca/registry.js';
+import type { NameAuthorizer } from '../core/enrollmentService.js';
+import { newId } from '../core/ids.js';
 import { TtlCache } from '../core/ttlCache.js';
-import type { EnrollmentRequest, ProductRecord } from '../core/types.js';
+import type { EnrollmentRequest, ProductRecord, ProductTemplate, Protocol, Rejection } from '../core/types.js';
+import { randomSerial } from '../pki/certificate.js';
 import { CsrError, parseCsr } from '../pki/csr.js';
-import { applyTemplate } from '../policy/applyTemplate.js';
+import { decideIssuance } from '../policy/decide.js';
+import { parseProductTemplate } from '../policy/productSchema.js';
 import type { JobHandler } from '../queue/types.js';
 import type { Store } from '../store/types.js';
 
@@ -12,79 +17,124 @@ export interface WorkerDeps {
   store: Store;
   cas: CaRegistry;
   log: Logger;
+  /** How long a claim is exclusive; a runner that dies is replaced once it has passed. */
+  leaseMs: number;
+  /** Per protocol: whether the requester may have these names (ACME: the order's valid authorizations). */
+  nameAuthorizers?: ReadonlyMap<Protocol, NameAuthorizer>;
 }
 
-/** What the CA worker does with one enrollment job. Safe to run any number of times per request. */
-export function createEnrollmentProcessor({ store, cas, log }: WorkerDeps): JobHandler {
-  // Products change rarely and only by an operator's hand; re-read them every few seconds.
-  const products = new TtlCache<ProductRecord | undefined>(5_000);
-  const rejectRequest = async (req: EnrollmentRequest, reason: string): Promise<void> => {
-    await store.requests.transition(req.id, ['queued'], 'rejected', reason);
-    log.info({ requestId: req.id, reason }, 'enrollment rejected');
+type LoadedProduct = { product: ProductRecord; template: ProductTemplate } | { error: string } | undefined;
+
+export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthorizers }: WorkerDeps): JobHandler {
+  // Products change rarely and only by an operator's hand; re-read them every few seconds. The
+  // template is parsed again (defaults and house rules of this version apply to old rows too).
+  const products = new TtlCache<LoadedProduct>(5_000);
+  const loadProduct = (id: string): Promise<LoadedProduct> =>
+    products.get(id, async () => {
+      const product = await store.products.get(id);
+      if (!product) return undefined;
+      try {
+        return { product, template: parseProductTemplate(product.template) };
+      } catch (e) {
+        return { error: `product ${product.name} has a template this version refuses: ${(e as Error).message}` };
+      }
+    });
+
+  const reject = async (req: EnrollmentRequest, rejection: Rejection): Promise<void> => {
+    const reason = `${rejection.detail} [rule: ${rejection.rule}]`;
+    const from = req.status === 'signing' ? (['signing'] as const) : (['queued'] as const);
+    await store.requests.transition(req.id, from, 'rejected', { reason, rejection });
+    log.info({ requestId: req.id, rule: rejection.rule }, 'enrollment rejected');
   };
 
   return {
     async process(requestId) {
       const req = await store.requests.get(requestId);
-      // Only `queued` requests are work. Anything else was finished by an earlier run of this
-      // job (or waits for approval), and must not be signed again.
-      if (!req || req.status !== 'queued') return;
-      await store.requests.incrementAttempts(requestId);
+      // `queued` is work, and so is `signing` whose lease ran out (its runner died). Anything else
+      // was settled by an earlier run, or waits for an operator or a validation.
+      if (!req || (req.status !== 'queued' && req.status !== 'signing')) return;
+      if (req.status === 'signing' && req.leaseExpiresAt && req.leaseExpiresAt.getTime() > Date.now()) return;
 
-      const product = await products.get(req.productId, () => store.products.get(req.productId));
-      if (!product) return rejectRequest(req, `product ${req.productId} no longer exists`);
-
+      const loaded = await loadProduct(req.productId);
+      if (!loaded || 'error' in loaded) {
+        return reject(req, { code: 'policy', rule: 'product', detail: loaded ? loaded.error : `product ${req.productId} no longer exists` });
+      }
       let csr;
       try {
         csr = parseCsr(req.csrPem);
       } catch (e) {
         // The front-end parsed it before queueing, so this is a stored record gone bad.
-        if (e instanceof CsrError) return rejectRequest(req, e.message);
+        if (e instanceof CsrError) return reject(req, { code: 'badCsr', rule: 'csr', detail: e.message });
         throw e;
       }
-      const decision = applyTemplate(product.template, csr, req.validityDays);
-      if (!decision.ok) return rejectRequest(req, `${decision.reason} [rule: ${decision.rule}]`);
+      const decision = decideIssuance({ template: loaded.template, csr, validityDays: req.validityDays, constraints: req.constraints });
+      if (!decision.ok) return reject(req, decision.rejection);
+      const profile = decision.profile;
 
-      if (product.template.requiresApproval && !req.approvedBy) {
-        await store.requests.transition(req.id, ['queued'], 'pending_approval', 'waiting for an operator to approve');
-        return;
+      if (req.status === 'queued') {
+        const authorizer = nameAuthorizers?.get(req.protocol);
+        const auth = authorizer ? await authorizer(req, profile.san) : ({ ok: true } as const);
+        if (auth.ok === false) return reject(req, auth.rejection);
+        if (auth.ok === 'pending') {
+          await store.requests.transition(req.id, ['queued'], 'pending_dcv', { reason: auth.detail });
+          return;
+        }
+        if (loaded.template.requiresApproval && !req.approvedBy) {
+          await store.requests.transition(req.id, ['queued'], 'pending_approval', { reason: 'waiting for an operator to approve' });
+          return;
+        }
       }
 
-      const ca = await cas.get(req.caId);
-      const p = decision.profile;
-      const notBefore = new Date(Date.now() - 60_000);
-      const issued = await ca.issue({
-        subjectDer: p.subjectDer,
-        spkiDer: p.spkiDer,
-        san: p.san,
-        notBefore,
-        notAfter: new Date(notBefore.getTime() + 60_000 + p.validityDays * 86_400_000),
-        keyUsage: p.keyUsage,
-        extendedKeyUsage: p.extendedKeyUsage,
-      });
-      const { alreadyIssued } = await store.recordIssuance(req.id, {
-        id: newId(),
-        caId: req.caId,
-        productId: req.productId,
-        requestId: req.id,
-        serialNumber: issued.serialHex,
-        commonName: p.commonName,
-        sanDns: p.san.dns,
-        sanIp: p.san.ip,
-        sanEmail: p.san.email,
-        sanUri: p.san.uri,
-        keyAlgorithm: csr.keyAlgorithm,
-        validFrom: issued.notBefore,
-        validTo: issued.notAfter,
-        certificatePem: issued.pem,
-      });
-      if (alreadyIssued) log.warn({ requestId }, 'job ran twice; the first certificate stands');
+      // Claim before sign: of any number of runners, one gets the request (and its one serial).
+      const claimed = await store.requests.claim(req.id, { serialNumber: randomSerial().toString('hex'), leaseMs });
+      if (!claimed) return;
+      const serialHex = claimed.serialNumber as string;
+      try {
+        const ca = await cas.get(req.caId);
+        const notBefore = new Date(Date.now() - 60_000);
+        const wanted = new Date(notBefore.getTime() + 60_000 + profile.validityDays * 86_400_000);
+        const issued = await ca.issue({
+          requestId: req.id,
+          serial: Buffer.from(serialHex, 'hex'),
+          subjectDer: profile.subjectDer,
+          spkiDer: profile.spkiDer,
+          san: profile.san,
+          notBefore,
+          notAfter: wanted,
+          keyUsage: profile.keyUsage,
+          extendedKeyUsage: profile.extendedKeyUsage,
+        });
+        const { alreadyIssued } = await store.recordIssuance(req.id, {
+          id: newId(),
+          caId: req.caId,
+          productId: req.productId,
+          requestId: req.id,
+          serialNumber: issued.serialHex,
+          commonName: profile.commonName,
+          sanDns: profile.san.dns,
+          sanIp: profile.san.ip,
+          sanEmail: profile.san.email,
+          sanUri: profile.san.uri,
+          keyAlgorithm: profile.keyAlgorithm,
+          validFrom: issued.notBefore,
+          validTo: issued.notAfter,
+          certificatePem: issued.pem,
+        });
+        if (alreadyIssued) log.warn({ requestId }, 'request was already issued; the first certificate stands');
+        else if (issued.notAfter < wanted) log.info({ requestId, notAfter: issued.notAfter }, 'validity shortened to the issuing CA\'s own expiry');
+      } catch (e) {
+        // Hand the request back (with its serial) so the queue's retry can claim it at once,
+        // instead of waiting for the lease to run out.
+        await store.requests.transition(req.id, ['signing'], 'queued', { reason: null }).catch(() => undefined);
+        throw e;
+      }
     },
 
     async onExhausted(requestId, error) {
       log.error({ requestId, err: error.message }, 'enrollment failed after all retries');
-      // The caller sees that it failed, not our internals; the log has the cause.
-      await store.requests.transition(requestId, ['queued'], 'failed', 'internal error while issuing; the gateway log has the details');
+      // The caller sees that it failed, not our internals; the log has the cause. A request another
+      // runner holds (`signing`) is left to that runner.
+      await store.requests.transition(requestId, ['queued'], 'failed', { reason: 'internal error while issuing; the gateway log has the details' });
     },
   };
 }

@@ -1,0 +1,5 @@
+// The registered front-ends, in mount order. Adding a protocol is one line here (see README).
+import type { ProtocolModule } from '../src/core/protocol.js';
+import { restProtocol } from './rest/index.js';
+
+export const PROTOCOLS: readonly ProtocolModule[] = [restProtocol];

@@ -1,0 +1,50 @@
+// Read-only questions a front-end may ask of the store. Front-ends get this, never the Store,
+// so a protocol cannot write around the enrollment and revocation services.
+import type { CertificateStore, Store } from '../store/types.js';
+import type { CaRecord, CertificateRecord, EnrollmentRequest, ProductRecord } from './types.js';
+
+export type CertificateListOptions = Parameters<CertificateStore['list']>[0];
+
+export class QueryService {
+  constructor(private readonly store: Store) {}
+
+  caById(id: string): Promise<CaRecord | undefined> {
+    return this.store.cas.get(id);
+  }
+
+  caByName(name: string): Promise<CaRecord | undefined> {
+    return this.store.cas.getByName(name);
+  }
+
+  caList(): Promise<CaRecord[]> {
+    return this.store.cas.list();
+  }
+
+  productById(id: string): Promise<ProductRecord | undefined> {
+    return this.store.products.get(id);
+  }
+
+  productByName(name: string): Promise<ProductRecord | undefined> {
+    return this.store.products.getByName(name);
+  }
+
+  productList(): Promise<ProductRecord[]> {
+    return this.store.products.list();
+  }
+
+  certificateById(id: string): Promise<CertificateRecord | undefined> {
+    return this.store.certificates.get(id);
+  }
+
+  certificateBySerial(caId: string, serialHex: string): Promise<CertificateRecord | undefined> {
+    return this.store.certificates.getBySerial(caId, serialHex);
+  }
+
+  certificateList(options: CertificateListOptions): Promise<CertificateRecord[]> {
+    return this.store.certificates.list(options);
+  }
+
+  requestById(id: string): Promise<EnrollmentRequest | undefined> {
+    return this.store.requests.get(id);
+  }
+}
