@@ -4,20 +4,24 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely, Migrator, SqliteDialect, type Migration } from 'kysely';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import type { ProductTemplate, RequestStatus } from '../src/core/types.js';
+import { TransitionError } from '../src/core/requestStatus.js';
+import type { Constraint, EnrollmentRequest, ProductTemplate, Rejection, RequestStatus } from '../src/core/types.js';
 import {
   createStoreFromKysely,
   DuplicateSerialError,
   InvalidRequestStateError,
+  MIGRATIONS,
   openStore,
   RequestNotFoundError,
+  SerialMismatchError,
   type Database,
   type NewCertificate,
   type NewEnrollmentRequest,
   type Store,
 } from '../src/store/index.js';
+import type { EnrollmentRequestsTable } from '../src/store/schema.js';
 import { createTestDatabase } from './harness/postgres.js';
 
 interface Opened {
@@ -26,6 +30,19 @@ interface Opened {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const newSerial = () => randomUUID().replaceAll('-', '');
+
+/** What the applyMigrations test's migrations read and write. */
+interface OwnerTables {
+  owner_a_things: { id: string };
+  kysely_migration: { name: string };
+  [migrations: `certgate_migrations_${string}`]: { name: string };
+}
+
+/** The schema as it was before the claims migration. */
+type BeforeClaims = Omit<Database, 'enrollment_requests'> & {
+  enrollment_requests: Omit<EnrollmentRequestsTable, 'transaction_id' | 'constraints' | 'fingerprint' | 'rejection' | 'serial_number' | 'lease_expires_at'>;
+};
 /** Dates with odd milliseconds, to catch any rounding to seconds. */
 const at = (iso: string) => new Date(iso);
 
@@ -88,6 +105,9 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
         csrPem: '-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n',
         validityDays: 30,
         idempotencyKey: null,
+        transactionId: null,
+        constraints: [],
+        fingerprint: 'f1ngerpr1nt',
         ...overrides,
       };
     }
@@ -98,7 +118,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
         caId,
         productId,
         requestId,
-        serialNumber: randomUUID().replaceAll('-', ''),
+        serialNumber: newSerial(),
         commonName: 'www.example.com',
         sanDns: ['www.example.com', 'example.com'],
         sanIp: ['192.0.2.1', '2001:db8::1'],
@@ -116,14 +136,29 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
       return (await store.requests.insert(newRequest(overrides))).request;
     }
 
+    const LEASE_MS = 60_000;
+
+    /** A request a worker has claimed: `signing`, with a serial allocated. */
+    async function claimedRequest(overrides: Partial<NewEnrollmentRequest> = {}, serialNumber = newSerial()) {
+      const request = await queuedRequest(overrides);
+      const claimed = await store.requests.claim(request.id, { serialNumber, leaseMs: LEASE_MS });
+      if (!claimed) throw new Error('a queued request must be claimable');
+      return claimed;
+    }
+
+    /** The certificate the claim's serial was allocated for. */
+    function certificateFor(request: EnrollmentRequest, overrides: Partial<NewCertificate> = {}): NewCertificate {
+      return newCertificate(request.id, { serialNumber: request.serialNumber!, caId: request.caId, ...overrides });
+    }
+
     it('pings', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
     });
 
     describe('revocation', () => {
       async function issued() {
-        const request = await queuedRequest();
-        return (await store.recordIssuance(request.id, newCertificate(request.id))).certificate;
+        const request = await claimedRequest();
+        return (await store.recordIssuance(request.id, certificateFor(request))).certificate;
       }
 
       it('revokes once; a second revoke changes nothing', async () => {
@@ -245,8 +280,11 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
           ...input,
           status: 'queued',
           statusReason: null,
+          rejection: null,
           certificateId: null,
           approvedBy: null,
+          serialNumber: null,
+          leaseExpiresAt: null,
           attempts: 0,
         });
         expect(request.createdAt.getTime()).toBe(request.updatedAt.getTime());
@@ -254,9 +292,22 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
         expect(await store.requests.get(randomUUID())).toBeUndefined();
       });
 
+      it('round-trips constraints, transaction id and fingerprint', async () => {
+        const constraints: Constraint[] = [
+          { kind: 'exactNames', names: ['a.example.com', 'b.example.com'] },
+          { kind: 'namesWithin', names: ['c.example.com'] },
+          { kind: 'keyFingerprint', sha256: 'ab'.repeat(32) },
+          { kind: 'maxValidityDays', days: 7 },
+        ];
+        const input = newRequest({ constraints, transactionId: 'tx-1', fingerprint: 'cd'.repeat(32) });
+        const { request } = await store.requests.insert(input);
+        expect(request).toMatchObject({ constraints, transactionId: 'tx-1', fingerprint: 'cd'.repeat(32) });
+        expect(await store.requests.get(input.id)).toEqual(request);
+      });
+
       it('returns the existing request for a repeated idempotency key (created=false)', async () => {
         const first = await store.requests.insert(newRequest({ idempotencyKey: 'same' }));
-        const again = await store.requests.insert(newRequest({ idempotencyKey: 'same', csrPem: 'other' }));
+        const again = await store.requests.insert(newRequest({ idempotencyKey: 'same', csrPem: 'other', fingerprint: 'other' }));
         expect(again.created).toBe(false);
         expect(again.request).toEqual(first.request);
         // The key is scoped to the requester, and a null key never collides.
@@ -268,9 +319,42 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
         expect(await store.requests.listByStatus(['queued'], 100)).toHaveLength(4);
       });
 
+      it('returns the existing request for a repeated transaction id (created=false), per requester', async () => {
+        const first = await store.requests.insert(newRequest({ transactionId: 'tx' }));
+        const again = await store.requests.insert(newRequest({ transactionId: 'tx', fingerprint: 'a replay or a clash' }));
+        expect(again).toEqual({ request: first.request, created: false });
+        // Either key finds the earlier request.
+        const keyed = await store.requests.insert(newRequest({ transactionId: 'tx', idempotencyKey: 'fresh-key' }));
+        expect(keyed).toEqual({ request: first.request, created: false });
+        const otherRequester = await store.requests.insert(newRequest({ transactionId: 'tx', requester: 'scep:other' }));
+        expect(otherRequester.created).toBe(true);
+        expect((await store.requests.listByStatus(['queued'], 100)).map((r) => r.id).sort()).toEqual(
+          [first.request.id, otherRequester.request.id].sort(),
+        );
+      });
+
+      it('inserting a taken id throws, keyed or not', async () => {
+        const { request } = await store.requests.insert(newRequest());
+        await expect(store.requests.insert(newRequest({ id: request.id }))).rejects.toThrow();
+        await expect(store.requests.insert(newRequest({ id: request.id, transactionId: 'unused' }))).rejects.toThrow();
+        expect(await store.requests.get(request.id)).toEqual(request);
+        expect(await store.requests.findByTransaction(request.requester, 'unused')).toBeUndefined();
+      });
+
+      it('finds a request by (requester, transaction id)', async () => {
+        const { request } = await store.requests.insert(newRequest({ transactionId: 'tx-find', requester: 'scep:a' }));
+        await store.requests.insert(newRequest({ transactionId: 'tx-find', requester: 'scep:b' }));
+        expect(await store.requests.findByTransaction('scep:a', 'tx-find')).toEqual(request);
+        expect(await store.requests.findByTransaction('scep:c', 'tx-find')).toBeUndefined();
+        expect(await store.requests.findByTransaction('scep:a', 'other')).toBeUndefined();
+        // It follows the request through its life.
+        const claimed = await store.requests.claim(request.id, { serialNumber: 'ab12', leaseMs: LEASE_MS });
+        expect(await store.requests.findByTransaction('scep:a', 'tx-find')).toEqual(claimed);
+      });
+
       it('idempotent insert is race-free', async () => {
         const results = await Promise.all(
-          [0, 1, 2, 3].map(() => store.requests.insert(newRequest({ idempotencyKey: 'race' }))),
+          [0, 1, 2, 3].map((i) => store.requests.insert(newRequest(i % 2 ? { idempotencyKey: 'race' } : { idempotencyKey: 'race', transactionId: 'race' }))),
         );
         expect(results.filter((r) => r.created)).toHaveLength(1);
         const ids = new Set(results.map((r) => r.request.id));
@@ -281,42 +365,108 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
       it('transition is a compare-and-set', async () => {
         const request = await queuedRequest();
         await sleep(2);
-        const moved = await store.requests.transition(request.id, ['queued', 'pending_dcv'], 'pending_approval', 'needs approval');
-        expect(moved).toMatchObject({ id: request.id, status: 'pending_approval', statusReason: 'needs approval' });
+        const moved = await store.requests.transition(request.id, ['queued'], 'pending_dcv', { reason: 'names to validate' });
+        expect(moved).toMatchObject({ id: request.id, status: 'pending_dcv', statusReason: 'names to validate' });
         expect(moved!.updatedAt.getTime()).toBeGreaterThan(request.updatedAt.getTime());
         expect(await store.requests.get(request.id)).toEqual(moved);
 
         // Wrong from-state: nothing happens.
-        expect(await store.requests.transition(request.id, ['queued'], 'rejected', 'too late')).toBeUndefined();
+        expect(await store.requests.transition(request.id, ['queued'], 'rejected', { reason: 'too late' })).toBeUndefined();
         expect(await store.requests.transition(request.id, [], 'rejected')).toBeUndefined();
         expect(await store.requests.transition(randomUUID(), ['queued'], 'rejected')).toBeUndefined();
         expect(await store.requests.get(request.id)).toEqual(moved);
 
-        // Without a reason, the old reason is cleared.
-        const back = await store.requests.transition(request.id, ['pending_approval'], 'queued');
+        // Any of several from-states; without a reason, the old reason is cleared.
+        const back = await store.requests.transition(request.id, ['pending_approval', 'pending_dcv'], 'queued');
         expect(back).toMatchObject({ status: 'queued', statusReason: null });
+      });
+
+      it('transition refuses a move the table does not allow, and writes nothing', async () => {
+        const request = await queuedRequest();
+        const refused: [RequestStatus[], RequestStatus][] = [
+          [['queued'], 'issued'],
+          // One disallowed pair is enough, even when the actual status would allow the move.
+          [['queued', 'issued'], 'rejected'],
+          [['rejected'], 'queued'],
+          // Only claim() sets a lease and a serial.
+          [['queued'], 'signing'],
+        ];
+        for (const [from, to] of refused) {
+          await expect(store.requests.transition(request.id, from, to, { reason: 'no' })).rejects.toBeInstanceOf(TransitionError);
+        }
+        expect(await store.requests.get(request.id)).toEqual(request);
+      });
+
+      it('stores a structured rejection with a move to rejected', async () => {
+        const request = await queuedRequest();
+        const rejection: Rejection = {
+          code: 'rejectedIdentifier',
+          rule: 'allowedDnsSuffixes',
+          detail: 'names outside the product',
+          sub: [{ identifier: 'evil.test', detail: 'not under example.com' }],
+        };
+        const rejected = await store.requests.transition(request.id, ['queued'], 'rejected', { reason: 'names', rejection });
+        expect(rejected).toMatchObject({ status: 'rejected', statusReason: 'names', rejection });
+        expect(await store.requests.get(request.id)).toEqual(rejected);
+      });
+
+      it('claim: queued → signing with a serial, a lease and one more attempt', async () => {
+        const request = await queuedRequest();
+        const before = Date.now();
+        const claimed = await store.requests.claim(request.id, { serialNumber: '0a1b2c', leaseMs: LEASE_MS });
+        expect(claimed).toMatchObject({ id: request.id, status: 'signing', serialNumber: '0a1b2c', attempts: 1 });
+        expect(claimed!.leaseExpiresAt!.getTime()).toBeGreaterThanOrEqual(before + LEASE_MS);
+        expect(claimed!.leaseExpiresAt!.getTime()).toBeLessThanOrEqual(Date.now() + LEASE_MS);
+        expect(await store.requests.get(request.id)).toEqual(claimed);
+
+        // Another worker, while the lease lives: nothing, and nothing changes.
+        expect(await store.requests.claim(request.id, { serialNumber: 'ffff', leaseMs: LEASE_MS })).toBeUndefined();
+        expect(await store.requests.get(request.id)).toEqual(claimed);
+        expect(await store.requests.claim(randomUUID(), { serialNumber: 'ffff', leaseMs: LEASE_MS })).toBeUndefined();
+      });
+
+      it('claim: an expired lease can be re-claimed, and the serial stays', async () => {
+        const request = await queuedRequest();
+        const first = await store.requests.claim(request.id, { serialNumber: '01', leaseMs: 5 });
+        const expiry = first!.leaseExpiresAt!.getTime();
+        while (Date.now() <= expiry) await sleep(2);
+        const second = await store.requests.claim(request.id, { serialNumber: '02', leaseMs: LEASE_MS });
+        expect(second).toMatchObject({ status: 'signing', serialNumber: '01', attempts: 2 });
+        expect(second!.leaseExpiresAt!.getTime()).toBeGreaterThan(expiry);
+        expect(await store.requests.claim(request.id, { serialNumber: '03', leaseMs: LEASE_MS })).toBeUndefined();
+      });
+
+      it('claim: nothing but queued or an expired signing is claimable', async () => {
+        for (const status of ['pending_approval', 'pending_dcv', 'rejected', 'failed'] as const) {
+          const request = await queuedRequest();
+          const moved = await store.requests.transition(request.id, ['queued'], status);
+          expect(await store.requests.claim(request.id, { serialNumber: '01', leaseMs: LEASE_MS })).toBeUndefined();
+          expect(await store.requests.get(request.id)).toEqual(moved);
+        }
+        const issued = await claimedRequest();
+        await store.recordIssuance(issued.id, certificateFor(issued));
+        expect(await store.requests.claim(issued.id, { serialNumber: '01', leaseMs: LEASE_MS })).toBeUndefined();
+      });
+
+      it('a move out of signing ends the lease', async () => {
+        const request = await claimedRequest();
+        const failed = await store.requests.transition(request.id, ['signing'], 'failed', { reason: 'CA unreachable' });
+        expect(failed).toMatchObject({ status: 'failed', statusReason: 'CA unreachable', leaseExpiresAt: null, serialNumber: request.serialNumber, attempts: 1 });
       });
 
       it('approve moves pending_approval to queued and records the approver, once', async () => {
         const request = await queuedRequest();
         expect(await store.requests.approve(request.id, 'apikey:admin')).toBeUndefined();
-        await store.requests.transition(request.id, ['queued'], 'pending_approval', 'waiting');
+        await store.requests.transition(request.id, ['queued'], 'pending_approval', { reason: 'waiting' });
         const approved = await store.requests.approve(request.id, 'apikey:admin');
         expect(approved).toMatchObject({ status: 'queued', statusReason: null, approvedBy: 'apikey:admin' });
         expect(await store.requests.get(request.id)).toEqual(approved);
         expect(await store.requests.approve(request.id, 'apikey:other')).toBeUndefined();
         expect(await store.requests.approve(randomUUID(), 'apikey:admin')).toBeUndefined();
         // The approver survives later transitions and issuance.
-        await store.recordIssuance(request.id, newCertificate(request.id));
+        const claimed = await store.requests.claim(request.id, { serialNumber: newSerial(), leaseMs: LEASE_MS });
+        await store.recordIssuance(request.id, certificateFor(claimed!));
         expect((await store.requests.get(request.id))?.approvedBy).toBe('apikey:admin');
-      });
-
-      it('incrementAttempts counts', async () => {
-        const request = await queuedRequest();
-        await store.requests.incrementAttempts(request.id);
-        await store.requests.incrementAttempts(request.id);
-        expect((await store.requests.get(request.id))?.attempts).toBe(2);
-        await expect(store.requests.incrementAttempts(randomUUID())).resolves.toBeUndefined();
       });
 
       it('listByStatus returns the oldest first, filtered and limited', async () => {
@@ -341,14 +491,14 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
 
     describe('recordIssuance', () => {
       it('stores the certificate and marks the request issued', async () => {
-        const request = await queuedRequest();
-        const input = newCertificate(request.id);
+        const request = await claimedRequest();
+        const input = certificateFor(request);
         const { certificate, alreadyIssued } = await store.recordIssuance(request.id, input);
         expect(alreadyIssued).toBe(false);
         expect(certificate).toEqual({ ...input, revokedAt: null, revocationReason: null, invalidityDate: null, createdAt: expect.any(Date) });
 
         const after = await store.requests.get(request.id);
-        expect(after).toMatchObject({ status: 'issued', certificateId: input.id, statusReason: null });
+        expect(after).toMatchObject({ status: 'issued', certificateId: input.id, statusReason: null, serialNumber: input.serialNumber, leaseExpiresAt: null });
         expect(await store.certificates.get(input.id)).toEqual(certificate);
         expect(await store.certificates.getByRequestId(request.id)).toEqual(certificate);
         expect(await store.certificates.getBySerial(caId, input.serialNumber)).toEqual(certificate);
@@ -359,15 +509,15 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
       });
 
       it('fills in the request id when the certificate has none', async () => {
-        const request = await queuedRequest();
-        const { certificate } = await store.recordIssuance(request.id, newCertificate(null));
+        const request = await claimedRequest();
+        const { certificate } = await store.recordIssuance(request.id, certificateFor(request, { requestId: null }));
         expect(certificate.requestId).toBe(request.id);
         expect((await store.certificates.getByRequestId(request.id))?.id).toBe(certificate.id);
       });
 
       it('a second call for the same request stores nothing and returns the first certificate', async () => {
-        const request = await queuedRequest();
-        const first = await store.recordIssuance(request.id, newCertificate(request.id));
+        const request = await claimedRequest();
+        const first = await store.recordIssuance(request.id, certificateFor(request));
         const issued = await store.requests.get(request.id);
         const secondInput = newCertificate(request.id);
         const second = await store.recordIssuance(request.id, secondInput);
@@ -379,8 +529,8 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
       });
 
       it('concurrent calls for one request store exactly one certificate', async () => {
-        const request = await queuedRequest();
-        const inputs = [newCertificate(request.id), newCertificate(request.id)];
+        const request = await claimedRequest();
+        const inputs = [certificateFor(request), certificateFor(request, { id: randomUUID() })];
         const results = await Promise.all(inputs.map((c) => store.recordIssuance(request.id, c)));
         expect(results.map((r) => r.alreadyIssued).sort()).toEqual([false, true]);
         const winner = results.find((r) => !r.alreadyIssued)!.certificate;
@@ -391,8 +541,8 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
       });
 
       it('many concurrent calls across requests: one certificate per request', async () => {
-        const requests = await Promise.all([0, 1, 2, 3].map(() => queuedRequest()));
-        const calls = requests.flatMap((r) => [0, 1, 2].map(() => store.recordIssuance(r.id, newCertificate(r.id))));
+        const requests = await Promise.all([0, 1, 2, 3].map(() => claimedRequest()));
+        const calls = requests.flatMap((r) => [0, 1, 2].map(() => store.recordIssuance(r.id, certificateFor(r, { id: randomUUID() }))));
         const results = await Promise.all(calls);
         expect(results.filter((r) => !r.alreadyIssued)).toHaveLength(requests.length);
         const stored = await store.certificates.list({ limit: 100, offset: 0 });
@@ -400,14 +550,28 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
         expect(stored).toHaveLength(requests.length);
       });
 
-      it('throws on a rejected request and writes nothing', async () => {
-        const request = await queuedRequest();
-        const rejected = await store.requests.transition(request.id, ['queued'], 'rejected', 'policy');
-        const input = newCertificate(request.id);
+      it('throws on a request that is not signing and writes nothing', async () => {
+        const queued = await queuedRequest();
+        await expect(store.recordIssuance(queued.id, newCertificate(queued.id))).rejects.toBeInstanceOf(InvalidRequestStateError);
+        expect(await store.requests.get(queued.id)).toEqual(queued);
+
+        const request = await claimedRequest();
+        const rejected = await store.requests.transition(request.id, ['signing'], 'rejected', { reason: 'policy' });
+        const input = certificateFor(request);
         await expect(store.recordIssuance(request.id, input)).rejects.toBeInstanceOf(InvalidRequestStateError);
         expect(await store.certificates.get(input.id)).toBeUndefined();
         expect(await store.certificates.getByRequestId(request.id)).toBeUndefined();
         expect(await store.requests.get(request.id)).toEqual(rejected);
+      });
+
+      it('refuses a certificate whose serial is not the claimed one, and writes nothing', async () => {
+        const request = await claimedRequest();
+        const input = certificateFor(request, { serialNumber: newSerial() });
+        await expect(store.recordIssuance(request.id, input)).rejects.toBeInstanceOf(SerialMismatchError);
+        expect(await store.certificates.get(input.id)).toBeUndefined();
+        expect(await store.requests.get(request.id)).toEqual(request);
+        // The claimed serial is still accepted.
+        expect((await store.recordIssuance(request.id, certificateFor(request))).alreadyIssued).toBe(false);
       });
 
       it('throws on an unknown request and writes nothing', async () => {
@@ -418,16 +582,16 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
       });
 
       it('rejects a certificate naming another request', async () => {
-        const request = await queuedRequest();
-        await expect(store.recordIssuance(request.id, newCertificate(randomUUID()))).rejects.toThrow(/names request/);
-        expect((await store.requests.get(request.id))?.status).toBe('queued');
+        const request = await claimedRequest();
+        await expect(store.recordIssuance(request.id, certificateFor(request, { requestId: randomUUID() }))).rejects.toThrow(/names request/);
+        expect(await store.requests.get(request.id)).toEqual(request);
       });
 
-      it('a taken (caId, serial) throws and leaves the request queued', async () => {
-        const first = await queuedRequest();
-        const taken = await store.recordIssuance(first.id, newCertificate(first.id));
-        const second = await queuedRequest();
-        const clash = newCertificate(second.id, { serialNumber: taken.certificate.serialNumber });
+      it('a taken (caId, serial) throws and leaves the request signing', async () => {
+        const first = await claimedRequest();
+        const taken = await store.recordIssuance(first.id, certificateFor(first));
+        const second = await claimedRequest({}, taken.certificate.serialNumber);
+        const clash = certificateFor(second);
         await expect(store.recordIssuance(second.id, clash)).rejects.toBeInstanceOf(DuplicateSerialError);
         expect(await store.requests.get(second.id)).toEqual(second);
         expect(await store.certificates.get(clash.id)).toBeUndefined();
@@ -436,11 +600,8 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
         // The same serial under another CA is fine.
         const otherCa = randomUUID();
         await store.cas.insert(newCa(otherCa, 'other-ca'));
-        const third = await queuedRequest({ caId: otherCa });
-        const ok = await store.recordIssuance(
-          third.id,
-          newCertificate(third.id, { caId: otherCa, serialNumber: taken.certificate.serialNumber }),
-        );
+        const third = await claimedRequest({ caId: otherCa }, taken.certificate.serialNumber);
+        const ok = await store.recordIssuance(third.id, certificateFor(third));
         expect(ok.alreadyIssued).toBe(false);
       });
     });
@@ -449,20 +610,22 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
       // On SQLite the writes issued together are committed together (group commit); each must
       // still succeed or fail on its own.
       it('a failing write does not affect the writes issued with it', async () => {
-        const existing = await queuedRequest();
-        const toIssue = await queuedRequest();
+        const existing = await claimedRequest();
+        const toIssue = await claimedRequest();
         const toMove = await queuedRequest();
-        const taken = await store.recordIssuance(existing.id, newCertificate(existing.id));
-        const clashing = await queuedRequest();
+        const toClaim = await queuedRequest();
+        const taken = await store.recordIssuance(existing.id, certificateFor(existing));
+        const clashing = await claimedRequest({}, taken.certificate.serialNumber);
         const fresh = newRequest();
 
-        const [insertOk, insertDup, issueOk, issueClash, moved, counted, unknown] = await Promise.allSettled([
+        const [insertOk, insertDup, issueOk, issueClash, moved, claimed, refused, unknown] = await Promise.allSettled([
           store.requests.insert(fresh),
           store.requests.insert(newRequest({ id: existing.id })),
-          store.recordIssuance(toIssue.id, newCertificate(toIssue.id)),
-          store.recordIssuance(clashing.id, newCertificate(clashing.id, { serialNumber: taken.certificate.serialNumber })),
-          store.requests.transition(toMove.id, ['queued'], 'rejected', 'no'),
-          store.requests.incrementAttempts(toMove.id),
+          store.recordIssuance(toIssue.id, certificateFor(toIssue)),
+          store.recordIssuance(clashing.id, certificateFor(clashing)),
+          store.requests.transition(toMove.id, ['queued'], 'rejected', { reason: 'no' }),
+          store.requests.claim(toClaim.id, { serialNumber: 'c1a1', leaseMs: LEASE_MS }),
+          store.requests.transition(toClaim.id, ['issued'], 'queued'),
           store.recordIssuance(randomUUID(), newCertificate(null)),
         ]);
 
@@ -471,7 +634,8 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
         expect(issueOk).toMatchObject({ status: 'fulfilled', value: { alreadyIssued: false } });
         expect(issueClash).toMatchObject({ status: 'rejected', reason: expect.any(DuplicateSerialError) });
         expect(moved).toMatchObject({ status: 'fulfilled', value: { status: 'rejected' } });
-        expect(counted.status).toBe('fulfilled');
+        expect(claimed).toMatchObject({ status: 'fulfilled', value: { status: 'signing', serialNumber: 'c1a1' } });
+        expect(refused).toMatchObject({ status: 'rejected', reason: expect.any(TransitionError) });
         expect(unknown).toMatchObject({ status: 'rejected', reason: expect.any(RequestNotFoundError) });
 
         expect(await store.requests.get(fresh.id)).toMatchObject({ status: 'queued', csrPem: fresh.csrPem });
@@ -480,19 +644,31 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
         expect(await store.certificates.getByRequestId(toIssue.id)).toBeDefined();
         expect(await store.requests.get(clashing.id)).toEqual(clashing);
         expect(await store.certificates.getByRequestId(clashing.id)).toBeUndefined();
-        expect(await store.requests.get(toMove.id)).toMatchObject({ status: 'rejected', attempts: 1 });
+        expect(await store.requests.get(toMove.id)).toMatchObject({ status: 'rejected', attempts: 0 });
+        expect(await store.requests.get(toClaim.id)).toMatchObject({ status: 'signing', attempts: 1 });
         expect(await store.certificates.list({ limit: 10, offset: 0 })).toHaveLength(2);
+      });
+
+      it('concurrent claims of one request: exactly one wins', async () => {
+        const request = await queuedRequest();
+        const results = await Promise.all(
+          ['01', '02', '03', '04'].map((serialNumber) => store.requests.claim(request.id, { serialNumber, leaseMs: LEASE_MS })),
+        );
+        const winners = results.filter((r) => r !== undefined);
+        expect(winners).toHaveLength(1);
+        expect(await store.requests.get(request.id)).toEqual(winners[0]);
+        expect(winners[0]).toMatchObject({ attempts: 1 });
       });
 
       it('issuance racing a rejection: either one certificate or none, never both outcomes', async () => {
         for (let round = 0; round < 5; round++) {
-          const request = await queuedRequest();
+          const request = await claimedRequest();
           // The rejection is issued first in round 0, last in round 4, in between otherwise.
           const issuing: Promise<{ certificate: { id: string }; alreadyIssued: boolean }>[] = [];
           let rejecting: Promise<unknown> | undefined;
           for (let i = 0; i < 5; i++) {
-            if (i === round) rejecting = store.requests.transition(request.id, ['queued'], 'rejected', 'raced');
-            else issuing.push(store.recordIssuance(request.id, newCertificate(request.id)));
+            if (i === round) rejecting = store.requests.transition(request.id, ['signing'], 'rejected', { reason: 'raced' });
+            else issuing.push(store.recordIssuance(request.id, certificateFor(request, { id: randomUUID() })));
           }
           const [issued, rejected] = await Promise.all([Promise.allSettled(issuing), rejecting]);
           const after = await store.requests.get(request.id);
@@ -511,7 +687,6 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
           }
         }
       });
-
       it('idempotent inserts under concurrency: one row per (requester, key)', async () => {
         const inputs = Array.from({ length: 24 }, (_, i) =>
           newRequest({ requester: `apikey:k${i % 2}`, idempotencyKey: `key-${i % 3}` }),
@@ -536,8 +711,8 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
         await store.cas.insert(newCa(otherCa, 'other-ca'));
         const ids: string[] = [];
         for (const ca of [caId, otherCa, caId, caId, otherCa]) {
-          const request = await queuedRequest({ caId: ca });
-          const { certificate } = await store.recordIssuance(request.id, newCertificate(request.id, { caId: ca }));
+          const request = await claimedRequest({ caId: ca });
+          const { certificate } = await store.recordIssuance(request.id, certificateFor(request));
           ids.push(certificate.id);
           await sleep(3);
         }
@@ -551,6 +726,48 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
         expect(await store.certificates.list({ caIds: [], limit: 10, offset: 0 })).toEqual([]);
         expect(await store.certificates.get(randomUUID())).toBeUndefined();
         expect(await store.certificates.getBySerial(otherCa, 'ff')).toBeUndefined();
+      });
+    });
+
+    describe('applyMigrations', () => {
+      it("runs an owner's migrations once, recorded in that owner's own table", async () => {
+        const seen: Record<string, unknown[]> = {};
+        const record = (name: string): Migration => ({
+          async up(db: Kysely<OwnerTables>) {
+            seen[name] = (await db.selectFrom(`certgate_migrations_${name}`).select('name').orderBy('name').execute()).map((r) => r.name);
+          },
+        });
+        const ownerA: Record<string, Migration> = {
+          '0001_things': {
+            // No "if not exists": running it twice would throw.
+            async up(db: Kysely<OwnerTables>) {
+              await db.schema.createTable('owner_a_things').addColumn('id', 'text', (c) => c.primaryKey()).execute();
+            },
+          },
+          '0002_record': record('owner_a'),
+        };
+        await store.applyMigrations('owner_a', ownerA);
+        await store.applyMigrations('owner_a', ownerA);
+        expect(seen.owner_a).toEqual(['0001_things']);
+
+        // Another owner may use the same migration names: its own table says what ran for it.
+        await store.applyMigrations('owner_b', {
+          '0001_things': {
+            async up(db: Kysely<OwnerTables>) {
+              await db.insertInto('owner_a_things').values({ id: 'from-b' }).execute();
+              const core = await db.selectFrom('kysely_migration').select('name').orderBy('name').execute();
+              seen.core = core.map((r) => r.name);
+            },
+          },
+          '0002_record': record('owner_b'),
+        });
+        expect(seen.owner_b).toEqual(['0001_things']);
+        // The core's record is the core's migrations only.
+        expect(seen.core).toEqual(Object.keys(MIGRATIONS).sort());
+
+        // The store still works, and an owner name that is not a plain identifier is refused.
+        expect((await queuedRequest()).status).toBe('queued');
+        await expect(store.applyMigrations('Bad-Owner; drop', ownerA)).rejects.toThrow(/owner/);
       });
     });
 
@@ -604,14 +821,14 @@ storeContract('sqlite file', async () => {
 });
 
 const postgresUrl = inject('postgresUrl');
+// The runtime always names an SQLite file too; a database URL wins over it.
+const onPostgres = (databaseUrl: string) => openStore({ databaseUrl, sqlitePath: ':memory:' });
 describe.skipIf(!postgresUrl)('postgres', () => {
-  storeContract('postgres', async () => ({
-    store: await openStore({ databaseUrl: await createTestDatabase(postgresUrl!) }),
-  }));
+  storeContract('postgres', async () => ({ store: await onPostgres(await createTestDatabase(postgresUrl!)) }));
 
   it('reports its kind and runs migrations idempotently', async () => {
     const url = await createTestDatabase(postgresUrl!);
-    const [a, b] = await Promise.all([openStore({ databaseUrl: url }), openStore({ databaseUrl: url })]);
+    const [a, b] = await Promise.all([onPostgres(url), onPostgres(url)]);
     expect(a.kind).toBe('postgres');
     await a.close();
     await b.close();
@@ -656,6 +873,7 @@ describe('sqlite file specifics', () => {
     await writer.products.insert({ id: productId, name: 'p', caId, template });
     const request = (id: string) => ({
       id, productId, caId, requester: 'apikey:k1', protocol: 'rest' as const, csrPem: 'csr', validityDays: null, idempotencyKey: null,
+      transactionId: null, constraints: [], fingerprint: 'f',
     });
 
     const ids = [randomUUID(), randomUUID(), randomUUID()];
@@ -697,6 +915,7 @@ describe('sqlite file specifics', () => {
     const id = randomUUID();
     const pending = store.requests.insert({
       id, productId, caId, requester: 'cli', protocol: 'rest', csrPem: 'csr', validityDays: null, idempotencyKey: null,
+      transactionId: null, constraints: [], fingerprint: 'f',
     });
     await store.close();
     await expect(pending).resolves.toMatchObject({ created: true });
@@ -714,6 +933,26 @@ describe('sqlite file specifics', () => {
   });
 
   it('rejects a database URL that is not PostgreSQL', async () => {
-    await expect(openStore({ databaseUrl: 'mysql://localhost/x' })).rejects.toThrow(/postgres/);
+    await expect(openStore({ databaseUrl: 'mysql://localhost/x', sqlitePath: ':memory:' })).rejects.toThrow(/postgres/);
+  });
+
+  it('the claims migration keeps the requests stored before it', async () => {
+    const path = join(dir, 'old.sqlite');
+    const connection = new BetterSqlite3(path);
+    const old = new Kysely<BeforeClaims>({ dialect: new SqliteDialect({ database: connection }) });
+    const migrator = new Migrator({ db: old, provider: { getMigrations: async () => ({ ...MIGRATIONS }) } });
+    expect((await migrator.migrateTo('0002_revocation')).error).toBeUndefined();
+    const now = Date.now();
+    await old.insertInto('cas').values({ id: 'ca', name: 'ca', kind: 'root', parent_id: null, key_algorithm: 'ec-p256', subject: 'CN=ca', certificate_pem: 'pem', encrypted_key: 'k', not_before: now, not_after: now, created_at: now }).execute();
+    await old.insertInto('products').values({ id: 'p', name: 'p', ca_id: 'ca', template: JSON.stringify(template), created_at: now }).execute();
+    await old.insertInto('enrollment_requests').values({ id: 'r', product_id: 'p', ca_id: 'ca', requester: 'cli', protocol: 'rest', csr_pem: 'csr', validity_days: null, idempotency_key: null, status: 'queued', status_reason: null, certificate_id: null, approved_by: null, attempts: 0, created_at: now, updated_at: now }).execute();
+    await old.destroy();
+
+    const store = await openStore({ sqlitePath: path });
+    expect(await store.requests.get('r')).toMatchObject({
+      status: 'queued', transactionId: null, constraints: [], fingerprint: '', rejection: null, serialNumber: null, leaseExpiresAt: null,
+    });
+    expect(await store.requests.claim('r', { serialNumber: '0f', leaseMs: 1000 })).toMatchObject({ status: 'signing', serialNumber: '0f' });
+    await store.close();
   });
 });

@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { ApiKeyRecord, Permission } from '../core/types.js';
+import { apiKeyById } from './queries.js';
 import { fromMs, fromNullableMs, type ApiKeysTable, type Database } from './schema.js';
 import type { ApiKeyStore, NewApiKey } from './types.js';
 
@@ -45,7 +46,7 @@ export class KyselyApiKeyStore implements ApiKeyStore {
   }
 
   async get(id: string): Promise<ApiKeyRecord | undefined> {
-    const row = await this.db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await apiKeyById(this.db, { id }).executeTakeFirst();
     return row && apiKeyFromRow(row);
   }
 

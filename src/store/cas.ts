@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { CaRecord } from '../core/types.js';
+import { caById } from './queries.js';
 import { fromMs, toMs, type CasTable, type Database } from './schema.js';
 import type { CaStore, NewCa } from './types.js';
 
@@ -56,7 +57,7 @@ export class KyselyCaStore implements CaStore {
   }
 
   async get(id: string): Promise<CaRecord | undefined> {
-    const row = await this.db.selectFrom('cas').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await caById(this.db, { id }).executeTakeFirst();
     return row && caFromRow(row);
   }
 

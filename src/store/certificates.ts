@@ -1,6 +1,7 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { CertificateRecord, RevocationReason, RevokedEntry } from '../core/types.js';
 import { fromMs, fromNullableMs, toMs, type CertificatesTable, type Database } from './schema.js';
+import { certificateById, certificateByRequestId, certificateBySerial, insertCertificate } from './queries.js';
 import type { CertificateStore, NewCertificate, Revocation } from './types.js';
 
 export function certificateFromRow(row: Selectable<CertificatesTable>): CertificateRecord {
@@ -74,13 +75,13 @@ export function certificateToRow(record: CertificateRecord): Insertable<Certific
 }
 
 /** Inserts a new (unrevoked) certificate and returns the record as a read would return it. */
-export async function insertCertificate(
+export async function storeCertificate(
   db: Kysely<Database>,
   certificate: NewCertificate,
   createdAt: number,
 ): Promise<CertificateRecord> {
   const record = newCertificateRecord(certificate, createdAt);
-  await db.insertInto('certificates').values(certificateToRow(record)).execute();
+  await insertCertificate(db, certificateToRow(record)).execute();
   return record;
 }
 
@@ -88,26 +89,17 @@ export class KyselyCertificateStore implements CertificateStore {
   constructor(private readonly db: Kysely<Database>) {}
 
   async get(id: string): Promise<CertificateRecord | undefined> {
-    const row = await this.db.selectFrom('certificates').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await certificateById(this.db, { id }).executeTakeFirst();
     return row && certificateFromRow(row);
   }
 
   async getBySerial(caId: string, serialNumber: string): Promise<CertificateRecord | undefined> {
-    const row = await this.db
-      .selectFrom('certificates')
-      .selectAll()
-      .where('ca_id', '=', caId)
-      .where('serial_number', '=', serialNumber)
-      .executeTakeFirst();
+    const row = await certificateBySerial(this.db, { caId, serialNumber }).executeTakeFirst();
     return row && certificateFromRow(row);
   }
 
   async getByRequestId(requestId: string): Promise<CertificateRecord | undefined> {
-    const row = await this.db
-      .selectFrom('certificates')
-      .selectAll()
-      .where('request_id', '=', requestId)
-      .executeTakeFirst();
+    const row = await certificateByRequestId(this.db, { requestId }).executeTakeFirst();
     return row && certificateFromRow(row);
   }
 

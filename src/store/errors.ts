@@ -12,14 +12,26 @@ export class RequestNotFoundError extends StoreError {
   }
 }
 
-/** recordIssuance on a request that is neither `queued` nor already `issued`. */
+/** recordIssuance on a request that is neither `signing` nor already `issued`. */
 export class InvalidRequestStateError extends StoreError {
   override readonly name = 'InvalidRequestStateError';
   constructor(
     readonly requestId: string,
     readonly status: string,
   ) {
-    super(`enrollment request ${requestId} is ${status}, not queued`);
+    super(`enrollment request ${requestId} is ${status}, not signing`);
+  }
+}
+
+/** recordIssuance with a certificate whose serial is not the one the claim allocated. */
+export class SerialMismatchError extends StoreError {
+  override readonly name = 'SerialMismatchError';
+  constructor(
+    readonly requestId: string,
+    readonly claimed: string | null,
+    readonly offered: string,
+  ) {
+    super(`enrollment request ${requestId} was claimed with serial ${claimed ?? '(none)'}, not ${offered}`);
   }
 }
 

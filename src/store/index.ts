@@ -15,16 +15,15 @@ export type * from './types.js';
 export * from './errors.js';
 export { KyselyStore, type StoreKind } from './kyselyStore.js';
 export { SqliteStore } from './sqliteStore.js';
-export { migrateToLatest, MIGRATIONS } from './migrations.js';
+export { migrateOwnerToLatest, migrateToLatest, MIGRATIONS } from './migrations.js';
 
-export const DEFAULT_SQLITE_PATH = 'data/certgate.sqlite';
 export const DEFAULT_PG_POOL_SIZE = 10;
 
 export interface OpenStoreOptions {
   /** postgres:// or postgresql:// URL. When set, sqlitePath is ignored. */
   databaseUrl?: string;
-  /** SQLite file (parent directories are created), or ':memory:'. Default: data/certgate.sqlite. */
-  sqlitePath?: string;
+  /** SQLite file (parent directories are created), or ':memory:'; used when there is no databaseUrl. */
+  sqlitePath: string;
   /** PostgreSQL pool size. Default 10. */
   poolSize?: number;
 }
@@ -45,7 +44,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
 
   // Kysely (for migrations and the rarely used queries) and the SQLite fast path share the one
   // connection: see SqliteStore.
-  const connection = openSqliteFile(options.sqlitePath ?? DEFAULT_SQLITE_PATH);
+  const connection = openSqliteFile(options.sqlitePath);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(connection) }) });
   return migratedOrDestroyed(
     db,

@@ -2,21 +2,18 @@
 // in their own modules; this one composes them and owns the one multi-table write, recordIssuance.
 // openStore uses it for PostgreSQL; for SQLite it opens the faster SqliteStore (sqliteStore.ts),
 // which reuses the aggregates' Kysely code for everything off the issuance hot path.
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Migration } from 'kysely';
 import type { CertificateRecord } from '../core/types.js';
 import { KyselyApiKeyStore } from './apiKeys.js';
 import { KyselyCaStore } from './cas.js';
-import { certificateFromRow, insertCertificate, KyselyCertificateStore } from './certificates.js';
-import {
-  DuplicateSerialError,
-  InvalidRequestStateError,
-  isUniqueViolation,
-  RequestNotFoundError,
-  StoreError,
-} from './errors.js';
+import { certificateFromRow, KyselyCertificateStore, storeCertificate } from './certificates.js';
+import { DuplicateSerialError, InvalidRequestStateError, isUniqueViolation } from './errors.js';
 import { KyselyCrlStore } from './crls.js';
+import { checkCertificateNamesRequest, decideIssuance } from './issuance.js';
+import { migrateOwnerToLatest } from './migrations.js';
 import { KyselyOcspSignerStore } from './ocspSigners.js';
 import { KyselyProductStore } from './products.js';
+import { certificateById, certificateByRequestId, issuanceState, markIssued } from './queries.js';
 import { KyselyRequestStore } from './requests.js';
 import type { Database } from './schema.js';
 import type { NewCertificate, Store } from './types.js';
@@ -77,38 +74,26 @@ export class KyselyStore implements Store {
     requestId: string,
     certificate: NewCertificate,
   ): Promise<{ certificate: CertificateRecord; alreadyIssued: boolean }> {
-    if (certificate.requestId !== null && certificate.requestId !== requestId) {
-      throw new StoreError(`certificate ${certificate.id} names request ${certificate.requestId}, not ${requestId}`);
-    }
+    checkCertificateNamesRequest(requestId, certificate);
     try {
       return await this.writeTransaction(async (tx) => {
-        let query = tx
-          .selectFrom('enrollment_requests')
-          .select(['status', 'certificate_id'])
-          .where('id', '=', requestId);
+        let query = issuanceState(tx, { id: requestId });
         // Concurrent jobs for one request queue up here; the loser then sees `issued`.
         if (this.kind === 'postgres') query = query.forUpdate();
-        const request = await query.executeTakeFirst();
-        if (!request) throw new RequestNotFoundError(requestId);
-
-        if (request.status === 'issued') {
-          const row = await tx
-            .selectFrom('certificates')
-            .selectAll()
-            .where(request.certificate_id !== null ? 'id' : 'request_id', '=', request.certificate_id ?? requestId)
-            .executeTakeFirst();
+        const state = await query.executeTakeFirst();
+        if (decideIssuance(requestId, state, certificate) === 'alreadyIssued') {
+          const certificateId = state?.certificate_id ?? null;
+          const row = await (certificateId !== null
+            ? certificateById(tx, { id: certificateId })
+            : certificateByRequestId(tx, { requestId })
+          ).executeTakeFirst();
           if (!row) throw new InvalidRequestStateError(requestId, 'issued without a stored certificate');
           return { certificate: certificateFromRow(row), alreadyIssued: true };
         }
-        if (request.status !== 'queued') throw new InvalidRequestStateError(requestId, request.status);
 
         const now = Date.now();
-        const stored = await insertCertificate(tx, { ...certificate, requestId }, now);
-        await tx
-          .updateTable('enrollment_requests')
-          .set({ status: 'issued', status_reason: null, certificate_id: stored.id, updated_at: now })
-          .where('id', '=', requestId)
-          .execute();
+        const stored = await storeCertificate(tx, { ...certificate, requestId }, now);
+        await markIssued(tx, { id: requestId, certificateId: stored.id, now }).execute();
         return { certificate: stored, alreadyIssued: false };
       });
     } catch (error) {
@@ -121,6 +106,10 @@ export class KyselyStore implements Store {
       if (clash) throw new DuplicateSerialError(certificate.caId, certificate.serialNumber);
       throw error;
     }
+  }
+
+  async applyMigrations(owner: string, migrations: Readonly<Record<string, Migration>>): Promise<void> {
+    await migrateOwnerToLatest(this.db as unknown as Kysely<unknown>, owner, migrations);
   }
 
   async ping(): Promise<void> {

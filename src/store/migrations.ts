@@ -1,7 +1,7 @@
 // Schema migrations, provided in code (no filesystem lookups) and written once for both SQLite and
 // PostgreSQL: only portable column types (text, integer, bigint), constraints and indexes.
 // Append new migrations to MIGRATIONS; never edit one that has shipped.
-import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { Migrator, sql, type ColumnDefinitionBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
 const initial: Migration = {
   async up(db: Kysely<unknown>): Promise<void> {
@@ -161,18 +161,77 @@ const revocation: Migration = {
   },
 };
 
+// What a claim, a protocol transaction and a structured refusal need on the request row.
+const claims: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    // SQLite adds one column per ALTER TABLE; so does this, on both databases.
+    const columns: [string, 'text' | 'bigint', ((c: ColumnDefinitionBuilder) => ColumnDefinitionBuilder)?][] = [
+      ['transaction_id', 'text'],
+      // Rows written before this migration carry no constraints and no fingerprint.
+      ['constraints', 'text', (c) => c.notNull().defaultTo('[]')],
+      ['fingerprint', 'text', (c) => c.notNull().defaultTo('')],
+      ['rejection', 'text'],
+      ['serial_number', 'text'],
+      ['lease_expires_at', 'bigint'],
+    ];
+    for (const [name, type, build] of columns) {
+      await db.schema.alterTable('enrollment_requests').addColumn(name, type, build).execute();
+    }
+    // NULLs are distinct: only requests that carry a transaction id can collide.
+    await db.schema
+      .createIndex('enrollment_requests_transaction_uq')
+      .unique()
+      .on('enrollment_requests')
+      .columns(['requester', 'transaction_id'])
+      .execute();
+  },
+
+  async down(db: Kysely<unknown>): Promise<void> {
+    await db.schema.dropIndex('enrollment_requests_transaction_uq').ifExists().execute();
+    for (const name of ['lease_expires_at', 'serial_number', 'rejection', 'fingerprint', 'constraints', 'transaction_id']) {
+      await db.schema.alterTable('enrollment_requests').dropColumn(name).execute();
+    }
+  },
+};
+
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001_initial': initial,
   '0002_revocation': revocation,
+  '0003_claims': claims,
 };
 
-const provider: MigrationProvider = {
-  getMigrations: async () => ({ ...MIGRATIONS }),
-};
-
-/** Brings the schema up to date. Safe to call on every start, from several processes (PostgreSQL locks). */
+/** Brings the core schema up to date. Safe to call on every start, from several processes (PostgreSQL locks). */
 export async function migrateToLatest(db: Kysely<unknown>): Promise<void> {
-  const migrator = new Migrator({ db, provider });
+  await runMigrator(new Migrator({ db, provider: providerOf(MIGRATIONS) }));
+}
+
+/**
+ * Brings a protocol's own tables up to date. Its migrations are recorded in tables of its own,
+ * so its names never clash with the core's (or another protocol's), and the core's migrator
+ * never sees a migration it does not know (which it would refuse as missing).
+ */
+export async function migrateOwnerToLatest(
+  db: Kysely<unknown>,
+  owner: string,
+  migrations: Readonly<Record<string, Migration>>,
+): Promise<void> {
+  // The owner becomes part of table names: keep it to what needs no quoting anywhere.
+  if (!/^[a-z][a-z0-9_]{0,39}$/.test(owner)) throw new Error(`invalid migration owner ${JSON.stringify(owner)}`);
+  await runMigrator(
+    new Migrator({
+      db,
+      provider: providerOf(migrations),
+      migrationTableName: `certgate_migrations_${owner}`,
+      migrationLockTableName: `certgate_migrations_${owner}_lock`,
+    }),
+  );
+}
+
+function providerOf(migrations: Readonly<Record<string, Migration>>): MigrationProvider {
+  return { getMigrations: async () => ({ ...migrations }) };
+}
+
+async function runMigrator(migrator: Migrator): Promise<void> {
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;

@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { ProductRecord, ProductTemplate } from '../core/types.js';
+import { productById } from './queries.js';
 import { fromMs, type Database, type ProductsTable } from './schema.js';
 import type { NewProduct, ProductStore } from './types.js';
 
@@ -34,7 +35,7 @@ export class KyselyProductStore implements ProductStore {
   }
 
   async get(id: string): Promise<ProductRecord | undefined> {
-    const row = await this.db.selectFrom('products').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await productById(this.db, { id }).executeTakeFirst();
     return row && productFromRow(row);
   }
 

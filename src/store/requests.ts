@@ -1,7 +1,21 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
-import type { EnrollmentRequest, RequestStatus } from '../core/types.js';
-import { fromMs, toMs, type Database, type EnrollmentRequestsTable } from './schema.js';
-import type { NewEnrollmentRequest, RequestStore } from './types.js';
+import { assertTransitions, TransitionError } from '../core/requestStatus.js';
+import type { Constraint, EnrollmentRequest, Rejection, RequestStatus } from '../core/types.js';
+import { StoreError } from './errors.js';
+import {
+  approveRequest,
+  claimRequest,
+  insertRequest,
+  insertRequestUnlessTaken,
+  requestById,
+  requestByIdempotencyKey,
+  requestByTransaction,
+  transitionRequest,
+  type ClaimArgs,
+  type TransitionArgs,
+} from './queries.js';
+import { fromMs, fromNullableMs, toMs, type Database, type EnrollmentRequestsTable } from './schema.js';
+import type { NewEnrollmentRequest, RequestStore, TransitionOutcome } from './types.js';
 
 export function requestFromRow(row: Selectable<EnrollmentRequestsTable>): EnrollmentRequest {
   return {
@@ -13,17 +27,23 @@ export function requestFromRow(row: Selectable<EnrollmentRequestsTable>): Enroll
     csrPem: row.csr_pem,
     validityDays: row.validity_days,
     idempotencyKey: row.idempotency_key,
+    transactionId: row.transaction_id,
+    constraints: JSON.parse(row.constraints) as Constraint[],
+    fingerprint: row.fingerprint,
     status: row.status as RequestStatus,
     statusReason: row.status_reason,
+    rejection: row.rejection === null ? null : (JSON.parse(row.rejection) as Rejection),
     certificateId: row.certificate_id,
     approvedBy: row.approved_by,
+    serialNumber: row.serial_number,
+    leaseExpiresAt: fromNullableMs(row.lease_expires_at),
     attempts: Number(row.attempts),
     createdAt: fromMs(row.created_at),
     updatedAt: fromMs(row.updated_at),
   };
 }
 
-/** The record a freshly inserted request is: `queued`, no attempts yet. */
+/** The record a freshly inserted request is: `queued`, never claimed. */
 export function newRequestRecord(request: NewEnrollmentRequest, now: number): EnrollmentRequest {
   return {
     id: request.id,
@@ -34,10 +54,17 @@ export function newRequestRecord(request: NewEnrollmentRequest, now: number): En
     csrPem: request.csrPem,
     validityDays: request.validityDays,
     idempotencyKey: request.idempotencyKey,
+    transactionId: request.transactionId,
+    // A copy through JSON: the record returned is what a later read returns.
+    constraints: JSON.parse(JSON.stringify(request.constraints)) as Constraint[],
+    fingerprint: request.fingerprint,
     status: 'queued',
     statusReason: null,
+    rejection: null,
     certificateId: null,
     approvedBy: null,
+    serialNumber: null,
+    leaseExpiresAt: null,
     attempts: 0,
     createdAt: new Date(now),
     updatedAt: new Date(now),
@@ -54,14 +81,61 @@ export function requestToRow(record: EnrollmentRequest): Insertable<EnrollmentRe
     csr_pem: record.csrPem,
     validity_days: record.validityDays,
     idempotency_key: record.idempotencyKey,
+    transaction_id: record.transactionId,
+    constraints: JSON.stringify(record.constraints),
+    fingerprint: record.fingerprint,
     status: record.status,
     status_reason: record.statusReason,
+    rejection: record.rejection === null ? null : JSON.stringify(record.rejection),
     certificate_id: record.certificateId,
     approved_by: record.approvedBy,
+    serial_number: record.serialNumber,
+    lease_expires_at: record.leaseExpiresAt === null ? null : toMs(record.leaseExpiresAt),
     attempts: record.attempts,
     created_at: toMs(record.createdAt),
     updated_at: toMs(record.updatedAt),
   };
+}
+
+/** A request that may collide with an earlier one: it carries a key or a transaction id. */
+export function isDedupedRequest(record: EnrollmentRequest): boolean {
+  return record.idempotencyKey !== null || record.transactionId !== null;
+}
+
+/** The insert wrote nothing, and neither of the request's keys found the row in the way: the id is. */
+export function requestIdTaken(id: string): StoreError {
+  return new StoreError(`enrollment request id ${id} is taken`);
+}
+
+/**
+ * RequestStore.transition's arguments as the query takes them, or null when `from` is empty. Throws
+ * TransitionError, before anything is written, for a move the table does not allow, and for a move
+ * to `signing`: only claim() may take a request there, with a lease and a serial.
+ */
+export function transitionArgs(
+  id: string,
+  from: readonly RequestStatus[],
+  to: RequestStatus,
+  outcome: TransitionOutcome,
+  now: number,
+): TransitionArgs | null {
+  assertTransitions(from, to);
+  if (to === 'signing') throw new TransitionError('only claim() moves a request to signing');
+  // Deduplicated, so the SQLite hot path prepares one statement per number of distinct statuses.
+  const statuses = [...new Set(from)];
+  if (statuses.length === 0) return null;
+  const rejection = outcome.rejection ?? null;
+  return { id, from: statuses, to, reason: outcome.reason ?? null, rejection: rejection && JSON.stringify(rejection), now };
+}
+
+export function claimArgs(id: string, claim: { serialNumber: string; leaseMs: number }, now: number): ClaimArgs {
+  assertTransitions(['queued', 'signing'], 'signing');
+  if (!(claim.leaseMs > 0)) throw new RangeError(`lease must be positive, got ${claim.leaseMs} ms`);
+  return { id, serialNumber: claim.serialNumber, leaseExpiresAt: now + claim.leaseMs, now };
+}
+
+export function checkApprove(): void {
+  assertTransitions(['pending_approval'], 'queued');
 }
 
 export class KyselyRequestStore implements RequestStore {
@@ -69,28 +143,25 @@ export class KyselyRequestStore implements RequestStore {
 
   async insert(request: NewEnrollmentRequest): Promise<{ request: EnrollmentRequest; created: boolean }> {
     const record = newRequestRecord(request, Date.now());
-    const query = this.db.insertInto('enrollment_requests').values(requestToRow(record));
-    if (record.idempotencyKey === null) {
-      await query.execute();
+    const row = requestToRow(record);
+    if (!isDedupedRequest(record)) {
+      await insertRequest(this.db, row).execute();
       return { request: record, created: true };
     }
-    // Race-free: of two concurrent inserts with the same key, exactly one row is written and the
-    // other statement inserts nothing (a clash on the primary key still throws).
-    const result = await query
-      .onConflict((oc) => oc.columns(['requester', 'idempotency_key']).doNothing())
-      .executeTakeFirst();
+    const result = await insertRequestUnlessTaken(this.db, row).executeTakeFirst();
     if (result.numInsertedOrUpdatedRows !== 0n) return { request: record, created: true };
-    const existing = await this.db
-      .selectFrom('enrollment_requests')
-      .selectAll()
-      .where('requester', '=', record.requester)
-      .where('idempotency_key', '=', record.idempotencyKey)
-      .executeTakeFirstOrThrow();
-    return { request: requestFromRow(existing), created: false };
+    const existing = await this.findDuplicate(record);
+    if (!existing) throw requestIdTaken(record.id);
+    return { request: existing, created: false };
   }
 
   async get(id: string): Promise<EnrollmentRequest | undefined> {
-    const row = await this.db.selectFrom('enrollment_requests').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await requestById(this.db, { id }).executeTakeFirst();
+    return row && requestFromRow(row);
+  }
+
+  async findByTransaction(requester: string, transactionId: string): Promise<EnrollmentRequest | undefined> {
+    const row = await requestByTransaction(this.db, { requester, transactionId }).executeTakeFirst();
     return row && requestFromRow(row);
   }
 
@@ -98,36 +169,23 @@ export class KyselyRequestStore implements RequestStore {
     id: string,
     from: readonly RequestStatus[],
     to: RequestStatus,
-    reason: string | null = null,
+    outcome: TransitionOutcome = {},
   ): Promise<EnrollmentRequest | undefined> {
-    if (from.length === 0) return undefined;
-    const row = await this.db
-      .updateTable('enrollment_requests')
-      .set({ status: to, status_reason: reason, updated_at: Date.now() })
-      .where('id', '=', id)
-      .where('status', 'in', from)
-      .returningAll()
-      .executeTakeFirst();
+    const args = transitionArgs(id, from, to, outcome, Date.now());
+    if (!args) return undefined;
+    const row = await transitionRequest(this.db, args).executeTakeFirst();
+    return row && requestFromRow(row);
+  }
+
+  async claim(id: string, claim: { serialNumber: string; leaseMs: number }): Promise<EnrollmentRequest | undefined> {
+    const row = await claimRequest(this.db, claimArgs(id, claim, Date.now())).executeTakeFirst();
     return row && requestFromRow(row);
   }
 
   async approve(id: string, approvedBy: string): Promise<EnrollmentRequest | undefined> {
-    const row = await this.db
-      .updateTable('enrollment_requests')
-      .set({ status: 'queued', status_reason: null, approved_by: approvedBy, updated_at: Date.now() })
-      .where('id', '=', id)
-      .where('status', '=', 'pending_approval')
-      .returningAll()
-      .executeTakeFirst();
+    checkApprove();
+    const row = await approveRequest(this.db, { id, approvedBy, now: Date.now() }).executeTakeFirst();
     return row && requestFromRow(row);
-  }
-
-  async incrementAttempts(id: string): Promise<void> {
-    await this.db
-      .updateTable('enrollment_requests')
-      .set((eb) => ({ attempts: eb('attempts', '+', 1), updated_at: Date.now() }))
-      .where('id', '=', id)
-      .execute();
   }
 
   async listByStatus(statuses: readonly RequestStatus[], limit: number): Promise<EnrollmentRequest[]> {
@@ -141,5 +199,15 @@ export class KyselyRequestStore implements RequestStore {
       .limit(limit)
       .execute();
     return rows.map(requestFromRow);
+  }
+
+  private async findDuplicate(record: EnrollmentRequest): Promise<EnrollmentRequest | undefined> {
+    const { requester, idempotencyKey, transactionId } = record;
+    const row =
+      (idempotencyKey !== null
+        ? await requestByIdempotencyKey(this.db, { requester, idempotencyKey }).executeTakeFirst()
+        : undefined) ??
+      (transactionId !== null ? await requestByTransaction(this.db, { requester, transactionId }).executeTakeFirst() : undefined);
+    return row && requestFromRow(row);
   }
 }

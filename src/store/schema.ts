@@ -43,10 +43,18 @@ export interface EnrollmentRequestsTable {
   csr_pem: string;
   validity_days: number | null;
   idempotency_key: string | null;
+  transaction_id: string | null;
+  /** JSON of Constraint[]. */
+  constraints: string;
+  fingerprint: string;
   status: string;
   status_reason: string | null;
+  /** JSON of Rejection. */
+  rejection: string | null;
   certificate_id: string | null;
   approved_by: string | null;
+  serial_number: string | null;
+  lease_expires_at: NullableEpochMs;
   attempts: number;
   created_at: EpochMs;
   updated_at: EpochMs;

@@ -6,8 +6,14 @@ import type { SqliteDatabase } from 'kysely';
 
 /**
  * Opens (creating parent folders) an SQLite file, or ':memory:', with the pragmas the store
- * relies on: WAL (readers never block the writer), synchronous=NORMAL (durable at checkpoints,
- * no fsync per commit), a 5 s busy timeout for other processes, and foreign keys.
+ * relies on: WAL (readers never block the writer), synchronous=FULL, a 5 s busy timeout for
+ * other processes, and foreign keys.
+ *
+ * FULL because a write's promise means "stored": a 201 for an enrollment, or a certificate handed
+ * out, must survive a power cut, and with NORMAL a power cut (not a
+ * crash of the process) may lose the commits since the last checkpoint. The cost
+ * is one WAL fsync per commit, and SqliteWriteBatch commits a whole turn of the event loop's
+ * writes at once, so it is paid per batch, not per write.
  */
 export function openSqliteFile(path: string): BetterSqlite3.Database {
   const inMemory = path === ':memory:' || path === '';
@@ -16,7 +22,7 @@ export function openSqliteFile(path: string): BetterSqlite3.Database {
   try {
     db.pragma('busy_timeout = 5000');
     db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
+    db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
     // Issuance touches a dozen pages per certificate; keep the hot ones in memory and let reads
     // come straight from the page cache of a memory-mapped file.

@@ -1,13 +1,11 @@
 // Moves WAL checkpoints off the event loop.
 //
-// With synchronous=NORMAL a commit only appends to the WAL; the fsyncs happen when the WAL is
-// checkpointed into the database file, which SQLite does by default inside whichever commit
-// crosses wal_autocheckpoint pages: on the event loop, once every few hundred issuances, costing
-// about a third of all write time. A worker thread with its own connection checkpoints instead
-// (PASSIVE: it never blocks readers or the writer). The main connection keeps its
-// autocheckpoint as a safety net: it only fires if this thread falls behind.
-// A side effect is a shorter window of commits not yet fsynced (one interval instead of
-// wal_autocheckpoint pages).
+// A commit appends to the WAL (and, with synchronous=FULL, fsyncs it); copying the WAL back into
+// the database file (and fsyncing that) is the checkpoint, which SQLite does by default inside
+// whichever commit crosses wal_autocheckpoint pages: on the event loop, once every few hundred
+// issuances, costing about a third of all write time. A worker thread with its own connection
+// checkpoints instead (PASSIVE: it never blocks readers or the writer). The main connection keeps
+// its autocheckpoint as a safety net: it only fires if this thread falls behind.
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 

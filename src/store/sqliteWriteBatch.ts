@@ -1,9 +1,10 @@
 // Group commit for the embedded SQLite database.
 //
-// With WAL and synchronous=NORMAL most of a small write's cost is its commit: every page it
-// touched is appended to the WAL again, per transaction. Many enrollments are in flight at once,
-// so the writes issued in one turn of the event loop are run together, in ONE transaction, at
-// setImmediate; pages they share (index leaves, the table's last page) are then written once.
+// With WAL and synchronous=FULL most of a small write's cost is its commit: every page it
+// touched is appended to the WAL again, and the WAL is fsynced, per transaction. Many enrollments
+// are in flight at once, so the writes issued in one turn of the event loop are run together, in
+// ONE transaction, at setImmediate; pages they share (index leaves, the table's last page) are
+// then written once, and there is one fsync for the lot.
 //
 // Guarantees:
 // - Each write runs inside its own savepoint: one that throws (a unique violation, a typed store

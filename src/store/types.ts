@@ -1,3 +1,4 @@
+import type { Migration } from 'kysely';
 import type {
   ApiKeyRecord,
   CaRecord,
@@ -138,6 +139,12 @@ export interface Store {
     requestId: string,
     certificate: NewCertificate,
   ): Promise<{ certificate: CertificateRecord; alreadyIssued: boolean }>;
+  /**
+   * Brings the tables `owner` (a protocol's name: lower case, digits, _) owns up to date, with
+   * its own record of which of its migrations ran, kept apart from the core's and every other
+   * owner's. Safe to call on every start, from several processes.
+   */
+  applyMigrations(owner: string, migrations: Readonly<Record<string, Migration>>): Promise<void>;
   /** Throws when the database cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

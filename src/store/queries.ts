@@ -1,0 +1,123 @@
+// The queries of the request lifecycle and of issuance, written once. The Kysely stores execute
+// them; the SQLite hot path compiles them once (with placeholders) and prepares the SQL (see
+// preparedQuery.ts). Change a query here and both change.
+import type { Insertable, Kysely } from 'kysely';
+import type { RequestStatus } from '../core/types.js';
+import type { CertificatesTable, Database, EnrollmentRequestsTable } from './schema.js';
+
+type Db = Kysely<Database>;
+
+// Requests.
+
+export const requestById = (db: Db, a: { id: string }) =>
+  db.selectFrom('enrollment_requests').selectAll().where('id', '=', a.id);
+
+export const requestByIdempotencyKey = (db: Db, a: { requester: string; idempotencyKey: string }) =>
+  db
+    .selectFrom('enrollment_requests')
+    .selectAll()
+    .where('requester', '=', a.requester)
+    .where('idempotency_key', '=', a.idempotencyKey);
+
+export const requestByTransaction = (db: Db, a: { requester: string; transactionId: string }) =>
+  db
+    .selectFrom('enrollment_requests')
+    .selectAll()
+    .where('requester', '=', a.requester)
+    .where('transaction_id', '=', a.transactionId);
+
+export const insertRequest = (db: Db, row: Insertable<EnrollmentRequestsTable>) =>
+  db.insertInto('enrollment_requests').values(row);
+
+/**
+ * Writes nothing when (requester, idempotency_key), (requester, transaction_id) or the id is
+ * taken. No conflict target: PostgreSQL takes only one, and there are two keys to dedupe on.
+ * Of concurrent inserts with the same key exactly one writes a row.
+ */
+export const insertRequestUnlessTaken = (db: Db, row: Insertable<EnrollmentRequestsTable>) =>
+  insertRequest(db, row).onConflict((oc) => oc.doNothing());
+
+export interface TransitionArgs {
+  id: string;
+  from: readonly RequestStatus[];
+  to: RequestStatus;
+  reason: string | null;
+  /** JSON of Rejection, or null. */
+  rejection: string | null;
+  now: number;
+}
+
+/** Compare-and-set on the status. Never to `signing` (that is claimRequest), so no lease survives it. */
+export const transitionRequest = (db: Db, a: TransitionArgs) =>
+  db
+    .updateTable('enrollment_requests')
+    .set({ status: a.to, status_reason: a.reason, rejection: a.rejection, lease_expires_at: null, updated_at: a.now })
+    .where('id', '=', a.id)
+    .where('status', 'in', a.from)
+    .returningAll();
+
+export interface ClaimArgs {
+  id: string;
+  serialNumber: string;
+  leaseExpiresAt: number;
+  now: number;
+}
+
+/** One conditional UPDATE, so of two workers claiming at once exactly one gets the row. */
+export const claimRequest = (db: Db, a: ClaimArgs) =>
+  db
+    .updateTable('enrollment_requests')
+    .set((eb) => ({
+      status: 'signing',
+      lease_expires_at: a.leaseExpiresAt,
+      attempts: eb('attempts', '+', 1),
+      // The serial of the first claim stays: a re-claim may sign again, and the two
+      // certificates must then be the same certificate as far as the CA's serials go.
+      serial_number: eb.fn.coalesce('serial_number', eb.val(a.serialNumber)),
+      updated_at: a.now,
+    }))
+    .where('id', '=', a.id)
+    .where((eb) =>
+      eb.or([eb('status', '=', 'queued'), eb.and([eb('status', '=', 'signing'), eb('lease_expires_at', '<', a.now)])]),
+    )
+    .returningAll();
+
+export const approveRequest = (db: Db, a: { id: string; approvedBy: string; now: number }) =>
+  db
+    .updateTable('enrollment_requests')
+    .set({ status: 'queued', status_reason: null, approved_by: a.approvedBy, updated_at: a.now })
+    .where('id', '=', a.id)
+    .where('status', '=', 'pending_approval')
+    .returningAll();
+
+/** What recordIssuance decides on. */
+export const issuanceState = (db: Db, a: { id: string }) =>
+  db.selectFrom('enrollment_requests').select(['status', 'certificate_id', 'serial_number']).where('id', '=', a.id);
+
+export const markIssued = (db: Db, a: { id: string; certificateId: string; now: number }) =>
+  db
+    .updateTable('enrollment_requests')
+    .set({ status: 'issued', status_reason: null, certificate_id: a.certificateId, lease_expires_at: null, updated_at: a.now })
+    .where('id', '=', a.id)
+    .where('status', '=', 'signing');
+
+// Certificates.
+
+export const insertCertificate = (db: Db, row: Insertable<CertificatesTable>) => db.insertInto('certificates').values(row);
+
+export const certificateById = (db: Db, a: { id: string }) =>
+  db.selectFrom('certificates').selectAll().where('id', '=', a.id);
+
+export const certificateByRequestId = (db: Db, a: { requestId: string }) =>
+  db.selectFrom('certificates').selectAll().where('request_id', '=', a.requestId);
+
+export const certificateBySerial = (db: Db, a: { caId: string; serialNumber: string }) =>
+  db.selectFrom('certificates').selectAll().where('ca_id', '=', a.caId).where('serial_number', '=', a.serialNumber);
+
+// Lookups every request makes (authentication, the request's CA and product).
+
+export const apiKeyById = (db: Db, a: { id: string }) => db.selectFrom('api_keys').selectAll().where('id', '=', a.id);
+
+export const caById = (db: Db, a: { id: string }) => db.selectFrom('cas').selectAll().where('id', '=', a.id);
+
+export const productById = (db: Db, a: { id: string }) => db.selectFrom('products').selectAll().where('id', '=', a.id);
