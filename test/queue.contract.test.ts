@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { BullmqQueue, fromJobId, toJobId } from '../src/queue/bullmqQueue.js';
 import { MemoryQueue } from '../src/queue/memoryQueue.js';
-import { TransientError, type JobHandler, type JobQueue } from '../src/queue/types.js';
+import type { JobHandler, JobQueue } from '../src/queue/types.js';
 
 interface MakeOptions {
   attempts?: number;
@@ -206,7 +206,7 @@ function queueContract(name: string, backend: Backend | null): void {
         handler(async (_id, attempt) => {
           attempts.push(attempt);
           times.push(performance.now());
-          if (attempt < 3) throw new TransientError(`database busy (attempt ${attempt})`);
+          if (attempt < 3) throw new Error(`database busy (attempt ${attempt})`);
         }),
         1,
       );
