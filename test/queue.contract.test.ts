@@ -104,10 +104,10 @@ function queueContract(name: string, backend: Backend | null): void {
       expect(order).toEqual(ids);
     });
 
-    it('passes any request id through unchanged (digits, colons)', async () => {
+    it('passes any request id through unchanged (digits, colons, names of BullMQ keys)', async () => {
       make = newScope();
       const q = make();
-      const ids = ['12345', 'acme:order:7', 'x~odd', randomUUID()];
+      const ids = ['12345', 'acme:order:7', 'x~odd', 'marker', 'wait', 'metrics', randomUUID()];
       const seen: string[] = [];
       await q.startWorker(
         handler(async (id) => {
@@ -329,10 +329,12 @@ queueContract(
 
 describe('BullMQ job ids', () => {
   it('maps every request id to a job id BullMQ accepts, one-to-one', () => {
-    for (const id of ['0f8c1a9e-2b7d-4c1e-9a43-5d6e7f809a1b', '12345', 'a:b', 'x~abc', 'x~', '', 'é:ü']) {
+    const queueKeyNames = ['', 'active', 'wait', 'paused', 'id', 'delayed', 'prioritized', 'completed', 'failed', 'stalled', 'meta', 'events', 'marker', 'de', 'pc', 'metrics'];
+    for (const id of ['0f8c1a9e-2b7d-4c1e-9a43-5d6e7f809a1b', '12345', 'a:b', 'x~abc', 'x~', 'é:ü', ...queueKeyNames]) {
       const jobId = toJobId(id);
       expect(jobId.includes(':')).toBe(false);
       expect(/^\d+$/.test(jobId)).toBe(false);
+      expect(queueKeyNames).not.toContain(jobId);
       expect(fromJobId(jobId)).toBe(id);
     }
     expect(toJobId('0f8c1a9e-2b7d-4c1e-9a43-5d6e7f809a1b')).toBe('0f8c1a9e-2b7d-4c1e-9a43-5d6e7f809a1b');

@@ -45,7 +45,7 @@
 //   and the stalled check hands it out again (as for a dead worker); a worker that cannot record a
 //   finished job retries it. So a lost connection can delay a job by up to lockDuration +
 //   stalledInterval, or make it run again; that is allowed (handlers are idempotent).
-import { ConnectionClosedError, Queue, QueueEvents, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { ConnectionClosedError, Queue, QueueEvents, QueueKeys, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { ClientClosedError, ClientOfflineError, ConnectionTimeoutError, DisconnectsClientError, SocketClosedUnexpectedlyError, createClient, type RedisClientOptions } from 'redis';
 import { checkQueueOptions, type JobHandler, type JobOutcome, type JobQueue, type QueueOptions } from './types.js';
 import { Waiters } from './waiters.js';
@@ -413,13 +413,17 @@ export class BullmqQueue implements JobQueue {
   }
 }
 
-// BullMQ refuses job ids that contain ':' or look like integers. Ids that are neither (UUIDs, ULIDs)
-// are used as they are; others, and any id starting with the escape marker, become the marker
-// plus their base64url form. The mapping is one-to-one.
+// BullMQ refuses job ids that contain ':' or look like integers. A job's keys also sit beside the
+// queue's own (prefix:queue:<job id>, <job id>:failed, ...), so an id named like one of those
+// ('marker', 'wait', 'events', 'metrics', ...) would make BullMQ's scripts read or overwrite the
+// queue's bookkeeping (a job 'marker' fails with WRONGTYPE). Ids that are none of these (UUIDs,
+// ULIDs) are used as they are; others, and any id starting with the escape marker, become the
+// marker plus their base64url form. The mapping is one-to-one.
 const ESCAPE = 'x~';
+const QUEUE_KEY_NAMES = new Set([...Object.keys(new QueueKeys().getKeys('queue')), 'metrics']);
 
 export function toJobId(requestId: string): string {
-  if (requestId !== '' && !requestId.includes(':') && !/^\d+$/.test(requestId) && !requestId.startsWith(ESCAPE)) {
+  if (requestId !== '' && !requestId.includes(':') && !/^\d+$/.test(requestId) && !requestId.startsWith(ESCAPE) && !QUEUE_KEY_NAMES.has(requestId)) {
     return requestId;
   }
   return ESCAPE + Buffer.from(requestId, 'utf8').toString('base64url');
