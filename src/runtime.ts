@@ -70,6 +70,7 @@ export function resolveMasterKey(config: Config): string {
 
 export async function openRuntime(config: Config, options: { log?: Logger; queuePrefix?: string } = {}): Promise<Runtime> {
   const log = options.log ?? createLogger(config.logLevel);
+  const queuePrefix = options.queuePrefix ?? config.queuePrefix;
   const secrets: CaSecrets = { masterKey: resolveMasterKey(config), passphrases: config.caPassphrases };
   const store = await openStore({ databaseUrl: config.databaseUrl, sqlitePath: join(config.dataDir, 'certgate.db') });
   // Queue back-ends report background trouble (a lost Redis connection) through the log.
@@ -77,7 +78,7 @@ export async function openRuntime(config: Config, options: { log?: Logger; queue
   const queue = createQueue({
     onError,
     redisUrl: config.redisUrl,
-    prefix: options.queuePrefix,
+    prefix: queuePrefix,
     attempts: config.queueAttempts,
     backoffMs: config.queueBackoffMs,
   });
@@ -90,7 +91,7 @@ export async function openRuntime(config: Config, options: { log?: Logger; queue
   const crlQueue = createQueue({
     onError,
     redisUrl: config.redisUrl,
-    prefix: options.queuePrefix,
+    prefix: queuePrefix,
     queueName: 'crl',
     attempts: config.queueAttempts,
     backoffMs: config.queueBackoffMs,
@@ -103,7 +104,7 @@ export async function openRuntime(config: Config, options: { log?: Logger; queue
     log,
   );
   // Other processes (API nodes, the CLI) drop their cached OCSP answers for the certificate at once too.
-  const broadcast = createBroadcast({ redisUrl: config.redisUrl, prefix: options.queuePrefix, onError });
+  const broadcast = createBroadcast({ redisUrl: config.redisUrl, prefix: queuePrefix, onError });
   broadcast.subscribe(REVOCATIONS_CHANNEL, (message) => {
     const { caId, serialHex } = parseRevocationNotice(message);
     ocsp.invalidate(caId, serialHex);
