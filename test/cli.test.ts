@@ -1,11 +1,13 @@
 // The `certgate` command as an operator runs it: a separate process, JSON output, exit codes.
 import { execFile, spawn, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from './harness/postgres.js';
 import { makeCsr, openssl, opensslVerify, tempDir } from './helpers/openssl.js';
 import { freePort } from './helpers/net.js';
+import { until } from './helpers/until.js';
 
 const root = join(import.meta.dirname, '..');
 const cliArgs = ['--import', 'tsx', join(root, 'src/cli.ts')];
@@ -76,6 +78,9 @@ describe('certgate CLI', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
     const badUrl = certgate(dir, ['ca', 'list'], { DATABASE_URL: 'mysql://x' });
     expect(badUrl.stderr).toMatch(/DATABASE_URL/);
+    const badPrefix = certgate(dir, ['ca', 'list'], { CERTGATE_QUEUE_PREFIX: 'two words' });
+    expect(badPrefix.code).toBe(1);
+    expect(badPrefix.stderr).toMatch(/CERTGATE_QUEUE_PREFIX/);
   });
 
   it('start initializes on first start, serves, issues, and shuts down gracefully', async () => {
@@ -114,6 +119,8 @@ describe('certgate CLI', () => {
 
   const redisUrl = inject('redisUrl');
   const postgresUrl = inject('postgresUrl');
+  // Suites share the harness Redis; with keys of their own they never take each other's jobs.
+  const queuePrefix = `cli-test-${randomUUID()}`;
   it.skipIf(!redisUrl || !postgresUrl)('scaled out: `serve --no-worker` takes the request, a separate `certgate worker` signs it', async () => {
     const dir = tempDir();
     const env = {
@@ -122,7 +129,8 @@ describe('certgate CLI', () => {
       CERTGATE_HTTPS_PORT: '0',
       CERTGATE_MASTER_KEY: 'scaled-out-master-key-0123',
       DATABASE_URL: await createTestDatabase(postgresUrl as string),
-      REDIS_URL: Object.assign(new URL(redisUrl as string), { pathname: '/15' }).toString(),
+      REDIS_URL: redisUrl as string,
+      CERTGATE_QUEUE_PREFIX: queuePrefix,
     };
     const init = certgate(dir, ['init', '--json'], env).json();
     expect(init.created).toBe(true);
@@ -144,7 +152,7 @@ describe('certgate CLI', () => {
 
   it.skipIf(!redisUrl)('serve --processes 2: the HTTP processes share the port, a dead one is replaced, SIGTERM stops them all', async () => {
     const dir = tempDir();
-    const env = { CERTGATE_DATA_DIR: dir, CERTGATE_HTTP_PORT: '0', CERTGATE_HTTPS_PORT: '0', DATABASE_URL: '', REDIS_URL: Object.assign(new URL(redisUrl as string), { pathname: '/14' }).toString() };
+    const env = { CERTGATE_DATA_DIR: dir, CERTGATE_HTTP_PORT: '0', CERTGATE_HTTPS_PORT: '0', DATABASE_URL: '', REDIS_URL: redisUrl as string, CERTGATE_QUEUE_PREFIX: queuePrefix };
     const server = await startCli(['start', '--processes', '2', '--json'], env, (l) => !!l.url);
     const init = server.lines.find((l) => l.created)!;
     const served = server.lines.find((l) => l.url)!;
@@ -173,14 +181,6 @@ function opensslAsync(args: string[]): Promise<string> {
 /** Direct children of a process (Linux). */
 function childPids(pid: number): number[] {
   return readdirSync(`/proc/${pid}/task`).flatMap((t) => readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
-}
-
-async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** Spawns the CLI and resolves once a stdout line satisfies `ready`. */
