@@ -199,6 +199,9 @@ apikey
   .option('--admin', 'may manage CAs, products, keys and approvals')
   .addOption(jsonOption())
   .action(async (opts: { name: string; permission: string[]; admin?: boolean; json?: boolean }) => {
+    if (opts.permission.length === 0 && !opts.admin) {
+      throw new AppError('bad_request', 'an API key needs --permission "<actions>:<CA id, name or *>" (repeatable, e.g. --permission "issue,read:*") or --admin; without either it could do nothing');
+    }
     await withRuntime(async (rt) => {
       const permissions = await Promise.all(
         opts.permission.map(async (p) => {
