@@ -42,9 +42,9 @@ async function queueScenario(csrs: string[], redisUrl: string | undefined, basel
       while (next < csrs.length) {
         const csrPem = csrs[next++] as string;
         const t0 = performance.now();
-        const { request } = await rt.enrollments.submit({ caId, csrPem, requester: 'bench', protocol: 'cli', authorize: () => undefined });
+        const { request } = await rt.enrollments.submit({ principal: 'bench', protocol: 'cli', product: { caId } }, csrPem);
         const done = await rt.enrollments.waitForOutcome(request, 120_000);
-        if (done.status !== 'issued') failures++;
+        if (done.state !== 'issued') failures++;
         latencies.push(performance.now() - t0);
       }
     }),

@@ -1,17 +1,18 @@
 // The `certgate` command. Every command takes --json for machine-readable output.
 import { randomUUID } from 'node:crypto';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { createApiKey, parsePermission } from './auth/apiKeys.js';
 import { createCa } from './ca/createCa.js';
 import { loadConfig, type Config } from './config.js';
 import { AppError } from './core/errors.js';
 import { parseRevocationReason } from './core/revocationService.js';
 import type { ProtocolModule } from './core/protocol.js';
-import { KEY_ALGORITHMS, type KeyAlgorithm } from './core/types.js';
+import { KEY_ALGORITHMS, type CertificateRecord, type KeyAlgorithm } from './core/types.js';
 import { initialize } from './init.js';
 import { parseProductTemplate } from './policy/productSchema.js';
 import { openRuntime, type Runtime } from './runtime.js';
 import { serve } from './serve.js';
+import type { Store } from './store/types.js';
 
 // The front-ends to serve, handed in by the entry point (main.ts): src/ never imports protocols/.
 let protocols: readonly ProtocolModule[] = [];
@@ -50,6 +51,13 @@ async function findCa(rt: Runtime, idOrName: string) {
 }
 
 const jsonOption = (): Option => new Option('--json', 'machine-readable output');
+const intArg =
+  (min: number, max: number) =>
+  (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
+    return n;
+  };
 const keyAlgOption = (def: KeyAlgorithm): Option => new Option('--key-algorithm <alg>', 'key algorithm').choices(KEY_ALGORITHMS).default(def);
 
 function printInit(json: boolean, result: Awaited<ReturnType<typeof initialize>>, dataDir: string): void {
@@ -203,6 +211,9 @@ apikey
   .option('--admin', 'may manage CAs, products, keys and approvals')
   .addOption(jsonOption())
   .action(async (opts: { name: string; permission: string[]; admin?: boolean; json?: boolean }) => {
+    if (opts.permission.length === 0 && !opts.admin) {
+      throw new AppError('bad_request', 'an API key needs --permission "<actions>:<CA id, name or *>" (repeatable, e.g. --permission "issue,read:*") or --admin; without either it could do nothing');
+    }
     await withRuntime(async (rt) => {
       const permissions = await Promise.all(
         opts.permission.map(async (p) => {
@@ -237,6 +248,26 @@ apikey
 
 const cert = program.command('cert').description('issued certificates');
 cert
+  .command('list')
+  .description('issued certificates, newest first')
+  .option('--ca <id or name>', 'only this CA\'s')
+  .addOption(new Option('--status <status>', 'active: neither revoked nor expired').choices(['active', 'revoked', 'all']).default('all'))
+  .option('--search <text>', 'common name contains this (any case)')
+  .option('--expiring-in-days <n>', 'only those not yet expired that expire within n days', intArg(0, 36_500))
+  .option('--limit <n>', 'certificates per page', intArg(1, 1000), 100)
+  .option('--page <n>', 'page number, from 1', intArg(1, Number.MAX_SAFE_INTEGER), 1)
+  .addOption(jsonOption())
+  .action(async (opts: CertListOptions & { json?: boolean }) => {
+    await withRuntime(async (rt) => {
+      const caId = opts.ca ? (await findCa(rt, opts.ca)).id : undefined;
+      const now = Date.now();
+      const list = await listCertificates(rt.store, caId, certFilter(opts, now), opts.limit, opts.page);
+      print(!!opts.json, list.map((c) => certListJson(c, now)), () =>
+        list.map((c) => `${c.id}  ${certStatus(c, now).padEnd(7)}  ${c.validTo.toISOString().slice(0, 10)}  ${c.commonName ?? '(no CN)'}  ca=${c.caId}`).join('\n') || 'no certificates',
+      );
+    });
+  });
+cert
   .command('revoke <id>')
   .description('revoke a certificate; its CA publishes a new CRL at once')
   .option('--reason <reason>', 'RFC 5280 reason: unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise', 'unspecified')
@@ -265,6 +296,71 @@ cert
       print(!!opts.json, { id: lifted.id, revoked_at: null, crl_number: crl.crlNumber }, () => `reinstated ${lifted.id}; CRL ${crl.crlNumber} published`);
     });
   });
+
+interface CertListOptions {
+  ca?: string;
+  status: 'active' | 'revoked' | 'all';
+  search?: string;
+  expiringInDays?: number;
+  limit: number;
+  page: number;
+}
+
+/** The status GET /v1/certificates reports. */
+function certStatus(c: CertificateRecord, now: number): 'active' | 'revoked' | 'expired' {
+  return c.revokedAt ? 'revoked' : c.validTo.getTime() < now ? 'expired' : 'active';
+}
+
+function certFilter(opts: CertListOptions, now: number): (c: CertificateRecord) => boolean {
+  const search = opts.search?.toLowerCase();
+  const expiringBy = opts.expiringInDays === undefined ? undefined : now + opts.expiringInDays * 86_400_000;
+  return (c) =>
+    (opts.status === 'all' || certStatus(c, now) === opts.status) &&
+    (search === undefined || (c.commonName ?? '').toLowerCase().includes(search)) &&
+    (expiringBy === undefined || (c.validTo.getTime() >= now && c.validTo.getTime() <= expiringBy));
+}
+
+/**
+ * One page of the certificates that pass `keep`, newest first. The store filters by CA only, so
+ * the rest is filtered here while reading through the store's pages; pages are counted after
+ * filtering, so --page 2 follows on from --page 1.
+ */
+async function listCertificates(store: Store, caId: string | undefined, keep: (c: CertificateRecord) => boolean, limit: number, page: number): Promise<CertificateRecord[]> {
+  const batch = 500;
+  const skip = (page - 1) * limit;
+  const out: CertificateRecord[] = [];
+  let matched = 0;
+  for (let offset = 0; ; offset += batch) {
+    const rows = await store.certificates.list({ ...(caId ? { caIds: [caId] } : {}), limit: batch, offset });
+    for (const c of rows) {
+      if (!keep(c) || matched++ < skip) continue;
+      out.push(c);
+      if (out.length === limit) return out;
+    }
+    if (rows.length < batch) return out;
+  }
+}
+
+/** The fields of GET /v1/certificates, without the PEM (one certificate's is a REST call away). */
+function certListJson(c: CertificateRecord, now: number) {
+  const iso = (d: Date | null): string | null => d?.toISOString() ?? null;
+  return {
+    id: c.id,
+    ca_id: c.caId,
+    product_id: c.productId,
+    serial_number: c.serialNumber,
+    common_name: c.commonName,
+    san_dns: c.sanDns,
+    san_ip: c.sanIp,
+    key_algorithm: c.keyAlgorithm,
+    valid_from: iso(c.validFrom),
+    valid_to: iso(c.validTo),
+    status: certStatus(c, now),
+    revoked_at: iso(c.revokedAt),
+    revocation_reason: c.revocationReason,
+    created_at: iso(c.createdAt),
+  };
+}
 
 const request = program.command('request').description('enrollment requests');
 request

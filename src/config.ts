@@ -39,6 +39,11 @@ export const configSchema = z.object({
   httpProcesses: z.coerce.number().int().min(1).max(64).default(1),
   queueAttempts: z.coerce.number().int().min(1).max(50).default(5),
   queueBackoffMs: z.coerce.number().int().min(1).default(500),
+  /**
+   * Namespaces the Redis keys of the queues and the pub/sub channels: deployments (or test runs)
+   * sharing one Redis must each have their own, or they take each other's jobs.
+   */
+  queuePrefix: z.string().regex(/^[A-Za-z0-9_.{}-]+$/, 'letters, digits and _ . - { } only').default('certgate'),
   /** An operator-supplied HTTPS certificate (PEM, leaf first) and key; otherwise the gateway issues its own. */
   tlsCertFile: z.string().min(1).optional(),
   tlsKeyFile: z.string().min(1).optional(),
@@ -78,6 +83,7 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   cryptoThreads: 'CERTGATE_CRYPTO_THREADS',
   queueAttempts: 'CERTGATE_QUEUE_ATTEMPTS',
   queueBackoffMs: 'CERTGATE_QUEUE_BACKOFF_MS',
+  queuePrefix: 'CERTGATE_QUEUE_PREFIX',
   crlValidityHours: 'CERTGATE_CRL_VALIDITY_HOURS',
   crlDebounceMs: 'CERTGATE_CRL_DEBOUNCE_MS',
   ocspValidityHours: 'CERTGATE_OCSP_VALIDITY_HOURS',

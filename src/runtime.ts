@@ -80,6 +80,7 @@ export function resolveMasterKey(config: Config): string {
 
 export async function openRuntime(config: Config, options: RuntimeOptions = {}): Promise<Runtime> {
   const log = options.log ?? createLogger(config.logLevel);
+  const queuePrefix = options.queuePrefix ?? config.queuePrefix;
   const secrets: CaSecrets = { masterKey: resolveMasterKey(config), passphrases: config.caPassphrases };
   const store = await openStore({ databaseUrl: config.databaseUrl, sqlitePath: join(config.dataDir, 'certgate.db') });
   // Queue back-ends report background trouble (a lost Redis connection) through the log.
@@ -87,7 +88,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   const queue = createQueue({
     onError,
     redisUrl: config.redisUrl,
-    prefix: options.queuePrefix,
+    prefix: queuePrefix,
     attempts: config.queueAttempts,
     backoffMs: config.queueBackoffMs,
   });
@@ -100,14 +101,14 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   const crlQueue = createQueue({
     onError,
     redisUrl: config.redisUrl,
-    prefix: options.queuePrefix,
+    prefix: queuePrefix,
     queueName: 'crl',
     attempts: config.queueAttempts,
     backoffMs: config.queueBackoffMs,
   });
   const crlScheduler = new CrlScheduler(crlQueue, config.crlDebounceMs, log);
   // Other processes (API nodes, the CLI) hear of a revocation at once too, through Redis.
-  const broadcast = createBroadcast({ redisUrl: config.redisUrl, prefix: options.queuePrefix, onError });
+  const broadcast = createBroadcast({ redisUrl: config.redisUrl, prefix: queuePrefix, onError });
   const statusListeners: StatusChangeListener[] = [];
   broadcast.subscribe(REVOCATIONS_CHANNEL, (message) => {
     const { caId, serialHex } = parseRevocationNotice(message);

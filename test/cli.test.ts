@@ -1,17 +1,21 @@
 // The `certgate` command as an operator runs it: a separate process, JSON output, exit codes.
 import { execFile, spawn, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from './harness/postgres.js';
 import { makeCsr, openssl, opensslVerify, tempDir } from './helpers/openssl.js';
-import { freePort } from './helpers/net.js';
+import { freePort, isListening } from './helpers/net.js';
+import { until } from './helpers/until.js';
 
 const root = join(import.meta.dirname, '..');
 const cliArgs = ['--import', 'tsx', join(root, 'main.ts')];
+/** What `npx certgate` runs: the wrapper, which runs main.ts in a child process. */
+const binArgs = [join(root, 'bin/certgate.js')];
 
-function certgate(dataDir: string, args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [...cliArgs, ...args], {
+function certgate(dataDir: string, args: string[], env: Record<string, string> = {}, entry = cliArgs) {
+  const r = spawnSync(process.execPath, [...entry, ...args], {
     cwd: root,
     encoding: 'utf8',
     env: { ...process.env, CERTGATE_DATA_DIR: dataDir, CERTGATE_LOG_LEVEL: 'silent', DATABASE_URL: '', REDIS_URL: '', ...env },
@@ -76,6 +80,9 @@ describe('certgate CLI', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
     const badUrl = certgate(dir, ['ca', 'list'], { DATABASE_URL: 'mysql://x' });
     expect(badUrl.stderr).toMatch(/DATABASE_URL/);
+    const badPrefix = certgate(dir, ['ca', 'list'], { CERTGATE_QUEUE_PREFIX: 'two words' });
+    expect(badPrefix.code).toBe(1);
+    expect(badPrefix.stderr).toMatch(/CERTGATE_QUEUE_PREFIX/);
   });
 
   it('start initializes on first start, serves, issues, and shuts down gracefully', async () => {
@@ -114,6 +121,8 @@ describe('certgate CLI', () => {
 
   const redisUrl = inject('redisUrl');
   const postgresUrl = inject('postgresUrl');
+  // Suites share the harness Redis; with keys of their own they never take each other's jobs.
+  const queuePrefix = `cli-test-${randomUUID()}`;
   it.skipIf(!redisUrl || !postgresUrl)('scaled out: `serve --no-worker` takes the request, a separate `certgate worker` signs it', async () => {
     const dir = tempDir();
     const env = {
@@ -122,7 +131,8 @@ describe('certgate CLI', () => {
       CERTGATE_HTTPS_PORT: '0',
       CERTGATE_MASTER_KEY: 'scaled-out-master-key-0123',
       DATABASE_URL: await createTestDatabase(postgresUrl as string),
-      REDIS_URL: Object.assign(new URL(redisUrl as string), { pathname: '/15' }).toString(),
+      REDIS_URL: redisUrl as string,
+      CERTGATE_QUEUE_PREFIX: queuePrefix,
     };
     const init = certgate(dir, ['init', '--json'], env).json();
     expect(init.created).toBe(true);
@@ -136,6 +146,87 @@ describe('certgate CLI', () => {
     }
   });
 
+  it('refuses an API key without any permission and without --admin, through bin/certgate.js with its exit code', () => {
+    const dir = tempDir();
+    expect(certgate(dir, ['init', '--json']).code).toBe(0);
+    const refused = certgate(dir, ['apikey', 'create', '--name', 'useless'], {}, binArgs);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/needs --permission .* or --admin/);
+    expect((certgate(dir, ['apikey', 'list', '--json']).json() as unknown as { name: string }[]).map((k) => k.name)).toEqual(['admin']);
+    const admin = certgate(dir, ['apikey', 'create', '--name', 'ops', '--admin', '--json'], {}, binArgs);
+    expect(admin.code, admin.stderr).toBe(0);
+    expect(admin.json()).toMatchObject({ name: 'ops', admin: true, permissions: [] });
+  });
+
+  it('bin/certgate.js hands SIGTERM to the server it runs and exits once the server has stopped', async () => {
+    const dir = tempDir();
+    const env = { CERTGATE_DATA_DIR: dir, CERTGATE_HTTP_PORT: '0', CERTGATE_HTTPS_PORT: '0', DATABASE_URL: '', REDIS_URL: '' };
+    const wrapper = await startCli(['start', '--json'], env, (l) => !!l.url, binArgs);
+    const port = Number(new URL(wrapper.lines.find((l) => l.url)!.url as string).port);
+    const [server] = childPids(wrapper.pid) as [number];
+    expect(server).toBeGreaterThan(0);
+    expect(await isListening(port)).toBe(true);
+    try {
+      process.kill(wrapper.pid, 'SIGTERM');
+      expect(await wrapper.exited).toBe(0);
+      await until(async () => !(await isListening(port)), 10_000, 'the server port is closed');
+      expect(() => process.kill(server, 0)).toThrow();
+    } finally {
+      // A wrapper that does not hand the signal on leaves the server running: stop it here.
+      try {
+        process.kill(server, 'SIGKILL');
+      } catch {
+        // Gone, as it should be.
+      }
+    }
+  });
+
+  it('cert list filters by CA, status, common name and expiry, and pages after filtering', async () => {
+    const dir = tempDir();
+    const init = certgate(dir, ['init', '--json']).json();
+    const devices = certgate(dir, ['ca', 'create', '--name', 'devices', '--parent', init.root_ca_id as string, '--json']).json();
+    expect(certgate(dir, ['product', 'create', '--name', 'dev', '--ca', 'devices', '--json']).code).toBe(0);
+    const env = { CERTGATE_DATA_DIR: dir, CERTGATE_HTTP_PORT: '0', CERTGATE_HTTPS_PORT: '0', DATABASE_URL: '', REDIS_URL: '' };
+    const server = await startCli(['serve', '--json'], env, (l) => !!l.url);
+    const url = server.lines.find((l) => l.url)!.url as string;
+    const issue = async (caId: string, cn: string, validityDays: number): Promise<string> => {
+      const res = await fetch(`${url}/v1/certificates`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${init.admin_api_key as string}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ caId, csrPem: makeCsr(dir, { subject: `/CN=${cn}` }).csrPem, validityDays }),
+      });
+      expect(res.status).toBe(201);
+      return ((await res.json()) as { id: string }).id;
+    };
+    // Oldest first; lists are newest first.
+    const alpha = await issue(init.issuing_ca_id as string, 'alpha.host1.test', 10);
+    const beta = await issue(init.issuing_ca_id as string, 'beta.host1.test', 60);
+    const gamma = await issue(devices.id as string, 'gamma.host1.test', 20);
+    expect(await server.stop()).toBe(0);
+    expect(certgate(dir, ['cert', 'revoke', beta, '--json']).code).toBe(0);
+
+    const list = (...args: string[]): Record<string, unknown>[] => {
+      const r = certgate(dir, ['cert', 'list', ...args, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      return r.json() as unknown as Record<string, unknown>[];
+    };
+    const ids = (...args: string[]): unknown[] => list(...args).map((c) => c.id);
+    expect(ids()).toEqual([gamma, beta, alpha]);
+    const revoked = list('--status', 'revoked');
+    expect(revoked).toEqual([expect.objectContaining({ id: beta, ca_id: init.issuing_ca_id, common_name: 'beta.host1.test', status: 'revoked', revocation_reason: 'unspecified' })]);
+    expect(ids('--status', 'active')).toEqual([gamma, alpha]);
+    expect(ids('--ca', 'devices')).toEqual([gamma]);
+    expect(ids('--search', 'ALPHA.host1')).toEqual([alpha]);
+    expect(ids('--expiring-in-days', '15')).toEqual([alpha]);
+    // Page 2 of one per page, counted among the active ones only (beta sits between them).
+    expect(ids('--limit', '1', '--page', '2', '--status', 'active')).toEqual([alpha]);
+    expect(certgate(dir, ['cert', 'list', '--search', 'gamma']).stdout).toMatch(new RegExp(`${gamma}\\s+active\\s+\\S+\\s+gamma\\.host1\\.test`));
+    for (const bad of [['--status', 'expired'], ['--limit', '0']]) {
+      const r = certgate(dir, ['cert', 'list', ...bad]);
+      expect(r.code, bad.join(' ')).toBe(1);
+    }
+  }, 240_000);
+
   it('refuses several HTTP processes without Redis, naming both settings', () => {
     const r = certgate(tempDir(), ['serve', '--processes', '2']);
     expect(r.code).toBe(1);
@@ -144,7 +235,7 @@ describe('certgate CLI', () => {
 
   it.skipIf(!redisUrl)('serve --processes 2: the HTTP processes share the port, a dead one is replaced, SIGTERM stops them all', async () => {
     const dir = tempDir();
-    const env = { CERTGATE_DATA_DIR: dir, CERTGATE_HTTP_PORT: '0', CERTGATE_HTTPS_PORT: '0', DATABASE_URL: '', REDIS_URL: Object.assign(new URL(redisUrl as string), { pathname: '/14' }).toString() };
+    const env = { CERTGATE_DATA_DIR: dir, CERTGATE_HTTP_PORT: '0', CERTGATE_HTTPS_PORT: '0', DATABASE_URL: '', REDIS_URL: redisUrl as string, CERTGATE_QUEUE_PREFIX: queuePrefix };
     const server = await startCli(['start', '--processes', '2', '--json'], env, (l) => !!l.url);
     const init = server.lines.find((l) => l.created)!;
     const served = server.lines.find((l) => l.url)!;
@@ -175,17 +266,9 @@ function childPids(pid: number): number[] {
   return readdirSync(`/proc/${pid}/task`).flatMap((t) => readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
 }
 
-async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** Spawns the CLI and resolves once a stdout line satisfies `ready`. */
-async function startCli(args: string[], env: Record<string, string>, ready: (line: Record<string, unknown>) => boolean) {
-  const child = spawn(process.execPath, [...cliArgs, ...args], { cwd: root, env: { ...process.env, CERTGATE_LOG_LEVEL: 'silent', ...env } });
+async function startCli(args: string[], env: Record<string, string>, ready: (line: Record<string, unknown>) => boolean, entry = cliArgs) {
+  const child = spawn(process.execPath, [...entry, ...args], { cwd: root, env: { ...process.env, CERTGATE_LOG_LEVEL: 'silent', ...env } });
   const lines: Record<string, unknown>[] = [];
   let buffer = '';
   let stderr = '';
@@ -207,6 +290,7 @@ async function startCli(args: string[], env: Record<string, string>, ready: (lin
   return {
     lines,
     pid: child.pid as number,
+    exited,
     stop: async () => {
       child.kill('SIGTERM');
       return exited;

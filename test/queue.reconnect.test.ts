@@ -10,9 +10,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BullmqQueue, type BullmqQueueOptions } from '../src/queue/bullmqQueue.js';
 import { startRedis, type RunningRedis } from './harness/redis.js';
 import { freePort } from './helpers/net.js';
+import { until } from './helpers/until.js';
 
 const redis = await startRedis();
 
+/** Stands in for a little work inside a handler. */
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -122,7 +124,8 @@ describe.skipIf(!redis)('BullMQ queue: lost and missing Redis connections', () =
       expect(await q.waitFor('one', 30_000)).toBe('completed');
       await own.stop();
       stopped = true;
-      await sleep(1500); // the worker's blocking read notices and waits for the reconnect
+      // Close only once the queue's connections know Redis is gone and are trying to reconnect.
+      await until(() => ['producer', 'worker'].every((role) => errors.some((e) => e.startsWith(`Redis ${role} connection error`))), 20_000, 'both connections reported the loss');
       await expect(q.ping()).rejects.toThrow(/no connection to Redis/);
       const t = performance.now();
       await q.close();

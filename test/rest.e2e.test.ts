@@ -12,6 +12,7 @@ import { openRuntime, type Runtime } from '../src/runtime.js';
 import { startServer, type RunningServer } from '../src/httpServer.js';
 import { createTestDatabase } from './harness/postgres.js';
 import { makeCsr, opensslVerify, tempDir, x509Text } from './helpers/openssl.js';
+import { until } from './helpers/until.js';
 
 interface Deployment {
   name: string;
@@ -32,8 +33,9 @@ const deployments: Deployment[] = [
     separateWorker: true,
     config: async () => ({
       databaseUrl: await createTestDatabase(postgresUrl as string),
-      // A Redis database of its own, so parallel suites never share a queue.
-      redisUrl: Object.assign(new URL(redisUrl as string), { pathname: `/${1 + Math.floor(Math.random() * 14)}` }).toString(),
+      redisUrl: redisUrl as string,
+      // Suites share the harness Redis; with keys of their own they never take each other's jobs.
+      queuePrefix: `rest-e2e-${randomUUID()}`,
     }),
   },
 ];
@@ -306,15 +308,16 @@ for (const d of deployments) {
 
       const approved = await api('POST', `/v1/requests/${requestId}/approve`, admin, {});
       expect(approved.status).toBe(200);
-      let status = '';
       let certificateId: string | null = null;
-      for (let i = 0; i < 200 && status !== 'issued'; i++) {
-        const r = await api('GET', `/v1/requests/${requestId}`, admin);
-        status = r.json.status as string;
-        certificateId = r.json.certificate_id as string | null;
-        if (status !== 'issued') await new Promise((f) => setTimeout(f, 50));
-      }
-      expect(status).toBe('issued');
+      await until(
+        async () => {
+          const r = await api('GET', `/v1/requests/${requestId}`, admin);
+          certificateId = r.json.certificate_id as string | null;
+          return r.json.status === 'issued';
+        },
+        20_000,
+        'the approved request is issued',
+      );
       const cert = await api('GET', `/v1/certificates/${certificateId}`, admin);
       expect(opensslVerify(dir, rootPem, issuingPem, cert.json.certificate_pem as string)).toMatch(/: OK/);
       expect((await api('POST', `/v1/requests/${requestId}/approve`, admin, {})).status).toBe(409);

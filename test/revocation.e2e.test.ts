@@ -12,6 +12,7 @@ import { parseCrl } from '../src/pki/crl.js';
 import { startServer, type RunningServer } from '../src/httpServer.js';
 import { freePort } from './helpers/net.js';
 import { makeCsr, openssl, tempDir, x509Text } from './helpers/openssl.js';
+import { until } from './helpers/until.js';
 
 /**
  * openssl ocsp prints its verdicts on stdout and "Response verify OK" on stderr; it may exit 1.
@@ -130,12 +131,15 @@ describe('revocation status: CRL and OCSP', () => {
     // The CRL is rebuilt by a debounced job; wait for the one that lists the serial.
     const serial = new X509Certificate(leaf.pem).serialNumber;
     let crlText = '';
-    for (let i = 0; i < 100 && !crlText.includes(serial); i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      crlText = openssl(['crl', '-in', join(dir, 'crl.pem'), '-noout', '-text'], undefined);
-      if (!crlText.includes(serial)) await fetchCrl();
-    }
-    expect(crlText).toContain(serial);
+    await until(
+      async () => {
+        await fetchCrl();
+        crlText = openssl(['crl', '-in', join(dir, 'crl.pem'), '-noout', '-text'], undefined);
+        return crlText.includes(serial);
+      },
+      20_000,
+      'the served CRL lists the revoked serial',
+    );
     expect(crlText).toMatch(/Key Compromise/);
     expect(crlCheck(leaf.file)).toMatch(/certificate revoked/);
   });
@@ -149,12 +153,13 @@ describe('revocation status: CRL and OCSP', () => {
       return { n: crl.crlNumber as bigint, serials: crl.entries.map((e) => e.serialHex) };
     };
     const waitFor = async (want: (c: { n: bigint; serials: string[] }) => boolean) => {
-      for (let i = 0; i < 100; i++) {
-        const c = await numberOf();
-        if (want(c)) return c;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      throw new Error('CRL never changed');
+      let latest = await numberOf();
+      await until(
+        async () => want((latest = await numberOf())),
+        20_000,
+        'the served CRL changed as expected',
+      );
+      return latest;
     };
     const before = await numberOf();
     expect((await api('POST', `/v1/certificates/${leaf.id}/revoke`, { reason: 'certificate_hold' })).status).toBe(200);

@@ -1,4 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { badRequest } from '../core/errors.js';
 import type { ApiKeyRecord, Permission, PermissionAction } from '../core/types.js';
 import type { Store } from '../store/types.js';
 
@@ -16,6 +17,8 @@ export interface NewApiKeyInput {
 
 /** Creates a key and returns the token. The token is shown once and never stored. */
 export async function createApiKey(store: Store, input: NewApiKeyInput): Promise<{ key: ApiKeyRecord; token: string }> {
+  // Such a key authenticates and then may do nothing at all: always a mistake in the request.
+  if (!input.admin && !input.permissions.some((p) => p.actions.length > 0)) throw badRequest('an API key needs at least one permission, or admin');
   const id = randomBytes(8).toString('hex');
   const secret = randomBytes(32).toString('base64url');
   const key = await store.apiKeys.insert({ id, name: input.name, secretHash: hashSecret(secret), permissions: input.permissions, admin: input.admin });

@@ -43,12 +43,6 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
-/** Verifies on the calling thread; for tools and tests that want no threads. */
-export const inlineVerifier: SignatureVerifier = {
-  verify: async (check) => verifyCsrSignature(check),
-  close: async () => undefined,
-};
-
 export class ThreadedVerifier implements SignatureVerifier {
   private readonly workers: Worker[] = [];
   private readonly pending = new Map<number, Pending>();
@@ -82,7 +76,7 @@ export class ThreadedVerifier implements SignatureVerifier {
   }
 
   verify(check: CsrSignatureCheck): Promise<boolean> {
-    // Unsupported algorithms throw here, with the caller's stack, exactly as inline.
+    // Unsupported algorithms throw here, with the caller's stack, as verifyCsrSignature does.
     if (!(check.signatureAlgorithm in HASH)) return Promise.resolve().then(() => verifyCsrSignature(check));
     const id = this.nextId++;
     const slot = this.rr++ % this.workers.length;

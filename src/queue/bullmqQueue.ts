@@ -45,9 +45,10 @@
 //   and the stalled check hands it out again (as for a dead worker); a worker that cannot record a
 //   finished job retries it. So a lost connection can delay a job by up to lockDuration +
 //   stalledInterval, or make it run again; that is allowed (handlers are idempotent).
-import { ConnectionClosedError, Queue, QueueEvents, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { ConnectionClosedError, Queue, QueueEvents, QueueKeys, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { ClientClosedError, ClientOfflineError, ConnectionTimeoutError, DisconnectsClientError, SocketClosedUnexpectedlyError, createClient, type RedisClientOptions } from 'redis';
 import { checkQueueOptions, type JobHandler, type JobOutcome, type JobQueue, type QueueOptions } from './types.js';
+import { Waiters } from './waiters.js';
 
 export interface BullmqQueueOptions extends QueueOptions {
   /** redis://[user:password@]host:port/db or rediss://... */
@@ -77,12 +78,9 @@ interface JobData {
   requestId: string;
 }
 
-type FinalOutcome = Exclude<JobOutcome, 'timeout'>;
-type Waiter = (outcome: JobOutcome) => void;
 type RedisClient = ReturnType<typeof createClient>;
 
 const JOB_NAME = 'enroll';
-const RECENT_OUTCOMES = 5000;
 const PING_TIMEOUT_MS = 5000;
 /** How long close() lets a client's pending replies arrive before dropping the connection. */
 const CLOSE_GRACE_MS = 2000;
@@ -107,8 +105,7 @@ export class BullmqQueue implements JobQueue {
   private producerDown: Error | undefined;
   /** Errors already passed to onError by a client's own 'error' listener. */
   private readonly reported = new WeakSet<Error>();
-  private readonly waiters = new Map<string, Set<Waiter>>();
-  private readonly recent = new Map<string, FinalOutcome>();
+  private readonly waiters = new Waiters();
   private closing = false;
   private closed = false;
   private closePromise: Promise<void> | undefined;
@@ -151,8 +148,7 @@ export class BullmqQueue implements JobQueue {
   async enqueue(requestId: string): Promise<void> {
     if (this.closing) throw new Error('queue is closed');
     await this.ensureEvents();
-    // A new job: an outcome remembered from an earlier one must not answer waitFor for this one.
-    this.recent.delete(requestId);
+    this.waiters.forget(requestId);
     // Safe to repeat: the job id makes a second add of the same job a no-op.
     await this.retryWhileReconnecting(() => this.queue.add(JOB_NAME, { requestId }, { jobId: toJobId(requestId) }));
   }
@@ -183,27 +179,13 @@ export class BullmqQueue implements JobQueue {
     if (this.closed) return 'timeout';
     const deadline = Date.now() + timeoutMs;
     await this.ensureEvents();
-    const known = this.recent.get(requestId);
+    const known = this.waiters.known(requestId);
     if (known) return known;
-    return new Promise<JobOutcome>((resolve) => {
-      let set = this.waiters.get(requestId);
-      if (!set) {
-        set = new Set();
-        this.waiters.set(requestId, set);
-      }
-      const waiters = set;
-      const waiter: Waiter = (outcome) => {
-        if (!waiters.delete(waiter)) return;
-        clearTimeout(timer);
-        if (waiters.size === 0 && this.waiters.get(requestId) === waiters) this.waiters.delete(requestId);
-        resolve(outcome);
-      };
-      const timer = setTimeout(() => waiter('timeout'), Math.max(0, deadline - Date.now()));
-      waiters.add(waiter);
+    return this.waiters.wait(requestId, deadline - Date.now(), (finish) => {
       // Finished before our reader could see it and still kept? (Normally finished jobs are removed.)
       this.queue.getJobState(toJobId(requestId)).then(
         (state) => {
-          if (state === 'completed' || state === 'failed') waiter(state);
+          if (state === 'completed' || state === 'failed') finish(state);
         },
         () => undefined,
       );
@@ -258,7 +240,7 @@ export class BullmqQueue implements JobQueue {
       await closeClient(this.client);
     } finally {
       this.closed = true;
-      for (const set of [...this.waiters.values()]) for (const waiter of [...set]) waiter('timeout');
+      this.waiters.timeoutAll();
     }
   }
 
@@ -405,11 +387,11 @@ export class BullmqQueue implements JobQueue {
       blockingTimeout: 5000,
     });
     events.on('error', (err) => this.reportError('events', err));
-    events.on('added', ({ jobId }) => this.recent.delete(fromJobId(jobId)));
-    events.on('completed', ({ jobId }) => this.settle(fromJobId(jobId), 'completed'));
+    events.on('added', ({ jobId }) => this.waiters.forget(fromJobId(jobId)));
+    events.on('completed', ({ jobId }) => this.waiters.settle(fromJobId(jobId), 'completed'));
     // Emitted only when a job is finally failed; a failed attempt that will be retried emits
     // 'delayed' (or 'waiting' without backoff) instead.
-    events.on('failed', ({ jobId }) => this.settle(fromJobId(jobId), 'failed'));
+    events.on('failed', ({ jobId }) => this.waiters.settle(fromJobId(jobId), 'failed'));
     this.events = events;
   }
 
@@ -419,17 +401,6 @@ export class BullmqQueue implements JobQueue {
     const key = `${this.options.prefix}:${this.options.queueName}:events`;
     const newest = await this.retryWhileReconnecting(() => this.client.xRevRange(key, '+', '-', { COUNT: 1 }));
     return newest[0]?.id ?? '0-0';
-  }
-
-  private settle(requestId: string, outcome: FinalOutcome): void {
-    this.recent.delete(requestId);
-    this.recent.set(requestId, outcome);
-    if (this.recent.size > RECENT_OUTCOMES) {
-      const oldest = this.recent.keys().next();
-      if (!oldest.done) this.recent.delete(oldest.value);
-    }
-    const set = this.waiters.get(requestId);
-    if (set) for (const waiter of [...set]) waiter(outcome);
   }
 
   private reportError(source: string, err: Error): void {
@@ -442,13 +413,17 @@ export class BullmqQueue implements JobQueue {
   }
 }
 
-// BullMQ refuses job ids that contain ':' or look like integers. Ids that are neither (UUIDs, ULIDs)
-// are used as they are; others, and any id starting with the escape marker, become the marker
-// plus their base64url form. The mapping is one-to-one.
+// BullMQ refuses job ids that contain ':' or look like integers. A job's keys also sit beside the
+// queue's own (prefix:queue:<job id>, <job id>:failed, ...), so an id named like one of those
+// ('marker', 'wait', 'events', 'metrics', ...) would make BullMQ's scripts read or overwrite the
+// queue's bookkeeping (a job 'marker' fails with WRONGTYPE). Ids that are none of these (UUIDs,
+// ULIDs) are used as they are; others, and any id starting with the escape marker, become the
+// marker plus their base64url form. The mapping is one-to-one.
 const ESCAPE = 'x~';
+const QUEUE_KEY_NAMES = new Set([...Object.keys(new QueueKeys().getKeys('queue')), 'metrics']);
 
 export function toJobId(requestId: string): string {
-  if (requestId !== '' && !requestId.includes(':') && !/^\d+$/.test(requestId) && !requestId.startsWith(ESCAPE)) {
+  if (requestId !== '' && !requestId.includes(':') && !/^\d+$/.test(requestId) && !requestId.startsWith(ESCAPE) && !QUEUE_KEY_NAMES.has(requestId)) {
     return requestId;
   }
   return ESCAPE + Buffer.from(requestId, 'utf8').toString('base64url');

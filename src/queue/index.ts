@@ -3,7 +3,6 @@ import { BullmqQueue } from './bullmqQueue.js';
 import { MemoryQueue } from './memoryQueue.js';
 import type { JobQueue } from './types.js';
 
-export { TransientError } from './types.js';
 export type { JobHandler, JobOutcome, JobQueue, QueueOptions } from './types.js';
 
 export interface CreateQueueOptions {

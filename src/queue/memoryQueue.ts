@@ -13,17 +13,12 @@
 // - Nothing survives the process. A job whose process dies is recovered the same way.
 import { Fifo } from './fifo.js';
 import { checkQueueOptions, type JobHandler, type JobOutcome, type JobQueue, type QueueOptions } from './types.js';
-
-/** How many finished outcomes waitFor can still report after the fact. */
-const RECENT_OUTCOMES = 5000;
+import { Waiters, type FinalOutcome } from './waiters.js';
 
 interface PendingJob {
   readonly id: string;
   readonly attempt: number;
 }
-
-type FinalOutcome = Exclude<JobOutcome, 'timeout'>;
-type Waiter = (outcome: JobOutcome) => void;
 
 export interface MemoryQueueOptions extends QueueOptions {
   /** Where errors thrown by handler.onExhausted go (they cannot be retried). Default: console.error. */
@@ -38,9 +33,7 @@ export class MemoryQueue implements JobQueue {
   private readonly pending = new Set<string>();
   private readonly retryTimers = new Map<string, NodeJS.Timeout>();
   private readonly running = new Set<Promise<void>>();
-  private readonly waiters = new Map<string, Set<Waiter>>();
-  /** Last outcomes, oldest first (Map keeps insertion order). */
-  private readonly recent = new Map<string, FinalOutcome>();
+  private readonly waiters = new Waiters();
   private readonly attempts: number;
   private readonly backoffMs: number;
   private readonly onError: (message: string, error: Error) => void;
@@ -62,8 +55,7 @@ export class MemoryQueue implements JobQueue {
     if (this.closing) throw new Error('queue is closed');
     if (this.pending.has(requestId)) return;
     this.pending.add(requestId);
-    // A new job: an outcome remembered from an earlier one must not answer waitFor for this one.
-    this.recent.delete(requestId);
+    this.waiters.forget(requestId);
     this.ready.push({ id: requestId, attempt: 1 });
     this.schedulePump();
   }
@@ -80,25 +72,10 @@ export class MemoryQueue implements JobQueue {
   }
 
   waitFor(requestId: string, timeoutMs: number): Promise<JobOutcome> {
-    const known = this.recent.get(requestId);
+    const known = this.waiters.known(requestId);
     if (known) return Promise.resolve(known);
     if (this.closed) return Promise.resolve('timeout');
-    return new Promise<JobOutcome>((resolve) => {
-      let set = this.waiters.get(requestId);
-      if (!set) {
-        set = new Set();
-        this.waiters.set(requestId, set);
-      }
-      const waiters = set;
-      const waiter: Waiter = (outcome) => {
-        clearTimeout(timer);
-        waiters.delete(waiter);
-        if (waiters.size === 0 && this.waiters.get(requestId) === waiters) this.waiters.delete(requestId);
-        resolve(outcome);
-      };
-      const timer = setTimeout(() => waiter('timeout'), Math.max(0, timeoutMs));
-      waiters.add(waiter);
-    });
+    return this.waiters.wait(requestId, timeoutMs);
   }
 
   async ping(): Promise<void> {
@@ -122,7 +99,7 @@ export class MemoryQueue implements JobQueue {
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
     this.closed = true;
     // Whoever still waits would wait for nothing.
-    for (const set of [...this.waiters.values()]) for (const waiter of [...set]) waiter('timeout');
+    this.waiters.timeoutAll();
   }
 
   private schedulePump(): void {
@@ -186,14 +163,7 @@ export class MemoryQueue implements JobQueue {
 
   private finish(id: string, outcome: FinalOutcome): void {
     this.pending.delete(id);
-    this.recent.delete(id);
-    this.recent.set(id, outcome);
-    if (this.recent.size > RECENT_OUTCOMES) {
-      const oldest = this.recent.keys().next();
-      if (!oldest.done) this.recent.delete(oldest.value);
-    }
-    const set = this.waiters.get(id);
-    if (set) for (const waiter of [...set]) waiter(outcome);
+    this.waiters.settle(id, outcome);
   }
 }
 

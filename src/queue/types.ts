@@ -1,15 +1,11 @@
 // One queue interface, two back-ends: in-process (embedded) and BullMQ on Redis (scaled out).
 // A job carries only the id of an enrollment request; everything else lives in the store.
 
-/** Thrown by a job handler for a failure worth retrying (database busy, upstream CA down). */
-export class TransientError extends Error {
-  override readonly name = 'TransientError';
-}
-
 export interface JobHandler {
   /**
    * Processes one request. Resolves when the job is done (whatever the outcome for the request).
-   * Throwing TransientError asks for a retry with backoff; any other error also retries.
+   * Any error it throws asks for a retry with backoff: the queue cannot tell a passing failure
+   * from a lasting one, and a handler that knows the outcome is final records it and returns.
    * When the last attempt fails, `onExhausted` is called instead.
    */
   process(requestId: string, attempt: number): Promise<void>;
