@@ -10,6 +10,7 @@ import { initialize } from '../src/init.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
 import { startServer, type RunningServer } from '../src/httpServer.js';
+import { PROTOCOLS } from '../protocols/index.js';
 import { createTestDatabase } from './harness/postgres.js';
 import { makeCsr, opensslVerify, tempDir, x509Text } from './helpers/openssl.js';
 import { until } from './helpers/until.js';
@@ -90,6 +91,7 @@ for (const d of deployments) {
       server = await startServer(config, {
         worker: !d.separateWorker,
         json: true,
+        protocols: PROTOCOLS,
         initFirst: async (rt) => {
           token = (await initialize(rt)).adminToken as string;
         },
@@ -195,7 +197,8 @@ for (const d of deployments) {
       const weak = makeCsr(dir, { key: 'rsa-1024' });
       const res = await api('POST', '/v1/certificates', admin, { productId, csrPem: weak.csrPem });
       expect(res.status).toBe(422);
-      expect(res.json.error).toMatch(/rsa-1024.*keyAlgorithms/);
+      expect(res.json).toMatchObject({ code: 'badKey', rule: 'rsaModulusSize' });
+      expect(res.json.error).toMatch(/1024 bits.*rsaModulusSize/);
     });
 
     it('checks permissions on every route: 401 without a key, 403 without issue rights', async () => {
@@ -288,7 +291,8 @@ for (const d of deployments) {
       expect(b.json.id).toBe(a.json.id);
       const other = makeCsr(dir);
       const c = await api('POST', '/v1/certificates', admin, { caId: issuingId, csrPem: other.csrPem }, headers);
-      expect(c.status).toBe(409);
+      expect(c.status).toBe(422);
+      expect(c.json.error).toMatch(/idempotency key was already used for a different request/);
     });
 
     it('holds a request for approval (202), then issues it once approved', async () => {

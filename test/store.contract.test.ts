@@ -57,6 +57,7 @@ const template: ProductTemplate = {
   allowUriSans: false,
   extendedKeyUsages: ['serverAuth', 'clientAuth'],
   requiresApproval: true,
+  subject: { attributes: { O: { fixed: 'Example Inc' } }, unlisted: 'drop' },
 };
 
 function storeContract(label: string, open: () => Promise<Opened>): void {

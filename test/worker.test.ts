@@ -39,10 +39,10 @@ async function setup(dataDir = tempDir()) {
       };
     },
   } as unknown as CaRegistry;
-  const handler = createEnrollmentProcessor({ store: rt.store, cas: counting, log });
+  const handler = createEnrollmentProcessor({ store: rt.store, cas: counting, log, leaseMs: 30_000 });
   const submit = async (opts: { productId?: string; subject?: string; validityDays?: number } = {}) => {
     const { csrPem } = makeCsr(dataDir, { subject: opts.subject ?? '/CN=worker.host1.test' });
-    return rt.store.requests.insert({ id: randomUUID(), productId: opts.productId ?? product.id, caId: product.caId, requester: 'test', protocol: 'rest', csrPem, validityDays: opts.validityDays ?? null, idempotencyKey: null });
+    return rt.enrollments.submit({ principal: 'test', protocol: 'rest', product: { id: opts.productId ?? product.id } }, csrPem, { validityDays: opts.validityDays ?? null });
   };
   return { rt, handler, submit, product, signed: () => signed, dataDir };
 }
@@ -63,12 +63,13 @@ describe('CA worker', () => {
     expect(await rt.store.certificates.getByRequestId(request.id)).toBeDefined();
   });
 
-  it('stores exactly one certificate when runs of one job overlap (a stalled job re-run)', async () => {
-    const { rt, handler, submit } = await setup();
+  it('signs and stores exactly one certificate when runs of one job overlap (a stalled job re-run)', async () => {
+    const { rt, handler, submit, signed } = await setup();
     const { request } = await submit();
     await Promise.all([handler.process(request.id, 1), handler.process(request.id, 1), handler.process(request.id, 2)]);
     const certs = await rt.store.certificates.list({ limit: 100, offset: 0 });
     expect(certs.filter((c) => c.requestId === request.id)).toHaveLength(1);
+    expect(signed()).toBe(1);
     expect((await rt.store.requests.get(request.id))?.certificateId).toBe(certs.find((c) => c.requestId === request.id)?.id);
   });
 
@@ -115,6 +116,6 @@ describe('CA worker', () => {
     opened.push(rt);
     await rt.startWorker();
     const done = await rt.enrollments.waitForOutcome(request, 10_000);
-    expect(done.status).toBe('issued');
+    expect(done.state).toBe('issued');
   });
 });
