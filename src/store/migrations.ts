@@ -177,12 +177,14 @@ const claims: Migration = {
     for (const [name, type, build] of columns) {
       await db.schema.alterTable('enrollment_requests').addColumn(name, type, build).execute();
     }
-    // NULLs are distinct: only requests that carry a transaction id can collide.
+    // Only requests that carry a transaction id can collide (NULLs are distinct), so only they
+    // are indexed: most requests have none and then cost no index write.
     await db.schema
       .createIndex('enrollment_requests_transaction_uq')
       .unique()
       .on('enrollment_requests')
       .columns(['requester', 'transaction_id'])
+      .where(sql.ref('transaction_id'), 'is not', null)
       .execute();
   },
 

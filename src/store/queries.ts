@@ -71,8 +71,8 @@ export const claimRequest = (db: Db, a: ClaimArgs) =>
       status: 'signing',
       lease_expires_at: a.leaseExpiresAt,
       attempts: eb('attempts', '+', 1),
-      // The serial of the first claim stays: a re-claim may sign again, and the two
-      // certificates must then be the same certificate as far as the CA's serials go.
+      // The first claim's serial stays: the worker whose lease ran out may have had the CA sign
+      // with it already, so whoever re-claims signs that serial again, never a second one.
       serial_number: eb.fn.coalesce('serial_number', eb.val(a.serialNumber)),
       updated_at: a.now,
     }))

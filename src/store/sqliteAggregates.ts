@@ -1,7 +1,7 @@
 // The aggregates of the SQLite store: each answers its hot operations from SqliteHotPath (writes
 // group-committed through SqliteWriteBatch) and hands the rest to the Kysely aggregate, which
 // runs single autocommit statements on the same connection.
-import type { CaRecord, ApiKeyRecord, CertificateRecord, EnrollmentRequest, ProductRecord, RequestStatus, RevokedEntry } from '../core/types.js';
+import type { ApiKeyRecord, CaRecord, CertificateRecord, EnrollmentRequest, ProductRecord, RequestStatus, RevokedEntry } from '../core/types.js';
 import type { KyselyApiKeyStore } from './apiKeys.js';
 import type { KyselyCaStore } from './cas.js';
 import type { KyselyCertificateStore } from './certificates.js';
