@@ -17,7 +17,7 @@ interface Gateway {
 
 /** `certgate start` as an operator runs it, embedded (SQLite, in-process queue), ready to serve. */
 async function startGateway(dataDir: string): Promise<Gateway> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli.ts'), 'start', '--json'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'main.ts'), 'start', '--json'], {
     cwd: root,
     env: {
       ...process.env,
