@@ -1,9 +1,9 @@
 // The composition root for HTTP: mounts each protocol's router on one express app. Together with
 // cli.ts it is the only part of src/ that knows the protocols exist.
-import type { RequestListener, Server } from 'node:http';
+import type { RequestListener } from 'node:http';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { createRestRouter } from '../protocols/rest/index.js';
-import { createOcspHandler, createStatusRouter, installOcspLane, type OcspLane } from '../protocols/status/index.js';
+import { createOcspHandler, createStatusRouter } from '../protocols/status/index.js';
 import type { Runtime } from './runtime.js';
 
 /** What the HTTP and HTTPS servers run: the OCSP responder on bare node:http, the rest on express. */
@@ -13,16 +13,6 @@ export function createRequestListener(rt: Runtime): RequestListener {
   return (req, res) => {
     if (!answerOcsp(req, res)) app(req, res);
   };
-}
-
-export type { OcspLane };
-
-/**
- * On the plain-HTTP listener, OCSP requests are read straight off the socket ahead of node:http
- * (protocols/status/ocspLane.ts); anything else on the connection goes on to createRequestListener.
- */
-export function installOcspFastLane(server: Server, rt: Runtime): OcspLane {
-  return installOcspLane(server, rt.ocsp);
 }
 
 export function createApp(rt: Runtime): Express {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { createRequestListener, installOcspFastLane, type OcspLane } from './app.js';
+import { createRequestListener } from './app.js';
 import type { Config } from './config.js';
 import { openRuntime, type Runtime } from './runtime.js';
 import { ensureTlsCertificate } from './tlsCertificate.js';
@@ -36,7 +36,6 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
   await opts.initFirst?.(rt);
   if (opts.worker) await rt.startWorker();
   const servers: Server[] = [];
-  let lane: OcspLane | undefined;
   let httpUrl: string | null = null;
   let httpsUrl: string | null = null;
   const urlOf = (scheme: string, addr: AddressInfo): string => `${scheme}://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
@@ -45,7 +44,6 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
     const app = createRequestListener(rt);
     const http = createServer(app);
     http.keepAliveTimeout = 65_000;
-    lane = installOcspFastLane(http, rt);
     servers.push(http);
     httpUrl = urlOf('http', await listen(http, config.httpPort, config.host));
     if (config.httpsPort > 0) {
@@ -69,7 +67,6 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
     httpsUrl,
     async close() {
       // Stop accepting, let in-flight HTTP requests and jobs finish, then close the store.
-      lane?.close();
       await Promise.all(
         servers.map(
           (s) =>

@@ -9,7 +9,6 @@ import { fromPem } from '../../src/pki/pem.js';
 import type { Store } from '../../src/store/types.js';
 
 export { createOcspHandler } from './ocspHttp.js';
-export { installOcspLane, type OcspLane } from './ocspLane.js';
 
 export interface StatusDeps {
   store: Store;
