@@ -3,19 +3,52 @@
 import type { RequestListener } from 'node:http';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { createRestRouter } from '../protocols/rest/index.js';
-import { createOcspHandler, createStatusRouter } from '../protocols/status/index.js';
+import { mountStatus, prepareOcspSigners, type StatusCore } from '../protocols/status/index.js';
+import type { MountedProtocol } from './core/protocol.js';
 import type { Runtime } from './runtime.js';
 
-/** What the HTTP and HTTPS servers run: the OCSP responder on bare node:http, the rest on express. */
-export function createRequestListener(rt: Runtime): RequestListener {
-  const answerOcsp = createOcspHandler(rt.ocsp);
-  const app = createApp(rt);
-  return (req, res) => {
-    if (!answerOcsp(req, res)) app(req, res);
+/**
+ * The status protocol's share of CoreServices, from the runtime, until CoreServices is built for
+ * every protocol. Its status news is this process's own revocations (RevocationService.onChange).
+ */
+function statusServices(rt: Runtime): StatusCore {
+  const { store } = rt;
+  return {
+    config: rt.config,
+    log: rt.log,
+    cas: rt.cas,
+    crls: rt.crls,
+    ocspSigners: store.ocspSigners,
+    masterKey: rt.secrets.masterKey,
+    onStatusChange: (listener) => rt.revocations.onChange(listener),
+    queries: {
+      caById: (caId) => store.cas.get(caId),
+      caList: () => store.cas.list(),
+      certificateBySerial: (caId, serialHex) => store.certificates.getBySerial(caId, serialHex),
+      latestCrlHeader: (caId) => store.crls.latestHeader(caId),
+    },
   };
 }
 
-export function createApp(rt: Runtime): Express {
+/** CRLs, CA certificates and OCSP, for a process that serves HTTP. */
+export function mountStatusProtocol(rt: Runtime): MountedProtocol {
+  return mountStatus(statusServices(rt));
+}
+
+/** Every CA's OCSP signer, issued once before several serving processes start (see cluster.ts). */
+export function prepareStatusSigners(rt: Runtime): Promise<void> {
+  return prepareOcspSigners(statusServices(rt));
+}
+
+/** What the HTTP and HTTPS servers run: the OCSP responder on bare node:http, the rest on express. */
+export function createRequestListener(rt: Runtime, status: MountedProtocol): RequestListener {
+  const app = createApp(rt, status);
+  return (req, res) => {
+    if (!status.handle?.(req, res)) app(req, res);
+  };
+}
+
+export function createApp(rt: Runtime, status: MountedProtocol): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -43,7 +76,7 @@ export function createApp(rt: Runtime): Express {
       issueWaitMs: rt.config.issueWaitMs,
     }),
   );
-  app.use(createStatusRouter({ store: rt.store, crls: rt.crls, log: rt.log }));
+  if (status.router) app.use(status.path ?? '/', status.router);
   app.use((req, res) => {
     res.status(404).json({ error: `not found: ${req.method} ${req.path}` });
   });

@@ -3,6 +3,7 @@
 // would otherwise race for (first-start init, the HTTPS certificate), runs the CA worker when
 // asked, and replaces a child that dies. Jobs cross processes, so this needs the Redis queue.
 import cluster, { type Worker } from 'node:cluster';
+import { prepareStatusSigners } from './app.js';
 import type { Config } from './config.js';
 import { openRuntime, type Runtime } from './runtime.js';
 import { startServer, type ServeOptions } from './httpServer.js';
@@ -48,7 +49,7 @@ async function runPrimary(config: Config, opts: ServeOptions): Promise<ClusterSt
   await opts.initFirst?.(rt);
   if (config.httpsPort > 0 && !config.tlsCertFile) await ensureTlsCertificate(rt);
   // Otherwise each child would issue its own signer on a CA's first OCSP request.
-  await rt.ocsp.prepareSigners();
+  await prepareStatusSigners(rt);
   if (opts.worker) await rt.startWorker();
 
   // Each child accepts on the shared socket itself; round-robin through the primary would cost an

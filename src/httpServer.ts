@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { createRequestListener } from './app.js';
+import { createRequestListener, mountStatusProtocol } from './app.js';
+import type { MountedProtocol } from './core/protocol.js';
 import type { Config } from './config.js';
 import { openRuntime, type Runtime } from './runtime.js';
 import { ensureTlsCertificate } from './tlsCertificate.js';
@@ -36,12 +37,14 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
   await opts.initFirst?.(rt);
   if (opts.worker) await rt.startWorker();
   const servers: Server[] = [];
+  let status: MountedProtocol | undefined;
   let httpUrl: string | null = null;
   let httpsUrl: string | null = null;
   const urlOf = (scheme: string, addr: AddressInfo): string => `${scheme}://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
   if (opts.http !== false) {
-    rt.startServing();
-    const app = createRequestListener(rt);
+    status = mountStatusProtocol(rt);
+    status.startServing?.();
+    const app = createRequestListener(rt, status);
     const http = createServer(app);
     http.keepAliveTimeout = 65_000;
     servers.push(http);
@@ -76,6 +79,7 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
             }),
         ),
       );
+      await status?.close?.();
       await rt.close();
     },
   };

@@ -11,9 +11,6 @@ import { EnrollmentService } from './core/enrollmentService.js';
 import { RevocationService } from './core/revocationService.js';
 import { CrlPublisher } from './ca/crlPublisher.js';
 import { CrlScheduler } from './ca/crlScheduler.js';
-import { CrlWatcher } from './ca/crlWatcher.js';
-import { OcspResponder } from './ca/ocspResponder.js';
-import { OcspSigners } from './ca/ocspSigners.js';
 import { createLogger } from './log.js';
 import { ThreadedVerifier } from './pki/verifyPool.js';
 import { createBroadcast } from './queue/broadcast.js';
@@ -26,14 +23,9 @@ import { createEnrollmentProcessor } from './worker/processEnrollment.js';
 const SWEEP_INTERVAL_MS = 15_000;
 const SWEEP_MIN_AGE_MS = 15_000;
 const CRL_SWEEP_INTERVAL_MS = 60_000;
-const CRL_WATCH_INTERVAL_MS = 2_000;
 const REVOCATIONS_CHANNEL = 'revocations';
 /** `caId/serial`: whose status changed. A notice with no serial stands for the whole CA. */
 const revocationNotice = (caId: string, serialHex: string): string => `${caId}/${serialHex}`;
-function parseRevocationNotice(message: string): { caId: string; serialHex?: string } {
-  const slash = message.indexOf('/');
-  return slash < 0 ? { caId: message } : { caId: message.slice(0, slash), serialHex: message.slice(slash + 1) };
-}
 
 export interface Runtime {
   config: Config;
@@ -45,11 +37,8 @@ export interface Runtime {
   enrollments: EnrollmentService;
   revocations: RevocationService;
   crls: CrlPublisher;
-  ocsp: OcspResponder;
   /** Starts consuming enrollment jobs in this process, after re-queueing stranded requests. */
   startWorker(): Promise<void>;
-  /** What a process that answers relying parties needs: news of revocations made elsewhere. */
-  startServing(): void;
   close(): Promise<void>;
 }
 
@@ -96,25 +85,13 @@ export async function openRuntime(config: Config, options: { log?: Logger; queue
     backoffMs: config.queueBackoffMs,
   });
   const crlScheduler = new CrlScheduler(crlQueue, config.crlDebounceMs, log);
-  const ocsp = new OcspResponder(
-    store,
-    new OcspSigners(store, cas, secrets.masterKey, config.ocspSignerDays * 86_400_000),
-    { validityMs: config.ocspValidityHours * 3_600_000, cacheMaxAgeMs: config.ocspCacheSeconds * 1000, cacheEntries: 200_000 },
-    log,
-  );
-  // Other processes (API nodes, the CLI) drop their cached OCSP answers for the certificate at once too.
+  // Other processes (API nodes, the CLI) hear of each revocation at once too.
+  // status changes: see CoreServices.onStatusChange
   const broadcast = createBroadcast({ redisUrl: config.redisUrl, prefix: options.queuePrefix, onError });
-  broadcast.subscribe(REVOCATIONS_CHANNEL, (message) => {
-    const { caId, serialHex } = parseRevocationNotice(message);
-    ocsp.invalidate(caId, serialHex);
-  });
   revocations.onChange((caId, serialHex) => {
-    ocsp.invalidate(caId, serialHex);
     crlScheduler.revoked(caId);
     void broadcast.publish(REVOCATIONS_CHANNEL, revocationNotice(caId, serialHex));
   });
-  // Without Redis, a new CRL number (the CLI's `cert revoke` publishes one) is that news.
-  const crlWatcher = new CrlWatcher(store, crls, (caId) => ocsp.invalidate(caId), log);
   let closed = false;
   let sweeper: NodeJS.Timeout | undefined;
   return {
@@ -127,7 +104,6 @@ export async function openRuntime(config: Config, options: { log?: Logger; queue
     enrollments,
     revocations,
     crls,
-    ocsp,
     async startWorker() {
       await crlQueue.startWorker(crlScheduler.handler(crls), 1);
       crlScheduler.startSweeping(store, CRL_SWEEP_INTERVAL_MS);
@@ -141,14 +117,9 @@ export async function openRuntime(config: Config, options: { log?: Logger; queue
       }, SWEEP_INTERVAL_MS);
       sweeper.unref();
     },
-    startServing() {
-      if (!config.redisUrl) crlWatcher.start(CRL_WATCH_INTERVAL_MS);
-      ocsp.prepareSigners().catch((e: Error) => log.warn({ err: e.message }, 'could not prepare the OCSP signers'));
-    },
     async close() {
       if (closed) return;
       closed = true;
-      crlWatcher.stop();
       if (sweeper) clearInterval(sweeper);
       crlScheduler.stop();
       await queue.close();

@@ -7,9 +7,12 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import type { CaRecord, CertificateRecord } from '../src/core/types.js';
 import { initialize } from '../src/init.js';
+import { createOcspResponder } from '../protocols/status/index.js';
+import type { StatusChangeListener } from '../src/core/protocol.js';
 import { createBroadcast, type Broadcast } from '../src/queue/broadcast.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
 import { makeCsr, openssl, tempDir } from './helpers/openssl.js';
+import { statusCoreOf } from './helpers/status.js';
 
 const redisUrl = inject('redisUrl');
 
@@ -77,6 +80,15 @@ describe.skipIf(!redisUrl)('OCSP across processes', () => {
     const queuePrefix = `cgtest-${randomUUID()}`;
     const responder = await openRuntime(loadConfig({ env }), { queuePrefix });
     runtimes.push(responder);
+    // Status news from every process: the revocation notices (`caId/serial`) runtimes publish.
+    // Subscribed before the certificates are issued, so the subscription is up by the revocation.
+    const news = createBroadcast({ redisUrl: redisUrl as string, prefix: queuePrefix });
+    const onStatusChange = (listener: StatusChangeListener): void =>
+      news.subscribe('revocations', (notice) => {
+        const [caId, serialHex] = notice.split('/') as [string, string | undefined];
+        listener(caId, serialHex);
+      });
+    const ocsp = createOcspResponder(statusCoreOf(responder, onStatusChange));
     const issuing = (await initialize(responder)).issuing as CaRecord;
     await responder.startWorker();
     writeFileSync(join(dir, 'issuing.pem'), issuing.certificatePem);
@@ -91,11 +103,11 @@ describe.skipIf(!redisUrl)('OCSP across processes', () => {
       requests.push(readFileSync(join(dir, `req${i}.der`)));
     }
     const status = async (): Promise<string> => {
-      writeFileSync(join(dir, 'resp.der'), await responder.ocsp.respond(requests[0] as Buffer));
+      writeFileSync(join(dir, 'resp.der'), await ocsp.respond(requests[0] as Buffer));
       return /Cert Status: (\w+)/.exec(openssl(['ocsp', '-respin', join(dir, 'resp.der'), '-resp_text', '-noverify']))?.[1] ?? '';
     };
     expect(await status()).toBe('good'); // and now cached, for a minute by default
-    const bystander = await responder.ocsp.respond(requests[1] as Buffer);
+    const bystander = await ocsp.respond(requests[1] as Buffer);
 
     // As `certgate cert revoke` does: a fresh process that revokes right after it starts.
     const other = await openRuntime(loadConfig({ env }), { queuePrefix });
@@ -104,6 +116,7 @@ describe.skipIf(!redisUrl)('OCSP across processes', () => {
     await until(async () => (await status()) === 'revoked');
     // The notice named the certificate: the CA's other cached answers still stand (ECDSA
     // signatures are randomized, so identical bytes mean the cache answered).
-    expect(await responder.ocsp.respond(requests[1] as Buffer)).toEqual(bystander);
+    expect(await ocsp.respond(requests[1] as Buffer)).toEqual(bystander);
+    await news.close();
   });
 });

@@ -27,6 +27,8 @@ export interface CoreServices {
   cas: CaRegistry;
   crls: CrlPublisher;
   ocspSigners: OcspSignerStore;
+  /** Opens keys kept under the master key (delegated OCSP signers' keys, as CA keys are). */
+  masterKey: string;
   /** Revocations and reinstatements made by this process or (with Redis) any other. */
   onStatusChange(listener: StatusChangeListener): void;
 }
