@@ -21,6 +21,7 @@ import {
 import { OID } from '../src/pki/oids.js';
 import { toPem } from '../src/pki/pem.js';
 import { tempDir, x509Text } from './helpers/openssl.js';
+import { ocspSignedFor, readOcspWithPkijs } from './helpers/pkijs.js';
 
 const dir = tempDir('certgate-ocsp-');
 const HOUR = 3_600_000;
@@ -354,6 +355,16 @@ describe('OCSP responses checked by openssl', () => {
     expect(text).toContain('OCSP No Check');
   });
 
+  it('revoked as unspecified carries no revocationReason, as the CRL leaves it out', () => {
+    const req = parseOcspRequest(opensslRequest('req-unspec.der', [leaf1.pem], ['-no_nonce']));
+    const resp = respond(req, [{ status: 'revoked', revokedAt: new Date(Date.now() - HOUR), reason: 'unspecified' }], pki.caDer, pki.caSigner);
+    writeFileSync(path('resp-unspec.der'), resp);
+    const text = ok(['ocsp', '-respin', path('resp-unspec.der'), '-resp_text', '-noverify']);
+    expect(text).toContain('Cert Status: revoked');
+    expect(text).not.toContain('Revocation Reason');
+    expect(readOcspWithPkijs(resp).responses[0]?.reason).toBeNull();
+  });
+
   it('unknown status, revoked without a reason, and GeneralizedTime everywhere', () => {
     const req = parseOcspRequest(opensslRequest('req-unk.der', [leaf1.pem, leaf2.pem], ['-no_nonce']));
     const resp = respond(req, [{ status: 'unknown' }, { status: 'revoked', revokedAt: new Date(Date.now() - HOUR), reason: null }], pki.caDer, pki.caSigner);
@@ -375,5 +386,42 @@ describe('OCSP responses checked by openssl', () => {
     writeFileSync(path('err.der'), ocspErrorResponse('malformedRequest'));
     const r = run(['ocsp', '-respin', path('err.der'), '-resp_text', '-noverify']);
     expect(r.out).toContain('Responder Error: malformedrequest (1)');
+  });
+});
+
+describe('OCSP responses read by pkijs', () => {
+  it('every field of a BasicOCSPResponse as it was given, and a signature pkijs verifies through the CA', async () => {
+    const signer = issue(pki, 'OCSP signer pkijs', 'ec-p256', 'ocsp');
+    const req = parseOcspRequest(opensslRequest('req-pkijs.der', [leaf1.pem, leaf2.pem], ['-no_nonce']));
+    const now = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const revokedAt = new Date(now.getTime() - 2 * HOUR);
+    const der = buildOcspResponse(
+      {
+        responderKeyHash: responderKeyHash(signer.der),
+        producedAt: now,
+        responses: [
+          { certIdDer: req.certIds[0]?.der as Buffer, certStatus: { status: 'good' }, thisUpdate: now, nextUpdate: new Date(now.getTime() + HOUR) },
+          { certIdDer: req.certIds[1]?.der as Buffer, certStatus: { status: 'revoked', revokedAt, reason: 'cessationOfOperation' }, thisUpdate: now, nextUpdate: new Date(now.getTime() + HOUR) },
+        ],
+        nonce: null,
+        signerCertDer: signer.der,
+      },
+      signer.signer,
+    );
+    const read = readOcspWithPkijs(der);
+    expect(read.responderKeyHash).toEqual(responderKeyHash(signer.der));
+    expect(read.producedAt).toEqual(now);
+    expect(read.responses).toEqual([
+      { serialHex: readCertificateBasics(leaf1.der).serialHex, status: 'good', revokedAt: null, reason: null, thisUpdate: now, nextUpdate: new Date(now.getTime() + HOUR) },
+      { serialHex: readCertificateBasics(leaf2.der).serialHex, status: 'revoked', revokedAt, reason: 'cessationOfOperation', thisUpdate: now, nextUpdate: new Date(now.getTime() + HOUR) },
+    ]);
+    expect(await ocspSignedFor(read.basic, pki.caDer)).toBe(true);
+
+    const tampered = Buffer.from(der);
+    const at = tampered.indexOf(Buffer.from([0x18, 0x0f])) + 2 + 13; // producedAt's seconds, inside what is signed
+    tampered.writeUInt8((tampered[at] as number) ^ 1, at);
+    expect(await ocspSignedFor(readOcspWithPkijs(tampered).basic, pki.caDer)).toBe(false);
+    // A signer that no trusted CA vouches for: pkijs refuses the chain outright.
+    await expect(ocspSignedFor(read.basic, makeCa().caDer)).rejects.toThrow(/certificate chain/);
   });
 });
