@@ -14,7 +14,8 @@ import { loadConfig } from '../src/config.js';
 import type { CaRecord, CertificateRecord, KeyAlgorithm } from '../src/core/types.js';
 import { initialize } from '../src/init.js';
 import { readCertificateBasics } from '../src/pki/certInfo.js';
-import { content, expectTag, children, nullValue, octetString, oid, readNode, sequence, unsignedInteger } from '../src/pki/der.js';
+import { publicKeyBits } from '../src/pki/certificate.js';
+import { nullValue, octetString, oid, sequence, unsignedInteger } from '../src/pki/der.js';
 import { OID } from '../src/pki/oids.js';
 import { fromPem } from '../src/pki/pem.js';
 import { createOcspResponder } from '../protocols/status/index.js';
@@ -28,8 +29,7 @@ const root = join(import.meta.dirname, '..');
 /** A minimal OCSPRequest (SHA-1 CertID, no nonce), what most relying parties send. */
 function ocspRequest(issuerCertDer: Buffer, serialHex: string): Buffer {
   const basics = readCertificateBasics(issuerCertDer);
-  const spki = readNode(basics.spkiDer, 0);
-  const keyBits = content(basics.spkiDer, expectTag(children(basics.spkiDer, spki)[1], 0x03, 'key')).subarray(1);
+  const keyBits = publicKeyBits(basics.spkiDer);
   const certId = sequence(
     sequence(oid(OID.sha1), nullValue()),
     octetString(createHash('sha1').update(basics.subjectDer).digest()),
