@@ -128,11 +128,6 @@ export class OcspResponder {
     }
   }
 
-  /** The cached answer to exactly these request bytes, if one is still good; synchronous. */
-  cached(requestDer: Buffer): OcspAnswer | undefined {
-    return requestDer.length <= MAX_CACHED_REQUEST ? this.cachedUnder(requestDer.toString('latin1')) : undefined;
-  }
-
   private cachedUnder(key: string): OcspAnswer | undefined {
     const hit = this.cache.get(key);
     if (!hit) return undefined;
