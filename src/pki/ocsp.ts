@@ -86,10 +86,6 @@ export const OCSP_LIMITS = {
 
 // ---------- request ----------
 
-function hasOwn(o: object, k: string): boolean {
-  return Object.prototype.hasOwnProperty.call(o, k);
-}
-
 /** The single element inside an EXPLICIT tag. */
 function explicitInner(buf: Buffer, node: DerNode, what: string): DerNode {
   const inner = children(buf, node, 1);
@@ -111,7 +107,7 @@ function parseCertId(buf: Buffer, node: DerNode): OcspCertId {
   const params = algParts[1];
   // Absent or NULL parameters are both seen in the wild (openssl sends NULL).
   if (params && (params.tag !== 0x05 || params.end !== params.contentStart)) throw new OcspRequestError('unexpected hashAlgorithm parameters');
-  if (!hasOwn(OCSP_HASH_ALGORITHMS, hashAlgorithm)) throw new OcspRequestError(`unsupported CertID hash algorithm ${hashAlgorithm}`);
+  if (!Object.hasOwn(OCSP_HASH_ALGORITHMS, hashAlgorithm)) throw new OcspRequestError(`unsupported CertID hash algorithm ${hashAlgorithm}`);
   const hashLength = (OCSP_HASH_ALGORITHMS[hashAlgorithm] as { length: number }).length;
   const issuerNameHash = content(buf, expectTag(nameNode, 0x04, 'issuerNameHash'));
   const issuerKeyHash = content(buf, expectTag(keyNode, 0x04, 'issuerKeyHash'));
@@ -221,7 +217,7 @@ export function parseOcspRequest(der: Buffer): OcspRequest {
  * and of its subjectPublicKey BIT STRING value (without the unused-bits byte).
  */
 export function issuerHashes(issuerCertDer: Buffer, hashAlgorithm: string): { nameHash: Buffer; keyHash: Buffer } {
-  if (!hasOwn(OCSP_HASH_ALGORITHMS, hashAlgorithm)) throw new Error(`unsupported OCSP hash algorithm ${hashAlgorithm}`);
+  if (!Object.hasOwn(OCSP_HASH_ALGORITHMS, hashAlgorithm)) throw new Error(`unsupported OCSP hash algorithm ${hashAlgorithm}`);
   const hash = (OCSP_HASH_ALGORITHMS[hashAlgorithm] as { name: string }).name;
   const { subjectDer, spkiDer } = readCertificateBasics(issuerCertDer);
   return {
