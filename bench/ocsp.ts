@@ -1,10 +1,10 @@
 // npm run bench -- ocsp [--certs N] [--seconds N] [--rounds N] [--connections N] [--ca ec-p256,rsa-2048 | ''] [--autocannon]
 // OCSP answers per second for random known serials from certgate's responder, and from
 // `openssl ocsp -index … -port` serving the same CA under the same load, for a P-256 and an
-// RSA-2048 issuing CA; the responder's own answer rate while certificates are being revoked, against
-// the same with none; then the build and parse time of a 100,000-entry CRL.
+// RSA-2048 issuing CA; and the responder's own answer rate while certificates are being revoked,
+// against the same with none. (CRL build times: `npm run bench -- codecs`.)
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,11 +14,13 @@ import { loadConfig } from '../src/config.js';
 import type { CaRecord, CertificateRecord, KeyAlgorithm } from '../src/core/types.js';
 import { initialize } from '../src/init.js';
 import { readCertificateBasics } from '../src/pki/certInfo.js';
-import { buildCrl, parseCrl } from '../src/pki/crl.js';
-import { content, expectTag, children, nullValue, octetString, oid, readNode, sequence, unsignedInteger } from '../src/pki/der.js';
+import { publicKeyBits } from '../src/pki/certificate.js';
+import { nullValue, octetString, oid, sequence, unsignedInteger } from '../src/pki/der.js';
 import { OID } from '../src/pki/oids.js';
 import { fromPem } from '../src/pki/pem.js';
+import { createOcspResponder } from '../protocols/status/index.js';
 import { openRuntime } from '../src/runtime.js';
+import { statusCoreOf } from '../test/helpers/status.js';
 import { argValue, cpuSeconds, emit, freePort, killTree, load, makeP256Csrs, round, waitForPort, type Line } from './lib.js';
 import { hasWrk, wrkLoad, type WrkResult } from './wrk.js';
 
@@ -27,8 +29,7 @@ const root = join(import.meta.dirname, '..');
 /** A minimal OCSPRequest (SHA-1 CertID, no nonce), what most relying parties send. */
 function ocspRequest(issuerCertDer: Buffer, serialHex: string): Buffer {
   const basics = readCertificateBasics(issuerCertDer);
-  const spki = readNode(basics.spkiDer, 0);
-  const keyBits = content(basics.spkiDer, expectTag(children(basics.spkiDer, spki)[1], 0x03, 'key')).subarray(1);
+  const keyBits = publicKeyBits(basics.spkiDer);
   const certId = sequence(
     sequence(oid(OID.sha1), nullValue()),
     octetString(createHash('sha1').update(basics.subjectDer).digest()),
@@ -42,26 +43,6 @@ function ocspRequest(issuerCertDer: Buffer, serialHex: string): Buffer {
 function indexLine(serialHex: string, notAfter: Date, revokedAt: Date | null, subject: string): string {
   const t = (d: Date): string => d.toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z';
   return [revokedAt ? 'R' : 'V', t(notAfter), revokedAt ? `${t(revokedAt)},keyCompromise` : '', serialHex.toUpperCase(), 'unknown', subject].join('\t');
-}
-
-async function crlAtScale(entries: number): Promise<void> {
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const list = Array.from({ length: entries }, (_, i) => ({
-    serialHex: createHash('sha256').update(String(i)).digest('hex').slice(0, 32).replace(/^0+/, '1'),
-    revokedAt: new Date(Date.now() - i * 1000),
-    reason: i % 3 === 0 ? ('keyCompromise' as const) : null,
-    invalidityDate: i % 5 === 0 ? new Date(Date.now() - i * 2000) : null,
-  }));
-  const t0 = performance.now();
-  const der = buildCrl(
-    { issuerDer: sequence(), authorityKeyId: null, crlNumber: 1n, thisUpdate: new Date(), nextUpdate: new Date(Date.now() + 86_400_000), entries: list },
-    { key: privateKey, algorithm: 'ec-p256' },
-  );
-  const built = performance.now() - t0;
-  const t1 = performance.now();
-  const parsed = parseCrl(der);
-  const parsedMs = performance.now() - t1;
-  emit({ scenario: 'crl', entries, bytes: der.length, build_ms: round(built, 1), parse_ms: round(parsedMs, 1), read_back: parsed.entries.length, target_build_ms: 5000 });
 }
 
 interface Prepared {
@@ -84,9 +65,9 @@ async function prepare(keyAlgorithm: KeyAlgorithm, certCount: number): Promise<P
   const certs: { serialHex: string; notAfter: Date; revokedAt: Date | null }[] = [];
   const liveIds: string[] = [];
   for (const csrPem of makeP256Csrs(certCount)) {
-    const { request } = await rt.enrollments.submit({ caId: issuing.id, csrPem, requester: 'bench', protocol: 'cli', authorize: () => undefined });
+    const { request } = await rt.enrollments.submit({ principal: 'bench', protocol: 'cli', product: { caId: issuing.id } }, csrPem);
     const done = await rt.enrollments.waitForOutcome(request, 60_000);
-    const cert = (await rt.store.certificates.get(done.certificateId as string)) as CertificateRecord;
+    const cert = (done.state === 'issued' ? done.certificate : undefined) as CertificateRecord;
     const revokedAt = certs.length % 10 === 0 ? (await rt.revocations.revoke(cert.id, { reason: 'keyCompromise' }, () => undefined)).revokedAt : null;
     certs.push({ serialHex: cert.serialNumber, notAfter: cert.validTo, revokedAt });
     if (!revokedAt) liveIds.push(cert.id);
@@ -224,8 +205,10 @@ async function runNodeHttp(p: Prepared, opts: LoadOptions): Promise<ServerRun> {
  */
 async function answersWhileRevoking(p: Prepared, perSecond: number, seconds: number): Promise<{ rate: number; revoked: number }> {
   const rt = await openRuntime(loadConfig({ env: { CERTGATE_DATA_DIR: p.dataDir, CERTGATE_LOG_LEVEL: 'warn' } }));
+  // As the status protocol builds it, hearing of this process's revocations.
+  const ocsp = createOcspResponder(statusCoreOf(rt));
   try {
-    for (const body of p.bodies) await rt.ocsp.respond(body);
+    for (const body of p.bodies) await ocsp.respond(body);
     const toRevoke = p.liveIds.splice(0, Math.ceil(perSecond * seconds));
     const revocations: Promise<unknown>[] = [];
     const revoker =
@@ -239,7 +222,7 @@ async function answersWhileRevoking(p: Prepared, perSecond: number, seconds: num
     const start = performance.now();
     const end = start + seconds * 1000;
     while (performance.now() < end) {
-      for (let k = 0; k < 200; k++) await rt.ocsp.respond(p.bodies[answered++ % p.bodies.length] as Buffer);
+      for (let k = 0; k < 200; k++) await ocsp.respond(p.bodies[answered++ % p.bodies.length] as Buffer);
       // Let the revocation timer in between.
       await new Promise((r) => setImmediate(r));
     }
@@ -320,5 +303,4 @@ export async function benchOcsp(args: string[]): Promise<void> {
     answers_per_s_without_revocations: round(quiet.rate, 0),
     ratio: round(busy.rate / quiet.rate, 2),
   });
-  await crlAtScale(100_000);
 }

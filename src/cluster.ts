@@ -48,7 +48,7 @@ async function runPrimary(config: Config, opts: ServeOptions): Promise<ClusterSt
   await opts.initFirst?.(rt);
   if (config.httpsPort > 0 && !config.tlsCertFile) await ensureTlsCertificate(rt);
   // Otherwise each child would prepare (e.g. issue an OCSP signer) for itself, racing the others.
-  rt.startServing();
+  await rt.startServing();
   if (opts.worker) await rt.startWorker();
 
   // Each child accepts on the shared socket itself; round-robin through the primary would cost an

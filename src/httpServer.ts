@@ -43,7 +43,7 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
   let httpsUrl: string | null = null;
   const urlOf = (scheme: string, addr: AddressInfo): string => `${scheme}://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
   if (opts.http !== false) {
-    rt.startServing();
+    await rt.startServing();
     const app = createRequestListener(rt);
     const http = createServer(app);
     http.keepAliveTimeout = 65_000;

@@ -52,7 +52,7 @@ export interface Runtime {
   /** Starts consuming enrollment jobs in this process, after re-queueing stranded requests. */
   startWorker(): Promise<void>;
   /** What a process that answers clients (or prepares for processes that do) needs. */
-  startServing(): void;
+  startServing(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -169,8 +169,8 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       }, SWEEP_INTERVAL_MS);
       sweeper.unref();
     },
-    startServing() {
-      for (const { mounted } of protocols) mounted.startServing?.();
+    async startServing() {
+      for (const { mounted } of protocols) await mounted.startServing?.();
     },
     async close() {
       if (closed) return;

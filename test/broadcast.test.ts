@@ -7,9 +7,11 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import type { CaRecord, CertificateRecord } from '../src/core/types.js';
 import { initialize } from '../src/init.js';
+import { createOcspResponder } from '../protocols/status/index.js';
 import { createBroadcast, type Broadcast } from '../src/queue/broadcast.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
 import { makeCsr, openssl, tempDir } from './helpers/openssl.js';
+import { statusCoreOf } from './helpers/status.js';
 
 const redisUrl = inject('redisUrl');
 
@@ -77,25 +79,27 @@ describe.skipIf(!redisUrl)('OCSP across processes', () => {
     const queuePrefix = `cgtest-${randomUUID()}`;
     const responder = await openRuntime(loadConfig({ env }), { queuePrefix });
     runtimes.push(responder);
+    // The runtime's own status news: its revocations, and the notices other runtimes publish on Redis.
+    const ocsp = createOcspResponder(statusCoreOf(responder));
     const issuing = (await initialize(responder)).issuing as CaRecord;
     await responder.startWorker();
     writeFileSync(join(dir, 'issuing.pem'), issuing.certificatePem);
     const requests: Buffer[] = [];
     const certs: CertificateRecord[] = [];
     for (let i = 0; i < 2; i++) {
-      const { request } = await responder.enrollments.submit({ caId: issuing.id, csrPem: makeCsr(dir).csrPem, requester: 'test', protocol: 'cli', authorize: () => undefined });
+      const { request } = await responder.enrollments.submit({ principal: 'test', protocol: 'cli', product: { caId: issuing.id } }, makeCsr(dir).csrPem);
       const done = await responder.enrollments.waitForOutcome(request, 30_000);
-      const cert = (await responder.store.certificates.get(done.certificateId as string)) as CertificateRecord;
+      const cert = (done.state === 'issued' ? done.certificate : undefined) as CertificateRecord;
       certs.push(cert);
       openssl(['ocsp', '-issuer', join(dir, 'issuing.pem'), '-serial', `0x${cert.serialNumber}`, '-no_nonce', '-reqout', join(dir, `req${i}.der`)]);
       requests.push(readFileSync(join(dir, `req${i}.der`)));
     }
     const status = async (): Promise<string> => {
-      writeFileSync(join(dir, 'resp.der'), await responder.ocsp.respond(requests[0] as Buffer));
+      writeFileSync(join(dir, 'resp.der'), await ocsp.respond(requests[0] as Buffer));
       return /Cert Status: (\w+)/.exec(openssl(['ocsp', '-respin', join(dir, 'resp.der'), '-resp_text', '-noverify']))?.[1] ?? '';
     };
     expect(await status()).toBe('good'); // and now cached, for a minute by default
-    const bystander = await responder.ocsp.respond(requests[1] as Buffer);
+    const bystander = await ocsp.respond(requests[1] as Buffer);
 
     // As `certgate cert revoke` does: a fresh process that revokes right after it starts.
     const other = await openRuntime(loadConfig({ env }), { queuePrefix });
@@ -104,6 +108,6 @@ describe.skipIf(!redisUrl)('OCSP across processes', () => {
     await until(async () => (await status()) === 'revoked');
     // The notice named the certificate: the CA's other cached answers still stand (ECDSA
     // signatures are randomized, so identical bytes mean the cache answered).
-    expect(await responder.ocsp.respond(requests[1] as Buffer)).toEqual(bystander);
+    expect(await ocsp.respond(requests[1] as Buffer)).toEqual(bystander);
   });
 });

@@ -2,8 +2,8 @@
 // by CRL numbers it did not publish itself. Its own CRLs, however many and however timed, are not
 // news: they would drop the CA's whole OCSP cache for revocations already handled one by one.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CrlWatcher } from '../protocols/status/crlWatcher.js';
 import { CrlPublisher } from '../src/ca/crlPublisher.js';
-import { CrlWatcher } from '../src/ca/crlWatcher.js';
 import { loadConfig } from '../src/config.js';
 import type { CaRecord } from '../src/core/types.js';
 import { initialize } from '../src/init.js';
@@ -11,6 +11,7 @@ import { createLogger } from '../src/log.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
 import type { Store } from '../src/store/types.js';
 import { tempDir } from './helpers/openssl.js';
+import { statusReadsOf } from './helpers/status.js';
 
 let rt: Runtime;
 let issuing: CaRecord;
@@ -33,7 +34,7 @@ function otherProcess(store: Store = rt.store): CrlPublisher {
 
 async function watching(): Promise<{ watcher: CrlWatcher; news: string[] }> {
   const news: string[] = [];
-  const watcher = new CrlWatcher(rt.store, rt.crls, (caId) => news.push(caId), createLogger('silent'));
+  const watcher = new CrlWatcher(statusReadsOf(rt.store), rt.crls, (caId) => news.push(caId), createLogger('silent'));
   await watcher.check();
   return { watcher, news };
 }
@@ -83,7 +84,7 @@ describe('CRL watcher', () => {
           : Reflect.get(target, prop),
     });
     const ownSlow = new CrlPublisher(slow, rt.cas, { validityMs: 86_400_000 }, createLogger('silent'));
-    const slowWatcher = new CrlWatcher(rt.store, ownSlow, () => news.push('slow'), createLogger('silent'));
+    const slowWatcher = new CrlWatcher(statusReadsOf(rt.store), ownSlow, () => news.push('slow'), createLogger('silent'));
     await slowWatcher.check();
 
     const publishing = ownSlow.publish(issuing.id);

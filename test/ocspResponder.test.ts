@@ -3,15 +3,16 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { OcspResponder, type OcspPolicy } from '../src/ca/ocspResponder.js';
-import { OcspSigners } from '../src/ca/ocspSigners.js';
+import { OcspResponder, type OcspPolicy } from '../protocols/status/ocspResponder.js';
+import { OcspSigners } from '../protocols/status/ocspSigners.js';
+import type { StatusReads } from '../protocols/status/reads.js';
 import { loadConfig } from '../src/config.js';
 import type { CaRecord, CertificateRecord } from '../src/core/types.js';
 import { initialize } from '../src/init.js';
 import { createLogger } from '../src/log.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
-import type { Store } from '../src/store/types.js';
 import { makeCsr, openssl, tempDir } from './helpers/openssl.js';
+import { statusReadsOf } from './helpers/status.js';
 
 const dir = tempDir('certgate-ocsp-responder-');
 let rt: Runtime;
@@ -23,9 +24,9 @@ beforeAll(async () => {
   issuing = (await initialize(rt)).issuing as CaRecord;
   await rt.startWorker();
   for (let i = 0; i < 3; i++) {
-    const { request } = await rt.enrollments.submit({ caId: issuing.id, csrPem: makeCsr(dir).csrPem, requester: 'test', protocol: 'cli', authorize: () => undefined });
+    const { request } = await rt.enrollments.submit({ principal: 'test', protocol: 'cli', product: { caId: issuing.id } }, makeCsr(dir).csrPem);
     const done = await rt.enrollments.waitForOutcome(request, 30_000);
-    certs.push((await rt.store.certificates.get(done.certificateId as string)) as CertificateRecord);
+    certs.push((done.state === 'issued' ? done.certificate : undefined) as CertificateRecord);
   }
   writeFileSync(join(dir, 'issuing.pem'), issuing.certificatePem);
 });
@@ -53,8 +54,9 @@ async function eventually<T>(next: () => Promise<T | undefined>, timeoutMs = 500
   }
 }
 
-function responder(policy: Partial<OcspPolicy> = {}, store: Store = rt.store): OcspResponder {
-  return new OcspResponder(store, new OcspSigners(rt.store, rt.cas, rt.secrets.masterKey, 7 * 86_400_000), { validityMs: 4 * 3_600_000, cacheMaxAgeMs: 60_000, cacheEntries: 1000, ...policy }, createLogger('silent'));
+function responder(policy: Partial<OcspPolicy> = {}, reads: StatusReads = statusReadsOf(rt.store)): OcspResponder {
+  const signers = new OcspSigners(rt.store.ocspSigners, rt.cas, reads, rt.secrets.masterKey, 7 * 86_400_000);
+  return new OcspResponder(reads, signers, { validityMs: 4 * 3_600_000, cacheMaxAgeMs: 60_000, cacheEntries: 1000, ...policy }, createLogger('silent'));
 }
 
 describe('OCSP answer cache', () => {
@@ -123,22 +125,16 @@ describe('OCSP answer cache', () => {
     ['its certificate', true],
   ])('does not cache an answer whose status was read before an invalidate() of %s', async (_, one) => {
     let gate: (() => void) | null = null;
-    // A store whose status lookup waits until the test lets it go.
-    const slow = new Proxy(rt.store, {
-      get: (target, prop) =>
-        prop === 'certificates'
-          ? new Proxy(target.certificates, {
-              get: (c, p) =>
-                p === 'getBySerial'
-                  ? async (...args: Parameters<Store['certificates']['getBySerial']>) => {
-                      const cert = await c.getBySerial(...args);
-                      await new Promise<void>((resolve) => (gate = resolve));
-                      return cert;
-                    }
-                  : Reflect.get(c, p),
-            })
-          : Reflect.get(target, prop),
-    });
+    // Reads whose status lookup waits until the test lets it go.
+    const reads = statusReadsOf(rt.store);
+    const slow: StatusReads = {
+      ...reads,
+      certificateBySerial: async (caId, serialHex) => {
+        const cert = await reads.certificateBySerial(caId, serialHex);
+        await new Promise<void>((resolve) => (gate = resolve));
+        return cert;
+      },
+    };
     const r = responder({}, slow);
     const plain = requestFor(2);
     const pending = r.respond(plain);

@@ -1,12 +1,13 @@
 // Delegated OCSP signers: issued on first use, encrypted at rest, rotated before they expire.
 import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OcspSigners } from '../protocols/status/ocspSigners.js';
 import { createCa, type CaSecrets } from '../src/ca/createCa.js';
-import { OcspSigners } from '../src/ca/ocspSigners.js';
 import { CaRegistry } from '../src/ca/registry.js';
 import { openStore } from '../src/store/index.js';
 import type { Store } from '../src/store/types.js';
 import { opensslVerify, tempDir, x509Text } from './helpers/openssl.js';
+import { statusReadsOf } from './helpers/status.js';
 
 const secrets: CaSecrets = { masterKey: 'ocsp-signer-test-master-key' };
 let store: Store;
@@ -21,7 +22,7 @@ describe('OCSP signers', () => {
     const root = await createCa(store, { name: 'root', keyAlgorithm: 'ec-p256', validityDays: 3650 }, secrets);
     const issuing = await createCa(store, { name: 'issuing', keyAlgorithm: 'rsa-2048', validityDays: 365, parentId: root.id }, secrets);
     const lifetimeMs = 3_000;
-    const signers = new OcspSigners(store, new CaRegistry(store, secrets, 'http://localhost:8080'), secrets.masterKey, lifetimeMs);
+    const signers = new OcspSigners(store.ocspSigners, new CaRegistry(store, secrets, 'http://localhost:8080'), statusReadsOf(store), secrets.masterKey, lifetimeMs);
 
     const first = await signers.current(issuing.id);
     expect(await signers.current(issuing.id)).toBe(first);

@@ -3,7 +3,7 @@
 // express's routing, body parsing and response helpers cost several times that.
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { OcspAnswer, OcspResponder } from '../../src/ca/ocspResponder.js';
+import type { OcspAnswer, OcspResponder } from './ocspResponder.js';
 import { ocspErrorResponse } from '../../src/pki/ocsp.js';
 
 export const MAX_OCSP_REQUEST = 16 * 1024;

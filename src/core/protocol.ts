@@ -41,8 +41,11 @@ export interface MountedProtocol {
   handle?(req: IncomingMessage, res: ServerResponse): boolean;
   /** Consulted by the worker for this protocol's requests before anything is signed. */
   authorizeNames?: NameAuthorizer;
-  /** Called once in a process that serves HTTP, or prepares for the processes that do (not in a bare worker). */
-  startServing?(): void;
+  /**
+   * Called once in a process that serves HTTP, or prepares for the processes that do (not in a
+   * bare worker); awaited before anything listens.
+   */
+  startServing?(): Promise<void> | void;
   close?(): Promise<void>;
 }
 

@@ -1,7 +1,7 @@
 // Read-only questions a front-end may ask of the store. Front-ends get this, never the Store,
 // so a protocol cannot write around the enrollment and revocation services.
 import type { CertificateStore, Store } from '../store/types.js';
-import type { CaRecord, CertificateRecord, EnrollmentRequest, ProductRecord } from './types.js';
+import type { CaRecord, CertificateRecord, CrlHeader, EnrollmentRequest, ProductRecord } from './types.js';
 
 export type CertificateListOptions = Parameters<CertificateStore['list']>[0];
 
@@ -42,6 +42,11 @@ export class QueryService {
 
   certificateList(options: CertificateListOptions): Promise<CertificateRecord[]> {
     return this.store.certificates.list(options);
+  }
+
+  /** The latest CRL's number and dates, without its body. */
+  latestCrlHeader(caId: string): Promise<CrlHeader | undefined> {
+    return this.store.crls.latestHeader(caId);
   }
 
   requestById(id: string): Promise<EnrollmentRequest | undefined> {

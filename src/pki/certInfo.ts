@@ -1,4 +1,4 @@
-import { children, content, decodeTime, expectTag, raw, readNode, readOid, type DerNode } from './der.js';
+import { children, content, decodeTime, expectTag, raw, readNode, readOid, serialHexOfInteger, type DerNode } from './der.js';
 import { OID } from './oids.js';
 
 export interface CertificateBasics {
@@ -35,9 +35,8 @@ export function readCertificateBasics(der: Buffer): CertificateBasics {
       subjectKeyId = content(value, expectTag(readNode(value, 0), 0x04, 'keyIdentifier'));
     }
   }
-  const serialHex = serial.toString('hex').replace(/^(00)+(?=[0-9a-f]{2})/, '');
   return {
-    serialHex,
+    serialHex: serialHexOfInteger(serial),
     issuerDer: raw(der, issuer),
     subjectDer: raw(der, subject),
     spkiDer: raw(der, spki),

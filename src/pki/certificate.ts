@@ -19,7 +19,7 @@ import {
   unsignedInteger,
 } from './der.js';
 import { ipToBytes } from './ip.js';
-import { OID } from './oids.js';
+import { OID, SIGNATURE_HASH, SIGNING_ALGORITHM } from './oids.js';
 
 export interface SubjectAltNameSet {
   dns: string[];
@@ -73,29 +73,29 @@ export function randomSerial(): Buffer {
   }
 }
 
+const SIGNATURE_ALGORITHMS = new Map<KeyAlgorithm, { der: Buffer; hash: string }>();
+
+/** The AlgorithmIdentifier a key of this type signs under (encoded once), and its hash. */
 export function signatureAlgorithmFor(alg: KeyAlgorithm): { der: Buffer; hash: string } {
-  switch (alg) {
-    case 'ec-p256':
-      return { der: sequence(oid(OID.ecdsaWithSHA256)), hash: 'sha256' };
-    case 'ec-p384':
-      return { der: sequence(oid(OID.ecdsaWithSHA384)), hash: 'sha384' };
-    default:
-      return { der: sequence(oid(OID.sha256WithRSAEncryption), nullValue()), hash: 'sha256' };
-  }
-}
-const SIG_ALG_CACHE = new Map<KeyAlgorithm, { der: Buffer; hash: string }>();
-function cachedSignatureAlgorithm(alg: KeyAlgorithm): { der: Buffer; hash: string } {
-  let v = SIG_ALG_CACHE.get(alg);
-  if (!v) SIG_ALG_CACHE.set(alg, (v = signatureAlgorithmFor(alg)));
+  let v = SIGNATURE_ALGORITHMS.get(alg);
+  if (v) return v;
+  const id = SIGNING_ALGORITHM[alg];
+  if (!id) throw new Error(`no signature algorithm for key type ${String(alg)}`);
+  // RSA's parameters are an explicit NULL (RFC 4055 §5); ECDSA's are absent (RFC 5758 §3.2).
+  const der = id === OID.sha256WithRSAEncryption ? sequence(oid(id), nullValue()) : sequence(oid(id));
+  SIGNATURE_ALGORITHMS.set(alg, (v = { der, hash: SIGNATURE_HASH[id] as string }));
   return v;
+}
+
+/** The subjectPublicKey BIT STRING's value, without its unused-bits octet. */
+export function publicKeyBits(spkiDer: Buffer): Buffer {
+  const [, keyBits] = children(spkiDer, expectTag(readNode(spkiDer, 0), 0x30, 'SubjectPublicKeyInfo'));
+  return content(spkiDer, expectTag(keyBits, 0x03, 'subjectPublicKey')).subarray(1);
 }
 
 /** SHA-1 over the subjectPublicKey bits: RFC 5280 §4.2.1.2 method (1). */
 export function keyIdentifier(spkiDer: Buffer): Buffer {
-  const spki = readNode(spkiDer, 0);
-  const [, keyBits] = children(spkiDer, expectTag(spki, 0x30, 'SubjectPublicKeyInfo'));
-  const bits = content(spkiDer, expectTag(keyBits, 0x03, 'subjectPublicKey'));
-  return createHash('sha1').update(bits.subarray(1)).digest();
+  return createHash('sha1').update(publicKeyBits(spkiDer)).digest();
 }
 
 function extension(id: string, critical: boolean, value: Buffer): Buffer {
@@ -187,7 +187,7 @@ export function buildTbsCertificate(p: CertificateProfile, signatureAlgorithmDer
 
 /** Builds and signs a certificate with native crypto. Returns DER. */
 export function signCertificate(p: CertificateProfile, signer: Signer): Buffer {
-  const alg = cachedSignatureAlgorithm(signer.algorithm);
+  const alg = signatureAlgorithmFor(signer.algorithm);
   const tbs = buildTbsCertificate(p, alg.der);
   const signature = cryptoSign(alg.hash, tbs, { key: signer.key, dsaEncoding: 'der' });
   return sequence(tbs, alg.der, bitString(signature));
@@ -195,7 +195,7 @@ export function signCertificate(p: CertificateProfile, signer: Signer): Buffer {
 
 /** The same, with the signature computed on libuv's thread pool so the event loop stays free. */
 export function signCertificateAsync(p: CertificateProfile, signer: Signer): Promise<Buffer> {
-  const alg = cachedSignatureAlgorithm(signer.algorithm);
+  const alg = signatureAlgorithmFor(signer.algorithm);
   const tbs = buildTbsCertificate(p, alg.der);
   return new Promise((resolve, reject) => {
     cryptoSign(alg.hash, tbs, { key: signer.key, dsaEncoding: 'der' }, (err, signature) => {

@@ -2,7 +2,7 @@ import { verify as cryptoVerify } from 'node:crypto';
 import { children, content, decodeString, DerError, expectTag, raw, readNode, readOid, type DerNode } from './der.js';
 import { bytesToIp } from './ip.js';
 import { parseName, type ParsedName } from './name.js';
-import { OID } from './oids.js';
+import { OID, SIGNATURE_HASH } from './oids.js';
 import { fromPem, PemError } from './pem.js';
 import { publicKeyFor, readSpki, type SpkiInfo } from './spki.js';
 
@@ -145,21 +145,11 @@ function asciiName(c: Buffer, what: string): string {
   return c.toString('latin1');
 }
 
-const SIGNATURE_HASH: Record<string, string | null> = {
-  [OID.sha256WithRSAEncryption]: 'sha256',
-  [OID.sha384WithRSAEncryption]: 'sha384',
-  [OID.sha512WithRSAEncryption]: 'sha512',
-  [OID.ecdsaWithSHA256]: 'sha256',
-  [OID.ecdsaWithSHA384]: 'sha384',
-  [OID.ecdsaWithSHA512]: 'sha512',
-  [OID.ed25519]: null,
-};
-
 export type CsrSignatureCheck = Pick<ParsedCsr, 'infoDer' | 'spkiDer' | 'spki' | 'signatureAlgorithm' | 'signature'>;
 
 /** True when the CSR is signed by the key it carries (proof of possession). */
 export function verifyCsrSignature(csr: CsrSignatureCheck): boolean {
-  if (!(csr.signatureAlgorithm in SIGNATURE_HASH)) {
+  if (!Object.hasOwn(SIGNATURE_HASH, csr.signatureAlgorithm)) {
     throw new CsrError(`unsupported CSR signature algorithm ${csr.signatureAlgorithm}`);
   }
   const hash = SIGNATURE_HASH[csr.signatureAlgorithm] ?? null;

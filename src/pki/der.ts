@@ -8,20 +8,29 @@ export class DerError extends Error {
 
 // ---------- encoding ----------
 
-function headerLength(len: number): number {
+/** Octets of a tag and a definite length for `len` content octets. */
+export function headerLength(len: number): number {
   return len < 0x80 ? 2 : len < 0x100 ? 3 : len < 0x10000 ? 4 : len < 0x1000000 ? 5 : 6;
 }
 
-function writeHeader(out: Buffer, tag: number, len: number): number {
-  out[0] = tag;
+/** Writes a tag and a definite length at `pos`; returns the position after them. */
+export function writeHeader(out: Buffer, pos: number, tag: number, len: number): number {
+  out[pos++] = tag;
   if (len < 0x80) {
-    out[1] = len;
-    return 2;
+    out[pos++] = len;
+    return pos;
   }
   const n = headerLength(len) - 2;
-  out[1] = 0x80 | n;
-  for (let i = 0; i < n; i++) out[2 + i] = (len / 256 ** (n - 1 - i)) & 0xff;
-  return 2 + n;
+  out[pos++] = 0x80 | n;
+  for (let i = n - 1; i >= 0; i--) out[pos++] = (len / 256 ** i) & 0xff;
+  return pos;
+}
+
+/** Just the tag and length of an element whose content is written separately. */
+export function header(tag: number, len: number): Buffer {
+  const out = Buffer.allocUnsafe(headerLength(len));
+  writeHeader(out, 0, tag, len);
+  return out;
 }
 
 /** One element from its parts, in a single allocation: the certificate builder's hot path. */
@@ -29,7 +38,7 @@ export function tlvOf(tag: number, parts: readonly Buffer[]): Buffer {
   let len = 0;
   for (const p of parts) len += p.length;
   const out = Buffer.allocUnsafe(headerLength(len) + len);
-  let pos = writeHeader(out, tag, len);
+  let pos = writeHeader(out, 0, tag, len);
   for (const p of parts) pos += p.copy(out, pos);
   return out;
 }
@@ -89,13 +98,96 @@ export function oid(dotted: string): Buffer {
   return enc;
 }
 
-/** UTCTime through 2049, GeneralizedTime after, as RFC 5280 §4.1.2.5 requires. Whole seconds. */
-export function time(d: Date): Buffer {
-  const iso = d.toISOString(); // YYYY-MM-DDTHH:MM:SS.sssZ
-  const digits = iso.slice(0, 4) + iso.slice(5, 7) + iso.slice(8, 10) + iso.slice(11, 13) + iso.slice(14, 16) + iso.slice(17, 19);
+// Times are written straight into the output buffer: a CRL carries one per entry.
+
+/** The date, if DER can carry it (a real date, year 0..9999); DerError otherwise. */
+export function checkTime(d: Date, what: string): Date {
+  const year = d instanceof Date ? d.getUTCFullYear() : NaN;
+  if (!Number.isFinite(year)) throw new DerError(`${what}: invalid date`);
+  if (year < 0 || year > 9999) throw new DerError(`${what}: year ${year} cannot be encoded`);
+  return d;
+}
+
+const isUtcTimeYear = (year: number): boolean => year >= 1950 && year < 2050;
+
+function put2(out: Buffer, pos: number, v: number): number {
+  out[pos] = 0x30 + ((v / 10) | 0);
+  out[pos + 1] = 0x30 + (v % 10);
+  return pos + 2;
+}
+
+function writeTimeElement(out: Buffer, pos: number, d: Date, generalized: boolean): number {
   const year = d.getUTCFullYear();
-  if (year >= 1950 && year < 2050) return tlv(0x17, Buffer.from(digits.slice(2) + 'Z', 'latin1'));
-  return tlv(0x18, Buffer.from(digits + 'Z', 'latin1'));
+  out[pos++] = generalized ? 0x18 : 0x17;
+  out[pos++] = generalized ? 15 : 13;
+  if (generalized) pos = put2(out, pos, (year / 100) | 0);
+  pos = put2(out, pos, year % 100);
+  pos = put2(out, pos, d.getUTCMonth() + 1);
+  pos = put2(out, pos, d.getUTCDate());
+  pos = put2(out, pos, d.getUTCHours());
+  pos = put2(out, pos, d.getUTCMinutes());
+  pos = put2(out, pos, d.getUTCSeconds());
+  out[pos] = 0x5a; // Z
+  return pos + 1;
+}
+
+/** Encoded length of time(d): UTCTime (15) for 1950..2049, GeneralizedTime (17) otherwise. */
+export function timeLength(d: Date, what = 'time'): number {
+  return isUtcTimeYear(checkTime(d, what).getUTCFullYear()) ? 15 : 17;
+}
+
+/** Writes time(d) at `pos`; returns the position after it. */
+export function writeTime(out: Buffer, pos: number, d: Date, what = 'time'): number {
+  return writeTimeElement(out, pos, checkTime(d, what), !isUtcTimeYear(d.getUTCFullYear()));
+}
+
+/** Writes generalizedTime(d) (17 octets) at `pos`; returns the position after it. */
+export function writeGeneralizedTime(out: Buffer, pos: number, d: Date, what = 'time'): number {
+  return writeTimeElement(out, pos, checkTime(d, what), true);
+}
+
+/** UTCTime through 2049, GeneralizedTime after, as RFC 5280 §4.1.2.5 requires. Whole seconds. */
+export function time(d: Date, what = 'time'): Buffer {
+  const out = Buffer.allocUnsafe(timeLength(d, what));
+  writeTime(out, 0, d, what);
+  return out;
+}
+
+/** GeneralizedTime YYYYMMDDHHMMSSZ, whole seconds: what OCSP (RFC 6960) and invalidityDate use. */
+export function generalizedTime(d: Date, what = 'time'): Buffer {
+  const out = Buffer.allocUnsafe(17);
+  writeGeneralizedTime(out, 0, d, what);
+  return out;
+}
+
+// ---------- serial numbers ----------
+// certgate keeps a serial as the lower-case hex of its positive magnitude, with no leading zero
+// byte (RFC 5280 §4.1.2.2: positive, at most 20 octets from a conforming CA).
+
+const HEX = /^[0-9a-fA-F]+$/;
+
+/** Any hex spelling of a positive serial, in certgate's form. */
+export function normalizeSerialHex(hex: string): string {
+  if (typeof hex !== 'string' || !HEX.test(hex)) throw new DerError(`bad serial number "${String(hex).slice(0, 80)}"`);
+  let h = hex.length % 2 ? `0${hex}` : hex;
+  let start = 0;
+  while (start < h.length - 2 && h.charCodeAt(start) === 0x30 && h.charCodeAt(start + 1) === 0x30) start += 2;
+  if (start) h = h.slice(start);
+  if (h === '00') throw new DerError('serial number must be positive');
+  return h.toLowerCase();
+}
+
+/** A serial INTEGER's content octets in certgate's form; they must be minimally encoded and not negative. */
+export function serialHexOfInteger(c: Uint8Array): string {
+  if (c.length === 0) throw new DerError('empty serial number');
+  const b0 = c[0] as number;
+  if (c.length > 1) {
+    const b1 = c[1] as number;
+    if ((b0 === 0x00 && b1 < 0x80) || (b0 === 0xff && b1 >= 0x80)) throw new DerError('serial number is not minimally encoded');
+  }
+  if (b0 & 0x80) throw new DerError('negative serial number');
+  const bytes = Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+  return (b0 === 0 && c.length > 1 ? bytes.subarray(1) : bytes).toString('hex');
 }
 
 // ---------- decoding ----------

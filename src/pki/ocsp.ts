@@ -7,13 +7,12 @@
 // the extnValue's content (the inner OCTET STRING, tag and length included) and the builder puts
 // those same bytes back into the response's extnValue.
 
-import { REVOCATION_REASON_CODES } from '../core/types.js';
 import { createHash, sign as cryptoSign } from 'node:crypto';
-import { keyIdentifier, signatureAlgorithmFor, type Signer } from './certificate.js';
+import { REVOCATION_REASON_CODES } from '../core/types.js';
+import { keyIdentifier, publicKeyBits, signatureAlgorithmFor, type Signer } from './certificate.js';
 import { readCertificateBasics } from './certInfo.js';
-import { children, content, decodeOid, DerError, expectTag, oid, raw, readNode, tlvOf, type DerNode } from './der.js';
+import { children, content, decodeOid, DerError, expectTag, generalizedTime, header, oid, raw, readNode, serialHexOfInteger, tlvOf, type DerNode } from './der.js';
 import { OID } from './oids.js';
-import type { KeyAlgorithm } from '../core/types.js';
 
 /** Thrown by parseOcspRequest for any malformed or unsupported request: answer malformedRequest. */
 export class OcspRequestError extends Error {
@@ -87,64 +86,33 @@ export const OCSP_LIMITS = {
 
 // ---------- request ----------
 
-function hasOwn(o: object, k: string): boolean {
-  return Object.prototype.hasOwnProperty.call(o, k);
-}
-
-/** Direct children of `node`, at most `max` of them. */
-function childrenUpTo(buf: Buffer, node: DerNode, max: number, what: string): DerNode[] {
-  if ((node.tag & 0x20) === 0) throw new OcspRequestError(`${what}: expected a constructed element`);
-  const out: DerNode[] = [];
-  let pos = node.contentStart;
-  while (pos < node.end) {
-    if (out.length === max) throw new OcspRequestError(`${what}: more than ${max} elements`);
-    const child = readNode(buf, pos, node.end);
-    out.push(child);
-    pos = child.end;
-  }
-  return out;
-}
-
-function tagged(node: DerNode | undefined, tag: number, what: string): DerNode {
-  if (!node) throw new OcspRequestError(`missing ${what}`);
-  if (node.tag !== tag) throw new OcspRequestError(`${what}: expected tag 0x${tag.toString(16)}, got 0x${node.tag.toString(16)}`);
-  return node;
-}
-
 /** The single element inside an EXPLICIT tag. */
 function explicitInner(buf: Buffer, node: DerNode, what: string): DerNode {
-  const inner = childrenUpTo(buf, node, 1, what);
+  const inner = children(buf, node, 1);
   if (inner.length !== 1) throw new OcspRequestError(`${what}: empty explicit tag`);
   return inner[0] as DerNode;
 }
 
 function serialHexOf(c: Buffer): string {
-  if (c.length === 0) throw new OcspRequestError('empty serialNumber');
   if (c.length > OCSP_LIMITS.maxSerialBytes) throw new OcspRequestError('serialNumber too long');
-  const b0 = c[0] as number;
-  if (c.length > 1) {
-    const b1 = c[1] as number;
-    if ((b0 === 0x00 && b1 < 0x80) || (b0 === 0xff && b1 >= 0x80)) throw new OcspRequestError('serialNumber is not minimally encoded');
-  }
-  if (b0 & 0x80) throw new OcspRequestError('negative serialNumber');
-  return (b0 === 0 && c.length > 1 ? c.subarray(1) : c).toString('hex');
+  return serialHexOfInteger(c);
 }
 
 function parseCertId(buf: Buffer, node: DerNode): OcspCertId {
-  const fields = childrenUpTo(buf, tagged(node, 0x30, 'CertID'), 4, 'CertID');
+  const fields = children(buf, expectTag(node, 0x30, 'CertID'), 4);
   if (fields.length !== 4) throw new OcspRequestError('CertID must have 4 fields');
   const [algNode, nameNode, keyNode, serialNode] = fields as [DerNode, DerNode, DerNode, DerNode];
-  const algParts = childrenUpTo(buf, tagged(algNode, 0x30, 'hashAlgorithm'), 2, 'hashAlgorithm');
-  const hashAlgorithm = decodeOid(content(buf, tagged(algParts[0], 0x06, 'hashAlgorithm OID')));
+  const algParts = children(buf, expectTag(algNode, 0x30, 'hashAlgorithm'), 2);
+  const hashAlgorithm = decodeOid(content(buf, expectTag(algParts[0], 0x06, 'hashAlgorithm OID')));
   const params = algParts[1];
   // Absent or NULL parameters are both seen in the wild (openssl sends NULL).
   if (params && (params.tag !== 0x05 || params.end !== params.contentStart)) throw new OcspRequestError('unexpected hashAlgorithm parameters');
-  if (!hasOwn(OCSP_HASH_ALGORITHMS, hashAlgorithm)) throw new OcspRequestError(`unsupported CertID hash algorithm ${hashAlgorithm}`);
+  if (!Object.hasOwn(OCSP_HASH_ALGORITHMS, hashAlgorithm)) throw new OcspRequestError(`unsupported CertID hash algorithm ${hashAlgorithm}`);
   const hashLength = (OCSP_HASH_ALGORITHMS[hashAlgorithm] as { length: number }).length;
-  const issuerNameHash = content(buf, tagged(nameNode, 0x04, 'issuerNameHash'));
-  const issuerKeyHash = content(buf, tagged(keyNode, 0x04, 'issuerKeyHash'));
+  const issuerNameHash = content(buf, expectTag(nameNode, 0x04, 'issuerNameHash'));
+  const issuerKeyHash = content(buf, expectTag(keyNode, 0x04, 'issuerKeyHash'));
   if (issuerNameHash.length !== hashLength || issuerKeyHash.length !== hashLength) throw new OcspRequestError('CertID hash length does not match its algorithm');
-  const serialHex = serialHexOf(content(buf, tagged(serialNode, 0x02, 'serialNumber')));
+  const serialHex = serialHexOf(content(buf, expectTag(serialNode, 0x02, 'serialNumber')));
   return {
     hashAlgorithm,
     issuerNameHash: Buffer.from(issuerNameHash),
@@ -159,13 +127,13 @@ function parseCertId(buf: Buffer, node: DerNode): OcspCertId {
  * ignored; an unknown critical one makes the request unacceptable (RFC 6960 §4.4).
  */
 function parseExtensions(buf: Buffer, node: DerNode, what: string, allowNonce: boolean): Buffer | null {
-  const exts = childrenUpTo(buf, tagged(node, 0x30, what), OCSP_LIMITS.maxExtensions, what);
+  const exts = children(buf, expectTag(node, 0x30, what), OCSP_LIMITS.maxExtensions);
   if (exts.length === 0) throw new OcspRequestError(`${what}: empty`);
   const seen = new Set<string>();
   let nonce: Buffer | null = null;
   for (const ext of exts) {
-    const parts = childrenUpTo(buf, tagged(ext, 0x30, 'Extension'), 3, 'Extension');
-    const id = decodeOid(content(buf, tagged(parts[0], 0x06, 'extnID')));
+    const parts = children(buf, expectTag(ext, 0x30, 'Extension'), 3);
+    const id = decodeOid(content(buf, expectTag(parts[0], 0x06, 'extnID')));
     if (seen.has(id)) throw new OcspRequestError(`duplicate extension ${id}`);
     seen.add(id);
     let critical = false;
@@ -176,7 +144,7 @@ function parseExtensions(buf: Buffer, node: DerNode, what: string, allowNonce: b
       critical = b[0] === 0xff;
       i++;
     }
-    const value = content(buf, tagged(parts[i], 0x04, 'extnValue'));
+    const value = content(buf, expectTag(parts[i], 0x04, 'extnValue'));
     if (i + 1 !== parts.length) throw new OcspRequestError('trailing data in Extension');
     if (allowNonce && id === OID.ocspNonce) {
       const inner = readNode(value, 0);
@@ -195,15 +163,15 @@ function parseRequestInner(der: Buffer): OcspRequest {
   if (der.length > OCSP_LIMITS.maxRequestBytes) throw new OcspRequestError('request too large');
   const top = readNode(der, 0);
   if (top.end !== der.length) throw new OcspRequestError('trailing data after OCSPRequest');
-  const [tbs, sig] = childrenUpTo(der, tagged(top, 0x30, 'OCSPRequest'), 2, 'OCSPRequest');
-  tagged(tbs, 0x30, 'TBSRequest');
+  const [tbs, sig] = children(der, expectTag(top, 0x30, 'OCSPRequest'), 2);
+  expectTag(tbs, 0x30, 'TBSRequest');
   // optionalSignature [0] EXPLICIT Signature: accepted and ignored (we do not require signed requests).
-  if (sig) tagged(sig, 0xa0, 'optionalSignature');
+  if (sig) expectTag(sig, 0xa0, 'optionalSignature');
 
-  const fields = childrenUpTo(der, tbs as DerNode, 4, 'TBSRequest');
+  const fields = children(der, tbs as DerNode, 4);
   let i = 0;
   if (fields[i]?.tag === 0xa0) {
-    const v = content(der, tagged(explicitInner(der, fields[i] as DerNode, 'version'), 0x02, 'version'));
+    const v = content(der, expectTag(explicitInner(der, fields[i] as DerNode, 'version'), 0x02, 'version'));
     if (v.length !== 1 || v[0] !== 0) throw new OcspRequestError('unsupported OCSP request version');
     i++;
   }
@@ -211,7 +179,7 @@ function parseRequestInner(der: Buffer): OcspRequest {
     explicitInner(der, fields[i] as DerNode, 'requestorName'); // GeneralName: not used
     i++;
   }
-  const list = tagged(fields[i++], 0x30, 'requestList');
+  const list = expectTag(fields[i++], 0x30, 'requestList');
   let nonce: Buffer | null = null;
   if (fields[i]?.tag === 0xa2) {
     nonce = parseExtensions(der, explicitInner(der, fields[i] as DerNode, 'requestExtensions'), 'requestExtensions', true);
@@ -219,12 +187,12 @@ function parseRequestInner(der: Buffer): OcspRequest {
   }
   if (i !== fields.length) throw new OcspRequestError('unexpected field in TBSRequest');
 
-  const requests = childrenUpTo(der, list, OCSP_LIMITS.maxCertIds, 'requestList');
+  const requests = children(der, list, OCSP_LIMITS.maxCertIds);
   if (requests.length === 0) throw new OcspRequestError('empty requestList');
   const certIds = requests.map((req) => {
-    const [certId, singleExts, extra] = childrenUpTo(der, tagged(req, 0x30, 'Request'), 2, 'Request');
+    const [certId, singleExts, extra] = children(der, expectTag(req, 0x30, 'Request'), 2);
     if (extra) throw new OcspRequestError('unexpected field in Request');
-    if (singleExts) parseExtensions(der, explicitInner(der, tagged(singleExts, 0xa0, 'singleRequestExtensions'), 'singleRequestExtensions'), 'singleRequestExtensions', false);
+    if (singleExts) parseExtensions(der, explicitInner(der, expectTag(singleExts, 0xa0, 'singleRequestExtensions'), 'singleRequestExtensions'), 'singleRequestExtensions', false);
     return parseCertId(der, certId as DerNode);
   });
   return { certIds, nonce };
@@ -249,14 +217,12 @@ export function parseOcspRequest(der: Buffer): OcspRequest {
  * and of its subjectPublicKey BIT STRING value (without the unused-bits byte).
  */
 export function issuerHashes(issuerCertDer: Buffer, hashAlgorithm: string): { nameHash: Buffer; keyHash: Buffer } {
-  if (!hasOwn(OCSP_HASH_ALGORITHMS, hashAlgorithm)) throw new Error(`unsupported OCSP hash algorithm ${hashAlgorithm}`);
+  if (!Object.hasOwn(OCSP_HASH_ALGORITHMS, hashAlgorithm)) throw new Error(`unsupported OCSP hash algorithm ${hashAlgorithm}`);
   const hash = (OCSP_HASH_ALGORITHMS[hashAlgorithm] as { name: string }).name;
   const { subjectDer, spkiDer } = readCertificateBasics(issuerCertDer);
-  const [, keyBits] = children(spkiDer, expectTag(readNode(spkiDer, 0), 0x30, 'SubjectPublicKeyInfo'));
-  const bits = content(spkiDer, expectTag(keyBits, 0x03, 'subjectPublicKey'));
   return {
     nameHash: createHash(hash).update(subjectDer).digest(),
-    keyHash: createHash(hash).update(bits.subarray(1)).digest(),
+    keyHash: createHash(hash).update(publicKeyBits(spkiDer)).digest(),
   };
 }
 
@@ -267,59 +233,18 @@ export function responderKeyHash(signerCertDer: Buffer): Buffer {
 
 // ---------- response ----------
 
-/** Just the tag and length octets of an element whose content is `len` bytes long. */
-function header(tag: number, len: number): Buffer {
-  if (len < 0x80) return Buffer.from([tag, len]);
-  if (len < 0x100) return Buffer.from([tag, 0x81, len]);
-  if (len < 0x10000) return Buffer.from([tag, 0x82, len >> 8, len & 0xff]);
-  if (len < 0x1000000) return Buffer.from([tag, 0x83, len >> 16, (len >> 8) & 0xff, len & 0xff]);
-  throw new Error('OCSP response element too large');
-}
-
-function pushDigits(out: Buffer, pos: number, v: number, n: number): void {
-  for (let i = n - 1; i >= 0; i--) {
-    out[pos + i] = 0x30 + (v % 10);
-    v = Math.floor(v / 10);
-  }
-}
-
-/** GeneralizedTime YYYYMMDDHHMMSSZ (whole seconds, RFC 5280 §4.1.2.5.2), optionally inside [0] EXPLICIT. */
-function generalizedTime(d: Date, explicit0 = false): Buffer {
-  const y = d.getUTCFullYear();
-  if (!Number.isFinite(y) || y < 0 || y > 9999) throw new Error('OCSP time out of range');
-  const out = Buffer.allocUnsafe(explicit0 ? 19 : 17);
-  let p = 0;
-  if (explicit0) {
-    out[0] = 0xa0;
-    out[1] = 17;
-    p = 2;
-  }
-  out[p] = 0x18;
-  out[p + 1] = 15;
-  pushDigits(out, p + 2, y, 4);
-  pushDigits(out, p + 6, d.getUTCMonth() + 1, 2);
-  pushDigits(out, p + 8, d.getUTCDate(), 2);
-  pushDigits(out, p + 10, d.getUTCHours(), 2);
-  pushDigits(out, p + 12, d.getUTCMinutes(), 2);
-  pushDigits(out, p + 14, d.getUTCSeconds(), 2);
-  out[p + 16] = 0x5a; // 'Z'
-  return out;
-}
-
 const GOOD = Buffer.from([0x80, 0x00]);
 const UNKNOWN = Buffer.from([0x82, 0x00]);
-const REASON_DER = new Map<string, Buffer>(Object.entries(REVOCATION_REASON_CODES).map(([name, code]) => [name, Buffer.from([0xa0, 0x03, 0x0a, 0x01, code])]));
+/** revocationReason [0] EXPLICIT CRLReason for each reason but unspecified, which is left out (as RFC 5280 §5.3.1 has the CRL do). */
+const REASON_DER = new Map<string, Buffer>(
+  Object.entries(REVOCATION_REASON_CODES)
+    .filter(([name]) => name !== 'unspecified')
+    .map(([name, code]) => [name, Buffer.from([0xa0, 0x03, 0x0a, 0x01, code])]),
+);
 const STATUS_SUCCESSFUL = Buffer.from([0x0a, 0x01, 0x00]);
 const BASIC_OID = oid(OID.ocspBasic);
 const NONCE_OID = oid(OID.ocspNonce);
 const BIT_STRING_NO_UNUSED = Buffer.from([0x00]);
-
-const SIG_ALG_CACHE = new Map<KeyAlgorithm, { der: Buffer; hash: string }>();
-function signatureAlgorithm(alg: KeyAlgorithm): { der: Buffer; hash: string } {
-  let v = SIG_ALG_CACHE.get(alg);
-  if (!v) SIG_ALG_CACHE.set(alg, (v = signatureAlgorithmFor(alg)));
-  return v;
-}
 
 function certStatusDer(s: OcspCertStatus): Buffer {
   switch (s.status) {
@@ -329,8 +254,8 @@ function certStatusDer(s: OcspCertStatus): Buffer {
       return UNKNOWN;
     case 'revoked': {
       // revoked [1] IMPLICIT RevokedInfo { revocationTime, revocationReason [0] EXPLICIT CRLReason OPTIONAL }
-      const time = generalizedTime(s.revokedAt);
-      if (s.reason === null) return tlvOf(0xa1, [time]);
+      const time = generalizedTime(s.revokedAt, 'revocationTime');
+      if (s.reason === null || s.reason === 'unspecified') return tlvOf(0xa1, [time]);
       const reason = REASON_DER.get(s.reason);
       if (!reason) throw new Error(`unknown revocation reason "${s.reason}"`);
       return tlvOf(0xa1, [time, reason]);
@@ -342,11 +267,11 @@ function certStatusDer(s: OcspCertStatus): Buffer {
 export function buildOcspResponse(input: OcspResponseInput, signer: Signer): Buffer {
   if (input.responses.length === 0) throw new Error('an OCSP response needs at least one SingleResponse');
   const single = input.responses.map((r) =>
-    tlvOf(0x30, [r.certIdDer, certStatusDer(r.certStatus), generalizedTime(r.thisUpdate), generalizedTime(r.nextUpdate, true)]),
+    tlvOf(0x30, [r.certIdDer, certStatusDer(r.certStatus), generalizedTime(r.thisUpdate, 'thisUpdate'), tlvOf(0xa0, [generalizedTime(r.nextUpdate, 'nextUpdate')])]),
   );
   const tbsParts = [
     tlvOf(0xa2, [tlvOf(0x04, [input.responderKeyHash])]), // ResponderID byKey [2] EXPLICIT KeyHash
-    generalizedTime(input.producedAt),
+    generalizedTime(input.producedAt, 'producedAt'),
     tlvOf(0x30, single),
   ];
   if (input.nonce) {
@@ -354,7 +279,7 @@ export function buildOcspResponse(input: OcspResponseInput, signer: Signer): Buf
     tbsParts.push(tlvOf(0xa1, [tlvOf(0x30, [tlvOf(0x30, [NONCE_OID, tlvOf(0x04, [input.nonce])])])]));
   }
   const tbs = tlvOf(0x30, tbsParts);
-  const alg = signatureAlgorithm(signer.algorithm);
+  const alg = signatureAlgorithmFor(signer.algorithm);
   const signature = cryptoSign(alg.hash, tbs, { key: signer.key, dsaEncoding: 'der' });
 
   // Everything from BasicOCSPResponse outwards goes into one allocation.

@@ -1,3 +1,5 @@
+import type { KeyAlgorithm } from '../core/types.js';
+
 export const OID = {
   // attribute types in names
   commonName: '2.5.4.3',
@@ -54,3 +56,26 @@ export const OID = {
   ocspNonce: '1.3.6.1.5.5.7.48.1.2',
   ocspNoCheck: '1.3.6.1.5.5.7.48.1.5',
 } as const;
+
+/**
+ * Signature algorithms by OID, and the hash each names for node:crypto (null: the key type fixes
+ * it, as Ed25519 does). Only what certgate signs with or accepts: anything else is unsupported.
+ */
+export const SIGNATURE_HASH: Readonly<Record<string, string | null>> = {
+  [OID.sha256WithRSAEncryption]: 'sha256',
+  [OID.sha384WithRSAEncryption]: 'sha384',
+  [OID.sha512WithRSAEncryption]: 'sha512',
+  [OID.ecdsaWithSHA256]: 'sha256',
+  [OID.ecdsaWithSHA384]: 'sha384',
+  [OID.ecdsaWithSHA512]: 'sha512',
+  [OID.ed25519]: null,
+};
+
+/** What certgate signs with, for each key type: ECDSA with the curve's hash, RSA with SHA-256. */
+export const SIGNING_ALGORITHM: Readonly<Record<KeyAlgorithm, string>> = {
+  'ec-p256': OID.ecdsaWithSHA256,
+  'ec-p384': OID.ecdsaWithSHA384,
+  'rsa-2048': OID.sha256WithRSAEncryption,
+  'rsa-3072': OID.sha256WithRSAEncryption,
+  'rsa-4096': OID.sha256WithRSAEncryption,
+};

@@ -5,15 +5,15 @@
 // CRLs this process published itself are not news (its own revocations were handled when made,
 // certificate by certificate), so they never drop a whole CA's cached answers.
 import type { Logger } from 'pino';
-import type { Store } from '../store/types.js';
-import type { CrlPublisher } from './crlPublisher.js';
+import type { CrlPublisher } from '../../src/ca/crlPublisher.js';
+import type { StatusReads } from './reads.js';
 
 export class CrlWatcher {
   private readonly seen = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly store: Store,
+    private readonly reads: StatusReads,
     private readonly publisher: CrlPublisher,
     private readonly onChange: (caId: string) => void,
     private readonly log: Logger,
@@ -21,8 +21,8 @@ export class CrlWatcher {
 
   /** One look at every CA; the first look only records the numbers. */
   async check(): Promise<void> {
-    for (const ca of await this.store.cas.list()) {
-      const number = (await this.store.crls.latestHeader(ca.id))?.crlNumber ?? 0;
+    for (const ca of await this.reads.caList()) {
+      const number = (await this.reads.latestCrlHeader(ca.id))?.crlNumber ?? 0;
       const before = this.seen.get(ca.id);
       if (before !== undefined && before !== number) {
         // Numbers only grow; a smaller one means the CRLs were replaced underneath us.

@@ -1,16 +1,19 @@
 // Each CA answers OCSP through a delegated signer (RFC 6960 §4.2.2.2): a short-lived P-256
-// certificate with id-kp-OCSPSigning and ocsp-nocheck, issued by the CA itself. Its key is
-// encrypted at rest like a CA key; a successor is issued once a third of its life remains.
+// certificate issued by the CA itself (clients check that the signer's issuer is the CertID's),
+// with id-kp-OCSPSigning and keyUsage digitalSignature, not a CA. It carries id-pkix-ocsp-nocheck,
+// so clients do not ask about the signer's own status; that is why it lives days, not years. Its
+// key is encrypted at rest like a CA key; a successor is issued once a third of its life remains.
 import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { newId } from '../core/ids.js';
-import type { OcspSignerRecord } from '../core/types.js';
-import { encodeName } from '../pki/name.js';
-import { responderKeyHash } from '../pki/ocsp.js';
-import { OID } from '../pki/oids.js';
-import { fromPem } from '../pki/pem.js';
-import type { Store } from '../store/types.js';
-import { decryptPrivateKey, encryptPrivateKey } from './keyProtection.js';
-import type { CaRegistry } from './registry.js';
+import { decryptPrivateKey, encryptPrivateKey } from '../../src/ca/keyProtection.js';
+import type { CaRegistry } from '../../src/ca/registry.js';
+import { newId } from '../../src/core/ids.js';
+import type { OcspSignerRecord } from '../../src/core/types.js';
+import { encodeName } from '../../src/pki/name.js';
+import { responderKeyHash } from '../../src/pki/ocsp.js';
+import { OID } from '../../src/pki/oids.js';
+import { fromPem } from '../../src/pki/pem.js';
+import type { OcspSignerStore } from '../../src/store/types.js';
+import type { StatusReads } from './reads.js';
 
 export interface LoadedOcspSigner {
   certificateDer: Buffer;
@@ -25,8 +28,9 @@ export class OcspSigners {
   private readonly loaded = new Map<string, Promise<LoadedOcspSigner>>();
 
   constructor(
-    private readonly store: Store,
+    private readonly store: OcspSignerStore,
     private readonly cas: CaRegistry,
+    private readonly reads: Pick<StatusReads, 'caById'>,
     private readonly masterKey: string,
     private readonly lifetimeMs: number,
   ) {}
@@ -46,7 +50,7 @@ export class OcspSigners {
   }
 
   private async loadOrIssue(caId: string): Promise<LoadedOcspSigner> {
-    const stored = await this.store.ocspSigners.latest(caId);
+    const stored = await this.store.latest(caId);
     const usable = stored && this.toLoaded(stored);
     if (usable && Date.now() < usable.renewAt) return usable;
     return this.toLoaded(await this.issue(caId));
@@ -65,7 +69,7 @@ export class OcspSigners {
   }
 
   private async issue(caId: string): Promise<OcspSignerRecord> {
-    const [ca, caRecord] = await Promise.all([this.cas.get(caId), this.store.cas.get(caId)]);
+    const [ca, caRecord] = await Promise.all([this.cas.get(caId), this.reads.caById(caId)]);
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     // Back-dated for clock skew, but never by a large part of a (test-sized) lifetime.
     const notBefore = new Date(Date.now() - Math.min(60_000, this.lifetimeMs / 10));
@@ -80,7 +84,7 @@ export class OcspSigners {
       ocspNoCheck: true,
       noStatusPointers: true,
     });
-    return this.store.ocspSigners.insert({
+    return this.store.insert({
       id: newId(),
       caId,
       certificatePem: issued.pem,

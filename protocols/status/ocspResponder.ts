@@ -7,10 +7,10 @@
 // only which CA changed); the CA's other answers stay good, so frequent revocations do not turn
 // the cache into a signing queue. Nonce requests are signed fresh, as the nonce must be echoed.
 import type { Logger } from 'pino';
-import { buildOcspResponse, issuerHashes, OCSP_HASH_ALGORITHMS, OcspRequestError, ocspErrorResponse, parseOcspRequest, type OcspCertStatus } from '../pki/ocsp.js';
-import { fromPem } from '../pki/pem.js';
-import type { Store } from '../store/types.js';
+import { buildOcspResponse, issuerHashes, OCSP_HASH_ALGORITHMS, OcspRequestError, ocspErrorResponse, parseOcspRequest, type OcspCertStatus } from '../../src/pki/ocsp.js';
+import { fromPem } from '../../src/pki/pem.js';
 import type { OcspSigners } from './ocspSigners.js';
+import type { StatusReads } from './reads.js';
 
 export interface OcspPolicy {
   /** nextUpdate - thisUpdate of each answer. */
@@ -68,7 +68,7 @@ export class OcspResponder {
   private readonly certInvalidated = new Map<string, { seq: number; at: number }>();
 
   constructor(
-    private readonly store: Store,
+    private readonly reads: StatusReads,
     private readonly signers: OcspSigners,
     private readonly policy: OcspPolicy,
     private readonly log: Logger,
@@ -79,7 +79,7 @@ export class OcspResponder {
    * not pay for a key pair and a signature, and processes started together find one signer.
    */
   async prepareSigners(): Promise<void> {
-    for (const ca of await this.store.cas.list()) {
+    for (const ca of await this.reads.caList()) {
       // A CA whose key cannot be opened here (a passphrase not given) is tried again on first use.
       await this.signers.current(ca.id).catch((e: Error) => this.log.warn({ caId: ca.id, err: e.message }, 'no OCSP signer prepared for this CA'));
     }
@@ -126,11 +126,6 @@ export class OcspResponder {
       this.log.error({ err: (e as Error).message }, 'OCSP answer failed');
       return { der: ocspErrorResponse('internalError') };
     }
-  }
-
-  /** The cached answer to exactly these request bytes, if one is still good; synchronous. */
-  cached(requestDer: Buffer): OcspAnswer | undefined {
-    return requestDer.length <= MAX_CACHED_REQUEST ? this.cachedUnder(requestDer.toString('latin1')) : undefined;
   }
 
   private cachedUnder(key: string): OcspAnswer | undefined {
@@ -198,7 +193,7 @@ export class OcspResponder {
   }
 
   private async statusOf(caId: string, serialHex: string): Promise<OcspCertStatus> {
-    const cert = await this.store.certificates.getBySerial(caId, serialHex);
+    const cert = await this.reads.certificateBySerial(caId, serialHex);
     if (!cert) return { status: 'unknown' };
     if (cert.revokedAt) return { status: 'revoked', revokedAt: cert.revokedAt, reason: cert.revocationReason };
     return { status: 'good' };
@@ -218,7 +213,7 @@ export class OcspResponder {
 
   private async loadIssuers(): Promise<void> {
     const next = new Map<string, string>();
-    for (const ca of await this.store.cas.list()) {
+    for (const ca of await this.reads.caList()) {
       const der = fromPem(ca.certificatePem, ['CERTIFICATE']);
       for (const hashOid of Object.keys(OCSP_HASH_ALGORITHMS)) {
         const { nameHash, keyHash } = issuerHashes(der, hashOid);
