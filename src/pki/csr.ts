@@ -107,10 +107,13 @@ function parseCsrDer(der: Buffer): ParsedCsr {
 function readRequestedExtensions(der: Buffer, extsNode: DerNode | undefined, san: SubjectAltNames): void {
   for (const ext of children(der, expectTag(extsNode, 0x30, 'requested extensions'))) {
     const parts = children(der, expectTag(ext, 0x30, 'Extension'));
+    // Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING },
+    // checked for every extension, not only the one we read: a malformed request is refused whole.
     const id = readOid(der, parts[0], 'extension id');
-    const valueNode = parts[parts.length - 1];
+    if (parts.length < 2 || parts.length > 3) throw new DerError('an Extension is an id, an optional critical flag and a value');
+    if (parts.length === 3) expectTag(parts[1], 0x01, 'extension critical flag');
+    const value = content(der, expectTag(parts[parts.length - 1], 0x04, 'extension value'));
     if (id !== OID.subjectAltName) continue;
-    const value = content(der, expectTag(valueNode, 0x04, 'extension value'));
     readGeneralNames(value, san);
   }
 }
