@@ -1,5 +1,5 @@
 import { verify as cryptoVerify } from 'node:crypto';
-import { children, content, decodeString, DerError, expectTag, raw, readNode, readOid, type DerNode } from './der.js';
+import { children, content, decodeOid, decodeString, DerError, expectTag, raw, readNode, readOid, type DerNode } from './der.js';
 import { bytesToIp } from './ip.js';
 import { parseName, type ParsedName } from './name.js';
 import { OID } from './oids.js';
@@ -62,7 +62,7 @@ function parseCsrDer(der: Buffer): ParsedCsr {
   const [infoNode, algNode, sigNode, ...extra] = children(der, expectTag(top, 0x30, 'CertificationRequest'));
   if (extra.length) throw new CsrError('malformed CSR: unexpected elements');
   expectTag(infoNode, 0x30, 'CertificationRequestInfo');
-  const [versionNode, subjectNode, spkiNode, attrsNode] = children(der, infoNode as DerNode);
+  const [versionNode, subjectNode, spkiNode, attrsNode] = children(der, infoNode as DerNode, 4);
   const version = content(der, expectTag(versionNode, 0x02, 'version'));
   if (version.length !== 1 || version[0] !== 0) throw new CsrError('malformed CSR: version must be 0 (v1)');
   const subject = parseName(der, expectTag(subjectNode, 0x30, 'subject'));
@@ -73,10 +73,12 @@ function parseCsrDer(der: Buffer): ParsedCsr {
   let challengePassword: string | null = null;
   if (attrsNode) {
     for (const attr of children(der, expectTag(attrsNode, 0xa0, 'attributes'))) {
-      const [typeNode, valuesNode] = children(der, expectTag(attr, 0x30, 'Attribute'));
+      const [typeNode, valuesNode] = children(der, expectTag(attr, 0x30, 'Attribute'), 2);
       const type = readOid(der, typeNode, 'attribute type');
       const values = children(der, expectTag(valuesNode, 0x31, 'attribute values'));
       if (type === OID.extensionRequest) {
+        // Single-valued (PKCS#9): reading only the first of several would drop the others' names.
+        if (values.length !== 1) throw new CsrError('malformed CSR: extensionRequest must have exactly one value');
         readRequestedExtensions(der, values[0], san);
       } else if (type === OID.challengePassword && values[0]) {
         challengePassword = decodeString(der, values[0]);
@@ -84,7 +86,7 @@ function parseCsrDer(der: Buffer): ParsedCsr {
     }
   }
 
-  const [sigAlgOidNode] = children(der, expectTag(algNode, 0x30, 'signatureAlgorithm'));
+  const [sigAlgOidNode] = children(der, expectTag(algNode, 0x30, 'signatureAlgorithm'), 2);
   const signatureAlgorithm = readOid(der, sigAlgOidNode, 'signature algorithm');
   const sigBits = content(der, expectTag(sigNode, 0x03, 'signature'));
   if (sigBits.length < 2 || sigBits[0] !== 0) throw new CsrError('malformed CSR: bad signature bit string');
@@ -137,8 +139,33 @@ export function readGeneralNames(value: Buffer, san: SubjectAltNames): void {
         if (c.length !== 4 && c.length !== 16) throw new DerError('iPAddress must be 4 or 16 bytes');
         san.ip.push(bytesToIp(c));
         break;
-      default:
+      case 0xa0: {
+        // otherName: type-id OID, [0] EXPLICIT value
+        const [typeId, explicitValue, ...rest] = children(value, gn);
+        readOid(value, typeId, 'otherName type-id');
+        if (rest.length || children(value, expectTag(explicitValue, 0xa0, 'otherName value')).length !== 1) throw new DerError('malformed otherName');
         san.unsupported.push(gn.tag);
+        break;
+      }
+      case 0xa4: {
+        const [name, ...rest] = children(value, gn);
+        if (!name || rest.length) throw new DerError('malformed directoryName');
+        parseName(value, name);
+        san.unsupported.push(gn.tag);
+        break;
+      }
+      case 0x88:
+        decodeOid(c);
+        san.unsupported.push(gn.tag);
+        break;
+      case 0xa3: // x400Address
+      case 0xa5: // ediPartyName
+        children(value, gn);
+        san.unsupported.push(gn.tag);
+        break;
+      default:
+        // Not a GeneralName at all (a constructed dNSName, a universal tag, [9] and up).
+        throw new DerError(`not a GeneralName: tag 0x${gn.tag.toString(16)}`);
     }
   }
 }
