@@ -1,5 +1,5 @@
 import { verify as cryptoVerify } from 'node:crypto';
-import { children, content, decodeOid, decodeString, DerError, expectTag, raw, readNode, readOid, type DerNode } from './der.js';
+import { children, content, decodeOid, decodeString, decodeTime, DerError, expectTag, raw, readNode, readOid, type DerNode } from './der.js';
 import { bytesToIp } from './ip.js';
 import { parseName, type ParsedName } from './name.js';
 import { OID } from './oids.js';
@@ -91,6 +91,8 @@ function parseCsrDer(der: Buffer): ParsedCsr {
   const sigBits = content(der, expectTag(sigNode, 0x03, 'signature'));
   if (sigBits.length < 2 || sigBits[0] !== 0) throw new CsrError('malformed CSR: bad signature bit string');
 
+  checkDerTree(der, top, 0);
+
   return {
     der,
     infoDer: raw(der, infoNode as DerNode),
@@ -104,6 +106,54 @@ function parseCsrDer(der: Buffer): ParsedCsr {
     san,
     challengePassword,
   };
+}
+
+// Universal types that DER always encodes primitive.
+const PRIMITIVE_ONLY = new Set([0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0a, 0x0c, 0x12, 0x13, 0x14, 0x16, 0x17, 0x18, 0x1a, 0x1c, 0x1e]);
+
+/**
+ * The request is DER throughout, also in the parts we do not read (unknown attributes, algorithm
+ * parameters, otherName values): framing at every depth, and the content rules of the universal
+ * types a decoder checks. A request another decoder refuses is refused here too.
+ */
+function checkDerTree(der: Buffer, node: DerNode, depth: number): void {
+  if (depth > 32) throw new DerError('nested too deeply');
+  const universal = (node.tag & 0xc0) === 0;
+  const type = node.tag & 0x1f;
+  if (node.tag & 0x20) {
+    if (universal && PRIMITIVE_ONLY.has(type)) throw new DerError(`constructed encoding of primitive type 0x${type.toString(16)}`);
+    for (const child of children(der, node)) checkDerTree(der, child, depth + 1);
+    return;
+  }
+  if (!universal) return;
+  const c = content(der, node);
+  const bad = (why: string): never => {
+    throw new DerError(why);
+  };
+  switch (type) {
+    case 0x00:
+      return bad('end-of-contents octets are not DER');
+    case 0x01:
+      return void (c.length !== 1 && bad('BOOLEAN must be one byte'));
+    case 0x02:
+    case 0x0a:
+      return void (c.length === 0 && bad('empty INTEGER'));
+    case 0x03:
+      return void ((c.length === 0 || (c[0] as number) > 7 || (c.length === 1 && c[0] !== 0)) && bad('malformed BIT STRING'));
+    case 0x05:
+      return void (c.length !== 0 && bad('NULL with content'));
+    case 0x06:
+      decodeOid(c);
+      return;
+    case 0x17:
+    case 0x18:
+      decodeTime(der, node);
+      return;
+    case 0x1c:
+      return void (c.length % 4 && bad('UniversalString length is not a multiple of 4'));
+    case 0x1e:
+      return void (c.length % 2 && bad('odd BMPString length'));
+  }
 }
 
 function readRequestedExtensions(der: Buffer, extsNode: DerNode | undefined, san: SubjectAltNames): void {
@@ -123,6 +173,7 @@ function readRequestedExtensions(der: Buffer, extsNode: DerNode | undefined, san
 export function readGeneralNames(value: Buffer, san: SubjectAltNames): void {
   const seq = readNode(value, 0);
   if (seq.end !== value.length) throw new DerError('trailing data in GeneralNames');
+  checkDerTree(value, seq, 0);
   for (const gn of children(value, expectTag(seq, 0x30, 'GeneralNames'))) {
     const c = content(value, gn);
     switch (gn.tag) {
