@@ -240,7 +240,7 @@ function theirs(der: Buffer): Outcome {
       if (attr.values.length !== 1) found.add('extensionRequest');
       for (const value of attr.values) {
         const exts = new pkijs.Extensions({ schema: value });
-        for (const ext of exts.extensions) {
+        for (const ext of exts.extensions ?? []) {
           checkOid(ext.extnID, 0, found);
           if (ext.extnID !== OID.subjectAltName) continue;
           fromBerStrict(ext.extnValue.valueBlock.valueHexView, found, 'sanValue');
@@ -402,5 +402,42 @@ describe('CSR parser vs pkijs', () => {
       { numRuns: Number(process.env.CSR_DIFF_RUNS ?? 4000) },
     );
     console.log('CSR differential tally:', tally);
+  });
+  // Each documented leniency, shown once: ours refuses, pkijs accepts, and the reason is detected.
+  it('refuses, where pkijs accepts, only for the named reasons', () => {
+    const name = sequence(set(sequence(oid(OID.commonName), utf8String('a.test'))));
+    const dns = (b: Buffer): Buffer => tlv(0xa0, sequence(oid(OID.extensionRequest), set(sequence(sequence(oid(OID.subjectAltName), octetString(sequence(b)))))));
+    const build = (p: { version?: Buffer; subject?: Buffer; spki?: Buffer; attrs?: Buffer; sigAlg?: Buffer; sig?: Buffer } = {}): Buffer =>
+      sequence(
+        sequence(p.version ?? smallInteger(0), p.subject ?? name, p.spki ?? spkis.p256, p.attrs ?? dns(implicitPrimitive(2, Buffer.from('a.test')))),
+        p.sigAlg ?? sequence(oid(OID.ecdsaWithSHA256)),
+        p.sig ?? bitString(Buffer.alloc(70, 1)),
+      );
+    const good = build();
+    expect(ours(good).ok).toBe(true);
+    const ecPoint = spkis.p256.subarray(-65);
+    const cases: [Leniency, Buffer][] = [
+      ['trailing', Buffer.concat([good, Buffer.from([0])])],
+      ['ber', Buffer.concat([Buffer.from([0x30, 0x80]), good.subarray(good[1] === 0x81 ? 3 : 4), Buffer.from([0, 0])])],
+      ['version', build({ version: smallInteger(1) })],
+      ['nameValue', build({ subject: sequence(set(sequence(oid(OID.commonName), smallInteger(7)))) })],
+      ['nameValue', build({ subject: sequence(set(sequence(oid(OID.commonName), tlv(0x0c, Buffer.from([0xc3, 0x28]))))) })],
+      ['key', build({ spki: sequence(sequence(oid(OID.ecPublicKey), Buffer.from([5, 0])), bitString(ecPoint)) })],
+      ['sanValue', build({ attrs: dns(implicitPrimitive(2, Buffer.from('a\u0001.test', 'latin1'))) })],
+      ['sanValue', build({ attrs: dns(implicitPrimitive(7, Buffer.from([10, 0, 0, 1, 2]))) })],
+      ['signature', build({ sig: bitString(Buffer.alloc(70, 1), 1) })],
+      ['extensionRequest', build({ attrs: tlv(0xa0, sequence(oid(OID.extensionRequest), set(sequence(keyUsageExt), sequence(keyUsageExt)))) })],
+      ['extraElements', build({ sigAlg: sequence(oid(OID.ecdsaWithSHA256), Buffer.from([5, 0]), Buffer.from([5, 0])) })],
+      ['content', build({ attrs: tlv(0xa0, sequence(oid('1.2.3.4'), set(Buffer.from([1, 2, 0, 0])))) })],
+      ['content', build({ sigAlg: sequence(oid(OID.ecdsaWithSHA256), Buffer.from([0, 0])) })],
+    ];
+    for (const [reason, der] of cases) {
+      const o = ours(der);
+      const t = theirs(der);
+      expect(o.ok, reason).toBe(false);
+      expect(t.ok, `${reason}: ${t.ok ? '' : t.why}`).toBe(true);
+      expect([...t.leniencies], reason).toContain(reason);
+      agree(der);
+    }
   });
 });
