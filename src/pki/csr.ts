@@ -1,5 +1,5 @@
 import { verify as cryptoVerify } from 'node:crypto';
-import { children, content, decodeString, DerError, expectTag, raw, readNode, readOid, type DerNode } from './der.js';
+import { children, content, decodeOid, decodeString, decodeTime, DerError, expectTag, raw, readNode, readOid, type DerNode } from './der.js';
 import { bytesToIp } from './ip.js';
 import { parseName, type ParsedName } from './name.js';
 import { OID, SIGNATURE_HASH } from './oids.js';
@@ -62,7 +62,7 @@ function parseCsrDer(der: Buffer): ParsedCsr {
   const [infoNode, algNode, sigNode, ...extra] = children(der, expectTag(top, 0x30, 'CertificationRequest'));
   if (extra.length) throw new CsrError('malformed CSR: unexpected elements');
   expectTag(infoNode, 0x30, 'CertificationRequestInfo');
-  const [versionNode, subjectNode, spkiNode, attrsNode] = children(der, infoNode as DerNode);
+  const [versionNode, subjectNode, spkiNode, attrsNode] = children(der, infoNode as DerNode, 4);
   const version = content(der, expectTag(versionNode, 0x02, 'version'));
   if (version.length !== 1 || version[0] !== 0) throw new CsrError('malformed CSR: version must be 0 (v1)');
   const subject = parseName(der, expectTag(subjectNode, 0x30, 'subject'));
@@ -73,10 +73,12 @@ function parseCsrDer(der: Buffer): ParsedCsr {
   let challengePassword: string | null = null;
   if (attrsNode) {
     for (const attr of children(der, expectTag(attrsNode, 0xa0, 'attributes'))) {
-      const [typeNode, valuesNode] = children(der, expectTag(attr, 0x30, 'Attribute'));
+      const [typeNode, valuesNode] = children(der, expectTag(attr, 0x30, 'Attribute'), 2);
       const type = readOid(der, typeNode, 'attribute type');
       const values = children(der, expectTag(valuesNode, 0x31, 'attribute values'));
       if (type === OID.extensionRequest) {
+        // Single-valued (PKCS#9): reading only the first of several would drop the others' names.
+        if (values.length !== 1) throw new CsrError('malformed CSR: extensionRequest must have exactly one value');
         readRequestedExtensions(der, values[0], san);
       } else if (type === OID.challengePassword && values[0]) {
         challengePassword = decodeString(der, values[0]);
@@ -84,10 +86,12 @@ function parseCsrDer(der: Buffer): ParsedCsr {
     }
   }
 
-  const [sigAlgOidNode] = children(der, expectTag(algNode, 0x30, 'signatureAlgorithm'));
+  const [sigAlgOidNode] = children(der, expectTag(algNode, 0x30, 'signatureAlgorithm'), 2);
   const signatureAlgorithm = readOid(der, sigAlgOidNode, 'signature algorithm');
   const sigBits = content(der, expectTag(sigNode, 0x03, 'signature'));
   if (sigBits.length < 2 || sigBits[0] !== 0) throw new CsrError('malformed CSR: bad signature bit string');
+
+  checkDerTree(der, top, 0);
 
   return {
     der,
@@ -104,13 +108,64 @@ function parseCsrDer(der: Buffer): ParsedCsr {
   };
 }
 
+// Universal types that DER always encodes primitive.
+const PRIMITIVE_ONLY = new Set([0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0a, 0x0c, 0x12, 0x13, 0x14, 0x16, 0x17, 0x18, 0x1a, 0x1c, 0x1e]);
+
+/**
+ * The request is DER throughout, also in the parts we do not read (unknown attributes, algorithm
+ * parameters, otherName values): framing at every depth, and the content rules of the universal
+ * types a decoder checks. A request another decoder refuses is refused here too.
+ */
+function checkDerTree(der: Buffer, node: DerNode, depth: number): void {
+  if (depth > 32) throw new DerError('nested too deeply');
+  const universal = (node.tag & 0xc0) === 0;
+  const type = node.tag & 0x1f;
+  if (node.tag & 0x20) {
+    if (universal && PRIMITIVE_ONLY.has(type)) throw new DerError(`constructed encoding of primitive type 0x${type.toString(16)}`);
+    for (const child of children(der, node)) checkDerTree(der, child, depth + 1);
+    return;
+  }
+  if (!universal) return;
+  const c = content(der, node);
+  const bad = (why: string): never => {
+    throw new DerError(why);
+  };
+  switch (type) {
+    case 0x00:
+      return bad('end-of-contents octets are not DER');
+    case 0x01:
+      return void (c.length !== 1 && bad('BOOLEAN must be one byte'));
+    case 0x02:
+    case 0x0a:
+      return void (c.length === 0 && bad('empty INTEGER'));
+    case 0x03:
+      return void ((c.length === 0 || (c[0] as number) > 7 || (c.length === 1 && c[0] !== 0)) && bad('malformed BIT STRING'));
+    case 0x05:
+      return void (c.length !== 0 && bad('NULL with content'));
+    case 0x06:
+      decodeOid(c);
+      return;
+    case 0x17:
+    case 0x18:
+      decodeTime(der, node);
+      return;
+    case 0x1c:
+      return void (c.length % 4 && bad('UniversalString length is not a multiple of 4'));
+    case 0x1e:
+      return void (c.length % 2 && bad('odd BMPString length'));
+  }
+}
+
 function readRequestedExtensions(der: Buffer, extsNode: DerNode | undefined, san: SubjectAltNames): void {
   for (const ext of children(der, expectTag(extsNode, 0x30, 'requested extensions'))) {
     const parts = children(der, expectTag(ext, 0x30, 'Extension'));
+    // Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING },
+    // checked for every extension, not only the one we read: a malformed request is refused whole.
     const id = readOid(der, parts[0], 'extension id');
-    const valueNode = parts[parts.length - 1];
+    if (parts.length < 2 || parts.length > 3) throw new DerError('an Extension is an id, an optional critical flag and a value');
+    if (parts.length === 3) expectTag(parts[1], 0x01, 'extension critical flag');
+    const value = content(der, expectTag(parts[parts.length - 1], 0x04, 'extension value'));
     if (id !== OID.subjectAltName) continue;
-    const value = content(der, expectTag(valueNode, 0x04, 'extension value'));
     readGeneralNames(value, san);
   }
 }
@@ -118,6 +173,7 @@ function readRequestedExtensions(der: Buffer, extsNode: DerNode | undefined, san
 export function readGeneralNames(value: Buffer, san: SubjectAltNames): void {
   const seq = readNode(value, 0);
   if (seq.end !== value.length) throw new DerError('trailing data in GeneralNames');
+  checkDerTree(value, seq, 0);
   for (const gn of children(value, expectTag(seq, 0x30, 'GeneralNames'))) {
     const c = content(value, gn);
     switch (gn.tag) {
@@ -134,8 +190,33 @@ export function readGeneralNames(value: Buffer, san: SubjectAltNames): void {
         if (c.length !== 4 && c.length !== 16) throw new DerError('iPAddress must be 4 or 16 bytes');
         san.ip.push(bytesToIp(c));
         break;
-      default:
+      case 0xa0: {
+        // otherName: type-id OID, [0] EXPLICIT value
+        const [typeId, explicitValue, ...rest] = children(value, gn);
+        readOid(value, typeId, 'otherName type-id');
+        if (rest.length || children(value, expectTag(explicitValue, 0xa0, 'otherName value')).length !== 1) throw new DerError('malformed otherName');
         san.unsupported.push(gn.tag);
+        break;
+      }
+      case 0xa4: {
+        const [name, ...rest] = children(value, gn);
+        if (!name || rest.length) throw new DerError('malformed directoryName');
+        parseName(value, name);
+        san.unsupported.push(gn.tag);
+        break;
+      }
+      case 0x88:
+        decodeOid(c);
+        san.unsupported.push(gn.tag);
+        break;
+      case 0xa3: // x400Address
+      case 0xa5: // ediPartyName
+        children(value, gn);
+        san.unsupported.push(gn.tag);
+        break;
+      default:
+        // Not a GeneralName at all (a constructed dNSName, a universal tag, [9] and up).
+        throw new DerError(`not a GeneralName: tag 0x${gn.tag.toString(16)}`);
     }
   }
 }

@@ -279,12 +279,19 @@ export function readOid(buf: Uint8Array, node: DerNode | undefined, what: string
   return decodeOid(content(buf, expectTag(node, 0x06, what)));
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 /** Decodes a string-ish element (UTF8String, PrintableString, IA5String, T61String, BMPString...). */
 export function decodeString(buf: Uint8Array, node: DerNode): string {
   const c = content(buf, node);
   switch (node.tag) {
     case 0x0c:
-      return c.toString('utf8');
+      // Buffer.toString would turn invalid bytes into U+FFFD: a name we would print but not sign.
+      try {
+        return UTF8.decode(c);
+      } catch {
+        throw new DerError('invalid UTF-8 in UTF8String');
+      }
     case 0x1e: {
       // BMPString: UTF-16BE
       const swapped = Buffer.from(c);

@@ -31,7 +31,7 @@ export function parseName(buf: Uint8Array, nameNode: { tag: number; start: numbe
   for (const rdn of children(buf, nameNode)) {
     expectTag(rdn, 0x31, 'RelativeDistinguishedName');
     for (const atv of children(buf, rdn)) {
-      const [typeNode, valueNode] = children(buf, expectTag(atv, 0x30, 'AttributeTypeAndValue'));
+      const [typeNode, valueNode] = children(buf, expectTag(atv, 0x30, 'AttributeTypeAndValue'), 2);
       const type = readOid(buf, typeNode, 'attribute type');
       if (!valueNode) throw new DerError('attribute without value');
       attributes.push({ type, value: decodeString(buf, valueNode) });

@@ -31,8 +31,8 @@ function bitLength(magnitude: Buffer): number {
 export function readSpki(spkiDer: Buffer): SpkiInfo {
   const top = readNode(spkiDer, 0);
   if (top.end !== spkiDer.length) throw new DerError('trailing data after SubjectPublicKeyInfo');
-  const [algNode, keyNode] = children(spkiDer, expectTag(top, 0x30, 'SubjectPublicKeyInfo'));
-  const [oidNode, paramsNode] = children(spkiDer, expectTag(algNode, 0x30, 'algorithm'));
+  const [algNode, keyNode] = children(spkiDer, expectTag(top, 0x30, 'SubjectPublicKeyInfo'), 2);
+  const [oidNode, paramsNode] = children(spkiDer, expectTag(algNode, 0x30, 'algorithm'), 2);
   const alg = readOid(spkiDer, oidNode, 'key algorithm');
   const bits = content(spkiDer, expectTag(keyNode, 0x03, 'subjectPublicKey'));
   if (bits.length < 2 || bits[0] !== 0) throw new DerError('bad subjectPublicKey bit string');
@@ -40,7 +40,8 @@ export function readSpki(spkiDer: Buffer): SpkiInfo {
 
   if (alg === OID.rsaEncryption) {
     const seq = readNode(key, 0);
-    const [nNode, eNode] = children(key, expectTag(seq, 0x30, 'RSAPublicKey'));
+    if (seq.end !== key.length) throw new DerError('trailing data after RSAPublicKey');
+    const [nNode, eNode] = children(key, expectTag(seq, 0x30, 'RSAPublicKey'), 2);
     const n = unsignedBytes(content(key, expectTag(nNode, 0x02, 'modulus')));
     const e = unsignedBytes(content(key, expectTag(eNode, 0x02, 'publicExponent')));
     return { keyAlgorithm: `rsa-${bitLength(n)}`, jwk: { kty: 'RSA', n: n.toString('base64url'), e: e.toString('base64url') } };
