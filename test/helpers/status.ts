@@ -5,7 +5,16 @@ import { QueryService } from '../../src/core/queries.js';
 import type { Runtime } from '../../src/runtime.js';
 import type { Store } from '../../src/store/types.js';
 
-export const statusReadsOf = (store: Store): StatusReads => new QueryService(store);
+/** The core's own queries, as a plain object a test can spread and override. */
+export function statusReadsOf(store: Store): StatusReads {
+  const q = new QueryService(store);
+  return {
+    caById: (caId) => q.caById(caId),
+    caList: () => q.caList(),
+    certificateBySerial: (caId, serialHex) => q.certificateBySerial(caId, serialHex),
+    latestCrlHeader: (caId) => q.latestCrlHeader(caId),
+  };
+}
 
 /** By default, status news is what the runtime hears (its own revocations, and others' through Redis). */
 export function statusCoreOf(rt: Runtime, onStatusChange: (listener: StatusChangeListener) => void = rt.core.onStatusChange): StatusCore {
