@@ -145,6 +145,7 @@ describe('the product decides what is signed (REST, product limited to example.c
     const leaf = new X509Certificate(res.json.certificate_pem as string);
     const ca = new X509Certificate(((res.json.chain_pem as string).match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/) as RegExpMatchArray)[0]);
     expect(Date.parse(leaf.validTo)).toBe(Date.parse(ca.validTo));
+    expect(res.json.notice).toMatch(/validity shortened to .* when the issuing CA expires/);
   });
 
   it('answers an idempotent replay with the same certificate, and a changed replay with 422', async () => {

@@ -125,7 +125,8 @@ export function createRestRouter(core: CoreServices): Router {
     switch (outcome.state) {
       case 'issued': {
         const chain = await cas.chainOf(outcome.certificate.caId);
-        res.status(201).location(`/v1/certificates/${outcome.certificate.id}`).json(certificateJson(outcome.certificate, chain));
+        const notice = outcome.request.statusReason ? { notice: outcome.request.statusReason } : {};
+        res.status(201).location(`/v1/certificates/${outcome.certificate.id}`).json({ ...certificateJson(outcome.certificate, chain), ...notice });
         return;
       }
       case 'rejected':

@@ -1,5 +1,5 @@
 // The rules of Store.recordIssuance, shared by the Kysely store and the SQLite hot path: both read
-// the request's issuanceState row in their write transaction and ask decideIssuance what to do.
+// the request's issuanceState row in their write transaction and ask issuanceStep what to do.
 import { assertTransitions } from '../core/requestStatus.js';
 import type { RequestStatus } from '../core/types.js';
 import { InvalidRequestStateError, RequestNotFoundError, SerialMismatchError, StoreError } from './errors.js';
@@ -22,7 +22,7 @@ export function checkCertificateNamesRequest(requestId: string, certificate: New
  * 'alreadyIssued' when a certificate was stored for the request before (a job ran twice); 'store'
  * when this certificate is the one. Throws for anything else: nothing may be written then.
  */
-export function decideIssuance(
+export function issuanceStep(
   requestId: string,
   state: IssuanceStateRow | undefined,
   certificate: NewCertificate,

@@ -9,7 +9,7 @@ import { KyselyCaStore } from './cas.js';
 import { certificateFromRow, KyselyCertificateStore, storeCertificate } from './certificates.js';
 import { DuplicateSerialError, InvalidRequestStateError, isUniqueViolation } from './errors.js';
 import { KyselyCrlStore } from './crls.js';
-import { checkCertificateNamesRequest, decideIssuance } from './issuance.js';
+import { checkCertificateNamesRequest, issuanceStep } from './issuance.js';
 import { migrateOwnerToLatest } from './migrations.js';
 import { KyselyOcspSignerStore } from './ocspSigners.js';
 import { KyselyProductStore } from './products.js';
@@ -73,6 +73,7 @@ export class KyselyStore implements Store {
   async recordIssuance(
     requestId: string,
     certificate: NewCertificate,
+    note: string | null = null,
   ): Promise<{ certificate: CertificateRecord; alreadyIssued: boolean }> {
     checkCertificateNamesRequest(requestId, certificate);
     try {
@@ -81,7 +82,7 @@ export class KyselyStore implements Store {
         // Concurrent jobs for one request queue up here; the loser then sees `issued`.
         if (this.kind === 'postgres') query = query.forUpdate();
         const state = await query.executeTakeFirst();
-        if (decideIssuance(requestId, state, certificate) === 'alreadyIssued') {
+        if (issuanceStep(requestId, state, certificate) === 'alreadyIssued') {
           const certificateId = state?.certificate_id ?? null;
           const row = await (certificateId !== null
             ? certificateById(tx, { id: certificateId })
@@ -93,7 +94,7 @@ export class KyselyStore implements Store {
 
         const now = Date.now();
         const stored = await storeCertificate(tx, { ...certificate, requestId }, now);
-        await markIssued(tx, { id: requestId, certificateId: stored.id, now }).execute();
+        await markIssued(tx, { id: requestId, certificateId: stored.id, note, now }).execute();
         return { certificate: stored, alreadyIssued: false };
       });
     } catch (error) {

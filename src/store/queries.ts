@@ -94,10 +94,10 @@ export const approveRequest = (db: Db, a: { id: string; approvedBy: string; now:
 export const issuanceState = (db: Db, a: { id: string }) =>
   db.selectFrom('enrollment_requests').select(['status', 'certificate_id', 'serial_number']).where('id', '=', a.id);
 
-export const markIssued = (db: Db, a: { id: string; certificateId: string; now: number }) =>
+export const markIssued = (db: Db, a: { id: string; certificateId: string; note: string | null; now: number }) =>
   db
     .updateTable('enrollment_requests')
-    .set({ status: 'issued', status_reason: null, certificate_id: a.certificateId, lease_expires_at: null, updated_at: a.now })
+    .set({ status: 'issued', status_reason: a.note, certificate_id: a.certificateId, lease_expires_at: null, updated_at: a.now })
     .where('id', '=', a.id)
     .where('status', '=', 'signing');
 

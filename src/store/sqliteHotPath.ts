@@ -13,7 +13,7 @@ import { apiKeyFromRow } from './apiKeys.js';
 import { caFromRow } from './cas.js';
 import { certificateFromRow, certificateToRow, newCertificateRecord } from './certificates.js';
 import { DuplicateSerialError, InvalidRequestStateError, isUniqueViolation } from './errors.js';
-import { decideIssuance } from './issuance.js';
+import { issuanceStep } from './issuance.js';
 import { columnsOf, placeholders, PreparedQuery, rowPlaceholders } from './preparedQuery.js';
 import { productFromRow } from './products.js';
 import * as q from './queries.js';
@@ -156,10 +156,11 @@ export class SqliteHotPath {
   recordIssuance(
     requestId: string,
     certificate: NewCertificate,
+    note: string | null,
     now: number,
   ): { certificate: CertificateRecord; alreadyIssued: boolean } {
     const state = this.s.issuanceState.get({ id: requestId });
-    if (decideIssuance(requestId, state, certificate) === 'alreadyIssued') {
+    if (issuanceStep(requestId, state, certificate) === 'alreadyIssued') {
       const certificateId = state?.certificate_id ?? null;
       const existing =
         certificateId !== null ? this.getCertificate(certificateId) : this.getCertificateByRequestId(requestId);
@@ -181,7 +182,7 @@ export class SqliteHotPath {
       }
       throw error;
     }
-    this.s.markIssued.run({ id: requestId, certificateId: record.id, now });
+    this.s.markIssued.run({ id: requestId, certificateId: record.id, note, now });
     return { certificate: record, alreadyIssued: false };
   }
 

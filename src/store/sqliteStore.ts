@@ -67,10 +67,11 @@ export class SqliteStore implements Store {
   async recordIssuance(
     requestId: string,
     certificate: NewCertificate,
+    note: string | null = null,
   ): Promise<{ certificate: CertificateRecord; alreadyIssued: boolean }> {
     checkCertificateNamesRequest(requestId, certificate);
     const now = Date.now();
-    return this.writes.submit(() => this.hot.recordIssuance(requestId, certificate, now));
+    return this.writes.submit(() => this.hot.recordIssuance(requestId, certificate, note, now));
   }
 
   /**

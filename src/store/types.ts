@@ -133,11 +133,12 @@ export interface Store {
    * The certificate's serial must be the one the claim allocated. If the request is already
    * issued (a job ran twice), stores nothing and returns the certificate that was issued first
    * with alreadyIssued=true. Throws if the request is in any other state, or if
-   * (caId, serialNumber) is taken.
+   * (caId, serialNumber) is taken. `note` becomes the request's status reason (e.g. a shortened validity).
    */
   recordIssuance(
     requestId: string,
     certificate: NewCertificate,
+    note?: string | null,
   ): Promise<{ certificate: CertificateRecord; alreadyIssued: boolean }>;
   /**
    * Brings the tables `owner` (a protocol's name: lower case, digits, _) owns up to date, with

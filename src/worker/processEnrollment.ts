@@ -104,6 +104,8 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
           keyUsage: profile.keyUsage,
           extendedKeyUsage: profile.extendedKeyUsage,
         });
+        // A leaf never outlives its CA: the backend clamps, and the request says so.
+        const note = issued.notAfter < wanted ? `validity shortened to ${issued.notAfter.toISOString()}, when the issuing CA expires` : null;
         const { alreadyIssued } = await store.recordIssuance(req.id, {
           id: newId(),
           caId: req.caId,
@@ -119,9 +121,9 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
           validFrom: issued.notBefore,
           validTo: issued.notAfter,
           certificatePem: issued.pem,
-        });
+        }, note);
         if (alreadyIssued) log.warn({ requestId }, 'request was already issued; the first certificate stands');
-        else if (issued.notAfter < wanted) log.info({ requestId, notAfter: issued.notAfter }, 'validity shortened to the issuing CA\'s own expiry');
+        else if (note) log.info({ requestId }, note);
       } catch (e) {
         // Hand the request back (with its serial) so the queue's retry can claim it at once,
         // instead of waiting for the lease to run out.
