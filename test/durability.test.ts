@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { until } from './helpers/until.js';
 import { makeCsr, tempDir } from './helpers/openssl.js';
 
 const root = join(import.meta.dirname, '..');
@@ -63,13 +64,6 @@ async function startGateway(dataDir: string): Promise<Gateway> {
   return gateway;
 }
 
-async function until(condition: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 function api(gateway: Gateway, token: string, method: string, path: string, body?: unknown): Promise<Response> {
   return fetch(`${gateway.url}${path}`, {

@@ -1,6 +1,6 @@
 // Delegated OCSP signers: issued on first use, encrypted at rest, rotated before they expire.
 import { X509Certificate } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { OcspSigners } from '../protocols/status/ocspSigners.js';
 import { createCa, type CaSecrets } from '../src/ca/createCa.js';
 import { CaRegistry } from '../src/ca/registry.js';
@@ -21,7 +21,7 @@ describe('OCSP signers', () => {
   it('issues a delegated signer the CA vouches for, and a successor once a third of its life is left', async () => {
     const root = await createCa(store, { name: 'root', keyAlgorithm: 'ec-p256', validityDays: 3650 }, secrets);
     const issuing = await createCa(store, { name: 'issuing', keyAlgorithm: 'rsa-2048', validityDays: 365, parentId: root.id }, secrets);
-    const lifetimeMs = 3_000;
+    const lifetimeMs = 7 * 86_400_000;
     const signers = new OcspSigners(store.ocspSigners, new CaRegistry(store, secrets, 'http://localhost:8080'), statusReadsOf(store), secrets.masterKey, lifetimeMs);
 
     const first = await signers.current(issuing.id);
@@ -36,9 +36,16 @@ describe('OCSP signers', () => {
     const stored = await store.ocspSigners.latest(issuing.id);
     expect(stored?.encryptedKey).not.toContain('PRIVATE KEY');
 
-    // Once two thirds of its 3 s have passed, a new signer is issued.
-    await new Promise((r) => setTimeout(r, Math.max(0, first.renewAt - Date.now()) + 50));
-    const second = await signers.current(issuing.id);
+    // Once two thirds of its life have passed, a new signer is issued (only the clock moves).
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const second = await (async () => {
+      try {
+        vi.setSystemTime(first.renewAt + 1);
+        return await signers.current(issuing.id);
+      } finally {
+        vi.useRealTimers();
+      }
+    })();
     expect(second.certificateDer.equals(first.certificateDer)).toBe(false);
     expect(second.notAfter.getTime()).toBeGreaterThan(first.notAfter.getTime());
   });
