@@ -4,12 +4,12 @@ import { randomUUID, X509Certificate } from 'node:crypto';
 import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CaRegistry } from '../src/ca/registry.js';
-import type { CaBackend, IssueRequest } from '../src/ca/types.js';
 import { loadConfig } from '../src/config.js';
 import type { ProductTemplate } from '../src/core/types.js';
 import { initialize } from '../src/init.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
 import { createEnrollmentProcessor } from '../src/worker/processEnrollment.js';
+import { countingCas } from './helpers/countingCas.js';
 import { makeCsr, tempDir } from './helpers/openssl.js';
 
 const log = pino({ level: 'silent' });
@@ -21,32 +21,7 @@ async function setup(opts: { failFirst?: number } = {}) {
   opened.push(rt);
   await initialize(rt);
   const product = (await rt.store.products.list())[0]!;
-  const calls: IssueRequest[] = [];
-  let failures = opts.failFirst ?? 0;
-  const real = new CaRegistry(rt.store, rt.secrets);
-  // Every call the CA receives, so "signed once" is what the CA saw, not what the store kept.
-  const counting = {
-    get: async (id: string): Promise<CaBackend> => {
-      const ca = await real.get(id);
-      return {
-        caId: ca.caId,
-        certificatePem: ca.certificatePem,
-        chainPem: ca.chainPem,
-        notAfter: ca.notAfter,
-        signCrl: (r) => ca.signCrl(r),
-        issue: async (r) => {
-          calls.push(r);
-          // Yield, so that concurrent runners really overlap while the CA is working.
-          await new Promise((resolve) => setImmediate(resolve));
-          if (failures > 0) {
-            failures -= 1;
-            throw new Error('upstream CA timed out');
-          }
-          return ca.issue(r);
-        },
-      };
-    },
-  } as unknown as CaRegistry;
+  const { cas: counting, calls } = countingCas(new CaRegistry(rt.store, rt.secrets), opts);
   const handler = (leaseMs = 30_000) => createEnrollmentProcessor({ store: rt.store, cas: counting, log, leaseMs });
   const submit = async (subject = '/CN=claim.host1.test') => {
     const { csrPem } = makeCsr(dataDir, { subject });

@@ -4,12 +4,12 @@ import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CaRegistry } from '../src/ca/registry.js';
-import type { CaBackend } from '../src/ca/types.js';
 import { loadConfig } from '../src/config.js';
 import { initialize } from '../src/init.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
 import { createEnrollmentProcessor } from '../src/worker/processEnrollment.js';
+import { countingCas } from './helpers/countingCas.js';
 import { makeCsr, tempDir } from './helpers/openssl.js';
 
 const log = pino({ level: 'silent' });
@@ -21,30 +21,13 @@ async function setup(dataDir = tempDir()) {
   await initialize(rt);
   const product = (await rt.store.products.list())[0]!;
   // Counts signatures, so "never signed again" is observable.
-  let signed = 0;
-  const real = new CaRegistry(rt.store, rt.secrets);
-  const counting = {
-    get: async (id: string): Promise<CaBackend> => {
-      const ca = await real.get(id);
-      return {
-        caId: ca.caId,
-        certificatePem: ca.certificatePem,
-        chainPem: ca.chainPem,
-        notAfter: ca.notAfter,
-        signCrl: (r) => ca.signCrl(r),
-        issue: (r) => {
-          signed += 1;
-          return ca.issue(r);
-        },
-      };
-    },
-  } as unknown as CaRegistry;
+  const { cas: counting, calls } = countingCas(new CaRegistry(rt.store, rt.secrets));
   const handler = createEnrollmentProcessor({ store: rt.store, cas: counting, log, leaseMs: 30_000 });
   const submit = async (opts: { productId?: string; subject?: string; validityDays?: number } = {}) => {
     const { csrPem } = makeCsr(dataDir, { subject: opts.subject ?? '/CN=worker.host1.test' });
     return rt.enrollments.submit({ principal: 'test', protocol: 'rest', product: { id: opts.productId ?? product.id } }, csrPem, { validityDays: opts.validityDays ?? null });
   };
-  return { rt, handler, submit, product, signed: () => signed, dataDir };
+  return { rt, handler, submit, product, signed: () => calls.length, dataDir };
 }
 
 afterEach(async () => {
