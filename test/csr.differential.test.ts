@@ -28,7 +28,7 @@ const LENIENCY = {
   version: 'version other than 0 (v1); pkijs reads any INTEGER',
   nameValue: 'a name or challengePassword value that is not a string type ours decodes (UTF8, Printable, IA5, T61, Visible, Numeric, BMP of even length), or invalid UTF-8',
   key: 'a public key ours cannot read: pkijs does not look inside the SPKI bit string (RSAPublicKey, curve OID, Ed25519 length, unused bits)',
-  sanValue: 'a SAN name with bytes outside printable ASCII, an iPAddress not 4 or 16 bytes, or data after GeneralNames',
+  sanValue: 'a SAN name with bytes outside printable ASCII, an iPAddress not 4 or 16 bytes, data after GeneralNames, or an x400Address or ediPartyName (ours refuses those forms outright)',
   signature: 'a signature BIT STRING that is empty or has unused bits',
   oid: 'an OID ours bounds (more than 64 bytes, or an arc above 2^53)',
   extensionRequest: 'an extensionRequest attribute with other than exactly one value (PKCS#9: single-valued)',
@@ -255,7 +255,10 @@ function theirs(der: Buffer): Outcome {
               const bytes = blk(gn.value).valueBlock.valueHexView ?? new Uint8Array();
               if (bytes.length !== 4 && bytes.length !== 16) found.add('sanValue');
               san.ipHex.push(hex(bytes));
-            } else san.unsupported.push(gn.type);
+            } else {
+              if (gn.type === 3 || gn.type === 5) found.add('sanValue');
+              san.unsupported.push(gn.type);
+            }
           }
         }
       }

@@ -209,11 +209,11 @@ export function readGeneralNames(value: Buffer, san: SubjectAltNames): void {
         decodeOid(c);
         san.unsupported.push(gn.tag);
         break;
-      case 0xa3: // x400Address
-      case 0xa5: // ediPartyName
-        children(value, gn);
-        san.unsupported.push(gn.tag);
-        break;
+      case 0xa3:
+      case 0xa5:
+        // x400Address and ediPartyName: no enrollment client sends them, and their structure is
+        // too loose to check (pkijs refuses some that would pass a framing check).
+        throw new DerError(`${gn.tag === 0xa3 ? 'x400Address' : 'ediPartyName'} names are not accepted in a request`);
       default:
         // Not a GeneralName at all (a constructed dNSName, a universal tag, [9] and up).
         throw new DerError(`not a GeneralName: tag 0x${gn.tag.toString(16)}`);
