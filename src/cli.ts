@@ -156,6 +156,27 @@ ca.command('list')
   });
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+/** `--subject-fixed O=Example` and `--subject-allowed OU=Web,Mail` as a template's subject policy (validated by the template schema). */
+function subjectPolicyOptions(fixed: string[], allowed: string[], refuseUnlisted: boolean): unknown {
+  const attributes: Record<string, unknown> = {};
+  const split = (option: string, text: string): [string, string] => {
+    const eq = text.indexOf('=');
+    if (eq < 1) throw new AppError('bad_request', `${option} "${text}": give ATTRIBUTE=VALUE`);
+    const name = text.slice(0, eq).trim();
+    if (name in attributes) throw new AppError('bad_request', `${option}: ${name} is given twice`);
+    return [name, text.slice(eq + 1).trim()];
+  };
+  for (const f of fixed) {
+    const [name, value] = split('--subject-fixed', f);
+    attributes[name] = { fixed: value };
+  }
+  for (const a of allowed) {
+    const [name, values] = split('--subject-allowed', a);
+    attributes[name] = { allowed: values.split(',').map((v) => v.trim()) };
+  }
+  return { attributes, unlisted: refuseUnlisted ? 'refuse' : 'drop' };
+}
 const product = program.command('product').description('products: what a CA may issue, to whom');
 product
   .command('create')
@@ -171,6 +192,9 @@ product
   .option('--allow-uri-sans', 'allow URI SANs')
   .option('--eku <list>', 'comma-separated extended key usages, e.g. serverAuth,clientAuth')
   .option('--requires-approval', 'hold each request for an operator to approve')
+  .option('--subject-fixed <attr=value>', 'a subject attribute every certificate carries, e.g. "O=Example Inc" (C, ST, L, O, OU; repeatable)', collect, [])
+  .option('--subject-allowed <attr=v1,v2>', 'values a CSR may ask for, e.g. "OU=Web,Mail" (repeatable)', collect, [])
+  .option('--refuse-unlisted-subject', 'refuse a CSR asking for other subject attributes (default: leave them out)')
   .addOption(jsonOption())
   .action(async (o: Record<string, unknown> & { name: string; ca: string; json?: boolean }) => {
     await withRuntime(async (rt) => {
@@ -186,6 +210,7 @@ product
         allowUriSans: !!o.allowUriSans,
         ...(o.eku ? { extendedKeyUsages: String(o.eku).split(',') } : {}),
         requiresApproval: !!o.requiresApproval,
+        subject: subjectPolicyOptions(o.subjectFixed as string[], o.subjectAllowed as string[], !!o.refuseUnlistedSubject),
       });
       const rec = await rt.store.products.insert({ id: randomUUID(), name: o.name, caId: caRec.id, template });
       print(!!o.json, { id: rec.id, name: rec.name, ca_id: rec.caId, template: rec.template }, () => `created product ${rec.id} (${rec.name}) on CA ${caRec.name}`);

@@ -60,6 +60,12 @@ describe('certgate CLI', () => {
     const product = certgate(dir, ['product', 'create', '--name', 'web', '--ca', 'devices', '--dns-suffix', 'example.com', '--max-validity-days', '90', '--json']);
     expect(product.code, product.stderr).toBe(0);
     expect(product.json().ca_id).toBe(ca.id);
+    const org = certgate(dir, ['product', 'create', '--name', 'org', '--ca', 'devices', '--subject-fixed', 'O=Example Inc', '--subject-allowed', 'OU=Web,Mail', '--refuse-unlisted-subject', '--json']);
+    expect(org.code, org.stderr).toBe(0);
+    expect(org.json().template).toMatchObject({ subject: { attributes: { O: { fixed: 'Example Inc' }, OU: { allowed: ['Web', 'Mail'] } }, unlisted: 'refuse' } });
+    const ocspLeaf = certgate(dir, ['product', 'create', '--name', 'responder', '--ca', 'devices', '--eku', 'ocspSigning']);
+    expect(ocspLeaf.code).toBe(1);
+    expect(ocspLeaf.stderr).toMatch(/ocspSigning/);
     const tooLong = certgate(dir, ['product', 'create', '--name', 'bad', '--ca', 'devices', '--max-validity-days', '800']);
     expect(tooLong.code).toBe(1);
     expect(tooLong.stderr).toMatch(/397/);
