@@ -39,6 +39,14 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     // which would crash the process if unhandled. The pool drops that client; the next query
     // gets a fresh connection or a proper error.
     pool.on('error', () => undefined);
+    // A checked-out client has no pool listener: pg-pool removes it while the client is lent out,
+    // and Kysely's driver adds none. An error arriving then with no query running (the server
+    // ends the session: 57P01 on a fast shutdown, or the socket closes) would be an unhandled
+    // 'error' event. The client is marked broken either way; on release the pool discards it, so
+    // the next query gets a fresh connection. A query running at the time fails on its own.
+    pool.on('connect', (client) => {
+      client.on('error', () => undefined);
+    });
     return createStoreFromKysely(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), 'postgres');
   }
 
