@@ -3,6 +3,7 @@
 // node:http handler for what must not pay for express (OCSP).
 import type { RequestListener } from 'node:http';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import { isDependencyDown, RETRY_AFTER_SECONDS } from './core/unavailable.js';
 import type { Runtime } from './runtime.js';
 
 export function createRequestListener(rt: Runtime): RequestListener {
@@ -23,12 +24,16 @@ export function createApp(rt: Runtime): Express {
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
-    const checks = await Promise.all([
-      rt.store.ping().then(() => null, (e: Error) => `store: ${e.message}`),
-      rt.queue.ping().then(() => null, (e: Error) => `queue: ${e.message}`),
-    ]);
-    const problems = checks.filter((c): c is string => c !== null);
-    res.status(problems.length ? 503 : 200).json(problems.length ? { status: 'unavailable', problems } : { status: 'ready' });
+    const checks = await Promise.all([check('store', () => rt.store.ping()), check('queue', () => rt.queue.ping())]);
+    const down = checks.filter((c): c is { dependency: string; problem: string } => c !== null);
+    if (!down.length) {
+      res.json({ status: 'ready' });
+      return;
+    }
+    res
+      .status(503)
+      .set('Retry-After', String(RETRY_AFTER_SECONDS))
+      .json({ status: 'unavailable', down: down.map((d) => d.dependency), problems: down.map((d) => `${d.dependency}: ${d.problem}`) });
   });
 
   for (const { mounted } of rt.protocols) {
@@ -46,8 +51,33 @@ export function createApp(rt: Runtime): Express {
       res.status(status).json({ error: 'bad request' });
       return;
     }
+    if (isDependencyDown(err)) {
+      res.status(503).set('Retry-After', String(RETRY_AFTER_SECONDS)).json({ error: 'service temporarily unavailable, try again later' });
+      return;
+    }
     rt.log.error({ err: (err as Error).message, path: req.path }, 'unhandled error');
     res.status(500).json({ error: 'internal error' });
   });
   return app;
+}
+
+/** How long /readyz waits for one dependency's ping: a server that accepts but never answers is down too. */
+export const READY_PING_TIMEOUT_MS = 2000;
+
+/** null when `ping` succeeds within READY_PING_TIMEOUT_MS, else what went wrong. */
+async function check(dependency: string, ping: () => Promise<void>): Promise<{ dependency: string; problem: string } | null> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      ping(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${READY_PING_TIMEOUT_MS} ms`)), READY_PING_TIMEOUT_MS);
+      }),
+    ]);
+    return null;
+  } catch (e) {
+    return { dependency, problem: e instanceof Error ? e.message : String(e) };
+  } finally {
+    clearTimeout(timer);
+  }
 }

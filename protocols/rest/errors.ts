@@ -2,6 +2,7 @@ import type { ErrorRequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
 import { AppError, type ErrorKind } from '../../src/core/errors.js';
+import { isDependencyDown, RETRY_AFTER_SECONDS } from '../../src/core/unavailable.js';
 import { rejectionJson } from './serialize.js';
 
 const STATUS: Record<ErrorKind, number> = {
@@ -13,7 +14,10 @@ const STATUS: Record<ErrorKind, number> = {
   unprocessable: 422,
 };
 
-/** Every failure becomes {"error": "..."}; only our own bugs are 500s, and they show no details. */
+/**
+ * Every failure becomes {"error": "..."}; a store or queue that cannot be reached is a 503 with
+ * Retry-After; only our own bugs are 500s, and they show no details.
+ */
 export function restErrorHandler(log: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     if (res.headersSent) return;
@@ -34,6 +38,13 @@ export function restErrorHandler(log: Logger): ErrorRequestHandler {
     }
     if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
       res.status(e.status).json({ error: e.message ?? 'bad request' });
+      return;
+    }
+    if (isDependencyDown(err)) {
+      // The store or the queue cannot be reached: not our bug, and worth trying again soon.
+      log.warn({ err: (err as Error).message, path: req.path }, 'dependency unavailable');
+      res.set('Retry-After', String(RETRY_AFTER_SECONDS));
+      res.status(503).json({ error: 'service temporarily unavailable, try again later' });
       return;
     }
     log.error({ err, path: req.path }, 'unhandled error in REST handler');

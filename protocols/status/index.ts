@@ -5,6 +5,7 @@ import express, { type Request, type Response, type Router } from 'express';
 import type { Logger } from 'pino';
 import type { CrlPublisher } from '../../src/ca/crlPublisher.js';
 import type { CoreServices, MountedProtocol, ProtocolModule } from '../../src/core/protocol.js';
+import { isDependencyDown, RETRY_AFTER_SECONDS } from '../../src/core/unavailable.js';
 import { crlToPem } from '../../src/pki/crl.js';
 import { fromPem } from '../../src/pki/pem.js';
 import { CrlWatcher } from './crlWatcher.js';
@@ -103,6 +104,10 @@ function createStatusRouter(reads: Pick<StatusReads, 'caById'>, crls: CrlPublish
     // The client's fault (a path that does not decode): answer in kind.
     if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
       res.status(e.status).type('text/plain').send('bad request\n');
+      return;
+    }
+    if (isDependencyDown(err)) {
+      res.status(503).set('Retry-After', String(RETRY_AFTER_SECONDS)).type('text/plain').send('temporarily unavailable, try again later\n');
       return;
     }
     log.error({ err: (err as Error).message }, 'status endpoint failed');

@@ -7,6 +7,7 @@
 // only which CA changed); the CA's other answers stay good, so frequent revocations do not turn
 // the cache into a signing queue. Nonce requests are signed fresh, as the nonce must be echoed.
 import type { Logger } from 'pino';
+import { isDependencyDown } from '../../src/core/unavailable.js';
 import { buildOcspResponse, issuerHashes, OCSP_HASH_ALGORITHMS, OcspRequestError, ocspErrorResponse, parseOcspRequest, type OcspCertStatus } from '../../src/pki/ocsp.js';
 import { fromPem } from '../../src/pki/pem.js';
 import type { OcspSigners } from './ocspSigners.js';
@@ -123,6 +124,11 @@ export class OcspResponder {
     try {
       return await this.sign(request, cacheKey);
     } catch (e) {
+      // The store cannot be reached: tryLater (RFC 6960 section 2.3), which relying parties retry.
+      if (isDependencyDown(e)) {
+        this.log.warn({ err: (e as Error).message }, 'OCSP answer deferred: store unavailable');
+        return { der: ocspErrorResponse('tryLater') };
+      }
       this.log.error({ err: (e as Error).message }, 'OCSP answer failed');
       return { der: ocspErrorResponse('internalError') };
     }
