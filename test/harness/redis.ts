@@ -10,19 +10,23 @@ import { freePort } from '../helpers/net.js';
 
 export interface RunningRedis {
   url: string;
+  port: number;
   stop(): Promise<void>;
+  /** SIGKILLs the server (no goodbye to its clients, as a crash) and removes its folder. */
+  kill(): Promise<void>;
 }
 
 const STARTUP_TIMEOUT_MS = 20_000;
 
-export async function startRedis(): Promise<RunningRedis | null> {
+/** `port`: use this one (e.g. to restart a killed server where its clients look for it); no retries then. */
+export async function startRedis(options: { port?: number } = {}): Promise<RunningRedis | null> {
   if (missingBinaryReason('redis-server', 'apt-get install redis-server')) return null;
   const bin = findBinary('redis-server') as string;
   let lastError: unknown;
   // The free port can be taken between probing and binding; try a few times.
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < (options.port ? 1 : 3); i++) {
     try {
-      return await startOnce(bin);
+      return await startOnce(bin, options.port ?? (await freePort()));
     } catch (err) {
       lastError = err;
     }
@@ -30,8 +34,7 @@ export async function startRedis(): Promise<RunningRedis | null> {
   throw lastError;
 }
 
-async function startOnce(bin: string): Promise<RunningRedis> {
-  const port = await freePort();
+async function startOnce(bin: string, port: number): Promise<RunningRedis> {
   const dir = await mkdtemp(join(tmpdir(), 'certgate-redis-'));
   const child = spawn(
     bin,
@@ -71,7 +74,12 @@ async function startOnce(bin: string): Promise<RunningRedis> {
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { url: `redis://127.0.0.1:${port}/0`, stop };
+  const kill = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+    await rm(dir, { recursive: true, force: true });
+  };
+  return { url: `redis://127.0.0.1:${port}/0`, port, stop, kill };
 }
 
 async function killAndWait(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
