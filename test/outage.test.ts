@@ -4,6 +4,7 @@
 // PostgreSQL cluster and redis-server, so stopping them disturbs no other suite.
 import { randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { ConnectionClosedError } from 'bullmq';
 import pg from 'pg';
@@ -14,7 +15,7 @@ import { badRequest } from '../src/core/errors.js';
 import { DependencyUnavailableError, isDependencyDown } from '../src/core/unavailable.js';
 import { startServer } from '../src/httpServer.js';
 import { initialize } from '../src/init.js';
-import type { KyselyStore } from '../src/store/index.js';
+import { openStore, type KyselyStore } from '../src/store/index.js';
 import { PROTOCOLS } from '../protocols/index.js';
 import { createTestDatabase, startPostgres, type PostgresServer } from './harness/postgres.js';
 import { startRedis, type RunningRedis } from './harness/redis.js';
@@ -75,6 +76,28 @@ describe('isDependencyDown', () => {
       undefined,
     ];
     for (const e of bugs) expect(isDependencyDown(e), String(e)).toBe(false);
+  });
+});
+
+describe('a PostgreSQL server that accepts but never answers', () => {
+  it('fails the store in bounded time, as unavailable', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as { port: number };
+    try {
+      const started = Date.now();
+      const error = await openStore({ databaseUrl: `postgresql://postgres@127.0.0.1:${port}/postgres`, sqlitePath: ':memory:', connectTimeoutMs: 300 }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(error).not.toBeNull();
+      expect(isDependencyDown(error), String(error)).toBe(true);
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 });
 

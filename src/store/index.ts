@@ -18,6 +18,8 @@ export { SqliteStore } from './sqliteStore.js';
 export { migrateOwnerToLatest, migrateToLatest, MIGRATIONS } from './migrations.js';
 
 export const DEFAULT_PG_POOL_SIZE = 10;
+/** How long a PostgreSQL connection attempt may take before it counts as failed. */
+export const DEFAULT_PG_CONNECT_TIMEOUT_MS = 5000;
 
 export interface OpenStoreOptions {
   /** postgres:// or postgresql:// URL. When set, sqlitePath is ignored. */
@@ -26,6 +28,12 @@ export interface OpenStoreOptions {
   sqlitePath: string;
   /** PostgreSQL pool size. Default 10. */
   poolSize?: number;
+  /**
+   * PostgreSQL: how long opening a connection may take. Default 5 s. A server that is unreachable
+   * without refusing (dropped packets, a hung host) then fails a query in bounded time, as an
+   * unavailable store, instead of holding the request until the kernel gives up.
+   */
+  connectTimeoutMs?: number;
 }
 
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
@@ -34,7 +42,13 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     if (!/^postgres(ql)?:\/\//i.test(url)) {
       throw new Error('database URL must start with postgres:// or postgresql://');
     }
-    const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? DEFAULT_PG_POOL_SIZE });
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: options.poolSize ?? DEFAULT_PG_POOL_SIZE,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? DEFAULT_PG_CONNECT_TIMEOUT_MS,
+      // TCP keepalive, so that a connection whose server vanished without a word is found dead.
+      keepAlive: true,
+    });
     // An idle client losing its connection (server restart, failover) emits 'error' on the pool,
     // which would crash the process if unhandled. The pool drops that client; the next query
     // gets a fresh connection or a proper error.
