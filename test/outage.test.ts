@@ -163,7 +163,7 @@ async function startGateway(overrides: Record<string, unknown>) {
     expect(res.status).toBe(200);
     return Buffer.from(await res.arrayBuffer());
   };
-  return { server, api, issue, ocspRequestFor, ocsp };
+  return { server, api, issue, ocspRequestFor, ocsp, issuingId: issuing.id, base };
 }
 
 /** OCSPResponse's responseStatus: its ENUMERATED is the third byte of the outer SEQUENCE's content. */
@@ -191,7 +191,7 @@ describe('PostgreSQL restarts under a running gateway', () => {
 
   it('answers 503 with Retry-After, OCSP tryLater and /readyz naming the store while it is down, and serves again after', async (ctx) => {
     if (!postgres || !gw) return ctx.skip();
-    const { api, issue, ocspRequestFor, ocsp, server } = gw;
+    const { api, issue, ocspRequestFor, ocsp, server, issuingId, base } = gw;
     const first = await issue('before.outage.test');
     expect(first.status, JSON.stringify(first.json)).toBe(201);
     // Asked about only while the store is down, so no cached answer can stand in.
@@ -231,6 +231,9 @@ describe('PostgreSQL restarts under a running gateway', () => {
       expect(read.headers.get('retry-after')).toMatch(/^\d+$/);
 
       expect(await ocsp(unseenRequest)).toEqual(OCSP_TRY_LATER);
+      const crl = await fetch(`${base}/crl/${issuingId}.crl`);
+      expect(crl.status).toBe(503);
+      expect(crl.headers.get('retry-after')).toMatch(/^\d+$/);
     } finally {
       release();
       await postgres.resume();
@@ -242,6 +245,7 @@ describe('PostgreSQL restarts under a running gateway', () => {
     expect(after.status, JSON.stringify(after.json)).toBe(201);
     expect((await api('GET', `/v1/certificates/${first.json.id as string}`)).status).toBe(200);
     expect(ocspStatus(await ocsp(unseenRequest))).toBe(0);
+    expect((await fetch(`${base}/crl/${issuingId}.crl`)).status).toBe(200);
   }, 60_000);
 });
 
