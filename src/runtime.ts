@@ -82,7 +82,11 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   const log = options.log ?? createLogger(config.logLevel);
   const queuePrefix = options.queuePrefix ?? config.queuePrefix;
   const secrets: CaSecrets = { masterKey: resolveMasterKey(config), passphrases: config.caPassphrases };
-  const store = await openStore({ databaseUrl: config.databaseUrl, sqlitePath: join(config.dataDir, 'certgate.db') });
+  const store = await openStore({
+    databaseUrl: config.databaseUrl,
+    sqlitePath: join(config.dataDir, 'certgate.db'),
+    onConnectionError: (message, error) => log.warn({ err: error.message }, message),
+  });
   // Queue back-ends report background trouble (a lost Redis connection) through the log.
   const onError = (message: string, error: Error): void => log.error({ err: error.message }, message);
   const queue = createQueue({

@@ -34,6 +34,8 @@ export interface OpenStoreOptions {
    * unavailable store, instead of holding the request until the kernel gives up.
    */
   connectTimeoutMs?: number;
+  /** Where lost PostgreSQL connections are reported (they are replaced on the next query). Default: nowhere. */
+  onConnectionError?: (message: string, error: Error) => void;
 }
 
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
@@ -52,14 +54,15 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     // An idle client losing its connection (server restart, failover) emits 'error' on the pool,
     // which would crash the process if unhandled. The pool drops that client; the next query
     // gets a fresh connection or a proper error.
-    pool.on('error', () => undefined);
+    const report = options.onConnectionError ?? (() => undefined);
+    pool.on('error', (e) => report('idle PostgreSQL connection lost', e));
     // A checked-out client has no pool listener: pg-pool removes it while the client is lent out,
     // and Kysely's driver adds none. An error arriving then with no query running (the server
     // ends the session: 57P01 on a fast shutdown, or the socket closes) would be an unhandled
     // 'error' event. The client is marked broken either way; on release the pool discards it, so
     // the next query gets a fresh connection. A query running at the time fails on its own.
     pool.on('connect', (client) => {
-      client.on('error', () => undefined);
+      client.on('error', (e) => report('checked-out PostgreSQL connection lost', e));
     });
     return createStoreFromKysely(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), 'postgres');
   }
