@@ -19,7 +19,6 @@ const isListening = (m: unknown): m is ListeningMessage => typeof m === 'object'
 /** A child: the HTTP front-ends only, reporting to the primary once they listen. */
 async function runChild(config: Config, opts: ServeOptions): Promise<void> {
   const running = await startServer(config, { ...opts, worker: false, initFirst: undefined });
-  process.send?.({ type: 'certgate:listening', httpUrl: running.httpUrl, httpsUrl: running.httpsUrl } satisfies ListeningMessage);
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;
@@ -33,6 +32,8 @@ async function runChild(config: Config, opts: ServeOptions): Promise<void> {
   process.on('SIGINT', stop);
   // The primary is gone (killed hard): do not linger as an orphan holding the port.
   process.on('disconnect', stop);
+  // Only now, with the handlers in place: the primary may signal as soon as it hears this.
+  process.send?.({ type: 'certgate:listening', httpUrl: running.httpUrl, httpsUrl: running.httpsUrl } satisfies ListeningMessage);
 }
 
 export interface ClusterStarted {

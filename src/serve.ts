@@ -11,12 +11,7 @@ export async function serve(config: Config, opts: ServeOptions): Promise<void> {
   }
   const running = processes > 1 ? await startCluster(config, opts) : await startServer(config, opts);
   const { rt } = running;
-  const info = { url: running.httpUrl, https_url: running.httpsUrl, tls_ca_file: running.httpsUrl ? `${config.dataDir}/tls-ca.pem` : null, public_url: publicUrlOf(config), worker: opts.worker, processes, store: rt.store.kind, queue: rt.queue.kind };
-  if (opts.json) console.log(JSON.stringify(info));
-  else if (running.httpUrl) console.log(`certgate listening on ${running.httpUrl}${running.httpsUrl ? ` and ${running.httpsUrl} (trust ${info.tls_ca_file})` : ''} (store: ${rt.store.kind}, queue: ${rt.queue.kind}${processes > 1 ? `, ${processes} HTTP processes` : ''}${opts.worker ? ', worker in-process' : ''})`);
-  else console.log(`certgate worker running (store: ${rt.store.kind}, queue: ${rt.queue.kind})`);
-  rt.log.info(info, 'started');
-
+  // Before the banner: whoever reads "listening" may signal at once, and must find a graceful stop.
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -34,4 +29,9 @@ export async function serve(config: Config, opts: ServeOptions): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  const info = { url: running.httpUrl, https_url: running.httpsUrl, tls_ca_file: running.httpsUrl ? `${config.dataDir}/tls-ca.pem` : null, public_url: publicUrlOf(config), worker: opts.worker, processes, store: rt.store.kind, queue: rt.queue.kind };
+  if (opts.json) console.log(JSON.stringify(info));
+  else if (running.httpUrl) console.log(`certgate listening on ${running.httpUrl}${running.httpsUrl ? ` and ${running.httpsUrl} (trust ${info.tls_ca_file})` : ''} (store: ${rt.store.kind}, queue: ${rt.queue.kind}${processes > 1 ? `, ${processes} HTTP processes` : ''}${opts.worker ? ', worker in-process' : ''})`);
+  else console.log(`certgate worker running (store: ${rt.store.kind}, queue: ${rt.queue.kind})`);
+  rt.log.info(info, 'started');
 }
