@@ -34,7 +34,14 @@ export const configSchema = z.object({
   cryptoThreads: z.coerce.number().int().min(1).max(64).default(Math.max(1, availableParallelism() - 1)),
   workerConcurrency: z.coerce.number().int().min(1).max(256).default(32),
   /** How long a worker's claim on a request is exclusive; a dead worker's request is taken over after it. */
-  signingLeaseMs: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
+  signingLeaseMs: z.coerce.number().int().min(1_000).max(600_000).default(10_000),
+  /**
+   * BullMQ: how long a running job's lock lasts without renewal; a dead worker's job is handed to
+   * another after it (plus up to one stalled check).
+   */
+  queueLockMs: z.coerce.number().int().min(1_000).max(600_000).default(10_000),
+  /** BullMQ: how often workers look for jobs whose lock expired. */
+  queueStalledCheckMs: z.coerce.number().int().min(500).max(600_000).default(5_000),
   /** HTTP processes sharing the ports (`serve --processes`); more than one needs REDIS_URL. */
   httpProcesses: z.coerce.number().int().min(1).max(64).default(1),
   queueAttempts: z.coerce.number().int().min(1).max(50).default(5),
@@ -79,6 +86,8 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   issueWaitMs: 'CERTGATE_ISSUE_WAIT_MS',
   workerConcurrency: 'CERTGATE_WORKER_CONCURRENCY',
   signingLeaseMs: 'CERTGATE_SIGNING_LEASE_MS',
+  queueLockMs: 'CERTGATE_QUEUE_LOCK_MS',
+  queueStalledCheckMs: 'CERTGATE_QUEUE_STALLED_CHECK_MS',
   httpProcesses: 'CERTGATE_HTTP_PROCESSES',
   cryptoThreads: 'CERTGATE_CRYPTO_THREADS',
   queueAttempts: 'CERTGATE_QUEUE_ATTEMPTS',

@@ -24,7 +24,9 @@ import { openStore } from './store/index.js';
 import type { Store } from './store/types.js';
 import { createEnrollmentProcessor } from './worker/processEnrollment.js';
 
-const SWEEP_INTERVAL_MS = 15_000;
+// The sweep also takes over requests whose worker died mid-sign, once their lease has run out:
+// such a request waits at most signingLeaseMs + SWEEP_INTERVAL_MS.
+const SWEEP_INTERVAL_MS = 5_000;
 const SWEEP_MIN_AGE_MS = 15_000;
 const CRL_SWEEP_INTERVAL_MS = 60_000;
 const REVOCATIONS_CHANNEL = 'revocations';
@@ -89,12 +91,18 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   });
   // Queue back-ends report background trouble (a lost Redis connection) through the log.
   const onError = (message: string, error: Error): void => log.error({ err: error.message }, message);
+  // Set once this process works jobs: Redis came back, perhaps without its jobs; give every
+  // request still to do a job again (the queue ignores those that still have one).
+  let onQueueReconnect: (() => void) | undefined;
   const queue = createQueue({
     onError,
     redisUrl: config.redisUrl,
     prefix: queuePrefix,
     attempts: config.queueAttempts,
     backoffMs: config.queueBackoffMs,
+    lockDurationMs: config.queueLockMs,
+    stalledIntervalMs: config.queueStalledCheckMs,
+    onReconnect: () => onQueueReconnect?.(),
   });
   const cas = new CaRegistry(store, secrets, publicUrlOf(config));
   const verifier = new ThreadedVerifier(config.cryptoThreads);
@@ -109,6 +117,8 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     queueName: 'crl',
     attempts: config.queueAttempts,
     backoffMs: config.queueBackoffMs,
+    lockDurationMs: config.queueLockMs,
+    stalledIntervalMs: config.queueStalledCheckMs,
   });
   const crlScheduler = new CrlScheduler(crlQueue, config.crlDebounceMs, log);
   // Other processes (API nodes, the CLI) hear of a revocation at once too, through Redis.
@@ -172,6 +182,13 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
         enrollments.requeueStranded(1000, SWEEP_MIN_AGE_MS).catch((e: Error) => log.warn({ err: e.message }, 'sweep failed'));
       }, SWEEP_INTERVAL_MS);
       sweeper.unref();
+      onQueueReconnect = () => {
+        if (closed) return;
+        enrollments.requeueStranded(10_000).then(
+          (count) => log.info({ count }, 'queue reconnected: re-queued the requests still to do'),
+          (e: Error) => log.warn({ err: e.message }, 're-queue after reconnect failed'),
+        );
+      };
     },
     async startServing() {
       for (const { mounted } of protocols) await mounted.startServing?.();

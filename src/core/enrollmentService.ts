@@ -52,6 +52,8 @@ export type Outcome =
 // Products change rarely and only through an operator; a few seconds of staleness across
 // processes is the price of not reading them on every request.
 const PRODUCT_CACHE_MS = 5_000;
+/** How often a front-end waiting for an outcome reads the store besides listening to the queue. */
+export const OUTCOME_RECHECK_MS = 1_000;
 
 function parseCsrOrRefuse(csr: string | Buffer): ParsedCsr {
   try {
@@ -149,12 +151,26 @@ export class EnrollmentService {
     return this.store.requests.findByTransaction(principal, transactionId);
   }
 
-  /** Waits until the worker has settled the request (or the timeout passes) and says where it stands. */
-  async waitForOutcome(request: EnrollmentRequest, timeoutMs: number): Promise<Outcome> {
+  /**
+   * Waits until the worker has settled the request (or the timeout passes) and says where it stands.
+   * The queue's announcement normally ends the wait at once. It can be lost (Redis restarted
+   * without persistence and forgot the job, the events stream was cut): the store is read again
+   * every `recheckMs` as well, so a lost announcement costs at most about that long.
+   */
+  async waitForOutcome(request: EnrollmentRequest, timeoutMs: number, recheckMs = OUTCOME_RECHECK_MS): Promise<Outcome> {
     let current = request;
-    if (!SETTLED_STATUSES.includes(current.status) && timeoutMs > 0) {
-      await this.queue.waitFor(current.id, timeoutMs);
+    const deadline = Date.now() + timeoutMs;
+    while (!SETTLED_STATUSES.includes(current.status)) {
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      const outcome = await this.queue.waitFor(current.id, Math.min(left, recheckMs));
       current = (await this.store.requests.get(current.id)) ?? current;
+      // The job ended but the request is still to do (the queue retries it, or it was handed
+      // back): keep waiting, without asking the queue in a tight loop.
+      if (outcome !== 'timeout' && !SETTLED_STATUSES.includes(current.status)) {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(recheckMs, Math.max(0, deadline - Date.now()))));
+        current = (await this.store.requests.get(current.id)) ?? current;
+      }
     }
     return this.outcomeOf(current);
   }

@@ -57,9 +57,14 @@ export interface BullmqQueueOptions extends QueueOptions {
   prefix?: string;
   /** Default 'enrollment'. */
   queueName?: string;
-  /** How long a running job's lock lasts without renewal. Default 30 s. */
+  /**
+   * How long a running job's lock lasts without renewal (the worker renews it every half of it).
+   * Default 10 s. Shorter: a dead worker's job is taken over sooner, at the cost of more lock
+   * renewals, and of a job whose worker is stalled longer than this (a blocked event loop, a slow
+   * Redis) being handed to a second runner: allowed, since handlers are idempotent.
+   */
   lockDurationMs?: number;
-  /** How often workers look for jobs whose lock expired. Default 15 s. */
+  /** How often workers look for jobs whose lock expired. Default 5 s. */
   stalledIntervalMs?: number;
   /** A job whose workers died more often than this fails (through onExhausted). Default 2. */
   maxStalledCount?: number;
@@ -72,6 +77,12 @@ export interface BullmqQueueOptions extends QueueOptions {
   reconnectWaitMs?: number;
   /** Where background errors (connection trouble, a failing onExhausted) go. Default console.error. */
   onError?: (message: string, error: Error) => void;
+  /**
+   * Called when the producer's connection to Redis is up again after it was lost. Redis may have
+   * restarted without its data: jobs of requests still to do may be gone, and the caller can
+   * enqueue them again (enqueue is idempotent).
+   */
+  onReconnect?: () => void;
 }
 
 interface JobData {
@@ -81,6 +92,8 @@ interface JobData {
 type RedisClient = ReturnType<typeof createClient>;
 
 const JOB_NAME = 'enroll';
+export const DEFAULT_LOCK_DURATION_MS = 10_000;
+export const DEFAULT_STALLED_INTERVAL_MS = 5_000;
 const PING_TIMEOUT_MS = 5000;
 /** How long close() lets a client's pending replies arrive before dropping the connection. */
 const CLOSE_GRACE_MS = 2000;
@@ -88,7 +101,7 @@ const CLOSE_GRACE_MS = 2000;
 export class BullmqQueue implements JobQueue {
   readonly kind = 'bullmq' as const;
 
-  private readonly options: Required<Omit<BullmqQueueOptions, 'onError'>>;
+  private readonly options: Required<Omit<BullmqQueueOptions, 'onError' | 'onReconnect'>>;
   private readonly onError: (message: string, error: Error) => void;
   /** The producer: the Queue's connection; also answers ping and reads the events stream's tail. */
   private readonly client: RedisClient;
@@ -118,8 +131,8 @@ export class BullmqQueue implements JobQueue {
       backoffMs: options.backoffMs,
       prefix: options.prefix ?? 'certgate',
       queueName: options.queueName ?? 'enrollment',
-      lockDurationMs: options.lockDurationMs ?? 30_000,
-      stalledIntervalMs: options.stalledIntervalMs ?? 15_000,
+      lockDurationMs: options.lockDurationMs ?? DEFAULT_LOCK_DURATION_MS,
+      stalledIntervalMs: options.stalledIntervalMs ?? DEFAULT_STALLED_INTERVAL_MS,
       maxStalledCount: options.maxStalledCount ?? 2,
       eventsMaxLen: options.eventsMaxLen ?? 50_000,
       reconnectWaitMs: options.reconnectWaitMs ?? 10_000,
@@ -127,10 +140,19 @@ export class BullmqQueue implements JobQueue {
     this.onError = options.onError ?? ((message, error) => console.error(message, error));
     this.closingStarted = new Promise<void>((resolve) => (this.startClosing = resolve));
     this.client = this.newClient('producer');
+    let wasUp = false;
+    let lost = false;
     this.client.on('error', (err: Error) => {
       if (!this.client.isReady) this.producerDown = err;
+      if (wasUp) lost = true;
     });
-    this.client.on('ready', () => (this.producerDown = undefined));
+    this.client.on('ready', () => {
+      this.producerDown = undefined;
+      const again = lost;
+      wasUp = true;
+      lost = false;
+      if (again && !this.closing) options.onReconnect?.();
+    });
     this.queue = new Queue<JobData>(this.options.queueName, {
       connection: this.client,
       prefix: this.options.prefix,

@@ -16,10 +16,12 @@ export interface CreateQueueOptions {
   attempts?: number;
   /** Base delay of the exponential backoff between attempts. Default 500 ms. */
   backoffMs?: number;
-  /** BullMQ only: lock duration of a running job; a dead worker's job is retried after it. Default 30 s. */
+  /** BullMQ only: lock duration of a running job; a dead worker's job is retried after it. Default 10 s. */
   lockDurationMs?: number;
-  /** BullMQ only: how often workers look for jobs of dead workers. Default 15 s. */
+  /** BullMQ only: how often workers look for jobs of dead workers. Default 5 s. */
   stalledIntervalMs?: number;
+  /** BullMQ only: the connection to Redis is back after it was lost (its jobs may be gone). */
+  onReconnect?: () => void;
   /** Where background errors go (connection trouble, a failing onExhausted). Default console.error. */
   onError?: (message: string, error: Error) => void;
 }
@@ -40,6 +42,7 @@ export function createQueue(options: CreateQueueOptions = {}): JobQueue {
       lockDurationMs: options.lockDurationMs,
       stalledIntervalMs: options.stalledIntervalMs,
       onError: options.onError,
+      onReconnect: options.onReconnect,
     });
   }
   return new MemoryQueue({ attempts, backoffMs, onError: options.onError });

@@ -5,6 +5,7 @@ import type { CaRegistry } from '../ca/registry.js';
 import type { NameAuthorizer } from '../core/enrollmentService.js';
 import { newId } from '../core/ids.js';
 import { TtlCache } from '../core/ttlCache.js';
+import { isDependencyDown } from '../core/unavailable.js';
 import type { EnrollmentRequest, ProductRecord, ProductTemplate, Protocol, Rejection } from '../core/types.js';
 import { randomSerial } from '../pki/certificate.js';
 import { CsrError, parseCsr } from '../pki/csr.js';
@@ -133,6 +134,12 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
     },
 
     async onExhausted(requestId, error) {
+      // The store or the queue was down for longer than the retries last: nothing is wrong with the
+      // request. It stays `queued` and the sweep gives it a job again once they are back.
+      if (isDependencyDown(error)) {
+        log.warn({ requestId, err: error.message }, 'retries ran out during an outage; the request stays queued for the sweep');
+        return;
+      }
       log.error({ requestId, err: error.message }, 'enrollment failed after all retries');
       // The caller sees that it failed, not our internals; the log has the cause. A request another
       // runner holds (`signing`) is left to that runner.

@@ -85,7 +85,12 @@ function postgresUserIds(): { uid: number; gid: number } {
   return { uid: Number(fields[2]), gid: Number(fields[3]) };
 }
 
-export async function startPostgres(): Promise<PostgresServer | null> {
+/**
+ * `durableCommits`: keep synchronous_commit on. Off (the default, for speed), a crash or an
+ * immediate stop may lose the last commits the clients were told about, which a suite that stops
+ * the server under load (test/faults.test.ts) must not confuse with the gateway losing them.
+ */
+export async function startPostgres(options: { durableCommits?: boolean } = {}): Promise<PostgresServer | null> {
   const binDir = findServerBinDir();
   if (!binDir) {
     // Report whichever of the pair is missing (throws under CERTGATE_REQUIRE_ALL=1).
@@ -139,7 +144,7 @@ export async function startPostgres(): Promise<PostgresServer | null> {
         `-k ${shellQuote(dir)}`,
         "-c listen_addresses='127.0.0.1'",
         '-c fsync=off',
-        '-c synchronous_commit=off',
+        ...(options.durableCommits ? [] : ['-c synchronous_commit=off']),
         '-c full_page_writes=off',
         '-c max_connections=200',
       ].join(' ');
