@@ -12,20 +12,8 @@ export class QueryService {
     return this.store.cas.get(id);
   }
 
-  caByName(name: string): Promise<CaRecord | undefined> {
-    return this.store.cas.getByName(name);
-  }
-
   caList(): Promise<CaRecord[]> {
     return this.store.cas.list();
-  }
-
-  productById(id: string): Promise<ProductRecord | undefined> {
-    return this.store.products.get(id);
-  }
-
-  productByName(name: string): Promise<ProductRecord | undefined> {
-    return this.store.products.getByName(name);
   }
 
   productList(): Promise<ProductRecord[]> {

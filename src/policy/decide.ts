@@ -33,7 +33,7 @@ export interface DecisionInput {
 
 const refuse = (code: Rejection['code'], rule: string, detail: string): Decision => ({ ok: false, rejection: { code, rule, detail } });
 
-export function namesRejection(refusals: NameRefusal[]): Rejection {
+function namesRejection(refusals: NameRefusal[]): Rejection {
   const first = refusals[0] as NameRefusal;
   return {
     code: 'rejectedIdentifier',
