@@ -20,7 +20,6 @@ import { OID } from '../src/pki/oids.js';
 import { fromPem } from '../src/pki/pem.js';
 import { createOcspResponder } from '../protocols/status/index.js';
 import { openRuntime } from '../src/runtime.js';
-import { statusCoreOf } from '../test/helpers/status.js';
 import { argValue, cpuSeconds, emit, freePort, killTree, load, makeP256Csrs, round, waitForPort, type Line } from './lib.js';
 import { hasWrk, wrkLoad, type WrkResult } from './wrk.js';
 
@@ -206,7 +205,7 @@ async function runNodeHttp(p: Prepared, opts: LoadOptions): Promise<ServerRun> {
 async function answersWhileRevoking(p: Prepared, perSecond: number, seconds: number): Promise<{ rate: number; revoked: number }> {
   const rt = await openRuntime(loadConfig({ env: { CERTGATE_DATA_DIR: p.dataDir, CERTGATE_LOG_LEVEL: 'warn' } }));
   // As the status protocol builds it, hearing of this process's revocations.
-  const ocsp = createOcspResponder(statusCoreOf(rt));
+  const ocsp = createOcspResponder(rt.core);
   try {
     for (const body of p.bodies) await ocsp.respond(body);
     const toRevoke = p.liveIds.splice(0, Math.ceil(perSecond * seconds));

@@ -12,7 +12,6 @@ import { createOcspResponder } from '../protocols/status/index.js';
 import { createBroadcast, type Broadcast } from '../src/queue/broadcast.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
 import { makeCsr, openssl, tempDir } from './helpers/openssl.js';
-import { statusCoreOf } from './helpers/status.js';
 
 const redisUrl = inject('redisUrl');
 
@@ -74,7 +73,7 @@ describe.skipIf(!redisUrl)('OCSP across processes', () => {
     const responder = await openRuntime(loadConfig({ env }), { queuePrefix });
     runtimes.push(responder);
     // The runtime's own status news: its revocations, and the notices other runtimes publish on Redis.
-    const ocsp = createOcspResponder(statusCoreOf(responder));
+    const ocsp = createOcspResponder(responder.core);
     const issuing = (await initialize(responder)).issuing as CaRecord;
     await responder.startWorker();
     writeFileSync(join(dir, 'issuing.pem'), issuing.certificatePem);
