@@ -1,16 +1,17 @@
 // The `certgate` command. Every command takes --json for machine-readable output.
-import { randomUUID } from 'node:crypto';
-import { Command, InvalidArgumentError, Option } from 'commander';
-import { createApiKey, parsePermission } from './auth/apiKeys.js';
+import { Command, Option } from 'commander';
 import { createCa } from './ca/createCa.js';
-import { loadConfig, type Config } from './config.js';
+import { registerAuditCommands } from './cli/auditCommands.js';
+import { registerCredentialCommands } from './cli/credentialCommands.js';
+import { CLI_CONTEXT, cliKit, collect, findCa, intArg, jsonOption, print } from './cli/kit.js';
+import type { Config } from './config.js';
 import { AppError } from './core/errors.js';
+import { createProduct } from './core/products.js';
 import { parseRevocationReason } from './core/revocationService.js';
 import type { ProtocolModule } from './core/protocol.js';
 import { KEY_ALGORITHMS, type CertificateRecord, type KeyAlgorithm } from './core/types.js';
 import { initialize } from './init.js';
 import { parseProductTemplate } from './policy/productSchema.js';
-import { openRuntime, type Runtime } from './runtime.js';
 import { serve } from './serve.js';
 import type { Store } from './store/types.js';
 
@@ -22,42 +23,12 @@ const program = new Command('certgate')
   .option('--config <file>', 'JSON config file (environment variables override it)')
   .showHelpAfterError();
 
-function config(overrides: Partial<Config> = {}): Config {
-  return loadConfig({ file: program.opts<{ config?: string }>().config, overrides });
-}
+const { config, withRuntime } = cliKit(program);
 
 const processesOption = (): Option =>
   new Option('--processes <n>', 'HTTP processes sharing the ports, e.g. one per core (needs REDIS_URL when more than 1)').argParser((v) => Number(v));
 const processesOverride = (n: number | undefined): Partial<Config> => (n === undefined ? {} : { httpProcesses: n });
 
-function print(json: boolean, data: unknown, human: () => string): void {
-  // One line per JSON document, so `start --json` output can be read line by line.
-  console.log(json ? JSON.stringify(data) : human());
-}
-
-async function withRuntime<T>(fn: (rt: Runtime) => Promise<T>): Promise<T> {
-  const rt = await openRuntime(config());
-  try {
-    return await fn(rt);
-  } finally {
-    await rt.close();
-  }
-}
-
-async function findCa(rt: Runtime, idOrName: string) {
-  const ca = (await rt.store.cas.get(idOrName)) ?? (await rt.store.cas.getByName(idOrName));
-  if (!ca) throw new AppError('not_found', `no CA with id or name "${idOrName}"`);
-  return ca;
-}
-
-const jsonOption = (): Option => new Option('--json', 'machine-readable output');
-const intArg =
-  (min: number, max: number) =>
-  (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
-    return n;
-  };
 const keyAlgOption = (def: KeyAlgorithm): Option => new Option('--key-algorithm <alg>', 'key algorithm').choices(KEY_ALGORITHMS).default(def);
 
 function printInit(json: boolean, result: Awaited<ReturnType<typeof initialize>>, dataDir: string): void {
@@ -140,6 +111,7 @@ ca.command('create')
         rt.store,
         { name: opts.name, keyAlgorithm: opts.keyAlgorithm, validityDays: opts.validityDays, ...(opts.subject ? { subject: opts.subject } : {}), ...(parentId ? { parentId } : {}), ...(passphrase ? { passphrase } : {}) },
         rt.secrets,
+        CLI_CONTEXT,
       );
       print(!!opts.json, { id: rec.id, name: rec.name, type: rec.kind, subject: rec.subject, certificate_pem: rec.certificatePem }, () => `created ${rec.kind} CA ${rec.id} (${rec.subject})`);
     });
@@ -154,8 +126,6 @@ ca.command('list')
       );
     });
   });
-
-const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
 /** `--subject-fixed O=Example` and `--subject-allowed OU=Web,Mail` as a template's subject policy (validated by the template schema). */
 function subjectPolicyOptions(fixed: string[], allowed: string[], refuseUnlisted: boolean): unknown {
@@ -212,7 +182,7 @@ product
         requiresApproval: !!o.requiresApproval,
         subject: subjectPolicyOptions(o.subjectFixed as string[], o.subjectAllowed as string[], !!o.refuseUnlistedSubject),
       });
-      const rec = await rt.store.products.insert({ id: randomUUID(), name: o.name, caId: caRec.id, template });
+      const rec = await createProduct(rt.store, { name: o.name, caId: caRec.id, template }, CLI_CONTEXT);
       print(!!o.json, { id: rec.id, name: rec.name, ca_id: rec.caId, template: rec.template }, () => `created product ${rec.id} (${rec.name}) on CA ${caRec.name}`);
     });
   });
@@ -228,48 +198,8 @@ product
     });
   });
 
-const apikey = program.command('apikey').description('API keys for the REST API');
-apikey
-  .command('create')
-  .requiredOption('--name <name>', 'what the key is for')
-  .option('--permission <perm>', 'e.g. "issue,read:*" or "read:<ca-id>" (repeatable)', collect, [])
-  .option('--admin', 'may manage CAs, products, keys and approvals')
-  .addOption(jsonOption())
-  .action(async (opts: { name: string; permission: string[]; admin?: boolean; json?: boolean }) => {
-    if (opts.permission.length === 0 && !opts.admin) {
-      throw new AppError('bad_request', 'an API key needs --permission "<actions>:<CA id, name or *>" (repeatable, e.g. --permission "issue,read:*") or --admin; without either it could do nothing');
-    }
-    await withRuntime(async (rt) => {
-      const permissions = await Promise.all(
-        opts.permission.map(async (p) => {
-          const perm = parsePermission(p);
-          return perm.ca === '*' ? perm : { ...perm, ca: (await findCa(rt, perm.ca)).id };
-        }),
-      );
-      const { key, token } = await createApiKey(rt.store, { name: opts.name, permissions, admin: !!opts.admin });
-      print(!!opts.json, { id: key.id, name: key.name, admin: key.admin, permissions: key.permissions, api_key: token }, () => `created API key ${key.id} (${key.name})\n  ${token}\n  (shown once; only its hash is stored)`);
-    });
-  });
-apikey
-  .command('list')
-  .addOption(jsonOption())
-  .action(async (opts: { json?: boolean }) => {
-    await withRuntime(async (rt) => {
-      const list = await rt.store.apiKeys.list();
-      print(!!opts.json, list.map((k) => ({ id: k.id, name: k.name, admin: k.admin, permissions: k.permissions, created_at: k.createdAt.toISOString(), revoked_at: k.revokedAt?.toISOString() ?? null })), () =>
-        list.map((k) => `${k.id}  ${k.name}${k.admin ? ' (admin)' : ''}  ${k.permissions.map((p) => `${p.actions.join(',')}:${p.ca}`).join(' ')}${k.revokedAt ? '  REVOKED' : ''}`).join('\n') || 'no API keys',
-      );
-    });
-  });
-apikey
-  .command('revoke <id>')
-  .addOption(jsonOption())
-  .action(async (id: string, opts: { json?: boolean }) => {
-    await withRuntime(async (rt) => {
-      if (!(await rt.store.apiKeys.revoke(id))) throw new AppError('not_found', `no live API key ${id}`);
-      print(!!opts.json, { id, revoked: true }, () => `revoked API key ${id}`);
-    });
-  });
+registerCredentialCommands(program, withRuntime);
+registerAuditCommands(program, withRuntime);
 
 const cert = program.command('cert').description('issued certificates');
 cert
@@ -302,7 +232,7 @@ cert
     await withRuntime(async (rt) => {
       const invalidityDate = opts.invalidityDate ? new Date(opts.invalidityDate) : null;
       if (invalidityDate && Number.isNaN(invalidityDate.getTime())) throw new AppError('bad_request', `--invalidity-date "${opts.invalidityDate}" is not a date`);
-      const revoked = await rt.revocations.revoke(id, { reason: parseRevocationReason(opts.reason), invalidityDate }, () => undefined);
+      const revoked = await rt.revocations.revoke(id, { reason: parseRevocationReason(opts.reason), invalidityDate }, CLI_CONTEXT, () => undefined);
       // This process is about to exit: publish now rather than after the debounce.
       const crl = await rt.crls.publish(revoked.caId);
       print(!!opts.json, { id: revoked.id, revoked_at: revoked.revokedAt?.toISOString(), revocation_reason: revoked.revocationReason, crl_number: crl.crlNumber }, () =>
@@ -316,7 +246,7 @@ cert
   .addOption(jsonOption())
   .action(async (id: string, opts: { json?: boolean }) => {
     await withRuntime(async (rt) => {
-      const lifted = await rt.revocations.reinstate(id, () => undefined);
+      const lifted = await rt.revocations.reinstate(id, CLI_CONTEXT, () => undefined);
       const crl = await rt.crls.publish(lifted.caId);
       print(!!opts.json, { id: lifted.id, revoked_at: null, crl_number: crl.crlNumber }, () => `reinstated ${lifted.id}; CRL ${crl.crlNumber} published`);
     });
@@ -393,8 +323,19 @@ request
   .addOption(jsonOption())
   .action(async (id: string, opts: { json?: boolean }) => {
     await withRuntime(async (rt) => {
-      const r = await rt.enrollments.approve(id, 'cli');
+      const r = await rt.enrollments.approve(id, CLI_CONTEXT);
       print(!!opts.json, { id: r.id, status: r.status }, () => `approved ${r.id}; it is queued for signing by the next worker`);
+    });
+  });
+request
+  .command('decline <id>')
+  .description('decline a request that waits for approval; the requester sees the reason')
+  .requiredOption('--reason <text>', 'why, for the requester')
+  .addOption(jsonOption())
+  .action(async (id: string, opts: { reason: string; json?: boolean }) => {
+    await withRuntime(async (rt) => {
+      const r = await rt.enrollments.reject(id, opts.reason, CLI_CONTEXT);
+      print(!!opts.json, { id: r.id, status: r.status, reason: r.statusReason }, () => `declined ${r.id}: ${opts.reason}`);
     });
   });
 

@@ -66,6 +66,8 @@ export const configSchema = z.object({
   ocspSignerDays: z.coerce.number().int().min(1).max(365).default(7),
   /** Extra host names for the HTTPS certificate the gateway issues itself. */
   tlsHostnames: z.array(z.string().min(1)).default([]),
+  /** Lifetime of a bearer token from POST /v1/auth/token. */
+  tokenTtlSeconds: z.coerce.number().int().min(30).max(86_400).default(900),
   /** Passphrases of passphrase-protected CAs, by CA name or id. */
   caPassphrases: z.record(z.string(), z.string()).default({}),
 });
@@ -84,6 +86,7 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   publicUrl: 'CERTGATE_PUBLIC_URL',
   logLevel: 'CERTGATE_LOG_LEVEL',
   issueWaitMs: 'CERTGATE_ISSUE_WAIT_MS',
+  tokenTtlSeconds: 'CERTGATE_TOKEN_TTL_SECONDS',
   workerConcurrency: 'CERTGATE_WORKER_CONCURRENCY',
   signingLeaseMs: 'CERTGATE_SIGNING_LEASE_MS',
   queueLockMs: 'CERTGATE_QUEUE_LOCK_MS',

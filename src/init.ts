@@ -1,7 +1,7 @@
 // First-start set-up: a root CA, an issuing CA under it, a default product and an admin key.
-import { randomUUID } from 'node:crypto';
-import { createApiKey } from './auth/apiKeys.js';
 import { createCa } from './ca/createCa.js';
+import { CLI_CONTEXT } from './cli/kit.js';
+import { createProduct } from './core/products.js';
 import type { CaRecord, KeyAlgorithm, ProductRecord } from './core/types.js';
 import { parseProductTemplate } from './policy/productSchema.js';
 import type { Runtime } from './runtime.js';
@@ -22,18 +22,22 @@ export async function initialize(rt: Runtime, options: { keyAlgorithm?: KeyAlgor
     rt.store,
     { name: 'certgate-root', subject: 'CN=certgate Dev Root CA, O=certgate', keyAlgorithm: keyAlgorithm === 'ec-p256' ? 'ec-p384' : keyAlgorithm, validityDays: 3650 * 2 },
     rt.secrets,
+    CLI_CONTEXT,
   );
   const issuing = await createCa(
     rt.store,
     { name: 'certgate-issuing', subject: 'CN=certgate Dev Issuing CA, O=certgate', keyAlgorithm, validityDays: 3650, parentId: root.id },
     rt.secrets,
+    CLI_CONTEXT,
   );
-  const product = await rt.store.products.insert({
-    id: randomUUID(),
-    name: 'default',
-    caId: issuing.id,
-    template: parseProductTemplate({ allowIpSans: true, allowWildcards: true }),
-  });
-  const { token } = await createApiKey(rt.store, { name: 'admin', permissions: [{ ca: '*', actions: ['read', 'issue', 'revoke'] }], admin: true });
-  return { created: true, root, issuing, product, adminToken: token };
+  const product = await createProduct(
+    rt.store,
+    { name: 'default', caId: issuing.id, template: parseProductTemplate({ allowIpSans: true, allowWildcards: true }) },
+    CLI_CONTEXT,
+  );
+  const { secret } = await rt.credentials.create(
+    { type: 'rest', name: 'admin', products: '*', permissions: [{ ca: '*', actions: ['read', 'issue', 'revoke'] }], admin: true },
+    CLI_CONTEXT,
+  );
+  return { created: true, root, issuing, product, adminToken: secret };
 }

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { CaRegistry } from './ca/registry.js';
 import type { CaSecrets } from './ca/createCa.js';
 import { ConfigError, publicUrlOf, type Config } from './config.js';
-import { CredentialService } from './core/credentials.js';
+import { CredentialService } from './auth/credentialService.js';
 import { EnrollmentService, type NameAuthorizer } from './core/enrollmentService.js';
 import type { CoreServices, MountedProtocol, ProtocolModule, StatusChangeListener } from './core/protocol.js';
 import { QueryService } from './core/queries.js';
@@ -30,6 +30,8 @@ const SWEEP_INTERVAL_MS = 5_000;
 const SWEEP_MIN_AGE_MS = 15_000;
 const CRL_SWEEP_INTERVAL_MS = 60_000;
 const REVOCATIONS_CHANNEL = 'revocations';
+const CREDENTIAL_CACHE_MS = 500;
+const CREDENTIAL_CACHE_WITH_REDIS_MS = 10_000;
 /** `caId/serial`: whose status changed. A notice with no serial stands for the whole CA. */
 const revocationNotice = (caId: string, serialHex: string): string => `${caId}/${serialHex}`;
 function parseRevocationNotice(message: string): { caId: string; serialHex?: string } {
@@ -46,6 +48,7 @@ export interface Runtime {
   secrets: CaSecrets;
   enrollments: EnrollmentService;
   revocations: RevocationService;
+  credentials: CredentialService;
   crls: CrlPublisher;
   /** What front-ends get: narrow services, never the store. */
   core: CoreServices;
@@ -135,13 +138,24 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     void broadcast.publish(REVOCATIONS_CHANNEL, revocationNotice(caId, serialHex));
   });
 
+  const credentials = new CredentialService(store, {
+    masterKey: secrets.masterKey,
+    tokenTtlSeconds: config.tokenTtlSeconds,
+    broadcast,
+    // With Redis, a rotation or revocation reaches every process at once and the cache bound
+    // only matters if that notice is lost; without it, the bound is how late others see it.
+    cacheMs: config.redisUrl ? CREDENTIAL_CACHE_WITH_REDIS_MS : CREDENTIAL_CACHE_MS,
+    onError,
+  });
+
   const core: CoreServices = {
     config,
     log,
     enrollments,
     revocations,
     queries: new QueryService(store),
-    credentials: new CredentialService(store),
+    credentials,
+    audit: store.audit,
     cas,
     crls,
     ocspSigners: store.ocspSigners,
@@ -167,6 +181,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     secrets,
     enrollments,
     revocations,
+    credentials,
     crls,
     core,
     protocols,
@@ -199,6 +214,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       for (const { mounted } of protocols) await mounted.close?.();
       if (sweeper) clearInterval(sweeper);
       crlScheduler.stop();
+      await credentials.close();
       await queue.close();
       await crlQueue.close();
       await broadcast.close();

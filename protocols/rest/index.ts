@@ -1,12 +1,14 @@
 // The REST front-end (Certman-shaped JSON over HTTP, bearer API keys).
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import express, { type Router } from 'express';
 import { z } from 'zod';
-import { can, permittedCas } from '../../src/auth/apiKeys.js';
+import { can, permittedCas } from '../../src/auth/permissions.js';
 import type { ProductRef } from '../../src/core/enrollmentService.js';
 import type { CoreServices, ProtocolModule } from '../../src/core/protocol.js';
 import { parseRevocationReason } from '../../src/core/revocationService.js';
-import { AppError, forbidden, notFound, unauthorized } from '../../src/core/errors.js';
-import type { ApiKeyRecord, PermissionAction } from '../../src/core/types.js';
+import { AppError, notFound } from '../../src/core/errors.js';
+import { mountAuditRoutes } from './auditRoutes.js';
+import { auditContextOf, authenticate, credentialOf, principalOf, refuseSecretsInUrl, requireAdmin, requireIssueUnder, requirePermission, sourceIpOf } from './auth.js';
+import { mountCredentialRoutes, mountTokenRoute } from './credentialRoutes.js';
 import { caJson, certificateJson, productJson, rejectionJson, requestJson, revokedJson } from './serialize.js';
 import { restErrorHandler } from './errors.js';
 
@@ -42,43 +44,25 @@ const listQuery = z.object({
   offset: z.coerce.number().int().min(0).default(0),
 });
 
-type Authed = Request & { apiKey: ApiKeyRecord };
-
-function keyOf(req: Request): ApiKeyRecord {
-  return (req as Authed).apiKey;
-}
-
-function requirePermission(req: Request, action: PermissionAction, caId: string): void {
-  if (!can(keyOf(req), action, caId)) throw forbidden(`this API key may not ${action} on CA ${caId}`);
-}
-
-function requireAdmin(req: Request): void {
-  if (!keyOf(req).admin) throw forbidden('this action needs an admin API key');
-}
-
 export function createRestRouter(core: CoreServices): Router {
-  const { queries, cas, enrollments, revocations, credentials } = core;
+  const { queries, cas, enrollments, revocations } = core;
   const issueWaitMs = core.config.issueWaitMs;
   const router = express.Router();
   router.use(express.json({ limit: '256kb' }));
-
-  router.use(async (req: Request, _res: Response, next: NextFunction) => {
-    const header = req.headers.authorization ?? '';
-    const m = /^Bearer\s+(\S+)$/i.exec(header);
-    const key = m ? await credentials.apiKey(m[1] as string) : null;
-    if (!key) throw unauthorized(m ? 'invalid or revoked API key' : 'missing API key: send "Authorization: Bearer cg_..."');
-    (req as Authed).apiKey = key;
-    next();
-  });
+  router.use(refuseSecretsInUrl);
+  mountTokenRoute(router, core);
+  router.use(authenticate(core));
 
   router.get('/whoami', (req, res) => {
-    const k = keyOf(req);
-    res.json({ id: k.id, name: k.name, admin: k.admin, permissions: k.permissions, created_at: k.createdAt.toISOString() });
+    const c = credentialOf(req);
+    res.json({ id: c.id, name: c.name, type: c.type, admin: c.admin, permissions: c.permissions, products: c.products, created_at: c.createdAt.toISOString() });
   });
+  mountCredentialRoutes(router, core);
+  mountAuditRoutes(router, core.audit);
 
   router.get('/cas', async (req, res) => {
     const all = await queries.caList();
-    res.json({ cas: all.filter((ca) => can(keyOf(req), 'read', ca.id)).map((ca) => caJson(ca)) });
+    res.json({ cas: all.filter((ca) => can(credentialOf(req), 'read', ca.id)).map((ca) => caJson(ca)) });
   });
 
   router.get('/cas/:id', async (req, res) => {
@@ -97,7 +81,7 @@ export function createRestRouter(core: CoreServices): Router {
 
   router.get('/products', async (req, res) => {
     const products = await queries.productList();
-    res.json({ products: products.filter((p) => can(keyOf(req), 'read', p.caId)).map(productJson) });
+    res.json({ products: products.filter((p) => can(credentialOf(req), 'read', p.caId)).map(productJson) });
   });
 
   router.post('/certificates', async (req, res) => {
@@ -106,16 +90,18 @@ export function createRestRouter(core: CoreServices): Router {
     if (idempotencyKey !== null && (idempotencyKey.length < 1 || idempotencyKey.length > 255)) {
       throw new AppError('bad_request', 'Idempotency-Key must be 1 to 255 characters');
     }
-    const key = keyOf(req);
+    const credential = credentialOf(req);
     const product: ProductRef = body.productId ? { id: body.productId } : { caId: body.caId as string };
     const { request } = await enrollments.submit(
       {
-        principal: `apikey:${key.id}`,
+        principal: principalOf(credential),
+        actor: credential.id,
+        sourceIp: sourceIpOf(req),
         protocol: 'rest',
         product,
-        authorize: (caId) => {
-          if (body.productId && body.caId && body.caId !== caId) throw new AppError('bad_request', `product ${body.productId} does not issue from CA ${body.caId}`);
-          requirePermission(req, 'issue', caId);
+        authorize: (p) => {
+          if (body.productId && body.caId && body.caId !== p.caId) throw new AppError('bad_request', `product ${body.productId} does not issue from CA ${body.caId}`);
+          requireIssueUnder(req, p);
         },
       },
       body.csrPem as string,
@@ -148,7 +134,7 @@ export function createRestRouter(core: CoreServices): Router {
     const q = listQuery.parse(req.query);
     if (q.ca_id) requirePermission(req, 'read', q.ca_id);
     // Filtered in the query, so that limit and offset page through what the key may read.
-    const readable = permittedCas(keyOf(req), 'read');
+    const readable = permittedCas(credentialOf(req), 'read');
     const caIds = q.ca_id ? [q.ca_id] : readable === '*' ? undefined : readable;
     const certs = await queries.certificateList({ ...(caIds ? { caIds } : {}), limit: q.limit, offset: q.offset });
     res.json({ certificates: certs.map((c) => certificateJson(c)) });
@@ -173,33 +159,34 @@ export function createRestRouter(core: CoreServices): Router {
     const cert = await revocations.revoke(
       req.params.id as string,
       { reason: parseRevocationReason(body.reason), invalidityDate: invalidity ? new Date(invalidity) : null },
+      auditContextOf(req),
       (caId) => requirePermission(req, 'revoke', caId),
     );
     res.json({ message: 'certificate revoked', certificate: revokedJson(cert) });
   });
 
   router.post('/certificates/:id/reinstate', async (req, res) => {
-    const cert = await revocations.reinstate(req.params.id as string, (caId) => requirePermission(req, 'revoke', caId));
+    const cert = await revocations.reinstate(req.params.id as string, auditContextOf(req), (caId) => requirePermission(req, 'revoke', caId));
     res.json({ message: 'certificate reinstated', certificate: revokedJson(cert) });
   });
 
   router.get('/requests/:id', async (req, res) => {
     const r = await queries.requestById(req.params.id as string);
     if (!r) throw notFound(`request ${req.params.id} not found`);
-    if (r.requester !== `apikey:${keyOf(req).id}`) requirePermission(req, 'read', r.caId);
+    if (r.requester !== principalOf(credentialOf(req))) requirePermission(req, 'read', r.caId);
     res.json(requestJson(r));
   });
 
   router.post('/requests/:id/approve', async (req, res) => {
     requireAdmin(req);
-    const r = await enrollments.approve(req.params.id as string, `apikey:${keyOf(req).id}`);
+    const r = await enrollments.approve(req.params.id as string, auditContextOf(req));
     res.json(requestJson(r));
   });
 
   router.post('/requests/:id/reject', async (req, res) => {
     requireAdmin(req);
     const reason = z.object({ reason: z.string().min(1).max(500).default('rejected by an operator') }).parse(req.body ?? {}).reason;
-    res.json(requestJson(await enrollments.reject(req.params.id as string, reason)));
+    res.json(requestJson(await enrollments.reject(req.params.id as string, reason, auditContextOf(req))));
   });
 
   router.use((req, res) => {

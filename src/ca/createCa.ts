@@ -1,6 +1,7 @@
 import { generateKeyPair, createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import type { CaRecord, KeyAlgorithm } from '../core/types.js';
+import { AUDIT } from '../audit/actions.js';
+import type { AuditContext, CaRecord, KeyAlgorithm } from '../core/types.js';
 import { keyIdentifier, randomSerial, signCertificate } from '../pki/certificate.js';
 import { readCertificateBasics } from '../pki/certInfo.js';
 import { keyGenSpec } from '../pki/keys.js';
@@ -40,7 +41,7 @@ export function caSecretFor(ca: Pick<CaRecord, 'id' | 'name' | 'encryptedKey'>, 
   return p;
 }
 
-export async function createCa(store: Store, opts: CreateCaOptions, secrets: CaSecrets): Promise<CaRecord> {
+export async function createCa(store: Store, opts: CreateCaOptions, secrets: CaSecrets, by: AuditContext): Promise<CaRecord> {
   if (await store.cas.getByName(opts.name)) throw new Error(`a CA named "${opts.name}" already exists`);
   const spec = keyGenSpec(opts.keyAlgorithm);
   const { privateKey } = await generateKeyPairAsync(spec.type, spec);
@@ -85,16 +86,27 @@ export async function createCa(store: Store, opts: CreateCaOptions, secrets: CaS
   const encryptedKey = opts.passphrase
     ? encryptPrivateKey(privateKey, opts.passphrase, 'passphrase')
     : encryptPrivateKey(privateKey, secrets.masterKey, 'master');
-  return store.cas.insert({
-    id: randomUUID(),
-    name: opts.name,
-    kind: opts.parentId ? 'issuing' : 'root',
-    parentId: opts.parentId ?? null,
-    keyAlgorithm: opts.keyAlgorithm,
-    subject: parseNameDer(subjectDer).text,
-    certificatePem: toPem('CERTIFICATE', der),
-    encryptedKey,
-    notBefore,
-    notAfter,
-  });
+  const id = randomUUID();
+  const kind = opts.parentId ? 'issuing' : 'root';
+  return store.cas.insert(
+    {
+      id,
+      name: opts.name,
+      kind,
+      parentId: opts.parentId ?? null,
+      keyAlgorithm: opts.keyAlgorithm,
+      subject: parseNameDer(subjectDer).text,
+      certificatePem: toPem('CERTIFICATE', der),
+      encryptedKey,
+      notBefore,
+      notAfter,
+    },
+    {
+      ...by,
+      action: AUDIT.caCreate,
+      target: id,
+      outcome: 'success',
+      detail: { name: opts.name, kind, parent: opts.parentId ?? null, keyAlgorithm: opts.keyAlgorithm, notAfter: notAfter.toISOString() },
+    },
+  );
 }

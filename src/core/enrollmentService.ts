@@ -2,6 +2,7 @@
 // Grant (who, through which protocol, under which product, within which limits); submit() turns a
 // CSR into a stored, queued EnrollmentRequest, and waitForOutcome() lets a waiting front-end answer.
 import { createHash } from 'node:crypto';
+import { AUDIT } from '../audit/actions.js';
 import { CsrError, parseCsr, type ParsedCsr } from '../pki/csr.js';
 import { toPem } from '../pki/pem.js';
 import type { SignatureVerifier } from '../pki/verifyPool.js';
@@ -14,7 +15,7 @@ import { conflict, notFound, refused, unprocessable } from './errors.js';
 import { newId } from './ids.js';
 import { SETTLED_STATUSES } from './requestStatus.js';
 import { TtlCache } from './ttlCache.js';
-import type { CertificateRecord, Constraint, EnrollmentRequest, ProductRecord, Protocol, Rejection } from './types.js';
+import type { AuditContext, CertificateRecord, Constraint, EnrollmentRequest, ProductRecord, Protocol, Rejection } from './types.js';
 
 /** How a front-end names the product: by id, by name (an EST/SCEP label, an ACME profile), or a CA's default. */
 export type ProductRef = { id: string } | { name: string } | { caId: string };
@@ -22,12 +23,16 @@ export type ProductRef = { id: string } | { name: string } | { caId: string };
 export interface Grant {
   /** Who asks: `apikey:<id>`, `acme:<account>`, `est:<user>`, ... */
   principal: string;
+  /** Who the audit trail names: the credential id (default: the principal). */
+  actor?: string;
+  /** Where the request came from, for the audit trail. */
+  sourceIp?: string | null;
   protocol: Protocol;
   product: ProductRef;
   /** Limits the credential carries; stored on the request and enforced by the worker. */
   constraints?: Constraint[];
-  /** Throws (forbidden) when the caller may not issue from this CA. Runs before any write. */
-  authorize?: (caId: string) => void;
+  /** Throws (forbidden) when the caller may not issue under this product. Runs before any write. */
+  authorize?: (product: ProductRecord) => void;
 }
 
 export interface SubmitOptions {
@@ -113,7 +118,7 @@ export class EnrollmentService {
 
   async submit(grant: Grant, csrInput: string | Buffer, o: SubmitOptions = {}): Promise<{ request: EnrollmentRequest; created: boolean }> {
     const product = await this.resolveProduct(grant.product);
-    grant.authorize?.(product.caId);
+    grant.authorize?.(product);
     const csr = parseCsrOrRefuse(csrInput);
     if (!(await this.verifier.verify(csr))) {
       throw refused('bad_request', { code: 'badCsr', rule: 'proofOfPossession', detail: 'CSR signature does not verify: the request was not signed by the key it contains' });
@@ -124,19 +129,31 @@ export class EnrollmentService {
     const transactionId = o.transactionId ?? null;
 
     const fingerprint = fingerprintOf({ productId: product.id, csrDer: csr.der, validityDays, constraints, transactionId });
-    const { request, created } = await this.store.requests.insert({
-      id: newId(),
-      productId: product.id,
-      caId: product.caId,
-      requester: grant.principal,
-      protocol: grant.protocol,
-      csrPem: toPem('CERTIFICATE REQUEST', csr.der),
-      validityDays,
-      idempotencyKey: o.idempotencyKey ?? null,
-      transactionId,
-      constraints,
-      fingerprint,
-    });
+    const id = newId();
+    const { request, created } = await this.store.requests.insert(
+      {
+        id,
+        productId: product.id,
+        caId: product.caId,
+        requester: grant.principal,
+        protocol: grant.protocol,
+        csrPem: toPem('CERTIFICATE REQUEST', csr.der),
+        validityDays,
+        idempotencyKey: o.idempotencyKey ?? null,
+        transactionId,
+        constraints,
+        fingerprint,
+      },
+      {
+        actor: grant.actor ?? grant.principal,
+        protocol: grant.protocol,
+        sourceIp: grant.sourceIp ?? null,
+        action: AUDIT.requestSubmit,
+        target: id,
+        outcome: 'success',
+        detail: { product: product.id, ca: product.caId, requester: grant.principal, ...(validityDays !== null ? { validityDays } : {}) },
+      },
+    );
     if (!created && request.fingerprint !== fingerprint) {
       throw unprocessable(`this ${o.idempotencyKey ? 'idempotency key' : 'transaction id'} was already used for a different request`);
     }
@@ -193,16 +210,26 @@ export class EnrollmentService {
     }
   }
 
-  async approve(requestId: string, approvedBy: string): Promise<EnrollmentRequest> {
-    const request = await this.store.requests.approve(requestId, approvedBy);
+  async approve(requestId: string, by: AuditContext): Promise<EnrollmentRequest> {
+    const request = await this.store.requests.approve(requestId, by.actor, {
+      ...by,
+      action: AUDIT.requestApprove,
+      target: requestId,
+      outcome: 'success',
+    });
     if (!request) throw await this.notIn(requestId, 'pending_approval');
     await this.queue.enqueue(requestId);
     return request;
   }
 
-  async reject(requestId: string, reason: string): Promise<EnrollmentRequest> {
+  /** An operator declines a request that waits for approval. */
+  async reject(requestId: string, reason: string, by: AuditContext): Promise<EnrollmentRequest> {
     const rejection: Rejection = { code: 'policy', rule: 'operator', detail: reason };
-    const request = await this.store.requests.transition(requestId, ['pending_approval'], 'rejected', { reason, rejection });
+    const request = await this.store.requests.transition(requestId, ['pending_approval'], 'rejected', {
+      reason,
+      rejection,
+      audit: { ...by, action: AUDIT.requestDecline, target: requestId, outcome: 'success', detail: { reason } },
+    });
     if (!request) throw await this.notIn(requestId, 'pending_approval');
     return request;
   }

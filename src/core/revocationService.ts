@@ -1,8 +1,9 @@
 // Revoking and reinstating certificates, and telling whoever publishes status (CRL builder,
 // OCSP cache) which certificate's status changed.
+import { AUDIT } from '../audit/actions.js';
 import type { Store } from '../store/types.js';
 import { badRequest, conflict, notFound } from './errors.js';
-import { REVOCATION_REASON_CODES, type CertificateRecord, type RevocationReason } from './types.js';
+import { REVOCATION_REASON_CODES, type AuditContext, type CertificateRecord, type RevocationReason } from './types.js';
 
 export type RevocationListener = (caId: string, serialHex: string) => void;
 
@@ -35,16 +36,24 @@ export class RevocationService {
   async revoke(
     certificateId: string,
     input: { reason: RevocationReason; invalidityDate?: Date | null },
+    by: AuditContext,
     authorize: (caId: string) => void,
   ): Promise<CertificateRecord> {
     const existing = await this.store.certificates.get(certificateId);
     if (!existing) throw notFound(`certificate ${certificateId} not found`);
     authorize(existing.caId);
-    const result = await this.store.certificates.revoke(certificateId, {
-      reason: input.reason,
-      revokedAt: new Date(),
-      invalidityDate: input.invalidityDate ?? null,
-    });
+    const invalidityDate = input.invalidityDate ?? null;
+    const result = await this.store.certificates.revoke(
+      certificateId,
+      { reason: input.reason, revokedAt: new Date(), invalidityDate },
+      {
+        ...by,
+        action: AUDIT.certificateRevoke,
+        target: certificateId,
+        outcome: 'success',
+        detail: { ca: existing.caId, serial: existing.serialNumber, reason: input.reason, ...(invalidityDate ? { invalidityDate: invalidityDate.toISOString() } : {}) },
+      },
+    );
     if (!result) throw notFound(`certificate ${certificateId} not found`);
     if (!result.changed) throw conflict(`certificate ${certificateId} is already revoked (${result.certificate.revocationReason})`);
     this.changed(existing);
@@ -52,11 +61,17 @@ export class RevocationService {
   }
 
   /** Lifts a certificateHold. */
-  async reinstate(certificateId: string, authorize: (caId: string) => void): Promise<CertificateRecord> {
+  async reinstate(certificateId: string, by: AuditContext, authorize: (caId: string) => void): Promise<CertificateRecord> {
     const existing = await this.store.certificates.get(certificateId);
     if (!existing) throw notFound(`certificate ${certificateId} not found`);
     authorize(existing.caId);
-    const lifted = await this.store.certificates.reinstate(certificateId);
+    const lifted = await this.store.certificates.reinstate(certificateId, {
+      ...by,
+      action: AUDIT.certificateReinstate,
+      target: certificateId,
+      outcome: 'success',
+      detail: { ca: existing.caId, serial: existing.serialNumber },
+    });
     if (!lifted) throw conflict(`certificate ${certificateId} is not on hold, so it cannot be reinstated`);
     this.changed(existing);
     return lifted;

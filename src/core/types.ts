@@ -218,14 +218,74 @@ export interface Permission {
   actions: PermissionAction[];
 }
 
-export interface ApiKeyRecord {
+export type CredentialType = 'rest' | 'acme' | 'est' | 'scep';
+export const CREDENTIAL_TYPES: readonly CredentialType[] = ['rest', 'acme', 'est', 'scep'];
+
+/**
+ * One credential of any protocol: who may authenticate, under which products, from where, until
+ * when. What the secret is depends on the type (auth/secrets.ts); only its hash, or (where the
+ * protocol needs the secret itself: an ACME EAB HMAC key, a SCEP challenge) its ciphertext under
+ * the master key, is stored.
+ */
+export interface CredentialRecord {
   id: string;
+  type: CredentialType;
+  /** For `est`, the HTTP Basic username. */
   name: string;
-  /** SHA-256 of the secret part, hex. The secret has 256 bits of entropy, so a slow hash buys nothing. */
-  secretHash: string;
+  /** Product ids it may issue under, or '*' for every product. */
+  products: '*' | string[];
+  ownerUser: string | null;
+  ownerGroup: string | null;
+  expiresAt: Date | null;
+  /** CIDR blocks the caller must come from; empty means anywhere. */
+  allowIps: string[];
+  /** `rest` only: what it may do on which CA. Other types issue only (through their protocol). */
   permissions: Permission[];
-  /** Admins may manage CAs, products and keys. */
+  /** `rest` only: may manage CAs, products, credentials and read the audit trail. */
   admin: boolean;
-  createdAt: Date;
+  /** SHA-256 (hex) of the secret (`rest`, `est`), or an encrypted envelope of it (`acme`, `scep`). */
+  secret: string;
+  /** The secret before the last rotation, while its grace period lasts. */
+  previousSecret: string | null;
+  previousSecretUntil: Date | null;
+  /** Bumped by every rotation; a bearer token minted under an older one dies with that secret. */
+  secretVersion: number;
+  enabled: boolean;
   revokedAt: Date | null;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  useCount: number;
+}
+
+/** An action the audit trail records: one name per kind of change (see audit/actions.ts). */
+export type AuditOutcome = 'success' | 'refused';
+
+/** What a caller says about one change; the store adds the sequence number, time and hashes. */
+export interface AuditEntryInput {
+  /** A credential id, `cli`, or `system` (the worker, on its own decisions). */
+  actor: string;
+  protocol: string;
+  sourceIp: string | null;
+  action: string;
+  /** What changed: a request, certificate, credential, CA or product id (or, for a refused login, what was presented). */
+  target: string;
+  outcome: AuditOutcome;
+  /** Anything else worth keeping, never a secret. */
+  detail?: Record<string, unknown>;
+}
+
+export interface AuditEntry extends Required<AuditEntryInput> {
+  seq: number;
+  at: Date;
+  /** SHA-256 (hex) of the entry before (64 zeros for the first). */
+  prevHash: string;
+  /** SHA-256 (hex) over this entry's fields and prevHash. */
+  hash: string;
+}
+
+/** Who is acting, from where: what every audited call takes. */
+export interface AuditContext {
+  actor: string;
+  protocol: string;
+  sourceIp: string | null;
 }

@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { CaRecord } from '../core/types.js';
-import { caById } from './queries.js';
+import type { AuditEntryInput, CaRecord } from '../core/types.js';
+import type { AuditedWrites } from './kyselyWriter.js';
+import { caById, insertCa } from './queries.js';
 import { fromMs, toMs, type CasTable, type Database } from './schema.js';
 import type { CaStore, NewCa } from './types.js';
 
@@ -21,9 +22,12 @@ export function caFromRow(row: Selectable<CasTable>): CaRecord {
 }
 
 export class KyselyCaStore implements CaStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly writes: AuditedWrites,
+  ) {}
 
-  async insert(ca: NewCa): Promise<CaRecord> {
+  async insert(ca: NewCa, audit: AuditEntryInput): Promise<CaRecord> {
     const record: CaRecord = {
       id: ca.id,
       name: ca.name,
@@ -37,9 +41,7 @@ export class KyselyCaStore implements CaStore {
       notAfter: new Date(toMs(ca.notAfter)),
       createdAt: new Date(Date.now()),
     };
-    await this.db
-      .insertInto('cas')
-      .values({
+    const row = {
         id: record.id,
         name: record.name,
         kind: record.kind,
@@ -51,8 +53,8 @@ export class KyselyCaStore implements CaStore {
         not_before: toMs(record.notBefore),
         not_after: toMs(record.notAfter),
         created_at: toMs(record.createdAt),
-      })
-      .execute();
+    };
+    await this.writes.one(insertCa(this.db, row), () => audit);
     return record;
   }
 

@@ -1,7 +1,16 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
-import type { CertificateRecord, RevocationReason, RevokedEntry } from '../core/types.js';
+import type { AuditEntryInput, CertificateRecord, RevocationReason, RevokedEntry } from '../core/types.js';
+import type { AuditedWrites } from './kyselyWriter.js';
 import { fromMs, fromNullableMs, toMs, type CertificatesTable, type Database } from './schema.js';
-import { certificateById, certificateByRequestId, certificateBySerial, insertCertificate } from './queries.js';
+import {
+  certificateById,
+  certificateByRequestId,
+  certificateBySerial,
+  insertCertificate,
+  reinstateCertificate,
+  revokeCertificate,
+  type RevokeArgs,
+} from './queries.js';
 import type { CertificateStore, NewCertificate, Revocation } from './types.js';
 
 export function certificateFromRow(row: Selectable<CertificatesTable>): CertificateRecord {
@@ -85,8 +94,18 @@ export async function storeCertificate(
   return record;
 }
 
+export const revokeArgs = (id: string, r: Revocation): RevokeArgs => ({
+  id,
+  revokedAt: toMs(r.revokedAt),
+  reason: r.reason,
+  invalidityDate: r.invalidityDate === null ? null : toMs(r.invalidityDate),
+});
+
 export class KyselyCertificateStore implements CertificateStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly writes: AuditedWrites,
+  ) {}
 
   async get(id: string): Promise<CertificateRecord | undefined> {
     const row = await certificateById(this.db, { id }).executeTakeFirst();
@@ -116,32 +135,15 @@ export class KyselyCertificateStore implements CertificateStore {
     return rows.map(certificateFromRow);
   }
 
-  async revoke(id: string, r: Revocation): Promise<{ certificate: CertificateRecord; changed: boolean } | undefined> {
-    // One conditional UPDATE: a live certificate, or one on hold, takes the new revocation.
-    const row = await this.db
-      .updateTable('certificates')
-      .set({
-        revoked_at: toMs(r.revokedAt),
-        revocation_reason: r.reason,
-        invalidity_date: r.invalidityDate === null ? null : toMs(r.invalidityDate),
-      })
-      .where('id', '=', id)
-      .where((eb) => eb.or([eb('revoked_at', 'is', null), eb('revocation_reason', '=', 'certificateHold')]))
-      .returningAll()
-      .executeTakeFirst();
+  async revoke(id: string, r: Revocation, audit: AuditEntryInput): Promise<{ certificate: CertificateRecord; changed: boolean } | undefined> {
+    const row = await this.writes.one(revokeCertificate(this.db, revokeArgs(id, r)), (changed) => (changed ? audit : null));
     if (row) return { certificate: certificateFromRow(row), changed: true };
     const existing = await this.get(id);
     return existing && { certificate: existing, changed: false };
   }
 
-  async reinstate(id: string): Promise<CertificateRecord | undefined> {
-    const row = await this.db
-      .updateTable('certificates')
-      .set({ revoked_at: null, revocation_reason: null, invalidity_date: null })
-      .where('id', '=', id)
-      .where('revocation_reason', '=', 'certificateHold')
-      .returningAll()
-      .executeTakeFirst();
+  async reinstate(id: string, audit: AuditEntryInput): Promise<CertificateRecord | undefined> {
+    const row = await this.writes.one(reinstateCertificate(this.db, { id }), (changed) => (changed ? audit : null));
     return row && certificateFromRow(row);
   }
 

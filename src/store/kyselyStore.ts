@@ -3,8 +3,10 @@
 // openStore uses it for PostgreSQL; for SQLite it opens the faster SqliteStore (sqliteStore.ts),
 // which reuses the aggregates' Kysely code for everything off the issuance hot path.
 import { sql, type Kysely, type Migration } from 'kysely';
-import type { CertificateRecord } from '../core/types.js';
-import { KyselyApiKeyStore } from './apiKeys.js';
+import type { AuditEntry, AuditEntryInput, CertificateRecord } from '../core/types.js';
+import { appendAudit, KyselyAuditStore } from './audit.js';
+import { KyselyCredentialStore } from './credentials.js';
+import { KyselyWriter } from './kyselyWriter.js';
 import { KyselyCaStore } from './cas.js';
 import { certificateFromRow, KyselyCertificateStore, storeCertificate } from './certificates.js';
 import { DuplicateSerialError, InvalidRequestStateError, isUniqueViolation } from './errors.js';
@@ -25,59 +27,39 @@ export class KyselyStore implements Store {
   readonly products: KyselyProductStore;
   readonly requests: KyselyRequestStore;
   readonly certificates: KyselyCertificateStore;
-  readonly apiKeys: KyselyApiKeyStore;
+  readonly credentials: KyselyCredentialStore;
+  readonly audit: KyselyAuditStore & { append(entry: AuditEntryInput): Promise<AuditEntry> };
   readonly crls: KyselyCrlStore;
   readonly ocspSigners: KyselyOcspSignerStore;
+  private readonly writer: KyselyWriter;
 
   constructor(
     readonly db: Kysely<Database>,
     readonly kind: StoreKind,
   ) {
-    this.cas = new KyselyCaStore(db);
-    this.products = new KyselyProductStore(db);
-    this.requests = new KyselyRequestStore(db);
-    this.certificates = new KyselyCertificateStore(db);
-    this.apiKeys = new KyselyApiKeyStore(db);
+    this.writer = new KyselyWriter(db, kind);
+    this.cas = new KyselyCaStore(db, this.writer);
+    this.products = new KyselyProductStore(db, this.writer);
+    this.requests = new KyselyRequestStore(db, kind, this.writer);
+    this.certificates = new KyselyCertificateStore(db, this.writer);
+    this.credentials = new KyselyCredentialStore(db, this.writer);
+    const writer = this.writer;
+    this.audit = Object.assign(new KyselyAuditStore(db), {
+      append: (entry: AuditEntryInput) => writer.transaction((tx) => appendAudit(tx, kind, entry, Date.now())),
+    });
     this.crls = new KyselyCrlStore(db);
     this.ocspSigners = new KyselyOcspSignerStore(db);
-  }
-
-  /**
-   * Runs `fn` in one write transaction. PostgreSQL: an ordinary (READ COMMITTED) transaction on a
-   * pooled connection. SQLite: BEGIN IMMEDIATE on the dialect's single connection, which Kysely
-   * holds (behind its mutex) for the whole callback, so transactions in this process never
-   * interleave, and the write lock is taken up front so another process cannot make the
-   * read-then-write fail half-way with SQLITE_BUSY.
-   */
-  async writeTransaction<T>(fn: (tx: Kysely<Database>) => Promise<T>): Promise<T> {
-    if (this.kind === 'postgres') return this.db.transaction().execute(fn);
-    return this.db.connection().execute(async (conn) => {
-      await sql`begin immediate`.execute(conn);
-      let result: T;
-      try {
-        result = await fn(conn);
-      } catch (error) {
-        await sql`rollback`.execute(conn).catch(() => undefined);
-        throw error;
-      }
-      try {
-        await sql`commit`.execute(conn);
-      } catch (error) {
-        await sql`rollback`.execute(conn).catch(() => undefined);
-        throw error;
-      }
-      return result;
-    });
   }
 
   async recordIssuance(
     requestId: string,
     certificate: NewCertificate,
-    note: string | null = null,
+    note: string | null,
+    audit: AuditEntryInput,
   ): Promise<{ certificate: CertificateRecord; alreadyIssued: boolean }> {
     checkCertificateNamesRequest(requestId, certificate);
     try {
-      return await this.writeTransaction(async (tx) => {
+      return await this.writer.transaction(async (tx) => {
         let query = issuanceState(tx, { id: requestId });
         // Concurrent jobs for one request queue up here; the loser then sees `issued`.
         if (this.kind === 'postgres') query = query.forUpdate();
@@ -95,6 +77,7 @@ export class KyselyStore implements Store {
         const now = Date.now();
         const stored = await storeCertificate(tx, { ...certificate, requestId }, now);
         await markIssued(tx, { id: requestId, certificateId: stored.id, note, now }).execute();
+        await appendAudit(tx, this.kind, audit, now);
         return { certificate: stored, alreadyIssued: false };
       });
     } catch (error) {

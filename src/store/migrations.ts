@@ -196,10 +196,87 @@ const claims: Migration = {
   },
 };
 
+// One credential model for every protocol (API keys become `rest` credentials, same ids and
+// secrets), and the hash-chained audit trail.
+const credentialsAndAudit: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema
+      .createTable('credentials')
+      .ifNotExists()
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('type', 'text', (c) => c.notNull())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('products', 'text', (c) => c.notNull())
+      .addColumn('owner_user', 'text')
+      .addColumn('owner_group', 'text')
+      .addColumn('expires_at', 'bigint')
+      .addColumn('allow_ips', 'text', (c) => c.notNull())
+      .addColumn('permissions', 'text', (c) => c.notNull())
+      .addColumn('admin', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('secret', 'text', (c) => c.notNull())
+      .addColumn('previous_secret', 'text')
+      .addColumn('previous_secret_until', 'bigint')
+      .addColumn('secret_version', 'integer', (c) => c.notNull().defaultTo(1))
+      .addColumn('enabled', 'integer', (c) => c.notNull().defaultTo(1))
+      .addColumn('revoked_at', 'bigint')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('last_used_at', 'bigint')
+      .addColumn('use_count', 'bigint', (c) => c.notNull().defaultTo(0))
+      .execute();
+    // EST finds its credential by username; two live ones with one name could not be told apart.
+    await db.schema
+      .createIndex('credentials_live_name_uq')
+      .unique()
+      .on('credentials')
+      .columns(['type', 'name'])
+      .where(sql.ref('revoked_at'), 'is', null)
+      .execute();
+    await sql`insert into credentials (id, type, name, products, allow_ips, permissions, admin, secret, secret_version, enabled, revoked_at, created_at, use_count)
+      select id, 'rest', name, '"*"', '[]', permissions, admin, secret_hash, 1, 1, revoked_at, created_at, 0 from api_keys`.execute(db);
+    await db.schema.dropTable('api_keys').execute();
+
+    await db.schema
+      .createTable('audit_log')
+      .ifNotExists()
+      .addColumn('seq', 'bigint', (c) => c.primaryKey())
+      .addColumn('at', 'bigint', (c) => c.notNull())
+      .addColumn('actor', 'text', (c) => c.notNull())
+      .addColumn('protocol', 'text', (c) => c.notNull())
+      .addColumn('source_ip', 'text')
+      .addColumn('action', 'text', (c) => c.notNull())
+      .addColumn('target', 'text', (c) => c.notNull())
+      .addColumn('outcome', 'text', (c) => c.notNull())
+      .addColumn('detail', 'text', (c) => c.notNull())
+      .addColumn('prev_hash', 'text', (c) => c.notNull())
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('audit_log_at_idx').ifNotExists().on('audit_log').column('at').execute();
+    await db.schema.createIndex('audit_log_target_idx').ifNotExists().on('audit_log').columns(['target', 'seq']).execute();
+  },
+
+  async down(db: Kysely<unknown>): Promise<void> {
+    await db.schema.dropTable('audit_log').ifExists().execute();
+    await db.schema
+      .createTable('api_keys')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('secret_hash', 'text', (c) => c.notNull())
+      .addColumn('permissions', 'text', (c) => c.notNull())
+      .addColumn('admin', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('revoked_at', 'bigint')
+      .execute();
+    await sql`insert into api_keys (id, name, secret_hash, permissions, admin, created_at, revoked_at)
+      select id, name, secret, permissions, admin, created_at, revoked_at from credentials where type = 'rest'`.execute(db);
+    await db.schema.dropTable('credentials').execute();
+  },
+};
+
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001_initial': initial,
   '0002_revocation': revocation,
   '0003_claims': claims,
+  '0004_credentials_audit': credentialsAndAudit,
 };
 
 /** Brings the core schema up to date. Safe to call on every start, from several processes (PostgreSQL locks). */

@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { ProductRecord, ProductTemplate } from '../core/types.js';
-import { productById } from './queries.js';
+import type { AuditEntryInput, ProductRecord, ProductTemplate } from '../core/types.js';
+import type { AuditedWrites } from './kyselyWriter.js';
+import { insertProduct, productById } from './queries.js';
 import { fromMs, type Database, type ProductsTable } from './schema.js';
 import type { NewProduct, ProductStore } from './types.js';
 
@@ -15,15 +16,16 @@ export function productFromRow(row: Selectable<ProductsTable>): ProductRecord {
 }
 
 export class KyselyProductStore implements ProductStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly writes: AuditedWrites,
+  ) {}
 
-  async insert(product: NewProduct): Promise<ProductRecord> {
+  async insert(product: NewProduct, audit: AuditEntryInput): Promise<ProductRecord> {
     const createdAt = Date.now();
     const template = JSON.stringify(product.template);
-    await this.db
-      .insertInto('products')
-      .values({ id: product.id, name: product.name, ca_id: product.caId, template, created_at: createdAt })
-      .execute();
+    const row = { id: product.id, name: product.name, ca_id: product.caId, template, created_at: createdAt };
+    await this.writes.one(insertProduct(this.db, row), () => audit);
     // Return what a read would return, not the caller's (mutable) objects.
     return {
       id: product.id,

@@ -3,7 +3,7 @@
 // preparedQuery.ts). Change a query here and both change.
 import type { Insertable, Kysely } from 'kysely';
 import type { RequestStatus } from '../core/types.js';
-import type { CertificatesTable, Database, EnrollmentRequestsTable } from './schema.js';
+import type { AuditLogTable, CasTable, CertificatesTable, CredentialsTable, Database, EnrollmentRequestsTable, ProductsTable } from './schema.js';
 
 type Db = Kysely<Database>;
 
@@ -114,9 +114,74 @@ export const certificateByRequestId = (db: Db, a: { requestId: string }) =>
 export const certificateBySerial = (db: Db, a: { caId: string; serialNumber: string }) =>
   db.selectFrom('certificates').selectAll().where('ca_id', '=', a.caId).where('serial_number', '=', a.serialNumber);
 
-// Lookups every request makes (authentication, the request's CA and product).
+export interface RevokeArgs {
+  id: string;
+  revokedAt: number;
+  reason: string;
+  invalidityDate: number | null;
+}
 
-export const apiKeyById = (db: Db, a: { id: string }) => db.selectFrom('api_keys').selectAll().where('id', '=', a.id);
+/** A live certificate, or one on hold, takes the new revocation; anything else is left alone. */
+export const revokeCertificate = (db: Db, a: RevokeArgs) =>
+  db
+    .updateTable('certificates')
+    .set({ revoked_at: a.revokedAt, revocation_reason: a.reason, invalidity_date: a.invalidityDate })
+    .where('id', '=', a.id)
+    .where((eb) => eb.or([eb('revoked_at', 'is', null), eb('revocation_reason', '=', 'certificateHold')]))
+    .returningAll();
+
+export const reinstateCertificate = (db: Db, a: { id: string }) =>
+  db
+    .updateTable('certificates')
+    .set({ revoked_at: null, revocation_reason: null, invalidity_date: null })
+    .where('id', '=', a.id)
+    .where('revocation_reason', '=', 'certificateHold')
+    .returningAll();
+
+// CAs and products.
+
+export const insertCa = (db: Db, row: Insertable<CasTable>) => db.insertInto('cas').values(row);
+
+export const insertProduct = (db: Db, row: Insertable<ProductsTable>) => db.insertInto('products').values(row);
+
+// Credentials.
+
+export const credentialById = (db: Db, a: { id: string }) => db.selectFrom('credentials').selectAll().where('id', '=', a.id);
+
+export const insertCredential = (db: Db, row: Insertable<CredentialsTable>) => db.insertInto('credentials').values(row);
+
+export interface RotateArgs {
+  id: string;
+  secret: string;
+  /** Until when the secret being replaced still works; null: not at all. */
+  previousUntil: number | null;
+  now: number;
+}
+
+/** A live credential's new secret; the old one is kept only while it has a grace period. */
+export const rotateCredential = (db: Db, a: RotateArgs) =>
+  db
+    .updateTable('credentials')
+    .set((eb) => ({
+      previous_secret: a.previousUntil === null ? null : eb.ref('secret'),
+      previous_secret_until: a.previousUntil,
+      secret: a.secret,
+      secret_version: eb('secret_version', '+', 1),
+    }))
+    .where('id', '=', a.id)
+    .where('revoked_at', 'is', null)
+    .returningAll();
+
+export const revokeCredential = (db: Db, a: { id: string; now: number }) =>
+  db.updateTable('credentials').set({ revoked_at: a.now, enabled: 0 }).where('id', '=', a.id).where('revoked_at', 'is', null).returningAll();
+
+// The audit trail.
+
+export const auditHead = (db: Db) => db.selectFrom('audit_log').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1);
+
+export const insertAuditEntry = (db: Db, row: Insertable<AuditLogTable>) => db.insertInto('audit_log').values(row);
+
+// Lookups every request makes (the request's CA and product).
 
 export const caById = (db: Db, a: { id: string }) => db.selectFrom('cas').selectAll().where('id', '=', a.id);
 

@@ -1,6 +1,7 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import { assertTransitions, TransitionError } from '../core/requestStatus.js';
-import type { Constraint, EnrollmentRequest, Rejection, RequestStatus } from '../core/types.js';
+import type { AuditEntryInput, Constraint, EnrollmentRequest, Rejection, RequestStatus } from '../core/types.js';
+import { KyselyWriter, type AuditedWrites } from './kyselyWriter.js';
 import { StoreError } from './errors.js';
 import {
   approveRequest,
@@ -139,20 +140,33 @@ export function checkApprove(): void {
 }
 
 export class KyselyRequestStore implements RequestStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  private readonly writer: KyselyWriter;
 
-  async insert(request: NewEnrollmentRequest): Promise<{ request: EnrollmentRequest; created: boolean }> {
+  constructor(
+    private readonly db: Kysely<Database>,
+    kind: 'sqlite' | 'postgres',
+    private readonly writes: AuditedWrites,
+  ) {
+    this.writer = new KyselyWriter(db, kind);
+  }
+
+  async insert(request: NewEnrollmentRequest, audit: AuditEntryInput | null): Promise<{ request: EnrollmentRequest; created: boolean }> {
     const record = newRequestRecord(request, Date.now());
     const row = requestToRow(record);
-    if (!isDedupedRequest(record)) {
-      await insertRequest(this.db, row).execute();
-      return { request: record, created: true };
-    }
-    const result = await insertRequestUnlessTaken(this.db, row).executeTakeFirst();
-    if (result.numInsertedOrUpdatedRows !== 0n) return { request: record, created: true };
-    const existing = await this.findDuplicate(record);
-    if (!existing) throw requestIdTaken(record.id);
-    return { request: existing, created: false };
+    return this.writer.audited(
+      async (tx) => {
+        if (!isDedupedRequest(record)) {
+          await insertRequest(tx, row).execute();
+          return { request: record, created: true };
+        }
+        const result = await insertRequestUnlessTaken(tx, row).executeTakeFirst();
+        if (result.numInsertedOrUpdatedRows !== 0n) return { request: record, created: true };
+        const existing = await this.findDuplicate(tx, record);
+        if (!existing) throw requestIdTaken(record.id);
+        return { request: existing, created: false };
+      },
+      (r) => (r.created ? audit : null),
+    );
   }
 
   async get(id: string): Promise<EnrollmentRequest | undefined> {
@@ -173,7 +187,7 @@ export class KyselyRequestStore implements RequestStore {
   ): Promise<EnrollmentRequest | undefined> {
     const args = transitionArgs(id, from, to, outcome, Date.now());
     if (!args) return undefined;
-    const row = await transitionRequest(this.db, args).executeTakeFirst();
+    const row = await this.writes.one(transitionRequest(this.db, args), (r) => (r ? (outcome.audit ?? null) : null));
     return row && requestFromRow(row);
   }
 
@@ -182,9 +196,9 @@ export class KyselyRequestStore implements RequestStore {
     return row && requestFromRow(row);
   }
 
-  async approve(id: string, approvedBy: string): Promise<EnrollmentRequest | undefined> {
+  async approve(id: string, approvedBy: string, audit: AuditEntryInput): Promise<EnrollmentRequest | undefined> {
     checkApprove();
-    const row = await approveRequest(this.db, { id, approvedBy, now: Date.now() }).executeTakeFirst();
+    const row = await this.writes.one(approveRequest(this.db, { id, approvedBy, now: Date.now() }), (r) => (r ? audit : null));
     return row && requestFromRow(row);
   }
 
@@ -201,13 +215,11 @@ export class KyselyRequestStore implements RequestStore {
     return rows.map(requestFromRow);
   }
 
-  private async findDuplicate(record: EnrollmentRequest): Promise<EnrollmentRequest | undefined> {
+  private async findDuplicate(db: Kysely<Database>, record: EnrollmentRequest): Promise<EnrollmentRequest | undefined> {
     const { requester, idempotencyKey, transactionId } = record;
     const row =
-      (idempotencyKey !== null
-        ? await requestByIdempotencyKey(this.db, { requester, idempotencyKey }).executeTakeFirst()
-        : undefined) ??
-      (transactionId !== null ? await requestByTransaction(this.db, { requester, transactionId }).executeTakeFirst() : undefined);
+      (idempotencyKey !== null ? await requestByIdempotencyKey(db, { requester, idempotencyKey }).executeTakeFirst() : undefined) ??
+      (transactionId !== null ? await requestByTransaction(db, { requester, transactionId }).executeTakeFirst() : undefined);
     return row && requestFromRow(row);
   }
 }

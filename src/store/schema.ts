@@ -101,16 +101,46 @@ export interface OcspSignersTable {
   created_at: EpochMs;
 }
 
-export interface ApiKeysTable {
+export interface CredentialsTable {
   id: string;
+  type: string;
   name: string;
-  secret_hash: string;
+  /** JSON: "*" or an array of product ids. */
+  products: string;
+  owner_user: string | null;
+  owner_group: string | null;
+  expires_at: NullableEpochMs;
+  /** JSON array of CIDR blocks. */
+  allow_ips: string;
   /** JSON of Permission[]. */
   permissions: string;
   /** 0 or 1. */
   admin: number;
-  created_at: EpochMs;
+  secret: string;
+  previous_secret: string | null;
+  previous_secret_until: NullableEpochMs;
+  secret_version: number;
+  /** 0 or 1. */
+  enabled: number;
   revoked_at: NullableEpochMs;
+  created_at: EpochMs;
+  last_used_at: NullableEpochMs;
+  use_count: ColumnType<number | string, number, number>;
+}
+
+export interface AuditLogTable {
+  seq: ColumnType<number | string, number, number>;
+  at: EpochMs;
+  actor: string;
+  protocol: string;
+  source_ip: string | null;
+  action: string;
+  target: string;
+  outcome: string;
+  /** JSON object. */
+  detail: string;
+  prev_hash: string;
+  hash: string;
 }
 
 export interface Database {
@@ -118,7 +148,8 @@ export interface Database {
   products: ProductsTable;
   enrollment_requests: EnrollmentRequestsTable;
   certificates: CertificatesTable;
-  api_keys: ApiKeysTable;
+  credentials: CredentialsTable;
+  audit_log: AuditLogTable;
   crls: CrlsTable;
   ocsp_signers: OcspSignersTable;
 }

@@ -1,19 +1,19 @@
 // The aggregates of the SQLite store: each answers its hot operations from SqliteHotPath (writes
 // group-committed through SqliteWriteBatch) and hands the rest to the Kysely aggregate, which
-// runs single autocommit statements on the same connection.
-import type { ApiKeyRecord, CaRecord, CertificateRecord, EnrollmentRequest, ProductRecord, RequestStatus, RevokedEntry } from '../core/types.js';
-import type { KyselyApiKeyStore } from './apiKeys.js';
+// runs single autocommit statements on the same connection, and its audited writes through the
+// batch too (SqliteAuditedWrites).
+import type { AuditEntry, AuditEntryInput, CaRecord, CertificateRecord, EnrollmentRequest, ProductRecord, RequestStatus, RevokedEntry } from '../core/types.js';
 import type { KyselyCaStore } from './cas.js';
 import type { KyselyCertificateStore } from './certificates.js';
 import type { KyselyProductStore } from './products.js';
 import { claimArgs, newRequestRecord, transitionArgs, type KyselyRequestStore } from './requests.js';
+import type { Compilable } from 'kysely';
+import type { AuditedWrites } from './kyselyWriter.js';
 import type { SqliteHotPath } from './sqliteHotPath.js';
 import type { SqliteWriteBatch } from './sqliteWriteBatch.js';
 import type {
-  ApiKeyStore,
   CaStore,
   CertificateStore,
-  NewApiKey,
   NewCa,
   NewEnrollmentRequest,
   NewProduct,
@@ -30,10 +30,11 @@ export class SqliteRequestStore implements RequestStore {
     private readonly writes: SqliteWriteBatch,
   ) {}
 
-  async insert(request: NewEnrollmentRequest): Promise<{ request: EnrollmentRequest; created: boolean }> {
+  async insert(request: NewEnrollmentRequest, audit: AuditEntryInput | null): Promise<{ request: EnrollmentRequest; created: boolean }> {
     // Built now, not in the batch, so a bad Date throws here and timestamps are the caller's.
-    const record = newRequestRecord(request, Date.now());
-    return this.writes.submit(() => this.hot.insertRequest(record));
+    const now = Date.now();
+    const record = newRequestRecord(request, now);
+    return this.writes.submit(() => this.hot.insertRequest(record, audit, now));
   }
 
   async get(id: string): Promise<EnrollmentRequest | undefined> {
@@ -52,7 +53,7 @@ export class SqliteRequestStore implements RequestStore {
   ): Promise<EnrollmentRequest | undefined> {
     const args = transitionArgs(id, from, to, outcome, Date.now());
     if (!args) return undefined;
-    return this.writes.submit(() => this.hot.transition(args));
+    return this.writes.submit(() => this.hot.transition(args, outcome.audit ?? null));
   }
 
   async claim(id: string, claim: { serialNumber: string; leaseMs: number }): Promise<EnrollmentRequest | undefined> {
@@ -60,8 +61,8 @@ export class SqliteRequestStore implements RequestStore {
     return this.writes.submit(() => this.hot.claim(args));
   }
 
-  approve(id: string, approvedBy: string): Promise<EnrollmentRequest | undefined> {
-    return this.kysely.approve(id, approvedBy);
+  approve(id: string, approvedBy: string, audit: AuditEntryInput): Promise<EnrollmentRequest | undefined> {
+    return this.kysely.approve(id, approvedBy, audit);
   }
 
   listByStatus(statuses: readonly RequestStatus[], limit: number): Promise<EnrollmentRequest[]> {
@@ -91,39 +92,16 @@ export class SqliteCertificateStore implements CertificateStore {
     return this.kysely.list(options);
   }
 
-  revoke(id: string, revocation: Revocation): Promise<{ certificate: CertificateRecord; changed: boolean } | undefined> {
-    return this.kysely.revoke(id, revocation);
+  revoke(id: string, revocation: Revocation, audit: AuditEntryInput): Promise<{ certificate: CertificateRecord; changed: boolean } | undefined> {
+    return this.kysely.revoke(id, revocation, audit);
   }
 
-  reinstate(id: string): Promise<CertificateRecord | undefined> {
-    return this.kysely.reinstate(id);
+  reinstate(id: string, audit: AuditEntryInput): Promise<CertificateRecord | undefined> {
+    return this.kysely.reinstate(id, audit);
   }
 
   listRevoked(caId: string): Promise<RevokedEntry[]> {
     return this.kysely.listRevoked(caId);
-  }
-}
-
-export class SqliteApiKeyStore implements ApiKeyStore {
-  constructor(
-    private readonly kysely: KyselyApiKeyStore,
-    private readonly hot: SqliteHotPath,
-  ) {}
-
-  insert(key: NewApiKey): Promise<ApiKeyRecord> {
-    return this.kysely.insert(key);
-  }
-
-  async get(id: string): Promise<ApiKeyRecord | undefined> {
-    return this.hot.getApiKey(id);
-  }
-
-  list(): Promise<ApiKeyRecord[]> {
-    return this.kysely.list();
-  }
-
-  revoke(id: string): Promise<boolean> {
-    return this.kysely.revoke(id);
   }
 }
 
@@ -133,8 +111,8 @@ export class SqliteCaStore implements CaStore {
     private readonly hot: SqliteHotPath,
   ) {}
 
-  insert(ca: NewCa): Promise<CaRecord> {
-    return this.kysely.insert(ca);
+  insert(ca: NewCa, audit: AuditEntryInput): Promise<CaRecord> {
+    return this.kysely.insert(ca, audit);
   }
 
   async get(id: string): Promise<CaRecord | undefined> {
@@ -156,8 +134,8 @@ export class SqliteProductStore implements ProductStore {
     private readonly hot: SqliteHotPath,
   ) {}
 
-  insert(product: NewProduct): Promise<ProductRecord> {
-    return this.kysely.insert(product);
+  insert(product: NewProduct, audit: AuditEntryInput): Promise<ProductRecord> {
+    return this.kysely.insert(product, audit);
   }
 
   async get(id: string): Promise<ProductRecord | undefined> {
@@ -170,5 +148,27 @@ export class SqliteProductStore implements ProductStore {
 
   list(): Promise<ProductRecord[]> {
     return this.kysely.list();
+  }
+}
+
+/** Audited writes off the hot path, run synchronously inside the group commit with their entry. */
+export class SqliteAuditedWrites implements AuditedWrites {
+  constructor(
+    private readonly hot: SqliteHotPath,
+    private readonly writes: SqliteWriteBatch,
+  ) {}
+
+  one<R>(statement: Compilable<R>, entryOf: (row: R | undefined) => AuditEntryInput | null): Promise<R | undefined> {
+    return this.writes.submit(() => {
+      const row = this.hot.first(statement);
+      const entry = entryOf(row);
+      if (entry) this.hot.appendAudit(entry, Date.now());
+      return row;
+    });
+  }
+
+  append(entry: AuditEntryInput): Promise<AuditEntry> {
+    const now = Date.now();
+    return this.writes.submit(() => this.hot.appendAudit(entry, now));
   }
 }

@@ -8,8 +8,9 @@
 // SqliteWriteBatch.
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Compilable, Insertable, Kysely, Selectable } from 'kysely';
-import type { ApiKeyRecord, CaRecord, CertificateRecord, EnrollmentRequest, ProductRecord } from '../core/types.js';
-import { apiKeyFromRow } from './apiKeys.js';
+import { sealEntry } from '../audit/chain.js';
+import type { AuditEntry, AuditEntryInput, CaRecord, CertificateRecord, EnrollmentRequest, ProductRecord } from '../core/types.js';
+import { auditToRow, headFromRow } from './audit.js';
 import { caFromRow } from './cas.js';
 import { certificateFromRow, certificateToRow, newCertificateRecord } from './certificates.js';
 import { DuplicateSerialError, InvalidRequestStateError, isUniqueViolation } from './errors.js';
@@ -18,7 +19,7 @@ import { columnsOf, placeholders, PreparedQuery, rowPlaceholders } from './prepa
 import { productFromRow } from './products.js';
 import * as q from './queries.js';
 import { isDedupedRequest, requestFromRow, requestIdTaken, requestToRow } from './requests.js';
-import type { CertificatesTable, Database, EnrollmentRequestsTable } from './schema.js';
+import type { AuditLogTable, CertificatesTable, Database, EnrollmentRequestsTable } from './schema.js';
 import type { NewCertificate } from './types.js';
 
 const REQUEST_COLUMNS = columnsOf<EnrollmentRequestsTable>({
@@ -32,6 +33,11 @@ const CERTIFICATE_COLUMNS = columnsOf<CertificatesTable>({
   id: true, ca_id: true, product_id: true, request_id: true, serial_number: true, common_name: true, san_dns: true,
   san_ip: true, san_email: true, san_uri: true, key_algorithm: true, valid_from: true, valid_to: true,
   certificate_pem: true, revoked_at: true, revocation_reason: true, invalidity_date: true, created_at: true,
+});
+
+const AUDIT_COLUMNS = columnsOf<AuditLogTable>({
+  seq: true, at: true, actor: true, protocol: true, source_ip: true, action: true, target: true, outcome: true,
+  detail: true, prev_hash: true, hash: true,
 });
 
 type Builder<A, R> = (db: Kysely<Database>, args: A) => Compilable<R>;
@@ -57,7 +63,11 @@ function prepareStatements(sqlite: BetterSqlite3.Database, db: Kysely<Database>)
     certificateById: prepare(q.certificateById),
     certificateByRequestId: prepare(q.certificateByRequestId),
     certificateBySerial: prepare(q.certificateBySerial),
-    apiKeyById: prepare(q.apiKeyById),
+    auditHead: new PreparedQuery<object, { seq: number; hash: string }>(sqlite, q.auditHead(db)),
+    insertAuditEntry: new PreparedQuery<Insertable<AuditLogTable>>(
+      sqlite,
+      q.insertAuditEntry(db, rowPlaceholders<Insertable<AuditLogTable>>(AUDIT_COLUMNS)),
+    ),
     caById: prepare(q.caById),
     productById: prepare(q.productById),
   };
@@ -67,6 +77,8 @@ export class SqliteHotPath {
   private readonly s: ReturnType<typeof prepareStatements>;
   /** One statement per number of `from` statuses, prepared on first use. */
   private readonly transitionByArity = new Map<number, PreparedQuery<q.TransitionArgs, Selectable<EnrollmentRequestsTable>>>();
+  /** Statements of the writes off the hot path (see first()), prepared on first use. */
+  private readonly bySql = new Map<string, BetterSqlite3.Statement<unknown[]>>();
 
   /** `db` only compiles (it must be an SQLite Kysely); the statements run on `sqlite`. */
   constructor(
@@ -103,11 +115,6 @@ export class SqliteHotPath {
     return row && certificateFromRow(row);
   }
 
-  getApiKey(id: string): ApiKeyRecord | undefined {
-    const row = this.s.apiKeyById.get({ id });
-    return row && apiKeyFromRow(row);
-  }
-
   getCa(id: string): CaRecord | undefined {
     const row = this.s.caById.get({ id });
     return row && caFromRow(row);
@@ -120,14 +127,44 @@ export class SqliteHotPath {
 
   // Writes: run these inside a SqliteWriteBatch (they assume they are in a transaction).
 
+  /** Appends to the audit trail after the entry the transaction sees last. */
+  appendAudit(input: AuditEntryInput, now: number): AuditEntry {
+    const entry = sealEntry(input, headFromRow(this.s.auditHead.get({})), new Date(now));
+    this.s.insertAuditEntry.run(auditToRow(entry));
+    return entry;
+  }
+
+  /**
+   * Runs any one statement Kysely built (a write off the hot path: a revocation, an approval, a
+   * new credential) and returns the first row it returns, if it returns rows.
+   */
+  first<R>(statement: Compilable<R>): R | undefined {
+    const compiled = statement.compile();
+    let prepared = this.bySql.get(compiled.sql);
+    if (!prepared) {
+      prepared = this.sqlite.prepare<unknown[]>(compiled.sql);
+      this.bySql.set(compiled.sql, prepared);
+    }
+    const parameters = compiled.parameters as unknown[];
+    if (!prepared.reader) {
+      prepared.run(...parameters);
+      return undefined;
+    }
+    return prepared.get(...parameters) as R | undefined;
+  }
+
   /** `record` is the new request as newRequestRecord builds it. */
-  insertRequest(record: EnrollmentRequest): { request: EnrollmentRequest; created: boolean } {
+  insertRequest(record: EnrollmentRequest, audit: AuditEntryInput | null, now: number): { request: EnrollmentRequest; created: boolean } {
     const row = requestToRow(record);
     if (!isDedupedRequest(record)) {
       this.s.insertRequest.run(row);
+      if (audit) this.appendAudit(audit, now);
       return { request: record, created: true };
     }
-    if (this.s.insertRequestUnlessTaken.run(row).changes !== 0) return { request: record, created: true };
+    if (this.s.insertRequestUnlessTaken.run(row).changes !== 0) {
+      if (audit) this.appendAudit(audit, now);
+      return { request: record, created: true };
+    }
     const { requester, idempotencyKey, transactionId } = record;
     const existing =
       (idempotencyKey !== null ? this.s.requestByKey.get({ requester, idempotencyKey }) : undefined) ??
@@ -137,9 +174,11 @@ export class SqliteHotPath {
   }
 
   /** `args` as transitionArgs builds them (checked against the transition table). */
-  transition(args: q.TransitionArgs): EnrollmentRequest | undefined {
+  transition(args: q.TransitionArgs, audit: AuditEntryInput | null): EnrollmentRequest | undefined {
     const row = this.transitionStatement(args.from.length).get(args);
-    return row && requestFromRow(row);
+    if (!row) return undefined;
+    if (audit) this.appendAudit(audit, args.now);
+    return requestFromRow(row);
   }
 
   /** `args` as claimArgs builds them. */
@@ -157,6 +196,7 @@ export class SqliteHotPath {
     requestId: string,
     certificate: NewCertificate,
     note: string | null,
+    audit: AuditEntryInput,
     now: number,
   ): { certificate: CertificateRecord; alreadyIssued: boolean } {
     const state = this.s.issuanceState.get({ id: requestId });
@@ -183,6 +223,7 @@ export class SqliteHotPath {
       throw error;
     }
     this.s.markIssued.run({ id: requestId, certificateId: record.id, note, now });
+    this.appendAudit(audit, now);
     return { certificate: record, alreadyIssued: false };
   }
 

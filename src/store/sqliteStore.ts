@@ -9,8 +9,9 @@
 // is a synchronous closure in the batch instead.
 import type BetterSqlite3 from 'better-sqlite3';
 import { sql, type Kysely, type Migration } from 'kysely';
-import type { CertificateRecord } from '../core/types.js';
-import { KyselyApiKeyStore } from './apiKeys.js';
+import type { AuditEntry, AuditEntryInput, CertificateRecord } from '../core/types.js';
+import { KyselyAuditStore } from './audit.js';
+import { KyselyCredentialStore } from './credentials.js';
 import { KyselyCaStore } from './cas.js';
 import { KyselyCertificateStore } from './certificates.js';
 import { KyselyCrlStore } from './crls.js';
@@ -21,7 +22,7 @@ import { KyselyProductStore } from './products.js';
 import { KyselyRequestStore } from './requests.js';
 import type { Database } from './schema.js';
 import {
-  SqliteApiKeyStore,
+  SqliteAuditedWrites,
   SqliteCaStore,
   SqliteCertificateStore,
   SqliteProductStore,
@@ -38,7 +39,8 @@ export class SqliteStore implements Store {
   readonly products: SqliteProductStore;
   readonly requests: SqliteRequestStore;
   readonly certificates: SqliteCertificateStore;
-  readonly apiKeys: SqliteApiKeyStore;
+  readonly credentials: KyselyCredentialStore;
+  readonly audit: KyselyAuditStore & { append(entry: AuditEntryInput): Promise<AuditEntry> };
   readonly crls: KyselyCrlStore;
   readonly ocspSigners: KyselyOcspSignerStore;
   private readonly hot: SqliteHotPath;
@@ -55,11 +57,13 @@ export class SqliteStore implements Store {
   ) {
     this.hot = new SqliteHotPath(connection, db);
     this.writes = new SqliteWriteBatch(connection);
-    this.cas = new SqliteCaStore(new KyselyCaStore(db), this.hot);
-    this.products = new SqliteProductStore(new KyselyProductStore(db), this.hot);
-    this.requests = new SqliteRequestStore(new KyselyRequestStore(db), this.hot, this.writes);
-    this.certificates = new SqliteCertificateStore(new KyselyCertificateStore(db), this.hot);
-    this.apiKeys = new SqliteApiKeyStore(new KyselyApiKeyStore(db), this.hot);
+    const audited = new SqliteAuditedWrites(this.hot, this.writes);
+    this.cas = new SqliteCaStore(new KyselyCaStore(db, audited), this.hot);
+    this.products = new SqliteProductStore(new KyselyProductStore(db, audited), this.hot);
+    this.requests = new SqliteRequestStore(new KyselyRequestStore(db, 'sqlite', audited), this.hot, this.writes);
+    this.certificates = new SqliteCertificateStore(new KyselyCertificateStore(db, audited), this.hot);
+    this.credentials = new KyselyCredentialStore(db, audited);
+    this.audit = Object.assign(new KyselyAuditStore(db), { append: (entry: AuditEntryInput) => audited.append(entry) });
     this.crls = new KyselyCrlStore(db);
     this.ocspSigners = new KyselyOcspSignerStore(db);
   }
@@ -67,11 +71,12 @@ export class SqliteStore implements Store {
   async recordIssuance(
     requestId: string,
     certificate: NewCertificate,
-    note: string | null = null,
+    note: string | null,
+    audit: AuditEntryInput,
   ): Promise<{ certificate: CertificateRecord; alreadyIssued: boolean }> {
     checkCertificateNamesRequest(requestId, certificate);
     const now = Date.now();
-    return this.writes.submit(() => this.hot.recordIssuance(requestId, certificate, note, now));
+    return this.writes.submit(() => this.hot.recordIssuance(requestId, certificate, note, audit, now));
   }
 
   /**

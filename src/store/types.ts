@@ -1,7 +1,10 @@
 import type { Migration } from 'kysely';
 import type {
-  ApiKeyRecord,
+  AuditEntry,
+  AuditEntryInput,
   CaRecord,
+  CredentialRecord,
+  CredentialType,
   CertificateRecord,
   CrlHeader,
   CrlRecord,
@@ -28,17 +31,23 @@ export interface Revocation {
   revokedAt: Date;
   invalidityDate: Date | null;
 }
-export type NewApiKey = Omit<ApiKeyRecord, 'createdAt' | 'revokedAt'>;
+export type NewCredential = Omit<
+  CredentialRecord,
+  'createdAt' | 'revokedAt' | 'lastUsedAt' | 'useCount' | 'previousSecret' | 'previousSecretUntil' | 'secretVersion' | 'enabled'
+>;
+
+// Every write that changes something a person would ask about takes the audit entry recording it
+// and commits it in the same transaction (see audit/chain.ts for the chain).
 
 export interface CaStore {
-  insert(ca: NewCa): Promise<CaRecord>;
+  insert(ca: NewCa, audit: AuditEntryInput): Promise<CaRecord>;
   get(id: string): Promise<CaRecord | undefined>;
   getByName(name: string): Promise<CaRecord | undefined>;
   list(): Promise<CaRecord[]>;
 }
 
 export interface ProductStore {
-  insert(product: NewProduct): Promise<ProductRecord>;
+  insert(product: NewProduct, audit: AuditEntryInput): Promise<ProductRecord>;
   get(id: string): Promise<ProductRecord | undefined>;
   getByName(name: string): Promise<ProductRecord | undefined>;
   list(): Promise<ProductRecord[]>;
@@ -48,9 +57,10 @@ export interface RequestStore {
   /**
    * Stores a new request as `queued`. When a request with the same (requester, idempotencyKey),
    * or the same (requester, transactionId), exists, returns that one with created=false instead
-   * (the caller compares fingerprints to tell a replay from a clash).
+   * (the caller compares fingerprints to tell a replay from a clash). `audit` is recorded only
+   * when the request is created.
    */
-  insert(request: NewEnrollmentRequest): Promise<{ request: EnrollmentRequest; created: boolean }>;
+  insert(request: NewEnrollmentRequest, audit: AuditEntryInput | null): Promise<{ request: EnrollmentRequest; created: boolean }>;
   get(id: string): Promise<EnrollmentRequest | undefined>;
   /** The request this requester sent under a protocol transaction id (SCEP CertPoll, EST retry). */
   findByTransaction(requester: string, transactionId: string): Promise<EnrollmentRequest | undefined>;
@@ -68,7 +78,7 @@ export interface RequestStore {
    */
   claim(id: string, claim: { serialNumber: string; leaseMs: number }): Promise<EnrollmentRequest | undefined>;
   /** Moves a request from `pending_approval` back to `queued`, recording the approver. */
-  approve(id: string, approvedBy: string): Promise<EnrollmentRequest | undefined>;
+  approve(id: string, approvedBy: string, audit: AuditEntryInput): Promise<EnrollmentRequest | undefined>;
   /** Oldest first. Used to re-queue what a dead process left behind. */
   listByStatus(statuses: readonly RequestStatus[], limit: number): Promise<EnrollmentRequest[]>;
 }
@@ -77,6 +87,8 @@ export interface TransitionOutcome {
   reason?: string | null;
   /** Stored with a move to `rejected`. */
   rejection?: Rejection | null;
+  /** Recorded when the move happens. Internal moves (a released claim, a re-queue) have none. */
+  audit?: AuditEntryInput | null;
 }
 
 export interface CertificateStore {
@@ -90,9 +102,9 @@ export interface CertificateStore {
    * Revokes a live certificate, or turns a hold into a permanent revocation (changed=true).
    * A certificate already revoked for good stays as it is (changed=false). Undefined if unknown.
    */
-  revoke(id: string, revocation: Revocation): Promise<{ certificate: CertificateRecord; changed: boolean } | undefined>;
+  revoke(id: string, revocation: Revocation, audit: AuditEntryInput): Promise<{ certificate: CertificateRecord; changed: boolean } | undefined>;
   /** Lifts a certificateHold; undefined when the certificate is not on hold. */
-  reinstate(id: string): Promise<CertificateRecord | undefined>;
+  reinstate(id: string, audit: AuditEntryInput): Promise<CertificateRecord | undefined>;
   /** Every revoked (or held) certificate of a CA, for its CRL. */
   listRevoked(caId: string): Promise<RevokedEntry[]>;
 }
@@ -111,12 +123,43 @@ export interface OcspSignerStore {
   insert(signer: NewOcspSigner): Promise<OcspSignerRecord>;
 }
 
-export interface ApiKeyStore {
-  insert(key: NewApiKey): Promise<ApiKeyRecord>;
-  get(id: string): Promise<ApiKeyRecord | undefined>;
-  list(): Promise<ApiKeyRecord[]>;
-  /** Returns false when no such key exists or it was already revoked. */
-  revoke(id: string): Promise<boolean>;
+export type CredentialStatus = 'active' | 'revoked' | 'expired' | 'all';
+
+export interface CredentialStore {
+  insert(credential: NewCredential, audit: AuditEntryInput): Promise<CredentialRecord>;
+  get(id: string): Promise<CredentialRecord | undefined>;
+  /** The unrevoked credential of this type and name (EST: the Basic username), if any. */
+  findLive(type: CredentialType, name: string): Promise<CredentialRecord | undefined>;
+  /** Oldest first. `active`: neither revoked nor expired. */
+  list(
+    filter: { type?: CredentialType; status?: CredentialStatus },
+    page: { limit: number; offset: number },
+  ): Promise<{ credentials: CredentialRecord[]; total: number }>;
+  /** A live credential's new secret, the old one kept until `previousUntil` (null: dropped now). */
+  rotate(id: string, secret: string, previousUntil: Date | null, audit: AuditEntryInput): Promise<CredentialRecord | undefined>;
+  /** Undefined when there is no such credential or it was already revoked. */
+  revoke(id: string, audit: AuditEntryInput): Promise<CredentialRecord | undefined>;
+  /** Adds uses counted in memory: not a change worth an audit entry each. */
+  recordUse(uses: readonly { id: string; count: number; lastUsedAt: Date }[]): Promise<void>;
+}
+
+export interface AuditFilter {
+  from?: Date;
+  to?: Date;
+  actor?: string;
+  action?: string;
+  target?: string;
+}
+
+export interface AuditStore {
+  /** An entry that records no stored change of its own (a refused login). */
+  append(entry: AuditEntryInput): Promise<AuditEntry>;
+  /** Newest first, with the number of entries the filter matches. */
+  list(filter: AuditFilter, page: { limit: number; offset: number }): Promise<{ entries: AuditEntry[]; total: number }>;
+  /** In chain order: up to `limit` entries after sequence number `seq`. */
+  after(seq: number, limit: number, filter?: AuditFilter): Promise<AuditEntry[]>;
+  /** Where the entry with this hash is stored. */
+  seqOfHash(hash: string): Promise<number | undefined>;
 }
 
 export interface Store {
@@ -125,7 +168,8 @@ export interface Store {
   readonly products: ProductStore;
   readonly requests: RequestStore;
   readonly certificates: CertificateStore;
-  readonly apiKeys: ApiKeyStore;
+  readonly credentials: CredentialStore;
+  readonly audit: AuditStore;
   readonly crls: CrlStore;
   readonly ocspSigners: OcspSignerStore;
   /**
@@ -133,12 +177,14 @@ export interface Store {
    * The certificate's serial must be the one the claim allocated. If the request is already
    * issued (a job ran twice), stores nothing and returns the certificate that was issued first
    * with alreadyIssued=true. Throws if the request is in any other state, or if
-   * (caId, serialNumber) is taken. `note` becomes the request's status reason (e.g. a shortened validity).
+   * (caId, serialNumber) is taken. `note` becomes the request's status reason (e.g. a shortened
+   * validity). `audit` is recorded with a first issuance, not with a repeat.
    */
   recordIssuance(
     requestId: string,
     certificate: NewCertificate,
-    note?: string | null,
+    note: string | null,
+    audit: AuditEntryInput,
   ): Promise<{ certificate: CertificateRecord; alreadyIssued: boolean }>;
   /**
    * Brings the tables `owner` (a protocol's name: lower case, digits, _) owns up to date, with

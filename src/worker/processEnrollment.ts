@@ -1,12 +1,13 @@
 // What the CA worker does with one enrollment job: decide, claim, sign, record. Safe to run any
 // number of times per request, concurrently too: only the runner whose claim succeeded calls the CA.
 import type { Logger } from 'pino';
+import { AUDIT, SYSTEM_ACTOR } from '../audit/actions.js';
 import type { CaRegistry } from '../ca/registry.js';
 import type { NameAuthorizer } from '../core/enrollmentService.js';
 import { newId } from '../core/ids.js';
 import { TtlCache } from '../core/ttlCache.js';
 import { isDependencyDown } from '../core/unavailable.js';
-import type { EnrollmentRequest, ProductRecord, ProductTemplate, Protocol, Rejection } from '../core/types.js';
+import type { AuditEntryInput, EnrollmentRequest, ProductRecord, ProductTemplate, Protocol, Rejection } from '../core/types.js';
 import { randomSerial } from '../pki/certificate.js';
 import { CsrError, parseCsr } from '../pki/csr.js';
 import { decideIssuance } from '../policy/decide.js';
@@ -22,6 +23,11 @@ export interface WorkerDeps {
   leaseMs: number;
   /** Per protocol: whether the requester may have these names (ACME: the order's valid authorizations). */
   nameAuthorizers?: ReadonlyMap<Protocol, NameAuthorizer>;
+}
+
+/** What the worker decides on its own is recorded as the system's doing, for the requester. */
+function entryFor(req: EnrollmentRequest, action: string, target: string, detail: Record<string, unknown>): AuditEntryInput {
+  return { actor: SYSTEM_ACTOR, protocol: req.protocol, sourceIp: null, action, target, outcome: 'success', detail: { request: req.id, requester: req.requester, ...detail } };
 }
 
 type LoadedProduct = { product: ProductRecord; template: ProductTemplate } | { error: string } | undefined;
@@ -44,7 +50,11 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
   const reject = async (req: EnrollmentRequest, rejection: Rejection): Promise<void> => {
     const reason = `${rejection.detail} [rule: ${rejection.rule}]`;
     const from = req.status === 'signing' ? (['signing'] as const) : (['queued'] as const);
-    await store.requests.transition(req.id, from, 'rejected', { reason, rejection });
+    await store.requests.transition(req.id, from, 'rejected', {
+      reason,
+      rejection,
+      audit: entryFor(req, AUDIT.requestReject, req.id, { code: rejection.code, rule: rejection.rule }),
+    });
     log.info({ requestId: req.id, rule: rejection.rule }, 'enrollment rejected');
   };
 
@@ -81,7 +91,10 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
           return;
         }
         if (loaded.template.requiresApproval && !req.approvedBy) {
-          await store.requests.transition(req.id, ['queued'], 'pending_approval', { reason: 'waiting for an operator to approve' });
+          await store.requests.transition(req.id, ['queued'], 'pending_approval', {
+            reason: 'waiting for an operator to approve',
+            audit: entryFor(req, AUDIT.requestAwaitApproval, req.id, { product: req.productId }),
+          });
           return;
         }
       }
@@ -107,22 +120,35 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
         });
         // A leaf never outlives its CA: the backend clamps, and the request says so.
         const note = issued.notAfter < wanted ? `validity shortened to ${issued.notAfter.toISOString()}, when the issuing CA expires` : null;
-        const { alreadyIssued } = await store.recordIssuance(req.id, {
-          id: newId(),
-          caId: req.caId,
-          productId: req.productId,
-          requestId: req.id,
-          serialNumber: issued.serialHex,
-          commonName: profile.commonName,
-          sanDns: profile.san.dns,
-          sanIp: profile.san.ip,
-          sanEmail: profile.san.email,
-          sanUri: profile.san.uri,
-          keyAlgorithm: profile.keyAlgorithm,
-          validFrom: issued.notBefore,
-          validTo: issued.notAfter,
-          certificatePem: issued.pem,
-        }, note);
+        const certificateId = newId();
+        const { alreadyIssued } = await store.recordIssuance(
+          req.id,
+          {
+            id: certificateId,
+            caId: req.caId,
+            productId: req.productId,
+            requestId: req.id,
+            serialNumber: issued.serialHex,
+            commonName: profile.commonName,
+            sanDns: profile.san.dns,
+            sanIp: profile.san.ip,
+            sanEmail: profile.san.email,
+            sanUri: profile.san.uri,
+            keyAlgorithm: profile.keyAlgorithm,
+            validFrom: issued.notBefore,
+            validTo: issued.notAfter,
+            certificatePem: issued.pem,
+          },
+          note,
+          entryFor(req, AUDIT.certificateIssue, certificateId, {
+            ca: req.caId,
+            product: req.productId,
+            serial: issued.serialHex,
+            names: [...profile.san.dns, ...profile.san.ip, ...profile.san.email, ...profile.san.uri],
+            notAfter: issued.notAfter.toISOString(),
+            ...(req.approvedBy ? { approvedBy: req.approvedBy } : {}),
+          }),
+        );
         if (alreadyIssued) log.warn({ requestId }, 'request was already issued; the first certificate stands');
         else if (note) log.info({ requestId }, note);
       } catch (e) {
@@ -143,7 +169,12 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
       log.error({ requestId, err: error.message }, 'enrollment failed after all retries');
       // The caller sees that it failed, not our internals; the log has the cause. A request another
       // runner holds (`signing`) is left to that runner.
-      await store.requests.transition(requestId, ['queued'], 'failed', { reason: 'internal error while issuing; the gateway log has the details' });
+      const req = await store.requests.get(requestId);
+      if (!req) return;
+      await store.requests.transition(requestId, ['queued'], 'failed', {
+        reason: 'internal error while issuing; the gateway log has the details',
+        audit: entryFor(req, AUDIT.requestFail, requestId, {}),
+      });
     },
   };
 }

@@ -1,0 +1,126 @@
+// /v1/credentials (admin) and /v1/auth/token (anyone holding a rest credential's secret).
+import type { Request, Router } from 'express';
+import { z } from 'zod';
+import { createdCredentialView, credentialView } from '../../src/auth/credentialView.js';
+import { parsePermission } from '../../src/auth/permissions.js';
+import { badRequest, notFound, unauthorized } from '../../src/core/errors.js';
+import type { CoreServices } from '../../src/core/protocol.js';
+import { CREDENTIAL_TYPES, type Permission } from '../../src/core/types.js';
+import { auditContextOf, requireAdmin, sourceIpOf } from './auth.js';
+import { pageOf, pageQuery } from './pagination.js';
+
+const permission = z.union([
+  z.string().transform((text, ctx) => {
+    try {
+      return parsePermission(text);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      return z.NEVER;
+    }
+  }),
+  z.object({ ca: z.string().min(1), actions: z.array(z.enum(['read', 'issue', 'revoke'])).min(1) }),
+]);
+
+const createBody = z
+  .object({
+    type: z.enum(CREDENTIAL_TYPES),
+    name: z.string().min(1).max(128).optional(),
+    products: z.union([z.literal('*'), z.array(z.string().min(1)).min(1)]),
+    ownerUser: z.string().min(1).max(200).optional(),
+    owner_user: z.string().min(1).max(200).optional(),
+    ownerGroup: z.string().min(1).max(200).optional(),
+    owner_group: z.string().min(1).max(200).optional(),
+    expiresAt: z.iso.datetime({ offset: true }).optional(),
+    expires_at: z.iso.datetime({ offset: true }).optional(),
+    expiresInDays: z.number().int().min(1).max(36_500).optional(),
+    allowIps: z.array(z.string()).max(100).optional(),
+    allow_ips: z.array(z.string()).max(100).optional(),
+    permissions: z.array(permission).optional(),
+    admin: z.boolean().optional(),
+  })
+  .strict();
+
+const listQuery = pageQuery.extend({
+  type: z.enum(CREDENTIAL_TYPES).optional(),
+  status: z.enum(['active', 'revoked', 'expired', 'all']).default('all'),
+});
+
+const tokenBody = z
+  .object({
+    clientId: z.string().min(1).max(64).optional(),
+    client_id: z.string().min(1).max(64).optional(),
+    secret: z.string().min(1).max(200).optional(),
+    client_secret: z.string().min(1).max(200).optional(),
+  })
+  .transform((b) => ({ clientId: b.clientId ?? b.client_id, secret: b.secret ?? b.client_secret }))
+  .refine((b) => b.clientId, { message: 'clientId is required', path: ['clientId'] })
+  .refine((b) => b.secret, { message: 'secret is required', path: ['secret'] });
+
+/** Mounted before authentication: the token exchange is how a client gets a credential to send. */
+export function mountTokenRoute(router: Router, core: CoreServices): void {
+  router.post('/auth/token', async (req, res) => {
+    const body = tokenBody.parse(req.body ?? {});
+    const result = await core.credentials.exchangeToken(body.clientId as string, body.secret as string, { protocol: 'rest', sourceIp: sourceIpOf(req) });
+    if (!result.ok) throw unauthorized(result.message);
+    res.set('Cache-Control', 'no-store').json({ token: result.token, token_type: 'Bearer', exp: result.exp, expires_in: result.exp - Math.floor(Date.now() / 1000) });
+  });
+}
+
+export function mountCredentialRoutes(router: Router, core: CoreServices): void {
+  const { credentials } = core;
+  const id = (req: Request): string => req.params.id as string;
+
+  router.post('/credentials', async (req, res) => {
+    requireAdmin(req);
+    const b = createBody.parse(req.body ?? {});
+    const expiresAt = b.expiresAt ?? b.expires_at;
+    if (expiresAt && b.expiresInDays) throw badRequest('expiresAt: give expiresAt or expiresInDays, not both');
+    const created = await credentials.create(
+      {
+        type: b.type,
+        products: b.products,
+        ...(b.name ? { name: b.name } : {}),
+        ownerUser: b.ownerUser ?? b.owner_user ?? null,
+        ownerGroup: b.ownerGroup ?? b.owner_group ?? null,
+        expiresAt: expiresAt ? new Date(expiresAt) : b.expiresInDays ? new Date(Date.now() + b.expiresInDays * 86_400_000) : null,
+        allowIps: b.allowIps ?? b.allow_ips ?? [],
+        permissions: (b.permissions ?? []) as Permission[],
+        admin: !!b.admin,
+      },
+      auditContextOf(req),
+    );
+    res.status(201).location(`/v1/credentials/${created.credential.id}`).set('Cache-Control', 'no-store').json(createdCredentialView(created));
+  });
+
+  router.get('/credentials', async (req, res) => {
+    requireAdmin(req);
+    const q = listQuery.parse(req.query);
+    const { credentials: list, total } = await credentials.list(
+      { ...(q.type ? { type: q.type } : {}), status: q.status },
+      { limit: q.pageSize, offset: (q.page - 1) * q.pageSize },
+    );
+    res.json({ credentials: list.map(credentialView), ...pageOf(q, total) });
+  });
+
+  router.get('/credentials/:id', async (req, res) => {
+    requireAdmin(req);
+    const c = await credentials.get(id(req));
+    if (!c) throw notFound(`credential ${id(req)} not found`);
+    res.json(credentialView(c));
+  });
+
+  router.post('/credentials/:id/rotate', async (req, res) => {
+    requireAdmin(req);
+    const b = z
+      .object({ graceSeconds: z.number().int().min(0).max(30 * 86_400).optional(), grace_seconds: z.number().int().min(0).max(30 * 86_400).optional() })
+      .strict()
+      .parse(req.body ?? {});
+    const rotated = await credentials.rotate(id(req), b.graceSeconds ?? b.grace_seconds ?? 0, auditContextOf(req));
+    res.set('Cache-Control', 'no-store').json(createdCredentialView(rotated));
+  });
+
+  router.post('/credentials/:id/revoke', async (req, res) => {
+    requireAdmin(req);
+    res.json(credentialView(await credentials.revoke(id(req), auditContextOf(req))));
+  });
+}

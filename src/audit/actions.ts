@@ -1,0 +1,26 @@
+// The names of what the audit trail records, one per kind of change.
+export const AUDIT = {
+  requestSubmit: 'request.submit',
+  requestReject: 'request.reject',
+  requestFail: 'request.fail',
+  requestAwaitApproval: 'request.await_approval',
+  requestApprove: 'request.approve',
+  requestDecline: 'request.decline',
+  certificateIssue: 'certificate.issue',
+  certificateRevoke: 'certificate.revoke',
+  certificateReinstate: 'certificate.reinstate',
+  credentialCreate: 'credential.create',
+  credentialRotate: 'credential.rotate',
+  credentialRevoke: 'credential.revoke',
+  credentialToken: 'credential.token',
+  caCreate: 'ca.create',
+  productCreate: 'product.create',
+  authRefused: 'auth.refused',
+} as const;
+
+export type AuditAction = (typeof AUDIT)[keyof typeof AUDIT];
+export const AUDIT_ACTIONS: readonly AuditAction[] = Object.values(AUDIT);
+
+/** The actor of what the CLI does, and of what the worker decides on its own. */
+export const CLI_ACTOR = 'cli';
+export const SYSTEM_ACTOR = 'system';

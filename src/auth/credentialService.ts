@@ -1,0 +1,393 @@
+// The one credential check every front-end calls, and the credentials' lifecycle (create, rotate,
+// revoke). authenticate() answers who the caller is or why not; each front-end turns a refusal
+// into its protocol's answer (REST 401, EST 401 + WWW-Authenticate, SCEP FAILURE badRequest, ACME
+// unauthorized). Every refusal is in the audit trail with its reason, never the secret.
+import { AUDIT } from '../audit/actions.js';
+import { badRequest, notFound } from '../core/errors.js';
+import type { AuditContext, CredentialRecord, CredentialType, Permission } from '../core/types.js';
+import type { Broadcast } from '../queue/broadcast.js';
+import type { CredentialStatus, Store } from '../store/types.js';
+import { CidrError, ipAllowed, parseCidr } from './ipAllowlist.js';
+import { mayIssueUnder } from './permissions.js';
+import { newCredentialId, newSecret, parseApiKey, SecretBox, secretMatches } from './secrets.js';
+import { looksLikeJwt, TokenIssuer } from './tokens.js';
+
+/** What a caller presented, per protocol. */
+export type PresentedCredential =
+  /** A `cg_` API key or a bearer token from /v1/auth/token. */
+  | { type: 'rest'; bearer: string }
+  /** HTTP Basic: the username is the credential's name. */
+  | { type: 'est'; username: string; password: string }
+  /** The challengePassword of a CSR; the product comes from the context. */
+  | { type: 'scep'; challenge: string }
+  /** An EAB key id; `verify` checks the client's MAC with the key (RFC 8555 §7.3.4). */
+  | { type: 'acme'; kid: string; verify: (hmacKey: Buffer) => boolean | Promise<boolean> };
+
+export interface AuthContext {
+  protocol: string;
+  sourceIp: string | null;
+  /** The product the caller asks for, when the protocol names it (EST/SCEP label, ACME directory). */
+  productId?: string;
+}
+
+export type RefusalReason =
+  | 'missing'
+  | 'malformed'
+  | 'unknown'
+  | 'wrongSecret'
+  | 'wrongType'
+  | 'revoked'
+  | 'disabled'
+  | 'expired'
+  | 'ipNotAllowed'
+  | 'productNotAllowed'
+  | 'tokenInvalid'
+  | 'tokenExpired'
+  | 'secretRotated';
+
+export type AuthResult = { ok: true; credential: CredentialRecord } | { ok: false; reason: RefusalReason; message: string };
+
+const MESSAGES: Record<RefusalReason, string> = {
+  missing: 'no credential was presented',
+  malformed: 'the credential is malformed',
+  unknown: 'invalid credential',
+  wrongSecret: 'invalid credential',
+  wrongType: 'this credential is not for this protocol',
+  revoked: 'the credential has been revoked',
+  disabled: 'the credential is disabled',
+  expired: 'the credential has expired',
+  ipNotAllowed: 'the credential may not be used from this address',
+  productNotAllowed: 'the credential may not issue under this product',
+  tokenInvalid: 'invalid bearer token',
+  tokenExpired: 'the bearer token has expired',
+  secretRotated: 'the bearer token was made with a secret that has since been rotated',
+};
+
+export interface NewCredentialInput {
+  type: CredentialType;
+  name?: string;
+  /** Product ids or names, or '*' for all. */
+  products: '*' | string[];
+  ownerUser?: string | null;
+  ownerGroup?: string | null;
+  expiresAt?: Date | null;
+  allowIps?: string[];
+  /** `rest` only. */
+  permissions?: Permission[];
+  admin?: boolean;
+}
+
+export interface CreatedCredential {
+  credential: CredentialRecord;
+  /** Shown once: the API key, EST password, EAB HMAC key or SCEP challenge. */
+  secret: string;
+}
+
+export interface CredentialServiceOptions {
+  masterKey: string;
+  tokenTtlSeconds: number;
+  /** Tells every other process to drop a credential it cached. */
+  broadcast?: Broadcast;
+  /**
+   * How long a credential read is reused. Bounds how late another process sees a revocation
+   * when the broadcast does not reach it (no Redis: it never does).
+   */
+  cacheMs: number;
+  onError?: (message: string, error: Error) => void;
+}
+
+const CHANGED_CHANNEL = 'credentials';
+const USAGE_FLUSH_MS = 1000;
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
+
+export class CredentialService {
+  private readonly box: SecretBox;
+  private readonly tokens: TokenIssuer;
+  private readonly cache = new Map<string, { credential: CredentialRecord; at: number }>();
+  private readonly usage = new Map<string, { count: number; last: number }>();
+  private readonly flusher: NodeJS.Timeout;
+
+  constructor(
+    private readonly store: Store,
+    private readonly options: CredentialServiceOptions,
+  ) {
+    this.box = new SecretBox(options.masterKey);
+    this.tokens = new TokenIssuer(options.masterKey, options.tokenTtlSeconds);
+    options.broadcast?.subscribe(CHANGED_CHANNEL, (id) => this.cache.delete(id));
+    this.flusher = setInterval(() => void this.flushUsage(), USAGE_FLUSH_MS);
+    this.flusher.unref();
+  }
+
+  /**
+   * The credential check. Resolves the presented credential, checks its type, secret, state,
+   * expiry, source address and (when the context names one) product, and records a refusal in
+   * the audit trail.
+   */
+  async authenticate(presented: PresentedCredential, context: AuthContext): Promise<AuthResult> {
+    const found = await this.resolve(presented, context);
+    if ('reason' in found) return this.refuse(presented, context, found.reason, found.credential);
+    const { credential } = found;
+    const now = Date.now();
+    let reason: RefusalReason | null = null;
+    if (credential.type !== presented.type) reason = 'wrongType';
+    else if (credential.revokedAt) reason = 'revoked';
+    else if (!credential.enabled) reason = 'disabled';
+    else if (credential.expiresAt && credential.expiresAt.getTime() <= now) reason = 'expired';
+    else if (!ipAllowed(credential.allowIps, context.sourceIp)) reason = 'ipNotAllowed';
+    else if (context.productId !== undefined && !mayIssueUnder(credential, context.productId)) reason = 'productNotAllowed';
+    if (reason) return this.refuse(presented, context, reason, credential);
+    this.countUse(credential.id, now);
+    return { ok: true, credential };
+  }
+
+  /** POST /v1/auth/token: a `rest` credential's id and secret for a short-lived bearer token. */
+  async exchangeToken(
+    clientId: string,
+    secret: string,
+    context: Omit<AuthContext, 'productId'>,
+  ): Promise<{ ok: true; token: string; exp: number; credential: CredentialRecord } | Extract<AuthResult, { ok: false }>> {
+    // The secret as `credential create` printed it (cg_<id>_<secret>), or only its secret part.
+    const bearer = secret.startsWith('cg_') ? secret : `cg_${clientId}_${secret}`;
+    if (parseApiKey(bearer)?.id !== clientId) return this.refuse({ type: 'rest', bearer: '' }, context, 'malformed', undefined, clientId);
+    const result = await this.authenticate({ type: 'rest', bearer }, context);
+    if (!result.ok) return result;
+    const { token, exp } = await this.tokens.mint({ sub: result.credential.id, sv: result.credential.secretVersion });
+    await this.store.audit.append({
+      actor: result.credential.id,
+      protocol: context.protocol,
+      sourceIp: context.sourceIp,
+      action: AUDIT.credentialToken,
+      target: result.credential.id,
+      outcome: 'success',
+      detail: { exp },
+    });
+    return { ok: true, token, exp, credential: result.credential };
+  }
+
+  async create(input: NewCredentialInput, actor: AuditContext): Promise<CreatedCredential> {
+    const id = newCredentialId();
+    const products = await this.resolveProducts(input.products);
+    const name = input.name?.trim() || `${input.type}-${id}`;
+    if (!NAME.test(name)) throw badRequest('name: 1 to 128 letters, digits and . _ @ -, starting with a letter or digit');
+    if (input.type === 'est' && (await this.store.credentials.findLive('est', name))) {
+      throw badRequest(`name: an EST credential named ${name} exists (it is the Basic username, so it must be unique)`);
+    }
+    const expiresAt = input.expiresAt ?? null;
+    if (expiresAt && expiresAt.getTime() <= Date.now()) throw badRequest('expiresAt: the expiry is in the past');
+    const allowIps = (input.allowIps ?? []).map((entry, i) => {
+      try {
+        return parseCidr(entry).text;
+      } catch (e) {
+        throw badRequest(`allowIps[${i}]: ${(e as CidrError).message}`);
+      }
+    });
+    const permissions = input.type === 'rest' ? await this.restPermissions(input, products) : [];
+    const secret = newSecret(input.type, id, this.box);
+    const credential = await this.store.credentials.insert(
+      {
+        id,
+        type: input.type,
+        name,
+        products,
+        ownerUser: input.ownerUser ?? null,
+        ownerGroup: input.ownerGroup ?? null,
+        expiresAt,
+        allowIps,
+        permissions,
+        admin: input.type === 'rest' && !!input.admin,
+        secret: secret.stored,
+      },
+      this.entry(actor, AUDIT.credentialCreate, id, { type: input.type, name, products, admin: input.type === 'rest' && !!input.admin }),
+    );
+    return { credential, secret: secret.shown };
+  }
+
+  /** A new secret; the old one keeps working for `graceSeconds` (0: stops now). */
+  async rotate(id: string, graceSeconds: number, actor: AuditContext): Promise<CreatedCredential> {
+    if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > 30 * 86_400) {
+      throw badRequest('graceSeconds: a whole number of seconds from 0 to 2592000 (30 days)');
+    }
+    const existing = await this.store.credentials.get(id);
+    if (!existing || existing.revokedAt) throw notFound(`no live credential ${id}`);
+    const secret = newSecret(existing.type, id, this.box);
+    const until = graceSeconds > 0 ? new Date(Date.now() + graceSeconds * 1000) : null;
+    const credential = await this.store.credentials.rotate(id, secret.stored, until, this.entry(actor, AUDIT.credentialRotate, id, { graceSeconds }));
+    if (!credential) throw notFound(`no live credential ${id}`);
+    await this.changed(id);
+    return { credential, secret: secret.shown };
+  }
+
+  async revoke(id: string, actor: AuditContext): Promise<CredentialRecord> {
+    const credential = await this.store.credentials.revoke(id, this.entry(actor, AUDIT.credentialRevoke, id, {}));
+    if (!credential) throw notFound(`no live credential ${id}`);
+    await this.changed(id);
+    return credential;
+  }
+
+  get(id: string): Promise<CredentialRecord | undefined> {
+    return this.store.credentials.get(id);
+  }
+
+  list(filter: { type?: CredentialType; status?: CredentialStatus }, page: { limit: number; offset: number }) {
+    return this.store.credentials.list(filter, page);
+  }
+
+  /** The EAB HMAC key or static SCEP challenge, for showing to the operator again; null for hashed types. */
+  revealSecret(credential: CredentialRecord): string | null {
+    if (credential.type !== 'acme' && credential.type !== 'scep') return null;
+    return this.box.open(credential.secret, credential.id);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.flusher);
+    await this.flushUsage();
+  }
+
+  private async resolve(
+    presented: PresentedCredential,
+    context: AuthContext,
+  ): Promise<{ credential: CredentialRecord } | { reason: RefusalReason; credential?: CredentialRecord }> {
+    switch (presented.type) {
+      case 'rest': {
+        if (presented.bearer === '') return { reason: 'missing' };
+        const key = parseApiKey(presented.bearer);
+        if (key) {
+          const credential = await this.cached(key.id);
+          if (!credential) return { reason: 'unknown' };
+          return this.secretOk(credential, key.secret) ? { credential } : { reason: 'wrongSecret', credential };
+        }
+        if (!looksLikeJwt(presented.bearer)) return { reason: 'malformed' };
+        const claims = await this.tokens.verify(presented.bearer);
+        if (claims === 'expired') return { reason: 'tokenExpired' };
+        if (claims === 'invalid') return { reason: 'tokenInvalid' };
+        const credential = await this.cached(claims.sub);
+        if (!credential) return { reason: 'unknown' };
+        const current = claims.sv === credential.secretVersion;
+        const inGrace = claims.sv === credential.secretVersion - 1 && this.previousLive(credential);
+        return current || inGrace ? { credential } : { reason: 'secretRotated', credential };
+      }
+      case 'est': {
+        const credential = await this.store.credentials.findLive('est', presented.username);
+        if (!credential) return { reason: 'unknown' };
+        return this.secretOk(credential, presented.password) ? { credential } : { reason: 'wrongSecret', credential };
+      }
+      case 'scep': {
+        // The challenge names no credential: try the live ones bound to the product.
+        if (context.productId === undefined) return { reason: 'malformed' };
+        const { credentials } = await this.store.credentials.list({ type: 'scep', status: 'active' }, { limit: 10_000, offset: 0 });
+        const bound = credentials.filter((c) => mayIssueUnder(c, context.productId as string));
+        const credential = bound.find((c) => this.secretOk(c, presented.challenge));
+        return credential ? { credential } : { reason: 'wrongSecret' };
+      }
+      case 'acme': {
+        const credential = await this.cached(presented.kid);
+        if (!credential) return { reason: 'unknown' };
+        if (credential.type !== 'acme') return { reason: 'wrongType', credential };
+        for (const stored of this.liveSecrets(credential)) {
+          const key = this.box.open(stored, credential.id);
+          if (key !== null && (await presented.verify(Buffer.from(key, 'base64url')))) return { credential };
+        }
+        return { reason: 'wrongSecret', credential };
+      }
+    }
+  }
+
+  private secretOk(credential: CredentialRecord, presented: string): boolean {
+    return this.liveSecrets(credential).some((stored) => secretMatches(credential.type, stored, presented, credential.id, this.box));
+  }
+
+  private liveSecrets(credential: CredentialRecord): string[] {
+    return credential.previousSecret !== null && this.previousLive(credential) ? [credential.secret, credential.previousSecret] : [credential.secret];
+  }
+
+  private previousLive(credential: CredentialRecord): boolean {
+    return credential.previousSecretUntil !== null && credential.previousSecretUntil.getTime() > Date.now();
+  }
+
+  private async cached(id: string): Promise<CredentialRecord | undefined> {
+    const hit = this.cache.get(id);
+    if (hit && Date.now() - hit.at < this.options.cacheMs) return hit.credential;
+    const credential = await this.store.credentials.get(id);
+    if (credential) {
+      if (this.cache.size > 10_000) this.cache.clear();
+      this.cache.set(id, { credential, at: Date.now() });
+    }
+    return credential;
+  }
+
+  private async refuse(
+    presented: PresentedCredential,
+    context: AuthContext,
+    reason: RefusalReason,
+    credential?: CredentialRecord,
+    claimedId?: string,
+  ): Promise<Extract<AuthResult, { ok: false }>> {
+    // The target is who was claimed, never what was presented as the secret.
+    const claimed =
+      credential?.id ??
+      claimedId ??
+      (presented.type === 'est' ? `est-user:${presented.username}` : presented.type === 'acme' ? `acme-kid:${presented.kid}` : 'unknown');
+    await this.store.audit.append({
+      actor: credential?.id ?? 'unknown',
+      protocol: context.protocol,
+      sourceIp: context.sourceIp,
+      action: AUDIT.authRefused,
+      target: claimed.slice(0, 200),
+      outcome: 'refused',
+      detail: { reason, presented: presented.type, ...(context.productId !== undefined ? { productId: context.productId } : {}) },
+    });
+    return { ok: false, reason, message: MESSAGES[reason] };
+  }
+
+  private entry(actor: AuditContext, action: string, target: string, detail: Record<string, unknown>) {
+    return { ...actor, action, target, outcome: 'success' as const, detail };
+  }
+
+  private async changed(id: string): Promise<void> {
+    this.cache.delete(id);
+    await this.options.broadcast?.publish(CHANGED_CHANNEL, id);
+  }
+
+  private async resolveProducts(products: '*' | string[]): Promise<'*' | string[]> {
+    if (products === '*') return '*';
+    if (products.length === 0) throw badRequest('products: name at least one product, or "*" for all');
+    const ids: string[] = [];
+    for (const ref of products) {
+      const product = (await this.store.products.get(ref)) ?? (await this.store.products.getByName(ref));
+      if (!product) throw badRequest(`products: unknown product ${JSON.stringify(ref)}`);
+      if (!ids.includes(product.id)) ids.push(product.id);
+    }
+    return ids;
+  }
+
+  /** A REST credential without permissions reads and issues on its products' CAs. */
+  private async restPermissions(input: NewCredentialInput, products: '*' | string[]): Promise<Permission[]> {
+    if (input.permissions?.length || input.admin) return input.permissions ?? [];
+    if (products === '*') throw badRequest('permissions: a REST credential for every product needs permissions (read,issue:<ca>) or admin');
+    const cas = new Set<string>();
+    for (const id of products) {
+      const product = await this.store.products.get(id);
+      if (product) cas.add(product.caId);
+    }
+    return [...cas].map((ca) => ({ ca, actions: ['read', 'issue'] }));
+  }
+
+  private countUse(id: string, now: number): void {
+    const u = this.usage.get(id);
+    if (u) {
+      u.count++;
+      u.last = now;
+    } else this.usage.set(id, { count: 1, last: now });
+  }
+
+  private async flushUsage(): Promise<void> {
+    if (this.usage.size === 0) return;
+    const uses = [...this.usage].map(([id, u]) => ({ id, count: u.count, lastUsedAt: new Date(u.last) }));
+    this.usage.clear();
+    try {
+      await this.store.credentials.recordUse(uses);
+    } catch (e) {
+      this.options.onError?.('could not record credential use', e as Error);
+    }
+  }
+}

@@ -1,0 +1,56 @@
+// What every `certgate` command shares: the config, the runtime, --json output, argument parsers.
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { CLI_ACTOR } from '../audit/actions.js';
+import { loadConfig, type Config } from '../config.js';
+import { AppError } from '../core/errors.js';
+import type { AuditContext } from '../core/types.js';
+import { openRuntime, type Runtime } from '../runtime.js';
+
+/** What the CLI does is done by `cli`, from no address, in the audit trail. */
+export const CLI_CONTEXT: AuditContext = { actor: CLI_ACTOR, protocol: 'cli', sourceIp: null };
+
+export interface CliKit {
+  config(overrides?: Partial<Config>): Config;
+  withRuntime<T>(fn: (rt: Runtime) => Promise<T>): Promise<T>;
+}
+
+export function cliKit(program: Command): CliKit {
+  const config = (overrides: Partial<Config> = {}): Config => loadConfig({ file: program.opts<{ config?: string }>().config, overrides });
+  return {
+    config,
+    async withRuntime(fn) {
+      const rt = await openRuntime(config());
+      try {
+        return await fn(rt);
+      } finally {
+        await rt.close();
+      }
+    },
+  };
+}
+
+export function print(json: boolean, data: unknown, human: () => string): void {
+  // One line per JSON document, so `start --json` output can be read line by line.
+  console.log(json ? JSON.stringify(data) : human());
+}
+
+export async function findCa(rt: Runtime, idOrName: string) {
+  const ca = (await rt.store.cas.get(idOrName)) ?? (await rt.store.cas.getByName(idOrName));
+  if (!ca) throw new AppError('not_found', `no CA with id or name "${idOrName}"`);
+  return ca;
+}
+
+export const jsonOption = (): Option => new Option('--json', 'machine-readable output');
+export const collect = (v: string, prev: string[]): string[] => [...prev, v];
+export const intArg =
+  (min: number, max: number) =>
+  (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
+    return n;
+  };
+export const dateArg = (v: string): Date => {
+  const d = new Date(v);
+  if (Number.isNaN(d.getTime())) throw new InvalidArgumentError('must be a date and time, e.g. 2026-12-01T00:00:00Z');
+  return d;
+};
