@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { caSecretFor } from '../src/ca/createCa.js';
 import { decryptPrivateKey } from '../src/ca/keyProtection.js';
+import { CLI_CONTEXT } from '../src/cli/kit.js';
 import { loadConfig } from '../src/config.js';
 import type { CaRecord, CertificateRecord, KeyAlgorithm } from '../src/core/types.js';
 import { initialize } from '../src/init.js';
@@ -67,7 +68,7 @@ async function prepare(keyAlgorithm: KeyAlgorithm, certCount: number): Promise<P
     const { request } = await rt.enrollments.submit({ principal: 'bench', protocol: 'cli', product: { caId: issuing.id } }, csrPem);
     const done = await rt.enrollments.waitForOutcome(request, 60_000);
     const cert = (done.state === 'issued' ? done.certificate : undefined) as CertificateRecord;
-    const revokedAt = certs.length % 10 === 0 ? (await rt.revocations.revoke(cert.id, { reason: 'keyCompromise' }, () => undefined)).revokedAt : null;
+    const revokedAt = certs.length % 10 === 0 ? (await rt.revocations.revoke(cert.id, { reason: 'keyCompromise' }, CLI_CONTEXT, () => undefined)).revokedAt : null;
     certs.push({ serialHex: cert.serialNumber, notAfter: cert.validTo, revokedAt });
     if (!revokedAt) liveIds.push(cert.id);
   }
@@ -214,7 +215,7 @@ async function answersWhileRevoking(p: Prepared, perSecond: number, seconds: num
       perSecond > 0
         ? setInterval(() => {
             const id = toRevoke[revocations.length];
-            if (id) revocations.push(rt.revocations.revoke(id, { reason: 'superseded' }, () => undefined));
+            if (id) revocations.push(rt.revocations.revoke(id, { reason: 'superseded' }, CLI_CONTEXT, () => undefined));
           }, 1000 / perSecond)
         : undefined;
     let answered = 0;

@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { until } from './helpers/until.js';
+import { CLI_CONTEXT } from '../src/cli/kit.js';
 import { loadConfig } from '../src/config.js';
 import type { CaRecord, CertificateRecord } from '../src/core/types.js';
 import { initialize } from '../src/init.js';
@@ -97,7 +98,7 @@ describe.skipIf(!redisUrl)('OCSP across processes', () => {
     // As `certgate cert revoke` does: a fresh process that revokes right after it starts.
     const other = await openRuntime(loadConfig({ env }), { queuePrefix });
     runtimes.push(other);
-    await other.revocations.revoke((certs[0] as CertificateRecord).id, { reason: 'keyCompromise' }, () => undefined);
+    await other.revocations.revoke((certs[0] as CertificateRecord).id, { reason: 'keyCompromise' }, CLI_CONTEXT, () => undefined);
     await until(async () => (await status()) === 'revoked');
     // The notice named the certificate: the CA's other cached answers still stand (ECDSA
     // signatures are randomized, so identical bytes mean the cache answered).

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCa, type CaSecrets } from '../src/ca/createCa.js';
 import { KeyProtectionError } from '../src/ca/keyProtection.js';
 import { CaRegistry } from '../src/ca/registry.js';
+import { CLI_CONTEXT } from '../src/cli/kit.js';
 import { KEY_ALGORITHMS } from '../src/core/types.js';
 import { parseCsr } from '../src/pki/csr.js';
 import { buildCsr } from '../src/pki/csrBuilder.js';
@@ -23,8 +24,8 @@ afterAll(async () => store.close());
 
 describe.each(KEY_ALGORITHMS)('a %s root with an issuing CA under it', (alg) => {
   it('issues a leaf that openssl verifies, with SKI/AKI, basicConstraints and keyUsage', async () => {
-    const root = await createCa(store, { name: `root-${alg}`, keyAlgorithm: alg, validityDays: 3650 }, secrets);
-    const issuing = await createCa(store, { name: `issuing-${alg}`, keyAlgorithm: alg, validityDays: 1825, parentId: root.id }, secrets);
+    const root = await createCa(store, { name: `root-${alg}`, keyAlgorithm: alg, validityDays: 3650 }, secrets, CLI_CONTEXT);
+    const issuing = await createCa(store, { name: `issuing-${alg}`, keyAlgorithm: alg, validityDays: 1825, parentId: root.id }, secrets, CLI_CONTEXT);
     expect(issuing.parentId).toBe(root.id);
     expect(JSON.parse(issuing.encryptedKey)).toMatchObject({ secret: 'master', kdf: 'scrypt' });
 
@@ -64,7 +65,7 @@ describe.each(KEY_ALGORITHMS)('a %s root with an issuing CA under it', (alg) => 
 describe('CA keys at rest', () => {
   it('a passphrase-protected CA opens only with its passphrase, never with the master key', async () => {
     const root = (await store.cas.getByName('root-ec-p256'))!;
-    const locked = await createCa(store, { name: 'locked-issuing', keyAlgorithm: 'ec-p256', validityDays: 365, parentId: root.id, passphrase: 'correct horse battery staple' }, secrets);
+    const locked = await createCa(store, { name: 'locked-issuing', keyAlgorithm: 'ec-p256', validityDays: 365, parentId: root.id, passphrase: 'correct horse battery staple' }, secrets, CLI_CONTEXT);
     expect(JSON.parse(locked.encryptedKey).secret).toBe('passphrase');
     await expect(new CaRegistry(store, secrets).get(locked.id)).resolves.toBeDefined();
     await expect(new CaRegistry(store, { masterKey: secrets.masterKey }).get(locked.id)).rejects.toThrow(/passphrase/);

@@ -9,6 +9,7 @@ import type { ProductTemplate } from '../src/core/types.js';
 import { initialize } from '../src/init.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
 import { createEnrollmentProcessor } from '../src/worker/processEnrollment.js';
+import { testAudit } from './helpers/audit.js';
 import { countingCas } from './helpers/countingCas.js';
 import { makeCsr, tempDir } from './helpers/openssl.js';
 
@@ -89,12 +90,16 @@ describe('claim before sign', () => {
 
   it('rejects, without signing, a request whose stored product template this version refuses', async () => {
     const { rt, handler, calls, product } = await setup();
-    const bad = await rt.store.products.insert({
-      id: randomUUID(),
-      name: 'stored-before-the-rule',
-      caId: product.caId,
-      template: { ...product.template, extendedKeyUsages: ['serverAuth', 'ocspSigning'] } as ProductTemplate,
-    });
+    // Stored directly: the product service would refuse the template now.
+    const bad = await rt.store.products.insert(
+      {
+        id: randomUUID(),
+        name: 'stored-before-the-rule',
+        caId: product.caId,
+        template: { ...product.template, extendedKeyUsages: ['serverAuth', 'ocspSigning'] } as ProductTemplate,
+      },
+      testAudit('product.create'),
+    );
     const { csrPem } = makeCsr(tempDir(), { subject: '/CN=leaf.host1.test' });
     const { request } = await rt.enrollments.submit({ principal: 'test', protocol: 'rest', product: { id: bad.id } }, csrPem);
     await handler().process(request.id, 1);

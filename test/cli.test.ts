@@ -72,9 +72,17 @@ describe('certgate CLI', () => {
 
     const key = certgate(dir, ['apikey', 'create', '--name', 'ci', '--permission', 'issue,read:devices', '--json']).json();
     expect(key.permissions).toEqual([{ ca: ca.id, actions: ['issue', 'read'] }]);
-    expect(certgate(dir, ['apikey', 'revoke', key.id as string, '--json']).json()).toEqual({ id: key.id, revoked: true });
-    const listed = (certgate(dir, ['apikey', 'list', '--json']).json() as unknown as { id: string; revoked_at: string | null }[]).find((k) => k.id === key.id);
+    expect(key).toMatchObject({ type: 'rest', name: 'ci', admin: false, status: 'active', revoked_at: null });
+    expect(key.api_key).toMatch(new RegExp(`^cg_${key.id as string}_[A-Za-z0-9_-]{43}$`));
+    expect(key.secret).toBe(key.api_key);
+    // The revoke answers with the key as it now is.
+    const revoked = certgate(dir, ['apikey', 'revoke', key.id as string, '--json']);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect(revoked.json()).toMatchObject({ id: key.id, type: 'rest', name: 'ci', status: 'revoked', revoked_at: expect.any(String) });
+    expect(revoked.stdout).not.toContain(key.api_key as string);
+    const listed = (certgate(dir, ['apikey', 'list', '--json']).json() as unknown as { id: string; status: string; revoked_at: string | null }[]).find((k) => k.id === key.id);
     expect(listed?.revoked_at).not.toBeNull();
+    expect(listed?.status).toBe('revoked');
     expect(certgate(dir, ['apikey', 'revoke', key.id as string]).code).toBe(1);
   });
 

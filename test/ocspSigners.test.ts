@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { OcspSigners } from '../protocols/status/ocspSigners.js';
 import { createCa, type CaSecrets } from '../src/ca/createCa.js';
 import { CaRegistry } from '../src/ca/registry.js';
+import { CLI_CONTEXT } from '../src/cli/kit.js';
 import { openStore } from '../src/store/index.js';
 import type { Store } from '../src/store/types.js';
 import { opensslVerify, tempDir, x509Text } from './helpers/openssl.js';
@@ -19,8 +20,8 @@ afterAll(async () => store.close());
 
 describe('OCSP signers', () => {
   it('issues a delegated signer the CA vouches for, and a successor once a third of its life is left', async () => {
-    const root = await createCa(store, { name: 'root', keyAlgorithm: 'ec-p256', validityDays: 3650 }, secrets);
-    const issuing = await createCa(store, { name: 'issuing', keyAlgorithm: 'rsa-2048', validityDays: 365, parentId: root.id }, secrets);
+    const root = await createCa(store, { name: 'root', keyAlgorithm: 'ec-p256', validityDays: 3650 }, secrets, CLI_CONTEXT);
+    const issuing = await createCa(store, { name: 'issuing', keyAlgorithm: 'rsa-2048', validityDays: 365, parentId: root.id }, secrets, CLI_CONTEXT);
     const lifetimeMs = 7 * 86_400_000;
     const signers = new OcspSigners(store.ocspSigners, new CaRegistry(store, secrets, 'http://localhost:8080'), statusReadsOf(store), secrets.masterKey, lifetimeMs);
 

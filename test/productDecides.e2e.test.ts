@@ -3,7 +3,9 @@
 import { createHash, generateKeyPairSync, randomUUID, X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCa } from '../src/ca/createCa.js';
+import { CLI_CONTEXT } from '../src/cli/kit.js';
 import { loadConfig } from '../src/config.js';
+import { createProduct } from '../src/core/products.js';
 import { startServer, type RunningServer } from '../src/httpServer.js';
 import { initialize } from '../src/init.js';
 import { bitString, nullValue, oid, sequence, smallInteger, tlv, unsignedInteger } from '../src/pki/der.js';
@@ -57,9 +59,9 @@ describe('the product decides what is signed (REST, product limited to example.c
       initFirst: async (rt) => {
         admin = (await initialize(rt)).adminToken as string;
         const issuing = (await rt.store.cas.list()).find((c) => c.kind === 'issuing')!;
-        const short = await createCa(rt.store, { name: 'short-lived', keyAlgorithm: 'ec-p256', validityDays: 10, parentId: issuing.parentId as string }, rt.secrets);
+        const short = await createCa(rt.store, { name: 'short-lived', keyAlgorithm: 'ec-p256', validityDays: 10, parentId: issuing.parentId as string }, rt.secrets, CLI_CONTEXT);
         const add = async (name: string, caId: string, template: unknown) => {
-          products[name] = (await rt.store.products.insert({ id: randomUUID(), name, caId, template: parseProductTemplate(template) })).id;
+          products[name] = (await createProduct(rt.store, { name, caId, template: parseProductTemplate(template) }, CLI_CONTEXT)).id;
         };
         await add('example', issuing.id, { allowedDnsSuffixes: ['example.com'], keyAlgorithms: ['ec-p256', 'rsa-2048'] });
         await add('example-org', issuing.id, {

@@ -3,9 +3,11 @@
 import { randomUUID, X509Certificate } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createApiKey } from '../src/auth/apiKeys.js';
 import { createCa } from '../src/ca/createCa.js';
+import { CLI_CONTEXT } from '../src/cli/kit.js';
 import { loadConfig, type Config } from '../src/config.js';
+import { createProduct } from '../src/core/products.js';
+import type { Permission } from '../src/core/types.js';
 import { initialize } from '../src/init.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
@@ -52,6 +54,12 @@ for (const d of deployments) {
     let issuingPem: string;
     let issuingId: string;
     let productId: string;
+
+    /** A REST API key, made as `certgate apikey create` makes one: its record and its bearer secret. */
+    const restKey = async (name: string, permissions: Permission[]) => {
+      const { credential, secret } = await server.rt.credentials.create({ type: 'rest', name, products: '*', permissions, admin: false }, CLI_CONTEXT);
+      return { credential, token: secret };
+    };
 
     const api = async (method: string, path: string, token: string | null, body?: unknown, headers: Record<string, string> = {}) => {
       const res = await fetch(`${base}${path}`, {
@@ -207,7 +215,7 @@ for (const d of deployments) {
       expect((await api('GET', '/v1/cas', 'cg_0000000000000000_' + 'a'.repeat(43))).status).toBe(401);
 
       const rt = server.rt;
-      const readOnly = await createApiKey(rt.store, { name: 'reader', permissions: [{ ca: issuingId, actions: ['read'] }], admin: false });
+      const readOnly = await restKey('reader', [{ ca: issuingId, actions: ['read'] }]);
       const denied = await api('POST', '/v1/certificates', readOnly.token, { caId: issuingId, csrPem });
       expect(denied.status).toBe(403);
       expect(denied.json.error).toMatch(/may not issue/);
@@ -215,13 +223,13 @@ for (const d of deployments) {
       const cas = (await api('GET', '/v1/cas', readOnly.token)).json.cas as unknown[];
       expect(cas).toHaveLength(1);
 
-      const issuer = await createApiKey(rt.store, { name: 'issuer', permissions: [{ ca: issuingId, actions: ['issue'] }], admin: false });
+      const issuer = await restKey('issuer', [{ ca: issuingId, actions: ['issue'] }]);
       expect((await api('POST', '/v1/certificates', issuer.token, { caId: issuingId, csrPem })).status).toBe(201);
-      await rt.store.apiKeys.revoke(issuer.key.id);
+      await rt.credentials.revoke(issuer.credential.id, CLI_CONTEXT);
       expect((await api('POST', '/v1/certificates', issuer.token, { caId: issuingId, csrPem })).status).toBe(401);
 
       const whoami = await api('GET', '/v1/whoami', readOnly.token);
-      expect(whoami.json).toMatchObject({ name: 'reader', admin: false });
+      expect(whoami.json).toMatchObject({ id: readOnly.credential.id, type: 'rest', name: 'reader', admin: false, permissions: [{ ca: issuingId, actions: ['read'] }] });
       expect((await api('GET', '/v1/nope', admin)).status).toBe(404);
       expect((await api('GET', '/v1/cas/does-not-exist', admin)).status).toBe(404);
     });
@@ -255,8 +263,8 @@ for (const d of deployments) {
       const rt = server.rt;
       const cas = (await api('GET', '/v1/cas', admin)).json.cas as { id: string; type: string }[];
       const rootId = cas.find((c) => c.type === 'root')!.id;
-      const other = await createCa(rt.store, { name: `other-${Date.now()}`, subject: 'CN=Other Issuing CA', keyAlgorithm: 'ec-p256', validityDays: 30, parentId: rootId }, rt.secrets);
-      await rt.store.products.insert({ id: randomUUID(), name: `other-${Date.now()}`, caId: other.id, template: parseProductTemplate({}) });
+      const other = await createCa(rt.store, { name: `other-${Date.now()}`, subject: 'CN=Other Issuing CA', keyAlgorithm: 'ec-p256', validityDays: 30, parentId: rootId }, rt.secrets, CLI_CONTEXT);
+      await createProduct(rt.store, { name: `other-${Date.now()}`, caId: other.id, template: parseProductTemplate({}) }, CLI_CONTEXT);
       // Newest first: the reader's CA's certificates sit between others' ones.
       const mine: string[] = [];
       for (const ca of [issuingId, other.id, issuingId, other.id, other.id]) {
@@ -264,7 +272,7 @@ for (const d of deployments) {
         expect(made.status).toBe(201);
         if (ca === issuingId) mine.unshift(made.json.id as string);
       }
-      const reader = await createApiKey(rt.store, { name: 'lister', permissions: [{ ca: issuingId, actions: ['read'] }], admin: false });
+      const reader = await restKey('lister', [{ ca: issuingId, actions: ['read'] }]);
       const page = async (limit: number, offset: number) =>
         ((await api('GET', `/v1/certificates?limit=${limit}&offset=${offset}`, reader.token)).json.certificates as { id: string; ca_id: string }[]);
       const first = await page(2, 0);
@@ -297,12 +305,11 @@ for (const d of deployments) {
 
     it('holds a request for approval (202), then issues it once approved', async () => {
       const rt = server.rt;
-      const product = await rt.store.products.insert({
-        id: crypto.randomUUID(),
-        name: `needs-approval-${Math.random()}`,
-        caId: issuingId,
-        template: parseProductTemplate({ requiresApproval: true }),
-      });
+      const product = await createProduct(
+        rt.store,
+        { name: `needs-approval-${Math.random()}`, caId: issuingId, template: parseProductTemplate({ requiresApproval: true }) },
+        CLI_CONTEXT,
+      );
       const { csrPem } = makeCsr(dir);
       const res = await api('POST', '/v1/certificates', admin, { productId: product.id, csrPem });
       expect(res.status).toBe(202);

@@ -7,7 +7,8 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, type Migration } from 'kysely';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { TransitionError } from '../src/core/requestStatus.js';
-import type { Constraint, EnrollmentRequest, ProductTemplate, Rejection, RequestStatus } from '../src/core/types.js';
+import { entryHash } from '../src/audit/chain.js';
+import type { Constraint, CredentialRecord, EnrollmentRequest, ProductTemplate, Rejection, RequestStatus } from '../src/core/types.js';
 import {
   createStoreFromKysely,
   DuplicateSerialError,
@@ -18,11 +19,13 @@ import {
   SerialMismatchError,
   type Database,
   type NewCertificate,
+  type NewCredential,
   type NewEnrollmentRequest,
   type Store,
 } from '../src/store/index.js';
 import type { EnrollmentRequestsTable } from '../src/store/schema.js';
 import { createTestDatabase } from './harness/postgres.js';
+import { testAudit } from './helpers/audit.js';
 
 interface Opened {
   store: Store;
@@ -72,8 +75,8 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
       store = opened.store;
       caId = randomUUID();
       productId = randomUUID();
-      await store.cas.insert(newCa(caId, 'root-ca'));
-      await store.products.insert({ id: productId, name: 'tls-server', caId, template });
+      await store.cas.insert(newCa(caId, 'root-ca'), testAudit());
+      await store.products.insert({ id: productId, name: 'tls-server', caId, template }, testAudit());
     });
 
     afterEach(async () => {
@@ -134,7 +137,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
     }
 
     async function queuedRequest(overrides: Partial<NewEnrollmentRequest> = {}) {
-      return (await store.requests.insert(newRequest(overrides))).request;
+      return (await store.requests.insert(newRequest(overrides), testAudit())).request;
     }
 
     const LEASE_MS = 60_000;
@@ -159,39 +162,39 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
     describe('revocation', () => {
       async function issued() {
         const request = await claimedRequest();
-        return (await store.recordIssuance(request.id, certificateFor(request))).certificate;
+        return (await store.recordIssuance(request.id, certificateFor(request), null, testAudit())).certificate;
       }
 
       it('revokes once; a second revoke changes nothing', async () => {
         const cert = await issued();
-        const first = await store.certificates.revoke(cert.id, { reason: 'keyCompromise', revokedAt: at('2025-04-01T00:00:00.123Z'), invalidityDate: at('2025-03-30T12:00:00.000Z') });
+        const first = await store.certificates.revoke(cert.id, { reason: 'keyCompromise', revokedAt: at('2025-04-01T00:00:00.123Z'), invalidityDate: at('2025-03-30T12:00:00.000Z') }, testAudit());
         expect(first?.changed).toBe(true);
         expect(first?.certificate).toMatchObject({ revocationReason: 'keyCompromise', revokedAt: at('2025-04-01T00:00:00.123Z'), invalidityDate: at('2025-03-30T12:00:00.000Z') });
-        const second = await store.certificates.revoke(cert.id, { reason: 'superseded', revokedAt: new Date(), invalidityDate: null });
+        const second = await store.certificates.revoke(cert.id, { reason: 'superseded', revokedAt: new Date(), invalidityDate: null }, testAudit());
         expect(second?.changed).toBe(false);
         expect(second?.certificate.revocationReason).toBe('keyCompromise');
         expect(await store.certificates.get(cert.id)).toEqual(first?.certificate);
-        expect(await store.certificates.revoke(randomUUID(), { reason: 'unspecified', revokedAt: new Date(), invalidityDate: null })).toBeUndefined();
+        expect(await store.certificates.revoke(randomUUID(), { reason: 'unspecified', revokedAt: new Date(), invalidityDate: null }, testAudit())).toBeUndefined();
       });
 
       it('a hold can be lifted or made permanent; nothing else can be reinstated', async () => {
         const held = await issued();
-        await store.certificates.revoke(held.id, { reason: 'certificateHold', revokedAt: new Date(), invalidityDate: null });
-        const lifted = await store.certificates.reinstate(held.id);
+        await store.certificates.revoke(held.id, { reason: 'certificateHold', revokedAt: new Date(), invalidityDate: null }, testAudit());
+        const lifted = await store.certificates.reinstate(held.id, testAudit());
         expect(lifted).toMatchObject({ revokedAt: null, revocationReason: null, invalidityDate: null });
-        await store.certificates.revoke(held.id, { reason: 'certificateHold', revokedAt: new Date(), invalidityDate: null });
-        const permanent = await store.certificates.revoke(held.id, { reason: 'cessationOfOperation', revokedAt: new Date(), invalidityDate: null });
+        await store.certificates.revoke(held.id, { reason: 'certificateHold', revokedAt: new Date(), invalidityDate: null }, testAudit());
+        const permanent = await store.certificates.revoke(held.id, { reason: 'cessationOfOperation', revokedAt: new Date(), invalidityDate: null }, testAudit());
         expect(permanent?.changed).toBe(true);
-        expect(await store.certificates.reinstate(held.id)).toBeUndefined();
-        expect(await store.certificates.reinstate((await issued()).id)).toBeUndefined();
+        expect(await store.certificates.reinstate(held.id, testAudit())).toBeUndefined();
+        expect(await store.certificates.reinstate((await issued()).id, testAudit())).toBeUndefined();
       });
 
       it('lists the revoked certificates of one CA only', async () => {
         const a = await issued();
         const b = await issued();
         await issued();
-        await store.certificates.revoke(a.id, { reason: 'unspecified', revokedAt: at('2025-01-01T00:00:00.000Z'), invalidityDate: null });
-        await store.certificates.revoke(b.id, { reason: 'certificateHold', revokedAt: at('2025-01-02T00:00:00.000Z'), invalidityDate: null });
+        await store.certificates.revoke(a.id, { reason: 'unspecified', revokedAt: at('2025-01-01T00:00:00.000Z'), invalidityDate: null }, testAudit());
+        await store.certificates.revoke(b.id, { reason: 'certificateHold', revokedAt: at('2025-01-02T00:00:00.000Z'), invalidityDate: null }, testAudit());
         expect(await store.certificates.listRevoked(caId)).toEqual([
           { serialNumber: a.serialNumber, revokedAt: at('2025-01-01T00:00:00.000Z'), reason: 'unspecified', invalidityDate: null },
           { serialNumber: b.serialNumber, revokedAt: at('2025-01-02T00:00:00.000Z'), reason: 'certificateHold', invalidityDate: null },
@@ -224,7 +227,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
     describe('cas', () => {
       it('round-trips every field, dates exact to the millisecond', async () => {
         const id = randomUUID();
-        const inserted = await store.cas.insert({ ...newCa(id, 'issuing-1'), kind: 'issuing', parentId: caId });
+        const inserted = await store.cas.insert({ ...newCa(id, 'issuing-1'), kind: 'issuing', parentId: caId }, testAudit());
         const read = await store.cas.get(id);
         expect(read).toEqual(inserted);
         expect(read?.notBefore.getTime()).toBe(Date.parse('2024-01-02T03:04:05.678Z'));
@@ -239,11 +242,11 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
 
       it('lists oldest first and enforces unique names', async () => {
         await sleep(3);
-        await store.cas.insert(newCa(randomUUID(), 'b-second'));
+        await store.cas.insert(newCa(randomUUID(), 'b-second'), testAudit());
         await sleep(3);
-        await store.cas.insert(newCa(randomUUID(), 'a-third'));
+        await store.cas.insert(newCa(randomUUID(), 'a-third'), testAudit());
         expect((await store.cas.list()).map((c) => c.name)).toEqual(['root-ca', 'b-second', 'a-third']);
-        await expect(store.cas.insert(newCa(randomUUID(), 'root-ca'))).rejects.toThrow();
+        await expect(store.cas.insert(newCa(randomUUID(), 'root-ca'), testAudit())).rejects.toThrow();
         expect(await store.cas.list()).toHaveLength(3);
       });
     });
@@ -264,18 +267,18 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
           name: 'a-device',
           caId,
           template: { ...template, requiresApproval: false, allowedDnsSuffixes: [] },
-        });
+        }, testAudit());
         const list = await store.products.list();
         expect(list.map((p) => p.name)).toEqual(['tls-server', 'a-device']);
         expect(list[1]).toEqual(second);
-        await expect(store.products.insert({ id: randomUUID(), name: 'a-device', caId, template })).rejects.toThrow();
+        await expect(store.products.insert({ id: randomUUID(), name: 'a-device', caId, template }, testAudit())).rejects.toThrow();
       });
     });
 
     describe('requests', () => {
       it('stores a new request as queued and round-trips it', async () => {
         const input = newRequest({ idempotencyKey: 'key-1', validityDays: null, protocol: 'est' });
-        const { request, created } = await store.requests.insert(input);
+        const { request, created } = await store.requests.insert(input, testAudit());
         expect(created).toBe(true);
         expect(request).toMatchObject({
           ...input,
@@ -301,33 +304,33 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
           { kind: 'maxValidityDays', days: 7 },
         ];
         const input = newRequest({ constraints, transactionId: 'tx-1', fingerprint: 'cd'.repeat(32) });
-        const { request } = await store.requests.insert(input);
+        const { request } = await store.requests.insert(input, testAudit());
         expect(request).toMatchObject({ constraints, transactionId: 'tx-1', fingerprint: 'cd'.repeat(32) });
         expect(await store.requests.get(input.id)).toEqual(request);
       });
 
       it('returns the existing request for a repeated idempotency key (created=false)', async () => {
-        const first = await store.requests.insert(newRequest({ idempotencyKey: 'same' }));
-        const again = await store.requests.insert(newRequest({ idempotencyKey: 'same', csrPem: 'other', fingerprint: 'other' }));
+        const first = await store.requests.insert(newRequest({ idempotencyKey: 'same' }), testAudit());
+        const again = await store.requests.insert(newRequest({ idempotencyKey: 'same', csrPem: 'other', fingerprint: 'other' }), testAudit());
         expect(again.created).toBe(false);
         expect(again.request).toEqual(first.request);
         // The key is scoped to the requester, and a null key never collides.
-        const otherRequester = await store.requests.insert(newRequest({ idempotencyKey: 'same', requester: 'cli' }));
+        const otherRequester = await store.requests.insert(newRequest({ idempotencyKey: 'same', requester: 'cli' }), testAudit());
         expect(otherRequester.created).toBe(true);
-        const n1 = await store.requests.insert(newRequest());
-        const n2 = await store.requests.insert(newRequest());
+        const n1 = await store.requests.insert(newRequest(), testAudit());
+        const n2 = await store.requests.insert(newRequest(), testAudit());
         expect([n1.created, n2.created]).toEqual([true, true]);
         expect(await store.requests.listByStatus(['queued'], 100)).toHaveLength(4);
       });
 
       it('returns the existing request for a repeated transaction id (created=false), per requester', async () => {
-        const first = await store.requests.insert(newRequest({ transactionId: 'tx' }));
-        const again = await store.requests.insert(newRequest({ transactionId: 'tx', fingerprint: 'a replay or a clash' }));
+        const first = await store.requests.insert(newRequest({ transactionId: 'tx' }), testAudit());
+        const again = await store.requests.insert(newRequest({ transactionId: 'tx', fingerprint: 'a replay or a clash' }), testAudit());
         expect(again).toEqual({ request: first.request, created: false });
         // Either key finds the earlier request.
-        const keyed = await store.requests.insert(newRequest({ transactionId: 'tx', idempotencyKey: 'fresh-key' }));
+        const keyed = await store.requests.insert(newRequest({ transactionId: 'tx', idempotencyKey: 'fresh-key' }), testAudit());
         expect(keyed).toEqual({ request: first.request, created: false });
-        const otherRequester = await store.requests.insert(newRequest({ transactionId: 'tx', requester: 'scep:other' }));
+        const otherRequester = await store.requests.insert(newRequest({ transactionId: 'tx', requester: 'scep:other' }), testAudit());
         expect(otherRequester.created).toBe(true);
         expect((await store.requests.listByStatus(['queued'], 100)).map((r) => r.id).sort()).toEqual(
           [first.request.id, otherRequester.request.id].sort(),
@@ -335,16 +338,16 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
       });
 
       it('inserting a taken id throws, keyed or not', async () => {
-        const { request } = await store.requests.insert(newRequest());
-        await expect(store.requests.insert(newRequest({ id: request.id }))).rejects.toThrow();
-        await expect(store.requests.insert(newRequest({ id: request.id, transactionId: 'unused' }))).rejects.toThrow();
+        const { request } = await store.requests.insert(newRequest(), testAudit());
+        await expect(store.requests.insert(newRequest({ id: request.id }), testAudit())).rejects.toThrow();
+        await expect(store.requests.insert(newRequest({ id: request.id, transactionId: 'unused' }), testAudit())).rejects.toThrow();
         expect(await store.requests.get(request.id)).toEqual(request);
         expect(await store.requests.findByTransaction(request.requester, 'unused')).toBeUndefined();
       });
 
       it('finds a request by (requester, transaction id)', async () => {
-        const { request } = await store.requests.insert(newRequest({ transactionId: 'tx-find', requester: 'scep:a' }));
-        await store.requests.insert(newRequest({ transactionId: 'tx-find', requester: 'scep:b' }));
+        const { request } = await store.requests.insert(newRequest({ transactionId: 'tx-find', requester: 'scep:a' }), testAudit());
+        await store.requests.insert(newRequest({ transactionId: 'tx-find', requester: 'scep:b' }), testAudit());
         expect(await store.requests.findByTransaction('scep:a', 'tx-find')).toEqual(request);
         expect(await store.requests.findByTransaction('scep:c', 'tx-find')).toBeUndefined();
         expect(await store.requests.findByTransaction('scep:a', 'other')).toBeUndefined();
@@ -355,7 +358,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
 
       it('idempotent insert is race-free', async () => {
         const results = await Promise.all(
-          [0, 1, 2, 3].map((i) => store.requests.insert(newRequest(i % 2 ? { idempotencyKey: 'race' } : { idempotencyKey: 'race', transactionId: 'race' }))),
+          [0, 1, 2, 3].map((i) => store.requests.insert(newRequest(i % 2 ? { idempotencyKey: 'race' } : { idempotencyKey: 'race', transactionId: 'race' }), testAudit())),
         );
         expect(results.filter((r) => r.created)).toHaveLength(1);
         const ids = new Set(results.map((r) => r.request.id));
@@ -445,7 +448,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
           expect(await store.requests.get(request.id)).toEqual(moved);
         }
         const issued = await claimedRequest();
-        await store.recordIssuance(issued.id, certificateFor(issued));
+        await store.recordIssuance(issued.id, certificateFor(issued), null, testAudit());
         expect(await store.requests.claim(issued.id, { serialNumber: '01', leaseMs: LEASE_MS })).toBeUndefined();
       });
 
@@ -457,16 +460,16 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
 
       it('approve moves pending_approval to queued and records the approver, once', async () => {
         const request = await queuedRequest();
-        expect(await store.requests.approve(request.id, 'apikey:admin')).toBeUndefined();
+        expect(await store.requests.approve(request.id, 'apikey:admin', testAudit())).toBeUndefined();
         await store.requests.transition(request.id, ['queued'], 'pending_approval', { reason: 'waiting' });
-        const approved = await store.requests.approve(request.id, 'apikey:admin');
+        const approved = await store.requests.approve(request.id, 'apikey:admin', testAudit());
         expect(approved).toMatchObject({ status: 'queued', statusReason: null, approvedBy: 'apikey:admin' });
         expect(await store.requests.get(request.id)).toEqual(approved);
-        expect(await store.requests.approve(request.id, 'apikey:other')).toBeUndefined();
-        expect(await store.requests.approve(randomUUID(), 'apikey:admin')).toBeUndefined();
+        expect(await store.requests.approve(request.id, 'apikey:other', testAudit())).toBeUndefined();
+        expect(await store.requests.approve(randomUUID(), 'apikey:admin', testAudit())).toBeUndefined();
         // The approver survives later transitions and issuance.
         const claimed = await store.requests.claim(request.id, { serialNumber: newSerial(), leaseMs: LEASE_MS });
-        await store.recordIssuance(request.id, certificateFor(claimed!));
+        await store.recordIssuance(request.id, certificateFor(claimed!), null, testAudit());
         expect((await store.requests.get(request.id))?.approvedBy).toBe('apikey:admin');
       });
 
@@ -494,7 +497,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
       it('stores the certificate and marks the request issued', async () => {
         const request = await claimedRequest();
         const input = certificateFor(request);
-        const { certificate, alreadyIssued } = await store.recordIssuance(request.id, input);
+        const { certificate, alreadyIssued } = await store.recordIssuance(request.id, input, null, testAudit());
         expect(alreadyIssued).toBe(false);
         expect(certificate).toEqual({ ...input, revokedAt: null, revocationReason: null, invalidityDate: null, createdAt: expect.any(Date) });
 
@@ -511,17 +514,17 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
 
       it('fills in the request id when the certificate has none', async () => {
         const request = await claimedRequest();
-        const { certificate } = await store.recordIssuance(request.id, certificateFor(request, { requestId: null }));
+        const { certificate } = await store.recordIssuance(request.id, certificateFor(request, { requestId: null }), null, testAudit());
         expect(certificate.requestId).toBe(request.id);
         expect((await store.certificates.getByRequestId(request.id))?.id).toBe(certificate.id);
       });
 
       it('a second call for the same request stores nothing and returns the first certificate', async () => {
         const request = await claimedRequest();
-        const first = await store.recordIssuance(request.id, certificateFor(request));
+        const first = await store.recordIssuance(request.id, certificateFor(request), null, testAudit());
         const issued = await store.requests.get(request.id);
         const secondInput = newCertificate(request.id);
-        const second = await store.recordIssuance(request.id, secondInput);
+        const second = await store.recordIssuance(request.id, secondInput, null, testAudit());
         expect(second).toEqual({ certificate: first.certificate, alreadyIssued: true });
         expect(await store.certificates.get(secondInput.id)).toBeUndefined();
         expect(await store.certificates.getBySerial(caId, secondInput.serialNumber)).toBeUndefined();
@@ -532,7 +535,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
       it('concurrent calls for one request store exactly one certificate', async () => {
         const request = await claimedRequest();
         const inputs = [certificateFor(request), certificateFor(request, { id: randomUUID() })];
-        const results = await Promise.all(inputs.map((c) => store.recordIssuance(request.id, c)));
+        const results = await Promise.all(inputs.map((c) => store.recordIssuance(request.id, c, null, testAudit())));
         expect(results.map((r) => r.alreadyIssued).sort()).toEqual([false, true]);
         const winner = results.find((r) => !r.alreadyIssued)!.certificate;
         expect(results.every((r) => r.certificate.id === winner.id)).toBe(true);
@@ -543,7 +546,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
 
       it('many concurrent calls across requests: one certificate per request', async () => {
         const requests = await Promise.all([0, 1, 2, 3].map(() => claimedRequest()));
-        const calls = requests.flatMap((r) => [0, 1, 2].map(() => store.recordIssuance(r.id, certificateFor(r, { id: randomUUID() }))));
+        const calls = requests.flatMap((r) => [0, 1, 2].map(() => store.recordIssuance(r.id, certificateFor(r, { id: randomUUID() }), null, testAudit())));
         const results = await Promise.all(calls);
         expect(results.filter((r) => !r.alreadyIssued)).toHaveLength(requests.length);
         const stored = await store.certificates.list({ limit: 100, offset: 0 });
@@ -553,13 +556,13 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
 
       it('throws on a request that is not signing and writes nothing', async () => {
         const queued = await queuedRequest();
-        await expect(store.recordIssuance(queued.id, newCertificate(queued.id))).rejects.toBeInstanceOf(InvalidRequestStateError);
+        await expect(store.recordIssuance(queued.id, newCertificate(queued.id), null, testAudit())).rejects.toBeInstanceOf(InvalidRequestStateError);
         expect(await store.requests.get(queued.id)).toEqual(queued);
 
         const request = await claimedRequest();
         const rejected = await store.requests.transition(request.id, ['signing'], 'rejected', { reason: 'policy' });
         const input = certificateFor(request);
-        await expect(store.recordIssuance(request.id, input)).rejects.toBeInstanceOf(InvalidRequestStateError);
+        await expect(store.recordIssuance(request.id, input, null, testAudit())).rejects.toBeInstanceOf(InvalidRequestStateError);
         expect(await store.certificates.get(input.id)).toBeUndefined();
         expect(await store.certificates.getByRequestId(request.id)).toBeUndefined();
         expect(await store.requests.get(request.id)).toEqual(rejected);
@@ -568,41 +571,41 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
       it('refuses a certificate whose serial is not the claimed one, and writes nothing', async () => {
         const request = await claimedRequest();
         const input = certificateFor(request, { serialNumber: newSerial() });
-        await expect(store.recordIssuance(request.id, input)).rejects.toBeInstanceOf(SerialMismatchError);
+        await expect(store.recordIssuance(request.id, input, null, testAudit())).rejects.toBeInstanceOf(SerialMismatchError);
         expect(await store.certificates.get(input.id)).toBeUndefined();
         expect(await store.requests.get(request.id)).toEqual(request);
         // The claimed serial is still accepted.
-        expect((await store.recordIssuance(request.id, certificateFor(request))).alreadyIssued).toBe(false);
+        expect((await store.recordIssuance(request.id, certificateFor(request), null, testAudit())).alreadyIssued).toBe(false);
       });
 
       it('throws on an unknown request and writes nothing', async () => {
         const missing = randomUUID();
         const input = newCertificate(missing);
-        await expect(store.recordIssuance(missing, input)).rejects.toBeInstanceOf(RequestNotFoundError);
+        await expect(store.recordIssuance(missing, input, null, testAudit())).rejects.toBeInstanceOf(RequestNotFoundError);
         expect(await store.certificates.get(input.id)).toBeUndefined();
       });
 
       it('rejects a certificate naming another request', async () => {
         const request = await claimedRequest();
-        await expect(store.recordIssuance(request.id, certificateFor(request, { requestId: randomUUID() }))).rejects.toThrow(/names request/);
+        await expect(store.recordIssuance(request.id, certificateFor(request, { requestId: randomUUID() }), null, testAudit())).rejects.toThrow(/names request/);
         expect(await store.requests.get(request.id)).toEqual(request);
       });
 
       it('a taken (caId, serial) throws and leaves the request signing', async () => {
         const first = await claimedRequest();
-        const taken = await store.recordIssuance(first.id, certificateFor(first));
+        const taken = await store.recordIssuance(first.id, certificateFor(first), null, testAudit());
         const second = await claimedRequest({}, taken.certificate.serialNumber);
         const clash = certificateFor(second);
-        await expect(store.recordIssuance(second.id, clash)).rejects.toBeInstanceOf(DuplicateSerialError);
+        await expect(store.recordIssuance(second.id, clash, null, testAudit())).rejects.toBeInstanceOf(DuplicateSerialError);
         expect(await store.requests.get(second.id)).toEqual(second);
         expect(await store.certificates.get(clash.id)).toBeUndefined();
         expect(await store.certificates.getByRequestId(second.id)).toBeUndefined();
 
         // The same serial under another CA is fine.
         const otherCa = randomUUID();
-        await store.cas.insert(newCa(otherCa, 'other-ca'));
+        await store.cas.insert(newCa(otherCa, 'other-ca'), testAudit());
         const third = await claimedRequest({ caId: otherCa }, taken.certificate.serialNumber);
-        const ok = await store.recordIssuance(third.id, certificateFor(third));
+        const ok = await store.recordIssuance(third.id, certificateFor(third), null, testAudit());
         expect(ok.alreadyIssued).toBe(false);
       });
     });
@@ -615,19 +618,19 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
         const toIssue = await claimedRequest();
         const toMove = await queuedRequest();
         const toClaim = await queuedRequest();
-        const taken = await store.recordIssuance(existing.id, certificateFor(existing));
+        const taken = await store.recordIssuance(existing.id, certificateFor(existing), null, testAudit());
         const clashing = await claimedRequest({}, taken.certificate.serialNumber);
         const fresh = newRequest();
 
         const [insertOk, insertDup, issueOk, issueClash, moved, claimed, refused, unknown] = await Promise.allSettled([
-          store.requests.insert(fresh),
-          store.requests.insert(newRequest({ id: existing.id })),
-          store.recordIssuance(toIssue.id, certificateFor(toIssue)),
-          store.recordIssuance(clashing.id, certificateFor(clashing)),
+          store.requests.insert(fresh, testAudit()),
+          store.requests.insert(newRequest({ id: existing.id }), testAudit()),
+          store.recordIssuance(toIssue.id, certificateFor(toIssue), null, testAudit()),
+          store.recordIssuance(clashing.id, certificateFor(clashing), null, testAudit()),
           store.requests.transition(toMove.id, ['queued'], 'rejected', { reason: 'no' }),
           store.requests.claim(toClaim.id, { serialNumber: 'c1a1', leaseMs: LEASE_MS }),
           store.requests.transition(toClaim.id, ['issued'], 'queued'),
-          store.recordIssuance(randomUUID(), newCertificate(null)),
+          store.recordIssuance(randomUUID(), newCertificate(null), null, testAudit()),
         ]);
 
         expect(insertOk.status).toBe('fulfilled');
@@ -669,7 +672,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
           let rejecting: Promise<unknown> | undefined;
           for (let i = 0; i < 5; i++) {
             if (i === round) rejecting = store.requests.transition(request.id, ['signing'], 'rejected', { reason: 'raced' });
-            else issuing.push(store.recordIssuance(request.id, certificateFor(request, { id: randomUUID() })));
+            else issuing.push(store.recordIssuance(request.id, certificateFor(request, { id: randomUUID() }), null, testAudit()));
           }
           const [issued, rejected] = await Promise.all([Promise.allSettled(issuing), rejecting]);
           const after = await store.requests.get(request.id);
@@ -692,7 +695,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
         const inputs = Array.from({ length: 24 }, (_, i) =>
           newRequest({ requester: `apikey:k${i % 2}`, idempotencyKey: `key-${i % 3}` }),
         );
-        const results = await Promise.all(inputs.map((r) => store.requests.insert(r)));
+        const results = await Promise.all(inputs.map((r) => store.requests.insert(r, testAudit())));
         expect(results.filter((r) => r.created)).toHaveLength(6);
         const byPair = new Map<string, Set<string>>();
         for (const { request } of results) {
@@ -709,11 +712,11 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
     describe('certificates', () => {
       it('lists newest first, by CA, with limit and offset', async () => {
         const otherCa = randomUUID();
-        await store.cas.insert(newCa(otherCa, 'other-ca'));
+        await store.cas.insert(newCa(otherCa, 'other-ca'), testAudit());
         const ids: string[] = [];
         for (const ca of [caId, otherCa, caId, caId, otherCa]) {
           const request = await claimedRequest({ caId: ca });
-          const { certificate } = await store.recordIssuance(request.id, certificateFor(request));
+          const { certificate } = await store.recordIssuance(request.id, certificateFor(request), null, testAudit());
           ids.push(certificate.id);
           await sleep(3);
         }
@@ -772,34 +775,302 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
       });
     });
 
-    describe('apiKeys', () => {
-      it('round-trips, lists and revokes once', async () => {
-        const id = randomUUID();
-        const inserted = await store.apiKeys.insert({
-          id,
+    describe('credentials', () => {
+      function newCredential(overrides: Partial<NewCredential> = {}): NewCredential {
+        return {
+          id: randomUUID(),
+          type: 'rest',
           name: 'ci',
-          secretHash: 'ab'.repeat(32),
+          products: '*',
+          ownerUser: null,
+          ownerGroup: null,
+          expiresAt: null,
+          allowIps: [],
+          permissions: [],
+          admin: false,
+          secret: 'ab'.repeat(32),
+          ...overrides,
+        };
+      }
+
+      it('round-trips every field, dates exact to the millisecond', async () => {
+        const input = newCredential({
+          name: 'ci',
+          products: [productId],
+          ownerUser: 'alice',
+          ownerGroup: 'platform',
+          expiresAt: at('2099-01-02T03:04:05.678Z'),
+          allowIps: ['10.0.0.0/8', '2001:db8::/32'],
           permissions: [
             { ca: caId, actions: ['read', 'issue'] },
             { ca: '*', actions: ['read'] },
           ],
-          admin: false,
         });
-        expect(inserted.revokedAt).toBeNull();
-        expect(await store.apiKeys.get(id)).toEqual(inserted);
-        await sleep(3);
-        const admin = await store.apiKeys.insert({ id: randomUUID(), name: 'root', secretHash: 'cd'.repeat(32), permissions: [], admin: true });
-        expect((await store.apiKeys.get(admin.id))?.admin).toBe(true);
-        expect((await store.apiKeys.list()).map((k) => k.name)).toEqual(['ci', 'root']);
+        const inserted = await store.credentials.insert(input, testAudit('credential.create', input.id));
+        expect(inserted).toEqual({
+          ...input,
+          previousSecret: null,
+          previousSecretUntil: null,
+          secretVersion: 1,
+          enabled: true,
+          revokedAt: null,
+          createdAt: expect.any(Date),
+          lastUsedAt: null,
+          useCount: 0,
+        });
+        expect(await store.credentials.get(input.id)).toEqual(inserted);
+        expect((await store.credentials.get(input.id))?.expiresAt?.toISOString()).toBe('2099-01-02T03:04:05.678Z');
+        expect(await store.credentials.get(randomUUID())).toBeUndefined();
 
-        expect(await store.apiKeys.revoke(id)).toBe(true);
-        const revoked = await store.apiKeys.get(id);
+        const admin = await store.credentials.insert(newCredential({ name: 'root', admin: true }), testAudit());
+        expect((await store.credentials.get(admin.id))?.admin).toBe(true);
+      });
+
+      it('findLive finds the unrevoked credential of that type and name only', async () => {
+        const device = await store.credentials.insert(newCredential({ type: 'est', name: 'device-1', products: [productId] }), testAudit());
+        expect(await store.credentials.findLive('est', 'device-1')).toEqual(device);
+        expect(await store.credentials.findLive('rest', 'device-1')).toBeUndefined();
+        expect(await store.credentials.findLive('est', 'device-2')).toBeUndefined();
+        // Two live credentials of one type cannot share a name; a revoked one frees it.
+        await expect(store.credentials.insert(newCredential({ type: 'est', name: 'device-1' }), testAudit())).rejects.toThrow();
+        await store.credentials.revoke(device.id, testAudit());
+        expect(await store.credentials.findLive('est', 'device-1')).toBeUndefined();
+        const successor = await store.credentials.insert(newCredential({ type: 'est', name: 'device-1' }), testAudit());
+        expect(await store.credentials.findLive('est', 'device-1')).toEqual(successor);
+      });
+
+      it('lists oldest first, by type and status, with the total the filter matches', async () => {
+        const made: CredentialRecord[] = [];
+        const specs: Partial<NewCredential>[] = [
+          { type: 'rest', name: 'a' },
+          { type: 'est', name: 'b' },
+          { type: 'rest', name: 'c', expiresAt: at('2020-01-01T00:00:00.000Z') },
+          { type: 'scep', name: 'd' },
+          { type: 'rest', name: 'e' },
+        ];
+        for (const spec of specs) {
+          made.push(await store.credentials.insert(newCredential(spec), testAudit()));
+          await sleep(3);
+        }
+        await store.credentials.revoke(made[4]!.id, testAudit());
+        const ids = (r: { credentials: CredentialRecord[] }) => r.credentials.map((c) => c.id);
+        const all = await store.credentials.list({}, { limit: 10, offset: 0 });
+        expect(all.total).toBe(5);
+        expect(ids(all)).toEqual(made.map((c) => c.id));
+        expect(all.credentials[4]?.revokedAt).toBeInstanceOf(Date);
+
+        const page = await store.credentials.list({ status: 'all' }, { limit: 2, offset: 1 });
+        expect(page).toMatchObject({ total: 5 });
+        expect(ids(page)).toEqual([made[1]!.id, made[2]!.id]);
+
+        const rest = await store.credentials.list({ type: 'rest' }, { limit: 10, offset: 0 });
+        expect(rest.total).toBe(3);
+        expect(ids(rest)).toEqual([made[0]!.id, made[2]!.id, made[4]!.id]);
+        const active = await store.credentials.list({ status: 'active' }, { limit: 10, offset: 0 });
+        expect(ids(active)).toEqual([made[0]!.id, made[1]!.id, made[3]!.id]);
+        expect(active.total).toBe(3);
+        expect(ids(await store.credentials.list({ status: 'revoked' }, { limit: 10, offset: 0 }))).toEqual([made[4]!.id]);
+        expect(ids(await store.credentials.list({ status: 'expired' }, { limit: 10, offset: 0 }))).toEqual([made[2]!.id]);
+        const activeRest = await store.credentials.list({ type: 'rest', status: 'active' }, { limit: 1, offset: 0 });
+        expect(activeRest).toMatchObject({ total: 1 });
+        expect(ids(activeRest)).toEqual([made[0]!.id]);
+        expect(await store.credentials.list({ type: 'acme' }, { limit: 10, offset: 0 })).toEqual({ credentials: [], total: 0 });
+      });
+
+      it('rotate keeps the old secret until the given time, or drops it; never on a revoked credential', async () => {
+        const c = await store.credentials.insert(newCredential({ secret: 'old' }), testAudit());
+        const until = at('2099-05-06T07:08:09.123Z');
+        const rotated = await store.credentials.rotate(c.id, 'new', until, testAudit('credential.rotate', c.id));
+        expect(rotated).toEqual({ ...c, secret: 'new', previousSecret: 'old', previousSecretUntil: until, secretVersion: 2 });
+        expect(await store.credentials.get(c.id)).toEqual(rotated);
+
+        const dropped = await store.credentials.rotate(c.id, 'newer', null, testAudit('credential.rotate', c.id));
+        expect(dropped).toMatchObject({ secret: 'newer', previousSecret: null, previousSecretUntil: null, secretVersion: 3 });
+
+        expect(await store.credentials.rotate(randomUUID(), 'x', null, testAudit())).toBeUndefined();
+        await store.credentials.revoke(c.id, testAudit());
+        expect(await store.credentials.rotate(c.id, 'after', null, testAudit())).toBeUndefined();
+        expect((await store.credentials.get(c.id))?.secret).toBe('newer');
+      });
+
+      it('revokes once', async () => {
+        const c = await store.credentials.insert(newCredential(), testAudit());
+        const other = await store.credentials.insert(newCredential({ name: 'other' }), testAudit());
+        const revoked = await store.credentials.revoke(c.id, testAudit('credential.revoke', c.id));
         expect(revoked?.revokedAt).toBeInstanceOf(Date);
-        expect({ ...revoked, revokedAt: null }).toEqual(inserted);
-        expect(await store.apiKeys.revoke(id)).toBe(false);
-        expect(await store.apiKeys.revoke(randomUUID())).toBe(false);
-        expect((await store.apiKeys.get(id))?.revokedAt).toEqual(revoked?.revokedAt);
-        expect((await store.apiKeys.get(admin.id))?.revokedAt).toBeNull();
+        expect(revoked).toEqual({ ...c, revokedAt: revoked?.revokedAt, enabled: false });
+        expect(await store.credentials.get(c.id)).toEqual(revoked);
+        expect(await store.credentials.revoke(c.id, testAudit())).toBeUndefined();
+        expect(await store.credentials.revoke(randomUUID(), testAudit())).toBeUndefined();
+        expect((await store.credentials.get(c.id))?.revokedAt).toEqual(revoked?.revokedAt);
+        expect((await store.credentials.get(other.id))?.revokedAt).toBeNull();
+      });
+
+      it('recordUse adds to the count and keeps the latest time of use', async () => {
+        const a = await store.credentials.insert(newCredential({ name: 'a' }), testAudit());
+        const b = await store.credentials.insert(newCredential({ name: 'b' }), testAudit());
+        const t1 = at('2025-05-05T05:05:05.555Z');
+        const t0 = at('2025-05-05T05:05:04.999Z');
+        const t2 = at('2025-05-05T05:05:06.001Z');
+        await store.credentials.recordUse([{ id: a.id, count: 2, lastUsedAt: t1 }]);
+        expect(await store.credentials.get(a.id)).toMatchObject({ useCount: 2, lastUsedAt: t1 });
+        // Another process reports older uses later: counted, but the time stays the latest.
+        await store.credentials.recordUse([
+          { id: a.id, count: 3, lastUsedAt: t0 },
+          { id: b.id, count: 1, lastUsedAt: t0 },
+        ]);
+        expect(await store.credentials.get(a.id)).toMatchObject({ useCount: 5, lastUsedAt: t1 });
+        expect(await store.credentials.get(b.id)).toMatchObject({ useCount: 1, lastUsedAt: t0 });
+        await store.credentials.recordUse([{ id: a.id, count: 1, lastUsedAt: t2 }]);
+        expect(await store.credentials.get(a.id)).toMatchObject({ useCount: 6, lastUsedAt: t2 });
+        // An unknown id and an empty report change nothing.
+        await store.credentials.recordUse([{ id: randomUUID(), count: 1, lastUsedAt: t2 }]);
+        await store.credentials.recordUse([]);
+        expect(await store.credentials.get(b.id)).toMatchObject({ useCount: 1, lastUsedAt: t0 });
+      });
+    });
+
+    describe('audit', () => {
+      async function chain() {
+        return store.audit.after(0, 1000);
+      }
+
+      it('chains the entries of audited writes in order, each linked to the one before', async () => {
+        // beforeEach: the CA and the product.
+        const request = await queuedRequest();
+        await store.requests.transition(request.id, ['queued'], 'pending_approval', { reason: 'waiting', audit: testAudit('request.await_approval', request.id) });
+        await store.requests.approve(request.id, 'apikey:admin', testAudit('request.approve', request.id));
+        const claimed = await store.requests.claim(request.id, { serialNumber: newSerial(), leaseMs: LEASE_MS });
+        const { certificate } = await store.recordIssuance(request.id, certificateFor(claimed!), null, testAudit('certificate.issue', request.id));
+        await store.certificates.revoke(certificate.id, { reason: 'certificateHold', revokedAt: new Date(), invalidityDate: null }, testAudit('certificate.revoke', certificate.id));
+        await store.certificates.reinstate(certificate.id, testAudit('certificate.reinstate', certificate.id));
+        const credential = await store.credentials.insert(
+          { id: randomUUID(), type: 'rest', name: 'ci', products: '*', ownerUser: null, ownerGroup: null, expiresAt: null, allowIps: [], permissions: [], admin: true, secret: '00' },
+          { ...testAudit('credential.create', 'c'), sourceIp: '192.0.2.9', detail: { name: 'ci', nested: { b: 2, a: [1, 'x'] } } },
+        );
+        await store.credentials.rotate(credential.id, '11', null, testAudit('credential.rotate', credential.id));
+        await store.credentials.revoke(credential.id, testAudit('credential.revoke', credential.id));
+        const refused = await store.audit.append({ ...testAudit('auth.refused', 'unknown'), outcome: 'refused', detail: { reason: 'unknown' } });
+
+        const entries = await chain();
+        expect(entries.map((e) => e.action)).toEqual([
+          'test', // the CA (beforeEach)
+          'test', // the product (beforeEach)
+          'test', // the request
+          'request.await_approval',
+          'request.approve',
+          'certificate.issue',
+          'certificate.revoke',
+          'certificate.reinstate',
+          'credential.create',
+          'credential.rotate',
+          'credential.revoke',
+          'auth.refused',
+        ]);
+        expect(entries.map((e) => e.seq)).toEqual(entries.map((_, i) => i + 1));
+        expect(entries[0]?.prevHash).toBe('0'.repeat(64));
+        entries.forEach((e, i) => {
+          if (i > 0) expect(e.prevHash).toBe(entries[i - 1]?.hash);
+          expect(e.hash).toMatch(/^[0-9a-f]{64}$/);
+          // What was stored is what was sealed: the hash still covers the fields read back.
+          expect(entryHash(e)).toBe(e.hash);
+        });
+        expect(new Set(entries.map((e) => e.hash)).size).toBe(entries.length);
+        expect(entries.at(-1)).toEqual(refused);
+        expect(entries[8]).toMatchObject({
+          actor: 'test',
+          protocol: 'cli',
+          sourceIp: '192.0.2.9',
+          target: 'c',
+          outcome: 'success',
+          detail: { name: 'ci', nested: { b: 2, a: [1, 'x'] } },
+        });
+        expect(entries[8]?.at).toBeInstanceOf(Date);
+        expect(entries[3]).toMatchObject({ target: request.id, detail: {} });
+        // Times never go backwards along the chain.
+        for (let i = 1; i < entries.length; i++) expect(entries[i]!.at.getTime()).toBeGreaterThanOrEqual(entries[i - 1]!.at.getTime());
+
+        // after() pages through the chain in order.
+        expect((await store.audit.after(3, 2)).map((e) => e.seq)).toEqual([4, 5]);
+        expect(await store.audit.after(entries.length, 10)).toEqual([]);
+        expect((await store.audit.after(0, 100, { action: 'credential.rotate' })).map((e) => e.seq)).toEqual([10]);
+        expect(await store.audit.seqOfHash(entries[5]!.hash)).toBe(6);
+        expect(await store.audit.seqOfHash('f'.repeat(64))).toBeUndefined();
+      });
+
+      it('a write that changes nothing, or fails, adds no entry', async () => {
+        const request = await queuedRequest();
+        const before = await chain();
+        expect(before).toHaveLength(3);
+
+        // Not pending approval, unknown, a replayed insert, a compare-and-set that does not match.
+        expect(await store.requests.approve(request.id, 'apikey:admin', testAudit('request.approve'))).toBeUndefined();
+        expect(await store.requests.approve(randomUUID(), 'apikey:admin', testAudit('request.approve'))).toBeUndefined();
+        expect((await store.requests.insert(newRequest({ id: randomUUID(), idempotencyKey: null, transactionId: null, requester: request.requester }), null)).created).toBe(true);
+        const replay = await store.requests.insert(newRequest({ idempotencyKey: 'once' }), testAudit('request.submit'));
+        expect(replay.created).toBe(true);
+        const again = await store.requests.insert(newRequest({ idempotencyKey: 'once' }), testAudit('request.submit'));
+        expect(again.created).toBe(false);
+        expect(await store.requests.transition(request.id, ['pending_approval'], 'rejected', { audit: testAudit('request.decline') })).toBeUndefined();
+        // Internal moves carry no entry.
+        await store.requests.transition(request.id, ['queued'], 'pending_dcv');
+        // Credentials: unknown, already revoked.
+        expect(await store.credentials.revoke(randomUUID(), testAudit('credential.revoke'))).toBeUndefined();
+        expect(await store.credentials.rotate(randomUUID(), 's', null, testAudit('credential.rotate'))).toBeUndefined();
+        // Certificates: unknown, not on hold, already revoked for good, a repeated issuance.
+        const claimed = await claimedRequest();
+        const { certificate } = await store.recordIssuance(claimed.id, certificateFor(claimed), null, testAudit('certificate.issue'));
+        const afterIssue = await chain();
+        expect(afterIssue).toHaveLength(before.length + 3); // the keyed request, the claimed one's insert, the issuance
+        expect((await store.recordIssuance(claimed.id, certificateFor(claimed, { id: randomUUID() }), null, testAudit('certificate.issue'))).alreadyIssued).toBe(true);
+        expect(await store.certificates.reinstate(certificate.id, testAudit('certificate.reinstate'))).toBeUndefined();
+        expect(await store.certificates.revoke(randomUUID(), { reason: 'unspecified', revokedAt: new Date(), invalidityDate: null }, testAudit('certificate.revoke'))).toBeUndefined();
+        await store.certificates.revoke(certificate.id, { reason: 'keyCompromise', revokedAt: new Date(), invalidityDate: null }, testAudit('certificate.revoke'));
+        const afterRevoke = await chain();
+        expect(afterRevoke).toHaveLength(afterIssue.length + 1);
+        expect((await store.certificates.revoke(certificate.id, { reason: 'superseded', revokedAt: new Date(), invalidityDate: null }, testAudit('certificate.revoke')))?.changed).toBe(false);
+        // Writes that fail: a taken CA name, a taken product name, an issuance the request's state refuses.
+        await expect(store.cas.insert(newCa(randomUUID(), 'root-ca'), testAudit('ca.create'))).rejects.toThrow();
+        await expect(store.products.insert({ id: randomUUID(), name: 'tls-server', caId, template }, testAudit('product.create'))).rejects.toThrow();
+        await expect(store.recordIssuance(request.id, newCertificate(request.id), null, testAudit('certificate.issue'))).rejects.toBeInstanceOf(InvalidRequestStateError);
+
+        expect(await chain()).toEqual(afterRevoke);
+      });
+
+      it('lists newest first, filtered, with the number of entries the filter matches', async () => {
+        const requests = [await queuedRequest(), await queuedRequest(), await queuedRequest()];
+        for (const r of requests) {
+          await store.requests.transition(r.id, ['queued'], 'pending_approval', { audit: testAudit('request.await_approval', r.id) });
+        }
+        await store.requests.approve(requests[0]!.id, 'apikey:admin', { ...testAudit('request.approve', requests[0]!.id), actor: 'admin-1' });
+        await store.requests.approve(requests[2]!.id, 'apikey:admin', { ...testAudit('request.approve', requests[2]!.id), actor: 'admin-2' });
+        const all = await chain();
+        expect(all).toHaveLength(10);
+
+        const listed = await store.audit.list({}, { limit: 100, offset: 0 });
+        expect(listed.total).toBe(10);
+        expect(listed.entries).toEqual([...all].reverse());
+
+        const waiting = await store.audit.list({ action: 'request.await_approval' }, { limit: 2, offset: 0 });
+        expect(waiting.total).toBe(3);
+        expect(waiting.entries.map((e) => e.target)).toEqual([requests[2]!.id, requests[1]!.id]);
+        const rest = await store.audit.list({ action: 'request.await_approval' }, { limit: 2, offset: 2 });
+        expect(rest).toMatchObject({ total: 3 });
+        expect(rest.entries.map((e) => e.target)).toEqual([requests[0]!.id]);
+
+        const approvals = await store.audit.list({ action: 'request.approve' }, { limit: 10, offset: 0 });
+        expect(approvals.total).toBe(2);
+        expect(approvals.entries.map((e) => e.actor)).toEqual(['admin-2', 'admin-1']);
+        const byActor = await store.audit.list({ actor: 'admin-1' }, { limit: 10, offset: 0 });
+        expect(byActor).toEqual({ total: 1, entries: [approvals.entries[1]] });
+        const byTarget = await store.audit.list({ target: requests[2]!.id }, { limit: 10, offset: 0 });
+        expect(byTarget.entries.map((e) => e.action)).toEqual(['request.approve', 'request.await_approval']);
+        expect(byTarget.total).toBe(2);
+        expect(await store.audit.list({ action: 'nothing.like.this' }, { limit: 10, offset: 0 })).toEqual({ entries: [], total: 0 });
+        const inWindow = await store.audit.list({ from: all[3]!.at, to: new Date(Date.now() + 1000) }, { limit: 100, offset: 0 });
+        expect(inWindow.entries.every((e) => e.at.getTime() >= all[3]!.at.getTime())).toBe(true);
+        expect(inWindow.total).toBe(inWindow.entries.length);
+        expect(await store.audit.list({ to: new Date(0) }, { limit: 10, offset: 0 })).toEqual({ entries: [], total: 0 });
       });
     });
   });
@@ -837,6 +1108,20 @@ describe.skipIf(!postgresUrl)('postgres', () => {
 });
 
 describe('sqlite file specifics', () => {
+  /** A credential as the credential service would store one. */
+  const credential = (id: string, name: string): NewCredential => ({
+    id,
+    type: 'rest',
+    name,
+    products: '*',
+    ownerUser: null,
+    ownerGroup: null,
+    expiresAt: null,
+    allowIps: [],
+    permissions: [],
+    admin: false,
+    secret: '00',
+  });
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'certgate-store-'));
@@ -847,14 +1132,21 @@ describe('sqlite file specifics', () => {
     const path = join(dir, 'certgate.sqlite');
     const first = await openStore({ sqlitePath: path });
     expect(first.kind).toBe('sqlite');
-    await first.apiKeys.insert({ id: 'k1', name: 'kept', secretHash: '00', permissions: [], admin: false });
+    await first.credentials.insert(credential('k1', 'kept'), testAudit('credential.create', 'k1'));
     await first.close();
     const second = await openStore({ sqlitePath: path });
-    expect((await second.apiKeys.get('k1'))?.name).toBe('kept');
+    expect((await second.credentials.get('k1'))?.name).toBe('kept');
     // Two stores on one file at once (two processes, in effect): both work.
     const third = await openStore({ sqlitePath: path });
-    await third.apiKeys.insert({ id: 'k2', name: 'also', secretHash: '00', permissions: [], admin: false });
-    expect((await second.apiKeys.list()).map((k) => k.id)).toEqual(['k1', 'k2']);
+    await third.credentials.insert(credential('k2', 'also'), testAudit('credential.create', 'k2'));
+    expect((await second.credentials.list({}, { limit: 10, offset: 0 })).credentials.map((c) => c.id)).toEqual(['k1', 'k2']);
+    // The audit trail is one chain, whichever store wrote to it.
+    const entries = await second.audit.after(0, 10);
+    expect(entries.map((e) => [e.seq, e.target])).toEqual([
+      [1, 'k1'],
+      [2, 'k2'],
+    ]);
+    expect(entries[1]?.prevHash).toBe(entries[0]?.hash);
     await third.close();
     await second.close();
   });
@@ -863,15 +1155,14 @@ describe('sqlite file specifics', () => {
     const path = join(dir, 'visible.sqlite');
     const writer = await openStore({ sqlitePath: path });
     const reader = await openStore({ sqlitePath: path });
-    const key = { id: 'k1', name: 'k', secretHash: '00', permissions: [], admin: false };
-    await writer.apiKeys.insert(key);
+    await writer.credentials.insert(credential('k1', 'k'), testAudit());
     const caId = randomUUID();
     const productId = randomUUID();
     await writer.cas.insert({
       id: caId, name: 'ca', kind: 'root', parentId: null, keyAlgorithm: 'ec-p256', subject: 'CN=ca',
       certificatePem: 'pem', encryptedKey: 'key', notBefore: new Date(), notAfter: new Date(),
-    });
-    await writer.products.insert({ id: productId, name: 'p', caId, template });
+    }, testAudit());
+    await writer.products.insert({ id: productId, name: 'p', caId, template }, testAudit());
     const request = (id: string) => ({
       id, productId, caId, requester: 'apikey:k1', protocol: 'rest' as const, csrPem: 'csr', validityDays: null, idempotencyKey: null,
       transactionId: null, constraints: [], fingerprint: 'f',
@@ -879,9 +1170,9 @@ describe('sqlite file specifics', () => {
 
     const ids = [randomUUID(), randomUUID(), randomUUID()];
     let settled = 0;
-    const writes = ids.map((id) => writer.requests.insert(request(id)).finally(() => settled++));
+    const writes = ids.map((id) => writer.requests.insert(request(id), testAudit()).finally(() => settled++));
     // A duplicate id in the same batch fails alone (handled now, so it is never unhandled).
-    const failing = writer.requests.insert(request(ids[0]!)).then(
+    const failing = writer.requests.insert(request(ids[0]!), testAudit()).then(
       () => 'committed',
       (error: unknown) => error,
     );
@@ -905,19 +1196,19 @@ describe('sqlite file specifics', () => {
   it('close() commits the writes already accepted', async () => {
     const path = join(dir, 'close.sqlite');
     const store = await openStore({ sqlitePath: path });
-    await store.apiKeys.insert({ id: 'k1', name: 'k', secretHash: '00', permissions: [], admin: false });
+    await store.credentials.insert(credential('k1', 'k'), testAudit());
     const caId = randomUUID();
     const productId = randomUUID();
     await store.cas.insert({
       id: caId, name: 'ca', kind: 'root', parentId: null, keyAlgorithm: 'ec-p256', subject: 'CN=ca',
       certificatePem: 'pem', encryptedKey: 'key', notBefore: new Date(), notAfter: new Date(),
-    });
-    await store.products.insert({ id: productId, name: 'p', caId, template });
+    }, testAudit());
+    await store.products.insert({ id: productId, name: 'p', caId, template }, testAudit());
     const id = randomUUID();
     const pending = store.requests.insert({
       id, productId, caId, requester: 'cli', protocol: 'rest', csrPem: 'csr', validityDays: null, idempotencyKey: null,
       transactionId: null, constraints: [], fingerprint: 'f',
-    });
+    }, testAudit());
     await store.close();
     await expect(pending).resolves.toMatchObject({ created: true });
     const reopened = await openStore({ sqlitePath: path });
@@ -928,7 +1219,7 @@ describe('sqlite file specifics', () => {
   it('enforces foreign keys', async () => {
     const store = await openStore({ sqlitePath: join(dir, 'fk.sqlite') });
     await expect(
-      store.products.insert({ id: 'p', name: 'orphan', caId: 'no-such-ca', template }),
+      store.products.insert({ id: 'p', name: 'orphan', caId: 'no-such-ca', template }, testAudit()),
     ).rejects.toThrow();
     await store.close();
   });

@@ -1,14 +1,16 @@
 // The CA worker's state machine and its idempotency: whatever runs a job, however often, a
 // request ends in one final state and is signed into at most one stored certificate.
-import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CaRegistry } from '../src/ca/registry.js';
+import { CLI_CONTEXT } from '../src/cli/kit.js';
 import { loadConfig } from '../src/config.js';
+import { createProduct } from '../src/core/products.js';
 import { initialize } from '../src/init.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
 import { createEnrollmentProcessor } from '../src/worker/processEnrollment.js';
+import { testAudit } from './helpers/audit.js';
 import { countingCas } from './helpers/countingCas.js';
 import { makeCsr, tempDir } from './helpers/openssl.js';
 
@@ -68,13 +70,13 @@ describe('CA worker', () => {
 
   it('holds for approval, then issues once approved', async () => {
     const { rt, handler, submit, product } = await setup();
-    const gated = await rt.store.products.insert({ id: randomUUID(), name: 'gated', caId: product.caId, template: parseProductTemplate({ requiresApproval: true }) });
+    const gated = await createProduct(rt.store, { name: 'gated', caId: product.caId, template: parseProductTemplate({ requiresApproval: true }) }, CLI_CONTEXT);
     const { request } = await submit({ productId: gated.id });
     await handler.process(request.id, 1);
     expect((await rt.store.requests.get(request.id))?.status).toBe('pending_approval');
     await handler.process(request.id, 1); // a stray re-run does not sign an unapproved request
     expect((await rt.store.requests.get(request.id))?.status).toBe('pending_approval');
-    await rt.store.requests.approve(request.id, 'operator');
+    await rt.store.requests.approve(request.id, 'operator', testAudit('request.approve', request.id));
     await handler.process(request.id, 1);
     expect((await rt.store.requests.get(request.id))).toMatchObject({ status: 'issued', approvedBy: 'operator' });
   });

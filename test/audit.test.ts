@@ -1,0 +1,296 @@
+// The audit trail: a hash chain that names the first entry altered, removed or reordered; written
+// with every kind of change, in the change's own transaction; on SQLite and PostgreSQL.
+import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import fc from 'fast-check';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { AUDIT } from '../src/audit/actions.js';
+import { sealEntry, verifyChain, type ChainReport } from '../src/audit/chain.js';
+import { verifyTrail } from '../src/audit/trail.js';
+import { createCa } from '../src/ca/createCa.js';
+import { CLI_CONTEXT } from '../src/cli/kit.js';
+import { loadConfig, type Config } from '../src/config.js';
+import { createProduct } from '../src/core/products.js';
+import type { AuditEntry } from '../src/core/types.js';
+import { initialize } from '../src/init.js';
+import { parseProductTemplate } from '../src/policy/productSchema.js';
+import { openRuntime } from '../src/runtime.js';
+import { openStore } from '../src/store/index.js';
+import { PROTOCOLS } from '../protocols/index.js';
+import { createTestDatabase } from './harness/postgres.js';
+import { makeCsr, tempDir } from './helpers/openssl.js';
+
+const root = join(import.meta.dirname, '..');
+const MASTER_KEY = 'test-master-key-audit-0123456789';
+const postgresUrl = inject('postgresUrl');
+
+async function* listed(entries: readonly AuditEntry[]): AsyncGenerator<AuditEntry> {
+  yield* [...entries].sort((a, b) => a.seq - b.seq);
+}
+
+const verifyList = (entries: readonly AuditEntry[]): Promise<ChainReport> =>
+  verifyChain(listed(entries), async (hash) => entries.find((e) => e.hash === hash)?.seq);
+
+function chainOf(n: number): AuditEntry[] {
+  const out: AuditEntry[] = [];
+  for (let i = 0; i < n; i++) {
+    const prev = out[i - 1];
+    out.push(
+      sealEntry(
+        { actor: `actor-${i % 3}`, protocol: 'rest', sourceIp: i % 2 ? '192.0.2.1' : null, action: 'certificate.revoke', target: `t${i}`, outcome: 'success', detail: { i, nested: { b: 1, a: [i] } } },
+        prev && { seq: prev.seq, hash: prev.hash },
+        new Date(1_700_000_000_000 + i * 1000),
+      ),
+    );
+  }
+  return out;
+}
+
+describe('the hash chain', () => {
+  it('verifies an untouched chain, and an empty one', async () => {
+    expect(await verifyList(chainOf(5))).toMatchObject({ ok: true, entries: 5, head: { seq: 5 } });
+    expect(await verifyList([])).toEqual({ ok: true, entries: 0, head: null });
+  });
+
+  it('names the first entry altered, removed or reordered, whatever the chain and the tampering', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 2, max: 25 }).chain((n) =>
+          fc.tuple(
+            fc.constant(n),
+            fc.oneof(
+              fc.record({ kind: fc.constant('altered' as const), i: fc.integer({ min: 0, max: n - 1 }), field: fc.constantFrom('actor', 'target', 'at', 'detail', 'sourceIp', 'outcome') }),
+              // The last entry's removal leaves a valid (shorter) chain: only an anchor kept elsewhere catches that.
+              fc.record({ kind: fc.constant('removed' as const), i: fc.integer({ min: 0, max: n - 2 }) }),
+              fc.record({ kind: fc.constant('reordered' as const), i: fc.integer({ min: 0, max: n - 2 }), d: fc.integer({ min: 1, max: n - 1 }) }),
+            ),
+          ),
+        ),
+        async ([n, t]) => {
+          const entries = chainOf(n);
+          let expectedSeq: number;
+          if (t.kind === 'altered') {
+            const e = entries[t.i] as AuditEntry;
+            const forged: AuditEntry =
+              t.field === 'at'
+                ? { ...e, at: new Date(e.at.getTime() + 1) }
+                : t.field === 'detail'
+                  ? { ...e, detail: { ...e.detail, i: -1 } }
+                  : t.field === 'sourceIp'
+                    ? { ...e, sourceIp: '203.0.113.9' }
+                    : t.field === 'outcome'
+                      ? { ...e, outcome: 'refused' }
+                      : { ...e, [t.field]: 'forged' };
+            entries[t.i] = forged;
+            expectedSeq = e.seq;
+          } else if (t.kind === 'removed') {
+            entries.splice(t.i, 1);
+            expectedSeq = (entries[t.i] as AuditEntry).seq;
+          } else {
+            // Two rows trade places: each takes the other's sequence number.
+            const j = Math.min(n - 1, t.i + t.d);
+            const a = entries[t.i] as AuditEntry;
+            const b = entries[j] as AuditEntry;
+            entries[t.i] = { ...b, seq: a.seq };
+            entries[j] = { ...a, seq: b.seq };
+            expectedSeq = a.seq;
+          }
+          const report = await verifyList(entries);
+          expect(report.ok).toBe(false);
+          expect(report.broken).toMatchObject({ kind: t.kind, seq: expectedSeq });
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+interface Deployment {
+  name: string;
+  skip?: boolean;
+  config: () => Promise<Partial<Config>>;
+}
+
+const deployments: Deployment[] = [
+  { name: 'SQLite', config: async () => ({}) },
+  { name: 'PostgreSQL', skip: !postgresUrl, config: async () => ({ databaseUrl: await createTestDatabase(postgresUrl as string) }) },
+];
+
+for (const d of deployments) {
+  describe.skipIf(d.skip)(`the audit trail on ${d.name}`, () => {
+    const dir = tempDir();
+    let config: Config;
+    // Straight at the database, as someone with its credentials (not certgate's) would.
+    let rows: (sql: string, params?: unknown[]) => Promise<unknown[]>;
+    let exec: (sql: string, params?: unknown[]) => Promise<void>;
+    let closeDb: () => Promise<void> = async () => undefined;
+
+    /** `certgate audit verify --json` as an operator runs it. */
+    const verifyCli = () => {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'main.ts'), 'audit', 'verify', '--json'], {
+        cwd: root,
+        encoding: 'utf8',
+        env: { ...process.env, CERTGATE_DATA_DIR: dir, CERTGATE_LOG_LEVEL: 'silent', CERTGATE_MASTER_KEY: MASTER_KEY, DATABASE_URL: config.databaseUrl ?? '', REDIS_URL: '' },
+      });
+      return { code: r.status, report: JSON.parse(r.stdout || '{}') as ChainReport, stderr: r.stderr };
+    };
+
+    beforeAll(async () => {
+      config = loadConfig({ env: {}, overrides: { dataDir: dir, masterKey: MASTER_KEY, logLevel: 'silent', issueWaitMs: 15_000, ...(await d.config()) } });
+      if (config.databaseUrl) {
+        const client = new pg.Client({ connectionString: config.databaseUrl });
+        await client.connect();
+        const numbered = (sql: string) => sql.replace(/\?/g, (() => { let n = 0; return () => `$${++n}`; })());
+        rows = async (sql, params = []) => (await client.query(numbered(sql), params)).rows as unknown[];
+        exec = async (sql, params = []) => void (await client.query(numbered(sql), params));
+        closeDb = () => client.end();
+      } else {
+        const open = <T>(fn: (db: Database.Database) => T): T => {
+          const db = new Database(join(dir, 'certgate.db'));
+          try {
+            return fn(db);
+          } finally {
+            db.close();
+          }
+        };
+        rows = async (sql, params = []) => open((db) => db.prepare(sql).all(...params));
+        exec = async (sql, params = []) => void open((db) => db.prepare(sql).run(...params));
+      }
+    });
+
+    afterAll(async () => {
+      await closeDb();
+    });
+
+    it('records every kind of change, and `audit verify` passes on it', async () => {
+      const rt = await openRuntime(config, { protocols: PROTOCOLS });
+      try {
+        await rt.startWorker();
+        const init = await initialize(rt);
+        const issuing = init.issuing as { id: string };
+        const extra = await createCa(rt.store, { name: 'extra-ca', keyAlgorithm: 'ec-p256', validityDays: 30, parentId: init.root?.id as string }, rt.secrets, CLI_CONTEXT);
+        const held = await createProduct(rt.store, { name: 'held', caId: extra.id, template: parseProductTemplate({ requiresApproval: true }) }, CLI_CONTEXT);
+        const narrow = await createProduct(rt.store, { name: 'narrow', caId: issuing.id, template: parseProductTemplate({ allowedDnsSuffixes: ['example.com'] }) }, CLI_CONTEXT);
+        const by = { principal: 'apikey:test', actor: 'test-credential', sourceIp: '192.0.2.10', protocol: 'rest' as const };
+        const csr = (name: string) => makeCsr(dir, { key: 'ec-p256', subject: `/CN=${name}`, san: [`DNS:${name}`] }).csrPem;
+
+        // Issuance, and a revocation that is a hold, lifted, then made permanent.
+        const { request } = await rt.enrollments.submit({ ...by, product: { id: (init.product as { id: string }).id } }, csr('issued.test'));
+        const issued = await rt.enrollments.waitForOutcome(request, 15_000);
+        expect(issued.state).toBe('issued');
+        const certId = issued.state === 'issued' ? issued.certificate.id : '';
+        await rt.revocations.revoke(certId, { reason: 'certificateHold' }, CLI_CONTEXT, () => undefined);
+        await rt.revocations.reinstate(certId, CLI_CONTEXT, () => undefined);
+        await rt.revocations.revoke(certId, { reason: 'keyCompromise' }, CLI_CONTEXT, () => undefined);
+        // A policy refusal by the worker.
+        const { request: refused } = await rt.enrollments.submit({ ...by, product: { id: narrow.id } }, csr('elsewhere.test'));
+        expect((await rt.enrollments.waitForOutcome(refused, 15_000)).state).toBe('rejected');
+        // Approval and decline.
+        const { request: toApprove } = await rt.enrollments.submit({ ...by, product: { id: held.id } }, csr('approve.test'));
+        const { request: toDecline } = await rt.enrollments.submit({ ...by, product: { id: held.id } }, csr('decline.test'));
+        expect((await rt.enrollments.waitForOutcome(toApprove, 2_000)).state).toBe('pending');
+        expect((await rt.enrollments.waitForOutcome(toDecline, 2_000)).state).toBe('pending');
+        await rt.enrollments.approve(toApprove.id, CLI_CONTEXT);
+        await rt.enrollments.reject(toDecline.id, 'not for this network', CLI_CONTEXT);
+        expect((await rt.enrollments.waitForOutcome(toApprove, 15_000)).state).toBe('issued');
+        // Credentials: create, a token, rotate, revoke, and refused logins.
+        const cred = await rt.credentials.create({ type: 'rest', products: '*', permissions: [{ ca: '*', actions: ['read'] }] }, CLI_CONTEXT);
+        expect((await rt.credentials.exchangeToken(cred.credential.id, cred.secret, { protocol: 'rest', sourceIp: '192.0.2.11' })).ok).toBe(true);
+        await rt.credentials.rotate(cred.credential.id, 0, CLI_CONTEXT);
+        const wrong = await rt.credentials.authenticate({ type: 'rest', bearer: cred.secret }, { protocol: 'rest', sourceIp: '192.0.2.12' });
+        expect(wrong).toMatchObject({ ok: false, reason: 'wrongSecret' });
+        await rt.credentials.revoke(cred.credential.id, CLI_CONTEXT);
+        const est = await rt.credentials.create({ type: 'est', name: 'router', products: [held.id] }, CLI_CONTEXT);
+        expect(await rt.credentials.authenticate({ type: 'est', username: 'router', password: `${est.secret}x` }, { protocol: 'est', sourceIp: '192.0.2.13' })).toMatchObject({ ok: false, reason: 'wrongSecret' });
+
+        const { entries } = await rt.store.audit.list({}, { limit: 1000, offset: 0 });
+        const actions = new Set(entries.map((e) => e.action));
+        const expected = Object.values(AUDIT).filter((a) => a !== AUDIT.requestFail);
+        expect(expected.filter((a) => !actions.has(a))).toEqual([]);
+        // Who, from where, never a secret.
+        expect(entries.find((e) => e.action === AUDIT.requestSubmit)).toMatchObject({ actor: 'test-credential', sourceIp: '192.0.2.10', protocol: 'rest' });
+        expect(entries.find((e) => e.action === AUDIT.certificateIssue && e.target === certId)).toMatchObject({ actor: 'system', detail: { request: request.id } });
+        expect(entries.find((e) => e.action === AUDIT.requestDecline)).toMatchObject({ target: toDecline.id, detail: { reason: 'not for this network' } });
+        const refusals = entries.filter((e) => e.action === AUDIT.authRefused);
+        expect(refusals.map((e) => [e.target, e.sourceIp, e.detail.reason])).toEqual(
+          expect.arrayContaining([
+            [cred.credential.id, '192.0.2.12', 'wrongSecret'],
+            [est.credential.id, '192.0.2.13', 'wrongSecret'],
+          ]),
+        );
+        const everything = JSON.stringify(entries);
+        for (const secret of [cred.secret, est.secret]) expect(everything).not.toContain(secret);
+        expect(await verifyTrail(rt.store.audit)).toMatchObject({ ok: true, entries: entries.length });
+      } finally {
+        await rt.close();
+      }
+      const cli = verifyCli();
+      expect(cli.code, cli.stderr).toBe(0);
+      expect(cli.report.ok).toBe(true);
+    });
+
+    it('`audit verify` names an edited, a deleted and a swapped entry, and exits non-zero', async () => {
+      // Each tampering is checked, then undone, so each is found on its own.
+      const check = (kind: string, seq: number) => {
+        const cli = verifyCli();
+        expect(cli.code, cli.stderr).toBe(1);
+        expect(cli.report).toMatchObject({ ok: false, broken: { kind, seq } });
+      };
+      const intact = () => expect(verifyCli().code).toBe(0);
+
+      const [{ target }] = (await rows('select target from audit_log where seq = 5')) as [{ target: string }];
+      await exec(`update audit_log set target = 'forged' where seq = 5`);
+      check('altered', 5);
+      await exec('update audit_log set target = ? where seq = 5', [target]);
+      intact();
+
+      const [row] = (await rows('select * from audit_log where seq = 7')) as [Record<string, unknown>];
+      await exec('delete from audit_log where seq = 7');
+      check('removed', 8);
+      const columns = Object.keys(row);
+      await exec(`insert into audit_log (${columns.join(', ')}) values (${columns.map(() => '?').join(', ')})`, columns.map((c) => row[c]));
+      intact();
+
+      const swap = async () => {
+        await exec('update audit_log set seq = -1 where seq = 3');
+        await exec('update audit_log set seq = 3 where seq = 4');
+        await exec('update audit_log set seq = 4 where seq = -1');
+      };
+      await swap();
+      check('reordered', 3);
+      await swap();
+      intact();
+    });
+
+    it('commits an entry with its change or neither: a process killed between them leaves neither', async () => {
+      const rt = await openRuntime(config, { protocols: PROTOCOLS });
+      let id: string;
+      let before: number;
+      try {
+        id = (await rt.credentials.create({ type: 'est', products: '*' }, CLI_CONTEXT)).credential.id;
+        before = (await rt.store.audit.list({}, { limit: 1, offset: 0 })).total;
+      } finally {
+        await rt.close();
+      }
+      const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'test/fixtures/auditKill.ts')], {
+        cwd: root,
+        env: { ...process.env, CREDENTIAL_ID: id, ...(config.databaseUrl ? { DATABASE_URL: config.databaseUrl } : { SQLITE_PATH: join(dir, 'certgate.db') }) },
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
+      const signal = await new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, sig) => resolve(sig)));
+      expect(signal).toBe('SIGKILL');
+
+      const store = await openStore({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), sqlitePath: join(dir, 'certgate.db') });
+      try {
+        expect((await store.credentials.get(id))?.revokedAt).toBeNull();
+        expect((await store.audit.list({}, { limit: 1, offset: 0 })).total).toBe(before);
+        expect((await store.audit.list({ action: AUDIT.credentialRevoke, target: id }, { limit: 1, offset: 0 })).total).toBe(0);
+        expect(await verifyTrail(store.audit)).toMatchObject({ ok: true, entries: before });
+      } finally {
+        await store.close();
+      }
+    });
+  });
+}

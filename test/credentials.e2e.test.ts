@@ -1,0 +1,299 @@
+// Credentials of every type against the REST API, as a client sees them: who may call which route,
+// from which address, with which token, and how soon a revocation or rotation bites.
+import { request as httpRequest } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TokenIssuer } from '../src/auth/tokens.js';
+import { CLI_CONTEXT } from '../src/cli/kit.js';
+import { loadConfig } from '../src/config.js';
+import { createProduct } from '../src/core/products.js';
+import type { CredentialType } from '../src/core/types.js';
+import { startServer, type RunningServer } from '../src/httpServer.js';
+import { initialize } from '../src/init.js';
+import { parseProductTemplate } from '../src/policy/productSchema.js';
+import { PROTOCOLS } from '../protocols/index.js';
+import { makeCsr, tempDir } from './helpers/openssl.js';
+import { until } from './helpers/until.js';
+
+const MASTER_KEY = 'test-master-key-credentials-0123';
+
+interface Reply {
+  status: number;
+  json: Record<string, unknown>;
+}
+
+/** node:http, so the test can choose the address it connects from. */
+function call(base: string, method: string, path: string, bearer: string | null, body?: unknown, localAddress?: string): Promise<Reply> {
+  const url = new URL(path, base);
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname + url.search,
+        method,
+        ...(localAddress ? { localAddress } : {}),
+        headers: {
+          ...(bearer !== null ? { authorization: `Bearer ${bearer}` } : {}),
+          ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: Record<string, unknown> = {};
+          try {
+            json = JSON.parse(text) as Record<string, unknown>;
+          } catch {
+            /* PEM */
+          }
+          resolve({ status: res.statusCode ?? 0, json });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+describe('credentials over REST (embedded)', () => {
+  const dir = tempDir();
+  let server: RunningServer;
+  let base: string;
+  let admin: string;
+  let caId: string;
+  let productA: string;
+  let productB: string;
+  const api = (method: string, path: string, bearer: string | null, body?: unknown, from?: string) => call(base, method, path, bearer, body, from);
+
+  const create = async (body: Record<string, unknown>) => {
+    const res = await api('POST', '/v1/credentials', admin, body);
+    expect(res.status, JSON.stringify(res.json)).toBe(201);
+    return res.json as { id: string; type: CredentialType; name: string; secret: string };
+  };
+  const csrFor = (name: string) => makeCsr(dir, { key: 'ec-p256', subject: `/CN=${name}`, san: [`DNS:${name}`] }).csrPem;
+
+  beforeAll(async () => {
+    const config = loadConfig({
+      env: {},
+      overrides: { dataDir: dir, httpPort: 0, httpsPort: 0, masterKey: MASTER_KEY, logLevel: 'silent', issueWaitMs: 15_000 },
+    });
+    server = await startServer(config, {
+      worker: true,
+      json: true,
+      protocols: PROTOCOLS,
+      initFirst: async (rt) => {
+        const init = await initialize(rt);
+        admin = init.adminToken as string;
+        caId = (init.issuing as { id: string }).id;
+        productA = (init.product as { id: string }).id;
+        productB = (await createProduct(rt.store, { name: 'product-b', caId, template: parseProductTemplate({}) }, CLI_CONTEXT)).id;
+      },
+    });
+    base = server.httpUrl as string;
+  });
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('creates each type of credential with the secret its protocol uses, shown once', async () => {
+    const rest = await create({ type: 'rest', products: [productA] });
+    expect(rest.secret).toMatch(new RegExp(`^cg_${rest.id}_[A-Za-z0-9_-]{43}$`));
+    const est = await create({ type: 'est', name: 'router-1', products: ['default'] });
+    expect(est).toMatchObject({ name: 'router-1', username: 'router-1', password: est.secret });
+    const acme = await create({ type: 'acme', products: [productA, productB] });
+    expect(acme).toMatchObject({ kid: acme.id, hmac_key: acme.secret });
+    expect(Buffer.from(acme.secret, 'base64url')).toHaveLength(32);
+    const scep = await create({ type: 'scep', products: '*' });
+    expect(scep).toMatchObject({ challenge: scep.secret });
+
+    // Only the view comes back later: no secret, no hash.
+    const listed = await api('GET', `/v1/credentials/${acme.id}`, admin);
+    expect(listed.json).toMatchObject({ id: acme.id, type: 'acme', status: 'active', products: [productA, productB] });
+    expect(JSON.stringify(listed.json)).not.toContain(acme.secret);
+    expect(listed.json.secret).toBeUndefined();
+
+    // A second EST credential with a live one's username could not be told apart.
+    expect((await api('POST', '/v1/credentials', admin, { type: 'est', name: 'router-1', products: '*' })).status).toBe(400);
+  });
+
+  it('answers each route by type, product binding and permission: the matrix', async () => {
+    const restA = await create({ type: 'rest', products: [productA] });
+    const restB = await create({ type: 'rest', products: [productB] });
+    const reader = await create({ type: 'rest', products: '*', permissions: [`read:${caId}`] });
+    const others = await Promise.all((['est', 'acme', 'scep'] as const).map((type) => create({ type, products: '*' })));
+
+    // Fixtures the routes act on: a certificate under A, a request waiting for approval.
+    const issued = await api('POST', '/v1/certificates', admin, { productId: productA, csrPem: csrFor('matrix.test') });
+    expect(issued.status).toBe(201);
+    const certId = issued.json.id as string;
+    const approval = await createProduct(server.rt.store, { name: 'needs-approval', caId, template: parseProductTemplate({ requiresApproval: true }) }, CLI_CONTEXT);
+    const held = await api('POST', '/v1/certificates', admin, { productId: approval.id, csrPem: csrFor('held.test') });
+    expect(held.status).toBe(202);
+    const heldId = held.json.request_id as string;
+
+    type Who = 'admin' | 'restA' | 'restB' | 'reader' | 'other';
+    const routes: { name: string; run: (token: string) => Promise<Reply>; allowed: Who[] }[] = [
+      { name: 'GET /whoami', run: (t) => api('GET', '/v1/whoami', t), allowed: ['admin', 'restA', 'restB', 'reader'] },
+      { name: 'GET /cas/:id', run: (t) => api('GET', `/v1/cas/${caId}`, t), allowed: ['admin', 'restA', 'restB', 'reader'] },
+      { name: 'GET /certificates/:id', run: (t) => api('GET', `/v1/certificates/${certId}`, t), allowed: ['admin', 'restA', 'restB', 'reader'] },
+      { name: 'POST /certificates under A', run: (t) => api('POST', '/v1/certificates', t, { productId: productA, csrPem: csrFor('a.test') }), allowed: ['admin', 'restA'] },
+      { name: 'POST /certificates under B', run: (t) => api('POST', '/v1/certificates', t, { productId: productB, csrPem: csrFor('b.test') }), allowed: ['admin', 'restB'] },
+      { name: 'POST /certificates/:id/reinstate', run: (t) => api('POST', `/v1/certificates/${certId}/reinstate`, t, {}), allowed: ['admin'] },
+      { name: 'POST /requests/:id/reject', run: (t) => api('POST', '/v1/requests/00000000-0000-0000-0000-000000000000/reject', t, {}), allowed: ['admin'] },
+      { name: 'GET /credentials', run: (t) => api('GET', '/v1/credentials', t), allowed: ['admin'] },
+      { name: 'POST /credentials', run: (t) => api('POST', '/v1/credentials', t, { type: 'scep', products: '*' }), allowed: ['admin'] },
+      { name: 'POST /credentials/:id/revoke', run: (t) => api('POST', '/v1/credentials/0000000000000000/revoke', t, {}), allowed: ['admin'] },
+      { name: 'GET /audit', run: (t) => api('GET', '/v1/audit', t), allowed: ['admin'] },
+    ];
+    const callers: [Who, string][] = [
+      ['admin', admin],
+      ['restA', restA.secret],
+      ['restB', restB.secret],
+      ['reader', reader.secret],
+      ...others.map((o) => ['other', o.secret] as [Who, string]),
+    ];
+    const seen: string[] = [];
+    for (const route of routes) {
+      for (const [who, token] of callers) {
+        const res = await route.run(token);
+        // An EST password, an EAB key or a SCEP challenge is no REST credential at all: 401.
+        const expected = who === 'other' ? 'unauthenticated' : route.allowed.includes(who) ? 'allowed' : 'forbidden';
+        const got = res.status === 401 ? 'unauthenticated' : res.status === 403 ? 'forbidden' : 'allowed';
+        seen.push(`${route.name} as ${who}: ${got}${got === expected ? '' : ` (expected ${expected}, status ${res.status} ${String(res.json.error ?? '')})`}`);
+      }
+    }
+    expect(seen.filter((line) => line.includes('expected'))).toEqual([]);
+    // The allowed calls did what they say.
+    expect((await api('GET', `/v1/requests/${heldId}`, admin)).json.status).toBe('pending_approval');
+  });
+
+  it('refuses a caller outside the IP allowlist, and records why', async () => {
+    const pinned = await create({ type: 'rest', products: '*', permissions: ['read:*'], allowIps: ['127.0.0.1/32', '::1'] });
+    expect((await api('GET', '/v1/whoami', pinned.secret, undefined, '127.0.0.1')).status).toBe(200);
+    const refused = await api('GET', '/v1/whoami', pinned.secret, undefined, '127.0.0.2');
+    expect(refused.status).toBe(401);
+    expect(refused.json.error).toMatch(/address/);
+    const audit = await api('GET', `/v1/audit?action=auth.refused&target=${pinned.id}`, admin);
+    expect(audit.json.entries).toEqual([expect.objectContaining({ actor: pinned.id, source_ip: '127.0.0.2', outcome: 'refused', detail: expect.objectContaining({ reason: 'ipNotAllowed' }) })]);
+    expect(JSON.stringify(audit.json)).not.toContain(pinned.secret.slice(20));
+  });
+
+  it('trades a client id and secret for a bearer token that works like the key and dies with it', async () => {
+    const client = await create({ type: 'rest', products: '*', permissions: ['read:*'] });
+    const bare = client.secret.slice(`cg_${client.id}_`.length);
+    const got = await api('POST', '/v1/auth/token', null, { clientId: client.id, secret: bare });
+    expect(got.status, JSON.stringify(got.json)).toBe(200);
+    expect(got.json).toMatchObject({ token_type: 'Bearer' });
+    const token = got.json.token as string;
+    expect((got.json.exp as number) - Date.now() / 1000).toBeGreaterThan(800);
+    expect((await api('GET', '/v1/whoami', token)).json).toMatchObject({ id: client.id });
+    // The whole key as printed works too; a wrong secret, another type's id or nothing do not.
+    expect((await api('POST', '/v1/auth/token', null, { clientId: client.id, secret: client.secret })).status).toBe(200);
+    expect((await api('POST', '/v1/auth/token', null, { clientId: client.id, secret: 'x'.repeat(43) })).status).toBe(401);
+    const est = await create({ type: 'est', products: '*' });
+    expect((await api('POST', '/v1/auth/token', null, { clientId: est.id, secret: est.secret })).status).toBe(401);
+    expect((await api('POST', '/v1/auth/token', null, {})).status).toBe(400);
+
+    // Tampered: another payload under the same signature, a flipped signature, another key, expired.
+    const [h, p, s] = token.split('.') as [string, string, string];
+    const forgedPayload = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p, 'base64url').toString()), sub: admin.slice(3, 19) })).toString('base64url');
+    expect((await api('GET', '/v1/whoami', `${h}.${forgedPayload}.${s}`)).status).toBe(401);
+    expect((await api('GET', '/v1/whoami', `${h}.${p}.${s.startsWith('A') ? 'B' : 'A'}${s.slice(1)}`)).status).toBe(401);
+    const otherKey = await new TokenIssuer('another-master-key-entirely-000', 900).mint({ sub: client.id, sv: 1 });
+    expect((await api('GET', '/v1/whoami', otherKey.token)).status).toBe(401);
+    const expired = await new TokenIssuer(MASTER_KEY, -120).mint({ sub: client.id, sv: 1 });
+    const late = await api('GET', '/v1/whoami', expired.token);
+    expect(late.status).toBe(401);
+    expect(late.json.error).toMatch(/expired/);
+
+    // Revoked: the token stops on its very next use.
+    expect((await api('POST', `/v1/credentials/${client.id}/revoke`, admin, {})).status).toBe(200);
+    expect((await api('GET', '/v1/whoami', token)).status).toBe(401);
+    expect((await api('GET', '/v1/whoami', client.secret)).status).toBe(401);
+  });
+
+  it('refuses a credential past its expiry', async () => {
+    const expiring = await create({ type: 'rest', products: '*', permissions: ['read:*'], expiresAt: new Date(Date.now() + 1500).toISOString() });
+    expect((await api('GET', '/v1/whoami', expiring.secret)).status).toBe(200);
+    await until(async () => (await api('GET', '/v1/whoami', expiring.secret)).status === 401, 10_000, 'the credential expired');
+    expect((await api('GET', `/v1/credentials/${expiring.id}`, admin)).json.status).toBe('expired');
+  });
+
+  it('rotates: without grace the old secret stops at once; with grace it works until the grace ends', async () => {
+    const c = await create({ type: 'rest', products: '*', permissions: ['read:*'] });
+    const token = (await api('POST', '/v1/auth/token', null, { clientId: c.id, secret: c.secret })).json.token as string;
+    const now = await api('POST', `/v1/credentials/${c.id}/rotate`, admin, {});
+    expect(now.status).toBe(200);
+    const fresh = now.json.secret as string;
+    expect(fresh).not.toBe(c.secret);
+    expect((await api('GET', '/v1/whoami', c.secret)).status).toBe(401);
+    expect((await api('GET', '/v1/whoami', token)).status).toBe(401);
+    expect((await api('GET', '/v1/whoami', fresh)).status).toBe(200);
+
+    const graced = await api('POST', `/v1/credentials/${c.id}/rotate`, admin, { graceSeconds: 2 });
+    const newest = graced.json.secret as string;
+    expect(graced.json.previous_secret_valid_until).toEqual(expect.any(String));
+    expect((await api('GET', '/v1/whoami', fresh)).status).toBe(200);
+    expect((await api('GET', '/v1/whoami', newest)).status).toBe(200);
+    await until(async () => (await api('GET', '/v1/whoami', fresh)).status === 401, 10_000, 'the grace period ended');
+    expect((await api('GET', '/v1/whoami', newest)).status).toBe(200);
+  });
+
+  it('a revoked credential fails on its very next use in the process that revoked it', async () => {
+    const c = await create({ type: 'rest', products: '*', permissions: ['read:*'] });
+    expect((await api('GET', '/v1/whoami', c.secret)).status).toBe(200); // now cached
+    await server.rt.credentials.revoke(c.id, CLI_CONTEXT);
+    const res = await api('GET', '/v1/whoami', c.secret);
+    expect(res.status).toBe(401);
+    expect(res.json.error).toMatch(/revoked/);
+  });
+
+  it('counts uses and the last use', async () => {
+    const c = await create({ type: 'rest', products: '*', permissions: ['read:*'] });
+    for (let i = 0; i < 3; i++) expect((await api('GET', '/v1/whoami', c.secret)).status).toBe(200);
+    await until(async () => (await api('GET', `/v1/credentials/${c.id}`, admin)).json.use_count === 3, 10_000, 'the uses were recorded');
+    expect((await api('GET', `/v1/credentials/${c.id}`, admin)).json.last_used_at).toEqual(expect.any(String));
+  });
+
+  it('lists with filters and pages', async () => {
+    const page = await api('GET', '/v1/credentials?type=rest&status=active&page=1&pageSize=2', admin);
+    expect(page.status).toBe(200);
+    expect(page.json.credentials).toHaveLength(2);
+    expect(page.json).toMatchObject({ page: 1, pageSize: 2 });
+    expect(page.json.totalPages).toBe(Math.ceil((page.json.total as number) / 2));
+    expect((page.json.credentials as { type: string; status: string }[]).every((c) => c.type === 'rest' && c.status === 'active')).toBe(true);
+    const revoked = await api('GET', '/v1/credentials?status=revoked', admin);
+    expect((revoked.json.credentials as { status: string }[]).every((c) => c.status === 'revoked')).toBe(true);
+    expect((revoked.json.total as number) > 0).toBe(true);
+  });
+
+  it('answers bad input with a 400 that names the field, never a 5xx', async () => {
+    const cases: [unknown, RegExp][] = [
+      [{ type: 'rest', products: ['no-such-product'] }, /products/],
+      [{ type: 'est', products: '*', allowIps: [''] }, /allowIps\[0\]/],
+      [{ type: 'est', products: '*', allowIps: ['10.0.0.0/33'] }, /allowIps\[0\]/],
+      [{ type: 'est', products: '*', allowIps: ['10.0.0.300'] }, /allowIps\[0\]/],
+      [{ type: 'est', products: '*', allowIps: ['127.0.0.1', 'fe80::/200'] }, /allowIps\[1\]/],
+      [{ type: 'acme', products: '*', expiresAt: '2020-01-01T00:00:00Z' }, /expiresAt/],
+      [{ type: 'telnet', products: '*' }, /type/],
+      [{ type: 'scep', products: [] }, /products/],
+      [{ type: 'scep' }, /products/],
+      [{ type: 'est', products: '*', name: 'has space' }, /name/],
+      [{ type: 'rest', products: '*' }, /permissions/],
+    ];
+    for (const [body, field] of cases) {
+      const res = await api('POST', '/v1/credentials', admin, body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.json.error, JSON.stringify(body)).toMatch(field);
+    }
+    const inUrl = await api('GET', `/v1/whoami?api_key=${admin}`, null);
+    expect(inUrl.status).toBe(400);
+    expect(inUrl.json.error).toMatch(/api_key/);
+    expect((await api('POST', '/v1/credentials/0000000000000000/rotate', admin, { graceSeconds: -1 })).status).toBe(400);
+    expect((await api('POST', '/v1/credentials/0000000000000000/rotate', admin, {})).status).toBe(404);
+  });
+});
