@@ -138,16 +138,26 @@ describe('credentials over REST (embedded)', () => {
     type Who = 'admin' | 'restA' | 'restB' | 'reader' | 'other';
     const routes: { name: string; run: (token: string) => Promise<Reply>; allowed: Who[] }[] = [
       { name: 'GET /whoami', run: (t) => api('GET', '/v1/whoami', t), allowed: ['admin', 'restA', 'restB', 'reader'] },
+      { name: 'GET /cas', run: (t) => api('GET', '/v1/cas', t), allowed: ['admin', 'restA', 'restB', 'reader'] },
       { name: 'GET /cas/:id', run: (t) => api('GET', `/v1/cas/${caId}`, t), allowed: ['admin', 'restA', 'restB', 'reader'] },
+      { name: 'GET /cas/:id/chain', run: (t) => api('GET', `/v1/cas/${caId}/chain`, t), allowed: ['admin', 'restA', 'restB', 'reader'] },
+      { name: 'GET /products', run: (t) => api('GET', '/v1/products', t), allowed: ['admin', 'restA', 'restB', 'reader'] },
+      { name: 'GET /certificates', run: (t) => api('GET', '/v1/certificates', t), allowed: ['admin', 'restA', 'restB', 'reader'] },
       { name: 'GET /certificates/:id', run: (t) => api('GET', `/v1/certificates/${certId}`, t), allowed: ['admin', 'restA', 'restB', 'reader'] },
       { name: 'POST /certificates under A', run: (t) => api('POST', '/v1/certificates', t, { productId: productA, csrPem: csrFor('a.test') }), allowed: ['admin', 'restA'] },
       { name: 'POST /certificates under B', run: (t) => api('POST', '/v1/certificates', t, { productId: productB, csrPem: csrFor('b.test') }), allowed: ['admin', 'restB'] },
+      { name: 'POST /certificates/:id/revoke', run: (t) => api('POST', `/v1/certificates/${certId}/revoke`, t, { reason: 'certificateHold' }), allowed: ['admin'] },
       { name: 'POST /certificates/:id/reinstate', run: (t) => api('POST', `/v1/certificates/${certId}/reinstate`, t, {}), allowed: ['admin'] },
+      { name: 'GET /requests/:id', run: (t) => api('GET', `/v1/requests/${heldId}`, t), allowed: ['admin', 'restA', 'restB', 'reader'] },
+      { name: 'POST /requests/:id/approve', run: (t) => api('POST', '/v1/requests/00000000-0000-0000-0000-000000000000/approve', t, {}), allowed: ['admin'] },
       { name: 'POST /requests/:id/reject', run: (t) => api('POST', '/v1/requests/00000000-0000-0000-0000-000000000000/reject', t, {}), allowed: ['admin'] },
       { name: 'GET /credentials', run: (t) => api('GET', '/v1/credentials', t), allowed: ['admin'] },
       { name: 'POST /credentials', run: (t) => api('POST', '/v1/credentials', t, { type: 'scep', products: '*' }), allowed: ['admin'] },
+      { name: 'GET /credentials/:id', run: (t) => api('GET', `/v1/credentials/${restA.id}`, t), allowed: ['admin'] },
+      { name: 'POST /credentials/:id/rotate', run: (t) => api('POST', '/v1/credentials/0000000000000000/rotate', t, {}), allowed: ['admin'] },
       { name: 'POST /credentials/:id/revoke', run: (t) => api('POST', '/v1/credentials/0000000000000000/revoke', t, {}), allowed: ['admin'] },
       { name: 'GET /audit', run: (t) => api('GET', '/v1/audit', t), allowed: ['admin'] },
+      { name: 'GET /audit/verify', run: (t) => api('GET', '/v1/audit/verify', t), allowed: ['admin'] },
     ];
     const callers: [Who, string][] = [
       ['admin', admin],
@@ -167,6 +177,12 @@ describe('credentials over REST (embedded)', () => {
       }
     }
     expect(seen.filter((line) => line.includes('expected'))).toEqual([]);
+    // Every route the REST API has is in the matrix, but the token exchange (tested on its own).
+    const routerStack = (server.rt.protocols.find((p) => p.module.name === 'rest')?.mounted.router as unknown as { stack: { route?: { path: string; methods: Record<string, boolean> } }[] }).stack;
+    const mounted = routerStack.flatMap((l) => (l.route ? Object.keys(l.route.methods).map((m) => `${m.toUpperCase()} ${l.route?.path}`) : []));
+    const covered = new Set(routes.map((r) => r.name.replace(/ under [AB]$/, '')));
+    expect(mounted).toContain('GET /whoami');
+    expect(mounted.filter((r) => r !== 'POST /auth/token' && !covered.has(r))).toEqual([]);
     // The allowed calls did what they say.
     expect((await api('GET', `/v1/requests/${heldId}`, admin)).json.status).toBe('pending_approval');
   });

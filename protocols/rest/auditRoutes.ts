@@ -2,7 +2,7 @@
 import type { Router } from 'express';
 import { z } from 'zod';
 import { auditEntryJson, verifyTrail } from '../../src/audit/trail.js';
-import type { AuditFilter, AuditStore } from '../../src/store/types.js';
+import type { AuditFilter, AuditReader } from '../../src/core/types.js';
 import { requireAdmin } from './auth.js';
 import { pageOf, pageQuery } from './pagination.js';
 
@@ -14,7 +14,7 @@ const auditQuery = pageQuery.extend({
   target: z.string().min(1).max(200).optional(),
 });
 
-export function mountAuditRoutes(router: Router, audit: Pick<AuditStore, 'list' | 'after' | 'seqOfHash'>): void {
+export function mountAuditRoutes(router: Router, audit: AuditReader): void {
   router.get('/audit', async (req, res) => {
     requireAdmin(req);
     const q = auditQuery.parse(req.query);

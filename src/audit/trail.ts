@@ -1,12 +1,11 @@
 // Reading the audit trail in chain order: the walk `audit verify` and `audit export` make.
-import type { AuditEntry } from '../core/types.js';
-import type { AuditFilter, AuditStore } from '../store/types.js';
+import type { AuditEntry, AuditFilter, AuditReader } from '../core/types.js';
 import { verifyChain, type ChainReport } from './chain.js';
 
 const PAGE = 1000;
 
 /** Every entry (that the filter keeps), oldest first, read a page at a time. */
-export async function* entriesInOrder(audit: Pick<AuditStore, 'after'>, filter: AuditFilter = {}): AsyncGenerator<AuditEntry> {
+export async function* entriesInOrder(audit: Pick<AuditReader, 'after'>, filter: AuditFilter = {}): AsyncGenerator<AuditEntry> {
   let seq = 0;
   for (;;) {
     const page = await audit.after(seq, PAGE, filter);
@@ -16,7 +15,7 @@ export async function* entriesInOrder(audit: Pick<AuditStore, 'after'>, filter: 
   }
 }
 
-export function verifyTrail(audit: Pick<AuditStore, 'after' | 'seqOfHash'>): Promise<ChainReport> {
+export function verifyTrail(audit: Pick<AuditReader, 'after' | 'seqOfHash'>): Promise<ChainReport> {
   return verifyChain(entriesInOrder(audit), (hash) => audit.seqOfHash(hash));
 }
 

@@ -1,7 +1,7 @@
 // `certgate audit list | verify | export`.
 import type { Command } from 'commander';
 import { auditEntryJson, entriesInOrder, verifyTrail } from '../audit/trail.js';
-import type { AuditFilter } from '../store/types.js';
+import type { AuditFilter } from '../core/types.js';
 import { dateArg, intArg, jsonOption, print, type CliKit } from './kit.js';
 
 interface FilterOptions {

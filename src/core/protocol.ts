@@ -7,10 +7,11 @@ import type { Logger } from 'pino';
 import type { CaRegistry } from '../ca/registry.js';
 import type { CrlPublisher } from '../ca/crlPublisher.js';
 import type { Config } from '../config.js';
-import type { AuditStore, OcspSignerStore } from '../store/types.js';
+import type { OcspSignerStore } from '../store/types.js';
 import type { CredentialService } from '../auth/credentialService.js';
 import type { EnrollmentService, NameAuthorizer } from './enrollmentService.js';
 import type { QueryService } from './queries.js';
+import type { AuditReader } from './types.js';
 import type { RevocationService } from './revocationService.js';
 
 /** Whose status changed: one certificate, or (no serial) everything of a CA. */
@@ -24,8 +25,8 @@ export interface CoreServices {
   revocations: RevocationService;
   queries: QueryService;
   credentials: CredentialService;
-  /** The audit trail, to read (every write to it goes with the change it records). */
-  audit: Pick<AuditStore, 'list' | 'after' | 'seqOfHash'>;
+  /** The audit trail, to read. */
+  audit: AuditReader;
   cas: CaRegistry;
   crls: CrlPublisher;
   ocspSigners: OcspSignerStore;

@@ -289,3 +289,21 @@ export interface AuditContext {
   protocol: string;
   sourceIp: string | null;
 }
+
+export interface AuditFilter {
+  from?: Date;
+  to?: Date;
+  actor?: string;
+  action?: string;
+  target?: string;
+}
+
+/** Reading the audit trail; every write to it goes with the change it records (see the store). */
+export interface AuditReader {
+  /** Newest first, with the number of entries the filter matches. */
+  list(filter: AuditFilter, page: { limit: number; offset: number }): Promise<{ entries: AuditEntry[]; total: number }>;
+  /** In chain order: up to `limit` entries after sequence number `seq`. */
+  after(seq: number, limit: number, filter?: AuditFilter): Promise<AuditEntry[]>;
+  /** Where the entry with this hash is stored. */
+  seqOfHash(hash: string): Promise<number | undefined>;
+}

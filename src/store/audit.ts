@@ -2,10 +2,10 @@
 // read back for `audit list`, `audit export` and the chain walk of `audit verify`.
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
 import { sealEntry, type ChainHead } from '../audit/chain.js';
-import type { AuditEntry, AuditEntryInput, AuditOutcome } from '../core/types.js';
+import type { AuditEntry, AuditEntryInput, AuditFilter, AuditOutcome } from '../core/types.js';
 import { auditHead, insertAuditEntry } from './queries.js';
 import { fromMs, toMs, type AuditLogTable, type Database } from './schema.js';
-import type { AuditFilter, AuditStore } from './types.js';
+import type { AuditStore } from './types.js';
 
 // Appends are serialized on PostgreSQL by this transaction-scoped advisory lock: each entry must
 // read the head written by the one before. SQLite serializes writers anyway.

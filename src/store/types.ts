@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import type {
   AuditEntry,
   AuditEntryInput,
+  AuditReader,
   CaRecord,
   CredentialRecord,
   CredentialType,
@@ -143,23 +144,9 @@ export interface CredentialStore {
   recordUse(uses: readonly { id: string; count: number; lastUsedAt: Date }[]): Promise<void>;
 }
 
-export interface AuditFilter {
-  from?: Date;
-  to?: Date;
-  actor?: string;
-  action?: string;
-  target?: string;
-}
-
-export interface AuditStore {
+export interface AuditStore extends AuditReader {
   /** An entry that records no stored change of its own (a refused login). */
   append(entry: AuditEntryInput): Promise<AuditEntry>;
-  /** Newest first, with the number of entries the filter matches. */
-  list(filter: AuditFilter, page: { limit: number; offset: number }): Promise<{ entries: AuditEntry[]; total: number }>;
-  /** In chain order: up to `limit` entries after sequence number `seq`. */
-  after(seq: number, limit: number, filter?: AuditFilter): Promise<AuditEntry[]>;
-  /** Where the entry with this hash is stored. */
-  seqOfHash(hash: string): Promise<number | undefined>;
 }
 
 export interface Store {
