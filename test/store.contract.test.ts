@@ -46,6 +46,10 @@ interface OwnerTables {
 type BeforeClaims = Omit<Database, 'enrollment_requests'> & {
   enrollment_requests: Omit<EnrollmentRequestsTable, 'transaction_id' | 'constraints' | 'fingerprint' | 'rejection' | 'serial_number' | 'lease_expires_at'>;
 };
+/** The schema as it was before the credentials migration, with its API keys. */
+type BeforeCredentials = Database & {
+  api_keys: { id: string; name: string; secret_hash: string; permissions: string; admin: number; created_at: number; revoked_at: number | null };
+};
 /** Dates with odd milliseconds, to catch any rounding to seconds. */
 const at = (iso: string) => new Date(iso);
 
@@ -1037,6 +1041,25 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
         expect(await chain()).toEqual(afterRevoke);
       });
 
+      it('concurrent audited writes still make one unbroken chain', async () => {
+        const requests = await Promise.all([0, 1, 2, 3, 4, 5].map(() => queuedRequest()));
+        await Promise.all([
+          ...requests.map((r) => store.requests.transition(r.id, ['queued'], 'rejected', { reason: 'no', audit: testAudit('request.reject', r.id) })),
+          ...[0, 1, 2, 3].map((i) => store.credentials.insert({
+            id: randomUUID(), type: 'rest', name: `c${i}`, products: '*', ownerUser: null, ownerGroup: null, expiresAt: null, allowIps: [], permissions: [], admin: false, secret: '00',
+          }, testAudit('credential.create'))),
+          ...[0, 1, 2].map(() => store.audit.append({ ...testAudit('auth.refused'), outcome: 'refused' })),
+        ]);
+        const entries = await store.audit.after(0, 1000);
+        expect(entries).toHaveLength(2 + 6 + 6 + 4 + 3);
+        expect(entries.map((e) => e.seq)).toEqual(entries.map((_, i) => i + 1));
+        entries.forEach((e, i) => {
+          expect(e.prevHash).toBe(i === 0 ? '0'.repeat(64) : entries[i - 1]?.hash);
+          expect(entryHash(e)).toBe(e.hash);
+        });
+        expect(entries.filter((e) => e.action === 'request.reject').map((e) => e.target).sort()).toEqual(requests.map((r) => r.id).sort());
+      });
+
       it('lists newest first, filtered, with the number of entries the filter matches', async () => {
         const requests = [await queuedRequest(), await queuedRequest(), await queuedRequest()];
         for (const r of requests) {
@@ -1226,6 +1249,46 @@ describe('sqlite file specifics', () => {
 
   it('rejects a database URL that is not PostgreSQL', async () => {
     await expect(openStore({ databaseUrl: 'mysql://localhost/x', sqlitePath: ':memory:' })).rejects.toThrow(/postgres/);
+  });
+
+  it('the credentials migration turns the stored API keys into REST credentials, same ids and secrets', async () => {
+    const path = join(dir, 'keys.sqlite');
+    const old = new Kysely<BeforeCredentials>({ dialect: new SqliteDialect({ database: new BetterSqlite3(path) }) });
+    const migrator = new Migrator({ db: old, provider: { getMigrations: async () => ({ ...MIGRATIONS }) } });
+    expect((await migrator.migrateTo('0003_claims')).error).toBeUndefined();
+    const permissions = [{ ca: 'ca-1', actions: ['read', 'issue'] }];
+    await old.insertInto('api_keys').values([
+      { id: '0123456789abcdef', name: 'ci', secret_hash: 'ab'.repeat(32), permissions: JSON.stringify(permissions), admin: 0, created_at: 1_700_000_000_123, revoked_at: null },
+      { id: 'fedcba9876543210', name: 'old-admin', secret_hash: 'cd'.repeat(32), permissions: '[]', admin: 1, created_at: 1_700_000_000_456, revoked_at: 1_700_000_100_789 },
+    ]).execute();
+    await old.destroy();
+
+    const store = await openStore({ sqlitePath: path });
+    expect(await store.credentials.get('0123456789abcdef')).toEqual({
+      id: '0123456789abcdef',
+      type: 'rest',
+      name: 'ci',
+      products: '*',
+      ownerUser: null,
+      ownerGroup: null,
+      expiresAt: null,
+      allowIps: [],
+      permissions,
+      admin: false,
+      secret: 'ab'.repeat(32),
+      previousSecret: null,
+      previousSecretUntil: null,
+      secretVersion: 1,
+      enabled: true,
+      revokedAt: null,
+      createdAt: new Date(1_700_000_000_123),
+      lastUsedAt: null,
+      useCount: 0,
+    });
+    expect(await store.credentials.get('fedcba9876543210')).toMatchObject({ admin: true, revokedAt: new Date(1_700_000_100_789) });
+    expect(await store.credentials.findLive('rest', 'old-admin')).toBeUndefined();
+    expect((await store.credentials.list({ status: 'active' }, { limit: 10, offset: 0 })).total).toBe(1);
+    await store.close();
   });
 
   it('the claims migration keeps the requests stored before it', async () => {
