@@ -402,7 +402,7 @@ describe('CSR parser vs pkijs', () => {
         }
         agree(b);
       }),
-      { numRuns: Number(process.env.CSR_DIFF_RUNS ?? 4000) },
+      { numRuns: Number(process.env.CSR_DIFF_RUNS ?? 4000), ...(process.env.CSR_DIFF_SEED ? { seed: Number(process.env.CSR_DIFF_SEED) } : {}) },
     );
     console.log('CSR differential tally:', tally);
   });
