@@ -66,6 +66,14 @@ export const configSchema = z.object({
   ocspSignerDays: z.coerce.number().int().min(1).max(365).default(7),
   /** Extra host names for the HTTPS certificate the gateway issues itself. */
   tlsHostnames: z.array(z.string().min(1)).default([]),
+  /** host:port of the DNS server the validator (ACME) asks; unset: the system's resolver. */
+  dnsServer: z.string().regex(/^[^:\s]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'must be host:port').optional(),
+  /** Where the validator connects for http-01 (RFC 8555 says 80; tests and labs use others). */
+  http01Port: port.default(80),
+  /** Where the validator connects for tls-alpn-01 (RFC 8737 says 443). */
+  tlsAlpn01Port: port.default(443),
+  /** ACME: the CAA issuer domains that mean this CA (RFC 8659); default: the public URL's host. */
+  caaIdentities: z.array(z.string().min(1)).default([]),
   /** Lifetime of a bearer token from POST /v1/auth/token. */
   tokenTtlSeconds: z.coerce.number().int().min(30).max(86_400).default(900),
   /** Passphrases of passphrase-protected CAs, by CA name or id. */
@@ -87,6 +95,10 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   logLevel: 'CERTGATE_LOG_LEVEL',
   issueWaitMs: 'CERTGATE_ISSUE_WAIT_MS',
   tokenTtlSeconds: 'CERTGATE_TOKEN_TTL_SECONDS',
+  dnsServer: 'CERTGATE_DNS_SERVER',
+  caaIdentities: 'CERTGATE_CAA_IDENTITIES',
+  http01Port: 'CERTGATE_HTTP01_PORT',
+  tlsAlpn01Port: 'CERTGATE_TLSALPN01_PORT',
   workerConcurrency: 'CERTGATE_WORKER_CONCURRENCY',
   signingLeaseMs: 'CERTGATE_SIGNING_LEASE_MS',
   queueLockMs: 'CERTGATE_QUEUE_LOCK_MS',
@@ -116,7 +128,7 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   for (const [key, name] of Object.entries(ENV_NAMES)) {
     const v = env[name];
     if (v === undefined || v === '') continue;
-    if (key === 'tlsHostnames') out[key] = v.split(',').map((s) => s.trim()).filter(Boolean);
+    if (key === 'tlsHostnames' || key === 'caaIdentities') out[key] = v.split(',').map((s) => s.trim()).filter(Boolean);
     else if (key === 'caPassphrases') {
       try {
         out[key] = JSON.parse(v);

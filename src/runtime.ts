@@ -9,7 +9,7 @@ import type { CaSecrets } from './ca/createCa.js';
 import { ConfigError, publicUrlOf, type Config } from './config.js';
 import { CredentialService } from './auth/credentialService.js';
 import { EnrollmentService, type NameAuthorizer } from './core/enrollmentService.js';
-import type { CoreServices, MountedProtocol, ProtocolModule, StatusChangeListener } from './core/protocol.js';
+import type { CoreServices, JobOptions, MountedProtocol, ProtocolJobs, ProtocolModule, StatusChangeListener } from './core/protocol.js';
 import { QueryService } from './core/queries.js';
 import type { Protocol } from './core/types.js';
 import { RevocationService } from './core/revocationService.js';
@@ -19,7 +19,7 @@ import { createLogger } from './log.js';
 import { ThreadedVerifier } from './pki/verifyPool.js';
 import { createBroadcast } from './queue/broadcast.js';
 import { createQueue } from './queue/index.js';
-import type { JobQueue } from './queue/types.js';
+import type { JobHandler, JobQueue } from './queue/types.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/types.js';
 import { createEnrollmentProcessor } from './worker/processEnrollment.js';
@@ -148,6 +148,26 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     onError,
   });
 
+  // Queues the protocols define for their own work (ACME validations): started with the worker.
+  const protocolQueues: { name: string; queue: JobQueue; handler: JobHandler; concurrency: number }[] = [];
+  const jobs = (name: string, handler: JobHandler, options: JobOptions = {}): ProtocolJobs => {
+    if (!/^[a-z][a-z0-9-]{0,39}$/.test(name) || name === 'enrollment' || name === 'crl' || protocolQueues.some((q) => q.name === name)) {
+      throw new Error(`invalid or taken job queue name ${JSON.stringify(name)}`);
+    }
+    const queue = createQueue({
+      onError,
+      redisUrl: config.redisUrl,
+      prefix: queuePrefix,
+      queueName: name,
+      attempts: options.attempts ?? config.queueAttempts,
+      backoffMs: options.backoffMs ?? config.queueBackoffMs,
+      lockDurationMs: config.queueLockMs,
+      stalledIntervalMs: config.queueStalledCheckMs,
+    });
+    protocolQueues.push({ name, queue, handler, concurrency: options.concurrency ?? 8 });
+    return { enqueue: (id) => queue.enqueue(id) };
+  };
+
   const core: CoreServices = {
     config,
     log,
@@ -161,6 +181,8 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     ocspSigners: store.ocspSigners,
     masterKey: secrets.masterKey,
     onStatusChange: (listener) => statusListeners.push(listener),
+    tables: { kind: store.kind, db: store.db },
+    jobs,
   };
   const protocols: { module: ProtocolModule; mounted: MountedProtocol }[] = [];
   for (const module of options.protocols ?? []) {
@@ -187,6 +209,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     protocols,
     async startWorker() {
       await crlQueue.startWorker(crlScheduler.handler(crls), 1);
+      for (const q of protocolQueues) await q.queue.startWorker(q.handler, q.concurrency);
       crlScheduler.startSweeping(store, CRL_SWEEP_INTERVAL_MS);
       await queue.startWorker(createEnrollmentProcessor({ store, cas, log, leaseMs: config.signingLeaseMs, nameAuthorizers }), config.workerConcurrency);
       const n = await enrollments.requeueStranded(10_000);
@@ -217,6 +240,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       await credentials.close();
       await queue.close();
       await crlQueue.close();
+      for (const q of protocolQueues) await q.queue.close();
       await broadcast.close();
       await verifier.close();
       await store.close();

@@ -96,6 +96,14 @@ export interface CredentialServiceOptions {
   onError?: (message: string, error: Error) => void;
 }
 
+/** Who a refusal names: the credential when it is known, else what was claimed, never the secret. */
+function claimedBy(presented: PresentedCredential, credential: CredentialRecord | undefined): string {
+  if (credential) return credential.id;
+  if (presented.type === 'est') return `est-user:${presented.username}`;
+  if (presented.type === 'acme') return `acme-kid:${presented.kid}`;
+  return 'unknown';
+}
+
 const CHANGED_CHANNEL = 'credentials';
 const USAGE_FLUSH_MS = 1000;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
@@ -125,17 +133,31 @@ export class CredentialService {
    */
   async authenticate(presented: PresentedCredential, context: AuthContext): Promise<AuthResult> {
     const found = await this.resolve(presented, context);
-    if ('reason' in found) return this.refuse(presented, context, found.reason, found.credential);
-    const { credential } = found;
+    if ('reason' in found) return this.refuse(presented.type, claimedBy(presented, found.credential), context, found.reason, found.credential);
+    return this.admit(found.credential, presented.type, claimedBy(presented, found.credential), context);
+  }
+
+  /**
+   * The same checks, but for no secret, for a credential authenticated before and bound to what
+   * now acts (an ACME account and its EAB credential): a revoked, expired or re-bound credential
+   * stops its accounts.
+   */
+  async recheck(id: string, type: CredentialType, context: AuthContext): Promise<AuthResult> {
+    const credential = await this.cached(id);
+    if (!credential) return this.refuse(type, id, context, 'unknown');
+    return this.admit(credential, type, id, context);
+  }
+
+  private async admit(credential: CredentialRecord, type: CredentialType, claimed: string, context: AuthContext): Promise<AuthResult> {
     const now = Date.now();
     let reason: RefusalReason | null = null;
-    if (credential.type !== presented.type) reason = 'wrongType';
+    if (credential.type !== type) reason = 'wrongType';
     else if (credential.revokedAt) reason = 'revoked';
     else if (!credential.enabled) reason = 'disabled';
     else if (credential.expiresAt && credential.expiresAt.getTime() <= now) reason = 'expired';
     else if (!ipAllowed(credential.allowIps, context.sourceIp)) reason = 'ipNotAllowed';
     else if (context.productId !== undefined && !mayIssueUnder(credential, context.productId)) reason = 'productNotAllowed';
-    if (reason) return this.refuse(presented, context, reason, credential);
+    if (reason) return this.refuse(type, claimed, context, reason, credential);
     this.countUse(credential.id, now);
     return { ok: true, credential };
   }
@@ -148,7 +170,7 @@ export class CredentialService {
   ): Promise<{ ok: true; token: string; exp: number; credential: CredentialRecord } | Extract<AuthResult, { ok: false }>> {
     // The secret as `credential create` printed it (cg_<id>_<secret>), or only its secret part.
     const bearer = secret.startsWith('cg_') ? secret : `cg_${clientId}_${secret}`;
-    if (parseApiKey(bearer)?.id !== clientId) return this.refuse({ type: 'rest', bearer: '' }, context, 'malformed', undefined, clientId);
+    if (parseApiKey(bearer)?.id !== clientId) return this.refuse('rest', clientId, context, 'malformed');
     const result = await this.authenticate({ type: 'rest', bearer }, context);
     if (!result.ok) return result;
     const { token, exp } = await this.tokens.mint({ sub: result.credential.id, sv: result.credential.secretVersion });
@@ -316,17 +338,12 @@ export class CredentialService {
   }
 
   private async refuse(
-    presented: PresentedCredential,
+    type: CredentialType,
+    claimed: string,
     context: AuthContext,
     reason: RefusalReason,
     credential?: CredentialRecord,
-    claimedId?: string,
   ): Promise<Extract<AuthResult, { ok: false }>> {
-    // The target is who was claimed, never what was presented as the secret.
-    const claimed =
-      credential?.id ??
-      claimedId ??
-      (presented.type === 'est' ? `est-user:${presented.username}` : presented.type === 'acme' ? `acme-kid:${presented.kid}` : 'unknown');
     await this.store.audit.append({
       actor: credential?.id ?? 'unknown',
       protocol: context.protocol,
@@ -334,7 +351,7 @@ export class CredentialService {
       action: AUDIT.authRefused,
       target: claimed.slice(0, 200),
       outcome: 'refused',
-      detail: { reason, presented: presented.type, ...(context.productId !== undefined ? { productId: context.productId } : {}) },
+      detail: { reason, presented: type, ...(context.productId !== undefined ? { productId: context.productId } : {}) },
     });
     return { ok: false, reason, message: MESSAGES[reason] };
   }

@@ -2,11 +2,12 @@
 // the composition root registers them in one list and knows nothing else about them.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Router } from 'express';
-import type { Migration } from 'kysely';
+import type { Kysely, Migration } from 'kysely';
 import type { Logger } from 'pino';
 import type { CaRegistry } from '../ca/registry.js';
 import type { CrlPublisher } from '../ca/crlPublisher.js';
 import type { Config } from '../config.js';
+import type { JobHandler } from '../queue/types.js';
 import type { OcspSignerStore } from '../store/types.js';
 import type { CredentialService } from '../auth/credentialService.js';
 import type { EnrollmentService, NameAuthorizer } from './enrollmentService.js';
@@ -16,6 +17,27 @@ import type { RevocationService } from './revocationService.js';
 
 /** Whose status changed: one certificate, or (no serial) everything of a CA. */
 export type StatusChangeListener = (caId: string, serialHex?: string) => void;
+
+/** The tables a protocol's own migrations made. A protocol touches no other table. */
+export interface ProtocolTables {
+  readonly kind: 'sqlite' | 'postgres';
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each protocol types it with its own schema
+  readonly db: Kysely<any>;
+}
+
+/** A protocol's background work: jobs on a queue of its own (in-process, or BullMQ with Redis). */
+export interface ProtocolJobs {
+  /** Adds a job for this id; an id already waiting or running is not added twice. */
+  enqueue(id: string): Promise<void>;
+}
+
+export interface JobOptions {
+  /** Attempts per job including the first. Default: the deployment's. */
+  attempts?: number;
+  backoffMs?: number;
+  /** Jobs one worker process runs at once. Default 8. */
+  concurrency?: number;
+}
 
 /** Narrow services a front-end gets. Never the whole store. */
 export interface CoreServices {
@@ -34,6 +56,13 @@ export interface CoreServices {
   masterKey: string;
   /** Revocations and reinstatements made by this process or (with Redis) any other. */
   onStatusChange(listener: StatusChangeListener): void;
+  /** The protocol's own tables. */
+  tables: ProtocolTables;
+  /**
+   * A queue named `name` (unique across protocols) whose jobs `handler` runs in every process
+   * that works jobs. Call it from mount().
+   */
+  jobs(name: string, handler: JobHandler, options?: JobOptions): ProtocolJobs;
 }
 
 export interface MountedProtocol {

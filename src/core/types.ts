@@ -63,6 +63,11 @@ export interface ProductTemplate {
   requiresApproval: boolean;
   /** The certificate's subject: CN is always the first name that passed the name rules. */
   subject: SubjectPolicy;
+  /**
+   * Settings of one front-end for this product, by protocol name (e.g. `acme: {eabRequired: true}`);
+   * each protocol validates its own and ignores the others.
+   */
+  protocols: Record<string, Record<string, unknown>>;
 }
 
 export interface ProductRecord {

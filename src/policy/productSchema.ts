@@ -43,6 +43,7 @@ export const productTemplateSchema = z
     extendedKeyUsages: z.array(eku).min(1).default(['serverAuth', 'clientAuth']),
     requiresApproval: z.boolean().default(false),
     subject: subjectPolicy.default({ attributes: {}, unlisted: 'drop' }),
+    protocols: z.record(z.string().regex(/^[a-z][a-z0-9_]*$/), z.record(z.string(), z.unknown())).default({}),
   })
   .superRefine((t, ctx) => {
     if (t.defaultValidityDays > t.maxValidityDays) {

@@ -1,4 +1,5 @@
-import type { Migration } from 'kysely';
+import type { Kysely, Migration } from 'kysely';
+import type { Database } from './schema.js';
 import type {
   AuditEntry,
   AuditEntryInput,
@@ -151,6 +152,8 @@ export interface AuditStore extends AuditReader {
 
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
+  /** The database, for the tables a protocol owns (see CoreServices.tables); nothing else uses it. */
+  readonly db: Kysely<Database>;
   readonly cas: CaStore;
   readonly products: ProductStore;
   readonly requests: RequestStore;

@@ -1,0 +1,68 @@
+// The ACME front-end as a protocol module.
+import type { NameAuthorizer } from '../../src/core/enrollmentService.js';
+import type { ProtocolModule } from '../../src/core/protocol.js';
+import { AcmeDb } from './db.js';
+import { ACME_MIGRATIONS } from './migrations.js';
+import { createNonceStore } from './nonces.js';
+import { OrderStatusService } from './orderStatus.js';
+import { AcmeServer } from './server.js';
+import { VALIDATION_ATTEMPTS, validationJob } from './validation.js';
+
+const CLEANUP_INTERVAL_MS = 10 * 60_000;
+/** Expired, unused orders and authorizations are kept this long (clients may still look at them). */
+const EXPIRED_KEPT_MS = 86_400_000;
+const VALIDATION_TIMEOUT_MS = 10_000;
+
+export const acmeProtocol: ProtocolModule = {
+  name: 'acme',
+  migrations: ACME_MIGRATIONS,
+  mount(core) {
+    const { config, log } = core;
+    const db = new AcmeDb(core.tables);
+    const caaIdentities = config.caaIdentities.length ? config.caaIdentities : [new URL(config.publicUrl ?? 'http://localhost').hostname];
+    const dcv = {
+      ...(config.dnsServer ? { dnsServer: config.dnsServer } : {}),
+      http01Port: config.http01Port,
+      tlsAlpn01Port: config.tlsAlpn01Port,
+      timeoutMs: VALIDATION_TIMEOUT_MS,
+      caaIdentities,
+    };
+    const validations = core.jobs('acme-validation', validationJob(db, dcv, log), { attempts: VALIDATION_ATTEMPTS, backoffMs: 500, concurrency: 16 });
+    const nonces = createNonceStore({
+      ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
+      prefix: config.queuePrefix,
+      onError: (message, error) => log.warn({ err: error.message }, message),
+    });
+    const orders = new OrderStatusService(db, core);
+    const server = new AcmeServer(core, db, nonces, orders, validations, { caaIdentities });
+
+    // The worker signs an ACME request only for names the order's authorizations proved.
+    const authorizeNames: NameAuthorizer = async (request) => {
+      const order = request.transactionId ? await db.order(request.transactionId) : undefined;
+      const refuse = (detail: string) => ({ ok: false as const, rejection: { code: 'unauthorized' as const, rule: 'acmeAuthorization', detail } });
+      if (!order || request.requester !== `acme:${order.accountId}`) return refuse('the request belongs to no ACME order of its requester');
+      const authzs = await db.authzsOfOrder(order.id);
+      const now = Date.now();
+      const unproven = authzs.filter((a) => a.status !== 'valid' || a.expires.getTime() <= now);
+      if (authzs.length === 0 || unproven.length) return refuse(`not authorized for ${unproven.map((a) => a.identifier.value).join(', ')}`);
+      return { ok: true };
+    };
+
+    let sweeper: NodeJS.Timeout | undefined;
+    return {
+      path: '/acme',
+      router: server.router(),
+      authorizeNames,
+      startServing() {
+        sweeper = setInterval(() => {
+          db.removeExpired(Date.now(), EXPIRED_KEPT_MS).catch((e: Error) => log.warn({ err: e.message }, 'ACME cleanup failed'));
+        }, CLEANUP_INTERVAL_MS);
+        sweeper.unref();
+      },
+      async close() {
+        if (sweeper) clearInterval(sweeper);
+        await nonces.close();
+      },
+    };
+  },
+};

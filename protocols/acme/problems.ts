@@ -1,0 +1,76 @@
+// RFC 8555 §6.7 errors as application/problem+json (RFC 7807).
+import type { Rejection } from '../../src/core/types.js';
+import type { Identifier, StoredProblem } from './db.js';
+
+export type ProblemType =
+  | 'accountDoesNotExist'
+  | 'alreadyRevoked'
+  | 'badCSR'
+  | 'badNonce'
+  | 'badPublicKey'
+  | 'badRevocationReason'
+  | 'badSignatureAlgorithm'
+  | 'caa'
+  | 'connection'
+  | 'dns'
+  | 'externalAccountRequired'
+  | 'incorrectResponse'
+  | 'invalidContact'
+  | 'malformed'
+  | 'orderNotReady'
+  | 'rateLimited'
+  | 'rejectedIdentifier'
+  | 'serverInternal'
+  | 'tls'
+  | 'unauthorized'
+  | 'unsupportedContact'
+  | 'unsupportedIdentifier'
+  | 'userActionRequired';
+
+const STATUS: Partial<Record<ProblemType, number>> = {
+  accountDoesNotExist: 400,
+  orderNotReady: 403,
+  unauthorized: 403,
+  externalAccountRequired: 401,
+  rateLimited: 429,
+  serverInternal: 500,
+};
+
+export const problemUrn = (type: ProblemType): string => `urn:ietf:params:acme:error:${type}`;
+
+export class AcmeProblem extends Error {
+  override readonly name = 'AcmeProblem';
+  readonly status: number;
+
+  constructor(
+    readonly type: ProblemType,
+    detail: string,
+    options: { status?: number; subproblems?: StoredProblem['subproblems']; headers?: Record<string, string> } = {},
+  ) {
+    super(detail);
+    this.status = options.status ?? STATUS[type] ?? 400;
+    this.subproblems = options.subproblems;
+    this.headers = options.headers ?? {};
+  }
+
+  readonly subproblems: StoredProblem['subproblems'];
+  readonly headers: Record<string, string>;
+
+  toJSON(): StoredProblem {
+    return { type: problemUrn(this.type), detail: this.message, status: this.status, ...(this.subproblems?.length ? { subproblems: this.subproblems } : {}) };
+  }
+}
+
+export const malformed = (detail: string): AcmeProblem => new AcmeProblem('malformed', detail);
+export const unauthorized = (detail: string): AcmeProblem => new AcmeProblem('unauthorized', detail);
+
+/** A product's refusal in ACME's terms. */
+export function problemOfRejection(r: Rejection): AcmeProblem {
+  const type: ProblemType = r.code === 'badCsr' || r.code === 'badKey' ? 'badCSR' : r.code === 'unauthorized' ? 'unauthorized' : 'rejectedIdentifier';
+  const subproblems = r.sub?.map((s) => ({ type: problemUrn(type), detail: s.detail, identifier: identifierOf(s.identifier) }));
+  return new AcmeProblem(type, `${r.detail} [rule: ${r.rule}]`, { subproblems });
+}
+
+export function identifierOf(value: string): Identifier {
+  return /^[0-9.]+$|:/.test(value) ? { type: 'ip', value } : { type: 'dns', value };
+}

@@ -1,0 +1,50 @@
+// The validation job: proves control of one challenge's identifier with the validation authority
+// (src/dcv), and records the outcome on the challenge and its authorization. Network trouble is
+// retried by the queue; a wrong answer fails at once.
+import type { JWK } from 'jose';
+import { checkCaa, validateChallenge } from '../../src/dcv/index.js';
+import type { DcvSettings } from '../../src/dcv/types.js';
+import type { JobHandler } from '../../src/queue/types.js';
+import type { Logger } from 'pino';
+import type { AcmeDb, Challenge, StoredProblem } from './db.js';
+import { thumbprintOf } from './jws.js';
+import { problemUrn, type ProblemType } from './problems.js';
+
+export const VALIDATION_ATTEMPTS = 3;
+
+export function validationJob(db: AcmeDb, settings: DcvSettings & { caaIdentities: string[] }, log: Logger): JobHandler {
+  const fail = async (challenge: Challenge, problem: StoredProblem): Promise<void> => {
+    if (await db.moveChallenge(challenge.id, ['processing'], 'invalid', { error: problem })) await db.moveAuthz(challenge.authzId, ['pending'], 'invalid');
+  };
+  return {
+    async process(challengeId, attempt) {
+      const challenge = await db.challenge(challengeId);
+      if (!challenge || challenge.status !== 'processing') return;
+      const authz = await db.authz(challenge.authzId);
+      const account = authz && (await db.account(authz.accountId));
+      if (!authz || !account || authz.status !== 'pending') return;
+      const keyAuthorization = `${challenge.token}.${await thumbprintOf(account.jwk as JWK)}`;
+      const last = attempt >= VALIDATION_ATTEMPTS;
+      if (authz.identifier.type === 'dns') {
+        const caa = await checkCaa({ domain: authz.identifier.value, wildcard: authz.wildcard, caaIdentities: settings.caaIdentities }, settings);
+        if (!caa.ok) {
+          if (caa.retryable && !last) throw new Error(`CAA lookup failed: ${caa.detail}`);
+          return fail(challenge, { type: problemUrn('caa'), detail: caa.detail });
+        }
+      }
+      const identifier = authz.wildcard ? { type: 'dns' as const, value: `*.${authz.identifier.value}` } : authz.identifier;
+      const result = await validateChallenge({ type: challenge.type, identifier, token: challenge.token, keyAuthorization }, settings);
+      if (result.ok) {
+        if (await db.moveChallenge(challenge.id, ['processing'], 'valid', { validatedAt: new Date() })) await db.moveAuthz(authz.id, ['pending'], 'valid');
+        return;
+      }
+      if (result.retryable && !last) throw new Error(`${challenge.type} for ${authz.identifier.value}: ${result.problem.detail}`);
+      log.info({ challengeId, type: challenge.type, problem: result.problem.type }, 'ACME validation failed');
+      return fail(challenge, { type: problemUrn(result.problem.type as ProblemType), detail: result.problem.detail });
+    },
+    async onExhausted(challengeId, error) {
+      const challenge = await db.challenge(challengeId);
+      if (challenge) await fail(challenge, { type: problemUrn('connection'), detail: error.message });
+    },
+  };
+}
