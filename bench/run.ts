@@ -1,11 +1,13 @@
 // npm run bench -- <scenario> [options]. Prints one JSON line per measurement.
 import { startRedis } from '../test/harness/redis.js';
+import { benchAcme } from './acme.js';
 import { benchCodecs } from './codecs.js';
 import { benchFaults } from './faults.js';
 import { benchIssue } from './issue.js';
 import { benchOcsp } from './ocsp.js';
 
 const scenarios: Record<string, (args: string[]) => Promise<void>> = {
+  acme: benchAcme,
   codecs: benchCodecs,
   faults: benchFaults,
   issue: benchIssue,

@@ -165,7 +165,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       stalledIntervalMs: config.queueStalledCheckMs,
     });
     protocolQueues.push({ name, queue, handler, concurrency: options.concurrency ?? 8 });
-    return { enqueue: (id) => queue.enqueue(id) };
+    return { enqueue: (id) => queue.enqueue(id), waitFor: (id, ms) => queue.waitFor(id, ms) };
   };
 
   const core: CoreServices = {

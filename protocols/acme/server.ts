@@ -8,7 +8,7 @@ import { normalizeIp } from '../../src/auth/ipAllowlist.js';
 import { mayIssueUnder } from '../../src/auth/permissions.js';
 import { AppError } from '../../src/core/errors.js';
 import { newId } from '../../src/core/ids.js';
-import type { CoreServices } from '../../src/core/protocol.js';
+import type { CoreServices, ProtocolJobs } from '../../src/core/protocol.js';
 import { isDependencyDown, RETRY_AFTER_SECONDS } from '../../src/core/unavailable.js';
 import { REVOCATION_REASON_CODES, type AuditContext, type ProductRecord, type RevocationReason } from '../../src/core/types.js';
 import { readCertificateBasics } from '../../src/pki/certInfo.js';
@@ -24,6 +24,8 @@ const ORDER_LIFETIME_MS = 7 * 86_400_000;
 const MAX_IDENTIFIERS = 100;
 const MAX_PENDING_ORDERS = 300;
 const MAX_PENDING_AUTHZS = 1000;
+/** How long a challenge POST waits for its validation before answering `processing`. */
+const CHALLENGE_WAIT_MS = 2_000;
 /** How long finalize waits for the certificate before answering `processing`. */
 const FINALIZE_WAIT_MS = 5_000;
 
@@ -47,7 +49,7 @@ export class AcmeServer {
     private readonly db: AcmeDb,
     private readonly nonces: NonceStore,
     private readonly orders: OrderStatusService,
-    private readonly validations: { enqueue(challengeId: string): Promise<void> },
+    private readonly validations: ProtocolJobs,
     private readonly settings: AcmeSettings,
   ) {}
 
@@ -445,8 +447,11 @@ export class AcmeServer {
     if (ctx.jws.payload.length > 0 && authz.status === 'pending' && challenge.status === 'pending') {
       const started = await this.db.moveChallenge(challenge.id, ['pending'], 'processing');
       if (started) {
-        challenge = started;
-        await this.validations.enqueue(challenge.id);
+        await this.validations.enqueue(started.id);
+        // Most validations take milliseconds: answering with their outcome spares the client a
+        // poll, and its backoff (often seconds). A slow one is answered `processing`.
+        await this.validations.waitFor(started.id, CHALLENGE_WAIT_MS);
+        challenge = (await this.db.challenge(started.id)) ?? started;
       }
     }
     await this.reply(ctx, 200, this.challengeJson(ctx.base, challenge), { Link: `<${ctx.base}${ACME}/authz/${authz.id}>;rel="up"` });

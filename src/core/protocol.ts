@@ -29,6 +29,8 @@ export interface ProtocolTables {
 export interface ProtocolJobs {
   /** Adds a job for this id; an id already waiting or running is not added twice. */
   enqueue(id: string): Promise<void>;
+  /** Resolves when the job for this id is done (or finally failed), or after `timeoutMs`. */
+  waitFor(id: string, timeoutMs: number): Promise<'completed' | 'failed' | 'timeout'>;
 }
 
 export interface JobOptions {
