@@ -35,7 +35,7 @@ async function startCertgate(dnsAddress: string, http01Port: number): Promise<Ta
   const dir = mkdtempSync(join(tmpdir(), 'certgate-bench-acme-'));
   const httpPort = await freePort();
   const httpsPort = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'main.ts'), 'start'], {
+  const child = spawn(process.execPath, [...(process.env.CERTGATE_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.CERTGATE_BENCH_PROF}`] : []), '--import', 'tsx', join(root, 'main.ts'), 'start'], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: {

@@ -147,6 +147,23 @@ function subjectPolicyOptions(fixed: string[], allowed: string[], refuseUnlisted
   }
   return { attributes, unlisted: refuseUnlisted ? 'refuse' : 'drop' };
 }
+/** `--protocol-setting acme.eabRequired=true` as a template's `protocols` (each front-end validates its own). */
+function protocolSettings(settings: string[]): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const text of settings) {
+    const m = /^([a-z][a-z0-9_]*)\.([A-Za-z][A-Za-z0-9_]*)=(.*)$/.exec(text);
+    if (!m) throw new AppError('bad_request', `--protocol-setting "${text}": give PROTOCOL.KEY=VALUE, e.g. acme.eabRequired=true`);
+    const [, proto, key, raw] = m as unknown as [string, string, string, string];
+    let value: unknown = raw;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      // plain text
+    }
+    (out[proto] ??= {})[key] = value;
+  }
+  return out;
+}
 const product = program.command('product').description('products: what a CA may issue, to whom');
 product
   .command('create')
@@ -165,6 +182,7 @@ product
   .option('--subject-fixed <attr=value>', 'a subject attribute every certificate carries, e.g. "O=Example Inc" (C, ST, L, O, OU; repeatable)', collect, [])
   .option('--subject-allowed <attr=v1,v2>', 'values a CSR may ask for, e.g. "OU=Web,Mail" (repeatable)', collect, [])
   .option('--refuse-unlisted-subject', 'refuse a CSR asking for other subject attributes (default: leave them out)')
+  .option('--protocol-setting <proto.key=value>', 'a front-end\'s setting for this product, e.g. acme.eabRequired=true (repeatable; value as JSON, else text)', collect, [])
   .addOption(jsonOption())
   .action(async (o: Record<string, unknown> & { name: string; ca: string; json?: boolean }) => {
     await withRuntime(async (rt) => {
@@ -181,6 +199,7 @@ product
         ...(o.eku ? { extendedKeyUsages: String(o.eku).split(',') } : {}),
         requiresApproval: !!o.requiresApproval,
         subject: subjectPolicyOptions(o.subjectFixed as string[], o.subjectAllowed as string[], !!o.refuseUnlistedSubject),
+        protocols: protocolSettings(o.protocolSetting as string[]),
       });
       const rec = await createProduct(rt.store, { name: o.name, caId: caRec.id, template }, CLI_CONTEXT);
       print(!!o.json, { id: rec.id, name: rec.name, ca_id: rec.caId, template: rec.template }, () => `created product ${rec.id} (${rec.name}) on CA ${caRec.name}`);
