@@ -181,7 +181,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     ocspSigners: store.ocspSigners,
     masterKey: secrets.masterKey,
     onStatusChange: (listener) => statusListeners.push(listener),
-    tables: { kind: store.kind, db: store.db },
+    tables: { kind: store.kind, db: store.db, write: (statement) => store.write(statement) },
     jobs,
   };
   const protocols: { module: ProtocolModule; mounted: MountedProtocol }[] = [];

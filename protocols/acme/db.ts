@@ -152,21 +152,24 @@ const challengeOf = (r: Selectable<Schema['acme_challenges']>): Challenge => ({
 
 export class AcmeDb {
   private readonly db: Kysely<Schema>;
+  private readonly write: ProtocolTables['write'];
 
   constructor(tables: ProtocolTables) {
     this.db = tables.db as Kysely<Schema>;
+    this.write = (statement) => tables.write(statement);
   }
 
   // Accounts.
 
   async insertAccount(a: Account): Promise<Account | undefined> {
     // Two newAccount calls with one key at once: the second finds the first (unique thumbprint).
-    const row = await this.db
-      .insertInto('acme_accounts')
-      .values({ id: a.id, thumbprint: a.thumbprint, jwk: JSON.stringify(a.jwk), status: a.status, contact: JSON.stringify(a.contact), eab_credential_id: a.eabCredentialId, created_at: a.createdAt.getTime() })
-      .onConflict((oc) => oc.column('thumbprint').doNothing())
-      .returningAll()
-      .executeTakeFirst();
+    const row = await this.write(
+      this.db
+        .insertInto('acme_accounts')
+        .values({ id: a.id, thumbprint: a.thumbprint, jwk: JSON.stringify(a.jwk), status: a.status, contact: JSON.stringify(a.contact), eab_credential_id: a.eabCredentialId, created_at: a.createdAt.getTime() })
+        .onConflict((oc) => oc.column('thumbprint').doNothing())
+        .returningAll(),
+    );
     return row && accountOf(row);
   }
 
@@ -181,65 +184,65 @@ export class AcmeDb {
   }
 
   async updateAccount(id: string, change: { contact?: string[]; status?: AccountStatus; jwk?: Record<string, unknown>; thumbprint?: string }): Promise<Account | undefined> {
-    const row = await this.db
-      .updateTable('acme_accounts')
-      .set({
-        ...(change.contact ? { contact: JSON.stringify(change.contact) } : {}),
-        ...(change.status ? { status: change.status } : {}),
-        ...(change.jwk ? { jwk: JSON.stringify(change.jwk) } : {}),
-        ...(change.thumbprint ? { thumbprint: change.thumbprint } : {}),
-      })
-      .where('id', '=', id)
-      .where('status', '=', 'valid')
-      .returningAll()
-      .executeTakeFirst();
+    const row = await this.write(
+      this.db
+        .updateTable('acme_accounts')
+        .set({
+          ...(change.contact ? { contact: JSON.stringify(change.contact) } : {}),
+          ...(change.status ? { status: change.status } : {}),
+          ...(change.jwk ? { jwk: JSON.stringify(change.jwk) } : {}),
+          ...(change.thumbprint ? { thumbprint: change.thumbprint } : {}),
+        })
+        .where('id', '=', id)
+        .where('status', '=', 'valid')
+        .returningAll(),
+    );
     return row && accountOf(row);
   }
 
   // Orders, with their authorizations and challenges.
 
   async insertOrder(order: Order, authzs: Authz[], challenges: Challenge[]): Promise<void> {
-    // Children first: an order is never seen without its authorizations.
-    if (challenges.length) {
-      await this.db
-        .insertInto('acme_challenges')
-        .values(challenges.map((c) => ({ id: c.id, authz_id: c.authzId, type: c.type, token: c.token, status: c.status, validated_at: null, error: null })))
-        .execute();
-    }
-    await this.db
-      .insertInto('acme_authorizations')
-      .values(
-        authzs.map((z) => ({
-          id: z.id,
-          order_id: z.orderId,
-          account_id: z.accountId,
-          identifier_type: z.identifier.type,
-          identifier_value: z.identifier.value,
-          wildcard: z.wildcard ? 1 : 0,
-          status: z.status,
-          expires: z.expires.getTime(),
+    // Issued together, so the embedded database commits them in one transaction.
+    await Promise.all([
+      this.write(
+        this.db
+          .insertInto('acme_challenges')
+          .values(challenges.map((c) => ({ id: c.id, authz_id: c.authzId, type: c.type, token: c.token, status: c.status, validated_at: null, error: null }))),
+      ),
+      this.write(
+        this.db.insertInto('acme_authorizations').values(
+          authzs.map((z) => ({
+            id: z.id,
+            order_id: z.orderId,
+            account_id: z.accountId,
+            identifier_type: z.identifier.type,
+            identifier_value: z.identifier.value,
+            wildcard: z.wildcard ? 1 : 0,
+            status: z.status,
+            expires: z.expires.getTime(),
+            created_at: order.createdAt.getTime(),
+          })),
+        ),
+      ),
+      this.write(
+        this.db.insertInto('acme_orders').values({
+          id: order.id,
+          account_id: order.accountId,
+          product_id: order.productId,
+          status: order.status,
+          identifiers: JSON.stringify(order.identifiers),
+          not_before: order.notBefore?.getTime() ?? null,
+          not_after: order.notAfter?.getTime() ?? null,
+          expires: order.expires.getTime(),
+          error: null,
+          request_id: null,
+          certificate_id: null,
+          replaces: order.replaces,
           created_at: order.createdAt.getTime(),
-        })),
-      )
-      .execute();
-    await this.db
-      .insertInto('acme_orders')
-      .values({
-        id: order.id,
-        account_id: order.accountId,
-        product_id: order.productId,
-        status: order.status,
-        identifiers: JSON.stringify(order.identifiers),
-        not_before: order.notBefore?.getTime() ?? null,
-        not_after: order.notAfter?.getTime() ?? null,
-        expires: order.expires.getTime(),
-        error: null,
-        request_id: null,
-        certificate_id: null,
-        replaces: order.replaces,
-        created_at: order.createdAt.getTime(),
-      })
-      .execute();
+        }),
+      ),
+    ]);
   }
 
   async order(id: string): Promise<Order | undefined> {
@@ -249,6 +252,12 @@ export class AcmeDb {
 
   async orderOfCertificate(certificateId: string): Promise<Order | undefined> {
     const row = await this.db.selectFrom('acme_orders').selectAll().where('certificate_id', '=', certificateId).executeTakeFirst();
+    return row && orderOf(row);
+  }
+
+  /** An order, not invalid, that replaces the certificate with this ARI id. */
+  async orderReplacing(ariCertId: string): Promise<Order | undefined> {
+    const row = await this.db.selectFrom('acme_orders').selectAll().where('replaces', '=', ariCertId).where('status', '!=', 'invalid').executeTakeFirst();
     return row && orderOf(row);
   }
 
@@ -277,18 +286,19 @@ export class AcmeDb {
 
   /** Compare-and-set on the order's status; undefined when it was not in `from`. */
   async moveOrder(id: string, from: OrderStatus[], to: OrderStatus, change: { error?: StoredProblem | null; requestId?: string; certificateId?: string } = {}): Promise<Order | undefined> {
-    const row = await this.db
-      .updateTable('acme_orders')
-      .set({
-        status: to,
-        ...(change.error !== undefined ? { error: change.error === null ? null : JSON.stringify(change.error) } : {}),
-        ...(change.requestId !== undefined ? { request_id: change.requestId } : {}),
-        ...(change.certificateId !== undefined ? { certificate_id: change.certificateId } : {}),
-      })
-      .where('id', '=', id)
-      .where('status', 'in', from)
-      .returningAll()
-      .executeTakeFirst();
+    const row = await this.write(
+      this.db
+        .updateTable('acme_orders')
+        .set({
+          status: to,
+          ...(change.error !== undefined ? { error: change.error === null ? null : JSON.stringify(change.error) } : {}),
+          ...(change.requestId !== undefined ? { request_id: change.requestId } : {}),
+          ...(change.certificateId !== undefined ? { certificate_id: change.certificateId } : {}),
+        })
+        .where('id', '=', id)
+        .where('status', 'in', from)
+        .returningAll(),
+    );
     return row && orderOf(row);
   }
 
@@ -303,7 +313,7 @@ export class AcmeDb {
   }
 
   async moveAuthz(id: string, from: AuthzStatus[], to: AuthzStatus): Promise<Authz | undefined> {
-    const row = await this.db.updateTable('acme_authorizations').set({ status: to }).where('id', '=', id).where('status', 'in', from).returningAll().executeTakeFirst();
+    const row = await this.write(this.db.updateTable('acme_authorizations').set({ status: to }).where('id', '=', id).where('status', 'in', from).returningAll());
     return row && authzOf(row);
   }
 
@@ -319,17 +329,18 @@ export class AcmeDb {
   }
 
   async moveChallenge(id: string, from: ChallengeStatus[], to: ChallengeStatus, change: { error?: StoredProblem; validatedAt?: Date } = {}): Promise<Challenge | undefined> {
-    const row = await this.db
-      .updateTable('acme_challenges')
-      .set({
-        status: to,
-        ...(change.error ? { error: JSON.stringify(change.error) } : {}),
-        ...(change.validatedAt ? { validated_at: change.validatedAt.getTime() } : {}),
-      })
-      .where('id', '=', id)
-      .where('status', 'in', from)
-      .returningAll()
-      .executeTakeFirst();
+    const row = await this.write(
+      this.db
+        .updateTable('acme_challenges')
+        .set({
+          status: to,
+          ...(change.error ? { error: JSON.stringify(change.error) } : {}),
+          ...(change.validatedAt ? { validated_at: change.validatedAt.getTime() } : {}),
+        })
+        .where('id', '=', id)
+        .where('status', 'in', from)
+        .returningAll(),
+    );
     return row && challengeOf(row);
   }
 
@@ -341,11 +352,12 @@ export class AcmeDb {
     if (ids.length === 0) return 0;
     const authzs = await this.db.selectFrom('acme_authorizations').select('id').where('order_id', 'in', ids).execute();
     const authzIds = authzs.map((a) => a.id);
-    await this.db.deleteFrom('acme_orders').where('id', 'in', ids).execute();
-    if (authzIds.length) {
-      await this.db.deleteFrom('acme_challenges').where('authz_id', 'in', authzIds).execute();
-      await this.db.deleteFrom('acme_authorizations').where('id', 'in', authzIds).execute();
-    }
+    await Promise.all([
+      this.write(this.db.deleteFrom('acme_orders').where('id', 'in', ids)),
+      ...(authzIds.length
+        ? [this.write(this.db.deleteFrom('acme_challenges').where('authz_id', 'in', authzIds)), this.write(this.db.deleteFrom('acme_authorizations').where('id', 'in', authzIds))]
+        : []),
+    ]);
     return ids.length;
   }
 }

@@ -4,6 +4,7 @@ import type { Identifier, StoredProblem } from './db.js';
 
 export type ProblemType =
   | 'accountDoesNotExist'
+  | 'alreadyReplaced'
   | 'alreadyRevoked'
   | 'badCSR'
   | 'badNonce'

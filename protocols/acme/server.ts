@@ -5,7 +5,6 @@ import { randomBytes, X509Certificate } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { JWK } from 'jose';
 import { normalizeIp } from '../../src/auth/ipAllowlist.js';
-import { mayIssueUnder } from '../../src/auth/permissions.js';
 import { AppError } from '../../src/core/errors.js';
 import { newId } from '../../src/core/ids.js';
 import type { CoreServices, ProtocolJobs } from '../../src/core/protocol.js';
@@ -114,7 +113,8 @@ export class AcmeServer {
 
   /** A deactivated account, or one whose EAB credential no longer stands, may do nothing. */
   private async checkAccountStanding(account: Account, req: Request, productId?: string): Promise<void> {
-    if (account.status !== 'valid') throw unauthorized(`the account is ${account.status}`);
+    // RFC 8555 §7.3.6: a deactivated account's requests are 401 Unauthorized.
+    if (account.status !== 'valid') throw new AcmeProblem('unauthorized', `the account is ${account.status}`, { status: 401 });
     if (account.eabCredentialId) {
       const check = await this.core.credentials.recheck(account.eabCredentialId, 'acme', { protocol: 'acme', sourceIp: sourceIpOf(req), ...(productId ? { productId } : {}) });
       if (!check.ok) throw unauthorized(`the account's external account binding: ${check.message}`);
@@ -355,6 +355,8 @@ export class AcmeServer {
     const cert = await this.certificateOfAriId(value);
     const order = cert && (await this.db.orderOfCertificate(cert.id));
     if (!cert || !order || order.accountId !== account.id) throw malformed('replaces names no certificate of this account');
+    // RFC 9773 §5: one live replacement per certificate.
+    if (await this.db.orderReplacing(value)) throw new AcmeProblem('alreadyReplaced', 'an order replacing this certificate exists already', { status: 409 });
     return value;
   }
 

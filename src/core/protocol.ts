@@ -2,7 +2,7 @@
 // the composition root registers them in one list and knows nothing else about them.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Router } from 'express';
-import type { Kysely, Migration } from 'kysely';
+import type { Compilable, Kysely, Migration } from 'kysely';
 import type { Logger } from 'pino';
 import type { CaRegistry } from '../ca/registry.js';
 import type { CrlPublisher } from '../ca/crlPublisher.js';
@@ -21,8 +21,15 @@ export type StatusChangeListener = (caId: string, serialHex?: string) => void;
 /** The tables a protocol's own migrations made. A protocol touches no other table. */
 export interface ProtocolTables {
   readonly kind: 'sqlite' | 'postgres';
+  /** For reads, and for building the statements given to write(). */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each protocol types it with its own schema
   readonly db: Kysely<any>;
+  /**
+   * Runs one write statement and returns its first RETURNING row. On the embedded database the
+   * writes of one moment share a transaction and its fsync: issue a record's several writes
+   * together (Promise.all), and they commit together.
+   */
+  write<R>(statement: Compilable<R>): Promise<R | undefined>;
 }
 
 /** A protocol's background work: jobs on a queue of its own (in-process, or BullMQ with Redis). */

@@ -2,7 +2,7 @@
 // in their own modules; this one composes them and owns the one multi-table write, recordIssuance.
 // openStore uses it for PostgreSQL; for SQLite it opens the faster SqliteStore (sqliteStore.ts),
 // which reuses the aggregates' Kysely code for everything off the issuance hot path.
-import { sql, type Kysely, type Migration } from 'kysely';
+import { sql, type Compilable, type Kysely, type Migration } from 'kysely';
 import type { AuditEntry, AuditEntryInput, CertificateRecord } from '../core/types.js';
 import { appendAudit, KyselyAuditStore } from './audit.js';
 import { KyselyCredentialStore } from './credentials.js';
@@ -90,6 +90,10 @@ export class KyselyStore implements Store {
       if (clash) throw new DuplicateSerialError(certificate.caId, certificate.serialNumber);
       throw error;
     }
+  }
+
+  async write<R>(statement: Compilable<R>): Promise<R | undefined> {
+    return (await this.db.executeQuery(statement.compile())).rows[0];
   }
 
   async applyMigrations(owner: string, migrations: Readonly<Record<string, Migration>>): Promise<void> {

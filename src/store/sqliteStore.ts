@@ -8,7 +8,7 @@
 // it (SqliteWriteBatch refuses to run then). Store.recordIssuance, the one multi-statement write,
 // is a synchronous closure in the batch instead.
 import type BetterSqlite3 from 'better-sqlite3';
-import { sql, type Kysely, type Migration } from 'kysely';
+import { sql, type Compilable, type Kysely, type Migration } from 'kysely';
 import type { AuditEntry, AuditEntryInput, CertificateRecord } from '../core/types.js';
 import { KyselyAuditStore } from './audit.js';
 import { KyselyCredentialStore } from './credentials.js';
@@ -45,6 +45,7 @@ export class SqliteStore implements Store {
   readonly ocspSigners: KyselyOcspSignerStore;
   private readonly hot: SqliteHotPath;
   private readonly writes: SqliteWriteBatch;
+  private readonly audited: SqliteAuditedWrites;
 
   /**
    * `db` must be a Kysely over `connection` (its only connection), with the schema migrated. The
@@ -58,6 +59,7 @@ export class SqliteStore implements Store {
     this.hot = new SqliteHotPath(connection, db);
     this.writes = new SqliteWriteBatch(connection);
     const audited = new SqliteAuditedWrites(this.hot, this.writes);
+    this.audited = audited;
     this.cas = new SqliteCaStore(new KyselyCaStore(db, audited), this.hot);
     this.products = new SqliteProductStore(new KyselyProductStore(db, audited), this.hot);
     this.requests = new SqliteRequestStore(new KyselyRequestStore(db, 'sqlite', audited), this.hot, this.writes);
@@ -77,6 +79,10 @@ export class SqliteStore implements Store {
     checkCertificateNamesRequest(requestId, certificate);
     const now = Date.now();
     return this.writes.submit(() => this.hot.recordIssuance(requestId, certificate, note, audit, now));
+  }
+
+  write<R>(statement: Compilable<R>): Promise<R | undefined> {
+    return this.audited.one(statement, () => null);
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { Kysely, Migration } from 'kysely';
+import type { Compilable, Kysely, Migration } from 'kysely';
 import type { Database } from './schema.js';
 import type {
   AuditEntry,
@@ -154,6 +154,11 @@ export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** The database, for the tables a protocol owns (see CoreServices.tables); nothing else uses it. */
   readonly db: Kysely<Database>;
+  /**
+   * Runs one write statement of a protocol's own tables and returns its first RETURNING row.
+   * Group-committed with the other writes of the moment on the embedded database.
+   */
+  write<R>(statement: Compilable<R>): Promise<R | undefined>;
   readonly cas: CaStore;
   readonly products: ProductStore;
   readonly requests: RequestStore;
