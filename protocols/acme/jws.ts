@@ -58,7 +58,14 @@ export async function publicKeyOf(jwk: unknown, alg: string) {
   }
 }
 
-export const thumbprintOf = (jwk: JWK): Promise<string> => calculateJwkThumbprint(jwk, 'sha256');
+/** RFC 7638 thumbprint; a value that is no public key is malformed. */
+export async function thumbprintOf(jwk: JWK): Promise<string> {
+  try {
+    return await calculateJwkThumbprint(jwk, 'sha256');
+  } catch (e) {
+    throw malformed(`not a usable JWK: ${(e as Error).message}`);
+  }
+}
 
 /**
  * Checks the header against the URL the request came to and verifies the signature, with the jwk
@@ -69,11 +76,12 @@ export async function verifyJws(body: unknown, url: string, accountKey: (kid: st
   const jws = asFlattened(body);
   const header = headerOf(jws);
   if (!(JWS_ALGORITHMS as readonly string[]).includes(header.alg)) {
-    throw new AcmeProblem('badSignatureAlgorithm', `alg ${header.alg} is not supported; use one of ${JWS_ALGORITHMS.join(', ')}`);
+    throw new AcmeProblem('badSignatureAlgorithm', `alg ${header.alg} is not supported; use one of ${JWS_ALGORITHMS.join(', ')}`, { extra: { algorithms: [...JWS_ALGORITHMS] } });
   }
   if (header.url !== url) throw unauthorized(`the url header ${JSON.stringify(header.url)} is not the URL this request was sent to (${url})`);
   if (typeof header.nonce !== 'string' || header.nonce === '') throw new AcmeProblem('badNonce', 'the protected header has no nonce');
   if ((header.jwk === undefined) === (header.kid === undefined)) throw malformed('the protected header must carry exactly one of jwk and kid');
+  if (header.kid !== undefined && typeof header.kid !== 'string') throw malformed('kid must be the account URL, a string');
   const jwk = header.jwk ?? (await accountKey(header.kid as string));
   const key = await publicKeyOf(jwk, header.alg);
   let payload: Uint8Array;
@@ -130,7 +138,9 @@ export function parseEab(eab: unknown, url: string, accountJwk: JWK): { kid: str
 export async function verifyKeyChange(inner: unknown, url: string): Promise<{ newJwk: JWK; account: string; oldKey: JWK }> {
   const jws = asFlattened(inner);
   const header = headerOf(jws);
-  if (!(JWS_ALGORITHMS as readonly string[]).includes(header.alg)) throw new AcmeProblem('badSignatureAlgorithm', `alg ${header.alg} is not supported`);
+  if (!(JWS_ALGORITHMS as readonly string[]).includes(header.alg)) {
+    throw new AcmeProblem('badSignatureAlgorithm', `alg ${header.alg} is not supported`, { extra: { algorithms: [...JWS_ALGORITHMS] } });
+  }
   if (header.url !== url) throw malformed('the inner JWS url must be the keyChange URL');
   if (header.nonce !== undefined) throw malformed('the inner JWS carries no nonce');
   if (!header.jwk || header.kid !== undefined) throw malformed('the inner JWS is signed with the new key, given as jwk');

@@ -46,19 +46,22 @@ export class AcmeProblem extends Error {
   constructor(
     readonly type: ProblemType,
     detail: string,
-    options: { status?: number; subproblems?: StoredProblem['subproblems']; headers?: Record<string, string> } = {},
+    options: { status?: number; subproblems?: StoredProblem['subproblems']; headers?: Record<string, string>; extra?: Record<string, unknown> } = {},
   ) {
     super(detail);
     this.status = options.status ?? STATUS[type] ?? 400;
     this.subproblems = options.subproblems;
     this.headers = options.headers ?? {};
+    this.extra = options.extra ?? {};
   }
 
   readonly subproblems: StoredProblem['subproblems'];
   readonly headers: Record<string, string>;
+  /** Members some problem types carry (badSignatureAlgorithm: `algorithms`). */
+  readonly extra: Record<string, unknown>;
 
   toJSON(): StoredProblem {
-    return { type: problemUrn(this.type), detail: this.message, status: this.status, ...(this.subproblems?.length ? { subproblems: this.subproblems } : {}) };
+    return { ...this.extra, type: problemUrn(this.type), detail: this.message, status: this.status, ...(this.subproblems?.length ? { subproblems: this.subproblems } : {}) };
   }
 }
 

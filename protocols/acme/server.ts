@@ -177,6 +177,7 @@ export class AcmeServer {
     const product = await this.productOf(req);
     const scope = this.scopeOf(req);
     const profiles = Object.fromEntries((await this.products()).map((p) => [p.name, describe(p)]));
+    res.set('Replay-Nonce', await this.nonces.issue());
     res.json({
       newNonce: `${base}${ACME}/new-nonce`,
       newAccount: `${base}${ACME}${scope}/new-account`,
@@ -308,7 +309,7 @@ export class AcmeServer {
       throw new AcmeProblem('rateLimited', `too many pending orders or authorizations for this account (at most ${MAX_PENDING_ORDERS} and ${MAX_PENDING_AUTHZS})`, { headers: { 'Retry-After': '60' } });
     }
     let replaces: string | null = null;
-    if (body.replaces !== undefined) replaces = await this.checkReplaces(body.replaces, account);
+    if (body.replaces !== undefined) replaces = await this.checkReplaces(body.replaces, account, identifiers);
 
     const orderId = newId();
     const expires = new Date(now + ORDER_LIFETIME_MS);
@@ -350,11 +351,14 @@ export class AcmeServer {
   }
 
   /** ARI: the certificate this order replaces must be one of this account's. */
-  private async checkReplaces(value: unknown, account: Account): Promise<string> {
+  private async checkReplaces(value: unknown, account: Account, identifiers: Identifier[]): Promise<string> {
     if (typeof value !== 'string') throw malformed('replaces must be an ARI certificate id');
     const cert = await this.certificateOfAriId(value);
     const order = cert && (await this.db.orderOfCertificate(cert.id));
     if (!cert || !order || order.accountId !== account.id) throw malformed('replaces names no certificate of this account');
+    // RFC 9773 §5: the new order shares at least one identifier with what it replaces.
+    const names = new Set(identifiers.map((i) => i.value));
+    if (!order.identifiers.some((i) => names.has(i.value))) throw malformed('the order shares no identifier with the certificate it replaces');
     // RFC 9773 §5: one live replacement per certificate.
     if (await this.db.orderReplacing(value)) throw new AcmeProblem('alreadyReplaced', 'an order replacing this certificate exists already', { status: 409 });
     return value;
@@ -533,6 +537,7 @@ export class AcmeServer {
     const cert = await this.certificateOfAriId(req.params.certId as string);
     if (!cert) throw new AcmeProblem('malformed', 'no certificate with this ARI certificate id', { status: 404 });
     res.set('Retry-After', String(6 * 3600));
+    res.set('Replay-Nonce', await this.nonces.issue());
     res.json({ suggestedWindow: renewalWindow(cert, new Date()) });
   }
 

@@ -1,0 +1,100 @@
+// One embedded certgate with the ACME front-end, and what a client puts up for the validator (the
+// stub DNS server, an http-01 web server, a tls-alpn-01 responder), wired together as the ACME
+// tests need them; plus the operator's side (products, credentials, REST) those tests drive.
+import { CLI_CONTEXT } from '../../src/cli/kit.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { createProduct } from '../../src/core/products.js';
+import type { ProductRecord } from '../../src/core/types.js';
+import { startServer, type RunningServer } from '../../src/httpServer.js';
+import { initialize } from '../../src/init.js';
+import { parseProductTemplate } from '../../src/policy/productSchema.js';
+import { PROTOCOLS } from '../../protocols/index.js';
+import { startHttp01Responder, startTlsAlpnResponder, type Http01Responder, type TlsAlpnResponder } from './acmeResponders.js';
+import { startDnsServer, type StubDnsServer } from './dnsServer.js';
+import { tempDir } from './openssl.js';
+
+export interface AcmeEnv {
+  dir: string;
+  server: RunningServer;
+  dns: StubDnsServer;
+  http01: Http01Responder;
+  tlsAlpn: TlsAlpnResponder;
+  /** http://127.0.0.1:<port> */
+  base: string;
+  directoryUrl: string;
+  rootPem: string;
+  issuingPem: string;
+  issuingId: string;
+  adminToken: string;
+  /** A product on the issuing CA, made as `certgate product create` makes one. */
+  product(name: string, template: unknown): Promise<ProductRecord>;
+  /** An `acme` credential (EAB): kid and base64url HMAC key. */
+  eabCredential(products: '*' | string[]): Promise<{ kid: string; hmacKey: string }>;
+  /** A REST call with the admin key. */
+  rest(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }>;
+  stop(): Promise<void>;
+}
+
+export async function startAcmeEnv(options: { overrides?: Partial<Config>; http01Port?: number } = {}): Promise<AcmeEnv> {
+  const dir = tempDir('certgate-acme-');
+  const dns = await startDnsServer();
+  const http01 = await startHttp01Responder();
+  const tlsAlpn = await startTlsAlpnResponder();
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      dataDir: dir,
+      httpPort: 0,
+      httpsPort: 0,
+      masterKey: 'test-master-key-acme-0123456789',
+      logLevel: 'silent',
+      queueBackoffMs: 50,
+      dnsServer: dns.address,
+      http01Port: options.http01Port ?? http01.port,
+      tlsAlpn01Port: tlsAlpn.port,
+      ...options.overrides,
+    },
+  });
+  let init: Awaited<ReturnType<typeof initialize>> | undefined;
+  const server = await startServer(config, { worker: true, json: true, protocols: PROTOCOLS, initFirst: async (rt) => void (init = await initialize(rt)) });
+  if (!init?.root || !init.issuing || !init.adminToken) throw new Error('initialize made no CAs');
+  const { root, issuing, adminToken } = init;
+  const base = server.httpUrl as string;
+  return {
+    dir,
+    server,
+    dns,
+    http01,
+    tlsAlpn,
+    base,
+    directoryUrl: `${base}/acme/directory`,
+    rootPem: root.certificatePem,
+    issuingPem: issuing.certificatePem,
+    issuingId: issuing.id,
+    adminToken,
+    product: (name, template) => createProduct(server.rt.store, { name, caId: issuing.id, template: parseProductTemplate(template) }, CLI_CONTEXT),
+    async eabCredential(products) {
+      const { credential, secret } = await server.rt.credentials.create({ type: 'acme', products }, CLI_CONTEXT);
+      return { kid: credential.id, hmacKey: secret };
+    },
+    async rest(method, path, body) {
+      const res = await fetch(`${base}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${adminToken}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+      const text = await res.text();
+      let json: Record<string, unknown> = {};
+      try {
+        json = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        // not JSON
+      }
+      return { status: res.status, json };
+    },
+    async stop() {
+      await server.close();
+      await Promise.all([http01.stop(), tlsAlpn.stop(), dns.stop()]);
+    },
+  };
+}
