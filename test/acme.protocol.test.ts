@@ -404,6 +404,27 @@ describe('ACME wire protocol (hand-built JWS)', () => {
     });
   });
 
+  describe('account keys', () => {
+    it('accepts an Ed25519 account key (EdDSA) from account to certificate', async () => {
+      const ed = new AcmeTestClient(env.directoryUrl, await newAccountKey('EdDSA'));
+      expect((await ed.newAccount()).status).toBe(201);
+      const issued = await ed.issue(['ed25519.test'], 'http-01', http01);
+      expect(issued.order.status).toBe('valid');
+      expect(splitPem(issued.chainPem)).toHaveLength(3);
+    });
+  });
+
+  describe('limits', () => {
+    it('refuses the 301st pending order of an account with 429 rateLimited and Retry-After', async () => {
+      const busy = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'));
+      expect((await busy.newAccount()).status).toBe(201);
+      for (let i = 0; i < 300; i++) expect((await busy.newOrder([`pending${i}.test`])).status).toBe(201);
+      const refused = await busy.newOrder(['one-too-many.test']);
+      expectProblem(refused, 'rateLimited', 429);
+      expect(Number(refused.header('retry-after'))).toBeGreaterThan(0);
+    });
+  });
+
   describe('revocation', () => {
     it('revokes with the account key and with the certificate key; twice is alreadyRevoked', async () => {
       const dir = await client.directory();

@@ -10,7 +10,7 @@ import * as acme from 'acme-client';
 import { calculateJwkThumbprint, exportJWK, FlattenedSign, type FlattenedJWS, type JWK } from 'jose';
 import { until } from './until.js';
 
-export type JwsAlg = 'ES256' | 'ES384' | 'RS256';
+export type JwsAlg = 'ES256' | 'ES384' | 'RS256' | 'EdDSA';
 
 export interface AccountKey {
   alg: JwsAlg;
@@ -23,10 +23,14 @@ export interface AccountKey {
   pem: string;
 }
 
-/** A fresh account key: ES256 (P-256), ES384 (P-384) or RS256 (RSA-2048). */
+/** A fresh account key: ES256 (P-256), ES384 (P-384), RS256 (RSA-2048) or EdDSA (Ed25519). */
 export async function newAccountKey(alg: JwsAlg = 'ES256'): Promise<AccountKey> {
   const { privateKey } =
-    alg === 'RS256' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: alg === 'ES256' ? 'P-256' : 'P-384' });
+    alg === 'RS256'
+      ? generateKeyPairSync('rsa', { modulusLength: 2048 })
+      : alg === 'EdDSA'
+        ? generateKeyPairSync('ed25519')
+        : generateKeyPairSync('ec', { namedCurve: alg === 'ES256' ? 'P-256' : 'P-384' });
   return accountKeyOf(privateKey, alg);
 }
 
@@ -225,7 +229,11 @@ export function signRaw(key: AccountKey, header: Record<string, unknown>, payloa
   const pl = Buffer.from(payload).toString('base64url');
   const input = Buffer.from(`${p}.${pl}`);
   const signature =
-    key.alg === 'RS256' ? cryptoSign('sha256', input, key.privateKey) : cryptoSign(key.alg === 'ES256' ? 'sha256' : 'sha384', input, { key: key.privateKey, dsaEncoding: 'ieee-p1363' });
+    key.alg === 'RS256'
+      ? cryptoSign('sha256', input, key.privateKey)
+      : key.alg === 'EdDSA'
+        ? cryptoSign(null, input, key.privateKey)
+        : cryptoSign(key.alg === 'ES256' ? 'sha256' : 'sha384', input, { key: key.privateKey, dsaEncoding: 'ieee-p1363' });
   return { protected: p, payload: pl, signature: signature.toString('base64url') };
 }
 
