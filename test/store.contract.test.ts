@@ -65,6 +65,7 @@ const template: ProductTemplate = {
   extendedKeyUsages: ['serverAuth', 'clientAuth'],
   requiresApproval: true,
   subject: { attributes: { O: { fixed: 'Example Inc' } }, unlisted: 'drop' },
+  protocols: { acme: { eabRequired: true } },
 };
 
 function storeContract(label: string, open: () => Promise<Opened>): void {
