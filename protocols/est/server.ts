@@ -246,6 +246,8 @@ export class EstServer {
     }
     if (err instanceof EstHttpError) return sendText(res, err.status, err.message, err.headers);
     if (err instanceof AppError) return sendText(res, STATUS_OF[err.kind], err.message, err.kind === 'unauthorized' ? UNAUTHORIZED_HEADERS : {});
+    // The core's signature check throws this for a signature algorithm it does not know.
+    if (err instanceof CsrError) return sendText(res, 400, err.message);
     const e = err as { type?: string; status?: number; message?: string };
     if (e.type === 'entity.too.large') return sendText(res, 413, `the request body is larger than ${MAX_BODY_BYTES} bytes`);
     if (e.type === 'encoding.unsupported') return sendText(res, 415, e.message ?? 'unsupported Content-Encoding');
