@@ -1,22 +1,12 @@
 // /serverkeygen and /csrattrs as an operator tries them: curl over HTTPS, openssl to read the answers.
-import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingBinaryReason } from './harness/binaries.js';
-import { csrDer, startEstEnv, type EstEnv } from './helpers/est.js';
+import { csrDer, runClient, startEstEnv, type EstEnv } from './helpers/est.js';
 import { makeCsr, openssl, opensslVerify } from './helpers/openssl.js';
 
 const skip = missingBinaryReason('curl', 'apt-get install -y curl');
-
-/** Runs a command without blocking the event loop (the server under test shares it). */
-function run(cmd: string, args: string[], cwd: string): Promise<{ code: number; stdout: Buffer; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { cwd, encoding: 'buffer', timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr: stderr.toString() });
-    });
-  });
-}
 
 describe.skipIf(skip)('EST with curl and openssl', () => {
   let env: EstEnv;
@@ -25,7 +15,7 @@ describe.skipIf(skip)('EST with curl and openssl', () => {
   beforeAll(async () => {
     env = await startEstEnv({ products: { devices: { keyAlgorithms: ['ec-p384', 'rsa-2048'] } }, users: { dev1: ['devices'] } });
     curl = async (path, extra = []) => {
-      const r = await run('curl', ['-sS', '--cacert', env.trustFile, '-D', 'headers.txt', ...extra, `${env.base}${path}`], env.dir);
+      const r = await runClient('curl', ['-sS', '--cacert', env.trustFile, '-D', 'headers.txt', ...extra, `${env.base}${path}`], env.dir);
       expect(r.code, r.stderr).toBe(0);
       return { headers: readFileSync(join(env.dir, 'headers.txt'), 'latin1'), body: r.stdout };
     };

@@ -3,13 +3,12 @@
 // a wrong password, and --interval polling while an operator approves over REST. strongSwan reaches
 // a product by the URL path before /.well-known/est and cannot read wrapped base64, so its products
 // set est.base64LineLength=0.
-import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingBinaryReason } from '../harness/binaries.js';
-import { startEstEnv, type EstEnv } from '../helpers/est.js';
+import { runClient, startEstEnv, type EstEnv } from '../helpers/est.js';
 import { opensslVerify } from '../helpers/openssl.js';
 import { until } from '../helpers/until.js';
 
@@ -21,14 +20,10 @@ interface Run {
   stderr: string;
 }
 
-/** Runs pki without blocking the event loop (the server under test shares it). */
-function pki(args: string[], cwd: string): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile('pki', args, { cwd, encoding: 'utf8', timeout: 120_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
+const pki = async (args: string[], cwd: string): Promise<Run> => {
+  const run = await runClient('pki', args, cwd);
+  return { ...run, stdout: run.stdout.toString('utf8') };
+};
 
 describe.skipIf(skip)('strongSwan pki 5.9.8 as EST client', () => {
   let env: EstEnv;

@@ -1,5 +1,6 @@
 // A certgate with EST products on its HTTPS listener, and an HTTPS client that trusts it, for the
 // EST suites (test/est*.test.ts, test/clients/strongswan-est.test.ts).
+import { execFile } from 'node:child_process';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -132,3 +133,12 @@ export function opensslCertsOf(p7Der: Buffer, dir: string): string[] {
 
 /** The DER of a CSR in PEM. */
 export const csrDer = (csrPem: string): Buffer => Buffer.from(csrPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+
+/** Runs a client without blocking the event loop (the server under test shares it); never rejects. */
+export function runClient(cmd: string, args: string[], cwd: string, timeoutMs = 120_000): Promise<{ code: number; stdout: Buffer; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { cwd, encoding: 'buffer', timeout: timeoutMs }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr: stderr.toString() });
+    });
+  });
+}
