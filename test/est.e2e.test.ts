@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import * as asn1js from 'asn1js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
+import { QueryService } from '../src/core/queries.js';
+import { ClientCertificates } from '../protocols/est/auth.js';
 import { basic, csrDer, opensslCertsOf, startEstEnv, type EstEnv, type EstReply } from './helpers/est.js';
 import { makeCsr, opensslVerify, x509Text, type KeySpec } from './helpers/openssl.js';
 import { until } from './helpers/until.js';
@@ -212,6 +214,15 @@ describe('EST over HTTPS', () => {
     const reply = await enroll('/est-cert/.well-known/est/simplereenroll', makeCsr(env.dir, { subject: '/CN=revoked.test', san: ['DNS:revoked.test'] }).csrPem, {}, device);
     expect(reply.status).toBe(401);
     expect(reply.text).toMatch(/revoked/);
+  });
+
+  it('refuses a client certificate outside its validity', async () => {
+    const device = await clientCertificate('est-cert', '/CN=aging.test');
+    const peer = new X509Certificate(device.cert);
+    const certificates = new ClientCertificates(new QueryService(env.server.rt.store));
+    expect(await certificates.identify(peer)).toMatchObject({ ok: true });
+    expect(await certificates.identify(peer, Date.parse(peer.validTo) + 1000)).toEqual({ ok: false, reason: 'the TLS client certificate has expired' });
+    expect(await certificates.identify(peer, Date.parse(peer.validFrom) - 1000)).toEqual({ ok: false, reason: 'the TLS client certificate is not valid yet' });
   });
 
   it('answers 202 with an integer Retry-After while approval is pending, then the certificate once approved, 403 once declined', async () => {
