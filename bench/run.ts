@@ -1,17 +1,15 @@
 // npm run bench -- <scenario> [options]. Prints one JSON line per measurement.
 import { startRedis } from '../test/harness/redis.js';
-import { benchAcme } from './acme.js';
-import { benchCodecs } from './codecs.js';
-import { benchFaults } from './faults.js';
-import { benchIssue } from './issue.js';
-import { benchOcsp } from './ocsp.js';
 
+// Each scenario is loaded when it runs, so one scenario's dependencies (test helpers, clients) do
+// not stand in the way of another.
 const scenarios: Record<string, (args: string[]) => Promise<void>> = {
-  acme: benchAcme,
-  codecs: benchCodecs,
-  faults: benchFaults,
-  issue: benchIssue,
-  ocsp: benchOcsp,
+  acme: async (args) => (await import('./acme.js')).benchAcme(args),
+  codecs: async (args) => (await import('./codecs.js')).benchCodecs(args),
+  est: async (args) => (await import('./est.js')).benchEst(args),
+  faults: async (args) => (await import('./faults.js')).benchFaults(args),
+  issue: async (args) => (await import('./issue.js')).benchIssue(args),
+  ocsp: async (args) => (await import('./ocsp.js')).benchOcsp(args),
 };
 
 async function main(): Promise<void> {

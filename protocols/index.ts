@@ -1,7 +1,8 @@
 // The registered front-ends, in mount order. Adding a protocol is one line here (see README).
 import type { ProtocolModule } from '../src/core/protocol.js';
 import { acmeProtocol } from './acme/index.js';
+import { estProtocol } from './est/index.js';
 import { restProtocol } from './rest/index.js';
 import { statusProtocol } from './status/index.js';
 
-export const PROTOCOLS: readonly ProtocolModule[] = [restProtocol, statusProtocol, acmeProtocol];
+export const PROTOCOLS: readonly ProtocolModule[] = [restProtocol, statusProtocol, acmeProtocol, estProtocol];

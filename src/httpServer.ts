@@ -54,8 +54,10 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
         ? { certPem: readFileSync(config.tlsCertFile, 'utf8'), keyPem: readFileSync(config.tlsKeyFile, 'utf8') }
         : await ensureTlsCertificate(rt);
       if (tls) {
-        // TLS 1.2 stays on: embedded EST clients (strongSwan 5.9) do not speak 1.3.
-        const https = createHttpsServer({ cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2' }, app);
+        // TLS 1.2 stays on: embedded EST clients (strongSwan 5.9) do not speak 1.3. Every client is
+        // asked for a certificate and none is required: EST authenticates with one (and checks it
+        // itself, against certgate's CAs and records); every other client simply sends none.
+        const https = createHttpsServer({ cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2', requestCert: true, rejectUnauthorized: false }, app);
         https.keepAliveTimeout = 65_000;
         servers.push(https);
         httpsUrl = urlOf('https', await listen(https, config.httpsPort, config.host));

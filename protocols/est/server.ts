@@ -1,0 +1,266 @@
+// The EST operations (RFC 7030 §4): cacerts, simpleenroll, simplereenroll, serverkeygen, csrattrs.
+// Enrollments become requests on the shared queue (product policy and approval apply); a request is
+// known again by its CSR, so a client that is told 202 sends the same CSR again and gets the
+// certificate once it is approved, or a 403 with the reason once it is declined.
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import express, { type Router } from 'express';
+import { AppError, type ErrorKind } from '../../src/core/errors.js';
+import type { CoreServices } from '../../src/core/protocol.js';
+import { TtlCache } from '../../src/core/ttlCache.js';
+import { isDependencyDown, RETRY_AFTER_SECONDS } from '../../src/core/unavailable.js';
+import type { CertificateRecord, Constraint, EnrollmentRequest, ProductRecord } from '../../src/core/types.js';
+import { readCertificateBasics } from '../../src/pki/certInfo.js';
+import { CsrError, parseCsr, verifyCsrSignature, type ParsedCsr } from '../../src/pki/csr.js';
+import { parseNameDer, type NameAttribute } from '../../src/pki/name.js';
+import { fromPem } from '../../src/pki/pem.js';
+import { authenticateCaller, claimedPrincipal, ClientCertificates, sourceIpOf, type Caller } from './auth.js';
+import { certsOnly } from './cms.js';
+import { csrAttrsFor } from './csrattrs.js';
+import { matchEstPath, ProductResolver, type EstRoute } from './paths.js';
+import { keyAndCertificateMultipart, makeKeyAndCsr, type ServerKeys } from './serverKeygen.js';
+import { estSettingsOf, EstSettingsError, type EstSettings } from './settings.js';
+import { decodePkcs10Body, EstHttpError, MAX_BODY_BYTES, PKCS7_CERTS_ONLY, send, sendBase64, sendText, UNAUTHORIZED_HEADERS } from './wire.js';
+
+const STATUS_OF: Record<ErrorKind, number> = { bad_request: 400, unauthorized: 401, forbidden: 403, not_found: 404, conflict: 409, unprocessable: 409 };
+
+const sha256Hex = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+const certificateDer = (pem: string): Buffer => fromPem(pem, ['CERTIFICATE']);
+
+function parseCsrOrRefuse(der: Buffer): ParsedCsr {
+  try {
+    return parseCsr(der);
+  } catch (e) {
+    if (e instanceof CsrError) throw new EstHttpError(400, e.message);
+    throw e;
+  }
+}
+
+const attributeKey = (a: NameAttribute): string => `${a.type}=${a.value}`;
+
+/** RFC 7030 §4.2.2: a renewal asks for the subject of the certificate it renews (in any order). */
+function requireSameSubject(csr: ParsedCsr, certificate: CertificateRecord): void {
+  const old = parseNameDer(readCertificateBasics(certificateDer(certificate.certificatePem)).subjectDer);
+  const want = old.attributes.map(attributeKey).sort();
+  const asked = csr.subject.attributes.map(attributeKey).sort();
+  if (want.length !== asked.length || want.some((w, i) => w !== asked[i])) {
+    throw new EstHttpError(400, `simplereenroll: the request's subject must be the subject of the certificate it renews ("${old.text}"), RFC 7030 section 4.2.2`);
+  }
+}
+
+/** Every name of a certgate certificate (its SAN holds them all, CN included). */
+const namesOf = (c: CertificateRecord): string[] => [...c.sanDns, ...c.sanIp, ...c.sanEmail, ...c.sanUri];
+
+type Deliver = (res: ServerResponse, certificate: CertificateRecord) => void;
+
+export class EstServer {
+  private readonly products: ProductResolver;
+  private readonly certificates: ClientCertificates;
+  /** CA certificates never change: one certs-only message per CA for the life of the process. */
+  private readonly caCerts = new TtlCache<Buffer>(Number.POSITIVE_INFINITY);
+  private readonly csrAttrs = new WeakMap<ProductRecord, Buffer>();
+  private readonly readRaw = express.raw({ type: () => true, limit: MAX_BODY_BYTES });
+
+  constructor(
+    private readonly core: CoreServices,
+    private readonly keys: ServerKeys,
+  ) {
+    this.products = new ProductResolver(core);
+    this.certificates = new ClientCertificates(core.queries);
+  }
+
+  router(): Router {
+    const router = express.Router();
+    router.use((req, res, next) => {
+      let route: EstRoute | null;
+      try {
+        route = matchEstPath(req.path);
+      } catch (e) {
+        this.fail(req, res, e);
+        return;
+      }
+      if (!route) {
+        next();
+        return;
+      }
+      this.handle(route, req, res).catch((e: unknown) => this.fail(req, res, e));
+    });
+    return router;
+  }
+
+  private async handle(route: EstRoute, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!(req.socket as { encrypted?: boolean }).encrypted) throw new EstHttpError(403, 'EST is served over HTTPS only (RFC 7030 section 3.3)');
+    const op = route.operation;
+    if (op === 'fullcmc') throw new EstHttpError(404, 'fullcmc is not supported: use simpleenroll, simplereenroll or serverkeygen');
+    const method = op === 'cacerts' || op === 'csrattrs' ? 'GET' : 'POST';
+    if (req.method !== method && !(method === 'GET' && req.method === 'HEAD')) throw new EstHttpError(405, `${op} takes ${method}`, { Allow: method === 'GET' ? 'GET, HEAD' : 'POST' });
+    switch (op) {
+      case 'cacerts':
+      case 'csrattrs': {
+        const product = await this.products.productFor(route.label);
+        return op === 'cacerts' ? this.cacerts(res, product, estSettingsOf(product)) : this.csrattrs(res, product, estSettingsOf(product));
+      }
+      case 'simpleenroll':
+      case 'simplereenroll':
+        return this.enroll(op, route, req, res);
+      case 'serverkeygen':
+        return this.serverKeygen(route, req, res);
+    }
+  }
+
+  /**
+   * The product an enrollment goes to: the route's. strongSwan 5.9 drops the URL's path when it
+   * sends a pending request again, so a request without a label first looks for the caller's
+   * earlier request with the same CSR, wherever it was made, and goes where that one went. The
+   * caller is then authenticated for that product like any other.
+   */
+  private async enrollmentProduct(route: EstRoute, req: IncomingMessage, transactionId: string): Promise<ProductRecord> {
+    if (route.label === null) {
+      const principal = await claimedPrincipal(this.deps(), req);
+      const earlier = principal === null ? undefined : await this.core.enrollments.find(principal, transactionId);
+      if (earlier) return this.core.enrollments.resolveProduct({ id: earlier.productId });
+    }
+    return this.products.productFor(route.label);
+  }
+
+  private async cacerts(res: ServerResponse, product: ProductRecord, settings: EstSettings): Promise<void> {
+    const der = await this.caCerts.get(product.caId, async () => certsOnly((await this.core.cas.chainOf(product.caId)).map(certificateDer)));
+    sendBase64(res, PKCS7_CERTS_ONLY, der, settings.base64LineLength);
+  }
+
+  private csrattrs(res: ServerResponse, product: ProductRecord, settings: EstSettings): void {
+    let der = this.csrAttrs.get(product);
+    if (!der) {
+      der = csrAttrsFor(product.template);
+      this.csrAttrs.set(product, der);
+    }
+    sendBase64(res, 'application/csrattrs', der, settings.base64LineLength);
+  }
+
+  private async enroll(op: 'simpleenroll' | 'simplereenroll', route: EstRoute, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const der = decodePkcs10Body(await this.body(req, res), req.headers);
+    const transactionId = `${op}:${sha256Hex(der)}`;
+    const product = await this.enrollmentProduct(route, req, transactionId);
+    const settings = estSettingsOf(product);
+    const caller = await authenticateCaller(this.deps(), req, product, settings, op);
+    const constraints: Constraint[] = [];
+    if (op === 'simplereenroll') {
+      const renewed = caller.certificate as CertificateRecord;
+      requireSameSubject(parseCsrOrRefuse(der), renewed);
+      constraints.push({ kind: 'exactNames', names: namesOf(renewed) });
+    }
+    await this.submitAndAnswer(res, caller, product, settings, der, transactionId, constraints, (r, certificate) =>
+      sendBase64(r, PKCS7_CERTS_ONLY, certsOnly([certificateDer(certificate.certificatePem)]), settings.base64LineLength),
+    );
+  }
+
+  private async serverKeygen(route: EstRoute, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const der = decodePkcs10Body(await this.body(req, res), req.headers);
+    const transactionId = `serverkeygen:${sha256Hex(der)}`;
+    const product = await this.enrollmentProduct(route, req, transactionId);
+    const settings = estSettingsOf(product);
+    const caller = await authenticateCaller(this.deps(), req, product, settings, 'serverkeygen');
+    const csr = parseCsrOrRefuse(der);
+    if (!verifyCsrSignature(csr)) throw new EstHttpError(400, 'CSR signature does not verify: the request was not signed by the key it contains');
+    const kept = await this.keys.obtain(caller.principal, transactionId, () => makeKeyAndCsr(csr, product.template));
+    await this.submitAndAnswer(res, caller, product, settings, kept.csrDer, transactionId, [], (r, certificate) => {
+      const { contentType, body } = keyAndCertificateMultipart(kept.pkcs8, certsOnly([certificateDer(certificate.certificatePem)]), settings.base64LineLength);
+      send(r, 200, contentType, body);
+    });
+  }
+
+  private async submitAndAnswer(
+    res: ServerResponse,
+    caller: Caller,
+    product: ProductRecord,
+    settings: EstSettings,
+    csrDer: Buffer,
+    transactionId: string,
+    constraints: Constraint[],
+    deliver: Deliver,
+  ): Promise<void> {
+    const { enrollments, config } = this.core;
+    let request: EnrollmentRequest;
+    try {
+      ({ request } = await enrollments.submit(
+        { principal: caller.principal, actor: caller.actor, sourceIp: sourceIpOf(res.req), protocol: 'est', product: { id: product.id }, constraints },
+        csrDer,
+        { transactionId },
+      ));
+    } catch (e) {
+      throw (await this.sentBefore(e, caller, transactionId, product)) ?? e;
+    }
+    const outcome = await enrollments.waitForOutcome(request, config.issueWaitMs);
+    switch (outcome.state) {
+      case 'issued':
+        deliver(res, outcome.certificate);
+        return;
+      case 'pending': {
+        const retryAfter = settings.retryAfterSeconds ?? outcome.retryAfterS;
+        const what = outcome.request.status === 'pending_approval' ? "waits for an operator's approval" : 'is being processed';
+        sendText(res, 202, `request ${outcome.request.id} ${what}; send the same request again in ${retryAfter} seconds`, { 'Retry-After': String(retryAfter) });
+        return;
+      }
+      case 'rejected':
+        sendText(res, outcome.rejection.code === 'badCsr' ? 400 : 403, `${outcome.rejection.detail} [rule: ${outcome.rejection.rule}]`);
+        return;
+      case 'failed':
+        sendText(res, 500, `issuance failed; request ${outcome.request.id} is recorded as failed`);
+    }
+  }
+
+  /**
+   * A CSR is known by who sent it, not where: the same CSR sent by the same caller under another
+   * product (or renewing another certificate) is not a new request. Says so, instead of the core's
+   * "transaction id already used".
+   */
+  private async sentBefore(e: unknown, caller: Caller, transactionId: string, product: ProductRecord): Promise<EstHttpError | null> {
+    if (!(e instanceof AppError) || e.kind !== 'unprocessable') return null;
+    const earlier = await this.core.enrollments.find(caller.principal, transactionId);
+    if (!earlier) return null;
+    const where = earlier.productId === product.id ? 'with other constraints (another certificate renewed)' : `under product ${(await this.core.enrollments.resolveProduct({ id: earlier.productId })).name}`;
+    return new EstHttpError(409, `this CSR was sent before ${where} (request ${earlier.id}); a CSR enrolls once: make a new one (a new key) for ${product.name}`);
+  }
+
+  private deps() {
+    return { credentials: this.core.credentials, certificates: this.certificates };
+  }
+
+  private body(req: IncomingMessage, res: ServerResponse): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      this.readRaw(req as express.Request, res as express.Response, (err?: unknown) => {
+        if (err) reject(err);
+        else {
+          const body = (req as { body?: unknown }).body;
+          resolve(Buffer.isBuffer(body) ? body : Buffer.alloc(0));
+        }
+      });
+    });
+  }
+
+  /** Every failure as a plain-text answer; only certgate's own faults are 5xx. */
+  private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (err instanceof EstHttpError) return sendText(res, err.status, err.message, err.headers);
+    if (err instanceof AppError) return sendText(res, STATUS_OF[err.kind], err.message, err.kind === 'unauthorized' ? UNAUTHORIZED_HEADERS : {});
+    // The core's signature check throws this for a signature algorithm it does not know.
+    if (err instanceof CsrError) return sendText(res, 400, err.message);
+    const e = err as { type?: string; status?: number; message?: string };
+    if (e.type === 'entity.too.large') return sendText(res, 413, `the request body is larger than ${MAX_BODY_BYTES} bytes`);
+    if (e.type === 'encoding.unsupported') return sendText(res, 415, e.message ?? 'unsupported Content-Encoding');
+    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return sendText(res, e.status, e.message ?? 'bad request');
+    if (isDependencyDown(err)) {
+      this.core.log.warn({ err: (err as Error).message, path: req.url }, 'dependency unavailable');
+      return sendText(res, 503, 'service temporarily unavailable, try again later', { 'Retry-After': String(RETRY_AFTER_SECONDS) });
+    }
+    if (err instanceof EstSettingsError) {
+      this.core.log.error({ err: err.message }, 'EST settings');
+      return sendText(res, 500, err.message);
+    }
+    this.core.log.error({ err, path: req.url }, 'unhandled error in EST handler');
+    sendText(res, 500, 'internal error');
+  }
+}

@@ -1,0 +1,130 @@
+// /serverkeygen (RFC 7030 §4.4): certgate makes the key pair (node:crypto, off the event loop),
+// writes a PKCS#10 request for it with the names and subject of the client's request, and answers
+// multipart/mixed with the PKCS#8 key and the certificate. The key and its request are kept,
+// encrypted, so that the same client request sent again (while it waits for approval, or after a
+// lost answer) is the same enrollment request and gets the same key.
+import { createCipheriv, createDecipheriv, generateKeyPair, randomBytes, type KeyObject } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { deriveKey } from '../../src/auth/secrets.js';
+import type { ProtocolTables } from '../../src/core/protocol.js';
+import type { KeyAlgorithm, ProductTemplate } from '../../src/core/types.js';
+import type { ParsedCsr } from '../../src/pki/csr.js';
+import { buildCsr } from '../../src/pki/csrBuilder.js';
+import { keyGenSpec } from '../../src/pki/keys.js';
+import { fromPem } from '../../src/pki/pem.js';
+import { base64Lines, EstHttpError, PKCS7_CERTS_ONLY } from './wire.js';
+
+interface Schema {
+  est_server_keys: { requester: string; transaction_id: string; key_envelope: string; csr: string; created_at: number | string };
+}
+
+export interface KeptKey {
+  /** The private key, PKCS#8 DER. */
+  pkcs8: Buffer;
+  /** The request certgate made for it, DER. */
+  csrDer: Buffer;
+}
+
+/** The key type for a client's request: its own key's type where the product allows it, else the product's first. */
+export function keyAlgorithmFor(csr: ParsedCsr, template: ProductTemplate): KeyAlgorithm {
+  return (template.keyAlgorithms as readonly string[]).includes(csr.keyAlgorithm) ? (csr.keyAlgorithm as KeyAlgorithm) : (template.keyAlgorithms[0] as KeyAlgorithm);
+}
+
+function generate(algorithm: KeyAlgorithm): Promise<KeyObject> {
+  const spec = keyGenSpec(algorithm);
+  return new Promise((resolve, reject) => {
+    const done = (err: Error | null, _publicKey: KeyObject, privateKey: KeyObject): void => (err ? reject(err) : resolve(privateKey));
+    if (spec.type === 'ec') generateKeyPair('ec', { namedCurve: spec.namedCurve as string }, done);
+    else generateKeyPair('rsa', { modulusLength: spec.modulusLength as number, publicExponent: 0x10001 }, done);
+  });
+}
+
+/** A new key of the product's type and a request for it asking for what the client's request asks for. */
+export async function makeKeyAndCsr(clientCsr: ParsedCsr, template: ProductTemplate): Promise<{ key: KeyObject; csrDer: Buffer }> {
+  if (clientCsr.san.unsupported.length) {
+    throw new EstHttpError(400, 'the request asks for subjectAltName types certgate does not issue (only DNS, IP, email and URI)');
+  }
+  const key = await generate(keyAlgorithmFor(clientCsr, template));
+  const { dns, ip, email, uri } = clientCsr.san;
+  let pem: string;
+  try {
+    pem = buildCsr(key, clientCsr.subject.text, { dns, ip, email, uri });
+  } catch (e) {
+    throw new EstHttpError(400, `the request's subject cannot be carried over: ${(e as Error).message}`);
+  }
+  return { key, csrDer: fromPem(pem, ['CERTIFICATE REQUEST']) };
+}
+
+/** The kept keys: sealed under a key derived from the master key, bound to their requester and transaction. */
+export class ServerKeys {
+  private readonly db: Kysely<Schema>;
+  private readonly sealKey: Buffer;
+
+  constructor(
+    private readonly tables: ProtocolTables,
+    masterKey: string,
+  ) {
+    this.db = tables.db as Kysely<Schema>;
+    this.sealKey = deriveKey(masterKey, 'est server-generated keys');
+  }
+
+  /** The key kept for this request; made with `make` and kept first when there is none. */
+  async obtain(requester: string, transactionId: string, make: () => Promise<{ key: KeyObject; csrDer: Buffer }>): Promise<KeptKey> {
+    let row = await this.row(requester, transactionId);
+    if (!row) {
+      const made = await make();
+      const pkcs8 = made.key.export({ format: 'der', type: 'pkcs8' });
+      await this.tables.write(
+        this.db
+          .insertInto('est_server_keys')
+          .values({ requester, transaction_id: transactionId, key_envelope: this.seal(pkcs8, requester, transactionId), csr: made.csrDer.toString('base64'), created_at: Date.now() })
+          // The same request twice at once: both find the key of the one that was stored first.
+          .onConflict((oc) => oc.columns(['requester', 'transaction_id']).doNothing()),
+      );
+      row = await this.row(requester, transactionId);
+      if (!row) throw new Error('the generated key was not stored');
+    }
+    return { pkcs8: this.open(row.key_envelope, requester, transactionId), csrDer: Buffer.from(row.csr, 'base64') };
+  }
+
+  /** Forgets keys made before `before` (ms since the epoch). */
+  async removeMadeBefore(before: number): Promise<void> {
+    await this.tables.write(this.db.deleteFrom('est_server_keys').where('created_at', '<', before));
+  }
+
+  private row(requester: string, transactionId: string) {
+    return this.db.selectFrom('est_server_keys').selectAll().where('requester', '=', requester).where('transaction_id', '=', transactionId).executeTakeFirst();
+  }
+
+  private aad(requester: string, transactionId: string): Buffer {
+    return Buffer.from(`certgate-est-key:${requester}:${transactionId}`);
+  }
+
+  private seal(pkcs8: Buffer, requester: string, transactionId: string): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.sealKey, iv);
+    cipher.setAAD(this.aad(requester, transactionId));
+    const ct = Buffer.concat([cipher.update(pkcs8), cipher.final()]);
+    return ['v1', iv.toString('base64url'), ct.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
+  }
+
+  private open(envelope: string, requester: string, transactionId: string): Buffer {
+    const [v, iv, ct, tag] = envelope.split('.');
+    if (v !== 'v1' || !iv || !ct || !tag) throw new Error('unknown envelope of a server-generated key');
+    const decipher = createDecipheriv('aes-256-gcm', this.sealKey, Buffer.from(iv, 'base64url'));
+    decipher.setAAD(this.aad(requester, transactionId));
+    decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+    return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]);
+  }
+}
+
+/** RFC 7030 §4.4.2: the PKCS#8 key, then the certs-only PKCS#7, each base64, as multipart/mixed. */
+export function keyAndCertificateMultipart(pkcs8: Buffer, certsOnlyDer: Buffer, lineLength: number): { contentType: string; body: string } {
+  const boundary = `est-${randomBytes(12).toString('hex')}`;
+  const part = (type: string, der: Buffer): string =>
+    `--${boundary}\r\nContent-Type: ${type}\r\nContent-Transfer-Encoding: base64\r\n\r\n${base64Lines(der, lineLength).replace(/\r\n$/, '')}\r\n`;
+  return {
+    contentType: `multipart/mixed; boundary=${boundary}`,
+    body: `${part('application/pkcs8', pkcs8)}${part(PKCS7_CERTS_ONLY, certsOnlyDer)}--${boundary}--\r\n`,
+  };
+}

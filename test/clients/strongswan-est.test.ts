@@ -1,0 +1,135 @@
+// strongSwan's `pki` (5.9.8) against certgate's EST server, with the command lines of CLIENTS.md:
+// --estca, --est with Basic auth, re-enrollment with the old certificate as TLS client certificate,
+// a wrong password, and --interval polling while an operator approves over REST. strongSwan reaches
+// a product by the URL path before /.well-known/est and cannot read wrapped base64, so its products
+// set est.base64LineLength=0.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { missingBinaryReason } from '../harness/binaries.js';
+import { runClient, startEstEnv, type EstEnv } from '../helpers/est.js';
+import { opensslVerify } from '../helpers/openssl.js';
+import { until } from '../helpers/until.js';
+
+const skip = missingBinaryReason('pki', 'apt-get install -y strongswan-pki libstrongswan-extra-plugins');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const pki = async (args: string[], cwd: string): Promise<Run> => {
+  const run = await runClient('pki', args, cwd);
+  return { ...run, stdout: run.stdout.toString('utf8') };
+};
+
+describe.skipIf(skip)('strongSwan pki 5.9.8 as EST client', () => {
+  let env: EstEnv;
+  let dir: string;
+  let url: (product: string) => string;
+  let trust: string[];
+  let password: string;
+
+  /** A key and a PKCS#10 request made with strongSwan's own tools, as a router would. */
+  const keyAndRequest = async (name: string, dn: string, san: string): Promise<{ key: string; req: string }> => {
+    const key = `${name}.key`;
+    const req = `${name}.req`;
+    const gen = await pki(['--gen', '--type', 'ecdsa', '--size', '256', '--outform', 'pem'], dir);
+    expect(gen.code, gen.stderr).toBe(0);
+    writeFileSync(join(dir, key), gen.stdout);
+    const made = await pki(['--req', '--in', key, '--type', 'ecdsa', '--dn', dn, '--san', san, '--outform', 'pem'], dir);
+    expect(made.code, made.stderr).toBe(0);
+    writeFileSync(join(dir, req), made.stdout);
+    return { key, req };
+  };
+
+  const verified = (pem: string): X509Certificate => {
+    expect(opensslVerify(dir, env.rootPem, env.issuingPem, pem)).toMatch(/: OK/);
+    return new X509Certificate(pem);
+  };
+
+  beforeAll(async () => {
+    env = await startEstEnv({
+      products: {
+        routers: { protocols: { est: { base64LineLength: 0 } } },
+        'routers-approval': { requiresApproval: true, protocols: { est: { base64LineLength: 0, retryAfterSeconds: 1 } } },
+      },
+      users: { router1: ['routers', 'routers-approval'] },
+    });
+    dir = env.dir;
+    writeFileSync(join(dir, 'root.pem'), env.rootPem);
+    writeFileSync(join(dir, 'issuing.pem'), env.issuingPem);
+    trust = ['--cacert', 'root.pem', '--cacert', 'issuing.pem'];
+    url = (product) => `https://localhost:${env.port}/${product}`;
+    password = env.users.router1!.password;
+  });
+
+  afterAll(async () => {
+    await env?.close();
+  });
+
+  it('--estca fetches the root and the issuing CA', async () => {
+    const run = await pki(['--estca', '--url', url('routers'), ...trust, '--caout', 'ca.pem', '--outform', 'pem'], dir);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/Root CA cert is trusted/);
+    expect(run.stderr).toMatch(/Sub CA cert is trusted/);
+    expect(new X509Certificate(readFileSync(join(dir, 'ca.pem'))).raw).toEqual(new X509Certificate(env.rootPem).raw);
+    expect(new X509Certificate(readFileSync(join(dir, 'ca-1.pem'))).raw).toEqual(new X509Certificate(env.issuingPem).raw);
+  });
+
+  it('--est with --userpass enrolls, and --cert/--key re-enrolls with the old certificate as TLS client certificate', async () => {
+    const first = await keyAndRequest('router1', 'CN=router1.test', 'router1.test');
+    const enrolled = await pki(['--est', '--url', url('routers'), '--in', first.req, ...trust, '--userpass', `router1:${password}`, '--outform', 'pem'], dir);
+    expect(enrolled.code, enrolled.stderr).toBe(0);
+    expect(enrolled.stderr).toMatch(/Issued certificate is trusted/);
+    const cert = verified(enrolled.stdout);
+    expect(cert.subject).toBe('CN=router1.test');
+    expect(cert.subjectAltName).toBe('DNS:router1.test');
+    writeFileSync(join(dir, 'router1.pem'), enrolled.stdout);
+
+    const second = await keyAndRequest('router1-new', 'CN=router1.test', 'router1.test');
+    const renewed = await pki(['--est', '--url', url('routers'), '--in', second.req, ...trust, '--cert', 'router1.pem', '--key', first.key, '--outform', 'pem'], dir);
+    expect(renewed.code, renewed.stderr).toBe(0);
+    expect(renewed.stderr).toMatch(/sending TLS client certificate 'CN=router1.test'/);
+    const next = verified(renewed.stdout);
+    expect(next.subject).toBe(cert.subject);
+    expect(next.subjectAltName).toBe(cert.subjectAltName);
+    expect(next.serialNumber).not.toBe(cert.serialNumber);
+    expect(next.publicKey.export({ format: 'der', type: 'spki' })).not.toEqual(cert.publicKey.export({ format: 'der', type: 'spki' }));
+    // The renewal was a simplereenroll, authenticated by the old certificate.
+    const request = (await env.server.rt.store.requests.listByStatus(['issued'], 1000)).find((r) => r.transactionId?.startsWith('simplereenroll:'));
+    expect(request?.requester).toMatch(/^est-cert:/);
+  });
+
+  it('a wrong password is refused', async () => {
+    const { req } = await keyAndRequest('intruder', 'CN=intruder.test', 'intruder.test');
+    const run = await pki(['--est', '--url', url('routers'), '--in', req, ...trust, '--userpass', 'router1:wrong', '--outform', 'pem'], dir);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(/EST request failed: HTTP 401/);
+    expect(run.stdout).toBe('');
+  });
+
+  it('--interval polls a product that needs approval until an operator approves over REST', async () => {
+    const { req } = await keyAndRequest('router2', 'CN=router2.test', 'router2.test');
+    const productId = env.products['routers-approval']!.id;
+    const polling = pki(['--est', '--url', url('routers-approval'), '--in', req, ...trust, '--userpass', `router1:${password}`, '--interval', '1', '--maxpolltime', '90', '--outform', 'pem'], dir);
+    let pendingId = '';
+    await until(
+      async () => {
+        const pending = (await env.server.rt.store.requests.listByStatus(['pending_approval'], 100)).find((r) => r.productId === productId);
+        pendingId = pending?.id ?? '';
+        return pending !== undefined;
+      },
+      30_000,
+      'the request waits for approval',
+    );
+    const approved = await env.call(`/v1/requests/${pendingId}/approve`, { method: 'POST', headers: { authorization: `Bearer ${env.adminToken}` } });
+    expect(approved.status, approved.text).toBe(200);
+    const run = await polling;
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/EST request pending, polling every 1 seconds/);
+    expect(verified(run.stdout).subject).toBe('CN=router2.test');
+  });
+});

@@ -1,0 +1,219 @@
+// Property tests of EST's parsers and encoders, and of the server on arbitrary input: every input is
+// either understood or refused with a 4xx and a reason, never a crash or a 5xx.
+import { generateKeyPairSync } from 'node:crypto';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildCsr } from '../src/pki/csrBuilder.js';
+import { parseProductTemplate } from '../src/policy/productSchema.js';
+import { certsOnly, CmsError, readCertsOnly } from '../protocols/est/cms.js';
+import { csrAttrsFor } from '../protocols/est/csrattrs.js';
+import { matchEstPath, OPERATIONS } from '../protocols/est/paths.js';
+import { estSettingsOf } from '../protocols/est/settings.js';
+import { base64Lines, decodeBase64Text, decodePkcs10Body, EstHttpError, parseBasicAuth } from '../protocols/est/wire.js';
+import { basic, csrDer, startEstEnv, type EstEnv } from './helpers/est.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeCsr, openssl, tempDir } from './helpers/openssl.js';
+
+const PKCS10 = { 'content-type': 'application/pkcs10' };
+
+/** Runs `f`; passes when it returns, or throws an EstHttpError with a 4xx. */
+function refusedCleanly(f: () => unknown): void {
+  try {
+    f();
+  } catch (e) {
+    if (!(e instanceof EstHttpError)) throw e;
+    expect(e.status).toBeGreaterThanOrEqual(400);
+    expect(e.status).toBeLessThan(500);
+    expect(e.message.length).toBeGreaterThan(0);
+  }
+}
+
+const scratch = tempDir('certgate-est-fuzz-');
+
+/** openssl reading DER from a file (its stdin here is text). */
+function opensslDer(args: string[], der: Buffer): string {
+  const file = join(scratch, `in-${Math.random().toString(36).slice(2)}.der`);
+  writeFileSync(file, der);
+  return openssl([...args, '-inform', 'DER', '-in', file]);
+}
+
+const whitespace = fc.constantFrom('\r\n', '\n', ' ', '\t', '');
+
+describe('EST codecs', () => {
+  it('base64 bodies decode to the bytes, whatever the line length and line breaks', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 600 }), fc.constantFrom(0, 64, 76), whitespace, (bytes, lineLength, sep) => {
+        const text = base64Lines(bytes, lineLength);
+        if (lineLength === 0) expect(text).not.toMatch(/\s/);
+        else for (const line of text.split('\r\n')) expect(line.length).toBeLessThanOrEqual(lineLength);
+        expect(decodeBase64Text(text)).toEqual(Buffer.from(bytes));
+        expect(decodeBase64Text(text.replace(/\r\n/g, sep))).toEqual(Buffer.from(bytes));
+      }),
+    );
+  });
+
+  it('decodeBase64Text accepts only canonical base64 and never throws', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 200 }), (text) => {
+        const decoded = decodeBase64Text(text);
+        if (decoded) expect(decoded.toString('base64').replace(/=+$/, '')).toBe(text.replace(/\s+/g, '').replace(/=+$/, ''));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('request bodies: arbitrary bytes, types and encodings are decoded or refused with a 4xx', () => {
+    const headers = fc.record(
+      {
+        'content-type': fc.constantFrom('application/pkcs10', 'Application/PKCS10; charset=x', 'application/json', 'text/plain', ''),
+        'content-transfer-encoding': fc.constantFrom('base64', 'binary', 'BASE64', '8bit', 'gzip', ' '),
+      },
+      { requiredKeys: [] },
+    );
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)), fc.string({ maxLength: 300 }).map((s) => Buffer.from(s, 'latin1'))), headers, (body, h) => {
+        refusedCleanly(() => decodePkcs10Body(body, h));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('a CSR arrives intact in every encoding a client may use', () => {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const der = csrDer(buildCsr(privateKey, 'CN=fuzz.test', { dns: ['fuzz.test'] }));
+    fc.assert(
+      fc.property(fc.constantFrom(0, 64, 76), whitespace, fc.boolean(), (lineLength, sep, cte) => {
+        const text = base64Lines(der, lineLength).replace(/\r\n/g, sep);
+        expect(decodePkcs10Body(Buffer.from(text), { ...PKCS10, ...(cte ? { 'content-transfer-encoding': 'base64' } : {}) })).toEqual(der);
+      }),
+    );
+    expect(decodePkcs10Body(der, PKCS10)).toEqual(der);
+    expect(decodePkcs10Body(der, { ...PKCS10, 'content-transfer-encoding': 'binary' })).toEqual(der);
+  });
+
+  it('Basic credentials: arbitrary headers never throw; user:password round-trips', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 120 }), (header) => {
+        const parsed = parseBasicAuth(header);
+        expect(parsed === null || parsed === 'malformed' || typeof parsed.username === 'string').toBe(true);
+      }),
+      { numRuns: 2000 },
+    );
+    fc.assert(
+      fc.property(fc.string({ maxLength: 40 }).filter((u) => !u.includes(':')), fc.string({ maxLength: 60 }), (username, password) => {
+        expect(parseBasicAuth(`Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`)).toEqual({ username, password: Buffer.from(password).toString('utf8') });
+      }),
+    );
+  });
+
+  it('paths: arbitrary paths are EST routes, not EST, or a 4xx', () => {
+    const segment = fc.oneof(fc.constantFrom(...OPERATIONS, '.well-known', 'est', '', '%zz', 'default', '..'), fc.string({ maxLength: 12 }));
+    fc.assert(
+      fc.property(fc.array(segment, { maxLength: 6 }), (segments) => {
+        const path = `/${segments.join('/')}`;
+        refusedCleanly(() => {
+          const route = matchEstPath(path);
+          if (route) expect(OPERATIONS).toContain(route.operation);
+        });
+      }),
+      { numRuns: 3000 },
+    );
+    expect(matchEstPath('/.well-known/est/cacerts')).toEqual({ operation: 'cacerts', label: null });
+    expect(matchEstPath('/.well-known/est/routers/simpleenroll')).toEqual({ operation: 'simpleenroll', label: 'routers' });
+    expect(matchEstPath('/routers/.well-known/est/simpleenroll')).toEqual({ operation: 'simpleenroll', label: 'routers' });
+    expect(matchEstPath('/v1/certificates')).toBeNull();
+  });
+
+  it('certs-only CMS: what pkijs writes, pkijs and openssl read back; garbage is a CmsError', () => {
+    const dir = scratch;
+    const certs = Array.from({ length: 3 }, (_, i) => {
+      const pem = openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${dir}/k${i}.pem`, '-subj', `/CN=c${i}.test`, '-days', '1']);
+      return csrDer(pem);
+    });
+    fc.assert(
+      fc.property(fc.subarray(certs), (chosen) => {
+        expect(readCertsOnly(certsOnly(chosen))).toEqual(chosen);
+      }),
+    );
+    const p7 = certsOnly(certs);
+    expect(opensslDer(['pkcs7', '-print_certs'], p7).match(/BEGIN CERTIFICATE/g)).toHaveLength(3);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(p7.length - 1), fc.integer({ min: 1, max: 255 }), (junk, at, flip) => {
+        const mutated = Buffer.from(p7);
+        mutated[at] = (mutated[at] as number) ^ flip;
+        for (const input of [Buffer.from(junk), mutated]) {
+          try {
+            readCertsOnly(input);
+          } catch (e) {
+            expect(e).toBeInstanceOf(CmsError);
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('csrattrs for any product template is DER that openssl reads', () => {
+    const keyAlgorithms = fc.subarray(['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'] as const, { minLength: 1 });
+    fc.assert(
+      fc.property(keyAlgorithms, fc.boolean(), (algs, withOu) => {
+        const template = parseProductTemplate({ keyAlgorithms: algs, ...(withOu ? { subject: { attributes: { OU: { allowed: ['A'] } } } } : {}) });
+        const der = csrAttrsFor(template);
+        const parsed = opensslDer(['asn1parse'], der);
+        expect(parsed).toContain('Extension Request');
+        expect(parsed.includes('organizationalUnitName')).toBe(withOu);
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it('EST settings: what zod refuses is reported, never half-applied', () => {
+    const product = (est: unknown) => ({ id: 'p', name: 'p', caId: 'c', createdAt: new Date(), template: parseProductTemplate({ protocols: { est } }) });
+    expect(estSettingsOf(product({}))).toEqual({ auth: 'either', base64LineLength: 64 });
+    expect(estSettingsOf(product({ auth: 'basic', base64LineLength: 0, retryAfterSeconds: 5 }))).toEqual({ auth: 'basic', base64LineLength: 0, retryAfterSeconds: 5 });
+    for (const bad of [{ auth: 'maybe' }, { base64LineLength: 65 }, { retryAfterSeconds: 0 }, { trustedCas: 'x' }, { typo: 1 }]) {
+      expect(() => estSettingsOf(product(bad))).toThrow(/invalid EST settings/);
+    }
+  });
+});
+
+describe('EST server on arbitrary input', () => {
+  let env: EstEnv;
+  let valid: Buffer;
+
+  beforeAll(async () => {
+    env = await startEstEnv({ products: {}, users: { fuzz: '*' } });
+    valid = csrDer(makeCsr(env.dir, { subject: '/CN=fuzz.test' }).csrPem);
+  });
+
+  afterAll(async () => {
+    await env?.close();
+  });
+
+  it('answers arbitrary and mutated request bodies with 200, 403 or a 4xx with a reason, never a 5xx', async () => {
+    const body = fc.oneof(
+      fc.uint8Array({ maxLength: 400 }).map((b) => Buffer.from(b)),
+      fc.uint8Array({ maxLength: 400 }).map((b) => Buffer.from(Buffer.from(b).toString('base64'))),
+      fc.tuple(fc.nat(4096), fc.integer({ min: 1, max: 255 })).map(([at, flip]) => {
+        const mutated = Buffer.from(valid);
+        const i = at % mutated.length;
+        mutated[i] = (mutated[i] as number) ^ flip;
+        return Buffer.from(mutated.toString('base64'));
+      }),
+      fc.nat(valid.length).map((n) => Buffer.from(valid.subarray(0, n).toString('base64'))),
+    );
+    const operation = fc.constantFrom('simpleenroll', 'serverkeygen', 'simplereenroll');
+    await fc.assert(
+      fc.asyncProperty(body, operation, async (b, op) => {
+        const reply = await env.call(`/.well-known/est/${op}`, { body: b, headers: { ...PKCS10, authorization: basic(env.users.fuzz!) } });
+        expect(reply.status, reply.text).toBeLessThan(500);
+        if (reply.status >= 400) {
+          expect(reply.headers['content-type']).toMatch(/^text\/plain/);
+          expect(reply.text.trim().length).toBeGreaterThan(0);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

@@ -1,0 +1,144 @@
+// A certgate with EST products on its HTTPS listener, and an HTTPS client that trusts it, for the
+// EST suites (test/est*.test.ts, test/clients/strongswan-est.test.ts).
+import { execFile } from 'node:child_process';
+import { request as httpsRequest, type RequestOptions } from 'node:https';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CLI_CONTEXT } from '../../src/cli/kit.js';
+import { loadConfig } from '../../src/config.js';
+import { createProduct } from '../../src/core/products.js';
+import type { ProductRecord } from '../../src/core/types.js';
+import { startServer, type RunningServer } from '../../src/httpServer.js';
+import { initialize } from '../../src/init.js';
+import { parseProductTemplate } from '../../src/policy/productSchema.js';
+import { PROTOCOLS } from '../../protocols/index.js';
+import { freePort } from './net.js';
+import { openssl, tempDir } from './openssl.js';
+
+export interface EstReply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+  text: string;
+}
+
+export interface EstCall {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+  /** A TLS client certificate and its key (PEM). */
+  cert?: string;
+  key?: string;
+}
+
+export interface EstEnv {
+  server: RunningServer;
+  dir: string;
+  /** https://localhost:<port> */
+  base: string;
+  port: number;
+  adminToken: string;
+  rootPem: string;
+  issuingPem: string;
+  /** Root then issuing CA, PEM: what a client trusts. */
+  trustFile: string;
+  products: Record<string, ProductRecord>;
+  /** An `est` credential's Basic user name and password, per name given. */
+  users: Record<string, { username: string; password: string; id: string }>;
+  call(path: string, o?: EstCall): Promise<EstReply>;
+  close(): Promise<void>;
+}
+
+export interface EstSetup {
+  /** Products to create: name → template input (parseProductTemplate). */
+  products: Record<string, Record<string, unknown>>;
+  /** Credentials to create: user name → product names ('*' for all). */
+  users: Record<string, string[] | '*'>;
+}
+
+export async function startEstEnv(setup: EstSetup): Promise<EstEnv> {
+  const dir = tempDir('certgate-est-');
+  const port = await freePort();
+  const config = loadConfig({
+    env: {},
+    overrides: { dataDir: dir, httpPort: 0, httpsPort: port, host: '127.0.0.1', masterKey: 'test-master-key-est-0123456789', logLevel: 'silent', issueWaitMs: 15_000, queueBackoffMs: 50 },
+  });
+  let adminToken = '';
+  let issuingId = '';
+  const server = await startServer(config, {
+    worker: true,
+    json: true,
+    protocols: PROTOCOLS,
+    initFirst: async (rt) => {
+      const init = await initialize(rt);
+      adminToken = init.adminToken as string;
+      issuingId = (init.issuing as { id: string }).id;
+    },
+  });
+  const rt = server.rt;
+  const cas = await rt.store.cas.list();
+  const rootPem = cas.find((c) => c.kind === 'root')?.certificatePem as string;
+  const issuingPem = cas.find((c) => c.kind === 'issuing')?.certificatePem as string;
+  const trustFile = join(dir, 'est-trust.pem');
+  writeFileSync(trustFile, rootPem + issuingPem);
+
+  const products: Record<string, ProductRecord> = {};
+  for (const p of await rt.store.products.list()) products[p.name] = p;
+  for (const [name, template] of Object.entries(setup.products)) {
+    products[name] = await createProduct(rt.store, { name, caId: issuingId, template: parseProductTemplate(template) }, CLI_CONTEXT);
+  }
+  const users: EstEnv['users'] = {};
+  for (const [username, names] of Object.entries(setup.users)) {
+    const ids = names === '*' ? '*' : names.map((n) => (products[n] as ProductRecord).id);
+    const { credential, secret } = await rt.credentials.create({ type: 'est', name: username, products: ids }, CLI_CONTEXT);
+    users[username] = { username, password: secret, id: credential.id };
+  }
+  const ca = rootPem + issuingPem;
+  const call = (path: string, o: EstCall = {}): Promise<EstReply> =>
+    new Promise((resolve, reject) => {
+      const options: RequestOptions = {
+        host: '127.0.0.1',
+        servername: 'localhost',
+        port,
+        path,
+        method: o.method ?? (o.body === undefined ? 'GET' : 'POST'),
+        ca,
+        agent: false,
+        headers: { ...(o.body !== undefined ? { 'content-length': String(Buffer.byteLength(o.body)) } : {}), ...o.headers },
+        ...(o.cert ? { cert: o.cert, key: o.key } : {}),
+      };
+      const req = httpsRequest(options, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const body = Buffer.concat(chunks);
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text: body.toString('latin1') });
+        });
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(o.body);
+    });
+  return { server, dir, base: `https://localhost:${port}`, port, adminToken, rootPem, issuingPem, trustFile, products, users, call, close: () => server.close() };
+}
+
+export const basic = (user: { username: string; password: string }): string => `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}`;
+
+/** The certificates of a certs-only PKCS#7 (DER), as openssl prints them: PEM, in order. */
+export function opensslCertsOf(p7Der: Buffer, dir: string): string[] {
+  const file = join(dir, `p7-${Math.random().toString(36).slice(2)}.der`);
+  writeFileSync(file, p7Der);
+  return openssl(['pkcs7', '-inform', 'DER', '-in', file, '-print_certs']).match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/g) ?? [];
+}
+
+/** The DER of a CSR in PEM. */
+export const csrDer = (csrPem: string): Buffer => Buffer.from(csrPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+
+/** Runs a client without blocking the event loop (the server under test shares it); never rejects. */
+export function runClient(cmd: string, args: string[], cwd: string, timeoutMs = 120_000): Promise<{ code: number; stdout: Buffer; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { cwd, encoding: 'buffer', timeout: timeoutMs }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr: stderr.toString() });
+    });
+  });
+}
