@@ -184,6 +184,16 @@ for (const d of deployments) {
       expect(bad.status).toBe(400);
       expect(bad.json.error).toMatch(/signature does not verify/);
 
+      // ecdsa-with-SHA256 (1.2.840.10045.4.3.2) made 1.2.840.10045.4.3.9, which nobody knows.
+      const ecdsaSha256 = Buffer.from('06082a8648ce3d040302', 'hex');
+      const unknownAlg = Buffer.from(der);
+      const at = unknownAlg.lastIndexOf(ecdsaSha256);
+      expect(at).toBeGreaterThan(0);
+      unknownAlg[at + ecdsaSha256.length - 1] = 0x09;
+      const strange = await api('POST', '/v1/certificates', admin, { caId: issuingId, csrPem: `-----BEGIN CERTIFICATE REQUEST-----\n${unknownAlg.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n` });
+      expect(strange.status, JSON.stringify(strange.json)).toBe(400);
+      expect(strange.json.code).toBe('badCsr');
+
       const truncated = await api('POST', '/v1/certificates', admin, { caId: issuingId, csrPem: csrPem.slice(0, 200) + '\n-----END CERTIFICATE REQUEST-----\n' });
       expect(truncated.status).toBe(400);
 

@@ -120,7 +120,7 @@ export class EnrollmentService {
     const product = await this.resolveProduct(grant.product);
     grant.authorize?.(product);
     const csr = parseCsrOrRefuse(csrInput);
-    if (!(await this.verifier.verify(csr))) {
+    if (!(await this.verifySignature(csr))) {
       throw refused('bad_request', { code: 'badCsr', rule: 'proofOfPossession', detail: 'CSR signature does not verify: the request was not signed by the key it contains' });
     }
     const constraints: Constraint[] = [...(grant.constraints ?? [])];
@@ -161,6 +161,16 @@ export class EnrollmentService {
     // heals a request whose job was lost.
     if (request.status === 'queued') await this.queue.enqueue(request.id);
     return { request, created };
+  }
+
+  /** A signature algorithm the verifier does not know is the request's fault, like a bad signature. */
+  private async verifySignature(csr: ParsedCsr): Promise<boolean> {
+    try {
+      return await this.verifier.verify(csr);
+    } catch (e) {
+      if (e instanceof CsrError) throw refused('bad_request', { code: 'badCsr', rule: 'signatureAlgorithm', detail: e.message });
+      throw e;
+    }
   }
 
   /** A request this principal sent under a protocol transaction id, for polls that carry no CSR. */
