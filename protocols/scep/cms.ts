@@ -209,35 +209,20 @@ export function readPkiMessage(der: Buffer, now: Date, maxClockSkewMs: number): 
   // The signature covers the DER of the attributes as a SET (RFC 5652 §5.4), taken as received.
   const signedBytes = bytesOf(signerInfo.signedAttrs.encodedValue);
   const signature = bytesOf(signerInfo.signature.valueBlock.valueHexView);
-  let valid = false;
-  try {
-    const { hash, ...keyOptions } = verifyOptions;
-    valid = verify(hash, signedBytes, { key: signer.publicKey, ...keyOptions }, signature);
-  } catch {
-    valid = false;
-  }
-  if (!valid) return fail('badMessageCheck', 'the signature does not verify with the signer certificate');
+  const { hash, ...keyOptions } = verifyOptions;
+  const signerKey = signer.publicKey;
+  if (!orElse(() => verify(hash, signedBytes, { key: signerKey, ...keyOptions }, signature), false)) return fail('badMessageCheck', 'the signature does not verify with the signer certificate');
 
   // The signed attributes must vouch for this content.
   const econtent = signedData.encapContentInfo.eContent;
-  let content: Buffer | null = null;
-  try {
-    content = econtent ? octets(econtent) : null;
-  } catch {
-    return fail('badMessageCheck', 'the encapsulated content is not an OCTET STRING');
-  }
+  const content = orElse<Buffer | null | undefined>(() => (econtent ? octets(econtent) : null), undefined);
+  if (content === undefined) return fail('badMessageCheck', 'the encapsulated content is not an OCTET STRING');
   const digestValue = attrs.get(CMS.messageDigest);
   const contentType = attrs.get(CMS.contentType);
   if (!(contentType instanceof asn1js.ObjectIdentifier) || contentType.getValue() !== signedData.encapContentInfo.eContentType) {
     return fail('badMessageCheck', 'the contentType attribute does not name the content');
   }
-  let digestOk = false;
-  try {
-    digestOk = octets(digestValue).equals(createHash(digest).update(content ?? Buffer.alloc(0)).digest());
-  } catch {
-    digestOk = false;
-  }
-  if (!digestOk) return fail('badMessageCheck', 'the messageDigest attribute does not match the content');
+  if (!orElse(() => octets(digestValue).equals(createHash(digest).update(content ?? Buffer.alloc(0)).digest()), false)) return fail('badMessageCheck', 'the messageDigest attribute does not match the content');
 
   let signingTime: Date | null = null;
   const timeValue = attrs.get(CMS.signingTime);
@@ -250,6 +235,15 @@ export function readPkiMessage(der: Buffer, now: Date, maxClockSkewMs: number): 
     if (Math.abs(signingTime.getTime() - now.getTime()) > maxClockSkewMs) return fail('badTime', `signingTime ${signingTime.toISOString()} is too far from the server's clock`);
   }
   return { replyTo, message: { ...replyTo, messageType, signer, signingTime, envelope: content } };
+}
+
+/** `fn()`, or `fallback` when it throws (a malformed value is as good as a wrong one here). */
+function orElse<T>(fn: () => T, fallback: T): T {
+  try {
+    return fn();
+  } catch {
+    return fallback;
+  }
 }
 
 function subjectKeyIdMatches(cert: pkijs.Certificate, sid: unknown): boolean {
