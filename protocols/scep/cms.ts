@@ -12,6 +12,7 @@ import {
   DIGESTS,
   FAIL_INFO,
   isMessageType,
+  MESSAGE_TYPE,
   PKI_STATUS,
   RSA_ENCRYPTION,
   RSASSA_PSS,
@@ -130,19 +131,22 @@ function timeOf(value: unknown): Date {
   throw new MalformedMessage('signingTime is not a time');
 }
 
-/**
- * Reads and checks a pkiMessage. Throws MalformedMessage when there is nothing to answer (no
- * transactionID or senderNonce to echo), or ScepFailure (with `replyTo`) for a request to answer
- * with FAILURE: badAlg, badMessageCheck (a signature or digest that does not verify), badTime.
- */
-export function readPkiMessage(der: Buffer, now: Date, maxClockSkewMs: number): { replyTo: ReplyTo; message?: PkiMessage; failure?: ScepFailure } {
+interface ParsedSigned {
+  signedData: pkijs.SignedData;
+  schema: asn1js.AsnType;
+  signerInfo: pkijs.SignerInfo & { signedAttrs: pkijs.SignedAndUnsignedAttributes };
+  attrs: Map<string, unknown>;
+}
+
+/** A SignedData with one signer and signed attributes, as every pkiMessage is. */
+function parseSigned(der: Buffer): ParsedSigned {
   let signedData: pkijs.SignedData;
-  let signedDataSchema: asn1js.AsnType;
+  let schema: asn1js.AsnType;
   try {
     const info = new pkijs.ContentInfo({ schema: berOf(der) });
     if (info.contentType !== CMS.signedData) throw new MalformedMessage('not a CMS SignedData');
-    signedDataSchema = info.content as asn1js.AsnType;
-    signedData = new pkijs.SignedData({ schema: signedDataSchema });
+    schema = info.content as asn1js.AsnType;
+    signedData = new pkijs.SignedData({ schema });
   } catch (e) {
     if (e instanceof MalformedMessage) throw e;
     throw new MalformedMessage(`not a pkiMessage: ${(e as Error).message}`);
@@ -150,7 +154,78 @@ export function readPkiMessage(der: Buffer, now: Date, maxClockSkewMs: number): 
   const signerInfo = signedData.signerInfos[0];
   if (!signerInfo || signedData.signerInfos.length !== 1) throw new MalformedMessage('a pkiMessage has exactly one signer');
   if (!signerInfo.signedAttrs || signerInfo.signedAttrs.attributes.length === 0) throw new MalformedMessage('a pkiMessage has signed attributes');
-  const attrs = attributeMap(signerInfo.signedAttrs.attributes);
+  return { signedData, schema, signerInfo: signerInfo as ParsedSigned['signerInfo'], attrs: attributeMap(signerInfo.signedAttrs.attributes) };
+}
+
+/**
+ * The signer's certificate (as sent, found by the SignerInfo's identifier), its signature over the
+ * signed attributes, and their contentType and messageDigest for the content. Answers the content,
+ * or why the message cannot be trusted.
+ */
+function verifySigned(p: ParsedSigned, digest: DigestName): { signer: Signer; content: Buffer | null } | ScepFailure {
+  const { signerInfo, attrs, signedData } = p;
+  let signer: Signer | undefined;
+  try {
+    const sid = signerInfo.sid as unknown;
+    for (const raw of rawCertificates(p.schema)) {
+      const candidate = signerOf(raw);
+      const matches =
+        sid instanceof pkijs.IssuerAndSerialNumber
+          ? candidate.cert.issuer.isEqual(sid.issuer) && candidate.cert.serialNumber.isEqual(sid.serialNumber)
+          : subjectKeyIdMatches(candidate.cert, sid);
+      if (matches) {
+        signer = candidate;
+        break;
+      }
+    }
+  } catch (e) {
+    return new ScepFailure('badMessageCheck', `the signer's certificate does not parse: ${(e as Error).message}`);
+  }
+  if (!signer) return new ScepFailure('badMessageCheck', "the signer's certificate is not in the message");
+
+  const algorithm = signerInfo.signatureAlgorithm.algorithmId;
+  let options: { hash: DigestName; padding?: number; saltLength?: number; dsaEncoding?: 'der' };
+  if (algorithm === RSASSA_PSS) {
+    const params = orElse(() => new pkijs.RSASSAPSSParams({ schema: signerInfo.signatureAlgorithm.algorithmParams }), undefined);
+    const hash = params && DIGESTS[params.hashAlgorithm.algorithmId];
+    if (!params || !hash) return new ScepFailure('badAlg', 'RSASSA-PSS parameters that do not parse or name an unsupported hash');
+    options = { hash, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: params.saltLength };
+  } else {
+    const known = SIGNATURES[algorithm];
+    if (!known) return new ScepFailure('badAlg', `signature algorithm ${algorithm} is not supported`);
+    options = known.kind === 'rsa' ? { hash: known.hash ?? digest, padding: constants.RSA_PKCS1_PADDING } : { hash: known.hash ?? digest, dsaEncoding: 'der' };
+  }
+  // The signature covers the DER of the attributes as a SET (RFC 5652 §5.4), taken as received.
+  const signedBytes = bytesOf(signerInfo.signedAttrs.encodedValue);
+  const signature = bytesOf(signerInfo.signature.valueBlock.valueHexView);
+  const { hash, ...keyOptions } = options;
+  const key = signer.publicKey;
+  if (!orElse(() => verify(hash, signedBytes, { key, ...keyOptions }, signature), false)) {
+    return new ScepFailure('badMessageCheck', 'the signature does not verify with the signer certificate');
+  }
+
+  const econtent = signedData.encapContentInfo.eContent;
+  const content = orElse<Buffer | null | undefined>(() => (econtent ? octets(econtent) : null), undefined);
+  if (content === undefined) return new ScepFailure('badMessageCheck', 'the encapsulated content is not an OCTET STRING');
+  const contentType = attrs.get(CMS.contentType);
+  if (!(contentType instanceof asn1js.ObjectIdentifier) || contentType.getValue() !== signedData.encapContentInfo.eContentType) {
+    return new ScepFailure('badMessageCheck', 'the contentType attribute does not name the content');
+  }
+  const digestValue = attrs.get(CMS.messageDigest);
+  if (!orElse(() => octets(digestValue).equals(createHash(digest).update(content ?? Buffer.alloc(0)).digest()), false)) {
+    return new ScepFailure('badMessageCheck', 'the messageDigest attribute does not match the content');
+  }
+  return { signer, content };
+}
+
+/**
+ * Reads and checks a pkiMessage. Throws MalformedMessage when there is nothing to answer (no
+ * transactionID or senderNonce to echo); answers `failure` (with `replyTo`) for a request to answer
+ * with FAILURE: badAlg, badMessageCheck (a signature or digest that does not verify), badTime.
+ */
+export function readPkiMessage(der: Buffer, now: Date, maxClockSkewMs: number): { replyTo: ReplyTo; message?: PkiMessage; failure?: ScepFailure } {
+  const parsed = parseSigned(der);
+  const { attrs, signerInfo } = parsed;
   const txValue = attrs.get(SCEP_ATTR.transactionID);
   const nonceValue = attrs.get(SCEP_ATTR.senderNonce);
   const typeValue = attrs.get(SCEP_ATTR.messageType);
@@ -163,78 +238,59 @@ export function readPkiMessage(der: Buffer, now: Date, maxClockSkewMs: number): 
   const messageType = /^\d{1,3}$/.test(typeText) ? Number(typeText) : -1;
   const digest = DIGESTS[signerInfo.digestAlgorithm.algorithmId];
   const replyTo: ReplyTo = { messageType, transactionId, senderNonce, digest: digest ?? 'sha256' };
-  const fail = (failInfo: FailInfo, message: string) => ({ replyTo, failure: new ScepFailure(failInfo, message) });
+  const fail = (failure: ScepFailure) => ({ replyTo, failure });
 
-  if (!isMessageType(messageType) || messageType === 3) return fail('badRequest', `messageType ${typeText} is not a request this server answers`);
-  if (!digest) return fail('badAlg', `digest algorithm ${signerInfo.digestAlgorithm.algorithmId} is not supported (SHA-1, SHA-2)`);
-
-  // The signer's certificate, as sent, found by the SignerInfo's identifier.
-  let signer: Signer | undefined;
-  try {
-    const raws = rawCertificates(signedDataSchema);
-    const sid = signerInfo.sid as unknown;
-    for (const raw of raws) {
-      const candidate = signerOf(raw);
-      const matches =
-        sid instanceof pkijs.IssuerAndSerialNumber
-          ? candidate.cert.issuer.isEqual(sid.issuer) && candidate.cert.serialNumber.isEqual(sid.serialNumber)
-          : subjectKeyIdMatches(candidate.cert, sid);
-      if (matches) {
-        signer = candidate;
-        break;
-      }
-    }
-  } catch (e) {
-    return fail('badMessageCheck', `the signer's certificate does not parse: ${(e as Error).message}`);
-  }
-  if (!signer) return fail('badMessageCheck', "the signer's certificate is not in the message");
-
-  const algorithm = signerInfo.signatureAlgorithm.algorithmId;
-  let verifyOptions: { hash: DigestName; padding?: number; saltLength?: number; dsaEncoding?: 'der' };
-  if (algorithm === RSASSA_PSS) {
-    let params: pkijs.RSASSAPSSParams;
-    try {
-      params = new pkijs.RSASSAPSSParams({ schema: signerInfo.signatureAlgorithm.algorithmParams });
-    } catch {
-      return fail('badAlg', 'RSASSA-PSS parameters do not parse');
-    }
-    const hash = DIGESTS[params.hashAlgorithm.algorithmId];
-    if (!hash) return fail('badAlg', 'RSASSA-PSS with an unsupported hash');
-    verifyOptions = { hash, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: params.saltLength };
-  } else {
-    const known = SIGNATURES[algorithm];
-    if (!known) return fail('badAlg', `signature algorithm ${algorithm} is not supported`);
-    verifyOptions = known.kind === 'rsa' ? { hash: known.hash ?? digest, padding: constants.RSA_PKCS1_PADDING } : { hash: known.hash ?? digest, dsaEncoding: 'der' };
-  }
-  // The signature covers the DER of the attributes as a SET (RFC 5652 §5.4), taken as received.
-  const signedBytes = bytesOf(signerInfo.signedAttrs.encodedValue);
-  const signature = bytesOf(signerInfo.signature.valueBlock.valueHexView);
-  const { hash, ...keyOptions } = verifyOptions;
-  const signerKey = signer.publicKey;
-  if (!orElse(() => verify(hash, signedBytes, { key: signerKey, ...keyOptions }, signature), false)) return fail('badMessageCheck', 'the signature does not verify with the signer certificate');
-
-  // The signed attributes must vouch for this content.
-  const econtent = signedData.encapContentInfo.eContent;
-  const content = orElse<Buffer | null | undefined>(() => (econtent ? octets(econtent) : null), undefined);
-  if (content === undefined) return fail('badMessageCheck', 'the encapsulated content is not an OCTET STRING');
-  const digestValue = attrs.get(CMS.messageDigest);
-  const contentType = attrs.get(CMS.contentType);
-  if (!(contentType instanceof asn1js.ObjectIdentifier) || contentType.getValue() !== signedData.encapContentInfo.eContentType) {
-    return fail('badMessageCheck', 'the contentType attribute does not name the content');
-  }
-  if (!orElse(() => octets(digestValue).equals(createHash(digest).update(content ?? Buffer.alloc(0)).digest()), false)) return fail('badMessageCheck', 'the messageDigest attribute does not match the content');
+  if (!isMessageType(messageType) || messageType === MESSAGE_TYPE.CertRep) return fail(new ScepFailure('badRequest', `messageType ${typeText} is not a request this server answers`));
+  if (!digest) return fail(new ScepFailure('badAlg', `digest algorithm ${signerInfo.digestAlgorithm.algorithmId} is not supported (SHA-1, SHA-2)`));
+  const verified = verifySigned(parsed, digest);
+  if (verified instanceof ScepFailure) return fail(verified);
 
   let signingTime: Date | null = null;
   const timeValue = attrs.get(CMS.signingTime);
   if (timeValue !== undefined) {
-    try {
-      signingTime = timeOf(timeValue);
-    } catch {
-      return fail('badMessageCheck', 'signingTime is not a time');
-    }
-    if (Math.abs(signingTime.getTime() - now.getTime()) > maxClockSkewMs) return fail('badTime', `signingTime ${signingTime.toISOString()} is too far from the server's clock`);
+    signingTime = orElse<Date | null>(() => timeOf(timeValue), null);
+    if (!signingTime) return fail(new ScepFailure('badMessageCheck', 'signingTime is not a time'));
+    if (Math.abs(signingTime.getTime() - now.getTime()) > maxClockSkewMs) return fail(new ScepFailure('badTime', `signingTime ${signingTime.toISOString()} is too far from the server's clock`));
   }
-  return { replyTo, message: { ...replyTo, messageType, signer, signingTime, envelope: content } };
+  return { replyTo, message: { ...replyTo, messageType, signer: verified.signer, signingTime, envelope: verified.content } };
+}
+
+export interface ReadCertRep {
+  status: PkiStatus;
+  failInfo: FailInfo | null;
+  transactionId: string;
+  senderNonce: Buffer;
+  recipientNonce: Buffer;
+  signer: Signer;
+  /** SUCCESS: the pkcsPKIEnvelope. */
+  envelope: Buffer | null;
+  /** The signed attributes' types, in order. */
+  attributeTypes: string[];
+}
+
+/** A client's reading of a CertRep (tests and the benchmark play the client). Throws if it does not verify. */
+export function readCertRep(der: Buffer): ReadCertRep {
+  const parsed = parseSigned(der);
+  const { attrs } = parsed;
+  const digest = DIGESTS[parsed.signerInfo.digestAlgorithm.algorithmId];
+  if (!digest) throw new MalformedMessage('unsupported digest');
+  const verified = verifySigned(parsed, digest);
+  if (verified instanceof ScepFailure) throw verified;
+  if (stringOf(attrs.get(SCEP_ATTR.messageType), 'messageType') !== '3') throw new MalformedMessage('not a CertRep');
+  const statusText = stringOf(attrs.get(SCEP_ATTR.pkiStatus), 'pkiStatus');
+  const status = (Object.keys(PKI_STATUS) as PkiStatus[]).find((k) => PKI_STATUS[k] === statusText);
+  if (!status) throw new MalformedMessage(`pkiStatus ${statusText}`);
+  const failText = attrs.has(SCEP_ATTR.failInfo) ? stringOf(attrs.get(SCEP_ATTR.failInfo), 'failInfo') : null;
+  return {
+    status,
+    failInfo: failText === null ? null : ((Object.keys(FAIL_INFO) as FailInfo[]).find((k) => FAIL_INFO[k] === failText) ?? null),
+    transactionId: stringOf(attrs.get(SCEP_ATTR.transactionID), 'transactionID'),
+    senderNonce: octets(attrs.get(SCEP_ATTR.senderNonce)),
+    recipientNonce: octets(attrs.get(SCEP_ATTR.recipientNonce)),
+    signer: verified.signer,
+    envelope: verified.content && verified.content.length ? verified.content : null,
+    attributeTypes: parsed.signerInfo.signedAttrs.attributes.map((a) => a.type),
+  };
 }
 
 /** `fn()`, or `fallback` when it throws (a malformed value is as good as a wrong one here). */
@@ -369,35 +425,33 @@ export function certsOnly(certificates: readonly pkijs.Certificate[], crls: read
   return toDer(new pkijs.ContentInfo({ contentType: CMS.signedData, content: signed.toSchema() }).toSchema());
 }
 
-export interface CertRep {
+export interface SignedMessage {
   signer: { cert: pkijs.Certificate; key: KeyObject };
   digest: DigestName;
+  messageType: number;
   transactionId: string;
-  recipientNonce: Buffer;
-  status: PkiStatus;
-  failInfo?: FailInfo;
-  /** SUCCESS: the pkcsPKIEnvelope. */
+  /** SCEP attributes beyond messageType, transactionID and a fresh senderNonce (pkiStatus, recipientNonce, ...). */
+  attributes?: { type: string; value: asn1js.AsnType }[];
+  /** The pkcsPKIEnvelope, when there is one. */
   envelope?: Buffer;
+  senderNonce?: Buffer;
   now?: Date;
 }
 
-function attribute(type: string, value: asn1js.AsnType): pkijs.Attribute {
-  return new pkijs.Attribute({ type, values: [value] });
-}
-
-/** A CertRep (messageType 3) signed by the RA, with signing done on libuv's thread pool. */
-export async function buildCertRep(o: CertRep): Promise<Buffer> {
+/**
+ * A pkiMessage signed by `signer` (RSA PKCS#1 v1.5, the signature computed on libuv's thread pool):
+ * contentType, signingTime and messageDigest, then SCEP's attributes, in DER's SET OF order.
+ */
+export async function buildPkiMessage(o: SignedMessage): Promise<Buffer> {
   const content = o.envelope ?? Buffer.alloc(0);
   const attributes = [
     attribute(CMS.contentType, new asn1js.ObjectIdentifier({ value: CMS.data })),
     attribute(CMS.signingTime, new asn1js.UTCTime({ valueDate: o.now ?? new Date() })),
     attribute(CMS.messageDigest, new asn1js.OctetString({ valueHex: createHash(o.digest).update(content).digest() })),
-    attribute(SCEP_ATTR.messageType, new asn1js.PrintableString({ value: '3' })),
-    attribute(SCEP_ATTR.pkiStatus, new asn1js.PrintableString({ value: PKI_STATUS[o.status] })),
-    ...(o.status === 'FAILURE' ? [attribute(SCEP_ATTR.failInfo, new asn1js.PrintableString({ value: FAIL_INFO[o.failInfo ?? 'badRequest'] }))] : []),
+    attribute(SCEP_ATTR.messageType, new asn1js.PrintableString({ value: String(o.messageType) })),
     attribute(SCEP_ATTR.transactionID, new asn1js.PrintableString({ value: o.transactionId })),
-    attribute(SCEP_ATTR.senderNonce, new asn1js.OctetString({ valueHex: randomBytes(16) })),
-    attribute(SCEP_ATTR.recipientNonce, new asn1js.OctetString({ valueHex: o.recipientNonce })),
+    attribute(SCEP_ATTR.senderNonce, new asn1js.OctetString({ valueHex: o.senderNonce ?? randomBytes(16) })),
+    ...(o.attributes ?? []).map((a) => attribute(a.type, a.value)),
   ];
   // DER orders a SET OF by the encodings of its members.
   const sorted = attributes.map((a) => ({ a, der: toDer(a.toSchema()) })).sort((x, y) => Buffer.compare(x.der, y.der));
@@ -430,6 +484,37 @@ export async function buildCertRep(o: CertRep): Promise<Buffer> {
   return toDer(new pkijs.ContentInfo({ contentType: CMS.signedData, content: signed.toSchema() }).toSchema());
 }
 
+export interface CertRep {
+  signer: { cert: pkijs.Certificate; key: KeyObject };
+  digest: DigestName;
+  transactionId: string;
+  recipientNonce: Buffer;
+  status: PkiStatus;
+  failInfo?: FailInfo;
+  /** SUCCESS: the pkcsPKIEnvelope. */
+  envelope?: Buffer;
+}
+
+function attribute(type: string, value: asn1js.AsnType): pkijs.Attribute {
+  return new pkijs.Attribute({ type, values: [value] });
+}
+
+/** A CertRep (messageType 3) signed by the RA. */
+export function buildCertRep(o: CertRep): Promise<Buffer> {
+  return buildPkiMessage({
+    signer: o.signer,
+    digest: o.digest,
+    messageType: MESSAGE_TYPE.CertRep,
+    transactionId: o.transactionId,
+    attributes: [
+      { type: SCEP_ATTR.pkiStatus, value: new asn1js.PrintableString({ value: PKI_STATUS[o.status] }) },
+      ...(o.status === 'FAILURE' ? [{ type: SCEP_ATTR.failInfo, value: new asn1js.PrintableString({ value: FAIL_INFO[o.failInfo ?? 'badRequest'] }) }] : []),
+      { type: SCEP_ATTR.recipientNonce, value: new asn1js.OctetString({ valueHex: o.recipientNonce }) },
+    ],
+    ...(o.envelope ? { envelope: o.envelope } : {}),
+  });
+}
+
 export const parseCertificate = (der: Buffer): pkijs.Certificate => pkijs.Certificate.fromBER(der);
 export const parseCrl = (der: Buffer): pkijs.CertificateRevocationList => pkijs.CertificateRevocationList.fromBER(der);
 
@@ -441,4 +526,14 @@ export function readIssuerAndSerial(der: Buffer): { issuer: pkijs.RelativeDistin
   } catch (e) {
     throw new ScepFailure('badRequest', `IssuerAndSerialNumber does not parse: ${(e as Error).message}`);
   }
+}
+
+/** What a certs-only SignedData holds, each certificate and CRL as sent (GetCACert, a CertRep's content). */
+export function readCertsOnly(der: Buffer): { certificates: Buffer[]; crls: Buffer[] } {
+  const info = new pkijs.ContentInfo({ schema: berOf(der) });
+  if (info.contentType !== CMS.signedData) throw new MalformedMessage('not a CMS SignedData');
+  const seq = info.content as asn1js.Sequence;
+  new pkijs.SignedData({ schema: seq });
+  const crlSet = seq.valueBlock.value.find((b) => b.idBlock.tagClass === 3 && b.idBlock.tagNumber === 1) as asn1js.Constructed | undefined;
+  return { certificates: rawCertificates(seq), crls: crlSet ? crlSet.valueBlock.value.map((b) => bytesOf(b.valueBeforeDecodeView)) : [] };
 }
