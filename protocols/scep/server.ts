@@ -16,18 +16,6 @@ import type { RaCertificates } from './ra.js';
 const PATHS = ['/scep', '/scep/:label', '/cgi-bin/pkiclient.exe', '/scep/:label/cgi-bin/pkiclient.exe', '/scep/:label/pkiclient.exe'];
 const MAX_MESSAGE_BYTES = 256 * 1024;
 const CAPABILITIES = `${CA_CAPABILITIES.join('\n')}\n`;
-// Without POSTPKIOperation and SCEPStandard (which implies it), clients send PKIOperation as GET.
-const GET_ONLY_CAPABILITIES = `${CA_CAPABILITIES.filter((c) => c !== 'POSTPKIOperation' && c !== 'SCEPStandard').join('\n')}\n`;
-
-/**
- * The product's `scep.postPkiOperation` setting (`certgate product create … --protocol-setting
- * scep.postPkiOperation=false`): false keeps POST out of GetCACaps, for clients behind proxies
- * that refuse it. A POST is still answered.
- */
-export function advertisesPost(product: ProductRecord): boolean {
-  return product.template.protocols.scep?.postPkiOperation !== false;
-}
-
 class BadRequest extends Error {
   constructor(
     message: string,
@@ -101,7 +89,7 @@ export class ScepServer {
     const product = await this.productOf(req.params.label as string | undefined);
     switch (operation) {
       case 'GetCACaps':
-        res.status(200).type('text/plain').send(advertisesPost(product) ? CAPABILITIES : GET_ONLY_CAPABILITIES);
+        res.status(200).type('text/plain').send(CAPABILITIES);
         return;
       case 'GetCACert':
         res.status(200).type('application/x-x509-ca-ra-cert').send(await this.caCertificates(product));
