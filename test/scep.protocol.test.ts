@@ -320,6 +320,17 @@ describe('SCEP', () => {
       expect(await send(refused, r)).toMatchObject({ status: 'FAILURE', failInfo: 'badRequest' });
     });
 
+    it('badRequest for a CSR signed with an algorithm nobody knows (the enrollment service took it for its own error)', async () => {
+      const r = requester();
+      const bad = Buffer.from(csr());
+      const at = bad.lastIndexOf(Buffer.from([6, 9, 42, 134, 72, 134, 247, 13, 1, 1, 11]));
+      bad[at + 2] = 0;
+      expect(await send(await buildRequest({ requester: r, ra, messageType: MESSAGE_TYPE.PKCSReq, content: bad, transactionId: txid() }), r)).toMatchObject({
+        status: 'FAILURE',
+        failInfo: 'badRequest',
+      });
+    });
+
     it('badCertId for a CertPoll, GetCert or GetCRL about nothing of ours', async () => {
       const r = requester();
       const issuerAndSubject = Buffer.from(new asn1js.Sequence({ value: [r.cert.issuer.toSchema(), r.cert.subject.toSchema()] }).toBER());

@@ -120,7 +120,7 @@ function attributeMap(attrs: pkijs.Attribute[]): Map<string, unknown> {
   const map = new Map<string, unknown>();
   for (const a of attrs) {
     if (map.has(a.type)) throw new MalformedMessage(`attribute ${a.type} appears twice`);
-    if (a.values.length !== 1) throw new MalformedMessage(`attribute ${a.type} must have exactly one value`);
+    if (!Array.isArray(a.values) || a.values.length !== 1) throw new MalformedMessage(`attribute ${a.type} must have exactly one value`);
     map.set(a.type, a.values[0]);
   }
   return map;
@@ -153,7 +153,9 @@ function parseSigned(der: Buffer): ParsedSigned {
   }
   const signerInfo = signedData.signerInfos[0];
   if (!signerInfo || signedData.signerInfos.length !== 1) throw new MalformedMessage('a pkiMessage has exactly one signer');
-  if (!signerInfo.signedAttrs || signerInfo.signedAttrs.attributes.length === 0) throw new MalformedMessage('a pkiMessage has signed attributes');
+  if (!signerInfo.signedAttrs || !Array.isArray(signerInfo.signedAttrs.attributes) || signerInfo.signedAttrs.attributes.length === 0) {
+    throw new MalformedMessage('a pkiMessage has signed attributes');
+  }
   return { signedData, schema, signerInfo: signerInfo as ParsedSigned['signerInfo'], attrs: attributeMap(signerInfo.signedAttrs.attributes) };
 }
 
@@ -163,6 +165,14 @@ function parseSigned(der: Buffer): ParsedSigned {
  * or why the message cannot be trusted.
  */
 function verifySigned(p: ParsedSigned, digest: DigestName): { signer: Signer; content: Buffer | null } | ScepFailure {
+  try {
+    return verifySignedOrThrow(p, digest);
+  } catch (e) {
+    return new ScepFailure('badMessageCheck', `the message cannot be verified: ${(e as Error).message}`);
+  }
+}
+
+function verifySignedOrThrow(p: ParsedSigned, digest: DigestName): { signer: Signer; content: Buffer | null } | ScepFailure {
   const { signerInfo, attrs, signedData } = p;
   let signer: Signer | undefined;
   try {
@@ -224,6 +234,16 @@ function verifySigned(p: ParsedSigned, digest: DigestName): { signer: Signer; co
  * with FAILURE: badAlg, badMessageCheck (a signature or digest that does not verify), badTime.
  */
 export function readPkiMessage(der: Buffer, now: Date, maxClockSkewMs: number): { replyTo: ReplyTo; message?: PkiMessage; failure?: ScepFailure } {
+  try {
+    return readPkiMessageOrThrow(der, now, maxClockSkewMs);
+  } catch (e) {
+    // pkijs and asn1js meet malformed input with TypeErrors as often as with their own errors.
+    if (e instanceof MalformedMessage) throw e;
+    throw new MalformedMessage(`not a pkiMessage: ${(e as Error).message}`);
+  }
+}
+
+function readPkiMessageOrThrow(der: Buffer, now: Date, maxClockSkewMs: number): { replyTo: ReplyTo; message?: PkiMessage; failure?: ScepFailure } {
   const parsed = parseSigned(der);
   const { attrs, signerInfo } = parsed;
   const txValue = attrs.get(SCEP_ATTR.transactionID);

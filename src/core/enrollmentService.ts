@@ -120,7 +120,12 @@ export class EnrollmentService {
     const product = await this.resolveProduct(grant.product);
     grant.authorize?.(product);
     const csr = parseCsrOrRefuse(csrInput);
-    if (!(await this.verifier.verify(csr))) {
+    // The check throws CsrError for a signature algorithm it does not know: the caller's fault too.
+    const verified = await this.verifier.verify(csr).catch((e: unknown) => {
+      if (e instanceof CsrError) throw refused('bad_request', { code: 'badCsr', rule: 'csr', detail: e.message });
+      throw e;
+    });
+    if (!verified) {
       throw refused('bad_request', { code: 'badCsr', rule: 'proofOfPossession', detail: 'CSR signature does not verify: the request was not signed by the key it contains' });
     }
     const constraints: Constraint[] = [...(grant.constraints ?? [])];
