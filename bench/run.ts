@@ -5,6 +5,7 @@ import { benchCodecs } from './codecs.js';
 import { benchFaults } from './faults.js';
 import { benchIssue } from './issue.js';
 import { benchOcsp } from './ocsp.js';
+import { benchScep } from './scep.js';
 
 const scenarios: Record<string, (args: string[]) => Promise<void>> = {
   acme: benchAcme,
@@ -12,6 +13,7 @@ const scenarios: Record<string, (args: string[]) => Promise<void>> = {
   faults: benchFaults,
   issue: benchIssue,
   ocsp: benchOcsp,
+  scep: benchScep,
 };
 
 async function main(): Promise<void> {

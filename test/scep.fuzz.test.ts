@@ -118,7 +118,7 @@ describe('SCEP server on bad input', () => {
           const transactionId = `fuzz-${randomBytes(8).toString('hex')}`;
           const der =
             'envelope' in input
-              ? await buildPkiMessage({ signer: { cert: requester.cert, key }, digest: 'sha256', messageType, transactionId, envelope: input.envelope })
+              ? await buildPkiMessage({ signer: requester, digest: 'sha256', messageType, transactionId, envelope: input.envelope })
               : await buildRequest({ requester, ra, messageType, content: input.content, transactionId });
           const res = await pkiOperation(url, der);
           expect(res.status).toBe(200);

@@ -246,7 +246,7 @@ describe('SCEP', () => {
       const other = selfSigned(keys[1] as never, 'CN=host1.test');
       // The certificate of one key, the signature of another.
       const resigned = await buildPkiMessage({
-        signer: { cert: r.cert, key: other.key },
+        signer: { ...r, key: other.key },
         digest: 'sha256',
         messageType: MESSAGE_TYPE.PKCSReq,
         transactionId: txid(),
@@ -279,7 +279,7 @@ describe('SCEP', () => {
       for (const encryptedKey of [random, publicEncrypt({ key: ra.publicKey, padding: constants.RSA_PKCS1_PADDING }, randomBytes(32))]) {
         ktri.encryptedKey = new asn1js.OctetString({ valueHex: encryptedKey });
         const patched = Buffer.from(new pkijs.ContentInfo({ contentType: CMS.envelopedData, content: enveloped.toSchema() }).toSchema().toBER());
-        const der = await buildPkiMessage({ signer: { cert: r.cert, key: r.key }, digest: 'sha256', messageType: MESSAGE_TYPE.PKCSReq, transactionId: txid(), envelope: patched });
+        const der = await buildPkiMessage({ signer: r, digest: 'sha256', messageType: MESSAGE_TYPE.PKCSReq, transactionId: txid(), envelope: patched });
         const reply = await send(der, r);
         answers.push({ status: reply.status, failInfo: reply.failInfo });
       }
@@ -295,7 +295,7 @@ describe('SCEP', () => {
       const enveloped = new pkijs.EnvelopedData({ schema: pkijs.ContentInfo.fromBER(envelope).content });
       (enveloped.recipientInfos[0]?.value as pkijs.KeyTransRecipientInfo).keyEncryptionAlgorithm = new pkijs.AlgorithmIdentifier({ algorithmId: '1.2.840.113549.1.1.7' });
       const oaep = Buffer.from(new pkijs.ContentInfo({ contentType: CMS.envelopedData, content: enveloped.toSchema() }).toSchema().toBER());
-      const der = await buildPkiMessage({ signer: { cert: r.cert, key: r.key }, digest: 'sha256', messageType: MESSAGE_TYPE.PKCSReq, transactionId: txid(), envelope: oaep });
+      const der = await buildPkiMessage({ signer: r, digest: 'sha256', messageType: MESSAGE_TYPE.PKCSReq, transactionId: txid(), envelope: oaep });
       expect(await send(der, r)).toMatchObject({ status: 'FAILURE', failInfo: 'badAlg' });
       const ofb: ContentCipher = { oid: '2.16.840.1.101.3.4.1.3', name: 'aes-128-ofb', keyLength: 16, ivLength: 16 };
       expect(await send(await buildRequest({ requester: r, ra, messageType: MESSAGE_TYPE.PKCSReq, content: csr(), transactionId: txid(), cipher: ofb }), r)).toMatchObject({

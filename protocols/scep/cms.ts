@@ -2,7 +2,7 @@
 // whose content is a CMS EnvelopedData for the RA. Parsed and built with pkijs over asn1js; every
 // signature, verification and RSA operation is node:crypto's (pkijs's own crypto is WebCrypto,
 // which has no RSA PKCS#1 v1.5 encryption).
-import { createCipheriv, createDecipheriv, createHash, constants, publicEncrypt, randomBytes, sign, verify, X509Certificate, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createPublicKey, constants, publicEncrypt, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import {
@@ -51,9 +51,16 @@ export class ScepFailure extends Error {
   }
 }
 
-export interface Signer {
+/** A certificate as CMS names it (IssuerAndSerialNumber), with its bytes as sent. */
+export interface CertRef {
   der: Buffer;
-  cert: pkijs.Certificate;
+  /** The issuer Name, DER. */
+  issuerDer: Buffer;
+  /** The serial number INTEGER's content octets. */
+  serial: Buffer;
+}
+
+export interface Signer extends CertRef {
   publicKey: KeyObject;
   notBefore: Date;
   notAfter: Date;
@@ -103,17 +110,30 @@ function rawCertificates(signedDataSchema: asn1js.AsnType): Buffer[] {
   return set ? set.valueBlock.value.map((b) => bytesOf(b.valueBeforeDecodeView)) : [];
 }
 
-function signerOf(der: Buffer): Signer {
-  const cert = pkijs.Certificate.fromBER(der);
-  const x509 = new X509Certificate(der);
+function refOf(der: Buffer, cert: pkijs.Certificate): CertRef {
+  return { der, issuerDer: toDer(cert.issuer.toSchema()), serial: bytesOf(cert.serialNumber.valueBlock.valueHexView) };
+}
+
+/** The IssuerAndSerialNumber of a certificate (pkijs keeps the issuer Name's bytes as they came). */
+export function certRef(der: Buffer): CertRef {
+  return refOf(der, pkijs.Certificate.fromBER(der));
+}
+
+function signerOf(der: Buffer, cert: pkijs.Certificate): Signer {
+  // Not X509Certificate: it costs half a millisecond, most of it on what is not needed here.
+  const spki = toDer(cert.subjectPublicKeyInfo.toSchema());
   return {
-    der,
-    cert,
-    publicKey: x509.publicKey,
-    notBefore: new Date(x509.validFrom),
-    notAfter: new Date(x509.validTo),
+    ...refOf(der, cert),
+    publicKey: createPublicKey({ key: spki, format: 'der', type: 'spki' }),
+    notBefore: cert.notBefore.value,
+    notAfter: cert.notAfter.value,
     serialHex: serialHexOf(cert.serialNumber),
   };
+}
+
+/** IssuerAndSerialNumber from a CertRef, without parsing the certificate again. */
+function issuerAndSerial(ref: Pick<CertRef, 'issuerDer' | 'serial'>): pkijs.IssuerAndSerialNumber {
+  return new pkijs.IssuerAndSerialNumber({ issuer: preEncoded<pkijs.RelativeDistinguishedNames>(ref.issuerDer), serialNumber: new asn1js.Integer({ valueHex: ref.serial }) });
 }
 
 function attributeMap(attrs: pkijs.Attribute[]): Map<string, unknown> {
@@ -177,17 +197,14 @@ function verifySignedOrThrow(p: ParsedSigned, digest: DigestName): { signer: Sig
   let signer: Signer | undefined;
   try {
     const sid = signerInfo.sid as unknown;
-    for (const raw of rawCertificates(p.schema)) {
-      const candidate = signerOf(raw);
-      const matches =
-        sid instanceof pkijs.IssuerAndSerialNumber
-          ? candidate.cert.issuer.isEqual(sid.issuer) && candidate.cert.serialNumber.isEqual(sid.serialNumber)
-          : subjectKeyIdMatches(candidate.cert, sid);
-      if (matches) {
-        signer = candidate;
-        break;
-      }
-    }
+    // pkijs parsed the certificates already; the bytes as sent come from the same positions.
+    const raws = rawCertificates(p.schema);
+    (signedData.certificates ?? []).forEach((cert, i) => {
+      const raw = raws[i];
+      if (signer || !(cert instanceof pkijs.Certificate) || !raw) return;
+      const matches = sid instanceof pkijs.IssuerAndSerialNumber ? cert.issuer.isEqual(sid.issuer) && cert.serialNumber.isEqual(sid.serialNumber) : subjectKeyIdMatches(cert, sid);
+      if (matches) signer = signerOf(raw, cert);
+    });
   } catch (e) {
     return new ScepFailure('badMessageCheck', `the signer's certificate does not parse: ${(e as Error).message}`);
   }
@@ -403,7 +420,7 @@ export function openEnvelope<R extends EnvelopeRecipient>(der: Buffer, recipient
 }
 
 /** Encrypts `content` for the holder of `recipient`'s key: RSA PKCS#1 v1.5 key transport, `cipher` for the content. */
-export function buildEnvelope(content: Buffer, recipient: Pick<Signer, 'cert' | 'publicKey'>, cipher: ContentCipher): Buffer {
+export function buildEnvelope(content: Buffer, recipient: Pick<Signer, 'issuerDer' | 'serial' | 'publicKey'>, cipher: ContentCipher): Buffer {
   const cek = randomBytes(cipher.keyLength);
   const iv = randomBytes(cipher.ivLength);
   const c = createCipheriv(cipher.name, cek, iv);
@@ -416,7 +433,7 @@ export function buildEnvelope(content: Buffer, recipient: Pick<Signer, 'cert' | 
         variant: 1,
         value: new pkijs.KeyTransRecipientInfo({
           version: 0,
-          rid: new pkijs.IssuerAndSerialNumber({ issuer: recipient.cert.issuer, serialNumber: recipient.cert.serialNumber }),
+          rid: issuerAndSerial(recipient),
           keyEncryptionAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId: RSA_ENCRYPTION, algorithmParams: new asn1js.Null() }),
           encryptedKey: new asn1js.OctetString({ valueHex: encryptedKey }),
         }),
@@ -433,20 +450,47 @@ export function buildEnvelope(content: Buffer, recipient: Pick<Signer, 'cert' | 
   return toDer(new pkijs.ContentInfo({ contentType: CMS.envelopedData, content: enveloped.toSchema() }).toSchema());
 }
 
-/** A degenerate SignedData (no signers): the certs-only PKCS#7 of GetCACert and of a CertRep's content. */
-export function certsOnly(certificates: readonly pkijs.Certificate[], crls: readonly pkijs.CertificateRevocationList[] = []): Buffer {
+/**
+ * DER placed into a pkijs structure as it is, neither parsed nor re-encoded: pkijs asks a
+ * certificate-set or CRL member for toSchema(), asn1js asks the result for toBER(). Parsing a
+ * certificate with pkijs costs about a millisecond; the certificates a reply carries are ours.
+ */
+class PreEncoded {
+  private readonly bytes: ArrayBuffer;
+  constructor(der: Uint8Array) {
+    this.bytes = der.buffer.slice(der.byteOffset, der.byteOffset + der.byteLength) as ArrayBuffer;
+  }
+  toSchema(): this {
+    return this;
+  }
+  toBER(_sizeOnly?: boolean, writer?: { write(buf: ArrayBuffer): void }): ArrayBuffer {
+    if (!writer) return this.bytes;
+    writer.write(this.bytes);
+    return new ArrayBuffer(0);
+  }
+}
+
+const preEncoded = <T>(der: Uint8Array): T => new PreEncoded(der) as unknown as T;
+
+/** A degenerate SignedData (no signers): the certs-only PKCS#7 of GetCACert and of a CertRep's content. DER in, DER out. */
+export function certsOnly(certificates: readonly Buffer[], crls: readonly Buffer[] = []): Buffer {
   const signed = new pkijs.SignedData({
     version: 1,
     encapContentInfo: new pkijs.EncapsulatedContentInfo({ eContentType: CMS.data }),
-    ...(certificates.length ? { certificates: [...certificates] } : {}),
-    ...(crls.length ? { crls: [...crls] } : {}),
+    ...(certificates.length ? { certificates: certificates.map((c) => preEncoded<pkijs.Certificate>(c)) } : {}),
+    ...(crls.length ? { crls: crls.map((c) => preEncoded<pkijs.CertificateRevocationList>(c)) } : {}),
     signerInfos: [],
   });
   return toDer(new pkijs.ContentInfo({ contentType: CMS.signedData, content: signed.toSchema() }).toSchema());
 }
 
+/** Who signs a message: the certificate and the key. */
+export interface MessageSigner extends CertRef {
+  key: KeyObject;
+}
+
 export interface SignedMessage {
-  signer: { cert: pkijs.Certificate; key: KeyObject };
+  signer: MessageSigner;
   digest: DigestName;
   messageType: number;
   transactionId: string;
@@ -489,11 +533,11 @@ export async function buildPkiMessage(o: SignedMessage): Promise<Buffer> {
     version: 1,
     digestAlgorithms: [digestAlgorithm],
     encapContentInfo,
-    certificates: [o.signer.cert],
+    certificates: [preEncoded<pkijs.Certificate>(o.signer.der)],
     signerInfos: [
       new pkijs.SignerInfo({
         version: 1,
-        sid: new pkijs.IssuerAndSerialNumber({ issuer: o.signer.cert.issuer, serialNumber: o.signer.cert.serialNumber }),
+        sid: issuerAndSerial(o.signer),
         digestAlgorithm,
         signedAttrs,
         signatureAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId: RSA_ENCRYPTION, algorithmParams: new asn1js.Null() }),
@@ -505,7 +549,7 @@ export async function buildPkiMessage(o: SignedMessage): Promise<Buffer> {
 }
 
 export interface CertRep {
-  signer: { cert: pkijs.Certificate; key: KeyObject };
+  signer: MessageSigner;
   digest: DigestName;
   transactionId: string;
   recipientNonce: Buffer;
@@ -536,7 +580,6 @@ export function buildCertRep(o: CertRep): Promise<Buffer> {
 }
 
 export const parseCertificate = (der: Buffer): pkijs.Certificate => pkijs.Certificate.fromBER(der);
-export const parseCrl = (der: Buffer): pkijs.CertificateRevocationList => pkijs.CertificateRevocationList.fromBER(der);
 
 /** IssuerAndSerialNumber (GetCert, GetCRL) and IssuerAndSubject (CertPoll) from a decrypted envelope. */
 export function readIssuerAndSerial(der: Buffer): { issuer: pkijs.RelativeDistinguishedNames; serialHex: string } {

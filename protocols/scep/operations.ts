@@ -12,7 +12,7 @@ import { CsrError, parseCsr, type ParsedCsr } from '../../src/pki/csr.js';
 import { fromPem } from '../../src/pki/pem.js';
 import { MESSAGE_TYPE, type ContentCipher, type FailInfo } from './algorithms.js';
 import type { Challenges } from './challenges.js';
-import { buildCertRep, buildEnvelope, certsOnly, openEnvelope, parseCertificate, parseCrl, readIssuerAndSerial, readPkiMessage, ScepFailure, type PkiMessage, type ReplyTo } from './cms.js';
+import { buildCertRep, buildEnvelope, certsOnly, openEnvelope, parseCertificate, readIssuerAndSerial, readPkiMessage, ScepFailure, type PkiMessage, type ReplyTo } from './cms.js';
 import type { LoadedRa, RaCertificates } from './ra.js';
 
 /** A signingTime further than this from our clock is badTime (devices without a clock exist). */
@@ -23,12 +23,14 @@ const ENROLL_WAIT_MS = 10_000;
 const POLL_WAIT_MS = 2_000;
 
 interface CaView {
-  /** The CA's certificate, then its parents up to the root. */
-  chain: pkijs.Certificate[];
+  /** The CA's certificate, then its parents up to the root, DER. */
+  chain: Buffer[];
+  /** The CA's own certificate, parsed (its subject names the issuer in GetCert and GetCRL). */
+  ca: pkijs.Certificate;
 }
 
 /** What a SUCCESS carries: certificates (and CRLs), encrypted to the requester with its own cipher. */
-type Answer = { status: 'SUCCESS'; certificates: pkijs.Certificate[]; crls?: pkijs.CertificateRevocationList[] } | { status: 'PENDING' } | { status: 'FAILURE'; failInfo: FailInfo; reason: string };
+type Answer = { status: 'SUCCESS'; certificates: Buffer[]; crls?: Buffer[] } | { status: 'PENDING' } | { status: 'FAILURE'; failInfo: FailInfo; reason: string };
 
 const failure = (failInfo: FailInfo, reason: string): Answer => ({ status: 'FAILURE', failInfo, reason });
 
@@ -48,7 +50,10 @@ export class PkiOperations {
   caView(caId: string): Promise<CaView> {
     let view = this.caViews.get(caId);
     if (!view) {
-      view = this.core.cas.chainOf(caId).then((pems) => ({ chain: pems.map((pem) => parseCertificate(fromPem(pem, ['CERTIFICATE']))) }));
+      view = this.core.cas.chainOf(caId).then((pems) => {
+        const chain = pems.map((pem) => fromPem(pem, ['CERTIFICATE']));
+        return { chain, ca: parseCertificate(chain[0] as Buffer) };
+      });
       this.caViews.set(caId, view);
       view.catch(() => this.caViews.delete(caId));
     }
@@ -170,26 +175,26 @@ export class PkiOperations {
   private async getCert(product: ProductRecord, content: Buffer): Promise<Answer> {
     const { issuer, serialHex } = readIssuerAndSerial(content);
     const view = await this.caView(product.caId);
-    if (!(view.chain[0] as pkijs.Certificate).subject.isEqual(issuer)) return failure('badCertId', 'the issuer is not this CA');
+    if (!view.ca.subject.isEqual(issuer)) return failure('badCertId', 'the issuer is not this CA');
     const certificate = await this.core.queries.certificateBySerial(product.caId, serialHex);
     if (!certificate) return failure('badCertId', `no certificate with serial ${serialHex}`);
-    return { status: 'SUCCESS', certificates: [parseCertificate(fromPem(certificate.certificatePem, ['CERTIFICATE']))] };
+    return { status: 'SUCCESS', certificates: [fromPem(certificate.certificatePem, ['CERTIFICATE'])] };
   }
 
   private async getCrl(product: ProductRecord, content: Buffer): Promise<Answer> {
     const { issuer } = readIssuerAndSerial(content);
     const view = await this.caView(product.caId);
-    if (!(view.chain[0] as pkijs.Certificate).subject.isEqual(issuer)) return failure('badCertId', 'the issuer is not this CA');
+    if (!view.ca.subject.isEqual(issuer)) return failure('badCertId', 'the issuer is not this CA');
     const crl = await this.core.crls.current(product.caId);
-    return { status: 'SUCCESS', certificates: [], crls: [parseCrl(crl.der)] };
+    return { status: 'SUCCESS', certificates: [], crls: [crl.der] };
   }
 
   private async answerOf(outcome: Outcome): Promise<Answer> {
     switch (outcome.state) {
-      case 'issued': {
-        const view = await this.caView(outcome.request.caId);
-        return { status: 'SUCCESS', certificates: [parseCertificate(fromPem(outcome.certificate.certificatePem, ['CERTIFICATE'])), ...view.chain] };
-      }
+      case 'issued':
+        // The issued certificate alone (RFC 8894 §3.3.2 asks for at least it): clients have the
+        // chain from GetCACert, and each certificate more costs every reply its encoding.
+        return { status: 'SUCCESS', certificates: [fromPem(outcome.certificate.certificatePem, ['CERTIFICATE'])] };
       case 'pending':
         return { status: 'PENDING' };
       case 'rejected':

@@ -14,13 +14,12 @@ import type { CaRecord } from '../../src/core/types.js';
 import { encodeName } from '../../src/pki/name.js';
 import { OID } from '../../src/pki/oids.js';
 import { fromPem } from '../../src/pki/pem.js';
-import { parseCertificate } from './cms.js';
+import { certRef, parseCertificate, type CertRef } from './cms.js';
 import type { RaRecord, ScepDb } from './db.js';
 
-export interface LoadedRa {
+export interface LoadedRa extends CertRef {
   id: string;
   serialHex: string;
-  der: Buffer;
   cert: pkijs.Certificate;
   key: KeyObject;
   notAfter: Date;
@@ -108,12 +107,13 @@ export class RaCertificates {
       this.keys.set(record.id, key);
     }
     const der = fromPem(record.certificatePem, ['CERTIFICATE']);
+    const cert = parseCertificate(der);
     const life = record.notAfter.getTime() - record.notBefore.getTime();
     return {
       id: record.id,
       serialHex: record.serialHex,
-      der,
-      cert: parseCertificate(der),
+      ...certRef(der),
+      cert,
       key,
       notAfter: record.notAfter,
       renewAt: Math.max(record.notAfter.getTime() - life / 3, record.createdAt.getTime() + MIN_RENEWAL_INTERVAL_MS),

@@ -124,7 +124,7 @@ export class ScepServer {
     const cached = this.caCerts.get(product.caId);
     if (cached?.raId === ra.id) return cached.body;
     const view = await this.operations.caView(product.caId);
-    const body = certsOnly([ra.cert, ...view.chain]);
+    const body = certsOnly([ra.der, ...view.chain]);
     this.caCerts.set(product.caId, { raId: ra.id, body });
     return body;
   }

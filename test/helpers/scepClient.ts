@@ -7,12 +7,12 @@ import { randomSerial, signCertificate } from '../../src/pki/certificate.js';
 import { encodeName, parseDnString } from '../../src/pki/name.js';
 import { fromPem } from '../../src/pki/pem.js';
 import { AES_256_CBC, type ContentCipher, type DigestName } from '../../protocols/scep/algorithms.js';
-import { buildEnvelope, buildPkiMessage, openEnvelope, parseCertificate, readCertRep, readCertsOnly, type ReadCertRep } from '../../protocols/scep/cms.js';
+import { buildEnvelope, buildPkiMessage, certRef, openEnvelope, parseCertificate, readCertRep, readCertsOnly, type CertRef, type ReadCertRep } from '../../protocols/scep/cms.js';
 
-export interface Requester {
+/** A client's certificate and key: it signs requests with them, and replies are encrypted to them. */
+export interface Requester extends CertRef {
   key: KeyObject;
   publicKey: KeyObject;
-  certDer: Buffer;
   cert: pkijs.Certificate;
 }
 
@@ -35,17 +35,16 @@ export function selfSigned(key: KeyObject, dn: string): Requester {
     },
     { key, algorithm: 'rsa-2048' },
   );
-  return { key, publicKey: createPublicKey(key), certDer, cert: parseCertificate(certDer) };
+  return { key, publicKey: createPublicKey(key), cert: parseCertificate(certDer), ...certRef(certDer) };
 }
 
 /** A requester that signs with a certificate it holds (RenewalReq). */
 export function holding(key: KeyObject, certPem: string): Requester {
   const certDer = fromPem(certPem, ['CERTIFICATE']);
-  return { key, publicKey: createPublicKey(key), certDer, cert: parseCertificate(certDer) };
+  return { key, publicKey: createPublicKey(key), cert: parseCertificate(certDer), ...certRef(certDer) };
 }
 
-export interface RaInfo {
-  der: Buffer;
+export interface RaInfo extends CertRef {
   cert: pkijs.Certificate;
   publicKey: KeyObject;
   /** GetCACert's certificates after the RA: the CA, then up to the root. */
@@ -59,12 +58,12 @@ export async function getCaCert(url: string): Promise<RaInfo & { contentType: st
   const { certificates } = readCertsOnly(Buffer.from(await res.arrayBuffer()));
   const [raDer, ...chain] = certificates;
   if (!raDer) throw new Error('GetCACert returned no certificate');
-  return { der: raDer, cert: parseCertificate(raDer), publicKey: new X509Certificate(raDer).publicKey, chain, contentType: res.headers.get('content-type') };
+  return { ...certRef(raDer), cert: parseCertificate(raDer), publicKey: new X509Certificate(raDer).publicKey, chain, contentType: res.headers.get('content-type') };
 }
 
 export interface RequestOptions {
   requester: Requester;
-  ra: Pick<RaInfo, 'cert' | 'publicKey'>;
+  ra: Pick<RaInfo, 'issuerDer' | 'serial' | 'publicKey'>;
   messageType: number;
   /** The envelope's content: a CSR, IssuerAndSubject, IssuerAndSerialNumber. */
   content: Buffer;
@@ -77,11 +76,11 @@ export interface RequestOptions {
 
 export function buildRequest(o: RequestOptions): Promise<Buffer> {
   return buildPkiMessage({
-    signer: { cert: o.requester.cert, key: o.requester.key },
+    signer: o.requester,
     digest: o.digest ?? 'sha256',
     messageType: o.messageType,
     transactionId: o.transactionId,
-    envelope: buildEnvelope(o.content, { cert: o.ra.cert, publicKey: o.ra.publicKey }, o.cipher ?? AES_256_CBC),
+    envelope: buildEnvelope(o.content, o.ra, o.cipher ?? AES_256_CBC),
     ...(o.senderNonce ? { senderNonce: o.senderNonce } : {}),
     ...(o.now ? { now: o.now } : {}),
   });
