@@ -348,6 +348,9 @@ function subjectKeyIdMatches(cert: pkijs.Certificate, sid: unknown): boolean {
   return !!ski && bytesOf(ski.valueBlock.valueHexView).equals(bytesOf(block.valueBlock.valueHexView));
 }
 
+/** How openEnvelope's failure begins when no recipient of the envelope is one of ours. */
+export const UNKNOWN_RECIPIENT = 'the envelope is not encrypted for this RA';
+
 /** An RA key that can open an envelope addressed to its certificate. */
 export interface EnvelopeRecipient {
   cert: pkijs.Certificate;
@@ -380,7 +383,7 @@ export function openEnvelope<R extends EnvelopeRecipient>(der: Buffer, recipient
       break;
     }
   }
-  if (!found) throw new ScepFailure('badMessageCheck', 'the envelope is not encrypted for this RA (fetch GetCACert again)');
+  if (!found) throw new ScepFailure('badMessageCheck', `${UNKNOWN_RECIPIENT} (fetch GetCACert again)`);
   if (found.info.keyEncryptionAlgorithm.algorithmId !== RSA_ENCRYPTION) {
     throw new ScepFailure('badAlg', `key transport ${found.info.keyEncryptionAlgorithm.algorithmId} is not supported (RSA PKCS#1 v1.5 only)`);
   }

@@ -3,6 +3,7 @@
 import express from 'express';
 import type { ProtocolModule } from '../../src/core/protocol.js';
 import { challengeRoutes, Challenges } from './challenges.js';
+import { CmsPool } from './cmsPool.js';
 import { ScepDb } from './db.js';
 import { SCEP_MIGRATIONS } from './migrations.js';
 import { PkiOperations } from './operations.js';
@@ -21,7 +22,9 @@ export const scepProtocol: ProtocolModule = {
     const db = new ScepDb(core.tables);
     const ras = new RaCertificates(db, core.cas, (id) => core.queries.caById(id), core.masterKey, config.scepRaDays * 86_400_000, log);
     const challenges = new Challenges(db, core);
-    const operations = new PkiOperations(core, ras, challenges);
+    // As many threads as the deployment gives to checking CSR signatures (one per core but one).
+    const cms = new CmsPool(Math.max(1, config.cryptoThreads), log);
+    const operations = new PkiOperations(core, ras, challenges, cms);
     const router = express.Router();
     router.use(challengeRoutes(core, challenges));
     router.use(new ScepServer(core, ras, operations).router());
@@ -34,15 +37,16 @@ export const scepProtocol: ProtocolModule = {
         // --processes, before the children fork, so that they share one).
         const caIds = new Set((await core.queries.productList()).map((p) => p.caId));
         for (const caId of caIds) await ras.current(caId).catch((e: Error) => log.warn({ err: e.message, ca: caId }, 'could not prepare the SCEP RA certificate'));
+        await cms.warm().catch((e: Error) => log.warn({ err: e.message }, 'the SCEP CMS threads did not start'));
         sweeper = setInterval(() => {
           const now = Date.now();
           Promise.all([challenges.removeExpired(now, EXPIRED_KEPT_MS), db.removeExpiredRas(now, EXPIRED_KEPT_MS)]).catch((e: Error) => log.warn({ err: e.message }, 'SCEP cleanup failed'));
         }, CLEANUP_INTERVAL_MS);
         sweeper.unref();
       },
-      close() {
+      async close() {
         if (sweeper) clearInterval(sweeper);
-        return Promise.resolve();
+        await cms.close();
       },
     };
   },

@@ -10,9 +10,11 @@ import type { CoreServices } from '../../src/core/protocol.js';
 import type { CertificateRecord, Constraint, ProductRecord } from '../../src/core/types.js';
 import { CsrError, parseCsr, type ParsedCsr } from '../../src/pki/csr.js';
 import { fromPem } from '../../src/pki/pem.js';
-import { MESSAGE_TYPE, type ContentCipher, type FailInfo } from './algorithms.js';
+import { MESSAGE_TYPE, type FailInfo } from './algorithms.js';
 import type { Challenges } from './challenges.js';
-import { buildCertRep, buildEnvelope, certsOnly, openEnvelope, parseCertificate, readIssuerAndSerial, readPkiMessage, ScepFailure, type PkiMessage, type ReplyTo } from './cms.js';
+import { MalformedMessage, parseCertificate, readIssuerAndSerial, ScepFailure, UNKNOWN_RECIPIENT, type PkiMessage, type ReplyTo } from './cms.js';
+import { asBuffer } from './cmsJobs.js';
+import type { CmsRunner } from './cmsPool.js';
 import type { LoadedRa, RaCertificates } from './ra.js';
 
 /** A signingTime further than this from our clock is badTime (devices without a clock exist). */
@@ -35,6 +37,8 @@ type Answer = { status: 'SUCCESS'; certificates: Buffer[]; crls?: Buffer[] } | {
 const failure = (failInfo: FailInfo, reason: string): Answer => ({ status: 'FAILURE', failInfo, reason });
 
 /** Who sent a request, for polls that carry no CSR: the certificate it is signed with. */
+const recipientOf = (ra: LoadedRa) => ({ id: ra.id, der: ra.der, key: ra.key });
+
 export const principalOf = (signerDer: Buffer): string => `scep:${createHash('sha256').update(signerDer).digest('hex').slice(0, 40)}`;
 
 export class PkiOperations {
@@ -44,6 +48,7 @@ export class PkiOperations {
     private readonly core: CoreServices,
     private readonly ras: RaCertificates,
     private readonly challenges: Challenges,
+    private readonly cms: CmsRunner,
   ) {}
 
   /** The CA's chain, parsed once (CA certificates do not change). */
@@ -62,43 +67,33 @@ export class PkiOperations {
 
   /** Answers a pkiMessage sent under `product`. Throws MalformedMessage when there is nothing to answer. */
   async handle(product: ProductRecord, der: Buffer, sourceIp: string | null): Promise<Buffer> {
-    const read = readPkiMessage(der, new Date(), MAX_CLOCK_SKEW_MS);
-    if (!read.message) {
-      const f = read.failure as ScepFailure;
-      return this.reply(await this.ras.current(product.caId), read.replyTo, failure(f.failInfo, f.message));
+    const current = await this.ras.current(product.caId);
+    let ras = await this.ras.all(product.caId);
+    let read = await this.cms.read({ der, now: Date.now(), maxClockSkewMs: MAX_CLOCK_SKEW_MS }, ras.map(recipientOf));
+    // Encrypted to an RA another process issued since we looked: look again, once.
+    if (read.kind === 'verified' && read.openFailure?.reason.startsWith(UNKNOWN_RECIPIENT)) {
+      ras = await this.ras.reload(product.caId);
+      read = await this.cms.read({ der, now: Date.now(), maxClockSkewMs: MAX_CLOCK_SKEW_MS }, ras.map(recipientOf));
     }
-    const message = read.message;
-    let ra = await this.ras.current(product.caId);
+    if (read.kind === 'malformed') throw new MalformedMessage(read.reason);
+    if (read.kind === 'failure') return this.reply(current, read.replyTo, failure(read.failInfo, read.reason));
+    const { message, opened, openFailure } = read;
+    // Sign with the RA the client encrypted to: it holds that certificate to verify with.
+    const ra = (opened && ras.find((r) => r.id === opened.recipientId)) || current;
     let answer: Answer;
-    let cipher: ContentCipher | undefined;
     try {
       // The reply is encrypted to the signer's key: RSA key transport needs an RSA key.
       if (message.signer.publicKey.asymmetricKeyType !== 'rsa') throw new ScepFailure('badAlg', "the signer's key is not an RSA key, so no reply can be encrypted to it");
-      const opened = await this.open(product.caId, message);
-      // Sign with the RA the client encrypted to: it holds that certificate to verify with.
-      ra = opened.recipient;
-      cipher = opened.cipher;
-      answer = await this.answer(product, message, opened.content, sourceIp);
+      if (!message.envelope) throw new ScepFailure('badRequest', 'the pkiMessage has no pkcsPKIEnvelope');
+      if (!opened) throw new ScepFailure(openFailure?.failInfo ?? 'badMessageCheck', openFailure?.reason ?? 'the envelope cannot be decrypted');
+      answer = await this.answer(product, message, asBuffer(opened.content), sourceIp);
     } catch (e) {
       if (e instanceof ScepFailure) answer = failure(e.failInfo, e.message);
       else if (e instanceof AppError) answer = failure('badRequest', e.message);
       else throw e;
     }
     if (answer.status === 'FAILURE') this.core.log.info({ product: product.id, transactionId: message.transactionId, messageType: message.messageType, failInfo: answer.failInfo, reason: answer.reason }, 'SCEP request answered FAILURE');
-    return this.reply(ra, message, answer, cipher, message);
-  }
-
-  private async open(caId: string, message: PkiMessage) {
-    if (!message.envelope) throw new ScepFailure('badRequest', 'the pkiMessage has no pkcsPKIEnvelope');
-    let ras = await this.ras.all(caId);
-    try {
-      return openEnvelope(message.envelope, ras);
-    } catch (e) {
-      // Encrypted to an RA another process issued since we looked: look again, once.
-      if (!(e instanceof ScepFailure) || !/not encrypted for this RA/.test(e.message)) throw e;
-      ras = await this.ras.reload(caId);
-      return openEnvelope(message.envelope, ras);
-    }
+    return this.reply(ra, message, answer, opened?.cipherOid, message);
   }
 
   private async answer(product: ProductRecord, message: PkiMessage, content: Buffer, sourceIp: string | null): Promise<Answer> {
@@ -208,20 +203,18 @@ export class PkiOperations {
     return Math.min(cap, this.core.config.issueWaitMs);
   }
 
-  private async reply(ra: LoadedRa, replyTo: ReplyTo, answer: Answer, cipher?: ContentCipher, message?: PkiMessage): Promise<Buffer> {
-    let envelope: Buffer | undefined;
-    if (answer.status === 'SUCCESS') {
-      if (!cipher || !message) throw new Error('a SUCCESS answers a decrypted request');
-      envelope = buildEnvelope(certsOnly(answer.certificates, answer.crls), message.signer, cipher);
-    }
-    return buildCertRep({
-      signer: ra,
+  private reply(ra: LoadedRa, replyTo: ReplyTo, answer: Answer, cipherOid?: string, message?: PkiMessage): Promise<Buffer> {
+    if (answer.status === 'SUCCESS' && (!cipherOid || !message)) throw new Error('a SUCCESS answers a decrypted request');
+    return this.cms.reply({
+      signer: { der: ra.der, issuerDer: ra.issuerDer, serial: ra.serial, key: ra.key },
       digest: replyTo.digest,
       transactionId: replyTo.transactionId,
       recipientNonce: replyTo.senderNonce,
       status: answer.status,
       ...(answer.status === 'FAILURE' ? { failInfo: answer.failInfo } : {}),
-      ...(envelope ? { envelope } : {}),
+      ...(answer.status === 'SUCCESS' && message && cipherOid
+        ? { success: { certificates: answer.certificates, crls: answer.crls ?? [], recipient: { issuerDer: message.signer.issuerDer, serial: message.signer.serial, publicKey: message.signer.publicKey }, cipherOid } }
+        : {}),
     });
   }
 }
