@@ -46,17 +46,19 @@ export type ReadResult =
 
 /** What a thread keeps between jobs: the RA certificates and keys it was given. */
 export class RecipientCache {
-  private readonly known = new Map<string, { id: string; cert: pkijs.Certificate; key: KeyObject }>();
+  private readonly known = new Map<string, { id: string; der: Buffer; key: KeyObject; cert?: pkijs.Certificate }>();
+
+  /** Keeps what a job brought, whether or not the job gets as far as using it. */
+  learn(list: RecipientMaterial[]): void {
+    for (const r of list) if (r.der && r.key && !this.known.has(r.id)) this.known.set(r.id, { id: r.id, der: asBuffer(r.der), key: r.key });
+  }
 
   resolve(list: RecipientMaterial[]): { id: string; cert: pkijs.Certificate; key: KeyObject }[] {
     return list.map((r) => {
-      let known = this.known.get(r.id);
-      if (!known) {
-        if (!r.der || !r.key) throw new Error(`RA ${r.id} was not sent to this thread`);
-        known = { id: r.id, cert: parseCertificate(asBuffer(r.der)), key: r.key };
-        this.known.set(r.id, known);
-      }
-      return known;
+      const known = this.known.get(r.id);
+      if (!known) throw new Error(`RA ${r.id} was not sent to this thread`);
+      known.cert ??= parseCertificate(known.der);
+      return { id: known.id, cert: known.cert, key: known.key };
     });
   }
 }
@@ -68,6 +70,7 @@ export async function runCmsJob(job: CmsJob, cache: RecipientCache): Promise<Rea
 }
 
 function read(job: ReadJob, cache: RecipientCache): ReadResult {
+  cache.learn(job.recipients);
   let read: ReturnType<typeof readPkiMessage>;
   try {
     read = readPkiMessage(asBuffer(job.der), new Date(job.now), job.maxClockSkewMs);
