@@ -2,7 +2,8 @@
 // openssl checks what a relying party would (the CertRep's signature and the RA's chain, the
 // issued certificates, the CRL). strongSwan is the unmodified client, in test/clients.
 import { constants, createPublicKey, publicEncrypt, randomBytes, X509Certificate } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { request as httpsRequestRaw } from 'node:https';
 import { join } from 'node:path';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
@@ -10,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCsr } from '../src/pki/csrBuilder.js';
 import { fromPem, toPem } from '../src/pki/pem.js';
 import { AES_128_CBC, AES_256_CBC, CMS, DES_EDE3_CBC, MESSAGE_TYPE, SCEP_ATTR, type ContentCipher, type DigestName } from '../protocols/scep/algorithms.js';
-import { buildEnvelope, buildPkiMessage } from '../protocols/scep/cms.js';
+import { buildEnvelope, buildPkiMessage, certRef, readCertsOnly } from '../protocols/scep/cms.js';
+import { freePort } from './helpers/net.js';
 import { opensslVerify, openssl, x509Text } from './helpers/openssl.js';
 import { startScepEnv, type ScepEnv } from './helpers/scepEnv.js';
 import { buildRequest, getCaCert, holding, pkiOperation, readReply, rsaKey, selfSigned, type RaInfo, type Requester } from './helpers/scepClient.js';
@@ -427,6 +429,50 @@ describe('SCEP', () => {
         if (decision === 'approve') expect(opensslVerify(env.dir, env.rootPem, env.issuingPem, leafOf(last?.certificates ?? []).toString())).toMatch(/: OK/);
       }
       expect(outcomes).toEqual(['SUCCESS/', 'FAILURE/badRequest']);
+    });
+  });
+
+  describe('over HTTPS', () => {
+    let tls: ScepEnv;
+    let httpsBase: string;
+    let tlsCa: string;
+
+    beforeAll(async () => {
+      tls = await startScepEnv({ overrides: { httpsPort: await freePort() } });
+      httpsBase = (tls.server.httpsUrl as string).replace('127.0.0.1', 'localhost');
+      tlsCa = readFileSync(join(tls.dir, 'tls-ca.pem'), 'utf8');
+    });
+    afterAll(async () => {
+      await tls?.stop();
+    });
+
+    /** A request over HTTPS trusting certgate's own TLS CA. */
+    function httpsRequest(path: string, body?: Buffer): Promise<{ status: number; type: string | undefined; body: Buffer }> {
+      return new Promise((resolve, reject) => {
+        const req = httpsRequestRaw(`${httpsBase}${path}`, { method: body ? 'POST' : 'GET', ca: tlsCa }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'], body: Buffer.concat(chunks) }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    }
+
+    it('serves GetCACert and enrolls with PKCSReq on the HTTPS listener too', async () => {
+      const caCerts = await httpsRequest('/scep?operation=GetCACert');
+      expect(caCerts).toMatchObject({ status: 200, type: 'application/x-x509-ca-ra-cert' });
+      const [raDer] = readCertsOnly(caCerts.body).certificates;
+      const tlsRa = { ...certRef(raDer as Buffer), publicKey: new X509Certificate(raDer as Buffer).publicKey };
+      const product = await tls.server.rt.store.products.getByName('default');
+      const challenge = await tls.oneTimeChallenge(product?.id as string);
+      const requester = selfSigned(keys[0] as never, 'CN=tls.host1.test');
+      const der = await buildRequest({ requester, ra: tlsRa, messageType: MESSAGE_TYPE.PKCSReq, content: csrDer(keys[0] as never, 'tls.host1.test', challenge), transactionId: txid() });
+      const res = await httpsRequest('/cgi-bin/pkiclient.exe?operation=PKIOperation', der);
+      expect(res.status).toBe(200);
+      const reply = readReply(res.body, requester);
+      expect(reply.status).toBe('SUCCESS');
+      expect(opensslVerify(tls.dir, tls.rootPem, tls.issuingPem, leafOf(reply.certificates).toString())).toMatch(/: OK/);
     });
   });
 });
