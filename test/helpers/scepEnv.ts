@@ -9,6 +9,7 @@ import { initialize } from '../../src/init.js';
 import { parseProductTemplate } from '../../src/policy/productSchema.js';
 import { PROTOCOLS } from '../../protocols/index.js';
 import { tempDir } from './openssl.js';
+import { restCall } from './restCall.js';
 
 export interface ScepEnv {
   dir: string;
@@ -46,21 +47,7 @@ export async function startScepEnv(options: { overrides?: Partial<Config>; keyAl
   if (!init?.root || !init.issuing || !init.adminToken) throw new Error('initialize made no CAs');
   const { root, issuing, adminToken } = init;
   const base = server.httpUrl as string;
-  const rest: ScepEnv['rest'] = async (method, path, body, token = adminToken) => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    let json: Record<string, unknown> = {};
-    try {
-      json = JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      // not JSON
-    }
-    return { status: res.status, json };
-  };
+  const rest: ScepEnv['rest'] = (method, path, body, token = adminToken) => restCall(base, token, method, path, body);
   return {
     dir,
     server,
