@@ -52,11 +52,11 @@ export async function waitForHttp(url: string, child: ChildProcess, timeoutMs = 
   throw new Error(`${url} did not come up`);
 }
 
-export async function load(url: string, bodies: (string | Buffer)[], headers: Record<string, string>): Promise<{ rate: number; p50: number; p99: number; requests: number; non2xx: number; errors: number }> {
+export async function load(url: string, bodies: (string | Buffer)[], headers: Record<string, string>, connections = 32): Promise<{ rate: number; p50: number; p99: number; requests: number; non2xx: number; errors: number }> {
   let i = 0;
   const result = await autocannon({
     url,
-    connections: 32,
+    connections,
     amount: bodies.length,
     timeout: 60,
     requests: [

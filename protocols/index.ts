@@ -3,6 +3,8 @@ import type { ProtocolModule } from '../src/core/protocol.js';
 import { acmeProtocol } from './acme/index.js';
 import { estProtocol } from './est/index.js';
 import { restProtocol } from './rest/index.js';
+import { scepProtocol } from './scep/index.js';
 import { statusProtocol } from './status/index.js';
 
-export const PROTOCOLS: readonly ProtocolModule[] = [restProtocol, statusProtocol, acmeProtocol, estProtocol];
+// SCEP comes before REST: it owns /v1/scep/challenges, and REST answers 404 for every /v1 path it does not know.
+export const PROTOCOLS: readonly ProtocolModule[] = [scepProtocol, restProtocol, statusProtocol, acmeProtocol, estProtocol];

@@ -64,6 +64,8 @@ export const configSchema = z.object({
   ocspCacheSeconds: z.coerce.number().int().min(0).max(86_400).default(60),
   /** Lifetime of each delegated OCSP signing certificate; a successor is issued when a third is left. */
   ocspSignerDays: z.coerce.number().int().min(1).max(365).default(7),
+  /** Lifetime of each SCEP RA certificate (one per CA); a successor is issued when a third is left. */
+  scepRaDays: z.coerce.number().int().min(1).max(3650).default(365),
   /** Extra host names for the HTTPS certificate the gateway issues itself. */
   tlsHostnames: z.array(z.string().min(1)).default([]),
   /** host:port of the DNS server the validator (ACME) asks; unset: the system's resolver. */
@@ -113,6 +115,7 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   ocspValidityHours: 'CERTGATE_OCSP_VALIDITY_HOURS',
   ocspCacheSeconds: 'CERTGATE_OCSP_CACHE_SECONDS',
   ocspSignerDays: 'CERTGATE_OCSP_SIGNER_DAYS',
+  scepRaDays: 'CERTGATE_SCEP_RA_DAYS',
   tlsCertFile: 'CERTGATE_TLS_CERT_FILE',
   tlsKeyFile: 'CERTGATE_TLS_KEY_FILE',
   tlsHostnames: 'CERTGATE_TLS_HOSTNAMES',

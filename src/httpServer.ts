@@ -26,6 +26,11 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+// SCEP clients put a whole pkiMessage (several KB of base64) in a GET's query string, and strongSwan
+// sends its GET PKIOperation without a Host header (it removes curl's). Node 20 would answer both
+// with 400 (16 KiB of headers at most, Host required on HTTP/1.1).
+const HTTP_OPTIONS = { maxHeaderSize: 64 * 1024, requireHostHeader: false } as const;
+
 function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -45,7 +50,7 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
   if (opts.http !== false) {
     await rt.startServing();
     const app = createRequestListener(rt);
-    const http = createServer(app);
+    const http = createServer(HTTP_OPTIONS, app);
     http.keepAliveTimeout = 65_000;
     servers.push(http);
     httpUrl = urlOf('http', await listen(http, config.httpPort, config.host));
@@ -57,7 +62,7 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
         // TLS 1.2 stays on: embedded EST clients (strongSwan 5.9) do not speak 1.3. Every client is
         // asked for a certificate and none is required: EST authenticates with one (and checks it
         // itself, against certgate's CAs and records); every other client simply sends none.
-        const https = createHttpsServer({ cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2', requestCert: true, rejectUnauthorized: false }, app);
+        const https = createHttpsServer({ ...HTTP_OPTIONS, cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2', requestCert: true, rejectUnauthorized: false }, app);
         https.keepAliveTimeout = 65_000;
         servers.push(https);
         httpsUrl = urlOf('https', await listen(https, config.httpsPort, config.host));

@@ -22,6 +22,7 @@ import { startRedis, type RunningRedis } from './harness/redis.js';
 import { freePort } from './helpers/net.js';
 import { makeCsr, openssl, tempDir } from './helpers/openssl.js';
 import { until } from './helpers/until.js';
+import { restCall } from './helpers/restCall.js';
 
 const pgError = (code: string, message = 'x'): Error => Object.assign(new Error(message), { code });
 
@@ -129,21 +130,7 @@ async function startGateway(overrides: Record<string, unknown>) {
     },
   });
   const base = server.httpUrl as string;
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${admin}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    let json: Record<string, unknown> = {};
-    try {
-      json = JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      /* not JSON */
-    }
-    return { status: res.status, json, headers: res.headers };
-  };
+  const api = (method: string, path: string, body?: unknown) => restCall(base, admin, method, path, body);
   const cas = (await api('GET', '/v1/cas')).json.cas as { id: string; type: string }[];
   const issuing = cas.find((c) => c.type === 'issuing')!;
   const issuingPem = (await api('GET', `/v1/cas/${issuing.id}`)).json.certificate_pem as string;

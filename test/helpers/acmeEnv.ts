@@ -12,6 +12,7 @@ import { PROTOCOLS } from '../../protocols/index.js';
 import { startHttp01Responder, startTlsAlpnResponder, type Http01Responder, type TlsAlpnResponder } from './acmeResponders.js';
 import { startDnsServer, type StubDnsServer } from './dnsServer.js';
 import { tempDir } from './openssl.js';
+import { restCall } from './restCall.js';
 
 export interface AcmeEnv {
   dir: string;
@@ -78,19 +79,8 @@ export async function startAcmeEnv(options: { overrides?: Partial<Config>; http0
       return { kid: credential.id, hmacKey: secret };
     },
     async rest(method, path, body) {
-      const res = await fetch(`${base}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${adminToken}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
-      const text = await res.text();
-      let json: Record<string, unknown> = {};
-      try {
-        json = JSON.parse(text) as Record<string, unknown>;
-      } catch {
-        // not JSON
-      }
-      return { status: res.status, json };
+      const { status, json } = await restCall(base, adminToken, method, path, body);
+      return { status, json };
     },
     async stop() {
       await server.close();

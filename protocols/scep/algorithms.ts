@@ -1,0 +1,91 @@
+// The object identifiers SCEP (RFC 8894) and the CMS around it (RFC 5652) use, and the algorithms
+// certgate accepts: what a request may use, and therefore what a reply answers with.
+
+export const CMS = {
+  data: '1.2.840.113549.1.7.1',
+  signedData: '1.2.840.113549.1.7.2',
+  envelopedData: '1.2.840.113549.1.7.3',
+  contentType: '1.2.840.113549.1.9.3',
+  messageDigest: '1.2.840.113549.1.9.4',
+  signingTime: '1.2.840.113549.1.9.5',
+} as const;
+
+/** SCEP's signed attributes (RFC 8894 §3.2.1), under id-VeriSign's 2.16.840.1.113733.1.9. */
+export const SCEP_ATTR = {
+  messageType: '2.16.840.1.113733.1.9.2',
+  pkiStatus: '2.16.840.1.113733.1.9.3',
+  failInfo: '2.16.840.1.113733.1.9.4',
+  senderNonce: '2.16.840.1.113733.1.9.5',
+  recipientNonce: '2.16.840.1.113733.1.9.6',
+  transactionID: '2.16.840.1.113733.1.9.7',
+} as const;
+
+export const MESSAGE_TYPE = {
+  CertRep: 3,
+  RenewalReq: 17,
+  PKCSReq: 19,
+  CertPoll: 20,
+  GetCert: 21,
+  GetCRL: 22,
+} as const;
+export type MessageType = (typeof MESSAGE_TYPE)[keyof typeof MESSAGE_TYPE];
+const MESSAGE_TYPES = new Set<number>(Object.values(MESSAGE_TYPE));
+export const isMessageType = (n: number): n is MessageType => MESSAGE_TYPES.has(n);
+
+export const PKI_STATUS = { SUCCESS: '0', FAILURE: '2', PENDING: '3' } as const;
+export type PkiStatus = keyof typeof PKI_STATUS;
+
+/** RFC 8894 §3.2.1.4. */
+export const FAIL_INFO = { badAlg: '0', badMessageCheck: '1', badRequest: '2', badTime: '3', badCertId: '4' } as const;
+export type FailInfo = keyof typeof FAIL_INFO;
+
+export type DigestName = 'sha1' | 'sha224' | 'sha256' | 'sha384' | 'sha512';
+
+/** Digest algorithms a request may be signed with (MD5 is refused: badAlg). */
+export const DIGESTS: Readonly<Record<string, DigestName>> = {
+  '1.3.14.3.2.26': 'sha1',
+  '2.16.840.1.101.3.4.2.4': 'sha224',
+  '2.16.840.1.101.3.4.2.1': 'sha256',
+  '2.16.840.1.101.3.4.2.2': 'sha384',
+  '2.16.840.1.101.3.4.2.3': 'sha512',
+};
+export const DIGEST_OID: Readonly<Record<DigestName, string>> = Object.fromEntries(Object.entries(DIGESTS).map(([oid, name]) => [name, oid])) as Record<DigestName, string>;
+
+export const RSA_ENCRYPTION = '1.2.840.113549.1.1.1';
+export const RSASSA_PSS = '1.2.840.113549.1.1.10';
+
+/** SignerInfo signature algorithms: rsaEncryption takes its hash from digestAlgorithm; the others name theirs. */
+export const SIGNATURES: Readonly<Record<string, { kind: 'rsa' | 'ecdsa'; hash: DigestName | null }>> = {
+  [RSA_ENCRYPTION]: { kind: 'rsa', hash: null },
+  '1.2.840.113549.1.1.5': { kind: 'rsa', hash: 'sha1' },
+  '1.2.840.113549.1.1.14': { kind: 'rsa', hash: 'sha224' },
+  '1.2.840.113549.1.1.11': { kind: 'rsa', hash: 'sha256' },
+  '1.2.840.113549.1.1.12': { kind: 'rsa', hash: 'sha384' },
+  '1.2.840.113549.1.1.13': { kind: 'rsa', hash: 'sha512' },
+  '1.2.840.10045.4.1': { kind: 'ecdsa', hash: 'sha1' },
+  '1.2.840.10045.4.3.2': { kind: 'ecdsa', hash: 'sha256' },
+  '1.2.840.10045.4.3.3': { kind: 'ecdsa', hash: 'sha384' },
+  '1.2.840.10045.4.3.4': { kind: 'ecdsa', hash: 'sha512' },
+};
+
+export interface ContentCipher {
+  oid: string;
+  /** node:crypto's name. */
+  name: string;
+  keyLength: number;
+  ivLength: number;
+}
+
+/** Content encryption: AES-CBC and 3DES (single DES, RC2 and the rest are refused: badAlg). */
+export const CIPHERS: Readonly<Record<string, ContentCipher>> = {
+  '2.16.840.1.101.3.4.1.2': { oid: '2.16.840.1.101.3.4.1.2', name: 'aes-128-cbc', keyLength: 16, ivLength: 16 },
+  '2.16.840.1.101.3.4.1.22': { oid: '2.16.840.1.101.3.4.1.22', name: 'aes-192-cbc', keyLength: 24, ivLength: 16 },
+  '2.16.840.1.101.3.4.1.42': { oid: '2.16.840.1.101.3.4.1.42', name: 'aes-256-cbc', keyLength: 32, ivLength: 16 },
+  '1.2.840.113549.3.7': { oid: '1.2.840.113549.3.7', name: 'des-ede3-cbc', keyLength: 24, ivLength: 8 },
+};
+export const AES_256_CBC = CIPHERS['2.16.840.1.101.3.4.1.42'] as ContentCipher;
+export const AES_128_CBC = CIPHERS['2.16.840.1.101.3.4.1.2'] as ContentCipher;
+export const DES_EDE3_CBC = CIPHERS['1.2.840.113549.3.7'] as ContentCipher;
+
+/** What GetCACaps advertises (RFC 8894 §3.5.2); see CLIENTS.md for why exactly these. */
+export const CA_CAPABILITIES = ['AES', 'DES3', 'POSTPKIOperation', 'Renewal', 'SHA-256', 'SHA-384', 'SHA-512', 'SCEPStandard'] as const;

@@ -1,0 +1,134 @@
+// The CMS work of one SCEP request, as jobs whose inputs and results cross a worker_threads
+// boundary (structured clone: Buffers arrive as Uint8Arrays, KeyObjects are cloned): reading and
+// opening a pkiMessage, and building a CertRep. pkijs spends milliseconds of synchronous work on
+// each; the pool (cmsPool.ts) runs these jobs off the event loop, on every core.
+import type { KeyObject } from 'node:crypto';
+import type * as pkijs from 'pkijs';
+import { CIPHERS, type DigestName, type FailInfo, type PkiStatus } from './algorithms.js';
+import { buildCertRep, buildEnvelope, certsOnly, MalformedMessage, openEnvelope, parseCertificate, readPkiMessage, ScepFailure, type CertRef, type PkiMessage, type ReplyTo, type Signer } from './cms.js';
+
+/** An RA a request may be encrypted to. `der` and `key` may be left out once the thread has them. */
+export interface RecipientMaterial {
+  id: string;
+  der?: Uint8Array;
+  key?: KeyObject;
+}
+
+export interface ReadJob {
+  op: 'read';
+  der: Uint8Array;
+  now: number;
+  maxClockSkewMs: number;
+  recipients: RecipientMaterial[];
+}
+
+export interface ReplyJob {
+  op: 'reply';
+  signer: CertRef & { key: KeyObject };
+  digest: DigestName;
+  transactionId: string;
+  recipientNonce: Uint8Array;
+  status: PkiStatus;
+  failInfo?: FailInfo;
+  /** SUCCESS: what the envelope holds, for whom, with which cipher. */
+  success?: { certificates: Uint8Array[]; crls: Uint8Array[]; recipient: Pick<Signer, 'issuerDer' | 'serial' | 'publicKey'>; cipherOid: string };
+}
+
+export type CmsJob = ReadJob | ReplyJob;
+
+export type ReadResult =
+  /** Nothing to answer: HTTP 400. */
+  | { kind: 'malformed'; reason: string }
+  /** Answer FAILURE: the message could not be trusted (or names something we do not do). */
+  | { kind: 'failure'; replyTo: ReplyTo; failInfo: FailInfo; reason: string }
+  /** Signed by its signer; the envelope opened (`opened`), or why not. */
+  | { kind: 'verified'; message: PkiMessage; opened?: { content: Uint8Array; cipherOid: string; recipientId: string }; openFailure?: { failInfo: FailInfo; reason: string } };
+
+/** What a thread keeps between jobs: the RA certificates and keys it was given. */
+export class RecipientCache {
+  private readonly known = new Map<string, { id: string; der: Buffer; key: KeyObject; cert?: pkijs.Certificate }>();
+
+  /** Keeps what a job brought, whether or not the job gets as far as using it. */
+  learn(list: RecipientMaterial[]): void {
+    for (const r of list) if (r.der && r.key && !this.known.has(r.id)) this.known.set(r.id, { id: r.id, der: asBuffer(r.der), key: r.key });
+  }
+
+  resolve(list: RecipientMaterial[]): { id: string; cert: pkijs.Certificate; key: KeyObject }[] {
+    return list.map((r) => {
+      const known = this.known.get(r.id);
+      if (!known) throw new Error(`RA ${r.id} was not sent to this thread`);
+      known.cert ??= parseCertificate(known.der);
+      return { id: known.id, cert: known.cert, key: known.key };
+    });
+  }
+}
+
+export const asBuffer = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));
+
+export async function runCmsJob(job: CmsJob, cache: RecipientCache): Promise<ReadResult | Uint8Array> {
+  return job.op === 'read' ? read(job, cache) : reply(job);
+}
+
+function read(job: ReadJob, cache: RecipientCache): ReadResult {
+  cache.learn(job.recipients);
+  let read: ReturnType<typeof readPkiMessage>;
+  try {
+    read = readPkiMessage(asBuffer(job.der), new Date(job.now), job.maxClockSkewMs);
+  } catch (e) {
+    if (e instanceof MalformedMessage) return { kind: 'malformed', reason: e.message };
+    throw e;
+  }
+  if (!read.message) {
+    const failure = read.failure as ScepFailure;
+    return { kind: 'failure', replyTo: read.replyTo, failInfo: failure.failInfo, reason: failure.message };
+  }
+  const message = read.message;
+  if (!message.envelope) return { kind: 'verified', message };
+  try {
+    const { content, cipher, recipient } = openEnvelope(message.envelope, cache.resolve(job.recipients));
+    return { kind: 'verified', message, opened: { content, cipherOid: cipher.oid, recipientId: recipient.id } };
+  } catch (e) {
+    if (e instanceof ScepFailure) return { kind: 'verified', message, openFailure: { failInfo: e.failInfo, reason: e.message } };
+    throw e;
+  }
+}
+
+async function reply(job: ReplyJob): Promise<Uint8Array> {
+  let envelope: Buffer | undefined;
+  if (job.success) {
+    const cipher = CIPHERS[job.success.cipherOid];
+    if (!cipher) throw new Error(`no cipher ${job.success.cipherOid}`);
+    const { recipient } = job.success;
+    envelope = buildEnvelope(
+      certsOnly(job.success.certificates.map(asBuffer), job.success.crls.map(asBuffer)),
+      { issuerDer: asBuffer(recipient.issuerDer), serial: asBuffer(recipient.serial), publicKey: recipient.publicKey },
+      cipher,
+    );
+  }
+  return buildCertRep({
+    signer: { der: asBuffer(job.signer.der), issuerDer: asBuffer(job.signer.issuerDer), serial: asBuffer(job.signer.serial), key: job.signer.key },
+    digest: job.digest,
+    transactionId: job.transactionId,
+    recipientNonce: asBuffer(job.recipientNonce),
+    status: job.status,
+    ...(job.failInfo ? { failInfo: job.failInfo } : {}),
+    ...(envelope ? { envelope } : {}),
+  });
+}
+
+/** A ReadResult as it arrives from another thread, its byte fields Buffers again. */
+export function readResultFromThread(r: ReadResult): ReadResult {
+  if (r.kind === 'malformed') return r;
+  if (r.kind === 'failure') return { ...r, replyTo: { ...r.replyTo, senderNonce: asBuffer(r.replyTo.senderNonce) } };
+  const m = r.message;
+  return {
+    ...r,
+    message: {
+      ...m,
+      senderNonce: asBuffer(m.senderNonce),
+      envelope: m.envelope ? asBuffer(m.envelope) : null,
+      signer: { ...m.signer, der: asBuffer(m.signer.der), issuerDer: asBuffer(m.signer.issuerDer), serial: asBuffer(m.signer.serial) },
+    },
+    ...(r.opened ? { opened: { ...r.opened, content: asBuffer(r.opened.content) } } : {}),
+  };
+}

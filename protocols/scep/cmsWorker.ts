@@ -1,0 +1,17 @@
+// A thread of the CMS pool (cmsPool.ts): runs the jobs it is sent, one after another, and answers
+// each with its result or the error it threw.
+import type { MessagePort } from 'node:worker_threads';
+import { RecipientCache, runCmsJob, type CmsJob } from './cmsJobs.js';
+
+export function serve(port: MessagePort): void {
+  const cache = new RecipientCache();
+  port.on('message', (batch: { id: number; job: CmsJob }[]) => {
+    for (const { id, job } of batch) {
+      runCmsJob(job, cache).then(
+        (result) => port.postMessage({ id, ok: true, result }),
+        (e: unknown) => port.postMessage({ id, ok: false, error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) }),
+      );
+    }
+  });
+  port.postMessage({ ready: true });
+}

@@ -1,0 +1,53 @@
+// The SCEP front-end (RFC 8894) as a protocol module: the SCEP paths, the one-time challenge route
+// (/v1/scep/challenges), the RA certificates, and SCEP's own tables.
+import express from 'express';
+import type { ProtocolModule } from '../../src/core/protocol.js';
+import { challengeRoutes, Challenges } from './challenges.js';
+import { CmsPool } from './cmsPool.js';
+import { ScepDb } from './db.js';
+import { SCEP_MIGRATIONS } from './migrations.js';
+import { PkiOperations } from './operations.js';
+import { RaCertificates } from './ra.js';
+import { ScepServer } from './server.js';
+
+const CLEANUP_INTERVAL_MS = 10 * 60_000;
+/** Expired challenges and RA certificates are kept this long (for an operator to look at). */
+const EXPIRED_KEPT_MS = 7 * 86_400_000;
+
+export const scepProtocol: ProtocolModule = {
+  name: 'scep',
+  migrations: SCEP_MIGRATIONS,
+  mount(core) {
+    const { config, log } = core;
+    const db = new ScepDb(core.tables);
+    const ras = new RaCertificates(db, core.cas, (id) => core.queries.caById(id), core.masterKey, config.scepRaDays * 86_400_000, log);
+    const challenges = new Challenges(db, core);
+    // As many threads as the deployment gives to checking CSR signatures (one per core but one).
+    const cms = new CmsPool(Math.max(1, config.cryptoThreads), log);
+    const operations = new PkiOperations(core, ras, challenges, cms);
+    const router = express.Router();
+    router.use(challengeRoutes(core, challenges));
+    router.use(new ScepServer(core, ras, operations).router());
+
+    let sweeper: NodeJS.Timeout | undefined;
+    return {
+      router,
+      async startServing() {
+        // Every CA a product issues under gets its RA before anything listens (and, with
+        // --processes, before the children fork, so that they share one).
+        const caIds = new Set((await core.queries.productList()).map((p) => p.caId));
+        for (const caId of caIds) await ras.current(caId).catch((e: Error) => log.warn({ err: e.message, ca: caId }, 'could not prepare the SCEP RA certificate'));
+        await cms.warm().catch((e: Error) => log.warn({ err: e.message }, 'the SCEP CMS threads did not start'));
+        sweeper = setInterval(() => {
+          const now = Date.now();
+          Promise.all([challenges.removeExpired(now, EXPIRED_KEPT_MS), db.removeExpiredRas(now, EXPIRED_KEPT_MS)]).catch((e: Error) => log.warn({ err: e.message }, 'SCEP cleanup failed'));
+        }, CLEANUP_INTERVAL_MS);
+        sweeper.unref();
+      },
+      async close() {
+        if (sweeper) clearInterval(sweeper);
+        await cms.close();
+      },
+    };
+  },
+};

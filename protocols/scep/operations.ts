@@ -1,0 +1,220 @@
+// PKIOperation (RFC 8894 §3.3): a pkiMessage in, a CertRep out. PKCSReq and RenewalReq become
+// enrollment requests on the shared queue; CertPoll finds one again by transactionID; GetCert and
+// GetCRL read. Every answer a request can have is a CertRep (SUCCESS, PENDING, or FAILURE with
+// its failInfo); only a message with no transactionID or senderNonce to echo is refused outright.
+import { createHash } from 'node:crypto';
+import type * as pkijs from 'pkijs';
+import { AppError } from '../../src/core/errors.js';
+import type { Grant, Outcome } from '../../src/core/enrollmentService.js';
+import type { CoreServices } from '../../src/core/protocol.js';
+import type { CertificateRecord, Constraint, ProductRecord } from '../../src/core/types.js';
+import { CsrError, parseCsr, type ParsedCsr } from '../../src/pki/csr.js';
+import { fromPem } from '../../src/pki/pem.js';
+import { MESSAGE_TYPE, type FailInfo } from './algorithms.js';
+import type { Challenges } from './challenges.js';
+import { MalformedMessage, parseCertificate, readIssuerAndSerial, ScepFailure, UNKNOWN_RECIPIENT, type PkiMessage, type ReplyTo } from './cms.js';
+import { asBuffer } from './cmsJobs.js';
+import type { CmsRunner } from './cmsPool.js';
+import type { LoadedRa, RaCertificates } from './ra.js';
+
+/** A signingTime further than this from our clock is badTime (devices without a clock exist). */
+const MAX_CLOCK_SKEW_MS = 24 * 3_600_000;
+/** How long a PKCSReq waits for the worker before answering PENDING. */
+const ENROLL_WAIT_MS = 10_000;
+/** How long a CertPoll waits for a request that is still queued. */
+const POLL_WAIT_MS = 2_000;
+
+interface CaView {
+  /** The CA's certificate, then its parents up to the root, DER. */
+  chain: Buffer[];
+  /** The CA's own certificate, parsed (its subject names the issuer in GetCert and GetCRL). */
+  ca: pkijs.Certificate;
+}
+
+/** What a SUCCESS carries: certificates (and CRLs), encrypted to the requester with its own cipher. */
+type Answer = { status: 'SUCCESS'; certificates: Buffer[]; crls?: Buffer[] } | { status: 'PENDING' } | { status: 'FAILURE'; failInfo: FailInfo; reason: string };
+
+const failure = (failInfo: FailInfo, reason: string): Answer => ({ status: 'FAILURE', failInfo, reason });
+
+/** Who sent a request, for polls that carry no CSR: the certificate it is signed with. */
+const recipientOf = (ra: LoadedRa) => ({ id: ra.id, der: ra.der, key: ra.key });
+
+export const principalOf = (signerDer: Buffer): string => `scep:${createHash('sha256').update(signerDer).digest('hex').slice(0, 40)}`;
+
+export class PkiOperations {
+  private readonly caViews = new Map<string, Promise<CaView>>();
+
+  constructor(
+    private readonly core: CoreServices,
+    private readonly ras: RaCertificates,
+    private readonly challenges: Challenges,
+    private readonly cms: CmsRunner,
+  ) {}
+
+  /** The CA's chain, parsed once (CA certificates do not change). */
+  caView(caId: string): Promise<CaView> {
+    let view = this.caViews.get(caId);
+    if (!view) {
+      view = this.core.cas.chainOf(caId).then((pems) => {
+        const chain = pems.map((pem) => fromPem(pem, ['CERTIFICATE']));
+        return { chain, ca: parseCertificate(chain[0] as Buffer) };
+      });
+      this.caViews.set(caId, view);
+      view.catch(() => this.caViews.delete(caId));
+    }
+    return view;
+  }
+
+  /** Answers a pkiMessage sent under `product`. Throws MalformedMessage when there is nothing to answer. */
+  async handle(product: ProductRecord, der: Buffer, sourceIp: string | null): Promise<Buffer> {
+    const current = await this.ras.current(product.caId);
+    let ras = await this.ras.all(product.caId);
+    let read = await this.cms.read({ der, now: Date.now(), maxClockSkewMs: MAX_CLOCK_SKEW_MS }, ras.map(recipientOf));
+    // Encrypted to an RA another process issued since we looked: look again, once.
+    if (read.kind === 'verified' && read.openFailure?.reason.startsWith(UNKNOWN_RECIPIENT)) {
+      ras = await this.ras.reload(product.caId);
+      read = await this.cms.read({ der, now: Date.now(), maxClockSkewMs: MAX_CLOCK_SKEW_MS }, ras.map(recipientOf));
+    }
+    if (read.kind === 'malformed') throw new MalformedMessage(read.reason);
+    if (read.kind === 'failure') return this.reply(current, read.replyTo, failure(read.failInfo, read.reason));
+    const { message, opened, openFailure } = read;
+    // Sign with the RA the client encrypted to: it holds that certificate to verify with.
+    const ra = (opened && ras.find((r) => r.id === opened.recipientId)) || current;
+    let answer: Answer;
+    try {
+      // The reply is encrypted to the signer's key: RSA key transport needs an RSA key.
+      if (message.signer.publicKey.asymmetricKeyType !== 'rsa') throw new ScepFailure('badAlg', "the signer's key is not an RSA key, so no reply can be encrypted to it");
+      if (!message.envelope) throw new ScepFailure('badRequest', 'the pkiMessage has no pkcsPKIEnvelope');
+      if (!opened) throw new ScepFailure(openFailure?.failInfo ?? 'badMessageCheck', openFailure?.reason ?? 'the envelope cannot be decrypted');
+      answer = await this.answer(product, message, asBuffer(opened.content), sourceIp);
+    } catch (e) {
+      if (e instanceof ScepFailure) answer = failure(e.failInfo, e.message);
+      else if (e instanceof AppError) answer = failure('badRequest', e.message);
+      else throw e;
+    }
+    if (answer.status === 'FAILURE') this.core.log.info({ product: product.id, transactionId: message.transactionId, messageType: message.messageType, failInfo: answer.failInfo, reason: answer.reason }, 'SCEP request answered FAILURE');
+    return this.reply(ra, message, answer, opened?.cipherOid, message);
+  }
+
+  private async answer(product: ProductRecord, message: PkiMessage, content: Buffer, sourceIp: string | null): Promise<Answer> {
+    switch (message.messageType) {
+      case MESSAGE_TYPE.PKCSReq:
+      case MESSAGE_TYPE.RenewalReq:
+        return this.enroll(product, message, content, sourceIp);
+      case MESSAGE_TYPE.CertPoll:
+        return this.poll(product, message);
+      case MESSAGE_TYPE.GetCert:
+        return this.getCert(product, content);
+      case MESSAGE_TYPE.GetCRL:
+        return this.getCrl(product, content);
+      default:
+        return failure('badRequest', `messageType ${message.messageType} is not a request`);
+    }
+  }
+
+  private async enroll(product: ProductRecord, message: PkiMessage, content: Buffer, sourceIp: string | null): Promise<Answer> {
+    let csr: ParsedCsr;
+    try {
+      csr = parseCsr(content);
+    } catch (e) {
+      if (e instanceof CsrError) return failure('badRequest', e.message);
+      throw e;
+    }
+    const principal = principalOf(message.signer.der);
+    // A message sent again (RFC 8894 §3.3.1: same transactionID) gets the first one's answer.
+    const existing = await this.core.enrollments.find(principal, message.transactionId);
+    if (existing) {
+      if (existing.productId !== product.id || !fromPem(existing.csrPem, ['CERTIFICATE REQUEST']).equals(csr.der)) {
+        return failure('badRequest', 'this transactionID was used for another request');
+      }
+      return this.answerOf(await this.core.enrollments.waitForOutcome(existing, this.waitMs(ENROLL_WAIT_MS)));
+    }
+
+    let actor: string;
+    let constraints: Constraint[];
+    if (message.messageType === MESSAGE_TYPE.RenewalReq) {
+      const renewal = await this.renewalOf(product, message);
+      if ('failInfo' in renewal) return failure(renewal.failInfo, renewal.reason);
+      actor = `scep-renewal:${renewal.certificate.id}`;
+      constraints = [{ kind: 'namesWithin', names: renewal.names }];
+    } else {
+      const check = await this.challenges.check(csr.challengePassword, product, { sourceIp, usedBy: `${principal}/${message.transactionId}`, csr });
+      if (!check.ok) return failure('badRequest', check.message);
+      actor = check.actor;
+      constraints = check.constraints;
+    }
+    const grant: Grant = { principal, actor, sourceIp, protocol: 'scep', product: { id: product.id }, constraints };
+    const { request } = await this.core.enrollments.submit(grant, csr.der, { transactionId: message.transactionId });
+    return this.answerOf(await this.core.enrollments.waitForOutcome(request, this.waitMs(ENROLL_WAIT_MS)));
+  }
+
+  /** RenewalReq: signed with a certificate of ours under this product, unexpired and unrevoked; the new one keeps its names. */
+  private async renewalOf(product: ProductRecord, message: PkiMessage): Promise<{ certificate: CertificateRecord; names: string[] } | { failInfo: FailInfo; reason: string }> {
+    const certificate = await this.core.queries.certificateBySerial(product.caId, message.signer.serialHex);
+    if (!certificate || !fromPem(certificate.certificatePem, ['CERTIFICATE']).equals(message.signer.der)) {
+      return { failInfo: 'badCertId', reason: 'a RenewalReq is signed with the certificate it renews, and that is not a certificate of this CA' };
+    }
+    if (certificate.productId !== product.id) return { failInfo: 'badRequest', reason: 'the certificate was issued under another product' };
+    if (certificate.revokedAt) return { failInfo: 'badRequest', reason: 'the certificate being renewed is revoked' };
+    if (certificate.validTo.getTime() <= Date.now()) return { failInfo: 'badRequest', reason: 'the certificate being renewed has expired' };
+    const names = [...(certificate.commonName ? [certificate.commonName] : []), ...certificate.sanDns, ...certificate.sanIp, ...certificate.sanEmail, ...certificate.sanUri];
+    return { certificate, names: [...new Set(names.map((n) => n.toLowerCase()))] };
+  }
+
+  private async poll(product: ProductRecord, message: PkiMessage): Promise<Answer> {
+    const request = await this.core.enrollments.find(principalOf(message.signer.der), message.transactionId);
+    if (!request || request.productId !== product.id) return failure('badCertId', 'no request with this transactionID from this requester');
+    return this.answerOf(await this.core.enrollments.waitForOutcome(request, this.waitMs(POLL_WAIT_MS)));
+  }
+
+  private async getCert(product: ProductRecord, content: Buffer): Promise<Answer> {
+    const { issuer, serialHex } = readIssuerAndSerial(content);
+    const view = await this.caView(product.caId);
+    if (!view.ca.subject.isEqual(issuer)) return failure('badCertId', 'the issuer is not this CA');
+    const certificate = await this.core.queries.certificateBySerial(product.caId, serialHex);
+    if (!certificate) return failure('badCertId', `no certificate with serial ${serialHex}`);
+    return { status: 'SUCCESS', certificates: [fromPem(certificate.certificatePem, ['CERTIFICATE'])] };
+  }
+
+  private async getCrl(product: ProductRecord, content: Buffer): Promise<Answer> {
+    const { issuer } = readIssuerAndSerial(content);
+    const view = await this.caView(product.caId);
+    if (!view.ca.subject.isEqual(issuer)) return failure('badCertId', 'the issuer is not this CA');
+    const crl = await this.core.crls.current(product.caId);
+    return { status: 'SUCCESS', certificates: [], crls: [crl.der] };
+  }
+
+  private async answerOf(outcome: Outcome): Promise<Answer> {
+    switch (outcome.state) {
+      case 'issued':
+        // The issued certificate alone (RFC 8894 §3.3.2 asks for at least it): clients have the
+        // chain from GetCACert, and each certificate more costs every reply its encoding.
+        return { status: 'SUCCESS', certificates: [fromPem(outcome.certificate.certificatePem, ['CERTIFICATE'])] };
+      case 'pending':
+        return { status: 'PENDING' };
+      case 'rejected':
+        return failure('badRequest', `${outcome.rejection.detail} [rule: ${outcome.rejection.rule}]`);
+      case 'failed':
+        return failure('badRequest', outcome.request.statusReason ?? 'the request failed');
+    }
+  }
+
+  private waitMs(cap: number): number {
+    return Math.min(cap, this.core.config.issueWaitMs);
+  }
+
+  private reply(ra: LoadedRa, replyTo: ReplyTo, answer: Answer, cipherOid?: string, message?: PkiMessage): Promise<Buffer> {
+    if (answer.status === 'SUCCESS' && (!cipherOid || !message)) throw new Error('a SUCCESS answers a decrypted request');
+    return this.cms.reply({
+      signer: { der: ra.der, issuerDer: ra.issuerDer, serial: ra.serial, key: ra.key },
+      digest: replyTo.digest,
+      transactionId: replyTo.transactionId,
+      recipientNonce: replyTo.senderNonce,
+      status: answer.status,
+      ...(answer.status === 'FAILURE' ? { failInfo: answer.failInfo } : {}),
+      ...(answer.status === 'SUCCESS' && message && cipherOid
+        ? { success: { certificates: answer.certificates, crls: answer.crls ?? [], recipient: { issuerDer: message.signer.issuerDer, serial: message.signer.serial, publicKey: message.signer.publicKey }, cipherOid } }
+        : {}),
+    });
+  }
+}

@@ -1,0 +1,157 @@
+// The SCEP registration authority of each CA: an RSA-2048 certificate issued by the CA itself
+// (keyUsage digitalSignature + keyEncipherment, no EKU, not a CA), to which clients encrypt their
+// requests and with which CertReps are signed. An EC CA cannot decrypt RSA key transport, and a CA
+// key should sign certificates and CRLs only. The key is encrypted at rest like a CA key; a
+// successor is issued once a third of the lifetime is left, and earlier RA certificates keep
+// decrypting until they expire (a client may still hold one from an earlier GetCACert).
+import { createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
+import type * as pkijs from 'pkijs';
+import type { Logger } from 'pino';
+import { decryptPrivateKey, encryptPrivateKey } from '../../src/ca/keyProtection.js';
+import type { CaRegistry } from '../../src/ca/registry.js';
+import { newId } from '../../src/core/ids.js';
+import type { CaRecord } from '../../src/core/types.js';
+import { encodeName } from '../../src/pki/name.js';
+import { OID } from '../../src/pki/oids.js';
+import { fromPem } from '../../src/pki/pem.js';
+import { certRef, parseCertificate, type CertRef } from './cms.js';
+import type { RaRecord, ScepDb } from './db.js';
+
+export interface LoadedRa extends CertRef {
+  id: string;
+  serialHex: string;
+  cert: pkijs.Certificate;
+  key: KeyObject;
+  notAfter: Date;
+  /** When to issue the successor. */
+  renewAt: number;
+}
+
+interface CaRas {
+  /** Every live RA of the CA, newest first; [0] is the one to hand out and sign with. */
+  all: LoadedRa[];
+  loadedAt: number;
+}
+
+/** How long a process trusts its list of a CA's RAs before looking for one another process issued. */
+const RELOAD_MS = 60_000;
+/** A successor is not issued more often than this, whatever the CA's remaining life. */
+const MIN_RENEWAL_INTERVAL_MS = 3_600_000;
+
+export class RaCertificates {
+  private readonly byCa = new Map<string, Promise<CaRas>>();
+  /** Keys are decrypted once per RA (scrypt is slow on purpose). */
+  private readonly keys = new Map<string, KeyObject>();
+
+  constructor(
+    private readonly db: ScepDb,
+    private readonly cas: CaRegistry,
+    private readonly caById: (id: string) => Promise<CaRecord | undefined>,
+    private readonly masterKey: string,
+    private readonly lifetimeMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  /** The RA to publish and sign with now, issuing one (or its successor) when due. */
+  async current(caId: string): Promise<LoadedRa> {
+    const ras = await this.ofCa(caId);
+    const newest = ras.all[0] as LoadedRa;
+    if (Date.now() < newest.renewAt) return newest;
+    return (await this.refresh(caId, true)).all[0] as LoadedRa;
+  }
+
+  /** Every live RA of the CA (a request may be encrypted to an older one). */
+  async all(caId: string): Promise<LoadedRa[]> {
+    return (await this.ofCa(caId)).all;
+  }
+
+  /** The live RAs again from the store: a request encrypted to an RA another process issued. */
+  async reload(caId: string): Promise<LoadedRa[]> {
+    return (await this.refresh(caId, false)).all;
+  }
+
+  private async ofCa(caId: string): Promise<CaRas> {
+    const cached = this.byCa.get(caId);
+    if (cached) {
+      const ras = await cached.catch(() => undefined);
+      if (ras && Date.now() - ras.loadedAt < RELOAD_MS && ras.all.length && Date.now() < (ras.all[0] as LoadedRa).notAfter.getTime()) return ras;
+      if (this.byCa.get(caId) !== cached) return this.ofCa(caId);
+    }
+    return this.refresh(caId, false);
+  }
+
+  private refresh(caId: string, renew: boolean): Promise<CaRas> {
+    const next = this.load(caId, renew);
+    this.byCa.set(caId, next);
+    next.catch(() => this.byCa.delete(caId));
+    return next;
+  }
+
+  private async load(caId: string, renew: boolean): Promise<CaRas> {
+    const now = Date.now();
+    let records = await this.db.liveRas(caId, now);
+    const newest = records[0];
+    const due = !newest || (renew && now >= this.loaded(newest).renewAt && now - newest.createdAt.getTime() >= MIN_RENEWAL_INTERVAL_MS);
+    if (due) {
+      await this.issue(caId);
+      records = await this.db.liveRas(caId, Date.now());
+    }
+    if (!records.length) throw new Error(`no RA certificate for CA ${caId}`);
+    return { all: records.map((r) => this.loaded(r)), loadedAt: Date.now() };
+  }
+
+  private loaded(record: RaRecord): LoadedRa {
+    let key = this.keys.get(record.id);
+    if (!key) {
+      key = decryptPrivateKey(record.encryptedKey, this.masterKey);
+      this.keys.set(record.id, key);
+    }
+    const der = fromPem(record.certificatePem, ['CERTIFICATE']);
+    const cert = parseCertificate(der);
+    const life = record.notAfter.getTime() - record.notBefore.getTime();
+    return {
+      id: record.id,
+      serialHex: record.serialHex,
+      ...certRef(der),
+      cert,
+      key,
+      notAfter: record.notAfter,
+      renewAt: Math.max(record.notAfter.getTime() - life / 3, record.createdAt.getTime() + MIN_RENEWAL_INTERVAL_MS),
+    };
+  }
+
+  private async issue(caId: string): Promise<void> {
+    const [ca, caRecord] = await Promise.all([this.cas.get(caId), this.caById(caId)]);
+    const privateKey = await new Promise<KeyObject>((resolve, reject) =>
+      generateKeyPair('rsa', { modulusLength: 2048, publicExponent: 0x10001 }, (err, _pub, priv) => (err ? reject(err) : resolve(priv))),
+    );
+    // Back-dated for clock skew, but never by a large part of a (test-sized) lifetime.
+    const notBefore = new Date(Date.now() - Math.min(60_000, this.lifetimeMs / 10));
+    const issued = await ca.issue({
+      subjectDer: encodeName([
+        { type: OID.organizationName, value: 'certgate' },
+        { type: OID.commonName, value: `${caRecord?.name ?? caId} SCEP RA` },
+      ]),
+      spkiDer: createPublicKey(privateKey).export({ format: 'der', type: 'spki' }),
+      san: { dns: [], ip: [], email: [], uri: [] },
+      notBefore,
+      notAfter: new Date(notBefore.getTime() + this.lifetimeMs),
+      // Signs CertReps and receives the key transport of requests; no EKU, so that nothing that
+      // checks purposes refuses it for signing.
+      keyUsage: ['digitalSignature', 'keyEncipherment'],
+      extendedKeyUsage: [],
+      noStatusPointers: true,
+    });
+    await this.db.insertRa({
+      id: newId(),
+      caId,
+      serialHex: issued.serialHex,
+      certificatePem: issued.pem,
+      encryptedKey: encryptPrivateKey(privateKey, this.masterKey, 'master'),
+      notBefore: issued.notBefore,
+      notAfter: issued.notAfter,
+      createdAt: new Date(),
+    });
+    this.log.info({ ca: caId, serial: issued.serialHex, notAfter: issued.notAfter.toISOString() }, 'issued a SCEP RA certificate');
+  }
+}

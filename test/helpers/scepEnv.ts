@@ -1,0 +1,72 @@
+// One embedded certgate with every front-end (SCEP among them), and the operator's side the SCEP
+// tests drive: products, static and one-time challenges, REST calls with the admin key.
+import { CLI_CONTEXT } from '../../src/cli/kit.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { createProduct } from '../../src/core/products.js';
+import type { KeyAlgorithm, ProductRecord } from '../../src/core/types.js';
+import { startServer, type RunningServer } from '../../src/httpServer.js';
+import { initialize } from '../../src/init.js';
+import { parseProductTemplate } from '../../src/policy/productSchema.js';
+import { PROTOCOLS } from '../../protocols/index.js';
+import { tempDir } from './openssl.js';
+import { restCall } from './restCall.js';
+
+export interface ScepEnv {
+  dir: string;
+  server: RunningServer;
+  /** http://127.0.0.1:<port> */
+  base: string;
+  rootPem: string;
+  issuingPem: string;
+  issuingId: string;
+  adminToken: string;
+  /** A product on the issuing CA, made as `certgate product create` makes one. */
+  product(name: string, template?: unknown): Promise<ProductRecord>;
+  /** A static challenge: a `scep` credential bound to these products. */
+  staticChallenge(products: '*' | string[]): Promise<{ id: string; challenge: string }>;
+  /** A REST call with the admin key (or `token`). */
+  rest(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; json: Record<string, unknown> }>;
+  /** POST /v1/scep/challenges with the admin key. */
+  oneTimeChallenge(productId: string, extra?: { subject?: string; ttlSeconds?: number }): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function startScepEnv(options: { overrides?: Partial<Config>; keyAlgorithm?: KeyAlgorithm } = {}): Promise<ScepEnv> {
+  const dir = tempDir('certgate-scep-');
+  const config = loadConfig({
+    env: {},
+    overrides: { dataDir: dir, httpPort: 0, httpsPort: 0, masterKey: 'test-master-key-scep-0123456789', logLevel: 'silent', queueBackoffMs: 50, ...options.overrides },
+  });
+  let init: Awaited<ReturnType<typeof initialize>> | undefined;
+  const server = await startServer(config, {
+    worker: true,
+    json: true,
+    protocols: PROTOCOLS,
+    initFirst: async (rt) => void (init = await initialize(rt, options.keyAlgorithm ? { keyAlgorithm: options.keyAlgorithm } : {})),
+  });
+  if (!init?.root || !init.issuing || !init.adminToken) throw new Error('initialize made no CAs');
+  const { root, issuing, adminToken } = init;
+  const base = server.httpUrl as string;
+  const rest: ScepEnv['rest'] = (method, path, body, token = adminToken) => restCall(base, token, method, path, body);
+  return {
+    dir,
+    server,
+    base,
+    rootPem: root.certificatePem,
+    issuingPem: issuing.certificatePem,
+    issuingId: issuing.id,
+    adminToken,
+    product: (name, template = {}) => createProduct(server.rt.store, { name, caId: issuing.id, template: parseProductTemplate(template) }, CLI_CONTEXT),
+    async staticChallenge(products) {
+      const { credential, secret } = await server.rt.credentials.create({ type: 'scep', products }, CLI_CONTEXT);
+      return { id: credential.id, challenge: secret };
+    },
+    rest,
+    async oneTimeChallenge(productId, extra = {}) {
+      const { status, json } = await rest('POST', '/v1/scep/challenges', { productId, ...extra });
+      if (status !== 201) throw new Error(`minting a challenge: ${status} ${JSON.stringify(json)}`);
+      return json.challenge as string;
+    },
+    stop: () => server.close(),
+  };
+}

@@ -1,0 +1,147 @@
+// Bad input against SCEP: fuzzed, truncated, re-signed and wrongly encrypted pkiMessages. The codec
+// throws only its own errors; the server answers a CertRep (FAILURE, signed by the RA) or 400,
+// never a 5xx, and keeps answering.
+import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildCsr } from '../src/pki/csrBuilder.js';
+import { fromPem } from '../src/pki/pem.js';
+import { AES_128_CBC, MESSAGE_TYPE } from '../protocols/scep/algorithms.js';
+import { buildEnvelope, buildPkiMessage, MalformedMessage, openEnvelope, readCertRep, readPkiMessage, ScepFailure } from '../protocols/scep/cms.js';
+import { fuzzAround } from './helpers/fuzz.js';
+import { startScepEnv, type ScepEnv } from './helpers/scepEnv.js';
+import { buildRequest, getCaCert, pkiOperation, rsaKey, selfSigned, type RaInfo, type Requester } from './helpers/scepClient.js';
+
+const key = rsaKey();
+const requester: Requester = selfSigned(key, 'CN=fuzz.host1.test');
+const csr = (challenge: string) => fromPem(buildCsr(key, 'CN=fuzz.host1.test', {}, { challengePassword: challenge }), ['CERTIFICATE REQUEST']);
+
+describe('SCEP codec on fuzzed input', () => {
+  // A stand-in RA: the codec does not care whose key it is.
+  const ra = selfSigned(rsaKey(), 'CN=fuzz RA');
+  let message: Buffer;
+  let envelope: Buffer;
+
+  beforeAll(async () => {
+    envelope = buildEnvelope(csr('x'), ra, AES_128_CBC);
+    message = await buildRequest({ requester, ra, messageType: MESSAGE_TYPE.PKCSReq, content: csr('x'), transactionId: 'fuzz-tx' });
+  });
+
+  it('reads pkiMessages: MalformedMessage, or an answer (a message or a failure to send back), nothing else', () => {
+    fuzzAround(
+      message,
+      (input) => {
+        try {
+          const read = readPkiMessage(input, new Date(), 86_400_000);
+          expect(read.message !== undefined || read.failure instanceof ScepFailure).toBe(true);
+        } catch (e) {
+          if (!(e instanceof MalformedMessage)) throw e;
+        }
+      },
+      { random: 1000, edits: 1500, cuts: 300 },
+    );
+  });
+
+  it('opens envelopes: the content, or a ScepFailure, nothing else', () => {
+    fuzzAround(
+      envelope,
+      (input) => {
+        try {
+          openEnvelope(input, [{ cert: ra.cert, key: ra.key }]);
+        } catch (e) {
+          if (!(e instanceof ScepFailure)) throw e;
+        }
+      },
+      { random: 500, edits: 1000, cuts: 200 },
+    );
+  });
+});
+
+describe('SCEP server on bad input', () => {
+  let env: ScepEnv;
+  let url: string;
+  let ra: RaInfo;
+  let challenge: string;
+
+  beforeAll(async () => {
+    env = await startScepEnv();
+    url = `${env.base}/scep`;
+    ra = await getCaCert(url);
+    const product = await env.server.rt.store.products.getByName('default');
+    challenge = (await env.staticChallenge([product?.id as string])).challenge;
+  });
+  afterAll(async () => {
+    await env?.stop();
+  });
+
+  /** A 200 is a CertRep the RA signed; anything else is a 400. */
+  function expectAnswered(res: { status: number; body: Buffer }): void {
+    expect([200, 400]).toContain(res.status);
+    if (res.status === 200) expect(readCertRep(res.body).signer.der.equals(ra.der)).toBe(true);
+  }
+
+  it('answers fuzzed, truncated and random pkiMessages over POST with a CertRep or 400', async () => {
+    const good = await buildRequest({ requester, ra, messageType: MESSAGE_TYPE.PKCSReq, content: csr(challenge), transactionId: 'fuzz-http' });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 2000 }).map((b) => Buffer.from(b)),
+          fc.array(fc.tuple(fc.nat(good.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }).map((edits) => {
+            const m = Buffer.from(good);
+            for (const [at, v] of edits) m[at] = v;
+            return m;
+          }),
+          fc.nat(good.length).map((cut) => good.subarray(0, cut)),
+        ),
+        async (body) => expectAnswered(await pkiOperation(url, body)),
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('answers signed messages around a fuzzed envelope or a fuzzed CSR with FAILURE', async () => {
+    const goodCsr = csr(challenge);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          // Anything as the envelope, signed properly.
+          fc.uint8Array({ maxLength: 1500 }).map((b) => ({ envelope: Buffer.from(b) })),
+          // A properly encrypted envelope around a CSR with a few bytes changed.
+          fc.array(fc.tuple(fc.nat(goodCsr.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }).map((edits) => {
+            const m = Buffer.from(goodCsr);
+            for (const [at, v] of edits) m[at] = v;
+            return { content: m };
+          }),
+        ),
+        fc.constantFrom(MESSAGE_TYPE.PKCSReq, MESSAGE_TYPE.RenewalReq, MESSAGE_TYPE.CertPoll, MESSAGE_TYPE.GetCert, MESSAGE_TYPE.GetCRL, 3, 99),
+        async (input, messageType) => {
+          const transactionId = `fuzz-${randomBytes(8).toString('hex')}`;
+          const der =
+            'envelope' in input
+              ? await buildPkiMessage({ signer: requester, digest: 'sha256', messageType, transactionId, envelope: input.envelope })
+              : await buildRequest({ requester, ra, messageType, content: input.content, transactionId });
+          const res = await pkiOperation(url, der);
+          expect(res.status).toBe(200);
+          const rep = readCertRep(res.body);
+          expect(rep.transactionId).toBe(transactionId);
+          // A changed byte can land where nothing reads it (the CSR's outer length in a way BER
+          // allows, say); everything else is FAILURE.
+          expect(['FAILURE', 'SUCCESS']).toContain(rep.status);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('answers fuzzed query strings (GET) with 200, 400 or 404', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.string({ maxLength: 300 }), fc.constantFrom('GetCACaps', 'GetCACert', 'PKIOperation', 'GetNextCACert', ''), async (message, operation) => {
+        const res = await fetch(`${url}?operation=${operation}&message=${message.replace(/[#\s]/g, '')}`);
+        expect([200, 400, 404]).toContain(res.status);
+      }),
+      { numRuns: 300 },
+    );
+    // Still serving.
+    expect((await fetch(`${url}?operation=GetCACaps`)).status).toBe(200);
+  });
+});
