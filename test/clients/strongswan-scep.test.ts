@@ -5,6 +5,7 @@
 // chain. PKIOperation over GET is tested with certgate's own client (scep.protocol.test.ts):
 // pki 5.9.8 tests its capability bits by index instead of by mask (`caps & SCEP_CAPS_X`), so every
 // digest it can use implies "POSTPKIOperation" to it and no GetCACaps makes it send a GET.
+import { normalizeSerialHex } from '../../src/pki/der.js';
 import { execFile } from 'node:child_process';
 import { createPublicKey, generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -131,7 +132,7 @@ describe.skipIf(skipReason !== null)('strongSwan pki --scep against certgate', (
     expect(spki(renewed.publicKey).equals(spki(createPublicKey(readFileSync(join(env.dir, newKey)))))).toBe(true);
     // It came as a RenewalReq, authenticated by the old certificate (no challenge was given).
     const { entries } = await env.server.rt.store.audit.list({ action: 'request.submit' }, { limit: 1, offset: 0 });
-    const oldRecord = await env.server.rt.store.certificates.getBySerial(env.issuingId, first.serialNumber.toLowerCase().replace(/^0+/, ''));
+    const oldRecord = await env.server.rt.store.certificates.getBySerial(env.issuingId, normalizeSerialHex(first.serialNumber));
     expect(entries[0]?.actor).toBe(`scep-renewal:${oldRecord?.id}`);
   });
 
