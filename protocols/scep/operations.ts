@@ -36,9 +36,9 @@ type Answer = { status: 'SUCCESS'; certificates: Buffer[]; crls?: Buffer[] } | {
 
 const failure = (failInfo: FailInfo, reason: string): Answer => ({ status: 'FAILURE', failInfo, reason });
 
-/** Who sent a request, for polls that carry no CSR: the certificate it is signed with. */
 const recipientOf = (ra: LoadedRa) => ({ id: ra.id, der: ra.der, key: ra.key });
 
+/** Who sent a request, for polls that carry no CSR: the certificate it is signed with. */
 export const principalOf = (signerDer: Buffer): string => `scep:${createHash('sha256').update(signerDer).digest('hex').slice(0, 40)}`;
 
 export class PkiOperations {
@@ -72,8 +72,9 @@ export class PkiOperations {
     let read = await this.cms.read({ der, now: Date.now(), maxClockSkewMs: MAX_CLOCK_SKEW_MS }, ras.map(recipientOf));
     // Encrypted to an RA another process issued since we looked: look again, once.
     if (read.kind === 'verified' && read.openFailure?.reason.startsWith(UNKNOWN_RECIPIENT)) {
+      const known = new Set(ras.map((r) => r.id));
       ras = await this.ras.reload(product.caId);
-      read = await this.cms.read({ der, now: Date.now(), maxClockSkewMs: MAX_CLOCK_SKEW_MS }, ras.map(recipientOf));
+      if (ras.some((r) => !known.has(r.id))) read = await this.cms.read({ der, now: Date.now(), maxClockSkewMs: MAX_CLOCK_SKEW_MS }, ras.map(recipientOf));
     }
     if (read.kind === 'malformed') throw new MalformedMessage(read.reason);
     if (read.kind === 'failure') return this.reply(current, read.replyTo, failure(read.failInfo, read.reason));

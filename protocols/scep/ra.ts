@@ -35,7 +35,13 @@ interface CaRas {
 
 /** How long a process trusts its list of a CA's RAs before looking for one another process issued. */
 const RELOAD_MS = 60_000;
-/** A successor is not issued more often than this, whatever the CA's remaining life. */
+/** The least time between two reloads asked for by requests for an RA we do not know. */
+const MIN_RELOAD_MS = 5_000;
+/**
+ * A successor is not issued more often than this, whatever the CA's remaining life (an RA clamped
+ * to a CA about to expire would otherwise be due again at once); a third of the lifetime, for
+ * lifetimes under three hours.
+ */
 const MIN_RENEWAL_INTERVAL_MS = 3_600_000;
 
 export class RaCertificates {
@@ -65,8 +71,13 @@ export class RaCertificates {
     return (await this.ofCa(caId)).all;
   }
 
-  /** The live RAs again from the store: a request encrypted to an RA another process issued. */
+  /**
+   * The live RAs again from the store: a request encrypted to an RA another process issued. At
+   * most every few seconds, so that requests for no RA of ours cannot make every request a read.
+   */
   async reload(caId: string): Promise<LoadedRa[]> {
+    const cached = await this.byCa.get(caId)?.catch(() => undefined);
+    if (cached && Date.now() - cached.loadedAt < MIN_RELOAD_MS) return cached.all;
     return (await this.refresh(caId, false)).all;
   }
 
@@ -91,13 +102,17 @@ export class RaCertificates {
     const now = Date.now();
     let records = await this.db.liveRas(caId, now);
     const newest = records[0];
-    const due = !newest || (renew && now >= this.loaded(newest).renewAt && now - newest.createdAt.getTime() >= MIN_RENEWAL_INTERVAL_MS);
+    const due = !newest || (renew && now >= this.loaded(newest).renewAt && now - newest.createdAt.getTime() >= this.minRenewalMs());
     if (due) {
       await this.issue(caId);
       records = await this.db.liveRas(caId, Date.now());
     }
     if (!records.length) throw new Error(`no RA certificate for CA ${caId}`);
     return { all: records.map((r) => this.loaded(r)), loadedAt: Date.now() };
+  }
+
+  private minRenewalMs(): number {
+    return Math.min(MIN_RENEWAL_INTERVAL_MS, this.lifetimeMs / 3);
   }
 
   private loaded(record: RaRecord): LoadedRa {
@@ -116,7 +131,7 @@ export class RaCertificates {
       cert,
       key,
       notAfter: record.notAfter,
-      renewAt: Math.max(record.notAfter.getTime() - life / 3, record.createdAt.getTime() + MIN_RENEWAL_INTERVAL_MS),
+      renewAt: Math.max(record.notAfter.getTime() - life / 3, record.createdAt.getTime() + this.minRenewalMs()),
     };
   }
 
