@@ -78,6 +78,11 @@ describe('SCEP one-time challenges', () => {
     expect(await enroll(challenge, 'host1.test', '/scep-other')).toMatchObject({ status: 'FAILURE', failInfo: 'badRequest' });
     expect((await enroll(challenge)).status).toBe('SUCCESS');
     expect(await enroll(challenge)).toMatchObject({ status: 'FAILURE', failInfo: 'badRequest' });
+    // Both refusals are in the audit trail, with the reason and never the challenge.
+    const { entries } = await env.server.rt.store.audit.list({ action: 'auth.refused' }, { limit: 100, offset: 0 });
+    const mine = entries.filter((e) => e.protocol === 'scep' && e.target.startsWith('scep-challenge:'));
+    expect(mine.map((e) => e.detail.reason)).toEqual(expect.arrayContaining(['it was issued for another product', 'it has been used already']));
+    expect(JSON.stringify(entries)).not.toContain(challenge);
   });
 
   it('admit nothing once expired', async () => {

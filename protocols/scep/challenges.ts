@@ -72,10 +72,9 @@ export class Challenges {
       if (!result.ok) return { ok: false, message: presented === null ? 'the CSR has no challengePassword' : `challengePassword refused: ${result.message}` };
       return { ok: true, actor: result.credential.id, constraints: [] };
     }
-    const refuse = (reason: string): ChallengeCheck => {
-      // The credential service audits static challenges; one-time ones are SCEP's own, and
-      // CoreServices has no audit writer for a protocol, so their refusals are logged.
-      this.core.log.info({ challengeId: oneTime.id, product: product.id, sourceIp: context.sourceIp, reason }, 'SCEP one-time challenge refused');
+    const refuse = async (reason: string): Promise<ChallengeCheck> => {
+      // The credential service audits static challenges itself; one-time ones are SCEP's own.
+      await this.core.credentials.recordRefusal({ protocol: 'scep', sourceIp: context.sourceIp, productId: product.id }, `scep-challenge:${oneTime.id}`, reason, 'scep-one-time-challenge');
       return { ok: false, message: `challengePassword refused: ${reason}` };
     };
     const now = Date.now();

@@ -162,6 +162,23 @@ export class CredentialService {
     return { ok: true, credential };
   }
 
+  /**
+   * For a front-end that checks a secret of its own (SCEP's one-time challenges): records the
+   * refusal in the audit trail as this service records its own. `claimed` names what was
+   * presented (an id, never the secret).
+   */
+  async recordRefusal(context: AuthContext, claimed: string, reason: string, presented: string): Promise<void> {
+    await this.store.audit.append({
+      actor: 'unknown',
+      protocol: context.protocol,
+      sourceIp: context.sourceIp,
+      action: AUDIT.authRefused,
+      target: claimed.slice(0, 200),
+      outcome: 'refused',
+      detail: { reason, presented, ...(context.productId !== undefined ? { productId: context.productId } : {}) },
+    });
+  }
+
   /** POST /v1/auth/token: a `rest` credential's id and secret for a short-lived bearer token. */
   async exchangeToken(
     clientId: string,
