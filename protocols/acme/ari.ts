@@ -2,6 +2,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { CertificateRecord } from '../../src/core/types.js';
 import { readCertificateBasics } from '../../src/pki/certInfo.js';
+import { normalizeSerialHex } from '../../src/pki/der.js';
 
 /** base64url(authorityKeyIdentifier keyIdentifier) "." base64url(serial DER content). */
 export function ariCertId(certificatePem: string, issuerPem: string): string {
@@ -16,9 +17,13 @@ export function ariCertId(certificatePem: string, issuerPem: string): string {
 export function parseAriCertId(id: string): { keyId: Buffer; serialHex: string } | null {
   const m = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(id);
   if (!m) return null;
-  const serial = Buffer.from(m[2] as string, 'base64url');
-  const hex = serial.toString('hex').replace(/^(00)+(?=.)/, '');
-  return hex ? { keyId: Buffer.from(m[1] as string, 'base64url'), serialHex: hex } : null;
+  let serialHex: string;
+  try {
+    serialHex = normalizeSerialHex(Buffer.from(m[2] as string, 'base64url').toString('hex'));
+  } catch {
+    return null; // empty, or zero: no certificate has that serial
+  }
+  return { keyId: Buffer.from(m[1] as string, 'base64url'), serialHex };
 }
 
 /** Renew in the last third of the lifetime (from 2/3 to 5/6); a revoked certificate at once. */

@@ -4,13 +4,14 @@
 import { randomBytes, X509Certificate } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { JWK } from 'jose';
-import { normalizeIp } from '../../src/auth/ipAllowlist.js';
+import { sourceIpOf } from '../../src/auth/ipAllowlist.js';
 import { AppError } from '../../src/core/errors.js';
 import { newId } from '../../src/core/ids.js';
 import type { CoreServices, ProtocolJobs } from '../../src/core/protocol.js';
 import { isDependencyDown, RETRY_AFTER_SECONDS } from '../../src/core/unavailable.js';
 import { REVOCATION_REASON_CODES, type AuditContext, type ProductRecord, type RevocationReason } from '../../src/core/types.js';
 import { readCertificateBasics } from '../../src/pki/certInfo.js';
+import { normalizeSerialHex } from '../../src/pki/der.js';
 import { CsrError, parseCsr } from '../../src/pki/csr.js';
 import type { AcmeDb, Account, Authz, Challenge, ChallengeType, Identifier, Order, StoredProblem } from './db.js';
 import { parseEab, payloadJson, requirePostAsGet, thumbprintOf, verifyJws, verifyKeyChange, type VerifiedJws } from './jws.js';
@@ -512,7 +513,7 @@ export class AcmeServer {
   }
 
   private async findCertificate(x509: X509Certificate) {
-    const serial = x509.serialNumber.toLowerCase().replace(/^(00)+(?=.)/, '');
+    const serial = normalizeSerialHex(x509.serialNumber);
     for (const ca of await this.core.queries.caList()) {
       if (!x509.checkIssued(new X509Certificate(ca.certificatePem))) continue;
       const cert = await this.core.queries.certificateBySerial(ca.id, serial);
@@ -549,11 +550,6 @@ export class AcmeServer {
 
 function baseOf(req: Request): string {
   return `${req.protocol}://${req.get('host') ?? 'localhost'}`;
-}
-
-function sourceIpOf(req: Request): string | null {
-  const ip = req.socket.remoteAddress;
-  return ip ? normalizeIp(ip) : null;
 }
 
 export function eabRequired(product: ProductRecord): boolean {

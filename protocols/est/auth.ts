@@ -5,7 +5,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { normalizeIp } from '../../src/auth/ipAllowlist.js';
+import { sourceIpOf } from '../../src/auth/ipAllowlist.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import { TtlCache } from '../../src/core/ttlCache.js';
 import type { CaRecord, CertificateRecord, CredentialRecord, ProductRecord } from '../../src/core/types.js';
@@ -28,10 +28,7 @@ export type Identified = { ok: true; certificate: CertificateRecord } | { ok: fa
 
 const CA_CACHE_MS = 30_000;
 
-export function sourceIpOf(req: IncomingMessage): string | null {
-  const ip = req.socket.remoteAddress;
-  return ip ? normalizeIp(ip) : null;
-}
+export { sourceIpOf };
 
 /** The certificate the TLS client presented (unverified), if any. */
 export function peerCertificate(req: IncomingMessage): X509Certificate | undefined {

@@ -1,7 +1,7 @@
 // Who is calling the REST API, and what they may do: bearer credentials (API keys and tokens
 // from /v1/auth/token) checked by the one credential service, permissions on every route.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { normalizeIp } from '../../src/auth/ipAllowlist.js';
+import { sourceIpOf } from '../../src/auth/ipAllowlist.js';
 import { can, mayIssueUnder } from '../../src/auth/permissions.js';
 import { badRequest, forbidden, unauthorized } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
@@ -16,10 +16,7 @@ export function credentialOf(req: Request): CredentialRecord {
 /** The requester a REST credential's enrollment requests carry (the API keys of before did the same). */
 export const principalOf = (c: CredentialRecord): string => `apikey:${c.id}`;
 
-export function sourceIpOf(req: Request): string | null {
-  const ip = req.socket.remoteAddress;
-  return ip ? normalizeIp(ip) : null;
-}
+export { sourceIpOf };
 
 export function auditContextOf(req: Request): AuditContext {
   return { actor: credentialOf(req).id, protocol: 'rest', sourceIp: sourceIpOf(req) };

@@ -5,7 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z, ZodError } from 'zod';
-import { normalizeIp } from '../../src/auth/ipAllowlist.js';
+import { sourceIpOf } from '../../src/auth/ipAllowlist.js';
 import { can, mayIssueUnder } from '../../src/auth/permissions.js';
 import { newId } from '../../src/core/ids.js';
 import type { CoreServices } from '../../src/core/protocol.js';
@@ -122,7 +122,7 @@ export function challengeRoutes(core: CoreServices, challenges: Challenges): Rou
   const router = express.Router();
   router.post('/v1/scep/challenges', express.json({ limit: '16kb' }), async (req, res) => {
     const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-    const sourceIp = req.socket.remoteAddress ? normalizeIp(req.socket.remoteAddress) : null;
+    const sourceIp = sourceIpOf(req);
     const auth = await core.credentials.authenticate({ type: 'rest', bearer: m ? (m[1] as string) : '' }, { protocol: 'rest', sourceIp });
     if (!auth.ok) {
       res.set('WWW-Authenticate', 'Bearer');

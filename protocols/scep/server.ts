@@ -4,7 +4,7 @@
 // URL: a `+` stays a `+`, line breaks are dropped); POST takes the DER as the body, whatever its
 // Content-Type says.
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { normalizeIp } from '../../src/auth/ipAllowlist.js';
+import { sourceIpOf } from '../../src/auth/ipAllowlist.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import { isDependencyDown, RETRY_AFTER_SECONDS } from '../../src/core/unavailable.js';
 import type { ProductRecord } from '../../src/core/types.js';
@@ -101,7 +101,7 @@ export class ScepServer {
         return;
       case 'PKIOperation': {
         const der = method === 'POST' ? bodyMessage(req.body) : decodeBase64Message(params.get('message') ?? '');
-        const sourceIp = req.socket.remoteAddress ? normalizeIp(req.socket.remoteAddress) : null;
+        const sourceIp = sourceIpOf(req);
         const reply = await this.operations.handle(product, der, sourceIp);
         res.status(200).type('application/x-pki-message').send(reply);
         return;

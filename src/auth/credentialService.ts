@@ -167,9 +167,9 @@ export class CredentialService {
    * refusal in the audit trail as this service records its own. `claimed` names what was
    * presented (an id, never the secret).
    */
-  async recordRefusal(context: AuthContext, claimed: string, reason: string, presented: string): Promise<void> {
+  async recordRefusal(context: AuthContext, claimed: string, reason: string, presented: string, actor = 'unknown'): Promise<void> {
     await this.store.audit.append({
-      actor: 'unknown',
+      actor,
       protocol: context.protocol,
       sourceIp: context.sourceIp,
       action: AUDIT.authRefused,
@@ -361,15 +361,7 @@ export class CredentialService {
     reason: RefusalReason,
     credential?: CredentialRecord,
   ): Promise<Extract<AuthResult, { ok: false }>> {
-    await this.store.audit.append({
-      actor: credential?.id ?? 'unknown',
-      protocol: context.protocol,
-      sourceIp: context.sourceIp,
-      action: AUDIT.authRefused,
-      target: claimed.slice(0, 200),
-      outcome: 'refused',
-      detail: { reason, presented: type, ...(context.productId !== undefined ? { productId: context.productId } : {}) },
-    });
+    await this.recordRefusal(context, claimed, reason, type, credential?.id);
     return { ok: false, reason, message: MESSAGES[reason] };
   }
 

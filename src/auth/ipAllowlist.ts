@@ -26,6 +26,12 @@ export function normalizeIp(ip: string): string {
   return m ? (m[1] as string) : ip;
 }
 
+/** The address a request came from, as allowlists and the audit trail name it. */
+export function sourceIpOf(req: { socket: { remoteAddress?: string | undefined } }): string | null {
+  const ip = req.socket.remoteAddress;
+  return ip ? normalizeIp(ip) : null;
+}
+
 const compiled = new Map<string, BlockList>();
 
 /** True when the list is empty (anywhere) or `ip` is inside one of its blocks. */
