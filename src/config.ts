@@ -80,6 +80,12 @@ export const configSchema = z.object({
   tokenTtlSeconds: z.coerce.number().int().min(30).max(86_400).default(900),
   /** Passphrases of passphrase-protected CAs, by CA name or id. */
   caPassphrases: z.record(z.string(), z.string()).default({}),
+  /** The deployment's name where the REST whoami reports a Certman workspace. */
+  workspaceName: z.string().min(1).max(100).default('certgate'),
+  /** REST requests per credential per minute (0: no limit). */
+  rateLimitPerMinute: z.coerce.number().int().min(0).default(6_000),
+  /** REST issuances and renewals per credential per minute (0: no limit); counted apart from, and also in, the above. */
+  issueRateLimitPerMinute: z.coerce.number().int().min(0).default(1_200),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -120,6 +126,9 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   tlsKeyFile: 'CERTGATE_TLS_KEY_FILE',
   tlsHostnames: 'CERTGATE_TLS_HOSTNAMES',
   caPassphrases: 'CERTGATE_CA_PASSPHRASES',
+  workspaceName: 'CERTGATE_WORKSPACE_NAME',
+  rateLimitPerMinute: 'CERTGATE_RATE_LIMIT_PER_MINUTE',
+  issueRateLimitPerMinute: 'CERTGATE_ISSUE_RATE_LIMIT_PER_MINUTE',
 };
 
 export class ConfigError extends Error {

@@ -2,7 +2,7 @@
 import { createCa } from './ca/createCa.js';
 import { CLI_CONTEXT } from './cli/kit.js';
 import { createProduct } from './core/products.js';
-import type { CaRecord, KeyAlgorithm, ProductRecord } from './core/types.js';
+import { PERMISSION_ACTIONS, type CaRecord, type KeyAlgorithm, type ProductRecord } from './core/types.js';
 import { parseProductTemplate } from './policy/productSchema.js';
 import type { Runtime } from './runtime.js';
 
@@ -36,7 +36,7 @@ export async function initialize(rt: Runtime, options: { keyAlgorithm?: KeyAlgor
     CLI_CONTEXT,
   );
   const { secret } = await rt.credentials.create(
-    { type: 'rest', name: 'admin', products: '*', permissions: [{ ca: '*', actions: ['read', 'issue', 'revoke'] }], admin: true },
+    { type: 'rest', name: 'admin', products: '*', permissions: [{ ca: '*', actions: [...PERMISSION_ACTIONS] }], admin: true },
     CLI_CONTEXT,
   );
   return { created: true, root, issuing, product, adminToken: secret };

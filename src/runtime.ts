@@ -9,6 +9,7 @@ import type { CaSecrets } from './ca/createCa.js';
 import { ConfigError, publicUrlOf, type Config } from './config.js';
 import { CredentialService } from './auth/credentialService.js';
 import { EnrollmentService, type NameAuthorizer } from './core/enrollmentService.js';
+import { MemoryRateCounter, RedisRateCounter, type RateCounter } from './core/rateCounter.js';
 import type { CoreServices, JobOptions, MountedProtocol, ProtocolJobs, ProtocolModule, StatusChangeListener } from './core/protocol.js';
 import { QueryService } from './core/queries.js';
 import type { Protocol } from './core/types.js';
@@ -138,6 +139,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     void broadcast.publish(REVOCATIONS_CHANNEL, revocationNotice(caId, serialHex));
   });
 
+  const rateCounter: RateCounter = config.redisUrl ? new RedisRateCounter(config.redisUrl, queuePrefix, onError) : new MemoryRateCounter();
   const credentials = new CredentialService(store, {
     masterKey: secrets.masterKey,
     tokenTtlSeconds: config.tokenTtlSeconds,
@@ -183,6 +185,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     onStatusChange: (listener) => statusListeners.push(listener),
     tables: { kind: store.kind, db: store.db, write: (statement) => store.write(statement) },
     jobs,
+    rateCounter,
   };
   const protocols: { module: ProtocolModule; mounted: MountedProtocol }[] = [];
   for (const module of options.protocols ?? []) {
@@ -242,6 +245,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       await crlQueue.close();
       for (const q of protocolQueues) await q.queue.close();
       await broadcast.close();
+      await rateCounter.close();
       await verifier.close();
       await store.close();
     },

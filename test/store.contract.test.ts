@@ -8,7 +8,7 @@ import { Kysely, Migrator, SqliteDialect, type Migration } from 'kysely';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { TransitionError } from '../src/core/requestStatus.js';
 import { entryHash } from '../src/audit/chain.js';
-import type { Constraint, CredentialRecord, EnrollmentRequest, ProductTemplate, Rejection, RequestStatus } from '../src/core/types.js';
+import { DEFAULT_REQUEST_DETAILS, type Constraint, type CredentialRecord, type EnrollmentRequest, type ProductTemplate, type Rejection, type RequestStatus } from '../src/core/types.js';
 import {
   createStoreFromKysely,
   DuplicateSerialError,
@@ -44,7 +44,7 @@ interface OwnerTables {
 
 /** The schema as it was before the claims migration. */
 type BeforeClaims = Omit<Database, 'enrollment_requests'> & {
-  enrollment_requests: Omit<EnrollmentRequestsTable, 'transaction_id' | 'constraints' | 'fingerprint' | 'rejection' | 'serial_number' | 'lease_expires_at'>;
+  enrollment_requests: Omit<EnrollmentRequestsTable, 'transaction_id' | 'constraints' | 'fingerprint' | 'rejection' | 'serial_number' | 'lease_expires_at' | 'key_source' | 'escrowed_key' | 'custom_fields' | 'owner' | 'notes' | 'supersedes'>;
 };
 /** The schema as it was before the credentials migration, with its API keys. */
 type BeforeCredentials = Database & {
@@ -66,6 +66,8 @@ const template: ProductTemplate = {
   requiresApproval: true,
   subject: { attributes: { O: { fixed: 'Example Inc' } }, unlisted: 'drop' },
   protocols: { acme: { eabRequired: true } },
+  customFields: [{ name: 'costCenter', type: 'string', required: true }],
+  escrowKeys: false,
 };
 
 function storeContract(label: string, open: () => Promise<Opened>): void {
@@ -117,6 +119,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
         transactionId: null,
         constraints: [],
         fingerprint: 'f1ngerpr1nt',
+        details: { ...DEFAULT_REQUEST_DETAILS },
         ...overrides,
       };
     }
@@ -137,6 +140,10 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
         validFrom: at('2025-03-04T05:06:07.089Z'),
         validTo: at('2025-06-02T05:06:07.001Z'),
         certificatePem: '-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n',
+        owner: null,
+        notes: null,
+        customFields: {},
+        supersedes: null,
         ...overrides,
       };
     }
@@ -504,7 +511,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
         const input = certificateFor(request);
         const { certificate, alreadyIssued } = await store.recordIssuance(request.id, input, null, testAudit());
         expect(alreadyIssued).toBe(false);
-        expect(certificate).toEqual({ ...input, revokedAt: null, revocationReason: null, invalidityDate: null, createdAt: expect.any(Date) });
+        expect(certificate).toEqual({ ...input, revokedAt: null, revocationReason: null, invalidityDate: null, renewedBy: null, createdAt: expect.any(Date) });
 
         const after = await store.requests.get(request.id);
         expect(after).toMatchObject({ status: 'issued', certificateId: input.id, statusReason: null, serialNumber: input.serialNumber, leaseExpiresAt: null });
@@ -1189,7 +1196,7 @@ describe('sqlite file specifics', () => {
     await writer.products.insert({ id: productId, name: 'p', caId, template }, testAudit());
     const request = (id: string) => ({
       id, productId, caId, requester: 'apikey:k1', protocol: 'rest' as const, csrPem: 'csr', validityDays: null, idempotencyKey: null,
-      transactionId: null, constraints: [], fingerprint: 'f',
+      transactionId: null, constraints: [], fingerprint: 'f', details: { ...DEFAULT_REQUEST_DETAILS },
     });
 
     const ids = [randomUUID(), randomUUID(), randomUUID()];
@@ -1231,7 +1238,7 @@ describe('sqlite file specifics', () => {
     const id = randomUUID();
     const pending = store.requests.insert({
       id, productId, caId, requester: 'cli', protocol: 'rest', csrPem: 'csr', validityDays: null, idempotencyKey: null,
-      transactionId: null, constraints: [], fingerprint: 'f',
+      transactionId: null, constraints: [], fingerprint: 'f', details: { ...DEFAULT_REQUEST_DETAILS },
     }, testAudit());
     await store.close();
     await expect(pending).resolves.toMatchObject({ created: true });

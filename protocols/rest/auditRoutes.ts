@@ -1,10 +1,12 @@
 // GET /v1/audit (admin): the audit trail, filtered and paged, and its chain check.
-import type { Router } from 'express';
 import { z } from 'zod';
 import { auditEntryJson, verifyTrail } from '../../src/audit/trail.js';
-import type { AuditFilter, AuditReader } from '../../src/core/types.js';
+import type { CoreServices } from '../../src/core/protocol.js';
+import type { AuditFilter } from '../../src/core/types.js';
 import { requireAdmin } from './auth.js';
 import { pageOf, pageQuery } from './pagination.js';
+import type { RestRoutes } from './route.js';
+import { pageFields } from './schemas.js';
 
 const auditQuery = pageQuery.extend({
   from: z.iso.datetime({ offset: true }).optional(),
@@ -14,10 +16,20 @@ const auditQuery = pageQuery.extend({
   target: z.string().min(1).max(200).optional(),
 });
 
-export function mountAuditRoutes(router: Router, audit: AuditReader): void {
-  router.get('/audit', async (req, res) => {
+export function mountAuditRoutes(routes: RestRoutes, core: CoreServices): void {
+  const { audit } = core;
+  routes.add(
+    {
+      method: 'get',
+      path: '/audit',
+      tag: 'Audit',
+      summary: 'The audit trail, filtered and paged, oldest first',
+      permission: 'admin',
+      query: auditQuery,
+      responses: { 200: { description: 'One page of entries', schema: z.object({ entries: z.array(z.looseObject({ seq: z.number() })), ...pageFields }) } },
+    },
+    async ({ req, res, query: q }) => {
     requireAdmin(req);
-    const q = auditQuery.parse(req.query);
     const filter: AuditFilter = {
       ...(q.from ? { from: new Date(q.from) } : {}),
       ...(q.to ? { to: new Date(q.to) } : {}),
@@ -29,8 +41,18 @@ export function mountAuditRoutes(router: Router, audit: AuditReader): void {
     res.json({ entries: entries.map(auditEntryJson), ...pageOf(q, total) });
   });
 
-  router.get('/audit/verify', async (req, res) => {
-    requireAdmin(req);
-    res.json(await verifyTrail(audit));
-  });
+  routes.add(
+    {
+      method: 'get',
+      path: '/audit/verify',
+      tag: 'Audit',
+      summary: 'Check the audit trail\'s hash chain: altered, removed or reordered entries',
+      permission: 'admin',
+      responses: { 200: { description: 'The verdict', schema: z.looseObject({ ok: z.boolean() }) } },
+    },
+    async ({ req, res }) => {
+      requireAdmin(req);
+      res.json(await verifyTrail(audit));
+    },
+  );
 }

@@ -1,13 +1,14 @@
 // /v1/credentials (admin) and /v1/auth/token (anyone holding a rest credential's secret).
-import type { Request, Router } from 'express';
 import { z } from 'zod';
 import { createdCredentialView, credentialView } from '../../src/auth/credentialView.js';
 import { parsePermission } from '../../src/auth/permissions.js';
 import { badRequest, notFound, unauthorized } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
-import { CREDENTIAL_TYPES, type Permission } from '../../src/core/types.js';
+import { CREDENTIAL_TYPES, PERMISSION_ACTIONS, type Permission, type PermissionAction } from '../../src/core/types.js';
 import { auditContextOf, requireAdmin, sourceIpOf } from './auth.js';
 import { pageOf, pageQuery } from './pagination.js';
+import type { RestRoutes } from './route.js';
+import { pageFields } from './schemas.js';
 
 const permission = z.union([
   z.string().transform((text, ctx) => {
@@ -18,7 +19,7 @@ const permission = z.union([
       return z.NEVER;
     }
   }),
-  z.object({ ca: z.string().min(1), actions: z.array(z.enum(['read', 'issue', 'revoke'])).min(1) }),
+  z.object({ ca: z.string().min(1), actions: z.array(z.enum(PERMISSION_ACTIONS as [PermissionAction, ...PermissionAction[]])).min(1) }),
 ]);
 
 const createBody = z
@@ -57,70 +58,137 @@ const tokenBody = z
   .refine((b) => b.secret, { message: 'secret is required', path: ['secret'] });
 
 /** Mounted before authentication: the token exchange is how a client gets a credential to send. */
-export function mountTokenRoute(router: Router, core: CoreServices): void {
-  router.post('/auth/token', async (req, res) => {
-    const body = tokenBody.parse(req.body ?? {});
-    const result = await core.credentials.exchangeToken(body.clientId as string, body.secret as string, { protocol: 'rest', sourceIp: sourceIpOf(req) });
-    if (!result.ok) throw unauthorized(result.message);
-    res.set('Cache-Control', 'no-store').json({ token: result.token, token_type: 'Bearer', exp: result.exp, expires_in: result.exp - Math.floor(Date.now() / 1000) });
-  });
+export function mountTokenRoute(routes: RestRoutes, core: CoreServices): void {
+  routes.add(
+    {
+      method: 'post',
+      path: '/auth/token',
+      tag: 'Credentials',
+      summary: 'Exchange a rest credential\'s id and secret for a short-lived bearer token',
+      permission: 'none (the secret is the proof)',
+      body: tokenBody,
+      responses: {
+        200: { description: 'A token', schema: z.object({ token: z.string(), token_type: z.literal('Bearer'), exp: z.number().int(), expires_in: z.number().int() }) },
+      },
+    },
+    async ({ req, res, body }) => {
+      const result = await core.credentials.exchangeToken(body.clientId as string, body.secret as string, { protocol: 'rest', sourceIp: sourceIpOf(req) });
+      if (!result.ok) throw unauthorized(result.message);
+      res.set('Cache-Control', 'no-store').json({ token: result.token, token_type: 'Bearer', exp: result.exp, expires_in: result.exp - Math.floor(Date.now() / 1000) });
+    },
+  );
 }
 
-export function mountCredentialRoutes(router: Router, core: CoreServices): void {
+const credentialSchema = z.looseObject({ id: z.string(), type: z.enum(CREDENTIAL_TYPES), name: z.string() });
+const createdSchema = z.looseObject({ id: z.string(), secret: z.string() });
+const idParams = z.object({ id: z.string().min(1).max(200) });
+
+export function mountCredentialRoutes(routes: RestRoutes, core: CoreServices): void {
   const { credentials } = core;
-  const id = (req: Request): string => req.params.id as string;
 
-  router.post('/credentials', async (req, res) => {
-    requireAdmin(req);
-    const b = createBody.parse(req.body ?? {});
-    const expiresAt = b.expiresAt ?? b.expires_at;
-    if (expiresAt && b.expiresInDays) throw badRequest('expiresAt: give expiresAt or expiresInDays, not both');
-    const created = await credentials.create(
-      {
-        type: b.type,
-        products: b.products,
-        ...(b.name ? { name: b.name } : {}),
-        ownerUser: b.ownerUser ?? b.owner_user ?? null,
-        ownerGroup: b.ownerGroup ?? b.owner_group ?? null,
-        expiresAt: expiresAt ? new Date(expiresAt) : b.expiresInDays ? new Date(Date.now() + b.expiresInDays * 86_400_000) : null,
-        allowIps: b.allowIps ?? b.allow_ips ?? [],
-        permissions: (b.permissions ?? []) as Permission[],
-        admin: !!b.admin,
-      },
-      auditContextOf(req),
-    );
-    res.status(201).location(`/v1/credentials/${created.credential.id}`).set('Cache-Control', 'no-store').json(createdCredentialView(created));
-  });
+  routes.add(
+    {
+      method: 'post',
+      path: '/credentials',
+      tag: 'Credentials',
+      summary: 'Create a credential of any protocol; its secret is shown once',
+      permission: 'admin',
+      body: createBody,
+      responses: { 201: { description: 'Created', schema: createdSchema, headers: { Location: 'the credential' } } },
+    },
+    async ({ req, res, body: b }) => {
+      requireAdmin(req);
+      const expiresAt = b.expiresAt ?? b.expires_at;
+      if (expiresAt && b.expiresInDays) throw badRequest('expiresAt: give expiresAt or expiresInDays, not both');
+      const created = await credentials.create(
+        {
+          type: b.type,
+          products: b.products,
+          ...(b.name ? { name: b.name } : {}),
+          ownerUser: b.ownerUser ?? b.owner_user ?? null,
+          ownerGroup: b.ownerGroup ?? b.owner_group ?? null,
+          expiresAt: expiresAt ? new Date(expiresAt) : b.expiresInDays ? new Date(Date.now() + b.expiresInDays * 86_400_000) : null,
+          allowIps: b.allowIps ?? b.allow_ips ?? [],
+          permissions: (b.permissions ?? []) as Permission[],
+          admin: !!b.admin,
+        },
+        auditContextOf(req),
+      );
+      res.status(201).location(`/v1/credentials/${created.credential.id}`).set('Cache-Control', 'no-store').json(createdCredentialView(created));
+    },
+  );
 
-  router.get('/credentials', async (req, res) => {
-    requireAdmin(req);
-    const q = listQuery.parse(req.query);
-    const { credentials: list, total } = await credentials.list(
-      { ...(q.type ? { type: q.type } : {}), status: q.status },
-      { limit: q.pageSize, offset: (q.page - 1) * q.pageSize },
-    );
-    res.json({ credentials: list.map(credentialView), ...pageOf(q, total) });
-  });
+  routes.add(
+    {
+      method: 'get',
+      path: '/credentials',
+      tag: 'Credentials',
+      summary: 'Credentials, oldest first (never their secrets)',
+      permission: 'admin',
+      query: listQuery,
+      responses: { 200: { description: 'One page', schema: z.object({ credentials: z.array(credentialSchema), ...pageFields }) } },
+    },
+    async ({ req, res, query: q }) => {
+      requireAdmin(req);
+      const { credentials: list, total } = await credentials.list(
+        { ...(q.type ? { type: q.type } : {}), status: q.status },
+        { limit: q.pageSize, offset: (q.page - 1) * q.pageSize },
+      );
+      res.json({ credentials: list.map(credentialView), ...pageOf(q, total) });
+    },
+  );
 
-  router.get('/credentials/:id', async (req, res) => {
-    requireAdmin(req);
-    const c = await credentials.get(id(req));
-    if (!c) throw notFound(`credential ${id(req)} not found`);
-    res.json(credentialView(c));
-  });
+  routes.add(
+    {
+      method: 'get',
+      path: '/credentials/:id',
+      tag: 'Credentials',
+      summary: 'One credential',
+      permission: 'admin',
+      params: idParams,
+      responses: { 200: { description: 'The credential', schema: credentialSchema } },
+    },
+    async ({ req, res, params }) => {
+      requireAdmin(req);
+      const c = await credentials.get(params.id);
+      if (!c) throw notFound(`credential ${params.id} not found`);
+      res.json(credentialView(c));
+    },
+  );
 
-  router.post('/credentials/:id/rotate', async (req, res) => {
-    requireAdmin(req);
-    const b = z
-      .object({ graceSeconds: z.number().int().min(0).max(30 * 86_400).optional(), grace_seconds: z.number().int().min(0).max(30 * 86_400).optional() })
-      .strict()
-      .parse(req.body ?? {});
-    const rotated = await credentials.rotate(id(req), b.graceSeconds ?? b.grace_seconds ?? 0, auditContextOf(req));
-    res.set('Cache-Control', 'no-store').json(createdCredentialView(rotated));
-  });
+  routes.add(
+    {
+      method: 'post',
+      path: '/credentials/:id/rotate',
+      tag: 'Credentials',
+      summary: 'A new secret; the old one keeps working for graceSeconds',
+      permission: 'admin',
+      params: idParams,
+      body: z
+        .object({ graceSeconds: z.number().int().min(0).max(30 * 86_400).optional(), grace_seconds: z.number().int().min(0).max(30 * 86_400).optional() })
+        .strict(),
+      responses: { 200: { description: 'Rotated', schema: createdSchema } },
+    },
+    async ({ req, res, params, body: b }) => {
+      requireAdmin(req);
+      const rotated = await credentials.rotate(params.id, b.graceSeconds ?? b.grace_seconds ?? 0, auditContextOf(req));
+      res.set('Cache-Control', 'no-store').json(createdCredentialView(rotated));
+    },
+  );
 
-  router.post('/credentials/:id/revoke', async (req, res) => {
-    requireAdmin(req);
-    res.json(credentialView(await credentials.revoke(id(req), auditContextOf(req))));
-  });
+  routes.add(
+    {
+      method: 'post',
+      path: '/credentials/:id/revoke',
+      tag: 'Credentials',
+      summary: 'Revoke a credential at once, in every process',
+      permission: 'admin',
+      params: idParams,
+      responses: { 200: { description: 'Revoked', schema: credentialSchema } },
+    },
+    async ({ req, res, params }) => {
+      requireAdmin(req);
+      res.json(credentialView(await credentials.revoke(params.id, auditContextOf(req))));
+    },
+  );
 }

@@ -1,71 +1,73 @@
-// Certman REST API shapes: snake_case, ISO-8601 times.
-import type { CaRecord, CertificateRecord, EnrollmentRequest, ProductRecord, Rejection } from '../../src/core/types.js';
+// Records to REST answers, in the shapes schemas.ts declares.
+import type { z } from 'zod';
+import type { CertificateRecord, EnrollmentRequest, InventoryRecord, ProductRecord, Rejection } from '../../src/core/types.js';
+import { certmanKeyAlgorithm } from './keyAlgorithm.js';
+import type { certificateDetailSchema, certificateSchema, rejectionSchema, requestSchema } from './schemas.js';
 
-const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+const iso = (d: Date): string => d.toISOString();
+const isoOrNull = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
-export function caJson(ca: CaRecord, withPem = false) {
-  return {
-    id: ca.id,
-    name: ca.name,
-    type: ca.kind,
-    parent_id: ca.parentId,
-    subject: ca.subject,
-    key_algorithm: ca.keyAlgorithm,
-    valid_from: iso(ca.notBefore),
-    valid_to: iso(ca.notAfter),
-    created_at: iso(ca.createdAt),
-    ...(withPem ? { certificate_pem: ca.certificatePem } : {}),
-  };
-}
+type Listed = CertificateRecord | InventoryRecord;
 
-export function certificateJson(cert: CertificateRecord, chainPem?: readonly string[]) {
-  const now = Date.now();
+export function certificateJson(cert: Listed, now = Date.now()): z.output<typeof certificateSchema> {
   return {
     id: cert.id,
     ca_id: cert.caId,
-    product_id: cert.productId,
-    request_id: cert.requestId,
-    serial_number: cert.serialNumber,
     common_name: cert.commonName,
     san_dns: cert.sanDns,
     san_ip: cert.sanIp,
-    san_email: cert.sanEmail,
-    san_uri: cert.sanUri,
-    key_algorithm: cert.keyAlgorithm,
+    key_algorithm: certmanKeyAlgorithm(cert.keyAlgorithm),
     valid_from: iso(cert.validFrom),
     valid_to: iso(cert.validTo),
-    status: cert.revokedAt ? 'revoked' : cert.validTo.getTime() < now ? 'expired' : 'active',
-    certificate_pem: cert.certificatePem,
-    ...(chainPem ? { chain_pem: chainPem.join('') } : {}),
-    revoked_at: iso(cert.revokedAt),
+    serial_number: cert.serialNumber,
+    revoked_at: isoOrNull(cert.revokedAt),
     revocation_reason: cert.revocationReason,
-    invalidity_date: iso(cert.invalidityDate),
     created_at: iso(cert.createdAt),
+    product_id: cert.productId,
+    request_id: cert.requestId,
+    status: cert.revokedAt ? 'revoked' : cert.validTo.getTime() <= now ? 'expired' : 'active',
+    source: 'source' in cert ? cert.source : 'issued',
+    issuer: 'issuer' in cert ? cert.issuer : null,
+    san_email: cert.sanEmail,
+    san_uri: cert.sanUri,
+    invalidity_date: isoOrNull(cert.invalidityDate),
+    owner: cert.owner,
+    notes: cert.notes,
+    custom_fields: cert.customFields,
+    supersedes: cert.supersedes,
+    renewed_by: cert.renewedBy,
   };
 }
 
-export function revokedJson(cert: CertificateRecord) {
+export function certificateDetailJson(cert: Listed): z.output<typeof certificateDetailSchema> {
+  return { ...certificateJson(cert), certificate_pem: cert.certificatePem };
+}
+
+export function revokedJson(cert: Listed) {
   return {
     id: cert.id,
     common_name: cert.commonName,
     serial_number: cert.serialNumber,
-    revoked_at: iso(cert.revokedAt),
+    revoked_at: isoOrNull(cert.revokedAt),
     revocation_reason: cert.revocationReason,
-    invalidity_date: iso(cert.invalidityDate),
+    invalidity_date: isoOrNull(cert.invalidityDate),
   };
 }
 
-export function requestJson(req: EnrollmentRequest) {
+export function requestJson(req: EnrollmentRequest): z.output<typeof requestSchema> {
   return {
     id: req.id,
     product_id: req.productId,
     ca_id: req.caId,
     protocol: req.protocol,
+    requester: req.requester,
     status: req.status,
     status_reason: req.statusReason,
     ...(req.rejection ? { rejection: rejectionJson(req.rejection) } : {}),
     certificate_id: req.certificateId,
     approved_by: req.approvedBy,
+    key_source: req.details.keySource,
+    supersedes: req.details.supersedes,
     created_at: iso(req.createdAt),
     updated_at: iso(req.updatedAt),
   };
@@ -77,7 +79,7 @@ export function productJson(p: ProductRecord) {
     id: p.id,
     name: p.name,
     ca_id: p.caId,
-    key_algorithms: t.keyAlgorithms,
+    key_algorithms: t.keyAlgorithms.map(certmanKeyAlgorithm),
     default_validity_days: t.defaultValidityDays,
     max_validity_days: t.maxValidityDays,
     allowed_dns_suffixes: t.allowedDnsSuffixes,
@@ -92,6 +94,6 @@ export function productJson(p: ProductRecord) {
 }
 
 /** A refusal's structure beside the `error` sentence, so scripts can branch on the rule. */
-export function rejectionJson(r: Rejection) {
+export function rejectionJson(r: Rejection): z.output<typeof rejectionSchema> {
   return { code: r.code, rule: r.rule, detail: r.detail, ...(r.sub ? { identifiers: r.sub } : {}) };
 }

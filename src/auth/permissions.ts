@@ -1,6 +1,6 @@
 // What a credential may do once it has authenticated: REST permissions per CA, and the products
 // every type of credential may issue under.
-import type { CredentialRecord, Permission, PermissionAction } from '../core/types.js';
+import { PERMISSION_ACTIONS, type CredentialRecord, type Permission, type PermissionAction } from '../core/types.js';
 
 export function can(credential: CredentialRecord, action: PermissionAction, caId: string): boolean {
   if (credential.admin) return true;
@@ -22,6 +22,6 @@ export function parsePermission(text: string): Permission {
   const [actions, ca] = text.split(':');
   if (!actions || !ca) throw new Error(`permission "${text}" must look like "read,issue:<ca-id or *>"`);
   const list = actions.split(',').map((a) => a.trim());
-  for (const a of list) if (a !== 'read' && a !== 'issue' && a !== 'revoke') throw new Error(`unknown permission action "${a}"`);
+  for (const a of list) if (!PERMISSION_ACTIONS.includes(a as PermissionAction)) throw new Error(`unknown permission action "${a}"`);
   return { ca: ca.trim(), actions: list as PermissionAction[] };
 }

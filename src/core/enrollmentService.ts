@@ -8,6 +8,7 @@ import { toPem } from '../pki/pem.js';
 import type { SignatureVerifier } from '../pki/verifyPool.js';
 import { precheckNames } from '../policy/decide.js';
 import type { RequestedNames } from '../policy/names.js';
+import { customFieldProblems } from '../policy/customFields.js';
 import { parseProductTemplate } from '../policy/productSchema.js';
 import type { JobQueue } from '../queue/types.js';
 import type { Store } from '../store/types.js';
@@ -15,7 +16,7 @@ import { conflict, notFound, refused, unprocessable } from './errors.js';
 import { newId } from './ids.js';
 import { SETTLED_STATUSES } from './requestStatus.js';
 import { TtlCache } from './ttlCache.js';
-import type { AuditContext, CertificateRecord, Constraint, EnrollmentRequest, ProductRecord, Protocol, Rejection } from './types.js';
+import { DEFAULT_REQUEST_DETAILS, type AuditContext, type CertificateRecord, type Constraint, type EnrollmentRequest, type ProductRecord, type Protocol, type Rejection, type RequestDetails } from './types.js';
 
 /** How a front-end names the product: by id, by name (an EST/SCEP label, an ACME profile), or a CA's default. */
 export type ProductRef = { id: string } | { name: string } | { caId: string };
@@ -42,6 +43,10 @@ export interface SubmitOptions {
   transactionId?: string | null;
   /** Names the protocol has already validated (ACME: the order's identifiers): the CSR must ask for exactly these. */
   identifiers?: string[];
+  /** What the request carries besides its CSR; custom fields are checked against the product's. */
+  details?: Partial<RequestDetails>;
+  /** How long an idempotency key is kept; an older request's key is freed and a new request made. Default: forever. */
+  idempotencyTtlMs?: number;
 }
 
 export type NameAuthorization = { ok: true } | { ok: false; rejection: Rejection } | { ok: 'pending'; detail: string };
@@ -70,10 +75,19 @@ function parseCsrOrRefuse(csr: string | Buffer): ParsedCsr {
 }
 
 /** Everything that decides the certificate, hashed: an idempotent replay must match it exactly. */
-function fingerprintOf(parts: { productId: string; csrDer: Buffer; validityDays: number | null; constraints: Constraint[]; transactionId: string | null }): string {
-  return createHash('sha256')
-    .update(JSON.stringify([parts.productId, parts.csrDer.toString('base64'), parts.validityDays, parts.constraints, parts.transactionId]))
-    .digest('hex');
+function fingerprintOf(parts: {
+  productId: string;
+  csrDer: Buffer;
+  validityDays: number | null;
+  constraints: Constraint[];
+  transactionId: string | null;
+  details: RequestDetails;
+}): string {
+  const { customFields, owner, notes, supersedes } = parts.details;
+  const fields: unknown[] = [parts.productId, parts.csrDer.toString('base64'), parts.validityDays, parts.constraints, parts.transactionId];
+  // Appended only when set, so that requests stored before these existed keep their fingerprints.
+  if (Object.keys(customFields).length > 0 || owner !== null || notes !== null || supersedes !== null) fields.push(customFields, owner, notes, supersedes);
+  return createHash('sha256').update(JSON.stringify(fields)).digest('hex');
 }
 
 export class EnrollmentService {
@@ -127,8 +141,13 @@ export class EnrollmentService {
     if (o.identifiers) constraints.push({ kind: 'exactNames', names: o.identifiers });
     const validityDays = o.validityDays ?? null;
     const transactionId = o.transactionId ?? null;
+    const details: RequestDetails = { ...DEFAULT_REQUEST_DETAILS, ...o.details };
+    const fieldProblems = customFieldProblems(parseProductTemplate(product.template).customFields, details.customFields);
+    if (fieldProblems.length > 0) {
+      throw refused('unprocessable', { code: 'policy', rule: 'customFields', detail: fieldProblems.join('; ') });
+    }
 
-    const fingerprint = fingerprintOf({ productId: product.id, csrDer: csr.der, validityDays, constraints, transactionId });
+    const fingerprint = fingerprintOf({ productId: product.id, csrDer: csr.der, validityDays, constraints, transactionId, details });
     const id = newId();
     const { request, created } = await this.store.requests.insert(
       {
@@ -143,6 +162,7 @@ export class EnrollmentService {
         transactionId,
         constraints,
         fingerprint,
+        details,
       },
       {
         actor: grant.actor ?? grant.principal,
@@ -154,6 +174,12 @@ export class EnrollmentService {
         detail: { product: product.id, ca: product.caId, requester: grant.principal, ...(validityDays !== null ? { validityDays } : {}) },
       },
     );
+    if (!created && o.idempotencyKey && o.idempotencyTtlMs !== undefined) {
+      const createdBefore = new Date(Date.now() - o.idempotencyTtlMs);
+      if (request.createdAt < createdBefore && (await this.store.requests.releaseIdempotencyKey(request.id, createdBefore))) {
+        return this.submit(grant, csrInput, o);
+      }
+    }
     if (!created && request.fingerprint !== fingerprint) {
       throw unprocessable(`this ${o.idempotencyKey ? 'idempotency key' : 'transaction id'} was already used for a different request`);
     }

@@ -1,5 +1,6 @@
 // The one shape every front-end plugs in with. protocols/<name>/index.ts exports a ProtocolModule;
 // the composition root registers them in one list and knows nothing else about them.
+import type { RateCounter } from './rateCounter.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Router } from 'express';
 import type { Compilable, Kysely, Migration } from 'kysely';
@@ -72,6 +73,8 @@ export interface CoreServices {
    * that works jobs. Call it from mount().
    */
   jobs(name: string, handler: JobHandler, options?: JobOptions): ProtocolJobs;
+  /** Counters for rate limits, shared by every process when the deployment has Redis. */
+  rateCounter: RateCounter;
 }
 
 export interface MountedProtocol {

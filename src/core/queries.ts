@@ -1,7 +1,7 @@
 // Read-only questions a front-end may ask of the store. Front-ends get this, never the Store,
 // so a protocol cannot write around the enrollment and revocation services.
-import type { CertificateStore, Store } from '../store/types.js';
-import type { CaRecord, CertificateRecord, CrlHeader, EnrollmentRequest, ProductRecord } from './types.js';
+import type { CertificateStore, InventoryFilter, Store } from '../store/types.js';
+import type { CaRecord, CertificateRecord, CrlHeader, EnrollmentRequest, InventoryRecord, ProductRecord } from './types.js';
 
 export type CertificateListOptions = Parameters<CertificateStore['list']>[0];
 
@@ -30,6 +30,16 @@ export class QueryService {
 
   certificateList(options: CertificateListOptions): Promise<CertificateRecord[]> {
     return this.store.certificates.list(options);
+  }
+
+  /** Ours and imported, filtered and paged, with the number of matches. */
+  inventoryList(filter: InventoryFilter, page: { limit: number; offset: number }): Promise<{ certificates: InventoryRecord[]; total: number }> {
+    return this.store.inventory.list(filter, page);
+  }
+
+  /** A certificate of ours or an imported one, unless deleted from the inventory. */
+  inventoryById(id: string): Promise<InventoryRecord | undefined> {
+    return this.store.inventory.get(id);
   }
 
   /** The latest CRL's number and dates, without its body. */

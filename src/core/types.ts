@@ -68,7 +68,22 @@ export interface ProductTemplate {
    * each protocol validates its own and ignores the others.
    */
   protocols: Record<string, Record<string, unknown>>;
+  /** Fields a certificate under this product carries besides its names; enforced at submission. */
+  customFields: CustomFieldDefinition[];
+  /**
+   * Keep the private keys certgate generates (REST managed mode), encrypted under the master key,
+   * so that they can be downloaded again as PKCS#12. Off: a generated key is returned once and forgotten.
+   */
+  escrowKeys: boolean;
 }
+
+export type CustomFieldType = 'string' | 'number' | 'boolean';
+export interface CustomFieldDefinition {
+  name: string;
+  type: CustomFieldType;
+  required: boolean;
+}
+export type CustomFieldValues = Record<string, string | number | boolean>;
 
 export interface ProductRecord {
   id: string;
@@ -105,6 +120,30 @@ export interface Rejection {
   sub?: { identifier: string; detail: string }[];
 }
 
+export type KeySource = 'csr' | 'managed';
+
+/** What a request carries besides its CSR (REST sets it; other protocols take the defaults). */
+export interface RequestDetails {
+  /** `managed`: certgate generated the key pair (REST managed mode) and the CSR. */
+  keySource: KeySource;
+  /** The generated private key, encrypted under the master key, when the product escrows keys. */
+  escrowedKey: string | null;
+  customFields: CustomFieldValues;
+  owner: string | null;
+  notes: string | null;
+  /** The certificate this request renews, rekeys or replaces. */
+  supersedes: string | null;
+}
+
+export const DEFAULT_REQUEST_DETAILS: Readonly<RequestDetails> = Object.freeze({
+  keySource: 'csr',
+  escrowedKey: null,
+  customFields: {},
+  owner: null,
+  notes: null,
+  supersedes: null,
+});
+
 export interface EnrollmentRequest {
   id: string;
   productId: string;
@@ -121,6 +160,7 @@ export interface EnrollmentRequest {
   constraints: Constraint[];
   /** SHA-256 (hex) over everything that decides the certificate: a replay must match it. */
   fingerprint: string;
+  details: RequestDetails;
   status: RequestStatus;
   statusReason: string | null;
   /** Set when status is `rejected`. */
@@ -185,6 +225,41 @@ export interface CertificateRecord {
   /** When the key is known or suspected to have been compromised, if the revoker said. */
   invalidityDate: Date | null;
   createdAt: Date;
+  /** Editable inventory fields, first copied from the request. */
+  owner: string | null;
+  notes: string | null;
+  customFields: CustomFieldValues;
+  /** The certificate this one renewed, rekeyed or replaced. */
+  supersedes: string | null;
+  /** Set when an operator marked it renewed (the successor's id, or a note for one issued elsewhere). */
+  renewedBy: string | null;
+}
+
+export type CertificateSource = 'issued' | 'imported';
+
+/**
+ * A certificate as the inventory lists it: one of ours, or one imported from another CA (which
+ * has no CA or product here and is never signed or put on a CRL by certgate).
+ */
+export type InventoryRecord = Omit<CertificateRecord, 'caId' | 'productId'> & {
+  caId: string | null;
+  productId: string | null;
+  source: CertificateSource;
+  /** The issuer's distinguished name (RFC 4514). */
+  issuer: string | null;
+};
+
+export interface DeploymentLocation {
+  id: string;
+  certificateId: string;
+  host: string;
+  port: number | null;
+  path: string | null;
+  /** What kind of place: server, load-balancer, appliance, ... (free text, a short word). */
+  kind: string;
+  notes: string | null;
+  createdAt: Date;
+  updatedAt: Date;
 }
 
 export interface RevokedEntry {
@@ -216,7 +291,9 @@ export interface OcspSignerRecord {
   createdAt: Date;
 }
 
-export type PermissionAction = 'read' | 'issue' | 'revoke';
+/** `approve`: approve or decline requests that wait for an operator. */
+export type PermissionAction = 'read' | 'issue' | 'revoke' | 'approve';
+export const PERMISSION_ACTIONS: readonly PermissionAction[] = ['read', 'issue', 'revoke', 'approve'];
 export interface Permission {
   /** A CA id, or '*' for every CA. */
   ca: string;

@@ -44,6 +44,12 @@ export const productTemplateSchema = z
     requiresApproval: z.boolean().default(false),
     subject: subjectPolicy.default({ attributes: {}, unlisted: 'drop' }),
     protocols: z.record(z.string().regex(/^[a-z][a-z0-9_]*$/), z.record(z.string(), z.unknown())).default({}),
+    customFields: z
+      .array(z.object({ name: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, 'a custom field name is a letter then letters, digits or _'), type: z.enum(['string', 'number', 'boolean']), required: z.boolean().default(false) }).strict())
+      .max(50)
+      .default([])
+      .refine((fields) => new Set(fields.map((f) => f.name)).size === fields.length, 'custom field names must be unique'),
+    escrowKeys: z.boolean().default(false),
   })
   .superRefine((t, ctx) => {
     if (t.defaultValidityDays > t.maxValidityDays) {

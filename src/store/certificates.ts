@@ -1,5 +1,5 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
-import type { AuditEntryInput, CertificateRecord, RevocationReason, RevokedEntry } from '../core/types.js';
+import type { AuditEntryInput, CertificateRecord, CertificateSource, CustomFieldValues, InventoryRecord, RevocationReason, RevokedEntry } from '../core/types.js';
 import type { AuditedWrites } from './kyselyWriter.js';
 import { fromMs, fromNullableMs, toMs, type CertificatesTable, type Database } from './schema.js';
 import {
@@ -13,11 +13,19 @@ import {
 } from './queries.js';
 import type { CertificateStore, NewCertificate, Revocation } from './types.js';
 
+/** One of our certificates: the queries that return these select `source = 'issued'` rows only. */
 export function certificateFromRow(row: Selectable<CertificatesTable>): CertificateRecord {
+  if (row.ca_id === null || row.product_id === null) throw new Error(`certificate ${row.id} is an imported record, not one of ours`);
+  return { ...inventoryFieldsOf(row), caId: row.ca_id, productId: row.product_id };
+}
+
+export function inventoryFromRow(row: Selectable<CertificatesTable>): InventoryRecord {
+  return { ...inventoryFieldsOf(row), caId: row.ca_id, productId: row.product_id, source: row.source as CertificateSource, issuer: row.issuer };
+}
+
+function inventoryFieldsOf(row: Selectable<CertificatesTable>): Omit<CertificateRecord, 'caId' | 'productId'> {
   return {
     id: row.id,
-    caId: row.ca_id,
-    productId: row.product_id,
     requestId: row.request_id,
     serialNumber: row.serial_number,
     commonName: row.common_name,
@@ -33,6 +41,11 @@ export function certificateFromRow(row: Selectable<CertificatesTable>): Certific
     revocationReason: row.revocation_reason as RevocationReason | null,
     invalidityDate: fromNullableMs(row.invalidity_date),
     createdAt: fromMs(row.created_at),
+    owner: row.owner,
+    notes: row.notes,
+    customFields: JSON.parse(row.custom_fields) as CustomFieldValues,
+    supersedes: row.supersedes,
+    renewedBy: row.renewed_by,
   };
 }
 
@@ -57,6 +70,11 @@ export function newCertificateRecord(certificate: NewCertificate, createdAt: num
     revocationReason: null,
     invalidityDate: null,
     createdAt: new Date(createdAt),
+    owner: certificate.owner,
+    notes: certificate.notes,
+    customFields: { ...certificate.customFields },
+    supersedes: certificate.supersedes,
+    renewedBy: null,
   };
 }
 
@@ -80,6 +98,14 @@ export function certificateToRow(record: CertificateRecord): Insertable<Certific
     revocation_reason: record.revocationReason,
     invalidity_date: record.invalidityDate === null ? null : toMs(record.invalidityDate),
     created_at: toMs(record.createdAt),
+    source: 'issued',
+    issuer: null,
+    owner: record.owner,
+    notes: record.notes,
+    custom_fields: JSON.stringify(record.customFields),
+    supersedes: record.supersedes,
+    renewed_by: record.renewedBy,
+    deleted_at: null,
   };
 }
 

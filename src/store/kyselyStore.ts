@@ -11,6 +11,7 @@ import { KyselyCaStore } from './cas.js';
 import { certificateFromRow, KyselyCertificateStore, storeCertificate } from './certificates.js';
 import { DuplicateSerialError, InvalidRequestStateError, isUniqueViolation } from './errors.js';
 import { KyselyCrlStore } from './crls.js';
+import { KyselyInventoryStore } from './inventory.js';
 import { checkCertificateNamesRequest, issuanceStep } from './issuance.js';
 import { migrateOwnerToLatest } from './migrations.js';
 import { KyselyOcspSignerStore } from './ocspSigners.js';
@@ -27,6 +28,7 @@ export class KyselyStore implements Store {
   readonly products: KyselyProductStore;
   readonly requests: KyselyRequestStore;
   readonly certificates: KyselyCertificateStore;
+  readonly inventory: KyselyInventoryStore;
   readonly credentials: KyselyCredentialStore;
   readonly audit: KyselyAuditStore & { append(entry: AuditEntryInput): Promise<AuditEntry> };
   readonly crls: KyselyCrlStore;
@@ -42,6 +44,7 @@ export class KyselyStore implements Store {
     this.products = new KyselyProductStore(db, this.writer);
     this.requests = new KyselyRequestStore(db, kind, this.writer);
     this.certificates = new KyselyCertificateStore(db, this.writer);
+    this.inventory = new KyselyInventoryStore(db, kind);
     this.credentials = new KyselyCredentialStore(db, this.writer);
     const writer = this.writer;
     this.audit = Object.assign(new KyselyAuditStore(db), {

@@ -1,7 +1,7 @@
 // Schema migrations, provided in code (no filesystem lookups) and written once for both SQLite and
 // PostgreSQL: only portable column types (text, integer, bigint), constraints and indexes.
 // Append new migrations to MIGRATIONS; never edit one that has shipped.
-import { Migrator, sql, type ColumnDefinitionBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { Migrator, SqliteAdapter, sql, type ColumnDefinitionBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
 const initial: Migration = {
   async up(db: Kysely<unknown>): Promise<void> {
@@ -272,11 +272,104 @@ const credentialsAndAudit: Migration = {
   },
 };
 
+/**
+ * The inventory: certificates imported from other CAs (no CA or product of ours, hence nullable
+ * ca_id and product_id), editable owner/notes/custom fields, deployment locations, and what a
+ * REST request carries besides its CSR (managed keys, escrow, custom fields, the certificate it
+ * supersedes).
+ */
+const inventory: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    const requestColumns: [string, 'text' | 'bigint', (c: ColumnDefinitionBuilder) => ColumnDefinitionBuilder][] = [
+      ['key_source', 'text', (c) => c.notNull().defaultTo('csr')],
+      ['escrowed_key', 'text', (c) => c],
+      ['custom_fields', 'text', (c) => c.notNull().defaultTo('{}')],
+      ['owner', 'text', (c) => c],
+      ['notes', 'text', (c) => c],
+      ['supersedes', 'text', (c) => c],
+    ];
+    for (const [name, type, build] of requestColumns) {
+      await db.schema.alterTable('enrollment_requests').addColumn(name, type, build).execute();
+    }
+
+    const certificateColumns: [string, 'text' | 'bigint', (c: ColumnDefinitionBuilder) => ColumnDefinitionBuilder][] = [
+      ['source', 'text', (c) => c.notNull().defaultTo('issued')],
+      ['issuer', 'text', (c) => c],
+      ['owner', 'text', (c) => c],
+      ['notes', 'text', (c) => c],
+      ['custom_fields', 'text', (c) => c.notNull().defaultTo('{}')],
+      ['supersedes', 'text', (c) => c],
+      ['renewed_by', 'text', (c) => c],
+      ['deleted_at', 'bigint', (c) => c],
+    ];
+    if (db.getExecutor().adapter instanceof SqliteAdapter) {
+      // SQLite cannot drop a NOT NULL: the table is rebuilt (nothing references it by foreign key).
+      let table = db.schema
+        .createTable('certificates_v5')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('ca_id', 'text', (c) => c.references('cas.id'))
+        .addColumn('product_id', 'text', (c) => c.references('products.id'))
+        .addColumn('request_id', 'text', (c) => c.references('enrollment_requests.id'))
+        .addColumn('serial_number', 'text', (c) => c.notNull())
+        .addColumn('common_name', 'text')
+        .addColumn('san_dns', 'text', (c) => c.notNull())
+        .addColumn('san_ip', 'text', (c) => c.notNull())
+        .addColumn('san_email', 'text', (c) => c.notNull())
+        .addColumn('san_uri', 'text', (c) => c.notNull())
+        .addColumn('key_algorithm', 'text', (c) => c.notNull())
+        .addColumn('valid_from', 'bigint', (c) => c.notNull())
+        .addColumn('valid_to', 'bigint', (c) => c.notNull())
+        .addColumn('certificate_pem', 'text', (c) => c.notNull())
+        .addColumn('revoked_at', 'bigint')
+        .addColumn('revocation_reason', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('invalidity_date', 'bigint');
+      for (const [name, type, build] of certificateColumns) table = table.addColumn(name, type, build);
+      await table
+        .addUniqueConstraint('certificates_ca_serial_uq', ['ca_id', 'serial_number'])
+        .addUniqueConstraint('certificates_request_uq', ['request_id'])
+        .execute();
+      await sql`insert into certificates_v5 (id, ca_id, product_id, request_id, serial_number, common_name, san_dns, san_ip, san_email, san_uri,
+        key_algorithm, valid_from, valid_to, certificate_pem, revoked_at, revocation_reason, created_at, invalidity_date)
+        select id, ca_id, product_id, request_id, serial_number, common_name, san_dns, san_ip, san_email, san_uri,
+        key_algorithm, valid_from, valid_to, certificate_pem, revoked_at, revocation_reason, created_at, invalidity_date from certificates`.execute(db);
+      await db.schema.dropTable('certificates').execute();
+      await db.schema.alterTable('certificates_v5').renameTo('certificates').execute();
+      await db.schema.createIndex('certificates_ca_created_idx').on('certificates').columns(['ca_id', 'created_at']).execute();
+      await db.schema.createIndex('certificates_created_idx').on('certificates').column('created_at').execute();
+      await db.schema
+        .createIndex('certificates_revoked_idx')
+        .on('certificates')
+        .columns(['ca_id', 'revoked_at'])
+        .where(sql.ref('revoked_at'), 'is not', null)
+        .execute();
+    } else {
+      await sql`alter table certificates alter column ca_id drop not null, alter column product_id drop not null`.execute(db);
+      for (const [name, type, build] of certificateColumns) await db.schema.alterTable('certificates').addColumn(name, type, build).execute();
+    }
+
+    await db.schema
+      .createTable('certificate_locations')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('certificate_id', 'text', (c) => c.notNull().references('certificates.id').onDelete('cascade'))
+      .addColumn('host', 'text', (c) => c.notNull())
+      .addColumn('port', 'integer')
+      .addColumn('path', 'text')
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('notes', 'text')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('certificate_locations_certificate_idx').on('certificate_locations').column('certificate_id').execute();
+  },
+};
+
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001_initial': initial,
   '0002_revocation': revocation,
   '0003_claims': claims,
   '0004_credentials_audit': credentialsAndAudit,
+  '0005_inventory': inventory,
 };
 
 /** Brings the core schema up to date. Safe to call on every start, from several processes (PostgreSQL locks). */

@@ -105,8 +105,10 @@ export const markIssued = (db: Db, a: { id: string; certificateId: string; note:
 
 export const insertCertificate = (db: Db, row: Insertable<CertificatesTable>) => db.insertInto('certificates').values(row);
 
+// The CA's own records (`source = 'issued'`): imported certificates are the inventory's (inventory.ts),
+// never revoked, reinstated or served by these.
 export const certificateById = (db: Db, a: { id: string }) =>
-  db.selectFrom('certificates').selectAll().where('id', '=', a.id);
+  db.selectFrom('certificates').selectAll().where('id', '=', a.id).where('source', '=', 'issued');
 
 export const certificateByRequestId = (db: Db, a: { requestId: string }) =>
   db.selectFrom('certificates').selectAll().where('request_id', '=', a.requestId);
@@ -127,6 +129,7 @@ export const revokeCertificate = (db: Db, a: RevokeArgs) =>
     .updateTable('certificates')
     .set({ revoked_at: a.revokedAt, revocation_reason: a.reason, invalidity_date: a.invalidityDate })
     .where('id', '=', a.id)
+    .where('source', '=', 'issued')
     .where((eb) => eb.or([eb('revoked_at', 'is', null), eb('revocation_reason', '=', 'certificateHold')]))
     .returningAll();
 
@@ -135,6 +138,7 @@ export const reinstateCertificate = (db: Db, a: { id: string }) =>
     .updateTable('certificates')
     .set({ revoked_at: null, revocation_reason: null, invalidity_date: null })
     .where('id', '=', a.id)
+    .where('source', '=', 'issued')
     .where('revocation_reason', '=', 'certificateHold')
     .returningAll();
 

@@ -1,6 +1,6 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import { assertTransitions, TransitionError } from '../core/requestStatus.js';
-import type { AuditEntryInput, Constraint, EnrollmentRequest, Rejection, RequestStatus } from '../core/types.js';
+import type { AuditEntryInput, Constraint, CustomFieldValues, EnrollmentRequest, KeySource, Rejection, RequestStatus } from '../core/types.js';
 import { KyselyWriter, type AuditedWrites } from './kyselyWriter.js';
 import { StoreError } from './errors.js';
 import {
@@ -31,6 +31,14 @@ export function requestFromRow(row: Selectable<EnrollmentRequestsTable>): Enroll
     transactionId: row.transaction_id,
     constraints: JSON.parse(row.constraints) as Constraint[],
     fingerprint: row.fingerprint,
+    details: {
+      keySource: row.key_source as KeySource,
+      escrowedKey: row.escrowed_key,
+      customFields: JSON.parse(row.custom_fields) as CustomFieldValues,
+      owner: row.owner,
+      notes: row.notes,
+      supersedes: row.supersedes,
+    },
     status: row.status as RequestStatus,
     statusReason: row.status_reason,
     rejection: row.rejection === null ? null : (JSON.parse(row.rejection) as Rejection),
@@ -59,6 +67,7 @@ export function newRequestRecord(request: NewEnrollmentRequest, now: number): En
     // A copy through JSON: the record returned is what a later read returns.
     constraints: JSON.parse(JSON.stringify(request.constraints)) as Constraint[],
     fingerprint: request.fingerprint,
+    details: { ...request.details, customFields: { ...request.details.customFields } },
     status: 'queued',
     statusReason: null,
     rejection: null,
@@ -85,6 +94,12 @@ export function requestToRow(record: EnrollmentRequest): Insertable<EnrollmentRe
     transaction_id: record.transactionId,
     constraints: JSON.stringify(record.constraints),
     fingerprint: record.fingerprint,
+    key_source: record.details.keySource,
+    escrowed_key: record.details.escrowedKey,
+    custom_fields: JSON.stringify(record.details.customFields),
+    owner: record.details.owner,
+    notes: record.details.notes,
+    supersedes: record.details.supersedes,
     status: record.status,
     status_reason: record.statusReason,
     rejection: record.rejection === null ? null : JSON.stringify(record.rejection),
@@ -200,6 +215,20 @@ export class KyselyRequestStore implements RequestStore {
     checkApprove();
     const row = await this.writes.one(approveRequest(this.db, { id, approvedBy, now: Date.now() }), (r) => (r ? audit : null));
     return row && requestFromRow(row);
+  }
+
+  async releaseIdempotencyKey(id: string, createdBefore: Date): Promise<boolean> {
+    const row = await this.writes.one(
+      this.db
+        .updateTable('enrollment_requests')
+        .set({ idempotency_key: null })
+        .where('id', '=', id)
+        .where('created_at', '<', toMs(createdBefore))
+        .where('idempotency_key', 'is not', null)
+        .returning('id'),
+      () => null,
+    );
+    return row !== undefined;
   }
 
   async listByStatus(statuses: readonly RequestStatus[], limit: number): Promise<EnrollmentRequest[]> {

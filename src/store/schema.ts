@@ -47,6 +47,13 @@ export interface EnrollmentRequestsTable {
   /** JSON of Constraint[]. */
   constraints: string;
   fingerprint: string;
+  key_source: string;
+  escrowed_key: string | null;
+  /** JSON of CustomFieldValues. */
+  custom_fields: string;
+  owner: string | null;
+  notes: string | null;
+  supersedes: string | null;
   status: string;
   status_reason: string | null;
   /** JSON of Rejection. */
@@ -62,8 +69,9 @@ export interface EnrollmentRequestsTable {
 
 export interface CertificatesTable {
   id: string;
-  ca_id: string;
-  product_id: string;
+  /** Null only for imported certificates. */
+  ca_id: string | null;
+  product_id: string | null;
   request_id: string | null;
   serial_number: string;
   common_name: string | null;
@@ -80,6 +88,26 @@ export interface CertificatesTable {
   revocation_reason: string | null;
   invalidity_date: NullableEpochMs;
   created_at: EpochMs;
+  source: string;
+  issuer: string | null;
+  owner: string | null;
+  notes: string | null;
+  custom_fields: string;
+  supersedes: string | null;
+  renewed_by: string | null;
+  deleted_at: NullableEpochMs;
+}
+
+export interface CertificateLocationsTable {
+  id: string;
+  certificate_id: string;
+  host: string;
+  port: number | null;
+  path: string | null;
+  kind: string;
+  notes: string | null;
+  created_at: EpochMs;
+  updated_at: EpochMs;
 }
 
 export interface CrlsTable {
@@ -148,6 +176,7 @@ export interface Database {
   products: ProductsTable;
   enrollment_requests: EnrollmentRequestsTable;
   certificates: CertificatesTable;
+  certificate_locations: CertificateLocationsTable;
   credentials: CredentialsTable;
   audit_log: AuditLogTable;
   crls: CrlsTable;

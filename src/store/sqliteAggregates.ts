@@ -65,6 +65,10 @@ export class SqliteRequestStore implements RequestStore {
     return this.kysely.approve(id, approvedBy, audit);
   }
 
+  releaseIdempotencyKey(id: string, createdBefore: Date): Promise<boolean> {
+    return this.kysely.releaseIdempotencyKey(id, createdBefore);
+  }
+
   listByStatus(statuses: readonly RequestStatus[], limit: number): Promise<EnrollmentRequest[]> {
     return this.kysely.listByStatus(statuses, limit);
   }

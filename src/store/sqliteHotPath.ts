@@ -26,13 +26,15 @@ const REQUEST_COLUMNS = columnsOf<EnrollmentRequestsTable>({
   id: true, product_id: true, ca_id: true, requester: true, protocol: true, csr_pem: true, validity_days: true,
   idempotency_key: true, transaction_id: true, constraints: true, fingerprint: true, status: true,
   status_reason: true, rejection: true, certificate_id: true, approved_by: true, serial_number: true,
-  lease_expires_at: true, attempts: true, created_at: true, updated_at: true,
+  lease_expires_at: true, attempts: true, created_at: true, updated_at: true, key_source: true, escrowed_key: true,
+  custom_fields: true, owner: true, notes: true, supersedes: true,
 });
 
 const CERTIFICATE_COLUMNS = columnsOf<CertificatesTable>({
   id: true, ca_id: true, product_id: true, request_id: true, serial_number: true, common_name: true, san_dns: true,
   san_ip: true, san_email: true, san_uri: true, key_algorithm: true, valid_from: true, valid_to: true,
   certificate_pem: true, revoked_at: true, revocation_reason: true, invalidity_date: true, created_at: true,
+  source: true, issuer: true, owner: true, notes: true, custom_fields: true, supersedes: true, renewed_by: true, deleted_at: true,
 });
 
 const AUDIT_COLUMNS = columnsOf<AuditLogTable>({

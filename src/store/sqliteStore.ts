@@ -13,6 +13,7 @@ import type { AuditEntry, AuditEntryInput, CertificateRecord } from '../core/typ
 import { KyselyAuditStore } from './audit.js';
 import { KyselyCredentialStore } from './credentials.js';
 import { KyselyCaStore } from './cas.js';
+import { KyselyInventoryStore } from './inventory.js';
 import { KyselyCertificateStore } from './certificates.js';
 import { KyselyCrlStore } from './crls.js';
 import { checkCertificateNamesRequest } from './issuance.js';
@@ -39,6 +40,7 @@ export class SqliteStore implements Store {
   readonly products: SqliteProductStore;
   readonly requests: SqliteRequestStore;
   readonly certificates: SqliteCertificateStore;
+  readonly inventory: KyselyInventoryStore;
   readonly credentials: KyselyCredentialStore;
   readonly audit: KyselyAuditStore & { append(entry: AuditEntryInput): Promise<AuditEntry> };
   readonly crls: KyselyCrlStore;
@@ -64,6 +66,7 @@ export class SqliteStore implements Store {
     this.products = new SqliteProductStore(new KyselyProductStore(db, audited), this.hot);
     this.requests = new SqliteRequestStore(new KyselyRequestStore(db, 'sqlite', audited), this.hot, this.writes);
     this.certificates = new SqliteCertificateStore(new KyselyCertificateStore(db, audited), this.hot);
+    this.inventory = new KyselyInventoryStore(db, 'sqlite');
     this.credentials = new KyselyCredentialStore(db, audited);
     this.audit = Object.assign(new KyselyAuditStore(db), { append: (entry: AuditEntryInput) => audited.append(entry) });
     this.crls = new KyselyCrlStore(db);

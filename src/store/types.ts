@@ -8,7 +8,9 @@ import type {
   CredentialRecord,
   CredentialType,
   CertificateRecord,
+  CertificateSource,
   CrlHeader,
+  InventoryRecord,
   CrlRecord,
   OcspSignerRecord,
   RevocationReason,
@@ -25,7 +27,7 @@ export type NewEnrollmentRequest = Omit<
   EnrollmentRequest,
   'status' | 'statusReason' | 'rejection' | 'certificateId' | 'approvedBy' | 'serialNumber' | 'leaseExpiresAt' | 'attempts' | 'createdAt' | 'updatedAt'
 >;
-export type NewCertificate = Omit<CertificateRecord, 'revokedAt' | 'revocationReason' | 'invalidityDate' | 'createdAt'>;
+export type NewCertificate = Omit<CertificateRecord, 'revokedAt' | 'revocationReason' | 'invalidityDate' | 'createdAt' | 'renewedBy'>;
 export type NewOcspSigner = Omit<OcspSignerRecord, 'createdAt'>;
 
 export interface Revocation {
@@ -81,6 +83,11 @@ export interface RequestStore {
   claim(id: string, claim: { serialNumber: string; leaseMs: number }): Promise<EnrollmentRequest | undefined>;
   /** Moves a request from `pending_approval` back to `queued`, recording the approver. */
   approve(id: string, approvedBy: string, audit: AuditEntryInput): Promise<EnrollmentRequest | undefined>;
+  /**
+   * Frees the idempotency key of a request created before `createdBefore` (keys are kept for a
+   * while, not forever), so that the requester may use it again. False when nothing was freed.
+   */
+  releaseIdempotencyKey(id: string, createdBefore: Date): Promise<boolean>;
   /** Oldest first. Used to re-queue what a dead process left behind. */
   listByStatus(statuses: readonly RequestStatus[], limit: number): Promise<EnrollmentRequest[]>;
 }
@@ -109,6 +116,38 @@ export interface CertificateStore {
   reinstate(id: string, audit: AuditEntryInput): Promise<CertificateRecord | undefined>;
   /** Every revoked (or held) certificate of a CA, for its CRL. */
   listRevoked(caId: string): Promise<RevokedEntry[]>;
+}
+
+export type InventoryStatus = 'active' | 'revoked' | 'expired' | 'all';
+
+/** What the inventory list may be narrowed to; every filter is ANDed. */
+export interface InventoryFilter {
+  /** Issued certificates of these CAs only (none when empty); all CAs when absent. */
+  caIds?: string[];
+  /** Imported certificates are listed too (they belong to no CA: readable with read on every CA). */
+  includeImported: boolean;
+  /** `active`: neither revoked nor expired at `now`. */
+  status?: InventoryStatus;
+  /** Case-insensitive substring of the common name. */
+  search?: string;
+  createdFrom?: Date;
+  createdTo?: Date;
+  /** Not revoked, not yet expired, and expiring within this many days of `now`. */
+  expiringInDays?: number;
+  source?: CertificateSource;
+  productId?: string;
+  owner?: string;
+  /** Exact matches on custom field values (compared as text). */
+  customFields?: Record<string, string>;
+  /** The clock the status and expiry filters use (default: the moment of the query). */
+  now?: Date;
+}
+
+export interface InventoryStore {
+  /** Newest first; deleted records are left out. `total` counts every match, not just this page. */
+  list(filter: InventoryFilter, page: { limit: number; offset: number }): Promise<{ certificates: InventoryRecord[]; total: number }>;
+  /** A certificate of ours or an imported one; undefined when unknown or deleted from the inventory. */
+  get(id: string): Promise<InventoryRecord | undefined>;
 }
 
 export interface CrlStore {
@@ -163,6 +202,8 @@ export interface Store {
   readonly products: ProductStore;
   readonly requests: RequestStore;
   readonly certificates: CertificateStore;
+  /** Every certificate the inventory holds, ours and imported, with its editable fields. */
+  readonly inventory: InventoryStore;
   readonly credentials: CredentialStore;
   readonly audit: AuditStore;
   readonly crls: CrlStore;

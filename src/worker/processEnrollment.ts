@@ -138,6 +138,10 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
             validFrom: issued.notBefore,
             validTo: issued.notAfter,
             certificatePem: issued.pem,
+            owner: req.details.owner,
+            notes: req.details.notes,
+            customFields: req.details.customFields,
+            supersedes: req.details.supersedes,
           },
           note,
           entryFor(req, AUDIT.certificateIssue, certificateId, {

@@ -1,0 +1,243 @@
+// POST /v1/certificates (managed or csr mode), the inventory list and one certificate, renewal.
+import { z } from 'zod';
+import { permittedCas } from '../../src/auth/permissions.js';
+import { notFound, unprocessable } from '../../src/core/errors.js';
+import type { CoreServices } from '../../src/core/protocol.js';
+import type { CertificateRecord } from '../../src/core/types.js';
+import type { InventoryFilter } from '../../src/store/types.js';
+import { credentialOf, requirePermission } from './auth.js';
+import { issueAndAnswer } from './issuance.js';
+import { keyAlgorithmInput } from './keyAlgorithm.js';
+import type { RestRoutes } from './route.js';
+import { certificateDetailSchema, certificateSchema, issuedSchema, pageFields, pendingSchema } from './schemas.js';
+import { certificateDetailJson, certificateJson } from './serialize.js';
+
+const id = z.string().min(1).max(200);
+const csrPem = z.string().min(1).max(65_536);
+const validityDays = z.number().int().min(1).max(36_500);
+const dnsName = z.string().min(1).max(253);
+const ipAddress = z.string().min(2).max(45);
+const customFieldValue = z.union([z.string().max(1024), z.number(), z.boolean()]);
+const customFields = z.record(z.string().max(64), customFieldValue).refine((r) => Object.keys(r).length <= 50, 'at most 50 custom fields');
+/** Accepted wherever Certman takes it; certgate's CA passphrases live in its configuration, so it is not used. */
+const caPassphrase = z.string().max(1024).optional().describe('accepted for Certman compatibility; certgate reads CA passphrases from its configuration');
+
+const IDEMPOTENCY_HEADER = {
+  'Idempotency-Key': { description: 'csr mode only, kept 24 h: the same key and body give the same answer, another body 422, a first request still in progress 409' },
+};
+
+const issueBody = z
+  .object({
+    caId: id.optional(),
+    productId: id.optional(),
+    mode: z.enum(['managed', 'csr']).default('managed'),
+    commonName: z.string().min(1).max(253).optional(),
+    sanDns: z.array(dnsName).max(100).default([]),
+    sanIp: z.array(ipAddress).max(100).default([]),
+    keyAlgorithm: keyAlgorithmInput.default('ec-p256'),
+    validityDays: validityDays.optional(),
+    csrPem: csrPem.optional(),
+    customFields: customFields.default({}),
+    owner: z.string().min(1).max(200).optional(),
+    notes: z.string().max(4000).optional(),
+    caPassphrase,
+  })
+  .strict()
+  .refine((b) => b.caId || b.productId, { message: 'give caId or productId', path: ['caId'] })
+  .refine((b) => b.mode !== 'csr' || b.csrPem, { message: 'csrPem is required in csr mode', path: ['csrPem'] })
+  .refine((b) => b.mode !== 'managed' || b.commonName, { message: 'commonName is required in managed mode', path: ['commonName'] })
+  .refine((b) => b.mode !== 'managed' || !b.csrPem, { message: 'csrPem is for csr mode; managed mode generates the key', path: ['csrPem'] });
+
+const CUSTOM_FIELD_PARAM = /^customField\.([A-Za-z][A-Za-z0-9_]{0,63})$/;
+
+const listShape = {
+    caId: id.optional(),
+    productId: id.optional(),
+    status: z.enum(['active', 'revoked', 'expired', 'all']).default('all'),
+    source: z.enum(['issued', 'imported']).optional(),
+    search: z.string().min(1).max(200).optional(),
+    owner: z.string().min(1).max(200).optional(),
+    createdFrom: z.iso.datetime({ offset: true }).optional(),
+    createdTo: z.iso.datetime({ offset: true }).optional(),
+    expiringInDays: z.coerce.number().int().min(0).max(36_500).optional(),
+    page: z.coerce.number().int().min(1).max(1_000_000).default(1),
+    pageSize: z.coerce.number().int().min(1).max(100).default(20),
+};
+const listQuery = z
+  .object(listShape)
+  .catchall(z.string().max(1024))
+  .superRefine((q, ctx) => {
+    for (const key of Object.keys(q)) {
+      if (!(key in listShape) && !CUSTOM_FIELD_PARAM.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: 'unknown query parameter (custom fields filter as customField.<name>=value)' });
+    }
+  });
+
+const renewBody = z
+  .object({ validityDays: validityDays.optional(), csrPem: csrPem.optional(), caPassphrase })
+  .strict();
+
+const ISSUED = {
+  201: { description: 'Issued', schema: issuedSchema, headers: { Location: 'the certificate' } },
+  202: { description: 'Accepted, waiting for approval or for the worker', schema: pendingSchema, headers: { Location: 'the request', 'Retry-After': 'seconds' } },
+};
+
+export function mountCertificateRoutes(routes: RestRoutes, core: CoreServices): void {
+  const { queries } = core;
+
+  routes.add(
+    {
+      method: 'post',
+      path: '/certificates',
+      tag: 'Certificates',
+      summary: 'Issue a certificate: managed (certgate generates the key pair, returned once) or from a CSR',
+      permission: 'issue on the product\'s CA, and the product in the credential\'s products',
+      body: issueBody,
+      headers: IDEMPOTENCY_HEADER,
+      responses: ISSUED,
+    },
+    async ({ req, res, body }) => {
+      const idempotencyKey = idempotencyKeyOf(req.get('Idempotency-Key'));
+      await issueAndAnswer(core, req, res, {
+        product: body.productId ? { id: body.productId } : { caId: body.caId as string },
+        ...(body.productId && body.caId ? { caId: body.caId } : {}),
+        source:
+          body.mode === 'csr'
+            ? { csrPem: body.csrPem as string }
+            : { managed: { commonName: body.commonName as string, sanDns: body.sanDns, sanIp: body.sanIp, keyAlgorithm: body.keyAlgorithm } },
+        validityDays: body.validityDays ?? null,
+        idempotencyKey,
+        customFields: body.customFields,
+        owner: body.owner ?? null,
+        notes: body.notes ?? null,
+      });
+    },
+  );
+
+  routes.add(
+    {
+      method: 'get',
+      path: '/certificates',
+      tag: 'Certificates',
+      summary: 'The inventory: certificates of the CAs this credential may read (and imported ones, with read on every CA), newest first',
+      description: 'Filter on a custom field with `customField.<name>=<value>`.',
+      permission: 'read (on caId when given)',
+      query: listQuery,
+      responses: { 200: { description: 'One page', schema: z.object({ certificates: z.array(certificateSchema), ...pageFields }) } },
+    },
+    async ({ req, res, query }) => {
+      if (query.caId) requirePermission(req, 'read', query.caId);
+      const readable = permittedCas(credentialOf(req), 'read');
+      const custom: Record<string, string> = {};
+      for (const [key, value] of Object.entries(query)) {
+        const m = CUSTOM_FIELD_PARAM.exec(key);
+        if (m && typeof value === 'string') custom[m[1] as string] = value;
+      }
+      const filter: InventoryFilter = {
+        ...(query.caId ? { caIds: [query.caId] } : readable === '*' ? {} : { caIds: readable }),
+        includeImported: !query.caId && readable === '*',
+        status: query.status,
+        ...(query.source ? { source: query.source } : {}),
+        ...(query.productId ? { productId: query.productId } : {}),
+        ...(query.search ? { search: query.search } : {}),
+        ...(query.owner ? { owner: query.owner } : {}),
+        ...(query.createdFrom ? { createdFrom: new Date(query.createdFrom) } : {}),
+        ...(query.createdTo ? { createdTo: new Date(query.createdTo) } : {}),
+        ...(query.expiringInDays !== undefined ? { expiringInDays: query.expiringInDays } : {}),
+        ...(Object.keys(custom).length ? { customFields: custom } : {}),
+      };
+      const { certificates, total } = await queries.inventoryList(filter, { limit: query.pageSize, offset: (query.page - 1) * query.pageSize });
+      const now = Date.now();
+      res.json({
+        certificates: certificates.map((c) => certificateJson(c, now)),
+        total,
+        page: query.page,
+        pageSize: query.pageSize,
+        totalPages: Math.ceil(total / query.pageSize),
+      });
+    },
+  );
+
+  routes.add(
+    {
+      method: 'get',
+      path: '/certificates/:id',
+      tag: 'Certificates',
+      summary: 'One certificate, with its PEM',
+      permission: 'read on its CA (imported: read on every CA)',
+      params: z.object({ id }),
+      responses: { 200: { description: 'The certificate', schema: certificateDetailSchema } },
+    },
+    async ({ req, res, params }) => {
+      const cert = await queries.inventoryById(params.id);
+      if (!cert) throw notFound(`certificate ${params.id} not found`);
+      requirePermission(req, 'read', cert.caId ?? '*');
+      res.json(certificateDetailJson(cert));
+    },
+  );
+
+  routes.add(
+    {
+      method: 'post',
+      path: '/certificates/:id/renew',
+      tag: 'Certificates',
+      summary: 'Renew: a new certificate with the same names, product and fields; managed ones get a new key pair, csr-based ones need csrPem',
+      permission: 'issue on the certificate\'s CA',
+      params: z.object({ id }),
+      body: renewBody,
+      headers: IDEMPOTENCY_HEADER,
+      responses: ISSUED,
+    },
+    async ({ req, res, params, body }) => {
+      const original = await issuedCertificate(core, params.id);
+      requirePermission(req, 'read', original.caId);
+      const managed = (await keySourceOf(core, original)) === 'managed';
+      if (!managed && !body.csrPem) throw unprocessable('csrPem is required to renew a certificate issued from a CSR');
+      await issueAndAnswer(
+        core,
+        req,
+        res,
+        {
+          product: { id: original.productId },
+          source: body.csrPem
+            ? { csrPem: body.csrPem }
+            : { managed: { commonName: original.commonName ?? original.sanDns[0] ?? original.sanIp[0] ?? '', sanDns: original.sanDns, sanIp: original.sanIp, keyAlgorithm: keyAlgorithmInput.parse(original.keyAlgorithm) } },
+          validityDays: body.validityDays ?? null,
+          idempotencyKey: idempotencyKeyOf(req.get('Idempotency-Key')),
+          // A renewal is for the same names: a CSR may not add any.
+          constraints: [{ kind: 'namesWithin', names: namesOf(original) }],
+          customFields: original.customFields,
+          owner: original.owner,
+          notes: original.notes,
+          supersedes: original.id,
+        },
+        'certificate renewed',
+      );
+    },
+  );
+}
+
+export function idempotencyKeyOf(header: string | undefined): string | null {
+  if (header === undefined) return null;
+  if (header.length < 1 || header.length > 255) throw unprocessable('Idempotency-Key must be 1 to 255 characters');
+  return header;
+}
+
+/** Every name a certificate carries, as the worker's name constraints compare them. */
+export function namesOf(cert: CertificateRecord): string[] {
+  return [...cert.sanDns, ...cert.sanIp, ...cert.sanEmail, ...cert.sanUri];
+}
+
+/** One of our certificates: imported ones are renewed by their own CA (and can be marked renewed). */
+export async function issuedCertificate(core: CoreServices, certificateId: string): Promise<CertificateRecord> {
+  const cert = await core.queries.certificateById(certificateId);
+  if (cert) return cert;
+  const listed = await core.queries.inventoryById(certificateId);
+  if (listed) throw unprocessable(`certificate ${certificateId} was imported: it is renewed by the CA that issued it (mark it renewed instead)`);
+  throw notFound(`certificate ${certificateId} not found`);
+}
+
+export async function keySourceOf(core: CoreServices, cert: CertificateRecord): Promise<'csr' | 'managed'> {
+  const request = cert.requestId ? await core.queries.requestById(cert.requestId) : undefined;
+  return request?.details.keySource ?? 'csr';
+}
+

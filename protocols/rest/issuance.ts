@@ -1,0 +1,161 @@
+// One way for every REST call that asks for a certificate (issue, renew, rekey, replace): a CSR
+// from the caller, or a key pair and CSR made here (managed mode), into the enrollment service;
+// then the answer in Certman's shape once the worker has settled the request (or 202 until then).
+import { generateKeyPair, type KeyObject } from 'node:crypto';
+import { isIP } from 'node:net';
+import { promisify } from 'node:util';
+import type { Request, Response } from 'express';
+import { encryptPrivateKey } from '../../src/ca/keyProtection.js';
+import type { ProductRef } from '../../src/core/enrollmentService.js';
+import { AppError, conflict, refused } from '../../src/core/errors.js';
+import type { CoreServices } from '../../src/core/protocol.js';
+import { SETTLED_STATUSES } from '../../src/core/requestStatus.js';
+import type { Constraint, CustomFieldValues, KeyAlgorithm, ProductRecord } from '../../src/core/types.js';
+import { buildCsr } from '../../src/pki/csrBuilder.js';
+import { keyGenSpec } from '../../src/pki/keys.js';
+import { parseProductTemplate } from '../../src/policy/productSchema.js';
+import { credentialOf, principalOf, requireIssueUnder, sourceIpOf } from './auth.js';
+import { certmanKeyAlgorithm } from './keyAlgorithm.js';
+import { certificateDetailJson, rejectionJson, requestJson } from './serialize.js';
+
+/** Certman keeps an Idempotency-Key for a day. */
+export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
+
+export interface ManagedKey {
+  commonName: string;
+  sanDns: string[];
+  sanIp: string[];
+  keyAlgorithm: KeyAlgorithm;
+}
+
+export interface IssueOrder {
+  product: ProductRef;
+  /** The CA the caller named alongside a product: it must be the product's. */
+  caId?: string;
+  /** A CSR from the caller, or what certgate generates a key pair and CSR for. */
+  source: { csrPem: string } | { managed: ManagedKey };
+  validityDays: number | null;
+  /** csr mode only: managed mode generates a new key every time, so it cannot be replayed (as in Certman). */
+  idempotencyKey: string | null;
+  /** Limits beyond the product's (rekey and replace: the names of the certificate they follow). */
+  constraints?: Constraint[];
+  customFields?: CustomFieldValues;
+  owner?: string | null;
+  notes?: string | null;
+  supersedes?: string | null;
+}
+
+const generate = promisify(generateKeyPair) as (type: 'ec' | 'rsa', options: object) => Promise<{ privateKey: KeyObject; publicKey: KeyObject }>;
+
+async function generateKey(alg: KeyAlgorithm): Promise<KeyObject> {
+  const spec = keyGenSpec(alg);
+  const { privateKey } = await generate(spec.type, spec.type === 'ec' ? { namedCurve: spec.namedCurve } : { modulusLength: spec.modulusLength });
+  return privateKey;
+}
+
+/** A DN string value: parseDnString splits on unescaped commas. */
+const dnValue = (text: string): string => text.replace(/[\\,]/g, (c) => `\\${c}`);
+
+/** The CSR for a managed key: the common name leads the names when it is one (the product's rules decide the subject). */
+function managedCsr(key: KeyObject, m: ManagedKey): string {
+  const dns = [...new Set([...(isIP(m.commonName) !== 0 ? [] : [m.commonName.toLowerCase()]), ...m.sanDns.map((d) => d.toLowerCase())])];
+  const ip = [...new Set([...(isIP(m.commonName) !== 0 ? [m.commonName] : []), ...m.sanIp])];
+  return buildCsr(key, `CN=${dnValue(m.commonName)}`, { dns, ip });
+}
+
+function checkManagedAlgorithm(product: ProductRecord, alg: KeyAlgorithm): void {
+  const allowed = parseProductTemplate(product.template).keyAlgorithms;
+  if (!allowed.includes(alg)) {
+    throw refused('unprocessable', {
+      code: 'badKey',
+      rule: 'keyAlgorithms',
+      detail: `product ${product.name} does not issue ${certmanKeyAlgorithm(alg)} keys (it issues ${allowed.map(certmanKeyAlgorithm).join(', ')})`,
+    });
+  }
+}
+
+export async function issueAndAnswer(core: CoreServices, req: Request, res: Response, order: IssueOrder, message?: string): Promise<void> {
+  const credential = credentialOf(req);
+  const authorize = (p: ProductRecord): void => {
+    if (order.caId !== undefined && order.caId !== p.caId) throw new AppError('bad_request', `product ${p.name} does not issue from CA ${order.caId}`);
+    requireIssueUnder(req, p);
+  };
+
+  let csrPem: string;
+  let privateKeyPem: string | undefined;
+  let escrowedKey: string | null = null;
+  if ('managed' in order.source) {
+    // Checked before a key is generated: an RSA-4096 key costs about a second of a core.
+    const product = await core.enrollments.resolveProduct(order.product);
+    authorize(product);
+    checkManagedAlgorithm(product, order.source.managed.keyAlgorithm);
+    const key = await generateKey(order.source.managed.keyAlgorithm);
+    csrPem = managedCsr(key, order.source.managed);
+    privateKeyPem = key.export({ type: 'pkcs8', format: 'pem' }) as string;
+    if (parseProductTemplate(product.template).escrowKeys) escrowedKey = encryptPrivateKey(key, core.masterKey, 'master');
+  } else {
+    csrPem = order.source.csrPem;
+  }
+
+  const idempotencyKey = 'managed' in order.source ? null : order.idempotencyKey;
+  const { request, created } = await core.enrollments.submit(
+    {
+      principal: principalOf(credential),
+      actor: credential.id,
+      sourceIp: sourceIpOf(req),
+      protocol: 'rest',
+      product: order.product,
+      ...(order.constraints ? { constraints: order.constraints } : {}),
+      authorize,
+    },
+    csrPem,
+    {
+      validityDays: order.validityDays,
+      idempotencyKey,
+      idempotencyTtlMs: IDEMPOTENCY_TTL_MS,
+      details: {
+        keySource: 'managed' in order.source ? 'managed' : 'csr',
+        escrowedKey,
+        customFields: order.customFields ?? {},
+        owner: order.owner ?? null,
+        notes: order.notes ?? null,
+        supersedes: order.supersedes ?? null,
+      },
+    },
+  );
+  // A replay whose first request is still being worked on: the first caller will get the answer.
+  if (!created && !SETTLED_STATUSES.includes(request.status) && request.status !== 'pending_approval' && request.status !== 'pending_dcv') {
+    throw conflict(`a request with this Idempotency-Key is still in progress (request ${request.id}); retry once it has finished`);
+  }
+
+  const outcome = await core.enrollments.waitForOutcome(request, core.config.issueWaitMs);
+  const withKey = privateKeyPem !== undefined ? { privateKey: privateKeyPem } : {};
+  switch (outcome.state) {
+    case 'issued': {
+      const chain = await core.cas.chainOf(outcome.certificate.caId);
+      const notice = outcome.request.statusReason ? { notice: outcome.request.statusReason } : {};
+      res
+        .status(201)
+        .location(`/v1/certificates/${outcome.certificate.id}`)
+        .json({
+          ...(message ? { message } : {}),
+          certificate: { ...certificateDetailJson(outcome.certificate), chain_pem: chain.join('') },
+          ...withKey,
+          ...notice,
+        });
+      return;
+    }
+    case 'rejected':
+      res.status(422).json({ error: `${outcome.rejection.detail} [rule: ${outcome.rejection.rule}]`, ...rejectionJson(outcome.rejection), request_id: outcome.request.id });
+      return;
+    case 'failed':
+      res.status(500).json({ error: 'issuance failed; the request is recorded as failed', request_id: outcome.request.id });
+      return;
+    case 'pending':
+      res
+        .status(202)
+        .location(`/v1/requests/${outcome.request.id}`)
+        .set('Retry-After', String(outcome.retryAfterS))
+        .json({ request_id: outcome.request.id, ...requestJson(outcome.request), ...withKey });
+  }
+}

@@ -1,0 +1,114 @@
+// The shapes of the REST answers, as zod schemas: serialize.ts builds answers of these types and
+// the OpenAPI document is generated from them (Certman's field names, snake_case, ISO 8601 times).
+import { z } from 'zod';
+
+const time = z.string().meta({ format: 'date-time' });
+const nullableTime = time.nullable();
+
+export const errorSchema = z.object({ error: z.string() }).meta({ id: 'Error' });
+
+export const caSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    common_name: z.string().nullable(),
+    organization: z.string().nullable(),
+    key_algorithm: z.string(),
+    valid_from: time,
+    valid_to: time,
+    created_at: time,
+    parent_ca_id: z.string().nullable(),
+    depth: z.number().int().describe('0 for a root'),
+    path_length: z.number().int().nullable().describe('null: unlimited'),
+    type: z.enum(['root', 'intermediate']),
+    subject: z.string(),
+  })
+  .meta({ id: 'Ca' });
+
+export const caDetailSchema = caSchema
+  .extend({
+    country: z.string().nullable(),
+    state: z.string().nullable(),
+    locality: z.string().nullable(),
+    certificate_pem: z.string(),
+    serial_number: z.string(),
+    has_passphrase: z.boolean(),
+    revoked_at: nullableTime,
+    revocation_reason: z.string().nullable(),
+  })
+  .meta({ id: 'CaDetail' });
+
+export const certificateSchema = z
+  .object({
+    id: z.string(),
+    ca_id: z.string().nullable(),
+    common_name: z.string().nullable(),
+    san_dns: z.array(z.string()),
+    san_ip: z.array(z.string()),
+    key_algorithm: z.string(),
+    valid_from: time,
+    valid_to: time,
+    serial_number: z.string(),
+    revoked_at: nullableTime,
+    revocation_reason: z.string().nullable(),
+    created_at: time,
+    // certgate's additions.
+    product_id: z.string().nullable(),
+    request_id: z.string().nullable(),
+    status: z.enum(['active', 'revoked', 'expired']).describe('a certificate on hold is revoked with reason certificateHold'),
+    source: z.enum(['issued', 'imported']),
+    issuer: z.string().nullable(),
+    san_email: z.array(z.string()),
+    san_uri: z.array(z.string()),
+    invalidity_date: nullableTime,
+    owner: z.string().nullable(),
+    notes: z.string().nullable(),
+    custom_fields: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
+    supersedes: z.string().nullable(),
+    renewed_by: z.string().nullable(),
+  })
+  .meta({ id: 'Certificate' });
+
+export const certificateDetailSchema = certificateSchema.extend({ certificate_pem: z.string() }).meta({ id: 'CertificateDetail' });
+
+/** POST /v1/certificates and renewals: Certman's fields first, the chain and the rest after. */
+export const issuedSchema = z
+  .object({
+    certificate: certificateDetailSchema.extend({ chain_pem: z.string() }),
+    privateKey: z.string().optional().describe('PKCS#8 PEM, managed mode only, returned once'),
+    notice: z.string().optional(),
+  })
+  .meta({ id: 'Issued' });
+
+export const rejectionSchema = z.object({
+  code: z.string(),
+  rule: z.string(),
+  detail: z.string(),
+  identifiers: z.array(z.object({ identifier: z.string(), detail: z.string() })).optional(),
+});
+
+export const requestSchema = z
+  .object({
+    id: z.string(),
+    product_id: z.string(),
+    ca_id: z.string(),
+    protocol: z.string(),
+    requester: z.string(),
+    status: z.string(),
+    status_reason: z.string().nullable(),
+    rejection: rejectionSchema.optional(),
+    certificate_id: z.string().nullable(),
+    approved_by: z.string().nullable(),
+    key_source: z.enum(['csr', 'managed']),
+    supersedes: z.string().nullable(),
+    created_at: time,
+    updated_at: time,
+  })
+  .meta({ id: 'Request' });
+
+/** A request accepted but not yet settled (approval, validation, a slow queue). */
+export const pendingSchema = requestSchema
+  .extend({ request_id: z.string(), privateKey: z.string().optional().describe('managed mode: the key of the certificate to come, returned once') })
+  .meta({ id: 'Pending' });
+
+export const pageFields = { total: z.number().int(), page: z.number().int(), pageSize: z.number().int(), totalPages: z.number().int() };

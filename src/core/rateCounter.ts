@@ -1,0 +1,72 @@
+// Fixed-window counters for rate limits: in Redis when the deployment has it (every process sees
+// the same count), in memory otherwise (one process, the embedded default).
+import { createClient } from 'redis';
+
+export interface RateCounter {
+  /** Counts one hit on `key` in the current window and returns the count so far and when the window ends. */
+  hit(key: string, windowMs: number): Promise<{ count: number; resetAt: number }>;
+  close(): Promise<void>;
+}
+
+const windowOf = (windowMs: number, now: number) => {
+  const start = Math.floor(now / windowMs) * windowMs;
+  return { start, resetAt: start + windowMs };
+};
+
+export class MemoryRateCounter implements RateCounter {
+  private readonly counts = new Map<string, { count: number; resetAt: number }>();
+  private sweepAt = 0;
+
+  async hit(key: string, windowMs: number): Promise<{ count: number; resetAt: number }> {
+    const now = Date.now();
+    if (now >= this.sweepAt) {
+      for (const [k, v] of this.counts) if (v.resetAt <= now) this.counts.delete(k);
+      this.sweepAt = now + windowMs;
+    }
+    const { resetAt } = windowOf(windowMs, now);
+    const entry = this.counts.get(key);
+    if (!entry || entry.resetAt !== resetAt) {
+      this.counts.set(key, { count: 1, resetAt });
+      return { count: 1, resetAt };
+    }
+    entry.count++;
+    return { count: entry.count, resetAt };
+  }
+
+  async close(): Promise<void> {}
+}
+
+/**
+ * A counter Redis cannot be asked about counts nothing: a rate limit is not worth refusing every
+ * request while Redis is away (the store and queue already answer 503 when it matters).
+ */
+export class RedisRateCounter implements RateCounter {
+  private readonly client;
+
+  constructor(
+    redisUrl: string,
+    private readonly prefix: string,
+    onError: (message: string, error: Error) => void,
+  ) {
+    this.client = createClient({ url: redisUrl, disableOfflineQueue: true });
+    this.client.on('error', (e: Error) => onError('Redis rate-limit connection', e));
+    this.client.connect().catch(() => undefined);
+  }
+
+  async hit(key: string, windowMs: number): Promise<{ count: number; resetAt: number }> {
+    const { start, resetAt } = windowOf(windowMs, Date.now());
+    if (!this.client.isReady) return { count: 0, resetAt };
+    const redisKey = `${this.prefix}:ratelimit:${key}:${start}`;
+    try {
+      const [count] = (await this.client.multi().incr(redisKey).pExpire(redisKey, windowMs + 1_000).exec()) as unknown as [number];
+      return { count: Number(count), resetAt };
+    } catch {
+      return { count: 0, resetAt };
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.client.isReady) await this.client.close().catch(() => this.client.destroy());
+    else if (this.client.isOpen) this.client.destroy();
+  }
+}
