@@ -210,7 +210,7 @@ describe('certgate CLI', () => {
         body: JSON.stringify({ caId, csrPem: makeCsr(dir, { subject: `/CN=${cn}` }).csrPem, validityDays }),
       });
       expect(res.status).toBe(201);
-      return ((await res.json()) as { id: string }).id;
+      return ((await res.json()) as { certificate: { id: string } }).certificate.id;
     };
     // Oldest first; lists are newest first.
     const alpha = await issue(init.issuing_ca_id as string, 'alpha.host1.test', 10);
@@ -320,7 +320,7 @@ async function expectIssuance(dir: string, url: string, token: string, caId: str
     body: JSON.stringify({ caId, csrPem }),
   });
   expect(res.status).toBe(201);
-  const cert = (await res.json()) as { id: string; serial_number: string; certificate_pem: string; chain_pem: string };
+  const cert = ((await res.json()) as { certificate: { id: string; serial_number: string; certificate_pem: string; chain_pem: string } }).certificate;
   const [issuingPem, rootPem] = cert.chain_pem.split(/(?<=-----END CERTIFICATE-----\n)/);
   expect(opensslVerify(dir, rootPem as string, issuingPem as string, cert.certificate_pem)).toMatch(/: OK/);
   return cert;

@@ -129,7 +129,7 @@ describe('credentials over REST (embedded)', () => {
     // Fixtures the routes act on: a certificate under A, a request waiting for approval.
     const issued = await api('POST', '/v1/certificates', admin, { productId: productA, csrPem: csrFor('matrix.test') });
     expect(issued.status).toBe(201);
-    const certId = issued.json.id as string;
+    const certId = (issued.json.certificate as { id: string }).id;
     const approval = await createProduct(server.rt.store, { name: 'needs-approval', caId, template: parseProductTemplate({ requiresApproval: true }) }, CLI_CONTEXT);
     const held = await api('POST', '/v1/certificates', admin, { productId: approval.id, csrPem: csrFor('held.test') });
     expect(held.status).toBe(202);
@@ -146,6 +146,7 @@ describe('credentials over REST (embedded)', () => {
       { name: 'GET /certificates/:id', run: (t) => api('GET', `/v1/certificates/${certId}`, t), allowed: ['admin', 'restA', 'restB', 'reader'] },
       { name: 'POST /certificates under A', run: (t) => api('POST', '/v1/certificates', t, { productId: productA, csrPem: csrFor('a.test') }), allowed: ['admin', 'restA'] },
       { name: 'POST /certificates under B', run: (t) => api('POST', '/v1/certificates', t, { productId: productB, csrPem: csrFor('b.test') }), allowed: ['admin', 'restB'] },
+      { name: 'POST /certificates/:id/renew', run: (t) => api('POST', `/v1/certificates/${certId}/renew`, t, { csrPem: csrFor('matrix.test') }), allowed: ['admin', 'restA'] },
       { name: 'POST /certificates/:id/revoke', run: (t) => api('POST', `/v1/certificates/${certId}/revoke`, t, { reason: 'certificateHold' }), allowed: ['admin'] },
       { name: 'POST /certificates/:id/reinstate', run: (t) => api('POST', `/v1/certificates/${certId}/reinstate`, t, {}), allowed: ['admin'] },
       { name: 'GET /requests/:id', run: (t) => api('GET', `/v1/requests/${heldId}`, t), allowed: ['admin', 'restA', 'restB', 'reader'] },
@@ -206,7 +207,7 @@ describe('credentials over REST (embedded)', () => {
     expect(got.json).toMatchObject({ token_type: 'Bearer' });
     const token = got.json.token as string;
     expect((got.json.exp as number) - Date.now() / 1000).toBeGreaterThan(800);
-    expect((await api('GET', '/v1/whoami', token)).json).toMatchObject({ id: client.id });
+    expect((await api('GET', '/v1/whoami', token)).json).toMatchObject({ apiKey: { id: client.id } });
     // The whole key as printed works too; a wrong secret, another type's id or nothing do not.
     expect((await api('POST', '/v1/auth/token', null, { clientId: client.id, secret: client.secret })).status).toBe(200);
     expect((await api('POST', '/v1/auth/token', null, { clientId: client.id, secret: 'x'.repeat(43) })).status).toBe(401);

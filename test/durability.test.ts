@@ -83,13 +83,13 @@ describe('durability', () => {
       token = first.lines.find((l) => typeof l.admin_api_key === 'string')?.admin_api_key as string;
       expect(token, 'the first start prints the admin key').toBeTypeOf('string');
       const cas = (await (await api(first, token, 'GET', '/v1/cas')).json()) as { cas: { id: string; type: string }[] };
-      const issuing = cas.cas.find((c) => c.type === 'issuing');
+      const issuing = cas.cas.find((c) => c.type === 'intermediate');
       expect(issuing, 'init creates an issuing CA').toBeDefined();
 
       const { csrPem } = makeCsr(dataDir, { subject: '/CN=durable.example.com' });
       const res = await api(first, token, 'POST', '/v1/certificates', { caId: issuing!.id, csrPem });
       expect(res.status).toBe(201);
-      issued = (await res.json()) as typeof issued;
+      issued = ((await res.json()) as { certificate: typeof issued }).certificate;
       expect(issued.certificate_pem).toContain('BEGIN CERTIFICATE');
     } finally {
       // Killed as soon as the answer is read: nothing gets a chance to flush or shut down.

@@ -132,8 +132,8 @@ async function startGateway(overrides: Record<string, unknown>) {
   const base = server.httpUrl as string;
   const api = (method: string, path: string, body?: unknown) => restCall(base, admin, method, path, body);
   const cas = (await api('GET', '/v1/cas')).json.cas as { id: string; type: string }[];
-  const issuing = cas.find((c) => c.type === 'issuing')!;
-  const issuingPem = (await api('GET', `/v1/cas/${issuing.id}`)).json.certificate_pem as string;
+  const issuing = cas.find((c) => c.type === 'intermediate')!;
+  const issuingPem = ((await api('GET', `/v1/cas/${issuing.id}`)).json.ca as { certificate_pem: string }).certificate_pem;
   const issuingFile = join(dir, 'issuing.pem');
   writeFileSync(issuingFile, issuingPem);
   const issue = (cn: string) => api('POST', '/v1/certificates', { caId: issuing.id, csrPem: makeCsr(dir, { subject: `/CN=${cn}`, name: cn }).csrPem, validityDays: 30 });
@@ -184,8 +184,8 @@ describe('PostgreSQL restarts under a running gateway', () => {
     // Asked about only while the store is down, so no cached answer can stand in.
     const unseen = await issue('unseen.outage.test');
     expect(unseen.status).toBe(201);
-    const unseenRequest = ocspRequestFor(unseen.json.certificate_pem as string, 'unseen');
-    expect(ocspStatus(await ocsp(ocspRequestFor(first.json.certificate_pem as string, 'first')))).toBe(0);
+    const unseenRequest = ocspRequestFor((unseen.json.certificate as { certificate_pem: string }).certificate_pem, 'unseen');
+    expect(ocspStatus(await ocsp(ocspRequestFor((first.json.certificate as { certificate_pem: string }).certificate_pem, 'first')))).toBe(0);
 
     // One pooled connection stays checked out across the shutdown (pg-pool leaves it without an
     // 'error' listener); the others are idle in the pool.
@@ -213,7 +213,7 @@ describe('PostgreSQL restarts under a running gateway', () => {
       expect(post.status, JSON.stringify(post.json)).toBe(503);
       expect(post.headers.get('retry-after')).toMatch(/^\d+$/);
       expect(post.json.error).toMatch(/unavailable/);
-      const read = await api('GET', `/v1/certificates/${first.json.id as string}`);
+      const read = await api('GET', `/v1/certificates/${(first.json.certificate as { id: string }).id}`);
       expect(read.status).toBe(503);
       expect(read.headers.get('retry-after')).toMatch(/^\d+$/);
 
@@ -230,7 +230,7 @@ describe('PostgreSQL restarts under a running gateway', () => {
     await until(async () => (await api('GET', '/readyz')).status === 200, 20_000, '/readyz says ready again');
     const after = await issue('after.outage.test');
     expect(after.status, JSON.stringify(after.json)).toBe(201);
-    expect((await api('GET', `/v1/certificates/${first.json.id as string}`)).status).toBe(200);
+    expect((await api('GET', `/v1/certificates/${(first.json.certificate as { id: string }).id}`)).status).toBe(200);
     expect(ocspStatus(await ocsp(unseenRequest))).toBe(0);
     expect((await fetch(`${base}/crl/${issuingId}.crl`)).status).toBe(200);
   }, 60_000);

@@ -117,7 +117,7 @@ describe('the product decides what is signed (REST, product limited to example.c
     const { csrPem } = makeCsr(dir, { subject: '/C=XX/O=Example Bank Inc/OU=Payments/CN=www.example.com', san: ['DNS:api.example.com'] });
     const res = await issue({ productId: products.example, csrPem });
     expect(res.status, JSON.stringify(res.json)).toBe(201);
-    const pem = res.json.certificate_pem as string;
+    const pem = (res.json.certificate as { certificate_pem: string }).certificate_pem;
     expect(opensslVerify(dir, rootPem, issuingPem, pem)).toMatch(/: OK/);
     const cert = new X509Certificate(pem);
     expect(cert.subject).toBe('CN=www.example.com');
@@ -131,7 +131,7 @@ describe('the product decides what is signed (REST, product limited to example.c
   it('writes the product\'s fixed and allowed attributes, and refuses what the product does not list', async () => {
     const ok = await issue({ productId: products['example-org'], csrPem: makeCsr(dir, { subject: '/O=Someone Else/OU=Web/CN=www.example.com' }).csrPem });
     expect(ok.status, JSON.stringify(ok.json)).toBe(201);
-    expect(new X509Certificate(ok.json.certificate_pem as string).subject).toBe('O=Example Inc\nOU=Web\nCN=www.example.com');
+    expect(new X509Certificate((ok.json.certificate as { certificate_pem: string }).certificate_pem).subject).toBe('O=Example Inc\nOU=Web\nCN=www.example.com');
 
     const badOu = await issue({ productId: products['example-org'], csrPem: makeCsr(dir, { subject: '/OU=Payments/CN=www.example.com' }).csrPem });
     expect(badOu.status).toBe(422);
@@ -144,8 +144,8 @@ describe('the product decides what is signed (REST, product limited to example.c
   it('never lets a leaf outlive its CA: the validity is clamped to the CA\'s', async () => {
     const res = await issue({ productId: products.short, csrPem: makeCsr(dir, { subject: '/CN=short.example.net' }).csrPem, validityDays: 60 });
     expect(res.status, JSON.stringify(res.json)).toBe(201);
-    const leaf = new X509Certificate(res.json.certificate_pem as string);
-    const ca = new X509Certificate(((res.json.chain_pem as string).match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/) as RegExpMatchArray)[0]);
+    const leaf = new X509Certificate((res.json.certificate as { certificate_pem: string }).certificate_pem);
+    const ca = new X509Certificate(((res.json.certificate as { chain_pem: string }).chain_pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/) as RegExpMatchArray)[0]);
     expect(Date.parse(leaf.validTo)).toBe(Date.parse(ca.validTo));
     expect(res.json.notice).toMatch(/validity shortened to .* when the issuing CA expires/);
   });
@@ -157,7 +157,7 @@ describe('the product decides what is signed (REST, product limited to example.c
     expect(first.status).toBe(201);
     const again = await issue({ productId: products.example, csrPem, validityDays: 30 }, key);
     expect(again.status).toBe(201);
-    expect(again.json.id).toBe(first.json.id);
+    expect((again.json.certificate as { id: string }).id).toBe((first.json.certificate as { id: string }).id);
     const changed = await issue({ productId: products.example, csrPem, validityDays: 31 }, key);
     expect(changed.status).toBe(422);
     expect(changed.json.error).toMatch(/idempotency key/);

@@ -49,8 +49,9 @@ describe('revocation status: CRL and OCSP', () => {
     const res = await api('POST', '/v1/certificates', { caId: issuingId, csrPem });
     expect(res.status).toBe(201);
     const file = join(dir, `${cn}.pem`);
-    writeFileSync(file, res.json.certificate_pem as string);
-    return { id: res.json.id as string, file, pem: res.json.certificate_pem as string };
+    const cert = res.json.certificate as { id: string; certificate_pem: string };
+    writeFileSync(file, cert.certificate_pem);
+    return { id: cert.id, file, pem: cert.certificate_pem };
   };
 
   const fetchCrl = async (): Promise<string> => {
@@ -85,14 +86,14 @@ describe('revocation status: CRL and OCSP', () => {
     admin = token;
     base = server.httpUrl as string;
     const cas = (await api('GET', '/v1/cas')).json.cas as { id: string; type: string }[];
-    issuingId = cas.find((c) => c.type === 'issuing')!.id;
+    issuingId = cas.find((c) => c.type === 'intermediate')!.id;
     const rootId = cas.find((c) => c.type === 'root')!.id;
     rootFile = join(dir, 'root.pem');
     issuingFile = join(dir, 'issuing.pem');
     chainFile = join(dir, 'chain.pem');
-    writeFileSync(rootFile, (await api('GET', `/v1/cas/${rootId}`)).json.certificate_pem as string);
-    writeFileSync(issuingFile, (await api('GET', `/v1/cas/${issuingId}`)).json.certificate_pem as string);
-    writeFileSync(chainFile, `${(await api('GET', `/v1/cas/${issuingId}`)).json.certificate_pem as string}${(await api('GET', `/v1/cas/${rootId}`)).json.certificate_pem as string}`);
+    writeFileSync(rootFile, ((await api('GET', `/v1/cas/${rootId}`)).json.ca as { certificate_pem: string }).certificate_pem);
+    writeFileSync(issuingFile, ((await api('GET', `/v1/cas/${issuingId}`)).json.ca as { certificate_pem: string }).certificate_pem);
+    writeFileSync(chainFile, `${((await api('GET', `/v1/cas/${issuingId}`)).json.ca as { certificate_pem: string }).certificate_pem}${((await api('GET', `/v1/cas/${rootId}`)).json.ca as { certificate_pem: string }).certificate_pem}`);
   });
 
   afterAll(async () => server?.close());
@@ -106,7 +107,7 @@ describe('revocation status: CRL and OCSP', () => {
     const caRes = await fetch(`${base}/ca/${issuingId}.crt`);
     expect(caRes.headers.get('content-type')).toMatch(/application\/pkix-cert/);
     const der = Buffer.from(await caRes.arrayBuffer());
-    expect(new X509Certificate(der).toString()).toBe(new X509Certificate((await api('GET', `/v1/cas/${issuingId}`)).json.certificate_pem as string).toString());
+    expect(new X509Certificate(der).toString()).toBe(new X509Certificate(((await api('GET', `/v1/cas/${issuingId}`)).json.ca as { certificate_pem: string }).certificate_pem).toString());
     expect((await fetch(`${base}/ca/nope.crt`)).status).toBe(404);
   });
 

@@ -18,6 +18,9 @@ const BASIC_CONSTRAINTS = '2.5.29.19';
 /** What the CA's certificate says, read once per CA (certificates never change). */
 interface CaFacts {
   attributes: Map<string, string>;
+  /** As the certificate says (whole seconds), not as stored. */
+  validFrom: string;
+  validTo: string;
   serialHex: string;
   pathLength: number | null;
 }
@@ -35,7 +38,7 @@ function factsOf(ca: CaRecord): CaFacts {
   const parsed = pkijs.Certificate.fromBER(fromPem(ca.certificatePem, ['CERTIFICATE']));
   const bc = parsed.extensions?.find((e) => e.extnID === BASIC_CONSTRAINTS)?.parsedValue as pkijs.BasicConstraints | undefined;
   const pathLength = typeof bc?.pathLenConstraint === 'number' ? bc.pathLenConstraint : null;
-  const facts = { attributes, serialHex: x509.serialNumber.toLowerCase(), pathLength };
+  const facts = { attributes, validFrom: new Date(x509.validFrom).toISOString(), validTo: new Date(x509.validTo).toISOString(), serialHex: x509.serialNumber.toLowerCase(), pathLength };
   factsCache.set(ca, facts);
   return facts;
 }
@@ -54,8 +57,8 @@ export function caJson(ca: CaRecord, byId: ReadonlyMap<string, CaRecord>): z.out
     common_name: facts.attributes.get('CN') ?? null,
     organization: facts.attributes.get('O') ?? null,
     key_algorithm: certmanKeyAlgorithm(ca.keyAlgorithm),
-    valid_from: ca.notBefore.toISOString(),
-    valid_to: ca.notAfter.toISOString(),
+    valid_from: facts.validFrom,
+    valid_to: facts.validTo,
     created_at: ca.createdAt.toISOString(),
     parent_ca_id: ca.parentId,
     depth: depthOf(ca, byId),

@@ -30,7 +30,7 @@ const issueBody = z
   .object({
     caId: id.optional(),
     productId: id.optional(),
-    mode: z.enum(['managed', 'csr']).default('managed'),
+    mode: z.enum(['managed', 'csr']).optional().describe('default: csr when csrPem is given, managed otherwise (Certman\'s default)'),
     commonName: z.string().min(1).max(253).optional(),
     sanDns: z.array(dnsName).max(100).default([]),
     sanIp: z.array(ipAddress).max(100).default([]),
@@ -43,6 +43,7 @@ const issueBody = z
     caPassphrase,
   })
   .strict()
+  .transform((b) => ({ ...b, mode: b.mode ?? (b.csrPem ? 'csr' : 'managed') }))
   .refine((b) => b.caId || b.productId, { message: 'give caId or productId', path: ['caId'] })
   .refine((b) => b.mode !== 'csr' || b.csrPem, { message: 'csrPem is required in csr mode', path: ['csrPem'] })
   .refine((b) => b.mode !== 'managed' || b.commonName, { message: 'commonName is required in managed mode', path: ['commonName'] })

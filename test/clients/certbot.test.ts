@@ -85,7 +85,7 @@ describe.skipIf(skipReason !== null)('certbot (standalone http-01) against certg
     const cert = new X509Certificate(live('cert.pem'));
     await certbot(['revoke', ...common(), '--cert-path', join(env.dir, 'certbot', 'config', 'live', name, 'cert.pem'), '--reason', 'keycompromise', '--no-delete-after-revoke']);
     const serial = cert.serialNumber.toLowerCase().replace(/^(00)+(?=.)/, '');
-    const list = await env.rest('GET', '/v1/certificates?limit=100');
+    const list = await env.rest('GET', '/v1/certificates?pageSize=100');
     expect(list.status).toBe(200);
     const record = (list.json.certificates as Array<{ id: string; serial_number: string }>).find((c) => c.serial_number.replace(/^(00)+(?=.)/, '') === serial);
     expect(record, `no certificate with serial ${serial} over REST`).toBeDefined();
