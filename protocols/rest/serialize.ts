@@ -9,6 +9,9 @@ const isoOrNull = (d: Date | null): string | null => (d ? d.toISOString() : null
 
 type Listed = CertificateRecord | InventoryRecord;
 
+/** Certman spells RFC 5280's cACompromise and aACompromise with a lower-case second letter. */
+const certmanReason = (reason: string | null): string | null => (reason === 'cACompromise' ? 'caCompromise' : reason === 'aACompromise' ? 'aaCompromise' : reason);
+
 export function certificateJson(cert: Listed, now = Date.now()): z.output<typeof certificateSchema> {
   return {
     id: cert.id,
@@ -21,7 +24,7 @@ export function certificateJson(cert: Listed, now = Date.now()): z.output<typeof
     valid_to: iso(cert.validTo),
     serial_number: cert.serialNumber,
     revoked_at: isoOrNull(cert.revokedAt),
-    revocation_reason: cert.revocationReason,
+    revocation_reason: certmanReason(cert.revocationReason),
     created_at: iso(cert.createdAt),
     product_id: cert.productId,
     request_id: cert.requestId,
@@ -49,7 +52,7 @@ export function revokedJson(cert: Listed) {
     common_name: cert.commonName,
     serial_number: cert.serialNumber,
     revoked_at: isoOrNull(cert.revokedAt),
-    revocation_reason: cert.revocationReason,
+    revocation_reason: certmanReason(cert.revocationReason),
     invalidity_date: isoOrNull(cert.invalidityDate),
   };
 }

@@ -1,7 +1,7 @@
 // Read-only questions a front-end may ask of the store. Front-ends get this, never the Store,
 // so a protocol cannot write around the enrollment and revocation services.
-import type { CertificateStore, InventoryFilter, Store } from '../store/types.js';
-import type { CaRecord, CertificateRecord, CrlHeader, EnrollmentRequest, InventoryRecord, ProductRecord } from './types.js';
+import type { CertificateStore, Store } from '../store/types.js';
+import type { CaRecord, CertificateRecord, CrlHeader, EnrollmentRequest, InventoryFilter, InventoryRecord, ProductRecord } from './types.js';
 
 export type CertificateListOptions = Parameters<CertificateStore['list']>[0];
 

@@ -249,6 +249,31 @@ export type InventoryRecord = Omit<CertificateRecord, 'caId' | 'productId'> & {
   issuer: string | null;
 };
 
+export type InventoryStatus = 'active' | 'revoked' | 'expired' | 'all';
+
+/** What the inventory list may be narrowed to; every filter is ANDed. */
+export interface InventoryFilter {
+  /** Issued certificates of these CAs only (none when empty); all CAs when absent. */
+  caIds?: string[];
+  /** Imported certificates are listed too (they belong to no CA: readable with read on every CA). */
+  includeImported: boolean;
+  /** `active`: neither revoked nor expired at `now`. */
+  status?: InventoryStatus;
+  /** Case-insensitive substring of the common name. */
+  search?: string;
+  createdFrom?: Date;
+  createdTo?: Date;
+  /** Not revoked, not yet expired, and expiring within this many days of `now`. */
+  expiringInDays?: number;
+  source?: CertificateSource;
+  productId?: string;
+  owner?: string;
+  /** Exact matches on custom field values (compared as text). */
+  customFields?: Record<string, string>;
+  /** The clock the status and expiry filters use (default: the moment of the query). */
+  now?: Date;
+}
+
 export interface DeploymentLocation {
   id: string;
   certificateId: string;

@@ -3,7 +3,8 @@ import { sql, type Kysely, type SelectQueryBuilder } from 'kysely';
 import type { InventoryRecord } from '../core/types.js';
 import { inventoryFromRow } from './certificates.js';
 import type { Database } from './schema.js';
-import type { InventoryFilter, InventoryStore, Store } from './types.js';
+import type { InventoryFilter } from '../core/types.js';
+import type { InventoryStore, Store } from './types.js';
 
 type StoreKind = Store['kind'];
 
