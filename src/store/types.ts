@@ -8,7 +8,6 @@ import type {
   CredentialRecord,
   CredentialType,
   CertificateRecord,
-  CertificateSource,
   CrlHeader,
   InventoryFilter,
   InventoryRecord,
