@@ -9,7 +9,7 @@ import type { SignatureVerifier } from '../pki/verifyPool.js';
 import { precheckNames } from '../policy/decide.js';
 import type { RequestedNames } from '../policy/names.js';
 import { customFieldProblems } from '../policy/customFields.js';
-import { parseProductTemplate } from '../policy/productSchema.js';
+import { parseProductTemplate, readProductTemplate } from '../policy/productSchema.js';
 import type { JobQueue } from '../queue/types.js';
 import type { Store } from '../store/types.js';
 import { conflict, notFound, refused, unprocessable } from './errors.js';
@@ -142,7 +142,8 @@ export class EnrollmentService {
     const validityDays = o.validityDays ?? null;
     const transactionId = o.transactionId ?? null;
     const details: RequestDetails = { ...DEFAULT_REQUEST_DETAILS, ...o.details };
-    const fieldProblems = customFieldProblems(parseProductTemplate(product.template).customFields, details.customFields);
+    // A template this version refuses is left to the worker, which rejects the request saying why.
+    const fieldProblems = customFieldProblems(readProductTemplate(product.template)?.customFields ?? [], details.customFields);
     if (fieldProblems.length > 0) {
       throw refused('unprocessable', { code: 'policy', rule: 'customFields', detail: fieldProblems.join('; ') });
     }

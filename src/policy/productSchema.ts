@@ -67,3 +67,9 @@ export const productTemplateSchema = z
 export function parseProductTemplate(input: unknown): ProductTemplate {
   return productTemplateSchema.parse(input) as ProductTemplate;
 }
+
+/** The template, or null for a stored one this version refuses (the worker rejects its requests, naming why). */
+export function readProductTemplate(input: unknown): ProductTemplate | null {
+  const parsed = productTemplateSchema.safeParse(input);
+  return parsed.success ? (parsed.data as ProductTemplate) : null;
+}

@@ -238,12 +238,15 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         count(String(answer.status));
         if (answer.status === 201) {
           sent.accepted = true;
-          sent.certificateIds.push(answer.body.id as string);
-          sent.requestId = answer.body.request_id as string;
+          const certificate = answer.body.certificate as { id: string; request_id: string };
+          sent.certificateIds.push(certificate.id);
+          sent.requestId = certificate.request_id;
           sent.issuedAt = Date.now();
           break;
         }
-        if (answer.status === 202) sent.accepted = true;
+        // 409: the first try with this key is still being worked on (the client timed out or the
+        // store failed under it); like a 202, it was accepted and is asked again.
+        if (answer.status === 202 || answer.status === 409) sent.accepted = true;
         else if (typeof answer.status === 'number' && answer.status >= 400 && answer.status < 500) break;
         await pause(answer.status === 202 ? 200 : 250);
       }
@@ -277,7 +280,7 @@ export async function askAgain(o: Pick<LoadOptions, 'url' | 'token' | 'caId'>, c
       const s = issued[next++] as Sent;
       const index = Number(s.key.slice(s.key.lastIndexOf('-') + 1));
       const answer = await post({ ...o, deadline: Date.now() + 30_000 } as LoadOptions, csrs[index] as string, s.key);
-      if (answer.status === 201) s.certificateIds.push(answer.body.id as string);
+      if (answer.status === 201) s.certificateIds.push((answer.body.certificate as { id: string }).id);
     }
   };
   await Promise.all(Array.from({ length: clients }, client));
