@@ -18,6 +18,7 @@ import type {
   NewEnrollmentRequest,
   NewProduct,
   ProductStore,
+  RequestFilter,
   RequestStore,
   Revocation,
   TransitionOutcome,
@@ -71,6 +72,10 @@ export class SqliteRequestStore implements RequestStore {
 
   listByStatus(statuses: readonly RequestStatus[], limit: number): Promise<EnrollmentRequest[]> {
     return this.kysely.listByStatus(statuses, limit);
+  }
+
+  list(filter: RequestFilter, page: { limit: number; offset: number }): Promise<{ requests: EnrollmentRequest[]; total: number }> {
+    return this.kysely.list(filter, page);
   }
 }
 

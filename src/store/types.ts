@@ -90,6 +90,18 @@ export interface RequestStore {
   releaseIdempotencyKey(id: string, createdBefore: Date): Promise<boolean>;
   /** Oldest first. Used to re-queue what a dead process left behind. */
   listByStatus(statuses: readonly RequestStatus[], limit: number): Promise<EnrollmentRequest[]>;
+  /** Newest first, filtered (every filter ANDed); `total` counts every match, not just this page. */
+  list(filter: RequestFilter, page: { limit: number; offset: number }): Promise<{ requests: EnrollmentRequest[]; total: number }>;
+}
+
+/** What the request list may be narrowed to, as an operator's approval queue asks for it. */
+export interface RequestFilter {
+  /** Requests for these CAs only (none when empty); every CA when absent. */
+  caIds?: string[];
+  /** With caIds: requests this requester sent are listed too, whatever their CA (a caller sees its own). */
+  orRequester?: string;
+  status?: RequestStatus;
+  productId?: string;
 }
 
 export interface TransitionOutcome {
