@@ -184,6 +184,13 @@ for (const d of deployments) {
         await rt.revocations.revoke(certId, { reason: 'certificateHold' }, CLI_CONTEXT, () => undefined);
         await rt.revocations.reinstate(certId, CLI_CONTEXT, () => undefined);
         await rt.revocations.revoke(certId, { reason: 'keyCompromise' }, CLI_CONTEXT, () => undefined);
+        // An escrowed key handed out, as a PKCS#12 download does (the envelope is not opened here).
+        const { request: escrowed } = await rt.enrollments.submit({ ...by, product: { id: (init.product as { id: string }).id } }, csr('escrowed.test'), {
+          details: { keySource: 'managed', escrowedKey: '{"sealed":"under the master key"}' },
+        });
+        const escrowedCert = await rt.enrollments.waitForOutcome(escrowed, 15_000);
+        if (escrowedCert.state !== 'issued') throw new Error(`escrowed.test was not issued: ${escrowedCert.state}`);
+        expect(await rt.core.queries.escrowedKeyForExport(escrowedCert.certificate, CLI_CONTEXT, { format: 'pkcs12' })).toBe('{"sealed":"under the master key"}');
         // A policy refusal by the worker.
         const { request: refused } = await rt.enrollments.submit({ ...by, product: { id: narrow.id } }, csr('elsewhere.test'));
         expect((await rt.enrollments.waitForOutcome(refused, 15_000)).state).toBe('rejected');

@@ -3,27 +3,21 @@ import { z } from 'zod';
 import { permittedCas } from '../../src/auth/permissions.js';
 import { notFound, unprocessable } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
-import type { CertificateRecord, InventoryFilter } from '../../src/core/types.js';
+import type { InventoryFilter } from '../../src/core/types.js';
 import { credentialOf, requirePermission } from './auth.js';
 import { issueAndAnswer } from './issuance.js';
+import { caPassphrase, csrPem, IDEMPOTENCY_HEADER, ISSUED, validityDays } from './issueFields.js';
 import { keyAlgorithmInput } from './keyAlgorithm.js';
+import { idempotencyKeyOf, issuedCertificate, keySourceOf, managedKeyLike, namesOf } from './originals.js';
 import type { RestRoutes } from './route.js';
-import { certificateDetailSchema, certificateSchema, issuedSchema, pageFields, pendingSchema } from './schemas.js';
+import { certificateDetailSchema, certificateSchema, pageFields } from './schemas.js';
 import { certificateDetailJson, certificateJson } from './serialize.js';
 
 const id = z.string().min(1).max(200);
-const csrPem = z.string().min(1).max(65_536);
-const validityDays = z.number().int().min(1).max(36_500);
 const dnsName = z.string().min(1).max(253);
 const ipAddress = z.string().min(2).max(45);
 const customFieldValue = z.union([z.string().max(1024), z.number(), z.boolean()]);
 const customFields = z.record(z.string().max(64), customFieldValue).refine((r) => Object.keys(r).length <= 50, 'at most 50 custom fields');
-/** Accepted wherever Certman takes it; certgate's CA passphrases live in its configuration, so it is not used. */
-const caPassphrase = z.string().max(1024).optional().describe('accepted for Certman compatibility; certgate reads CA passphrases from its configuration');
-
-const IDEMPOTENCY_HEADER = {
-  'Idempotency-Key': { description: 'csr mode only, kept 24 h: the same key and body give the same answer, another body 422, a first request still in progress 409' },
-};
 
 const issueBody = z
   .object({
@@ -75,11 +69,6 @@ const listQuery = z
 const renewBody = z
   .object({ validityDays: validityDays.optional(), csrPem: csrPem.optional(), caPassphrase })
   .strict();
-
-const ISSUED = {
-  201: { description: 'Issued', schema: issuedSchema, headers: { Location: 'the certificate' } },
-  202: { description: 'Accepted, waiting for approval or for the worker', schema: pendingSchema, headers: { Location: 'the request', 'Retry-After': 'seconds' } },
-};
 
 export function mountCertificateRoutes(routes: RestRoutes, core: CoreServices): void {
   const { queries } = core;
@@ -200,7 +189,7 @@ export function mountCertificateRoutes(routes: RestRoutes, core: CoreServices): 
           product: { id: original.productId },
           source: body.csrPem
             ? { csrPem: body.csrPem }
-            : { managed: { commonName: original.commonName ?? original.sanDns[0] ?? original.sanIp[0] ?? '', sanDns: original.sanDns, sanIp: original.sanIp, keyAlgorithm: keyAlgorithmInput.parse(original.keyAlgorithm) } },
+            : { managed: managedKeyLike(original) },
           validityDays: body.validityDays ?? null,
           idempotencyKey: idempotencyKeyOf(req.get('Idempotency-Key')),
           // A renewal is for the same names: a CSR may not add any.
@@ -215,29 +204,3 @@ export function mountCertificateRoutes(routes: RestRoutes, core: CoreServices): 
     },
   );
 }
-
-export function idempotencyKeyOf(header: string | undefined): string | null {
-  if (header === undefined) return null;
-  if (header.length < 1 || header.length > 255) throw unprocessable('Idempotency-Key must be 1 to 255 characters');
-  return header;
-}
-
-/** Every name a certificate carries, as the worker's name constraints compare them. */
-export function namesOf(cert: CertificateRecord): string[] {
-  return [...cert.sanDns, ...cert.sanIp, ...cert.sanEmail, ...cert.sanUri];
-}
-
-/** One of our certificates: imported ones are renewed by their own CA (and can be marked renewed). */
-export async function issuedCertificate(core: CoreServices, certificateId: string): Promise<CertificateRecord> {
-  const cert = await core.queries.certificateById(certificateId);
-  if (cert) return cert;
-  const listed = await core.queries.inventoryById(certificateId);
-  if (listed) throw unprocessable(`certificate ${certificateId} was imported: it is renewed by the CA that issued it (mark it renewed instead)`);
-  throw notFound(`certificate ${certificateId} not found`);
-}
-
-export async function keySourceOf(core: CoreServices, cert: CertificateRecord): Promise<'csr' | 'managed'> {
-  const request = cert.requestId ? await core.queries.requestById(cert.requestId) : undefined;
-  return request?.details.keySource ?? 'csr';
-}
-

@@ -7,6 +7,7 @@ import { authenticate, refuseSecretsInUrl } from './auth.js';
 import { mountCaRoutes } from './caRoutes.js';
 import { mountCertificateRoutes } from './certificateRoutes.js';
 import { mountCredentialRoutes, mountTokenRoute } from './credentialRoutes.js';
+import { mountDownloadRoutes } from './downloadRoutes.js';
 import { restErrorHandler } from './errors.js';
 import { mountLifecycleRoutes } from './lifecycleRoutes.js';
 import { mountProductRoutes } from './productRoutes.js';
@@ -24,6 +25,7 @@ const AUTHENTICATED_MODULES: ((routes: RestRoutes, core: CoreServices) => void)[
   mountCaRoutes,
   mountCertificateRoutes,
   mountLifecycleRoutes,
+  mountDownloadRoutes,
   mountRequestRoutes,
   mountProductRoutes,
   mountCredentialRoutes,

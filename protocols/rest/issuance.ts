@@ -10,7 +10,7 @@ import type { ProductRef } from '../../src/core/enrollmentService.js';
 import { AppError, conflict, refused } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import { SETTLED_STATUSES } from '../../src/core/requestStatus.js';
-import type { Constraint, CustomFieldValues, KeyAlgorithm, ProductRecord } from '../../src/core/types.js';
+import type { CertificateRecord, Constraint, CustomFieldValues, KeyAlgorithm, ProductRecord } from '../../src/core/types.js';
 import { buildCsr } from '../../src/pki/csrBuilder.js';
 import { keyGenSpec } from '../../src/pki/keys.js';
 import { parseProductTemplate } from '../../src/policy/productSchema.js';
@@ -43,6 +43,11 @@ export interface IssueOrder {
   owner?: string | null;
   notes?: string | null;
   supersedes?: string | null;
+  /**
+   * Runs once the certificate is issued, before the answer goes out (rekey and replace: revoking
+   * the original); what it returns is added to the 201 answer.
+   */
+  onIssued?: (certificate: CertificateRecord) => Promise<Record<string, unknown>>;
 }
 
 const generate = promisify(generateKeyPair) as (type: 'ec' | 'rsa', options: object) => Promise<{ privateKey: KeyObject; publicKey: KeyObject }>;
@@ -134,6 +139,7 @@ export async function issueAndAnswer(core: CoreServices, req: Request, res: Resp
     case 'issued': {
       const chain = await core.cas.chainOf(outcome.certificate.caId);
       const notice = outcome.request.statusReason ? { notice: outcome.request.statusReason } : {};
+      const extra = order.onIssued ? await order.onIssued(outcome.certificate) : {};
       res
         .status(201)
         .location(`/v1/certificates/${outcome.certificate.id}`)
@@ -142,6 +148,7 @@ export async function issueAndAnswer(core: CoreServices, req: Request, res: Resp
           certificate: { ...certificateDetailJson(outcome.certificate), chain_pem: chain.join('') },
           ...withKey,
           ...notice,
+          ...extra,
         });
       return;
     }

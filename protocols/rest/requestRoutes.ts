@@ -1,16 +1,72 @@
-// Enrollment requests: where one stands, and the operator's approval or refusal.
+// Enrollment requests: the approval queue, where one request stands, and an approver's decision.
+import type { Request } from 'express';
 import { z } from 'zod';
+import { permittedCas } from '../../src/auth/permissions.js';
+import { forbidden, notFound } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
-import { notFound } from '../../src/core/errors.js';
-import { auditContextOf, credentialOf, principalOf, requireAdmin, requirePermission } from './auth.js';
+import { TRANSITIONS } from '../../src/core/requestStatus.js';
+import type { EnrollmentRequest, RequestStatus } from '../../src/core/types.js';
+import type { RequestFilter } from '../../src/core/types.js';
+import { auditContextOf, credentialOf, principalOf, requirePermission } from './auth.js';
+import { pageOf } from './pagination.js';
 import type { RestRoutes } from './route.js';
-import { requestSchema } from './schemas.js';
+import { pageFields, requestSchema } from './schemas.js';
 import { requestJson } from './serialize.js';
 
 const idParams = z.object({ id: z.string().min(1).max(200) });
 
+/** Every status there is: the transition table has one row each. */
+const REQUEST_STATUSES = Object.keys(TRANSITIONS) as [RequestStatus, ...RequestStatus[]];
+
+const listQuery = z
+  .object({
+    status: z.enum(REQUEST_STATUSES).optional(),
+    productId: z.string().min(1).max(200).optional(),
+    caId: z.string().min(1).max(200).optional(),
+    page: z.coerce.number().int().min(1).max(1_000_000).default(1),
+    pageSize: z.coerce.number().int().min(1).max(100).default(20),
+  })
+  .strict();
+
+const comment = z.string().trim().min(1).max(500);
+
 export function mountRequestRoutes(routes: RestRoutes, core: CoreServices): void {
   const { queries, enrollments } = core;
+
+  /** The request an approver acts on; a credential that may approve nowhere is refused before anything is looked up. */
+  const requestToDecide = async (req: Request, id: string): Promise<EnrollmentRequest> => {
+    const approvable = permittedCas(credentialOf(req), 'approve');
+    if (approvable !== '*' && approvable.length === 0) throw forbidden('this credential may not approve or decline requests on any CA');
+    const r = await queries.requestById(id);
+    if (!r) throw notFound(`request ${id} not found`);
+    requirePermission(req, 'approve', r.caId);
+    return r;
+  };
+
+  routes.add(
+    {
+      method: 'get',
+      path: '/requests',
+      tag: 'Requests',
+      summary: 'Enrollment requests, newest first: the approval queue with status=pending_approval',
+      description: 'Requests of the CAs this credential may read, and those it sent itself.',
+      permission: 'read (on caId when given)',
+      query: listQuery,
+      responses: { 200: { description: 'One page', schema: z.object({ requests: z.array(requestSchema), ...pageFields }) } },
+    },
+    async ({ req, res, query }) => {
+      const credential = credentialOf(req);
+      if (query.caId) requirePermission(req, 'read', query.caId);
+      const readable = permittedCas(credential, 'read');
+      const filter: RequestFilter = {
+        ...(query.caId ? { caIds: [query.caId] } : readable === '*' ? {} : { caIds: readable, orRequester: principalOf(credential) }),
+        ...(query.status ? { status: query.status } : {}),
+        ...(query.productId ? { productId: query.productId } : {}),
+      };
+      const { requests, total } = await queries.requestList(filter, { limit: query.pageSize, offset: (query.page - 1) * query.pageSize });
+      res.json({ requests: requests.map(requestJson), ...pageOf(query, total) });
+    },
+  );
 
   routes.add(
     {
@@ -35,14 +91,32 @@ export function mountRequestRoutes(routes: RestRoutes, core: CoreServices): void
       method: 'post',
       path: '/requests/:id/approve',
       tag: 'Requests',
-      summary: 'Approve a request that waits for an operator',
-      permission: 'admin',
+      summary: 'Approve a request that waits for an approver',
+      permission: 'approve on the request\'s CA',
       params: idParams,
       responses: { 200: { description: 'Approved: queued for signing', schema: requestSchema } },
     },
     async ({ req, res, params }) => {
-      requireAdmin(req);
+      await requestToDecide(req, params.id);
       res.json(requestJson(await enrollments.approve(params.id, auditContextOf(req))));
+    },
+  );
+
+  routes.add(
+    {
+      method: 'post',
+      path: '/requests/:id/decline',
+      tag: 'Requests',
+      summary: 'Decline a request that waits for an approver, saying why',
+      description: 'The comment becomes the request\'s status reason, which the requester reads, and is kept in the audit trail.',
+      permission: 'approve on the request\'s CA',
+      params: idParams,
+      body: z.object({ comment }).strict(),
+      responses: { 200: { description: 'Declined', schema: requestSchema } },
+    },
+    async ({ req, res, params, body }) => {
+      await requestToDecide(req, params.id);
+      res.json(requestJson(await enrollments.reject(params.id, body.comment, auditContextOf(req))));
     },
   );
 
@@ -51,15 +125,17 @@ export function mountRequestRoutes(routes: RestRoutes, core: CoreServices): void
       method: 'post',
       path: '/requests/:id/reject',
       tag: 'Requests',
-      summary: 'Decline a request that waits for an operator',
-      permission: 'admin',
+      summary: 'Decline a request (the earlier name of /decline); the reason is `reason` or `comment`',
+      permission: 'approve on the request\'s CA',
       params: idParams,
-      body: z.object({ reason: z.string().min(1).max(500).default('rejected by an operator') }),
+      body: z
+        .object({ reason: comment.optional(), comment: comment.optional() })
+        .refine((b) => !(b.reason && b.comment), { message: 'give reason or comment, not both', path: ['comment'] }),
       responses: { 200: { description: 'Declined', schema: requestSchema } },
     },
     async ({ req, res, params, body }) => {
-      requireAdmin(req);
-      res.json(requestJson(await enrollments.reject(params.id, body.reason, auditContextOf(req))));
+      await requestToDecide(req, params.id);
+      res.json(requestJson(await enrollments.reject(params.id, body.reason ?? body.comment ?? 'rejected by an operator', auditContextOf(req))));
     },
   );
 }

@@ -9,6 +9,8 @@ export const AUDIT = {
   certificateIssue: 'certificate.issue',
   certificateRevoke: 'certificate.revoke',
   certificateReinstate: 'certificate.reinstate',
+  /** An escrowed private key handed out (a PKCS#12 download). */
+  certificateKeyExport: 'certificate.key_export',
   credentialCreate: 'credential.create',
   credentialRotate: 'credential.rotate',
   credentialRevoke: 'credential.revoke',

@@ -1,7 +1,9 @@
 // Read-only questions a front-end may ask of the store. Front-ends get this, never the Store,
-// so a protocol cannot write around the enrollment and revocation services.
+// so a protocol cannot write around the enrollment and revocation services. The one read with a
+// record of its own is an escrowed key's: it goes into the audit trail.
+import { AUDIT } from '../audit/actions.js';
 import type { CertificateStore, Store } from '../store/types.js';
-import type { CaRecord, CertificateRecord, CrlHeader, EnrollmentRequest, InventoryFilter, InventoryRecord, ProductRecord } from './types.js';
+import type { AuditContext, CaRecord, CertificateRecord, CrlHeader, EnrollmentRequest, InventoryFilter, InventoryRecord, ProductRecord, RequestFilter } from './types.js';
 
 export type CertificateListOptions = Parameters<CertificateStore['list']>[0];
 
@@ -49,5 +51,29 @@ export class QueryService {
 
   requestById(id: string): Promise<EnrollmentRequest | undefined> {
     return this.store.requests.get(id);
+  }
+
+  /** Enrollment requests, newest first, filtered and paged, with the number of matches. */
+  requestList(filter: RequestFilter, page: { limit: number; offset: number }): Promise<{ requests: EnrollmentRequest[]; total: number }> {
+    return this.store.requests.list(filter, page);
+  }
+
+  /**
+   * The escrowed private key of one of our certificates (its envelope, encrypted under the master
+   * key), or null when its key was not escrowed. The one read that writes: a private key leaving
+   * certgate is recorded in the audit trail before the caller gets it.
+   */
+  async escrowedKeyForExport(certificate: CertificateRecord, by: AuditContext, detail: Record<string, unknown> = {}): Promise<string | null> {
+    const request = certificate.requestId ? await this.store.requests.get(certificate.requestId) : undefined;
+    const envelope = request?.details.escrowedKey ?? null;
+    if (envelope === null) return null;
+    await this.store.audit.append({
+      ...by,
+      action: AUDIT.certificateKeyExport,
+      target: certificate.id,
+      outcome: 'success',
+      detail: { ca: certificate.caId, serial: certificate.serialNumber, ...detail },
+    });
+    return envelope;
   }
 }

@@ -274,6 +274,16 @@ export interface InventoryFilter {
   now?: Date;
 }
 
+/** What the request list may be narrowed to, as an operator's approval queue asks for it. */
+export interface RequestFilter {
+  /** Requests for these CAs only (none when empty); every CA when absent. */
+  caIds?: string[];
+  /** With caIds: requests this requester sent are listed too, whatever their CA (a caller sees its own). */
+  orRequester?: string;
+  status?: RequestStatus;
+  productId?: string;
+}
+
 export interface DeploymentLocation {
   id: string;
   certificateId: string;

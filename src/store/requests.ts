@@ -16,6 +16,7 @@ import {
   type TransitionArgs,
 } from './queries.js';
 import { fromMs, fromNullableMs, toMs, type Database, type EnrollmentRequestsTable } from './schema.js';
+import type { RequestFilter } from '../core/types.js';
 import type { NewEnrollmentRequest, RequestStore, TransitionOutcome } from './types.js';
 
 export function requestFromRow(row: Selectable<EnrollmentRequestsTable>): EnrollmentRequest {
@@ -242,6 +243,25 @@ export class KyselyRequestStore implements RequestStore {
       .limit(limit)
       .execute();
     return rows.map(requestFromRow);
+  }
+
+  async list(filter: RequestFilter, page: { limit: number; offset: number }): Promise<{ requests: EnrollmentRequest[]; total: number }> {
+    if (filter.caIds?.length === 0 && filter.orRequester === undefined) return { requests: [], total: 0 };
+    let base = this.db.selectFrom('enrollment_requests');
+    const { caIds, orRequester } = filter;
+    if (caIds !== undefined) {
+      base = base.where((eb) => {
+        const byCa = caIds.length === 0 ? eb.val(false) : eb('ca_id', 'in', caIds);
+        return orRequester === undefined ? byCa : eb.or([byCa, eb('requester', '=', orRequester)]);
+      });
+    }
+    if (filter.status) base = base.where('status', '=', filter.status);
+    if (filter.productId) base = base.where('product_id', '=', filter.productId);
+    const [rows, count] = await Promise.all([
+      base.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit).offset(page.offset).execute(),
+      base.select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirstOrThrow(),
+    ]);
+    return { requests: rows.map(requestFromRow), total: Number(count.n) };
   }
 
   private async findDuplicate(db: Kysely<Database>, record: EnrollmentRequest): Promise<EnrollmentRequest | undefined> {

@@ -22,6 +22,7 @@ import type {
   Revocation,
   TransitionOutcome,
 } from './types.js';
+import type { RequestFilter } from '../core/types.js';
 
 export class SqliteRequestStore implements RequestStore {
   constructor(
@@ -71,6 +72,10 @@ export class SqliteRequestStore implements RequestStore {
 
   listByStatus(statuses: readonly RequestStatus[], limit: number): Promise<EnrollmentRequest[]> {
     return this.kysely.listByStatus(statuses, limit);
+  }
+
+  list(filter: RequestFilter, page: { limit: number; offset: number }): Promise<{ requests: EnrollmentRequest[]; total: number }> {
+    return this.kysely.list(filter, page);
   }
 }
 

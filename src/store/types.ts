@@ -10,6 +10,7 @@ import type {
   CertificateRecord,
   CrlHeader,
   InventoryFilter,
+  RequestFilter,
   InventoryRecord,
   CrlRecord,
   OcspSignerRecord,
@@ -90,6 +91,8 @@ export interface RequestStore {
   releaseIdempotencyKey(id: string, createdBefore: Date): Promise<boolean>;
   /** Oldest first. Used to re-queue what a dead process left behind. */
   listByStatus(statuses: readonly RequestStatus[], limit: number): Promise<EnrollmentRequest[]>;
+  /** Newest first, filtered (every filter ANDed); `total` counts every match, not just this page. */
+  list(filter: RequestFilter, page: { limit: number; offset: number }): Promise<{ requests: EnrollmentRequest[]; total: number }>;
 }
 
 export interface TransitionOutcome {

@@ -1,0 +1,139 @@
+// A certificate as a file: PEM, DER, PEM with its chain, certs-only PKCS#7, or (for an escrowed
+// key) PKCS#12 under a password the caller chooses.
+import type { Request, Response } from 'express';
+import { z } from 'zod';
+import { decryptPrivateKey } from '../../src/ca/keyProtection.js';
+import { notFound, unprocessable } from '../../src/core/errors.js';
+import type { CoreServices } from '../../src/core/protocol.js';
+import type { InventoryRecord } from '../../src/core/types.js';
+import { pemBlocks, toPem } from '../../src/pki/pem.js';
+import { buildPkcs12 } from '../../src/pki/pkcs12.js';
+import { certsOnlyPkcs7 } from '../../src/pki/pkcs7.js';
+import { auditContextOf, requirePermission } from './auth.js';
+import type { RestRoutes } from './route.js';
+
+const FORMATS = ['pem', 'der', 'chain', 'pkcs7'] as const;
+type Format = (typeof FORMATS)[number] | 'pkcs12';
+
+const CONTENT_TYPES: Record<Format, string> = {
+  pem: 'application/x-pem-file',
+  der: 'application/pkix-cert',
+  chain: 'application/pem-certificate-chain',
+  pkcs7: 'application/pkcs7-mime; smime-type=certs-only',
+  pkcs12: 'application/x-pkcs12',
+};
+const EXTENSIONS: Record<Format, string> = { pem: 'pem', der: 'cer', chain: 'pem', pkcs7: 'p7b', pkcs12: 'p12' };
+
+const idParams = z.object({ id: z.string().min(1).max(200) });
+
+const downloadQuery = z
+  .object({
+    format: z
+      .enum(FORMATS, { error: 'format must be one of pem, der, chain, pkcs7 (pkcs12 is a POST with {format, password}: a password never goes in a URL)' })
+      .default('pem'),
+  })
+  .strict();
+
+const pkcs12Body = z
+  .object({
+    format: z.literal('pkcs12'),
+    password: z.string().min(4).max(1024).describe('protects the key and the file; never logged or stored'),
+  })
+  .strict();
+
+/** The certificate (DER) and the chain we have for it, the certificate first. */
+async function certificateAndChain(core: CoreServices, cert: InventoryRecord): Promise<[Buffer, ...Buffer[]]> {
+  // An imported record holds whatever chain came with it, after its certificate.
+  const [leaf, ...rest] = pemBlocks(cert.certificatePem).filter((b) => b.label === 'CERTIFICATE').map((b) => b.der);
+  if (!leaf) throw unprocessable(`certificate ${cert.id} has no certificate in its record`);
+  if (cert.source === 'imported' || cert.caId === null) return [leaf, ...rest];
+  const chain = await core.cas.chainOf(cert.caId);
+  return [leaf, ...chain.flatMap((pem) => pemBlocks(pem).map((b) => b.der))];
+}
+
+/** A name for the saved file: the common name where it makes one, else the id. */
+function fileName(cert: InventoryRecord, format: Format): string {
+  const base = (cert.commonName ?? '').replace(/^\*\./, 'wildcard.').replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 100) || cert.id;
+  return `${base}.${EXTENSIONS[format]}`;
+}
+
+function send(res: Response, cert: InventoryRecord, format: Format, body: string | Buffer): void {
+  res
+    .status(200)
+    .set('Content-Type', CONTENT_TYPES[format])
+    .set('Content-Disposition', `attachment; filename="${fileName(cert, format)}"`)
+    .send(typeof body === 'string' ? body : Buffer.from(body));
+}
+
+export function mountDownloadRoutes(routes: RestRoutes, core: CoreServices): void {
+  const { queries } = core;
+
+  const readable = async (req: Request, id: string): Promise<InventoryRecord> => {
+    const cert = await queries.inventoryById(id);
+    if (!cert) throw notFound(`certificate ${id} not found`);
+    requirePermission(req, 'read', cert.caId ?? '*');
+    return cert;
+  };
+
+  routes.add(
+    {
+      method: 'get',
+      path: '/certificates/:id/download',
+      tag: 'Certificates',
+      summary: 'Download a certificate: pem, der, chain (PEM, the certificate then its CA chain) or pkcs7 (certs-only, DER)',
+      description: 'PKCS#12 carries a private key under a password, so it is a POST (a password never goes in a URL).',
+      permission: 'read on its CA (imported: read on every CA)',
+      params: idParams,
+      query: downloadQuery,
+      responses: {
+        // One media type per answer is all a RouteSpec declares: the default format's.
+        200: { description: `The file, as an attachment: ${FORMATS.map((f) => `${f} as ${CONTENT_TYPES[f]}`).join(', ')}`, contentType: CONTENT_TYPES.pem },
+      },
+    },
+    async ({ req, res, params, query }) => {
+      const cert = await readable(req, params.id);
+      const ders = await certificateAndChain(core, cert);
+      const [leaf] = ders;
+      switch (query.format) {
+        case 'pem':
+          return send(res, cert, 'pem', toPem('CERTIFICATE', leaf));
+        case 'der':
+          return send(res, cert, 'der', leaf);
+        case 'chain':
+          return send(res, cert, 'chain', ders.map((d) => toPem('CERTIFICATE', d)).join(''));
+        case 'pkcs7':
+          return send(res, cert, 'pkcs7', certsOnlyPkcs7(ders));
+      }
+    },
+  );
+
+  routes.add(
+    {
+      method: 'post',
+      path: '/certificates/:id/download',
+      tag: 'Certificates',
+      summary: 'Download a certificate with its escrowed private key and chain as PKCS#12 (AES-256-CBC, PBKDF2-HMAC-SHA256)',
+      description: 'Only for certificates issued in managed mode under a product that escrows keys. Every download is in the audit trail.',
+      permission: 'read and issue on its CA',
+      params: idParams,
+      body: pkcs12Body,
+      responses: { 200: { description: 'The PKCS#12 file, as an attachment', contentType: CONTENT_TYPES.pkcs12 } },
+    },
+    async ({ req, res, params, body }) => {
+      const listed = await readable(req, params.id);
+      requirePermission(req, 'issue', listed.caId ?? '*');
+      const cert = listed.source === 'issued' ? await queries.certificateById(listed.id) : undefined;
+      if (!cert) throw unprocessable(`certificate ${listed.id} was imported: certgate never held its private key, so it has no PKCS#12 to give`);
+      const envelope = await queries.escrowedKeyForExport(cert, auditContextOf(req), { format: body.format });
+      if (envelope === null) {
+        throw unprocessable(
+          `certificate ${cert.id} has no escrowed private key: only certificates issued in managed mode under a product that escrows keys can be downloaded as PKCS#12 (download it as pem, der, chain or pkcs7)`,
+        );
+      }
+      const key = decryptPrivateKey(envelope, core.masterKey);
+      const certificates = await certificateAndChain(core, listed);
+      res.set('Cache-Control', 'no-store');
+      send(res, listed, 'pkcs12', buildPkcs12({ key, certificates, password: body.password, ...(cert.commonName ? { friendlyName: cert.commonName } : {}) }));
+    },
+  );
+}
