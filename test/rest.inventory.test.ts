@@ -217,6 +217,13 @@ for (const d of REST_DEPLOYMENTS) {
       const serialWithColons = leafSerial.toUpperCase().match(/../g)!.join(':');
       const body = { issuer: issuerAsOpensslPrintsIt, serialNumber: serialWithColons, reason: 'key-compromise', revokedAt: '2026-01-02T03:04:05.678Z' };
 
+      // certgate never revokes or renews what it did not issue.
+      for (const path of [`/v1/certificates/${importedId}/revoke`, `/v1/certificates/${importedId}/renew`]) {
+        const r = await api('POST', path, {});
+        expect(r.status, `${path}: ${r.text}`).toBeGreaterThanOrEqual(400);
+        expect(r.status, path).toBeLessThan(500);
+      }
+      expect((await api('GET', `/v1/certificates/${importedId}`)).json).toMatchObject({ status: 'active', revoked_at: null });
       expect((await api('POST', '/v1/certificates/imported/revoke', { ...body, serialNumber: 'abcdef' })).status).toBe(404);
       expect((await api('POST', '/v1/certificates/imported/revoke', { ...body, issuer: 'CN=Somebody Else' })).status).toBe(404);
       const r = await api('POST', '/v1/certificates/imported/revoke', body);
