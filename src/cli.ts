@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { createCa } from './ca/createCa.js';
 import { registerAuditCommands } from './cli/auditCommands.js';
 import { registerCredentialCommands } from './cli/credentialCommands.js';
+import { collectCustomField } from './cli/customFieldOption.js';
 import { CLI_CONTEXT, cliKit, collect, findCa, intArg, jsonOption, print } from './cli/kit.js';
 import type { Config } from './config.js';
 import { AppError } from './core/errors.js';
@@ -183,6 +184,8 @@ product
   .option('--subject-allowed <attr=v1,v2>', 'values a CSR may ask for, e.g. "OU=Web,Mail" (repeatable)', collect, [])
   .option('--refuse-unlisted-subject', 'refuse a CSR asking for other subject attributes (default: leave them out)')
   .option('--protocol-setting <proto.key=value>', 'a front-end\'s setting for this product, e.g. acme.eabRequired=true (repeatable; value as JSON, else text)', collect, [])
+  .option('--custom-field <name:type[:required]>', 'a field each request carries, stored on the certificate and filterable; type string, number or boolean (repeatable)', collectCustomField, [])
+  .option('--escrow-keys', 'keep the keys of managed-mode certificates, encrypted under the master key, for PKCS#12 download')
   .addOption(jsonOption())
   .action(async (o: Record<string, unknown> & { name: string; ca: string; json?: boolean }) => {
     await withRuntime(async (rt) => {
@@ -200,6 +203,8 @@ product
         requiresApproval: !!o.requiresApproval,
         subject: subjectPolicyOptions(o.subjectFixed as string[], o.subjectAllowed as string[], !!o.refuseUnlistedSubject),
         protocols: protocolSettings(o.protocolSetting as string[]),
+        customFields: o.customField,
+        escrowKeys: !!o.escrowKeys,
       });
       const rec = await createProduct(rt.store, { name: o.name, caId: caRec.id, template }, CLI_CONTEXT);
       print(!!o.json, { id: rec.id, name: rec.name, ca_id: rec.caId, template: rec.template }, () => `created product ${rec.id} (${rec.name}) on CA ${caRec.name}`);

@@ -11,6 +11,7 @@ import { CredentialService } from './auth/credentialService.js';
 import { EnrollmentService, type NameAuthorizer } from './core/enrollmentService.js';
 import { MemoryRateCounter, RedisRateCounter, type RateCounter } from './core/rateCounter.js';
 import type { CoreServices, JobOptions, MountedProtocol, ProtocolJobs, ProtocolModule, StatusChangeListener } from './core/protocol.js';
+import { InventoryService } from './core/inventoryService.js';
 import { QueryService } from './core/queries.js';
 import type { Protocol } from './core/types.js';
 import { RevocationService } from './core/revocationService.js';
@@ -176,6 +177,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     enrollments,
     revocations,
     queries: new QueryService(store),
+    inventory: new InventoryService(store),
     credentials,
     audit: store.audit,
     cas,

@@ -21,6 +21,7 @@ import {
   type NewCertificate,
   type NewCredential,
   type NewEnrollmentRequest,
+  type NewImportedCertificate,
   type Store,
 } from '../src/store/index.js';
 import type { EnrollmentRequestsTable } from '../src/store/schema.js';
@@ -742,6 +743,152 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
         expect(await store.certificates.list({ caIds: [], limit: 10, offset: 0 })).toEqual([]);
         expect(await store.certificates.get(randomUUID())).toBeUndefined();
         expect(await store.certificates.getBySerial(otherCa, 'ff')).toBeUndefined();
+      });
+    });
+
+    describe('inventory writes', () => {
+      const ISSUER = 'C=US, O=Elsewhere Inc, CN=Elsewhere CA';
+      const auditTotal = async () => (await store.audit.list({}, { limit: 1, offset: 0 })).total;
+
+      function imported(overrides: Partial<NewImportedCertificate> = {}): NewImportedCertificate {
+        return {
+          id: randomUUID(),
+          serialNumber: newSerial(),
+          issuer: ISSUER,
+          commonName: 'legacy.example.net',
+          sanDns: ['legacy.example.net'],
+          sanIp: ['198.51.100.7'],
+          sanEmail: [],
+          sanUri: [],
+          keyAlgorithm: 'rsa-2048',
+          validFrom: at('2025-01-01T00:00:00.123Z'),
+          validTo: at('2099-01-01T00:00:00.456Z'),
+          certificatePem: '-----BEGIN CERTIFICATE-----\nMIIE\n-----END CERTIFICATE-----\n',
+          owner: 'ops',
+          notes: 'bought from Elsewhere',
+          customFields: { costCenter: '42', critical: true },
+          ...overrides,
+        };
+      }
+
+      async function ours(overrides: Partial<NewCertificate> = {}) {
+        const request = await claimedRequest();
+        return (await store.recordIssuance(request.id, certificateFor(request, overrides), null, testAudit())).certificate;
+      }
+
+      it('imports a certificate once per issuer and serial, with no CA or product', async () => {
+        const input = imported();
+        const before = await auditTotal();
+        const first = await store.inventory.insertImported(input, testAudit('certificate.import', input.id));
+        expect(first.created).toBe(true);
+        expect(first.record).toMatchObject({
+          ...input,
+          caId: null,
+          productId: null,
+          requestId: null,
+          source: 'imported',
+          revokedAt: null,
+          supersedes: null,
+          renewedBy: null,
+        });
+        expect(await store.inventory.get(input.id)).toEqual(first.record);
+        expect(await store.inventory.findImported(ISSUER, input.serialNumber)).toEqual(first.record);
+        expect(await auditTotal()).toBe(before + 1);
+
+        const again = await store.inventory.insertImported({ ...input, id: randomUUID() }, testAudit());
+        expect(again).toEqual({ record: first.record, created: false });
+        expect(await auditTotal()).toBe(before + 1);
+        // Another issuer may use the same serial.
+        const other = await store.inventory.insertImported({ ...input, id: randomUUID(), issuer: 'CN=Another CA' }, testAudit());
+        expect(other.created).toBe(true);
+        const listed = await store.inventory.list({ includeImported: true, source: 'imported' }, { limit: 10, offset: 0 });
+        expect(listed.total).toBe(2);
+        expect((await store.certificates.listRevoked(caId)).length).toBe(0);
+      });
+
+      it('edits owner, notes and custom fields; custom fields merge and a null takes one away', async () => {
+        const cert = await ours({ customFields: { costCenter: '7', region: 'eu' } });
+        const edited = await store.inventory.update(cert.id, { owner: 'web team', customFields: { costCenter: '42', region: null, tier: 2 } }, testAudit('certificate.edit', cert.id));
+        expect(edited).toMatchObject({ owner: 'web team', notes: null, customFields: { costCenter: '42', tier: 2 } });
+        expect(edited?.customFields).not.toHaveProperty('region');
+        const cleared = await store.inventory.update(cert.id, { owner: null, notes: 'renew by hand' }, testAudit());
+        expect(cleared).toMatchObject({ owner: null, notes: 'renew by hand', customFields: { costCenter: '42', tier: 2 } });
+        expect(await store.certificates.get(cert.id)).toMatchObject({ notes: 'renew by hand', customFields: { costCenter: '42', tier: 2 } });
+        const before = await auditTotal();
+        expect(await store.inventory.update(randomUUID(), { owner: 'x' }, testAudit())).toBeUndefined();
+        expect(await auditTotal()).toBe(before);
+      });
+
+      it('marks a certificate renewed, and an imported one revoked by issuer and serial', async () => {
+        const { record } = await store.inventory.insertImported(imported(), testAudit());
+        expect(await store.inventory.markRenewed(record.id, 'successor-id', testAudit())).toMatchObject({ renewedBy: 'successor-id' });
+        const revokedAt = at('2025-05-05T05:05:05.505Z');
+        expect(await store.inventory.markRevoked('CN=Another CA', record.serialNumber, { reason: 'keyCompromise', revokedAt }, testAudit())).toBeUndefined();
+        const revoked = await store.inventory.markRevoked(ISSUER, record.serialNumber, { reason: 'keyCompromise', revokedAt }, testAudit());
+        expect(revoked).toMatchObject({ id: record.id, revokedAt, revocationReason: 'keyCompromise' });
+        const before = await auditTotal();
+        expect(await store.inventory.markRevoked(ISSUER, record.serialNumber, { reason: 'superseded', revokedAt: new Date() }, testAudit())).toBeUndefined();
+        expect(await auditTotal()).toBe(before);
+        expect((await store.inventory.get(record.id))?.revocationReason).toBe('keyCompromise');
+
+        // Ours are revoked by the revocation service only.
+        const mine = await ours();
+        expect(await store.inventory.markRevoked(ISSUER, mine.serialNumber, { reason: 'unspecified', revokedAt }, testAudit())).toBeUndefined();
+        expect((await store.certificates.get(mine.id))?.revokedAt).toBeNull();
+        expect(await store.inventory.markRenewed(randomUUID(), 'x', testAudit())).toBeUndefined();
+      });
+
+      it('deletes an imported certificate with its locations; hides an expired one of ours, keeping its revocation; keeps a valid one', async () => {
+        const { record } = await store.inventory.insertImported(imported(), testAudit());
+        await store.inventory.insertLocation({ id: randomUUID(), certificateId: record.id, host: 'lb1', port: 443, path: null, kind: 'load-balancer', notes: null }, testAudit());
+        const deleted = await store.inventory.remove(record.id, new Date(), testAudit('certificate.remove', record.id));
+        expect(deleted).toMatchObject({ removal: 'deleted', record: { id: record.id } });
+        expect(await store.inventory.get(record.id)).toBeUndefined();
+        expect(await store.inventory.findImported(ISSUER, record.serialNumber)).toBeUndefined();
+        expect(await store.inventory.listLocations(record.id)).toEqual([]);
+        const [entry] = (await store.audit.list({ action: 'certificate.remove' }, { limit: 1, offset: 0 })).entries;
+        expect(entry?.detail).toMatchObject({ removal: 'deleted' });
+
+        const expired = await ours({ validTo: at('2025-01-01T00:00:00.000Z') });
+        await store.certificates.revoke(expired.id, { reason: 'keyCompromise', revokedAt: at('2024-12-01T00:00:00.000Z'), invalidityDate: null }, testAudit());
+        expect(await store.inventory.remove(expired.id, new Date(), testAudit())).toMatchObject({ removal: 'hidden' });
+        expect(await store.inventory.get(expired.id)).toBeUndefined();
+        expect((await store.inventory.list({ includeImported: true }, { limit: 10, offset: 0 })).certificates.map((c) => c.id)).not.toContain(expired.id);
+        expect((await store.certificates.listRevoked(caId)).map((e) => e.serialNumber)).toContain(expired.serialNumber);
+        expect(await store.certificates.getBySerial(caId, expired.serialNumber)).toMatchObject({ id: expired.id, revocationReason: 'keyCompromise' });
+        expect(await store.inventory.remove(expired.id, new Date(), testAudit())).toBeUndefined();
+
+        const valid = await ours({ validTo: at('2099-01-01T00:00:00.000Z') });
+        const before = await auditTotal();
+        expect(await store.inventory.remove(valid.id, new Date(), testAudit())).toBe('stillValid');
+        expect(await store.inventory.get(valid.id)).toBeDefined();
+        expect(await auditTotal()).toBe(before);
+        expect(await store.inventory.remove(randomUUID(), new Date(), testAudit())).toBeUndefined();
+      });
+
+      it('keeps deployment locations of a listed certificate', async () => {
+        const cert = await ours({ validTo: at('2099-01-01T00:00:00.000Z') });
+        const a = await store.inventory.insertLocation({ id: randomUUID(), certificateId: cert.id, host: 'web1.example.com', port: 8443, path: '/etc/ssl/web.pem', kind: 'server', notes: 'nginx' }, testAudit());
+        expect(a).toMatchObject({ certificateId: cert.id, host: 'web1.example.com', port: 8443, path: '/etc/ssl/web.pem', kind: 'server', notes: 'nginx' });
+        expect(a?.createdAt).toBeInstanceOf(Date);
+        await sleep(3);
+        const b = await store.inventory.insertLocation({ id: randomUUID(), certificateId: cert.id, host: 'lb', port: null, path: null, kind: 'load-balancer', notes: null }, testAudit());
+        expect((await store.inventory.listLocations(cert.id)).map((l) => l.id)).toEqual([a?.id, b?.id]);
+
+        const moved = await store.inventory.updateLocation(cert.id, a!.id, { host: 'web2.example.com', port: null, path: null, kind: 'server', notes: null }, testAudit());
+        expect(moved).toMatchObject({ id: a?.id, host: 'web2.example.com', port: null, path: null, notes: null });
+        expect(moved!.updatedAt.getTime()).toBeGreaterThanOrEqual(a!.updatedAt.getTime());
+        expect(await store.inventory.updateLocation(randomUUID(), a!.id, { host: 'x', port: null, path: null, kind: 'server', notes: null }, testAudit())).toBeUndefined();
+        expect(await store.inventory.removeLocation(randomUUID(), b!.id, testAudit())).toBeUndefined();
+        expect(await store.inventory.removeLocation(cert.id, b!.id, testAudit())).toMatchObject({ id: b?.id });
+        expect((await store.inventory.listLocations(cert.id)).map((l) => l.host)).toEqual(['web2.example.com']);
+
+        const expired = await ours({ validTo: at('2025-01-01T00:00:00.000Z') });
+        await store.inventory.remove(expired.id, new Date(), testAudit());
+        const before = await auditTotal();
+        expect(await store.inventory.insertLocation({ id: randomUUID(), certificateId: randomUUID(), host: 'h', port: null, path: null, kind: 'server', notes: null }, testAudit())).toBeUndefined();
+        expect(await store.inventory.insertLocation({ id: randomUUID(), certificateId: expired.id, host: 'h', port: null, path: null, kind: 'server', notes: null }, testAudit())).toBeUndefined();
+        expect(await auditTotal()).toBe(before);
       });
     });
 

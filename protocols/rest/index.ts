@@ -9,7 +9,9 @@ import { mountCertificateRoutes } from './certificateRoutes.js';
 import { mountCredentialRoutes, mountTokenRoute } from './credentialRoutes.js';
 import { mountDownloadRoutes } from './downloadRoutes.js';
 import { restErrorHandler } from './errors.js';
+import { mountInventoryRoutes } from './inventoryRoutes.js';
 import { mountLifecycleRoutes } from './lifecycleRoutes.js';
+import { mountLocationRoutes } from './locationRoutes.js';
 import { mountProductRoutes } from './productRoutes.js';
 import { rateLimit } from './rateLimit.js';
 import { mountRequestRoutes } from './requestRoutes.js';
@@ -23,6 +25,10 @@ export const restProtocol: ProtocolModule = {
 /** Routes that need a credential, in the order they are matched. */
 const AUTHENTICATED_MODULES: ((routes: RestRoutes, core: CoreServices) => void)[] = [
   mountCaRoutes,
+  // Before the certificate routes: /certificates/import and /certificates/imported/revoke are
+  // not certificate ids.
+  mountInventoryRoutes,
+  mountLocationRoutes,
   mountCertificateRoutes,
   mountLifecycleRoutes,
   mountDownloadRoutes,

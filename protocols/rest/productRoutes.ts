@@ -1,10 +1,45 @@
-// Products: what each template allows.
+// Products: what each template allows, so that a caller can build a request that will pass.
 import { z } from 'zod';
 import { can } from '../../src/auth/permissions.js';
+import { notFound } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
-import { credentialOf } from './auth.js';
+import { SUBJECT_ATTRIBUTE_NAMES } from '../../src/core/types.js';
+import { credentialOf, requirePermission } from './auth.js';
+import { CERTMAN_KEY_ALGORITHMS } from './keyAlgorithm.js';
 import type { RestRoutes } from './route.js';
 import { productJson } from './serialize.js';
+
+const attributeRule = z.union([
+  z.object({ fixed: z.string() }).describe('every certificate carries this value; the CSR\'s is ignored'),
+  z.object({ allowed: z.array(z.string()) }).describe('a CSR may ask for one of these'),
+]);
+
+export const productSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    ca_id: z.string(),
+    key_algorithms: z.array(z.string()).describe(`in Certman's spelling: ${CERTMAN_KEY_ALGORITHMS.join(', ')}`),
+    default_validity_days: z.number().int(),
+    max_validity_days: z.number().int(),
+    allowed_dns_suffixes: z.array(z.string()).describe('empty: any DNS name; otherwise each name equals or ends in .<suffix>'),
+    allow_wildcards: z.boolean(),
+    allow_ip_sans: z.boolean(),
+    allow_email_sans: z.boolean(),
+    allow_uri_sans: z.boolean(),
+    extended_key_usages: z.array(z.string()),
+    requires_approval: z.boolean().describe('each request waits for an operator with the approve permission'),
+    subject_policy: z.object({
+      attributes: z.partialRecord(z.enum(SUBJECT_ATTRIBUTE_NAMES as [string, ...string[]]), attributeRule).describe('subject attributes besides CN (always the first name)'),
+      unlisted: z.enum(['drop', 'refuse']).describe('what happens to other attributes a CSR asks for'),
+    }),
+    custom_fields: z
+      .array(z.object({ name: z.string(), type: z.enum(['string', 'number', 'boolean']), required: z.boolean() }))
+      .describe('fields a request under this product carries (customFields), checked at issuance and stored on the certificate'),
+    escrow_keys: z.boolean().describe('managed-mode keys are kept, encrypted, for a PKCS#12 download'),
+    created_at: z.string().meta({ format: 'date-time' }),
+  })
+  .meta({ id: 'Product' });
 
 export function mountProductRoutes(routes: RestRoutes, core: CoreServices): void {
   routes.add(
@@ -12,13 +47,31 @@ export function mountProductRoutes(routes: RestRoutes, core: CoreServices): void
       method: 'get',
       path: '/products',
       tag: 'Products',
-      summary: 'The products of the CAs this credential may read',
+      summary: 'The products of the CAs this credential may read, with what each allows',
       permission: 'read on the product\'s CA',
-      responses: { 200: { description: 'Products', schema: z.object({ products: z.array(z.looseObject({ id: z.string(), name: z.string(), ca_id: z.string() })) }) } },
+      responses: { 200: { description: 'Products', schema: z.object({ products: z.array(productSchema) }) } },
     },
     async ({ req, res }) => {
       const products = await core.queries.productList();
       res.json({ products: products.filter((p) => can(credentialOf(req), 'read', p.caId)).map(productJson) });
+    },
+  );
+
+  routes.add(
+    {
+      method: 'get',
+      path: '/products/:id',
+      tag: 'Products',
+      summary: 'One product and what it allows',
+      permission: 'read on the product\'s CA',
+      params: z.object({ id: z.string().min(1).max(200) }),
+      responses: { 200: { description: 'The product', schema: z.object({ product: productSchema }) } },
+    },
+    async ({ req, res, params }) => {
+      const product = (await core.queries.productList()).find((p) => p.id === params.id);
+      if (!product) throw notFound(`product ${params.id} not found`);
+      requirePermission(req, 'read', product.caId);
+      res.json({ product: productJson(product) });
     },
   );
 }

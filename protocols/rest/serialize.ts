@@ -76,8 +76,10 @@ export function requestJson(req: EnrollmentRequest): z.output<typeof requestSche
   };
 }
 
+/** What a product's template allows. Templates stored before a setting existed get its default. */
 export function productJson(p: ProductRecord) {
   const t = p.template;
+  const subject = t.subject ?? { attributes: {}, unlisted: 'drop' };
   return {
     id: p.id,
     name: p.name,
@@ -92,6 +94,9 @@ export function productJson(p: ProductRecord) {
     allow_uri_sans: t.allowUriSans,
     extended_key_usages: t.extendedKeyUsages,
     requires_approval: t.requiresApproval,
+    subject_policy: { attributes: subject.attributes, unlisted: subject.unlisted },
+    custom_fields: (t.customFields ?? []).map((f) => ({ name: f.name, type: f.type, required: f.required })),
+    escrow_keys: t.escrowKeys ?? false,
     created_at: iso(p.createdAt),
   };
 }

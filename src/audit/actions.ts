@@ -11,6 +11,15 @@ export const AUDIT = {
   certificateReinstate: 'certificate.reinstate',
   /** An escrowed private key handed out (a PKCS#12 download). */
   certificateKeyExport: 'certificate.key_export',
+  // The inventory: certificates issued elsewhere, editable fields, manual status, locations.
+  certificateImport: 'certificate.import',
+  certificateEdit: 'certificate.edit',
+  certificateMarkRenewed: 'certificate.mark_renewed',
+  certificateMarkRevoked: 'certificate.mark_revoked',
+  certificateRemove: 'certificate.remove',
+  locationAdd: 'location.add',
+  locationEdit: 'location.edit',
+  locationRemove: 'location.remove',
   credentialCreate: 'credential.create',
   credentialRotate: 'credential.rotate',
   credentialRevoke: 'credential.revoke',

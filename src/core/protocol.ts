@@ -12,6 +12,7 @@ import type { JobHandler } from '../queue/types.js';
 import type { OcspSignerStore } from '../store/types.js';
 import type { CredentialService } from '../auth/credentialService.js';
 import type { EnrollmentService, NameAuthorizer } from './enrollmentService.js';
+import type { InventoryService } from './inventoryService.js';
 import type { QueryService } from './queries.js';
 import type { AuditReader } from './types.js';
 import type { RevocationService } from './revocationService.js';
@@ -56,6 +57,8 @@ export interface CoreServices {
   enrollments: EnrollmentService;
   revocations: RevocationService;
   queries: QueryService;
+  /** The inventory's writes: imports, edits, manual status, removal, deployment locations. */
+  inventory: InventoryService;
   credentials: CredentialService;
   /** The audit trail, to read. */
   audit: AuditReader;

@@ -1,10 +1,20 @@
 // The inventory: certificates of ours and imported ones, as operators list, filter and edit them.
-import { sql, type Kysely, type SelectQueryBuilder } from 'kysely';
-import type { InventoryRecord } from '../core/types.js';
+import { sql, type Kysely, type RawBuilder, type Selectable, type SelectQueryBuilder } from 'kysely';
+import type { AuditEntryInput, DeploymentLocation, InventoryRecord } from '../core/types.js';
 import { inventoryFromRow } from './certificates.js';
-import type { Database } from './schema.js';
+import type { AuditedWrites } from './kyselyWriter.js';
+import { fromMs, toMs, type CertificateLocationsTable, type CertificatesTable, type Database } from './schema.js';
 import type { InventoryFilter } from '../core/types.js';
-import type { InventoryStore, Store } from './types.js';
+import type {
+  InventoryEdit,
+  InventoryRemoval,
+  InventoryStore,
+  LocationFields,
+  NewImportedCertificate,
+  NewLocation,
+  Revocation,
+  Store,
+} from './types.js';
 
 type StoreKind = Store['kind'];
 
@@ -56,6 +66,7 @@ export class KyselyInventoryStore implements InventoryStore {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly kind: StoreKind,
+    private readonly writes: AuditedWrites,
   ) {}
 
   async list(filter: InventoryFilter, page: { limit: number; offset: number }): Promise<{ certificates: InventoryRecord[]; total: number }> {
@@ -72,4 +83,211 @@ export class KyselyInventoryStore implements InventoryStore {
     const row = await this.db.selectFrom('certificates').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
     return row && inventoryFromRow(row);
   }
+
+  async insertImported(c: NewImportedCertificate, audit: AuditEntryInput): Promise<{ record: InventoryRecord; created: boolean }> {
+    const values: Partial<Record<keyof CertificatesTable, RawBuilder<unknown>>> = {
+      id: text(c.id),
+      serial_number: text(c.serialNumber),
+      common_name: text(c.commonName),
+      san_dns: text(JSON.stringify(c.sanDns)),
+      san_ip: text(JSON.stringify(c.sanIp)),
+      san_email: text(JSON.stringify(c.sanEmail)),
+      san_uri: text(JSON.stringify(c.sanUri)),
+      key_algorithm: text(c.keyAlgorithm),
+      valid_from: bigint(toMs(c.validFrom)),
+      valid_to: bigint(toMs(c.validTo)),
+      certificate_pem: text(c.certificatePem),
+      created_at: bigint(Date.now()),
+      source: text('imported'),
+      issuer: text(c.issuer),
+      owner: text(c.owner),
+      notes: text(c.notes),
+      custom_fields: text(JSON.stringify(c.customFields)),
+    };
+    const columns = Object.keys(values) as (keyof CertificatesTable)[];
+    // One statement, so that on the embedded database two imports of one certificate cannot both
+    // pass the check (PostgreSQL would need a unique index on (issuer, serial) to be as strict).
+    const statement = this.db
+      .insertInto('certificates')
+      .columns(columns)
+      .expression(
+        this.db
+          .selectNoFrom(columns.map((name) => (values[name] as RawBuilder<unknown>).as(name)))
+          .where((eb) => eb.not(eb.exists(this.importedQuery(c.issuer, c.serialNumber).select(sql<number>`1`.as('one'))))),
+      )
+      .returningAll();
+    const row = await this.writes.one(statement, (inserted) => (inserted ? audit : null));
+    if (row) return { record: inventoryFromRow(row), created: true };
+    const existing = await this.findImported(c.issuer, c.serialNumber);
+    if (!existing) throw new Error(`imported certificate ${c.serialNumber} was neither stored nor found`);
+    return { record: existing, created: false };
+  }
+
+  async findImported(issuer: string, serialNumber: string): Promise<InventoryRecord | undefined> {
+    const row = await this.importedQuery(issuer, serialNumber).selectAll().executeTakeFirst();
+    return row && inventoryFromRow(row);
+  }
+
+  async update(id: string, edit: InventoryEdit, audit: AuditEntryInput): Promise<InventoryRecord | undefined> {
+    const set: { owner?: string | null; notes?: string | null; custom_fields?: RawBuilder<string> } = {};
+    if (edit.owner !== undefined) set.owner = edit.owner;
+    if (edit.notes !== undefined) set.notes = edit.notes;
+    // Merged in the statement, so that two edits of different fields do not undo each other.
+    if (edit.customFields !== undefined) set.custom_fields = this.mergedCustomFields(JSON.stringify(edit.customFields));
+    if (Object.keys(set).length === 0) return this.get(id);
+    const statement = this.db.updateTable('certificates').set(set).where('id', '=', id).where('deleted_at', 'is', null).returningAll();
+    const row = await this.writes.one(statement, (changed) => (changed ? audit : null));
+    return row && inventoryFromRow(row);
+  }
+
+  async markRenewed(id: string, renewedBy: string, audit: AuditEntryInput): Promise<InventoryRecord | undefined> {
+    const statement = this.db.updateTable('certificates').set({ renewed_by: renewedBy }).where('id', '=', id).where('deleted_at', 'is', null).returningAll();
+    const row = await this.writes.one(statement, (changed) => (changed ? audit : null));
+    return row && inventoryFromRow(row);
+  }
+
+  async markRevoked(
+    issuer: string,
+    serialNumber: string,
+    revocation: Pick<Revocation, 'reason' | 'revokedAt'>,
+    audit: AuditEntryInput,
+  ): Promise<InventoryRecord | undefined> {
+    const statement = this.db
+      .updateTable('certificates')
+      .set({ revoked_at: toMs(revocation.revokedAt), revocation_reason: revocation.reason })
+      .where('source', '=', 'imported')
+      .where('issuer', '=', issuer)
+      .where('serial_number', '=', serialNumber)
+      .where('revoked_at', 'is', null)
+      .returningAll();
+    const row = await this.writes.one(statement, (changed) => (changed ? audit : null));
+    return row && inventoryFromRow(row);
+  }
+
+  async remove(id: string, now: Date, audit: AuditEntryInput): Promise<{ removal: InventoryRemoval; record: InventoryRecord } | 'stillValid' | undefined> {
+    const existing = await this.get(id);
+    if (!existing) return undefined;
+    const nowMs = toMs(now);
+    const removal: InventoryRemoval = existing.source === 'imported' ? 'deleted' : 'hidden';
+    // An imported row is nobody's revocation record: it goes, and its locations with it (ON DELETE
+    // CASCADE). One of ours stays for the CRL and OCSP, which never look at deleted_at.
+    const statement =
+      removal === 'deleted'
+        ? this.db.deleteFrom('certificates').where('id', '=', id).where('source', '=', 'imported').returningAll()
+        : this.db
+            .updateTable('certificates')
+            .set({ deleted_at: nowMs })
+            .where('id', '=', id)
+            .where('source', '=', 'issued')
+            .where('deleted_at', 'is', null)
+            .where('valid_to', '<=', nowMs)
+            .returningAll();
+    const row = await this.writes.one(statement, (changed) => (changed ? { ...audit, detail: { ...audit.detail, removal } } : null));
+    if (row) return { removal, record: inventoryFromRow(row) };
+    const still = await this.get(id);
+    return still && still.source === 'issued' && still.validTo.getTime() > nowMs ? 'stillValid' : undefined;
+  }
+
+  async listLocations(certificateId: string): Promise<DeploymentLocation[]> {
+    const rows = await this.db
+      .selectFrom('certificate_locations')
+      .selectAll()
+      .where('certificate_id', '=', certificateId)
+      .where((eb) => eb.exists(this.listedQuery(certificateId).select(sql<number>`1`.as('one'))))
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
+    return rows.map(locationFromRow);
+  }
+
+  async insertLocation(location: NewLocation, audit: AuditEntryInput): Promise<DeploymentLocation | undefined> {
+    const now = Date.now();
+    const values: Record<keyof CertificateLocationsTable, RawBuilder<unknown>> = {
+      id: text(location.id),
+      certificate_id: text(location.certificateId),
+      host: text(location.host),
+      port: sql`cast(${location.port} as integer)`,
+      path: text(location.path),
+      kind: text(location.kind),
+      notes: text(location.notes),
+      created_at: bigint(now),
+      updated_at: bigint(now),
+    };
+    const columns = Object.keys(values) as (keyof CertificateLocationsTable)[];
+    // Only on a certificate still in the inventory (a hidden one keeps no new locations).
+    const statement = this.db
+      .insertInto('certificate_locations')
+      .columns(columns)
+      .expression(
+        this.db
+          .selectNoFrom(columns.map((name) => values[name].as(name)))
+          .where((eb) => eb.exists(this.listedQuery(location.certificateId).select(sql<number>`1`.as('one')))),
+      )
+      .returningAll();
+    try {
+      const row = await this.writes.one(statement, (inserted) => (inserted ? audit : null));
+      return row && locationFromRow(row);
+    } catch (error) {
+      // The certificate was deleted between the check and the insert.
+      if (isForeignKeyViolation(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async updateLocation(certificateId: string, id: string, fields: LocationFields, audit: AuditEntryInput): Promise<DeploymentLocation | undefined> {
+    const statement = this.db
+      .updateTable('certificate_locations')
+      .set({ host: fields.host, port: fields.port, path: fields.path, kind: fields.kind, notes: fields.notes, updated_at: Date.now() })
+      .where('id', '=', id)
+      .where('certificate_id', '=', certificateId)
+      .returningAll();
+    const row = await this.writes.one(statement, (changed) => (changed ? audit : null));
+    return row && locationFromRow(row);
+  }
+
+  async removeLocation(certificateId: string, id: string, audit: AuditEntryInput): Promise<DeploymentLocation | undefined> {
+    const statement = this.db.deleteFrom('certificate_locations').where('id', '=', id).where('certificate_id', '=', certificateId).returningAll();
+    const row = await this.writes.one(statement, (removed) => (removed ? audit : null));
+    return row && locationFromRow(row);
+  }
+
+  private importedQuery(issuer: string, serialNumber: string) {
+    return this.db.selectFrom('certificates').where('source', '=', 'imported').where('issuer', '=', issuer).where('serial_number', '=', serialNumber);
+  }
+
+  /** The certificate, if it is in the inventory (not deleted or hidden). */
+  private listedQuery(certificateId: string) {
+    return this.db.selectFrom('certificates').where('id', '=', certificateId).where('deleted_at', 'is', null);
+  }
+
+  /** RFC 7396 merge of a flat JSON object into custom_fields: a null removes that name. */
+  private mergedCustomFields(patch: string): RawBuilder<string> {
+    return this.kind === 'postgres'
+      ? sql<string>`jsonb_strip_nulls(custom_fields::jsonb || cast(${patch} as jsonb))::text`
+      : sql<string>`json_patch(custom_fields, ${patch})`;
+  }
+}
+
+// Parameters of INSERT … SELECT have no column to take their type from: PostgreSQL must be told.
+const text = (value: string | null): RawBuilder<string | null> => sql<string | null>`cast(${value} as text)`;
+const bigint = (value: number): RawBuilder<number> => sql<number>`cast(${value} as bigint)`;
+
+function isForeignKeyViolation(error: unknown): boolean {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  // PostgreSQL: 23503 foreign_key_violation. better-sqlite3: the extended result code.
+  return code === '23503' || code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
+}
+
+function locationFromRow(row: Selectable<CertificateLocationsTable>): DeploymentLocation {
+  return {
+    id: row.id,
+    certificateId: row.certificate_id,
+    host: row.host,
+    port: row.port === null ? null : Number(row.port),
+    path: row.path,
+    kind: row.kind,
+    notes: row.notes,
+    createdAt: fromMs(row.created_at),
+    updatedAt: fromMs(row.updated_at),
+  };
 }

@@ -44,7 +44,7 @@ export class KyselyStore implements Store {
     this.products = new KyselyProductStore(db, this.writer);
     this.requests = new KyselyRequestStore(db, kind, this.writer);
     this.certificates = new KyselyCertificateStore(db, this.writer);
-    this.inventory = new KyselyInventoryStore(db, kind);
+    this.inventory = new KyselyInventoryStore(db, kind, this.writer);
     this.credentials = new KyselyCredentialStore(db, this.writer);
     const writer = this.writer;
     this.audit = Object.assign(new KyselyAuditStore(db), {

@@ -66,7 +66,7 @@ export class SqliteStore implements Store {
     this.products = new SqliteProductStore(new KyselyProductStore(db, audited), this.hot);
     this.requests = new SqliteRequestStore(new KyselyRequestStore(db, 'sqlite', audited), this.hot, this.writes);
     this.certificates = new SqliteCertificateStore(new KyselyCertificateStore(db, audited), this.hot);
-    this.inventory = new KyselyInventoryStore(db, 'sqlite');
+    this.inventory = new KyselyInventoryStore(db, 'sqlite', audited);
     this.credentials = new KyselyCredentialStore(db, audited);
     this.audit = Object.assign(new KyselyAuditStore(db), { append: (entry: AuditEntryInput) => audited.append(entry) });
     this.crls = new KyselyCrlStore(db);

@@ -11,6 +11,8 @@ import type {
   CrlHeader,
   InventoryFilter,
   RequestFilter,
+  CustomFieldValues,
+  DeploymentLocation,
   InventoryRecord,
   CrlRecord,
   OcspSignerRecord,
@@ -126,7 +128,62 @@ export interface InventoryStore {
   list(filter: InventoryFilter, page: { limit: number; offset: number }): Promise<{ certificates: InventoryRecord[]; total: number }>;
   /** A certificate of ours or an imported one; undefined when unknown or deleted from the inventory. */
   get(id: string): Promise<InventoryRecord | undefined>;
+
+  // Writes. Each commits its audit entry with it.
+
+  /**
+   * Stores a certificate issued elsewhere (source `imported`, no CA or product). An issuer has one
+   * certificate per serial: when this (issuer, serial) is already imported, nothing is written and
+   * that record comes back with created=false.
+   */
+  insertImported(certificate: NewImportedCertificate, audit: AuditEntryInput): Promise<{ record: InventoryRecord; created: boolean }>;
+  /** The imported certificate with this issuer DN (exactly as stored) and serial, if any. */
+  findImported(issuer: string, serialNumber: string): Promise<InventoryRecord | undefined>;
+  /** Changes the editable fields given; undefined when unknown or deleted from the inventory. */
+  update(id: string, edit: InventoryEdit, audit: AuditEntryInput): Promise<InventoryRecord | undefined>;
+  /** Records what renewed it (a successor's id, or a note); undefined when unknown or deleted. */
+  markRenewed(id: string, renewedBy: string, audit: AuditEntryInput): Promise<InventoryRecord | undefined>;
+  /**
+   * Records that another CA revoked one of the certificates imported from it. Ours are revoked by
+   * the revocation service, never here. Undefined when no unrevoked imported certificate matches.
+   */
+  markRevoked(issuer: string, serialNumber: string, revocation: Pick<Revocation, 'reason' | 'revokedAt'>, audit: AuditEntryInput): Promise<InventoryRecord | undefined>;
+  /**
+   * Takes a certificate out of the inventory: an imported one is deleted with its locations; one of
+   * ours that has expired at `now` is hidden (deleted_at), its row kept for the CRL and OCSP. The
+   * audit entry's detail gains `removal`. `stillValid`: one of ours that has not expired, kept.
+   */
+  remove(id: string, now: Date, audit: AuditEntryInput): Promise<{ removal: InventoryRemoval; record: InventoryRecord } | 'stillValid' | undefined>;
+
+  /** Oldest first; none for a certificate that is not in the inventory. */
+  listLocations(certificateId: string): Promise<DeploymentLocation[]>;
+  /** Undefined when the certificate is not (or no longer) in the inventory. */
+  insertLocation(location: NewLocation, audit: AuditEntryInput): Promise<DeploymentLocation | undefined>;
+  /** Replaces the location's fields; undefined when there is no such location on that certificate. */
+  updateLocation(certificateId: string, id: string, fields: LocationFields, audit: AuditEntryInput): Promise<DeploymentLocation | undefined>;
+  removeLocation(certificateId: string, id: string, audit: AuditEntryInput): Promise<DeploymentLocation | undefined>;
 }
+
+/** How a certificate left the inventory: its row deleted (imported), or hidden (ours, expired). */
+export type InventoryRemoval = 'deleted' | 'hidden';
+
+export type NewImportedCertificate = Pick<
+  InventoryRecord,
+  'id' | 'serialNumber' | 'commonName' | 'sanDns' | 'sanIp' | 'sanEmail' | 'sanUri' | 'keyAlgorithm' | 'validFrom' | 'validTo' | 'certificatePem' | 'owner' | 'notes' | 'customFields'
+> & { issuer: string };
+
+/**
+ * The editable fields to change; absent ones stay as they are. `customFields` is merged into the
+ * stored ones name by name, a null value taking that field away.
+ */
+export interface InventoryEdit {
+  owner?: string | null;
+  notes?: string | null;
+  customFields?: { [name: string]: CustomFieldValues[string] | null };
+}
+
+export type LocationFields = Pick<DeploymentLocation, 'host' | 'port' | 'path' | 'kind' | 'notes'>;
+export type NewLocation = LocationFields & Pick<DeploymentLocation, 'id' | 'certificateId'>;
 
 export interface CrlStore {
   latest(caId: string): Promise<CrlRecord | undefined>;
