@@ -10,10 +10,10 @@ import type { ProductRef } from '../../src/core/enrollmentService.js';
 import { AppError, conflict, refused } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import { SETTLED_STATUSES } from '../../src/core/requestStatus.js';
-import type { CertificateRecord, Constraint, CustomFieldValues, KeyAlgorithm, ProductRecord } from '../../src/core/types.js';
+import type { CertificateRecord, Constraint, CustomFieldValues, KeyAlgorithm, ProductRecord, ProductTemplate } from '../../src/core/types.js';
 import { buildCsr } from '../../src/pki/csrBuilder.js';
 import { keyGenSpec } from '../../src/pki/keys.js';
-import { parseProductTemplate } from '../../src/policy/productSchema.js';
+import { readProductTemplate } from '../../src/policy/productSchema.js';
 import { credentialOf, principalOf, requireIssueUnder, sourceIpOf } from './auth.js';
 import { certmanKeyAlgorithm } from './keyAlgorithm.js';
 import { certificateDetailJson, rejectionJson, requestJson } from './serialize.js';
@@ -68,8 +68,15 @@ function managedCsr(key: KeyObject, m: ManagedKey): string {
   return buildCsr(key, `CN=${dnValue(m.commonName)}`, { dns, ip });
 }
 
-function checkManagedAlgorithm(product: ProductRecord, alg: KeyAlgorithm): void {
-  const allowed = parseProductTemplate(product.template).keyAlgorithms;
+/** The product's template, for the checks made before a key is generated. */
+function templateOf(product: ProductRecord): ProductTemplate {
+  const template = readProductTemplate(product.template);
+  if (!template) throw refused('unprocessable', { code: 'policy', rule: 'productTemplate', detail: `product ${product.name} has a template this version of certgate refuses; an operator must fix it` });
+  return template;
+}
+
+function checkManagedAlgorithm(product: ProductRecord, template: ProductTemplate, alg: KeyAlgorithm): void {
+  const allowed = template.keyAlgorithms;
   if (!allowed.includes(alg)) {
     throw refused('unprocessable', {
       code: 'badKey',
@@ -93,11 +100,12 @@ export async function issueAndAnswer(core: CoreServices, req: Request, res: Resp
     // Checked before a key is generated: an RSA-4096 key costs about a second of a core.
     const product = await core.enrollments.resolveProduct(order.product);
     authorize(product);
-    checkManagedAlgorithm(product, order.source.managed.keyAlgorithm);
+    const template = templateOf(product);
+    checkManagedAlgorithm(product, template, order.source.managed.keyAlgorithm);
     const key = await generateKey(order.source.managed.keyAlgorithm);
     csrPem = managedCsr(key, order.source.managed);
     privateKeyPem = key.export({ type: 'pkcs8', format: 'pem' }) as string;
-    if (parseProductTemplate(product.template).escrowKeys) escrowedKey = encryptPrivateKey(key, core.masterKey, 'master');
+    if (template.escrowKeys) escrowedKey = encryptPrivateKey(key, core.masterKey, 'master');
   } else {
     csrPem = order.source.csrPem;
   }

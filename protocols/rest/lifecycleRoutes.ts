@@ -10,7 +10,7 @@ import { parseRevocationReason } from '../../src/core/revocationService.js';
 import type { CertificateRecord } from '../../src/core/types.js';
 import { CsrError, parseCsr } from '../../src/pki/csr.js';
 import { DerError, normalizeSerialHex } from '../../src/pki/der.js';
-import { parseProductTemplate } from '../../src/policy/productSchema.js';
+import { readProductTemplate } from '../../src/policy/productSchema.js';
 import { auditContextOf, credentialOf, requirePermission } from './auth.js';
 import { issueAndAnswer, type IssueOrder } from './issuance.js';
 import { caPassphrase, csrPem, IDEMPOTENCY_HEADER, validityDays } from './issueFields.js';
@@ -184,7 +184,7 @@ export function mountLifecycleRoutes(routes: RestRoutes, core: CoreServices): vo
     if (wantsRevocation) {
       requirePermission(req, 'revoke', original.caId);
       const product = await core.enrollments.resolveProduct({ id: original.productId });
-      if (parseProductTemplate(product.template).requiresApproval) {
+      if (readProductTemplate(product.template)?.requiresApproval !== false) {
         throw unprocessable(`product ${product.name} holds requests for approval, so the original cannot be revoked in this call: leave revokeOriginal out and revoke it once the new certificate is issued`);
       }
     }
