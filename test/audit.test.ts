@@ -1,6 +1,7 @@
 // The audit trail: a hash chain that names the first entry altered, removed or reordered; written
 // with every kind of change, in the change's own transaction; on SQLite and PostgreSQL.
 import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
@@ -20,7 +21,7 @@ import { openRuntime } from '../src/runtime.js';
 import { openStore } from '../src/store/index.js';
 import { PROTOCOLS } from '../protocols/index.js';
 import { createTestDatabase } from './harness/postgres.js';
-import { makeCsr, tempDir } from './helpers/openssl.js';
+import { makeCsr, openssl, tempDir } from './helpers/openssl.js';
 
 const root = join(import.meta.dirname, '..');
 const MASTER_KEY = 'test-master-key-audit-0123456789';
@@ -211,6 +212,20 @@ for (const d of deployments) {
         await rt.credentials.revoke(cred.credential.id, CLI_CONTEXT);
         const est = await rt.credentials.create({ type: 'est', name: 'router', products: [held.id] }, CLI_CONTEXT);
         expect(await rt.credentials.authenticate({ type: 'est', username: 'router', password: `${est.secret}x` }, { protocol: 'est', sourceIp: '192.0.2.13' })).toMatchObject({ ok: false, reason: 'wrongSecret' });
+
+        // The inventory: a certificate from elsewhere imported, edited, marked, located and removed.
+        const foreignKey = join(dir, 'foreign.key');
+        const foreignPem = join(dir, 'foreign.pem');
+        openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', foreignKey, '-out', foreignPem, '-subj', '/CN=legacy.example.net', '-days', '30']);
+        const anywhere = () => undefined;
+        const imported = await rt.core.inventory.import({ certificatePem: readFileSync(foreignPem, 'utf8') }, CLI_CONTEXT);
+        await rt.core.inventory.update(imported.id, { owner: 'legacy team' }, CLI_CONTEXT, anywhere);
+        await rt.core.inventory.markRenewed(imported.id, 'renewed elsewhere', CLI_CONTEXT, anywhere);
+        await rt.core.inventory.markRevoked({ issuer: imported.issuer as string, serialNumber: imported.serialNumber, reason: 'superseded' }, CLI_CONTEXT, anywhere);
+        const location = await rt.core.inventory.addLocation(imported.id, { host: 'legacy.example.net', port: 443, path: null, kind: 'server', notes: null }, CLI_CONTEXT, anywhere);
+        await rt.core.inventory.updateLocation(imported.id, location.id, { host: 'legacy.example.net', port: 8443, path: null, kind: 'server', notes: null }, CLI_CONTEXT, anywhere);
+        await rt.core.inventory.removeLocation(imported.id, location.id, CLI_CONTEXT, anywhere);
+        expect(await rt.core.inventory.remove(imported.id, CLI_CONTEXT, anywhere)).toBe('deleted');
 
         const { entries } = await rt.store.audit.list({}, { limit: 1000, offset: 0 });
         const actions = new Set(entries.map((e) => e.action));

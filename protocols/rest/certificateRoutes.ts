@@ -178,7 +178,7 @@ export function mountCertificateRoutes(routes: RestRoutes, core: CoreServices): 
     },
     async ({ req, res, params, body }) => {
       const original = await issuedCertificate(core, params.id);
-      requirePermission(req, 'read', original.caId);
+      requirePermission(req, 'issue', original.caId);
       const managed = (await keySourceOf(core, original)) === 'managed';
       if (!managed && !body.csrPem) throw unprocessable('csrPem is required to renew a certificate issued from a CSR');
       await issueAndAnswer(

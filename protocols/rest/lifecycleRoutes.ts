@@ -232,7 +232,7 @@ export function mountLifecycleRoutes(routes: RestRoutes, core: CoreServices): vo
     },
     async ({ req, res, params, body }) => {
       const original = await issuedCertificate(core, params.id);
-      requirePermission(req, 'read', original.caId);
+      requirePermission(req, 'issue', original.caId);
       if (body.csrPem) {
         const spki = csrSpki(body.csrPem);
         if (spki && spki.equals(certificateSpki(original))) throw unprocessable('the CSR carries the certificate\'s current key: a rekey needs a new key pair');
@@ -270,7 +270,7 @@ export function mountLifecycleRoutes(routes: RestRoutes, core: CoreServices): vo
     },
     async ({ req, res, params, body }) => {
       const original = await issuedCertificate(core, params.id);
-      requirePermission(req, 'read', original.caId);
+      requirePermission(req, 'issue', original.caId);
       const shared = await followUp(req, original, body.revokeOriginal);
       await issueAndAnswer(
         core,

@@ -1,0 +1,258 @@
+// The REST permission matrix, enumerated: every route × every permission (read, issue, revoke,
+// approve) × where it holds (on the target's CA, on another CA, on every CA), plus admin and keys
+// holding two of them. Each call acts on a fresh target under one CA ("own"); the answer
+// must be a 2xx exactly when the key's permissions cover what the route needs, and a 403
+// otherwise. Every route of the OpenAPI document must be in the table.
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCa } from '../src/ca/createCa.js';
+import { CLI_CONTEXT } from '../src/cli/kit.js';
+import { createProduct } from '../src/core/products.js';
+import type { Permission, PermissionAction } from '../src/core/types.js';
+import { parseProductTemplate } from '../src/policy/productSchema.js';
+import { makeCsr, openssl } from './helpers/openssl.js';
+import { REST_DEPLOYMENTS, startRestEnv, type ApiAnswer, type RestEnv } from './helpers/restEnv.js';
+
+type Scope = 'own' | 'other' | 'all';
+/** What a route needs: actions on the target's CA, actions on every CA (imported certificates belong to none), admin, or any credential. */
+type Need = { on: 'ca' | 'all'; actions: PermissionAction[] } | 'admin' | 'any';
+
+interface Key {
+  name: string;
+  token: string;
+  admin: boolean;
+  grants: { action: PermissionAction; scope: Scope }[];
+}
+
+interface Fixture {
+  certId: string;
+  serial: string;
+  requestId: string;
+  locationId: string;
+  importedId: string;
+  importedSerial: string;
+  importedIssuer: string;
+  foreignLeaf: string;
+  credentialId: string;
+}
+
+type Prepare = (keys: Partial<Record<keyof Fixture, true>>) => Promise<Fixture>;
+
+interface RouteCase {
+  op: string;
+  need: Need;
+  /** The parts of the fixture this call consumes (made fresh for every call). */
+  uses?: Partial<Record<keyof Fixture, true>>;
+  call(token: string, fx: Fixture): Promise<ApiAnswer>;
+}
+
+const covers = (key: Key, need: Need): boolean => {
+  if (key.admin || need === 'any') return true;
+  if (need === 'admin') return false;
+  return need.actions.every((action) => key.grants.some((g) => g.action === action && (g.scope === 'all' || (need.on === 'ca' && g.scope === 'own'))));
+};
+
+describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip).slice(0, 1))('REST permission matrix, $name', (d) => {
+  let env: RestEnv;
+  let ownCa: string;
+  let otherCa: string;
+  let escrowProduct: string;
+  let approvalProduct: string;
+  const keys: Key[] = [];
+  let foreign: { certPath: string; keyPath: string };
+
+  beforeAll(async () => {
+    env = await startRestEnv(d, { rateLimitPerMinute: 0, issueRateLimitPerMinute: 0 });
+    const rt = env.server.rt;
+    ownCa = env.issuingId;
+    otherCa = (await createCa(rt.store, { name: 'other-issuing', subject: 'CN=Other Issuing CA', keyAlgorithm: 'ec-p256', validityDays: 30, parentId: env.rootId }, rt.secrets, CLI_CONTEXT)).id;
+    await createProduct(rt.store, { name: 'other-default', caId: otherCa, template: parseProductTemplate({}) }, CLI_CONTEXT);
+    escrowProduct = (await createProduct(rt.store, { name: 'escrowing', caId: ownCa, template: parseProductTemplate({ escrowKeys: true }) }, CLI_CONTEXT)).id;
+    approvalProduct = (await createProduct(rt.store, { name: 'approval', caId: ownCa, template: parseProductTemplate({ requiresApproval: true }) }, CLI_CONTEXT)).id;
+
+    const scopeCa: Record<Scope, string> = { own: ownCa, other: otherCa, all: '*' };
+    const add = async (name: string, grants: Key['grants']) => {
+      const permissions: Permission[] = grants.map((g) => ({ ca: scopeCa[g.scope], actions: [g.action] }));
+      keys.push({ name, token: (await env.restKey(name.replace(/[^A-Za-z0-9]/g, '-'), permissions)).token, admin: false, grants });
+    };
+    keys.push({ name: 'admin', token: env.adminToken, admin: true, grants: [] });
+    for (const action of ['read', 'issue', 'revoke', 'approve'] as const) {
+      for (const scope of ['own', 'other', 'all'] as const) await add(`${action}:${scope}`, [{ action, scope }]);
+    }
+    // Routes that need two actions are allowed to a key holding both.
+    await add('read+issue:own', [{ action: 'read', scope: 'own' }, { action: 'issue', scope: 'own' }]);
+    await add('read+issue:all', [{ action: 'read', scope: 'all' }, { action: 'issue', scope: 'all' }]);
+    await add('issue+revoke:own', [{ action: 'issue', scope: 'own' }, { action: 'revoke', scope: 'own' }]);
+
+    // Another company's CA, for certificates to import.
+    openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(env.dir, 'foreign.key'), '-out', join(env.dir, 'foreign.pem'), '-subj', '/O=Elsewhere/CN=Elsewhere CA', '-days', '30']);
+    foreign = { certPath: join(env.dir, 'foreign.pem'), keyPath: join(env.dir, 'foreign.key') };
+  });
+
+  afterAll(async () => {
+    await env?.close();
+  });
+
+  const admin = (method: string, path: string, body?: unknown) => env.api(method, path, env.adminToken, body);
+
+  /** A leaf of the foreign CA, never seen before. */
+  const foreignLeaf = (): string => {
+    const name = randomBytes(6).toString('hex');
+    const key = join(env.dir, `${name}.key`);
+    const csr = join(env.dir, `${name}.csr`);
+    const out = join(env.dir, `${name}.pem`);
+    openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${name}.elsewhere.test`]);
+    writeFileSync(join(env.dir, `${name}.ext`), `subjectAltName=DNS:${name}.elsewhere.test\n`);
+    openssl(['x509', '-req', '-in', csr, '-CA', foreign.certPath, '-CAkey', foreign.keyPath, '-set_serial', `0x${randomBytes(8).toString('hex')}`, '-days', '10', '-extfile', join(env.dir, `${name}.ext`), '-out', out]);
+    return openssl(['x509', '-in', out]);
+  };
+
+  const prepare: Prepare = async (uses) => {
+    const fx = {} as Fixture;
+    if (uses.certId || uses.serial || uses.locationId) {
+      const made = await admin('POST', '/v1/certificates', { productId: escrowProduct, commonName: `m-${randomBytes(4).toString('hex')}.host1.test` });
+      expect(made.status, made.text).toBe(201);
+      const cert = made.json.certificate as { id: string; serial_number: string };
+      fx.certId = cert.id;
+      fx.serial = cert.serial_number;
+    }
+    if (uses.locationId) {
+      const loc = await admin('POST', `/v1/certificates/${fx.certId}/locations`, { host: 'web1.host1.test', port: 443, kind: 'server' });
+      expect(loc.status, loc.text).toBe(201);
+      fx.locationId = ((loc.json.location ?? loc.json) as { id: string }).id;
+    }
+    if (uses.requestId) {
+      const held = await admin('POST', '/v1/certificates', { productId: approvalProduct, commonName: 'held.host1.test' });
+      expect(held.status, held.text).toBe(202);
+      fx.requestId = held.json.request_id as string;
+    }
+    if (uses.importedId || uses.importedSerial) {
+      const imported = await admin('POST', '/v1/certificates/import', { certificatePem: foreignLeaf() });
+      expect(imported.status, imported.text).toBe(201);
+      const cert = imported.json.certificate as { id: string; serial_number: string; issuer: string };
+      fx.importedId = cert.id;
+      fx.importedSerial = cert.serial_number;
+      fx.importedIssuer = cert.issuer;
+    }
+    if (uses.foreignLeaf) fx.foreignLeaf = foreignLeaf();
+    if (uses.credentialId) {
+      const made = await admin('POST', '/v1/credentials', { type: 'scep', products: '*' });
+      fx.credentialId = made.json.id as string;
+    }
+    return fx;
+  };
+
+  const onCa = (...actions: PermissionAction[]): Need => ({ on: 'ca', actions });
+  const onAll = (...actions: PermissionAction[]): Need => ({ on: 'all', actions });
+  const cert = { certId: true } as const;
+
+  const ROUTES: RouteCase[] = [
+    { op: 'GET /whoami', need: 'any', call: (t) => env.api('GET', '/v1/whoami', t) },
+    { op: 'GET /cas/{id}', need: onCa('read'), call: (t) => env.api('GET', `/v1/cas/${ownCa}`, t) },
+    { op: 'GET /cas/{id}/chain', need: onCa('read'), call: (t) => env.api('GET', `/v1/cas/${ownCa}/chain`, t) },
+    { op: 'POST /certificates', need: onCa('issue'), call: (t) => env.api('POST', '/v1/certificates', t, { caId: ownCa, commonName: 'new.host1.test' }) },
+    { op: 'GET /certificates/{id}', need: onCa('read'), uses: cert, call: (t, fx) => env.api('GET', `/v1/certificates/${fx.certId}`, t) },
+    { op: 'POST /certificates/{id}/renew', need: onCa('issue'), uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/renew`, t, {}) },
+    { op: 'POST /certificates/{id}/rekey', need: onCa('issue'), uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/rekey`, t, {}) },
+    { op: 'POST /certificates/{id}/rekey (revokeOriginal)', need: onCa('issue', 'revoke'), uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/rekey`, t, { revokeOriginal: true }) },
+    {
+      op: 'POST /certificates/{id}/replace',
+      need: onCa('issue'),
+      uses: cert,
+      call: async (t, fx) => {
+        // Replace keeps product and names: the new CSR asks for the same ones.
+        const name = (await admin('GET', `/v1/certificates/${fx.certId}`)).json.common_name as string;
+        return env.api('POST', `/v1/certificates/${fx.certId}/replace`, t, { csrPem: makeCsr(env.dir, { subject: `/CN=${name}`, san: [`DNS:${name}`] }).csrPem });
+      },
+    },
+    { op: 'POST /certificates/{id}/revoke', need: onCa('revoke'), uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/revoke`, t, {}) },
+    { op: 'POST /certificates/serial/{serial}/revoke', need: onCa('revoke'), uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/serial/${fx.serial}/revoke`, t, {}) },
+    { op: 'POST /certificates/{id}/suspend', need: onCa('revoke'), uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/suspend`, t, {}) },
+    {
+      op: 'POST /certificates/{id}/reinstate',
+      need: onCa('revoke'),
+      uses: cert,
+      call: async (t, fx) => {
+        expect((await admin('POST', `/v1/certificates/${fx.certId}/suspend`, {})).status).toBe(200);
+        return env.api('POST', `/v1/certificates/${fx.certId}/reinstate`, t, {});
+      },
+    },
+    { op: 'GET /certificates/{id}/download', need: onCa('read'), uses: cert, call: (t, fx) => env.api('GET', `/v1/certificates/${fx.certId}/download?format=pem`, t) },
+    { op: 'POST /certificates/{id}/download', need: onCa('read', 'issue'), uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/download`, t, { format: 'pkcs12', password: 'correct horse' }) },
+    { op: 'PUT /certificates/{id}', need: onCa('issue'), uses: cert, call: (t, fx) => env.api('PUT', `/v1/certificates/${fx.certId}`, t, { notes: 'edited' }) },
+    { op: 'POST /certificates/{id}/mark-renewed', need: onCa('issue'), uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/mark-renewed`, t, {}) },
+    { op: 'GET /certificates/{id}/locations', need: onCa('read'), uses: cert, call: (t, fx) => env.api('GET', `/v1/certificates/${fx.certId}/locations`, t) },
+    { op: 'POST /certificates/{id}/locations', need: onCa('issue'), uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/locations`, t, { host: 'lb.host1.test', kind: 'load-balancer' }) },
+    { op: 'PUT /certificates/{id}/locations/{locationId}', need: onCa('issue'), uses: { certId: true, locationId: true }, call: (t, fx) => env.api('PUT', `/v1/certificates/${fx.certId}/locations/${fx.locationId}`, t, { host: 'web2.host1.test', kind: 'server' }) },
+    { op: 'DELETE /certificates/{id}/locations/{locationId}', need: onCa('issue'), uses: { certId: true, locationId: true }, call: (t, fx) => env.api('DELETE', `/v1/certificates/${fx.certId}/locations/${fx.locationId}`, t) },
+    { op: 'POST /certificates/import', need: onAll('issue'), uses: { foreignLeaf: true }, call: (t, fx) => env.api('POST', '/v1/certificates/import', t, { certificatePem: fx.foreignLeaf }) },
+    { op: 'GET /certificates/{id} (imported)', need: onAll('read'), uses: { importedId: true }, call: (t, fx) => env.api('GET', `/v1/certificates/${fx.importedId}`, t) },
+    { op: 'PUT /certificates/{id} (imported)', need: onAll('issue'), uses: { importedId: true }, call: (t, fx) => env.api('PUT', `/v1/certificates/${fx.importedId}`, t, { owner: 'someone' }) },
+    { op: 'DELETE /certificates/{id}', need: onAll('issue'), uses: { importedId: true }, call: (t, fx) => env.api('DELETE', `/v1/certificates/${fx.importedId}`, t) },
+    { op: 'POST /certificates/imported/revoke', need: onAll('issue'), uses: { importedId: true }, call: (t, fx) => env.api('POST', '/v1/certificates/imported/revoke', t, { issuer: fx.importedIssuer, serialNumber: fx.importedSerial }) },
+    { op: 'GET /products/{id}', need: onCa('read'), call: (t) => env.api('GET', `/v1/products/${escrowProduct}`, t) },
+    { op: 'GET /requests/{id}', need: onCa('read'), uses: { requestId: true }, call: (t, fx) => env.api('GET', `/v1/requests/${fx.requestId}`, t) },
+    { op: 'POST /requests/{id}/approve', need: onCa('approve'), uses: { requestId: true }, call: (t, fx) => env.api('POST', `/v1/requests/${fx.requestId}/approve`, t, {}) },
+    { op: 'POST /requests/{id}/decline', need: onCa('approve'), uses: { requestId: true }, call: (t, fx) => env.api('POST', `/v1/requests/${fx.requestId}/decline`, t, { comment: 'not this one' }) },
+    { op: 'POST /requests/{id}/reject', need: onCa('approve'), uses: { requestId: true }, call: (t, fx) => env.api('POST', `/v1/requests/${fx.requestId}/reject`, t, { reason: 'no' }) },
+    { op: 'POST /credentials', need: 'admin', call: (t) => env.api('POST', '/v1/credentials', t, { type: 'scep', products: '*' }) },
+    { op: 'GET /credentials', need: 'admin', call: (t) => env.api('GET', '/v1/credentials', t) },
+    { op: 'GET /credentials/{id}', need: 'admin', uses: { credentialId: true }, call: (t, fx) => env.api('GET', `/v1/credentials/${fx.credentialId}`, t) },
+    { op: 'POST /credentials/{id}/rotate', need: 'admin', uses: { credentialId: true }, call: (t, fx) => env.api('POST', `/v1/credentials/${fx.credentialId}/rotate`, t, {}) },
+    { op: 'POST /credentials/{id}/revoke', need: 'admin', uses: { credentialId: true }, call: (t, fx) => env.api('POST', `/v1/credentials/${fx.credentialId}/revoke`, t, {}) },
+    { op: 'GET /audit', need: 'admin', call: (t) => env.api('GET', '/v1/audit', t) },
+    { op: 'GET /audit/verify', need: 'admin', call: (t) => env.api('GET', '/v1/audit/verify', t) },
+  ];
+
+  /** Lists answer every key, with what it may read: the own CA's items exactly when read covers them. */
+  const LISTS: { op: string; visible: (key: Key) => boolean; call: (token: string, fx: Fixture) => Promise<boolean> }[] = [
+    { op: 'GET /cas', visible: (k) => covers(k, onCa('read')), call: async (t) => ((await env.api('GET', '/v1/cas', t)).json.cas as { id: string }[]).some((c) => c.id === ownCa) },
+    { op: 'GET /products', visible: (k) => covers(k, onCa('read')), call: async (t) => ((await env.api('GET', '/v1/products', t)).json.products as { id: string }[]).some((p) => p.id === escrowProduct) },
+    { op: 'GET /certificates', visible: (k) => covers(k, onCa('read')), call: async (t, fx) => ((await env.api('GET', '/v1/certificates?pageSize=100', t)).json.certificates as { id: string }[]).some((c) => c.id === fx.certId) },
+    { op: 'GET /certificates (imported)', visible: (k) => covers(k, onAll('read')), call: async (t, fx) => ((await env.api('GET', '/v1/certificates?source=imported&pageSize=100', t)).json.certificates as { id: string }[]).some((c) => c.id === fx.importedId) },
+    { op: 'GET /requests', visible: (k) => covers(k, onCa('read')), call: async (t, fx) => ((await env.api('GET', `/v1/requests?status=pending_approval&pageSize=100`, t)).json.requests as { id: string }[]).some((r) => r.id === fx.requestId) },
+  ];
+
+  it('answers each route by permission and scope', async () => {
+    const wrong: string[] = [];
+    for (const route of ROUTES) {
+      for (const key of keys) {
+        const fx = await prepare(route.uses ?? {});
+        const res = await route.call(key.token, fx);
+        const expected = covers(key, route.need) ? 'allowed' : 'forbidden';
+        const got = res.status >= 200 && res.status < 300 ? 'allowed' : res.status === 403 ? 'forbidden' : `status ${res.status}`;
+        if (got !== expected) wrong.push(`${route.op} as ${key.name}: ${got} (${String(res.json.error ?? '')}), expected ${expected}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('lists for every key only what it may read', async () => {
+    const fx = await prepare({ certId: true, requestId: true, importedId: true });
+    const wrong: string[] = [];
+    for (const list of LISTS) {
+      for (const key of keys) {
+        const seen = await list.call(key.token, fx);
+        if (seen !== list.visible(key)) wrong.push(`${list.op} as ${key.name}: ${seen ? 'sees' : 'does not see'} the own CA's item`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('has every route of the OpenAPI document in the matrix', async () => {
+    const doc = await env.api('GET', '/v1/openapi', null);
+    expect(doc.status).toBe(200);
+    const ops = Object.entries(doc.json.paths as Record<string, Record<string, unknown>>).flatMap(([path, item]) =>
+      Object.keys(item)
+        .filter((m) => ['get', 'post', 'put', 'delete', 'patch'].includes(m))
+        .map((m) => `${m.toUpperCase()} ${path.replace(/^\/v1/, '')}`),
+    );
+    const inMatrix = new Set([...ROUTES.map((r) => r.op.replace(/ \(.*\)$/, '')), ...LISTS.map((l) => l.op.replace(/ \(.*\)$/, ''))]);
+    // Open to anyone by design: the token exchange takes a secret, the document and verification are public.
+    const open = new Set(['POST /auth/token', 'GET /openapi']);
+    const verify = ops.filter((op) => op.startsWith('POST /verify'));
+    expect(ops.filter((op) => !inMatrix.has(op) && !open.has(op) && !verify.includes(op))).toEqual([]);
+  });
+});
