@@ -9,14 +9,18 @@ import { mountCertificateRoutes } from './certificateRoutes.js';
 import { mountCredentialRoutes, mountTokenRoute } from './credentialRoutes.js';
 import { restErrorHandler } from './errors.js';
 import { mountLifecycleRoutes } from './lifecycleRoutes.js';
+import { mountOpenApiRoute } from './openapi.js';
 import { mountProductRoutes } from './productRoutes.js';
 import { rateLimit } from './rateLimit.js';
 import { mountRequestRoutes } from './requestRoutes.js';
 import { RestRoutes } from './route.js';
 
+/** Where the REST API lives; the /docs viewer finds the document under it. */
+export const REST_PATH = '/v1';
+
 export const restProtocol: ProtocolModule = {
   name: 'rest',
-  mount: (core) => ({ path: '/v1', router: createRestRouter(core) }),
+  mount: (core) => ({ path: REST_PATH, router: createRestRouter(core) }),
 };
 
 /** Routes that need a credential, in the order they are matched. */
@@ -40,6 +44,8 @@ export function createRestRouter(core: CoreServices): Router {
   // limited by address instead (it is where a secret would be guessed).
   router.use('/auth/token', rateLimit(core.rateCounter, limits, 'address'));
   mountTokenRoute(routes, core);
+  // Published without a credential, as Certman publishes its own.
+  mountOpenApiRoute(routes);
 
   router.use(authenticate(core));
   router.use(rateLimit(core.rateCounter, limits, 'credential'));
