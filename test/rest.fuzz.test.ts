@@ -4,7 +4,7 @@
 // Whatever comes in: never a 5xx, never a stack trace or an internal path in the answer, a
 // 4xx is always JSON {error: string}, and every answer is one the document describes. Afterwards
 // the audit chain verifies and no enrollment request is left half-way.
-import { randomUUID } from 'node:crypto';
+import { randomUUID, sign } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpenApiCheck, type Operation } from './helpers/openapiCheck.js';
@@ -94,6 +94,7 @@ describe.skipIf(!d || d.skip)('REST fuzz over every operation of the OpenAPI doc
     const cert = issued.json.certificate as { id: string; request_id: string; certificate_pem: string };
     const throwaway = await env.restKey('fuzz-throwaway', [{ ca: env.issuingId, actions: ['read'] }]);
     ids = [cert.id, cert.request_id, env.issuingId, env.rootId, env.productId, throwaway.credential.id, randomUUID()];
+    const data = Buffer.from('fuzz');
     seeds = {
       'POST /v1/certificates': [
         { caId: env.issuingId, commonName: 'managed.fuzz.test' },
@@ -105,6 +106,8 @@ describe.skipIf(!d || d.skip)('REST fuzz over every operation of the OpenAPI doc
       'POST /v1/auth/token': [{ clientId: throwaway.credential.id, secret: throwaway.token }],
       'POST /v1/credentials': [{ type: 'rest', products: '*', permissions: [`read:${env.issuingId}`] }],
       'POST /v1/credentials/{id}/rotate': [{ graceSeconds: 0 }],
+      'POST /v1/verify': [{ certificatePem: cert.certificate_pem }, { certificatePem: cert.certificate_pem, chainPem: env.issuingPem }],
+      'POST /v1/verify/signature': [{ certificateId: cert.id, data: data.toString('base64'), signature: sign('sha256', data, issued.json.privateKey as string).toString('base64') }],
     };
   });
   afterAll(async () => env?.close());

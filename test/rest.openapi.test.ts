@@ -4,7 +4,7 @@
 //
 // EXERCISES is the table of how to call each operation. A route added without an entry here makes
 // the last test fail, naming it: add an entry (call it through `call`, which checks the answer).
-import { randomUUID } from 'node:crypto';
+import { createSign, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
 import { createProduct } from '../src/core/products.js';
@@ -204,6 +204,23 @@ const EXERCISES: Record<string, Exercise> = {
     const res = await call('GET', '/v1/audit/verify', admin);
     ok(res);
     expect(res.json.ok).toBe(true);
+  },
+
+  'POST /v1/verify': async ({ call, admin, env, f }) => {
+    const res = await call('POST', '/v1/verify', admin, { certificatePem: (await f.managed()).pem });
+    ok(res);
+    expect(res.json.valid).toBe(true);
+    ok(await call('POST', '/v1/verify', admin, { certificatePem: env.issuingPem }));
+    expect((await call('POST', '/v1/verify', admin, { certificatePem: 'not a PEM' })).status).toBe(400);
+  },
+
+  'POST /v1/verify/signature': async ({ call, admin, f }) => {
+    const { id, privateKey } = await f.managed();
+    const data = Buffer.from('signed by the managed key');
+    const signature = createSign('sha256').update(data).sign(privateKey);
+    const res = await call('POST', '/v1/verify/signature', admin, { certificateId: id, data: data.toString('base64'), signature: signature.toString('base64') });
+    ok(res);
+    expect(res.json.valid).toBe(true);
   },
 };
 

@@ -14,6 +14,7 @@ import { mountProductRoutes } from './productRoutes.js';
 import { rateLimit } from './rateLimit.js';
 import { mountRequestRoutes } from './requestRoutes.js';
 import { RestRoutes } from './route.js';
+import { mountVerifyRoutes } from './verifyRoutes.js';
 
 /** Where the REST API lives; the /docs viewer finds the document under it. */
 export const REST_PATH = '/v1';
@@ -32,6 +33,7 @@ const AUTHENTICATED_MODULES: ((routes: RestRoutes, core: CoreServices) => void)[
   mountProductRoutes,
   mountCredentialRoutes,
   mountAuditRoutes,
+  mountVerifyRoutes,
 ];
 
 export function createRestRouter(core: CoreServices): Router {
