@@ -189,6 +189,7 @@ export function mountCaRoutes(routes: RestRoutes, core: CoreServices): void {
         200: {
           description: 'The chain, from the CA up to the root',
           schema: z.object({ caId: z.string(), chainLength: z.number().int(), chain: z.array(z.string()) }),
+          alternatives: { 'application/pem-certificate-chain': 'the same chain as one PEM bundle' },
         },
       },
     },

@@ -12,14 +12,19 @@ import { restErrorHandler } from './errors.js';
 import { mountInventoryRoutes } from './inventoryRoutes.js';
 import { mountLifecycleRoutes } from './lifecycleRoutes.js';
 import { mountLocationRoutes } from './locationRoutes.js';
+import { mountOpenApiRoute } from './openapi.js';
 import { mountProductRoutes } from './productRoutes.js';
 import { rateLimit } from './rateLimit.js';
 import { mountRequestRoutes } from './requestRoutes.js';
 import { RestRoutes } from './route.js';
+import { mountVerifyRoutes } from './verifyRoutes.js';
+
+/** Where the REST API lives; the /docs viewer finds the document under it. */
+export const REST_PATH = '/v1';
 
 export const restProtocol: ProtocolModule = {
   name: 'rest',
-  mount: (core) => ({ path: '/v1', router: createRestRouter(core) }),
+  mount: (core) => ({ path: REST_PATH, router: createRestRouter(core) }),
 };
 
 /** Routes that need a credential, in the order they are matched. */
@@ -36,6 +41,7 @@ const AUTHENTICATED_MODULES: ((routes: RestRoutes, core: CoreServices) => void)[
   mountProductRoutes,
   mountCredentialRoutes,
   mountAuditRoutes,
+  mountVerifyRoutes,
 ];
 
 export function createRestRouter(core: CoreServices): Router {
@@ -48,6 +54,8 @@ export function createRestRouter(core: CoreServices): Router {
   // limited by address instead (it is where a secret would be guessed).
   router.use('/auth/token', rateLimit(core.rateCounter, limits, 'address'));
   mountTokenRoute(routes, core);
+  // Published without a credential, as Certman publishes its own.
+  mountOpenApiRoute(routes);
 
   router.use(authenticate(core));
   router.use(rateLimit(core.rateCounter, limits, 'credential'));

@@ -14,6 +14,8 @@ export interface Answer {
   contentType?: string;
   /** Response headers worth documenting (Location, Retry-After). */
   headers?: Record<string, string>;
+  /** Other forms of the same answer a client can ask for (by Accept or a query parameter): content type → what it is. */
+  alternatives?: Record<string, string>;
 }
 
 export interface RouteSpec<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType> {

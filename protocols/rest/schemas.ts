@@ -74,6 +74,7 @@ export const certificateDetailSchema = certificateSchema.extend({ certificate_pe
 /** POST /v1/certificates and renewals: Certman's fields first, the chain and the rest after. */
 export const issuedSchema = z
   .object({
+    message: z.string().optional().describe('renewals and the like: what was done'),
     certificate: certificateDetailSchema.extend({ chain_pem: z.string() }),
     privateKey: z.string().optional().describe('PKCS#8 PEM, managed mode only, returned once'),
     notice: z.string().optional(),

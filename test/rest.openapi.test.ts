@@ -1,0 +1,334 @@
+// The published OpenAPI document is a valid OpenAPI 3.1 description whose schemas compile, and
+// every operation in it answers as it says: each operation is exercised on a running server and
+// every answer is validated against the document's schema for its method, path and status.
+//
+// EXERCISES is the table of how to call each operation. A route added without an entry here makes
+// the last test fail, naming it: add an entry (call it through `call`, which checks the answer).
+import { createSign, randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI_CONTEXT } from '../src/cli/kit.js';
+import { createProduct } from '../src/core/products.js';
+import { parseProductTemplate } from '../src/policy/productSchema.js';
+import { checkedApi, OpenApiCheck } from './helpers/openapiCheck.js';
+import { makeCsr } from './helpers/openssl.js';
+import { REST_DEPLOYMENTS, startRestEnv, type ApiAnswer, type RestEnv } from './helpers/restEnv.js';
+
+type Call = (method: string, path: string, token: string | null, body?: unknown, headers?: Record<string, string>) => Promise<ApiAnswer>;
+
+interface Tools {
+  env: RestEnv;
+  /** The env's api, each answer checked against the document. */
+  call: Call;
+  admin: string;
+  f: Fixtures;
+}
+
+type Exercise = (t: Tools) => Promise<void>;
+
+const memo = <T>(make: () => Promise<T>): (() => Promise<T>) => {
+  let p: Promise<T> | undefined;
+  return () => (p ??= make());
+};
+
+/** What exercises need, made once on first use (through checked calls too). */
+class Fixtures {
+  constructor(private readonly t: () => Tools) {}
+
+  private async issue(body: Record<string, unknown>): Promise<ApiAnswer> {
+    const { call, admin, env } = this.t();
+    const res = await call('POST', '/v1/certificates', admin, { caId: env.issuingId, ...body });
+    expect(res.status, res.text).toBe(201);
+    return res;
+  }
+
+  /** A managed certificate: its id, PEM and the private key POST returned. */
+  readonly managed = memo(async () => {
+    const res = await this.issue({ mode: 'managed', commonName: 'managed.openapi.test', sanDns: ['alt.openapi.test'], keyAlgorithm: 'ECDSA-P256' });
+    const cert = res.json.certificate as { id: string; certificate_pem: string; request_id: string };
+    return { id: cert.id, pem: cert.certificate_pem, requestId: cert.request_id, privateKey: res.json.privateKey as string };
+  });
+
+  /** A csr-mode certificate, to revoke or suspend. */
+  readonly fromCsr = async (cn: string) => {
+    const { csrPem } = makeCsr(this.t().env.dir, { subject: `/CN=${cn}`, san: [`DNS:${cn}`] });
+    const res = await this.issue({ mode: 'csr', csrPem });
+    return (res.json.certificate as { id: string }).id;
+  };
+
+  readonly approvalProduct = memo(async () => {
+    const { env } = this.t();
+    return createProduct(env.server.rt.store, { name: `openapi-approval-${randomUUID()}`, caId: env.issuingId, template: parseProductTemplate({ requiresApproval: true }) }, CLI_CONTEXT);
+  });
+
+  /** A request waiting for an operator. */
+  readonly pendingRequest = async (): Promise<string> => {
+    const { call, admin, env } = this.t();
+    const { csrPem } = makeCsr(env.dir, { subject: '/CN=pending.openapi.test' });
+    const res = await call('POST', '/v1/certificates', admin, { productId: (await this.approvalProduct()).id, mode: 'csr', csrPem });
+    expect(res.status, res.text).toBe(202);
+    return res.json.request_id as string;
+  };
+
+  /** A rest credential made over the API: its id and secret. */
+  readonly credential = memo(async () => {
+    const { call, admin, env } = this.t();
+    const res = await call('POST', '/v1/credentials', admin, { type: 'rest', name: `openapi-${randomUUID()}`, products: '*', permissions: [`read:${env.issuingId}`] });
+    expect(res.status, res.text).toBe(201);
+    return { id: res.json.id as string, secret: res.json.secret as string };
+  });
+}
+
+const ok = (res: ApiAnswer, status = 200): void => expect(res.status, res.text).toBe(status);
+
+/** How to exercise each operation of the document, by `METHOD /path/{template}`. */
+const EXERCISES: Record<string, Exercise> = {
+  'GET /v1/openapi': async ({ call }) => ok(await call('GET', '/v1/openapi', null)),
+
+  'POST /v1/auth/token': async ({ call, f }) => {
+    const { id, secret } = await f.credential();
+    const res = await call('POST', '/v1/auth/token', null, { clientId: id, secret });
+    ok(res);
+    ok(await call('GET', '/v1/whoami', res.json.token as string));
+    expect((await call('POST', '/v1/auth/token', null, { clientId: id, secret: `${secret}x` })).status).toBe(401);
+  },
+
+  'GET /v1/whoami': async ({ call, admin }) => ok(await call('GET', '/v1/whoami', admin)),
+
+  'GET /v1/cas': async ({ call, admin, env }) => {
+    ok(await call('GET', '/v1/cas', admin));
+    const roots = await call('GET', `/v1/cas?type=root`, admin);
+    ok(roots);
+    expect((roots.json.cas as { id: string }[]).map((c) => c.id)).toEqual([env.rootId]);
+  },
+
+  'GET /v1/cas/{id}': async ({ call, admin, env }) => {
+    ok(await call('GET', `/v1/cas/${env.issuingId}`, admin));
+    expect((await call('GET', `/v1/cas/${randomUUID()}`, admin)).status).toBe(404);
+  },
+
+  'GET /v1/cas/{id}/chain': async ({ call, admin, env }) => {
+    const res = await call('GET', `/v1/cas/${env.issuingId}/chain`, admin);
+    ok(res);
+    expect(res.json.chainLength).toBe(2);
+    const pem = await call('GET', `/v1/cas/${env.issuingId}/chain`, admin, undefined, { accept: 'application/pem-certificate-chain' });
+    ok(pem);
+    expect(pem.headers.get('content-type')).toMatch(/^application\/pem-certificate-chain/);
+  },
+
+  'POST /v1/certificates': async ({ call, admin, env, f }) => {
+    await f.managed();
+    await f.fromCsr('csr.openapi.test');
+    // A refusal by policy: the error's shape, with the rule beside it.
+    const weak = makeCsr(env.dir, { key: 'rsa-1024', subject: '/CN=weak.openapi.test' });
+    const refused = await call('POST', '/v1/certificates', admin, { caId: env.issuingId, mode: 'csr', csrPem: weak.csrPem });
+    expect(refused.status, refused.text).toBe(422);
+    expect(refused.json.rule).toEqual(expect.any(String));
+    expect((await call('POST', '/v1/certificates', admin, { caId: env.issuingId, commonName: 'x.openapi.test', keyAlgorithm: 'RSA-1024' })).status).toBe(400);
+    const pending = await f.pendingRequest();
+    expect(pending).toMatch(/./);
+  },
+
+  'GET /v1/certificates': async ({ call, admin, env, f }) => {
+    await f.managed();
+    const res = await call('GET', `/v1/certificates?caId=${env.issuingId}&status=active&search=openapi&pageSize=5`, admin);
+    ok(res);
+    expect(res.json.total).toBeGreaterThan(0);
+  },
+
+  'GET /v1/certificates/{id}': async ({ call, admin, f }) => {
+    const { id } = await f.managed();
+    ok(await call('GET', `/v1/certificates/${id}`, admin));
+    expect((await call('GET', `/v1/certificates/${randomUUID()}`, admin)).status).toBe(404);
+  },
+
+  'POST /v1/certificates/{id}/renew': async ({ call, admin, f }) => {
+    const { id } = await f.managed();
+    const res = await call('POST', `/v1/certificates/${id}/renew`, admin, {});
+    ok(res, 201);
+    expect(res.json.privateKey).toMatch(/BEGIN PRIVATE KEY/);
+  },
+
+  'POST /v1/certificates/{id}/revoke': async ({ call, admin, f }) => {
+    const id = await f.fromCsr('revoke.openapi.test');
+    const res = await call('POST', `/v1/certificates/${id}/revoke`, admin, { reason: 'keyCompromise' });
+    ok(res);
+    expect((await call('POST', `/v1/certificates/${id}/revoke`, admin, { reason: 'no-such-reason' })).status).toBe(400);
+  },
+
+  'POST /v1/certificates/{id}/reinstate': async ({ call, admin, f }) => {
+    const id = await f.fromCsr('hold.openapi.test');
+    ok(await call('POST', `/v1/certificates/${id}/revoke`, admin, { reason: 'certificateHold' }));
+    const res = await call('POST', `/v1/certificates/${id}/reinstate`, admin);
+    ok(res);
+    expect((res.json.certificate as { revoked_at: unknown }).revoked_at).toBeNull();
+  },
+
+  'GET /v1/requests/{id}': async ({ call, admin, f }) => {
+    const { requestId } = await f.managed();
+    ok(await call('GET', `/v1/requests/${requestId}`, admin));
+  },
+
+  'POST /v1/requests/{id}/approve': async ({ call, admin, f }) => {
+    const id = await f.pendingRequest();
+    ok(await call('POST', `/v1/requests/${id}/approve`, admin));
+  },
+
+  'POST /v1/requests/{id}/reject': async ({ call, admin, f }) => {
+    const id = await f.pendingRequest();
+    const res = await call('POST', `/v1/requests/${id}/reject`, admin, { reason: 'not this one' });
+    ok(res);
+    expect(res.json.status).toBe('rejected');
+  },
+
+  'GET /v1/products': async ({ call, admin }) => ok(await call('GET', '/v1/products', admin)),
+
+  'POST /v1/credentials': async ({ f }) => {
+    await f.credential();
+  },
+
+  'GET /v1/credentials': async ({ call, admin }) => ok(await call('GET', '/v1/credentials?type=rest&pageSize=2', admin)),
+
+  'GET /v1/credentials/{id}': async ({ call, admin, f }) => ok(await call('GET', `/v1/credentials/${(await f.credential()).id}`, admin)),
+
+  'POST /v1/credentials/{id}/rotate': async ({ call, admin, f }) => ok(await call('POST', `/v1/credentials/${(await f.credential()).id}/rotate`, admin, { graceSeconds: 60 })),
+
+  'POST /v1/credentials/{id}/revoke': async ({ call, admin }) => {
+    const made = await call('POST', '/v1/credentials', admin, { type: 'est', products: '*' });
+    ok(made, 201);
+    ok(await call('POST', `/v1/credentials/${made.json.id as string}/revoke`, admin));
+  },
+
+  'GET /v1/audit': async ({ call, admin }) => ok(await call('GET', '/v1/audit?pageSize=10', admin)),
+
+  'GET /v1/audit/verify': async ({ call, admin }) => {
+    const res = await call('GET', '/v1/audit/verify', admin);
+    ok(res);
+    expect(res.json.ok).toBe(true);
+  },
+
+  'POST /v1/verify': async ({ call, admin, env, f }) => {
+    const res = await call('POST', '/v1/verify', admin, { certificatePem: (await f.managed()).pem });
+    ok(res);
+    expect(res.json.valid).toBe(true);
+    ok(await call('POST', '/v1/verify', admin, { certificatePem: env.issuingPem }));
+    expect((await call('POST', '/v1/verify', admin, { certificatePem: 'not a PEM' })).status).toBe(400);
+  },
+
+  'POST /v1/verify/signature': async ({ call, admin, f }) => {
+    const { id, privateKey } = await f.managed();
+    const data = Buffer.from('signed by the managed key');
+    const signature = createSign('sha256').update(data).sign(privateKey);
+    const res = await call('POST', '/v1/verify/signature', admin, { certificateId: id, data: data.toString('base64'), signature: signature.toString('base64') });
+    ok(res);
+    expect(res.json.valid).toBe(true);
+  },
+};
+
+const d = REST_DEPLOYMENTS[0];
+
+describe.skipIf(!d || d.skip)('the OpenAPI document at /v1/openapi', () => {
+  let env: RestEnv;
+  let check: OpenApiCheck;
+  let tools: Tools;
+
+  beforeAll(async () => {
+    env = await startRestEnv(d as (typeof REST_DEPLOYMENTS)[number]);
+    check = await OpenApiCheck.load(env.base);
+    tools = { env, call: checkedApi(check, env.api), admin: env.adminToken, f: new Fixtures(() => tools) };
+  });
+  afterAll(async () => env?.close());
+
+  it('is OpenAPI 3.1 whose every schema compiles (ajv, JSON Schema 2020-12)', () => {
+    expect(check.document.openapi).toMatch(/^3\.1\.\d+$/);
+    expect(check.operations.length).toBeGreaterThan(20);
+    const pointers = check.schemaPointers();
+    expect(pointers.length).toBeGreaterThan(check.operations.length);
+    for (const pointer of pointers) expect(() => check.validator(pointer), pointer).not.toThrow();
+  });
+
+  it('uses OpenAPI path templates, documents the error answers, and asks for a bearer credential except where none is needed', () => {
+    const schemes = (check.document.components as { securitySchemes: Record<string, { scheme?: string }> }).securitySchemes;
+    expect(schemes.bearer?.scheme).toBe('bearer');
+    expect(check.document.security).toEqual([{ bearer: [] }]);
+    for (const op of check.operations) {
+      expect(op.path, op.key).toMatch(/^\/v1\//);
+      expect(op.path, op.key).not.toMatch(/:/);
+      const responses = op.operation.responses as Record<string, { content?: Record<string, { schema: unknown }> }>;
+      for (const status of ['400', '401', '403', '404', '409', '422', '429', '503']) {
+        expect(responses[status]?.content?.['application/json']?.schema, `${op.key} ${status}`).toEqual({ $ref: '#/components/schemas/Error' });
+      }
+      const isPublic = op.key === 'POST /v1/auth/token' || op.key === 'GET /v1/openapi';
+      expect(op.operation.security, op.key).toEqual(isPublic ? [] : undefined);
+      for (const param of (op.operation.parameters ?? []) as { in: string; name: string }[]) {
+        if (param.in === 'path') expect(op.path, op.key).toContain(`{${param.name}}`);
+      }
+    }
+    const cert = check.operations.find((o) => o.key === 'GET /v1/certificates/{id}');
+    expect(cert).toBeDefined();
+    // Shared schemas are components, referenced.
+    expect(JSON.stringify(cert?.operation.responses)).toContain('"#/components/schemas/CertificateDetail"');
+    const issue = check.operations.find((o) => o.key === 'POST /v1/certificates');
+    expect((issue?.operation.parameters as { name: string; in: string }[]).map((p) => `${p.in}:${p.name}`)).toEqual(['header:Idempotency-Key']);
+  });
+
+  it('is served without a credential, and answers without one are 401 {error} as documented', async () => {
+    for (const op of check.operations) {
+      if (op.operation.security) continue;
+      const path = op.path.replace(/\{[^}]+\}/g, randomUUID());
+      const res = await env.api(op.method.toUpperCase(), path, null, op.method === 'get' ? undefined : {});
+      expect(res.status, `${op.key}: ${res.text}`).toBe(401);
+      check.check(op.method, path, res);
+    }
+  });
+
+  it('is browsable at /docs: Swagger UI from the package, no CDN, no inline script, pointed at the document', async () => {
+    const bare = await fetch(`${env.base}/docs`, { redirect: 'manual' });
+    expect(bare.status).toBe(301);
+    const pageUrl = new URL(bare.headers.get('location') as string, `${env.base}/docs`);
+    expect(pageUrl.pathname).toBe('/docs/');
+    const page = await fetch(pageUrl);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    const csp = page.headers.get('content-security-policy') ?? '';
+    expect(csp).toMatch(/script-src 'self'(;|$)/);
+    const html = await page.text();
+    // Every script is loaded from a file; nothing comes from another host.
+    for (const m of html.matchAll(/<script([^>]*)>([\s\S]*?)<\/script>/g)) {
+      expect(m[1]).toMatch(/src="/);
+      expect((m[2] as string).trim()).toBe('');
+    }
+    expect(html).not.toMatch(/https?:\/\//);
+    const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => new URL(m[1] as string, pageUrl));
+    expect(assets.map((a) => a.pathname)).toContain('/docs/swagger-ui-bundle.js');
+    for (const asset of assets) {
+      const res = await fetch(asset);
+      expect(res.status, asset.pathname).toBe(200);
+      expect(res.headers.get('content-type'), asset.pathname).toMatch(/javascript|css|png/);
+    }
+    const initializer = await (await fetch(new URL('swagger-initializer.js', pageUrl))).text();
+    const documentUrl = /url: "([^"]+)"/.exec(initializer)?.[1];
+    expect(documentUrl).toBeDefined();
+    const document = await fetch(new URL(documentUrl as string, pageUrl));
+    expect(document.status).toBe(200);
+    expect(((await document.json()) as { openapi: string }).openapi).toBe(check.document.openapi);
+    // The package's other files are not served.
+    const other = await fetch(`${env.base}/docs/package.json`);
+    expect(other.status).toBe(404);
+    expect(((await other.json()) as { error: string }).error).toMatch(/not found/);
+  });
+
+  for (const [key, exercise] of Object.entries(EXERCISES)) {
+    it(`${key} answers as the document says`, async () => {
+      expect(check.operations.map((o) => o.key), `${key} is in the exercise table but not in the document`).toContain(key);
+      await exercise(tools);
+      const statuses = [...(check.exercised.get(key) ?? [])];
+      expect(statuses.some((s) => s >= 200 && s < 300), `${key} was never answered with a success (saw ${statuses.join(', ') || 'nothing'})`).toBe(true);
+    });
+  }
+
+  it('has had every operation of the document exercised', () => {
+    const missing = check.operations.map((o) => o.key).filter((k) => !(k in EXERCISES));
+    expect(missing, 'operations with no entry in EXERCISES (add one)').toEqual([]);
+    expect(check.unexercised(), 'operations no checked call reached').toEqual([]);
+  });
+});
