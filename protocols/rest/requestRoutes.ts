@@ -1,12 +1,11 @@
 // Enrollment requests: the approval queue, where one request stands, and an approver's decision.
 import type { Request } from 'express';
 import { z } from 'zod';
-import { permittedCas } from '../../src/auth/permissions.js';
+import { can, permittedCas } from '../../src/auth/permissions.js';
 import { forbidden, notFound } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import { TRANSITIONS } from '../../src/core/requestStatus.js';
-import type { EnrollmentRequest, RequestStatus } from '../../src/core/types.js';
-import type { RequestFilter } from '../../src/core/types.js';
+import type { CredentialRecord, EnrollmentRequest, RequestFilter, RequestStatus } from '../../src/core/types.js';
 import { auditContextOf, credentialOf, principalOf, requirePermission } from './auth.js';
 import { pageOf } from './pagination.js';
 import type { RestRoutes } from './route.js';
@@ -14,6 +13,17 @@ import { pageFields, requestSchema } from './schemas.js';
 import { requestJson } from './serialize.js';
 
 const idParams = z.object({ id: z.string().min(1).max(200) });
+
+/** The CAs whose requests a credential sees: those it reads, and those it approves for. */
+function visibleCas(credential: CredentialRecord): '*' | string[] {
+  const read = permittedCas(credential, 'read');
+  const approve = permittedCas(credential, 'approve');
+  return read === '*' || approve === '*' ? '*' : [...new Set([...read, ...approve])];
+}
+
+function requireSight(req: Request, caId: string): void {
+  if (!can(credentialOf(req), 'read', caId) && !can(credentialOf(req), 'approve', caId)) throw forbidden(`this credential may not read on CA ${caId}`);
+}
 
 /** Every status there is: the transition table has one row each. */
 const REQUEST_STATUSES = Object.keys(TRANSITIONS) as [RequestStatus, ...RequestStatus[]];
@@ -49,15 +59,16 @@ export function mountRequestRoutes(routes: RestRoutes, core: CoreServices): void
       path: '/requests',
       tag: 'Requests',
       summary: 'Enrollment requests, newest first: the approval queue with status=pending_approval',
-      description: 'Requests of the CAs this credential may read, and those it sent itself.',
-      permission: 'read (on caId when given)',
+      description: 'Requests of the CAs this credential may read or approve on, and those it sent itself.',
+      permission: 'read or approve (on caId when given)',
       query: listQuery,
       responses: { 200: { description: 'One page', schema: z.object({ requests: z.array(requestSchema), ...pageFields }) } },
     },
     async ({ req, res, query }) => {
       const credential = credentialOf(req);
-      if (query.caId) requirePermission(req, 'read', query.caId);
-      const readable = permittedCas(credential, 'read');
+      if (query.caId) requireSight(req, query.caId);
+      // An approver sees the queue of the CAs it approves for, as a reader sees those it reads.
+      const readable = visibleCas(credential);
       const filter: RequestFilter = {
         ...(query.caId ? { caIds: [query.caId] } : readable === '*' ? {} : { caIds: readable, orRequester: principalOf(credential) }),
         ...(query.status ? { status: query.status } : {}),
@@ -74,14 +85,14 @@ export function mountRequestRoutes(routes: RestRoutes, core: CoreServices): void
       path: '/requests/:id',
       tag: 'Requests',
       summary: 'Where a request stands',
-      permission: 'the requester, or read on its CA',
+      permission: 'the requester, or read or approve on its CA',
       params: idParams,
       responses: { 200: { description: 'The request', schema: requestSchema } },
     },
     async ({ req, res, params }) => {
       const r = await queries.requestById(params.id);
       if (!r) throw notFound(`request ${params.id} not found`);
-      if (r.requester !== principalOf(credentialOf(req))) requirePermission(req, 'read', r.caId);
+      if (r.requester !== principalOf(credentialOf(req))) requireSight(req, r.caId);
       res.json(requestJson(r));
     },
   );

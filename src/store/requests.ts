@@ -1,4 +1,4 @@
-import type { Insertable, Kysely, Selectable } from 'kysely';
+import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
 import { assertTransitions, TransitionError } from '../core/requestStatus.js';
 import type { AuditEntryInput, Constraint, CustomFieldValues, EnrollmentRequest, KeySource, Rejection, RequestStatus } from '../core/types.js';
 import { KyselyWriter, type AuditedWrites } from './kyselyWriter.js';
@@ -251,7 +251,8 @@ export class KyselyRequestStore implements RequestStore {
     const { caIds, orRequester } = filter;
     if (caIds !== undefined) {
       base = base.where((eb) => {
-        const byCa = caIds.length === 0 ? eb.val(false) : eb('ca_id', 'in', caIds);
+        // No boolean literal: better-sqlite3 binds no booleans.
+        const byCa = caIds.length === 0 ? sql<boolean>`1 = 0` : eb('ca_id', 'in', caIds);
         return orRequester === undefined ? byCa : eb.or([byCa, eb('requester', '=', orRequester)]);
       });
     }
