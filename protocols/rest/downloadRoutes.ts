@@ -86,8 +86,11 @@ export function mountDownloadRoutes(routes: RestRoutes, core: CoreServices): voi
       params: idParams,
       query: downloadQuery,
       responses: {
-        // One media type per answer is all a RouteSpec declares: the default format's.
-        200: { description: `The file, as an attachment: ${FORMATS.map((f) => `${f} as ${CONTENT_TYPES[f]}`).join(', ')}`, contentType: CONTENT_TYPES.pem },
+        200: {
+          description: 'The file, as an attachment, in the format asked for',
+          contentType: CONTENT_TYPES.pem,
+          alternatives: { [CONTENT_TYPES.der]: 'format=der', [CONTENT_TYPES.chain]: 'format=chain', [CONTENT_TYPES.pkcs7]: 'format=pkcs7' },
+        },
       },
     },
     async ({ req, res, params, query }) => {
