@@ -61,6 +61,9 @@ export async function benchEst(args: string[]): Promise<void> {
     CERTGATE_HTTP_PORT: String(await freePort()),
     CERTGATE_HTTPS_PORT: String(httpsPort),
     CERTGATE_LOG_LEVEL: 'warn',
+    // The REST baseline is measured, not limited.
+    CERTGATE_RATE_LIMIT_PER_MINUTE: '0',
+    CERTGATE_ISSUE_RATE_LIMIT_PER_MINUTE: '0',
     REDIS_URL: '',
     DATABASE_URL: '',
   };

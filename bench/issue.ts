@@ -72,7 +72,7 @@ async function queueScenario(csrs: string[], redisUrl: string | undefined, basel
 async function httpScenario(csrs: string[]): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'certgate-bench-http-'));
   const port = await freePort();
-  const env = { ...process.env, CERTGATE_DATA_DIR: dataDir, CERTGATE_HTTP_PORT: String(port), CERTGATE_HTTPS_PORT: '0', CERTGATE_LOG_LEVEL: 'warn', REDIS_URL: '', DATABASE_URL: '' };
+  const env = { ...process.env, CERTGATE_DATA_DIR: dataDir, CERTGATE_HTTP_PORT: String(port), CERTGATE_HTTPS_PORT: '0', CERTGATE_LOG_LEVEL: 'warn', CERTGATE_RATE_LIMIT_PER_MINUTE: '0', CERTGATE_ISSUE_RATE_LIMIT_PER_MINUTE: '0', REDIS_URL: '', DATABASE_URL: '' };
   const cli = [join(root, 'node_modules/tsx/dist/cli.mjs'), join(root, 'main.ts')];
   const init = JSON.parse(execFileSync(process.execPath, [...cli, 'init', '--json'], { env, encoding: 'utf8' })) as { issuing_ca_id: string; admin_api_key: string };
   const server = spawn(process.execPath, [...cli, 'serve', '--json'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
