@@ -5,12 +5,14 @@
 // EXERCISES is the table of how to call each operation. A route added without an entry here makes
 // the last test fail, naming it: add an entry (call it through `call`, which checks the answer).
 import { createSign, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
 import { createProduct } from '../src/core/products.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { checkedApi, OpenApiCheck } from './helpers/openapiCheck.js';
-import { makeCsr } from './helpers/openssl.js';
+import { makeCsr, openssl } from './helpers/openssl.js';
 import { REST_DEPLOYMENTS, startRestEnv, type ApiAnswer, type RestEnv } from './helpers/restEnv.js';
 
 type Call = (method: string, path: string, token: string | null, body?: unknown, headers?: Record<string, string>) => Promise<ApiAnswer>;
@@ -67,6 +69,30 @@ class Fixtures {
     const res = await call('POST', '/v1/certificates', admin, { productId: (await this.approvalProduct()).id, mode: 'csr', csrPem });
     expect(res.status, res.text).toBe(202);
     return res.json.request_id as string;
+  };
+
+  readonly escrowProduct = memo(async () => {
+    const { env } = this.t();
+    return createProduct(env.server.rt.store, { name: `openapi-escrow-${randomUUID()}`, caId: env.issuingId, template: parseProductTemplate({ escrowKeys: true }) }, CLI_CONTEXT);
+  });
+
+  /** A managed certificate whose key the product escrows. */
+  readonly escrowed = async (): Promise<string> => {
+    const res = await this.issue({ productId: (await this.escrowProduct()).id, commonName: 'escrowed.openapi.test' });
+    return (res.json.certificate as { id: string }).id;
+  };
+
+  /** A self-signed certificate of nobody certgate knows, made with openssl, imported. */
+  readonly imported = async (): Promise<{ id: string; serial: string; issuer: string }> => {
+    const { call, admin, env } = this.t();
+    const name = randomUUID();
+    const key = join(env.dir, `${name}.key`);
+    const pem = join(env.dir, `${name}.pem`);
+    openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', pem, '-subj', `/CN=${name}.elsewhere.test`, '-days', '30']);
+    const res = await call('POST', '/v1/certificates/import', admin, { certificatePem: readFileSync(pem, 'utf8'), owner: 'legacy team' });
+    expect(res.status, res.text).toBe(201);
+    const cert = res.json.certificate as { id: string; serial_number: string; issuer: string };
+    return { id: cert.id, serial: cert.serial_number, issuer: cert.issuer };
   };
 
   /** A rest credential made over the API: its id and secret. */
@@ -181,6 +207,74 @@ const EXERCISES: Record<string, Exercise> = {
   },
 
   'GET /v1/products': async ({ call, admin }) => ok(await call('GET', '/v1/products', admin)),
+
+  'GET /v1/products/{id}': async ({ call, admin, f }) => ok(await call('GET', `/v1/products/${(await f.escrowProduct()).id}`, admin)),
+
+  'GET /v1/requests': async ({ call, admin, f }) => {
+    await f.pendingRequest();
+    const res = await call('GET', '/v1/requests?status=pending_approval&pageSize=5', admin);
+    ok(res);
+    expect((res.json.requests as unknown[]).length).toBeGreaterThan(0);
+  },
+
+  'POST /v1/requests/{id}/decline': async ({ call, admin, f }) => ok(await call('POST', `/v1/requests/${await f.pendingRequest()}/decline`, admin, { comment: 'not this one' })),
+
+  'POST /v1/certificates/{id}/suspend': async ({ call, admin, f }) => ok(await call('POST', `/v1/certificates/${await f.fromCsr('suspend.openapi.test')}/suspend`, admin, {})),
+
+  'POST /v1/certificates/serial/{serial}/revoke': async ({ call, admin, f }) => {
+    const id = await f.fromCsr('serial.openapi.test');
+    const serial = ((await call('GET', `/v1/certificates/${id}`, admin)).json.serial_number as string).toUpperCase();
+    ok(await call('POST', `/v1/certificates/serial/${serial}/revoke`, admin, { reason: 'keyCompromise' }));
+  },
+
+  'POST /v1/certificates/{id}/rekey': async ({ call, admin, f }) => ok(await call('POST', `/v1/certificates/${(await f.managed()).id}/rekey`, admin, {}), 201),
+
+  'POST /v1/certificates/{id}/replace': async ({ call, admin, env, f }) => {
+    const id = await f.fromCsr('replace.openapi.test');
+    const { csrPem } = makeCsr(env.dir, { subject: '/CN=replace.openapi.test', san: ['DNS:replace.openapi.test'] });
+    ok(await call('POST', `/v1/certificates/${id}/replace`, admin, { csrPem, revokeOriginal: true }), 201);
+  },
+
+  'GET /v1/certificates/{id}/download': async ({ call, admin, f }) => {
+    const { id } = await f.managed();
+    for (const format of ['pem', 'der', 'chain', 'pkcs7']) ok(await call('GET', `/v1/certificates/${id}/download?format=${format}`, admin));
+  },
+
+  'POST /v1/certificates/{id}/download': async ({ call, admin, f }) => ok(await call('POST', `/v1/certificates/${await f.escrowed()}/download`, admin, { format: 'pkcs12', password: 'correct horse battery' })),
+
+  'POST /v1/certificates/import': async ({ f }) => {
+    await f.imported();
+  },
+
+  'POST /v1/certificates/imported/revoke': async ({ call, admin, f }) => {
+    const { serial, issuer } = await f.imported();
+    ok(await call('POST', '/v1/certificates/imported/revoke', admin, { issuer, serialNumber: serial, reason: 'superseded' }));
+  },
+
+  'PUT /v1/certificates/{id}': async ({ call, admin, f }) => ok(await call('PUT', `/v1/certificates/${(await f.managed()).id}`, admin, { owner: 'web team', notes: 'behind the load balancer' })),
+
+  'POST /v1/certificates/{id}/mark-renewed': async ({ call, admin, f }) => ok(await call('POST', `/v1/certificates/${(await f.imported()).id}/mark-renewed`, admin, { renewedBy: 'renewed by the vendor' })),
+
+  'DELETE /v1/certificates/{id}': async ({ call, admin, f }) => ok(await call('DELETE', `/v1/certificates/${(await f.imported()).id}`, admin), 204),
+
+  'GET /v1/certificates/{id}/locations': async ({ call, admin, f }) => ok(await call('GET', `/v1/certificates/${(await f.managed()).id}/locations`, admin)),
+
+  'POST /v1/certificates/{id}/locations': async ({ call, admin, f }) => ok(await call('POST', `/v1/certificates/${(await f.managed()).id}/locations`, admin, { host: 'web1.openapi.test', port: 443, kind: 'server' }), 201),
+
+  'PUT /v1/certificates/{id}/locations/{locationId}': async ({ call, admin, f }) => {
+    const { id } = await f.managed();
+    const made = await call('POST', `/v1/certificates/${id}/locations`, admin, { host: 'web2.openapi.test', kind: 'server' });
+    const locationId = ((made.json.location ?? made.json) as { id: string }).id;
+    ok(await call('PUT', `/v1/certificates/${id}/locations/${locationId}`, admin, { host: 'web3.openapi.test', port: 8443, kind: 'server' }));
+  },
+
+  'DELETE /v1/certificates/{id}/locations/{locationId}': async ({ call, admin, f }) => {
+    const { id } = await f.managed();
+    const made = await call('POST', `/v1/certificates/${id}/locations`, admin, { host: 'web4.openapi.test', kind: 'server' });
+    const locationId = ((made.json.location ?? made.json) as { id: string }).id;
+    const res = await call('DELETE', `/v1/certificates/${id}/locations/${locationId}`, admin);
+    expect(res.status, res.text).toBeLessThan(300);
+  },
 
   'POST /v1/credentials': async ({ f }) => {
     await f.credential();

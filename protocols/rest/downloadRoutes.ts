@@ -89,7 +89,8 @@ export function mountDownloadRoutes(routes: RestRoutes, core: CoreServices): voi
         200: {
           description: 'The file, as an attachment, in the format asked for',
           contentType: CONTENT_TYPES.pem,
-          alternatives: { [CONTENT_TYPES.der]: 'format=der', [CONTENT_TYPES.chain]: 'format=chain', [CONTENT_TYPES.pkcs7]: 'format=pkcs7' },
+          // Media types without their parameters, as OpenAPI keys them.
+          alternatives: { [CONTENT_TYPES.der]: 'format=der', [CONTENT_TYPES.chain]: 'format=chain', 'application/pkcs7-mime': 'format=pkcs7 (smime-type=certs-only)' },
         },
       },
     },

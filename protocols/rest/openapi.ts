@@ -140,13 +140,19 @@ function operationOf(renderer: SchemaRenderer, spec: RouteSpec): Json {
   const responses: Json = {};
   for (const [status, answer] of Object.entries(spec.responses)) {
     const contentType = answer.contentType ?? 'application/json';
+    // No schema and no media type: an answer without a body (204).
+    const bodiless = !answer.schema && !answer.contentType;
     responses[status] = {
       description: answer.description,
       ...(answer.headers ? { headers: Object.fromEntries(Object.entries(answer.headers).map(([name, description]) => [name, { description, schema: { type: 'string' } }])) } : {}),
-      content: {
-        [contentType]: { schema: answer.schema ? renderer.render(answer.schema, 'output') : { type: 'string' } },
-        ...Object.fromEntries(Object.entries(answer.alternatives ?? {}).map(([type, description]) => [type, { schema: { type: 'string', description } }])),
-      },
+      ...(bodiless
+        ? {}
+        : {
+            content: {
+              [contentType]: { schema: answer.schema ? renderer.render(answer.schema, 'output') : { type: 'string' } },
+              ...Object.fromEntries(Object.entries(answer.alternatives ?? {}).map(([type, description]) => [type, { schema: { type: 'string', description } }])),
+            },
+          }),
     };
   }
   const error = renderer.render(errorAnswerSchema, 'output');
