@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import type { CoreServices } from '../../src/core/protocol.js';
 import type { DeploymentLocation } from '../../src/core/types.js';
-import type { LocationFields } from '../../src/store/types.js';
+import type { LocationFields } from '../../src/core/types.js';
 import { auditContextOf, requirePermission } from './auth.js';
 import type { RestRoutes } from './route.js';
 

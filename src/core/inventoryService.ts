@@ -7,10 +7,10 @@ import { DerError, normalizeSerialHex } from '../pki/der.js';
 import { certificatesInPem, chainProblem, ForeignCertificateError, isSignedBy, readForeignCertificate, storedDnCandidates } from '../pki/foreignCertificate.js';
 import { customFieldProblems, MAX_CUSTOM_FIELD_LENGTH } from '../policy/customFields.js';
 import { parseProductTemplate } from '../policy/productSchema.js';
-import type { InventoryEdit, LocationFields, Store } from '../store/types.js';
+import type { InventoryEdit, Store } from '../store/types.js';
 import { badRequest, conflict, notFound, refused, unprocessable } from './errors.js';
 import { newId } from './ids.js';
-import type { AuditContext, AuditEntryInput, CustomFieldValues, DeploymentLocation, InventoryRecord, RevocationReason } from './types.js';
+import type { AuditContext, AuditEntryInput, CustomFieldValues, DeploymentLocation, InventoryRecord, LocationFields, RevocationReason } from './types.js';
 
 /**
  * Asked before a change, with the certificate's CA, or null for an imported certificate (which

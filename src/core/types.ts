@@ -297,6 +297,9 @@ export interface DeploymentLocation {
   updatedAt: Date;
 }
 
+/** What a caller sets on a deployment location. */
+export type LocationFields = Pick<DeploymentLocation, 'host' | 'port' | 'path' | 'kind' | 'notes'>;
+
 export interface RevokedEntry {
   serialNumber: string;
   revokedAt: Date;

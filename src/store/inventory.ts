@@ -1,15 +1,13 @@
 // The inventory: certificates of ours and imported ones, as operators list, filter and edit them.
 import { sql, type Kysely, type RawBuilder, type Selectable, type SelectQueryBuilder } from 'kysely';
-import type { AuditEntryInput, DeploymentLocation, InventoryRecord } from '../core/types.js';
+import type { AuditEntryInput, DeploymentLocation, InventoryFilter, InventoryRecord, LocationFields } from '../core/types.js';
 import { inventoryFromRow } from './certificates.js';
 import type { AuditedWrites } from './kyselyWriter.js';
 import { fromMs, toMs, type CertificateLocationsTable, type CertificatesTable, type Database } from './schema.js';
-import type { InventoryFilter } from '../core/types.js';
 import type {
   InventoryEdit,
   InventoryRemoval,
   InventoryStore,
-  LocationFields,
   NewImportedCertificate,
   NewLocation,
   Revocation,

@@ -10,6 +10,7 @@ import type {
   CertificateRecord,
   CrlHeader,
   InventoryFilter,
+  LocationFields,
   RequestFilter,
   CustomFieldValues,
   DeploymentLocation,
@@ -182,7 +183,6 @@ export interface InventoryEdit {
   customFields?: { [name: string]: CustomFieldValues[string] | null };
 }
 
-export type LocationFields = Pick<DeploymentLocation, 'host' | 'port' | 'path' | 'kind' | 'notes'>;
 export type NewLocation = LocationFields & Pick<DeploymentLocation, 'id' | 'certificateId'>;
 
 export interface CrlStore {
