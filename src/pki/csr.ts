@@ -121,6 +121,8 @@ function checkDerTree(der: Buffer, node: DerNode, depth: number): void {
   const universal = (node.tag & 0xc0) === 0;
   const type = node.tag & 0x1f;
   if (node.tag & 0x20) {
+    // Universal tag 0 is reserved (end-of-contents), constructed or not.
+    if (universal && type === 0) throw new DerError('universal tag 0 is reserved');
     if (universal && PRIMITIVE_ONLY.has(type)) throw new DerError(`constructed encoding of primitive type 0x${type.toString(16)}`);
     for (const child of children(der, node)) checkDerTree(der, child, depth + 1);
     return;
