@@ -4,11 +4,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, type Migration } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration } from 'kysely';
+import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { TransitionError } from '../src/core/requestStatus.js';
 import { entryHash } from '../src/audit/chain.js';
-import { DEFAULT_REQUEST_DETAILS, type Constraint, type CredentialRecord, type EnrollmentRequest, type ProductTemplate, type Rejection, type RequestStatus } from '../src/core/types.js';
+import { DEFAULT_REQUEST_DETAILS, type Constraint, type CredentialRecord, type EnrollmentRequest, type InventoryFilter, type ProductTemplate, type Rejection, type RequestStatus } from '../src/core/types.js';
 import {
   createStoreFromKysely,
   DuplicateSerialError,
@@ -234,6 +235,258 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
         await store.ocspSigners.insert(signer('2025-02-01T00:00:00.000Z'));
         const newest = await store.ocspSigners.insert(signer('2025-03-01T00:00:00.000Z'));
         expect(await store.ocspSigners.latest(caId)).toEqual(newest);
+      });
+    });
+
+    describe('inventory list', () => {
+      // Fixtures are written straight into the table (ours and imported ones alike), with the
+      // dates each case needs; the expected answer of every filter is computed here, in plain code.
+      const DAY = 86_400_000;
+      /** Noon, so that the day boundaries of the store's counts fall inside the fixtures' spread. */
+      const NOW = Date.UTC(2030, 0, 15, 12);
+      interface Fixture {
+        id: string;
+        caId: string | null;
+        productId: string | null;
+        source: 'issued' | 'imported';
+        commonName: string | null;
+        createdAt: number;
+        validTo: number;
+        revokedAt: number | null;
+        revocationReason: string | null;
+        deletedAt: number | null;
+        owner: string | null;
+        customFields: Record<string, string>;
+      }
+      let otherCaId: string;
+      let otherProductId: string;
+      let seq = 0;
+
+      beforeEach(async () => {
+        otherCaId = randomUUID();
+        otherProductId = randomUUID();
+        seq = 0;
+        await store.cas.insert(newCa(otherCaId, 'other-ca'), testAudit());
+        await store.products.insert({ id: otherProductId, name: 'other', caId: otherCaId, template }, testAudit());
+      });
+
+      function fixture(o: Partial<Fixture> = {}): Fixture {
+        seq++;
+        return {
+          id: randomUUID(),
+          caId,
+          productId,
+          source: 'issued',
+          commonName: `host${seq}.example.com`,
+          // Mostly distinct, a few the same (the id breaks ties).
+          createdAt: NOW - 100 * DAY + Math.floor(seq / 2) * 3_600_000,
+          validTo: NOW + 30 * DAY,
+          revokedAt: null,
+          revocationReason: null,
+          deletedAt: null,
+          owner: null,
+          customFields: {},
+          ...o,
+        };
+      }
+
+      async function insert(fixtures: Fixture[]): Promise<void> {
+        for (let i = 0; i < fixtures.length; i += 500) {
+          await store.db
+            .insertInto('certificates')
+            .values(
+              fixtures.slice(i, i + 500).map((f) => ({
+                id: f.id,
+                ca_id: f.caId,
+                product_id: f.productId,
+                request_id: null,
+                serial_number: newSerial(),
+                common_name: f.commonName,
+                san_dns: JSON.stringify(f.commonName ? [f.commonName] : []),
+                san_ip: '[]',
+                san_email: '[]',
+                san_uri: '[]',
+                key_algorithm: 'ec-p256',
+                valid_from: f.createdAt,
+                valid_to: f.validTo,
+                certificate_pem: 'pem',
+                revoked_at: f.revokedAt,
+                revocation_reason: f.revocationReason,
+                invalidity_date: null,
+                created_at: f.createdAt,
+                source: f.source,
+                issuer: f.source === 'imported' ? 'CN=Elsewhere' : null,
+                owner: f.owner,
+                notes: null,
+                custom_fields: JSON.stringify(f.customFields),
+                supersedes: null,
+                renewed_by: null,
+                deleted_at: f.deletedAt,
+              })),
+            )
+            .execute();
+        }
+      }
+
+      /** What list() must answer, newest first (SQLite's lower() folds ASCII only: the fixtures' names are ASCII). */
+      function expected(fixtures: Fixture[], f: InventoryFilter): string[] {
+        const now = (f.now ?? new Date()).getTime();
+        return fixtures
+          .filter((c) => {
+            if (c.deletedAt !== null) return false;
+            if (f.caIds !== undefined || !f.includeImported) {
+              const ours = f.caIds === undefined ? c.source === 'issued' : c.caId !== null && f.caIds.includes(c.caId);
+              if (!(ours || (f.includeImported && c.source === 'imported'))) return false;
+            }
+            if (f.source && c.source !== f.source) return false;
+            if (f.productId && c.productId !== f.productId) return false;
+            if (f.owner && c.owner !== f.owner) return false;
+            if (f.search && !(c.commonName ?? '').toLowerCase().includes(f.search.toLowerCase())) return false;
+            if (f.createdFrom && c.createdAt < f.createdFrom.getTime()) return false;
+            if (f.createdTo && c.createdAt > f.createdTo.getTime()) return false;
+            const live = c.revokedAt === null;
+            if (f.expiringInDays !== undefined && !(live && c.validTo > now && c.validTo <= now + f.expiringInDays * DAY)) return false;
+            if (f.status === 'active' && !(live && c.validTo > now)) return false;
+            if (f.status === 'revoked' && live) return false;
+            if (f.status === 'expired' && !(live && c.validTo <= now)) return false;
+            return Object.entries(f.customFields ?? {}).every(([k, v]) => c.customFields[k] === v);
+          })
+          .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+          .map((c) => c.id);
+      }
+
+      async function expectPage(fixtures: Fixture[], f: InventoryFilter, limit: number, offset: number): Promise<void> {
+        const all = expected(fixtures, f);
+        const { certificates, total } = await store.inventory.list(f, { limit, offset });
+        expect({ filter: f, limit, offset, total, ids: certificates.map((c) => c.id) }).toEqual({ filter: f, limit, offset, total: all.length, ids: all.slice(offset, offset + limit) });
+      }
+
+      /** Around NOW and the day boundaries the counts are kept by, to the millisecond. */
+      function spread(): Fixture[] {
+        const today = Math.floor(NOW / DAY) * DAY;
+        const validTos = [
+          NOW - 1, NOW, NOW + 1, today - 1, today, today + DAY - 1, today + DAY, NOW - 400 * DAY, NOW - 5 * DAY,
+          NOW + 5 * DAY - 1, NOW + 5 * DAY, NOW + 5 * DAY + 1, NOW + 30 * DAY, NOW + 30 * DAY + 1, NOW + 31 * DAY, NOW + 200 * DAY,
+        ];
+        const out: Fixture[] = [];
+        for (const validTo of validTos) {
+          out.push(fixture({ validTo }));
+          out.push(fixture({ validTo, caId: otherCaId, productId: otherProductId, owner: 'team-a' }));
+          out.push(fixture({ validTo, revokedAt: NOW - DAY, revocationReason: 'keyCompromise' }));
+          out.push(fixture({ validTo, caId: null, productId: null, source: 'imported', customFields: { costCenter: 'CC-1' } }));
+        }
+        out.push(fixture({ revokedAt: NOW - 2 * DAY, revocationReason: 'certificateHold', caId: otherCaId, productId: otherProductId }));
+        out.push(fixture({ deletedAt: NOW - DAY }));
+        out.push(fixture({ deletedAt: NOW - DAY, source: 'imported', caId: null, productId: null }));
+        out.push(fixture({ commonName: 'API-17.Payments.prod.example.com', owner: 'team-a' }));
+        out.push(fixture({ commonName: 'api-170.payments.dev.example.com', caId: otherCaId, productId: otherProductId }));
+        out.push(fixture({ commonName: '100%_sure.example.com' }));
+        out.push(fixture({ commonName: '100x-sure.example.com' }));
+        out.push(fixture({ commonName: null }));
+        return out;
+      }
+
+      function filters(): InventoryFilter[] {
+        const now = new Date(NOW);
+        const everyone = { includeImported: true, now };
+        return [
+          everyone,
+          { includeImported: false, now },
+          { ...everyone, status: 'active' },
+          { ...everyone, status: 'revoked' },
+          { ...everyone, status: 'expired' },
+          { ...everyone, status: 'all' },
+          ...[0, 1, 5, 30, 31, 365].map((expiringInDays) => ({ ...everyone, expiringInDays })),
+          { ...everyone, status: 'revoked', expiringInDays: 30 },
+          { ...everyone, status: 'expired', expiringInDays: 30 },
+          { ...everyone, status: 'active', expiringInDays: 5 },
+          { caIds: [caId], includeImported: false, now },
+          { caIds: [otherCaId], includeImported: false, now, status: 'active' },
+          { caIds: [caId, otherCaId], includeImported: false, now, expiringInDays: 30 },
+          { caIds: [otherCaId], includeImported: true, now, status: 'expired' },
+          { caIds: [], includeImported: false, now },
+          { caIds: [], includeImported: true, now, status: 'active' },
+          { caIds: ['no-such-ca'], includeImported: false, now },
+          { ...everyone, source: 'imported' },
+          { ...everyone, source: 'issued', status: 'revoked' },
+          { ...everyone, productId: otherProductId },
+          { ...everyone, productId: otherProductId, status: 'active' },
+          { ...everyone, owner: 'team-a' },
+          { ...everyone, owner: 'team-a', status: 'expired' },
+          { ...everyone, search: 'api-17' },
+          { ...everyone, search: 'API-17.PAY' },
+          { ...everyone, search: 'payments' },
+          { ...everyone, search: 'payments', caIds: [otherCaId] },
+          { ...everyone, search: '%_' },
+          { ...everyone, search: '0%' },
+          { ...everyone, search: 'x' },
+          { ...everyone, search: 'no such name' },
+          { ...everyone, createdFrom: new Date(NOW - 95 * DAY), createdTo: new Date(NOW - 90 * DAY) },
+          { ...everyone, createdFrom: new Date(NOW - 95 * DAY), status: 'active' },
+          { ...everyone, customFields: { costCenter: 'CC-1' } },
+          { ...everyone, customFields: { costCenter: 'CC-1' }, expiringInDays: 5 },
+        ];
+      }
+
+      it('answers every filter with its matches, newest first, and their total', async () => {
+        const fixtures = spread();
+        await insert(fixtures);
+        for (const f of filters()) {
+          await expectPage(fixtures, f, 100, 0);
+          await expectPage(fixtures, f, 3, 2);
+          await expectPage(fixtures, f, 5, 60);
+        }
+      });
+
+      it('totals follow revocation, reinstatement, deletion and edits', async () => {
+        const fixtures = spread();
+        await insert(fixtures);
+        const live = fixtures.filter((c) => c.caId === caId && c.revokedAt === null && c.deletedAt === null && c.validTo > NOW);
+        const [a, b, c] = live as [Fixture, Fixture, Fixture];
+        const revoked = await store.certificates.revoke(a.id, { reason: 'certificateHold', revokedAt: new Date(NOW - 1000), invalidityDate: null }, testAudit());
+        expect(revoked?.changed).toBe(true);
+        a.revokedAt = NOW - 1000;
+        await store.certificates.revoke(b.id, { reason: 'certificateHold', revokedAt: new Date(NOW - 1000), invalidityDate: null }, testAudit());
+        await store.certificates.reinstate(b.id, testAudit());
+        await store.db.updateTable('certificates').set({ deleted_at: NOW - 10 }).where('id', '=', c.id).execute();
+        c.deletedAt = NOW - 10;
+        const moved = fixtures.find((x) => x.caId === otherCaId && x.deletedAt === null) as Fixture;
+        await store.db.updateTable('certificates').set({ valid_to: NOW + 3 * DAY, owner: 'team-b' }).where('id', '=', moved.id).execute();
+        Object.assign(moved, { validTo: NOW + 3 * DAY, owner: 'team-b' });
+        const gone = fixtures.find((x) => x.source === 'imported' && x.deletedAt === null) as Fixture;
+        await store.db.deleteFrom('certificates').where('id', '=', gone.id).execute();
+        fixtures.splice(fixtures.indexOf(gone), 1);
+        const undeleted = fixtures.find((x) => x.deletedAt !== null) as Fixture;
+        await store.db.updateTable('certificates').set({ deleted_at: null }).where('id', '=', undeleted.id).execute();
+        undeleted.deletedAt = null;
+        for (const f of filters()) await expectPage(fixtures, f, 100, 0);
+      });
+
+      it('reads a deep page the same from either end, with and without filters', async () => {
+        const fixtures = Array.from({ length: 3_000 }, (_, i) =>
+          fixture({
+            createdAt: NOW - 5_000 * 60_000 + Math.floor(i / 3) * 60_000,
+            validTo: NOW + ((i % 7) - 3) * DAY,
+            ...(i % 2 ? { caId: otherCaId, productId: otherProductId } : {}),
+            ...(i % 20 === 0 ? { revokedAt: NOW - DAY, revocationReason: 'superseded' } : {}),
+          }),
+        );
+        await insert(fixtures);
+        const now = new Date(NOW);
+        const everyone = { includeImported: true, now };
+        for (const [f, offsets] of [
+          [everyone, [999, 1_000, 1_400, 1_600, 2_990, 2_999, 3_000, 5_000]],
+          [{ ...everyone, status: 'active' as const }, [1_000, 1_250, 1_280]],
+          [{ ...everyone, status: 'expired' as const }, [1_000, 1_700]],
+          [{ ...everyone, status: 'revoked' as const }, [100, 149, 150]],
+          [{ caIds: [otherCaId], includeImported: false, now }, [1_000, 1_480, 1_500]],
+          [{ caIds: [caId], includeImported: false, now, status: 'revoked' }, [1_000]],
+          [{ ...everyone, search: 'host1' }, [1_000, 1_100]],
+          [{ ...everyone, createdFrom: new Date(NOW - 4_000 * 60_000) }, [1_000, 2_000]],
+        ] as [InventoryFilter, number[]][]) {
+          for (const offset of offsets) await expectPage(fixtures, f, 30, offset);
+        }
+        await expectPage(fixtures, everyone, 100, 2_950);
       });
     });
 
@@ -1464,5 +1717,93 @@ describe('sqlite file specifics', () => {
     });
     expect(await store.requests.claim('r', { serialNumber: '0f', leaseMs: 1000 })).toMatchObject({ status: 'signing', serialNumber: '0f' });
     await store.close();
+  });
+});
+
+describe('the inventory indexes migration', () => {
+  const NOW = Date.UTC(2030, 0, 15, 12);
+  const DAY = 86_400_000;
+  const row = (id: string, o: { caId?: string | null; validTo?: number; revokedAt?: number | null; deletedAt?: number | null; commonName?: string }) => ({
+    id,
+    ca_id: o.caId === undefined ? 'ca' : o.caId,
+    product_id: o.caId === null ? null : 'p',
+    request_id: null,
+    serial_number: newSerial(),
+    common_name: o.commonName ?? `${id}.example.com`,
+    san_dns: '[]',
+    san_ip: '[]',
+    san_email: '[]',
+    san_uri: '[]',
+    key_algorithm: 'ec-p256',
+    valid_from: NOW - 10 * DAY,
+    valid_to: o.validTo ?? NOW + 30 * DAY,
+    certificate_pem: 'pem',
+    revoked_at: o.revokedAt ?? null,
+    revocation_reason: o.revokedAt ? 'superseded' : null,
+    invalidity_date: null,
+    created_at: NOW - 10 * DAY + id.length,
+    source: o.caId === null ? 'imported' : 'issued',
+    issuer: null,
+    owner: null,
+    notes: null,
+    custom_fields: '{}',
+    supersedes: null,
+    renewed_by: null,
+    deleted_at: o.deletedAt ?? null,
+  });
+
+  /** Certificates stored under 0005 are counted, filtered and searched once the store migrates past it. */
+  async function keepsWhatWasStored(old: Kysely<Database>, reopen: () => Promise<Store>): Promise<void> {
+    const migrator = new Migrator({ db: old, provider: { getMigrations: async () => ({ ...MIGRATIONS }) } });
+    expect((await migrator.migrateTo('0005_inventory')).error).toBeUndefined();
+    await old.insertInto('cas').values({ id: 'ca', name: 'ca', kind: 'issuing', parent_id: null, key_algorithm: 'ec-p256', subject: 'CN=ca', certificate_pem: 'pem', encrypted_key: 'k', not_before: 0, not_after: 0, created_at: 0 }).execute();
+    await old.insertInto('products').values({ id: 'p', name: 'p', ca_id: 'ca', template: JSON.stringify(template), created_at: 0 }).execute();
+    await old
+      .insertInto('certificates')
+      .values([
+        row('live-1', { commonName: 'api-1.payments.example.com' }),
+        row('live-22', {}),
+        row('revoked-333', { revokedAt: NOW - DAY }),
+        row('expired-4444', { validTo: NOW - DAY }),
+        row('imported-55555', { caId: null, commonName: 'legacy.payments.example.org' }),
+        row('deleted-666666', { deletedAt: NOW - DAY, commonName: 'gone.payments.example.com' }),
+      ])
+      .execute();
+    await old.destroy();
+
+    const store = await reopen();
+    try {
+      const now = new Date(NOW);
+      const total = async (f: Partial<InventoryFilter>) => (await store.inventory.list({ includeImported: true, now, ...f }, { limit: 10, offset: 0 })).total;
+      expect(await total({})).toBe(5);
+      expect(await total({ status: 'active' })).toBe(3);
+      expect(await total({ status: 'revoked' })).toBe(1);
+      expect(await total({ status: 'expired' })).toBe(1);
+      expect(await total({ caIds: ['ca'], includeImported: false })).toBe(4);
+      expect(await total({ expiringInDays: 30 })).toBe(3);
+      const found = await store.inventory.list({ includeImported: true, now, search: 'PAYMENTS' }, { limit: 10, offset: 0 });
+      expect(found.certificates.map((c) => c.id).sort()).toEqual(['imported-55555', 'live-1']);
+      // Written after the migration: the triggers keep counts and search up to date.
+      await store.db.insertInto('certificates').values(row('later-7', { commonName: 'api-2.payments.example.com' })).execute();
+      expect(await total({ status: 'active' })).toBe(4);
+      expect(await total({ search: 'payments' })).toBe(3);
+    } finally {
+      await store.close();
+    }
+  }
+
+  it('on SQLite', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'certgate-store-'));
+    try {
+      const path = join(dir, 'old.sqlite');
+      await keepsWhatWasStored(new Kysely<Database>({ dialect: new SqliteDialect({ database: new BetterSqlite3(path) }) }), () => openStore({ sqlitePath: path }));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.skipIf(!postgresUrl)('on PostgreSQL', async () => {
+    const url = await createTestDatabase(postgresUrl!);
+    await keepsWhatWasStored(new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }) }), () => onPostgres(url));
   });
 });

@@ -9,7 +9,7 @@ import type { AuditStore } from './types.js';
 
 // Appends are serialized on PostgreSQL by this transaction-scoped advisory lock: each entry must
 // read the head written by the one before. SQLite serializes writers anyway.
-const AUDIT_LOCK_KEY = 0x63657274; // "cert"
+export const AUDIT_LOCK_KEY = 0x63657274; // "cert"
 
 export function auditFromRow(row: Selectable<AuditLogTable>): AuditEntry {
   return {

@@ -2,6 +2,7 @@
 // PostgreSQL: only portable column types (text, integer, bigint), constraints and indexes.
 // Append new migrations to MIGRATIONS; never edit one that has shipped.
 import { Migrator, SqliteAdapter, sql, type ColumnDefinitionBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { AUDIT_LOCK_KEY } from './audit.js';
 
 const initial: Migration = {
   async up(db: Kysely<unknown>): Promise<void> {
@@ -364,12 +365,179 @@ const inventory: Migration = {
   },
 };
 
+/** The inventory's certificate counts are kept per day of valid_to: see inventoryQuery.ts. */
+export const COUNT_BUCKET_MS = 86_400_000;
+
+/**
+ * What the inventory list needs to stay fast at a million certificates (see inventoryQuery.ts):
+ * - indexes in the list's order (newest first), overall and per CA, that carry the columns the
+ *   status, CA, source and expiry filters test, so a page (a deep one too) walks index entries,
+ *   not rows; and one by valid_to for the expiry filter;
+ * - certificate_counts: the live (not deleted) certificates per CA, product, source, revoked or
+ *   not, and day of valid_to, kept by triggers in the same transaction as every change, so that
+ *   the `total` of the broad filters is a sum over a few thousand rows instead of a count over a
+ *   million (the day a filter's time bound falls in is counted exactly from the expiry index);
+ * - a substring index for `search`: pg_trgm on PostgreSQL (when the extension can be installed;
+ *   without it search still works, by scanning), an FTS5 trigram table on SQLite.
+ */
+const inventoryIndexes: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    const sqlite = db.getExecutor().adapter instanceof SqliteAdapter;
+    const live = sql.ref('deleted_at');
+    await db.schema
+      .createIndex('certificates_list_idx')
+      .on('certificates')
+      .columns(['created_at', 'id', 'ca_id', 'source', 'revoked_at', 'valid_to'])
+      .where(live, 'is', null)
+      .execute();
+    await db.schema
+      .createIndex('certificates_ca_list_idx')
+      .on('certificates')
+      .columns(['ca_id', 'created_at', 'id', 'source', 'revoked_at', 'valid_to'])
+      .where(live, 'is', null)
+      .execute();
+    await db.schema
+      .createIndex('certificates_live_expiry_idx')
+      .on('certificates')
+      .columns(['valid_to', 'ca_id', 'product_id', 'source'])
+      .where((eb) => eb.and([eb(live, 'is', null), eb(sql.ref('revoked_at'), 'is', null)]))
+      .execute();
+    // Most certificates have no owner; those cost this index nothing.
+    await db.schema
+      .createIndex('certificates_owner_idx')
+      .on('certificates')
+      .columns(['owner', 'created_at', 'id'])
+      .where((eb) => eb.and([eb(live, 'is', null), eb(sql.ref('owner'), 'is not', null)]))
+      .execute();
+
+    let counts = db.schema
+      .createTable('certificate_counts')
+      // '' for an imported certificate's missing CA and product: key columns cannot be NULL.
+      .addColumn('ca_id', 'text', (c) => c.notNull())
+      .addColumn('product_id', 'text', (c) => c.notNull())
+      .addColumn('source', 'text', (c) => c.notNull())
+      .addColumn('revoked', 'integer', (c) => c.notNull())
+      .addColumn('valid_to_day', 'bigint', (c) => c.notNull())
+      .addColumn('n', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('certificate_counts_pk', ['ca_id', 'product_id', 'source', 'revoked', 'valid_to_day']);
+    // PostgreSQL: a bucket row is updated by every issuance; room left in its page lets the
+    // update stay there (a HOT update, pruned without VACUUM) instead of growing the table.
+    counts = counts.modifyEnd(sqlite ? sql`without rowid` : sql`with (fillfactor = 50)`);
+    await counts.execute();
+    const day = sql.lit(COUNT_BUCKET_MS);
+    await sql`insert into certificate_counts (ca_id, product_id, source, revoked, valid_to_day, n)
+      select coalesce(ca_id, ''), coalesce(product_id, ''), source, case when revoked_at is null then 0 else 1 end, valid_to / ${day}, count(*)
+      from certificates where deleted_at is null
+      group by coalesce(ca_id, ''), coalesce(product_id, ''), source, case when revoked_at is null then 0 else 1 end, valid_to / ${day}`.execute(db);
+
+    if (sqlite) await sqliteCountTriggers(db);
+    else await postgresCountTriggers(db);
+
+    if (sqlite) {
+      // The trigram index finds candidate rows; the list still applies its own LIKE to the
+      // certificate's common name. Entries are only ever added: a common name is written with its
+      // certificate and never changed, and an entry whose certificate is gone matches no row (so a
+      // rowid that VACUUM renumbers is never relied on).
+      await sql`create virtual table certificate_search using fts5(common_name, certificate_id unindexed, tokenize = 'trigram', detail = 'none')`.execute(db);
+      await sql`insert into certificate_search (common_name, certificate_id) select common_name, id from certificates where common_name is not null`.execute(db);
+      await sql`create trigger certificate_search_insert after insert on certificates when new.common_name is not null begin
+        insert into certificate_search (common_name, certificate_id) values (new.common_name, new.id);
+      end`.execute(db);
+      await sql`create trigger certificate_search_rename after update of common_name on certificates
+        when new.common_name is not null and new.common_name is not old.common_name begin
+        insert into certificate_search (common_name, certificate_id) values (new.common_name, new.id);
+      end`.execute(db);
+    } else if (await installExtension(db, 'pg_trgm')) {
+      await sql`create index certificates_common_name_trgm_idx on certificates using gin (lower(common_name) gin_trgm_ops) where deleted_at is null`.execute(db);
+    }
+  },
+};
+
+// The bucket of a certificate row (`r` is new or old), as SQL.
+const bucketValues = (r: 'new' | 'old') =>
+  sql.raw(`coalesce(${r}.ca_id, ''), coalesce(${r}.product_id, ''), ${r}.source, case when ${r}.revoked_at is null then 0 else 1 end, ${r}.valid_to / ${COUNT_BUCKET_MS}`);
+const bucketMatches = (r: 'new' | 'old') =>
+  sql.raw(
+    `ca_id = coalesce(${r}.ca_id, '') and product_id = coalesce(${r}.product_id, '') and source = ${r}.source ` +
+      `and revoked = case when ${r}.revoked_at is null then 0 else 1 end and valid_to_day = ${r}.valid_to / ${COUNT_BUCKET_MS}`,
+  );
+const COUNTED_COLUMNS = 'ca_id, product_id, source, revoked_at, valid_to, deleted_at';
+
+async function sqliteCountTriggers(db: Kysely<unknown>): Promise<void> {
+  const add = (r: 'new' | 'old', condition: string) => sql`insert into certificate_counts (ca_id, product_id, source, revoked, valid_to_day, n)
+      select ${bucketValues(r)}, 1 where ${sql.raw(condition)}
+      on conflict (ca_id, product_id, source, revoked, valid_to_day) do update set n = n + 1`;
+  const remove = (r: 'new' | 'old', condition: string) => sql`update certificate_counts set n = n - 1 where ${sql.raw(condition)} and ${bucketMatches(r)}`;
+  await sql`create trigger certificate_counts_insert after insert on certificates begin
+    ${add('new', 'new.deleted_at is null')};
+  end`.execute(db);
+  await sql`create trigger certificate_counts_delete after delete on certificates begin
+    ${remove('old', 'old.deleted_at is null')};
+  end`.execute(db);
+  await sql`create trigger certificate_counts_update after update of ${sql.raw(COUNTED_COLUMNS)} on certificates
+    when (old.deleted_at is null) <> (new.deleted_at is null) or old.ca_id is not new.ca_id or old.product_id is not new.product_id
+      or old.source <> new.source or (old.revoked_at is null) <> (new.revoked_at is null) or old.valid_to / ${sql.lit(COUNT_BUCKET_MS)} <> new.valid_to / ${sql.lit(COUNT_BUCKET_MS)}
+    begin
+    ${remove('old', 'old.deleted_at is null')};
+    ${add('new', 'new.deleted_at is null')};
+  end`.execute(db);
+}
+
+async function postgresCountTriggers(db: Kysely<unknown>): Promise<void> {
+  await sql`create function certificate_counts_add(ca text, product text, src text, revoked_at bigint, valid_to bigint, delta integer) returns void language sql as $$
+    insert into certificate_counts as t (ca_id, product_id, source, revoked, valid_to_day, n)
+    values (coalesce(ca, ''), coalesce(product, ''), src, case when revoked_at is null then 0 else 1 end, valid_to / ${sql.lit(COUNT_BUCKET_MS)}, delta)
+    on conflict (ca_id, product_id, source, revoked, valid_to_day) do update set n = t.n + excluded.n
+  $$`.execute(db);
+  // Transactions that change certificates in several buckets (a bulk insert, two certificates
+  // moved in opposite directions) would lock the bucket rows in different orders and could
+  // deadlock. So the counts change under one transaction-level lock: the audit trail's (see
+  // AUDIT_LOCK_KEY in audit.ts), which every audited write of a certificate takes before it
+  // commits anyway; taken here a little earlier, it orders these writers without a new lock.
+  await sql`create function certificate_counts_track() returns trigger language plpgsql as $$
+  begin
+    perform pg_advisory_xact_lock(${sql.lit(AUDIT_LOCK_KEY)});
+    if tg_op <> 'INSERT' and old.deleted_at is null then
+      perform certificate_counts_add(old.ca_id, old.product_id, old.source, old.revoked_at, old.valid_to, -1);
+    end if;
+    if tg_op <> 'DELETE' and new.deleted_at is null then
+      perform certificate_counts_add(new.ca_id, new.product_id, new.source, new.revoked_at, new.valid_to, 1);
+    end if;
+    return null;
+  end
+  $$`.execute(db);
+  await sql`create trigger certificate_counts_insert_delete after insert or delete on certificates
+    for each row execute function certificate_counts_track()`.execute(db);
+  await sql`create trigger certificate_counts_update after update of ${sql.raw(COUNTED_COLUMNS)} on certificates for each row
+    when ((old.deleted_at is null) <> (new.deleted_at is null) or old.ca_id is distinct from new.ca_id or old.product_id is distinct from new.product_id
+      or old.source <> new.source or (old.revoked_at is null) <> (new.revoked_at is null) or old.valid_to / ${sql.lit(COUNT_BUCKET_MS)} <> new.valid_to / ${sql.lit(COUNT_BUCKET_MS)})
+    execute function certificate_counts_track()`.execute(db);
+}
+
+/**
+ * Installs a PostgreSQL extension if it is available and this user may (pg_trgm is a trusted
+ * extension: the database's owner may install it); false when it could not be. Runs in a
+ * savepoint, so that a refusal does not abort the migration's transaction.
+ */
+async function installExtension(db: Kysely<unknown>, name: 'pg_trgm'): Promise<boolean> {
+  await sql`savepoint install_extension`.execute(db);
+  try {
+    await sql`create extension if not exists ${sql.id(name)}`.execute(db);
+    await sql`release savepoint install_extension`.execute(db);
+    return true;
+  } catch {
+    await sql`rollback to savepoint install_extension`.execute(db);
+    return false;
+  }
+}
+
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001_initial': initial,
   '0002_revocation': revocation,
   '0003_claims': claims,
   '0004_credentials_audit': credentialsAndAudit,
   '0005_inventory': inventory,
+  '0006_inventory_indexes': inventoryIndexes,
 };
 
 /** Brings the core schema up to date. Safe to call on every start, from several processes (PostgreSQL locks). */
