@@ -1,0 +1,245 @@
+// npm run bench -- rest --only list [--certs N] [--db sqlite,postgres] [--requests N] [--queries page-1,owner]
+// GET /v1/certificates with each filter the inventory offers, on a store holding --certs
+// certificates (default 1,000,000; see inventorySeed.ts), embedded (SQLite) and on PostgreSQL
+// (DATABASE_URL, or a throwaway cluster like the tests' when initdb/pg_ctl are installed). Each
+// query is sent --requests times, one at a time after a warm-up, and its total is checked against
+// a plain COUNT(*) of the same conditions. Target: p99 under 50 ms. Baseline: GET /v1/whoami, the
+// cost of the HTTP, authentication and JSON around any query.
+//
+// The seeded SQLite data directory is kept under the system's temp folder and reused while the
+// schema (src/store/migrations.ts) and the seed stay the same; PostgreSQL is seeded on every run.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
+import { createCa } from '../src/ca/createCa.js';
+import { CLI_CONTEXT } from '../src/cli/kit.js';
+import { loadConfig } from '../src/config.js';
+import { createProduct } from '../src/core/products.js';
+import { initialize } from '../src/init.js';
+import { parseProductTemplate } from '../src/policy/productSchema.js';
+import { openRuntime } from '../src/runtime.js';
+import { createTestDatabase, startPostgres } from '../test/harness/postgres.js';
+import { seedPostgres, seedSqlite, type SeedCa } from './inventorySeed.js';
+import { argValue, emit, freePort, percentile, round, waitForPort } from './lib.js';
+import { argList, NO_RATE_LIMITS, spawnCertgate, stopChild } from './rest.js';
+
+const MASTER_KEY = 'bench-master-key-0123456789';
+/** Bump when inventorySeed.ts changes what it writes: the cached SQLite inventory is then made again. */
+const SEED_VERSION = 1;
+const TARGET_P99_MS = 50;
+const DAY_MS = 86_400_000;
+
+interface Seeded {
+  adminToken: string;
+  cas: SeedCa[];
+}
+
+interface Target {
+  store: 'sqlite' | 'postgres';
+  env: NodeJS.ProcessEnv;
+  seeded: Seeded;
+  /** COUNT(*) of certificates matching `where` (plain SQL, no index tricks): what each total must be. */
+  count(where: string, params: unknown[]): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Root and issuing CA, admin key (init), and a second issuing CA with a product of its own. */
+async function prepareCas(env: { dataDir: string; databaseUrl?: string }): Promise<Seeded> {
+  const config = loadConfig({ env: {}, overrides: { ...env, masterKey: MASTER_KEY, logLevel: 'warn', httpPort: 0, httpsPort: 0 } });
+  const rt = await openRuntime(config);
+  try {
+    const { root, issuing, product: first, adminToken } = await initialize(rt);
+    if (!root || !issuing || !first || !adminToken) throw new Error('the bench needs an empty store');
+    const second = await createCa(rt.store, { name: 'certgate-issuing-2', subject: 'CN=certgate Issuing CA 2, O=certgate', keyAlgorithm: 'rsa-2048', validityDays: 3650, parentId: root.id }, rt.secrets, CLI_CONTEXT);
+    const product = await createProduct(rt.store, { name: 'second', caId: second.id, template: parseProductTemplate({}) }, CLI_CONTEXT);
+    return { adminToken, cas: [{ caId: issuing.id, productId: first.id }, { caId: second.id, productId: product.id }] };
+  } finally {
+    await rt.close();
+  }
+}
+
+const progress = (label: string, count: number) => {
+  const t0 = performance.now();
+  let last = 0;
+  return (done: number): void => {
+    if (done - last < count / 10 && done < count) return;
+    last = done;
+    console.error(`${label}: ${done} of ${count} certificates, ${round((performance.now() - t0) / 1000, 1)} s`);
+  };
+};
+
+async function sqliteTarget(count: number): Promise<Target> {
+  const schema = readFileSync(join(import.meta.dirname, '../src/store/migrations.ts'));
+  const key = createHash('sha256').update(schema).update(`${SEED_VERSION}:${count}`).digest('hex').slice(0, 12);
+  const dataDir = join(tmpdir(), 'certgate-bench-cache', `inventory-${count}-${key}`);
+  const seedFile = join(dataDir, 'seed.json');
+  let seeded: Seeded;
+  if (existsSync(seedFile)) {
+    seeded = JSON.parse(readFileSync(seedFile, 'utf8')) as Seeded;
+    emit({ scenario: 'rest', part: 'list', store: 'sqlite', seeded: 'reused', certs: count, data_dir_key: key });
+  } else {
+    rmSync(dataDir, { recursive: true, force: true });
+    mkdirSync(dataDir, { recursive: true });
+    seeded = await prepareCas({ dataDir });
+    const t0 = performance.now();
+    const db = new BetterSqlite3(join(dataDir, 'certgate.db'));
+    try {
+      seedSqlite(db, seeded.cas, count, Date.now(), progress('sqlite seed', count));
+      db.pragma('wal_checkpoint(TRUNCATE)');
+    } finally {
+      db.close();
+    }
+    writeFileSync(seedFile, JSON.stringify(seeded));
+    emit({ scenario: 'rest', part: 'list', store: 'sqlite', seeded: 'now', certs: count, seed_s: round((performance.now() - t0) / 1000, 1) });
+  }
+  const reader = new BetterSqlite3(join(dataDir, 'certgate.db'), { readonly: true });
+  return {
+    store: 'sqlite',
+    env: { CERTGATE_DATA_DIR: dataDir, DATABASE_URL: '' },
+    seeded,
+    count: async (where, params) => Number((reader.prepare(`select count(*) as n from certificates where ${where}`).get(...params) as { n: number }).n),
+    close: async () => void reader.close(),
+  };
+}
+
+async function postgresTarget(count: number): Promise<Target | null> {
+  const server = process.env.DATABASE_URL ? null : await startPostgres();
+  const baseUrl = process.env.DATABASE_URL || server?.url;
+  if (!baseUrl) return null;
+  const databaseUrl = await createTestDatabase(baseUrl);
+  const dataDir = join(tmpdir(), `certgate-bench-list-pg-${Date.now()}`);
+  const seeded = await prepareCas({ dataDir, databaseUrl });
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+  const t0 = performance.now();
+  await seedPostgres(pool, seeded.cas, count, Date.now(), progress('postgres seed', count));
+  emit({ scenario: 'rest', part: 'list', store: 'postgres', seeded: 'now', certs: count, seed_s: round((performance.now() - t0) / 1000, 1) });
+  return {
+    store: 'postgres',
+    env: { CERTGATE_DATA_DIR: dataDir, DATABASE_URL: databaseUrl },
+    seeded,
+    count: async (where, params) => {
+      // The same ? placeholders as SQLite's, numbered for pg.
+      let n = 0;
+      const text = `select count(*) as n from certificates where ${where.replace(/\?/g, () => `$${++n}`)}`;
+      return Number((await pool.query<{ n: string }>(text, params)).rows[0]?.n);
+    },
+    close: async () => {
+      await pool.end();
+      await server?.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+interface Query {
+  name: string;
+  path: string;
+  /** The conditions the answer's total must match, in plain SQL (`?` placeholders), at `now`. */
+  where: string;
+  params: (now: number) => unknown[];
+}
+
+function queries(t: Target): Query[] {
+  const [, second] = t.seeded.cas as [SeedCa, SeedCa];
+  const live = 'deleted_at is null';
+  const none = () => [];
+  return [
+    { name: 'page-1', path: '?pageSize=100', where: live, params: none },
+    { name: 'deep-page', path: '?page=9000&pageSize=100', where: live, params: none },
+    { name: 'search-host', path: '?search=api-17.payments&pageSize=100', where: `${live} and lower(common_name) like ?`, params: () => ['%api-17.payments%'] },
+    { name: 'search-team', path: '?search=payments.prod&pageSize=100', where: `${live} and lower(common_name) like ?`, params: () => ['%payments.prod%'] },
+    { name: 'status=active', path: '?status=active&pageSize=100', where: `${live} and revoked_at is null and valid_to > ?`, params: (now) => [now] },
+    { name: 'status=revoked', path: '?status=revoked&pageSize=100', where: `${live} and revoked_at is not null`, params: none },
+    { name: 'expiringInDays=30', path: '?expiringInDays=30&pageSize=100', where: `${live} and revoked_at is null and valid_to > ? and valid_to <= ?`, params: (now) => [now, now + 30 * DAY_MS] },
+    { name: 'caId', path: `?caId=${second.caId}&pageSize=100`, where: `${live} and ca_id = ?`, params: () => [second.caId] },
+    { name: 'caId-deep-page', path: `?caId=${second.caId}&page=2500&pageSize=100`, where: `${live} and ca_id = ?`, params: () => [second.caId] },
+    { name: 'caId+status=active', path: `?caId=${second.caId}&status=active&pageSize=100`, where: `${live} and ca_id = ? and revoked_at is null and valid_to > ?`, params: (now) => [second.caId, now] },
+    { name: 'owner', path: '?owner=team-payments&pageSize=100', where: `${live} and owner = ?`, params: () => ['team-payments'] },
+  ];
+}
+
+async function timed(url: string, token: string): Promise<{ ms: number; status: number; body: string }> {
+  const t0 = performance.now();
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+  const body = await res.text();
+  return { ms: performance.now() - t0, status: res.status, body };
+}
+
+async function run(t: Target, requests: number, only: string[] | undefined): Promise<void> {
+  const port = await freePort();
+  const server = spawnCertgate({ ...process.env, ...NO_RATE_LIMITS, ...t.env, CERTGATE_MASTER_KEY: MASTER_KEY, CERTGATE_HTTP_PORT: String(port), CERTGATE_HTTPS_PORT: '0', CERTGATE_LOG_LEVEL: 'warn', REDIS_URL: '' });
+  try {
+    await waitForPort(port, server, 120_000);
+    const base = `http://127.0.0.1:${port}/v1`;
+    const floor: Query = { name: 'baseline GET /v1/whoami', path: '', where: '', params: () => [] };
+    const chosen = [floor, ...queries(t).filter((q) => !only || only.includes(q.name))];
+    const url = (q: Query) => (q === floor ? `${base}/whoami` : `${base}/certificates${q.path}`);
+    // Round-robin over the queries, so that whatever else the machine does at a moment falls on
+    // all of them alike; the first rounds warm up.
+    const times = new Map<Query, number[]>(chosen.map((q) => [q, []]));
+    const last = new Map<Query, { body: string; before: number; after: number }>();
+    for (let round = -10; round < requests; round++) {
+      for (const q of chosen) {
+        const before = Date.now();
+        const r = await timed(url(q), t.seeded.adminToken);
+        if (r.status !== 200) throw new Error(`GET ${url(q)} answered ${r.status}: ${r.body.slice(0, 300)}`);
+        if (round < 0) continue;
+        times.get(q)?.push(r.ms);
+        last.set(q, { body: r.body, before, after: Date.now() });
+      }
+    }
+    const stats = (q: Query) => {
+      const sorted = [...(times.get(q) ?? [])].sort((x, y) => x - y);
+      return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), busy: sorted.reduce((n, x) => n + x, 0) / 1000 };
+    };
+    const base50 = stats(floor).p50;
+    emit({ scenario: 'rest', part: 'list', store: t.store, query: floor.name, requests, per_s: round(requests / stats(floor).busy, 1), p50_ms: round(base50), p99_ms: round(stats(floor).p99) });
+    for (const q of chosen.slice(1)) {
+      const m = stats(q);
+      const { body, before, after } = last.get(q) as { body: string; before: number; after: number };
+      const answer = JSON.parse(body) as { total: number; certificates: unknown[] };
+      // The server counted at a moment between these two: certificates expire as time passes.
+      const [atBefore, atAfter] = [await t.count(q.where, q.params(before)), await t.count(q.where, q.params(after))];
+      emit({
+        scenario: 'rest',
+        part: 'list',
+        store: t.store,
+        query: q.name,
+        path: `GET /v1/certificates${q.path.replace(/caId=[^&]+/, 'caId=<second CA>')}`,
+        requests,
+        // One request at a time: the rate is the inverse of the mean latency.
+        per_s: round(requests / m.busy, 1),
+        p50_ms: round(m.p50),
+        p99_ms: round(m.p99),
+        baseline_p50_ms: round(base50),
+        target_p99_ms: TARGET_P99_MS,
+        meets_target: m.p99 < TARGET_P99_MS,
+        total: answer.total,
+        total_ok: answer.total >= Math.min(atBefore, atAfter) && answer.total <= Math.max(atBefore, atAfter),
+        rows: answer.certificates.length,
+      });
+    }
+  } finally {
+    await stopChild(server);
+  }
+}
+
+export async function benchRestList(args: string[]): Promise<void> {
+  const count = argValue(args, 'certs', 1_000_000);
+  const requests = argValue(args, 'requests', 200);
+  for (const store of argList(args, 'db', ['sqlite', 'postgres'])) {
+    const target = store === 'sqlite' ? await sqliteTarget(count) : await postgresTarget(count);
+    if (!target) {
+      emit({ scenario: 'rest', part: 'list', store, skipped: 'no PostgreSQL: set DATABASE_URL, or install initdb and pg_ctl (apt-get install postgresql)' });
+      continue;
+    }
+    try {
+      await run(target, requests, args.includes('--queries') ? argList(args, 'queries', []) : undefined);
+    } finally {
+      await target.close();
+    }
+  }
+}
