@@ -401,6 +401,10 @@ for (const d of REST_DEPLOYMENTS) {
         expect((await listed('customField.costCenter=42&source=issued')).map((c) => c.id)).toEqual([cert.id]);
         expect((await listed('customField.costCenter=7')).map((c) => c.id)).toEqual([certOf(other.json).id]);
         expect((await listed(`customField.costCenter=42&productId=${productId}`)).map((c) => c.id)).toEqual([cert.id]);
+        // Numbers and booleans filter by their text, on either database.
+        expect((await listed(`customField.priority=2&productId=${productId}`)).map((c) => c.id)).toEqual([cert.id]);
+        expect((await listed(`customField.pci=true&productId=${productId}`)).map((c) => c.id)).toEqual([cert.id]);
+        expect(await listed(`customField.pci=1&productId=${productId}`)).toEqual([]);
 
         // Edits are checked against the same declarations.
         expect((await api('PUT', `/v1/certificates/${cert.id}`, { customFields: { priority: 'high' } })).status).toBe(422);

@@ -111,7 +111,13 @@ function filtered<O>(query: CertificateQuery<O>, f: InventoryFilter, kind: Store
   if (bounds.after !== undefined) q = q.where(validTo, '>', bounds.after);
   if (bounds.upTo !== undefined) q = q.where(validTo, '<=', bounds.upTo);
   for (const [name, value] of Object.entries(f.customFields ?? {})) {
-    const field = kind === 'postgres' ? sql<string>`(custom_fields::jsonb ->> ${name})` : sql<string>`(custom_fields ->> ${'$."' + name + '"'})`;
+    // Compared as PostgreSQL's ->> writes any JSON value: as text (42, 4.5, true). SQLite's ->>
+    // gives numbers and booleans as SQL numbers, so they are made text the same way.
+    const path = `$."${name}"`;
+    const field =
+      kind === 'postgres'
+        ? sql<string>`(custom_fields::jsonb ->> ${name})`
+        : sql<string>`(case json_type(custom_fields, ${path}) when 'true' then 'true' when 'false' then 'false' else cast(custom_fields ->> ${path} as text) end)`;
     q = q.where(field, '=', value);
   }
   return q;
