@@ -1059,6 +1059,15 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
         expect((await store.certificates.listRevoked(caId)).length).toBe(0);
       });
 
+      it('stores one record when imports of one certificate race, and one audit entry', async () => {
+        const input = imported();
+        const before = await auditTotal();
+        const results = await Promise.all(Array.from({ length: 6 }, () => store.inventory.insertImported({ ...input, id: randomUUID() }, testAudit('certificate.import'))));
+        expect(results.filter((r) => r.created)).toHaveLength(1);
+        expect(new Set(results.map((r) => r.record.id)).size).toBe(1);
+        expect(await auditTotal()).toBe(before + 1);
+      });
+
       it('edits owner, notes and custom fields; custom fields merge and a null takes one away', async () => {
         const cert = await ours({ customFields: { costCenter: '7', region: 'eu' } });
         const edited = await store.inventory.update(cert.id, { owner: 'web team', customFields: { costCenter: '42', region: null, tier: 2 } }, testAudit('certificate.edit', cert.id));

@@ -2,6 +2,7 @@
 import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
 import type { AuditEntryInput, DeploymentLocation, InventoryFilter, InventoryRecord, LocationFields } from '../core/types.js';
 import { inventoryFromRow } from './certificates.js';
+import { isUniqueViolation } from './errors.js';
 import { listInventory } from './inventoryQuery.js';
 import type { AuditedWrites } from './kyselyWriter.js';
 import { fromMs, toMs, type CertificateLocationsTable, type CertificatesTable, type Database } from './schema.js';
@@ -54,8 +55,8 @@ export class KyselyInventoryStore implements InventoryStore {
       custom_fields: text(JSON.stringify(c.customFields)),
     };
     const columns = Object.keys(values) as (keyof CertificatesTable)[];
-    // One statement, so that on the embedded database two imports of one certificate cannot both
-    // pass the check (PostgreSQL would need a unique index on (issuer, serial) to be as strict).
+    // One statement, and a unique index (migration 0007) behind it for PostgreSQL, where two
+    // imports of one certificate can run side by side: the loser finds the winner's record.
     const statement = this.db
       .insertInto('certificates')
       .columns(columns)
@@ -65,7 +66,12 @@ export class KyselyInventoryStore implements InventoryStore {
           .where((eb) => eb.not(eb.exists(this.importedQuery(c.issuer, c.serialNumber).select(sql<number>`1`.as('one'))))),
       )
       .returningAll();
-    const row = await this.writes.one(statement, (inserted) => (inserted ? audit : null));
+    let row: Selectable<CertificatesTable> | undefined;
+    try {
+      row = await this.writes.one(statement, (inserted) => (inserted ? audit : null));
+    } catch (e) {
+      if (!isUniqueViolation(e)) throw e;
+    }
     if (row) return { record: inventoryFromRow(row), created: true };
     const existing = await this.findImported(c.issuer, c.serialNumber);
     if (!existing) throw new Error(`imported certificate ${c.serialNumber} was neither stored nor found`);

@@ -531,6 +531,19 @@ async function installExtension(db: Kysely<unknown>, name: 'pg_trgm'): Promise<b
   }
 }
 
+/** One imported record per issuer and serial, however many imports race (PostgreSQL runs them side by side). */
+const importedUnique: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema
+      .createIndex('certificates_imported_uq')
+      .on('certificates')
+      .columns(['issuer', 'serial_number'])
+      .unique()
+      .where(sql.ref('source'), '=', 'imported')
+      .execute();
+  },
+};
+
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001_initial': initial,
   '0002_revocation': revocation,
@@ -538,6 +551,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0004_credentials_audit': credentialsAndAudit,
   '0005_inventory': inventory,
   '0006_inventory_indexes': inventoryIndexes,
+  '0007_imported_unique': importedUnique,
 };
 
 /** Brings the core schema up to date. Safe to call on every start, from several processes (PostgreSQL locks). */
