@@ -24,7 +24,7 @@ import { openRuntime } from '../src/runtime.js';
 import { createTestDatabase, startPostgres } from '../test/harness/postgres.js';
 import { seedPostgres, seedSqlite, type SeedCa } from './inventorySeed.js';
 import { argValue, emit, freePort, percentile, round, waitForPort } from './lib.js';
-import { argList, NO_RATE_LIMITS, spawnCertgate, stopChild } from './rest.js';
+import { argList, machine, NO_RATE_LIMITS, spawnCertgate, stopChild } from './rest.js';
 
 const MASTER_KEY = 'bench-master-key-0123456789';
 /** Bump when inventorySeed.ts changes what it writes: the cached SQLite inventory is then made again. */
@@ -196,7 +196,7 @@ async function run(t: Target, requests: number, only: string[] | undefined): Pro
       return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), busy: sorted.reduce((n, x) => n + x, 0) / 1000 };
     };
     const base50 = stats(floor).p50;
-    emit({ scenario: 'rest', part: 'list', store: t.store, query: floor.name, requests, per_s: round(requests / stats(floor).busy, 1), p50_ms: round(base50), p99_ms: round(stats(floor).p99) });
+    emit({ scenario: 'rest', part: 'list', store: t.store, query: floor.name, ...machine(), requests, per_s: round(requests / stats(floor).busy, 1), p50_ms: round(base50), p99_ms: round(stats(floor).p99) });
     for (const q of chosen.slice(1)) {
       const m = stats(q);
       const { body, before, after } = last.get(q) as { body: string; before: number; after: number };

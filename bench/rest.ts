@@ -11,8 +11,8 @@
 // certificates, SQLite and PostgreSQL: p50/p99 (target p99 < 50 ms). See bench/inventorySeed.ts.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { argValue, cpuSeconds, emit, freePort, killTree, load, makeP256Csrs, round, waitForHttp, waitForPort } from './lib.js';
 import { hasWrk, wrkLoad, type WrkResult } from './wrk.js';
@@ -41,6 +41,21 @@ export function stopChild(child: ChildProcess): Promise<void> {
     child.once('exit', () => resolve());
     killTree(child.pid as number);
   });
+}
+
+/**
+ * What else the machine is doing (a shared one skews every figure): the 1-minute load average and,
+ * where the kernel reports it, the share of the last minute some task waited for a CPU.
+ */
+export function machine(): { load_1m: number; cpu_pressure_60s_pct?: number } {
+  let pressure: number | undefined;
+  try {
+    const m = /some avg10=[\d.]+ avg60=([\d.]+)/.exec(readFileSync('/proc/pressure/cpu', 'utf8'));
+    if (m) pressure = Number(m[1]);
+  } catch {
+    // not Linux, or no PSI
+  }
+  return { load_1m: round(loadavg()[0] ?? 0), ...(pressure !== undefined ? { cpu_pressure_60s_pct: pressure } : {}) };
 }
 
 /** The rate limits are per credential and would cap any load test; the bench measures the path, not the limiter. */
@@ -160,6 +175,7 @@ export async function benchRestIssue(args: string[]): Promise<void> {
           scenario: 'rest',
           part: 'issue',
           round: r + 1,
+          ...machine(),
           case: c.name,
           server: c.server.name,
           load: useWrk ? 'wrk' : 'autocannon',
