@@ -544,6 +544,30 @@ const importedUnique: Migration = {
   },
 };
 
+/**
+ * PostgreSQL: 0006's counts change at commit (deferred constraint triggers), when an audited
+ * write already holds the audit trail's lock, instead of taking that lock at the certificate's
+ * insert and holding it through the rest of the transaction. certificate_counts_track still takes
+ * the lock first, so every writer of the counts holds it and bucket rows are never locked in two
+ * orders. SQLite, one writer at a time, is left as it is. The store's issuance writes (request,
+ * claim, certificate with their audit entries; 16 writers, alternating runs on one 2-core machine):
+ * 218 a second before 0006, 171 with its triggers, 201 with these.
+ */
+const deferredCounts: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    if (db.getExecutor().adapter instanceof SqliteAdapter) return;
+    await sql`drop trigger certificate_counts_insert_delete on certificates`.execute(db);
+    await sql`drop trigger certificate_counts_update on certificates`.execute(db);
+    await sql`create constraint trigger certificate_counts_insert_delete after insert or delete on certificates
+      deferrable initially deferred for each row execute function certificate_counts_track()`.execute(db);
+    await sql`create constraint trigger certificate_counts_update after update of ${sql.raw(COUNTED_COLUMNS)} on certificates
+      deferrable initially deferred for each row
+      when ((old.deleted_at is null) <> (new.deleted_at is null) or old.ca_id is distinct from new.ca_id or old.product_id is distinct from new.product_id
+        or old.source <> new.source or (old.revoked_at is null) <> (new.revoked_at is null) or old.valid_to / ${sql.lit(COUNT_BUCKET_MS)} <> new.valid_to / ${sql.lit(COUNT_BUCKET_MS)})
+      execute function certificate_counts_track()`.execute(db);
+  },
+};
+
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001_initial': initial,
   '0002_revocation': revocation,
@@ -552,6 +576,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0005_inventory': inventory,
   '0006_inventory_indexes': inventoryIndexes,
   '0007_imported_unique': importedUnique,
+  '0008_deferred_counts': deferredCounts,
 };
 
 /** Brings the core schema up to date. Safe to call on every start, from several processes (PostgreSQL locks). */
