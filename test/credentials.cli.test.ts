@@ -59,7 +59,7 @@ describe('certgate credential and audit commands', () => {
     expect(again.stderr).toMatch(/no live credential/);
     const revoked = certgate(dir, ['credential', 'list', '--status', 'revoked', '--json']).json() as unknown as { id: string }[];
     expect(revoked.map((c) => c.id)).toEqual([made.rest?.id]);
-  });
+  }, 180_000);
 
   it('refuses bad input with the option named', () => {
     expect(certgate(dir, ['credential', 'create', '--type', 'est', '--product', 'nope']).stderr).toMatch(/products: unknown product/);
