@@ -9,9 +9,9 @@
 // The seeded SQLite data directory is kept under the system's temp folder and reused while the
 // schema (src/store/migrations.ts) and the seed stay the same; PostgreSQL is seeded on every run.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { createCa } from '../src/ca/createCa.js';
@@ -81,7 +81,9 @@ async function sqliteTarget(count: number): Promise<Target> {
     seeded = JSON.parse(readFileSync(seedFile, 'utf8')) as Seeded;
     emit({ scenario: 'rest', part: 'list', store: 'sqlite', seeded: 'reused', certs: count, data_dir_key: key });
   } else {
-    rmSync(dataDir, { recursive: true, force: true });
+    // An inventory seeded for another schema or seed is of no more use: 2 GB each.
+    const cache = dirname(dataDir);
+    if (existsSync(cache)) for (const old of readdirSync(cache).filter((d) => d.startsWith(`inventory-${count}-`))) rmSync(join(cache, old), { recursive: true, force: true });
     mkdirSync(dataDir, { recursive: true });
     seeded = await prepareCas({ dataDir });
     const t0 = performance.now();

@@ -11,7 +11,7 @@
 // certificates, SQLite and PostgreSQL: p50/p99 (target p99 < 50 ms). See bench/inventorySeed.ts.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { argValue, cpuSeconds, emit, freePort, killTree, load, makeP256Csrs, round, waitForHttp, waitForPort } from './lib.js';
@@ -85,7 +85,7 @@ async function startCertgate(): Promise<Server & { base: string; caId: string; t
   const init = JSON.parse(execFileSync(process.execPath, [...cli, 'init', '--json'], { env, encoding: 'utf8' })) as { issuing_ca_id: string; admin_api_key: string };
   const child = spawnCertgate(env);
   await waitForPort(port, child, 60_000);
-  return { name: 'certgate', pid: child.pid as number, base: `http://127.0.0.1:${port}`, caId: init.issuing_ca_id, token: init.admin_api_key, stop: () => stopChild(child) };
+  return { name: 'certgate', pid: child.pid as number, base: `http://127.0.0.1:${port}`, caId: init.issuing_ca_id, token: init.admin_api_key, stop: () => stopChild(child).then(() => rmSync(dataDir, { recursive: true, force: true })) };
 }
 
 /** `cfssl serve` with a P-256 CA like certgate's issuing CA; it stores nothing (no db-config). */
@@ -98,7 +98,7 @@ async function startCfssl(): Promise<Server & { base: string }> {
   const port = await freePort();
   const child = spawn('cfssl', ['serve', '-address', '127.0.0.1', '-port', String(port), '-ca', join(dir, 'ca.pem'), '-ca-key', join(dir, 'ca-key.pem'), '-config', join(dir, 'config.json'), '-loglevel', '5'], { stdio: 'ignore' });
   await waitForHttp(`http://127.0.0.1:${port}/`, child);
-  return { name: 'cfssl serve', pid: child.pid as number, base: `http://127.0.0.1:${port}`, stop: () => stopChild(child) };
+  return { name: 'cfssl serve', pid: child.pid as number, base: `http://127.0.0.1:${port}`, stop: () => stopChild(child).then(() => rmSync(dir, { recursive: true, force: true })) };
 }
 
 interface Case {
