@@ -7,13 +7,12 @@ import { envelopeSecretKind } from '../../src/ca/keyProtection.js';
 import { notFound } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import { PERMISSION_ACTIONS, type CaRecord } from '../../src/core/types.js';
+import { OID } from '../../src/pki/oids.js';
 import { fromPem } from '../../src/pki/pem.js';
 import { credentialOf, requirePermission } from './auth.js';
 import { certmanKeyAlgorithm } from './keyAlgorithm.js';
 import type { RestRoutes } from './route.js';
-import { caDetailSchema, caSchema } from './schemas.js';
-
-const BASIC_CONSTRAINTS = '2.5.29.19';
+import { caDetailSchema, caSchema, idParams } from './schemas.js';
 
 /** What the CA's certificate says, read once per CA (certificates never change). */
 interface CaFacts {
@@ -24,11 +23,12 @@ interface CaFacts {
   serialHex: string;
   pathLength: number | null;
 }
-const factsCache = new WeakMap<CaRecord, CaFacts>();
+// By CA id, with the PEM the facts were read from: the store hands out new records on every read.
+const factsCache = new Map<string, { pem: string; facts: CaFacts }>();
 
 function factsOf(ca: CaRecord): CaFacts {
-  const cached = factsCache.get(ca);
-  if (cached) return cached;
+  const cached = factsCache.get(ca.id);
+  if (cached?.pem === ca.certificatePem) return cached.facts;
   const x509 = new X509Certificate(ca.certificatePem);
   const attributes = new Map<string, string>();
   for (const line of x509.subject.split('\n')) {
@@ -36,10 +36,10 @@ function factsOf(ca: CaRecord): CaFacts {
     if (eq > 0 && !attributes.has(line.slice(0, eq))) attributes.set(line.slice(0, eq), line.slice(eq + 1));
   }
   const parsed = pkijs.Certificate.fromBER(fromPem(ca.certificatePem, ['CERTIFICATE']));
-  const bc = parsed.extensions?.find((e) => e.extnID === BASIC_CONSTRAINTS)?.parsedValue as pkijs.BasicConstraints | undefined;
+  const bc = parsed.extensions?.find((e) => e.extnID === OID.basicConstraints)?.parsedValue as pkijs.BasicConstraints | undefined;
   const pathLength = typeof bc?.pathLenConstraint === 'number' ? bc.pathLenConstraint : null;
   const facts = { attributes, validFrom: new Date(x509.validFrom).toISOString(), validTo: new Date(x509.validTo).toISOString(), serialHex: x509.serialNumber.toLowerCase(), pathLength };
-  factsCache.set(ca, facts);
+  factsCache.set(ca.id, { pem: ca.certificatePem, facts });
   return facts;
 }
 
@@ -83,8 +83,6 @@ function caDetailJson(ca: CaRecord, byId: ReadonlyMap<string, CaRecord>): z.outp
     revocation_reason: null,
   };
 }
-
-const idParams = z.object({ id: z.string().min(1).max(200) });
 
 export function mountCaRoutes(routes: RestRoutes, core: CoreServices): void {
   const { queries, cas } = core;

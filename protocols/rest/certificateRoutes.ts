@@ -6,14 +6,15 @@ import type { CoreServices } from '../../src/core/protocol.js';
 import type { InventoryFilter } from '../../src/core/types.js';
 import { credentialOf, requirePermission } from './auth.js';
 import { issueAndAnswer } from './issuance.js';
+import { pageOf } from './pagination.js';
 import { caPassphrase, csrPem, IDEMPOTENCY_HEADER, ISSUED, validityDays } from './issueFields.js';
 import { keyAlgorithmInput } from './keyAlgorithm.js';
 import { idempotencyKeyOf, issuedCertificate, keySourceOf, managedKeyLike, namesOf } from './originals.js';
 import type { RestRoutes } from './route.js';
-import { certificateDetailSchema, certificateSchema, pageFields } from './schemas.js';
+import { certificateDetailSchema, certificateSchema, pageFields, resourceId } from './schemas.js';
 import { certificateDetailJson, certificateJson } from './serialize.js';
 
-const id = z.string().min(1).max(200);
+const id = resourceId;
 const dnsName = z.string().min(1).max(253);
 const ipAddress = z.string().min(2).max(45);
 const customFieldValue = z.union([z.string().max(1024), z.number(), z.boolean()]);
@@ -138,10 +139,7 @@ export function mountCertificateRoutes(routes: RestRoutes, core: CoreServices): 
       const now = Date.now();
       res.json({
         certificates: certificates.map((c) => certificateJson(c, now)),
-        total,
-        page: query.page,
-        pageSize: query.pageSize,
-        totalPages: Math.ceil(total / query.pageSize),
+        ...pageOf(query, total),
       });
     },
   );

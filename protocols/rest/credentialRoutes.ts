@@ -8,7 +8,7 @@ import { CREDENTIAL_TYPES, PERMISSION_ACTIONS, type Permission, type PermissionA
 import { auditContextOf, requireAdmin, sourceIpOf } from './auth.js';
 import { pageOf, pageQuery } from './pagination.js';
 import type { RestRoutes } from './route.js';
-import { pageFields } from './schemas.js';
+import { idParams, pageFields } from './schemas.js';
 
 const permission = z.union([
   z.string().transform((text, ctx) => {
@@ -81,7 +81,6 @@ export function mountTokenRoute(routes: RestRoutes, core: CoreServices): void {
 
 const credentialSchema = z.looseObject({ id: z.string(), type: z.enum(CREDENTIAL_TYPES), name: z.string() });
 const createdSchema = z.looseObject({ id: z.string(), secret: z.string() });
-const idParams = z.object({ id: z.string().min(1).max(200) });
 
 export function mountCredentialRoutes(routes: RestRoutes, core: CoreServices): void {
   const { credentials } = core;

@@ -11,6 +11,7 @@ import { buildPkcs12 } from '../../src/pki/pkcs12.js';
 import { certsOnlyPkcs7 } from '../../src/pki/pkcs7.js';
 import { auditContextOf, requirePermission } from './auth.js';
 import type { RestRoutes } from './route.js';
+import { idParams } from './schemas.js';
 
 const FORMATS = ['pem', 'der', 'chain', 'pkcs7'] as const;
 type Format = (typeof FORMATS)[number] | 'pkcs12';
@@ -23,8 +24,6 @@ const CONTENT_TYPES: Record<Format, string> = {
   pkcs12: 'application/x-pkcs12',
 };
 const EXTENSIONS: Record<Format, string> = { pem: 'pem', der: 'cer', chain: 'pem', pkcs7: 'p7b', pkcs12: 'p12' };
-
-const idParams = z.object({ id: z.string().min(1).max(200) });
 
 const downloadQuery = z
   .object({

@@ -6,10 +6,9 @@ import type { CoreServices } from '../../src/core/protocol.js';
 import { parseRevocationReason } from '../../src/core/revocationService.js';
 import { auditContextOf, requirePermission } from './auth.js';
 import type { RestRoutes } from './route.js';
-import { certificateDetailSchema } from './schemas.js';
+import { certificateDetailSchema, idParams } from './schemas.js';
 import { certificateDetailJson } from './serialize.js';
 
-const idParams = z.object({ id: z.string().min(1).max(200) });
 const pem = z.string().min(1).max(200_000);
 const owner = z.string().min(1).max(200).nullable();
 const notes = z.string().max(4000).nullable();

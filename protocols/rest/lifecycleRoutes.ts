@@ -17,7 +17,7 @@ import { caPassphrase, csrPem, IDEMPOTENCY_HEADER, validityDays } from './issueF
 import { keyAlgorithmInput } from './keyAlgorithm.js';
 import { idempotencyKeyOf, issuedCertificate, keySourceOf, managedKeyLike, namesOf } from './originals.js';
 import type { RestRoutes } from './route.js';
-import { issuedSchema, pendingSchema } from './schemas.js';
+import { idParams, issuedSchema, pendingSchema } from './schemas.js';
 import { revokedJson } from './serialize.js';
 
 const revokedCertificateSchema = z.object({
@@ -48,7 +48,6 @@ const FOLLOW_UP = {
   },
 };
 
-const idParams = z.object({ id: z.string().min(1).max(200) });
 const reason = z.string().max(64).optional();
 const invalidityDate = z.iso.datetime({ offset: true }).optional();
 const revokeOriginal = z.boolean().default(false).describe('once the new certificate is issued, revoke the original as superseded');

@@ -6,6 +6,7 @@ import type { DeploymentLocation } from '../../src/core/types.js';
 import type { LocationFields } from '../../src/core/types.js';
 import { auditContextOf, requirePermission } from './auth.js';
 import type { RestRoutes } from './route.js';
+import { idParams, resourceId } from './schemas.js';
 
 const time = z.string().meta({ format: 'date-time' });
 
@@ -59,8 +60,7 @@ const locationBody = z
 
 const fieldsOf = (b: z.output<typeof locationBody>): LocationFields => ({ host: b.host, port: b.port ?? null, path: b.path ?? null, kind: b.kind, notes: b.notes ?? null });
 
-const certificateParams = z.object({ id: z.string().min(1).max(200) });
-const locationParams = certificateParams.extend({ locationId: z.string().min(1).max(200) });
+const locationParams = idParams.extend({ locationId: resourceId });
 
 export function mountLocationRoutes(routes: RestRoutes, core: CoreServices): void {
   const { inventory } = core;
@@ -73,7 +73,7 @@ export function mountLocationRoutes(routes: RestRoutes, core: CoreServices): voi
       tag: 'Locations',
       summary: 'Where a certificate is deployed, oldest first',
       permission: 'read on its CA (imported: on every CA)',
-      params: certificateParams,
+      params: idParams,
       responses: { 200: { description: 'Its locations', schema: z.object({ locations: z.array(locationSchema) }) } },
     },
     async ({ req, res, params }) => {
@@ -88,7 +88,7 @@ export function mountLocationRoutes(routes: RestRoutes, core: CoreServices): voi
       tag: 'Locations',
       summary: 'Record a place where a certificate is deployed',
       permission: 'issue on its CA (imported: on every CA)',
-      params: certificateParams,
+      params: idParams,
       body: locationBody,
       responses: { 201: { description: 'Recorded', schema: z.object({ location: locationSchema }), headers: { Location: 'the location' } } },
     },

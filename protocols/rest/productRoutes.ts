@@ -7,6 +7,7 @@ import { SUBJECT_ATTRIBUTE_NAMES } from '../../src/core/types.js';
 import { credentialOf, requirePermission } from './auth.js';
 import { CERTMAN_KEY_ALGORITHMS } from './keyAlgorithm.js';
 import type { RestRoutes } from './route.js';
+import { idParams } from './schemas.js';
 import { productJson } from './serialize.js';
 
 const attributeRule = z.union([
@@ -64,7 +65,7 @@ export function mountProductRoutes(routes: RestRoutes, core: CoreServices): void
       tag: 'Products',
       summary: 'One product and what it allows',
       permission: 'read on the product\'s CA',
-      params: z.object({ id: z.string().min(1).max(200) }),
+      params: idParams,
       responses: { 200: { description: 'The product', schema: z.object({ product: productSchema }) } },
     },
     async ({ req, res, params }) => {

@@ -9,10 +9,8 @@ import type { CredentialRecord, EnrollmentRequest, RequestFilter, RequestStatus 
 import { auditContextOf, credentialOf, principalOf, requirePermission } from './auth.js';
 import { pageOf } from './pagination.js';
 import type { RestRoutes } from './route.js';
-import { pageFields, requestSchema } from './schemas.js';
+import { idParams, pageFields, requestSchema } from './schemas.js';
 import { requestJson } from './serialize.js';
-
-const idParams = z.object({ id: z.string().min(1).max(200) });
 
 /** The CAs whose requests a credential sees: those it reads, and those it approves for. */
 function visibleCas(credential: CredentialRecord): '*' | string[] {

@@ -5,6 +5,10 @@ import { z } from 'zod';
 const time = z.string().meta({ format: 'date-time' });
 const nullableTime = time.nullable();
 
+/** A record's id in a path: `/…/:id`. */
+export const resourceId = z.string().min(1).max(200);
+export const idParams = z.object({ id: resourceId });
+
 export const errorSchema = z.object({ error: z.string() }).meta({ id: 'Error' });
 
 export const caSchema = z

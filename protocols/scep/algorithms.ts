@@ -1,8 +1,10 @@
 // The object identifiers SCEP (RFC 8894) and the CMS around it (RFC 5652) use, and the algorithms
 // certgate accepts: what a request may use, and therefore what a reply answers with.
 
+import { OID } from '../../src/pki/oids.js';
+
 export const CMS = {
-  data: '1.2.840.113549.1.7.1',
+  data: OID.data,
   signedData: '1.2.840.113549.1.7.2',
   envelopedData: '1.2.840.113549.1.7.3',
   contentType: '1.2.840.113549.1.9.3',

@@ -5,6 +5,7 @@
 // PBKDF2-HMAC-SHA256), and forge's PKCS#12 key derivation for an HMAC-SHA256 MAC.
 import { createHash, randomBytes, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
+import { OID } from './oids.js';
 
 /**
  * The work factor `openssl pkcs12 -export` uses. forge derives keys in JavaScript on the event
@@ -14,15 +15,6 @@ const ITERATIONS = 2048;
 const SALT_BYTES = 16;
 
 const { asn1, pki } = forge;
-const OID = {
-  data: '1.2.840.113549.1.7.1',
-  certBag: '1.2.840.113549.1.12.10.1.3',
-  pkcs8ShroudedKeyBag: '1.2.840.113549.1.12.10.1.2',
-  x509Certificate: '1.2.840.113549.1.9.22.1',
-  localKeyId: '1.2.840.113549.1.9.21',
-  friendlyName: '1.2.840.113549.1.9.20',
-  sha256: '2.16.840.1.101.3.4.2.1',
-};
 
 const binary = (b: Buffer): string => b.toString('binary');
 const seq = (items: forge.asn1.Asn1[]) => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, items);
