@@ -137,6 +137,7 @@ export class AcmeServer {
     if (res.headersSent) return;
     let problem: AcmeProblem;
     if (err instanceof AcmeProblem) problem = err;
+    else if (err instanceof AppError && err.kind === 'rate_limited') problem = new AcmeProblem('rateLimited', err.message, { headers: { 'Retry-After': String(err.retryAfterSeconds ?? 60) } });
     else if (err instanceof AppError) problem = err.rejection ? problemOfRejection(err.rejection) : new AcmeProblem(err.kind === 'not_found' ? 'malformed' : err.kind === 'forbidden' ? 'unauthorized' : 'malformed', err.message, { status: err.kind === 'not_found' ? 404 : undefined });
     else if ((err as { type?: string }).type === 'entity.parse.failed') problem = malformed('the request body is not JSON');
     else if ((err as { type?: string }).type === 'entity.too.large') problem = new AcmeProblem('malformed', 'the request body is too large', { status: 413 });

@@ -22,7 +22,7 @@ import { keyAndCertificateMultipart, makeKeyAndCsr, type ServerKeys } from './se
 import { estSettingsOf, EstSettingsError, type EstSettings } from './settings.js';
 import { decodePkcs10Body, EstHttpError, MAX_BODY_BYTES, PKCS7_CERTS_ONLY, send, sendBase64, sendText, UNAUTHORIZED_HEADERS } from './wire.js';
 
-const STATUS_OF: Record<ErrorKind, number> = { bad_request: 400, unauthorized: 401, forbidden: 403, not_found: 404, conflict: 409, unprocessable: 409 };
+const STATUS_OF: Record<ErrorKind, number> = { bad_request: 400, unauthorized: 401, forbidden: 403, not_found: 404, conflict: 409, unprocessable: 409, rate_limited: 429 };
 
 const sha256Hex = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 const certificateDer = (pem: string): Buffer => fromPem(pem, ['CERTIFICATE']);
@@ -245,7 +245,11 @@ export class EstServer {
       return;
     }
     if (err instanceof EstHttpError) return sendText(res, err.status, err.message, err.headers);
-    if (err instanceof AppError) return sendText(res, STATUS_OF[err.kind], err.message, err.kind === 'unauthorized' ? UNAUTHORIZED_HEADERS : {});
+    if (err instanceof AppError) {
+      const headers: Record<string, string> =
+        err.kind === 'unauthorized' ? { ...UNAUTHORIZED_HEADERS } : err.retryAfterSeconds !== undefined ? { 'Retry-After': String(err.retryAfterSeconds) } : {};
+      return sendText(res, STATUS_OF[err.kind], err.message, headers);
+    }
     // The core's signature check throws this for a signature algorithm it does not know.
     if (err instanceof CsrError) return sendText(res, 400, err.message);
     const e = err as { type?: string; status?: number; message?: string };

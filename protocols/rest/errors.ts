@@ -12,6 +12,7 @@ const STATUS: Record<ErrorKind, number> = {
   not_found: 404,
   conflict: 409,
   unprocessable: 422,
+  rate_limited: 429,
 };
 
 /**
@@ -23,6 +24,7 @@ export function restErrorHandler(log: Logger): ErrorRequestHandler {
     if (res.headersSent) return;
     if (err instanceof AppError) {
       if (err.kind === 'unauthorized') res.set('WWW-Authenticate', 'Bearer');
+      if (err.retryAfterSeconds !== undefined) res.set('Retry-After', String(err.retryAfterSeconds));
       res.status(STATUS[err.kind]).json({ error: err.message, ...(err.rejection ? rejectionJson(err.rejection) : {}) });
       return;
     }
