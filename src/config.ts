@@ -99,6 +99,12 @@ export const configSchema = z.object({
   rateLimitPerMinute: z.coerce.number().int().min(0).default(6_000),
   /** REST issuances and renewals per credential per minute (0: no limit); counted apart from, and also in, the above. */
   issueRateLimitPerMinute: z.coerce.number().int().min(0).default(1_200),
+  /** How long a client has to send a request's headers (HTTP and HTTPS): a client that stalls mid-headers is cut off. */
+  httpHeadersTimeoutMs: z.coerce.number().int().min(100).max(600_000).default(10_000),
+  /** How long a client has to send a whole request, body included; at least httpHeadersTimeoutMs. */
+  httpRequestTimeoutMs: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
+  /** How long an idle keep-alive connection is kept: longer than a load balancer's idle timeout (60 s on AWS ALB). */
+  httpKeepAliveTimeoutMs: z.coerce.number().int().min(100).max(600_000).default(65_000),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -144,6 +150,9 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   workspaceName: 'CERTGATE_WORKSPACE_NAME',
   rateLimitPerMinute: 'CERTGATE_RATE_LIMIT_PER_MINUTE',
   issueRateLimitPerMinute: 'CERTGATE_ISSUE_RATE_LIMIT_PER_MINUTE',
+  httpHeadersTimeoutMs: 'CERTGATE_HTTP_HEADERS_TIMEOUT_MS',
+  httpRequestTimeoutMs: 'CERTGATE_HTTP_REQUEST_TIMEOUT_MS',
+  httpKeepAliveTimeoutMs: 'CERTGATE_HTTP_KEEP_ALIVE_TIMEOUT_MS',
 };
 
 export class ConfigError extends Error {
@@ -197,6 +206,10 @@ export function loadConfig(options: { env?: NodeJS.ProcessEnv; file?: string; ov
   const config = result.data;
   if (!config.tlsCertFile !== !config.tlsKeyFile) {
     throw new ConfigError('invalid configuration:\n  CERTGATE_TLS_CERT_FILE and CERTGATE_TLS_KEY_FILE go together: set both or neither');
+  }
+  // node:http refuses a headers timeout longer than the request's, which includes the headers.
+  if (config.httpHeadersTimeoutMs > config.httpRequestTimeoutMs) {
+    throw new ConfigError(`invalid configuration:\n  ${ENV_NAMES.httpHeadersTimeoutMs} (${config.httpHeadersTimeoutMs}) must not be longer than ${ENV_NAMES.httpRequestTimeoutMs} (${config.httpRequestTimeoutMs})`);
   }
   return { ...config, dataDir: resolve(config.dataDir) };
 }
