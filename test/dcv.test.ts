@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkCaa, keyAuthorizationDigest, validateChallenge, type ChallengeType, type DcvSettings, type Identifier, type ValidationResult } from '../src/dcv/index.js';
 import { loadConfig } from '../src/config.js';
-import { addressPolicy, CidrError, parseCidr } from '../src/dcv/addressPolicy.js';
+import { addressPolicy, CidrError, parseCidr, pinnedLookup } from '../src/dcv/addressPolicy.js';
 import { evaluateCaa } from '../src/dcv/caa.js';
 import { redirectTarget } from '../src/dcv/http01.js';
 import { parseIdentifier } from '../src/dcv/identifiers.js';
@@ -438,6 +438,11 @@ describe("the validator's reach (finding 5)", () => {
     expect(policy.refusal('192.168.1.1')).toBeNull();
     expect(policy.refusal('169.254.0.1')).toMatch(/link-local/);
     expect(policy.refusal('64:ff9b::a9fe:a9fe')).toMatch(/link-local or metadata/);
+    // The connection is pinned to the checked address: whatever name node might look up, it gets that.
+    const answers: unknown[] = [];
+    pinnedLookup('127.0.0.1')('rebinding.example', {}, (err, address, family) => void answers.push(err, address, family));
+    pinnedLookup('::1')('rebinding.example', { all: true }, (err, address) => void answers.push(err, address));
+    expect(answers).toEqual([null, '127.0.0.1', 4, null, [{ address: '::1', family: 6 }]]);
   });
 });
 

@@ -68,3 +68,17 @@ export function addressPolicy(settings: { denyCidrs?: readonly string[]; allowCi
     },
   };
 }
+
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | Array<{ address: string; family: number }>, family?: number) => void;
+
+/**
+ * A `lookup` for node:http, node:net and node:tls that answers every name with `address`, already
+ * checked: a connection made with it can reach no other address, whatever name it is given.
+ */
+export function pinnedLookup(address: string): (hostname: string, options: { all?: boolean }, callback: LookupCallback) => void {
+  const family = isIP(address);
+  return (_hostname, options, callback) => {
+    if (options.all) callback(null, [{ address, family }]);
+    else callback(null, address, family);
+  };
+}

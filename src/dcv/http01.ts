@@ -4,6 +4,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
+import { pinnedLookup } from './addressPolicy.js';
 import type { Attempt } from './attempt.js';
 import { isDnsName, type Target } from './identifiers.js';
 import { fail, networkFailure, quote } from './problems.js';
@@ -143,17 +144,6 @@ function judge(answer: Answer, keyAuthorization: string, where: string): Failure
   const got = answer.body.toString('utf8').trimEnd();
   if (got !== keyAuthorization) return fail('unauthorized', `The key authorization file from ${where} did not match this challenge: HTTP 200 with ${answer.body.length} bytes that are not ${quote(keyAuthorization, 300)}`);
   return null;
-}
-
-type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | Array<{ address: string; family: number }>, family?: number) => void;
-
-/** A `lookup` for node:http that answers every name with `address`, already checked. */
-function pinnedLookup(address: string): (hostname: string, options: { all?: boolean }, callback: LookupCallback) => void {
-  const family = isIP(address);
-  return (_hostname, options, callback) => {
-    if (options.all) callback(null, [{ address, family }]);
-    else callback(null, address, family);
-  };
 }
 
 export async function validateHttp01(target: Target, token: string, keyAuthorization: string, attempt: Attempt): Promise<ValidationResult> {

@@ -6,6 +6,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { connect } from 'node:tls';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
+import { pinnedLookup } from './addressPolicy.js';
 import type { Attempt } from './attempt.js';
 import { reverseName, type Target } from './identifiers.js';
 import { keyAuthorizationHash } from './keyAuthorization.js';
@@ -31,7 +32,7 @@ function handshake(address: string, port: number, servername: string, signal: Ab
     // TLS 1.2 at least, Node's default; RFC 8737 §4 requires it.
     // `address` was checked against the validator's address policy; it is connected to as it is,
     // never looked up again.
-    const socket = connect({ host: address, port, servername, ALPNProtocols: [ACME_TLS_ALPN], rejectUnauthorized: false });
+    const socket = connect({ host: address, lookup: pinnedLookup(address), port, servername, ALPNProtocols: [ACME_TLS_ALPN], rejectUnauthorized: false });
     const onAbort = (): void => {
       socket.destroy(Object.assign(new Error('validation timed out'), { code: 'ABORT_ERR' }));
     };
