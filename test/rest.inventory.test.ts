@@ -204,6 +204,10 @@ for (const d of REST_DEPLOYMENTS) {
       const ours = await api('POST', '/v1/certificates/import', { certificatePem: real.certificate_pem });
       expect(ours.status, ours.text).toBe(409);
       expect(ours.json.error).toContain(real.id);
+      // So are its CAs' own certificates.
+      const issuingCa = await api('POST', '/v1/certificates/import', { certificatePem: env.issuingPem });
+      expect(issuingCa.status, issuingCa.text).toBe(409);
+      expect(issuingCa.json.error).toContain(env.issuingId);
 
       // Nothing imported to mark revoked in its name; revoking the real one shows in OCSP.
       const issuerText = openssl(['x509', '-noout', '-issuer'], forged).trim();

@@ -91,8 +91,10 @@ export class InventoryService {
    * both are refused, and audited, since either means someone holds what they should not.
    */
   private async refuseOurIssuers(cert: ForeignCertificate, by: AuditContext): Promise<void> {
-    for (const ca of await this.store.cas.list()) {
-      const caCert = new X509Certificate(ca.certificatePem);
+    const cas = (await this.store.cas.list()).map((ca) => ({ ca, caCert: new X509Certificate(ca.certificatePem) }));
+    const itself = cas.find(({ caCert }) => caCert.raw.equals(cert.x509.raw));
+    if (itself) throw conflict(`this is the certificate of certgate's CA ${itself.ca.name} (${itself.ca.id}); only certificates of other CAs are imported`);
+    for (const { ca, caCert } of cas) {
       const signed = signatureVerifies(cert.x509, caCert);
       if (!signed && !namesAsIssuer(cert, caCert)) continue;
       const ours = signed ? await this.store.certificates.getBySerial(ca.id, cert.serialNumber) : undefined;
