@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { parseCidr } from './dcv/addressPolicy.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const url = (protocols: string[]) =>
@@ -15,6 +16,14 @@ const url = (protocols: string[]) =>
       return false;
     }
   }, `must be a URL starting with ${protocols.join(' or ')}//`);
+
+const cidr = z.string().superRefine((s, ctx) => {
+  try {
+    parseCidr(s);
+  } catch (e) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: (e as Error).message });
+  }
+});
 
 export const configSchema = z.object({
   dataDir: z.string().min(1).default('./data'),
@@ -74,6 +83,10 @@ export const configSchema = z.object({
   http01Port: port.default(80),
   /** Where the validator connects for tls-alpn-01 (RFC 8737 says 443). */
   tlsAlpn01Port: port.default(443),
+  /** Address ranges (CIDR) the validator never connects to, on top of link-local and metadata ranges, always denied. */
+  vaDenyCidrs: z.array(cidr).default([]),
+  /** Ranges carved out of vaDenyCidrs (they cannot reopen link-local or metadata ranges). */
+  vaAllowCidrs: z.array(cidr).default([]),
   /** ACME: the CAA issuer domains that mean this CA (RFC 8659); default: the public URL's host. */
   caaIdentities: z.array(z.string().min(1)).default([]),
   /** Lifetime of a bearer token from POST /v1/auth/token. */
@@ -86,6 +99,12 @@ export const configSchema = z.object({
   rateLimitPerMinute: z.coerce.number().int().min(0).default(6_000),
   /** REST issuances and renewals per credential per minute (0: no limit); counted apart from, and also in, the above. */
   issueRateLimitPerMinute: z.coerce.number().int().min(0).default(1_200),
+  /** How long a client has to send a request's headers (HTTP and HTTPS): a client that stalls mid-headers is cut off. */
+  httpHeadersTimeoutMs: z.coerce.number().int().min(100).max(600_000).default(10_000),
+  /** How long a client has to send a whole request, body included; at least httpHeadersTimeoutMs. */
+  httpRequestTimeoutMs: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
+  /** How long an idle keep-alive connection is kept: longer than a load balancer's idle timeout (60 s on AWS ALB). */
+  httpKeepAliveTimeoutMs: z.coerce.number().int().min(100).max(600_000).default(65_000),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -107,6 +126,8 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   caaIdentities: 'CERTGATE_CAA_IDENTITIES',
   http01Port: 'CERTGATE_HTTP01_PORT',
   tlsAlpn01Port: 'CERTGATE_TLSALPN01_PORT',
+  vaDenyCidrs: 'CERTGATE_VA_DENY_CIDRS',
+  vaAllowCidrs: 'CERTGATE_VA_ALLOW_CIDRS',
   workerConcurrency: 'CERTGATE_WORKER_CONCURRENCY',
   signingLeaseMs: 'CERTGATE_SIGNING_LEASE_MS',
   queueLockMs: 'CERTGATE_QUEUE_LOCK_MS',
@@ -129,18 +150,24 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   workspaceName: 'CERTGATE_WORKSPACE_NAME',
   rateLimitPerMinute: 'CERTGATE_RATE_LIMIT_PER_MINUTE',
   issueRateLimitPerMinute: 'CERTGATE_ISSUE_RATE_LIMIT_PER_MINUTE',
+  httpHeadersTimeoutMs: 'CERTGATE_HTTP_HEADERS_TIMEOUT_MS',
+  httpRequestTimeoutMs: 'CERTGATE_HTTP_REQUEST_TIMEOUT_MS',
+  httpKeepAliveTimeoutMs: 'CERTGATE_HTTP_KEEP_ALIVE_TIMEOUT_MS',
 };
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
+/** Settings given in the environment as comma-separated lists. */
+const LIST_KEYS = new Set<string>(['tlsHostnames', 'caaIdentities', 'vaDenyCidrs', 'vaAllowCidrs']);
+
 function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, name] of Object.entries(ENV_NAMES)) {
     const v = env[name];
     if (v === undefined || v === '') continue;
-    if (key === 'tlsHostnames' || key === 'caaIdentities') out[key] = v.split(',').map((s) => s.trim()).filter(Boolean);
+    if (LIST_KEYS.has(key)) out[key] = v.split(',').map((s) => s.trim()).filter(Boolean);
     else if (key === 'caPassphrases') {
       try {
         out[key] = JSON.parse(v);
@@ -179,6 +206,10 @@ export function loadConfig(options: { env?: NodeJS.ProcessEnv; file?: string; ov
   const config = result.data;
   if (!config.tlsCertFile !== !config.tlsKeyFile) {
     throw new ConfigError('invalid configuration:\n  CERTGATE_TLS_CERT_FILE and CERTGATE_TLS_KEY_FILE go together: set both or neither');
+  }
+  // node:http refuses a headers timeout longer than the request's, which includes the headers.
+  if (config.httpHeadersTimeoutMs > config.httpRequestTimeoutMs) {
+    throw new ConfigError(`invalid configuration:\n  ${ENV_NAMES.httpHeadersTimeoutMs} (${config.httpHeadersTimeoutMs}) must not be longer than ${ENV_NAMES.httpRequestTimeoutMs} (${config.httpRequestTimeoutMs})`);
   }
   return { ...config, dataDir: resolve(config.dataDir) };
 }

@@ -31,6 +31,20 @@ export interface RunningServer {
 // with 400 (16 KiB of headers at most, Host required on HTTP/1.1).
 const HTTP_OPTIONS = { maxHeaderSize: 64 * 1024, requireHostHeader: false } as const;
 
+/**
+ * A client that opens connections and sends a request slowly, or not at all, holds a socket each
+ * (slowloris): the headers must come within httpHeadersTimeoutMs and the whole request within
+ * httpRequestTimeoutMs, or node answers 408 and closes. Node checks these on an interval (30 s by
+ * default, which would stretch a 10 s limit to 40), so it is checked at a quarter of the limit.
+ */
+function timeoutOptions(config: Config): { headersTimeout: number; requestTimeout: number; connectionsCheckingInterval: number } {
+  return {
+    headersTimeout: config.httpHeadersTimeoutMs,
+    requestTimeout: config.httpRequestTimeoutMs,
+    connectionsCheckingInterval: Math.min(1_000, Math.max(25, Math.floor(config.httpHeadersTimeoutMs / 4))),
+  };
+}
+
 function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -50,8 +64,8 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
   if (opts.http !== false) {
     await rt.startServing();
     const app = createRequestListener(rt);
-    const http = createServer(HTTP_OPTIONS, app);
-    http.keepAliveTimeout = 65_000;
+    const http = createServer({ ...HTTP_OPTIONS, ...timeoutOptions(config) }, app);
+    http.keepAliveTimeout = config.httpKeepAliveTimeoutMs;
     servers.push(http);
     httpUrl = urlOf('http', await listen(http, config.httpPort, config.host));
     if (config.httpsPort > 0) {
@@ -62,8 +76,9 @@ export async function startServer(config: Config, opts: ServeOptions): Promise<R
         // TLS 1.2 stays on: embedded EST clients (strongSwan 5.9) do not speak 1.3. Every client is
         // asked for a certificate and none is required: EST authenticates with one (and checks it
         // itself, against certgate's CAs and records); every other client simply sends none.
-        const https = createHttpsServer({ ...HTTP_OPTIONS, cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2', requestCert: true, rejectUnauthorized: false }, app);
-        https.keepAliveTimeout = 65_000;
+        // handshakeTimeout: a TLS client that stalls before its first request is cut off as soon.
+        const https = createHttpsServer({ ...HTTP_OPTIONS, ...timeoutOptions(config), handshakeTimeout: config.httpHeadersTimeoutMs, cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2', requestCert: true, rejectUnauthorized: false }, app);
+        https.keepAliveTimeout = config.httpKeepAliveTimeoutMs;
         servers.push(https);
         httpsUrl = urlOf('https', await listen(https, config.httpsPort, config.host));
       } else {

@@ -2,12 +2,15 @@
 // http-01 responder, a tls-alpn-01 responder, and misbehaving servers made for single cases.
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer as createNetServer, Socket, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkCaa, keyAuthorizationDigest, validateChallenge, type ChallengeType, type DcvSettings, type Identifier, type ValidationResult } from '../src/dcv/index.js';
+import { loadConfig } from '../src/config.js';
+import { addressPolicy, CidrError, parseCidr, pinnedLookup } from '../src/dcv/addressPolicy.js';
 import { evaluateCaa } from '../src/dcv/caa.js';
 import { redirectTarget } from '../src/dcv/http01.js';
 import { parseIdentifier } from '../src/dcv/identifiers.js';
@@ -24,10 +27,32 @@ let dns: StubDnsServer;
 let http: Http01Responder;
 let tls: TlsAlpnResponder;
 
+/**
+ * Every TCP connection this file opens (the validator's and the tests' own), by host. One to any
+ * host but a loopback address throws before a packet leaves: these tests must never reach a private,
+ * link-local or public address, even when the validator under test is wrong.
+ */
+const connectedTo: string[] = [];
+const realConnect = Socket.prototype.connect;
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+|localhost)$/;
+
 beforeAll(async () => {
+  Socket.prototype.connect = function guardedConnect(this: Socket, ...args: unknown[]) {
+    // net.connect passes its normalized [options, callback] array as the first argument.
+    const first = Array.isArray(args[0]) ? (args[0] as unknown[])[0] : args[0];
+    const options = typeof first === 'object' && first !== null ? (first as { host?: string; path?: string | null }) : { host: typeof args[1] === 'string' ? args[1] : undefined };
+    // A string path is a Unix socket; TCP connections carry a null one.
+    if (typeof options.path !== 'string') {
+      const host = options.host ?? 'localhost';
+      connectedTo.push(host);
+      if (!LOOPBACK.test(host)) throw new Error(`test/dcv.test.ts: a connection to ${host}, which is not a loopback address`);
+    }
+    return (realConnect as (...a: unknown[]) => Socket).apply(this, args);
+  } as typeof realConnect;
   [dns, http, tls] = await Promise.all([startDnsServer(), startHttp01Responder(), startTlsAlpnResponder()]);
 });
 afterAll(async () => {
+  Socket.prototype.connect = realConnect;
   await Promise.all([dns?.stop(), http?.stop(), tls?.stop()]);
 });
 
@@ -238,6 +263,186 @@ describe('http-01', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+/** An HTTP server on `host`:`port` that answers 404 to everything and counts the connections it accepts. */
+async function startCountingServer(host: string, port: number): Promise<{ accepted: () => number; stop: () => Promise<void> }> {
+  let accepted = 0;
+  const server = createHttpServer((_req, res) => void res.writeHead(404).end('TOP-SECRET inner page'));
+  server.on('connection', () => void accepted++);
+  server.listen(port, host);
+  await once(server, 'listening');
+  return {
+    accepted: () => accepted,
+    stop: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe("the validator's reach (finding 5)", () => {
+  const SECRET = 'TOP-SECRET-BODY-0123456789';
+
+  it('refuses a redirect to an IP address in any spelling, before any connection, and never shows the body', async () => {
+    const secret = challenge();
+    http.set(secret.token, SECRET);
+    const targets = [
+      `http://127.0.0.1/.well-known/acme-challenge/${secret.token}?x=1`,
+      `http://2130706433/.well-known/acme-challenge/${secret.token}`,
+      `http://0177.0.0.1/.well-known/acme-challenge/${secret.token}`,
+      `http://0x7f000001/.well-known/acme-challenge/${secret.token}`,
+      `http://0x7f.1/.well-known/acme-challenge/${secret.token}`,
+      `http://127.1/.well-known/acme-challenge/${secret.token}`,
+      `http://127.0.0.1./.well-known/acme-challenge/${secret.token}`,
+      `http://%31%32%37.0.0.1/.well-known/acme-challenge/${secret.token}`,
+      `http://[::1]/.well-known/acme-challenge/${secret.token}`,
+      `http://[::ffff:127.0.0.1]/.well-known/acme-challenge/${secret.token}`,
+      `https://127.0.0.1/.well-known/acme-challenge/${secret.token}`,
+      `//127.0.0.1/.well-known/acme-challenge/${secret.token}`,
+    ];
+    for (const location of targets) {
+      const ch = challenge();
+      http.redirect(`/.well-known/acme-challenge/${ch.token}`, location);
+      const connections = connectedTo.length;
+      const result = await validate('http-01', fresh(), ch);
+      expectFailure(result, 'incorrectResponse', false, /redirects are followed to DNS names only/);
+      if (!result.ok) {
+        expect(result.problem.detail, location).not.toContain(SECRET);
+        expect(result.problem.detail, location).toMatch(/HTTP 302 from .* at 127\.0\.0\.1/);
+      }
+      // One connection: the first fetch; the redirect was refused before connecting anywhere.
+      expect(connectedTo.length - connections, location).toBe(1);
+    }
+    expect(http.requests.some((r) => r.path.includes(secret.token))).toBe(false);
+  });
+
+  it('names the status code and the address of a wrong answer, never its body', async () => {
+    const ch = challenge();
+    http.set(ch.token, `${SECRET}\n<html>admin console</html>`);
+    const wrong = await validate('http-01', fresh(), ch);
+    expectFailure(wrong, 'unauthorized', false, /HTTP 200 .*did not match|did not match.*HTTP 200/);
+    if (!wrong.ok) {
+      expect(wrong.problem.detail).toMatch(/at 127\.0\.0\.1/);
+      expect(wrong.problem.detail).not.toContain(SECRET);
+      expect(wrong.problem.detail).not.toContain('admin console');
+    }
+    const missing = await validate('http-01', fresh(), challenge());
+    expectFailure(missing, 'incorrectResponse', false, /at 127\.0\.0\.1.*HTTP 404/);
+    if (!missing.ok) expect(missing.problem.detail).not.toContain('not found');
+  });
+
+  it('never shows the path or query of a redirect target, which may come from an inner server', async () => {
+    const ch = challenge();
+    const inner = fresh('inner');
+    http.redirect(`/.well-known/acme-challenge/${ch.token}`, `http://${inner}/sso?session=${SECRET}`);
+    const result = await validate('http-01', fresh(), ch);
+    expectFailure(result, 'incorrectResponse', false, /HTTP 404/);
+    if (!result.ok) {
+      expect(result.problem.detail).toContain(inner);
+      expect(result.problem.detail).not.toContain(SECRET);
+    }
+  });
+
+  it('refuses, before connecting, a redirect to a name whose address is denied; follows it when not denied', async () => {
+    const inner = await startCountingServer('127.0.0.2', http.port);
+    try {
+      const name = fresh('inner');
+      dns.setA(name, '127.0.0.2');
+      const ch = challenge();
+      http.redirect(`/.well-known/acme-challenge/${ch.token}`, `http://${name}/admin/secret?x=1`);
+      // Not denied: followed to 127.0.0.2, whose 404 is reported without its body.
+      const open = await validate('http-01', fresh(), ch);
+      expectFailure(open, 'incorrectResponse', false, /127\.0\.0\.2.*HTTP 404/);
+      if (!open.ok) expect(open.problem.detail).not.toContain('TOP-SECRET');
+      expect(inner.accepted()).toBe(1);
+      // Denied: refused, final, naming the address, and 127.0.0.2 is never contacted.
+      const denied = await validate('http-01', fresh(), ch, { denyCidrs: ['127.0.0.2/32'] });
+      expectFailure(denied, 'connection', false, /not connecting: 127\.0\.0\.2 is in a range the validator is configured not to connect to/);
+      expect(inner.accepted()).toBe(1);
+      expect(connectedTo.filter((h) => h === '127.0.0.2')).toHaveLength(1);
+    } finally {
+      await inner.stop();
+    }
+  });
+
+  it('checks the first address too, for a name, an IP identifier and tls-alpn-01', async () => {
+    const [webInner, tlsInner] = await Promise.all([startCountingServer('127.0.0.2', http.port), startCountingServer('127.0.0.2', tls.port)]);
+    try {
+      const name = fresh();
+      dns.setA(name, '127.0.0.2');
+      const ch = challenge();
+      const deny = { denyCidrs: ['127.0.0.0/30', '::1/128'] };
+      expectFailure(await validate('http-01', name, ch, deny), 'connection', false, /not connecting: 127\.0\.0\.2/);
+      expectFailure(await validate('http-01', { type: 'ip', value: '127.0.0.2' }, ch, deny), 'connection', false, /not connecting: 127\.0\.0\.2/);
+      expectFailure(await validate('tls-alpn-01', name, ch, deny), 'connection', false, /not connecting: 127\.0\.0\.2/);
+      expectFailure(await validate('tls-alpn-01', { type: 'ip', value: '::1' }, ch, deny), 'connection', false, /not connecting: ::1/);
+      expect(webInner.accepted() + tlsInner.accepted()).toBe(0);
+    } finally {
+      await Promise.all([webInner.stop(), tlsInner.stop()]);
+    }
+  });
+
+  it('lets the allow list carve an address out of the deny list', async () => {
+    const ch = challenge();
+    http.set(ch.token, ch.keyAuthorization);
+    const carved = { denyCidrs: ['127.0.0.0/8'], allowCidrs: ['127.0.0.1'] };
+    expect(await validate('http-01', fresh(), ch, carved)).toEqual({ ok: true, addressUsed: '127.0.0.1' });
+    expectFailure(await validate('http-01', fresh(), ch, { denyCidrs: ['127.0.0.0/8'] }), 'connection', false, /not connecting: 127\.0\.0\.1/);
+  });
+
+  it('never connects to link-local or metadata addresses, whatever the allow list says', async () => {
+    const connections = connectedTo.length;
+    const ch = challenge();
+    const reopen = { allowCidrs: ['169.254.0.0/16', 'fe80::/10', '0.0.0.0/0', '::/0'] };
+    const metadata = fresh('metadata');
+    dns.setA(metadata, '169.254.169.254');
+    const linkLocal6 = fresh('linklocal');
+    dns.setA(linkLocal6, 'fe80::1');
+    for (const overrides of [{}, reopen]) {
+      expectFailure(await validate('http-01', { type: 'ip', value: '169.254.169.254' }, ch, overrides), 'connection', false, /169\.254\.169\.254 is a link-local or metadata address/);
+      expectFailure(await validate('http-01', { type: 'ip', value: '::ffff:169.254.169.254' }, ch, overrides), 'connection', false, /link-local or metadata/);
+      expectFailure(await validate('http-01', { type: 'ip', value: 'fe80::1' }, ch, overrides), 'connection', false, /fe80::1 is a link-local/);
+      expectFailure(await validate('http-01', metadata, ch, overrides), 'connection', false, /169\.254\.169\.254 is a link-local/);
+      expectFailure(await validate('tls-alpn-01', metadata, ch, overrides), 'connection', false, /169\.254\.169\.254 is a link-local/);
+      expectFailure(await validate('http-01', linkLocal6, ch, overrides), 'connection', false, /fe80::1 is a link-local/);
+    }
+    expect(connectedTo.length).toBe(connections);
+  });
+
+  it('refuses a DNS identifier that a URL or resolver would read as an address, without connecting', async () => {
+    const connections = connectedTo.length;
+    for (const value of ['2130706433', '127.0.0.1', 'a.0x7f', '169.254.169.254', '1.2.3.4.5']) {
+      expectFailure(await validate('http-01', value, challenge()), 'rejectedIdentifier', false, /IP address in disguise/);
+      expectFailure(await validate('tls-alpn-01', value, challenge()), 'rejectedIdentifier', false);
+    }
+    expect(connectedTo.length).toBe(connections);
+  });
+
+  it('reads the deny and allow lists from the environment as comma lists, and refuses a malformed range at start-up', async () => {
+    const env = { CERTGATE_VA_DENY_CIDRS: '10.0.0.0/8, fd00::/8', CERTGATE_VA_ALLOW_CIDRS: '10.1.2.3' };
+    const config = loadConfig({ env });
+    expect(config.vaDenyCidrs).toEqual(['10.0.0.0/8', 'fd00::/8']);
+    expect(config.vaAllowCidrs).toEqual(['10.1.2.3']);
+    expect(() => loadConfig({ env: { CERTGATE_VA_DENY_CIDRS: '10.0.0.0/33' } })).toThrow(/CERTGATE_VA_DENY_CIDRS \(vaDenyCidrs\).*prefix length/);
+    expect(() => loadConfig({ env: { CERTGATE_VA_ALLOW_CIDRS: 'example.com/8' } })).toThrow(/CERTGATE_VA_ALLOW_CIDRS/);
+    expect(() => parseCidr('10.0.0.0/8/1')).toThrow(CidrError);
+    // A wrong range in settings is the operator's to fix: it throws, before any look-up.
+    await expect(validateChallenge({ type: 'http-01', identifier: { type: 'dns', value: fresh() }, ...challenge() }, settings({ denyCidrs: ['nonsense'] }))).rejects.toThrow(CidrError);
+    const policy = addressPolicy({ denyCidrs: config.vaDenyCidrs, allowCidrs: config.vaAllowCidrs });
+    expect(policy.refusal('10.9.9.9')).toMatch(/configured not to connect/);
+    expect(policy.refusal('::ffff:10.9.9.9')).toMatch(/configured not to connect/);
+    expect(policy.refusal('10.1.2.3')).toBeNull();
+    expect(policy.refusal('fd12::1')).toMatch(/configured not to connect/);
+    expect(policy.refusal('192.168.1.1')).toBeNull();
+    expect(policy.refusal('169.254.0.1')).toMatch(/link-local/);
+    expect(policy.refusal('64:ff9b::a9fe:a9fe')).toMatch(/link-local or metadata/);
+    // The connection is pinned to the checked address: whatever name node might look up, it gets that.
+    const answers: unknown[] = [];
+    pinnedLookup('127.0.0.1')('rebinding.example', {}, (err, address, family) => void answers.push(err, address, family));
+    pinnedLookup('::1')('rebinding.example', { all: true }, (err, address) => void answers.push(err, address));
+    expect(answers).toEqual([null, '127.0.0.1', 4, null, [{ address: '::1', family: 6 }]]);
   });
 });
 

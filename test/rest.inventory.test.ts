@@ -171,6 +171,62 @@ for (const d of REST_DEPLOYMENTS) {
       expect(await listed('source=imported')).toHaveLength(1);
     });
 
+    it('refuses a forgery naming certgate\'s own CA as issuer with a live serial; the real certificate stays revocable and revoked in OCSP (finding 9)', async () => {
+      const real = await issueManaged('forged-target.example.com');
+      const caSubject = `/${new X509Certificate(env.issuingPem).subject.split('\n').join('/')}`;
+      // Same issuer name, another key: what anyone can make with openssl.
+      const forger = makeOtherCa(dir, 'forger', caSubject);
+      const forged = makeLeaf(dir, forger, { cn: 'forged-target.example.com', san: ['DNS:forged-target.example.com'], serialHex: real.serial_number });
+      expect(new X509Certificate(forged).issuer).toBe(new X509Certificate(env.issuingPem).subject);
+      expect(new X509Certificate(forged).serialNumber.toLowerCase().replace(/^0+/, '')).toBe(real.serial_number.replace(/^0+/, ''));
+      // The name in another case, as OpenSSL's name matching ignores it.
+      const lowerForger = makeOtherCa(dir, 'lower-forger', caSubject.replace(/=([^/]*)/g, (_, value: string) => `=${value.toLowerCase()}`));
+      expect(new X509Certificate(lowerForger.pem).subject).toMatch(/CN=certgate dev issuing ca/);
+      const lowerForged = makeLeaf(dir, lowerForger, { cn: 'forged-target.example.com', san: ['DNS:forged-target.example.com'], serialHex: real.serial_number });
+
+      const importedBefore = (await listed('source=imported')).length;
+      for (const [what, body] of [
+        ['alone', { certificatePem: forged }],
+        ['with the forger as its chain', { certificatePem: forged, chainPem: forger.pem }],
+        ['issuer in lower case', { certificatePem: lowerForged }],
+      ] as const) {
+        const r = await api('POST', '/v1/certificates/import', body);
+        expect(r.status, `${what}: ${r.text}`).toBe(422);
+        expect(r.json.error, what).toMatch(/names certgate's CA .* as its issuer, but its signature does not verify/);
+      }
+      expect(await listed('source=imported')).toHaveLength(importedBefore);
+      const audited = await api('GET', `/v1/audit?action=certificate.import&target=${env.issuingId}&pageSize=100`);
+      const refusals = (audited.json.entries as { outcome: string; detail: Json }[]).filter((e) => e.outcome === 'refused' && e.detail.serial === real.serial_number);
+      expect(refusals).toHaveLength(3);
+      expect(refusals[0]?.detail).toMatchObject({ reason: 'forgedIssuer' });
+
+      // The real one is ours: a conflict naming its record, not an import.
+      const ours = await api('POST', '/v1/certificates/import', { certificatePem: real.certificate_pem });
+      expect(ours.status, ours.text).toBe(409);
+      expect(ours.json.error).toContain(real.id);
+      // So are its CAs' own certificates.
+      const issuingCa = await api('POST', '/v1/certificates/import', { certificatePem: env.issuingPem });
+      expect(issuingCa.status, issuingCa.text).toBe(409);
+      expect(issuingCa.json.error).toContain(env.issuingId);
+
+      // Nothing imported to mark revoked in its name; revoking the real one shows in OCSP.
+      const issuerText = openssl(['x509', '-noout', '-issuer'], forged).trim();
+      expect((await api('POST', '/v1/certificates/imported/revoke', { issuer: issuerText, serialNumber: real.serial_number, reason: 'key-compromise' })).status).toBe(404);
+      const file = (name: string, pem: string): string => {
+        const path = join(dir, name);
+        writeFileSync(path, pem);
+        return path;
+      };
+      const files = { issuing: file('issuing.pem', env.issuingPem), chain: file('chain.pem', `${env.issuingPem}${env.rootPem}`), leaf: file('forged-target.pem', real.certificate_pem) };
+      const ocsp = async (): Promise<string> => {
+        const { stdout, stderr } = await execFileAsync('openssl', ['ocsp', '-issuer', files.issuing, '-cert', files.leaf, '-url', `${env.base}/ocsp`, '-CAfile', files.chain]).catch((e: { stdout: string; stderr: string }) => e);
+        return `${stdout}${stderr}`;
+      };
+      expect(await ocsp()).toMatch(/forged-target\.pem: good/);
+      expect((await api('POST', `/v1/certificates/${real.id}/revoke`, { reason: 'keyCompromise' })).status).toBe(200);
+      await until(async () => /forged-target\.pem: revoked/.test(await ocsp()), 20_000, 'OCSP says the real certificate is revoked');
+    });
+
     it('imports with the chain when the signature verifies, and refuses a chain that did not sign it', async () => {
       const impostor = makeOtherCa(dir, 'impostor', '/C=US/O=Elsewhere Inc/CN=Elsewhere Root');
       const wrong = await api('POST', '/v1/certificates/import', { certificatePem: chainedPem, chainPem: impostor.pem });

@@ -24,6 +24,8 @@ export const acmeProtocol: ProtocolModule = {
       ...(config.dnsServer ? { dnsServer: config.dnsServer } : {}),
       http01Port: config.http01Port,
       tlsAlpn01Port: config.tlsAlpn01Port,
+      denyCidrs: config.vaDenyCidrs,
+      allowCidrs: config.vaAllowCidrs,
       timeoutMs: VALIDATION_TIMEOUT_MS,
       caaIdentities,
     };

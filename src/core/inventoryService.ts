@@ -4,7 +4,7 @@
 import { X509Certificate } from 'node:crypto';
 import { AUDIT } from '../audit/actions.js';
 import { DerError, normalizeSerialHex } from '../pki/der.js';
-import { certificatesInPem, chainProblem, ForeignCertificateError, isSignedBy, readForeignCertificate, storedDnCandidates } from '../pki/foreignCertificate.js';
+import { certificatesInPem, chainProblem, ForeignCertificateError, readForeignCertificate, storedDnCandidates, type ForeignCertificate } from '../pki/foreignCertificate.js';
 import { customFieldProblems, MAX_CUSTOM_FIELD_LENGTH } from '../policy/customFields.js';
 import { parseProductTemplate } from '../policy/productSchema.js';
 import type { InventoryEdit, Store } from '../store/types.js';
@@ -50,15 +50,12 @@ export class InventoryService {
     const customFields = input.customFields ?? {};
     this.checkFreeFormFields(customFields);
     const cert = readForeignCertificateOrRefuse(this.single(input.certificatePem), 'certificatePem');
+    // Before the chain: a chain the caller brings could vouch for a forgery of one of our CAs.
+    await this.refuseOurIssuers(cert, by);
     if (input.chainPem) {
       const chain = certificatesInPemOrRefuse(input.chainPem, 'chainPem').map((der) => readForeignCertificateOrRefuse(der, 'chainPem').x509);
       const problem = chainProblem(cert.x509, chain);
       if (problem) throw unprocessable(`certificatePem and chainPem do not fit: ${problem}`);
-    }
-    for (const ca of await this.store.cas.list()) {
-      if (!isSignedBy(cert.x509, new X509Certificate(ca.certificatePem))) continue;
-      const ours = await this.store.certificates.getBySerial(ca.id, cert.serialNumber);
-      throw conflict(`this certificate was issued by certgate's CA ${ca.name}, so it is in the inventory already${ours ? ` as ${ours.id}` : ''}; only certificates of other CAs are imported`);
     }
     const id = newId();
     const { record, created } = await this.store.inventory.insertImported(
@@ -83,6 +80,39 @@ export class InventoryService {
     );
     if (!created) throw conflict(`a certificate with serial ${cert.serialNumber} from ${cert.issuer} is imported already, as ${record.id}`);
     return record;
+  }
+
+  /**
+   * An imported certificate is one certgate knows nothing about but what it says, so one that says
+   * one of certgate's CAs issued it would sit beside that CA's own records under the same issuer and
+   * serial: marking it revoked would look like a revocation while the real certificate stays good
+   * in OCSP. Such a certificate is either ours (signed by that CA and the very certificate on record:
+   * a conflict naming the record) or a forgery, or one the CA signed but certgate has no record of;
+   * both are refused, and audited, since either means someone holds what they should not.
+   */
+  private async refuseOurIssuers(cert: ForeignCertificate, by: AuditContext): Promise<void> {
+    const cas = (await this.store.cas.list()).map((ca) => ({ ca, caCert: new X509Certificate(ca.certificatePem) }));
+    const itself = cas.find(({ caCert }) => caCert.raw.equals(cert.x509.raw));
+    if (itself) throw conflict(`this is the certificate of certgate's CA ${itself.ca.name} (${itself.ca.id}); only certificates of other CAs are imported`);
+    for (const { ca, caCert } of cas) {
+      const signed = signatureVerifies(cert.x509, caCert);
+      if (!signed && !namesAsIssuer(cert, caCert)) continue;
+      const ours = signed ? await this.store.certificates.getBySerial(ca.id, cert.serialNumber) : undefined;
+      if (ours && new X509Certificate(ours.certificatePem).raw.equals(cert.x509.raw)) {
+        throw conflict(`this certificate was issued by certgate's CA ${ca.name}, so it is in the inventory already as ${ours.id}; only certificates of other CAs are imported`);
+      }
+      const reason = signed
+        ? `it is signed by certgate's CA ${ca.name}, but certgate has no record of it (serial ${cert.serialNumber})`
+        : `it names certgate's CA ${ca.name} as its issuer, but its signature does not verify under that CA`;
+      await this.store.audit.append({
+        ...by,
+        action: AUDIT.certificateImport,
+        target: ca.id,
+        outcome: 'refused',
+        detail: { reason: signed ? 'unknownCertificateOfOurCa' : 'forgedIssuer', issuer: cert.issuer, serial: cert.serialNumber, fingerprint256: cert.x509.fingerprint256 },
+      });
+      throw unprocessable(`certificate refused: ${reason}; certificates that name one of certgate's CAs as issuer are not imported`);
+    }
   }
 
   /** Changes the fields given (see InventoryEdit); custom fields are checked against the product's declarations. */
@@ -257,6 +287,36 @@ function readForeignCertificateOrRefuse(der: Buffer, what: string) {
   } catch (e) {
     if (e instanceof ForeignCertificateError) throw badRequest(`${what}: ${e.message}`);
     throw e;
+  }
+}
+
+/** The CA's key signed `cert`, whatever issuer name `cert` carries. */
+function signatureVerifies(cert: X509Certificate, ca: X509Certificate): boolean {
+  try {
+    return cert.verify(ca.publicKey);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `cert` names `ca` as its issuer: as OpenSSL matches names (canonical form, so case and spacing
+ * aside), or as certgate prints them, compared the same way. Either is enough to claim to be
+ * certgate's, and an authority key identifier that points elsewhere changes nothing.
+ */
+function namesAsIssuer(cert: ForeignCertificate, ca: X509Certificate): boolean {
+  const canonical = (dn: string): string => dn.toLowerCase().replace(/\s+/g, ' ').trim();
+  let caSubject: string;
+  try {
+    caSubject = readForeignCertificate(ca.raw).subject;
+  } catch {
+    caSubject = ca.subject;
+  }
+  if (canonical(cert.issuer) === canonical(caSubject)) return true;
+  try {
+    return cert.x509.checkIssued(ca);
+  } catch {
+    return false;
   }
 }
 

@@ -1,6 +1,7 @@
 // One validation attempt's deadline and DNS resolver. Every step of the attempt (look-ups, connects,
 // redirects, reading the body) shares one AbortSignal, so timeoutMs bounds the whole attempt and not
 // each step: ten redirects to slow hosts cannot add up to ten timeouts.
+import { addressPolicy, type AddressPolicy } from './addressPolicy.js';
 import { createResolver, type DcvResolver } from './resolver.js';
 import type { DcvSettings } from './types.js';
 
@@ -8,6 +9,7 @@ export interface Attempt {
   settings: DcvSettings;
   signal: AbortSignal;
   resolver: DcvResolver;
+  addresses: AddressPolicy;
 }
 
 function checkSettings(settings: DcvSettings): void {
@@ -19,6 +21,8 @@ function checkSettings(settings: DcvSettings): void {
 /** Settings that are wrong are the operator's to fix, so they throw instead of failing one challenge. */
 export function startAttempt(settings: DcvSettings): Attempt {
   checkSettings(settings);
+  // A malformed range throws CidrError here, before any look-up or connection.
+  const addresses = addressPolicy(settings);
   const signal = AbortSignal.timeout(settings.timeoutMs);
-  return { settings, signal, resolver: createResolver(settings, signal) };
+  return { settings, signal, resolver: createResolver(settings, signal), addresses };
 }

@@ -4,6 +4,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
+import { pinnedLookup } from './addressPolicy.js';
 import type { Attempt } from './attempt.js';
 import { isDnsName, type Target } from './identifiers.js';
 import { fail, networkFailure, quote } from './problems.js';
@@ -43,23 +44,38 @@ function shown(url: URL, settings: DcvSettings): string {
 }
 
 /**
- * Where a redirect may lead: http or https, to a DNS name or IP address, on the scheme's default
- * port (80, 443) or the configured one; the connection always goes to the configured port, as
- * Boulder does, so a redirect cannot aim the validator at some other service of the host.
+ * Where a request went, for problem details: the first URL in full (certgate built it), a redirect's
+ * target by scheme, host and port only. A redirect's path and query may come from a server inside
+ * the network, and a problem detail must not carry them back to the client.
+ */
+function placeOf(url: URL, hop: number, settings: DcvSettings): string {
+  const full = shown(url, settings);
+  return hop === 0 ? full : `${new URL(full).origin} (redirect ${hop})`;
+}
+
+/**
+ * Where a redirect may lead: http or https, to a DNS name (never an IP address, in any of the
+ * spellings WHATWG's parser turns into one: 2130706433, 0x7f.1, 0177.0.0.1, [::1]), on the
+ * scheme's default port or its configured one: http-01's port for http, tls-alpn-01's (443) for
+ * https. The connection always goes to the configured port, as Boulder does, so a redirect cannot
+ * aim the validator at some other service of the host.
  * The result is kept on the default port, so one place reached by two spellings is one URL for loop detection.
+ * Problem details name the scheme, host or port that was refused, never the rest of the Location.
  */
 export function redirectTarget(location: string | undefined, from: URL, settings: DcvSettings): { ok: true; url: URL } | Failure {
-  if (location === undefined || location === '') return fail('incorrectResponse', `Redirect from ${shown(from, settings)} has no Location`);
+  const source = `Redirect from ${from.origin}`;
+  if (location === undefined || location === '') return fail('incorrectResponse', `${source} has no Location`);
   let next: URL;
   try {
     next = new URL(location, from);
   } catch {
-    return fail('incorrectResponse', `Redirect from ${shown(from, settings)} to an invalid URL ${quote(location)}`);
+    return fail('incorrectResponse', `${source} to an invalid URL`);
   }
-  if (next.protocol !== 'http:' && next.protocol !== 'https:') return fail('incorrectResponse', `Redirect to ${quote(location)}: only http and https are followed`);
-  if (next.port !== '' && Number(next.port) !== portFor(next, settings)) return fail('incorrectResponse', `Redirect to ${quote(location)}: port ${next.port} is neither the default nor the configured port`);
+  if (next.protocol !== 'http:' && next.protocol !== 'https:') return fail('incorrectResponse', `${source} to a ${quote(next.protocol, 16)} URL: only http and https are followed`);
+  if (next.port !== '' && Number(next.port) !== portFor(next, settings)) return fail('incorrectResponse', `${source} to port ${next.port}: port ${next.port} is neither the default nor the configured port`);
   const host = bare(next.hostname);
-  if (!isIP(host) && !isDnsName(host)) return fail('incorrectResponse', `Redirect to ${quote(location)}: the host is not a DNS name or IP address`);
+  if (isIP(host)) return fail('incorrectResponse', `${source} to the IP address ${host}: redirects are followed to DNS names only`);
+  if (!isDnsName(host)) return fail('incorrectResponse', `${source} to a host that is not a DNS name`);
   next.port = '';
   next.hash = '';
   next.username = '';
@@ -76,6 +92,9 @@ function get(url: URL, address: string, attempt: Attempt): Promise<Answer> {
     port: portFor(url, attempt.settings),
     method: 'GET',
     path: `${url.pathname}${url.search}`,
+    // The address was checked by the caller: should node ever want to resolve anything, it gets that
+    // address again and nothing else, so the name is never looked up a second time (DNS rebinding).
+    lookup: pinnedLookup(address),
     // The resolved address is connected to; the name goes in Host (and SNI), so virtual hosts answer.
     headers: { host: url.hostname, 'user-agent': USER_AGENT, accept: '*/*', connection: 'close' },
     agent: false,
@@ -114,12 +133,16 @@ function get(url: URL, address: string, attempt: Attempt): Promise<Answer> {
   });
 }
 
+/**
+ * The verdict on a final answer. Details name the status and the address, never the body: the body
+ * may be a page of a server inside the network that a redirect pointed the validator at.
+ */
 function judge(answer: Answer, keyAuthorization: string, where: string): Failure | null {
   if (answer.status !== 200) return fail('incorrectResponse', `Invalid response from ${where}: HTTP ${answer.status}`);
-  if (answer.tooLarge || !answer.body) return fail('incorrectResponse', `Invalid response from ${where}: body larger than ${MAX_BODY_BYTES} bytes`);
+  if (answer.tooLarge || !answer.body) return fail('incorrectResponse', `Invalid response from ${where}: HTTP 200 with a body larger than ${MAX_BODY_BYTES} bytes`);
   // Trailing whitespace is forgiven (a newline added by an editor or echo), as Boulder forgives it.
   const got = answer.body.toString('utf8').trimEnd();
-  if (got !== keyAuthorization) return fail('unauthorized', `The key authorization file from ${where} did not match this challenge: expected ${quote(keyAuthorization, 300)}, got ${quote(got)}`);
+  if (got !== keyAuthorization) return fail('unauthorized', `The key authorization file from ${where} did not match this challenge: HTTP 200 with ${answer.body.length} bytes that are not ${quote(keyAuthorization, 300)}`);
   return null;
 }
 
@@ -129,11 +152,13 @@ export async function validateHttp01(target: Target, token: string, keyAuthoriza
   const seen = new Set<string>();
   for (let redirects = 0; ; redirects++) {
     seen.add(url.href);
-    const where = shown(url, attempt.settings);
+    const place = placeOf(url, redirects, attempt.settings);
     const resolved = await addressesOf(attempt.resolver, bare(url.hostname));
     if (!resolved.ok) return resolved;
     let answer: Answer | undefined;
-    const reached = await firstReachable(resolved.addresses, async (address) => {
+    let where = place;
+    const reached = await firstReachable(resolved.addresses, attempt.addresses, `Fetching ${place}`, async (address) => {
+      where = `${place} at ${address}`;
       try {
         answer = await get(url, address, attempt);
         return { ok: true, addressUsed: address };
@@ -145,8 +170,8 @@ export async function validateHttp01(target: Target, token: string, keyAuthoriza
     if (!REDIRECTS.has(answer.status)) return judge(answer, keyAuthorization, where) ?? reached;
     if (redirects >= MAX_REDIRECTS) return fail('incorrectResponse', `Too many redirects (more than ${MAX_REDIRECTS}) fetching the challenge, the last from ${where}`);
     const next = redirectTarget(answer.location, url, attempt.settings);
-    if (!next.ok) return next;
-    if (seen.has(next.url.href)) return fail('incorrectResponse', `Redirect loop: ${where} leads back to ${shown(next.url, attempt.settings)}`);
+    if (!next.ok) return fail(next.problem.type, `${next.problem.detail} (HTTP ${answer.status} from ${where})`);
+    if (seen.has(next.url.href)) return fail('incorrectResponse', `Redirect loop: HTTP ${answer.status} from ${where} leads back to a URL fetched before`);
     url = next.url;
   }
 }

@@ -1,5 +1,6 @@
 // What is being validated, checked and put in canonical form before any of it reaches a URL, a DNS
 // query or an SNI field: the identifier comes from an ACME client, so it is untrusted input.
+import { isIP } from 'node:net';
 import { bytesToIp, ipToBytes } from '../pki/ip.js';
 import { fail, quote } from './problems.js';
 import type { Failure, Identifier } from './types.js';
@@ -20,6 +21,16 @@ export function isDnsName(name: string): boolean {
   return name.length > 0 && name.length <= 253 && name.split('.').every((label) => LABEL.test(label));
 }
 
+/** True when WHATWG's URL parser takes `name` for an IPv4 address (a last label that is a number). */
+function readAsAddress(name: string): boolean {
+  try {
+    return isIP(new URL(`http://${name}/`).hostname) !== 0;
+  } catch {
+    // Labels ending in a number that is not a valid IPv4 part ("1.2.3.4.5"): not a usable name either.
+    return true;
+  }
+}
+
 export function parseIdentifier(identifier: Identifier): Target | Failure {
   if (identifier.type === 'ip') {
     const bytes = ipToBytes(identifier.value);
@@ -30,6 +41,9 @@ export function parseIdentifier(identifier: Identifier): Target | Failure {
   const wildcard = value.startsWith('*.');
   const name = wildcard ? value.slice(2) : value;
   if (!isDnsName(name)) return fail('malformed', `${quote(identifier.value)} is not a DNS name`);
+  // "2130706433" or "127.0.0.1" pass the label rules, but a URL or a resolver reads them as an
+  // address: such a "name" would send the validator to an address without DNS, so it is none.
+  if (readAsAddress(name)) return fail('rejectedIdentifier', `${quote(identifier.value)} is an IP address in disguise, not a DNS name`);
   return { type: 'dns', name, wildcard };
 }
 

@@ -6,6 +6,7 @@
 import type { CaaRecord } from 'node:dns';
 import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import type { AddressPolicy } from './addressPolicy.js';
 import { dnsFailure, errorCode, fail, isAbsent } from './problems.js';
 import type { DcvSettings, Failure, ValidationResult } from './types.js';
 
@@ -84,9 +85,15 @@ export async function addressesOf(resolver: DcvResolver, host: string): Promise<
 /**
  * Runs `attempt` against each address in turn while the previous one could not be reached at all
  * (refused, unreachable, timed out): a host whose IPv4 side is down can still prove control over IPv6.
- * Any answer, right or wrong, ends the search.
+ * Any answer, right or wrong, ends the search. Every address is put to `policy` first, here, so no
+ * challenge type can connect to an address without it; a name with any denied address is refused,
+ * final, before any connection (whether the other family got tried would depend on reachability).
  */
-export async function firstReachable(addresses: string[], attempt: (address: string) => Promise<ValidationResult>): Promise<ValidationResult> {
+export async function firstReachable(addresses: string[], policy: AddressPolicy, what: string, attempt: (address: string) => Promise<ValidationResult>): Promise<ValidationResult> {
+  for (const address of addresses) {
+    const refusal = policy.refusal(address);
+    if (refusal) return fail('connection', `${what}: not connecting: ${refusal}`);
+  }
   let result: ValidationResult = fail('dns', 'no address to connect to');
   for (const address of addresses) {
     result = await attempt(address);

@@ -6,6 +6,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { connect } from 'node:tls';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
+import { pinnedLookup } from './addressPolicy.js';
 import type { Attempt } from './attempt.js';
 import { reverseName, type Target } from './identifiers.js';
 import { keyAuthorizationHash } from './keyAuthorization.js';
@@ -29,7 +30,9 @@ interface Handshake {
 function handshake(address: string, port: number, servername: string, signal: AbortSignal): Promise<Handshake> {
   return new Promise((resolve, reject) => {
     // TLS 1.2 at least, Node's default; RFC 8737 §4 requires it.
-    const socket = connect({ host: address, port, servername, ALPNProtocols: [ACME_TLS_ALPN], rejectUnauthorized: false });
+    // `address` was checked against the validator's address policy; it is connected to as it is,
+    // never looked up again.
+    const socket = connect({ host: address, lookup: pinnedLookup(address), port, servername, ALPNProtocols: [ACME_TLS_ALPN], rejectUnauthorized: false });
     const onAbort = (): void => {
       socket.destroy(Object.assign(new Error('validation timed out'), { code: 'ABORT_ERR' }));
     };
@@ -106,7 +109,7 @@ export async function validateTlsAlpn01(target: Target, keyAuthorization: string
   const servername = target.ipBytes ? reverseName(target.ipBytes) : target.name;
   const port = attempt.settings.tlsAlpn01Port;
   const expected = keyAuthorizationHash(keyAuthorization);
-  return firstReachable(resolved.addresses, async (address) => {
+  return firstReachable(resolved.addresses, attempt.addresses, `TLS connection to ${servername} port ${port}`, async (address) => {
     const where = `${servername} at ${address} port ${port}`;
     let answer: Handshake;
     try {

@@ -19,6 +19,10 @@ export interface DcvSettings {
   tlsAlpn01Port: number;
   /** per-attempt timeout for one validation, ms: DNS, connection, redirects and all. */
   timeoutMs: number;
+  /** Ranges (CIDR) the validator never connects to, on top of link-local and metadata (CERTGATE_VA_DENY_CIDRS). */
+  denyCidrs?: readonly string[];
+  /** Ranges carved out of denyCidrs (CERTGATE_VA_ALLOW_CIDRS); they cannot reopen link-local or metadata. */
+  allowCidrs?: readonly string[];
 }
 
 /** RFC 8555 §6.7 names, without the urn:ietf:params:acme:error: prefix. */
