@@ -27,11 +27,22 @@ function makeBootstrapCa(): { caPem: string; caKey: string; dir: string } {
   return { caPem, caKey, dir };
 }
 
-/** A device certificate the bootstrap CA issued, with its key. */
-function deviceCertificate(name: string): { cert: string; key: string } {
+/** A device certificate the bootstrap CA (or a CA below it) issued, with its key. */
+function deviceCertificate(name: string, issuer = { pem: join(bootstrap.dir, 'ca.pem'), key: bootstrap.caKey }): { cert: string; key: string } {
   const { csrPem, keyPath } = makeCsr(bootstrap.dir, { subject: `/CN=${name}`, san: [`DNS:${name}`] });
-  const cert = openssl(['x509', '-req', '-CA', join(bootstrap.dir, 'ca.pem'), '-CAkey', bootstrap.caKey, '-CAcreateserial', '-days', '10', '-copy_extensions', 'copy'], csrPem);
+  const cert = openssl(['x509', '-req', '-CA', issuer.pem, '-CAkey', issuer.key, '-CAcreateserial', '-days', '10', '-copy_extensions', 'copy'], csrPem);
   return { cert, key: readFileSync(keyPath, 'utf8') };
+}
+
+/** A production-line CA below the bootstrap CA, as a manufacturer's chain has. */
+function intermediateCa(): { pem: string; key: string; certPem: string } {
+  const { csrPem, keyPath } = makeCsr(bootstrap.dir, { subject: '/O=Maker/CN=Maker Line 1 CA' });
+  const ext = join(bootstrap.dir, 'intermediate.ext');
+  writeFileSync(ext, 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n');
+  const certPem = openssl(['x509', '-req', '-CA', join(bootstrap.dir, 'ca.pem'), '-CAkey', bootstrap.caKey, '-CAcreateserial', '-days', '20', '-extfile', ext], csrPem);
+  const pem = join(bootstrap.dir, 'intermediate.pem');
+  writeFileSync(pem, certPem);
+  return { pem, key: keyPath, certPem };
 }
 
 beforeAll(async () => {
@@ -145,6 +156,17 @@ describe('EST certificate logins', () => {
     expect(refused.status).toBe(401);
     expect(refused.text).toMatch(/not issued by a CA this product trusts/);
     expect(await issuedFor('bank.a.test')).toBe(0);
+  });
+
+  it('a device certificate below the trusted CA logs in with the chain it sends, and not without it', async () => {
+    const line = intermediateCa();
+    const device = deviceCertificate('device3.a.test', line);
+    const withChain = await enroll('/devices/.well-known/est/simpleenroll', csrFor('device3.a.test'), { tls: { cert: device.cert + line.certPem, key: device.key } });
+    expect(withChain.status, withChain.text).toBe(200);
+    const alone = await enroll('/devices/.well-known/est/simpleenroll', csrFor('device3.a.test'), { tls: device });
+    expect(alone.status).toBe(401);
+    expect(alone.text).toMatch(/not issued by a CA this product trusts/);
+    expect((await enroll('/devices/.well-known/est/simpleenroll', csrFor('bank.a.test'), { tls: { cert: device.cert + line.certPem, key: device.key } })).status).toBe(403);
   });
 
   it('an entry that is not a CA certificate is an invalid EST setting, answered without a stack', async () => {

@@ -97,11 +97,63 @@ const CA_CACHE_MS = 30_000;
 
 export { sourceIpOf };
 
+/** How many CA certificates a client may send above its own for a trust path (IDevID chains are short). */
+const MAX_INTERMEDIATES = 4;
+
+interface Peer {
+  certificate: X509Certificate;
+  /** The certificates the client sent above its own (unverified), nearest first. */
+  intermediates: X509Certificate[];
+}
+
+const peers = new WeakMap<IncomingMessage, Peer | null>();
+
+/**
+ * What the TLS client presented (unverified), read once per request. Read with
+ * getPeerCertificate(true) only: on Node 20, calling getPeerX509Certificate() first leaves the
+ * detailed form without the client's chain, and a device's manufacturer chain is what lets its
+ * root be the CA listed in est.trustedCas.
+ */
+function peerOf(req: IncomingMessage): Peer | null {
+  if (peers.has(req)) return peers.get(req) as Peer | null;
+  const socket = req.socket as Partial<TLSSocket>;
+  let peer: Peer | null = null;
+  if (socket.encrypted && typeof socket.getPeerCertificate === 'function') {
+    let current = socket.getPeerCertificate(true);
+    if (current?.raw) {
+      peer = { certificate: new X509Certificate(current.raw), intermediates: [] };
+      while (peer.intermediates.length < MAX_INTERMEDIATES && current.issuerCertificate?.raw && current.issuerCertificate !== current) {
+        current = current.issuerCertificate;
+        peer.intermediates.push(new X509Certificate(current.raw));
+      }
+    }
+  }
+  peers.set(req, peer);
+  return peer;
+}
+
+const withinDates = (c: X509Certificate, now: number): boolean => now >= Date.parse(c.validFrom) && now <= Date.parse(c.validTo);
+
+/**
+ * Whether `anchor` vouches for `peer`, directly or through CA certificates among `intermediates`
+ * (each within its dates, each signature checked with node:crypto).
+ */
+function anchoredIn(peer: X509Certificate, anchor: X509Certificate, intermediates: readonly X509Certificate[], now: number): boolean {
+  const unused = new Set(intermediates);
+  let current = peer;
+  for (let depth = 0; depth <= MAX_INTERMEDIATES; depth++) {
+    if (isSignedBy(current, anchor)) return true;
+    const next = [...unused].find((c) => c.ca && withinDates(c, now) && isSignedBy(current, c));
+    if (!next) return false;
+    unused.delete(next);
+    current = next;
+  }
+  return false;
+}
+
 /** The certificate the TLS client presented (unverified), if any. */
 export function peerCertificate(req: IncomingMessage): X509Certificate | undefined {
-  const socket = req.socket as Partial<TLSSocket>;
-  if (!socket.encrypted || typeof socket.getPeerX509Certificate !== 'function') return undefined;
-  return socket.getPeerX509Certificate();
+  return peerOf(req)?.certificate;
 }
 
 /** Tells whether a presented certificate is one certgate issued and still stands behind. */
@@ -122,10 +174,11 @@ export class ClientCertificates {
 
   /**
    * Whether a presented certificate authenticates simpleenroll/serverkeygen under these entries:
-   * it must be signed by one of them (a certgate CA's then also current, recorded and unrevoked in
-   * certgate's records) and within its dates, as must the CA.
+   * signed by one of them, or (for a CA given by its certificate) through the CA certificates the
+   * client sent along; within its dates, as must the CA. A certgate CA's certificate must also be
+   * in certgate's records, current and unrevoked (certgate issues from that CA directly).
    */
-  async trusted(peer: X509Certificate, entries: readonly TrustedCa[], now = Date.now()): Promise<Trusted> {
+  async trusted(peer: X509Certificate, entries: readonly TrustedCa[], intermediates: readonly X509Certificate[] = [], now = Date.now()): Promise<Trusted> {
     if (now < Date.parse(peer.validFrom)) return { ok: false, reason: 'the TLS client certificate is not valid yet' };
     if (now > Date.parse(peer.validTo)) return { ok: false, reason: 'the TLS client certificate has expired' };
     const ours = await this.caCertificates();
@@ -140,8 +193,8 @@ export class ClientCertificates {
         return { ok: true, names: canonicalNames({ dns: c.sanDns, ip: c.sanIp, email: c.sanEmail, uri: c.sanUri }, null), namesMayDiffer: entry.namesMayDiffer };
       }
       const anchor = entry.anchor;
-      if (!anchor || !isSignedBy(peer, anchor)) continue;
-      if (now < Date.parse(anchor.validFrom) || now > Date.parse(anchor.validTo)) return { ok: false, reason: 'the trusted CA that issued the TLS client certificate is outside its validity' };
+      if (!anchor || !anchoredIn(peer, anchor, intermediates, now)) continue;
+      if (!withinDates(anchor, now)) return { ok: false, reason: 'the trusted CA that issued the TLS client certificate is outside its validity' };
       let read;
       try {
         read = readForeignCertificate(peer.raw);
@@ -260,7 +313,7 @@ export async function authenticateCaller(deps: AuthDeps, req: IncomingMessage, p
         : 'send HTTP Basic credentials (an est credential) or a TLS client certificate from a CA this product trusts (est.trustedCas)',
     );
   }
-  const trusted = await deps.certificates.trusted(peer, settings.trustedCas ?? []);
+  const trusted = await deps.certificates.trusted(peer, settings.trustedCas ?? [], peerOf(req)?.intermediates ?? []);
   if (!trusted.ok) return refuseCertificate(peer, trusted.reason);
   const binding: NameBinding = { names: trusted.names, namesMayDiffer: trusted.namesMayDiffer, presented: presentedName(peer) };
   if (credential) return { principal: principalOfUser(credential.name), actor: credential.id, certificate: null, binding };
