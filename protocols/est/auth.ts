@@ -166,12 +166,6 @@ export class ClientCertificates {
     return this.cas.get('all', async () => (await this.queries.caList()).map((record) => ({ record, x509: new X509Certificate(record.certificatePem) })));
   }
 
-  /** CA ids for CA ids or names; unknown ones are left out. */
-  async caIds(idsOrNames: readonly string[]): Promise<Set<string>> {
-    const all = await this.caCertificates();
-    return new Set(all.filter(({ record }) => idsOrNames.includes(record.id) || idsOrNames.includes(record.name)).map(({ record }) => record.id));
-  }
-
   /**
    * Whether a presented certificate authenticates simpleenroll/serverkeygen under these entries:
    * signed by one of them, or (for a CA given by its certificate) through the CA certificates the
@@ -182,12 +176,16 @@ export class ClientCertificates {
     if (now < Date.parse(peer.validFrom)) return { ok: false, reason: 'the TLS client certificate is not valid yet' };
     if (now > Date.parse(peer.validTo)) return { ok: false, reason: 'the TLS client certificate has expired' };
     const ours = await this.caCertificates();
+    // A certificate one of certgate's CAs signed answers to certgate's records (revocation
+    // included), whichever entry vouches for it: also where certgate's CA sits under a listed root.
+    const ourIssuer = ours.find(({ x509 }) => isSignedBy(peer, x509));
+    const ourCertificate = async (): Promise<Identified> => this.identify(peer, now);
     for (const entry of entries) {
-      // A certgate CA listed by its PEM is still certgate's: its certificates answer to certgate's records.
+      // A certgate CA listed by its PEM is still certgate's.
       const mine = entry.anchor ? ours.filter(({ x509 }) => x509.raw.equals((entry.anchor as X509Certificate).raw)) : ours.filter(({ record }) => record.id === entry.ca || record.name === entry.ca);
       if (mine.length) {
-        if (!mine.some(({ x509 }) => isSignedBy(peer, x509))) continue;
-        const identified = await this.identify(peer, now);
+        if (!ourIssuer || !mine.includes(ourIssuer)) continue;
+        const identified = await ourCertificate();
         if (!identified.ok) return identified;
         const c = identified.certificate;
         return { ok: true, names: canonicalNames({ dns: c.sanDns, ip: c.sanIp, email: c.sanEmail, uri: c.sanUri }, null), namesMayDiffer: entry.namesMayDiffer };
@@ -195,6 +193,10 @@ export class ClientCertificates {
       const anchor = entry.anchor;
       if (!anchor || !anchoredIn(peer, anchor, intermediates, now)) continue;
       if (!withinDates(anchor, now)) return { ok: false, reason: 'the trusted CA that issued the TLS client certificate is outside its validity' };
+      if (ourIssuer) {
+        const identified = await ourCertificate();
+        if (!identified.ok) return identified;
+      }
       let read;
       try {
         read = readForeignCertificate(peer.raw);
