@@ -209,6 +209,17 @@ describe('EST certificate logins', () => {
     expect((await enroll('/devices/.well-known/est/simplereenroll', csrFor('device2.a.test'), { tls: device })).status).toBe(401);
     const own = await enroll('/shop-either/.well-known/est/simplereenroll', csr, { tls: other });
     expect(own.status, own.text).toBe(200);
+    // Under the default (basic): the certificate it renews and the Basic credential, as strongSwan's
+    // `pki --est --cert --key --userpass` sends them; the certificate alone does not do.
+    const { csrPem, keyPath } = makeCsr(env.dir, { subject: '/CN=router.a.test', san: ['DNS:router.a.test'] });
+    const got = await enroll('/shop/.well-known/est/simpleenroll', csrPem, { auth: env.users.owner! });
+    expect(got.status, got.text).toBe(200);
+    const router = { cert: opensslCertsOf(Buffer.from(got.text, 'base64'), env.dir)[0] as string, key: readFileSync(keyPath, 'utf8') };
+    expect((await enroll('/shop/.well-known/est/simplereenroll', csrFor('router.a.test'), { tls: router })).status).toBe(401);
+    const renewed = await enroll('/shop/.well-known/est/simplereenroll', csrFor('router.a.test'), { auth: env.users.owner!, tls: router });
+    expect(renewed.status, renewed.text).toBe(200);
+    expect(new X509Certificate(opensslCertsOf(Buffer.from(renewed.text, 'base64'), env.dir)[0] as string).subjectAltName).toBe('DNS:router.a.test');
+    expect((await enroll('/shop/.well-known/est/simplereenroll', csrFor('router.a.test', 'more.a.test'), { auth: env.users.owner!, tls: router })).status).toBe(403);
     const revoked = await restCertificate('shop-either', 'gone.a.test');
     const record = await env.server.rt.store.certificates.getBySerial(env.products['shop-either']!.caId, revoked.serial);
     await env.server.rt.revocations.revoke(record!.id, { reason: 'keyCompromise' }, CLI_CONTEXT, () => undefined);
