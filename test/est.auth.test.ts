@@ -257,7 +257,8 @@ describe('EST server-generated keys and replays', () => {
     await rt.credentials.revoke(k1.id, CLI_CONTEXT);
     const { credential, secret } = await rt.credentials.create({ type: 'est', name: 'k1', products: [env.products.keys!.id] }, CLI_CONTEXT);
     const heir = await enroll('/keys/.well-known/est/serverkeygen', csr, { auth: { username: 'k1', password: secret } });
-    expect(heir.status).not.toBe(200);
+    expect(heir.status).toBe(409);
+    expect(heir.text).toMatch(/sent before .*earlier credential of the same name/);
     expect(heir.body.includes(key.toString('base64').slice(0, 40))).toBe(false);
     expect(await redeliveries(credential.id)).toHaveLength(0);
     // A request of its own gets a key of its own.

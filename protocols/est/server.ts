@@ -253,7 +253,7 @@ export class EstServer {
     if (!(e instanceof AppError) || e.kind !== 'unprocessable') return null;
     const earlier = await this.core.enrollments.find(caller.principal, transactionId);
     if (!earlier) return null;
-    const where = earlier.productId === product.id ? 'with other constraints (another certificate renewed)' : `under product ${(await this.core.enrollments.resolveProduct({ id: earlier.productId })).name}`;
+    const where = earlier.productId === product.id ? 'with other constraints (another certificate renewed, or by an earlier credential of the same name)' : `under product ${(await this.core.enrollments.resolveProduct({ id: earlier.productId })).name}`;
     return new EstHttpError(409, `this CSR was sent before ${where} (request ${earlier.id}); a CSR enrolls once: make a new one (a new key) for ${product.name}`);
   }
 
