@@ -192,6 +192,8 @@ for (const d of deployments) {
         const escrowedCert = await rt.enrollments.waitForOutcome(escrowed, 15_000);
         if (escrowedCert.state !== 'issued') throw new Error(`escrowed.test was not issued: ${escrowedCert.state}`);
         expect(await rt.core.queries.escrowedKeyForExport(escrowedCert.certificate, CLI_CONTEXT, { format: 'pkcs12' })).toBe('{"sealed":"under the master key"}');
+        // A server-generated key handed out again (EST serverkeygen, a request sent twice).
+        await rt.core.queries.recordKeyRedelivery(escrowedCert.certificate, CLI_CONTEXT, { operation: 'serverkeygen' });
         // A policy refusal by the worker.
         const { request: refused } = await rt.enrollments.submit({ ...by, product: { id: narrow.id } }, csr('elsewhere.test'));
         expect((await rt.enrollments.waitForOutcome(refused, 15_000)).state).toBe('rejected');

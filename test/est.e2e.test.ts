@@ -21,9 +21,11 @@ beforeAll(async () => {
   env = await startEstEnv({
     products: {
       'est-basic': { protocols: { est: { auth: 'basic' } } },
-      'est-cert': { protocols: { est: { auth: 'certificate', base64LineLength: 76 } } },
-      'est-trusting': { protocols: { est: { auth: 'certificate', trustedCas: ['certgate-issuing'] } } },
-      'est-oneline': { protocols: { est: { base64LineLength: 0 } } },
+      // Certificate logins need a trusted CA (est.trustedCas); here certgate's own issuing CA.
+      'est-cert': { protocols: { est: { auth: 'certificate', base64LineLength: 76, trustedCas: ['certgate-issuing'] } } },
+      'est-trusting': { protocols: { est: { auth: 'certificate', trustedCas: [{ ca: 'certgate-issuing', namesMayDiffer: true }] } } },
+      // Renewal with the certificate alone (the default, basic, wants Basic as well).
+      'est-oneline': { protocols: { est: { base64LineLength: 0, auth: 'either' } } },
       'est-approval': { requiresApproval: true, protocols: { est: { retryAfterSeconds: 7 } } },
       'est-rsa': { keyAlgorithms: ['rsa-2048'], subject: { attributes: { OU: { allowed: ['Devices', 'Routers'] } } } },
       'est-narrow': { allowedDnsSuffixes: ['allowed.test'] },
@@ -100,15 +102,15 @@ describe('EST over HTTPS', () => {
   });
 
   it('wraps base64 as the product says: 64 (RFC 7030), 76, or one line', async () => {
-    const lines = async (product: string, headers: Record<string, string> = { authorization: basic(env.users.dev1!) }, tls = {}) => {
-      const reply = await enroll(`/${product}/.well-known/est/simpleenroll`, makeCsr(env.dir).csrPem, headers, tls);
+    const lines = async (product: string, headers: Record<string, string> = { authorization: basic(env.users.dev1!) }, tls = {}, csrPem = makeCsr(env.dir).csrPem) => {
+      const reply = await enroll(`/${product}/.well-known/est/simpleenroll`, csrPem, headers, tls);
       expect(reply.status, reply.text).toBe(200);
       return reply.text;
     };
     expect((await lines('est-oneline')).includes('\n')).toBe(false);
     expect((await lines('est-basic')).split('\r\n')[0]).toHaveLength(64);
     const device = await clientCertificate('est-cert');
-    expect((await lines('est-cert', {}, { cert: device.cert, key: device.key })).split('\r\n')[0]).toHaveLength(76);
+    expect((await lines('est-cert', {}, { cert: device.cert, key: device.key }, makeCsr(env.dir, { subject: '/CN=device.test' }).csrPem)).split('\r\n')[0]).toHaveLength(76);
   });
 
   it('reads requests as base64 with or without line breaks, PEM, and binary DER', async () => {
@@ -155,28 +157,34 @@ describe('EST over HTTPS', () => {
     expect(refusals.entries.some((e) => e.protocol === 'est' && e.outcome === 'refused')).toBe(true);
   });
 
-  it('authenticates with a TLS client certificate certgate issued under the product, and only as the product says', async () => {
+  it('authenticates with a TLS client certificate from a CA the product trusts, for the certificate\'s own names, and only as the product says', async () => {
     const { csrPem } = makeCsr(env.dir, { subject: '/CN=other.test' });
+    const own = makeCsr(env.dir, { subject: '/CN=device.test' }).csrPem;
     const device = await clientCertificate('est-cert');
     const foreign = await clientCertificate('est-oneline');
-    expect((await enroll('/est-cert/.well-known/est/simpleenroll', csrPem, {}, device)).status).toBe(200);
+    expect((await enroll('/est-cert/.well-known/est/simpleenroll', own, {}, device)).status).toBe(200);
+    // Its own names only.
+    const wider = await enroll('/est-cert/.well-known/est/simpleenroll', csrPem, {}, device);
+    expect(wider.status).toBe(403);
+    expect(wider.text).toMatch(/own names only \(device\.test\); not authorized: other\.test/);
     // Basic alone does not do where the product wants a certificate.
-    expect((await enroll('/est-cert/.well-known/est/simpleenroll', csrPem)).status).toBe(401);
-    const other = await enroll('/est-cert/.well-known/est/simpleenroll', csrPem, {}, foreign);
-    expect(other.status).toBe(401);
-    expect(other.text).toMatch(/issued under another product/);
-    // A product that trusts the issuing CA takes any certificate certgate issued from it.
+    expect((await enroll('/est-cert/.well-known/est/simpleenroll', own)).status).toBe(401);
+    // A product that trusts the issuing CA and lets names differ takes any certificate certgate issued from it.
     expect((await enroll('/est-trusting/.well-known/est/simpleenroll', csrPem, {}, foreign)).status).toBe(200);
     // A certificate alone does not do where the product wants Basic.
-    expect((await enroll('/est-basic/.well-known/est/simpleenroll', csrPem, {}, await clientCertificate('est-basic'))).status).toBe(401);
+    expect((await enroll('/est-basic/.well-known/est/simpleenroll', own, {}, await clientCertificate('est-basic'))).status).toBe(401);
+    // Nor where it takes either but trusts no CA: being certgate's is not enough.
+    const untrusted = await enroll('/est-oneline/.well-known/est/simpleenroll', own, {}, device);
+    expect(untrusted.status).toBe(401);
+    expect(untrusted.text).toMatch(/not issued by a CA this product trusts/);
     // A certificate that is not certgate's.
     const self = makeCsr(env.dir, { subject: '/CN=self.test' });
     const selfSigned = readFileSync(self.keyPath, 'utf8');
     const { execFileSync } = await import('node:child_process');
     const selfCert = execFileSync('openssl', ['req', '-x509', '-key', self.keyPath, '-subj', '/CN=device.test', '-days', '1'], { encoding: 'utf8' });
-    const stranger = await enroll('/est-cert/.well-known/est/simpleenroll', csrPem, {}, { cert: selfCert, key: selfSigned });
+    const stranger = await enroll('/est-cert/.well-known/est/simpleenroll', own, {}, { cert: selfCert, key: selfSigned });
     expect(stranger.status).toBe(401);
-    expect(stranger.text).toMatch(/not issued by a certgate CA/);
+    expect(stranger.text).toMatch(/not issued by a CA this product trusts/);
   });
 
   it('re-enrolls with the certificate being renewed: same subject and names, a new key', async () => {

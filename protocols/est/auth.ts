@@ -1,7 +1,10 @@
 // Who is calling EST (RFC 7030 §3.2.3, §3.3.2): HTTP Basic with an `est` credential, checked by the
-// credential service, or a TLS client certificate that certgate issued, unexpired and unrevoked. The
-// listener asks every client for a certificate without requiring one, so the certificate is
-// checked here, against certgate's own CAs and records, not by the TLS stack.
+// credential service, or a TLS client certificate. The listener asks every client for a certificate
+// without requiring one, so the certificate is checked here, not by the TLS stack. A certificate is
+// a login for simpleenroll/serverkeygen only when it chains to a CA the product lists in
+// `est.trustedCas`, and then only for its own names (unless the entry says otherwise): a certificate
+// certgate issued, for whatever names, is not a login merely because certgate issued it. Renewal
+// (simplereenroll) takes a current certgate certificate of the same product, for the same names.
 import { X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -10,8 +13,13 @@ import type { CoreServices } from '../../src/core/protocol.js';
 import { TtlCache } from '../../src/core/ttlCache.js';
 import type { CaRecord, CertificateRecord, CredentialRecord, ProductRecord } from '../../src/core/types.js';
 import { readCertificateBasics } from '../../src/pki/certInfo.js';
+import type { ParsedCsr } from '../../src/pki/csr.js';
+import { isSignedBy, readForeignCertificate } from '../../src/pki/foreignCertificate.js';
+import { bytesToIp, ipToBytes } from '../../src/pki/ip.js';
+import { OID } from '../../src/pki/oids.js';
+import { classifyName } from '../../src/policy/names.js';
 import type { Operation } from './paths.js';
-import type { EstSettings } from './settings.js';
+import type { EstSettings, TrustedCa } from './settings.js';
 import { parseBasicAuth, unauthorized } from './wire.js';
 
 /** An authenticated EST caller. */
@@ -22,19 +30,130 @@ export interface Caller {
   actor: string;
   /** The certgate certificate it presented and that was accepted, if any. */
   certificate: CertificateRecord | null;
+  /** Set when a TLS client certificate, not a credential, admitted a simpleenroll or serverkeygen. */
+  binding: NameBinding | null;
+}
+
+/** What a certificate login may ask for: its own names, unless its trusted CA's entry lets them differ. */
+export interface NameBinding {
+  /** The presented certificate's names, canonical (see canonicalNames). */
+  names: string[];
+  namesMayDiffer: boolean;
+  /** How the audit trail names the presented certificate. */
+  presented: string;
 }
 
 export type Identified = { ok: true; certificate: CertificateRecord } | { ok: false; reason: string };
+export type Trusted = { ok: true; names: string[]; namesMayDiffer: boolean } | { ok: false; reason: string };
+
+interface Names {
+  dns: readonly string[];
+  ip: readonly string[];
+  email: readonly string[];
+  uri: readonly string[];
+}
+
+const canonicalIp = (ip: string): string => {
+  const bytes = ipToBytes(ip);
+  return bytes ? bytesToIp(bytes) : ip;
+};
+
+/**
+ * Names as the product's policy reads them (src/policy/decide.ts): a CN that is a host name, IP or
+ * email address, then the SAN; DNS names and email addresses compared without case.
+ */
+export function canonicalNames(san: Names, commonName: string | null): string[] {
+  const out: string[] = [];
+  const cn = commonName === null ? null : classifyName(commonName);
+  if (cn) out.push(cn.kind === 'ip' ? canonicalIp(cn.name) : cn.name.toLowerCase());
+  out.push(...san.dns.map((d) => d.toLowerCase()), ...san.ip.map(canonicalIp), ...san.email.map((e) => e.toLowerCase()), ...san.uri);
+  return [...new Set(out)];
+}
+
+/** The names a CSR asks for, in the form of canonicalNames. */
+export const requestedNamesOf = (csr: ParsedCsr): string[] =>
+  canonicalNames(csr.san, csr.subject.attributes.find((a) => a.type === OID.commonName)?.value ?? null);
+
+/**
+ * Why a certificate login may not ask for these names, or null. Equal sets unless the entry lets
+ * them differ; even then a wildcard the certificate does not carry is refused, as wildcards
+ * otherwise need dns-01.
+ */
+export function namesRefusal(binding: NameBinding, requested: readonly string[]): string | null {
+  const own = new Set(binding.names);
+  if (binding.namesMayDiffer) {
+    const wild = requested.filter((n) => n.startsWith('*.') && !own.has(n));
+    return wild.length ? `a TLS client certificate login may not ask for a wildcard it does not carry (${wild.join(', ')})` : null;
+  }
+  const extra = requested.filter((n) => !own.has(n));
+  const missing = binding.names.filter((n) => !requested.includes(n));
+  if (!extra.length && !missing.length) return null;
+  return `a TLS client certificate login asks for its own names only (${binding.names.join(', ') || 'none'})${extra.length ? `; not authorized: ${extra.join(', ')}` : ''}${missing.length ? `; missing: ${missing.join(', ')}` : ''}`;
+}
+
+const presentedName = (peer: X509Certificate): string => `tls-client-certificate:${peer.serialNumber.toLowerCase()} (${peer.subject.split('\n').join(', ')})`.slice(0, 200);
 
 const CA_CACHE_MS = 30_000;
 
 export { sourceIpOf };
 
+/** How many CA certificates a client may send above its own for a trust path (IDevID chains are short). */
+const MAX_INTERMEDIATES = 4;
+
+interface Peer {
+  certificate: X509Certificate;
+  /** The certificates the client sent above its own (unverified), nearest first. */
+  intermediates: X509Certificate[];
+}
+
+const peers = new WeakMap<IncomingMessage, Peer | null>();
+
+/**
+ * What the TLS client presented (unverified), read once per request. Read with
+ * getPeerCertificate(true) only: on Node 20, calling getPeerX509Certificate() first leaves the
+ * detailed form without the client's chain, and a device's manufacturer chain is what lets its
+ * root be the CA listed in est.trustedCas.
+ */
+function peerOf(req: IncomingMessage): Peer | null {
+  if (peers.has(req)) return peers.get(req) as Peer | null;
+  const socket = req.socket as Partial<TLSSocket>;
+  let peer: Peer | null = null;
+  if (socket.encrypted && typeof socket.getPeerCertificate === 'function') {
+    let current = socket.getPeerCertificate(true);
+    if (current?.raw) {
+      peer = { certificate: new X509Certificate(current.raw), intermediates: [] };
+      while (peer.intermediates.length < MAX_INTERMEDIATES && current.issuerCertificate?.raw && current.issuerCertificate !== current) {
+        current = current.issuerCertificate;
+        peer.intermediates.push(new X509Certificate(current.raw));
+      }
+    }
+  }
+  peers.set(req, peer);
+  return peer;
+}
+
+const withinDates = (c: X509Certificate, now: number): boolean => now >= Date.parse(c.validFrom) && now <= Date.parse(c.validTo);
+
+/**
+ * Whether `anchor` vouches for `peer`, directly or through CA certificates among `intermediates`
+ * (each within its dates, each signature checked with node:crypto).
+ */
+function anchoredIn(peer: X509Certificate, anchor: X509Certificate, intermediates: readonly X509Certificate[], now: number): boolean {
+  const unused = new Set(intermediates);
+  let current = peer;
+  for (let depth = 0; depth <= MAX_INTERMEDIATES; depth++) {
+    if (isSignedBy(current, anchor)) return true;
+    const next = [...unused].find((c) => c.ca && withinDates(c, now) && isSignedBy(current, c));
+    if (!next) return false;
+    unused.delete(next);
+    current = next;
+  }
+  return false;
+}
+
 /** The certificate the TLS client presented (unverified), if any. */
 export function peerCertificate(req: IncomingMessage): X509Certificate | undefined {
-  const socket = req.socket as Partial<TLSSocket>;
-  if (!socket.encrypted || typeof socket.getPeerX509Certificate !== 'function') return undefined;
-  return socket.getPeerX509Certificate();
+  return peerOf(req)?.certificate;
 }
 
 /** Tells whether a presented certificate is one certgate issued and still stands behind. */
@@ -47,10 +166,46 @@ export class ClientCertificates {
     return this.cas.get('all', async () => (await this.queries.caList()).map((record) => ({ record, x509: new X509Certificate(record.certificatePem) })));
   }
 
-  /** CA ids for CA ids or names; unknown ones are left out. */
-  async caIds(idsOrNames: readonly string[]): Promise<Set<string>> {
-    const all = await this.caCertificates();
-    return new Set(all.filter(({ record }) => idsOrNames.includes(record.id) || idsOrNames.includes(record.name)).map(({ record }) => record.id));
+  /**
+   * Whether a presented certificate authenticates simpleenroll/serverkeygen under these entries:
+   * signed by one of them, or (for a CA given by its certificate) through the CA certificates the
+   * client sent along; within its dates, as must the CA. A certgate CA's certificate must also be
+   * in certgate's records, current and unrevoked (certgate issues from that CA directly).
+   */
+  async trusted(peer: X509Certificate, entries: readonly TrustedCa[], intermediates: readonly X509Certificate[] = [], now = Date.now()): Promise<Trusted> {
+    if (now < Date.parse(peer.validFrom)) return { ok: false, reason: 'the TLS client certificate is not valid yet' };
+    if (now > Date.parse(peer.validTo)) return { ok: false, reason: 'the TLS client certificate has expired' };
+    const ours = await this.caCertificates();
+    // A certificate one of certgate's CAs signed answers to certgate's records (revocation
+    // included), whichever entry vouches for it: also where certgate's CA sits under a listed root.
+    const ourIssuer = ours.find(({ x509 }) => isSignedBy(peer, x509));
+    const ourCertificate = async (): Promise<Identified> => this.identify(peer, now);
+    for (const entry of entries) {
+      // A certgate CA listed by its PEM is still certgate's.
+      const mine = entry.anchor ? ours.filter(({ x509 }) => x509.raw.equals((entry.anchor as X509Certificate).raw)) : ours.filter(({ record }) => record.id === entry.ca || record.name === entry.ca);
+      if (mine.length) {
+        if (!ourIssuer || !mine.includes(ourIssuer)) continue;
+        const identified = await ourCertificate();
+        if (!identified.ok) return identified;
+        const c = identified.certificate;
+        return { ok: true, names: canonicalNames({ dns: c.sanDns, ip: c.sanIp, email: c.sanEmail, uri: c.sanUri }, null), namesMayDiffer: entry.namesMayDiffer };
+      }
+      const anchor = entry.anchor;
+      if (!anchor || !anchoredIn(peer, anchor, intermediates, now)) continue;
+      if (!withinDates(anchor, now)) return { ok: false, reason: 'the trusted CA that issued the TLS client certificate is outside its validity' };
+      if (ourIssuer) {
+        const identified = await ourCertificate();
+        if (!identified.ok) return identified;
+      }
+      let read;
+      try {
+        read = readForeignCertificate(peer.raw);
+      } catch {
+        return { ok: false, reason: 'the TLS client certificate cannot be read' };
+      }
+      return { ok: true, names: canonicalNames(read.san, read.commonName), namesMayDiffer: entry.namesMayDiffer };
+    }
+    return { ok: false, reason: 'the TLS client certificate was not issued by a CA this product trusts for EST logins (est.trustedCas)' };
   }
 
   async identify(peer: X509Certificate, now = Date.now()): Promise<Identified> {
@@ -78,6 +233,8 @@ export class ClientCertificates {
 // EST credentials.
 const principalOfUser = (username: string): string => `est:${username}`;
 const principalOfCertificate = (c: CertificateRecord): string => `est-cert:${c.caId}:${c.serialNumber}`;
+// A certificate login's certificate may be no CA's of certgate's: it is known by its fingerprint.
+const principalOfPeer = (peer: X509Certificate): string => `est-cert:sha256:${peer.fingerprint256.replace(/:/g, '').toLowerCase()}`;
 
 // One look at the presented certificate per HTTP request, however often it is asked about.
 const identifiedOf = new WeakMap<IncomingMessage, Promise<Identified>>();
@@ -100,59 +257,68 @@ export interface AuthDeps {
  * The requester a caller's enrollment requests carry, from what it presents and before anything is
  * checked: to find its earlier request. null when it presents nothing usable.
  */
-export async function claimedPrincipal(deps: AuthDeps, req: IncomingMessage): Promise<string | null> {
+export async function claimedPrincipal(deps: AuthDeps, req: IncomingMessage, operation: Operation): Promise<string | null> {
   const basic = parseBasicAuth(req.headers.authorization);
   if (basic && basic !== 'malformed') return principalOfUser(basic.username);
   const peer = peerCertificate(req);
   if (!peer) return null;
+  if (operation !== 'simplereenroll') return principalOfPeer(peer);
   const identified = await identifyOnce(deps.certificates, req, peer);
   return identified.ok ? principalOfCertificate(identified.certificate) : null;
 }
 
 /**
  * Authenticates an enrollment call (simpleenroll, simplereenroll, serverkeygen) under a product.
- * Presented Basic credentials are always checked (a wrong password is never ignored). A client
- * certificate counts when it is certgate's, current, and from this product (or, for simpleenroll
- * and serverkeygen, from a CA in the product's `trustedCas`). simplereenroll needs the certificate
- * it renews; the others need what the product's `auth` setting says.
+ * Presented Basic credentials are always checked (a wrong password is never ignored).
+ * simplereenroll needs the certgate certificate it renews, of this product, current and unrevoked
+ * (and Basic too where `auth` is `basic`). simpleenroll and serverkeygen need what `auth` says; a
+ * certificate counts only when it chains to one of the product's `trustedCas`, and binds the names
+ * the caller may ask for (see NameBinding). Every refused certificate is in the audit trail.
  */
 export async function authenticateCaller(deps: AuthDeps, req: IncomingMessage, product: ProductRecord, settings: EstSettings, operation: Operation): Promise<Caller> {
   const sourceIp = sourceIpOf(req);
+  const context = { protocol: 'est', sourceIp, productId: product.id };
   const basic = parseBasicAuth(req.headers.authorization);
   if (basic === 'malformed') throw unauthorized('the Authorization header is not valid HTTP Basic (base64 of user:password)');
   let credential: CredentialRecord | null = null;
   if (basic) {
-    const result = await deps.credentials.authenticate({ type: 'est', username: basic.username, password: basic.password }, { protocol: 'est', sourceIp, productId: product.id });
+    const result = await deps.credentials.authenticate({ type: 'est', username: basic.username, password: basic.password }, context);
     if (!result.ok) throw unauthorized(`EST credential refused: ${result.message}`);
     credential = result.credential;
   }
+  const refuseCertificate = async (peer: X509Certificate, reason: string): Promise<never> => {
+    await deps.credentials.recordRefusal(context, presentedName(peer), reason, 'tls-client-certificate', credential?.id);
+    throw unauthorized(reason);
+  };
 
-  const renewing = operation === 'simplereenroll';
-  const peer = renewing || settings.auth !== 'basic' ? peerCertificate(req) : undefined;
-  let certificate: CertificateRecord | null = null;
-  let certificateRefusal: string | null = null;
-  if (peer) {
-    const identified = await identifyOnce(deps.certificates, req, peer);
-    if (!identified.ok) certificateRefusal = identified.reason;
-    else if (identified.certificate.productId === product.id) certificate = identified.certificate;
-    else if (!renewing && settings.trustedCas && (await deps.certificates.caIds(settings.trustedCas)).has(identified.certificate.caId)) certificate = identified.certificate;
-    else certificateRefusal = `the TLS client certificate was issued under another product, which ${product.name} does not trust`;
-  }
-
-  if (renewing) {
+  if (operation === 'simplereenroll') {
+    const peer = peerCertificate(req);
     if (!peer) throw unauthorized('simplereenroll authenticates with the TLS client certificate it renews, and none was presented');
-    if (!certificate) throw unauthorized(certificateRefusal as string);
+    const identified = await identifyOnce(deps.certificates, req, peer);
+    if (!identified.ok) return refuseCertificate(peer, identified.reason);
+    if (identified.certificate.productId !== product.id) return refuseCertificate(peer, `the TLS client certificate was issued under another product: simplereenroll renews within ${product.name} only`);
     if (settings.auth === 'basic' && !credential) throw unauthorized(`product ${product.name} requires HTTP Basic credentials (an est credential) as well`);
-  } else if (settings.auth === 'basic') {
-    if (!credential) throw unauthorized(`product ${product.name} requires HTTP Basic credentials (an est credential)`);
-  } else if (settings.auth === 'certificate') {
-    if (!certificate) throw unauthorized(certificateRefusal ?? `product ${product.name} requires a TLS client certificate issued by certgate`);
-  } else if (!credential && !certificate) {
-    throw unauthorized(certificateRefusal ?? 'send HTTP Basic credentials (an est credential) or a TLS client certificate issued by certgate');
+    const renewed = identified.certificate;
+    if (credential) return { principal: principalOfUser(credential.name), actor: credential.id, certificate: renewed, binding: null };
+    return { principal: principalOfCertificate(renewed), actor: principalOfCertificate(renewed), certificate: renewed, binding: null };
   }
 
-  if (credential) return { principal: principalOfUser(credential.name), actor: credential.id, certificate };
-  // Every way past the checks above without a credential accepted a certificate.
-  const accepted = certificate as CertificateRecord;
-  return { principal: principalOfCertificate(accepted), actor: principalOfCertificate(accepted), certificate: accepted };
+  if (settings.auth === 'basic' || (settings.auth === 'either' && credential)) {
+    if (!credential) throw unauthorized(`product ${product.name} requires HTTP Basic credentials (an est credential)`);
+    return { principal: principalOfUser(credential.name), actor: credential.id, certificate: null, binding: null };
+  }
+  const peer = peerCertificate(req);
+  if (!peer) {
+    throw unauthorized(
+      settings.auth === 'certificate'
+        ? `product ${product.name} requires a TLS client certificate from a CA it trusts (est.trustedCas)`
+        : 'send HTTP Basic credentials (an est credential) or a TLS client certificate from a CA this product trusts (est.trustedCas)',
+    );
+  }
+  const trusted = await deps.certificates.trusted(peer, settings.trustedCas ?? [], peerOf(req)?.intermediates ?? []);
+  if (!trusted.ok) return refuseCertificate(peer, trusted.reason);
+  const binding: NameBinding = { names: trusted.names, namesMayDiffer: trusted.namesMayDiffer, presented: presentedName(peer) };
+  if (credential) return { principal: principalOfUser(credential.name), actor: credential.id, certificate: null, binding };
+  const principal = principalOfPeer(peer);
+  return { principal, actor: principal, certificate: null, binding };
 }

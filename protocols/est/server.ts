@@ -14,10 +14,10 @@ import { readCertificateBasics } from '../../src/pki/certInfo.js';
 import { CsrError, parseCsr, verifyCsrSignature, type ParsedCsr } from '../../src/pki/csr.js';
 import { parseNameDer, type NameAttribute } from '../../src/pki/name.js';
 import { fromPem } from '../../src/pki/pem.js';
-import { authenticateCaller, claimedPrincipal, ClientCertificates, sourceIpOf, type Caller } from './auth.js';
+import { authenticateCaller, claimedPrincipal, ClientCertificates, namesRefusal, requestedNamesOf, sourceIpOf, type Caller } from './auth.js';
 import { certsOnly } from './cms.js';
 import { csrAttrsFor } from './csrattrs.js';
-import { matchEstPath, ProductResolver, type EstRoute } from './paths.js';
+import { matchEstPath, ProductResolver, type EstRoute, type Operation } from './paths.js';
 import { keyAndCertificateMultipart, makeKeyAndCsr, type ServerKeys } from './serverKeygen.js';
 import { estSettingsOf, EstSettingsError, type EstSettings } from './settings.js';
 import { decodePkcs10Body, EstHttpError, MAX_BODY_BYTES, PKCS7_CERTS_ONLY, send, sendBase64, sendText, UNAUTHORIZED_HEADERS } from './wire.js';
@@ -51,7 +51,7 @@ function requireSameSubject(csr: ParsedCsr, certificate: CertificateRecord): voi
 /** Every name of a certgate certificate (its SAN holds them all, CN included). */
 const namesOf = (c: CertificateRecord): string[] => [...c.sanDns, ...c.sanIp, ...c.sanEmail, ...c.sanUri];
 
-type Deliver = (res: ServerResponse, certificate: CertificateRecord) => void;
+type Deliver = (res: ServerResponse, certificate: CertificateRecord) => void | Promise<void>;
 
 export class EstServer {
   private readonly products: ProductResolver;
@@ -114,9 +114,9 @@ export class EstServer {
    * earlier request with the same CSR, wherever it was made, and goes where that one went. The
    * caller is then authenticated for that product like any other.
    */
-  private async enrollmentProduct(route: EstRoute, req: IncomingMessage, transactionId: string): Promise<ProductRecord> {
+  private async enrollmentProduct(route: EstRoute, req: IncomingMessage, op: Operation, transactionId: string): Promise<ProductRecord> {
     if (route.label === null) {
-      const principal = await claimedPrincipal(this.deps(), req);
+      const principal = await claimedPrincipal(this.deps(), req, op);
       const earlier = principal === null ? undefined : await this.core.enrollments.find(principal, transactionId);
       if (earlier) return this.core.enrollments.resolveProduct({ id: earlier.productId });
     }
@@ -140,7 +140,7 @@ export class EstServer {
   private async enroll(op: 'simpleenroll' | 'simplereenroll', route: EstRoute, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const der = decodePkcs10Body(await this.body(req, res), req.headers);
     const transactionId = `${op}:${sha256Hex(der)}`;
-    const product = await this.enrollmentProduct(route, req, transactionId);
+    const product = await this.enrollmentProduct(route, req, op, transactionId);
     const settings = estSettingsOf(product);
     const caller = await authenticateCaller(this.deps(), req, product, settings, op);
     const constraints: Constraint[] = [];
@@ -148,6 +148,8 @@ export class EstServer {
       const renewed = caller.certificate as CertificateRecord;
       requireSameSubject(parseCsrOrRefuse(der), renewed);
       constraints.push({ kind: 'exactNames', names: namesOf(renewed) });
+    } else {
+      constraints.push(...(await this.boundNames(req, caller, product, parseCsrOrRefuse(der))));
     }
     await this.submitAndAnswer(res, caller, product, settings, der, transactionId, constraints, (r, certificate) =>
       sendBase64(r, PKCS7_CERTS_ONLY, certsOnly([certificateDer(certificate.certificatePem)]), settings.base64LineLength),
@@ -157,16 +159,39 @@ export class EstServer {
   private async serverKeygen(route: EstRoute, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const der = decodePkcs10Body(await this.body(req, res), req.headers);
     const transactionId = `serverkeygen:${sha256Hex(der)}`;
-    const product = await this.enrollmentProduct(route, req, transactionId);
+    const product = await this.enrollmentProduct(route, req, 'serverkeygen', transactionId);
     const settings = estSettingsOf(product);
     const caller = await authenticateCaller(this.deps(), req, product, settings, 'serverkeygen');
     const csr = parseCsrOrRefuse(der);
     if (!verifyCsrSignature(csr)) throw new EstHttpError(400, 'CSR signature does not verify: the request was not signed by the key it contains');
-    const kept = await this.keys.obtain(caller.principal, transactionId, () => makeKeyAndCsr(csr, product.template));
-    await this.submitAndAnswer(res, caller, product, settings, kept.csrDer, transactionId, [], (r, certificate) => {
+    const constraints = await this.boundNames(req, caller, product, csr);
+    const kept = await this.keys.obtain(caller.actor, transactionId, () => makeKeyAndCsr(csr, product.template));
+    await this.submitAndAnswer(res, caller, product, settings, kept.csrDer, transactionId, constraints, async (r, certificate) => {
+      if (await this.keys.handOut(caller.actor, transactionId)) {
+        await this.core.queries.recordKeyRedelivery(certificate, this.auditContext(req, caller), { protocol: 'est', operation: 'serverkeygen', transactionId });
+      }
       const { contentType, body } = keyAndCertificateMultipart(kept.pkcs8, certsOnly([certificateDer(certificate.certificatePem)]), settings.base64LineLength);
       send(r, 200, contentType, body);
     });
+  }
+
+  /**
+   * A certificate login asks for the presented certificate's names (see NameBinding): refused here,
+   * audited, before anything is submitted, and carried to the worker as exactNames as well.
+   */
+  private async boundNames(req: IncomingMessage, caller: Caller, product: ProductRecord, csr: ParsedCsr): Promise<Constraint[]> {
+    const binding = caller.binding;
+    if (!binding) return [];
+    const refusal = namesRefusal(binding, requestedNamesOf(csr));
+    if (refusal) {
+      await this.core.credentials.recordRefusal({ protocol: 'est', sourceIp: sourceIpOf(req), productId: product.id }, binding.presented, refusal, 'tls-client-certificate', caller.actor);
+      throw new EstHttpError(403, refusal);
+    }
+    return binding.namesMayDiffer ? [] : [{ kind: 'exactNames', names: binding.names }];
+  }
+
+  private auditContext(req: IncomingMessage, caller: Caller) {
+    return { actor: caller.actor, protocol: 'est', sourceIp: sourceIpOf(req) };
   }
 
   private async submitAndAnswer(
@@ -192,9 +217,19 @@ export class EstServer {
     }
     const outcome = await enrollments.waitForOutcome(request, config.issueWaitMs);
     switch (outcome.state) {
-      case 'issued':
-        deliver(res, outcome.certificate);
+      case 'issued': {
+        // A request sent again is answered with what it got, unless that was revoked since: the
+        // revocation may say the key is compromised, so neither the certificate (nor a kept key)
+        // goes out again, and nothing is re-signed for the same key either. A new key, a new request.
+        if (outcome.certificate.revokedAt) {
+          const reason = `request ${outcome.request.id} got certificate ${outcome.certificate.serialNumber}, which has since been revoked: send a new request with a new key`;
+          await this.core.credentials.recordRefusal({ protocol: 'est', sourceIp: sourceIpOf(res.req), productId: product.id }, `request:${outcome.request.id}`, reason, 'est-replay', caller.actor);
+          sendText(res, 403, reason);
+          return;
+        }
+        await deliver(res, outcome.certificate);
         return;
+      }
       case 'pending': {
         const retryAfter = settings.retryAfterSeconds ?? outcome.retryAfterS;
         const what = outcome.request.status === 'pending_approval' ? "waits for an operator's approval" : 'is being processed';
@@ -218,7 +253,7 @@ export class EstServer {
     if (!(e instanceof AppError) || e.kind !== 'unprocessable') return null;
     const earlier = await this.core.enrollments.find(caller.principal, transactionId);
     if (!earlier) return null;
-    const where = earlier.productId === product.id ? 'with other constraints (another certificate renewed)' : `under product ${(await this.core.enrollments.resolveProduct({ id: earlier.productId })).name}`;
+    const where = earlier.productId === product.id ? 'with other constraints (another certificate renewed, or by an earlier credential of the same name)' : `under product ${(await this.core.enrollments.resolveProduct({ id: earlier.productId })).name}`;
     return new EstHttpError(409, `this CSR was sent before ${where} (request ${earlier.id}); a CSR enrolls once: make a new one (a new key) for ${product.name}`);
   }
 

@@ -2,7 +2,8 @@
 // writes a PKCS#10 request for it with the names and subject of the client's request, and answers
 // multipart/mixed with the PKCS#8 key and the certificate. The key and its request are kept,
 // encrypted, so that the same client request sent again (while it waits for approval, or after a
-// lost answer) is the same enrollment request and gets the same key.
+// lost answer) is the same enrollment request and gets the same key. They are kept per credential
+// id, never per name, and every delivery after the first is in the audit trail.
 import { createCipheriv, createDecipheriv, generateKeyPair, randomBytes, type KeyObject } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { deriveKey } from '../../src/auth/secrets.js';
@@ -15,7 +16,7 @@ import { fromPem } from '../../src/pki/pem.js';
 import { base64Lines, EstHttpError, PKCS7_CERTS_ONLY } from './wire.js';
 
 interface Schema {
-  est_server_keys: { requester: string; transaction_id: string; key_envelope: string; csr: string; created_at: number | string };
+  est_credential_keys: { owner: string; transaction_id: string; key_envelope: string; csr: string; created_at: number | string; delivered_at: number | string | null };
 }
 
 export interface KeptKey {
@@ -55,7 +56,7 @@ export async function makeKeyAndCsr(clientCsr: ParsedCsr, template: ProductTempl
   return { key, csrDer: fromPem(pem, ['CERTIFICATE REQUEST']) };
 }
 
-/** The kept keys: sealed under a key derived from the master key, bound to their requester and transaction. */
+/** The kept keys: sealed under a key derived from the master key, bound to their owner and transaction. */
 export class ServerKeys {
   private readonly db: Kysely<Schema>;
   private readonly sealKey: Buffer;
@@ -68,51 +69,72 @@ export class ServerKeys {
     this.sealKey = deriveKey(masterKey, 'est server-generated keys');
   }
 
-  /** The key kept for this request; made with `make` and kept first when there is none. */
-  async obtain(requester: string, transactionId: string, make: () => Promise<{ key: KeyObject; csrDer: Buffer }>): Promise<KeptKey> {
-    let row = await this.row(requester, transactionId);
+  /**
+   * The key kept for this owner's request; made with `make` and kept first when there is none.
+   * `owner` is the credential id (a certificate login's principal): whoever else sends the same
+   * request, even under the same name, gets a key of its own.
+   */
+  async obtain(owner: string, transactionId: string, make: () => Promise<{ key: KeyObject; csrDer: Buffer }>): Promise<KeptKey> {
+    let row = await this.row(owner, transactionId);
     if (!row) {
       const made = await make();
       const pkcs8 = made.key.export({ format: 'der', type: 'pkcs8' });
       await this.tables.write(
         this.db
-          .insertInto('est_server_keys')
-          .values({ requester, transaction_id: transactionId, key_envelope: this.seal(pkcs8, requester, transactionId), csr: made.csrDer.toString('base64'), created_at: Date.now() })
+          .insertInto('est_credential_keys')
+          .values({ owner, transaction_id: transactionId, key_envelope: this.seal(pkcs8, owner, transactionId), csr: made.csrDer.toString('base64'), created_at: Date.now(), delivered_at: null })
           // The same request twice at once: both find the key of the one that was stored first.
-          .onConflict((oc) => oc.columns(['requester', 'transaction_id']).doNothing()),
+          .onConflict((oc) => oc.columns(['owner', 'transaction_id']).doNothing()),
       );
-      row = await this.row(requester, transactionId);
+      row = await this.row(owner, transactionId);
       if (!row) throw new Error('the generated key was not stored');
     }
-    return { pkcs8: this.open(row.key_envelope, requester, transactionId), csrDer: Buffer.from(row.csr, 'base64') };
+    return { pkcs8: this.open(row.key_envelope, owner, transactionId), csrDer: Buffer.from(row.csr, 'base64') };
+  }
+
+  /**
+   * Records that the key is handed out now; true when it was handed out before (a re-delivery).
+   * One compare-and-set, so two first deliveries at once count one of them as the re-delivery.
+   */
+  async handOut(owner: string, transactionId: string): Promise<boolean> {
+    const first = await this.tables.write(
+      this.db
+        .updateTable('est_credential_keys')
+        .set({ delivered_at: Date.now() })
+        .where('owner', '=', owner)
+        .where('transaction_id', '=', transactionId)
+        .where('delivered_at', 'is', null)
+        .returning('owner'),
+    );
+    return first === undefined;
   }
 
   /** Forgets keys made before `before` (ms since the epoch). */
   async removeMadeBefore(before: number): Promise<void> {
-    await this.tables.write(this.db.deleteFrom('est_server_keys').where('created_at', '<', before));
+    await this.tables.write(this.db.deleteFrom('est_credential_keys').where('created_at', '<', before));
   }
 
-  private row(requester: string, transactionId: string) {
-    return this.db.selectFrom('est_server_keys').selectAll().where('requester', '=', requester).where('transaction_id', '=', transactionId).executeTakeFirst();
+  private row(owner: string, transactionId: string) {
+    return this.db.selectFrom('est_credential_keys').selectAll().where('owner', '=', owner).where('transaction_id', '=', transactionId).executeTakeFirst();
   }
 
-  private aad(requester: string, transactionId: string): Buffer {
-    return Buffer.from(`certgate-est-key:${requester}:${transactionId}`);
+  private aad(owner: string, transactionId: string): Buffer {
+    return Buffer.from(`certgate-est-key:v2:${owner}:${transactionId}`);
   }
 
-  private seal(pkcs8: Buffer, requester: string, transactionId: string): string {
+  private seal(pkcs8: Buffer, owner: string, transactionId: string): string {
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', this.sealKey, iv);
-    cipher.setAAD(this.aad(requester, transactionId));
+    cipher.setAAD(this.aad(owner, transactionId));
     const ct = Buffer.concat([cipher.update(pkcs8), cipher.final()]);
     return ['v1', iv.toString('base64url'), ct.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
   }
 
-  private open(envelope: string, requester: string, transactionId: string): Buffer {
+  private open(envelope: string, owner: string, transactionId: string): Buffer {
     const [v, iv, ct, tag] = envelope.split('.');
     if (v !== 'v1' || !iv || !ct || !tag) throw new Error('unknown envelope of a server-generated key');
     const decipher = createDecipheriv('aes-256-gcm', this.sealKey, Buffer.from(iv, 'base64url'));
-    decipher.setAAD(this.aad(requester, transactionId));
+    decipher.setAAD(this.aad(owner, transactionId));
     decipher.setAuthTag(Buffer.from(tag, 'base64url'));
     return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]);
   }

@@ -1,12 +1,41 @@
 // EST's own settings of a product: `template.protocols.est`, set with
 // `certgate product create … --protocol-setting est.<key>=<value>`.
+import { X509Certificate } from 'node:crypto';
 import { z } from 'zod';
 import type { ProductRecord } from '../../src/core/types.js';
+
+const PEM_CERTIFICATE = /^\s*-----BEGIN CERTIFICATE-----/;
+
+/**
+ * One CA whose certificates authenticate simpleenroll and serverkeygen: a manufacturer or bootstrap
+ * CA's certificate (PEM), or a certgate CA (id or name). A bare string is an entry that keeps names.
+ */
+const trustedCaSchema = z
+  .union([z.string().min(1).transform((ca) => ({ ca, namesMayDiffer: false })), z.object({ ca: z.string().min(1), namesMayDiffer: z.boolean().default(false) }).strict()])
+  .transform((entry, ctx) => {
+    if (!PEM_CERTIFICATE.test(entry.ca)) return { ...entry, anchor: null };
+    let anchor: X509Certificate;
+    try {
+      anchor = new X509Certificate(entry.ca);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: `not a PEM certificate (${(e as Error).message})` });
+      return z.NEVER;
+    }
+    // A leaf listed by mistake would make every certificate it "issued" a login: only CAs anchor.
+    if (!anchor.ca) {
+      ctx.addIssue({ code: 'custom', message: `${anchor.subject.split('\n').join(', ')} is not a CA certificate (basicConstraints CA:TRUE)` });
+      return z.NEVER;
+    }
+    return { ...entry, anchor };
+  });
+
+export type TrustedCa = z.output<typeof trustedCaSchema>;
 
 export const estSettingsSchema = z
   .object({
     /** How simpleenroll and serverkeygen callers authenticate (simplereenroll always needs the certificate it renews). */
-    auth: z.enum(['basic', 'certificate', 'either']).default('either'),
+    // basic by default: a certificate alone is a login only where the operator named its issuer (trustedCas).
+    auth: z.enum(['basic', 'certificate', 'either']).default('basic'),
     /**
      * Line length of base64 bodies; 0 writes one line. RFC 7030's examples wrap at 64; strongSwan's
      * `pki` (5.9) cannot read wrapped base64 and needs 0.
@@ -15,10 +44,13 @@ export const estSettingsSchema = z
     /** Retry-After (seconds) of a 202 while a request waits; default: what the core suggests (60 s for an approval). */
     retryAfterSeconds: z.number().int().min(1).max(86_400).optional(),
     /**
-     * CAs (ids or names) whose certificates, issued by certgate under any product, authenticate a
-     * simpleenroll or serverkeygen. Default: only certificates issued under this product.
+     * The CAs whose certificates, presented as TLS client certificates, authenticate simpleenroll
+     * and serverkeygen (where `auth` is `certificate` or `either`). None by default: a certificate
+     * certgate issued is never a login for new names merely because certgate issued it. Under such
+     * a certificate the request's names must equal the certificate's unless the entry says
+     * `namesMayDiffer` (a wildcard not in the certificate is refused even then).
      */
-    trustedCas: z.array(z.string().min(1)).optional(),
+    trustedCas: z.array(trustedCaSchema).max(50).optional(),
   })
   .strict();
 

@@ -11,6 +11,8 @@ export const AUDIT = {
   certificateReinstate: 'certificate.reinstate',
   /** An escrowed private key handed out (a PKCS#12 download). */
   certificateKeyExport: 'certificate.key_export',
+  /** A private key certgate generated for a client (EST serverkeygen) handed out again. */
+  certificateKeyRedeliver: 'certificate.key_redeliver',
   // The inventory: certificates issued elsewhere, editable fields, manual status, locations.
   certificateImport: 'certificate.import',
   certificateEdit: 'certificate.edit',

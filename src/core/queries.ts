@@ -76,4 +76,18 @@ export class QueryService {
     });
     return envelope;
   }
+
+  /**
+   * A private key certgate generated for a client (EST serverkeygen) leaves certgate again, for a
+   * request sent again: recorded in the audit trail before the caller gets it, as an export is.
+   */
+  async recordKeyRedelivery(certificate: CertificateRecord, by: AuditContext, detail: Record<string, unknown> = {}): Promise<void> {
+    await this.store.audit.append({
+      ...by,
+      action: AUDIT.certificateKeyRedeliver,
+      target: certificate.id,
+      outcome: 'success',
+      detail: { ca: certificate.caId, serial: certificate.serialNumber, ...detail },
+    });
+  }
 }

@@ -1,5 +1,6 @@
 // strongSwan's `pki` (5.9.8) against certgate's EST server, with the command lines of CLIENTS.md:
-// --estca, --est with Basic auth, re-enrollment with the old certificate as TLS client certificate,
+// --estca, --est with Basic auth, re-enrollment with the old certificate as TLS client certificate
+// (with Basic as well under the default est.auth=basic, and alone where est.auth=either),
 // a wrong password, and --interval polling while an operator approves over REST. strongSwan reaches
 // a product by the URL path before /.well-known/est and cannot read wrapped base64, so its products
 // set est.base64LineLength=0.
@@ -54,9 +55,10 @@ describe.skipIf(skip)('strongSwan pki 5.9.8 as EST client', () => {
     env = await startEstEnv({
       products: {
         routers: { protocols: { est: { base64LineLength: 0 } } },
+        'routers-either': { protocols: { est: { base64LineLength: 0, auth: 'either' } } },
         'routers-approval': { requiresApproval: true, protocols: { est: { base64LineLength: 0, retryAfterSeconds: 1 } } },
       },
-      users: { router1: ['routers', 'routers-approval'] },
+      users: { router1: ['routers', 'routers-either', 'routers-approval'] },
     });
     dir = env.dir;
     writeFileSync(join(dir, 'root.pem'), env.rootPem);
@@ -89,8 +91,9 @@ describe.skipIf(skip)('strongSwan pki 5.9.8 as EST client', () => {
     expect(cert.subjectAltName).toBe('DNS:router1.test');
     writeFileSync(join(dir, 'router1.pem'), enrolled.stdout);
 
+    // Under the default (basic), renewal takes the old certificate and the Basic credential.
     const second = await keyAndRequest('router1-new', 'CN=router1.test', 'router1.test');
-    const renewed = await pki(['--est', '--url', url('routers'), '--in', second.req, ...trust, '--cert', 'router1.pem', '--key', first.key, '--outform', 'pem'], dir);
+    const renewed = await pki(['--est', '--url', url('routers'), '--in', second.req, ...trust, '--cert', 'router1.pem', '--key', first.key, '--userpass', `router1:${password}`, '--outform', 'pem'], dir);
     expect(renewed.code, renewed.stderr).toBe(0);
     expect(renewed.stderr).toMatch(/sending TLS client certificate 'CN=router1.test'/);
     const next = verified(renewed.stdout);
@@ -98,9 +101,30 @@ describe.skipIf(skip)('strongSwan pki 5.9.8 as EST client', () => {
     expect(next.subjectAltName).toBe(cert.subjectAltName);
     expect(next.serialNumber).not.toBe(cert.serialNumber);
     expect(next.publicKey.export({ format: 'der', type: 'spki' })).not.toEqual(cert.publicKey.export({ format: 'der', type: 'spki' }));
-    // The renewal was a simplereenroll, authenticated by the old certificate.
-    const request = (await env.server.rt.store.requests.listByStatus(['issued'], 1000)).find((r) => r.transactionId?.startsWith('simplereenroll:'));
-    expect(request?.requester).toMatch(/^est-cert:/);
+    // The renewal was a simplereenroll, authenticated by the old certificate (and the credential).
+    const renewal = (await env.server.rt.store.requests.listByStatus(['issued'], 1000)).find((r) => r.transactionId?.startsWith('simplereenroll:'));
+    expect(renewal?.requester).toBe('est:router1');
+    // The certificate alone is refused there...
+    const third = await keyAndRequest('router1-third', 'CN=router1.test', 'router1.test');
+    const alone = await pki(['--est', '--url', url('routers'), '--in', third.req, ...trust, '--cert', 'router1.pem', '--key', first.key, '--outform', 'pem'], dir);
+    expect(alone.code).not.toBe(0);
+    expect(alone.stderr).toMatch(/EST request failed: HTTP 401/);
+  });
+
+  it('--cert/--key alone re-enrolls where est.auth=either', async () => {
+    const first = await keyAndRequest('router3', 'CN=router3.test', 'router3.test');
+    const enrolled = await pki(['--est', '--url', url('routers-either'), '--in', first.req, ...trust, '--userpass', `router1:${password}`, '--outform', 'pem'], dir);
+    expect(enrolled.code, enrolled.stderr).toBe(0);
+    writeFileSync(join(dir, 'router3.pem'), enrolled.stdout);
+    const cert = verified(enrolled.stdout);
+    const second = await keyAndRequest('router3-new', 'CN=router3.test', 'router3.test');
+    const renewed = await pki(['--est', '--url', url('routers-either'), '--in', second.req, ...trust, '--cert', 'router3.pem', '--key', first.key, '--outform', 'pem'], dir);
+    expect(renewed.code, renewed.stderr).toBe(0);
+    const next = verified(renewed.stdout);
+    expect(next.subjectAltName).toBe(cert.subjectAltName);
+    expect(next.serialNumber).not.toBe(cert.serialNumber);
+    const request = (await env.server.rt.store.requests.listByStatus(['issued'], 1000)).find((r) => r.transactionId?.startsWith('simplereenroll:') && r.requester.startsWith('est-cert:'));
+    expect(request).toBeDefined();
   });
 
   it('a wrong password is refused', async () => {
