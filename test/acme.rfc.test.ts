@@ -6,7 +6,7 @@ import * as acme from 'acme-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { acmeBaseUrl } from '../protocols/acme/baseUrl.js';
 import { loadConfig, type Config } from '../src/config.js';
-import { ACME_ERROR, AcmeTestClient, directTransport, newAccountKey, pemToB64url, type ChallengeJson, type OrderJson, type Transport } from './helpers/acmeClient.js';
+import { ACME_ERROR, AcmeTestClient, directTransport, makeCsrFor, newAccountKey, pemToB64url, type ChallengeJson, type OrderJson, type Transport } from './helpers/acmeClient.js';
 import { startAcmeEnv, type AcmeEnv } from './helpers/acmeEnv.js';
 
 const EVIL = 'evil.example:1234';
@@ -169,31 +169,35 @@ describe('ACME by the RFC (issue 19: findings 7, 8, 12, 14)', () => {
   });
 
   describe('finding 12: a CSR with the account key', () => {
-    it('refuses it with badCSR, issues nothing, audits the refusal; the order stays ready for a proper CSR', async () => {
-      const name = 'account-key-csr.test';
-      const created = await client.newOrder([name]);
+    it.each(['ES256', 'RS256'] as const)('refuses it with badCSR (%s account), issues nothing, audits the refusal; the order stays ready for a proper CSR', async (alg) => {
+      const owner = new AcmeTestClient(env.directoryUrl, await newAccountKey(alg), env.transport);
+      expect((await owner.newAccount()).status).toBe(201);
+      const name = `account-key-csr-${alg.toLowerCase()}.test`;
+      const created = await owner.newOrder([name]);
       expect(created.status, created.text).toBe(201);
       const orderUrl = created.header('location');
-      const ready = await client.authorize(orderUrl, created.json, 'http-01', http01);
+      const ready = await owner.authorize(orderUrl, created.json, 'http-01', http01);
       expect(ready.json.status).toBe('ready');
-      const [, csrPem] = await acme.crypto.createCsr({ commonName: name, altNames: [name] }, client.key.pem);
-      const refused = await client.post<OrderJson>(ready.json.finalize, { csr: pemToB64url(csrPem) });
+      const [, csrPem] = await acme.crypto.createCsr({ commonName: name, altNames: [name] }, owner.key.pem);
+      const refused = await owner.post<OrderJson>(ready.json.finalize, { csr: pemToB64url(csrPem) });
       expect(refused.status, refused.text).toBe(400);
       expect(refused.problem.type).toBe(ACME_ERROR('badCSR'));
       expect(refused.problem.detail).toMatch(/account key/);
 
-      expect((await client.post<OrderJson>(orderUrl)).json.status).toBe('ready');
+      expect((await owner.post<OrderJson>(orderUrl)).json.status).toBe('ready');
       const certificates = await env.rest('GET', '/v1/certificates?pageSize=100');
       expect(JSON.stringify(certificates.json)).not.toContain(name);
       const orderId = orderUrl.split('/').pop() as string;
       const [entry] = await auditOf({ action: 'auth.refused', target: orderId });
       expect(entry?.protocol).toBe('acme');
       expect(entry?.detail.reason).toBe('csrKeyIsAccountKey');
-      expect(entry?.actor).toBe(`acme-account:${accountIdOf(client.kid as string)}`);
+      expect(entry?.actor).toBe(`acme-account:${accountIdOf(owner.kid as string)}`);
 
-      // A key of its own is accepted for the same order.
-      const issued = await client.issue([name], 'http-01', http01);
-      expect(issued.order.status).toBe('valid');
+      // The same order takes a CSR with a key of its own.
+      const finalized = await owner.post<OrderJson>(ready.json.finalize, { csr: (await makeCsrFor([name], alg === 'RS256' ? 'RSA' : 'P-256')).csr });
+      expect(finalized.status, finalized.text).toBe(200);
+      const done = await owner.pollUntil<OrderJson>(orderUrl, (o) => o.status === 'valid' || o.status === 'invalid');
+      expect(done.json.status, done.text).toBe('valid');
     });
   });
 
