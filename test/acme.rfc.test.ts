@@ -102,6 +102,22 @@ describe('ACME by the RFC (issue 19: findings 7, 8, 12, 14)', () => {
       expect(after).toBe(before);
     });
 
+    it('still knows an account by a kid with the origin of old (made when URLs followed the Host header), and only with its key', async () => {
+      const holder = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'), env.transport);
+      expect((await holder.newAccount()).status).toBe(201);
+      const id = accountIdOf(holder.kid as string);
+      holder.kid = `${env.base}/acme/acct/${id}`;
+      const order = await holder.newOrder(['old-kid.test']);
+      expect(order.status, order.text).toBe(201);
+      expect(order.header('location').startsWith(`${env.acmeBase}/acme/order/`)).toBe(true);
+      // Another account's id under any origin is still that account's key to sign with.
+      const other = await holder.newOrder(['old-kid.test'], {}, { header: { kid: `https://${EVIL}/acme/acct/${accountIdOf(client.kid as string)}` } });
+      expect(other.status, other.text).toBe(400);
+      expect(other.problem.type).toBe(ACME_ERROR('malformed'));
+      const elsewhere = await holder.newOrder(['old-kid.test'], {}, { header: { kid: `${env.acmeBase}/other/acct/${id}` } });
+      expect(elsewhere.problem.type).toBe(ACME_ERROR('accountDoesNotExist'));
+    });
+
     it('refuses newAccount on the plain-HTTP listener with a problem naming the HTTPS directory, and makes no account', async () => {
       const key = await newAccountKey('ES256');
       const signer = new AcmeTestClient(env.directoryUrl, key, env.transport);

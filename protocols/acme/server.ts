@@ -121,9 +121,9 @@ export class AcmeServer {
   }
 
   private async accountOfKid(kid: string, base: string): Promise<Account> {
-    const prefix = `${base}${ACME}/acct/`;
-    if (!kid.startsWith(prefix)) throw new AcmeProblem('accountDoesNotExist', `kid ${kid} is not an account of this server`);
-    const account = await this.db.account(kid.slice(prefix.length));
+    const id = accountIdOfKid(kid, base);
+    if (id === undefined) throw new AcmeProblem('accountDoesNotExist', `kid ${kid} is not an account of this server`);
+    const account = await this.db.account(id);
     if (!account) throw new AcmeProblem('accountDoesNotExist', 'no such account');
     return account;
   }
@@ -587,6 +587,28 @@ export class AcmeServer {
 }
 
 // Helpers.
+
+/**
+ * The account id a kid names. Accounts made before URLs came from the configuration hold kids with
+ * the origin their client used then (http://host:8080, say), and clients such as certbot keep them:
+ * any http(s) origin is taken with this server's path. The origin decides nothing here: the kid only
+ * picks the key the request's signature must verify under, and the `url` header, checked against
+ * the configured base, binds the request to this server.
+ */
+function accountIdOfKid(kid: string, base: string): string | undefined {
+  const prefix = `${base}${ACME}/acct/`;
+  if (kid.startsWith(prefix)) return kid.slice(prefix.length);
+  let url: URL;
+  try {
+    url = new URL(kid);
+  } catch {
+    return undefined;
+  }
+  const path = `${new URL(base).pathname.replace(/\/+$/, '')}${ACME}/acct/`;
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.search || url.hash || !url.pathname.startsWith(path)) return undefined;
+  const id = url.pathname.slice(path.length);
+  return /^[A-Za-z0-9_-]+$/.test(id) ? id : undefined;
+}
 
 export function eabRequired(product: ProductRecord): boolean {
   return product.template.protocols.acme?.eabRequired === true;
