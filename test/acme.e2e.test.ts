@@ -131,12 +131,12 @@ describe('ACME with acme-client (embedded)', () => {
       await obtain(c, ['rolled.test'], 'http-01');
 
       // The new key finds the account; the old one finds none, and may not sign for it.
-      const byNew = new AcmeTestClient(env.directoryUrl, await accountKeyFromPem(newKey));
+      const byNew = new AcmeTestClient(env.directoryUrl, await accountKeyFromPem(newKey), env.transport);
       const found = await byNew.newAccount({ onlyReturnExisting: true });
       expect(found.status).toBe(200);
       expect(found.header('location')).toBe(accountUrl);
 
-      const byOld = new AcmeTestClient(env.directoryUrl, await accountKeyFromPem(oldKey));
+      const byOld = new AcmeTestClient(env.directoryUrl, await accountKeyFromPem(oldKey), env.transport);
       const lost = await byOld.newAccount({ onlyReturnExisting: true });
       expect(lost.status).toBe(400);
       expect(lost.json.type).toBe(ACME_ERROR('accountDoesNotExist'));
@@ -150,8 +150,8 @@ describe('ACME with acme-client (embedded)', () => {
     });
 
     it('refuses a new key that another account holds: 409 with that account in Location', async () => {
-      const a = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'));
-      const b = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES384'));
+      const a = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'), env.transport);
+      const b = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES384'), env.transport);
       expect((await a.newAccount()).status).toBe(201);
       expect((await b.newAccount()).status).toBe(201);
       const keyChange = (await a.directory()).keyChange;
@@ -174,7 +174,7 @@ describe('ACME with acme-client (embedded)', () => {
       expect(deactivated.status).toBe('deactivated');
 
       await expect(c.createOrder({ identifiers: [{ type: 'dns', value: 'gone.test' }] })).rejects.toThrow();
-      const raw = new AcmeTestClient(env.directoryUrl, await accountKeyFromPem(key));
+      const raw = new AcmeTestClient(env.directoryUrl, await accountKeyFromPem(key), env.transport);
       raw.kid = accountUrl;
       const res = await raw.newOrder(['gone.test']);
       expect(res.problem.type).toBe(ACME_ERROR('unauthorized'));
@@ -210,15 +210,15 @@ describe('ACME with acme-client (embedded)', () => {
       owner = client(await acme.crypto.createPrivateEcdsaKey('P-256'));
       ({ leaf } = await obtain(owner, ['ari.test', 'www.ari.test'], 'http-01'));
       certId = ariCertId(leaf);
-      renewalInfo = (await (await fetch(env.directoryUrl)).json() as { renewalInfo?: string }).renewalInfo as string;
+      renewalInfo = (await env.getJson<{ renewalInfo?: string }>(env.directoryUrl)).json.renewalInfo as string;
     });
 
     it('lists renewalInfo in the directory and suggests a window inside the validity', async () => {
-      expect(renewalInfo).toBe(`${env.base}/acme/renewal-info`);
-      const res = await fetch(`${renewalInfo}/${certId}`);
+      expect(renewalInfo).toBe(`${env.acmeBase}/acme/renewal-info`);
+      const res = await env.getJson<{ suggestedWindow: { start: string; end: string } }>(`${renewalInfo}/${certId}`);
       expect(res.status).toBe(200);
-      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
-      const { suggestedWindow } = (await res.json()) as { suggestedWindow: { start: string; end: string } };
+      expect(Number(res.raw.headers['retry-after'])).toBeGreaterThan(0);
+      const { suggestedWindow } = res.json;
       const cert = new X509Certificate(leaf);
       const start = Date.parse(suggestedWindow.start);
       const end = Date.parse(suggestedWindow.end);
@@ -229,7 +229,7 @@ describe('ACME with acme-client (embedded)', () => {
 
     it('answers 404 for a certificate id it did not issue', async () => {
       const [aki] = certId.split('.');
-      const res = await fetch(`${renewalInfo}/${aki}.${Buffer.from('no such serial').toString('base64url')}`);
+      const res = await env.getJson(`${renewalInfo}/${aki}.${Buffer.from('no such serial').toString('base64url')}`);
       expect(res.status).toBe(404);
     });
 
@@ -239,7 +239,7 @@ describe('ACME with acme-client (embedded)', () => {
       expect(order.status).toBe('pending');
       expect(order.replaces).toBe(certId);
 
-      const stranger = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'));
+      const stranger = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'), env.transport);
       expect((await stranger.newAccount()).status).toBe(201);
       const refused = await stranger.newOrder(['ari.test'], { replaces: certId });
       expect(refused.status).toBeGreaterThanOrEqual(400);
@@ -248,7 +248,7 @@ describe('ACME with acme-client (embedded)', () => {
     });
 
     it('refuses to replace a certificate twice: 409 alreadyReplaced (RFC 9773 §5)', async () => {
-      const raw = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'));
+      const raw = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'), env.transport);
       expect((await raw.newAccount()).status).toBe(201);
       const { chainPem } = await raw.issue(['twice.test'], 'http-01', (ch, ka) => env.http01.set(ch.token, ka));
       const id = ariCertId(splitPem(chainPem)[0] as string);

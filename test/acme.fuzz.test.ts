@@ -1,8 +1,9 @@
 // Whatever arrives at an ACME POST route (random JSON, random text, JWS-shaped junk, a valid JWS
 // with one thing broken, a correctly signed request with a nonsense payload), the answer is a 4xx
-// problem document (RFC 7807) with a Replay-Nonce: never a 5xx.
+// problem document (RFC 7807) with a Replay-Nonce: never a 5xx. Nor does any path under /acme
+// (issue 19, finding 8: a broken %-escape was a 500 with a URIError in the log).
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AcmeTestClient, makeCsrFor, newAccountKey, signRaw, type AcmeReply, type Directory, type OrderJson } from './helpers/acmeClient.js';
 import { startAcmeEnv, type AcmeEnv } from './helpers/acmeEnv.js';
 
@@ -32,7 +33,7 @@ describe('ACME POST routes under fuzzed bodies', () => {
 
   beforeAll(async () => {
     env = await startAcmeEnv();
-    client = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'));
+    client = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'), env.transport);
     dir = await client.directory();
     expect((await client.newAccount()).status).toBe(201);
     // A ready order (finalize gets the fuzzed CSRs), a valid one (certificate, revocation), a pending one.
@@ -44,8 +45,8 @@ describe('ACME POST routes under fuzzed bodies', () => {
     routes = [
       dir.newAccount,
       dir.newOrder,
-      `${env.base}/acme/default/new-account`,
-      `${env.base}/acme/default/new-order`,
+      `${env.acmeBase}/acme/default/new-account`,
+      `${env.acmeBase}/acme/default/new-order`,
       dir.revokeCert,
       dir.keyChange,
       client.kid as string,
@@ -57,9 +58,9 @@ describe('ACME POST routes under fuzzed bodies', () => {
       pending.json.authorizations[0] as string,
       ...authz.challenges.map((c) => c.url),
       issued.order.certificate as string,
-      `${env.base}/acme/order/no-such-order`,
-      `${env.base}/acme/chall/no-such-challenge`,
-      `${env.base}/acme/nothing-here`,
+      `${env.acmeBase}/acme/order/no-such-order`,
+      `${env.acmeBase}/acme/chall/no-such-challenge`,
+      `${env.acmeBase}/acme/nothing-here`,
     ];
   });
 
@@ -162,7 +163,7 @@ describe('ACME POST routes under fuzzed bodies', () => {
         const route = routes[i % routes.length] as string;
         let signer = client;
         if (route === client.kid) {
-          signer = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'));
+          signer = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'), env.transport);
           await signer.newAccount();
           const own = signer.kid as string;
           const reply = await (typeof body === 'object' && body !== null && 'raw' in body ? signer.post(own, undefined, { rawPayload: String((body as { raw: string }).raw) }) : signer.post(own, body));
@@ -178,6 +179,37 @@ describe('ACME POST routes under fuzzed bodies', () => {
     expect(order.status).toBe('ready');
     const finalized = await client.post<OrderJson>(order.finalize, { csr: (await makeCsrFor(['fuzz-ready.test'])).csr });
     expect(finalized.status, finalized.text).toBe(200);
+  });
+
+  it('answers any path under /acme (broken %-escapes, odd bytes) with a problem or a redirect, never a 5xx, and logs no error', async () => {
+    const segment = fc.oneof(
+      fc.constantFrom('directory', 'new-nonce', 'new-order', 'new-account', 'order', 'acct', 'authz', 'chall', 'cert', 'finalize', 'orders', 'renewal-info', 'default'),
+      fc.stringMatching(/^(%[0-9a-fA-F]{0,2}|%[g-zG-Z]{1,2}|[A-Za-z0-9._~!$&'()*+,;=:@-]){0,12}$/),
+      fc.uint8Array({ minLength: 1, maxLength: 6 }).map((a) => [...a].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')),
+    );
+    const logged = vi.spyOn(env.server.rt.log, 'error');
+    try {
+      await run(
+        fc.asyncProperty(fc.array(segment, { minLength: 1, maxLength: 4 }), fc.constantFrom('GET', 'HEAD', 'POST'), async (segments, method) => {
+          const url = `${env.acmeBase}/acme/${segments.join('/')}`;
+          // A '.' or '..' segment can take the path out of /acme: not ACME's to answer.
+          if (!new URL(url).pathname.startsWith('/acme/')) return true;
+          let reply: AcmeReply<unknown>;
+          if (method === 'POST') reply = await client.post(url, {});
+          else {
+            const raw = await env.transport(url, { method });
+            reply = { status: raw.status, contentType: String(raw.headers['content-type'] ?? ''), text: raw.body.toString('utf8'), header: (n: string) => String(raw.headers[n] ?? '') } as AcmeReply<unknown>;
+          }
+          const ok = reply.status < 500 && (reply.status < 400 || method === 'HEAD' || /^application\/problem\+json/.test(reply.contentType));
+          if (!ok) failures.push(`${method} ${url} → ${describeReply(reply)}`);
+          return ok;
+        }),
+        300,
+      );
+      expect(logged).not.toHaveBeenCalled();
+    } finally {
+      logged.mockRestore();
+    }
   });
 
   it('answers a key change whose inner JWS is signed but says nonsense with a 4xx problem', async () => {

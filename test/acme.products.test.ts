@@ -39,13 +39,13 @@ describe('ACME products', () => {
     let directoryUrl: string;
 
     beforeAll(() => {
-      directoryUrl = `${env.base}/acme/eab/directory`;
+      directoryUrl = `${env.acmeBase}/acme/eab/directory`;
     });
 
     it('says so in the directory, and refuses newAccount without a binding: externalAccountRequired', async () => {
-      const meta = ((await (await fetch(directoryUrl)).json()) as { meta: { externalAccountRequired: boolean } }).meta;
+      const meta = (await env.getJson<{ meta: { externalAccountRequired: boolean } }>(directoryUrl)).json.meta;
       expect(meta.externalAccountRequired).toBe(true);
-      const raw = new AcmeTestClient(directoryUrl, await newAccountKey('ES256'));
+      const raw = new AcmeTestClient(directoryUrl, await newAccountKey('ES256'), env.transport);
       const res = await raw.newAccount();
       expect(res.problem.type, res.text).toBe(ACME_ERROR('externalAccountRequired'));
       expect(res.status).toBeGreaterThanOrEqual(400);
@@ -67,7 +67,7 @@ describe('ACME products', () => {
       expect(opensslVerify(env.dir, env.rootPem, env.issuingPem, splitPem(pem)[0] as string)).toMatch(/: OK/);
 
       await env.server.rt.credentials.revoke(eab.kid, CLI_CONTEXT);
-      const raw = new AcmeTestClient(directoryUrl, await accountKeyFromPem(accountKey));
+      const raw = new AcmeTestClient(directoryUrl, await accountKeyFromPem(accountKey), env.transport);
       raw.kid = c.getAccountUrl();
       const refused = await raw.newOrder(['eab.test']);
       expect(refused.problem.type, refused.text).toBe(ACME_ERROR('unauthorized'));
@@ -88,7 +88,7 @@ describe('ACME products', () => {
     });
 
     it('refuses an unbound account an order under the product (by profile)', async () => {
-      const raw = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'));
+      const raw = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'), env.transport);
       expect((await raw.newAccount()).status).toBe(201);
       const res = await raw.newOrder(['eab.test'], { profile: 'eab' });
       expect(res.problem.type, res.text).toBe(ACME_ERROR('externalAccountRequired'));
@@ -108,7 +108,7 @@ describe('ACME products', () => {
     };
 
     beforeAll(() => {
-      directoryUrl = `${env.base}/acme/approval/directory`;
+      directoryUrl = `${env.acmeBase}/acme/approval/directory`;
     });
 
     it('leaves the order processing until an operator approves; then acme-client gets the certificate', async () => {
@@ -140,7 +140,7 @@ describe('ACME products', () => {
     });
 
     it('answers finalize and order polls with processing and Retry-After; a decline turns the order invalid with the reason', async () => {
-      const raw = new AcmeTestClient(directoryUrl, await newAccountKey('ES256'));
+      const raw = new AcmeTestClient(directoryUrl, await newAccountKey('ES256'), env.transport);
       expect((await raw.newAccount()).status).toBe(201);
       const created = await raw.newOrder(['decline.test']);
       expect(created.status, created.text).toBe(201);

@@ -46,7 +46,7 @@ describe('ACME wire protocol (hand-built JWS)', () => {
   beforeAll(async () => {
     env = await startAcmeEnv();
     await env.product('narrow', { allowedDnsSuffixes: ['example.com'] });
-    client = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'));
+    client = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'), env.transport);
   });
 
   afterAll(async () => {
@@ -56,11 +56,12 @@ describe('ACME wire protocol (hand-built JWS)', () => {
   describe('directory and nonces', () => {
     it('serves the directory with every resource, the products as profiles', async () => {
       const dir = await client.directory();
-      for (const k of ['newNonce', 'newAccount', 'newOrder', 'revokeCert', 'keyChange', 'renewalInfo'] as const) expect(dir[k]).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/acme\//);
+      for (const k of ['newNonce', 'newAccount', 'newOrder', 'revokeCert', 'keyChange', 'renewalInfo'] as const) expect(dir[k]?.startsWith(`${env.acmeBase}/acme/`), `${k}: ${dir[k]}`).toBe(true);
+      expect(env.acmeBase).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
       expect(Object.keys(dir.meta?.profiles ?? {})).toEqual(expect.arrayContaining(['default', 'narrow']));
       expect(dir.meta?.externalAccountRequired).toBe(false);
-      const narrow = (await (await fetch(`${env.base}/acme/narrow/directory`)).json()) as { newOrder: string; newAccount: string };
-      expect(narrow.newOrder).toBe(`${env.base}/acme/narrow/new-order`);
+      const narrow = (await env.getJson<{ newOrder: string; newAccount: string }>(`${env.acmeBase}/acme/narrow/directory`)).json;
+      expect(narrow.newOrder).toBe(`${env.acmeBase}/acme/narrow/new-order`);
     });
 
     it('answers HEAD newNonce 200 and GET newNonce 204, each with a fresh nonce and no caching', async () => {
@@ -96,7 +97,7 @@ describe('ACME wire protocol (hand-built JWS)', () => {
       expect(existing.status).toBe(200);
       expect(existing.header('location')).toBe(location);
 
-      const stranger = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES384'));
+      const stranger = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES384'), env.transport);
       const none = await stranger.newAccount({ onlyReturnExisting: true });
       expectProblem(none, 'accountDoesNotExist', 400);
       expect(none.header('location')).toBe('');
@@ -107,7 +108,7 @@ describe('ACME wire protocol (hand-built JWS)', () => {
       const dir = await client.directory();
       const weak = signRaw(weakKey, { alg: 'RS256', nonce: await client.freshNonce(), url: dir.newAccount, jwk: weakKey.jwk }, JSON.stringify({ termsOfServiceAgreed: true }));
       expectProblem(await client.postRaw(dir.newAccount, weak), 'badPublicKey', 400);
-      const fresh = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'));
+      const fresh = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'), env.transport);
       expectProblem(await fresh.newAccount({ termsOfServiceAgreed: true, contact: ['tel:+15555550100'] }), 'unsupportedContact', 400);
       expectProblem(await fresh.newAccount({ termsOfServiceAgreed: true, contact: ['mailto:not an address'] }), 'invalidContact', 400);
     });
@@ -131,7 +132,7 @@ describe('ACME wire protocol (hand-built JWS)', () => {
 
     it('answers accountDoesNotExist for a kid that names no account', async () => {
       const dir = await client.directory();
-      const res = await client.post(dir.newOrder, { identifiers: [{ type: 'dns', value: 'a.test' }] }, { header: { kid: `${env.base}/acme/acct/no-such-account` } });
+      const res = await client.post(dir.newOrder, { identifiers: [{ type: 'dns', value: 'a.test' }] }, { header: { kid: `${env.acmeBase}/acme/acct/no-such-account` } });
       expectProblem(res, 'accountDoesNotExist');
       expect(res.status).toBeGreaterThanOrEqual(400);
       expect(res.status).toBeLessThan(500);
@@ -310,7 +311,7 @@ describe('ACME wire protocol (hand-built JWS)', () => {
     });
 
     it("refuses an identifier the product does not allow: rejectedIdentifier at newOrder", async () => {
-      const narrow = new AcmeTestClient(`${env.base}/acme/narrow/directory`, client.key);
+      const narrow = new AcmeTestClient(`${env.acmeBase}/acme/narrow/directory`, client.key, env.transport);
       narrow.kid = client.kid;
       const outside = await narrow.newOrder(['www.example.com', 'outside.test']);
       expectProblem(outside, 'rejectedIdentifier', 400);
@@ -328,7 +329,7 @@ describe('ACME wire protocol (hand-built JWS)', () => {
 
     it("hides another account's order, authorization and certificate", async () => {
       const { order } = await client.issue(['mine.test'], 'http-01', http01);
-      const other = new AcmeTestClient(env.directoryUrl, await newAccountKey('RS256'));
+      const other = new AcmeTestClient(env.directoryUrl, await newAccountKey('RS256'), env.transport);
       expect((await other.newAccount()).status).toBe(201);
       for (const url of [order.authorizations[0] as string, order.certificate as string, order.finalize.replace(/\/finalize$/, '')]) {
         const res = await other.post(url);
@@ -342,7 +343,7 @@ describe('ACME wire protocol (hand-built JWS)', () => {
 
   describe('key change (RFC 8555 §7.3.5)', () => {
     it('refuses an inner JWS whose oldKey is not a JWK with malformed, not a 500', async () => {
-      const kc = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'));
+      const kc = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'), env.transport);
       expect((await kc.newAccount()).status).toBe(201);
       const newKey = await newAccountKey('ES384');
       const url = (await kc.directory()).keyChange;
@@ -355,7 +356,7 @@ describe('ACME wire protocol (hand-built JWS)', () => {
     });
 
     it('refuses an inner JWS naming another account, or signed with a nonce, or for another url', async () => {
-      const kc = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'));
+      const kc = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'), env.transport);
       expect((await kc.newAccount()).status).toBe(201);
       const newKey = await newAccountKey('ES256');
       const url = (await kc.directory()).keyChange;
@@ -406,7 +407,7 @@ describe('ACME wire protocol (hand-built JWS)', () => {
 
   describe('account keys', () => {
     it('accepts an Ed25519 account key (EdDSA) from account to certificate', async () => {
-      const ed = new AcmeTestClient(env.directoryUrl, await newAccountKey('EdDSA'));
+      const ed = new AcmeTestClient(env.directoryUrl, await newAccountKey('EdDSA'), env.transport);
       expect((await ed.newAccount()).status).toBe(201);
       const issued = await ed.issue(['ed25519.test'], 'http-01', http01);
       expect(issued.order.status).toBe('valid');
@@ -416,7 +417,7 @@ describe('ACME wire protocol (hand-built JWS)', () => {
 
   describe('limits', () => {
     it('refuses the 301st pending order of an account with 429 rateLimited and Retry-After', async () => {
-      const busy = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'));
+      const busy = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'), env.transport);
       expect((await busy.newAccount()).status).toBe(201);
       for (let i = 0; i < 300; i++) expect((await busy.newOrder([`pending${i}.test`])).status).toBe(201);
       const refused = await busy.newOrder(['one-too-many.test']);
@@ -449,7 +450,7 @@ describe('ACME wire protocol (hand-built JWS)', () => {
 
       // Neither the owner nor the certificate key: unauthorized.
       const three = await client.issue(['revoke3.test'], 'http-01', http01);
-      const stranger = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'));
+      const stranger = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'), env.transport);
       expect((await stranger.newAccount()).status).toBe(201);
       expectProblem(await stranger.post(dir.revokeCert, { certificate: pemToB64url(splitPem(three.chainPem)[0] as string) }), 'unauthorized', 403);
     });

@@ -13,12 +13,13 @@ import { createTestDatabase } from './harness/postgres.js';
 import { AcmeTestClient, makeCsrFor, newAccountKey, roundRobinTransport, splitPem, type ChallengeJson, type JwsAlg, type RoundRobin, type Solver } from './helpers/acmeClient.js';
 import { startHttp01Responder, startTlsAlpnResponder, type Http01Responder, type TlsAlpnResponder } from './helpers/acmeResponders.js';
 import { startDnsServer, type StubDnsServer } from './helpers/dnsServer.js';
+import { freePort } from './helpers/net.js';
 import { opensslVerify, tempDir } from './helpers/openssl.js';
 
 const redisUrl = inject('redisUrl');
 const postgresUrl = inject('postgresUrl');
-/** The public name in front of both API processes. */
-const PUBLIC = 'http://acme.certgate.test';
+/** The public name in front of both API processes (a load balancer that passes TLS through). */
+const PUBLIC = 'https://acme.certgate.test';
 
 describe.skipIf(!redisUrl || !postgresUrl)('ACME scaled out (two API processes, PostgreSQL + Redis, separate worker)', () => {
   let dns: StubDnsServer;
@@ -41,15 +42,15 @@ describe.skipIf(!redisUrl || !postgresUrl)('ACME scaled out (two API processes, 
       queuePrefix: `acme-scaled-${randomUUID()}`,
       masterKey: 'test-master-key-acme-scaled-0123456789',
       httpPort: 0,
-      httpsPort: 0,
+      publicUrl: PUBLIC,
       logLevel: 'silent',
       queueBackoffMs: 50,
       dnsServer: dns.address,
       http01Port: http01.port,
       tlsAlpn01Port: tlsAlpn.port,
     };
-    const config = (name: string): Config => loadConfig({ env: {}, overrides: { ...shared, dataDir: tempDir(`certgate-acme-${name}-`) } });
-    apiA = await startServer(config('a'), {
+    const config = (name: string, httpsPort = 0): Config => loadConfig({ env: {}, overrides: { ...shared, httpsPort, dataDir: tempDir(`certgate-acme-${name}-`) } });
+    apiA = await startServer(config('a', await freePort()), {
       worker: false,
       json: true,
       protocols: PROTOCOLS,
@@ -59,7 +60,7 @@ describe.skipIf(!redisUrl || !postgresUrl)('ACME scaled out (two API processes, 
         issuingPem = init.issuing?.certificatePem as string;
       },
     });
-    apiB = await startServer(config('b'), { worker: false, json: true, protocols: PROTOCOLS });
+    apiB = await startServer(config('b', await freePort()), { worker: false, json: true, protocols: PROTOCOLS });
     worker = await openRuntime(config('worker'), { protocols: PROTOCOLS });
     await worker.startWorker();
   });
@@ -78,7 +79,7 @@ describe.skipIf(!redisUrl || !postgresUrl)('ACME scaled out (two API processes, 
   };
 
   const clientOf = async (alg: JwsAlg, start = 0): Promise<{ client: AcmeTestClient; transport: RoundRobin }> => {
-    const transport = roundRobinTransport([apiA.httpUrl as string, apiB.httpUrl as string], start);
+    const transport = roundRobinTransport([apiA.httpsUrl as string, apiB.httpsUrl as string], start, { ca: rootPem });
     return { client: new AcmeTestClient(`${PUBLIC}/acme/directory`, await newAccountKey(alg), transport), transport };
   };
 

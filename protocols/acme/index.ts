@@ -1,6 +1,7 @@
 // The ACME front-end as a protocol module.
 import type { NameAuthorizer } from '../../src/core/enrollmentService.js';
 import type { ProtocolModule } from '../../src/core/protocol.js';
+import { acmeBaseUrl } from './baseUrl.js';
 import { AcmeDb } from './db.js';
 import { ACME_MIGRATIONS } from './migrations.js';
 import { createNonceStore } from './nonces.js';
@@ -36,7 +37,12 @@ export const acmeProtocol: ProtocolModule = {
       onError: (message, error) => log.warn({ err: error.message }, message),
     });
     const orders = new OrderStatusService(db, core);
-    const server = new AcmeServer(core, db, nonces, orders, validations, { caaIdentities });
+    const baseUrl = acmeBaseUrl(config);
+    if (config.httpsPort === 0) {
+      // Requests reach ACME only on a TLS socket of this process: a proxy must pass TLS through.
+      log.warn({ baseUrl }, 'ACME is served over HTTPS only, and the HTTPS listener is off (CERTGATE_HTTPS_PORT=0): ACME clients cannot reach it');
+    }
+    const server = new AcmeServer(core, db, nonces, orders, validations, { caaIdentities, baseUrl });
 
     // The worker signs an ACME request only for names the order's authorizations proved.
     const authorizeNames: NameAuthorizer = async (request) => {

@@ -1,10 +1,11 @@
 // The ACME front-end (RFC 8555; ARI, RFC 9773; profiles, draft-ietf-acme-profiles): directories per
 // product, accounts bound to EAB credentials, orders that become enrollment requests on the
 // shared queue, and validations run as jobs of their own.
-import { randomBytes, X509Certificate } from 'node:crypto';
+import { createPublicKey, randomBytes, X509Certificate, type JsonWebKey } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { JWK } from 'jose';
 import { sourceIpOf } from '../../src/auth/ipAllowlist.js';
+import { AUDIT } from '../../src/audit/actions.js';
 import { AppError } from '../../src/core/errors.js';
 import { newId } from '../../src/core/ids.js';
 import type { CoreServices, ProtocolJobs } from '../../src/core/protocol.js';
@@ -12,7 +13,7 @@ import { isDependencyDown, RETRY_AFTER_SECONDS } from '../../src/core/unavailabl
 import { REVOCATION_REASON_CODES, type AuditContext, type ProductRecord, type RevocationReason } from '../../src/core/types.js';
 import { readCertificateBasics } from '../../src/pki/certInfo.js';
 import { normalizeSerialHex } from '../../src/pki/der.js';
-import { CsrError, parseCsr } from '../../src/pki/csr.js';
+import { CsrError, parseCsr, type ParsedCsr } from '../../src/pki/csr.js';
 import type { AcmeDb, Account, Authz, Challenge, ChallengeType, Identifier, Order, StoredProblem } from './db.js';
 import { parseEab, payloadJson, requirePostAsGet, thumbprintOf, verifyJws, verifyKeyChange, type VerifiedJws } from './jws.js';
 import type { NonceStore } from './nonces.js';
@@ -31,6 +32,8 @@ const FINALIZE_WAIT_MS = 5_000;
 
 export interface AcmeSettings {
   caaIdentities: string[];
+  /** https://host[:port][/prefix] of every URL handed out (acmeBaseUrl). */
+  baseUrl: string;
 }
 
 interface Ctx {
@@ -55,10 +58,23 @@ export class AcmeServer {
 
   router(): Router {
     const r = express.Router();
+    const base = this.settings.baseUrl;
+    // RFC 8555 §6.1: ACME over HTTPS only. A GET (a browser, a client given the wrong scheme) is
+    // sent to the HTTPS URL; anything else is refused before its body is read, and without a
+    // nonce: nothing signed over plain HTTP can be trusted to reach the server unchanged.
+    r.use((req, res, next) => {
+      if ((req.socket as { encrypted?: boolean }).encrypted) return next();
+      if (req.method === 'GET' || req.method === 'HEAD') {
+        res.redirect(308, `${base}${req.originalUrl}`);
+        return;
+      }
+      const problem = new AcmeProblem('unauthorized', `ACME is served over HTTPS only (RFC 8555 section 6.1): use ${base}${ACME}/directory`);
+      res.status(problem.status).type('application/problem+json').send(JSON.stringify(problem));
+    });
     r.use(express.json({ type: ['application/jose+json'], limit: '64kb' }));
     r.use((req, res, next) => {
       res.set('Cache-Control', 'no-store');
-      res.set('Link', `<${baseOf(req)}${ACME}/directory>;rel="index"`);
+      res.set('Link', `<${base}${ACME}/directory>;rel="index"`);
       next();
     });
     r.get('/terms', (_req, res) => {
@@ -91,7 +107,7 @@ export class AcmeServer {
 
   private async signed(req: Request, res: Response, needAccount: boolean, handler: (ctx: Ctx) => Promise<void>): Promise<void> {
     if (!req.is('application/jose+json')) throw new AcmeProblem('malformed', 'Content-Type must be application/jose+json', { status: 415 });
-    const base = baseOf(req);
+    const base = this.settings.baseUrl;
     const url = `${base}${req.originalUrl.split('?')[0]}`;
     let account: Account | undefined;
     const jws = await verifyJws(req.body, url, async (kid) => {
@@ -105,9 +121,9 @@ export class AcmeServer {
   }
 
   private async accountOfKid(kid: string, base: string): Promise<Account> {
-    const prefix = `${base}${ACME}/acct/`;
-    if (!kid.startsWith(prefix)) throw new AcmeProblem('accountDoesNotExist', `kid ${kid} is not an account of this server`);
-    const account = await this.db.account(kid.slice(prefix.length));
+    const id = accountIdOfKid(kid, base);
+    if (id === undefined) throw new AcmeProblem('accountDoesNotExist', `kid ${kid} is not an account of this server`);
+    const account = await this.db.account(id);
     if (!account) throw new AcmeProblem('accountDoesNotExist', 'no such account');
     return account;
   }
@@ -140,6 +156,8 @@ export class AcmeServer {
     else if (err instanceof AppError && err.kind === 'rate_limited') problem = new AcmeProblem('rateLimited', err.message, { headers: { 'Retry-After': String(err.retryAfterSeconds ?? 60) } });
     else if (err instanceof AppError) problem = err.rejection ? problemOfRejection(err.rejection) : new AcmeProblem(err.kind === 'not_found' ? 'malformed' : err.kind === 'forbidden' ? 'unauthorized' : 'malformed', err.message, { status: err.kind === 'not_found' ? 404 : undefined });
     else if ((err as { type?: string }).type === 'entity.parse.failed') problem = malformed('the request body is not JSON');
+    // The router decodes path parameters; a broken %-escape (%ff) is the client's mistake.
+    else if (err instanceof URIError) problem = malformed('the request path is not valid percent-encoded UTF-8');
     else if ((err as { type?: string }).type === 'entity.too.large') problem = new AcmeProblem('malformed', 'the request body is too large', { status: 413 });
     else if (isDependencyDown(err)) problem = new AcmeProblem('serverInternal', 'the service is temporarily unavailable, try again later', { status: 503, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
     else {
@@ -175,7 +193,7 @@ export class AcmeServer {
   // Directory.
 
   private async directory(req: Request, res: Response): Promise<void> {
-    const base = baseOf(req);
+    const base = this.settings.baseUrl;
     const product = await this.productOf(req);
     const scope = this.scopeOf(req);
     const profiles = Object.fromEntries((await this.products()).map((p) => [p.name, describe(p)]));
@@ -230,7 +248,19 @@ export class AcmeServer {
     // Lost a race with the same key: answer with the account that won.
     const winner = stored ?? (await this.db.accountByThumbprint(thumbprint));
     if (!winner) throw new Error('account insert neither stored nor found');
+    if (stored) {
+      // An account is a principal that can order certificates: its birth, and the credential it
+      // borrows its products from, belong in the trail.
+      const by = this.auditContext(ctx, stored);
+      await this.core.credentials.recordAcmeAccountEvent(by, AUDIT.acmeAccountCreate, stored.id, { thumbprint, productId: product.id, eabCredentialId, contacts: contact.length });
+      if (eabCredentialId) await this.core.credentials.recordAcmeAccountEvent(by, AUDIT.acmeEabBind, eabCredentialId, { accountId: stored.id, thumbprint });
+    }
     await this.reply(ctx, stored ? 201 : 200, this.accountJson(base, winner), { Location: `${base}${ACME}/acct/${winner.id}` });
+  }
+
+  /** Who acts for an account: its EAB credential when it has one, so a credential's trail is whole. */
+  private auditContext(ctx: Ctx, account: Account): AuditContext {
+    return { actor: account.eabCredentialId ?? `acme-account:${account.id}`, protocol: 'acme', sourceIp: sourceIpOf(ctx.req) };
   }
 
   private ownAccount(ctx: Ctx): Account {
@@ -245,7 +275,9 @@ export class AcmeServer {
     let updated = account;
     if (body.status !== undefined) {
       if (body.status !== 'deactivated') throw malformed('an account can only be changed to status "deactivated"');
-      updated = (await this.db.updateAccount(account.id, { status: 'deactivated' })) ?? account;
+      const deactivated = await this.db.updateAccount(account.id, { status: 'deactivated' });
+      if (deactivated) await this.core.credentials.recordAcmeAccountEvent(this.auditContext(ctx, account), AUDIT.acmeAccountDeactivate, account.id, { thumbprint: account.thumbprint });
+      updated = deactivated ?? account;
     } else if (body.contact !== undefined) {
       updated = (await this.db.updateAccount(account.id, { contact: parseContact(body.contact) })) ?? account;
     }
@@ -269,6 +301,7 @@ export class AcmeServer {
     if (other) throw new AcmeProblem('malformed', 'the new key belongs to another account', { status: 409, headers: { Location: `${ctx.base}${ACME}/acct/${other.id}` } });
     const updated = await this.db.updateAccount(account.id, { jwk: publicJwk(newJwk), thumbprint });
     if (!updated) throw unauthorized('the account is not valid');
+    await this.core.credentials.recordAcmeAccountEvent(this.auditContext(ctx, account), AUDIT.acmeKeyChange, account.id, { oldThumbprint: account.thumbprint, newThumbprint: thumbprint });
     await this.reply(ctx, 200, this.accountJson(ctx.base, updated), { Location: `${ctx.base}${ACME}/acct/${account.id}` });
   }
 
@@ -386,7 +419,13 @@ export class AcmeServer {
     const body = payloadJson(ctx.jws);
     if (typeof body.csr !== 'string' || !/^[A-Za-z0-9_-]+$/.test(body.csr)) throw malformed('csr must be the base64url DER of a PKCS#10 request');
     const der = Buffer.from(body.csr, 'base64url');
-    checkCsrNames(der, order.identifiers);
+    const csr = checkCsrNames(der, order.identifiers);
+    if (isAccountKey(csr.spkiDer, account)) {
+      // Boulder refuses this too: one key for both would let whoever holds the certificate's key
+      // (every server it is deployed on) act as the account, and its signatures serve two purposes.
+      await this.core.credentials.recordRefusal({ protocol: 'acme', sourceIp: sourceIpOf(ctx.req), productId: order.productId }, order.id, 'csrKeyIsAccountKey', `acme-account:${account.id}`, this.auditContext(ctx, account).actor);
+      throw new AcmeProblem('badCSR', 'the CSR\'s public key is the account key; a certificate needs a key of its own');
+    }
     const { request } = await this.core.enrollments.submit(
       {
         principal: `acme:${account.id}`,
@@ -549,8 +588,26 @@ export class AcmeServer {
 
 // Helpers.
 
-function baseOf(req: Request): string {
-  return `${req.protocol}://${req.get('host') ?? 'localhost'}`;
+/**
+ * The account id a kid names. Accounts made before URLs came from the configuration hold kids with
+ * the origin their client used then (http://host:8080, say), and clients such as certbot keep them:
+ * any http(s) origin is taken with this server's path. The origin decides nothing here: the kid only
+ * picks the key the request's signature must verify under, and the `url` header, checked against
+ * the configured base, binds the request to this server.
+ */
+function accountIdOfKid(kid: string, base: string): string | undefined {
+  const prefix = `${base}${ACME}/acct/`;
+  if (kid.startsWith(prefix)) return kid.slice(prefix.length);
+  let url: URL;
+  try {
+    url = new URL(kid);
+  } catch {
+    return undefined;
+  }
+  const path = `${new URL(base).pathname.replace(/\/+$/, '')}${ACME}/acct/`;
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.search || url.hash || !url.pathname.startsWith(path)) return undefined;
+  const id = url.pathname.slice(path.length);
+  return /^[A-Za-z0-9_-]+$/.test(id) ? id : undefined;
 }
 
 export function eabRequired(product: ProductRecord): boolean {
@@ -600,7 +657,7 @@ function challengeTypesFor(identifier: Identifier, wildcard: boolean): Challenge
 }
 
 /** The CSR must ask for exactly the order's names (RFC 8555 §7.4), else badCSR at once. */
-function checkCsrNames(der: Buffer, identifiers: Identifier[]): void {
+function checkCsrNames(der: Buffer, identifiers: Identifier[]): ParsedCsr {
   let csr;
   try {
     csr = parseCsr(der);
@@ -615,6 +672,23 @@ function checkCsrNames(der: Buffer, identifiers: Identifier[]): void {
   const missing = [...ordered].filter((n) => !asked.has(n));
   if (extra.length || missing.length) {
     throw new AcmeProblem('badCSR', `the CSR must ask for exactly the order's identifiers${extra.length ? `; not in the order: ${extra.join(', ')}` : ''}${missing.length ? `; missing: ${missing.join(', ')}` : ''}`);
+  }
+  return csr;
+}
+
+/** Compared as node re-encodes both, so that no encoding detail of either side hides a match. */
+function isAccountKey(spkiDer: Buffer, account: Account): boolean {
+  const spkiOf = (key: Parameters<typeof createPublicKey>[0]) => createPublicKey(key).export({ type: 'spki', format: 'der' });
+  let accountSpki: Buffer;
+  try {
+    accountSpki = spkiOf({ key: account.jwk as JsonWebKey, format: 'jwk' });
+  } catch {
+    return false;
+  }
+  try {
+    return spkiOf({ key: spkiDer, format: 'der', type: 'spki' }).equals(accountSpki);
+  } catch {
+    return spkiDer.equals(accountSpki);
   }
 }
 

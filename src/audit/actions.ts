@@ -29,9 +29,16 @@ export const AUDIT = {
   caCreate: 'ca.create',
   productCreate: 'product.create',
   authRefused: 'auth.refused',
+  // ACME accounts: who may order is decided by them (and by the EAB credential bound to one).
+  acmeAccountCreate: 'acme.account_create',
+  acmeEabBind: 'acme.eab_bind',
+  acmeKeyChange: 'acme.key_change',
+  acmeAccountDeactivate: 'acme.account_deactivate',
 } as const;
 
 export type AuditAction = (typeof AUDIT)[keyof typeof AUDIT];
+/** What the ACME front-end may write to the trail (CredentialService.recordAcmeAccountEvent). */
+export type AcmeAccountAction = typeof AUDIT.acmeAccountCreate | typeof AUDIT.acmeEabBind | typeof AUDIT.acmeKeyChange | typeof AUDIT.acmeAccountDeactivate;
 export const AUDIT_ACTIONS: readonly AuditAction[] = Object.values(AUDIT);
 
 /** The actor of what the CLI does, and of what the worker decides on its own. */

@@ -2,7 +2,7 @@
 // revoke). authenticate() answers who the caller is or why not; each front-end turns a refusal
 // into its protocol's answer (REST 401, EST 401 + WWW-Authenticate, SCEP FAILURE badRequest, ACME
 // unauthorized). Every refusal is in the audit trail with its reason, never the secret.
-import { AUDIT } from '../audit/actions.js';
+import { AUDIT, type AcmeAccountAction } from '../audit/actions.js';
 import { badRequest, notFound } from '../core/errors.js';
 import type { AuditContext, CredentialRecord, CredentialType, Permission } from '../core/types.js';
 import type { Broadcast } from '../queue/broadcast.js';
@@ -396,6 +396,15 @@ export class CredentialService {
       if (product) cas.add(product.caId);
     }
     return [...cas].map((ca) => ({ ca, actions: ['read', 'issue'] }));
+  }
+
+  /**
+   * For the ACME front-end, whose accounts act as principals of their own (and bind EAB
+   * credentials): records an account's creation, binding, key change or deactivation. Only these
+   * actions: a protocol gets no general door into the trail.
+   */
+  async recordAcmeAccountEvent(by: AuditContext, action: AcmeAccountAction, target: string, detail: Record<string, unknown>): Promise<void> {
+    await this.store.audit.append({ ...by, action, target, outcome: 'success', detail });
   }
 
   private countUse(id: string, now: number): void {

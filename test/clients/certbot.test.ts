@@ -51,7 +51,7 @@ describe.skipIf(skipReason !== null)('certbot (standalone http-01) against certg
     const httpsPort = await freePort();
     env = await startAcmeEnv({ http01Port, overrides: { httpsPort } });
     expect(env.server.httpsUrl).not.toBeNull();
-    directoryUrl = `https://localhost:${httpsPort}/acme/directory`;
+    directoryUrl = env.directoryUrl;
     trustFile = join(env.dir, 'certgate-trust.pem');
     writeFileSync(trustFile, `${env.rootPem.trim()}\n${env.issuingPem.trim()}\n`);
   });

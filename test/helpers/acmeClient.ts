@@ -6,6 +6,7 @@
 import { createHash, createPrivateKey, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { isIP } from 'node:net';
 import * as acme from 'acme-client';
 import { calculateJwkThumbprint, exportJWK, FlattenedSign, type FlattenedJWS, type JWK } from 'jose';
 import { until } from './until.js';
@@ -65,7 +66,8 @@ export interface RequestInit {
 /** Sends one HTTP request for `url`; a transport may connect elsewhere than the URL's host. */
 export type Transport = (url: string, init: RequestInit) => Promise<RawReply>;
 
-function send(target: URL, hostHeader: string, init: RequestInit, ca?: string): Promise<RawReply> {
+/** `servername`: the TLS name to ask for and check (default: the target's host). */
+function send(target: URL, hostHeader: string, init: RequestInit, ca?: string, servername = target.hostname): Promise<RawReply> {
   return new Promise((resolve, reject) => {
     const body = init.body === undefined ? undefined : Buffer.from(init.body);
     const options = {
@@ -75,7 +77,9 @@ function send(target: URL, hostHeader: string, init: RequestInit, ca?: string): 
       path: `${target.pathname}${target.search}`,
       headers: { host: hostHeader, ...(body ? { 'content-length': String(body.length) } : {}), ...init.headers },
       agent: false as const,
-      ...(ca ? { ca, servername: target.hostname } : {}),
+      // SNI carries host names only (RFC 6066): '' sends none and checks an IP target against the
+      // certificate's IP SANs (undefined would make node take the name from the Host header).
+      ...(ca ? { ca, servername: isIP(servername.replace(/^\[|\]$/g, '')) ? '' : servername } : {}),
     };
     const req = (target.protocol === 'https:' ? httpsRequest : httpRequest)(options, (res) => {
       const chunks: Buffer[] = [];
@@ -102,17 +106,18 @@ export interface RoundRobin extends Transport {
 }
 
 /**
- * Request n goes to backends[(start + n) % backends.length] (each an origin such as http://127.0.0.1:1234),
- * with the Host header of the URL asked for: the API processes behind one public name.
+ * Request n goes to backends[(start + n) % backends.length] (each an origin such as https://127.0.0.1:1234),
+ * with the Host header and TLS server name of the URL asked for: the API processes behind one
+ * public name, as a load balancer that passes TLS through puts them. `ca`: the trust anchors.
  */
-export function roundRobinTransport(backends: string[], start = 0): RoundRobin {
+export function roundRobinTransport(backends: string[], start = 0, options: { ca?: string } = {}): RoundRobin {
   let next = start;
   const log: Array<{ backend: string; method: string; path: string; status: number }> = [];
   const transport = async (url: string, init: RequestInit): Promise<RawReply> => {
     const asked = new URL(url);
     const backend = backends[next++ % backends.length] as string;
     const target = new URL(`${asked.pathname}${asked.search}`, backend);
-    const reply = await send(target, asked.host, init);
+    const reply = await send(target, asked.host, init, options.ca, asked.hostname);
     log.push({ backend, method: init.method, path: asked.pathname, status: reply.status });
     return reply;
   };

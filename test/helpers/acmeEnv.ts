@@ -1,6 +1,8 @@
 // One embedded certgate with the ACME front-end, and what a client puts up for the validator (the
 // stub DNS server, an http-01 web server, a tls-alpn-01 responder), wired together as the ACME
 // tests need them; plus the operator's side (products, credentials, REST) those tests drive.
+import { Agent } from 'node:https';
+import * as acme from 'acme-client';
 import { CLI_CONTEXT } from '../../src/cli/kit.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createProduct } from '../../src/core/products.js';
@@ -8,9 +10,12 @@ import type { ProductRecord } from '../../src/core/types.js';
 import { startServer, type RunningServer } from '../../src/httpServer.js';
 import { initialize } from '../../src/init.js';
 import { parseProductTemplate } from '../../src/policy/productSchema.js';
+import { acmeBaseUrl } from '../../protocols/acme/baseUrl.js';
 import { PROTOCOLS } from '../../protocols/index.js';
+import { directTransport, type RawReply, type Transport } from './acmeClient.js';
 import { startHttp01Responder, startTlsAlpnResponder, type Http01Responder, type TlsAlpnResponder } from './acmeResponders.js';
 import { startDnsServer, type StubDnsServer } from './dnsServer.js';
+import { freePort } from './net.js';
 import { tempDir } from './openssl.js';
 import { restCall } from './restCall.js';
 
@@ -20,9 +25,15 @@ export interface AcmeEnv {
   dns: StubDnsServer;
   http01: Http01Responder;
   tlsAlpn: TlsAlpnResponder;
-  /** http://127.0.0.1:<port> */
+  /** http://127.0.0.1:<port>: REST, and the plain-HTTP listener ACME refuses. */
   base: string;
+  /** https://127.0.0.1:<httpsPort>: where ACME is served, as the configuration names it. */
+  acmeBase: string;
   directoryUrl: string;
+  /** HTTPS that trusts the gateway's own TLS certificate (and only its CAs). */
+  transport: Transport;
+  /** A GET over `transport`, its body read as JSON. */
+  getJson<T = Record<string, unknown>>(url: string): Promise<{ status: number; json: T; raw: RawReply }>;
   rootPem: string;
   issuingPem: string;
   issuingId: string;
@@ -41,12 +52,13 @@ export async function startAcmeEnv(options: { overrides?: Partial<Config>; http0
   const dns = await startDnsServer();
   const http01 = await startHttp01Responder();
   const tlsAlpn = await startTlsAlpnResponder();
+  const httpsPort = options.overrides?.httpsPort ?? (await freePort());
   const config = loadConfig({
     env: {},
     overrides: {
       dataDir: dir,
       httpPort: 0,
-      httpsPort: 0,
+      httpsPort,
       masterKey: 'test-master-key-acme-0123456789',
       logLevel: 'silent',
       queueBackoffMs: 50,
@@ -61,6 +73,10 @@ export async function startAcmeEnv(options: { overrides?: Partial<Config>; http0
   if (!init?.root || !init.issuing || !init.adminToken) throw new Error('initialize made no CAs');
   const { root, issuing, adminToken } = init;
   const base = server.httpUrl as string;
+  const acmeBase = acmeBaseUrl(config);
+  // acme-client has one axios instance for every client: it trusts this gateway's CA from now on.
+  acme.axios.defaults.httpsAgent = new Agent({ ca: root.certificatePem });
+  const transport = directTransport({ ca: root.certificatePem });
   return {
     dir,
     server,
@@ -68,7 +84,13 @@ export async function startAcmeEnv(options: { overrides?: Partial<Config>; http0
     http01,
     tlsAlpn,
     base,
-    directoryUrl: `${base}/acme/directory`,
+    acmeBase,
+    directoryUrl: `${acmeBase}/acme/directory`,
+    transport,
+    async getJson<T>(url: string) {
+      const raw = await transport(url, { method: 'GET' });
+      return { status: raw.status, json: JSON.parse(raw.body.toString('utf8') || '{}') as T, raw };
+    },
     rootPem: root.certificatePem,
     issuingPem: issuing.certificatePem,
     issuingId: issuing.id,
