@@ -61,7 +61,7 @@ const where = (config: Config): string => (config.databaseUrl ? 'the database' :
  */
 export async function checkMasterKey(store: Store, resolved: ResolvedMasterKey, config: Config): Promise<void> {
   const cas = await store.cas.list();
-  const [head] = (await store.audit.list({}, { limit: 1, offset: 0 })).entries;
+  const head = await store.audit.head();
   if (resolved.fresh) {
     if (cas.length > 0 || head) {
       throw new ConfigError(

@@ -137,6 +137,11 @@ export class KyselyAuditStore implements Omit<AuditStore, 'append' | 'upgradeCha
     return row && Number(row.seq);
   }
 
+  async head(): Promise<AuditEntry | undefined> {
+    const row = await this.db.selectFrom('audit_log').selectAll().orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    return row && auditFromRow(row);
+  }
+
   /** The chain walk, under the key this store seals with (and, given one, against a checkpoint). */
   verify(checkpoint?: Checkpoint): Promise<TrailReport> {
     return verifyTrail(this, this.key, checkpoint);

@@ -232,6 +232,8 @@ export interface AuditStore extends AuditReader {
    * (already keyed, empty, broken) is left as it is (see ChainState).
    */
   upgradeChain(): Promise<ChainUpgrade>;
+  /** The last entry (none: the trail is empty). */
+  head(): Promise<AuditEntry | undefined>;
   /** The chain walk under the store's key; given a checkpoint, also that the trail still reaches it unchanged. */
   verify(checkpoint?: Checkpoint): Promise<TrailReport>;
 }
