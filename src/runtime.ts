@@ -1,12 +1,12 @@
 // Opens everything a process needs (store, queue, CA registry, services) from the config, and
 // closes it again in the right order.
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { CaRegistry } from './ca/registry.js';
 import type { CaSecrets } from './ca/createCa.js';
-import { ConfigError, publicUrlOf, type Config } from './config.js';
+import { chainKeyOf, isUnkeyed } from './audit/chain.js';
+import { publicUrlOf, type Config } from './config.js';
+import { checkMasterKey, persistNewMasterKey, resolveMasterKey } from './masterKey.js';
 import { CredentialService } from './auth/credentialService.js';
 import { EnrollmentService, type NameAuthorizer } from './core/enrollmentService.js';
 import { MemoryRateCounter, RedisRateCounter, type RateCounter } from './core/rateCounter.js';
@@ -71,29 +71,47 @@ export interface RuntimeOptions {
 }
 
 /**
- * The master key protects CA keys. Scaled out it must come from the environment (every process
- * needs the same one); embedded, a random one is created next to the database on first start.
+ * Opens the store with the master key it was sealed under, or stops (see masterKey.ts); and says
+ * when the audit trail still waits for `audit reseal`. Start-up never re-seals on its own: anyone
+ * who can write the database could otherwise rewrite the whole trail with plain hashes and have
+ * the next start bless it.
  */
-export function resolveMasterKey(config: Config): string {
-  if (config.masterKey) return config.masterKey;
-  if (config.databaseUrl) throw new ConfigError('CERTGATE_MASTER_KEY (masterKey): required when DATABASE_URL is set');
-  const file = join(config.dataDir, 'master.key');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  mkdirSync(config.dataDir, { recursive: true });
-  const key = randomBytes(32).toString('base64url');
-  writeFileSync(file, key + '\n', { mode: 0o600, flag: 'wx' });
-  return key;
+async function openStoreWithMasterKey(config: Config, log: Logger): Promise<{ store: Store; masterKey: string }> {
+  const resolved = resolveMasterKey(config);
+  const open = (masterKey: string) =>
+    openStore({
+      databaseUrl: config.databaseUrl,
+      sqlitePath: join(config.dataDir, 'certgate.db'),
+      onConnectionError: (message, error) => log.warn({ err: error.message }, message),
+      chainKey: chainKeyOf(masterKey),
+    });
+  let store = await open(resolved.key);
+  let masterKey = resolved.key;
+  try {
+    await checkMasterKey(store, resolved, config);
+    if (resolved.fresh) {
+      masterKey = persistNewMasterKey(resolved, config.dataDir);
+      // Another process starting on the same new directory wrote its key first: use that one.
+      if (masterKey !== resolved.key) {
+        await store.close();
+        store = await open(masterKey);
+      }
+    }
+    if (isUnkeyed(chainKeyOf(masterKey), (await store.audit.after(0, 1))[0])) {
+      log.warn('the audit trail starts with entries sealed by a plain hash (written before the keyed chain): run `certgate audit reseal` once to bring them under the key');
+    }
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw error;
+  }
+  return { store, masterKey };
 }
 
 export async function openRuntime(config: Config, options: RuntimeOptions = {}): Promise<Runtime> {
   const log = options.log ?? createLogger(config.logLevel);
   const queuePrefix = options.queuePrefix ?? config.queuePrefix;
-  const secrets: CaSecrets = { masterKey: resolveMasterKey(config), passphrases: config.caPassphrases };
-  const store = await openStore({
-    databaseUrl: config.databaseUrl,
-    sqlitePath: join(config.dataDir, 'certgate.db'),
-    onConnectionError: (message, error) => log.warn({ err: error.message }, message),
-  });
+  const { store, masterKey } = await openStoreWithMasterKey(config, log);
+  const secrets: CaSecrets = { masterKey, passphrases: config.caPassphrases };
   // Queue back-ends report background trouble (a lost Redis connection) through the log.
   const onError = (message: string, error: Error): void => log.error({ err: error.message }, message);
   // Set once this process works jobs: Redis came back, perhaps without its jobs; give every

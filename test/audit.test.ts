@@ -1,15 +1,17 @@
-// The audit trail: a hash chain that names the first entry altered, removed or reordered; written
-// with every kind of change, in the change's own transaction; on SQLite and PostgreSQL.
+// The audit trail: a chain keyed by the master key that names the first entry altered, unkeyed,
+// removed or reordered; written with every kind of change, in the change's own transaction;
+// anchored by signed checkpoints against a cut-off tail; on SQLite and PostgreSQL.
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { AUDIT } from '../src/audit/actions.js';
-import { sealEntry, verifyChain, type ChainReport } from '../src/audit/chain.js';
-import { verifyTrail } from '../src/audit/trail.js';
+import { chainKeyOf, legacyEntryHash, sealEntry, verifyChain, type ChainReport } from '../src/audit/chain.js';
+import { checkAgainst, makeCheckpoint, readCheckpoint } from '../src/audit/checkpoint.js';
+import type { TrailReport } from '../src/audit/trail.js';
 import { createCa } from '../src/ca/createCa.js';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
 import { loadConfig, type Config } from '../src/config.js';
@@ -21,10 +23,12 @@ import { openRuntime } from '../src/runtime.js';
 import { openStore } from '../src/store/index.js';
 import { PROTOCOLS } from '../protocols/index.js';
 import { createTestDatabase } from './harness/postgres.js';
+import { rebuildChain, restoreTrail, snapshotTrail, type RawDb } from './helpers/audit.js';
 import { makeCsr, openssl, tempDir } from './helpers/openssl.js';
 
 const root = join(import.meta.dirname, '..');
 const MASTER_KEY = 'test-master-key-audit-0123456789';
+const KEY = chainKeyOf(MASTER_KEY);
 const postgresUrl = inject('postgresUrl');
 
 async function* listed(entries: readonly AuditEntry[]): AsyncGenerator<AuditEntry> {
@@ -32,7 +36,7 @@ async function* listed(entries: readonly AuditEntry[]): AsyncGenerator<AuditEntr
 }
 
 const verifyList = (entries: readonly AuditEntry[]): Promise<ChainReport> =>
-  verifyChain(listed(entries), async (hash) => entries.find((e) => e.hash === hash)?.seq);
+  verifyChain(KEY, listed(entries), async (hash) => entries.find((e) => e.hash === hash)?.seq);
 
 function chainOf(n: number): AuditEntry[] {
   const out: AuditEntry[] = [];
@@ -40,6 +44,7 @@ function chainOf(n: number): AuditEntry[] {
     const prev = out[i - 1];
     out.push(
       sealEntry(
+        KEY,
         { actor: `actor-${i % 3}`, protocol: 'rest', sourceIp: i % 2 ? '192.0.2.1' : null, action: 'certificate.revoke', target: `t${i}`, outcome: 'success', detail: { i, nested: { b: 1, a: [i] } } },
         prev && { seq: prev.seq, hash: prev.hash },
         new Date(1_700_000_000_000 + i * 1000),
@@ -106,6 +111,49 @@ describe('the hash chain', () => {
       { numRuns: 300 },
     );
   });
+
+  it('does not take a chain rebuilt by someone without the master key: with a plain hash, or under another key', async () => {
+    const entries = chainOf(6);
+    // An edit of entry 3, then every link recomputed from the first, as with write access to the database.
+    const rebuilt = (hashOf: (e: AuditEntry) => string): AuditEntry[] => {
+      let prev = '0'.repeat(64);
+      return entries.map((e) => {
+        const edited = { ...e, target: e.seq === 3 ? 'forged' : e.target, prevHash: prev };
+        prev = hashOf(edited);
+        return { ...edited, hash: prev };
+      });
+    };
+    expect(await verifyList(rebuilt(legacyEntryHash))).toMatchObject({ ok: false, broken: { kind: 'unkeyed', seq: 1 } });
+    const guessed = chainKeyOf('a-guess-at-the-master-key-000000');
+    expect(await verifyList(rebuilt((e) => sealEntry(guessed, e, { seq: e.seq - 1, hash: e.prevHash }, e.at).hash))).toMatchObject({ ok: false, broken: { kind: 'altered', seq: 1 } });
+    // The same rebuild under the real key is what the key buys: only its holder can make it.
+    expect(await verifyList(rebuilt((e) => sealEntry(KEY, e, { seq: e.seq - 1, hash: e.prevHash }, e.at).hash))).toMatchObject({ ok: true });
+  });
+});
+
+describe('checkpoints', () => {
+  const head = { seq: 42, hash: 'ab'.repeat(32) };
+
+  it('are signed under the master key: another key, or any edit, is refused', () => {
+    const text = JSON.stringify(makeCheckpoint(MASTER_KEY, head, new Date('2026-12-01T00:00:00Z')));
+    expect(readCheckpoint(MASTER_KEY, text)).toMatchObject({ seq: 42, head_hash: head.hash, at: '2026-12-01T00:00:00.000Z' });
+    expect(() => readCheckpoint('another-master-key-0123456789ab', text)).toThrow(/another key/);
+    const edited = JSON.parse(text) as Record<string, unknown>;
+    expect(() => readCheckpoint(MASTER_KEY, JSON.stringify({ ...edited, seq: 7 }))).toThrow(/does not verify/);
+    expect(() => readCheckpoint(MASTER_KEY, JSON.stringify({ ...edited, head_hash: 'cd'.repeat(32) }))).toThrow(/does not verify/);
+    expect(() => readCheckpoint(MASTER_KEY, 'not json')).toThrow(/not JSON/);
+    expect(() => readCheckpoint(MASTER_KEY, '{"format":"something else"}')).toThrow(/not a certgate audit checkpoint/);
+  });
+
+  it('tell a cut-off tail from a rewrite', () => {
+    const c = makeCheckpoint(MASTER_KEY, head, new Date());
+    expect(checkAgainst(c, head, { seq: 50, hash: 'ef'.repeat(32) })).toBeUndefined();
+    expect(checkAgainst(c, undefined, { seq: 41, hash: 'ef'.repeat(32) })).toMatchObject({ kind: 'truncated', seq: 42 });
+    expect(checkAgainst(c, undefined, null)).toMatchObject({ kind: 'truncated', seq: 42 });
+    expect(checkAgainst(c, { seq: 42, hash: 'ef'.repeat(32) }, { seq: 42, hash: 'ef'.repeat(32) })).toMatchObject({ kind: 'rewritten', seq: 42 });
+    // Sequence numbers were shifted past it: the trail is longer, but entry 42 is not there.
+    expect(checkAgainst(c, undefined, { seq: 60, hash: 'ef'.repeat(32) })).toMatchObject({ kind: 'rewritten', seq: 42 });
+  });
 });
 
 interface Deployment {
@@ -128,14 +176,30 @@ for (const d of deployments) {
     let exec: (sql: string, params?: unknown[]) => Promise<void>;
     let closeDb: () => Promise<void> = async () => undefined;
 
-    /** `certgate audit verify --json` as an operator runs it. */
-    const verifyCli = () => {
-      const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'main.ts'), 'audit', 'verify', '--json'], {
+    const db: RawDb = { rows: (sql, params) => rows(sql, params), exec: (sql, params) => exec(sql, params) };
+
+    /** `certgate …` as an operator runs it. */
+    const cli = (args: string[], env: Record<string, string> = {}) => {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'main.ts'), ...args], {
         cwd: root,
         encoding: 'utf8',
-        env: { ...process.env, CERTGATE_DATA_DIR: dir, CERTGATE_LOG_LEVEL: 'silent', CERTGATE_MASTER_KEY: MASTER_KEY, DATABASE_URL: config.databaseUrl ?? '', REDIS_URL: '' },
+        env: { ...process.env, CERTGATE_DATA_DIR: dir, CERTGATE_LOG_LEVEL: 'silent', CERTGATE_MASTER_KEY: MASTER_KEY, DATABASE_URL: config.databaseUrl ?? '', REDIS_URL: '', ...env },
       });
-      return { code: r.status, report: JSON.parse(r.stdout || '{}') as ChainReport, stderr: r.stderr };
+      return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: <T>() => JSON.parse(r.stdout || '{}') as T };
+    };
+    /** `certgate audit verify --json [--checkpoint FILE]`. */
+    const verifyCli = (...extra: string[]) => {
+      const r = cli(['audit', 'verify', '--json', ...extra]);
+      return { code: r.code, report: r.json<TrailReport>(), stderr: r.stderr };
+    };
+    /** The same walk in this process (a CLI start costs seconds on a busy machine). */
+    const verifyHere = async (checkpointFile?: string): Promise<TrailReport> => {
+      const store = await openStore({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), sqlitePath: join(dir, 'certgate.db'), chainKey: KEY });
+      try {
+        return await store.audit.verify(checkpointFile ? readCheckpoint(MASTER_KEY, readFileSync(checkpointFile, 'utf8')) : undefined);
+      } finally {
+        await store.close();
+      }
     };
 
     beforeAll(async () => {
@@ -231,9 +295,10 @@ for (const d of deployments) {
 
         const { entries } = await rt.store.audit.list({}, { limit: 1000, offset: 0 });
         const actions = new Set(entries.map((e) => e.action));
-        // ACME's account events are written by its front-end, and checked there (acme.rfc.test.ts).
-        const acmeOnly: string[] = [AUDIT.acmeAccountCreate, AUDIT.acmeEabBind, AUDIT.acmeKeyChange, AUDIT.acmeAccountDeactivate];
-        const expected = Object.values(AUDIT).filter((a) => a !== AUDIT.requestFail && !acmeOnly.includes(a));
+        // ACME's account events are written by its front-end, and checked there (acme.rfc.test.ts); the
+        // trail's own maintenance (a re-seal, a checkpoint) has tests of its own below.
+        const apart: string[] = [AUDIT.requestFail, AUDIT.acmeAccountCreate, AUDIT.acmeEabBind, AUDIT.acmeKeyChange, AUDIT.acmeAccountDeactivate, AUDIT.auditChainKeyed, AUDIT.auditCheckpoint];
+        const expected = Object.values(AUDIT).filter((a) => !apart.includes(a));
         expect(expected.filter((a) => !actions.has(a))).toEqual([]);
         // Who, from where, never a secret.
         expect(entries.find((e) => e.action === AUDIT.requestSubmit)).toMatchObject({ actor: 'test-credential', sourceIp: '192.0.2.10', protocol: 'rest' });
@@ -248,7 +313,7 @@ for (const d of deployments) {
         );
         const everything = JSON.stringify(entries);
         for (const secret of [cred.secret, est.secret]) expect(everything).not.toContain(secret);
-        expect(await verifyTrail(rt.store.audit)).toMatchObject({ ok: true, entries: entries.length });
+        expect(await rt.store.audit.verify()).toMatchObject({ ok: true, entries: entries.length });
       } finally {
         await rt.close();
       }
@@ -290,6 +355,120 @@ for (const d of deployments) {
       intact();
     });
 
+    it('does not take a chain an attacker rebuilt without the master key, and start-up does not bless it', { timeout: 180_000 }, async () => {
+      const saved = await snapshotTrail(db);
+      await exec(`update audit_log set target = 'forged' where seq = 5`);
+      await rebuildChain(db, { plain: true });
+      const plain = verifyCli();
+      expect(plain.code, plain.stderr).toBe(1);
+      expect(plain.report).toMatchObject({ ok: false, broken: { kind: 'unkeyed', seq: 1 } });
+      // A start in between changes nothing: start-up never re-seals a trail on its own.
+      const rt = await openRuntime(config, { protocols: PROTOCOLS });
+      await rt.close();
+      expect(await verifyHere()).toMatchObject({ ok: false, broken: { kind: 'unkeyed', seq: 1 } });
+      await rebuildChain(db, { key: chainKeyOf('a-guess-at-the-master-key-000000') });
+      expect(await verifyHere()).toMatchObject({ ok: false, broken: { kind: 'altered', seq: 1 } });
+      // The tail cut off as well: still the first entry that gives it away.
+      await exec('delete from audit_log where seq > 10');
+      expect(await verifyHere()).toMatchObject({ ok: false, broken: { kind: 'altered', seq: 1 } });
+      await restoreTrail(db, saved);
+      expect((await verifyHere()).ok).toBe(true);
+    });
+
+    it('a signed checkpoint catches a cut-off tail and a rewrite before it; a forged checkpoint is refused', { timeout: 180_000 }, async () => {
+      const file = join(dir, 'checkpoint.json');
+      const made = cli(['audit', 'checkpoint', '--out', file, '--json']);
+      expect(made.code, made.stderr).toBe(0);
+      const checkpoint = JSON.parse(readFileSync(file, 'utf8')) as { seq: number; head_hash: string };
+      expect(made.json()).toMatchObject({ out: file, seq: checkpoint.seq, head_hash: checkpoint.head_hash });
+      const [recorded] = (await rows(`select detail from audit_log where action = 'audit.checkpoint' and seq = ?`, [checkpoint.seq + 1])) as [{ detail: string }];
+      expect(JSON.parse(recorded.detail)).toMatchObject({ seq: checkpoint.seq, head_hash: checkpoint.head_hash });
+      expect(await verifyHere(file)).toMatchObject({ ok: true, checkpoint: { seq: checkpoint.seq, ok: true } });
+      const saved = await snapshotTrail(db);
+
+      // The tail cut off, the checkpoint's entry with it: the chain that is left verifies on its own.
+      await exec('delete from audit_log where seq >= ?', [checkpoint.seq - 2]);
+      expect((await verifyHere()).ok).toBe(true);
+      const cut = verifyCli('--checkpoint', file);
+      expect(cut.code).toBe(1);
+      expect(cut.report).toMatchObject({ ok: false, checkpoint: { ok: false, broken: { kind: 'truncated', seq: checkpoint.seq } } });
+      await restoreTrail(db, saved);
+
+      // An entry before it edited and the chain rebuilt with a plain hash.
+      await exec(`update audit_log set actor = 'someone else' where seq = 2`);
+      await rebuildChain(db, { plain: true });
+      expect(await verifyHere(file)).toMatchObject({ ok: false, checkpoint: { ok: false, broken: { kind: 'rewritten', seq: checkpoint.seq } } });
+      await restoreTrail(db, saved);
+
+      // Sequence numbers are not sealed (the links order the chain): shifted by one, the chain
+      // still verifies, but the entry the checkpoint saw is no longer where it saw it.
+      await exec('update audit_log set seq = seq + 1000000');
+      await exec('update audit_log set seq = seq - 999999');
+      expect((await verifyHere()).ok).toBe(true);
+      expect(await verifyHere(file)).toMatchObject({ ok: false, checkpoint: { ok: false, broken: { kind: 'rewritten', seq: checkpoint.seq } } });
+      await restoreTrail(db, saved);
+      expect((await verifyHere(file)).ok).toBe(true);
+
+      // A checkpoint moved back to before the cut, or one signed under another master key.
+      const forged = join(dir, 'forged.json');
+      writeFileSync(forged, JSON.stringify({ ...checkpoint, seq: checkpoint.seq - 5 }));
+      const edited = cli(['audit', 'verify', '--checkpoint', forged]);
+      expect(edited.code).toBe(1);
+      expect(edited.stderr).toMatch(/signature does not verify/);
+      writeFileSync(forged, JSON.stringify(makeCheckpoint('another-deployment-master-key-00', { seq: 3, hash: checkpoint.head_hash }, new Date())));
+      expect(() => readCheckpoint(MASTER_KEY, readFileSync(forged, 'utf8'))).toThrow(/another key/);
+      expect(edited.stderr).not.toMatch(/\n\s+at /);
+    });
+
+    it('`audit reseal` brings a trail from before the keyed chain under the key, once, and only an intact one', { timeout: 180_000 }, async () => {
+      const saved = await snapshotTrail(db);
+      // What the version before the keyed chain wrote: the same entries, with plain links.
+      await rebuildChain(db, { plain: true });
+      // The first start after the upgrade appends keyed entries after them, and re-seals nothing.
+      const rt = await openRuntime(config, { protocols: PROTOCOLS });
+      try {
+        await rt.credentials.create({ type: 'est', products: '*' }, CLI_CONTEXT);
+      } finally {
+        await rt.close();
+      }
+      expect(await verifyHere()).toMatchObject({ ok: false, broken: { kind: 'unkeyed', seq: 1 } });
+
+      // Broken under the plain hash: nothing is re-sealed.
+      const legacy = await snapshotTrail(db);
+      await exec(`update audit_log set target = 'forged' where seq = 3`);
+      const refused = cli(['audit', 'reseal', '--json']);
+      expect(refused.code).toBe(1);
+      expect(refused.json()).toEqual({ state: 'broken', resealed: 0 });
+      expect((await verifyHere()).ok).toBe(false);
+      await restoreTrail(db, legacy);
+
+      const resealed = cli(['audit', 'reseal', '--json']);
+      expect(resealed.code, resealed.stderr).toBe(0);
+      expect(resealed.json()).toEqual({ state: 'legacy', resealed: saved.length + 1 });
+      expect(await verifyHere()).toMatchObject({ ok: true, entries: saved.length + 2 });
+      const [last] = (await rows('select action, actor, detail from audit_log order by seq desc limit 1')) as [{ action: string; actor: string; detail: string }];
+      expect(last).toMatchObject({ action: AUDIT.auditChainKeyed, actor: 'cli' });
+      expect(JSON.parse(last.detail)).toMatchObject({ resealed: saved.length + 1, unkeyed: saved.length, head_before: { seq: saved.length + 1 } });
+      const again = await openStore({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), sqlitePath: join(dir, 'certgate.db'), chainKey: KEY });
+      try {
+        expect(await again.audit.upgradeChain()).toEqual({ state: 'keyed', resealed: 0 });
+      } finally {
+        await again.close();
+      }
+    });
+
+    it('start-up stops, with a clear message, on a master key that is not the deployment\'s, or none', { timeout: 120_000 }, async () => {
+      const wrong = cli(['ca', 'list', '--json'], { CERTGATE_MASTER_KEY: 'not-the-master-key-of-this-one-0' });
+      expect(wrong.code).toBe(1);
+      expect(wrong.stderr).toMatch(/master key in CERTGATE_MASTER_KEY is not the one .* was created with: the key of CA ".+" does not open with it/);
+      expect(wrong.stderr).not.toMatch(/\n\s+at /);
+      const none = cli(['ca', 'list', '--json'], { CERTGATE_MASTER_KEY: '' });
+      expect(none.code).toBe(1);
+      expect(none.stderr).toMatch(config.databaseUrl ? /CERTGATE_MASTER_KEY \(masterKey\): required when DATABASE_URL is set/ : /holds an existing deployment .* but no master key was given/);
+      // Nothing was made up in its place.
+      expect(existsSync(join(dir, 'master.key'))).toBe(false);
+    });
+
     it('commits an entry with its change or neither: a process killed between them leaves neither', async () => {
       const rt = await openRuntime(config, { protocols: PROTOCOLS });
       let id: string;
@@ -308,12 +487,12 @@ for (const d of deployments) {
       const signal = await new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, sig) => resolve(sig)));
       expect(signal).toBe('SIGKILL');
 
-      const store = await openStore({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), sqlitePath: join(dir, 'certgate.db') });
+      const store = await openStore({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), sqlitePath: join(dir, 'certgate.db'), chainKey: KEY });
       try {
         expect((await store.credentials.get(id))?.revokedAt).toBeNull();
         expect((await store.audit.list({}, { limit: 1, offset: 0 })).total).toBe(before);
         expect((await store.audit.list({ action: AUDIT.credentialRevoke, target: id }, { limit: 1, offset: 0 })).total).toBe(0);
-        expect(await verifyTrail(store.audit)).toMatchObject({ ok: true, entries: before });
+        expect(await store.audit.verify()).toMatchObject({ ok: true, entries: before });
       } finally {
         await store.close();
       }

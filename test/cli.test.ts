@@ -1,7 +1,7 @@
 // The `certgate` command as an operator runs it: a separate process, JSON output, exit codes.
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from './harness/postgres.js';
@@ -97,6 +97,28 @@ describe('certgate CLI', () => {
     const badPrefix = certgate(dir, ['ca', 'list'], { CERTGATE_QUEUE_PREFIX: 'two words' });
     expect(badPrefix.code).toBe(1);
     expect(badPrefix.stderr).toMatch(/CERTGATE_QUEUE_PREFIX/);
+  });
+
+  it('start on an existing data directory without its master key, or with another, stops with exit 1 and a message; it never makes a new key for it', () => {
+    const dir = tempDir();
+    expect(certgate(dir, ['init', '--json']).code).toBe(0);
+    const keyFile = join(dir, 'master.key');
+    const key = readFileSync(keyFile, 'utf8');
+    rmSync(keyFile);
+    const ports = { CERTGATE_HTTP_PORT: '0', CERTGATE_HTTPS_PORT: '0' };
+    const missing = certgate(dir, ['start', '--json'], ports);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toBe('');
+    expect(missing.stderr).toMatch(/holds an existing deployment \(2 CA\(s\), an audit trail\), but no master key was given: set CERTGATE_MASTER_KEY/);
+    expect(missing.stderr).not.toMatch(/\n\s+at /);
+    expect(existsSync(keyFile)).toBe(false);
+    const wrong = certgate(dir, ['start', '--json'], { ...ports, CERTGATE_MASTER_KEY: 'x'.repeat(43) });
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/the master key in CERTGATE_MASTER_KEY is not the one the data directory .* was created with/);
+    writeFileSync(keyFile, key.replace(/.$/s, (c) => (c === 'A' ? 'B' : 'A')), { mode: 0o600 });
+    expect(certgate(dir, ['ca', 'list']).stderr).toMatch(/the master key in .*master\.key is not the one/);
+    writeFileSync(keyFile, key, { mode: 0o600 });
+    expect(certgate(dir, ['ca', 'list', '--json']).json()).toHaveLength(2);
   });
 
   it('start initializes on first start, serves, issues, and shuts down gracefully', async () => {

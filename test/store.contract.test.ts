@@ -8,7 +8,7 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration } from
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { TransitionError } from '../src/core/requestStatus.js';
-import { entryHash } from '../src/audit/chain.js';
+import { entryHash, PUBLIC_TEST_CHAIN_KEY } from '../src/audit/chain.js';
 import { DEFAULT_REQUEST_DETAILS, type Constraint, type CredentialRecord, type EnrollmentRequest, type InventoryFilter, type ProductTemplate, type Rejection, type RequestStatus } from '../src/core/types.js';
 import {
   createStoreFromKysely,
@@ -1394,7 +1394,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
           if (i > 0) expect(e.prevHash).toBe(entries[i - 1]?.hash);
           expect(e.hash).toMatch(/^[0-9a-f]{64}$/);
           // What was stored is what was sealed: the hash still covers the fields read back.
-          expect(entryHash(e)).toBe(e.hash);
+          expect(entryHash(PUBLIC_TEST_CHAIN_KEY, e)).toBe(e.hash);
         });
         expect(new Set(entries.map((e) => e.hash)).size).toBe(entries.length);
         expect(entries.at(-1)).toEqual(refused);
@@ -1472,7 +1472,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
         expect(entries.map((e) => e.seq)).toEqual(entries.map((_, i) => i + 1));
         entries.forEach((e, i) => {
           expect(e.prevHash).toBe(i === 0 ? '0'.repeat(64) : entries[i - 1]?.hash);
-          expect(entryHash(e)).toBe(e.hash);
+          expect(entryHash(PUBLIC_TEST_CHAIN_KEY, e)).toBe(e.hash);
         });
         expect(entries.filter((e) => e.action === 'request.reject').map((e) => e.target).sort()).toEqual(requests.map((r) => r.id).sort());
       });

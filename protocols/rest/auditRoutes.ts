@@ -1,6 +1,6 @@
 // GET /v1/audit (admin): the audit trail, filtered and paged, and its chain check.
 import { z } from 'zod';
-import { auditEntryJson, verifyTrail } from '../../src/audit/trail.js';
+import { auditEntryJson } from '../../src/audit/trail.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import type { AuditFilter } from '../../src/core/types.js';
 import { requireAdmin } from './auth.js';
@@ -52,7 +52,7 @@ export function mountAuditRoutes(routes: RestRoutes, core: CoreServices): void {
     },
     async ({ req, res }) => {
       requireAdmin(req);
-      res.json(await verifyTrail(audit));
+      res.json(await audit.verify());
     },
   );
 }

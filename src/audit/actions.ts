@@ -34,6 +34,10 @@ export const AUDIT = {
   acmeEabBind: 'acme.eab_bind',
   acmeKeyChange: 'acme.key_change',
   acmeAccountDeactivate: 'acme.account_deactivate',
+  /** A trail from before the chain was keyed, re-sealed under the key once (at the first start after the upgrade). */
+  auditChainKeyed: 'audit.chain_keyed',
+  /** A signed checkpoint of the trail handed to the operator (`certgate audit checkpoint`). */
+  auditCheckpoint: 'audit.checkpoint',
 } as const;
 
 export type AuditAction = (typeof AUDIT)[keyof typeof AUDIT];

@@ -1,6 +1,7 @@
 // Reading the audit trail in chain order: the walk `audit verify` and `audit export` make.
 import type { AuditEntry, AuditFilter, AuditReader } from '../core/types.js';
-import { verifyChain, type ChainReport } from './chain.js';
+import { verifyChain, type ChainHead, type ChainReport } from './chain.js';
+import { checkAgainst, type Checkpoint, type CheckpointBreak } from './checkpoint.js';
 
 const PAGE = 1000;
 
@@ -15,8 +16,25 @@ export async function* entriesInOrder(audit: Pick<AuditReader, 'after'>, filter:
   }
 }
 
-export function verifyTrail(audit: Pick<AuditReader, 'after' | 'seqOfHash'>): Promise<ChainReport> {
-  return verifyChain(entriesInOrder(audit), (hash) => audit.seqOfHash(hash));
+export interface TrailReport extends ChainReport {
+  /** With a checkpoint: whether the trail still holds what it saw. */
+  checkpoint?: { seq: number; at: string; ok: boolean; broken?: CheckpointBreak };
+}
+
+/** Walks the chain under `key`; with a checkpoint, also checks the trail still reaches it unchanged. */
+export async function verifyTrail(audit: Pick<AuditReader, 'after' | 'seqOfHash'>, key: Buffer, checkpoint?: Checkpoint): Promise<TrailReport> {
+  let atSeq: ChainHead | undefined;
+  const report: TrailReport = await verifyChain(key, entriesInOrder(audit), (hash) => audit.seqOfHash(hash), (e) => {
+    if (checkpoint && e.seq === checkpoint.seq) atSeq = { seq: e.seq, hash: e.hash };
+  });
+  if (!checkpoint) return report;
+  // Only entries that verified count: a chain that breaks before the checkpoint's entry never reached it.
+  const broken: CheckpointBreak | undefined =
+    !report.ok && !atSeq && checkpoint.seq > 0
+      ? { kind: 'rewritten', seq: checkpoint.seq, detail: `the chain breaks at entry ${report.broken?.seq}, before entry ${checkpoint.seq} that the checkpoint of ${checkpoint.at} saw` }
+      : checkAgainst(checkpoint, atSeq, report.head);
+  const checked = { seq: checkpoint.seq, at: checkpoint.at, ok: !broken, ...(broken ? { broken } : {}) };
+  return { ...report, ok: report.ok && !broken, checkpoint: checked };
 }
 
 /** An entry as one line of the export and of GET /v1/audit. */

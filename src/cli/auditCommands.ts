@@ -1,6 +1,10 @@
-// `certgate audit list | verify | export`.
+// `certgate audit list | verify | checkpoint | export`.
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { auditEntryJson, entriesInOrder, verifyTrail } from '../audit/trail.js';
+import { AUDIT, CLI_ACTOR } from '../audit/actions.js';
+import { CheckpointError, makeCheckpoint, readCheckpoint, type Checkpoint } from '../audit/checkpoint.js';
+import { auditEntryJson, entriesInOrder } from '../audit/trail.js';
+import { AppError } from '../core/errors.js';
 import type { AuditFilter } from '../core/types.js';
 import { dateArg, intArg, jsonOption, print, type CliKit } from './kit.js';
 
@@ -21,7 +25,7 @@ const filterOf = (o: FilterOptions): AuditFilter => ({
 });
 
 export function registerAuditCommands(program: Command, withRuntime: CliKit['withRuntime']): void {
-  const audit = program.command('audit').description('the audit trail: every change, hash-chained');
+  const audit = program.command('audit').description('the audit trail: every change, chained under a key derived from the master key');
   audit
     .command('list')
     .description('entries, newest first')
@@ -47,17 +51,71 @@ export function registerAuditCommands(program: Command, withRuntime: CliKit['wit
     );
   audit
     .command('verify')
-    .description('walk the hash chain; names the first entry altered, removed or reordered (exit 1)')
+    .description('walk the keyed chain; names the first entry altered, unkeyed, removed or reordered, and with --checkpoint a cut-off tail or a rewrite before it (exit 1)')
+    .option('--checkpoint <file>', 'a checkpoint `audit checkpoint` wrote: the trail must still reach it, unchanged')
+    .addOption(jsonOption())
+    .action((o: { json?: boolean; checkpoint?: string }) =>
+      withRuntime(async (rt) => {
+        let checkpoint: Checkpoint | undefined;
+        if (o.checkpoint) {
+          let text: string;
+          try {
+            text = readFileSync(o.checkpoint, 'utf8');
+          } catch (e) {
+            throw new AppError('bad_request', `cannot read the checkpoint ${o.checkpoint}: ${(e as Error).message}`);
+          }
+          try {
+            checkpoint = readCheckpoint(rt.secrets.masterKey, text);
+          } catch (e) {
+            if (!(e instanceof CheckpointError)) throw e;
+            throw new AppError('bad_request', `checkpoint ${o.checkpoint}: ${e.message}`);
+          }
+        }
+        const report = await rt.store.audit.verify(checkpoint);
+        print(!!o.json, report, () => {
+          if (!report.ok && report.broken) return `audit trail BROKEN at entry ${report.broken.seq}: ${report.broken.detail}`;
+          if (!report.ok && report.checkpoint?.broken) return `audit trail does not hold the checkpoint: ${report.checkpoint.broken.detail}`;
+          const anchored = report.checkpoint ? `; it still holds entry ${report.checkpoint.seq} as the checkpoint of ${report.checkpoint.at} saw it` : '';
+          return `audit trail intact: ${report.entries} entries${report.head ? `; last is ${report.head.seq}` : ''}${anchored}${checkpoint ? '' : ' (`audit checkpoint` anchors it against a cut-off tail)'}`;
+        });
+        if (!report.ok) process.exitCode = 1;
+      }),
+    );
+  audit
+    .command('checkpoint')
+    .description('write a signed checkpoint of the trail (last entry, its link, the time) to keep elsewhere; refuses a broken trail (exit 1)')
+    .option('--out <file>', 'write it here (default: standard output)')
+    .addOption(jsonOption())
+    .action((o: { out?: string; json?: boolean }) =>
+      withRuntime(async (rt) => {
+        const report = await rt.store.audit.verify();
+        if (!report.ok) {
+          // A checkpoint of a broken trail would vouch for the break.
+          throw new AppError('bad_request', `the audit trail is broken at entry ${report.broken?.seq}: ${report.broken?.detail}; no checkpoint written`);
+        }
+        const checkpoint = makeCheckpoint(rt.secrets.masterKey, report.head ?? { seq: 0, hash: '0'.repeat(64) }, new Date());
+        const text = JSON.stringify(checkpoint, null, 2) + '\n';
+        if (o.out) writeFileSync(o.out, text, { mode: 0o644 });
+        else process.stdout.write(text);
+        await rt.store.audit.append({ actor: CLI_ACTOR, protocol: 'cli', sourceIp: null, action: AUDIT.auditCheckpoint, target: 'audit_log', outcome: 'success', detail: { seq: checkpoint.seq, head_hash: checkpoint.head_hash, ...(o.out ? { file: o.out } : {}) } });
+        if (o.out) print(!!o.json, { out: o.out, seq: checkpoint.seq, head_hash: checkpoint.head_hash, at: checkpoint.at }, () => `checkpoint of entry ${checkpoint.seq} written to ${o.out}: keep it outside this deployment`);
+      }),
+    );
+  audit
+    .command('reseal')
+    .description('once, after upgrading from a version whose audit chain was a plain hash: re-seal that trail under the key (only if it is intact)')
     .addOption(jsonOption())
     .action((o: { json?: boolean }) =>
       withRuntime(async (rt) => {
-        const report = await verifyTrail(rt.store.audit);
-        print(!!o.json, report, () =>
-          report.ok
-            ? `audit trail intact: ${report.entries} entries${report.head ? `; last is ${report.head.seq}, hash ${report.head.hash} (keep it elsewhere to catch a cut-off tail)` : ''}`
-            : `audit trail BROKEN at entry ${report.broken?.seq}: ${report.broken?.detail}`,
+        const result = await rt.store.audit.upgradeChain();
+        print(!!o.json, result, () =>
+          result.state === 'legacy'
+            ? `re-sealed ${result.resealed} entries under the audit key (recorded as ${AUDIT.auditChainKeyed}); take a checkpoint now: audit checkpoint --out FILE`
+            : result.state === 'broken'
+              ? 'the trail does not verify, under a plain hash or the key: nothing re-sealed; `audit verify` names the first bad entry'
+              : `nothing to re-seal: the trail is ${result.state === 'empty' ? 'empty' : 'sealed under the key already'}`,
         );
-        if (!report.ok) process.exitCode = 1;
+        if (result.state === 'broken') process.exitCode = 1;
       }),
     );
   audit

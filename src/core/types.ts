@@ -426,4 +426,6 @@ export interface AuditReader {
   after(seq: number, limit: number, filter?: AuditFilter): Promise<AuditEntry[]>;
   /** Where the entry with this hash is stored. */
   seqOfHash(hash: string): Promise<number | undefined>;
+  /** Walks the whole chain under the deployment's audit key (see audit/chain.ts). */
+  verify(): Promise<{ ok: boolean; entries: number; head: { seq: number; hash: string } | null; broken?: { kind: string; seq: number; detail: string } }>;
 }

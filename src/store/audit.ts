@@ -1,15 +1,22 @@
 // The audit trail's table: entries appended inside the transaction of the change they record,
-// read back for `audit list`, `audit export` and the chain walk of `audit verify`.
+// sealed under the chain key the store was opened with, and read back for `audit list`, `audit
+// export` and the chain walk of `audit verify`.
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
-import { sealEntry, type ChainHead } from '../audit/chain.js';
+import { AUDIT, CLI_ACTOR } from '../audit/actions.js';
+import { GENESIS_HASH, LegacyWalk, resealPage, sealEntry, type ChainHead } from '../audit/chain.js';
+import { verifyTrail, type TrailReport } from '../audit/trail.js';
+import type { Checkpoint } from '../audit/checkpoint.js';
 import type { AuditEntry, AuditEntryInput, AuditFilter, AuditOutcome } from '../core/types.js';
 import { auditHead, insertAuditEntry } from './queries.js';
 import { fromMs, toMs, type AuditLogTable, type Database } from './schema.js';
-import type { AuditStore } from './types.js';
+import type { AuditStore, ChainUpgrade } from './types.js';
 
 // Appends are serialized on PostgreSQL by this transaction-scoped advisory lock: each entry must
 // read the head written by the one before. SQLite serializes writers anyway.
 export const AUDIT_LOCK_KEY = 0x63657274; // "cert"
+
+/** Entries read per step of a walk over the whole trail (the upgrade's re-seal). */
+export const AUDIT_PAGE = 1000;
 
 export function auditFromRow(row: Selectable<AuditLogTable>): AuditEntry {
   return {
@@ -47,17 +54,71 @@ export function headFromRow(row: { seq: number | string; hash: string } | undefi
   return row && { seq: Number(row.seq), hash: row.hash };
 }
 
+/** The entry that records a re-seal: how many entries, how many had plain links, and the head before (an operator who kept it can compare). */
+export function chainKeyedEntry(resealed: number, unkeyed: number, headBefore: ChainHead): AuditEntryInput {
+  return {
+    actor: CLI_ACTOR,
+    protocol: 'cli',
+    sourceIp: null,
+    action: AUDIT.auditChainKeyed,
+    target: 'audit_log',
+    outcome: 'success',
+    detail: { resealed, unkeyed, head_before: headBefore },
+  };
+}
+
 /** Appends inside the caller's transaction `tx`; call it last, so the PostgreSQL lock is held briefly. */
-export async function appendAudit(tx: Kysely<Database>, kind: 'sqlite' | 'postgres', input: AuditEntryInput, now: number): Promise<AuditEntry> {
+export async function appendAudit(tx: Kysely<Database>, kind: 'sqlite' | 'postgres', key: Buffer, input: AuditEntryInput, now: number): Promise<AuditEntry> {
   if (kind === 'postgres') await sql`select pg_advisory_xact_lock(${AUDIT_LOCK_KEY})`.execute(tx);
   const head = headFromRow(await auditHead(tx).executeTakeFirst());
-  const entry = sealEntry(input, head, new Date(now));
+  const entry = sealEntry(key, input, head, new Date(now));
   await insertAuditEntry(tx, auditToRow(entry)).execute();
   return entry;
 }
 
-export class KyselyAuditStore implements Omit<AuditStore, 'append'> {
-  constructor(private readonly db: Kysely<Database>) {}
+const pageAfter = (tx: Kysely<Database>, seq: number) => tx.selectFrom('audit_log').selectAll().where('seq', '>', seq).orderBy('seq').limit(AUDIT_PAGE);
+
+/** upgradeChain on Kysely (PostgreSQL; SQLite opened as a KyselyStore), under the audit lock. */
+export async function upgradeChainKysely(
+  transaction: <T>(fn: (tx: Kysely<Database>) => Promise<T>) => Promise<T>,
+  kind: 'sqlite' | 'postgres',
+  key: Buffer,
+): Promise<ChainUpgrade> {
+  return transaction(async (tx) => {
+    if (kind === 'postgres') await sql`select pg_advisory_xact_lock(${AUDIT_LOCK_KEY})`.execute(tx);
+    const walk = new LegacyWalk(key);
+    let head: ChainHead | undefined;
+    for (let seq = 0; !walk.broken; ) {
+      const page = (await pageAfter(tx, seq).execute()).map(auditFromRow);
+      walk.take(page);
+      if (page.length > 0) head = { seq: (page.at(-1) as AuditEntry).seq, hash: (page.at(-1) as AuditEntry).hash };
+      if (page.length < AUDIT_PAGE) break;
+      seq = (page.at(-1) as AuditEntry).seq;
+    }
+    const state = walk.state;
+    if (state !== 'legacy' || !head) return { state, resealed: 0 };
+    let resealed = 0;
+    let link = GENESIS_HASH;
+    for (let seq = 0; ; ) {
+      const page = (await pageAfter(tx, seq).execute()).map(auditFromRow);
+      for (const r of resealPage(key, link, page)) {
+        await tx.updateTable('audit_log').set({ prev_hash: r.prevHash, hash: r.hash }).where('seq', '=', r.seq).execute();
+        link = r.hash;
+        resealed++;
+      }
+      if (page.length < AUDIT_PAGE) break;
+      seq = (page.at(-1) as AuditEntry).seq;
+    }
+    await appendAudit(tx, kind, key, chainKeyedEntry(resealed, walk.legacy, head), Date.now());
+    return { state, resealed };
+  });
+}
+
+export class KyselyAuditStore implements Omit<AuditStore, 'append' | 'upgradeChain'> {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly key: Buffer,
+  ) {}
 
   async list(filter: AuditFilter, page: { limit: number; offset: number }): Promise<{ entries: AuditEntry[]; total: number }> {
     const where = this.filtered(filter);
@@ -74,6 +135,16 @@ export class KyselyAuditStore implements Omit<AuditStore, 'append'> {
   async seqOfHash(hash: string): Promise<number | undefined> {
     const row = await this.db.selectFrom('audit_log').select('seq').where('hash', '=', hash).executeTakeFirst();
     return row && Number(row.seq);
+  }
+
+  async head(): Promise<AuditEntry | undefined> {
+    const row = await this.db.selectFrom('audit_log').selectAll().orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    return row && auditFromRow(row);
+  }
+
+  /** The chain walk, under the key this store seals with (and, given one, against a checkpoint). */
+  verify(checkpoint?: Checkpoint): Promise<TrailReport> {
+    return verifyTrail(this, this.key, checkpoint);
   }
 
   private filtered(filter: AuditFilter) {

@@ -2,6 +2,7 @@
 // file (embedded). Migrations run at open.
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
+import { PUBLIC_TEST_CHAIN_KEY } from '../audit/chain.js';
 import { KyselyStore, type StoreKind } from './kyselyStore.js';
 import { migrateToLatest } from './migrations.js';
 import { openSqliteFile, withStatementCache } from './sqlite.js';
@@ -36,6 +37,12 @@ export interface OpenStoreOptions {
   connectTimeoutMs?: number;
   /** Where lost PostgreSQL connections are reported (they are replaced on the next query). Default: nowhere. */
   onConnectionError?: (message: string, error: Error) => void;
+  /**
+   * The key the audit chain is sealed under: chainKeyOf(master key). Without it (a bare store a
+   * test opens), entries are sealed under PUBLIC_TEST_CHAIN_KEY, which anyone can compute and
+   * `audit verify` under a deployment's real key rejects.
+   */
+  chainKey?: Buffer;
 }
 
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
@@ -64,7 +71,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     pool.on('connect', (client) => {
       client.on('error', (e) => report('checked-out PostgreSQL connection lost', e));
     });
-    return createStoreFromKysely(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), 'postgres');
+    return createStoreFromKysely(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), 'postgres', options.chainKey);
   }
 
   // Kysely (for migrations and the rarely used queries) and the SQLite fast path share the one
@@ -73,7 +80,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(connection) }) });
   return migratedOrDestroyed(
     db,
-    () => new SqliteStore(db, connection, connection.memory ? undefined : SqliteCheckpointer.start(connection.name)),
+    () => new SqliteStore(db, connection, options.chainKey ?? PUBLIC_TEST_CHAIN_KEY, connection.memory ? undefined : SqliteCheckpointer.start(connection.name)),
   );
 }
 
@@ -82,8 +89,8 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
  * match the dialect. The store owns the instance: close() destroys it. On failure the instance is
  * destroyed too. (openStore's SQLite store is faster; this one is the same code on both databases.)
  */
-export async function createStoreFromKysely(db: Kysely<Database>, kind: StoreKind): Promise<KyselyStore> {
-  return migratedOrDestroyed(db, () => new KyselyStore(db, kind));
+export async function createStoreFromKysely(db: Kysely<Database>, kind: StoreKind, chainKey: Buffer = PUBLIC_TEST_CHAIN_KEY): Promise<KyselyStore> {
+  return migratedOrDestroyed(db, () => new KyselyStore(db, kind, chainKey));
 }
 
 async function migratedOrDestroyed<S>(db: Kysely<Database>, createStore: () => S): Promise<S> {

@@ -3,8 +3,8 @@
 // openStore uses it for PostgreSQL; for SQLite it opens the faster SqliteStore (sqliteStore.ts),
 // which reuses the aggregates' Kysely code for everything off the issuance hot path.
 import { sql, type Compilable, type Kysely, type Migration } from 'kysely';
-import type { AuditEntry, AuditEntryInput, CertificateRecord } from '../core/types.js';
-import { appendAudit, KyselyAuditStore } from './audit.js';
+import type { AuditEntryInput, CertificateRecord } from '../core/types.js';
+import { appendAudit, KyselyAuditStore, upgradeChainKysely } from './audit.js';
 import { KyselyCredentialStore } from './credentials.js';
 import { KyselyWriter } from './kyselyWriter.js';
 import { KyselyCaStore } from './cas.js';
@@ -19,7 +19,7 @@ import { KyselyProductStore } from './products.js';
 import { certificateById, certificateByRequestId, issuanceState, markIssued } from './queries.js';
 import { KyselyRequestStore } from './requests.js';
 import type { Database } from './schema.js';
-import type { NewCertificate, Store } from './types.js';
+import type { AuditStore, NewCertificate, Store } from './types.js';
 
 export type StoreKind = Store['kind'];
 
@@ -30,7 +30,7 @@ export class KyselyStore implements Store {
   readonly certificates: KyselyCertificateStore;
   readonly inventory: KyselyInventoryStore;
   readonly credentials: KyselyCredentialStore;
-  readonly audit: KyselyAuditStore & { append(entry: AuditEntryInput): Promise<AuditEntry> };
+  readonly audit: KyselyAuditStore & Pick<AuditStore, 'append' | 'upgradeChain'>;
   readonly crls: KyselyCrlStore;
   readonly ocspSigners: KyselyOcspSignerStore;
   private readonly writer: KyselyWriter;
@@ -38,17 +38,19 @@ export class KyselyStore implements Store {
   constructor(
     readonly db: Kysely<Database>,
     readonly kind: StoreKind,
+    chainKey: Buffer,
   ) {
-    this.writer = new KyselyWriter(db, kind);
+    this.writer = new KyselyWriter(db, kind, chainKey);
     this.cas = new KyselyCaStore(db, this.writer);
     this.products = new KyselyProductStore(db, this.writer);
-    this.requests = new KyselyRequestStore(db, kind, this.writer);
+    this.requests = new KyselyRequestStore(db, kind, this.writer, chainKey);
     this.certificates = new KyselyCertificateStore(db, this.writer);
     this.inventory = new KyselyInventoryStore(db, kind, this.writer);
     this.credentials = new KyselyCredentialStore(db, this.writer);
     const writer = this.writer;
-    this.audit = Object.assign(new KyselyAuditStore(db), {
-      append: (entry: AuditEntryInput) => writer.transaction((tx) => appendAudit(tx, kind, entry, Date.now())),
+    this.audit = Object.assign(new KyselyAuditStore(db, chainKey), {
+      append: (entry: AuditEntryInput) => writer.transaction((tx) => appendAudit(tx, kind, chainKey, entry, Date.now())),
+      upgradeChain: () => upgradeChainKysely((fn) => writer.transaction(fn), kind, chainKey),
     });
     this.crls = new KyselyCrlStore(db);
     this.ocspSigners = new KyselyOcspSignerStore(db);
@@ -80,7 +82,7 @@ export class KyselyStore implements Store {
         const now = Date.now();
         const stored = await storeCertificate(tx, { ...certificate, requestId }, now);
         await markIssued(tx, { id: requestId, certificateId: stored.id, note, now }).execute();
-        await appendAudit(tx, this.kind, audit, now);
+        await appendAudit(tx, this.kind, this.writer.chainKey, audit, now);
         return { certificate: stored, alreadyIssued: false };
       });
     } catch (error) {

@@ -21,6 +21,8 @@ export class KyselyWriter implements AuditedWrites {
   constructor(
     readonly db: Kysely<Database>,
     readonly kind: 'sqlite' | 'postgres',
+    /** The audit chain key (audit/chain.ts) every entry is sealed under. */
+    readonly chainKey: Buffer,
   ) {}
 
   /**
@@ -59,7 +61,7 @@ export class KyselyWriter implements AuditedWrites {
     return this.transaction(async (tx) => {
       const result = await change(tx);
       const entry = entryOf(result);
-      if (entry) await appendAudit(tx, this.kind, entry, Date.now());
+      if (entry) await appendAudit(tx, this.kind, this.chainKey, entry, Date.now());
       return result;
     });
   }

@@ -162,8 +162,9 @@ export class KyselyRequestStore implements RequestStore {
     private readonly db: Kysely<Database>,
     kind: 'sqlite' | 'postgres',
     private readonly writes: AuditedWrites,
+    chainKey: Buffer,
   ) {
-    this.writer = new KyselyWriter(db, kind);
+    this.writer = new KyselyWriter(db, kind, chainKey);
   }
 
   async insert(request: NewEnrollmentRequest, audit: AuditEntryInput | null): Promise<{ request: EnrollmentRequest; created: boolean }> {

@@ -8,9 +8,9 @@
 // SqliteWriteBatch.
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Compilable, Insertable, Kysely, Selectable } from 'kysely';
-import { sealEntry } from '../audit/chain.js';
+import { GENESIS_HASH, LegacyWalk, resealPage, sealEntry } from '../audit/chain.js';
 import type { AuditEntry, AuditEntryInput, CaRecord, CertificateRecord, EnrollmentRequest, ProductRecord } from '../core/types.js';
-import { auditToRow, headFromRow } from './audit.js';
+import { AUDIT_PAGE, auditFromRow, auditToRow, chainKeyedEntry, headFromRow } from './audit.js';
 import { caFromRow } from './cas.js';
 import { certificateFromRow, certificateToRow, newCertificateRecord } from './certificates.js';
 import { DuplicateSerialError, InvalidRequestStateError, isUniqueViolation } from './errors.js';
@@ -20,7 +20,7 @@ import { productFromRow } from './products.js';
 import * as q from './queries.js';
 import { isDedupedRequest, requestFromRow, requestIdTaken, requestToRow } from './requests.js';
 import type { AuditLogTable, CertificatesTable, Database, EnrollmentRequestsTable } from './schema.js';
-import type { NewCertificate } from './types.js';
+import type { ChainUpgrade, NewCertificate } from './types.js';
 
 const REQUEST_COLUMNS = columnsOf<EnrollmentRequestsTable>({
   id: true, product_id: true, ca_id: true, requester: true, protocol: true, csr_pem: true, validity_days: true,
@@ -86,6 +86,8 @@ export class SqliteHotPath {
   constructor(
     private readonly sqlite: BetterSqlite3.Database,
     private readonly db: Kysely<Database>,
+    /** The audit chain key (audit/chain.ts) every entry is sealed under. */
+    private readonly chainKey: Buffer,
   ) {
     this.s = prepareStatements(sqlite, db);
   }
@@ -131,9 +133,41 @@ export class SqliteHotPath {
 
   /** Appends to the audit trail after the entry the transaction sees last. */
   appendAudit(input: AuditEntryInput, now: number): AuditEntry {
-    const entry = sealEntry(input, headFromRow(this.s.auditHead.get({})), new Date(now));
+    const entry = sealEntry(this.chainKey, input, headFromRow(this.s.auditHead.get({})), new Date(now));
     this.s.insertAuditEntry.run(auditToRow(entry));
     return entry;
+  }
+
+  /** Store.audit.upgradeChain, inside one batch transaction (see upgradeChainKysely for the same on Kysely). */
+  upgradeChain(): ChainUpgrade {
+    const pageAfter = this.sqlite.prepare('select * from audit_log where seq > ? order by seq limit ?');
+    const update = this.sqlite.prepare('update audit_log set prev_hash = ?, hash = ? where seq = ?');
+    const read = (seq: number) => (pageAfter.all(seq, AUDIT_PAGE) as Selectable<AuditLogTable>[]).map(auditFromRow);
+    const walk = new LegacyWalk(this.chainKey);
+    let head: { seq: number; hash: string } | undefined;
+    for (let seq = 0; !walk.broken; ) {
+      const page = read(seq);
+      walk.take(page);
+      if (page.length > 0) head = { seq: (page.at(-1) as AuditEntry).seq, hash: (page.at(-1) as AuditEntry).hash };
+      if (page.length < AUDIT_PAGE) break;
+      seq = (page.at(-1) as AuditEntry).seq;
+    }
+    const state = walk.state;
+    if (state !== 'legacy' || !head) return { state, resealed: 0 };
+    let resealed = 0;
+    let link = GENESIS_HASH;
+    for (let seq = 0; ; ) {
+      const page = read(seq);
+      for (const r of resealPage(this.chainKey, link, page)) {
+        update.run(r.prevHash, r.hash, r.seq);
+        link = r.hash;
+        resealed++;
+      }
+      if (page.length < AUDIT_PAGE) break;
+      seq = (page.at(-1) as AuditEntry).seq;
+    }
+    this.appendAudit(chainKeyedEntry(resealed, walk.legacy, head), Date.now());
+    return { state, resealed };
   }
 
   /**

@@ -9,7 +9,7 @@
 // is a synchronous closure in the batch instead.
 import type BetterSqlite3 from 'better-sqlite3';
 import { sql, type Compilable, type Kysely, type Migration } from 'kysely';
-import type { AuditEntry, AuditEntryInput, CertificateRecord } from '../core/types.js';
+import type { AuditEntryInput, CertificateRecord } from '../core/types.js';
 import { KyselyAuditStore } from './audit.js';
 import { KyselyCredentialStore } from './credentials.js';
 import { KyselyCaStore } from './cas.js';
@@ -32,7 +32,7 @@ import {
 import type { SqliteCheckpointer } from './sqliteCheckpointer.js';
 import { SqliteHotPath } from './sqliteHotPath.js';
 import { SqliteWriteBatch } from './sqliteWriteBatch.js';
-import type { NewCertificate, Store } from './types.js';
+import type { AuditStore, NewCertificate, Store } from './types.js';
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
@@ -42,7 +42,7 @@ export class SqliteStore implements Store {
   readonly certificates: SqliteCertificateStore;
   readonly inventory: KyselyInventoryStore;
   readonly credentials: KyselyCredentialStore;
-  readonly audit: KyselyAuditStore & { append(entry: AuditEntryInput): Promise<AuditEntry> };
+  readonly audit: KyselyAuditStore & Pick<AuditStore, 'append' | 'upgradeChain'>;
   readonly crls: KyselyCrlStore;
   readonly ocspSigners: KyselyOcspSignerStore;
   private readonly hot: SqliteHotPath;
@@ -56,19 +56,24 @@ export class SqliteStore implements Store {
   constructor(
     readonly db: Kysely<Database>,
     connection: BetterSqlite3.Database,
+    chainKey: Buffer,
     private readonly checkpointer?: SqliteCheckpointer,
   ) {
-    this.hot = new SqliteHotPath(connection, db);
+    this.hot = new SqliteHotPath(connection, db, chainKey);
     this.writes = new SqliteWriteBatch(connection);
     const audited = new SqliteAuditedWrites(this.hot, this.writes);
     this.audited = audited;
     this.cas = new SqliteCaStore(new KyselyCaStore(db, audited), this.hot);
     this.products = new SqliteProductStore(new KyselyProductStore(db, audited), this.hot);
-    this.requests = new SqliteRequestStore(new KyselyRequestStore(db, 'sqlite', audited), this.hot, this.writes);
+    this.requests = new SqliteRequestStore(new KyselyRequestStore(db, 'sqlite', audited, chainKey), this.hot, this.writes);
     this.certificates = new SqliteCertificateStore(new KyselyCertificateStore(db, audited), this.hot);
     this.inventory = new KyselyInventoryStore(db, 'sqlite', audited);
     this.credentials = new KyselyCredentialStore(db, audited);
-    this.audit = Object.assign(new KyselyAuditStore(db), { append: (entry: AuditEntryInput) => audited.append(entry) });
+    const hot = this.hot;
+    this.audit = Object.assign(new KyselyAuditStore(db, chainKey), {
+      append: (entry: AuditEntryInput) => audited.append(entry),
+      upgradeChain: () => this.writes.submit(() => hot.upgradeChain()),
+    });
     this.crls = new KyselyCrlStore(db);
     this.ocspSigners = new KyselyOcspSignerStore(db);
   }

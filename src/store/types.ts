@@ -1,3 +1,6 @@
+import type { ChainState } from '../audit/chain.js';
+import type { Checkpoint } from '../audit/checkpoint.js';
+import type { TrailReport } from '../audit/trail.js';
 import type { Compilable, Kysely, Migration } from 'kysely';
 import type { Database } from './schema.js';
 import type {
@@ -222,6 +225,24 @@ export interface CredentialStore {
 export interface AuditStore extends AuditReader {
   /** An entry that records no stored change of its own (a refused login). */
   append(entry: AuditEntryInput): Promise<AuditEntry>;
+  /**
+   * `audit reseal`: brings a trail written before the chain was keyed under the key. When the
+   * stored entries are an intact plain SHA-256 chain, perhaps followed by keyed entries linked to
+   * it, re-seals them all and appends `audit.chain_keyed`, in one transaction. Anything else
+   * (already keyed, empty, broken) is left as it is (see ChainState).
+   */
+  upgradeChain(): Promise<ChainUpgrade>;
+  /** The last entry (none: the trail is empty). */
+  head(): Promise<AuditEntry | undefined>;
+  /** The chain walk under the store's key; given a checkpoint, also that the trail still reaches it unchanged. */
+  verify(checkpoint?: Checkpoint): Promise<TrailReport>;
+}
+
+/** What upgradeChain found, and did. */
+export interface ChainUpgrade {
+  state: ChainState;
+  /** Entries re-sealed (state `legacy`). */
+  resealed: number;
 }
 
 export interface Store {
