@@ -132,6 +132,7 @@ export class PkiOperations {
     }
 
     let actor: string;
+    let credentialId: string | null = null;
     let constraints: Constraint[];
     if (message.messageType === MESSAGE_TYPE.RenewalReq) {
       const renewal = await this.renewalOf(product, message);
@@ -142,9 +143,10 @@ export class PkiOperations {
       const check = await this.challenges.check(csr.challengePassword, product, { sourceIp, usedBy: `${principal}/${message.transactionId}`, csr });
       if (!check.ok) return failure('badRequest', check.message);
       actor = check.actor;
+      credentialId = check.credentialId;
       constraints = check.constraints;
     }
-    const grant: Grant = { principal, actor, sourceIp, protocol: 'scep', product: { id: product.id }, constraints };
+    const grant: Grant = { principal, actor, credentialId, sourceIp, protocol: 'scep', product: { id: product.id }, constraints };
     const { request } = await this.core.enrollments.submit(grant, csr.der, { transactionId: message.transactionId });
     return this.answerOf(await this.core.enrollments.waitForOutcome(request, this.waitMs(ENROLL_WAIT_MS)));
   }

@@ -27,6 +27,10 @@ export const AUDIT = {
   caCreate: 'ca.create',
   productCreate: 'product.create',
   authRefused: 'auth.refused',
+  /** A request or issuance refused by a per-credential limit (the first refusal of each window). */
+  rateLimited: 'rate_limit.refused',
+  /** A SCEP one-time challenge handed out (never the challenge itself). */
+  scepChallengeMint: 'scep.challenge_mint',
 } as const;
 
 export type AuditAction = (typeof AUDIT)[keyof typeof AUDIT];
