@@ -14,6 +14,7 @@ import { parseProductTemplate } from '../../src/policy/productSchema.js';
 import { PROTOCOLS } from '../../protocols/index.js';
 import { freePort } from './net.js';
 import { openssl, tempDir } from './openssl.js';
+import { NO_LOGIN_THROTTLE } from './loginThrottle.js';
 
 export interface EstReply {
   status: number;
@@ -65,7 +66,7 @@ export async function startEstEnv(setup: EstSetup): Promise<EstEnv> {
   const port = await freePort();
   const config = loadConfig({
     env: {},
-    overrides: { dataDir: dir, httpPort: 0, httpsPort: port, host: '127.0.0.1', masterKey: 'test-master-key-est-0123456789', logLevel: 'silent', issueWaitMs: 15_000, queueBackoffMs: 50, ...setup.overrides },
+    overrides: { dataDir: dir, httpPort: 0, httpsPort: port, host: '127.0.0.1', masterKey: 'test-master-key-est-0123456789', logLevel: 'silent', issueWaitMs: 15_000, queueBackoffMs: 50, ...NO_LOGIN_THROTTLE, ...setup.overrides },
   });
   let adminToken = '';
   let issuingId = '';
