@@ -318,7 +318,9 @@ describe('limits on SCEP', () => {
   let n = 0;
 
   beforeAll(async () => {
-    env = await startScepEnv({ overrides: { protocolIssuePerMinute: 2, scepIssuePerProductPerMinute: 3 } });
+    env = await startScepEnv({
+      overrides: { protocolIssuePerMinute: 2, scepIssuePerProductPerMinute: 3, loginFailuresPerSource: 10, loginThrottleWindowSeconds: THROTTLE_WINDOW_S, loginDelayMaxMs: 200 },
+    });
     ra = await getCaCert(`${env.base}/scep`);
     product = (await env.server.rt.store.products.getByName('default')) as ProductRecord;
   });
@@ -326,12 +328,11 @@ describe('limits on SCEP', () => {
     await env?.stop();
   });
 
-  async function enroll(challenge: string, cn: string) {
-    const key = rsaKey();
+  async function enroll(challenge: string, cn: string, label = '', key = rsaKey()) {
     const requester = selfSigned(key, `CN=${cn}`);
     const csr = fromPem(buildCsr(key, `CN=${cn}`, {}, { challengePassword: challenge }), ['CERTIFICATE REQUEST']);
     const der = await buildRequest({ requester, ra, messageType: MESSAGE_TYPE.PKCSReq, content: csr, transactionId: `limits-${Date.now()}-${n++}` });
-    const res = await pkiOperation(`${env.base}/scep`, der);
+    const res = await pkiOperation(`${env.base}/scep${label}`, der);
     expect(res.status).toBe(200);
     return readReply(res.body, requester);
   }
@@ -354,5 +355,18 @@ describe('limits on SCEP', () => {
     const { entries } = await env.server.rt.store.audit.list({ action: AUDIT.rateLimited }, { limit: 10, offset: 0 });
     expect(entries.map((e) => e.target).sort()).toEqual([`issue:credential:${first.id}`, `issue:product:${product.id}`].sort());
     expect(entries.every((e) => e.protocol === 'scep')).toBe(true);
+  });
+
+  it('wrong challenges from one address, then the right one: FAILURE until the window passes', async () => {
+    // A product of its own: the one above has used up its issuance limit for this minute.
+    const fresh = await env.product('throttled');
+    const right = await env.staticChallenge([fresh.id]);
+    const key = rsaKey();
+    await freshWindow(THROTTLE_WINDOW_S * 1000, 3_500);
+    const wrong = await Promise.all(Array.from({ length: 15 }, (_, i) => enroll('0123456789abcdef0123456789abcdef', `w${i}.limit.test`, '/throttled', key)));
+    expect(wrong.every((r) => r.status === 'FAILURE' && r.failInfo === 'badRequest')).toBe(true);
+    expect(await enroll(right.challenge, 'r1.limit.test', '/throttled', key)).toMatchObject({ status: 'FAILURE', failInfo: 'badRequest' });
+    expect((await env.server.rt.store.requests.listByStatus(ALL_STATUSES, 10_000)).filter((r) => r.productId === fresh.id)).toEqual([]);
+    await until(async () => (await enroll(right.challenge, 'r2.limit.test', '/throttled', key)).status === 'SUCCESS', 15_000, 'the throttle window passed');
   });
 });
