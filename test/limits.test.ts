@@ -255,7 +255,7 @@ describe('limits on ACME', () => {
 
   beforeAll(async () => {
     settings.retryMaxAttempts = 0;
-    env = await startAcmeEnv({ overrides: { protocolIssuePerMinute: 2 } });
+    env = await startAcmeEnv({ overrides: { protocolIssuePerMinute: 2, loginFailuresPerIdentity: 20, loginFailuresPerSource: 1_000, loginDelayMaxMs: 200 } });
     await env.product('eab', { protocols: { acme: { eabRequired: true } } });
   });
   afterAll(async () => {
@@ -295,7 +295,7 @@ describe('limits on ACME', () => {
   });
 
   it('wrong EAB MACs for one key id are throttled: the right binding is then refused with rateLimited', async () => {
-    // The throttle's settings are the defaults here: 20 failures per claimed identity.
+    // 20 failures per claimed identity (the EAB key id), as by default.
     const product = (await env.server.rt.store.products.getByName('eab')) as ProductRecord;
     const eab = await env.eabCredential([product.id]);
     const directoryUrl = `${env.base}/acme/eab/directory`;
