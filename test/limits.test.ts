@@ -4,12 +4,14 @@
 // identity; refused logins audited once per window and source, with a count. Every connection
 // is to and from loopback addresses (127.0.0.0/8): a source address of its own per test keeps
 // one test's flood out of another's count.
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import * as acme from 'acme-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { AUDIT } from '../src/audit/actions.js';
-import type { AuditEntry, EnrollmentRequest, ProductRecord, RequestStatus } from '../src/core/types.js';
+import { LoginThrottle, RefusalAudit } from '../src/auth/loginThrottle.js';
+import { MemoryRateCounter, RedisRateCounter, type RateCounter } from '../src/core/rateCounter.js';
+import type { AuditEntry, AuditEntryInput, EnrollmentRequest, ProductRecord, RequestStatus } from '../src/core/types.js';
 import { buildCsr } from '../src/pki/csrBuilder.js';
 import { fromPem } from '../src/pki/pem.js';
 import { MESSAGE_TYPE } from '../protocols/scep/algorithms.js';
@@ -369,4 +371,55 @@ describe('limits on SCEP', () => {
     expect((await env.server.rt.store.requests.listByStatus(ALL_STATUSES, 10_000)).filter((r) => r.productId === fresh.id)).toEqual([]);
     await until(async () => (await enroll(right.challenge, 'r2.limit.test', '/throttled', key)).status === 'SUCCESS', 15_000, 'the throttle window passed');
   });
+});
+
+const redisUrl = inject('redisUrl');
+
+describe('the throttle and the refusal audit on the shared counter', () => {
+  const open: RateCounter[] = [];
+  afterAll(async () => {
+    await Promise.all(open.map((c) => c.close()));
+  });
+  const settings = { windowMs: 60_000, failuresBeforeDelay: 2, delayMaxMs: 0, maxPerSource: 0, maxPerIdentity: 5 };
+  const counters = (kind: 'memory' | 'redis'): [RateCounter, RateCounter] => {
+    if (kind === 'memory') {
+      const one = new MemoryRateCounter();
+      open.push(one);
+      return [one, one];
+    }
+    // Two processes of one deployment: two connections under one prefix.
+    const prefix = `cgtest-${randomUUID()}`;
+    const pair: [RateCounter, RateCounter] = [new RedisRateCounter(redisUrl as string, prefix, () => undefined), new RedisRateCounter(redisUrl as string, prefix, () => undefined)];
+    open.push(...pair);
+    return pair;
+  };
+
+  for (const kind of ['memory', 'redis'] as const) {
+    it.skipIf(kind === 'redis' && !redisUrl)(`${kind}: failures counted in one process throttle the identity in another; peek does not count`, async () => {
+      const [a, b] = counters(kind);
+      if (kind === 'redis') await until(async () => (await a.hit('ready', 1_000)).count > 0 && (await b.hit('ready', 1_000)).count > 0, 10_000, 'Redis connected');
+      const here = new LoginThrottle(a, settings);
+      const there = new LoginThrottle(b, settings);
+      for (let i = 0; i < 5; i++) await here.failed('127.0.0.1', 'est:victim');
+      expect(await there.check('127.0.0.9', 'est:victim')).toMatchObject({ throttled: true, by: 'identity' });
+      expect(await there.check('127.0.0.9', 'est:someone-else')).toEqual({ throttled: false });
+      // Checking is free: a caller who logs in right is not counted.
+      for (let i = 0; i < 10; i++) await there.check('127.0.0.9', 'est:fresh');
+      expect((await b.peek('login:id:est:fresh', settings.windowMs)).count).toBe(0);
+      expect(here.delayFor(2)).toBe(0);
+      expect(new LoginThrottle(a, { ...settings, delayMaxMs: 10_000 }).delayFor(5)).toBe(400);
+
+      // The first refusal of a window in any process is written; the rest are one entry per process, with their count.
+      const written: AuditEntryInput[] = [];
+      const audits = [new RefusalAudit(a, 60_000, async (e) => void written.push(e)), new RefusalAudit(b, 60_000, async (e) => void written.push(e))];
+      const refusal = (i: number): AuditEntryInput => ({ actor: 'unknown', protocol: 'est', sourceIp: '127.0.0.7', action: AUDIT.authRefused, target: `est-user:u${i}`, outcome: 'refused', detail: { reason: 'unknown' } });
+      for (let i = 0; i < 100; i++) await (audits[i % 2] as RefusalAudit).record(refusal(i));
+      expect(written).toHaveLength(1);
+      await Promise.all(audits.map((r) => r.close()));
+      expect(written.length).toBeLessThanOrEqual(3);
+      expect(written.reduce((n, e) => n + (typeof e.detail?.count === 'number' ? e.detail.count : 1), 0)).toBe(100);
+      expect(written.at(-1)?.detail).toMatchObject({ reason: 'unknown', presented: expect.any(Array) });
+      expect((written.at(-1)?.detail?.presented as string[]).length).toBeLessThanOrEqual(5);
+    });
+  }
 });
