@@ -359,6 +359,19 @@ describe('limits on SCEP', () => {
     expect(entries.every((e) => e.protocol === 'scep')).toBe(true);
   });
 
+  it('a one-time challenge refused by the product limit is not used up', async () => {
+    const onetime = await env.product('onetime');
+    const [s1, s2] = [await env.staticChallenge([onetime.id]), await env.staticChallenge([onetime.id])];
+    await freshWindow(MINUTE, 20_000);
+    for (const [challenge, cn] of [[s1.challenge, 'o1'], [s1.challenge, 'o2'], [s2.challenge, 'o3']] as const) {
+      expect((await enroll(challenge, `${cn}.limit.test`, '/onetime')).status).toBe('SUCCESS');
+    }
+    const challenge = await env.oneTimeChallenge(onetime.id);
+    expect(await enroll(challenge, 'o4.limit.test', '/onetime')).toMatchObject({ status: 'FAILURE', failInfo: 'badRequest' });
+    const rows = (await env.server.rt.store.db.selectFrom('scep_challenges' as never).selectAll().execute()) as { product_id: string; used_at: unknown }[];
+    expect(rows.filter((r) => r.product_id === onetime.id).map((r) => r.used_at)).toEqual([null]);
+  });
+
   it('wrong challenges from one address, then the right one: FAILURE until the window passes', async () => {
     // A product of its own: the one above has used up its issuance limit for this minute.
     const fresh = await env.product('throttled');

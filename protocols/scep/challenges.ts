@@ -101,6 +101,12 @@ export class Challenges {
     return { ok: true, actor: `scep-challenge:${oneTime.id}`, credentialId: `scep-challenge:${oneTime.id}`, constraints };
   }
 
+  /** A one-time challenge whose request the core refused before storing it (a rate limit) may be used again. */
+  release(check: Extract<ChallengeCheck, { ok: true }>, usedBy: string): Promise<void> {
+    const id = check.actor.startsWith('scep-challenge:') ? check.actor.slice('scep-challenge:'.length) : null;
+    return id ? this.db.releaseChallenge(id, usedBy) : Promise.resolve();
+  }
+
   removeExpired(now: number, keptMs: number): Promise<void> {
     return this.db.removeExpiredChallenges(now, keptMs);
   }
