@@ -10,6 +10,7 @@ import { checkMasterKey, persistNewMasterKey, resolveMasterKey } from './masterK
 import { CredentialService } from './auth/credentialService.js';
 import { EnrollmentService, type NameAuthorizer } from './core/enrollmentService.js';
 import { MemoryRateCounter, RedisRateCounter, type RateCounter } from './core/rateCounter.js';
+import { RequestLimits } from './auth/requestLimits.js';
 import type { CoreServices, JobOptions, MountedProtocol, ProtocolJobs, ProtocolModule, StatusChangeListener } from './core/protocol.js';
 import { InventoryService } from './core/inventoryService.js';
 import { QueryService } from './core/queries.js';
@@ -129,7 +130,14 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   });
   const cas = new CaRegistry(store, secrets, publicUrlOf(config));
   const verifier = new ThreadedVerifier(config.cryptoThreads);
-  const enrollments = new EnrollmentService(store, queue, verifier);
+  const rateCounter: RateCounter = config.redisUrl ? new RedisRateCounter(config.redisUrl, queuePrefix, onError) : new MemoryRateCounter();
+  const requestLimits = new RequestLimits(rateCounter, (entry) => store.audit.append(entry));
+  const enrollments = new EnrollmentService(store, queue, verifier, {
+    counter: requestLimits,
+    perMinute: config.protocolIssuePerMinute,
+    perHour: config.protocolIssuePerHour,
+    scepPerProductPerMinute: config.scepIssuePerProductPerMinute,
+  });
   const revocations = new RevocationService(store);
   const crls = new CrlPublisher(store, cas, { validityMs: config.crlValidityHours * 3_600_000 }, log);
   // CRL builds have a queue of their own, so a big CRL never waits behind (or holds up) enrollments.
@@ -158,7 +166,6 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     void broadcast.publish(REVOCATIONS_CHANNEL, revocationNotice(caId, serialHex));
   });
 
-  const rateCounter: RateCounter = config.redisUrl ? new RedisRateCounter(config.redisUrl, queuePrefix, onError) : new MemoryRateCounter();
   const credentials = new CredentialService(store, {
     masterKey: secrets.masterKey,
     tokenTtlSeconds: config.tokenTtlSeconds,
@@ -167,6 +174,17 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     // only matters if that notice is lost; without it, the bound is how late others see it.
     cacheMs: config.redisUrl ? CREDENTIAL_CACHE_WITH_REDIS_MS : CREDENTIAL_CACHE_MS,
     onError,
+    limits: {
+      counter: rateCounter,
+      throttle: {
+        windowMs: config.loginThrottleWindowSeconds * 1000,
+        failuresBeforeDelay: config.loginFailuresBeforeDelay,
+        delayMaxMs: config.loginDelayMaxMs,
+        maxPerSource: config.loginFailuresPerSource,
+        maxPerIdentity: config.loginFailuresPerIdentity,
+      },
+      refusalAuditMs: config.authRefusalAuditSeconds * 1000,
+    },
   });
 
   // Queues the protocols define for their own work (ACME validations): started with the worker.
@@ -206,6 +224,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     tables: { kind: store.kind, db: store.db, write: (statement) => store.write(statement) },
     jobs,
     rateCounter,
+    requestLimits,
   };
   const protocols: { module: ProtocolModule; mounted: MountedProtocol }[] = [];
   for (const module of options.protocols ?? []) {

@@ -295,9 +295,19 @@ for (const d of deployments) {
 
         const { entries } = await rt.store.audit.list({}, { limit: 1000, offset: 0 });
         const actions = new Set(entries.map((e) => e.action));
-        // ACME's account events are written by its front-end, and checked there (acme.rfc.test.ts); the
-        // trail's own maintenance (a re-seal, a checkpoint) has tests of its own below.
-        const apart: string[] = [AUDIT.requestFail, AUDIT.acmeAccountCreate, AUDIT.acmeEabBind, AUDIT.acmeKeyChange, AUDIT.acmeAccountDeactivate, AUDIT.auditChainKeyed, AUDIT.auditCheckpoint];
+        // Written and checked elsewhere: ACME's account events (acme.rfc.test.ts), rate-limit refusals and
+        // SCEP challenge minting (limits.test.ts); the trail's own maintenance has tests of its own below.
+        const apart: string[] = [
+          AUDIT.requestFail,
+          AUDIT.acmeAccountCreate,
+          AUDIT.acmeEabBind,
+          AUDIT.acmeKeyChange,
+          AUDIT.acmeAccountDeactivate,
+          AUDIT.auditChainKeyed,
+          AUDIT.auditCheckpoint,
+          AUDIT.rateLimited,
+          AUDIT.scepChallengeMint,
+        ];
         const expected = Object.values(AUDIT).filter((a) => !apart.includes(a));
         expect(expected.filter((a) => !actions.has(a))).toEqual([]);
         // Who, from where, never a secret.

@@ -140,6 +140,11 @@ export class ScepDb {
     return row !== undefined;
   }
 
+  /** Gives a challenge back that admitted a request the core then refused before storing it (a rate limit). */
+  async releaseChallenge(id: string, usedBy: string): Promise<void> {
+    await this.write(this.db.updateTable('scep_challenges').set({ used_at: null, used_by: null }).where('id', '=', id).where('used_by', '=', usedBy).returning('id'));
+  }
+
   /** Forgets challenges that expired (used or not) more than `keptMs` ago. */
   async removeExpiredChallenges(now: number, keptMs: number): Promise<void> {
     await this.write(this.db.deleteFrom('scep_challenges').where('expires_at', '<', now - keptMs));

@@ -38,6 +38,10 @@ export const AUDIT = {
   auditChainKeyed: 'audit.chain_keyed',
   /** A signed checkpoint of the trail handed to the operator (`certgate audit checkpoint`). */
   auditCheckpoint: 'audit.checkpoint',
+  /** A request or issuance refused by a per-credential limit (the first refusal of each window). */
+  rateLimited: 'rate_limit.refused',
+  /** A SCEP one-time challenge handed out (never the challenge itself). */
+  scepChallengeMint: 'scep.challenge_mint',
 } as const;
 
 export type AuditAction = (typeof AUDIT)[keyof typeof AUDIT];

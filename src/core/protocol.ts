@@ -11,6 +11,7 @@ import type { Config } from '../config.js';
 import type { JobHandler } from '../queue/types.js';
 import type { OcspSignerStore } from '../store/types.js';
 import type { CredentialService } from '../auth/credentialService.js';
+import type { RequestLimits } from '../auth/requestLimits.js';
 import type { EnrollmentService, NameAuthorizer } from './enrollmentService.js';
 import type { InventoryService } from './inventoryService.js';
 import type { QueryService } from './queries.js';
@@ -78,6 +79,8 @@ export interface CoreServices {
   jobs(name: string, handler: JobHandler, options?: JobOptions): ProtocolJobs;
   /** Counters for rate limits, shared by every process when the deployment has Redis. */
   rateCounter: RateCounter;
+  /** Per-credential request and issuance limits on that counter, with their refusals audited. */
+  requestLimits: RequestLimits;
 }
 
 export interface MountedProtocol {
