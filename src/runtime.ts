@@ -223,7 +223,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       },
     };
     // The schema type is the protocol's to name; what it may touch is enforced by the guard.
-    const own: CoreServices = { ...core, tables: <S>() => handle as unknown as ProtocolTables<S> };
+    const own: CoreServices = { ...core, signer: signer.forProtocol(module.name), tables: <S>() => handle as unknown as ProtocolTables<S> };
     protocolCores.set(module.name, own);
     protocols.push({ module, mounted: module.mount(own) });
   }

@@ -57,15 +57,12 @@ export async function ensureTlsCertificate(rt: Runtime): Promise<TlsMaterial | n
   const issued = await rt.signer.issue({
     caId: issuing.id,
     purpose: 'gateway-tls',
-    protocol: 'system',
     commonName,
     subjectDer: encodeName([{ type: OID.commonName, value: commonName }]),
     publicKey: privateKey,
     san: { dns: names.dns, ip: names.ip, email: [], uri: [] },
     notBefore,
     notAfter: new Date(notBefore.getTime() + LIFETIME_DAYS * 86_400_000),
-    keyUsage: ['digitalSignature'],
-    extendedKeyUsage: ['serverAuth'],
   });
   const chain = issued.chainPem;
   const material = {

@@ -40,7 +40,7 @@ describe('SCEP RA certificates', () => {
     await rt?.close();
   });
 
-  const ras = (lifetimeMs: number) => new RaCertificates(db, rt.signer, (id) => rt.store.cas.get(id), rt.sealing, lifetimeMs, pino({ level: 'silent' }));
+  const ras = (lifetimeMs: number) => new RaCertificates(db, rt.protocolCore('scep').signer, (id) => rt.store.cas.get(id), rt.sealing, lifetimeMs, pino({ level: 'silent' }));
 
   it('issues an RSA-2048 RA by the CA, for signing and key transport, its key encrypted under the master key', async () => {
     const ra = await ras(365 * 86_400_000).current(caId);

@@ -2,7 +2,7 @@
 // certificate is in the inventory under the CA's system product, audited, and once revoked it is
 // in the CRL and OCSP answers "revoked" like for any certificate of ours. The system product is
 // reserved: operators cannot take its name, and the product list leaves it out.
-import { X509Certificate } from 'node:crypto';
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,8 @@ import { createProduct } from '../src/core/products.js';
 import { systemProductId } from '../src/core/systemProducts.js';
 import type { CaRecord } from '../src/core/types.js';
 import { initialize } from '../src/init.js';
+import { encodeName } from '../src/pki/name.js';
+import { OID } from '../src/pki/oids.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { ensureTlsCertificate } from '../src/tlsCertificate.js';
@@ -66,6 +68,24 @@ describe('the system signer', () => {
     writeFileSync(join(dir, 'resp.der'), answer);
     const text = openssl(['ocsp', '-respin', join(dir, 'resp.der'), '-resp_text', '-noverify']);
     expect(text).toMatch(/Cert Status: revoked/);
+  });
+
+  it("gives a front-end only its purposes' profiles: no TLS certificate, no names", async () => {
+    const signer = rt.protocolCore('scep').signer;
+    const request = {
+      caId: issuing.id,
+      commonName: 'bank.test',
+      subjectDer: encodeName([{ type: OID.commonName, value: 'bank.test' }]),
+      publicKey: generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey,
+      notBefore: new Date(),
+      notAfter: new Date(Date.now() + 86_400_000),
+      san: { dns: ['bank.test'], ip: [], email: [], uri: [] },
+    };
+    const issued = async () => (await rt.core.queries.inventoryList({ caIds: [issuing.id], includeImported: false }, { limit: 1, offset: 0 })).total;
+    const before = await issued();
+    await expect(signer.issue({ ...request, purpose: 'gateway-tls' })).rejects.toThrow(/scep may not issue a gateway-tls certificate/);
+    await expect(signer.issue({ ...request, purpose: 'scep-ra' })).rejects.toThrow(/carries no names/);
+    expect(await issued()).toBe(before);
   });
 
   it('refuses an operator product named like a system product', async () => {

@@ -147,7 +147,6 @@ export class RaCertificates {
     const issued = await this.signer.issue({
       caId,
       purpose: 'scep-ra',
-      protocol: 'scep',
       commonName,
       subjectDer: encodeName([
         { type: OID.organizationName, value: 'certgate' },
@@ -156,11 +155,6 @@ export class RaCertificates {
       publicKey: privateKey,
       notBefore,
       notAfter: new Date(notBefore.getTime() + this.lifetimeMs),
-      // Signs CertReps and receives the key transport of requests; no EKU, so that nothing that
-      // checks purposes refuses it for signing.
-      keyUsage: ['digitalSignature', 'keyEncipherment'],
-      extendedKeyUsage: [],
-      noStatusPointers: true,
     });
     await this.db.insertRa({
       id: newId(),

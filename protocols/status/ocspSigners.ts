@@ -78,16 +78,11 @@ export class OcspSigners {
     const issued = await this.signer.issue({
       caId,
       purpose: 'ocsp-signer',
-      protocol: 'status',
       commonName,
       subjectDer: encodeName([{ type: OID.commonName, value: commonName }]),
       publicKey: privateKey,
       notBefore,
       notAfter: new Date(notBefore.getTime() + this.lifetimeMs),
-      keyUsage: ['digitalSignature'],
-      extendedKeyUsage: ['ocspSigning'],
-      ocspNoCheck: true,
-      noStatusPointers: true,
     });
     return this.store.insert({
       id: newId(),

@@ -17,23 +17,41 @@ import type { ExtendedKeyUsage, KeyAlgorithm, KeyUsage } from './types.js';
 /** What the certificate is for; recorded with it and in its audit entry. */
 export type SystemCertificatePurpose = 'scep-ra' | 'ocsp-signer' | 'gateway-tls';
 
+/** What a purpose's certificate may say. The purpose decides, not the caller. */
+interface Profile {
+  keyUsage: KeyUsage[];
+  extendedKeyUsage: ExtendedKeyUsage[];
+  /** id-pkix-ocsp-nocheck. */
+  ocspNoCheck: boolean;
+  /** Without CRL/OCSP pointers (a signer must not be checked through what it signs). */
+  noStatusPointers: boolean;
+  /** Whether the certificate may carry subjectAltNames. */
+  names: boolean;
+  /** Only the core itself (not a front-end) may ask for it. */
+  coreOnly: boolean;
+}
+
+const PROFILES: Record<SystemCertificatePurpose, Profile> = {
+  // Signs CertReps and receives the key transport of requests; no EKU, so that nothing that checks
+  // purposes refuses it for signing.
+  'scep-ra': { keyUsage: ['digitalSignature', 'keyEncipherment'], extendedKeyUsage: [], ocspNoCheck: false, noStatusPointers: true, names: false, coreOnly: false },
+  // RFC 6960 §4.2.2.2: a delegated responder, never itself asked about.
+  'ocsp-signer': { keyUsage: ['digitalSignature'], extendedKeyUsage: ['ocspSigning'], ocspNoCheck: true, noStatusPointers: true, names: false, coreOnly: false },
+  'gateway-tls': { keyUsage: ['digitalSignature'], extendedKeyUsage: ['serverAuth'], ocspNoCheck: false, noStatusPointers: false, names: true, coreOnly: true },
+};
+
 export interface SystemCertificateRequest {
   caId: string;
   purpose: SystemCertificatePurpose;
-  /** The front-end that asked ('scep', 'status'), or 'system' for the gateway itself; audited. */
-  protocol: string;
   commonName: string;
   /** The subject, DER; it carries commonName. */
   subjectDer: Buffer;
   /** The key the certificate is for (a private key stands for its public half). */
   publicKey: KeyObject;
+  /** Only for purposes that carry names (the gateway's TLS certificate). */
   san?: SubjectAltNameSet;
   notBefore: Date;
   notAfter: Date;
-  keyUsage: KeyUsage[];
-  extendedKeyUsage: ExtendedKeyUsage[];
-  ocspNoCheck?: boolean;
-  noStatusPointers?: boolean;
 }
 
 export interface SystemCertificate {
@@ -49,7 +67,11 @@ export interface SystemCertificate {
   chainPem: readonly string[];
 }
 
-/** What front-ends are given: issuance of the gateway's own certificates, and nothing else of a CA. */
+/**
+ * What front-ends are given: issuance of the gateway's own certificates, and nothing else of a CA.
+ * Each front-end's is bound to its name (the audit entry says who asked) and cannot ask for the
+ * core's own purposes.
+ */
 export interface SystemSigning {
   issue(request: SystemCertificateRequest): Promise<SystemCertificate>;
 }
@@ -71,11 +93,25 @@ export class SystemSigner implements SystemSigning {
     private readonly log?: Logger,
   ) {}
 
-  async issue(request: SystemCertificateRequest): Promise<SystemCertificate> {
+  /** As the core itself (audited with protocol `system`). */
+  issue(request: SystemCertificateRequest): Promise<SystemCertificate> {
+    return this.issueAs('system', request, true);
+  }
+
+  /** The signer a front-end is given: audited under its name, refused the core's own purposes. */
+  forProtocol(protocol: string): SystemSigning {
+    return { issue: (request) => this.issueAs(protocol, request, false) };
+  }
+
+  private async issueAs(protocol: string, request: SystemCertificateRequest, core: boolean): Promise<SystemCertificate> {
+    const profile = PROFILES[request.purpose] as Profile | undefined;
+    if (!profile) throw new Error(`no such system certificate purpose ${JSON.stringify(request.purpose)}`);
+    if (profile.coreOnly && !core) throw new Error(`${protocol} may not issue a ${request.purpose} certificate`);
+    const san = request.san ?? NO_NAMES;
+    if (!profile.names && san.dns.length + san.ip.length + san.email.length + san.uri.length > 0) throw new Error(`a ${request.purpose} certificate carries no names`);
     const productId = await this.productOf(request.caId);
     const ca = await this.cas.get(request.caId);
     const spkiDer = createPublicKey(request.publicKey).export({ format: 'der', type: 'spki' });
-    const san = request.san ?? NO_NAMES;
     // Drawn here, not by the backend, so that the serial is the one recorded whatever the backend.
     const serial = randomSerial();
     const issued = await ca.issue({
@@ -85,10 +121,10 @@ export class SystemSigner implements SystemSigning {
       san,
       notBefore: request.notBefore,
       notAfter: request.notAfter,
-      keyUsage: request.keyUsage,
-      extendedKeyUsage: request.extendedKeyUsage,
-      ...(request.ocspNoCheck ? { ocspNoCheck: true } : {}),
-      ...(request.noStatusPointers ? { noStatusPointers: true } : {}),
+      keyUsage: profile.keyUsage,
+      extendedKeyUsage: profile.extendedKeyUsage,
+      ...(profile.ocspNoCheck ? { ocspNoCheck: true } : {}),
+      ...(profile.noStatusPointers ? { noStatusPointers: true } : {}),
     });
     const id = newId();
     await this.store.certificates.insertSystemIssued(
@@ -114,7 +150,7 @@ export class SystemSigner implements SystemSigning {
       },
       {
         actor: SYSTEM_ACTOR,
-        protocol: request.protocol,
+        protocol,
         sourceIp: null,
         action: AUDIT.certificateSystemIssue,
         target: id,
