@@ -21,6 +21,7 @@ import { initialize } from '../src/init.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { openRuntime } from '../src/runtime.js';
 import { openStore } from '../src/store/index.js';
+import { ensureTlsCertificate } from '../src/tlsCertificate.js';
 import { PROTOCOLS } from '../protocols/index.js';
 import { createTestDatabase } from './harness/postgres.js';
 import { rebuildChain, restoreTrail, snapshotTrail, type RawDb } from './helpers/audit.js';
@@ -292,6 +293,9 @@ for (const d of deployments) {
         await rt.core.inventory.updateLocation(imported.id, location.id, { host: 'legacy.example.net', port: 8443, path: null, kind: 'server', notes: null }, CLI_CONTEXT, anywhere);
         await rt.core.inventory.removeLocation(imported.id, location.id, CLI_CONTEXT, anywhere);
         expect(await rt.core.inventory.remove(imported.id, CLI_CONTEXT, anywhere)).toBe('deleted');
+
+        // A certificate the gateway issues to itself (its HTTPS certificate), through the core's signer.
+        await ensureTlsCertificate(rt);
 
         const { entries } = await rt.store.audit.list({}, { limit: 1000, offset: 0 });
         const actions = new Set(entries.map((e) => e.action));

@@ -77,10 +77,10 @@ const challengeOf = (r: Selectable<Schema['scep_challenges']>): ChallengeRecord 
 
 export class ScepDb {
   private readonly db: Kysely<Schema>;
-  private readonly write: ProtocolTables['write'];
+  private readonly write: ProtocolTables<Schema>['write'];
 
-  constructor(tables: ProtocolTables) {
-    this.db = tables.db as Kysely<Schema>;
+  constructor(tables: ProtocolTables<Schema>) {
+    this.db = tables.db;
     this.write = (statement) => tables.write(statement);
   }
 

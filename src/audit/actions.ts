@@ -7,6 +7,8 @@ export const AUDIT = {
   requestApprove: 'request.approve',
   requestDecline: 'request.decline',
   certificateIssue: 'certificate.issue',
+  /** A certificate the gateway issued to itself (SCEP RA, OCSP signer, its TLS certificate), under a CA's system product. */
+  certificateSystemIssue: 'certificate.system_issued',
   certificateRevoke: 'certificate.revoke',
   certificateReinstate: 'certificate.reinstate',
   /** An escrowed private key handed out (a PKCS#12 download). */
