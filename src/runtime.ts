@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { Authorizer } from './auth/authorize.js';
 import { CaRegistry } from './ca/registry.js';
 import type { CaSecrets } from './ca/createCa.js';
 import { ConfigError, publicUrlOf, type Config } from './config.js';
@@ -179,6 +180,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     queries: new QueryService(store),
     inventory: new InventoryService(store),
     credentials,
+    authz: new Authorizer(store.audit),
     audit: store.audit,
     cas,
     crls,

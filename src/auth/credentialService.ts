@@ -4,7 +4,7 @@
 // unauthorized). Every refusal is in the audit trail with its reason, never the secret.
 import { AUDIT } from '../audit/actions.js';
 import { badRequest, notFound } from '../core/errors.js';
-import type { AuditContext, CredentialRecord, CredentialType, Permission } from '../core/types.js';
+import type { AuditContext, CredentialRecord, CredentialScope, CredentialType, Permission } from '../core/types.js';
 import type { Broadcast } from '../queue/broadcast.js';
 import type { CredentialStatus, Store } from '../store/types.js';
 import { CidrError, ipAllowed, parseCidr } from './ipAllowlist.js';
@@ -75,6 +75,8 @@ export interface NewCredentialInput {
   /** `rest` only. */
   permissions?: Permission[];
   admin?: boolean;
+  /** Default `product`. */
+  scope?: CredentialScope;
 }
 
 export interface CreatedCredential {
@@ -234,6 +236,7 @@ export class CredentialService {
         allowIps,
         permissions,
         admin: input.type === 'rest' && !!input.admin,
+        scope: input.scope ?? 'product',
         secret: secret.stored,
       },
       this.entry(actor, AUDIT.credentialCreate, id, { type: input.type, name, products, admin: input.type === 'rest' && !!input.admin }),

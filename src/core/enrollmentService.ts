@@ -12,7 +12,7 @@ import { customFieldProblems } from '../policy/customFields.js';
 import { parseProductTemplate, readProductTemplate } from '../policy/productSchema.js';
 import type { JobQueue } from '../queue/types.js';
 import type { Store } from '../store/types.js';
-import { conflict, notFound, refused, unprocessable } from './errors.js';
+import { conflict, forbidden, notFound, refused, unprocessable } from './errors.js';
 import { newId } from './ids.js';
 import { SETTLED_STATUSES } from './requestStatus.js';
 import { TtlCache } from './ttlCache.js';
@@ -247,7 +247,22 @@ export class EnrollmentService {
     }
   }
 
-  async approve(requestId: string, by: AuditContext): Promise<EnrollmentRequest> {
+  /**
+   * Four eyes: the approver (`approver`, as requests name their requester, e.g. `apikey:<id>`; or
+   * the audit actor) is never the requester, unless the product sets selfApproval. The CLI acts
+   * as `cli` and sends no requests, so it cannot tell operators apart and is not held to it.
+   */
+  async approve(requestId: string, by: AuditContext, approver?: string): Promise<EnrollmentRequest> {
+    const pending = await this.store.requests.get(requestId);
+    // `<protocol>:<id>` names the credential `<id>` that the audit trail calls the actor.
+    const sameParty = (requester: string) => requester === approver || requester === by.actor || requester.slice(requester.indexOf(':') + 1) === by.actor;
+    if (pending && sameParty(pending.requester)) {
+      const product = await this.store.products.get(pending.productId);
+      if (readProductTemplate(product?.template)?.selfApproval !== true) {
+        await this.store.audit.append({ ...by, action: AUDIT.requestApprove, target: requestId, outcome: 'refused', detail: { reason: 'fourEyes', requester: pending.requester } });
+        throw forbidden('four eyes: a request is approved by someone other than its requester (the product does not allow self-approval)');
+      }
+    }
     const request = await this.store.requests.approve(requestId, by.actor, {
       ...by,
       action: AUDIT.requestApprove,
