@@ -6,6 +6,7 @@
 // with {error}, changes nothing and is in the audit trail.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { may, type Principal, type Resource } from '../src/auth/authorize.js';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
 import { createProduct } from '../src/core/products.js';
 import type { CredentialScope, Permission } from '../src/core/types.js';
@@ -20,7 +21,7 @@ interface AuditRow {
   detail: Record<string, unknown>;
 }
 
-describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip).slice(0, 1))('one authorization decision, $name', (d) => {
+describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip))('one authorization decision, $name', (d) => {
   let env: RestEnv;
   let productA: string;
   let productB: string;
@@ -228,5 +229,27 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip).slice(0, 1))('one authoriz
       expect(listed).toEqual([mine]);
       expect((await env.api('POST', `/v1/certificates/${mine}/revoke`, own.token, {})).status).toBe(200);
     });
+  });
+});
+
+// The decision itself, for the principals that are not REST credentials (every protocol asks it).
+describe('may(principal, action, resource) for protocol credentials', () => {
+  const est: Principal = { id: 'e1', type: 'est', as: 'est:router1', products: ['p-a'], permissions: [], admin: false, scope: 'product' };
+  const cert = (productId: string, requester: string | null): Resource => ({ kind: 'certificate', id: 'c1', caId: 'ca1', productId, requester });
+
+  it('lets a device credential issue and follow up on its own, within its products, and nothing else', () => {
+    expect(may(est, 'issue', { kind: 'product', id: 'p-a', caId: 'ca1', productId: 'p-a', requester: est.as }).ok).toBe(true);
+    expect(may(est, 'issue', { kind: 'product', id: 'p-b', caId: 'ca1', productId: 'p-b', requester: est.as }).ok).toBe(false);
+    expect(may(est, 'renew', cert('p-a', est.as)).ok).toBe(true);
+    expect(may(est, 'read', cert('p-a', 'est:router2')).ok).toBe(false);
+    for (const action of ['revoke', 'suspend', 'edit', 'delete', 'approve', 'exportKeys'] as const) expect(may(est, action, cert('p-a', est.as)).ok, action).toBe(false);
+  });
+
+  it('keeps four eyes for an admin too, and lets a product relax it', () => {
+    const admin: Principal = { id: 'a1', type: 'rest', as: 'apikey:a1', products: '*', permissions: [], admin: true, scope: 'product' };
+    const held: Resource = { kind: 'request', id: 'r1', caId: 'ca1', productId: 'p-a', requester: admin.as };
+    expect(may(admin, 'approve', held)).toMatchObject({ ok: false, reason: expect.stringMatching(/four eyes/) });
+    expect(may(admin, 'approve', { ...held, selfApproval: true }).ok).toBe(true);
+    expect(may(admin, 'approve', { ...held, requester: 'apikey:other' }).ok).toBe(true);
   });
 });

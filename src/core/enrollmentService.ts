@@ -2,7 +2,7 @@
 // Grant (who, through which protocol, under which product, within which limits); submit() turns a
 // CSR into a stored, queued EnrollmentRequest, and waitForOutcome() lets a waiting front-end answer.
 import { createHash } from 'node:crypto';
-import { AUDIT } from '../audit/actions.js';
+import { AUDIT, CLI_ACTOR, SYSTEM_ACTOR } from '../audit/actions.js';
 import { CsrError, parseCsr, type ParsedCsr } from '../pki/csr.js';
 import { toPem } from '../pki/pem.js';
 import type { SignatureVerifier } from '../pki/verifyPool.js';
@@ -254,8 +254,11 @@ export class EnrollmentService {
    */
   async approve(requestId: string, by: AuditContext, approver?: string): Promise<EnrollmentRequest> {
     const pending = await this.store.requests.get(requestId);
-    // `<protocol>:<id>` names the credential `<id>` that the audit trail calls the actor.
-    const sameParty = (requester: string) => requester === approver || requester === by.actor || requester.slice(requester.indexOf(':') + 1) === by.actor;
+    // `<protocol>:<id>` names the credential `<id>` that the audit trail calls the actor (the CLI and
+    // the worker are no credential: an EST user named "cli" is not the operator at the console).
+    const credentialActor = by.actor !== CLI_ACTOR && by.actor !== SYSTEM_ACTOR;
+    const sameParty = (requester: string) =>
+      requester === approver || (credentialActor && (requester === by.actor || requester.slice(requester.indexOf(':') + 1) === by.actor));
     if (pending && sameParty(pending.requester)) {
       const product = await this.store.products.get(pending.productId);
       if (readProductTemplate(product?.template)?.selfApproval !== true) {
