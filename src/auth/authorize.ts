@@ -92,13 +92,14 @@ export function may(p: Principal, action: AuthzAction, r: Resource): Decision {
 
   if (p.type === 'rest') {
     const caId = r.caId ?? '*';
+    const where = r.caId === null ? 'every CA (*), as an imported certificate belongs to none' : r.caId === '*' ? 'any CA' : `CA ${r.caId}`;
     if (action === 'read' && r.kind === 'request' && mine) {
       // A caller always sees where its own request stands (the 202 it got points there).
     } else if (action === 'exportKeys') {
-      if (!holds(p, 'exportKeys', caId) && !holds(p, 'exportAnyKeys', caId)) return no(`this credential may not export private keys on CA ${caId} (it needs the exportKeys permission)`);
+      if (!holds(p, 'exportKeys', caId) && !holds(p, 'exportAnyKeys', caId)) return no(`this credential may not export private keys on ${where} (it needs the exportKeys permission)`);
       if (!mine && !holds(p, 'exportAnyKeys', caId)) return no(`exportKeys covers the keys of certificates this credential requested; ${article(r)} was requested by another (that needs exportAnyKeys)`);
     } else if (!holds(p, PERMISSION_OF[action], caId)) {
-      return no(`this credential may not ${action} on CA ${caId}`);
+      return no(`this credential may not ${action} on ${where}`);
     }
   } else if (ownable && action !== 'issue' && !mine) {
     // A device's credential follows up only on its own requests.
