@@ -1226,6 +1226,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
             { ca: caId, actions: ['read', 'issue'] },
             { ca: '*', actions: ['read'] },
           ],
+          scope: 'own',
         });
         const inserted = await store.credentials.insert(input, testAudit('credential.create', input.id));
         expect(inserted).toEqual({
@@ -1692,6 +1693,8 @@ describe('sqlite file specifics', () => {
       allowIps: [],
       permissions,
       admin: false,
+      // 0009 gives every credential of before the scope they had: their products.
+      scope: 'product',
       secret: 'ab'.repeat(32),
       previousSecret: null,
       previousSecretUntil: null,
