@@ -5,7 +5,7 @@
 // A trail that does not verify is refused before anything changes.
 import { execFile, spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -105,7 +105,11 @@ for (const d of deployments) {
     /** What is sealed, as stored: must not change when a rotation is refused. */
     const sealedRows = async () => ({
       cas: await rows('select id, encrypted_key from cas order by id'),
+      ocsp: await rows('select id, encrypted_key from ocsp_signers order by id'),
+      escrowed: await rows('select id, escrowed_key from enrollment_requests where escrowed_key is not null order by id'),
       credentials: await rows('select id, secret from credentials order by id'),
+      ra: await rows('select id, encrypted_key from scep_ra_certificates order by id'),
+      est: await rows('select owner, transaction_id, key_envelope from est_credential_keys order by owner, transaction_id'),
       audit: await rows('select seq, hash from audit_log order by seq'),
     });
 
@@ -214,6 +218,31 @@ for (const d of deployments) {
       }
     });
 
+    it('is one transaction: a kept key that does not open, found after the CA keys were re-sealed, leaves everything as it was', { timeout: 120_000 }, async () => {
+      await exec('insert into est_credential_keys (owner, transaction_id, key_envelope, csr, created_at, delivered_at) values (?, ?, ?, ?, ?, null)', [
+        'bogus-owner',
+        'tx-bogus',
+        'v1.AAAAAAAAAAAAAAAA.AAAA.AAAAAAAAAAAAAAAAAAAAAA',
+        'AA',
+        Date.now(),
+      ]);
+      const unchanged = await sealedRows();
+      try {
+        const refused = cli(['master-key', 'rotate'], { CERTGATE_NEW_MASTER_KEY: NEW_KEY });
+        expect(refused.code).toBe(1);
+        expect(refused.stderr).toMatch(/the EST server-generated key kept for bogus-owner \(transaction tx-bogus\) does not open under the current master key/);
+        expect(await sealedRows()).toEqual(unchanged);
+        if (d.keyIn === 'file') {
+          expect(readFileSync(keyFile, 'utf8').trim()).toBe(OLD_KEY);
+          expect(existsSync(`${keyFile}.new`)).toBe(false);
+        }
+      } finally {
+        await exec('delete from est_credential_keys where owner = ?', ['bogus-owner']);
+      }
+      // Still the old key's deployment.
+      expect(cli(['ca', 'list', '--json']).code).toBe(0);
+    });
+
     it('never takes the new key as an argument, nor the current one again', { timeout: 120_000 }, async () => {
       const asArgument = cli(['master-key', 'rotate', '--new-key', NEW_KEY]);
       expect(asArgument.code).toBe(1);
@@ -256,6 +285,16 @@ for (const d of deployments) {
       const verify = cli(['audit', 'verify', '--json'], newKeyEnv);
       expect(verify.code, verify.stderr).toBe(0);
       expect(verify.json<{ ok: boolean }>().ok).toBe(true);
+      if (d.keyIn === 'file') {
+        // As if the rotation had died between its commit and the rename: the old key in master.key, the new one beside it.
+        writeFileSync(`${keyFile}.new`, NEW_KEY + '\n', { mode: 0o600 });
+        writeFileSync(keyFile, OLD_KEY + '\n', { mode: 0o600 });
+        const stranded = cli(['ca', 'list', '--json']);
+        expect(stranded.code).toBe(1);
+        expect(stranded.stderr).toContain(`${keyFile}.new exists: a master-key rotation committed but died before putting its key in place; move it over (mv ${keyFile}.new ${keyFile})`);
+        renameSync(`${keyFile}.new`, keyFile);
+        expect(cli(['ca', 'list', '--json']).code).toBe(0);
+      }
       const last = cli(['audit', 'list', '--limit', '1', '--json'], newKeyEnv).json<{ entries: { action: string; actor: string; detail: { resealed: Record<string, number> } }[] }>().entries[0];
       expect(last).toMatchObject({ action: 'master_key.rotate', actor: 'cli', detail: { resealed: { ca_keys: 2, escrowed_keys: 1 } } });
     });

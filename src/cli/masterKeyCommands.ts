@@ -3,22 +3,19 @@
 // CERTGATE_NEW_MASTER_KEY. The database changes in one transaction (core/rekey); a key kept in
 // data/master.key is replaced only after that commit, through master.key.new and a rename, so a
 // crash leaves either the old key with the old data, or the new data with the new key beside it.
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ConfigError, ENV_NAMES, type Config } from '../config.js';
+import { ENV_NAMES, type Config } from '../config.js';
 import { AppError } from '../core/errors.js';
 import type { ProtocolModule } from '../core/protocol.js';
 import { rekeyDeployment, type RekeyCounts } from '../core/rekey.js';
-import { resolveMasterKey } from '../masterKey.js';
-import { openRuntime, type Runtime } from '../runtime.js';
+import { pendingMasterKeyFile, resolveMasterKey } from '../masterKey.js';
+import { openRuntime } from '../runtime.js';
 import { jsonOption, print, type CliKit } from './kit.js';
 
 export const NEW_MASTER_KEY_ENV = 'CERTGATE_NEW_MASTER_KEY';
 /** The same floor as the master key's own (config.ts). */
 const MIN_KEY_LENGTH = 16;
-
-/** Where a rotation keeps the new key until its commit is known: beside master.key, renamed over it after. */
-export const pendingKeyFile = (keyFile: string): string => `${keyFile}.new`;
 
 function readNewKey(file: string | undefined): string {
   const fromEnv = process.env[NEW_MASTER_KEY_ENV];
@@ -80,19 +77,9 @@ export function registerMasterKeyCommands(program: Command, config: CliKit['conf
       const cfg: Config = config();
       const resolved = resolveMasterKey(cfg);
       if (resolved.fresh) throw new AppError('bad_request', `no master key is set (${ENV_NAMES.masterKey}, or ${resolved.file}): there is nothing to rotate`);
-      const pending = pendingKeyFile(resolved.file);
-      let rt: Runtime;
-      try {
-        rt = await openRuntime(cfg, { protocols: protocols() });
-      } catch (e) {
-        if (e instanceof ConfigError && resolved.source === 'file' && existsSync(pending)) {
-          throw new ConfigError(
-            `${e.message}. ${pending} exists: a rotation was committed but its key file not yet put in place; ` +
-              `move it over ${resolved.file} (mv ${pending} ${resolved.file}) and start again`,
-          );
-        }
-        throw e;
-      }
+      const pending = pendingMasterKeyFile(resolved.file);
+      // Refuses a key the database was not sealed under (and names a master.key.new left by a rotation that died before its rename).
+      const rt = await openRuntime(cfg, { protocols: protocols() });
       try {
         if (resolved.source === 'file') {
           // A stale one (a rotation that rolled back) is overwritten: the database opened with master.key, so it holds nothing under that key.
