@@ -84,9 +84,8 @@ export function registerMasterKeyCommands(program: Command, config: CliKit['conf
         if (resolved.source === 'file') {
           // A stale one (a rotation that rolled back) is overwritten: the database opened with master.key, so it holds nothing under that key.
           writeKeyFile(pending, newKey);
-          if (!o.json) {
-            console.error(`the new key is in ${pending} until the rotation commits; should this command die before it says "rotated", and certgate then refuse ${resolved.file}, run: mv ${pending} ${resolved.file}`);
-          }
+          // On stderr even with --json: it is the one line an operator needs if nothing else gets printed.
+          console.error(`the new key is in ${pending} until the rotation commits; should this command die before it says "rotated", and certgate then refuse ${resolved.file}, run: mv ${pending} ${resolved.file}`);
         }
         let result;
         try {
