@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createCa } from '../src/ca/createCa.js';
+import { decryptPrivateKey } from '../src/ca/keyProtection.js';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
 import { loadConfig, type Config } from '../src/config.js';
 import { createProduct } from '../src/core/products.js';
@@ -30,6 +32,7 @@ import { buildRequest, getCaCert, pkiOperation, readReply, rsaKey, selfSigned, t
 const root = join(import.meta.dirname, '..');
 const OLD_KEY = 'old-master-key-rotate-0123456789';
 const NEW_KEY = 'new-master-key-rotate-9876543210';
+const CA_PASSPHRASE = 'a-passphrase-of-its-own-0123456789';
 const postgresUrl = inject('postgresUrl');
 
 interface Deployment {
@@ -53,7 +56,9 @@ interface Before {
   defaultProductId: string;
   escrowCertId: string;
   escrowCertPem: string;
-  acme: { id: string; hmacKey: string };
+  acme: { id: string; hmacKeys: string[] };
+  /** A CA under its own passphrase: the master key never sealed it, so rotation leaves it as it is. */
+  passphraseCa: { id: string; encryptedKey: string };
   scep: { id: string; challenge: string };
   ra: RaInfo;
   estKey: Buffer;
@@ -154,6 +159,8 @@ for (const d of deployments) {
         if (!rootCa || !issuing) throw new Error('init made no root and issuing CA');
         const defaultProductId = (await rt.store.products.getByName('default'))?.id as string;
 
+        const passphraseCa = await createCa(rt.store, { name: 'own-passphrase', keyAlgorithm: 'ec-p256', validityDays: 30, parentId: rootCa.id, passphrase: CA_PASSPHRASE }, rt.secrets, CLI_CONTEXT);
+
         // An escrowed managed key, issued over REST.
         const escrow = await createProduct(rt.store, { name: 'escrow', caId: issuing.id, template: parseProductTemplate({ escrowKeys: true }) }, CLI_CONTEXT);
         const issued = await restCall(base, adminToken, 'POST', '/v1/certificates', { productId: escrow.id, commonName: 'escrow.rotate.test' });
@@ -161,7 +168,9 @@ for (const d of deployments) {
         const escrowCert = issued.json.certificate as { id: string; certificate_pem: string };
 
         // Credentials whose secrets are sealed (not hashed).
+        // The ACME one rotated with a grace period: its previous key is sealed too, and must keep working.
         const acme = await rt.credentials.create({ type: 'acme', products: '*' }, CLI_CONTEXT);
+        const acmeNow = await rt.credentials.rotate(acme.credential.id, 3600, CLI_CONTEXT);
         const scep = await rt.credentials.create({ type: 'scep', products: [defaultProductId] }, CLI_CONTEXT);
 
         // An OCSP answer (its signer is made, and sealed, on the first request) and the SCEP RA.
@@ -189,10 +198,11 @@ for (const d of deployments) {
           defaultProductId,
           escrowCertId: escrowCert.id,
           escrowCertPem: escrowCert.certificate_pem,
-          acme: { id: acme.credential.id, hmacKey: acme.secret },
+          acme: { id: acme.credential.id, hmacKeys: [acme.secret, acmeNow.secret] },
           scep: { id: scep.credential.id, challenge: scep.secret },
           ra,
           estKey: kept.pkcs8,
+          passphraseCa: { id: passphraseCa.id, encryptedKey: passphraseCa.encryptedKey },
         };
       } finally {
         await server.close();
@@ -261,7 +271,11 @@ for (const d of deployments) {
       const r = d.keyIn === 'file' ? cli(['master-key', 'rotate', '--new-key-file', newKeyFile, '--json']) : cli(['master-key', 'rotate', '--json'], { CERTGATE_NEW_MASTER_KEY: NEW_KEY });
       expect(r.code, r.stderr).toBe(0);
       const out = r.json<{ resealed: Record<string, number>; key_file: string | null; next_steps: string[] }>();
-      expect(out.resealed).toMatchObject({ ca_keys: 2, escrowed_keys: 1, credential_secrets: 2, 'est.server_keys': 1 });
+      // Root and issuing CA (not the passphrase one); the SCEP challenge, and the ACME key and its previous one.
+      expect(out.resealed).toMatchObject({ ca_keys: 2, escrowed_keys: 1, credential_secrets: 3, 'est.server_keys': 1 });
+      const [passphraseRow] = await rows('select encrypted_key from cas where id = ?', [before.passphraseCa.id]);
+      expect(passphraseRow?.encrypted_key).toBe(before.passphraseCa.encryptedKey);
+      expect(decryptPrivateKey(passphraseRow?.encrypted_key as string, CA_PASSPHRASE).asymmetricKeyType).toBe('ec');
       expect(out.resealed.ocsp_signer_keys).toBeGreaterThanOrEqual(1);
       expect(out.resealed['scep.ra_keys']).toBeGreaterThanOrEqual(1);
       expect(out.resealed.audit_entries).toBeGreaterThan(5);
@@ -296,7 +310,7 @@ for (const d of deployments) {
         expect(cli(['ca', 'list', '--json']).code).toBe(0);
       }
       const last = cli(['audit', 'list', '--limit', '1', '--json'], newKeyEnv).json<{ entries: { action: string; actor: string; detail: { resealed: Record<string, number> } }[] }>().entries[0];
-      expect(last).toMatchObject({ action: 'master_key.rotate', actor: 'cli', detail: { resealed: { ca_keys: 2, escrowed_keys: 1 } } });
+      expect(last).toMatchObject({ action: 'master_key.rotate', actor: 'cli', detail: { resealed: { ca_keys: 2, escrowed_keys: 1, credential_secrets: 3 } } });
     });
 
     it('serves with the new key: issues, exports the escrowed key, answers OCSP, and the credentials and kept keys still open', { timeout: 180_000 }, async () => {
@@ -328,9 +342,11 @@ for (const d of deployments) {
         expect(ocsp).toMatch(/Response verify OK/);
         expect(ocsp).toMatch(/escrow\.pem: good/);
 
-        const hmacKey = Buffer.from(before.acme.hmacKey, 'base64url');
-        const acme = await rt.credentials.authenticate({ type: 'acme', kid: before.acme.id, verify: (key) => key.equals(hmacKey) }, { protocol: 'acme', sourceIp: '127.0.0.1' });
-        expect(acme).toMatchObject({ ok: true, credential: { id: before.acme.id } });
+        for (const shown of before.acme.hmacKeys) {
+          const hmacKey = Buffer.from(shown, 'base64url');
+          const acme = await rt.credentials.authenticate({ type: 'acme', kid: before.acme.id, verify: (key) => key.equals(hmacKey) }, { protocol: 'acme', sourceIp: '127.0.0.1' });
+          expect(acme).toMatchObject({ ok: true, credential: { id: before.acme.id } });
+        }
 
         // A SCEP enrollment with the static challenge, encrypted to the RA certificate made before the rotation.
         const ra = await getCaCert(`${base}/scep`);
