@@ -97,7 +97,9 @@ export function registerMasterKeyCommands(program: Command, config: CliKit['conf
             newKeySource: resolved.source === 'file' ? 'master.key in the data directory' : `${ENV_NAMES.masterKey} (kept by the operator)`,
           });
         } catch (e) {
-          // Rolled back: the database is still under the current key, which stays where it was.
+          // Rolled back: the database is still under the current key, which stays where it was. A key
+          // file means the embedded SQLite database (PostgreSQL needs the key in the config), where a
+          // COMMIT that fails is rolled back, so no error here can follow a commit.
           if (resolved.source === 'file') rmSync(pending, { force: true });
           throw e;
         }
