@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { createCa } from './ca/createCa.js';
 import { registerAuditCommands } from './cli/auditCommands.js';
 import { registerCredentialCommands } from './cli/credentialCommands.js';
+import { registerMasterKeyCommands } from './cli/masterKeyCommands.js';
 import { collectCustomField } from './cli/customFieldOption.js';
 import { CLI_CONTEXT, cliKit, collect, findCa, intArg, jsonOption, print } from './cli/kit.js';
 import type { Config } from './config.js';
@@ -226,6 +227,8 @@ product
 
 registerCredentialCommands(program, withRuntime);
 registerAuditCommands(program, withRuntime);
+// Rotation re-seals the protocols' tables too, so it opens the runtime with them mounted.
+registerMasterKeyCommands(program, config, () => protocols);
 
 const cert = program.command('cert').description('issued certificates');
 cert

@@ -24,6 +24,20 @@ export interface ResolvedMasterKey {
 export const masterKeyFile = (config: Config): string => join(config.dataDir, 'master.key');
 
 /**
+ * Where `master-key rotate` keeps the new key until its transaction has committed; renamed over
+ * master.key after. Found beside a master.key the database refuses, it is the key the database
+ * was rotated to by a process that died before the rename.
+ */
+export const pendingMasterKeyFile = (keyFile: string): string => `${keyFile}.new`;
+
+function pendingRotationHint(resolved: ResolvedMasterKey): string {
+  const pending = pendingMasterKeyFile(resolved.file);
+  return resolved.source === 'file' && existsSync(pending)
+    ? `. ${pending} exists: a master-key rotation committed but died before putting its key in place; move it over (mv ${pending} ${resolved.file}) and start again`
+    : '';
+}
+
+/**
  * The master key protects everything sealed at rest. Scaled out it must come from the
  * environment (every process needs the same one); embedded, it may live in `master.key` in the
  * data directory, which is made on the first start of a new deployment (see checkMasterKey).
@@ -79,14 +93,14 @@ export async function checkMasterKey(store: Store, resolved: ResolvedMasterKey, 
       decryptPrivateKey(sealed.encryptedKey, resolved.key);
       return;
     } catch {
-      throw new ConfigError(`the master key in ${named} is not the one ${where(config)} was created with: the key of CA "${sealed.name}" does not open with it`);
+      throw new ConfigError(`the master key in ${named} is not the one ${where(config)} was created with: the key of CA "${sealed.name}" does not open with it${pendingRotationHint(resolved)}`);
     }
   }
   const chainKey = chainKeyOf(resolved.key);
   if (head && !sealedUnder(chainKey, head) && !isUnkeyed(chainKey, head)) {
     throw new ConfigError(
       `the master key in ${named} is not the one ${where(config)} was created with: the audit trail's last entry (${head.seq}) is not sealed under it ` +
-        '(or that entry was forged)',
+        `(or that entry was forged)${pendingRotationHint(resolved)}`,
     );
   }
 }

@@ -300,7 +300,8 @@ for (const d of deployments) {
         const { entries } = await rt.store.audit.list({}, { limit: 1000, offset: 0 });
         const actions = new Set(entries.map((e) => e.action));
         // Written and checked elsewhere: ACME's account events (acme.rfc.test.ts), rate-limit refusals and
-        // SCEP challenge minting (limits.test.ts); the trail's own maintenance has tests of its own below.
+        // SCEP challenge minting (limits.test.ts), master-key rotation (masterKeyRotate.test.ts); the trail's own
+        // maintenance has tests of its own below.
         const apart: string[] = [
           AUDIT.requestFail,
           AUDIT.acmeAccountCreate,
@@ -311,6 +312,7 @@ for (const d of deployments) {
           AUDIT.auditCheckpoint,
           AUDIT.rateLimited,
           AUDIT.scepChallengeMint,
+          AUDIT.masterKeyRotate,
         ];
         const expected = Object.values(AUDIT).filter((a) => !apart.includes(a));
         expect(expected.filter((a) => !actions.has(a))).toEqual([]);

@@ -2,7 +2,7 @@
 import type { ProtocolModule } from '../../src/core/protocol.js';
 import { EST_MIGRATIONS } from './migrations.js';
 import { EstServer } from './server.js';
-import { ServerKeys } from './serverKeygen.js';
+import { resealKeptKeys, ServerKeys } from './serverKeygen.js';
 
 /** How long a key serverkeygen made is kept for the same request sent again. */
 export const SERVER_KEY_KEPT_MS = 30 * 86_400_000;
@@ -28,5 +28,8 @@ export const estProtocol: ProtocolModule = {
         return Promise.resolve();
       },
     };
+  },
+  async resealUnder({ tables, from, to }) {
+    return { server_keys: await resealKeptKeys(tables(), from, to) };
   },
 };

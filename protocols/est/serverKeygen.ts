@@ -56,6 +56,33 @@ export async function makeKeyAndCsr(clientCsr: ParsedCsr, template: ProductTempl
   return { key, csrDer: fromPem(pem, ['CERTIFICATE REQUEST']) };
 }
 
+/** What the kept keys are sealed for: one purpose, and a key's owner and transaction as its AAD. */
+const KEPT_KEYS_PURPOSE = 'est server-generated keys';
+const keptKeyAad = (owner: string, transactionId: string): Buffer => Buffer.from(`certgate-est-key:v2:${owner}:${transactionId}`);
+
+/**
+ * `certgate master-key rotate`: every kept key opened under the current master key and sealed under
+ * the new one, through `db` (the rotation's transaction). One that does not open stops the rotation.
+ */
+export async function resealKeptKeys(db: Kysely<unknown>, from: Sealing, to: Sealing): Promise<number> {
+  const own = db as Kysely<Schema>;
+  const opened = from.secrets(KEPT_KEYS_PURPOSE);
+  const sealed = to.secrets(KEPT_KEYS_PURPOSE);
+  const rows = await own.selectFrom('est_credential_keys').select(['owner', 'transaction_id', 'key_envelope']).execute();
+  for (const r of rows) {
+    const aad = keptKeyAad(r.owner, r.transaction_id);
+    const pkcs8 = opened.open(r.key_envelope, aad);
+    if (!pkcs8) throw new Error(`the EST server-generated key kept for ${r.owner} (transaction ${r.transaction_id}) does not open under the current master key`);
+    await own
+      .updateTable('est_credential_keys')
+      .set({ key_envelope: sealed.seal(pkcs8, aad) })
+      .where('owner', '=', r.owner)
+      .where('transaction_id', '=', r.transaction_id)
+      .execute();
+  }
+  return rows.length;
+}
+
 /** The kept keys: sealed under a key derived from the master key, bound to their owner and transaction. */
 export class ServerKeys {
   private readonly db: Kysely<Schema>;
@@ -66,7 +93,7 @@ export class ServerKeys {
     sealing: Sealing,
   ) {
     this.db = tables.db;
-    this.box = sealing.secrets('est server-generated keys');
+    this.box = sealing.secrets(KEPT_KEYS_PURPOSE);
   }
 
   /**
@@ -119,7 +146,7 @@ export class ServerKeys {
   }
 
   private aad(owner: string, transactionId: string): Buffer {
-    return Buffer.from(`certgate-est-key:v2:${owner}:${transactionId}`);
+    return keptKeyAad(owner, transactionId);
   }
 
   private seal(pkcs8: Buffer, owner: string, transactionId: string): string {

@@ -75,6 +75,18 @@ const challengeOf = (r: Selectable<Schema['scep_challenges']>): ChallengeRecord 
   createdAt: ms(r.created_at),
 });
 
+/**
+ * `certgate master-key rotate`: every RA key (expired ones too: requests encrypted to them may
+ * still come) opened under the current master key and sealed under the new one, through `db`
+ * (the rotation's transaction).
+ */
+export async function resealRaKeys(db: Kysely<unknown>, reseal: (envelope: string, id: string) => string): Promise<number> {
+  const own = db as Kysely<Schema>;
+  const rows = await own.selectFrom('scep_ra_certificates').select(['id', 'encrypted_key']).execute();
+  for (const r of rows) await own.updateTable('scep_ra_certificates').set({ encrypted_key: reseal(r.encrypted_key, r.id) }).where('id', '=', r.id).execute();
+  return rows.length;
+}
+
 export class ScepDb {
   private readonly db: Kysely<Schema>;
   private readonly write: ProtocolTables<Schema>['write'];

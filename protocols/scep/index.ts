@@ -4,7 +4,7 @@ import express from 'express';
 import type { ProtocolModule } from '../../src/core/protocol.js';
 import { challengeRoutes, Challenges } from './challenges.js';
 import { CmsPool } from './cmsPool.js';
-import { ScepDb } from './db.js';
+import { resealRaKeys, ScepDb } from './db.js';
 import { SCEP_MIGRATIONS } from './migrations.js';
 import { PkiOperations } from './operations.js';
 import { RaCertificates } from './ra.js';
@@ -49,5 +49,15 @@ export const scepProtocol: ProtocolModule = {
         await cms.close();
       },
     };
+  },
+  async resealUnder({ tables, from, to }) {
+    const ra_keys = await resealRaKeys(tables(), (envelope, id) => {
+      try {
+        return to.sealKey(from.openKey(envelope));
+      } catch (e) {
+        throw new Error(`the SCEP RA key ${id} does not open under the current master key: ${(e as Error).message}`, { cause: e });
+      }
+    });
+    return { ra_keys };
   },
 };

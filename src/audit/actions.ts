@@ -40,6 +40,8 @@ export const AUDIT = {
   auditChainKeyed: 'audit.chain_keyed',
   /** A signed checkpoint of the trail handed to the operator (`certgate audit checkpoint`). */
   auditCheckpoint: 'audit.checkpoint',
+  /** Everything sealed under the master key sealed again under a new one, and the chain re-keyed (`certgate master-key rotate`). */
+  masterKeyRotate: 'master_key.rotate',
   /** A request or issuance refused by a per-credential limit (the first refusal of each window). */
   rateLimited: 'rate_limit.refused',
   /** A SCEP one-time challenge handed out (never the challenge itself). */

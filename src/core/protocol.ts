@@ -120,9 +120,28 @@ export interface MountedProtocol {
   close?(): Promise<void>;
 }
 
+/**
+ * What a protocol's resealUnder gets during `certgate master-key rotate`: its own tables (the
+ * same guard as tables()) inside the rotation's one transaction, so its rows commit with the
+ * core's or not at all, and the sealing under the current and the new master key.
+ */
+export interface ResealContext {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Reads and writes here run in the rotation's transaction: execute them directly (no write()). */
+  tables<S>(): Kysely<S>;
+  readonly from: Sealing;
+  readonly to: Sealing;
+}
+
 export interface ProtocolModule {
   readonly name: string;
   /** Tables this protocol owns, migrated under its own name (kept apart from the core's). */
   readonly migrations?: Readonly<Record<string, Migration>>;
   mount(core: CoreServices): MountedProtocol;
+  /**
+   * Every value this protocol sealed under the master key in its own tables, opened with `from`
+   * and sealed again with `to`; returns how many, by kind (e.g. { ra_keys: 2 }). Throws when one
+   * does not open: the whole rotation is then rolled back. A protocol that seals nothing has none.
+   */
+  resealUnder?(context: ResealContext): Promise<Readonly<Record<string, number>>>;
 }
