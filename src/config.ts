@@ -105,6 +105,27 @@ export const configSchema = z.object({
   httpRequestTimeoutMs: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
   /** How long an idle keep-alive connection is kept: longer than a load balancer's idle timeout (60 s on AWS ALB). */
   httpKeepAliveTimeoutMs: z.coerce.number().int().min(100).max(600_000).default(65_000),
+  /**
+   * ACME, EST and SCEP issuances per minute, counted per requester (ACME account, EST user or
+   * certificate) and per credential (EAB, EST, static SCEP challenge) (0: no limit). REST has its own above.
+   */
+  protocolIssuePerMinute: z.coerce.number().int().min(0).default(120),
+  /** The same per hour (0: no limit). */
+  protocolIssuePerHour: z.coerce.number().int().min(0).default(3_000),
+  /** SCEP issuances per product per minute, whatever the challenge (0: no limit). */
+  scepIssuePerProductPerMinute: z.coerce.number().int().min(0).default(600),
+  /** Failed logins (per source address or per claimed identity) answered at once; each one more waits twice as long. */
+  loginFailuresBeforeDelay: z.coerce.number().int().min(0).default(5),
+  /** The longest a failed login's answer is held back. */
+  loginDelayMaxMs: z.coerce.number().int().min(0).max(60_000).default(2_000),
+  /** Failed logins from one source address in a window, after which every login from it is refused until the window ends (0: no limit). */
+  loginFailuresPerSource: z.coerce.number().int().min(0).default(100),
+  /** Failed logins for one claimed identity (EST user, API key id, EAB key id) in a window, then refused alike (0: no limit). */
+  loginFailuresPerIdentity: z.coerce.number().int().min(0).default(20),
+  /** The failed-login window. */
+  loginThrottleWindowSeconds: z.coerce.number().int().min(1).max(86_400).default(900),
+  /** Refused logins are audited once per source and reason in this window, then as one entry with their count. */
+  authRefusalAuditSeconds: z.coerce.number().int().min(1).max(86_400).default(60),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -153,6 +174,15 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   httpHeadersTimeoutMs: 'CERTGATE_HTTP_HEADERS_TIMEOUT_MS',
   httpRequestTimeoutMs: 'CERTGATE_HTTP_REQUEST_TIMEOUT_MS',
   httpKeepAliveTimeoutMs: 'CERTGATE_HTTP_KEEP_ALIVE_TIMEOUT_MS',
+  protocolIssuePerMinute: 'CERTGATE_PROTOCOL_ISSUE_PER_MINUTE',
+  protocolIssuePerHour: 'CERTGATE_PROTOCOL_ISSUE_PER_HOUR',
+  scepIssuePerProductPerMinute: 'CERTGATE_SCEP_ISSUE_PER_PRODUCT_PER_MINUTE',
+  loginFailuresBeforeDelay: 'CERTGATE_LOGIN_FAILURES_BEFORE_DELAY',
+  loginDelayMaxMs: 'CERTGATE_LOGIN_DELAY_MAX_MS',
+  loginFailuresPerSource: 'CERTGATE_LOGIN_FAILURES_PER_SOURCE',
+  loginFailuresPerIdentity: 'CERTGATE_LOGIN_FAILURES_PER_IDENTITY',
+  loginThrottleWindowSeconds: 'CERTGATE_LOGIN_THROTTLE_WINDOW_SECONDS',
+  authRefusalAuditSeconds: 'CERTGATE_AUTH_REFUSAL_AUDIT_SECONDS',
 };
 
 export class ConfigError extends Error {

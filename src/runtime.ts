@@ -1,6 +1,7 @@
 // Opens everything a process needs (store, queue, CA registry, services) from the config, and
 // closes it again in the right order.
 import { join } from 'node:path';
+import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { CaRegistry } from './ca/registry.js';
 import type { CaSecrets } from './ca/createCa.js';
@@ -10,7 +11,11 @@ import { checkMasterKey, persistNewMasterKey, resolveMasterKey } from './masterK
 import { CredentialService } from './auth/credentialService.js';
 import { EnrollmentService, type NameAuthorizer } from './core/enrollmentService.js';
 import { MemoryRateCounter, RedisRateCounter, type RateCounter } from './core/rateCounter.js';
-import type { CoreServices, JobOptions, MountedProtocol, ProtocolJobs, ProtocolModule, StatusChangeListener } from './core/protocol.js';
+import { RequestLimits } from './auth/requestLimits.js';
+import type { CoreServices, JobOptions, MountedProtocol, ProtocolJobs, ProtocolModule, ProtocolTables, StatusChangeListener } from './core/protocol.js';
+import { createSealing, type Sealing } from './core/sealing.js';
+import { SystemSigner } from './core/systemSigner.js';
+import { guardTables, tablesCreatedBy, TableGuard } from './core/tableGuard.js';
 import { InventoryService } from './core/inventoryService.js';
 import { QueryService } from './core/queries.js';
 import type { Protocol } from './core/types.js';
@@ -52,8 +57,13 @@ export interface Runtime {
   revocations: RevocationService;
   credentials: CredentialService;
   crls: CrlPublisher;
+  /** Certificates the gateway issues to itself, recorded under each CA's system product. */
+  signer: SystemSigner;
+  sealing: Sealing;
   /** What front-ends get: narrow services, never the store. */
   core: CoreServices;
+  /** The services the protocol of this name was mounted with (its tables handle included). */
+  protocolCore(name: string): CoreServices;
   /** The registered protocols, mounted on `core`, in registration order. */
   protocols: readonly { module: ProtocolModule; mounted: MountedProtocol }[];
   /** Starts consuming enrollment jobs in this process, after re-queueing stranded requests. */
@@ -129,7 +139,14 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   });
   const cas = new CaRegistry(store, secrets, publicUrlOf(config));
   const verifier = new ThreadedVerifier(config.cryptoThreads);
-  const enrollments = new EnrollmentService(store, queue, verifier);
+  const rateCounter: RateCounter = config.redisUrl ? new RedisRateCounter(config.redisUrl, queuePrefix, onError) : new MemoryRateCounter();
+  const requestLimits = new RequestLimits(rateCounter, (entry) => store.audit.append(entry));
+  const enrollments = new EnrollmentService(store, queue, verifier, {
+    counter: requestLimits,
+    perMinute: config.protocolIssuePerMinute,
+    perHour: config.protocolIssuePerHour,
+    scepPerProductPerMinute: config.scepIssuePerProductPerMinute,
+  });
   const revocations = new RevocationService(store);
   const crls = new CrlPublisher(store, cas, { validityMs: config.crlValidityHours * 3_600_000 }, log);
   // CRL builds have a queue of their own, so a big CRL never waits behind (or holds up) enrollments.
@@ -158,7 +175,6 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     void broadcast.publish(REVOCATIONS_CHANNEL, revocationNotice(caId, serialHex));
   });
 
-  const rateCounter: RateCounter = config.redisUrl ? new RedisRateCounter(config.redisUrl, queuePrefix, onError) : new MemoryRateCounter();
   const credentials = new CredentialService(store, {
     masterKey: secrets.masterKey,
     tokenTtlSeconds: config.tokenTtlSeconds,
@@ -167,6 +183,17 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     // only matters if that notice is lost; without it, the bound is how late others see it.
     cacheMs: config.redisUrl ? CREDENTIAL_CACHE_WITH_REDIS_MS : CREDENTIAL_CACHE_MS,
     onError,
+    limits: {
+      counter: rateCounter,
+      throttle: {
+        windowMs: config.loginThrottleWindowSeconds * 1000,
+        failuresBeforeDelay: config.loginFailuresBeforeDelay,
+        delayMaxMs: config.loginDelayMaxMs,
+        maxPerSource: config.loginFailuresPerSource,
+        maxPerIdentity: config.loginFailuresPerIdentity,
+      },
+      refusalAuditMs: config.authRefusalAuditSeconds * 1000,
+    },
   });
 
   // Queues the protocols define for their own work (ACME validations): started with the worker.
@@ -189,6 +216,8 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     return { enqueue: (id) => queue.enqueue(id), waitFor: (id, ms) => queue.waitFor(id, ms) };
   };
 
+  const sealing = createSealing(secrets.masterKey);
+  const signer = new SystemSigner(store, cas, log);
   const core: CoreServices = {
     config,
     log,
@@ -198,19 +227,42 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     inventory: new InventoryService(store),
     credentials,
     audit: store.audit,
-    cas,
-    crls,
+    // Views, not the registry and publisher themselves: a front-end cannot reach issue() or publish().
+    cas: { chainOf: (caId) => cas.chainOf(caId) },
+    crls: { current: (caId) => crls.current(caId), origin: (caId, n) => crls.origin(caId, n) },
     ocspSigners: store.ocspSigners,
-    masterKey: secrets.masterKey,
+    signer,
+    sealing,
     onStatusChange: (listener) => statusListeners.push(listener),
-    tables: { kind: store.kind, db: store.db, write: (statement) => store.write(statement) },
+    tables: () => {
+      throw new Error('tables belong to a protocol: use the services its mount() was given');
+    },
     jobs,
     rateCounter,
+    requestLimits,
   };
   const protocols: { module: ProtocolModule; mounted: MountedProtocol }[] = [];
+  const protocolCores = new Map<string, CoreServices>();
   for (const module of options.protocols ?? []) {
     if (module.migrations) await store.applyMigrations(module.name, module.migrations);
-    protocols.push({ module, mounted: module.mount(core) });
+    const guard = new TableGuard(module.name, module.migrations ? await tablesCreatedBy(module.migrations) : new Set());
+    const guarded = guardTables<unknown>(store.db as unknown as Kysely<unknown>, guard);
+    const handle: ProtocolTables<unknown> = {
+      kind: store.kind,
+      db: guarded.db,
+      write: (statement) => {
+        // A refusal is a rejected promise, as any failed write is, not a throw from write() itself.
+        try {
+          return store.write(guarded.checked(statement));
+        } catch (e) {
+          return Promise.reject(e as Error);
+        }
+      },
+    };
+    // The schema type is the protocol's to name; what it may touch is enforced by the guard.
+    const own: CoreServices = { ...core, signer: signer.forProtocol(module.name), tables: <S>() => handle as unknown as ProtocolTables<S> };
+    protocolCores.set(module.name, own);
+    protocols.push({ module, mounted: module.mount(own) });
   }
   const nameAuthorizers = new Map<Protocol, NameAuthorizer>();
   for (const { module, mounted } of protocols) if (mounted.authorizeNames) nameAuthorizers.set(module.name as Protocol, mounted.authorizeNames);
@@ -228,7 +280,14 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     revocations,
     credentials,
     crls,
+    signer,
+    sealing,
     core,
+    protocolCore(name) {
+      const own = protocolCores.get(name);
+      if (!own) throw new Error(`no protocol ${name} in this runtime`);
+      return own;
+    },
     protocols,
     async startWorker() {
       await crlQueue.startWorker(crlScheduler.handler(crls), 1);

@@ -1,7 +1,8 @@
 // The gateway's own HTTPS certificate. Like step-ca, the gateway signs it from its issuing CA at
-// start-up (and keeps it in the data dir until a third of its life is left); operators who bring
+// start-up (and keeps it in the data dir until a third of its life is left), through the core's
+// signer, so that it is in the inventory, the CRL and OCSP, and the audit trail; operators who bring
 // their own set CERTGATE_TLS_CERT_FILE and CERTGATE_TLS_KEY_FILE instead.
-import { createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -50,19 +51,20 @@ export async function ensureTlsCertificate(rt: Runtime): Promise<TlsMaterial | n
   }
   const issuing = (await rt.store.cas.list()).find((c) => c.kind === 'issuing');
   if (!issuing) return null;
-  const ca = await rt.cas.get(issuing.id);
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const notBefore = new Date(Date.now() - 60_000);
-  const issued = await ca.issue({
-    subjectDer: encodeName([{ type: OID.commonName, value: names.dns[0] ?? 'localhost' }]),
-    spkiDer: createPublicKey(privateKey).export({ format: 'der', type: 'spki' }),
+  const commonName = names.dns[0] ?? 'localhost';
+  const issued = await rt.signer.issue({
+    caId: issuing.id,
+    purpose: 'gateway-tls',
+    commonName,
+    subjectDer: encodeName([{ type: OID.commonName, value: commonName }]),
+    publicKey: privateKey,
     san: { dns: names.dns, ip: names.ip, email: [], uri: [] },
     notBefore,
     notAfter: new Date(notBefore.getTime() + LIFETIME_DAYS * 86_400_000),
-    keyUsage: ['digitalSignature'],
-    extendedKeyUsage: ['serverAuth'],
   });
-  const chain = ca.chainPem;
+  const chain = issued.chainPem;
   const material = {
     certPem: issued.pem + chain.slice(0, -1).join(''),
     keyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }) as string,

@@ -21,6 +21,7 @@ import { initialize } from '../src/init.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { openRuntime } from '../src/runtime.js';
 import { openStore } from '../src/store/index.js';
+import { ensureTlsCertificate } from '../src/tlsCertificate.js';
 import { PROTOCOLS } from '../protocols/index.js';
 import { createTestDatabase } from './harness/postgres.js';
 import { rebuildChain, restoreTrail, snapshotTrail, type RawDb } from './helpers/audit.js';
@@ -293,11 +294,24 @@ for (const d of deployments) {
         await rt.core.inventory.removeLocation(imported.id, location.id, CLI_CONTEXT, anywhere);
         expect(await rt.core.inventory.remove(imported.id, CLI_CONTEXT, anywhere)).toBe('deleted');
 
+        // A certificate the gateway issues to itself (its HTTPS certificate), through the core's signer.
+        await ensureTlsCertificate(rt);
+
         const { entries } = await rt.store.audit.list({}, { limit: 1000, offset: 0 });
         const actions = new Set(entries.map((e) => e.action));
-        // ACME's account events are written by its front-end, and checked there (acme.rfc.test.ts); the
-        // trail's own maintenance (a re-seal, a checkpoint) has tests of its own below.
-        const apart: string[] = [AUDIT.requestFail, AUDIT.acmeAccountCreate, AUDIT.acmeEabBind, AUDIT.acmeKeyChange, AUDIT.acmeAccountDeactivate, AUDIT.auditChainKeyed, AUDIT.auditCheckpoint];
+        // Written and checked elsewhere: ACME's account events (acme.rfc.test.ts), rate-limit refusals and
+        // SCEP challenge minting (limits.test.ts); the trail's own maintenance has tests of its own below.
+        const apart: string[] = [
+          AUDIT.requestFail,
+          AUDIT.acmeAccountCreate,
+          AUDIT.acmeEabBind,
+          AUDIT.acmeKeyChange,
+          AUDIT.acmeAccountDeactivate,
+          AUDIT.auditChainKeyed,
+          AUDIT.auditCheckpoint,
+          AUDIT.rateLimited,
+          AUDIT.scepChallengeMint,
+        ];
         const expected = Object.values(AUDIT).filter((a) => !apart.includes(a));
         expect(expected.filter((a) => !actions.has(a))).toEqual([]);
         // Who, from where, never a secret.

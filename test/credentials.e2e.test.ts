@@ -13,6 +13,7 @@ import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { PROTOCOLS } from '../protocols/index.js';
 import { makeCsr, tempDir } from './helpers/openssl.js';
 import { until } from './helpers/until.js';
+import { NO_LOGIN_THROTTLE } from './helpers/loginThrottle.js';
 
 const MASTER_KEY = 'test-master-key-credentials-0123';
 
@@ -78,7 +79,7 @@ describe('credentials over REST (embedded)', () => {
   beforeAll(async () => {
     const config = loadConfig({
       env: {},
-      overrides: { dataDir: dir, httpPort: 0, httpsPort: 0, masterKey: MASTER_KEY, logLevel: 'silent', issueWaitMs: 15_000 },
+      overrides: { dataDir: dir, httpPort: 0, httpsPort: 0, masterKey: MASTER_KEY, logLevel: 'silent', issueWaitMs: 15_000, ...NO_LOGIN_THROTTLE },
     });
     server = await startServer(config, {
       worker: true,

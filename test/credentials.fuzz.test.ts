@@ -8,6 +8,7 @@ import { startServer, type RunningServer } from '../src/httpServer.js';
 import { initialize } from '../src/init.js';
 import { PROTOCOLS } from '../protocols/index.js';
 import { tempDir } from './helpers/openssl.js';
+import { NO_LOGIN_THROTTLE } from './helpers/loginThrottle.js';
 
 const v4 = (n: number): string => [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
 
@@ -49,7 +50,7 @@ describe('strangers at the credential check and the credential routes', () => {
   let admin: string;
 
   beforeAll(async () => {
-    const config = loadConfig({ env: {}, overrides: { dataDir: tempDir(), httpPort: 0, httpsPort: 0, masterKey: 'test-master-key-fuzz-0123456789', logLevel: 'silent' } });
+    const config = loadConfig({ env: {}, overrides: { dataDir: tempDir(), httpPort: 0, httpsPort: 0, masterKey: 'test-master-key-fuzz-0123456789', logLevel: 'silent', ...NO_LOGIN_THROTTLE } });
     server = await startServer(config, { worker: false, json: true, protocols: PROTOCOLS, initFirst: async (rt) => void (admin = (await initialize(rt)).adminToken as string) });
   });
 

@@ -55,7 +55,7 @@ async function eventually<T>(next: () => Promise<T | undefined>, timeoutMs = 500
 }
 
 function responder(policy: Partial<OcspPolicy> = {}, reads: StatusReads = statusReadsOf(rt.store)): OcspResponder {
-  const signers = new OcspSigners(rt.store.ocspSigners, rt.cas, reads, rt.secrets.masterKey, 7 * 86_400_000);
+  const signers = new OcspSigners(rt.store.ocspSigners, rt.signer, reads, rt.sealing, 7 * 86_400_000);
   return new OcspResponder(reads, signers, { validityMs: 4 * 3_600_000, cacheMaxAgeMs: 60_000, cacheEntries: 1000, ...policy }, createLogger('silent'));
 }
 

@@ -1,11 +1,13 @@
-// The SCEP RA certificates (protocols/scep/ra.ts): issued by the CA on first use, fit for SCEP,
-// the key encrypted at rest under the master key, renewed with a third of the lifetime left, and
-// the predecessor kept (and usable) until it expires.
+// The SCEP RA certificates (protocols/scep/ra.ts): issued by the CA on first use through the core's
+// signer (recorded under the CA's system product, audited), fit for SCEP, the key encrypted at rest
+// under the master key, renewed with a third of the lifetime left, and the predecessor kept (and
+// usable) until it expires.
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decryptPrivateKey } from '../src/ca/keyProtection.js';
 import { loadConfig } from '../src/config.js';
+import { systemProductId } from '../src/core/systemProducts.js';
 import { initialize } from '../src/init.js';
 import { toPem } from '../src/pki/pem.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
@@ -32,13 +34,13 @@ describe('SCEP RA certificates', () => {
     caId = init.issuing?.id as string;
     rootPem = init.root?.certificatePem as string;
     issuingPem = init.issuing?.certificatePem as string;
-    db = new ScepDb(rt.core.tables);
+    db = new ScepDb(rt.protocolCore('scep').tables());
   });
   afterAll(async () => {
     await rt?.close();
   });
 
-  const ras = (lifetimeMs: number) => new RaCertificates(db, rt.cas, (id) => rt.store.cas.get(id), MASTER_KEY, lifetimeMs, pino({ level: 'silent' }));
+  const ras = (lifetimeMs: number) => new RaCertificates(db, rt.protocolCore('scep').signer, (id) => rt.store.cas.get(id), rt.sealing, lifetimeMs, pino({ level: 'silent' }));
 
   it('issues an RSA-2048 RA by the CA, for signing and key transport, its key encrypted under the master key', async () => {
     const ra = await ras(365 * 86_400_000).current(caId);
@@ -52,6 +54,14 @@ describe('SCEP RA certificates', () => {
     expect(row?.encryptedKey).not.toMatch(/PRIVATE KEY/);
     const key = decryptPrivateKey(row?.encryptedKey as string, MASTER_KEY);
     expect(createPublicKey(key).export({ format: 'der', type: 'spki' }).equals(new X509Certificate(ra.der).publicKey.export({ format: 'der', type: 'spki' }))).toBe(true);
+    // In the inventory as one of our certificates, under the CA's system product, and audited.
+    const record = await rt.store.certificates.getBySerial(caId, ra.serialHex);
+    expect(record?.productId).toBe(systemProductId(caId));
+    expect(record?.certificatePem).toBe(pem);
+    const audit = await rt.store.audit.list({ action: 'certificate.system_issued', target: record?.id as string }, { limit: 5, offset: 0 });
+    expect(audit.entries.map((e) => [e.actor, e.protocol, e.detail?.['purpose']])).toEqual([['system', 'scep', 'scep-ra']]);
+    // The system product is not one an operator lists or issues under.
+    expect((await rt.core.queries.productList()).map((p) => p.id)).not.toContain(systemProductId(caId));
     // Another process (another RaCertificates) finds it rather than issuing its own.
     expect((await ras(365 * 86_400_000).current(caId)).id).toBe(ra.id);
   });

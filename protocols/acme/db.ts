@@ -152,10 +152,10 @@ const challengeOf = (r: Selectable<Schema['acme_challenges']>): Challenge => ({
 
 export class AcmeDb {
   private readonly db: Kysely<Schema>;
-  private readonly write: ProtocolTables['write'];
+  private readonly write: ProtocolTables<Schema>['write'];
 
-  constructor(tables: ProtocolTables) {
-    this.db = tables.db as Kysely<Schema>;
+  constructor(tables: ProtocolTables<Schema>) {
+    this.db = tables.db;
     this.write = (statement) => tables.write(statement);
   }
 

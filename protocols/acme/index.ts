@@ -19,7 +19,7 @@ export const acmeProtocol: ProtocolModule = {
   migrations: ACME_MIGRATIONS,
   mount(core) {
     const { config, log } = core;
-    const db = new AcmeDb(core.tables);
+    const db = new AcmeDb(core.tables());
     const caaIdentities = config.caaIdentities.length ? config.caaIdentities : [new URL(config.publicUrl ?? 'http://localhost').hostname];
     const dcv = {
       ...(config.dnsServer ? { dnsServer: config.dnsServer } : {}),

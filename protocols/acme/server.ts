@@ -430,6 +430,7 @@ export class AcmeServer {
       {
         principal: `acme:${account.id}`,
         actor: account.eabCredentialId ?? `acme-account:${account.id}`,
+        credentialId: account.eabCredentialId,
         sourceIp: sourceIpOf(ctx.req),
         protocol: 'acme',
         product: { id: order.productId },

@@ -12,7 +12,7 @@ export const estProtocol: ProtocolModule = {
   name: 'est',
   migrations: EST_MIGRATIONS,
   mount(core) {
-    const keys = new ServerKeys(core.tables, core.masterKey);
+    const keys = new ServerKeys(core.tables(), core.sealing);
     const server = new EstServer(core, keys);
     let sweeper: NodeJS.Timeout | undefined;
     return {

@@ -208,7 +208,7 @@ export class EstServer {
     let request: EnrollmentRequest;
     try {
       ({ request } = await enrollments.submit(
-        { principal: caller.principal, actor: caller.actor, sourceIp: sourceIpOf(res.req), protocol: 'est', product: { id: product.id }, constraints },
+        { principal: caller.principal, actor: caller.actor, credentialId: caller.actor !== caller.principal ? caller.actor : null, sourceIp: sourceIpOf(res.req), protocol: 'est', product: { id: product.id }, constraints },
         csrDer,
         { transactionId },
       ));

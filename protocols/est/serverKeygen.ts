@@ -4,10 +4,10 @@
 // encrypted, so that the same client request sent again (while it waits for approval, or after a
 // lost answer) is the same enrollment request and gets the same key. They are kept per credential
 // id, never per name, and every delivery after the first is in the audit trail.
-import { createCipheriv, createDecipheriv, generateKeyPair, randomBytes, type KeyObject } from 'node:crypto';
+import { generateKeyPair, randomBytes, type KeyObject } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { deriveKey } from '../../src/auth/secrets.js';
 import type { ProtocolTables } from '../../src/core/protocol.js';
+import type { SecretSeal, Sealing } from '../../src/core/sealing.js';
 import type { KeyAlgorithm, ProductTemplate } from '../../src/core/types.js';
 import type { ParsedCsr } from '../../src/pki/csr.js';
 import { buildCsr } from '../../src/pki/csrBuilder.js';
@@ -59,14 +59,14 @@ export async function makeKeyAndCsr(clientCsr: ParsedCsr, template: ProductTempl
 /** The kept keys: sealed under a key derived from the master key, bound to their owner and transaction. */
 export class ServerKeys {
   private readonly db: Kysely<Schema>;
-  private readonly sealKey: Buffer;
+  private readonly box: SecretSeal;
 
   constructor(
-    private readonly tables: ProtocolTables,
-    masterKey: string,
+    private readonly tables: ProtocolTables<Schema>,
+    sealing: Sealing,
   ) {
-    this.db = tables.db as Kysely<Schema>;
-    this.sealKey = deriveKey(masterKey, 'est server-generated keys');
+    this.db = tables.db;
+    this.box = sealing.secrets('est server-generated keys');
   }
 
   /**
@@ -123,20 +123,13 @@ export class ServerKeys {
   }
 
   private seal(pkcs8: Buffer, owner: string, transactionId: string): string {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.sealKey, iv);
-    cipher.setAAD(this.aad(owner, transactionId));
-    const ct = Buffer.concat([cipher.update(pkcs8), cipher.final()]);
-    return ['v1', iv.toString('base64url'), ct.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
+    return this.box.seal(pkcs8, this.aad(owner, transactionId));
   }
 
   private open(envelope: string, owner: string, transactionId: string): Buffer {
-    const [v, iv, ct, tag] = envelope.split('.');
-    if (v !== 'v1' || !iv || !ct || !tag) throw new Error('unknown envelope of a server-generated key');
-    const decipher = createDecipheriv('aes-256-gcm', this.sealKey, Buffer.from(iv, 'base64url'));
-    decipher.setAAD(this.aad(owner, transactionId));
-    decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-    return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]);
+    const pkcs8 = this.box.open(envelope, this.aad(owner, transactionId));
+    if (!pkcs8) throw new Error('a server-generated key does not open under this master key');
+    return pkcs8;
   }
 }
 

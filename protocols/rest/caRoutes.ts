@@ -3,7 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import * as pkijs from 'pkijs';
 import { z } from 'zod';
 import { can } from '../../src/auth/permissions.js';
-import { envelopeSecretKind } from '../../src/ca/keyProtection.js';
+import { keyEnvelopeKind } from '../../src/core/sealing.js';
 import { notFound } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import { PERMISSION_ACTIONS, type CaRecord } from '../../src/core/types.js';
@@ -77,7 +77,7 @@ function caDetailJson(ca: CaRecord, byId: ReadonlyMap<string, CaRecord>): z.outp
     locality: facts.attributes.get('L') ?? null,
     certificate_pem: ca.certificatePem,
     serial_number: facts.serialHex,
-    has_passphrase: envelopeSecretKind(ca.encryptedKey) === 'passphrase',
+    has_passphrase: keyEnvelopeKind(ca.encryptedKey) === 'passphrase',
     // certgate does not revoke its own CAs (yet): every CA it lists is unrevoked.
     revoked_at: null,
     revocation_reason: null,

@@ -2,7 +2,6 @@
 // key) PKCS#12 under a password the caller chooses.
 import type { Request, Response } from 'express';
 import { z } from 'zod';
-import { decryptPrivateKey } from '../../src/ca/keyProtection.js';
 import { notFound, unprocessable } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import type { InventoryRecord } from '../../src/core/types.js';
@@ -133,7 +132,7 @@ export function mountDownloadRoutes(routes: RestRoutes, core: CoreServices): voi
           `certificate ${cert.id} has no escrowed private key: only certificates issued in managed mode under a product that escrows keys can be downloaded as PKCS#12 (download it as pem, der, chain or pkcs7)`,
         );
       }
-      const key = decryptPrivateKey(envelope, core.masterKey);
+      const key = core.sealing.openKey(envelope);
       const certificates = await certificateAndChain(core, listed);
       res.set('Cache-Control', 'no-store');
       send(res, listed, 'pkcs12', buildPkcs12({ key, certificates, password: body.password, ...(cert.commonName ? { friendlyName: cert.commonName } : {}) }));

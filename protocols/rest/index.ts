@@ -45,20 +45,19 @@ const AUTHENTICATED_MODULES: ((routes: RestRoutes, core: CoreServices) => void)[
 ];
 
 export function createRestRouter(core: CoreServices): Router {
-  const limits = { perMinute: core.config.rateLimitPerMinute, issuePerMinute: core.config.issueRateLimitPerMinute };
   const router = express.Router();
   router.use(express.json({ limit: '256kb' }));
   router.use(refuseSecretsInUrl);
   const routes = new RestRoutes(router);
   // Before authentication: the token exchange is how a client gets a credential to send, and is
   // limited by address instead (it is where a secret would be guessed).
-  router.use('/auth/token', rateLimit(core.rateCounter, limits, 'address'));
+  router.use('/auth/token', rateLimit(core.requestLimits, core.config, 'address'));
   mountTokenRoute(routes, core);
   // Published without a credential, as Certman publishes its own.
   mountOpenApiRoute(routes);
 
   router.use(authenticate(core));
-  router.use(rateLimit(core.rateCounter, limits, 'credential'));
+  router.use(rateLimit(core.requestLimits, core.config, 'credential'));
   for (const mount of AUTHENTICATED_MODULES) mount(routes, core);
 
   router.use((req, res) => {

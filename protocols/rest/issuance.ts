@@ -5,7 +5,6 @@ import { generateKeyPair, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import { promisify } from 'node:util';
 import type { Request, Response } from 'express';
-import { encryptPrivateKey } from '../../src/ca/keyProtection.js';
 import type { ProductRef } from '../../src/core/enrollmentService.js';
 import { AppError, conflict, refused } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
@@ -105,7 +104,7 @@ export async function issueAndAnswer(core: CoreServices, req: Request, res: Resp
     const key = await generateKey(order.source.managed.keyAlgorithm);
     csrPem = managedCsr(key, order.source.managed);
     privateKeyPem = key.export({ type: 'pkcs8', format: 'pem' }) as string;
-    if (template.escrowKeys) escrowedKey = encryptPrivateKey(key, core.masterKey, 'master');
+    if (template.escrowKeys) escrowedKey = core.sealing.sealKey(key);
   } else {
     csrPem = order.source.csrPem;
   }

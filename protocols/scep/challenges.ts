@@ -7,6 +7,9 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { z, ZodError } from 'zod';
 import { sourceIpOf } from '../../src/auth/ipAllowlist.js';
 import { can, mayIssueUnder } from '../../src/auth/permissions.js';
+import { restLimits, restSubject } from '../../src/auth/requestLimits.js';
+import { AUDIT } from '../../src/audit/actions.js';
+import { AppError } from '../../src/core/errors.js';
 import { newId } from '../../src/core/ids.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import { isDependencyDown, RETRY_AFTER_SECONDS } from '../../src/core/unavailable.js';
@@ -17,7 +20,8 @@ import type { ScepDb } from './db.js';
 export const DEFAULT_CHALLENGE_TTL_S = 3600;
 export const MAX_CHALLENGE_TTL_S = 30 * 86_400;
 
-export type ChallengeCheck = { ok: true; actor: string; constraints: Constraint[] } | { ok: false; message: string };
+/** `credentialId`: what the core's per-credential issuance limit counts (the static credential, or the one-time challenge). */
+export type ChallengeCheck = { ok: true; actor: string; credentialId: string; constraints: Constraint[] } | { ok: false; message: string };
 
 const hashOf = (challenge: string): string => createHash('sha256').update(challenge, 'utf8').digest('hex');
 
@@ -38,7 +42,7 @@ export class Challenges {
     private readonly core: CoreServices,
   ) {}
 
-  async mint(input: { product: ProductRecord; subject: string | null; ttlSeconds: number; createdBy: string }): Promise<{ challenge: string; expiresAt: Date; id: string }> {
+  async mint(input: { product: ProductRecord; subject: string | null; ttlSeconds: number; createdBy: string; sourceIp: string | null }): Promise<{ challenge: string; expiresAt: Date; id: string }> {
     // Hex, like the static challenges: a challengePassword is often a PrintableString.
     const challenge = randomBytes(16).toString('hex');
     const now = Date.now();
@@ -55,6 +59,12 @@ export class Challenges {
       usedBy: null,
       createdAt: new Date(now),
     });
+    // A one-time challenge is a credential for one enrollment: who handed it out, for what, is in the trail.
+    await this.core.credentials.recordSecretIssued({ actor: input.createdBy, protocol: 'rest', sourceIp: input.sourceIp }, AUDIT.scepChallengeMint, `scep-challenge:${id}`, {
+      product: input.product.id,
+      subject: input.subject,
+      expiresAt: expiresAt.toISOString(),
+    });
     this.core.log.info({ challengeId: id, product: input.product.id, by: input.createdBy, expiresAt: expiresAt.toISOString(), subject: input.subject }, 'SCEP one-time challenge minted');
     return { challenge, expiresAt, id };
   }
@@ -70,7 +80,7 @@ export class Challenges {
     if (!oneTime) {
       const result = await this.core.credentials.authenticate({ type: 'scep', challenge }, { protocol: 'scep', sourceIp: context.sourceIp, productId: product.id });
       if (!result.ok) return { ok: false, message: presented === null ? 'the CSR has no challengePassword' : `challengePassword refused: ${result.message}` };
-      return { ok: true, actor: result.credential.id, constraints: [] };
+      return { ok: true, actor: result.credential.id, credentialId: result.credential.id, constraints: [] };
     }
     const refuse = async (reason: string): Promise<ChallengeCheck> => {
       // The credential service audits static challenges itself; one-time ones are SCEP's own.
@@ -88,7 +98,13 @@ export class Challenges {
       constraints.push({ kind: 'namesWithin', names: [oneTime.subject] });
     }
     if (!(await this.db.consumeChallenge(oneTime.id, context.usedBy, now))) return refuse('it has been used already');
-    return { ok: true, actor: `scep-challenge:${oneTime.id}`, constraints };
+    return { ok: true, actor: `scep-challenge:${oneTime.id}`, credentialId: `scep-challenge:${oneTime.id}`, constraints };
+  }
+
+  /** A one-time challenge whose request the core refused before storing it (a rate limit) may be used again. */
+  release(check: Extract<ChallengeCheck, { ok: true }>, usedBy: string): Promise<void> {
+    const id = check.actor.startsWith('scep-challenge:') ? check.actor.slice('scep-challenge:'.length) : null;
+    return id ? this.db.releaseChallenge(id, usedBy) : Promise.resolve();
   }
 
   removeExpired(now: number, keptMs: number): Promise<void> {
@@ -133,12 +149,15 @@ export function challengeRoutes(core: CoreServices, challenges: Challenges): Rou
     const product = (await core.queries.productList()).find((p) => p.id === ref || p.name === ref);
     if (!product) throw new HttpProblem(400, `productId: unknown product ${JSON.stringify(ref)}`);
     const credential = auth.credential;
+    // The same count as REST's own routes: minting leads to issuance, so it counts as one too,
+    // and a credential past its 429 there gets no challenge here.
+    await core.requestLimits.enforce(restSubject(credential.id), restLimits(core.config, true), { actor: credential.id, protocol: 'rest', sourceIp });
     if (!credential.admin && !(mayIssueUnder(credential, product.id) && can(credential, 'issue', product.caId))) {
       throw new HttpProblem(403, `this credential may not issue under product ${product.name}`);
     }
     const subject = body.subject === undefined ? null : subjectName(body.subject);
     if (subject === '') throw new HttpProblem(400, 'subject: name the one name the certificate may carry (CN=host.example or host.example)');
-    const minted = await challenges.mint({ product, subject, ttlSeconds: body.ttlSeconds, createdBy: credential.id });
+    const minted = await challenges.mint({ product, subject, ttlSeconds: body.ttlSeconds, createdBy: credential.id, sourceIp });
     res
       .status(201)
       .set('Cache-Control', 'no-store')
@@ -148,6 +167,10 @@ export function challengeRoutes(core: CoreServices, challenges: Challenges): Rou
     if (res.headersSent) return next(err);
     if (err instanceof HttpProblem) {
       res.status(err.status).json({ error: err.message });
+      return;
+    }
+    if (err instanceof AppError && err.kind === 'rate_limited') {
+      res.status(429).set('Retry-After', String(err.retryAfterSeconds ?? 60)).json({ error: err.message });
       return;
     }
     if (err instanceof ZodError) {

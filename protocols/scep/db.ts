@@ -77,10 +77,10 @@ const challengeOf = (r: Selectable<Schema['scep_challenges']>): ChallengeRecord 
 
 export class ScepDb {
   private readonly db: Kysely<Schema>;
-  private readonly write: ProtocolTables['write'];
+  private readonly write: ProtocolTables<Schema>['write'];
 
-  constructor(tables: ProtocolTables) {
-    this.db = tables.db as Kysely<Schema>;
+  constructor(tables: ProtocolTables<Schema>) {
+    this.db = tables.db;
     this.write = (statement) => tables.write(statement);
   }
 
@@ -138,6 +138,11 @@ export class ScepDb {
         .returning('id'),
     );
     return row !== undefined;
+  }
+
+  /** Gives a challenge back that admitted a request the core then refused before storing it (a rate limit). */
+  async releaseChallenge(id: string, usedBy: string): Promise<void> {
+    await this.write(this.db.updateTable('scep_challenges').set({ used_at: null, used_by: null }).where('id', '=', id).where('used_by', '=', usedBy).returning('id'));
   }
 
   /** Forgets challenges that expired (used or not) more than `keptMs` ago. */

@@ -19,8 +19,8 @@ export const scepProtocol: ProtocolModule = {
   migrations: SCEP_MIGRATIONS,
   mount(core) {
     const { config, log } = core;
-    const db = new ScepDb(core.tables);
-    const ras = new RaCertificates(db, core.cas, (id) => core.queries.caById(id), core.masterKey, config.scepRaDays * 86_400_000, log);
+    const db = new ScepDb(core.tables());
+    const ras = new RaCertificates(db, core.signer, (id) => core.queries.caById(id), core.sealing, config.scepRaDays * 86_400_000, log);
     const challenges = new Challenges(db, core);
     // As many threads as the deployment gives to checking CSR signatures (one per core but one).
     const cms = new CmsPool(Math.max(1, config.cryptoThreads), log);

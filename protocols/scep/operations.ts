@@ -7,11 +7,11 @@ import type * as pkijs from 'pkijs';
 import { AppError } from '../../src/core/errors.js';
 import type { Grant, Outcome } from '../../src/core/enrollmentService.js';
 import type { CoreServices } from '../../src/core/protocol.js';
-import type { CertificateRecord, Constraint, ProductRecord } from '../../src/core/types.js';
+import type { CertificateRecord, Constraint, EnrollmentRequest, ProductRecord } from '../../src/core/types.js';
 import { CsrError, parseCsr, type ParsedCsr } from '../../src/pki/csr.js';
 import { fromPem } from '../../src/pki/pem.js';
 import { MESSAGE_TYPE, type FailInfo } from './algorithms.js';
-import type { Challenges } from './challenges.js';
+import type { ChallengeCheck, Challenges } from './challenges.js';
 import { MalformedMessage, parseCertificate, readIssuerAndSerial, ScepFailure, UNKNOWN_RECIPIENT, type PkiMessage, type ReplyTo } from './cms.js';
 import { asBuffer } from './cmsJobs.js';
 import type { CmsRunner } from './cmsPool.js';
@@ -132,20 +132,33 @@ export class PkiOperations {
     }
 
     let actor: string;
+    let credentialId: string | null = null;
     let constraints: Constraint[];
+    let admitted: { check: Extract<ChallengeCheck, { ok: true }>; usedBy: string } | null = null;
     if (message.messageType === MESSAGE_TYPE.RenewalReq) {
       const renewal = await this.renewalOf(product, message);
       if ('failInfo' in renewal) return failure(renewal.failInfo, renewal.reason);
       actor = `scep-renewal:${renewal.certificate.id}`;
       constraints = [{ kind: 'namesWithin', names: renewal.names }];
     } else {
-      const check = await this.challenges.check(csr.challengePassword, product, { sourceIp, usedBy: `${principal}/${message.transactionId}`, csr });
+      const usedBy = `${principal}/${message.transactionId}`;
+      const check = await this.challenges.check(csr.challengePassword, product, { sourceIp, usedBy, csr });
       if (!check.ok) return failure('badRequest', check.message);
+      admitted = { check, usedBy };
       actor = check.actor;
+      credentialId = check.credentialId;
       constraints = check.constraints;
     }
-    const grant: Grant = { principal, actor, sourceIp, protocol: 'scep', product: { id: product.id }, constraints };
-    const { request } = await this.core.enrollments.submit(grant, csr.der, { transactionId: message.transactionId });
+    const grant: Grant = { principal, actor, credentialId, sourceIp, protocol: 'scep', product: { id: product.id }, constraints };
+    let request: EnrollmentRequest;
+    try {
+      ({ request } = await this.core.enrollments.submit(grant, csr.der, { transactionId: message.transactionId }));
+    } catch (e) {
+      // Refused before anything was stored: a one-time challenge is not used up by a request the
+      // device may send again once the limit allows.
+      if (admitted && e instanceof AppError && e.kind === 'rate_limited') await this.challenges.release(admitted.check, admitted.usedBy);
+      throw e;
+    }
     return this.answerOf(await this.core.enrollments.waitForOutcome(request, this.waitMs(ENROLL_WAIT_MS)));
   }
 

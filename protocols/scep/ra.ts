@@ -1,15 +1,16 @@
 // The SCEP registration authority of each CA: an RSA-2048 certificate issued by the CA itself
 // (keyUsage digitalSignature + keyEncipherment, no EKU, not a CA), to which clients encrypt their
 // requests and with which CertReps are signed. An EC CA cannot decrypt RSA key transport, and a CA
-// key should sign certificates and CRLs only. The key is encrypted at rest like a CA key; a
+// key should sign certificates and CRLs only. The core's signer issues it (recorded under the CA's
+// system product, audited) and its sealing keeps the key, encrypted at rest like a CA key; a
 // successor is issued once a third of the lifetime is left, and earlier RA certificates keep
 // decrypting until they expire (a client may still hold one from an earlier GetCACert).
-import { createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
+import { generateKeyPair, type KeyObject } from 'node:crypto';
 import type * as pkijs from 'pkijs';
 import type { Logger } from 'pino';
-import { decryptPrivateKey, encryptPrivateKey } from '../../src/ca/keyProtection.js';
-import type { CaRegistry } from '../../src/ca/registry.js';
 import { newId } from '../../src/core/ids.js';
+import type { Sealing } from '../../src/core/sealing.js';
+import type { SystemSigning } from '../../src/core/systemSigner.js';
 import type { CaRecord } from '../../src/core/types.js';
 import { encodeName } from '../../src/pki/name.js';
 import { OID } from '../../src/pki/oids.js';
@@ -51,9 +52,9 @@ export class RaCertificates {
 
   constructor(
     private readonly db: ScepDb,
-    private readonly cas: CaRegistry,
+    private readonly signer: SystemSigning,
     private readonly caById: (id: string) => Promise<CaRecord | undefined>,
-    private readonly masterKey: string,
+    private readonly sealing: Sealing,
     private readonly lifetimeMs: number,
     private readonly log: Logger,
   ) {}
@@ -118,7 +119,7 @@ export class RaCertificates {
   private loaded(record: RaRecord): LoadedRa {
     let key = this.keys.get(record.id);
     if (!key) {
-      key = decryptPrivateKey(record.encryptedKey, this.masterKey);
+      key = this.sealing.openKey(record.encryptedKey);
       this.keys.set(record.id, key);
     }
     const der = fromPem(record.certificatePem, ['CERTIFICATE']);
@@ -136,33 +137,31 @@ export class RaCertificates {
   }
 
   private async issue(caId: string): Promise<void> {
-    const [ca, caRecord] = await Promise.all([this.cas.get(caId), this.caById(caId)]);
+    const caRecord = await this.caById(caId);
     const privateKey = await new Promise<KeyObject>((resolve, reject) =>
       generateKeyPair('rsa', { modulusLength: 2048, publicExponent: 0x10001 }, (err, _pub, priv) => (err ? reject(err) : resolve(priv))),
     );
     // Back-dated for clock skew, but never by a large part of a (test-sized) lifetime.
     const notBefore = new Date(Date.now() - Math.min(60_000, this.lifetimeMs / 10));
-    const issued = await ca.issue({
+    const commonName = `${caRecord?.name ?? caId} SCEP RA`;
+    const issued = await this.signer.issue({
+      caId,
+      purpose: 'scep-ra',
+      commonName,
       subjectDer: encodeName([
         { type: OID.organizationName, value: 'certgate' },
-        { type: OID.commonName, value: `${caRecord?.name ?? caId} SCEP RA` },
+        { type: OID.commonName, value: commonName },
       ]),
-      spkiDer: createPublicKey(privateKey).export({ format: 'der', type: 'spki' }),
-      san: { dns: [], ip: [], email: [], uri: [] },
+      publicKey: privateKey,
       notBefore,
       notAfter: new Date(notBefore.getTime() + this.lifetimeMs),
-      // Signs CertReps and receives the key transport of requests; no EKU, so that nothing that
-      // checks purposes refuses it for signing.
-      keyUsage: ['digitalSignature', 'keyEncipherment'],
-      extendedKeyUsage: [],
-      noStatusPointers: true,
     });
     await this.db.insertRa({
       id: newId(),
       caId,
       serialHex: issued.serialHex,
       certificatePem: issued.pem,
-      encryptedKey: encryptPrivateKey(privateKey, this.masterKey, 'master'),
+      encryptedKey: this.sealing.sealKey(privateKey),
       notBefore: issued.notBefore,
       notAfter: issued.notAfter,
       createdAt: new Date(),

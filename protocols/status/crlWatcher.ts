@@ -5,7 +5,7 @@
 // CRLs this process published itself are not news (its own revocations were handled when made,
 // certificate by certificate), so they never drop a whole CA's cached answers.
 import type { Logger } from 'pino';
-import type { CrlPublisher } from '../../src/ca/crlPublisher.js';
+import type { CrlReads } from '../../src/core/protocol.js';
 import type { StatusReads } from './reads.js';
 
 export class CrlWatcher {
@@ -14,7 +14,7 @@ export class CrlWatcher {
 
   constructor(
     private readonly reads: StatusReads,
-    private readonly publisher: CrlPublisher,
+    private readonly publisher: CrlReads,
     private readonly onChange: (caId: string) => void,
     private readonly log: Logger,
   ) {}

@@ -3,8 +3,7 @@
 // express's routing. No authentication: this is public by design.
 import express, { type Request, type Response, type Router } from 'express';
 import type { Logger } from 'pino';
-import type { CrlPublisher } from '../../src/ca/crlPublisher.js';
-import type { CoreServices, MountedProtocol, ProtocolModule } from '../../src/core/protocol.js';
+import type { CoreServices, CrlReads, MountedProtocol, ProtocolModule } from '../../src/core/protocol.js';
 import { isDependencyDown, RETRY_AFTER_SECONDS } from '../../src/core/unavailable.js';
 import { crlToPem } from '../../src/pki/crl.js';
 import { fromPem } from '../../src/pki/pem.js';
@@ -17,7 +16,7 @@ import type { StatusReads } from './reads.js';
 export type { StatusReads } from './reads.js';
 
 /** What the status protocol uses of CoreServices; `queries` need only answer StatusReads. */
-export type StatusCore = Pick<CoreServices, 'config' | 'log' | 'cas' | 'crls' | 'ocspSigners' | 'masterKey' | 'onStatusChange'> & { queries: StatusReads };
+export type StatusCore = Pick<CoreServices, 'config' | 'log' | 'crls' | 'ocspSigners' | 'signer' | 'sealing' | 'onStatusChange'> & { queries: StatusReads };
 
 /** How often, without Redis, the CRL numbers are read for revocations made by another process. */
 const CRL_WATCH_INTERVAL_MS = 2_000;
@@ -25,7 +24,7 @@ const CRL_WATCH_INTERVAL_MS = 2_000;
 const OCSP_CACHE_ENTRIES = 200_000;
 
 function signersOf(core: StatusCore): OcspSigners {
-  return new OcspSigners(core.ocspSigners, core.cas, core.queries, core.masterKey, core.config.ocspSignerDays * 86_400_000);
+  return new OcspSigners(core.ocspSigners, core.signer, core.queries, core.sealing, core.config.ocspSignerDays * 86_400_000);
 }
 
 function responderOf(core: StatusCore): OcspResponder {
@@ -71,7 +70,7 @@ export const statusProtocol: ProtocolModule = {
   mount: (core: CoreServices) => mountStatus(core),
 };
 
-function createStatusRouter(reads: Pick<StatusReads, 'caById'>, crls: CrlPublisher, log: Logger): Router {
+function createStatusRouter(reads: Pick<StatusReads, 'caById'>, crls: CrlReads, log: Logger): Router {
   const router = express.Router();
 
   router.get('/crl/:file', async (req, res) => {

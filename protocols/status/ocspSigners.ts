@@ -1,12 +1,13 @@
 // Each CA answers OCSP through a delegated signer (RFC 6960 §4.2.2.2): a short-lived P-256
 // certificate issued by the CA itself (clients check that the signer's issuer is the CertID's),
 // with id-kp-OCSPSigning and keyUsage digitalSignature, not a CA. It carries id-pkix-ocsp-nocheck,
-// so clients do not ask about the signer's own status; that is why it lives days, not years. Its
-// key is encrypted at rest like a CA key; a successor is issued once a third of its life remains.
-import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { decryptPrivateKey, encryptPrivateKey } from '../../src/ca/keyProtection.js';
-import type { CaRegistry } from '../../src/ca/registry.js';
+// so clients do not ask about the signer's own status; that is why it lives days, not years. The
+// core's signer issues it (recorded under the CA's system product, audited); its key is sealed by
+// the core like a CA key; a successor is issued once a third of its life remains.
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { newId } from '../../src/core/ids.js';
+import type { Sealing } from '../../src/core/sealing.js';
+import type { SystemSigning } from '../../src/core/systemSigner.js';
 import type { OcspSignerRecord } from '../../src/core/types.js';
 import { encodeName } from '../../src/pki/name.js';
 import { responderKeyHash } from '../../src/pki/ocsp.js';
@@ -29,9 +30,9 @@ export class OcspSigners {
 
   constructor(
     private readonly store: OcspSignerStore,
-    private readonly cas: CaRegistry,
+    private readonly signer: SystemSigning,
     private readonly reads: Pick<StatusReads, 'caById'>,
-    private readonly masterKey: string,
+    private readonly sealing: Sealing,
     private readonly lifetimeMs: number,
   ) {}
 
@@ -62,33 +63,32 @@ export class OcspSigners {
     return {
       certificateDer,
       keyHash: responderKeyHash(certificateDer),
-      key: decryptPrivateKey(record.encryptedKey, this.masterKey),
+      key: this.sealing.openKey(record.encryptedKey),
       notAfter: record.notAfter,
       renewAt: record.notAfter.getTime() - life / 3,
     };
   }
 
   private async issue(caId: string): Promise<OcspSignerRecord> {
-    const [ca, caRecord] = await Promise.all([this.cas.get(caId), this.reads.caById(caId)]);
+    const caRecord = await this.reads.caById(caId);
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     // Back-dated for clock skew, but never by a large part of a (test-sized) lifetime.
     const notBefore = new Date(Date.now() - Math.min(60_000, this.lifetimeMs / 10));
-    const issued = await ca.issue({
-      subjectDer: encodeName([{ type: OID.commonName, value: `${caRecord?.name ?? caId} OCSP Responder` }]),
-      spkiDer: createPublicKey(privateKey).export({ format: 'der', type: 'spki' }),
-      san: { dns: [], ip: [], email: [], uri: [] },
+    const commonName = `${caRecord?.name ?? caId} OCSP Responder`;
+    const issued = await this.signer.issue({
+      caId,
+      purpose: 'ocsp-signer',
+      commonName,
+      subjectDer: encodeName([{ type: OID.commonName, value: commonName }]),
+      publicKey: privateKey,
       notBefore,
       notAfter: new Date(notBefore.getTime() + this.lifetimeMs),
-      keyUsage: ['digitalSignature'],
-      extendedKeyUsage: ['ocspSigning'],
-      ocspNoCheck: true,
-      noStatusPointers: true,
     });
     return this.store.insert({
       id: newId(),
       caId,
       certificatePem: issued.pem,
-      encryptedKey: encryptPrivateKey(privateKey, this.masterKey, 'master'),
+      encryptedKey: this.sealing.sealKey(privateKey),
       notBefore: issued.notBefore,
       notAfter: issued.notAfter,
     });

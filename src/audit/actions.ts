@@ -7,6 +7,8 @@ export const AUDIT = {
   requestApprove: 'request.approve',
   requestDecline: 'request.decline',
   certificateIssue: 'certificate.issue',
+  /** A certificate the gateway issued to itself (SCEP RA, OCSP signer, its TLS certificate), under a CA's system product. */
+  certificateSystemIssue: 'certificate.system_issued',
   certificateRevoke: 'certificate.revoke',
   certificateReinstate: 'certificate.reinstate',
   /** An escrowed private key handed out (a PKCS#12 download). */
@@ -38,6 +40,10 @@ export const AUDIT = {
   auditChainKeyed: 'audit.chain_keyed',
   /** A signed checkpoint of the trail handed to the operator (`certgate audit checkpoint`). */
   auditCheckpoint: 'audit.checkpoint',
+  /** A request or issuance refused by a per-credential limit (the first refusal of each window). */
+  rateLimited: 'rate_limit.refused',
+  /** A SCEP one-time challenge handed out (never the challenge itself). */
+  scepChallengeMint: 'scep.challenge_mint',
 } as const;
 
 export type AuditAction = (typeof AUDIT)[keyof typeof AUDIT];

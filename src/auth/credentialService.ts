@@ -1,13 +1,18 @@
 // The one credential check every front-end calls, and the credentials' lifecycle (create, rotate,
 // revoke). authenticate() answers who the caller is or why not; each front-end turns a refusal
 // into its protocol's answer (REST 401, EST 401 + WWW-Authenticate, SCEP FAILURE badRequest, ACME
-// unauthorized). Every refusal is in the audit trail with its reason, never the secret.
+// unauthorized). Every refusal is in the audit trail with its reason, never the secret (once per
+// window, source and reason, then as a count: see loginThrottle.ts). Failed logins are slowed and
+// then refused per source address and per claimed identity; a throttled caller gets the core's
+// rate_limited error, which each front-end renders as its protocol's 429 or refusal.
 import { AUDIT, type AcmeAccountAction } from '../audit/actions.js';
-import { badRequest, notFound } from '../core/errors.js';
-import type { AuditContext, CredentialRecord, CredentialType, Permission } from '../core/types.js';
+import { badRequest, notFound, rateLimited } from '../core/errors.js';
+import type { RateCounter } from '../core/rateCounter.js';
+import type { AuditContext, AuditEntryInput, CredentialRecord, CredentialType, Permission } from '../core/types.js';
 import type { Broadcast } from '../queue/broadcast.js';
 import type { CredentialStatus, Store } from '../store/types.js';
 import { CidrError, ipAllowed, parseCidr } from './ipAllowlist.js';
+import { LoginThrottle, RefusalAudit, type LoginThrottleSettings } from './loginThrottle.js';
 import { mayIssueUnder } from './permissions.js';
 import { newCredentialId, newSecret, parseApiKey, SecretBox, secretMatches } from './secrets.js';
 import { looksLikeJwt, TokenIssuer } from './tokens.js';
@@ -43,7 +48,8 @@ export type RefusalReason =
   | 'productNotAllowed'
   | 'tokenInvalid'
   | 'tokenExpired'
-  | 'secretRotated';
+  | 'secretRotated'
+  | 'throttled';
 
 export type AuthResult = { ok: true; credential: CredentialRecord } | { ok: false; reason: RefusalReason; message: string };
 
@@ -61,7 +67,11 @@ const MESSAGES: Record<RefusalReason, string> = {
   tokenInvalid: 'invalid bearer token',
   tokenExpired: 'the bearer token has expired',
   secretRotated: 'the bearer token was made with a secret that has since been rotated',
+  throttled: 'too many failed logins from this address or for this credential; try again later',
 };
+
+/** Refusals that say the caller did not know the secret: these are what the throttle counts. */
+const FAILED_GUESS: ReadonlySet<RefusalReason> = new Set(['unknown', 'wrongSecret', 'malformed', 'tokenInvalid', 'secretRotated']);
 
 export interface NewCredentialInput {
   type: CredentialType;
@@ -94,6 +104,11 @@ export interface CredentialServiceOptions {
    */
   cacheMs: number;
   onError?: (message: string, error: Error) => void;
+  /**
+   * Shared counters for the failed-login throttle and the bounded refusal audit. Without them
+   * (a bare service in a test), failed logins are not throttled and every refusal is written.
+   */
+  limits?: { counter: RateCounter; throttle: LoginThrottleSettings; refusalAuditMs: number };
 }
 
 /** Who a refusal names: the credential when it is known, else what was claimed, never the secret. */
@@ -102,6 +117,27 @@ function claimedBy(presented: PresentedCredential, credential: CredentialRecord 
   if (presented.type === 'est') return `est-user:${presented.username}`;
   if (presented.type === 'acme') return `acme-kid:${presented.kid}`;
   return 'unknown';
+}
+
+/**
+ * Who a login claims to be, before anything is checked: what the per-identity throttle counts.
+ * null where the presented secret names no one (a SCEP challenge, a bearer token whose claims are
+ * not yet verified): those are counted per source only, so that a stranger cannot lock a whole
+ * product's devices out by sending bad challenges.
+ */
+function claimedIdentity(presented: PresentedCredential): string | null {
+  switch (presented.type) {
+    case 'rest': {
+      const key = parseApiKey(presented.bearer);
+      return key ? `rest:${key.id}` : null;
+    }
+    case 'est':
+      return `est:${presented.username.slice(0, 200)}`;
+    case 'acme':
+      return `acme:${presented.kid.slice(0, 200)}`;
+    case 'scep':
+      return null;
+  }
 }
 
 const CHANGED_CHANNEL = 'credentials';
@@ -114,6 +150,8 @@ export class CredentialService {
   private readonly cache = new Map<string, { credential: CredentialRecord; at: number }>();
   private readonly usage = new Map<string, { count: number; last: number }>();
   private readonly flusher: NodeJS.Timeout;
+  private readonly throttle: LoginThrottle | null;
+  private readonly refusals: RefusalAudit | null;
 
   constructor(
     private readonly store: Store,
@@ -124,6 +162,9 @@ export class CredentialService {
     options.broadcast?.subscribe(CHANGED_CHANNEL, (id) => this.cache.delete(id));
     this.flusher = setInterval(() => void this.flushUsage(), USAGE_FLUSH_MS);
     this.flusher.unref();
+    const limits = options.limits;
+    this.throttle = limits ? new LoginThrottle(limits.counter, limits.throttle) : null;
+    this.refusals = limits ? new RefusalAudit(limits.counter, limits.refusalAuditMs, (entry) => store.audit.append(entry), options.onError) : null;
   }
 
   /**
@@ -132,8 +173,19 @@ export class CredentialService {
    * the audit trail.
    */
   async authenticate(presented: PresentedCredential, context: AuthContext): Promise<AuthResult> {
+    const identity = claimedIdentity(presented);
+    const gate = this.throttle ? await this.throttle.check(context.sourceIp, identity) : ({ throttled: false } as const);
+    if (gate.throttled) {
+      // Before the secret is looked at: past the limit, the right one is refused too.
+      await this.refuse(presented.type, claimedBy(presented, undefined), context, 'throttled', undefined, { by: gate.by });
+      throw rateLimited(MESSAGES.throttled, gate.retryAfterSeconds);
+    }
     const found = await this.resolve(presented, context);
-    if ('reason' in found) return this.refuse(presented.type, claimedBy(presented, found.credential), context, found.reason, found.credential);
+    if ('reason' in found) {
+      const refusal = await this.refuse(presented.type, claimedBy(presented, found.credential), context, found.reason, found.credential);
+      if (this.throttle && FAILED_GUESS.has(found.reason)) await this.throttle.failed(context.sourceIp, identity);
+      return refusal;
+    }
     return this.admit(found.credential, presented.type, claimedBy(presented, found.credential), context);
   }
 
@@ -167,16 +219,37 @@ export class CredentialService {
    * refusal in the audit trail as this service records its own. `claimed` names what was
    * presented (an id, never the secret).
    */
-  async recordRefusal(context: AuthContext, claimed: string, reason: string, presented: string, actor = 'unknown'): Promise<void> {
-    await this.store.audit.append({
+  async recordRefusal(context: AuthContext, claimed: string, reason: string, presented: string, actor = 'unknown', extra: Record<string, unknown> = {}): Promise<void> {
+    const entry: AuditEntryInput = {
       actor,
       protocol: context.protocol,
       sourceIp: context.sourceIp,
       action: AUDIT.authRefused,
       target: claimed.slice(0, 200),
       outcome: 'refused',
-      detail: { reason, presented, ...(context.productId !== undefined ? { productId: context.productId } : {}) },
-    });
+      detail: { reason, presented, ...(context.productId !== undefined ? { productId: context.productId } : {}), ...extra },
+    };
+    if (this.refusals) await this.refusals.record(entry);
+    else await this.store.audit.append(entry);
+  }
+
+  /**
+   * A front-end that checks a secret of its own (SCEP's one-time challenges) reports a wrong one
+   * here, so it is slowed and limited like every other failed login. Throws rate_limited when
+   * the source is already past its limit.
+   */
+  async throttleCheck(context: AuthContext): Promise<void> {
+    const gate = this.throttle ? await this.throttle.check(context.sourceIp, null) : ({ throttled: false } as const);
+    if (gate.throttled) throw rateLimited(MESSAGES.throttled, gate.retryAfterSeconds);
+  }
+
+  async recordFailedGuess(context: AuthContext): Promise<void> {
+    await this.throttle?.failed(context.sourceIp, null);
+  }
+
+  /** A secret a front-end hands out on its own (a SCEP one-time challenge): recorded, never the secret. */
+  async recordSecretIssued(by: AuditContext, action: string, target: string, detail: Record<string, unknown>): Promise<void> {
+    await this.store.audit.append(this.entry(by, action, target, detail));
   }
 
   /** POST /v1/auth/token: a `rest` credential's id and secret for a short-lived bearer token. */
@@ -280,6 +353,7 @@ export class CredentialService {
   async close(): Promise<void> {
     clearInterval(this.flusher);
     await this.flushUsage();
+    await this.refusals?.close();
   }
 
   private async resolve(
@@ -360,8 +434,9 @@ export class CredentialService {
     context: AuthContext,
     reason: RefusalReason,
     credential?: CredentialRecord,
+    extra: Record<string, unknown> = {},
   ): Promise<Extract<AuthResult, { ok: false }>> {
-    await this.recordRefusal(context, claimed, reason, type, credential?.id);
+    await this.recordRefusal(context, claimed, reason, type, credential?.id, extra);
     return { ok: false, reason, message: MESSAGES[reason] };
   }
 

@@ -3,6 +3,7 @@
 // CSR into a stored, queued EnrollmentRequest, and waitForOutcome() lets a waiting front-end answer.
 import { createHash } from 'node:crypto';
 import { AUDIT } from '../audit/actions.js';
+import { HOUR_MS, MINUTE_MS, type Limit, type RequestLimits } from '../auth/requestLimits.js';
 import { CsrError, parseCsr, type ParsedCsr } from '../pki/csr.js';
 import { toPem } from '../pki/pem.js';
 import type { SignatureVerifier } from '../pki/verifyPool.js';
@@ -26,6 +27,12 @@ export interface Grant {
   principal: string;
   /** Who the audit trail names: the credential id (default: the principal). */
   actor?: string;
+  /**
+   * The credential the caller authenticated with, when the protocol has one (ACME EAB, EST Basic,
+   * a SCEP challenge): issuance is limited per credential as well as per principal, so that one
+   * credential behind many ACME accounts or device keys still has one limit.
+   */
+  credentialId?: string | null;
   /** Where the request came from, for the audit trail. */
   sourceIp?: string | null;
   protocol: Protocol;
@@ -47,6 +54,16 @@ export interface SubmitOptions {
   details?: Partial<RequestDetails>;
   /** How long an idempotency key is kept; an older request's key is freed and a new request made. Default: forever. */
   idempotencyTtlMs?: number;
+}
+
+/** Issuance limits the core applies to every protocol but REST (whose middleware counts its own). */
+export interface IssuanceLimits {
+  counter: RequestLimits;
+  /** Per principal and per credential (0: no limit). */
+  perMinute: number;
+  perHour: number;
+  /** SCEP, per product: device keys and one-time challenges are free to make, the product is not. */
+  scepPerProductPerMinute: number;
 }
 
 export type NameAuthorization = { ok: true } | { ok: false; rejection: Rejection } | { ok: 'pending'; detail: string };
@@ -97,6 +114,7 @@ export class EnrollmentService {
     private readonly store: Store,
     private readonly queue: JobQueue,
     private readonly verifier: SignatureVerifier,
+    private readonly limits?: IssuanceLimits,
   ) {
     this.products = new TtlCache(PRODUCT_CACHE_MS);
   }
@@ -148,6 +166,8 @@ export class EnrollmentService {
       throw refused('unprocessable', { code: 'policy', rule: 'customFields', detail: fieldProblems.join('; ') });
     }
 
+    await this.countIssuance(grant, product, transactionId);
+
     const fingerprint = fingerprintOf({ productId: product.id, csrDer: csr.der, validityDays, constraints, transactionId, details });
     const id = newId();
     const { request, created } = await this.store.requests.insert(
@@ -188,6 +208,29 @@ export class EnrollmentService {
     // heals a request whose job was lost.
     if (request.status === 'queued') await this.queue.enqueue(request.id);
     return { request, created };
+  }
+
+  /**
+   * Counts a new request against its principal's, its credential's and (SCEP) its product's
+   * issuance limits, and throws rate_limited past one. A re-sent request (same protocol
+   * transaction id) is the same request, answered as before and not counted again. REST is left
+   * to its middleware, which counts issuance per credential already: counting here too would
+   * make each REST issuance cost two.
+   */
+  private async countIssuance(grant: Grant, product: ProductRecord, transactionId: string | null): Promise<void> {
+    const limits = this.limits;
+    if (!limits || grant.protocol === 'rest') return;
+    if (transactionId !== null && (await this.store.requests.findByTransaction(grant.principal, transactionId))) return;
+    const by = { actor: grant.actor ?? grant.principal, protocol: grant.protocol, sourceIp: grant.sourceIp ?? null };
+    const per = (who: string): Limit[] => [
+      { bucket: 'issue', limit: limits.perMinute, windowMs: MINUTE_MS, what: `issuances a minute for this ${who}` },
+      { bucket: 'issue-hour', limit: limits.perHour, windowMs: HOUR_MS, what: `issuances an hour for this ${who}` },
+    ];
+    await limits.counter.enforce(`issue:${grant.principal}`, per('requester'), by);
+    if (grant.credentialId) await limits.counter.enforce(`issue:credential:${grant.credentialId}`, per('credential'), by);
+    if (grant.protocol === 'scep') {
+      await limits.counter.enforce(`issue:product:${product.id}`, [{ bucket: 'scep', limit: limits.scepPerProductPerMinute, windowMs: MINUTE_MS, what: 'SCEP issuances a minute under this product' }], by);
+    }
   }
 
   /** A signature algorithm the verifier does not know is the request's fault, like a bad signature. */

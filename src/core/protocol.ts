@@ -5,27 +5,30 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Router } from 'express';
 import type { Compilable, Kysely, Migration } from 'kysely';
 import type { Logger } from 'pino';
-import type { CaRegistry } from '../ca/registry.js';
-import type { CrlPublisher } from '../ca/crlPublisher.js';
 import type { Config } from '../config.js';
 import type { JobHandler } from '../queue/types.js';
 import type { OcspSignerStore } from '../store/types.js';
 import type { CredentialService } from '../auth/credentialService.js';
+import type { RequestLimits } from '../auth/requestLimits.js';
 import type { EnrollmentService, NameAuthorizer } from './enrollmentService.js';
 import type { InventoryService } from './inventoryService.js';
 import type { QueryService } from './queries.js';
-import type { AuditReader } from './types.js';
+import type { AuditReader, CrlRecord } from './types.js';
+import type { Sealing } from './sealing.js';
+import type { SystemSigning } from './systemSigner.js';
 import type { RevocationService } from './revocationService.js';
 
 /** Whose status changed: one certificate, or (no serial) everything of a CA. */
 export type StatusChangeListener = (caId: string, serialHex?: string) => void;
 
-/** The tables a protocol's own migrations made. A protocol touches no other table. */
-export interface ProtocolTables {
+/**
+ * The tables a protocol's own migrations made, typed with that protocol's schema. A protocol
+ * touches no other table: a statement naming any other is refused (core/tableGuard).
+ */
+export interface ProtocolTables<S> {
   readonly kind: 'sqlite' | 'postgres';
   /** For reads, and for building the statements given to write(). */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each protocol types it with its own schema
-  readonly db: Kysely<any>;
+  readonly db: Kysely<S>;
   /**
    * Runs one write statement and returns its first RETURNING row. On the embedded database the
    * writes of one moment share a transaction and its fsync: issue a record's several writes
@@ -50,7 +53,21 @@ export interface JobOptions {
   concurrency?: number;
 }
 
-/** Narrow services a front-end gets. Never the whole store. */
+/** The CAs as front-ends see them: certificates and chains to hand out, never a key or a signature. */
+export interface CaChains {
+  /** The CA's certificate and its parents, leaf-most first, PEM each; throws for an unknown CA. */
+  chainOf(caId: string): Promise<string[]>;
+}
+
+/** The CRLs as front-ends see them: read, never signed by a front-end. */
+export interface CrlReads {
+  /** The CA's current CRL (built by the core when there is none or it has expired). */
+  current(caId: string): Promise<CrlRecord>;
+  /** Who stored the CA's CRL with this number: this process, another, or not known yet. */
+  origin(caId: string, crlNumber: number): 'here' | 'elsewhere' | 'undecided';
+}
+
+/** Narrow services a front-end gets. Never the whole store, a CA's key or the master key. */
 export interface CoreServices {
   config: Config;
   log: Logger;
@@ -62,15 +79,17 @@ export interface CoreServices {
   credentials: CredentialService;
   /** The audit trail, to read. */
   audit: AuditReader;
-  cas: CaRegistry;
-  crls: CrlPublisher;
+  cas: CaChains;
+  crls: CrlReads;
   ocspSigners: OcspSignerStore;
-  /** Encrypts keys the status responder keeps (its delegated OCSP signers) as CA keys are. */
-  masterKey: string;
+  /** Certificates the gateway issues to itself (SCEP RA, OCSP signers): recorded and audited by the core. */
+  signer: SystemSigning;
+  /** Seals and opens private keys and secrets under the master key, which front-ends never hold. */
+  sealing: Sealing;
   /** Revocations and reinstatements made by this process or (with Redis) any other. */
   onStatusChange(listener: StatusChangeListener): void;
-  /** The protocol's own tables. */
-  tables: ProtocolTables;
+  /** The protocol's own tables, typed with its schema `S` (checked at run time against its migrations). */
+  tables<S>(): ProtocolTables<S>;
   /**
    * A queue named `name` (unique across protocols) whose jobs `handler` runs in every process
    * that works jobs. Call it from mount().
@@ -78,6 +97,8 @@ export interface CoreServices {
   jobs(name: string, handler: JobHandler, options?: JobOptions): ProtocolJobs;
   /** Counters for rate limits, shared by every process when the deployment has Redis. */
   rateCounter: RateCounter;
+  /** Per-credential request and issuance limits on that counter, with their refusals audited. */
+  requestLimits: RequestLimits;
 }
 
 export interface MountedProtocol {

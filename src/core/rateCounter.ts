@@ -5,6 +5,8 @@ import { createClient } from 'redis';
 export interface RateCounter {
   /** Counts one hit on `key` in the current window and returns the count so far and when the window ends. */
   hit(key: string, windowMs: number): Promise<{ count: number; resetAt: number }>;
+  /** The count on `key` in the current window, without counting: for a check that must not itself cost. */
+  peek(key: string, windowMs: number): Promise<{ count: number; resetAt: number }>;
   close(): Promise<void>;
 }
 
@@ -31,6 +33,12 @@ export class MemoryRateCounter implements RateCounter {
     }
     entry.count++;
     return { count: entry.count, resetAt };
+  }
+
+  async peek(key: string, windowMs: number): Promise<{ count: number; resetAt: number }> {
+    const { resetAt } = windowOf(windowMs, Date.now());
+    const entry = this.counts.get(key);
+    return { count: entry && entry.resetAt === resetAt ? entry.count : 0, resetAt };
   }
 
   async close(): Promise<void> {}
@@ -60,6 +68,16 @@ export class RedisRateCounter implements RateCounter {
     try {
       const [count] = (await this.client.multi().incr(redisKey).pExpire(redisKey, windowMs + 1_000).exec()) as unknown as [number];
       return { count: Number(count), resetAt };
+    } catch {
+      return { count: 0, resetAt };
+    }
+  }
+
+  async peek(key: string, windowMs: number): Promise<{ count: number; resetAt: number }> {
+    const { start, resetAt } = windowOf(windowMs, Date.now());
+    if (!this.client.isReady) return { count: 0, resetAt };
+    try {
+      return { count: Number((await this.client.get(`${this.prefix}:ratelimit:${key}:${start}`)) ?? 0), resetAt };
     } catch {
       return { count: 0, resetAt };
     }

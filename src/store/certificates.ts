@@ -173,6 +173,12 @@ export class KyselyCertificateStore implements CertificateStore {
     return row && certificateFromRow(row);
   }
 
+  async insertSystemIssued(certificate: NewCertificate, audit: AuditEntryInput): Promise<CertificateRecord> {
+    const record = newCertificateRecord(certificate, Date.now());
+    await this.writes.one(insertCertificate(this.db, certificateToRow(record)), () => audit);
+    return record;
+  }
+
   async listRevoked(caId: string): Promise<RevokedEntry[]> {
     const rows = await this.db
       .selectFrom('certificates')

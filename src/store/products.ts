@@ -1,4 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
+import { SYSTEM_PRODUCT_ID_PATTERN } from '../core/systemProducts.js';
 import type { AuditEntryInput, ProductRecord, ProductTemplate } from '../core/types.js';
 import type { AuditedWrites } from './kyselyWriter.js';
 import { insertProduct, productById } from './queries.js';
@@ -46,9 +47,9 @@ export class KyselyProductStore implements ProductStore {
     return row && productFromRow(row);
   }
 
-  /** Oldest first. */
+  /** Oldest first. Operators' products only: a CA's system product (core/systemProducts) is not one to issue under or list. */
   async list(): Promise<ProductRecord[]> {
-    const rows = await this.db.selectFrom('products').selectAll().orderBy('created_at').orderBy('id').execute();
+    const rows = await this.db.selectFrom('products').selectAll().where('id', 'not like', SYSTEM_PRODUCT_ID_PATTERN).orderBy('created_at').orderBy('id').execute();
     return rows.map(productFromRow);
   }
 }

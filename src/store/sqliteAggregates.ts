@@ -15,6 +15,7 @@ import type {
   CaStore,
   CertificateStore,
   NewCa,
+  NewCertificate,
   NewEnrollmentRequest,
   NewProduct,
   ProductStore,
@@ -107,6 +108,10 @@ export class SqliteCertificateStore implements CertificateStore {
 
   reinstate(id: string, audit: AuditEntryInput): Promise<CertificateRecord | undefined> {
     return this.kysely.reinstate(id, audit);
+  }
+
+  insertSystemIssued(certificate: NewCertificate, audit: AuditEntryInput): Promise<CertificateRecord> {
+    return this.kysely.insertSystemIssued(certificate, audit);
   }
 
   listRevoked(caId: string): Promise<RevokedEntry[]> {

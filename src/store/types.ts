@@ -125,6 +125,11 @@ export interface CertificateStore {
   reinstate(id: string, audit: AuditEntryInput): Promise<CertificateRecord | undefined>;
   /** Every revoked (or held) certificate of a CA, for its CRL. */
   listRevoked(caId: string): Promise<RevokedEntry[]>;
+  /**
+   * Stores a certificate the gateway issued to itself (core/systemSigner: no enrollment request)
+   * with its audit entry, in one transaction. Throws if (caId, serialNumber) is taken.
+   */
+  insertSystemIssued(certificate: NewCertificate, audit: AuditEntryInput): Promise<CertificateRecord>;
 }
 
 export interface InventoryStore {

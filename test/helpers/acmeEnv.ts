@@ -18,6 +18,7 @@ import { startDnsServer, type StubDnsServer } from './dnsServer.js';
 import { freePort } from './net.js';
 import { tempDir } from './openssl.js';
 import { restCall } from './restCall.js';
+import { NO_LOGIN_THROTTLE } from './loginThrottle.js';
 
 export interface AcmeEnv {
   dir: string;
@@ -65,6 +66,7 @@ export async function startAcmeEnv(options: { overrides?: Partial<Config>; http0
       dnsServer: dns.address,
       http01Port: options.http01Port ?? http01.port,
       tlsAlpn01Port: tlsAlpn.port,
+      ...NO_LOGIN_THROTTLE,
       ...options.overrides,
     },
   });

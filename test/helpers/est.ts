@@ -5,7 +5,7 @@ import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI_CONTEXT } from '../../src/cli/kit.js';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig, type Config } from '../../src/config.js';
 import { createProduct } from '../../src/core/products.js';
 import type { ProductRecord } from '../../src/core/types.js';
 import { startServer, type RunningServer } from '../../src/httpServer.js';
@@ -14,6 +14,7 @@ import { parseProductTemplate } from '../../src/policy/productSchema.js';
 import { PROTOCOLS } from '../../protocols/index.js';
 import { freePort } from './net.js';
 import { openssl, tempDir } from './openssl.js';
+import { NO_LOGIN_THROTTLE } from './loginThrottle.js';
 
 export interface EstReply {
   status: number;
@@ -29,6 +30,8 @@ export interface EstCall {
   /** A TLS client certificate and its key (PEM). */
   cert?: string;
   key?: string;
+  /** The loopback address to connect from (127.0.0.0/8), for tests that count per source address. */
+  localAddress?: string;
 }
 
 export interface EstEnv {
@@ -54,6 +57,8 @@ export interface EstSetup {
   products: Record<string, Record<string, unknown>>;
   /** Credentials to create: user name → product names ('*' for all). */
   users: Record<string, string[] | '*'>;
+  /** Configuration besides the helper's own. */
+  overrides?: Partial<Config>;
 }
 
 export async function startEstEnv(setup: EstSetup): Promise<EstEnv> {
@@ -61,7 +66,7 @@ export async function startEstEnv(setup: EstSetup): Promise<EstEnv> {
   const port = await freePort();
   const config = loadConfig({
     env: {},
-    overrides: { dataDir: dir, httpPort: 0, httpsPort: port, host: '127.0.0.1', masterKey: 'test-master-key-est-0123456789', logLevel: 'silent', issueWaitMs: 15_000, queueBackoffMs: 50 },
+    overrides: { dataDir: dir, httpPort: 0, httpsPort: port, host: '127.0.0.1', masterKey: 'test-master-key-est-0123456789', logLevel: 'silent', issueWaitMs: 15_000, queueBackoffMs: 50, ...NO_LOGIN_THROTTLE, ...setup.overrides },
   });
   let adminToken = '';
   let issuingId = '';
@@ -106,6 +111,7 @@ export async function startEstEnv(setup: EstSetup): Promise<EstEnv> {
         agent: false,
         headers: { ...(o.body !== undefined ? { 'content-length': String(Buffer.byteLength(o.body)) } : {}), ...o.headers },
         ...(o.cert ? { cert: o.cert, key: o.key } : {}),
+        ...(o.localAddress ? { localAddress: o.localAddress } : {}),
       };
       const req = httpsRequest(options, (res) => {
         const chunks: Buffer[] = [];

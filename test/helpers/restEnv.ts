@@ -12,6 +12,7 @@ import { openRuntime, type Runtime } from '../../src/runtime.js';
 import { PROTOCOLS } from '../../protocols/index.js';
 import { createTestDatabase } from '../harness/postgres.js';
 import { tempDir } from './openssl.js';
+import { NO_LOGIN_THROTTLE } from './loginThrottle.js';
 
 export interface RestDeployment {
   name: string;
@@ -66,6 +67,7 @@ export async function startRestEnv(d: RestDeployment, overrides: Partial<Config>
       logLevel: 'silent',
       issueWaitMs: 15_000,
       queueBackoffMs: 50,
+      ...NO_LOGIN_THROTTLE,
       ...(d.scaled
         ? {
             databaseUrl: await createTestDatabase(postgresUrl as string),

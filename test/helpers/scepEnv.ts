@@ -10,6 +10,7 @@ import { parseProductTemplate } from '../../src/policy/productSchema.js';
 import { PROTOCOLS } from '../../protocols/index.js';
 import { tempDir } from './openssl.js';
 import { restCall } from './restCall.js';
+import { NO_LOGIN_THROTTLE } from './loginThrottle.js';
 
 export interface ScepEnv {
   dir: string;
@@ -35,7 +36,7 @@ export async function startScepEnv(options: { overrides?: Partial<Config>; keyAl
   const dir = tempDir('certgate-scep-');
   const config = loadConfig({
     env: {},
-    overrides: { dataDir: dir, httpPort: 0, httpsPort: 0, masterKey: 'test-master-key-scep-0123456789', logLevel: 'silent', queueBackoffMs: 50, ...options.overrides },
+    overrides: { dataDir: dir, httpPort: 0, httpsPort: 0, masterKey: 'test-master-key-scep-0123456789', logLevel: 'silent', queueBackoffMs: 50, ...NO_LOGIN_THROTTLE, ...options.overrides },
   });
   let init: Awaited<ReturnType<typeof initialize>> | undefined;
   const server = await startServer(config, {

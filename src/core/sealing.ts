@@ -1,0 +1,78 @@
+// The one service that seals private keys and secrets under the master key. Front-ends get this,
+// never the master key itself: what they hold can seal and open envelopes, and nothing else (it
+// cannot derive a key for another purpose, nor open a CA key protected by a passphrase).
+// ca/keyProtection (scrypt envelopes, the same as CA keys) and auth/secrets (HKDF per purpose)
+// stay the implementation underneath, so envelopes already stored keep opening.
+import { createCipheriv, createDecipheriv, randomBytes, type KeyObject } from 'node:crypto';
+import { deriveKey } from '../auth/secrets.js';
+import { decryptPrivateKey, encryptPrivateKey, envelopeSecretKind, KeyProtectionError } from '../ca/keyProtection.js';
+
+/** Seals byte strings for one purpose; `context` is authenticated, so an envelope moved to another row does not open. */
+export interface SecretSeal {
+  seal(plain: Buffer, context: string | Buffer): string;
+  /** Null when the envelope does not open (another master key, another context, altered). */
+  open(envelope: string, context: string | Buffer): Buffer | null;
+}
+
+export interface Sealing {
+  /** A private key as a CA key is kept: PKCS#8 in an AES-256-GCM envelope under the master key. */
+  sealKey(key: KeyObject): string;
+  /** Throws when the envelope is not one of sealKey's under this master key (a passphrase-protected CA key, say). */
+  openKey(envelope: string): KeyObject;
+  /** A seal for secrets of one purpose (e.g. 'est server-generated keys'), with its own derived key. */
+  secrets(purpose: string): SecretSeal;
+}
+
+/** Which secret unlocks a key envelope: the master key, or a CA passphrase the operator holds. Reads no secret. */
+export function keyEnvelopeKind(envelope: string): 'master' | 'passphrase' {
+  return envelopeSecretKind(envelope);
+}
+
+/** Purposes the core keeps for itself; a front-end asking for one of these gets a refusal, not its key. */
+const CORE_PURPOSES = new Set(['credential secrets', 'rest bearer tokens']);
+
+class AesGcmSeal implements SecretSeal {
+  constructor(private readonly key: Buffer) {}
+
+  seal(plain: Buffer, context: string | Buffer): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
+    cipher.setAAD(Buffer.from(context));
+    const ct = Buffer.concat([cipher.update(plain), cipher.final()]);
+    return ['v1', iv.toString('base64url'), ct.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
+  }
+
+  open(envelope: string, context: string | Buffer): Buffer | null {
+    const [v, iv, ct, tag] = envelope.split('.');
+    if (v !== 'v1' || !iv || ct === undefined || !tag) return null;
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url'));
+      decipher.setAAD(Buffer.from(context));
+      decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+      return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]);
+    } catch {
+      return null;
+    }
+  }
+}
+
+export function createSealing(masterKey: string): Sealing {
+  // Derived keys are cheap (HKDF) but the same purpose is asked for on every construction.
+  const seals = new Map<string, SecretSeal>();
+  return {
+    sealKey: (key) => encryptPrivateKey(key, masterKey, 'master'),
+    openKey(envelope) {
+      if (envelopeSecretKind(envelope) !== 'master') throw new KeyProtectionError('this key is protected by a CA passphrase, not the master key');
+      return decryptPrivateKey(envelope, masterKey);
+    },
+    secrets(purpose) {
+      if (CORE_PURPOSES.has(purpose)) throw new Error(`the sealing purpose ${JSON.stringify(purpose)} is the core's own`);
+      let seal = seals.get(purpose);
+      if (!seal) {
+        seal = new AesGcmSeal(deriveKey(masterKey, purpose));
+        seals.set(purpose, seal);
+      }
+      return seal;
+    },
+  };
+}
