@@ -11,14 +11,14 @@ import type { CredentialRecord, ProductRecord } from '../src/core/types.js';
 import { buildCsr } from '../src/pki/csrBuilder.js';
 import { fromPem } from '../src/pki/pem.js';
 import { MESSAGE_TYPE } from '../protocols/scep/algorithms.js';
-import { AcmeTestClient, newAccountKey, pemToB64url, splitPem, type AcmeReply, type Solver } from './helpers/acmeClient.js';
+import { AcmeTestClient, newAccountKey, pemToB64url, splitPem, type AcmeReply, type RawReply, type Solver, type Transport } from './helpers/acmeClient.js';
 import { startAcmeEnv, type AcmeEnv } from './helpers/acmeEnv.js';
 import { eabBinding } from './helpers/eab.js';
-import { basic, csrDer, opensslCertsOf, type EstCall, type EstReply } from './helpers/est.js';
-import { httpsCall } from './helpers/httpsCall.js';
+import { basic, csrDer, opensslCertsOf } from './helpers/est.js';
+import { loopbackRequest, loopbackTransport } from './helpers/loopbackClient.js';
 import { makeCsr } from './helpers/openssl.js';
 import { restCall } from './helpers/restCall.js';
-import { buildRequest, getCaCert, pkiOperation, readReply, rsaKey, selfSigned, type RaInfo } from './helpers/scepClient.js';
+import { buildRequest, getCaCert, readReply, rsaKey, selfSigned, type RaInfo } from './helpers/scepClient.js';
 import { until } from './helpers/until.js';
 
 type Protocol = 'rest' | 'acme' | 'est' | 'scep';
@@ -81,36 +81,44 @@ let a: Tenant;
 let b: Tenant;
 let dir: string;
 let n = 0;
+/** The loopback address the attempt under way comes from (undefined: set-up, the system's choice). */
+let source: string | undefined;
+let transport: Transport;
 const uniq = (): string => `${Date.now().toString(36)}${(n++).toString(36)}`;
 
 // Protocol clients.
 
-const asAnswer = (r: { status: number; json: Record<string, unknown> }, text = JSON.stringify(r.json)): Answer => ({ status: r.status, json: r.json, text, contentType: 'application/json' });
-
 async function rest(token: string, method: string, path: string, body?: unknown): Promise<Answer> {
-  const res = await fetch(`${env.base}${path}`, {
+  const res = await loopbackRequest(`${env.base}${path}`, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    ...(source ? { from: source } : {}),
   });
-  const text = Buffer.from(await res.arrayBuffer()).toString('latin1');
+  const text = res.body.toString('latin1');
   let json: Record<string, unknown> = {};
   try {
     json = JSON.parse(text) as Record<string, unknown>;
   } catch {
     // PEM, DER, PKCS#7, PKCS#12 or empty.
   }
-  return { status: res.status, text, json, contentType: res.headers.get('content-type') ?? '' };
+  return { status: res.status, text, json, contentType: String(res.headers['content-type'] ?? '') };
 }
 
 const admin = (method: string, path: string, body?: unknown) => restCall(env.base, env.adminToken, method, path, body);
 
 const acmeAnswer = (r: AcmeReply<unknown>): Answer => ({ status: r.status, text: r.text, json: r.json as Record<string, unknown>, contentType: r.contentType });
 
-const estAnswer = (r: EstReply): Answer => ({ status: r.status, text: r.text, json: {}, contentType: String(r.headers['content-type'] ?? '') });
+const estAnswer = (r: RawReply): Answer => ({ status: r.status, text: r.body.toString('latin1'), json: {}, contentType: String(r.headers['content-type'] ?? '') });
 
-function est(path: string, csrPem: string, o: Omit<EstCall, 'body'> = {}): Promise<EstReply> {
-  return httpsCall(httpsPort, trust, path, { ...o, body: csrDer(csrPem).toString('base64'), headers: { 'content-type': 'application/pkcs10', ...o.headers } });
+function est(path: string, csrPem: string, o: { headers?: Record<string, string>; cert?: string; key?: string } = {}): Promise<RawReply> {
+  return loopbackRequest(`https://127.0.0.1:${httpsPort}${path}`, {
+    ...o,
+    ca: trust,
+    body: csrDer(csrPem).toString('base64'),
+    headers: { 'content-type': 'application/pkcs10', ...o.headers },
+    ...(source ? { from: source } : {}),
+  });
 }
 
 const csrFor = (...names: string[]): { csrPem: string; keyPath: string } => makeCsr(dir, { subject: `/CN=${names[0]}`, san: names.map((x) => `DNS:${x}`) });
@@ -125,9 +133,9 @@ async function scepEnroll(label: string, challenge: string, cn: string): Promise
   const requester = selfSigned(scepKey, `CN=${cn}`);
   const csr = fromPem(buildCsr(scepKey, `CN=${cn}`, {}, { challengePassword: challenge }), ['CERTIFICATE REQUEST']);
   const der = await buildRequest({ requester, ra, messageType: MESSAGE_TYPE.PKCSReq, content: csr, transactionId: `tenancy-${uniq()}` });
-  const res = await pkiOperation(url, der);
+  const res = await loopbackRequest(`${url}?operation=PKIOperation`, { method: 'POST', body: der, ...(source ? { from: source } : {}) });
   const reply = res.status === 200 ? readReply(res.body, requester) : undefined;
-  return { status: res.status, text: reply ? reply.status : res.body.toString('latin1'), json: {}, contentType: res.contentType ?? '', ...(reply ? { scep: { status: reply.status, failInfo: reply.failInfo } } : {}) };
+  return { status: res.status, text: reply ? reply.status : res.body.toString('latin1'), json: {}, contentType: String(res.headers['content-type'] ?? ''), ...(reply ? { scep: { status: reply.status, failInfo: reply.failInfo } } : {}) };
 }
 
 const http01: Solver = (challenge, keyAuthorization) => env.http01.set(challenge.token, keyAuthorization);
@@ -151,7 +159,7 @@ async function pendingRequest(t: Tenant): Promise<Target> {
 
 /** A fresh account of the tenant's own, bound to its EAB credential, at its product's directory. */
 async function newAcmeAccount(t: Tenant, at: Tenant = t): Promise<{ client: AcmeTestClient; reply: AcmeReply }> {
-  const client = new AcmeTestClient(`${env.acmeBase}/acme/${at.product.name}/directory`, await newAccountKey('ES256'), env.transport);
+  const client = new AcmeTestClient(`${env.acmeBase}/acme/${at.product.name}/directory`, await newAccountKey('ES256'), transport);
   const url = (await client.directory()).newAccount;
   const reply = await client.newAccount({ termsOfServiceAgreed: true, externalAccountBinding: await eabBinding(t.eab, client.key.jwk, url) });
   return { client, reply };
@@ -159,7 +167,7 @@ async function newAcmeAccount(t: Tenant, at: Tenant = t): Promise<{ client: Acme
 
 /** Tenant A's account, speaking to `victim`'s directory. */
 function aAcmeAt(victim: Tenant): AcmeTestClient {
-  const client = new AcmeTestClient(`${env.acmeBase}/acme/${victim.product.name}/directory`, a.acme.key, env.transport);
+  const client = new AcmeTestClient(`${env.acmeBase}/acme/${victim.product.name}/directory`, a.acme.key, transport);
   client.kid = a.acme.kid;
   return client;
 }
@@ -206,7 +214,7 @@ async function makeTenant(name: 'a' | 'b'): Promise<Tenant> {
   t.cert = await issueRest(t, `www.${name}.test`);
   t.managed = await issueRest(t, `key.${name}.test`, { mode: 'managed' });
   const dev = csrFor(`dev.${name}.test`);
-  const enrolled = await est(`/${name}/.well-known/est/simpleenroll`, dev.csrPem, { headers: { authorization: basic(t.est) } });
+  const enrolled = estAnswer(await est(`/${name}/.well-known/est/simpleenroll`, dev.csrPem, { headers: { authorization: basic(t.est) } }));
   expect(enrolled.status, enrolled.text).toBe(200);
   const certPem = opensslCertsOf(Buffer.from(enrolled.text.replace(/\s+/g, ''), 'base64'), dir)[0] as string;
   t.estTls = { cert: certPem, key: readFileSync(dev.keyPath, 'utf8'), name: `dev.${name}.test` };
@@ -515,7 +523,7 @@ const ROWS: Row[] = [
   {
     protocol: 'scep',
     action: "A's REST key mints a one-time challenge for the victim's product",
-    attempt: async (v) => asAnswer(await restCall(env.base, a.rest.token, 'POST', '/v1/scep/challenges', { productId: v.product.id })),
+    attempt: (v) => rest(a.rest.token, 'POST', '/v1/scep/challenges', { productId: v.product.id }),
     refused: REST_REFUSED,
     allowed: REST_OK(201),
   },
@@ -565,6 +573,7 @@ describe('hostile tenant: A against B on one CA, every protocol', () => {
     dir = env.dir;
     httpsPort = new URL(env.acmeBase).port ? Number(new URL(env.acmeBase).port) : 443;
     trust = env.rootPem + env.issuingPem;
+    transport = loopbackTransport(env.rootPem, () => source);
     a = await makeTenant('a');
     b = await makeTenant('b');
   }, 120_000);
@@ -580,12 +589,15 @@ describe('hostile tenant: A against B on one CA, every protocol', () => {
   });
 
   describe('refused on B', () => {
-    it.each(ROWS.map((r) => [`${r.protocol}: ${r.action}`, r] as const))('%s', async (label, row) => {
+    it.each(ROWS.map((r, i) => [`${r.protocol}: ${r.action}`, r, i] as const))('%s', async (label, row, i) => {
+      source = undefined;
       const target = row.prepare ? await row.prepare(b) : { id: b.cert.id };
       const before = await holdings(b);
       const targetStatus = target.serial || target.pem ? await statusOf(target.id) : undefined;
       const seq = await auditHead();
+      source = `127.0.0.${10 + i}`;
       const answer = await row.attempt(b, target);
+      source = undefined;
       expect(answer.status, `${label}: never a 5xx`).toBeLessThan(500);
       row.refused(answer, b, target);
       // Nothing issued to B and no request made under B, whatever the protocol.
@@ -593,18 +605,21 @@ describe('hostile tenant: A against B on one CA, every protocol', () => {
       for (const id of [b.cert.id, b.managed.id]) expect(await statusOf(id), id).toBe('active');
       if (targetStatus !== undefined) expect(await statusOf(target.id), `${label}: the target's status`).toBe(targetStatus);
       if (!row.filtered) {
-        await until(async () => (await refusalsSince(seq)).length > 0, 5_000, `${label} was audited as refused`);
-        const entries = await refusalsSince(seq);
-        expect(entries.length).toBeGreaterThan(0);
+        // Each attempt comes from an address of its own, so its refusal is an entry of its own.
+        const from = `127.0.0.${10 + i}`;
+        await until(async () => (await refusalsSince(seq)).some((e) => e.sourceIp === from), 5_000, `${label} was audited as refused`);
       }
       refusalsSeen.push(label);
     });
   });
 
   describe('allowed on A (the positive control)', () => {
-    it.each(ROWS.map((r) => [`${r.protocol}: ${r.action}`, r] as const))('%s', async (_label, row) => {
+    it.each(ROWS.map((r, i) => [`${r.protocol}: ${r.action}`, r, i] as const))('%s', async (_label, row, i) => {
+      source = undefined;
       const target = row.prepare ? await row.prepare(a) : { id: a.cert.id };
+      source = `127.0.1.${10 + i}`;
       const answer = await row.attempt(a, target);
+      source = undefined;
       expect(answer.status).toBeLessThan(500);
       row.allowed(answer, a, target);
       allowedSeen.push(_label);
