@@ -532,6 +532,26 @@ const ROWS: Row[] = [
 /** Rows in the table: a row dropped or added must be noticed here. */
 const EXPECTED_ROWS = 40;
 
+const labelOf = (r: Row): string => `${r.protocol}: ${r.action}`;
+
+/**
+ * Attempts the merged code does NOT refuse as it must, each with where it gets through. They run
+ * as it.fails: the day one is closed its test fails, and its line here goes.
+ */
+const REST_CA_ONLY =
+  "findings 2, 3: REST checks the permission on the CA only, never the product binding (protocols/rest/auth.ts requirePermission, called by every certificate and request route); issue-under lacks an audited refusal (requireIssueUnder throws forbidden unaudited)";
+const KNOWN_HOLES: Record<string, string> = {
+  ...Object.fromEntries(ROWS.filter((r) => r.protocol === 'rest').map((r) => [labelOf(r), REST_CA_ONLY])),
+  "acme: newOrder at A's directory for a name of the victim":
+    'refused (rejectedIdentifier) but not audited: protocols/acme/server.ts newOrder throws problemOfRejection(precheck) without recordRefusal',
+  "acme: revokeCert of the victim's ACME certificate with A's account key":
+    "refused (unauthorized) but not audited: protocols/acme/server.ts revokeCert throws unauthorized('the account does not own this certificate') without recordRefusal",
+  "est: simpleenroll on the victim's label with A's certificate as TLS client certificate (its own names)":
+    "A's certificate logs in on B's label because B trusts the shared issuing CA: protocols/est/auth.ts authenticateCaller (deps.certificates.trusted) never compares the certgate certificate's product with the label's, as simplereenroll does; a request is made under B and only B's name rule (in the worker, audited as request.reject, outcome success) stops it",
+  "scep: A's REST key mints a one-time challenge for the victim's product":
+    "refused (403) but not audited, and decided outside the one authorization decision: protocols/scep/challenges.ts challengeRoutes checks mayIssueUnder/can itself and throws HttpProblem(403) without an audit entry",
+};
+
 // What B has, as the admin sees it over REST.
 
 async function totalOf(path: string): Promise<number> {
@@ -566,6 +586,7 @@ async function refusalsSince(seq: number) {
 
 const refusalsSeen: string[] = [];
 const allowedSeen: string[] = [];
+const holesSeen: string[] = [];
 
 describe('hostile tenant: A against B on one CA, every protocol', () => {
   beforeAll(async () => {
@@ -584,12 +605,12 @@ describe('hostile tenant: A against B on one CA, every protocol', () => {
 
   it('has every attempt in the table', () => {
     expect(ROWS).toHaveLength(EXPECTED_ROWS);
-    expect(new Set(ROWS.map((r) => `${r.protocol}: ${r.action}`)).size).toBe(EXPECTED_ROWS);
+    expect(new Set(ROWS.map(labelOf)).size).toBe(EXPECTED_ROWS);
     expect(new Set(ROWS.map((r) => r.protocol))).toEqual(new Set(['rest', 'acme', 'est', 'scep']));
   });
 
   describe('refused on B', () => {
-    it.each(ROWS.map((r, i) => [`${r.protocol}: ${r.action}`, r, i] as const))('%s', async (label, row, i) => {
+    const attempt = async (label: string, row: Row, i: number): Promise<void> => {
       source = undefined;
       const target = row.prepare ? await row.prepare(b) : { id: b.cert.id };
       const before = await holdings(b);
@@ -609,12 +630,20 @@ describe('hostile tenant: A against B on one CA, every protocol', () => {
         const from = `127.0.0.${10 + i}`;
         await until(async () => (await refusalsSince(seq)).some((e) => e.sourceIp === from), 5_000, `${label} was audited as refused`);
       }
+    };
+    const indexed = ROWS.map((r, i) => [labelOf(r), r, i] as const);
+    it.each(indexed.filter(([label]) => !(label in KNOWN_HOLES)))('%s', async (label, row, i) => {
+      await attempt(label, row, i);
       refusalsSeen.push(label);
+    });
+    it.fails.each(indexed.filter(([label]) => label in KNOWN_HOLES))('known hole: %s', async (label, row, i) => {
+      holesSeen.push(label);
+      await attempt(label, row, i);
     });
   });
 
   describe('allowed on A (the positive control)', () => {
-    it.each(ROWS.map((r, i) => [`${r.protocol}: ${r.action}`, r, i] as const))('%s', async (_label, row, i) => {
+    it.each(ROWS.map((r, i) => [labelOf(r), r, i] as const))('%s', async (_label, row, i) => {
       source = undefined;
       const target = row.prepare ? await row.prepare(a) : { id: a.cert.id };
       source = `127.0.1.${10 + i}`;
@@ -627,7 +656,9 @@ describe('hostile tenant: A against B on one CA, every protocol', () => {
   });
 
   it('ran every refusal and every control', () => {
-    expect(refusalsSeen).toHaveLength(EXPECTED_ROWS);
+    expect(Object.keys(KNOWN_HOLES).every((label) => ROWS.some((r) => labelOf(r) === label))).toBe(true);
+    expect(holesSeen.sort()).toEqual(Object.keys(KNOWN_HOLES).sort());
+    expect(refusalsSeen.length + holesSeen.length).toBe(EXPECTED_ROWS);
     expect(allowedSeen).toHaveLength(EXPECTED_ROWS);
   });
 
