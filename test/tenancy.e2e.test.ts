@@ -4,7 +4,9 @@
 // in its protocol's own form, audited as a refusal, and leave B with exactly what it had (no
 // certificate, no request, its certificates still good). The same table run against A's own
 // objects is the positive control: the refusals are decisions, not broken routes.
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
 import type { CredentialRecord, ProductRecord } from '../src/core/types.js';
@@ -47,8 +49,8 @@ interface Tenant {
   est: { username: string; password: string; id: string };
   scep: { id: string; challenge: string };
   /** A good certificate (REST, CSR mode) and an escrowed-key one (REST, managed mode). */
-  cert: { id: string; serial: string };
-  managed: { id: string; serial: string };
+  cert: { id: string; serial: string; pem: string };
+  managed: { id: string; serial: string; pem: string };
   /** An EST certificate with its key: a TLS client certificate of this tenant. */
   estTls: { cert: string; key: string; name: string };
 }
@@ -139,6 +141,16 @@ async function scepEnroll(label: string, challenge: string, cn: string): Promise
 }
 
 const http01: Solver = (challenge, keyAuthorization) => env.http01.set(challenge.token, keyAuthorization);
+
+/**
+ * openssl ocsp prints its verdicts on stdout and "Response verify OK" on stderr; it may exit 1.
+ * Asynchronous: the responder runs in this very process.
+ */
+function ocspQuery(args: string[]): Promise<string> {
+  return new Promise((resolve) => {
+    execFile('openssl', ['ocsp', ...args], { encoding: 'utf8' }, (_err, stdout, stderr) => resolve(`${stdout}${stderr}`));
+  });
+}
 
 // Objects a tenant makes with its own credentials.
 
@@ -662,9 +674,20 @@ describe('hostile tenant: A against B on one CA, every protocol', () => {
     expect(allowedSeen).toHaveLength(EXPECTED_ROWS);
   });
 
-  it("leaves B's certificates good, and B's own key still reads them", async () => {
+  it("leaves B's certificates good, in OCSP as over REST, and B's own key still reads them", async () => {
     expect(await statusOf(b.cert.id)).toBe('active');
     expect(await statusOf(b.managed.id)).toBe('active');
+    const issuingFile = join(dir, 'tenancy-issuing.pem');
+    const chainFile = join(dir, 'tenancy-chain.pem');
+    writeFileSync(issuingFile, env.issuingPem);
+    writeFileSync(chainFile, env.issuingPem + env.rootPem);
+    for (const [name, pem] of [['www.b.test', b.cert.pem], ['key.b.test', b.managed.pem]] as const) {
+      const file = join(dir, `tenancy-${name}.pem`);
+      writeFileSync(file, pem);
+      const answer = await ocspQuery(['-issuer', issuingFile, '-cert', file, '-url', `${env.base}/ocsp`, '-CAfile', chainFile]);
+      expect(answer, name).toContain(`${file}: good`);
+      expect(answer, name).toMatch(/Response verify OK/);
+    }
     const own = await restCall(env.base, b.rest.token, 'GET', `/v1/certificates/${b.cert.id}`);
     expect(own.status).toBe(200);
   });
