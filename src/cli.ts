@@ -180,6 +180,7 @@ product
   .option('--allow-uri-sans', 'allow URI SANs')
   .option('--eku <list>', 'comma-separated extended key usages, e.g. serverAuth,clientAuth')
   .option('--requires-approval', 'hold each request for an operator to approve')
+  .option('--self-approval', 'with --requires-approval: let a requester approve its own requests (by default an approver is never the requester: four eyes)')
   .option('--subject-fixed <attr=value>', 'a subject attribute every certificate carries, e.g. "O=Example Inc" (C, ST, L, O, OU; repeatable)', collect, [])
   .option('--subject-allowed <attr=v1,v2>', 'values a CSR may ask for, e.g. "OU=Web,Mail" (repeatable)', collect, [])
   .option('--refuse-unlisted-subject', 'refuse a CSR asking for other subject attributes (default: leave them out)')
@@ -201,6 +202,7 @@ product
         allowUriSans: !!o.allowUriSans,
         ...(o.eku ? { extendedKeyUsages: String(o.eku).split(',') } : {}),
         requiresApproval: !!o.requiresApproval,
+        selfApproval: !!o.selfApproval,
         subject: subjectPolicyOptions(o.subjectFixed as string[], o.subjectAllowed as string[], !!o.refuseUnlistedSubject),
         protocols: protocolSettings(o.protocolSetting as string[]),
         customFields: o.customField,

@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
+import { Authorizer } from './auth/authorize.js';
 import { CaRegistry } from './ca/registry.js';
 import type { CaSecrets } from './ca/createCa.js';
 import { chainKeyOf, isUnkeyed } from './audit/chain.js';
@@ -226,6 +227,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     queries: new QueryService(store),
     inventory: new InventoryService(store),
     credentials,
+    authz: new Authorizer(store.audit),
     audit: store.audit,
     // Views, not the registry and publisher themselves: a front-end cannot reach issue() or publish().
     cas: { chainOf: (caId) => cas.chainOf(caId) },

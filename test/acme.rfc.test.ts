@@ -204,10 +204,14 @@ describe('ACME by the RFC (issue 19: findings 7, 8, 12, 14)', () => {
       const certificates = await env.rest('GET', '/v1/certificates?pageSize=100');
       expect(JSON.stringify(certificates.json)).not.toContain(name);
       const orderId = orderUrl.split('/').pop() as string;
-      const [entry] = await auditOf({ action: 'auth.refused', target: orderId });
-      expect(entry?.protocol).toBe('acme');
-      expect(entry?.detail.reason).toBe('csrKeyIsAccountKey');
-      expect(entry?.actor).toBe(`acme-account:${accountIdOf(owner.kid as string)}`);
+      // The first refusal of a window per source and reason has a row of its own; later ones (the
+      // second account here) are counted into the window's summary row, so a flood stays bounded.
+      if (alg === 'ES256') {
+        const [entry] = await auditOf({ action: 'auth.refused', target: orderId });
+        expect(entry?.protocol).toBe('acme');
+        expect(entry?.detail.reason).toBe('csrKeyIsAccountKey');
+        expect(entry?.actor).toBe(`acme-account:${accountIdOf(owner.kid as string)}`);
+      }
 
       // The same order takes a CSR with a key of its own.
       const finalized = await owner.post<OrderJson>(ready.json.finalize, { csr: (await makeCsrFor([name], alg === 'RS256' ? 'RSA' : 'P-256')).csr });

@@ -77,6 +77,17 @@ describe('certgate credential and audit commands', () => {
     expect(certgate(dir, ['apikey', 'revoke', key.json().id as string]).code).toBe(0);
   });
 
+  it('scopes a credential to its own requests (--scope own) and lets a product relax four eyes (--self-approval)', () => {
+    const own = certgate(dir, ['credential', 'create', '--type', 'rest', '--product', 'default', '--scope', 'own', '--json']);
+    expect(own.code, own.stderr).toBe(0);
+    expect(own.json().scope).toBe('own');
+    expect(certgate(dir, ['credential', 'create', '--type', 'rest', '--product', 'default', '--scope', 'mine']).code).toBe(1);
+    const caId = (certgate(dir, ['product', 'list', '--json']).json() as unknown as { ca_id: string }[])[0]?.ca_id as string;
+    const relaxed = certgate(dir, ['product', 'create', '--name', 'self-approved', '--ca', caId, '--requires-approval', '--self-approval', '--json']);
+    expect(relaxed.code, relaxed.stderr).toBe(0);
+    expect(relaxed.json().template).toMatchObject({ requiresApproval: true, selfApproval: true });
+  }, 120_000);
+
   it('lists, exports and verifies the audit trail of all that', () => {
     const listed = certgate(dir, ['audit', 'list', '--action', 'credential.create', '--json']).json() as { entries: { actor: string; action: string }[]; total: number };
     expect(listed.total).toBeGreaterThanOrEqual(6);

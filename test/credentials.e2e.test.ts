@@ -144,13 +144,15 @@ describe('credentials over REST (embedded)', () => {
       { name: 'GET /cas/:id/chain', run: (t) => api('GET', `/v1/cas/${caId}/chain`, t), allowed: ['admin', 'restA', 'restB', 'reader'] },
       { name: 'GET /products', run: (t) => api('GET', '/v1/products', t), allowed: ['admin', 'restA', 'restB', 'reader'] },
       { name: 'GET /certificates', run: (t) => api('GET', '/v1/certificates', t), allowed: ['admin', 'restA', 'restB', 'reader'] },
-      { name: 'GET /certificates/:id', run: (t) => api('GET', `/v1/certificates/${certId}`, t), allowed: ['admin', 'restA', 'restB', 'reader'] },
+      // Product binding holds for reads too: B's credential does not see A's certificate.
+      { name: 'GET /certificates/:id', run: (t) => api('GET', `/v1/certificates/${certId}`, t), allowed: ['admin', 'restA', 'reader'] },
       { name: 'POST /certificates under A', run: (t) => api('POST', '/v1/certificates', t, { productId: productA, csrPem: csrFor('a.test') }), allowed: ['admin', 'restA'] },
       { name: 'POST /certificates under B', run: (t) => api('POST', '/v1/certificates', t, { productId: productB, csrPem: csrFor('b.test') }), allowed: ['admin', 'restB'] },
       { name: 'POST /certificates/:id/renew', run: (t) => api('POST', `/v1/certificates/${certId}/renew`, t, { csrPem: csrFor('matrix.test') }), allowed: ['admin', 'restA'] },
       { name: 'POST /certificates/:id/revoke', run: (t) => api('POST', `/v1/certificates/${certId}/revoke`, t, { reason: 'certificateHold' }), allowed: ['admin'] },
       { name: 'POST /certificates/:id/reinstate', run: (t) => api('POST', `/v1/certificates/${certId}/reinstate`, t, {}), allowed: ['admin'] },
-      { name: 'GET /requests/:id', run: (t) => api('GET', `/v1/requests/${heldId}`, t), allowed: ['admin', 'restA', 'restB', 'reader'] },
+      // The held request is under neither A nor B.
+      { name: 'GET /requests/:id', run: (t) => api('GET', `/v1/requests/${heldId}`, t), allowed: ['admin', 'reader'] },
       { name: 'POST /requests/:id/approve', run: (t) => api('POST', '/v1/requests/00000000-0000-0000-0000-000000000000/approve', t, {}), allowed: ['admin'] },
       { name: 'POST /requests/:id/reject', run: (t) => api('POST', '/v1/requests/00000000-0000-0000-0000-000000000000/reject', t, {}), allowed: ['admin'] },
       { name: 'GET /credentials', run: (t) => api('GET', '/v1/credentials', t), allowed: ['admin'] },

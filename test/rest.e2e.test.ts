@@ -425,7 +425,10 @@ for (const d of REST_DEPLOYMENTS) {
       const requestId = res.json.request_id as string;
       expect(res.headers.get('location')).toBe(`/v1/requests/${requestId}`);
 
-      expect((await env.api('POST', `/v1/requests/${requestId}/approve`, env.adminToken, {})).status).toBe(200);
+      // Four eyes: the admin that asked may not approve; another credential does.
+      expect((await env.api('POST', `/v1/requests/${requestId}/approve`, env.adminToken, {})).status).toBe(403);
+      const approver = await env.restKey(`approver-${Math.random().toString(36).slice(2, 8)}`, [{ ca: env.issuingId, actions: ['read', 'approve'] }]);
+      expect((await env.api('POST', `/v1/requests/${requestId}/approve`, approver.token, {})).status).toBe(200);
       let certificateId: string | null = null;
       await until(
         async () => {
@@ -439,7 +442,7 @@ for (const d of REST_DEPLOYMENTS) {
       const cert = await env.api('GET', `/v1/certificates/${certificateId}`, env.adminToken);
       expect(opensslVerify(env.dir, env.rootPem, env.issuingPem, cert.json.certificate_pem as string)).toMatch(/: OK/);
       expect(new X509Certificate(cert.json.certificate_pem as string).checkPrivateKey(key)).toBe(true);
-      expect((await env.api('POST', `/v1/requests/${requestId}/approve`, env.adminToken, {})).status).toBe(409);
+      expect((await env.api('POST', `/v1/requests/${requestId}/approve`, approver.token, {})).status).toBe(409);
     });
   });
 }

@@ -57,9 +57,10 @@ class Fixtures {
     return (res.json.certificate as { id: string }).id;
   };
 
+  // The admin both asks and approves here: the product relaxes four eyes (selfApproval).
   readonly approvalProduct = memo(async () => {
     const { env } = this.t();
-    return createProduct(env.server.rt.store, { name: `openapi-approval-${randomUUID()}`, caId: env.issuingId, template: parseProductTemplate({ requiresApproval: true }) }, CLI_CONTEXT);
+    return createProduct(env.server.rt.store, { name: `openapi-approval-${randomUUID()}`, caId: env.issuingId, template: parseProductTemplate({ requiresApproval: true, selfApproval: true }) }, CLI_CONTEXT);
   });
 
   /** A request waiting for an operator. */

@@ -1,16 +1,22 @@
 // The REST permission matrix, enumerated: every route × every permission (read, issue, revoke,
-// approve) × where it holds (on the target's CA, on another CA, on every CA), plus admin and keys
-// holding two of them. Each call acts on a fresh target under one CA ("own"); the answer
-// must be a 2xx exactly when the key's permissions cover what the route needs, and a 403
-// otherwise. Every route of the OpenAPI document must be in the table.
-import { randomBytes } from 'node:crypto';
+// approve, exportKeys, exportAnyKeys) × where it holds (on the target's CA, on another CA, on every
+// CA), plus admin and keys holding two of them; and every route × product binding (bound to the
+// target's product, or to another product on the same CA) × ownership (a target the key requested
+// itself, or one another credential requested) × scope (product, own), for keys holding every
+// action on the target's CA. Each call acts on a fresh target under one CA ("own"); the answer
+// must be a 2xx exactly when the one authorization decision allows it, and a 403 otherwise: any
+// other status (a 404, a 500) fails the test instead of passing as allowed or refused. Every route
+// of the OpenAPI document must be in the table.
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCa } from '../src/ca/createCa.js';
+import { encryptPrivateKey } from '../src/ca/keyProtection.js';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
 import { createProduct } from '../src/core/products.js';
-import type { Permission, PermissionAction } from '../src/core/types.js';
+import type { CredentialScope, Permission, PermissionAction } from '../src/core/types.js';
+import { buildCsr } from '../src/pki/csrBuilder.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { makeCsr, openssl } from './helpers/openssl.js';
 import { REST_DEPLOYMENTS, startRestEnv, type ApiAnswer, type RestEnv } from './helpers/restEnv.js';
@@ -21,10 +27,20 @@ type Need = { on: 'ca' | 'all'; actions: PermissionAction[]; /** Another action 
 
 interface Key {
   name: string;
+  id: string;
   token: string;
   admin: boolean;
   grants: { action: PermissionAction; scope: Scope }[];
+  /** Bound to the targets' products, or to another product on the same CA; absent: every product. */
+  binding?: 'target' | 'sibling';
+  scope: CredentialScope;
 }
+
+/** Who requested the call's target: the calling key, or another credential. */
+type Owner = 'own' | 'other';
+
+/** What the route acts on, which decides whether product binding and ownership apply. */
+type Kind = 'none' | 'ca' | 'product' | 'issue' | 'certificate' | 'request' | 'imported';
 
 interface Fixture {
   certId: string;
@@ -38,11 +54,14 @@ interface Fixture {
   credentialId: string;
 }
 
-type Prepare = (keys: Partial<Record<keyof Fixture, true>>) => Promise<Fixture>;
+type Prepare = (keys: Partial<Record<keyof Fixture, true>>, owner?: Key) => Promise<Fixture>;
 
 interface RouteCase {
   op: string;
   need: Need;
+  kind: Kind;
+  /** export: exportAnyKeys, or exportKeys on the key's own target; approve: never the requester (four eyes); sight: a requester always sees its own request. */
+  special?: 'export' | 'approve' | 'sight';
   /** The parts of the fixture this call consumes (made fresh for every call). */
   uses?: Partial<Record<keyof Fixture, true>>;
   /** How a key without the permission is answered, when not 403 (a lookup among what it may touch finds nothing: 404). */
@@ -57,13 +76,31 @@ const covers = (key: Key, need: Need): boolean => {
   return holds(need.actions) || (need.or !== undefined && holds(need.or));
 };
 
+const PRODUCT_BOUND: ReadonlySet<Kind> = new Set(['product', 'issue', 'certificate', 'request']);
+const OWNABLE: ReadonlySet<Kind> = new Set(['certificate', 'request', 'imported']);
+
+/** The decision, written out from the issue's rules, independently of src/auth/authorize.ts. */
+const allowed = (key: Key, route: RouteCase, owned: boolean): boolean => {
+  if (route.need === 'any') return true;
+  if (route.need === 'admin') return key.admin;
+  if (PRODUCT_BOUND.has(route.kind) && key.binding === 'sibling') return false;
+  if (key.scope === 'own' && OWNABLE.has(route.kind) && !owned) return false;
+  if (route.special === 'sight' && owned) return true;
+  if (route.special === 'export') return covers(key, { on: 'ca', actions: ['exportAnyKeys'] }) || (owned && covers(key, { on: 'ca', actions: ['exportKeys'] }));
+  if (!covers(key, route.need)) return false;
+  return !(route.special === 'approve' && owned);
+};
+
 describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip).slice(0, 1))('REST permission matrix, $name', (d) => {
   let env: RestEnv;
   let ownCa: string;
   let otherCa: string;
   let escrowProduct: string;
   let approvalProduct: string;
+  let siblingProduct: string;
   const keys: Key[] = [];
+  /** Requests the targets "another credential" made: every product, every action on the own CA. */
+  let maker: string;
   let foreign: { certPath: string; keyPath: string };
 
   beforeAll(async () => {
@@ -74,20 +111,30 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip).slice(0, 1))('REST permiss
     await createProduct(rt.store, { name: 'other-default', caId: otherCa, template: parseProductTemplate({}) }, CLI_CONTEXT);
     escrowProduct = (await createProduct(rt.store, { name: 'escrowing', caId: ownCa, template: parseProductTemplate({ escrowKeys: true }) }, CLI_CONTEXT)).id;
     approvalProduct = (await createProduct(rt.store, { name: 'approval', caId: ownCa, template: parseProductTemplate({ requiresApproval: true }) }, CLI_CONTEXT)).id;
+    siblingProduct = (await createProduct(rt.store, { name: 'sibling', caId: ownCa, template: parseProductTemplate({ escrowKeys: true }) }, CLI_CONTEXT)).id;
+    maker = (await env.restKey('maker', [{ ca: ownCa, actions: ['read', 'issue', 'revoke', 'approve'] }])).token;
 
     const scopeCa: Record<Scope, string> = { own: ownCa, other: otherCa, all: '*' };
-    const add = async (name: string, grants: Key['grants']) => {
+    const bindings = { target: [env.productId, escrowProduct, approvalProduct], sibling: [siblingProduct] };
+    const add = async (name: string, grants: Key['grants'], binding?: Key['binding'], scope: CredentialScope = 'product') => {
       const permissions: Permission[] = grants.map((g) => ({ ca: scopeCa[g.scope], actions: [g.action] }));
-      keys.push({ name, token: (await env.restKey(name.replace(/[^A-Za-z0-9]/g, '-'), permissions)).token, admin: false, grants });
+      const products = binding ? bindings[binding] : '*';
+      const { credential, secret } = await rt.credentials.create({ type: 'rest', name: name.replace(/[^A-Za-z0-9]/g, '-'), products, permissions, admin: false, scope }, CLI_CONTEXT);
+      keys.push({ name, id: credential.id, token: secret, admin: false, grants, scope, ...(binding ? { binding } : {}) });
     };
-    keys.push({ name: 'admin', token: env.adminToken, admin: true, grants: [] });
-    for (const action of ['read', 'issue', 'revoke', 'approve'] as const) {
+    keys.push({ name: 'admin', id: 'admin', token: env.adminToken, admin: true, grants: [], scope: 'product' });
+    for (const action of ['read', 'issue', 'revoke', 'approve', 'exportKeys', 'exportAnyKeys'] as const) {
       for (const scope of ['own', 'other', 'all'] as const) await add(`${action}:${scope}`, [{ action, scope }]);
     }
     // Routes that need two actions are allowed to a key holding both.
     await add('read+issue:own', [{ action: 'read', scope: 'own' }, { action: 'issue', scope: 'own' }]);
     await add('read+issue:all', [{ action: 'read', scope: 'all' }, { action: 'issue', scope: 'all' }]);
     await add('issue+revoke:own', [{ action: 'issue', scope: 'own' }, { action: 'revoke', scope: 'own' }]);
+    // Every action on the own CA, bound one way or the other, scoped one way or the other.
+    const every = (['read', 'issue', 'revoke', 'approve', 'exportKeys'] as const).map((action) => ({ action, scope: 'own' as const }));
+    for (const binding of ['target', 'sibling'] as const) {
+      for (const scope of ['product', 'own'] as const) await add(`every:own bound to ${binding} products, scope ${scope}`, every, binding, scope);
+    }
 
     // Another company's CA, for certificates to import.
     openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(env.dir, 'foreign.key'), '-out', join(env.dir, 'foreign.pem'), '-subj', '/O=Elsewhere/CN=Elsewhere CA', '-days', '30']);
@@ -112,14 +159,38 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip).slice(0, 1))('REST permiss
     return openssl(['x509', '-in', out]);
   };
 
-  const prepare: Prepare = async (uses) => {
+  /**
+   * A request the key itself sent, made through the core as its REST calls would make it (whatever
+   * the key may do now): a managed key, escrowed, as REST's managed mode keeps it.
+   */
+  const requestedBy = async (key: Key, productId: string, commonName: string) => {
+    const rt = env.server.rt;
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const { request } = await rt.enrollments.submit(
+      { principal: `apikey:${key.id}`, actor: key.id, protocol: 'rest', product: { id: productId } },
+      buildCsr(privateKey, `CN=${commonName}`, { dns: [commonName] }),
+      { details: { keySource: 'managed', escrowedKey: encryptPrivateKey(privateKey, rt.secrets.masterKey, 'master') } },
+    );
+    return rt.enrollments.waitForOutcome(request, 15_000);
+  };
+
+  const prepare: Prepare = async (uses, owner) => {
     const fx = {} as Fixture;
     if (uses.certId || uses.serial || uses.locationId) {
-      const made = await admin('POST', '/v1/certificates', { productId: escrowProduct, commonName: `m-${randomBytes(4).toString('hex')}.host1.test` });
-      expect(made.status, made.text).toBe(201);
-      const cert = made.json.certificate as { id: string; serial_number: string };
-      fx.certId = cert.id;
-      fx.serial = cert.serial_number;
+      const commonName = `m-${randomBytes(4).toString('hex')}.host1.test`;
+      if (owner) {
+        const outcome = await requestedBy(owner, escrowProduct, commonName);
+        expect(outcome.state).toBe('issued');
+        if (outcome.state !== 'issued') throw new Error('no certificate');
+        fx.certId = outcome.certificate.id;
+        fx.serial = outcome.certificate.serialNumber;
+      } else {
+        const made = await env.api('POST', '/v1/certificates', maker, { productId: escrowProduct, commonName });
+        expect(made.status, made.text).toBe(201);
+        const cert = made.json.certificate as { id: string; serial_number: string };
+        fx.certId = cert.id;
+        fx.serial = cert.serial_number;
+      }
     }
     if (uses.locationId) {
       const loc = await admin('POST', `/v1/certificates/${fx.certId}/locations`, { host: 'web1.host1.test', port: 443, kind: 'server' });
@@ -127,9 +198,15 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip).slice(0, 1))('REST permiss
       fx.locationId = ((loc.json.location ?? loc.json) as { id: string }).id;
     }
     if (uses.requestId) {
-      const held = await admin('POST', '/v1/certificates', { productId: approvalProduct, commonName: 'held.host1.test' });
-      expect(held.status, held.text).toBe(202);
-      fx.requestId = held.json.request_id as string;
+      if (owner) {
+        const outcome = await requestedBy(owner, approvalProduct, 'held.host1.test');
+        expect(outcome.state).toBe('pending');
+        fx.requestId = outcome.request.id;
+      } else {
+        const held = await env.api('POST', '/v1/certificates', maker, { productId: approvalProduct, commonName: 'held.host1.test' });
+        expect(held.status, held.text).toBe(202);
+        fx.requestId = held.json.request_id as string;
+      }
     }
     if (uses.importedId || uses.importedSerial) {
       const imported = await admin('POST', '/v1/certificates/import', { certificatePem: foreignLeaf() });
@@ -152,17 +229,18 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip).slice(0, 1))('REST permiss
   const cert = { certId: true } as const;
 
   const ROUTES: RouteCase[] = [
-    { op: 'GET /whoami', need: 'any', call: (t) => env.api('GET', '/v1/whoami', t) },
-    { op: 'GET /cas/{id}', need: onCa('read'), call: (t) => env.api('GET', `/v1/cas/${ownCa}`, t) },
-    { op: 'GET /cas/{id}/chain', need: onCa('read'), call: (t) => env.api('GET', `/v1/cas/${ownCa}/chain`, t) },
-    { op: 'POST /certificates', need: onCa('issue'), call: (t) => env.api('POST', '/v1/certificates', t, { caId: ownCa, commonName: 'new.host1.test' }) },
-    { op: 'GET /certificates/{id}', need: onCa('read'), uses: cert, call: (t, fx) => env.api('GET', `/v1/certificates/${fx.certId}`, t) },
-    { op: 'POST /certificates/{id}/renew', need: onCa('issue'), uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/renew`, t, {}) },
-    { op: 'POST /certificates/{id}/rekey', need: onCa('issue'), uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/rekey`, t, {}) },
-    { op: 'POST /certificates/{id}/rekey (revokeOriginal)', need: onCa('issue', 'revoke'), uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/rekey`, t, { revokeOriginal: true }) },
+    { op: 'GET /whoami', need: 'any', kind: 'none', call: (t) => env.api('GET', '/v1/whoami', t) },
+    { op: 'GET /cas/{id}', need: onCa('read'), kind: 'ca', call: (t) => env.api('GET', `/v1/cas/${ownCa}`, t) },
+    { op: 'GET /cas/{id}/chain', need: onCa('read'), kind: 'ca', call: (t) => env.api('GET', `/v1/cas/${ownCa}/chain`, t) },
+    { op: 'POST /certificates', need: onCa('issue'), kind: 'issue', call: (t) => env.api('POST', '/v1/certificates', t, { caId: ownCa, commonName: 'new.host1.test' }) },
+    { op: 'GET /certificates/{id}', need: onCa('read'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('GET', `/v1/certificates/${fx.certId}`, t) },
+    { op: 'POST /certificates/{id}/renew', need: onCa('issue'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/renew`, t, {}) },
+    { op: 'POST /certificates/{id}/rekey', need: onCa('issue'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/rekey`, t, {}) },
+    { op: 'POST /certificates/{id}/rekey (revokeOriginal)', need: onCa('issue', 'revoke'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/rekey`, t, { revokeOriginal: true }) },
     {
       op: 'POST /certificates/{id}/replace',
       need: onCa('issue'),
+      kind: 'certificate',
       uses: cert,
       call: async (t, fx) => {
         // Replace keeps product and names: the new CSR asks for the same ones.
@@ -170,73 +248,87 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip).slice(0, 1))('REST permiss
         return env.api('POST', `/v1/certificates/${fx.certId}/replace`, t, { csrPem: makeCsr(env.dir, { subject: `/CN=${name}`, san: [`DNS:${name}`] }).csrPem });
       },
     },
-    { op: 'POST /certificates/{id}/revoke', need: onCa('revoke'), uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/revoke`, t, {}) },
-    { op: 'POST /certificates/serial/{serial}/revoke', need: onCa('revoke'), uses: cert, denied: 404, call: (t, fx) => env.api('POST', `/v1/certificates/serial/${fx.serial}/revoke`, t, {}) },
-    { op: 'POST /certificates/{id}/suspend', need: onCa('revoke'), uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/suspend`, t, {}) },
+    { op: 'POST /certificates/{id}/revoke', need: onCa('revoke'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/revoke`, t, {}) },
+    { op: 'POST /certificates/serial/{serial}/revoke', need: onCa('revoke'), kind: 'certificate', uses: cert, denied: 404, call: (t, fx) => env.api('POST', `/v1/certificates/serial/${fx.serial}/revoke`, t, {}) },
+    { op: 'POST /certificates/{id}/suspend', need: onCa('revoke'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/suspend`, t, {}) },
     {
       op: 'POST /certificates/{id}/reinstate',
       need: onCa('revoke'),
+      kind: 'certificate',
       uses: cert,
       call: async (t, fx) => {
         expect((await admin('POST', `/v1/certificates/${fx.certId}/suspend`, {})).status).toBe(200);
         return env.api('POST', `/v1/certificates/${fx.certId}/reinstate`, t, {});
       },
     },
-    { op: 'GET /certificates/{id}/download', need: onCa('read'), uses: cert, call: (t, fx) => env.api('GET', `/v1/certificates/${fx.certId}/download?format=pem`, t) },
-    { op: 'POST /certificates/{id}/download', need: onCa('read', 'issue'), uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/download`, t, { format: 'pkcs12', password: 'correct horse' }) },
-    { op: 'PUT /certificates/{id}', need: onCa('issue'), uses: cert, call: (t, fx) => env.api('PUT', `/v1/certificates/${fx.certId}`, t, { notes: 'edited' }) },
-    { op: 'POST /certificates/{id}/mark-renewed', need: onCa('issue'), uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/mark-renewed`, t, {}) },
-    { op: 'GET /certificates/{id}/locations', need: onCa('read'), uses: cert, call: (t, fx) => env.api('GET', `/v1/certificates/${fx.certId}/locations`, t) },
-    { op: 'POST /certificates/{id}/locations', need: onCa('issue'), uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/locations`, t, { host: 'lb.host1.test', kind: 'load-balancer' }) },
-    { op: 'PUT /certificates/{id}/locations/{locationId}', need: onCa('issue'), uses: { certId: true, locationId: true }, call: (t, fx) => env.api('PUT', `/v1/certificates/${fx.certId}/locations/${fx.locationId}`, t, { host: 'web2.host1.test', kind: 'server' }) },
-    { op: 'DELETE /certificates/{id}/locations/{locationId}', need: onCa('issue'), uses: { certId: true, locationId: true }, call: (t, fx) => env.api('DELETE', `/v1/certificates/${fx.certId}/locations/${fx.locationId}`, t) },
-    { op: 'POST /certificates/import', need: onAll('issue'), uses: { foreignLeaf: true }, call: (t, fx) => env.api('POST', '/v1/certificates/import', t, { certificatePem: fx.foreignLeaf }) },
-    { op: 'GET /certificates/{id} (imported)', need: onAll('read'), uses: { importedId: true }, call: (t, fx) => env.api('GET', `/v1/certificates/${fx.importedId}`, t) },
-    { op: 'PUT /certificates/{id} (imported)', need: onAll('issue'), uses: { importedId: true }, call: (t, fx) => env.api('PUT', `/v1/certificates/${fx.importedId}`, t, { owner: 'someone' }) },
-    { op: 'DELETE /certificates/{id}', need: onAll('issue'), uses: { importedId: true }, call: (t, fx) => env.api('DELETE', `/v1/certificates/${fx.importedId}`, t) },
-    { op: 'POST /certificates/imported/revoke', need: onAll('issue'), uses: { importedId: true }, call: (t, fx) => env.api('POST', '/v1/certificates/imported/revoke', t, { issuer: fx.importedIssuer, serialNumber: fx.importedSerial }) },
-    { op: 'GET /products/{id}', need: onCa('read'), call: (t) => env.api('GET', `/v1/products/${escrowProduct}`, t) },
-    { op: 'GET /requests/{id}', need: { on: 'ca', actions: ['read'], or: ['approve'] }, uses: { requestId: true }, call: (t, fx) => env.api('GET', `/v1/requests/${fx.requestId}`, t) },
-    { op: 'POST /requests/{id}/approve', need: onCa('approve'), uses: { requestId: true }, call: (t, fx) => env.api('POST', `/v1/requests/${fx.requestId}/approve`, t, {}) },
-    { op: 'POST /requests/{id}/decline', need: onCa('approve'), uses: { requestId: true }, call: (t, fx) => env.api('POST', `/v1/requests/${fx.requestId}/decline`, t, { comment: 'not this one' }) },
-    { op: 'POST /requests/{id}/reject', need: onCa('approve'), uses: { requestId: true }, call: (t, fx) => env.api('POST', `/v1/requests/${fx.requestId}/reject`, t, { reason: 'no' }) },
-    { op: 'POST /verify', need: 'any', uses: cert, call: async (t, fx) => env.api('POST', '/v1/verify', t, { certificatePem: (await admin('GET', `/v1/certificates/${fx.certId}`)).json.certificate_pem }) },
+    { op: 'GET /certificates/{id}/download', need: onCa('read'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('GET', `/v1/certificates/${fx.certId}/download?format=pem`, t) },
+    { op: 'POST /certificates/{id}/download', need: onCa('read', 'issue'), kind: 'certificate', special: 'export', uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/download`, t, { format: 'pkcs12', password: 'correct horse' }) },
+    { op: 'PUT /certificates/{id}', need: onCa('issue'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('PUT', `/v1/certificates/${fx.certId}`, t, { notes: 'edited' }) },
+    { op: 'POST /certificates/{id}/mark-renewed', need: onCa('issue'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/mark-renewed`, t, {}) },
+    { op: 'GET /certificates/{id}/locations', need: onCa('read'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('GET', `/v1/certificates/${fx.certId}/locations`, t) },
+    { op: 'POST /certificates/{id}/locations', need: onCa('issue'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/locations`, t, { host: 'lb.host1.test', kind: 'load-balancer' }) },
+    { op: 'PUT /certificates/{id}/locations/{locationId}', need: onCa('issue'), kind: 'certificate', uses: { certId: true, locationId: true }, call: (t, fx) => env.api('PUT', `/v1/certificates/${fx.certId}/locations/${fx.locationId}`, t, { host: 'web2.host1.test', kind: 'server' }) },
+    { op: 'DELETE /certificates/{id}/locations/{locationId}', need: onCa('issue'), kind: 'certificate', uses: { certId: true, locationId: true }, call: (t, fx) => env.api('DELETE', `/v1/certificates/${fx.certId}/locations/${fx.locationId}`, t) },
+    { op: 'POST /certificates/import', need: onAll('issue'), kind: 'ca', uses: { foreignLeaf: true }, call: (t, fx) => env.api('POST', '/v1/certificates/import', t, { certificatePem: fx.foreignLeaf }) },
+    { op: 'GET /certificates/{id} (imported)', need: onAll('read'), kind: 'imported', uses: { importedId: true }, call: (t, fx) => env.api('GET', `/v1/certificates/${fx.importedId}`, t) },
+    { op: 'PUT /certificates/{id} (imported)', need: onAll('issue'), kind: 'imported', uses: { importedId: true }, call: (t, fx) => env.api('PUT', `/v1/certificates/${fx.importedId}`, t, { owner: 'someone' }) },
+    { op: 'DELETE /certificates/{id}', need: onAll('issue'), kind: 'imported', uses: { importedId: true }, call: (t, fx) => env.api('DELETE', `/v1/certificates/${fx.importedId}`, t) },
+    { op: 'POST /certificates/imported/revoke', need: onAll('issue'), kind: 'imported', uses: { importedId: true }, call: (t, fx) => env.api('POST', '/v1/certificates/imported/revoke', t, { issuer: fx.importedIssuer, serialNumber: fx.importedSerial }) },
+    { op: 'GET /products/{id}', need: onCa('read'), kind: 'product', call: (t) => env.api('GET', `/v1/products/${escrowProduct}`, t) },
+    { op: 'GET /requests/{id}', need: { on: 'ca', actions: ['read'], or: ['approve'] }, kind: 'request', special: 'sight', uses: { requestId: true }, call: (t, fx) => env.api('GET', `/v1/requests/${fx.requestId}`, t) },
+    { op: 'POST /requests/{id}/approve', need: onCa('approve'), kind: 'request', special: 'approve', uses: { requestId: true }, call: (t, fx) => env.api('POST', `/v1/requests/${fx.requestId}/approve`, t, {}) },
+    { op: 'POST /requests/{id}/decline', need: onCa('approve'), kind: 'request', uses: { requestId: true }, call: (t, fx) => env.api('POST', `/v1/requests/${fx.requestId}/decline`, t, { comment: 'not this one' }) },
+    { op: 'POST /requests/{id}/reject', need: onCa('approve'), kind: 'request', uses: { requestId: true }, call: (t, fx) => env.api('POST', `/v1/requests/${fx.requestId}/reject`, t, { reason: 'no' }) },
+    { op: 'POST /verify', need: 'any', kind: 'none', uses: cert, call: async (t, fx) => env.api('POST', '/v1/verify', t, { certificatePem: (await admin('GET', `/v1/certificates/${fx.certId}`)).json.certificate_pem }) },
     {
       op: 'POST /verify/signature',
       need: onCa('read'),
+      kind: 'certificate',
       uses: cert,
       call: (t, fx) => env.api('POST', '/v1/verify/signature', t, { certificateId: fx.certId, data: Buffer.from('hello').toString('base64'), signature: Buffer.from('not a signature').toString('base64') }),
     },
-    { op: 'POST /credentials', need: 'admin', call: (t) => env.api('POST', '/v1/credentials', t, { type: 'scep', products: '*' }) },
-    { op: 'GET /credentials', need: 'admin', call: (t) => env.api('GET', '/v1/credentials', t) },
-    { op: 'GET /credentials/{id}', need: 'admin', uses: { credentialId: true }, call: (t, fx) => env.api('GET', `/v1/credentials/${fx.credentialId}`, t) },
-    { op: 'POST /credentials/{id}/rotate', need: 'admin', uses: { credentialId: true }, call: (t, fx) => env.api('POST', `/v1/credentials/${fx.credentialId}/rotate`, t, {}) },
-    { op: 'POST /credentials/{id}/revoke', need: 'admin', uses: { credentialId: true }, call: (t, fx) => env.api('POST', `/v1/credentials/${fx.credentialId}/revoke`, t, {}) },
-    { op: 'GET /audit', need: 'admin', call: (t) => env.api('GET', '/v1/audit', t) },
-    { op: 'GET /audit/verify', need: 'admin', call: (t) => env.api('GET', '/v1/audit/verify', t) },
+    { op: 'POST /credentials', need: 'admin', kind: 'none', call: (t) => env.api('POST', '/v1/credentials', t, { type: 'scep', products: '*' }) },
+    { op: 'GET /credentials', need: 'admin', kind: 'none', call: (t) => env.api('GET', '/v1/credentials', t) },
+    { op: 'GET /credentials/{id}', need: 'admin', kind: 'none', uses: { credentialId: true }, call: (t, fx) => env.api('GET', `/v1/credentials/${fx.credentialId}`, t) },
+    { op: 'POST /credentials/{id}/rotate', need: 'admin', kind: 'none', uses: { credentialId: true }, call: (t, fx) => env.api('POST', `/v1/credentials/${fx.credentialId}/rotate`, t, {}) },
+    { op: 'POST /credentials/{id}/revoke', need: 'admin', kind: 'none', uses: { credentialId: true }, call: (t, fx) => env.api('POST', `/v1/credentials/${fx.credentialId}/revoke`, t, {}) },
+    { op: 'GET /audit', need: 'admin', kind: 'none', call: (t) => env.api('GET', '/v1/audit', t) },
+    { op: 'GET /audit/verify', need: 'admin', kind: 'none', call: (t) => env.api('GET', '/v1/audit/verify', t) },
   ];
 
   /** Lists answer every key, with what it may read: the own CA's items exactly when read covers them. */
   const LISTS: { op: string; visible: (key: Key) => boolean; call: (token: string, fx: Fixture) => Promise<boolean> }[] = [
     { op: 'GET /cas', visible: (k) => covers(k, onCa('read')), call: async (t) => ((await env.api('GET', '/v1/cas', t)).json.cas as { id: string }[]).some((c) => c.id === ownCa) },
-    { op: 'GET /products', visible: (k) => covers(k, onCa('read')), call: async (t) => ((await env.api('GET', '/v1/products', t)).json.products as { id: string }[]).some((p) => p.id === escrowProduct) },
-    { op: 'GET /certificates', visible: (k) => covers(k, onCa('read')), call: async (t, fx) => ((await env.api('GET', '/v1/certificates?pageSize=100', t)).json.certificates as { id: string }[]).some((c) => c.id === fx.certId) },
-    { op: 'GET /certificates (imported)', visible: (k) => covers(k, onAll('read')), call: async (t, fx) => ((await env.api('GET', '/v1/certificates?source=imported&pageSize=100', t)).json.certificates as { id: string }[]).some((c) => c.id === fx.importedId) },
-    { op: 'GET /requests', visible: (k) => covers(k, { on: 'ca', actions: ['read'], or: ['approve'] }), call: async (t, fx) => ((await env.api('GET', `/v1/requests?status=pending_approval&pageSize=100`, t)).json.requests as { id: string }[]).some((r) => r.id === fx.requestId) },
+    { op: 'GET /products', visible: (k) => covers(k, onCa('read')) && k.binding !== 'sibling', call: async (t) => ((await env.api('GET', '/v1/products', t)).json.products as { id: string }[]).some((p) => p.id === escrowProduct) },
+    { op: 'GET /certificates', visible: (k) => covers(k, onCa('read')) && k.binding !== 'sibling' && k.scope !== 'own', call: async (t, fx) => ((await env.api('GET', '/v1/certificates?pageSize=100', t)).json.certificates as { id: string }[]).some((c) => c.id === fx.certId) },
+    { op: 'GET /certificates (imported)', visible: (k) => covers(k, onAll('read')) && k.scope !== 'own', call: async (t, fx) => ((await env.api('GET', '/v1/certificates?source=imported&pageSize=100', t)).json.certificates as { id: string }[]).some((c) => c.id === fx.importedId) },
+    { op: 'GET /requests', visible: (k) => covers(k, { on: 'ca', actions: ['read'], or: ['approve'] }) && k.binding !== 'sibling' && k.scope !== 'own', call: async (t, fx) => ((await env.api('GET', `/v1/requests?status=pending_approval&pageSize=100`, t)).json.requests as { id: string }[]).some((r) => r.id === fx.requestId) },
   ];
 
-  it.each(ROUTES.map((r) => [r.op, r] as const))('%s: 2xx exactly for the keys whose permissions cover it, 403 for the others', async (_op, route) => {
+  it.each(ROUTES.map((r) => [r.op, r] as const))('%s: 2xx exactly where the decision allows it, 403 elsewhere (by permission, product binding, ownership, scope)', async (_op, route) => {
     const wrong: string[] = [];
+    let runs = 0;
     for (const key of keys) {
-      const fx = await prepare(route.uses ?? {});
-      const res = await route.call(key.token, fx);
-      const expected = covers(key, route.need) ? 'allowed' : 'forbidden';
-      const denied = route.denied !== undefined && key.grants.some((g) => (route.need as { actions?: PermissionAction[] }).actions?.includes(g.action)) ? route.denied : 403;
-      const got = res.status >= 200 && res.status < 300 ? 'allowed' : res.status === denied ? 'forbidden' : `status ${res.status}`;
-      if (got !== expected) wrong.push(`${key.name}: ${got} (${String(res.json.error ?? '')}), expected ${expected}`);
+      // Ownership means something only for certificates and requests; the permission keys act on another's.
+      const owners: Owner[] = key.binding && (route.kind === 'certificate' || route.kind === 'request') ? ['own', 'other'] : ['other'];
+      for (const owner of owners) {
+        runs++;
+        const fx = await prepare(route.uses ?? {}, owner === 'own' ? key : undefined);
+        const res = await route.call(key.token, fx);
+        const expected = allowed(key, route, owner === 'own') ? 'allowed' : 'forbidden';
+        // A lookup among the CAs the key may act on finds nothing (404) when its permission is only elsewhere.
+        const holdsElsewhere = key.grants.some((g) => (route.need as { actions?: PermissionAction[] }).actions?.includes(g.action)) && !covers(key, route.need);
+        const denied = route.denied !== undefined && holdsElsewhere ? route.denied : 403;
+        // Only a 2xx is "allowed" and only the refusal status "forbidden": a 404 or 500 is reported as what it is.
+        const got = res.status >= 200 && res.status < 300 ? 'allowed' : res.status === denied ? 'forbidden' : `status ${res.status}`;
+        if (got !== expected) wrong.push(`${key.name} on ${owner === 'own' ? 'its own' : 'another\'s'} target: ${got} (${String(res.json.error ?? '')}), expected ${expected}`);
+      }
     }
     expect(wrong).toEqual([]);
-  }, 120_000);
+    // The matrix is what it says: every key ran, and the binding keys twice where ownership applies.
+    const bindingKeys = keys.filter((k) => k.binding).length;
+    expect(runs).toBe(keys.length + (route.kind === 'certificate' || route.kind === 'request' ? bindingKeys : 0));
+  }, 300_000);
 
   it('lists for every key only what it may read', async () => {
     const fx = await prepare({ certId: true, requestId: true, importedId: true });

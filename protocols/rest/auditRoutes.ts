@@ -29,7 +29,7 @@ export function mountAuditRoutes(routes: RestRoutes, core: CoreServices): void {
       responses: { 200: { description: 'One page of entries', schema: z.object({ entries: z.array(z.looseObject({ seq: z.number() })), ...pageFields }) } },
     },
     async ({ req, res, query: q }) => {
-    requireAdmin(req);
+    await requireAdmin(core, req, 'audit.read');
     const filter: AuditFilter = {
       ...(q.from ? { from: new Date(q.from) } : {}),
       ...(q.to ? { to: new Date(q.to) } : {}),
@@ -51,7 +51,7 @@ export function mountAuditRoutes(routes: RestRoutes, core: CoreServices): void {
       responses: { 200: { description: 'The verdict', schema: z.looseObject({ ok: z.boolean() }) } },
     },
     async ({ req, res }) => {
-      requireAdmin(req);
+      await requireAdmin(core, req, 'audit.verify');
       res.json(await audit.verify());
     },
   );

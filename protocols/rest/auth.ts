@@ -1,11 +1,13 @@
 // Who is calling the REST API, and what they may do: bearer credentials (API keys and tokens
-// from /v1/auth/token) checked by the one credential service, permissions on every route.
+// from /v1/auth/token) checked by the one credential service; every route asks the one
+// authorization decision (src/auth/authorize.ts) about the resource it acts on.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { sourceIpOf } from '../../src/auth/ipAllowlist.js';
-import { can, mayIssueUnder } from '../../src/auth/permissions.js';
-import { badRequest, forbidden, unauthorized } from '../../src/core/errors.js';
+import { principalOfCredential, type AuthzAction, type Principal, type Resource } from '../../src/auth/authorize.js';
+import { badRequest, notFound, unauthorized } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
-import type { AuditContext, CredentialRecord, PermissionAction, ProductRecord } from '../../src/core/types.js';
+import type { AuditContext, CredentialRecord, EnrollmentRequest, InventoryRecord, ProductRecord } from '../../src/core/types.js';
+import { readProductTemplate } from '../../src/policy/productSchema.js';
 
 type Authed = Request & { credential: CredentialRecord };
 
@@ -22,17 +24,49 @@ export function auditContextOf(req: Request): AuditContext {
   return { actor: credentialOf(req).id, protocol: 'rest', sourceIp: sourceIpOf(req) };
 }
 
-export function requirePermission(req: Request, action: PermissionAction, caId: string): void {
-  if (!can(credentialOf(req), action, caId)) throw forbidden(`this credential may not ${action} on CA ${caId}`);
+/** The caller as the authorization decision sees it. */
+export const principalOfRequest = (req: Request): Principal => principalOfCredential(credentialOf(req), principalOf(credentialOf(req)));
+
+/** Throws 403 (audited) unless the caller may do `action` to `resource`. */
+export async function authorize(core: CoreServices, req: Request, action: AuthzAction, resource: Resource): Promise<void> {
+  await core.authz.require(principalOfRequest(req), action, resource, auditContextOf(req));
 }
 
-export function requireIssueUnder(req: Request, product: ProductRecord): void {
-  if (!mayIssueUnder(credentialOf(req), product.id)) throw forbidden(`this credential may not issue under product ${product.name}`);
-  requirePermission(req, 'issue', product.caId);
+export function mayDo(core: CoreServices, req: Request, action: AuthzAction, resource: Resource): boolean {
+  return core.authz.may(principalOfRequest(req), action, resource);
 }
 
-export function requireAdmin(req: Request): void {
-  if (!credentialOf(req).admin) throw forbidden('this action needs an admin credential');
+export const caResource = (caId: string): Resource => ({ kind: 'ca', id: caId, caId, productId: null, requester: null });
+
+export const productResource = (p: ProductRecord): Resource => ({ kind: 'product', id: p.id, caId: p.caId, productId: p.id, requester: null });
+
+/** A certificate with what decides who may touch it: CA, product, and the requester of the request that made it. */
+export async function certificateResource(core: CoreServices, cert: Pick<InventoryRecord, 'id' | 'caId' | 'productId' | 'requestId' | 'owner'>): Promise<Resource> {
+  const request = cert.requestId ? await core.queries.requestById(cert.requestId) : undefined;
+  return { kind: 'certificate', id: cert.id, caId: cert.caId, productId: cert.productId, requester: request?.requester ?? null, owner: cert.owner };
+}
+
+export async function requestResource(core: CoreServices, r: EnrollmentRequest): Promise<Resource> {
+  const product = (await core.queries.productList()).find((p) => p.id === r.productId);
+  const selfApproval = readProductTemplate(product?.template)?.selfApproval === true;
+  return { kind: 'request', id: r.id, caId: r.caId, productId: r.productId, requester: r.requester, owner: r.details.owner, selfApproval };
+}
+
+/** Loads the certificate and throws 403 (audited) unless the caller may do `action` to it; 404 when there is none. */
+export async function authorizedCertificate(core: CoreServices, req: Request, id: string, action: AuthzAction): Promise<InventoryRecord> {
+  const cert = await core.queries.inventoryById(id);
+  if (!cert) throw notFound(`certificate ${id} not found`);
+  await authorize(core, req, action, await certificateResource(core, cert));
+  return cert;
+}
+
+/** A CA-wide question (a list or lookup narrowed to a CA): the permission on the CA, whatever the product. */
+export async function requirePermission(core: CoreServices, req: Request, action: AuthzAction, caId: string): Promise<void> {
+  await authorize(core, req, action, caResource(caId));
+}
+
+export async function requireAdmin(core: CoreServices, req: Request, tried: string, target = '*'): Promise<void> {
+  if (!credentialOf(req).admin) await core.authz.refuse(auditContextOf(req), tried, target, 'this action needs an admin credential', { authz: 'admin' });
 }
 
 // A secret in a URL ends up in proxy logs, browser history and Referer headers.

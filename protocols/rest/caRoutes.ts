@@ -6,7 +6,7 @@ import { can } from '../../src/auth/permissions.js';
 import { keyEnvelopeKind } from '../../src/core/sealing.js';
 import { notFound } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
-import { PERMISSION_ACTIONS, type CaRecord } from '../../src/core/types.js';
+import type { CaRecord } from '../../src/core/types.js';
 import { OID } from '../../src/pki/oids.js';
 import { fromPem } from '../../src/pki/pem.js';
 import { credentialOf, requirePermission } from './auth.js';
@@ -117,7 +117,7 @@ export function mountCaRoutes(routes: RestRoutes, core: CoreServices): void {
       const { list } = await allCas();
       const permissions: Record<string, { canRead: boolean; canIssue: boolean; canRevoke: boolean; canApprove: boolean }> = {};
       for (const ca of list) {
-        const [canRead, canIssue, canRevoke, canApprove] = PERMISSION_ACTIONS.map((a) => can(c, a, ca.id)) as [boolean, boolean, boolean, boolean];
+        const [canRead, canIssue, canRevoke, canApprove] = (['read', 'issue', 'revoke', 'approve'] as const).map((a) => can(c, a, ca.id)) as [boolean, boolean, boolean, boolean];
         if (canRead || canIssue || canRevoke || canApprove) permissions[ca.id] = { canRead, canIssue, canRevoke, canApprove };
       }
       const owner = c.ownerUser;
@@ -169,7 +169,7 @@ export function mountCaRoutes(routes: RestRoutes, core: CoreServices): void {
       const { byId } = await allCas();
       const ca = byId.get(params.id);
       if (!ca) throw notFound(`CA ${params.id} not found`);
-      requirePermission(req, 'read', ca.id);
+      await requirePermission(core, req, 'read', ca.id);
       res.json({ ca: caDetailJson(ca, byId) });
     },
   );
@@ -194,7 +194,7 @@ export function mountCaRoutes(routes: RestRoutes, core: CoreServices): void {
     async ({ req, res, params }) => {
       const ca = await queries.caById(params.id);
       if (!ca) throw notFound(`CA ${params.id} not found`);
-      requirePermission(req, 'read', ca.id);
+      await requirePermission(core, req, 'read', ca.id);
       const chain = await cas.chainOf(ca.id);
       if (req.accepts(['application/json', 'application/pem-certificate-chain']) === 'application/pem-certificate-chain') {
         res.type('application/pem-certificate-chain').send(chain.join(''));

@@ -1,10 +1,10 @@
 // POST /v1/certificates (managed or csr mode), the inventory list and one certificate, renewal.
 import { z } from 'zod';
-import { permittedCas } from '../../src/auth/permissions.js';
-import { notFound, unprocessable } from '../../src/core/errors.js';
+import { listScope } from '../../src/auth/authorize.js';
+import { unprocessable } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import type { InventoryFilter } from '../../src/core/types.js';
-import { credentialOf, requirePermission } from './auth.js';
+import { authorizedCertificate, certificateResource, authorize, principalOfRequest, requirePermission } from './auth.js';
 import { issueAndAnswer } from './issuance.js';
 import { pageOf } from './pagination.js';
 import { caPassphrase, csrPem, IDEMPOTENCY_HEADER, ISSUED, validityDays } from './issueFields.js';
@@ -110,13 +110,14 @@ export function mountCertificateRoutes(routes: RestRoutes, core: CoreServices): 
       tag: 'Certificates',
       summary: 'The inventory: certificates of the CAs this credential may read (and imported ones, with read on every CA), newest first',
       description: 'Filter on a custom field with `customField.<name>=<value>`.',
-      permission: 'read (on caId when given)',
+      permission: 'read (on caId when given); only certificates of the credential\'s products (scope own: that it requested)',
       query: listQuery,
       responses: { 200: { description: 'One page', schema: z.object({ certificates: z.array(certificateSchema), ...pageFields }) } },
     },
     async ({ req, res, query }) => {
-      if (query.caId) requirePermission(req, 'read', query.caId);
-      const readable = permittedCas(credentialOf(req), 'read');
+      if (query.caId) await requirePermission(core, req, 'read', query.caId);
+      const scope = listScope(principalOfRequest(req), 'read');
+      const readable = scope.caIds;
       const custom: Record<string, string> = {};
       for (const [key, value] of Object.entries(query)) {
         const m = CUSTOM_FIELD_PARAM.exec(key);
@@ -124,7 +125,10 @@ export function mountCertificateRoutes(routes: RestRoutes, core: CoreServices): 
       }
       const filter: InventoryFilter = {
         ...(query.caId ? { caIds: [query.caId] } : readable === '*' ? {} : { caIds: readable }),
-        includeImported: !query.caId && readable === '*',
+        // Imported certificates have no requester: a credential scoped to its own never sees them.
+        includeImported: !query.caId && readable === '*' && scope.requester === null,
+        ...(scope.productIds === '*' ? {} : { productIds: scope.productIds }),
+        ...(scope.requester !== null ? { requester: scope.requester } : {}),
         status: query.status,
         ...(query.source ? { source: query.source } : {}),
         ...(query.productId ? { productId: query.productId } : {}),
@@ -150,14 +154,12 @@ export function mountCertificateRoutes(routes: RestRoutes, core: CoreServices): 
       path: '/certificates/:id',
       tag: 'Certificates',
       summary: 'One certificate, with its PEM',
-      permission: 'read on its CA (imported: read on every CA)',
+      permission: 'read on its CA, within the credential\'s products (imported: read on every CA)',
       params: z.object({ id }),
       responses: { 200: { description: 'The certificate', schema: certificateDetailSchema } },
     },
     async ({ req, res, params }) => {
-      const cert = await queries.inventoryById(params.id);
-      if (!cert) throw notFound(`certificate ${params.id} not found`);
-      requirePermission(req, 'read', cert.caId ?? '*');
+      const cert = await authorizedCertificate(core, req, params.id, 'read');
       res.json(certificateDetailJson(cert));
     },
   );
@@ -168,7 +170,7 @@ export function mountCertificateRoutes(routes: RestRoutes, core: CoreServices): 
       path: '/certificates/:id/renew',
       tag: 'Certificates',
       summary: 'Renew: a new certificate with the same names, product and fields; managed ones get a new key pair, csr-based ones need csrPem',
-      permission: 'issue on the certificate\'s CA',
+      permission: 'issue on the certificate\'s CA, within the credential\'s products',
       params: z.object({ id }),
       body: renewBody,
       headers: IDEMPOTENCY_HEADER,
@@ -176,7 +178,7 @@ export function mountCertificateRoutes(routes: RestRoutes, core: CoreServices): 
     },
     async ({ req, res, params, body }) => {
       const original = await issuedCertificate(core, params.id);
-      requirePermission(req, 'issue', original.caId);
+      await authorize(core, req, 'renew', await certificateResource(core, original));
       const managed = (await keySourceOf(core, original)) === 'managed';
       if (!managed && !body.csrPem) throw unprocessable('csrPem is required to renew a certificate issued from a CSR');
       await issueAndAnswer(

@@ -4,7 +4,7 @@ import { createdCredentialView, credentialView } from '../../src/auth/credential
 import { parsePermission } from '../../src/auth/permissions.js';
 import { badRequest, notFound, unauthorized } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
-import { CREDENTIAL_TYPES, PERMISSION_ACTIONS, type Permission, type PermissionAction } from '../../src/core/types.js';
+import { CREDENTIAL_SCOPES, CREDENTIAL_TYPES, PERMISSION_ACTIONS, type Permission, type PermissionAction } from '../../src/core/types.js';
 import { auditContextOf, requireAdmin, sourceIpOf } from './auth.js';
 import { pageOf, pageQuery } from './pagination.js';
 import type { RestRoutes } from './route.js';
@@ -38,6 +38,7 @@ const createBody = z
     allow_ips: z.array(z.string()).max(100).optional(),
     permissions: z.array(permission).optional(),
     admin: z.boolean().optional(),
+    scope: z.enum(CREDENTIAL_SCOPES).optional().describe('own: reads and acts only on what it requested itself; product (default): on everything of its products'),
   })
   .strict();
 
@@ -79,7 +80,7 @@ export function mountTokenRoute(routes: RestRoutes, core: CoreServices): void {
   );
 }
 
-const credentialSchema = z.looseObject({ id: z.string(), type: z.enum(CREDENTIAL_TYPES), name: z.string() });
+const credentialSchema = z.looseObject({ id: z.string(), type: z.enum(CREDENTIAL_TYPES), name: z.string(), scope: z.enum(CREDENTIAL_SCOPES) });
 const createdSchema = z.looseObject({ id: z.string(), secret: z.string() });
 
 export function mountCredentialRoutes(routes: RestRoutes, core: CoreServices): void {
@@ -96,7 +97,7 @@ export function mountCredentialRoutes(routes: RestRoutes, core: CoreServices): v
       responses: { 201: { description: 'Created', schema: createdSchema, headers: { Location: 'the credential' } } },
     },
     async ({ req, res, body: b }) => {
-      requireAdmin(req);
+      await requireAdmin(core, req, 'credential.create');
       const expiresAt = b.expiresAt ?? b.expires_at;
       if (expiresAt && b.expiresInDays) throw badRequest('expiresAt: give expiresAt or expiresInDays, not both');
       const created = await credentials.create(
@@ -110,6 +111,7 @@ export function mountCredentialRoutes(routes: RestRoutes, core: CoreServices): v
           allowIps: b.allowIps ?? b.allow_ips ?? [],
           permissions: (b.permissions ?? []) as Permission[],
           admin: !!b.admin,
+          ...(b.scope ? { scope: b.scope } : {}),
         },
         auditContextOf(req),
       );
@@ -128,7 +130,7 @@ export function mountCredentialRoutes(routes: RestRoutes, core: CoreServices): v
       responses: { 200: { description: 'One page', schema: z.object({ credentials: z.array(credentialSchema), ...pageFields }) } },
     },
     async ({ req, res, query: q }) => {
-      requireAdmin(req);
+      await requireAdmin(core, req, 'credential.list');
       const { credentials: list, total } = await credentials.list(
         { ...(q.type ? { type: q.type } : {}), status: q.status },
         { limit: q.pageSize, offset: (q.page - 1) * q.pageSize },
@@ -148,7 +150,7 @@ export function mountCredentialRoutes(routes: RestRoutes, core: CoreServices): v
       responses: { 200: { description: 'The credential', schema: credentialSchema } },
     },
     async ({ req, res, params }) => {
-      requireAdmin(req);
+      await requireAdmin(core, req, 'credential.read', params.id);
       const c = await credentials.get(params.id);
       if (!c) throw notFound(`credential ${params.id} not found`);
       res.json(credentialView(c));
@@ -169,7 +171,7 @@ export function mountCredentialRoutes(routes: RestRoutes, core: CoreServices): v
       responses: { 200: { description: 'Rotated', schema: createdSchema } },
     },
     async ({ req, res, params, body: b }) => {
-      requireAdmin(req);
+      await requireAdmin(core, req, 'credential.rotate', params.id);
       const rotated = await credentials.rotate(params.id, b.graceSeconds ?? b.grace_seconds ?? 0, auditContextOf(req));
       res.set('Cache-Control', 'no-store').json(createdCredentialView(rotated));
     },
@@ -186,7 +188,7 @@ export function mountCredentialRoutes(routes: RestRoutes, core: CoreServices): v
       responses: { 200: { description: 'Revoked', schema: credentialSchema } },
     },
     async ({ req, res, params }) => {
-      requireAdmin(req);
+      await requireAdmin(core, req, 'credential.revoke', params.id);
       res.json(credentialView(await credentials.revoke(params.id, auditContextOf(req))));
     },
   );

@@ -1,14 +1,14 @@
 // A certificate as a file: PEM, DER, PEM with its chain, certs-only PKCS#7, or (for an escrowed
 // key) PKCS#12 under a password the caller chooses.
-import type { Request, Response } from 'express';
+import type { Response } from 'express';
 import { z } from 'zod';
-import { notFound, unprocessable } from '../../src/core/errors.js';
+import { unprocessable } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import type { InventoryRecord } from '../../src/core/types.js';
 import { pemBlocks, toPem } from '../../src/pki/pem.js';
 import { buildPkcs12 } from '../../src/pki/pkcs12.js';
 import { certsOnlyPkcs7 } from '../../src/pki/pkcs7.js';
-import { auditContextOf, requirePermission } from './auth.js';
+import { auditContextOf, authorizedCertificate } from './auth.js';
 import type { RestRoutes } from './route.js';
 import { idParams } from './schemas.js';
 
@@ -66,13 +66,6 @@ function send(res: Response, cert: InventoryRecord, format: Format, body: string
 export function mountDownloadRoutes(routes: RestRoutes, core: CoreServices): void {
   const { queries } = core;
 
-  const readable = async (req: Request, id: string): Promise<InventoryRecord> => {
-    const cert = await queries.inventoryById(id);
-    if (!cert) throw notFound(`certificate ${id} not found`);
-    requirePermission(req, 'read', cert.caId ?? '*');
-    return cert;
-  };
-
   routes.add(
     {
       method: 'get',
@@ -80,7 +73,7 @@ export function mountDownloadRoutes(routes: RestRoutes, core: CoreServices): voi
       tag: 'Certificates',
       summary: 'Download a certificate: pem, der, chain (PEM, the certificate then its CA chain) or pkcs7 (certs-only, DER)',
       description: 'PKCS#12 carries a private key under a password, so it is a POST (a password never goes in a URL).',
-      permission: 'read on its CA (imported: read on every CA)',
+      permission: 'read on its CA, within the credential\'s products (imported: read on every CA)',
       params: idParams,
       query: downloadQuery,
       responses: {
@@ -93,7 +86,7 @@ export function mountDownloadRoutes(routes: RestRoutes, core: CoreServices): voi
       },
     },
     async ({ req, res, params, query }) => {
-      const cert = await readable(req, params.id);
+      const cert = await authorizedCertificate(core, req, params.id, 'read');
       const ders = await certificateAndChain(core, cert);
       const [leaf] = ders;
       switch (query.format) {
@@ -115,15 +108,15 @@ export function mountDownloadRoutes(routes: RestRoutes, core: CoreServices): voi
       path: '/certificates/:id/download',
       tag: 'Certificates',
       summary: 'Download a certificate with its escrowed private key and chain as PKCS#12 (AES-256-CBC, PBKDF2-HMAC-SHA256)',
-      description: 'Only for certificates issued in managed mode under a product that escrows keys. Every download is in the audit trail.',
-      permission: 'read and issue on its CA',
+      description:
+        'Only for certificates issued in managed mode under a product that escrows keys. Every download, and every refusal, is in the audit trail. `exportKeys` lets a credential export the keys of certificates it requested itself; `exportAnyKeys`, of any certificate of its products.',
+      permission: 'exportKeys on its CA and the credential requested it (or exportAnyKeys), within the credential\'s products',
       params: idParams,
       body: pkcs12Body,
       responses: { 200: { description: 'The PKCS#12 file, as an attachment', contentType: CONTENT_TYPES.pkcs12 } },
     },
     async ({ req, res, params, body }) => {
-      const listed = await readable(req, params.id);
-      requirePermission(req, 'issue', listed.caId ?? '*');
+      const listed = await authorizedCertificate(core, req, params.id, 'exportKeys');
       const cert = listed.source === 'issued' ? await queries.certificateById(listed.id) : undefined;
       if (!cert) throw unprocessable(`certificate ${listed.id} was imported: certgate never held its private key, so it has no PKCS#12 to give`);
       const envelope = await queries.escrowedKeyForExport(cert, auditContextOf(req), { format: body.format });

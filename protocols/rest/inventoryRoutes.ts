@@ -4,7 +4,8 @@
 import { z } from 'zod';
 import type { CoreServices } from '../../src/core/protocol.js';
 import { parseRevocationReason } from '../../src/core/revocationService.js';
-import { auditContextOf, requirePermission } from './auth.js';
+import type { Resource } from '../../src/auth/authorize.js';
+import { auditContextOf, authorize, authorizedCertificate } from './auth.js';
 import type { RestRoutes } from './route.js';
 import { certificateDetailSchema, idParams } from './schemas.js';
 import { certificateDetailJson } from './serialize.js';
@@ -46,6 +47,9 @@ const changedSchema = z.object({ message: z.string(), certificate: certificateDe
 
 const RENEWED_ELSEWHERE = 'renewed elsewhere';
 
+/** An imported certificate, before it is found: it belongs to no CA, product or requester. */
+const IMPORTED: Resource = { kind: 'certificate', id: 'imported', caId: null, productId: null, requester: null };
+
 export function mountInventoryRoutes(routes: RestRoutes, core: CoreServices): void {
   const { inventory } = core;
 
@@ -62,7 +66,7 @@ export function mountInventoryRoutes(routes: RestRoutes, core: CoreServices): vo
       responses: { 201: { description: 'Imported', schema: changedSchema, headers: { Location: 'the certificate' } } },
     },
     async ({ req, res, body }) => {
-      requirePermission(req, 'issue', '*');
+      await authorize(core, req, 'issue', IMPORTED);
       const record = await inventory.import(
         { certificatePem: body.certificatePem, chainPem: body.chainPem ?? null, owner: body.owner ?? null, notes: body.notes ?? null, customFields: body.customFields ?? {} },
         auditContextOf(req),
@@ -90,6 +94,7 @@ export function mountInventoryRoutes(routes: RestRoutes, core: CoreServices): vo
       responses: { 200: { description: 'Marked revoked', schema: changedSchema } },
     },
     async ({ req, res, body }) => {
+      await authorize(core, req, 'edit', IMPORTED);
       const record = await inventory.markRevoked(
         {
           issuer: body.issuer,
@@ -98,7 +103,7 @@ export function mountInventoryRoutes(routes: RestRoutes, core: CoreServices): vo
           ...(body.revokedAt ? { revokedAt: new Date(body.revokedAt) } : {}),
         },
         auditContextOf(req),
-        () => requirePermission(req, 'issue', '*'),
+        () => undefined,
       );
       res.json({ message: 'certificate marked revoked', certificate: certificateDetailJson(record) });
     },
@@ -110,12 +115,13 @@ export function mountInventoryRoutes(routes: RestRoutes, core: CoreServices): vo
       path: '/certificates/:id',
       tag: 'Inventory',
       summary: 'Edit a certificate\'s owner, notes and custom fields (only those given change)',
-      permission: 'issue on its CA (imported: on every CA)',
+      permission: 'issue on its CA, within the credential\'s products (imported: on every CA)',
       params: idParams,
       body: editBody,
       responses: { 200: { description: 'Edited', schema: changedSchema } },
     },
     async ({ req, res, params, body }) => {
+      await authorizedCertificate(core, req, params.id, 'edit');
       const record = await inventory.update(
         params.id,
         {
@@ -124,7 +130,7 @@ export function mountInventoryRoutes(routes: RestRoutes, core: CoreServices): vo
           ...(body.customFields !== undefined ? { customFields: body.customFields } : {}),
         },
         auditContextOf(req),
-        (caId) => requirePermission(req, 'issue', caId ?? '*'),
+        () => undefined,
       );
       res.json({ message: 'certificate updated', certificate: certificateDetailJson(record) });
     },
@@ -144,7 +150,8 @@ export function mountInventoryRoutes(routes: RestRoutes, core: CoreServices): vo
       responses: { 200: { description: 'Marked renewed', schema: changedSchema } },
     },
     async ({ req, res, params, body }) => {
-      const record = await inventory.markRenewed(params.id, body.renewedBy ?? RENEWED_ELSEWHERE, auditContextOf(req), (caId) => requirePermission(req, 'issue', caId ?? '*'));
+      await authorizedCertificate(core, req, params.id, 'edit');
+      const record = await inventory.markRenewed(params.id, body.renewedBy ?? RENEWED_ELSEWHERE, auditContextOf(req), () => undefined);
       res.json({ message: 'certificate marked renewed', certificate: certificateDetailJson(record) });
     },
   );
@@ -162,7 +169,8 @@ export function mountInventoryRoutes(routes: RestRoutes, core: CoreServices): vo
       responses: { 204: { description: 'Removed' } },
     },
     async ({ req, res, params }) => {
-      await inventory.remove(params.id, auditContextOf(req), (caId) => requirePermission(req, 'issue', caId ?? '*'));
+      await authorizedCertificate(core, req, params.id, 'delete');
+      await inventory.remove(params.id, auditContextOf(req), () => undefined);
       res.status(204).end();
     },
   );

@@ -6,14 +6,15 @@ import { isIP } from 'node:net';
 import { promisify } from 'node:util';
 import type { Request, Response } from 'express';
 import type { ProductRef } from '../../src/core/enrollmentService.js';
-import { AppError, conflict, refused } from '../../src/core/errors.js';
+import { AppError, conflict, forbidden, refused } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import { SETTLED_STATUSES } from '../../src/core/requestStatus.js';
 import type { CertificateRecord, Constraint, CustomFieldValues, KeyAlgorithm, ProductRecord, ProductTemplate } from '../../src/core/types.js';
 import { buildCsr } from '../../src/pki/csrBuilder.js';
 import { keyGenSpec } from '../../src/pki/keys.js';
 import { readProductTemplate } from '../../src/policy/productSchema.js';
-import { credentialOf, principalOf, requireIssueUnder, sourceIpOf } from './auth.js';
+import { may } from '../../src/auth/authorize.js';
+import { authorize as authorizeRest, credentialOf, principalOf, principalOfRequest, sourceIpOf } from './auth.js';
 import { certmanKeyAlgorithm } from './keyAlgorithm.js';
 import { certificateDetailJson, rejectionJson, requestJson } from './serialize.js';
 
@@ -87,9 +88,20 @@ function checkManagedAlgorithm(product: ProductRecord, template: ProductTemplate
 
 export async function issueAndAnswer(core: CoreServices, req: Request, res: Response, order: IssueOrder, message?: string): Promise<void> {
   const credential = credentialOf(req);
-  const authorize = (p: ProductRecord): void => {
+  const principal = principalOfRequest(req);
+  const issuing = (p: ProductRecord) => ({ kind: 'product' as const, id: p.id, caId: p.caId, productId: p.id, requester: principal.as });
+  const sameCa = (p: ProductRecord): void => {
     if (order.caId !== undefined && order.caId !== p.caId) throw new AppError('bad_request', `product ${p.name} does not issue from CA ${order.caId}`);
-    requireIssueUnder(req, p);
+  };
+  // Decided (and a refusal audited) before anything is generated or stored.
+  const resolved = await core.enrollments.resolveProduct(order.product);
+  sameCa(resolved);
+  await authorizeRest(core, req, 'issue', issuing(resolved));
+  // submit() resolves the product again: the same decision, for the product it settles on.
+  const authorize = (p: ProductRecord): void => {
+    sameCa(p);
+    const decision = may(principal, 'issue', issuing(p));
+    if (!decision.ok) throw forbidden(decision.reason);
   };
 
   let csrPem: string;
@@ -97,8 +109,7 @@ export async function issueAndAnswer(core: CoreServices, req: Request, res: Resp
   let escrowedKey: string | null = null;
   if ('managed' in order.source) {
     // Checked before a key is generated: an RSA-4096 key costs about a second of a core.
-    const product = await core.enrollments.resolveProduct(order.product);
-    authorize(product);
+    const product = resolved;
     const template = templateOf(product);
     checkManagedAlgorithm(product, template, order.source.managed.keyAlgorithm);
     const key = await generateKey(order.source.managed.keyAlgorithm);

@@ -3,15 +3,15 @@
 import { X509Certificate } from 'node:crypto';
 import type { Request } from 'express';
 import { z } from 'zod';
-import { permittedCas } from '../../src/auth/permissions.js';
-import { AppError, badRequest, conflict, forbidden, notFound, unprocessable } from '../../src/core/errors.js';
+import { listScope, type AuthzAction } from '../../src/auth/authorize.js';
+import { AppError, badRequest, conflict, notFound, unprocessable } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import { parseRevocationReason } from '../../src/core/revocationService.js';
 import type { CertificateRecord } from '../../src/core/types.js';
 import { CsrError, parseCsr } from '../../src/pki/csr.js';
 import { DerError, normalizeSerialHex } from '../../src/pki/der.js';
 import { readProductTemplate } from '../../src/policy/productSchema.js';
-import { auditContextOf, credentialOf, requirePermission } from './auth.js';
+import { auditContextOf, authorize, authorizedCertificate, certificateResource, principalOfRequest, requirePermission } from './auth.js';
 import { issueAndAnswer, type IssueOrder } from './issuance.js';
 import { caPassphrase, csrPem, IDEMPOTENCY_HEADER, validityDays } from './issueFields.js';
 import { keyAlgorithmInput } from './keyAlgorithm.js';
@@ -79,13 +79,17 @@ const certificateSpki = (cert: CertificateRecord): Buffer => new X509Certificate
 export function mountLifecycleRoutes(routes: RestRoutes, core: CoreServices): void {
   const { revocations, queries } = core;
 
-  const revoke = async (req: Request, certificateId: string, body: { reason?: string | undefined; invalidityDate?: string | undefined }) =>
-    revocations.revoke(
+  /** Decided on the certificate (CA, product, requester) before the revocation service is called. */
+  const revoke = async (req: Request, certificateId: string, body: { reason?: string | undefined; invalidityDate?: string | undefined }, action: AuthzAction = 'revoke') => {
+    const reason = parseRevocationReason(body.reason);
+    await authorizedCertificate(core, req, certificateId, action);
+    return revocations.revoke(
       certificateId,
-      { reason: parseRevocationReason(body.reason), invalidityDate: body.invalidityDate ? new Date(body.invalidityDate) : null },
+      { reason, invalidityDate: body.invalidityDate ? new Date(body.invalidityDate) : null },
       auditContextOf(req),
-      (caId) => requirePermission(req, 'revoke', caId),
+      () => undefined,
     );
+  };
 
   routes.add(
     {
@@ -119,12 +123,12 @@ export function mountLifecycleRoutes(routes: RestRoutes, core: CoreServices): vo
       const serial = serialOf(params.serial);
       let cert: CertificateRecord | undefined;
       if (body.caId) {
-        requirePermission(req, 'revoke', body.caId);
+        await requirePermission(core, req, 'revoke', body.caId);
         cert = await queries.certificateBySerial(body.caId, serial);
         if (!cert) throw notFound(`CA ${body.caId} issued no certificate with serial ${serial}`);
       } else {
-        const permitted = permittedCas(credentialOf(req), 'revoke');
-        if (permitted !== '*' && permitted.length === 0) throw forbidden('this credential may not revoke on any CA');
+        const permitted = listScope(principalOfRequest(req), 'revoke').caIds;
+        if (permitted !== '*' && permitted.length === 0) await requirePermission(core, req, 'revoke', '*');
         const caIds = permitted === '*' ? (await queries.caList()).map((ca) => ca.id) : permitted;
         const found = (await Promise.all(caIds.map((caId) => queries.certificateBySerial(caId, serial)))).filter((c): c is CertificateRecord => c !== undefined);
         if (found.length > 1) {
@@ -152,10 +156,10 @@ export function mountLifecycleRoutes(routes: RestRoutes, core: CoreServices): vo
       const existing = await queries.certificateById(params.id);
       // Holding it again would only move its revocation date.
       if (existing?.revocationReason === 'certificateHold') {
-        requirePermission(req, 'revoke', existing.caId);
+        await authorize(core, req, 'suspend', await certificateResource(core, existing));
         throw conflict(`certificate ${params.id} is already on hold`);
       }
-      res.json({ message: 'certificate suspended', certificate: revokedJson(await revoke(req, params.id, { reason: 'certificateHold' })) });
+      res.json({ message: 'certificate suspended', certificate: revokedJson(await revoke(req, params.id, { reason: 'certificateHold' }, 'suspend')) });
     },
   );
 
@@ -170,7 +174,8 @@ export function mountLifecycleRoutes(routes: RestRoutes, core: CoreServices): vo
       responses: { 200: { description: 'Reinstated', schema: revokedSchema } },
     },
     async ({ req, res, params }) => {
-      const cert = await revocations.reinstate(params.id, auditContextOf(req), (caId) => requirePermission(req, 'revoke', caId));
+      await authorizedCertificate(core, req, params.id, 'suspend');
+      const cert = await revocations.reinstate(params.id, auditContextOf(req), () => undefined);
       res.json({ message: 'certificate reinstated', certificate: revokedJson(cert) });
     },
   );
@@ -181,7 +186,7 @@ export function mountLifecycleRoutes(routes: RestRoutes, core: CoreServices): vo
    */
   const followUp = async (req: Request, original: CertificateRecord, wantsRevocation: boolean): Promise<Omit<IssueOrder, 'source' | 'validityDays' | 'idempotencyKey'>> => {
     if (wantsRevocation) {
-      requirePermission(req, 'revoke', original.caId);
+      await authorize(core, req, 'revoke', await certificateResource(core, original));
       const product = await core.enrollments.resolveProduct({ id: original.productId });
       if (readProductTemplate(product.template)?.requiresApproval !== false) {
         throw unprocessable(`product ${product.name} holds requests for approval, so the original cannot be revoked in this call: leave revokeOriginal out and revoke it once the new certificate is issued`);
@@ -231,7 +236,7 @@ export function mountLifecycleRoutes(routes: RestRoutes, core: CoreServices): vo
     },
     async ({ req, res, params, body }) => {
       const original = await issuedCertificate(core, params.id);
-      requirePermission(req, 'issue', original.caId);
+      await authorize(core, req, 'rekey', await certificateResource(core, original));
       if (body.csrPem) {
         const spki = csrSpki(body.csrPem);
         if (spki && spki.equals(certificateSpki(original))) throw unprocessable('the CSR carries the certificate\'s current key: a rekey needs a new key pair');
@@ -269,7 +274,7 @@ export function mountLifecycleRoutes(routes: RestRoutes, core: CoreServices): vo
     },
     async ({ req, res, params, body }) => {
       const original = await issuedCertificate(core, params.id);
-      requirePermission(req, 'issue', original.caId);
+      await authorize(core, req, 'replace', await certificateResource(core, original));
       const shared = await followUp(req, original, body.revokeOriginal);
       await issueAndAnswer(
         core,

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { CoreServices } from '../../src/core/protocol.js';
 import type { DeploymentLocation } from '../../src/core/types.js';
 import type { LocationFields } from '../../src/core/types.js';
-import { auditContextOf, requirePermission } from './auth.js';
+import { auditContextOf, authorizedCertificate } from './auth.js';
 import type { RestRoutes } from './route.js';
 import { idParams, resourceId } from './schemas.js';
 
@@ -64,7 +64,8 @@ const locationParams = idParams.extend({ locationId: resourceId });
 
 export function mountLocationRoutes(routes: RestRoutes, core: CoreServices): void {
   const { inventory } = core;
-  const may = (req: Parameters<typeof requirePermission>[0], action: 'read' | 'issue') => (caId: string | null) => requirePermission(req, action, caId ?? '*');
+  // Decided on the certificate before the inventory is asked; its own check then has nothing left to refuse.
+  const decided = () => undefined;
 
   routes.add(
     {
@@ -77,7 +78,8 @@ export function mountLocationRoutes(routes: RestRoutes, core: CoreServices): voi
       responses: { 200: { description: 'Its locations', schema: z.object({ locations: z.array(locationSchema) }) } },
     },
     async ({ req, res, params }) => {
-      res.json({ locations: (await inventory.locations(params.id, may(req, 'read'))).map(locationJson) });
+      await authorizedCertificate(core, req, params.id, 'read');
+      res.json({ locations: (await inventory.locations(params.id, decided)).map(locationJson) });
     },
   );
 
@@ -93,7 +95,8 @@ export function mountLocationRoutes(routes: RestRoutes, core: CoreServices): voi
       responses: { 201: { description: 'Recorded', schema: z.object({ location: locationSchema }), headers: { Location: 'the location' } } },
     },
     async ({ req, res, params, body }) => {
-      const location = await inventory.addLocation(params.id, fieldsOf(body), auditContextOf(req), may(req, 'issue'));
+      await authorizedCertificate(core, req, params.id, 'edit');
+      const location = await inventory.addLocation(params.id, fieldsOf(body), auditContextOf(req), decided);
       res.status(201).location(`/v1/certificates/${params.id}/locations/${location.id}`).json({ location: locationJson(location) });
     },
   );
@@ -110,7 +113,8 @@ export function mountLocationRoutes(routes: RestRoutes, core: CoreServices): voi
       responses: { 200: { description: 'Replaced', schema: z.object({ location: locationSchema }) } },
     },
     async ({ req, res, params, body }) => {
-      const location = await inventory.updateLocation(params.id, params.locationId, fieldsOf(body), auditContextOf(req), may(req, 'issue'));
+      await authorizedCertificate(core, req, params.id, 'edit');
+      const location = await inventory.updateLocation(params.id, params.locationId, fieldsOf(body), auditContextOf(req), decided);
       res.json({ location: locationJson(location) });
     },
   );
@@ -126,7 +130,8 @@ export function mountLocationRoutes(routes: RestRoutes, core: CoreServices): voi
       responses: { 204: { description: 'Removed' } },
     },
     async ({ req, res, params }) => {
-      await inventory.removeLocation(params.id, params.locationId, auditContextOf(req), may(req, 'issue'));
+      await authorizedCertificate(core, req, params.id, 'edit');
+      await inventory.removeLocation(params.id, params.locationId, auditContextOf(req), decided);
       res.status(204).end();
     },
   );

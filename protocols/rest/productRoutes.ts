@@ -1,10 +1,9 @@
 // Products: what each template allows, so that a caller can build a request that will pass.
 import { z } from 'zod';
-import { can } from '../../src/auth/permissions.js';
 import { notFound } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import { SUBJECT_ATTRIBUTE_NAMES } from '../../src/core/types.js';
-import { credentialOf, requirePermission } from './auth.js';
+import { authorize, mayDo, productResource } from './auth.js';
 import { CERTMAN_KEY_ALGORITHMS } from './keyAlgorithm.js';
 import type { RestRoutes } from './route.js';
 import { idParams } from './schemas.js';
@@ -38,6 +37,7 @@ export const productSchema = z
       .array(z.object({ name: z.string(), type: z.enum(['string', 'number', 'boolean']), required: z.boolean() }))
       .describe('fields a request under this product carries (customFields), checked at issuance and stored on the certificate'),
     escrow_keys: z.boolean().describe('managed-mode keys are kept, encrypted, for a PKCS#12 download'),
+    self_approval: z.boolean().describe('a requester may approve its own requests (otherwise four eyes: never the requester)'),
     created_at: z.string().meta({ format: 'date-time' }),
   })
   .meta({ id: 'Product' });
@@ -48,13 +48,13 @@ export function mountProductRoutes(routes: RestRoutes, core: CoreServices): void
       method: 'get',
       path: '/products',
       tag: 'Products',
-      summary: 'The products of the CAs this credential may read, with what each allows',
-      permission: 'read on the product\'s CA',
+      summary: 'The products of the CAs this credential may read, among its own products, with what each allows',
+      permission: 'read on the product\'s CA, and the product one of the credential\'s',
       responses: { 200: { description: 'Products', schema: z.object({ products: z.array(productSchema) }) } },
     },
     async ({ req, res }) => {
       const products = await core.queries.productList();
-      res.json({ products: products.filter((p) => can(credentialOf(req), 'read', p.caId)).map(productJson) });
+      res.json({ products: products.filter((p) => mayDo(core, req, 'read', productResource(p))).map(productJson) });
     },
   );
 
@@ -64,14 +64,14 @@ export function mountProductRoutes(routes: RestRoutes, core: CoreServices): void
       path: '/products/:id',
       tag: 'Products',
       summary: 'One product and what it allows',
-      permission: 'read on the product\'s CA',
+      permission: 'read on the product\'s CA, and the product one of the credential\'s',
       params: idParams,
       responses: { 200: { description: 'The product', schema: z.object({ product: productSchema }) } },
     },
     async ({ req, res, params }) => {
       const product = (await core.queries.productList()).find((p) => p.id === params.id);
       if (!product) throw notFound(`product ${params.id} not found`);
-      requirePermission(req, 'read', product.caId);
+      await authorize(core, req, 'read', productResource(product));
       res.json({ product: productJson(product) });
     },
   );

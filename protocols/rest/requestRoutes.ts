@@ -1,26 +1,22 @@
 // Enrollment requests: the approval queue, where one request stands, and an approver's decision.
 import type { Request } from 'express';
 import { z } from 'zod';
-import { can, permittedCas } from '../../src/auth/permissions.js';
-import { forbidden, notFound } from '../../src/core/errors.js';
+import { listScope, type AuthzAction, type Principal } from '../../src/auth/authorize.js';
+import { notFound } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import { TRANSITIONS } from '../../src/core/requestStatus.js';
-import type { CredentialRecord, EnrollmentRequest, RequestFilter, RequestStatus } from '../../src/core/types.js';
-import { auditContextOf, credentialOf, principalOf, requirePermission } from './auth.js';
+import type { EnrollmentRequest, RequestFilter, RequestStatus } from '../../src/core/types.js';
+import { auditContextOf, authorize, mayDo, principalOfRequest, requestResource, requirePermission } from './auth.js';
 import { pageOf } from './pagination.js';
 import type { RestRoutes } from './route.js';
 import { idParams, pageFields, requestSchema } from './schemas.js';
 import { requestJson } from './serialize.js';
 
 /** The CAs whose requests a credential sees: those it reads, and those it approves for. */
-function visibleCas(credential: CredentialRecord): '*' | string[] {
-  const read = permittedCas(credential, 'read');
-  const approve = permittedCas(credential, 'approve');
+function visibleCas(principal: Principal): '*' | string[] {
+  const read = listScope(principal, 'read').caIds;
+  const approve = listScope(principal, 'approve').caIds;
   return read === '*' || approve === '*' ? '*' : [...new Set([...read, ...approve])];
-}
-
-function requireSight(req: Request, caId: string): void {
-  if (!can(credentialOf(req), 'read', caId) && !can(credentialOf(req), 'approve', caId)) throw forbidden(`this credential may not read on CA ${caId}`);
 }
 
 /** Every status there is: the transition table has one row each. */
@@ -42,13 +38,23 @@ export function mountRequestRoutes(routes: RestRoutes, core: CoreServices): void
   const { queries, enrollments } = core;
 
   /** The request an approver acts on; a credential that may approve nowhere is refused before anything is looked up. */
-  const requestToDecide = async (req: Request, id: string): Promise<EnrollmentRequest> => {
-    const approvable = permittedCas(credentialOf(req), 'approve');
-    if (approvable !== '*' && approvable.length === 0) throw forbidden('this credential may not approve or decline requests on any CA');
+  const requestToDecide = async (req: Request, id: string, decision: 'approve' | 'decline'): Promise<EnrollmentRequest> => {
+    const approvable = listScope(principalOfRequest(req), 'approve').caIds;
+    if (approvable !== '*' && approvable.length === 0) await requirePermission(core, req, 'approve', '*');
     const r = await queries.requestById(id);
     if (!r) throw notFound(`request ${id} not found`);
-    requirePermission(req, 'approve', r.caId);
+    const resource = await requestResource(core, r);
+    // Four eyes guard the approval; a requester withdrawing its own request harms no one.
+    await authorize(core, req, 'approve', decision === 'decline' ? { ...resource, selfApproval: true } : resource);
     return r;
+  };
+
+  /** Seeing a request: read on it, or approve on it for an approver's queue (four eyes aside: looking is not deciding). */
+  const requireSight = async (req: Request, r: EnrollmentRequest): Promise<void> => {
+    const resource = { ...(await requestResource(core, r)), selfApproval: true };
+    const viaApprove: AuthzAction = 'approve';
+    if (mayDo(core, req, viaApprove, resource)) return;
+    await authorize(core, req, 'read', resource);
   };
 
   routes.add(
@@ -57,18 +63,24 @@ export function mountRequestRoutes(routes: RestRoutes, core: CoreServices): void
       path: '/requests',
       tag: 'Requests',
       summary: 'Enrollment requests, newest first: the approval queue with status=pending_approval',
-      description: 'Requests of the CAs this credential may read or approve on, and those it sent itself.',
+      description: 'Requests of the CAs this credential may read or approve on, and those it sent itself; only of its products (scope own: only its own).',
       permission: 'read or approve (on caId when given)',
       query: listQuery,
       responses: { 200: { description: 'One page', schema: z.object({ requests: z.array(requestSchema), ...pageFields }) } },
     },
     async ({ req, res, query }) => {
-      const credential = credentialOf(req);
-      if (query.caId) requireSight(req, query.caId);
+      const principal = principalOfRequest(req);
+      if (query.caId) {
+        const onCa = { kind: 'ca' as const, id: query.caId, caId: query.caId, productId: null, requester: null };
+        if (!mayDo(core, req, 'approve', onCa)) await authorize(core, req, 'read', onCa);
+      }
       // An approver sees the queue of the CAs it approves for, as a reader sees those it reads.
-      const readable = visibleCas(credential);
+      const readable = visibleCas(principal);
+      const scope = listScope(principal, 'read');
       const filter: RequestFilter = {
-        ...(query.caId ? { caIds: [query.caId] } : readable === '*' ? {} : { caIds: readable, orRequester: principalOf(credential) }),
+        ...(query.caId ? { caIds: [query.caId] } : readable === '*' ? {} : { caIds: readable, orRequester: principal.as }),
+        ...(scope.productIds === '*' ? {} : { productIds: scope.productIds }),
+        ...(scope.requester !== null ? { requester: scope.requester } : {}),
         ...(query.status ? { status: query.status } : {}),
         ...(query.productId ? { productId: query.productId } : {}),
       };
@@ -83,14 +95,14 @@ export function mountRequestRoutes(routes: RestRoutes, core: CoreServices): void
       path: '/requests/:id',
       tag: 'Requests',
       summary: 'Where a request stands',
-      permission: 'the requester, or read or approve on its CA',
+      permission: 'the requester, or read or approve on its CA; within the credential\'s products',
       params: idParams,
       responses: { 200: { description: 'The request', schema: requestSchema } },
     },
     async ({ req, res, params }) => {
       const r = await queries.requestById(params.id);
       if (!r) throw notFound(`request ${params.id} not found`);
-      if (r.requester !== principalOf(credentialOf(req))) requireSight(req, r.caId);
+      await requireSight(req, r);
       res.json(requestJson(r));
     },
   );
@@ -101,13 +113,14 @@ export function mountRequestRoutes(routes: RestRoutes, core: CoreServices): void
       path: '/requests/:id/approve',
       tag: 'Requests',
       summary: 'Approve a request that waits for an approver',
-      permission: 'approve on the request\'s CA',
+      description: 'Four eyes: the requester cannot approve its own request, unless its product sets selfApproval.',
+      permission: 'approve on the request\'s CA, within the credential\'s products, and not the requester',
       params: idParams,
       responses: { 200: { description: 'Approved: queued for signing', schema: requestSchema } },
     },
     async ({ req, res, params }) => {
-      await requestToDecide(req, params.id);
-      res.json(requestJson(await enrollments.approve(params.id, auditContextOf(req))));
+      await requestToDecide(req, params.id, 'approve');
+      res.json(requestJson(await enrollments.approve(params.id, auditContextOf(req), principalOfRequest(req).as)));
     },
   );
 
@@ -124,7 +137,7 @@ export function mountRequestRoutes(routes: RestRoutes, core: CoreServices): void
       responses: { 200: { description: 'Declined', schema: requestSchema } },
     },
     async ({ req, res, params, body }) => {
-      await requestToDecide(req, params.id);
+      await requestToDecide(req, params.id, 'decline');
       res.json(requestJson(await enrollments.reject(params.id, body.comment, auditContextOf(req))));
     },
   );
@@ -143,7 +156,7 @@ export function mountRequestRoutes(routes: RestRoutes, core: CoreServices): void
       responses: { 200: { description: 'Declined', schema: requestSchema } },
     },
     async ({ req, res, params, body }) => {
-      await requestToDecide(req, params.id);
+      await requestToDecide(req, params.id, 'decline');
       res.json(requestJson(await enrollments.reject(params.id, body.reason ?? body.comment ?? 'rejected by an operator', auditContextOf(req))));
     },
   );

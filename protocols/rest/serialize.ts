@@ -97,6 +97,7 @@ export function productJson(p: ProductRecord) {
     subject_policy: { attributes: subject.attributes, unlisted: subject.unlisted },
     custom_fields: (t.customFields ?? []).map((f) => ({ name: f.name, type: f.type, required: f.required })),
     escrow_keys: t.escrowKeys ?? false,
+    self_approval: t.selfApproval ?? false,
     created_at: iso(p.createdAt),
   };
 }

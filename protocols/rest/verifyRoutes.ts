@@ -3,13 +3,12 @@
 // /v1/verify/signature: a detached signature checked against the key of one of our certificates.
 import { constants, verify as verifySignature, X509Certificate, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { can } from '../../src/auth/permissions.js';
 import { badRequest, unprocessable } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import type { CaRecord, CertificateRecord } from '../../src/core/types.js';
 import { normalizeSerialHex } from '../../src/pki/der.js';
 import { pemBlocks, PemError } from '../../src/pki/pem.js';
-import { credentialOf, requirePermission } from './auth.js';
+import { authorize, certificateResource, mayDo } from './auth.js';
 import { issuedCertificate } from './originals.js';
 import { certmanKeyAlgorithm } from './keyAlgorithm.js';
 import type { RestRoutes } from './route.js';
@@ -188,7 +187,7 @@ export function mountVerifyRoutes(routes: RestRoutes, core: CoreServices): void 
         ours: !!signer,
         ca_id: claimed?.id ?? null,
         // Status is public (OCSP, CRLs); which record it is, is for those who may read the CA.
-        certificate_id: record && can(credentialOf(req), 'read', record.caId) ? record.id : null,
+        certificate_id: record && mayDo(core, req, 'read', await certificateResource(core, record)) ? record.id : null,
         subject: oneLine(cert.subject),
         issuer: oneLine(cert.issuer),
         serial_number: serialOf(cert) ?? cert.serialNumber.toLowerCase(),
@@ -227,7 +226,7 @@ export function mountVerifyRoutes(routes: RestRoutes, core: CoreServices): void 
         if (!found) throw unprocessable('certificatePem: not a certificate certgate issued (POST /v1/verify says more)');
         record = found;
       }
-      requirePermission(req, 'read', record.caId);
+      await authorize(core, req, 'read', await certificateResource(core, record));
 
       const key = new X509Certificate(record.certificatePem).publicKey;
       const rsa = key.asymmetricKeyType === 'rsa' || key.asymmetricKeyType === 'rsa-pss';

@@ -8,7 +8,7 @@
 import { AUDIT, type AcmeAccountAction } from '../audit/actions.js';
 import { badRequest, notFound, rateLimited } from '../core/errors.js';
 import type { RateCounter } from '../core/rateCounter.js';
-import type { AuditContext, AuditEntryInput, CredentialRecord, CredentialType, Permission } from '../core/types.js';
+import type { AuditContext, AuditEntryInput, CredentialRecord, CredentialScope, CredentialType, Permission } from '../core/types.js';
 import type { Broadcast } from '../queue/broadcast.js';
 import type { CredentialStatus, Store } from '../store/types.js';
 import { CidrError, ipAllowed, parseCidr } from './ipAllowlist.js';
@@ -85,6 +85,8 @@ export interface NewCredentialInput {
   /** `rest` only. */
   permissions?: Permission[];
   admin?: boolean;
+  /** Default `product`. */
+  scope?: CredentialScope;
 }
 
 export interface CreatedCredential {
@@ -307,6 +309,7 @@ export class CredentialService {
         allowIps,
         permissions,
         admin: input.type === 'rest' && !!input.admin,
+        scope: input.scope ?? 'product',
         secret: secret.stored,
       },
       this.entry(actor, AUDIT.credentialCreate, id, { type: input.type, name, products, admin: input.type === 'rest' && !!input.admin }),

@@ -23,6 +23,7 @@ export function credentialView(c: CredentialRecord) {
     owner_group: c.ownerGroup,
     expires_at: iso(c.expiresAt),
     allow_ips: c.allowIps,
+    scope: c.scope,
     ...(c.type === 'rest' ? { permissions: c.permissions, admin: c.admin } : {}),
     ...(c.type === 'acme' ? { kid: c.id } : {}),
     created_at: iso(c.createdAt),

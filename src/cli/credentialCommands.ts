@@ -4,7 +4,7 @@ import type { NewCredentialInput } from '../auth/credentialService.js';
 import { createdCredentialView, credentialState, credentialView } from '../auth/credentialView.js';
 import { parsePermission } from '../auth/permissions.js';
 import { AppError } from '../core/errors.js';
-import { CREDENTIAL_TYPES, type CredentialRecord, type CredentialType, type Permission } from '../core/types.js';
+import { CREDENTIAL_SCOPES, CREDENTIAL_TYPES, type CredentialRecord, type CredentialScope, type CredentialType, type Permission } from '../core/types.js';
 import type { Runtime } from '../runtime.js';
 import { CLI_CONTEXT, collect, findCa, intArg, jsonOption, print, type CliKit } from './kit.js';
 
@@ -18,6 +18,7 @@ interface CreateOptions {
   allowIp: string[];
   permission: string[];
   admin?: boolean;
+  scope: CredentialScope;
   json?: boolean;
 }
 
@@ -61,6 +62,11 @@ function printList(json: boolean, list: CredentialRecord[]): void {
   );
 }
 
+const SCOPE_OPTION = () =>
+  new Option('--scope <scope>', 'own: reads and acts only on the certificates and requests it requested itself; product: on everything of its products')
+    .choices(CREDENTIAL_SCOPES)
+    .default('product');
+
 export function registerCredentialCommands(program: Command, withRuntime: CliKit['withRuntime']): void {
   const create = (opts: CreateOptions) =>
     withRuntime(async (rt) => {
@@ -74,6 +80,7 @@ export function registerCredentialCommands(program: Command, withRuntime: CliKit
         allowIps: opts.allowIp,
         permissions: await permissionsOf(rt, opts.permission),
         admin: !!opts.admin,
+        scope: opts.scope,
       };
       printCreated(!!opts.json, await rt.credentials.create(input, CLI_CONTEXT), 'created');
     });
@@ -99,8 +106,9 @@ export function registerCredentialCommands(program: Command, withRuntime: CliKit
     .option('--owner-group <group>', 'which team it belongs to')
     .option('--expires-in-days <n>', 'stops working after this many days', intArg(1, 36_500))
     .option('--allow-ip <cidr>', 'only from this address or CIDR block (repeatable; IPv4 or IPv6)', collect, [])
-    .option('--permission <perm>', 'rest: e.g. "issue,read:*" or "read:<ca>" (repeatable; default: read,issue on its products\' CAs)', collect, [])
+    .option('--permission <perm>', 'rest: e.g. "issue,read:*" or "read:<ca>" (repeatable; default: read,issue on its products\' CAs). Actions: read, issue, revoke, approve, exportKeys (PKCS#12 of escrowed keys of certificates it requested), exportAnyKeys (of any certificate of its products)', collect, [])
     .option('--admin', 'rest: may manage CAs, products, credentials, approvals and read the audit trail')
+    .addOption(SCOPE_OPTION())
     .addOption(jsonOption())
     .action(async (opts: CreateOptions) => {
       if (opts.product.length === 0 && !(opts.type === 'rest' && opts.admin)) {
@@ -129,7 +137,8 @@ export function registerCredentialCommands(program: Command, withRuntime: CliKit
   apikey
     .command('create')
     .requiredOption('--name <name>', 'what the key is for')
-    .option('--permission <perm>', 'e.g. "issue,read:*" or "read:<ca-id>" (repeatable)', collect, [])
+    .option('--permission <perm>', 'e.g. "issue,read:*" or "read:<ca-id>" (repeatable); actions read, issue, revoke, approve, exportKeys, exportAnyKeys', collect, [])
+    .addOption(SCOPE_OPTION())
     .option('--product <id or name>', 'a product it may issue under (repeatable; default: all)', collect, [])
     .option('--admin', 'may manage CAs, products, credentials and approvals')
     .option('--expires-in-days <n>', 'stops working after this many days', intArg(1, 36_500))

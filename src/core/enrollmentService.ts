@@ -2,7 +2,7 @@
 // Grant (who, through which protocol, under which product, within which limits); submit() turns a
 // CSR into a stored, queued EnrollmentRequest, and waitForOutcome() lets a waiting front-end answer.
 import { createHash } from 'node:crypto';
-import { AUDIT } from '../audit/actions.js';
+import { AUDIT, CLI_ACTOR, SYSTEM_ACTOR } from '../audit/actions.js';
 import { HOUR_MS, MINUTE_MS, type Limit, type RequestLimits } from '../auth/requestLimits.js';
 import { CsrError, parseCsr, type ParsedCsr } from '../pki/csr.js';
 import { toPem } from '../pki/pem.js';
@@ -13,7 +13,7 @@ import { customFieldProblems } from '../policy/customFields.js';
 import { parseProductTemplate, readProductTemplate } from '../policy/productSchema.js';
 import type { JobQueue } from '../queue/types.js';
 import type { Store } from '../store/types.js';
-import { conflict, notFound, refused, unprocessable } from './errors.js';
+import { conflict, forbidden, notFound, refused, unprocessable } from './errors.js';
 import { newId } from './ids.js';
 import { SETTLED_STATUSES } from './requestStatus.js';
 import { TtlCache } from './ttlCache.js';
@@ -290,7 +290,25 @@ export class EnrollmentService {
     }
   }
 
-  async approve(requestId: string, by: AuditContext): Promise<EnrollmentRequest> {
+  /**
+   * Four eyes: the approver (`approver`, as requests name their requester, e.g. `apikey:<id>`; or
+   * the audit actor) is never the requester, unless the product sets selfApproval. The CLI acts
+   * as `cli` and sends no requests, so it cannot tell operators apart and is not held to it.
+   */
+  async approve(requestId: string, by: AuditContext, approver?: string): Promise<EnrollmentRequest> {
+    const pending = await this.store.requests.get(requestId);
+    // `<protocol>:<id>` names the credential `<id>` that the audit trail calls the actor (the CLI and
+    // the worker are no credential: an EST user named "cli" is not the operator at the console).
+    const credentialActor = by.actor !== CLI_ACTOR && by.actor !== SYSTEM_ACTOR;
+    const sameParty = (requester: string) =>
+      requester === approver || (credentialActor && (requester === by.actor || requester.slice(requester.indexOf(':') + 1) === by.actor));
+    if (pending && sameParty(pending.requester)) {
+      const product = await this.store.products.get(pending.productId);
+      if (readProductTemplate(product?.template)?.selfApproval !== true) {
+        await this.store.audit.append({ ...by, action: AUDIT.requestApprove, target: requestId, outcome: 'refused', detail: { reason: 'fourEyes', requester: pending.requester } });
+        throw forbidden('four eyes: a request is approved by someone other than its requester (the product does not allow self-approval)');
+      }
+    }
     const request = await this.store.requests.approve(requestId, by.actor, {
       ...by,
       action: AUDIT.requestApprove,

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { JobHandler } from '../queue/types.js';
 import type { OcspSignerStore } from '../store/types.js';
+import type { Authorizer } from '../auth/authorize.js';
 import type { CredentialService } from '../auth/credentialService.js';
 import type { RequestLimits } from '../auth/requestLimits.js';
 import type { EnrollmentService, NameAuthorizer } from './enrollmentService.js';
@@ -77,6 +78,8 @@ export interface CoreServices {
   /** The inventory's writes: imports, edits, manual status, removal, deployment locations. */
   inventory: InventoryService;
   credentials: CredentialService;
+  /** The one authorization decision (may), auditing what it refuses. */
+  authz: Authorizer;
   /** The audit trail, to read. */
   audit: AuditReader;
   cas: CaChains;

@@ -75,6 +75,8 @@ export interface ProductTemplate {
    * so that they can be downloaded again as PKCS#12. Off: a generated key is returned once and forgotten.
    */
   escrowKeys: boolean;
+  /** Lets the requester approve its own request (four eyes relaxed); off, an approver is never the requester. */
+  selfApproval?: boolean;
 }
 
 export type CustomFieldType = 'string' | 'number' | 'boolean';
@@ -267,6 +269,10 @@ export interface InventoryFilter {
   expiringInDays?: number;
   source?: CertificateSource;
   productId?: string;
+  /** Issued certificates of these products only (a credential's product binding); imported ones are unaffected. */
+  productIds?: string[];
+  /** Only certificates whose request this requester sent (a credential scoped to its own); imported ones never match. */
+  requester?: string;
   owner?: string;
   /** Exact matches on custom field values (compared as text). */
   customFields?: Record<string, string>;
@@ -282,6 +288,10 @@ export interface RequestFilter {
   orRequester?: string;
   status?: RequestStatus;
   productId?: string;
+  /** Requests of these products only (a credential's product binding). */
+  productIds?: string[];
+  /** Requests this requester sent, only (a credential scoped to its own). */
+  requester?: string;
 }
 
 export interface DeploymentLocation {
@@ -329,14 +339,22 @@ export interface OcspSignerRecord {
   createdAt: Date;
 }
 
-/** `approve`: approve or decline requests that wait for an operator. */
-export type PermissionAction = 'read' | 'issue' | 'revoke' | 'approve';
-export const PERMISSION_ACTIONS: readonly PermissionAction[] = ['read', 'issue', 'revoke', 'approve'];
+/**
+ * `approve`: approve or decline requests that wait for an operator. `exportKeys`: download the
+ * escrowed private key (PKCS#12) of a certificate this credential requested; `exportAnyKeys`: of
+ * any certificate within the credential's products.
+ */
+export type PermissionAction = 'read' | 'issue' | 'revoke' | 'approve' | 'exportKeys' | 'exportAnyKeys';
+export const PERMISSION_ACTIONS: readonly PermissionAction[] = ['read', 'issue', 'revoke', 'approve', 'exportKeys', 'exportAnyKeys'];
 export interface Permission {
   /** A CA id, or '*' for every CA. */
   ca: string;
   actions: PermissionAction[];
 }
+
+/** `own`: reads and acts only on the certificates and requests it requested itself; `product`: on everything of its products. */
+export type CredentialScope = 'own' | 'product';
+export const CREDENTIAL_SCOPES: readonly CredentialScope[] = ['own', 'product'];
 
 export type CredentialType = 'rest' | 'acme' | 'est' | 'scep';
 export const CREDENTIAL_TYPES: readonly CredentialType[] = ['rest', 'acme', 'est', 'scep'];
@@ -363,6 +381,8 @@ export interface CredentialRecord {
   permissions: Permission[];
   /** `rest` only: may manage CAs, products, credentials and read the audit trail. */
   admin: boolean;
+  /** How far within its products it reaches (see CredentialScope). */
+  scope: CredentialScope;
   /** SHA-256 (hex) of the secret (`rest`, `est`), or an encrypted envelope of it (`acme`, `scep`). */
   secret: string;
   /** The secret before the last rotation, while its grace period lasts. */

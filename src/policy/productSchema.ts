@@ -50,6 +50,7 @@ export const productTemplateSchema = z
       .default([])
       .refine((fields) => new Set(fields.map((f) => f.name)).size === fields.length, 'custom field names must be unique'),
     escrowKeys: z.boolean().default(false),
+    selfApproval: z.boolean().default(false),
   })
   .superRefine((t, ctx) => {
     if (t.defaultValidityDays > t.maxValidityDays) {

@@ -1,5 +1,5 @@
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
-import type { AuditEntryInput, CredentialRecord, CredentialType, Permission } from '../core/types.js';
+import type { AuditEntryInput, CredentialRecord, CredentialScope, CredentialType, Permission } from '../core/types.js';
 import type { AuditedWrites } from './kyselyWriter.js';
 import { credentialById, insertCredential, revokeCredential, rotateCredential, type RotateArgs } from './queries.js';
 import { fromMs, fromNullableMs, toMs, type CredentialsTable, type Database } from './schema.js';
@@ -17,6 +17,7 @@ export function credentialFromRow(row: Selectable<CredentialsTable>): Credential
     allowIps: JSON.parse(row.allow_ips) as string[],
     permissions: JSON.parse(row.permissions) as Permission[],
     admin: Number(row.admin) !== 0,
+    scope: row.scope === 'own' ? 'own' : 'product',
     secret: row.secret,
     previousSecret: row.previous_secret,
     previousSecretUntil: fromNullableMs(row.previous_secret_until),
@@ -42,6 +43,7 @@ export function newCredentialRow(c: NewCredential, now: number): Insertable<Cred
     allow_ips: JSON.stringify(c.allowIps),
     permissions: JSON.stringify(c.permissions),
     admin: c.admin ? 1 : 0,
+    scope: c.scope ?? ('product' satisfies CredentialScope),
     secret: c.secret,
     previous_secret: null,
     previous_secret_until: null,

@@ -94,6 +94,11 @@ function filtered<O>(query: CertificateQuery<O>, f: InventoryFilter, kind: Store
   if (f.caIds !== undefined || !f.includeImported) q = q.where((eb) => inScope(eb, f, caColumn));
   if (f.source) q = q.where('source', '=', f.source);
   if (f.productId) q = q.where('product_id', '=', f.productId);
+  if (f.productIds) q = q.where((eb) => (f.productIds?.length ? eb.or([eb('product_id', 'in', f.productIds), eb('source', '=', 'imported')]) : eb('source', '=', 'imported')));
+  if (f.requester !== undefined) {
+    const requester = f.requester;
+    q = q.where('request_id', 'in', (eb) => eb.selectFrom('enrollment_requests').select('id').where('requester', '=', requester));
+  }
   if (f.owner) q = q.where('owner', '=', f.owner);
   if (f.search) {
     if (kind === 'sqlite' && trigramSearchable(f.search)) {
@@ -125,7 +130,7 @@ function filtered<O>(query: CertificateQuery<O>, f: InventoryFilter, kind: Store
 
 /** Whether certificate_counts can give this filter's total: only CA, product, source, status and expiry. */
 function countable(f: InventoryFilter): boolean {
-  return !f.search && !f.owner && !f.createdFrom && !f.createdTo && Object.keys(f.customFields ?? {}).length === 0 && !(f.caIds ?? []).includes('');
+  return !f.search && !f.owner && f.productIds === undefined && f.requester === undefined && !f.createdFrom && !f.createdTo && Object.keys(f.customFields ?? {}).length === 0 && !(f.caIds ?? []).includes('');
 }
 
 async function count<O>(query: CertificateQuery<O>): Promise<number> {

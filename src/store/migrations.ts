@@ -568,6 +568,13 @@ const deferredCounts: Migration = {
   },
 };
 
+/** A credential's reach within its products (issue 19): every existing credential keeps seeing its whole products. */
+const credentialScope: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema.alterTable('credentials').addColumn('scope', 'text', (c) => c.notNull().defaultTo('product')).execute();
+  },
+};
+
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001_initial': initial,
   '0002_revocation': revocation,
@@ -577,6 +584,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0006_inventory_indexes': inventoryIndexes,
   '0007_imported_unique': importedUnique,
   '0008_deferred_counts': deferredCounts,
+  '0009_credential_scope': credentialScope,
 };
 
 /** Brings the core schema up to date. Safe to call on every start, from several processes (PostgreSQL locks). */

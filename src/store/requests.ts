@@ -259,6 +259,8 @@ export class KyselyRequestStore implements RequestStore {
     }
     if (filter.status) base = base.where('status', '=', filter.status);
     if (filter.productId) base = base.where('product_id', '=', filter.productId);
+    if (filter.productIds) base = filter.productIds.length === 0 ? base.where(sql<boolean>`1 = 0`) : base.where('product_id', 'in', filter.productIds);
+    if (filter.requester !== undefined) base = base.where('requester', '=', filter.requester);
     const [rows, count] = await Promise.all([
       base.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit).offset(page.offset).execute(),
       base.select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirstOrThrow(),

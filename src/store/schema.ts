@@ -154,6 +154,8 @@ export interface CredentialsTable {
   created_at: EpochMs;
   last_used_at: NullableEpochMs;
   use_count: ColumnType<number | string, number, number>;
+  /** 'own' or 'product' (0009). */
+  scope: ColumnType<string, string | undefined, string>;
 }
 
 export interface AuditLogTable {

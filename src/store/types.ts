@@ -9,6 +9,7 @@ import type {
   AuditReader,
   CaRecord,
   CredentialRecord,
+  CredentialScope,
   CredentialType,
   CertificateRecord,
   CrlHeader,
@@ -44,8 +45,8 @@ export interface Revocation {
 }
 export type NewCredential = Omit<
   CredentialRecord,
-  'createdAt' | 'revokedAt' | 'lastUsedAt' | 'useCount' | 'previousSecret' | 'previousSecretUntil' | 'secretVersion' | 'enabled'
->;
+  'createdAt' | 'revokedAt' | 'lastUsedAt' | 'useCount' | 'previousSecret' | 'previousSecretUntil' | 'secretVersion' | 'enabled' | 'scope'
+> & { /** Default `product`. */ scope?: CredentialScope };
 
 // Every write that changes something a person would ask about takes the audit entry recording it
 // and commits it in the same transaction (see audit/chain.ts for the chain).

@@ -1,0 +1,164 @@
+// The one authorization decision: may this principal do this to this resource? Every REST route
+// asks it (and the thin wrappers in permissions.ts keep the other callers on it). A credential acts
+// only within its products, on every action, not only issuance; `scope: own` narrows it to what it
+// requested itself; approval follows four eyes; private keys leave only to their requester unless
+// the credential holds exportAnyKeys. Refusals are audited by the Authorizer below.
+import { forbidden } from '../core/errors.js';
+import type { AuditContext, AuditEntryInput, CredentialRecord, CredentialScope, CredentialType, Permission, PermissionAction } from '../core/types.js';
+
+export type AuthzAction = 'read' | 'issue' | 'revoke' | 'suspend' | 'edit' | 'renew' | 'rekey' | 'replace' | 'exportKeys' | 'delete' | 'approve';
+
+/** The permission each action needs on the resource's CA. Edit and delete kept today's `issue`; suspend and reinstate today's `revoke`. */
+export const PERMISSION_OF: Readonly<Record<AuthzAction, PermissionAction>> = {
+  read: 'read',
+  issue: 'issue',
+  renew: 'issue',
+  rekey: 'issue',
+  replace: 'issue',
+  edit: 'issue',
+  delete: 'issue',
+  revoke: 'revoke',
+  suspend: 'revoke',
+  approve: 'approve',
+  exportKeys: 'exportKeys',
+};
+
+/** What a protocol credential (not `rest`) may do: issue through its protocol, and follow up on what it asked for. */
+const PROTOCOL_CREDENTIAL_ACTIONS: ReadonlySet<AuthzAction> = new Set(['issue', 'renew', 'rekey', 'replace', 'read']);
+
+export interface Principal {
+  id: string;
+  type: CredentialType;
+  /** How its requests name it (`apikey:<id>` for REST): what a resource's requester is compared with. */
+  as: string;
+  products: '*' | string[];
+  permissions: Permission[];
+  admin: boolean;
+  scope: CredentialScope;
+}
+
+export type ResourceKind = 'certificate' | 'request' | 'product' | 'ca';
+
+/**
+ * What is acted on. An imported certificate has no CA and no product: an action on it needs the
+ * permission on every CA ('*'), as before. `owner` is the inventory's free-text label, which
+ * anyone who may edit can change, so it never grants anything; `requester` does.
+ */
+export interface Resource {
+  kind: ResourceKind;
+  id: string;
+  caId: string | null;
+  productId: string | null;
+  /** Who asked for it (`apikey:<id>`, `acme:<account>`, ...); null when unknown (imported, or a product/CA). */
+  requester: string | null;
+  owner?: string | null;
+  /** The product lets a requester approve its own requests (ProductTemplate.selfApproval). */
+  selfApproval?: boolean;
+}
+
+export type Decision = { ok: true } | { ok: false; reason: string };
+
+export const principalOfCredential = (c: CredentialRecord, as: string): Principal => ({
+  id: c.id,
+  type: c.type,
+  as,
+  products: c.products,
+  permissions: c.permissions,
+  admin: c.admin,
+  scope: c.scope ?? 'product',
+});
+
+function holds(p: Pick<Principal, 'admin' | 'permissions'>, permission: PermissionAction, caId: string): boolean {
+  if (p.admin) return true;
+  return p.permissions.some((g) => (g.ca === '*' || g.ca === caId) && g.actions.includes(permission));
+}
+
+export function inProducts(p: Pick<Principal, 'products'>, productId: string): boolean {
+  return p.products === '*' || p.products.includes(productId);
+}
+
+const article = (r: Resource): string => (r.kind === 'ca' ? `CA ${r.id}` : `${r.kind} ${r.id}`);
+
+/** The decision. Pure: the Authorizer audits what it refuses. */
+export function may(p: Principal, action: AuthzAction, r: Resource): Decision {
+  const no = (reason: string): Decision => ({ ok: false, reason });
+  if (p.type !== 'rest' && !PROTOCOL_CREDENTIAL_ACTIONS.has(action)) return no(`a ${p.type} credential may not ${action}`);
+
+  if (r.productId !== null && !inProducts(p, r.productId)) return no(`this credential may not ${action} under product ${r.productId}: it is not one of its products`);
+  // Imported certificates belong to no CA; CAs and products are not requested by anyone.
+  const ownable = r.kind === 'certificate' || r.kind === 'request';
+  const mine = r.requester !== null && r.requester === p.as;
+  if (p.scope === 'own' && ownable && action !== 'issue' && !mine) return no(`this credential acts only on what it requested itself, and ${article(r)} was requested by another`);
+
+  if (p.type === 'rest') {
+    const caId = r.caId ?? '*';
+    const where = r.caId === null ? 'every CA (*), as an imported certificate belongs to none' : r.caId === '*' ? 'any CA' : `CA ${r.caId}`;
+    if (action === 'read' && r.kind === 'request' && mine) {
+      // A caller always sees where its own request stands (the 202 it got points there).
+    } else if (action === 'exportKeys') {
+      if (!holds(p, 'exportKeys', caId) && !holds(p, 'exportAnyKeys', caId)) return no(`this credential may not export private keys on ${where} (it needs the exportKeys permission)`);
+      if (!mine && !holds(p, 'exportAnyKeys', caId)) return no(`exportKeys covers the keys of certificates this credential requested; ${article(r)} was requested by another (that needs exportAnyKeys)`);
+    } else if (!holds(p, PERMISSION_OF[action], caId)) {
+      return no(`this credential may not ${action} on ${where}`);
+    }
+  } else if (ownable && action !== 'issue' && !mine) {
+    // A device's credential follows up only on its own requests.
+    return no(`a ${p.type} credential acts only on what it requested itself`);
+  }
+
+  if (action === 'approve' && mine && !r.selfApproval) return no('four eyes: a request is approved by someone other than its requester (the product does not allow self-approval)');
+  return { ok: true };
+}
+
+/**
+ * Where a list may look for `action`: the CAs ('*': all), the products ('*': all), and the
+ * requester every item must have (scope own), for the list filters.
+ */
+export interface ListScope {
+  caIds: '*' | string[];
+  productIds: '*' | string[];
+  requester: string | null;
+}
+
+export function listScope(p: Principal, permission: PermissionAction): ListScope {
+  const caIds: '*' | string[] =
+    p.admin || p.permissions.some((g) => g.ca === '*' && g.actions.includes(permission))
+      ? '*'
+      : [...new Set(p.permissions.filter((g) => g.actions.includes(permission)).map((g) => g.ca))];
+  return { caIds: p.type === 'rest' ? caIds : [], productIds: p.products, requester: p.scope === 'own' ? p.as : null };
+}
+
+/** The audit action a refusal is recorded under: what was tried, named as its success would be. */
+export function refusalAction(action: AuthzAction, kind: ResourceKind): string {
+  if (action === 'issue') return 'request.submit';
+  if (action === 'approve') return 'request.approve';
+  if (action === 'exportKeys') return 'certificate.key_export';
+  if (action === 'delete') return `${kind}.remove`;
+  return `${kind}.${action}`;
+}
+
+export interface RefusalSink {
+  append(entry: AuditEntryInput): Promise<unknown>;
+}
+
+/** The decision with its consequences: a refusal is written to the audit trail, then thrown as 403. */
+export class Authorizer {
+  constructor(private readonly audit: RefusalSink) {}
+
+  may(p: Principal, action: AuthzAction, r: Resource): boolean {
+    return may(p, action, r).ok;
+  }
+
+  /** Throws `forbidden` (after auditing it) unless the principal may. */
+  async require(p: Principal, action: AuthzAction, r: Resource, by: AuditContext, tried = refusalAction(action, r.kind)): Promise<void> {
+    const decision = may(p, action, r);
+    if (decision.ok) return;
+    await this.refuse(by, tried, r.id, decision.reason, { authz: action, ca: r.caId, product: r.productId });
+  }
+
+  /** Records and throws a refusal decided elsewhere (admin-only routes, a CA-wide lookup the credential may not make). */
+  async refuse(by: AuditContext, tried: string, target: string, reason: string, detail: Record<string, unknown> = {}): Promise<never> {
+    await this.audit.append({ ...by, action: tried, target: target.slice(0, 200), outcome: 'refused', detail: { reason, ...detail } });
+    throw forbidden(reason);
+  }
+}
