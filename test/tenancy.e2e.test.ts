@@ -343,6 +343,27 @@ const ROWS: Row[] = [
     refused: REST_REFUSED,
     allowed: REST_OK(200),
   },
+  {
+    protocol: 'rest',
+    action: 'reinstate a suspended certificate',
+    prepare: async (v) => {
+      const c = await issueRest(v, `held-${uniq()}.${v.name}.test`);
+      const held = await restCall(env.base, v.rest.token, 'POST', `/v1/certificates/${c.id}/suspend`, {});
+      expect(held.status, JSON.stringify(held.json)).toBe(200);
+      return c;
+    },
+    attempt: (_v, t) => rest(a.rest.token, 'POST', `/v1/certificates/${t.id}/reinstate`, {}),
+    refused: REST_REFUSED,
+    allowed: REST_OK(200),
+  },
+  { protocol: 'rest', action: 'read locations', attempt: (v) => rest(a.rest.token, 'GET', `/v1/certificates/${v.cert.id}/locations`), refused: REST_REFUSED, allowed: REST_OK(200) },
+  {
+    protocol: 'rest',
+    action: 'add a location',
+    attempt: (v) => rest(a.rest.token, 'POST', `/v1/certificates/${v.cert.id}/locations`, { host: 'web1.tenant-a.internal', port: 443, kind: 'server' }),
+    refused: REST_REFUSED,
+    allowed: REST_OK(201),
+  },
   { protocol: 'rest', action: 'PUT notes', attempt: (v) => rest(a.rest.token, 'PUT', `/v1/certificates/${v.cert.id}`, { notes: 'owned by A now' }), refused: REST_REFUSED, allowed: REST_OK(200) },
   { protocol: 'rest', action: 'PUT owner', attempt: (v) => rest(a.rest.token, 'PUT', `/v1/certificates/${v.cert.id}`, { owner: 'tenant-a' }), refused: REST_REFUSED, allowed: REST_OK(200) },
   {
@@ -413,6 +434,14 @@ const ROWS: Row[] = [
     action: 'decline a pending request',
     prepare: pendingRequest,
     attempt: (_v, t) => rest(a.rest.token, 'POST', `/v1/requests/${t.id}/decline`, { comment: 'tenant A says no' }),
+    refused: REST_REFUSED,
+    allowed: REST_OK(200),
+  },
+  {
+    protocol: 'rest',
+    action: 'reject a pending request (the older route)',
+    prepare: pendingRequest,
+    attempt: (_v, t) => rest(a.rest.token, 'POST', `/v1/requests/${t.id}/reject`, { reason: 'tenant A says no' }),
     refused: REST_REFUSED,
     allowed: REST_OK(200),
   },
@@ -543,7 +572,7 @@ const ROWS: Row[] = [
 ];
 
 /** Rows in the table: a row dropped or added must be noticed here. */
-const EXPECTED_ROWS = 40;
+const EXPECTED_ROWS = 44;
 
 const labelOf = (r: Row): string => `${r.protocol}: ${r.action}`;
 
