@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
-import type { CredentialRecord, Permission, ProductRecord } from '../src/core/types.js';
+import type { AuditEntry, CredentialRecord, Permission, ProductRecord } from '../src/core/types.js';
 import { buildCsr } from '../src/pki/csrBuilder.js';
 import { fromPem } from '../src/pki/pem.js';
 import { MESSAGE_TYPE } from '../protocols/scep/algorithms.js';
@@ -665,9 +665,12 @@ describe('hostile tenant: A against B on one CA, every protocol', () => {
       for (const id of [b.cert.id, b.managed.id]) expect(await statusOf(id), id).toBe('active');
       if (targetStatus !== undefined) expect(await statusOf(target.id), `${label}: the target's status`).toBe(targetStatus);
       if (!row.filtered) {
-        // Each attempt comes from an address of its own, so its refusal is an entry of its own.
+        // Each attempt comes from an address of its own, so its refusal is an entry of its own,
+        // and it names B's product: the trail says whose door was tried, not only that one was.
         const from = `127.0.0.${10 + i}`;
-        await until(async () => (await refusalsSince(seq)).some((e) => e.sourceIp === from), 5_000, `${label} was audited as refused`);
+        const victimProducts = [b.product.id, b.approvalProduct.id];
+        const names = (e: AuditEntry) => [e.detail.productId, e.detail.product].some((p) => victimProducts.includes(p as string));
+        await until(async () => (await refusalsSince(seq)).some((e) => e.sourceIp === from && names(e)), 5_000, `${label} was audited as refused, naming B's product`);
       }
     };
     const indexed = ROWS.map((r, i) => [labelOf(r), r, i] as const);
