@@ -74,6 +74,8 @@ interface Row {
   allowed: (a: Answer, victim: Tenant, target: Target) => void;
   /** A refusal with nothing to refuse in the trail: a list answered without B's objects. */
   filtered?: true;
+  /** The products the refusal's audit entry may name (default: the victim's): where the decision was taken. */
+  auditProducts?: (victim: Tenant) => string[];
 }
 
 let env: AcmeEnv;
@@ -486,6 +488,8 @@ const ROWS: Row[] = [
     protocol: 'acme',
     action: "newOrder at A's directory for a name of the victim",
     attempt: async (v) => acmeAnswer(await aAcmeAt(a).newOrder([`name-${uniq()}.${v.name}.test`])),
+    // A's own product refuses the name: its entry names A's product, with the b.test name refused.
+    auditProducts: () => [a.product.id],
     refused: acmeRefused('rejectedIdentifier', 400),
     allowed: (ans) => expect(ans.status, ans.text).toBe(201),
   },
@@ -666,11 +670,12 @@ describe('hostile tenant: A against B on one CA, every protocol', () => {
       if (targetStatus !== undefined) expect(await statusOf(target.id), `${label}: the target's status`).toBe(targetStatus);
       if (!row.filtered) {
         // Each attempt comes from an address of its own, so its refusal is an entry of its own,
-        // and it names B's product: the trail says whose door was tried, not only that one was.
+        // and it names the product it was decided under (B's, unless the row says otherwise): the
+        // trail says whose door was tried, not only that one was.
         const from = `127.0.0.${10 + i}`;
-        const victimProducts = [b.product.id, b.approvalProduct.id];
+        const victimProducts = row.auditProducts ? row.auditProducts(b) : [b.product.id, b.approvalProduct.id];
         const names = (e: AuditEntry) => [e.detail.productId, e.detail.product].some((p) => victimProducts.includes(p as string));
-        await until(async () => (await refusalsSince(seq)).some((e) => e.sourceIp === from && names(e)), 5_000, `${label} was audited as refused, naming B's product`);
+        await until(async () => (await refusalsSince(seq)).some((e) => e.sourceIp === from && names(e)), 5_000, `${label} was audited as refused, naming the product`);
       }
     };
     const indexed = ROWS.map((r, i) => [labelOf(r), r, i] as const);
