@@ -300,11 +300,10 @@ const ROWS: Row[] = [
     action: 'list certificates of the victim product',
     filtered: true,
     attempt: (v) => rest(a.rest.token, 'GET', `/v1/certificates?pageSize=100&productId=${v.product.id}`),
+    // A list is narrowed to the caller's products, not refused: asking for B's is an empty page.
     refused: (ans) => {
-      // Either refused outright or answered with nothing of B's: never B's certificates.
-      if (ans.status === 403) return REST_REFUSED(ans);
       expect(ans.status, ans.text).toBe(200);
-      expect(ans.json.certificates).toEqual([]);
+      expect({ certificates: ans.json.certificates, total: ans.json.total }).toEqual({ certificates: [], total: 0 });
     },
     allowed: (ans, v) => expect((ans.json.certificates as { id: string }[]).map((c) => c.id)).toContain(v.cert.id),
   },
@@ -525,13 +524,16 @@ const ROWS: Row[] = [
     protocol: 'est',
     action: "simpleenroll on the victim's label with A's certificate as TLS client certificate (its own names)",
     attempt: async (v) => estAnswer(await est(`/${v.name}/.well-known/est/simpleenroll`, csrFor(a.estTls.name).csrPem, { cert: a.estTls.cert, key: a.estTls.key })),
-    refused: EST_REFUSED(401, 403),
+    // A certificate of another product is no login there: 401, as simplereenroll answers it.
+    refused: EST_REFUSED(401),
     allowed: ESTOK,
   },
   {
     protocol: 'est',
     action: "simpleenroll on the victim's label with A's certificate as TLS client certificate (a victim name)",
     attempt: async (v) => estAnswer(await est(`/${v.name}/.well-known/est/simpleenroll`, csrFor(`tls-${uniq()}.b.test`).csrPem, { cert: a.estTls.cert, key: a.estTls.key })),
+    // 403 today: the certificate logs in (see the known hole above) and its names refuse the request;
+    // 401 once a certificate of another product is no login on B at all. Both refuse before anything is asked.
     refused: EST_REFUSED(401, 403),
     // On A's own label the certificate's names bind the request: a b.test name is refused there too.
     allowed: EST_REFUSED(403),
@@ -540,7 +542,7 @@ const ROWS: Row[] = [
     protocol: 'est',
     action: "simplereenroll on the victim's label with A's certificate",
     attempt: async (v) => estAnswer(await est(`/${v.name}/.well-known/est/simplereenroll`, csrFor(a.estTls.name).csrPem, { cert: a.estTls.cert, key: a.estTls.key })),
-    refused: EST_REFUSED(401, 403),
+    refused: EST_REFUSED(401),
     allowed: ESTOK,
   },
   {
@@ -548,7 +550,7 @@ const ROWS: Row[] = [
     action: "simplereenroll on the victim's label with A's certificate and A's Basic credential",
     attempt: async (v) =>
       estAnswer(await est(`/${v.name}/.well-known/est/simplereenroll`, csrFor(a.estTls.name).csrPem, { cert: a.estTls.cert, key: a.estTls.key, headers: { authorization: basic(a.est) } })),
-    refused: EST_REFUSED(401, 403),
+    refused: EST_REFUSED(401),
     allowed: ESTOK,
   },
 
