@@ -13,7 +13,7 @@ import type { AuditEntry, CredentialRecord, Permission, ProductRecord } from '..
 import { buildCsr } from '../src/pki/csrBuilder.js';
 import { fromPem } from '../src/pki/pem.js';
 import { MESSAGE_TYPE } from '../protocols/scep/algorithms.js';
-import { AcmeTestClient, newAccountKey, pemToB64url, splitPem, type AcmeReply, type RawReply, type Solver, type Transport } from './helpers/acmeClient.js';
+import { AcmeTestClient, makeCsrFor, newAccountKey, pemToB64url, splitPem, type AcmeReply, type AuthzJson, type ChallengeJson, type RawReply, type Solver, type Transport } from './helpers/acmeClient.js';
 import { startAcmeEnv, type AcmeEnv } from './helpers/acmeEnv.js';
 import { eabBinding } from './helpers/eab.js';
 import { basic, csrDer, opensslCertsOf } from './helpers/est.js';
@@ -60,6 +60,9 @@ interface Target {
   id: string;
   serial?: string;
   pem?: string;
+  /** ACME: the URL of the victim's object (certificate, order, finalize, challenge). */
+  url?: string;
+  names?: string[];
 }
 
 interface Row {
@@ -505,6 +508,60 @@ const ROWS: Row[] = [
     allowed: (ans) => expect(ans.status, ans.text).toBe(200),
   },
 
+  {
+    protocol: 'acme',
+    action: "POST-as-GET the victim's certificate URL",
+    prepare: async (v) => {
+      const issued = await v.acme.issue([`cert-${uniq()}.${v.name}.test`], 'http-01', http01);
+      const url = issued.order.certificate as string;
+      return { id: url.split('/').pop() as string, pem: splitPem(issued.chainPem)[0] as string, url };
+    },
+    attempt: async (_v, t) => acmeAnswer(await aAcmeAt(a).post(t.url as string)),
+    // Another account's object does not exist for this one: 404 malformed, as for an unknown id.
+    refused: acmeRefused('malformed', 404),
+    allowed: (ans) => expect(ans.status, ans.text).toBe(200),
+  },
+  {
+    protocol: 'acme',
+    action: "POST-as-GET the victim's order",
+    prepare: async (v) => {
+      const created = await v.acme.newOrder([`look-${uniq()}.${v.name}.test`]);
+      expect(created.status, created.text).toBe(201);
+      return { id: 'order', url: created.header('location') };
+    },
+    attempt: async (_v, t) => acmeAnswer(await aAcmeAt(a).post(t.url as string)),
+    refused: acmeRefused('malformed', 404),
+    allowed: (ans) => expect(ans.status, ans.text).toBe(200),
+  },
+  {
+    protocol: 'acme',
+    action: "answer the victim's challenge",
+    prepare: async (v) => {
+      const created = await v.acme.newOrder([`chall-${uniq()}.${v.name}.test`]);
+      expect(created.status, created.text).toBe(201);
+      const authz = (await v.acme.post<AuthzJson>(created.json.authorizations[0] as string)).json;
+      return { id: 'challenge', url: (authz.challenges.find((c) => c.type === 'dns-01') as ChallengeJson).url };
+    },
+    attempt: async (_v, t) => acmeAnswer(await aAcmeAt(a).post(t.url as string, {})),
+    refused: acmeRefused('malformed', 404),
+    allowed: (ans) => expect(ans.status, ans.text).toBe(200),
+  },
+  {
+    protocol: 'acme',
+    action: "finalize the victim's ready order with A's CSR",
+    prepare: async (v) => {
+      const names = [`fin-${uniq()}.${v.name}.test`];
+      const created = await v.acme.newOrder(names);
+      expect(created.status, created.text).toBe(201);
+      const ready = await v.acme.authorize(created.header('location'), created.json, 'http-01', http01);
+      expect(ready.json.status, ready.text).toBe('ready');
+      return { id: 'order', url: ready.json.finalize, names };
+    },
+    attempt: async (_v, t) => acmeAnswer(await aAcmeAt(a).post(t.url as string, { csr: (await makeCsrFor(t.names as string[])).csr })),
+    refused: acmeRefused('malformed', 404),
+    allowed: (ans) => expect(ans.status, ans.text).toBe(200),
+  },
+
   // EST, with A's Basic credential and A's own certificate.
   {
     protocol: 'est',
@@ -578,7 +635,7 @@ const ROWS: Row[] = [
 ];
 
 /** Rows in the table: a row dropped or added must be noticed here. */
-const EXPECTED_ROWS = 44;
+const EXPECTED_ROWS = 48;
 
 const labelOf = (r: Row): string => `${r.protocol}: ${r.action}`;
 
@@ -591,6 +648,12 @@ const KNOWN_HOLES: Record<string, string> = {
     'refused (rejectedIdentifier) but not audited: protocols/acme/server.ts newOrder throws problemOfRejection(precheck) without recordRefusal',
   "acme: revokeCert of the victim's ACME certificate with A's account key":
     "refused (unauthorized) but not audited: protocols/acme/server.ts revokeCert throws unauthorized('the account does not own this certificate') without recordRefusal",
+  ...Object.fromEntries(
+    ["POST-as-GET the victim's certificate URL", "POST-as-GET the victim's order", "answer the victim's challenge", "finalize the victim's ready order with A's CSR"].map((action) => [
+      `acme: ${action}`,
+      "refused (404 malformed, nothing issued) but not audited: protocols/acme/server.ts answers another account's certificate (certificate()), order (ownOrder) and authorization or challenge (ownAuthz) with 'no such …' and records nothing",
+    ]),
+  ),
   "est: simpleenroll on the victim's label with A's certificate as TLS client certificate (its own names)":
     "A's certificate logs in on B's label because B trusts the shared issuing CA: protocols/est/auth.ts authenticateCaller (deps.certificates.trusted) never compares the certgate certificate's product with the label's, as simplereenroll does; a request is made under B and only B's name rule (in the worker, audited as request.reject, outcome success) stops it",
   "scep: A's REST key mints a one-time challenge for the victim's product":
