@@ -44,6 +44,8 @@ interface Tenant {
   rest: { credential: CredentialRecord; token: string };
   /** A second REST key of the same tenant (issue only): the requester an approver is not. */
   rest2: { credential: CredentialRecord; token: string };
+  /** A key officer's REST key: may export any key on the shared CA, within the tenant's products. */
+  restAny: { credential: CredentialRecord; token: string };
   eab: { kid: string; hmacKey: string };
   acme: AcmeTestClient;
   est: { username: string; password: string; id: string };
@@ -213,6 +215,7 @@ async function makeTenant(name: 'a' | 'b'): Promise<Tenant> {
   };
   const restKey = await mk('1', [all]);
   const rest2 = await mk('2', [{ ca: product.caId, actions: ['issue'] }]);
+  const restAny = await mk('any', [{ ca: product.caId, actions: ['read', 'exportAnyKeys'] }]);
   const eab = await env.eabCredential(products);
   const estCred = await rt.credentials.create({ type: 'est', name: `est-${name}`, products }, CLI_CONTEXT);
   const scepCred = await rt.credentials.create({ type: 'scep', products }, CLI_CONTEXT);
@@ -222,6 +225,7 @@ async function makeTenant(name: 'a' | 'b'): Promise<Tenant> {
     approvalProduct,
     rest: restKey,
     rest2,
+    restAny,
     eab,
     est: { username: estCred.credential.name, password: estCred.secret, id: estCred.credential.id },
     scep: { id: scepCred.credential.id, challenge: scepCred.secret },
@@ -422,6 +426,17 @@ const ROWS: Row[] = [
   },
   {
     protocol: 'rest',
+    action: 'PKCS#12 export with exportAnyKeys on the shared CA',
+    // exportAnyKeys widens whose keys, never which products: B's keys stay B's.
+    attempt: (v) => rest(a.restAny.token, 'POST', `/v1/certificates/${v.managed.id}/download`, { format: 'pkcs12', password: 'tenant-a-wants-it' }),
+    refused: (ans) => {
+      REST_REFUSED(ans);
+      expect(ans.contentType).not.toMatch(/pkcs12/);
+    },
+    allowed: REST_OK(200),
+  },
+  {
+    protocol: 'rest',
     action: 'delete',
     prepare: freshCert('gone'),
     attempt: (_v, t) => rest(a.rest.token, 'DELETE', `/v1/certificates/${t.id}`),
@@ -597,6 +612,13 @@ const ROWS: Row[] = [
   },
   {
     protocol: 'est',
+    action: "serverkeygen on the victim's label with A's certificate as TLS client certificate (its own names)",
+    attempt: async (v) => estAnswer(await est(`/${v.name}/.well-known/est/serverkeygen`, csrFor(a.estTls.name).csrPem, { cert: a.estTls.cert, key: a.estTls.key })),
+    refused: EST_REFUSED(401),
+    allowed: ESTOK,
+  },
+  {
+    protocol: 'est',
     action: "simplereenroll on the victim's label with A's certificate",
     attempt: async (v) => estAnswer(await est(`/${v.name}/.well-known/est/simplereenroll`, csrFor(a.estTls.name).csrPem, { cert: a.estTls.cert, key: a.estTls.key })),
     refused: EST_REFUSED(401),
@@ -635,7 +657,7 @@ const ROWS: Row[] = [
 ];
 
 /** Rows in the table: a row dropped or added must be noticed here. */
-const EXPECTED_ROWS = 48;
+const EXPECTED_ROWS = 50;
 
 const labelOf = (r: Row): string => `${r.protocol}: ${r.action}`;
 
@@ -643,6 +665,8 @@ const labelOf = (r: Row): string => `${r.protocol}: ${r.action}`;
  * Attempts the merged code does NOT refuse as it must, each with where it gets through. They run
  * as it.fails: the day one is closed its test fails, and its line here goes.
  */
+const EST_CERT_OF_ANOTHER_PRODUCT =
+  "A's certificate logs in on B's label because B trusts the shared issuing CA: protocols/est/auth.ts authenticateCaller (deps.certificates.trusted) never compares the certgate certificate's product with the label's, as simplereenroll does; a request is made under B and only B's name rule (in the worker, audited as request.reject, outcome success) stops it";
 const KNOWN_HOLES: Record<string, string> = {
   "acme: newOrder at A's directory for a name of the victim":
     'refused (rejectedIdentifier) but not audited: protocols/acme/server.ts newOrder throws problemOfRejection(precheck) without recordRefusal',
@@ -655,7 +679,9 @@ const KNOWN_HOLES: Record<string, string> = {
     ]),
   ),
   "est: simpleenroll on the victim's label with A's certificate as TLS client certificate (its own names)":
-    "A's certificate logs in on B's label because B trusts the shared issuing CA: protocols/est/auth.ts authenticateCaller (deps.certificates.trusted) never compares the certgate certificate's product with the label's, as simplereenroll does; a request is made under B and only B's name rule (in the worker, audited as request.reject, outcome success) stops it",
+    EST_CERT_OF_ANOTHER_PRODUCT,
+  "est: serverkeygen on the victim's label with A's certificate as TLS client certificate (its own names)":
+    EST_CERT_OF_ANOTHER_PRODUCT,
   "scep: A's REST key mints a one-time challenge for the victim's product":
     "refused (403) but not audited, and decided outside the one authorization decision: protocols/scep/challenges.ts challengeRoutes checks mayIssueUnder/can itself and throws HttpProblem(403) without an audit entry",
 };
