@@ -94,7 +94,8 @@ const certificateRefusals = async () =>
 
 describe('EST certificate logins', () => {
   it('a REST-issued certificate for www.a.test does not enroll bank.a.test, under any auth setting; nothing is issued; the refusal is audited', async () => {
-    const www = await restCertificate('shop', 'www.a.test');
+    // Issued under the product that trusts certgate's issuing CA: a certificate logs in for its own product only.
+    const www = await restCertificate('shop-trusting', 'www.a.test');
     const before = (await certificateRefusals()).length;
     for (const product of ['shop', 'shop-either']) {
       const reply = await enroll(`/${product}/.well-known/est/simpleenroll`, csrFor('bank.a.test'), { tls: www });
@@ -115,10 +116,14 @@ describe('EST certificate logins', () => {
     const same = await enroll('/shop-trusting/.well-known/est/simpleenroll', csrFor('www.a.test'), { tls: www });
     expect(same.status, same.text).toBe(200);
     expect(new X509Certificate(opensslCertsOf(Buffer.from(same.text, 'base64'), env.dir)[0] as string).subjectAltName).toBe('DNS:www.a.test');
+    // Another product trusting the same CA does not take it, even for its own names.
+    const elsewhere = await enroll('/shop-wide/.well-known/est/simpleenroll', csrFor('www.a.test'), { tls: www });
+    expect(elsewhere.status, elsewhere.text).toBe(401);
+    expect(elsewhere.text).toMatch(/issued under another product/);
   });
 
   it('a certificate for y.w.test never enrolls *.w.test, even where names may differ', async () => {
-    const y = await restCertificate('shop', 'y.w.test');
+    const y = await restCertificate('shop-wide', 'y.w.test');
     for (const product of ['shop', 'shop-either', 'shop-trusting', 'shop-wide']) {
       const reply = await enroll(`/${product}/.well-known/est/simpleenroll`, csrFor('*.w.test'), { tls: y });
       expect([401, 403], `${product}: ${reply.status} ${reply.text}`).toContain(reply.status);

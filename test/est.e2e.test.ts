@@ -169,8 +169,12 @@ describe('EST over HTTPS', () => {
     expect(wider.text).toMatch(/own names only \(device\.test\); not authorized: other\.test/);
     // Basic alone does not do where the product wants a certificate.
     expect((await enroll('/est-cert/.well-known/est/simpleenroll', own)).status).toBe(401);
-    // A product that trusts the issuing CA and lets names differ takes any certificate certgate issued from it.
-    expect((await enroll('/est-trusting/.well-known/est/simpleenroll', csrPem, {}, foreign)).status).toBe(200);
+    // A product that trusts the issuing CA and lets names differ takes its own certificates for other
+    // names; a certificate of another product under the same CA is no login there.
+    expect((await enroll('/est-trusting/.well-known/est/simpleenroll', csrPem, {}, await clientCertificate('est-trusting'))).status).toBe(200);
+    const crossing = await enroll('/est-trusting/.well-known/est/simpleenroll', csrPem, {}, foreign);
+    expect(crossing.status).toBe(401);
+    expect(crossing.text).toMatch(/issued under another product/);
     // A certificate alone does not do where the product wants Basic.
     expect((await enroll('/est-basic/.well-known/est/simpleenroll', own, {}, await clientCertificate('est-basic'))).status).toBe(401);
     // Nor where it takes either but trusts no CA: being certgate's is not enough.

@@ -604,9 +604,8 @@ const ROWS: Row[] = [
     protocol: 'est',
     action: "simpleenroll on the victim's label with A's certificate as TLS client certificate (a victim name)",
     attempt: async (v) => estAnswer(await est(`/${v.name}/.well-known/est/simpleenroll`, csrFor(`tls-${uniq()}.b.test`).csrPem, { cert: a.estTls.cert, key: a.estTls.key })),
-    // 403 today: the certificate logs in (see the known hole above) and its names refuse the request;
-    // 401 once a certificate of another product is no login on B at all. Both refuse before anything is asked.
-    refused: EST_REFUSED(401, 403),
+    // A certificate of another product is no login on B at all.
+    refused: EST_REFUSED(401),
     // On A's own label the certificate's names bind the request: a b.test name is refused there too.
     allowed: EST_REFUSED(403),
   },
@@ -665,26 +664,7 @@ const labelOf = (r: Row): string => `${r.protocol}: ${r.action}`;
  * Attempts the merged code does NOT refuse as it must, each with where it gets through. They run
  * as it.fails: the day one is closed its test fails, and its line here goes.
  */
-const EST_CERT_OF_ANOTHER_PRODUCT =
-  "A's certificate logs in on B's label because B trusts the shared issuing CA: protocols/est/auth.ts authenticateCaller (deps.certificates.trusted) never compares the certgate certificate's product with the label's, as simplereenroll does; a request is made under B and only B's name rule (in the worker, audited as request.reject, outcome success) stops it";
-const KNOWN_HOLES: Record<string, string> = {
-  "acme: newOrder at A's directory for a name of the victim":
-    'refused (rejectedIdentifier) but not audited: protocols/acme/server.ts newOrder throws problemOfRejection(precheck) without recordRefusal',
-  "acme: revokeCert of the victim's ACME certificate with A's account key":
-    "refused (unauthorized) but not audited: protocols/acme/server.ts revokeCert throws unauthorized('the account does not own this certificate') without recordRefusal",
-  ...Object.fromEntries(
-    ["POST-as-GET the victim's certificate URL", "POST-as-GET the victim's order", "answer the victim's challenge", "finalize the victim's ready order with A's CSR"].map((action) => [
-      `acme: ${action}`,
-      "refused (404 malformed, nothing issued) but not audited: protocols/acme/server.ts answers another account's certificate (certificate()), order (ownOrder) and authorization or challenge (ownAuthz) with 'no such …' and records nothing",
-    ]),
-  ),
-  "est: simpleenroll on the victim's label with A's certificate as TLS client certificate (its own names)":
-    EST_CERT_OF_ANOTHER_PRODUCT,
-  "est: serverkeygen on the victim's label with A's certificate as TLS client certificate (its own names)":
-    EST_CERT_OF_ANOTHER_PRODUCT,
-  "scep: A's REST key mints a one-time challenge for the victim's product":
-    "refused (403) but not audited, and decided outside the one authorization decision: protocols/scep/challenges.ts challengeRoutes checks mayIssueUnder/can itself and throws HttpProblem(403) without an audit entry",
-};
+const KNOWN_HOLES: Record<string, string> = {};
 
 // What B has, as the admin sees it over REST.
 

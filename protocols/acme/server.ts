@@ -259,6 +259,18 @@ export class AcmeServer {
   }
 
   /** Who acts for an account: its EAB credential when it has one, so a credential's trail is whole. */
+  /**
+   * Answers a refusal as `problem` after recording it in the audit trail: another account's order,
+   * authorization or certificate, a name outside the product. Through the credential service's
+   * refusal record, so a flood from one source costs one entry per window and reason.
+   */
+  private async refuse(ctx: Ctx, target: string, reason: string, productId: string | null, problem: AcmeProblem): Promise<never> {
+    const account = ctx.account;
+    const context = { protocol: 'acme', sourceIp: sourceIpOf(ctx.req), ...(productId ? { productId } : {}) };
+    await this.core.credentials.recordRefusal(context, target, reason, account ? `acme-account:${account.id}` : 'acme-certificate-key', account ? this.auditContext(ctx, account).actor : 'unknown');
+    throw problem;
+  }
+
   private auditContext(ctx: Ctx, account: Account): AuditContext {
     return { actor: account.eabCredentialId ?? `acme-account:${account.id}`, protocol: 'acme', sourceIp: sourceIpOf(ctx.req) };
   }
@@ -337,7 +349,7 @@ export class AcmeServer {
     if (eabRequired(product) && !account.eabCredentialId) throw new AcmeProblem('externalAccountRequired', `product ${product.name} requires an account with an external account binding`);
     if (account.eabCredentialId) await this.checkAccountStanding(account, ctx.req, product.id);
     const rejection = await this.core.enrollments.precheck({ id: product.id }, identifiers.map((i) => i.value));
-    if (rejection) throw problemOfRejection(rejection);
+    if (rejection) return this.refuse(ctx, identifiers.map((i) => i.value).join(',').slice(0, 200), `newOrder: ${rejection.rule}`, product.id, problemOfRejection(rejection));
     const now = Date.now();
     const pending = await this.db.countPending(account.id, now);
     if (pending.orders >= MAX_PENDING_ORDERS || pending.authzs + identifiers.length > MAX_PENDING_AUTHZS) {
@@ -401,7 +413,9 @@ export class AcmeServer {
 
   private async ownOrder(ctx: Ctx): Promise<Order> {
     const order = await this.db.order(ctx.req.params.id as string);
-    if (!order || order.accountId !== (ctx.account as Account).id) throw new AcmeProblem('malformed', 'no such order', { status: 404 });
+    if (!order) throw new AcmeProblem('malformed', 'no such order', { status: 404 });
+    // Another account's order is answered as one that does not exist, and recorded.
+    if (order.accountId !== (ctx.account as Account).id) return this.refuse(ctx, order.id, 'anotherAccountsOrder', order.productId, new AcmeProblem('malformed', 'no such order', { status: 404 }));
     return this.orders.refresh(order);
   }
 
@@ -463,7 +477,11 @@ export class AcmeServer {
 
   private async ownAuthz(ctx: Ctx, id: string): Promise<Authz> {
     const authz = await this.db.authz(id);
-    if (!authz || authz.accountId !== (ctx.account as Account).id) throw new AcmeProblem('malformed', 'no such authorization', { status: 404 });
+    if (!authz) throw new AcmeProblem('malformed', 'no such authorization', { status: 404 });
+    if (authz.accountId !== (ctx.account as Account).id) {
+      const order = await this.db.order(authz.orderId);
+      return this.refuse(ctx, authz.id, 'anotherAccountsAuthorization', order?.productId ?? null, new AcmeProblem('malformed', 'no such authorization', { status: 404 }));
+    }
     if (authz.status === 'pending' && authz.expires.getTime() <= Date.now()) return (await this.db.moveAuthz(authz.id, ['pending'], 'expired')) ?? authz;
     return authz;
   }
@@ -511,7 +529,10 @@ export class AcmeServer {
     requirePostAsGet(ctx.jws);
     const id = ctx.req.params.id as string;
     const order = await this.db.orderOfCertificate(id);
-    const cert = order && order.accountId === (ctx.account as Account).id ? await this.core.queries.certificateById(id) : undefined;
+    if (order && order.accountId !== (ctx.account as Account).id) {
+      return this.refuse(ctx, id, 'anotherAccountsCertificate', order.productId, new AcmeProblem('malformed', 'no such certificate', { status: 404 }));
+    }
+    const cert = order ? await this.core.queries.certificateById(id) : undefined;
     if (!cert) throw new AcmeProblem('malformed', 'no such certificate', { status: 404 });
     const chain = await this.core.cas.chainOf(cert.caId);
     ctx.res.set('Replay-Nonce', await this.nonces.issue());
@@ -533,12 +554,12 @@ export class AcmeServer {
     let actor: string;
     if (ctx.account) {
       const order = await this.db.orderOfCertificate(cert.id);
-      if (!order || order.accountId !== ctx.account.id) throw unauthorized('the account does not own this certificate');
+      if (!order || order.accountId !== ctx.account.id) return this.refuse(ctx, cert.id, 'revokeNotOwner', cert.productId, unauthorized('the account does not own this certificate'));
       actor = ctx.account.eabCredentialId ?? `acme-account:${ctx.account.id}`;
     } else {
       // Signed with the certificate's own key (RFC 8555 §7.6).
       const certJwk = x509.publicKey.export({ format: 'jwk' }) as JWK;
-      if ((await thumbprintOf(certJwk)) !== (await thumbprintOf(ctx.jws.jwk))) throw unauthorized('the request is signed neither by the owning account nor by the certificate\'s key');
+      if ((await thumbprintOf(certJwk)) !== (await thumbprintOf(ctx.jws.jwk))) return this.refuse(ctx, cert.id, 'revokeNotCertificateKey', cert.productId, unauthorized('the request is signed neither by the owning account nor by the certificate\'s key'));
       actor = `certificate-key:${cert.id}`;
     }
     if (cert.revokedAt && cert.revocationReason !== 'certificateHold') throw new AcmeProblem('alreadyRevoked', 'the certificate is already revoked');

@@ -172,14 +172,25 @@ export class ClientCertificates {
    * client sent along; within its dates, as must the CA. A certgate CA's certificate must also be
    * in certgate's records, current and unrevoked (certgate issues from that CA directly).
    */
-  async trusted(peer: X509Certificate, entries: readonly TrustedCa[], intermediates: readonly X509Certificate[] = [], now = Date.now()): Promise<Trusted> {
+  /**
+   * `productId`: the product the login is for. A certificate certgate issued is a credential of its
+   * own product only: a product that trusts a CA both share never lets another product's
+   * certificates in.
+   */
+  async trusted(peer: X509Certificate, productId: string, entries: readonly TrustedCa[], intermediates: readonly X509Certificate[] = [], now = Date.now()): Promise<Trusted> {
     if (now < Date.parse(peer.validFrom)) return { ok: false, reason: 'the TLS client certificate is not valid yet' };
     if (now > Date.parse(peer.validTo)) return { ok: false, reason: 'the TLS client certificate has expired' };
     const ours = await this.caCertificates();
     // A certificate one of certgate's CAs signed answers to certgate's records (revocation
     // included), whichever entry vouches for it: also where certgate's CA sits under a listed root.
     const ourIssuer = ours.find(({ x509 }) => isSignedBy(peer, x509));
-    const ourCertificate = async (): Promise<Identified> => this.identify(peer, now);
+    const ourCertificate = async (): Promise<Identified> => {
+      const identified = await this.identify(peer, now);
+      if (identified.ok && identified.certificate.productId !== productId) {
+        return { ok: false, reason: 'the TLS client certificate was issued under another product: a certgate certificate is an EST login for its own product only' };
+      }
+      return identified;
+    };
     for (const entry of entries) {
       // A certgate CA listed by its PEM is still certgate's.
       const mine = entry.anchor ? ours.filter(({ x509 }) => x509.raw.equals((entry.anchor as X509Certificate).raw)) : ours.filter(({ record }) => record.id === entry.ca || record.name === entry.ca);
@@ -315,7 +326,7 @@ export async function authenticateCaller(deps: AuthDeps, req: IncomingMessage, p
         : 'send HTTP Basic credentials (an est credential) or a TLS client certificate from a CA this product trusts (est.trustedCas)',
     );
   }
-  const trusted = await deps.certificates.trusted(peer, settings.trustedCas ?? [], peerOf(req)?.intermediates ?? []);
+  const trusted = await deps.certificates.trusted(peer, product.id, settings.trustedCas ?? [], peerOf(req)?.intermediates ?? []);
   if (!trusted.ok) return refuseCertificate(peer, trusted.reason);
   const binding: NameBinding = { names: trusted.names, namesMayDiffer: trusted.namesMayDiffer, presented: presentedName(peer) };
   if (credential) return { principal: principalOfUser(credential.name), actor: credential.id, certificate: null, binding };

@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z, ZodError } from 'zod';
 import { sourceIpOf } from '../../src/auth/ipAllowlist.js';
-import { can, mayIssueUnder } from '../../src/auth/permissions.js';
+import { principalOfCredential } from '../../src/auth/authorize.js';
 import { restLimits, restSubject } from '../../src/auth/requestLimits.js';
 import { AUDIT } from '../../src/audit/actions.js';
 import { AppError } from '../../src/core/errors.js';
@@ -152,9 +152,14 @@ export function challengeRoutes(core: CoreServices, challenges: Challenges): Rou
     // The same count as REST's own routes: minting leads to issuance, so it counts as one too,
     // and a credential past its 429 there gets no challenge here.
     await core.requestLimits.enforce(restSubject(credential.id), restLimits(core.config, true), { actor: credential.id, protocol: 'rest', sourceIp });
-    if (!credential.admin && !(mayIssueUnder(credential, product.id) && can(credential, 'issue', product.caId))) {
-      throw new HttpProblem(403, `this credential may not issue under product ${product.name}`);
-    }
+    // The one decision REST's routes ask: a challenge is an issuance under the product, and a refusal is audited.
+    await core.authz.require(
+      principalOfCredential(credential, `apikey:${credential.id}`),
+      'issue',
+      { kind: 'product', id: product.id, caId: product.caId, productId: product.id, requester: null },
+      { actor: credential.id, protocol: 'rest', sourceIp },
+      AUDIT.scepChallengeMint,
+    );
     const subject = body.subject === undefined ? null : subjectName(body.subject);
     if (subject === '') throw new HttpProblem(400, 'subject: name the one name the certificate may carry (CN=host.example or host.example)');
     const minted = await challenges.mint({ product, subject, ttlSeconds: body.ttlSeconds, createdBy: credential.id, sourceIp });
@@ -167,6 +172,10 @@ export function challengeRoutes(core: CoreServices, challenges: Challenges): Rou
     if (res.headersSent) return next(err);
     if (err instanceof HttpProblem) {
       res.status(err.status).json({ error: err.message });
+      return;
+    }
+    if (err instanceof AppError && err.kind === 'forbidden') {
+      res.status(403).json({ error: err.message });
       return;
     }
     if (err instanceof AppError && err.kind === 'rate_limited') {
