@@ -215,11 +215,12 @@ export class EnrollmentService {
    * issuance limits, and throws rate_limited past one. A re-sent request (same protocol
    * transaction id) is the same request, answered as before and not counted again. REST is left
    * to its middleware, which counts issuance per credential already: counting here too would
-   * make each REST issuance cost two.
+   * make each REST issuance cost two. The CLI is an operator holding the database and the master
+   * key: a limit there would guard nothing and stop bulk work.
    */
   private async countIssuance(grant: Grant, product: ProductRecord, transactionId: string | null): Promise<void> {
     const limits = this.limits;
-    if (!limits || grant.protocol === 'rest') return;
+    if (!limits || grant.protocol === 'rest' || grant.protocol === 'cli') return;
     if (transactionId !== null && (await this.store.requests.findByTransaction(grant.principal, transactionId))) return;
     const by = { actor: grant.actor ?? grant.principal, protocol: grant.protocol, sourceIp: grant.sourceIp ?? null };
     const per = (who: string): Limit[] => [
