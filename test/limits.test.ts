@@ -234,6 +234,14 @@ describe('limits on EST', () => {
     const { entries } = await env.server.rt.store.audit.list({ action: AUDIT.rateLimited, actor: dev3.id }, { limit: 10, offset: 0 });
     expect(entries).toEqual([expect.objectContaining({ protocol: 'est', outcome: 'refused' })]);
   });
+  it('the CLI (an operator holding the database and the master key) is not limited: three issuances where protocols get two', async () => {
+    const rt = env.server.rt;
+    for (const n of ['cli-one', 'cli-two', 'cli-three']) {
+      const { csrPem } = makeCsr(env.dir, { key: 'ec-p256', subject: `/CN=${n}.test`, san: [`DNS:${n}.test`] });
+      const { request } = await rt.enrollments.submit({ principal: 'cli', protocol: 'cli', product: { name: 'est-basic' } }, csrPem);
+      expect((await rt.enrollments.waitForOutcome(request, 15_000)).state).toBe('issued');
+    }
+  });
 });
 
 describe('limits on ACME', () => {
