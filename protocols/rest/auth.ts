@@ -27,9 +27,12 @@ export function auditContextOf(req: Request): AuditContext {
 /** The caller as the authorization decision sees it. */
 export const principalOfRequest = (req: Request): Principal => principalOfCredential(credentialOf(req), principalOf(credentialOf(req)));
 
-/** Throws 403 (audited) unless the caller may do `action` to `resource`. */
-export async function authorize(core: CoreServices, req: Request, action: AuthzAction, resource: Resource): Promise<void> {
-  await core.authz.require(principalOfRequest(req), action, resource, auditContextOf(req));
+/**
+ * Throws 403 (audited) unless the caller may do `action` to `resource`. `tried` names the refusal in
+ * the audit trail where the route is not the action's own (reinstate decides as suspend, decline as approve).
+ */
+export async function authorize(core: CoreServices, req: Request, action: AuthzAction, resource: Resource, tried?: string): Promise<void> {
+  await core.authz.require(principalOfRequest(req), action, resource, auditContextOf(req), tried);
 }
 
 export function mayDo(core: CoreServices, req: Request, action: AuthzAction, resource: Resource): boolean {
@@ -53,10 +56,10 @@ export async function requestResource(core: CoreServices, r: EnrollmentRequest):
 }
 
 /** Loads the certificate and throws 403 (audited) unless the caller may do `action` to it; 404 when there is none. */
-export async function authorizedCertificate(core: CoreServices, req: Request, id: string, action: AuthzAction): Promise<InventoryRecord> {
+export async function authorizedCertificate(core: CoreServices, req: Request, id: string, action: AuthzAction, tried?: string): Promise<InventoryRecord> {
   const cert = await core.queries.inventoryById(id);
   if (!cert) throw notFound(`certificate ${id} not found`);
-  await authorize(core, req, action, await certificateResource(core, cert));
+  await authorize(core, req, action, await certificateResource(core, cert), tried);
   return cert;
 }
 

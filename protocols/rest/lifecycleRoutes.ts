@@ -3,6 +3,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { Request } from 'express';
 import { z } from 'zod';
+import { AUDIT } from '../../src/audit/actions.js';
 import { listScope, type AuthzAction } from '../../src/auth/authorize.js';
 import { AppError, badRequest, conflict, notFound, unprocessable } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
@@ -174,7 +175,7 @@ export function mountLifecycleRoutes(routes: RestRoutes, core: CoreServices): vo
       responses: { 200: { description: 'Reinstated', schema: revokedSchema } },
     },
     async ({ req, res, params }) => {
-      await authorizedCertificate(core, req, params.id, 'suspend');
+      await authorizedCertificate(core, req, params.id, 'suspend', AUDIT.certificateReinstate);
       const cert = await revocations.reinstate(params.id, auditContextOf(req), () => undefined);
       res.json({ message: 'certificate reinstated', certificate: revokedJson(cert) });
     },

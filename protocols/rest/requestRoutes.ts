@@ -1,6 +1,7 @@
 // Enrollment requests: the approval queue, where one request stands, and an approver's decision.
 import type { Request } from 'express';
 import { z } from 'zod';
+import { AUDIT } from '../../src/audit/actions.js';
 import { listScope, type AuthzAction, type Principal } from '../../src/auth/authorize.js';
 import { notFound } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
@@ -45,7 +46,8 @@ export function mountRequestRoutes(routes: RestRoutes, core: CoreServices): void
     if (!r) throw notFound(`request ${id} not found`);
     const resource = await requestResource(core, r);
     // Four eyes guard the approval; a requester withdrawing its own request harms no one.
-    await authorize(core, req, 'approve', decision === 'decline' ? { ...resource, selfApproval: true } : resource);
+    if (decision === 'decline') await authorize(core, req, 'approve', { ...resource, selfApproval: true }, AUDIT.requestDecline);
+    else await authorize(core, req, 'approve', resource);
     return r;
   };
 
