@@ -5,8 +5,8 @@
 // a rebuilt chain impossible without the master key. The sequence number orders entries but is
 // not sealed: the links do the ordering, so an entry moved elsewhere still verifies on its own and
 // is reported as out of place.
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { deriveKey } from '../auth/secrets.js';
+import { createHash, createHmac } from 'node:crypto';
+import { deriveKey, equalText as sameHash } from '../auth/secrets.js';
 import type { AuditEntry, AuditEntryInput } from '../core/types.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -58,12 +58,6 @@ export function entryHash(key: Buffer, entry: Unsealed): string {
  */
 export function legacyEntryHash(entry: Unsealed): string {
   return createHash('sha256').update(sealedFields(entry)).digest('hex');
-}
-
-export function sameHash(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** The entry that follows `head` (undefined: the chain is empty). */

@@ -6,8 +6,8 @@
 // master key (verify compares that public key with the deployment's own).
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { deriveKey } from '../auth/secrets.js';
-import { canonicalJson, sameHash, type ChainHead } from './chain.js';
+import { deriveKey, equalText as sameHash } from '../auth/secrets.js';
+import { canonicalJson, type ChainHead } from './chain.js';
 
 const CHECKPOINT_KEY_LABEL = 'certgate audit checkpoint v1';
 /** PKCS#8 for an Ed25519 private key, up to the 32-byte seed (RFC 8410). */

@@ -22,34 +22,51 @@ export function deriveKey(masterKey: string, purpose: string): Buffer {
   return Buffer.from(hkdfSync('sha256', masterKey, 'certgate', purpose, 32));
 }
 
-/** Seals a secret to one credential: the id is authenticated data, so a ciphertext moved to another row does not open. */
-export class SecretBox {
-  private readonly key: Buffer;
+/**
+ * AES-256-GCM under one derived key: `v1.<iv>.<ciphertext>.<tag>`, base64url. `context` is
+ * authenticated data, so an envelope moved to another row (another context) does not open.
+ */
+export class AesGcmSeal {
+  constructor(private readonly key: Buffer) {}
 
-  constructor(masterKey: string) {
-    this.key = deriveKey(masterKey, 'credential secrets');
-  }
-
-  seal(secret: string, credentialId: string): string {
+  seal(plain: Buffer, context: string | Buffer): string {
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', this.key, iv);
-    cipher.setAAD(Buffer.from(`certgate-credential:${credentialId}`));
-    const ct = Buffer.concat([cipher.update(secret, 'utf8'), cipher.final()]);
+    cipher.setAAD(Buffer.from(context));
+    const ct = Buffer.concat([cipher.update(plain), cipher.final()]);
     return ['v1', iv.toString('base64url'), ct.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
   }
 
-  /** Null when the envelope does not open (another master key, another credential, altered). */
-  open(envelope: string, credentialId: string): string | null {
+  /** Null when the envelope does not open (another key, another context, altered). */
+  open(envelope: string, context: string | Buffer): Buffer | null {
     const [v, iv, ct, tag] = envelope.split('.');
     if (v !== 'v1' || !iv || ct === undefined || !tag) return null;
     try {
       const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url'));
-      decipher.setAAD(Buffer.from(`certgate-credential:${credentialId}`));
+      decipher.setAAD(Buffer.from(context));
       decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-      return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]).toString('utf8');
+      return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]);
     } catch {
       return null;
     }
+  }
+}
+
+/** Seals a secret to one credential: the id is authenticated data, so a ciphertext moved to another row does not open. */
+export class SecretBox {
+  private readonly seal_: AesGcmSeal;
+
+  constructor(masterKey: string) {
+    this.seal_ = new AesGcmSeal(deriveKey(masterKey, 'credential secrets'));
+  }
+
+  seal(secret: string, credentialId: string): string {
+    return this.seal_.seal(Buffer.from(secret, 'utf8'), `certgate-credential:${credentialId}`);
+  }
+
+  /** Null when the envelope does not open (another master key, another credential, altered). */
+  open(envelope: string, credentialId: string): string | null {
+    return this.seal_.open(envelope, `certgate-credential:${credentialId}`)?.toString('utf8') ?? null;
   }
 }
 
@@ -90,7 +107,8 @@ export function secretMatches(type: CredentialType, stored: string, presented: s
   return plain !== null && equalText(sha256Hex(presented), sha256Hex(plain));
 }
 
-function equalText(a: string, b: string): boolean {
+/** Constant-time equality of two strings (hashes, links, keys): no early exit tells how much matched. */
+export function equalText(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);

@@ -3,8 +3,8 @@
 // cannot derive a key for another purpose, nor open a CA key protected by a passphrase).
 // ca/keyProtection (scrypt envelopes, the same as CA keys) and auth/secrets (HKDF per purpose)
 // stay the implementation underneath, so envelopes already stored keep opening.
-import { createCipheriv, createDecipheriv, randomBytes, type KeyObject } from 'node:crypto';
-import { deriveKey } from '../auth/secrets.js';
+import type { KeyObject } from 'node:crypto';
+import { AesGcmSeal, deriveKey } from '../auth/secrets.js';
 import { decryptPrivateKey, encryptPrivateKey, envelopeSecretKind, KeyProtectionError } from '../ca/keyProtection.js';
 
 /** Seals byte strings for one purpose; `context` is authenticated, so an envelope moved to another row does not open. */
@@ -30,31 +30,6 @@ export function keyEnvelopeKind(envelope: string): 'master' | 'passphrase' {
 
 /** Purposes the core keeps for itself; a front-end asking for one of these gets a refusal, not its key. */
 const CORE_PURPOSES = new Set(['credential secrets', 'rest bearer tokens']);
-
-class AesGcmSeal implements SecretSeal {
-  constructor(private readonly key: Buffer) {}
-
-  seal(plain: Buffer, context: string | Buffer): string {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
-    cipher.setAAD(Buffer.from(context));
-    const ct = Buffer.concat([cipher.update(plain), cipher.final()]);
-    return ['v1', iv.toString('base64url'), ct.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
-  }
-
-  open(envelope: string, context: string | Buffer): Buffer | null {
-    const [v, iv, ct, tag] = envelope.split('.');
-    if (v !== 'v1' || !iv || ct === undefined || !tag) return null;
-    try {
-      const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url'));
-      decipher.setAAD(Buffer.from(context));
-      decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-      return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]);
-    } catch {
-      return null;
-    }
-  }
-}
 
 export function createSealing(masterKey: string): Sealing {
   // Derived keys are cheap (HKDF) but the same purpose is asked for on every construction.
