@@ -16,7 +16,7 @@ import { RequestLimits } from './auth/requestLimits.js';
 import type { CoreServices, JobOptions, MountedProtocol, ProtocolJobs, ProtocolModule, ProtocolTables, StatusChangeListener } from './core/protocol.js';
 import { createSealing, type Sealing } from './core/sealing.js';
 import { SystemSigner } from './core/systemSigner.js';
-import { guardTables, tablesCreatedBy, TableGuard } from './core/tableGuard.js';
+import { guardOf, guardTables } from './core/tableGuard.js';
 import { InventoryService } from './core/inventoryService.js';
 import { QueryService } from './core/queries.js';
 import type { Protocol } from './core/types.js';
@@ -247,7 +247,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   const protocolCores = new Map<string, CoreServices>();
   for (const module of options.protocols ?? []) {
     if (module.migrations) await store.applyMigrations(module.name, module.migrations);
-    const guard = new TableGuard(module.name, module.migrations ? await tablesCreatedBy(module.migrations) : new Set());
+    const guard = await guardOf(module);
     const guarded = guardTables<unknown>(store.db as unknown as Kysely<unknown>, guard);
     const handle: ProtocolTables<unknown> = {
       kind: store.kind,

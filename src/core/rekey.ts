@@ -5,18 +5,17 @@
 // (ProtocolModule.resealUnder), which reaches only its own tables through a guarded handle.
 import { sql, type Kysely } from 'kysely';
 import { AUDIT, CLI_ACTOR } from '../audit/actions.js';
-import { chainKeyOf, GENESIS_HASH, resealPage, type ChainHead } from '../audit/chain.js';
+import { chainKeyOf, type ChainHead } from '../audit/chain.js';
 import { checkpointKeyOf } from '../audit/checkpoint.js';
-import { verifyTrail } from '../audit/trail.js';
 import { SecretBox } from '../auth/secrets.js';
-import { appendAudit, AUDIT_LOCK_KEY, AUDIT_PAGE, auditFromRow } from '../store/audit.js';
+import { appendAudit, AUDIT_LOCK_KEY, KyselyAuditStore, resealTrail } from '../store/audit.js';
 import { KyselyWriter } from '../store/kyselyWriter.js';
 import type { Database } from '../store/schema.js';
 import type { Store } from '../store/types.js';
 import { AppError } from './errors.js';
 import type { ProtocolModule, ResealContext } from './protocol.js';
 import { createSealing, keyEnvelopeKind, type Sealing } from './sealing.js';
-import { guardTables, tablesCreatedBy, TableGuard } from './tableGuard.js';
+import { guardOf, guardTables, type TableGuard } from './tableGuard.js';
 import type { AuditEntry } from './types.js';
 
 /** What a rotation re-sealed, by kind (a protocol's kinds are prefixed with its name). */
@@ -75,7 +74,7 @@ export async function rekeyDeployment(o: RekeyOptions): Promise<RekeyResult> {
   const now = o.now ?? Date.now;
   // The guards are built before the transaction: building one runs the migrations on a dummy database.
   const guards = new Map<string, TableGuard>();
-  for (const m of o.protocols) if (m.resealUnder) guards.set(m.name, new TableGuard(m.name, m.migrations ? await tablesCreatedBy(m.migrations) : new Set()));
+  for (const m of o.protocols) if (m.resealUnder) guards.set(m.name, await guardOf(m));
 
   // The writer's chain key is not used by transaction(): entries are appended below with the new one.
   return new KyselyWriter(o.store.db, o.store.kind, newChain).transaction(async (tx) => {
@@ -134,7 +133,7 @@ export async function rekeyDeployment(o: RekeyOptions): Promise<RekeyResult> {
       for (const [kind, n] of Object.entries(await m.resealUnder(context))) add(`${m.name}.${kind}`, n);
     }
 
-    const resealed = await rekeyTrail(tx, newChain);
+    const resealed = await resealTrail(tx, newChain);
     add('audit_entries', resealed);
     const entry = await appendAudit(
       tx,
@@ -165,16 +164,7 @@ export async function rekeyDeployment(o: RekeyOptions): Promise<RekeyResult> {
 /** The whole trail must verify under the old key; a broken one is refused, never re-keyed. */
 async function checkedTrail(tx: Kysely<Database>, kind: 'sqlite' | 'postgres', oldChain: Buffer): Promise<ChainHead | null> {
   if (kind === 'postgres') await sql`select pg_advisory_xact_lock(${AUDIT_LOCK_KEY})`.execute(tx);
-  const report = await verifyTrail(
-    {
-      after: async (seq, limit) => (await tx.selectFrom('audit_log').selectAll().where('seq', '>', seq).orderBy('seq').limit(limit).execute()).map(auditFromRow),
-      seqOfHash: async (hash) => {
-        const row = await tx.selectFrom('audit_log').select('seq').where('hash', '=', hash).executeTakeFirst();
-        return row && Number(row.seq);
-      },
-    },
-    oldChain,
-  );
+  const report = await new KyselyAuditStore(tx, oldChain).verify();
   if (!report.ok) {
     throw new RekeyRefused(
       `the audit trail does not verify under the current master key (${report.broken?.detail ?? 'broken'}); re-keying it would hide that. ` +
@@ -182,20 +172,4 @@ async function checkedTrail(tx: Kysely<Database>, kind: 'sqlite' | 'postgres', o
     );
   }
   return report.head;
-}
-
-/** Every link again, under the new chain key, in sequence order. */
-async function rekeyTrail(tx: Kysely<Database>, newChain: Buffer): Promise<number> {
-  let link = GENESIS_HASH;
-  let count = 0;
-  for (let seq = 0; ; ) {
-    const page = (await tx.selectFrom('audit_log').selectAll().where('seq', '>', seq).orderBy('seq').limit(AUDIT_PAGE).execute()).map(auditFromRow);
-    for (const r of resealPage(newChain, link, page)) {
-      await tx.updateTable('audit_log').set({ prev_hash: r.prevHash, hash: r.hash }).where('seq', '=', r.seq).execute();
-      link = r.hash;
-      count++;
-    }
-    if (page.length < AUDIT_PAGE) return count;
-    seq = (page.at(-1) as AuditEntry).seq;
-  }
 }

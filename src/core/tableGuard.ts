@@ -56,6 +56,11 @@ export async function tablesCreatedBy(migrations: Readonly<Record<string, Migrat
   return created;
 }
 
+/** The guard of one protocol: the tables its own migrations make (none, when it has none). */
+export async function guardOf(module: { readonly name: string; readonly migrations?: Readonly<Record<string, Migration>> }): Promise<TableGuard> {
+  return new TableGuard(module.name, module.migrations ? await tablesCreatedBy(module.migrations) : new Set());
+}
+
 // Raw SQL cannot be read for its tables; what names a table in it is refused.
 const RAW_TABLE_CLAUSE = /\b(from|join|into|update|table)\b/i;
 

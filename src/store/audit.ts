@@ -78,6 +78,25 @@ export async function appendAudit(tx: Kysely<Database>, kind: 'sqlite' | 'postgr
 
 const pageAfter = (tx: Kysely<Database>, seq: number) => tx.selectFrom('audit_log').selectAll().where('seq', '>', seq).orderBy('seq').limit(AUDIT_PAGE);
 
+/**
+ * Every link of the trail again, under `key`, in sequence order and page by page inside `tx`
+ * (the caller holds the audit lock): `audit reseal` and `master-key rotate`. Returns how many.
+ */
+export async function resealTrail(tx: Kysely<Database>, key: Buffer): Promise<number> {
+  let link = GENESIS_HASH;
+  let count = 0;
+  for (let seq = 0; ; ) {
+    const page = (await pageAfter(tx, seq).execute()).map(auditFromRow);
+    for (const r of resealPage(key, link, page)) {
+      await tx.updateTable('audit_log').set({ prev_hash: r.prevHash, hash: r.hash }).where('seq', '=', r.seq).execute();
+      link = r.hash;
+      count++;
+    }
+    if (page.length < AUDIT_PAGE) return count;
+    seq = (page.at(-1) as AuditEntry).seq;
+  }
+}
+
 /** upgradeChain on Kysely (PostgreSQL; SQLite opened as a KyselyStore), under the audit lock. */
 export async function upgradeChainKysely(
   transaction: <T>(fn: (tx: Kysely<Database>) => Promise<T>) => Promise<T>,
@@ -97,18 +116,7 @@ export async function upgradeChainKysely(
     }
     const state = walk.state;
     if (state !== 'legacy' || !head) return { state, resealed: 0 };
-    let resealed = 0;
-    let link = GENESIS_HASH;
-    for (let seq = 0; ; ) {
-      const page = (await pageAfter(tx, seq).execute()).map(auditFromRow);
-      for (const r of resealPage(key, link, page)) {
-        await tx.updateTable('audit_log').set({ prev_hash: r.prevHash, hash: r.hash }).where('seq', '=', r.seq).execute();
-        link = r.hash;
-        resealed++;
-      }
-      if (page.length < AUDIT_PAGE) break;
-      seq = (page.at(-1) as AuditEntry).seq;
-    }
+    const resealed = await resealTrail(tx, key);
     await appendAudit(tx, kind, key, chainKeyedEntry(resealed, walk.legacy, head), Date.now());
     return { state, resealed };
   });
