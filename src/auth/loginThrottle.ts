@@ -5,7 +5,7 @@
 // a guesser would learn from a success that slipped through). Refusals reach the audit trail once
 // per window, source and reason, then as one entry with their count: a flood cannot grow the trail.
 import { AUDIT } from '../audit/actions.js';
-import type { RateCounter } from '../core/rateCounter.js';
+import { secondsUntil, type RateCounter } from '../core/rateCounter.js';
 import type { AuditEntryInput } from '../core/types.js';
 
 export interface LoginThrottleSettings {
@@ -44,9 +44,8 @@ export class LoginThrottle {
       maxPerSource > 0 ? this.counter.peek(sourceKey(sourceIp), windowMs) : null,
       maxPerIdentity > 0 && identity !== null ? this.counter.peek(identityKey(identity), windowMs) : null,
     ]);
-    const retryAfter = (resetAt: number) => Math.max(1, Math.ceil((resetAt - Date.now()) / 1000));
-    if (source && source.count >= maxPerSource) return { throttled: true, retryAfterSeconds: retryAfter(source.resetAt), by: 'source' };
-    if (claimed && claimed.count >= maxPerIdentity) return { throttled: true, retryAfterSeconds: retryAfter(claimed.resetAt), by: 'identity' };
+    if (source && source.count >= maxPerSource) return { throttled: true, retryAfterSeconds: secondsUntil(source.resetAt), by: 'source' };
+    if (claimed && claimed.count >= maxPerIdentity) return { throttled: true, retryAfterSeconds: secondsUntil(claimed.resetAt), by: 'identity' };
     return { throttled: false };
   }
 

@@ -4,7 +4,7 @@
 // 429 must not get a SCEP challenge instead) and the core's issuance limits for ACME, EST and SCEP.
 import { AUDIT } from '../audit/actions.js';
 import { rateLimited } from '../core/errors.js';
-import type { RateCounter } from '../core/rateCounter.js';
+import { secondsUntil, type RateCounter } from '../core/rateCounter.js';
 import type { AuditContext, AuditEntryInput } from '../core/types.js';
 
 export interface Limit {
@@ -51,7 +51,7 @@ export class RequestLimits {
       if (limit.limit <= 0) continue;
       const { count, resetAt } = await this.counter.hit(`${subject}:${limit.bucket}`, limit.windowMs);
       if (count <= limit.limit) continue;
-      const retryAfterSeconds = Math.max(1, Math.ceil((resetAt - Date.now()) / 1000));
+      const retryAfterSeconds = secondsUntil(resetAt);
       if (count === limit.limit + 1) {
         await this.audit({
           ...by,

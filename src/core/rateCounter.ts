@@ -10,6 +10,9 @@ export interface RateCounter {
   close(): Promise<void>;
 }
 
+/** What a refusal's Retry-After says: whole seconds until the window ends, at least one. */
+export const secondsUntil = (resetAt: number): number => Math.max(1, Math.ceil((resetAt - Date.now()) / 1000));
+
 const windowOf = (windowMs: number, now: number) => {
   const start = Math.floor(now / windowMs) * windowMs;
   return { start, resetAt: start + windowMs };
