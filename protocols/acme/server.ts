@@ -258,7 +258,6 @@ export class AcmeServer {
     await this.reply(ctx, stored ? 201 : 200, this.accountJson(base, winner), { Location: `${base}${ACME}/acct/${winner.id}` });
   }
 
-  /** Who acts for an account: its EAB credential when it has one, so a credential's trail is whole. */
   /**
    * Answers a refusal as `problem` after recording it in the audit trail: another account's order,
    * authorization or certificate, a name outside the product. Through the credential service's
@@ -271,6 +270,7 @@ export class AcmeServer {
     throw problem;
   }
 
+  /** Who acts for an account: its EAB credential when it has one, so a credential's trail is whole. */
   private auditContext(ctx: Ctx, account: Account): AuditContext {
     return { actor: account.eabCredentialId ?? `acme-account:${account.id}`, protocol: 'acme', sourceIp: sourceIpOf(ctx.req) };
   }
@@ -437,8 +437,7 @@ export class AcmeServer {
     if (isAccountKey(csr.spkiDer, account)) {
       // Boulder refuses this too: one key for both would let whoever holds the certificate's key
       // (every server it is deployed on) act as the account, and its signatures serve two purposes.
-      await this.core.credentials.recordRefusal({ protocol: 'acme', sourceIp: sourceIpOf(ctx.req), productId: order.productId }, order.id, 'csrKeyIsAccountKey', `acme-account:${account.id}`, this.auditContext(ctx, account).actor);
-      throw new AcmeProblem('badCSR', 'the CSR\'s public key is the account key; a certificate needs a key of its own');
+      return this.refuse(ctx, order.id, 'csrKeyIsAccountKey', order.productId, new AcmeProblem('badCSR', 'the CSR\'s public key is the account key; a certificate needs a key of its own'));
     }
     const { request } = await this.core.enrollments.submit(
       {

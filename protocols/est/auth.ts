@@ -170,12 +170,9 @@ export class ClientCertificates {
    * Whether a presented certificate authenticates simpleenroll/serverkeygen under these entries:
    * signed by one of them, or (for a CA given by its certificate) through the CA certificates the
    * client sent along; within its dates, as must the CA. A certgate CA's certificate must also be
-   * in certgate's records, current and unrevoked (certgate issues from that CA directly).
-   */
-  /**
-   * `productId`: the product the login is for. A certificate certgate issued is a credential of its
-   * own product only: a product that trusts a CA both share never lets another product's
-   * certificates in.
+   * in certgate's records, current and unrevoked (certgate issues from that CA directly), and of
+   * `productId`, the product the login is for: a certificate certgate issued is a credential of its
+   * own product only, so a product that trusts a CA both share never lets another product's in.
    */
   async trusted(peer: X509Certificate, productId: string, entries: readonly TrustedCa[], intermediates: readonly X509Certificate[] = [], now = Date.now()): Promise<Trusted> {
     if (now < Date.parse(peer.validFrom)) return { ok: false, reason: 'the TLS client certificate is not valid yet' };

@@ -3,10 +3,10 @@
 // authorization decision (src/auth/authorize.ts) about the resource it acts on.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { sourceIpOf } from '../../src/auth/ipAllowlist.js';
-import { principalOfCredential, type AuthzAction, type Principal, type Resource } from '../../src/auth/authorize.js';
+import { caResource, principalOfCredential, type AuthzAction, type Principal, type Resource } from '../../src/auth/authorize.js';
 import { badRequest, notFound, unauthorized } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
-import type { AuditContext, CredentialRecord, EnrollmentRequest, InventoryRecord, ProductRecord } from '../../src/core/types.js';
+import type { AuditContext, CredentialRecord, EnrollmentRequest, InventoryRecord } from '../../src/core/types.js';
 import { readProductTemplate } from '../../src/policy/productSchema.js';
 
 type Authed = Request & { credential: CredentialRecord };
@@ -38,10 +38,6 @@ export async function authorize(core: CoreServices, req: Request, action: AuthzA
 export function mayDo(core: CoreServices, req: Request, action: AuthzAction, resource: Resource): boolean {
   return core.authz.may(principalOfRequest(req), action, resource);
 }
-
-export const caResource = (caId: string): Resource => ({ kind: 'ca', id: caId, caId, productId: null, requester: null });
-
-export const productResource = (p: ProductRecord): Resource => ({ kind: 'product', id: p.id, caId: p.caId, productId: p.id, requester: null });
 
 /** A certificate with what decides who may touch it: CA, product, and the requester of the request that made it. */
 export async function certificateResource(core: CoreServices, cert: Pick<InventoryRecord, 'id' | 'caId' | 'productId' | 'requestId' | 'owner'>): Promise<Resource> {

@@ -1,9 +1,10 @@
 // Products: what each template allows, so that a caller can build a request that will pass.
 import { z } from 'zod';
+import { productResource } from '../../src/auth/authorize.js';
 import { notFound } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import { SUBJECT_ATTRIBUTE_NAMES } from '../../src/core/types.js';
-import { authorize, mayDo, productResource } from './auth.js';
+import { authorize, mayDo } from './auth.js';
 import { CERTMAN_KEY_ALGORITHMS } from './keyAlgorithm.js';
 import type { RestRoutes } from './route.js';
 import { idParams } from './schemas.js';

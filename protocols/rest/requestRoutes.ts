@@ -2,7 +2,7 @@
 import type { Request } from 'express';
 import { z } from 'zod';
 import { AUDIT } from '../../src/audit/actions.js';
-import { listScope, type AuthzAction, type Principal } from '../../src/auth/authorize.js';
+import { caResource, listScope, type Principal } from '../../src/auth/authorize.js';
 import { notFound } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import { TRANSITIONS } from '../../src/core/requestStatus.js';
@@ -54,8 +54,7 @@ export function mountRequestRoutes(routes: RestRoutes, core: CoreServices): void
   /** Seeing a request: read on it, or approve on it for an approver's queue (four eyes aside: looking is not deciding). */
   const requireSight = async (req: Request, r: EnrollmentRequest): Promise<void> => {
     const resource = { ...(await requestResource(core, r)), selfApproval: true };
-    const viaApprove: AuthzAction = 'approve';
-    if (mayDo(core, req, viaApprove, resource)) return;
+    if (mayDo(core, req, 'approve', resource)) return;
     await authorize(core, req, 'read', resource);
   };
 
@@ -73,7 +72,7 @@ export function mountRequestRoutes(routes: RestRoutes, core: CoreServices): void
     async ({ req, res, query }) => {
       const principal = principalOfRequest(req);
       if (query.caId) {
-        const onCa = { kind: 'ca' as const, id: query.caId, caId: query.caId, productId: null, requester: null };
+        const onCa = caResource(query.caId);
         if (!mayDo(core, req, 'approve', onCa)) await authorize(core, req, 'read', onCa);
       }
       // An approver sees the queue of the CAs it approves for, as a reader sees those it reads.

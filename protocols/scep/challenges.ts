@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z, ZodError } from 'zod';
 import { sourceIpOf } from '../../src/auth/ipAllowlist.js';
-import { principalOfCredential } from '../../src/auth/authorize.js';
+import { principalOfCredential, productResource } from '../../src/auth/authorize.js';
 import { restLimits, restSubject } from '../../src/auth/requestLimits.js';
 import { AUDIT } from '../../src/audit/actions.js';
 import { AppError } from '../../src/core/errors.js';
@@ -21,7 +21,10 @@ export const DEFAULT_CHALLENGE_TTL_S = 3600;
 export const MAX_CHALLENGE_TTL_S = 30 * 86_400;
 
 /** `credentialId`: what the core's per-credential issuance limit counts (the static credential, or the one-time challenge). */
-export type ChallengeCheck = { ok: true; actor: string; credentialId: string; constraints: Constraint[] } | { ok: false; message: string };
+export type ChallengeCheck =
+  /** `oneTimeId`: the one-time challenge it used up (null for a static one), which release() gives back. */
+  | { ok: true; actor: string; credentialId: string; oneTimeId: string | null; constraints: Constraint[] }
+  | { ok: false; message: string };
 
 const hashOf = (challenge: string): string => createHash('sha256').update(challenge, 'utf8').digest('hex');
 
@@ -80,7 +83,7 @@ export class Challenges {
     if (!oneTime) {
       const result = await this.core.credentials.authenticate({ type: 'scep', challenge }, { protocol: 'scep', sourceIp: context.sourceIp, productId: product.id });
       if (!result.ok) return { ok: false, message: presented === null ? 'the CSR has no challengePassword' : `challengePassword refused: ${result.message}` };
-      return { ok: true, actor: result.credential.id, credentialId: result.credential.id, constraints: [] };
+      return { ok: true, actor: result.credential.id, credentialId: result.credential.id, oneTimeId: null, constraints: [] };
     }
     const refuse = async (reason: string): Promise<ChallengeCheck> => {
       // The credential service audits static challenges itself; one-time ones are SCEP's own.
@@ -98,13 +101,12 @@ export class Challenges {
       constraints.push({ kind: 'namesWithin', names: [oneTime.subject] });
     }
     if (!(await this.db.consumeChallenge(oneTime.id, context.usedBy, now))) return refuse('it has been used already');
-    return { ok: true, actor: `scep-challenge:${oneTime.id}`, credentialId: `scep-challenge:${oneTime.id}`, constraints };
+    return { ok: true, actor: `scep-challenge:${oneTime.id}`, credentialId: `scep-challenge:${oneTime.id}`, oneTimeId: oneTime.id, constraints };
   }
 
   /** A one-time challenge whose request the core refused before storing it (a rate limit) may be used again. */
   release(check: Extract<ChallengeCheck, { ok: true }>, usedBy: string): Promise<void> {
-    const id = check.actor.startsWith('scep-challenge:') ? check.actor.slice('scep-challenge:'.length) : null;
-    return id ? this.db.releaseChallenge(id, usedBy) : Promise.resolve();
+    return check.oneTimeId ? this.db.releaseChallenge(check.oneTimeId, usedBy) : Promise.resolve();
   }
 
   removeExpired(now: number, keptMs: number): Promise<void> {
@@ -156,7 +158,7 @@ export function challengeRoutes(core: CoreServices, challenges: Challenges): Rou
     await core.authz.require(
       principalOfCredential(credential, `apikey:${credential.id}`),
       'issue',
-      { kind: 'product', id: product.id, caId: product.caId, productId: product.id, requester: null },
+      productResource(product),
       { actor: credential.id, protocol: 'rest', sourceIp },
       AUDIT.scepChallengeMint,
     );

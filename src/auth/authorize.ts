@@ -4,7 +4,7 @@
 // requested itself; approval follows four eyes; private keys leave only to their requester unless
 // the credential holds exportAnyKeys. Refusals are audited by the Authorizer below.
 import { forbidden } from '../core/errors.js';
-import type { AuditContext, AuditEntryInput, CredentialRecord, CredentialScope, CredentialType, Permission, PermissionAction } from '../core/types.js';
+import type { AuditContext, AuditEntryInput, CredentialRecord, CredentialScope, CredentialType, Permission, PermissionAction, ProductRecord } from '../core/types.js';
 
 export type AuthzAction = 'read' | 'issue' | 'revoke' | 'suspend' | 'edit' | 'renew' | 'rekey' | 'replace' | 'exportKeys' | 'delete' | 'approve';
 
@@ -55,6 +55,12 @@ export interface Resource {
   /** The product lets a requester approve its own requests (ProductTemplate.selfApproval). */
   selfApproval?: boolean;
 }
+
+/** A CA-wide question (a list or lookup narrowed to a CA). */
+export const caResource = (caId: string): Resource => ({ kind: 'ca', id: caId, caId, productId: null, requester: null });
+
+/** Issuing under a product (REST, or minting a SCEP challenge for it). */
+export const productResource = (p: Pick<ProductRecord, 'id' | 'caId'>): Resource => ({ kind: 'product', id: p.id, caId: p.caId, productId: p.id, requester: null });
 
 export type Decision = { ok: true } | { ok: false; reason: string };
 
