@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { parseCidr } from './dcv/addressPolicy.js';
+import { parseCidr } from './pki/cidr.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const url = (protocols: string[]) =>

@@ -1,24 +1,8 @@
 // IP allowlists: CIDR blocks (IPv4 and IPv6) checked with node:net's BlockList.
-import { BlockList, isIP } from 'node:net';
+import { isIP, type BlockList } from 'node:net';
+import { blockListOf } from '../pki/cidr.js';
 
-export class CidrError extends Error {
-  override readonly name = 'CidrError';
-}
-
-/** "10.0.0.0/8", "2001:db8::/32", or a bare address (one host). Returns the normalized text. */
-export function parseCidr(text: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6'; text: string } {
-  const trimmed = text.trim();
-  if (!trimmed) throw new CidrError('an allowlist entry is empty');
-  const slash = trimmed.indexOf('/');
-  const address = slash < 0 ? trimmed : trimmed.slice(0, slash);
-  const version = isIP(address);
-  if (version === 0) throw new CidrError(`"${text}" is not an IPv4 or IPv6 address or CIDR block`);
-  const max = version === 4 ? 32 : 128;
-  const prefixText = slash < 0 ? String(max) : trimmed.slice(slash + 1);
-  if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > max) throw new CidrError(`"${text}" has a prefix length outside 0..${max}`);
-  const prefix = Number(prefixText);
-  return { address, prefix, family: version === 4 ? 'ipv4' : 'ipv6', text: `${address}/${prefix}` };
-}
+export { CidrError, parseCidr } from '../pki/cidr.js';
 
 /** An IPv4 client on a dual-stack socket shows as ::ffff:a.b.c.d; allowlists name it as a.b.c.d. */
 export function normalizeIp(ip: string): string {
@@ -41,11 +25,7 @@ export function ipAllowed(allow: readonly string[], ip: string | null): boolean 
   const key = allow.join(',');
   let list = compiled.get(key);
   if (!list) {
-    list = new BlockList();
-    for (const entry of allow) {
-      const c = parseCidr(entry);
-      list.addSubnet(c.address, c.prefix, c.family);
-    }
+    list = blockListOf(allow);
     if (compiled.size > 1000) compiled.clear();
     compiled.set(key, list);
   }

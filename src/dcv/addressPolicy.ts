@@ -3,7 +3,8 @@
 // client could make the gateway fetch from whatever sits on the network behind it. Every address is
 // checked after resolution and right before the connection to it, so there is no second look-up for
 // a rebinding DNS server to answer differently.
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
+import { blockListOf } from '../pki/cidr.js';
 
 /**
  * Denied whatever the operator says: link-local (where cloud metadata services answer, 169.254.169.254)
@@ -11,36 +12,6 @@ import { BlockList, isIP } from 'node:net';
  * and loopback ranges stay allowed by default: a private CA validates internal hosts.
  */
 export const ALWAYS_DENIED_CIDRS: readonly string[] = ['169.254.0.0/16', 'fe80::/10', '64:ff9b::a9fe:0/112', 'fd00:ec2::254/128'];
-
-export class CidrError extends Error {
-  override readonly name = 'CidrError';
-}
-
-interface Cidr {
-  address: string;
-  prefix: number;
-  family: 'ipv4' | 'ipv6';
-}
-
-/** "10.0.0.0/8", "fd00::/8", or one address (a /32 or /128). Throws CidrError naming the text. */
-export function parseCidr(text: string): Cidr {
-  const [address = '', prefixText, ...extra] = text.trim().split('/');
-  const version = isIP(address);
-  if (version === 0 || extra.length > 0) throw new CidrError(`${JSON.stringify(text)} is not an address range like 10.0.0.0/8 or fd00::/8`);
-  const max = version === 4 ? 32 : 128;
-  const prefix = prefixText === undefined ? max : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
-  if (!(prefix >= 0 && prefix <= max)) throw new CidrError(`${JSON.stringify(text)}: the prefix length must be 0 to ${max}`);
-  return { address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' };
-}
-
-function blockListOf(cidrs: readonly string[]): BlockList {
-  const list = new BlockList();
-  for (const text of cidrs) {
-    const { address, prefix, family } = parseCidr(text);
-    list.addSubnet(address, prefix, family);
-  }
-  return list;
-}
 
 export interface AddressPolicy {
   /** Why the validator must not connect to `address`, or null when it may. */
