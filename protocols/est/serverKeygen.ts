@@ -145,16 +145,12 @@ export class ServerKeys {
     return this.db.selectFrom('est_credential_keys').selectAll().where('owner', '=', owner).where('transaction_id', '=', transactionId).executeTakeFirst();
   }
 
-  private aad(owner: string, transactionId: string): Buffer {
-    return keptKeyAad(owner, transactionId);
-  }
-
   private seal(pkcs8: Buffer, owner: string, transactionId: string): string {
-    return this.box.seal(pkcs8, this.aad(owner, transactionId));
+    return this.box.seal(pkcs8, keptKeyAad(owner, transactionId));
   }
 
   private open(envelope: string, owner: string, transactionId: string): Buffer {
-    const pkcs8 = this.box.open(envelope, this.aad(owner, transactionId));
+    const pkcs8 = this.box.open(envelope, keptKeyAad(owner, transactionId));
     if (!pkcs8) throw new Error('a server-generated key does not open under this master key');
     return pkcs8;
   }
