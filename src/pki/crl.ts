@@ -15,7 +15,6 @@ import {
   explicit,
   headerLength,
   implicitPrimitive,
-  normalizeSerialHex,
   octetString,
   oid,
   sequence,
@@ -31,6 +30,7 @@ import {
 } from './der.js';
 import { OID } from './oids.js';
 import { toPem } from './pem.js';
+import { normalizeSerialHex } from './serial.js';
 
 export type { RevocationReason };
 
