@@ -6,7 +6,7 @@ import { randomSerial, signCertificate } from '../src/pki/certificate.js';
 import { CsrError, parseCsr, verifyCsrSignature } from '../src/pki/csr.js';
 import { bytesToIp, ipToBytes } from '../src/pki/ip.js';
 import { encodeName, parseDnString, parseNameDer } from '../src/pki/name.js';
-import { OID, SIGNATURE_HASH } from '../src/pki/oids.js';
+import { OID } from '../src/pki/oids.js';
 import { toPem } from '../src/pki/pem.js';
 import { ThreadedVerifier } from '../src/pki/verifyPool.js';
 import { makeCsr, tempDir } from './helpers/openssl.js';
@@ -139,18 +139,6 @@ describe('the OID table', () => {
     for (const [name, oid] of Object.entries(OID)) byValue.set(oid, [...(byValue.get(oid) ?? []), name]);
     expect([...byValue.values()].filter((names) => names.length > 1)).toEqual([]);
     for (const oid of byValue.keys()) expect(oid).toMatch(/^[0-2](\.(0|[1-9][0-9]*))+$/);
-  });
-
-  it('gives a hash for every signature algorithm certgate signs CSRs and certificates with (Ed25519: none)', () => {
-    expect(SIGNATURE_HASH).toEqual({
-      [OID.sha256WithRSAEncryption]: 'sha256',
-      [OID.sha384WithRSAEncryption]: 'sha384',
-      [OID.sha512WithRSAEncryption]: 'sha512',
-      [OID.ecdsaWithSHA256]: 'sha256',
-      [OID.ecdsaWithSHA384]: 'sha384',
-      [OID.ecdsaWithSHA512]: 'sha512',
-      [OID.ed25519]: null,
-    });
   });
 });
 
