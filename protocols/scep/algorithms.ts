@@ -79,16 +79,12 @@ export interface ContentCipher {
   ivLength: number;
 }
 
+export const AES_128_CBC: ContentCipher = { oid: OID.aes128Cbc, name: 'aes-128-cbc', keyLength: 16, ivLength: 16 };
+export const AES_256_CBC: ContentCipher = { oid: OID.aes256Cbc, name: 'aes-256-cbc', keyLength: 32, ivLength: 16 };
+export const DES_EDE3_CBC: ContentCipher = { oid: OID.desEde3Cbc, name: 'des-ede3-cbc', keyLength: 24, ivLength: 8 };
+const AES_192_CBC: ContentCipher = { oid: OID.aes192Cbc, name: 'aes-192-cbc', keyLength: 24, ivLength: 16 };
 /** Content encryption: AES-CBC and 3DES (single DES, RC2 and the rest are refused: badAlg). */
-export const CIPHERS: Readonly<Record<string, ContentCipher>> = {
-  '2.16.840.1.101.3.4.1.2': { oid: '2.16.840.1.101.3.4.1.2', name: 'aes-128-cbc', keyLength: 16, ivLength: 16 },
-  '2.16.840.1.101.3.4.1.22': { oid: '2.16.840.1.101.3.4.1.22', name: 'aes-192-cbc', keyLength: 24, ivLength: 16 },
-  '2.16.840.1.101.3.4.1.42': { oid: '2.16.840.1.101.3.4.1.42', name: 'aes-256-cbc', keyLength: 32, ivLength: 16 },
-  '1.2.840.113549.3.7': { oid: '1.2.840.113549.3.7', name: 'des-ede3-cbc', keyLength: 24, ivLength: 8 },
-};
-export const AES_256_CBC = CIPHERS['2.16.840.1.101.3.4.1.42'] as ContentCipher;
-export const AES_128_CBC = CIPHERS['2.16.840.1.101.3.4.1.2'] as ContentCipher;
-export const DES_EDE3_CBC = CIPHERS['1.2.840.113549.3.7'] as ContentCipher;
+export const CIPHERS: Readonly<Record<string, ContentCipher>> = Object.fromEntries([AES_128_CBC, AES_192_CBC, AES_256_CBC, DES_EDE3_CBC].map((c) => [c.oid, c]));
 
 /** What GetCACaps advertises (RFC 8894 §3.5.2); see CLIENTS.md for why exactly these. */
 export const CA_CAPABILITIES = ['AES', 'DES3', 'POSTPKIOperation', 'Renewal', 'SHA-256', 'SHA-384', 'SHA-512', 'SCEPStandard'] as const;

@@ -59,6 +59,11 @@ export const OID = {
   sha256: '2.16.840.1.101.3.4.2.1',
   sha384: '2.16.840.1.101.3.4.2.2',
   sha512: '2.16.840.1.101.3.4.2.3',
+  // content encryption (CMS EnvelopedData)
+  aes128Cbc: '2.16.840.1.101.3.4.1.2',
+  aes192Cbc: '2.16.840.1.101.3.4.1.22',
+  aes256Cbc: '2.16.840.1.101.3.4.1.42',
+  desEde3Cbc: '1.2.840.113549.3.7',
   // CMS content types and signed attributes (RFC 5652), and PKCS#12 (RFC 7292)
   data: '1.2.840.113549.1.7.1',
   signedData: '1.2.840.113549.1.7.2',
