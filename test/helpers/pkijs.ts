@@ -128,11 +128,12 @@ export class CertsOnlyError extends Error {
  * download) holds, each certificate and CRL as sent; a CertsOnlyError for anything else.
  */
 export function readCertsOnly(der: Uint8Array): { certificates: Buffer[]; crls: Buffer[] } {
-  const parsed = asn1js.fromBER(der);
-  if (parsed.offset === -1 || parsed.offset !== der.byteLength) throw new CertsOnlyError('not one DER value');
   let signed: pkijs.SignedData;
   let seq: asn1js.Sequence;
+  // asn1js and pkijs meet malformed input with errors of every kind.
   try {
+    const parsed = asn1js.fromBER(der);
+    if (parsed.offset === -1 || parsed.offset !== der.byteLength) throw new CertsOnlyError('not one DER value');
     const info = new pkijs.ContentInfo({ schema: parsed.result });
     if (info.contentType !== pkijs.ContentInfo.SIGNED_DATA) throw new CertsOnlyError(`content type ${info.contentType} is not signed-data`);
     seq = info.content as asn1js.Sequence;
