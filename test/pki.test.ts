@@ -10,8 +10,10 @@ import { randomSerial, signCertificate } from '../src/pki/certificate.js';
 import { CsrError, parseCsr, verifyCsrSignature } from '../src/pki/csr.js';
 import { bytesToIp, ipToBytes } from '../src/pki/ip.js';
 import { encodeName, parseDnString, parseNameDer } from '../src/pki/name.js';
+import { OID } from '../src/pki/oids.js';
 import { fromPem, pemBlocks, PemError, toPem } from '../src/pki/pem.js';
 import { certsOnlyPkcs7 } from '../src/pki/pkcs7.js';
+import { ThreadedVerifier } from '../src/pki/verifyPool.js';
 import { makeCsr, openssl, tempDir } from './helpers/openssl.js';
 import { readCertsOnly } from './helpers/pkijs.js';
 
@@ -134,6 +136,35 @@ describe('ids', () => {
     for (const id of ids.slice(0, 50)) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(new Set(ids).size).toBe(ids.length);
     expect([...ids].sort()).toEqual(ids);
+  });
+});
+
+describe('the OID table', () => {
+  it('names each identifier once: no two names for one OID, every value a dotted OID', () => {
+    const byValue = new Map<string, string[]>();
+    for (const [name, oid] of Object.entries(OID)) byValue.set(oid, [...(byValue.get(oid) ?? []), name]);
+    expect([...byValue.values()].filter((names) => names.length > 1)).toEqual([]);
+    for (const oid of byValue.keys()) expect(oid).toMatch(/^[0-2](\.(0|[1-9][0-9]*))+$/);
+  });
+});
+
+describe('the CSR signature threads', () => {
+  it('agree with verifyCsrSignature, reading the hash from the same table, and refuse what it refuses', async () => {
+    const verifier = new ThreadedVerifier(1);
+    try {
+      for (const key of ['ec-p256', 'ec-p384', 'rsa-2048'] as const) {
+        const csr = parseCsr(makeCsr(dir, { key, name: `thread-${key}` }).csrPem);
+        const forged = { ...csr, signature: Buffer.from(csr.signature).fill(1, 8, 16) };
+        expect([await verifier.verify(csr), await verifier.verify(forged)]).toEqual([true, false]);
+        expect(verifyCsrSignature(forged)).toBe(false);
+      }
+      const csr = parseCsr(makeCsr(dir, { name: 'thread-unsupported' }).csrPem);
+      for (const signatureAlgorithm of [OID.ecdsaWithSHA1, 'constructor']) {
+        await expect(verifier.verify({ ...csr, signatureAlgorithm })).rejects.toThrow(new CsrError(`unsupported CSR signature algorithm ${signatureAlgorithm}`));
+      }
+    } finally {
+      await verifier.close();
+    }
   });
 });
 

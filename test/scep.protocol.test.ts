@@ -1,7 +1,7 @@
 // SCEP (RFC 8894) against one embedded certgate, with a client built from certgate's CMS codec;
 // openssl checks what a relying party would (the CertRep's signature and the RA's chain, the
 // issued certificates, the CRL). strongSwan is the unmodified client, in test/clients.
-import { normalizeSerialHex } from '../src/pki/der.js';
+import { normalizeSerialHex } from '../src/pki/serial.js';
 import { constants, createPublicKey, publicEncrypt, randomBytes, X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequestRaw } from 'node:https';

@@ -1,6 +1,7 @@
 // Reading the ASN.1 values of a SCEP message (asn1js): anything not of the expected type is a
 // MalformedMessage, since a message whose fields cannot be read cannot be answered.
 import * as asn1js from 'asn1js';
+import { serialOrNull } from '../../src/pki/serial.js';
 import { MalformedMessage } from './messageErrors.js';
 
 export function berOf(bytes: Uint8Array): asn1js.AsnType {
@@ -25,7 +26,8 @@ export function stringOf(value: unknown, what: string): string {
 }
 
 export function serialHexOf(serial: asn1js.Integer): string {
-  return bytesOf(serial.valueBlock.valueHexView).toString('hex').replace(/^(00)+(?=.)/, '');
+  // Zero is no certificate's serial: looking '00' up finds none, as it always did.
+  return serialOrNull(bytesOf(serial.valueBlock.valueHexView)) ?? '00';
 }
 
 /** `fn()`, or `fallback` when it throws (a malformed value is as good as a wrong one here). */

@@ -4,6 +4,7 @@
 import { constants, createHash, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
+import { OID } from '../../src/pki/oids.js';
 import { preEncoded } from '../../src/pki/pkcs7.js';
 import { CMS, DIGEST_OID, DIGESTS, RSA_ENCRYPTION, RSASSA_PSS, SCEP_ATTR, SIGNATURES, type DigestName } from './algorithms.js';
 import { berOf, bytesOf, octets, orElse, toDer } from './asn1Values.js';
@@ -125,7 +126,7 @@ function subjectKeyIdMatches(cert: pkijs.Certificate, sid: unknown): boolean {
   // SubjectKeyIdentifier is [0] IMPLICIT OCTET STRING; pkijs leaves it as a raw block.
   const block = sid as { idBlock?: { tagClass: number; tagNumber: number }; valueBlock?: { valueHexView?: Uint8Array } };
   if (block.idBlock?.tagClass !== 3 || block.idBlock.tagNumber !== 0 || !block.valueBlock?.valueHexView) return false;
-  const ext = cert.extensions?.find((e) => e.extnID === '2.5.29.14');
+  const ext = cert.extensions?.find((e) => e.extnID === OID.subjectKeyIdentifier);
   const ski = ext?.parsedValue as asn1js.OctetString | undefined;
   return !!ski && bytesOf(ski.valueBlock.valueHexView).equals(bytesOf(block.valueBlock.valueHexView));
 }
