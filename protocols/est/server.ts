@@ -13,8 +13,9 @@ import type { CertificateRecord, Constraint, EnrollmentRequest, ProductRecord } 
 import { readCertificateBasics } from '../../src/pki/certInfo.js';
 import { CsrError, parseCsr, verifyCsrSignature, type ParsedCsr } from '../../src/pki/csr.js';
 import { parseNameDer, type NameAttribute } from '../../src/pki/name.js';
+import { namesOfCertificate, namesOfCsr } from '../../src/pki/names.js';
 import { fromPem } from '../../src/pki/pem.js';
-import { authenticateCaller, claimedPrincipal, ClientCertificates, namesRefusal, requestedNamesOf, sourceIpOf, type Caller } from './auth.js';
+import { authenticateCaller, claimedPrincipal, ClientCertificates, namesRefusal, sourceIpOf, type Caller } from './auth.js';
 import { certsOnly } from './cms.js';
 import { csrAttrsFor } from './csrattrs.js';
 import { matchEstPath, ProductResolver, type EstRoute, type Operation } from './paths.js';
@@ -49,7 +50,6 @@ function requireSameSubject(csr: ParsedCsr, certificate: CertificateRecord): voi
 }
 
 /** Every name of a certgate certificate (its SAN holds them all, CN included). */
-const namesOf = (c: CertificateRecord): string[] => [...c.sanDns, ...c.sanIp, ...c.sanEmail, ...c.sanUri];
 
 type Deliver = (res: ServerResponse, certificate: CertificateRecord) => void | Promise<void>;
 
@@ -147,7 +147,7 @@ export class EstServer {
     if (op === 'simplereenroll') {
       const renewed = caller.certificate as CertificateRecord;
       requireSameSubject(parseCsrOrRefuse(der), renewed);
-      constraints.push({ kind: 'exactNames', names: namesOf(renewed) });
+      constraints.push({ kind: 'exactNames', names: namesOfCertificate(renewed) });
     } else {
       constraints.push(...(await this.boundNames(req, caller, product, parseCsrOrRefuse(der))));
     }
@@ -182,7 +182,7 @@ export class EstServer {
   private async boundNames(req: IncomingMessage, caller: Caller, product: ProductRecord, csr: ParsedCsr): Promise<Constraint[]> {
     const binding = caller.binding;
     if (!binding) return [];
-    const refusal = namesRefusal(binding, requestedNamesOf(csr));
+    const refusal = namesRefusal(binding, namesOfCsr(csr));
     if (refusal) {
       await this.core.credentials.recordRefusal({ protocol: 'est', sourceIp: sourceIpOf(req), productId: product.id }, binding.presented, refusal, 'tls-client-certificate', caller.actor);
       throw new EstHttpError(403, refusal);
