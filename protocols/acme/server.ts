@@ -14,6 +14,7 @@ import { REVOCATION_REASON_CODES, type AuditContext, type ProductRecord, type Re
 import { readCertificateBasics } from '../../src/pki/certInfo.js';
 import { normalizeSerialHex } from '../../src/pki/der.js';
 import { CsrError, parseCsr, type ParsedCsr } from '../../src/pki/csr.js';
+import { comparableName, namesOfCsr } from '../../src/pki/names.js';
 import type { AcmeDb, Account, Authz, Challenge, ChallengeType, Identifier, Order, StoredProblem } from './db.js';
 import { parseEab, payloadJson, requirePostAsGet, thumbprintOf, verifyJws, verifyKeyChange, type VerifiedJws } from './jws.js';
 import type { NonceStore } from './nonces.js';
@@ -679,9 +680,8 @@ function checkCsrNames(der: Buffer, identifiers: Identifier[]): ParsedCsr {
     if (e instanceof CsrError) throw new AcmeProblem('badCSR', e.message);
     throw e;
   }
-  const asked = new Set([...csr.san.dns.map((d) => d.toLowerCase()), ...csr.san.ip]);
-  if (csr.subject.commonName) asked.add(csr.subject.commonName.toLowerCase());
-  const ordered = new Set(identifiers.map((i) => i.value));
+  const asked = new Set(namesOfCsr(csr));
+  const ordered = new Set(identifiers.map((i) => comparableName(i.value)));
   const extra = [...asked].filter((n) => !ordered.has(n));
   const missing = [...ordered].filter((n) => !asked.has(n));
   if (extra.length || missing.length) {

@@ -6,11 +6,6 @@ import type { CertificateRecord, KeyAlgorithm } from '../../src/core/types.js';
 import type { ManagedKey } from './issuance.js';
 import { keyAlgorithmInput } from './keyAlgorithm.js';
 
-/** Every name a certificate carries, as the worker's name constraints compare them. */
-export function namesOf(cert: CertificateRecord): string[] {
-  return [...cert.sanDns, ...cert.sanIp, ...cert.sanEmail, ...cert.sanUri];
-}
-
 /** One of our certificates: imported ones are renewed by their own CA (and can be marked renewed). */
 export async function issuedCertificate(core: CoreServices, certificateId: string): Promise<CertificateRecord> {
   const cert = await core.queries.certificateById(certificateId);
