@@ -9,7 +9,7 @@ import type { CaRecord, CertificateRecord } from '../../src/core/types.js';
 import { serialOrNull } from '../../src/pki/serial.js';
 import { pemBlocks, PemError } from '../../src/pki/pem.js';
 import { authorize, certificateResource, mayDo } from './auth.js';
-import { issuedCertificate } from './originals.js';
+import { issuedCertificate } from './followedCertificate.js';
 import { certmanKeyAlgorithm } from './keyAlgorithm.js';
 import type { RestRoutes } from './route.js';
 
