@@ -9,6 +9,7 @@ import type { CaSecrets } from './ca/createCa.js';
 import { chainKeyOf, isUnkeyed } from './audit/chain.js';
 import { publicUrlOf, type Config } from './config.js';
 import { checkMasterKey, persistNewMasterKey, resolveMasterKey } from './masterKey.js';
+import type { CredentialKind } from './auth/credentialKinds.js';
 import { CredentialService } from './auth/credentialService.js';
 import { EnrollmentService, type NameAuthorizer } from './core/enrollmentService.js';
 import { MemoryRateCounter, RedisRateCounter, type RateCounter } from './core/rateCounter.js';
@@ -79,6 +80,11 @@ export interface RuntimeOptions {
   queuePrefix?: string;
   /** The front-ends of this deployment (protocols/index.ts). Their migrations run at open. */
   protocols?: readonly ProtocolModule[];
+  /**
+   * The kinds of credential that can be created and presented. Default: those of `protocols`. A
+   * runtime that mounts no protocol (the CLI) still manages their credentials.
+   */
+  credentialKinds?: readonly CredentialKind[];
 }
 
 /**
@@ -117,6 +123,9 @@ async function openStoreWithMasterKey(config: Config, log: Logger): Promise<{ st
   }
   return { store, masterKey };
 }
+
+/** The kinds of credential the protocols bring, in registration order. */
+export const credentialKindsOf = (protocols: readonly ProtocolModule[]): CredentialKind[] => protocols.flatMap((p) => (p.credentialKind ? [p.credentialKind] : []));
 
 export async function openRuntime(config: Config, options: RuntimeOptions = {}): Promise<Runtime> {
   const log = options.log ?? createLogger(config.logLevel);
@@ -179,6 +188,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   const credentials = new CredentialService(store, {
     masterKey: secrets.masterKey,
     tokenTtlSeconds: config.tokenTtlSeconds,
+    kinds: options.credentialKinds ?? credentialKindsOf(options.protocols ?? []),
     broadcast,
     // With Redis, a rotation or revocation reaches every process at once and the cache bound
     // only matters if that notice is lost; without it, the bound is how late others see it.

@@ -112,8 +112,20 @@ export async function rekeyDeployment(o: RekeyOptions): Promise<RekeyResult> {
       if (page.length < PAGE) break;
       after = (page.at(-1) as { id: string }).id;
     }
-    // acme (EAB HMAC keys) and scep (static challenges) are sealed; rest and est keep only a hash.
-    const sealedCredentials = await tx.selectFrom('credentials').select(['id', 'type', 'secret', 'previous_secret']).where('type', 'in', ['acme', 'scep']).execute();
+    // Only the kinds that seal their secrets (an EAB HMAC key, a static SCEP challenge); the others keep a hash.
+    const kinds = o.protocols.flatMap((m) => (m.credentialKind ? [m.credentialKind] : []));
+    const known = kinds.map((k) => k.type);
+    const strays = await tx
+      .selectFrom('credentials')
+      .select('type')
+      .distinct()
+      .$if(known.length > 0, (q) => q.where('type', 'not in', known))
+      .execute();
+    if (strays.length) throw new RekeyRefused(`credentials of type ${strays.map((r) => r.type).join(', ')} belong to no registered protocol, so whether their secrets are sealed is not known; nothing was rotated`);
+    const sealedTypes = kinds.flatMap((k) => (k.storage === 'sealed' ? [k.type] : []));
+    const sealedCredentials = sealedTypes.length
+      ? await tx.selectFrom('credentials').select(['id', 'type', 'secret', 'previous_secret']).where('type', 'in', sealedTypes).execute()
+      : [];
     for (const c of sealedCredentials) {
       const reseal = (stored: string, which: string): string => {
         const plain = oldBox.open(stored, c.id);
