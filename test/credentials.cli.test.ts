@@ -65,7 +65,10 @@ describe('certgate credential and audit commands', () => {
     expect(certgate(dir, ['credential', 'create', '--type', 'est', '--product', 'nope']).stderr).toMatch(/products: unknown product/);
     expect(certgate(dir, ['credential', 'create', '--type', 'est']).stderr).toMatch(/--product/);
     expect(certgate(dir, ['credential', 'create', '--type', 'est', '--product', '*', '--allow-ip', '300.1.1.1']).stderr).toMatch(/allowIps\[0\]/);
-    expect(certgate(dir, ['credential', 'create', '--type', 'ssh', '--product', '*']).code).toBe(1);
+    const ssh = certgate(dir, ['credential', 'create', '--type', 'ssh', '--product', '*']);
+    expect(ssh.code).toBe(1);
+    expect(ssh.stderr).toMatch(/type: unknown credential type "ssh"; known: scep, rest, acme, est/);
+    expect(certgate(dir, ['credential', 'list', '--type', 'ssh']).stderr).toMatch(/--type: unknown credential type "ssh"; known: scep, rest, acme, est/);
   });
 
   it('keeps the apikey commands as aliases of --type rest', () => {
