@@ -10,8 +10,6 @@ declare module '../../src/auth/credentialKinds.js' {
   }
 }
 
-const MAX_CLAIM = 200;
-
 export const acmeCredential: CredentialKind<'acme'> = {
   type: 'acme',
   storage: 'sealed',
@@ -20,7 +18,7 @@ export const acmeCredential: CredentialKind<'acme'> = {
     const hmacKey = randomBytes(32).toString('base64url');
     return { shown: hmacKey, secret: hmacKey };
   },
-  claimedIdentity: ({ kid }) => `acme:${kid.slice(0, MAX_CLAIM)}`,
+  claimedIdentity: ({ kid }) => `acme:${kid}`,
   claimedBy: ({ kid }) => `acme-kid:${kid}`,
   async resolve({ kid, verify }, lookup) {
     const credential = await lookup.byId(kid);

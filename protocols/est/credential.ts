@@ -11,8 +11,6 @@ declare module '../../src/auth/credentialKinds.js' {
   }
 }
 
-const MAX_CLAIM = 200;
-
 export const estCredential: CredentialKind<'est'> = {
   type: 'est',
   storage: 'hashed',
@@ -20,7 +18,7 @@ export const estCredential: CredentialKind<'est'> = {
     const password = randomBytes(32).toString('base64url');
     return { shown: password, secret: password };
   },
-  claimedIdentity: ({ username }) => `est:${username.slice(0, MAX_CLAIM)}`,
+  claimedIdentity: ({ username }) => `est:${username}`,
   claimedBy: ({ username }) => `est-user:${username}`,
   async resolve({ username, password }, lookup) {
     const credential = await lookup.liveByName(username);

@@ -41,6 +41,9 @@ const MESSAGES: Record<RefusalReason, string> = {
 /** Refusals that say the caller did not know the secret: these are what the throttle counts. */
 const FAILED_GUESS: ReadonlySet<RefusalReason> = new Set(['unknown', 'wrongSecret', 'malformed', 'tokenInvalid', 'secretRotated']);
 
+/** The longest claimed identity the throttle counts by (a kind prefix and 200 characters of what was claimed). */
+const MAX_IDENTITY = 210;
+
 /** The type of credential whose id and secret /v1/auth/token exchanges for a bearer token. */
 const TOKEN_TYPE = 'rest';
 
@@ -69,7 +72,8 @@ export class CredentialVerifier {
   async authenticate(presented: PresentedCredential, context: AuthContext): Promise<AuthResult> {
     const kind = this.parts.kinds.find(presented.type);
     if (!kind) return this.refuse(presented.type, 'unknown', context, 'wrongType');
-    const identity = kind.claimedIdentity(presented);
+    // A counter key: bounded here, so that a long username makes no long key.
+    const identity = kind.claimedIdentity(presented)?.slice(0, MAX_IDENTITY) ?? null;
     const claimed = (credential?: CredentialRecord): string => credential?.id ?? kind.claimedBy?.(presented) ?? 'unknown';
     const { throttle } = this.parts;
     const gate = throttle ? await throttle.check(context.sourceIp, identity) : ({ throttled: false } as const);
