@@ -14,7 +14,7 @@ import { CredentialService } from './auth/credentialService.js';
 import { EnrollmentService, type NameAuthorizer } from './core/enrollmentService.js';
 import { MemoryRateCounter, RedisRateCounter, type RateCounter } from './core/rateCounter.js';
 import { RequestLimits } from './auth/requestLimits.js';
-import type { CoreServices, JobOptions, MountedProtocol, ProtocolJobs, ProtocolModule, ProtocolTables, StatusChangeListener } from './core/protocol.js';
+import { credentialKindsOf, type CoreServices, type JobOptions, type MountedProtocol, type ProtocolJobs, type ProtocolModule, type ProtocolTables, type StatusChangeListener } from './core/protocol.js';
 import { createSealing, type Sealing } from './core/sealing.js';
 import { SystemSigner } from './core/systemSigner.js';
 import { guardOf, guardTables } from './core/tableGuard.js';
@@ -123,9 +123,6 @@ async function openStoreWithMasterKey(config: Config, log: Logger): Promise<{ st
   }
   return { store, masterKey };
 }
-
-/** The kinds of credential the protocols bring, in registration order. */
-export const credentialKindsOf = (protocols: readonly ProtocolModule[]): CredentialKind[] => protocols.flatMap((p) => (p.credentialKind ? [p.credentialKind] : []));
 
 export async function openRuntime(config: Config, options: RuntimeOptions = {}): Promise<Runtime> {
   const log = options.log ?? createLogger(config.logLevel);

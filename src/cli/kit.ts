@@ -4,8 +4,8 @@ import { CLI_ACTOR } from '../audit/actions.js';
 import { loadConfig, type Config } from '../config.js';
 import { AppError } from '../core/errors.js';
 import type { AuditContext } from '../core/types.js';
-import type { ProtocolModule } from '../core/protocol.js';
-import { credentialKindsOf, openRuntime, type Runtime } from '../runtime.js';
+import { credentialKindsOf, type ProtocolModule } from '../core/protocol.js';
+import { openRuntime, type Runtime } from '../runtime.js';
 
 /** What the CLI does is done by `cli`, from no address, in the audit trail. */
 export const CLI_CONTEXT: AuditContext = { actor: CLI_ACTOR, protocol: 'cli', sourceIp: null };

@@ -148,3 +148,6 @@ export interface ProtocolModule {
    */
   resealUnder?(context: ResealContext): Promise<Readonly<Record<string, number>>>;
 }
+
+/** The kinds of credential the protocols bring, in registration order. */
+export const credentialKindsOf = (protocols: readonly ProtocolModule[]): CredentialKind[] => protocols.flatMap((p) => (p.credentialKind ? [p.credentialKind] : []));

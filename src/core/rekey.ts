@@ -13,7 +13,7 @@ import { KyselyWriter } from '../store/kyselyWriter.js';
 import type { Database } from '../store/schema.js';
 import type { Store } from '../store/types.js';
 import { AppError } from './errors.js';
-import type { ProtocolModule, ResealContext } from './protocol.js';
+import { credentialKindsOf, type ProtocolModule, type ResealContext } from './protocol.js';
 import { createSealing, keyEnvelopeKind, type Sealing } from './sealing.js';
 import { guardOf, guardTables, type TableGuard } from './tableGuard.js';
 import type { AuditEntry } from './types.js';
@@ -113,7 +113,7 @@ export async function rekeyDeployment(o: RekeyOptions): Promise<RekeyResult> {
       after = (page.at(-1) as { id: string }).id;
     }
     // Only the kinds that seal their secrets (an EAB HMAC key, a static SCEP challenge); the others keep a hash.
-    const kinds = o.protocols.flatMap((m) => (m.credentialKind ? [m.credentialKind] : []));
+    const kinds = credentialKindsOf(o.protocols);
     const known = kinds.map((k) => k.type);
     const strays = await tx
       .selectFrom('credentials')
