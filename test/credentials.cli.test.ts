@@ -69,7 +69,7 @@ describe('certgate credential and audit commands', () => {
     expect(ssh.code).toBe(1);
     expect(ssh.stderr).toMatch(/type: unknown credential type "ssh"; known: scep, rest, acme, est/);
     expect(certgate(dir, ['credential', 'list', '--type', 'ssh']).stderr).toMatch(/--type: unknown credential type "ssh"; known: scep, rest, acme, est/);
-  });
+  }, 120_000);
 
   it('keeps the apikey commands as aliases of --type rest', () => {
     const key = certgate(dir, ['apikey', 'create', '--name', 'pipeline', '--permission', 'read:*', '--json']);
