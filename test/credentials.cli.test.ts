@@ -42,7 +42,7 @@ describe('certgate credential and audit commands', () => {
 
     const human = certgate(dir, ['credential', 'create', '--type', 'acme', '--product', '*']);
     expect(human.stdout).toMatch(/EAB key id: [0-9a-f]{16}/);
-    expect(human.stdout).toMatch(/shown once/);
+    expect(human.stdout).toMatch(/shown once; stored encrypted under the master key/);
 
     const est = certgate(dir, ['credential', 'list', '--type', 'est', '--json']).json() as unknown as Record<string, unknown>[];
     expect(est).toEqual([expect.objectContaining({ id: made.est?.id, status: 'active' })]);

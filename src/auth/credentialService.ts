@@ -13,7 +13,7 @@ import { auditEntry, CredentialLifecycle, type CreatedCredential, type NewCreden
 import { CredentialUsage } from './credentialUsage.js';
 import { CredentialVerifier, type AuthRefusal, type AuthResult } from './credentialVerifier.js';
 import { LoginThrottle, RefusalAudit, type LoginThrottleSettings } from './loginThrottle.js';
-import { SecretBox } from './secrets.js';
+import { SecretBox, type SecretStorage } from './secrets.js';
 import { TokenIssuer } from './tokens.js';
 
 export type { AuthContext, PresentedCredential, RefusalReason } from './credentialKinds.js';
@@ -77,6 +77,11 @@ export class CredentialService {
   /** The registered kinds' types, in registration order. */
   get types(): string[] {
     return this.kinds.types;
+  }
+
+  /** How a type's secret is kept; undefined for a type no registered protocol brings. */
+  storageOf(type: string): SecretStorage | undefined {
+    return this.kinds.find(type)?.storage;
   }
 
   authenticate(presented: PresentedCredential, context: AuthContext): Promise<AuthResult> {

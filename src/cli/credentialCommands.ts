@@ -38,14 +38,14 @@ const SECRET_NAMES: Readonly<Record<CredentialType, string>> = {
   scep: 'challenge password',
 };
 
-function printCreated(json: boolean, created: Awaited<ReturnType<Runtime['credentials']['create']>>, verb: string): void {
+function printCreated(rt: Runtime, json: boolean, created: Awaited<ReturnType<Runtime['credentials']['create']>>, verb: string): void {
   const { credential: c, secret } = created;
   print(json, createdCredentialView(created), () =>
     [
       `${verb} ${c.type} credential ${c.id} (${c.name})`,
       ...(c.type === 'acme' ? [`  EAB key id: ${c.id}`] : c.type === 'est' ? [`  username:   ${c.name}`] : []),
       `  ${SECRET_NAMES[c.type] ?? 'secret'}: ${secret}`,
-      `  (shown once; ${c.type === 'rest' || c.type === 'est' ? 'only its hash is stored' : 'stored encrypted under the master key'})`,
+      `  (shown once; ${rt.credentials.storageOf(c.type) === 'sealed' ? 'stored encrypted under the master key' : 'only its hash is stored'})`,
     ].join('\n'),
   );
 }
@@ -82,7 +82,7 @@ export function registerCredentialCommands(program: Command, withRuntime: CliKit
         admin: !!opts.admin,
         scope: opts.scope,
       };
-      printCreated(!!opts.json, await rt.credentials.create(input, CLI_CONTEXT), 'created');
+      printCreated(rt, !!opts.json, await rt.credentials.create(input, CLI_CONTEXT), 'created');
     });
   const list = (opts: { type?: CredentialType; status: 'active' | 'revoked' | 'expired' | 'all'; json?: boolean }) =>
     withRuntime(async (rt) => {
@@ -131,7 +131,7 @@ export function registerCredentialCommands(program: Command, withRuntime: CliKit
     .option('--grace-seconds <n>', 'how long the old secret keeps working', intArg(0, 30 * 86_400), 0)
     .addOption(jsonOption())
     .action((id: string, opts: { graceSeconds: number; json?: boolean }) =>
-      withRuntime(async (rt) => printCreated(!!opts.json, await rt.credentials.rotate(id, opts.graceSeconds, CLI_CONTEXT), 'rotated')),
+      withRuntime(async (rt) => printCreated(rt, !!opts.json, await rt.credentials.rotate(id, opts.graceSeconds, CLI_CONTEXT), 'rotated')),
     );
   credential.command('revoke <id>').description('stop a credential now, in every process').addOption(jsonOption()).action(revoke);
 
