@@ -10,6 +10,7 @@ import { SecretBox, secretMatches, storedSecret } from '../src/auth/secrets.js';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
 import { loadConfig } from '../src/config.js';
 import type { ProtocolModule } from '../src/core/protocol.js';
+import { rekeyDeployment } from '../src/core/rekey.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
 import { tempDir } from './helpers/openssl.js';
 
@@ -77,6 +78,18 @@ describe('a credential kind a protocol registers', () => {
 
   it('refuses a type no protocol registered, naming the known ones', async () => {
     await expect(rt.credentials.create({ type: 'rest', products: '*', admin: true }, CLI_CONTEXT)).rejects.toThrow('type: unknown credential type "rest"; known: test-token');
+  });
+
+  // Last: it moves the deployment to another master key.
+  it('is resealed by a master-key rotation, which stops at a type no registered protocol brings', async () => {
+    const newKey = 'test-master-key-kinds-rotated-01';
+    const rotate = (protocols: ProtocolModule[]) => rekeyDeployment({ store: rt.store, oldKey: MASTER_KEY, newKey, protocols, newKeySource: 'the test' });
+    await expect(rotate([])).rejects.toThrow('credentials of type test-token belong to no registered protocol');
+    const { counts } = await rotate([testTokenProtocol]);
+    expect(counts.credential_secrets).toBe(1);
+    const [credential] = (await rt.store.credentials.list({ type: 'test-token' }, { limit: 10, offset: 0 })).credentials;
+    expect(new SecretBox(newKey).open(credential?.secret as string, credential?.id as string)).toMatch(/^[0-9a-f]{24}$/);
+    expect(new SecretBox(MASTER_KEY).open(credential?.secret as string, credential?.id as string)).toBeNull();
   });
 });
 
