@@ -14,10 +14,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
+import { PROTOCOLS } from '../protocols/index.js';
 import { createCa } from '../src/ca/createCa.js';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
 import { loadConfig } from '../src/config.js';
 import { createProduct } from '../src/core/products.js';
+import { credentialKindsOf } from '../src/core/protocol.js';
 import { initialize } from '../src/init.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { openRuntime } from '../src/runtime.js';
@@ -49,7 +51,7 @@ interface Target {
 /** Root and issuing CA, admin key (init), and a second issuing CA with a product of its own. */
 async function prepareCas(env: { dataDir: string; databaseUrl?: string }): Promise<Seeded> {
   const config = loadConfig({ env: {}, overrides: { ...env, masterKey: MASTER_KEY, logLevel: 'warn', httpPort: 0, httpsPort: 0 } });
-  const rt = await openRuntime(config);
+  const rt = await openRuntime(config, { credentialKinds: credentialKindsOf(PROTOCOLS) });
   try {
     const { root, issuing, product: first, adminToken } = await initialize(rt);
     if (!root || !issuing || !first || !adminToken) throw new Error('the bench needs an empty store');

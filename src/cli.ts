@@ -25,7 +25,7 @@ const program = new Command('certgate')
   .option('--config <file>', 'JSON config file (environment variables override it)')
   .showHelpAfterError();
 
-const { config, withRuntime } = cliKit(program);
+const { config, withRuntime } = cliKit(program, () => protocols);
 
 const processesOption = (): Option =>
   new Option('--processes <n>', 'HTTP processes sharing the ports, e.g. one per core (needs REDIS_URL when more than 1)').argParser((v) => Number(v));

@@ -9,11 +9,12 @@ import type { CaSecrets } from './ca/createCa.js';
 import { chainKeyOf, isUnkeyed } from './audit/chain.js';
 import { publicUrlOf, type Config } from './config.js';
 import { checkMasterKey, persistNewMasterKey, resolveMasterKey } from './masterKey.js';
+import type { CredentialKind } from './auth/credentialKinds.js';
 import { CredentialService } from './auth/credentialService.js';
 import { EnrollmentService, type NameAuthorizer } from './core/enrollmentService.js';
 import { MemoryRateCounter, RedisRateCounter, type RateCounter } from './core/rateCounter.js';
 import { RequestLimits } from './auth/requestLimits.js';
-import type { CoreServices, JobOptions, MountedProtocol, ProtocolJobs, ProtocolModule, ProtocolTables, StatusChangeListener } from './core/protocol.js';
+import { credentialKindsOf, type CoreServices, type JobOptions, type MountedProtocol, type ProtocolJobs, type ProtocolModule, type ProtocolTables, type StatusChangeListener } from './core/protocol.js';
 import { createSealing, type Sealing } from './core/sealing.js';
 import { SystemSigner } from './core/systemSigner.js';
 import { guardOf, guardTables } from './core/tableGuard.js';
@@ -79,6 +80,11 @@ export interface RuntimeOptions {
   queuePrefix?: string;
   /** The front-ends of this deployment (protocols/index.ts). Their migrations run at open. */
   protocols?: readonly ProtocolModule[];
+  /**
+   * The kinds of credential that can be created and presented. Default: those of `protocols`. A
+   * runtime that mounts no protocol (the CLI) still manages their credentials.
+   */
+  credentialKinds?: readonly CredentialKind[];
 }
 
 /**
@@ -179,6 +185,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   const credentials = new CredentialService(store, {
     masterKey: secrets.masterKey,
     tokenTtlSeconds: config.tokenTtlSeconds,
+    kinds: options.credentialKinds ?? credentialKindsOf(options.protocols ?? []),
     broadcast,
     // With Redis, a rotation or revocation reaches every process at once and the cache bound
     // only matters if that notice is lost; without it, the bound is how late others see it.

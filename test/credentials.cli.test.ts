@@ -42,7 +42,7 @@ describe('certgate credential and audit commands', () => {
 
     const human = certgate(dir, ['credential', 'create', '--type', 'acme', '--product', '*']);
     expect(human.stdout).toMatch(/EAB key id: [0-9a-f]{16}/);
-    expect(human.stdout).toMatch(/shown once/);
+    expect(human.stdout).toMatch(/shown once; stored encrypted under the master key/);
 
     const est = certgate(dir, ['credential', 'list', '--type', 'est', '--json']).json() as unknown as Record<string, unknown>[];
     expect(est).toEqual([expect.objectContaining({ id: made.est?.id, status: 'active' })]);
@@ -65,8 +65,11 @@ describe('certgate credential and audit commands', () => {
     expect(certgate(dir, ['credential', 'create', '--type', 'est', '--product', 'nope']).stderr).toMatch(/products: unknown product/);
     expect(certgate(dir, ['credential', 'create', '--type', 'est']).stderr).toMatch(/--product/);
     expect(certgate(dir, ['credential', 'create', '--type', 'est', '--product', '*', '--allow-ip', '300.1.1.1']).stderr).toMatch(/allowIps\[0\]/);
-    expect(certgate(dir, ['credential', 'create', '--type', 'ssh', '--product', '*']).code).toBe(1);
-  });
+    const ssh = certgate(dir, ['credential', 'create', '--type', 'ssh', '--product', '*']);
+    expect(ssh.code).toBe(1);
+    expect(ssh.stderr).toMatch(/type: unknown credential type "ssh"; known: scep, rest, acme, est/);
+    expect(certgate(dir, ['credential', 'list', '--type', 'ssh']).stderr).toMatch(/--type: unknown credential type "ssh"; known: scep, rest, acme, est/);
+  }, 120_000);
 
   it('keeps the apikey commands as aliases of --type rest', () => {
     const key = certgate(dir, ['apikey', 'create', '--name', 'pipeline', '--permission', 'read:*', '--json']);

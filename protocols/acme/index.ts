@@ -2,6 +2,7 @@
 import type { NameAuthorizer } from '../../src/core/enrollmentService.js';
 import type { ProtocolModule } from '../../src/core/protocol.js';
 import { acmeBaseUrl } from './baseUrl.js';
+import { acmeCredential } from './credential.js';
 import { AcmeDb } from './db.js';
 import { ACME_MIGRATIONS } from './migrations.js';
 import { createNonceStore } from './nonces.js';
@@ -17,6 +18,7 @@ const VALIDATION_TIMEOUT_MS = 10_000;
 export const acmeProtocol: ProtocolModule = {
   name: 'acme',
   migrations: ACME_MIGRATIONS,
+  credentialKind: acmeCredential,
   mount(core) {
     const { config, log } = core;
     const db = new AcmeDb(core.tables());

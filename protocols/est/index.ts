@@ -1,5 +1,6 @@
 // The EST front-end (RFC 7030) as a protocol module: on every listener, answering only over TLS.
 import type { ProtocolModule } from '../../src/core/protocol.js';
+import { estCredential } from './credential.js';
 import { EST_MIGRATIONS } from './migrations.js';
 import { EstServer } from './server.js';
 import { resealKeptKeys, ServerKeys } from './serverKeygen.js';
@@ -11,6 +12,7 @@ const SWEEP_INTERVAL_MS = 3_600_000;
 export const estProtocol: ProtocolModule = {
   name: 'est',
   migrations: EST_MIGRATIONS,
+  credentialKind: estCredential,
   mount(core) {
     const keys = new ServerKeys(core.tables(), core.sealing);
     const server = new EstServer(core, keys);

@@ -4,7 +4,7 @@ import { createdCredentialView, credentialView } from '../../src/auth/credential
 import { parsePermission } from '../../src/auth/permissions.js';
 import { badRequest, notFound, unauthorized } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
-import { CREDENTIAL_SCOPES, CREDENTIAL_TYPES, PERMISSION_ACTIONS, type Permission, type PermissionAction } from '../../src/core/types.js';
+import { CREDENTIAL_SCOPES, PERMISSION_ACTIONS, type Permission, type PermissionAction } from '../../src/core/types.js';
 import { auditContextOf, requireAdmin, sourceIpOf } from './auth.js';
 import { pageOf, pageQuery } from './pagination.js';
 import type { RestRoutes } from './route.js';
@@ -22,30 +22,35 @@ const permission = z.union([
   z.object({ ca: z.string().min(1), actions: z.array(z.enum(PERMISSION_ACTIONS as [PermissionAction, ...PermissionAction[]])).min(1) }),
 ]);
 
-const createBody = z
-  .object({
-    type: z.enum(CREDENTIAL_TYPES),
-    name: z.string().min(1).max(128).optional(),
-    products: z.union([z.literal('*'), z.array(z.string().min(1)).min(1)]),
-    ownerUser: z.string().min(1).max(200).optional(),
-    owner_user: z.string().min(1).max(200).optional(),
-    ownerGroup: z.string().min(1).max(200).optional(),
-    owner_group: z.string().min(1).max(200).optional(),
-    expiresAt: z.iso.datetime({ offset: true }).optional(),
-    expires_at: z.iso.datetime({ offset: true }).optional(),
-    expiresInDays: z.number().int().min(1).max(36_500).optional(),
-    allowIps: z.array(z.string()).max(100).optional(),
-    allow_ips: z.array(z.string()).max(100).optional(),
-    permissions: z.array(permission).optional(),
-    admin: z.boolean().optional(),
-    scope: z.enum(CREDENTIAL_SCOPES).optional().describe('own: reads and acts only on what it requested itself; product (default): on everything of its products'),
-  })
-  .strict();
+/** A credential type of the registered protocols (read at mount): an unknown one is a 400 that names them. */
+const credentialTypeOf = (types: string[]) => (types.length ? z.enum(types as [string, ...string[]]) : z.never());
 
-const listQuery = pageQuery.extend({
-  type: z.enum(CREDENTIAL_TYPES).optional(),
-  status: z.enum(['active', 'revoked', 'expired', 'all']).default('all'),
-});
+const createBodyOf = (type: z.ZodType<string>) =>
+  z
+    .object({
+      type,
+      name: z.string().min(1).max(128).optional(),
+      products: z.union([z.literal('*'), z.array(z.string().min(1)).min(1)]),
+      ownerUser: z.string().min(1).max(200).optional(),
+      owner_user: z.string().min(1).max(200).optional(),
+      ownerGroup: z.string().min(1).max(200).optional(),
+      owner_group: z.string().min(1).max(200).optional(),
+      expiresAt: z.iso.datetime({ offset: true }).optional(),
+      expires_at: z.iso.datetime({ offset: true }).optional(),
+      expiresInDays: z.number().int().min(1).max(36_500).optional(),
+      allowIps: z.array(z.string()).max(100).optional(),
+      allow_ips: z.array(z.string()).max(100).optional(),
+      permissions: z.array(permission).optional(),
+      admin: z.boolean().optional(),
+      scope: z.enum(CREDENTIAL_SCOPES).optional().describe('own: reads and acts only on what it requested itself; product (default): on everything of its products'),
+    })
+    .strict();
+
+const listQueryOf = (type: z.ZodType<string>) =>
+  pageQuery.extend({
+    type: type.optional(),
+    status: z.enum(['active', 'revoked', 'expired', 'all']).default('all'),
+  });
 
 const tokenBody = z
   .object({
@@ -80,11 +85,12 @@ export function mountTokenRoute(routes: RestRoutes, core: CoreServices): void {
   );
 }
 
-const credentialSchema = z.looseObject({ id: z.string(), type: z.enum(CREDENTIAL_TYPES), name: z.string(), scope: z.enum(CREDENTIAL_SCOPES) });
+const credentialSchema = z.looseObject({ id: z.string(), type: z.string(), name: z.string(), scope: z.enum(CREDENTIAL_SCOPES) });
 const createdSchema = z.looseObject({ id: z.string(), secret: z.string() });
 
 export function mountCredentialRoutes(routes: RestRoutes, core: CoreServices): void {
   const { credentials } = core;
+  const type = credentialTypeOf(credentials.types);
 
   routes.add(
     {
@@ -93,7 +99,7 @@ export function mountCredentialRoutes(routes: RestRoutes, core: CoreServices): v
       tag: 'Credentials',
       summary: 'Create a credential of any protocol; its secret is shown once',
       permission: 'admin',
-      body: createBody,
+      body: createBodyOf(type),
       responses: { 201: { description: 'Created', schema: createdSchema, headers: { Location: 'the credential' } } },
     },
     async ({ req, res, body: b }) => {
@@ -126,7 +132,7 @@ export function mountCredentialRoutes(routes: RestRoutes, core: CoreServices): v
       tag: 'Credentials',
       summary: 'Credentials, oldest first (never their secrets)',
       permission: 'admin',
-      query: listQuery,
+      query: listQueryOf(type),
       responses: { 200: { description: 'One page', schema: z.object({ credentials: z.array(credentialSchema), ...pageFields }) } },
     },
     async ({ req, res, query: q }) => {

@@ -6,6 +6,7 @@ import { mountAuditRoutes } from './auditRoutes.js';
 import { authenticate, refuseSecretsInUrl } from './auth.js';
 import { mountCaRoutes } from './caRoutes.js';
 import { mountCertificateRoutes } from './certificateRoutes.js';
+import { restCredential } from './credential.js';
 import { mountCredentialRoutes, mountTokenRoute } from './credentialRoutes.js';
 import { mountDownloadRoutes } from './downloadRoutes.js';
 import { restErrorHandler } from './errors.js';
@@ -24,6 +25,7 @@ export const REST_PATH = '/v1';
 
 export const restProtocol: ProtocolModule = {
   name: 'rest',
+  credentialKind: restCredential,
   mount: (core) => ({ path: REST_PATH, router: createRestRouter(core) }),
 };
 

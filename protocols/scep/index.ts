@@ -5,6 +5,7 @@ import type { ProtocolModule } from '../../src/core/protocol.js';
 import { resealKey } from '../../src/core/sealing.js';
 import { challengeRoutes, Challenges } from './challenges.js';
 import { CmsPool } from './cmsPool.js';
+import { scepCredential } from './credential.js';
 import { resealRaKeys, ScepDb } from './db.js';
 import { SCEP_MIGRATIONS } from './migrations.js';
 import { PkiOperations } from './operations.js';
@@ -18,6 +19,7 @@ const EXPIRED_KEPT_MS = 7 * 86_400_000;
 export const scepProtocol: ProtocolModule = {
   name: 'scep',
   migrations: SCEP_MIGRATIONS,
+  credentialKind: scepCredential,
   mount(core) {
     const { config, log } = core;
     const db = new ScepDb(core.tables());

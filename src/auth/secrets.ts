@@ -1,9 +1,7 @@
-// What each type of credential's secret is, how it is made, and how it is kept: a SHA-256 hash
-// where we only ever compare (`rest`, `est`: 256 random bits, so a slow hash buys nothing), and
-// AES-256-GCM under a key derived from the master key where the protocol needs the secret itself
-// (`acme`: the EAB HMAC key; `scep`: the challenge the operator hands to an MDM).
+// How credential secrets are kept: a SHA-256 hash where we only ever compare, and AES-256-GCM
+// under a key derived from the master key where the protocol needs the secret itself (an ACME EAB
+// HMAC key, a SCEP challenge the operator hands to an MDM). What each secret is, its kind makes.
 import { createHash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { CredentialType } from '../core/types.js';
 import type { SecretBox } from './envelope.js';
 
 /** A REST API key: cg_<credential id, 16 hex>_<secret, 43 base64url chars = 256 bits>. */
@@ -23,39 +21,21 @@ export function deriveKey(masterKey: string, purpose: string): Buffer {
   return Buffer.from(hkdfSync('sha256', masterKey, 'certgate', purpose, 32));
 }
 
-/** What the holder is given once, and what is stored. */
-export interface NewSecret {
-  /** The whole secret as the holder uses it (a REST key is `cg_<id>_<secret>`). */
-  shown: string;
-  stored: string;
-}
+/**
+ * How a kind keeps its secret: `hashed` (SHA-256) where it is only ever compared (256 random bits,
+ * so a slow hash buys nothing); `sealed` under the master key where its protocol needs the secret
+ * itself. The kinds (credentialKinds.ts) say which; the secret never leaves the core unsealed.
+ */
+export type SecretStorage = 'hashed' | 'sealed';
 
-export function newSecret(type: CredentialType, id: string, box: SecretBox): NewSecret {
-  switch (type) {
-    case 'rest': {
-      const secret = randomBytes(32).toString('base64url');
-      return { shown: `cg_${id}_${secret}`, stored: sha256Hex(secret) };
-    }
-    case 'est': {
-      const password = randomBytes(32).toString('base64url');
-      return { shown: password, stored: sha256Hex(password) };
-    }
-    case 'acme': {
-      // RFC 8555 §7.3.4: the CA gives the client a MAC key, base64url; HS256 wants 256 bits.
-      const hmacKey = randomBytes(32).toString('base64url');
-      return { shown: hmacKey, stored: box.seal(hmacKey, id) };
-    }
-    case 'scep': {
-      // Hex: a challengePassword is often a PrintableString, which has no '_'.
-      const challenge = randomBytes(16).toString('hex');
-      return { shown: challenge, stored: box.seal(challenge, id) };
-    }
-  }
+/** What is stored for a credential's secret. */
+export function storedSecret(storage: SecretStorage, secret: string, id: string, box: SecretBox): string {
+  return storage === 'hashed' ? sha256Hex(secret) : box.seal(secret, id);
 }
 
 /** Constant-time: does the presented secret match what is stored for this credential? */
-export function secretMatches(type: CredentialType, stored: string, presented: string, id: string, box: SecretBox): boolean {
-  if (type === 'rest' || type === 'est') return equalText(sha256Hex(presented), stored);
+export function secretMatches(storage: SecretStorage, stored: string, presented: string, id: string, box: SecretBox): boolean {
+  if (storage === 'hashed') return equalText(sha256Hex(presented), stored);
   const plain = box.open(stored, id);
   return plain !== null && equalText(sha256Hex(presented), sha256Hex(plain));
 }

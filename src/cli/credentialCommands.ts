@@ -4,7 +4,7 @@ import type { NewCredentialInput } from '../auth/credentialService.js';
 import { createdCredentialView, credentialState, credentialView } from '../auth/credentialView.js';
 import { parsePermission } from '../auth/permissions.js';
 import { AppError } from '../core/errors.js';
-import { CREDENTIAL_SCOPES, CREDENTIAL_TYPES, type CredentialRecord, type CredentialScope, type CredentialType, type Permission } from '../core/types.js';
+import { CREDENTIAL_SCOPES, type CredentialRecord, type CredentialScope, type CredentialType, type Permission } from '../core/types.js';
 import type { Runtime } from '../runtime.js';
 import { CLI_CONTEXT, collect, findCa, intArg, jsonOption, print, type CliKit } from './kit.js';
 
@@ -31,21 +31,21 @@ async function permissionsOf(rt: Runtime, texts: string[]): Promise<Permission[]
   );
 }
 
-const SECRET_NAMES: Record<CredentialType, string> = {
+const SECRET_NAMES: Readonly<Record<CredentialType, string>> = {
   rest: 'API key',
   acme: 'EAB HMAC key',
   est: 'password',
   scep: 'challenge password',
 };
 
-function printCreated(json: boolean, created: Awaited<ReturnType<Runtime['credentials']['create']>>, verb: string): void {
+function printCreated(rt: Runtime, json: boolean, created: Awaited<ReturnType<Runtime['credentials']['create']>>, verb: string): void {
   const { credential: c, secret } = created;
   print(json, createdCredentialView(created), () =>
     [
       `${verb} ${c.type} credential ${c.id} (${c.name})`,
       ...(c.type === 'acme' ? [`  EAB key id: ${c.id}`] : c.type === 'est' ? [`  username:   ${c.name}`] : []),
-      `  ${SECRET_NAMES[c.type]}: ${secret}`,
-      `  (shown once; ${c.type === 'rest' || c.type === 'est' ? 'only its hash is stored' : 'stored encrypted under the master key'})`,
+      `  ${SECRET_NAMES[c.type] ?? 'secret'}: ${secret}`,
+      `  (shown once; ${rt.credentials.storageOf(c.type) === 'sealed' ? 'stored encrypted under the master key' : 'only its hash is stored'})`,
     ].join('\n'),
   );
 }
@@ -82,10 +82,13 @@ export function registerCredentialCommands(program: Command, withRuntime: CliKit
         admin: !!opts.admin,
         scope: opts.scope,
       };
-      printCreated(!!opts.json, await rt.credentials.create(input, CLI_CONTEXT), 'created');
+      printCreated(rt, !!opts.json, await rt.credentials.create(input, CLI_CONTEXT), 'created');
     });
   const list = (opts: { type?: CredentialType; status: 'active' | 'revoked' | 'expired' | 'all'; json?: boolean }) =>
     withRuntime(async (rt) => {
+      if (opts.type !== undefined && !rt.credentials.types.includes(opts.type)) {
+        throw new AppError('bad_request', `--type: unknown credential type ${JSON.stringify(opts.type)}; known: ${rt.credentials.types.join(', ')}`);
+      }
       const { credentials } = await rt.credentials.list({ ...(opts.type ? { type: opts.type } : {}), status: opts.status }, { limit: 100_000, offset: 0 });
       printList(!!opts.json, credentials);
     });
@@ -99,7 +102,7 @@ export function registerCredentialCommands(program: Command, withRuntime: CliKit
   credential
     .command('create')
     .description('create a credential and print its secret, once')
-    .addOption(new Option('--type <type>', 'what it authenticates').choices(CREDENTIAL_TYPES).makeOptionMandatory())
+    .addOption(new Option('--type <type>', 'what it authenticates: a kind a protocol registers (rest, acme, est, scep)').makeOptionMandatory())
     .option('--product <id or name>', 'a product it may issue under (repeatable; "*" for all)', collect, [])
     .option('--name <name>', 'its name (for est: the Basic username)')
     .option('--owner-user <user>', 'who it belongs to')
@@ -118,7 +121,7 @@ export function registerCredentialCommands(program: Command, withRuntime: CliKit
     });
   credential
     .command('list')
-    .addOption(new Option('--type <type>', 'only this type').choices(CREDENTIAL_TYPES))
+    .addOption(new Option('--type <type>', 'only this type'))
     .addOption(new Option('--status <status>', 'active: neither revoked nor expired').choices(['active', 'revoked', 'expired', 'all']).default('all'))
     .addOption(jsonOption())
     .action(list);
@@ -128,7 +131,7 @@ export function registerCredentialCommands(program: Command, withRuntime: CliKit
     .option('--grace-seconds <n>', 'how long the old secret keeps working', intArg(0, 30 * 86_400), 0)
     .addOption(jsonOption())
     .action((id: string, opts: { graceSeconds: number; json?: boolean }) =>
-      withRuntime(async (rt) => printCreated(!!opts.json, await rt.credentials.rotate(id, opts.graceSeconds, CLI_CONTEXT), 'rotated')),
+      withRuntime(async (rt) => printCreated(rt, !!opts.json, await rt.credentials.rotate(id, opts.graceSeconds, CLI_CONTEXT), 'rotated')),
     );
   credential.command('revoke <id>').description('stop a credential now, in every process').addOption(jsonOption()).action(revoke);
 

@@ -4,6 +4,7 @@ import { CLI_ACTOR } from '../audit/actions.js';
 import { loadConfig, type Config } from '../config.js';
 import { AppError } from '../core/errors.js';
 import type { AuditContext } from '../core/types.js';
+import { credentialKindsOf, type ProtocolModule } from '../core/protocol.js';
 import { openRuntime, type Runtime } from '../runtime.js';
 
 /** What the CLI does is done by `cli`, from no address, in the audit trail. */
@@ -14,12 +15,13 @@ export interface CliKit {
   withRuntime<T>(fn: (rt: Runtime) => Promise<T>): Promise<T>;
 }
 
-export function cliKit(program: Command): CliKit {
+/** `protocols`: the registered front-ends, whose credentials the commands manage without mounting them. */
+export function cliKit(program: Command, protocols: () => readonly ProtocolModule[] = () => []): CliKit {
   const config = (overrides: Partial<Config> = {}): Config => loadConfig({ file: program.opts<{ config?: string }>().config, overrides });
   return {
     config,
     async withRuntime(fn) {
-      const rt = await openRuntime(config());
+      const rt = await openRuntime(config(), { credentialKinds: credentialKindsOf(protocols()) });
       try {
         return await fn(rt);
       } finally {

@@ -9,6 +9,7 @@ import type { Config } from '../config.js';
 import type { JobHandler } from '../queue/types.js';
 import type { OcspSignerStore } from '../store/types.js';
 import type { Authorizer } from '../auth/authorize.js';
+import type { CredentialKind } from '../auth/credentialKinds.js';
 import type { CredentialService } from '../auth/credentialService.js';
 import type { RequestLimits } from '../auth/requestLimits.js';
 import type { EnrollmentService, NameAuthorizer } from './enrollmentService.js';
@@ -137,6 +138,8 @@ export interface ProtocolModule {
   readonly name: string;
   /** Tables this protocol owns, migrated under its own name (kept apart from the core's). */
   readonly migrations?: Readonly<Record<string, Migration>>;
+  /** The credential its clients present (auth/credentialKinds.ts), when it brings a kind of its own. */
+  readonly credentialKind?: CredentialKind;
   mount(core: CoreServices): MountedProtocol;
   /**
    * Every value this protocol sealed under the master key in its own tables, opened with `from`
@@ -145,3 +148,6 @@ export interface ProtocolModule {
    */
   resealUnder?(context: ResealContext): Promise<Readonly<Record<string, number>>>;
 }
+
+/** The kinds of credential the protocols bring, in registration order. */
+export const credentialKindsOf = (protocols: readonly ProtocolModule[]): CredentialKind[] => protocols.flatMap((p) => (p.credentialKind ? [p.credentialKind] : []));

@@ -12,7 +12,7 @@ import { appendAudit, AUDIT_LOCK_KEY, KyselyAuditStore, resealTrail } from '../s
 import { KyselyWriter } from '../store/kyselyWriter.js';
 import type { Database } from '../store/schema.js';
 import type { Store } from '../store/types.js';
-import type { ProtocolModule, ResealContext } from './protocol.js';
+import { credentialKindsOf, type ProtocolModule, type ResealContext } from './protocol.js';
 import { createSealing, keyEnvelopeKind, RekeyRefused, resealKey, resealSecret } from './sealing.js';
 import { guardOf, guardTables, type TableGuard } from './tableGuard.js';
 import type { AuditEntry } from './types.js';
@@ -96,8 +96,20 @@ export async function rekeyDeployment(o: RekeyOptions): Promise<RekeyResult> {
       if (page.length < PAGE) break;
       after = (page.at(-1) as { id: string }).id;
     }
-    // acme (EAB HMAC keys) and scep (static challenges) are sealed; rest and est keep only a hash.
-    const sealedCredentials = await tx.selectFrom('credentials').select(['id', 'type', 'secret', 'previous_secret']).where('type', 'in', ['acme', 'scep']).execute();
+    // Only the kinds that seal their secrets (an EAB HMAC key, a static SCEP challenge); the others keep a hash.
+    const kinds = credentialKindsOf(o.protocols);
+    const known = kinds.map((k) => k.type);
+    const strays = await tx
+      .selectFrom('credentials')
+      .select('type')
+      .distinct()
+      .$if(known.length > 0, (q) => q.where('type', 'not in', known))
+      .execute();
+    if (strays.length) throw new RekeyRefused(`credentials of type ${strays.map((r) => r.type).join(', ')} belong to no registered protocol, so whether their secrets are sealed is not known; nothing was rotated`);
+    const sealedTypes = kinds.flatMap((k) => (k.storage === 'sealed' ? [k.type] : []));
+    const sealedCredentials = sealedTypes.length
+      ? await tx.selectFrom('credentials').select(['id', 'type', 'secret', 'previous_secret']).where('type', 'in', sealedTypes).execute()
+      : [];
     for (const c of sealedCredentials) {
       const reseal = (stored: string, which: string): string => resealSecret(oldBox, newBox, stored, c.id, `the ${which} secret of ${c.type} credential ${c.id}`);
       const secret = reseal(c.secret, 'current');

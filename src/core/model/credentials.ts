@@ -17,14 +17,14 @@ export interface Permission {
 export type CredentialScope = 'own' | 'product';
 export const CREDENTIAL_SCOPES: readonly CredentialScope[] = ['own', 'product'];
 
-export type CredentialType = 'rest' | 'acme' | 'est' | 'scep';
-export const CREDENTIAL_TYPES: readonly CredentialType[] = ['rest', 'acme', 'est', 'scep'];
+/** The kind of credential: one each protocol registers (auth/credentialKinds.ts), e.g. `rest`, `est`. */
+export type CredentialType = string;
 
 /**
  * One credential of any protocol: who may authenticate, under which products, from where, until
- * when. What the secret is depends on the type (auth/secrets.ts); only its hash, or (where the
- * protocol needs the secret itself: an ACME EAB HMAC key, a SCEP challenge) its ciphertext under
- * the master key, is stored.
+ * when. What the secret is depends on its kind (protocols/<name>/credential.ts); only its hash,
+ * or (where the protocol needs the secret itself: an ACME EAB HMAC key, a SCEP challenge) its
+ * ciphertext under the master key, is stored.
  */
 export interface CredentialRecord {
   id: string;
