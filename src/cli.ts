@@ -25,7 +25,7 @@ const program = new Command('certgate')
   .option('--config <file>', 'JSON config file (environment variables override it)')
   .showHelpAfterError();
 
-const { config, withRuntime } = cliKit(program);
+const { config, withRuntime } = cliKit(program, () => protocols);
 
 const processesOption = (): Option =>
   new Option('--processes <n>', 'HTTP processes sharing the ports, e.g. one per core (needs REDIS_URL when more than 1)').argParser((v) => Number(v));
@@ -209,7 +209,7 @@ product
         customFields: o.customField,
         escrowKeys: !!o.escrowKeys,
       });
-      const rec = await createProduct(rt.store, { name: o.name, caId: caRec.id, template }, CLI_CONTEXT);
+      const rec = await createProduct(rt.store, { name: o.name, caId: caRec.id, template }, CLI_CONTEXT, protocols);
       print(!!o.json, { id: rec.id, name: rec.name, ca_id: rec.caId, template: rec.template }, () => `created product ${rec.id} (${rec.name}) on CA ${caRec.name}`);
     });
   });

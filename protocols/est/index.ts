@@ -3,6 +3,7 @@ import type { ProtocolModule } from '../../src/core/protocol.js';
 import { EST_MIGRATIONS } from './migrations.js';
 import { EstServer } from './server.js';
 import { resealKeptKeys, ServerKeys } from './serverKeygen.js';
+import { estSettingsSchema } from './settings.js';
 
 /** How long a key serverkeygen made is kept for the same request sent again. */
 export const SERVER_KEY_KEPT_MS = 30 * 86_400_000;
@@ -11,6 +12,7 @@ const SWEEP_INTERVAL_MS = 3_600_000;
 export const estProtocol: ProtocolModule = {
   name: 'est',
   migrations: EST_MIGRATIONS,
+  productSettings: estSettingsSchema,
   mount(core) {
     const keys = new ServerKeys(core.tables(), core.sealing);
     const server = new EstServer(core, keys);

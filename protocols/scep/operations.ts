@@ -14,6 +14,7 @@ import { MESSAGE_TYPE, type FailInfo } from './algorithms.js';
 import type { ChallengeCheck, Challenges } from './challenges.js';
 import { MalformedMessage, parseCertificate, readIssuerAndSerial, ScepFailure, UNKNOWN_RECIPIENT, type PkiMessage, type ReplyTo } from './cms.js';
 import { asBuffer } from './cmsJobs.js';
+import { scepConfig } from './config.js';
 import type { CmsRunner } from './cmsPool.js';
 import type { LoadedRa, RaCertificates } from './ra.js';
 
@@ -149,7 +150,8 @@ export class PkiOperations {
       credentialId = check.credentialId;
       constraints = check.constraints;
     }
-    const grant: Grant = { principal, actor, credentialId, sourceIp, protocol: 'scep', product: { id: product.id }, constraints };
+    const productPerMinute = scepConfig.of(this.core.config).scepIssuePerProductPerMinute;
+    const grant: Grant = { principal, actor, credentialId, sourceIp, protocol: 'scep', product: { id: product.id }, constraints, productPerMinute };
     let request: EnrollmentRequest;
     try {
       ({ request } = await this.core.enrollments.submit(grant, csr.der, { transactionId: message.transactionId }));
