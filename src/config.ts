@@ -1,6 +1,7 @@
 // One validated configuration object. Sources, later winning: defaults, an optional JSON file
 // (CERTGATE_CONFIG or --config), environment variables. An invalid setting stops start-up with a
-// message naming the setting as the operator wrote it.
+// message naming the setting as the operator wrote it. The core's settings are declared here; each
+// protocol declares its own (ProtocolModule.config, protocols/<name>/config.ts) and they join these.
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';

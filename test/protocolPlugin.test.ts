@@ -2,6 +2,7 @@
 // protocols/, registers a config key, a product setting and a REST admin route, and each works
 // without a line of the core knowing its name.
 import express from 'express';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
@@ -70,6 +71,15 @@ describe('a protocol added from outside the core', () => {
     // Two owners of one key are a programming error, found at load.
     const twin: ProtocolModule = { ...widgetProtocol, name: 'twin' };
     expect(() => loadConfig({ env: {}, protocols: [widgetProtocol, twin] })).toThrow(/protocol twin: the setting widgetGreeting is declared twice/);
+  });
+
+  it('reads a list key from the environment as its comma-separated items, however spaced', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 1_000_000 }), { minLength: 1, maxLength: 8 }), fc.constantFrom(',', ', ', ' ,', ' , '), (sizes, separator) => {
+        const config = loadConfig({ env: { CERTGATE_WIDGET_SIZES: sizes.join(separator) }, protocols: REGISTERED });
+        expect(widgetConfig.of(config).widgetSizes).toEqual(sizes);
+      }),
+    );
   });
 
   it("checks a product's settings against the registered schema, naming the path", () => {
