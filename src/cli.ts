@@ -149,7 +149,7 @@ function subjectPolicyOptions(fixed: string[], allowed: string[], refuseUnlisted
   }
   return { attributes, unlisted: refuseUnlisted ? 'refuse' : 'drop' };
 }
-/** `--protocol-setting acme.eabRequired=true` as a template's `protocols` (each front-end validates its own). */
+/** `--protocol-setting acme.eabRequired=true` as a template's `protocols` (checked by createProduct against each protocol's productSettings). */
 function protocolSettings(settings: string[]): Record<string, Record<string, unknown>> {
   const out: Record<string, Record<string, unknown>> = {};
   for (const text of settings) {
