@@ -12,7 +12,7 @@ import type { CoreServices, ProtocolJobs } from '../../src/core/protocol.js';
 import { isDependencyDown, RETRY_AFTER_SECONDS } from '../../src/core/unavailable.js';
 import { REVOCATION_REASON_CODES, type AuditContext, type ProductRecord, type RevocationReason } from '../../src/core/types.js';
 import { readCertificateBasics } from '../../src/pki/certInfo.js';
-import { normalizeSerialHex } from '../../src/pki/der.js';
+import { normalizeSerialHex } from '../../src/pki/serial.js';
 import { CsrError, parseCsr, type ParsedCsr } from '../../src/pki/csr.js';
 import type { AcmeDb, Account, Authz, Challenge, ChallengeType, Identifier, Order, StoredProblem } from './db.js';
 import { parseEab, payloadJson, requirePostAsGet, thumbprintOf, verifyJws, verifyKeyChange, type VerifiedJws } from './jws.js';

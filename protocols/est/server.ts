@@ -14,8 +14,8 @@ import { readCertificateBasics } from '../../src/pki/certInfo.js';
 import { CsrError, parseCsr, verifyCsrSignature, type ParsedCsr } from '../../src/pki/csr.js';
 import { parseNameDer, type NameAttribute } from '../../src/pki/name.js';
 import { fromPem } from '../../src/pki/pem.js';
+import { certsOnlyPkcs7 } from '../../src/pki/pkcs7.js';
 import { authenticateCaller, claimedPrincipal, ClientCertificates, namesRefusal, requestedNamesOf, sourceIpOf, type Caller } from './auth.js';
-import { certsOnly } from './cms.js';
 import { csrAttrsFor } from './csrattrs.js';
 import { matchEstPath, ProductResolver, type EstRoute, type Operation } from './paths.js';
 import { keyAndCertificateMultipart, makeKeyAndCsr, type ServerKeys } from './serverKeygen.js';
@@ -124,7 +124,7 @@ export class EstServer {
   }
 
   private async cacerts(res: ServerResponse, product: ProductRecord, settings: EstSettings): Promise<void> {
-    const der = await this.caCerts.get(product.caId, async () => certsOnly((await this.core.cas.chainOf(product.caId)).map(certificateDer)));
+    const der = await this.caCerts.get(product.caId, async () => certsOnlyPkcs7((await this.core.cas.chainOf(product.caId)).map(certificateDer)));
     sendBase64(res, PKCS7_CERTS_ONLY, der, settings.base64LineLength);
   }
 
@@ -152,7 +152,7 @@ export class EstServer {
       constraints.push(...(await this.boundNames(req, caller, product, parseCsrOrRefuse(der))));
     }
     await this.submitAndAnswer(res, caller, product, settings, der, transactionId, constraints, (r, certificate) =>
-      sendBase64(r, PKCS7_CERTS_ONLY, certsOnly([certificateDer(certificate.certificatePem)]), settings.base64LineLength),
+      sendBase64(r, PKCS7_CERTS_ONLY, certsOnlyPkcs7([certificateDer(certificate.certificatePem)]), settings.base64LineLength),
     );
   }
 
@@ -170,7 +170,7 @@ export class EstServer {
       if (await this.keys.handOut(caller.actor, transactionId)) {
         await this.core.queries.recordKeyRedelivery(certificate, this.auditContext(req, caller), { protocol: 'est', operation: 'serverkeygen', transactionId });
       }
-      const { contentType, body } = keyAndCertificateMultipart(kept.pkcs8, certsOnly([certificateDer(certificate.certificatePem)]), settings.base64LineLength);
+      const { contentType, body } = keyAndCertificateMultipart(kept.pkcs8, certsOnlyPkcs7([certificateDer(certificate.certificatePem)]), settings.base64LineLength);
       send(r, 200, contentType, body);
     });
   }

@@ -10,7 +10,7 @@ import type { CoreServices } from '../../src/core/protocol.js';
 import { parseRevocationReason } from '../../src/core/revocationService.js';
 import type { CertificateRecord } from '../../src/core/types.js';
 import { CsrError, parseCsr } from '../../src/pki/csr.js';
-import { DerError, normalizeSerialHex } from '../../src/pki/der.js';
+import { serialFromText } from '../../src/pki/serial.js';
 import { readProductTemplate } from '../../src/policy/productSchema.js';
 import { auditContextOf, authorize, authorizedCertificate, certificateResource, principalOfRequest, requirePermission } from './auth.js';
 import { issueAndAnswer, type IssueOrder } from './issuance.js';
@@ -56,14 +56,8 @@ const revokeOriginal = z.boolean().default(false).describe('once the new certifi
 /** Serial numbers as people copy them: any case, with or without colons (openssl x509 -serial, browsers). */
 const serialParams = z.object({ serial: z.string().min(1).max(200) });
 
-function serialOf(text: string): string {
-  try {
-    return normalizeSerialHex(text.replace(/:/g, ''));
-  } catch (e) {
-    if (e instanceof DerError) throw badRequest(`"${text.slice(0, 80)}" is not a serial number: give it in hex, with or without colons`);
-    throw e;
-  }
-}
+const serialOf = (text: string): string =>
+  serialFromText(text, () => badRequest(`"${text.slice(0, 80)}" is not a serial number: give it in hex, with or without colons`));
 
 /** The SubjectPublicKeyInfo of a CSR, or null when it does not parse (the enrollment service then says why). */
 function csrSpki(pem: string): Buffer | null {

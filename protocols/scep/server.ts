@@ -5,11 +5,13 @@
 // Content-Type says.
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { sourceIpOf } from '../../src/auth/ipAllowlist.js';
+import { decodeLenientBase64 } from '../../src/pki/base64.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import { isDependencyDown, RETRY_AFTER_SECONDS } from '../../src/core/unavailable.js';
 import type { ProductRecord } from '../../src/core/types.js';
+import { certsOnlyPkcs7 } from '../../src/pki/pkcs7.js';
 import { CA_CAPABILITIES } from './algorithms.js';
-import { certsOnly, MalformedMessage } from './cms.js';
+import { MalformedMessage } from './messageErrors.js';
 import type { PkiOperations } from './operations.js';
 import type { RaCertificates } from './ra.js';
 
@@ -48,9 +50,9 @@ export function queryOf(url: string): Map<string, string> {
 
 /** Base64 as SCEP clients send it: whitespace and line breaks anywhere, sometimes base64url. */
 export function decodeBase64Message(text: string): Buffer {
-  const compact = text.replace(/\s+/g, '').replace(/-/g, '+').replace(/_/g, '/');
-  if (!compact || !/^[A-Za-z0-9+/]+={0,2}$/.test(compact) || compact.replace(/=+$/, '').length % 4 === 1) throw new BadRequest('message is not base64');
-  return Buffer.from(compact, 'base64');
+  const der = decodeLenientBase64(text, { url: true });
+  if (!der?.length) throw new BadRequest('message is not base64');
+  return der;
 }
 
 /** A POST body is DER; a few clients send it base64-encoded instead. */
@@ -124,7 +126,7 @@ export class ScepServer {
     const cached = this.caCerts.get(product.caId);
     if (cached?.raId === ra.id) return cached.body;
     const view = await this.operations.caView(product.caId);
-    const body = certsOnly([ra.der, ...view.chain]);
+    const body = certsOnlyPkcs7([ra.der, ...view.chain]);
     this.caCerts.set(product.caId, { raId: ra.id, body });
     return body;
   }
