@@ -15,6 +15,8 @@ import { startServer, type RunningServer } from '../src/httpServer.js';
 import { initialize } from '../src/init.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { PROTOCOLS } from '../protocols/index.js';
+import { AdminRoutes } from '../protocols/rest/adminRoutes.js';
+import { RestRoutes } from '../protocols/rest/route.js';
 import { restCall } from './helpers/restCall.js';
 import { tempDir } from './helpers/openssl.js';
 
@@ -99,6 +101,20 @@ describe('a protocol added from outside the core', () => {
     expect(refusal({ gadget: { color: 'red' } }).message).toMatch(/^protocols\.gadget: no protocol "gadget" is registered/);
     expect(refusal({ scep: { anything: 1 } }).message).toBe('protocols.scep: the scep protocol has no product settings');
     expect(refusal({ est: { auth: 'sometimes' } }).message).toMatch(/^protocols\.est\.auth: /);
+  });
+
+  it("counts an admin route declared issuing, and only that route, against REST's issuance limit", () => {
+    const admin = new AdminRoutes(new RestRoutes(express.Router()));
+    const kit = admin.kitFor('widget');
+    const answer = async () => ({ status: 200, body: {} });
+    kit.add({ method: 'post', path: '/widgets/:id/bake', summary: 'Bake', permission: 'issue', issuing: true, responses: { 200: { description: 'Baked' } } }, answer);
+    kit.add({ method: 'post', path: '/widgets/:id/paint', summary: 'Paint', permission: 'any', responses: { 200: { description: 'Painted' } } }, answer);
+    expect(admin.isIssuing({ method: 'POST', path: '/widgets/w-1/bake' })).toBe(true);
+    expect(admin.isIssuing({ method: 'POST', path: '/widgets/w-1/bake/' })).toBe(true);
+    expect(admin.isIssuing({ method: 'GET', path: '/widgets/w-1/bake' })).toBe(false);
+    expect(admin.isIssuing({ method: 'POST', path: '/widgets/w-1/paint' })).toBe(false);
+    expect(admin.isIssuing({ method: 'POST', path: '/widgets/a/b/bake' })).toBe(false);
+    expect(admin.isIssuing({ method: 'POST', path: '/widgetsXw-1/bake' })).toBe(false);
   });
 
   describe('served', () => {

@@ -3,7 +3,7 @@
 // document. The protocols declare them on the kit in src/core/protocol.ts and never import REST.
 import express, { type Request, type Router } from 'express';
 import type { z } from 'zod';
-import type { AdminRouteKit } from '../../src/core/protocol.js';
+import type { AdminAnswer, AdminCall, AdminRouteKit, AdminRouteSpec } from '../../src/core/protocol.js';
 import { auditContextOf, credentialOf, principalOfRequest } from './auth.js';
 import type { RestRoutes } from './route.js';
 
@@ -29,12 +29,12 @@ export class AdminRoutes {
   kitFor(tag: string): AdminRouteKit {
     const routes = this.routes.on(this.router);
     return {
-      add: (spec, handler) => {
+      add: <B extends z.ZodType>(spec: AdminRouteSpec<B>, handler: (call: AdminCall<z.output<B>>) => Promise<AdminAnswer>) => {
         const { issuing, tag: own, ...declared } = spec;
         if (issuing) this.issuing.push({ method: spec.method.toUpperCase(), path: pathPattern(spec.path) });
         routes.add({ ...declared, tag: own ?? tag }, async ({ req, res, body }) => {
           // The body validated against spec.body (undefined only for a route that declares none).
-          const answer = await handler({ body: body as z.output<typeof declared.body & z.ZodType>, params: req.params as Record<string, string>, credential: credentialOf(req), principal: principalOfRequest(req), audit: auditContextOf(req) });
+          const answer = await handler({ body: body as z.output<B>, params: req.params as Record<string, string>, credential: credentialOf(req), principal: principalOfRequest(req), audit: auditContextOf(req) });
           res.status(answer.status).set(answer.headers ?? {}).json(answer.body);
         });
       },
