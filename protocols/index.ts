@@ -7,5 +7,4 @@ import { restProtocol } from './rest/index.js';
 import { scepProtocol } from './scep/index.js';
 import { statusProtocol } from './status/index.js';
 
-// SCEP comes before REST: it owns /v1/scep/challenges, and REST answers 404 for every /v1 path it does not know.
 export const PROTOCOLS: readonly ProtocolModule[] = [scepProtocol, restProtocol, statusProtocol, acmeProtocol, estProtocol, docsProtocol];

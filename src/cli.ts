@@ -149,7 +149,7 @@ function subjectPolicyOptions(fixed: string[], allowed: string[], refuseUnlisted
   }
   return { attributes, unlisted: refuseUnlisted ? 'refuse' : 'drop' };
 }
-/** `--protocol-setting acme.eabRequired=true` as a template's `protocols` (each front-end validates its own). */
+/** `--protocol-setting acme.eabRequired=true` as a template's `protocols` (checked by createProduct against each protocol's productSettings). */
 function protocolSettings(settings: string[]): Record<string, Record<string, unknown>> {
   const out: Record<string, Record<string, unknown>> = {};
   for (const text of settings) {
@@ -209,7 +209,7 @@ product
         customFields: o.customField,
         escrowKeys: !!o.escrowKeys,
       });
-      const rec = await createProduct(rt.store, { name: o.name, caId: caRec.id, template }, CLI_CONTEXT);
+      const rec = await createProduct(rt.store, { name: o.name, caId: caRec.id, template }, CLI_CONTEXT, protocols);
       print(!!o.json, { id: rec.id, name: rec.name, ca_id: rec.caId, template: rec.template }, () => `created product ${rec.id} (${rec.name}) on CA ${caRec.name}`);
     });
   });

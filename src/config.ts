@@ -1,10 +1,12 @@
 // One validated configuration object. Sources, later winning: defaults, an optional JSON file
 // (CERTGATE_CONFIG or --config), environment variables. An invalid setting stops start-up with a
-// message naming the setting as the operator wrote it.
+// message naming the setting as the operator wrote it. The core's settings are declared here; each
+// protocol declares its own (ProtocolModule.config, protocols/<name>/config.ts) and they join these.
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import type { ProtocolModule } from './core/protocol.js';
 import { parseCidr } from './pki/cidr.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -70,14 +72,6 @@ export const configSchema = z.object({
   crlValidityHours: z.coerce.number().min(1).max(24 * 365).default(24),
   /** Revocations within this window share one CRL rebuild. */
   crlDebounceMs: z.coerce.number().int().min(0).max(600_000).default(2_000),
-  /** nextUpdate - thisUpdate of each OCSP answer. */
-  ocspValidityHours: z.coerce.number().min(0.1).max(24 * 7).default(4),
-  /** How long a cached OCSP answer is served before it is signed again (bounds staleness across processes). */
-  ocspCacheSeconds: z.coerce.number().int().min(0).max(86_400).default(60),
-  /** Lifetime of each delegated OCSP signing certificate; a successor is issued when a third is left. */
-  ocspSignerDays: z.coerce.number().int().min(1).max(365).default(7),
-  /** Lifetime of each SCEP RA certificate (one per CA); a successor is issued when a third is left. */
-  scepRaDays: z.coerce.number().int().min(1).max(3650).default(365),
   /** Extra host names for the HTTPS certificate the gateway issues itself. */
   tlsHostnames: z.array(z.string().min(1)).default([]),
   /** host:port of the DNS server the validator (ACME) asks; unset: the system's resolver. */
@@ -90,18 +84,10 @@ export const configSchema = z.object({
   vaDenyCidrs: z.array(cidr).default([]),
   /** Ranges carved out of vaDenyCidrs (they cannot reopen link-local or metadata ranges). */
   vaAllowCidrs: z.array(cidr).default([]),
-  /** ACME: the CAA issuer domains that mean this CA (RFC 8659); default: the public URL's host. */
-  caaIdentities: z.array(z.string().min(1)).default([]),
   /** Lifetime of a bearer token from POST /v1/auth/token. */
   tokenTtlSeconds: z.coerce.number().int().min(30).max(86_400).default(900),
   /** Passphrases of passphrase-protected CAs, by CA name or id. */
   caPassphrases: z.record(z.string(), z.string()).default({}),
-  /** The deployment's name where the REST whoami reports a Certman workspace. */
-  workspaceName: z.string().min(1).max(100).default('certgate'),
-  /** REST requests per credential per minute (0: no limit). */
-  rateLimitPerMinute: z.coerce.number().int().min(0).default(6_000),
-  /** REST issuances and renewals per credential per minute (0: no limit); counted apart from, and also in, the above. */
-  issueRateLimitPerMinute: z.coerce.number().int().min(0).default(1_200),
   /** How long a client has to send a request's headers (HTTP and HTTPS): a client that stalls mid-headers is cut off. */
   httpHeadersTimeoutMs: z.coerce.number().int().min(100).max(600_000).default(10_000),
   /** How long a client has to send a whole request, body included; at least httpHeadersTimeoutMs. */
@@ -110,13 +96,11 @@ export const configSchema = z.object({
   httpKeepAliveTimeoutMs: z.coerce.number().int().min(100).max(600_000).default(65_000),
   /**
    * ACME, EST and SCEP issuances per minute, counted per requester (ACME account, EST user or
-   * certificate) and per credential (EAB, EST, static SCEP challenge) (0: no limit). REST has its own above.
+   * certificate) and per credential (EAB, EST, static SCEP challenge) (0: no limit). REST has its own (protocols/rest/config.ts).
    */
   protocolIssuePerMinute: z.coerce.number().int().min(0).default(120),
   /** The same per hour (0: no limit). */
   protocolIssuePerHour: z.coerce.number().int().min(0).default(3_000),
-  /** SCEP issuances per product per minute, whatever the challenge (0: no limit). */
-  scepIssuePerProductPerMinute: z.coerce.number().int().min(0).default(600),
   /** Failed logins (per source address or per claimed identity) answered at once; each one more waits twice as long. */
   loginFailuresBeforeDelay: z.coerce.number().int().min(0).default(5),
   /** The longest a failed login's answer is held back. */
@@ -147,7 +131,6 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   issueWaitMs: 'CERTGATE_ISSUE_WAIT_MS',
   tokenTtlSeconds: 'CERTGATE_TOKEN_TTL_SECONDS',
   dnsServer: 'CERTGATE_DNS_SERVER',
-  caaIdentities: 'CERTGATE_CAA_IDENTITIES',
   http01Port: 'CERTGATE_HTTP01_PORT',
   tlsAlpn01Port: 'CERTGATE_TLSALPN01_PORT',
   vaDenyCidrs: 'CERTGATE_VA_DENY_CIDRS',
@@ -163,23 +146,15 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   queuePrefix: 'CERTGATE_QUEUE_PREFIX',
   crlValidityHours: 'CERTGATE_CRL_VALIDITY_HOURS',
   crlDebounceMs: 'CERTGATE_CRL_DEBOUNCE_MS',
-  ocspValidityHours: 'CERTGATE_OCSP_VALIDITY_HOURS',
-  ocspCacheSeconds: 'CERTGATE_OCSP_CACHE_SECONDS',
-  ocspSignerDays: 'CERTGATE_OCSP_SIGNER_DAYS',
-  scepRaDays: 'CERTGATE_SCEP_RA_DAYS',
   tlsCertFile: 'CERTGATE_TLS_CERT_FILE',
   tlsKeyFile: 'CERTGATE_TLS_KEY_FILE',
   tlsHostnames: 'CERTGATE_TLS_HOSTNAMES',
   caPassphrases: 'CERTGATE_CA_PASSPHRASES',
-  workspaceName: 'CERTGATE_WORKSPACE_NAME',
-  rateLimitPerMinute: 'CERTGATE_RATE_LIMIT_PER_MINUTE',
-  issueRateLimitPerMinute: 'CERTGATE_ISSUE_RATE_LIMIT_PER_MINUTE',
   httpHeadersTimeoutMs: 'CERTGATE_HTTP_HEADERS_TIMEOUT_MS',
   httpRequestTimeoutMs: 'CERTGATE_HTTP_REQUEST_TIMEOUT_MS',
   httpKeepAliveTimeoutMs: 'CERTGATE_HTTP_KEEP_ALIVE_TIMEOUT_MS',
   protocolIssuePerMinute: 'CERTGATE_PROTOCOL_ISSUE_PER_MINUTE',
   protocolIssuePerHour: 'CERTGATE_PROTOCOL_ISSUE_PER_HOUR',
-  scepIssuePerProductPerMinute: 'CERTGATE_SCEP_ISSUE_PER_PRODUCT_PER_MINUTE',
   loginFailuresBeforeDelay: 'CERTGATE_LOGIN_FAILURES_BEFORE_DELAY',
   loginDelayMaxMs: 'CERTGATE_LOGIN_DELAY_MAX_MS',
   loginFailuresPerSource: 'CERTGATE_LOGIN_FAILURES_PER_SOURCE',
@@ -193,14 +168,40 @@ export class ConfigError extends Error {
 }
 
 /** Settings given in the environment as comma-separated lists. */
-const LIST_KEYS = new Set<string>(['tlsHostnames', 'caaIdentities', 'vaDenyCidrs', 'vaAllowCidrs']);
+const LIST_KEYS: readonly string[] = ['tlsHostnames', 'vaDenyCidrs', 'vaAllowCidrs'];
 
-function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
+/** The core's settings and the registered protocols' own, as one schema. */
+interface Settings {
+  schema: z.ZodObject<z.ZodRawShape>;
+  envNames: Readonly<Record<string, string>>;
+  lists: ReadonlySet<string>;
+}
+
+function settingsOf(protocols: readonly Pick<ProtocolModule, 'name' | 'config'>[]): Settings {
+  const shape: Record<string, z.ZodType> = { ...configSchema.shape };
+  const envNames: Record<string, string> = { ...ENV_NAMES };
+  const lists = new Set(LIST_KEYS);
+  for (const { name, config } of protocols) {
+    if (!config) continue;
+    for (const key of Object.keys(config.shape)) {
+      // A programming error, not an operator's: two owners of one setting.
+      if (key in shape) throw new Error(`protocol ${name}: the setting ${key} is declared twice`);
+      const env = config.env[key];
+      if (!env) throw new Error(`protocol ${name}: the setting ${key} has no environment variable`);
+      shape[key] = config.shape[key] as z.ZodType;
+      envNames[key] = env;
+    }
+    for (const key of config.lists ?? []) lists.add(key);
+  }
+  return { schema: z.object(shape), envNames, lists };
+}
+
+function fromEnv(env: NodeJS.ProcessEnv, { envNames, lists }: Settings): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [key, name] of Object.entries(ENV_NAMES)) {
+  for (const [key, name] of Object.entries(envNames)) {
     const v = env[name];
     if (v === undefined || v === '') continue;
-    if (LIST_KEYS.has(key)) out[key] = v.split(',').map((s) => s.trim()).filter(Boolean);
+    if (lists.has(key)) out[key] = v.split(',').map((s) => s.trim()).filter(Boolean);
     else if (key === 'caPassphrases') {
       try {
         out[key] = JSON.parse(v);
@@ -212,7 +213,17 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   return out;
 }
 
-export function loadConfig(options: { env?: NodeJS.ProcessEnv; file?: string; overrides?: Partial<Config> } = {}): Config {
+/** Settings to apply last: the core's, typed, and the registered protocols' by their keys. */
+export type ConfigOverrides = Partial<Config> & Readonly<Record<string, unknown>>;
+
+/**
+ * `protocols`: the registered front-ends, whose own settings (ProtocolModule.config) join the
+ * core's. A setting of a protocol not given here is refused as unknown.
+ */
+export function loadConfig(
+  options: { env?: NodeJS.ProcessEnv; file?: string; overrides?: ConfigOverrides; protocols?: readonly Pick<ProtocolModule, 'name' | 'config'>[] } = {},
+): Config {
+  const settings = settingsOf(options.protocols ?? []);
   const env = options.env ?? process.env;
   const filePath = options.file ?? env.CERTGATE_CONFIG;
   let fromFile: Record<string, unknown> = {};
@@ -226,17 +237,17 @@ export function loadConfig(options: { env?: NodeJS.ProcessEnv; file?: string; ov
       throw new ConfigError(`config file ${filePath}: must hold a JSON object`);
     }
   }
-  const merged = { ...fromFile, ...fromEnv(env), ...options.overrides };
-  const result = configSchema.strict().safeParse(merged);
+  const merged = { ...fromFile, ...fromEnv(env, settings), ...options.overrides };
+  const result = settings.schema.strict().safeParse(merged);
   if (!result.success) {
     const lines = result.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? '');
-      const name = key in ENV_NAMES ? `${ENV_NAMES[key as keyof Config]} (${key})` : key || 'config';
+      const name = key in settings.envNames ? `${settings.envNames[key]} (${key})` : key || 'config';
       return `${name}: ${issue.message}`;
     });
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
-  const config = result.data;
+  const config = result.data as Config;
   if (!config.tlsCertFile !== !config.tlsKeyFile) {
     throw new ConfigError('invalid configuration:\n  CERTGATE_TLS_CERT_FILE and CERTGATE_TLS_KEY_FILE go together: set both or neither');
   }

@@ -20,7 +20,7 @@ import { SystemSigner } from './core/systemSigner.js';
 import { guardOf, guardTables } from './core/tableGuard.js';
 import { InventoryService } from './core/inventoryService.js';
 import { QueryService } from './core/queries.js';
-import type { Protocol } from './core/types.js';
+import { isProtocolName, type Protocol } from './core/types.js';
 import { RevocationService } from './core/revocationService.js';
 import { CrlPublisher } from './ca/crlPublisher.js';
 import { CrlScheduler } from './ca/crlScheduler.js';
@@ -152,7 +152,6 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     counter: requestLimits,
     perMinute: config.protocolIssuePerMinute,
     perHour: config.protocolIssuePerHour,
-    scepPerProductPerMinute: config.scepIssuePerProductPerMinute,
   });
   const revocations = new RevocationService(store);
   const crls = new CrlPublisher(store, cas, { validityMs: config.crlValidityHours * 3_600_000 }, log);
@@ -253,6 +252,8 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   const protocols: { module: ProtocolModule; mounted: MountedProtocol }[] = [];
   const protocolCores = new Map<string, CoreServices>();
   for (const module of options.protocols ?? []) {
+    // The name is what requests and the audit trail carry for the protocol: one per module, never the CLI's.
+    if (!isProtocolName(module.name) || module.name === 'cli' || protocolCores.has(module.name)) throw new Error(`invalid or taken protocol name ${JSON.stringify(module.name)}`);
     if (module.migrations) await store.applyMigrations(module.name, module.migrations);
     const guard = await guardOf(module);
     const guarded = guardTables<unknown>(store.db as unknown as Kysely<unknown>, guard);
@@ -273,8 +274,11 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     protocolCores.set(module.name, own);
     protocols.push({ module, mounted: module.mount(own) });
   }
+  // Admin routes are served by the protocol that serves them (REST), whatever the mount order.
+  const adminRoutes = protocols.flatMap(({ module, mounted }) => (mounted.adminRoutes ? [{ protocol: module.name, declare: mounted.adminRoutes.bind(mounted) }] : []));
+  for (const { mounted } of protocols) mounted.serveAdminRoutes?.(adminRoutes);
   const nameAuthorizers = new Map<Protocol, NameAuthorizer>();
-  for (const { module, mounted } of protocols) if (mounted.authorizeNames) nameAuthorizers.set(module.name as Protocol, mounted.authorizeNames);
+  for (const { module, mounted } of protocols) if (mounted.authorizeNames) nameAuthorizers.set(module.name, mounted.authorizeNames);
 
   let closed = false;
   let sweeper: NodeJS.Timeout | undefined;

@@ -295,6 +295,14 @@ const EXERCISES: Record<string, Exercise> = {
 
   'GET /v1/audit': async ({ call, admin }) => ok(await call('GET', '/v1/audit?pageSize=10', admin)),
 
+  // SCEP's admin route, served and documented by REST.
+  'POST /v1/scep/challenges': async ({ call, admin, env }) => {
+    const res = await call('POST', '/v1/scep/challenges', admin, { productId: env.productId, subject: 'CN=Device.openapi.test', ttlSeconds: 60 });
+    ok(res, 201);
+    expect(res.json.subject).toBe('device.openapi.test');
+    expect((await call('POST', '/v1/scep/challenges', admin, { productId: 'no-such-product' })).status).toBe(400);
+  },
+
   'GET /v1/audit/verify': async ({ call, admin }) => {
     const res = await call('GET', '/v1/audit/verify', admin);
     ok(res);

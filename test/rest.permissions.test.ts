@@ -293,6 +293,8 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip).slice(0, 1))('REST permiss
     { op: 'POST /credentials/{id}/rotate', need: 'admin', kind: 'none', uses: { credentialId: true }, call: (t, fx) => env.api('POST', `/v1/credentials/${fx.credentialId}/rotate`, t, {}) },
     { op: 'POST /credentials/{id}/revoke', need: 'admin', kind: 'none', uses: { credentialId: true }, call: (t, fx) => env.api('POST', `/v1/credentials/${fx.credentialId}/revoke`, t, {}) },
     { op: 'GET /audit', need: 'admin', kind: 'none', call: (t) => env.api('GET', '/v1/audit', t) },
+    // SCEP's admin route, served by REST: a one-time challenge is an issuance under the product.
+    { op: 'POST /scep/challenges', need: onCa('issue'), kind: 'product', call: (t) => env.api('POST', '/v1/scep/challenges', t, { productId: escrowProduct }) },
     { op: 'GET /audit/verify', need: 'admin', kind: 'none', call: (t) => env.api('GET', '/v1/audit/verify', t) },
   ];
 

@@ -3,11 +3,13 @@ import type { NameAuthorizer } from '../../src/core/enrollmentService.js';
 import type { ProtocolModule } from '../../src/core/protocol.js';
 import { acmeBaseUrl } from './baseUrl.js';
 import { acmeCredential } from './credential.js';
+import { acmeConfig } from './config.js';
 import { AcmeDb } from './db.js';
 import { ACME_MIGRATIONS } from './migrations.js';
 import { createNonceStore } from './nonces.js';
 import { OrderStatusService } from './orderStatus.js';
 import { AcmeServer } from './server.js';
+import { acmeSettingsSchema } from './settings.js';
 import { VALIDATION_ATTEMPTS, validationJob } from './validation.js';
 
 const CLEANUP_INTERVAL_MS = 10 * 60_000;
@@ -19,10 +21,13 @@ export const acmeProtocol: ProtocolModule = {
   name: 'acme',
   migrations: ACME_MIGRATIONS,
   credentialKind: acmeCredential,
+  config: acmeConfig,
+  productSettings: acmeSettingsSchema,
   mount(core) {
     const { config, log } = core;
     const db = new AcmeDb(core.tables());
-    const caaIdentities = config.caaIdentities.length ? config.caaIdentities : [new URL(config.publicUrl ?? 'http://localhost').hostname];
+    const own = acmeConfig.of(config);
+    const caaIdentities = own.caaIdentities.length ? own.caaIdentities : [new URL(config.publicUrl ?? 'http://localhost').hostname];
     const dcv = {
       ...(config.dnsServer ? { dnsServer: config.dnsServer } : {}),
       http01Port: config.http01Port,

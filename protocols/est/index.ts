@@ -4,6 +4,7 @@ import { estCredential } from './credential.js';
 import { EST_MIGRATIONS } from './migrations.js';
 import { EstServer } from './server.js';
 import { resealKeptKeys, ServerKeys } from './serverKeygen.js';
+import { estSettingsSchema } from './settings.js';
 
 /** How long a key serverkeygen made is kept for the same request sent again. */
 export const SERVER_KEY_KEPT_MS = 30 * 86_400_000;
@@ -13,6 +14,7 @@ export const estProtocol: ProtocolModule = {
   name: 'est',
   migrations: EST_MIGRATIONS,
   credentialKind: estCredential,
+  productSettings: estSettingsSchema,
   mount(core) {
     const keys = new ServerKeys(core.tables(), core.sealing);
     const server = new EstServer(core, keys);

@@ -10,6 +10,7 @@ import type { CaRecord } from '../../src/core/types.js';
 import { OID } from '../../src/pki/oids.js';
 import { fromPem } from '../../src/pki/pem.js';
 import { credentialOf, requirePermission } from './auth.js';
+import { restConfig } from './config.js';
 import { certmanKeyAlgorithm } from './keyAlgorithm.js';
 import type { RestRoutes } from './route.js';
 import { caDetailSchema, caSchema, idParams } from './schemas.js';
@@ -121,11 +122,12 @@ export function mountCaRoutes(routes: RestRoutes, core: CoreServices): void {
         if (canRead || canIssue || canRevoke || canApprove) permissions[ca.id] = { canRead, canIssue, canRevoke, canApprove };
       }
       const owner = c.ownerUser;
-      const slug = core.config.workspaceName.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'certgate';
+      const { workspaceName } = restConfig.of(core.config);
+      const slug = workspaceName.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'certgate';
       res.json({
         // certgate has no users: the credential's owner label stands in, or the credential itself.
         user: { id: owner ?? c.id, email: owner && /^[^@\s]+@[^@\s]+$/.test(owner) ? owner : null },
-        workspace: { id: slug, name: core.config.workspaceName, slug },
+        workspace: { id: slug, name: workspaceName, slug },
         apiKey: { id: c.id, name: c.name, prefix: `cg_${c.id}` },
         permissions,
         admin: c.admin,

@@ -13,11 +13,12 @@ export interface RateLimits {
   issueRateLimitPerMinute: number;
 }
 
-export function rateLimit(requestLimits: RequestLimits, limits: RateLimits, who: 'credential' | 'address'): RequestHandler {
+/** `issuing`: whether a request counts as an issuance too, besides REST's own issuing routes (other protocols' admin routes). */
+export function rateLimit(requestLimits: RequestLimits, limits: RateLimits, who: 'credential' | 'address', issuing: (req: Request) => boolean = () => false): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
     const sourceIp = sourceIpOf(req);
     const subject = who === 'credential' ? restSubject(credentialOf(req).id) : `ip:${sourceIp ?? 'unknown'}`;
-    const buckets = restLimits(limits, req.method === 'POST' && ISSUING.test(req.path));
+    const buckets = restLimits(limits, (req.method === 'POST' && ISSUING.test(req.path)) || issuing(req));
     const actor = who === 'credential' ? credentialOf(req).id : 'unknown';
     const refusal = await requestLimits.count(subject, buckets, { actor, protocol: 'rest', sourceIp });
     const policy = refusal?.limit ?? buckets.filter((b) => b.limit > 0).at(-1);

@@ -3,16 +3,12 @@
 // optionally, one subject) by a caller who may issue under it, as MDM systems do with NDES: kept
 // here hashed, single-use, expiring. The challenge itself is shown once and never logged.
 import { createHash, randomBytes } from 'node:crypto';
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { z, ZodError } from 'zod';
-import { sourceIpOf } from '../../src/auth/ipAllowlist.js';
-import { principalOfCredential, productResource } from '../../src/auth/authorize.js';
-import { restLimits, restSubject } from '../../src/auth/requestLimits.js';
+import { z } from 'zod';
+import { productResource } from '../../src/auth/authorize.js';
 import { AUDIT } from '../../src/audit/actions.js';
-import { AppError } from '../../src/core/errors.js';
+import { badRequest } from '../../src/core/errors.js';
 import { newId } from '../../src/core/ids.js';
-import type { CoreServices } from '../../src/core/protocol.js';
-import { isDependencyDown, RETRY_AFTER_SECONDS } from '../../src/core/unavailable.js';
+import type { AdminRouteKit, CoreServices } from '../../src/core/protocol.js';
 import type { Constraint, ProductRecord } from '../../src/core/types.js';
 import type { ParsedCsr } from '../../src/pki/csr.js';
 import { comparableName, namesOfCsr } from '../../src/pki/names.js';
@@ -124,79 +120,42 @@ const mintBody = z
   .transform((b) => ({ productId: b.productId ?? b.product_id, subject: b.subject, ttlSeconds: b.ttlSeconds ?? b.ttl_seconds ?? DEFAULT_CHALLENGE_TTL_S }))
   .refine((b) => b.productId, { message: 'productId is required', path: ['productId'] });
 
-class HttpProblem extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+const mintedSchema = z.object({
+  challenge: z.string().describe('the challenge password to put in the CSR; shown once'),
+  expires_at: z.string(),
+  product_id: z.string(),
+  subject: z.string().nullable().describe('the one name the certificate may carry, or null for any the product allows'),
+});
 
-/** POST /v1/scep/challenges, answered in the REST API's form ({"error": …}). */
-export function challengeRoutes(core: CoreServices, challenges: Challenges): Router {
-  const router = express.Router();
-  router.post('/v1/scep/challenges', express.json({ limit: '16kb' }), async (req, res) => {
-    const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-    const sourceIp = sourceIpOf(req);
-    const auth = await core.credentials.authenticate({ type: 'rest', bearer: m ? (m[1] as string) : '' }, { protocol: 'rest', sourceIp });
-    if (!auth.ok) {
-      res.set('WWW-Authenticate', 'Bearer');
-      throw new HttpProblem(401, auth.reason === 'missing' ? 'missing credential: send "Authorization: Bearer cg_..."' : auth.message);
-    }
-    const body = mintBody.parse(req.body ?? {});
-    const ref = body.productId as string;
-    const product = (await core.queries.productList()).find((p) => p.id === ref || p.name === ref);
-    if (!product) throw new HttpProblem(400, `productId: unknown product ${JSON.stringify(ref)}`);
-    const credential = auth.credential;
-    // The same count as REST's own routes: minting leads to issuance, so it counts as one too,
-    // and a credential past its 429 there gets no challenge here.
-    await core.requestLimits.enforce(restSubject(credential.id), restLimits(core.config, true), { actor: credential.id, protocol: 'rest', sourceIp });
-    // The one decision REST's routes ask: a challenge is an issuance under the product, and a refusal is audited.
-    await core.authz.require(
-      principalOfCredential(credential, `apikey:${credential.id}`),
-      'issue',
-      productResource(product),
-      { actor: credential.id, protocol: 'rest', sourceIp },
-      AUDIT.scepChallengeMint,
-    );
-    const subject = body.subject === undefined ? null : subjectName(body.subject);
-    if (subject === '') throw new HttpProblem(400, 'subject: name the one name the certificate may carry (CN=host.example or host.example)');
-    const minted = await challenges.mint({ product, subject, ttlSeconds: body.ttlSeconds, createdBy: credential.id, sourceIp });
-    res
-      .status(201)
-      .set('Cache-Control', 'no-store')
-      .json({ challenge: minted.challenge, expires_at: minted.expiresAt.toISOString(), product_id: product.id, subject });
-  });
-  router.use('/v1/scep', (err: unknown, req: Request, res: Response, next: NextFunction) => {
-    if (res.headersSent) return next(err);
-    if (err instanceof HttpProblem) {
-      res.status(err.status).json({ error: err.message });
-      return;
-    }
-    if (err instanceof AppError && err.kind === 'forbidden') {
-      res.status(403).json({ error: err.message });
-      return;
-    }
-    if (err instanceof AppError && err.kind === 'rate_limited') {
-      res.status(429).set('Retry-After', String(err.retryAfterSeconds ?? 60)).json({ error: err.message });
-      return;
-    }
-    if (err instanceof ZodError) {
-      res.status(400).json({ error: `invalid request: ${err.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ')}` });
-      return;
-    }
-    const e = err as { status?: number; type?: string };
-    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-      res.status(e.status).json({ error: e.type === 'entity.parse.failed' ? 'request body is not valid JSON' : 'bad request' });
-      return;
-    }
-    if (isDependencyDown(err)) {
-      res.status(503).set('Retry-After', String(RETRY_AFTER_SECONDS)).json({ error: 'service temporarily unavailable, try again later' });
-      return;
-    }
-    core.log.error({ err: (err as Error).message, path: req.path }, 'unhandled error minting a SCEP challenge');
-    res.status(500).json({ error: 'internal error' });
-  });
-  return router;
+/** POST /v1/scep/challenges: served by REST, with its bearer authentication, limits and error form. */
+export function declareChallengeRoute(routes: AdminRouteKit, core: CoreServices, challenges: Challenges): void {
+  routes.add(
+    {
+      method: 'post',
+      path: '/scep/challenges',
+      summary: 'Mint a one-time SCEP challenge for a product',
+      description: 'As MDM systems do with NDES: the challenge is single-use, expires, and may bind the one name the certificate may carry.',
+      tag: 'SCEP',
+      permission: 'issue under the product',
+      // Minting leads to issuance: it counts as one, and a credential past its 429 there gets no challenge here.
+      issuing: true,
+      body: mintBody,
+      responses: { 201: { description: 'Minted', schema: mintedSchema, headers: { 'Cache-Control': 'no-store' } } },
+    },
+    async ({ body, principal, audit, credential }) => {
+      const ref = body.productId as string;
+      const product = (await core.queries.productList()).find((p) => p.id === ref || p.name === ref);
+      if (!product) throw badRequest(`productId: unknown product ${JSON.stringify(ref)}`);
+      // The one decision REST's routes ask: a challenge is an issuance under the product, and a refusal is audited.
+      await core.authz.require(principal, 'issue', productResource(product), audit, AUDIT.scepChallengeMint);
+      const subject = body.subject === undefined ? null : subjectName(body.subject);
+      if (subject === '') throw badRequest('subject: name the one name the certificate may carry (CN=host.example or host.example)');
+      const minted = await challenges.mint({ product, subject, ttlSeconds: body.ttlSeconds, createdBy: credential.id, sourceIp: audit.sourceIp });
+      return {
+        status: 201,
+        headers: { 'Cache-Control': 'no-store' },
+        body: { challenge: minted.challenge, expires_at: minted.expiresAt.toISOString(), product_id: product.id, subject },
+      };
+    },
+  );
 }

@@ -1,11 +1,11 @@
 // The SCEP front-end (RFC 8894) as a protocol module: the SCEP paths, the one-time challenge route
-// (/v1/scep/challenges), the RA certificates, and SCEP's own tables.
-import express from 'express';
+// (/v1/scep/challenges, served by REST), the RA certificates, and SCEP's own tables.
 import type { ProtocolModule } from '../../src/core/protocol.js';
 import { resealKey } from '../../src/core/sealing.js';
-import { challengeRoutes, Challenges } from './challenges.js';
+import { Challenges, declareChallengeRoute } from './challenges.js';
 import { CmsPool } from './cmsPool.js';
 import { scepCredential } from './credential.js';
+import { scepConfig } from './config.js';
 import { resealRaKeys, ScepDb } from './db.js';
 import { SCEP_MIGRATIONS } from './migrations.js';
 import { PkiOperations } from './operations.js';
@@ -20,21 +20,21 @@ export const scepProtocol: ProtocolModule = {
   name: 'scep',
   migrations: SCEP_MIGRATIONS,
   credentialKind: scepCredential,
+  config: scepConfig,
   mount(core) {
     const { config, log } = core;
     const db = new ScepDb(core.tables());
-    const ras = new RaCertificates(db, core.signer, (id) => core.queries.caById(id), core.sealing, config.scepRaDays * 86_400_000, log);
+    const ras = new RaCertificates(db, core.signer, (id) => core.queries.caById(id), core.sealing, scepConfig.of(config).scepRaDays * 86_400_000, log);
     const challenges = new Challenges(db, core);
     // As many threads as the deployment gives to checking CSR signatures (one per core but one).
     const cms = new CmsPool(Math.max(1, config.cryptoThreads), log);
     const operations = new PkiOperations(core, ras, challenges, cms);
-    const router = express.Router();
-    router.use(challengeRoutes(core, challenges));
-    router.use(new ScepServer(core, ras, operations).router());
+    const router = new ScepServer(core, ras, operations).router();
 
     let sweeper: NodeJS.Timeout | undefined;
     return {
       router,
+      adminRoutes: (routes) => declareChallengeRoute(routes, core, challenges),
       async startServing() {
         // Every CA a product issues under gets its RA before anything listens (and, with
         // --processes, before the children fork, so that they share one).

@@ -18,6 +18,7 @@ import { UNKNOWN_RECIPIENT } from './envelope.js';
 import { MalformedMessage, ScepFailure } from './messageErrors.js';
 import { readIssuerAndSerial, type PkiMessage, type ReplyTo } from './pkiMessage.js';
 import { asBuffer } from './cmsJobs.js';
+import { scepConfig } from './config.js';
 import type { CmsRunner } from './cmsPool.js';
 import type { LoadedRa, RaCertificates } from './ra.js';
 
@@ -153,7 +154,8 @@ export class PkiOperations {
       credentialId = check.credentialId;
       constraints = check.constraints;
     }
-    const grant: Grant = { principal, actor, credentialId, sourceIp, protocol: 'scep', product: { id: product.id }, constraints };
+    const productPerMinute = scepConfig.of(this.core.config).scepIssuePerProductPerMinute;
+    const grant: Grant = { principal, actor, credentialId, sourceIp, protocol: 'scep', product: { id: product.id }, constraints, productPerMinute };
     let request: EnrollmentRequest;
     try {
       ({ request } = await this.core.enrollments.submit(grant, csr.der, { transactionId: message.transactionId }));

@@ -7,6 +7,7 @@ import type { CoreServices, CrlReads, MountedProtocol, ProtocolModule } from '..
 import { classifyFailure, logFailure, plainAnswerOf } from '../../src/core/failure.js';
 import { crlToPem } from '../../src/pki/crl.js';
 import { fromPem } from '../../src/pki/pem.js';
+import { statusConfig } from './config.js';
 import { CrlWatcher } from './crlWatcher.js';
 import { createOcspHandler } from './ocspHttp.js';
 import { OcspResponder } from './ocspResponder.js';
@@ -24,11 +25,11 @@ const CRL_WATCH_INTERVAL_MS = 2_000;
 const OCSP_CACHE_ENTRIES = 200_000;
 
 function signersOf(core: StatusCore): OcspSigners {
-  return new OcspSigners(core.ocspSigners, core.signer, core.queries, core.sealing, core.config.ocspSignerDays * 86_400_000);
+  return new OcspSigners(core.ocspSigners, core.signer, core.queries, core.sealing, statusConfig.of(core.config).ocspSignerDays * 86_400_000);
 }
 
 function responderOf(core: StatusCore): OcspResponder {
-  const { config } = core;
+  const config = statusConfig.of(core.config);
   return new OcspResponder(
     core.queries,
     signersOf(core),

@@ -1,7 +1,7 @@
 // What every `certgate` command shares: the config, the runtime, --json output, argument parsers.
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { CLI_ACTOR } from '../audit/actions.js';
-import { loadConfig, type Config } from '../config.js';
+import { loadConfig, type Config, type ConfigOverrides } from '../config.js';
 import { AppError } from '../core/errors.js';
 import type { AuditContext } from '../core/types.js';
 import { credentialKindsOf, type ProtocolModule } from '../core/protocol.js';
@@ -11,13 +11,16 @@ import { openRuntime, type Runtime } from '../runtime.js';
 export const CLI_CONTEXT: AuditContext = { actor: CLI_ACTOR, protocol: 'cli', sourceIp: null };
 
 export interface CliKit {
-  config(overrides?: Partial<Config>): Config;
+  config(overrides?: ConfigOverrides): Config;
   withRuntime<T>(fn: (rt: Runtime) => Promise<T>): Promise<T>;
 }
 
-/** `protocols`: the registered front-ends, whose credentials the commands manage without mounting them. */
+/**
+ * `protocols`: the registered front-ends, whose settings join the config (read when a command runs)
+ * and whose credentials the commands manage without mounting them.
+ */
 export function cliKit(program: Command, protocols: () => readonly ProtocolModule[] = () => []): CliKit {
-  const config = (overrides: Partial<Config> = {}): Config => loadConfig({ file: program.opts<{ config?: string }>().config, overrides });
+  const config = (overrides: ConfigOverrides = {}): Config => loadConfig({ file: program.opts<{ config?: string }>().config, overrides, protocols: protocols() });
   return {
     config,
     async withRuntime(fn) {

@@ -41,6 +41,11 @@ export interface Grant {
   constraints?: Constraint[];
   /** Throws (forbidden) when the caller may not issue under this product. Runs before any write. */
   authorize?: (product: ProductRecord) => void;
+  /**
+   * Issuances a minute under the product through this protocol, whatever the credential (0: no
+   * limit): SCEP's, whose device keys and one-time challenges are free to make while the product is not.
+   */
+  productPerMinute?: number;
 }
 
 export interface SubmitOptions {
@@ -62,8 +67,6 @@ export interface IssuanceLimits {
   /** Per principal and per credential (0: no limit). */
   perMinute: number;
   perHour: number;
-  /** SCEP, per product: device keys and one-time challenges are free to make, the product is not. */
-  scepPerProductPerMinute: number;
 }
 
 export type NameAuthorization = { ok: true } | { ok: false; rejection: Rejection } | { ok: 'pending'; detail: string };
@@ -228,7 +231,7 @@ export class EnrollmentService {
   }
 
   /**
-   * Counts a new request against its principal's, its credential's and (SCEP) its product's
+   * Counts a new request against its principal's, its credential's and (Grant.productPerMinute) its product's
    * issuance limits, and throws rate_limited past one. A re-sent request (same protocol
    * transaction id) is the same request, answered as before and not counted again. REST is left
    * to its middleware, which counts issuance per credential already: counting here too would
@@ -246,8 +249,9 @@ export class EnrollmentService {
     ];
     await limits.counter.enforce(`issue:${grant.principal}`, per('requester'), by);
     if (grant.credentialId) await limits.counter.enforce(`issue:credential:${grant.credentialId}`, per('credential'), by);
-    if (grant.protocol === 'scep') {
-      await limits.counter.enforce(`issue:product:${product.id}`, [{ bucket: 'scep', limit: limits.scepPerProductPerMinute, windowMs: MINUTE_MS, what: 'SCEP issuances a minute under this product' }], by);
+    if (grant.productPerMinute !== undefined) {
+      const what = `${grant.protocol.toUpperCase()} issuances a minute under this product`;
+      await limits.counter.enforce(`issue:product:${product.id}`, [{ bucket: grant.protocol, limit: grant.productPerMinute, windowMs: MINUTE_MS, what }], by);
     }
   }
 

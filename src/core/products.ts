@@ -3,10 +3,33 @@ import { randomUUID } from 'node:crypto';
 import { AUDIT } from '../audit/actions.js';
 import type { Store } from '../store/types.js';
 import { badRequest } from './errors.js';
+import type { ProtocolModule } from './protocol.js';
 import { SYSTEM_PRODUCT_NAME_PREFIX } from './systemProducts.js';
 import type { AuditContext, ProductRecord, ProductTemplate } from './types.js';
 
-export async function createProduct(store: Store, input: { name: string; caId: string; template: ProductTemplate }, by: AuditContext): Promise<ProductRecord> {
+/**
+ * Refuses (400, naming the path) settings for a protocol that is not registered, or that its
+ * registered productSettings schema refuses. Only checked: each protocol reads its own settings
+ * from the stored template as it always has.
+ */
+export function checkProtocolSettings(settings: ProductTemplate['protocols'], protocols: readonly Pick<ProtocolModule, 'name' | 'productSettings'>[]): void {
+  for (const [name, value] of Object.entries(settings)) {
+    const protocol = protocols.find((p) => p.name === name);
+    if (!protocol) throw badRequest(`protocols.${name}: no protocol ${JSON.stringify(name)} is registered (known: ${protocols.map((p) => p.name).join(', ')})`);
+    if (!protocol.productSettings) throw badRequest(`protocols.${name}: the ${name} protocol has no product settings`);
+    const result = protocol.productSettings.safeParse(value);
+    if (!result.success) throw badRequest(result.error.issues.map((i) => `${['protocols', name, ...i.path.map(String)].join('.')}: ${i.message}`).join('; '));
+  }
+}
+
+/** `protocols`: the registered ones, to check the template's protocol settings against; none given, they are not checked. */
+export async function createProduct(
+  store: Store,
+  input: { name: string; caId: string; template: ProductTemplate },
+  by: AuditContext,
+  protocols?: readonly Pick<ProtocolModule, 'name' | 'productSettings'>[],
+): Promise<ProductRecord> {
+  if (protocols) checkProtocolSettings(input.template.protocols, protocols);
   if (input.name.startsWith(SYSTEM_PRODUCT_NAME_PREFIX)) throw badRequest(`name: names starting with "${SYSTEM_PRODUCT_NAME_PREFIX}" are reserved for the CAs' system products`);
   if (await store.products.getByName(input.name)) throw badRequest(`name: a product named "${input.name}" already exists`);
   const id = randomUUID();

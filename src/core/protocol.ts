@@ -5,17 +5,18 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Router } from 'express';
 import type { Compilable, Kysely, Migration } from 'kysely';
 import type { Logger } from 'pino';
+import type { z, ZodRawShape, ZodType } from 'zod';
 import type { Config } from '../config.js';
 import type { JobHandler } from '../queue/types.js';
 import type { OcspSignerStore } from '../store/types.js';
-import type { Authorizer } from '../auth/authorize.js';
+import type { Authorizer, Principal } from '../auth/authorize.js';
 import type { CredentialKind } from '../auth/credentialKinds.js';
 import type { CredentialService } from '../auth/credentialService.js';
 import type { RequestLimits } from '../auth/requestLimits.js';
 import type { EnrollmentService, NameAuthorizer } from './enrollmentService.js';
 import type { InventoryService } from './inventoryService.js';
 import type { QueryService } from './queries.js';
-import type { AuditReader, CrlRecord } from './types.js';
+import type { AuditContext, AuditReader, CredentialRecord, CrlRecord } from './types.js';
 import type { Sealing } from './sealing.js';
 import type { SystemSigning } from './systemSigner.js';
 import type { RevocationService } from './revocationService.js';
@@ -119,6 +120,73 @@ export interface MountedProtocol {
    */
   startServing?(): Promise<void> | void;
   close?(): Promise<void>;
+  /** Admin routes this protocol adds to the REST API (under its bearer auth, limits and errors). */
+  adminRoutes?(routes: AdminRouteKit): void;
+  /**
+   * The protocol that serves the others' admin routes (REST): handed every mounted protocol's
+   * adminRoutes once all are mounted.
+   */
+  serveAdminRoutes?(declarations: readonly AdminRouteDeclaration[]): void;
+}
+
+/**
+ * A protocol's own settings: merged into the one validated Config when it is loaded (defaults,
+ * JSON file, environment), refused there when wrong, named by their environment variable.
+ */
+export interface ProtocolConfig<S extends ZodRawShape = ZodRawShape> {
+  /** Each key's schema and default. A key is unique across the core's settings and every protocol's. */
+  readonly shape: S;
+  /** Each key's environment variable. */
+  readonly env: { readonly [K in keyof S]: string };
+  /** Keys given in the environment as comma-separated lists. */
+  readonly lists?: readonly (keyof S & string)[];
+}
+
+/** One admin route, relative to the REST API's root (/v1): declared by a protocol, served and documented by REST. */
+export interface AdminRouteSpec<B extends ZodType = ZodType> {
+  method: 'get' | 'post' | 'put' | 'delete';
+  /** Express-style: `/scep/challenges`, `/things/:id`. */
+  path: string;
+  summary: string;
+  description?: string;
+  /** The OpenAPI tag; default: the protocol's name. */
+  tag?: string;
+  /** What the credential needs, in words for the document. */
+  permission: string;
+  /** Counts against the credential's issuance limit too (it leads to a certificate). */
+  issuing?: boolean;
+  /** Validated before the handler runs; a mismatch is a 400 naming the field. */
+  body?: B;
+  /** Success answers by status; error answers ({error}) are documented for every route. */
+  responses: Record<number, { description: string; schema?: ZodType; headers?: Record<string, string> }>;
+}
+
+/** What an admin route's handler knows of the call: the caller REST authenticated, and the validated body. */
+export interface AdminCall<B> {
+  body: B;
+  params: Readonly<Record<string, string>>;
+  credential: CredentialRecord;
+  /** The caller as the authorization decision sees it. */
+  principal: Principal;
+  /** Who, through REST, from where: for core.authz and the audit trail. */
+  audit: AuditContext;
+}
+
+/** An admin route's answer; failures are thrown as AppErrors (badRequest, …) and rendered by REST. */
+export interface AdminAnswer {
+  status: number;
+  body: unknown;
+  headers?: Readonly<Record<string, string>>;
+}
+
+/** One protocol's adminRoutes, as the Host hands them to the protocol that serves them. */
+export interface AdminRouteDeclaration {
+  protocol: string;
+  declare(routes: AdminRouteKit): void;
+}
+
+export interface AdminRouteKit {
+  add<B extends ZodType>(spec: AdminRouteSpec<B>, handler: (call: AdminCall<z.output<B>>) => Promise<AdminAnswer>): void;
 }
 
 /**
@@ -140,6 +208,13 @@ export interface ProtocolModule {
   readonly migrations?: Readonly<Record<string, Migration>>;
   /** The credential its clients present (auth/credentialKinds.ts), when it brings a kind of its own. */
   readonly credentialKind?: CredentialKind;
+  /** Settings of its own in the deployment's config (see src/core/protocolConfig.ts). */
+  readonly config?: ProtocolConfig;
+  /**
+   * The schema of its product settings (`template.protocols.<name>`): a product created with
+   * settings this refuses, or settings for a protocol not registered, is refused with a 400.
+   */
+  readonly productSettings?: ZodType;
   mount(core: CoreServices): MountedProtocol;
   /**
    * Every value this protocol sealed under the master key in its own tables, opened with `from`

@@ -4,7 +4,7 @@
 import { Agent } from 'node:https';
 import * as acme from 'acme-client';
 import { CLI_CONTEXT } from '../../src/cli/kit.js';
-import { loadConfig, type Config } from '../../src/config.js';
+import { loadConfig, type ConfigOverrides } from '../../src/config.js';
 import { createProduct } from '../../src/core/products.js';
 import type { ProductRecord } from '../../src/core/types.js';
 import { startServer, type RunningServer } from '../../src/httpServer.js';
@@ -48,13 +48,14 @@ export interface AcmeEnv {
   stop(): Promise<void>;
 }
 
-export async function startAcmeEnv(options: { overrides?: Partial<Config>; http01Port?: number } = {}): Promise<AcmeEnv> {
+export async function startAcmeEnv(options: { overrides?: ConfigOverrides; http01Port?: number } = {}): Promise<AcmeEnv> {
   const dir = tempDir('certgate-acme-');
   const dns = await startDnsServer();
   const http01 = await startHttp01Responder();
   const tlsAlpn = await startTlsAlpnResponder();
   const httpsPort = options.overrides?.httpsPort ?? (await freePort());
   const config = loadConfig({
+    protocols: PROTOCOLS,
     env: {},
     overrides: {
       dataDir: dir,

@@ -5,7 +5,7 @@ import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI_CONTEXT } from '../../src/cli/kit.js';
-import { loadConfig, type Config } from '../../src/config.js';
+import { loadConfig, type ConfigOverrides } from '../../src/config.js';
 import { createProduct } from '../../src/core/products.js';
 import type { ProductRecord } from '../../src/core/types.js';
 import { startServer, type RunningServer } from '../../src/httpServer.js';
@@ -58,13 +58,14 @@ export interface EstSetup {
   /** Credentials to create: user name → product names ('*' for all). */
   users: Record<string, string[] | '*'>;
   /** Configuration besides the helper's own. */
-  overrides?: Partial<Config>;
+  overrides?: ConfigOverrides;
 }
 
 export async function startEstEnv(setup: EstSetup): Promise<EstEnv> {
   const dir = tempDir('certgate-est-');
   const port = await freePort();
   const config = loadConfig({
+    protocols: PROTOCOLS,
     env: {},
     overrides: { dataDir: dir, httpPort: 0, httpsPort: port, host: '127.0.0.1', masterKey: 'test-master-key-est-0123456789', logLevel: 'silent', issueWaitMs: 15_000, queueBackoffMs: 50, ...NO_LOGIN_THROTTLE, ...setup.overrides },
   });

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
 import { CLI_CONTEXT } from '../../src/cli/kit.js';
-import { loadConfig, type Config } from '../../src/config.js';
+import { loadConfig, type ConfigOverrides } from '../../src/config.js';
 import type { CredentialRecord, Permission } from '../../src/core/types.js';
 import { startServer, type RunningServer } from '../../src/httpServer.js';
 import { initialize } from '../../src/init.js';
@@ -55,9 +55,10 @@ export interface RestEnv {
   close(): Promise<void>;
 }
 
-export async function startRestEnv(d: RestDeployment, overrides: Partial<Config> = {}): Promise<RestEnv> {
+export async function startRestEnv(d: RestDeployment, overrides: ConfigOverrides = {}): Promise<RestEnv> {
   const dir = tempDir();
   const config = loadConfig({
+    protocols: PROTOCOLS,
     env: {},
     overrides: {
       dataDir: dir,

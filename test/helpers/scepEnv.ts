@@ -1,7 +1,7 @@
 // One embedded certgate with every front-end (SCEP among them), and the operator's side the SCEP
 // tests drive: products, static and one-time challenges, REST calls with the admin key.
 import { CLI_CONTEXT } from '../../src/cli/kit.js';
-import { loadConfig, type Config } from '../../src/config.js';
+import { loadConfig, type ConfigOverrides } from '../../src/config.js';
 import { createProduct } from '../../src/core/products.js';
 import type { KeyAlgorithm, ProductRecord } from '../../src/core/types.js';
 import { startServer, type RunningServer } from '../../src/httpServer.js';
@@ -32,9 +32,10 @@ export interface ScepEnv {
   stop(): Promise<void>;
 }
 
-export async function startScepEnv(options: { overrides?: Partial<Config>; keyAlgorithm?: KeyAlgorithm } = {}): Promise<ScepEnv> {
+export async function startScepEnv(options: { overrides?: ConfigOverrides; keyAlgorithm?: KeyAlgorithm } = {}): Promise<ScepEnv> {
   const dir = tempDir('certgate-scep-');
   const config = loadConfig({
+    protocols: PROTOCOLS,
     env: {},
     overrides: { dataDir: dir, httpPort: 0, httpsPort: 0, masterKey: 'test-master-key-scep-0123456789', logLevel: 'silent', queueBackoffMs: 50, ...NO_LOGIN_THROTTLE, ...options.overrides },
   });

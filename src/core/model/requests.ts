@@ -4,7 +4,14 @@ import type { CustomFieldValues } from './products.js';
 /** See requestStatus.ts for the transitions between them. */
 export type RequestStatus = 'queued' | 'pending_approval' | 'pending_dcv' | 'signing' | 'issued' | 'rejected' | 'failed';
 
-export type Protocol = 'rest' | 'acme' | 'est' | 'scep' | 'cli';
+/**
+ * Which door a request came through: a registered protocol module's name, or `cli`. Always set
+ * by code (each front-end names itself), never by a caller; see isProtocolName.
+ */
+export type Protocol = string;
+
+/** A protocol module's name as the audit trail and the requests carry it: lower-case letters, digits and dashes. */
+export const isProtocolName = (name: string): boolean => /^[a-z][a-z0-9-]{0,31}$/.test(name);
 
 /**
  * What a front-end's authentication established beyond the product: limits on what may be signed

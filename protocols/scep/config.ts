@@ -1,0 +1,16 @@
+// SCEP's own settings in the deployment's config (CERTGATE_SCEP_*).
+import { z } from 'zod';
+import { protocolSettings } from '../../src/core/protocolConfig.js';
+
+export const scepConfig = protocolSettings({
+  shape: {
+    /** Lifetime of each SCEP RA certificate (one per CA); a successor is issued when a third is left. */
+    scepRaDays: z.coerce.number().int().min(1).max(3650).default(365),
+    /** SCEP issuances per product per minute, whatever the challenge (0: no limit). */
+    scepIssuePerProductPerMinute: z.coerce.number().int().min(0).default(600),
+  },
+  env: {
+    scepRaDays: 'CERTGATE_SCEP_RA_DAYS',
+    scepIssuePerProductPerMinute: 'CERTGATE_SCEP_ISSUE_PER_PRODUCT_PER_MINUTE',
+  },
+});
