@@ -15,7 +15,7 @@ const MEMORY_LIMIT = 100_000;
 export class MemoryOneTimeTokens implements OneTimeTokens {
   private readonly live = new Map<string, number>();
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(private readonly now: () => number = () => Date.now()) {}
 
   async put(kind: string, token: string, ttlMs: number): Promise<void> {
     if (this.live.size >= MEMORY_LIMIT) {
