@@ -7,7 +7,13 @@ const NONCE_TTL_MS = 60 * 60_000;
 /** The key under which the tokens are kept (in Redis `<prefix>:acme-nonce:<nonce>`, as before). */
 const KIND = 'acme-nonce';
 
-export class Nonces {
+export interface NonceStore {
+  issue(): Promise<string>;
+  /** True exactly once for a nonce this deployment issued and nobody used yet. */
+  consume(nonce: string): Promise<boolean>;
+}
+
+export class Nonces implements NonceStore {
   constructor(private readonly tokens: OneTimeTokens) {}
 
   /** Fails while the shared token store is unreachable: a request then gets 503, and no nonce. */
@@ -17,7 +23,6 @@ export class Nonces {
     return nonce;
   }
 
-  /** True exactly once for a nonce this deployment issued and nobody used yet. */
   async consume(nonce: string): Promise<boolean> {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(nonce)) return false;
     return this.tokens.take(KIND, nonce);

@@ -16,7 +16,7 @@ import { normalizeSerialHex } from '../../src/pki/der.js';
 import { CsrError, parseCsr, type ParsedCsr } from '../../src/pki/csr.js';
 import type { AcmeDb, Account, Authz, Challenge, ChallengeType, Identifier, Order, StoredProblem } from './db.js';
 import { parseEab, payloadJson, requirePostAsGet, thumbprintOf, verifyJws, verifyKeyChange, type VerifiedJws } from './jws.js';
-import type { Nonces } from './nonces.js';
+import type { NonceStore } from './nonces.js';
 import { AcmeProblem, identifierOf, malformed, problemOfRejection, unauthorized } from './problems.js';
 import type { OrderStatusService } from './orderStatus.js';
 import { ariCertId, parseAriCertId, renewalWindow } from './ari.js';
@@ -50,7 +50,7 @@ export class AcmeServer {
   constructor(
     private readonly core: CoreServices,
     private readonly db: AcmeDb,
-    private readonly nonces: Nonces,
+    private readonly nonces: NonceStore,
     private readonly orders: OrderStatusService,
     private readonly validations: ProtocolJobs,
     private readonly settings: AcmeSettings,
