@@ -13,6 +13,7 @@ import type { CredentialKind } from './auth/credentialKinds.js';
 import { CredentialService } from './auth/credentialService.js';
 import { EnrollmentService, type NameAuthorizer } from './core/enrollmentService.js';
 import { MemoryRateCounter, RedisRateCounter, type RateCounter } from './core/rateCounter.js';
+import { MemoryOneTimeTokens, RedisOneTimeTokens, type OneTimeTokens } from './core/oneTimeTokens.js';
 import { RequestLimits } from './auth/requestLimits.js';
 import { credentialKindsOf, type CoreServices, type JobOptions, type MountedProtocol, type ProtocolJobs, type ProtocolModule, type ProtocolTables, type StatusChangeListener } from './core/protocol.js';
 import { createSealing, type Sealing } from './core/sealing.js';
@@ -148,6 +149,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   const verifier = new ThreadedVerifier(config.cryptoThreads);
   const rateCounter: RateCounter = config.redisUrl ? new RedisRateCounter(config.redisUrl, queuePrefix, onError) : new MemoryRateCounter();
   const requestLimits = new RequestLimits(rateCounter, (entry) => store.audit.append(entry));
+  const oneTimeTokens: OneTimeTokens = config.redisUrl ? new RedisOneTimeTokens(config.redisUrl, queuePrefix, onError) : new MemoryOneTimeTokens();
   const enrollments = new EnrollmentService(store, queue, verifier, {
     counter: requestLimits,
     perMinute: config.protocolIssuePerMinute,
@@ -248,6 +250,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     jobs,
     rateCounter,
     requestLimits,
+    oneTimeTokens,
   };
   const protocols: { module: ProtocolModule; mounted: MountedProtocol }[] = [];
   const protocolCores = new Map<string, CoreServices>();
@@ -338,6 +341,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       for (const q of protocolQueues) await q.queue.close();
       await broadcast.close();
       await rateCounter.close();
+      await oneTimeTokens.close();
       await verifier.close();
       await store.close();
     },

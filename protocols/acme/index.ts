@@ -6,7 +6,7 @@ import { acmeCredential } from './credential.js';
 import { acmeConfig } from './config.js';
 import { AcmeDb } from './db.js';
 import { ACME_MIGRATIONS } from './migrations.js';
-import { createNonceStore } from './nonces.js';
+import { Nonces } from './nonces.js';
 import { OrderStatusService } from './orderStatus.js';
 import { AcmeServer } from './server.js';
 import { acmeSettingsSchema } from './settings.js';
@@ -38,11 +38,7 @@ export const acmeProtocol: ProtocolModule = {
       caaIdentities,
     };
     const validations = core.jobs('acme-validation', validationJob(db, dcv, log), { attempts: VALIDATION_ATTEMPTS, backoffMs: 500, concurrency: 16 });
-    const nonces = createNonceStore({
-      ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
-      prefix: config.queuePrefix,
-      onError: (message, error) => log.warn({ err: error.message }, message),
-    });
+    const nonces = new Nonces(core.oneTimeTokens);
     const orders = new OrderStatusService(db, core);
     const baseUrl = acmeBaseUrl(config);
     if (config.httpsPort === 0) {
@@ -76,7 +72,6 @@ export const acmeProtocol: ProtocolModule = {
       },
       async close() {
         if (sweeper) clearInterval(sweeper);
-        await nonces.close();
       },
     };
   },

@@ -1,6 +1,7 @@
 // The one shape every front-end plugs in with. protocols/<name>/index.ts exports a ProtocolModule;
 // the composition root registers them in one list and knows nothing else about them.
 import type { RateCounter } from './rateCounter.js';
+import type { OneTimeTokens } from './oneTimeTokens.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Router } from 'express';
 import type { Compilable, Kysely, Migration } from 'kysely';
@@ -104,6 +105,8 @@ export interface CoreServices {
   rateCounter: RateCounter;
   /** Per-credential request and issuance limits on that counter, with their refusals audited. */
   requestLimits: RequestLimits;
+  /** Single-use tokens (e.g. replay nonces), shared by every process when the deployment has Redis. */
+  oneTimeTokens: OneTimeTokens;
 }
 
 export interface MountedProtocol {

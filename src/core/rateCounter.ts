@@ -1,6 +1,6 @@
 // Fixed-window counters for rate limits: in Redis when the deployment has it (every process sees
 // the same count), in memory otherwise (one process, the embedded default).
-import { createClient } from 'redis';
+import { RedisKeyspace } from '../queue/redis.js';
 
 export interface RateCounter {
   /** Counts one hit on `key` in the current window and returns the count so far and when the window ends. */
@@ -51,23 +51,15 @@ export class MemoryRateCounter implements RateCounter {
  * A counter Redis cannot be asked about counts nothing: a rate limit is not worth refusing every
  * request while Redis is away (the store and queue already answer 503 when it matters).
  */
-export class RedisRateCounter implements RateCounter {
-  private readonly client;
-
-  constructor(
-    redisUrl: string,
-    private readonly prefix: string,
-    onError: (message: string, error: Error) => void,
-  ) {
-    this.client = createClient({ url: redisUrl, disableOfflineQueue: true });
-    this.client.on('error', (e: Error) => onError('Redis rate-limit connection', e));
-    this.client.connect().catch(() => undefined);
+export class RedisRateCounter extends RedisKeyspace implements RateCounter {
+  constructor(redisUrl: string, prefix: string, onError: (message: string, error: Error) => void) {
+    super(redisUrl, prefix, 'rate-limit', onError);
   }
 
   async hit(key: string, windowMs: number): Promise<{ count: number; resetAt: number }> {
     const { start, resetAt } = windowOf(windowMs, Date.now());
     if (!this.client.isReady) return { count: 0, resetAt };
-    const redisKey = `${this.prefix}:ratelimit:${key}:${start}`;
+    const redisKey = this.key('ratelimit', key, start);
     try {
       const [count] = (await this.client.multi().incr(redisKey).pExpire(redisKey, windowMs + 1_000).exec()) as unknown as [number];
       return { count: Number(count), resetAt };
@@ -80,14 +72,9 @@ export class RedisRateCounter implements RateCounter {
     const { start, resetAt } = windowOf(windowMs, Date.now());
     if (!this.client.isReady) return { count: 0, resetAt };
     try {
-      return { count: Number((await this.client.get(`${this.prefix}:ratelimit:${key}:${start}`)) ?? 0), resetAt };
+      return { count: Number((await this.client.get(this.key('ratelimit', key, start))) ?? 0), resetAt };
     } catch {
       return { count: 0, resetAt };
     }
-  }
-
-  async close(): Promise<void> {
-    if (this.client.isReady) await this.client.close().catch(() => this.client.destroy());
-    else if (this.client.isOpen) this.client.destroy();
   }
 }

@@ -3,7 +3,7 @@
 // revocation): a lost notice only costs freshness up to the caches' own age bound, so there is no
 // retry and no persistence, and a failed publish is reported, never thrown.
 import { EventEmitter } from 'node:events';
-import { createClient } from 'redis';
+import { closeRedisClient, redisClient, type RedisClient } from './redis.js';
 
 export interface Broadcast {
   publish(channel: string, message: string): Promise<void>;
@@ -39,23 +39,25 @@ const CONNECT_WAIT_MS = 2000;
 
 class RedisBroadcast implements Broadcast {
   // A subscribed connection can do nothing else, so publishing has its own.
-  private readonly publisher;
-  private readonly subscriber;
+  private readonly publisher: RedisClient;
+  private readonly subscriber: RedisClient;
+  /** Subscriptions Redis has not confirmed yet: made on the subscriber's next 'ready'. */
+  private readonly pending = new Map<string, Set<(message: string) => void>>();
 
   constructor(
     redisUrl: string,
     private readonly prefix: string,
     private readonly onError: (message: string, error: Error) => void,
   ) {
-    // No offline queue for the publisher: a notice that cannot go now is stale by the time it could.
-    this.publisher = createClient({ url: redisUrl, disableOfflineQueue: true });
-    this.subscriber = createClient({ url: redisUrl });
-    this.publisher.on('error', (e: Error) => onError('Redis broadcast connection', e));
-    this.subscriber.on('error', (e: Error) => onError('Redis broadcast subscription', e));
-    // Both keep reconnecting on their own, for as long as they are open; every failed attempt is
-    // an 'error' event. node-redis subscribes again after a reconnect.
-    this.publisher.connect().catch(() => undefined);
-    this.subscriber.connect().catch(() => undefined);
+    // Both have no offline queue (redis.ts). For the publisher that costs nothing: a notice that
+    // cannot go now is stale by the time it could. For the subscriber it means a SUBSCRIBE is
+    // only sent on a live connection (one sent while the connection is down is dropped with the
+    // next failed attempt, and its handler with it): subscribe() keeps what Redis has not
+    // confirmed and sends it when the subscriber is ready. What Redis did confirm, node-redis
+    // subscribes to again by itself as part of every reconnect, before it reports 'ready'.
+    this.publisher = redisClient(redisUrl, 'broadcast', onError);
+    this.subscriber = redisClient(redisUrl, 'broadcast subscription', onError);
+    this.subscriber.on('ready', () => this.subscribePending());
   }
 
   /** Resolves once the publisher is connected, or after `ms` (a short-lived CLI process publishes right after it starts). */
@@ -82,15 +84,32 @@ class RedisBroadcast implements Broadcast {
   }
 
   subscribe(channel: string, handler: (message: string) => void): void {
-    // Queued until the subscriber's connection is up.
-    this.subscriber.subscribe(`${this.prefix}:${channel}`, handler).catch((e: Error) => this.onError(`could not subscribe to ${channel}`, e));
+    const handlers = this.pending.get(channel) ?? new Set();
+    handlers.add(handler);
+    this.pending.set(channel, handlers);
+    if (this.subscriber.isReady) this.subscribePending();
+  }
+
+  private subscribePending(): void {
+    for (const [channel, handlers] of this.pending) {
+      for (const handler of handlers) {
+        this.subscriber.subscribe(`${this.prefix}:${channel}`, handler).then(
+          () => {
+            handlers.delete(handler);
+            if (handlers.size === 0 && this.pending.get(channel) === handlers) this.pending.delete(channel);
+          },
+          // Still pending: the next 'ready' tries again.
+          (e: Error) => this.onError(`could not subscribe to ${channel}`, e),
+        );
+      }
+    }
   }
 
   async close(): Promise<void> {
-    for (const client of [this.publisher, this.subscriber]) {
-      if (client.isReady) await client.close().catch(() => client.destroy());
-      else if (client.isOpen) client.destroy();
-    }
+    this.pending.clear();
+    await closeRedisClient(this.publisher);
+    // A subscriber has no replies worth waiting for.
+    if (this.subscriber.isOpen) this.subscriber.destroy();
   }
 }
 

@@ -27,12 +27,9 @@
 //   QueueEvents use duplicates of the client they are given, which BullMQ closes. This class
 //   closes the clients it made: the producer (the Queue, ping, the events stream's tail) and the
 //   worker's.
-// - Lost connections: node-redis reconnects by itself (backoff up to 2 s, for as long as the client
-//   is open). A command in flight when a connection drops is rejected, never reported as done.
-//   node-redis's offline queue (commands issued while disconnected wait for the reconnect) is off
-//   everywhere: in node-redis 5.12, commands queued during a reconnect can be written into the
-//   dead socket and the new connection's replies then paired with the wrong commands (seen here
-//   after CLIENT KILL under load: a client wedged for good, a worker that stops fetching).
+// - Lost connections: the clients come from redis.ts, which reconnects them by itself and keeps
+//   node-redis's offline queue off (why is said there; here it was a worker that stopped
+//   fetching). A command in flight when a connection drops is rejected, never reported as done.
 //   - The producer's commands therefore fail at once while its connection is down. enqueue waits
 //     for the reconnect itself and retries (the job id makes a repeat safe) for up to
 //     reconnectWaitMs, then reports the failure; ping fails.
@@ -46,8 +43,9 @@
 //   finished job retries it. So a lost connection can delay a job by up to lockDuration +
 //   stalledInterval, or make it run again; that is allowed (handlers are idempotent).
 import { ConnectionClosedError, Queue, QueueEvents, QueueKeys, UnrecoverableError, Worker, type Job } from 'bullmq';
-import { ClientClosedError, ClientOfflineError, ConnectionTimeoutError, DisconnectsClientError, SocketClosedUnexpectedlyError, createClient, type RedisClientOptions } from 'redis';
+import { ClientClosedError, ClientOfflineError, ConnectionTimeoutError, DisconnectsClientError, SocketClosedUnexpectedlyError } from 'redis';
 import { checkQueueOptions, type JobHandler, type JobOutcome, type JobQueue, type QueueOptions } from './types.js';
+import { closeRedisClient, redisClient, type RedisClient } from './redis.js';
 import { Waiters } from './waiters.js';
 
 export interface BullmqQueueOptions extends QueueOptions {
@@ -89,14 +87,10 @@ interface JobData {
   requestId: string;
 }
 
-type RedisClient = ReturnType<typeof createClient>;
-
 const JOB_NAME = 'enroll';
 export const DEFAULT_LOCK_DURATION_MS = 10_000;
 export const DEFAULT_STALLED_INTERVAL_MS = 5_000;
 const PING_TIMEOUT_MS = 5000;
-/** How long close() lets a client's pending replies arrive before dropping the connection. */
-const CLOSE_GRACE_MS = 2000;
 
 export class BullmqQueue implements JobQueue {
   readonly kind = 'bullmq' as const;
@@ -255,11 +249,11 @@ export class BullmqQueue implements JobQueue {
       // First the worker, waiting for its running jobs; the events reader stays up meanwhile so
       // that waiters in this process hear how those jobs ended.
       await this.worker?.close();
-      if (this.workerClient) await closeClient(this.workerClient);
+      if (this.workerClient) await closeRedisClient(this.workerClient);
       await this.eventsReady?.catch(() => undefined);
       await this.events?.close();
       await this.queue.close();
-      await closeClient(this.client);
+      await closeRedisClient(this.client);
     } finally {
       this.closed = true;
       this.waiters.timeoutAll();
@@ -306,27 +300,12 @@ export class BullmqQueue implements JobQueue {
     }
   }
 
-  /**
-   * A node-redis client for `redisUrl` (redis://[user:password@]host:port/db, rediss:// for TLS),
-   * without the offline queue (see "Lost connections" above).
-   */
-  private clientOptions(): RedisClientOptions {
-    return { url: this.options.redisUrl, disableOfflineQueue: true };
-  }
-
-  /**
-   * Such a client, connecting in the background; node-redis keeps retrying until it is closed.
-   * Its 'error' events go to onError, so an unreachable Redis is reported and never crashes the
-   * process as an unhandled 'error' event.
-   */
+  /** A client connecting in the background, whose errors are reported once (BullMQ passes them on too). */
   private newClient(role: string): RedisClient {
-    const client = createClient(this.clientOptions());
-    client.on('error', (err: Error) => {
-      this.reportError(`Redis ${role} connection`, err);
+    return redisClient(this.options.redisUrl, role, (message, err) => {
+      this.reportError(message, err);
       this.reported.add(err);
     });
-    client.connect().catch(() => undefined); // every failed attempt was emitted as 'error'
-    return client;
   }
 
   /**
@@ -403,7 +382,7 @@ export class BullmqQueue implements JobQueue {
     // QueueEvents reads from a duplicate of the client it is given (and closes that), so this one
     // is never opened.
     const events = new QueueEvents(this.options.queueName, {
-      connection: createClient(this.clientOptions()),
+      connection: redisClient(this.options.redisUrl, 'events', () => undefined, { connect: false }),
       prefix: this.options.prefix,
       lastEventId,
       blockingTimeout: 5000,
@@ -512,27 +491,6 @@ function nextReady(client: RedisClient): Promise<void> {
     readyWaits.set(client, wait);
   }
   return wait;
-}
-
-/**
- * Closes a client this class made: lets the replies still due arrive (for up to CLOSE_GRACE_MS),
- * then drops the connection. A client that is not connected (Redis down, or reconnecting) is
- * dropped at once, which also ends node-redis's reconnect attempts.
- */
-async function closeClient(client: RedisClient): Promise<void> {
-  if (!client.isOpen) return;
-  if (client.isReady) {
-    // Replies come in order: once this PING is answered, so is everything sent before it. (Not
-    // client.close(), which waits for them without a limit, and after which destroy() no longer
-    // drops the socket.)
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      client.ping().catch(() => undefined),
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS))),
-    ]);
-    clearTimeout(timer);
-  }
-  if (client.isOpen) client.destroy();
 }
 
 function toError(e: unknown): Error {

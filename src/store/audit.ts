@@ -10,6 +10,8 @@ import type { AuditEntry, AuditEntryInput, AuditFilter, AuditOutcome } from '../
 import { auditHead, insertAuditEntry } from './queries.js';
 import { fromMs, toMs, type AuditLogTable, type Database } from './schema.js';
 import type { AuditStore, ChainUpgrade } from './types.js';
+import { firstRecord } from './rows.js';
+import { realTimeMs } from './clock.js';
 
 // Appends are serialized on PostgreSQL by this transaction-scoped advisory lock: each entry must
 // read the head written by the one before. SQLite serializes writers anyway.
@@ -79,16 +81,21 @@ export async function appendAudit(tx: Kysely<Database>, kind: 'sqlite' | 'postgr
 const pageAfter = (tx: Kysely<Database>, seq: number) => tx.selectFrom('audit_log').selectAll().where('seq', '>', seq).orderBy('seq').limit(AUDIT_PAGE);
 
 /**
- * Every link of the trail again, under `key`, in sequence order and page by page inside `tx`
- * (the caller holds the audit lock): `audit reseal` and `master-key rotate`. Returns how many.
+ * What a walk over the whole trail asks of the one running it: the page of entries after `seq`
+ * (answered with that page), or one link rewritten. The walks are written once, as generators,
+ * and run by two thin runners: on Kysely (awaiting each step) and on the SQLite batch (synchronously).
  */
-export async function resealTrail(tx: Kysely<Database>, key: Buffer): Promise<number> {
+export type TrailStep = { readonly pageAfter: number } | { readonly relink: { seq: number; prevHash: string; hash: string } };
+type TrailWalk<T> = Generator<TrailStep, T, readonly AuditEntry[] | undefined>;
+
+/** Every link of the trail again under `key`, in sequence order, page by page; returns how many. */
+function* resealSteps(key: Buffer): TrailWalk<number> {
   let link = GENESIS_HASH;
   let count = 0;
   for (let seq = 0; ; ) {
-    const page = (await pageAfter(tx, seq).execute()).map(auditFromRow);
+    const page = (yield { pageAfter: seq }) as readonly AuditEntry[];
     for (const r of resealPage(key, link, page)) {
-      await tx.updateTable('audit_log').set({ prev_hash: r.prevHash, hash: r.hash }).where('seq', '=', r.seq).execute();
+      yield { relink: r };
       link = r.hash;
       count++;
     }
@@ -97,28 +104,75 @@ export async function resealTrail(tx: Kysely<Database>, key: Buffer): Promise<nu
   }
 }
 
+/**
+ * Store.audit.upgradeChain: when the whole trail is sealed with plain hashes (or starts so),
+ * reseal it under `key`; returns the outcome and, when it resealed, the entry that records it
+ * (the runner appends it, in the same transaction).
+ */
+export function* chainUpgradeSteps(key: Buffer): TrailWalk<{ upgrade: ChainUpgrade; entry?: AuditEntryInput }> {
+  const walk = new LegacyWalk(key);
+  let head: ChainHead | undefined;
+  for (let seq = 0; !walk.broken; ) {
+    const page = (yield { pageAfter: seq }) as readonly AuditEntry[];
+    walk.take(page);
+    if (page.length > 0) head = { seq: (page.at(-1) as AuditEntry).seq, hash: (page.at(-1) as AuditEntry).hash };
+    if (page.length < AUDIT_PAGE) break;
+    seq = (page.at(-1) as AuditEntry).seq;
+  }
+  const state = walk.state;
+  if (state !== 'legacy' || !head) return { upgrade: { state, resealed: 0 } };
+  const resealed = yield* resealSteps(key);
+  return { upgrade: { state, resealed }, entry: chainKeyedEntry(resealed, walk.legacy, head) };
+}
+
+/** Runs a trail walk inside the Kysely transaction `tx`. */
+async function runOnKysely<T>(tx: Kysely<Database>, walk: TrailWalk<T>): Promise<T> {
+  for (let step = walk.next(); ; ) {
+    if (step.done) return step.value;
+    if ('pageAfter' in step.value) {
+      step = walk.next((await pageAfter(tx, step.value.pageAfter).execute()).map(auditFromRow));
+    } else {
+      const r = step.value.relink;
+      await tx.updateTable('audit_log').set({ prev_hash: r.prevHash, hash: r.hash }).where('seq', '=', r.seq).execute();
+      step = walk.next(undefined);
+    }
+  }
+}
+
+/** Runs a trail walk synchronously: `read` answers pageAfter, `relink` rewrites one link. */
+export function runSynchronously<T>(walk: TrailWalk<T>, read: (seq: number) => readonly AuditEntry[], relink: (seq: number, prevHash: string, hash: string) => void): T {
+  for (let step = walk.next(); ; ) {
+    if (step.done) return step.value;
+    if ('pageAfter' in step.value) {
+      step = walk.next(read(step.value.pageAfter));
+    } else {
+      const r = step.value.relink;
+      relink(r.seq, r.prevHash, r.hash);
+      step = walk.next(undefined);
+    }
+  }
+}
+
+/**
+ * Every link of the trail again, under `key`, in sequence order and page by page inside `tx`
+ * (the caller holds the audit lock): `audit reseal` and `master-key rotate`. Returns how many.
+ */
+export function resealTrail(tx: Kysely<Database>, key: Buffer): Promise<number> {
+  return runOnKysely(tx, resealSteps(key));
+}
+
 /** upgradeChain on Kysely (PostgreSQL; SQLite opened as a KyselyStore), under the audit lock. */
 export async function upgradeChainKysely(
   transaction: <T>(fn: (tx: Kysely<Database>) => Promise<T>) => Promise<T>,
   kind: 'sqlite' | 'postgres',
   key: Buffer,
+  now: () => number = realTimeMs,
 ): Promise<ChainUpgrade> {
   return transaction(async (tx) => {
     if (kind === 'postgres') await sql`select pg_advisory_xact_lock(${AUDIT_LOCK_KEY})`.execute(tx);
-    const walk = new LegacyWalk(key);
-    let head: ChainHead | undefined;
-    for (let seq = 0; !walk.broken; ) {
-      const page = (await pageAfter(tx, seq).execute()).map(auditFromRow);
-      walk.take(page);
-      if (page.length > 0) head = { seq: (page.at(-1) as AuditEntry).seq, hash: (page.at(-1) as AuditEntry).hash };
-      if (page.length < AUDIT_PAGE) break;
-      seq = (page.at(-1) as AuditEntry).seq;
-    }
-    const state = walk.state;
-    if (state !== 'legacy' || !head) return { state, resealed: 0 };
-    const resealed = await resealTrail(tx, key);
-    await appendAudit(tx, kind, key, chainKeyedEntry(resealed, walk.legacy, head), Date.now());
-    return { state, resealed };
+    const { upgrade, entry } = await runOnKysely(tx, chainUpgradeSteps(key));
+    if (entry) await appendAudit(tx, kind, key, entry, now());
+    return upgrade;
   });
 }
 
@@ -146,8 +200,7 @@ export class KyselyAuditStore implements Omit<AuditStore, 'append' | 'upgradeCha
   }
 
   async head(): Promise<AuditEntry | undefined> {
-    const row = await this.db.selectFrom('audit_log').selectAll().orderBy('seq', 'desc').limit(1).executeTakeFirst();
-    return row && auditFromRow(row);
+    return firstRecord(this.db.selectFrom('audit_log').selectAll().orderBy('seq', 'desc').limit(1), auditFromRow);
   }
 
   /** The chain walk, under the key this store seals with (and, given one, against a checkpoint). */

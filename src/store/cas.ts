@@ -1,9 +1,10 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { Selectable } from 'kysely';
 import type { AuditEntryInput, CaRecord } from '../core/types.js';
-import type { AuditedWrites } from './kyselyWriter.js';
+import { KyselyAggregate } from './kyselyWriter.js';
 import { caById, insertCa } from './queries.js';
-import { fromMs, toMs, type CasTable, type Database } from './schema.js';
+import { fromMs, toMs, type CasTable } from './schema.js';
 import type { CaStore, NewCa } from './types.js';
+import { firstRecord } from './rows.js';
 
 export function caFromRow(row: Selectable<CasTable>): CaRecord {
   return {
@@ -21,11 +22,7 @@ export function caFromRow(row: Selectable<CasTable>): CaRecord {
   };
 }
 
-export class KyselyCaStore implements CaStore {
-  constructor(
-    private readonly db: Kysely<Database>,
-    private readonly writes: AuditedWrites,
-  ) {}
+export class KyselyCaStore extends KyselyAggregate implements CaStore {
 
   async insert(ca: NewCa, audit: AuditEntryInput): Promise<CaRecord> {
     const record: CaRecord = {
@@ -39,7 +36,7 @@ export class KyselyCaStore implements CaStore {
       encryptedKey: ca.encryptedKey,
       notBefore: new Date(toMs(ca.notBefore)),
       notAfter: new Date(toMs(ca.notAfter)),
-      createdAt: new Date(Date.now()),
+      createdAt: new Date(this.writes.now()),
     };
     const row = {
         id: record.id,
@@ -59,13 +56,11 @@ export class KyselyCaStore implements CaStore {
   }
 
   async get(id: string): Promise<CaRecord | undefined> {
-    const row = await caById(this.db, { id }).executeTakeFirst();
-    return row && caFromRow(row);
+    return firstRecord(caById(this.db, { id }), caFromRow);
   }
 
   async getByName(name: string): Promise<CaRecord | undefined> {
-    const row = await this.db.selectFrom('cas').selectAll().where('name', '=', name).executeTakeFirst();
-    return row && caFromRow(row);
+    return firstRecord(this.db.selectFrom('cas').selectAll().where('name', '=', name), caFromRow);
   }
 
   /** Oldest first. */

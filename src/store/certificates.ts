@@ -1,6 +1,6 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { AuditEntryInput, CertificateRecord, CertificateSource, CustomFieldValues, InventoryRecord, RevocationReason, RevokedEntry } from '../core/types.js';
-import type { AuditedWrites } from './kyselyWriter.js';
+import { KyselyAggregate } from './kyselyWriter.js';
 import { fromMs, fromNullableMs, toMs, type CertificatesTable, type Database } from './schema.js';
 import {
   certificateById,
@@ -12,6 +12,7 @@ import {
   type RevokeArgs,
 } from './queries.js';
 import type { CertificateStore, NewCertificate, Revocation } from './types.js';
+import { firstRecord, recordOf } from './rows.js';
 
 /** One of our certificates: the queries that return these select `source = 'issued'` rows only. */
 export function certificateFromRow(row: Selectable<CertificatesTable>): CertificateRecord {
@@ -127,25 +128,18 @@ export const revokeArgs = (id: string, r: Revocation): RevokeArgs => ({
   invalidityDate: r.invalidityDate === null ? null : toMs(r.invalidityDate),
 });
 
-export class KyselyCertificateStore implements CertificateStore {
-  constructor(
-    private readonly db: Kysely<Database>,
-    private readonly writes: AuditedWrites,
-  ) {}
+export class KyselyCertificateStore extends KyselyAggregate implements CertificateStore {
 
   async get(id: string): Promise<CertificateRecord | undefined> {
-    const row = await certificateById(this.db, { id }).executeTakeFirst();
-    return row && certificateFromRow(row);
+    return firstRecord(certificateById(this.db, { id }), certificateFromRow);
   }
 
   async getBySerial(caId: string, serialNumber: string): Promise<CertificateRecord | undefined> {
-    const row = await certificateBySerial(this.db, { caId, serialNumber }).executeTakeFirst();
-    return row && certificateFromRow(row);
+    return firstRecord(certificateBySerial(this.db, { caId, serialNumber }), certificateFromRow);
   }
 
   async getByRequestId(requestId: string): Promise<CertificateRecord | undefined> {
-    const row = await certificateByRequestId(this.db, { requestId }).executeTakeFirst();
-    return row && certificateFromRow(row);
+    return firstRecord(certificateByRequestId(this.db, { requestId }), certificateFromRow);
   }
 
   async list(options: { caIds?: string[]; limit: number; offset: number }): Promise<CertificateRecord[]> {
@@ -169,12 +163,11 @@ export class KyselyCertificateStore implements CertificateStore {
   }
 
   async reinstate(id: string, audit: AuditEntryInput): Promise<CertificateRecord | undefined> {
-    const row = await this.writes.one(reinstateCertificate(this.db, { id }), (changed) => (changed ? audit : null));
-    return row && certificateFromRow(row);
+    return recordOf(await this.writes.one(reinstateCertificate(this.db, { id }), (changed) => (changed ? audit : null)), certificateFromRow);
   }
 
   async insertSystemIssued(certificate: NewCertificate, audit: AuditEntryInput): Promise<CertificateRecord> {
-    const record = newCertificateRecord(certificate, Date.now());
+    const record = newCertificateRecord(certificate, this.writes.now());
     await this.writes.one(insertCertificate(this.db, certificateToRow(record)), () => audit);
     return record;
   }

@@ -1,9 +1,10 @@
-import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
+import { sql, type Insertable, type Selectable } from 'kysely';
 import type { AuditEntryInput, CredentialRecord, CredentialScope, CredentialType, Permission } from '../core/types.js';
-import type { AuditedWrites } from './kyselyWriter.js';
+import { KyselyAggregate } from './kyselyWriter.js';
 import { credentialById, insertCredential, revokeCredential, rotateCredential, type RotateArgs } from './queries.js';
-import { fromMs, fromNullableMs, toMs, type CredentialsTable, type Database } from './schema.js';
+import { fromMs, fromNullableMs, toMs, type CredentialsTable } from './schema.js';
 import type { CredentialStatus, CredentialStore, NewCredential } from './types.js';
+import { firstRecord, recordOf } from './rows.js';
 
 export function credentialFromRow(row: Selectable<CredentialsTable>): CredentialRecord {
   return {
@@ -63,21 +64,16 @@ export const rotateArgs = (id: string, secret: string, previousUntil: Date | nul
   now,
 });
 
-export class KyselyCredentialStore implements CredentialStore {
-  constructor(
-    private readonly db: Kysely<Database>,
-    private readonly writes: AuditedWrites,
-  ) {}
+export class KyselyCredentialStore extends KyselyAggregate implements CredentialStore {
 
   async insert(c: NewCredential, audit: AuditEntryInput): Promise<CredentialRecord> {
-    const row = await this.writes.one(insertCredential(this.db, newCredentialRow(c, Date.now())).returningAll(), () => audit);
+    const row = await this.writes.one(insertCredential(this.db, newCredentialRow(c, this.writes.now())).returningAll(), () => audit);
     if (!row) throw new Error(`credential ${c.id} was not stored`);
     return credentialFromRow(row);
   }
 
   async get(id: string): Promise<CredentialRecord | undefined> {
-    const row = await credentialById(this.db, { id }).executeTakeFirst();
-    return row && credentialFromRow(row);
+    return firstRecord(credentialById(this.db, { id }), credentialFromRow);
   }
 
   async findLive(type: CredentialType, name: string): Promise<CredentialRecord | undefined> {
@@ -95,7 +91,7 @@ export class KyselyCredentialStore implements CredentialStore {
     filter: { type?: CredentialType; status?: CredentialStatus },
     page: { limit: number; offset: number },
   ): Promise<{ credentials: CredentialRecord[]; total: number }> {
-    const now = Date.now();
+    const now = this.writes.now();
     let q = this.db.selectFrom('credentials');
     if (filter.type) q = q.where('type', '=', filter.type);
     switch (filter.status ?? 'all') {
@@ -115,14 +111,12 @@ export class KyselyCredentialStore implements CredentialStore {
   }
 
   async rotate(id: string, secret: string, previousUntil: Date | null, audit: AuditEntryInput): Promise<CredentialRecord | undefined> {
-    const args = rotateArgs(id, secret, previousUntil, Date.now());
-    const row = await this.writes.one(rotateCredential(this.db, args), (r) => (r ? audit : null));
-    return row && credentialFromRow(row);
+    const args = rotateArgs(id, secret, previousUntil, this.writes.now());
+    return recordOf(await this.writes.one(rotateCredential(this.db, args), (r) => (r ? audit : null)), credentialFromRow);
   }
 
   async revoke(id: string, audit: AuditEntryInput): Promise<CredentialRecord | undefined> {
-    const row = await this.writes.one(revokeCredential(this.db, { id, now: Date.now() }), (r) => (r ? audit : null));
-    return row && credentialFromRow(row);
+    return recordOf(await this.writes.one(revokeCredential(this.db, { id, now: this.writes.now() }), (r) => (r ? audit : null)), credentialFromRow);
   }
 
   async recordUse(uses: readonly { id: string; count: number; lastUsedAt: Date }[]): Promise<void> {

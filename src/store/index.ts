@@ -4,6 +4,7 @@ import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { PUBLIC_TEST_CHAIN_KEY } from '../audit/chain.js';
 import { KyselyStore, type StoreKind } from './kyselyStore.js';
+import { millisecondsOf, type StoreClock } from './clock.js';
 import { migrateToLatest } from './migrations.js';
 import { openSqliteFile, withStatementCache } from './sqlite.js';
 import { SqliteCheckpointer } from './sqliteCheckpointer.js';
@@ -15,6 +16,7 @@ export type { Database } from './schema.js';
 export type * from './types.js';
 export * from './errors.js';
 export { KyselyStore, type StoreKind } from './kyselyStore.js';
+export type { StoreClock } from './clock.js';
 export { SqliteStore } from './sqliteStore.js';
 export { migrateOwnerToLatest, migrateToLatest, MIGRATIONS } from './migrations.js';
 
@@ -43,6 +45,8 @@ export interface OpenStoreOptions {
    * `audit verify` under a deployment's real key rejects.
    */
   chainKey?: Buffer;
+  /** What rows and audit entries are stamped with (created, updated, lease expiry). Default: real time. */
+  now?: StoreClock;
 }
 
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
@@ -71,7 +75,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     pool.on('connect', (client) => {
       client.on('error', (e) => report('checked-out PostgreSQL connection lost', e));
     });
-    return createStoreFromKysely(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), 'postgres', options.chainKey);
+    return createStoreFromKysely(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), 'postgres', options.chainKey, options.now);
   }
 
   // Kysely (for migrations and the rarely used queries) and the SQLite fast path share the one
@@ -80,7 +84,14 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(connection) }) });
   return migratedOrDestroyed(
     db,
-    () => new SqliteStore(db, connection, options.chainKey ?? PUBLIC_TEST_CHAIN_KEY, connection.memory ? undefined : SqliteCheckpointer.start(connection.name)),
+    () =>
+      new SqliteStore(
+        db,
+        connection,
+        options.chainKey ?? PUBLIC_TEST_CHAIN_KEY,
+        connection.memory ? undefined : SqliteCheckpointer.start(connection.name),
+        millisecondsOf(options.now),
+      ),
   );
 }
 
@@ -89,8 +100,8 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
  * match the dialect. The store owns the instance: close() destroys it. On failure the instance is
  * destroyed too. (openStore's SQLite store is faster; this one is the same code on both databases.)
  */
-export async function createStoreFromKysely(db: Kysely<Database>, kind: StoreKind, chainKey: Buffer = PUBLIC_TEST_CHAIN_KEY): Promise<KyselyStore> {
-  return migratedOrDestroyed(db, () => new KyselyStore(db, kind, chainKey));
+export async function createStoreFromKysely(db: Kysely<Database>, kind: StoreKind, chainKey: Buffer = PUBLIC_TEST_CHAIN_KEY, now?: StoreClock): Promise<KyselyStore> {
+  return migratedOrDestroyed(db, () => new KyselyStore(db, kind, chainKey, millisecondsOf(now)));
 }
 
 async function migratedOrDestroyed<S>(db: Kysely<Database>, createStore: () => S): Promise<S> {

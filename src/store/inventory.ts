@@ -1,5 +1,5 @@
 // The inventory: certificates of ours and imported ones, as operators list, filter and edit them.
-import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
+import { sql, type Compilable, type Kysely, type RawBuilder, type Selectable } from 'kysely';
 import type { AuditEntryInput, DeploymentLocation, InventoryFilter, InventoryRecord, LocationFields } from '../core/types.js';
 import { inventoryFromRow } from './certificates.js';
 import { isUniqueViolation } from './errors.js';
@@ -15,6 +15,7 @@ import type {
   Revocation,
   Store,
 } from './types.js';
+import { firstRecord, recordOf } from './rows.js';
 
 type StoreKind = Store['kind'];
 
@@ -30,8 +31,7 @@ export class KyselyInventoryStore implements InventoryStore {
   }
 
   async get(id: string): Promise<InventoryRecord | undefined> {
-    const row = await this.db.selectFrom('certificates').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
-    return row && inventoryFromRow(row);
+    return firstRecord(this.db.selectFrom('certificates').selectAll().where('id', '=', id).where('deleted_at', 'is', null), inventoryFromRow);
   }
 
   async insertImported(c: NewImportedCertificate, audit: AuditEntryInput): Promise<{ record: InventoryRecord; created: boolean }> {
@@ -47,25 +47,16 @@ export class KyselyInventoryStore implements InventoryStore {
       valid_from: bigint(toMs(c.validFrom)),
       valid_to: bigint(toMs(c.validTo)),
       certificate_pem: text(c.certificatePem),
-      created_at: bigint(Date.now()),
+      created_at: bigint(this.writes.now()),
       source: text('imported'),
       issuer: text(c.issuer),
       owner: text(c.owner),
       notes: text(c.notes),
       custom_fields: text(JSON.stringify(c.customFields)),
     };
-    const columns = Object.keys(values) as (keyof CertificatesTable)[];
     // One statement, and a unique index (migration 0007) behind it for PostgreSQL, where two
     // imports of one certificate can run side by side: the loser finds the winner's record.
-    const statement = this.db
-      .insertInto('certificates')
-      .columns(columns)
-      .expression(
-        this.db
-          .selectNoFrom(columns.map((name) => (values[name] as RawBuilder<unknown>).as(name)))
-          .where((eb) => eb.not(eb.exists(this.importedQuery(c.issuer, c.serialNumber).select(sql<number>`1`.as('one'))))),
-      )
-      .returningAll();
+    const statement = this.insertWhere('certificates', values, false, this.importedQuery(c.issuer, c.serialNumber));
     let row: Selectable<CertificatesTable> | undefined;
     try {
       row = await this.writes.one(statement, (inserted) => (inserted ? audit : null));
@@ -79,8 +70,7 @@ export class KyselyInventoryStore implements InventoryStore {
   }
 
   async findImported(issuer: string, serialNumber: string): Promise<InventoryRecord | undefined> {
-    const row = await this.importedQuery(issuer, serialNumber).selectAll().executeTakeFirst();
-    return row && inventoryFromRow(row);
+    return firstRecord(this.importedQuery(issuer, serialNumber).selectAll(), inventoryFromRow);
   }
 
   async update(id: string, edit: InventoryEdit, audit: AuditEntryInput): Promise<InventoryRecord | undefined> {
@@ -91,14 +81,12 @@ export class KyselyInventoryStore implements InventoryStore {
     if (edit.customFields !== undefined) set.custom_fields = this.mergedCustomFields(JSON.stringify(edit.customFields));
     if (Object.keys(set).length === 0) return this.get(id);
     const statement = this.db.updateTable('certificates').set(set).where('id', '=', id).where('deleted_at', 'is', null).returningAll();
-    const row = await this.writes.one(statement, (changed) => (changed ? audit : null));
-    return row && inventoryFromRow(row);
+    return recordOf(await this.writes.one(statement, (changed) => (changed ? audit : null)), inventoryFromRow);
   }
 
   async markRenewed(id: string, renewedBy: string, audit: AuditEntryInput): Promise<InventoryRecord | undefined> {
     const statement = this.db.updateTable('certificates').set({ renewed_by: renewedBy }).where('id', '=', id).where('deleted_at', 'is', null).returningAll();
-    const row = await this.writes.one(statement, (changed) => (changed ? audit : null));
-    return row && inventoryFromRow(row);
+    return recordOf(await this.writes.one(statement, (changed) => (changed ? audit : null)), inventoryFromRow);
   }
 
   async markRevoked(
@@ -115,8 +103,7 @@ export class KyselyInventoryStore implements InventoryStore {
       .where('serial_number', '=', serialNumber)
       .where('revoked_at', 'is', null)
       .returningAll();
-    const row = await this.writes.one(statement, (changed) => (changed ? audit : null));
-    return row && inventoryFromRow(row);
+    return recordOf(await this.writes.one(statement, (changed) => (changed ? audit : null)), inventoryFromRow);
   }
 
   async remove(id: string, now: Date, audit: AuditEntryInput): Promise<{ removal: InventoryRemoval; record: InventoryRecord } | 'stillValid' | undefined> {
@@ -156,7 +143,7 @@ export class KyselyInventoryStore implements InventoryStore {
   }
 
   async insertLocation(location: NewLocation, audit: AuditEntryInput): Promise<DeploymentLocation | undefined> {
-    const now = Date.now();
+    const now = this.writes.now();
     const values: Record<keyof CertificateLocationsTable, RawBuilder<unknown>> = {
       id: text(location.id),
       certificate_id: text(location.certificateId),
@@ -168,20 +155,10 @@ export class KyselyInventoryStore implements InventoryStore {
       created_at: bigint(now),
       updated_at: bigint(now),
     };
-    const columns = Object.keys(values) as (keyof CertificateLocationsTable)[];
     // Only on a certificate still in the inventory (a hidden one keeps no new locations).
-    const statement = this.db
-      .insertInto('certificate_locations')
-      .columns(columns)
-      .expression(
-        this.db
-          .selectNoFrom(columns.map((name) => values[name].as(name)))
-          .where((eb) => eb.exists(this.listedQuery(location.certificateId).select(sql<number>`1`.as('one')))),
-      )
-      .returningAll();
+    const statement = this.insertWhere('certificate_locations', values, true, this.listedQuery(location.certificateId));
     try {
-      const row = await this.writes.one(statement, (inserted) => (inserted ? audit : null));
-      return row && locationFromRow(row);
+      return recordOf(await this.writes.one(statement, (inserted) => (inserted ? audit : null)), locationFromRow);
     } catch (error) {
       // The certificate was deleted between the check and the insert.
       if (isForeignKeyViolation(error)) return undefined;
@@ -192,18 +169,39 @@ export class KyselyInventoryStore implements InventoryStore {
   async updateLocation(certificateId: string, id: string, fields: LocationFields, audit: AuditEntryInput): Promise<DeploymentLocation | undefined> {
     const statement = this.db
       .updateTable('certificate_locations')
-      .set({ host: fields.host, port: fields.port, path: fields.path, kind: fields.kind, notes: fields.notes, updated_at: Date.now() })
+      .set({ host: fields.host, port: fields.port, path: fields.path, kind: fields.kind, notes: fields.notes, updated_at: this.writes.now() })
       .where('id', '=', id)
       .where('certificate_id', '=', certificateId)
       .returningAll();
-    const row = await this.writes.one(statement, (changed) => (changed ? audit : null));
-    return row && locationFromRow(row);
+    return recordOf(await this.writes.one(statement, (changed) => (changed ? audit : null)), locationFromRow);
   }
 
   async removeLocation(certificateId: string, id: string, audit: AuditEntryInput): Promise<DeploymentLocation | undefined> {
     const statement = this.db.deleteFrom('certificate_locations').where('id', '=', id).where('certificate_id', '=', certificateId).returningAll();
-    const row = await this.writes.one(statement, (removed) => (removed ? audit : null));
-    return row && locationFromRow(row);
+    return recordOf(await this.writes.one(statement, (removed) => (removed ? audit : null)), locationFromRow);
+  }
+
+  /**
+   * INSERT INTO `table` SELECT `values` WHERE `query` finds a row (or, `present` false, finds
+   * none), returning the row inserted: the check and the insert are one statement.
+   */
+  private insertWhere<T extends 'certificates' | 'certificate_locations'>(
+    table: T,
+    values: Partial<Record<keyof Database[T] & string, RawBuilder<unknown>>>,
+    present: boolean,
+    query: ReturnType<KyselyInventoryStore['listedQuery']>,
+  ) {
+    const columns = Object.keys(values) as (keyof Database[T] & string)[];
+    const found = query.select(sql<number>`1`.as('one'));
+    return this.db
+      .insertInto(table)
+      .columns(columns as never)
+      .expression(
+        this.db
+          .selectNoFrom(columns.map((name) => (values[name] as RawBuilder<unknown>).as(name)))
+          .where((eb) => (present ? eb.exists(found) : eb.not(eb.exists(found)))),
+      )
+      .returningAll() as unknown as Compilable<Selectable<Database[T]>>;
   }
 
   private importedQuery(issuer: string, serialNumber: string) {

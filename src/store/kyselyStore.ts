@@ -2,67 +2,66 @@
 // in their own modules; this one composes them and owns the one multi-table write, recordIssuance.
 // openStore uses it for PostgreSQL; for SQLite it opens the faster SqliteStore (sqliteStore.ts),
 // which reuses the aggregates' Kysely code for everything off the issuance hot path.
-import { sql, type Compilable, type Kysely, type Migration } from 'kysely';
+import type { Compilable, Kysely } from 'kysely';
 import type { AuditEntryInput, CertificateRecord } from '../core/types.js';
-import { appendAudit, KyselyAuditStore, upgradeChainKysely } from './audit.js';
+import { appendAudit, upgradeChainKysely } from './audit.js';
 import { KyselyCredentialStore } from './credentials.js';
+import { realTimeMs } from './clock.js';
 import { KyselyWriter } from './kyselyWriter.js';
 import { KyselyCaStore } from './cas.js';
 import { certificateFromRow, KyselyCertificateStore, storeCertificate } from './certificates.js';
 import { DuplicateSerialError, InvalidRequestStateError, isUniqueViolation } from './errors.js';
-import { KyselyCrlStore } from './crls.js';
 import { KyselyInventoryStore } from './inventory.js';
-import { checkCertificateNamesRequest, issuanceStep } from './issuance.js';
-import { migrateOwnerToLatest } from './migrations.js';
-import { KyselyOcspSignerStore } from './ocspSigners.js';
+import { issuanceStep } from './issuance.js';
 import { KyselyProductStore } from './products.js';
 import { certificateById, certificateByRequestId, issuanceState, markIssued } from './queries.js';
 import { KyselyRequestStore } from './requests.js';
 import type { Database } from './schema.js';
-import type { AuditStore, NewCertificate, Store } from './types.js';
+import { StoreBase } from './storeBase.js';
+import type { NewCertificate, Store } from './types.js';
 
 export type StoreKind = Store['kind'];
 
-export class KyselyStore implements Store {
+export class KyselyStore extends StoreBase implements Store {
   readonly cas: KyselyCaStore;
   readonly products: KyselyProductStore;
   readonly requests: KyselyRequestStore;
   readonly certificates: KyselyCertificateStore;
   readonly inventory: KyselyInventoryStore;
   readonly credentials: KyselyCredentialStore;
-  readonly audit: KyselyAuditStore & Pick<AuditStore, 'append' | 'upgradeChain'>;
-  readonly crls: KyselyCrlStore;
-  readonly ocspSigners: KyselyOcspSignerStore;
   private readonly writer: KyselyWriter;
 
+  /** `now`: the clock rows and audit entries are stamped with (milliseconds). */
   constructor(
-    readonly db: Kysely<Database>,
+    db: Kysely<Database>,
     readonly kind: StoreKind,
     chainKey: Buffer,
+    now: () => number = realTimeMs,
   ) {
-    this.writer = new KyselyWriter(db, kind, chainKey);
+    super(db, chainKey, now);
+    this.writer = new KyselyWriter(db, kind, chainKey, now);
     this.cas = new KyselyCaStore(db, this.writer);
     this.products = new KyselyProductStore(db, this.writer);
     this.requests = new KyselyRequestStore(db, kind, this.writer, chainKey);
     this.certificates = new KyselyCertificateStore(db, this.writer);
     this.inventory = new KyselyInventoryStore(db, kind, this.writer);
     this.credentials = new KyselyCredentialStore(db, this.writer);
-    const writer = this.writer;
-    this.audit = Object.assign(new KyselyAuditStore(db, chainKey), {
-      append: (entry: AuditEntryInput) => writer.transaction((tx) => appendAudit(tx, kind, chainKey, entry, Date.now())),
-      upgradeChain: () => upgradeChainKysely((fn) => writer.transaction(fn), kind, chainKey),
-    });
-    this.crls = new KyselyCrlStore(db);
-    this.ocspSigners = new KyselyOcspSignerStore(db);
   }
 
-  async recordIssuance(
+  protected appendAudit(entry: AuditEntryInput) {
+    return this.writer.transaction((tx) => appendAudit(tx, this.kind, this.writer.chainKey, entry, this.writer.now()));
+  }
+
+  protected upgradeAuditChain() {
+    return upgradeChainKysely((fn) => this.writer.transaction(fn), this.kind, this.writer.chainKey, this.writer.now);
+  }
+
+  protected async recordChecked(
     requestId: string,
     certificate: NewCertificate,
     note: string | null,
     audit: AuditEntryInput,
   ): Promise<{ certificate: CertificateRecord; alreadyIssued: boolean }> {
-    checkCertificateNamesRequest(requestId, certificate);
     try {
       return await this.writer.transaction(async (tx) => {
         let query = issuanceState(tx, { id: requestId });
@@ -79,7 +78,7 @@ export class KyselyStore implements Store {
           return { certificate: certificateFromRow(row), alreadyIssued: true };
         }
 
-        const now = Date.now();
+        const now = this.writer.now();
         const stored = await storeCertificate(tx, { ...certificate, requestId }, now);
         await markIssued(tx, { id: requestId, certificateId: stored.id, note, now }).execute();
         await appendAudit(tx, this.kind, this.writer.chainKey, audit, now);
@@ -99,14 +98,6 @@ export class KyselyStore implements Store {
 
   async write<R>(statement: Compilable<R>): Promise<R | undefined> {
     return (await this.db.executeQuery(statement.compile())).rows[0];
-  }
-
-  async applyMigrations(owner: string, migrations: Readonly<Record<string, Migration>>): Promise<void> {
-    await migrateOwnerToLatest(this.db as unknown as Kysely<unknown>, owner, migrations);
-  }
-
-  async ping(): Promise<void> {
-    await sql`select 1`.execute(this.db);
   }
 
   async close(): Promise<void> {

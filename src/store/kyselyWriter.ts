@@ -2,6 +2,7 @@
 import { sql, type Compilable, type Kysely } from 'kysely';
 import type { AuditEntryInput } from '../core/types.js';
 import { appendAudit } from './audit.js';
+import { realTimeMs } from './clock.js';
 import type { Database } from './schema.js';
 
 /**
@@ -15,6 +16,16 @@ export interface AuditedWrites {
    * with the row once both are committed.
    */
   one<R>(statement: Compilable<R>, entryOf: (row: R | undefined) => AuditEntryInput | null): Promise<R | undefined>;
+  /** Milliseconds since the epoch by the store's clock: what rows and audit entries are stamped with. */
+  now(): number;
+}
+
+/** An aggregate on Kysely: it reads through `db` and writes, with their audit entries, through `writes`. */
+export abstract class KyselyAggregate {
+  constructor(
+    protected readonly db: Kysely<Database>,
+    protected readonly writes: AuditedWrites,
+  ) {}
 }
 
 export class KyselyWriter implements AuditedWrites {
@@ -23,6 +34,7 @@ export class KyselyWriter implements AuditedWrites {
     readonly kind: 'sqlite' | 'postgres',
     /** The audit chain key (audit/chain.ts) every entry is sealed under. */
     readonly chainKey: Buffer,
+    readonly now: () => number = realTimeMs,
   ) {}
 
   /**
@@ -61,7 +73,7 @@ export class KyselyWriter implements AuditedWrites {
     return this.transaction(async (tx) => {
       const result = await change(tx);
       const entry = entryOf(result);
-      if (entry) await appendAudit(tx, this.kind, this.chainKey, entry, Date.now());
+      if (entry) await appendAudit(tx, this.kind, this.chainKey, entry, this.now());
       return result;
     });
   }

@@ -2,6 +2,8 @@ import type { Kysely, Selectable } from 'kysely';
 import type { OcspSignerRecord } from '../core/types.js';
 import { fromMs, toMs, type Database, type OcspSignersTable } from './schema.js';
 import type { NewOcspSigner, OcspSignerStore } from './types.js';
+import { firstRecord } from './rows.js';
+import { realTimeMs } from './clock.js';
 
 function fromRow(row: Selectable<OcspSignersTable>): OcspSignerRecord {
   return {
@@ -16,15 +18,17 @@ function fromRow(row: Selectable<OcspSignersTable>): OcspSignerRecord {
 }
 
 export class KyselyOcspSignerStore implements OcspSignerStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly now: () => number = realTimeMs,
+  ) {}
 
   async latest(caId: string): Promise<OcspSignerRecord | undefined> {
-    const row = await this.db.selectFrom('ocsp_signers').selectAll().where('ca_id', '=', caId).orderBy('not_after', 'desc').limit(1).executeTakeFirst();
-    return row && fromRow(row);
+    return firstRecord(this.db.selectFrom('ocsp_signers').selectAll().where('ca_id', '=', caId).orderBy('not_after', 'desc').limit(1), fromRow);
   }
 
   async insert(signer: NewOcspSigner): Promise<OcspSignerRecord> {
-    const now = Date.now();
+    const now = this.now();
     await this.db
       .insertInto('ocsp_signers')
       .values({

@@ -1,10 +1,11 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { Selectable } from 'kysely';
 import { SYSTEM_PRODUCT_ID_PATTERN } from '../core/systemProducts.js';
 import type { AuditEntryInput, ProductRecord, ProductTemplate } from '../core/types.js';
-import type { AuditedWrites } from './kyselyWriter.js';
+import { KyselyAggregate } from './kyselyWriter.js';
 import { insertProduct, productById } from './queries.js';
-import { fromMs, type Database, type ProductsTable } from './schema.js';
+import { fromMs, type ProductsTable } from './schema.js';
 import type { NewProduct, ProductStore } from './types.js';
+import { firstRecord } from './rows.js';
 
 export function productFromRow(row: Selectable<ProductsTable>): ProductRecord {
   return {
@@ -16,14 +17,10 @@ export function productFromRow(row: Selectable<ProductsTable>): ProductRecord {
   };
 }
 
-export class KyselyProductStore implements ProductStore {
-  constructor(
-    private readonly db: Kysely<Database>,
-    private readonly writes: AuditedWrites,
-  ) {}
+export class KyselyProductStore extends KyselyAggregate implements ProductStore {
 
   async insert(product: NewProduct, audit: AuditEntryInput): Promise<ProductRecord> {
-    const createdAt = Date.now();
+    const createdAt = this.writes.now();
     const template = JSON.stringify(product.template);
     const row = { id: product.id, name: product.name, ca_id: product.caId, template, created_at: createdAt };
     await this.writes.one(insertProduct(this.db, row), () => audit);
@@ -38,13 +35,11 @@ export class KyselyProductStore implements ProductStore {
   }
 
   async get(id: string): Promise<ProductRecord | undefined> {
-    const row = await productById(this.db, { id }).executeTakeFirst();
-    return row && productFromRow(row);
+    return firstRecord(productById(this.db, { id }), productFromRow);
   }
 
   async getByName(name: string): Promise<ProductRecord | undefined> {
-    const row = await this.db.selectFrom('products').selectAll().where('name', '=', name).executeTakeFirst();
-    return row && productFromRow(row);
+    return firstRecord(this.db.selectFrom('products').selectAll().where('name', '=', name), productFromRow);
   }
 
   /** Oldest first. Operators' products only: a CA's system product (core/systemProducts) is not one to issue under or list. */

@@ -18,6 +18,7 @@ import {
 import { fromMs, fromNullableMs, toMs, type Database, type EnrollmentRequestsTable } from './schema.js';
 import type { RequestFilter } from '../core/types.js';
 import type { NewEnrollmentRequest, RequestStore, TransitionOutcome } from './types.js';
+import { firstRecord, recordOf } from './rows.js';
 
 export function requestFromRow(row: Selectable<EnrollmentRequestsTable>): EnrollmentRequest {
   return {
@@ -164,11 +165,17 @@ export class KyselyRequestStore implements RequestStore {
     private readonly writes: AuditedWrites,
     chainKey: Buffer,
   ) {
-    this.writer = new KyselyWriter(db, kind, chainKey);
+    this.writer = new KyselyWriter(db, kind, chainKey, () => writes.now());
   }
 
   async insert(request: NewEnrollmentRequest, audit: AuditEntryInput | null): Promise<{ request: EnrollmentRequest; created: boolean }> {
-    const record = newRequestRecord(request, Date.now());
+    // Built now, not in a batch or transaction, so a bad Date throws here and timestamps are the caller's.
+    const now = this.writes.now();
+    return this.insertRecord(newRequestRecord(request, now), audit, now);
+  }
+
+  /** `_now`: the SQLite store stamps the audit entry with the record's own time (its batch runs later). */
+  protected insertRecord(record: EnrollmentRequest, audit: AuditEntryInput | null, _now: number): Promise<{ request: EnrollmentRequest; created: boolean }> {
     const row = requestToRow(record);
     return this.writer.audited(
       async (tx) => {
@@ -187,13 +194,11 @@ export class KyselyRequestStore implements RequestStore {
   }
 
   async get(id: string): Promise<EnrollmentRequest | undefined> {
-    const row = await requestById(this.db, { id }).executeTakeFirst();
-    return row && requestFromRow(row);
+    return firstRecord(requestById(this.db, { id }), requestFromRow);
   }
 
   async findByTransaction(requester: string, transactionId: string): Promise<EnrollmentRequest | undefined> {
-    const row = await requestByTransaction(this.db, { requester, transactionId }).executeTakeFirst();
-    return row && requestFromRow(row);
+    return firstRecord(requestByTransaction(this.db, { requester, transactionId }), requestFromRow);
   }
 
   async transition(
@@ -202,21 +207,26 @@ export class KyselyRequestStore implements RequestStore {
     to: RequestStatus,
     outcome: TransitionOutcome = {},
   ): Promise<EnrollmentRequest | undefined> {
-    const args = transitionArgs(id, from, to, outcome, Date.now());
+    const args = transitionArgs(id, from, to, outcome, this.writes.now());
     if (!args) return undefined;
-    const row = await this.writes.one(transitionRequest(this.db, args), (r) => (r ? (outcome.audit ?? null) : null));
-    return row && requestFromRow(row);
+    return this.applyTransition(args, outcome.audit ?? null);
+  }
+
+  protected async applyTransition(args: TransitionArgs, audit: AuditEntryInput | null): Promise<EnrollmentRequest | undefined> {
+    return recordOf(await this.writes.one(transitionRequest(this.db, args), (r) => (r ? audit : null)), requestFromRow);
   }
 
   async claim(id: string, claim: { serialNumber: string; leaseMs: number }): Promise<EnrollmentRequest | undefined> {
-    const row = await claimRequest(this.db, claimArgs(id, claim, Date.now())).executeTakeFirst();
-    return row && requestFromRow(row);
+    return this.applyClaim(claimArgs(id, claim, this.writes.now()));
+  }
+
+  protected applyClaim(args: ClaimArgs): Promise<EnrollmentRequest | undefined> {
+    return firstRecord(claimRequest(this.db, args), requestFromRow);
   }
 
   async approve(id: string, approvedBy: string, audit: AuditEntryInput): Promise<EnrollmentRequest | undefined> {
     checkApprove();
-    const row = await this.writes.one(approveRequest(this.db, { id, approvedBy, now: Date.now() }), (r) => (r ? audit : null));
-    return row && requestFromRow(row);
+    return recordOf(await this.writes.one(approveRequest(this.db, { id, approvedBy, now: this.writes.now() }), (r) => (r ? audit : null)), requestFromRow);
   }
 
   async releaseIdempotencyKey(id: string, createdBefore: Date): Promise<boolean> {

@@ -8,9 +8,9 @@
 // SqliteWriteBatch.
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Compilable, Insertable, Kysely, Selectable } from 'kysely';
-import { GENESIS_HASH, LegacyWalk, resealPage, sealEntry } from '../audit/chain.js';
-import type { AuditEntry, AuditEntryInput, CaRecord, CertificateRecord, EnrollmentRequest, ProductRecord } from '../core/types.js';
-import { AUDIT_PAGE, auditFromRow, auditToRow, chainKeyedEntry, headFromRow } from './audit.js';
+import { sealEntry } from '../audit/chain.js';
+import type { AuditEntry, AuditEntryInput, CertificateRecord, EnrollmentRequest } from '../core/types.js';
+import { AUDIT_PAGE, auditFromRow, auditToRow, chainUpgradeSteps, headFromRow, runSynchronously } from './audit.js';
 import { caFromRow } from './cas.js';
 import { certificateFromRow, certificateToRow, newCertificateRecord } from './certificates.js';
 import { DuplicateSerialError, InvalidRequestStateError, isUniqueViolation } from './errors.js';
@@ -21,6 +21,7 @@ import * as q from './queries.js';
 import { isDedupedRequest, requestFromRow, requestIdTaken, requestToRow } from './requests.js';
 import type { AuditLogTable, CertificatesTable, Database, EnrollmentRequestsTable } from './schema.js';
 import type { ChainUpgrade, NewCertificate } from './types.js';
+import { recordOf } from './rows.js';
 
 const REQUEST_COLUMNS = columnsOf<EnrollmentRequestsTable>({
   id: true, product_id: true, ca_id: true, requester: true, protocol: true, csr_pem: true, validity_days: true,
@@ -75,8 +76,26 @@ function prepareStatements(sqlite: BetterSqlite3.Database, db: Kysely<Database>)
   };
 }
 
+/** The reads by key the hot path answers: one prepared statement each, and the record of its row. */
+function readersOf(s: ReturnType<typeof prepareStatements>) {
+  const by =
+    <A extends object, R, T>(query: PreparedQuery<A, R>, fromRow: (row: R) => T) =>
+    (args: A): T | undefined =>
+      recordOf(query.get(args), fromRow);
+  return {
+    request: by(s.requestById, requestFromRow),
+    requestByTransaction: by(s.requestByTransaction, requestFromRow),
+    certificate: by(s.certificateById, certificateFromRow),
+    certificateByRequestId: by(s.certificateByRequestId, certificateFromRow),
+    certificateBySerial: by(s.certificateBySerial, certificateFromRow),
+    ca: by(s.caById, caFromRow),
+    product: by(s.productById, productFromRow),
+  };
+}
+
 export class SqliteHotPath {
   private readonly s: ReturnType<typeof prepareStatements>;
+  readonly read: ReturnType<typeof readersOf>;
   /** One statement per number of `from` statuses, prepared on first use. */
   private readonly transitionByArity = new Map<number, PreparedQuery<q.TransitionArgs, Selectable<EnrollmentRequestsTable>>>();
   /** Statements of the writes off the hot path (see first()), prepared on first use. */
@@ -90,43 +109,7 @@ export class SqliteHotPath {
     private readonly chainKey: Buffer,
   ) {
     this.s = prepareStatements(sqlite, db);
-  }
-
-  // Reads.
-
-  getRequest(id: string): EnrollmentRequest | undefined {
-    const row = this.s.requestById.get({ id });
-    return row && requestFromRow(row);
-  }
-
-  findByTransaction(requester: string, transactionId: string): EnrollmentRequest | undefined {
-    const row = this.s.requestByTransaction.get({ requester, transactionId });
-    return row && requestFromRow(row);
-  }
-
-  getCertificate(id: string): CertificateRecord | undefined {
-    const row = this.s.certificateById.get({ id });
-    return row && certificateFromRow(row);
-  }
-
-  getCertificateByRequestId(requestId: string): CertificateRecord | undefined {
-    const row = this.s.certificateByRequestId.get({ requestId });
-    return row && certificateFromRow(row);
-  }
-
-  getCertificateBySerial(caId: string, serialNumber: string): CertificateRecord | undefined {
-    const row = this.s.certificateBySerial.get({ caId, serialNumber });
-    return row && certificateFromRow(row);
-  }
-
-  getCa(id: string): CaRecord | undefined {
-    const row = this.s.caById.get({ id });
-    return row && caFromRow(row);
-  }
-
-  getProduct(id: string): ProductRecord | undefined {
-    const row = this.s.productById.get({ id });
-    return row && productFromRow(row);
+    this.read = readersOf(this.s);
   }
 
   // Writes: run these inside a SqliteWriteBatch (they assume they are in a transaction).
@@ -138,36 +121,17 @@ export class SqliteHotPath {
     return entry;
   }
 
-  /** Store.audit.upgradeChain, inside one batch transaction (see upgradeChainKysely for the same on Kysely). */
-  upgradeChain(): ChainUpgrade {
+  /** Store.audit.upgradeChain, inside one batch transaction (the same walk as upgradeChainKysely). */
+  upgradeChain(now: number): ChainUpgrade {
     const pageAfter = this.sqlite.prepare('select * from audit_log where seq > ? order by seq limit ?');
     const update = this.sqlite.prepare('update audit_log set prev_hash = ?, hash = ? where seq = ?');
-    const read = (seq: number) => (pageAfter.all(seq, AUDIT_PAGE) as Selectable<AuditLogTable>[]).map(auditFromRow);
-    const walk = new LegacyWalk(this.chainKey);
-    let head: { seq: number; hash: string } | undefined;
-    for (let seq = 0; !walk.broken; ) {
-      const page = read(seq);
-      walk.take(page);
-      if (page.length > 0) head = { seq: (page.at(-1) as AuditEntry).seq, hash: (page.at(-1) as AuditEntry).hash };
-      if (page.length < AUDIT_PAGE) break;
-      seq = (page.at(-1) as AuditEntry).seq;
-    }
-    const state = walk.state;
-    if (state !== 'legacy' || !head) return { state, resealed: 0 };
-    let resealed = 0;
-    let link = GENESIS_HASH;
-    for (let seq = 0; ; ) {
-      const page = read(seq);
-      for (const r of resealPage(this.chainKey, link, page)) {
-        update.run(r.prevHash, r.hash, r.seq);
-        link = r.hash;
-        resealed++;
-      }
-      if (page.length < AUDIT_PAGE) break;
-      seq = (page.at(-1) as AuditEntry).seq;
-    }
-    this.appendAudit(chainKeyedEntry(resealed, walk.legacy, head), Date.now());
-    return { state, resealed };
+    const { upgrade, entry } = runSynchronously(
+      chainUpgradeSteps(this.chainKey),
+      (seq) => (pageAfter.all(seq, AUDIT_PAGE) as Selectable<AuditLogTable>[]).map(auditFromRow),
+      (seq, prevHash, hash) => update.run(prevHash, hash, seq),
+    );
+    if (entry) this.appendAudit(entry, now);
+    return upgrade;
   }
 
   /**
@@ -219,8 +183,7 @@ export class SqliteHotPath {
 
   /** `args` as claimArgs builds them. */
   claim(args: q.ClaimArgs): EnrollmentRequest | undefined {
-    const row = this.s.claimRequest.get(args);
-    return row && requestFromRow(row);
+    return recordOf(this.s.claimRequest.get(args), requestFromRow);
   }
 
   /**
@@ -239,7 +202,7 @@ export class SqliteHotPath {
     if (issuanceStep(requestId, state, certificate) === 'alreadyIssued') {
       const certificateId = state?.certificate_id ?? null;
       const existing =
-        certificateId !== null ? this.getCertificate(certificateId) : this.getCertificateByRequestId(requestId);
+        certificateId !== null ? this.read.certificate({ id: certificateId }) : this.read.certificateByRequestId({ requestId });
       if (!existing) throw new InvalidRequestStateError(requestId, 'issued without a stored certificate');
       return { certificate: existing, alreadyIssued: true };
     }
@@ -251,9 +214,9 @@ export class SqliteHotPath {
       if (!isUniqueViolation(error)) throw error;
       // Only the failed statement was undone. As on the Kysely path: a certificate already stored
       // for this request stands (UNIQUE(request_id)); otherwise the serial number is taken.
-      const existing = this.getCertificateByRequestId(requestId);
+      const existing = this.read.certificateByRequestId({ requestId });
       if (existing) return { certificate: existing, alreadyIssued: true };
-      if (this.getCertificateBySerial(certificate.caId, certificate.serialNumber)) {
+      if (this.read.certificateBySerial({ caId: certificate.caId, serialNumber: certificate.serialNumber })) {
         throw new DuplicateSerialError(certificate.caId, certificate.serialNumber);
       }
       throw error;
