@@ -26,7 +26,7 @@ import { ServerKeys } from '../protocols/est/serverKeygen.js';
 import { createTestDatabase } from './harness/postgres.js';
 import { NO_LOGIN_THROTTLE } from './helpers/loginThrottle.js';
 import { openssl, opensslVerify, tempDir } from './helpers/openssl.js';
-import { restCall } from './helpers/restCall.js';
+import { restCall } from './helpers/http.js';
 import { buildRequest, getCaCert, pkiOperation, readReply, rsaKey, selfSigned, type RaInfo } from './helpers/scepClient.js';
 
 const root = join(import.meta.dirname, '..');

@@ -22,7 +22,7 @@ import { startRedis, type RunningRedis } from './harness/redis.js';
 import { freePort } from './helpers/net.js';
 import { makeCsr, openssl, tempDir } from './helpers/openssl.js';
 import { until } from './helpers/until.js';
-import { restCall } from './helpers/restCall.js';
+import { restCall } from './helpers/http.js';
 
 const pgError = (code: string, message = 'x'): Error => Object.assign(new Error(message), { code });
 
