@@ -55,11 +55,23 @@ export async function deploymentConfig({ backend = 'sqlite', queue = 'memory' }:
 export function testConfig(overrides: Partial<Config> = {}, dirPrefix = 'certgate-test-'): Config {
   return loadConfig({
     env: {},
-    overrides: { dataDir: tempDir(dirPrefix), host: '127.0.0.1', httpPort: 0, httpsPort: 0, masterKey: TEST_MASTER_KEY, logLevel: 'silent', ...overrides },
+    overrides: { dataDir: overrides.dataDir ?? tempDir(dirPrefix), host: '127.0.0.1', httpPort: 0, httpsPort: 0, masterKey: TEST_MASTER_KEY, logLevel: 'silent', ...overrides },
   });
 }
 
+/**
+ * What a running test gateway has besides testConfig's: the failed-login throttle off (suites
+ * present wrong credentials on purpose; limits.test.ts turns it on), a short queue back-off and
+ * issue wait.
+ */
+export const GATEWAY_DEFAULTS: Partial<Config> = { issueWaitMs: 15_000, queueBackoffMs: 50, ...NO_LOGIN_THROTTLE };
+
 export interface GatewayOptions extends Deployment {
+  /**
+   * The whole config, as it is (then backend, queue, overrides, https and dirPrefix are not
+   * read): a second process of one deployment, or a restart on a data dir already there.
+   */
+  config?: Config;
   /** The front-ends to mount; default: all of production's. */
   protocols?: readonly ProtocolModule[];
   overrides?: Partial<Config>;
@@ -99,24 +111,20 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-/**
- * A running gateway as production starts one (startServer over openRuntime, `init` first), with
- * the test config. Defaults besides testConfig's: the failed-login throttle off (suites present
- * wrong credentials on purpose; limits.test.ts turns it on), short queue back-off and issue wait.
- */
+/** A running gateway as production starts one (startServer over openRuntime, `init` first), with the test config. */
 export async function startGateway(options: GatewayOptions = {}): Promise<Gateway> {
   const worker = options.worker ?? 'in-process';
-  const config = testConfig(
-    {
-      issueWaitMs: 15_000,
-      queueBackoffMs: 50,
-      ...NO_LOGIN_THROTTLE,
-      ...(options.https ? { httpsPort: await freePort() } : {}),
-      ...(await deploymentConfig(options)),
-      ...options.overrides,
-    },
-    options.dirPrefix,
-  );
+  const config =
+    options.config ??
+    testConfig(
+      {
+        ...GATEWAY_DEFAULTS,
+        ...(options.https ? { httpsPort: await freePort() } : {}),
+        ...(await deploymentConfig(options)),
+        ...options.overrides,
+      },
+      options.dirPrefix,
+    );
   let made: Awaited<ReturnType<typeof initialize>> = { created: false };
   const init = options.init;
   const server = await startServer(config, {
