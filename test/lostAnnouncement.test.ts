@@ -4,7 +4,6 @@
 // retries that ran out during an outage leave the request queued for the sweep, not failed.
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
 import { EnrollmentService } from '../src/core/enrollmentService.js';
 import { DependencyUnavailableError } from '../src/core/unavailable.js';
 import { initialize } from '../src/init.js';
@@ -12,6 +11,7 @@ import type { JobQueue } from '../src/queue/types.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
 import { createEnrollmentProcessor } from '../src/worker/processEnrollment.js';
 import { makeCsr, tempDir } from './helpers/openssl.js';
+import { testConfig } from './helpers/gateway.js';
 
 const log = pino({ level: 'silent' });
 const opened: Runtime[] = [];
@@ -22,7 +22,7 @@ afterEach(async () => {
 
 async function setup() {
   const dataDir = tempDir();
-  const rt = await openRuntime(loadConfig({ env: {}, overrides: { dataDir, masterKey: 'lost-announcement-master-key', logLevel: 'silent' } }), { log });
+  const rt = await openRuntime(testConfig({ dataDir }), { log });
   opened.push(rt);
   await initialize(rt);
   const product = (await rt.store.products.list())[0]!;

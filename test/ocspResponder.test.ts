@@ -6,13 +6,13 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { OcspResponder, type OcspPolicy } from '../protocols/status/ocspResponder.js';
 import { OcspSigners } from '../protocols/status/ocspSigners.js';
 import type { StatusReads } from '../protocols/status/reads.js';
-import { loadConfig } from '../src/config.js';
 import type { CaRecord, CertificateRecord } from '../src/core/types.js';
 import { initialize } from '../src/init.js';
 import { createLogger } from '../src/log.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
 import { makeCsr, openssl, tempDir } from './helpers/openssl.js';
 import { statusReadsOf } from './helpers/status.js';
+import { testConfig } from './helpers/gateway.js';
 
 const dir = tempDir('certgate-ocsp-responder-');
 let rt: Runtime;
@@ -20,7 +20,7 @@ let issuing: CaRecord;
 const certs: CertificateRecord[] = [];
 
 beforeAll(async () => {
-  rt = await openRuntime(loadConfig({ env: { CERTGATE_DATA_DIR: dir, CERTGATE_LOG_LEVEL: 'silent' } }));
+  rt = await openRuntime(testConfig({ dataDir: dir }));
   issuing = (await initialize(rt)).issuing as CaRecord;
   await rt.startWorker();
   for (let i = 0; i < 3; i++) {
