@@ -10,6 +10,7 @@ import { createLogger } from '../src/log.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
 import type { Store } from '../src/store/types.js';
 import { statusReadsOf } from './helpers/status.js';
+import { until } from './helpers/until.js';
 import { testConfig } from './helpers/gateway.js';
 
 let rt: Runtime;
@@ -87,9 +88,9 @@ describe('CRL watcher', () => {
     await slowWatcher.check();
 
     const publishing = ownSlow.publish(issuing.id);
-    while (!release) await new Promise((r) => setTimeout(r, 5));
+    await until(() => release !== undefined, 5_000, 'the publication is held');
     await slowWatcher.check(); // the new CRL is in the store; whose it is, is not known yet
-    (release as () => void)();
+    (release as unknown as () => void)();
     await publishing;
     await slowWatcher.check();
     expect(news).toEqual([]);

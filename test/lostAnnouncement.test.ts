@@ -11,6 +11,7 @@ import type { JobQueue } from '../src/queue/types.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
 import { createEnrollmentProcessor } from '../src/worker/processEnrollment.js';
 import { makeCsr, tempDir } from './helpers/openssl.js';
+import { until } from './helpers/until.js';
 import { testConfig } from './helpers/gateway.js';
 
 const log = pino({ level: 'silent' });
@@ -45,8 +46,9 @@ describe('a lost announcement', () => {
     const service = new EnrollmentService(rt.store, silent, { verify: async () => true, close: async () => undefined });
     const started = Date.now();
     const waiting = service.waitForOutcome(request, 30_000, 200);
-    // The worker settles it (here: an operator-free refusal) without the queue saying so.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The worker settles it (here: an operator-free refusal) without the queue saying so, once
+    // the front-end waits on the queue.
+    await until(() => asked.length > 0, 5_000, 'the front-end waits on the queue');
     await rt.store.requests.transition(request.id, ['queued'], 'rejected', { reason: 'test', rejection: { code: 'policy', rule: 'test', detail: 'test' } });
     const outcome = await waiting;
     expect(outcome.state).toBe('rejected');
