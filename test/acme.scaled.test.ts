@@ -2,32 +2,24 @@
 // one public name, and a separate worker runtime that runs the validations and signs. Each request
 // of an order goes to the other API process than the one before (as a round-robin load balancer
 // sends them), so nonces, accounts, orders, validation outcomes and certificates must all be shared.
-import { randomUUID, X509Certificate } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { loadConfig, type Config } from '../src/config.js';
-import { startServer, type RunningServer } from '../src/httpServer.js';
-import { initialize } from '../src/init.js';
-import { openRuntime, type Runtime } from '../src/runtime.js';
-import { PROTOCOLS } from '../protocols/index.js';
-import { createTestDatabase } from './harness/postgres.js';
+import { X509Certificate } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deploymentConfig, deploymentMissing, startGateway, testConfig, type Gateway } from './helpers/gateway.js';
 import { AcmeTestClient, makeCsrFor, newAccountKey, roundRobinTransport, splitPem, type ChallengeJson, type JwsAlg, type RoundRobin, type Solver } from './helpers/acmeClient.js';
 import { startHttp01Responder, startTlsAlpnResponder, type Http01Responder, type TlsAlpnResponder } from './helpers/acmeResponders.js';
 import { startDnsServer, type StubDnsServer } from './helpers/dnsServer.js';
 import { freePort } from './helpers/net.js';
 import { opensslVerify, tempDir } from './helpers/openssl.js';
 
-const redisUrl = inject('redisUrl');
-const postgresUrl = inject('postgresUrl');
 /** The public name in front of both API processes (a load balancer that passes TLS through). */
 const PUBLIC = 'https://acme.certgate.test';
 
-describe.skipIf(!redisUrl || !postgresUrl)('ACME scaled out (two API processes, PostgreSQL + Redis, separate worker)', () => {
+describe.skipIf(deploymentMissing({ backend: 'postgres', queue: 'bullmq' }))('ACME scaled out (two API processes, PostgreSQL + Redis, separate worker)', () => {
   let dns: StubDnsServer;
   let http01: Http01Responder;
   let tlsAlpn: TlsAlpnResponder;
-  let apiA: RunningServer;
-  let apiB: RunningServer;
-  let worker: Runtime;
+  let apiA: Gateway;
+  let apiB: Gateway;
   let rootPem: string;
   let issuingPem: string;
   const dir = tempDir('certgate-acme-scaled-');
@@ -36,39 +28,25 @@ describe.skipIf(!redisUrl || !postgresUrl)('ACME scaled out (two API processes, 
     dns = await startDnsServer();
     http01 = await startHttp01Responder();
     tlsAlpn = await startTlsAlpnResponder();
-    const shared: Partial<Config> = {
-      databaseUrl: await createTestDatabase(postgresUrl as string),
-      redisUrl: redisUrl as string,
-      queuePrefix: `acme-scaled-${randomUUID()}`,
-      masterKey: 'test-master-key-acme-scaled-0123456789',
-      httpPort: 0,
+    const shared = {
+      ...(await deploymentConfig({ backend: 'postgres', queue: 'bullmq' })),
       publicUrl: PUBLIC,
-      logLevel: 'silent',
       queueBackoffMs: 50,
       dnsServer: dns.address,
       http01Port: http01.port,
       tlsAlpn01Port: tlsAlpn.port,
     };
-    const config = (name: string, httpsPort = 0): Config => loadConfig({ env: {}, overrides: { ...shared, httpsPort, dataDir: tempDir(`certgate-acme-${name}-`) } });
-    apiA = await startServer(config('a', await freePort()), {
-      worker: false,
-      json: true,
-      protocols: PROTOCOLS,
-      initFirst: async (rt) => {
-        const init = await initialize(rt);
-        rootPem = init.root?.certificatePem as string;
-        issuingPem = init.issuing?.certificatePem as string;
-      },
-    });
-    apiB = await startServer(config('b', await freePort()), { worker: false, json: true, protocols: PROTOCOLS });
-    worker = await openRuntime(config('worker'), { protocols: PROTOCOLS });
-    await worker.startWorker();
+    const config = async (name: string) => testConfig({ ...shared, httpsPort: await freePort() }, `certgate-acme-${name}-`);
+    // A runs `init` and has the worker beside it, in a runtime of its own; B finds the deployment made.
+    apiA = await startGateway({ config: await config('a'), worker: 'separate' });
+    rootPem = apiA.root.certificatePem;
+    issuingPem = apiA.issuing.certificatePem;
+    apiB = await startGateway({ config: await config('b'), worker: 'none', init: false });
   });
 
   afterAll(async () => {
     await apiA?.close();
     await apiB?.close();
-    await worker?.close();
     await Promise.all([http01?.stop(), tlsAlpn?.stop(), dns?.stop()]);
   });
 

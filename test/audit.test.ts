@@ -7,14 +7,14 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIT } from '../src/audit/actions.js';
 import { chainKeyOf, legacyEntryHash, sealEntry, verifyChain, type ChainReport } from '../src/audit/chain.js';
 import { checkAgainst, makeCheckpoint, readCheckpoint } from '../src/audit/checkpoint.js';
 import type { TrailReport } from '../src/audit/trail.js';
 import { createCa } from '../src/ca/createCa.js';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
-import { loadConfig, type Config } from '../src/config.js';
+import type { Config } from '../src/config.js';
 import { createProduct } from '../src/core/products.js';
 import type { AuditEntry } from '../src/core/types.js';
 import { initialize } from '../src/init.js';
@@ -23,14 +23,13 @@ import { openRuntime } from '../src/runtime.js';
 import { openStore } from '../src/store/index.js';
 import { ensureTlsCertificate } from '../src/tlsCertificate.js';
 import { PROTOCOLS } from '../protocols/index.js';
-import { createTestDatabase } from './harness/postgres.js';
+import { deploymentConfig, deploymentMissing, TEST_MASTER_KEY, testConfig } from './helpers/gateway.js';
 import { rebuildChain, restoreTrail, snapshotTrail, type RawDb } from './helpers/audit.js';
 import { makeCsr, openssl, tempDir } from './helpers/openssl.js';
 
 const root = join(import.meta.dirname, '..');
-const MASTER_KEY = 'test-master-key-audit-0123456789';
+const MASTER_KEY = TEST_MASTER_KEY;
 const KEY = chainKeyOf(MASTER_KEY);
-const postgresUrl = inject('postgresUrl');
 
 async function* listed(entries: readonly AuditEntry[]): AsyncGenerator<AuditEntry> {
   yield* [...entries].sort((a, b) => a.seq - b.seq);
@@ -165,7 +164,7 @@ interface Deployment {
 
 const deployments: Deployment[] = [
   { name: 'SQLite', config: async () => ({}) },
-  { name: 'PostgreSQL', skip: !postgresUrl, config: async () => ({ databaseUrl: await createTestDatabase(postgresUrl as string) }) },
+  { name: 'PostgreSQL', skip: deploymentMissing({ backend: 'postgres' }), config: () => deploymentConfig({ backend: 'postgres' }) },
 ];
 
 for (const d of deployments) {
@@ -204,7 +203,7 @@ for (const d of deployments) {
     };
 
     beforeAll(async () => {
-      config = loadConfig({ env: {}, overrides: { dataDir: dir, masterKey: MASTER_KEY, logLevel: 'silent', issueWaitMs: 15_000, ...(await d.config()) } });
+      config = testConfig({ dataDir: dir, issueWaitMs: 15_000, ...(await d.config()) });
       if (config.databaseUrl) {
         const client = new pg.Client({ connectionString: config.databaseUrl });
         await client.connect();

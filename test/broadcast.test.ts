@@ -6,13 +6,13 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { until } from './helpers/until.js';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
-import { loadConfig } from '../src/config.js';
 import type { CaRecord, CertificateRecord } from '../src/core/types.js';
 import { initialize } from '../src/init.js';
 import { createOcspResponder } from '../protocols/status/index.js';
 import { createBroadcast, type Broadcast } from '../src/queue/broadcast.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
-import { makeCsr, openssl, tempDir } from './helpers/openssl.js';
+import { testConfig } from './helpers/gateway.js';
+import { makeCsr, openssl } from './helpers/openssl.js';
 
 const redisUrl = inject('redisUrl');
 
@@ -68,10 +68,11 @@ describe.skipIf(!redisUrl)('OCSP across processes', () => {
   });
 
   it('a revocation made through one runtime changes the next answer of another at once', async () => {
-    const dir = tempDir();
-    const env = { CERTGATE_DATA_DIR: dir, CERTGATE_LOG_LEVEL: 'silent', REDIS_URL: redisUrl as string };
+    // Two processes of one deployment: one data dir, one Redis.
+    const config = testConfig({ redisUrl: redisUrl as string });
+    const dir = config.dataDir;
     const queuePrefix = `cgtest-${randomUUID()}`;
-    const responder = await openRuntime(loadConfig({ env }), { queuePrefix });
+    const responder = await openRuntime(config, { queuePrefix });
     runtimes.push(responder);
     // The runtime's own status news: its revocations, and the notices other runtimes publish on Redis.
     const ocsp = createOcspResponder(responder.core);
@@ -96,7 +97,7 @@ describe.skipIf(!redisUrl)('OCSP across processes', () => {
     const bystander = await ocsp.respond(requests[1] as Buffer);
 
     // As `certgate cert revoke` does: a fresh process that revokes right after it starts.
-    const other = await openRuntime(loadConfig({ env }), { queuePrefix });
+    const other = await openRuntime(config, { queuePrefix });
     runtimes.push(other);
     await other.revocations.revoke((certs[0] as CertificateRecord).id, { reason: 'keyCompromise' }, CLI_CONTEXT, () => undefined);
     await until(async () => (await status()) === 'revoked');

@@ -12,9 +12,10 @@ import { buildCsr } from '../src/pki/csrBuilder.js';
 import { openStore } from '../src/store/index.js';
 import type { Store } from '../src/store/types.js';
 import { opensslVerify, tempDir, x509Text } from './helpers/openssl.js';
+import { TEST_MASTER_KEY } from './helpers/gateway.js';
 
 const dir = tempDir();
-const secrets: CaSecrets = { masterKey: 'ca-test-master-key-0123', passphrases: { 'locked-issuing': 'correct horse battery staple' } };
+const secrets: CaSecrets = { masterKey: TEST_MASTER_KEY, passphrases: { 'locked-issuing': 'correct horse battery staple' } };
 let store: Store;
 
 beforeAll(async () => {

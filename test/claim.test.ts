@@ -4,7 +4,6 @@ import { randomUUID, X509Certificate } from 'node:crypto';
 import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CaRegistry } from '../src/ca/registry.js';
-import { loadConfig } from '../src/config.js';
 import type { ProductTemplate } from '../src/core/types.js';
 import { initialize } from '../src/init.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
@@ -12,13 +11,14 @@ import { createEnrollmentProcessor } from '../src/worker/processEnrollment.js';
 import { testAudit } from './helpers/audit.js';
 import { countingCas } from './helpers/countingCas.js';
 import { makeCsr, tempDir } from './helpers/openssl.js';
+import { testConfig } from './helpers/gateway.js';
 
 const log = pino({ level: 'silent' });
 const opened: Runtime[] = [];
 
 async function setup(opts: { failFirst?: number } = {}) {
   const dataDir = tempDir();
-  const rt = await openRuntime(loadConfig({ env: {}, overrides: { dataDir, masterKey: 'claim-test-master-key', logLevel: 'silent' } }), { log });
+  const rt = await openRuntime(testConfig({ dataDir }), { log });
   opened.push(rt);
   await initialize(rt);
   const product = (await rt.store.products.list())[0]!;

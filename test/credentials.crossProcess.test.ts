@@ -1,47 +1,33 @@
 // A credential revoked (or rotated) by one process stops working in another: through Redis when
 // the deployment has it, through the store otherwise. Two runtimes stand for two processes: each
 // has its own credential cache, and they share only the database and Redis.
-import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
-import { loadConfig, type Config } from '../src/config.js';
-import { startServer, type RunningServer } from '../src/httpServer.js';
-import { initialize } from '../src/init.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
 import { PROTOCOLS } from '../protocols/index.js';
-import { createTestDatabase } from './harness/postgres.js';
-import { tempDir } from './helpers/openssl.js';
+import { deploymentMissing, startGateway, type Deployment, type Gateway } from './helpers/gateway.js';
+import { httpRequest } from './helpers/http.js';
 import { until } from './helpers/until.js';
-
-const redisUrl = inject('redisUrl');
-const postgresUrl = inject('postgresUrl');
 
 // Well below the cache bound with Redis (10 s), so passing shows the notice arrived, not the cache ageing.
 const NOTICE_BOUND_MS = 3_000;
 
-const deployments: { name: string; skip?: boolean; config: () => Promise<Partial<Config>> }[] = [
-  {
-    name: 'through Redis (PostgreSQL + Redis)',
-    skip: !redisUrl || !postgresUrl,
-    config: async () => ({ databaseUrl: await createTestDatabase(postgresUrl as string), redisUrl: redisUrl as string, queuePrefix: `cred-x-${randomUUID()}` }),
-  },
-  { name: 'through the store (one SQLite file, no Redis)', config: async () => ({}) },
+const deployments: { name: string; deployment: Deployment }[] = [
+  { name: 'through Redis (PostgreSQL + Redis)', deployment: { backend: 'postgres', queue: 'bullmq' } },
+  { name: 'through the store (one SQLite file, no Redis)', deployment: {} },
 ];
 
 for (const d of deployments) {
-  describe.skipIf(d.skip)(`another process sees a revocation ${d.name}`, () => {
-    let b: RunningServer;
+  describe.skipIf(deploymentMissing(d.deployment))(`another process sees a revocation ${d.name}`, () => {
+    let b: Gateway;
     let a: Runtime;
 
-    const whoami = async (token: string) => (await fetch(`${b.httpUrl}/v1/whoami`, { headers: { authorization: `Bearer ${token}` } })).status;
+    const whoami = async (token: string) => (await httpRequest(`${b.baseUrl}/v1/whoami`, { bearer: token })).status;
 
     beforeAll(async () => {
-      const config = loadConfig({
-        env: {},
-        overrides: { dataDir: tempDir(), httpPort: 0, httpsPort: 0, masterKey: 'test-master-key-cross-process-01', logLevel: 'silent', ...(await d.config()) },
-      });
-      b = await startServer(config, { worker: false, json: true, protocols: PROTOCOLS, initFirst: (rt) => initialize(rt) });
-      a = await openRuntime(config, { protocols: PROTOCOLS });
+      b = await startGateway({ ...d.deployment, worker: 'none' });
+      // The other process: a runtime of its own (as the CLI opens one) on the same deployment.
+      a = await openRuntime(b.config, { protocols: PROTOCOLS });
     });
 
     afterAll(async () => {

@@ -1,73 +1,27 @@
 // Credentials of every type against the REST API, as a client sees them: who may call which route,
 // from which address, with which token, and how soon a revocation or rotation bites.
-import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenIssuer } from '../src/auth/tokens.js';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
-import { loadConfig } from '../src/config.js';
 import { createProduct } from '../src/core/products.js';
 import type { CredentialType } from '../src/core/types.js';
-import { startServer, type RunningServer } from '../src/httpServer.js';
-import { initialize } from '../src/init.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
-import { PROTOCOLS } from '../protocols/index.js';
+import { startGateway, TEST_MASTER_KEY, type Gateway } from './helpers/gateway.js';
+import { httpRequest, type HttpReply } from './helpers/http.js';
 import { makeCsr, tempDir } from './helpers/openssl.js';
 import { until } from './helpers/until.js';
-import { NO_LOGIN_THROTTLE } from './helpers/loginThrottle.js';
-
-const MASTER_KEY = 'test-master-key-credentials-0123';
-
-interface Reply {
-  status: number;
-  json: Record<string, unknown>;
-}
-
-/** node:http, so the test can choose the address it connects from. */
-function call(base: string, method: string, path: string, bearer: string | null, body?: unknown, localAddress?: string): Promise<Reply> {
-  const url = new URL(path, base);
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      {
-        host: url.hostname,
-        port: url.port,
-        path: url.pathname + url.search,
-        method,
-        ...(localAddress ? { localAddress } : {}),
-        headers: {
-          ...(bearer !== null ? { authorization: `Bearer ${bearer}` } : {}),
-          ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json: Record<string, unknown> = {};
-          try {
-            json = JSON.parse(text) as Record<string, unknown>;
-          } catch {
-            /* PEM */
-          }
-          resolve({ status: res.statusCode ?? 0, json });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
 
 describe('credentials over REST (embedded)', () => {
   const dir = tempDir();
-  let server: RunningServer;
+  let server: Gateway;
   let base: string;
   let admin: string;
   let caId: string;
   let productA: string;
   let productB: string;
-  const api = (method: string, path: string, bearer: string | null, body?: unknown, from?: string) => call(base, method, path, bearer, body, from);
+  // A source address of the test's choosing: allowlists are checked against it.
+  const api = (method: string, path: string, bearer: string | null, body?: unknown, from?: string) =>
+    httpRequest(`${base}${path}`, { method, bearer, ...(body !== undefined ? { json: body } : {}), ...(from ? { from } : {}) });
 
   const create = async (body: Record<string, unknown>) => {
     const res = await api('POST', '/v1/credentials', admin, body);
@@ -77,23 +31,12 @@ describe('credentials over REST (embedded)', () => {
   const csrFor = (name: string) => makeCsr(dir, { key: 'ec-p256', subject: `/CN=${name}`, san: [`DNS:${name}`] }).csrPem;
 
   beforeAll(async () => {
-    const config = loadConfig({
-      env: {},
-      overrides: { dataDir: dir, httpPort: 0, httpsPort: 0, masterKey: MASTER_KEY, logLevel: 'silent', issueWaitMs: 15_000, ...NO_LOGIN_THROTTLE },
-    });
-    server = await startServer(config, {
-      worker: true,
-      json: true,
-      protocols: PROTOCOLS,
-      initFirst: async (rt) => {
-        const init = await initialize(rt);
-        admin = init.adminToken as string;
-        caId = (init.issuing as { id: string }).id;
-        productA = (init.product as { id: string }).id;
-        productB = (await createProduct(rt.store, { name: 'product-b', caId, template: parseProductTemplate({}) }, CLI_CONTEXT)).id;
-      },
-    });
-    base = server.httpUrl as string;
+    server = await startGateway({ overrides: { dataDir: dir } });
+    admin = server.adminToken;
+    caId = server.issuing.id;
+    productA = server.product.id;
+    productB = (await createProduct(server.rt.store, { name: 'product-b', caId, template: parseProductTemplate({}) }, CLI_CONTEXT)).id;
+    base = server.baseUrl;
   });
 
   afterAll(async () => {
@@ -137,7 +80,7 @@ describe('credentials over REST (embedded)', () => {
     const heldId = held.json.request_id as string;
 
     type Who = 'admin' | 'restA' | 'restB' | 'reader' | 'other';
-    const routes: { name: string; run: (token: string) => Promise<Reply>; allowed: Who[] }[] = [
+    const routes: { name: string; run: (token: string) => Promise<HttpReply>; allowed: Who[] }[] = [
       { name: 'GET /whoami', run: (t) => api('GET', '/v1/whoami', t), allowed: ['admin', 'restA', 'restB', 'reader'] },
       { name: 'GET /cas', run: (t) => api('GET', '/v1/cas', t), allowed: ['admin', 'restA', 'restB', 'reader'] },
       { name: 'GET /cas/:id', run: (t) => api('GET', `/v1/cas/${caId}`, t), allowed: ['admin', 'restA', 'restB', 'reader'] },
@@ -220,7 +163,7 @@ describe('credentials over REST (embedded)', () => {
     expect((await api('GET', '/v1/whoami', `${h}.${p}.${s.startsWith('A') ? 'B' : 'A'}${s.slice(1)}`)).status).toBe(401);
     const otherKey = await new TokenIssuer('another-master-key-entirely-000', 900).mint({ sub: client.id, sv: 1 });
     expect((await api('GET', '/v1/whoami', otherKey.token)).status).toBe(401);
-    const expired = await new TokenIssuer(MASTER_KEY, -120).mint({ sub: client.id, sv: 1 });
+    const expired = await new TokenIssuer(TEST_MASTER_KEY, -120).mint({ sub: client.id, sv: 1 });
     const late = await api('GET', '/v1/whoami', expired.token);
     expect(late.status).toBe(401);
     expect(late.json.error).toMatch(/expired/);

@@ -3,12 +3,9 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CidrError, ipAllowed, parseCidr } from '../src/auth/ipAllowlist.js';
-import { loadConfig } from '../src/config.js';
-import { startServer, type RunningServer } from '../src/httpServer.js';
-import { initialize } from '../src/init.js';
-import { PROTOCOLS } from '../protocols/index.js';
-import { tempDir } from './helpers/openssl.js';
-import { NO_LOGIN_THROTTLE } from './helpers/loginThrottle.js';
+import type { RunningServer } from '../src/httpServer.js';
+import { startGateway } from './helpers/gateway.js';
+import { httpRequest } from './helpers/http.js';
 
 const v4 = (n: number): string => [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
 
@@ -50,8 +47,7 @@ describe('strangers at the credential check and the credential routes', () => {
   let admin: string;
 
   beforeAll(async () => {
-    const config = loadConfig({ env: {}, overrides: { dataDir: tempDir(), httpPort: 0, httpsPort: 0, masterKey: 'test-master-key-fuzz-0123456789', logLevel: 'silent', ...NO_LOGIN_THROTTLE } });
-    server = await startServer(config, { worker: false, json: true, protocols: PROTOCOLS, initFirst: async (rt) => void (admin = (await initialize(rt)).adminToken as string) });
+    ({ server, adminToken: admin } = await startGateway({ worker: 'none' }));
   });
 
   afterAll(async () => {
@@ -83,7 +79,7 @@ describe('strangers at the credential check and the credential routes', () => {
 
   it('answers any body on POST /v1/credentials and /v1/auth/token with a 4xx or a 201, never a 5xx', async () => {
     const post = async (path: string, bearer: string | null, body: string) =>
-      (await fetch(`${server.httpUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) }, body })).status;
+      (await httpRequest(`${server.httpUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, bearer, body })).status;
     const bodies = fc.oneof(
       fc.json(),
       fc.string(),

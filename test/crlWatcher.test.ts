@@ -4,21 +4,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CrlWatcher } from '../protocols/status/crlWatcher.js';
 import { CrlPublisher } from '../src/ca/crlPublisher.js';
-import { loadConfig } from '../src/config.js';
 import type { CaRecord } from '../src/core/types.js';
 import { initialize } from '../src/init.js';
 import { createLogger } from '../src/log.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
 import type { Store } from '../src/store/types.js';
-import { tempDir } from './helpers/openssl.js';
 import { statusReadsOf } from './helpers/status.js';
+import { until } from './helpers/until.js';
+import { testConfig } from './helpers/gateway.js';
 
 let rt: Runtime;
 let issuing: CaRecord;
 let root: CaRecord;
 
 beforeAll(async () => {
-  rt = await openRuntime(loadConfig({ env: { CERTGATE_DATA_DIR: tempDir('certgate-crl-watcher-'), CERTGATE_LOG_LEVEL: 'silent' } }));
+  rt = await openRuntime(testConfig({}, 'certgate-crl-watcher-'));
   const made = await initialize(rt);
   issuing = made.issuing as CaRecord;
   root = made.root as CaRecord;
@@ -88,9 +88,9 @@ describe('CRL watcher', () => {
     await slowWatcher.check();
 
     const publishing = ownSlow.publish(issuing.id);
-    while (!release) await new Promise((r) => setTimeout(r, 5));
+    await until(() => release !== undefined, 5_000, 'the publication is held');
     await slowWatcher.check(); // the new CRL is in the store; whose it is, is not known yet
-    (release as () => void)();
+    (release as unknown as () => void)();
     await publishing;
     await slowWatcher.check();
     expect(news).toEqual([]);

@@ -7,36 +7,22 @@ import { connect as connectTcp, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
-import { startServer, type RunningServer } from '../src/httpServer.js';
-import { initialize } from '../src/init.js';
-import { PROTOCOLS } from '../protocols/index.js';
-import { freePort } from './helpers/net.js';
-import { tempDir } from './helpers/openssl.js';
+import { startGateway, type Gateway } from './helpers/gateway.js';
 import { until } from './helpers/until.js';
 
 const HEADERS_MS = 400;
 const REQUEST_MS = 800;
 const KEEP_ALIVE_MS = 400;
 
-let server: RunningServer;
+let server: Gateway;
 const endpoints: Record<'http' | 'https', { port: number }> = { http: { port: 0 }, https: { port: 0 } };
 
 beforeAll(async () => {
-  const config = loadConfig({
-    env: {},
-    overrides: {
-      dataDir: tempDir(),
-      httpPort: 0,
-      httpsPort: await freePort(),
-      masterKey: 'test-master-key-0123456789',
-      logLevel: 'silent',
-      httpHeadersTimeoutMs: HEADERS_MS,
-      httpRequestTimeoutMs: REQUEST_MS,
-      httpKeepAliveTimeoutMs: KEEP_ALIVE_MS,
-    },
+  server = await startGateway({
+    https: true,
+    overrides: { httpHeadersTimeoutMs: HEADERS_MS, httpRequestTimeoutMs: REQUEST_MS, httpKeepAliveTimeoutMs: KEEP_ALIVE_MS },
   });
-  server = await startServer(config, { worker: true, json: true, protocols: PROTOCOLS, initFirst: (rt) => initialize(rt) });
-  endpoints.http.port = Number(new URL(server.httpUrl as string).port);
+  endpoints.http.port = Number(new URL(server.baseUrl).port);
   endpoints.https.port = Number(new URL(server.httpsUrl as string).port);
 });
 

@@ -5,7 +5,6 @@
 // is to and from loopback addresses (127.0.0.0/8): a source address of its own per test keeps
 // one test's flood out of another's count.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
 import * as acme from 'acme-client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { AUDIT } from '../src/audit/actions.js';
@@ -17,6 +16,7 @@ import { fromPem } from '../src/pki/pem.js';
 import { MESSAGE_TYPE } from '../protocols/scep/algorithms.js';
 import { startAcmeEnv, type AcmeEnv } from './helpers/acmeEnv.js';
 import { basic, csrDer, startEstEnv, type EstEnv } from './helpers/est.js';
+import { httpRequest, type HttpReply } from './helpers/http.js';
 import { makeCsr } from './helpers/openssl.js';
 import { REST_DEPLOYMENTS, startRestEnv, type RestEnv } from './helpers/restEnv.js';
 import { startScepEnv, type ScepEnv } from './helpers/scepEnv.js';
@@ -35,48 +35,9 @@ async function requestsOf(rt: { store: { requests: { listByStatus(s: readonly Re
   return (await rt.store.requests.listByStatus(ALL_STATUSES, 10_000)).filter((r) => r.requester === requester);
 }
 
-interface Reply {
-  status: number;
-  json: Record<string, unknown>;
-  headers: Record<string, string | string[] | undefined>;
-}
-
-/** node:http, so that the test chooses the (loopback) address it connects from. */
-function call(base: string, method: string, path: string, bearer: string | null, localAddress: string, body?: unknown): Promise<Reply> {
-  const url = new URL(path, base);
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      {
-        host: url.hostname,
-        port: url.port,
-        path: url.pathname,
-        method,
-        localAddress,
-        agent: false,
-        headers: {
-          ...(bearer !== null ? { authorization: `Bearer ${bearer}` } : {}),
-          ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          let json: Record<string, unknown> = {};
-          try {
-            json = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
-          } catch {
-            /* not JSON */
-          }
-          resolve({ status: res.statusCode ?? 0, json, headers: res.headers });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+/** From a loopback address of the test's choosing: limits count per source. */
+const call = (base: string, method: string, path: string, bearer: string | null, localAddress: string, body?: unknown): Promise<HttpReply> =>
+  httpRequest(`${base}${path}`, { method, bearer, from: localAddress, ...(body !== undefined ? { json: body } : {}) });
 
 const wrongKey = (id: string) => `cg_${id}_${randomBytes(32).toString('base64url')}`;
 

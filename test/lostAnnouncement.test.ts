@@ -4,7 +4,6 @@
 // retries that ran out during an outage leave the request queued for the sweep, not failed.
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
 import { EnrollmentService } from '../src/core/enrollmentService.js';
 import { DependencyUnavailableError } from '../src/core/unavailable.js';
 import { initialize } from '../src/init.js';
@@ -12,6 +11,8 @@ import type { JobQueue } from '../src/queue/types.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
 import { createEnrollmentProcessor } from '../src/worker/processEnrollment.js';
 import { makeCsr, tempDir } from './helpers/openssl.js';
+import { until } from './helpers/until.js';
+import { testConfig } from './helpers/gateway.js';
 
 const log = pino({ level: 'silent' });
 const opened: Runtime[] = [];
@@ -22,7 +23,7 @@ afterEach(async () => {
 
 async function setup() {
   const dataDir = tempDir();
-  const rt = await openRuntime(loadConfig({ env: {}, overrides: { dataDir, masterKey: 'lost-announcement-master-key', logLevel: 'silent' } }), { log });
+  const rt = await openRuntime(testConfig({ dataDir }), { log });
   opened.push(rt);
   await initialize(rt);
   const product = (await rt.store.products.list())[0]!;
@@ -45,8 +46,9 @@ describe('a lost announcement', () => {
     const service = new EnrollmentService(rt.store, silent, { verify: async () => true, close: async () => undefined });
     const started = Date.now();
     const waiting = service.waitForOutcome(request, 30_000, 200);
-    // The worker settles it (here: an operator-free refusal) without the queue saying so.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The worker settles it (here: an operator-free refusal) without the queue saying so, once
+    // the front-end waits on the queue.
+    await until(() => asked.length > 0, 5_000, 'the front-end waits on the queue');
     await rt.store.requests.transition(request.id, ['queued'], 'rejected', { reason: 'test', rejection: { code: 'policy', rule: 'test', detail: 'test' } });
     const outcome = await waiting;
     expect(outcome.state).toBe('rejected');

@@ -9,32 +9,26 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCa } from '../src/ca/createCa.js';
 import { decryptPrivateKey } from '../src/ca/keyProtection.js';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
-import { loadConfig, type Config } from '../src/config.js';
+import type { Config } from '../src/config.js';
 import { createProduct } from '../src/core/products.js';
-import { startServer, type RunningServer } from '../src/httpServer.js';
-import { initialize } from '../src/init.js';
 import { buildCsr } from '../src/pki/csrBuilder.js';
 import { fromPem } from '../src/pki/pem.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
-import { PROTOCOLS } from '../protocols/index.js';
 import { MESSAGE_TYPE } from '../protocols/scep/algorithms.js';
 import { ServerKeys } from '../protocols/est/serverKeygen.js';
-import { createTestDatabase } from './harness/postgres.js';
-import { NO_LOGIN_THROTTLE } from './helpers/loginThrottle.js';
+import { deploymentConfig, deploymentMissing, GATEWAY_DEFAULTS, startGateway, testConfig } from './helpers/gateway.js';
 import { openssl, opensslVerify, tempDir } from './helpers/openssl.js';
-import { restCall } from './helpers/restCall.js';
+import { restCall } from './helpers/http.js';
 import { buildRequest, getCaCert, pkiOperation, readReply, rsaKey, selfSigned, type RaInfo } from './helpers/scepClient.js';
 
 const root = join(import.meta.dirname, '..');
 const OLD_KEY = 'old-master-key-rotate-0123456789';
 const NEW_KEY = 'new-master-key-rotate-9876543210';
 const CA_PASSPHRASE = 'a-passphrase-of-its-own-0123456789';
-const postgresUrl = inject('postgresUrl');
-
 interface Deployment {
   name: string;
   skip?: boolean;
@@ -45,7 +39,7 @@ interface Deployment {
 
 const deployments: Deployment[] = [
   { name: 'SQLite, key in data/master.key', keyIn: 'file', config: async () => ({}) },
-  { name: 'PostgreSQL, key in the environment', keyIn: 'env', skip: !postgresUrl, config: async () => ({ databaseUrl: await createTestDatabase(postgresUrl as string) }) },
+  { name: 'PostgreSQL, key in the environment', keyIn: 'env', skip: deploymentMissing({ backend: 'postgres' }), config: () => deploymentConfig({ backend: 'postgres' }) },
 ];
 
 interface Before {
@@ -75,11 +69,8 @@ for (const d of deployments) {
     let closeDb: () => Promise<void> = async () => undefined;
     let before: Before;
 
-    const configWith = (masterKey: string | undefined): Config =>
-      loadConfig({
-        env: {},
-        overrides: { dataDir: dir, httpPort: 0, httpsPort: 0, logLevel: 'silent', issueWaitMs: 15_000, queueBackoffMs: 50, ...NO_LOGIN_THROTTLE, ...dbConfig, ...(masterKey ? { masterKey } : {}) },
-      });
+    // No key at all when it lives in the data dir's file.
+    const configWith = (masterKey: string | undefined): Config => testConfig({ ...GATEWAY_DEFAULTS, dataDir: dir, ...dbConfig, masterKey });
     /** The key as this deployment gives it to a process: through the file, or in its config. */
     const runningWith = (key: string): Config => {
       if (d.keyIn === 'file') {
@@ -148,11 +139,11 @@ for (const d of deployments) {
     });
 
     it('sets up a deployment with something of every sealed kind, under the old key', { timeout: 180_000 }, async () => {
-      let adminToken = '';
-      const server = await startServer(runningWith(OLD_KEY), { worker: true, json: true, protocols: PROTOCOLS, initFirst: async (rt) => void (adminToken = (await initialize(rt)).adminToken as string) });
+      const server = await startGateway({ config: runningWith(OLD_KEY) });
+      const { adminToken } = server;
       try {
         const rt = server.rt;
-        const base = server.httpUrl as string;
+        const base = server.baseUrl;
         const cas = await rt.store.cas.list();
         const rootCa = cas.find((c) => c.kind === 'root');
         const issuing = cas.find((c) => c.kind !== 'root');
@@ -314,9 +305,9 @@ for (const d of deployments) {
     });
 
     it('serves with the new key: issues, exports the escrowed key, answers OCSP, and the credentials and kept keys still open', { timeout: 180_000 }, async () => {
-      const server: RunningServer = await startServer(runningWith(NEW_KEY), { worker: true, json: true, protocols: PROTOCOLS });
+      const server = await startGateway({ config: runningWith(NEW_KEY), init: false });
       try {
-        const base = server.httpUrl as string;
+        const base = server.baseUrl;
         const rt = server.rt;
 
         const issued = await restCall(base, before.adminToken, 'POST', '/v1/certificates', { caId: before.issuingId, commonName: 'after.rotate.test' });

@@ -6,13 +6,14 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { OcspResponder, type OcspPolicy } from '../protocols/status/ocspResponder.js';
 import { OcspSigners } from '../protocols/status/ocspSigners.js';
 import type { StatusReads } from '../protocols/status/reads.js';
-import { loadConfig } from '../src/config.js';
 import type { CaRecord, CertificateRecord } from '../src/core/types.js';
 import { initialize } from '../src/init.js';
 import { createLogger } from '../src/log.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
 import { makeCsr, openssl, tempDir } from './helpers/openssl.js';
 import { statusReadsOf } from './helpers/status.js';
+import { until } from './helpers/until.js';
+import { testConfig } from './helpers/gateway.js';
 
 const dir = tempDir('certgate-ocsp-responder-');
 let rt: Runtime;
@@ -20,7 +21,7 @@ let issuing: CaRecord;
 const certs: CertificateRecord[] = [];
 
 beforeAll(async () => {
-  rt = await openRuntime(loadConfig({ env: { CERTGATE_DATA_DIR: dir, CERTGATE_LOG_LEVEL: 'silent' } }));
+  rt = await openRuntime(testConfig({ dataDir: dir }));
   issuing = (await initialize(rt)).issuing as CaRecord;
   await rt.startWorker();
   for (let i = 0; i < 3; i++) {
@@ -43,15 +44,11 @@ function requestFor(i: number, nonce = false, digest = 'sha1'): Buffer {
 
 const serialOf = (i: number): string => (certs[i] as CertificateRecord).serialNumber;
 
-/** Polls until `next` gives a value (timed by the monotonic clock: tests move Date). */
+/** The first value `next` gives. */
 async function eventually<T>(next: () => Promise<T | undefined>, timeoutMs = 5000): Promise<T> {
-  const end = performance.now() + timeoutMs;
-  for (;;) {
-    const value = await next();
-    if (value !== undefined) return value;
-    if (performance.now() > end) throw new Error('no value in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  let value: T | undefined;
+  await until(async () => (value = await next()) !== undefined, timeoutMs, 'a value came');
+  return value as T;
 }
 
 function responder(policy: Partial<OcspPolicy> = {}, reads: StatusReads = statusReadsOf(rt.store)): OcspResponder {
@@ -138,14 +135,14 @@ describe('OCSP answer cache', () => {
     const r = responder({}, slow);
     const plain = requestFor(2);
     const pending = r.respond(plain);
-    while (!gate) await new Promise((resolve) => setTimeout(resolve, 5));
+    await until(() => gate !== null, 5_000, 'the status read is held');
     r.invalidate(issuing.id, one ? serialOf(2) : undefined); // a revocation lands while the old status is in hand
-    (gate as () => void)();
+    (gate as unknown as () => void)();
     const stale = await pending;
     gate = null;
     const next = r.respond(plain);
-    while (!gate) await new Promise((resolve) => setTimeout(resolve, 5));
-    (gate as () => void)();
+    await until(() => gate !== null, 5_000, 'the status read is held');
+    (gate as unknown as () => void)();
     expect(await next).not.toEqual(stale);
   });
 

@@ -14,8 +14,9 @@ import { openStore } from '../src/store/index.js';
 import type { Store } from '../src/store/types.js';
 import { opensslVerify, tempDir, x509Text } from './helpers/openssl.js';
 import { statusReadsOf } from './helpers/status.js';
+import { TEST_MASTER_KEY } from './helpers/gateway.js';
 
-const secrets: CaSecrets = { masterKey: 'ocsp-signer-test-master-key' };
+const secrets: CaSecrets = { masterKey: TEST_MASTER_KEY };
 let store: Store;
 
 beforeAll(async () => {

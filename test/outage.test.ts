@@ -9,20 +9,18 @@ import { join } from 'node:path';
 import { ConnectionClosedError } from 'bullmq';
 import pg from 'pg';
 import { ClientClosedError, ConnectionTimeoutError, SocketClosedUnexpectedlyError } from 'redis';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ConfigOverrides } from '../src/config.js';
 import { badRequest } from '../src/core/errors.js';
 import { DependencyUnavailableError, isDependencyDown } from '../src/core/unavailable.js';
-import { startServer } from '../src/httpServer.js';
-import { initialize } from '../src/init.js';
 import { openStore, type KyselyStore } from '../src/store/index.js';
-import { PROTOCOLS } from '../protocols/index.js';
 import { createTestDatabase, startPostgres, type PostgresServer } from './harness/postgres.js';
 import { startRedis, type RunningRedis } from './harness/redis.js';
 import { freePort } from './helpers/net.js';
-import { makeCsr, openssl, tempDir } from './helpers/openssl.js';
+import { deploymentConfig, deploymentMissing, startGateway } from './helpers/gateway.js';
+import { makeCsr, openssl } from './helpers/openssl.js';
 import { until } from './helpers/until.js';
-import { restCall } from './helpers/restCall.js';
+import { restCall } from './helpers/http.js';
 
 const pgError = (code: string, message = 'x'): Error => Object.assign(new Error(message), { code });
 
@@ -105,37 +103,14 @@ describe('a PostgreSQL server that accepts but never answers', () => {
 const OCSP_TRY_LATER = Buffer.from([0x30, 0x03, 0x0a, 0x01, 0x03]);
 
 /** A gateway in this process, with an admin token and helpers for the requests the tests make. */
-async function startGateway(overrides: Record<string, unknown>) {
-  const dir = tempDir('certgate-outage-');
-  const config = loadConfig({
-    env: {},
-    overrides: {
-      dataDir: dir,
-      httpPort: 0,
-      httpsPort: 0,
-      masterKey: 'test-master-key-0123456789',
-      logLevel: 'silent',
-      issueWaitMs: 15_000,
-      queueBackoffMs: 50,
-      ...overrides,
-    },
-  });
-  let admin = '';
-  const server = await startServer(config, {
-    worker: true,
-    json: true,
-    protocols: PROTOCOLS,
-    initFirst: async (rt) => {
-      admin = (await initialize(rt)).adminToken as string;
-    },
-  });
-  const base = server.httpUrl as string;
+async function startOutageGateway(overrides: ConfigOverrides) {
+  const gw = await startGateway({ overrides, dirPrefix: 'certgate-outage-' });
+  const { server, dir, adminToken: admin } = gw;
+  const base = gw.baseUrl;
   const api = (method: string, path: string, body?: unknown) => restCall(base, admin, method, path, body);
-  const cas = (await api('GET', '/v1/cas')).json.cas as { id: string; type: string }[];
-  const issuing = cas.find((c) => c.type === 'intermediate')!;
-  const issuingPem = ((await api('GET', `/v1/cas/${issuing.id}`)).json.ca as { certificate_pem: string }).certificate_pem;
+  const { issuing } = gw;
   const issuingFile = join(dir, 'issuing.pem');
-  writeFileSync(issuingFile, issuingPem);
+  writeFileSync(issuingFile, issuing.certificatePem);
   const issue = (cn: string) => api('POST', '/v1/certificates', { caId: issuing.id, csrPem: makeCsr(dir, { subject: `/CN=${cn}`, name: cn }).csrPem, validityDays: 30 });
   /** A DER OCSP request (no nonce) for a certificate this gateway issued. */
   const ocspRequestFor = (certificatePem: string, name: string): Buffer => {
@@ -163,12 +138,12 @@ function ocspStatus(der: Buffer): number {
 
 describe('PostgreSQL restarts under a running gateway', () => {
   let postgres: PostgresServer | null = null;
-  let gw: Awaited<ReturnType<typeof startGateway>> | undefined;
+  let gw: Awaited<ReturnType<typeof startOutageGateway>> | undefined;
 
   beforeAll(async () => {
     postgres = await startPostgres();
     if (!postgres) return;
-    gw = await startGateway({ databaseUrl: await createTestDatabase(postgres.url) });
+    gw = await startOutageGateway({ databaseUrl: await createTestDatabase(postgres.url) });
   }, 120_000);
 
   afterAll(async () => {
@@ -236,17 +211,15 @@ describe('PostgreSQL restarts under a running gateway', () => {
   }, 60_000);
 });
 
-const postgresUrl = inject('postgresUrl');
-
-describe.skipIf(!postgresUrl)('Redis restarts under a running gateway', () => {
+describe.skipIf(deploymentMissing({ backend: 'postgres' }))('Redis restarts under a running gateway', () => {
   let redis: RunningRedis | null = null;
-  let gw: Awaited<ReturnType<typeof startGateway>> | undefined;
+  let gw: Awaited<ReturnType<typeof startOutageGateway>> | undefined;
 
   beforeAll(async () => {
     redis = await startRedis();
     if (!redis) return;
-    gw = await startGateway({
-      databaseUrl: await createTestDatabase(postgresUrl as string),
+    gw = await startOutageGateway({
+      ...(await deploymentConfig({ backend: 'postgres' })),
       redisUrl: redis.url,
       queuePrefix: `outage-${randomUUID()}`,
     });

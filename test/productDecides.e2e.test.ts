@@ -4,16 +4,14 @@ import { createHash, generateKeyPairSync, randomUUID, X509Certificate } from 'no
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCa } from '../src/ca/createCa.js';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
-import { loadConfig } from '../src/config.js';
 import { createProduct } from '../src/core/products.js';
-import { startServer, type RunningServer } from '../src/httpServer.js';
-import { initialize } from '../src/init.js';
 import { bitString, nullValue, oid, sequence, smallInteger, tlv, unsignedInteger } from '../src/pki/der.js';
 import { encodeName, parseDnString } from '../src/pki/name.js';
 import { OID } from '../src/pki/oids.js';
 import { toPem } from '../src/pki/pem.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
-import { PROTOCOLS } from '../protocols/index.js';
+import { startGateway, type Gateway } from './helpers/gateway.js';
+import { httpRequest } from './helpers/http.js';
 import { makeCsr, opensslVerify, tempDir, x509Text } from './helpers/openssl.js';
 
 /**
@@ -31,7 +29,7 @@ function exponentOneCsr(subject: string): string {
 
 describe('the product decides what is signed (REST, product limited to example.com)', () => {
   const dir = tempDir();
-  let server: RunningServer;
+  let server: Gateway;
   let base: string;
   let admin: string;
   let rootPem: string;
@@ -39,41 +37,28 @@ describe('the product decides what is signed (REST, product limited to example.c
   const products: Record<string, string> = {};
 
   const issue = async (body: Record<string, unknown>, headers: Record<string, string> = {}) => {
-    const res = await fetch(`${base}/v1/certificates`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json', ...headers },
-      body: JSON.stringify(body),
-    });
-    return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+    const res = await httpRequest(`${base}/v1/certificates`, { bearer: admin, json: body, headers });
+    return { status: res.status, json: res.json };
   };
 
   beforeAll(async () => {
-    const config = loadConfig({
-      env: {},
-      overrides: { dataDir: dir, httpPort: 0, httpsPort: 0, masterKey: 'test-master-key-0123456789', logLevel: 'silent', issueWaitMs: 15_000 },
+    server = await startGateway();
+    admin = server.adminToken;
+    const { rt } = server;
+    const issuing = (await rt.store.cas.list()).find((c) => c.kind === 'issuing')!;
+    const short = await createCa(rt.store, { name: 'short-lived', keyAlgorithm: 'ec-p256', validityDays: 10, parentId: issuing.parentId as string }, rt.secrets, CLI_CONTEXT);
+    const add = async (name: string, caId: string, template: unknown) => {
+      products[name] = (await createProduct(rt.store, { name, caId, template: parseProductTemplate(template) }, CLI_CONTEXT)).id;
+    };
+    await add('example', issuing.id, { allowedDnsSuffixes: ['example.com'], keyAlgorithms: ['ec-p256', 'rsa-2048'] });
+    await add('example-org', issuing.id, {
+      allowedDnsSuffixes: ['example.com'],
+      subject: { attributes: { O: { fixed: 'Example Inc' }, OU: { allowed: ['Web', 'Mail'] } }, unlisted: 'refuse' },
     });
-    server = await startServer(config, {
-      worker: true,
-      json: true,
-      protocols: PROTOCOLS,
-      initFirst: async (rt) => {
-        admin = (await initialize(rt)).adminToken as string;
-        const issuing = (await rt.store.cas.list()).find((c) => c.kind === 'issuing')!;
-        const short = await createCa(rt.store, { name: 'short-lived', keyAlgorithm: 'ec-p256', validityDays: 10, parentId: issuing.parentId as string }, rt.secrets, CLI_CONTEXT);
-        const add = async (name: string, caId: string, template: unknown) => {
-          products[name] = (await createProduct(rt.store, { name, caId, template: parseProductTemplate(template) }, CLI_CONTEXT)).id;
-        };
-        await add('example', issuing.id, { allowedDnsSuffixes: ['example.com'], keyAlgorithms: ['ec-p256', 'rsa-2048'] });
-        await add('example-org', issuing.id, {
-          allowedDnsSuffixes: ['example.com'],
-          subject: { attributes: { O: { fixed: 'Example Inc' }, OU: { allowed: ['Web', 'Mail'] } }, unlisted: 'refuse' },
-        });
-        await add('short', short.id, { maxValidityDays: 90 });
-        rootPem = (await rt.store.cas.get(issuing.parentId as string))!.certificatePem;
-        issuingPem = issuing.certificatePem;
-      },
-    });
-    base = server.httpUrl as string;
+    await add('short', short.id, { maxValidityDays: 90 });
+    rootPem = (await rt.store.cas.get(issuing.parentId as string))!.certificatePem;
+    issuingPem = issuing.certificatePem;
+    base = server.baseUrl;
   });
 
   afterAll(async () => {

@@ -17,7 +17,7 @@ import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { PROTOCOLS } from '../protocols/index.js';
 import { AdminRoutes } from '../protocols/rest/adminRoutes.js';
 import { RestRoutes } from '../protocols/rest/route.js';
-import { restCall } from './helpers/restCall.js';
+import { restCall } from './helpers/http.js';
 import { tempDir } from './helpers/openssl.js';
 
 const widgetConfig = protocolSettings({

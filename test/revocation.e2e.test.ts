@@ -6,10 +6,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
-import { initialize } from '../src/init.js';
-import { startServer, type RunningServer } from '../src/httpServer.js';
-import { PROTOCOLS } from '../protocols/index.js';
+import { startGateway, type Gateway } from './helpers/gateway.js';
+import { restCall } from './helpers/http.js';
 import { freePort } from './helpers/net.js';
 import { makeCsr, openssl, tempDir, x509Text } from './helpers/openssl.js';
 import { until } from './helpers/until.js';
@@ -27,7 +25,7 @@ function ocspQuery(args: string[]): Promise<string> {
 
 describe('revocation status: CRL and OCSP', () => {
   const dir = tempDir();
-  let server: RunningServer;
+  let server: Gateway;
   let base: string;
   let admin: string;
   let issuingId: string;
@@ -35,14 +33,7 @@ describe('revocation status: CRL and OCSP', () => {
   let issuingFile: string;
   let chainFile: string;
 
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${admin}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    return { status: res.status, json: (await res.json()) as Record<string, unknown> };
-  };
+  const api = (method: string, path: string, body?: unknown) => restCall(base, admin, method, path, body);
 
   const issue = async (cn: string): Promise<{ id: string; file: string; pem: string }> => {
     const { csrPem } = makeCsr(dir, { subject: `/CN=${cn}` });
@@ -70,21 +61,9 @@ describe('revocation status: CRL and OCSP', () => {
   beforeAll(async () => {
     // Certificates carry pointers built from the public URL, so it must be where we listen.
     const port = await freePort();
-    const config = loadConfig({
-      env: {},
-      overrides: { dataDir: dir, httpPort: port, httpsPort: 0, publicUrl: `http://127.0.0.1:${port}`, masterKey: 'revocation-test-master-key', logLevel: 'silent', crlDebounceMs: 50 },
-    });
-    let token = '';
-    server = await startServer(config, {
-      worker: true,
-      json: true,
-      protocols: PROTOCOLS,
-      initFirst: async (rt) => {
-        token = (await initialize(rt)).adminToken as string;
-      },
-    });
-    admin = token;
-    base = server.httpUrl as string;
+    server = await startGateway({ overrides: { dataDir: dir, httpPort: port, publicUrl: `http://127.0.0.1:${port}`, crlDebounceMs: 50 } });
+    admin = server.adminToken;
+    base = server.baseUrl;
     const cas = (await api('GET', '/v1/cas')).json.cas as { id: string; type: string }[];
     issuingId = cas.find((c) => c.type === 'intermediate')!.id;
     const rootId = cas.find((c) => c.type === 'root')!.id;

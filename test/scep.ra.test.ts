@@ -6,7 +6,6 @@ import { createPublicKey, X509Certificate } from 'node:crypto';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decryptPrivateKey } from '../src/ca/keyProtection.js';
-import { loadConfig } from '../src/config.js';
 import { systemProductId } from '../src/core/systemProducts.js';
 import { initialize } from '../src/init.js';
 import { toPem } from '../src/pki/pem.js';
@@ -16,8 +15,8 @@ import { ScepDb } from '../protocols/scep/db.js';
 import { RaCertificates } from '../protocols/scep/ra.js';
 import { opensslVerify, tempDir, x509Text } from './helpers/openssl.js';
 import { until } from './helpers/until.js';
+import { TEST_MASTER_KEY, testConfig } from './helpers/gateway.js';
 
-const MASTER_KEY = 'test-master-key-scep-ra-0123456789';
 
 describe('SCEP RA certificates', () => {
   let rt: Runtime;
@@ -29,7 +28,7 @@ describe('SCEP RA certificates', () => {
 
   beforeAll(async () => {
     dir = tempDir('certgate-scep-ra-');
-    rt = await openRuntime(loadConfig({ env: {}, overrides: { dataDir: dir, masterKey: MASTER_KEY, logLevel: 'silent' } }), { protocols: PROTOCOLS });
+    rt = await openRuntime(testConfig({ dataDir: dir }), { protocols: PROTOCOLS });
     const init = await initialize(rt);
     caId = init.issuing?.id as string;
     rootPem = init.root?.certificatePem as string;
@@ -52,7 +51,7 @@ describe('SCEP RA certificates', () => {
     expect(text).not.toMatch(/Extended Key Usage/);
     const [row] = await db.liveRas(caId, Date.now());
     expect(row?.encryptedKey).not.toMatch(/PRIVATE KEY/);
-    const key = decryptPrivateKey(row?.encryptedKey as string, MASTER_KEY);
+    const key = decryptPrivateKey(row?.encryptedKey as string, TEST_MASTER_KEY);
     expect(createPublicKey(key).export({ format: 'der', type: 'spki' }).equals(new X509Certificate(ra.der).publicKey.export({ format: 'der', type: 'spki' }))).toBe(true);
     // In the inventory as one of our certificates, under the CA's system product, and audited.
     const record = await rt.store.certificates.getBySerial(caId, ra.serialHex);

@@ -9,7 +9,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOCOLS } from '../protocols/index.js';
 import { createOcspResponder } from '../protocols/status/index.js';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
-import { loadConfig } from '../src/config.js';
 import { createProduct } from '../src/core/products.js';
 import { systemProductId } from '../src/core/systemProducts.js';
 import type { CaRecord } from '../src/core/types.js';
@@ -20,6 +19,7 @@ import { openRuntime, type Runtime } from '../src/runtime.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { ensureTlsCertificate } from '../src/tlsCertificate.js';
 import { openssl, opensslVerify, tempDir } from './helpers/openssl.js';
+import { testConfig } from './helpers/gateway.js';
 
 const dir = tempDir('certgate-system-signer-');
 let rt: Runtime;
@@ -27,7 +27,7 @@ let root: CaRecord;
 let issuing: CaRecord;
 
 beforeAll(async () => {
-  rt = await openRuntime(loadConfig({ env: {}, overrides: { dataDir: dir, host: '127.0.0.1', masterKey: 'test-master-key-system-0123456789', logLevel: 'silent' } }), {
+  rt = await openRuntime(testConfig({ dataDir: dir }), {
     protocols: PROTOCOLS,
   });
   const init = await initialize(rt);

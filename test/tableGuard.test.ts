@@ -5,11 +5,10 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOCOLS } from '../protocols/index.js';
 import { SCEP_MIGRATIONS } from '../protocols/scep/migrations.js';
-import { loadConfig } from '../src/config.js';
 import { tablesCreatedBy, TableGuardError } from '../src/core/tableGuard.js';
 import { initialize } from '../src/init.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
-import { tempDir } from './helpers/openssl.js';
+import { testConfig } from './helpers/gateway.js';
 
 // What a protocol could claim its schema to be: the type is the protocol's to choose, so the guard
 // has to hold at run time.
@@ -19,7 +18,7 @@ describe('protocol table handles', () => {
   let rt: Runtime;
 
   beforeAll(async () => {
-    rt = await openRuntime(loadConfig({ env: {}, overrides: { dataDir: tempDir('certgate-tables-'), masterKey: 'test-master-key-tables-0123456789', logLevel: 'silent' } }), {
+    rt = await openRuntime(testConfig({}, 'certgate-tables-'), {
       protocols: PROTOCOLS,
     });
     await initialize(rt);

@@ -17,9 +17,8 @@ import { AcmeTestClient, makeCsrFor, newAccountKey, pemToB64url, splitPem, type 
 import { startAcmeEnv, type AcmeEnv } from './helpers/acmeEnv.js';
 import { eabBinding } from './helpers/eab.js';
 import { basic, csrDer, opensslCertsOf } from './helpers/est.js';
-import { loopbackRequest, loopbackTransport } from './helpers/loopbackClient.js';
+import { httpRequest, loopbackTransport, restCall } from './helpers/http.js';
 import { makeCsr } from './helpers/openssl.js';
-import { restCall } from './helpers/restCall.js';
 import { buildRequest, getCaCert, readReply, rsaKey, selfSigned, type RaInfo } from './helpers/scepClient.js';
 import { until } from './helpers/until.js';
 
@@ -98,7 +97,7 @@ const uniq = (): string => `${Date.now().toString(36)}${(n++).toString(36)}`;
 // Protocol clients.
 
 async function rest(token: string, method: string, path: string, body?: unknown): Promise<Answer> {
-  const res = await loopbackRequest(`${env.base}${path}`, {
+  const res = await httpRequest(`${env.base}${path}`, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
@@ -121,7 +120,7 @@ const acmeAnswer = (r: AcmeReply<unknown>): Answer => ({ status: r.status, text:
 const estAnswer = (r: RawReply): Answer => ({ status: r.status, text: r.body.toString('latin1'), json: {}, contentType: String(r.headers['content-type'] ?? '') });
 
 function est(path: string, csrPem: string, o: { headers?: Record<string, string>; cert?: string; key?: string } = {}): Promise<RawReply> {
-  return loopbackRequest(`https://127.0.0.1:${httpsPort}${path}`, {
+  return httpRequest(`https://127.0.0.1:${httpsPort}${path}`, {
     ...o,
     ca: trust,
     body: csrDer(csrPem).toString('base64'),
@@ -142,7 +141,7 @@ async function scepEnroll(label: string, challenge: string, cn: string): Promise
   const requester = selfSigned(scepKey, `CN=${cn}`);
   const csr = fromPem(buildCsr(scepKey, `CN=${cn}`, {}, { challengePassword: challenge }), ['CERTIFICATE REQUEST']);
   const der = await buildRequest({ requester, ra, messageType: MESSAGE_TYPE.PKCSReq, content: csr, transactionId: `tenancy-${uniq()}` });
-  const res = await loopbackRequest(`${url}?operation=PKIOperation`, { method: 'POST', body: der, ...(source ? { from: source } : {}) });
+  const res = await httpRequest(`${url}?operation=PKIOperation`, { method: 'POST', body: der, ...(source ? { from: source } : {}) });
   const reply = res.status === 200 ? readReply(res.body, requester) : undefined;
   return { status: res.status, text: reply ? reply.status : res.body.toString('latin1'), json: {}, contentType: String(res.headers['content-type'] ?? ''), ...(reply ? { scep: { status: reply.status, failInfo: reply.failInfo } } : {}) };
 }

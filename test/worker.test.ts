@@ -4,7 +4,6 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CaRegistry } from '../src/ca/registry.js';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
-import { loadConfig } from '../src/config.js';
 import { createProduct } from '../src/core/products.js';
 import { initialize } from '../src/init.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
@@ -13,12 +12,13 @@ import { createEnrollmentProcessor } from '../src/worker/processEnrollment.js';
 import { testAudit } from './helpers/audit.js';
 import { countingCas } from './helpers/countingCas.js';
 import { makeCsr, tempDir } from './helpers/openssl.js';
+import { testConfig } from './helpers/gateway.js';
 
 const log = pino({ level: 'silent' });
 const opened: Runtime[] = [];
 
 async function setup(dataDir = tempDir()) {
-  const rt = await openRuntime(loadConfig({ env: {}, overrides: { dataDir, masterKey: 'worker-test-master-key', logLevel: 'silent', queueBackoffMs: 10 } }), { log });
+  const rt = await openRuntime(testConfig({ dataDir, queueBackoffMs: 10 }), { log });
   opened.push(rt);
   await initialize(rt);
   const product = (await rt.store.products.list())[0]!;
@@ -97,7 +97,7 @@ describe('CA worker', () => {
     await first.rt.close();
     opened.splice(opened.indexOf(first.rt), 1);
 
-    const rt = await openRuntime(loadConfig({ env: {}, overrides: { dataDir, masterKey: 'worker-test-master-key', logLevel: 'silent' } }), { log });
+    const rt = await openRuntime(testConfig({ dataDir }), { log });
     opened.push(rt);
     await rt.startWorker();
     const done = await rt.enrollments.waitForOutcome(request, 10_000);

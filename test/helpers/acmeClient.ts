@@ -4,11 +4,11 @@
 // each request to another backend while keeping the URL (and so the Host header) the client was
 // given, as a load balancer in front of several API processes does.
 import { createHash, createPrivateKey, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { IncomingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
 import * as acme from 'acme-client';
 import { calculateJwkThumbprint, exportJWK, FlattenedSign, type FlattenedJWS, type JWK } from 'jose';
+import { httpRequest } from './http.js';
 import { until } from './until.js';
 
 export type JwsAlg = 'ES256' | 'ES384' | 'RS256' | 'EdDSA';
@@ -66,29 +66,16 @@ export interface RequestInit {
 /** Sends one HTTP request for `url`; a transport may connect elsewhere than the URL's host. */
 export type Transport = (url: string, init: RequestInit) => Promise<RawReply>;
 
-/** `servername`: the TLS name to ask for and check (default: the target's host). */
+/**
+ * `servername`: the TLS name to ask for and check (default: the target's host). SNI carries host
+ * names only (RFC 6066): '' sends none and checks an IP target against the certificate's IP SANs.
+ */
 function send(target: URL, hostHeader: string, init: RequestInit, ca?: string, servername = target.hostname): Promise<RawReply> {
-  return new Promise((resolve, reject) => {
-    const body = init.body === undefined ? undefined : Buffer.from(init.body);
-    const options = {
-      method: init.method,
-      host: target.hostname.replace(/^\[|\]$/g, ''),
-      port: target.port || (target.protocol === 'https:' ? 443 : 80),
-      path: `${target.pathname}${target.search}`,
-      headers: { host: hostHeader, ...(body ? { 'content-length': String(body.length) } : {}), ...init.headers },
-      agent: false as const,
-      // SNI carries host names only (RFC 6066): '' sends none and checks an IP target against the
-      // certificate's IP SANs (undefined would make node take the name from the Host header).
-      ...(ca ? { ca, servername: isIP(servername.replace(/^\[|\]$/g, '')) ? '' : servername } : {}),
-    };
-    const req = (target.protocol === 'https:' ? httpsRequest : httpRequest)(options, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
+  return httpRequest(target.href, {
+    method: init.method,
+    headers: { host: hostHeader, ...init.headers },
+    ...(init.body !== undefined ? { body: init.body } : {}),
+    ...(ca ? { ca, servername: isIP(servername.replace(/^\[|\]$/g, '')) ? '' : servername } : {}),
   });
 }
 

@@ -4,21 +4,17 @@
 import { Agent } from 'node:https';
 import * as acme from 'acme-client';
 import { CLI_CONTEXT } from '../../src/cli/kit.js';
-import { loadConfig, type ConfigOverrides } from '../../src/config.js';
+import type { ConfigOverrides } from '../../src/config.js';
 import { createProduct } from '../../src/core/products.js';
 import type { ProductRecord } from '../../src/core/types.js';
-import { startServer, type RunningServer } from '../../src/httpServer.js';
-import { initialize } from '../../src/init.js';
+import type { RunningServer } from '../../src/httpServer.js';
 import { parseProductTemplate } from '../../src/policy/productSchema.js';
 import { acmeBaseUrl } from '../../protocols/acme/baseUrl.js';
-import { PROTOCOLS } from '../../protocols/index.js';
 import { directTransport, type RawReply, type Transport } from './acmeClient.js';
 import { startHttp01Responder, startTlsAlpnResponder, type Http01Responder, type TlsAlpnResponder } from './acmeResponders.js';
 import { startDnsServer, type StubDnsServer } from './dnsServer.js';
-import { freePort } from './net.js';
-import { tempDir } from './openssl.js';
-import { restCall } from './restCall.js';
-import { NO_LOGIN_THROTTLE } from './loginThrottle.js';
+import { startGateway } from './gateway.js';
+import { restCall } from './http.js';
 
 export interface AcmeEnv {
   dir: string;
@@ -49,33 +45,16 @@ export interface AcmeEnv {
 }
 
 export async function startAcmeEnv(options: { overrides?: ConfigOverrides; http01Port?: number } = {}): Promise<AcmeEnv> {
-  const dir = tempDir('certgate-acme-');
   const dns = await startDnsServer();
   const http01 = await startHttp01Responder();
   const tlsAlpn = await startTlsAlpnResponder();
-  const httpsPort = options.overrides?.httpsPort ?? (await freePort());
-  const config = loadConfig({
-    protocols: PROTOCOLS,
-    env: {},
-    overrides: {
-      dataDir: dir,
-      httpPort: 0,
-      httpsPort,
-      masterKey: 'test-master-key-acme-0123456789',
-      logLevel: 'silent',
-      queueBackoffMs: 50,
-      dnsServer: dns.address,
-      http01Port: options.http01Port ?? http01.port,
-      tlsAlpn01Port: tlsAlpn.port,
-      ...NO_LOGIN_THROTTLE,
-      ...options.overrides,
-    },
+  const gw = await startGateway({
+    https: true,
+    dirPrefix: 'certgate-acme-',
+    overrides: { dnsServer: dns.address, http01Port: options.http01Port ?? http01.port, tlsAlpn01Port: tlsAlpn.port, ...options.overrides },
   });
-  let init: Awaited<ReturnType<typeof initialize>> | undefined;
-  const server = await startServer(config, { worker: true, json: true, protocols: PROTOCOLS, initFirst: async (rt) => void (init = await initialize(rt)) });
-  if (!init?.root || !init.issuing || !init.adminToken) throw new Error('initialize made no CAs');
-  const { root, issuing, adminToken } = init;
-  const base = server.httpUrl as string;
+  const { server, config, dir, root, issuing, adminToken } = gw;
+  const base = gw.baseUrl;
   const acmeBase = acmeBaseUrl(config);
   // acme-client has one axios instance for every client: it trusts this gateway's CA from now on.
   acme.axios.defaults.httpsAgent = new Agent({ ca: root.certificatePem });
@@ -108,7 +87,7 @@ export async function startAcmeEnv(options: { overrides?: ConfigOverrides; http0
       return { status, json };
     },
     async stop() {
-      await server.close();
+      await gw.close();
       await Promise.all([http01.stop(), tlsAlpn.stop(), dns.stop()]);
     },
   };

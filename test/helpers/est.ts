@@ -1,20 +1,17 @@
 // A certgate with EST products on its HTTPS listener, and an HTTPS client that trusts it, for the
 // EST suites (test/est*.test.ts, test/clients/strongswan-est.test.ts).
 import { execFile } from 'node:child_process';
-import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI_CONTEXT } from '../../src/cli/kit.js';
-import { loadConfig, type ConfigOverrides } from '../../src/config.js';
+import type { ConfigOverrides } from '../../src/config.js';
 import { createProduct } from '../../src/core/products.js';
 import type { ProductRecord } from '../../src/core/types.js';
-import { startServer, type RunningServer } from '../../src/httpServer.js';
-import { initialize } from '../../src/init.js';
+import type { RunningServer } from '../../src/httpServer.js';
 import { parseProductTemplate } from '../../src/policy/productSchema.js';
-import { PROTOCOLS } from '../../protocols/index.js';
-import { freePort } from './net.js';
-import { openssl, tempDir } from './openssl.js';
-import { NO_LOGIN_THROTTLE } from './loginThrottle.js';
+import { startGateway } from './gateway.js';
+import { httpRequest } from './http.js';
+import { openssl } from './openssl.js';
 
 export interface EstReply {
   status: number;
@@ -62,36 +59,18 @@ export interface EstSetup {
 }
 
 export async function startEstEnv(setup: EstSetup): Promise<EstEnv> {
-  const dir = tempDir('certgate-est-');
-  const port = await freePort();
-  const config = loadConfig({
-    protocols: PROTOCOLS,
-    env: {},
-    overrides: { dataDir: dir, httpPort: 0, httpsPort: port, host: '127.0.0.1', masterKey: 'test-master-key-est-0123456789', logLevel: 'silent', issueWaitMs: 15_000, queueBackoffMs: 50, ...NO_LOGIN_THROTTLE, ...setup.overrides },
-  });
-  let adminToken = '';
-  let issuingId = '';
-  const server = await startServer(config, {
-    worker: true,
-    json: true,
-    protocols: PROTOCOLS,
-    initFirst: async (rt) => {
-      const init = await initialize(rt);
-      adminToken = init.adminToken as string;
-      issuingId = (init.issuing as { id: string }).id;
-    },
-  });
-  const rt = server.rt;
-  const cas = await rt.store.cas.list();
-  const rootPem = cas.find((c) => c.kind === 'root')?.certificatePem as string;
-  const issuingPem = cas.find((c) => c.kind === 'issuing')?.certificatePem as string;
+  const gw = await startGateway({ https: true, dirPrefix: 'certgate-est-', ...(setup.overrides ? { overrides: setup.overrides } : {}) });
+  const { server, rt, dir, adminToken } = gw;
+  const port = Number(new URL(gw.httpsUrl as string).port);
+  const rootPem = gw.root.certificatePem;
+  const issuingPem = gw.issuing.certificatePem;
   const trustFile = join(dir, 'est-trust.pem');
   writeFileSync(trustFile, rootPem + issuingPem);
 
   const products: Record<string, ProductRecord> = {};
   for (const p of await rt.store.products.list()) products[p.name] = p;
   for (const [name, template] of Object.entries(setup.products)) {
-    products[name] = await createProduct(rt.store, { name, caId: issuingId, template: parseProductTemplate(template) }, CLI_CONTEXT);
+    products[name] = await createProduct(rt.store, { name, caId: gw.issuing.id, template: parseProductTemplate(template) }, CLI_CONTEXT);
   }
   const users: EstEnv['users'] = {};
   for (const [username, names] of Object.entries(setup.users)) {
@@ -100,33 +79,20 @@ export async function startEstEnv(setup: EstSetup): Promise<EstEnv> {
     users[username] = { username, password: secret, id: credential.id };
   }
   const ca = rootPem + issuingPem;
-  const call = (path: string, o: EstCall = {}): Promise<EstReply> =>
-    new Promise((resolve, reject) => {
-      const options: RequestOptions = {
-        host: '127.0.0.1',
-        servername: 'localhost',
-        port,
-        path,
-        method: o.method ?? (o.body === undefined ? 'GET' : 'POST'),
-        ca,
-        agent: false,
-        headers: { ...(o.body !== undefined ? { 'content-length': String(Buffer.byteLength(o.body)) } : {}), ...o.headers },
-        ...(o.cert ? { cert: o.cert, key: o.key } : {}),
-        ...(o.localAddress ? { localAddress: o.localAddress } : {}),
-      };
-      const req = httpsRequest(options, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const body = Buffer.concat(chunks);
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text: body.toString('latin1') });
-        });
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-      req.end(o.body);
+  // EST names the gateway as its TLS certificate does (localhost), over 127.0.0.1.
+  const call = async (path: string, o: EstCall = {}): Promise<EstReply> => {
+    const reply = await httpRequest(`https://127.0.0.1:${port}${path}`, {
+      ca,
+      servername: 'localhost',
+      ...(o.method ? { method: o.method } : {}),
+      ...(o.headers ? { headers: o.headers } : {}),
+      ...(o.body !== undefined ? { body: o.body } : {}),
+      ...(o.cert ? { cert: o.cert, key: o.key as string } : {}),
+      ...(o.localAddress ? { from: o.localAddress } : {}),
     });
-  return { server, dir, base: `https://localhost:${port}`, port, adminToken, rootPem, issuingPem, trustFile, products, users, call, close: () => server.close() };
+    return { status: reply.status, headers: reply.headers, body: reply.body, text: reply.body.toString('latin1') };
+  };
+  return { server, dir, base: `https://localhost:${port}`, port, adminToken, rootPem, issuingPem, trustFile, products, users, call, close: () => gw.close() };
 }
 
 export const basic = (user: { username: string; password: string }): string => `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}`;

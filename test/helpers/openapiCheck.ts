@@ -3,6 +3,7 @@
 // against the schema the document gives for that method, path and status. Remembers which
 // operations were checked, so a suite can tell which ones it never exercised.
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import { httpRequest } from './http.js';
 import type { ApiAnswer } from './restEnv.js';
 
 type Json = Record<string, unknown>;
@@ -61,9 +62,9 @@ export class OpenApiCheck {
   }
 
   static async load(base: string): Promise<OpenApiCheck> {
-    const res = await fetch(`${base}/v1/openapi`);
+    const res = await httpRequest(`${base}/v1/openapi`);
     if (res.status !== 200) throw new Error(`GET /v1/openapi: ${res.status}`);
-    return new OpenApiCheck((await res.json()) as Json);
+    return new OpenApiCheck(res.json as Json);
   }
 
   /** The operation a request for `method` and `url` (a path, with or without a query) reaches. */

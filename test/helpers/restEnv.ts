@@ -1,18 +1,13 @@
 // A running certgate for REST tests: embedded (SQLite + in-process queue) or scaled out
 // (PostgreSQL + BullMQ with a separate worker runtime), an admin token, the dev CAs and the
 // default product, and an `api` call that returns status, JSON, text and headers.
-import { randomUUID } from 'node:crypto';
-import { inject } from 'vitest';
 import { CLI_CONTEXT } from '../../src/cli/kit.js';
-import { loadConfig, type ConfigOverrides } from '../../src/config.js';
+import type { ConfigOverrides } from '../../src/config.js';
 import type { CredentialRecord, Permission } from '../../src/core/types.js';
-import { startServer, type RunningServer } from '../../src/httpServer.js';
-import { initialize } from '../../src/init.js';
-import { openRuntime, type Runtime } from '../../src/runtime.js';
-import { PROTOCOLS } from '../../protocols/index.js';
-import { createTestDatabase } from '../harness/postgres.js';
-import { tempDir } from './openssl.js';
-import { NO_LOGIN_THROTTLE } from './loginThrottle.js';
+import type { RunningServer } from '../../src/httpServer.js';
+import type { Runtime } from '../../src/runtime.js';
+import { deploymentMissing, startGateway } from './gateway.js';
+import { headersOf, httpRequest } from './http.js';
 
 export interface RestDeployment {
   name: string;
@@ -21,12 +16,9 @@ export interface RestDeployment {
   skip: boolean;
 }
 
-const redisUrl = inject('redisUrl');
-const postgresUrl = inject('postgresUrl');
-
 export const REST_DEPLOYMENTS: RestDeployment[] = [
   { name: 'embedded (SQLite + in-process queue)', scaled: false, skip: false },
-  { name: 'scaled out (PostgreSQL + BullMQ, separate worker)', scaled: true, skip: !redisUrl || !postgresUrl },
+  { name: 'scaled out (PostgreSQL + BullMQ, separate worker)', scaled: true, skip: deploymentMissing({ backend: 'postgres', queue: 'bullmq' }) },
 ];
 
 export interface ApiAnswer {
@@ -56,93 +48,36 @@ export interface RestEnv {
 }
 
 export async function startRestEnv(d: RestDeployment, overrides: ConfigOverrides = {}): Promise<RestEnv> {
-  const dir = tempDir();
-  const config = loadConfig({
-    protocols: PROTOCOLS,
-    env: {},
-    overrides: {
-      dataDir: dir,
-      httpPort: 0,
-      httpsPort: 0,
-      masterKey: 'test-master-key-0123456789',
-      logLevel: 'silent',
-      issueWaitMs: 15_000,
-      queueBackoffMs: 50,
-      ...NO_LOGIN_THROTTLE,
-      ...(d.scaled
-        ? {
-            databaseUrl: await createTestDatabase(postgresUrl as string),
-            redisUrl: redisUrl as string,
-            // Suites share the harness Redis; with keys of their own they never take each other's jobs.
-            queuePrefix: `rest-${randomUUID()}`,
-          }
-        : {}),
-      ...overrides,
-    },
-  });
-  let adminToken = '';
-  const server = await startServer(config, {
-    worker: !d.scaled,
-    json: true,
-    protocols: PROTOCOLS,
-    initFirst: async (rt) => {
-      adminToken = (await initialize(rt)).adminToken as string;
-    },
-  });
-  let worker: Runtime | undefined;
-  if (d.scaled) {
-    worker = await openRuntime(config);
-    await worker.startWorker();
-  }
-  const base = server.httpUrl as string;
+  const gw = await startGateway(d.scaled ? { backend: 'postgres', queue: 'bullmq', worker: 'separate', overrides } : { overrides });
+  const { server, adminToken } = gw;
+  const base = gw.baseUrl;
 
   const api = async (method: string, path: string, token: string | null, body?: unknown, headers: Record<string, string> = {}): Promise<ApiAnswer> => {
-    const res = await fetch(`${base}${path}`, {
+    const reply = await httpRequest(`${base}${path}`, {
       method,
-      headers: {
-        ...(token ? { authorization: `Bearer ${token}` } : {}),
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        ...headers,
-      },
-      ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+      bearer: token,
+      // A string goes as it is, JSON or not: suites send malformed bodies on purpose.
+      ...(typeof body === 'string' ? { body, headers: { 'content-type': 'application/json', ...headers } } : { ...(body !== undefined ? { json: body } : {}), headers }),
     });
-    const raw = Buffer.from(await res.arrayBuffer());
-    const text = raw.toString('utf8');
-    let json: Record<string, unknown> = {};
-    try {
-      json = JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      /* PEM, DER or empty */
-    }
-    return { status: res.status, json, text, body: raw, headers: res.headers };
+    return { status: reply.status, json: reply.json, text: reply.text, body: reply.body, headers: headersOf(reply.headers) };
   };
-
-  const cas = (await api('GET', '/v1/cas', adminToken)).json.cas as { id: string; type: string }[];
-  const root = cas.find((c) => c.type === 'root');
-  const issuing = cas.find((c) => c.type === 'intermediate');
-  if (!root || !issuing) throw new Error('init made no root and issuing CA');
-  const pemOf = async (id: string) => ((await api('GET', `/v1/cas/${id}`, adminToken)).json.ca as { certificate_pem: string }).certificate_pem;
-  const products = (await api('GET', '/v1/products', adminToken)).json.products as { id: string; ca_id: string }[];
 
   return {
     server,
-    worker,
+    worker: gw.worker,
     base,
-    dir,
+    dir: gw.dir,
     adminToken,
-    rootId: root.id,
-    issuingId: issuing.id,
-    rootPem: await pemOf(root.id),
-    issuingPem: await pemOf(issuing.id),
-    productId: (products.find((p) => p.ca_id === issuing.id) as { id: string }).id,
+    rootId: gw.root.id,
+    issuingId: gw.issuing.id,
+    rootPem: gw.root.certificatePem,
+    issuingPem: gw.issuing.certificatePem,
+    productId: gw.product.id,
     api,
     async restKey(name, permissions, products = '*') {
       const { credential, secret } = await server.rt.credentials.create({ type: 'rest', name, products, permissions, admin: false }, CLI_CONTEXT);
       return { credential, token: secret };
     },
-    async close() {
-      await server.close();
-      await worker?.close();
-    },
+    close: () => gw.close(),
   };
 }

@@ -1,16 +1,13 @@
 // One embedded certgate with every front-end (SCEP among them), and the operator's side the SCEP
 // tests drive: products, static and one-time challenges, REST calls with the admin key.
 import { CLI_CONTEXT } from '../../src/cli/kit.js';
-import { loadConfig, type ConfigOverrides } from '../../src/config.js';
+import type { ConfigOverrides } from '../../src/config.js';
 import { createProduct } from '../../src/core/products.js';
 import type { KeyAlgorithm, ProductRecord } from '../../src/core/types.js';
-import { startServer, type RunningServer } from '../../src/httpServer.js';
-import { initialize } from '../../src/init.js';
+import type { RunningServer } from '../../src/httpServer.js';
 import { parseProductTemplate } from '../../src/policy/productSchema.js';
-import { PROTOCOLS } from '../../protocols/index.js';
-import { tempDir } from './openssl.js';
-import { restCall } from './restCall.js';
-import { NO_LOGIN_THROTTLE } from './loginThrottle.js';
+import { startGateway } from './gateway.js';
+import { restCall } from './http.js';
 
 export interface ScepEnv {
   dir: string;
@@ -33,22 +30,9 @@ export interface ScepEnv {
 }
 
 export async function startScepEnv(options: { overrides?: ConfigOverrides; keyAlgorithm?: KeyAlgorithm } = {}): Promise<ScepEnv> {
-  const dir = tempDir('certgate-scep-');
-  const config = loadConfig({
-    protocols: PROTOCOLS,
-    env: {},
-    overrides: { dataDir: dir, httpPort: 0, httpsPort: 0, masterKey: 'test-master-key-scep-0123456789', logLevel: 'silent', queueBackoffMs: 50, ...NO_LOGIN_THROTTLE, ...options.overrides },
-  });
-  let init: Awaited<ReturnType<typeof initialize>> | undefined;
-  const server = await startServer(config, {
-    worker: true,
-    json: true,
-    protocols: PROTOCOLS,
-    initFirst: async (rt) => void (init = await initialize(rt, options.keyAlgorithm ? { keyAlgorithm: options.keyAlgorithm } : {})),
-  });
-  if (!init?.root || !init.issuing || !init.adminToken) throw new Error('initialize made no CAs');
-  const { root, issuing, adminToken } = init;
-  const base = server.httpUrl as string;
+  const gw = await startGateway({ dirPrefix: 'certgate-scep-', init: options.keyAlgorithm ? { keyAlgorithm: options.keyAlgorithm } : {}, ...(options.overrides ? { overrides: options.overrides } : {}) });
+  const { server, dir, root, issuing, adminToken } = gw;
+  const base = gw.baseUrl;
   const rest: ScepEnv['rest'] = (method, path, body, token = adminToken) => restCall(base, token, method, path, body);
   return {
     dir,
@@ -69,6 +53,6 @@ export async function startScepEnv(options: { overrides?: ConfigOverrides; keyAl
       if (status !== 201) throw new Error(`minting a challenge: ${status} ${JSON.stringify(json)}`);
       return json.challenge as string;
     },
-    stop: () => server.close(),
+    stop: () => gw.close(),
   };
 }
