@@ -281,13 +281,17 @@ describe('EST server-generated keys and replays', () => {
       expect(first.status, first.text).toBe(200);
       const [issued] = (await rt.store.certificates.list({ limit: 1000, offset: 0 })).filter((c) => c.sanDns.includes(`${op}.replay.a.test`));
       await rt.revocations.revoke(issued!.id, { reason: 'keyCompromise' }, CLI_CONTEXT, () => undefined);
+      const refusals = async () => (await rt.store.audit.list({ actor: user.id, action: 'auth.refused' }, { limit: 100, offset: 0 })).entries;
+      const before = (await refusals()).length;
       const replay = await enroll(`/keys/.well-known/est/${op}`, csr, { auth: user });
       expect(replay.status, replay.text).toBe(403);
       expect(replay.text).toMatch(new RegExp(`certificate ${issued!.serialNumber}, which has since been revoked`));
       expect(replay.headers['content-type']).toMatch(/^text\/plain/);
       expect(await issuedFor(`${op}.replay.a.test`)).toBe(1);
-      const audited = (await rt.store.audit.list({ actor: user.id, action: 'auth.refused' }, { limit: 10, offset: 0 })).entries;
-      expect(audited.some((e) => e.detail.presented === 'est-replay' && String(e.detail.reason).includes(issued!.serialNumber))).toBe(true);
+      // This replay, and only it, is the newest refusal.
+      const audited = await refusals();
+      expect(audited).toHaveLength(before + 1);
+      expect(audited[0]).toMatchObject({ actor: user.id, protocol: 'est', outcome: 'refused', detail: { presented: 'est-replay', reason: expect.stringContaining(`certificate ${issued!.serialNumber}, which has since been revoked`) } });
     }
   });
 });
