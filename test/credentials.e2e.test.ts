@@ -137,31 +137,32 @@ describe('credentials over REST (embedded)', () => {
     const heldId = held.json.request_id as string;
 
     type Who = 'admin' | 'restA' | 'restB' | 'reader' | 'other';
-    const routes: { name: string; run: (token: string) => Promise<Reply>; allowed: Who[] }[] = [
-      { name: 'GET /whoami', run: (t) => api('GET', '/v1/whoami', t), allowed: ['admin', 'restA', 'restB', 'reader'] },
-      { name: 'GET /cas', run: (t) => api('GET', '/v1/cas', t), allowed: ['admin', 'restA', 'restB', 'reader'] },
-      { name: 'GET /cas/:id', run: (t) => api('GET', `/v1/cas/${caId}`, t), allowed: ['admin', 'restA', 'restB', 'reader'] },
-      { name: 'GET /cas/:id/chain', run: (t) => api('GET', `/v1/cas/${caId}/chain`, t), allowed: ['admin', 'restA', 'restB', 'reader'] },
-      { name: 'GET /products', run: (t) => api('GET', '/v1/products', t), allowed: ['admin', 'restA', 'restB', 'reader'] },
-      { name: 'GET /certificates', run: (t) => api('GET', '/v1/certificates', t), allowed: ['admin', 'restA', 'restB', 'reader'] },
+    /** `ok`: how the route answers a caller it allows (a 404 where the call names nothing on purpose). */
+    const routes: { name: string; run: (token: string) => Promise<Reply>; allowed: Who[]; ok: number }[] = [
+      { name: 'GET /whoami', run: (t) => api('GET', '/v1/whoami', t), allowed: ['admin', 'restA', 'restB', 'reader'], ok: 200 },
+      { name: 'GET /cas', run: (t) => api('GET', '/v1/cas', t), allowed: ['admin', 'restA', 'restB', 'reader'], ok: 200 },
+      { name: 'GET /cas/:id', run: (t) => api('GET', `/v1/cas/${caId}`, t), allowed: ['admin', 'restA', 'restB', 'reader'], ok: 200 },
+      { name: 'GET /cas/:id/chain', run: (t) => api('GET', `/v1/cas/${caId}/chain`, t), allowed: ['admin', 'restA', 'restB', 'reader'], ok: 200 },
+      { name: 'GET /products', run: (t) => api('GET', '/v1/products', t), allowed: ['admin', 'restA', 'restB', 'reader'], ok: 200 },
+      { name: 'GET /certificates', run: (t) => api('GET', '/v1/certificates', t), allowed: ['admin', 'restA', 'restB', 'reader'], ok: 200 },
       // Product binding holds for reads too: B's credential does not see A's certificate.
-      { name: 'GET /certificates/:id', run: (t) => api('GET', `/v1/certificates/${certId}`, t), allowed: ['admin', 'restA', 'reader'] },
-      { name: 'POST /certificates under A', run: (t) => api('POST', '/v1/certificates', t, { productId: productA, csrPem: csrFor('a.test') }), allowed: ['admin', 'restA'] },
-      { name: 'POST /certificates under B', run: (t) => api('POST', '/v1/certificates', t, { productId: productB, csrPem: csrFor('b.test') }), allowed: ['admin', 'restB'] },
-      { name: 'POST /certificates/:id/renew', run: (t) => api('POST', `/v1/certificates/${certId}/renew`, t, { csrPem: csrFor('matrix.test') }), allowed: ['admin', 'restA'] },
-      { name: 'POST /certificates/:id/revoke', run: (t) => api('POST', `/v1/certificates/${certId}/revoke`, t, { reason: 'certificateHold' }), allowed: ['admin'] },
-      { name: 'POST /certificates/:id/reinstate', run: (t) => api('POST', `/v1/certificates/${certId}/reinstate`, t, {}), allowed: ['admin'] },
+      { name: 'GET /certificates/:id', run: (t) => api('GET', `/v1/certificates/${certId}`, t), allowed: ['admin', 'restA', 'reader'], ok: 200 },
+      { name: 'POST /certificates under A', run: (t) => api('POST', '/v1/certificates', t, { productId: productA, csrPem: csrFor('a.test') }), allowed: ['admin', 'restA'], ok: 201 },
+      { name: 'POST /certificates under B', run: (t) => api('POST', '/v1/certificates', t, { productId: productB, csrPem: csrFor('b.test') }), allowed: ['admin', 'restB'], ok: 201 },
+      { name: 'POST /certificates/:id/renew', run: (t) => api('POST', `/v1/certificates/${certId}/renew`, t, { csrPem: csrFor('matrix.test') }), allowed: ['admin', 'restA'], ok: 201 },
+      { name: 'POST /certificates/:id/revoke', run: (t) => api('POST', `/v1/certificates/${certId}/revoke`, t, { reason: 'certificateHold' }), allowed: ['admin'], ok: 200 },
+      { name: 'POST /certificates/:id/reinstate', run: (t) => api('POST', `/v1/certificates/${certId}/reinstate`, t, {}), allowed: ['admin'], ok: 200 },
       // The held request is under neither A nor B.
-      { name: 'GET /requests/:id', run: (t) => api('GET', `/v1/requests/${heldId}`, t), allowed: ['admin', 'reader'] },
-      { name: 'POST /requests/:id/approve', run: (t) => api('POST', '/v1/requests/00000000-0000-0000-0000-000000000000/approve', t, {}), allowed: ['admin'] },
-      { name: 'POST /requests/:id/reject', run: (t) => api('POST', '/v1/requests/00000000-0000-0000-0000-000000000000/reject', t, {}), allowed: ['admin'] },
-      { name: 'GET /credentials', run: (t) => api('GET', '/v1/credentials', t), allowed: ['admin'] },
-      { name: 'POST /credentials', run: (t) => api('POST', '/v1/credentials', t, { type: 'scep', products: '*' }), allowed: ['admin'] },
-      { name: 'GET /credentials/:id', run: (t) => api('GET', `/v1/credentials/${restA.id}`, t), allowed: ['admin'] },
-      { name: 'POST /credentials/:id/rotate', run: (t) => api('POST', '/v1/credentials/0000000000000000/rotate', t, {}), allowed: ['admin'] },
-      { name: 'POST /credentials/:id/revoke', run: (t) => api('POST', '/v1/credentials/0000000000000000/revoke', t, {}), allowed: ['admin'] },
-      { name: 'GET /audit', run: (t) => api('GET', '/v1/audit', t), allowed: ['admin'] },
-      { name: 'GET /audit/verify', run: (t) => api('GET', '/v1/audit/verify', t), allowed: ['admin'] },
+      { name: 'GET /requests/:id', run: (t) => api('GET', `/v1/requests/${heldId}`, t), allowed: ['admin', 'reader'], ok: 200 },
+      { name: 'POST /requests/:id/approve', run: (t) => api('POST', '/v1/requests/00000000-0000-0000-0000-000000000000/approve', t, {}), allowed: ['admin'], ok: 404 },
+      { name: 'POST /requests/:id/reject', run: (t) => api('POST', '/v1/requests/00000000-0000-0000-0000-000000000000/reject', t, {}), allowed: ['admin'], ok: 404 },
+      { name: 'GET /credentials', run: (t) => api('GET', '/v1/credentials', t), allowed: ['admin'], ok: 200 },
+      { name: 'POST /credentials', run: (t) => api('POST', '/v1/credentials', t, { type: 'scep', products: '*' }), allowed: ['admin'], ok: 201 },
+      { name: 'GET /credentials/:id', run: (t) => api('GET', `/v1/credentials/${restA.id}`, t), allowed: ['admin'], ok: 200 },
+      { name: 'POST /credentials/:id/rotate', run: (t) => api('POST', '/v1/credentials/0000000000000000/rotate', t, {}), allowed: ['admin'], ok: 404 },
+      { name: 'POST /credentials/:id/revoke', run: (t) => api('POST', '/v1/credentials/0000000000000000/revoke', t, {}), allowed: ['admin'], ok: 404 },
+      { name: 'GET /audit', run: (t) => api('GET', '/v1/audit', t), allowed: ['admin'], ok: 200 },
+      { name: 'GET /audit/verify', run: (t) => api('GET', '/v1/audit/verify', t), allowed: ['admin'], ok: 200 },
     ];
     const callers: [Who, string][] = [
       ['admin', admin],
@@ -176,8 +177,12 @@ describe('credentials over REST (embedded)', () => {
         const res = await route.run(token);
         // An EST password, an EAB key or a SCEP challenge is no REST credential at all: 401.
         const expected = who === 'other' ? 'unauthenticated' : route.allowed.includes(who) ? 'allowed' : 'forbidden';
-        const got = res.status === 401 ? 'unauthenticated' : res.status === 403 ? 'forbidden' : 'allowed';
-        seen.push(`${route.name} as ${who}: ${got}${got === expected ? '' : ` (expected ${expected}, status ${res.status} ${String(res.json.error ?? '')})`}`);
+        // Each answer exactly: the route's own status when allowed, 401 or 403 with a reason when not;
+        // a 500 or a 404 is reported as what it is, not counted as allowed.
+        const want = expected === 'unauthenticated' ? 401 : expected === 'forbidden' ? 403 : route.ok;
+        const explained = expected === 'allowed' || (typeof res.json.error === 'string' && res.json.error !== '');
+        if (res.status !== want || !explained) seen.push(`${route.name} as ${who}: status ${res.status} ${String(res.json.error ?? '')} (expected ${expected}: ${want}${explained ? '' : ' with an error'})`);
+        else seen.push(`${route.name} as ${who}: ${expected}`);
       }
     }
     expect(seen.filter((line) => line.includes('expected'))).toEqual([]);
