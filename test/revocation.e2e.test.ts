@@ -268,8 +268,17 @@ describe('revocation status: CRL and OCSP', () => {
       ),
       { numRuns: 300 },
     );
-    for (const path of ['/ocsp/%zz', '/ocsp/!!!!', '/ocsp/AAAA', '/crl/nope.crl', '/crl/x']) {
-      expect((await fetch(`${base}${path}`)).status).toBeLessThan(500);
+    // What is no OCSP request is answered as one (RFC 6960 section 2.3: malformedRequest); no CRL by that name, 404.
+    for (const path of ['/ocsp/%zz', '/ocsp/!!!!', '/ocsp/AAAA']) {
+      const res = await fetch(`${base}${path}`);
+      expect(res.status, path).toBe(200);
+      expect(res.headers.get('content-type'), path).toBe('application/ocsp-response');
+      expect(Buffer.from(await res.arrayBuffer()), path).toEqual(Buffer.from([0x30, 0x03, 0x0a, 0x01, 0x01]));
+    }
+    for (const path of ['/crl/nope.crl', '/crl/x']) {
+      const res = await fetch(`${base}${path}`);
+      expect(res.status, path).toBe(404);
+      expect(await res.text(), path).toBe('no such CRL\n');
     }
     // GET: whatever follows /ocsp/ (a path fetch may also normalize away from /ocsp, hence the if).
     const validB64 = valid.toString('base64');
