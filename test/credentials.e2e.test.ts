@@ -254,9 +254,14 @@ describe('credentials over REST (embedded)', () => {
     expect((await api('GET', '/v1/whoami', token)).status).toBe(401);
     expect((await api('GET', '/v1/whoami', fresh)).status).toBe(200);
 
+    const rotatedFrom = Date.now();
     const graced = await api('POST', `/v1/credentials/${c.id}/rotate`, admin, { graceSeconds: 2 });
     const newest = graced.json.secret as string;
-    expect(graced.json.previous_secret_valid_until).toEqual(expect.any(String));
+    // Two seconds from the rotation, as an ISO timestamp.
+    const graceEnd = graced.json.previous_secret_valid_until as string;
+    expect(graceEnd).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(Date.parse(graceEnd)).toBeGreaterThanOrEqual(rotatedFrom + 2000 - 1);
+    expect(Date.parse(graceEnd)).toBeLessThanOrEqual(Date.now() + 2000);
     expect((await api('GET', '/v1/whoami', fresh)).status).toBe(200);
     expect((await api('GET', '/v1/whoami', newest)).status).toBe(200);
     await until(async () => (await api('GET', '/v1/whoami', fresh)).status === 401, 10_000, 'the grace period ended');
@@ -276,7 +281,11 @@ describe('credentials over REST (embedded)', () => {
     const c = await create({ type: 'rest', products: '*', permissions: ['read:*'] });
     for (let i = 0; i < 3; i++) expect((await api('GET', '/v1/whoami', c.secret)).status).toBe(200);
     await until(async () => (await api('GET', `/v1/credentials/${c.id}`, admin)).json.use_count === 3, 10_000, 'the uses were recorded');
-    expect((await api('GET', `/v1/credentials/${c.id}`, admin)).json.last_used_at).toEqual(expect.any(String));
+    // The last of the three calls above, moments ago.
+    const lastUsed = (await api('GET', `/v1/credentials/${c.id}`, admin)).json.last_used_at as string;
+    expect(lastUsed).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(Date.now() - Date.parse(lastUsed)).toBeLessThan(15_000);
+    expect(Date.now() - Date.parse(lastUsed)).toBeGreaterThanOrEqual(0);
   });
 
   it('lists with filters and pages', async () => {
