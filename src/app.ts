@@ -3,7 +3,8 @@
 // node:http handler for what must not pay for express (OCSP).
 import type { RequestListener } from 'node:http';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import { isDependencyDown, RETRY_AFTER_SECONDS } from './core/unavailable.js';
+import { classifyFailure, logFailure, plainAnswerOf } from './core/failure.js';
+import { RETRY_AFTER_SECONDS } from './core/unavailable.js';
 import type { Runtime } from './runtime.js';
 
 export function createRequestListener(rt: Runtime): RequestListener {
@@ -46,17 +47,10 @@ export function createApp(rt: Runtime): Express {
   });
   // Last resort, so that nothing ever answers with express's HTML stack trace page.
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const status = (err as { status?: number }).status;
-    if (typeof status === 'number' && status >= 400 && status < 500) {
-      res.status(status).json({ error: 'bad request' });
-      return;
-    }
-    if (isDependencyDown(err)) {
-      res.status(503).set('Retry-After', String(RETRY_AFTER_SECONDS)).json({ error: 'service temporarily unavailable, try again later' });
-      return;
-    }
-    rt.log.error({ err: (err as Error).message, path: req.path }, 'unhandled error');
-    res.status(500).json({ error: 'internal error' });
+    const failure = classifyFailure(err);
+    logFailure(rt.log, failure, 'the HTTP host', req.path);
+    const answer = plainAnswerOf(failure);
+    res.status(answer.status).set(answer.headers).json({ error: answer.sentence });
   });
   return app;
 }

@@ -25,6 +25,9 @@ const cidr = z.string().superRefine((s, ctx) => {
   }
 });
 
+/** The shortest master key accepted, in config and by `certgate master-key rotate`. */
+export const MASTER_KEY_MIN_LENGTH = 16;
+
 export const configSchema = z.object({
   dataDir: z.string().min(1).default('./data'),
   host: z.string().min(1).default('127.0.0.1'),
@@ -32,7 +35,7 @@ export const configSchema = z.object({
   /** 0 turns the HTTPS listener off. */
   httpsPort: port.default(8443),
   /** Encrypts CA keys at rest. Embedded default: generated into the data dir on first start. */
-  masterKey: z.string().min(16, 'must be at least 16 characters').optional(),
+  masterKey: z.string().min(MASTER_KEY_MIN_LENGTH, `must be at least ${MASTER_KEY_MIN_LENGTH} characters`).optional(),
   databaseUrl: url(['postgres:', 'postgresql:']).optional(),
   redisUrl: url(['redis:', 'rediss:']).optional(),
   publicUrl: url(['http:', 'https:']).optional(),

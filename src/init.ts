@@ -2,6 +2,7 @@
 import { createCa } from './ca/createCa.js';
 import { CLI_CONTEXT } from './cli/kit.js';
 import { createProduct } from './core/products.js';
+import { DEFAULT_PRODUCT } from './core/enrollmentService.js';
 import { PERMISSION_ACTIONS, type CaRecord, type KeyAlgorithm, type ProductRecord } from './core/types.js';
 import { parseProductTemplate } from './policy/productSchema.js';
 import type { Runtime } from './runtime.js';
@@ -32,7 +33,7 @@ export async function initialize(rt: Runtime, options: { keyAlgorithm?: KeyAlgor
   );
   const product = await createProduct(
     rt.store,
-    { name: 'default', caId: issuing.id, template: parseProductTemplate({ allowIpSans: true, allowWildcards: true }) },
+    { name: DEFAULT_PRODUCT, caId: issuing.id, template: parseProductTemplate({ allowIpSans: true, allowWildcards: true }) },
     CLI_CONTEXT,
   );
   const { secret } = await rt.credentials.create(

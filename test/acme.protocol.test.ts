@@ -18,6 +18,7 @@ import {
   type ChallengeJson,
   type OrderJson,
 } from './helpers/acmeClient.js';
+import { buildCsr } from '../src/pki/csrBuilder.js';
 import { startAcmeEnv, type AcmeEnv } from './helpers/acmeEnv.js';
 import { opensslVerify } from './helpers/openssl.js';
 
@@ -267,6 +268,11 @@ describe('ACME wire protocol (hand-built JWS)', () => {
       expectProblem(wrongCsr, 'badCSR', 400);
       const missingCsr = await client.post(created.json.finalize, { csr: (await makeCsrFor(['flow.test'])).csr });
       expectProblem(missingCsr, 'badCSR', 400);
+      // An email address besides the order's names is no identifier of the order: badCSR as well,
+      // read as the worker reads a CSR (src/pki/names.ts), not left for the worker to refuse.
+      const { privateKey: other } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+      const emailCsr = pemToB64url(buildCsr(other, 'CN=flow.test', { dns: ['flow.test', 'www.flow.test'], email: ['ops@flow.test'] }));
+      expectProblem(await client.post(created.json.finalize, { csr: emailCsr }), 'badCSR', 400);
       expect((await client.post<OrderJson>(orderUrl)).json.status).toBe('ready');
 
       const { csr } = await makeCsrFor(['flow.test', 'www.flow.test'], 'P-384');

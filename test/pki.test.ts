@@ -1,13 +1,21 @@
 import { createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type * as asn1js from 'asn1js';
 import fc from 'fast-check';
+import * as pkijs from 'pkijs';
 import { describe, expect, it } from 'vitest';
 import { decryptPrivateKey, encryptPrivateKey } from '../src/ca/keyProtection.js';
 import { randomSerial, signCertificate } from '../src/pki/certificate.js';
 import { CsrError, parseCsr, verifyCsrSignature } from '../src/pki/csr.js';
 import { bytesToIp, ipToBytes } from '../src/pki/ip.js';
 import { encodeName, parseDnString, parseNameDer } from '../src/pki/name.js';
-import { toPem } from '../src/pki/pem.js';
-import { makeCsr, tempDir } from './helpers/openssl.js';
+import { OID } from '../src/pki/oids.js';
+import { fromPem, pemBlocks, PemError, toPem } from '../src/pki/pem.js';
+import { certsOnlyPkcs7 } from '../src/pki/pkcs7.js';
+import { ThreadedVerifier } from '../src/pki/verifyPool.js';
+import { makeCsr, openssl, tempDir } from './helpers/openssl.js';
+import { readCertsOnly } from './helpers/pkijs.js';
 
 const dir = tempDir();
 
@@ -128,5 +136,80 @@ describe('ids', () => {
     for (const id of ids.slice(0, 50)) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(new Set(ids).size).toBe(ids.length);
     expect([...ids].sort()).toEqual(ids);
+  });
+});
+
+describe('the OID table', () => {
+  it('names each identifier once: no two names for one OID, every value a dotted OID', () => {
+    const byValue = new Map<string, string[]>();
+    for (const [name, oid] of Object.entries(OID)) byValue.set(oid, [...(byValue.get(oid) ?? []), name]);
+    expect([...byValue.values()].filter((names) => names.length > 1)).toEqual([]);
+    for (const oid of byValue.keys()) expect(oid).toMatch(/^[0-2](\.(0|[1-9][0-9]*))+$/);
+  });
+});
+
+describe('the CSR signature threads', () => {
+  it('agree with verifyCsrSignature, reading the hash from the same table, and refuse what it refuses', async () => {
+    const verifier = new ThreadedVerifier(1);
+    try {
+      for (const key of ['ec-p256', 'ec-p384', 'rsa-2048'] as const) {
+        const csr = parseCsr(makeCsr(dir, { key, name: `thread-${key}` }).csrPem);
+        const forged = { ...csr, signature: Buffer.from(csr.signature).fill(1, 8, 16) };
+        expect([await verifier.verify(csr), await verifier.verify(forged)]).toEqual([true, false]);
+        expect(verifyCsrSignature(forged)).toBe(false);
+      }
+      const csr = parseCsr(makeCsr(dir, { name: 'thread-unsupported' }).csrPem);
+      for (const signatureAlgorithm of [OID.ecdsaWithSHA1, 'constructor']) {
+        await expect(verifier.verify({ ...csr, signatureAlgorithm })).rejects.toThrow(new CsrError(`unsupported CSR signature algorithm ${signatureAlgorithm}`));
+      }
+    } finally {
+      await verifier.close();
+    }
+  });
+});
+
+describe('certs-only PKCS#7', () => {
+  const fixture = JSON.parse(readFileSync(new URL('./fixtures/certsOnlyPkcs7.json', import.meta.url), 'utf8')) as Record<'chain' | 'withCrl' | 'crl', string> & { certificates: string[] };
+  const certificates = fixture.certificates.map((b64) => Buffer.from(b64, 'base64'));
+  const crl = Buffer.from(fixture.crl, 'base64');
+  const [, ca] = certificates as [Buffer, Buffer, Buffer];
+
+  it('writes the bytes EST /cacerts, SCEP GetCACert and CertRep content, and REST pkcs7 sent before', () => {
+    expect(certsOnlyPkcs7(certificates).toString('base64')).toBe(fixture.chain);
+    expect(certsOnlyPkcs7([ca], [crl]).toString('base64')).toBe(fixture.withCrl);
+  });
+
+  it('is read back by pkijs and openssl: the certificates and CRLs as given, in order, and no signer', () => {
+    const p7 = certsOnlyPkcs7(certificates, [crl]);
+    expect(readCertsOnly(p7)).toEqual({ certificates, crls: [crl] });
+    const signed = new pkijs.SignedData({ schema: pkijs.ContentInfo.fromBER(p7).content });
+    expect(signed.signerInfos).toEqual([]);
+    expect(signed.version).toBe(1);
+    const file = join(dir, 'certs-only.p7b');
+    writeFileSync(file, p7);
+    const printed = openssl(['pkcs7', '-inform', 'DER', '-in', file, '-print_certs']);
+    const pems = printed.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/g) ?? [];
+    expect(pems).toEqual(certificates.map((c) => toPem('CERTIFICATE', c)));
+    expect(printed.match(/-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----\n/g)).toEqual([toPem('X509 CRL', crl)]);
+  });
+
+  it('leaves out an empty certificate or CRL set', () => {
+    expect(readCertsOnly(certsOnlyPkcs7([]))).toEqual({ certificates: [], crls: [] });
+    const fields = (der: Buffer) => (pkijs.ContentInfo.fromBER(der).content as asn1js.Sequence).valueBlock.value.map((b) => `${b.idBlock.tagClass}:${b.idBlock.tagNumber}`);
+    expect(fields(certsOnlyPkcs7([]))).toEqual(['1:2', '1:17', '1:16', '1:17']);
+    expect(fields(certsOnlyPkcs7([ca]))).toEqual(['1:2', '1:17', '1:16', '3:0', '1:17']);
+  });
+});
+
+describe('PEM', () => {
+  it('reads blocks whatever their line length, and refuses base64 that is not canonical', () => {
+    const der = Buffer.from(Array.from({ length: 100 }, (_, i) => i));
+    const pem = toPem('THING', der);
+    expect(fromPem(pem, ['THING'])).toEqual(der);
+    const b64 = der.toString('base64');
+    expect(fromPem(`-----BEGIN THING-----\r\n${b64.replace(/(.{10})/g, '$1\r\n ')}\r\n-----END THING-----`, ['THING'])).toEqual(der);
+    expect(() => pemBlocks('-----BEGIN THING-----\nQR==\n-----END THING-----\n')).toThrow(PemError);
+    expect(() => pemBlocks('-----BEGIN THING-----\nQUJDRA\n-----END THING-----\n')).toThrow(PemError);
+    expect(() => pemBlocks('-----BEGIN THING-----\nQU*D\n-----END THING-----\n')).toThrow(PemError);
   });
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseCsr } from '../src/pki/csr.js';
 import { parseNameDer } from '../src/pki/name.js';
 import { decideIssuance, precheckNames, type Decision } from '../src/policy/decide.js';
-import { isDnsName } from '../src/policy/names.js';
+import { isDnsName } from '../src/pki/names.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
 import type { Constraint, ProductTemplate } from '../src/core/types.js';
 import { makeCsr, tempDir } from './helpers/openssl.js';
@@ -107,6 +107,18 @@ describe('decideIssuance', () => {
     expect(ruleOf(decide(base, c, 30, [{ kind: 'maxValidityDays', days: 7 }]))).toMatch(/maxValidityDays/);
     const d = decide(base, c, null, [{ kind: 'maxValidityDays', days: 7 }]);
     expect(d.ok && d.profile.validityDays).toBe(7);
+  });
+
+  it('compares a grant\'s names with the request\'s as src/pki/names.ts does: email without case, IPs in any spelling, URIs exactly', () => {
+    const open = parseProductTemplate({ allowIpSans: true, allowEmailSans: true, allowUriSans: true });
+    const c = csr('/CN=a.example.com', ['IP:2001:db8::1', 'email:Ops@Example.com', 'URI:urn:Device:7']);
+    // Each of these names the same four identities; before, the upper-case email, the long IP and
+    // the URI (lower-cased on one side only) were taken for other names and refused.
+    const same = ['A.Example.com', '2001:DB8:0:0:0:0:0:1', 'ops@example.com', 'urn:Device:7'];
+    expect(decide(open, c, null, [{ kind: 'exactNames', names: same }]).ok).toBe(true);
+    expect(decide(open, c, null, [{ kind: 'namesWithin', names: same }]).ok).toBe(true);
+    expect(ruleOf(decide(open, c, null, [{ kind: 'exactNames', names: [...same.slice(0, 3), 'urn:device:7'] }]))).toBe('exactNames');
+    expect(ruleOf(decide(open, c, null, [{ kind: 'namesWithin', names: same.slice(1) }]))).toBe('namesWithin');
   });
 
   it('allows wildcards and IPs when the product says so, and normalises IP spellings', () => {

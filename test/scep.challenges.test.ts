@@ -103,6 +103,12 @@ describe('SCEP one-time challenges', () => {
     expect(request?.requester).toMatch(/^scep:/);
   });
 
+  it('bound to an IP address, admit a request for it however the subject spells it', async () => {
+    // Names compare as src/pki/names.ts reads them, in the challenge check and in the worker alike.
+    const challenge = await env.oneTimeChallenge(product.id, { subject: '2001:DB8:0:0::7' });
+    expect((await enroll(challenge, '2001:db8::7')).status).toBe('SUCCESS');
+  });
+
   it('are taken by one of two requests sent at once', async () => {
     const challenge = await env.oneTimeChallenge(product.id);
     const replies = await Promise.all([enroll(challenge), enroll(challenge), enroll(challenge)]);

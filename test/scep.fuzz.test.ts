@@ -7,10 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCsr } from '../src/pki/csrBuilder.js';
 import { fromPem } from '../src/pki/pem.js';
 import { AES_128_CBC, MESSAGE_TYPE } from '../protocols/scep/algorithms.js';
-import { buildEnvelope, buildPkiMessage, MalformedMessage, openEnvelope, readCertRep, readPkiMessage, ScepFailure } from '../protocols/scep/cms.js';
+import { buildEnvelope, openEnvelope } from '../protocols/scep/envelope.js';
+import { MalformedMessage, ScepFailure } from '../protocols/scep/messageErrors.js';
+import { readPkiMessage } from '../protocols/scep/pkiMessage.js';
+import { buildPkiMessage } from '../protocols/scep/signedData.js';
 import { fuzzAround } from './helpers/fuzz.js';
 import { startScepEnv, type ScepEnv } from './helpers/scepEnv.js';
-import { buildRequest, getCaCert, pkiOperation, rsaKey, selfSigned, type RaInfo, type Requester } from './helpers/scepClient.js';
+import { buildRequest, getCaCert, pkiOperation, readCertRep, rsaKey, selfSigned, type RaInfo, type Requester } from './helpers/scepClient.js';
 
 const key = rsaKey();
 const requester: Requester = selfSigned(key, 'CN=fuzz.host1.test');

@@ -1,7 +1,7 @@
 // SCEP (RFC 8894) against one embedded certgate, with a client built from certgate's CMS codec;
 // openssl checks what a relying party would (the CertRep's signature and the RA's chain, the
 // issued certificates, the CRL). strongSwan is the unmodified client, in test/clients.
-import { normalizeSerialHex } from '../src/pki/der.js';
+import { normalizeSerialHex } from '../src/pki/serial.js';
 import { constants, createPublicKey, publicEncrypt, randomBytes, X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequestRaw } from 'node:https';
@@ -13,9 +13,12 @@ import { buildCsr } from '../src/pki/csrBuilder.js';
 import { fromPem, toPem } from '../src/pki/pem.js';
 import type { AuditEntry } from '../src/core/types.js';
 import { AES_128_CBC, AES_256_CBC, CMS, DES_EDE3_CBC, MESSAGE_TYPE, SCEP_ATTR, type ContentCipher, type DigestName } from '../protocols/scep/algorithms.js';
-import { buildEnvelope, buildPkiMessage, certRef, readCertsOnly } from '../protocols/scep/cms.js';
+import { certRef } from '../protocols/scep/certRef.js';
+import { buildEnvelope } from '../protocols/scep/envelope.js';
+import { buildPkiMessage } from '../protocols/scep/signedData.js';
 import { freePort } from './helpers/net.js';
 import { opensslVerify, openssl, x509Text } from './helpers/openssl.js';
+import { readCertsOnly } from './helpers/pkijs.js';
 import { startScepEnv, type ScepEnv } from './helpers/scepEnv.js';
 import { buildRequest, getCaCert, holding, pkiOperation, readReply, rsaKey, selfSigned, type RaInfo, type Requester } from './helpers/scepClient.js';
 import { until } from './helpers/until.js';

@@ -2,27 +2,20 @@
 import { X509Certificate } from 'node:crypto';
 import type { CertificateRecord } from '../../src/core/types.js';
 import { readCertificateBasics } from '../../src/pki/certInfo.js';
-import { normalizeSerialHex } from '../../src/pki/der.js';
+import { serialIntegerContent, serialOrNull } from '../../src/pki/serial.js';
 
 /** base64url(authorityKeyIdentifier keyIdentifier) "." base64url(serial DER content). */
 export function ariCertId(certificatePem: string, issuerPem: string): string {
   const issuer = readCertificateBasics(Buffer.from(new X509Certificate(issuerPem).raw));
   const leaf = readCertificateBasics(Buffer.from(new X509Certificate(certificatePem).raw));
-  const serial = Buffer.from(leaf.serialHex.length % 2 ? `0${leaf.serialHex}` : leaf.serialHex, 'hex');
-  // DER INTEGER content: a leading zero when the top bit is set.
-  const content = (serial[0] as number) & 0x80 ? Buffer.concat([Buffer.from([0]), serial]) : serial;
-  return `${(issuer.subjectKeyId ?? Buffer.alloc(0)).toString('base64url')}.${content.toString('base64url')}`;
+  return `${(issuer.subjectKeyId ?? Buffer.alloc(0)).toString('base64url')}.${serialIntegerContent(leaf.serialHex).toString('base64url')}`;
 }
 
 export function parseAriCertId(id: string): { keyId: Buffer; serialHex: string } | null {
   const m = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(id);
   if (!m) return null;
-  let serialHex: string;
-  try {
-    serialHex = normalizeSerialHex(Buffer.from(m[2] as string, 'base64url').toString('hex'));
-  } catch {
-    return null; // empty, or zero: no certificate has that serial
-  }
+  const serialHex = serialOrNull(Buffer.from(m[2] as string, 'base64url'));
+  if (!serialHex) return null; // empty, or zero: no certificate has that serial
   return { keyId: Buffer.from(m[1] as string, 'base64url'), serialHex };
 }
 

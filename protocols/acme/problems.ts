@@ -1,4 +1,5 @@
 // RFC 8555 §6.7 errors as application/problem+json (RFC 7807).
+import type { Failure } from '../../src/core/failure.js';
 import type { Rejection } from '../../src/core/types.js';
 import type { Identifier, StoredProblem } from './db.js';
 
@@ -77,4 +78,16 @@ export function problemOfRejection(r: Rejection): AcmeProblem {
 
 export function identifierOf(value: string): Identifier {
   return /^[0-9.]+$|:/.test(value) ? { type: 'ip', value } : { type: 'dns', value };
+}
+
+/** Any other failure (src/core/failure.ts) in ACME's terms. */
+export function problemOfFailure(failure: Failure): AcmeProblem {
+  if (failure.kind !== 'refused') {
+    // A request that cannot be read is malformed; an outage or a bug is the server's, as a problem type.
+    return new AcmeProblem(failure.kind === 'unreadable' ? 'malformed' : 'serverInternal', failure.sentence, { status: failure.status, headers: failure.headers });
+  }
+  const err = failure.error;
+  if (err.kind === 'rate_limited') return new AcmeProblem('rateLimited', err.message, { headers: { 'Retry-After': String(err.retryAfterSeconds ?? 60) } });
+  if (err.rejection) return problemOfRejection(err.rejection);
+  return new AcmeProblem(err.kind === 'forbidden' ? 'unauthorized' : 'malformed', err.message, { status: err.kind === 'not_found' ? 404 : undefined });
 }

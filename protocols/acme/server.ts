@@ -7,17 +7,18 @@ import type { JWK } from 'jose';
 import { sourceIpOf } from '../../src/auth/ipAllowlist.js';
 import { AUDIT } from '../../src/audit/actions.js';
 import { AppError } from '../../src/core/errors.js';
+import { classifyFailure, logFailure } from '../../src/core/failure.js';
 import { newId } from '../../src/core/ids.js';
 import type { CoreServices, ProtocolJobs } from '../../src/core/protocol.js';
-import { isDependencyDown, RETRY_AFTER_SECONDS } from '../../src/core/unavailable.js';
 import { REVOCATION_REASON_CODES, type AuditContext, type ProductRecord, type RevocationReason } from '../../src/core/types.js';
 import { readCertificateBasics } from '../../src/pki/certInfo.js';
-import { normalizeSerialHex } from '../../src/pki/der.js';
+import { normalizeSerialHex } from '../../src/pki/serial.js';
 import { CsrError, parseCsr, type ParsedCsr } from '../../src/pki/csr.js';
+import { comparableName, namesOfCsr } from '../../src/pki/names.js';
 import type { AcmeDb, Account, Authz, Challenge, ChallengeType, Identifier, Order, StoredProblem } from './db.js';
 import { parseEab, payloadJson, requirePostAsGet, thumbprintOf, verifyJws, verifyKeyChange, type VerifiedJws } from './jws.js';
 import type { NonceStore } from './nonces.js';
-import { AcmeProblem, identifierOf, malformed, problemOfRejection, unauthorized } from './problems.js';
+import { AcmeProblem, identifierOf, malformed, problemOfFailure, problemOfRejection, unauthorized } from './problems.js';
 import type { OrderStatusService } from './orderStatus.js';
 import { ariCertId, parseAriCertId, renewalWindow } from './ari.js';
 
@@ -153,16 +154,10 @@ export class AcmeServer {
     if (res.headersSent) return;
     let problem: AcmeProblem;
     if (err instanceof AcmeProblem) problem = err;
-    else if (err instanceof AppError && err.kind === 'rate_limited') problem = new AcmeProblem('rateLimited', err.message, { headers: { 'Retry-After': String(err.retryAfterSeconds ?? 60) } });
-    else if (err instanceof AppError) problem = err.rejection ? problemOfRejection(err.rejection) : new AcmeProblem(err.kind === 'not_found' ? 'malformed' : err.kind === 'forbidden' ? 'unauthorized' : 'malformed', err.message, { status: err.kind === 'not_found' ? 404 : undefined });
-    else if ((err as { type?: string }).type === 'entity.parse.failed') problem = malformed('the request body is not JSON');
-    // The router decodes path parameters; a broken %-escape (%ff) is the client's mistake.
-    else if (err instanceof URIError) problem = malformed('the request path is not valid percent-encoded UTF-8');
-    else if ((err as { type?: string }).type === 'entity.too.large') problem = new AcmeProblem('malformed', 'the request body is too large', { status: 413 });
-    else if (isDependencyDown(err)) problem = new AcmeProblem('serverInternal', 'the service is temporarily unavailable, try again later', { status: 503, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
     else {
-      this.core.log.error({ err, path: req.path }, 'unhandled error in the ACME front-end');
-      problem = new AcmeProblem('serverInternal', 'internal error');
+      const failure = classifyFailure(err);
+      logFailure(this.core.log, failure, 'the ACME front-end', req.path);
+      problem = problemOfFailure(failure);
     }
     try {
       res.set('Replay-Nonce', await this.nonces.issue());
@@ -179,9 +174,8 @@ export class AcmeServer {
 
   /** The directory's product: `/acme/<name>/…`, or the product named `default` (else the first). */
   private async productOf(req: Request): Promise<ProductRecord> {
-    const all = await this.products();
     const name = req.params.product as string | undefined;
-    const product = name === undefined ? (all.find((p) => p.name === 'default') ?? all[0]) : all.find((p) => p.name === name);
+    const product = await this.core.enrollments.productForLabel(name);
     if (!product) throw new AcmeProblem('malformed', name === undefined ? 'no product to issue under' : `no ACME directory for product ${name}`, { status: 404 });
     return product;
   }
@@ -686,9 +680,8 @@ function checkCsrNames(der: Buffer, identifiers: Identifier[]): ParsedCsr {
     if (e instanceof CsrError) throw new AcmeProblem('badCSR', e.message);
     throw e;
   }
-  const asked = new Set([...csr.san.dns.map((d) => d.toLowerCase()), ...csr.san.ip]);
-  if (csr.subject.commonName) asked.add(csr.subject.commonName.toLowerCase());
-  const ordered = new Set(identifiers.map((i) => i.value));
+  const asked = new Set(namesOfCsr(csr));
+  const ordered = new Set(identifiers.map((i) => comparableName(i.value)));
   const extra = [...asked].filter((n) => !ordered.has(n));
   const missing = [...ordered].filter((n) => !asked.has(n));
   if (extra.length || missing.length) {

@@ -13,11 +13,8 @@ import type { CoreServices } from '../../src/core/protocol.js';
 import { TtlCache } from '../../src/core/ttlCache.js';
 import type { CaRecord, CertificateRecord, CredentialRecord, ProductRecord } from '../../src/core/types.js';
 import { readCertificateBasics } from '../../src/pki/certInfo.js';
-import type { ParsedCsr } from '../../src/pki/csr.js';
 import { isSignedBy, readForeignCertificate } from '../../src/pki/foreignCertificate.js';
-import { bytesToIp, ipToBytes } from '../../src/pki/ip.js';
-import { OID } from '../../src/pki/oids.js';
-import { classifyName } from '../../src/policy/names.js';
+import { comparableNames, namesOfCertificate } from '../../src/pki/names.js';
 import type { Operation } from './paths.js';
 import type { EstSettings, TrustedCa } from './settings.js';
 import { parseBasicAuth, unauthorized } from './wire.js';
@@ -36,7 +33,7 @@ export interface Caller {
 
 /** What a certificate login may ask for: its own names, unless its trusted CA's entry lets them differ. */
 export interface NameBinding {
-  /** The presented certificate's names, canonical (see canonicalNames). */
+  /** The presented certificate's names, in the form names are compared in (src/pki/names.ts). */
   names: string[];
   namesMayDiffer: boolean;
   /** How the audit trail names the presented certificate. */
@@ -45,34 +42,6 @@ export interface NameBinding {
 
 export type Identified = { ok: true; certificate: CertificateRecord } | { ok: false; reason: string };
 export type Trusted = { ok: true; names: string[]; namesMayDiffer: boolean } | { ok: false; reason: string };
-
-interface Names {
-  dns: readonly string[];
-  ip: readonly string[];
-  email: readonly string[];
-  uri: readonly string[];
-}
-
-const canonicalIp = (ip: string): string => {
-  const bytes = ipToBytes(ip);
-  return bytes ? bytesToIp(bytes) : ip;
-};
-
-/**
- * Names as the product's policy reads them (src/policy/decide.ts): a CN that is a host name, IP or
- * email address, then the SAN; DNS names and email addresses compared without case.
- */
-export function canonicalNames(san: Names, commonName: string | null): string[] {
-  const out: string[] = [];
-  const cn = commonName === null ? null : classifyName(commonName);
-  if (cn) out.push(cn.kind === 'ip' ? canonicalIp(cn.name) : cn.name.toLowerCase());
-  out.push(...san.dns.map((d) => d.toLowerCase()), ...san.ip.map(canonicalIp), ...san.email.map((e) => e.toLowerCase()), ...san.uri);
-  return [...new Set(out)];
-}
-
-/** The names a CSR asks for, in the form of canonicalNames. */
-export const requestedNamesOf = (csr: ParsedCsr): string[] =>
-  canonicalNames(csr.san, csr.subject.attributes.find((a) => a.type === OID.commonName)?.value ?? null);
 
 /**
  * Why a certificate login may not ask for these names, or null. Equal sets unless the entry lets
@@ -195,8 +164,7 @@ export class ClientCertificates {
         if (!ourIssuer || !mine.includes(ourIssuer)) continue;
         const identified = await ourCertificate();
         if (!identified.ok) return identified;
-        const c = identified.certificate;
-        return { ok: true, names: canonicalNames({ dns: c.sanDns, ip: c.sanIp, email: c.sanEmail, uri: c.sanUri }, null), namesMayDiffer: entry.namesMayDiffer };
+        return { ok: true, names: namesOfCertificate(identified.certificate), namesMayDiffer: entry.namesMayDiffer };
       }
       const anchor = entry.anchor;
       if (!anchor || !anchoredIn(peer, anchor, intermediates, now)) continue;
@@ -211,7 +179,7 @@ export class ClientCertificates {
       } catch {
         return { ok: false, reason: 'the TLS client certificate cannot be read' };
       }
-      return { ok: true, names: canonicalNames(read.san, read.commonName), namesMayDiffer: entry.namesMayDiffer };
+      return { ok: true, names: comparableNames(read.san, [read.commonName]), namesMayDiffer: entry.namesMayDiffer };
     }
     return { ok: false, reason: 'the TLS client certificate was not issued by a CA this product trusts for EST logins (est.trustedCas)' };
   }

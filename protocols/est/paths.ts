@@ -1,9 +1,7 @@
 // Where EST answers (RFC 7030 §3.2.2): /.well-known/est/<operation>, /.well-known/est/<label>/<operation>,
 // and /<label>/.well-known/est/<operation> for clients that cannot send a label (strongSwan 5.9 puts
 // the URL's path before /.well-known/est). A label is a product name.
-import { AppError } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
-import { TtlCache } from '../../src/core/ttlCache.js';
 import type { ProductRecord } from '../../src/core/types.js';
 import { EstHttpError } from './wire.js';
 
@@ -49,21 +47,9 @@ export function matchEstPath(path: string): EstRoute | null {
   return { operation: operation as Operation, label: inner ?? prefix };
 }
 
-/** The product a route names: its label, else the product named `default`, else the first product. */
-export class ProductResolver {
-  private readonly fallback = new TtlCache<ProductRecord | undefined>(5_000);
-
-  constructor(private readonly core: Pick<CoreServices, 'enrollments' | 'queries'>) {}
-
-  async productFor(label: string | null): Promise<ProductRecord> {
-    try {
-      return await this.core.enrollments.resolveProduct({ name: label ?? 'default' });
-    } catch (e) {
-      if (!(e instanceof AppError) || e.kind !== 'not_found') throw e;
-      if (label !== null) throw new EstHttpError(404, `no EST label "${label}": no product has that name`);
-    }
-    const first = await this.fallback.get('first', async () => (await this.core.queries.productList())[0]);
-    if (!first) throw new EstHttpError(404, 'no product to enroll under: create one with "certgate product create"');
-    return first;
-  }
+/** The product a route names (see EnrollmentService.productForLabel), or a 404 in EST's form. */
+export async function productFor(core: Pick<CoreServices, 'enrollments'>, label: string | null): Promise<ProductRecord> {
+  const product = await core.enrollments.productForLabel(label ?? undefined);
+  if (product) return product;
+  throw new EstHttpError(404, label === null ? 'no product to enroll under: create one with "certgate product create"' : `no EST label "${label}": no product has that name`);
 }

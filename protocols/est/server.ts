@@ -8,21 +8,23 @@ import express, { type Router } from 'express';
 import { AppError, type ErrorKind } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import { TtlCache } from '../../src/core/ttlCache.js';
-import { isDependencyDown, RETRY_AFTER_SECONDS } from '../../src/core/unavailable.js';
+import { classifyFailure, HTTP_STATUS_OF, logFailure, plainAnswerOf } from '../../src/core/failure.js';
 import type { CertificateRecord, Constraint, EnrollmentRequest, ProductRecord } from '../../src/core/types.js';
 import { readCertificateBasics } from '../../src/pki/certInfo.js';
 import { CsrError, parseCsr, verifyCsrSignature, type ParsedCsr } from '../../src/pki/csr.js';
 import { parseNameDer, type NameAttribute } from '../../src/pki/name.js';
+import { namesOfCertificate, namesOfCsr } from '../../src/pki/names.js';
 import { fromPem } from '../../src/pki/pem.js';
-import { authenticateCaller, claimedPrincipal, ClientCertificates, namesRefusal, requestedNamesOf, sourceIpOf, type Caller } from './auth.js';
-import { certsOnly } from './cms.js';
+import { certsOnlyPkcs7 } from '../../src/pki/pkcs7.js';
+import { authenticateCaller, claimedPrincipal, ClientCertificates, namesRefusal, sourceIpOf, type Caller } from './auth.js';
 import { csrAttrsFor } from './csrattrs.js';
-import { matchEstPath, ProductResolver, type EstRoute, type Operation } from './paths.js';
+import { matchEstPath, productFor, type EstRoute, type Operation } from './paths.js';
 import { keyAndCertificateMultipart, makeKeyAndCsr, type ServerKeys } from './serverKeygen.js';
 import { estSettingsOf, EstSettingsError, type EstSettings } from './settings.js';
 import { decodePkcs10Body, EstHttpError, MAX_BODY_BYTES, PKCS7_CERTS_ONLY, send, sendBase64, sendText, UNAUTHORIZED_HEADERS } from './wire.js';
 
-const STATUS_OF: Record<ErrorKind, number> = { bad_request: 400, unauthorized: 401, forbidden: 403, not_found: 404, conflict: 409, unprocessable: 409, rate_limited: 429 };
+// EST has answered `unprocessable` with 409 from its first version on: clients may count on it.
+const STATUS_OF: Record<ErrorKind, number> = { ...HTTP_STATUS_OF, unprocessable: 409 };
 
 const sha256Hex = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 const certificateDer = (pem: string): Buffer => fromPem(pem, ['CERTIFICATE']);
@@ -49,12 +51,10 @@ function requireSameSubject(csr: ParsedCsr, certificate: CertificateRecord): voi
 }
 
 /** Every name of a certgate certificate (its SAN holds them all, CN included). */
-const namesOf = (c: CertificateRecord): string[] => [...c.sanDns, ...c.sanIp, ...c.sanEmail, ...c.sanUri];
 
 type Deliver = (res: ServerResponse, certificate: CertificateRecord) => void | Promise<void>;
 
 export class EstServer {
-  private readonly products: ProductResolver;
   private readonly certificates: ClientCertificates;
   /** CA certificates never change: one certs-only message per CA for the life of the process. */
   private readonly caCerts = new TtlCache<Buffer>(Number.POSITIVE_INFINITY);
@@ -65,7 +65,6 @@ export class EstServer {
     private readonly core: CoreServices,
     private readonly keys: ServerKeys,
   ) {
-    this.products = new ProductResolver(core);
     this.certificates = new ClientCertificates(core.queries);
   }
 
@@ -97,7 +96,7 @@ export class EstServer {
     switch (op) {
       case 'cacerts':
       case 'csrattrs': {
-        const product = await this.products.productFor(route.label);
+        const product = await productFor(this.core, route.label);
         return op === 'cacerts' ? this.cacerts(res, product, estSettingsOf(product)) : this.csrattrs(res, product, estSettingsOf(product));
       }
       case 'simpleenroll':
@@ -120,11 +119,11 @@ export class EstServer {
       const earlier = principal === null ? undefined : await this.core.enrollments.find(principal, transactionId);
       if (earlier) return this.core.enrollments.resolveProduct({ id: earlier.productId });
     }
-    return this.products.productFor(route.label);
+    return productFor(this.core, route.label);
   }
 
   private async cacerts(res: ServerResponse, product: ProductRecord, settings: EstSettings): Promise<void> {
-    const der = await this.caCerts.get(product.caId, async () => certsOnly((await this.core.cas.chainOf(product.caId)).map(certificateDer)));
+    const der = await this.caCerts.get(product.caId, async () => certsOnlyPkcs7((await this.core.cas.chainOf(product.caId)).map(certificateDer)));
     sendBase64(res, PKCS7_CERTS_ONLY, der, settings.base64LineLength);
   }
 
@@ -147,12 +146,12 @@ export class EstServer {
     if (op === 'simplereenroll') {
       const renewed = caller.certificate as CertificateRecord;
       requireSameSubject(parseCsrOrRefuse(der), renewed);
-      constraints.push({ kind: 'exactNames', names: namesOf(renewed) });
+      constraints.push({ kind: 'exactNames', names: namesOfCertificate(renewed) });
     } else {
       constraints.push(...(await this.boundNames(req, caller, product, parseCsrOrRefuse(der))));
     }
     await this.submitAndAnswer(res, caller, product, settings, der, transactionId, constraints, (r, certificate) =>
-      sendBase64(r, PKCS7_CERTS_ONLY, certsOnly([certificateDer(certificate.certificatePem)]), settings.base64LineLength),
+      sendBase64(r, PKCS7_CERTS_ONLY, certsOnlyPkcs7([certificateDer(certificate.certificatePem)]), settings.base64LineLength),
     );
   }
 
@@ -170,7 +169,7 @@ export class EstServer {
       if (await this.keys.handOut(caller.actor, transactionId)) {
         await this.core.queries.recordKeyRedelivery(certificate, this.auditContext(req, caller), { protocol: 'est', operation: 'serverkeygen', transactionId });
       }
-      const { contentType, body } = keyAndCertificateMultipart(kept.pkcs8, certsOnly([certificateDer(certificate.certificatePem)]), settings.base64LineLength);
+      const { contentType, body } = keyAndCertificateMultipart(kept.pkcs8, certsOnlyPkcs7([certificateDer(certificate.certificatePem)]), settings.base64LineLength);
       send(r, 200, contentType, body);
     });
   }
@@ -182,7 +181,7 @@ export class EstServer {
   private async boundNames(req: IncomingMessage, caller: Caller, product: ProductRecord, csr: ParsedCsr): Promise<Constraint[]> {
     const binding = caller.binding;
     if (!binding) return [];
-    const refusal = namesRefusal(binding, requestedNamesOf(csr));
+    const refusal = namesRefusal(binding, namesOfCsr(csr));
     if (refusal) {
       await this.core.credentials.recordRefusal({ protocol: 'est', sourceIp: sourceIpOf(req), productId: product.id }, binding.presented, refusal, 'tls-client-certificate', caller.actor);
       throw new EstHttpError(403, refusal);
@@ -280,26 +279,16 @@ export class EstServer {
       return;
     }
     if (err instanceof EstHttpError) return sendText(res, err.status, err.message, err.headers);
-    if (err instanceof AppError) {
-      const headers: Record<string, string> =
-        err.kind === 'unauthorized' ? { ...UNAUTHORIZED_HEADERS } : err.retryAfterSeconds !== undefined ? { 'Retry-After': String(err.retryAfterSeconds) } : {};
-      return sendText(res, STATUS_OF[err.kind], err.message, headers);
-    }
     // The core's signature check throws this for a signature algorithm it does not know.
     if (err instanceof CsrError) return sendText(res, 400, err.message);
-    const e = err as { type?: string; status?: number; message?: string };
-    if (e.type === 'entity.too.large') return sendText(res, 413, `the request body is larger than ${MAX_BODY_BYTES} bytes`);
-    if (e.type === 'encoding.unsupported') return sendText(res, 415, e.message ?? 'unsupported Content-Encoding');
-    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return sendText(res, e.status, e.message ?? 'bad request');
-    if (isDependencyDown(err)) {
-      this.core.log.warn({ err: (err as Error).message, path: req.url }, 'dependency unavailable');
-      return sendText(res, 503, 'service temporarily unavailable, try again later', { 'Retry-After': String(RETRY_AFTER_SECONDS) });
-    }
     if (err instanceof EstSettingsError) {
       this.core.log.error({ err: err.message }, 'EST settings');
       return sendText(res, 500, err.message);
     }
-    this.core.log.error({ err, path: req.url }, 'unhandled error in EST handler');
-    sendText(res, 500, 'internal error');
+    const failure = classifyFailure(err);
+    logFailure(this.core.log, failure, 'the EST front-end', req.url ?? '');
+    const answer = plainAnswerOf(failure, STATUS_OF);
+    const unauthorized = failure.kind === 'refused' && failure.error.kind === 'unauthorized';
+    sendText(res, answer.status, answer.sentence, unauthorized ? { ...UNAUTHORIZED_HEADERS } : answer.headers);
   }
 }

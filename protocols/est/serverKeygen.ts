@@ -7,7 +7,7 @@
 import { generateKeyPair, randomBytes, type KeyObject } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { ProtocolTables } from '../../src/core/protocol.js';
-import type { SecretSeal, Sealing } from '../../src/core/sealing.js';
+import { resealSecret, type SecretSeal, type Sealing } from '../../src/core/sealing.js';
 import type { KeyAlgorithm, ProductTemplate } from '../../src/core/types.js';
 import type { ParsedCsr } from '../../src/pki/csr.js';
 import { buildCsr } from '../../src/pki/csrBuilder.js';
@@ -70,12 +70,10 @@ export async function resealKeptKeys(db: Kysely<unknown>, from: Sealing, to: Sea
   const sealed = to.secrets(KEPT_KEYS_PURPOSE);
   const rows = await own.selectFrom('est_credential_keys').select(['owner', 'transaction_id', 'key_envelope']).execute();
   for (const r of rows) {
-    const aad = keptKeyAad(r.owner, r.transaction_id);
-    const pkcs8 = opened.open(r.key_envelope, aad);
-    if (!pkcs8) throw new Error(`the EST server-generated key kept for ${r.owner} (transaction ${r.transaction_id}) does not open under the current master key`);
+    const what = `the EST server-generated key kept for ${r.owner} (transaction ${r.transaction_id})`;
     await own
       .updateTable('est_credential_keys')
-      .set({ key_envelope: sealed.seal(pkcs8, aad) })
+      .set({ key_envelope: resealSecret(opened, sealed, r.key_envelope, keptKeyAad(r.owner, r.transaction_id), what) })
       .where('owner', '=', r.owner)
       .where('transaction_id', '=', r.transaction_id)
       .execute();

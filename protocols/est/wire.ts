@@ -2,6 +2,7 @@
 // Every answer has a Content-Length and leaves in one write: strongSwan's client reads the status
 // line, the headers and the start of the body from its first TLS record, and refuses chunked bodies.
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import { decodeLenientBase64 } from '../../src/pki/base64.js';
 
 /** The largest request body EST reads: a PKCS#10 request with a 16384-bit RSA key is under 8 KiB. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -59,19 +60,6 @@ export function sendBase64(res: ServerResponse, contentType: string, der: Uint8A
 
 const PEM_ARMOR = /-----(BEGIN|END) [A-Z0-9 ]{1,64}-----/g;
 
-/** Decodes base64 text, line breaks and other white space allowed; null when it is not canonical base64. */
-export function decodeBase64Text(text: string): Buffer | null {
-  const compact = text.replace(/\s+/g, '');
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact)) return null;
-  const unpadded = compact.replace(/=+$/, '');
-  // Padding completes the last group of four; a lone sixth-of-a-byte is never base64.
-  if ((unpadded !== compact && compact.length % 4 !== 0) || unpadded.length % 4 === 1) return null;
-  const bytes = Buffer.from(unpadded, 'base64');
-  // Trailing bits that are not zero: these characters are not what an encoder makes of any bytes.
-  if (bytes.toString('base64').replace(/=+$/, '') !== unpadded) return null;
-  return bytes;
-}
-
 function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
   const v = headers[name];
   return Array.isArray(v) ? v[0] : v;
@@ -100,7 +88,7 @@ export function decodePkcs10Body(body: Buffer, headers: IncomingHttpHeaders): Bu
   if (body.length === 0) throw new EstHttpError(400, 'the request body is empty: send a base64 PKCS#10 request');
   if (cte === 'binary' || cte === '8bit') return body;
   const text = body.toString('latin1');
-  const decoded = decodeBase64Text(text.replace(PEM_ARMOR, ''));
+  const decoded = decodeLenientBase64(text.replace(PEM_ARMOR, ''));
   if (decoded) {
     if (decoded.length === 0) throw new EstHttpError(400, 'the request body is empty: send a base64 PKCS#10 request');
     return decoded;
@@ -116,7 +104,7 @@ export function parseBasicAuth(header: string | undefined): { username: string; 
   if (header === undefined || header.trim() === '') return null;
   const m = /^Basic[ \t]+([A-Za-z0-9+/]+={0,2})[ \t]*$/i.exec(header);
   if (!m) return /^Basic\b/i.test(header.trim()) ? 'malformed' : null;
-  const decoded = decodeBase64Text(m[1] as string);
+  const decoded = decodeLenientBase64(m[1] as string);
   if (!decoded) return 'malformed';
   const text = decoded.toString('utf8');
   const colon = text.indexOf(':');

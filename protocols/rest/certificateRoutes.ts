@@ -4,12 +4,14 @@ import { listScope } from '../../src/auth/authorize.js';
 import { unprocessable } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import type { InventoryFilter } from '../../src/core/types.js';
+import { namesOfCertificate } from '../../src/pki/names.js';
 import { authorizedCertificate, certificateResource, authorize, principalOfRequest, requirePermission } from './auth.js';
 import { issueAndAnswer } from './issuance.js';
 import { pageOf } from './pagination.js';
 import { caPassphrase, csrPem, IDEMPOTENCY_HEADER, ISSUED, validityDays } from './issueFields.js';
 import { keyAlgorithmInput } from './keyAlgorithm.js';
-import { idempotencyKeyOf, issuedCertificate, keySourceOf, managedKeyLike, namesOf } from './originals.js';
+import { issuedCertificate, keySourceOf, managedKeyLike } from './followedCertificate.js';
+import { idempotencyKeyOf } from './idempotencyKey.js';
 import type { RestRoutes } from './route.js';
 import { certificateDetailSchema, certificateSchema, pageFields, resourceId } from './schemas.js';
 import { certificateDetailJson, certificateJson } from './serialize.js';
@@ -193,7 +195,7 @@ export function mountCertificateRoutes(routes: RestRoutes, core: CoreServices): 
           validityDays: body.validityDays ?? null,
           idempotencyKey: idempotencyKeyOf(req.get('Idempotency-Key')),
           // A renewal is for the same names: a CSR may not add any.
-          constraints: [{ kind: 'namesWithin', names: namesOf(original) }],
+          constraints: [{ kind: 'namesWithin', names: namesOfCertificate(original) }],
           customFields: original.customFields,
           owner: original.owner,
           notes: original.notes,

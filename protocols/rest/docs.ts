@@ -3,6 +3,7 @@
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import express, { type ErrorRequestHandler, type Response } from 'express';
+import { classifyFailure, plainAnswerOf } from '../../src/core/failure.js';
 import type { ProtocolModule } from '../../src/core/protocol.js';
 import { REST_PATH } from './index.js';
 import { OPENAPI_PATH } from './openapi.js';
@@ -65,9 +66,9 @@ const INITIALIZER = `window.addEventListener('load', function () {
 
 const secured = (res: Response): Response => res.set({ 'Content-Security-Policy': CSP, 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer' });
 
-const docsErrors: ErrorRequestHandler = (err: { status?: number }, _req, res, _next) => {
-  const status = typeof err.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : 500;
-  res.status(status).json({ error: status === 500 ? 'internal error' : 'bad request' });
+const docsErrors: ErrorRequestHandler = (err: unknown, _req, res, _next) => {
+  const answer = plainAnswerOf(classifyFailure(err));
+  res.status(answer.status).set(answer.headers).json({ error: answer.sentence });
 };
 
 export const docsProtocol: ProtocolModule = {

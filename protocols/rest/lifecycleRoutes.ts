@@ -10,13 +10,15 @@ import type { CoreServices } from '../../src/core/protocol.js';
 import { parseRevocationReason } from '../../src/core/revocationService.js';
 import type { CertificateRecord } from '../../src/core/types.js';
 import { CsrError, parseCsr } from '../../src/pki/csr.js';
-import { DerError, normalizeSerialHex } from '../../src/pki/der.js';
+import { namesOfCertificate } from '../../src/pki/names.js';
+import { serialFromText } from '../../src/pki/serial.js';
 import { readProductTemplate } from '../../src/policy/productSchema.js';
 import { auditContextOf, authorize, authorizedCertificate, certificateResource, principalOfRequest, requirePermission } from './auth.js';
 import { issueAndAnswer, type IssueOrder } from './issuance.js';
 import { caPassphrase, csrPem, IDEMPOTENCY_HEADER, validityDays } from './issueFields.js';
 import { keyAlgorithmInput } from './keyAlgorithm.js';
-import { idempotencyKeyOf, issuedCertificate, keySourceOf, managedKeyLike, namesOf } from './originals.js';
+import { issuedCertificate, keySourceOf, managedKeyLike } from './followedCertificate.js';
+import { idempotencyKeyOf } from './idempotencyKey.js';
 import type { RestRoutes } from './route.js';
 import { idParams, issuedSchema, pendingSchema } from './schemas.js';
 import { revokedJson } from './serialize.js';
@@ -56,14 +58,8 @@ const revokeOriginal = z.boolean().default(false).describe('once the new certifi
 /** Serial numbers as people copy them: any case, with or without colons (openssl x509 -serial, browsers). */
 const serialParams = z.object({ serial: z.string().min(1).max(200) });
 
-function serialOf(text: string): string {
-  try {
-    return normalizeSerialHex(text.replace(/:/g, ''));
-  } catch (e) {
-    if (e instanceof DerError) throw badRequest(`"${text.slice(0, 80)}" is not a serial number: give it in hex, with or without colons`);
-    throw e;
-  }
-}
+const serialOf = (text: string): string =>
+  serialFromText(text, () => badRequest(`"${text.slice(0, 80)}" is not a serial number: give it in hex, with or without colons`));
 
 /** The SubjectPublicKeyInfo of a CSR, or null when it does not parse (the enrollment service then says why). */
 function csrSpki(pem: string): Buffer | null {
@@ -195,7 +191,7 @@ export function mountLifecycleRoutes(routes: RestRoutes, core: CoreServices): vo
     }
     return {
       product: { id: original.productId },
-      constraints: [{ kind: 'exactNames', names: namesOf(original) }],
+      constraints: [{ kind: 'exactNames', names: namesOfCertificate(original) }],
       customFields: original.customFields,
       owner: original.owner,
       notes: original.notes,

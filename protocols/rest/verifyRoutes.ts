@@ -6,10 +6,10 @@ import { z } from 'zod';
 import { badRequest, unprocessable } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import type { CaRecord, CertificateRecord } from '../../src/core/types.js';
-import { normalizeSerialHex } from '../../src/pki/der.js';
+import { serialOrNull } from '../../src/pki/serial.js';
 import { pemBlocks, PemError } from '../../src/pki/pem.js';
 import { authorize, certificateResource, mayDo } from './auth.js';
-import { issuedCertificate } from './originals.js';
+import { issuedCertificate } from './followedCertificate.js';
 import { certmanKeyAlgorithm } from './keyAlgorithm.js';
 import type { RestRoutes } from './route.js';
 
@@ -103,13 +103,7 @@ function signedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
   }
 }
 
-const serialOf = (cert: X509Certificate): string | null => {
-  try {
-    return normalizeSerialHex(cert.serialNumber);
-  } catch {
-    return null;
-  }
-};
+const serialOf = (cert: X509Certificate): string | null => serialOrNull(cert.serialNumber);
 
 const oneLine = (name: string): string => name.split('\n').filter(Boolean).join(', ');
 

@@ -3,13 +3,14 @@
 
 import { OID } from '../../src/pki/oids.js';
 
+/** The CMS identifiers a pkiMessage uses (the values are oids.ts's). */
 export const CMS = {
   data: OID.data,
-  signedData: '1.2.840.113549.1.7.2',
-  envelopedData: '1.2.840.113549.1.7.3',
-  contentType: '1.2.840.113549.1.9.3',
-  messageDigest: '1.2.840.113549.1.9.4',
-  signingTime: '1.2.840.113549.1.9.5',
+  signedData: OID.signedData,
+  envelopedData: OID.envelopedData,
+  contentType: OID.contentType,
+  messageDigest: OID.messageDigest,
+  signingTime: OID.signingTime,
 } as const;
 
 /** SCEP's signed attributes (RFC 8894 §3.2.1), under id-VeriSign's 2.16.840.1.113733.1.9. */
@@ -45,29 +46,29 @@ export type DigestName = 'sha1' | 'sha224' | 'sha256' | 'sha384' | 'sha512';
 
 /** Digest algorithms a request may be signed with (MD5 is refused: badAlg). */
 export const DIGESTS: Readonly<Record<string, DigestName>> = {
-  '1.3.14.3.2.26': 'sha1',
-  '2.16.840.1.101.3.4.2.4': 'sha224',
-  '2.16.840.1.101.3.4.2.1': 'sha256',
-  '2.16.840.1.101.3.4.2.2': 'sha384',
-  '2.16.840.1.101.3.4.2.3': 'sha512',
+  [OID.sha1]: 'sha1',
+  [OID.sha224]: 'sha224',
+  [OID.sha256]: 'sha256',
+  [OID.sha384]: 'sha384',
+  [OID.sha512]: 'sha512',
 };
 export const DIGEST_OID: Readonly<Record<DigestName, string>> = Object.fromEntries(Object.entries(DIGESTS).map(([oid, name]) => [name, oid])) as Record<DigestName, string>;
 
-export const RSA_ENCRYPTION = '1.2.840.113549.1.1.1';
-export const RSASSA_PSS = '1.2.840.113549.1.1.10';
+export const RSA_ENCRYPTION = OID.rsaEncryption;
+export const RSASSA_PSS = OID.rsassaPss;
 
 /** SignerInfo signature algorithms: rsaEncryption takes its hash from digestAlgorithm; the others name theirs. */
 export const SIGNATURES: Readonly<Record<string, { kind: 'rsa' | 'ecdsa'; hash: DigestName | null }>> = {
   [RSA_ENCRYPTION]: { kind: 'rsa', hash: null },
-  '1.2.840.113549.1.1.5': { kind: 'rsa', hash: 'sha1' },
-  '1.2.840.113549.1.1.14': { kind: 'rsa', hash: 'sha224' },
-  '1.2.840.113549.1.1.11': { kind: 'rsa', hash: 'sha256' },
-  '1.2.840.113549.1.1.12': { kind: 'rsa', hash: 'sha384' },
-  '1.2.840.113549.1.1.13': { kind: 'rsa', hash: 'sha512' },
-  '1.2.840.10045.4.1': { kind: 'ecdsa', hash: 'sha1' },
-  '1.2.840.10045.4.3.2': { kind: 'ecdsa', hash: 'sha256' },
-  '1.2.840.10045.4.3.3': { kind: 'ecdsa', hash: 'sha384' },
-  '1.2.840.10045.4.3.4': { kind: 'ecdsa', hash: 'sha512' },
+  [OID.sha1WithRSAEncryption]: { kind: 'rsa', hash: 'sha1' },
+  [OID.sha224WithRSAEncryption]: { kind: 'rsa', hash: 'sha224' },
+  [OID.sha256WithRSAEncryption]: { kind: 'rsa', hash: 'sha256' },
+  [OID.sha384WithRSAEncryption]: { kind: 'rsa', hash: 'sha384' },
+  [OID.sha512WithRSAEncryption]: { kind: 'rsa', hash: 'sha512' },
+  [OID.ecdsaWithSHA1]: { kind: 'ecdsa', hash: 'sha1' },
+  [OID.ecdsaWithSHA256]: { kind: 'ecdsa', hash: 'sha256' },
+  [OID.ecdsaWithSHA384]: { kind: 'ecdsa', hash: 'sha384' },
+  [OID.ecdsaWithSHA512]: { kind: 'ecdsa', hash: 'sha512' },
 };
 
 export interface ContentCipher {
@@ -78,16 +79,12 @@ export interface ContentCipher {
   ivLength: number;
 }
 
+export const AES_128_CBC: ContentCipher = { oid: OID.aes128Cbc, name: 'aes-128-cbc', keyLength: 16, ivLength: 16 };
+export const AES_256_CBC: ContentCipher = { oid: OID.aes256Cbc, name: 'aes-256-cbc', keyLength: 32, ivLength: 16 };
+export const DES_EDE3_CBC: ContentCipher = { oid: OID.desEde3Cbc, name: 'des-ede3-cbc', keyLength: 24, ivLength: 8 };
+const AES_192_CBC: ContentCipher = { oid: OID.aes192Cbc, name: 'aes-192-cbc', keyLength: 24, ivLength: 16 };
 /** Content encryption: AES-CBC and 3DES (single DES, RC2 and the rest are refused: badAlg). */
-export const CIPHERS: Readonly<Record<string, ContentCipher>> = {
-  '2.16.840.1.101.3.4.1.2': { oid: '2.16.840.1.101.3.4.1.2', name: 'aes-128-cbc', keyLength: 16, ivLength: 16 },
-  '2.16.840.1.101.3.4.1.22': { oid: '2.16.840.1.101.3.4.1.22', name: 'aes-192-cbc', keyLength: 24, ivLength: 16 },
-  '2.16.840.1.101.3.4.1.42': { oid: '2.16.840.1.101.3.4.1.42', name: 'aes-256-cbc', keyLength: 32, ivLength: 16 },
-  '1.2.840.113549.3.7': { oid: '1.2.840.113549.3.7', name: 'des-ede3-cbc', keyLength: 24, ivLength: 8 },
-};
-export const AES_256_CBC = CIPHERS['2.16.840.1.101.3.4.1.42'] as ContentCipher;
-export const AES_128_CBC = CIPHERS['2.16.840.1.101.3.4.1.2'] as ContentCipher;
-export const DES_EDE3_CBC = CIPHERS['1.2.840.113549.3.7'] as ContentCipher;
+export const CIPHERS: Readonly<Record<string, ContentCipher>> = Object.fromEntries([AES_128_CBC, AES_192_CBC, AES_256_CBC, DES_EDE3_CBC].map((c) => [c.oid, c]));
 
 /** What GetCACaps advertises (RFC 8894 §3.5.2); see CLIENTS.md for why exactly these. */
 export const CA_CAPABILITIES = ['AES', 'DES3', 'POSTPKIOperation', 'Renewal', 'SHA-256', 'SHA-384', 'SHA-512', 'SCEPStandard'] as const;

@@ -15,6 +15,7 @@ import type { CoreServices } from '../../src/core/protocol.js';
 import { isDependencyDown, RETRY_AFTER_SECONDS } from '../../src/core/unavailable.js';
 import type { Constraint, ProductRecord } from '../../src/core/types.js';
 import type { ParsedCsr } from '../../src/pki/csr.js';
+import { comparableName, namesOfCsr } from '../../src/pki/names.js';
 import type { ScepDb } from './db.js';
 
 export const DEFAULT_CHALLENGE_TTL_S = 3600;
@@ -32,11 +33,6 @@ const hashOf = (challenge: string): string => createHash('sha256').update(challe
 export function subjectName(subject: string): string {
   const cn = /(?:^|[,/+])\s*CN\s*=\s*([^,/+]+)/i.exec(subject);
   return (cn ? (cn[1] as string) : subject).trim().toLowerCase();
-}
-
-/** Every name a CSR asks for: its CN and its subjectAltNames. */
-export function namesOf(csr: ParsedCsr): string[] {
-  return [...(csr.subject.commonName ? [csr.subject.commonName] : []), ...csr.san.dns, ...csr.san.ip, ...csr.san.email, ...csr.san.uri].map((n) => n.toLowerCase());
 }
 
 export class Challenges {
@@ -96,8 +92,10 @@ export class Challenges {
     if (oneTime.expiresAt.getTime() <= now) return refuse('it has expired');
     const constraints: Constraint[] = [];
     if (oneTime.subject) {
-      const extra = namesOf(context.csr).filter((n) => n !== oneTime.subject);
-      if (extra.length || !namesOf(context.csr).length) return refuse(`it was issued for ${oneTime.subject} only`);
+      const asked = namesOfCsr(context.csr);
+      const bound = comparableName(oneTime.subject);
+      const extra = asked.filter((n) => n !== bound);
+      if (extra.length || !asked.length) return refuse(`it was issued for ${oneTime.subject} only`);
       constraints.push({ kind: 'namesWithin', names: [oneTime.subject] });
     }
     if (!(await this.db.consumeChallenge(oneTime.id, context.usedBy, now))) return refuse('it has been used already');

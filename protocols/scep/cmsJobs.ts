@@ -5,7 +5,12 @@
 import type { KeyObject } from 'node:crypto';
 import type * as pkijs from 'pkijs';
 import { CIPHERS, type DigestName, type FailInfo, type PkiStatus } from './algorithms.js';
-import { buildCertRep, buildEnvelope, certsOnly, MalformedMessage, openEnvelope, parseCertificate, readPkiMessage, ScepFailure, type CertRef, type PkiMessage, type ReplyTo, type Signer } from './cms.js';
+import { certsOnlyPkcs7 } from '../../src/pki/pkcs7.js';
+import { buildCertRep } from './certRep.js';
+import { parseCertificate, type CertRef, type Signer } from './certRef.js';
+import { buildEnvelope, openEnvelope } from './envelope.js';
+import { MalformedMessage, ScepFailure } from './messageErrors.js';
+import { readPkiMessage, type PkiMessage, type ReplyTo } from './pkiMessage.js';
 
 /** An RA a request may be encrypted to. `der` and `key` may be left out once the thread has them. */
 export interface RecipientMaterial {
@@ -100,7 +105,7 @@ async function reply(job: ReplyJob): Promise<Uint8Array> {
     if (!cipher) throw new Error(`no cipher ${job.success.cipherOid}`);
     const { recipient } = job.success;
     envelope = buildEnvelope(
-      certsOnly(job.success.certificates.map(asBuffer), job.success.crls.map(asBuffer)),
+      certsOnlyPkcs7(job.success.certificates.map(asBuffer), job.success.crls.map(asBuffer)),
       { issuerDer: asBuffer(recipient.issuerDer), serial: asBuffer(recipient.serial), publicKey: recipient.publicKey },
       cipher,
     );

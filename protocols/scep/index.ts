@@ -2,6 +2,7 @@
 // (/v1/scep/challenges), the RA certificates, and SCEP's own tables.
 import express from 'express';
 import type { ProtocolModule } from '../../src/core/protocol.js';
+import { resealKey } from '../../src/core/sealing.js';
 import { challengeRoutes, Challenges } from './challenges.js';
 import { CmsPool } from './cmsPool.js';
 import { resealRaKeys, ScepDb } from './db.js';
@@ -51,13 +52,7 @@ export const scepProtocol: ProtocolModule = {
     };
   },
   async resealUnder({ tables, from, to }) {
-    const ra_keys = await resealRaKeys(tables(), (envelope, id) => {
-      try {
-        return to.sealKey(from.openKey(envelope));
-      } catch (e) {
-        throw new Error(`the SCEP RA key ${id} does not open under the current master key: ${(e as Error).message}`, { cause: e });
-      }
-    });
+    const ra_keys = await resealRaKeys(tables(), (envelope, id) => resealKey(from, to, envelope, `the SCEP RA key ${id}`));
     return { ra_keys };
   },
 };

@@ -9,10 +9,14 @@ import type { Grant, Outcome } from '../../src/core/enrollmentService.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import type { CertificateRecord, Constraint, EnrollmentRequest, ProductRecord } from '../../src/core/types.js';
 import { CsrError, parseCsr, type ParsedCsr } from '../../src/pki/csr.js';
+import { namesOfCertificate } from '../../src/pki/names.js';
 import { fromPem } from '../../src/pki/pem.js';
 import { MESSAGE_TYPE, type FailInfo } from './algorithms.js';
 import type { ChallengeCheck, Challenges } from './challenges.js';
-import { MalformedMessage, parseCertificate, readIssuerAndSerial, ScepFailure, UNKNOWN_RECIPIENT, type PkiMessage, type ReplyTo } from './cms.js';
+import { parseCertificate } from './certRef.js';
+import { UNKNOWN_RECIPIENT } from './envelope.js';
+import { MalformedMessage, ScepFailure } from './messageErrors.js';
+import { readIssuerAndSerial, type PkiMessage, type ReplyTo } from './pkiMessage.js';
 import { asBuffer } from './cmsJobs.js';
 import type { CmsRunner } from './cmsPool.js';
 import type { LoadedRa, RaCertificates } from './ra.js';
@@ -171,8 +175,7 @@ export class PkiOperations {
     if (certificate.productId !== product.id) return { failInfo: 'badRequest', reason: 'the certificate was issued under another product' };
     if (certificate.revokedAt) return { failInfo: 'badRequest', reason: 'the certificate being renewed is revoked' };
     if (certificate.validTo.getTime() <= Date.now()) return { failInfo: 'badRequest', reason: 'the certificate being renewed has expired' };
-    const names = [...(certificate.commonName ? [certificate.commonName] : []), ...certificate.sanDns, ...certificate.sanIp, ...certificate.sanEmail, ...certificate.sanUri];
-    return { certificate, names: [...new Set(names.map((n) => n.toLowerCase()))] };
+    return { certificate, names: namesOfCertificate(certificate) };
   }
 
   private async poll(product: ProductRecord, message: PkiMessage): Promise<Answer> {

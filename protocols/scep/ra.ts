@@ -15,7 +15,7 @@ import type { CaRecord } from '../../src/core/types.js';
 import { encodeName } from '../../src/pki/name.js';
 import { OID } from '../../src/pki/oids.js';
 import { fromPem } from '../../src/pki/pem.js';
-import { certRef, parseCertificate, type CertRef } from './cms.js';
+import { certRef, parseCertificate, type CertRef } from './certRef.js';
 import type { RaRecord, ScepDb } from './db.js';
 
 export interface LoadedRa extends CertRef {

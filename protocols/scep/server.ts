@@ -5,11 +5,13 @@
 // Content-Type says.
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { sourceIpOf } from '../../src/auth/ipAllowlist.js';
+import { decodeLenientBase64 } from '../../src/pki/base64.js';
 import type { CoreServices } from '../../src/core/protocol.js';
-import { isDependencyDown, RETRY_AFTER_SECONDS } from '../../src/core/unavailable.js';
+import { classifyFailure, logFailure, plainAnswerOf } from '../../src/core/failure.js';
 import type { ProductRecord } from '../../src/core/types.js';
+import { certsOnlyPkcs7 } from '../../src/pki/pkcs7.js';
 import { CA_CAPABILITIES } from './algorithms.js';
-import { certsOnly, MalformedMessage } from './cms.js';
+import { MalformedMessage } from './messageErrors.js';
 import type { PkiOperations } from './operations.js';
 import type { RaCertificates } from './ra.js';
 
@@ -48,9 +50,9 @@ export function queryOf(url: string): Map<string, string> {
 
 /** Base64 as SCEP clients send it: whitespace and line breaks anywhere, sometimes base64url. */
 export function decodeBase64Message(text: string): Buffer {
-  const compact = text.replace(/\s+/g, '').replace(/-/g, '+').replace(/_/g, '/');
-  if (!compact || !/^[A-Za-z0-9+/]+={0,2}$/.test(compact) || compact.replace(/=+$/, '').length % 4 === 1) throw new BadRequest('message is not base64');
-  return Buffer.from(compact, 'base64');
+  const der = decodeLenientBase64(text, { url: true });
+  if (!der?.length) throw new BadRequest('message is not base64');
+  return der;
 }
 
 /** A POST body is DER; a few clients send it base64-encoded instead. */
@@ -112,8 +114,7 @@ export class ScepServer {
   }
 
   private async productOf(label: string | undefined): Promise<ProductRecord> {
-    const all = await this.core.queries.productList();
-    const product = label === undefined ? (all.find((p) => p.name === 'default') ?? all[0]) : all.find((p) => p.name === label);
+    const product = await this.core.enrollments.productForLabel(label);
     if (!product) throw new BadRequest(label === undefined ? 'no product to enroll under' : `no SCEP service for product ${JSON.stringify(label.slice(0, 100))}`, 404);
     return product;
   }
@@ -124,7 +125,7 @@ export class ScepServer {
     const cached = this.caCerts.get(product.caId);
     if (cached?.raId === ra.id) return cached.body;
     const view = await this.operations.caView(product.caId);
-    const body = certsOnly([ra.der, ...view.chain]);
+    const body = certsOnlyPkcs7([ra.der, ...view.chain]);
     this.caCerts.set(product.caId, { raId: ra.id, body });
     return body;
   }
@@ -134,13 +135,10 @@ export class ScepServer {
     const text = (status: number, message: string) => res.status(status).type('text/plain').send(`${message}\n`);
     if (err instanceof BadRequest) return void text(err.status, err.message);
     if (err instanceof MalformedMessage) return void text(400, `not a pkiMessage this server can answer: ${err.message}`);
-    const e = err as { status?: number; type?: string };
-    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return void text(e.status, e.type === 'entity.too.large' ? 'the message is too large' : 'bad request');
-    if (isDependencyDown(err)) {
-      res.set('Retry-After', String(RETRY_AFTER_SECONDS));
-      return void text(503, 'temporarily unavailable, try again later');
-    }
-    this.core.log.error({ err, path: req.path }, 'unhandled error in the SCEP front-end');
-    text(500, 'internal error');
+    const failure = classifyFailure(err);
+    logFailure(this.core.log, failure, 'the SCEP front-end', req.path);
+    const answer = plainAnswerOf(failure);
+    res.set(answer.headers);
+    text(answer.status, answer.sentence);
   }
 }

@@ -4,7 +4,7 @@
 import express, { type Request, type Response, type Router } from 'express';
 import type { Logger } from 'pino';
 import type { CoreServices, CrlReads, MountedProtocol, ProtocolModule } from '../../src/core/protocol.js';
-import { isDependencyDown, RETRY_AFTER_SECONDS } from '../../src/core/unavailable.js';
+import { classifyFailure, logFailure, plainAnswerOf } from '../../src/core/failure.js';
 import { crlToPem } from '../../src/pki/crl.js';
 import { fromPem } from '../../src/pki/pem.js';
 import { CrlWatcher } from './crlWatcher.js';
@@ -98,19 +98,11 @@ function createStatusRouter(reads: Pick<StatusReads, 'caById'>, crls: CrlReads, 
   });
 
   router.use((err: unknown, req: Request, res: Response, next: (e?: unknown) => void) => {
-    const e = err as { status?: number; type?: string };
     if (res.headersSent) return next(err);
-    // The client's fault (a path that does not decode): answer in kind.
-    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-      res.status(e.status).type('text/plain').send('bad request\n');
-      return;
-    }
-    if (isDependencyDown(err)) {
-      res.status(503).set('Retry-After', String(RETRY_AFTER_SECONDS)).type('text/plain').send('temporarily unavailable, try again later\n');
-      return;
-    }
-    log.error({ err: (err as Error).message }, 'status endpoint failed');
-    res.status(500).type('text/plain').send('internal error\n');
+    const failure = classifyFailure(err);
+    logFailure(log, failure, 'the status endpoints', req.path);
+    const answer = plainAnswerOf(failure);
+    res.status(answer.status).set(answer.headers).type('text/plain').send(`${answer.sentence}\n`);
   });
   return router;
 }

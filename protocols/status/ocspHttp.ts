@@ -4,11 +4,11 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { OcspAnswer, OcspResponder } from './ocspResponder.js';
+import { decodeLenientBase64 } from '../../src/pki/base64.js';
 import { ocspErrorResponse } from '../../src/pki/ocsp.js';
 
 export const MAX_OCSP_REQUEST = 16 * 1024;
 const MAX_GET_PATH = Math.ceil((MAX_OCSP_REQUEST * 4) / 3) * 3; // base64, every byte %-escaped at worst
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 type Headers = Record<string, string | number>;
 
 function send(res: ServerResponse, der: Buffer, extra?: Headers): void {
@@ -66,8 +66,7 @@ export function requestFromPath(encoded: string): Buffer | null {
   } catch {
     return null;
   }
-  const b64 = text.replace(/\s+/g, '');
-  return BASE64.test(b64) ? Buffer.from(b64, 'base64') : null;
+  return decodeLenientBase64(text);
 }
 
 /**

@@ -14,7 +14,8 @@ import type { CredentialStatus, Store } from '../store/types.js';
 import { CidrError, ipAllowed, parseCidr } from './ipAllowlist.js';
 import { LoginThrottle, RefusalAudit, type LoginThrottleSettings } from './loginThrottle.js';
 import { mayIssueUnder } from './permissions.js';
-import { newCredentialId, newSecret, parseApiKey, SecretBox, secretMatches } from './secrets.js';
+import { SecretBox } from './envelope.js';
+import { newCredentialId, newSecret, parseApiKey, secretMatches } from './secrets.js';
 import { looksLikeJwt, TokenIssuer } from './tokens.js';
 
 /** What a caller presented, per protocol. */

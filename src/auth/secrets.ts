@@ -2,8 +2,9 @@
 // where we only ever compare (`rest`, `est`: 256 random bits, so a slow hash buys nothing), and
 // AES-256-GCM under a key derived from the master key where the protocol needs the secret itself
 // (`acme`: the EAB HMAC key; `scep`: the challenge the operator hands to an MDM).
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { CredentialType } from '../core/types.js';
+import type { SecretBox } from './envelope.js';
 
 /** A REST API key: cg_<credential id, 16 hex>_<secret, 43 base64url chars = 256 bits>. */
 const API_KEY = /^cg_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
@@ -20,54 +21,6 @@ export const sha256Hex = (text: string): string => createHash('sha256').update(t
 /** Keys for what the master key protects besides CA keys, one per purpose. */
 export function deriveKey(masterKey: string, purpose: string): Buffer {
   return Buffer.from(hkdfSync('sha256', masterKey, 'certgate', purpose, 32));
-}
-
-/**
- * AES-256-GCM under one derived key: `v1.<iv>.<ciphertext>.<tag>`, base64url. `context` is
- * authenticated data, so an envelope moved to another row (another context) does not open.
- */
-export class AesGcmSeal {
-  constructor(private readonly key: Buffer) {}
-
-  seal(plain: Buffer, context: string | Buffer): string {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
-    cipher.setAAD(Buffer.from(context));
-    const ct = Buffer.concat([cipher.update(plain), cipher.final()]);
-    return ['v1', iv.toString('base64url'), ct.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
-  }
-
-  /** Null when the envelope does not open (another key, another context, altered). */
-  open(envelope: string, context: string | Buffer): Buffer | null {
-    const [v, iv, ct, tag] = envelope.split('.');
-    if (v !== 'v1' || !iv || ct === undefined || !tag) return null;
-    try {
-      const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url'));
-      decipher.setAAD(Buffer.from(context));
-      decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-      return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]);
-    } catch {
-      return null;
-    }
-  }
-}
-
-/** Seals a secret to one credential: the id is authenticated data, so a ciphertext moved to another row does not open. */
-export class SecretBox {
-  private readonly seal_: AesGcmSeal;
-
-  constructor(masterKey: string) {
-    this.seal_ = new AesGcmSeal(deriveKey(masterKey, 'credential secrets'));
-  }
-
-  seal(secret: string, credentialId: string): string {
-    return this.seal_.seal(Buffer.from(secret, 'utf8'), `certgate-credential:${credentialId}`);
-  }
-
-  /** Null when the envelope does not open (another master key, another credential, altered). */
-  open(envelope: string, credentialId: string): string | null {
-    return this.seal_.open(envelope, `certgate-credential:${credentialId}`)?.toString('utf8') ?? null;
-  }
 }
 
 /** What the holder is given once, and what is stored. */

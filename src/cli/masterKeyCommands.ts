@@ -5,7 +5,7 @@
 // crash leaves either the old key with the old data, or the new data with the new key beside it.
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ENV_NAMES, type Config } from '../config.js';
+import { ENV_NAMES, MASTER_KEY_MIN_LENGTH, type Config } from '../config.js';
 import { AppError } from '../core/errors.js';
 import type { ProtocolModule } from '../core/protocol.js';
 import { rekeyDeployment, type RekeyCounts } from '../core/rekey.js';
@@ -14,8 +14,6 @@ import { openRuntime } from '../runtime.js';
 import { jsonOption, print, type CliKit } from './kit.js';
 
 export const NEW_MASTER_KEY_ENV = 'CERTGATE_NEW_MASTER_KEY';
-/** The same floor as the master key's own (config.ts). */
-const MIN_KEY_LENGTH = 16;
 
 function readNewKey(file: string | undefined): string {
   const fromEnv = process.env[NEW_MASTER_KEY_ENV];
@@ -32,7 +30,7 @@ function readNewKey(file: string | undefined): string {
   } else {
     throw new AppError('bad_request', `no new master key: give --new-key-file FILE or set ${NEW_MASTER_KEY_ENV} (e.g. from \`openssl rand -base64 32\`); never as an argument`);
   }
-  if (key.length < MIN_KEY_LENGTH) throw new AppError('bad_request', `the new master key must be at least ${MIN_KEY_LENGTH} characters`);
+  if (key.length < MASTER_KEY_MIN_LENGTH) throw new AppError('bad_request', `the new master key must be at least ${MASTER_KEY_MIN_LENGTH} characters`);
   return key;
 }
 

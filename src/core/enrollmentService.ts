@@ -79,6 +79,10 @@ export type Outcome =
 // Products change rarely and only through an operator; a few seconds of staleness across
 // processes is the price of not reading them on every request.
 const PRODUCT_CACHE_MS = 5_000;
+
+/** The product a protocol route without a label issues under (`init` creates it). */
+export const DEFAULT_PRODUCT = 'default';
+
 /** How often a front-end waiting for an outcome reads the store besides listening to the queue. */
 export const OUTCOME_RECHECK_MS = 1_000;
 
@@ -119,21 +123,34 @@ export class EnrollmentService {
     this.products = new TtlCache(PRODUCT_CACHE_MS);
   }
 
+  /** A product from the cached list, else from the store (one created since the list was read). */
+  private async findProduct(match: (p: ProductRecord) => boolean): Promise<ProductRecord | undefined> {
+    return (await this.products.get('all', () => this.store.products.list())).find(match) ?? (await this.store.products.list()).find(match);
+  }
+
+  /**
+   * The product a protocol route's label names (ACME's directory, EST's and SCEP's paths); without
+   * a label, the product named `default`, else the first one. undefined when there is none, for
+   * the protocol to answer in its own form.
+   */
+  async productForLabel(label: string | undefined): Promise<ProductRecord | undefined> {
+    if (label !== undefined) return this.findProduct((p) => p.name === label);
+    return (await this.findProduct((p) => p.name === DEFAULT_PRODUCT)) ?? this.findProduct(() => true);
+  }
+
   async resolveProduct(ref: ProductRef): Promise<ProductRecord> {
-    const find = async (match: (p: ProductRecord) => boolean): Promise<ProductRecord | undefined> =>
-      (await this.products.get('all', () => this.store.products.list())).find(match) ?? (await this.store.products.list()).find(match);
     if ('id' in ref) {
-      const product = await find((p) => p.id === ref.id);
+      const product = await this.findProduct((p) => p.id === ref.id);
       if (!product) throw notFound(`product ${ref.id} not found`);
       return product;
     }
     if ('name' in ref) {
-      const product = await find((p) => p.name === ref.name);
+      const product = await this.findProduct((p) => p.name === ref.name);
       if (!product) throw notFound(`no product named "${ref.name}"`);
       return product;
     }
     // A CA's default product is the first one created for it (`init` creates one per issuing CA).
-    const product = await find((p) => p.caId === ref.caId);
+    const product = await this.findProduct((p) => p.caId === ref.caId);
     if (!product && !(await this.store.cas.get(ref.caId))) throw notFound(`CA ${ref.caId} not found`);
     if (!product) throw unprocessable(`CA ${ref.caId} has no product to issue under; create one with "certgate product create"`);
     return product;

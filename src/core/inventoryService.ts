@@ -3,7 +3,7 @@
 // revoked or published by certgate), removal, and where each certificate is deployed.
 import { X509Certificate } from 'node:crypto';
 import { AUDIT } from '../audit/actions.js';
-import { DerError, normalizeSerialHex } from '../pki/der.js';
+import { serialFromText } from '../pki/serial.js';
 import { certificatesInPem, chainProblem, ForeignCertificateError, readForeignCertificate, storedDnCandidates, type ForeignCertificate } from '../pki/foreignCertificate.js';
 import { customFieldProblems, MAX_CUSTOM_FIELD_LENGTH } from '../policy/customFields.js';
 import { parseProductTemplate } from '../policy/productSchema.js';
@@ -139,7 +139,7 @@ export class InventoryService {
 
   /** Records another CA's revocation of a certificate imported from it. */
   async markRevoked(input: MarkRevokedInput, by: AuditContext, authorize: AuthorizeOn): Promise<InventoryRecord> {
-    const serial = serialOrRefuse(input.serialNumber);
+    const serial = serialFromText(input.serialNumber, (reason) => badRequest(`serialNumber: ${reason}`));
     const revokedAt = input.revokedAt ?? new Date();
     if (revokedAt.getTime() > Date.now() + CLOCK_SKEW_MS) throw unprocessable('revokedAt is in the future');
     let found: InventoryRecord | undefined;
@@ -317,14 +317,5 @@ function namesAsIssuer(cert: ForeignCertificate, ca: X509Certificate): boolean {
     return cert.x509.checkIssued(ca);
   } catch {
     return false;
-  }
-}
-
-function serialOrRefuse(text: string): string {
-  try {
-    return normalizeSerialHex(text.replace(/[:\s]/g, ''));
-  } catch (e) {
-    if (e instanceof DerError) throw badRequest(`serialNumber: ${e.message}`);
-    throw e;
   }
 }

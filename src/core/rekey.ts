@@ -7,14 +7,13 @@ import { sql, type Kysely } from 'kysely';
 import { AUDIT, CLI_ACTOR } from '../audit/actions.js';
 import { chainKeyOf, type ChainHead } from '../audit/chain.js';
 import { checkpointKeyOf } from '../audit/checkpoint.js';
-import { SecretBox } from '../auth/secrets.js';
+import { SecretBox } from '../auth/envelope.js';
 import { appendAudit, AUDIT_LOCK_KEY, KyselyAuditStore, resealTrail } from '../store/audit.js';
 import { KyselyWriter } from '../store/kyselyWriter.js';
 import type { Database } from '../store/schema.js';
 import type { Store } from '../store/types.js';
-import { AppError } from './errors.js';
 import type { ProtocolModule, ResealContext } from './protocol.js';
-import { createSealing, keyEnvelopeKind, type Sealing } from './sealing.js';
+import { createSealing, keyEnvelopeKind, RekeyRefused, resealKey, resealSecret } from './sealing.js';
 import { guardOf, guardTables, type TableGuard } from './tableGuard.js';
 import type { AuditEntry } from './types.js';
 
@@ -41,21 +40,6 @@ export interface RekeyOptions {
 
 /** Rows read per step of a walk over a table that may be large (escrowed keys, the trail). */
 const PAGE = 500;
-
-/** The rotation refuses: nothing was changed. */
-export class RekeyRefused extends AppError {
-  constructor(message: string) {
-    super('bad_request', message);
-  }
-}
-
-function reopenKey(from: Sealing, to: Sealing, envelope: string, what: string): string {
-  try {
-    return to.sealKey(from.openKey(envelope));
-  } catch (e) {
-    throw new RekeyRefused(`${what} does not open under the current master key (${(e as Error).message}); nothing was rotated`);
-  }
-}
 
 /**
  * Rotates in one transaction: checks the audit chain under the old key (a broken one is refused:
@@ -88,12 +72,12 @@ export async function rekeyDeployment(o: RekeyOptions): Promise<RekeyResult> {
     for (const ca of await tx.selectFrom('cas').select(['id', 'name', 'encrypted_key']).execute()) {
       // A passphrase-protected CA key is the operator's to keep; the master key never opened it.
       if (keyEnvelopeKind(ca.encrypted_key) !== 'master') continue;
-      await tx.updateTable('cas').set({ encrypted_key: reopenKey(from, to, ca.encrypted_key, `the key of CA "${ca.name}"`) }).where('id', '=', ca.id).execute();
+      await tx.updateTable('cas').set({ encrypted_key: resealKey(from, to, ca.encrypted_key, `the key of CA "${ca.name}"`) }).where('id', '=', ca.id).execute();
       add('ca_keys', 1);
     }
     for (const s of await tx.selectFrom('ocsp_signers').select(['id', 'encrypted_key']).execute()) {
       if (keyEnvelopeKind(s.encrypted_key) !== 'master') continue;
-      await tx.updateTable('ocsp_signers').set({ encrypted_key: reopenKey(from, to, s.encrypted_key, `the OCSP signer key ${s.id}`) }).where('id', '=', s.id).execute();
+      await tx.updateTable('ocsp_signers').set({ encrypted_key: resealKey(from, to, s.encrypted_key, `the OCSP signer key ${s.id}`) }).where('id', '=', s.id).execute();
       add('ocsp_signer_keys', 1);
     }
     for (let after = ''; ; ) {
@@ -106,7 +90,7 @@ export async function rekeyDeployment(o: RekeyOptions): Promise<RekeyResult> {
         .limit(PAGE)
         .execute();
       for (const r of page) {
-        await tx.updateTable('enrollment_requests').set({ escrowed_key: reopenKey(from, to, r.escrowed_key as string, `the escrowed key of request ${r.id}`) }).where('id', '=', r.id).execute();
+        await tx.updateTable('enrollment_requests').set({ escrowed_key: resealKey(from, to, r.escrowed_key as string, `the escrowed key of request ${r.id}`) }).where('id', '=', r.id).execute();
       }
       add('escrowed_keys', page.length);
       if (page.length < PAGE) break;
@@ -115,11 +99,7 @@ export async function rekeyDeployment(o: RekeyOptions): Promise<RekeyResult> {
     // acme (EAB HMAC keys) and scep (static challenges) are sealed; rest and est keep only a hash.
     const sealedCredentials = await tx.selectFrom('credentials').select(['id', 'type', 'secret', 'previous_secret']).where('type', 'in', ['acme', 'scep']).execute();
     for (const c of sealedCredentials) {
-      const reseal = (stored: string, which: string): string => {
-        const plain = oldBox.open(stored, c.id);
-        if (plain === null) throw new RekeyRefused(`the ${which} secret of ${c.type} credential ${c.id} does not open under the current master key; nothing was rotated`);
-        return newBox.seal(plain, c.id);
-      };
+      const reseal = (stored: string, which: string): string => resealSecret(oldBox, newBox, stored, c.id, `the ${which} secret of ${c.type} credential ${c.id}`);
       const secret = reseal(c.secret, 'current');
       const previous = c.previous_secret === null ? null : reseal(c.previous_secret, 'previous');
       await tx.updateTable('credentials').set({ secret, previous_secret: previous }).where('id', '=', c.id).execute();

@@ -1,11 +1,13 @@
 // The one service that seals private keys and secrets under the master key. Front-ends get this,
 // never the master key itself: what they hold can seal and open envelopes, and nothing else (it
 // cannot derive a key for another purpose, nor open a CA key protected by a passphrase).
-// ca/keyProtection (scrypt envelopes, the same as CA keys) and auth/secrets (HKDF per purpose)
+// ca/keyProtection (scrypt envelopes, the same as CA keys) and auth/envelope (HKDF per purpose)
 // stay the implementation underneath, so envelopes already stored keep opening.
 import type { KeyObject } from 'node:crypto';
-import { AesGcmSeal, deriveKey } from '../auth/secrets.js';
+import { AesGcmSeal } from '../auth/envelope.js';
+import { deriveKey } from '../auth/secrets.js';
 import { decryptPrivateKey, encryptPrivateKey, envelopeSecretKind, KeyProtectionError } from '../ca/keyProtection.js';
+import { AppError } from './errors.js';
 
 /** Seals byte strings for one purpose; `context` is authenticated, so an envelope moved to another row does not open. */
 export interface SecretSeal {
@@ -50,4 +52,39 @@ export function createSealing(masterKey: string): Sealing {
       return seal;
     },
   };
+}
+
+/** `certgate master-key rotate` refuses: nothing was changed. */
+export class RekeyRefused extends AppError {
+  constructor(message: string) {
+    super('bad_request', message);
+  }
+}
+
+const doesNotOpen = (what: string, why?: string): RekeyRefused =>
+  new RekeyRefused(`${what} does not open under the current master key${why ? ` (${why})` : ''}; nothing was rotated`);
+
+/**
+ * A key envelope opened under the current master key and sealed under the new one, for a
+ * rotation; `what` names it in the refusal (e.g. 'the SCEP RA key 3f…') when it does not open.
+ */
+export function resealKey(from: Sealing, to: Sealing, envelope: string, what: string): string {
+  try {
+    return to.sealKey(from.openKey(envelope));
+  } catch (e) {
+    throw doesNotOpen(what, (e as Error).message);
+  }
+}
+
+/** Anything that seals a value to a context: a SecretSeal (bytes) or a credential SecretBox (text). */
+interface Reopens<T, C> {
+  seal(plain: T, context: C): string;
+  open(envelope: string, context: C): T | null;
+}
+
+/** resealKey for a sealed secret: opened with `from` and sealed with `to`, to the same context. */
+export function resealSecret<T, C>(from: Reopens<T, C>, to: Reopens<T, C>, envelope: string, context: C, what: string): string {
+  const plain = from.open(envelope, context);
+  if (plain === null) throw doesNotOpen(what);
+  return to.seal(plain, context);
 }

@@ -1,5 +1,6 @@
-import { children, content, decodeTime, expectTag, raw, readNode, readOid, serialHexOfInteger, type DerNode } from './der.js';
+import { children, content, decodeTime, expectTag, raw, readNode, readOid, type DerNode } from './der.js';
 import { OID } from './oids.js';
+import { serialHexOfInteger } from './serial.js';
 
 export interface CertificateBasics {
   serialHex: string;

@@ -15,7 +15,6 @@ import {
   explicit,
   headerLength,
   implicitPrimitive,
-  normalizeSerialHex,
   octetString,
   oid,
   sequence,
@@ -31,6 +30,7 @@ import {
 } from './der.js';
 import { OID } from './oids.js';
 import { toPem } from './pem.js';
+import { normalizeSerialHex } from './serial.js';
 
 export type { RevocationReason };
 
@@ -67,12 +67,6 @@ export interface CrlInput {
   entries: CrlEntry[];
 }
 
-const CRL_OID = {
-  cRLNumber: '2.5.29.20',
-  reasonCode: '2.5.29.21',
-  invalidityDate: '2.5.29.24',
-} as const;
-
 export function crlToPem(der: Uint8Array): string {
   return toPem('X509 CRL', der);
 }
@@ -85,12 +79,12 @@ function extension(id: string, value: Buffer): Buffer {
 
 /** The reasonCode entry extension for each code, encoded once. */
 const REASON_EXTENSIONS: ReadonlyMap<RevocationReason, Buffer> = new Map(
-  REVOCATION_REASONS.map((r) => [r, extension(CRL_OID.reasonCode, tlv(0x0a, Buffer.from([REVOCATION_REASON_CODES[r]])))] as const),
+  REVOCATION_REASONS.map((r) => [r, extension(OID.reasonCode, tlv(0x0a, Buffer.from([REVOCATION_REASON_CODES[r]])))] as const),
 );
 
 /** invalidityDate extension up to its GeneralizedTime (17 octets): SEQUENCE { OID, OCTET STRING { … } }. */
 const INVALIDITY_PREFIX = (() => {
-  const oidDer = oid(CRL_OID.invalidityDate);
+  const oidDer = oid(OID.invalidityDate);
   const timeLen = 17;
   return Buffer.concat([Buffer.from([0x30, oidDer.length + 2 + timeLen]), oidDer, Buffer.from([0x04, timeLen])]);
 })();
@@ -175,7 +169,7 @@ export function buildCrl(input: CrlInput, signer: Signer): Buffer {
   if (input.authorityKeyId) {
     crlExts.push(extension(OID.authorityKeyIdentifier, sequence(implicitPrimitive(0, input.authorityKeyId))));
   }
-  crlExts.push(extension(CRL_OID.cRLNumber, crlNumberInteger(input.crlNumber)));
+  crlExts.push(extension(OID.cRLNumber, crlNumberInteger(input.crlNumber)));
   const parts: Buffer[] = [
     smallInteger(1), // v2
     alg.der,

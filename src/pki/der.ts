@@ -160,36 +160,6 @@ export function generalizedTime(d: Date, what = 'time'): Buffer {
   return out;
 }
 
-// ---------- serial numbers ----------
-// certgate keeps a serial as the lower-case hex of its positive magnitude, with no leading zero
-// byte (RFC 5280 §4.1.2.2: positive, at most 20 octets from a conforming CA).
-
-const HEX = /^[0-9a-fA-F]+$/;
-
-/** Any hex spelling of a positive serial, in certgate's form. */
-export function normalizeSerialHex(hex: string): string {
-  if (typeof hex !== 'string' || !HEX.test(hex)) throw new DerError(`bad serial number "${String(hex).slice(0, 80)}"`);
-  let h = hex.length % 2 ? `0${hex}` : hex;
-  let start = 0;
-  while (start < h.length - 2 && h.charCodeAt(start) === 0x30 && h.charCodeAt(start + 1) === 0x30) start += 2;
-  if (start) h = h.slice(start);
-  if (h === '00') throw new DerError('serial number must be positive');
-  return h.toLowerCase();
-}
-
-/** A serial INTEGER's content octets in certgate's form; they must be minimally encoded and not negative. */
-export function serialHexOfInteger(c: Uint8Array): string {
-  if (c.length === 0) throw new DerError('empty serial number');
-  const b0 = c[0] as number;
-  if (c.length > 1) {
-    const b1 = c[1] as number;
-    if ((b0 === 0x00 && b1 < 0x80) || (b0 === 0xff && b1 >= 0x80)) throw new DerError('serial number is not minimally encoded');
-  }
-  if (b0 & 0x80) throw new DerError('negative serial number');
-  const bytes = Buffer.from(c.buffer, c.byteOffset, c.byteLength);
-  return (b0 === 0 && c.length > 1 ? bytes.subarray(1) : bytes).toString('hex');
-}
-
 // ---------- decoding ----------
 
 export interface DerNode {

@@ -2,10 +2,11 @@
 // filters on, and the checks of an import (the chain it came with, whether one of our CAs signed it).
 import { X509Certificate } from 'node:crypto';
 import { readGeneralNames, type SubjectAltNames } from './csr.js';
-import { children, content, decodeTime, DerError, expectTag, normalizeSerialHex, raw, readNode, readOid, type DerNode } from './der.js';
+import { children, content, decodeTime, DerError, expectTag, raw, readNode, readOid, type DerNode } from './der.js';
 import { parseName } from './name.js';
 import { OID } from './oids.js';
 import { pemBlocks, PemError, toPem } from './pem.js';
+import { normalizeSerialHex } from './serial.js';
 import { readSpki } from './spki.js';
 
 export class ForeignCertificateError extends Error {

@@ -11,8 +11,9 @@ import { createHash, sign as cryptoSign } from 'node:crypto';
 import { REVOCATION_REASON_CODES } from '../core/types.js';
 import { keyIdentifier, publicKeyBits, signatureAlgorithmFor, type Signer } from './certificate.js';
 import { readCertificateBasics } from './certInfo.js';
-import { children, content, decodeOid, DerError, expectTag, generalizedTime, header, oid, raw, readNode, serialHexOfInteger, tlvOf, type DerNode } from './der.js';
+import { children, content, decodeOid, DerError, expectTag, generalizedTime, header, oid, raw, readNode, tlvOf, type DerNode } from './der.js';
 import { OID } from './oids.js';
+import { serialHexOfInteger } from './serial.js';
 
 /** Thrown by parseOcspRequest for any malformed or unsupported request: answer malformedRequest. */
 export class OcspRequestError extends Error {

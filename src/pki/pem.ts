@@ -1,3 +1,5 @@
+import { decodeLenientBase64 } from './base64.js';
+
 export class PemError extends Error {
   override readonly name = 'PemError';
 }
@@ -14,9 +16,9 @@ const BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
 export function pemBlocks(text: string): { label: string; der: Buffer }[] {
   const out: { label: string; der: Buffer }[] = [];
   for (const m of text.matchAll(BLOCK)) {
-    const body = (m[2] as string).replace(/\s+/g, '');
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body) || body.length % 4 !== 0) throw new PemError(`invalid base64 in ${m[1]} block`);
-    out.push({ label: m[1] as string, der: Buffer.from(body, 'base64') });
+    const der = decodeLenientBase64(m[2] as string, { padded: true });
+    if (!der) throw new PemError(`invalid base64 in ${m[1]} block`);
+    out.push({ label: m[1] as string, der });
   }
   return out;
 }

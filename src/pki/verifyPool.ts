@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { verifyCsrSignature, type CsrSignatureCheck } from './csr.js';
+import { SIGNATURE_HASH } from './oids.js';
 
 export interface SignatureVerifier {
   verify(check: CsrSignatureCheck): Promise<boolean>;
@@ -27,16 +28,6 @@ parentPort.on('message', (batch) => {
   parentPort.postMessage(out);
 });
 `;
-
-const HASH: Record<string, string | null> = {
-  '1.2.840.113549.1.1.11': 'sha256',
-  '1.2.840.113549.1.1.12': 'sha384',
-  '1.2.840.113549.1.1.13': 'sha512',
-  '1.2.840.10045.4.3.2': 'sha256',
-  '1.2.840.10045.4.3.3': 'sha384',
-  '1.2.840.10045.4.3.4': 'sha512',
-  '1.3.101.112': null,
-};
 
 interface Pending {
   resolve: (ok: boolean) => void;
@@ -77,12 +68,12 @@ export class ThreadedVerifier implements SignatureVerifier {
 
   verify(check: CsrSignatureCheck): Promise<boolean> {
     // Unsupported algorithms throw here, with the caller's stack, as verifyCsrSignature does.
-    if (!(check.signatureAlgorithm in HASH)) return Promise.resolve().then(() => verifyCsrSignature(check));
+    if (!Object.hasOwn(SIGNATURE_HASH, check.signatureAlgorithm)) return Promise.resolve().then(() => verifyCsrSignature(check));
     const id = this.nextId++;
     const slot = this.rr++ % this.workers.length;
     (this.queued[slot] as unknown[]).push({
       id,
-      hash: HASH[check.signatureAlgorithm],
+      hash: SIGNATURE_HASH[check.signatureAlgorithm],
       jwk: check.spki.jwk,
       spki: check.spki.jwk ? null : check.spkiDer,
       data: check.infoDer,

@@ -5,10 +5,10 @@ import { createHash } from 'node:crypto';
 import type { Constraint, ExtendedKeyUsage, KeyAlgorithm, KeyUsage, ProductTemplate, Rejection } from '../core/types.js';
 import type { SubjectAltNameSet } from '../pki/certificate.js';
 import type { ParsedCsr } from '../pki/csr.js';
-import { bytesToIp, ipToBytes } from '../pki/ip.js';
+import { canonicalIp, classifyName, comparableName, comparableNames } from '../pki/names.js';
 import { OID } from '../pki/oids.js';
 import { checkKey } from './goodKey.js';
-import { classifyName, refuseNames, type NameRefusal, type RequestedNames } from './names.js';
+import { refuseNames, type NameRefusal, type RequestedNames } from './names.js';
 import { buildSubject, MAX_COMMON_NAME } from './subject.js';
 
 export interface IssuanceProfile {
@@ -43,7 +43,6 @@ function namesRejection(refusals: NameRefusal[]): Rejection {
   };
 }
 
-const canonicalIp = (ip: string): string => bytesToIp(ipToBytes(ip) as Buffer);
 const unique = (xs: string[]): string[] => [...new Set(xs)];
 
 /**
@@ -67,10 +66,10 @@ function requestedNames(csr: ParsedCsr): { names: RequestedNames; refusals: Name
 }
 
 function constraintRefusal(c: Constraint, names: RequestedNames, spkiDer: Buffer): Rejection | null {
-  const asked = [...names.dns, ...names.ip, ...names.email, ...names.uri];
+  const asked = comparableNames(names);
   switch (c.kind) {
     case 'exactNames': {
-      const want = new Set(c.names.map((n) => n.toLowerCase()));
+      const want = new Set(c.names.map(comparableName));
       const extra = asked.filter((n) => !want.has(n));
       const missing = [...want].filter((n) => !asked.includes(n));
       if (!extra.length && !missing.length) return null;
@@ -82,7 +81,7 @@ function constraintRefusal(c: Constraint, names: RequestedNames, spkiDer: Buffer
       };
     }
     case 'namesWithin': {
-      const allowed = new Set(c.names.map((n) => n.toLowerCase()));
+      const allowed = new Set(c.names.map(comparableName));
       const extra = asked.filter((n) => !allowed.has(n));
       if (!extra.length) return null;
       return {

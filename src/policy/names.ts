@@ -3,6 +3,7 @@
 // whose answer is the one that counts.
 import { isIP } from 'node:net';
 import type { ProductTemplate } from '../core/types.js';
+import { EMAIL, isDnsName } from '../pki/names.js';
 
 export interface RequestedNames {
   dns: string[];
@@ -17,29 +18,10 @@ export interface NameRefusal {
   detail: string;
 }
 
-const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
-const MAX_DNS_NAME = 253;
-
-/**
- * A host name a publicly trusted or private CA may vouch for: lower case LDH labels (punycode
- * allowed), at least two of them (a single label such as `intranet` or `localhost` names a
- * different host on every network), no trailing dot, a top label that is not all digits (that
- * would be an IPv4 address in disguise), and an optional leading `*.` wildcard.
- */
-export function isDnsName(name: string): boolean {
-  if (name.length === 0 || name.length > MAX_DNS_NAME) return false;
-  const labels = (name.startsWith('*.') ? name.slice(2) : name).split('.');
-  if (labels.length < 2) return false;
-  if (/^\d+$/.test(labels[labels.length - 1] as string)) return false;
-  return labels.every((l) => LABEL.test(l));
-}
-
 function matchesSuffix(name: string, suffixes: readonly string[]): boolean {
   const base = name.startsWith('*.') ? name.slice(2) : name;
   return suffixes.some((s) => base === s || base.endsWith(`.${s}`));
 }
-
-const EMAIL = /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
 
 function dnsRefusal(name: string, t: ProductTemplate): NameRefusal | null {
   const refuse = (rule: string, detail: string): NameRefusal => ({ identifier: name, rule, detail });
@@ -72,15 +54,4 @@ export function refuseNames(names: RequestedNames, t: ProductTemplate): NameRefu
     else if (!URL.canParse(u)) out.push({ identifier: u, rule: 'uris', detail: `"${u}" is not a URI` });
   }
   return out;
-}
-
-/**
- * Sorts a free-text name (a CN, an identifier from a protocol) into the kind it is, or null when it
- * is none of them: such a name is refused, never copied into a certificate.
- */
-export function classifyName(value: string): { kind: 'dns' | 'ip' | 'email'; name: string } | null {
-  if (isIP(value)) return { kind: 'ip', name: value };
-  if (value.includes('@')) return EMAIL.test(value) ? { kind: 'email', name: value } : null;
-  const lower = value.toLowerCase();
-  return isDnsName(lower) ? { kind: 'dns', name: lower } : null;
 }

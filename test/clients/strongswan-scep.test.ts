@@ -5,7 +5,7 @@
 // chain. PKIOperation over GET is tested with certgate's own client (scep.protocol.test.ts):
 // pki 5.9.8 tests its capability bits by index instead of by mask (`caps & SCEP_CAPS_X`), so every
 // digest it can use implies "POSTPKIOperation" to it and no GetCACaps makes it send a GET.
-import { normalizeSerialHex } from '../../src/pki/der.js';
+import { normalizeSerialHex } from '../../src/pki/serial.js';
 import { execFile } from 'node:child_process';
 import { createPublicKey, generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';

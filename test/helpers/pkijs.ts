@@ -1,6 +1,6 @@
 // pkijs (over asn1js) as the independent decoder that certgate's hand-written encoders are checked
 // against: these helpers read what a relying party would, without any of certgate's DER code.
-import type * as asn1js from 'asn1js';
+import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { REVOCATION_REASON_CODES, type RevocationReason } from '../../src/core/types.js';
 
@@ -116,4 +116,38 @@ export function readOcspWithPkijs(der: Buffer): PkijsOcspResponse {
 /** pkijs's signature check of a BasicOCSPResponse, its signer taken from `certs` and chained to `trusted`. */
 export function ocspSignedFor(basic: pkijs.BasicOCSPResponse, trustedDer: Buffer): Promise<boolean> {
   return basic.verify({ trustedCerts: [pkijs.Certificate.fromBER(trustedDer)] });
+}
+
+/** Why readCertsOnly refused its input. */
+export class CertsOnlyError extends Error {
+  override readonly name = 'CertsOnlyError';
+}
+
+/**
+ * What a certs-only PKCS#7 (EST /cacerts, SCEP GetCACert, a CertRep's content, REST's pkcs7
+ * download) holds, each certificate and CRL as sent; a CertsOnlyError for anything else.
+ */
+export function readCertsOnly(der: Uint8Array): { certificates: Buffer[]; crls: Buffer[] } {
+  let signed: pkijs.SignedData;
+  let seq: asn1js.Sequence;
+  // asn1js and pkijs meet malformed input with errors of every kind.
+  try {
+    const parsed = asn1js.fromBER(der);
+    if (parsed.offset === -1 || parsed.offset !== der.byteLength) throw new CertsOnlyError('not one DER value');
+    const info = new pkijs.ContentInfo({ schema: parsed.result });
+    if (info.contentType !== pkijs.ContentInfo.SIGNED_DATA) throw new CertsOnlyError(`content type ${info.contentType} is not signed-data`);
+    seq = info.content as asn1js.Sequence;
+    signed = new pkijs.SignedData({ schema: seq });
+  } catch (e) {
+    if (e instanceof CertsOnlyError) throw e;
+    throw new CertsOnlyError(`malformed CMS: ${(e as Error).message}`);
+  }
+  if (signed.signerInfos.length) throw new CertsOnlyError('a certs-only message has no signers');
+  if ((signed.certificates ?? []).some((c) => !(c instanceof pkijs.Certificate))) throw new CertsOnlyError('a certs-only message carries X.509 certificates only');
+  // pkijs re-encodes what it parses; the bytes as sent are the members of [0] and [1].
+  const members = (tag: number): Buffer[] => {
+    const set = seq.valueBlock.value.find((b) => b.idBlock.tagClass === 3 && b.idBlock.tagNumber === tag) as asn1js.Constructed | undefined;
+    return set ? set.valueBlock.value.map((b) => Buffer.from(b.valueBeforeDecodeView)) : [];
+  };
+  return { certificates: members(0), crls: members(1) };
 }

@@ -6,8 +6,13 @@ import type * as pkijs from 'pkijs';
 import { randomSerial, signCertificate } from '../../src/pki/certificate.js';
 import { encodeName, parseDnString } from '../../src/pki/name.js';
 import { fromPem } from '../../src/pki/pem.js';
-import { AES_256_CBC, type ContentCipher, type DigestName } from '../../protocols/scep/algorithms.js';
-import { buildEnvelope, buildPkiMessage, certRef, openEnvelope, parseCertificate, readCertRep, readCertsOnly, type CertRef, type ReadCertRep } from '../../protocols/scep/cms.js';
+import { AES_256_CBC, DIGESTS, FAIL_INFO, PKI_STATUS, SCEP_ATTR, type ContentCipher, type DigestName, type FailInfo, type PkiStatus } from '../../protocols/scep/algorithms.js';
+import { octets, stringOf } from '../../protocols/scep/asn1Values.js';
+import { certRef, parseCertificate, type CertRef, type Signer } from '../../protocols/scep/certRef.js';
+import { buildEnvelope, openEnvelope } from '../../protocols/scep/envelope.js';
+import { MalformedMessage, ScepFailure } from '../../protocols/scep/messageErrors.js';
+import { buildPkiMessage, parseSigned, verifySigned } from '../../protocols/scep/signedData.js';
+import { readCertsOnly } from './pkijs.js';
 
 /** A client's certificate and key: it signs requests with them, and replies are encrypted to them. */
 export interface Requester extends CertRef {
@@ -84,6 +89,44 @@ export function buildRequest(o: RequestOptions): Promise<Buffer> {
     ...(o.senderNonce ? { senderNonce: o.senderNonce } : {}),
     ...(o.now ? { now: o.now } : {}),
   });
+}
+
+export interface ReadCertRep {
+  status: PkiStatus;
+  failInfo: FailInfo | null;
+  transactionId: string;
+  senderNonce: Buffer;
+  recipientNonce: Buffer;
+  signer: Signer;
+  /** SUCCESS: the pkcsPKIEnvelope. */
+  envelope: Buffer | null;
+  /** The signed attributes' types, in order. */
+  attributeTypes: string[];
+}
+
+/** A client's reading of a CertRep, with the server's own signed-layer reader. Throws if it does not verify. */
+export function readCertRep(der: Buffer): ReadCertRep {
+  const parsed = parseSigned(der);
+  const { attrs } = parsed;
+  const digest = DIGESTS[parsed.signerInfo.digestAlgorithm.algorithmId];
+  if (!digest) throw new MalformedMessage('unsupported digest');
+  const verified = verifySigned(parsed, digest);
+  if (verified instanceof ScepFailure) throw verified;
+  if (stringOf(attrs.get(SCEP_ATTR.messageType), 'messageType') !== '3') throw new MalformedMessage('not a CertRep');
+  const statusText = stringOf(attrs.get(SCEP_ATTR.pkiStatus), 'pkiStatus');
+  const status = (Object.keys(PKI_STATUS) as PkiStatus[]).find((k) => PKI_STATUS[k] === statusText);
+  if (!status) throw new MalformedMessage(`pkiStatus ${statusText}`);
+  const failText = attrs.has(SCEP_ATTR.failInfo) ? stringOf(attrs.get(SCEP_ATTR.failInfo), 'failInfo') : null;
+  return {
+    status,
+    failInfo: failText === null ? null : ((Object.keys(FAIL_INFO) as FailInfo[]).find((k) => FAIL_INFO[k] === failText) ?? null),
+    transactionId: stringOf(attrs.get(SCEP_ATTR.transactionID), 'transactionID'),
+    senderNonce: octets(attrs.get(SCEP_ATTR.senderNonce)),
+    recipientNonce: octets(attrs.get(SCEP_ATTR.recipientNonce)),
+    signer: verified.signer,
+    envelope: verified.content && verified.content.length ? verified.content : null,
+    attributeTypes: parsed.signerInfo.signedAttrs.attributes.map((a) => a.type),
+  };
 }
 
 export interface Reply extends ReadCertRep {

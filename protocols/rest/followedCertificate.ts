@@ -1,21 +1,10 @@
-// The certificate a renewal, rekey or replacement follows: finding it, its names, where its key
-// came from, and the managed-mode order that reproduces it with a new key.
+// The certificate a renewal, rekey or replacement follows: finding it, where its key came from,
+// and the managed-mode order that reproduces it with a new key.
 import { notFound, unprocessable } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import type { CertificateRecord, KeyAlgorithm } from '../../src/core/types.js';
 import type { ManagedKey } from './issuance.js';
 import { keyAlgorithmInput } from './keyAlgorithm.js';
-
-export function idempotencyKeyOf(header: string | undefined): string | null {
-  if (header === undefined) return null;
-  if (header.length < 1 || header.length > 255) throw unprocessable('Idempotency-Key must be 1 to 255 characters');
-  return header;
-}
-
-/** Every name a certificate carries, as the worker's name constraints compare them. */
-export function namesOf(cert: CertificateRecord): string[] {
-  return [...cert.sanDns, ...cert.sanIp, ...cert.sanEmail, ...cert.sanUri];
-}
 
 /** One of our certificates: imported ones are renewed by their own CA (and can be marked renewed). */
 export async function issuedCertificate(core: CoreServices, certificateId: string): Promise<CertificateRecord> {
