@@ -142,8 +142,9 @@ describe('ACME with acme-client (embedded)', () => {
       expect(lost.json.type).toBe(ACME_ERROR('accountDoesNotExist'));
       byOld.kid = accountUrl;
       const refused = await byOld.newOrder(['rolled.test']);
-      expect(refused.status).toBeGreaterThanOrEqual(400);
-      expect(refused.status).toBeLessThan(500);
+      // The account's key is the new one now: the old key's signature does not verify.
+      expect(refused.status, refused.text).toBe(400);
+      expect(refused.problem).toMatchObject({ type: ACME_ERROR('malformed'), detail: 'the JWS signature does not verify' });
       expect(refused.contentType).toMatch(/^application\/problem\+json/);
 
       await expect(client(oldKey, { accountUrl }).createOrder({ identifiers: [{ type: 'dns', value: 'rolled.test' }] })).rejects.toThrow();
@@ -217,7 +218,7 @@ describe('ACME with acme-client (embedded)', () => {
       expect(renewalInfo).toBe(`${env.acmeBase}/acme/renewal-info`);
       const res = await env.getJson<{ suggestedWindow: { start: string; end: string } }>(`${renewalInfo}/${certId}`);
       expect(res.status).toBe(200);
-      expect(Number(res.raw.headers['retry-after'])).toBeGreaterThan(0);
+      expect(res.raw.headers['retry-after']).toMatch(/^[1-9][0-9]*$/);
       const { suggestedWindow } = res.json;
       const cert = new X509Certificate(leaf);
       const start = Date.parse(suggestedWindow.start);
@@ -242,9 +243,8 @@ describe('ACME with acme-client (embedded)', () => {
       const stranger = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'), env.transport);
       expect((await stranger.newAccount()).status).toBe(201);
       const refused = await stranger.newOrder(['ari.test'], { replaces: certId });
-      expect(refused.status).toBeGreaterThanOrEqual(400);
-      expect(refused.status).toBeLessThan(500);
-      expect(String(refused.problem.type)).toMatch(/^urn:ietf:params:acme:error:/);
+      expect(refused.status, refused.text).toBe(400);
+      expect(refused.problem).toMatchObject({ type: ACME_ERROR('malformed'), detail: 'replaces names no certificate of this account' });
     });
 
     it('refuses to replace a certificate twice: 409 alreadyReplaced (RFC 9773 §5)', async () => {

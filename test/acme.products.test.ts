@@ -48,9 +48,8 @@ describe('ACME products', () => {
       const raw = new AcmeTestClient(directoryUrl, await newAccountKey('ES256'), env.transport);
       const res = await raw.newAccount();
       expect(res.problem.type, res.text).toBe(ACME_ERROR('externalAccountRequired'));
-      expect(res.status).toBeGreaterThanOrEqual(400);
-      expect(res.status).toBeLessThan(500);
-      expect(res.header('replay-nonce')).not.toBe('');
+      expect(res.status).toBe(401);
+      expect(res.header('replay-nonce')).toMatch(/^[A-Za-z0-9_-]+$/);
       await expect(acmeClient(directoryUrl, await acme.crypto.createPrivateEcdsaKey()).createAccount({ termsOfServiceAgreed: true })).rejects.toThrow(/external account binding/);
     });
 
@@ -151,10 +150,10 @@ describe('ACME products', () => {
       const finalized = await raw.post<OrderJson>(ready.json.finalize, { csr: (await makeCsrFor(['decline.test'])).csr });
       expect(finalized.status, finalized.text).toBe(200);
       expect(finalized.json.status).toBe('processing');
-      expect(Number(finalized.header('retry-after'))).toBeGreaterThan(0);
+      expect(finalized.header('retry-after')).toMatch(/^[1-9][0-9]*$/);
       const polled = await raw.post<OrderJson>(orderUrl);
       expect(polled.json.status).toBe('processing');
-      expect(Number(polled.header('retry-after'))).toBeGreaterThan(0);
+      expect(polled.header('retry-after')).toMatch(/^[1-9][0-9]*$/);
 
       const request = await pendingRequestOf(orderUrl.split('/').pop() as string);
       const reason = 'decline.test is not ours to certify';

@@ -134,9 +134,7 @@ describe('ACME wire protocol (hand-built JWS)', () => {
     it('answers accountDoesNotExist for a kid that names no account', async () => {
       const dir = await client.directory();
       const res = await client.post(dir.newOrder, { identifiers: [{ type: 'dns', value: 'a.test' }] }, { header: { kid: `${env.acmeBase}/acme/acct/no-such-account` } });
-      expectProblem(res, 'accountDoesNotExist');
-      expect(res.status).toBeGreaterThanOrEqual(400);
-      expect(res.status).toBeLessThan(500);
+      expectProblem(res, 'accountDoesNotExist', 400);
     });
   });
 
@@ -338,11 +336,10 @@ describe('ACME wire protocol (hand-built JWS)', () => {
       const other = new AcmeTestClient(env.directoryUrl, await newAccountKey('RS256'), env.transport);
       expect((await other.newAccount()).status).toBe(201);
       for (const url of [order.authorizations[0] as string, order.certificate as string, order.finalize.replace(/\/finalize$/, '')]) {
+        // Answered as if it did not exist: a 404, never a 403 that says it does.
         const res = await other.post(url);
-        expect(res.status, url).toBeGreaterThanOrEqual(400);
-        expect(res.status, url).toBeLessThan(500);
-        expect(res.contentType).toMatch(/^application\/problem\+json/);
-        expectNonce(res);
+        expectProblem(res, 'malformed', 404);
+        expect(res.problem.detail, url).toMatch(/^no such (authorization|certificate|order)$/);
       }
     });
   });
@@ -389,9 +386,9 @@ describe('ACME wire protocol (hand-built JWS)', () => {
       expect(done.json.status).toBe('invalid');
       const failed = done.json.challenges.find((c) => c.type === 'http-01');
       expect(failed?.status).toBe('invalid');
-      // Boulder and Pebble say unauthorized here; RFC 8555 §6.7 also has incorrectResponse.
-      expect([ACME_ERROR('unauthorized'), ACME_ERROR('incorrectResponse')]).toContain(failed?.error?.type);
-      expect(failed?.error?.detail).toBeTruthy();
+      // As Boulder and Pebble say it (RFC 8555 §6.7 also has incorrectResponse).
+      expect(failed?.error?.type).toBe(ACME_ERROR('unauthorized'));
+      expect(failed?.error?.detail).toMatch(/^The key authorization file from .* did not match this challenge: HTTP 200 with \d+ bytes that are not /);
       const order = await client.post<OrderJson>(created.header('location'));
       expect(order.json.status).toBe('invalid');
       expect(order.json.error?.type).toMatch(/^urn:ietf:params:acme:error:/);
@@ -428,7 +425,7 @@ describe('ACME wire protocol (hand-built JWS)', () => {
       for (let i = 0; i < 300; i++) expect((await busy.newOrder([`pending${i}.test`])).status).toBe(201);
       const refused = await busy.newOrder(['one-too-many.test']);
       expectProblem(refused, 'rateLimited', 429);
-      expect(Number(refused.header('retry-after'))).toBeGreaterThan(0);
+      expect(refused.header('retry-after')).toMatch(/^[1-9][0-9]*$/);
     });
   });
 
@@ -452,7 +449,7 @@ describe('ACME wire protocol (hand-built JWS)', () => {
       const byKey = await client.post(dir.revokeCert, { certificate: pemToB64url(splitPem(two.chainPem)[0] as string) }, { key: certKey, useJwk: true });
       expect(byKey.status, byKey.text).toBe(200);
       const certId2 = (two.order.certificate as string).split('/').pop() as string;
-      expect((await env.rest('GET', `/v1/certificates/${certId2}`)).json.revoked_at).toBeTruthy();
+      expect((await env.rest('GET', `/v1/certificates/${certId2}`)).json).toMatchObject({ status: 'revoked', revoked_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/) });
 
       // Neither the owner nor the certificate key: unauthorized.
       const three = await client.issue(['revoke3.test'], 'http-01', http01);

@@ -68,7 +68,7 @@ describe('CA keys at rest', () => {
     const root = (await store.cas.getByName('root-ec-p256'))!;
     const locked = await createCa(store, { name: 'locked-issuing', keyAlgorithm: 'ec-p256', validityDays: 365, parentId: root.id, passphrase: 'correct horse battery staple' }, secrets, CLI_CONTEXT);
     expect(JSON.parse(locked.encryptedKey).secret).toBe('passphrase');
-    await expect(new CaRegistry(store, secrets).get(locked.id)).resolves.toBeDefined();
+    await expect(new CaRegistry(store, secrets).get(locked.id)).resolves.toMatchObject({ caId: locked.id, certificatePem: locked.certificatePem });
     await expect(new CaRegistry(store, { masterKey: secrets.masterKey }).get(locked.id)).rejects.toThrow(/passphrase/);
     await expect(new CaRegistry(store, { masterKey: secrets.masterKey, passphrases: { 'locked-issuing': 'wrong' } }).get(locked.id)).rejects.toThrow(KeyProtectionError);
   });

@@ -80,31 +80,32 @@ describe('credentials over REST (embedded)', () => {
     const heldId = held.json.request_id as string;
 
     type Who = 'admin' | 'restA' | 'restB' | 'reader' | 'other';
-    const routes: { name: string; run: (token: string) => Promise<HttpReply>; allowed: Who[] }[] = [
-      { name: 'GET /whoami', run: (t) => api('GET', '/v1/whoami', t), allowed: ['admin', 'restA', 'restB', 'reader'] },
-      { name: 'GET /cas', run: (t) => api('GET', '/v1/cas', t), allowed: ['admin', 'restA', 'restB', 'reader'] },
-      { name: 'GET /cas/:id', run: (t) => api('GET', `/v1/cas/${caId}`, t), allowed: ['admin', 'restA', 'restB', 'reader'] },
-      { name: 'GET /cas/:id/chain', run: (t) => api('GET', `/v1/cas/${caId}/chain`, t), allowed: ['admin', 'restA', 'restB', 'reader'] },
-      { name: 'GET /products', run: (t) => api('GET', '/v1/products', t), allowed: ['admin', 'restA', 'restB', 'reader'] },
-      { name: 'GET /certificates', run: (t) => api('GET', '/v1/certificates', t), allowed: ['admin', 'restA', 'restB', 'reader'] },
+    /** `ok`: how the route answers a caller it allows (a 404 where the call names nothing on purpose). */
+    const routes: { name: string; run: (token: string) => Promise<HttpReply>; allowed: Who[]; ok: number }[] = [
+      { name: 'GET /whoami', run: (t) => api('GET', '/v1/whoami', t), allowed: ['admin', 'restA', 'restB', 'reader'], ok: 200 },
+      { name: 'GET /cas', run: (t) => api('GET', '/v1/cas', t), allowed: ['admin', 'restA', 'restB', 'reader'], ok: 200 },
+      { name: 'GET /cas/:id', run: (t) => api('GET', `/v1/cas/${caId}`, t), allowed: ['admin', 'restA', 'restB', 'reader'], ok: 200 },
+      { name: 'GET /cas/:id/chain', run: (t) => api('GET', `/v1/cas/${caId}/chain`, t), allowed: ['admin', 'restA', 'restB', 'reader'], ok: 200 },
+      { name: 'GET /products', run: (t) => api('GET', '/v1/products', t), allowed: ['admin', 'restA', 'restB', 'reader'], ok: 200 },
+      { name: 'GET /certificates', run: (t) => api('GET', '/v1/certificates', t), allowed: ['admin', 'restA', 'restB', 'reader'], ok: 200 },
       // Product binding holds for reads too: B's credential does not see A's certificate.
-      { name: 'GET /certificates/:id', run: (t) => api('GET', `/v1/certificates/${certId}`, t), allowed: ['admin', 'restA', 'reader'] },
-      { name: 'POST /certificates under A', run: (t) => api('POST', '/v1/certificates', t, { productId: productA, csrPem: csrFor('a.test') }), allowed: ['admin', 'restA'] },
-      { name: 'POST /certificates under B', run: (t) => api('POST', '/v1/certificates', t, { productId: productB, csrPem: csrFor('b.test') }), allowed: ['admin', 'restB'] },
-      { name: 'POST /certificates/:id/renew', run: (t) => api('POST', `/v1/certificates/${certId}/renew`, t, { csrPem: csrFor('matrix.test') }), allowed: ['admin', 'restA'] },
-      { name: 'POST /certificates/:id/revoke', run: (t) => api('POST', `/v1/certificates/${certId}/revoke`, t, { reason: 'certificateHold' }), allowed: ['admin'] },
-      { name: 'POST /certificates/:id/reinstate', run: (t) => api('POST', `/v1/certificates/${certId}/reinstate`, t, {}), allowed: ['admin'] },
+      { name: 'GET /certificates/:id', run: (t) => api('GET', `/v1/certificates/${certId}`, t), allowed: ['admin', 'restA', 'reader'], ok: 200 },
+      { name: 'POST /certificates under A', run: (t) => api('POST', '/v1/certificates', t, { productId: productA, csrPem: csrFor('a.test') }), allowed: ['admin', 'restA'], ok: 201 },
+      { name: 'POST /certificates under B', run: (t) => api('POST', '/v1/certificates', t, { productId: productB, csrPem: csrFor('b.test') }), allowed: ['admin', 'restB'], ok: 201 },
+      { name: 'POST /certificates/:id/renew', run: (t) => api('POST', `/v1/certificates/${certId}/renew`, t, { csrPem: csrFor('matrix.test') }), allowed: ['admin', 'restA'], ok: 201 },
+      { name: 'POST /certificates/:id/revoke', run: (t) => api('POST', `/v1/certificates/${certId}/revoke`, t, { reason: 'certificateHold' }), allowed: ['admin'], ok: 200 },
+      { name: 'POST /certificates/:id/reinstate', run: (t) => api('POST', `/v1/certificates/${certId}/reinstate`, t, {}), allowed: ['admin'], ok: 200 },
       // The held request is under neither A nor B.
-      { name: 'GET /requests/:id', run: (t) => api('GET', `/v1/requests/${heldId}`, t), allowed: ['admin', 'reader'] },
-      { name: 'POST /requests/:id/approve', run: (t) => api('POST', '/v1/requests/00000000-0000-0000-0000-000000000000/approve', t, {}), allowed: ['admin'] },
-      { name: 'POST /requests/:id/reject', run: (t) => api('POST', '/v1/requests/00000000-0000-0000-0000-000000000000/reject', t, {}), allowed: ['admin'] },
-      { name: 'GET /credentials', run: (t) => api('GET', '/v1/credentials', t), allowed: ['admin'] },
-      { name: 'POST /credentials', run: (t) => api('POST', '/v1/credentials', t, { type: 'scep', products: '*' }), allowed: ['admin'] },
-      { name: 'GET /credentials/:id', run: (t) => api('GET', `/v1/credentials/${restA.id}`, t), allowed: ['admin'] },
-      { name: 'POST /credentials/:id/rotate', run: (t) => api('POST', '/v1/credentials/0000000000000000/rotate', t, {}), allowed: ['admin'] },
-      { name: 'POST /credentials/:id/revoke', run: (t) => api('POST', '/v1/credentials/0000000000000000/revoke', t, {}), allowed: ['admin'] },
-      { name: 'GET /audit', run: (t) => api('GET', '/v1/audit', t), allowed: ['admin'] },
-      { name: 'GET /audit/verify', run: (t) => api('GET', '/v1/audit/verify', t), allowed: ['admin'] },
+      { name: 'GET /requests/:id', run: (t) => api('GET', `/v1/requests/${heldId}`, t), allowed: ['admin', 'reader'], ok: 200 },
+      { name: 'POST /requests/:id/approve', run: (t) => api('POST', '/v1/requests/00000000-0000-0000-0000-000000000000/approve', t, {}), allowed: ['admin'], ok: 404 },
+      { name: 'POST /requests/:id/reject', run: (t) => api('POST', '/v1/requests/00000000-0000-0000-0000-000000000000/reject', t, {}), allowed: ['admin'], ok: 404 },
+      { name: 'GET /credentials', run: (t) => api('GET', '/v1/credentials', t), allowed: ['admin'], ok: 200 },
+      { name: 'POST /credentials', run: (t) => api('POST', '/v1/credentials', t, { type: 'scep', products: '*' }), allowed: ['admin'], ok: 201 },
+      { name: 'GET /credentials/:id', run: (t) => api('GET', `/v1/credentials/${restA.id}`, t), allowed: ['admin'], ok: 200 },
+      { name: 'POST /credentials/:id/rotate', run: (t) => api('POST', '/v1/credentials/0000000000000000/rotate', t, {}), allowed: ['admin'], ok: 404 },
+      { name: 'POST /credentials/:id/revoke', run: (t) => api('POST', '/v1/credentials/0000000000000000/revoke', t, {}), allowed: ['admin'], ok: 404 },
+      { name: 'GET /audit', run: (t) => api('GET', '/v1/audit', t), allowed: ['admin'], ok: 200 },
+      { name: 'GET /audit/verify', run: (t) => api('GET', '/v1/audit/verify', t), allowed: ['admin'], ok: 200 },
     ];
     const callers: [Who, string][] = [
       ['admin', admin],
@@ -119,8 +120,12 @@ describe('credentials over REST (embedded)', () => {
         const res = await route.run(token);
         // An EST password, an EAB key or a SCEP challenge is no REST credential at all: 401.
         const expected = who === 'other' ? 'unauthenticated' : route.allowed.includes(who) ? 'allowed' : 'forbidden';
-        const got = res.status === 401 ? 'unauthenticated' : res.status === 403 ? 'forbidden' : 'allowed';
-        seen.push(`${route.name} as ${who}: ${got}${got === expected ? '' : ` (expected ${expected}, status ${res.status} ${String(res.json.error ?? '')})`}`);
+        // Each answer exactly: the route's own status when allowed, 401 or 403 with a reason when not;
+        // a 500 or a 404 is reported as what it is, not counted as allowed.
+        const want = expected === 'unauthenticated' ? 401 : expected === 'forbidden' ? 403 : route.ok;
+        const explained = expected === 'allowed' || (typeof res.json.error === 'string' && res.json.error !== '');
+        if (res.status !== want || !explained) seen.push(`${route.name} as ${who}: status ${res.status} ${String(res.json.error ?? '')} (expected ${expected}: ${want}${explained ? '' : ' with an error'})`);
+        else seen.push(`${route.name} as ${who}: ${expected}`);
       }
     }
     expect(seen.filter((line) => line.includes('expected'))).toEqual([]);
@@ -192,9 +197,14 @@ describe('credentials over REST (embedded)', () => {
     expect((await api('GET', '/v1/whoami', token)).status).toBe(401);
     expect((await api('GET', '/v1/whoami', fresh)).status).toBe(200);
 
+    const rotatedFrom = Date.now();
     const graced = await api('POST', `/v1/credentials/${c.id}/rotate`, admin, { graceSeconds: 2 });
     const newest = graced.json.secret as string;
-    expect(graced.json.previous_secret_valid_until).toEqual(expect.any(String));
+    // Two seconds from the rotation, as an ISO timestamp.
+    const graceEnd = graced.json.previous_secret_valid_until as string;
+    expect(graceEnd).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(Date.parse(graceEnd)).toBeGreaterThanOrEqual(rotatedFrom + 2000 - 1);
+    expect(Date.parse(graceEnd)).toBeLessThanOrEqual(Date.now() + 2000);
     expect((await api('GET', '/v1/whoami', fresh)).status).toBe(200);
     expect((await api('GET', '/v1/whoami', newest)).status).toBe(200);
     await until(async () => (await api('GET', '/v1/whoami', fresh)).status === 401, 10_000, 'the grace period ended');
@@ -214,7 +224,11 @@ describe('credentials over REST (embedded)', () => {
     const c = await create({ type: 'rest', products: '*', permissions: ['read:*'] });
     for (let i = 0; i < 3; i++) expect((await api('GET', '/v1/whoami', c.secret)).status).toBe(200);
     await until(async () => (await api('GET', `/v1/credentials/${c.id}`, admin)).json.use_count === 3, 10_000, 'the uses were recorded');
-    expect((await api('GET', `/v1/credentials/${c.id}`, admin)).json.last_used_at).toEqual(expect.any(String));
+    // The last of the three calls above, moments ago.
+    const lastUsed = (await api('GET', `/v1/credentials/${c.id}`, admin)).json.last_used_at as string;
+    expect(lastUsed).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(Date.now() - Date.parse(lastUsed)).toBeLessThan(15_000);
+    expect(Date.now() - Date.parse(lastUsed)).toBeGreaterThanOrEqual(0);
   });
 
   it('lists with filters and pages', async () => {

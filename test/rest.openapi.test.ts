@@ -149,10 +149,10 @@ const EXERCISES: Record<string, Exercise> = {
     const weak = makeCsr(env.dir, { key: 'rsa-1024', subject: '/CN=weak.openapi.test' });
     const refused = await call('POST', '/v1/certificates', admin, { caId: env.issuingId, mode: 'csr', csrPem: weak.csrPem });
     expect(refused.status, refused.text).toBe(422);
-    expect(refused.json.rule).toEqual(expect.any(String));
+    expect(refused.json).toMatchObject({ code: 'badKey', rule: 'rsaModulusSize', error: 'the RSA modulus is 1024 bits; it must be 2048 to 8192 bits [rule: rsaModulusSize]' });
     expect((await call('POST', '/v1/certificates', admin, { caId: env.issuingId, commonName: 'x.openapi.test', keyAlgorithm: 'RSA-1024' })).status).toBe(400);
     const pending = await f.pendingRequest();
-    expect(pending).toMatch(/./);
+    expect(pending).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
   },
 
   'GET /v1/certificates': async ({ call, admin, env, f }) => {
@@ -274,7 +274,7 @@ const EXERCISES: Record<string, Exercise> = {
     const made = await call('POST', `/v1/certificates/${id}/locations`, admin, { host: 'web4.openapi.test', kind: 'server' });
     const locationId = ((made.json.location ?? made.json) as { id: string }).id;
     const res = await call('DELETE', `/v1/certificates/${id}/locations/${locationId}`, admin);
-    expect(res.status, res.text).toBeLessThan(300);
+    expect(res.status, res.text).toBe(204);
   },
 
   'POST /v1/credentials': async ({ f }) => {

@@ -4,8 +4,9 @@
 // target's product, or to another product on the same CA) × ownership (a target the key requested
 // itself, or one another credential requested) × scope (product, own), for keys holding every
 // action on the target's CA. Each call acts on a fresh target under one CA ("own"); the answer
-// must be a 2xx exactly when the one authorization decision allows it, and a 403 otherwise: any
-// other status (a 404, a 500) fails the test instead of passing as allowed or refused. Every route
+// must be the route's own success status (200, 201 or 204) exactly when the one authorization
+// decision allows it, and a 403 with a reason otherwise: any other status (another 2xx, a 404, a
+// 500) fails the test instead of passing as allowed or refused. Every route
 // of the OpenAPI document must be in the table.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -58,6 +59,8 @@ type Prepare = (keys: Partial<Record<keyof Fixture, true>>, owner?: Key) => Prom
 
 interface RouteCase {
   op: string;
+  /** The status it answers a key it allows. */
+  ok: number;
   need: Need;
   kind: Kind;
   /** export: exportAnyKeys, or exportKeys on the key's own target; approve: never the requester (four eyes); sight: a requester always sees its own request. */
@@ -229,16 +232,17 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip).slice(0, 1))('REST permiss
   const cert = { certId: true } as const;
 
   const ROUTES: RouteCase[] = [
-    { op: 'GET /whoami', need: 'any', kind: 'none', call: (t) => env.api('GET', '/v1/whoami', t) },
-    { op: 'GET /cas/{id}', need: onCa('read'), kind: 'ca', call: (t) => env.api('GET', `/v1/cas/${ownCa}`, t) },
-    { op: 'GET /cas/{id}/chain', need: onCa('read'), kind: 'ca', call: (t) => env.api('GET', `/v1/cas/${ownCa}/chain`, t) },
-    { op: 'POST /certificates', need: onCa('issue'), kind: 'issue', call: (t) => env.api('POST', '/v1/certificates', t, { caId: ownCa, commonName: 'new.host1.test' }) },
-    { op: 'GET /certificates/{id}', need: onCa('read'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('GET', `/v1/certificates/${fx.certId}`, t) },
-    { op: 'POST /certificates/{id}/renew', need: onCa('issue'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/renew`, t, {}) },
-    { op: 'POST /certificates/{id}/rekey', need: onCa('issue'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/rekey`, t, {}) },
-    { op: 'POST /certificates/{id}/rekey (revokeOriginal)', need: onCa('issue', 'revoke'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/rekey`, t, { revokeOriginal: true }) },
+    { op: 'GET /whoami', ok: 200, need: 'any', kind: 'none', call: (t) => env.api('GET', '/v1/whoami', t) },
+    { op: 'GET /cas/{id}', ok: 200, need: onCa('read'), kind: 'ca', call: (t) => env.api('GET', `/v1/cas/${ownCa}`, t) },
+    { op: 'GET /cas/{id}/chain', ok: 200, need: onCa('read'), kind: 'ca', call: (t) => env.api('GET', `/v1/cas/${ownCa}/chain`, t) },
+    { op: 'POST /certificates', ok: 201, need: onCa('issue'), kind: 'issue', call: (t) => env.api('POST', '/v1/certificates', t, { caId: ownCa, commonName: 'new.host1.test' }) },
+    { op: 'GET /certificates/{id}', ok: 200, need: onCa('read'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('GET', `/v1/certificates/${fx.certId}`, t) },
+    { op: 'POST /certificates/{id}/renew', ok: 201, need: onCa('issue'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/renew`, t, {}) },
+    { op: 'POST /certificates/{id}/rekey', ok: 201, need: onCa('issue'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/rekey`, t, {}) },
+    { op: 'POST /certificates/{id}/rekey (revokeOriginal)', ok: 201, need: onCa('issue', 'revoke'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/rekey`, t, { revokeOriginal: true }) },
     {
       op: 'POST /certificates/{id}/replace',
+      ok: 201,
       need: onCa('issue'),
       kind: 'certificate',
       uses: cert,
@@ -248,11 +252,12 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip).slice(0, 1))('REST permiss
         return env.api('POST', `/v1/certificates/${fx.certId}/replace`, t, { csrPem: makeCsr(env.dir, { subject: `/CN=${name}`, san: [`DNS:${name}`] }).csrPem });
       },
     },
-    { op: 'POST /certificates/{id}/revoke', need: onCa('revoke'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/revoke`, t, {}) },
-    { op: 'POST /certificates/serial/{serial}/revoke', need: onCa('revoke'), kind: 'certificate', uses: cert, denied: 404, call: (t, fx) => env.api('POST', `/v1/certificates/serial/${fx.serial}/revoke`, t, {}) },
-    { op: 'POST /certificates/{id}/suspend', need: onCa('revoke'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/suspend`, t, {}) },
+    { op: 'POST /certificates/{id}/revoke', ok: 200, need: onCa('revoke'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/revoke`, t, {}) },
+    { op: 'POST /certificates/serial/{serial}/revoke', ok: 200, need: onCa('revoke'), kind: 'certificate', uses: cert, denied: 404, call: (t, fx) => env.api('POST', `/v1/certificates/serial/${fx.serial}/revoke`, t, {}) },
+    { op: 'POST /certificates/{id}/suspend', ok: 200, need: onCa('revoke'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/suspend`, t, {}) },
     {
       op: 'POST /certificates/{id}/reinstate',
+      ok: 200,
       need: onCa('revoke'),
       kind: 'certificate',
       uses: cert,
@@ -261,41 +266,42 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip).slice(0, 1))('REST permiss
         return env.api('POST', `/v1/certificates/${fx.certId}/reinstate`, t, {});
       },
     },
-    { op: 'GET /certificates/{id}/download', need: onCa('read'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('GET', `/v1/certificates/${fx.certId}/download?format=pem`, t) },
-    { op: 'POST /certificates/{id}/download', need: onCa('read', 'issue'), kind: 'certificate', special: 'export', uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/download`, t, { format: 'pkcs12', password: 'correct horse' }) },
-    { op: 'PUT /certificates/{id}', need: onCa('issue'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('PUT', `/v1/certificates/${fx.certId}`, t, { notes: 'edited' }) },
-    { op: 'POST /certificates/{id}/mark-renewed', need: onCa('issue'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/mark-renewed`, t, {}) },
-    { op: 'GET /certificates/{id}/locations', need: onCa('read'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('GET', `/v1/certificates/${fx.certId}/locations`, t) },
-    { op: 'POST /certificates/{id}/locations', need: onCa('issue'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/locations`, t, { host: 'lb.host1.test', kind: 'load-balancer' }) },
-    { op: 'PUT /certificates/{id}/locations/{locationId}', need: onCa('issue'), kind: 'certificate', uses: { certId: true, locationId: true }, call: (t, fx) => env.api('PUT', `/v1/certificates/${fx.certId}/locations/${fx.locationId}`, t, { host: 'web2.host1.test', kind: 'server' }) },
-    { op: 'DELETE /certificates/{id}/locations/{locationId}', need: onCa('issue'), kind: 'certificate', uses: { certId: true, locationId: true }, call: (t, fx) => env.api('DELETE', `/v1/certificates/${fx.certId}/locations/${fx.locationId}`, t) },
-    { op: 'POST /certificates/import', need: onAll('issue'), kind: 'ca', uses: { foreignLeaf: true }, call: (t, fx) => env.api('POST', '/v1/certificates/import', t, { certificatePem: fx.foreignLeaf }) },
-    { op: 'GET /certificates/{id} (imported)', need: onAll('read'), kind: 'imported', uses: { importedId: true }, call: (t, fx) => env.api('GET', `/v1/certificates/${fx.importedId}`, t) },
-    { op: 'PUT /certificates/{id} (imported)', need: onAll('issue'), kind: 'imported', uses: { importedId: true }, call: (t, fx) => env.api('PUT', `/v1/certificates/${fx.importedId}`, t, { owner: 'someone' }) },
-    { op: 'DELETE /certificates/{id}', need: onAll('issue'), kind: 'imported', uses: { importedId: true }, call: (t, fx) => env.api('DELETE', `/v1/certificates/${fx.importedId}`, t) },
-    { op: 'POST /certificates/imported/revoke', need: onAll('issue'), kind: 'imported', uses: { importedId: true }, call: (t, fx) => env.api('POST', '/v1/certificates/imported/revoke', t, { issuer: fx.importedIssuer, serialNumber: fx.importedSerial }) },
-    { op: 'GET /products/{id}', need: onCa('read'), kind: 'product', call: (t) => env.api('GET', `/v1/products/${escrowProduct}`, t) },
-    { op: 'GET /requests/{id}', need: { on: 'ca', actions: ['read'], or: ['approve'] }, kind: 'request', special: 'sight', uses: { requestId: true }, call: (t, fx) => env.api('GET', `/v1/requests/${fx.requestId}`, t) },
-    { op: 'POST /requests/{id}/approve', need: onCa('approve'), kind: 'request', special: 'approve', uses: { requestId: true }, call: (t, fx) => env.api('POST', `/v1/requests/${fx.requestId}/approve`, t, {}) },
-    { op: 'POST /requests/{id}/decline', need: onCa('approve'), kind: 'request', uses: { requestId: true }, call: (t, fx) => env.api('POST', `/v1/requests/${fx.requestId}/decline`, t, { comment: 'not this one' }) },
-    { op: 'POST /requests/{id}/reject', need: onCa('approve'), kind: 'request', uses: { requestId: true }, call: (t, fx) => env.api('POST', `/v1/requests/${fx.requestId}/reject`, t, { reason: 'no' }) },
-    { op: 'POST /verify', need: 'any', kind: 'none', uses: cert, call: async (t, fx) => env.api('POST', '/v1/verify', t, { certificatePem: (await admin('GET', `/v1/certificates/${fx.certId}`)).json.certificate_pem }) },
+    { op: 'GET /certificates/{id}/download', ok: 200, need: onCa('read'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('GET', `/v1/certificates/${fx.certId}/download?format=pem`, t) },
+    { op: 'POST /certificates/{id}/download', ok: 200, need: onCa('read', 'issue'), kind: 'certificate', special: 'export', uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/download`, t, { format: 'pkcs12', password: 'correct horse' }) },
+    { op: 'PUT /certificates/{id}', ok: 200, need: onCa('issue'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('PUT', `/v1/certificates/${fx.certId}`, t, { notes: 'edited' }) },
+    { op: 'POST /certificates/{id}/mark-renewed', ok: 200, need: onCa('issue'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/mark-renewed`, t, {}) },
+    { op: 'GET /certificates/{id}/locations', ok: 200, need: onCa('read'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('GET', `/v1/certificates/${fx.certId}/locations`, t) },
+    { op: 'POST /certificates/{id}/locations', ok: 201, need: onCa('issue'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/locations`, t, { host: 'lb.host1.test', kind: 'load-balancer' }) },
+    { op: 'PUT /certificates/{id}/locations/{locationId}', ok: 200, need: onCa('issue'), kind: 'certificate', uses: { certId: true, locationId: true }, call: (t, fx) => env.api('PUT', `/v1/certificates/${fx.certId}/locations/${fx.locationId}`, t, { host: 'web2.host1.test', kind: 'server' }) },
+    { op: 'DELETE /certificates/{id}/locations/{locationId}', ok: 204, need: onCa('issue'), kind: 'certificate', uses: { certId: true, locationId: true }, call: (t, fx) => env.api('DELETE', `/v1/certificates/${fx.certId}/locations/${fx.locationId}`, t) },
+    { op: 'POST /certificates/import', ok: 201, need: onAll('issue'), kind: 'ca', uses: { foreignLeaf: true }, call: (t, fx) => env.api('POST', '/v1/certificates/import', t, { certificatePem: fx.foreignLeaf }) },
+    { op: 'GET /certificates/{id} (imported)', ok: 200, need: onAll('read'), kind: 'imported', uses: { importedId: true }, call: (t, fx) => env.api('GET', `/v1/certificates/${fx.importedId}`, t) },
+    { op: 'PUT /certificates/{id} (imported)', ok: 200, need: onAll('issue'), kind: 'imported', uses: { importedId: true }, call: (t, fx) => env.api('PUT', `/v1/certificates/${fx.importedId}`, t, { owner: 'someone' }) },
+    { op: 'DELETE /certificates/{id}', ok: 204, need: onAll('issue'), kind: 'imported', uses: { importedId: true }, call: (t, fx) => env.api('DELETE', `/v1/certificates/${fx.importedId}`, t) },
+    { op: 'POST /certificates/imported/revoke', ok: 200, need: onAll('issue'), kind: 'imported', uses: { importedId: true }, call: (t, fx) => env.api('POST', '/v1/certificates/imported/revoke', t, { issuer: fx.importedIssuer, serialNumber: fx.importedSerial }) },
+    { op: 'GET /products/{id}', ok: 200, need: onCa('read'), kind: 'product', call: (t) => env.api('GET', `/v1/products/${escrowProduct}`, t) },
+    { op: 'GET /requests/{id}', ok: 200, need: { on: 'ca', actions: ['read'], or: ['approve'] }, kind: 'request', special: 'sight', uses: { requestId: true }, call: (t, fx) => env.api('GET', `/v1/requests/${fx.requestId}`, t) },
+    { op: 'POST /requests/{id}/approve', ok: 200, need: onCa('approve'), kind: 'request', special: 'approve', uses: { requestId: true }, call: (t, fx) => env.api('POST', `/v1/requests/${fx.requestId}/approve`, t, {}) },
+    { op: 'POST /requests/{id}/decline', ok: 200, need: onCa('approve'), kind: 'request', uses: { requestId: true }, call: (t, fx) => env.api('POST', `/v1/requests/${fx.requestId}/decline`, t, { comment: 'not this one' }) },
+    { op: 'POST /requests/{id}/reject', ok: 200, need: onCa('approve'), kind: 'request', uses: { requestId: true }, call: (t, fx) => env.api('POST', `/v1/requests/${fx.requestId}/reject`, t, { reason: 'no' }) },
+    { op: 'POST /verify', ok: 200, need: 'any', kind: 'none', uses: cert, call: async (t, fx) => env.api('POST', '/v1/verify', t, { certificatePem: (await admin('GET', `/v1/certificates/${fx.certId}`)).json.certificate_pem }) },
     {
       op: 'POST /verify/signature',
+      ok: 200,
       need: onCa('read'),
       kind: 'certificate',
       uses: cert,
       call: (t, fx) => env.api('POST', '/v1/verify/signature', t, { certificateId: fx.certId, data: Buffer.from('hello').toString('base64'), signature: Buffer.from('not a signature').toString('base64') }),
     },
-    { op: 'POST /credentials', need: 'admin', kind: 'none', call: (t) => env.api('POST', '/v1/credentials', t, { type: 'scep', products: '*' }) },
-    { op: 'GET /credentials', need: 'admin', kind: 'none', call: (t) => env.api('GET', '/v1/credentials', t) },
-    { op: 'GET /credentials/{id}', need: 'admin', kind: 'none', uses: { credentialId: true }, call: (t, fx) => env.api('GET', `/v1/credentials/${fx.credentialId}`, t) },
-    { op: 'POST /credentials/{id}/rotate', need: 'admin', kind: 'none', uses: { credentialId: true }, call: (t, fx) => env.api('POST', `/v1/credentials/${fx.credentialId}/rotate`, t, {}) },
-    { op: 'POST /credentials/{id}/revoke', need: 'admin', kind: 'none', uses: { credentialId: true }, call: (t, fx) => env.api('POST', `/v1/credentials/${fx.credentialId}/revoke`, t, {}) },
-    { op: 'GET /audit', need: 'admin', kind: 'none', call: (t) => env.api('GET', '/v1/audit', t) },
+    { op: 'POST /credentials', ok: 201, need: 'admin', kind: 'none', call: (t) => env.api('POST', '/v1/credentials', t, { type: 'scep', products: '*' }) },
+    { op: 'GET /credentials', ok: 200, need: 'admin', kind: 'none', call: (t) => env.api('GET', '/v1/credentials', t) },
+    { op: 'GET /credentials/{id}', ok: 200, need: 'admin', kind: 'none', uses: { credentialId: true }, call: (t, fx) => env.api('GET', `/v1/credentials/${fx.credentialId}`, t) },
+    { op: 'POST /credentials/{id}/rotate', ok: 200, need: 'admin', kind: 'none', uses: { credentialId: true }, call: (t, fx) => env.api('POST', `/v1/credentials/${fx.credentialId}/rotate`, t, {}) },
+    { op: 'POST /credentials/{id}/revoke', ok: 200, need: 'admin', kind: 'none', uses: { credentialId: true }, call: (t, fx) => env.api('POST', `/v1/credentials/${fx.credentialId}/revoke`, t, {}) },
+    { op: 'GET /audit', ok: 200, need: 'admin', kind: 'none', call: (t) => env.api('GET', '/v1/audit', t) },
     // SCEP's admin route, served by REST: a one-time challenge is an issuance under the product.
-    { op: 'POST /scep/challenges', need: onCa('issue'), kind: 'product', call: (t) => env.api('POST', '/v1/scep/challenges', t, { productId: escrowProduct }) },
-    { op: 'GET /audit/verify', need: 'admin', kind: 'none', call: (t) => env.api('GET', '/v1/audit/verify', t) },
+    { op: 'POST /scep/challenges', ok: 201, need: onCa('issue'), kind: 'product', call: (t) => env.api('POST', '/v1/scep/challenges', t, { productId: escrowProduct }) },
+    { op: 'GET /audit/verify', ok: 200, need: 'admin', kind: 'none', call: (t) => env.api('GET', '/v1/audit/verify', t) },
   ];
 
   /** Lists answer every key, with what it may read: the own CA's items exactly when read covers them. */
@@ -307,7 +313,7 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip).slice(0, 1))('REST permiss
     { op: 'GET /requests', visible: (k) => covers(k, { on: 'ca', actions: ['read'], or: ['approve'] }) && k.binding !== 'sibling' && k.scope !== 'own', call: async (t, fx) => ((await env.api('GET', `/v1/requests?status=pending_approval&pageSize=100`, t)).json.requests as { id: string }[]).some((r) => r.id === fx.requestId) },
   ];
 
-  it.each(ROUTES.map((r) => [r.op, r] as const))('%s: 2xx exactly where the decision allows it, 403 elsewhere (by permission, product binding, ownership, scope)', async (_op, route) => {
+  it.each(ROUTES.map((r) => [r.op, r] as const))('%s: its success status exactly where the decision allows it, 403 elsewhere (by permission, product binding, ownership, scope)', async (_op, route) => {
     const wrong: string[] = [];
     let runs = 0;
     for (const key of keys) {
@@ -321,8 +327,10 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip).slice(0, 1))('REST permiss
         // A lookup among the CAs the key may act on finds nothing (404) when its permission is only elsewhere.
         const holdsElsewhere = key.grants.some((g) => (route.need as { actions?: PermissionAction[] }).actions?.includes(g.action)) && !covers(key, route.need);
         const denied = route.denied !== undefined && holdsElsewhere ? route.denied : 403;
-        // Only a 2xx is "allowed" and only the refusal status "forbidden": a 404 or 500 is reported as what it is.
-        const got = res.status >= 200 && res.status < 300 ? 'allowed' : res.status === denied ? 'forbidden' : `status ${res.status}`;
+        // Only the route's own success status is "allowed", and only the refusal status with a reason
+        // "forbidden": another 2xx, a 404 or a 500 is reported as what it is.
+        const explained = typeof res.json.error === 'string' && res.json.error !== '';
+        const got = res.status === route.ok ? 'allowed' : res.status === denied && explained ? 'forbidden' : `status ${res.status}`;
         if (got !== expected) wrong.push(`${key.name} on ${owner === 'own' ? 'its own' : 'another\'s'} target: ${got} (${String(res.json.error ?? '')}), expected ${expected}`);
       }
     }

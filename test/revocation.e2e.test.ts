@@ -101,8 +101,10 @@ describe('revocation status: CRL and OCSP', () => {
 
     const revoked = await api('POST', `/v1/certificates/${leaf.id}/revoke`, { reason: 'keyCompromise' });
     expect(revoked.status).toBe(200);
-    expect(revoked.json).toMatchObject({ message: expect.any(String), certificate: { id: leaf.id, revocation_reason: 'keyCompromise' } });
-    expect((revoked.json.certificate as Record<string, unknown>).revoked_at).toEqual(expect.any(String));
+    const revokedAt = (revoked.json.certificate as Record<string, unknown>).revoked_at as string;
+    expect(revoked.json).toMatchObject({ message: 'certificate revoked', certificate: { id: leaf.id, revocation_reason: 'keyCompromise' } });
+    expect(revokedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(Date.now() - Date.parse(revokedAt)).toBeLessThan(60_000);
     expect((await api('POST', `/v1/certificates/${leaf.id}/revoke`, {})).status).toBe(409);
 
     const after = await ocspQuery(['-issuer', issuingFile, '-cert', leaf.file, '-url', `${base}/ocsp`, '-CAfile', chainFile]);
@@ -247,8 +249,17 @@ describe('revocation status: CRL and OCSP', () => {
       ),
       { numRuns: 300 },
     );
-    for (const path of ['/ocsp/%zz', '/ocsp/!!!!', '/ocsp/AAAA', '/crl/nope.crl', '/crl/x']) {
-      expect((await fetch(`${base}${path}`)).status).toBeLessThan(500);
+    // What is no OCSP request is answered as one (RFC 6960 section 2.3: malformedRequest); no CRL by that name, 404.
+    for (const path of ['/ocsp/%zz', '/ocsp/!!!!', '/ocsp/AAAA']) {
+      const res = await fetch(`${base}${path}`);
+      expect(res.status, path).toBe(200);
+      expect(res.headers.get('content-type'), path).toBe('application/ocsp-response');
+      expect(Buffer.from(await res.arrayBuffer()), path).toEqual(Buffer.from([0x30, 0x03, 0x0a, 0x01, 0x01]));
+    }
+    for (const path of ['/crl/nope.crl', '/crl/x']) {
+      const res = await fetch(`${base}${path}`);
+      expect(res.status, path).toBe(404);
+      expect(await res.text(), path).toBe('no such CRL\n');
     }
     // GET: whatever follows /ocsp/ (a path fetch may also normalize away from /ocsp, hence the if).
     const validB64 = valid.toString('base64');

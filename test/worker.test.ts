@@ -45,7 +45,7 @@ describe('CA worker', () => {
     const done = await rt.store.requests.get(request.id);
     expect(done?.status).toBe('issued');
     expect(signed()).toBe(1);
-    expect(await rt.store.certificates.getByRequestId(request.id)).toBeDefined();
+    expect(await rt.store.certificates.getByRequestId(request.id)).toMatchObject({ requestId: request.id });
   });
 
   it('signs and stores exactly one certificate when runs of one job overlap (a stalled job re-run)', async () => {

@@ -83,7 +83,9 @@ export async function verifyJws(body: unknown, url: string, accountKey: (kid: st
   if ((header.jwk === undefined) === (header.kid === undefined)) throw malformed('the protected header must carry exactly one of jwk and kid');
   if (header.kid !== undefined && typeof header.kid !== 'string') throw malformed('kid must be the account URL, a string');
   const jwk = header.jwk ?? (await accountKey(header.kid as string));
-  const key = await publicKeyOf(jwk, header.alg);
+  // The account's own key was checked when it was registered: one that does not fit alg means
+  // another key signed (an account key rolled over, say), not a key this server refuses.
+  const key = header.jwk !== undefined ? await publicKeyOf(jwk, header.alg) : await publicKeyOf(jwk, header.alg).catch(() => Promise.reject(malformed('the JWS signature does not verify')));
   let payload: Uint8Array;
   try {
     ({ payload } = await flattenedVerify(jws, key, { algorithms: [header.alg] }));

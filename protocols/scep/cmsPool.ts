@@ -82,11 +82,12 @@ export class CmsPool implements CmsRunner {
     if (this.fallback) return this.fallback.read(job, recipients);
     const thread = this.pick();
     if (!(await thread.ready.then(() => true, () => false))) return this.read(job, recipients);
-    // Certificates and keys go to a thread once; after that, their ids.
+    // Certificates and keys go to a thread once; after that, their ids. Marked as sent when posted,
+    // not when answered: the thread keeps them from its first job on and reads its jobs in order,
+    // so the jobs posted while that one runs need only the ids.
     const material = recipients.map((r) => (thread.sent.has(r.id) ? { id: r.id } : r));
-    const result = (await this.run(thread, { op: 'read', ...job, recipients: material })) as ReadResult;
     for (const r of recipients) thread.sent.add(r.id);
-    return readResultFromThread(result);
+    return readResultFromThread((await this.run(thread, { op: 'read', ...job, recipients: material })) as ReadResult);
   }
 
   async reply(job: Omit<ReplyJob, 'op'>): Promise<Buffer> {
