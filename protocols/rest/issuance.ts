@@ -127,6 +127,8 @@ export async function issueAndAnswer(core: CoreServices, req: Request, res: Resp
       actor: credential.id,
       sourceIp: sourceIpOf(req),
       protocol: 'rest',
+      // rateLimit.ts has counted it against the credential's issuance limit.
+      limitedByProtocol: true,
       product: order.product,
       ...(order.constraints ? { constraints: order.constraints } : {}),
       authorize,

@@ -46,6 +46,12 @@ export interface Grant {
    * limit): SCEP's, whose device keys and one-time challenges are free to make while the product is not.
    */
   productPerMinute?: number;
+  /**
+   * The front-end has already counted this issuance against limits of its own (REST's middleware
+   * counts issuances per credential): the core's per-requester and per-credential limits then
+   * leave it alone, so that one issuance is not counted twice.
+   */
+  limitedByProtocol?: boolean;
 }
 
 export interface SubmitOptions {
@@ -61,7 +67,7 @@ export interface SubmitOptions {
   idempotencyTtlMs?: number;
 }
 
-/** Issuance limits the core applies to every protocol but REST (whose middleware counts its own). */
+/** Issuance limits the core applies to every protocol that does not count its own (Grant.limitedByProtocol). */
 export interface IssuanceLimits {
   counter: RequestLimits;
   /** Per principal and per credential (0: no limit). */
@@ -233,14 +239,13 @@ export class EnrollmentService {
   /**
    * Counts a new request against its principal's, its credential's and (Grant.productPerMinute) its product's
    * issuance limits, and throws rate_limited past one. A re-sent request (same protocol
-   * transaction id) is the same request, answered as before and not counted again. REST is left
-   * to its middleware, which counts issuance per credential already: counting here too would
-   * make each REST issuance cost two. The CLI is an operator holding the database and the master
-   * key: a limit there would guard nothing and stop bulk work.
+   * transaction id) is the same request, answered as before and not counted again. A front-end
+   * that counts issuances itself says so (Grant.limitedByProtocol). The CLI is an operator
+   * holding the database and the master key: a limit there would guard nothing and stop bulk work.
    */
   private async countIssuance(grant: Grant, product: ProductRecord, transactionId: string | null): Promise<void> {
     const limits = this.limits;
-    if (!limits || grant.protocol === 'rest' || grant.protocol === 'cli') return;
+    if (!limits || grant.limitedByProtocol || grant.protocol === 'cli') return;
     if (transactionId !== null && (await this.store.requests.findByTransaction(grant.principal, transactionId))) return;
     const by = { actor: grant.actor ?? grant.principal, protocol: grant.protocol, sourceIp: grant.sourceIp ?? null };
     const per = (who: string): Limit[] => [
