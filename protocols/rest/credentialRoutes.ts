@@ -141,7 +141,7 @@ export function mountCredentialRoutes(routes: RestRoutes, core: CoreServices): v
         { ...(q.type ? { type: q.type } : {}), status: q.status },
         { limit: q.pageSize, offset: (q.page - 1) * q.pageSize },
       );
-      res.json({ credentials: list.map(credentialView), ...pageOf(q, total) });
+      res.json({ credentials: list.map((c) => credentialView(c, core.now())), ...pageOf(q, total) });
     },
   );
 
@@ -159,7 +159,7 @@ export function mountCredentialRoutes(routes: RestRoutes, core: CoreServices): v
       await requireAdmin(core, req, 'credential.read', params.id);
       const c = await credentials.get(params.id);
       if (!c) throw notFound(`credential ${params.id} not found`);
-      res.json(credentialView(c));
+      res.json(credentialView(c, core.now()));
     },
   );
 
@@ -195,7 +195,7 @@ export function mountCredentialRoutes(routes: RestRoutes, core: CoreServices): v
     },
     async ({ req, res, params }) => {
       await requireAdmin(core, req, 'credential.revoke', params.id);
-      res.json(credentialView(await credentials.revoke(params.id, auditContextOf(req))));
+      res.json(credentialView(await credentials.revoke(params.id, auditContextOf(req)), core.now()));
     },
   );
 }

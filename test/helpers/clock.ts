@@ -22,3 +22,20 @@ export function testClock(start: number = Date.now()): TestClock {
     },
   };
 }
+
+/**
+ * Real time plus what the test advanced it by: for a whole gateway, whose caches, tokens and
+ * back-offs expect time to go on by itself, while a test still jumps over an expiry.
+ */
+export function runningClock(): TestClock {
+  let ahead = 0;
+  const now = (): number => Date.now() + ahead;
+  return {
+    now,
+    date: () => new Date(now()),
+    advance(ms) {
+      if (!(ms >= 0)) throw new Error(`a test clock only moves forward (asked ${ms} ms)`);
+      ahead += ms;
+    },
+  };
+}
