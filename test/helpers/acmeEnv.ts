@@ -44,7 +44,7 @@ export interface AcmeEnv {
   stop(): Promise<void>;
 }
 
-export async function startAcmeEnv(options: { overrides?: ConfigOverrides; http01Port?: number } = {}): Promise<AcmeEnv> {
+export async function startAcmeEnv(options: { overrides?: ConfigOverrides; http01Port?: number; now?: () => number } = {}): Promise<AcmeEnv> {
   const dns = await startDnsServer();
   const http01 = await startHttp01Responder();
   const tlsAlpn = await startTlsAlpnResponder();
@@ -52,6 +52,7 @@ export async function startAcmeEnv(options: { overrides?: ConfigOverrides; http0
     https: true,
     dirPrefix: 'certgate-acme-',
     overrides: { dnsServer: dns.address, http01Port: options.http01Port ?? http01.port, tlsAlpn01Port: tlsAlpn.port, ...options.overrides },
+    now: options.now,
   });
   const { server, config, dir, root, issuing, adminToken } = gw;
   const base = gw.baseUrl;
