@@ -28,13 +28,14 @@ import {
 import type { EnrollmentRequestsTable } from '../src/store/schema.js';
 import { createTestDatabase } from './harness/postgres.js';
 import { testAudit } from './helpers/audit.js';
+import { runningClock, type TestClock } from './helpers/clock.js';
+import type { StoreClock } from '../src/store/clock.js';
 
 interface Opened {
   store: Store;
   cleanup?: () => Promise<void> | void;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const newSerial = () => randomUUID().replaceAll('-', '');
 
 /** What the applyMigrations test's migrations read and write. */
@@ -72,15 +73,18 @@ const template: ProductTemplate = {
   escrowKeys: false,
 };
 
-function storeContract(label: string, open: () => Promise<Opened>): void {
+/** `now`: the store's clock; the contract moves it where stamps must differ or a lease must run out. */
+function storeContract(label: string, open: (now: StoreClock) => Promise<Opened>): void {
   describe(`Store contract: ${label}`, () => {
+    let clock: TestClock;
     let opened: Opened;
     let store: Store;
     let caId: string;
     let productId: string;
 
     beforeEach(async () => {
-      opened = await open();
+      clock = runningClock();
+      opened = await open(clock.date);
       store = opened.store;
       caId = randomUUID();
       productId = randomUUID();
@@ -507,9 +511,9 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
       });
 
       it('lists oldest first and enforces unique names', async () => {
-        await sleep(3);
+        clock.advance(3);
         await store.cas.insert(newCa(randomUUID(), 'b-second'), testAudit());
-        await sleep(3);
+        clock.advance(3);
         await store.cas.insert(newCa(randomUUID(), 'a-third'), testAudit());
         expect((await store.cas.list()).map((c) => c.name)).toEqual(['root-ca', 'b-second', 'a-third']);
         await expect(store.cas.insert(newCa(randomUUID(), 'root-ca'), testAudit())).rejects.toThrow();
@@ -527,7 +531,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
       });
 
       it('lists oldest first and enforces unique names', async () => {
-        await sleep(3);
+        clock.advance(3);
         const second = await store.products.insert({
           id: randomUUID(),
           name: 'a-device',
@@ -634,7 +638,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
 
       it('transition is a compare-and-set', async () => {
         const request = await queuedRequest();
-        await sleep(2);
+        clock.advance(2);
         const moved = await store.requests.transition(request.id, ['queued'], 'pending_dcv', { reason: 'names to validate' });
         expect(moved).toMatchObject({ id: request.id, status: 'pending_dcv', statusReason: 'names to validate' });
         expect(moved!.updatedAt.getTime()).toBeGreaterThan(request.updatedAt.getTime());
@@ -697,9 +701,9 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
 
       it('claim: an expired lease can be re-claimed, and the serial stays', async () => {
         const request = await queuedRequest();
-        const first = await store.requests.claim(request.id, { serialNumber: '01', leaseMs: 5 });
+        const first = await store.requests.claim(request.id, { serialNumber: '01', leaseMs: LEASE_MS });
         const expiry = first!.leaseExpiresAt!.getTime();
-        while (Date.now() <= expiry) await sleep(2);
+        clock.advance(expiry - clock.now() + 1);
         const second = await store.requests.claim(request.id, { serialNumber: '02', leaseMs: LEASE_MS });
         expect(second).toMatchObject({ status: 'signing', serialNumber: '01', attempts: 2 });
         expect(second!.leaseExpiresAt!.getTime()).toBeGreaterThan(expiry);
@@ -746,7 +750,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
           const request = await queuedRequest();
           if (status !== 'queued') await store.requests.transition(request.id, ['queued'], status);
           ids.push(request.id);
-          await sleep(3);
+          clock.advance(3);
         }
         const wanted = ['queued', 'pending_dcv'] as const;
         const all = await store.requests.listByStatus(wanted, 100);
@@ -984,7 +988,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
           const request = await claimedRequest({ caId: ca });
           const { certificate } = await store.recordIssuance(request.id, certificateFor(request), null, testAudit());
           ids.push(certificate.id);
-          await sleep(3);
+          clock.advance(3);
         }
         const newestFirst = [...ids].reverse();
         expect((await store.certificates.list({ limit: 10, offset: 0 })).map((c) => c.id)).toEqual(newestFirst);
@@ -1133,7 +1137,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
         const a = await store.inventory.insertLocation({ id: randomUUID(), certificateId: cert.id, host: 'web1.example.com', port: 8443, path: '/etc/ssl/web.pem', kind: 'server', notes: 'nginx' }, testAudit());
         expect(a).toMatchObject({ certificateId: cert.id, host: 'web1.example.com', port: 8443, path: '/etc/ssl/web.pem', kind: 'server', notes: 'nginx' });
         expect(a?.createdAt).toBeInstanceOf(Date);
-        await sleep(3);
+        clock.advance(3);
         const b = await store.inventory.insertLocation({ id: randomUUID(), certificateId: cert.id, host: 'lb', port: null, path: null, kind: 'load-balancer', notes: null }, testAudit());
         expect((await store.inventory.listLocations(cert.id)).map((l) => l.id)).toEqual([a?.id, b?.id]);
 
@@ -1272,7 +1276,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
         ];
         for (const spec of specs) {
           made.push(await store.credentials.insert(newCredential(spec), testAudit()));
-          await sleep(3);
+          clock.advance(3);
         }
         await store.credentials.revoke(made[4]!.id, testAudit());
         const ids = (r: { credentials: CredentialRecord[] }) => r.credentials.map((c) => c.id);
@@ -1517,27 +1521,29 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
   });
 }
 
-storeContract('sqlite :memory:', async () => ({ store: await openStore({ sqlitePath: ':memory:' }) }));
+storeContract('sqlite :memory:', async (now) => ({ store: await openStore({ sqlitePath: ':memory:', now }) }));
 
 // openStore's SQLite store takes a fast path; the all-Kysely store must stay correct on SQLite too.
-storeContract('sqlite :memory: (all-Kysely store)', async () => ({
+storeContract('sqlite :memory: (all-Kysely store)', async (now) => ({
   store: await createStoreFromKysely(
     new Kysely<Database>({ dialect: new SqliteDialect({ database: new BetterSqlite3(':memory:') }) }),
     'sqlite',
+    undefined,
+    now,
   ),
 }));
 
-storeContract('sqlite file', async () => {
+storeContract('sqlite file', async (now) => {
   const dir = mkdtempSync(join(tmpdir(), 'certgate-store-'));
-  const store = await openStore({ sqlitePath: join(dir, 'nested', 'certgate.sqlite') });
+  const store = await openStore({ sqlitePath: join(dir, 'nested', 'certgate.sqlite'), now });
   return { store, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 });
 
 const postgresUrl = inject('postgresUrl');
 // The runtime always names an SQLite file too; a database URL wins over it.
-const onPostgres = (databaseUrl: string) => openStore({ databaseUrl, sqlitePath: ':memory:' });
+const onPostgres = (databaseUrl: string, now?: StoreClock) => openStore({ databaseUrl, sqlitePath: ':memory:', now });
 describe.skipIf(!postgresUrl)('postgres', () => {
-  storeContract('postgres', async () => ({ store: await onPostgres(await createTestDatabase(postgresUrl!)) }));
+  storeContract('postgres', async (now) => ({ store: await onPostgres(await createTestDatabase(postgresUrl!), now) }));
 
   it('reports its kind and runs migrations idempotently', async () => {
     const url = await createTestDatabase(postgresUrl!);
