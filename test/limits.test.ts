@@ -14,7 +14,7 @@ import type { AuditEntry, AuditEntryInput, EnrollmentRequest, ProductRecord, Req
 import { buildCsr } from '../src/pki/csrBuilder.js';
 import { fromPem } from '../src/pki/pem.js';
 import { MESSAGE_TYPE } from '../protocols/scep/algorithms.js';
-import { startAcmeEnv, type AcmeEnv } from './helpers/acmeEnv.js';
+import { acmeClientOf, startAcmeEnv, type AcmeEnv } from './helpers/acmeEnv.js';
 import { basic, csrDer, startEstEnv, type EstEnv } from './helpers/est.js';
 import { httpRequest, type HttpReply } from './helpers/http.js';
 import { makeCsr } from './helpers/openssl.js';
@@ -218,18 +218,9 @@ describe('limits on EST', () => {
 describe('limits on ACME', () => {
   let env: AcmeEnv;
   const clock = runningClock();
-  const acmeClient = (directoryUrl: string, accountKey: Buffer, extra: Partial<acme.ClientOptions> = {}) =>
-    new acme.Client({ directoryUrl, accountKey, backoffMin: 100, backoffMax: 500, backoffAttempts: 60, ...extra });
-  const http01 = {
-    challengePriority: ['http-01'],
-    skipChallengeVerification: true,
-    termsOfServiceAgreed: true,
-    challengeCreateFn: async (_a: acme.Authorization, ch: { token: string }, ka: string) => env.http01.set(ch.token, ka),
-    challengeRemoveFn: async (_a: acme.Authorization, ch: { token: string }) => env.http01.unset(ch.token),
-  };
   const issue = async (c: acme.Client, name: string) => {
     const [, csr] = await acme.crypto.createCsr({ commonName: name, altNames: [name] });
-    return c.auto({ csr, ...http01 });
+    return c.auto({ csr, ...env.autoHttp01 });
   };
 
   // acme-client honours Retry-After and tries again (a rateLimited finalize would succeed once the
@@ -249,7 +240,7 @@ describe('limits on ACME', () => {
 
   it('per account: the third finalize in a minute is rateLimited and nothing is issued for it', async () => {
     freshWindow(clock, MINUTE);
-    const c = acmeClient(env.directoryUrl, await acme.crypto.createPrivateEcdsaKey());
+    const c = acmeClientOf(env.directoryUrl, await acme.crypto.createPrivateEcdsaKey());
     await c.createAccount({ termsOfServiceAgreed: true });
     await issue(c, 'a1.limit.test');
     await issue(c, 'a2.limit.test');
@@ -265,11 +256,11 @@ describe('limits on ACME', () => {
     const product = (await env.server.rt.store.products.getByName('eab')) as ProductRecord;
     const eab = await env.eabCredential([product.id]);
     const directoryUrl = `${env.base}/acme/eab/directory`;
-    const first = acmeClient(directoryUrl, await acme.crypto.createPrivateEcdsaKey(), { externalAccountBinding: eab });
+    const first = acmeClientOf(directoryUrl, await acme.crypto.createPrivateEcdsaKey(), { externalAccountBinding: eab });
     await first.createAccount({ termsOfServiceAgreed: true });
     await issue(first, 'e1.limit.test');
     await issue(first, 'e2.limit.test');
-    const second = acmeClient(directoryUrl, await acme.crypto.createPrivateEcdsaKey(), { externalAccountBinding: eab });
+    const second = acmeClientOf(directoryUrl, await acme.crypto.createPrivateEcdsaKey(), { externalAccountBinding: eab });
     await second.createAccount({ termsOfServiceAgreed: true });
     await expect(issue(second, 'e3.limit.test')).rejects.toThrow(/rate limit/);
     const secondId = second.getAccountUrl().split('/').pop() as string;
@@ -286,11 +277,11 @@ describe('limits on ACME', () => {
     const wrong = { kid: eab.kid, hmacKey: Buffer.alloc(32, 9).toString('base64url') };
     await Promise.all(
       Array.from({ length: 25 }, async () => {
-        const c = acmeClient(directoryUrl, await acme.crypto.createPrivateEcdsaKey(), { externalAccountBinding: wrong });
+        const c = acmeClientOf(directoryUrl, await acme.crypto.createPrivateEcdsaKey(), { externalAccountBinding: wrong });
         await expect(c.createAccount({ termsOfServiceAgreed: true })).rejects.toThrow();
       }),
     );
-    const right = acmeClient(directoryUrl, await acme.crypto.createPrivateEcdsaKey(), { externalAccountBinding: eab });
+    const right = acmeClientOf(directoryUrl, await acme.crypto.createPrivateEcdsaKey(), { externalAccountBinding: eab });
     await expect(right.createAccount({ termsOfServiceAgreed: true })).rejects.toThrow(/too many failed logins/);
   });
 });

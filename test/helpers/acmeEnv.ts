@@ -41,8 +41,14 @@ export interface AcmeEnv {
   eabCredential(products: '*' | string[]): Promise<{ kid: string; hmacKey: string }>;
   /** A REST call with the admin key. */
   rest(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }>;
+  /** acme-client's auto() options (but the CSR) that answer http-01 through this env's responder. */
+  autoHttp01: Omit<acme.ClientAutoOptions, 'csr'>;
   stop(): Promise<void>;
 }
+
+/** An acme-client with a short back-off: the test gateway answers in milliseconds. */
+export const acmeClientOf = (directoryUrl: string, accountKey: Buffer, extra: Partial<acme.ClientOptions> = {}): acme.Client =>
+  new acme.Client({ directoryUrl, accountKey, backoffMin: 100, backoffMax: 500, backoffAttempts: 60, ...extra });
 
 export async function startAcmeEnv(options: { overrides?: ConfigOverrides; http01Port?: number; now?: () => number } = {}): Promise<AcmeEnv> {
   const dns = await startDnsServer();
@@ -65,6 +71,13 @@ export async function startAcmeEnv(options: { overrides?: ConfigOverrides; http0
     server,
     dns,
     http01,
+    autoHttp01: {
+      challengePriority: ['http-01'],
+      skipChallengeVerification: true,
+      termsOfServiceAgreed: true,
+      challengeCreateFn: async (_a, ch, ka) => http01.set(ch.token, ka),
+      challengeRemoveFn: async (_a, ch) => http01.unset(ch.token),
+    },
     tlsAlpn,
     base,
     acmeBase,
