@@ -9,7 +9,7 @@ import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { TransitionError } from '../src/core/requestStatus.js';
 import { entryHash, PUBLIC_TEST_CHAIN_KEY } from '../src/audit/chain.js';
-import { DEFAULT_REQUEST_DETAILS, type Constraint, type CredentialRecord, type EnrollmentRequest, type InventoryFilter, type ProductTemplate, type Rejection, type RequestStatus } from '../src/core/types.js';
+import { type Constraint, type CredentialRecord, type EnrollmentRequest, type InventoryFilter, type ProductTemplate, type Rejection, type RequestStatus } from '../src/core/types.js';
 import {
   createStoreFromKysely,
   DuplicateSerialError,
@@ -29,6 +29,7 @@ import type { EnrollmentRequestsTable } from '../src/store/schema.js';
 import { createTestDatabase } from './harness/postgres.js';
 import { testAudit } from './helpers/audit.js';
 import { runningClock, type TestClock } from './helpers/clock.js';
+import { insertCaAndProduct, newRequestRow } from './helpers/storeRows.js';
 import type { StoreClock } from '../src/store/clock.js';
 
 interface Opened {
@@ -113,21 +114,7 @@ function storeContract(label: string, open: (now: StoreClock) => Promise<Opened>
     }
 
     function newRequest(overrides: Partial<NewEnrollmentRequest> = {}): NewEnrollmentRequest {
-      return {
-        id: randomUUID(),
-        productId,
-        caId,
-        requester: 'apikey:k1',
-        protocol: 'rest',
-        csrPem: '-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n',
-        validityDays: 30,
-        idempotencyKey: null,
-        transactionId: null,
-        constraints: [],
-        fingerprint: 'f1ngerpr1nt',
-        details: { ...DEFAULT_REQUEST_DETAILS },
-        ...overrides,
-      };
+      return newRequestRow(productId, caId, overrides);
     }
 
     function newCertificate(requestId: string | null, overrides: Partial<NewCertificate> = {}): NewCertificate {
@@ -1603,17 +1590,8 @@ describe('sqlite file specifics', () => {
     const writer = await openStore({ sqlitePath: path });
     const reader = await openStore({ sqlitePath: path });
     await writer.credentials.insert(credential('k1', 'k'), testAudit());
-    const caId = randomUUID();
-    const productId = randomUUID();
-    await writer.cas.insert({
-      id: caId, name: 'ca', kind: 'root', parentId: null, keyAlgorithm: 'ec-p256', subject: 'CN=ca',
-      certificatePem: 'pem', encryptedKey: 'key', notBefore: new Date(), notAfter: new Date(),
-    }, testAudit());
-    await writer.products.insert({ id: productId, name: 'p', caId, template }, testAudit());
-    const request = (id: string) => ({
-      id, productId, caId, requester: 'apikey:k1', protocol: 'rest' as const, csrPem: 'csr', validityDays: null, idempotencyKey: null,
-      transactionId: null, constraints: [], fingerprint: 'f', details: { ...DEFAULT_REQUEST_DETAILS },
-    });
+    const { caId, productId } = await insertCaAndProduct(writer, template);
+    const request = (id: string) => newRequestRow(productId, caId, { id });
 
     const ids = [randomUUID(), randomUUID(), randomUUID()];
     let settled = 0;
@@ -1644,18 +1622,9 @@ describe('sqlite file specifics', () => {
     const path = join(dir, 'close.sqlite');
     const store = await openStore({ sqlitePath: path });
     await store.credentials.insert(credential('k1', 'k'), testAudit());
-    const caId = randomUUID();
-    const productId = randomUUID();
-    await store.cas.insert({
-      id: caId, name: 'ca', kind: 'root', parentId: null, keyAlgorithm: 'ec-p256', subject: 'CN=ca',
-      certificatePem: 'pem', encryptedKey: 'key', notBefore: new Date(), notAfter: new Date(),
-    }, testAudit());
-    await store.products.insert({ id: productId, name: 'p', caId, template }, testAudit());
+    const { caId, productId } = await insertCaAndProduct(store, template);
     const id = randomUUID();
-    const pending = store.requests.insert({
-      id, productId, caId, requester: 'cli', protocol: 'rest', csrPem: 'csr', validityDays: null, idempotencyKey: null,
-      transactionId: null, constraints: [], fingerprint: 'f', details: { ...DEFAULT_REQUEST_DETAILS },
-    }, testAudit());
+    const pending = store.requests.insert(newRequestRow(productId, caId, { id, requester: 'cli' }), testAudit());
     await store.close();
     await expect(pending).resolves.toMatchObject({ created: true });
     const reopened = await openStore({ sqlitePath: path });
