@@ -113,7 +113,7 @@ export function mountCredentialRoutes(routes: RestRoutes, core: CoreServices): v
           ...(b.name ? { name: b.name } : {}),
           ownerUser: b.ownerUser ?? b.owner_user ?? null,
           ownerGroup: b.ownerGroup ?? b.owner_group ?? null,
-          expiresAt: expiresAt ? new Date(expiresAt) : b.expiresInDays ? new Date(Date.now() + b.expiresInDays * 86_400_000) : null,
+          expiresAt: expiresAt ? new Date(expiresAt) : b.expiresInDays ? new Date(core.now() + b.expiresInDays * 86_400_000) : null,
           allowIps: b.allowIps ?? b.allow_ips ?? [],
           permissions: (b.permissions ?? []) as Permission[],
           admin: !!b.admin,
