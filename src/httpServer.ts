@@ -17,6 +17,8 @@ export interface ServeOptions {
   initFirst?: (rt: Runtime) => Promise<unknown>;
   /** The front-ends to mount (protocols/index.ts). */
   protocols: readonly ProtocolModule[];
+  /** The deployment's clock (RuntimeOptions.now); default real time. */
+  now?: () => number;
 }
 
 export interface RunningServer {
@@ -54,7 +56,7 @@ function listen(server: Server, port: number, host: string): Promise<AddressInfo
 
 /** Starts what `certgate serve|start|worker` runs; resolves once listening. */
 export async function startServer(config: Config, opts: ServeOptions): Promise<RunningServer> {
-  const rt = await openRuntime(config, { protocols: opts.protocols });
+  const rt = await openRuntime(config, { protocols: opts.protocols, now: opts.now });
   await opts.initFirst?.(rt);
   if (opts.worker) await rt.startWorker();
   const servers: Server[] = [];

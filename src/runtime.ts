@@ -31,6 +31,7 @@ import { createBroadcast } from './queue/broadcast.js';
 import { createQueue } from './queue/index.js';
 import type { JobHandler, JobQueue } from './queue/types.js';
 import { openStore } from './store/index.js';
+import { realTimeMs } from './store/clock.js';
 import type { Store } from './store/types.js';
 import { createEnrollmentProcessor } from './worker/processEnrollment.js';
 
@@ -86,6 +87,11 @@ export interface RuntimeOptions {
    * runtime that mounts no protocol (the CLI) still manages their credentials.
    */
   credentialKinds?: readonly CredentialKind[];
+  /**
+   * The one clock (milliseconds) of the store's stamps, credential expiry and caches, the memory
+   * rate counter and the protocols. Default: real time; tests pass one they can move.
+   */
+  now?: () => number;
 }
 
 /**
@@ -94,7 +100,7 @@ export interface RuntimeOptions {
  * who can write the database could otherwise rewrite the whole trail with plain hashes and have
  * the next start bless it.
  */
-async function openStoreWithMasterKey(config: Config, log: Logger): Promise<{ store: Store; masterKey: string }> {
+async function openStoreWithMasterKey(config: Config, log: Logger, now: (() => number) | undefined): Promise<{ store: Store; masterKey: string }> {
   const resolved = resolveMasterKey(config);
   const open = (masterKey: string) =>
     openStore({
@@ -102,6 +108,7 @@ async function openStoreWithMasterKey(config: Config, log: Logger): Promise<{ st
       sqlitePath: join(config.dataDir, 'certgate.db'),
       onConnectionError: (message, error) => log.warn({ err: error.message }, message),
       chainKey: chainKeyOf(masterKey),
+      ...(now ? { now: () => new Date(now()) } : {}),
     });
   let store = await open(resolved.key);
   let masterKey = resolved.key;
@@ -128,7 +135,8 @@ async function openStoreWithMasterKey(config: Config, log: Logger): Promise<{ st
 export async function openRuntime(config: Config, options: RuntimeOptions = {}): Promise<Runtime> {
   const log = options.log ?? createLogger(config.logLevel);
   const queuePrefix = options.queuePrefix ?? config.queuePrefix;
-  const { store, masterKey } = await openStoreWithMasterKey(config, log);
+  const now = options.now ?? realTimeMs;
+  const { store, masterKey } = await openStoreWithMasterKey(config, log, options.now);
   const secrets: CaSecrets = { masterKey, passphrases: config.caPassphrases };
   // Queue back-ends report background trouble (a lost Redis connection) through the log.
   const onError = (message: string, error: Error): void => log.error({ err: error.message }, message);
@@ -147,7 +155,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   });
   const cas = new CaRegistry(store, secrets, publicUrlOf(config));
   const verifier = new ThreadedVerifier(config.cryptoThreads);
-  const rateCounter: RateCounter = config.redisUrl ? new RedisRateCounter(config.redisUrl, queuePrefix, onError) : new MemoryRateCounter();
+  const rateCounter: RateCounter = config.redisUrl ? new RedisRateCounter(config.redisUrl, queuePrefix, onError) : new MemoryRateCounter(now);
   const requestLimits = new RequestLimits(rateCounter, (entry) => store.audit.append(entry));
   const oneTimeTokens: OneTimeTokens = config.redisUrl ? new RedisOneTimeTokens(config.redisUrl, queuePrefix, onError) : new MemoryOneTimeTokens();
   const enrollments = new EnrollmentService(store, queue, verifier, {
@@ -188,6 +196,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     tokenTtlSeconds: config.tokenTtlSeconds,
     kinds: options.credentialKinds ?? credentialKindsOf(options.protocols ?? []),
     broadcast,
+    now,
     // With Redis, a rotation or revocation reaches every process at once and the cache bound
     // only matters if that notice is lost; without it, the bound is how late others see it.
     cacheMs: config.redisUrl ? CREDENTIAL_CACHE_WITH_REDIS_MS : CREDENTIAL_CACHE_MS,
@@ -251,6 +260,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     rateCounter,
     requestLimits,
     oneTimeTokens,
+    now,
   };
   const protocols: { module: ProtocolModule; mounted: MountedProtocol }[] = [];
   const protocolCores = new Map<string, CoreServices>();

@@ -8,22 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
 import type { EnrollmentRequest } from '../src/core/types.js';
 import { accountKeyFromPem, ACME_ERROR, AcmeTestClient, makeCsrFor, newAccountKey, splitPem, type ChallengeJson, type OrderJson } from './helpers/acmeClient.js';
-import { startAcmeEnv, type AcmeEnv } from './helpers/acmeEnv.js';
+import { acmeClientOf, startAcmeEnv, type AcmeEnv } from './helpers/acmeEnv.js';
 import { opensslVerify } from './helpers/openssl.js';
 import { until } from './helpers/until.js';
 
 describe('ACME products', () => {
   let env: AcmeEnv;
 
-  const acmeClient = (directoryUrl: string, accountKey: Buffer, extra: Partial<acme.ClientOptions> = {}) =>
-    new acme.Client({ directoryUrl, accountKey, backoffMin: 100, backoffMax: 500, backoffAttempts: 60, ...extra });
-  const http01 = {
-    challengePriority: ['http-01'],
-    skipChallengeVerification: true,
-    termsOfServiceAgreed: true,
-    challengeCreateFn: async (_a: acme.Authorization, ch: { token: string }, ka: string) => env.http01.set(ch.token, ka),
-    challengeRemoveFn: async (_a: acme.Authorization, ch: { token: string }) => env.http01.unset(ch.token),
-  };
 
   beforeAll(async () => {
     env = await startAcmeEnv();
@@ -50,19 +41,19 @@ describe('ACME products', () => {
       expect(res.problem.type, res.text).toBe(ACME_ERROR('externalAccountRequired'));
       expect(res.status).toBe(401);
       expect(res.header('replay-nonce')).toMatch(/^[A-Za-z0-9_-]+$/);
-      await expect(acmeClient(directoryUrl, await acme.crypto.createPrivateEcdsaKey()).createAccount({ termsOfServiceAgreed: true })).rejects.toThrow(/external account binding/);
+      await expect(acmeClientOf(directoryUrl, await acme.crypto.createPrivateEcdsaKey()).createAccount({ termsOfServiceAgreed: true })).rejects.toThrow(/external account binding/);
     });
 
     it('creates an account bound to an acme credential and issues under the product; revoking the credential stops the account', async () => {
       const product = await env.server.rt.store.products.getByName('eab');
       const eab = await env.eabCredential([product?.id as string]);
       const accountKey = await acme.crypto.createPrivateEcdsaKey('P-384');
-      const c = acmeClient(directoryUrl, accountKey, { externalAccountBinding: eab });
+      const c = acmeClientOf(directoryUrl, accountKey, { externalAccountBinding: eab });
       const account = await c.createAccount({ termsOfServiceAgreed: true });
       expect(account.status).toBe('valid');
 
       const [, csr] = await acme.crypto.createCsr({ commonName: 'eab.test', altNames: ['eab.test'] });
-      const pem = await c.auto({ csr, ...http01 });
+      const pem = await c.auto({ csr, ...env.autoHttp01 });
       expect(opensslVerify(env.dir, env.rootPem, env.issuingPem, splitPem(pem)[0] as string)).toMatch(/: OK/);
 
       await env.server.rt.credentials.revoke(eab.kid, CLI_CONTEXT);
@@ -81,7 +72,7 @@ describe('ACME products', () => {
       const wrongKey = { kid: good.kid, hmacKey: Buffer.alloc(32, 7).toString('base64url') };
       const unknown = { kid: 'no-such-credential', hmacKey: good.hmacKey };
       for (const binding of [wrongKey, unknown, other]) {
-        const c = acmeClient(directoryUrl, await acme.crypto.createPrivateEcdsaKey(), { externalAccountBinding: binding });
+        const c = acmeClientOf(directoryUrl, await acme.crypto.createPrivateEcdsaKey(), { externalAccountBinding: binding });
         await expect(c.createAccount({ termsOfServiceAgreed: true }), JSON.stringify(binding)).rejects.toThrow(/external account binding refused/);
       }
     });
@@ -111,7 +102,7 @@ describe('ACME products', () => {
     });
 
     it('leaves the order processing until an operator approves; then acme-client gets the certificate', async () => {
-      const c = acmeClient(directoryUrl, await acme.crypto.createPrivateEcdsaKey('P-256'));
+      const c = acmeClientOf(directoryUrl, await acme.crypto.createPrivateEcdsaKey('P-256'));
       await c.createAccount({ termsOfServiceAgreed: true });
       const order = await c.createOrder({ identifiers: [{ type: 'dns', value: 'approve.test' }] });
       for (const authz of await c.getAuthorizations(order)) {

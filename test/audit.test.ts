@@ -4,9 +4,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import fc from 'fast-check';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIT } from '../src/audit/actions.js';
 import { chainKeyOf, legacyEntryHash, sealEntry, verifyChain, type ChainReport } from '../src/audit/chain.js';
@@ -24,7 +22,8 @@ import { openStore } from '../src/store/index.js';
 import { ensureTlsCertificate } from '../src/tlsCertificate.js';
 import { PROTOCOLS } from '../protocols/index.js';
 import { deploymentConfig, deploymentMissing, TEST_MASTER_KEY, testConfig } from './helpers/gateway.js';
-import { rebuildChain, restoreTrail, snapshotTrail, type RawDb } from './helpers/audit.js';
+import { rebuildChain, restoreTrail, snapshotTrail } from './helpers/audit.js';
+import { openRawDb, type RawConnection, type RawDb } from './helpers/rawDb.js';
 import { makeCsr, openssl, tempDir } from './helpers/openssl.js';
 
 const root = join(import.meta.dirname, '..');
@@ -172,11 +171,10 @@ for (const d of deployments) {
     const dir = tempDir();
     let config: Config;
     // Straight at the database, as someone with its credentials (not certgate's) would.
-    let rows: (sql: string, params?: unknown[]) => Promise<unknown[]>;
-    let exec: (sql: string, params?: unknown[]) => Promise<void>;
-    let closeDb: () => Promise<void> = async () => undefined;
-
-    const db: RawDb = { rows: (sql, params) => rows(sql, params), exec: (sql, params) => exec(sql, params) };
+    let raw: RawConnection | undefined;
+    const rows = (sql: string, params?: unknown[]) => (raw as RawConnection).rows(sql, params);
+    const exec = (sql: string, params?: unknown[]) => (raw as RawConnection).exec(sql, params);
+    const db: RawDb = { rows, exec };
 
     /** `certgate …` as an operator runs it. */
     const cli = (args: string[], env: Record<string, string> = {}) => {
@@ -204,29 +202,11 @@ for (const d of deployments) {
 
     beforeAll(async () => {
       config = testConfig({ dataDir: dir, issueWaitMs: 15_000, ...(await d.config()) });
-      if (config.databaseUrl) {
-        const client = new pg.Client({ connectionString: config.databaseUrl });
-        await client.connect();
-        const numbered = (sql: string) => sql.replace(/\?/g, (() => { let n = 0; return () => `$${++n}`; })());
-        rows = async (sql, params = []) => (await client.query(numbered(sql), params)).rows as unknown[];
-        exec = async (sql, params = []) => void (await client.query(numbered(sql), params));
-        closeDb = () => client.end();
-      } else {
-        const open = <T>(fn: (db: Database.Database) => T): T => {
-          const db = new Database(join(dir, 'certgate.db'));
-          try {
-            return fn(db);
-          } finally {
-            db.close();
-          }
-        };
-        rows = async (sql, params = []) => open((db) => db.prepare(sql).all(...params));
-        exec = async (sql, params = []) => void open((db) => db.prepare(sql).run(...params));
-      }
+      raw = await openRawDb(config.databaseUrl, dir);
     });
 
     afterAll(async () => {
-      await closeDb();
+      await raw?.close();
     });
 
     it('records every kind of change, and `audit verify` passes on it', async () => {

@@ -14,7 +14,7 @@ import type { AuditEntry, AuditEntryInput, EnrollmentRequest, ProductRecord, Req
 import { buildCsr } from '../src/pki/csrBuilder.js';
 import { fromPem } from '../src/pki/pem.js';
 import { MESSAGE_TYPE } from '../protocols/scep/algorithms.js';
-import { startAcmeEnv, type AcmeEnv } from './helpers/acmeEnv.js';
+import { acmeClientOf, startAcmeEnv, type AcmeEnv } from './helpers/acmeEnv.js';
 import { basic, csrDer, startEstEnv, type EstEnv } from './helpers/est.js';
 import { httpRequest, type HttpReply } from './helpers/http.js';
 import { makeCsr } from './helpers/openssl.js';
@@ -22,14 +22,19 @@ import { REST_DEPLOYMENTS, startRestEnv, type RestEnv } from './helpers/restEnv.
 import { startScepEnv, type ScepEnv } from './helpers/scepEnv.js';
 import { buildRequest, getCaCert, pkiOperation, readReply, rsaKey, selfSigned, type RaInfo } from './helpers/scepClient.js';
 import { until } from './helpers/until.js';
+import { runningClock, type TestClock } from './helpers/clock.js';
 
 const ALL_STATUSES: RequestStatus[] = ['queued', 'pending_approval', 'pending_dcv', 'signing', 'issued', 'rejected', 'failed'];
 const MINUTE = 60_000;
 // Long enough that a flood on a busy machine ends inside the window it started in.
 const THROTTLE_WINDOW_S = 12;
 
-/** Waits until the current fixed window of `windowMs` has more than `needMs` left, so that a burst stays inside one window. */
-const freshWindow = (windowMs: number, needMs: number) => until(() => windowMs - (Date.now() % windowMs) > needMs, windowMs + 1_000, 'a fresh rate-limit window');
+/**
+ * Moves the deployment's clock to the start of the next fixed window of `windowMs`: a burst then
+ * stays inside one window, and what the window before counted is gone. Every gateway here counts
+ * in memory, on its own clock (a Redis counter's windows are Redis's and cannot be moved).
+ */
+const freshWindow = (clock: TestClock, windowMs: number): void => clock.advance(windowMs - (clock.now() % windowMs));
 
 async function requestsOf(rt: { store: { requests: { listByStatus(s: readonly RequestStatus[], n: number): Promise<EnrollmentRequest[]> } } }, requester: string): Promise<EnrollmentRequest[]> {
   return (await rt.store.requests.listByStatus(ALL_STATUSES, 10_000)).filter((r) => r.requester === requester);
@@ -43,6 +48,7 @@ const wrongKey = (id: string) => `cg_${id}_${randomBytes(32).toString('base64url
 
 describe('limits on REST and SCEP challenge minting', () => {
   let env: RestEnv;
+  const clock = runningClock();
 
   beforeAll(async () => {
     env = await startRestEnv(REST_DEPLOYMENTS[0] as (typeof REST_DEPLOYMENTS)[number], {
@@ -53,7 +59,7 @@ describe('limits on REST and SCEP challenge minting', () => {
       loginFailuresPerSource: 40,
       loginThrottleWindowSeconds: THROTTLE_WINDOW_S,
       authRefusalAuditSeconds: 2,
-    });
+    }, clock.now);
   });
   afterAll(async () => {
     await env?.close();
@@ -61,7 +67,7 @@ describe('limits on REST and SCEP challenge minting', () => {
 
   it('a REST credential past its issuance 429 mints no SCEP challenge; the refusal is audited once', async () => {
     const { credential, token } = await env.restKey('minter', [{ ca: env.issuingId, actions: ['read', 'issue'] }], [env.productId]);
-    await freshWindow(MINUTE, 20_000);
+    freshWindow(clock, MINUTE);
     // Issuance calls count before their body is read: two bad ones use up the limit of two.
     for (let i = 0; i < 2; i++) expect((await call(env.base, 'POST', '/v1/certificates', token, '127.0.0.1', {})).status).toBe(400);
     const past = await call(env.base, 'POST', '/v1/certificates', token, '127.0.0.1', {});
@@ -91,7 +97,7 @@ describe('limits on REST and SCEP challenge minting', () => {
 
   it('REST bearer: a flood of wrong keys for one credential, then the right key is refused (429) from any address until the window passes', async () => {
     const { credential, token } = await env.restKey('victim', [{ ca: '*', actions: ['read'] }]);
-    await freshWindow(THROTTLE_WINDOW_S * 1000, 9_000);
+    freshWindow(clock, THROTTLE_WINDOW_S * 1000);
     const flood = await Promise.all(Array.from({ length: 30 }, () => call(env.base, 'GET', '/v1/whoami', wrongKey(credential.id), '127.0.0.11')));
     expect(flood.every((r) => r.status === 401 || r.status === 429)).toBe(true);
     for (const from of ['127.0.0.11', '127.0.0.12']) {
@@ -100,7 +106,8 @@ describe('limits on REST and SCEP challenge minting', () => {
       // Whole seconds, at least one (RFC 9110 section 10.2.3).
       expect(right.headers['retry-after']).toMatch(/^[1-9][0-9]*$/);
     }
-    await until(async () => (await call(env.base, 'GET', '/v1/whoami', token, '127.0.0.12')).status === 200, 30_000, 'the throttle window passed');
+    freshWindow(clock, THROTTLE_WINDOW_S * 1000);
+    expect((await call(env.base, 'GET', '/v1/whoami', token, '127.0.0.12')).status).toBe(200);
   });
 
   it('200 refused logins from one source leave a bounded number of audit entries that count them all', async () => {
@@ -130,6 +137,7 @@ describe('limits on REST and SCEP challenge minting', () => {
 
 describe('limits on EST', () => {
   let env: EstEnv;
+  const clock = runningClock();
   const PKCS10 = { 'content-type': 'application/pkcs10' };
   const enroll = (csrPem: string, user: { username: string; password: string }, localAddress = '127.0.0.1') =>
     env.call('/est-basic/.well-known/est/simpleenroll', { body: csrDer(csrPem).toString('base64'), headers: { ...PKCS10, authorization: basic(user) }, localAddress });
@@ -146,6 +154,7 @@ describe('limits on EST', () => {
         loginFailuresPerSource: 1_000,
         loginThrottleWindowSeconds: THROTTLE_WINDOW_S,
       },
+      now: clock.now,
     });
   });
   afterAll(async () => {
@@ -155,19 +164,20 @@ describe('limits on EST', () => {
   it('100 wrong passwords at once, then the right one: refused with 429 until the window passes, and nothing issued meanwhile', async () => {
     const { csrPem } = makeCsr(env.dir, { key: 'ec-p256', subject: '/CN=flood.test', san: ['DNS:flood.test'] });
     const dev1 = env.users.dev1 as { username: string; password: string };
-    await freshWindow(THROTTLE_WINDOW_S * 1000, 9_000);
+    freshWindow(clock, THROTTLE_WINDOW_S * 1000);
     const flood = await Promise.all(Array.from({ length: 100 }, () => enroll(csrPem, { username: 'dev1', password: 'wrong' }, '127.0.0.21')));
     expect(flood.every((r) => r.status === 401 || r.status === 429)).toBe(true);
     const right = await enroll(csrPem, dev1, '127.0.0.21');
     expect(right.status, right.text).toBe(429);
     expect(right.headers['retry-after']).toMatch(/^[1-9][0-9]*$/);
     expect(await requestsOf(env.server.rt, 'est:dev1')).toEqual([]);
-    await until(async () => (await enroll(csrPem, dev1, '127.0.0.22')).status === 200, 30_000, 'the throttle window passed');
+    freshWindow(clock, THROTTLE_WINDOW_S * 1000);
+    expect((await enroll(csrPem, dev1, '127.0.0.22')).status).toBe(200);
   });
 
   it('wrong passwords slow down', async () => {
     const durations: number[] = [];
-    await freshWindow(THROTTLE_WINDOW_S * 1000, 8_000);
+    freshWindow(clock, THROTTLE_WINDOW_S * 1000);
     for (let i = 0; i < 6; i++) {
       const started = Date.now();
       expect((await enroll(makeCsr(env.dir).csrPem, { username: 'dev2', password: 'wrong' }, '127.0.0.23')).status).toBe(401);
@@ -181,7 +191,7 @@ describe('limits on EST', () => {
   it('issuance past the per-credential limit: 429 with Retry-After, nothing issued; a replay of an earlier request is still answered', async () => {
     const dev3 = env.users.dev3 as { username: string; password: string; id: string };
     const csrs = ['one', 'two', 'three'].map((n) => makeCsr(env.dir, { key: 'ec-p256', subject: `/CN=${n}.limit.test`, san: [`DNS:${n}.limit.test`] }).csrPem);
-    await freshWindow(MINUTE, 20_000);
+    freshWindow(clock, MINUTE);
     expect((await enroll(csrs[0] as string, dev3)).status).toBe(200);
     expect((await enroll(csrs[1] as string, dev3)).status).toBe(200);
     const third = await enroll(csrs[2] as string, dev3);
@@ -207,18 +217,10 @@ describe('limits on EST', () => {
 
 describe('limits on ACME', () => {
   let env: AcmeEnv;
-  const acmeClient = (directoryUrl: string, accountKey: Buffer, extra: Partial<acme.ClientOptions> = {}) =>
-    new acme.Client({ directoryUrl, accountKey, backoffMin: 100, backoffMax: 500, backoffAttempts: 60, ...extra });
-  const http01 = {
-    challengePriority: ['http-01'],
-    skipChallengeVerification: true,
-    termsOfServiceAgreed: true,
-    challengeCreateFn: async (_a: acme.Authorization, ch: { token: string }, ka: string) => env.http01.set(ch.token, ka),
-    challengeRemoveFn: async (_a: acme.Authorization, ch: { token: string }) => env.http01.unset(ch.token),
-  };
+  const clock = runningClock();
   const issue = async (c: acme.Client, name: string) => {
     const [, csr] = await acme.crypto.createCsr({ commonName: name, altNames: [name] });
-    return c.auto({ csr, ...http01 });
+    return c.auto({ csr, ...env.autoHttp01 });
   };
 
   // acme-client honours Retry-After and tries again (a rateLimited finalize would succeed once the
@@ -228,7 +230,7 @@ describe('limits on ACME', () => {
 
   beforeAll(async () => {
     settings.retryMaxAttempts = 0;
-    env = await startAcmeEnv({ overrides: { protocolIssuePerMinute: 2, loginFailuresPerIdentity: 20, loginFailuresPerSource: 1_000, loginDelayMaxMs: 200 } });
+    env = await startAcmeEnv({ overrides: { protocolIssuePerMinute: 2, loginFailuresPerIdentity: 20, loginFailuresPerSource: 1_000, loginDelayMaxMs: 200 }, now: clock.now });
     await env.product('eab', { protocols: { acme: { eabRequired: true } } });
   });
   afterAll(async () => {
@@ -237,8 +239,8 @@ describe('limits on ACME', () => {
   });
 
   it('per account: the third finalize in a minute is rateLimited and nothing is issued for it', async () => {
-    await freshWindow(MINUTE, 30_000);
-    const c = acmeClient(env.directoryUrl, await acme.crypto.createPrivateEcdsaKey());
+    freshWindow(clock, MINUTE);
+    const c = acmeClientOf(env.directoryUrl, await acme.crypto.createPrivateEcdsaKey());
     await c.createAccount({ termsOfServiceAgreed: true });
     await issue(c, 'a1.limit.test');
     await issue(c, 'a2.limit.test');
@@ -250,15 +252,15 @@ describe('limits on ACME', () => {
   });
 
   it('per EAB credential: a second account bound to the same credential shares its limit', async () => {
-    await freshWindow(MINUTE, 30_000);
+    freshWindow(clock, MINUTE);
     const product = (await env.server.rt.store.products.getByName('eab')) as ProductRecord;
     const eab = await env.eabCredential([product.id]);
     const directoryUrl = `${env.base}/acme/eab/directory`;
-    const first = acmeClient(directoryUrl, await acme.crypto.createPrivateEcdsaKey(), { externalAccountBinding: eab });
+    const first = acmeClientOf(directoryUrl, await acme.crypto.createPrivateEcdsaKey(), { externalAccountBinding: eab });
     await first.createAccount({ termsOfServiceAgreed: true });
     await issue(first, 'e1.limit.test');
     await issue(first, 'e2.limit.test');
-    const second = acmeClient(directoryUrl, await acme.crypto.createPrivateEcdsaKey(), { externalAccountBinding: eab });
+    const second = acmeClientOf(directoryUrl, await acme.crypto.createPrivateEcdsaKey(), { externalAccountBinding: eab });
     await second.createAccount({ termsOfServiceAgreed: true });
     await expect(issue(second, 'e3.limit.test')).rejects.toThrow(/rate limit/);
     const secondId = second.getAccountUrl().split('/').pop() as string;
@@ -275,17 +277,18 @@ describe('limits on ACME', () => {
     const wrong = { kid: eab.kid, hmacKey: Buffer.alloc(32, 9).toString('base64url') };
     await Promise.all(
       Array.from({ length: 25 }, async () => {
-        const c = acmeClient(directoryUrl, await acme.crypto.createPrivateEcdsaKey(), { externalAccountBinding: wrong });
+        const c = acmeClientOf(directoryUrl, await acme.crypto.createPrivateEcdsaKey(), { externalAccountBinding: wrong });
         await expect(c.createAccount({ termsOfServiceAgreed: true })).rejects.toThrow();
       }),
     );
-    const right = acmeClient(directoryUrl, await acme.crypto.createPrivateEcdsaKey(), { externalAccountBinding: eab });
+    const right = acmeClientOf(directoryUrl, await acme.crypto.createPrivateEcdsaKey(), { externalAccountBinding: eab });
     await expect(right.createAccount({ termsOfServiceAgreed: true })).rejects.toThrow(/too many failed logins/);
   });
 });
 
 describe('limits on SCEP', () => {
   let env: ScepEnv;
+  const clock = runningClock();
   let ra: RaInfo;
   let product: ProductRecord;
   let n = 0;
@@ -293,6 +296,7 @@ describe('limits on SCEP', () => {
   beforeAll(async () => {
     env = await startScepEnv({
       overrides: { protocolIssuePerMinute: 2, scepIssuePerProductPerMinute: 3, loginFailuresPerSource: 10, loginThrottleWindowSeconds: THROTTLE_WINDOW_S, loginDelayMaxMs: 200 },
+      now: clock.now,
     });
     ra = await getCaCert(`${env.base}/scep`);
     product = (await env.server.rt.store.products.getByName('default')) as ProductRecord;
@@ -314,7 +318,7 @@ describe('limits on SCEP', () => {
   it('per static challenge, then per product: FAILURE badRequest past the limit, nothing issued for it', async () => {
     const first = await env.staticChallenge([product.id]);
     const second = await env.staticChallenge([product.id]);
-    await freshWindow(MINUTE, 30_000);
+    freshWindow(clock, MINUTE);
     const before = await scepIssued();
     expect((await enroll(first.challenge, 'd1.limit.test')).status).toBe('SUCCESS');
     expect((await enroll(first.challenge, 'd2.limit.test')).status).toBe('SUCCESS');
@@ -333,7 +337,7 @@ describe('limits on SCEP', () => {
   it('a one-time challenge refused by the product limit is not used up', async () => {
     const onetime = await env.product('onetime');
     const [s1, s2] = [await env.staticChallenge([onetime.id]), await env.staticChallenge([onetime.id])];
-    await freshWindow(MINUTE, 20_000);
+    freshWindow(clock, MINUTE);
     for (const [challenge, cn] of [[s1.challenge, 'o1'], [s1.challenge, 'o2'], [s2.challenge, 'o3']] as const) {
       expect((await enroll(challenge, `${cn}.limit.test`, '/onetime')).status).toBe('SUCCESS');
     }
@@ -348,12 +352,13 @@ describe('limits on SCEP', () => {
     const fresh = await env.product('throttled');
     const right = await env.staticChallenge([fresh.id]);
     const key = rsaKey();
-    await freshWindow(THROTTLE_WINDOW_S * 1000, 9_000);
+    freshWindow(clock, THROTTLE_WINDOW_S * 1000);
     const wrong = await Promise.all(Array.from({ length: 15 }, (_, i) => enroll('0123456789abcdef0123456789abcdef', `w${i}.limit.test`, '/throttled', key)));
     expect(wrong.every((r) => r.status === 'FAILURE' && r.failInfo === 'badRequest')).toBe(true);
     expect(await enroll(right.challenge, 'r1.limit.test', '/throttled', key)).toMatchObject({ status: 'FAILURE', failInfo: 'badRequest' });
     expect((await env.server.rt.store.requests.listByStatus(ALL_STATUSES, 10_000)).filter((r) => r.productId === fresh.id)).toEqual([]);
-    await until(async () => (await enroll(right.challenge, 'r2.limit.test', '/throttled', key)).status === 'SUCCESS', 30_000, 'the throttle window passed');
+    freshWindow(clock, THROTTLE_WINDOW_S * 1000);
+    expect((await enroll(right.challenge, 'r2.limit.test', '/throttled', key)).status).toBe('SUCCESS');
   });
 });
 

@@ -7,8 +7,6 @@ import { execFile, spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCa } from '../src/ca/createCa.js';
 import { decryptPrivateKey } from '../src/ca/keyProtection.js';
@@ -23,6 +21,7 @@ import { ServerKeys } from '../protocols/est/serverKeygen.js';
 import { deploymentConfig, deploymentMissing, GATEWAY_DEFAULTS, startGateway, testConfig } from './helpers/gateway.js';
 import { openssl, opensslVerify, tempDir } from './helpers/openssl.js';
 import { restCall } from './helpers/http.js';
+import { openRawDb, type RawConnection } from './helpers/rawDb.js';
 import { buildRequest, getCaCert, pkiOperation, readReply, rsaKey, selfSigned, type RaInfo } from './helpers/scepClient.js';
 
 const root = join(import.meta.dirname, '..');
@@ -64,9 +63,9 @@ for (const d of deployments) {
     const keyFile = join(dir, 'master.key');
     let dbConfig: Partial<Config>;
     // Straight at the database, as someone with its credentials (not certgate's) would.
-    let rows: (sql: string, params?: unknown[]) => Promise<Record<string, unknown>[]>;
-    let exec: (sql: string, params?: unknown[]) => Promise<void>;
-    let closeDb: () => Promise<void> = async () => undefined;
+    let raw: RawConnection | undefined;
+    const rows = (sql: string, params?: unknown[]) => (raw as RawConnection).rows(sql, params);
+    const exec = (sql: string, params?: unknown[]) => (raw as RawConnection).exec(sql, params);
     let before: Before;
 
     // No key at all when it lives in the data dir's file.
@@ -111,31 +110,15 @@ for (const d of deployments) {
 
     beforeAll(async () => {
       dbConfig = await d.config();
-      if (dbConfig.databaseUrl) {
-        const client = new pg.Client({ connectionString: dbConfig.databaseUrl });
-        await client.connect();
-        const numbered = (sql: string) => sql.replace(/\?/g, (() => { let n = 0; return () => `$${++n}`; })());
-        rows = async (sql, params = []) => (await client.query(numbered(sql), params)).rows as Record<string, unknown>[];
-        exec = async (sql, params = []) => void (await client.query(numbered(sql), params));
-        closeDb = () => client.end();
-      } else {
-        const open = <T>(fn: (db: Database.Database) => T): T => {
-          const db = new Database(join(dir, 'certgate.db'));
-          try {
-            return fn(db);
-          } finally {
-            db.close();
-          }
-        };
-        rows = async (sql, params = []) => open((db) => db.prepare(sql).all(...params) as Record<string, unknown>[]);
-        exec = async (sql, params = []) => void open((db) => db.prepare(sql).run(...params));
+      raw = await openRawDb(dbConfig.databaseUrl, dir);
+      if (!dbConfig.databaseUrl) {
         // An embedded deployment whose key was made by its first start, as `certgate start` does.
         writeFileSync(keyFile, OLD_KEY + '\n', { mode: 0o600 });
       }
     });
 
     afterAll(async () => {
-      await closeDb();
+      await raw?.close();
     });
 
     it('sets up a deployment with something of every sealed kind, under the old key', { timeout: 180_000 }, async () => {

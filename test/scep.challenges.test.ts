@@ -9,7 +9,7 @@ import type { ProductRecord } from '../src/core/types.js';
 import { MESSAGE_TYPE } from '../protocols/scep/algorithms.js';
 import { startScepEnv, type ScepEnv } from './helpers/scepEnv.js';
 import { buildRequest, getCaCert, pkiOperation, readReply, rsaKey, selfSigned, type RaInfo } from './helpers/scepClient.js';
-import { until } from './helpers/until.js';
+import { runningClock } from './helpers/clock.js';
 
 describe('SCEP one-time challenges', () => {
   let env: ScepEnv;
@@ -17,9 +17,10 @@ describe('SCEP one-time challenges', () => {
   let product: ProductRecord;
   let other: ProductRecord;
   const key = rsaKey();
+  const clock = runningClock();
 
   beforeAll(async () => {
-    env = await startScepEnv();
+    env = await startScepEnv({ now: clock.now });
     ra = await getCaCert(`${env.base}/scep`);
     product = (await env.server.rt.store.products.getByName('default')) as ProductRecord;
     other = await env.product('scep-other');
@@ -37,7 +38,7 @@ describe('SCEP one-time challenges', () => {
   }
 
   it('are minted by an admin: 201 with the challenge (shown once, stored hashed) and its expiry', async () => {
-    const before = Date.now();
+    const before = clock.now();
     const res = await env.rest('POST', '/v1/scep/challenges', { productId: product.id, ttlSeconds: 600 });
     expect(res.status).toBe(201);
     const { challenge, expires_at, product_id, subject } = res.json as { challenge: string; expires_at: string; product_id: string; subject: string | null };
@@ -45,7 +46,7 @@ describe('SCEP one-time challenges', () => {
     expect(product_id).toBe(product.id);
     expect(subject).toBeNull();
     expect(Date.parse(expires_at)).toBeGreaterThanOrEqual(before + 600_000 - 1000);
-    expect(Date.parse(expires_at)).toBeLessThanOrEqual(Date.now() + 600_000);
+    expect(Date.parse(expires_at)).toBeLessThanOrEqual(clock.now() + 600_000);
     const rows = await env.server.rt.store.db.selectFrom('scep_challenges' as never).selectAll().execute();
     expect(JSON.stringify(rows)).not.toContain(challenge);
     expect(JSON.stringify(rows)).toContain(createHash('sha256').update(challenge).digest('hex'));
@@ -87,8 +88,7 @@ describe('SCEP one-time challenges', () => {
 
   it('admit nothing once expired', async () => {
     const res = await env.rest('POST', '/v1/scep/challenges', { productId: product.id, ttlSeconds: 1 });
-    const expires = Date.parse(res.json.expires_at as string);
-    await until(() => Date.now() > expires + 5, 5_000, 'the challenge expired');
+    clock.advance(Date.parse(res.json.expires_at as string) - clock.now());
     expect(await enroll(res.json.challenge as string)).toMatchObject({ status: 'FAILURE', failInfo: 'badRequest' });
   });
 

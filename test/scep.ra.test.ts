@@ -14,7 +14,7 @@ import { PROTOCOLS } from '../protocols/index.js';
 import { ScepDb } from '../protocols/scep/db.js';
 import { RaCertificates } from '../protocols/scep/ra.js';
 import { opensslVerify, tempDir, x509Text } from './helpers/openssl.js';
-import { until } from './helpers/until.js';
+import { testClock } from './helpers/clock.js';
 import { TEST_MASTER_KEY, testConfig } from './helpers/gateway.js';
 
 
@@ -39,7 +39,7 @@ describe('SCEP RA certificates', () => {
     await rt?.close();
   });
 
-  const ras = (lifetimeMs: number) => new RaCertificates(db, rt.protocolCore('scep').signer, (id) => rt.store.cas.get(id), rt.sealing, lifetimeMs, pino({ level: 'silent' }));
+  const ras = (lifetimeMs: number, now?: () => number) => new RaCertificates(db, rt.protocolCore('scep').signer, (id) => rt.store.cas.get(id), rt.sealing, lifetimeMs, pino({ level: 'silent' }), now);
 
   it('issues an RSA-2048 RA by the CA, for signing and key transport, its key encrypted under the master key', async () => {
     const ra = await ras(365 * 86_400_000).current(caId);
@@ -66,11 +66,14 @@ describe('SCEP RA certificates', () => {
   });
 
   it('issues a successor with a third of the lifetime left, and keeps the predecessor until it expires', async () => {
-    const short = ras(6_000);
+    const clock = testClock();
+    const short = ras(6_000, clock.now);
     // The long-lived RA of the test before is newest; a short-lived one takes over once issued.
     await db.removeExpiredRas(Date.now() + 400 * 86_400_000, 0);
     const first = await short.current(caId);
-    await until(() => Date.now() >= first.renewAt, 10_000, 'the RA is due for renewal');
+    clock.advance(first.renewAt - clock.now() - 1);
+    expect((await short.current(caId)).id).toBe(first.id);
+    clock.advance(1);
     const second = await short.current(caId);
     expect(second.id).not.toBe(first.id);
     expect((await short.all(caId)).map((r) => r.id)).toEqual([second.id, first.id]);

@@ -4,9 +4,10 @@ import { randomUUID } from 'node:crypto';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_REQUEST_DETAILS, type ProductTemplate } from '../src/core/types.js';
+import type { ProductTemplate } from '../src/core/types.js';
 import { createStoreFromKysely, openStore, type Database, type Store, type StoreClock } from '../src/store/index.js';
 import { testAudit } from './helpers/audit.js';
+import { newRequestRow } from './helpers/storeRows.js';
 
 const template = { defaultValidityDays: 30, maxValidityDays: 90 } as unknown as ProductTemplate;
 
@@ -44,23 +45,7 @@ describe.each(stores)('store clock: %s', (_label, open) => {
     const product = await store.products.insert({ id: randomUUID(), name: 'p', caId, template }, testAudit());
     expect((await store.products.get(product.id))?.createdAt).toEqual(now);
 
-    const { request } = await store.requests.insert(
-      {
-        id: randomUUID(),
-        productId: product.id,
-        caId,
-        requester: 'apikey:k1',
-        protocol: 'rest',
-        csrPem: '-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n',
-        validityDays: 30,
-        idempotencyKey: null,
-        transactionId: null,
-        constraints: [],
-        fingerprint: 'f',
-        details: { ...DEFAULT_REQUEST_DETAILS },
-      },
-      testAudit(),
-    );
+    const { request } = await store.requests.insert(newRequestRow(product.id, caId), testAudit());
     expect(request.createdAt).toEqual(now);
     expect((await store.requests.get(request.id))?.updatedAt).toEqual(now);
 

@@ -9,7 +9,7 @@ import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { TransitionError } from '../src/core/requestStatus.js';
 import { entryHash, PUBLIC_TEST_CHAIN_KEY } from '../src/audit/chain.js';
-import { DEFAULT_REQUEST_DETAILS, type Constraint, type CredentialRecord, type EnrollmentRequest, type InventoryFilter, type ProductTemplate, type Rejection, type RequestStatus } from '../src/core/types.js';
+import { type Constraint, type CredentialRecord, type EnrollmentRequest, type InventoryFilter, type ProductTemplate, type Rejection, type RequestStatus } from '../src/core/types.js';
 import {
   createStoreFromKysely,
   DuplicateSerialError,
@@ -28,13 +28,15 @@ import {
 import type { EnrollmentRequestsTable } from '../src/store/schema.js';
 import { createTestDatabase } from './harness/postgres.js';
 import { testAudit } from './helpers/audit.js';
+import { runningClock, type TestClock } from './helpers/clock.js';
+import { insertCaAndProduct, newRequestRow } from './helpers/storeRows.js';
+import type { StoreClock } from '../src/store/clock.js';
 
 interface Opened {
   store: Store;
   cleanup?: () => Promise<void> | void;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const newSerial = () => randomUUID().replaceAll('-', '');
 
 /** What the applyMigrations test's migrations read and write. */
@@ -72,15 +74,18 @@ const template: ProductTemplate = {
   escrowKeys: false,
 };
 
-function storeContract(label: string, open: () => Promise<Opened>): void {
+/** `now`: the store's clock; the contract moves it where stamps must differ or a lease must run out. */
+function storeContract(label: string, open: (now: StoreClock) => Promise<Opened>): void {
   describe(`Store contract: ${label}`, () => {
+    let clock: TestClock;
     let opened: Opened;
     let store: Store;
     let caId: string;
     let productId: string;
 
     beforeEach(async () => {
-      opened = await open();
+      clock = runningClock();
+      opened = await open(clock.date);
       store = opened.store;
       caId = randomUUID();
       productId = randomUUID();
@@ -109,21 +114,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
     }
 
     function newRequest(overrides: Partial<NewEnrollmentRequest> = {}): NewEnrollmentRequest {
-      return {
-        id: randomUUID(),
-        productId,
-        caId,
-        requester: 'apikey:k1',
-        protocol: 'rest',
-        csrPem: '-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n',
-        validityDays: 30,
-        idempotencyKey: null,
-        transactionId: null,
-        constraints: [],
-        fingerprint: 'f1ngerpr1nt',
-        details: { ...DEFAULT_REQUEST_DETAILS },
-        ...overrides,
-      };
+      return newRequestRow(productId, caId, overrides);
     }
 
     function newCertificate(requestId: string | null, overrides: Partial<NewCertificate> = {}): NewCertificate {
@@ -507,9 +498,9 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
       });
 
       it('lists oldest first and enforces unique names', async () => {
-        await sleep(3);
+        clock.advance(3);
         await store.cas.insert(newCa(randomUUID(), 'b-second'), testAudit());
-        await sleep(3);
+        clock.advance(3);
         await store.cas.insert(newCa(randomUUID(), 'a-third'), testAudit());
         expect((await store.cas.list()).map((c) => c.name)).toEqual(['root-ca', 'b-second', 'a-third']);
         await expect(store.cas.insert(newCa(randomUUID(), 'root-ca'), testAudit())).rejects.toThrow();
@@ -527,7 +518,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
       });
 
       it('lists oldest first and enforces unique names', async () => {
-        await sleep(3);
+        clock.advance(3);
         const second = await store.products.insert({
           id: randomUUID(),
           name: 'a-device',
@@ -634,7 +625,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
 
       it('transition is a compare-and-set', async () => {
         const request = await queuedRequest();
-        await sleep(2);
+        clock.advance(2);
         const moved = await store.requests.transition(request.id, ['queued'], 'pending_dcv', { reason: 'names to validate' });
         expect(moved).toMatchObject({ id: request.id, status: 'pending_dcv', statusReason: 'names to validate' });
         expect(moved!.updatedAt.getTime()).toBeGreaterThan(request.updatedAt.getTime());
@@ -697,9 +688,9 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
 
       it('claim: an expired lease can be re-claimed, and the serial stays', async () => {
         const request = await queuedRequest();
-        const first = await store.requests.claim(request.id, { serialNumber: '01', leaseMs: 5 });
+        const first = await store.requests.claim(request.id, { serialNumber: '01', leaseMs: LEASE_MS });
         const expiry = first!.leaseExpiresAt!.getTime();
-        while (Date.now() <= expiry) await sleep(2);
+        clock.advance(expiry - clock.now() + 1);
         const second = await store.requests.claim(request.id, { serialNumber: '02', leaseMs: LEASE_MS });
         expect(second).toMatchObject({ status: 'signing', serialNumber: '01', attempts: 2 });
         expect(second!.leaseExpiresAt!.getTime()).toBeGreaterThan(expiry);
@@ -746,7 +737,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
           const request = await queuedRequest();
           if (status !== 'queued') await store.requests.transition(request.id, ['queued'], status);
           ids.push(request.id);
-          await sleep(3);
+          clock.advance(3);
         }
         const wanted = ['queued', 'pending_dcv'] as const;
         const all = await store.requests.listByStatus(wanted, 100);
@@ -984,7 +975,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
           const request = await claimedRequest({ caId: ca });
           const { certificate } = await store.recordIssuance(request.id, certificateFor(request), null, testAudit());
           ids.push(certificate.id);
-          await sleep(3);
+          clock.advance(3);
         }
         const newestFirst = [...ids].reverse();
         expect((await store.certificates.list({ limit: 10, offset: 0 })).map((c) => c.id)).toEqual(newestFirst);
@@ -1133,7 +1124,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
         const a = await store.inventory.insertLocation({ id: randomUUID(), certificateId: cert.id, host: 'web1.example.com', port: 8443, path: '/etc/ssl/web.pem', kind: 'server', notes: 'nginx' }, testAudit());
         expect(a).toMatchObject({ certificateId: cert.id, host: 'web1.example.com', port: 8443, path: '/etc/ssl/web.pem', kind: 'server', notes: 'nginx' });
         expect(a?.createdAt).toBeInstanceOf(Date);
-        await sleep(3);
+        clock.advance(3);
         const b = await store.inventory.insertLocation({ id: randomUUID(), certificateId: cert.id, host: 'lb', port: null, path: null, kind: 'load-balancer', notes: null }, testAudit());
         expect((await store.inventory.listLocations(cert.id)).map((l) => l.id)).toEqual([a?.id, b?.id]);
 
@@ -1272,7 +1263,7 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
         ];
         for (const spec of specs) {
           made.push(await store.credentials.insert(newCredential(spec), testAudit()));
-          await sleep(3);
+          clock.advance(3);
         }
         await store.credentials.revoke(made[4]!.id, testAudit());
         const ids = (r: { credentials: CredentialRecord[] }) => r.credentials.map((c) => c.id);
@@ -1517,27 +1508,29 @@ function storeContract(label: string, open: () => Promise<Opened>): void {
   });
 }
 
-storeContract('sqlite :memory:', async () => ({ store: await openStore({ sqlitePath: ':memory:' }) }));
+storeContract('sqlite :memory:', async (now) => ({ store: await openStore({ sqlitePath: ':memory:', now }) }));
 
 // openStore's SQLite store takes a fast path; the all-Kysely store must stay correct on SQLite too.
-storeContract('sqlite :memory: (all-Kysely store)', async () => ({
+storeContract('sqlite :memory: (all-Kysely store)', async (now) => ({
   store: await createStoreFromKysely(
     new Kysely<Database>({ dialect: new SqliteDialect({ database: new BetterSqlite3(':memory:') }) }),
     'sqlite',
+    undefined,
+    now,
   ),
 }));
 
-storeContract('sqlite file', async () => {
+storeContract('sqlite file', async (now) => {
   const dir = mkdtempSync(join(tmpdir(), 'certgate-store-'));
-  const store = await openStore({ sqlitePath: join(dir, 'nested', 'certgate.sqlite') });
+  const store = await openStore({ sqlitePath: join(dir, 'nested', 'certgate.sqlite'), now });
   return { store, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 });
 
 const postgresUrl = inject('postgresUrl');
 // The runtime always names an SQLite file too; a database URL wins over it.
-const onPostgres = (databaseUrl: string) => openStore({ databaseUrl, sqlitePath: ':memory:' });
+const onPostgres = (databaseUrl: string, now?: StoreClock) => openStore({ databaseUrl, sqlitePath: ':memory:', now });
 describe.skipIf(!postgresUrl)('postgres', () => {
-  storeContract('postgres', async () => ({ store: await onPostgres(await createTestDatabase(postgresUrl!)) }));
+  storeContract('postgres', async (now) => ({ store: await onPostgres(await createTestDatabase(postgresUrl!), now) }));
 
   it('reports its kind and runs migrations idempotently', async () => {
     const url = await createTestDatabase(postgresUrl!);
@@ -1597,17 +1590,8 @@ describe('sqlite file specifics', () => {
     const writer = await openStore({ sqlitePath: path });
     const reader = await openStore({ sqlitePath: path });
     await writer.credentials.insert(credential('k1', 'k'), testAudit());
-    const caId = randomUUID();
-    const productId = randomUUID();
-    await writer.cas.insert({
-      id: caId, name: 'ca', kind: 'root', parentId: null, keyAlgorithm: 'ec-p256', subject: 'CN=ca',
-      certificatePem: 'pem', encryptedKey: 'key', notBefore: new Date(), notAfter: new Date(),
-    }, testAudit());
-    await writer.products.insert({ id: productId, name: 'p', caId, template }, testAudit());
-    const request = (id: string) => ({
-      id, productId, caId, requester: 'apikey:k1', protocol: 'rest' as const, csrPem: 'csr', validityDays: null, idempotencyKey: null,
-      transactionId: null, constraints: [], fingerprint: 'f', details: { ...DEFAULT_REQUEST_DETAILS },
-    });
+    const { caId, productId } = await insertCaAndProduct(writer, template);
+    const request = (id: string) => newRequestRow(productId, caId, { id });
 
     const ids = [randomUUID(), randomUUID(), randomUUID()];
     let settled = 0;
@@ -1638,18 +1622,9 @@ describe('sqlite file specifics', () => {
     const path = join(dir, 'close.sqlite');
     const store = await openStore({ sqlitePath: path });
     await store.credentials.insert(credential('k1', 'k'), testAudit());
-    const caId = randomUUID();
-    const productId = randomUUID();
-    await store.cas.insert({
-      id: caId, name: 'ca', kind: 'root', parentId: null, keyAlgorithm: 'ec-p256', subject: 'CN=ca',
-      certificatePem: 'pem', encryptedKey: 'key', notBefore: new Date(), notAfter: new Date(),
-    }, testAudit());
-    await store.products.insert({ id: productId, name: 'p', caId, template }, testAudit());
+    const { caId, productId } = await insertCaAndProduct(store, template);
     const id = randomUUID();
-    const pending = store.requests.insert({
-      id, productId, caId, requester: 'cli', protocol: 'rest', csrPem: 'csr', validityDays: null, idempotencyKey: null,
-      transactionId: null, constraints: [], fingerprint: 'f', details: { ...DEFAULT_REQUEST_DETAILS },
-    }, testAudit());
+    const pending = store.requests.insert(newRequestRow(productId, caId, { id, requester: 'cli' }), testAudit());
     await store.close();
     await expect(pending).resolves.toMatchObject({ created: true });
     const reopened = await openStore({ sqlitePath: path });

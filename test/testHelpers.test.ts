@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/config.js';
+import { runningClock, testClock } from './helpers/clock.js';
 import { TEST_MASTER_KEY, testConfig } from './helpers/gateway.js';
 import { headersOf, httpRequest } from './helpers/http.js';
 
@@ -64,5 +65,28 @@ describe('httpRequest', () => {
     await expect(httpRequest('http://192.0.2.1/')).rejects.toThrow(/loopback only/);
     await expect(httpRequest('http://example.com/')).rejects.toThrow(/loopback only/);
     await expect(httpRequest(`${base}/`, { from: '10.0.0.1' })).rejects.toThrow(/not a 127\/8 address/);
+  });
+});
+
+describe('test clocks', () => {
+  it('testClock stands still until advanced, and only moves forward', () => {
+    const clock = testClock(1_000);
+    expect(clock.now()).toBe(1_000);
+    clock.advance(250);
+    expect(clock.now()).toBe(1_250);
+    expect(clock.date()).toEqual(new Date(1_250));
+    expect(() => clock.advance(-1)).toThrow(/only moves forward/);
+    expect(() => clock.advance(Number.NaN)).toThrow(/only moves forward/);
+    expect(clock.now()).toBe(1_250);
+  });
+
+  it('runningClock follows real time, plus what it was advanced by', () => {
+    const clock = runningClock();
+    const before = Date.now();
+    clock.advance(60_000);
+    const read = clock.now();
+    expect(read).toBeGreaterThanOrEqual(before + 60_000);
+    expect(read).toBeLessThanOrEqual(Date.now() + 60_000);
+    expect(() => clock.advance(-1)).toThrow(/only moves forward/);
   });
 });

@@ -113,7 +113,7 @@ export function mountCredentialRoutes(routes: RestRoutes, core: CoreServices): v
           ...(b.name ? { name: b.name } : {}),
           ownerUser: b.ownerUser ?? b.owner_user ?? null,
           ownerGroup: b.ownerGroup ?? b.owner_group ?? null,
-          expiresAt: expiresAt ? new Date(expiresAt) : b.expiresInDays ? new Date(Date.now() + b.expiresInDays * 86_400_000) : null,
+          expiresAt: expiresAt ? new Date(expiresAt) : b.expiresInDays ? new Date(core.now() + b.expiresInDays * 86_400_000) : null,
           allowIps: b.allowIps ?? b.allow_ips ?? [],
           permissions: (b.permissions ?? []) as Permission[],
           admin: !!b.admin,
@@ -141,7 +141,7 @@ export function mountCredentialRoutes(routes: RestRoutes, core: CoreServices): v
         { ...(q.type ? { type: q.type } : {}), status: q.status },
         { limit: q.pageSize, offset: (q.page - 1) * q.pageSize },
       );
-      res.json({ credentials: list.map(credentialView), ...pageOf(q, total) });
+      res.json({ credentials: list.map((c) => credentialView(c, core.now())), ...pageOf(q, total) });
     },
   );
 
@@ -159,7 +159,7 @@ export function mountCredentialRoutes(routes: RestRoutes, core: CoreServices): v
       await requireAdmin(core, req, 'credential.read', params.id);
       const c = await credentials.get(params.id);
       if (!c) throw notFound(`credential ${params.id} not found`);
-      res.json(credentialView(c));
+      res.json(credentialView(c, core.now()));
     },
   );
 
@@ -195,7 +195,7 @@ export function mountCredentialRoutes(routes: RestRoutes, core: CoreServices): v
     },
     async ({ req, res, params }) => {
       await requireAdmin(core, req, 'credential.revoke', params.id);
-      res.json(credentialView(await credentials.revoke(params.id, auditContextOf(req))));
+      res.json(credentialView(await credentials.revoke(params.id, auditContextOf(req)), core.now()));
     },
   );
 }

@@ -40,7 +40,7 @@ export class Challenges {
   async mint(input: { product: ProductRecord; subject: string | null; ttlSeconds: number; createdBy: string; sourceIp: string | null }): Promise<{ challenge: string; expiresAt: Date; id: string }> {
     // Hex, like the static challenges: a challengePassword is often a PrintableString.
     const challenge = randomBytes(16).toString('hex');
-    const now = Date.now();
+    const now = this.core.now();
     const id = newId(now);
     const expiresAt = new Date(now + input.ttlSeconds * 1000);
     await this.db.insertChallenge({
@@ -82,7 +82,7 @@ export class Challenges {
       await this.core.credentials.recordRefusal({ protocol: 'scep', sourceIp: context.sourceIp, productId: product.id }, `scep-challenge:${oneTime.id}`, reason, 'scep-one-time-challenge');
       return { ok: false, message: `challengePassword refused: ${reason}` };
     };
-    const now = Date.now();
+    const now = this.core.now();
     if (oneTime.productId !== product.id) return refuse('it was issued for another product');
     if (oneTime.usedAt) return refuse('it has been used already');
     if (oneTime.expiresAt.getTime() <= now) return refuse('it has expired');

@@ -24,7 +24,7 @@ export const scepProtocol: ProtocolModule = {
   mount(core) {
     const { config, log } = core;
     const db = new ScepDb(core.tables());
-    const ras = new RaCertificates(db, core.signer, (id) => core.queries.caById(id), core.sealing, scepConfig.of(config).scepRaDays * 86_400_000, log);
+    const ras = new RaCertificates(db, core.signer, (id) => core.queries.caById(id), core.sealing, scepConfig.of(config).scepRaDays * 86_400_000, log, core.now);
     const challenges = new Challenges(db, core);
     // As many threads as the deployment gives to checking CSR signatures (one per core but one).
     const cms = new CmsPool(Math.max(1, config.cryptoThreads), log);
@@ -42,7 +42,7 @@ export const scepProtocol: ProtocolModule = {
         for (const caId of caIds) await ras.current(caId).catch((e: Error) => log.warn({ err: e.message, ca: caId }, 'could not prepare the SCEP RA certificate'));
         await cms.warm().catch((e: Error) => log.warn({ err: e.message }, 'the SCEP CMS threads did not start'));
         sweeper = setInterval(() => {
-          const now = Date.now();
+          const now = core.now();
           Promise.all([challenges.removeExpired(now, EXPIRED_KEPT_MS), db.removeExpiredRas(now, EXPIRED_KEPT_MS)]).catch((e: Error) => log.warn({ err: e.message }, 'SCEP cleanup failed'));
         }, CLEANUP_INTERVAL_MS);
         sweeper.unref();

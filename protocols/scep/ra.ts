@@ -57,13 +57,15 @@ export class RaCertificates {
     private readonly sealing: Sealing,
     private readonly lifetimeMs: number,
     private readonly log: Logger,
+    /** The deployment's clock (CoreServices.now): lifetimes and renewal are read on it. */
+    private readonly now: () => number = () => Date.now(),
   ) {}
 
   /** The RA to publish and sign with now, issuing one (or its successor) when due. */
   async current(caId: string): Promise<LoadedRa> {
     const ras = await this.ofCa(caId);
     const newest = ras.all[0] as LoadedRa;
-    if (Date.now() < newest.renewAt) return newest;
+    if (this.now() < newest.renewAt) return newest;
     return (await this.refresh(caId, true)).all[0] as LoadedRa;
   }
 
@@ -78,7 +80,7 @@ export class RaCertificates {
    */
   async reload(caId: string): Promise<LoadedRa[]> {
     const cached = await this.byCa.get(caId)?.catch(() => undefined);
-    if (cached && Date.now() - cached.loadedAt < MIN_RELOAD_MS) return cached.all;
+    if (cached && this.now() - cached.loadedAt < MIN_RELOAD_MS) return cached.all;
     return (await this.refresh(caId, false)).all;
   }
 
@@ -86,7 +88,7 @@ export class RaCertificates {
     const cached = this.byCa.get(caId);
     if (cached) {
       const ras = await cached.catch(() => undefined);
-      if (ras && Date.now() - ras.loadedAt < RELOAD_MS && ras.all.length && Date.now() < (ras.all[0] as LoadedRa).notAfter.getTime()) return ras;
+      if (ras && this.now() - ras.loadedAt < RELOAD_MS && ras.all.length && this.now() < (ras.all[0] as LoadedRa).notAfter.getTime()) return ras;
       if (this.byCa.get(caId) !== cached) return this.ofCa(caId);
     }
     return this.refresh(caId, false);
@@ -100,16 +102,16 @@ export class RaCertificates {
   }
 
   private async load(caId: string, renew: boolean): Promise<CaRas> {
-    const now = Date.now();
+    const now = this.now();
     let records = await this.db.liveRas(caId, now);
     const newest = records[0];
     const due = !newest || (renew && now >= this.loaded(newest).renewAt && now - newest.createdAt.getTime() >= this.minRenewalMs());
     if (due) {
       await this.issue(caId);
-      records = await this.db.liveRas(caId, Date.now());
+      records = await this.db.liveRas(caId, this.now());
     }
     if (!records.length) throw new Error(`no RA certificate for CA ${caId}`);
-    return { all: records.map((r) => this.loaded(r)), loadedAt: Date.now() };
+    return { all: records.map((r) => this.loaded(r)), loadedAt: this.now() };
   }
 
   private minRenewalMs(): number {
@@ -142,7 +144,7 @@ export class RaCertificates {
       generateKeyPair('rsa', { modulusLength: 2048, publicExponent: 0x10001 }, (err, _pub, priv) => (err ? reject(err) : resolve(priv))),
     );
     // Back-dated for clock skew, but never by a large part of a (test-sized) lifetime.
-    const notBefore = new Date(Date.now() - Math.min(60_000, this.lifetimeMs / 10));
+    const notBefore = new Date(this.now() - Math.min(60_000, this.lifetimeMs / 10));
     const commonName = `${caRecord?.name ?? caId} SCEP RA`;
     const issued = await this.signer.issue({
       caId,
@@ -164,7 +166,7 @@ export class RaCertificates {
       encryptedKey: this.sealing.sealKey(privateKey),
       notBefore: issued.notBefore,
       notAfter: issued.notAfter,
-      createdAt: new Date(),
+      createdAt: new Date(this.now()),
     });
     this.log.info({ ca: caId, serial: issued.serialHex, notAfter: issued.notAfter.toISOString() }, 'issued a SCEP RA certificate');
   }

@@ -12,12 +12,13 @@ export function credentialState(c: CredentialRecord, now = Date.now()): Credenti
 
 const iso = (d: Date | null): string | null => d?.toISOString() ?? null;
 
-export function credentialView(c: CredentialRecord) {
+/** `now`: the deployment's clock (CoreServices.now), which decides `expired` where the service does. */
+export function credentialView(c: CredentialRecord, now = Date.now()) {
   return {
     id: c.id,
     type: c.type,
     name: c.name,
-    status: credentialState(c),
+    status: credentialState(c, now),
     products: c.products,
     owner_user: c.ownerUser,
     owner_group: c.ownerGroup,

@@ -51,7 +51,7 @@ function printCreated(rt: Runtime, json: boolean, created: Awaited<ReturnType<Ru
 }
 
 function printList(json: boolean, list: CredentialRecord[]): void {
-  print(json, list.map(credentialView), () =>
+  print(json, list.map((c) => credentialView(c)), () =>
     list
       .map((c) => {
         const products = c.products === '*' ? 'all products' : c.products.join(',');

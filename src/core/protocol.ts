@@ -107,6 +107,8 @@ export interface CoreServices {
   requestLimits: RequestLimits;
   /** Single-use tokens (e.g. replay nonces), shared by every process when the deployment has Redis. */
   oneTimeTokens: OneTimeTokens;
+  /** The deployment's clock in milliseconds (real time but in tests): read it rather than Date.now for expiries. */
+  now(): number;
 }
 
 export interface MountedProtocol {

@@ -22,8 +22,11 @@ export class MemoryRateCounter implements RateCounter {
   private readonly counts = new Map<string, { count: number; resetAt: number }>();
   private sweepAt = 0;
 
+  /** `now`: the deployment's clock, so that tests can pass a window without waiting for it. */
+  constructor(private readonly now: () => number = () => Date.now()) {}
+
   async hit(key: string, windowMs: number): Promise<{ count: number; resetAt: number }> {
-    const now = Date.now();
+    const now = this.now();
     if (now >= this.sweepAt) {
       for (const [k, v] of this.counts) if (v.resetAt <= now) this.counts.delete(k);
       this.sweepAt = now + windowMs;
@@ -39,7 +42,7 @@ export class MemoryRateCounter implements RateCounter {
   }
 
   async peek(key: string, windowMs: number): Promise<{ count: number; resetAt: number }> {
-    const { resetAt } = windowOf(windowMs, Date.now());
+    const { resetAt } = windowOf(windowMs, this.now());
     const entry = this.counts.get(key);
     return { count: entry && entry.resetAt === resetAt ? entry.count : 0, resetAt };
   }

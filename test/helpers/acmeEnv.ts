@@ -41,10 +41,16 @@ export interface AcmeEnv {
   eabCredential(products: '*' | string[]): Promise<{ kid: string; hmacKey: string }>;
   /** A REST call with the admin key. */
   rest(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }>;
+  /** acme-client's auto() options (but the CSR) that answer http-01 through this env's responder. */
+  autoHttp01: Omit<acme.ClientAutoOptions, 'csr'>;
   stop(): Promise<void>;
 }
 
-export async function startAcmeEnv(options: { overrides?: ConfigOverrides; http01Port?: number } = {}): Promise<AcmeEnv> {
+/** An acme-client with a short back-off: the test gateway answers in milliseconds. */
+export const acmeClientOf = (directoryUrl: string, accountKey: Buffer, extra: Partial<acme.ClientOptions> = {}): acme.Client =>
+  new acme.Client({ directoryUrl, accountKey, backoffMin: 100, backoffMax: 500, backoffAttempts: 60, ...extra });
+
+export async function startAcmeEnv(options: { overrides?: ConfigOverrides; http01Port?: number; now?: () => number } = {}): Promise<AcmeEnv> {
   const dns = await startDnsServer();
   const http01 = await startHttp01Responder();
   const tlsAlpn = await startTlsAlpnResponder();
@@ -52,6 +58,7 @@ export async function startAcmeEnv(options: { overrides?: ConfigOverrides; http0
     https: true,
     dirPrefix: 'certgate-acme-',
     overrides: { dnsServer: dns.address, http01Port: options.http01Port ?? http01.port, tlsAlpn01Port: tlsAlpn.port, ...options.overrides },
+    now: options.now,
   });
   const { server, config, dir, root, issuing, adminToken } = gw;
   const base = gw.baseUrl;
@@ -64,6 +71,13 @@ export async function startAcmeEnv(options: { overrides?: ConfigOverrides; http0
     server,
     dns,
     http01,
+    autoHttp01: {
+      challengePriority: ['http-01'],
+      skipChallengeVerification: true,
+      termsOfServiceAgreed: true,
+      challengeCreateFn: async (_a, ch, ka) => http01.set(ch.token, ka),
+      challengeRemoveFn: async (_a, ch) => http01.unset(ch.token),
+    },
     tlsAlpn,
     base,
     acmeBase,

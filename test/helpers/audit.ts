@@ -5,6 +5,7 @@ import type { AuditEntryInput } from '../../src/core/types.js';
 import { auditFromRow } from '../../src/store/audit.js';
 import type { AuditLogTable } from '../../src/store/schema.js';
 import type { Selectable } from 'kysely';
+import type { RawDb } from './rawDb.js';
 
 export const testAudit = (action = 'test', target = 'x'): AuditEntryInput => ({
   actor: 'test',
@@ -15,11 +16,7 @@ export const testAudit = (action = 'test', target = 'x'): AuditEntryInput => ({
   outcome: 'success',
 });
 
-/** Straight at the database, with `?` placeholders, as someone with its credentials runs SQL. */
-export interface RawDb {
-  rows(sql: string, params?: unknown[]): Promise<unknown[]>;
-  exec(sql: string, params?: unknown[]): Promise<void>;
-}
+export type { RawDb };
 
 const COLUMNS = ['seq', 'at', 'actor', 'protocol', 'source_ip', 'action', 'target', 'outcome', 'detail', 'prev_hash', 'hash'] as const;
 

@@ -56,10 +56,12 @@ export interface EstSetup {
   users: Record<string, string[] | '*'>;
   /** Configuration besides the helper's own. */
   overrides?: ConfigOverrides;
+  /** The deployment's clock (helpers/clock.ts); default real time. */
+  now?: () => number;
 }
 
 export async function startEstEnv(setup: EstSetup): Promise<EstEnv> {
-  const gw = await startGateway({ https: true, dirPrefix: 'certgate-est-', ...(setup.overrides ? { overrides: setup.overrides } : {}) });
+  const gw = await startGateway({ https: true, dirPrefix: 'certgate-est-', ...(setup.overrides ? { overrides: setup.overrides } : {}), now: setup.now });
   const { server, rt, dir, adminToken } = gw;
   const port = Number(new URL(gw.httpsUrl as string).port);
   const rootPem = gw.root.certificatePem;

@@ -90,6 +90,8 @@ export interface GatewayOptions extends Deployment {
   /** `certgate init` before serving (default), with these options; false: a gateway left as it is. */
   init?: false | { keyAlgorithm?: KeyAlgorithm };
   dirPrefix?: string;
+  /** The deployment's clock (helpers/clock.ts), for the gateway and its separate worker; default real time. */
+  now?: () => number;
 }
 
 export interface Gateway {
@@ -134,13 +136,14 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     worker: worker === 'in-process',
     json: true,
     protocols: options.protocols ?? PROTOCOLS,
+    now: options.now,
     ...(init === false ? {} : { initFirst: async (rt: Runtime) => void (made = await initialize(rt, init ?? {})) }),
   });
   let separate: RunningServer | undefined;
   try {
     if (init !== false && !made.created) throw new Error('init found a deployment already there');
     // As `certgate worker` runs: no listeners, the same protocols (their job queues are worked here).
-    if (worker === 'separate') separate = await startServer(config, { worker: true, json: true, http: false, protocols: options.protocols ?? PROTOCOLS });
+    if (worker === 'separate') separate = await startServer(config, { worker: true, json: true, http: false, protocols: options.protocols ?? PROTOCOLS, now: options.now });
   } catch (e) {
     await server.close();
     throw e;

@@ -47,8 +47,9 @@ export interface RestEnv {
   close(): Promise<void>;
 }
 
-export async function startRestEnv(d: RestDeployment, overrides: ConfigOverrides = {}): Promise<RestEnv> {
-  const gw = await startGateway(d.scaled ? { backend: 'postgres', queue: 'bullmq', worker: 'separate', overrides } : { overrides });
+/** `now`: the deployment's clock (helpers/clock.ts); default real time. */
+export async function startRestEnv(d: RestDeployment, overrides: ConfigOverrides = {}, now?: () => number): Promise<RestEnv> {
+  const gw = await startGateway(d.scaled ? { backend: 'postgres', queue: 'bullmq', worker: 'separate', overrides, now } : { overrides, now });
   const { server, adminToken } = gw;
   const base = gw.baseUrl;
 

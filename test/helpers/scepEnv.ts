@@ -29,8 +29,8 @@ export interface ScepEnv {
   stop(): Promise<void>;
 }
 
-export async function startScepEnv(options: { overrides?: ConfigOverrides; keyAlgorithm?: KeyAlgorithm } = {}): Promise<ScepEnv> {
-  const gw = await startGateway({ dirPrefix: 'certgate-scep-', init: options.keyAlgorithm ? { keyAlgorithm: options.keyAlgorithm } : {}, ...(options.overrides ? { overrides: options.overrides } : {}) });
+export async function startScepEnv(options: { overrides?: ConfigOverrides; keyAlgorithm?: KeyAlgorithm; now?: () => number } = {}): Promise<ScepEnv> {
+  const gw = await startGateway({ dirPrefix: 'certgate-scep-', init: options.keyAlgorithm ? { keyAlgorithm: options.keyAlgorithm } : {}, ...(options.overrides ? { overrides: options.overrides } : {}), now: options.now });
   const { server, dir, root, issuing, adminToken } = gw;
   const base = gw.baseUrl;
   const rest: ScepEnv['rest'] = (method, path, body, token = adminToken) => restCall(base, token, method, path, body);
