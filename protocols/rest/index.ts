@@ -21,6 +21,7 @@ import { rateLimit } from './rateLimit.js';
 import { mountRequestRoutes } from './requestRoutes.js';
 import { RestRoutes } from './route.js';
 import { mountVerifyRoutes } from './verifyRoutes.js';
+import { mountWebhookRoutes } from './webhookRoutes.js';
 
 /** Where the REST API lives; the /docs viewer finds the document under it. */
 export const REST_PATH = '/v1';
@@ -56,6 +57,7 @@ const AUTHENTICATED_MODULES: ((routes: RestRoutes, core: CoreServices) => void)[
   mountCredentialRoutes,
   mountAuditRoutes,
   mountVerifyRoutes,
+  mountWebhookRoutes,
 ];
 
 /** REST's router, and where other protocols' admin routes go (served once they are declared). */
