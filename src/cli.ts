@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { createCa } from './ca/createCa.js';
 import { registerAuditCommands } from './cli/auditCommands.js';
 import { registerCredentialCommands } from './cli/credentialCommands.js';
+import { registerWebhookCommands } from './cli/webhookCommands.js';
 import { registerMasterKeyCommands } from './cli/masterKeyCommands.js';
 import { collectCustomField } from './cli/customFieldOption.js';
 import { CLI_CONTEXT, cliKit, collect, findCa, intArg, jsonOption, print } from './cli/kit.js';
@@ -227,6 +228,7 @@ product
 
 registerCredentialCommands(program, withRuntime);
 registerAuditCommands(program, withRuntime);
+registerWebhookCommands(program, withRuntime);
 // Rotation re-seals the protocols' tables too, so it opens the runtime with them mounted.
 registerMasterKeyCommands(program, config, () => protocols);
 

@@ -5,7 +5,9 @@
 // while gets every event after retries, each under the same webhook-id; permissions, the secret
 // shown once, and the audit trail. Scaled out (PostgreSQL, Redis, two worker runtimes): each
 // certificate is told `certificate.expiring` once per threshold.
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import * as acme from 'acme-client';
 import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +21,7 @@ import { acmeClientOf, startAcmeEnv, type AcmeEnv } from './helpers/acmeEnv.js';
 import { runningClock } from './helpers/clock.js';
 import { deploymentMissing, startGateway, type Gateway } from './helpers/gateway.js';
 import { restCall } from './helpers/http.js';
+import { tempDir } from './helpers/openssl.js';
 import { until } from './helpers/until.js';
 import { startWebhookReceiver, type ReceivedDelivery, type WebhookReceiver } from './helpers/webhookReceiver.js';
 
@@ -292,4 +295,41 @@ describe.skipIf(deploymentMissing(scaled))('certificate.expiring across two work
       await receiver.stop();
     }
   });
+});
+
+describe('certgate webhook create | list | deliveries | delete', () => {
+  const root = join(import.meta.dirname, '..');
+  const dir = tempDir('certgate-webhook-cli-');
+  const certgate = (args: string[]) => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'main.ts'), ...args], {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, CERTGATE_DATA_DIR: dir, CERTGATE_LOG_LEVEL: 'silent', DATABASE_URL: '', REDIS_URL: '' },
+    });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) as Record<string, unknown> };
+  };
+
+  it('manages a subscription from the console, its secret printed once, and audits it', () => {
+    expect(certgate(['init', '--json']).code).toBe(0);
+    const made = certgate(['webhook', 'create', '--url', 'https://hooks.example.com/cg', '--event', 'certificate.issued,certificate.expiring', '--product', 'default', '--json']);
+    expect(made.code, made.stderr).toBe(0);
+    const hook = made.json();
+    expect(hook).toMatchObject({ url: 'https://hooks.example.com/cg', events: ['certificate.issued', 'certificate.expiring'], owner: 'cli', secret: expect.stringMatching(/^whsec_/) });
+    expect(hook.products).toHaveLength(1);
+
+    const list = certgate(['webhook', 'list']);
+    expect(list.stdout.split('\n')[0]).toMatch(/^ID\s+URL\s+PRODUCTS\s+OWNER\s+EVENTS$/);
+    expect(list.stdout).toContain(hook.id as string);
+    expect(list.stdout).not.toContain((hook.secret as string).slice(6));
+    expect(certgate(['webhook', 'deliveries', hook.id as string]).stdout.trim()).toBe('no deliveries yet');
+
+    const wrong = certgate(['webhook', 'create', '--url', 'https://hooks.example.com/cg', '--event', 'certificate.exploded']);
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr).toMatch(/unknown event "certificate.exploded"/);
+
+    expect(certgate(['webhook', 'delete', hook.id as string]).code).toBe(0);
+    expect(certgate(['webhook', 'list']).stdout.trim()).toBe('no webhooks');
+    const trail = certgate(['audit', 'list', '--target', hook.id as string, '--json']).json().entries as { action: string }[];
+    expect(trail.map((e) => e.action).sort()).toEqual(['webhook.create', 'webhook.delete']);
+  }, 240_000);
 });
