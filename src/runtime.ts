@@ -397,6 +397,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       if (sweeper) clearInterval(sweeper);
       if (notifyTimer) clearInterval(notifyTimer);
       if (expiryTimer) clearInterval(expiryTimer);
+      await notifier.settled();
       crlScheduler.stop();
       await credentials.close();
       await queue.close();

@@ -8,7 +8,7 @@ import { badRequest, notFound } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import type { ProductRecord } from '../../src/core/types.js';
 import { WEBHOOK_EVENT_TYPES } from '../../src/notify/events.js';
-import type { DeliveryAttempt, WebhookSubscription } from '../../src/notify/webhookService.js';
+import { attemptJson, webhookJson, type WebhookSubscription } from '../../src/notify/types.js';
 import { auditContextOf, authorize, credentialOf, mayDo, principalOf } from './auth.js';
 import { pageOf, pageQuery } from './pagination.js';
 import type { RestRoutes } from './route.js';
@@ -54,26 +54,6 @@ const createBody = z
   })
   .strict();
 
-export const webhookJson = (w: WebhookSubscription) => ({
-  id: w.id,
-  url: w.url,
-  events: w.events,
-  products: w.productIds ?? ('*' as const),
-  owner: w.owner,
-  description: w.description,
-  created_at: w.createdAt.toISOString(),
-});
-
-const attemptJson = (a: DeliveryAttempt) => ({
-  delivery_id: a.deliveryId,
-  event_id: a.eventId,
-  event_type: a.eventType,
-  attempt: a.attempt,
-  status_code: a.statusCode,
-  error: a.error,
-  duration_ms: a.durationMs,
-  at: a.at.toISOString(),
-});
 
 export function mountWebhookRoutes(routes: RestRoutes, core: CoreServices): void {
   const { webhooks } = core;

@@ -4,7 +4,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { CLI_ACTOR } from '../audit/actions.js';
 import { AppError } from '../core/errors.js';
 import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from '../notify/events.js';
-import type { DeliveryAttempt, WebhookSubscription } from '../notify/webhookService.js';
+import { attemptJson, webhookJson } from '../notify/types.js';
 import type { Runtime } from '../runtime.js';
 import { CLI_CONTEXT, collect, intArg, jsonOption, print, type CliKit } from './kit.js';
 
@@ -14,26 +14,6 @@ const eventArg = (v: string, prev: WebhookEventType[]): WebhookEventType[] => {
   return [...prev, ...(events as WebhookEventType[])];
 };
 
-const subscriptionJson = (w: WebhookSubscription) => ({
-  id: w.id,
-  url: w.url,
-  events: w.events,
-  products: w.productIds ?? '*',
-  owner: w.owner,
-  description: w.description,
-  created_at: w.createdAt.toISOString(),
-});
-
-const attemptJson = (a: DeliveryAttempt) => ({
-  delivery_id: a.deliveryId,
-  event_id: a.eventId,
-  event_type: a.eventType,
-  attempt: a.attempt,
-  status_code: a.statusCode,
-  error: a.error,
-  duration_ms: a.durationMs,
-  at: a.at.toISOString(),
-});
 
 /** Rows under a header, each column as wide as its widest cell. */
 function table(header: string[], rows: string[][]): string {
@@ -68,7 +48,7 @@ export function registerWebhookCommands(program: Command, withRuntime: CliKit['w
           CLI_ACTOR,
           CLI_CONTEXT,
         );
-        print(!!o.json, { ...subscriptionJson(subscription), secret }, () => `webhook ${subscription.id} created for ${subscription.url}\nsigning secret (shown once): ${secret}`);
+        print(!!o.json, { ...webhookJson(subscription), secret }, () => `webhook ${subscription.id} created for ${subscription.url}\nsigning secret (shown once): ${secret}`);
       }),
     );
   webhook
@@ -78,7 +58,7 @@ export function registerWebhookCommands(program: Command, withRuntime: CliKit['w
     .action((o: { json?: boolean }) =>
       withRuntime(async (rt) => {
         const list = await rt.core.webhooks.list();
-        print(!!o.json, { webhooks: list.map(subscriptionJson) }, () =>
+        print(!!o.json, { webhooks: list.map(webhookJson) }, () =>
           list.length === 0
             ? 'no webhooks'
             : table(
@@ -96,7 +76,7 @@ export function registerWebhookCommands(program: Command, withRuntime: CliKit['w
     .action((id: string, o: { json?: boolean }) =>
       withRuntime(async (rt) => {
         const removed = await rt.core.webhooks.remove(id, CLI_CONTEXT);
-        print(!!o.json, subscriptionJson(removed), () => `webhook ${removed.id} deleted`);
+        print(!!o.json, webhookJson(removed), () => `webhook ${removed.id} deleted`);
       }),
     );
   webhook

@@ -70,6 +70,11 @@ export class Notifier {
     return this.ticking;
   }
 
+  /** Resolves once the pass under way (if any) is over: close() waits for it before the store goes. */
+  async settled(): Promise<void> {
+    await this.ticking?.catch(() => undefined);
+  }
+
   private async cursor(): Promise<number | undefined> {
     const row = await this.db.selectFrom('webhook_cursor').select('seq').where('name', '=', AUDIT_CURSOR).executeTakeFirst();
     return row && Number(row.seq);

@@ -12,41 +12,14 @@ import type { Store } from '../store/types.js';
 import type { AddressPolicy } from '../dcv/addressPolicy.js';
 import { WEBHOOK_EVENT_TYPES, type WebhookEvent, type WebhookEventType } from './events.js';
 import type { NotifyDatabase, WebhookAttemptTable, WebhookSubscriptionTable } from './schema.js';
+import type { DeliveryAttempt, NewWebhook, WebhookSubscription } from './types.js';
+
+export type { DeliveryAttempt, NewWebhook, WebhookSubscription } from './types.js';
 import { urlRefusal } from './urlPolicy.js';
 import type { Selectable } from 'kysely';
 
 /** The sealing purpose of signing secrets: its own derived key (core/sealing.ts). */
 export const WEBHOOK_SECRET_PURPOSE = 'webhook signing secrets';
-
-export interface WebhookSubscription {
-  id: string;
-  url: string;
-  events: WebhookEventType[];
-  /** Null: every product. */
-  productIds: string[] | null;
-  /** Who made it: a REST credential's principal (`apikey:<id>`) or `cli`. */
-  owner: string;
-  description: string | null;
-  createdAt: Date;
-}
-
-export interface NewWebhook {
-  url: string;
-  events: readonly WebhookEventType[];
-  productIds: readonly string[] | null;
-  description?: string | null;
-}
-
-export interface DeliveryAttempt {
-  deliveryId: string;
-  eventId: string;
-  eventType: string;
-  attempt: number;
-  statusCode: number | null;
-  error: string | null;
-  durationMs: number;
-  at: Date;
-}
 
 /** The Standard Webhooks secret format: `whsec_` and the base64 of the key bytes. */
 export const newSigningSecret = (): string => `whsec_${randomBytes(24).toString('base64')}`;
