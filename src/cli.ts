@@ -189,6 +189,7 @@ product
   .option('--protocol-setting <proto.key=value>', 'a front-end\'s setting for this product, e.g. acme.eabRequired=true (repeatable; value as JSON, else text)', collect, [])
   .option('--custom-field <name:type[:required]>', 'a field each request carries, stored on the certificate and filterable; type string, number or boolean (repeatable)', collectCustomField, [])
   .option('--escrow-keys', 'keep the keys of managed-mode certificates, encrypted under the master key, for PKCS#12 download')
+  .option('--expiry-notice-days <list>', 'days before expiry at which webhooks get certificate.expiring, e.g. 60,30,7 (default: CERTGATE_EXPIRY_NOTICE_DAYS)')
   .addOption(jsonOption())
   .action(async (o: Record<string, unknown> & { name: string; ca: string; json?: boolean }) => {
     await withRuntime(async (rt) => {
@@ -209,6 +210,7 @@ product
         protocols: protocolSettings(o.protocolSetting as string[]),
         customFields: o.customField,
         escrowKeys: !!o.escrowKeys,
+        ...(o.expiryNoticeDays ? { expiryNoticeDays: String(o.expiryNoticeDays).split(',').map(Number) } : {}),
       });
       const rec = await createProduct(rt.store, { name: o.name, caId: caRec.id, template }, CLI_CONTEXT, protocols);
       print(!!o.json, { id: rec.id, name: rec.name, ca_id: rec.caId, template: rec.template }, () => `created product ${rec.id} (${rec.name}) on CA ${caRec.name}`);
