@@ -94,8 +94,7 @@ export class Notifier {
     let seq = await this.cursor();
     if (seq === undefined || subscriptions.length === 0) {
       // Nobody listens (or this is the first pass): what happened until now is nobody's event.
-      const head = await this.o.store.audit.list({}, { limit: 1, offset: 0 });
-      await this.moveCursor(head.entries[0]?.seq ?? 0);
+      await this.moveCursor((await this.o.store.audit.head())?.seq ?? 0);
       return;
     }
     const wanted = new Set(subscriptions.flatMap((s) => s.events));
