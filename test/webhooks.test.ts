@@ -13,13 +13,17 @@ import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
 import { createProduct } from '../src/core/products.js';
+import { rekeyDeployment } from '../src/core/rekey.js';
+import { createSealing } from '../src/core/sealing.js';
 import { startServer, type RunningServer } from '../src/httpServer.js';
 import { webhookAddressPolicy, urlRefusal, resolveChecked } from '../src/notify/urlPolicy.js';
+import { WebhookService } from '../src/notify/webhookService.js';
+import { openRuntime } from '../src/runtime.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { PROTOCOLS } from '../protocols/index.js';
 import { acmeClientOf, startAcmeEnv, type AcmeEnv } from './helpers/acmeEnv.js';
 import { runningClock } from './helpers/clock.js';
-import { deploymentMissing, startGateway, type Gateway } from './helpers/gateway.js';
+import { deploymentMissing, startGateway, testConfig, TEST_MASTER_KEY, type Gateway } from './helpers/gateway.js';
 import { restCall } from './helpers/http.js';
 import { tempDir } from './helpers/openssl.js';
 import { until } from './helpers/until.js';
@@ -332,4 +336,22 @@ describe('certgate webhook create | list | deliveries | delete', () => {
     const trail = certgate(['audit', 'list', '--target', hook.id as string, '--json']).json().entries as { action: string }[];
     expect(trail.map((e) => e.action).sort()).toEqual(['webhook.create', 'webhook.delete']);
   }, 240_000);
+});
+
+describe('webhook secrets and master-key rotation', () => {
+  it('reseals every signing secret under the new key, in the rotation', async () => {
+    const rt = await openRuntime(testConfig({ webhookAllowPrivate: true }), { protocols: PROTOCOLS });
+    try {
+      const made = await rt.core.webhooks.create({ url: 'https://hooks.example.com/rotate', events: ['certificate.issued'], productIds: null }, 'cli', CLI_CONTEXT);
+      const newKey = 'test-master-key-webhooks-rotated-1';
+      const { counts } = await rekeyDeployment({ store: rt.store, oldKey: TEST_MASTER_KEY, newKey, protocols: PROTOCOLS, newKeySource: 'the test' });
+      expect(counts.webhook_secrets).toBe(1);
+      const row = await (rt.store.db as unknown as Kysely<{ webhook_subscriptions: { id: string; secret: string } }>).selectFrom('webhook_subscriptions').select(['id', 'secret']).where('id', '=', made.subscription.id).executeTakeFirstOrThrow();
+      const under = (key: string) => new WebhookService(rt.store, createSealing(key), webhookAddressPolicy(true), Date.now).signingSecret(row);
+      expect(under(newKey)).toBe(made.secret);
+      expect(under(TEST_MASTER_KEY)).toBeNull();
+    } finally {
+      await rt.close();
+    }
+  });
 });
