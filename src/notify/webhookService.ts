@@ -56,8 +56,6 @@ export class WebhookService {
     sealing: Sealing,
     private readonly policy: AddressPolicy,
     private readonly now: () => number,
-    /** Called after a subscription is made or removed, so that processes drop what they cached. */
-    private readonly changed: () => void = () => undefined,
   ) {
     this.db = store.db as unknown as Kysely<NotifyDatabase>;
     this.seal = sealing.secrets(WEBHOOK_SECRET_PURPOSE);
@@ -89,7 +87,6 @@ export class WebhookService {
         .returningAll(),
       () => ({ ...by, action: AUDIT.webhookCreate, target: id, outcome: 'success', detail: { url: input.url, events, products: productIds ?? '*', owner } }),
     );
-    this.changed();
     return { subscription: subscriptionFromRow(row as Selectable<WebhookSubscriptionTable>), secret };
   }
 
@@ -120,7 +117,6 @@ export class WebhookService {
       this.store.write(this.db.deleteFrom('webhook_deliveries').where('subscription_id', '=', id)),
       this.store.write(this.db.deleteFrom('webhook_attempts').where('subscription_id', '=', id)),
     ]);
-    this.changed();
     return subscriptionFromRow(row);
   }
 
