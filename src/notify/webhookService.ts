@@ -2,7 +2,7 @@
 // log, and the one way outside the audit trail to put an event in the outbox (dcv.failed).
 // Who may do what is the caller's to ask (auth/authorize.ts, webhookResources) before it calls here.
 import { randomBytes } from 'node:crypto';
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import { AUDIT } from '../audit/actions.js';
 import { badRequest, notFound } from '../core/errors.js';
 import { newId } from '../core/ids.js';
@@ -13,10 +13,9 @@ import type { AddressPolicy } from '../dcv/addressPolicy.js';
 import { WEBHOOK_EVENT_TYPES, type WebhookEvent, type WebhookEventType } from './events.js';
 import type { NotifyDatabase, WebhookAttemptTable, WebhookSubscriptionTable } from './schema.js';
 import type { DeliveryAttempt, NewWebhook, WebhookSubscription } from './types.js';
+import { urlRefusal } from './urlPolicy.js';
 
 export type { DeliveryAttempt, NewWebhook, WebhookSubscription } from './types.js';
-import { urlRefusal } from './urlPolicy.js';
-import type { Selectable } from 'kysely';
 
 /** The sealing purpose of signing secrets: its own derived key (core/sealing.ts). */
 export const WEBHOOK_SECRET_PURPOSE = 'webhook signing secrets';
