@@ -18,7 +18,7 @@ import type { JobHandler } from '../queue/types.js';
 import type { Database } from '../store/schema.js';
 import type { Store } from '../store/types.js';
 import { deliver, signedHeaders } from './delivery.js';
-import { certificateData, eventOfAuditEntry, expiryEventId, type WebhookEventType } from './events.js';
+import { certificateData, EVENT_OF_AUDIT_ACTION, eventOfAuditEntry, expiryEventId, type WebhookEventType } from './events.js';
 import type { NotifyDatabase } from './schema.js';
 import { subscriptionFromRow, type WebhookService, type WebhookSubscription } from './webhookService.js';
 
@@ -104,8 +104,10 @@ export class Notifier {
       if (entries.length === 0) return;
       const events = [];
       for (const entry of entries) {
-        const event = await eventOfAuditEntry(entry, sources);
-        if (event && wanted.has(event.type)) events.push(event);
+        // Only entries some subscription wants cost a read of their subject.
+        const type = EVENT_OF_AUDIT_ACTION[entry.action];
+        const event = type && wanted.has(type) ? await eventOfAuditEntry(entry, sources) : null;
+        if (event) events.push(event);
       }
       if (events.length) {
         await this.o.store.write(
