@@ -167,6 +167,9 @@ export class Notifier {
    * "30" too). Returns how many events were new.
    */
   async scanExpiry(): Promise<number> {
+    // Nobody listens: nothing is recorded, so a subscription made later still hears of what is near.
+    const listening = await this.db.selectFrom('webhook_subscriptions').select('events').execute();
+    if (!listening.some((s) => (JSON.parse(s.events) as string[]).includes('certificate.expiring'))) return 0;
     const now = this.o.now();
     const products = await this.o.store.products.list();
     const thresholdsOf = new Map(products.map((p) => [p.id, [...(readProductTemplate(p.template)?.expiryNoticeDays ?? this.o.expiryThresholdsDays)].sort((a, b) => a - b)]));
@@ -188,14 +191,19 @@ export class Notifier {
         .orderBy('id')
         .limit(500)
         .execute();
-      for (const row of rows) {
+      const due = rows.flatMap((row) => {
         const left = Number(row.valid_to) - now;
         const days = (thresholdsOf.get(row.product_id ?? '') ?? this.o.expiryThresholdsDays).find((d) => left <= d * DAY_MS);
-        if (days === undefined) continue;
-        const certificate = await this.o.store.certificates.get(row.id);
+        return days === undefined ? [] : [{ id: row.id, days, left, eventId: expiryEventId(row.id, days) }];
+      });
+      // Each scan finds the same certificates again until their next threshold: skip those told.
+      const told = due.length ? new Set((await this.db.selectFrom('webhook_events').select('id').where('id', 'in', due.map((d) => d.eventId)).execute()).map((r) => r.id)) : new Set<string>();
+      for (const { id, days, left, eventId } of due) {
+        if (told.has(eventId)) continue;
+        const certificate = await this.o.store.certificates.get(id);
         if (!certificate) continue;
         const fresh = await this.o.webhooks.emit({
-          id: expiryEventId(row.id, days),
+          id: eventId,
           type: 'certificate.expiring',
           productId: certificate.productId,
           data: { certificate: certificateData(certificate), thresholdDays: days, daysLeft: Math.floor(left / DAY_MS) },
