@@ -45,6 +45,7 @@ export class Notifier {
   private readonly db: Kysely<NotifyDatabase>;
   private readonly core: Kysely<Database>;
   private ticking: Promise<void> | undefined;
+  private scanning: Promise<number> | undefined;
 
   constructor(private readonly o: NotifierOptions) {
     this.db = o.store.db as unknown as Kysely<NotifyDatabase>;
@@ -70,9 +71,9 @@ export class Notifier {
     return this.ticking;
   }
 
-  /** Resolves once the pass under way (if any) is over: close() waits for it before the store goes. */
+  /** Resolves once the pass and the scan under way (if any) are over: close() waits for them before the store goes. */
   async settled(): Promise<void> {
-    await this.ticking?.catch(() => undefined);
+    await Promise.all([this.ticking?.catch(() => undefined), this.scanning?.catch(() => undefined)]);
   }
 
   private async cursor(): Promise<number | undefined> {
@@ -164,9 +165,17 @@ export class Notifier {
   /**
    * Finds certificates within a threshold of expiring and writes one `certificate.expiring` each:
    * for the nearest threshold crossed (a certificate first seen 10 days out is told "14", not
-   * "30" too). Returns how many events were new.
+   * "30" too). Returns how many events were new. Scans in one process do not overlap; across
+   * processes they may, and the event's id keeps each notice one.
    */
-  async scanExpiry(): Promise<number> {
+  scanExpiry(): Promise<number> {
+    this.scanning ??= this.scan().finally(() => {
+      this.scanning = undefined;
+    });
+    return this.scanning;
+  }
+
+  private async scan(): Promise<number> {
     // Nobody listens: nothing is recorded, so a subscription made later still hears of what is near.
     const listening = await this.db.selectFrom('webhook_subscriptions').select('events').execute();
     if (!listening.some((s) => (JSON.parse(s.events) as string[]).includes('certificate.expiring'))) return 0;
