@@ -165,6 +165,13 @@ describe.skipIf(skip)('README try-it recipes, run as written', () => {
     expect((directory.json.meta as { externalAccountRequired?: boolean }).externalAccountRequired).toBe(true);
   }, 120_000);
 
+  it('ACME: certbot -d localhost is refused with rejectedIdentifier, the reason in its log, as the README says', async () => {
+    const asked = localized(recipe('acme')).replace('-d host1.test -d www.host1.test', '-d localhost').replace(/^openssl verify .*$/m, '');
+    expect(asked).toContain('-d localhost');
+    await expect(runShell(asked, checkout, env, 60_000)).rejects.toThrow(/exited 1/);
+    expect(readFileSync(join(checkout, 'try', 'certbot', 'logs', 'letsencrypt.log'), 'utf8')).toContain('rejectedIdentifier :: The server will not issue certificates for the identifier :: "localhost" is not a DNS name, IP address or email address this CA can vouch for');
+  }, 60_000);
+
   it('EST: curl + openssl, then strongSwan pki, enroll keys made with openssl under an est credential', async () => {
     const { stdout } = await run('est');
     expect(stdout).toContain('try/router1.pem: OK');
