@@ -43,8 +43,21 @@ function recipe(name: string): string {
 
 describe('README', () => {
   it('links only to its own sections, the web, or files in the repository', () => {
-    for (const [, target] of readme.matchAll(/\]\(([^)\s]+)\)/g)) {
-      if (/^(#|https?:)/.test(target as string)) continue;
+    // GitHub's anchors: lower case, punctuation dropped, spaces as hyphens, "-1", "-2"... for repeats.
+    const prose = readme.replace(/^```[\s\S]*?^```$/gm, '');
+    const anchors = new Set<string>();
+    for (const [, heading] of prose.matchAll(/^#{1,6} (.+)$/gm)) {
+      const slug = (heading as string).toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-');
+      let unique = slug;
+      for (let n = 1; anchors.has(unique); n++) unique = `${slug}-${n}`;
+      anchors.add(unique);
+    }
+    for (const [, target] of prose.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^https?:/.test(target as string)) continue;
+      if ((target as string).startsWith('#')) {
+        expect(anchors, `README links to a section it does not have: ${target}`).toContain((target as string).slice(1));
+        continue;
+      }
       const path = resolve(root, (target as string).replace(/#.*$/, ''));
       expect(path.startsWith(`${root}/`) && existsSync(path), `README links to ${target}`).toBe(true);
     }
