@@ -113,8 +113,9 @@ describe.skipIf(skip)('README try-it recipes, run as written', () => {
     checkout = checkoutCopy(root);
     checks = tempDir('certgate-readme-checks-');
     port = { http: await freePort(), https: await freePort(), dns: await freeUdpPort(), http01: await freePort() };
-    // A user's environment, minus what would point the recipes at another deployment.
-    env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(CERTGATE_|DATABASE_URL$|REDIS_URL$|REQUESTS_CA_BUNDLE$)/.test(k)));
+    // A user's environment, minus what would point the recipes at another deployment, and minus
+    // what `npm test` sets for its children (npm_config_local_prefix would run `npm start` here).
+    env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(CERTGATE_|DATABASE_URL$|REDIS_URL$|REQUESTS_CA_BUNDLE$|npm_|INIT_CWD$)/i.test(k)));
     Object.assign(env, {
       PATH: `${process.env.PATH}:${SBIN.join(':')}`,
       // The ports the recipes' text now names; everything else is the README's default.
