@@ -18,12 +18,13 @@ import { httpRequest } from './helpers/http.js';
 import { freePort, isListening } from './helpers/net.js';
 import { opensslVerify, tempDir } from './helpers/openssl.js';
 import { openRawDb } from './helpers/rawDb.js';
-import { checkoutCopy, freeUdpPort, removeCheckoutCopy, readmeRecipes, runShell, startShell, type Shell } from './helpers/readmeRecipes.js';
+import { readmeBlocks } from './helpers/readmeBlocks.js';
+import { checkoutCopy, freeUdpPort, removeCheckoutCopy, runShell, startShell, type Shell } from './helpers/readmeRecipes.js';
 import { until } from './helpers/until.js';
 
 const root = join(import.meta.dirname, '..');
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
-const recipes = readmeRecipes(readme);
+const blocks = readmeBlocks('sh');
 // dnsmasq is in /usr/sbin, which a user's PATH on Debian lacks (the README says so).
 const SBIN = ['/usr/sbin', '/sbin'];
 
@@ -35,10 +36,15 @@ const skip = [
   missingBinaryReason('dnsmasq', 'apt-get install -y dnsmasq-base', SBIN),
 ].some((reason) => reason !== null);
 
-function recipe(name: string): string {
-  const text = recipes.get(name);
-  if (text === undefined) throw new Error(`README.md has no \`\`\`sh try-${name} block`);
-  return text;
+/** The blocks fenced as ```sh try-<name>, one after the other, as one shell session runs them. */
+function recipe(...names: string[]): string {
+  return names
+    .map((name) => {
+      const text = blocks.get(`try-${name}`);
+      if (text === undefined) throw new Error(`README.md has no \`\`\`sh try-${name} block`);
+      return text;
+    })
+    .join('\n');
 }
 
 describe('README', () => {
@@ -64,7 +70,8 @@ describe('README', () => {
   });
 
   it('has a try-it recipe for the quick start and every protocol', () => {
-    expect([...recipes.keys()]).toEqual(expect.arrayContaining(['start', 'quickstart', 'acme-dns', 'acme-server', 'acme', 'acme-eab', 'est', 'scep']));
+    const names = ['start', 'quickstart', 'acme-dns', 'acme-server', 'acme', 'acme-eab', 'est', 'est-pki', 'scep'];
+    expect([...blocks.keys()]).toEqual(expect.arrayContaining(names.map((n) => `try-${n}`)));
   });
 });
 
@@ -86,7 +93,7 @@ describe.skipIf(skip)('README try-it recipes, run as written', () => {
       .replace(/\b5002\b/g, String(port.http01))
       .replace(/\bcg_\.\.\./g, adminKey);
 
-  const run = (name: string, timeoutMs = 60_000) => runShell(localized(recipe(name)), checkout, env, timeoutMs);
+  const run = (names: string[], timeoutMs = 60_000) => runShell(localized(recipe(...names)), checkout, env, timeoutMs);
 
   /** Starts a recipe that serves, and resolves once it answers /readyz. */
   async function startServer(text: string): Promise<Shell> {
@@ -141,7 +148,7 @@ describe.skipIf(skip)('README try-it recipes, run as written', () => {
   });
 
   it('Quick start: a CSR made with openssl becomes a certificate over REST, in try/', async () => {
-    const { stdout } = await run('quickstart');
+    const { stdout } = await run(['quickstart']);
     expect(stdout).toContain('try/host.pem: OK');
     expect((await verified('try/host.pem')).subject).toBe('CN=host1.test');
     expect(existsSync(join(checkout, 'host.pem'))).toBe(false);
@@ -166,12 +173,12 @@ describe.skipIf(skip)('README try-it recipes, run as written', () => {
     await until(async () => (await resolver.resolve4('host1.test').catch((): string[] => [])).includes('127.0.0.1'), 10_000, `dnsmasq answers\n${dns.stderr()}`);
     server = await startServer(recipe('acme-server'));
 
-    const { stdout } = await run('acme');
+    const { stdout } = await run(['acme']);
     expect(stdout).toContain('try/certbot/live/host1.test/cert.pem: OK');
     const cert = await verified('try/certbot/live/host1.test/cert.pem');
     expect(cert.subjectAltName).toBe('DNS:host1.test, DNS:www.host1.test');
 
-    const eab = await run('acme-eab');
+    const eab = await run(['acme-eab']);
     expect(eab.stdout).toContain('try/certbot/live/eab.host1.test/cert.pem: OK');
     expect((await verified('try/certbot/live/eab.host1.test/cert.pem')).subjectAltName).toBe('DNS:eab.host1.test');
     // The product the recipe made takes bound accounts only, so certbot did present the binding.
@@ -187,7 +194,7 @@ describe.skipIf(skip)('README try-it recipes, run as written', () => {
   }, 60_000);
 
   it('EST: curl + openssl, then strongSwan pki, enroll keys made with openssl under an est credential', async () => {
-    const { stdout } = await run('est');
+    const { stdout } = await run(['est', 'est-pki']);
     expect(stdout).toContain('try/router1.pem: OK');
     expect(stdout).toContain('try/router2.pem: OK');
     for (const name of ['router1', 'router2']) {
@@ -201,7 +208,7 @@ describe.skipIf(skip)('README try-it recipes, run as written', () => {
   }, 90_000);
 
   it('SCEP: strongSwan pki enrolls an RSA key with the challenge of a scep credential', async () => {
-    const { stdout } = await run('scep');
+    const { stdout } = await run(['scep']);
     expect(stdout).toContain('try/device1.pem: OK');
     const cert = await verified('try/device1.pem');
     expect(cert.subject).toBe('CN=device1.test');

@@ -1,23 +1,10 @@
-// What test/readme.recipes.test.ts needs to run the README's try-it recipes as a user would: the
-// tagged shell blocks, a checkout to run them in, and the shells (some of them servers) it starts.
+// What test/readme.recipes.test.ts needs to run the README's try-it recipes as a user would: a
+// checkout to run them in, and the shells (some of them servers) it starts.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { lstatSync, readdirSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from './openssl.js';
-
-/**
- * The fenced blocks whose info string is `sh try-<name>` (GitHub highlights them as `sh` and
- * ignores the rest), by name; blocks of one name are joined in order, as one shell session.
- */
-export function readmeRecipes(readme: string): Map<string, string> {
-  const recipes = new Map<string, string>();
-  for (const m of readme.matchAll(/^```sh try-([a-z0-9-]+)\n([\s\S]*?)^```$/gm)) {
-    const [, name, body] = m as unknown as [string, string, string];
-    recipes.set(name, recipes.has(name) ? `${recipes.get(name)}\n${body}` : body);
-  }
-  return recipes;
-}
 
 /**
  * A folder that is the repository as a user's checkout is, without its `data/` and `try/`: every
