@@ -2,8 +2,8 @@
 // --estca, --est with Basic auth, re-enrollment with the old certificate as TLS client certificate
 // (with Basic as well under the default est.auth=basic, and alone where est.auth=either),
 // a wrong password, and --interval polling while an operator approves over REST. strongSwan reaches
-// a product by the URL path before /.well-known/est and cannot read wrapped base64, so its products
-// set est.base64LineLength=0.
+// a product by the URL path before /.well-known/est and cannot read wrapped base64: the products keep
+// the default est.base64LineLength (one line), so the default is what is shown to work.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
@@ -54,9 +54,11 @@ describe.skipIf(skip)('strongSwan pki 5.9.8 as EST client', () => {
   beforeAll(async () => {
     env = await startEstEnv({
       products: {
-        routers: { protocols: { est: { base64LineLength: 0 } } },
-        'routers-either': { protocols: { est: { base64LineLength: 0, auth: 'either' } } },
-        'routers-approval': { requiresApproval: true, protocols: { est: { base64LineLength: 0, retryAfterSeconds: 1 } } },
+        routers: {},
+        'routers-either': { protocols: { est: { auth: 'either' } } },
+        'routers-approval': { requiresApproval: true, protocols: { est: { retryAfterSeconds: 1 } } },
+        // Wrapped base64 (RFC 7030's examples), which this pki cannot read.
+        'routers-wrapped': { protocols: { est: { base64LineLength: 64 } } },
       },
       users: { router1: ['routers', 'routers-either', 'routers-approval'] },
     });
@@ -79,6 +81,12 @@ describe.skipIf(skip)('strongSwan pki 5.9.8 as EST client', () => {
     expect(run.stderr).toMatch(/Sub CA cert is trusted/);
     expect(new X509Certificate(readFileSync(join(dir, 'ca.pem'))).raw).toEqual(new X509Certificate(env.rootPem).raw);
     expect(new X509Certificate(readFileSync(join(dir, 'ca-1.pem'))).raw).toEqual(new X509Certificate(env.issuingPem).raw);
+  });
+
+  it('--estca cannot read base64 wrapped at 64 characters (why one line is the default)', async () => {
+    const run = await pki(['--estca', '--url', url('routers-wrapped'), ...trust, '--caout', 'wrapped.pem', '--outform', 'pem'], dir);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(/could not parse single CA certificate/);
   });
 
   it('--est with --userpass enrolls, and --cert/--key re-enrolls with the old certificate as TLS client certificate', async () => {
