@@ -13,6 +13,7 @@ import { normalizeSerialHex } from '../src/pki/serial.js';
 import { startGateway, type Gateway } from './helpers/gateway.js';
 import { restCall } from './helpers/http.js';
 import { freePort } from './helpers/net.js';
+import { x509Text } from './helpers/openssl.js';
 import { until } from './helpers/until.js';
 
 /** openssl ocsp's verdicts (stdout) and "Response verify OK" (stderr); it may exit 1. Asynchronous: the responder runs in this process. */
@@ -56,6 +57,18 @@ describe('OCSP for CA certificates and the gateway HTTPS certificate', () => {
   });
 
   afterAll(async () => gw?.close());
+
+  it("puts the root's CRL, OCSP and caIssuers pointers in the issuing CA's certificate, and serves them", async () => {
+    const issuing = new X509Certificate(gw.issuing.certificatePem);
+    const base = url.replace(/\/ocsp$/, '');
+    expect(issuing.infoAccess).toContain(`OCSP - URI:${url}`);
+    expect(issuing.infoAccess).toContain(`CA Issuers - URI:${base}/ca/${gw.root.id}.crt`);
+    expect(x509Text(gw.issuing.certificatePem)).toContain(`URI:${base}/crl/${gw.root.id}.crl`);
+    const crl = await fetch(`${base}/crl/${gw.root.id}.crl`);
+    expect(crl.status).toBe(200);
+    expect(crl.headers.get('content-type')).toBe('application/pkix-crl');
+    expect(Buffer.from(await (await fetch(`${base}/ca/${gw.root.id}.crt`)).arrayBuffer())).toEqual(new X509Certificate(gw.root.certificatePem).raw);
+  });
 
   it('says good for the issuing CA asked with the root as issuer, and for the root itself', async () => {
     const issuing = await ask(rootFile, issuingFile);

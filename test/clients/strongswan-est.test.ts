@@ -10,6 +10,7 @@ import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingBinaryReason } from '../harness/binaries.js';
 import { runClient, startEstEnv, type EstEnv } from '../helpers/est.js';
+import { freePort } from '../helpers/net.js';
 import { opensslVerify } from '../helpers/openssl.js';
 import { until } from '../helpers/until.js';
 
@@ -19,6 +20,22 @@ interface Run {
   code: number;
   stdout: string;
   stderr: string;
+}
+
+/**
+ * pki checks the status of the gateway's HTTPS certificate and of the issuing CA through the OCSP
+ * responder their AIA names: both must be good, with no failed request and no fallback to CRLs.
+ * (Before asking about the issuing CA, pki tries its cached answer about the HTTPS certificate
+ * against the root and logs "ocsp response verification failed, no signer certificate": that
+ * answer is signed for the issuing CA, as RFC 6960 wants, whatever the responder does.)
+ */
+function expectStatusGood(stderr: string): void {
+  const verdicts: Record<string, string> = {};
+  for (const section of stderr.split('checking certificate status of "').slice(1)) {
+    verdicts[section.slice(0, section.indexOf('"'))] = /^certificate status is (.+)$/m.exec(section)?.[1] ?? 'none';
+  }
+  expect(verdicts).toEqual({ 'CN=localhost': 'good', 'CN=certgate Dev Issuing CA, O=certgate': 'good' });
+  expect(stderr).not.toMatch(/ocsp request to \S+ failed|ocsp check failed|fallback to crl/);
 }
 
 const pki = async (args: string[], cwd: string): Promise<Run> => {
@@ -52,7 +69,10 @@ describe.skipIf(skip)('strongSwan pki 5.9.8 as EST client', () => {
   };
 
   beforeAll(async () => {
+    // The HTTPS certificate and the issuing CA name the responder by the public URL: where we listen.
+    const httpPort = await freePort();
     env = await startEstEnv({
+      overrides: { httpPort, publicUrl: `http://127.0.0.1:${httpPort}` },
       products: {
         routers: {},
         'routers-either': { protocols: { est: { auth: 'either' } } },
@@ -79,6 +99,7 @@ describe.skipIf(skip)('strongSwan pki 5.9.8 as EST client', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toMatch(/Root CA cert is trusted/);
     expect(run.stderr).toMatch(/Sub CA cert is trusted/);
+    expectStatusGood(run.stderr);
     expect(new X509Certificate(readFileSync(join(dir, 'ca.pem'))).raw).toEqual(new X509Certificate(env.rootPem).raw);
     expect(new X509Certificate(readFileSync(join(dir, 'ca-1.pem'))).raw).toEqual(new X509Certificate(env.issuingPem).raw);
   });
@@ -94,6 +115,7 @@ describe.skipIf(skip)('strongSwan pki 5.9.8 as EST client', () => {
     const enrolled = await pki(['--est', '--url', url('routers'), '--in', first.req, ...trust, '--userpass', `router1:${password}`, '--outform', 'pem'], dir);
     expect(enrolled.code, enrolled.stderr).toBe(0);
     expect(enrolled.stderr).toMatch(/Issued certificate is trusted/);
+    expectStatusGood(enrolled.stderr);
     const cert = verified(enrolled.stdout);
     expect(cert.subject).toBe('CN=router1.test');
     expect(cert.subjectAltName).toBe('DNS:router1.test');
