@@ -111,7 +111,7 @@ ca.command('create')
       if (opts.passphraseEnv && !passphrase) throw new AppError('bad_request', `environment variable ${opts.passphraseEnv} is empty`);
       const rec = await createCa(
         rt.store,
-        { name: opts.name, keyAlgorithm: opts.keyAlgorithm, validityDays: opts.validityDays, ...(opts.subject ? { subject: opts.subject } : {}), ...(parentId ? { parentId } : {}), ...(passphrase ? { passphrase } : {}) },
+        { name: opts.name, keyAlgorithm: opts.keyAlgorithm, validityDays: opts.validityDays, ...(opts.subject ? { subject: opts.subject } : {}), ...(parentId ? { parentId, parentPointers: rt.cas.pointersFor(parentId) } : {}), ...(passphrase ? { passphrase } : {}) },
         rt.secrets,
         CLI_CONTEXT,
       );

@@ -29,7 +29,7 @@ export async function initialize(rt: Runtime, options: { keyAlgorithm?: KeyAlgor
   );
   const issuing = await createCa(
     rt.store,
-    { name: 'certgate-issuing', subject: 'CN=certgate Dev Issuing CA, O=certgate', keyAlgorithm, validityDays: 3650, parentId: root.id },
+    { name: 'certgate-issuing', subject: 'CN=certgate Dev Issuing CA, O=certgate', keyAlgorithm, validityDays: 3650, parentId: root.id, parentPointers: rt.cas.pointersFor(root.id) },
     rt.secrets,
     CLI_CONTEXT,
   );

@@ -1,6 +1,6 @@
 // The `certgate` command as an operator runs it: a separate process, JSON output, exit codes.
 import { execFile, spawn, spawnSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { randomUUID, X509Certificate } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
@@ -50,11 +50,17 @@ describe('certgate CLI', () => {
     const dir = tempDir();
     certgate(dir, ['init', '--json']);
     const rootCa = (certgate(dir, ['ca', 'list', '--json']).json() as unknown as { id: string; type: string }[]).find((c) => c.type === 'root')!;
-    const made = certgate(dir, ['ca', 'create', '--name', 'devices', '--parent', rootCa.id, '--key-algorithm', 'rsa-2048', '--subject', 'CN=Devices CA, O=Example', '--json']);
+    const made = certgate(dir, ['ca', 'create', '--name', 'devices', '--parent', rootCa.id, '--key-algorithm', 'rsa-2048', '--subject', 'CN=Devices CA, O=Example', '--json'], {
+      CERTGATE_PUBLIC_URL: 'https://pki.example.com',
+    });
     expect(made.code, made.stderr).toBe(0);
     const ca = made.json();
     expect(ca.type).toBe('issuing');
     expect(ca.subject).toBe('CN=Devices CA, O=Example');
+    // Relying parties check an issuing CA through its root's responder, as they check leaves.
+    const access = new X509Certificate(ca.certificate_pem as string).infoAccess;
+    expect(access).toContain('OCSP - URI:https://pki.example.com/ocsp');
+    expect(access).toContain(`CA Issuers - URI:https://pki.example.com/ca/${rootCa.id}.crt`);
     expect(certgate(dir, ['ca', 'list', '--json']).json()).toHaveLength(3);
 
     const product = certgate(dir, ['product', 'create', '--name', 'web', '--ca', 'devices', '--dns-suffix', 'example.com', '--max-validity-days', '90', '--json']);

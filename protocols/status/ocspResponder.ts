@@ -6,9 +6,12 @@
 // it. invalidate() drops one certificate's answers (a revocation), or a whole CA's (news that says
 // only which CA changed); the CA's other answers stay good, so frequent revocations do not turn
 // the cache into a signing queue. Nonce requests are signed fresh, as the nonce must be echoed.
+// CA certificates are answered too: they live in the CA records, not among issued certificates,
+// and a CA certificate is good while its CA record stands.
 import type { Logger } from 'pino';
 import { isDependencyDown } from '../../src/core/unavailable.js';
 import { buildOcspResponse, issuerHashes, OCSP_HASH_ALGORITHMS, OcspRequestError, ocspErrorResponse, parseOcspRequest, type OcspCertStatus } from '../../src/pki/ocsp.js';
+import { readCertificateBasics } from '../../src/pki/certInfo.js';
 import { fromPem } from '../../src/pki/pem.js';
 import type { OcspSigners } from './ocspSigners.js';
 import type { StatusReads } from './reads.js';
@@ -55,6 +58,8 @@ const MAX_CACHED_REQUEST = 512;
 export class OcspResponder {
   /** `${hashOid}:${nameHash}:${keyHash}` (hex) → CA id. */
   private issuers = new Map<string, string>();
+  /** certKey(issuing CA id, serial) of every CA's own certificate (a root issues its own). */
+  private caCertificates = new Set<string>();
   private issuersLoadedAt = 0;
   /** Request bytes (latin1) → answer; insertion-ordered, the oldest evicted first. */
   private readonly cache = new Map<string, CachedAnswer>();
@@ -183,9 +188,15 @@ export class OcspResponder {
       { responderKeyHash: signer.keyHash, producedAt: now, responses, nonce: request.nonce, signerCertDer: signer.certificateDer },
       { key: signer.key, algorithm: 'ec-p256' },
     );
-    // Not to be kept, here or by HTTP caches: answers that echo a nonce (single-use), and answers
-    // built from a status read before an invalidate() (already stale).
-    if (request.nonce !== null || request.certIds.some((id) => this.invalidatedSince(readSeq, caId, certKey(caId, id.serialHex)))) return { der };
+    // Not to be kept, here or by HTTP caches: answers that echo a nonce (single-use), answers
+    // built from a status read before an invalidate() (already stale), and `unknown`, which may
+    // be a CA created elsewhere since the CA records were last read (at most once a second).
+    if (
+      request.nonce !== null ||
+      responses.some((r) => r.certStatus.status === 'unknown') ||
+      request.certIds.some((id) => this.invalidatedSince(readSeq, caId, certKey(caId, id.serialHex)))
+    )
+      return { der };
     const lifetime = Math.min(this.policy.validityMs / 2, this.policy.cacheMaxAgeMs);
     const until = readAt + lifetime;
     const answer: OcspAnswer = { der, caching: { thisUpdate: now, nextUpdate, until } };
@@ -200,33 +211,41 @@ export class OcspResponder {
 
   private async statusOf(caId: string, serialHex: string): Promise<OcspCertStatus> {
     const cert = await this.reads.certificateBySerial(caId, serialHex);
-    if (!cert) return { status: 'unknown' };
-    if (cert.revokedAt) return { status: 'revoked', revokedAt: cert.revokedAt, reason: cert.revocationReason };
-    return { status: 'good' };
+    if (cert?.revokedAt) return { status: 'revoked', revokedAt: cert.revokedAt, reason: cert.revocationReason };
+    if (cert || (await this.isCaCertificate(certKey(caId, serialHex)))) return { status: 'good' };
+    return { status: 'unknown' };
   }
 
   private async issuerOf(hashOid: string, nameHash: Buffer, keyHash: Buffer): Promise<string | undefined> {
     if (!(hashOid in OCSP_HASH_ALGORITHMS)) return undefined;
     const key = `${hashOid}:${nameHash.toString('hex')}:${keyHash.toString('hex')}`;
-    let caId = this.issuers.get(key);
-    // A CA created after we last looked: reload, at most once a second.
-    if (!caId && Date.now() - this.issuersLoadedAt > 1000) {
-      await this.loadIssuers();
-      caId = this.issuers.get(key);
-    }
-    return caId;
+    if (!this.issuers.has(key)) await this.reloadCas();
+    return this.issuers.get(key);
+  }
+
+  private async isCaCertificate(key: string): Promise<boolean> {
+    if (!this.caCertificates.has(key)) await this.reloadCas();
+    return this.caCertificates.has(key);
+  }
+
+  /** A CA created after we last looked: read the CA records again, at most once a second. */
+  private async reloadCas(): Promise<void> {
+    if (Date.now() - this.issuersLoadedAt > 1000) await this.loadIssuers();
   }
 
   private async loadIssuers(): Promise<void> {
     const next = new Map<string, string>();
+    const caCertificates = new Set<string>();
     for (const ca of await this.reads.caList()) {
       const der = fromPem(ca.certificatePem, ['CERTIFICATE']);
       for (const hashOid of Object.keys(OCSP_HASH_ALGORITHMS)) {
         const { nameHash, keyHash } = issuerHashes(der, hashOid);
         next.set(`${hashOid}:${nameHash.toString('hex')}:${keyHash.toString('hex')}`, ca.id);
       }
+      caCertificates.add(certKey(ca.parentId ?? ca.id, readCertificateBasics(der).serialHex));
     }
     this.issuers = next;
+    this.caCertificates = caCertificates;
     this.issuersLoadedAt = Date.now();
   }
 }
