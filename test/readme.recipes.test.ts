@@ -12,12 +12,10 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { Resolver } from 'node:dns/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { estSettingsSchema } from '../protocols/est/settings.js';
 import { missingBinaryReason } from './harness/binaries.js';
 import { httpRequest } from './helpers/http.js';
 import { freePort, isListening } from './helpers/net.js';
 import { opensslVerify, tempDir } from './helpers/openssl.js';
-import { openRawDb } from './helpers/rawDb.js';
 import { readmeBlocks } from './helpers/readmeBlocks.js';
 import { checkoutCopy, freeUdpPort, removeCheckoutCopy, runShell, startShell, type Shell } from './helpers/readmeRecipes.js';
 import { until } from './helpers/until.js';
@@ -157,16 +155,6 @@ describe.skipIf(skip)('README try-it recipes, run as written', () => {
   it('ACME: the gateway restarted with a local DNS server; certbot gets a certificate, with and without EAB', async () => {
     await server?.stop();
     await until(async () => !(await isListening(port.http)), 10_000, 'the first server let go of its port');
-    if (estSettingsSchema.parse({}).base64LineLength !== 0) {
-      // strongSwan's pki (the EST recipe) reads only unwrapped base64, which is to become EST's
-      // default (RFC 7030 erratum 5904); until then the default product says so itself.
-      const db = await openRawDb(undefined, join(checkout, 'data'));
-      const [row] = await db.rows("SELECT template FROM products WHERE name = 'default'");
-      const template = JSON.parse(row?.template as string) as { protocols?: Record<string, Record<string, unknown>> };
-      template.protocols = { ...template.protocols, est: { ...template.protocols?.est, base64LineLength: 0 } };
-      await db.exec("UPDATE products SET template = ? WHERE name = 'default'", [JSON.stringify(template)]);
-      await db.close();
-    }
     dns = startShell(localized(recipe('acme-dns')), checkout, env);
     const resolver = new Resolver({ timeout: 200, tries: 1 });
     resolver.setServers([`127.0.0.1:${port.dns}`]);
