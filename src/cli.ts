@@ -15,13 +15,16 @@ import { KEY_ALGORITHMS, type CertificateRecord, type KeyAlgorithm } from './cor
 import { initialize } from './init.js';
 import { parseProductTemplate } from './policy/productSchema.js';
 import { serve } from './serve.js';
+import { storeLocationOf } from './storeLocation.js';
 import type { Store } from './store/types.js';
+import { packageVersion } from './version.js';
 
 // The front-ends to serve, handed in by the entry point (main.ts): src/ never imports protocols/.
 let protocols: readonly ProtocolModule[] = [];
 
 const program = new Command('certgate')
   .description('Multi-protocol certificate enrollment gateway')
+  .version(packageVersion(), '-V, --version', 'print the version')
   .option('--config <file>', 'JSON config file (environment variables override it)')
   .showHelpAfterError();
 
@@ -33,12 +36,17 @@ const processesOverride = (n: number | undefined): Partial<Config> => (n === und
 
 const keyAlgOption = (def: KeyAlgorithm): Option => new Option('--key-algorithm <alg>', 'key algorithm').choices(KEY_ALGORITHMS).default(def);
 
-function printInit(json: boolean, result: Awaited<ReturnType<typeof initialize>>, dataDir: string): void {
+function printInit(json: boolean, result: Awaited<ReturnType<typeof initialize>>, config: Config): void {
+  // With PostgreSQL nothing is written to the data directory: name the database (no password).
+  const { store, database } = storeLocationOf(config);
+  const where = store === 'postgres' ? `PostgreSQL database ${database}` : `SQLite in ${config.dataDir}`;
   print(
     json,
     {
       created: result.created,
-      data_dir: dataDir,
+      store,
+      database,
+      ...(store === 'sqlite' ? { data_dir: config.dataDir } : {}),
       root_ca_id: result.root?.id,
       issuing_ca_id: result.issuing?.id,
       product_id: result.product?.id,
@@ -47,13 +55,13 @@ function printInit(json: boolean, result: Awaited<ReturnType<typeof initialize>>
     () =>
       result.created
         ? [
-            `initialized ${dataDir}`,
+            `initialized ${where}`,
             `  root CA:     ${result.root?.id} (${result.root?.subject})`,
             `  issuing CA:  ${result.issuing?.id} (${result.issuing?.subject})`,
             `  product:     ${result.product?.id} (default)`,
             `  admin API key (shown once, store it now): ${result.adminToken}`,
           ].join('\n')
-        : `already initialized: ${dataDir}`,
+        : `already initialized: ${where}`,
   );
 }
 
@@ -63,7 +71,7 @@ program
   .addOption(keyAlgOption('ec-p256'))
   .addOption(jsonOption())
   .action(async (opts: { keyAlgorithm: KeyAlgorithm; json?: boolean }) => {
-    await withRuntime(async (rt) => printInit(!!opts.json, await initialize(rt, { keyAlgorithm: opts.keyAlgorithm }), rt.config.dataDir));
+    await withRuntime(async (rt) => printInit(!!opts.json, await initialize(rt, { keyAlgorithm: opts.keyAlgorithm }), rt.config));
   });
 
 program
@@ -82,7 +90,7 @@ program
   .addOption(processesOption())
   .addOption(jsonOption())
   .action(async (opts: { processes?: number; json?: boolean }) => {
-    await serve(config(processesOverride(opts.processes)), { worker: true, json: !!opts.json, protocols, initFirst: (rt) => initialize(rt).then((r) => r.created && printInit(!!opts.json, r, rt.config.dataDir)) });
+    await serve(config(processesOverride(opts.processes)), { worker: true, json: !!opts.json, protocols, initFirst: (rt) => initialize(rt).then((r) => r.created && printInit(!!opts.json, r, rt.config)) });
   });
 
 program

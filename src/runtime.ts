@@ -1,6 +1,6 @@
 // Opens everything a process needs (store, queue, CA registry, services) from the config, and
 // closes it again in the right order.
-import { join } from 'node:path';
+import { sqliteFileOf } from './storeLocation.js';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { Authorizer } from './auth/authorize.js';
@@ -105,7 +105,7 @@ async function openStoreWithMasterKey(config: Config, log: Logger, now: (() => n
   const open = (masterKey: string) =>
     openStore({
       databaseUrl: config.databaseUrl,
-      sqlitePath: join(config.dataDir, 'certgate.db'),
+      sqlitePath: sqliteFileOf(config),
       onConnectionError: (message, error) => log.warn({ err: error.message }, message),
       chainKey: chainKeyOf(masterKey),
       ...(now ? { now: () => new Date(now()) } : {}),

@@ -30,6 +30,7 @@ describe('certgate CLI', () => {
     expect(first.code, first.stderr).toBe(0);
     const out = first.json();
     expect(out.created).toBe(true);
+    expect(out).toMatchObject({ store: 'sqlite', database: join(dir, 'certgate.db'), data_dir: dir });
     expect(out.admin_api_key).toMatch(/^cg_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
     const again = certgate(dir, ['init', '--json']).json();
     expect(again.created).toBe(false);
@@ -44,6 +45,23 @@ describe('certgate CLI', () => {
     expect(cas.map((c) => c.type).sort()).toEqual(['issuing', 'root']);
     const keys = certgate(dir, ['apikey', 'list', '--json']).json() as unknown as { name: string; admin: boolean }[];
     expect(keys).toEqual([expect.objectContaining({ name: 'admin', admin: true })]);
+  });
+
+  it('--version and -V print the version in package.json, also through bin/certgate.js', () => {
+    const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+    for (const [flag, entry] of [['--version', cliArgs], ['-V', cliArgs], ['--version', binArgs]] as const) {
+      const r = certgate(tempDir(), [flag], {}, entry);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe(`${version}\n`);
+    }
+  });
+
+  it('init in SQLite says which data directory it initialized', () => {
+    const dir = tempDir();
+    const first = certgate(dir, ['init']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout.split('\n')[0]).toBe(`initialized SQLite in ${dir}`);
+    expect(certgate(dir, ['init']).stdout).toBe(`already initialized: SQLite in ${dir}\n`);
   });
 
   it('creates CAs, products and API keys, and revokes keys', () => {
@@ -186,6 +204,30 @@ describe('certgate CLI', () => {
       expect(await worker.stop()).toBe(0);
       expect(await api.stop()).toBe(0);
     }
+  });
+
+  it.skipIf(!postgresUrl)('init with PostgreSQL names the database without its password, and writes nothing to the data directory', async () => {
+    const dir = tempDir();
+    const url = new URL(await createTestDatabase(postgresUrl as string));
+    // The harness's server trusts local connections and ignores it: init must not print it.
+    const password = 'pg-secret-0123';
+    url.password = password;
+    const env = { CERTGATE_MASTER_KEY: 'init-postgres-master-key-0123', DATABASE_URL: url.toString() };
+    const shown = `postgresql://${url.username}@${url.host}${url.pathname}`;
+    const first = certgate(dir, ['init'], env);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout.split('\n')[0]).toBe(`initialized PostgreSQL database ${shown}`);
+    expect(first.stdout).toMatch(/admin API key \(shown once, store it now\): cg_/);
+    expect(first.stdout + first.stderr).not.toContain(password);
+    expect(readdirSync(dir)).toEqual([]);
+    // libpq also takes the password as a parameter.
+    url.password = '';
+    url.searchParams.set('password', password);
+    const again = certgate(dir, ['init', '--json'], { ...env, DATABASE_URL: url.toString() });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.json()).toEqual({ created: false, store: 'postgres', database: shown });
+    expect(again.stdout).not.toContain(password);
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it('refuses an API key without any permission and without --admin, through bin/certgate.js with its exit code', () => {
