@@ -2,23 +2,11 @@
 // a command added later cannot quietly break them: a description; --json on every command (each
 // prints data or a result a script reads); required options said to be required in the help; at
 // most one default shown per option; and every list command, in text mode, a table with a header row.
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { commandTree } from '../src/cli.js';
+import { certgate } from './helpers/certgateCli.js';
 import { tempDir } from './helpers/openssl.js';
-
-const root = join(import.meta.dirname, '..');
-
-function certgate(dataDir: string, args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'main.ts'), ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, CERTGATE_DATA_DIR: dataDir, CERTGATE_LOG_LEVEL: 'silent', DATABASE_URL: '', REDIS_URL: '' },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 /** Every command below `c`, as `certgate a b`, with its command object. */
 function walk(c: Command, path: string[] = []): { name: string; path: string[]; command: Command }[] {
