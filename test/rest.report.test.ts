@@ -145,5 +145,20 @@ for (const d of REST_DEPLOYMENTS) {
       expect(other.by_key_algorithm.map((k) => k.key_algorithm)).not.toContain('RSA-2048');
       expect((await env.api('GET', '/v1/reports/inventory', null)).status).toBe(401);
     });
+
+    it('a credential scoped to its own counts only the certificates it requested', async () => {
+      const made = await env.api('POST', '/v1/credentials', env.adminToken, { type: 'rest', name: `report-own-${randomUUID()}`, products: [rsaProduct.id], permissions: [`issue,read:${env.issuingId}`], scope: 'own' });
+      expect(made.status, made.text).toBe(201);
+      const own = made.json.secret as string;
+      expect((await report(own)).total).toBe(0);
+      const issued = await env.api('POST', '/v1/certificates', own, { productId: rsaProduct.id, commonName: 'mine.report.test', keyAlgorithm: 'RSA-2048' });
+      expect(issued.status, issued.text).toBe(201);
+      const r = await report(own);
+      expect(r.total).toBe(1);
+      expect(r.total).toBe(await listTotal(own, 'status=all'));
+      expect(r.by_product).toEqual([{ product_id: rsaProduct.id, product_name: rsaProduct.name, count: 1 }]);
+      // The product holds three now; the admin sees them all.
+      expect((await report(env.adminToken)).by_product.find((p) => p.product_id === rsaProduct.id)?.count).toBe(3);
+    });
   });
 }
