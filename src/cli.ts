@@ -5,7 +5,8 @@ import { registerAuditCommands } from './cli/auditCommands.js';
 import { registerCredentialCommands } from './cli/credentialCommands.js';
 import { registerMasterKeyCommands } from './cli/masterKeyCommands.js';
 import { collectCustomField } from './cli/customFieldOption.js';
-import { CLI_CONTEXT, cliKit, collect, findCa, intArg, jsonOption, print } from './cli/kit.js';
+import { CLI_CONTEXT, cliKit, collect, findCa, HELP, intArg, jsonOption, print, table } from './cli/kit.js';
+import { registerReportCommands } from './cli/reportCommands.js';
 import type { Config } from './config.js';
 import { AppError } from './core/errors.js';
 import { createProduct } from './core/products.js';
@@ -26,6 +27,7 @@ const program = new Command('certgate')
   .description('Multi-protocol certificate enrollment gateway')
   .version(packageVersion(), '-V, --version', 'print the version')
   .option('--config <file>', 'JSON config file (environment variables override it)')
+  .configureHelp(HELP)
   .showHelpAfterError();
 
 const { config, withRuntime } = cliKit(program, () => protocols);
@@ -105,6 +107,7 @@ program
 
 const ca = program.command('ca').description('certificate authorities');
 ca.command('create')
+  .description('create a root CA, or with --parent an issuing CA under it; its key is sealed under the master key (or a passphrase)')
   .requiredOption('--name <name>', 'unique name')
   .option('--subject <dn>', 'subject DN, e.g. "CN=Example Issuing CA, O=Example"')
   .addOption(keyAlgOption('ec-p256'))
@@ -127,12 +130,13 @@ ca.command('create')
     });
   });
 ca.command('list')
+  .description('every CA, root and issuing')
   .addOption(jsonOption())
   .action(async (opts: { json?: boolean }) => {
     await withRuntime(async (rt) => {
       const list = await rt.store.cas.list();
       print(!!opts.json, list.map((c) => ({ id: c.id, name: c.name, type: c.kind, parent_id: c.parentId, subject: c.subject, key_algorithm: c.keyAlgorithm, valid_to: c.notAfter.toISOString() })), () =>
-        list.map((c) => `${c.id}  ${c.kind.padEnd(7)}  ${c.keyAlgorithm.padEnd(8)}  ${c.name}  (${c.subject})`).join('\n') || 'no CAs',
+        table(['id', 'type', 'key algorithm', 'valid to', 'name', 'subject'], list.map((c) => [c.id, c.kind, c.keyAlgorithm, c.notAfter.toISOString().slice(0, 10), c.name, c.subject])),
       );
     });
   });
@@ -177,6 +181,7 @@ function protocolSettings(settings: string[]): Record<string, Record<string, unk
 const product = program.command('product').description('products: what a CA may issue, to whom');
 product
   .command('create')
+  .description('create a product: the policy its CA signs under (names, key algorithms, validity, approval, subject, custom fields)')
   .requiredOption('--name <name>', 'unique name')
   .requiredOption('--ca <id or name>', 'the CA that signs for this product')
   .option('--key-algorithms <list>', 'comma-separated, e.g. ec-p256,rsa-2048')
@@ -223,18 +228,23 @@ product
   });
 product
   .command('list')
+  .description('every product, with its CA and main rules')
   .addOption(jsonOption())
   .action(async (opts: { json?: boolean }) => {
     await withRuntime(async (rt) => {
       const list = await rt.store.products.list();
       print(!!opts.json, list.map((p) => ({ id: p.id, name: p.name, ca_id: p.caId, template: p.template })), () =>
-        list.map((p) => `${p.id}  ${p.name}  ca=${p.caId}  max ${p.template.maxValidityDays}d  ${p.template.extendedKeyUsages.join(',')}${p.template.requiresApproval ? '  (approval)' : ''}`).join('\n') || 'no products',
+        table(
+          ['id', 'name', 'ca', 'max days', 'approval', 'extended key usages'],
+          list.map((p) => [p.id, p.name, p.caId, p.template.maxValidityDays, p.template.requiresApproval ? 'yes' : 'no', p.template.extendedKeyUsages.join(',')]),
+        ),
       );
     });
   });
 
 registerCredentialCommands(program, withRuntime);
 registerAuditCommands(program, withRuntime);
+registerReportCommands(program, withRuntime);
 // Rotation re-seals the protocols' tables too, so it opens the runtime with them mounted.
 registerMasterKeyCommands(program, config, () => protocols);
 
@@ -255,7 +265,7 @@ cert
       const now = Date.now();
       const list = await listCertificates(rt.store, caId, certFilter(opts, now), opts.limit, opts.page);
       print(!!opts.json, list.map((c) => certListJson(c, now)), () =>
-        list.map((c) => `${c.id}  ${certStatus(c, now).padEnd(7)}  ${c.validTo.toISOString().slice(0, 10)}  ${c.commonName ?? '(no CN)'}  ca=${c.caId}`).join('\n') || 'no certificates',
+        table(['id', 'status', 'valid to', 'common name', 'ca'], list.map((c) => [c.id, certStatus(c, now), c.validTo.toISOString().slice(0, 10), c.commonName ?? '(no CN)', c.caId])),
       );
     });
   });
@@ -357,6 +367,7 @@ function certListJson(c: CertificateRecord, now: number) {
 const request = program.command('request').description('enrollment requests');
 request
   .command('approve <id>')
+  .description('approve a request that waits for approval; a worker then signs it')
   .addOption(jsonOption())
   .action(async (id: string, opts: { json?: boolean }) => {
     await withRuntime(async (rt) => {
@@ -386,3 +397,6 @@ export function runCli(modules: readonly ProtocolModule[], argv: readonly string
     process.exit(1);
   });
 }
+
+/** The command tree as registered, for a test that holds every command to the same rules (description, --json, help). */
+export const commandTree = (): Command => program;

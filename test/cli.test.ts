@@ -313,6 +313,57 @@ describe('certgate CLI', () => {
     }
   }, 240_000);
 
+  it('report inventory prints the counts GET /v1/reports/inventory answers, as tables with header rows, JSON or CSV', async () => {
+    const dir = tempDir();
+    const init = certgate(dir, ['init', '--json']).json();
+    const env = { CERTGATE_DATA_DIR: dir, CERTGATE_HTTP_PORT: '0', CERTGATE_HTTPS_PORT: '0', DATABASE_URL: '', REDIS_URL: '' };
+    const server = await startCli(['serve', '--json'], env, (l) => !!l.url);
+    const url = server.lines.find((l) => l.url)!.url as string;
+    const auth = { authorization: `Bearer ${init.admin_api_key as string}` };
+    for (const [cn, validityDays] of [['short.report.test', 5], ['long.report.test', 200]] as const) {
+      const res = await fetch(`${url}/v1/certificates`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ caId: init.issuing_ca_id, csrPem: makeCsr(dir, { subject: `/CN=${cn}` }).csrPem, validityDays }),
+      });
+      expect(res.status).toBe(201);
+    }
+    const rest = (await (await fetch(`${url}/v1/reports/inventory`, { headers: auth })).json()) as { generated_at: string; by_key_algorithm: { key_algorithm: string; count: number }[] };
+    expect(await server.stop()).toBe(0);
+
+    const json = certgate(dir, ['report', 'inventory', '--json']);
+    expect(json.code, json.stderr).toBe(0);
+    const cli = json.json() as unknown as Record<string, unknown> & { total: number; by_expiry: Record<string, number>; by_key_algorithm: { key_algorithm: string; count: number }[] };
+    // The same counts; REST spells key algorithms as Certman does, the CLI as certgate does.
+    const spelled: Record<string, string> = { 'ECDSA-P256': 'ec-p256', 'ECDSA-P384': 'ec-p384', 'RSA-2048': 'rsa-2048' };
+    const { generated_at: _r, ...restCounts } = { ...rest, by_key_algorithm: rest.by_key_algorithm.map((k) => ({ ...k, key_algorithm: spelled[k.key_algorithm] ?? k.key_algorithm })) };
+    const { generated_at: _c, ...cliCounts } = cli;
+    expect(cliCounts).toEqual(restCounts);
+    expect(cli.by_expiry.within_7_days).toBeGreaterThanOrEqual(1);
+    expect(cli.by_expiry.beyond_90_days).toBeGreaterThanOrEqual(1);
+
+    const text = certgate(dir, ['report', 'inventory']).stdout;
+    expect(text).toMatch(new RegExp(`^inventory at \\S+: ${cli.total} certificates\n`));
+    for (const header of ['PRODUCT ID  +PRODUCT  +COUNT', 'CA ID  +CA  +COUNT', 'STATUS  +COUNT', 'KEY ALGORITHM  +COUNT', 'EXPIRY  +COUNT']) expect(text).toMatch(new RegExp(`^${header}$`, 'm'));
+    expect(text).toMatch(/^within_7_days +[1-9]\d*$/m);
+    const csv = certgate(dir, ['report', 'inventory', '--csv']).stdout.split('\r\n');
+    expect(csv[0]).toBe('dimension,value,name,count');
+    expect(csv[1]).toBe(`total,,,${cli.total}`);
+    expect(certgate(dir, ['report', 'inventory', '--csv', '--json']).code).toBe(1);
+  }, 240_000);
+
+  it('audit export --json prints the same JSON lines as without it: the export has no other form', () => {
+    const dir = tempDir();
+    expect(certgate(dir, ['init', '--json']).code).toBe(0);
+    const plain = certgate(dir, ['audit', 'export', '--since', '2000-01-01T00:00:00Z']);
+    const json = certgate(dir, ['audit', 'export', '--since', '2000-01-01T00:00:00Z', '--json']);
+    expect(json.code, json.stderr).toBe(0);
+    expect(json.stdout).toBe(plain.stdout);
+    const lines = json.stdout.trim().split('\n');
+    expect(lines.length).toBeGreaterThanOrEqual(4);
+    for (const line of lines) expect(JSON.parse(line)).toMatchObject({ seq: expect.any(Number), action: expect.any(String) });
+  });
+
   it('refuses several HTTP processes without Redis, naming both settings', () => {
     const r = certgate(tempDir(), ['serve', '--processes', '2']);
     expect(r.code).toBe(1);
