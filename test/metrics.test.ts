@@ -5,6 +5,7 @@ import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_proces
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from './harness/postgres.js';
 import { missingBinaryReason } from './harness/binaries.js';
@@ -170,6 +171,7 @@ describe.skipIf(!redisUrl || !postgresUrl)('metrics of a scaled-out deployment (
   let base: string;
   let init: { admin_api_key: string; issuing_ca_id: string };
   const dir = tempDir('certgate-metrics-scaled-');
+  const queuePrefix = `test-${randomUUID()}`;
 
   beforeAll(async () => {
     const port = await freePort();
@@ -180,7 +182,7 @@ describe.skipIf(!redisUrl || !postgresUrl)('metrics of a scaled-out deployment (
       CERTGATE_HTTPS_PORT: '0',
       DATABASE_URL: await createTestDatabase(postgresUrl as string),
       REDIS_URL: redisUrl as string,
-      CERTGATE_QUEUE_PREFIX: `test-${randomUUID()}`,
+      CERTGATE_QUEUE_PREFIX: queuePrefix,
       CERTGATE_LOGIN_FAILURES_BEFORE_DELAY: '100',
     };
     const made = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'main.ts'), 'init', '--json'], { cwd: root, encoding: 'utf8', env: { ...process.env, CERTGATE_LOG_LEVEL: 'silent', ...env } });
@@ -228,5 +230,23 @@ describe.skipIf(!redisUrl || !postgresUrl)('metrics of a scaled-out deployment (
       expect(valueOf(t.text, 'certgate_store_up')).toBe(1);
     }
     if (!promtoolMissing) expect(promtoolCheck((await totals()).text).code).toBe(0);
+
+    // A worker that stops hands its counts over: the totals do not drop (a restart is no reset).
+    // Its own published entry is gone at once (not left to go stale), so it is the retired sum
+    // that still counts its issuances.
+    const redis = createClient({ url: redisUrl as string });
+    await redis.connect();
+    try {
+      const members = async () => Object.keys(await redis.hGetAll(`${queuePrefix}:metrics`)).sort();
+      const before = await members();
+      expect(before).toHaveLength(4); // the primary, its two children, the worker
+      await stop(worker);
+      const after = await members();
+      expect(after).toContain('retired');
+      expect(after.filter((m) => m !== 'retired')).toHaveLength(3);
+      for (let i = 0; i < 4; i++) expect((await totals()).issued).toBe(issued);
+    } finally {
+      await redis.quit();
+    }
   }, 120_000);
 });

@@ -28,15 +28,17 @@ export class MetricsHost {
   readonly group: string;
   private readonly member: string;
   private readonly deployment: DeploymentFacts;
-  private readonly snapshots: RedisSnapshots | null;
+  private snapshots: RedisSnapshots | null = null;
   private peers: ClusterPeers | null = null;
   private publisher: NodeJS.Timeout | undefined;
+  /** Once its counts are in Redis's retired sum, this process reports none of its own (they would count twice). */
+  private retired = false;
+  private publishing: Promise<void> | null = null;
 
   constructor(private readonly options: MetricsHostOptions) {
     this.group = (cluster.isWorker && process.env[METRICS_GROUP_ENV]) || randomUUID();
     this.member = `${this.group}/${randomUUID()}`;
     this.deployment = new DeploymentFacts({ store: options.store, now: options.now, ...(options.redis ? { redisPing: options.redis.ping } : {}) });
-    this.snapshots = options.redis ? new RedisSnapshots(options.redis.url, options.redis.prefix, (message, error) => options.log.warn({ err: error.message }, message)) : null;
   }
 
   /**
@@ -45,8 +47,11 @@ export class MetricsHost {
    */
   start(): void {
     if (this.peers) return;
-    this.peers = new ClusterPeers(() => this.facts.registry.getMetricsAsJSON());
-    if (!this.snapshots) return;
+    this.peers = new ClusterPeers(() => this.own());
+    const { redis, log } = this.options;
+    // Only here: a CLI command, which counts nothing anyone scrapes, opens no connection for it.
+    if (!redis) return;
+    this.snapshots = new RedisSnapshots(redis.url, redis.prefix, (message, error) => log.warn({ err: error.message }, message));
     this.publisher = setInterval(() => void this.publish(), PUBLISH_INTERVAL_MS);
     this.publisher.unref();
     void this.publish();
@@ -64,7 +69,11 @@ export class MetricsHost {
   }
 
   private async ourGroup(): Promise<Snapshot[]> {
-    return (await this.peers?.group()) ?? [await this.facts.registry.getMetricsAsJSON()];
+    return (await this.peers?.group()) ?? [await this.own()];
+  }
+
+  private async own(): Promise<Snapshot> {
+    return this.retired ? [] : this.facts.registry.getMetricsAsJSON();
   }
 
   private async otherGroups(): Promise<Snapshot[]> {
@@ -78,19 +87,33 @@ export class MetricsHost {
     }
   }
 
-  private async publish(): Promise<void> {
-    try {
-      await this.snapshots?.publish(this.group, this.member, await this.facts.registry.getMetricsAsJSON());
-    } catch (e) {
-      this.options.log.debug({ err: (e as Error).message }, 'metrics: could not publish this process\'s counters');
-    }
+  private publish(): Promise<void> {
+    this.publishing ??= (async () => {
+      try {
+        await this.snapshots?.publish(this.group, this.member, await this.facts.registry.getMetricsAsJSON());
+      } catch (e) {
+        this.options.log.debug({ err: (e as Error).message }, 'metrics: could not publish this process\'s counters');
+      } finally {
+        this.publishing = null;
+      }
+    })();
+    return this.publishing;
   }
 
-  /** Publishes once more (what was counted since the last time), then lets go. */
+  /** Hands this process's counts to the retired sum, so the deployment's totals do not drop, then lets go. */
   async close(): Promise<void> {
     clearInterval(this.publisher);
+    if (this.snapshots) {
+      // A publish landing after the retirement would bring this process's counts back beside the sum.
+      await this.publishing;
+      try {
+        await this.snapshots.retire(this.member, await this.facts.registry.getMetricsAsJSON());
+        this.retired = true;
+      } catch (e) {
+        this.options.log.warn({ err: (e as Error).message }, 'metrics: could not hand this process\'s counters over; the totals will drop by them');
+      }
+      await this.snapshots.close();
+    }
     this.peers?.close();
-    if (this.publisher) await this.publish();
-    await this.snapshots?.close();
   }
 }
