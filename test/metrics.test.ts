@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { DCV_DEFAULTS, validateChallenge } from '../src/dcv/index.js';
 import { createTestDatabase } from './harness/postgres.js';
 import { missingBinaryReason } from './harness/binaries.js';
 import { basic, csrDer, startEstEnv, type EstEnv } from './helpers/est.js';
@@ -47,7 +48,7 @@ describe('metrics on one gateway', () => {
 
   beforeAll(async () => {
     // REST allows one issuance a minute per credential, so the second is refused.
-    env = await startEstEnv({ products: {}, users: { dev: '*' }, overrides: { issueRateLimitPerMinute: 1 } });
+    env = await startEstEnv({ products: { held: { requiresApproval: true } }, users: { dev: '*' }, overrides: { issueRateLimitPerMinute: 1 } });
     httpBase = env.server.httpUrl as string;
   });
   afterAll(() => env?.close());
@@ -66,6 +67,9 @@ describe('metrics on one gateway', () => {
     expect(enrolled.status, enrolled.text).toBe(200);
     const refused = await env.call('/.well-known/est/simpleenroll', { body: estCsr, headers: { ...pkcs10, authorization: basic({ username: 'dev', password: 'not-the-password' }) } });
     expect(refused.status).toBe(401);
+    const heldCsr = csrDer(makeCsr(env.dir, { subject: '/CN=metrics-held.test', name: 'held1' }).csrPem).toString('base64');
+    const held = await env.call('/.well-known/est/held/simpleenroll', { body: heldCsr, headers: { ...pkcs10, authorization: basic(env.users.dev!) } });
+    expect(held.status, held.text).toBe(202);
 
     // The same OCSP question twice: signed the first time, from the cache the second.
     const leaf = join(env.dir, 'leaf.pem');
@@ -98,7 +102,8 @@ describe('metrics on one gateway', () => {
     expect(valueOf(text, 'certgate_ocsp_responses_total', { status: 'good', cache: 'hit' })).toBe(1);
     expect(valueOf(text, 'certgate_store_up')).toBe(1);
     expect(valueOf(text, 'certgate_queue_depth')).toBe(0);
-    expect(valueOf(text, 'certgate_approvals_waiting')).toBe(0);
+    expect(valueOf(text, 'certgate_approvals_waiting', { product: 'held' })).toBe(1);
+    expect(valueOf(text, 'certgate_requests_total', { protocol: 'est', product: 'held', outcome: 'pending_approval' })).toBe(1);
     // The 5-day REST certificate; the EST one lives longer than 30 days.
     expect(valueOf(text, 'certgate_certificates_expiring', { product: 'default', within_days: '7' })).toBe(1);
     expect(valueOf(text, 'certgate_certificates_expiring', { product: 'default', within_days: '30' })).toBe(1);
@@ -108,6 +113,17 @@ describe('metrics on one gateway', () => {
     // No label names a request, a serial or a credential; the gateway's own certificates are not the operator's to renew.
     expect(text).not.toMatch(/(serial|request|credential)\w*="/);
     expect(text).not.toMatch(/product="system/);
+  });
+});
+
+describe('metrics of domain control validation', () => {
+  it('tells each attempt\'s method and outcome to the one who asked', async () => {
+    const seen: string[] = [];
+    const settings = { ...DCV_DEFAULTS, onAttempt: (method: string, outcome: string) => seen.push(`${method} ${outcome}`) };
+    // Refused before any connection: http-01 cannot prove a wildcard.
+    const result = await validateChallenge({ type: 'http-01', identifier: { type: 'dns', value: '*.metrics.test' }, token: 'a'.repeat(43), keyAuthorization: `${'a'.repeat(43)}.${'b'.repeat(43)}` }, settings);
+    expect(result.ok).toBe(false);
+    expect(seen).toEqual(['http-01 malformed']);
   });
 });
 

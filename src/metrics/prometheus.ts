@@ -8,18 +8,12 @@ const ISSUANCE_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 
 
 export class ProcessMetrics implements Metrics {
   readonly registry = new Registry();
-  private readonly requests = new Counter({
-    name: 'certgate_requests_total',
-    help: 'Enrollment requests by protocol, product and where they ended up (issued, rejected, pending_approval, pending_dcv, failed; refused at submission).',
-    labelNames: ['protocol', 'product', 'outcome'],
-    registers: [this.registry],
-  });
-  private readonly issuances = new Counter({
-    name: 'certgate_issuances_total',
-    help: 'Certificates signed and recorded, by protocol and product.',
-    labelNames: ['protocol', 'product'],
-    registers: [this.registry],
-  });
+  private counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  private readonly requests = this.counter('certgate_requests_total', 'Enrollment requests by protocol, product and where they ended up (issued, rejected, pending_approval, pending_dcv, failed; refused at submission).', ['protocol', 'product', 'outcome']);
+  private readonly issuances = this.counter('certgate_issuances_total', 'Certificates signed and recorded, by protocol and product.', ['protocol', 'product']);
   private readonly issuanceSeconds = new Histogram({
     name: 'certgate_issuance_duration_seconds',
     help: 'Time from an enrollment request to its certificate, approvals and validations included.',
@@ -27,35 +21,11 @@ export class ProcessMetrics implements Metrics {
     buckets: ISSUANCE_BUCKETS,
     registers: [this.registry],
   });
-  private readonly signingErrors = new Counter({
-    name: 'certgate_signing_errors_total',
-    help: 'Signing attempts the CA backend failed (the job is retried).',
-    registers: [this.registry],
-  });
-  private readonly dcv = new Counter({
-    name: 'certgate_dcv_attempts_total',
-    help: 'Domain control validation attempts by method and outcome (valid, or the ACME problem type).',
-    labelNames: ['method', 'outcome'],
-    registers: [this.registry],
-  });
-  private readonly ocsp = new Counter({
-    name: 'certgate_ocsp_responses_total',
-    help: 'OCSP answers by certificate status (or error status) and whether the answer came from the cache.',
-    labelNames: ['status', 'cache'],
-    registers: [this.registry],
-  });
-  private readonly authFailures = new Counter({
-    name: 'certgate_auth_failures_total',
-    help: 'Refused credentials by protocol and reason.',
-    labelNames: ['protocol', 'reason'],
-    registers: [this.registry],
-  });
-  private readonly rateLimits = new Counter({
-    name: 'certgate_rate_limited_total',
-    help: 'Requests refused for going past a rate limit, by protocol and limit.',
-    labelNames: ['protocol', 'limit'],
-    registers: [this.registry],
-  });
+  private readonly signingErrors = this.counter('certgate_signing_errors_total', 'Signing attempts the CA backend failed (the job is retried).');
+  private readonly dcv = this.counter('certgate_dcv_attempts_total', 'Domain control validation attempts by method and outcome (valid, or the ACME problem type).', ['method', 'outcome']);
+  private readonly ocsp = this.counter('certgate_ocsp_responses_total', 'OCSP answers by certificate status (or error status) and whether the answer came from the cache.', ['status', 'cache']);
+  private readonly authFailures = this.counter('certgate_auth_failures_total', 'Refused credentials by protocol and reason.', ['protocol', 'reason']);
+  private readonly rateLimits = this.counter('certgate_rate_limited_total', 'Requests refused for going past a rate limit, by protocol and limit.', ['protocol', 'limit']);
 
   request(protocol: string, product: string, outcome: RequestOutcome): void {
     this.requests.inc({ protocol, product, outcome });
