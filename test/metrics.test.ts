@@ -81,6 +81,8 @@ describe('metrics on one gateway', () => {
       const out = await new Promise<string>((resolve) => execFile('openssl', ['ocsp', '-issuer', issuer, '-cert', leaf, '-url', `${httpBase}/ocsp`, '-no_nonce', '-noverify'], (_e, stdout, stderr) => resolve(`${stdout}${stderr}`)));
       expect(out).toMatch(/: good/);
     }
+    // Not base64: refused before the responder could read it, counted all the same.
+    expect((await httpRequest(`${httpBase}/ocsp/not%20an%20ocsp%20request!`)).status).toBe(200);
     // A CRL exists once someone asked for it.
     expect((await httpRequest(`${httpBase}/crl/${issuingId}.crl`)).status).toBe(200);
 
@@ -100,6 +102,7 @@ describe('metrics on one gateway', () => {
     expect(valueOf(text, 'certgate_rate_limited_total', { protocol: 'rest', limit: 'issue' })).toBe(1);
     expect(valueOf(text, 'certgate_ocsp_responses_total', { status: 'good', cache: 'miss' })).toBe(1);
     expect(valueOf(text, 'certgate_ocsp_responses_total', { status: 'good', cache: 'hit' })).toBe(1);
+    expect(valueOf(text, 'certgate_ocsp_responses_total', { status: 'malformedRequest' })).toBe(1);
     expect(valueOf(text, 'certgate_store_up')).toBe(1);
     expect(valueOf(text, 'certgate_queue_depth')).toBe(0);
     expect(valueOf(text, 'certgate_approvals_waiting', { product: 'held' })).toBe(1);

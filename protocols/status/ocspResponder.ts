@@ -137,6 +137,12 @@ export class OcspResponder {
     return answer;
   }
 
+  /** The answer to a request the HTTP layer could not even read (too large, not base64): counted like the others. */
+  malformed(): OcspAnswer {
+    this.metrics.ocspAnswer('malformedRequest', false);
+    return refusal('malformedRequest').answer;
+  }
+
   private async answerAfresh(requestDer: Buffer, cacheKey: string | null): Promise<Signed> {
     let request;
     try {
