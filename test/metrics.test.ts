@@ -7,11 +7,18 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import pino from 'pino';
+import { CaRegistry } from '../src/ca/registry.js';
 import { DCV_DEFAULTS, validateChallenge } from '../src/dcv/index.js';
+import { initialize } from '../src/init.js';
+import { ProcessMetrics } from '../src/metrics/prometheus.js';
+import { openRuntime } from '../src/runtime.js';
+import { createEnrollmentProcessor } from '../src/worker/processEnrollment.js';
+import { countingCas } from './helpers/countingCas.js';
 import { createTestDatabase } from './harness/postgres.js';
 import { missingBinaryReason } from './harness/binaries.js';
 import { basic, csrDer, startEstEnv, type EstEnv } from './helpers/est.js';
-import { startGateway } from './helpers/gateway.js';
+import { startGateway, testConfig } from './helpers/gateway.js';
 import { httpRequest, type HttpReply } from './helpers/http.js';
 import { freePort } from './helpers/net.js';
 import { makeCsr, tempDir } from './helpers/openssl.js';
@@ -116,6 +123,35 @@ describe('metrics on one gateway', () => {
     // No label names a request, a serial or a credential; the gateway's own certificates are not the operator's to renew.
     expect(text).not.toMatch(/(serial|request|credential)\w*="/);
     expect(text).not.toMatch(/product="system/);
+  });
+});
+
+describe('metrics of the CA worker', () => {
+  it('counts a signature the CA failed, the issuance of the retry, and a request that fails for good', async () => {
+    const rt = await openRuntime(testConfig(), { log: pino({ level: 'silent' }) });
+    try {
+      await initialize(rt);
+      const product = (await rt.store.products.list())[0]!;
+      const metrics = new ProcessMetrics();
+      // The CA fails its first call, as an upstream CA that times out.
+      const { cas } = countingCas(new CaRegistry(rt.store, rt.secrets), { failFirst: 1 });
+      const worker = createEnrollmentProcessor({ store: rt.store, cas, log: rt.log, leaseMs: 30_000, metrics });
+      const submit = async (cn: string) =>
+        (await rt.enrollments.submit({ principal: 'test', protocol: 'rest', product: { id: product.id } }, makeCsr(rt.config.dataDir, { subject: `/CN=${cn}`, name: cn }).csrPem)).request;
+      const retried = await submit('retried.test');
+      await expect(worker.process(retried.id, 1)).rejects.toThrow(/timed out/);
+      await worker.process(retried.id, 2);
+      const given = await submit('given-up.test');
+      await worker.onExhausted(given.id, new Error('the CA said no, five times'));
+
+      const text = await metrics.registry.metrics();
+      expect(valueOf(text, 'certgate_signing_errors_total')).toBe(1);
+      expect(valueOf(text, 'certgate_issuances_total', { protocol: 'rest', product: product.name })).toBe(1);
+      expect(valueOf(text, 'certgate_requests_total', { protocol: 'rest', product: product.name, outcome: 'issued' })).toBe(1);
+      expect(valueOf(text, 'certgate_requests_total', { protocol: 'rest', product: product.name, outcome: 'failed' })).toBe(1);
+    } finally {
+      await rt.close();
+    }
   });
 });
 
