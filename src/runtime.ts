@@ -34,6 +34,8 @@ import { openStore } from './store/index.js';
 import { realTimeMs } from './store/clock.js';
 import type { Store } from './store/types.js';
 import { createEnrollmentProcessor } from './worker/processEnrollment.js';
+import { MetricsHost } from './metrics/host.js';
+import { NO_METRICS } from './metrics/types.js';
 
 // The sweep also takes over requests whose worker died mid-sign, once their lease has run out:
 // such a request waits at most signingLeaseMs + SWEEP_INTERVAL_MS.
@@ -64,6 +66,8 @@ export interface Runtime {
   /** Certificates the gateway issues to itself, recorded under each CA's system product. */
   signer: SystemSigner;
   sealing: Sealing;
+  /** Metrics (null when CERTGATE_METRICS=off): what this process counts, and the deployment's scrape. */
+  metrics: MetricsHost | null;
   /** What front-ends get: narrow services, never the store. */
   core: CoreServices;
   /** The services the protocol of this name was mounted with (its tables handle included). */
@@ -153,16 +157,18 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     stalledIntervalMs: config.queueStalledCheckMs,
     onReconnect: () => onQueueReconnect?.(),
   });
+  const metricsHost = config.metrics === 'on' ? new MetricsHost({ store, log, now, ...(config.redisUrl ? { redis: { url: config.redisUrl, prefix: queuePrefix, ping: () => queue.ping() } } : {}) }) : null;
+  const metrics = metricsHost?.facts ?? NO_METRICS;
   const cas = new CaRegistry(store, secrets, publicUrlOf(config));
   const verifier = new ThreadedVerifier(config.cryptoThreads);
   const rateCounter: RateCounter = config.redisUrl ? new RedisRateCounter(config.redisUrl, queuePrefix, onError) : new MemoryRateCounter(now);
-  const requestLimits = new RequestLimits(rateCounter, (entry) => store.audit.append(entry));
+  const requestLimits = new RequestLimits(rateCounter, (entry) => store.audit.append(entry), metrics);
   const oneTimeTokens: OneTimeTokens = config.redisUrl ? new RedisOneTimeTokens(config.redisUrl, queuePrefix, onError) : new MemoryOneTimeTokens();
   const enrollments = new EnrollmentService(store, queue, verifier, {
     counter: requestLimits,
     perMinute: config.protocolIssuePerMinute,
     perHour: config.protocolIssuePerHour,
-  });
+  }, metrics);
   const revocations = new RevocationService(store);
   const crls = new CrlPublisher(store, cas, { validityMs: config.crlValidityHours * 3_600_000 }, log);
   // CRL builds have a queue of their own, so a big CRL never waits behind (or holds up) enrollments.
@@ -201,6 +207,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     // only matters if that notice is lost; without it, the bound is how late others see it.
     cacheMs: config.redisUrl ? CREDENTIAL_CACHE_WITH_REDIS_MS : CREDENTIAL_CACHE_MS,
     onError,
+    metrics,
     limits: {
       counter: rateCounter,
       throttle: {
@@ -261,6 +268,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     requestLimits,
     oneTimeTokens,
     now,
+    metrics,
   };
   const protocols: { module: ProtocolModule; mounted: MountedProtocol }[] = [];
   const protocolCores = new Map<string, CoreServices>();
@@ -308,6 +316,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     crls,
     signer,
     sealing,
+    metrics: metricsHost,
     core,
     protocolCore(name) {
       const own = protocolCores.get(name);
@@ -319,7 +328,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       await crlQueue.startWorker(crlScheduler.handler(crls), 1);
       for (const q of protocolQueues) await q.queue.startWorker(q.handler, q.concurrency);
       crlScheduler.startSweeping(store, CRL_SWEEP_INTERVAL_MS);
-      await queue.startWorker(createEnrollmentProcessor({ store, cas, log, leaseMs: config.signingLeaseMs, nameAuthorizers }), config.workerConcurrency);
+      await queue.startWorker(createEnrollmentProcessor({ store, cas, log, leaseMs: config.signingLeaseMs, nameAuthorizers, metrics }), config.workerConcurrency);
       const n = await enrollments.requeueStranded(10_000);
       if (n) log.info({ count: n }, 're-queued requests left behind by a previous process');
       // Approvals made by another process (the CLI, say) and jobs lost with a dead in-process
@@ -346,6 +355,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       if (sweeper) clearInterval(sweeper);
       crlScheduler.stop();
       await credentials.close();
+      await metricsHost?.close();
       await queue.close();
       await crlQueue.close();
       for (const q of protocolQueues) await q.queue.close();

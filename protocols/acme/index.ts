@@ -36,6 +36,7 @@ export const acmeProtocol: ProtocolModule = {
       allowCidrs: config.vaAllowCidrs,
       timeoutMs: VALIDATION_TIMEOUT_MS,
       caaIdentities,
+      onAttempt: (method: string, outcome: string) => core.metrics.dcvAttempt(method, outcome),
     };
     const validations = core.jobs('acme-validation', validationJob(db, dcv, log), { attempts: VALIDATION_ATTEMPTS, backoffMs: 500, concurrency: 16 });
     const nonces = new Nonces(core.oneTimeTokens);

@@ -15,6 +15,7 @@ import { readCertificateBasics } from '../../src/pki/certInfo.js';
 import { fromPem } from '../../src/pki/pem.js';
 import type { OcspSigners } from './ocspSigners.js';
 import type { StatusReads } from './reads.js';
+import { NO_METRICS, type Metrics } from '../../src/metrics/types.js';
 
 export interface OcspPolicy {
   /** nextUpdate - thisUpdate of each answer. */
@@ -37,8 +38,13 @@ export interface OcspAnswer {
   };
 }
 
-interface CachedAnswer {
+/** An answer and what it says, for the metrics: the certificate's status, or the error's. */
+interface Signed {
   answer: OcspAnswer;
+  status: string;
+}
+
+interface CachedAnswer extends Signed {
   caId: string;
   /** certKey() of the certificate whose status it states. */
   certKey: string;
@@ -51,6 +57,9 @@ interface CachedAnswer {
 }
 
 const certKey = (caId: string, serialHex: string): string => `${caId}/${serialHex}`;
+
+/** An OCSP error answer (RFC 6960 section 4.2.1), named by its status. */
+const refusal = (status: 'malformedRequest' | 'internalError' | 'tryLater' | 'unauthorized'): Signed => ({ answer: { der: ocspErrorResponse(status) }, status });
 
 /** Longer requests are never cached (a plain one for one certificate is about 80 bytes). */
 const MAX_CACHED_REQUEST = 512;
@@ -78,6 +87,7 @@ export class OcspResponder {
     private readonly signers: OcspSigners,
     private readonly policy: OcspPolicy,
     private readonly log: Logger,
+    private readonly metrics: Pick<Metrics, 'ocspAnswer'> = NO_METRICS,
   ) {}
 
   /**
@@ -118,12 +128,27 @@ export class OcspResponder {
   async answer(requestDer: Buffer): Promise<OcspAnswer> {
     const cacheKey = requestDer.length <= MAX_CACHED_REQUEST ? requestDer.toString('latin1') : null;
     const hit = cacheKey === null ? undefined : this.cachedUnder(cacheKey);
-    if (hit) return hit;
+    if (hit) {
+      this.metrics.ocspAnswer(hit.status, true);
+      return hit.answer;
+    }
+    const { answer, status } = await this.answerAfresh(requestDer, cacheKey);
+    this.metrics.ocspAnswer(status, false);
+    return answer;
+  }
+
+  /** The answer to a request the HTTP layer could not even read (too large, not base64): counted like the others. */
+  malformed(): OcspAnswer {
+    this.metrics.ocspAnswer('malformedRequest', false);
+    return refusal('malformedRequest').answer;
+  }
+
+  private async answerAfresh(requestDer: Buffer, cacheKey: string | null): Promise<Signed> {
     let request;
     try {
       request = parseOcspRequest(requestDer);
     } catch (e) {
-      if (e instanceof OcspRequestError) return { der: ocspErrorResponse('malformedRequest') };
+      if (e instanceof OcspRequestError) return refusal('malformedRequest');
       throw e;
     }
     try {
@@ -132,14 +157,14 @@ export class OcspResponder {
       // The store cannot be reached: tryLater (RFC 6960 section 2.3), which relying parties retry.
       if (isDependencyDown(e)) {
         this.log.warn({ err: (e as Error).message }, 'OCSP answer deferred: store unavailable');
-        return { der: ocspErrorResponse('tryLater') };
+        return refusal('tryLater');
       }
       this.log.error({ err: (e as Error).message }, 'OCSP answer failed');
-      return { der: ocspErrorResponse('internalError') };
+      return refusal('internalError');
     }
   }
 
-  private cachedUnder(key: string): OcspAnswer | undefined {
+  private cachedUnder(key: string): CachedAnswer | undefined {
     const hit = this.cache.get(key);
     if (!hit) return undefined;
     const now = Date.now();
@@ -148,7 +173,7 @@ export class OcspResponder {
       hit.refreshing = true;
       setImmediate(() => void this.refresh(key));
     }
-    return hit.answer;
+    return hit;
   }
 
   private invalidatedSince(readSeq: number, caId: string, key: string): boolean {
@@ -165,15 +190,15 @@ export class OcspResponder {
     }
   }
 
-  private async sign(request: ReturnType<typeof parseOcspRequest>, requestKey: string | null): Promise<OcspAnswer> {
+  private async sign(request: ReturnType<typeof parseOcspRequest>, requestKey: string | null): Promise<Signed> {
     const caIds = new Set<string>();
     for (const id of request.certIds) {
       const caId = await this.issuerOf(id.hashAlgorithm, id.issuerNameHash, id.issuerKeyHash);
-      if (!caId) return { der: ocspErrorResponse('unauthorized') };
+      if (!caId) return refusal('unauthorized');
       caIds.add(caId);
     }
     // One response has one signer, and each CA has its own: mixed issuers cannot be answered.
-    if (caIds.size !== 1) return { der: ocspErrorResponse('unauthorized') };
+    if (caIds.size !== 1) return refusal('unauthorized');
     const [caId] = caIds as unknown as [string];
 
     const readSeq = this.seq;
@@ -188,15 +213,17 @@ export class OcspResponder {
       { responderKeyHash: signer.keyHash, producedAt: now, responses, nonce: request.nonce, signerCertDer: signer.certificateDer },
       { key: signer.key, algorithm: 'ec-p256' },
     );
+    const statuses = new Set(responses.map((r) => r.certStatus.status));
+    const status = statuses.size === 1 ? (responses[0]?.certStatus.status as string) : 'mixed';
     // Not to be kept, here or by HTTP caches: answers that echo a nonce (single-use), answers
     // built from a status read before an invalidate() (already stale), and `unknown`, which may
     // be a CA created elsewhere since the CA records were last read (at most once a second).
     if (
       request.nonce !== null ||
-      responses.some((r) => r.certStatus.status === 'unknown') ||
+      statuses.has('unknown') ||
       request.certIds.some((id) => this.invalidatedSince(readSeq, caId, certKey(caId, id.serialHex)))
     )
-      return { der };
+      return { answer: { der }, status };
     const lifetime = Math.min(this.policy.validityMs / 2, this.policy.cacheMaxAgeMs);
     const until = readAt + lifetime;
     const answer: OcspAnswer = { der, caching: { thisUpdate: now, nextUpdate, until } };
@@ -204,9 +231,9 @@ export class OcspResponder {
     if (requestKey !== null && only && request.certIds.length === 1) {
       this.cache.delete(requestKey); // re-inserted at the end: eviction stays oldest-first
       if (this.cache.size >= this.policy.cacheEntries) this.cache.delete(this.cache.keys().next().value as string);
-      this.cache.set(requestKey, { answer, caId, certKey: certKey(caId, only.serialHex), readSeq, until, refreshAt: readAt + (lifetime * 3) / 4, refreshing: false });
+      this.cache.set(requestKey, { answer, status, caId, certKey: certKey(caId, only.serialHex), readSeq, until, refreshAt: readAt + (lifetime * 3) / 4, refreshing: false });
     }
-    return answer;
+    return { answer, status };
   }
 
   private async statusOf(caId: string, serialHex: string): Promise<OcspCertStatus> {
