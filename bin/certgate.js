@@ -4,7 +4,10 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'main.ts'), ...process.argv.slice(2)], { stdio: 'inherit' });
+// tsx is resolved from this package, not from the working directory: certgate runs from any folder
+// (a service's data directory, a runbook's working folder), not only from the checkout.
+const tsx = import.meta.resolve('tsx');
+const child = spawn(process.execPath, ['--import', tsx, join(root, 'main.ts'), ...process.argv.slice(2)], { stdio: 'inherit' });
 // The server runs in the child. A signal meant for certgate (a service manager's SIGTERM, kill
 // <pid>, Ctrl-C) reaches this process: hand it on, and stay until the child has stopped, so that
 // whoever waits for this process waits for the server's graceful stop.

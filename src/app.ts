@@ -5,6 +5,7 @@ import type { RequestListener } from 'node:http';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { classifyFailure, logFailure, plainAnswerOf } from './core/failure.js';
 import { RETRY_AFTER_SECONDS } from './core/unavailable.js';
+import { metricsHandler } from './metrics/endpoint.js';
 import type { Runtime } from './runtime.js';
 
 export function createRequestListener(rt: Runtime): RequestListener {
@@ -36,6 +37,9 @@ export function createApp(rt: Runtime): Express {
       .set('Retry-After', String(RETRY_AFTER_SECONDS))
       .json({ status: 'unavailable', down: down.map((d) => d.dependency), problems: down.map((d) => `${d.dependency}: ${d.problem}`) });
   });
+
+  // With metrics off there is no such page: the 404 below answers.
+  if (rt.metrics) app.get('/metrics', metricsHandler(rt.metrics, rt.config.metricsToken, rt.log));
 
   for (const { mounted } of rt.protocols) {
     if (mounted.router) app.use(mounted.path ?? '/', mounted.router);

@@ -6,7 +6,8 @@ import { registerCredentialCommands } from './cli/credentialCommands.js';
 import { registerWebhookCommands } from './cli/webhookCommands.js';
 import { registerMasterKeyCommands } from './cli/masterKeyCommands.js';
 import { collectCustomField } from './cli/customFieldOption.js';
-import { CLI_CONTEXT, cliKit, collect, findCa, intArg, jsonOption, print } from './cli/kit.js';
+import { CLI_CONTEXT, cliKit, collect, findCa, HELP, intArg, jsonOption, print, table } from './cli/kit.js';
+import { registerReportCommands } from './cli/reportCommands.js';
 import type { Config } from './config.js';
 import { AppError } from './core/errors.js';
 import { createProduct } from './core/products.js';
@@ -16,14 +17,18 @@ import { KEY_ALGORITHMS, type CertificateRecord, type KeyAlgorithm } from './cor
 import { initialize } from './init.js';
 import { parseProductTemplate } from './policy/productSchema.js';
 import { serve } from './serve.js';
+import { storeLocationOf } from './storeLocation.js';
 import type { Store } from './store/types.js';
+import { packageVersion } from './version.js';
 
 // The front-ends to serve, handed in by the entry point (main.ts): src/ never imports protocols/.
 let protocols: readonly ProtocolModule[] = [];
 
 const program = new Command('certgate')
   .description('Multi-protocol certificate enrollment gateway')
+  .version(packageVersion(), '-V, --version', 'print the version')
   .option('--config <file>', 'JSON config file (environment variables override it)')
+  .configureHelp(HELP)
   .showHelpAfterError();
 
 const { config, withRuntime } = cliKit(program, () => protocols);
@@ -34,12 +39,17 @@ const processesOverride = (n: number | undefined): Partial<Config> => (n === und
 
 const keyAlgOption = (def: KeyAlgorithm): Option => new Option('--key-algorithm <alg>', 'key algorithm').choices(KEY_ALGORITHMS).default(def);
 
-function printInit(json: boolean, result: Awaited<ReturnType<typeof initialize>>, dataDir: string): void {
+function printInit(json: boolean, result: Awaited<ReturnType<typeof initialize>>, config: Config): void {
+  // With PostgreSQL nothing is written to the data directory: name the database (no password).
+  const { store, database } = storeLocationOf(config);
+  const where = store === 'postgres' ? `PostgreSQL database ${database}` : `SQLite in ${config.dataDir}`;
   print(
     json,
     {
       created: result.created,
-      data_dir: dataDir,
+      store,
+      database,
+      ...(store === 'sqlite' ? { data_dir: config.dataDir } : {}),
       root_ca_id: result.root?.id,
       issuing_ca_id: result.issuing?.id,
       product_id: result.product?.id,
@@ -48,13 +58,13 @@ function printInit(json: boolean, result: Awaited<ReturnType<typeof initialize>>
     () =>
       result.created
         ? [
-            `initialized ${dataDir}`,
+            `initialized ${where}`,
             `  root CA:     ${result.root?.id} (${result.root?.subject})`,
             `  issuing CA:  ${result.issuing?.id} (${result.issuing?.subject})`,
             `  product:     ${result.product?.id} (default)`,
             `  admin API key (shown once, store it now): ${result.adminToken}`,
           ].join('\n')
-        : `already initialized: ${dataDir}`,
+        : `already initialized: ${where}`,
   );
 }
 
@@ -64,7 +74,7 @@ program
   .addOption(keyAlgOption('ec-p256'))
   .addOption(jsonOption())
   .action(async (opts: { keyAlgorithm: KeyAlgorithm; json?: boolean }) => {
-    await withRuntime(async (rt) => printInit(!!opts.json, await initialize(rt, { keyAlgorithm: opts.keyAlgorithm }), rt.config.dataDir));
+    await withRuntime(async (rt) => printInit(!!opts.json, await initialize(rt, { keyAlgorithm: opts.keyAlgorithm }), rt.config));
   });
 
 program
@@ -83,7 +93,7 @@ program
   .addOption(processesOption())
   .addOption(jsonOption())
   .action(async (opts: { processes?: number; json?: boolean }) => {
-    await serve(config(processesOverride(opts.processes)), { worker: true, json: !!opts.json, protocols, initFirst: (rt) => initialize(rt).then((r) => r.created && printInit(!!opts.json, r, rt.config.dataDir)) });
+    await serve(config(processesOverride(opts.processes)), { worker: true, json: !!opts.json, protocols, initFirst: (rt) => initialize(rt).then((r) => r.created && printInit(!!opts.json, r, rt.config)) });
   });
 
 program
@@ -98,6 +108,7 @@ program
 
 const ca = program.command('ca').description('certificate authorities');
 ca.command('create')
+  .description('create a root CA, or with --parent an issuing CA under it; its key is sealed under the master key (or a passphrase)')
   .requiredOption('--name <name>', 'unique name')
   .option('--subject <dn>', 'subject DN, e.g. "CN=Example Issuing CA, O=Example"')
   .addOption(keyAlgOption('ec-p256'))
@@ -112,7 +123,7 @@ ca.command('create')
       if (opts.passphraseEnv && !passphrase) throw new AppError('bad_request', `environment variable ${opts.passphraseEnv} is empty`);
       const rec = await createCa(
         rt.store,
-        { name: opts.name, keyAlgorithm: opts.keyAlgorithm, validityDays: opts.validityDays, ...(opts.subject ? { subject: opts.subject } : {}), ...(parentId ? { parentId } : {}), ...(passphrase ? { passphrase } : {}) },
+        { name: opts.name, keyAlgorithm: opts.keyAlgorithm, validityDays: opts.validityDays, ...(opts.subject ? { subject: opts.subject } : {}), ...(parentId ? { parentId, parentPointers: rt.cas.pointersFor(parentId) } : {}), ...(passphrase ? { passphrase } : {}) },
         rt.secrets,
         CLI_CONTEXT,
       );
@@ -120,12 +131,13 @@ ca.command('create')
     });
   });
 ca.command('list')
+  .description('every CA, root and issuing')
   .addOption(jsonOption())
   .action(async (opts: { json?: boolean }) => {
     await withRuntime(async (rt) => {
       const list = await rt.store.cas.list();
       print(!!opts.json, list.map((c) => ({ id: c.id, name: c.name, type: c.kind, parent_id: c.parentId, subject: c.subject, key_algorithm: c.keyAlgorithm, valid_to: c.notAfter.toISOString() })), () =>
-        list.map((c) => `${c.id}  ${c.kind.padEnd(7)}  ${c.keyAlgorithm.padEnd(8)}  ${c.name}  (${c.subject})`).join('\n') || 'no CAs',
+        table(['id', 'type', 'key algorithm', 'valid to', 'name', 'subject'], list.map((c) => [c.id, c.kind, c.keyAlgorithm, c.notAfter.toISOString().slice(0, 10), c.name, c.subject])),
       );
     });
   });
@@ -170,6 +182,7 @@ function protocolSettings(settings: string[]): Record<string, Record<string, unk
 const product = program.command('product').description('products: what a CA may issue, to whom');
 product
   .command('create')
+  .description('create a product: the policy its CA signs under (names, key algorithms, validity, approval, subject, custom fields)')
   .requiredOption('--name <name>', 'unique name')
   .requiredOption('--ca <id or name>', 'the CA that signs for this product')
   .option('--key-algorithms <list>', 'comma-separated, e.g. ec-p256,rsa-2048')
@@ -218,18 +231,23 @@ product
   });
 product
   .command('list')
+  .description('every product, with its CA and main rules')
   .addOption(jsonOption())
   .action(async (opts: { json?: boolean }) => {
     await withRuntime(async (rt) => {
       const list = await rt.store.products.list();
       print(!!opts.json, list.map((p) => ({ id: p.id, name: p.name, ca_id: p.caId, template: p.template })), () =>
-        list.map((p) => `${p.id}  ${p.name}  ca=${p.caId}  max ${p.template.maxValidityDays}d  ${p.template.extendedKeyUsages.join(',')}${p.template.requiresApproval ? '  (approval)' : ''}`).join('\n') || 'no products',
+        table(
+          ['id', 'name', 'ca', 'max days', 'approval', 'extended key usages'],
+          list.map((p) => [p.id, p.name, p.caId, p.template.maxValidityDays, p.template.requiresApproval ? 'yes' : 'no', p.template.extendedKeyUsages.join(',')]),
+        ),
       );
     });
   });
 
 registerCredentialCommands(program, withRuntime);
 registerAuditCommands(program, withRuntime);
+registerReportCommands(program, withRuntime);
 registerWebhookCommands(program, withRuntime);
 // Rotation re-seals the protocols' tables too, so it opens the runtime with them mounted.
 registerMasterKeyCommands(program, config, () => protocols);
@@ -251,7 +269,7 @@ cert
       const now = Date.now();
       const list = await listCertificates(rt.store, caId, certFilter(opts, now), opts.limit, opts.page);
       print(!!opts.json, list.map((c) => certListJson(c, now)), () =>
-        list.map((c) => `${c.id}  ${certStatus(c, now).padEnd(7)}  ${c.validTo.toISOString().slice(0, 10)}  ${c.commonName ?? '(no CN)'}  ca=${c.caId}`).join('\n') || 'no certificates',
+        table(['id', 'status', 'valid to', 'common name', 'ca'], list.map((c) => [c.id, certStatus(c, now), c.validTo.toISOString().slice(0, 10), c.commonName ?? '(no CN)', c.caId])),
       );
     });
   });
@@ -353,6 +371,7 @@ function certListJson(c: CertificateRecord, now: number) {
 const request = program.command('request').description('enrollment requests');
 request
   .command('approve <id>')
+  .description('approve a request that waits for approval; a worker then signs it')
   .addOption(jsonOption())
   .action(async (id: string, opts: { json?: boolean }) => {
     await withRuntime(async (rt) => {
@@ -382,3 +401,6 @@ export function runCli(modules: readonly ProtocolModule[], argv: readonly string
     process.exit(1);
   });
 }
+
+/** The command tree as registered, for a test that holds every command to the same rules (description, --json, help). */
+export const commandTree = (): Command => program;

@@ -7,6 +7,7 @@ import type { Config } from './config.js';
 import { openRuntime, type Runtime } from './runtime.js';
 import { startServer, type ServeOptions } from './httpServer.js';
 import { ensureTlsCertificate } from './tlsCertificate.js';
+import { METRICS_GROUP_ENV } from './metrics/host.js';
 
 interface ListeningMessage {
   type: 'certgate:listening';
@@ -50,6 +51,7 @@ async function runPrimary(config: Config, opts: ServeOptions): Promise<ClusterSt
   if (config.httpsPort > 0 && !config.tlsCertFile) await ensureTlsCertificate(rt);
   // Otherwise each child would prepare (e.g. issue an OCSP signer) for itself, racing the others.
   await rt.startServing();
+  rt.metrics?.start();
   if (opts.worker) await rt.startWorker();
 
   // Each child accepts on the shared socket itself; round-robin through the primary would cost an
@@ -61,7 +63,8 @@ async function runPrimary(config: Config, opts: ServeOptions): Promise<ClusterSt
 
   const fork = (): Promise<void> =>
     new Promise((resolve, reject) => {
-      const child = cluster.fork();
+      // The children answer a scrape with the whole group's counters, which the primary collects.
+      const child = cluster.fork(rt.metrics ? { [METRICS_GROUP_ENV]: rt.metrics.group } : {});
       children.add(child);
       let listening = false;
       child.on('message', (m: unknown) => {

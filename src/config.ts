@@ -126,6 +126,10 @@ export const configSchema = z.object({
   loginThrottleWindowSeconds: z.coerce.number().int().min(1).max(86_400).default(900),
   /** Refused logins are audited once per source and reason in this window, then as one entry with their count. */
   authRefusalAuditSeconds: z.coerce.number().int().min(1).max(86_400).default(60),
+  /** Prometheus metrics: counted on the hot path and served at GET /metrics (on), or neither (off: 404). */
+  metrics: z.enum(['on', 'off']).default('on'),
+  /** A bearer token GET /metrics requires; unset: the page is open to whoever reaches the port. */
+  metricsToken: z.string().min(16, 'must be at least 16 characters').optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -181,6 +185,8 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   loginFailuresPerIdentity: 'CERTGATE_LOGIN_FAILURES_PER_IDENTITY',
   loginThrottleWindowSeconds: 'CERTGATE_LOGIN_THROTTLE_WINDOW_SECONDS',
   authRefusalAuditSeconds: 'CERTGATE_AUTH_REFUSAL_AUDIT_SECONDS',
+  metrics: 'CERTGATE_METRICS',
+  metricsToken: 'CERTGATE_METRICS_TOKEN',
 };
 
 export class ConfigError extends Error {

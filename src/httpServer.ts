@@ -58,6 +58,7 @@ function listen(server: Server, port: number, host: string): Promise<AddressInfo
 export async function startServer(config: Config, opts: ServeOptions): Promise<RunningServer> {
   const rt = await openRuntime(config, { protocols: opts.protocols, now: opts.now });
   await opts.initFirst?.(rt);
+  rt.metrics?.start();
   if (opts.worker) await rt.startWorker();
   const servers: Server[] = [];
   let httpUrl: string | null = null;

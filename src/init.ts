@@ -21,15 +21,23 @@ const ADMIN_KEY_TYPE = 'rest';
 export async function initialize(rt: Runtime, options: { keyAlgorithm?: KeyAlgorithm } = {}): Promise<InitResult> {
   if ((await rt.store.cas.list()).length > 0) return { created: false };
   const keyAlgorithm = options.keyAlgorithm ?? 'ec-p256';
-  const root = await createCa(
-    rt.store,
-    { name: 'certgate-root', subject: 'CN=certgate Dev Root CA, O=certgate', keyAlgorithm: keyAlgorithm === 'ec-p256' ? 'ec-p384' : keyAlgorithm, validityDays: 3650 * 2 },
-    rt.secrets,
-    CLI_CONTEXT,
-  );
+  let root: CaRecord;
+  try {
+    root = await createCa(
+      rt.store,
+      { name: 'certgate-root', subject: 'CN=certgate Dev Root CA, O=certgate', keyAlgorithm: keyAlgorithm === 'ec-p256' ? 'ec-p384' : keyAlgorithm, validityDays: 3650 * 2 },
+      rt.secrets,
+      CLI_CONTEXT,
+    );
+  } catch (error) {
+    // Another init against the same database got there first (the CA name is unique, so only
+    // one root is ever stored): that one sets the deployment up, this one has nothing to do.
+    if ((await rt.store.cas.list()).length > 0) return { created: false };
+    throw error;
+  }
   const issuing = await createCa(
     rt.store,
-    { name: 'certgate-issuing', subject: 'CN=certgate Dev Issuing CA, O=certgate', keyAlgorithm, validityDays: 3650, parentId: root.id },
+    { name: 'certgate-issuing', subject: 'CN=certgate Dev Issuing CA, O=certgate', keyAlgorithm, validityDays: 3650, parentId: root.id, parentPointers: rt.cas.pointersFor(root.id) },
     rt.secrets,
     CLI_CONTEXT,
   );

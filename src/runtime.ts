@@ -1,6 +1,6 @@
 // Opens everything a process needs (store, queue, CA registry, services) from the config, and
 // closes it again in the right order.
-import { join } from 'node:path';
+import { sqliteFileOf } from './storeLocation.js';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { Authorizer } from './auth/authorize.js';
@@ -34,6 +34,8 @@ import { openStore } from './store/index.js';
 import { realTimeMs } from './store/clock.js';
 import type { Store } from './store/types.js';
 import { createEnrollmentProcessor } from './worker/processEnrollment.js';
+import { MetricsHost } from './metrics/host.js';
+import { NO_METRICS } from './metrics/types.js';
 import { NOTIFY_MIGRATION_OWNER, NOTIFY_MIGRATIONS } from './notify/migrations.js';
 import { Notifier } from './notify/notifier.js';
 import { webhookAddressPolicy } from './notify/urlPolicy.js';
@@ -70,6 +72,8 @@ export interface Runtime {
   /** Certificates the gateway issues to itself, recorded under each CA's system product. */
   signer: SystemSigner;
   sealing: Sealing;
+  /** Metrics (null when CERTGATE_METRICS=off): what this process counts, and the deployment's scrape. */
+  metrics: MetricsHost | null;
   /** Webhook events and deliveries: the tail, the expiry scan and the delivery job (started with the worker). */
   notifier: Notifier;
   /** What front-ends get: narrow services, never the store. */
@@ -113,7 +117,7 @@ async function openStoreWithMasterKey(config: Config, log: Logger, now: (() => n
   const open = (masterKey: string) =>
     openStore({
       databaseUrl: config.databaseUrl,
-      sqlitePath: join(config.dataDir, 'certgate.db'),
+      sqlitePath: sqliteFileOf(config),
       onConnectionError: (message, error) => log.warn({ err: error.message }, message),
       chainKey: chainKeyOf(masterKey),
       ...(now ? { now: () => new Date(now()) } : {}),
@@ -162,16 +166,18 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     stalledIntervalMs: config.queueStalledCheckMs,
     onReconnect: () => onQueueReconnect?.(),
   });
+  const metricsHost = config.metrics === 'on' ? new MetricsHost({ store, log, now, ...(config.redisUrl ? { redis: { url: config.redisUrl, prefix: queuePrefix, ping: () => queue.ping() } } : {}) }) : null;
+  const metrics = metricsHost?.facts ?? NO_METRICS;
   const cas = new CaRegistry(store, secrets, publicUrlOf(config));
   const verifier = new ThreadedVerifier(config.cryptoThreads);
   const rateCounter: RateCounter = config.redisUrl ? new RedisRateCounter(config.redisUrl, queuePrefix, onError) : new MemoryRateCounter(now);
-  const requestLimits = new RequestLimits(rateCounter, (entry) => store.audit.append(entry));
+  const requestLimits = new RequestLimits(rateCounter, (entry) => store.audit.append(entry), metrics);
   const oneTimeTokens: OneTimeTokens = config.redisUrl ? new RedisOneTimeTokens(config.redisUrl, queuePrefix, onError) : new MemoryOneTimeTokens();
   const enrollments = new EnrollmentService(store, queue, verifier, {
     counter: requestLimits,
     perMinute: config.protocolIssuePerMinute,
     perHour: config.protocolIssuePerHour,
-  });
+  }, metrics);
   const revocations = new RevocationService(store);
   const crls = new CrlPublisher(store, cas, { validityMs: config.crlValidityHours * 3_600_000 }, log);
   // CRL builds have a queue of their own, so a big CRL never waits behind (or holds up) enrollments.
@@ -210,6 +216,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     // only matters if that notice is lost; without it, the bound is how late others see it.
     cacheMs: config.redisUrl ? CREDENTIAL_CACHE_WITH_REDIS_MS : CREDENTIAL_CACHE_MS,
     onError,
+    metrics,
     limits: {
       counter: rateCounter,
       throttle: {
@@ -293,6 +300,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     requestLimits,
     oneTimeTokens,
     now,
+    metrics,
     webhooks,
   };
   const protocols: { module: ProtocolModule; mounted: MountedProtocol }[] = [];
@@ -343,6 +351,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     crls,
     signer,
     sealing,
+    metrics: metricsHost,
     notifier,
     core,
     protocolCore(name) {
@@ -355,7 +364,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       await crlQueue.startWorker(crlScheduler.handler(crls), 1);
       for (const q of protocolQueues) await q.queue.startWorker(q.handler, q.concurrency);
       crlScheduler.startSweeping(store, CRL_SWEEP_INTERVAL_MS);
-      await queue.startWorker(createEnrollmentProcessor({ store, cas, log, leaseMs: config.signingLeaseMs, nameAuthorizers }), config.workerConcurrency);
+      await queue.startWorker(createEnrollmentProcessor({ store, cas, log, leaseMs: config.signingLeaseMs, nameAuthorizers, metrics }), config.workerConcurrency);
       const n = await enrollments.requeueStranded(10_000);
       if (n) log.info({ count: n }, 're-queued requests left behind by a previous process');
       // Approvals made by another process (the CLI, say) and jobs lost with a dead in-process
@@ -400,6 +409,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       await notifier.settled();
       crlScheduler.stop();
       await credentials.close();
+      await metricsHost?.close();
       await queue.close();
       await crlQueue.close();
       await webhookQueue.close();

@@ -1,7 +1,8 @@
 // The gateway's own HTTPS certificate. Like step-ca, the gateway signs it from its issuing CA at
-// start-up (and keeps it in the data dir until a third of its life is left), through the core's
-// signer, so that it is in the inventory, the CRL and OCSP, and the audit trail; operators who bring
-// their own set CERTGATE_TLS_CERT_FILE and CERTGATE_TLS_KEY_FILE instead.
+// start-up (and keeps it in the data dir until a third of its life is left, while the store holds it
+// unrevoked), through the core's signer, so that it is in the inventory, the CRL and OCSP, and the
+// audit trail; operators who bring their own set CERTGATE_TLS_CERT_FILE and CERTGATE_TLS_KEY_FILE
+// instead.
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -9,6 +10,7 @@ import { join } from 'node:path';
 import { publicUrlOf } from './config.js';
 import { encodeName } from './pki/name.js';
 import { OID } from './pki/oids.js';
+import { normalizeSerialHex } from './pki/serial.js';
 import type { Runtime } from './runtime.js';
 
 export interface TlsMaterial {
@@ -39,6 +41,21 @@ function stillGood(certPem: string, names: { dns: string[]; ip: string[] }): boo
   }
 }
 
+/**
+ * Whether this deployment's store holds the certificate, unrevoked, under the CA that signed it. A
+ * file left by another deployment (a store initialized again, or moved to PostgreSQL) would be a
+ * certificate that OCSP and the CRLs know nothing of, and one the operator revoked must go.
+ */
+async function recordedUnrevoked(rt: Runtime, certPem: string): Promise<boolean> {
+  const cert = new X509Certificate(certPem);
+  for (const ca of await rt.store.cas.list()) {
+    if (!cert.verify(new X509Certificate(ca.certificatePem).publicKey)) continue;
+    const record = await rt.store.certificates.getBySerial(ca.id, normalizeSerialHex(cert.serialNumber));
+    return record !== undefined && !record.revokedAt;
+  }
+  return false;
+}
+
 export async function ensureTlsCertificate(rt: Runtime): Promise<TlsMaterial | null> {
   const dir = join(rt.config.dataDir, 'tls');
   const certFile = join(dir, 'server.pem');
@@ -47,7 +64,7 @@ export async function ensureTlsCertificate(rt: Runtime): Promise<TlsMaterial | n
   const names = wantedNames(rt);
   if (existsSync(certFile) && existsSync(keyFile) && existsSync(caFile)) {
     const certPem = readFileSync(certFile, 'utf8');
-    if (stillGood(certPem, names)) return { certPem, keyPem: readFileSync(keyFile, 'utf8'), caPem: readFileSync(caFile, 'utf8') };
+    if (stillGood(certPem, names) && (await recordedUnrevoked(rt, certPem))) return { certPem, keyPem: readFileSync(keyFile, 'utf8'), caPem: readFileSync(caFile, 'utf8') };
   }
   const issuing = (await rt.store.cas.list()).find((c) => c.kind === 'issuing');
   if (!issuing) return null;

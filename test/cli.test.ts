@@ -1,6 +1,6 @@
 // The `certgate` command as an operator runs it: a separate process, JSON output, exit codes.
 import { execFile, spawn, spawnSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { randomUUID, X509Certificate } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
@@ -30,6 +30,7 @@ describe('certgate CLI', () => {
     expect(first.code, first.stderr).toBe(0);
     const out = first.json();
     expect(out.created).toBe(true);
+    expect(out).toMatchObject({ store: 'sqlite', database: join(dir, 'certgate.db'), data_dir: dir });
     expect(out.admin_api_key).toMatch(/^cg_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
     const again = certgate(dir, ['init', '--json']).json();
     expect(again.created).toBe(false);
@@ -46,15 +47,38 @@ describe('certgate CLI', () => {
     expect(keys).toEqual([expect.objectContaining({ name: 'admin', admin: true })]);
   });
 
+  it('--version and -V print the version in package.json, also through bin/certgate.js', () => {
+    const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+    for (const [flag, entry] of [['--version', cliArgs], ['-V', cliArgs], ['--version', binArgs]] as const) {
+      const r = certgate(tempDir(), [flag], {}, entry);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe(`${version}\n`);
+    }
+  });
+
+  it('init in SQLite says which data directory it initialized', () => {
+    const dir = tempDir();
+    const first = certgate(dir, ['init']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout.split('\n')[0]).toBe(`initialized SQLite in ${dir}`);
+    expect(certgate(dir, ['init']).stdout).toBe(`already initialized: SQLite in ${dir}\n`);
+  });
+
   it('creates CAs, products and API keys, and revokes keys', () => {
     const dir = tempDir();
     certgate(dir, ['init', '--json']);
     const rootCa = (certgate(dir, ['ca', 'list', '--json']).json() as unknown as { id: string; type: string }[]).find((c) => c.type === 'root')!;
-    const made = certgate(dir, ['ca', 'create', '--name', 'devices', '--parent', rootCa.id, '--key-algorithm', 'rsa-2048', '--subject', 'CN=Devices CA, O=Example', '--json']);
+    const made = certgate(dir, ['ca', 'create', '--name', 'devices', '--parent', rootCa.id, '--key-algorithm', 'rsa-2048', '--subject', 'CN=Devices CA, O=Example', '--json'], {
+      CERTGATE_PUBLIC_URL: 'https://pki.example.com',
+    });
     expect(made.code, made.stderr).toBe(0);
     const ca = made.json();
     expect(ca.type).toBe('issuing');
     expect(ca.subject).toBe('CN=Devices CA, O=Example');
+    // Relying parties check an issuing CA through its root's responder, as they check leaves.
+    const access = new X509Certificate(ca.certificate_pem as string).infoAccess;
+    expect(access).toContain('OCSP - URI:https://pki.example.com/ocsp');
+    expect(access).toContain(`CA Issuers - URI:https://pki.example.com/ca/${rootCa.id}.crt`);
     expect(certgate(dir, ['ca', 'list', '--json']).json()).toHaveLength(3);
 
     const product = certgate(dir, ['product', 'create', '--name', 'web', '--ca', 'devices', '--dns-suffix', 'example.com', '--max-validity-days', '90', '--json']);
@@ -182,6 +206,30 @@ describe('certgate CLI', () => {
     }
   });
 
+  it.skipIf(!postgresUrl)('init with PostgreSQL names the database without its password, and writes nothing to the data directory', async () => {
+    const dir = tempDir();
+    const url = new URL(await createTestDatabase(postgresUrl as string));
+    // The harness's server trusts local connections and ignores it: init must not print it.
+    const password = 'pg-secret-0123';
+    url.password = password;
+    const env = { CERTGATE_MASTER_KEY: 'init-postgres-master-key-0123', DATABASE_URL: url.toString() };
+    const shown = `postgresql://${url.username}@${url.host}${url.pathname}`;
+    const first = certgate(dir, ['init'], env);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout.split('\n')[0]).toBe(`initialized PostgreSQL database ${shown}`);
+    expect(first.stdout).toMatch(/admin API key \(shown once, store it now\): cg_/);
+    expect(first.stdout + first.stderr).not.toContain(password);
+    expect(readdirSync(dir)).toEqual([]);
+    // libpq also takes the password as a parameter.
+    url.password = '';
+    url.searchParams.set('password', password);
+    const again = certgate(dir, ['init', '--json'], { ...env, DATABASE_URL: url.toString() });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.json()).toEqual({ created: false, store: 'postgres', database: shown });
+    expect(again.stdout).not.toContain(password);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
   it('refuses an API key without any permission and without --admin, through bin/certgate.js with its exit code', () => {
     const dir = tempDir();
     expect(certgate(dir, ['init', '--json']).code).toBe(0);
@@ -264,6 +312,57 @@ describe('certgate CLI', () => {
       expect(r.code, bad.join(' ')).toBe(1);
     }
   }, 240_000);
+
+  it('report inventory prints the counts GET /v1/reports/inventory answers, as tables with header rows, JSON or CSV', async () => {
+    const dir = tempDir();
+    const init = certgate(dir, ['init', '--json']).json();
+    const env = { CERTGATE_DATA_DIR: dir, CERTGATE_HTTP_PORT: '0', CERTGATE_HTTPS_PORT: '0', DATABASE_URL: '', REDIS_URL: '' };
+    const server = await startCli(['serve', '--json'], env, (l) => !!l.url);
+    const url = server.lines.find((l) => l.url)!.url as string;
+    const auth = { authorization: `Bearer ${init.admin_api_key as string}` };
+    for (const [cn, validityDays] of [['short.report.test', 5], ['long.report.test', 200]] as const) {
+      const res = await fetch(`${url}/v1/certificates`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ caId: init.issuing_ca_id, csrPem: makeCsr(dir, { subject: `/CN=${cn}` }).csrPem, validityDays }),
+      });
+      expect(res.status).toBe(201);
+    }
+    const rest = (await (await fetch(`${url}/v1/reports/inventory`, { headers: auth })).json()) as { generated_at: string; by_key_algorithm: { key_algorithm: string; count: number }[] };
+    expect(await server.stop()).toBe(0);
+
+    const json = certgate(dir, ['report', 'inventory', '--json']);
+    expect(json.code, json.stderr).toBe(0);
+    const cli = json.json() as unknown as Record<string, unknown> & { total: number; by_expiry: Record<string, number>; by_key_algorithm: { key_algorithm: string; count: number }[] };
+    // The same counts; REST spells key algorithms as Certman does, the CLI as certgate does.
+    const spelled: Record<string, string> = { 'ECDSA-P256': 'ec-p256', 'ECDSA-P384': 'ec-p384', 'RSA-2048': 'rsa-2048' };
+    const { generated_at: _r, ...restCounts } = { ...rest, by_key_algorithm: rest.by_key_algorithm.map((k) => ({ ...k, key_algorithm: spelled[k.key_algorithm] ?? k.key_algorithm })) };
+    const { generated_at: _c, ...cliCounts } = cli;
+    expect(cliCounts).toEqual(restCounts);
+    expect(cli.by_expiry.within_7_days).toBeGreaterThanOrEqual(1);
+    expect(cli.by_expiry.beyond_90_days).toBeGreaterThanOrEqual(1);
+
+    const text = certgate(dir, ['report', 'inventory']).stdout;
+    expect(text).toMatch(new RegExp(`^inventory at \\S+: ${cli.total} certificates\n`));
+    for (const header of ['PRODUCT ID  +PRODUCT  +COUNT', 'CA ID  +CA  +COUNT', 'STATUS  +COUNT', 'KEY ALGORITHM  +COUNT', 'EXPIRY  +COUNT']) expect(text).toMatch(new RegExp(`^${header}$`, 'm'));
+    expect(text).toMatch(/^within_7_days +[1-9]\d*$/m);
+    const csv = certgate(dir, ['report', 'inventory', '--csv']).stdout.split('\r\n');
+    expect(csv[0]).toBe('dimension,value,name,count');
+    expect(csv[1]).toBe(`total,,,${cli.total}`);
+    expect(certgate(dir, ['report', 'inventory', '--csv', '--json']).code).toBe(1);
+  }, 240_000);
+
+  it('audit export --json prints the same JSON lines as without it: the export has no other form', () => {
+    const dir = tempDir();
+    expect(certgate(dir, ['init', '--json']).code).toBe(0);
+    const plain = certgate(dir, ['audit', 'export', '--since', '2000-01-01T00:00:00Z']);
+    const json = certgate(dir, ['audit', 'export', '--since', '2000-01-01T00:00:00Z', '--json']);
+    expect(json.code, json.stderr).toBe(0);
+    expect(json.stdout).toBe(plain.stdout);
+    const lines = json.stdout.trim().split('\n');
+    expect(lines.length).toBeGreaterThanOrEqual(4);
+    for (const line of lines) expect(JSON.parse(line)).toMatchObject({ seq: expect.any(Number), action: expect.any(String) });
+  });
 
   it('refuses several HTTP processes without Redis, naming both settings', () => {
     const r = certgate(tempDir(), ['serve', '--processes', '2']);

@@ -1,20 +1,8 @@
 // `certgate credential …` and `certgate audit …` as an operator runs them: separate processes,
 // JSON output, exit codes.
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { certgate } from './helpers/certgateCli.js';
 import { tempDir } from './helpers/openssl.js';
-
-const root = join(import.meta.dirname, '..');
-
-function certgate(dataDir: string, args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'main.ts'), ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, CERTGATE_DATA_DIR: dataDir, CERTGATE_LOG_LEVEL: 'silent', DATABASE_URL: '', REDIS_URL: '' },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) as Record<string, unknown> };
-}
 
 describe('certgate credential and audit commands', () => {
   const dir = tempDir();

@@ -218,13 +218,13 @@ describe('EST codecs', () => {
 
   it('EST settings: what zod refuses is reported, never half-applied', () => {
     const product = (est: unknown) => ({ id: 'p', name: 'p', caId: 'c', createdAt: new Date(), template: parseProductTemplate({ protocols: { est } }) });
-    expect(estSettingsOf(product({}))).toEqual({ auth: 'basic', base64LineLength: 64 });
+    expect(estSettingsOf(product({}))).toEqual({ auth: 'basic', base64LineLength: 0 });
     // A bare CA id or name is an entry that keeps names.
     expect(estSettingsOf(product({ trustedCas: ['issuing', { ca: 'other', namesMayDiffer: true }] })).trustedCas).toEqual([
       { ca: 'issuing', namesMayDiffer: false, anchor: null },
       { ca: 'other', namesMayDiffer: true, anchor: null },
     ]);
-    expect(estSettingsOf(product({ auth: 'basic', base64LineLength: 0, retryAfterSeconds: 5 }))).toEqual({ auth: 'basic', base64LineLength: 0, retryAfterSeconds: 5 });
+    expect(estSettingsOf(product({ auth: 'basic', base64LineLength: 64, retryAfterSeconds: 5 }))).toEqual({ auth: 'basic', base64LineLength: 64, retryAfterSeconds: 5 });
     for (const bad of [{ auth: 'maybe' }, { base64LineLength: 65 }, { retryAfterSeconds: 0 }, { trustedCas: 'x' }, { trustedCas: [{ ca: 'x', names: 'any' }] }, { trustedCas: ['-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'] }, { typo: 1 }]) {
       expect(() => estSettingsOf(product(bad))).toThrow(/invalid EST settings/);
     }

@@ -42,6 +42,11 @@ function requestFor(i: number, nonce = false, digest = 'sha1'): Buffer {
   return readFileSync(out);
 }
 
+function writeAnswer(name: string, der: Buffer): string {
+  writeFileSync(join(dir, name), der);
+  return join(dir, name);
+}
+
 const serialOf = (i: number): string => (certs[i] as CertificateRecord).serialNumber;
 
 /** The first value `next` gives. */
@@ -144,6 +149,16 @@ describe('OCSP answer cache', () => {
     await until(() => gate !== null, 5_000, 'the status read is held');
     (gate as unknown as () => void)();
     expect(await next).not.toEqual(stale);
+  });
+
+  it('keeps no unknown answer: the serial may be a CA created elsewhere since the CA records were read', async () => {
+    const r = responder();
+    const out = join(dir, 'req-unknown.der');
+    openssl(['ocsp', '-issuer', join(dir, 'issuing.pem'), '-serial', '0x0123456789abcdef', '-no_nonce', '-reqout', out]);
+    const plain = readFileSync(out);
+    const first = await r.respond(plain);
+    expect(openssl(['ocsp', '-respin', writeAnswer('resp-unknown.der', first), '-resp_text', '-noverify'])).toMatch(/Cert Status: unknown/);
+    expect(await r.respond(plain)).not.toEqual(first);
   });
 
   it('keeps at most cacheEntries answers, evicting the oldest', async () => {

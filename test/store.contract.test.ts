@@ -248,6 +248,7 @@ function storeContract(label: string, open: (now: StoreClock) => Promise<Opened>
         deletedAt: number | null;
         owner: string | null;
         customFields: Record<string, string>;
+        keyAlgorithm?: string;
       }
       let otherCaId: string;
       let otherProductId: string;
@@ -297,7 +298,7 @@ function storeContract(label: string, open: (now: StoreClock) => Promise<Opened>
                 san_ip: '[]',
                 san_email: '[]',
                 san_uri: '[]',
-                key_algorithm: 'ec-p256',
+                key_algorithm: f.keyAlgorithm ?? 'ec-p256',
                 valid_from: f.createdAt,
                 valid_to: f.validTo,
                 certificate_pem: 'pem',
@@ -451,6 +452,44 @@ function storeContract(label: string, open: (now: StoreClock) => Promise<Opened>
         await store.db.updateTable('certificates').set({ deleted_at: null }).where('id', '=', undeleted.id).execute();
         undeleted.deletedAt = null;
         for (const f of filters()) await expectPage(fixtures, f, 100, 0);
+      });
+
+      it('reports the counts of what a filter admits by product, CA, status, key algorithm and expiry bucket, equal to the list totals', async () => {
+        const fixtures = spread();
+        fixtures.forEach((c, i) => (c.keyAlgorithm = ['ec-p256', 'rsa-2048', 'ed25519'][i % 3]));
+        await insert(fixtures);
+        const statusOf = (c: Fixture) => (c.revokedAt !== null ? 'revoked' : c.validTo <= NOW ? 'expired' : 'active');
+        const bucketOf = (c: Fixture) => {
+          const days = (c.validTo - NOW) / DAY;
+          return c.revokedAt !== null ? null : days <= 0 ? 'expired' : days <= 7 ? 'within_7_days' : days <= 30 ? 'within_30_days' : days <= 90 ? 'within_90_days' : 'beyond_90_days';
+        };
+        const tally = <K,>(items: Fixture[], key: (c: Fixture) => K) => {
+          const m = new Map<K, number>();
+          for (const c of items) m.set(key(c), (m.get(key(c)) ?? 0) + 1);
+          return m;
+        };
+        const now = new Date(NOW);
+        for (const f of [{ includeImported: true, now }, { includeImported: false, caIds: [otherCaId], now }, { includeImported: true, productIds: [productId], now }, { includeImported: false, caIds: [], now }] as InventoryFilter[]) {
+          const admitted = new Set(expected(fixtures, f));
+          const mine = fixtures.filter((c) => admitted.has(c.id) && (f.productIds === undefined || c.source === 'imported' || f.productIds.includes(c.productId as string)));
+          const report = await store.inventory.report(f);
+          expect(report.total, JSON.stringify(f)).toBe(mine.length);
+          expect(new Map(report.byProduct.map((p) => [p.productId, p.count]))).toEqual(tally(mine, (c) => c.productId));
+          expect(new Map(report.byCa.map((p) => [p.caId, p.count]))).toEqual(tally(mine, (c) => c.caId));
+          expect(new Map(report.byKeyAlgorithm.map((p) => [p.keyAlgorithm, p.count]))).toEqual(tally(mine, (c) => c.keyAlgorithm));
+          expect(report.byStatus).toEqual({ active: 0, revoked: 0, expired: 0, ...Object.fromEntries(tally(mine, statusOf)) });
+          const buckets = tally(mine.filter((c) => c.revokedAt === null), bucketOf);
+          expect(report.byExpiry).toEqual({ expired: 0, within_7_days: 0, within_30_days: 0, within_90_days: 0, beyond_90_days: 0, ...Object.fromEntries(buckets) });
+          // The same numbers as the list's totals for the same questions (without a product binding, which only the report test covers).
+          if (f.productIds) continue;
+          const total = async (more: Partial<InventoryFilter>) => (await store.inventory.list({ ...f, ...more }, { limit: 1, offset: 0 })).total;
+          expect(report.byStatus.expired).toBe(await total({ status: 'expired' }));
+          expect(report.byStatus.revoked).toBe(await total({ status: 'revoked' }));
+          expect(report.byExpiry.within_7_days).toBe(await total({ expiringInDays: 7 }));
+          expect(report.byExpiry.within_7_days + report.byExpiry.within_30_days).toBe(await total({ expiringInDays: 30 }));
+        }
+        expect(fixtures.some((c) => c.deletedAt !== null)).toBe(true);
+        expect((await store.inventory.report({ includeImported: true, now })).byExpiry.within_30_days).toBeGreaterThan(0);
       });
 
       it('reads a deep page the same from either end, with and without filters', async () => {

@@ -36,6 +36,7 @@ export const acmeProtocol: ProtocolModule = {
       allowCidrs: config.vaAllowCidrs,
       timeoutMs: VALIDATION_TIMEOUT_MS,
       caaIdentities,
+      onAttempt: (method: string, outcome: string) => core.metrics.dcvAttempt(method, outcome),
     };
     const dcvFailed: ValidationFailed = async ({ challenge, problem }) => {
       const authz = await db.authz(challenge.authzId);

@@ -37,10 +37,11 @@ export const estSettingsSchema = z
     // basic by default: a certificate alone is a login only where the operator named its issuer (trustedCas).
     auth: z.enum(['basic', 'certificate', 'either']).default('basic'),
     /**
-     * Line length of base64 bodies; 0 writes one line. RFC 7030's examples wrap at 64; strongSwan's
-     * `pki` (5.9) cannot read wrapped base64 and needs 0.
+     * Line length of base64 bodies; 0 writes one line. One line by default: RFC 7030's verified
+     * erratum 5904 says EST's base64 carries no line breaks, and strongSwan's `pki` (5.9) cannot
+     * read wrapped base64. 64 (RFC 7030's examples) and 76 (MIME) stay for clients that want lines.
      */
-    base64LineLength: z.union([z.literal(64), z.literal(76), z.literal(0)]).default(64),
+    base64LineLength: z.union([z.literal(64), z.literal(76), z.literal(0)]).default(0),
     /** Retry-After (seconds) of a 202 while a request waits; default: what the core suggests (60 s for an approval). */
     retryAfterSeconds: z.number().int().min(1).max(86_400).optional(),
     /**

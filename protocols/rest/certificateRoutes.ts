@@ -1,17 +1,17 @@
 // POST /v1/certificates (managed or csr mode), the inventory list and one certificate, renewal.
 import { z } from 'zod';
-import { listScope } from '../../src/auth/authorize.js';
 import { unprocessable } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import type { InventoryFilter } from '../../src/core/types.js';
 import { namesOfCertificate } from '../../src/pki/names.js';
-import { authorizedCertificate, certificateResource, authorize, principalOfRequest, requirePermission } from './auth.js';
+import { authorizedCertificate, certificateResource, authorize, requirePermission } from './auth.js';
 import { issueAndAnswer } from './issuance.js';
 import { pageOf } from './pagination.js';
 import { caPassphrase, csrPem, IDEMPOTENCY_HEADER, ISSUED, validityDays } from './issueFields.js';
 import { keyAlgorithmInput } from './keyAlgorithm.js';
 import { issuedCertificate, keySourceOf, managedKeyLike } from './followedCertificate.js';
 import { idempotencyKeyOf } from './idempotencyKey.js';
+import { readableInventory } from './inventoryScope.js';
 import type { RestRoutes } from './route.js';
 import { certificateDetailSchema, certificateSchema, pageFields, resourceId } from './schemas.js';
 import { certificateDetailJson, certificateJson } from './serialize.js';
@@ -118,19 +118,13 @@ export function mountCertificateRoutes(routes: RestRoutes, core: CoreServices): 
     },
     async ({ req, res, query }) => {
       if (query.caId) await requirePermission(core, req, 'read', query.caId);
-      const scope = listScope(principalOfRequest(req), 'read');
-      const readable = scope.caIds;
       const custom: Record<string, string> = {};
       for (const [key, value] of Object.entries(query)) {
         const m = CUSTOM_FIELD_PARAM.exec(key);
         if (m && typeof value === 'string') custom[m[1] as string] = value;
       }
       const filter: InventoryFilter = {
-        ...(query.caId ? { caIds: [query.caId] } : readable === '*' ? {} : { caIds: readable }),
-        // Imported certificates have no requester: a credential scoped to its own never sees them.
-        includeImported: !query.caId && readable === '*' && scope.requester === null,
-        ...(scope.productIds === '*' ? {} : { productIds: scope.productIds }),
-        ...(scope.requester !== null ? { requester: scope.requester } : {}),
+        ...readableInventory(req, query.caId),
         status: query.status,
         ...(query.source ? { source: query.source } : {}),
         ...(query.productId ? { productId: query.productId } : {}),

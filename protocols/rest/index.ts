@@ -18,6 +18,7 @@ import { mountLocationRoutes } from './locationRoutes.js';
 import { mountOpenApiRoute } from './openapi.js';
 import { mountProductRoutes } from './productRoutes.js';
 import { rateLimit } from './rateLimit.js';
+import { mountReportRoutes } from './reportRoutes.js';
 import { mountRequestRoutes } from './requestRoutes.js';
 import { RestRoutes } from './route.js';
 import { mountVerifyRoutes } from './verifyRoutes.js';
@@ -57,6 +58,7 @@ const AUTHENTICATED_MODULES: ((routes: RestRoutes, core: CoreServices) => void)[
   mountCredentialRoutes,
   mountAuditRoutes,
   mountVerifyRoutes,
+  mountReportRoutes,
   mountWebhookRoutes,
 ];
 

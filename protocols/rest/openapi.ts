@@ -185,6 +185,81 @@ function operationOf(renderer: SchemaRenderer, spec: RouteSpec): Json {
   };
 }
 
+/**
+ * What the HTTP host serves beside the protocols (src/app.ts), documented here so that the one
+ * document covers every HTTP route an operator scripts against. Their paths are absolute; they
+ * answer without the REST API's credential and without its `{error}` answers.
+ */
+interface HostRoute {
+  path: string;
+  summary: string;
+  description: string;
+  /** `metrics`: the optional bearer of CERTGATE_METRICS_TOKEN; `none`: open. */
+  access: 'none' | 'metrics';
+  responses: Record<number, { description: string; contentType: string; schema?: Json; headers?: Record<string, string> }>;
+}
+
+const HOST_ROUTES: readonly HostRoute[] = [
+  {
+    path: '/healthz',
+    summary: 'Liveness: the process answers HTTP',
+    description: 'Checks nothing else: for a liveness probe that restarts a process that no longer answers.',
+    access: 'none',
+    responses: { 200: { description: 'Alive', contentType: 'application/json', schema: { type: 'object', properties: { status: { const: 'ok' } }, required: ['status'] } } },
+  },
+  {
+    path: '/readyz',
+    summary: 'Readiness: the store and the queue answer a ping',
+    description: 'For a readiness probe or a load balancer: 503 while a dependency cannot be reached, naming it.',
+    access: 'none',
+    responses: {
+      200: { description: 'Ready', contentType: 'application/json', schema: { type: 'object', properties: { status: { const: 'ready' } }, required: ['status'] } },
+      503: {
+        description: 'A dependency is down',
+        contentType: 'application/json',
+        headers: { 'Retry-After': 'seconds' },
+        schema: {
+          type: 'object',
+          properties: { status: { const: 'unavailable' }, down: { type: 'array', items: { enum: ['store', 'queue'] } }, problems: { type: 'array', items: { type: 'string' } } },
+          required: ['status', 'down', 'problems'],
+        },
+      },
+    },
+  },
+  {
+    path: '/metrics',
+    summary: 'Prometheus metrics, in the text exposition format',
+    description:
+      'For a Prometheus scrape job. When CERTGATE_METRICS_TOKEN is set, the scraper sends it as a bearer token (Prometheus: `authorization: {credentials: …}`); when it is not, the endpoint is open.',
+    access: 'metrics',
+    responses: {
+      200: { description: 'The exposition (text/plain; version=0.0.4)', contentType: 'text/plain', schema: { type: 'string' } },
+      401: { description: 'CERTGATE_METRICS_TOKEN is set, and the request did not carry it', contentType: 'text/plain', schema: { type: 'string' } },
+    },
+  },
+];
+
+function hostOperation(route: HostRoute): Json {
+  return {
+    operationId: `get${route.path.replace(/[^A-Za-z0-9]/g, '').replace(/^./, (c) => c.toUpperCase())}`,
+    tags: ['Operations'],
+    summary: route.summary,
+    description: route.description,
+    responses: Object.fromEntries(
+      Object.entries(route.responses).map(([status, r]) => [
+        status,
+        {
+          description: r.description,
+          ...(r.headers ? { headers: Object.fromEntries(Object.entries(r.headers).map(([name, description]) => [name, { description, schema: { type: 'string' } }])) } : {}),
+          content: { [r.contentType]: { schema: r.schema ?? { type: 'string' } } },
+        },
+      ]),
+    ),
+    // Open, or (metrics) open unless the token is set.
+    security: route.access === 'metrics' ? [{}, { metricsToken: [] }] : [],
+  };
+}
+
 export interface DocumentInfo {
   /** Where the REST router is mounted (`/v1`): the document's paths are absolute. */
   basePath: string;
@@ -204,6 +279,8 @@ export function openApiDocument(specs: readonly RouteSpec[], info: DocumentInfo)
     item[spec.method] = operationOf(renderer, spec);
     if (!tags.includes(spec.tag)) tags.push(spec.tag);
   }
+  for (const route of HOST_ROUTES) paths[route.path] = { get: hostOperation(route) };
+  tags.push('Operations');
   return {
     openapi: '3.1.0',
     info: { title: info.title, version: info.version, ...(info.description ? { description: info.description } : {}) },
@@ -213,7 +290,12 @@ export function openApiDocument(specs: readonly RouteSpec[], info: DocumentInfo)
     components: {
       schemas: Object.fromEntries(Object.entries(renderer.components).sort(([a], [b]) => a.localeCompare(b))),
       securitySchemes: {
-        bearer: { type: 'http', scheme: 'bearer', description: 'An API key (cg_…) or a token from POST /auth/token' },
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description: `An API key (cg_…, from \`certgate init\` or \`certgate credential create --type rest\`), or a short-lived token from POST ${info.basePath}/auth/token`,
+        },
+        metricsToken: { type: 'http', scheme: 'bearer', description: 'The value of CERTGATE_METRICS_TOKEN (only for GET /metrics, and only when it is set)' },
       },
     },
   };
@@ -231,7 +313,7 @@ export function mountOpenApiRoute(routes: RestRoutes): void {
       method: 'get',
       path: OPENAPI_PATH,
       tag: 'Meta',
-      summary: 'This document: the OpenAPI 3.1 description of every /v1 route',
+      summary: 'This document: the OpenAPI 3.1 description of every /v1 route, and of the host\'s /healthz, /readyz and /metrics',
       permission: 'none',
       responses: { 200: { description: 'The OpenAPI document', schema: z.looseObject({ openapi: z.string(), info: z.looseObject({}), paths: z.looseObject({}) }) } },
     },
@@ -241,7 +323,10 @@ export function mountOpenApiRoute(routes: RestRoutes): void {
           basePath: req.baseUrl,
           title: 'certgate REST API',
           version: '1',
-          description: 'Certificates over REST, in the shapes Certman integrators script against. Errors are `{"error": "…"}` with a 4xx status.',
+          description:
+            'Certificates over REST, in the shapes Certman integrators script against. Errors are `{"error": "…"}` with a 4xx status. ' +
+            'Also here: the host\'s probes and metrics (/healthz, /readyz, /metrics). Not here: the enrollment protocols, which speak their own standards to their own clients ' +
+            '(ACME, RFC 8555, at /acme/directory; EST, RFC 7030, at /.well-known/est; SCEP, RFC 8894, at /scep; CRLs and OCSP, RFC 5280 and 6960), and this document\'s viewer at /docs.',
         }),
       );
       res.type('application/json').send(document);

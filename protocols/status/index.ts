@@ -17,7 +17,7 @@ import type { StatusReads } from './reads.js';
 export type { StatusReads } from './reads.js';
 
 /** What the status protocol uses of CoreServices; `queries` need only answer StatusReads. */
-export type StatusCore = Pick<CoreServices, 'config' | 'log' | 'crls' | 'ocspSigners' | 'signer' | 'sealing' | 'onStatusChange'> & { queries: StatusReads };
+export type StatusCore = Pick<CoreServices, 'config' | 'log' | 'crls' | 'ocspSigners' | 'signer' | 'sealing' | 'onStatusChange' | 'metrics'> & { queries: StatusReads };
 
 /** How often, without Redis, the CRL numbers are read for revocations made by another process. */
 const CRL_WATCH_INTERVAL_MS = 2_000;
@@ -35,6 +35,7 @@ function responderOf(core: StatusCore): OcspResponder {
     signersOf(core),
     { validityMs: config.ocspValidityHours * 3_600_000, cacheMaxAgeMs: config.ocspCacheSeconds * 1000, cacheEntries: OCSP_CACHE_ENTRIES },
     core.log,
+    core.metrics,
   );
 }
 

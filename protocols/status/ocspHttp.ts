@@ -79,14 +79,14 @@ export function createOcspHandler(ocsp: OcspResponder): (req: IncomingMessage, r
     if (body === null) {
       // Too large to be an OCSP request: answer, then drop the connection rather than read on.
       res.shouldKeepAlive = false;
-      send(res, ocspErrorResponse('malformedRequest'));
+      send(res, ocsp.malformed().der);
       return;
     }
     send(res, await ocsp.respond(body));
   };
   const answerGet = async (encoded: string, res: ServerResponse): Promise<void> => {
     const der = requestFromPath(encoded);
-    const answer: OcspAnswer = der === null ? { der: ocspErrorResponse('malformedRequest') } : await ocsp.answer(der);
+    const answer: OcspAnswer = der === null ? ocsp.malformed() : await ocsp.answer(der);
     send(res, answer.der, cacheHeaders(answer));
   };
   const failed = (res: ServerResponse) => (): void => {

@@ -6,12 +6,16 @@
 // it. invalidate() drops one certificate's answers (a revocation), or a whole CA's (news that says
 // only which CA changed); the CA's other answers stay good, so frequent revocations do not turn
 // the cache into a signing queue. Nonce requests are signed fresh, as the nonce must be echoed.
+// CA certificates are answered too: they live in the CA records, not among issued certificates,
+// and a CA certificate is good while its CA record stands.
 import type { Logger } from 'pino';
 import { isDependencyDown } from '../../src/core/unavailable.js';
 import { buildOcspResponse, issuerHashes, OCSP_HASH_ALGORITHMS, OcspRequestError, ocspErrorResponse, parseOcspRequest, type OcspCertStatus } from '../../src/pki/ocsp.js';
+import { readCertificateBasics } from '../../src/pki/certInfo.js';
 import { fromPem } from '../../src/pki/pem.js';
 import type { OcspSigners } from './ocspSigners.js';
 import type { StatusReads } from './reads.js';
+import { NO_METRICS, type Metrics } from '../../src/metrics/types.js';
 
 export interface OcspPolicy {
   /** nextUpdate - thisUpdate of each answer. */
@@ -34,8 +38,13 @@ export interface OcspAnswer {
   };
 }
 
-interface CachedAnswer {
+/** An answer and what it says, for the metrics: the certificate's status, or the error's. */
+interface Signed {
   answer: OcspAnswer;
+  status: string;
+}
+
+interface CachedAnswer extends Signed {
   caId: string;
   /** certKey() of the certificate whose status it states. */
   certKey: string;
@@ -49,12 +58,17 @@ interface CachedAnswer {
 
 const certKey = (caId: string, serialHex: string): string => `${caId}/${serialHex}`;
 
+/** An OCSP error answer (RFC 6960 section 4.2.1), named by its status. */
+const refusal = (status: 'malformedRequest' | 'internalError' | 'tryLater' | 'unauthorized'): Signed => ({ answer: { der: ocspErrorResponse(status) }, status });
+
 /** Longer requests are never cached (a plain one for one certificate is about 80 bytes). */
 const MAX_CACHED_REQUEST = 512;
 
 export class OcspResponder {
   /** `${hashOid}:${nameHash}:${keyHash}` (hex) → CA id. */
   private issuers = new Map<string, string>();
+  /** certKey(issuing CA id, serial) of every CA's own certificate (a root issues its own). */
+  private caCertificates = new Set<string>();
   private issuersLoadedAt = 0;
   /** Request bytes (latin1) → answer; insertion-ordered, the oldest evicted first. */
   private readonly cache = new Map<string, CachedAnswer>();
@@ -73,6 +87,7 @@ export class OcspResponder {
     private readonly signers: OcspSigners,
     private readonly policy: OcspPolicy,
     private readonly log: Logger,
+    private readonly metrics: Pick<Metrics, 'ocspAnswer'> = NO_METRICS,
   ) {}
 
   /**
@@ -113,12 +128,27 @@ export class OcspResponder {
   async answer(requestDer: Buffer): Promise<OcspAnswer> {
     const cacheKey = requestDer.length <= MAX_CACHED_REQUEST ? requestDer.toString('latin1') : null;
     const hit = cacheKey === null ? undefined : this.cachedUnder(cacheKey);
-    if (hit) return hit;
+    if (hit) {
+      this.metrics.ocspAnswer(hit.status, true);
+      return hit.answer;
+    }
+    const { answer, status } = await this.answerAfresh(requestDer, cacheKey);
+    this.metrics.ocspAnswer(status, false);
+    return answer;
+  }
+
+  /** The answer to a request the HTTP layer could not even read (too large, not base64): counted like the others. */
+  malformed(): OcspAnswer {
+    this.metrics.ocspAnswer('malformedRequest', false);
+    return refusal('malformedRequest').answer;
+  }
+
+  private async answerAfresh(requestDer: Buffer, cacheKey: string | null): Promise<Signed> {
     let request;
     try {
       request = parseOcspRequest(requestDer);
     } catch (e) {
-      if (e instanceof OcspRequestError) return { der: ocspErrorResponse('malformedRequest') };
+      if (e instanceof OcspRequestError) return refusal('malformedRequest');
       throw e;
     }
     try {
@@ -127,14 +157,14 @@ export class OcspResponder {
       // The store cannot be reached: tryLater (RFC 6960 section 2.3), which relying parties retry.
       if (isDependencyDown(e)) {
         this.log.warn({ err: (e as Error).message }, 'OCSP answer deferred: store unavailable');
-        return { der: ocspErrorResponse('tryLater') };
+        return refusal('tryLater');
       }
       this.log.error({ err: (e as Error).message }, 'OCSP answer failed');
-      return { der: ocspErrorResponse('internalError') };
+      return refusal('internalError');
     }
   }
 
-  private cachedUnder(key: string): OcspAnswer | undefined {
+  private cachedUnder(key: string): CachedAnswer | undefined {
     const hit = this.cache.get(key);
     if (!hit) return undefined;
     const now = Date.now();
@@ -143,7 +173,7 @@ export class OcspResponder {
       hit.refreshing = true;
       setImmediate(() => void this.refresh(key));
     }
-    return hit.answer;
+    return hit;
   }
 
   private invalidatedSince(readSeq: number, caId: string, key: string): boolean {
@@ -160,15 +190,15 @@ export class OcspResponder {
     }
   }
 
-  private async sign(request: ReturnType<typeof parseOcspRequest>, requestKey: string | null): Promise<OcspAnswer> {
+  private async sign(request: ReturnType<typeof parseOcspRequest>, requestKey: string | null): Promise<Signed> {
     const caIds = new Set<string>();
     for (const id of request.certIds) {
       const caId = await this.issuerOf(id.hashAlgorithm, id.issuerNameHash, id.issuerKeyHash);
-      if (!caId) return { der: ocspErrorResponse('unauthorized') };
+      if (!caId) return refusal('unauthorized');
       caIds.add(caId);
     }
     // One response has one signer, and each CA has its own: mixed issuers cannot be answered.
-    if (caIds.size !== 1) return { der: ocspErrorResponse('unauthorized') };
+    if (caIds.size !== 1) return refusal('unauthorized');
     const [caId] = caIds as unknown as [string];
 
     const readSeq = this.seq;
@@ -183,9 +213,17 @@ export class OcspResponder {
       { responderKeyHash: signer.keyHash, producedAt: now, responses, nonce: request.nonce, signerCertDer: signer.certificateDer },
       { key: signer.key, algorithm: 'ec-p256' },
     );
-    // Not to be kept, here or by HTTP caches: answers that echo a nonce (single-use), and answers
-    // built from a status read before an invalidate() (already stale).
-    if (request.nonce !== null || request.certIds.some((id) => this.invalidatedSince(readSeq, caId, certKey(caId, id.serialHex)))) return { der };
+    const statuses = new Set(responses.map((r) => r.certStatus.status));
+    const status = statuses.size === 1 ? (responses[0]?.certStatus.status as string) : 'mixed';
+    // Not to be kept, here or by HTTP caches: answers that echo a nonce (single-use), answers
+    // built from a status read before an invalidate() (already stale), and `unknown`, which may
+    // be a CA created elsewhere since the CA records were last read (at most once a second).
+    if (
+      request.nonce !== null ||
+      statuses.has('unknown') ||
+      request.certIds.some((id) => this.invalidatedSince(readSeq, caId, certKey(caId, id.serialHex)))
+    )
+      return { answer: { der }, status };
     const lifetime = Math.min(this.policy.validityMs / 2, this.policy.cacheMaxAgeMs);
     const until = readAt + lifetime;
     const answer: OcspAnswer = { der, caching: { thisUpdate: now, nextUpdate, until } };
@@ -193,40 +231,48 @@ export class OcspResponder {
     if (requestKey !== null && only && request.certIds.length === 1) {
       this.cache.delete(requestKey); // re-inserted at the end: eviction stays oldest-first
       if (this.cache.size >= this.policy.cacheEntries) this.cache.delete(this.cache.keys().next().value as string);
-      this.cache.set(requestKey, { answer, caId, certKey: certKey(caId, only.serialHex), readSeq, until, refreshAt: readAt + (lifetime * 3) / 4, refreshing: false });
+      this.cache.set(requestKey, { answer, status, caId, certKey: certKey(caId, only.serialHex), readSeq, until, refreshAt: readAt + (lifetime * 3) / 4, refreshing: false });
     }
-    return answer;
+    return { answer, status };
   }
 
   private async statusOf(caId: string, serialHex: string): Promise<OcspCertStatus> {
     const cert = await this.reads.certificateBySerial(caId, serialHex);
-    if (!cert) return { status: 'unknown' };
-    if (cert.revokedAt) return { status: 'revoked', revokedAt: cert.revokedAt, reason: cert.revocationReason };
-    return { status: 'good' };
+    if (cert?.revokedAt) return { status: 'revoked', revokedAt: cert.revokedAt, reason: cert.revocationReason };
+    if (cert || (await this.isCaCertificate(certKey(caId, serialHex)))) return { status: 'good' };
+    return { status: 'unknown' };
   }
 
   private async issuerOf(hashOid: string, nameHash: Buffer, keyHash: Buffer): Promise<string | undefined> {
     if (!(hashOid in OCSP_HASH_ALGORITHMS)) return undefined;
     const key = `${hashOid}:${nameHash.toString('hex')}:${keyHash.toString('hex')}`;
-    let caId = this.issuers.get(key);
-    // A CA created after we last looked: reload, at most once a second.
-    if (!caId && Date.now() - this.issuersLoadedAt > 1000) {
-      await this.loadIssuers();
-      caId = this.issuers.get(key);
-    }
-    return caId;
+    if (!this.issuers.has(key)) await this.reloadCas();
+    return this.issuers.get(key);
+  }
+
+  private async isCaCertificate(key: string): Promise<boolean> {
+    if (!this.caCertificates.has(key)) await this.reloadCas();
+    return this.caCertificates.has(key);
+  }
+
+  /** A CA created after we last looked: read the CA records again, at most once a second. */
+  private async reloadCas(): Promise<void> {
+    if (Date.now() - this.issuersLoadedAt > 1000) await this.loadIssuers();
   }
 
   private async loadIssuers(): Promise<void> {
     const next = new Map<string, string>();
+    const caCertificates = new Set<string>();
     for (const ca of await this.reads.caList()) {
       const der = fromPem(ca.certificatePem, ['CERTIFICATE']);
       for (const hashOid of Object.keys(OCSP_HASH_ALGORITHMS)) {
         const { nameHash, keyHash } = issuerHashes(der, hashOid);
         next.set(`${hashOid}:${nameHash.toString('hex')}:${keyHash.toString('hex')}`, ca.id);
       }
+      caCertificates.add(certKey(ca.parentId ?? ca.id, readCertificateBasics(der).serialHex));
     }
     this.issuers = next;
+    this.caCertificates = caCertificates;
     this.issuersLoadedAt = Date.now();
   }
 }

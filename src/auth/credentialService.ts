@@ -15,6 +15,7 @@ import { CredentialVerifier, type AuthRefusal, type AuthResult } from './credent
 import { LoginThrottle, RefusalAudit, type LoginThrottleSettings } from './loginThrottle.js';
 import { SecretBox } from './envelope.js';
 import type { SecretStorage } from './secrets.js';
+import type { Metrics } from '../metrics/types.js';
 import { TokenIssuer } from './tokens.js';
 
 export type { AuthContext, PresentedCredential, RefusalReason } from './credentialKinds.js';
@@ -41,6 +42,8 @@ export interface CredentialServiceOptions {
   limits?: { counter: RateCounter; throttle: LoginThrottleSettings; refusalAuditMs: number };
   /** The clock for the cache lifetime, grace windows and expiry; tests move it instead of sleeping. */
   now?: () => number;
+  /** Counts refusals and throttled logins; default: not counted. */
+  metrics?: Metrics;
 }
 
 export class CredentialService {
@@ -71,6 +74,7 @@ export class CredentialService {
       now,
       throttle: limits ? new LoginThrottle(limits.counter, limits.throttle) : null,
       refusals: this.refusals,
+      ...(options.metrics ? { metrics: options.metrics } : {}),
     });
     this.lifecycle = new CredentialLifecycle(store, this.kinds, cache, box, now);
   }

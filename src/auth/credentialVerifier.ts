@@ -18,6 +18,7 @@ import { mayIssueUnder } from './permissions.js';
 import type { SecretBox } from './envelope.js';
 import { parseApiKey, secretMatches } from './secrets.js';
 import type { TokenIssuer } from './tokens.js';
+import type { Metrics } from '../metrics/types.js';
 
 export type AuthResult = { ok: true; credential: CredentialRecord } | { ok: false; reason: RefusalReason; message: string };
 export type AuthRefusal = Extract<AuthResult, { ok: false }>;
@@ -59,6 +60,7 @@ export interface VerifierParts {
   /** Without them (a bare service in a test), failed logins are not throttled and every refusal is written. */
   throttle: LoginThrottle | null;
   refusals: RefusalAudit | null;
+  metrics?: Metrics;
 }
 
 export class CredentialVerifier {
@@ -81,6 +83,7 @@ export class CredentialVerifier {
     if (gate.throttled) {
       // Before the secret is looked at: past the limit, the right one is refused too.
       await this.refuse(kind.type, claimed(), context, 'throttled', undefined, { by: gate.by });
+      this.parts.metrics?.rateLimited(context.protocol, 'login');
       throw rateLimited(MESSAGES.throttled, gate.retryAfterSeconds);
     }
     const found = await kind.resolve(presented, this.lookupFor(kind), context);
@@ -109,6 +112,7 @@ export class CredentialVerifier {
    * presented (an id, never the secret).
    */
   async recordRefusal(context: AuthContext, claimed: string, reason: string, presented: string, actor = 'unknown', extra: Record<string, unknown> = {}): Promise<void> {
+    this.parts.metrics?.authFailure(context.protocol, reason);
     const entry: AuditEntryInput = {
       actor,
       protocol: context.protocol,
@@ -129,7 +133,10 @@ export class CredentialVerifier {
    */
   async throttleCheck(context: AuthContext): Promise<void> {
     const gate = this.parts.throttle ? await this.parts.throttle.check(context.sourceIp, null) : ({ throttled: false } as const);
-    if (gate.throttled) throw rateLimited(MESSAGES.throttled, gate.retryAfterSeconds);
+    if (gate.throttled) {
+      this.parts.metrics?.rateLimited(context.protocol, 'login');
+      throw rateLimited(MESSAGES.throttled, gate.retryAfterSeconds);
+    }
   }
 
   async recordFailedGuess(context: AuthContext): Promise<void> {

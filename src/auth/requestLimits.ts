@@ -6,6 +6,7 @@ import { AUDIT } from '../audit/actions.js';
 import { rateLimited } from '../core/errors.js';
 import { secondsUntil, type RateCounter } from '../core/rateCounter.js';
 import type { AuditContext, AuditEntryInput } from '../core/types.js';
+import { NO_METRICS, type Metrics } from '../metrics/types.js';
 
 export interface Limit {
   /** Names the count, together with the subject: `all`, `issue`, `issue-hour`, ... */
@@ -39,6 +40,7 @@ export class RequestLimits {
   constructor(
     private readonly counter: RateCounter,
     private readonly audit: (entry: AuditEntryInput) => Promise<unknown>,
+    private readonly metrics: Metrics = NO_METRICS,
   ) {}
 
   /**
@@ -52,6 +54,7 @@ export class RequestLimits {
       const { count, resetAt } = await this.counter.hit(`${subject}:${limit.bucket}`, limit.windowMs);
       if (count <= limit.limit) continue;
       const retryAfterSeconds = secondsUntil(resetAt);
+      this.metrics.rateLimited(by.protocol, limit.bucket);
       if (count === limit.limit + 1) {
         await this.audit({
           ...by,

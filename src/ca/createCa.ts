@@ -9,6 +9,7 @@ import { encodeName, parseDnString, parseNameDer } from '../pki/name.js';
 import { fromPem, toPem } from '../pki/pem.js';
 import type { Store } from '../store/types.js';
 import { decryptPrivateKey, encryptPrivateKey } from './keyProtection.js';
+import type { StatusPointers } from './types.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair) as (
   type: 'ec' | 'rsa',
@@ -25,6 +26,11 @@ export interface CreateCaOptions {
   parentId?: string;
   /** Protect this CA's key with its own passphrase instead of the master key. */
   passphrase?: string;
+  /**
+   * Where the parent publishes status (its CRL, OCSP, its certificate), printed into an issuing
+   * CA's certificate so relying parties (strongSwan) can check the CA as they check leaves.
+   */
+  parentPointers?: StatusPointers | null;
 }
 
 export interface CaSecrets {
@@ -79,6 +85,9 @@ export async function createCa(store: Store, opts: CreateCaOptions, secrets: CaS
       keyUsage: ['digitalSignature', 'keyCertSign', 'cRLSign'],
       extendedKeyUsage: [],
       ...(issuer.keyId ? { authorityKeyId: issuer.keyId } : {}),
+      ...(opts.parentId && opts.parentPointers
+        ? { crlUrls: [opts.parentPointers.crlUrl], ocspUrls: [opts.parentPointers.ocspUrl], caIssuerUrls: [opts.parentPointers.caIssuersUrl] }
+        : {}),
     },
     { key: issuer.key, algorithm: issuer.algorithm },
   );

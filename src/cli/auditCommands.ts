@@ -1,12 +1,12 @@
 // `certgate audit list | verify | checkpoint | export`.
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { AUDIT, CLI_ACTOR } from '../audit/actions.js';
 import { CheckpointError, makeCheckpoint, readCheckpoint, type Checkpoint } from '../audit/checkpoint.js';
 import { auditEntryJson, entriesInOrder } from '../audit/trail.js';
 import { AppError } from '../core/errors.js';
 import type { AuditFilter } from '../core/types.js';
-import { dateArg, intArg, jsonOption, print, type CliKit } from './kit.js';
+import { dateArg, intArg, jsonOption, print, table, type CliKit } from './kit.js';
 
 interface FilterOptions {
   from?: Date;
@@ -41,11 +41,10 @@ export function registerAuditCommands(program: Command, withRuntime: CliKit['wit
       withRuntime(async (rt) => {
         const { entries, total } = await rt.store.audit.list(filterOf(o), { limit: o.limit, offset: (o.page - 1) * o.limit });
         print(!!o.json, { entries: entries.map(auditEntryJson), total, page: o.page, page_size: o.limit }, () =>
-          entries.length === 0
-            ? 'no entries'
-            : entries
-                .map((e) => `${String(e.seq).padStart(6)}  ${e.at.toISOString()}  ${e.actor.padEnd(16)}  ${e.action.padEnd(22)}  ${e.target}  ${e.outcome}${e.sourceIp ? `  from ${e.sourceIp}` : ''}`)
-                .join('\n'),
+          table(
+            ['seq', 'at', 'actor', 'action', 'target', 'outcome', 'from'],
+            entries.map((e) => [e.seq, e.at.toISOString(), e.actor, e.action, e.target, e.outcome, e.sourceIp]),
+          ) + (total > entries.length ? `\n(${entries.length} of ${total}; --page ${o.page + 1} for more)` : ''),
         );
       }),
     );
@@ -122,7 +121,9 @@ export function registerAuditCommands(program: Command, withRuntime: CliKit['wit
     .command('export')
     .description('entries as JSON lines, oldest first, for a SIEM')
     .requiredOption('--since <time>', 'entries at or after this time', dateArg)
-    .action((o: { since: Date }) =>
+    // The export is machine-readable already: --json is accepted, as on every command that prints data, and changes nothing.
+    .addOption(new Option('--json', 'the same JSON lines, one entry (as GET /v1/audit lists it) per line: the export has no other form'))
+    .action((o: { since: Date; json?: boolean }) =>
       withRuntime(async (rt) => {
         for await (const e of entriesInOrder(rt.store.audit, { from: o.since })) process.stdout.write(JSON.stringify(auditEntryJson(e)) + '\n');
       }),

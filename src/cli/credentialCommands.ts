@@ -6,7 +6,7 @@ import { parsePermission } from '../auth/permissions.js';
 import { AppError } from '../core/errors.js';
 import { CREDENTIAL_SCOPES, type CredentialRecord, type CredentialScope, type CredentialType, type Permission } from '../core/types.js';
 import type { Runtime } from '../runtime.js';
-import { CLI_CONTEXT, collect, findCa, intArg, jsonOption, print, type CliKit } from './kit.js';
+import { CLI_CONTEXT, collect, findCa, intArg, jsonOption, print, table, type CliKit } from './kit.js';
 
 interface CreateOptions {
   type: CredentialType;
@@ -52,13 +52,18 @@ function printCreated(rt: Runtime, json: boolean, created: Awaited<ReturnType<Ru
 
 function printList(json: boolean, list: CredentialRecord[]): void {
   print(json, list.map((c) => credentialView(c)), () =>
-    list
-      .map((c) => {
-        const products = c.products === '*' ? 'all products' : c.products.join(',');
-        const extra = c.type === 'rest' ? `${c.admin ? ' admin' : ''} ${c.permissions.map((p) => `${p.actions.join(',')}:${p.ca}`).join(' ')}` : '';
-        return `${c.id}  ${c.type.padEnd(4)}  ${credentialState(c).padEnd(8)}  ${c.name}  ${products}${extra}  used ${c.useCount}x`;
-      })
-      .join('\n') || 'no credentials',
+    table(
+      ['id', 'type', 'status', 'name', 'products', 'uses', 'permissions'],
+      list.map((c) => [
+        c.id,
+        c.type,
+        credentialState(c),
+        c.name,
+        c.products === '*' ? 'all' : c.products.join(','),
+        c.useCount,
+        c.type === 'rest' ? [...(c.admin ? ['admin'] : []), ...c.permissions.map((p) => `${p.actions.join(',')}:${p.ca}`)].join(' ') : '',
+      ]),
+    ),
   );
 }
 
@@ -121,6 +126,7 @@ export function registerCredentialCommands(program: Command, withRuntime: CliKit
     });
   credential
     .command('list')
+    .description('credentials of every type (secrets are never shown again)')
     .addOption(new Option('--type <type>', 'only this type'))
     .addOption(new Option('--status <status>', 'active: neither revoked nor expired').choices(['active', 'revoked', 'expired', 'all']).default('all'))
     .addOption(jsonOption())
@@ -139,6 +145,7 @@ export function registerCredentialCommands(program: Command, withRuntime: CliKit
   const apikey = program.command('apikey').description('REST API keys (the same as `credential … --type rest`)');
   apikey
     .command('create')
+    .description('create a REST API key and print it, once')
     .requiredOption('--name <name>', 'what the key is for')
     .option('--permission <perm>', 'e.g. "issue,read:*" or "read:<ca-id>" (repeatable); actions read, issue, revoke, approve, exportKeys, exportAnyKeys', collect, [])
     .addOption(SCOPE_OPTION())
@@ -155,7 +162,8 @@ export function registerCredentialCommands(program: Command, withRuntime: CliKit
     });
   apikey
     .command('list')
+    .description('REST API keys')
     .addOption(jsonOption())
     .action((opts: { json?: boolean }) => list({ type: 'rest', status: 'all', ...opts }));
-  apikey.command('revoke <id>').addOption(jsonOption()).action(revoke);
+  apikey.command('revoke <id>').description('stop an API key now, in every process').addOption(jsonOption()).action(revoke);
 }

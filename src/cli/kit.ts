@@ -1,5 +1,5 @@
 // What every `certgate` command shares: the config, the runtime, --json output, argument parsers.
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Help, InvalidArgumentError, Option, type Command, type HelpConfiguration } from 'commander';
 import { CLI_ACTOR } from '../audit/actions.js';
 import { loadConfig, type Config, type ConfigOverrides } from '../config.js';
 import { AppError } from '../core/errors.js';
@@ -38,6 +38,26 @@ export function print(json: boolean, data: unknown, human: () => string): void {
   // One line per JSON document, so `start --json` output can be read line by line.
   console.log(json ? JSON.stringify(data) : human());
 }
+
+/**
+ * A list as a table: a header row of column names, then one row per item, each column as wide as
+ * its widest cell (the last is not padded). With no rows, the header alone says what is empty.
+ */
+export function table(columns: readonly string[], rows: readonly (readonly (string | number | null | undefined)[])[]): string {
+  const cells = [columns.map((c) => c.toUpperCase()), ...rows.map((r) => r.map((c) => (c === null || c === undefined ? '-' : String(c))))];
+  const widths = columns.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  return cells.map((r) => r.map((c, i) => (i === columns.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd()).join('\n');
+}
+
+/** How every command's help shows its options (set on the program; subcommands inherit it). */
+export const HELP: HelpConfiguration = {
+  optionDescription(option) {
+    // A repeatable option starts from []: no default worth showing; its text says what none means.
+    const shown = Array.isArray(option.defaultValue) && option.defaultValue.length === 0 ? Object.assign(Object.create(option) as typeof option, { defaultValue: undefined }) : option;
+    const text = Help.prototype.optionDescription.call(this, shown);
+    return option.mandatory ? `${text} (required)` : text;
+  },
+};
 
 export async function findCa(rt: Runtime, idOrName: string) {
   const ca = (await rt.store.cas.get(idOrName)) ?? (await rt.store.cas.getByName(idOrName));

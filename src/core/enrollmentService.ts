@@ -13,7 +13,8 @@ import { customFieldProblems } from '../policy/customFields.js';
 import { parseProductTemplate, readProductTemplate } from '../policy/productSchema.js';
 import type { JobQueue } from '../queue/types.js';
 import type { Store } from '../store/types.js';
-import { conflict, forbidden, notFound, refused, unprocessable } from './errors.js';
+import { AppError, conflict, forbidden, notFound, refused, unprocessable } from './errors.js';
+import { NO_METRICS, type Metrics } from '../metrics/types.js';
 import { newId } from './ids.js';
 import { SETTLED_STATUSES } from './requestStatus.js';
 import { TtlCache } from './ttlCache.js';
@@ -128,6 +129,7 @@ export class EnrollmentService {
     private readonly queue: JobQueue,
     private readonly verifier: SignatureVerifier,
     private readonly limits?: IssuanceLimits,
+    private readonly metrics: Metrics = NO_METRICS,
   ) {
     this.products = new TtlCache(PRODUCT_CACHE_MS);
   }
@@ -177,6 +179,16 @@ export class EnrollmentService {
   async submit(grant: Grant, csrInput: string | Buffer, o: SubmitOptions = {}): Promise<{ request: EnrollmentRequest; created: boolean }> {
     const product = await this.resolveProduct(grant.product);
     grant.authorize?.(product);
+    try {
+      return await this.submitUnder(product, grant, csrInput, o);
+    } catch (e) {
+      // Refused before anything was stored (a bad CSR, a limit): the worker never sees these.
+      if (e instanceof AppError && (e.rejection || e.kind === 'rate_limited')) this.metrics.request(grant.protocol, product.name, 'refused');
+      throw e;
+    }
+  }
+
+  private async submitUnder(product: ProductRecord, grant: Grant, csrInput: string | Buffer, o: SubmitOptions): Promise<{ request: EnrollmentRequest; created: boolean }> {
     const csr = parseCsrOrRefuse(csrInput);
     if (!(await this.verifySignature(csr))) {
       throw refused('bad_request', { code: 'badCsr', rule: 'proofOfPossession', detail: 'CSR signature does not verify: the request was not signed by the key it contains' });

@@ -10,7 +10,8 @@ import { parseProductTemplate } from '../policy/productSchema.js';
 import type { InventoryEdit, Store } from '../store/types.js';
 import { badRequest, conflict, notFound, refused, unprocessable } from './errors.js';
 import { newId } from './ids.js';
-import type { AuditContext, AuditEntryInput, CustomFieldValues, DeploymentLocation, InventoryRecord, LocationFields, RevocationReason } from './types.js';
+import { inventoryReportJson, type InventoryReportJson } from './inventoryReport.js';
+import type { AuditContext, AuditEntryInput, CustomFieldValues, DeploymentLocation, InventoryFilter, InventoryRecord, LocationFields, RevocationReason } from './types.js';
 
 /**
  * Asked before a change, with the certificate's CA, or null for an imported certificate (which
@@ -113,6 +114,17 @@ export class InventoryService {
       });
       throw unprocessable(`certificate refused: ${reason}; certificates that name one of certgate's CAs as issuer are not imported`);
     }
+  }
+
+  /**
+   * The inventory counted for a compliance review: what `filter` admits (the caller narrows it to
+   * what the credential may read, as for the list), at `now`, with product and CA names.
+   */
+  async report(filter: InventoryFilter, now: Date): Promise<InventoryReportJson> {
+    const [counts, products, cas] = await Promise.all([this.store.inventory.report({ ...filter, now }), this.store.products.list(), this.store.cas.list()]);
+    const productNames = new Map(products.map((p) => [p.id, p.name]));
+    const caNames = new Map(cas.map((c) => [c.id, c.name]));
+    return inventoryReportJson(counts, { product: (id) => productNames.get(id), ca: (id) => caNames.get(id) }, now);
   }
 
   /** Changes the fields given (see InventoryEdit); custom fields are checked against the product's declarations. */

@@ -21,6 +21,7 @@ import type { AuditContext, AuditReader, CredentialRecord, CrlRecord } from './t
 import type { Sealing } from './sealing.js';
 import type { SystemSigning } from './systemSigner.js';
 import type { RevocationService } from './revocationService.js';
+import type { Metrics } from '../metrics/types.js';
 import type { WebhookService } from '../notify/webhookService.js';
 
 /** Whose status changed: one certificate, or (no serial) everything of a CA. */
@@ -110,6 +111,8 @@ export interface CoreServices {
   oneTimeTokens: OneTimeTokens;
   /** The deployment's clock in milliseconds (real time but in tests): read it rather than Date.now for expiries. */
   now(): number;
+  /** Where a front-end reports what only it sees (OCSP answers); a no-op when metrics are off. */
+  metrics: Metrics;
   /** Webhook subscriptions (made, listed, removed; their delivery log), and events that leave no audit entry (dcv.failed). */
   webhooks: WebhookService;
 }

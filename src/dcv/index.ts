@@ -25,6 +25,12 @@ export interface ChallengeInput {
 }
 
 export async function validateChallenge(input: ChallengeInput, settings: DcvSettings): Promise<ValidationResult> {
+  const result = await validate(input, settings);
+  settings.onAttempt?.(input.type, result.ok ? 'valid' : result.problem.type);
+  return result;
+}
+
+async function validate(input: ChallengeInput, settings: DcvSettings): Promise<ValidationResult> {
   const target = parseIdentifier(input.identifier);
   if ('problem' in target) return target;
   // RFC 8555 §7.1.3: a wildcard is proved through DNS only. `malformed` rather than

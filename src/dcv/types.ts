@@ -23,6 +23,8 @@ export interface DcvSettings {
   denyCidrs?: readonly string[];
   /** Ranges carved out of denyCidrs (CERTGATE_VA_ALLOW_CIDRS); they cannot reopen link-local or metadata. */
   allowCidrs?: readonly string[];
+  /** Told each attempt's outcome: `valid`, or the problem type (the deployment's metrics). */
+  onAttempt?: (method: ChallengeType, outcome: 'valid' | ProblemType) => void;
 }
 
 /** RFC 8555 §6.7 names, without the urn:ietf:params:acme:error: prefix. */

@@ -1,9 +1,10 @@
 // The inventory: certificates of ours and imported ones, as operators list, filter and edit them.
 import { sql, type Compilable, type Kysely, type RawBuilder, type Selectable } from 'kysely';
-import type { AuditEntryInput, DeploymentLocation, InventoryFilter, InventoryRecord, LocationFields } from '../core/types.js';
+import type { AuditEntryInput, DeploymentLocation, InventoryCounts, InventoryFilter, InventoryRecord, LocationFields } from '../core/types.js';
 import { inventoryFromRow } from './certificates.js';
 import { isUniqueViolation } from './errors.js';
 import { listInventory } from './inventoryQuery.js';
+import { inventoryReport } from './inventoryReport.js';
 import type { AuditedWrites } from './kyselyWriter.js';
 import { fromMs, toMs, type CertificateLocationsTable, type CertificatesTable, type Database } from './schema.js';
 import type {
@@ -28,6 +29,10 @@ export class KyselyInventoryStore implements InventoryStore {
 
   list(filter: InventoryFilter, page: { limit: number; offset: number }): Promise<{ certificates: InventoryRecord[]; total: number }> {
     return listInventory(this.db, this.kind, filter, page);
+  }
+
+  report(filter: InventoryFilter): Promise<InventoryCounts> {
+    return inventoryReport(this.db, this.kind, filter);
   }
 
   async get(id: string): Promise<InventoryRecord | undefined> {

@@ -22,7 +22,7 @@ import type { Store } from './types.js';
 
 type StoreKind = Store['kind'];
 
-interface InventoryTables extends Database {
+export interface InventoryTables extends Database {
   certificate_counts: { ca_id: string; product_id: string; source: string; revoked: number; valid_to_day: number | string; n: number | string };
   certificate_search: { common_name: string; certificate_id: string };
 }
@@ -88,7 +88,7 @@ function timeBounds(f: InventoryFilter, now: number): { revoked?: boolean; after
 }
 
 /** Every condition of the filter, on certificates. */
-function filtered<O>(query: CertificateQuery<O>, f: InventoryFilter, kind: StoreKind, now: number, use: Use): CertificateQuery<O> {
+export function filtered<O>(query: CertificateQuery<O>, f: InventoryFilter, kind: StoreKind, now: number, use: Use): CertificateQuery<O> {
   let q = query.where('deleted_at', 'is', null);
   const caColumn = use === 'edge' ? sql<string>`coalesce(ca_id, '')` : sql.ref<string>('ca_id');
   if (f.caIds !== undefined || !f.includeImported) q = q.where((eb) => inScope(eb, f, caColumn));

@@ -14,6 +14,7 @@ import { decideIssuance } from '../policy/decide.js';
 import { parseProductTemplate } from '../policy/productSchema.js';
 import type { JobHandler } from '../queue/types.js';
 import type { Store } from '../store/types.js';
+import { NO_METRICS, UNKNOWN_PRODUCT, type Metrics } from '../metrics/types.js';
 
 export interface WorkerDeps {
   store: Store;
@@ -23,6 +24,7 @@ export interface WorkerDeps {
   leaseMs: number;
   /** Per protocol: whether the requester may have these names (ACME: the order's valid authorizations). */
   nameAuthorizers?: ReadonlyMap<Protocol, NameAuthorizer>;
+  metrics?: Metrics;
 }
 
 /** What the worker decides on its own is recorded as the system's doing, for the requester. */
@@ -32,7 +34,7 @@ function entryFor(req: EnrollmentRequest, action: string, target: string, detail
 
 type LoadedProduct = { product: ProductRecord; template: ProductTemplate } | { error: string } | undefined;
 
-export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthorizers }: WorkerDeps): JobHandler {
+export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthorizers, metrics = NO_METRICS }: WorkerDeps): JobHandler {
   // Products change rarely and only by an operator's hand; re-read them every few seconds. The
   // template is parsed again (defaults and house rules of this version apply to old rows too).
   const products = new TtlCache<LoadedProduct>(5_000);
@@ -47,14 +49,15 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
       }
     });
 
-  const reject = async (req: EnrollmentRequest, rejection: Rejection): Promise<void> => {
+  const reject = async (req: EnrollmentRequest, product: string, rejection: Rejection): Promise<void> => {
     const reason = `${rejection.detail} [rule: ${rejection.rule}]`;
     const from = req.status === 'signing' ? (['signing'] as const) : (['queued'] as const);
-    await store.requests.transition(req.id, from, 'rejected', {
+    const moved = await store.requests.transition(req.id, from, 'rejected', {
       reason,
       rejection,
       audit: entryFor(req, AUDIT.requestReject, req.id, { code: rejection.code, rule: rejection.rule }),
     });
+    if (moved) metrics.request(req.protocol, product, 'rejected');
     log.info({ requestId: req.id, rule: rejection.rule }, 'enrollment rejected');
   };
 
@@ -68,33 +71,34 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
 
       const loaded = await loadProduct(req.productId);
       if (!loaded || 'error' in loaded) {
-        return reject(req, { code: 'policy', rule: 'product', detail: loaded ? loaded.error : `product ${req.productId} no longer exists` });
+        return reject(req, UNKNOWN_PRODUCT, { code: 'policy', rule: 'product', detail: loaded ? loaded.error : `product ${req.productId} no longer exists` });
       }
       let csr;
       try {
         csr = parseCsr(req.csrPem);
       } catch (e) {
         // The front-end parsed it before queueing, so this is a stored record gone bad.
-        if (e instanceof CsrError) return reject(req, { code: 'badCsr', rule: 'csr', detail: e.message });
+        if (e instanceof CsrError) return reject(req, loaded.product.name, { code: 'badCsr', rule: 'csr', detail: e.message });
         throw e;
       }
       const decision = decideIssuance({ template: loaded.template, csr, validityDays: req.validityDays, constraints: req.constraints });
-      if (!decision.ok) return reject(req, decision.rejection);
+      if (!decision.ok) return reject(req, loaded.product.name, decision.rejection);
       const profile = decision.profile;
 
       if (req.status === 'queued') {
         const authorizer = nameAuthorizers?.get(req.protocol);
         const auth = authorizer ? await authorizer(req, profile.san) : ({ ok: true } as const);
-        if (auth.ok === false) return reject(req, auth.rejection);
+        if (auth.ok === false) return reject(req, loaded.product.name, auth.rejection);
         if (auth.ok === 'pending') {
-          await store.requests.transition(req.id, ['queued'], 'pending_dcv', { reason: auth.detail });
+          if (await store.requests.transition(req.id, ['queued'], 'pending_dcv', { reason: auth.detail })) metrics.request(req.protocol, loaded.product.name, 'pending_dcv');
           return;
         }
         if (loaded.template.requiresApproval && !req.approvedBy) {
-          await store.requests.transition(req.id, ['queued'], 'pending_approval', {
+          const waiting = await store.requests.transition(req.id, ['queued'], 'pending_approval', {
             reason: 'waiting for an operator to approve',
             audit: entryFor(req, AUDIT.requestAwaitApproval, req.id, { product: req.productId }),
           });
+          if (waiting) metrics.request(req.protocol, loaded.product.name, 'pending_approval');
           return;
         }
       }
@@ -117,6 +121,9 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
           notAfter: wanted,
           keyUsage: profile.keyUsage,
           extendedKeyUsage: profile.extendedKeyUsage,
+        }).catch((e: unknown) => {
+          metrics.signingError();
+          throw e;
         });
         // A leaf never outlives its CA: the backend clamps, and the request says so.
         const note = issued.notAfter < wanted ? `validity shortened to ${issued.notAfter.toISOString()}, when the issuing CA expires` : null;
@@ -154,7 +161,11 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
           }),
         );
         if (alreadyIssued) log.warn({ requestId }, 'request was already issued; the first certificate stands');
-        else if (note) log.info({ requestId }, note);
+        else {
+          metrics.request(req.protocol, loaded.product.name, 'issued');
+          metrics.issued(req.protocol, loaded.product.name, (Date.now() - req.createdAt.getTime()) / 1000);
+          if (note) log.info({ requestId }, note);
+        }
       } catch (e) {
         // Hand the request back (with its serial) so the queue's retry can claim it at once,
         // instead of waiting for the lease to run out.
@@ -175,10 +186,14 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
       // runner holds (`signing`) is left to that runner.
       const req = await store.requests.get(requestId);
       if (!req) return;
-      await store.requests.transition(requestId, ['queued'], 'failed', {
+      const failed = await store.requests.transition(requestId, ['queued'], 'failed', {
         reason: 'internal error while issuing; the gateway log has the details',
         audit: entryFor(req, AUDIT.requestFail, requestId, {}),
       });
+      if (failed) {
+        const loaded = await loadProduct(req.productId).catch(() => undefined);
+        metrics.request(req.protocol, loaded && 'product' in loaded ? loaded.product.name : UNKNOWN_PRODUCT, 'failed');
+      }
     },
   };
 }

@@ -2,14 +2,15 @@
 // --estca, --est with Basic auth, re-enrollment with the old certificate as TLS client certificate
 // (with Basic as well under the default est.auth=basic, and alone where est.auth=either),
 // a wrong password, and --interval polling while an operator approves over REST. strongSwan reaches
-// a product by the URL path before /.well-known/est and cannot read wrapped base64, so its products
-// set est.base64LineLength=0.
+// a product by the URL path before /.well-known/est and cannot read wrapped base64: the products keep
+// the default est.base64LineLength (one line), so the default is what is shown to work.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingBinaryReason } from '../harness/binaries.js';
 import { runClient, startEstEnv, type EstEnv } from '../helpers/est.js';
+import { freePort } from '../helpers/net.js';
 import { opensslVerify } from '../helpers/openssl.js';
 import { until } from '../helpers/until.js';
 
@@ -19,6 +20,22 @@ interface Run {
   code: number;
   stdout: string;
   stderr: string;
+}
+
+/**
+ * pki checks the status of the gateway's HTTPS certificate and of the issuing CA through the OCSP
+ * responder their AIA names: both must be good, with no failed request and no fallback to CRLs.
+ * (Before asking about the issuing CA, pki tries its cached answer about the HTTPS certificate
+ * against the root and logs "ocsp response verification failed, no signer certificate": that
+ * answer is signed for the issuing CA, as RFC 6960 wants, whatever the responder does.)
+ */
+function expectStatusGood(stderr: string): void {
+  const verdicts: Record<string, string> = {};
+  for (const section of stderr.split('checking certificate status of "').slice(1)) {
+    verdicts[section.slice(0, section.indexOf('"'))] = /^certificate status is (.+)$/m.exec(section)?.[1] ?? 'none';
+  }
+  expect(verdicts).toEqual({ 'CN=localhost': 'good', 'CN=certgate Dev Issuing CA, O=certgate': 'good' });
+  expect(stderr).not.toMatch(/ocsp request to \S+ failed|ocsp check failed|fallback to crl/);
 }
 
 const pki = async (args: string[], cwd: string): Promise<Run> => {
@@ -52,11 +69,16 @@ describe.skipIf(skip)('strongSwan pki 5.9.8 as EST client', () => {
   };
 
   beforeAll(async () => {
+    // The HTTPS certificate and the issuing CA name the responder by the public URL: where we listen.
+    const httpPort = await freePort();
     env = await startEstEnv({
+      overrides: { httpPort, publicUrl: `http://127.0.0.1:${httpPort}` },
       products: {
-        routers: { protocols: { est: { base64LineLength: 0 } } },
-        'routers-either': { protocols: { est: { base64LineLength: 0, auth: 'either' } } },
-        'routers-approval': { requiresApproval: true, protocols: { est: { base64LineLength: 0, retryAfterSeconds: 1 } } },
+        routers: {},
+        'routers-either': { protocols: { est: { auth: 'either' } } },
+        'routers-approval': { requiresApproval: true, protocols: { est: { retryAfterSeconds: 1 } } },
+        // Wrapped base64 (RFC 7030's examples), which this pki cannot read.
+        'routers-wrapped': { protocols: { est: { base64LineLength: 64 } } },
       },
       users: { router1: ['routers', 'routers-either', 'routers-approval'] },
     });
@@ -77,8 +99,15 @@ describe.skipIf(skip)('strongSwan pki 5.9.8 as EST client', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toMatch(/Root CA cert is trusted/);
     expect(run.stderr).toMatch(/Sub CA cert is trusted/);
+    expectStatusGood(run.stderr);
     expect(new X509Certificate(readFileSync(join(dir, 'ca.pem'))).raw).toEqual(new X509Certificate(env.rootPem).raw);
     expect(new X509Certificate(readFileSync(join(dir, 'ca-1.pem'))).raw).toEqual(new X509Certificate(env.issuingPem).raw);
+  });
+
+  it('--estca cannot read base64 wrapped at 64 characters (why one line is the default)', async () => {
+    const run = await pki(['--estca', '--url', url('routers-wrapped'), ...trust, '--caout', 'wrapped.pem', '--outform', 'pem'], dir);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(/could not parse single CA certificate/);
   });
 
   it('--est with --userpass enrolls, and --cert/--key re-enrolls with the old certificate as TLS client certificate', async () => {
@@ -86,6 +115,7 @@ describe.skipIf(skip)('strongSwan pki 5.9.8 as EST client', () => {
     const enrolled = await pki(['--est', '--url', url('routers'), '--in', first.req, ...trust, '--userpass', `router1:${password}`, '--outform', 'pem'], dir);
     expect(enrolled.code, enrolled.stderr).toBe(0);
     expect(enrolled.stderr).toMatch(/Issued certificate is trusted/);
+    expectStatusGood(enrolled.stderr);
     const cert = verified(enrolled.stdout);
     expect(cert.subject).toBe('CN=router1.test');
     expect(cert.subjectAltName).toBe('DNS:router1.test');

@@ -101,6 +101,34 @@ export interface InventoryFilter {
   now?: Date;
 }
 
+/**
+ * The inventory report's expiry buckets, disjoint, by days left until valid_to: `expired` (passed),
+ * then up to 7, up to 30, up to 90 days, and beyond. Revoked certificates are in none: they no
+ * longer expire in any sense a reviewer acts on (their status says revoked).
+ */
+export const EXPIRY_BUCKETS = [
+  { name: 'within_7_days', upToDays: 7 },
+  { name: 'within_30_days', upToDays: 30 },
+  { name: 'within_90_days', upToDays: 90 },
+] as const;
+export type ExpiryBucket = 'expired' | (typeof EXPIRY_BUCKETS)[number]['name'] | 'beyond_90_days';
+export const EXPIRY_BUCKET_NAMES: readonly ExpiryBucket[] = ['expired', ...EXPIRY_BUCKETS.map((b) => b.name), 'beyond_90_days'];
+
+/** A certificate's status as the inventory reports it: revoked first, then expired at `now`, else active. */
+export type CertificateStatus = Exclude<InventoryStatus, 'all'>;
+export const CERTIFICATE_STATUSES: readonly CertificateStatus[] = ['active', 'revoked', 'expired'];
+
+/** The inventory counted for a review, over the certificates a filter admits (one read: every dimension sums to `total`, but expiry, which leaves revoked ones out). */
+export interface InventoryCounts {
+  total: number;
+  /** Imported certificates have no product or CA: they count under null. */
+  byProduct: { productId: string | null; count: number }[];
+  byCa: { caId: string | null; count: number }[];
+  byStatus: Record<CertificateStatus, number>;
+  byKeyAlgorithm: { keyAlgorithm: string; count: number }[];
+  byExpiry: Record<ExpiryBucket, number>;
+}
+
 export interface DeploymentLocation {
   id: string;
   certificateId: string;
