@@ -6,7 +6,7 @@ import { AppError } from '../core/errors.js';
 import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from '../notify/events.js';
 import { attemptJson, webhookJson } from '../notify/types.js';
 import type { Runtime } from '../runtime.js';
-import { CLI_CONTEXT, collect, intArg, jsonOption, print, type CliKit } from './kit.js';
+import { CLI_CONTEXT, collect, intArg, jsonOption, print, table, type CliKit } from './kit.js';
 
 const eventArg = (v: string, prev: WebhookEventType[]): WebhookEventType[] => {
   const events = v.split(',').map((e) => e.trim()).filter(Boolean);
@@ -14,12 +14,6 @@ const eventArg = (v: string, prev: WebhookEventType[]): WebhookEventType[] => {
   return [...prev, ...(events as WebhookEventType[])];
 };
 
-
-/** Rows under a header, each column as wide as its widest cell. */
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  return [header, ...rows].map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] as number))).join('  ')).join('\n');
-}
 
 async function productIdsOf(rt: Runtime, given: string[]): Promise<string[] | null> {
   if (given.length === 0) return null;
@@ -37,9 +31,10 @@ export function registerWebhookCommands(program: Command, withRuntime: CliKit['w
     .command('create')
     .description('subscribe a URL; prints the signing secret (whsec_…) once: keep it where the receiver verifies signatures')
     .requiredOption('--url <url>', 'where deliveries are POSTed (http or https)')
-    .requiredOption('--event <type>', `an event to send, repeatable or comma-separated: ${WEBHOOK_EVENT_TYPES.join(', ')}`, eventArg, [])
+    .requiredOption('--event <type>', 'an event to send (repeatable, or comma-separated); the events are listed below', eventArg, [])
     .option('--product <id or name>', 'only events of this product, repeatable (default: every product)', collect, [])
     .option('--description <text>', 'a note for whoever reads the list')
+    .addHelpText('after', `\nEvents: ${WEBHOOK_EVENT_TYPES.join(', ')}`)
     .addOption(jsonOption())
     .action((o: { url: string; event: WebhookEventType[]; product: string[]; description?: string; json?: boolean }) =>
       withRuntime(async (rt) => {
@@ -58,13 +53,11 @@ export function registerWebhookCommands(program: Command, withRuntime: CliKit['w
     .action((o: { json?: boolean }) =>
       withRuntime(async (rt) => {
         const list = await rt.core.webhooks.list();
-        print(!!o.json, { webhooks: list.map(webhookJson) }, () =>
-          list.length === 0
-            ? 'no webhooks'
-            : table(
-                ['ID', 'URL', 'PRODUCTS', 'OWNER', 'EVENTS'],
-                list.map((w) => [w.id, w.url, w.productIds?.join(',') ?? '*', w.owner, w.events.join(',')]),
-              ),
+        print(!!o.json, list.map(webhookJson), () =>
+          table(
+            ['id', 'url', 'products', 'owner', 'events'],
+            list.map((w) => [w.id, w.url, w.productIds?.join(',') ?? '*', w.owner, w.events.join(',')]),
+          ),
         );
       }),
     );
@@ -91,12 +84,10 @@ export function registerWebhookCommands(program: Command, withRuntime: CliKit['w
         if (!(await rt.core.webhooks.get(id))) throw new AppError('not_found', `webhook ${id} not found`);
         const { attempts, total } = await rt.core.webhooks.attempts(id, { limit: o.limit, offset: (o.page - 1) * o.limit });
         print(!!o.json, { deliveries: attempts.map(attemptJson), total, page: o.page, page_size: o.limit }, () =>
-          attempts.length === 0
-            ? 'no deliveries yet'
-            : table(
-                ['AT', 'EVENT', 'TYPE', 'ATTEMPT', 'STATUS', 'ERROR'],
-                attempts.map((a) => [a.at.toISOString(), a.eventId, a.eventType, String(a.attempt), a.statusCode === null ? '-' : String(a.statusCode), a.error ?? '']),
-              ),
+          table(
+            ['at', 'event', 'type', 'attempt', 'status', 'error'],
+            attempts.map((a) => [a.at.toISOString(), a.eventId, a.eventType, a.attempt, a.statusCode, a.error]),
+          ),
         );
       }),
     );
