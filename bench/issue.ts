@@ -10,6 +10,7 @@ import { loadConfig } from '../src/config.js';
 import { initialize } from '../src/init.js';
 import { openRuntime } from '../src/runtime.js';
 import { argValue, emit, freePort, load, makeP256Csrs, percentile, round, waitForHttp } from './lib.js';
+import { benchWebhooksOnOff } from './webhooks.js';
 
 const root = join(import.meta.dirname, '..');
 
@@ -114,6 +115,7 @@ export async function benchIssue(args: string[]): Promise<void> {
   if (process.env.REDIS_URL) await queueScenario(csrs, process.env.REDIS_URL, baseline);
   else emit({ scenario: 'issue', path: 'queue+worker', queue: 'bullmq', skipped: 'set REDIS_URL to a running redis-server (bench/run.ts starts one when installed)' });
   await httpScenario(csrs);
+  await benchWebhooksOnOff(csrs.slice(0, argValue(args, 'webhook-count', 5_000)));
 }
 
 function timedP256Csrs(count: number): string[] {

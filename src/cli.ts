@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { createCa } from './ca/createCa.js';
 import { registerAuditCommands } from './cli/auditCommands.js';
 import { registerCredentialCommands } from './cli/credentialCommands.js';
+import { registerWebhookCommands } from './cli/webhookCommands.js';
 import { registerMasterKeyCommands } from './cli/masterKeyCommands.js';
 import { collectCustomField } from './cli/customFieldOption.js';
 import { CLI_CONTEXT, cliKit, collect, findCa, HELP, intArg, jsonOption, print, table } from './cli/kit.js';
@@ -201,6 +202,7 @@ product
   .option('--protocol-setting <proto.key=value>', 'a front-end\'s setting for this product, e.g. acme.eabRequired=true (repeatable; value as JSON, else text)', collect, [])
   .option('--custom-field <name:type[:required]>', 'a field each request carries, stored on the certificate and filterable; type string, number or boolean (repeatable)', collectCustomField, [])
   .option('--escrow-keys', 'keep the keys of managed-mode certificates, encrypted under the master key, for PKCS#12 download')
+  .option('--expiry-notice-days <list>', 'days before expiry at which webhooks get certificate.expiring, e.g. 60,30,7 (default: CERTGATE_EXPIRY_NOTICE_DAYS)')
   .addOption(jsonOption())
   .action(async (o: Record<string, unknown> & { name: string; ca: string; json?: boolean }) => {
     await withRuntime(async (rt) => {
@@ -221,6 +223,7 @@ product
         protocols: protocolSettings(o.protocolSetting as string[]),
         customFields: o.customField,
         escrowKeys: !!o.escrowKeys,
+        ...(o.expiryNoticeDays ? { expiryNoticeDays: String(o.expiryNoticeDays).split(',').map(Number) } : {}),
       });
       const rec = await createProduct(rt.store, { name: o.name, caId: caRec.id, template }, CLI_CONTEXT, protocols);
       print(!!o.json, { id: rec.id, name: rec.name, ca_id: rec.caId, template: rec.template }, () => `created product ${rec.id} (${rec.name}) on CA ${caRec.name}`);
@@ -245,6 +248,7 @@ product
 registerCredentialCommands(program, withRuntime);
 registerAuditCommands(program, withRuntime);
 registerReportCommands(program, withRuntime);
+registerWebhookCommands(program, withRuntime);
 // Rotation re-seals the protocols' tables too, so it opens the runtime with them mounted.
 registerMasterKeyCommands(program, config, () => protocols);
 

@@ -84,6 +84,19 @@ export const configSchema = z.object({
   vaDenyCidrs: z.array(cidr).default([]),
   /** Ranges carved out of vaDenyCidrs (they cannot reopen link-local or metadata ranges). */
   vaAllowCidrs: z.array(cidr).default([]),
+  /** Lets webhooks be delivered to loopback and private addresses (refused by default: see src/notify/urlPolicy.ts). */
+  webhookAllowPrivate: z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]).default(false),
+  /** Attempts per webhook delivery, the first included; the waits between them double from webhookBackoffMs. */
+  webhookAttempts: z.coerce.number().int().min(1).max(30).default(10),
+  webhookBackoffMs: z.coerce.number().int().min(1).max(3_600_000).default(5_000),
+  /** How long a subscriber has to answer one delivery. */
+  webhookTimeoutMs: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  /** How often a worker turns new audit entries into events and queues their deliveries. */
+  webhookPollMs: z.coerce.number().int().min(50).max(600_000).default(1_000),
+  /** Days before notAfter at which certificate.expiring is sent (a product's expiryNoticeDays wins). */
+  expiryNoticeDays: z.array(z.coerce.number().int().min(1).max(3650)).min(1).max(10).default([30, 14, 7, 1]),
+  /** How often workers look for certificates nearing expiry (and once at start). */
+  expiryScanIntervalSeconds: z.coerce.number().int().min(1).max(7 * 86_400).default(3_600),
   /** Lifetime of a bearer token from POST /v1/auth/token. */
   tokenTtlSeconds: z.coerce.number().int().min(30).max(86_400).default(900),
   /** Passphrases of passphrase-protected CAs, by CA name or id. */
@@ -139,6 +152,13 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   tlsAlpn01Port: 'CERTGATE_TLSALPN01_PORT',
   vaDenyCidrs: 'CERTGATE_VA_DENY_CIDRS',
   vaAllowCidrs: 'CERTGATE_VA_ALLOW_CIDRS',
+  webhookAllowPrivate: 'CERTGATE_WEBHOOK_ALLOW_PRIVATE',
+  webhookAttempts: 'CERTGATE_WEBHOOK_ATTEMPTS',
+  webhookBackoffMs: 'CERTGATE_WEBHOOK_BACKOFF_MS',
+  webhookTimeoutMs: 'CERTGATE_WEBHOOK_TIMEOUT_MS',
+  webhookPollMs: 'CERTGATE_WEBHOOK_POLL_MS',
+  expiryNoticeDays: 'CERTGATE_EXPIRY_NOTICE_DAYS',
+  expiryScanIntervalSeconds: 'CERTGATE_EXPIRY_SCAN_INTERVAL_SECONDS',
   workerConcurrency: 'CERTGATE_WORKER_CONCURRENCY',
   signingLeaseMs: 'CERTGATE_SIGNING_LEASE_MS',
   queueLockMs: 'CERTGATE_QUEUE_LOCK_MS',
@@ -174,7 +194,7 @@ export class ConfigError extends Error {
 }
 
 /** Settings given in the environment as comma-separated lists. */
-const LIST_KEYS: readonly string[] = ['tlsHostnames', 'vaDenyCidrs', 'vaAllowCidrs'];
+const LIST_KEYS: readonly string[] = ['tlsHostnames', 'vaDenyCidrs', 'vaAllowCidrs', 'expiryNoticeDays'];
 
 /** The core's settings and the registered protocols' own, as one schema. */
 interface Settings {

@@ -36,6 +36,10 @@ import type { Store } from './store/types.js';
 import { createEnrollmentProcessor } from './worker/processEnrollment.js';
 import { MetricsHost } from './metrics/host.js';
 import { NO_METRICS } from './metrics/types.js';
+import { NOTIFY_MIGRATION_OWNER, NOTIFY_MIGRATIONS } from './notify/migrations.js';
+import { Notifier } from './notify/notifier.js';
+import { webhookAddressPolicy } from './notify/urlPolicy.js';
+import { WebhookService } from './notify/webhookService.js';
 
 // The sweep also takes over requests whose worker died mid-sign, once their lease has run out:
 // such a request waits at most signingLeaseMs + SWEEP_INTERVAL_MS.
@@ -45,6 +49,8 @@ const CRL_SWEEP_INTERVAL_MS = 60_000;
 const REVOCATIONS_CHANNEL = 'revocations';
 const CREDENTIAL_CACHE_MS = 500;
 const CREDENTIAL_CACHE_WITH_REDIS_MS = 10_000;
+/** Webhook jobs one worker process runs at once: each mostly waits on a subscriber's answer. */
+const WEBHOOK_CONCURRENCY = 16;
 /** `caId/serial`: whose status changed. A notice with no serial stands for the whole CA. */
 const revocationNotice = (caId: string, serialHex: string): string => `${caId}/${serialHex}`;
 function parseRevocationNotice(message: string): { caId: string; serialHex?: string } {
@@ -68,6 +74,8 @@ export interface Runtime {
   sealing: Sealing;
   /** Metrics (null when CERTGATE_METRICS=off): what this process counts, and the deployment's scrape. */
   metrics: MetricsHost | null;
+  /** Webhook events and deliveries: the tail, the expiry scan and the delivery job (started with the worker). */
+  notifier: Notifier;
   /** What front-ends get: narrow services, never the store. */
   core: CoreServices;
   /** The services the protocol of this name was mounted with (its tables handle included). */
@@ -141,6 +149,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   const queuePrefix = options.queuePrefix ?? config.queuePrefix;
   const now = options.now ?? realTimeMs;
   const { store, masterKey } = await openStoreWithMasterKey(config, log, options.now);
+  await store.applyMigrations(NOTIFY_MIGRATION_OWNER, NOTIFY_MIGRATIONS);
   const secrets: CaSecrets = { masterKey, passphrases: config.caPassphrases };
   // Queue back-ends report background trouble (a lost Redis connection) through the log.
   const onError = (message: string, error: Error): void => log.error({ err: error.message }, message);
@@ -224,7 +233,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   // Queues the protocols define for their own work (ACME validations): started with the worker.
   const protocolQueues: { name: string; queue: JobQueue; handler: JobHandler; concurrency: number }[] = [];
   const jobs = (name: string, handler: JobHandler, options: JobOptions = {}): ProtocolJobs => {
-    if (!/^[a-z][a-z0-9-]{0,39}$/.test(name) || name === 'enrollment' || name === 'crl' || protocolQueues.some((q) => q.name === name)) {
+    if (!/^[a-z][a-z0-9-]{0,39}$/.test(name) || name === 'enrollment' || name === 'crl' || name === 'webhook' || protocolQueues.some((q) => q.name === name)) {
       throw new Error(`invalid or taken job queue name ${JSON.stringify(name)}`);
     }
     const queue = createQueue({
@@ -243,6 +252,29 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
 
   const sealing = createSealing(secrets.masterKey);
   const signer = new SystemSigner(store, cas, log);
+  const webhookPolicy = webhookAddressPolicy(config.webhookAllowPrivate);
+  const webhooks = new WebhookService(store, sealing, webhookPolicy, now);
+  const webhookQueue = createQueue({
+    onError,
+    redisUrl: config.redisUrl,
+    prefix: queuePrefix,
+    queueName: 'webhook',
+    attempts: config.webhookAttempts,
+    backoffMs: config.webhookBackoffMs,
+    lockDurationMs: config.queueLockMs,
+    stalledIntervalMs: config.queueStalledCheckMs,
+  });
+  const notifier = new Notifier({
+    store,
+    webhooks,
+    policy: webhookPolicy,
+    log,
+    now,
+    expiryThresholdsDays: config.expiryNoticeDays,
+    deliveryTimeoutMs: config.webhookTimeoutMs,
+    // Longer than a job's lock, so a delivery a live worker holds is not queued twice.
+    sweepAfterMs: config.queueLockMs + config.webhookTimeoutMs,
+  });
   const core: CoreServices = {
     config,
     log,
@@ -269,6 +301,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     oneTimeTokens,
     now,
     metrics,
+    webhooks,
   };
   const protocols: { module: ProtocolModule; mounted: MountedProtocol }[] = [];
   const protocolCores = new Map<string, CoreServices>();
@@ -303,6 +336,8 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
 
   let closed = false;
   let sweeper: NodeJS.Timeout | undefined;
+  let notifyTimer: NodeJS.Timeout | undefined;
+  let expiryTimer: NodeJS.Timeout | undefined;
   return {
     config,
     log,
@@ -317,6 +352,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     signer,
     sealing,
     metrics: metricsHost,
+    notifier,
     core,
     protocolCore(name) {
       const own = protocolCores.get(name);
@@ -337,6 +373,21 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
         enrollments.requeueStranded(1000, SWEEP_MIN_AGE_MS).catch((e: Error) => log.warn({ err: e.message }, 'sweep failed'));
       }, SWEEP_INTERVAL_MS);
       sweeper.unref();
+      await webhookQueue.startWorker(notifier.handler, WEBHOOK_CONCURRENCY);
+      const notify = (): void => {
+        notifier.tick((id) => webhookQueue.enqueue(id)).catch((e: Error) => log.warn({ err: e.message }, 'webhook pass failed'));
+      };
+      const scanExpiry = (): void => {
+        notifier.scanExpiry().then(
+          (count) => count && log.info({ count }, 'certificates nearing expiry: events queued'),
+          (e: Error) => log.warn({ err: e.message }, 'expiry scan failed'),
+        );
+      };
+      notifyTimer = setInterval(notify, config.webhookPollMs);
+      notifyTimer.unref();
+      scanExpiry();
+      expiryTimer = setInterval(scanExpiry, config.expiryScanIntervalSeconds * 1000);
+      expiryTimer.unref();
       onQueueReconnect = () => {
         if (closed) return;
         enrollments.requeueStranded(10_000).then(
@@ -353,11 +404,15 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       closed = true;
       for (const { mounted } of protocols) await mounted.close?.();
       if (sweeper) clearInterval(sweeper);
+      if (notifyTimer) clearInterval(notifyTimer);
+      if (expiryTimer) clearInterval(expiryTimer);
+      await notifier.settled();
       crlScheduler.stop();
       await credentials.close();
       await metricsHost?.close();
       await queue.close();
       await crlQueue.close();
+      await webhookQueue.close();
       for (const q of protocolQueues) await q.queue.close();
       await broadcast.close();
       await rateCounter.close();

@@ -347,6 +347,32 @@ const EXERCISES: Record<string, Exercise> = {
     ok(res);
     expect(res.json.valid).toBe(true);
   },
+
+  'POST /v1/webhooks': async ({ call, admin }) => {
+    const res = await call('POST', '/v1/webhooks', admin, { url: 'https://hooks.example.com/certgate', events: ['certificate.issued'] });
+    ok(res, 201);
+    expect(res.json.secret).toMatch(/^whsec_/);
+    expect((await call('POST', '/v1/webhooks', admin, { url: 'ftp://hooks.example.com/', events: ['certificate.issued'] })).status).toBe(400);
+  },
+
+  'GET /v1/webhooks': async ({ call, admin }) => ok(await call('GET', '/v1/webhooks', admin)),
+
+  'GET /v1/webhooks/{id}': async ({ call, admin }) => {
+    const made = await call('POST', '/v1/webhooks', admin, { url: 'https://hooks.example.com/one', events: ['certificate.revoked'] });
+    ok(await call('GET', `/v1/webhooks/${made.json.id as string}`, admin));
+    expect((await call('GET', `/v1/webhooks/${randomUUID()}`, admin)).status).toBe(404);
+  },
+
+  'GET /v1/webhooks/{id}/deliveries': async ({ call, admin }) => {
+    const made = await call('POST', '/v1/webhooks', admin, { url: 'https://hooks.example.com/log', events: ['certificate.revoked'] });
+    ok(await call('GET', `/v1/webhooks/${made.json.id as string}/deliveries`, admin));
+  },
+
+  'DELETE /v1/webhooks/{id}': async ({ call, admin }) => {
+    const made = await call('POST', '/v1/webhooks', admin, { url: 'https://hooks.example.com/gone', events: ['dcv.failed'] });
+    ok(await call('DELETE', `/v1/webhooks/${made.json.id as string}`, admin));
+    expect((await call('DELETE', `/v1/webhooks/${made.json.id as string}`, admin)).status).toBe(404);
+  },
 };
 
 /** The host's own routes (src/app.ts), outside /v1. */

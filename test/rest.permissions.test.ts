@@ -53,6 +53,8 @@ interface Fixture {
   importedIssuer: string;
   foreignLeaf: string;
   credentialId: string;
+  /** A webhook subscription another credential (the admin) made. */
+  webhookId: string;
 }
 
 type Prepare = (keys: Partial<Record<keyof Fixture, true>>, owner?: Key) => Promise<Fixture>;
@@ -220,6 +222,11 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip).slice(0, 1))('REST permiss
       fx.importedIssuer = cert.issuer;
     }
     if (uses.foreignLeaf) fx.foreignLeaf = foreignLeaf();
+    if (uses.webhookId) {
+      const made = await admin('POST', '/v1/webhooks', { url: 'https://hooks.example.com/matrix', events: ['certificate.issued'], products: [escrowProduct] });
+      expect(made.status, made.text).toBe(201);
+      fx.webhookId = made.json.id as string;
+    }
     if (uses.credentialId) {
       const made = await admin('POST', '/v1/credentials', { type: 'scep', products: '*' });
       fx.credentialId = made.json.id as string;
@@ -302,6 +309,13 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip).slice(0, 1))('REST permiss
     // SCEP's admin route, served by REST: a one-time challenge is an issuance under the product.
     { op: 'POST /scep/challenges', ok: 201, need: onCa('issue'), kind: 'product', call: (t) => env.api('POST', '/v1/scep/challenges', t, { productId: escrowProduct }) },
     { op: 'GET /audit/verify', ok: 200, need: 'admin', kind: 'none', call: (t) => env.api('GET', '/v1/audit/verify', t) },
+    // A subscription tells what happens under its products: read on their CA, for products the key is bound to.
+    { op: 'POST /webhooks', ok: 201, need: onCa('read'), kind: 'product', call: (t) => env.api('POST', '/v1/webhooks', t, { url: 'https://hooks.example.com/mine', events: ['certificate.issued'], products: [escrowProduct] }) },
+    { op: 'GET /webhooks', ok: 200, need: 'any', kind: 'none', call: (t) => env.api('GET', '/v1/webhooks', t) },
+    // Another's subscription: only an admin sees or removes it (its maker does too: webhooks.test.ts).
+    { op: 'GET /webhooks/{id}', ok: 200, need: 'admin', kind: 'none', uses: { webhookId: true }, call: (t, fx) => env.api('GET', `/v1/webhooks/${fx.webhookId}`, t) },
+    { op: 'GET /webhooks/{id}/deliveries', ok: 200, need: 'admin', kind: 'none', uses: { webhookId: true }, call: (t, fx) => env.api('GET', `/v1/webhooks/${fx.webhookId}/deliveries`, t) },
+    { op: 'DELETE /webhooks/{id}', ok: 200, need: 'admin', kind: 'none', uses: { webhookId: true }, call: (t, fx) => env.api('DELETE', `/v1/webhooks/${fx.webhookId}`, t) },
   ];
 
   /** Lists answer every key, with what it may read: the own CA's items exactly when read covers them. */

@@ -10,7 +10,7 @@ import { Nonces } from './nonces.js';
 import { OrderStatusService } from './orderStatus.js';
 import { AcmeServer } from './server.js';
 import { acmeSettingsSchema } from './settings.js';
-import { VALIDATION_ATTEMPTS, validationJob } from './validation.js';
+import { VALIDATION_ATTEMPTS, validationJob, type ValidationFailed } from './validation.js';
 
 const CLEANUP_INTERVAL_MS = 10 * 60_000;
 /** Expired, unused orders and authorizations are kept this long (clients may still look at them). */
@@ -38,7 +38,18 @@ export const acmeProtocol: ProtocolModule = {
       caaIdentities,
       onAttempt: (method: string, outcome: string) => core.metrics.dcvAttempt(method, outcome),
     };
-    const validations = core.jobs('acme-validation', validationJob(db, dcv, log), { attempts: VALIDATION_ATTEMPTS, backoffMs: 500, concurrency: 16 });
+    const dcvFailed: ValidationFailed = async ({ challenge, problem }) => {
+      const authz = await db.authz(challenge.authzId);
+      const order = authz && (await db.order(authz.orderId));
+      if (!authz || !order) return;
+      await core.webhooks.emit({
+        id: `msg_dcv${challenge.id}`,
+        type: 'dcv.failed',
+        productId: order.productId,
+        data: { protocol: 'acme', identifier: authz.identifier, wildcard: authz.wildcard, method: challenge.type, problem, orderId: order.id, accountId: authz.accountId, challengeId: challenge.id },
+      });
+    };
+    const validations = core.jobs('acme-validation', validationJob(db, dcv, log, dcvFailed), { attempts: VALIDATION_ATTEMPTS, backoffMs: 500, concurrency: 16 });
     const nonces = new Nonces(core.oneTimeTokens);
     const orders = new OrderStatusService(db, core);
     const baseUrl = acmeBaseUrl(config);

@@ -12,9 +12,15 @@ import { problemUrn, type ProblemType } from './problems.js';
 
 export const VALIDATION_ATTEMPTS = 3;
 
-export function validationJob(db: AcmeDb, settings: DcvSettings & { caaIdentities: string[] }, log: Logger): JobHandler {
+/** What is told of a validation that failed for good (core.webhooks: `dcv.failed`). */
+export type ValidationFailed = (failure: { challenge: Challenge; problem: StoredProblem }) => Promise<void>;
+
+export function validationJob(db: AcmeDb, settings: DcvSettings & { caaIdentities: string[] }, log: Logger, onFailed: ValidationFailed = async () => undefined): JobHandler {
   const fail = async (challenge: Challenge, problem: StoredProblem): Promise<void> => {
-    if (await db.moveChallenge(challenge.id, ['processing'], 'invalid', { error: problem })) await db.moveAuthz(challenge.authzId, ['pending'], 'invalid');
+    if (!(await db.moveChallenge(challenge.id, ['processing'], 'invalid', { error: problem }))) return;
+    await db.moveAuthz(challenge.authzId, ['pending'], 'invalid');
+    // Only the process whose move made it invalid tells, so a retried job tells once.
+    await onFailed({ challenge, problem }).catch((e: Error) => log.warn({ err: e.message, challengeId: challenge.id }, 'could not record dcv.failed'));
   };
   return {
     async process(challengeId, attempt) {

@@ -22,6 +22,7 @@ import { mountReportRoutes } from './reportRoutes.js';
 import { mountRequestRoutes } from './requestRoutes.js';
 import { RestRoutes } from './route.js';
 import { mountVerifyRoutes } from './verifyRoutes.js';
+import { mountWebhookRoutes } from './webhookRoutes.js';
 
 /** Where the REST API lives; the /docs viewer finds the document under it. */
 export const REST_PATH = '/v1';
@@ -58,6 +59,7 @@ const AUTHENTICATED_MODULES: ((routes: RestRoutes, core: CoreServices) => void)[
   mountAuditRoutes,
   mountVerifyRoutes,
   mountReportRoutes,
+  mountWebhookRoutes,
 ];
 
 /** REST's router, and where other protocols' admin routes go (served once they are declared). */

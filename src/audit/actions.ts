@@ -44,6 +44,9 @@ export const AUDIT = {
   masterKeyRotate: 'master_key.rotate',
   /** A request or issuance refused by a per-credential limit (the first refusal of each window). */
   rateLimited: 'rate_limit.refused',
+  /** A webhook subscription made or removed (its signing secret is never recorded). */
+  webhookCreate: 'webhook.create',
+  webhookDelete: 'webhook.delete',
   /** A SCEP one-time challenge handed out (never the challenge itself). */
   scepChallengeMint: 'scep.challenge_mint',
 } as const;

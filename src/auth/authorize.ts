@@ -37,7 +37,7 @@ export interface Principal {
   scope: CredentialScope;
 }
 
-export type ResourceKind = 'certificate' | 'request' | 'product' | 'ca';
+export type ResourceKind = 'certificate' | 'request' | 'product' | 'ca' | 'webhook';
 
 /**
  * What is acted on. An imported certificate has no CA and no product: an action on it needs the
@@ -61,6 +61,16 @@ export const caResource = (caId: string): Resource => ({ kind: 'ca', id: caId, c
 
 /** Issuing under a product (REST, or minting a SCEP challenge for it). */
 export const productResource = (p: Pick<ProductRecord, 'id' | 'caId'>): Resource => ({ kind: 'product', id: p.id, caId: p.caId, productId: p.id, requester: null });
+
+/**
+ * A webhook subscription as the decision sees it: one resource per product it covers (every
+ * product: one resource for all of them, '*'), its requester the credential that made it. Its
+ * deliveries tell what happens to certificates, so it needs `read` on each product's CA.
+ */
+export function webhookResources(w: { id: string; owner: string; products: Pick<ProductRecord, 'id' | 'caId'>[] | null }): Resource[] {
+  if (w.products === null) return [{ kind: 'webhook', id: w.id, caId: '*', productId: '*', requester: w.owner }];
+  return w.products.map((p) => ({ kind: 'webhook', id: w.id, caId: p.caId, productId: p.id, requester: w.owner }));
+}
 
 export type Decision = { ok: true } | { ok: false; reason: string };
 
@@ -89,6 +99,12 @@ const article = (r: Resource): string => (r.kind === 'ca' ? `CA ${r.id}` : `${r.
 export function may(p: Principal, action: AuthzAction, r: Resource): Decision {
   const no = (reason: string): Decision => ({ ok: false, reason });
   if (p.type !== 'rest' && !PROTOCOL_CREDENTIAL_ACTIONS.has(action)) return no(`a ${p.type} credential may not ${action}`);
+  if (r.kind === 'webhook') {
+    if (p.type !== 'rest') return no(`a ${p.type} credential may not manage webhook subscriptions`);
+    // Admins see every subscription; anyone else only the ones it made (their URLs are its own).
+    if (!p.admin && r.requester !== p.as) return no(`webhook ${r.id} was made by another credential`);
+    if (r.productId === '*' && !p.admin && p.products !== '*') return no('a subscription to every product needs a credential for every product: name its products');
+  }
 
   if (r.productId !== null && !inProducts(p, r.productId)) return no(`this credential may not ${action} under product ${r.productId}: it is not one of its products`);
   // Imported certificates belong to no CA; CAs and products are not requested by anyone.

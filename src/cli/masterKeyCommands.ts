@@ -50,6 +50,7 @@ const LABELS: Record<string, string> = {
   ocsp_signer_keys: 'OCSP signer keys',
   escrowed_keys: 'escrowed private keys',
   credential_secrets: 'credential secrets (ACME EAB keys, SCEP challenges)',
+  webhook_secrets: 'webhook signing secrets',
   'scep.ra_keys': 'SCEP RA keys',
   'est.server_keys': 'EST server-generated keys',
   audit_entries: 'audit entries re-keyed',

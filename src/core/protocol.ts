@@ -22,6 +22,7 @@ import type { Sealing } from './sealing.js';
 import type { SystemSigning } from './systemSigner.js';
 import type { RevocationService } from './revocationService.js';
 import type { Metrics } from '../metrics/types.js';
+import type { WebhookService } from '../notify/webhookService.js';
 
 /** Whose status changed: one certificate, or (no serial) everything of a CA. */
 export type StatusChangeListener = (caId: string, serialHex?: string) => void;
@@ -112,6 +113,8 @@ export interface CoreServices {
   now(): number;
   /** Where a front-end reports what only it sees (OCSP answers); a no-op when metrics are off. */
   metrics: Metrics;
+  /** Webhook subscriptions (made, listed, removed; their delivery log), and events that leave no audit entry (dcv.failed). */
+  webhooks: WebhookService;
 }
 
 export interface MountedProtocol {

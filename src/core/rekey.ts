@@ -16,6 +16,7 @@ import { credentialKindsOf, type ProtocolModule, type ResealContext } from './pr
 import { createSealing, keyEnvelopeKind, RekeyRefused, resealKey, resealSecret } from './sealing.js';
 import { guardOf, guardTables, type TableGuard } from './tableGuard.js';
 import type { AuditEntry } from './types.js';
+import { resealWebhookSecrets } from '../notify/reseal.js';
 
 /** What a rotation re-sealed, by kind (a protocol's kinds are prefixed with its name). */
 export type RekeyCounts = Record<string, number>;
@@ -117,6 +118,8 @@ export async function rekeyDeployment(o: RekeyOptions): Promise<RekeyResult> {
       await tx.updateTable('credentials').set({ secret, previous_secret: previous }).where('id', '=', c.id).execute();
       add('credential_secrets', 1 + (previous === null ? 0 : 1));
     }
+
+    add('webhook_secrets', await resealWebhookSecrets(tx as unknown as Kysely<unknown>, from, to));
 
     for (const m of o.protocols) {
       if (!m.resealUnder) continue;

@@ -51,6 +51,13 @@ export const productTemplateSchema = z
       .refine((fields) => new Set(fields.map((f) => f.name)).size === fields.length, 'custom field names must be unique'),
     escrowKeys: z.boolean().default(false),
     selfApproval: z.boolean().default(false),
+    expiryNoticeDays: z
+      .array(z.number().int().min(1).max(3650))
+      .min(1)
+      .max(10)
+      .refine((days) => new Set(days).size === days.length, 'expiry notice days must be unique')
+      .optional()
+      .describe('days before notAfter at which certificate.expiring is sent; default: the deployment\'s CERTGATE_EXPIRY_NOTICE_DAYS'),
   })
   .superRefine((t, ctx) => {
     if (t.defaultValidityDays > t.maxValidityDays) {

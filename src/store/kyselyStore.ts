@@ -96,7 +96,8 @@ export class KyselyStore extends StoreBase implements Store {
     }
   }
 
-  async write<R>(statement: Compilable<R>): Promise<R | undefined> {
+  async write<R>(statement: Compilable<R>, entryOf?: (row: R | undefined) => AuditEntryInput | null): Promise<R | undefined> {
+    if (entryOf) return this.writer.one(statement, entryOf);
     return (await this.db.executeQuery(statement.compile())).rows[0];
   }
 

@@ -80,8 +80,8 @@ export class SqliteStore extends StoreBase implements Store {
     return this.writes.submit(() => this.hot.recordIssuance(requestId, certificate, note, audit, now));
   }
 
-  write<R>(statement: Compilable<R>): Promise<R | undefined> {
-    return this.audited.one(statement, () => null);
+  write<R>(statement: Compilable<R>, entryOf: (row: R | undefined) => AuditEntryInput | null = () => null): Promise<R | undefined> {
+    return this.audited.one(statement, entryOf);
   }
 
   async close(): Promise<void> {

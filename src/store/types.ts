@@ -260,9 +260,10 @@ export interface Store {
   readonly db: Kysely<Database>;
   /**
    * Runs one write statement of a protocol's own tables and returns its first RETURNING row.
-   * Group-committed with the other writes of the moment on the embedded database.
+   * Group-committed with the other writes of the moment on the embedded database. `entryOf`: the
+   * audit entry recording what the statement changed (null: nothing), committed with it.
    */
-  write<R>(statement: Compilable<R>): Promise<R | undefined>;
+  write<R>(statement: Compilable<R>, entryOf?: (row: R | undefined) => AuditEntryInput | null): Promise<R | undefined>;
   readonly cas: CaStore;
   readonly products: ProductStore;
   readonly requests: RequestStore;

@@ -44,6 +44,8 @@ export interface ProductTemplate {
   escrowKeys: boolean;
   /** Lets the requester approve its own request (four eyes relaxed); off, an approver is never the requester. */
   selfApproval?: boolean;
+  /** Days before notAfter at which `certificate.expiring` is sent (webhooks); absent: the deployment's. */
+  expiryNoticeDays?: number[];
 }
 
 export type CustomFieldType = 'string' | 'number' | 'boolean';

@@ -1,0 +1,63 @@
+// A subscriber's endpoint on 127.0.0.1: records every delivery with its headers and raw body,
+// verifies the signature with the standardwebhooks library (as a subscriber would), and answers
+// with the status the test sets (503 to play a receiver that is down).
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Webhook } from 'standardwebhooks';
+
+export interface ReceivedDelivery {
+  id: string;
+  timestamp: string;
+  body: string;
+  payload: { type: string; timestamp: string; data: Record<string, unknown> };
+  /** Whether the signature verified under the secret the test gave (setSecret). */
+  verified: boolean;
+  /** What this receiver answered. */
+  answered: number;
+}
+
+export interface WebhookReceiver {
+  url: string;
+  received: ReceivedDelivery[];
+  /** Deliveries answered 2xx. */
+  accepted(): ReceivedDelivery[];
+  setSecret(secret: string): void;
+  /** What to answer from now on. */
+  answer(status: number): void;
+  stop(): Promise<void>;
+}
+
+export async function startWebhookReceiver(path = '/hook'): Promise<WebhookReceiver> {
+  let secret: string | undefined;
+  let status = 200;
+  const received: ReceivedDelivery[] = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      const headers = { 'webhook-id': String(req.headers['webhook-id']), 'webhook-timestamp': String(req.headers['webhook-timestamp']), 'webhook-signature': String(req.headers['webhook-signature']) };
+      let verified = false;
+      try {
+        if (secret) {
+          new Webhook(secret).verify(body, headers);
+          verified = true;
+        }
+      } catch {
+        verified = false;
+      }
+      received.push({ id: headers['webhook-id'], timestamp: headers['webhook-timestamp'], body, payload: JSON.parse(body) as ReceivedDelivery['payload'], verified, answered: status });
+      res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'down for maintenance');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}${path}`,
+    received,
+    accepted: () => received.filter((r) => r.answered < 300),
+    setSecret: (s) => void (secret = s),
+    answer: (s) => void (status = s),
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
