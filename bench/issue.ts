@@ -1,6 +1,7 @@
-// npm run bench -- issue [--count N]
+// npm run bench -- issue [--count N] [--ops-count N] [--rounds R] [--only ops]
 // (a) straight through queue and worker, per queue back-end, against raw native P-256 signing;
-// (b) over HTTP with autocannon, certgate (embedded default) against `cfssl serve`, same CSRs.
+// (b) over HTTP with autocannon, certgate (embedded default) against `cfssl serve`, same CSRs;
+// (c) over HTTP, what metrics and webhooks cost, each on and off (bench/operatorCost.ts).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -9,8 +10,8 @@ import { join } from 'node:path';
 import { loadConfig } from '../src/config.js';
 import { initialize } from '../src/init.js';
 import { openRuntime } from '../src/runtime.js';
+import { benchOperatorCost } from './operatorCost.js';
 import { argValue, emit, freePort, load, makeP256Csrs, percentile, round, waitForHttp } from './lib.js';
-import { benchWebhooksOnOff } from './webhooks.js';
 
 const root = join(import.meta.dirname, '..');
 
@@ -107,6 +108,9 @@ async function httpScenario(csrs: string[]): Promise<void> {
 }
 
 export async function benchIssue(args: string[]): Promise<void> {
+  const opsCount = argValue(args, 'ops-count', 4000);
+  const rounds = argValue(args, 'rounds', 3);
+  if (args.includes('--only') && args[args.indexOf('--only') + 1] === 'ops') return benchOperatorCost(timedP256Csrs(opsCount), rounds);
   const count = argValue(args, 'count', 20_000);
   const csrs = timedP256Csrs(count);
   const baseline = rawSignRate();
@@ -115,7 +119,7 @@ export async function benchIssue(args: string[]): Promise<void> {
   if (process.env.REDIS_URL) await queueScenario(csrs, process.env.REDIS_URL, baseline);
   else emit({ scenario: 'issue', path: 'queue+worker', queue: 'bullmq', skipped: 'set REDIS_URL to a running redis-server (bench/run.ts starts one when installed)' });
   await httpScenario(csrs);
-  await benchWebhooksOnOff(csrs.slice(0, argValue(args, 'webhook-count', 5_000)));
+  await benchOperatorCost(csrs.slice(0, opsCount), rounds);
 }
 
 function timedP256Csrs(count: number): string[] {
