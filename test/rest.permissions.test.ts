@@ -324,6 +324,13 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip).slice(0, 1))('REST permiss
     { op: 'GET /products', visible: (k) => covers(k, onCa('read')) && k.binding !== 'sibling', call: async (t) => ((await env.api('GET', '/v1/products', t)).json.products as { id: string }[]).some((p) => p.id === escrowProduct) },
     { op: 'GET /certificates', visible: (k) => covers(k, onCa('read')) && k.binding !== 'sibling' && k.scope !== 'own', call: async (t, fx) => ((await env.api('GET', '/v1/certificates?pageSize=100', t)).json.certificates as { id: string }[]).some((c) => c.id === fx.certId) },
     { op: 'GET /certificates (imported)', visible: (k) => covers(k, onAll('read')) && k.scope !== 'own', call: async (t, fx) => ((await env.api('GET', '/v1/certificates?source=imported&pageSize=100', t)).json.certificates as { id: string }[]).some((c) => c.id === fx.importedId) },
+    // The report counts what the certificate list shows: it sees others' certificates of the product exactly
+    // when its count for the product is the whole deployment's.
+    { op: 'GET /reports/inventory', visible: (k) => covers(k, onCa('read')) && k.binding !== 'sibling' && k.scope !== 'own', call: async (t) => {
+      const countOf = (json: { by_product?: { product_id: string | null; count: number }[] }): number => json.by_product?.find((p) => p.product_id === escrowProduct)?.count ?? 0;
+      const all = countOf((await admin('GET', '/v1/reports/inventory')).json);
+      return all > 0 && countOf((await env.api('GET', '/v1/reports/inventory', t)).json) === all;
+    } },
     { op: 'GET /requests', visible: (k) => covers(k, { on: 'ca', actions: ['read'], or: ['approve'] }) && k.binding !== 'sibling' && k.scope !== 'own', call: async (t, fx) => ((await env.api('GET', `/v1/requests?status=pending_approval&pageSize=100`, t)).json.requests as { id: string }[]).some((r) => r.id === fx.requestId) },
   ];
 
@@ -375,8 +382,9 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip).slice(0, 1))('REST permiss
         .map((m) => `${m.toUpperCase()} ${path.replace(/^\/v1/, '')}`),
     );
     const inMatrix = new Set([...ROUTES.map((r) => r.op.replace(/ \(.*\)$/, '')), ...LISTS.map((l) => l.op.replace(/ \(.*\)$/, ''))]);
-    // Open to anyone by design: the token exchange takes a secret; the document is public.
-    const open = new Set(['POST /auth/token', 'GET /openapi']);
+    // Open to anyone by design: the token exchange takes a secret; the document and the health probes are public;
+    // /metrics takes its own token (CERTGATE_METRICS_TOKEN), not a credential's (metrics.test.ts).
+    const open = new Set(['POST /auth/token', 'GET /openapi', 'GET /healthz', 'GET /readyz', 'GET /metrics']);
     expect(ops.filter((op) => !inMatrix.has(op) && !open.has(op))).toEqual([]);
   });
 });
