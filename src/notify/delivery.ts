@@ -43,7 +43,7 @@ export async function deliver(target: string, headers: Record<string, string>, b
       url,
       {
         method: 'POST',
-        lookup: pinnedLookup(address) as never,
+        agent: agentFor(url, address),
         headers: { 'content-type': 'application/json', 'user-agent': 'certgate-webhooks', 'content-length': String(Buffer.byteLength(body)), ...headers },
         timeout: timeoutMs,
       },
@@ -69,3 +69,27 @@ export async function deliver(target: string, headers: Record<string, string>, b
 }
 
 const status = (code: number | undefined): number | null => code ?? null;
+
+/**
+ * Kept-alive connections per receiver and checked address: a receiver usually takes many
+ * deliveries in a row, and a new TCP (and TLS) connection for each costs both ends more than the
+ * request. Keyed by the address too, so a connection is only reused for the address just checked.
+ */
+const agents = new Map<string, http.Agent>();
+const AGENTS_MAX = 256;
+
+function agentFor(url: URL, address: string): http.Agent {
+  const key = `${url.protocol}//${url.host}|${address}`;
+  let agent = agents.get(key);
+  if (!agent) {
+    if (agents.size >= AGENTS_MAX) {
+      const [oldestKey, oldest] = agents.entries().next().value as [string, http.Agent];
+      oldest.destroy();
+      agents.delete(oldestKey);
+    }
+    const options = { keepAlive: true, maxSockets: 16, lookup: pinnedLookup(address) as never };
+    agent = url.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
+    agents.set(key, agent);
+  }
+  return agent;
+}
