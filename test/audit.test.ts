@@ -276,8 +276,13 @@ for (const d of deployments) {
         // A certificate the gateway issues to itself (its HTTPS certificate), through the core's signer.
         await ensureTlsCertificate(rt);
 
+        // A webhook subscription made and removed: recorded without its signing secret.
+        const hook = await rt.core.webhooks.create({ url: 'https://hooks.example.com/audit', events: ['certificate.issued'], productIds: null }, 'cli', CLI_CONTEXT);
+        await rt.core.webhooks.remove(hook.subscription.id, CLI_CONTEXT);
+
         const { entries } = await rt.store.audit.list({}, { limit: 1000, offset: 0 });
         const actions = new Set(entries.map((e) => e.action));
+        expect(JSON.stringify(entries)).not.toContain(hook.secret.slice('whsec_'.length));
         // Written and checked elsewhere: ACME's account events (acme.rfc.test.ts), rate-limit refusals and
         // SCEP challenge minting (limits.test.ts), master-key rotation (masterKeyRotate.test.ts); the trail's own
         // maintenance has tests of its own below.
