@@ -14,6 +14,8 @@ export interface ReceivedDelivery {
   verified: boolean;
   /** What this receiver answered. */
   answered: number;
+  /** Who sent it, when the test asked (see startWebhookReceiver's `identify`). */
+  from?: string;
 }
 
 export interface WebhookReceiver {
@@ -27,12 +29,17 @@ export interface WebhookReceiver {
   stop(): Promise<void>;
 }
 
-export async function startWebhookReceiver(path = '/hook'): Promise<WebhookReceiver> {
+/**
+ * `identify` names the sender of a request from its source port, asked while the connection is
+ * open (a test that runs several sender processes tells them apart).
+ */
+export async function startWebhookReceiver(path = '/hook', identify?: (remotePort: number, localPort: number) => string | undefined): Promise<WebhookReceiver> {
   let secret: string | undefined;
   let status = 200;
   const received: ReceivedDelivery[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
+    const from = identify?.(req.socket.remotePort ?? 0, req.socket.localPort ?? 0);
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
@@ -46,7 +53,7 @@ export async function startWebhookReceiver(path = '/hook'): Promise<WebhookRecei
       } catch {
         verified = false;
       }
-      received.push({ id: headers['webhook-id'], timestamp: headers['webhook-timestamp'], body, payload: JSON.parse(body) as ReceivedDelivery['payload'], verified, answered: status });
+      received.push({ id: headers['webhook-id'], timestamp: headers['webhook-timestamp'], body, payload: JSON.parse(body) as ReceivedDelivery['payload'], verified, answered: status, ...(from === undefined ? {} : { from }) });
       res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'down for maintenance');
     });
   });
