@@ -3,7 +3,8 @@
 // own). A subscriber whose endpoint is down for a while gets every event once it is back, each
 // signature verified with the standardwebhooks library; both workers scan for expiring
 // certificates every second, yet each certificate is told once for its threshold; a worker killed
-// hard while deliveries wait loses none of them: the other one delivers them all.
+// hard while deliveries wait (one of them in its hands) loses none of them: the other one
+// delivers them all.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
@@ -151,9 +152,13 @@ describe.skipIf(deploymentMissing({ backend: 'postgres', queue: 'bullmq' }))('we
         'every event of the first certificates was tried and refused, by both workers',
       );
 
-      // Deliveries are waiting for their retry: one worker dies without a chance to clean up.
+      // Deliveries are waiting for their retry, and one is in worker-1's hands (the receiver is
+      // slow to answer it): worker-1 dies without a chance to clean up.
       expect(receiver.accepted()).toEqual([]);
+      receiver.answer(503, 1500);
+      await until(() => receiver.inFlight().some((d) => d.from === 'worker-1'), 30_000, 'a delivery in flight from worker-1');
       const [, worker1] = started;
+      const heldByTheDead = receiver.inFlight().filter((d) => d.from === 'worker-1').map((d) => d.id);
       process.kill(-(worker1?.child.pid as number), 'SIGKILL');
       await exited(worker1 as Started);
       const afterKill = receiver.received.length;
@@ -174,7 +179,9 @@ describe.skipIf(deploymentMissing({ backend: 'postgres', queue: 'bullmq' }))('we
       await until(() => acceptedOf('certificate.expiring').some((d) => certOf(d) === late), 30_000, 'the late certificate told');
       await until(() => acceptedOf('certificate.issued').some((d) => certOf(d) === late), 30_000, 'the late certificate\'s issuance delivered');
 
-      // The remaining worker sent all that came after.
+      // What the dead worker had in its hands was taken over, and what came after sent, by the other.
+      expect(heldByTheDead.length).toBeGreaterThan(0);
+      for (const id of heldByTheDead) expect(receiver.accepted().filter((d) => d.id === id).map((d) => d.from)).toEqual(['worker-2']);
       expect(new Set(receiver.received.slice(afterKill).map((d) => d.from))).toEqual(new Set(['worker-2']));
       // Every delivery, refused or not, carries a signature the library verifies.
       expect(receiver.received.length).toBeGreaterThan(receiver.accepted().length);

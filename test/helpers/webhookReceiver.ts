@@ -24,8 +24,10 @@ export interface WebhookReceiver {
   /** Deliveries answered 2xx. */
   accepted(): ReceivedDelivery[];
   setSecret(secret: string): void;
-  /** What to answer from now on. */
-  answer(status: number): void;
+  /** What to answer from now on, and after how long (a slow receiver keeps deliveries in flight). */
+  answer(status: number, delayMs?: number): void;
+  /** Deliveries whose body arrived and whose answer has not been sent yet. */
+  inFlight(): ReceivedDelivery[];
   stop(): Promise<void>;
 }
 
@@ -36,7 +38,9 @@ export interface WebhookReceiver {
 export async function startWebhookReceiver(path = '/hook', identify?: (remotePort: number, localPort: number) => string | undefined): Promise<WebhookReceiver> {
   let secret: string | undefined;
   let status = 200;
+  let delayMs = 0;
   const received: ReceivedDelivery[] = [];
+  const unanswered = new Set<ReceivedDelivery>();
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     const from = identify?.(req.socket.remotePort ?? 0, req.socket.localPort ?? 0);
@@ -53,8 +57,13 @@ export async function startWebhookReceiver(path = '/hook', identify?: (remotePor
       } catch {
         verified = false;
       }
-      received.push({ id: headers['webhook-id'], timestamp: headers['webhook-timestamp'], body, payload: JSON.parse(body) as ReceivedDelivery['payload'], verified, answered: status, ...(from === undefined ? {} : { from }) });
-      res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'down for maintenance');
+      const delivery: ReceivedDelivery = { id: headers['webhook-id'], timestamp: headers['webhook-timestamp'], body, payload: JSON.parse(body) as ReceivedDelivery['payload'], verified, answered: status, ...(from === undefined ? {} : { from }) };
+      received.push(delivery);
+      unanswered.add(delivery);
+      setTimeout(() => {
+        unanswered.delete(delivery);
+        res.writeHead(delivery.answered, { 'content-type': 'text/plain' }).end(delivery.answered < 300 ? 'ok' : 'down for maintenance');
+      }, delayMs);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -64,7 +73,15 @@ export async function startWebhookReceiver(path = '/hook', identify?: (remotePor
     received,
     accepted: () => received.filter((r) => r.answered < 300),
     setSecret: (s) => void (secret = s),
-    answer: (s) => void (status = s),
-    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    answer: (s, delay = 0) => {
+      status = s;
+      delayMs = delay;
+    },
+    inFlight: () => [...unanswered],
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
