@@ -6,13 +6,14 @@
 //
 // Runs its own redis-server: it is killed and started again here.
 import { randomUUID } from 'node:crypto';
+import { createServer, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RedisOneTimeTokens } from '../src/core/oneTimeTokens.js';
 import { RedisRateCounter } from '../src/core/rateCounter.js';
 import { isDependencyDown } from '../src/core/unavailable.js';
 import { createBroadcast, type Broadcast } from '../src/queue/broadcast.js';
 import { BullmqQueue } from '../src/queue/bullmqQueue.js';
-import { reconnectDelay } from '../src/queue/redis.js';
+import { closeRedisClient, reconnectDelay, redisClient } from '../src/queue/redis.js';
 import { startRedis, type RunningRedis } from './harness/redis.js';
 import { freePort } from './helpers/net.js';
 import { until } from './helpers/until.js';
@@ -35,6 +36,30 @@ describe('reconnect delay', () => {
       const delay = reconnectDelay(retries);
       expect(delay).toBeGreaterThanOrEqual(Math.min(2 ** retries * 50, 2000));
       expect(delay).toBeLessThan(Math.min(2 ** retries * 50, 2000) + 200);
+    }
+  });
+});
+
+describe('closing a client while it connects', () => {
+  it('leaves no connection open (a short-lived command that closes at once can exit)', async () => {
+    // A listener that takes connections and answers nothing: what a client closed while its
+    // connection attempt is under way leaves behind is seen as a connection still open here.
+    const open = new Set<Socket>();
+    let accepted = 0;
+    const server = createServer((socket) => {
+      accepted++;
+      open.add(socket);
+      socket.on('close', () => open.delete(socket));
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as { port: number };
+      for (let i = 0; i < 5; i++) await closeRedisClient(redisClient(`redis://127.0.0.1:${port}`, 'test', () => undefined));
+      await until(() => accepted === 5 && open.size === 0, 5_000, 'every connection made was closed again');
+    } finally {
+      for (const socket of open) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 });

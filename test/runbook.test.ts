@@ -21,6 +21,7 @@ import { deploymentMissing, TEST_MASTER_KEY } from './helpers/gateway.js';
 import { restCall } from './helpers/http.js';
 import { freePort, isListening } from './helpers/net.js';
 import { makeCsr, opensslVerify, tempDir } from './helpers/openssl.js';
+import { processesIn } from './helpers/processes.js';
 import { exportedNames, readmeBlocks } from './helpers/readmeBlocks.js';
 
 const redisUrl = inject('redisUrl');
@@ -38,29 +39,6 @@ interface BlockRun {
   code: number | null;
   stdout: string;
   stderr: string;
-}
-
-interface Proc {
-  pid: number;
-  pgid: number;
-  cmdline: string;
-}
-
-/** Every process of these process groups (Linux /proc), zombies included: they are not gone yet. */
-function processesIn(pgids: number[]): Proc[] {
-  const found: Proc[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // After the command name, which may hold spaces and parentheses: state, ppid, pgrp.
-      const pgid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
-      if (pgids.includes(pgid)) found.push({ pid: Number(entry), pgid, cmdline: readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ') });
-    } catch {
-      // The process ended while being read.
-    }
-  }
-  return found;
 }
 
 describe.skipIf(missing)('the scaled-out runbook in the README, followed (PostgreSQL, Redis, serve --no-worker --processes 2, 2 workers)', () => {

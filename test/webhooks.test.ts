@@ -17,6 +17,7 @@ import { rekeyDeployment } from '../src/core/rekey.js';
 import { createSealing } from '../src/core/sealing.js';
 import { startServer, type RunningServer } from '../src/httpServer.js';
 import { webhookAddressPolicy, urlRefusal, resolveChecked } from '../src/notify/urlPolicy.js';
+import { Notifier } from '../src/notify/notifier.js';
 import { WebhookService } from '../src/notify/webhookService.js';
 import { openRuntime } from '../src/runtime.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
@@ -353,5 +354,82 @@ describe('webhook secrets and master-key rotation', () => {
     } finally {
       await rt.close();
     }
+  });
+});
+
+describe('a subscription made while a pass of the tail is under way', () => {
+  let gw: Gateway;
+  /** Runs once, inside the tail's next read of the trail's head or of its entries: what another process does at that moment. */
+  let meanwhile: { at: 'head' | 'after'; run: () => Promise<void> } | undefined;
+  let notifier: Notifier;
+  const api = (method: string, path: string, body?: unknown) => restCall(gw.baseUrl, gw.adminToken, method, path, body);
+  const subscribe = async (events: string[]) => {
+    const res = await api('POST', '/v1/webhooks', { url: 'http://127.0.0.1:9/hook', events });
+    expect(res.status, JSON.stringify(res.json)).toBe(201);
+    return res.json.id as string;
+  };
+  const issue = async () => {
+    const res = await api('POST', '/v1/certificates', { caId: gw.issuing.id, commonName: `race-${randomBytes(4).toString('hex')}.hooks.test`, keyAlgorithm: 'ECDSA-P256', validityDays: 60 });
+    expect(res.status, JSON.stringify(res.json)).toBe(201);
+    return (res.json.certificate as { id: string }).id;
+  };
+  const deliveriesOf = (subscription: string) =>
+    (gw.rt.store.db as unknown as Kysely<{ webhook_deliveries: { subscription_id: string; event_type: string } }>).selectFrom('webhook_deliveries').select('event_type').where('subscription_id', '=', subscription).execute();
+
+  beforeAll(async () => {
+    // The runtime's own tail waits ten minutes: only the test's notifier reads the trail.
+    gw = await startGateway({ overrides: { ...FAST, webhookPollMs: 600_000 } });
+    const store = gw.rt.store;
+    const before = async <T>(at: 'head' | 'after', read: () => Promise<T>): Promise<T> => {
+      const now = meanwhile?.at === at ? meanwhile : undefined;
+      if (now) meanwhile = undefined;
+      await now?.run();
+      return read();
+    };
+    const audit = Object.assign(Object.create(store.audit) as typeof store.audit, {
+      head: () => before('head', () => store.audit.head()),
+      after: (seq: number, limit: number) => before('after', () => store.audit.after(seq, limit)),
+    });
+    notifier = new Notifier({
+      store: Object.assign(Object.create(store) as typeof store, { audit }),
+      webhooks: gw.rt.core.webhooks,
+      policy: webhookAddressPolicy(true),
+      log: gw.rt.log,
+      now: Date.now,
+      expiryThresholdsDays: [30],
+      deliveryTimeoutMs: 1000,
+      sweepAfterMs: 60_000,
+    });
+    await notifier.tick(async () => undefined);
+  });
+  afterAll(() => gw?.close());
+
+  it('the first subscription hears of what happens once it exists, though nobody listened when the pass began', async () => {
+    let made = '';
+    meanwhile = {
+      at: 'head',
+      run: async () => {
+        made = await subscribe(['certificate.issued']);
+        await issue();
+      },
+    };
+    await notifier.tick(async () => undefined);
+    expect(meanwhile).toBeUndefined();
+    expect(await deliveriesOf(made)).toEqual([{ event_type: 'certificate.issued' }]);
+  });
+
+  it('a subscription to another event type hears of it, though the pass began without it', async () => {
+    const cert = await issue();
+    let made = '';
+    meanwhile = {
+      at: 'after',
+      run: async () => {
+        made = await subscribe(['certificate.revoked']);
+        expect((await api('POST', `/v1/certificates/${cert}/revoke`, { reason: 'superseded' })).status).toBe(200);
+      },
+    };
+    await notifier.tick(async () => undefined);
+    expect(meanwhile).toBeUndefined();
+    expect(await deliveriesOf(made)).toEqual([{ event_type: 'certificate.revoked' }]);
   });
 });

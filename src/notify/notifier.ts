@@ -60,9 +60,8 @@ export class Notifier {
   tick(enqueue: (deliveryId: string) => Promise<void>): Promise<void> {
     this.ticking ??= (async () => {
       try {
-        const subscriptions = (await this.db.selectFrom('webhook_subscriptions').selectAll().execute()).map(subscriptionFromRow);
-        await this.tailAudit(subscriptions);
-        await this.fanOut(subscriptions);
+        await this.tailAudit();
+        await this.fanOut();
         await this.queuePending(enqueue);
       } finally {
         this.ticking = undefined;
@@ -91,18 +90,33 @@ export class Notifier {
     );
   }
 
-  private async tailAudit(subscriptions: readonly WebhookSubscription[]): Promise<void> {
+  /**
+   * Who listens is read after what it is matched with (the head, a page of entries, a page of
+   * events): a subscription made after that read hears of nothing in it (it hears of what happens
+   * once it exists), and one made before is seen. Read the other way round, a subscription made
+   * in between missed events it should have had.
+   */
+  private subscriptions(): Promise<WebhookSubscription[]> {
+    return this.db
+      .selectFrom('webhook_subscriptions')
+      .selectAll()
+      .execute()
+      .then((rows) => rows.map(subscriptionFromRow));
+  }
+
+  private async tailAudit(): Promise<void> {
     let seq = await this.cursor();
-    if (seq === undefined || subscriptions.length === 0) {
+    const head = (await this.o.store.audit.head())?.seq ?? 0;
+    if (seq === undefined || (await this.subscriptions()).length === 0) {
       // Nobody listens (or this is the first pass): what happened until now is nobody's event.
-      await this.moveCursor((await this.o.store.audit.head())?.seq ?? 0);
+      await this.moveCursor(head);
       return;
     }
-    const wanted = new Set(subscriptions.flatMap((s) => s.events));
     const sources = { certificate: (id: string) => this.o.store.certificates.get(id), request: (id: string) => this.o.store.requests.get(id) };
     for (;;) {
       const entries = await this.o.store.audit.after(seq, TAIL_PAGE);
       if (entries.length === 0) return;
+      const wanted = new Set((await this.subscriptions()).flatMap((s) => s.events));
       const events = [];
       for (const entry of entries) {
         // Only entries some subscription wants cost a read of their subject.
@@ -124,10 +138,11 @@ export class Notifier {
     }
   }
 
-  private async fanOut(subscriptions: readonly WebhookSubscription[]): Promise<void> {
+  private async fanOut(): Promise<void> {
     for (;;) {
       const events = await this.db.selectFrom('webhook_events').selectAll().where('fanned_out', '=', 0).orderBy('occurred_at').limit(FAN_OUT_PAGE).execute();
       if (events.length === 0) return;
+      const subscriptions = await this.subscriptions();
       const now = this.o.now();
       const deliveries = events.flatMap((e) =>
         subscriptions

@@ -33,9 +33,20 @@ export function redisClient(url: string, role: string, onError: RedisErrorSink, 
   const client = createClient({ url, disableOfflineQueue: true, socket: { reconnectStrategy: reconnectDelay } });
   if (options.connect === false) return client;
   client.on('error', (err: Error) => onError(`Redis ${role} connection`, err));
+  connecting.add(client);
+  client.on('reconnecting', () => connecting.add(client));
+  client.on('connect', () => connecting.delete(client));
+  client.on('error', () => connecting.delete(client));
   client.connect().catch(() => undefined); // every failed attempt was emitted as 'error'
   return client;
 }
+
+/**
+ * Clients whose socket is being opened. node-redis 5.12 drops a client destroyed then as closed
+ * but still completes that connection and keeps its socket, out of reach (it kept a short-lived
+ * command, a second `certgate init`, from exiting), so closeRedisClient lets the attempt end first.
+ */
+const connecting = new WeakSet<RedisClient>();
 
 /**
  * Lets the replies still due arrive (for up to CLOSE_GRACE_MS), then drops the connection. A
@@ -44,6 +55,14 @@ export function redisClient(url: string, role: string, onError: RedisErrorSink, 
  */
 export async function closeRedisClient(client: RedisClient): Promise<void> {
   if (!client.isOpen) return;
+  if (connecting.has(client)) {
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, CLOSE_GRACE_MS);
+      client.once('connect', resolve).once('error', resolve);
+    });
+    clearTimeout(timer);
+  }
   if (client.isReady) {
     // Replies come in order: once this PING is answered, so is everything sent before it. (Not
     // client.close(), which waits for them without a limit, and after which destroy() no longer

@@ -14,6 +14,8 @@ export interface ReceivedDelivery {
   verified: boolean;
   /** What this receiver answered. */
   answered: number;
+  /** Who sent it, when the test asked (see startWebhookReceiver's `identify`). */
+  from?: string;
 }
 
 export interface WebhookReceiver {
@@ -22,17 +24,26 @@ export interface WebhookReceiver {
   /** Deliveries answered 2xx. */
   accepted(): ReceivedDelivery[];
   setSecret(secret: string): void;
-  /** What to answer from now on. */
-  answer(status: number): void;
+  /** What to answer from now on, and after how long (a slow receiver keeps deliveries in flight). */
+  answer(status: number, delayMs?: number): void;
+  /** Deliveries whose body arrived and whose answer has not been sent yet. */
+  inFlight(): ReceivedDelivery[];
   stop(): Promise<void>;
 }
 
-export async function startWebhookReceiver(path = '/hook'): Promise<WebhookReceiver> {
+/**
+ * `identify` names the sender of a request from its source port, asked while the connection is
+ * open (a test that runs several sender processes tells them apart).
+ */
+export async function startWebhookReceiver(path = '/hook', identify?: (remotePort: number, localPort: number) => string | undefined): Promise<WebhookReceiver> {
   let secret: string | undefined;
   let status = 200;
+  let delayMs = 0;
   const received: ReceivedDelivery[] = [];
+  const unanswered = new Set<ReceivedDelivery>();
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
+    const from = identify?.(req.socket.remotePort ?? 0, req.socket.localPort ?? 0);
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
@@ -46,8 +57,13 @@ export async function startWebhookReceiver(path = '/hook'): Promise<WebhookRecei
       } catch {
         verified = false;
       }
-      received.push({ id: headers['webhook-id'], timestamp: headers['webhook-timestamp'], body, payload: JSON.parse(body) as ReceivedDelivery['payload'], verified, answered: status });
-      res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'down for maintenance');
+      const delivery: ReceivedDelivery = { id: headers['webhook-id'], timestamp: headers['webhook-timestamp'], body, payload: JSON.parse(body) as ReceivedDelivery['payload'], verified, answered: status, ...(from === undefined ? {} : { from }) };
+      received.push(delivery);
+      unanswered.add(delivery);
+      setTimeout(() => {
+        unanswered.delete(delivery);
+        res.writeHead(delivery.answered, { 'content-type': 'text/plain' }).end(delivery.answered < 300 ? 'ok' : 'down for maintenance');
+      }, delayMs);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -57,7 +73,15 @@ export async function startWebhookReceiver(path = '/hook'): Promise<WebhookRecei
     received,
     accepted: () => received.filter((r) => r.answered < 300),
     setSecret: (s) => void (secret = s),
-    answer: (s) => void (status = s),
-    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    answer: (s, delay = 0) => {
+      status = s;
+      delayMs = delay;
+    },
+    inFlight: () => [...unanswered],
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
