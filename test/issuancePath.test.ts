@@ -49,7 +49,12 @@ async function measure<I, O>(issuance: Issuance<I, O>): Promise<string[]> {
     return files;
   };
   await once('warm.path.test', false);
-  return once('counted.path.test', true);
+  // A background timer (the CRL watcher, the metrics publisher, the webhook tail) that fires inside
+  // one window crosses its files there too; one that fires in both windows in turn is rare, so the
+  // path is what both issuances crossed.
+  const first = await once('counted.path.test', true);
+  const second = new Set(await once('counted-again.path.test', true));
+  return first.filter((file) => second.has(file));
 }
 
 describe('files one issuance crosses', () => {
