@@ -243,43 +243,46 @@ export class Notifier {
   /** The job that makes one delivery attempt; a failed one throws, and the queue retries it with backoff. */
   readonly handler: JobHandler = {
     process: async (deliveryId) => {
-      const delivery = await this.db.selectFrom('webhook_deliveries').selectAll().where('id', '=', deliveryId).executeTakeFirst();
-      if (!delivery || delivery.status !== 'pending') return;
-      const [subscription, event] = await Promise.all([
-        this.db.selectFrom('webhook_subscriptions').selectAll().where('id', '=', delivery.subscription_id).executeTakeFirst(),
-        this.db.selectFrom('webhook_events').selectAll().where('id', '=', delivery.event_id).executeTakeFirst(),
-      ]);
-      if (!subscription || !event) return; // removed since: nothing to deliver
-      const secret = this.o.webhooks.signingSecret(subscription);
-      if (secret === null) throw new Error(`the signing secret of webhook ${subscription.id} does not open under this master key`);
-      const body = JSON.stringify({ type: event.type, timestamp: new Date(Number(event.occurred_at)).toISOString(), data: JSON.parse(event.data) as unknown });
-      const counted = await this.o.store.write(
-        this.db
-          .updateTable('webhook_deliveries')
-          .set({ attempts: sql`attempts + 1`, updated_at: this.o.now() })
-          .where('id', '=', deliveryId)
-          .returning('attempts'),
-      );
-      const result = await deliver(subscription.url, signedHeaders(secret, event.id, new Date(), body), body, this.o.policy, this.o.deliveryTimeoutMs);
+      // One read for what an attempt needs; a delivery whose subscription or event is gone has nothing to send.
+      const job = await this.db
+        .selectFrom('webhook_deliveries as d')
+        .innerJoin('webhook_subscriptions as s', 's.id', 'd.subscription_id')
+        .innerJoin('webhook_events as e', 'e.id', 'd.event_id')
+        .select(['d.status', 'd.attempts', 's.id as subscriptionId', 's.url', 's.secret', 'e.id as eventId', 'e.type', 'e.occurred_at', 'e.data'])
+        .where('d.id', '=', deliveryId)
+        .executeTakeFirst();
+      if (!job || job.status !== 'pending') return;
+      const secret = this.o.webhooks.signingSecret({ id: job.subscriptionId, secret: job.secret });
+      if (secret === null) throw new Error(`the signing secret of webhook ${job.subscriptionId} does not open under this master key`);
+      const body = JSON.stringify({ type: job.type, timestamp: new Date(Number(job.occurred_at)).toISOString(), data: JSON.parse(job.data) as unknown });
+      const result = await deliver(job.url, signedHeaders(secret, job.eventId, new Date(), body), body, this.o.policy, this.o.deliveryTimeoutMs);
       const ok = result.error === null;
+      const now = this.o.now();
+      // The attempt is counted after it, with its outcome: while it runs, the queue holds the job's
+      // id, so a pass that sees the delivery still new cannot queue it a second time.
       await Promise.all([
         this.o.store.write(
           this.db.insertInto('webhook_attempts').values({
-            id: newId(this.o.now()),
+            id: newId(now),
             delivery_id: deliveryId,
-            subscription_id: subscription.id,
-            event_id: event.id,
-            event_type: event.type,
-            attempt: counted?.attempts ?? 1,
+            subscription_id: job.subscriptionId,
+            event_id: job.eventId,
+            event_type: job.type,
+            attempt: job.attempts + 1,
             status_code: result.statusCode,
             error: result.error,
             duration_ms: result.durationMs,
-            at: this.o.now(),
+            at: now,
           }),
         ),
-        ok ? this.o.store.write(this.db.updateTable('webhook_deliveries').set({ status: 'delivered', updated_at: this.o.now() }).where('id', '=', deliveryId)) : undefined,
+        this.o.store.write(
+          this.db
+            .updateTable('webhook_deliveries')
+            .set({ attempts: sql`attempts + 1`, updated_at: now, ...(ok ? { status: 'delivered' } : {}) })
+            .where('id', '=', deliveryId),
+        ),
       ]);
-      if (!ok) throw new Error(`webhook ${subscription.id}: ${result.error}`);
+      if (!ok) throw new Error(`webhook ${job.subscriptionId}: ${result.error}`);
     },
     onExhausted: async (deliveryId, error) => {
       this.o.log.warn({ delivery: deliveryId, err: error.message }, 'webhook delivery failed on every attempt');
