@@ -1,5 +1,5 @@
 // The facts one process counts (metrics/types.ts), as Prometheus counters and a histogram in a
-// registry of this process. Aggregation across processes happens at scrape time (aggregate.ts).
+// registry of this process. Aggregation across processes happens at scrape time (host.ts).
 import { Counter, Histogram, Registry } from 'prom-client';
 import type { Metrics, RequestOutcome } from './types.js';
 
