@@ -65,6 +65,12 @@ export async function findCa(rt: Runtime, idOrName: string) {
   return ca;
 }
 
+export async function findProduct(rt: Runtime, idOrName: string) {
+  const product = (await rt.store.products.get(idOrName)) ?? (await rt.store.products.getByName(idOrName));
+  if (!product) throw new AppError('not_found', `no product with id or name "${idOrName}"`);
+  return product;
+}
+
 export const jsonOption = (): Option => new Option('--json', 'machine-readable output');
 export const collect = (v: string, prev: string[]): string[] => [...prev, v];
 export const intArg =

@@ -6,7 +6,7 @@ import { AppError } from '../core/errors.js';
 import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from '../notify/events.js';
 import { attemptJson, webhookJson } from '../notify/types.js';
 import type { Runtime } from '../runtime.js';
-import { CLI_CONTEXT, collect, intArg, jsonOption, print, table, type CliKit } from './kit.js';
+import { CLI_CONTEXT, collect, findProduct, intArg, jsonOption, print, table, type CliKit } from './kit.js';
 
 const eventArg = (v: string, prev: WebhookEventType[]): WebhookEventType[] => {
   const events = v.split(',').map((e) => e.trim()).filter(Boolean);
@@ -14,15 +14,9 @@ const eventArg = (v: string, prev: WebhookEventType[]): WebhookEventType[] => {
   return [...prev, ...(events as WebhookEventType[])];
 };
 
-
 async function productIdsOf(rt: Runtime, given: string[]): Promise<string[] | null> {
   if (given.length === 0) return null;
-  const products = await rt.store.products.list();
-  return given.map((g) => {
-    const p = products.find((x) => x.id === g || x.name === g);
-    if (!p) throw new AppError('not_found', `no product with id or name "${g}"`);
-    return p.id;
-  });
+  return Promise.all(given.map(async (g) => (await findProduct(rt, g)).id));
 }
 
 export function registerWebhookCommands(program: Command, withRuntime: CliKit['withRuntime']): void {
