@@ -15,7 +15,7 @@ import { CredentialVerifier, type AuthRefusal, type AuthResult } from './credent
 import { LoginThrottle, RefusalAudit, type LoginThrottleSettings } from './loginThrottle.js';
 import { SecretBox } from './envelope.js';
 import type { SecretStorage } from './secrets.js';
-import type { Metrics } from '../metrics/types.js';
+import { NO_METRICS, type Metrics } from '../metrics/types.js';
 import { TokenIssuer } from './tokens.js';
 
 export type { AuthContext, PresentedCredential, RefusalReason } from './credentialKinds.js';
@@ -74,7 +74,7 @@ export class CredentialService {
       now,
       throttle: limits ? new LoginThrottle(limits.counter, limits.throttle) : null,
       refusals: this.refusals,
-      ...(options.metrics ? { metrics: options.metrics } : {}),
+      metrics: options.metrics ?? NO_METRICS,
     });
     this.lifecycle = new CredentialLifecycle(store, this.kinds, cache, box, now);
   }

@@ -60,7 +60,8 @@ export interface VerifierParts {
   /** Without them (a bare service in a test), failed logins are not throttled and every refusal is written. */
   throttle: LoginThrottle | null;
   refusals: RefusalAudit | null;
-  metrics?: Metrics;
+  /** Counts refusals and throttled logins (NO_METRICS: not counted). */
+  metrics: Metrics;
 }
 
 export class CredentialVerifier {
@@ -83,7 +84,7 @@ export class CredentialVerifier {
     if (gate.throttled) {
       // Before the secret is looked at: past the limit, the right one is refused too.
       await this.refuse(kind.type, claimed(), context, 'throttled', undefined, { by: gate.by });
-      this.parts.metrics?.rateLimited(context.protocol, 'login');
+      this.parts.metrics.rateLimited(context.protocol, 'login');
       throw rateLimited(MESSAGES.throttled, gate.retryAfterSeconds);
     }
     const found = await kind.resolve(presented, this.lookupFor(kind), context);
@@ -112,7 +113,7 @@ export class CredentialVerifier {
    * presented (an id, never the secret).
    */
   async recordRefusal(context: AuthContext, claimed: string, reason: string, presented: string, actor = 'unknown', extra: Record<string, unknown> = {}): Promise<void> {
-    this.parts.metrics?.authFailure(context.protocol, reason);
+    this.parts.metrics.authFailure(context.protocol, reason);
     const entry: AuditEntryInput = {
       actor,
       protocol: context.protocol,
@@ -134,7 +135,7 @@ export class CredentialVerifier {
   async throttleCheck(context: AuthContext): Promise<void> {
     const gate = this.parts.throttle ? await this.parts.throttle.check(context.sourceIp, null) : ({ throttled: false } as const);
     if (gate.throttled) {
-      this.parts.metrics?.rateLimited(context.protocol, 'login');
+      this.parts.metrics.rateLimited(context.protocol, 'login');
       throw rateLimited(MESSAGES.throttled, gate.retryAfterSeconds);
     }
   }
