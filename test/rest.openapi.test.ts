@@ -16,6 +16,7 @@ import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { checkedApi, OpenApiCheck } from './helpers/openapiCheck.js';
 import { makeCsr, openssl } from './helpers/openssl.js';
 import { REST_DEPLOYMENTS, startRestEnv, type ApiAnswer, type RestEnv } from './helpers/restEnv.js';
+import { NOWHERE } from './helpers/webhookReceiver.js';
 
 type Call = (method: string, path: string, token: string | null, body?: unknown, headers?: Record<string, string>) => Promise<ApiAnswer>;
 
@@ -349,7 +350,7 @@ const EXERCISES: Record<string, Exercise> = {
   },
 
   'POST /v1/webhooks': async ({ call, admin }) => {
-    const res = await call('POST', '/v1/webhooks', admin, { url: 'https://hooks.example.com/certgate', events: ['certificate.issued'] });
+    const res = await call('POST', '/v1/webhooks', admin, { url: `${NOWHERE}/certgate`, events: ['certificate.issued'] });
     ok(res, 201);
     expect(res.json.secret).toMatch(/^whsec_/);
     expect((await call('POST', '/v1/webhooks', admin, { url: 'ftp://hooks.example.com/', events: ['certificate.issued'] })).status).toBe(400);
@@ -358,18 +359,18 @@ const EXERCISES: Record<string, Exercise> = {
   'GET /v1/webhooks': async ({ call, admin }) => ok(await call('GET', '/v1/webhooks', admin)),
 
   'GET /v1/webhooks/{id}': async ({ call, admin }) => {
-    const made = await call('POST', '/v1/webhooks', admin, { url: 'https://hooks.example.com/one', events: ['certificate.revoked'] });
+    const made = await call('POST', '/v1/webhooks', admin, { url: `${NOWHERE}/one`, events: ['certificate.revoked'] });
     ok(await call('GET', `/v1/webhooks/${made.json.id as string}`, admin));
     expect((await call('GET', `/v1/webhooks/${randomUUID()}`, admin)).status).toBe(404);
   },
 
   'GET /v1/webhooks/{id}/deliveries': async ({ call, admin }) => {
-    const made = await call('POST', '/v1/webhooks', admin, { url: 'https://hooks.example.com/log', events: ['certificate.revoked'] });
+    const made = await call('POST', '/v1/webhooks', admin, { url: `${NOWHERE}/log`, events: ['certificate.revoked'] });
     ok(await call('GET', `/v1/webhooks/${made.json.id as string}/deliveries`, admin));
   },
 
   'DELETE /v1/webhooks/{id}': async ({ call, admin }) => {
-    const made = await call('POST', '/v1/webhooks', admin, { url: 'https://hooks.example.com/gone', events: ['dcv.failed'] });
+    const made = await call('POST', '/v1/webhooks', admin, { url: `${NOWHERE}/gone`, events: ['dcv.failed'] });
     ok(await call('DELETE', `/v1/webhooks/${made.json.id as string}`, admin));
     expect((await call('DELETE', `/v1/webhooks/${made.json.id as string}`, admin)).status).toBe(404);
   },
@@ -420,7 +421,7 @@ describe.skipIf(!d || d.skip)('the OpenAPI document at /v1/openapi', () => {
   let tools: Tools;
 
   beforeAll(async () => {
-    env = await startRestEnv(d as (typeof REST_DEPLOYMENTS)[number]);
+    env = await startRestEnv(d as (typeof REST_DEPLOYMENTS)[number], { webhookAllowPrivate: true });
     check = await OpenApiCheck.load(env.base);
     tools = { env, call: checkedApi(check, env.api), admin: env.adminToken, f: new Fixtures(() => tools) };
   });

@@ -21,6 +21,7 @@ import { buildCsr } from '../src/pki/csrBuilder.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { makeCsr, openssl } from './helpers/openssl.js';
 import { REST_DEPLOYMENTS, startRestEnv, type ApiAnswer, type RestEnv } from './helpers/restEnv.js';
+import { NOWHERE } from './helpers/webhookReceiver.js';
 
 type Scope = 'own' | 'other' | 'all';
 /** What a route needs: actions on the target's CA, actions on every CA (imported certificates belong to none), admin, or any credential. */
@@ -109,7 +110,7 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip).slice(0, 1))('REST permiss
   let foreign: { certPath: string; keyPath: string };
 
   beforeAll(async () => {
-    env = await startRestEnv(d, { rateLimitPerMinute: 0, issueRateLimitPerMinute: 0 });
+    env = await startRestEnv(d, { rateLimitPerMinute: 0, issueRateLimitPerMinute: 0, webhookAllowPrivate: true });
     const rt = env.server.rt;
     ownCa = env.issuingId;
     otherCa = (await createCa(rt.store, { name: 'other-issuing', subject: 'CN=Other Issuing CA', keyAlgorithm: 'ec-p256', validityDays: 30, parentId: env.rootId }, rt.secrets, CLI_CONTEXT)).id;
@@ -223,7 +224,7 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip).slice(0, 1))('REST permiss
     }
     if (uses.foreignLeaf) fx.foreignLeaf = foreignLeaf();
     if (uses.webhookId) {
-      const made = await admin('POST', '/v1/webhooks', { url: 'https://hooks.example.com/matrix', events: ['certificate.issued'], products: [escrowProduct] });
+      const made = await admin('POST', '/v1/webhooks', { url: `${NOWHERE}/matrix`, events: ['certificate.issued'], products: [escrowProduct] });
       expect(made.status, made.text).toBe(201);
       fx.webhookId = made.json.id as string;
     }
@@ -310,7 +311,7 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip).slice(0, 1))('REST permiss
     { op: 'POST /scep/challenges', ok: 201, need: onCa('issue'), kind: 'product', call: (t) => env.api('POST', '/v1/scep/challenges', t, { productId: escrowProduct }) },
     { op: 'GET /audit/verify', ok: 200, need: 'admin', kind: 'none', call: (t) => env.api('GET', '/v1/audit/verify', t) },
     // A subscription tells what happens under its products: read on their CA, for products the key is bound to.
-    { op: 'POST /webhooks', ok: 201, need: onCa('read'), kind: 'product', call: (t) => env.api('POST', '/v1/webhooks', t, { url: 'https://hooks.example.com/mine', events: ['certificate.issued'], products: [escrowProduct] }) },
+    { op: 'POST /webhooks', ok: 201, need: onCa('read'), kind: 'product', call: (t) => env.api('POST', '/v1/webhooks', t, { url: `${NOWHERE}/mine`, events: ['certificate.issued'], products: [escrowProduct] }) },
     { op: 'GET /webhooks', ok: 200, need: 'any', kind: 'none', call: (t) => env.api('GET', '/v1/webhooks', t) },
     // Another's subscription: only an admin sees or removes it (its maker does too: webhooks.test.ts).
     { op: 'GET /webhooks/{id}', ok: 200, need: 'admin', kind: 'none', uses: { webhookId: true }, call: (t, fx) => env.api('GET', `/v1/webhooks/${fx.webhookId}`, t) },

@@ -5,6 +5,13 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 
+/**
+ * Where subscriptions point that no test means to receive: loopback, a port nobody listens on
+ * (discard), so a delivery an issuance triggers fails here and goes nowhere else. The gateway
+ * must allow private addresses (webhookAllowPrivate) to accept it.
+ */
+export const NOWHERE = 'http://127.0.0.1:9';
+
 export interface ReceivedDelivery {
   id: string;
   timestamp: string;
