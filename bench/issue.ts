@@ -11,7 +11,7 @@ import { loadConfig } from '../src/config.js';
 import { initialize } from '../src/init.js';
 import { openRuntime } from '../src/runtime.js';
 import { benchOperatorCost } from './operatorCost.js';
-import { argValue, emit, freePort, load, makeP256Csrs, percentile, round, waitForHttp } from './lib.js';
+import { argValue, cpuSeconds, emit, freePort, load, makeP256Csrs, percentile, round, waitForHttp } from './lib.js';
 
 const root = join(import.meta.dirname, '..');
 
@@ -82,6 +82,7 @@ async function httpScenario(csrs: string[]): Promise<void> {
   let cfssl: ChildProcess | undefined;
   try {
     await waitForHttp(`http://127.0.0.1:${port}/healthz`, server);
+    const oursCpu0 = cpuSeconds(server.pid as number);
     const ours = await load(
       `http://127.0.0.1:${port}/v1/certificates`,
       csrs.map((csrPem) => JSON.stringify({ caId: init.issuing_ca_id, csrPem })),
@@ -96,11 +97,14 @@ async function httpScenario(csrs: string[]): Promise<void> {
     const cport = await freePort();
     cfssl = spawn('cfssl', ['serve', '-address', '127.0.0.1', '-port', String(cport), '-ca', join(cfsslDir, 'ca.pem'), '-ca-key', join(cfsslDir, 'ca-key.pem'), '-config', join(cfsslDir, 'config.json'), '-loglevel', '5'], { stdio: 'ignore' });
     await waitForHttp(`http://127.0.0.1:${cport}/`, cfssl);
+    const oursCpuMs = ((cpuSeconds(server.pid as number) - oursCpu0) * 1000) / Math.max(1, ours.requests - ours.non2xx);
+    const theirsCpu0 = cpuSeconds(cfssl.pid as number);
     const theirs = await load(`http://127.0.0.1:${cport}/api/v1/cfssl/sign`, csrs.map((c) => JSON.stringify({ certificate_request: c })), {});
+    const theirsCpuMs = ((cpuSeconds(cfssl.pid as number) - theirsCpu0) * 1000) / Math.max(1, theirs.requests - theirs.non2xx);
 
-    emit({ scenario: 'issue', path: 'http', server: 'certgate', store: 'sqlite', queue: 'memory', count: csrs.length, certs_per_s: round(ours.rate, 1), p50_ms: ours.p50, p99_ms: ours.p99, non2xx: ours.non2xx, errors: ours.errors });
-    emit({ scenario: 'issue', path: 'http', server: 'cfssl serve', count: csrs.length, certs_per_s: round(theirs.rate, 1), p50_ms: theirs.p50, p99_ms: theirs.p99, non2xx: theirs.non2xx, errors: theirs.errors });
-    emit({ scenario: 'issue', path: 'http', comparison: 'certgate / cfssl', ratio: round(ours.rate / theirs.rate, 3), target: 0.5 });
+    emit({ scenario: 'issue', path: 'http', server: 'certgate', store: 'sqlite', queue: 'memory', count: csrs.length, certs_per_s: round(ours.rate, 1), p50_ms: ours.p50, p99_ms: ours.p99, server_cpu_ms_per_cert: round(oursCpuMs, 3), non2xx: ours.non2xx, errors: ours.errors });
+    emit({ scenario: 'issue', path: 'http', server: 'cfssl serve', count: csrs.length, certs_per_s: round(theirs.rate, 1), p50_ms: theirs.p50, p99_ms: theirs.p99, server_cpu_ms_per_cert: round(theirsCpuMs, 3), non2xx: theirs.non2xx, errors: theirs.errors });
+    emit({ scenario: 'issue', path: 'http', comparison: 'certgate / cfssl', ratio: round(ours.rate / theirs.rate, 3), cpu_per_cert_ratio: round(oursCpuMs / theirsCpuMs, 3), target: 0.5 });
   } finally {
     server.kill('SIGTERM');
     cfssl?.kill('SIGTERM');
