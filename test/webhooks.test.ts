@@ -141,9 +141,15 @@ describe('webhooks, embedded (SQLite, in-process queue)', () => {
         expect(new Set(tries.map((d) => d.id)).size).toBe(1);
         expect(tries.every((d) => d.verified)).toBe(true);
       }
-      const log = await api('GET', `/v1/webhooks/${hook.id}/deliveries?pageSize=100`);
-      expect(log.status).toBe(200);
-      const rows = log.json.deliveries as { event_id: string; attempt: number; status_code: number | null; error: string | null }[];
+      // The receiver has answered; the worker logs each attempt once that answer reaches it.
+      type Row = { event_id: string; attempt: number; status_code: number | null; error: string | null };
+      const logged = async (): Promise<Row[]> => {
+        const log = await api('GET', `/v1/webhooks/${hook.id}/deliveries?pageSize=100`);
+        expect(log.status).toBe(200);
+        return log.json.deliveries as Row[];
+      };
+      await until(async () => (await logged()).filter((r) => r.status_code === 200).length >= 5, 10_000, 'every accepted attempt in the log');
+      const rows = await logged();
       expect(rows.filter((r) => r.status_code === 503).length).toBeGreaterThanOrEqual(10);
       expect(rows.filter((r) => r.status_code === 200).length).toBe(5);
       expect(rows.find((r) => r.status_code === 503)?.error).toMatch(/HTTP 503/);
