@@ -17,6 +17,8 @@ const INSTALL_HINT = 'apt-get install postgresql (or your OS package providing i
 export interface PostgresServer {
   /** Superuser URL of the `postgres` database, e.g. postgresql://postgres@127.0.0.1:54321/postgres */
   url: string;
+  /** The data folder (its postmaster.pid names the server process). */
+  dataDir: string;
   stop(): Promise<void>;
   /** Stops the server but keeps its data (`pg_ctl stop -m <mode>`), as an operator's restart does. */
   halt(mode?: 'fast' | 'immediate' | 'smart'): Promise<void>;
@@ -90,7 +92,12 @@ function postgresUserIds(): { uid: number; gid: number } {
  * immediate stop may lose the last commits the clients were told about, which a suite that stops
  * the server under load (test/faults.test.ts) must not confuse with the gateway losing them.
  */
-export async function startPostgres(options: { durableCommits?: boolean } = {}): Promise<PostgresServer | null> {
+/**
+ * `durableCommits`: keep synchronous_commit on (a commit waits for its WAL write). `durable`: also
+ * fsync and full-page writes on, as a production server runs; benchmarks compare with peers that
+ * fsync their commits. Tests leave both off: they are about behaviour, not crashes of the machine.
+ */
+export async function startPostgres(options: { durableCommits?: boolean; durable?: boolean } = {}): Promise<PostgresServer | null> {
   const binDir = findServerBinDir();
   if (!binDir) {
     // Report whichever of the pair is missing (throws under CERTGATE_REQUIRE_ALL=1).
@@ -143,9 +150,8 @@ export async function startPostgres(options: { durableCommits?: boolean } = {}):
         `-p ${port}`,
         `-k ${shellQuote(dir)}`,
         "-c listen_addresses='127.0.0.1'",
-        '-c fsync=off',
-        ...(options.durableCommits ? [] : ['-c synchronous_commit=off']),
-        '-c full_page_writes=off',
+        ...(options.durable ? [] : ['-c fsync=off', '-c full_page_writes=off']),
+        ...(options.durableCommits || options.durable ? [] : ['-c synchronous_commit=off']),
         '-c max_connections=200',
       ].join(' ');
       try {
@@ -167,6 +173,7 @@ export async function startPostgres(options: { durableCommits?: boolean } = {}):
 
   return {
     url: `postgresql://postgres@127.0.0.1:${port}/postgres`,
+    dataDir,
     async stop() {
       process.removeListener('exit', cleanup);
       if (started) {

@@ -11,6 +11,8 @@ import { freePort } from '../helpers/net.js';
 export interface RunningRedis {
   url: string;
   port: number;
+  /** The server's process id (benchmarks count its CPU). */
+  pid: number;
   stop(): Promise<void>;
   /** SIGKILLs the server (no goodbye to its clients, as a crash) and removes its folder. */
   kill(): Promise<void>;
@@ -79,7 +81,7 @@ async function startOnce(bin: string, port: number): Promise<RunningRedis> {
     await exited;
     await rm(dir, { recursive: true, force: true });
   };
-  return { url: `redis://127.0.0.1:${port}/0`, port, stop, kill };
+  return { url: `redis://127.0.0.1:${port}/0`, port, pid: child.pid as number, stop, kill };
 }
 
 async function killAndWait(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
