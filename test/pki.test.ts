@@ -178,8 +178,16 @@ describe('the parsed-CSR handoff to the worker', () => {
   const pem = makeCsr(dir, { name: 'handoff' }).csrPem;
   const csr = parseCsr(pem);
 
+  it('keeps nothing until a worker of this process takes from it', () => {
+    const handoff = new ParsedCsrHandoff();
+    handoff.put('r1', pem, csr);
+    handoff.open();
+    expect(handoff.take('r1', pem)).toBeUndefined();
+  });
+
   it('gives the parsed form once, and only for the very text stored with the request', () => {
     const handoff = new ParsedCsrHandoff();
+    handoff.open();
     handoff.put('r1', pem, csr);
     expect(handoff.take('r1', pem)).toBe(csr);
     expect(handoff.take('r1', pem)).toBeUndefined();
@@ -190,6 +198,7 @@ describe('the parsed-CSR handoff to the worker', () => {
 
   it('keeps only the newest requests when no worker takes them', () => {
     const handoff = new ParsedCsrHandoff(2);
+    handoff.open();
     for (const id of ['a', 'b', 'c']) handoff.put(id, pem, csr);
     expect(['a', 'b', 'c'].map((id) => handoff.take(id, pem) !== undefined)).toEqual([false, true, true]);
   });

@@ -5,20 +5,28 @@
 // the stored text otherwise.
 import type { ParsedCsr } from './csr.js';
 
-/** Requests waiting for this process's worker; past it, the oldest are dropped (their worker parses). */
+/** Requests waiting for this process's worker; past it, the oldest are dropped (the worker then parses). */
 const DEFAULT_CAPACITY = 1024;
 
 export class ParsedCsrHandoff {
   private readonly waiting = new Map<string, { pem: string; csr: ParsedCsr }>();
+  private accepting = false;
 
   constructor(private readonly capacity = DEFAULT_CAPACITY) {}
 
   /** `pem`: the text stored with the request, which the taker compares against its own copy. */
   put(requestId: string, pem: string, csr: ParsedCsr): void {
+    // An API process that runs no worker (`serve --no-worker`) keeps nothing.
+    if (!this.accepting) return;
     this.waiting.delete(requestId);
     this.waiting.set(requestId, { pem, csr });
-    // A process that runs no worker (or whose jobs another process took) would otherwise keep them all.
+    // Jobs another process took (BullMQ spreads them) are never taken here: they fall out.
     if (this.waiting.size > this.capacity) this.waiting.delete(this.waiting.keys().next().value as string);
+  }
+
+  /** Called by the worker of this process when it starts: from then on, parsed CSRs are kept for it. */
+  open(): void {
+    this.accepting = true;
   }
 
   /** The parsed form of the request's stored CSR, once, if this process parsed that very text. */

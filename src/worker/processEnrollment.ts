@@ -38,6 +38,7 @@ function entryFor(req: EnrollmentRequest, action: string, target: string, detail
 type LoadedProduct = { product: ProductRecord; template: ProductTemplate } | { error: string } | undefined;
 
 export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthorizers, metrics = NO_METRICS, parsedCsrs }: WorkerDeps): JobHandler {
+  parsedCsrs?.open();
   // Products change rarely and only by an operator's hand; re-read them every few seconds. The
   // template is parsed again (defaults and house rules of this version apply to old rows too).
   const products = new TtlCache<LoadedProduct>(5_000);
