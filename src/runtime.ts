@@ -27,6 +27,7 @@ import { CrlPublisher } from './ca/crlPublisher.js';
 import { CrlScheduler } from './ca/crlScheduler.js';
 import { createLogger } from './log.js';
 import { ThreadedVerifier } from './pki/verifyPool.js';
+import { ParsedCsrHandoff } from './pki/parsedCsrHandoff.js';
 import { createBroadcast } from './queue/broadcast.js';
 import { createQueue } from './queue/index.js';
 import type { JobHandler, JobQueue } from './queue/types.js';
@@ -173,11 +174,13 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   const rateCounter: RateCounter = config.redisUrl ? new RedisRateCounter(config.redisUrl, queuePrefix, onError) : new MemoryRateCounter(now);
   const requestLimits = new RequestLimits(rateCounter, (entry) => store.audit.append(entry), metrics);
   const oneTimeTokens: OneTimeTokens = config.redisUrl ? new RedisOneTimeTokens(config.redisUrl, queuePrefix, onError) : new MemoryOneTimeTokens();
+  // A worker in this process takes the CSRs its front-ends parsed instead of parsing them again.
+  const parsedCsrs = new ParsedCsrHandoff();
   const enrollments = new EnrollmentService(store, queue, verifier, {
     counter: requestLimits,
     perMinute: config.protocolIssuePerMinute,
     perHour: config.protocolIssuePerHour,
-  }, metrics);
+  }, metrics, parsedCsrs);
   const revocations = new RevocationService(store);
   const crls = new CrlPublisher(store, cas, { validityMs: config.crlValidityHours * 3_600_000 }, log);
   // CRL builds have a queue of their own, so a big CRL never waits behind (or holds up) enrollments.
@@ -364,7 +367,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       await crlQueue.startWorker(crlScheduler.handler(crls), 1);
       for (const q of protocolQueues) await q.queue.startWorker(q.handler, q.concurrency);
       crlScheduler.startSweeping(store, CRL_SWEEP_INTERVAL_MS);
-      await queue.startWorker(createEnrollmentProcessor({ store, cas, log, leaseMs: config.signingLeaseMs, nameAuthorizers, metrics }), config.workerConcurrency);
+      await queue.startWorker(createEnrollmentProcessor({ store, cas, log, leaseMs: config.signingLeaseMs, nameAuthorizers, metrics, parsedCsrs }), config.workerConcurrency);
       const n = await enrollments.requeueStranded(10_000);
       if (n) log.info({ count: n }, 're-queued requests left behind by a previous process');
       // Approvals made by another process (the CLI, say) and jobs lost with a dead in-process
