@@ -2,8 +2,11 @@
 // each with its result or the error it threw.
 import type { MessagePort } from 'node:worker_threads';
 import { RecipientCache, runCmsJob, type CmsJob } from './cmsJobs.js';
+import { reusePkijsSchemas } from './pkijsSchemas.js';
 
 export function serve(port: MessagePort): void {
+  // This thread does nothing but CMS: its pkijs may keep its schemas.
+  reusePkijsSchemas();
   const cache = new RecipientCache();
   port.on('message', (batch: { id: number; job: CmsJob }[]) => {
     for (const { id, job } of batch) {
