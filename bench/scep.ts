@@ -178,11 +178,16 @@ export async function benchScep(args: string[]): Promise<void> {
     const results: Record<string, CpuPerOp & { enrollments_per_s: number }> = {};
     for (const name of sides) {
       const sideDir = mkdtempSync(join(dir, `${name}-`));
-      const side = name === 'stepca' ? await stepCaSide(sideDir) : await certgateSide(name === 'scaled' ? 'scaled' : 'embedded', sideDir);
+      // A side that cannot start or enroll is reported, and the others are still measured.
       try {
-        results[name] = await measure(side, sideDir, keys, cipher);
-      } finally {
-        await side.stop();
+        const side = name === 'stepca' ? await stepCaSide(sideDir) : await certgateSide(name === 'scaled' ? 'scaled' : 'embedded', sideDir);
+        try {
+          results[name] = await measure(side, sideDir, keys, cipher);
+        } finally {
+          await side.stop();
+        }
+      } catch (e) {
+        emit({ scenario: 'scep', operation: 'PKCSReq', side: name, error: (e as Error).message });
       }
     }
     const peer = results.stepca?.server_cpu_ms_per_op;
