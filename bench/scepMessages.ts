@@ -11,7 +11,7 @@
 // included, measured in this process: the ceiling of one CMS thread.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config.js';
@@ -200,5 +200,6 @@ export async function benchScepMessages(args: string[]): Promise<void> {
     }
   } finally {
     await stopChild(child);
+    rmSync(dir, { recursive: true, force: true });
   }
 }
