@@ -2,7 +2,7 @@
 //                       [--sides embedded,scaled,pebble,step-ca] [--api-processes P] [--workers K]
 //
 // ACME orders with real http-01 validation, each for a fresh name, driven by acme-client: C clients
-// (default 8), each with its own account, take the N orders of a round (default 80) one after the
+// (default 8), each with its own account, take the N orders of a round (default 64) one after the
 // other. Sides:
 // - certgate embedded (`serve`: SQLite, in-process queue and worker) and certgate scaled out
 //   (durable PostgreSQL, Redis, `serve --no-worker --processes P` (default 2) and K separate
@@ -244,7 +244,7 @@ function summarize(list: RoundResult[]): RoundResult {
 const line = (r: RoundResult) => ({ orders_per_s: r.orders_per_s, requests_per_order: r.requests_per_order, p50_ms: r.p50_ms, p99_ms: r.p99_ms, ...r.cpu, valid: r.valid, failures: r.failures });
 
 export async function benchAcme(args: string[]): Promise<void> {
-  const ordersPerRound = argValue(args, 'orders', 80);
+  const ordersPerRound = argValue(args, 'orders', 64);
   const concurrency = argValue(args, 'concurrency', 8);
   const rounds = argValue(args, 'rounds', 3);
   const warmup = argValue(args, 'warmup', 2 * concurrency);
