@@ -15,8 +15,9 @@
 // All sides are served over HTTPS and resolve names through the same stub DNS server (every name
 // 127.0.0.1). Each side first runs W unmeasured orders (default 2×C), then sits idle S seconds
 // (default 3; 0 skips) while its CPU per second is read. Rounds then alternate the sides
-// (reversed every other round). Every order must end `valid` with a certificate for its name and
-// its key, chained to the issuer sent with it; anything else counts as a failure.
+// (reversed every other round). Every order must have had its http-01 token fetched and end
+// `valid` with a certificate for its name and its key, chained to the issuer sent with it;
+// anything else counts as a failure.
 // Per round and side: orders/s, requests per order (polls included), p50/p99 per order and the
 // server's own CPU per order read from /proc (its processes and threads; scaled out also
 // PostgreSQL and Redis, and both together); then each side's median of rounds, and certgate's CPU
@@ -158,6 +159,8 @@ async function completeOrder(client: acme.Client, order: Order, http01: Http01Re
   try {
     await client.completeChallenge(challenge);
     await client.waitForValidStatus(challenge);
+    // A server that marked the challenge valid without fetching it would be measured doing less.
+    if (!http01.requests.some((r) => r.path.endsWith(`/${challenge.token}`))) throw new Error(`${order.name}: the challenge turned valid, but nothing fetched its token`);
   } finally {
     http01.unset(challenge.token);
   }
