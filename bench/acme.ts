@@ -252,7 +252,10 @@ export async function benchAcme(args: string[]): Promise<void> {
   const rounds = argValue(args, 'rounds', 3);
   const warmup = argValue(args, 'warmup', 2 * concurrency);
   const idleSeconds = argValue(args, 'idle', 3);
-  const wanted = argList(args, 'sides', [...SIDES]).filter((s): s is SideName => (SIDES as readonly string[]).includes(s));
+  const asked = argList(args, 'sides', [...SIDES]);
+  const unknown = asked.filter((s) => !(SIDES as readonly string[]).includes(s));
+  if (unknown.length) throw new Error(`unknown side(s) ${unknown.join(', ')}; known: ${SIDES.join(', ')}`);
+  const wanted = asked as SideName[];
   // Self-signed HTTPS on every side: this measures cost, not trust.
   acme.axios.defaults.httpsAgent = new Agent({ rejectUnauthorized: false, keepAlive: true });
   acme.axios.interceptors.request.use((config) => {
