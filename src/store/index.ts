@@ -91,10 +91,11 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
 async function openSqliteStore(options: OpenStoreOptions): Promise<SqliteStore> {
   const connection = openSqliteFile(options.sqlitePath);
   const statements = withStatementCache(connection);
+  let writes: SqliteWriteBatch | undefined;
   let db: Kysely<Database> | undefined;
   try {
     await migrateToLatest(new Kysely<unknown>({ dialect: new SqliteDialect({ database: statements }) }));
-    const writes = new SqliteWriteBatch(connection);
+    writes = new SqliteWriteBatch(connection);
     db = new Kysely<Database>({ dialect: new SqliteBatchedDialect(statements, writes) });
     return new SqliteStore(
       db,
@@ -105,6 +106,8 @@ async function openSqliteStore(options: OpenStoreOptions): Promise<SqliteStore> 
       millisecondsOf(options.now),
     );
   } catch (error) {
+    // Nothing was written through the batch yet: closing it only lets go of the -wal file.
+    await writes?.close();
     if (db) await db.destroy().catch(() => undefined);
     else statements.close();
     throw error;
