@@ -4,7 +4,7 @@
 // The sync is a stand-in the test releases (the real one is fs.fdatasync); a second connection
 // shows what is committed in the file.
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { fstatSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -175,6 +175,24 @@ describe('SQLite group commit with the WAL synced off the event loop', () => {
     expect((await write).numInsertedOrUpdatedRows).toBe(1n);
     expect(direct.state).toBe('resolved');
     expect(syncs).toHaveLength(1);
+  });
+});
+
+describe('the WAL file synced', () => {
+  it('is the one SQLite writes, also when the database is opened through a symlink', async () => {
+    const link = join(dir, 'link.sqlite');
+    symlinkSync(join(dir, 'db.sqlite'), link);
+    const throughLink = openSqliteFile(link);
+    const synced: number[] = [];
+    const linked = new SqliteWriteBatch(throughLink, (fd, done) => {
+      synced.push(fstatSync(fd).ino);
+      done(null);
+    });
+    await linked.submit(() => throughLink.prepare('insert into things (id) values (?)').run('via-link'));
+    expect(synced).toEqual([statSync(join(dir, 'db.sqlite-wal')).ino]);
+    expect(committed()).toEqual(['via-link']);
+    await linked.close();
+    throughLink.close();
   });
 });
 

@@ -42,7 +42,7 @@
 // What is weaker than FULL: another PROCESS on the same file may read a batch between its COMMIT
 // and the end of its sync (under FULL, other connections see it only after the fsync). Anything
 // that process writes because of it lands later in the same WAL, and its own sync covers both.
-import { closeSync, fdatasync, openSync } from 'node:fs';
+import { closeSync, fdatasync, openSync, realpathSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
 
 interface PendingWrite {
@@ -96,7 +96,8 @@ export class SqliteWriteBatch {
     this.inSavepoint = db.transaction((run: () => unknown) => run());
     this.inTransaction = db.transaction((writes: readonly PendingWrite[]) => writes.map((w) => this.runOne(w))).immediate;
     if (!db.memory) {
-      this.walFd = openSync(`${db.name}-wal`, 'r');
+      // SQLite names the WAL after the database's path with symlinks resolved.
+      this.walFd = openSync(`${realpathSync(db.name)}-wal`, 'r');
       // COMMIT no longer fsyncs: this module does, before anyone is told (see the header).
       db.pragma('synchronous = NORMAL');
     }
@@ -166,21 +167,22 @@ export class SqliteWriteBatch {
     }
     const fd = this.walFd;
     if (fd === undefined) return settle(writes, outcomes);
-    this.syncing = new Promise<void>((resolve) => {
-      this.syncFile(fd, (error) => {
-        this.syncing = undefined;
-        if (error) {
-          this.failed = new StoreSyncError(error);
-          rejectAll(writes, this.failed);
-          rejectAll(this.pending, this.failed);
-          this.pending = [];
-        } else {
-          settle(writes, outcomes);
-          // Not now: the reads waiting for this sync run first (see read()).
-          if (this.pending.length > 0) this.scheduled ??= setImmediate(() => this.flush());
-        }
-        resolve();
-      });
+    let synced!: () => void;
+    // Set before the sync starts, so that a callback that comes at once still clears it.
+    this.syncing = new Promise<void>((resolve) => (synced = resolve));
+    this.syncFile(fd, (error) => {
+      this.syncing = undefined;
+      if (error) {
+        this.failed = new StoreSyncError(error);
+        rejectAll(writes, this.failed);
+        rejectAll(this.pending, this.failed);
+        this.pending = [];
+      } else {
+        settle(writes, outcomes);
+        // Not now: the reads waiting for this sync run first (see read()).
+        if (this.pending.length > 0) this.scheduled ??= setImmediate(() => this.flush());
+      }
+      synced();
     });
   }
 
