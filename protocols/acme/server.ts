@@ -169,7 +169,7 @@ export class AcmeServer {
   }
 
   private async products(): Promise<ProductRecord[]> {
-    return this.core.queries.productList();
+    return this.core.catalogue.products();
   }
 
   /** The directory's product: `/acme/<name>/…`, or the product named `default` (else the first). */
@@ -569,7 +569,7 @@ export class AcmeServer {
 
   private async findCertificate(x509: X509Certificate) {
     const serial = normalizeSerialHex(x509.serialNumber);
-    for (const ca of await this.core.queries.caList()) {
+    for (const ca of await this.core.catalogue.cas()) {
       if (!x509.checkIssued(new X509Certificate(ca.certificatePem))) continue;
       const cert = await this.core.queries.certificateBySerial(ca.id, serial);
       if (cert && cert.certificatePem.replace(/\s/g, '') === x509.toString().replace(/\s/g, '')) return cert;
@@ -580,7 +580,7 @@ export class AcmeServer {
   private async certificateOfAriId(certId: string) {
     const parsed = parseAriCertId(certId);
     if (!parsed) return undefined;
-    for (const ca of await this.core.queries.caList()) {
+    for (const ca of await this.core.catalogue.cas()) {
       const basics = readCertificateBasics(Buffer.from(new X509Certificate(ca.certificatePem).raw));
       if (!basics.subjectKeyId?.equals(parsed.keyId)) continue;
       const cert = await this.core.queries.certificateBySerial(ca.id, parsed.serialHex);
