@@ -19,7 +19,7 @@ import type { AcmeDb, Account, Authz, Challenge, ChallengeType, Identifier, Orde
 import { parseEab, payloadJson, requirePostAsGet, thumbprintOf, verifyJws, verifyKeyChange, type VerifiedJws } from './jws.js';
 import type { NonceStore } from './nonces.js';
 import { AcmeProblem, identifierOf, malformed, problemOfFailure, problemOfRejection, unauthorized } from './problems.js';
-import type { OrderStatusService } from './orderStatus.js';
+import { requesterOf, type OrderStatusService } from './orderStatus.js';
 import { ariCertId, parseAriCertId, renewalWindow } from './ari.js';
 
 const ORDER_LIFETIME_MS = 7 * 86_400_000;
@@ -435,7 +435,7 @@ export class AcmeServer {
     }
     const { request } = await this.core.enrollments.submit(
       {
-        principal: `acme:${account.id}`,
+        principal: requesterOf(order),
         actor: account.eabCredentialId ?? `acme-account:${account.id}`,
         credentialId: account.eabCredentialId,
         sourceIp: sourceIpOf(ctx.req),
@@ -445,9 +445,8 @@ export class AcmeServer {
       der,
       { identifiers: order.identifiers.map((i) => i.value), transactionId: order.id },
     );
-    order = (await this.db.moveOrder(order.id, ['ready'], 'processing', { requestId: request.id })) ?? order;
-    await this.core.enrollments.waitForOutcome(request, FINALIZE_WAIT_MS);
-    order = await this.orders.refresh((await this.db.order(order.id)) ?? order);
+    const outcome = await this.core.enrollments.waitForOutcome(request, FINALIZE_WAIT_MS);
+    order = await this.orders.finalized(order, outcome.request);
     const authzs = await this.db.authzsOfOrder(order.id);
     await this.reply(ctx, 200, this.orderJson(ctx.base, order, authzs.map((a) => a.id)), {
       Location: `${ctx.base}${ACME}/order/${order.id}`,

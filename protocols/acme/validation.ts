@@ -41,7 +41,7 @@ export function validationJob(db: AcmeDb, settings: DcvSettings & { caaIdentitie
       const identifier = authz.wildcard ? { type: 'dns' as const, value: `*.${authz.identifier.value}` } : authz.identifier;
       const result = await validateChallenge({ type: challenge.type, identifier, token: challenge.token, keyAuthorization }, settings);
       if (result.ok) {
-        if (await db.moveChallenge(challenge.id, ['processing'], 'valid', { validatedAt: new Date() })) await db.moveAuthz(authz.id, ['pending'], 'valid');
+        await db.validateChallenge(challenge.id, authz.id, new Date());
         return;
       }
       if (result.retryable && !last) throw new Error(`${challenge.type} for ${authz.identifier.value}: ${result.problem.detail}`);
