@@ -1,7 +1,7 @@
 // The ACME front-end (RFC 8555; ARI, RFC 9773; profiles, draft-ietf-acme-profiles): directories per
 // product, accounts bound to EAB credentials, orders that become enrollment requests on the
 // shared queue, and validations run as jobs of their own.
-import { createPublicKey, randomBytes, X509Certificate, type JsonWebKey } from 'node:crypto';
+import { createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { JWK } from 'jose';
 import { sourceIpOf } from '../../src/auth/ipAllowlist.js';
@@ -428,7 +428,7 @@ export class AcmeServer {
     if (typeof body.csr !== 'string' || !/^[A-Za-z0-9_-]+$/.test(body.csr)) throw malformed('csr must be the base64url DER of a PKCS#10 request');
     const der = Buffer.from(body.csr, 'base64url');
     const csr = checkCsrNames(der, order.identifiers);
-    if (isAccountKey(csr.spkiDer, account)) {
+    if (await isAccountKey(csr.spkiDer, account)) {
       // Boulder refuses this too: one key for both would let whoever holds the certificate's key
       // (every server it is deployed on) act as the account, and its signatures serve two purposes.
       return this.refuse(ctx, order.id, 'csrKeyIsAccountKey', order.productId, new AcmeProblem('badCSR', 'the CSR\'s public key is the account key; a certificate needs a key of its own'));
@@ -689,20 +689,19 @@ function checkCsrNames(der: Buffer, identifiers: Identifier[]): ParsedCsr {
   return csr;
 }
 
-/** Compared as node re-encodes both, so that no encoding detail of either side hides a match. */
-function isAccountKey(spkiDer: Buffer, account: Account): boolean {
-  const spkiOf = (key: Parameters<typeof createPublicKey>[0]) => createPublicKey(key).export({ type: 'spki', format: 'der' });
-  let accountSpki: Buffer;
+/**
+ * Compared by RFC 7638 thumbprint, the account's as stored with its key: node re-encodes the CSR's
+ * key as a JWK, so that no encoding detail of the CSR hides a match. A key node cannot read is no
+ * account key (those were read when they were registered).
+ */
+async function isAccountKey(spkiDer: Buffer, account: Account): Promise<boolean> {
+  let jwk: JWK;
   try {
-    accountSpki = spkiOf({ key: account.jwk as JsonWebKey, format: 'jwk' });
+    jwk = createPublicKey({ key: spkiDer, format: 'der', type: 'spki' }).export({ format: 'jwk' }) as JWK;
   } catch {
     return false;
   }
-  try {
-    return spkiOf({ key: spkiDer, format: 'der', type: 'spki' }).equals(accountSpki);
-  } catch {
-    return spkiDer.equals(accountSpki);
-  }
+  return (await thumbprintOf(jwk).catch(() => undefined)) === account.thumbprint;
 }
 
 function revocationReasonOf(code: unknown): RevocationReason {
