@@ -365,6 +365,12 @@ export class AcmeDb {
     return challenge;
   }
 
+  /** Orders still stored as unsubmitted that expired before `before` (the sweeper settles them first). */
+  async expiredUnsubmitted(before: number): Promise<Order[]> {
+    const rows = await this.db.selectFrom('acme_orders').selectAll().where('expires', '<', before).where('status', 'in', ['pending', 'ready']).limit(1000).execute();
+    return rows.map(orderOf);
+  }
+
   /** Drops what expired unused more than `graceMs` ago; valid orders (certificate links) stay. */
   async removeExpired(now: number, graceMs: number): Promise<number> {
     const before = now - graceMs;

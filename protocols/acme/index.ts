@@ -78,7 +78,14 @@ export const acmeProtocol: ProtocolModule = {
       authorizeNames,
       startServing() {
         sweeper = setInterval(() => {
-          db.removeExpired(Date.now(), EXPIRED_KEPT_MS).catch((e: Error) => log.warn({ err: e.message }, 'ACME cleanup failed'));
+          // An order stays `pending` in its row while finalize waits: one whose finalize stopped
+          // there (a crash) is settled from its request first, so a certificate's order is kept.
+          const sweep = async () => {
+            const now = Date.now();
+            for (const order of await db.expiredUnsubmitted(now - EXPIRED_KEPT_MS)) await orders.refresh(order);
+            await db.removeExpired(now, EXPIRED_KEPT_MS);
+          };
+          sweep().catch((e: Error) => log.warn({ err: e.message }, 'ACME cleanup failed'));
         }, CLEANUP_INTERVAL_MS);
         sweeper.unref();
       },

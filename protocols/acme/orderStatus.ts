@@ -26,6 +26,9 @@ export class OrderStatusService {
     const now = Date.now();
     if (UNSUBMITTED.includes(order.status)) {
       if (order.expires.getTime() <= now) {
+        // A finalize that submitted the request but stopped before writing the order: the request decides.
+        const request = await this.core.enrollments.find(requesterOf(order), order.id);
+        if (request) return this.settle(order, request);
         return (await this.db.moveOrder(order.id, [order.status], 'invalid', { error: { type: problemUrn('malformed'), detail: 'the order expired' } })) ?? order;
       }
       const authzs = await this.db.authzsOfOrder(order.id);
