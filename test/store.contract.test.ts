@@ -9,7 +9,7 @@ import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { TransitionError } from '../src/core/requestStatus.js';
 import { entryHash, PUBLIC_TEST_CHAIN_KEY } from '../src/audit/chain.js';
-import { type Constraint, type CredentialRecord, type EnrollmentRequest, type InventoryFilter, type InventoryOrder, type ProductTemplate, type Rejection, type RequestStatus } from '../src/core/types.js';
+import { EXACT_SEARCH_COUNT, type Constraint, type CredentialRecord, type EnrollmentRequest, type InventoryFilter, type InventoryOrder, type ProductTemplate, type Rejection, type RequestStatus } from '../src/core/types.js';
 import {
   createStoreFromKysely,
   DuplicateSerialError,
@@ -26,7 +26,6 @@ import {
   type Store,
 } from '../src/store/index.js';
 import type { EnrollmentRequestsTable } from '../src/store/schema.js';
-import { EXACT_SEARCH_COUNT } from '../src/store/inventoryQuery.js';
 import { createTestDatabase } from './harness/postgres.js';
 import { testAudit } from './helpers/audit.js';
 import { runningClock, type TestClock } from './helpers/clock.js';

@@ -17,7 +17,7 @@
 //   same LIKE), and the certificate_search FTS5 table on SQLite, whose candidates the LIKE on the
 //   certificate's own common name then confirms.
 import { sql, type ExpressionBuilder, type Kysely, type SelectQueryBuilder } from 'kysely';
-import type { InventoryFilter, InventoryListing, InventoryOrder, InventoryPageRequest, InventoryPosition, InventoryRecord } from '../core/types.js';
+import { EXACT_SEARCH_COUNT, type InventoryFilter, type InventoryListing, type InventoryOrder, type InventoryPageRequest, type InventoryPosition, type InventoryRecord } from '../core/types.js';
 import { inventoryFromRow } from './certificates.js';
 import { COUNT_BUCKET_MS } from './migrations.js';
 import type { Database } from './schema.js';
@@ -172,17 +172,6 @@ async function countedTotal(db: Db, f: InventoryFilter, kind: StoreKind, now: nu
   return edges.reduce((total, n) => total + n, summed);
 }
 
-/**
- * A search's matches are found through the trigram index, but each must still be read to be
- * confirmed, so a broad search (a team's or a domain's name: tens of thousands of matches) costs
- * in proportion to its matches there, for its page and for its count. So the matches are
- * estimated first (from a fixed sample of rows, see sampledEstimate): up to
- * this many, the search goes through the trigram index and is counted exactly; past it, its page
- * is found walking the list's order (a broad search meets a page's worth of matches soon) and its
- * total is the estimate, and says so.
- */
-export const EXACT_SEARCH_COUNT = 5_000;
-
 /** Rows of the table sampled to estimate a search. */
 const SAMPLE_ROWS = 2_000;
 
@@ -287,10 +276,14 @@ async function pageAfter(db: Db, f: InventoryFilter, kind: StoreKind, now: numbe
 }
 
 /**
- * A search: estimated first. A narrow one goes through the trigram index, and its offset page
- * carries its exact total (`count(*) over ()` counts every match before LIMIT: the index is
- * walked once); only a page past the end needs a count of its own. A broad one walks the list's
- * order, with the estimate as its total.
+ * A search: its matches are found through the trigram index, but each must still be read to be
+ * confirmed, so a broad search (a team's or a domain's name: tens of thousands of matches) costs
+ * in proportion to its matches there, for its page and for its count. So the matches are
+ * estimated first (see sampledEstimate). Up to EXACT_SEARCH_COUNT, the search goes through the
+ * trigram index, and its offset page carries its exact total (`count(*) over ()` counts every
+ * match before LIMIT: the index is walked once; only a page past the end needs a count of its
+ * own). Past it, its page is found walking the list's order (a broad search meets a page's worth
+ * of matches soon) and its total is the estimate, and says so.
  */
 async function searchListing(db: Db, f: InventoryFilter, kind: StoreKind, now: number, page: InventoryPageRequest, order: InventoryOrder): Promise<InventoryListing> {
   const estimate = await sampledEstimate(db, f, kind, now);

@@ -118,6 +118,9 @@ export interface InventoryPageRequest {
   order?: InventoryOrder;
 }
 
+/** A search the store expects to match more than this many certificates gets an estimated total (inventoryQuery.ts says why). */
+export const EXACT_SEARCH_COUNT = 5_000;
+
 export interface InventoryListing {
   certificates: InventoryRecord[];
   /** Every match, not just this page: exact when `totalExact`, else an estimate (see inventoryQuery.ts). */
