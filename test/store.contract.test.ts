@@ -517,6 +517,12 @@ function storeContract(label: string, open: (now: StoreClock) => Promise<Opened>
           for (const offset of offsets) await expectPage(fixtures, f, 30, offset);
         }
         await expectPage(fixtures, everyone, 100, 2_950);
+        // Oldest first, a deep page from either end too.
+        const oldest = [...expected(fixtures, everyone)].reverse();
+        for (const offset of [1_000, 1_600, 2_990]) {
+          const { certificates } = await store.inventory.list(everyone, { limit: 30, offset, order: 'oldest' });
+          expect(certificates.map((c) => c.id), `oldest, offset ${offset}`).toEqual(oldest.slice(offset, offset + 30));
+        }
       });
 
       /** Every page by cursor from the first (an offset page), until the store says none follows. */
