@@ -170,6 +170,20 @@ function postmasterPid(dataDir: string | undefined): number | undefined {
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
+/**
+ * PostgreSQL's CPU so far: its processes' (cpuSeconds), and the children it has reaped (cutime,
+ * cstime), so that the sum does not fall when an autovacuum or parallel worker exits.
+ */
+function storeCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return cpuSeconds(pid) + (Number(fields[13]) + Number(fields[14])) / 100;
+  } catch {
+    return cpuSeconds(pid);
+  }
+}
+
 interface Query {
   name: string;
   /** The query string; `after=` paging by cursor, which only this checkout's certgate knows, sets `cursor`. */
@@ -264,10 +278,10 @@ async function run(t: Target, requests: number, only: string[] | undefined, base
       for (const p of pairs) {
         const before = Date.now();
         const cpu0 = cpuSeconds(p.side.child.pid as number);
-        const store0 = t.storePid ? cpuSeconds(t.storePid) : 0;
+        const store0 = t.storePid ? storeCpuSeconds(t.storePid) : 0;
         const r = await timed(url(p.side, p.q), t.seeded.adminToken);
         const cpu1 = cpuSeconds(p.side.child.pid as number);
-        const store1 = t.storePid ? cpuSeconds(t.storePid) : 0;
+        const store1 = t.storePid ? storeCpuSeconds(t.storePid) : 0;
         if (r.status !== 200) throw new Error(`GET ${url(p.side, p.q)} (${p.side.name}) answered ${r.status}: ${r.body.slice(0, 300)}`);
         if (round < 0) continue;
         const m = measured.get(p) as Measured;
