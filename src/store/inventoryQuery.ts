@@ -41,12 +41,8 @@ const SHALLOW_OFFSET = 1_000;
 /** LIKE's wildcards in a user's search text match themselves. */
 const likePattern = (text: string): string => `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
-/**
- * The search's own test of a row: its common name holds the text, case aside. Not `indexed`: as
- * an expression pg_trgm's index is not on, so that PostgreSQL walks the list's order for a broad
- * search instead of fetching and sorting every match.
- */
-const nameHas = (text: string, indexed = true) => (indexed ? sql<boolean>`lower(common_name) like ${likePattern(text)} escape '\\'` : sql<boolean>`lower(common_name || '') like ${likePattern(text)} escape '\\'`);
+/** The search's own test of a row: its common name holds the text, case aside. */
+const nameHas = (text: string) => sql<boolean>`lower(common_name) like ${likePattern(text)} escape '\\'`;
 
 /**
  * The trigram index answers a search of three ASCII characters or more; shorter or other text
@@ -116,7 +112,7 @@ export function filtered<O>(query: CertificateQuery<O>, f: InventoryFilter, kind
       const phrase = `%${f.search}%`;
       q = q.where('id', 'in', (eb) => eb.selectFrom('certificate_search').select('certificate_id').where('common_name', 'like', phrase));
     }
-    q = q.where(nameHas(f.search, use !== 'page'));
+    q = q.where(nameHas(f.search));
   }
   if (f.createdFrom) q = q.where('created_at', '>=', f.createdFrom.getTime());
   if (f.createdTo) q = q.where('created_at', '<=', f.createdTo.getTime());
@@ -204,7 +200,7 @@ async function sampledEstimate(db: Db, f: InventoryFilter, kind: StoreKind, now:
   const unsearched: InventoryFilter = { ...f };
   delete unsearched.search;
   const row = await filtered(await sampled(db, kind), unsearched, kind, now, 'page')
-    .select((eb) => [eb.fn.countAll<number | string>().as('base'), sql<number | string>`coalesce(sum(case when ${nameHas(search, false)} then 1 else 0 end), 0)`.as('hits')])
+    .select((eb) => [eb.fn.countAll<number | string>().as('base'), sql<number | string>`coalesce(sum(case when ${nameHas(search)} then 1 else 0 end), 0)`.as('hits')])
     .executeTakeFirstOrThrow();
   const [hits, base] = [Number(row.hits), Number(row.base)];
   if (base < MIN_SAMPLED_BASE) return null;
