@@ -218,17 +218,20 @@ function queries(t: Target): Query[] {
  * The deep pages again, by cursor: `after` the certificate just before the same page (as a walk
  * by nextCursor would reach it), and a search's page 100.
  */
-async function cursorQueries(t: Target): Promise<Query[]> {
+async function cursorQueries(t: Target, only: string[] | undefined): Promise<Query[]> {
   const [, second] = t.seeded.cas as [SeedCa, SeedCa];
   const live = 'deleted_at is null';
   const after = async (where: string, params: unknown[], offset: number) => cursorOf({ order: 'newest', position: await t.at(where, params, offset) });
   const caWhere = `${live} and ca_id = ?`;
   const teamWhere = `${live} and lower(common_name) like ?`;
-  return [
-    { name: 'deep-page-cursor', path: `?pageSize=100&after=${await after(live, [], 8999 * 100 - 1)}`, where: live, params: () => [], cursor: true },
-    { name: 'caId-deep-page-cursor', path: `?caId=${second.caId}&pageSize=100&after=${await after(caWhere, [second.caId], 2499 * 100 - 1)}`, where: caWhere, params: () => [second.caId], cursor: true },
-    { name: 'search-team-page-100-cursor', path: `?search=payments.prod&pageSize=100&after=${await after(teamWhere, ['%payments.prod%'], 99 * 100 - 1)}`, where: teamWhere, params: () => ['%payments.prod%'], cursor: true },
+  const made: [string, () => Promise<Query>][] = [
+    ['deep-page-cursor', async () => ({ name: 'deep-page-cursor', path: `?pageSize=100&after=${await after(live, [], 8999 * 100 - 1)}`, where: live, params: () => [], cursor: true })],
+    ['caId-deep-page-cursor', async () => ({ name: 'caId-deep-page-cursor', path: `?caId=${second.caId}&pageSize=100&after=${await after(caWhere, [second.caId], 2499 * 100 - 1)}`, where: caWhere, params: () => [second.caId], cursor: true })],
+    ['search-team-page-100-cursor', async () => ({ name: 'search-team-page-100-cursor', path: `?search=payments.prod&pageSize=100&after=${await after(teamWhere, ['%payments.prod%'], 99 * 100 - 1)}`, where: teamWhere, params: () => ['%payments.prod%'], cursor: true })],
   ];
+  const chosen: Query[] = [];
+  for (const [name, make] of made) if (!only || only.includes(name)) chosen.push(await make());
+  return chosen;
 }
 
 async function timed(url: string, token: string): Promise<{ ms: number; status: number; body: string }> {
@@ -267,7 +270,7 @@ async function run(t: Target, requests: number, only: string[] | undefined, base
     sides.push(await startSide('this', resolve(import.meta.dirname, '..'), t));
     if (baseline) sides.push(await startSide('baseline', resolve(baseline), t));
     const floor: Query = { name: 'baseline GET /v1/whoami', path: '', where: '', params: () => [] };
-    const chosen = [floor, ...[...queries(t), ...(await cursorQueries(t))].filter((q) => !only || only.includes(q.name))];
+    const chosen = [floor, ...[...queries(t), ...(await cursorQueries(t, only))].filter((q) => !only || only.includes(q.name))];
     const url = (side: Side, q: Query) => (q === floor ? `${side.base}/whoami` : `${side.base}/certificates${q.path}`);
     const pairs = chosen.flatMap((q) => sides.filter((side) => side.name === 'this' || !q.cursor).map((side) => ({ q, side })));
     const measured = new Map(pairs.map((p) => [p, { times: [], cpu: 0, storeCpu: 0 } as Measured]));
