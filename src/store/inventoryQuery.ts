@@ -290,10 +290,8 @@ async function searchListing(db: Db, f: InventoryFilter, kind: StoreKind, now: n
   const offset = page.offset ?? 0;
   if (estimate !== null && estimate > EXACT_SEARCH_COUNT) {
     const total = { total: Math.round(estimate), totalExact: false };
-    return walkingTheList(db, kind, async (walker) => {
-      if (page.after) return { ...(await pageAfter(walker, f, kind, now, 'page', order, page.limit, page.after)), ...total };
-      return pagedListing(await pageRows(walker, f, kind, now, 'page', order, page.limit, offset), total, page.limit, offset);
-    });
+    if (page.after) return { ...(await pageAfter(db, f, kind, now, 'page', order, page.limit, page.after)), ...total };
+    return pagedListing(await pageRows(db, f, kind, now, 'page', order, page.limit, offset), total, page.limit, offset);
   }
   const exactCount = () => count(filtered(db.selectFrom('certificates'), f, kind, now, 'count'));
   if (page.after) {
@@ -306,22 +304,6 @@ async function searchListing(db: Db, f: InventoryFilter, kind: StoreKind, now: n
   const total = matches[0] ? Number(matches[0].total) : offset === 0 ? 0 : await exactCount();
   const certificates = await rowsById(db, matches.map((m) => m.id), order);
   return pagedListing(certificates, { total, totalExact: true }, page.limit, offset);
-}
-
-/**
- * Runs `read` so that its page is found walking the list's index. PostgreSQL's planner has no
- * useful estimate of a substring's matches (it guesses a handful), so for a broad search it would
- * fetch every match through pg_trgm's index and sort them, or scan the table: here it is told not
- * to, for this transaction only (SET LOCAL). SQLite's page already walks the list's order.
- */
-async function walkingTheList<T>(db: Db, kind: StoreKind, read: (db: Db) => Promise<T>): Promise<T> {
-  if (kind !== 'postgres') return read(db);
-  return db.transaction().execute(async (trx) => {
-    await sql`set local enable_bitmapscan = off`.execute(trx);
-    await sql`set local enable_seqscan = off`.execute(trx);
-    await sql`set local enable_sort = off`.execute(trx);
-    return read(trx);
-  });
 }
 
 /** An offset page: the next one starts after its last certificate, unless the total says it is the last. */
