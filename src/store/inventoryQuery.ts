@@ -282,8 +282,9 @@ async function pageAfter(db: Db, f: InventoryFilter, kind: StoreKind, now: numbe
  * estimated first (see sampledEstimate). Up to EXACT_SEARCH_COUNT, the search goes through the
  * trigram index, and its offset page carries its exact total (`count(*) over ()` counts every
  * match before LIMIT: the index is walked once; only a page past the end needs a count of its
- * own). Past it, its page is found walking the list's order (a broad search meets a page's worth
- * of matches soon) and its total is the estimate, and says so.
+ * own). Past it, its total is the estimate, and says so, and on SQLite its page is found walking
+ * the list's order (a broad search meets a page's worth of matches soon); PostgreSQL's planner
+ * keeps its own choice (forcing the walk there cost more: see the commit that reverted it).
  */
 async function searchListing(db: Db, f: InventoryFilter, kind: StoreKind, now: number, page: InventoryPageRequest, order: InventoryOrder): Promise<InventoryListing> {
   const estimate = await sampledEstimate(db, f, kind, now);
