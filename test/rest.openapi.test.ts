@@ -163,6 +163,13 @@ const EXERCISES: Record<string, Exercise> = {
     const res = await call('GET', `/v1/certificates?caId=${env.issuingId}&status=active&search=openapi&pageSize=5`, admin);
     ok(res);
     expect(res.json.total).toBeGreaterThan(0);
+    await f.fromCsr('second.openapi.test');
+    const first = await call('GET', '/v1/certificates?pageSize=1&sort=oldest', admin);
+    ok(first);
+    const next = await call('GET', `/v1/certificates?pageSize=1&after=${first.json.nextCursor as string}`, admin);
+    ok(next);
+    expect(next.json.certificates).toHaveLength(1);
+    expect((await call('GET', '/v1/certificates?after=nonsense', admin)).status).toBe(400);
   },
 
   'GET /v1/certificates/{id}': async ({ call, admin, f }) => {

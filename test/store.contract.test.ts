@@ -9,7 +9,7 @@ import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { TransitionError } from '../src/core/requestStatus.js';
 import { entryHash, PUBLIC_TEST_CHAIN_KEY } from '../src/audit/chain.js';
-import { type Constraint, type CredentialRecord, type EnrollmentRequest, type InventoryFilter, type ProductTemplate, type Rejection, type RequestStatus } from '../src/core/types.js';
+import { EXACT_SEARCH_COUNT, type Constraint, type CredentialRecord, type EnrollmentRequest, type InventoryFilter, type InventoryOrder, type ProductTemplate, type Rejection, type RequestStatus } from '../src/core/types.js';
 import {
   createStoreFromKysely,
   DuplicateSerialError,
@@ -517,6 +517,85 @@ function storeContract(label: string, open: (now: StoreClock) => Promise<Opened>
           for (const offset of offsets) await expectPage(fixtures, f, 30, offset);
         }
         await expectPage(fixtures, everyone, 100, 2_950);
+        // Oldest first, a deep page from either end too.
+        const oldest = [...expected(fixtures, everyone)].reverse();
+        for (const offset of [1_000, 1_600, 2_990]) {
+          const { certificates } = await store.inventory.list(everyone, { limit: 30, offset, order: 'oldest' });
+          expect(certificates.map((c) => c.id), `oldest, offset ${offset}`).toEqual(oldest.slice(offset, offset + 30));
+        }
+      });
+
+      /** Every page by cursor from the first (an offset page), until the store says none follows. */
+      async function walk(f: InventoryFilter, order: InventoryOrder, limit: number, between?: (page: number) => Promise<void>): Promise<string[]> {
+        const ids: string[] = [];
+        let listing = await store.inventory.list(f, { limit, offset: 0, order });
+        for (let page = 0; ; page++) {
+          ids.push(...listing.certificates.map((c) => c.id));
+          if (!listing.next) return ids;
+          expect(listing.certificates).toHaveLength(limit);
+          await between?.(page);
+          listing = await store.inventory.list(f, { limit, after: listing.next, order });
+        }
+      }
+
+      it('walks every filter by cursor, newest and oldest first: each match once, in order, to the end', async () => {
+        const fixtures = spread();
+        await insert(fixtures);
+        for (const f of filters()) {
+          const newest = expected(fixtures, f);
+          expect(await walk(f, 'newest', 4), JSON.stringify(f)).toEqual(newest);
+          expect(await walk(f, 'oldest', 7), JSON.stringify(f)).toEqual([...newest].reverse());
+          const { certificates, total, totalExact } = await store.inventory.list(f, { limit: 5, offset: 3, order: 'oldest' });
+          expect({ ids: certificates.map((c) => c.id), total, totalExact }).toEqual({ ids: [...newest].reverse().slice(3, 8), total: newest.length, totalExact: true });
+        }
+      });
+
+      it('lists each certificate there was when a walk by cursor began exactly once, while others are written beside it', async () => {
+        const fixtures = Array.from({ length: 120 }, (_, i) => fixture({ createdAt: NOW - 1_000 * 60_000 + Math.floor(i / 4) * 60_000 }));
+        await insert(fixtures);
+        const f: InventoryFilter = { includeImported: true, now: new Date(NOW) };
+        for (const order of ['newest', 'oldest'] as const) {
+          const written: Fixture[] = [];
+          const ids = await walk(f, order, 9, async (page) => {
+            // Newer and older than any, and at the very moment of existing ones (ties the id breaks).
+            const moments = [NOW + page * 1_000, NOW - 2_000 * 60_000 - page, fixtures[(page * 13) % fixtures.length]?.createdAt as number];
+            const more = moments.map((createdAt) => fixture({ createdAt }));
+            written.push(...more);
+            await insert(more);
+          });
+          expect(new Set(ids).size, order).toBe(ids.length);
+          const before = new Set(fixtures.map((c) => c.id));
+          const seenBefore = ids.filter((id) => before.has(id));
+          const inOrder = expected(fixtures, f);
+          expect(seenBefore, order).toEqual(order === 'newest' ? inOrder : [...inOrder].reverse());
+          fixtures.push(...written);
+        }
+      });
+
+      it('estimates the total of a search too broad to count, says so, and still lists every match by cursor', async () => {
+        const broad = Array.from({ length: EXACT_SEARCH_COUNT + 1_500 }, (_, i) =>
+          fixture({ commonName: `web-${i}.shop.example.com`, createdAt: NOW - 10_000 * 60_000 + i * 60_000, ...(i % 3 === 0 ? { caId: otherCaId, productId: otherProductId } : {}) }),
+        );
+        const others = Array.from({ length: 2_000 }, (_, i) => fixture({ commonName: `db-${i}.example.org`, createdAt: NOW - 20_000 * 60_000 + i * 5_000 }));
+        await insert([...others, ...broad]);
+        const f: InventoryFilter = { includeImported: true, now: new Date(NOW), search: 'SHOP.example' };
+        const matches = expected([...others, ...broad], f);
+        const first = await store.inventory.list(f, { limit: 50, offset: 0 });
+        expect(first.totalExact).toBe(false);
+        expect(first.total).toBeGreaterThan(matches.length / 2);
+        expect(first.total).toBeLessThan(matches.length * 2);
+        expect(first.certificates.map((c) => c.id)).toEqual(matches.slice(0, 50));
+        expect(await walk(f, 'newest', 100)).toEqual(matches);
+        // Within one CA the share differs: estimated within that scope.
+        const scoped: InventoryFilter = { ...f, includeImported: false, caIds: [caId] };
+        const inCa = expected([...others, ...broad], scoped);
+        const listed = await store.inventory.list(scoped, { limit: 10, offset: 0 });
+        expect(listed.certificates.map((c) => c.id)).toEqual(inCa.slice(0, 10));
+        expect(listed.total).toBeGreaterThan(inCa.length / 2);
+        expect(listed.total).toBeLessThan(inCa.length * 2);
+        // A narrow search is counted exactly.
+        const narrow = await store.inventory.list({ ...f, search: 'web-42' }, { limit: 10, offset: 0 });
+        expect({ total: narrow.total, totalExact: narrow.totalExact }).toEqual({ total: expected(broad, { ...f, search: 'web-42' }).length, totalExact: true });
       });
     });
 

@@ -6,14 +6,14 @@ import type { InventoryFilter } from '../../src/core/types.js';
 import { namesOfCertificate } from '../../src/pki/names.js';
 import { authorizedCertificate, certificateResource, authorize, requirePermission } from './auth.js';
 import { issueAndAnswer } from './issuance.js';
-import { pageOf } from './pagination.js';
+import { afterCursor, listOrder, listPageFields, listPageOf } from './pagination.js';
 import { caPassphrase, csrPem, IDEMPOTENCY_HEADER, ISSUED, validityDays } from './issueFields.js';
 import { keyAlgorithmInput } from './keyAlgorithm.js';
 import { issuedCertificate, keySourceOf, managedKeyLike } from './followedCertificate.js';
 import { idempotencyKeyOf } from './idempotencyKey.js';
 import { readableInventory } from './inventoryScope.js';
 import type { RestRoutes } from './route.js';
-import { certificateDetailSchema, certificateSchema, pageFields, resourceId } from './schemas.js';
+import { certificateDetailSchema, certificateSchema, resourceId } from './schemas.js';
 import { certificateDetailJson, certificateJson } from './serialize.js';
 
 const id = resourceId;
@@ -57,8 +57,10 @@ const listShape = {
     createdFrom: z.iso.datetime({ offset: true }).optional(),
     createdTo: z.iso.datetime({ offset: true }).optional(),
     expiringInDays: z.coerce.number().int().min(0).max(36_500).optional(),
-    page: z.coerce.number().int().min(1).max(1_000_000).default(1),
+    page: z.coerce.number().int().min(1).max(1_000_000).optional().describe('default 1; not with after'),
     pageSize: z.coerce.number().int().min(1).max(100).default(20),
+    sort: listOrder.optional().describe('by creation, the id breaking ties: newest (default) or oldest first'),
+    after: afterCursor.optional().describe('the nextCursor of the page before: pages by cursor, each as cheap as the first however deep, and none shifted by certificates written meanwhile'),
 };
 const listQuery = z
   .object(listShape)
@@ -67,6 +69,8 @@ const listQuery = z
     for (const key of Object.keys(q)) {
       if (!(key in listShape) && !CUSTOM_FIELD_PARAM.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: 'unknown query parameter (custom fields filter as customField.<name>=value)' });
     }
+    if (q.after && q.page !== undefined) ctx.addIssue({ code: 'custom', path: ['page'], message: 'give page or after, not both' });
+    if (q.after && q.sort && q.sort !== q.after.order) ctx.addIssue({ code: 'custom', path: ['sort'], message: `after is a cursor of the list ${q.after.order} first` });
   });
 
 const renewBody = z
@@ -111,10 +115,11 @@ export function mountCertificateRoutes(routes: RestRoutes, core: CoreServices): 
       path: '/certificates',
       tag: 'Certificates',
       summary: 'The inventory: certificates of the CAs this credential may read (and imported ones, with read on every CA), newest first',
-      description: 'Filter on a custom field with `customField.<name>=<value>`.',
+      description:
+        'Filter on a custom field with `customField.<name>=<value>`. Page with `page` (Certman\'s paging), or by cursor: each page\'s `nextCursor` given as `after` asks for the next one, in the same order and with the same filters.',
       permission: 'read (on caId when given); only certificates of the credential\'s products (scope own: that it requested)',
       query: listQuery,
-      responses: { 200: { description: 'One page', schema: z.object({ certificates: z.array(certificateSchema), ...pageFields }) } },
+      responses: { 200: { description: 'One page', schema: z.object({ certificates: z.array(certificateSchema), ...listPageFields }) } },
     },
     async ({ req, res, query }) => {
       if (query.caId) await requirePermission(core, req, 'read', query.caId);
@@ -135,11 +140,13 @@ export function mountCertificateRoutes(routes: RestRoutes, core: CoreServices): 
         ...(query.expiringInDays !== undefined ? { expiringInDays: query.expiringInDays } : {}),
         ...(Object.keys(custom).length ? { customFields: custom } : {}),
       };
-      const { certificates, total } = await queries.inventoryList(filter, { limit: query.pageSize, offset: (query.page - 1) * query.pageSize });
+      const order = query.after?.order ?? query.sort ?? 'newest';
+      const where = query.after ? { after: query.after.position } : { offset: ((query.page ?? 1) - 1) * query.pageSize };
+      const listing = await queries.inventoryList(filter, { limit: query.pageSize, order, ...where });
       const now = Date.now();
       res.json({
-        certificates: certificates.map((c) => certificateJson(c, now)),
-        ...pageOf(query, total),
+        certificates: listing.certificates.map((c) => certificateJson(c, now)),
+        ...listPageOf({ ...(query.after ? {} : { page: query.page ?? 1 }), pageSize: query.pageSize }, listing, order),
       });
     },
   );

@@ -3,7 +3,7 @@
 // record of its own is an escrowed key's: it goes into the audit trail.
 import { AUDIT } from '../audit/actions.js';
 import type { CertificateStore, Store } from '../store/types.js';
-import type { AuditContext, CaRecord, CertificateRecord, CrlHeader, EnrollmentRequest, InventoryFilter, InventoryRecord, ProductRecord, RequestFilter } from './types.js';
+import type { AuditContext, CaRecord, CertificateRecord, CrlHeader, EnrollmentRequest, InventoryFilter, InventoryListing, InventoryPageRequest, InventoryRecord, ProductRecord, RequestFilter } from './types.js';
 
 export type CertificateListOptions = Parameters<CertificateStore['list']>[0];
 
@@ -35,7 +35,7 @@ export class QueryService {
   }
 
   /** Ours and imported, filtered and paged, with the number of matches. */
-  inventoryList(filter: InventoryFilter, page: { limit: number; offset: number }): Promise<{ certificates: InventoryRecord[]; total: number }> {
+  inventoryList(filter: InventoryFilter, page: InventoryPageRequest): Promise<InventoryListing> {
     return this.store.inventory.list(filter, page);
   }
 

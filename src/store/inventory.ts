@@ -1,6 +1,6 @@
 // The inventory: certificates of ours and imported ones, as operators list, filter and edit them.
 import { sql, type Compilable, type Kysely, type RawBuilder, type Selectable } from 'kysely';
-import type { AuditEntryInput, DeploymentLocation, InventoryCounts, InventoryFilter, InventoryRecord, LocationFields } from '../core/types.js';
+import type { AuditEntryInput, DeploymentLocation, InventoryCounts, InventoryFilter, InventoryListing, InventoryPageRequest, InventoryRecord, LocationFields } from '../core/types.js';
 import { inventoryFromRow } from './certificates.js';
 import { isUniqueViolation } from './errors.js';
 import { listInventory } from './inventoryQuery.js';
@@ -27,7 +27,7 @@ export class KyselyInventoryStore implements InventoryStore {
     private readonly writes: AuditedWrites,
   ) {}
 
-  list(filter: InventoryFilter, page: { limit: number; offset: number }): Promise<{ certificates: InventoryRecord[]; total: number }> {
+  list(filter: InventoryFilter, page: InventoryPageRequest): Promise<InventoryListing> {
     return listInventory(this.db, this.kind, filter, page);
   }
 

@@ -15,6 +15,8 @@ import type {
   CrlHeader,
   InventoryCounts,
   InventoryFilter,
+  InventoryListing,
+  InventoryPageRequest,
   LocationFields,
   RequestFilter,
   CustomFieldValues,
@@ -135,8 +137,8 @@ export interface CertificateStore {
 }
 
 export interface InventoryStore {
-  /** Newest first; deleted records are left out. `total` counts every match, not just this page. */
-  list(filter: InventoryFilter, page: { limit: number; offset: number }): Promise<{ certificates: InventoryRecord[]; total: number }>;
+  /** Newest first unless asked otherwise; deleted records are left out. `total` counts every match, not just this page. */
+  list(filter: InventoryFilter, page: InventoryPageRequest): Promise<InventoryListing>;
   /** What the filter admits (as list() would; deleted records left out), counted by product, CA, status, key algorithm and expiry. */
   report(filter: InventoryFilter): Promise<InventoryCounts>;
   /** A certificate of ours or an imported one; undefined when unknown or deleted from the inventory. */

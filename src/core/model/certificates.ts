@@ -101,6 +101,35 @@ export interface InventoryFilter {
   now?: Date;
 }
 
+/** The list's orders, by creation: newest first (the default) or oldest first; ties broken by id the same way. */
+export type InventoryOrder = 'newest' | 'oldest';
+
+/** A place in the list: the last certificate of a page, which the next page starts after. */
+export interface InventoryPosition {
+  createdAt: number;
+  id: string;
+}
+
+/** One page: `offset` rows skipped, or those after `after` (keyset paging; offset is then ignored). */
+export interface InventoryPageRequest {
+  limit: number;
+  offset?: number;
+  after?: InventoryPosition;
+  order?: InventoryOrder;
+}
+
+/** A search the store expects to match more than this many certificates gets an estimated total (inventoryQuery.ts says why). */
+export const EXACT_SEARCH_COUNT = 5_000;
+
+export interface InventoryListing {
+  certificates: InventoryRecord[];
+  /** Every match, not just this page: exact when `totalExact`, else an estimate (see inventoryQuery.ts). */
+  total: number;
+  totalExact: boolean;
+  /** The last certificate of this page when more may follow it, else null. */
+  next: InventoryPosition | null;
+}
+
 /**
  * The inventory report's expiry buckets, disjoint, by days left until valid_to: `expired` (passed),
  * then up to 7, up to 30, up to 90 days, and beyond. Revoked certificates are in none: they no
