@@ -180,13 +180,16 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   const rateCounter: RateCounter = config.redisUrl ? new RedisRateCounter(config.redisUrl, queuePrefix, onError) : new MemoryRateCounter(now);
   const requestLimits = new RequestLimits(rateCounter, (entry) => store.audit.append(entry), metrics);
   const oneTimeTokens: OneTimeTokens = config.redisUrl ? new RedisOneTimeTokens(config.redisUrl, queuePrefix, onError) : new MemoryOneTimeTokens();
+  // Other processes (API nodes, the CLI) hear of a revocation at once too, through Redis.
+  const broadcast = createBroadcast({ redisUrl: config.redisUrl, prefix: queuePrefix, onError });
+  const catalogue = new CatalogueCache(store, config.redisUrl ? CATALOGUE_CACHE_WITH_REDIS_MS : CATALOGUE_CACHE_MS, now, broadcast);
   // A worker in this process takes the CSRs its front-ends parsed instead of parsing them again.
   const parsedCsrs = new ParsedCsrHandoff();
   const enrollments = new EnrollmentService(store, queue, verifier, {
     counter: requestLimits,
     perMinute: config.protocolIssuePerMinute,
     perHour: config.protocolIssuePerHour,
-  }, metrics, parsedCsrs);
+  }, metrics, parsedCsrs, catalogue);
   const revocations = new RevocationService(store);
   const crls = new CrlPublisher(store, cas, { validityMs: config.crlValidityHours * 3_600_000 }, log);
   // CRL builds have a queue of their own, so a big CRL never waits behind (or holds up) enrollments.
@@ -201,9 +204,6 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     stalledIntervalMs: config.queueStalledCheckMs,
   });
   const crlScheduler = new CrlScheduler(crlQueue, config.crlDebounceMs, log);
-  // Other processes (API nodes, the CLI) hear of a revocation at once too, through Redis.
-  const broadcast = createBroadcast({ redisUrl: config.redisUrl, prefix: queuePrefix, onError });
-  const catalogue = new CatalogueCache(store, config.redisUrl ? CATALOGUE_CACHE_WITH_REDIS_MS : CATALOGUE_CACHE_MS, now, broadcast);
   const statusListeners: StatusChangeListener[] = [];
   broadcast.subscribe(REVOCATIONS_CHANNEL, (message) => {
     const { caId, serialHex } = parseRevocationNotice(message);

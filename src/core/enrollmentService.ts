@@ -7,6 +7,7 @@ import { HOUR_MS, MINUTE_MS, type Limit, type RequestLimits } from '../auth/requ
 import { CsrError, parseCsr, type ParsedCsr } from '../pki/csr.js';
 import type { ParsedCsrHandoff } from '../pki/parsedCsrHandoff.js';
 import { toPem } from '../pki/pem.js';
+import type { Catalogue } from './protocol.js';
 import type { SignatureVerifier } from '../pki/verifyPool.js';
 import { precheckNames } from '../policy/decide.js';
 import type { RequestedNames } from '../policy/names.js';
@@ -18,7 +19,6 @@ import { AppError, conflict, forbidden, notFound, refused, unprocessable } from 
 import { NO_METRICS, type Metrics } from '../metrics/types.js';
 import { newId } from './ids.js';
 import { SETTLED_STATUSES } from './requestStatus.js';
-import { TtlCache } from './ttlCache.js';
 import { DEFAULT_REQUEST_DETAILS, type AuditContext, type CertificateRecord, type Constraint, type EnrollmentRequest, type ProductRecord, type ProductTemplate, type Protocol, type Rejection, type RequestDetails } from './types.js';
 
 /** How a front-end names the product: by id, by name (an EST/SCEP label, an ACME profile), or a CA's default. */
@@ -89,7 +89,6 @@ export type Outcome =
 
 // Products change rarely and only through an operator; a few seconds of staleness across
 // processes is the price of not reading them on every request.
-const PRODUCT_CACHE_MS = 5_000;
 
 /** The product a protocol route without a label issues under (`init` creates it). */
 export const DEFAULT_PRODUCT = 'default';
@@ -127,7 +126,6 @@ function fingerprintOf(parts: {
 }
 
 export class EnrollmentService {
-  private readonly products: TtlCache<ProductRecord[]>;
   // Every submit checks custom fields against the template; the product list hands out the same
   // records until it is read again, so each is validated once rather than once per request.
   private readonly templates = new WeakMap<ProductRecord, ProductTemplate | null>();
@@ -140,13 +138,13 @@ export class EnrollmentService {
     private readonly metrics: Metrics = NO_METRICS,
     /** Set where this process runs the worker too: the CSR parsed here is handed to it. */
     private readonly parsedCsrs?: ParsedCsrHandoff,
-  ) {
-    this.products = new TtlCache(PRODUCT_CACHE_MS);
-  }
+    /** The product list front-ends read (the runtime's catalogue cache); by default the store's. */
+    private readonly catalogue: Pick<Catalogue, 'products'> = { products: () => store.products.list() },
+  ) {}
 
   /** A product from the cached list, else from the store (one created since the list was read). */
   private async findProduct(match: (p: ProductRecord) => boolean): Promise<ProductRecord | undefined> {
-    return (await this.products.get('all', () => this.store.products.list())).find(match) ?? (await this.store.products.list()).find(match);
+    return (await this.catalogue.products()).find(match) ?? (await this.store.products.list()).find(match);
   }
 
   /**
