@@ -110,13 +110,18 @@ export function killTree(pid: number, signal: NodeJS.Signals = 'SIGTERM'): void 
   }
 }
 
-/** CPU seconds (user + system) used so far by a process, its threads and its live children (Linux). */
+/**
+ * CPU seconds (user + system) used so far by a process, its threads, its live children and the
+ * children it has reaped (Linux). The reaped ones count: PostgreSQL's backends come and go, and a
+ * backend that exits between two readings would otherwise take its work with it.
+ */
 export function cpuSeconds(pid: number): number {
   const ticks = (p: number): number => {
     try {
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return Number(fields[11]) + Number(fields[12]);
+      // utime, stime, cutime, cstime
+      return Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
     } catch {
       return 0;
     }
