@@ -15,7 +15,7 @@
 // the medians of each side and EST's total CPU per certificate over REST's (target ≤ 1.2×).
 import { cpuMeter, startDeployment, type Deployment } from './deployment.js';
 import { argValue, emit, makeP256Csrs, round } from './lib.js';
-import { argList, machine, summarize, totalCpu, type Measured, type RunSummary } from './rest.js';
+import { argList, machine, runFigures, summarize, totalCpu, type Measured, type RunSummary } from './rest.js';
 import { hasWrk, wrkLoad } from './wrk.js';
 
 const TARGET_CPU_RATIO = 1.2;
@@ -121,13 +121,7 @@ export async function benchEst(args: string[]): Promise<void> {
           tls: true,
           load: `wrk -t${threads} -c${connections}`,
           seconds,
-          certs_per_s: round(m.rate, 1),
-          p50_ms: round(m.p50),
-          p99_ms: round(m.p99),
-          ...m.cpu,
-          requests: m.requests,
-          non2xx: m.non2xx,
-          errors: m.errors,
+          ...runFigures(m),
           csrs_reused: m.reused,
         });
       }

@@ -254,13 +254,7 @@ export async function benchRestIssue(args: string[]): Promise<void> {
           server: s.server,
           load: `wrk -t${threads} -c${connections}`,
           seconds,
-          certs_per_s: round(m.rate, 1),
-          p50_ms: round(m.p50),
-          p99_ms: round(m.p99),
-          ...m.cpu,
-          requests: m.requests,
-          non2xx: m.non2xx,
-          errors: m.errors,
+          ...runFigures(m),
         });
       }
     }
@@ -305,6 +299,11 @@ export async function benchRestIssue(args: string[]): Promise<void> {
     for (const d of deployments) await d.stop();
     for (const p of peers) await p.stop();
   }
+}
+
+/** What a JSON line says of one timed run. */
+export function runFigures(m: Measured) {
+  return { certs_per_s: round(m.rate, 1), p50_ms: round(m.p50), p99_ms: round(m.p99), ...m.cpu, requests: m.requests, non2xx: m.non2xx, errors: m.errors };
 }
 
 export interface RunSummary {
