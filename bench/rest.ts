@@ -1,6 +1,6 @@
 // npm run bench -- rest [--only issue|list] …
 //
-// issue [--seconds S=8] [--rounds R=3] [--warmup S=3] [--connections C=16] [--threads T=2]
+// issue [--seconds S=6] [--rounds R=3] [--warmup S=3] [--connections C=16] [--threads T=2]
 //       [--csrs N=4000] [--scaled 1,2,4] [--cases csr,managed-ecdsa,managed-rsa]
 // REST csr issuance over HTTP under wrk (T threads, C keep-alive connections, N P-256 CSRs made
 // before the clock, sent round-robin), side by side in one run:
@@ -16,6 +16,8 @@
 // (total_cpu_ms_per_op); a peer's store is in its process, so its total is its server figure.
 // Then a summary line per side with the medians of its rounds, and for each certgate deployment its
 // total CPU per certificate over cfssl + certdb's (target ≤ 2×: meets_target).
+// Load time: sides × (W + R × S) seconds (6 × 21 s by default), plus starting three PostgreSQL
+// clusters and the certgate processes; a loaded machine stretches the start-up most.
 // --cases managed-ecdsa,managed-rsa add managed-key issuance (certgate embedded generates the key)
 // against cfssl's /newcert, which generates it too.
 //
@@ -174,7 +176,7 @@ const TARGET_CPU_RATIO = 2;
 const BASELINE = 'cfssl serve + certdb';
 
 export async function benchRestIssue(args: string[]): Promise<void> {
-  const seconds = argValue(args, 'seconds', 8);
+  const seconds = argValue(args, 'seconds', 6);
   const rounds = argValue(args, 'rounds', 3);
   const warmup = argValue(args, 'warmup', 3);
   const connections = argValue(args, 'connections', 16);
