@@ -50,7 +50,13 @@ export interface Deployment {
 }
 
 /** The rate limits are per credential and would cap any load test; a benchmark measures the path, not the limiter. */
-export const NO_RATE_LIMITS = { CERTGATE_RATE_LIMIT_PER_MINUTE: '0', CERTGATE_ISSUE_RATE_LIMIT_PER_MINUTE: '0' };
+export const NO_RATE_LIMITS = {
+  CERTGATE_RATE_LIMIT_PER_MINUTE: '0',
+  CERTGATE_ISSUE_RATE_LIMIT_PER_MINUTE: '0',
+  // EST, SCEP and ACME issuance per requester and per credential (120 a minute by default).
+  CERTGATE_PROTOCOL_ISSUE_PER_MINUTE: '0',
+  CERTGATE_PROTOCOL_ISSUE_PER_HOUR: '0',
+};
 
 const TSX_CLI = join(root, 'node_modules/tsx/dist/cli.mjs');
 const START_TIMEOUT_MS = 240_000;

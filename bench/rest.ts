@@ -305,7 +305,7 @@ export async function benchRestIssue(args: string[]): Promise<void> {
 
 /** What a JSON line says of one timed run. */
 export function runFigures(m: Measured) {
-  return { certs_per_s: round(m.rate, 1), p50_ms: round(m.p50), p99_ms: round(m.p99), ...m.cpu, requests: m.requests, non2xx: m.non2xx, errors: m.errors };
+  return { certs_per_s: round(m.okRate, 1), p50_ms: round(m.p50), p99_ms: round(m.p99), ...m.cpu, requests: m.requests, non2xx: m.non2xx, errors: m.errors };
 }
 
 export interface RunSummary {
@@ -324,7 +324,7 @@ export function summarize(list: Measured[]): RunSummary {
   const cpu: CpuPerOp = { server_cpu_ms_per_op: med((m) => m.cpu.server_cpu_ms_per_op, 3) };
   if (list.every((m) => m.cpu.store_cpu_ms_per_op !== undefined)) cpu.store_cpu_ms_per_op = med((m) => m.cpu.store_cpu_ms_per_op ?? 0, 3);
   if (list.every((m) => m.cpu.total_cpu_ms_per_op !== undefined)) cpu.total_cpu_ms_per_op = med((m) => m.cpu.total_cpu_ms_per_op ?? 0, 3);
-  return { rate: med((m) => m.rate, 1), p50: med((m) => m.p50), p99: med((m) => m.p99), cpu, failures: list.reduce((n, m) => n + m.non2xx + m.errors, 0), reused: list.some((m) => m.reused) };
+  return { rate: med((m) => m.okRate, 1), p50: med((m) => m.p50), p99: med((m) => m.p99), cpu, failures: list.reduce((n, m) => n + m.non2xx + m.errors, 0), reused: list.some((m) => m.reused) };
 }
 
 export async function benchRest(args: string[]): Promise<void> {

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 
 export interface WrkResult {
+  /** Answers a second, whatever their status. */
   rate: number;
   p50: number;
   p99: number;
@@ -21,6 +22,8 @@ export interface WrkResult {
 }
 
 export interface WrkRun extends WrkResult {
+  /** 2xx answers a second: certificates issued, where each request asks for one. */
+  okRate: number;
   /** How many of the bodies, from the first, may have been sent: the next run starts after them to send only fresh ones. */
   bodiesUsed: number;
   /** Some thread ran out of its bodies and sent one again. */
@@ -112,6 +115,7 @@ export async function wrkLoad(url: string, bodies: (Buffer | string)[], headers:
     const r = JSON.parse(line) as { requests: number; duration_us: number; p50_us: number; p99_us: number; connect: number; read: number; write: number; status: number; timeout: number; max_sent: number; wrapped: number };
     return {
       rate: r.requests / (r.duration_us / 1e6),
+      okRate: (r.requests - r.status) / (r.duration_us / 1e6),
       p50: r.p50_us / 1000,
       p99: r.p99_us / 1000,
       requests: r.requests,
