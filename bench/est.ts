@@ -74,6 +74,9 @@ function probe(s: Side, body: string): Promise<void> {
   });
 }
 
+/** A side's CPU figures named for the side, e.g. est_total_cpu_ms_per_op. */
+const prefixed = (prefix: string, cpu: object): Record<string, unknown> => Object.fromEntries(Object.entries(cpu).map(([k, v]) => [prefix + k, v]));
+
 const base64Der = (pem: string): string => pem.replace(/-----[^-]+-----|\s/g, '');
 
 export async function benchEst(args: string[]): Promise<void> {
@@ -161,11 +164,11 @@ export async function benchEst(args: string[]): Promise<void> {
         est_per_s: est.rate,
         est_p50_ms: est.p50,
         est_p99_ms: est.p99,
-        est_cpu_ms_per_op: est.cpu,
+        ...prefixed('est_', est.cpu),
         rest_per_s: rest.rate,
         rest_p50_ms: rest.p50,
         rest_p99_ms: rest.p99,
-        rest_cpu_ms_per_op: rest.cpu,
+        ...prefixed('rest_', rest.cpu),
         cpu_ratio: round(totalCpu(est.cpu) / totalCpu(rest.cpu), 3),
         target_cpu_ratio: TARGET_CPU_RATIO,
         meets_target: totalCpu(est.cpu) <= TARGET_CPU_RATIO * totalCpu(rest.cpu),
