@@ -49,11 +49,10 @@ export interface Deployment {
   stop(): Promise<void>;
 }
 
-/** The rate limits are per credential and would cap any load test; a benchmark measures the path, not the limiter. */
+/** The rate limits (per credential, and per protocol for EST/SCEP/ACME issuance) would cap any load test; a benchmark measures the path, not the limiter. */
 export const NO_RATE_LIMITS = {
   CERTGATE_RATE_LIMIT_PER_MINUTE: '0',
   CERTGATE_ISSUE_RATE_LIMIT_PER_MINUTE: '0',
-  // EST, SCEP and ACME issuance per requester and per credential (120 a minute by default).
   CERTGATE_PROTOCOL_ISSUE_PER_MINUTE: '0',
   CERTGATE_PROTOCOL_ISSUE_PER_HOUR: '0',
 };

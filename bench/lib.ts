@@ -111,16 +111,16 @@ export function killTree(pid: number, signal: NodeJS.Signals = 'SIGTERM'): void 
 }
 
 /**
- * CPU seconds (user + system) used so far by a process, its threads, its live children and the
- * children it has reaped (Linux). The reaped ones count: PostgreSQL's backends come and go, and a
- * backend that exits between two readings would otherwise take its work with it.
+ * CPU seconds (user + system) used so far by a process, its threads and its children, live or
+ * exited and reaped (Linux). Without the reaped ones a tree whose children come and go (PostgreSQL's
+ * backends, autovacuum workers) would seem to use less CPU the longer it runs.
  */
 export function cpuSeconds(pid: number): number {
   const ticks = (p: number): number => {
     try {
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // utime, stime, cutime, cstime
+      // utime, stime, then cutime, cstime: what its children that it has waited for used.
       return Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
     } catch {
       return 0;

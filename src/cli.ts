@@ -127,6 +127,7 @@ ca.command('create')
         rt.secrets,
         CLI_CONTEXT,
       );
+      await rt.catalogue.changed();
       print(!!opts.json, { id: rec.id, name: rec.name, type: rec.kind, subject: rec.subject, certificate_pem: rec.certificatePem }, () => `created ${rec.kind} CA ${rec.id} (${rec.subject})`);
     });
   });
@@ -226,6 +227,7 @@ product
         ...(o.expiryNoticeDays ? { expiryNoticeDays: String(o.expiryNoticeDays).split(',').map(Number) } : {}),
       });
       const rec = await createProduct(rt.store, { name: o.name, caId: caRec.id, template }, CLI_CONTEXT, protocols);
+      await rt.catalogue.changed();
       print(!!o.json, { id: rec.id, name: rec.name, ca_id: rec.caId, template: rec.template }, () => `created product ${rec.id} (${rec.name}) on CA ${caRec.name}`);
     });
   });

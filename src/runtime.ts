@@ -27,7 +27,9 @@ import { CrlPublisher } from './ca/crlPublisher.js';
 import { CrlScheduler } from './ca/crlScheduler.js';
 import { createLogger } from './log.js';
 import { ThreadedVerifier } from './pki/verifyPool.js';
+import { ParsedCsrHandoff } from './pki/parsedCsrHandoff.js';
 import { createBroadcast } from './queue/broadcast.js';
+import { CatalogueCache } from './core/productCache.js';
 import { createQueue } from './queue/index.js';
 import type { JobHandler, JobQueue } from './queue/types.js';
 import { openStore } from './store/index.js';
@@ -49,6 +51,9 @@ const CRL_SWEEP_INTERVAL_MS = 60_000;
 const REVOCATIONS_CHANNEL = 'revocations';
 const CREDENTIAL_CACHE_MS = 500;
 const CREDENTIAL_CACHE_WITH_REDIS_MS = 10_000;
+/** How late a process sees a product or CA another process added, when no broadcast reaches it. */
+const CATALOGUE_CACHE_MS = 5_000;
+const CATALOGUE_CACHE_WITH_REDIS_MS = 60_000;
 /** Webhook jobs one worker process runs at once: each mostly waits on a subscriber's answer. */
 const WEBHOOK_CONCURRENCY = 16;
 /** `caId/serial`: whose status changed. A notice with no serial stands for the whole CA. */
@@ -78,6 +83,8 @@ export interface Runtime {
   notifier: Notifier;
   /** What front-ends get: narrow services, never the store. */
   core: CoreServices;
+  /** The product and CA lists front-ends read: tell it (changed) after adding a product or a CA. */
+  catalogue: CatalogueCache;
   /** The services the protocol of this name was mounted with (its tables handle included). */
   protocolCore(name: string): CoreServices;
   /** The registered protocols, mounted on `core`, in registration order. */
@@ -173,11 +180,13 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   const rateCounter: RateCounter = config.redisUrl ? new RedisRateCounter(config.redisUrl, queuePrefix, onError) : new MemoryRateCounter(now);
   const requestLimits = new RequestLimits(rateCounter, (entry) => store.audit.append(entry), metrics);
   const oneTimeTokens: OneTimeTokens = config.redisUrl ? new RedisOneTimeTokens(config.redisUrl, queuePrefix, onError) : new MemoryOneTimeTokens();
+  // A worker in this process takes the CSRs its front-ends parsed instead of parsing them again.
+  const parsedCsrs = new ParsedCsrHandoff();
   const enrollments = new EnrollmentService(store, queue, verifier, {
     counter: requestLimits,
     perMinute: config.protocolIssuePerMinute,
     perHour: config.protocolIssuePerHour,
-  }, metrics);
+  }, metrics, parsedCsrs);
   const revocations = new RevocationService(store);
   const crls = new CrlPublisher(store, cas, { validityMs: config.crlValidityHours * 3_600_000 }, log);
   // CRL builds have a queue of their own, so a big CRL never waits behind (or holds up) enrollments.
@@ -194,6 +203,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   const crlScheduler = new CrlScheduler(crlQueue, config.crlDebounceMs, log);
   // Other processes (API nodes, the CLI) hear of a revocation at once too, through Redis.
   const broadcast = createBroadcast({ redisUrl: config.redisUrl, prefix: queuePrefix, onError });
+  const catalogue = new CatalogueCache(store, config.redisUrl ? CATALOGUE_CACHE_WITH_REDIS_MS : CATALOGUE_CACHE_MS, now, broadcast);
   const statusListeners: StatusChangeListener[] = [];
   broadcast.subscribe(REVOCATIONS_CHANNEL, (message) => {
     const { caId, serialHex } = parseRevocationNotice(message);
@@ -281,6 +291,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     enrollments,
     revocations,
     queries: new QueryService(store),
+    catalogue,
     inventory: new InventoryService(store),
     credentials,
     authz: new Authorizer(store.audit),
@@ -354,6 +365,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     metrics: metricsHost,
     notifier,
     core,
+    catalogue,
     protocolCore(name) {
       const own = protocolCores.get(name);
       if (!own) throw new Error(`no protocol ${name} in this runtime`);
@@ -364,7 +376,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       await crlQueue.startWorker(crlScheduler.handler(crls), 1);
       for (const q of protocolQueues) await q.queue.startWorker(q.handler, q.concurrency);
       crlScheduler.startSweeping(store, CRL_SWEEP_INTERVAL_MS);
-      await queue.startWorker(createEnrollmentProcessor({ store, cas, log, leaseMs: config.signingLeaseMs, nameAuthorizers, metrics }), config.workerConcurrency);
+      await queue.startWorker(createEnrollmentProcessor({ store, cas, log, leaseMs: config.signingLeaseMs, nameAuthorizers, metrics, parsedCsrs }), config.workerConcurrency);
       const n = await enrollments.requeueStranded(10_000);
       if (n) log.info({ count: n }, 're-queued requests left behind by a previous process');
       // Approvals made by another process (the CLI, say) and jobs lost with a dead in-process

@@ -331,6 +331,29 @@ describe('ACME wire protocol (hand-built JWS)', () => {
       expectProblem(await client.newOrder([]), 'malformed', 400);
     });
 
+    it('finds the request of a finalize that stopped before writing the order: the order reads valid, with its certificate', async () => {
+      const own = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'), env.transport);
+      expect((await own.newAccount()).status).toBe(201);
+      const created = await own.newOrder(['recovered.test']);
+      const orderUrl = created.header('location');
+      const ready = await own.authorize(orderUrl, created.json, 'http-01', http01);
+      expect(ready.json.status).toBe('ready');
+      // What a finalize submits before it writes the order; its process stops there.
+      const product = await env.server.rt.enrollments.productForLabel(undefined);
+      const accountId = (own.kid as string).split('/').pop() as string;
+      const csr = Buffer.from((await makeCsrFor(['recovered.test'])).csr, 'base64url');
+      await env.server.rt.enrollments.submit(
+        { principal: `acme:${accountId}`, actor: `acme-account:${accountId}`, protocol: 'acme', product: { id: (product as { id: string }).id } },
+        csr,
+        { identifiers: ['recovered.test'], transactionId: orderUrl.split('/').pop() as string },
+      );
+      const done = await own.pollUntil<OrderJson>(orderUrl, (o) => o.status === 'valid');
+      expectProblem(await own.post(created.json.finalize, { csr: (await makeCsrFor(['recovered.test'])).csr }), 'orderNotReady', 403);
+      const download = await own.post(done.json.certificate as string);
+      expect(download.status).toBe(200);
+      expect(new X509Certificate(splitPem(download.text)[0] as string).subjectAltName).toBe('DNS:recovered.test');
+    });
+
     it("hides another account's order, authorization and certificate", async () => {
       const { order } = await client.issue(['mine.test'], 'http-01', http01);
       const other = new AcmeTestClient(env.directoryUrl, await newAccountKey('RS256'), env.transport);

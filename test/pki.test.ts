@@ -13,7 +13,8 @@ import { encodeName, parseDnString, parseNameDer } from '../src/pki/name.js';
 import { OID } from '../src/pki/oids.js';
 import { fromPem, pemBlocks, PemError, toPem } from '../src/pki/pem.js';
 import { certsOnlyPkcs7 } from '../src/pki/pkcs7.js';
-import { ThreadedVerifier } from '../src/pki/verifyPool.js';
+import { ParsedCsrHandoff } from '../src/pki/parsedCsrHandoff.js';
+import { cheapToVerify, ThreadedVerifier } from '../src/pki/verifyPool.js';
 import { makeCsr, openssl, tempDir } from './helpers/openssl.js';
 import { readCertsOnly } from './helpers/pkijs.js';
 
@@ -148,8 +149,13 @@ describe('the OID table', () => {
   });
 });
 
-describe('the CSR signature threads', () => {
-  it('agree with verifyCsrSignature, reading the hash from the same table, and refuse what it refuses', async () => {
+describe('the CSR signature verifier', () => {
+  it('checks P-256, Ed25519 and RSA up to 4096 bits inline, and costlier keys on its threads', () => {
+    expect(['ec-p256', 'ed25519', 'rsa-2048', 'rsa-3072', 'rsa-4096'].filter(cheapToVerify)).toHaveLength(5);
+    expect(['ec-p384', 'ec-p521', 'rsa-8192', 'ec-1.2.3', 'unknown-1.2.3'].filter(cheapToVerify)).toEqual([]);
+  });
+
+  it('agrees with verifyCsrSignature, inline and on its threads, reading the hash from the same table, and refuses what it refuses', async () => {
     const verifier = new ThreadedVerifier(1);
     try {
       for (const key of ['ec-p256', 'ec-p384', 'rsa-2048'] as const) {
@@ -165,6 +171,36 @@ describe('the CSR signature threads', () => {
     } finally {
       await verifier.close();
     }
+  });
+});
+
+describe('the parsed-CSR handoff to the worker', () => {
+  const pem = makeCsr(dir, { name: 'handoff' }).csrPem;
+  const csr = parseCsr(pem);
+
+  it('keeps nothing until a worker of this process takes from it', () => {
+    const handoff = new ParsedCsrHandoff();
+    handoff.put('r1', pem, csr);
+    handoff.open();
+    expect(handoff.take('r1', pem)).toBeUndefined();
+  });
+
+  it('gives the parsed form once, and only for the very text stored with the request', () => {
+    const handoff = new ParsedCsrHandoff();
+    handoff.open();
+    handoff.put('r1', pem, csr);
+    expect(handoff.take('r1', pem)).toBe(csr);
+    expect(handoff.take('r1', pem)).toBeUndefined();
+    handoff.put('r2', pem, csr);
+    expect(handoff.take('r2', pem.replace('-----END', '\n-----END'))).toBeUndefined();
+    expect(handoff.take('r2', pem)).toBeUndefined();
+  });
+
+  it('keeps only the newest requests when no worker takes them', () => {
+    const handoff = new ParsedCsrHandoff(2);
+    handoff.open();
+    for (const id of ['a', 'b', 'c']) handoff.put(id, pem, csr);
+    expect(['a', 'b', 'c'].map((id) => handoff.take(id, pem) !== undefined)).toEqual([false, true, true]);
   });
 });
 

@@ -7,6 +7,7 @@ import { buildCsr } from '../src/pki/csrBuilder.js';
 import { fromPem } from '../src/pki/pem.js';
 import { AES_128_CBC, MESSAGE_TYPE } from '../protocols/scep/algorithms.js';
 import { CmsPool, inlineCms, type CmsRunner } from '../protocols/scep/cmsPool.js';
+import { rehearse } from '../protocols/scep/cmsRehearsal.js';
 import { buildRequest, readReply, rsaKey, selfSigned } from './helpers/scepClient.js';
 
 describe('SCEP CMS pool', () => {
@@ -82,6 +83,20 @@ describe('SCEP CMS pool', () => {
     expect(await pool.read({ der: Buffer.from('no'), now: Date.now(), maxClockSkewMs: 60_000 }, [raMaterial])).toMatchObject({ kind: 'malformed' });
     const late = await pool.read({ der: message, now: Date.now() + 10 * 86_400_000, maxClockSkewMs: 60_000 }, [raMaterial]);
     expect(late).toMatchObject({ kind: 'failure', failInfo: 'badTime' });
+  });
+
+  it('rehearses an enrollment (a PKCSReq read, opened and answered) on each thread before it takes jobs', async () => {
+    await expect(rehearse()).resolves.toBeUndefined();
+    const lines: string[] = [];
+    const fresh = new CmsPool(1, pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) }));
+    try {
+      await fresh.warm();
+      expect(fresh.mode).toBe('threads');
+      expect(lines.join('')).toBe('');
+      expect((await roundTrip(fresh)).reply.status).toBe('SUCCESS');
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('replaces a thread that died', async () => {

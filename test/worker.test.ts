@@ -1,11 +1,14 @@
 // The CA worker's state machine and its idempotency: whatever runs a job, however often, a
 // request ends in one final state and is signed into at most one stored certificate.
+import { X509Certificate } from 'node:crypto';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CaRegistry } from '../src/ca/registry.js';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
 import { createProduct } from '../src/core/products.js';
 import { initialize } from '../src/init.js';
+import { parseCsr } from '../src/pki/csr.js';
+import { ParsedCsrHandoff } from '../src/pki/parsedCsrHandoff.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
 import { createEnrollmentProcessor } from '../src/worker/processEnrollment.js';
@@ -56,6 +59,20 @@ describe('CA worker', () => {
     expect(certs.filter((c) => c.requestId === request.id)).toHaveLength(1);
     expect(signed()).toBe(1);
     expect((await rt.store.requests.get(request.id))?.certificateId).toBe(certs.find((c) => c.requestId === request.id)?.id);
+  });
+
+  it('signs the stored CSR, never a handed-over parsed form that is not of the stored text', async () => {
+    const { rt, submit, dataDir } = await setup();
+    const parsedCsrs = new ParsedCsrHandoff();
+    const handler = createEnrollmentProcessor({ store: rt.store, cas: new CaRegistry(rt.store, rt.secrets), log, leaseMs: 30_000, parsedCsrs });
+    const { request } = await submit();
+    const other = parseCsr(makeCsr(dataDir, { subject: '/CN=other.host1.test' }).csrPem);
+    parsedCsrs.put(request.id, `${request.csrPem}\n`, other);
+    await handler.process(request.id, 1);
+    const cert = await rt.store.certificates.getByRequestId(request.id);
+    const certKey = new X509Certificate(cert?.certificatePem ?? '').publicKey.export({ type: 'spki', format: 'der' });
+    expect(certKey.equals(parseCsr(request.csrPem).spkiDer)).toBe(true);
+    expect(cert?.commonName).toBe('worker.host1.test');
   });
 
   it('rejects a request that breaks the product, naming the rule, and stores no certificate', async () => {

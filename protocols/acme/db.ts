@@ -344,6 +344,33 @@ export class AcmeDb {
     return row && challengeOf(row);
   }
 
+  /**
+   * A validation that succeeded: the challenge `processing` → `valid`, and its authorization
+   * `pending` → `valid`, issued together so that the embedded database commits both at once. The
+   * authorization moves only while its challenge is this validation's (processing, or valid by
+   * it), whichever statement runs first on a pool; undefined when the challenge was not processing.
+   */
+  async validateChallenge(challengeId: string, authzId: string, validatedAt: Date): Promise<Challenge | undefined> {
+    const [challenge] = await Promise.all([
+      this.moveChallenge(challengeId, ['processing'], 'valid', { validatedAt }),
+      this.write(
+        this.db
+          .updateTable('acme_authorizations')
+          .set({ status: 'valid' })
+          .where('id', '=', authzId)
+          .where('status', '=', 'pending')
+          .where((eb) => eb.exists(eb.selectFrom('acme_challenges').select('id').where('id', '=', challengeId).where('authz_id', '=', authzId).where('status', 'in', ['processing', 'valid']))),
+      ),
+    ]);
+    return challenge;
+  }
+
+  /** Orders still stored as unsubmitted that expired before `before` (the sweeper settles them first). */
+  async expiredUnsubmitted(before: number): Promise<Order[]> {
+    const rows = await this.db.selectFrom('acme_orders').selectAll().where('expires', '<', before).where('status', 'in', ['pending', 'ready']).limit(1000).execute();
+    return rows.map(orderOf);
+  }
+
   /** Drops what expired unused more than `graceMs` ago; valid orders (certificate links) stay. */
   async removeExpired(now: number, graceMs: number): Promise<number> {
     const before = now - graceMs;

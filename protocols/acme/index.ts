@@ -7,7 +7,7 @@ import { acmeConfig } from './config.js';
 import { AcmeDb } from './db.js';
 import { ACME_MIGRATIONS } from './migrations.js';
 import { Nonces } from './nonces.js';
-import { OrderStatusService } from './orderStatus.js';
+import { OrderStatusService, requesterOf } from './orderStatus.js';
 import { AcmeServer } from './server.js';
 import { acmeSettingsSchema } from './settings.js';
 import { VALIDATION_ATTEMPTS, validationJob, type ValidationFailed } from './validation.js';
@@ -63,7 +63,7 @@ export const acmeProtocol: ProtocolModule = {
     const authorizeNames: NameAuthorizer = async (request) => {
       const order = request.transactionId ? await db.order(request.transactionId) : undefined;
       const refuse = (detail: string) => ({ ok: false as const, rejection: { code: 'unauthorized' as const, rule: 'acmeAuthorization', detail } });
-      if (!order || request.requester !== `acme:${order.accountId}`) return refuse('the request belongs to no ACME order of its requester');
+      if (!order || request.requester !== requesterOf(order)) return refuse('the request belongs to no ACME order of its requester');
       const authzs = await db.authzsOfOrder(order.id);
       const now = Date.now();
       const unproven = authzs.filter((a) => a.status !== 'valid' || a.expires.getTime() <= now);
@@ -78,7 +78,14 @@ export const acmeProtocol: ProtocolModule = {
       authorizeNames,
       startServing() {
         sweeper = setInterval(() => {
-          db.removeExpired(Date.now(), EXPIRED_KEPT_MS).catch((e: Error) => log.warn({ err: e.message }, 'ACME cleanup failed'));
+          // An order stays `pending` in its row while finalize waits: one whose finalize stopped
+          // there (a crash) is settled from its request first, so a certificate's order is kept.
+          const sweep = async () => {
+            const now = Date.now();
+            for (const order of await db.expiredUnsubmitted(now - EXPIRED_KEPT_MS)) await orders.refresh(order);
+            await db.removeExpired(now, EXPIRED_KEPT_MS);
+          };
+          sweep().catch((e: Error) => log.warn({ err: e.message }, 'ACME cleanup failed'));
         }, CLEANUP_INTERVAL_MS);
         sweeper.unref();
       },

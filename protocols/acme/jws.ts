@@ -58,6 +58,29 @@ export async function publicKeyOf(jwk: unknown, alg: string) {
   }
 }
 
+type PublicKey = Awaited<ReturnType<typeof importJWK>>;
+
+/**
+ * Stored account keys as imported for verification, by their alg and JWK (so a key change, which
+ * changes the JWK, is never answered from here). Importing an EC key costs about as much as
+ * checking the signature, and an account signs every request of an order with the same key.
+ */
+const accountKeys = new Map<string, Promise<PublicKey>>();
+const ACCOUNT_KEYS_MAX = 10_000;
+
+function accountKeyOf(jwk: JWK, alg: string): Promise<PublicKey> {
+  const id = `${alg} ${JSON.stringify(jwk)}`;
+  let key = accountKeys.get(id);
+  if (!key) {
+    if (accountKeys.size >= ACCOUNT_KEYS_MAX) accountKeys.clear();
+    const imported = publicKeyOf(jwk, alg);
+    key = imported;
+    accountKeys.set(id, imported);
+    imported.catch(() => accountKeys.delete(id));
+  }
+  return key;
+}
+
 /** RFC 7638 thumbprint; a value that is no public key is malformed. */
 export async function thumbprintOf(jwk: JWK): Promise<string> {
   try {
@@ -85,7 +108,7 @@ export async function verifyJws(body: unknown, url: string, accountKey: (kid: st
   const jwk = header.jwk ?? (await accountKey(header.kid as string));
   // The account's own key was checked when it was registered: one that does not fit alg means
   // another key signed (an account key rolled over, say), not a key this server refuses.
-  const key = header.jwk !== undefined ? await publicKeyOf(jwk, header.alg) : await publicKeyOf(jwk, header.alg).catch(() => Promise.reject(malformed('the JWS signature does not verify')));
+  const key = header.jwk !== undefined ? await publicKeyOf(jwk, header.alg) : await accountKeyOf(jwk, header.alg).catch(() => Promise.reject(malformed('the JWS signature does not verify')));
   let payload: Uint8Array;
   try {
     ({ payload } = await flattenedVerify(jws, key, { algorithms: [header.alg] }));

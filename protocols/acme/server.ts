@@ -1,7 +1,7 @@
 // The ACME front-end (RFC 8555; ARI, RFC 9773; profiles, draft-ietf-acme-profiles): directories per
 // product, accounts bound to EAB credentials, orders that become enrollment requests on the
 // shared queue, and validations run as jobs of their own.
-import { createPublicKey, randomBytes, X509Certificate, type JsonWebKey } from 'node:crypto';
+import { createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { JWK } from 'jose';
 import { sourceIpOf } from '../../src/auth/ipAllowlist.js';
@@ -19,7 +19,7 @@ import type { AcmeDb, Account, Authz, Challenge, ChallengeType, Identifier, Orde
 import { parseEab, payloadJson, requirePostAsGet, thumbprintOf, verifyJws, verifyKeyChange, type VerifiedJws } from './jws.js';
 import type { NonceStore } from './nonces.js';
 import { AcmeProblem, identifierOf, malformed, problemOfFailure, problemOfRejection, unauthorized } from './problems.js';
-import type { OrderStatusService } from './orderStatus.js';
+import { requesterOf, type OrderStatusService } from './orderStatus.js';
 import { ariCertId, parseAriCertId, renewalWindow } from './ari.js';
 
 const ORDER_LIFETIME_MS = 7 * 86_400_000;
@@ -169,7 +169,7 @@ export class AcmeServer {
   }
 
   private async products(): Promise<ProductRecord[]> {
-    return this.core.queries.productList();
+    return this.core.catalogue.products();
   }
 
   /** The directory's product: `/acme/<name>/…`, or the product named `default` (else the first). */
@@ -428,14 +428,14 @@ export class AcmeServer {
     if (typeof body.csr !== 'string' || !/^[A-Za-z0-9_-]+$/.test(body.csr)) throw malformed('csr must be the base64url DER of a PKCS#10 request');
     const der = Buffer.from(body.csr, 'base64url');
     const csr = checkCsrNames(der, order.identifiers);
-    if (isAccountKey(csr.spkiDer, account)) {
+    if (await isAccountKey(csr.spkiDer, account)) {
       // Boulder refuses this too: one key for both would let whoever holds the certificate's key
       // (every server it is deployed on) act as the account, and its signatures serve two purposes.
       return this.refuse(ctx, order.id, 'csrKeyIsAccountKey', order.productId, new AcmeProblem('badCSR', 'the CSR\'s public key is the account key; a certificate needs a key of its own'));
     }
     const { request } = await this.core.enrollments.submit(
       {
-        principal: `acme:${account.id}`,
+        principal: requesterOf(order),
         actor: account.eabCredentialId ?? `acme-account:${account.id}`,
         credentialId: account.eabCredentialId,
         sourceIp: sourceIpOf(ctx.req),
@@ -445,9 +445,8 @@ export class AcmeServer {
       der,
       { identifiers: order.identifiers.map((i) => i.value), transactionId: order.id },
     );
-    order = (await this.db.moveOrder(order.id, ['ready'], 'processing', { requestId: request.id })) ?? order;
-    await this.core.enrollments.waitForOutcome(request, FINALIZE_WAIT_MS);
-    order = await this.orders.refresh((await this.db.order(order.id)) ?? order);
+    const outcome = await this.core.enrollments.waitForOutcome(request, FINALIZE_WAIT_MS);
+    order = await this.orders.finalized(order, outcome.request);
     const authzs = await this.db.authzsOfOrder(order.id);
     await this.reply(ctx, 200, this.orderJson(ctx.base, order, authzs.map((a) => a.id)), {
       Location: `${ctx.base}${ACME}/order/${order.id}`,
@@ -569,7 +568,7 @@ export class AcmeServer {
 
   private async findCertificate(x509: X509Certificate) {
     const serial = normalizeSerialHex(x509.serialNumber);
-    for (const ca of await this.core.queries.caList()) {
+    for (const ca of await this.core.catalogue.cas()) {
       if (!x509.checkIssued(new X509Certificate(ca.certificatePem))) continue;
       const cert = await this.core.queries.certificateBySerial(ca.id, serial);
       if (cert && cert.certificatePem.replace(/\s/g, '') === x509.toString().replace(/\s/g, '')) return cert;
@@ -580,7 +579,7 @@ export class AcmeServer {
   private async certificateOfAriId(certId: string) {
     const parsed = parseAriCertId(certId);
     if (!parsed) return undefined;
-    for (const ca of await this.core.queries.caList()) {
+    for (const ca of await this.core.catalogue.cas()) {
       const basics = readCertificateBasics(Buffer.from(new X509Certificate(ca.certificatePem).raw));
       if (!basics.subjectKeyId?.equals(parsed.keyId)) continue;
       const cert = await this.core.queries.certificateBySerial(ca.id, parsed.serialHex);
@@ -690,20 +689,19 @@ function checkCsrNames(der: Buffer, identifiers: Identifier[]): ParsedCsr {
   return csr;
 }
 
-/** Compared as node re-encodes both, so that no encoding detail of either side hides a match. */
-function isAccountKey(spkiDer: Buffer, account: Account): boolean {
-  const spkiOf = (key: Parameters<typeof createPublicKey>[0]) => createPublicKey(key).export({ type: 'spki', format: 'der' });
-  let accountSpki: Buffer;
+/**
+ * Compared by RFC 7638 thumbprint, the account's as stored with its key: node re-encodes the CSR's
+ * key as a JWK, so that no encoding detail of the CSR hides a match. A key node cannot read is no
+ * account key (those were read when they were registered).
+ */
+async function isAccountKey(spkiDer: Buffer, account: Account): Promise<boolean> {
+  let jwk: JWK;
   try {
-    accountSpki = spkiOf({ key: account.jwk as JsonWebKey, format: 'jwk' });
+    jwk = createPublicKey({ key: spkiDer, format: 'der', type: 'spki' }).export({ format: 'jwk' }) as JWK;
   } catch {
     return false;
   }
-  try {
-    return spkiOf({ key: spkiDer, format: 'der', type: 'spki' }).equals(accountSpki);
-  } catch {
-    return spkiDer.equals(accountSpki);
-  }
+  return (await thumbprintOf(jwk).catch(() => undefined)) === account.thumbprint;
 }
 
 function revocationReasonOf(code: unknown): RevocationReason {

@@ -1,13 +1,11 @@
 // The validation job: proves control of one challenge's identifier with the validation authority
 // (src/dcv), and records the outcome on the challenge and its authorization. Network trouble is
 // retried by the queue; a wrong answer fails at once.
-import type { JWK } from 'jose';
 import { checkCaa, validateChallenge } from '../../src/dcv/index.js';
 import type { DcvSettings } from '../../src/dcv/types.js';
 import type { JobHandler } from '../../src/queue/types.js';
 import type { Logger } from 'pino';
 import type { AcmeDb, Challenge, StoredProblem } from './db.js';
-import { thumbprintOf } from './jws.js';
 import { problemUrn, type ProblemType } from './problems.js';
 
 export const VALIDATION_ATTEMPTS = 3;
@@ -29,7 +27,8 @@ export function validationJob(db: AcmeDb, settings: DcvSettings & { caaIdentitie
       const authz = await db.authz(challenge.authzId);
       const account = authz && (await db.account(authz.accountId));
       if (!authz || !account || authz.status !== 'pending') return;
-      const keyAuthorization = `${challenge.token}.${await thumbprintOf(account.jwk as JWK)}`;
+      // The account's thumbprint is stored with its key (and changed with it).
+      const keyAuthorization = `${challenge.token}.${account.thumbprint}`;
       const last = attempt >= VALIDATION_ATTEMPTS;
       if (authz.identifier.type === 'dns') {
         const caa = await checkCaa({ domain: authz.identifier.value, wildcard: authz.wildcard, caaIdentities: settings.caaIdentities }, settings);
@@ -41,7 +40,7 @@ export function validationJob(db: AcmeDb, settings: DcvSettings & { caaIdentitie
       const identifier = authz.wildcard ? { type: 'dns' as const, value: `*.${authz.identifier.value}` } : authz.identifier;
       const result = await validateChallenge({ type: challenge.type, identifier, token: challenge.token, keyAuthorization }, settings);
       if (result.ok) {
-        if (await db.moveChallenge(challenge.id, ['processing'], 'valid', { validatedAt: new Date() })) await db.moveAuthz(authz.id, ['pending'], 'valid');
+        await db.validateChallenge(challenge.id, authz.id, new Date());
         return;
       }
       if (result.retryable && !last) throw new Error(`${challenge.type} for ${authz.identifier.value}: ${result.problem.detail}`);

@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Router } from 'express';
 import { AppError, type ErrorKind } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
+import type { CsrInput } from '../../src/core/enrollmentService.js';
 import { TtlCache } from '../../src/core/ttlCache.js';
 import { classifyFailure, HTTP_STATUS_OF, logFailure, plainAnswerOf } from '../../src/core/failure.js';
 import type { CertificateRecord, Constraint, EnrollmentRequest, ProductRecord } from '../../src/core/types.js';
@@ -143,14 +144,16 @@ export class EstServer {
     const settings = estSettingsOf(product);
     const caller = await authenticateCaller(this.deps(), req, product, settings, op);
     const constraints: Constraint[] = [];
+    // Parsed once: the enrollment service and the worker take this parsed form too.
+    const csr = parseCsrOrRefuse(der);
     if (op === 'simplereenroll') {
       const renewed = caller.certificate as CertificateRecord;
-      requireSameSubject(parseCsrOrRefuse(der), renewed);
+      requireSameSubject(csr, renewed);
       constraints.push({ kind: 'exactNames', names: namesOfCertificate(renewed) });
     } else {
-      constraints.push(...(await this.boundNames(req, caller, product, parseCsrOrRefuse(der))));
+      constraints.push(...(await this.boundNames(req, caller, product, csr)));
     }
-    await this.submitAndAnswer(res, caller, product, settings, der, transactionId, constraints, (r, certificate) =>
+    await this.submitAndAnswer(res, caller, product, settings, csr, transactionId, constraints, (r, certificate) =>
       sendBase64(r, PKCS7_CERTS_ONLY, certsOnlyPkcs7([certificateDer(certificate.certificatePem)]), settings.base64LineLength),
     );
   }
@@ -198,7 +201,7 @@ export class EstServer {
     caller: Caller,
     product: ProductRecord,
     settings: EstSettings,
-    csrDer: Buffer,
+    csr: CsrInput,
     transactionId: string,
     constraints: Constraint[],
     deliver: Deliver,
@@ -208,7 +211,7 @@ export class EstServer {
     try {
       ({ request } = await enrollments.submit(
         { principal: caller.principal, actor: caller.actor, credentialId: caller.actor !== caller.principal ? caller.actor : null, sourceIp: sourceIpOf(res.req), protocol: 'est', product: { id: product.id }, constraints },
-        csrDer,
+        csr,
         { transactionId },
       ));
     } catch (e) {

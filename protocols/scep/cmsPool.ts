@@ -136,8 +136,9 @@ export class CmsPool implements CmsRunner {
     const thread: Thread = { worker, ready: new Promise<void>((resolve, reject) => ((started = resolve), (failed = reject))), sent: new Set(), queue: [] };
     thread.ready.catch(() => undefined);
     let up = false;
-    worker.on('message', (m: { ready?: true; fatal?: string; id?: number; ok?: boolean; result?: unknown; error?: string }) => {
+    worker.on('message', (m: { ready?: true; rehearsal?: string; fatal?: string; id?: number; ok?: boolean; result?: unknown; error?: string }) => {
       if (m.ready) {
+        if (m.rehearsal) this.log.warn({ err: m.rehearsal }, 'a SCEP CMS thread could not rehearse an enrollment; it serves, slower on its first requests');
         up = true;
         return started();
       }

@@ -158,7 +158,7 @@ export class PkiOperations {
     const grant: Grant = { principal, actor, credentialId, sourceIp, protocol: 'scep', product: { id: product.id }, constraints, productPerMinute };
     let request: EnrollmentRequest;
     try {
-      ({ request } = await this.core.enrollments.submit(grant, csr.der, { transactionId: message.transactionId }));
+      ({ request } = await this.core.enrollments.submit(grant, csr, { transactionId: message.transactionId }));
     } catch (e) {
       // Refused before anything was stored: a one-time challenge is not used up by a request the
       // device may send again once the limit allows.

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { AUDIT, CLI_ACTOR, SYSTEM_ACTOR } from '../audit/actions.js';
 import { HOUR_MS, MINUTE_MS, type Limit, type RequestLimits } from '../auth/requestLimits.js';
 import { CsrError, parseCsr, type ParsedCsr } from '../pki/csr.js';
+import type { ParsedCsrHandoff } from '../pki/parsedCsrHandoff.js';
 import { toPem } from '../pki/pem.js';
 import type { SignatureVerifier } from '../pki/verifyPool.js';
 import { precheckNames } from '../policy/decide.js';
@@ -18,7 +19,7 @@ import { NO_METRICS, type Metrics } from '../metrics/types.js';
 import { newId } from './ids.js';
 import { SETTLED_STATUSES } from './requestStatus.js';
 import { TtlCache } from './ttlCache.js';
-import { DEFAULT_REQUEST_DETAILS, type AuditContext, type CertificateRecord, type Constraint, type EnrollmentRequest, type ProductRecord, type Protocol, type Rejection, type RequestDetails } from './types.js';
+import { DEFAULT_REQUEST_DETAILS, type AuditContext, type CertificateRecord, type Constraint, type EnrollmentRequest, type ProductRecord, type ProductTemplate, type Protocol, type Rejection, type RequestDetails } from './types.js';
 
 /** How a front-end names the product: by id, by name (an EST/SCEP label, an ACME profile), or a CA's default. */
 export type ProductRef = { id: string } | { name: string } | { caId: string };
@@ -96,7 +97,11 @@ export const DEFAULT_PRODUCT = 'default';
 /** How often a front-end waiting for an outcome reads the store besides listening to the queue. */
 export const OUTCOME_RECHECK_MS = 1_000;
 
-function parseCsrOrRefuse(csr: string | Buffer): ParsedCsr {
+/** What submit() takes: PEM text, DER bytes, or a CSR the front-end has parsed already (with parseCsr). */
+export type CsrInput = string | Buffer | ParsedCsr;
+
+function parseCsrOrRefuse(csr: CsrInput): ParsedCsr {
+  if (typeof csr !== 'string' && !Buffer.isBuffer(csr)) return csr;
   try {
     return parseCsr(csr);
   } catch (e) {
@@ -123,6 +128,9 @@ function fingerprintOf(parts: {
 
 export class EnrollmentService {
   private readonly products: TtlCache<ProductRecord[]>;
+  // Every submit checks custom fields against the template; the product list hands out the same
+  // records until it is read again, so each is validated once rather than once per request.
+  private readonly templates = new WeakMap<ProductRecord, ProductTemplate | null>();
 
   constructor(
     private readonly store: Store,
@@ -130,6 +138,8 @@ export class EnrollmentService {
     private readonly verifier: SignatureVerifier,
     private readonly limits?: IssuanceLimits,
     private readonly metrics: Metrics = NO_METRICS,
+    /** Set where this process runs the worker too: the CSR parsed here is handed to it. */
+    private readonly parsedCsrs?: ParsedCsrHandoff,
   ) {
     this.products = new TtlCache(PRODUCT_CACHE_MS);
   }
@@ -176,7 +186,7 @@ export class EnrollmentService {
     return precheckNames(parseProductTemplate(product.template), identifiers);
   }
 
-  async submit(grant: Grant, csrInput: string | Buffer, o: SubmitOptions = {}): Promise<{ request: EnrollmentRequest; created: boolean }> {
+  async submit(grant: Grant, csrInput: CsrInput, o: SubmitOptions = {}): Promise<{ request: EnrollmentRequest; created: boolean }> {
     const product = await this.resolveProduct(grant.product);
     grant.authorize?.(product);
     try {
@@ -188,7 +198,7 @@ export class EnrollmentService {
     }
   }
 
-  private async submitUnder(product: ProductRecord, grant: Grant, csrInput: string | Buffer, o: SubmitOptions): Promise<{ request: EnrollmentRequest; created: boolean }> {
+  private async submitUnder(product: ProductRecord, grant: Grant, csrInput: CsrInput, o: SubmitOptions): Promise<{ request: EnrollmentRequest; created: boolean }> {
     const csr = parseCsrOrRefuse(csrInput);
     if (!(await this.verifySignature(csr))) {
       throw refused('bad_request', { code: 'badCsr', rule: 'proofOfPossession', detail: 'CSR signature does not verify: the request was not signed by the key it contains' });
@@ -199,7 +209,7 @@ export class EnrollmentService {
     const transactionId = o.transactionId ?? null;
     const details: RequestDetails = { ...DEFAULT_REQUEST_DETAILS, ...o.details };
     // A template this version refuses is left to the worker, which rejects the request saying why.
-    const fieldProblems = customFieldProblems(readProductTemplate(product.template)?.customFields ?? [], details.customFields);
+    const fieldProblems = customFieldProblems(this.templateOf(product)?.customFields ?? [], details.customFields);
     if (fieldProblems.length > 0) {
       throw refused('unprocessable', { code: 'policy', rule: 'customFields', detail: fieldProblems.join('; ') });
     }
@@ -208,6 +218,7 @@ export class EnrollmentService {
 
     const fingerprint = fingerprintOf({ productId: product.id, csrDer: csr.der, validityDays, constraints, transactionId, details });
     const id = newId();
+    const csrPem = toPem('CERTIFICATE REQUEST', csr.der);
     const { request, created } = await this.store.requests.insert(
       {
         id,
@@ -215,7 +226,7 @@ export class EnrollmentService {
         caId: product.caId,
         requester: grant.principal,
         protocol: grant.protocol,
-        csrPem: toPem('CERTIFICATE REQUEST', csr.der),
+        csrPem,
         validityDays,
         idempotencyKey: o.idempotencyKey ?? null,
         transactionId,
@@ -244,7 +255,10 @@ export class EnrollmentService {
     }
     // Re-enqueueing a replayed request that is still queued is harmless (the queue dedupes) and
     // heals a request whose job was lost.
-    if (request.status === 'queued') await this.queue.enqueue(request.id);
+    if (request.status === 'queued') {
+      if (created) this.parsedCsrs?.put(request.id, csrPem, csr);
+      await this.queue.enqueue(request.id);
+    }
     return { request, created };
   }
 
@@ -270,6 +284,12 @@ export class EnrollmentService {
       const what = `${grant.protocol.toUpperCase()} issuances a minute under this product`;
       await limits.counter.enforce(`issue:product:${product.id}`, [{ bucket: grant.protocol, limit: grant.productPerMinute, windowMs: MINUTE_MS, what }], by);
     }
+  }
+
+  private templateOf(product: ProductRecord): ProductTemplate | null {
+    let template = this.templates.get(product);
+    if (template === undefined) this.templates.set(product, (template = readProductTemplate(product.template)));
+    return template;
   }
 
   /** A signature algorithm the verifier does not know is the request's fault, like a bad signature. */

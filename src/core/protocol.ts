@@ -17,7 +17,7 @@ import type { RequestLimits } from '../auth/requestLimits.js';
 import type { EnrollmentService, NameAuthorizer } from './enrollmentService.js';
 import type { InventoryService } from './inventoryService.js';
 import type { QueryService } from './queries.js';
-import type { AuditContext, AuditReader, CredentialRecord, CrlRecord } from './types.js';
+import type { AuditContext, AuditReader, CaRecord, CredentialRecord, CrlRecord, ProductRecord } from './types.js';
 import type { Sealing } from './sealing.js';
 import type { SystemSigning } from './systemSigner.js';
 import type { RevocationService } from './revocationService.js';
@@ -73,6 +73,12 @@ export interface CrlReads {
   origin(caId: string, crlNumber: number): 'here' | 'elsewhere' | 'undecided';
 }
 
+/** The catalogue's lists, as a front-end reads them on each request. */
+export interface Catalogue {
+  products(): Promise<ProductRecord[]>;
+  cas(): Promise<CaRecord[]>;
+}
+
 /** Narrow services a front-end gets. Never the whole store, a CA's key or the master key. */
 export interface CoreServices {
   config: Config;
@@ -80,6 +86,11 @@ export interface CoreServices {
   enrollments: EnrollmentService;
   revocations: RevocationService;
   queries: QueryService;
+  /**
+   * The product and CA lists as every request may read them: from memory, a product or CA added
+   * elsewhere seen at once with Redis and within seconds without (queries reads the store itself).
+   */
+  catalogue: Catalogue;
   /** The inventory's writes: imports, edits, manual status, removal, deployment locations. */
   inventory: InventoryService;
   credentials: CredentialService;

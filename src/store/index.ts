@@ -8,7 +8,9 @@ import { millisecondsOf, type StoreClock } from './clock.js';
 import { migrateToLatest } from './migrations.js';
 import { openSqliteFile, withStatementCache } from './sqlite.js';
 import { SqliteCheckpointer } from './sqliteCheckpointer.js';
+import { SqliteBatchedDialect } from './sqliteBatchedDialect.js';
 import { SqliteStore } from './sqliteStore.js';
+import { SqliteWriteBatch } from './sqliteWriteBatch.js';
 import type { Database } from './schema.js';
 import type { Store } from './types.js';
 
@@ -78,21 +80,38 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     return createStoreFromKysely(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), 'postgres', options.chainKey, options.now);
   }
 
-  // Kysely (for migrations and the rarely used queries) and the SQLite fast path share the one
-  // connection: see SqliteStore.
+  return openSqliteStore(options);
+}
+
+/**
+ * Kysely (for migrations and the rarely used queries) and the SQLite fast path share the one
+ * connection: see SqliteStore. Migrations may open transactions, so they run before the group
+ * commit takes the connection over.
+ */
+async function openSqliteStore(options: OpenStoreOptions): Promise<SqliteStore> {
   const connection = openSqliteFile(options.sqlitePath);
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(connection) }) });
-  return migratedOrDestroyed(
-    db,
-    () =>
-      new SqliteStore(
-        db,
-        connection,
-        options.chainKey ?? PUBLIC_TEST_CHAIN_KEY,
-        connection.memory ? undefined : SqliteCheckpointer.start(connection.name),
-        millisecondsOf(options.now),
-      ),
-  );
+  const statements = withStatementCache(connection);
+  let writes: SqliteWriteBatch | undefined;
+  let db: Kysely<Database> | undefined;
+  try {
+    await migrateToLatest(new Kysely<unknown>({ dialect: new SqliteDialect({ database: statements }) }));
+    writes = new SqliteWriteBatch(connection);
+    db = new Kysely<Database>({ dialect: new SqliteBatchedDialect(statements, writes) });
+    return new SqliteStore(
+      db,
+      connection,
+      writes,
+      options.chainKey ?? PUBLIC_TEST_CHAIN_KEY,
+      connection.memory ? undefined : SqliteCheckpointer.start(connection.name),
+      millisecondsOf(options.now),
+    );
+  } catch (error) {
+    // Nothing was written through the batch yet: closing it only lets go of the -wal file.
+    await writes?.close();
+    if (db) await db.destroy().catch(() => undefined);
+    else statements.close();
+    throw error;
+  }
 }
 
 /**

@@ -2,7 +2,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import type { SqliteDatabase } from 'kysely';
+import type { StatementSource } from './sqliteBatchedDialect.js';
 
 /**
  * Opens (creating parent folders) an SQLite file, or ':memory:', with the pragmas the store
@@ -11,9 +11,9 @@ import type { SqliteDatabase } from 'kysely';
  *
  * FULL because a write's promise means "stored": a 201 for an enrollment, or a certificate handed
  * out, must survive a power cut, and with NORMAL a power cut (not a
- * crash of the process) may lose the commits since the last checkpoint. The cost
- * is one WAL fsync per commit, and SqliteWriteBatch commits a whole turn of the event loop's
- * writes at once, so it is paid per batch, not per write.
+ * crash of the process) may lose the commits since the last checkpoint. The store's
+ * SqliteWriteBatch then takes over: it sets NORMAL and fsyncs the WAL itself, off the event loop,
+ * before any write's promise settles (see its header), once per batch of writes.
  */
 export function openSqliteFile(path: string): BetterSqlite3.Database {
   const inMemory = path === ':memory:' || path === '';
@@ -41,8 +41,8 @@ export function openSqliteFile(path: string): BetterSqlite3.Database {
  * much as running a small statement. This keeps the most recently used prepared statements
  * (keyed by SQL text, which Kysely's parameterised queries make stable).
  */
-export function withStatementCache(db: BetterSqlite3.Database, max = 200): SqliteDatabase {
-  const cache = new Map<string, BetterSqlite3.Statement>();
+export function withStatementCache(db: BetterSqlite3.Database, max = 200): StatementSource {
+  const cache = new Map<string, BetterSqlite3.Statement<unknown[]>>();
   return {
     close() {
       cache.clear();
@@ -52,12 +52,12 @@ export function withStatementCache(db: BetterSqlite3.Database, max = 200): Sqlit
       const cached = cache.get(sql);
       if (cached) {
         // A statement being iterated (Kysely's stream()) cannot be reused: give a fresh one.
-        if (cached.busy) return db.prepare(sql);
+        if (cached.busy) return db.prepare<unknown[]>(sql);
         cache.delete(sql);
         cache.set(sql, cached);
         return cached;
       }
-      const stmt = db.prepare(sql);
+      const stmt = db.prepare<unknown[]>(sql);
       cache.set(sql, stmt);
       if (cache.size > max) {
         const oldest = cache.keys().next().value;

@@ -17,6 +17,9 @@ const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const db = new Database(workerData.path, { fileMustExist: true });
 db.pragma('busy_timeout = 5000');
+// A checkpoint fsyncs the WAL before copying it and the database file before the WAL may be
+// restarted at any level but OFF; SqliteWriteBatch's durability relies on that.
+db.pragma('synchronous = NORMAL');
 const timer = setInterval(() => {
   // A failed checkpoint (busy, I/O) leaves the WAL to the next attempt or to the main
   // connection's autocheckpoint; nothing is lost.

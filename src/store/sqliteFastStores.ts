@@ -1,7 +1,7 @@
 // The SQLite store's aggregates: each is the Kysely aggregate with its hot operations answered
-// from SqliteHotPath instead (writes group-committed through SqliteWriteBatch); the rest run as
-// single autocommit statements on the same connection, their audited writes through the batch
-// too (SqliteAuditedWrites).
+// from SqliteHotPath instead (writes group-committed through SqliteWriteBatch, reads once what is
+// committed is durable); the rest run through Kysely on the same connection, their audited
+// writes through the batch too (SqliteAuditedWrites).
 import type { Compilable, Kysely } from 'kysely';
 import type { AuditEntry, AuditEntryInput, CertificateRecord, EnrollmentRequest } from '../core/types.js';
 import { KyselyCertificateStore } from './certificates.js';
@@ -28,12 +28,12 @@ export class SqliteRequestStore extends KyselyRequestStore {
     return this.batch.submit(() => this.hot.insertRequest(record, audit, now));
   }
 
-  override async get(id: string): Promise<EnrollmentRequest | undefined> {
-    return this.hot.read.request({ id });
+  override get(id: string): Promise<EnrollmentRequest | undefined> {
+    return this.batch.read(() => this.hot.read.request({ id }));
   }
 
-  override async findByTransaction(requester: string, transactionId: string): Promise<EnrollmentRequest | undefined> {
-    return this.hot.read.requestByTransaction({ requester, transactionId });
+  override findByTransaction(requester: string, transactionId: string): Promise<EnrollmentRequest | undefined> {
+    return this.batch.read(() => this.hot.read.requestByTransaction({ requester, transactionId }));
   }
 
   protected override applyTransition(args: TransitionArgs, audit: AuditEntryInput | null): Promise<EnrollmentRequest | undefined> {
@@ -50,20 +50,21 @@ export class SqliteCertificateStore extends KyselyCertificateStore {
     db: Kysely<Database>,
     audited: SqliteAuditedWrites,
     private readonly hot: SqliteHotPath,
+    private readonly batch: SqliteWriteBatch,
   ) {
     super(db, audited);
   }
 
-  override async get(id: string): Promise<CertificateRecord | undefined> {
-    return this.hot.read.certificate({ id });
+  override get(id: string): Promise<CertificateRecord | undefined> {
+    return this.batch.read(() => this.hot.read.certificate({ id }));
   }
 
-  override async getBySerial(caId: string, serialNumber: string): Promise<CertificateRecord | undefined> {
-    return this.hot.read.certificateBySerial({ caId, serialNumber });
+  override getBySerial(caId: string, serialNumber: string): Promise<CertificateRecord | undefined> {
+    return this.batch.read(() => this.hot.read.certificateBySerial({ caId, serialNumber }));
   }
 
-  override async getByRequestId(requestId: string): Promise<CertificateRecord | undefined> {
-    return this.hot.read.certificateByRequestId({ requestId });
+  override getByRequestId(requestId: string): Promise<CertificateRecord | undefined> {
+    return this.batch.read(() => this.hot.read.certificateByRequestId({ requestId }));
   }
 }
 
@@ -71,8 +72,8 @@ export class SqliteCertificateStore extends KyselyCertificateStore {
  * `store` (the Kysely aggregate of CAs or of products) with get(id), which every issuance asks,
  * answered from the hot path instead.
  */
-export function withHotGet<T, S extends { get(id: string): Promise<T | undefined> }>(store: S, hotGet: (id: string) => T | undefined): S {
-  return Object.assign(store, { get: async (id: string) => hotGet(id) });
+export function withHotGet<T, S extends { get(id: string): Promise<T | undefined> }>(store: S, hotGet: (id: string) => Promise<T | undefined>): S {
+  return Object.assign(store, { get: hotGet });
 }
 
 /** Audited writes off the hot path, run synchronously inside the group commit with their entry. */

@@ -1,8 +1,8 @@
 // The Store on the embedded SQLite database. The issuance hot path (see SqliteHotPath) runs the
 // shared queries as prepared statements, and its writes are group-committed (see
-// SqliteWriteBatch); everything else is the Kysely code shared with PostgreSQL, whose single
-// autocommit statements cannot interleave with a batch because both run synchronously on the one
-// connection. The aggregates that combine the two are in sqliteFastStores.ts.
+// SqliteWriteBatch); everything else is the Kysely code shared with PostgreSQL, whose writes
+// join the group commit too and whose reads wait for durability like the hot path's (see
+// SqliteBatchedDialect). The aggregates that combine the two are in sqliteFastStores.ts.
 //
 // Nothing here may open a Kysely transaction: one held across awaits would swallow a batch into
 // it (SqliteWriteBatch refuses to run then). Store.recordIssuance, the one multi-statement write,
@@ -18,7 +18,7 @@ import { KyselyProductStore } from './products.js';
 import { SqliteAuditedWrites, SqliteCertificateStore, SqliteRequestStore, withHotGet } from './sqliteFastStores.js';
 import type { SqliteCheckpointer } from './sqliteCheckpointer.js';
 import { SqliteHotPath } from './sqliteHotPath.js';
-import { SqliteWriteBatch } from './sqliteWriteBatch.js';
+import type { SqliteWriteBatch } from './sqliteWriteBatch.js';
 import { StoreBase } from './storeBase.js';
 import type { NewCertificate, Store } from './types.js';
 import { realTimeMs } from './clock.js';
@@ -32,31 +32,30 @@ export class SqliteStore extends StoreBase implements Store {
   readonly inventory: KyselyInventoryStore;
   readonly credentials: KyselyCredentialStore;
   private readonly hot: SqliteHotPath;
-  private readonly writes: SqliteWriteBatch;
   private readonly audited: SqliteAuditedWrites;
 
   /**
-   * `db` must be a Kysely over `connection` (its only connection), with the schema migrated. The
-   * store owns both, and the checkpointer: close() stops and destroys them. `now`: the clock rows
-   * and audit entries are stamped with (milliseconds).
+   * `db` must be a Kysely over `connection` (its only connection) through SqliteBatchedDialect on
+   * `writes`, with the schema migrated. The store owns all three, and the checkpointer: close()
+   * stops and destroys them. `now`: the clock rows and audit entries are stamped with (milliseconds).
    */
   constructor(
     db: Kysely<Database>,
     connection: BetterSqlite3.Database,
+    private readonly writes: SqliteWriteBatch,
     chainKey: Buffer,
     private readonly checkpointer?: SqliteCheckpointer,
     now: () => number = realTimeMs,
   ) {
     super(db, chainKey, now);
     this.hot = new SqliteHotPath(connection, db, chainKey);
-    this.writes = new SqliteWriteBatch(connection);
     const audited = new SqliteAuditedWrites(this.hot, this.writes, now);
     this.audited = audited;
-    const hot = this.hot;
-    this.cas = withHotGet(new KyselyCaStore(db, audited), (id) => hot.read.ca({ id }));
-    this.products = withHotGet(new KyselyProductStore(db, audited), (id) => hot.read.product({ id }));
+    const { hot } = this;
+    this.cas = withHotGet(new KyselyCaStore(db, audited), (id) => writes.read(() => hot.read.ca({ id })));
+    this.products = withHotGet(new KyselyProductStore(db, audited), (id) => writes.read(() => hot.read.product({ id })));
     this.requests = new SqliteRequestStore(db, audited, chainKey, this.hot, this.writes);
-    this.certificates = new SqliteCertificateStore(db, audited, this.hot);
+    this.certificates = new SqliteCertificateStore(db, audited, this.hot, this.writes);
     this.inventory = new KyselyInventoryStore(db, 'sqlite', audited);
     this.credentials = new KyselyCredentialStore(db, audited);
   }
@@ -85,8 +84,8 @@ export class SqliteStore extends StoreBase implements Store {
   }
 
   async close(): Promise<void> {
-    // Writes already accepted are committed, not dropped.
-    this.writes.flush();
+    // Writes already accepted are committed and synced, not dropped.
+    await this.writes.close();
     await this.checkpointer?.stop();
     await this.db.destroy();
   }

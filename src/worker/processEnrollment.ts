@@ -10,6 +10,7 @@ import { isDependencyDown } from '../core/unavailable.js';
 import type { AuditEntryInput, EnrollmentRequest, ProductRecord, ProductTemplate, Protocol, Rejection } from '../core/types.js';
 import { randomSerial } from '../pki/certificate.js';
 import { CsrError, parseCsr } from '../pki/csr.js';
+import type { ParsedCsrHandoff } from '../pki/parsedCsrHandoff.js';
 import { decideIssuance } from '../policy/decide.js';
 import { parseProductTemplate } from '../policy/productSchema.js';
 import type { JobHandler } from '../queue/types.js';
@@ -25,6 +26,8 @@ export interface WorkerDeps {
   /** Per protocol: whether the requester may have these names (ACME: the order's valid authorizations). */
   nameAuthorizers?: ReadonlyMap<Protocol, NameAuthorizer>;
   metrics?: Metrics;
+  /** CSRs the front-ends of this process parsed already (EnrollmentService's). */
+  parsedCsrs?: ParsedCsrHandoff;
 }
 
 /** What the worker decides on its own is recorded as the system's doing, for the requester. */
@@ -34,7 +37,8 @@ function entryFor(req: EnrollmentRequest, action: string, target: string, detail
 
 type LoadedProduct = { product: ProductRecord; template: ProductTemplate } | { error: string } | undefined;
 
-export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthorizers, metrics = NO_METRICS }: WorkerDeps): JobHandler {
+export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthorizers, metrics = NO_METRICS, parsedCsrs }: WorkerDeps): JobHandler {
+  parsedCsrs?.open();
   // Products change rarely and only by an operator's hand; re-read them every few seconds. The
   // template is parsed again (defaults and house rules of this version apply to old rows too).
   const products = new TtlCache<LoadedProduct>(5_000);
@@ -75,7 +79,7 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
       }
       let csr;
       try {
-        csr = parseCsr(req.csrPem);
+        csr = parsedCsrs?.take(req.id, req.csrPem) ?? parseCsr(req.csrPem);
       } catch (e) {
         // The front-end parsed it before queueing, so this is a stored record gone bad.
         if (e instanceof CsrError) return reject(req, loaded.product.name, { code: 'badCsr', rule: 'csr', detail: e.message });

@@ -91,7 +91,12 @@ export async function startAcmeEnv(options: { overrides?: ConfigOverrides; http0
     issuingPem: issuing.certificatePem,
     issuingId: issuing.id,
     adminToken,
-    product: (name, template) => createProduct(server.rt.store, { name, caId: issuing.id, template: parseProductTemplate(template) }, CLI_CONTEXT),
+    async product(name, template) {
+      const product = await createProduct(server.rt.store, { name, caId: issuing.id, template: parseProductTemplate(template) }, CLI_CONTEXT);
+      // As the CLI does: the ACME directory reads the product list from the catalogue cache.
+      await server.rt.catalogue.changed();
+      return product;
+    },
     async eabCredential(products) {
       const { credential, secret } = await server.rt.credentials.create({ type: 'acme', products }, CLI_CONTEXT);
       return { kid: credential.id, hmacKey: secret };

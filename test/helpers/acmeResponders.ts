@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { createSecureContext, createServer as createTlsServer, type SecureContext, type Server as TlsServer } from 'node:tls';
 import { openssl, readText, tempDir } from './openssl.js';
 
-async function listen(server: HttpServer | TlsServer, host: string): Promise<number> {
-  server.listen(0, host);
+async function listen(server: HttpServer | TlsServer, host: string, port = 0): Promise<number> {
+  server.listen(port, host);
   await once(server, 'listening');
   return (server.address() as AddressInfo).port;
 }
@@ -34,7 +34,8 @@ export interface Http01Responder {
   stop(): Promise<void>;
 }
 
-export async function startHttp01Responder(options: { host?: string } = {}): Promise<Http01Responder> {
+/** `port`: a fixed one (a validator that only knows port 80); default any free port. */
+export async function startHttp01Responder(options: { host?: string; port?: number } = {}): Promise<Http01Responder> {
   const bodies = new Map<string, Buffer>();
   const redirects = new Map<string, { location: string; status: number }>();
   const requests: Array<{ path: string; host: string | undefined }> = [];
@@ -51,7 +52,7 @@ export async function startHttp01Responder(options: { host?: string } = {}): Pro
     if (body === undefined) res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
     else res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(body);
   });
-  const port = await listen(server, options.host ?? '127.0.0.1');
+  const port = await listen(server, options.host ?? '127.0.0.1', options.port);
   return {
     port,
     set: (token, body) => void bodies.set(token, Buffer.from(body)),
