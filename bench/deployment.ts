@@ -58,6 +58,7 @@ export const NO_RATE_LIMITS = {
 };
 
 const TSX_CLI = join(root, 'node_modules/tsx/dist/cli.mjs');
+const START_TIMEOUT_MS = 240_000;
 
 /** Node with tsx as a loader (not its CLI, which would run certgate in a child): CERTGATE_BENCH_PROF profiles certgate itself. */
 function spawnNode(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
@@ -122,7 +123,9 @@ export async function startDeployment(options: DeploymentOptions): Promise<Deplo
       children.push(spawnNode([options.command ?? 'serve', '--json'], env));
       label = 'embedded';
     }
-    await waitForPort(httpsPort, children[0] as ChildProcess, 60_000);
+    // Minutes, not seconds: on a shared 2-core machine under load, N processes compiling certgate
+    // through tsx at once have been seen to take longer than a minute to listen.
+    await waitForPort(httpsPort, children[0] as ChildProcess, START_TIMEOUT_MS);
     await waitForReady(`http://127.0.0.1:${httpPort}/readyz`);
 
     const pgPid = pg ? Number(readFileSync(join(pg.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]) : 0;
@@ -146,7 +149,7 @@ export async function startDeployment(options: DeploymentOptions): Promise<Deplo
   }
 }
 
-async function waitForReady(url: string, timeoutMs = 60_000): Promise<void> {
+async function waitForReady(url: string, timeoutMs = START_TIMEOUT_MS): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     const ok = await fetch(url).then((r) => r.ok, () => false);

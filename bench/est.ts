@@ -1,138 +1,183 @@
-// npm run bench -- est [--count N] [--rounds R] [--warmup W]
-// EST simpleenroll throughput over TLS with keep-alive (autocannon, 32 connections, P-256 CSRs, HTTP
-// Basic with an est credential) against REST csr issuance over TLS (POST /v1/certificates with an
-// API key) on the same certgate process, after W unmeasured requests of each (JIT, caches, the
-// SQLite file's first pages) (`serve`, embedded: SQLite and the in-process queue). Rounds
-// alternate between the two, each with CSRs of its own (a CSR sent again is the same request); the
-// median round of each and the ratio EST / REST are printed (target: at least 0.7), with the CPU
-// the certgate process spent per certificate (all its threads), which a busy machine disturbs less.
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import autocannon from 'autocannon';
-import { argValue, cpuSeconds, emit, freePort, killTree, makeP256Csrs, round, waitForPort } from './lib.js';
+// npm run bench -- est [--seconds S=8] [--rounds R=3] [--warmup S=3] [--connections C=16]
+//                      [--threads T=2] [--scaled N=2] [--max-rate M=1200]
+// EST simpleenroll (HTTP Basic with an est credential, base64 PKCS#10) against REST csr issuance
+// (POST /v1/certificates with an API key, the baseline), both over TLS with keep-alive under the
+// same wrk load (T threads, C connections), on certgate embedded (`serve`: SQLite, the in-process
+// queue and worker) and scaled out (durable PostgreSQL, Redis, `serve --no-worker --processes N`,
+// one `worker`; `--scaled 0` leaves it out). Every request carries a P-256 CSR of its own, made
+// before the clock: EST knows a CSR sent again as the same enrollment and answers it with the
+// certificate it already has, which would measure a lookup, not an issuance. Each run is given
+// S × M CSRs; a run that sends them all and starts again says so (csrs_reused: raise --max-rate).
+// Every side answers one request with a certificate first (else the run stops), then gets W
+// seconds unmeasured (JIT, caches, the stores' first pages; a warm-up not all 2xx stops the run),
+// then R rounds of S seconds alternating the order of the sides. Each run prints certs/s (requests over wrk's own clock), p50/p99 and certgate's CPU per
+// certificate from /proc (server, scaled out also its stores, and the total); then per deployment
+// the medians of each side and EST's total CPU per certificate over REST's (target ≤ 1.2×).
+import { request as httpsRequest } from 'node:https';
+import { cpuMeter, startDeployment, type Deployment } from './deployment.js';
+import { argValue, emit, makeP256Csrs, round } from './lib.js';
+import { argList, machine, runFigures, summarize, totalCpu, type Measured, type RunSummary } from './rest.js';
+import { hasWrk, wrkLoad } from './wrk.js';
 
-const root = join(import.meta.dirname, '..');
+const TARGET_CPU_RATIO = 1.2;
 
-interface Load {
-  rate: number;
-  p50: number;
-  p99: number;
-  non2xx: number;
-  errors: number;
+/** Fresh CSRs in order: a run looks at the next ones and consumes those it may have sent. */
+class CsrPool {
+  private csrs: string[] = [];
+  private next = 0;
+  made = 0;
+
+  /** The next n unsent CSRs, made now if there are not enough (between runs, never while one is timed). */
+  peek(n: number): string[] {
+    const missing = this.next + n - this.csrs.length;
+    if (missing > 0) {
+      // A key of its own per CSR: no two are alike, whatever their names.
+      this.csrs.push(...makeP256Csrs(missing));
+      this.made += missing;
+    }
+    return this.csrs.slice(this.next, this.next + n);
+  }
+
+  consume(n: number): void {
+    this.next += n;
+    // What is sent is never needed again.
+    this.csrs = this.csrs.slice(this.next);
+    this.next = 0;
+  }
+}
+
+interface Side {
+  deployment: Deployment;
+  path: 'EST simpleenroll' | 'REST POST /v1/certificates';
+  url: string;
+  headers: Record<string, string>;
+  body(csrPem: string): string;
 }
 
 /**
- * POSTs each body once, 32 connections, keep-alive. The rate is timed to the last response:
- * autocannon notices the end of a fixed amount only at its next one-second tick, which on runs of
- * a few seconds would cost either side up to a fifth of its rate.
+ * One request, answered with a certificate, before any load: a load test of error answers would
+ * measure nothing. The deployment's TLS certificate is its own throw-away one, so it is not checked.
  */
-async function post(url: string, bodies: string[], headers: Record<string, string>): Promise<Load> {
-  let i = 0;
-  let last = 0;
-  const started = performance.now();
-  const result = await autocannon({
-    url,
-    connections: 32,
-    amount: bodies.length,
-    timeout: 60,
-    requests: [{ method: 'POST', headers, setupRequest: (req) => ({ ...req, body: bodies[i++ % bodies.length] as string }), onResponse: () => void (last = performance.now()) }],
+function probe(s: Side, body: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(s.url, { method: 'POST', headers: s.headers, rejectUnauthorized: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => {
+        if (res.statusCode === 200 || res.statusCode === 201) resolve();
+        else reject(new Error(`${s.deployment.label} ${s.path}: the probe answered ${res.statusCode}: ${text.slice(0, 300)}`));
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
   });
-  return { rate: result.requests.total / ((last - started) / 1000), p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors };
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+/** A side's CPU figures named for the side, e.g. est_total_cpu_ms_per_op. */
+const prefixed = (prefix: string, cpu: object): Record<string, unknown> => Object.fromEntries(Object.entries(cpu).map(([k, v]) => [prefix + k, v]));
+
 const base64Der = (pem: string): string => pem.replace(/-----[^-]+-----|\s/g, '');
 
 export async function benchEst(args: string[]): Promise<void> {
-  const count = argValue(args, 'count', 3000);
-  const rounds = argValue(args, 'rounds', 5);
-  const warmup = argValue(args, 'warmup', 1000);
-  const t0 = performance.now();
-  const csrs = makeP256Csrs((count * rounds + warmup) * 2);
-  console.error(`made ${csrs.length} P-256 CSRs in ${round((performance.now() - t0) / 1000)} s`);
+  const seconds = argValue(args, 'seconds', 8);
+  const rounds = argValue(args, 'rounds', 3);
+  const warmup = argValue(args, 'warmup', 3);
+  const connections = argValue(args, 'connections', 16);
+  const threads = argValue(args, 'threads', 2);
+  const maxRate = argValue(args, 'max-rate', 1200);
+  const scaled = argList(args, 'scaled', ['2']).map(Number).filter((n) => n > 0);
+  if (!(await hasWrk())) throw new Error('the est benchmark drives its load with wrk: apt-get install wrk');
 
-  const dataDir = mkdtempSync(join(tmpdir(), 'certgate-bench-est-'));
-  const httpsPort = await freePort();
-  const env = {
-    ...process.env,
-    CERTGATE_DATA_DIR: dataDir,
-    CERTGATE_HTTP_PORT: String(await freePort()),
-    CERTGATE_HTTPS_PORT: String(httpsPort),
-    CERTGATE_LOG_LEVEL: 'warn',
-    // The REST baseline is measured, not limited.
-    CERTGATE_RATE_LIMIT_PER_MINUTE: '0',
-    CERTGATE_ISSUE_RATE_LIMIT_PER_MINUTE: '0',
-    REDIS_URL: '',
-    DATABASE_URL: '',
-  };
-  const cli = [join(root, 'node_modules/tsx/dist/cli.mjs'), join(root, 'main.ts')];
-  const init = JSON.parse(execFileSync(process.execPath, [...cli, 'init', '--json'], { env, encoding: 'utf8' })) as { issuing_ca_id: string; admin_api_key: string };
-  const est = JSON.parse(execFileSync(process.execPath, [...cli, 'credential', 'create', '--type', 'est', '--name', 'bench', '--product', '*', '--json'], { env, encoding: 'utf8' })) as { username: string; password: string };
-  // tsx as a loader, not its CLI (which would run the server in a child): CERTGATE_BENCH_PROF profiles certgate itself.
-  const server = spawn(process.execPath, [...(process.env.CERTGATE_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.CERTGATE_BENCH_PROF}`] : []), '--import', 'tsx', join(root, 'main.ts'), 'serve', '--json'], {
-    cwd: root,
-    env,
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const pool = new CsrPool();
+  const t0 = performance.now();
+  pool.peek(Math.ceil(Math.max(seconds, warmup) * maxRate));
+  console.error(`made ${pool.made} P-256 CSRs in ${round((performance.now() - t0) / 1000)} s`);
+
+  const deployments: Deployment[] = [];
   try {
-    await waitForPort(httpsPort, server, 60_000);
-    const base = `https://127.0.0.1:${httpsPort}`;
-    const basic = `Basic ${Buffer.from(`${est.username}:${est.password}`).toString('base64')}`;
-    let next = 0;
-    const batch = (n: number) => csrs.slice(next, (next += n));
-    const scenarios = {
-      rest: (n = count) =>
-        post(
-          `${base}/v1/certificates`,
-          batch(n).map((csrPem) => JSON.stringify({ caId: init.issuing_ca_id, csrPem })),
-          { 'content-type': 'application/json', authorization: `Bearer ${init.admin_api_key}` },
-        ),
-      est: (n = count) => post(`${base}/.well-known/est/simpleenroll`, batch(n).map(base64Der), { 'content-type': 'application/pkcs10', authorization: basic }),
+    deployments.push(await startDeployment({ kind: 'embedded' }));
+    for (const apiProcesses of scaled) deployments.push(await startDeployment({ kind: 'scaled', apiProcesses, workers: 1 }));
+    const sides = deployments.flatMap((d): Side[] => {
+      const est = JSON.parse(d.cli(['credential', 'create', '--type', 'est', '--name', 'bench', '--product', '*', '--json'])) as { username: string; password: string };
+      return [
+        {
+          deployment: d,
+          path: 'REST POST /v1/certificates',
+          url: `${d.https}/v1/certificates`,
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${d.adminToken}` },
+          body: (csrPem) => JSON.stringify({ caId: d.caId, mode: 'csr', csrPem }),
+        },
+        {
+          deployment: d,
+          path: 'EST simpleenroll',
+          url: `${d.https}/.well-known/est/simpleenroll`,
+          headers: { 'content-type': 'application/pkcs10', authorization: `Basic ${Buffer.from(`${est.username}:${est.password}`).toString('base64')}` },
+          body: base64Der,
+        },
+      ];
+    });
+
+    const measure = async (s: Side, secs: number): Promise<Measured> => {
+      const bodies = pool.peek(Math.ceil(secs * maxRate)).map(s.body);
+      const meter = cpuMeter(s.deployment);
+      const r = await wrkLoad(s.url, bodies, s.headers, { seconds: secs, connections, threads });
+      const cpu = meter(r.requests - r.non2xx);
+      pool.consume(r.bodiesUsed);
+      return { ...r, cpu };
     };
-    if (warmup > 0) {
-      const warm = [await scenarios.rest(warmup), await scenarios.est(warmup)];
-      if (warm.some((w) => w.non2xx || w.errors)) throw new Error(`warm-up failed: ${JSON.stringify(warm)}`);
+    for (const s of sides) {
+      const [csr] = pool.peek(1) as [string];
+      await probe(s, s.body(csr));
+      pool.consume(1);
+      const w = await measure(s, warmup);
+      if (w.non2xx || w.errors) throw new Error(`${s.deployment.label} ${s.path}: the warm-up got ${w.non2xx} answers not 2xx and ${w.errors} errors in ${w.requests}`);
     }
-    // cpuMs: what the certgate process (all its threads) spent per request, steadier than the rate on a busy machine.
-    const results: Record<'rest' | 'est', (Load & { cpuMs: number })[]> = { rest: [], est: [] };
+
+    const results = new Map<Side, Measured[]>();
     for (let r = 0; r < rounds; r++) {
-      for (const name of (r % 2 ? ['est', 'rest'] : ['rest', 'est']) as ('rest' | 'est')[]) {
-        const cpuBefore = cpuSeconds(server.pid as number);
-        const load = await scenarios[name]();
-        const result = { ...load, cpuMs: ((cpuSeconds(server.pid as number) - cpuBefore) * 1000) / count };
-        results[name].push(result);
+      for (const s of r % 2 ? [...sides].reverse() : sides) {
+        const m = await measure(s, seconds);
+        results.set(s, [...(results.get(s) ?? []), m]);
         emit({
           scenario: 'est',
           round: r + 1,
-          path: name === 'est' ? 'EST simpleenroll' : 'REST POST /v1/certificates',
+          ...machine(),
+          deployment: s.deployment.label,
+          path: s.path,
           tls: true,
-          count,
-          certs_per_s: round(result.rate, 1),
-          p50_ms: result.p50,
-          p99_ms: result.p99,
-          server_cpu_ms_per_cert: round(result.cpuMs, 3),
-          non2xx: result.non2xx,
-          errors: result.errors,
+          load: `wrk -t${threads} -c${connections}`,
+          seconds,
+          ...runFigures(m),
+          csrs_reused: m.reused,
         });
       }
     }
-    const rest = median(results.rest.map((x) => x.rate));
-    const estRate = median(results.est.map((x) => x.rate));
-    const failures = [...results.rest, ...results.est].reduce((n, x) => n + x.non2xx + x.errors, 0);
-    emit({
-      scenario: 'est',
-      comparison: 'EST simpleenroll / REST csr issuance, both over TLS with keep-alive, median of rounds',
-      est_per_s: round(estRate, 1),
-      rest_per_s: round(rest, 1),
-      ratio: round(estRate / rest, 3),
-      target: 0.7,
-      est_cpu_ms_per_cert: round(median(results.est.map((x) => x.cpuMs)), 3),
-      rest_cpu_ms_per_cert: round(median(results.rest.map((x) => x.cpuMs)), 3),
-      failures,
-    });
+
+    for (const d of deployments) {
+      const [rest, est] = sides.filter((s) => s.deployment === d).map((s) => summarize(results.get(s) ?? [])) as [RunSummary, RunSummary];
+      emit({
+        scenario: 'est',
+        summary: `median of ${rounds} rounds`,
+        ...machine(),
+        deployment: d.label,
+        est_per_s: est.rate,
+        est_p50_ms: est.p50,
+        est_p99_ms: est.p99,
+        ...prefixed('est_', est.cpu),
+        rest_per_s: rest.rate,
+        rest_p50_ms: rest.p50,
+        rest_p99_ms: rest.p99,
+        ...prefixed('rest_', rest.cpu),
+        cpu_ratio: round(totalCpu(est.cpu) / totalCpu(rest.cpu), 3),
+        target_cpu_ratio: TARGET_CPU_RATIO,
+        meets_target: totalCpu(est.cpu) <= TARGET_CPU_RATIO * totalCpu(rest.cpu),
+        rate_ratio: round(est.rate / rest.rate, 3),
+        failures: est.failures + rest.failures,
+        csrs_reused: est.reused || rest.reused,
+      });
+    }
   } finally {
-    killTree(server.pid as number);
+    for (const d of deployments) await d.stop();
   }
 }

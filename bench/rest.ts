@@ -1,11 +1,25 @@
-// npm run bench -- rest [--only issue|list] [--seconds S] [--rounds R] [--connections C] [--certs N] [--db sqlite,postgres]
+// npm run bench -- rest [--only issue|list] …
 //
-// issue: REST issuance over HTTP under wrk — csr mode, managed ECDSA-P256 and managed RSA-2048 —
-// against `cfssl serve` under the same load in the same run: POST /api/v1/cfssl/sign with the same
-// CSRs (the baseline of csr mode, target ≥ 0.5×) and POST /api/v1/cfssl/newcert, which generates
-// the key pair too (the baseline of managed mode). certgate runs embedded (`serve`: SQLite, the
-// in-process queue and worker) with its rate limits off. Rounds alternate between the servers;
-// the median round of each is compared.
+// issue [--seconds S=6] [--rounds R=3] [--warmup S=3] [--connections C=16] [--threads T=2]
+//       [--csrs N=4000] [--scaled 1,2,4] [--cases csr,managed-ecdsa,managed-rsa]
+// REST csr issuance over HTTP under wrk (T threads, C keep-alive connections, N P-256 CSRs made
+// before the clock, sent round-robin), side by side in one run:
+//   - `cfssl serve` (stores nothing) and `cfssl serve` with its SQLite certdb (a commit per
+//     certificate; after the rounds the table must hold a row for every certificate answered);
+//   - certgate embedded (`serve`: SQLite, the in-process queue and worker) and scaled out (durable
+//     PostgreSQL, Redis, `serve --no-worker --processes N` for each N of --scaled, one `worker`;
+//     `--scaled 0` leaves it out), its rate limits off.
+// Every side gets W seconds unmeasured first (JIT, caches, the stores' first pages), then R rounds
+// of S seconds, alternating the order of the sides each round. Each run prints certs/s, p50/p99
+// and the server's own CPU per certificate from /proc: certgate's processes
+// (server_cpu_ms_per_op), scaled out also its PostgreSQL and Redis (store_cpu_ms_per_op) and both
+// (total_cpu_ms_per_op); a peer's store is in its process, so its total is its server figure.
+// Then a summary line per side with the medians of its rounds, and for each certgate deployment its
+// total CPU per certificate over cfssl + certdb's (target ≤ 2×: meets_target).
+// Load time: sides × (W + R × S) seconds (6 × 21 s by default), plus starting three PostgreSQL
+// clusters and the certgate processes; a loaded machine stretches the start-up most.
+// --cases managed-ecdsa,managed-rsa add managed-key issuance (certgate embedded generates the key)
+// against cfssl's /newcert, which generates it too.
 //
 // list: GET /v1/certificates with each filter on a store holding --certs (default 1,000,000)
 // certificates, SQLite and PostgreSQL: p50/p99 (target p99 < 50 ms). See bench/inventorySeed.ts.
@@ -14,12 +28,11 @@ import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { argValue, cpuSeconds, emit, freePort, killTree, load, makeP256Csrs, round, waitForHttp, waitForPort } from './lib.js';
-import { hasWrk, wrkLoad, type WrkResult } from './wrk.js';
+import { cpuMeter, startDeployment, type CpuPerOp, type Deployment } from './deployment.js';
+import { argValue, cpuSeconds, emit, freePort, killTree, makeP256Csrs, round, waitForHttp } from './lib.js';
+import { hasWrk, wrkLoad, type WrkRun } from './wrk.js';
 
 const root = join(import.meta.dirname, '..');
-const MASTER_KEY = 'bench-master-key-0123456789';
-const TARGET_CSR_RATIO = 0.5;
 
 export function argList(args: string[], name: string, def: string[]): string[] {
   const i = args.indexOf(`--${name}`);
@@ -58,174 +71,260 @@ export function machine(): { load_1m: number; cpu_pressure_60s_pct?: number } {
   return { load_1m: round(loadavg()[0] ?? 0), ...(pressure !== undefined ? { cpu_pressure_60s_pct: pressure } : {}) };
 }
 
-/** The rate limits are per credential and would cap any load test; the bench measures the path, not the limiter. */
-export const NO_RATE_LIMITS = { CERTGATE_RATE_LIMIT_PER_MINUTE: '0', CERTGATE_ISSUE_RATE_LIMIT_PER_MINUTE: '0' };
+export { NO_RATE_LIMITS } from './deployment.js';
 
-interface Server {
-  name: string;
-  pid: number;
-  stop(): Promise<void>;
-}
-
-async function startCertgate(): Promise<Server & { base: string; caId: string; token: string }> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'certgate-bench-rest-'));
-  const port = await freePort();
-  const env = {
-    ...process.env,
-    ...NO_RATE_LIMITS,
-    CERTGATE_DATA_DIR: dataDir,
-    CERTGATE_MASTER_KEY: MASTER_KEY,
-    CERTGATE_HTTP_PORT: String(port),
-    CERTGATE_HTTPS_PORT: '0',
-    CERTGATE_LOG_LEVEL: 'warn',
-    REDIS_URL: '',
-    DATABASE_URL: '',
-  };
-  const cli = [join(root, 'node_modules/tsx/dist/cli.mjs'), join(root, 'main.ts')];
-  const init = JSON.parse(execFileSync(process.execPath, [...cli, 'init', '--json'], { env, encoding: 'utf8' })) as { issuing_ca_id: string; admin_api_key: string };
-  const child = spawnCertgate(env);
-  await waitForPort(port, child, 60_000);
-  return { name: 'certgate', pid: child.pid as number, base: `http://127.0.0.1:${port}`, caId: init.issuing_ca_id, token: init.admin_api_key, stop: () => stopChild(child).then(() => rmSync(dataDir, { recursive: true, force: true })) };
-}
-
-/** `cfssl serve` with a P-256 CA like certgate's issuing CA; it stores nothing (no db-config). */
-async function startCfssl(): Promise<Server & { base: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'cfssl-bench-'));
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  writeFileSync(join(dir, 'ca-key.pem'), createPrivateKey(privateKey.export({ format: 'pem', type: 'pkcs8' })).export({ format: 'pem', type: 'sec1' }));
-  execFileSync('openssl', ['req', '-x509', '-new', '-key', join(dir, 'ca-key.pem'), '-subj', '/CN=cfssl bench CA', '-days', '30', '-out', join(dir, 'ca.pem')]);
-  writeFileSync(join(dir, 'config.json'), JSON.stringify({ signing: { default: { expiry: '2160h', usages: ['digital signature', 'server auth', 'client auth'] } } }));
-  const port = await freePort();
-  const child = spawn('cfssl', ['serve', '-address', '127.0.0.1', '-port', String(port), '-ca', join(dir, 'ca.pem'), '-ca-key', join(dir, 'ca-key.pem'), '-config', join(dir, 'config.json'), '-loglevel', '5'], { stdio: 'ignore' });
-  await waitForHttp(`http://127.0.0.1:${port}/`, child);
-  return { name: 'cfssl serve', pid: child.pid as number, base: `http://127.0.0.1:${port}`, stop: () => stopChild(child).then(() => rmSync(dir, { recursive: true, force: true })) };
-}
-
-interface Case {
-  name: string;
-  server: Server;
+/** One server under load on one kind of request. */
+interface Side {
+  /** The work: "csr", "managed ECDSA-P256" or "managed RSA-2048". */
+  case: string;
+  /** Who does it, e.g. "cfssl serve + certdb" or "certgate scaled api×2 worker×1". */
+  server: string;
+  certgate: boolean;
   url: string;
   bodies: Buffer[];
   headers: Record<string, string>;
   /** What an answer must contain to count as an issued certificate (checked once, before timing). */
   expect: RegExp;
+  /** Starts counting CPU; the function returned gives it per operation since then. */
+  meter(): (ops: number) => CpuPerOp;
 }
 
-interface Measured extends WrkResult {
-  cpuMsPerRequest: number;
+interface Peer {
+  name: string;
+  base: string;
+  meter(): (ops: number) => CpuPerOp;
+  /** Certificates its store holds (cfssl + certdb), else undefined. */
+  storedCount(): number | undefined;
+  stop(): Promise<void>;
 }
 
-async function measure(c: Case, seconds: number, connections: number, useWrk: boolean): Promise<Measured> {
-  const cpuBefore = cpuSeconds(c.server.pid);
-  const r = useWrk
-    ? await wrkLoad(c.url, c.bodies, c.headers, { seconds, connections })
-    : await load(c.url, c.bodies, c.headers, connections);
-  return { ...r, cpuMsPerRequest: ((cpuSeconds(c.server.pid) - cpuBefore) * 1000) / Math.max(1, r.requests) };
+/** CPU per operation of one process tree whose store, if any, lives inside it: its total is its own. */
+function processMeter(pid: number): () => (ops: number) => CpuPerOp {
+  return () => {
+    const before = cpuSeconds(pid);
+    return (ops) => {
+      const ms = round(((cpuSeconds(pid) - before) * 1000) / Math.max(1, ops), 3);
+      return { server_cpu_ms_per_op: ms, total_cpu_ms_per_op: ms };
+    };
+  };
 }
 
-/** One request of the case, answered as it should be: a load test of error answers would measure nothing. */
-async function probe(c: Case): Promise<void> {
-  const res = await fetch(c.url, { method: 'POST', headers: c.headers, body: c.bodies[0] as Buffer });
+// cfssl's certdb/sqlite/migrations/001_CreateCertificates.sql, the schema `-db-config` expects.
+const CFSSL_CERTDB_SCHEMA = `
+CREATE TABLE certificates (
+  serial_number            blob NOT NULL,
+  authority_key_identifier blob NOT NULL,
+  ca_label                 blob,
+  status                   blob NOT NULL,
+  reason                   int,
+  expiry                   timestamp,
+  revoked_at               timestamp,
+  pem                      blob NOT NULL,
+  PRIMARY KEY(serial_number, authority_key_identifier)
+);
+CREATE TABLE ocsp_responses (
+  serial_number            blob NOT NULL,
+  authority_key_identifier blob NOT NULL,
+  body                     blob NOT NULL,
+  expiry                   timestamp,
+  PRIMARY KEY(serial_number, authority_key_identifier),
+  FOREIGN KEY(serial_number, authority_key_identifier) REFERENCES certificates(serial_number, authority_key_identifier)
+);`;
+
+/** `cfssl serve` with a P-256 CA like certgate's issuing CA; with `certdb`, storing every certificate in SQLite. */
+async function startCfssl(certdb: boolean): Promise<Peer> {
+  const dir = mkdtempSync(join(tmpdir(), 'cfssl-bench-'));
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  writeFileSync(join(dir, 'ca-key.pem'), createPrivateKey(privateKey.export({ format: 'pem', type: 'pkcs8' })).export({ format: 'pem', type: 'sec1' }));
+  execFileSync('openssl', ['req', '-x509', '-new', '-key', join(dir, 'ca-key.pem'), '-subj', '/CN=cfssl bench CA', '-days', '30', '-out', join(dir, 'ca.pem')]);
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ signing: { default: { expiry: '2160h', usages: ['digital signature', 'server auth', 'client auth'] } } }));
+  const db = join(dir, 'certs.db');
+  const dbArgs: string[] = [];
+  if (certdb) {
+    execFileSync('sqlite3', [db, CFSSL_CERTDB_SCHEMA]);
+    writeFileSync(join(dir, 'db.json'), JSON.stringify({ driver: 'sqlite3', data_source: db }));
+    dbArgs.push('-db-config', join(dir, 'db.json'));
+  }
+  const port = await freePort();
+  const child = spawn('cfssl', ['serve', '-address', '127.0.0.1', '-port', String(port), '-ca', join(dir, 'ca.pem'), '-ca-key', join(dir, 'ca-key.pem'), '-config', join(dir, 'config.json'), ...dbArgs, '-loglevel', '5'], { stdio: 'ignore' });
+  await waitForHttp(`http://127.0.0.1:${port}/`, child);
+  return {
+    name: certdb ? 'cfssl serve + certdb' : 'cfssl serve',
+    base: `http://127.0.0.1:${port}`,
+    meter: processMeter(child.pid as number),
+    storedCount: () => (certdb ? Number(execFileSync('sqlite3', [db, 'SELECT COUNT(*) FROM certificates'], { encoding: 'utf8' }).trim()) : undefined),
+    stop: () => stopChild(child).then(() => rmSync(dir, { recursive: true, force: true })),
+  };
+}
+
+/** One request of the side, answered as it should be: a load test of error answers would measure nothing. */
+async function probe(s: Side): Promise<void> {
+  const res = await fetch(s.url, { method: 'POST', headers: s.headers, body: s.bodies[0] as Buffer });
   const text = await res.text();
-  if (!res.ok || !c.expect.test(text)) throw new Error(`${c.name}: the probe answered ${res.status}: ${text.slice(0, 300)}`);
+  if (!res.ok || !s.expect.test(text)) throw new Error(`${s.server} (${s.case}): the probe answered ${res.status}: ${text.slice(0, 300)}`);
 }
+
+export interface Measured extends WrkRun {
+  cpu: CpuPerOp;
+}
+
+/** CPU per operation to set beside a peer's: scaled out, certgate's and its stores' together. */
+export const totalCpu = (c: CpuPerOp): number => c.total_cpu_ms_per_op ?? c.server_cpu_ms_per_op;
+
+const CASES: Record<string, string> = { csr: 'csr', 'managed-ecdsa': 'managed ECDSA-P256', 'managed-rsa': 'managed RSA-2048' };
+const TARGET_CPU_RATIO = 2;
+const BASELINE = 'cfssl serve + certdb';
 
 export async function benchRestIssue(args: string[]): Promise<void> {
-  const seconds = argValue(args, 'seconds', 10);
+  const seconds = argValue(args, 'seconds', 6);
   const rounds = argValue(args, 'rounds', 3);
-  const connections = argValue(args, 'connections', 32);
-  const useWrk = !args.includes('--autocannon') && (await hasWrk());
-  if (!useWrk) emit({ scenario: 'rest', part: 'issue', note: 'wrk is not installed (apt-get install wrk): autocannon drives the load, and on a small machine it may be the ceiling' });
+  const warmup = argValue(args, 'warmup', 3);
+  const connections = argValue(args, 'connections', 16);
+  const threads = argValue(args, 'threads', 2);
+  const scaled = argList(args, 'scaled', ['1', '2', '4']).map(Number).filter((n) => n > 0);
+  const cases = argList(args, 'cases', ['csr']).map((c) => {
+    const name = CASES[c];
+    if (!name) throw new Error(`unknown case "${c}"; known: ${Object.keys(CASES).join(', ')}`);
+    return name;
+  });
+  if (!(await hasWrk())) throw new Error('the rest benchmark drives its load with wrk: apt-get install wrk');
   const csrs = makeP256Csrs(argValue(args, 'csrs', 4000));
-  const ours = await startCertgate();
-  const theirs = await startCfssl();
+
+  const peers: Peer[] = [];
+  const deployments: Deployment[] = [];
   try {
+    peers.push(await startCfssl(false), await startCfssl(true));
+    deployments.push(await startDeployment({ kind: 'embedded' }));
+    for (const apiProcesses of scaled) deployments.push(await startDeployment({ kind: 'scaled', apiProcesses, workers: 1 }));
+    const [cfssl, certdb] = peers as [Peer, Peer];
+    const embedded = deployments[0] as Deployment;
+
     const json = (o: unknown): Buffer => Buffer.from(JSON.stringify(o));
-    const auth = { 'content-type': 'application/json', authorization: `Bearer ${ours.token}` };
     const plain = { 'content-type': 'application/json' };
+    const ofCertgate = (d: Deployment, name: string, bodies: Buffer[], expect: RegExp): Side => ({
+      case: name,
+      server: `certgate ${d.label}`,
+      certgate: true,
+      url: `${d.http}/v1/certificates`,
+      bodies,
+      headers: { ...plain, authorization: `Bearer ${d.adminToken}` },
+      expect,
+      meter: () => cpuMeter(d),
+    });
+    const ofPeer = (p: Peer, name: string, path: string, bodies: Buffer[], expect: RegExp): Side => ({ case: name, server: p.name, certgate: false, url: `${p.base}${path}`, bodies, headers: plain, expect, meter: p.meter });
     const names = Array.from({ length: 2000 }, (_, i) => `m${i}.bench.test`);
-    const cases: Case[] = [
-      { name: 'csr', server: ours, url: `${ours.base}/v1/certificates`, bodies: csrs.map((csrPem) => json({ caId: ours.caId, mode: 'csr', csrPem })), headers: auth, expect: /"certificate_pem"/ },
-      { name: 'cfssl sign', server: theirs, url: `${theirs.base}/api/v1/cfssl/sign`, bodies: csrs.map((c) => json({ certificate_request: c })), headers: plain, expect: /"success":true/ },
-      ...(['ECDSA-P256', 'RSA-2048'] as const).flatMap((keyAlgorithm): Case[] => [
-        { name: `managed ${keyAlgorithm}`, server: ours, url: `${ours.base}/v1/certificates`, bodies: names.map((commonName) => json({ caId: ours.caId, commonName, keyAlgorithm })), headers: auth, expect: /"privateKey"/ },
-        {
-          name: `cfssl newcert ${keyAlgorithm}`,
-          server: theirs,
-          url: `${theirs.base}/api/v1/cfssl/newcert`,
-          bodies: names.map((cn) => json({ request: { CN: cn, hosts: [cn], key: keyAlgorithm === 'RSA-2048' ? { algo: 'rsa', size: 2048 } : { algo: 'ecdsa', size: 256 } } })),
-          headers: plain,
-          expect: /"private_key"/,
-        },
-      ]),
-    ];
-    const only = argList(args, 'cases', cases.map((c) => c.name));
-    cases.splice(0, cases.length, ...cases.filter((c) => only.includes(c.name)));
-    // Unmeasured: JIT, the SQLite file's first pages, cfssl's first allocations.
-    for (const c of cases) {
-      await probe(c);
-      await measure(c, Math.min(3, seconds), connections, useWrk);
+    const sides: Side[] = cases.flatMap((name): Side[] => {
+      if (name === 'csr') {
+        const signBodies = csrs.map((c) => json({ certificate_request: c }));
+        return [
+          ofPeer(cfssl, name, '/api/v1/cfssl/sign', signBodies, /"success":true/),
+          ofPeer(certdb, name, '/api/v1/cfssl/sign', signBodies, /"success":true/),
+          ...deployments.map((d) => ofCertgate(d, name, csrs.map((csrPem) => json({ caId: d.caId, mode: 'csr', csrPem })), /"certificate_pem"/)),
+        ];
+      }
+      const rsa = name === 'managed RSA-2048';
+      return [
+        ofPeer(cfssl, name, '/api/v1/cfssl/newcert', names.map((cn) => json({ request: { CN: cn, hosts: [cn], key: rsa ? { algo: 'rsa', size: 2048 } : { algo: 'ecdsa', size: 256 } } })), /"private_key"/),
+        ofCertgate(embedded, name, names.map((commonName) => json({ caId: embedded.caId, commonName, keyAlgorithm: rsa ? 'RSA-2048' : 'ECDSA-P256' })), /"privateKey"/),
+      ];
+    });
+
+    // Certificates certdb answered with, to be found in its table afterwards.
+    let certdbAnswered = 0;
+    const measure = async (s: Side, secs: number): Promise<Measured> => {
+      const meter = s.meter();
+      const r = await wrkLoad(s.url, s.bodies, s.headers, { seconds: secs, connections, threads });
+      if (s.server === certdb.name) certdbAnswered += r.requests - r.non2xx;
+      return { ...r, cpu: meter(r.requests - r.non2xx) };
+    };
+    for (const s of sides) {
+      await probe(s);
+      if (s.server === certdb.name) certdbAnswered++;
+      if (warmup > 0) await measure(s, warmup);
     }
-    const results = new Map<string, Measured[]>();
+    const results = new Map<Side, Measured[]>();
     for (let r = 0; r < rounds; r++) {
-      for (const c of r % 2 ? [...cases].reverse() : cases) {
-        const m = await measure(c, seconds, connections, useWrk);
-        results.set(c.name, [...(results.get(c.name) ?? []), m]);
+      for (const s of r % 2 ? [...sides].reverse() : sides) {
+        const m = await measure(s, seconds);
+        results.set(s, [...(results.get(s) ?? []), m]);
         emit({
           scenario: 'rest',
           part: 'issue',
           round: r + 1,
           ...machine(),
-          case: c.name,
-          server: c.server.name,
-          load: useWrk ? 'wrk' : 'autocannon',
-          connections,
+          case: s.case,
+          server: s.server,
+          load: `wrk -t${threads} -c${connections}`,
           seconds,
-          certs_per_s: round(m.rate, 1),
-          p50_ms: round(m.p50),
-          p99_ms: round(m.p99),
-          server_cpu_ms_per_cert: round(m.cpuMsPerRequest, 3),
-          requests: m.requests,
-          non2xx: m.non2xx,
-          errors: m.errors,
+          ...runFigures(m),
         });
       }
     }
-    const summary = (name: string) => {
-      const list = results.get(name) ?? [];
-      return { rate: median(list.map((m) => m.rate)), p50: median(list.map((m) => m.p50)), p99: median(list.map((m) => m.p99)), cpu: median(list.map((m) => m.cpuMsPerRequest)), failures: list.reduce((n, m) => n + m.non2xx + m.errors, 0) };
-    };
-    for (const [ourCase, baseline, target] of [
-      ['csr', 'cfssl sign', TARGET_CSR_RATIO],
-      ['managed ECDSA-P256', 'cfssl newcert ECDSA-P256', undefined],
-      ['managed RSA-2048', 'cfssl newcert RSA-2048', undefined],
-    ] as const) {
-      if (!results.has(ourCase) || !results.has(baseline)) continue;
-      const a = summary(ourCase);
-      const b = summary(baseline);
+
+    const stored = certdb.storedCount() ?? 0;
+    const certdbHoldsAll = stored >= certdbAnswered;
+    emit({ scenario: 'rest', part: 'issue', check: 'cfssl certdb holds a row per certificate it answered with', rows: stored, answered: certdbAnswered, ok: certdbHoldsAll });
+
+    const summaries = new Map<Side, RunSummary>();
+    for (const [s, list] of results) summaries.set(s, summarize(list));
+    for (const s of sides) {
+      const a = summaries.get(s);
+      if (!a) continue;
+      const baseline = sides.find((b) => b.case === s.case && b.server === (s.case === 'csr' ? BASELINE : cfssl.name));
+      const b = baseline && summaries.get(baseline);
       emit({
         scenario: 'rest',
         part: 'issue',
-        summary: 'median of rounds',
-        case: ourCase,
-        certs_per_s: round(a.rate, 1),
-        p50_ms: round(a.p50),
-        p99_ms: round(a.p99),
-        server_cpu_ms_per_cert: round(a.cpu, 3),
-        baseline,
-        baseline_per_s: round(b.rate, 1),
-        baseline_p50_ms: round(b.p50),
-        baseline_p99_ms: round(b.p99),
-        baseline_cpu_ms_per_cert: round(b.cpu, 3),
-        ratio_to_baseline: round(a.rate / b.rate, 3),
-        ...(target !== undefined ? { target_ratio: target, meets_target: a.rate >= target * b.rate } : {}),
-        failures: a.failures + b.failures,
+        summary: `median of ${rounds} rounds`,
+        ...machine(),
+        case: s.case,
+        server: s.server,
+        certs_per_s: a.rate,
+        p50_ms: a.p50,
+        p99_ms: a.p99,
+        ...a.cpu,
+        ...(s.certgate && b
+          ? {
+              baseline: baseline.server,
+              baseline_per_s: b.rate,
+              baseline_cpu_ms_per_op: totalCpu(b.cpu),
+              cpu_ratio_to_baseline: round(totalCpu(a.cpu) / totalCpu(b.cpu), 3),
+              rate_ratio_to_baseline: round(a.rate / b.rate, 3),
+              ...(s.case === 'csr' ? { target_cpu_ratio: TARGET_CPU_RATIO, meets_target: totalCpu(a.cpu) <= TARGET_CPU_RATIO * totalCpu(b.cpu) } : {}),
+            }
+          : {}),
+        failures: a.failures,
       });
     }
+    if (!certdbHoldsAll) throw new Error(`cfssl's certdb holds ${stored} certificates but answered with ${certdbAnswered}: its figures are not those of a durable store`);
   } finally {
-    await ours.stop();
-    await theirs.stop();
+    for (const d of deployments) await d.stop();
+    for (const p of peers) await p.stop();
   }
+}
+
+/** What a JSON line says of one timed run. */
+export function runFigures(m: Measured) {
+  return { certs_per_s: round(m.okRate, 1), p50_ms: round(m.p50), p99_ms: round(m.p99), ...m.cpu, requests: m.requests, non2xx: m.non2xx, errors: m.errors };
+}
+
+export interface RunSummary {
+  rate: number;
+  p50: number;
+  p99: number;
+  cpu: CpuPerOp;
+  failures: number;
+  /** Some run sent a body twice (see WrkRun). */
+  reused: boolean;
+}
+
+/** Medians of a side's rounds, each figure on its own. */
+export function summarize(list: Measured[]): RunSummary {
+  const med = (f: (m: Measured) => number, digits = 2) => round(median(list.map(f)), digits);
+  const cpu: CpuPerOp = { server_cpu_ms_per_op: med((m) => m.cpu.server_cpu_ms_per_op, 3) };
+  if (list.every((m) => m.cpu.store_cpu_ms_per_op !== undefined)) cpu.store_cpu_ms_per_op = med((m) => m.cpu.store_cpu_ms_per_op ?? 0, 3);
+  if (list.every((m) => m.cpu.total_cpu_ms_per_op !== undefined)) cpu.total_cpu_ms_per_op = med((m) => m.cpu.total_cpu_ms_per_op ?? 0, 3);
+  return { rate: med((m) => m.okRate, 1), p50: med((m) => m.p50), p99: med((m) => m.p99), cpu, failures: list.reduce((n, m) => n + m.non2xx + m.errors, 0), reused: list.some((m) => m.reused) };
 }
 
 export async function benchRest(args: string[]): Promise<void> {
