@@ -8,7 +8,7 @@ import { fstatSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely } from 'kysely';
+import { Kysely, sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { openStore } from '../src/store/index.js';
@@ -175,6 +175,56 @@ describe('SQLite group commit with the WAL synced off the event loop', () => {
     expect((await write).numInsertedOrUpdatedRows).toBe(1n);
     expect(direct.state).toBe('resolved');
     expect(syncs).toHaveLength(1);
+  });
+
+  it('a transaction of its own (master-key rotation) gets the connection from BEGIN to COMMIT: batches and reads wait, then see it once synced', async () => {
+    const db = new Kysely<Things>({ dialect: new SqliteBatchedDialect(withStatementCache(connection), batch) });
+    let inside!: () => void;
+    const entered = new Promise<void>((resolve) => (inside = resolve));
+    let finish!: () => void;
+    const mayCommit = new Promise<void>((resolve) => (finish = resolve));
+    const transaction = db.connection().execute(async (conn) => {
+      await sql`begin immediate`.execute(conn);
+      await conn.insertInto('things').values({ id: 't1' }).execute();
+      inside();
+      await mayCommit;
+      await conn.insertInto('things').values({ id: 't2' }).execute();
+      await sql`commit`.execute(conn);
+    });
+    await entered;
+    const queued = track(batch.submit(insert('b')));
+    const read = track(batch.read(() => connection.prepare('select count(*) as n from things').get()));
+    await turns();
+    // Nothing of the batch ran inside the open transaction, and no read saw it half-done.
+    expect([queued.state, read.state]).toEqual(['pending', 'pending']);
+    finish();
+    await until(() => syncs.length === 1, 5000, 'the COMMIT asked for its sync');
+    expect(committed()).toEqual(['t1', 't2']);
+    expect(read.state).toBe('pending');
+    syncs[0]!(null);
+    await transaction;
+    await until(() => syncs.length === 2, 5000, 'the waiting batch committed after the transaction');
+    syncs[1]!(null);
+    await until(() => queued.state === 'resolved', 5000, 'the waiting write settled');
+    expect(committed()).toEqual(['b', 't1', 't2']);
+    expect(read.state).toBe('resolved');
+  });
+
+  it('a transaction of its own that rolls back leaves nothing and frees the connection', async () => {
+    const db = new Kysely<Things>({ dialect: new SqliteBatchedDialect(withStatementCache(connection), batch) });
+    await expect(
+      db.connection().execute(async (conn) => {
+        await sql`begin immediate`.execute(conn);
+        await conn.insertInto('things').values({ id: 'gone' }).execute();
+        await sql`rollback`.execute(conn);
+        throw new Error('refused');
+      }),
+    ).rejects.toThrow('refused');
+    const after = batch.submit(insert('a'));
+    await until(() => syncs.length === 1, 5000, 'the next batch committed');
+    syncs[0]!(null);
+    await after;
+    expect(committed()).toEqual(['a']);
   });
 });
 

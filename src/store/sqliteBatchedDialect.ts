@@ -39,25 +39,57 @@ class BatchedDriver extends SqliteDriver {
 }
 
 class BatchedConnection implements DatabaseConnection {
+  /** Inside a transaction the batch lent the connection to: statements run as they come. */
+  direct = false;
+
   constructor(
-    private readonly inner: DatabaseConnection,
+    readonly inner: DatabaseConnection,
     private readonly database: StatementSource,
     private readonly batch: SqliteWriteBatch,
   ) {}
 
-  executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
-    // The SQLite store never opens a Kysely transaction: a BEGIN (read-only to SQLite) would run
-    // here and the batch would then refuse to commit inside it; a BEGIN IMMEDIATE (a write) fails
-    // inside the batch's own transaction. Either way it fails loudly.
+  async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
+    // A transaction of its own (KyselyWriter.transaction's BEGIN IMMEDIATE, as `master-key rotate`
+    // runs with the server stopped) spans many awaits: the batch lends it the connection from BEGIN
+    // to COMMIT or ROLLBACK, and its statements run as they come.
+    const verb = TRANSACTION_VERB.exec(compiled.sql)?.[1]?.toLowerCase();
+    if (verb === 'begin' && !this.direct) {
+      await this.batch.hold();
+      this.direct = true;
+      try {
+        return await this.inner.executeQuery<R>(compiled);
+      } catch (error) {
+        this.direct = false;
+        await this.batch.release(false);
+        throw error;
+      }
+    }
+    if (this.direct && verb !== undefined && verb !== 'begin') {
+      const result = await this.inner.executeQuery<R>(compiled).catch(async (error: unknown) => {
+        // A failed COMMIT leaves the transaction open for the ROLLBACK that follows.
+        if (verb === 'rollback') await this.endTransaction(false);
+        throw error;
+      });
+      await this.endTransaction(verb !== 'rollback');
+      return result;
+    }
+    if (this.direct) return this.inner.executeQuery<R>(compiled);
     if (this.database.prepare(compiled.sql).readonly) return this.batch.read(() => run<R>(this.database, compiled));
     return this.batch.submit(() => run<R>(this.database, compiled));
   }
 
+  private async endTransaction(committed: boolean): Promise<void> {
+    this.direct = false;
+    await this.batch.release(committed);
+  }
+
   async *streamQuery<R>(compiled: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
-    await this.batch.read(() => undefined);
+    if (!this.direct) await this.batch.read(() => undefined);
     yield* this.inner.streamQuery<R>(compiled, chunkSize);
   }
 }
+
+const TRANSACTION_VERB = /^\s*(begin|commit|end|rollback)(?:\s+(?:immediate|deferred|exclusive))?(?:\s+transaction)?\s*;?\s*$/i;
 
 /** One statement, synchronously, as Kysely's SqliteConnection runs it. */
 function run<R>(database: StatementSource, { sql, parameters }: CompiledQuery): QueryResult<R> {

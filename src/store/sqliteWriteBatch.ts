@@ -73,6 +73,8 @@ export class StoreSyncError extends Error {
 export class SqliteWriteBatch {
   private pending: PendingWrite[] = [];
   private scheduled: NodeJS.Immediate | undefined;
+  /** Set between hold() and release(): a transaction of someone else's has the connection. */
+  private holder: { released: Promise<void>; release: () => void } | undefined;
   /** The sync of the batch committed last, while it runs. */
   private syncing: Promise<void> | undefined;
   /** Set once a sync failed: see StoreSyncError. */
@@ -111,8 +113,49 @@ export class SqliteWriteBatch {
     if (this.failed) return Promise.reject(this.failed);
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ run, resolve: resolve as (value: unknown) => void, reject });
-      if (this.syncing === undefined) this.scheduled ??= setImmediate(() => this.flush());
+      if (this.syncing === undefined && !this.holder) this.scheduled ??= setImmediate(() => this.flush());
     });
+  }
+
+  /**
+   * Lends the connection to one multi-statement transaction of someone else's (Kysely's, as
+   * `master-key rotate` opens): waits until everything queued is committed and durable, then holds
+   * every batch and every store read until release(). Only the holder may use the connection.
+   */
+  async hold(): Promise<void> {
+    for (;;) {
+      while (this.holder) await this.holder.released;
+      await this.drain();
+      // drain() resolves in a microtask: no batch can have started since, but another hold() may.
+      if (!this.holder && this.syncing === undefined) break;
+    }
+    if (this.failed) throw this.failed;
+    let release!: () => void;
+    this.holder = { released: new Promise<void>((resolve) => (release = resolve)), release };
+  }
+
+  /**
+   * Ends a hold(): after a COMMIT, the WAL is synced first (COMMIT does not sync it, see the
+   * header), so nobody reads what the transaction wrote before it is durable. Safe to call twice.
+   */
+  async release(committed: boolean): Promise<void> {
+    const holder = this.holder;
+    if (!holder) return;
+    try {
+      const fd = this.walFd;
+      if (committed && fd !== undefined) {
+        await new Promise<void>((resolve, reject) => this.syncFile(fd, (error) => (error ? reject(error) : resolve())));
+      }
+    } catch (error) {
+      this.failed = new StoreSyncError(error);
+      rejectAll(this.pending, this.failed);
+      this.pending = [];
+      throw this.failed;
+    } finally {
+      this.holder = undefined;
+      holder.release();
+      if (this.pending.length > 0) this.scheduled ??= setImmediate(() => this.flush());
+    }
   }
 
   /**
@@ -122,7 +165,7 @@ export class SqliteWriteBatch {
   async read<T>(read: () => T): Promise<T> {
     // Re-checked after each wait; the next batch commits at a setImmediate after a sync returns,
     // so a waiting read resumes (in a microtask) before it.
-    while (this.syncing !== undefined) await this.syncing;
+    while (this.syncing !== undefined || this.holder) await (this.syncing ?? this.holder?.released);
     if (this.failed) throw this.failed;
     return read();
   }
@@ -147,7 +190,7 @@ export class SqliteWriteBatch {
   private flush(): void {
     if (this.scheduled !== undefined) clearImmediate(this.scheduled);
     this.scheduled = undefined;
-    if (this.syncing !== undefined) return;
+    if (this.syncing !== undefined || this.holder) return;
     const writes = this.pending;
     if (writes.length === 0) return;
     this.pending = [];
