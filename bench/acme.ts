@@ -34,8 +34,8 @@ import { startHttp01Responder, type Http01Responder } from '../test/helpers/acme
 import { startDnsServer } from '../test/helpers/dnsServer.js';
 import { openssl } from '../test/helpers/openssl.js';
 import { cpuMeter, startDeployment, type CpuPerOp, type DeploymentKind } from './deployment.js';
-import { argValue, cpuSeconds, emit, freePort, percentile, round, waitForPort } from './lib.js';
-import { argList, machine, median, stopChild } from './rest.js';
+import { argValue, cpuSeconds, emit, freePort, percentile, round, stopChild, waitForPort } from './lib.js';
+import { argList, machine, median } from './rest.js';
 
 const PEERS = join(import.meta.dirname, 'peers');
 const SIDES = ['embedded', 'scaled', 'pebble', 'step-ca'] as const;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPostgres, type PostgresServer } from '../test/harness/postgres.js';
 import { startRedis, type RunningRedis } from '../test/harness/redis.js';
-import { cpuSeconds, freePort, killTree, waitForPort } from './lib.js';
+import { cpuSeconds, freePort, stopChild, waitForPort } from './lib.js';
 
 const root = join(import.meta.dirname, '..');
 const MASTER_KEY = 'bench-master-key-0123456789';
@@ -61,17 +61,9 @@ const TSX_CLI = join(root, 'node_modules/tsx/dist/cli.mjs');
 const START_TIMEOUT_MS = 240_000;
 
 /** Node with tsx as a loader (not its CLI, which would run certgate in a child): CERTGATE_BENCH_PROF profiles certgate itself. */
-function spawnNode(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+export function spawnCertgate(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
   const prof = process.env.CERTGATE_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.CERTGATE_BENCH_PROF}`] : [];
   return spawn(process.execPath, [...prof, '--import', 'tsx', join(root, 'main.ts'), ...args], { cwd: root, env, stdio: ['ignore', 'ignore', 'inherit'] });
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    killTree(child.pid as number);
-  });
 }
 
 export async function startDeployment(options: DeploymentOptions): Promise<Deployment> {
@@ -116,11 +108,11 @@ export async function startDeployment(options: DeploymentOptions): Promise<Deplo
     if (options.kind === 'scaled') {
       const api = options.apiProcesses ?? 2;
       const workers = options.workers ?? 1;
-      children.push(spawnNode(['serve', '--no-worker', '--processes', String(api), '--json'], env));
-      for (let i = 0; i < workers; i++) children.push(spawnNode(['worker'], env));
+      children.push(spawnCertgate(['serve', '--no-worker', '--processes', String(api), '--json'], env));
+      for (let i = 0; i < workers; i++) children.push(spawnCertgate(['worker'], env));
       label = `scaled api×${api} worker×${workers}`;
     } else {
-      children.push(spawnNode([options.command ?? 'serve', '--json'], env));
+      children.push(spawnCertgate([options.command ?? 'serve', '--json'], env));
       label = 'embedded';
     }
     // Minutes, not seconds: on a shared 2-core machine under load, N processes compiling certgate

@@ -35,8 +35,9 @@ import { openRuntime } from '../src/runtime.js';
 import { createTestDatabase, startPostgres } from '../test/harness/postgres.js';
 import { seedPostgres, seedSqlite, type SeedCa } from './inventorySeed.js';
 import { cursorOf } from '../protocols/rest/pagination.js';
-import { argValue, cpuSeconds, emit, freePort, percentile, round, waitForPort } from './lib.js';
-import { argList, machine, NO_RATE_LIMITS, spawnCertgate, stopChild } from './rest.js';
+import { argValue, cpuSeconds, emit, freePort, percentile, round, stopChild, waitForPort } from './lib.js';
+import { argList, machine, NO_RATE_LIMITS } from './rest.js';
+import { spawnCertgate } from './deployment.js';
 
 const MASTER_KEY = 'bench-master-key-0123456789';
 /** Bump when inventorySeed.ts changes what it writes: the cached SQLite inventory is then made again. */
@@ -252,7 +253,7 @@ interface Side {
 async function startSide(name: Side['name'], checkout: string, t: Target): Promise<Side> {
   const port = await freePort();
   const env = { ...process.env, ...NO_RATE_LIMITS, ...t.env, CERTGATE_MASTER_KEY: MASTER_KEY, CERTGATE_HTTP_PORT: String(port), CERTGATE_HTTPS_PORT: '0', CERTGATE_LOG_LEVEL: 'warn', REDIS_URL: '' };
-  const child = name === 'this' ? spawnCertgate(env) : spawn(process.execPath, ['--import', 'tsx', join(checkout, 'main.ts'), 'serve', '--json'], { cwd: checkout, env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = name === 'this' ? spawnCertgate(['serve', '--json'], env) : spawn(process.execPath, ['--import', 'tsx', join(checkout, 'main.ts'), 'serve', '--json'], { cwd: checkout, env, stdio: ['ignore', 'ignore', 'inherit'] });
   await waitForPort(port, child, 120_000);
   return { name, checkout, child, base: `http://127.0.0.1:${port}/v1` };
 }

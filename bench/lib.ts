@@ -110,6 +110,15 @@ export function killTree(pid: number, signal: NodeJS.Signals = 'SIGTERM'): void 
   }
 }
 
+/** SIGTERM to the process and its descendants, then wait for the exit (a profile is written on the way out). */
+export function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    killTree(child.pid as number);
+  });
+}
+
 /**
  * CPU seconds (user + system) used so far by a process, its threads and its children, live or
  * exited and reaped (Linux). Without the reaped ones a tree whose children come and go (PostgreSQL's

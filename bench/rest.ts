@@ -23,16 +23,14 @@
 //
 // list: GET /v1/certificates with each filter on a store holding --certs (default 1,000,000)
 // certificates, SQLite and PostgreSQL: p50/p99 (target p99 < 50 ms). See bench/inventorySeed.ts.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cpuMeter, startDeployment, type CpuPerOp, type Deployment } from './deployment.js';
-import { argValue, cpuSeconds, emit, freePort, killTree, makeP256Csrs, round, waitForHttp } from './lib.js';
+import { argValue, cpuSeconds, emit, freePort, makeP256Csrs, round, stopChild, waitForHttp } from './lib.js';
 import { hasWrk, wrkLoad, type WrkRun } from './wrk.js';
-
-const root = join(import.meta.dirname, '..');
 
 export function argList(args: string[], name: string, def: string[]): string[] {
   const i = args.indexOf(`--${name}`);
@@ -40,21 +38,6 @@ export function argList(args: string[], name: string, def: string[]): string[] {
 }
 
 export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-
-/** `serve` in a child process: tsx as a loader, so CERTGATE_BENCH_PROF (a folder) profiles certgate itself. */
-export function spawnCertgate(env: NodeJS.ProcessEnv): ChildProcess {
-  const prof = process.env.CERTGATE_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.CERTGATE_BENCH_PROF}`] : [];
-  return spawn(process.execPath, [...prof, '--import', 'tsx', join(root, 'main.ts'), 'serve', '--json'], { cwd: root, env, stdio: ['ignore', 'ignore', 'inherit'] });
-}
-
-/** SIGTERM, then wait for the exit (a profile is written on the way out). */
-export function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    killTree(child.pid as number);
-  });
-}
 
 /**
  * What else the machine is doing (a shared one skews every figure): the 1-minute load average and,

@@ -9,7 +9,7 @@
 // operations per second on one thread (node:crypto sign); the target is 40% of that rate / 2.
 // A first line (`cms-only`) gives what the CMS work of one enrollment costs on one thread, RSA
 // included, measured in this process: the ceiling of one CMS thread.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,7 +25,7 @@ import { inlineCms } from '../protocols/scep/cmsPool.js';
 import { reusePkijsSchemas } from '../protocols/scep/pkijsSchemas.js';
 import { buildRequest, getCaCert, pkiOperation, readReply, rsaKey, selfSigned, type RaInfo } from '../test/helpers/scepClient.js';
 import { NO_RATE_LIMITS } from './deployment.js';
-import { argValue, emit, freePort, load, round, waitForPort } from './lib.js';
+import { argValue, emit, freePort, load, round, stopChild, waitForPort } from './lib.js';
 
 const root = join(import.meta.dirname, '..');
 const MASTER_KEY = 'bench-master-key-scep-0123456789';
@@ -82,14 +82,6 @@ async function cmsCosts(ra: RaInfo & { key: KeyObject }, message: Buffer, rounds
   await cpuMs(read);
   await cpuMs(reply);
   return { read_ms: round(await cpuMs(read), 3), reply_ms: round(await cpuMs(reply), 3) };
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
 }
 
 /** A data directory with CAs, the default product and a static SCEP challenge for it. */
