@@ -84,6 +84,13 @@ export const configSchema = z.object({
   vaDenyCidrs: z.array(cidr).default([]),
   /** Ranges carved out of vaDenyCidrs (they cannot reopen link-local or metadata ranges). */
   vaAllowCidrs: z.array(cidr).default([]),
+  /**
+   * The longest a domain validation may be reused, in days (a product's dcv.reuseDays is capped at
+   * it). CA/Browser Forum ballot SC-081 brings it from 398 down to 10 days by 2029.
+   */
+  dcvMaxReuseDays: z.coerce.number().int().min(1).max(825).default(398),
+  /** How long an approved organization record lasts, in days (CA/Browser Forum: 398 for OV). */
+  organizationValidityDays: z.coerce.number().int().min(1).max(825).default(398),
   /** Lets webhooks be delivered to loopback and private addresses (refused by default: see src/notify/urlPolicy.ts). */
   webhookAllowPrivate: z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]).default(false),
   /** Attempts per webhook delivery, the first included; the waits between them double from webhookBackoffMs. */
@@ -152,6 +159,8 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   tlsAlpn01Port: 'CERTGATE_TLSALPN01_PORT',
   vaDenyCidrs: 'CERTGATE_VA_DENY_CIDRS',
   vaAllowCidrs: 'CERTGATE_VA_ALLOW_CIDRS',
+  dcvMaxReuseDays: 'CERTGATE_DCV_MAX_REUSE_DAYS',
+  organizationValidityDays: 'CERTGATE_ORGANIZATION_VALIDITY_DAYS',
   webhookAllowPrivate: 'CERTGATE_WEBHOOK_ALLOW_PRIVATE',
   webhookAttempts: 'CERTGATE_WEBHOOK_ATTEMPTS',
   webhookBackoffMs: 'CERTGATE_WEBHOOK_BACKOFF_MS',

@@ -27,7 +27,8 @@ describe('product templates', () => {
   it('check subject attribute rules', () => {
     expect(() => parseProductTemplate({ subject: { attributes: { C: { fixed: 'Germany' } } } })).toThrow(/country/);
     expect(() => parseProductTemplate({ subject: { attributes: { CN: { fixed: 'x' } } } })).toThrow();
-    expect(parseProductTemplate({}).subject).toEqual({ attributes: {}, unlisted: 'drop' });
+    expect(parseProductTemplate({}).subject).toEqual({ attributes: {}, unlisted: 'drop', organization: 'csr' });
+    expect(parseProductTemplate({}).dcv).toEqual({ mode: 'none', reuseDays: 30, subdomains: false, dnsLabel: '_certgate-challenge' });
   });
 });
 

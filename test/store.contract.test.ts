@@ -72,6 +72,7 @@ const template: ProductTemplate = {
   protocols: { acme: { eabRequired: true } },
   customFields: [{ name: 'costCenter', type: 'string', required: true }],
   escrowKeys: false,
+  dcv: { mode: 'required', reuseDays: 30, subdomains: true, dnsLabel: '_certgate-challenge' },
 };
 
 /** `now`: the store's clock; the contract moves it where stamps must differ or a lease must run out. */

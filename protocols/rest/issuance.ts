@@ -125,6 +125,7 @@ export async function issueAndAnswer(core: CoreServices, req: Request, res: Resp
     {
       principal: principalOf(credential),
       actor: credential.id,
+      credentialId: credential.id,
       sourceIp: sourceIpOf(req),
       protocol: 'rest',
       // rateLimit.ts has counted it against the credential's issuance limit.

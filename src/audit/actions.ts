@@ -47,6 +47,19 @@ export const AUDIT = {
   /** A webhook subscription made or removed (its signing secret is never recorded). */
   webhookCreate: 'webhook.create',
   webhookDelete: 'webhook.delete',
+  /** A request stopped until its names are validated (products with dcv: required). */
+  requestAwaitDcv: 'request.await_dcv',
+  /** A request re-queued because the last of its names was validated. */
+  requestResume: 'request.resume',
+  // The domain registry: every validation, whatever its outcome (a failure is outcome `failure`).
+  domainAdd: 'domain.add',
+  domainValidate: 'domain.validate',
+  domainRemove: 'domain.remove',
+  // Organization records (subject O): made, then approved or declined by someone else (four eyes).
+  organizationCreate: 'organization.create',
+  organizationApprove: 'organization.approve',
+  organizationDecline: 'organization.decline',
+  organizationRemove: 'organization.remove',
   /** A SCEP one-time challenge handed out (never the challenge itself). */
   scepChallengeMint: 'scep.challenge_mint',
 } as const;

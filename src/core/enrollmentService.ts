@@ -223,6 +223,7 @@ export class EnrollmentService {
         productId: product.id,
         caId: product.caId,
         requester: grant.principal,
+        credentialId: grant.credentialId ?? null,
         protocol: grant.protocol,
         csrPem,
         validityDays,

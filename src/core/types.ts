@@ -6,3 +6,4 @@ export * from './model/certificates.js';
 export * from './model/credentials.js';
 export * from './model/products.js';
 export * from './model/requests.js';
+export * from './model/domains.js';

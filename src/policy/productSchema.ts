@@ -23,6 +23,24 @@ const subjectPolicy = z
       .strict()
       .default({}),
     unlisted: z.enum(['drop', 'refuse']).default('drop'),
+    /**
+     * `validated`: O (and OU, C, ST, L as the record holds them) come from an approved, unexpired
+     * organization record of the requester; the CSR's O names it. `csr`: the attribute rules alone.
+     */
+    organization: z.enum(['csr', 'validated']).default('csr'),
+  })
+  .strict();
+const dnsLabel = z.string().regex(/^_?[a-z0-9-]{1,63}$/, 'a DNS label like _certgate-challenge');
+/** Domain control validation for every protocol (ACME proves names with its own authorizations). */
+const dcvPolicy = z
+  .object({
+    mode: z.enum(['none', 'required']).default('none'),
+    /** How old a validation may be to cover a request; capped by the deployment's CERTGATE_DCV_MAX_REUSE_DAYS. */
+    reuseDays: z.number().int().min(1).max(825).default(30),
+    /** A validated domain covers the names under it (a wildcard only when it was validated over dns-01). */
+    subdomains: z.boolean().default(false),
+    /** The TXT label dns-01 looks under: `<dnsLabel>.<domain>`. */
+    dnsLabel: dnsLabel.default('_certgate-challenge'),
   })
   .strict();
 const dnsSuffix = z
@@ -42,7 +60,8 @@ export const productTemplateSchema = z
     allowUriSans: z.boolean().default(false),
     extendedKeyUsages: z.array(eku).min(1).default(['serverAuth', 'clientAuth']),
     requiresApproval: z.boolean().default(false),
-    subject: subjectPolicy.default({ attributes: {}, unlisted: 'drop' }),
+    subject: subjectPolicy.default({ attributes: {}, unlisted: 'drop', organization: 'csr' }),
+    dcv: dcvPolicy.default({ mode: 'none', reuseDays: 30, subdomains: false, dnsLabel: '_certgate-challenge' }),
     protocols: z.record(z.string().regex(/^[a-z][a-z0-9_]*$/), z.record(z.string(), z.unknown())).default({}),
     customFields: z
       .array(z.object({ name: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, 'a custom field name is a letter then letters, digits or _'), type: z.enum(['string', 'number', 'boolean']), required: z.boolean().default(false) }).strict())

@@ -575,6 +575,63 @@ const credentialScope: Migration = {
   },
 };
 
+/**
+ * Domain control validation for every protocol, and organization validation (issue 23): the
+ * registry of domains and organizations, which names a request waits for, and the credential a
+ * request came with (whose owner a validation must share).
+ */
+const dcvRegistry: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema.alterTable('enrollment_requests').addColumn('credential_id', 'text').execute();
+    await db.schema
+      .createTable('domains')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('holder', 'text', (c) => c.notNull())
+      .addColumn('token', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('method', 'text')
+      .addColumn('validated_at', 'bigint')
+      .addColumn('expires_at', 'bigint')
+      .addColumn('last_error', 'text')
+      .addColumn('source', 'text', (c) => c.notNull())
+      .addColumn('created_by', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+    // One record per name and holder: a request waiting on a name finds the one the owner registered.
+    await db.schema.createIndex('domains_name_holder_uq').unique().on('domains').columns(['name', 'holder']).execute();
+    await db.schema
+      .createTable('domain_requests')
+      .addColumn('request_id', 'text', (c) => c.notNull())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('domain_id', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('domain_requests_pk', ['request_id', 'name'])
+      .execute();
+    await db.schema.createIndex('domain_requests_domain_idx').on('domain_requests').column('domain_id').execute();
+    await db.schema
+      .createTable('organizations')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('holder', 'text', (c) => c.notNull())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('unit', 'text')
+      .addColumn('country', 'text')
+      .addColumn('state', 'text')
+      .addColumn('locality', 'text')
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('created_by', 'text', (c) => c.notNull())
+      .addColumn('decided_by', 'text')
+      .addColumn('decided_at', 'bigint')
+      .addColumn('expires_at', 'bigint')
+      .addColumn('reason', 'text')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('organizations_holder_name_idx').on('organizations').columns(['holder', 'name']).execute();
+  },
+};
+
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001_initial': initial,
   '0002_revocation': revocation,
@@ -585,6 +642,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0007_imported_unique': importedUnique,
   '0008_deferred_counts': deferredCounts,
   '0009_credential_scope': credentialScope,
+  '0010_dcv_registry': dcvRegistry,
 };
 
 /** Brings the core schema up to date. Safe to call on every start, from several processes (PostgreSQL locks). */

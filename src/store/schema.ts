@@ -54,6 +54,8 @@ export interface EnrollmentRequestsTable {
   owner: string | null;
   notes: string | null;
   supersedes: string | null;
+  /** The credential the request came with (its owner is whose domain validations cover it); null for none. */
+  credential_id: string | null;
   status: string;
   status_reason: string | null;
   /** JSON of Rejection. */
@@ -177,6 +179,9 @@ export interface Database {
   cas: CasTable;
   products: ProductsTable;
   enrollment_requests: EnrollmentRequestsTable;
+  domains: DomainsTable;
+  domain_requests: DomainRequestsTable;
+  organizations: OrganizationsTable;
   certificates: CertificatesTable;
   certificate_locations: CertificateLocationsTable;
   credentials: CredentialsTable;
@@ -197,4 +202,46 @@ export function fromMs(value: number | string): Date {
 
 export function fromNullableMs(value: number | string | null): Date | null {
   return value === null ? null : new Date(Number(value));
+}
+
+export interface DomainsTable {
+  id: string;
+  name: string;
+  holder: string;
+  token: string;
+  status: string;
+  method: string | null;
+  validated_at: NullableEpochMs;
+  expires_at: NullableEpochMs;
+  last_error: string | null;
+  source: string;
+  created_by: string;
+  created_at: EpochMs;
+  updated_at: EpochMs;
+}
+
+/** The names a request waits on (pending_dcv), each with the domain record whose validation it needs. */
+export interface DomainRequestsTable {
+  request_id: string;
+  name: string;
+  domain_id: string;
+  created_at: EpochMs;
+}
+
+export interface OrganizationsTable {
+  id: string;
+  holder: string;
+  name: string;
+  unit: string | null;
+  country: string | null;
+  state: string | null;
+  locality: string | null;
+  status: string;
+  created_by: string;
+  decided_by: string | null;
+  decided_at: NullableEpochMs;
+  expires_at: NullableEpochMs;
+  reason: string | null;
+  created_at: EpochMs;
+  updated_at: EpochMs;
 }

@@ -28,7 +28,7 @@ const REQUEST_COLUMNS = columnsOf<EnrollmentRequestsTable>({
   idempotency_key: true, transaction_id: true, constraints: true, fingerprint: true, status: true,
   status_reason: true, rejection: true, certificate_id: true, approved_by: true, serial_number: true,
   lease_expires_at: true, attempts: true, created_at: true, updated_at: true, key_source: true, escrowed_key: true,
-  custom_fields: true, owner: true, notes: true, supersedes: true,
+  custom_fields: true, owner: true, notes: true, supersedes: true, credential_id: true,
 });
 
 const CERTIFICATE_COLUMNS = columnsOf<CertificatesTable>({

@@ -11,6 +11,7 @@ export function newRequestRow(productId: string, caId: string, overrides: Partia
     productId,
     caId,
     requester: 'apikey:k1',
+    credentialId: null,
     protocol: 'rest',
     csrPem: '-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n',
     validityDays: 30,

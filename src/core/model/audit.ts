@@ -1,7 +1,7 @@
 // The audit trail as callers write and read it.
 
-/** An action the audit trail records: one name per kind of change (see audit/actions.ts). */
-export type AuditOutcome = 'success' | 'refused';
+/** `failure`: an attempt that ran and did not succeed (a domain validation that found the wrong token). */
+export type AuditOutcome = 'success' | 'refused' | 'failure';
 
 /** What a caller says about one change; the store adds the sequence number, time and hashes. */
 export interface AuditEntryInput {

@@ -12,6 +12,19 @@ export interface SubjectPolicy {
   attributes: Partial<Record<SubjectAttributeName, SubjectAttributeRule>>;
   /** What happens to a CSR's subject attributes the product does not list: left out, or the request refused. */
   unlisted: 'drop' | 'refuse';
+  /** `validated`: O and the other attributes come from an approved organization record of the requester. */
+  organization?: 'csr' | 'validated';
+}
+
+/** Domain control validation for requests of every protocol but ACME (which proves names itself). */
+export interface DcvPolicy {
+  mode: 'none' | 'required';
+  /** Days a validation covers requests (capped by the deployment's dcvMaxReuseDays). */
+  reuseDays: number;
+  /** A validated domain covers the names under it (a wildcard only when validated over dns-01). */
+  subdomains: boolean;
+  /** dns-01 looks for the TXT record at `<dnsLabel>.<domain>`. */
+  dnsLabel: string;
 }
 
 export interface ProductTemplate {
@@ -30,6 +43,7 @@ export interface ProductTemplate {
   requiresApproval: boolean;
   /** The certificate's subject: CN is always the first name that passed the name rules. */
   subject: SubjectPolicy;
+  dcv: DcvPolicy;
   /**
    * Settings of one front-end for this product, by protocol name (e.g. `acme: {eabRequired: true}`);
    * each protocol validates its own and ignores the others.

@@ -70,6 +70,8 @@ export interface EnrollmentRequest {
   caId: string;
   /** Who asked: `apikey:<id>`, `acme:<account>`, `cli`, ... */
   requester: string;
+  /** The credential it came with (REST's API key, ACME's EAB, EST's Basic user, SCEP's challenge); null for none. */
+  credentialId: string | null;
   protocol: Protocol;
   csrPem: string;
   validityDays: number | null;
