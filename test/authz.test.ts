@@ -6,7 +6,7 @@
 // with {error}, changes nothing and is in the audit trail.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { may, type Principal, type Resource } from '../src/auth/authorize.js';
+import { heldResource, may, type Principal, type Resource } from '../src/auth/authorize.js';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
 import { createProduct } from '../src/core/products.js';
 import type { CredentialScope, Permission } from '../src/core/types.js';
@@ -234,7 +234,7 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip))('one authorization decisi
 
 // The decision itself, for the principals that are not REST credentials (every protocol asks it).
 describe('may(principal, action, resource) for protocol credentials', () => {
-  const est: Principal = { id: 'e1', type: 'est', as: 'est:router1', products: ['p-a'], permissions: [], admin: false, scope: 'product' };
+  const est: Principal = { id: 'e1', type: 'est', as: 'est:router1', products: ['p-a'], permissions: [], admin: false, scope: 'product', holders: ['*', 'credential:e1'] };
   const cert = (productId: string, requester: string | null): Resource => ({ kind: 'certificate', id: 'c1', caId: 'ca1', productId, requester });
 
   it('lets a device credential issue and follow up on its own, within its products, and nothing else', () => {
@@ -246,10 +246,58 @@ describe('may(principal, action, resource) for protocol credentials', () => {
   });
 
   it('keeps four eyes for an admin too, and lets a product relax it', () => {
-    const admin: Principal = { id: 'a1', type: 'rest', as: 'apikey:a1', products: '*', permissions: [], admin: true, scope: 'product' };
+    const admin: Principal = { id: 'a1', type: 'rest', as: 'apikey:a1', products: '*', permissions: [], admin: true, scope: 'product', holders: ['*', 'credential:a1'] };
     const held: Resource = { kind: 'request', id: 'r1', caId: 'ca1', productId: 'p-a', requester: admin.as };
     expect(may(admin, 'approve', held)).toMatchObject({ ok: false, reason: expect.stringMatching(/four eyes/) });
     expect(may(admin, 'approve', { ...held, selfApproval: true }).ok).toBe(true);
     expect(may(admin, 'approve', { ...held, requester: 'apikey:other' }).ok).toBe(true);
+  });
+
+  it('lets a device credential manage no domain or organization, even of its own holder', () => {
+    const domain = heldResource('domain', { id: 'd1', holder: 'credential:e1', createdBy: est.as });
+    for (const action of ['read', 'issue', 'delete'] as const) expect(may(est, action, domain).ok, action).toBe(false);
+  });
+});
+
+// Domains and organizations belong to a holder (a user, a group, one credential, or the deployment).
+describe('may(principal, action, resource) for domain and organization records', () => {
+  const rest = (id: string, over: Partial<Principal> = {}): Principal => ({
+    id,
+    type: 'rest',
+    as: `apikey:${id}`,
+    products: ['p-a'],
+    permissions: [{ ca: 'ca1', actions: ['read', 'issue'] }],
+    admin: false,
+    scope: 'product',
+    holders: ['*', `credential:${id}`, 'group:web'],
+    ...over,
+  });
+  const ofWeb = heldResource('domain', { id: 'd1', holder: 'group:web', createdBy: 'apikey:k1' });
+  const ofOps = heldResource('domain', { id: 'd2', holder: 'group:ops', createdBy: 'apikey:k9' });
+  const ofAll = heldResource('domain', { id: 'd3', holder: '*', createdBy: 'cli' });
+
+  it('lets a credential act on the records of its holders, with the permission each action needs on some CA', () => {
+    const k2 = rest('k2');
+    for (const action of ['read', 'issue', 'delete'] as const) expect(may(k2, action, ofWeb).ok, action).toBe(true);
+    expect(may(k2, 'read', ofOps)).toMatchObject({ ok: false, reason: expect.stringMatching(/another owner/) });
+    expect(may(rest('k3', { permissions: [{ ca: 'ca1', actions: ['read'] }] }), 'issue', ofWeb)).toMatchObject({ ok: false, reason: expect.stringMatching(/issue permission/) });
+    expect(may(rest('k4', { scope: 'own' }), 'delete', ofWeb)).toMatchObject({ ok: false, reason: expect.stringMatching(/made by another/) });
+    expect(may(rest('k4', { scope: 'own' }), 'read', ofWeb).ok).toBe(true);
+  });
+
+  it('lets everyone read the deployment\'s records and only an admin change them; an admin reaches every holder', () => {
+    expect(may(rest('k2'), 'read', ofAll).ok).toBe(true);
+    expect(may(rest('k2'), 'delete', ofAll)).toMatchObject({ ok: false, reason: expect.stringMatching(/only an admin/) });
+    const admin = rest('a1', { admin: true, permissions: [], holders: ['*', 'credential:a1'] });
+    for (const r of [ofWeb, ofOps, ofAll]) expect(may(admin, 'delete', r).ok).toBe(true);
+  });
+
+  it('keeps four eyes on approving an organization, for admins too', () => {
+    const org = heldResource('organization', { id: 'o1', holder: 'group:web', createdBy: 'apikey:k2' });
+    const approver = rest('k5', { permissions: [{ ca: 'ca1', actions: ['approve'] }] });
+    expect(may(approver, 'approve', org).ok).toBe(true);
+    expect(may(rest('k2', { permissions: [{ ca: '*', actions: ['approve'] }] }), 'approve', org)).toMatchObject({ ok: false, reason: expect.stringMatching(/four eyes/) });
+    expect(may(rest('k2', { admin: true }), 'approve', org)).toMatchObject({ ok: false, reason: expect.stringMatching(/four eyes/) });
+    expect(may(rest('k6'), 'approve', org)).toMatchObject({ ok: false, reason: expect.stringMatching(/approve permission/) });
   });
 });

@@ -4,7 +4,7 @@
 // requested itself; approval follows four eyes; private keys leave only to their requester unless
 // the credential holds exportAnyKeys. Refusals are audited by the Authorizer below.
 import { forbidden } from '../core/errors.js';
-import type { AuditContext, AuditEntryInput, CredentialRecord, CredentialScope, CredentialType, Permission, PermissionAction, ProductRecord } from '../core/types.js';
+import { credentialHolders, EVERYONE, type AuditContext, type AuditEntryInput, type CredentialRecord, type CredentialScope, type CredentialType, type Holder, type Permission, type PermissionAction, type ProductRecord } from '../core/types.js';
 
 export type AuthzAction = 'read' | 'issue' | 'revoke' | 'suspend' | 'edit' | 'renew' | 'rekey' | 'replace' | 'exportKeys' | 'delete' | 'approve';
 
@@ -35,9 +35,11 @@ export interface Principal {
   permissions: Permission[];
   admin: boolean;
   scope: CredentialScope;
+  /** Whose domain and organization records it acts on (credentialHolders). */
+  holders: Holder[];
 }
 
-export type ResourceKind = 'certificate' | 'request' | 'product' | 'ca' | 'webhook';
+export type ResourceKind = 'certificate' | 'request' | 'product' | 'ca' | 'webhook' | 'domain' | 'organization';
 
 /**
  * What is acted on. An imported certificate has no CA and no product: an action on it needs the
@@ -54,7 +56,19 @@ export interface Resource {
   owner?: string | null;
   /** The product lets a requester approve its own requests (ProductTemplate.selfApproval). */
   selfApproval?: boolean;
+  /** A domain's or organization's holder (model/domains.ts): who it belongs to. */
+  holder?: Holder;
 }
+
+/** A domain or organization record as the decision sees it: its holder, and who made it (four eyes on approval). */
+export const heldResource = (kind: 'domain' | 'organization', r: { id: string; holder: Holder; createdBy: string }): Resource => ({
+  kind,
+  id: r.id,
+  caId: null,
+  productId: null,
+  requester: r.createdBy,
+  holder: r.holder,
+});
 
 /** A CA-wide question (a list or lookup narrowed to a CA). */
 export const caResource = (caId: string): Resource => ({ kind: 'ca', id: caId, caId, productId: null, requester: null });
@@ -82,6 +96,7 @@ export const principalOfCredential = (c: CredentialRecord, as: string): Principa
   permissions: c.permissions,
   admin: c.admin,
   scope: c.scope ?? 'product',
+  holders: credentialHolders(c),
 });
 
 function holds(p: Pick<Principal, 'admin' | 'permissions'>, permission: PermissionAction, caId: string): boolean {
@@ -106,6 +121,8 @@ export function may(p: Principal, action: AuthzAction, r: Resource): Decision {
     if (r.productId === '*' && !p.admin && p.products !== '*') return no('a subscription to every product needs a credential for every product: name its products');
   }
 
+  if (r.kind === 'domain' || r.kind === 'organization') return mayOnHeld(p, action, r);
+
   if (r.productId !== null && !inProducts(p, r.productId)) return no(`this credential may not ${action} under product ${r.productId}: it is not one of its products`);
   // Imported certificates belong to no CA; CAs and products are not requested by anyone.
   const ownable = r.kind === 'certificate' || r.kind === 'request';
@@ -129,6 +146,26 @@ export function may(p: Principal, action: AuthzAction, r: Resource): Decision {
   }
 
   if (action === 'approve' && mine && !r.selfApproval) return no('four eyes: a request is approved by someone other than its requester (the product does not allow self-approval)');
+  return { ok: true };
+}
+
+/**
+ * Domains and organizations belong to a holder, not to a CA or product: a REST credential acts on
+ * those of its holders (an admin on all), with the permission the action needs on any CA; records
+ * of the whole deployment are read by all and changed by admins only. Approval follows four eyes.
+ */
+function mayOnHeld(p: Principal, action: AuthzAction, r: Resource): Decision {
+  const no = (reason: string): Decision => ({ ok: false, reason });
+  if (p.type !== 'rest') return no(`a ${p.type} credential may not manage ${r.kind}s`);
+  const mine = r.requester !== null && r.requester === p.as;
+  if (!p.admin) {
+    if (r.holder === EVERYONE && action !== 'read') return no(`${article(r)} belongs to the whole deployment: only an admin may ${action} it`);
+    if (r.holder !== EVERYONE && (r.holder === undefined || !p.holders.includes(r.holder))) return no(`${article(r)} belongs to another owner`);
+    if (p.scope === 'own' && action !== 'read' && !mine) return no(`this credential acts only on what it made itself, and ${article(r)} was made by another`);
+    const permission = PERMISSION_OF[action];
+    if (!p.permissions.some((g) => g.actions.includes(permission))) return no(`this credential may not ${action} ${r.kind}s (it needs the ${permission} permission on some CA)`);
+  }
+  if (action === 'approve' && mine) return no(`four eyes: ${article(r)} is approved by someone other than who made it`);
   return { ok: true };
 }
 

@@ -72,3 +72,17 @@ export interface OrganizationRecord {
   createdAt: Date;
   updatedAt: Date;
 }
+
+type CredentialOwner = { id: string; ownerUser: string | null; ownerGroup: string | null };
+
+/** The holders a credential acts as: its own, its owner user's and group's, and the deployment's. */
+export function credentialHolders(c: CredentialOwner): Holder[] {
+  return [EVERYONE, `credential:${c.id}`, ...(c.ownerUser ? [`user:${c.ownerUser}`] : []), ...(c.ownerGroup ? [`group:${c.ownerGroup}`] : [])];
+}
+
+/** The holder a record a credential makes gets: shared with its group where it has one, else its user, else itself. */
+export function holderOfCredential(c: CredentialOwner): Holder {
+  if (c.ownerGroup) return `group:${c.ownerGroup}`;
+  if (c.ownerUser) return `user:${c.ownerUser}`;
+  return `credential:${c.id}`;
+}
