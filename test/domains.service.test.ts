@@ -4,9 +4,6 @@
 // covers a name (holder, reuse window, subdomains, wildcards); and a request of a dcv: required
 // product that waits at pending_dcv and is issued once its last name is validated.
 import { randomBytes, X509Certificate } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { sql } from 'kysely';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,50 +20,12 @@ import { startDnsServer, type StubDnsServer } from './helpers/dnsServer.js';
 import { deploymentConfig, deploymentMissing, testConfig, type Backend } from './helpers/gateway.js';
 import { makeCsr, opensslVerify, tempDir } from './helpers/openssl.js';
 import { until } from './helpers/until.js';
+import { startWebServer, type WebServer } from './helpers/webServer.js';
 
 const DAY = 86_400_000;
 const log = pino({ level: 'silent' });
 const BY: AuditContext = { actor: 'apikey:tester', protocol: 'rest', sourceIp: '127.0.0.1' };
 const policy = (p: Partial<DcvPolicy> = {}): DcvPolicy => ({ mode: 'required', reuseDays: 30, subdomains: false, dnsLabel: '_certgate-challenge', ...p });
-
-/** What the loopback web server answers at a path: a body, a redirect, or a connection cut (`resets` times). */
-type Answer = { body: string } | { location: string } | { resets: number; then: string };
-
-interface WebServer {
-  port: number;
-  answer(path: string, answer: Answer): void;
-  readonly seen: string[];
-  stop(): Promise<void>;
-}
-
-async function startWebServer(): Promise<WebServer> {
-  const answers = new Map<string, Answer>();
-  const seen: string[] = [];
-  const server: Server = createServer((req, res) => {
-    const path = req.url ?? '/';
-    seen.push(path);
-    const a = answers.get(path);
-    if (a && 'resets' in a && a.resets > 0) {
-      a.resets--;
-      req.socket.destroy();
-      return;
-    }
-    if (a && 'location' in a) res.writeHead(302, { location: a.location }).end();
-    else if (a) res.writeHead(200).end('body' in a ? a.body : a.then);
-    else res.writeHead(404).end('not found');
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    port: (server.address() as AddressInfo).port,
-    answer: (path, a) => void answers.set(path, a),
-    seen,
-    stop: () => {
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 const DEPLOYMENTS: { backend: Backend; skip: boolean }[] = [
   { backend: 'sqlite', skip: false },
