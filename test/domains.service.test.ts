@@ -17,7 +17,7 @@ import { openRuntime, type Runtime } from '../src/runtime.js';
 import { PROTOCOLS } from '../protocols/index.js';
 import { runningClock } from './helpers/clock.js';
 import { startDnsServer, type StubDnsServer } from './helpers/dnsServer.js';
-import { deploymentConfig, deploymentMissing, testConfig, type Backend } from './helpers/gateway.js';
+import { deploymentConfig, deploymentMissing, testConfig, type Backend, type QueueKind } from './helpers/gateway.js';
 import { makeCsr, opensslVerify, tempDir } from './helpers/openssl.js';
 import { until } from './helpers/until.js';
 import { startWebServer, type WebServer } from './helpers/webServer.js';
@@ -27,13 +27,13 @@ const log = pino({ level: 'silent' });
 const BY: AuditContext = { actor: 'apikey:tester', protocol: 'rest', sourceIp: '127.0.0.1' };
 const policy = (p: Partial<DcvPolicy> = {}): DcvPolicy => ({ mode: 'required', reuseDays: 30, subdomains: false, dnsLabel: '_certgate-challenge', ...p });
 
-const DEPLOYMENTS: { backend: Backend; skip: boolean }[] = [
-  { backend: 'sqlite', skip: false },
-  { backend: 'postgres', skip: deploymentMissing({ backend: 'postgres' }) },
+const DEPLOYMENTS: { backend: Backend; queue: QueueKind; skip: boolean }[] = [
+  { backend: 'sqlite', queue: 'memory', skip: false },
+  { backend: 'postgres', queue: 'bullmq', skip: deploymentMissing({ backend: 'postgres', queue: 'bullmq' }) },
 ];
 
-for (const { backend, skip } of DEPLOYMENTS) {
-  describe.skipIf(skip)(`the domain registry (${backend})`, () => {
+for (const { backend, queue, skip } of DEPLOYMENTS) {
+  describe.skipIf(skip)(`the domain registry (${backend}, ${queue} queue)`, () => {
     let rt: Runtime;
     let dns: StubDnsServer;
     let web: WebServer;
@@ -46,7 +46,7 @@ for (const { backend, skip } of DEPLOYMENTS) {
 
     beforeAll(async () => {
       [dns, web] = await Promise.all([startDnsServer(), startWebServer()]);
-      const config = testConfig({ ...(await deploymentConfig({ backend })), dataDir: dir, dnsServer: dns.address, http01Port: web.port, dcvMaxReuseDays: 45, queueBackoffMs: 50 });
+      const config = testConfig({ ...(await deploymentConfig({ backend, queue })), dataDir: dir, dnsServer: dns.address, http01Port: web.port, dcvMaxReuseDays: 45, queueBackoffMs: 50 });
       rt = await openRuntime(config, { log, credentialKinds: credentialKindsOf(PROTOCOLS), now: clock.now });
       const init = await initialize(rt);
       if (!init.root || !init.issuing) throw new Error('a fresh deployment was expected');
@@ -193,6 +193,40 @@ for (const { backend, skip } of DEPLOYMENTS) {
       expect(await covered([`www.${viaDns}`, `*.eu.${viaDns}`, `a.b.${viaDns}`], policy({ subdomains: true }))).toEqual([viaDns, viaDns, viaDns]);
     });
 
+    it('lists by holder, status and name (a suffix with a leading dot), page by page, and removes a record with its links, audited', async () => {
+      const z = zone();
+      const holder = `group:${z}`;
+      const made = [];
+      for (const label of ['a', 'b', 'c']) made.push((await rt.domains.add({ name: `${label}.${z}`, holder, createdBy: BY.actor }, BY)).domain);
+      await rt.domains.add({ name: `a.${z}`, holder: 'group:someone-else', createdBy: BY.actor }, BY);
+      await rt.domains.add({ name: `not-${z}`, holder, createdBy: BY.actor }, BY);
+      const names = async (filter: Partial<Parameters<Runtime['domains']['list']>[0]>) => (await rt.domains.list({ holders: [holder], limit: 10, ...filter })).map((d) => d.name);
+      expect(await names({ name: `.${z}` })).toEqual([`a.${z}`, `b.${z}`, `c.${z}`]);
+      expect((await rt.domains.list({ holders: '*', name: `.${z}`, limit: 10 })).map((d) => d.holder).sort()).toEqual(['group:someone-else', holder, holder, holder].sort());
+      expect(await names({ name: `.${z}`, limit: 2 })).toEqual([`a.${z}`, `b.${z}`]);
+      expect(await names({ name: `.${z}`, after: made[1]!.id })).toEqual([`c.${z}`]);
+      expect(await names({ name: `B.${z}` })).toEqual([`b.${z}`]);
+      expect(await names({ status: 'valid' })).toEqual([]);
+      expect(await rt.domains.list({ holders: [], limit: 10 })).toEqual([]);
+
+      const request = { id: `req-${z}`, credentialId: null, requester: 'apikey:nobody' } as EnrollmentRequest;
+      await rt.store.domains.link(request.id, [{ name: `a.${z}`, domainId: made[0]!.id }]);
+      expect(await rt.domains.remove(made[0]!.id, BY)).toBe(true);
+      expect(await rt.domains.remove(made[0]!.id, BY)).toBe(false);
+      expect(await rt.domains.get(made[0]!.id)).toBeUndefined();
+      expect(await rt.store.domains.linksOfRequest(request.id)).toEqual([]);
+      expect(await auditOf(made[0]!.id, 'domain.remove')).toMatchObject([{ actor: BY.actor, outcome: 'success', detail: { name: `a.${z}`, holder } }]);
+      await expect(rt.domains.validate(made[0]!.id, 'http-01', BY)).rejects.toThrow(/not found/);
+    });
+
+    it('answers waitForValidation once the check has ended', async () => {
+      const d = (await rt.domains.add({ name: `wait.${zone()}`, holder: 'group:web', createdBy: BY.actor }, BY)).domain;
+      web.answer(`/.well-known/pki-validation/${d.token}`, { body: d.token });
+      await rt.domains.validate(d.id, undefined, BY);
+      expect(await rt.domains.waitForValidation(d.id, 20_000)).toMatchObject({ id: d.id, status: 'valid', method: 'http-01' });
+      expect(await rt.domains.waitForValidation('no-such-domain', 1_000)).toBeUndefined();
+    });
+
     it('validates an IP address over http-01 only', async () => {
       const ip = (await rt.domains.add({ name: '127.0.0.1', holder: `group:${zone()}`, createdBy: BY.actor }, BY)).domain;
       await expect(rt.domains.validate(ip.id, 'dns-01', BY)).rejects.toThrow(/IP address/);
@@ -260,6 +294,16 @@ for (const { backend, skip } of DEPLOYMENTS) {
         const late = await submit(names);
         await until(async () => (await statusOf(late.id)) === 'pending_dcv', 20_000, 'the late request waited for DCV');
         expect(await rt.domains.list({ holders: ['group:web'], name: `.${z}`, limit: 10 })).toHaveLength(2);
+      });
+
+      it('is resumed when the name is proved over ACME (recordValidation) under a holder of its credential', async () => {
+        const name = `acme.${zone()}`;
+        const request = await submit([name]);
+        await until(async () => (await statusOf(request.id)) === 'pending_dcv', 20_000, 'the request waited for DCV');
+        const recorded = await rt.domains.recordValidation({ name, wildcard: false, method: 'http-01', holder: 'group:web', validatedAt: new Date(clock.now()), createdBy: 'acme:account-1' }, BY);
+        // The record the request waited on is the one ACME's validation now made valid.
+        expect(recorded).toMatchObject({ name, status: 'valid', source: 'request', holder: 'group:web' });
+        await until(async () => (await statusOf(request.id)) === 'issued', 20_000, 'the request was issued');
       });
 
       it('waits for a wildcard until its base name is validated over dns-01, and tells dcv.failed under the product', async () => {

@@ -210,10 +210,13 @@ export class DomainService implements DomainRegistry {
   async recordValidation(input: { name: string; wildcard: boolean; method: DcvMethod; holder: Holder; validatedAt: Date; createdBy: string }, by: AuditContext): Promise<DomainRecord> {
     const name = recordName(input.name.startsWith('*.') ? input.name.slice(2) : input.name);
     const expiresAt = new Date(input.validatedAt.getTime() + this.deps.maxReuseDays * DAY_MS);
-    return this.store.domains.recordValid(
+    const domain = await this.store.domains.recordValid(
       { id: newId(this.deps.now()), name, holder: input.holder, token: newToken(), source: 'acme', createdBy: input.createdBy, method: input.method, validatedAt: input.validatedAt, expiresAt },
       (d) => this.entry(by, AUDIT.domainValidate, d, 'success', { method: input.method, wildcard: input.wildcard, step: 'recorded' }),
     );
+    // A name proved over ACME is proved for the requests of other protocols waiting on it too.
+    await this.resumeCovered(domain);
+    return domain;
   }
 
   /** Validations still `validating` whose job a dead process took with it get one again (the queue dedupes). */
