@@ -12,6 +12,7 @@ import type { Compilable, Kysely } from 'kysely';
 import type { AuditEntryInput, CertificateRecord } from '../core/types.js';
 import { KyselyCredentialStore } from './credentials.js';
 import { KyselyInventoryStore } from './inventory.js';
+import { KyselyOrganizationStore } from './organizations.js';
 import type { Database } from './schema.js';
 import { KyselyCaStore } from './cas.js';
 import { KyselyProductStore } from './products.js';
@@ -30,6 +31,7 @@ export class SqliteStore extends StoreBase implements Store {
   readonly requests: SqliteRequestStore;
   readonly certificates: SqliteCertificateStore;
   readonly inventory: KyselyInventoryStore;
+  readonly organizations: KyselyOrganizationStore;
   readonly credentials: KyselyCredentialStore;
   private readonly hot: SqliteHotPath;
   private readonly audited: SqliteAuditedWrites;
@@ -57,6 +59,7 @@ export class SqliteStore extends StoreBase implements Store {
     this.requests = new SqliteRequestStore(db, audited, chainKey, this.hot, this.writes);
     this.certificates = new SqliteCertificateStore(db, audited, this.hot, this.writes);
     this.inventory = new KyselyInventoryStore(db, 'sqlite', audited);
+    this.organizations = new KyselyOrganizationStore(db, audited);
     this.credentials = new KyselyCredentialStore(db, audited);
   }
 
