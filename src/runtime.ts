@@ -20,6 +20,7 @@ import { createSealing, type Sealing } from './core/sealing.js';
 import { SystemSigner } from './core/systemSigner.js';
 import { guardOf, guardTables } from './core/tableGuard.js';
 import { InventoryService } from './core/inventoryService.js';
+import { OrganizationService } from './core/organizationService.js';
 import { QueryService } from './core/queries.js';
 import { isProtocolName, type Protocol } from './core/types.js';
 import { RevocationService } from './core/revocationService.js';
@@ -72,6 +73,8 @@ export interface Runtime {
   secrets: CaSecrets;
   enrollments: EnrollmentService;
   revocations: RevocationService;
+  /** Organization records, and the lookup the worker makes for products with subject.organization 'validated'. */
+  organizations: OrganizationService;
   credentials: CredentialService;
   crls: CrlPublisher;
   /** Certificates the gateway issues to itself, recorded under each CA's system product. */
@@ -191,6 +194,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     perHour: config.protocolIssuePerHour,
   }, metrics, parsedCsrs, catalogue);
   const revocations = new RevocationService(store);
+  const organizations = new OrganizationService(store, config.organizationValidityDays, now);
   const crls = new CrlPublisher(store, cas, { validityMs: config.crlValidityHours * 3_600_000 }, log);
   // CRL builds have a queue of their own, so a big CRL never waits behind (or holds up) enrollments.
   const crlQueue = createQueue({
@@ -293,6 +297,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     queries: new QueryService(store),
     catalogue,
     inventory: new InventoryService(store),
+    organizations,
     credentials,
     authz: new Authorizer(store.audit),
     audit: store.audit,
@@ -358,6 +363,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     secrets,
     enrollments,
     revocations,
+    organizations,
     credentials,
     crls,
     signer,
@@ -376,7 +382,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       await crlQueue.startWorker(crlScheduler.handler(crls), 1);
       for (const q of protocolQueues) await q.queue.startWorker(q.handler, q.concurrency);
       crlScheduler.startSweeping(store, CRL_SWEEP_INTERVAL_MS);
-      await queue.startWorker(createEnrollmentProcessor({ store, cas, log, leaseMs: config.signingLeaseMs, nameAuthorizers, metrics, parsedCsrs }), config.workerConcurrency);
+      await queue.startWorker(createEnrollmentProcessor({ store, cas, log, leaseMs: config.signingLeaseMs, nameAuthorizers, metrics, parsedCsrs, organizations }), config.workerConcurrency);
       const n = await enrollments.requeueStranded(10_000);
       if (n) log.info({ count: n }, 're-queued requests left behind by a previous process');
       // Approvals made by another process (the CLI, say) and jobs lost with a dead in-process

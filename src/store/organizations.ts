@@ -80,8 +80,8 @@ export class KyselyOrganizationStore extends KyselyAggregate implements Organiza
       .set({
         status: decision.status,
         decided_by: decision.decidedBy,
-        decided_at: now,
-        expires_at: decision.status === 'approved' ? now + decision.validityMs : null,
+        decided_at: toMs(decision.decidedAt),
+        expires_at: decision.status === 'approved' ? toMs(decision.expiresAt) : null,
         reason: decision.status === 'declined' ? decision.reason : null,
         updated_at: now,
       })

@@ -249,8 +249,8 @@ export interface OrganizationFilter {
   after?: string;
 }
 
-/** How a pending record is decided: approved for validityMs from now (the store's clock), or declined with a reason. */
-export type OrganizationDecision = { status: 'approved'; decidedBy: string; validityMs: number } | { status: 'declined'; decidedBy: string; reason: string };
+/** How a pending record is decided: approved until expiresAt, or declined with a reason. */
+export type OrganizationDecision = { status: 'approved'; decidedBy: string; decidedAt: Date; expiresAt: Date } | { status: 'declined'; decidedBy: string; decidedAt: Date; reason: string };
 
 export interface OrganizationStore {
   /** Stores a new record as `pending`. */

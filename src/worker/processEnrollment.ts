@@ -13,6 +13,8 @@ import { CsrError, parseCsr } from '../pki/csr.js';
 import type { ParsedCsrHandoff } from '../pki/parsedCsrHandoff.js';
 import { decideIssuance } from '../policy/decide.js';
 import { parseProductTemplate } from '../policy/productSchema.js';
+import { organizationAttributes, requestedOrganization, type ValidatedOrganization } from '../policy/subject.js';
+import type { OrganizationService } from '../core/organizationService.js';
 import type { JobHandler } from '../queue/types.js';
 import type { Store } from '../store/types.js';
 import { NO_METRICS, UNKNOWN_PRODUCT, type Metrics } from '../metrics/types.js';
@@ -28,6 +30,8 @@ export interface WorkerDeps {
   metrics?: Metrics;
   /** CSRs the front-ends of this process parsed already (EnrollmentService's). */
   parsedCsrs?: ParsedCsrHandoff;
+  /** Where a product with subject.organization 'validated' finds the requester's record (none: every such request is refused). */
+  organizations?: Pick<OrganizationService, 'validatedForRequester'>;
 }
 
 /** What the worker decides on its own is recorded as the system's doing, for the requester. */
@@ -37,7 +41,7 @@ function entryFor(req: EnrollmentRequest, action: string, target: string, detail
 
 type LoadedProduct = { product: ProductRecord; template: ProductTemplate } | { error: string } | undefined;
 
-export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthorizers, metrics = NO_METRICS, parsedCsrs }: WorkerDeps): JobHandler {
+export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthorizers, metrics = NO_METRICS, parsedCsrs, organizations }: WorkerDeps): JobHandler {
   parsedCsrs?.open();
   // Products change rarely and only by an operator's hand; re-read them every few seconds. The
   // template is parsed again (defaults and house rules of this version apply to old rows too).
@@ -85,7 +89,13 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
         if (e instanceof CsrError) return reject(req, loaded.product.name, { code: 'badCsr', rule: 'csr', detail: e.message });
         throw e;
       }
-      const decision = decideIssuance({ template: loaded.template, csr, validityDays: req.validityDays, constraints: req.constraints });
+      let organization: ValidatedOrganization | undefined;
+      if (loaded.template.subject.organization === 'validated') {
+        const asked = requestedOrganization(csr.subject.attributes);
+        const record = asked === null ? undefined : await organizations?.validatedForRequester({ credentialId: req.credentialId, requester: req.requester }, asked);
+        organization = { asked, record: record ? organizationAttributes(record) : null };
+      }
+      const decision = decideIssuance({ template: loaded.template, csr, validityDays: req.validityDays, constraints: req.constraints, organization });
       if (!decision.ok) return reject(req, loaded.product.name, decision.rejection);
       const profile = decision.profile;
 
