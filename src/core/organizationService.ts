@@ -44,6 +44,28 @@ export type OrganizationInput = z.input<typeof fieldsSchema>;
 
 export const DECLINE_REASON_MAX = 500;
 
+/** A record as REST answers and `certgate organization … --json` prints it; `expired` as of `now`. */
+export function organizationJson(o: OrganizationRecord, now: number) {
+  return {
+    id: o.id,
+    name: o.name,
+    unit: o.unit,
+    country: o.country,
+    state: o.state,
+    locality: o.locality,
+    holder: o.holder,
+    status: o.status,
+    expired: o.status === 'approved' && o.expiresAt !== null && o.expiresAt.getTime() <= now,
+    created_by: o.createdBy,
+    decided_by: o.decidedBy,
+    decided_at: o.decidedAt?.toISOString() ?? null,
+    expires_at: o.expiresAt?.toISOString() ?? null,
+    reason: o.reason,
+    created_at: o.createdAt.toISOString(),
+    updated_at: o.updatedAt.toISOString(),
+  };
+}
+
 export class OrganizationService {
   constructor(
     private readonly store: Pick<Store, 'organizations' | 'audit' | 'credentials'>,
