@@ -5,14 +5,14 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { principalOfCredential } from '../src/auth/authorize.js';
-import { heldResource } from '../src/auth/authorize.js';
+import { heldResource, principalOfCredential } from '../src/auth/authorize.js';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
 import { createProduct } from '../src/core/products.js';
 import type { Permission } from '../src/core/types.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { runningClock } from './helpers/clock.js';
-import { makeCsr, openssl, opensslVerify } from './helpers/openssl.js';
+import { certgate } from './helpers/certgateCli.js';
+import { makeCsr, openssl, opensslVerify, tempDir } from './helpers/openssl.js';
 import { REST_DEPLOYMENTS, startRestEnv, type RestEnv } from './helpers/restEnv.js';
 
 const DAY_MS = 86_400_000;
@@ -243,4 +243,31 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip))('organizations ($name)', 
     expect(res.json).toMatchObject({ rule: 'organization' });
     expect((await env.api('GET', `/v1/organizations/${record.id as string}`, tokens.maker.token)).json).toMatchObject({ status: 'approved', expired: true });
   });
+});
+
+// The console is the operator: it makes deployment records, decides what it made itself, and says
+// what is wrong without a stack trace. Each step is a separate `certgate` process on one data dir.
+describe('certgate organization (the console)', () => {
+  const dir = tempDir();
+
+  it('adds, lists, approves, refuses a second decision and a bad country, and removes', () => {
+    expect(certgate(dir, ['init', '--json']).code).toBe(0);
+    const added = certgate(dir, ['organization', 'add', '--name', 'Console Corp', '--country', 'NL', '--json']);
+    expect(added.code, added.stderr).toBe(0);
+    const id = added.json().id as string;
+    expect(added.json()).toMatchObject({ name: 'Console Corp', country: 'NL', holder: '*', status: 'pending', created_by: 'cli' });
+    const approved = certgate(dir, ['organization', 'approve', id, '--json']);
+    expect(approved.code, approved.stderr).toBe(0);
+    expect(approved.json()).toMatchObject({ status: 'approved', decided_by: 'cli', expired: false });
+    const again = certgate(dir, ['organization', 'decline', id, '--reason', 'too late']);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/is approved: only a pending organization/);
+    const bad = certgate(dir, ['organization', 'add', '--name', 'Bad Country', '--country', 'nl']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/two-letter country code/);
+    const listed = certgate(dir, ['organization', 'list', '--status', 'approved', '--json']);
+    expect((JSON.parse(listed.stdout) as { id: string }[]).map((o) => o.id)).toEqual([id]);
+    expect(certgate(dir, ['organization', 'remove', id]).code).toBe(0);
+    expect(JSON.parse(certgate(dir, ['organization', 'list', '--json']).stdout)).toEqual([]);
+  }, 120_000);
 });
