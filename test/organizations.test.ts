@@ -9,13 +9,37 @@ import { heldResource, principalOfCredential } from '../src/auth/authorize.js';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
 import { createProduct } from '../src/core/products.js';
 import type { Permission } from '../src/core/types.js';
+import { parseDnString, parseNameDer } from '../src/pki/name.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
+import { buildSubject, organizationAttributes } from '../src/policy/subject.js';
 import { runningClock } from './helpers/clock.js';
 import { certgate } from './helpers/certgateCli.js';
 import { makeCsr, openssl, opensslVerify, tempDir } from './helpers/openssl.js';
 import { REST_DEPLOYMENTS, startRestEnv, type RestEnv } from './helpers/restEnv.js';
 
 const DAY_MS = 86_400_000;
+
+// The decision alone: what a validated organization puts in the subject, and what it leaves to the product.
+describe('the subject under subject.organization "validated"', () => {
+  const policy = (over: object = {}) => parseProductTemplate({ subject: { organization: 'validated', ...over } }).subject;
+  const record = organizationAttributes({ name: 'Acme Corp', unit: null, country: 'DE', state: null, locality: 'Berlin' });
+  const dn = (d: ReturnType<typeof buildSubject>) => (d.ok ? parseNameDer(d.subjectDer).text : d);
+
+  it('takes the record\'s attributes, a fixed value where the record has none, and none of the CSR\'s', () => {
+    const asked = parseDnString('O=Acme Corp,OU=Ops,C=US,ST=Nowhere,L=Paris');
+    expect(dn(buildSubject(policy(), asked, 'a.test', { asked: 'Acme Corp', record }))).toBe('C=DE, L=Berlin, O=Acme Corp, CN=a.test');
+    const fixedOu = policy({ attributes: { OU: { fixed: 'Web' }, O: { allowed: ['Other'] } } });
+    expect(dn(buildSubject(fixedOu, asked, 'a.test', { asked: 'Acme Corp', record }))).toBe('C=DE, L=Berlin, O=Acme Corp, OU=Web, CN=a.test');
+  });
+
+  it('refuses with rule organization when the CSR names none or the requester has no record, and keeps refusing unlisted attributes', () => {
+    expect(buildSubject(policy(), [], 'a.test', { asked: null, record: null })).toMatchObject({ ok: false, rule: 'organization' });
+    expect(buildSubject(policy(), parseDnString('O=Acme'), 'a.test', { asked: 'Acme', record: null })).toMatchObject({ ok: false, rule: 'organization', detail: 'O="Acme" is not a validated organization of this requester' });
+    expect(buildSubject(policy(), parseDnString('O=Acme'), 'a.test')).toMatchObject({ ok: false, rule: 'organization' });
+    const email = [{ type: '1.2.840.113549.1.9.1', value: 'x@a.test' }];
+    expect(buildSubject(policy({ unlisted: 'refuse' }), email, 'a.test', { asked: 'Acme Corp', record })).toMatchObject({ ok: false, rule: 'subjectAttributes' });
+  });
+});
 const VALIDITY_DAYS = 30;
 
 describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip))('organizations ($name)', (d) => {

@@ -47,6 +47,9 @@ const listQuery = z
   })
   .strict();
 
+/** Who may approve or decline a record: one decision for both (four eyes). */
+const DECIDE_PERMISSION = 'approve on some CA, on a record of the caller\'s holders (admins: any); never its maker';
+
 export function mountOrganizationRoutes(routes: RestRoutes, core: CoreServices): void {
   const { organizations } = core;
   const json = (o: OrganizationRecord) => organizationJson(o, core.now());
@@ -134,7 +137,7 @@ export function mountOrganizationRoutes(routes: RestRoutes, core: CoreServices):
       tag: 'Organizations',
       summary: 'Approve a pending record: certificates may carry it until expires_at',
       description: 'Four eyes: whoever made the record cannot approve it, admins included. 409 when it is not pending.',
-      permission: 'approve on some CA, on a record of the caller\'s holders (admins: any); never its maker',
+      permission: DECIDE_PERMISSION,
       params: idParams,
       responses: { 200: { description: 'Approved', schema: organizationSchema } },
     },
@@ -151,7 +154,7 @@ export function mountOrganizationRoutes(routes: RestRoutes, core: CoreServices):
       tag: 'Organizations',
       summary: 'Decline a pending record, saying why',
       description: 'Decided as approval is (four eyes). 409 when it is not pending.',
-      permission: 'approve on some CA, on a record of the caller\'s holders (admins: any); never its maker',
+      permission: DECIDE_PERMISSION,
       params: idParams,
       body: declineBody,
       responses: { 200: { description: 'Declined', schema: organizationSchema } },
