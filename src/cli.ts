@@ -2,9 +2,9 @@
 import { Command, Option } from 'commander';
 import { createCa } from './ca/createCa.js';
 import { registerAuditCommands } from './cli/auditCommands.js';
+import { registerOrganizationCommands } from './cli/organizationCommands.js';
 import { registerCredentialCommands } from './cli/credentialCommands.js';
 import { registerWebhookCommands } from './cli/webhookCommands.js';
-import { registerOrganizationCommands } from './cli/organizationCommands.js';
 import { registerMasterKeyCommands } from './cli/masterKeyCommands.js';
 import { collectCustomField } from './cli/customFieldOption.js';
 import { CLI_CONTEXT, cliKit, collect, findCa, HELP, intArg, jsonOption, print, table } from './cli/kit.js';
@@ -249,10 +249,10 @@ product
   });
 
 registerCredentialCommands(program, withRuntime);
+registerOrganizationCommands(program, withRuntime);
 registerAuditCommands(program, withRuntime);
 registerReportCommands(program, withRuntime);
 registerWebhookCommands(program, withRuntime);
-registerOrganizationCommands(program, withRuntime);
 // Rotation re-seals the protocols' tables too, so it opens the runtime with them mounted.
 registerMasterKeyCommands(program, config, () => protocols);
 

@@ -27,11 +27,11 @@ export interface WorkerDeps {
   leaseMs: number;
   /** Per protocol: whether the requester may have these names (ACME: the order's valid authorizations). */
   nameAuthorizers?: ReadonlyMap<Protocol, NameAuthorizer>;
+  /** Where a product with subject.organization 'validated' finds the requester's record (none: every such request is refused). */
+  organizations?: Pick<OrganizationService, 'validatedForRequester'>;
   metrics?: Metrics;
   /** CSRs the front-ends of this process parsed already (EnrollmentService's). */
   parsedCsrs?: ParsedCsrHandoff;
-  /** Where a product with subject.organization 'validated' finds the requester's record (none: every such request is refused). */
-  organizations?: Pick<OrganizationService, 'validatedForRequester'>;
 }
 
 /** What the worker decides on its own is recorded as the system's doing, for the requester. */
