@@ -105,6 +105,10 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip))('organizations ($name)', 
     expect(self.status).toBe(403);
     expect(self.json.error).toMatch(/four eyes/);
     expect((await auditOf('organization.approve', id)).map((e) => e.outcome)).toEqual(['refused']);
+    // The core holds to it too, for a caller that skipped the decision (the console alone may).
+    const as = { actor: tokens.approver.id, protocol: 'rest', sourceIp: null };
+    await expect(env.server.rt.organizations.decline(id, 'mine', as, `apikey:${tokens.approver.id}`)).rejects.toThrow(/four eyes/);
+    expect((await auditOf('organization.decline', id)).map((e) => e.outcome)).toEqual(['refused']);
     // An admin who made one is held to it too.
     const byAdmin = await create(env.adminToken, { name: 'Admin Made Ltd', holder: 'group:web' });
     expect((await env.api('POST', `/v1/organizations/${byAdmin.json.id as string}/approve`, env.adminToken)).status).toBe(403);

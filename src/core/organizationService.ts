@@ -97,13 +97,13 @@ export class OrganizationService {
   async approve(id: string, by: AuditContext, decider: string): Promise<OrganizationRecord> {
     const at = new Date(this.now());
     const expiresAt = new Date(at.getTime() + this.validityDays * DAY_MS);
-    await this.holdFourEyes(id, by, decider, AUDIT.organizationApprove);
+    const record = await this.holdFourEyes(id, by, decider, AUDIT.organizationApprove);
     const decided = await this.store.organizations.decide(id, { status: 'approved', decidedBy: decider, decidedAt: at, expiresAt }, {
       ...by,
       action: AUDIT.organizationApprove,
       target: id,
       outcome: 'success',
-      detail: { expiresAt: expiresAt.toISOString() },
+      detail: { name: record.name, holder: record.holder, expiresAt: expiresAt.toISOString() },
     });
     return decided ?? this.notPending(id);
   }
@@ -112,13 +112,13 @@ export class OrganizationService {
     const why = reason.trim();
     if (!why) throw badRequest('reason: say why the organization is declined');
     if (why.length > DECLINE_REASON_MAX) throw badRequest(`reason is at most ${DECLINE_REASON_MAX} characters`);
-    await this.holdFourEyes(id, by, decider, AUDIT.organizationDecline);
+    const record = await this.holdFourEyes(id, by, decider, AUDIT.organizationDecline);
     const decided = await this.store.organizations.decide(id, { status: 'declined', decidedBy: decider, decidedAt: new Date(this.now()), reason: why }, {
       ...by,
       action: AUDIT.organizationDecline,
       target: id,
       outcome: 'success',
-      detail: { reason: why },
+      detail: { name: record.name, holder: record.holder, reason: why },
     });
     return decided ?? this.notPending(id);
   }
@@ -139,11 +139,11 @@ export class OrganizationService {
     return this.validatedFor(await requesterHolders(source, (id) => this.store.credentials.get(id)), name);
   }
 
-  /** The maker of a record never decides it; the console is the operator and may. Refusals are audited. */
-  private async holdFourEyes(id: string, by: AuditContext, decider: string, action: string): Promise<void> {
+  /** The record, unless its maker would decide it (the console is the operator and may). Refusals are audited. */
+  private async holdFourEyes(id: string, by: AuditContext, decider: string, action: string): Promise<OrganizationRecord> {
     const record = await this.store.organizations.get(id);
     if (!record) throw notFound(`organization ${id} not found`);
-    if (decider === CLI_ACTOR || decider !== record.createdBy) return;
+    if (decider === CLI_ACTOR || decider !== record.createdBy) return record;
     const reason = 'four eyes: an organization is approved or declined by someone other than who made it';
     await this.store.audit.append({ ...by, action, target: id, outcome: 'refused', detail: { reason: 'fourEyes', createdBy: record.createdBy } });
     throw forbidden(reason);
