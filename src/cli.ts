@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { createCa } from './ca/createCa.js';
 import { registerAuditCommands } from './cli/auditCommands.js';
+import { registerOrganizationCommands } from './cli/organizationCommands.js';
 import { registerCredentialCommands } from './cli/credentialCommands.js';
 import { registerWebhookCommands } from './cli/webhookCommands.js';
 import { registerMasterKeyCommands } from './cli/masterKeyCommands.js';
@@ -248,6 +249,7 @@ product
   });
 
 registerCredentialCommands(program, withRuntime);
+registerOrganizationCommands(program, withRuntime);
 registerAuditCommands(program, withRuntime);
 registerReportCommands(program, withRuntime);
 registerWebhookCommands(program, withRuntime);

@@ -25,6 +25,7 @@ import { DomainService } from './core/domainService.js';
 import { QueryService } from './core/queries.js';
 import { isProtocolName, type Protocol } from './core/types.js';
 import { RevocationService } from './core/revocationService.js';
+import { OrganizationService } from './core/organizationService.js';
 import { CrlPublisher } from './ca/crlPublisher.js';
 import { CrlScheduler } from './ca/crlScheduler.js';
 import { createLogger } from './log.js';
@@ -76,6 +77,8 @@ export interface Runtime {
   secrets: CaSecrets;
   enrollments: EnrollmentService;
   revocations: RevocationService;
+  /** Organization records, and the lookup the worker makes for products with subject.organization 'validated'. */
+  organizations: OrganizationService;
   credentials: CredentialService;
   crls: CrlPublisher;
   /** Certificates the gateway issues to itself, recorded under each CA's system product. */
@@ -197,6 +200,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     perHour: config.protocolIssuePerHour,
   }, metrics, parsedCsrs, catalogue);
   const revocations = new RevocationService(store);
+  const organizations = new OrganizationService(store, config.organizationValidityDays, now);
   const crls = new CrlPublisher(store, cas, { validityMs: config.crlValidityHours * 3_600_000 }, log);
   // CRL builds have a queue of their own, so a big CRL never waits behind (or holds up) enrollments.
   const crlQueue = createQueue({
@@ -311,6 +315,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     queries: new QueryService(store),
     catalogue,
     inventory: new InventoryService(store),
+    organizations,
     credentials,
     authz: new Authorizer(store.audit),
     audit: store.audit,
@@ -377,6 +382,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     secrets,
     enrollments,
     revocations,
+    organizations,
     credentials,
     crls,
     signer,
@@ -399,7 +405,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       const validating = await domains.requeueValidating();
       if (validating) log.info({ count: validating }, 're-queued domain validations left behind by a previous process');
       crlScheduler.startSweeping(store, CRL_SWEEP_INTERVAL_MS);
-      await queue.startWorker(createEnrollmentProcessor({ store, cas, log, leaseMs: config.signingLeaseMs, nameAuthorizers, metrics, parsedCsrs, domains }), config.workerConcurrency);
+      await queue.startWorker(createEnrollmentProcessor({ store, cas, log, leaseMs: config.signingLeaseMs, nameAuthorizers, metrics, parsedCsrs, domains, organizations }), config.workerConcurrency);
       const n = await enrollments.requeueStranded(10_000);
       if (n) log.info({ count: n }, 're-queued requests left behind by a previous process');
       // Approvals made by another process (the CLI, say) and jobs lost with a dead in-process

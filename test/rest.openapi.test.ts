@@ -381,6 +381,38 @@ const EXERCISES: Record<string, Exercise> = {
     ok(await call('DELETE', `/v1/webhooks/${made.json.id as string}`, admin));
     expect((await call('DELETE', `/v1/webhooks/${made.json.id as string}`, admin)).status).toBe(404);
   },
+
+  // Organizations made by the console, so that the admin is not their maker (four eyes).
+  'POST /v1/organizations': async ({ call, admin }) => {
+    ok(await call('POST', '/v1/organizations', admin, { name: 'OpenAPI Corp', country: 'DE', holder: '*' }), 201);
+    expect((await call('POST', '/v1/organizations', admin, { name: 'OpenAPI Corp', country: 'Germany' })).status).toBe(400);
+  },
+
+  'GET /v1/organizations': async ({ call, admin }) => ok(await call('GET', '/v1/organizations?status=pending&pageSize=5', admin)),
+
+  'GET /v1/organizations/{id}': async ({ call, admin, env }) => {
+    const made = await env.server.rt.organizations.create({ name: 'OpenAPI Read Co', holder: '*' }, 'cli', CLI_CONTEXT);
+    ok(await call('GET', `/v1/organizations/${made.id}`, admin));
+    expect((await call('GET', `/v1/organizations/${randomUUID()}`, admin)).status).toBe(404);
+  },
+
+  'POST /v1/organizations/{id}/approve': async ({ call, admin, env }) => {
+    const made = await env.server.rt.organizations.create({ name: 'OpenAPI Approved Co', holder: '*' }, 'cli', CLI_CONTEXT);
+    ok(await call('POST', `/v1/organizations/${made.id}/approve`, admin));
+    expect((await call('POST', `/v1/organizations/${made.id}/approve`, admin)).status).toBe(409);
+  },
+
+  'POST /v1/organizations/{id}/decline': async ({ call, admin, env }) => {
+    const made = await env.server.rt.organizations.create({ name: 'OpenAPI Declined Co', holder: '*' }, 'cli', CLI_CONTEXT);
+    expect((await call('POST', `/v1/organizations/${made.id}/decline`, admin, {})).status).toBe(400);
+    ok(await call('POST', `/v1/organizations/${made.id}/decline`, admin, { reason: 'not in the register' }));
+  },
+
+  'DELETE /v1/organizations/{id}': async ({ call, admin, env }) => {
+    const made = await env.server.rt.organizations.create({ name: 'OpenAPI Removed Co', holder: '*' }, 'cli', CLI_CONTEXT);
+    ok(await call('DELETE', `/v1/organizations/${made.id}`, admin));
+    expect((await call('DELETE', `/v1/organizations/${made.id}`, admin)).status).toBe(404);
+  },
 };
 
 /** The host's own routes (src/app.ts), outside /v1. */

@@ -16,6 +16,7 @@ import { mountInventoryRoutes } from './inventoryRoutes.js';
 import { mountLifecycleRoutes } from './lifecycleRoutes.js';
 import { mountLocationRoutes } from './locationRoutes.js';
 import { mountOpenApiRoute } from './openapi.js';
+import { mountOrganizationRoutes } from './organizationRoutes.js';
 import { mountProductRoutes } from './productRoutes.js';
 import { rateLimit } from './rateLimit.js';
 import { mountReportRoutes } from './reportRoutes.js';
@@ -56,6 +57,7 @@ const AUTHENTICATED_MODULES: ((routes: RestRoutes, core: CoreServices) => void)[
   mountRequestRoutes,
   mountProductRoutes,
   mountCredentialRoutes,
+  mountOrganizationRoutes,
   mountAuditRoutes,
   mountVerifyRoutes,
   mountReportRoutes,

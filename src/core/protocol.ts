@@ -17,6 +17,7 @@ import type { RequestLimits } from '../auth/requestLimits.js';
 import type { DomainRegistry } from './domainRegistry.js';
 import type { EnrollmentService, NameAuthorizer } from './enrollmentService.js';
 import type { InventoryService } from './inventoryService.js';
+import type { OrganizationService } from './organizationService.js';
 import type { QueryService } from './queries.js';
 import type { AuditContext, AuditReader, CaRecord, CredentialRecord, CrlRecord, ProductRecord } from './types.js';
 import type { Sealing } from './sealing.js';
@@ -94,6 +95,8 @@ export interface CoreServices {
   catalogue: Catalogue;
   /** The inventory's writes: imports, edits, manual status, removal, deployment locations. */
   inventory: InventoryService;
+  /** Organization records (subject O drawn from an approved record): made, decided with four eyes, removed. */
+  organizations: OrganizationService;
   credentials: CredentialService;
   /** The one authorization decision (may), auditing what it refuses. */
   authz: Authorizer;

@@ -9,7 +9,7 @@ import { canonicalIp, classifyName, comparableName, comparableNames } from '../p
 import { OID } from '../pki/oids.js';
 import { checkKey } from './goodKey.js';
 import { refuseNames, type NameRefusal, type RequestedNames } from './names.js';
-import { buildSubject, MAX_COMMON_NAME } from './subject.js';
+import { buildSubject, MAX_COMMON_NAME, type ValidatedOrganization } from './subject.js';
 
 export interface IssuanceProfile {
   subjectDer: Buffer;
@@ -29,6 +29,8 @@ export interface DecisionInput {
   csr: ParsedCsr;
   validityDays: number | null;
   constraints: readonly Constraint[];
+  /** Under subject.organization 'validated': the O asked for and the requester's record of it. */
+  organization?: ValidatedOrganization;
 }
 
 const refuse = (code: Rejection['code'], rule: string, detail: string): Decision => ({ ok: false, rejection: { code, rule, detail } });
@@ -100,7 +102,7 @@ function constraintRefusal(c: Constraint, names: RequestedNames, spkiDer: Buffer
   }
 }
 
-export function decideIssuance({ template, csr, validityDays: requested, constraints }: DecisionInput): Decision {
+export function decideIssuance({ template, csr, validityDays: requested, constraints, organization }: DecisionInput): Decision {
   const key = checkKey(csr.spkiDer, { keyAlgorithms: template.keyAlgorithms });
   if (!key.ok) return refuse('badKey', key.rule, key.detail);
 
@@ -129,7 +131,7 @@ export function decideIssuance({ template, csr, validityDays: requested, constra
   // CN: the first name (CN-first order) that fits the CN's length limit; none leaves the subject
   // empty and the SAN critical.
   const commonName = [...names.dns, ...names.ip, ...names.email].find((n) => n.length <= MAX_COMMON_NAME) ?? null;
-  const subject = buildSubject(template.subject, csr.subject.attributes, commonName);
+  const subject = buildSubject(template.subject, csr.subject.attributes, commonName, organization);
   if (!subject.ok) return refuse('policy', subject.rule, subject.detail);
 
   return {

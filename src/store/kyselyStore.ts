@@ -13,6 +13,7 @@ import { KyselyCaStore } from './cas.js';
 import { certificateFromRow, KyselyCertificateStore, storeCertificate } from './certificates.js';
 import { DuplicateSerialError, InvalidRequestStateError, isUniqueViolation } from './errors.js';
 import { KyselyInventoryStore } from './inventory.js';
+import { KyselyOrganizationStore } from './organizations.js';
 import { issuanceStep } from './issuance.js';
 import { KyselyProductStore } from './products.js';
 import { certificateById, certificateByRequestId, issuanceState, markIssued } from './queries.js';
@@ -29,6 +30,7 @@ export class KyselyStore extends StoreBase implements Store {
   readonly requests: KyselyRequestStore;
   readonly certificates: KyselyCertificateStore;
   readonly inventory: KyselyInventoryStore;
+  readonly organizations: KyselyOrganizationStore;
   readonly credentials: KyselyCredentialStore;
   readonly domains: KyselyDomainStore;
   private readonly writer: KyselyWriter;
@@ -47,6 +49,7 @@ export class KyselyStore extends StoreBase implements Store {
     this.requests = new KyselyRequestStore(db, kind, this.writer, chainKey);
     this.certificates = new KyselyCertificateStore(db, this.writer);
     this.inventory = new KyselyInventoryStore(db, kind, this.writer);
+    this.organizations = new KyselyOrganizationStore(db, this.writer);
     this.credentials = new KyselyCredentialStore(db, this.writer);
     this.domains = new KyselyDomainStore(db, this.writer);
   }

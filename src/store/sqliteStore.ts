@@ -13,6 +13,7 @@ import type { AuditEntryInput, CertificateRecord } from '../core/types.js';
 import { KyselyCredentialStore } from './credentials.js';
 import { KyselyDomainStore } from './domains.js';
 import { KyselyInventoryStore } from './inventory.js';
+import { KyselyOrganizationStore } from './organizations.js';
 import type { Database } from './schema.js';
 import { KyselyCaStore } from './cas.js';
 import { KyselyProductStore } from './products.js';
@@ -31,6 +32,7 @@ export class SqliteStore extends StoreBase implements Store {
   readonly requests: SqliteRequestStore;
   readonly certificates: SqliteCertificateStore;
   readonly inventory: KyselyInventoryStore;
+  readonly organizations: KyselyOrganizationStore;
   readonly credentials: KyselyCredentialStore;
   readonly domains: KyselyDomainStore;
   private readonly hot: SqliteHotPath;
@@ -59,6 +61,7 @@ export class SqliteStore extends StoreBase implements Store {
     this.requests = new SqliteRequestStore(db, audited, chainKey, this.hot, this.writes);
     this.certificates = new SqliteCertificateStore(db, audited, this.hot, this.writes);
     this.inventory = new KyselyInventoryStore(db, 'sqlite', audited);
+    this.organizations = new KyselyOrganizationStore(db, audited);
     this.credentials = new KyselyCredentialStore(db, audited);
     this.domains = new KyselyDomainStore(db, audited);
   }

@@ -31,6 +31,9 @@ import type {
   ProductRecord,
   Rejection,
   RequestStatus,
+  Holder,
+  OrganizationRecord,
+  OrganizationStatus,
 } from '../core/types.js';
 
 export type NewCa = Omit<CaRecord, 'createdAt'>;
@@ -234,6 +237,36 @@ export interface CredentialStore {
   recordUse(uses: readonly { id: string; count: number; lastUsedAt: Date }[]): Promise<void>;
 }
 
+export type NewOrganization = Pick<OrganizationRecord, 'id' | 'holder' | 'name' | 'unit' | 'country' | 'state' | 'locality' | 'createdBy'>;
+
+export interface OrganizationFilter {
+  /** Records of these holders only; '*': every record (an admin). */
+  holders: '*' | readonly Holder[];
+  status?: OrganizationStatus;
+  /** Exact O. */
+  name?: string;
+  limit: number;
+  /** Cursor: the last id of the previous page (oldest first). */
+  after?: string;
+}
+
+/** How a pending record is decided: approved until expiresAt, or declined with a reason. */
+export type OrganizationDecision = { status: 'approved'; decidedBy: string; decidedAt: Date; expiresAt: Date } | { status: 'declined'; decidedBy: string; decidedAt: Date; reason: string };
+
+export interface OrganizationStore {
+  /** Stores a new record as `pending`. */
+  insert(organization: NewOrganization, audit: AuditEntryInput): Promise<OrganizationRecord>;
+  get(id: string): Promise<OrganizationRecord | undefined>;
+  /** Oldest first. */
+  list(filter: OrganizationFilter): Promise<OrganizationRecord[]>;
+  /** Compare-and-set from `pending`; undefined (nothing written, nothing audited) when it is not pending or not there. */
+  decide(id: string, decision: OrganizationDecision, audit: AuditEntryInput): Promise<OrganizationRecord | undefined>;
+  /** Undefined when there was none. */
+  remove(id: string, audit: AuditEntryInput): Promise<OrganizationRecord | undefined>;
+  /** An approved record named `name` of one of `holders` that has not expired at `at`. */
+  findValidated(holders: readonly Holder[], name: string, at: Date): Promise<OrganizationRecord | undefined>;
+}
+
 export interface AuditStore extends AuditReader {
   /** An entry that records no stored change of its own (a refused login). */
   append(entry: AuditEntryInput): Promise<AuditEntry>;
@@ -273,6 +306,8 @@ export interface Store {
   readonly certificates: CertificateStore;
   /** Every certificate the inventory holds, ours and imported, with its editable fields. */
   readonly inventory: InventoryStore;
+  /** Organization records a product's subject O may be drawn from. */
+  readonly organizations: OrganizationStore;
   readonly credentials: CredentialStore;
   /** The domain registry's records and the names requests wait on. */
   readonly domains: DomainStore;

@@ -15,6 +15,8 @@ import type { ParsedCsrHandoff } from '../pki/parsedCsrHandoff.js';
 import type { RequestedNames } from '../policy/names.js';
 import { decideIssuance } from '../policy/decide.js';
 import { parseProductTemplate } from '../policy/productSchema.js';
+import { organizationAttributes, requestedOrganization, type ValidatedOrganization } from '../policy/subject.js';
+import type { OrganizationService } from '../core/organizationService.js';
 import type { JobHandler } from '../queue/types.js';
 import type { Store } from '../store/types.js';
 import { NO_METRICS, UNKNOWN_PRODUCT, type Metrics } from '../metrics/types.js';
@@ -27,6 +29,8 @@ export interface WorkerDeps {
   leaseMs: number;
   /** Per protocol: whether the requester may have these names (ACME: the order's valid authorizations). */
   nameAuthorizers?: ReadonlyMap<Protocol, NameAuthorizer>;
+  /** Where a product with subject.organization 'validated' finds the requester's record (none: every such request is refused). */
+  organizations?: Pick<OrganizationService, 'validatedForRequester'>;
   metrics?: Metrics;
   /** CSRs the front-ends of this process parsed already (EnrollmentService's). */
   parsedCsrs?: ParsedCsrHandoff;
@@ -41,7 +45,7 @@ function entryFor(req: EnrollmentRequest, action: string, target: string, detail
 
 type LoadedProduct = { product: ProductRecord; template: ProductTemplate } | { error: string } | undefined;
 
-export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthorizers, metrics = NO_METRICS, parsedCsrs, domains }: WorkerDeps): JobHandler {
+export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthorizers, metrics = NO_METRICS, parsedCsrs, domains, organizations }: WorkerDeps): JobHandler {
   parsedCsrs?.open();
   // Products change rarely and only by an operator's hand; re-read them every few seconds. The
   // template is parsed again (defaults and house rules of this version apply to old rows too).
@@ -103,7 +107,13 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
         if (e instanceof CsrError) return reject(req, loaded.product.name, { code: 'badCsr', rule: 'csr', detail: e.message });
         throw e;
       }
-      const decision = decideIssuance({ template: loaded.template, csr, validityDays: req.validityDays, constraints: req.constraints });
+      let organization: ValidatedOrganization | undefined;
+      if (loaded.template.subject.organization === 'validated') {
+        const asked = requestedOrganization(csr.subject.attributes);
+        const record = asked === null ? undefined : await organizations?.validatedForRequester({ credentialId: req.credentialId, requester: req.requester }, asked);
+        organization = { asked, record: record ? organizationAttributes(record) : null };
+      }
+      const decision = decideIssuance({ template: loaded.template, csr, validityDays: req.validityDays, constraints: req.constraints, organization });
       if (!decision.ok) return reject(req, loaded.product.name, decision.rejection);
       const profile = decision.profile;
 
