@@ -16,8 +16,8 @@ import type { DomainListFilter, DomainRegistry, HolderSource, NameCoverage, Requ
 import type { EnrollmentService } from './enrollmentService.js';
 import { AppError, badRequest, notFound } from './errors.js';
 import { newId } from './ids.js';
+import { requesterHolders } from './requesterHolders.js';
 import {
-  credentialHolders,
   EVERYONE,
   holderOfCredential,
   type AuditContext,
@@ -133,9 +133,7 @@ export class DomainService implements DomainRegistry {
   }
 
   async holdersOf(source: HolderSource): Promise<Holder[]> {
-    const credential = source.credentialId === null ? undefined : await this.store.credentials.get(source.credentialId);
-    const holders = credential ? credentialHolders(credential) : [EVERYONE];
-    return [...new Set([...holders, `requester:${source.requester}`])];
+    return requesterHolders(source, (id) => this.store.credentials.get(id));
   }
 
   async holderFor(source: HolderSource): Promise<Holder> {

@@ -7,5 +7,5 @@ export async function requesterHolders(source: HolderSource, credentialById: (id
   // A SCEP one-time challenge leaves `scep-challenge:<id>`, no credential: nothing to look up.
   const credential = source.credentialId === null ? undefined : await credentialById(source.credentialId);
   const holders = credential ? credentialHolders(credential) : [EVERYONE];
-  return [...holders, `requester:${source.requester}`];
+  return [...new Set([...holders, `requester:${source.requester}`])];
 }
