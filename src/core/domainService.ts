@@ -80,6 +80,9 @@ function parentsOf(name: string): string[] {
 
 const newToken = (): string => randomBytes(32).toString('base64url');
 
+/** Checks one job makes of a record asked to validate again while it ran; past them, the sweep re-queues it. */
+const MAX_ROUNDS_PER_JOB = 3;
+
 export class DomainService implements DomainRegistry {
   constructor(private readonly deps: DomainServiceDeps) {}
 
@@ -230,12 +233,17 @@ export class DomainService implements DomainRegistry {
   handler(): JobHandler {
     return {
       process: async (id, attempt) => {
-        const domain = await this.store.domains.get(id);
-        if (!domain || domain.status !== 'validating' || domain.method === null) return;
-        const result = await validateDomainControl({ method: domain.method, name: domain.name, token: domain.token, dnsLabels: await this.dnsLabelsOf(domain) }, this.deps.settings);
-        if (result.ok) return this.succeeded(domain);
-        if (result.retryable && attempt < VALIDATION_ATTEMPTS) throw new Error(`${domain.method} for ${domain.name}: ${result.problem.detail}`);
-        return this.failed(domain, result.problem.detail);
+        // A validate() asked after this run recorded its outcome, while it was still resuming requests,
+        // found the job id taken (the queue dedupes): the record is `validating` again, and this run
+        // checks again rather than leave it to the sweep.
+        for (let round = 0; round < MAX_ROUNDS_PER_JOB; round++) {
+          const domain = await this.store.domains.get(id);
+          if (!domain || domain.status !== 'validating' || domain.method === null) return;
+          const result = await validateDomainControl({ method: domain.method, name: domain.name, token: domain.token, dnsLabels: await this.dnsLabelsOf(domain) }, this.deps.settings);
+          if (result.ok) await this.succeeded(domain);
+          else if (result.retryable && attempt < VALIDATION_ATTEMPTS) throw new Error(`${domain.method} for ${domain.name}: ${result.problem.detail}`);
+          else await this.failed(domain, result.problem.detail);
+        }
       },
       onExhausted: async (id, error) => {
         const domain = await this.store.domains.get(id);
