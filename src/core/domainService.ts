@@ -182,7 +182,9 @@ export class DomainService implements DomainRegistry {
       const parsed = parseName(name);
       // The decided profile only holds names the policy accepted; one this cannot read waits for nothing it could prove.
       if ('problem' in parsed) return { ok: 'pending', detail: `waiting for domain control validation of ${name}, which no record can hold: ${parsed.problem}` };
-      const known = await this.store.domains.findByNames([parsed.base], holders);
+      // A record the requester can act on: its own holder's, else another of its holders' but the
+      // deployment's (which only an admin may validate), else a new one under its own holder.
+      const known = (await this.store.domains.findByNames([parsed.base], holders)).filter((d) => d.holder !== EVERYONE);
       const domain = known.find((d) => d.holder === holder) ?? known[0] ?? (await this.add({ name: parsed.base, holder, createdBy: request.requester, source: 'request' }, SYSTEM)).domain;
       links.push({ name, domainId: domain.id });
     }
@@ -210,10 +212,13 @@ export class DomainService implements DomainRegistry {
   async recordValidation(input: { name: string; wildcard: boolean; method: DcvMethod; holder: Holder; validatedAt: Date; createdBy: string }, by: AuditContext): Promise<DomainRecord> {
     const name = recordName(input.name.startsWith('*.') ? input.name.slice(2) : input.name);
     const expiresAt = new Date(input.validatedAt.getTime() + this.deps.maxReuseDays * DAY_MS);
-    return this.store.domains.recordValid(
+    const domain = await this.store.domains.recordValid(
       { id: newId(this.deps.now()), name, holder: input.holder, token: newToken(), source: 'acme', createdBy: input.createdBy, method: input.method, validatedAt: input.validatedAt, expiresAt },
       (d) => this.entry(by, AUDIT.domainValidate, d, 'success', { method: input.method, wildcard: input.wildcard, step: 'recorded' }),
     );
+    // A name proved over ACME is proved for the requests of other protocols waiting on it too.
+    await this.resumeCovered(domain);
+    return domain;
   }
 
   /** Validations still `validating` whose job a dead process took with it get one again (the queue dedupes). */

@@ -64,7 +64,7 @@ async function check(input: DomainControlInput, settings: DcvSettings): Promise<
   if (input.method === 'http-01') {
     let first: Failure | undefined;
     for (const directory of HTTP_FILE_DIRECTORIES) {
-      const result = await fetchExpectedFile(target, { path: `${directory}${input.token}`, value: input.token, what: 'validation token' }, attempt);
+      const result = await fetchExpectedFile(target, { path: `${directory}${input.token}`, value: input.token, what: 'validation token', trim: 'both' }, attempt);
       if (result.ok) return result;
       if (first) return neither(first, result);
       if (!answered(result)) return result;

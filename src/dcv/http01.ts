@@ -134,8 +134,8 @@ function get(url: URL, address: string, attempt: Attempt): Promise<Answer> {
 }
 
 /**
- * What a fetched file must hold: the text after trailing whitespace is cut (a newline added by an
- * editor or echo is forgiven, as Boulder forgives it), and what it is called in a problem detail.
+ * What a fetched file must hold once whitespace is cut (a newline added by an editor or echo is
+ * forgiven, as Boulder forgives it), and what it is called in a problem detail.
  */
 export interface ExpectedFile {
   /** The URL path, starting with '/'. */
@@ -143,6 +143,8 @@ export interface ExpectedFile {
   value: string;
   /** 'key authorization' (ACME), 'validation token' (the domain registry). */
   what: string;
+  /** Whitespace forgiven around the value: trailing only (RFC 8555 §8.3), or both ends. */
+  trim: 'end' | 'both';
 }
 
 /**
@@ -152,13 +154,14 @@ export interface ExpectedFile {
 function judge(answer: Answer, expected: ExpectedFile, where: string): Failure | null {
   if (answer.status !== 200) return fail('incorrectResponse', `Invalid response from ${where}: HTTP ${answer.status}`);
   if (answer.tooLarge || !answer.body) return fail('incorrectResponse', `Invalid response from ${where}: HTTP 200 with a body larger than ${MAX_BODY_BYTES} bytes`);
-  const got = answer.body.toString('utf8').trimEnd();
+  const text = answer.body.toString('utf8');
+  const got = expected.trim === 'both' ? text.trim() : text.trimEnd();
   if (got !== expected.value) return fail('unauthorized', `The ${expected.what} file from ${where} did not match this challenge: HTTP 200 with ${answer.body.length} bytes that are not ${quote(expected.value, 300)}`);
   return null;
 }
 
 export function validateHttp01(target: Target, token: string, keyAuthorization: string, attempt: Attempt): Promise<ValidationResult> {
-  return fetchExpectedFile(target, { path: `/.well-known/acme-challenge/${token}`, value: keyAuthorization, what: 'key authorization' }, attempt);
+  return fetchExpectedFile(target, { path: `/.well-known/acme-challenge/${token}`, value: keyAuthorization, what: 'key authorization', trim: 'end' }, attempt);
 }
 
 /**

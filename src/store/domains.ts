@@ -1,7 +1,7 @@
 // The domain registry's rows: records on `domains`, and on `domain_requests` the names a request
 // waits on. Every write is one statement (the SQLite store group-commits single statements and
 // never holds a transaction), a change of a record with its audit entry.
-import { sql, type Selectable } from 'kysely';
+import { sql, type Insertable, type Selectable } from 'kysely';
 import type { DomainListFilter } from '../core/domainRegistry.js';
 import type { AuditEntryInput, DcvMethod, DomainRecord, DomainStatus, Holder } from '../core/types.js';
 import { KyselyAggregate } from './kyselyWriter.js';
@@ -27,6 +27,11 @@ export function domainFromRow(row: Selectable<DomainsTable>): DomainRecord {
 }
 
 export type NewDomain = Pick<DomainRecord, 'id' | 'name' | 'holder' | 'token' | 'source' | 'createdBy'>;
+
+/** A new record's row, with the status (and validation) it starts with. */
+function newRow(domain: NewDomain, now: number, state: { status: DomainStatus } & Pick<Insertable<DomainsTable>, 'method' | 'validated_at' | 'expires_at'>): Insertable<DomainsTable> {
+  return { id: domain.id, name: domain.name, holder: domain.holder, token: domain.token, last_error: null, source: domain.source, created_by: domain.createdBy, created_at: now, updated_at: now, ...state };
+}
 
 /** What a status move sets besides the status; absent fields stay as they are. */
 export interface DomainChange {
@@ -72,24 +77,9 @@ export interface DomainStore {
 
 export class KyselyDomainStore extends KyselyAggregate implements DomainStore {
   async insert(domain: NewDomain, audit: EntryOf): Promise<{ domain: DomainRecord; created: boolean }> {
-    const now = this.writes.now();
     const statement = this.db
       .insertInto('domains')
-      .values({
-        id: domain.id,
-        name: domain.name,
-        holder: domain.holder,
-        token: domain.token,
-        status: 'pending' satisfies DomainStatus,
-        method: null,
-        validated_at: null,
-        expires_at: null,
-        last_error: null,
-        source: domain.source,
-        created_by: domain.createdBy,
-        created_at: now,
-        updated_at: now,
-      })
+      .values(newRow(domain, this.writes.now(), { status: 'pending', method: null, validated_at: null, expires_at: null }))
       .onConflict((oc) => oc.columns(['name', 'holder']).doNothing())
       .returningAll();
     const row = await this.writes.one(statement, entryOfRow(audit));
@@ -145,24 +135,9 @@ export class KyselyDomainStore extends KyselyAggregate implements DomainStore {
 
   async recordValid(domain: NewDomain & { method: DcvMethod; validatedAt: Date; expiresAt: Date }, audit: EntryOf): Promise<DomainRecord> {
     const now = this.writes.now();
-    const validatedAt = toMs(domain.validatedAt);
     const statement = this.db
       .insertInto('domains')
-      .values({
-        id: domain.id,
-        name: domain.name,
-        holder: domain.holder,
-        token: domain.token,
-        status: 'valid' satisfies DomainStatus,
-        method: domain.method,
-        validated_at: validatedAt,
-        expires_at: toMs(domain.expiresAt),
-        last_error: null,
-        source: domain.source,
-        created_by: domain.createdBy,
-        created_at: now,
-        updated_at: now,
-      })
+      .values(newRow(domain, now, { status: 'valid', method: domain.method, validated_at: toMs(domain.validatedAt), expires_at: toMs(domain.expiresAt) }))
       .onConflict((oc) =>
         oc.columns(['name', 'holder']).doUpdateSet({
           status: 'valid',
