@@ -140,7 +140,7 @@ export function mountDomainRoutes(routes: RestRoutes, core: CoreServices): void 
       path: '/domains/:id',
       tag: 'Domains',
       summary: 'One domain record: status, last validation, what to publish',
-      permission: "read, on one of its holders' records or the deployment's",
+      permission: "read on some CA, for a record of one of its holders or of the deployment",
       params: idParams,
       responses: { 200: { description: 'The record', schema: domainSchema } },
     },
@@ -156,7 +156,7 @@ export function mountDomainRoutes(routes: RestRoutes, core: CoreServices): void 
       tag: 'Domains',
       summary: 'Check the published token now (on the queue); 202 with the record validating',
       description: `method: http-01 (the default, or the last one used) or dns-01 (needed for wildcards). With ?wait=<seconds> (up to ${MAX_WAIT_SECONDS}) the answer waits for the outcome: 200 valid or failed (last_error says why), 202 if still validating.`,
-      permission: "issue, on one of its holders' records (the deployment's: admin)",
+      permission: "issue on some CA, for a record of one of its holders (the deployment's: admin); scope own: one it added",
       params: idParams,
       query: waitQuery,
       body: validateBody,
@@ -178,7 +178,7 @@ export function mountDomainRoutes(routes: RestRoutes, core: CoreServices): void 
       path: '/domains/:id',
       tag: 'Domains',
       summary: 'Remove a domain record (requests waiting on it are no longer linked to it)',
-      permission: "delete, on one of its holders' records (the deployment's: admin)",
+      permission: "issue on some CA, for a record of one of its holders (the deployment's: admin); scope own: one it added",
       params: idParams,
       responses: { 204: { description: 'Removed' } },
     },
@@ -189,11 +189,18 @@ export function mountDomainRoutes(routes: RestRoutes, core: CoreServices): void 
     },
   );
 
-  /** Seeing a request: as GET /v1/requests/:id decides (read on it); its domain records come with it. */
+  /**
+   * The request, when the caller may see it (read on it: its requester, or read on its CA; its
+   * domain records come with it) and, for a recheck, also issue on it: issue alone on a request is
+   * what a new one needs, which would let a credential scoped to its own act on another's.
+   */
   const request = async (req: Request, id: string, action: 'read' | 'issue'): Promise<EnrollmentRequest> => {
     const r = await core.queries.requestById(id);
     if (!r) throw notFound(`request ${id} not found`);
-    await authorize(core, req, action, await requestResource(core, r), action === 'issue' ? AUDIT.domainValidate : undefined);
+    const resource = await requestResource(core, r);
+    const tried = action === 'issue' ? AUDIT.domainValidate : undefined;
+    await authorize(core, req, 'read', resource, tried);
+    if (action === 'issue') await authorize(core, req, 'issue', resource, tried);
     return r;
   };
 
@@ -239,7 +246,7 @@ export function mountDomainRoutes(routes: RestRoutes, core: CoreServices): void 
       path: '/requests/:id/dcv/recheck',
       tag: 'Requests',
       summary: "Validate every name of the request not yet covered, now (on the queue); once all are, it is issued",
-      permission: "issue on the request (the requester, or issue on its CA)",
+      permission: "read on the request (its requester, or read on its CA) and issue on its CA",
       params: idParams,
       body: validateBody,
       responses: { 202: { description: 'Checks queued; the names as they now stand', schema: requestDcvSchema, headers: { Location: 'the request\'s DCV view, to poll' } } },
