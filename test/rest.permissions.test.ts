@@ -24,8 +24,11 @@ import { REST_DEPLOYMENTS, startRestEnv, type ApiAnswer, type RestEnv } from './
 import { NOWHERE } from './helpers/webhookReceiver.js';
 
 type Scope = 'own' | 'other' | 'all';
-/** What a route needs: actions on the target's CA, actions on every CA (imported certificates belong to none), admin, or any credential. */
-type Need = { on: 'ca' | 'all'; actions: PermissionAction[]; /** Another action that does as well. */ or?: PermissionAction[] } | 'admin' | 'any';
+/**
+ * What a route needs: actions on the target's CA, actions on every CA (imported certificates belong
+ * to none), actions on some CA (domain records belong to no CA), admin, or any credential.
+ */
+type Need = { on: 'ca' | 'all' | 'some'; actions: PermissionAction[]; /** Another action that does as well. */ or?: PermissionAction[] } | 'admin' | 'any';
 
 interface Key {
   name: string;
@@ -42,7 +45,8 @@ interface Key {
 type Owner = 'own' | 'other';
 
 /** What the route acts on, which decides whether product binding and ownership apply. */
-type Kind = 'none' | 'ca' | 'product' | 'issue' | 'certificate' | 'request' | 'imported';
+/** `held`: a change to a domain record of the key's holder that another (the admin) added. */
+type Kind = 'none' | 'ca' | 'product' | 'issue' | 'certificate' | 'request' | 'imported' | 'held';
 
 interface Fixture {
   certId: string;
@@ -78,12 +82,12 @@ interface RouteCase {
 const covers = (key: Key, need: Need): boolean => {
   if (key.admin || need === 'any') return true;
   if (need === 'admin') return false;
-  const holds = (actions: PermissionAction[]) => actions.every((action) => key.grants.some((g) => g.action === action && (g.scope === 'all' || (need.on === 'ca' && g.scope === 'own'))));
+  const holds = (actions: PermissionAction[]) => actions.every((action) => key.grants.some((g) => g.action === action && (g.scope === 'all' || need.on === 'some' || (need.on === 'ca' && g.scope === 'own'))));
   return holds(need.actions) || (need.or !== undefined && holds(need.or));
 };
 
 const PRODUCT_BOUND: ReadonlySet<Kind> = new Set(['product', 'issue', 'certificate', 'request']);
-const OWNABLE: ReadonlySet<Kind> = new Set(['certificate', 'request', 'imported']);
+const OWNABLE: ReadonlySet<Kind> = new Set(['certificate', 'request', 'imported', 'held']);
 
 /** The decision, written out from the issue's rules, independently of src/auth/authorize.ts. */
 const allowed = (key: Key, route: RouteCase, owned: boolean): boolean => {
@@ -235,7 +239,16 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip).slice(0, 1))('REST permiss
     return fx;
   };
 
+  /** A domain record the admin adds for the calling key's holder (a key with no owner holds its own records). */
+  const domainOf = async (token: string): Promise<string> => {
+    const key = keys.find((k) => k.token === token);
+    const made = await admin('POST', '/v1/domains', { name: `d-${randomBytes(4).toString('hex')}.host1.test`, holder: key?.admin ? '*' : `credential:${key?.id}` });
+    expect(made.status, made.text).toBe(201);
+    return made.json.id as string;
+  };
+
   const onCa = (...actions: PermissionAction[]): Need => ({ on: 'ca', actions });
+  const onSome = (...actions: PermissionAction[]): Need => ({ on: 'some', actions });
   const onAll = (...actions: PermissionAction[]): Need => ({ on: 'all', actions });
   const cert = { certId: true } as const;
 
@@ -317,6 +330,16 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip).slice(0, 1))('REST permiss
     { op: 'GET /webhooks/{id}', ok: 200, need: 'admin', kind: 'none', uses: { webhookId: true }, call: (t, fx) => env.api('GET', `/v1/webhooks/${fx.webhookId}`, t) },
     { op: 'GET /webhooks/{id}/deliveries', ok: 200, need: 'admin', kind: 'none', uses: { webhookId: true }, call: (t, fx) => env.api('GET', `/v1/webhooks/${fx.webhookId}/deliveries`, t) },
     { op: 'DELETE /webhooks/{id}', ok: 200, need: 'admin', kind: 'none', uses: { webhookId: true }, call: (t, fx) => env.api('DELETE', `/v1/webhooks/${fx.webhookId}`, t) },
+    // Domain records belong to a holder, not to a CA: the key's own, with the action's permission on any CA.
+    { op: 'POST /domains', ok: 201, need: onSome('issue'), kind: 'none', call: (t) => env.api('POST', '/v1/domains', t, { name: `n-${randomBytes(4).toString('hex')}.host1.test` }) },
+    { op: 'GET /domains', ok: 200, need: 'any', kind: 'none', call: (t) => env.api('GET', '/v1/domains', t) },
+    { op: 'GET /domains/{id}', ok: 200, need: onSome('read'), kind: 'none', call: async (t) => env.api('GET', `/v1/domains/${await domainOf(t)}`, t) },
+    { op: 'POST /domains/{id}/validate', ok: 202, need: onSome('issue'), kind: 'held', call: async (t) => env.api('POST', `/v1/domains/${await domainOf(t)}/validate`, t, {}) },
+    { op: 'DELETE /domains/{id}', ok: 204, need: onSome('issue'), kind: 'held', call: async (t) => env.api('DELETE', `/v1/domains/${await domainOf(t)}`, t) },
+    { op: 'GET /requests/{id}/dcv', ok: 200, need: onCa('read'), kind: 'request', special: 'sight', uses: { requestId: true }, call: (t, fx) => env.api('GET', `/v1/requests/${fx.requestId}/dcv`, t) },
+    // Decided before the request's state: one waiting for approval is then refused with 409 (not waiting on DCV).
+    { op: 'POST /requests/{id}/dcv/recheck', ok: 409, need: onCa('read', 'issue'), kind: 'request', uses: { requestId: true }, call: (t, fx) => env.api('POST', `/v1/requests/${fx.requestId}/dcv/recheck`, t, {}) },
+    { op: 'GET /certificates/{id}/dcv', ok: 200, need: onCa('read'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('GET', `/v1/certificates/${fx.certId}/dcv`, t) },
   ];
 
   /** Lists answer every key, with what it may read: the own CA's items exactly when read covers them. */
