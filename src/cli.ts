@@ -4,6 +4,7 @@ import { createCa } from './ca/createCa.js';
 import { registerAuditCommands } from './cli/auditCommands.js';
 import { registerCredentialCommands } from './cli/credentialCommands.js';
 import { registerWebhookCommands } from './cli/webhookCommands.js';
+import { registerDomainCommands } from './cli/domainCommands.js';
 import { registerMasterKeyCommands } from './cli/masterKeyCommands.js';
 import { collectCustomField } from './cli/customFieldOption.js';
 import { CLI_CONTEXT, cliKit, collect, findCa, HELP, intArg, jsonOption, print, table } from './cli/kit.js';
@@ -266,6 +267,7 @@ registerCredentialCommands(program, withRuntime);
 registerAuditCommands(program, withRuntime);
 registerReportCommands(program, withRuntime);
 registerWebhookCommands(program, withRuntime);
+registerDomainCommands(program, withRuntime);
 // Rotation re-seals the protocols' tables too, so it opens the runtime with them mounted.
 registerMasterKeyCommands(program, config, () => protocols);
 

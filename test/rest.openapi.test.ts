@@ -13,6 +13,8 @@ import { createApp } from '../src/app.js';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
 import { createProduct } from '../src/core/products.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
+import { startDnsServer, type StubDnsServer } from './helpers/dnsServer.js';
+import { freePort } from './helpers/net.js';
 import { checkedApi, OpenApiCheck } from './helpers/openapiCheck.js';
 import { makeCsr, openssl } from './helpers/openssl.js';
 import { REST_DEPLOYMENTS, startRestEnv, type ApiAnswer, type RestEnv } from './helpers/restEnv.js';
@@ -97,6 +99,25 @@ class Fixtures {
     expect(res.status, res.text).toBe(201);
     const cert = res.json.certificate as { id: string; serial_number: string; issuer: string };
     return { id: cert.id, serial: cert.serial_number, issuer: cert.issuer };
+  };
+
+  /** A request waiting on domain validation (a product with dcv: required). */
+  readonly pendingDcv = memo(async () => {
+    const { call, admin, env } = this.t();
+    const product = await createProduct(env.server.rt.store, { name: `openapi-dcv-${randomUUID()}`, caId: env.issuingId, template: parseProductTemplate({ dcv: { mode: 'required' } }) }, CLI_CONTEXT);
+    const { csrPem } = makeCsr(env.dir, { subject: '/CN=dcv.openapi.test', san: ['DNS:dcv.openapi.test'] });
+    const res = await call('POST', '/v1/certificates', admin, { productId: product.id, mode: 'csr', csrPem });
+    expect(res.status, res.text).toBe(202);
+    expect(res.json.status).toBe('pending_dcv');
+    return res.json.request_id as string;
+  });
+
+  /** A domain record the admin added. */
+  readonly domain = async (label: string): Promise<string> => {
+    const { call, admin } = this.t();
+    const res = await call('POST', '/v1/domains', admin, { name: `${label}-${randomUUID().slice(0, 8)}.openapi.test` });
+    expect(res.status, res.text).toBe(201);
+    return res.json.id as string;
   };
 
   /** A rest credential made over the API: its id and secret. */
@@ -376,6 +397,54 @@ const EXERCISES: Record<string, Exercise> = {
     ok(await call('GET', `/v1/webhooks/${made.json.id as string}/deliveries`, admin));
   },
 
+  'POST /v1/domains': async ({ call, admin, f }) => {
+    const id = await f.domain('add');
+    const name = (await call('GET', `/v1/domains/${id}`, admin)).json.name as string;
+    ok(await call('POST', '/v1/domains', admin, { name }));
+    expect((await call('POST', '/v1/domains', admin, { name: 'not a name' })).status).toBe(400);
+  },
+
+  'GET /v1/domains': async ({ call, admin, f }) => {
+    await f.domain('list');
+    const res = await call('GET', '/v1/domains?name=.openapi.test&pageSize=1', admin);
+    ok(res);
+    ok(await call('GET', `/v1/domains?after=${res.json.nextCursor as string}`, admin));
+  },
+
+  'GET /v1/domains/{id}': async ({ call, admin, f }) => {
+    ok(await call('GET', `/v1/domains/${await f.domain('one')}`, admin));
+    expect((await call('GET', `/v1/domains/${randomUUID()}`, admin)).status).toBe(404);
+  },
+
+  // No answerer publishes the token: the check fails, on loopback (the stub DNS server's address).
+  'POST /v1/domains/{id}/validate': async ({ call, admin, f }) => {
+    const id = await f.domain('validate');
+    ok(await call('POST', `/v1/domains/${id}/validate`, admin, { method: 'dns-01' }), 202);
+    const waited = await call('POST', `/v1/domains/${id}/validate?wait=20`, admin, {});
+    ok(waited);
+    expect(waited.json.status).toBe('failed');
+  },
+
+  'DELETE /v1/domains/{id}': async ({ call, admin, f }) => {
+    const id = await f.domain('gone');
+    ok(await call('DELETE', `/v1/domains/${id}`, admin), 204);
+    expect((await call('DELETE', `/v1/domains/${id}`, admin)).status).toBe(404);
+  },
+
+  'GET /v1/requests/{id}/dcv': async ({ call, admin, f }) => {
+    const res = await call('GET', `/v1/requests/${await f.pendingDcv()}/dcv`, admin);
+    ok(res);
+    expect(res.json.names).toEqual([expect.objectContaining({ name: 'dcv.openapi.test', covered: false })]);
+  },
+
+  'POST /v1/requests/{id}/dcv/recheck': async ({ call, admin, f }) => ok(await call('POST', `/v1/requests/${await f.pendingDcv()}/dcv/recheck`, admin, {}), 202),
+
+  'GET /v1/certificates/{id}/dcv': async ({ call, admin, f }) => {
+    const res = await call('GET', `/v1/certificates/${(await f.managed()).id}/dcv`, admin);
+    ok(res);
+    expect(res.json.names).toEqual([]);
+  },
+
   'DELETE /v1/webhooks/{id}': async ({ call, admin }) => {
     const made = await call('POST', '/v1/webhooks', admin, { url: `${NOWHERE}/gone`, events: ['dcv.failed'] });
     ok(await call('DELETE', `/v1/webhooks/${made.json.id as string}`, admin));
@@ -426,13 +495,19 @@ describe.skipIf(!d || d.skip)('the OpenAPI document at /v1/openapi', () => {
   let env: RestEnv;
   let check: OpenApiCheck;
   let tools: Tools;
+  // Domain validation's checks stay on loopback: names resolve here, to 127.0.0.1.
+  let dns: StubDnsServer;
 
   beforeAll(async () => {
-    env = await startRestEnv(d as (typeof REST_DEPLOYMENTS)[number], { webhookAllowPrivate: true });
+    dns = await startDnsServer();
+    env = await startRestEnv(d as (typeof REST_DEPLOYMENTS)[number], { webhookAllowPrivate: true, dnsServer: dns.address, http01Port: await freePort() });
     check = await OpenApiCheck.load(env.base);
     tools = { env, call: checkedApi(check, env.api), admin: env.adminToken, f: new Fixtures(() => tools) };
   });
-  afterAll(async () => env?.close());
+  afterAll(async () => {
+    await env?.close();
+    await dns?.stop();
+  });
 
   /** Whether the host serves GET /metrics (not its "not found" for a path nothing owns). */
   const metricsServed = async (): Promise<boolean> => (await env.api('GET', '/metrics', null)).status !== 404;

@@ -10,6 +10,7 @@ import { mountCertificateRoutes } from './certificateRoutes.js';
 import { restCredential } from './credential.js';
 import { restConfig } from './config.js';
 import { mountCredentialRoutes, mountTokenRoute } from './credentialRoutes.js';
+import { mountDomainRoutes } from './domainRoutes.js';
 import { mountDownloadRoutes } from './downloadRoutes.js';
 import { restErrorHandler } from './errors.js';
 import { mountInventoryRoutes } from './inventoryRoutes.js';
@@ -60,6 +61,7 @@ const AUTHENTICATED_MODULES: ((routes: RestRoutes, core: CoreServices) => void)[
   mountVerifyRoutes,
   mountReportRoutes,
   mountWebhookRoutes,
+  mountDomainRoutes,
 ];
 
 /** REST's router, and where other protocols' admin routes go (served once they are declared). */

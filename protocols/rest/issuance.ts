@@ -16,6 +16,7 @@ import { readProductTemplate } from '../../src/policy/productSchema.js';
 import { may } from '../../src/auth/authorize.js';
 import { authorize as authorizeRest, credentialOf, principalOf, principalOfRequest, sourceIpOf } from './auth.js';
 import { certmanKeyAlgorithm } from './keyAlgorithm.js';
+import { pendingDcvBlock } from './requestDcv.js';
 import { certificateDetailJson, rejectionJson, requestJson } from './serialize.js';
 
 /** Certman keeps an Idempotency-Key for a day. */
@@ -184,6 +185,6 @@ export async function issueAndAnswer(core: CoreServices, req: Request, res: Resp
         .status(202)
         .location(`/v1/requests/${outcome.request.id}`)
         .set('Retry-After', String(outcome.retryAfterS))
-        .json({ request_id: outcome.request.id, ...requestJson(outcome.request), ...withKey });
+        .json({ request_id: outcome.request.id, ...requestJson(outcome.request), ...(await pendingDcvBlock(core, outcome.request)), ...withKey });
   }
 }

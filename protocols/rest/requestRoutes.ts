@@ -11,6 +11,7 @@ import { auditContextOf, authorize, mayDo, principalOfRequest, requestResource, 
 import { pageOf } from './pagination.js';
 import type { RestRoutes } from './route.js';
 import { idParams, pageFields, requestSchema } from './schemas.js';
+import { pendingDcvBlock } from './requestDcv.js';
 import { requestJson } from './serialize.js';
 
 /** The CAs whose requests a credential sees: those it reads, and those it approves for. */
@@ -95,7 +96,7 @@ export function mountRequestRoutes(routes: RestRoutes, core: CoreServices): void
       method: 'get',
       path: '/requests/:id',
       tag: 'Requests',
-      summary: 'Where a request stands',
+      summary: 'Where a request stands (waiting on domain validation: the names and how to prove them, in dcv)',
       permission: 'the requester, or read or approve on its CA; within the credential\'s products',
       params: idParams,
       responses: { 200: { description: 'The request', schema: requestSchema } },
@@ -104,7 +105,7 @@ export function mountRequestRoutes(routes: RestRoutes, core: CoreServices): void
       const r = await queries.requestById(params.id);
       if (!r) throw notFound(`request ${params.id} not found`);
       await requireSight(req, r);
-      res.json(requestJson(r));
+      res.json({ ...requestJson(r), ...(await pendingDcvBlock(core, r)) });
     },
   );
 

@@ -85,6 +85,58 @@ export const issuedSchema = z
   })
   .meta({ id: 'Issued' });
 
+/** What to publish for a domain, both ways (src/core/domainChallenges.ts builds it). */
+export const challengesSchema = z
+  .object({
+    'http-01': z.object({
+      url: z.string().describe('serve `content` at this URL (plain HTTP, port 80)'),
+      alternative_url: z.string().describe('or at this one, the path ACME clients already serve'),
+      content: z.string().describe('the whole body of the file: the token'),
+    }),
+    'dns-01': z.object({
+      record_name: z.string().describe("the product's dnsLabel (default _certgate-challenge) under the domain"),
+      type: z.literal('TXT'),
+      value: z.string().describe('the token'),
+    }),
+  })
+  .meta({ id: 'DomainChallenges' });
+
+export const domainSchema = z
+  .object({
+    id: z.string(),
+    name: z.string().describe('lower-case, no trailing dot; a wildcard *.name is covered by name validated over dns-01'),
+    holder: z.string().describe("who it belongs to: user:<u>, group:<g>, credential:<id>, requester:<principal>, or '*' (the whole deployment)"),
+    status: z.enum(['pending', 'validating', 'valid', 'failed']),
+    method: z.enum(['http-01', 'dns-01']).nullable().describe('of the last validation (or the one asked for)'),
+    validated_at: nullableTime,
+    expires_at: nullableTime.describe("validated_at + CERTGATE_DCV_MAX_REUSE_DAYS; each product's dcv.reuseDays may end its use sooner"),
+    last_error: z.string().nullable().describe('why the last check failed'),
+    source: z.enum(['registry', 'request', 'acme']).describe('added here or by the CLI, made for a request waiting on validation, or proved by an ACME authorization'),
+    created_by: z.string(),
+    created_at: time,
+    challenges: challengesSchema,
+  })
+  .meta({ id: 'Domain' });
+
+/** One name of a request under a product with dcv: required, and the record that must prove it. */
+export const requestDcvEntrySchema = z
+  .object({
+    name: z.string(),
+    covered: z.boolean().describe("whether a current validation covers it for the request's product"),
+    domain_id: z.string(),
+    status: domainSchema.shape.status,
+    method: domainSchema.shape.method,
+    token: z.string(),
+    last_error: z.string().nullable(),
+    validated_at: nullableTime,
+    challenges: challengesSchema.describe("where to publish the token (dns-01 under the request's product's dnsLabel)"),
+  })
+  .meta({ id: 'RequestDcvEntry' });
+
+export const requestDcvSchema = z
+  .object({ request_id: z.string(), request_status: z.string(), names: z.array(requestDcvEntrySchema) })
+  .meta({ id: 'RequestDcv' });
+
 export const rejectionSchema = z.object({
   code: z.string(),
   rule: z.string(),
@@ -108,6 +160,7 @@ export const requestSchema = z
     supersedes: z.string().nullable(),
     created_at: time,
     updated_at: time,
+    dcv: z.array(requestDcvEntrySchema).optional().describe('status pending_dcv: the names it waits on and how to prove them (GET /v1/requests/{id}/dcv)'),
   })
   .meta({ id: 'Request' });
 
@@ -117,3 +170,4 @@ export const pendingSchema = requestSchema
   .meta({ id: 'Pending' });
 
 export const pageFields = { total: z.number().int(), page: z.number().int(), pageSize: z.number().int(), totalPages: z.number().int() };
+

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..', '..');
 
-/** `env`: settings besides the data directory, as an operator exports them. */
+/** `env`: settings of the deployment beyond its data directory (CERTGATE_*). */
 export function certgate(dataDir: string, args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'main.ts'), ...args], {
     cwd: root,
