@@ -219,6 +219,28 @@ for (const { backend, queue, skip } of DEPLOYMENTS) {
       await expect(rt.domains.validate(made[0]!.id, 'http-01', BY)).rejects.toThrow(/not found/);
     });
 
+    it("makes a request's missing name a record of its own holder, never linking one it cannot act on; a deployment validation covers everyone", async () => {
+      const name = `shared.${zone()}`;
+      const deployment = (await rt.domains.add({ name, holder: '*', createdBy: 'cli' }, BY)).domain;
+      await rt.domains.add({ name, holder: 'group:other', createdBy: BY.actor }, BY);
+      const request = { id: `req-${name}`, credentialId: null, requester: 'est:device-1' } as EnrollmentRequest;
+      expect(await rt.domains.checkRequest(request, [name], policy())).toEqual({ ok: 'pending', detail: `waiting for domain control validation of ${name}` });
+      const [link] = await rt.store.domains.linksOfRequest(request.id);
+      expect(await rt.domains.get(link!.domainId)).toMatchObject({ name, holder: 'requester:est:device-1', source: 'request', createdBy: 'est:device-1', status: 'pending' });
+      expect(await rt.domains.list({ holders: '*', name, limit: 10 })).toHaveLength(3);
+      await rt.domains.recordValidation({ name, wildcard: false, method: 'dns-01', holder: '*', validatedAt: new Date(clock.now()), createdBy: 'cli' }, BY);
+      expect(await rt.domains.checkRequest(request, [name], policy())).toEqual({ ok: true });
+      expect((await rt.domains.coverage([name], ['*'], policy()))[0]!.coveredBy?.id).toBe(deployment.id);
+    });
+
+    it('picks up a validation asked for by a process that works no jobs (its record left validating)', async () => {
+      const d = (await rt.domains.add({ name: `asked-elsewhere.${zone()}`, holder: 'group:web', createdBy: 'cli' }, BY)).domain;
+      web.answer(`/.well-known/pki-validation/${d.token}`, { body: d.token });
+      // What validate() writes, without the job a worker process would have been given.
+      await rt.store.domains.move(d.id, ['pending'], { status: 'validating', method: 'http-01', lastError: null }, () => null);
+      await until(async () => (await rt.domains.get(d.id))?.status === 'valid', 20_000, 'the sweep validated the record');
+    });
+
     it('answers waitForValidation once the check has ended', async () => {
       const d = (await rt.domains.add({ name: `wait.${zone()}`, holder: 'group:web', createdBy: BY.actor }, BY)).domain;
       web.answer(`/.well-known/pki-validation/${d.token}`, { body: d.token });

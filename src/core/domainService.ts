@@ -182,7 +182,9 @@ export class DomainService implements DomainRegistry {
       const parsed = parseName(name);
       // The decided profile only holds names the policy accepted; one this cannot read waits for nothing it could prove.
       if ('problem' in parsed) return { ok: 'pending', detail: `waiting for domain control validation of ${name}, which no record can hold: ${parsed.problem}` };
-      const known = await this.store.domains.findByNames([parsed.base], holders);
+      // A record the requester can act on: its own holder's, else another of its holders' but the
+      // deployment's (which only an admin may validate), else a new one under its own holder.
+      const known = (await this.store.domains.findByNames([parsed.base], holders)).filter((d) => d.holder !== EVERYONE);
       const domain = known.find((d) => d.holder === holder) ?? known[0] ?? (await this.add({ name: parsed.base, holder, createdBy: request.requester, source: 'request' }, SYSTEM)).domain;
       links.push({ name, domainId: domain.id });
     }
