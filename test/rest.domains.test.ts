@@ -5,12 +5,13 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { heldResource, may, principalOfCredential } from '../src/auth/authorize.js';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
 import { createProduct } from '../src/core/products.js';
-import type { AuditEntry } from '../src/core/types.js';
+import type { AuditEntry, CredentialRecord } from '../src/core/types.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { startHttp01Responder, type Http01Responder } from './helpers/acmeResponders.js';
-import { certgate } from './helpers/certgateCli.js';
+import { certgate, certgateAsync } from './helpers/certgateCli.js';
 import { startDnsServer, type StubDnsServer } from './helpers/dnsServer.js';
 import { makeCsr, opensslVerify, tempDir } from './helpers/openssl.js';
 import { REST_DEPLOYMENTS, startRestEnv, type ApiAnswer, type RestEnv } from './helpers/restEnv.js';
@@ -58,6 +59,7 @@ describe.each(REST_DEPLOYMENTS)('the domain registry over REST: $name', (d) => {
   let teamAOwn: string;
   let teamB: string;
   let estSecret: string;
+  let est: CredentialRecord;
 
   const name = (label: string): string => `${label}.${suffix}`;
   const refusalsOf = async (target: string): Promise<AuditEntry[]> =>
@@ -78,7 +80,8 @@ describe.each(REST_DEPLOYMENTS)('the domain registry over REST: $name', (d) => {
     teamA2 = (await make('team-a-2', 'team-a')).token;
     teamAOwn = (await make('team-a-own', 'team-a', 'own')).token;
     teamB = (await make('team-b', 'team-b')).token;
-    estSecret = (await env.server.rt.credentials.create({ type: 'est', name: 'router', products: '*' }, CLI_CONTEXT)).secret;
+    const device = await env.server.rt.credentials.create({ type: 'est', name: 'router', products: '*' }, CLI_CONTEXT);
+    [est, estSecret] = [device.credential, device.secret];
   }, 120_000);
   afterAll(async () => {
     await env?.close();
@@ -151,9 +154,11 @@ describe.each(REST_DEPLOYMENTS)('the domain registry over REST: $name', (d) => {
     expect(ownValidate.json.error).toMatch(/made by another/);
     expect((await env.api('POST', '/v1/domains', teamAOwn, { name: name('own') })).status).toBe(201);
 
-    // A device's credential (EST) is no REST caller of this API.
+    // A device's credential (EST) does not get past REST's door, and were it to, the decision refuses it.
     const device = await env.api('GET', '/v1/domains', estSecret, undefined);
-    expect([401, 403]).toContain(device.status);
+    expect(device.status, device.text).toBe(401);
+    const decision = may(principalOfCredential(est, `est:${est.id}`), 'read', heldResource('domain', { id: rec.id, holder: rec.holder, createdBy: 'x' }));
+    expect(decision).toEqual({ ok: false, reason: 'a est credential may not manage domains' });
   });
 
   it.skipIf(d.skip)('answers bad input with a 400 naming the field, an unknown id with 404, never a 5xx', async () => {
@@ -235,6 +240,11 @@ describe.each(REST_DEPLOYMENTS)('the domain registry over REST: $name', (d) => {
     expect(failed.status, failed.text).toBe(200);
     expect(domainOf(failed)).toMatchObject({ status: 'failed', method: 'http-01', validated_at: null });
     expect(domainOf(failed).last_error).toEqual(expect.any(String));
+    // Put right, and asked again: the same record is valid.
+    http.set(wrong.challenges['http-01'].content, wrong.challenges['http-01'].content);
+    const retried = await env.api('POST', `/v1/domains/${wrong.id}/validate?wait=30`, teamA, {});
+    expect(retried.status, retried.text).toBe(200);
+    expect(domainOf(retried)).toMatchObject({ status: 'valid', method: 'http-01', last_error: null });
 
     const validations = (await env.server.rt.core.audit.list({ action: 'domain.validate' }, { limit: 100, offset: 0 })).entries;
     const of = (id: string) => validations.filter((e) => e.target === id).map((e) => e.outcome);
@@ -300,9 +310,11 @@ describe.each(REST_DEPLOYMENTS)('the domain registry over REST: $name', (d) => {
     expect(view.json).toEqual({ request_id: requestId, request_status: 'pending_dcv', names: block });
     const got = await env.api('GET', `/v1/requests/${requestId}`, teamA, undefined);
     expect(got.json).toMatchObject({ status: 'pending_dcv', dcv: block });
-    // Another group may not see the request, nor recheck it.
-    expect((await env.api('GET', `/v1/requests/${requestId}/dcv`, teamB, undefined)).status).toBe(403);
-    expect((await env.api('POST', `/v1/requests/${requestId}/dcv/recheck`, teamB, {})).status).toBe(403);
+    // A credential of another CA may neither see the request nor recheck it; both refusals audited.
+    const outsider = (await env.restKey('outsider', [{ ca: env.rootId, actions: ['read', 'issue'] }])).token;
+    expect((await env.api('GET', `/v1/requests/${requestId}/dcv`, outsider, undefined)).status).toBe(403);
+    expect((await env.api('POST', `/v1/requests/${requestId}/dcv/recheck`, outsider, {})).status).toBe(403);
+    expect((await refusalsOf(requestId)).map((e) => e.action).sort()).toEqual(['domain.validate', 'request.read']);
 
     // The token published, a recheck: the same request is issued.
     http.set(entry.token, entry.token);
@@ -331,14 +343,17 @@ describe.each(REST_DEPLOYMENTS)('the domain registry over REST: $name', (d) => {
 
 describe('certgate domain …', () => {
   const dir = tempDir();
-  const run = (args: string[]) => certgate(dir, args, { CERTGATE_DNS_SERVER: dns.address, CERTGATE_HTTP01_PORT: String(http.port) });
+  const dcvEnv = () => ({ CERTGATE_DNS_SERVER: dns.address, CERTGATE_HTTP01_PORT: String(http.port) });
+  const run = (args: string[]) => certgate(dir, args, dcvEnv());
+  // A check asks the stub DNS server and the answerer, which live in this process: it must not block.
+  const check = (args: string[]) => certgateAsync(dir, args, dcvEnv());
 
   beforeAll(() => {
     const init = certgate(dir, ['init', '--json']);
     expect(init.code, init.stderr).toBe(0);
   }, 60_000);
 
-  it('adds (for the whole deployment), lists, shows the challenges, validates and removes', () => {
+  it('adds (for the whole deployment), lists, shows the challenges, validates and removes', async () => {
     const name = `cli-${randomUUID().slice(0, 8)}.domains.test`;
     const added = run(['domain', 'add', name, '--json']);
     expect(added.code, added.stderr).toBe(0);
@@ -358,9 +373,18 @@ describe('certgate domain …', () => {
     expect(run(['domain', 'list']).stdout).toMatch(/^ID\s+NAME\s+HOLDER\s+STATUS/);
 
     http.set(token, token);
-    const validated = run(['domain', 'validate', rec.id, '--method', 'http-01', '--wait', '30', '--json']);
-    expect(validated.code, validated.stderr).toBe(0);
+    // Embedded, the console runs the check itself.
+    const validated = await check(['domain', 'validate', rec.id, '--method', 'http-01', '--json']);
+    expect(validated.code, validated.stdout + validated.stderr).toBe(0);
     expect(validated.json()).toMatchObject({ id: rec.id, status: 'valid', method: 'http-01' });
+
+    const wrongName = `cli-wrong-${randomUUID().slice(0, 8)}.domains.test`;
+    const wrong = run(['domain', 'add', wrongName, '--json']).json() as unknown as DomainJson;
+    http.set(wrong.challenges['http-01'].content, 'not the token');
+    const failed = await check(['domain', 'validate', wrong.id]);
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toMatch(new RegExp(`domain ${wrong.id} ${wrongName} \\(holder \\*\\): failed`));
+    expect(failed.stdout).toMatch(/last error: .+/);
 
     const removed = run(['domain', 'remove', rec.id]);
     expect(removed.code, removed.stderr).toBe(0);

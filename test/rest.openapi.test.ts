@@ -418,9 +418,8 @@ const EXERCISES: Record<string, Exercise> = {
 
   // No answerer publishes the token: the check fails, on loopback (the stub DNS server's address).
   'POST /v1/domains/{id}/validate': async ({ call, admin, f }) => {
-    const id = await f.domain('validate');
-    ok(await call('POST', `/v1/domains/${id}/validate`, admin, { method: 'dns-01' }), 202);
-    const waited = await call('POST', `/v1/domains/${id}/validate?wait=20`, admin, {});
+    ok(await call('POST', `/v1/domains/${await f.domain('queued')}/validate`, admin, { method: 'dns-01' }), 202);
+    const waited = await call('POST', `/v1/domains/${await f.domain('waited')}/validate?wait=20`, admin, {});
     ok(waited);
     expect(waited.json.status).toBe('failed');
   },

@@ -7,8 +7,9 @@ import { AUDIT } from '../../src/audit/actions.js';
 import { heldResource } from '../../src/auth/authorize.js';
 import { domainJson } from '../../src/core/domainChallenges.js';
 import { conflict, notFound } from '../../src/core/errors.js';
+import { recordName } from '../../src/core/domainService.js';
 import type { CoreServices } from '../../src/core/protocol.js';
-import { DCV_METHODS, EVERYONE, holderOfCredential, type DcvMethod, type DomainRecord, type EnrollmentRequest } from '../../src/core/types.js';
+import { DCV_METHODS, holderOfCredential, type DcvMethod, type DomainRecord, type EnrollmentRequest } from '../../src/core/types.js';
 import { auditContextOf, authorize, authorizedCertificate, credentialOf, principalOfRequest, requestResource } from './auth.js';
 import { dcvPolicyOf, requestDcvJson } from './requestDcv.js';
 import type { RestRoutes } from './route.js';
@@ -16,13 +17,18 @@ import { domainSchema, idParams, requestDcvSchema } from './schemas.js';
 
 const method = z.enum(DCV_METHODS as [DcvMethod, ...DcvMethod[]]);
 
-/** A DNS name as the registry keeps it: lower-case, no trailing dot (the registry checks it is one). */
+/** A DNS name (or an IP address, for http-01), as the registry reads it: its refusal names the field. */
 const domainName = z
   .string()
-  .trim()
   .min(1)
   .max(254)
-  .transform((n) => n.toLowerCase().replace(/\.$/, ''));
+  .superRefine((n, ctx) => {
+    try {
+      recordName(n);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: e instanceof Error ? e.message : String(e) });
+    }
+  });
 
 const holder = z
   .string()
@@ -116,7 +122,7 @@ export function mountDomainRoutes(routes: RestRoutes, core: CoreServices): void 
       const credential = credentialOf(req);
       // One more than a page says whether another follows.
       const found = await core.domains.list({
-        holders: credential.admin ? EVERYONE : principalOfRequest(req).holders,
+        holders: credential.admin ? ('*' as const) : principalOfRequest(req).holders,
         ...(query.status ? { status: query.status } : {}),
         ...(query.name ? { name: query.name } : {}),
         limit: query.pageSize + 1,

@@ -3,6 +3,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { CLI_ACTOR } from '../audit/actions.js';
 import { domainJson } from '../core/domainChallenges.js';
+import { VALIDATION_ATTEMPTS } from '../core/dcvSettings.js';
 import { AppError } from '../core/errors.js';
 import { DCV_METHODS, EVERYONE, type DcvMethod, type DomainRecord, type DomainStatus } from '../core/types.js';
 import type { Runtime } from '../runtime.js';
@@ -39,6 +40,19 @@ function describe(d: DomainRecord): string {
   ].join('\n');
 }
 
+/**
+ * Embedded, the console's queue is its own, in memory, and no worker takes from it: the console
+ * runs the check itself, as the last attempt (a passing failure is recorded, not retried).
+ */
+async function checkHere(rt: Runtime, id: string): Promise<void> {
+  const job = rt.domains.handler();
+  try {
+    await job.process(id, VALIDATION_ATTEMPTS);
+  } catch (error) {
+    await job.onExhausted(id, error instanceof Error ? error : new Error(String(error)));
+  }
+}
+
 async function found(rt: Runtime, id: string): Promise<DomainRecord> {
   const d = await rt.core.domains.get(id);
   if (!d) throw new AppError('not_found', `domain ${id} not found`);
@@ -68,7 +82,7 @@ export function registerDomainCommands(program: Command, withRuntime: CliKit['wi
     .addOption(jsonOption())
     .action((o: { status?: DomainStatus; name?: string; limit: number; json?: boolean }) =>
       withRuntime(async (rt) => {
-        const list = await rt.core.domains.list({ holders: EVERYONE, ...(o.status ? { status: o.status } : {}), ...(o.name ? { name: o.name.toLowerCase() } : {}), limit: o.limit });
+        const list = await rt.core.domains.list({ holders: '*', ...(o.status ? { status: o.status } : {}), ...(o.name ? { name: o.name.toLowerCase() } : {}), limit: o.limit });
         print(!!o.json, list.map((d) => domainJson(d)), () =>
           table(
             ['id', 'name', 'holder', 'status', 'method', 'validated', 'expires', 'last error'],
@@ -90,16 +104,21 @@ export function registerDomainCommands(program: Command, withRuntime: CliKit['wi
     );
   domain
     .command('validate')
-    .description('check the published token now; with --wait, print the outcome')
+    .description('check the published token now and print the record (validating, or the outcome)')
     .argument('<id>', 'the domain id')
     .option('--method <method>', `${DCV_METHODS.join(' or ')} (default: the last one used, else http-01; wildcards need dns-01)`, choice('method', DCV_METHODS))
-    .option('--wait <seconds>', 'wait this long for the outcome (a running gateway or worker performs the check)', intArg(0, 600), 0)
+    .option('--wait <seconds>', 'with REDIS_URL: wait this long for a worker\'s outcome (embedded, the console checks at once and prints it)', intArg(0, 600), 0)
     .addOption(jsonOption())
     .action((id: string, o: { method?: DcvMethod; wait: number; json?: boolean }) =>
       withRuntime(async (rt) => {
         await found(rt, id);
         let d = await rt.core.domains.validate(id, o.method, CLI_CONTEXT);
-        if (o.wait > 0) d = (await rt.core.domains.waitForValidation(id, o.wait * 1000)) ?? d;
+        if (rt.queue.kind === 'memory') {
+          await checkHere(rt, id);
+          d = await found(rt, id);
+        } else if (o.wait > 0) {
+          d = (await rt.core.domains.waitForValidation(id, o.wait * 1000)) ?? d;
+        }
         print(!!o.json, domainJson(d), () => describe(d));
         // A failed check is an answer, but not the one a script waited for.
         if (d.status === 'failed') process.exitCode = 1;

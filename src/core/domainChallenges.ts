@@ -1,13 +1,8 @@
 // What a domain's holder publishes to prove control of it, and the record as REST and the CLI show
 // it: one view, so the API, the console and the validator never disagree on where a token goes.
-import { productTemplateSchema } from '../policy/productSchema.js';
+import { HTTP_FILE_DIRECTORIES } from '../dcv/domainControl.js';
+import { DEFAULT_DNS_LABEL } from './domainService.js';
 import type { DomainRecord } from './types.js';
-
-/** Where dns-01 looks when no product names a label of its own: the product template's default. */
-export const DEFAULT_DNS_LABEL: string = productTemplateSchema.shape.dcv.parse(undefined).dnsLabel;
-
-/** The http-01 paths the validator tries, the CA/B Forum's (BR 3.2.2.4.18) first, then ACME's. */
-export const HTTP01_PATHS = ['/.well-known/pki-validation/', '/.well-known/acme-challenge/'] as const;
 
 export interface DomainChallenges {
   'http-01': { url: string; alternative_url: string; content: string };
@@ -15,7 +10,7 @@ export interface DomainChallenges {
 }
 
 export function domainChallenges(d: Pick<DomainRecord, 'name' | 'token'>, dnsLabel = DEFAULT_DNS_LABEL): DomainChallenges {
-  const [primary, alternative] = HTTP01_PATHS;
+  const [primary, alternative] = HTTP_FILE_DIRECTORIES;
   return {
     'http-01': { url: `http://${d.name}${primary}${d.token}`, alternative_url: `http://${d.name}${alternative}${d.token}`, content: d.token },
     'dns-01': { record_name: `${dnsLabel}.${d.name}`, type: 'TXT', value: d.token },
