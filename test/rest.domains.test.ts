@@ -15,6 +15,7 @@ import { certgate, certgateAsync } from './helpers/certgateCli.js';
 import { startDnsServer, type StubDnsServer } from './helpers/dnsServer.js';
 import { makeCsr, opensslVerify, tempDir } from './helpers/openssl.js';
 import { REST_DEPLOYMENTS, startRestEnv, type ApiAnswer, type RestEnv } from './helpers/restEnv.js';
+import { runningClock, type TestClock } from './helpers/clock.js';
 import { until } from './helpers/until.js';
 
 interface DomainJson {
@@ -52,6 +53,8 @@ const publishHttp = (d: DomainJson): void => {
 
 describe.each(REST_DEPLOYMENTS)('the domain registry over REST: $name', (d) => {
   let env: RestEnv;
+  /** The deployment's clock: the last case steps it past a reuse window. */
+  let clock: TestClock;
   let suffix: string;
   /** Two keys of group team-a (one scope own), one of team-b, and a device credential. */
   let teamA: string;
@@ -67,7 +70,8 @@ describe.each(REST_DEPLOYMENTS)('the domain registry over REST: $name', (d) => {
 
   beforeAll(async () => {
     if (d.skip) return;
-    env = await startRestEnv(d, dcvOverrides());
+    clock = runningClock();
+    env = await startRestEnv(d, dcvOverrides(), clock.now);
     suffix = `${randomUUID().slice(0, 8)}.domains.test`;
     const make = async (label: string, ownerGroup: string, scope: 'product' | 'own' = 'product') => {
       const { credential, secret } = await env.server.rt.credentials.create(
@@ -338,6 +342,49 @@ describe.each(REST_DEPLOYMENTS)('the domain registry over REST: $name', (d) => {
     // A validation of the group covers its next order at once.
     const { csrPem: again } = makeCsr(env.dir, { subject: `/CN=${host}`, san: [`DNS:${host}`] });
     expect((await env.api('POST', '/v1/certificates', teamA2, { productId: product.id, mode: 'csr', csrPem: again })).status).toBe(201);
+  }, 120_000);
+
+  /** A product requiring DCV, and an order of `host` under it by `token`. */
+  const dcvProduct = (dcv: Record<string, unknown>) =>
+    createProduct(env.server.rt.store, { name: `dcv-${randomUUID().slice(0, 8)}`, caId: env.issuingId, template: parseProductTemplate({ dcv: { mode: 'required', ...dcv } }) }, CLI_CONTEXT);
+  const order = (productId: string, host: string, token: string) => env.api('POST', '/v1/certificates', token, { productId, mode: 'csr', csrPem: makeCsr(env.dir, { subject: `/CN=${host}`, san: [`DNS:${host}`] }).csrPem });
+  const issuedInTime = async (requestId: string): Promise<void> =>
+    until(async () => (await env.api('GET', `/v1/requests/${requestId}`, teamA, undefined)).json.status === 'issued', 60_000, `request ${requestId} was issued`);
+
+  it.skipIf(d.skip)("shows the TXT record under the product's own label, and a dns-01 recheck there issues the request", async () => {
+    const product = await dcvProduct({ dnsLabel: '_pki-proof' });
+    const host = name('labelled');
+    const asked = await order(product.id, host, teamA);
+    expect(asked.status, asked.text).toBe(202);
+    const [entry] = asked.json.dcv as { token: string; challenges: DomainJson['challenges'] }[];
+    if (!entry) throw new Error('no dcv entry');
+    expect(entry.challenges['dns-01']).toEqual({ record_name: `_pki-proof.${host}`, type: 'TXT', value: entry.token });
+    dns.setTxt(`_pki-proof.${host}`, [entry.token]);
+    const recheck = await env.api('POST', `/v1/requests/${asked.json.request_id as string}/dcv/recheck`, teamA, { method: 'dns-01' });
+    expect(recheck.status, recheck.text).toBe(202);
+    expect(recheck.json.names).toEqual([expect.objectContaining({ name: host, status: 'validating', method: 'dns-01' })]);
+    await issuedInTime(asked.json.request_id as string);
+  }, 120_000);
+
+  // Last: it moves the deployment's clock.
+  it.skipIf(d.skip)('reuses a validation within the product\'s window; past it, the next order waits again on the same record', async () => {
+    const product = await dcvProduct({ reuseDays: 2 });
+    const host = name('window');
+    const first = await order(product.id, host, teamA);
+    expect(first.status, first.text).toBe(202);
+    const [entry] = first.json.dcv as { token: string; domain_id: string }[];
+    if (!entry) throw new Error('no dcv entry');
+    http.set(entry.token, entry.token);
+    expect((await env.api('POST', `/v1/requests/${first.json.request_id as string}/dcv/recheck`, teamA, {})).status).toBe(202);
+    await issuedInTime(first.json.request_id as string);
+
+    clock.advance(86_400_000);
+    expect((await order(product.id, host, teamA2)).status).toBe(201);
+
+    clock.advance(2 * 86_400_000);
+    const late = await order(product.id, host, teamA);
+    expect(late.status, late.text).toBe(202);
+    expect(late.json).toMatchObject({ status: 'pending_dcv', dcv: [expect.objectContaining({ name: host, domain_id: entry.domain_id, status: 'valid', covered: false })] });
   }, 120_000);
 });
 
