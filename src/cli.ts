@@ -212,7 +212,7 @@ product
   .option('--expiry-notice-days <list>', 'days before expiry at which webhooks get certificate.expiring, e.g. 60,30,7 (default: CERTGATE_EXPIRY_NOTICE_DAYS)')
   .addOption(new Option('--dcv <mode>', 'domain control validation: none (default), or required (every protocol\'s requests wait until their names are validated)').choices(['none', 'required']))
   .option('--dcv-reuse-days <n>', 'with --dcv required: how old a validation may be to cover a request (default 30; at most CERTGATE_DCV_MAX_REUSE_DAYS)', (v) => Number(v))
-  .option('--dcv-subdomains', 'with --dcv required: a validated domain covers the names under it (wildcards need dns-01)')
+  .option('--dcv-subdomains', 'with --dcv required: a domain validated over dns-01 covers the names under it (an http-01 validation proves one host)')
   .option('--dcv-dns-label <label>', 'the TXT label dns-01 looks under (default _certgate-challenge)')
   .addOption(jsonOption())
   .action(async (o: Record<string, unknown> & { name: string; ca: string; json?: boolean }) => {

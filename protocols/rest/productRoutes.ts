@@ -43,7 +43,7 @@ export const productSchema = z
       .object({
         mode: z.enum(['none', 'required']).describe('required: a request waits (pending_dcv) until each of its names is covered by a current domain validation'),
         reuse_days: z.number().int().describe('how old a validation may be to cover a request (never longer than the deployment\'s maximum)'),
-        subdomains: z.boolean().describe('a validated domain covers the names under it (a wildcard only over dns-01)'),
+        subdomains: z.boolean().describe('a domain validated over dns-01 covers the names under it (an http-01 validation proves one host)'),
         dns_label: z.string().describe('dns-01 looks for the token in a TXT record at <dns_label>.<domain>'),
       })
       .describe('domain control validation'),
