@@ -15,7 +15,7 @@ import { AppError } from './core/errors.js';
 import { createProduct } from './core/products.js';
 import { parseRevocationReason } from './core/revocationService.js';
 import type { ProtocolModule } from './core/protocol.js';
-import { KEY_ALGORITHMS, type CertificateRecord, type KeyAlgorithm } from './core/types.js';
+import { KEY_ALGORITHMS, type CertificateRecord, type KeyAlgorithm, type ProductTemplate } from './core/types.js';
 import { initialize } from './init.js';
 import { parseProductTemplate } from './policy/productSchema.js';
 import { serve } from './serve.js';
@@ -182,6 +182,11 @@ function protocolSettings(settings: string[]): Record<string, Record<string, unk
   }
   return out;
 }
+/** `required, reuse 30 d` for the product table; templates stored before DCV existed have none. */
+function dcvSummary(dcv: ProductTemplate['dcv'] | undefined): string {
+  if (dcv?.mode !== 'required') return 'none';
+  return `required, reuse ${dcv.reuseDays} d${dcv.subdomains ? ', subdomains' : ''}`;
+}
 const product = program.command('product').description('products: what a CA may issue, to whom');
 product
   .command('create')
@@ -206,6 +211,10 @@ product
   .option('--custom-field <name:type[:required]>', 'a field each request carries, stored on the certificate and filterable; type string, number or boolean (repeatable)', collectCustomField, [])
   .option('--escrow-keys', 'keep the keys of managed-mode certificates, encrypted under the master key, for PKCS#12 download')
   .option('--expiry-notice-days <list>', 'days before expiry at which webhooks get certificate.expiring, e.g. 60,30,7 (default: CERTGATE_EXPIRY_NOTICE_DAYS)')
+  .addOption(new Option('--dcv <mode>', 'domain control validation: none (default), or required (every protocol\'s requests wait until their names are validated)').choices(['none', 'required']))
+  .option('--dcv-reuse-days <n>', 'with --dcv required: how old a validation may be to cover a request (default 30; at most CERTGATE_DCV_MAX_REUSE_DAYS)', (v) => Number(v))
+  .option('--dcv-subdomains', 'with --dcv required: a domain validated over dns-01 covers the names under it (an http-01 validation proves one host)')
+  .option('--dcv-dns-label <label>', 'the TXT label dns-01 looks under (default _certgate-challenge)')
   .addOption(jsonOption())
   .action(async (o: Record<string, unknown> & { name: string; ca: string; json?: boolean }) => {
     await withRuntime(async (rt) => {
@@ -227,8 +236,14 @@ product
         customFields: o.customField,
         escrowKeys: !!o.escrowKeys,
         ...(o.expiryNoticeDays ? { expiryNoticeDays: String(o.expiryNoticeDays).split(',').map(Number) } : {}),
+        dcv: {
+          ...(o.dcv !== undefined ? { mode: o.dcv } : {}),
+          ...(o.dcvReuseDays !== undefined ? { reuseDays: o.dcvReuseDays } : {}),
+          subdomains: !!o.dcvSubdomains,
+          ...(o.dcvDnsLabel !== undefined ? { dnsLabel: o.dcvDnsLabel } : {}),
+        },
       });
-      const rec = await createProduct(rt.store, { name: o.name, caId: caRec.id, template }, CLI_CONTEXT, protocols);
+      const rec = await createProduct(rt.store, { name: o.name, caId: caRec.id, template }, CLI_CONTEXT, protocols, rt.config);
       await rt.catalogue.changed();
       print(!!o.json, { id: rec.id, name: rec.name, ca_id: rec.caId, template: rec.template }, () => `created product ${rec.id} (${rec.name}) on CA ${caRec.name}`);
     });
@@ -242,8 +257,8 @@ product
       const list = await rt.store.products.list();
       print(!!opts.json, list.map((p) => ({ id: p.id, name: p.name, ca_id: p.caId, template: p.template })), () =>
         table(
-          ['id', 'name', 'ca', 'max days', 'approval', 'extended key usages'],
-          list.map((p) => [p.id, p.name, p.caId, p.template.maxValidityDays, p.template.requiresApproval ? 'yes' : 'no', p.template.extendedKeyUsages.join(',')]),
+          ['id', 'name', 'ca', 'max days', 'approval', 'dcv', 'extended key usages'],
+          list.map((p) => [p.id, p.name, p.caId, p.template.maxValidityDays, p.template.requiresApproval ? 'yes' : 'no', dcvSummary(p.template.dcv), p.template.extendedKeyUsages.join(',')]),
         ),
       );
     });

@@ -39,6 +39,14 @@ function parseCsrOrRefuse(der: Buffer): ParsedCsr {
   }
 }
 
+/** What a 202 says the request waits for: the operator reading the device's log acts on it. */
+function waitingFor(request: EnrollmentRequest): string {
+  if (request.status === 'pending_approval') return "waits for an operator's approval";
+  // The worker's reason names the names and what proves them (the registry's sentence).
+  if (request.status === 'pending_dcv') return `waits for domain control validation${request.statusReason ? ` (${request.statusReason})` : ''}`;
+  return 'is being processed';
+}
+
 const attributeKey = (a: NameAttribute): string => `${a.type}=${a.value}`;
 
 /** RFC 7030 §4.2.2: a renewal asks for the subject of the certificate it renews (in any order). */
@@ -234,7 +242,7 @@ export class EstServer {
       }
       case 'pending': {
         const retryAfter = settings.retryAfterSeconds ?? outcome.retryAfterS;
-        const what = outcome.request.status === 'pending_approval' ? "waits for an operator's approval" : 'is being processed';
+        const what = waitingFor(outcome.request);
         sendText(res, 202, `request ${outcome.request.id} ${what}; send the same request again in ${retryAfter} seconds`, { 'Retry-After': String(retryAfter) });
         return;
       }

@@ -42,7 +42,7 @@ export const estSettingsSchema = z
      * read wrapped base64. 64 (RFC 7030's examples) and 76 (MIME) stay for clients that want lines.
      */
     base64LineLength: z.union([z.literal(64), z.literal(76), z.literal(0)]).default(0),
-    /** Retry-After (seconds) of a 202 while a request waits; default: what the core suggests (60 s for an approval). */
+    /** Retry-After (seconds) of a 202 while a request waits; default: what the core suggests (60 s for an approval or a domain validation). */
     retryAfterSeconds: z.number().int().min(1).max(86_400).optional(),
     /**
      * The CAs whose certificates, presented as TLS client certificates, authenticate simpleenroll

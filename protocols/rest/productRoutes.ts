@@ -39,6 +39,14 @@ export const productSchema = z
       .describe('fields a request under this product carries (customFields), checked at issuance and stored on the certificate'),
     escrow_keys: z.boolean().describe('managed-mode keys are kept, encrypted, for a PKCS#12 download'),
     self_approval: z.boolean().describe('a requester may approve its own requests (otherwise four eyes: never the requester)'),
+    dcv: z
+      .object({
+        mode: z.enum(['none', 'required']).describe('required: a request waits (pending_dcv) until each of its names is covered by a current domain validation'),
+        reuse_days: z.number().int().describe('how old a validation may be to cover a request (never longer than the deployment\'s maximum)'),
+        subdomains: z.boolean().describe('a domain validated over dns-01 covers the names under it (an http-01 validation proves one host)'),
+        dns_label: z.string().describe('dns-01 looks for the token in a TXT record at <dns_label>.<domain>'),
+      })
+      .describe('domain control validation'),
     created_at: z.string().meta({ format: 'date-time' }),
   })
   .meta({ id: 'Product' });

@@ -1,6 +1,7 @@
 // Records to REST answers, in the shapes schemas.ts declares.
 import type { z } from 'zod';
 import type { CertificateRecord, EnrollmentRequest, InventoryRecord, ProductRecord, Rejection } from '../../src/core/types.js';
+import { productTemplateSchema } from '../../src/policy/productSchema.js';
 import { certmanKeyAlgorithm } from './keyAlgorithm.js';
 import type { certificateDetailSchema, certificateSchema, rejectionSchema, requestSchema } from './schemas.js';
 
@@ -76,10 +77,14 @@ export function requestJson(req: EnrollmentRequest): z.output<typeof requestSche
   };
 }
 
+/** The schema's defaults, for templates stored before DCV existed. */
+const NO_DCV = productTemplateSchema.shape.dcv.parse(undefined);
+
 /** What a product's template allows. Templates stored before a setting existed get its default. */
 export function productJson(p: ProductRecord) {
   const t = p.template;
   const subject = t.subject ?? { attributes: {}, unlisted: 'drop' };
+  const dcv = t.dcv ?? NO_DCV;
   return {
     id: p.id,
     name: p.name,
@@ -98,6 +103,7 @@ export function productJson(p: ProductRecord) {
     custom_fields: (t.customFields ?? []).map((f) => ({ name: f.name, type: f.type, required: f.required })),
     escrow_keys: t.escrowKeys ?? false,
     self_approval: t.selfApproval ?? false,
+    dcv: { mode: dcv.mode, reuse_days: dcv.reuseDays, subdomains: dcv.subdomains, dns_label: dcv.dnsLabel },
     created_at: iso(p.createdAt),
   };
 }

@@ -1,5 +1,5 @@
-// `certgate organization add | list | approve | decline | remove`: the console's side of
-// /v1/organizations. The console is the operator: what it makes belongs to the whole deployment
+// `certgate organization add | list | approve | decline | remove`: the CLI's side of
+// /v1/organizations. The CLI is the operator: what it makes belongs to the whole deployment
 // unless --holder says otherwise, and it may decide what it made itself (it is `cli` either way).
 import { Option, type Command } from 'commander';
 import { CLI_ACTOR } from '../audit/actions.js';

@@ -341,10 +341,13 @@ export class EnrollmentService {
         return { state: 'rejected', request, rejection: request.rejection ?? { code: 'policy', rule: 'unknown', detail: request.statusReason ?? 'rejected' } };
       case 'failed':
         return { state: 'failed', request };
+      // Both wait for a person (an approver; a domain holder placing a token or TXT record, then
+      // asking for a check): minutes, not the seconds a request in the worker's hands takes.
       case 'pending_approval':
+      case 'pending_dcv':
         return { state: 'pending', request, retryAfterS: 60 };
       default:
-        return { state: 'pending', request, retryAfterS: request.status === 'pending_dcv' ? 10 : 2 };
+        return { state: 'pending', request, retryAfterS: 2 };
     }
   }
 

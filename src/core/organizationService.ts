@@ -1,6 +1,6 @@
 // Organization records: the O (with OU, C, ST, L) a product with subject.organization 'validated'
 // puts in a certificate. A record is made pending, approved or declined once by someone other than
-// who made it (four eyes; the console, `cli`, is the operator and not held to it), lasts the
+// who made it (four eyes; the CLI, `cli`, is the operator and not held to it), lasts the
 // deployment's organizationValidityDays from its approval, and covers requesters whose holders
 // include its holder. Who may do what is the caller's to ask (auth/authorize.ts, heldResource).
 import { z } from 'zod';
@@ -139,7 +139,7 @@ export class OrganizationService {
     return this.validatedFor(await requesterHolders(source, (id) => this.store.credentials.get(id)), name);
   }
 
-  /** The record, unless its maker would decide it (the console is the operator and may). Refusals are audited. */
+  /** The record, unless its maker would decide it (the CLI is the operator and may). Refusals are audited. */
   private async holdFourEyes(id: string, by: AuditContext, decider: string, action: string): Promise<OrganizationRecord> {
     const record = await this.store.organizations.get(id);
     if (!record) throw notFound(`organization ${id} not found`);
