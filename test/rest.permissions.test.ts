@@ -247,6 +247,15 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip).slice(0, 1))('REST permiss
     return made.json.id as string;
   };
 
+  /** An organization record another made, pending: the admin for the calling key's holder, the maker for the admin (four eyes). */
+  const organizationOf = async (token: string): Promise<string> => {
+    const key = keys.find((k) => k.token === token);
+    const name = `Org ${randomBytes(4).toString('hex')}`;
+    const made = key?.admin ? await env.api('POST', '/v1/organizations', maker, { name }) : await admin('POST', '/v1/organizations', { name, holder: `credential:${key?.id}` });
+    expect(made.status, made.text).toBe(201);
+    return made.json.id as string;
+  };
+
   const onCa = (...actions: PermissionAction[]): Need => ({ on: 'ca', actions });
   const onSome = (...actions: PermissionAction[]): Need => ({ on: 'some', actions });
   const onAll = (...actions: PermissionAction[]): Need => ({ on: 'all', actions });
@@ -336,6 +345,13 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip).slice(0, 1))('REST permiss
     { op: 'GET /domains/{id}', ok: 200, need: onSome('read'), kind: 'none', call: async (t) => env.api('GET', `/v1/domains/${await domainOf(t)}`, t) },
     { op: 'POST /domains/{id}/validate', ok: 202, need: onSome('issue'), kind: 'held', call: async (t) => env.api('POST', `/v1/domains/${await domainOf(t)}/validate`, t, {}) },
     { op: 'DELETE /domains/{id}', ok: 204, need: onSome('issue'), kind: 'held', call: async (t) => env.api('DELETE', `/v1/domains/${await domainOf(t)}`, t) },
+    // Organization records too; deciding one the admin made needs approve on any CA (four eyes: organizations.test.ts).
+    { op: 'POST /organizations', ok: 201, need: onSome('issue'), kind: 'none', call: (t) => env.api('POST', '/v1/organizations', t, { name: `New ${randomBytes(4).toString('hex')}` }) },
+    { op: 'GET /organizations', ok: 200, need: onSome('read'), kind: 'none', call: (t) => env.api('GET', '/v1/organizations', t) },
+    { op: 'GET /organizations/{id}', ok: 200, need: onSome('read'), kind: 'none', call: async (t) => env.api('GET', `/v1/organizations/${await organizationOf(t)}`, t) },
+    { op: 'POST /organizations/{id}/approve', ok: 200, need: onSome('approve'), kind: 'held', call: async (t) => env.api('POST', `/v1/organizations/${await organizationOf(t)}/approve`, t, {}) },
+    { op: 'POST /organizations/{id}/decline', ok: 200, need: onSome('approve'), kind: 'held', call: async (t) => env.api('POST', `/v1/organizations/${await organizationOf(t)}/decline`, t, { reason: 'not vetted' }) },
+    { op: 'DELETE /organizations/{id}', ok: 200, need: onSome('issue'), kind: 'held', call: async (t) => env.api('DELETE', `/v1/organizations/${await organizationOf(t)}`, t) },
     { op: 'GET /requests/{id}/dcv', ok: 200, need: onCa('read'), kind: 'request', special: 'sight', uses: { requestId: true }, call: (t, fx) => env.api('GET', `/v1/requests/${fx.requestId}/dcv`, t) },
     // Decided before the request's state: one waiting for approval is then refused with 409 (not waiting on DCV).
     { op: 'POST /requests/{id}/dcv/recheck', ok: 409, need: onCa('read', 'issue'), kind: 'request', uses: { requestId: true }, call: (t, fx) => env.api('POST', `/v1/requests/${fx.requestId}/dcv/recheck`, t, {}) },
