@@ -110,8 +110,15 @@ export class DomainService implements DomainRegistry {
     return this.store.domains.list(filter);
   }
 
+  /**
+   * A request waiting on the record goes back to the worker, which decides it again: it links a new
+   * record for its name (or finds the name covered by another), instead of waiting on one that is gone.
+   */
   async remove(id: string, by: AuditContext): Promise<boolean> {
-    return (await this.store.domains.remove(id, (d) => this.entry(by, AUDIT.domainRemove, d, 'success'))) !== undefined;
+    const waiting = await this.store.domains.requestsOfDomain(id);
+    if ((await this.store.domains.remove(id, (d) => this.entry(by, AUDIT.domainRemove, d, 'success'))) === undefined) return false;
+    for (const requestId of waiting) await this.resumeIfWaiting(requestId);
+    return true;
   }
 
   async validate(id: string, method: DcvMethod | undefined, by: AuditContext): Promise<DomainRecord> {
@@ -292,12 +299,16 @@ export class DomainService implements DomainRegistry {
       const names = (await this.store.domains.linksOfRequest(request.id)).map((l) => l.name);
       const holders = await this.holdersOf({ credentialId: request.credentialId, requester: request.requester });
       if (!(await this.coverage(names, holders, template.dcv)).every((c) => c.coveredBy !== null)) continue;
-      try {
-        await this.deps.enrollments.resume(request.id);
-      } catch (error) {
-        // Someone else resumed it meanwhile (another validation, the worker's re-check).
-        if (!(error instanceof AppError)) throw error;
-      }
+      await this.resumeIfWaiting(request.id);
+    }
+  }
+
+  private async resumeIfWaiting(requestId: string): Promise<void> {
+    try {
+      await this.deps.enrollments.resume(requestId);
+    } catch (error) {
+      // No longer pending_dcv: someone else resumed it meanwhile (another validation, the worker's re-check).
+      if (!(error instanceof AppError)) throw error;
     }
   }
 
