@@ -201,7 +201,7 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip))('organizations ($name)', 
       expect(page.length).toBeLessThanOrEqual(2);
       for (const o of page) expect(o).toMatchObject({ status: 'pending' });
       seen.push(...page.map((o) => o.id));
-      after = res.json.next_cursor as string | null;
+      after = res.json.nextCursor as string | null;
     } while (after);
     expect(new Set(seen).size).toBe(seen.length);
     expect(seen).toEqual([...seen].sort());

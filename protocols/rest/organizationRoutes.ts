@@ -43,7 +43,7 @@ const listQuery = z
     status: z.enum(['pending', 'approved', 'declined']).optional(),
     name: z.string().min(1).max(200).optional().describe('exact O'),
     pageSize: z.coerce.number().int().min(1).max(100).default(25),
-    after: resourceId.optional().describe('the next_cursor of the previous page'),
+    after: resourceId.optional().describe('the nextCursor of the previous page'),
   })
   .strict();
 
@@ -95,7 +95,7 @@ export function mountOrganizationRoutes(routes: RestRoutes, core: CoreServices):
       responses: {
         200: {
           description: 'One page',
-          schema: z.object({ organizations: z.array(organizationSchema), next_cursor: z.string().nullable().describe('give it as `after` for the next page; null: this is the last page') }),
+          schema: z.object({ organizations: z.array(organizationSchema), nextCursor: z.string().nullable().describe('give it as `after` for the next page; null: this is the last page') }),
         },
       },
     },
@@ -111,7 +111,7 @@ export function mountOrganizationRoutes(routes: RestRoutes, core: CoreServices):
         ...(q.after ? { after: q.after } : {}),
       });
       const shown = page.slice(0, q.pageSize);
-      res.json({ organizations: shown.map(json), next_cursor: page.length > q.pageSize ? (shown.at(-1)?.id ?? null) : null });
+      res.json({ organizations: shown.map(json), nextCursor: page.length > q.pageSize ? (shown.at(-1)?.id ?? null) : null });
     },
   );
 
