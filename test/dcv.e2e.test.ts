@@ -194,7 +194,7 @@ describe.each(DEPLOYMENTS)('domain control validation across protocols: $name', 
     const waiting = await estEnroll(after);
     expect(waiting.status, waiting.text).toBe(202);
     expect(waiting.headers['retry-after']).toBe('60');
-    expect(waiting.text).toMatch(new RegExp(`waits for domain control validation .*${www.replace(/\./g, '\\.')}`));
+    expect(waiting.text).toMatch(new RegExp(`is waiting for domain control validation of .*${www.replace(/\./g, '\\.')}`));
     // The device retries as EST clients do, with the same CSR: the same request, still waiting.
     const again = await estEnroll(after);
     expect(again.status).toBe(202);

@@ -42,8 +42,8 @@ function parseCsrOrRefuse(der: Buffer): ParsedCsr {
 /** What a 202 says the request waits for: the operator reading the device's log acts on it. */
 function waitingFor(request: EnrollmentRequest): string {
   if (request.status === 'pending_approval') return "waits for an operator's approval";
-  // The worker's reason names the names and what proves them (the registry's sentence).
-  if (request.status === 'pending_dcv') return `waits for domain control validation${request.statusReason ? ` (${request.statusReason})` : ''}`;
+  // The worker's reason is the registry's sentence, "waiting for domain control validation of <names>".
+  if (request.status === 'pending_dcv') return request.statusReason ? `is ${request.statusReason}` : 'is waiting for domain control validation';
   return 'is being processed';
 }
 
