@@ -49,7 +49,7 @@ export const acmeProtocol: ProtocolModule = {
         data: { protocol: 'acme', identifier: authz.identifier, wildcard: authz.wildcard, method: challenge.type, problem, orderId: order.id, accountId: authz.accountId, challengeId: challenge.id },
       });
     };
-    const validations = core.jobs('acme-validation', validationJob(db, dcv, log, dcvFailed), { attempts: VALIDATION_ATTEMPTS, backoffMs: 500, concurrency: 16 });
+    const validations = core.jobs('acme-validation', validationJob(db, dcv, log, dcvFailed, () => new Date(core.now())), { attempts: VALIDATION_ATTEMPTS, backoffMs: 500, concurrency: 16 });
     const nonces = new Nonces(core.oneTimeTokens);
     const orders = new OrderStatusService(db, core);
     const baseUrl = acmeBaseUrl(config);
@@ -65,7 +65,7 @@ export const acmeProtocol: ProtocolModule = {
       const refuse = (detail: string) => ({ ok: false as const, rejection: { code: 'unauthorized' as const, rule: 'acmeAuthorization', detail } });
       if (!order || request.requester !== requesterOf(order)) return refuse('the request belongs to no ACME order of its requester');
       const authzs = await db.authzsOfOrder(order.id);
-      const now = Date.now();
+      const now = core.now();
       const unproven = authzs.filter((a) => a.status !== 'valid' || a.expires.getTime() <= now);
       if (authzs.length === 0 || unproven.length) return refuse(`not authorized for ${unproven.map((a) => a.identifier.value).join(', ')}`);
       return { ok: true };
@@ -81,7 +81,7 @@ export const acmeProtocol: ProtocolModule = {
           // An order stays `pending` in its row while finalize waits: one whose finalize stopped
           // there (a crash) is settled from its request first, so a certificate's order is kept.
           const sweep = async () => {
-            const now = Date.now();
+            const now = core.now();
             for (const order of await db.expiredUnsubmitted(now - EXPIRED_KEPT_MS)) await orders.refresh(order);
             await db.removeExpired(now, EXPIRED_KEPT_MS);
           };

@@ -344,7 +344,7 @@ export class AcmeServer {
     if (account.eabCredentialId) await this.checkAccountStanding(account, ctx.req, product.id);
     const rejection = await this.core.enrollments.precheck({ id: product.id }, identifiers.map((i) => i.value));
     if (rejection) return this.refuse(ctx, identifiers.map((i) => i.value).join(',').slice(0, 200), `newOrder: ${rejection.rule}`, product.id, problemOfRejection(rejection));
-    const now = Date.now();
+    const now = this.core.now();
     const pending = await this.db.countPending(account.id, now);
     if (pending.orders >= MAX_PENDING_ORDERS || pending.authzs + identifiers.length > MAX_PENDING_AUTHZS) {
       throw new AcmeProblem('rateLimited', `too many pending orders or authorizations for this account (at most ${MAX_PENDING_ORDERS} and ${MAX_PENDING_AUTHZS})`, { headers: { 'Retry-After': '60' } });
@@ -474,7 +474,7 @@ export class AcmeServer {
       const order = await this.db.order(authz.orderId);
       return this.refuse(ctx, authz.id, 'anotherAccountsAuthorization', order?.productId ?? null, new AcmeProblem('malformed', 'no such authorization', { status: 404 }));
     }
-    if (authz.status === 'pending' && authz.expires.getTime() <= Date.now()) return (await this.db.moveAuthz(authz.id, ['pending'], 'expired')) ?? authz;
+    if (authz.status === 'pending' && authz.expires.getTime() <= this.core.now()) return (await this.db.moveAuthz(authz.id, ['pending'], 'expired')) ?? authz;
     return authz;
   }
 

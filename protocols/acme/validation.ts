@@ -13,7 +13,13 @@ export const VALIDATION_ATTEMPTS = 3;
 /** What is told of a validation that failed for good (core.webhooks: `dcv.failed`). */
 export type ValidationFailed = (failure: { challenge: Challenge; problem: StoredProblem }) => Promise<void>;
 
-export function validationJob(db: AcmeDb, settings: DcvSettings & { caaIdentities: string[] }, log: Logger, onFailed: ValidationFailed = async () => undefined): JobHandler {
+export function validationJob(
+  db: AcmeDb,
+  settings: DcvSettings & { caaIdentities: string[] },
+  log: Logger,
+  onFailed: ValidationFailed = async () => undefined,
+  now: () => Date = () => new Date(),
+): JobHandler {
   const fail = async (challenge: Challenge, problem: StoredProblem): Promise<void> => {
     if (!(await db.moveChallenge(challenge.id, ['processing'], 'invalid', { error: problem }))) return;
     await db.moveAuthz(challenge.authzId, ['pending'], 'invalid');
@@ -40,7 +46,7 @@ export function validationJob(db: AcmeDb, settings: DcvSettings & { caaIdentitie
       const identifier = authz.wildcard ? { type: 'dns' as const, value: `*.${authz.identifier.value}` } : authz.identifier;
       const result = await validateChallenge({ type: challenge.type, identifier, token: challenge.token, keyAuthorization }, settings);
       if (result.ok) {
-        await db.validateChallenge(challenge.id, authz.id, new Date());
+        await db.validateChallenge(challenge.id, authz.id, now());
         return;
       }
       if (result.retryable && !last) throw new Error(`${challenge.type} for ${authz.identifier.value}: ${result.problem.detail}`);
