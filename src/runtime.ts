@@ -20,6 +20,8 @@ import { createSealing, type Sealing } from './core/sealing.js';
 import { SystemSigner } from './core/systemSigner.js';
 import { guardOf, guardTables } from './core/tableGuard.js';
 import { InventoryService } from './core/inventoryService.js';
+import { dcvSettingsOf, VALIDATION_ATTEMPTS, VALIDATION_BACKOFF_MS } from './core/dcvSettings.js';
+import { DomainService } from './core/domainService.js';
 import { QueryService } from './core/queries.js';
 import { isProtocolName, type Protocol } from './core/types.js';
 import { RevocationService } from './core/revocationService.js';
@@ -56,6 +58,8 @@ const CATALOGUE_CACHE_MS = 5_000;
 const CATALOGUE_CACHE_WITH_REDIS_MS = 60_000;
 /** Webhook jobs one worker process runs at once: each mostly waits on a subscriber's answer. */
 const WEBHOOK_CONCURRENCY = 16;
+/** Domain validations one worker process runs at once: each mostly waits on the network. */
+const DOMAIN_VALIDATION_CONCURRENCY = 16;
 /** `caId/serial`: whose status changed. A notice with no serial stands for the whole CA. */
 const revocationNotice = (caId: string, serialHex: string): string => `${caId}/${serialHex}`;
 function parseRevocationNotice(message: string): { caId: string; serialHex?: string } {
@@ -85,6 +89,8 @@ export interface Runtime {
   core: CoreServices;
   /** The product and CA lists front-ends read: tell it (changed) after adding a product or a CA. */
   catalogue: CatalogueCache;
+  /** The domain registry (also core.domains): its validations run on their own queue, started with the worker. */
+  domains: DomainService;
   /** The services the protocol of this name was mounted with (its tables handle included). */
   protocolCore(name: string): CoreServices;
   /** The registered protocols, mounted on `core`, in registration order. */
@@ -243,7 +249,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   // Queues the protocols define for their own work (ACME validations): started with the worker.
   const protocolQueues: { name: string; queue: JobQueue; handler: JobHandler; concurrency: number }[] = [];
   const jobs = (name: string, handler: JobHandler, options: JobOptions = {}): ProtocolJobs => {
-    if (!/^[a-z][a-z0-9-]{0,39}$/.test(name) || name === 'enrollment' || name === 'crl' || name === 'webhook' || protocolQueues.some((q) => q.name === name)) {
+    if (!/^[a-z][a-z0-9-]{0,39}$/.test(name) || name === 'enrollment' || name === 'crl' || name === 'webhook' || name === 'domain-validation' || protocolQueues.some((q) => q.name === name)) {
       throw new Error(`invalid or taken job queue name ${JSON.stringify(name)}`);
     }
     const queue = createQueue({
@@ -285,6 +291,18 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     // Longer than a job's lock, so a delivery a live worker holds is not queued twice.
     sweepAfterMs: config.queueLockMs + config.webhookTimeoutMs,
   });
+  // Domain validations have a queue of their own (job id = domain id), as CRL builds do.
+  const domainQueue = createQueue({
+    onError,
+    redisUrl: config.redisUrl,
+    prefix: queuePrefix,
+    queueName: 'domain-validation',
+    attempts: VALIDATION_ATTEMPTS,
+    backoffMs: VALIDATION_BACKOFF_MS,
+    lockDurationMs: config.queueLockMs,
+    stalledIntervalMs: config.queueStalledCheckMs,
+  });
+  const domains = new DomainService({ store, queue: domainQueue, enrollments, webhooks, settings: dcvSettingsOf(config, metrics), maxReuseDays: config.dcvMaxReuseDays, now, log });
   const core: CoreServices = {
     config,
     log,
@@ -313,6 +331,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     now,
     metrics,
     webhooks,
+    domains,
   };
   const protocols: { module: ProtocolModule; mounted: MountedProtocol }[] = [];
   const protocolCores = new Map<string, CoreServices>();
@@ -366,6 +385,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     notifier,
     core,
     catalogue,
+    domains,
     protocolCore(name) {
       const own = protocolCores.get(name);
       if (!own) throw new Error(`no protocol ${name} in this runtime`);
@@ -375,8 +395,11 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     async startWorker() {
       await crlQueue.startWorker(crlScheduler.handler(crls), 1);
       for (const q of protocolQueues) await q.queue.startWorker(q.handler, q.concurrency);
+      await domainQueue.startWorker(domains.handler(), DOMAIN_VALIDATION_CONCURRENCY);
+      const validating = await domains.requeueValidating();
+      if (validating) log.info({ count: validating }, 're-queued domain validations left behind by a previous process');
       crlScheduler.startSweeping(store, CRL_SWEEP_INTERVAL_MS);
-      await queue.startWorker(createEnrollmentProcessor({ store, cas, log, leaseMs: config.signingLeaseMs, nameAuthorizers, metrics, parsedCsrs }), config.workerConcurrency);
+      await queue.startWorker(createEnrollmentProcessor({ store, cas, log, leaseMs: config.signingLeaseMs, nameAuthorizers, metrics, parsedCsrs, domains }), config.workerConcurrency);
       const n = await enrollments.requeueStranded(10_000);
       if (n) log.info({ count: n }, 're-queued requests left behind by a previous process');
       // Approvals made by another process (the CLI, say) and jobs lost with a dead in-process
@@ -425,6 +448,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       await queue.close();
       await crlQueue.close();
       await webhookQueue.close();
+      await domainQueue.close();
       for (const q of protocolQueues) await q.queue.close();
       await broadcast.close();
       await rateCounter.close();

@@ -390,9 +390,12 @@ export class EnrollmentService {
     return request;
   }
 
-  /** The protocol that validates names says they are validated now: back to the worker. */
-  async resume(requestId: string): Promise<EnrollmentRequest> {
-    const request = await this.store.requests.transition(requestId, ['pending_dcv'], 'queued', { reason: null });
+  /** The names a request waited on are validated now: back to the worker (by default the system's doing). */
+  async resume(requestId: string, by: AuditContext = { actor: SYSTEM_ACTOR, protocol: 'system', sourceIp: null }): Promise<EnrollmentRequest> {
+    const request = await this.store.requests.transition(requestId, ['pending_dcv'], 'queued', {
+      reason: null,
+      audit: { ...by, action: AUDIT.requestResume, target: requestId, outcome: 'success' },
+    });
     if (!request) throw await this.notIn(requestId, 'pending_dcv');
     await this.queue.enqueue(requestId);
     return request;

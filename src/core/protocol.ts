@@ -14,6 +14,7 @@ import type { Authorizer, Principal } from '../auth/authorize.js';
 import type { CredentialKind } from '../auth/credentialKinds.js';
 import type { CredentialService } from '../auth/credentialService.js';
 import type { RequestLimits } from '../auth/requestLimits.js';
+import type { DomainRegistry } from './domainRegistry.js';
 import type { EnrollmentService, NameAuthorizer } from './enrollmentService.js';
 import type { InventoryService } from './inventoryService.js';
 import type { QueryService } from './queries.js';
@@ -126,6 +127,8 @@ export interface CoreServices {
   metrics: Metrics;
   /** Webhook subscriptions (made, listed, removed; their delivery log), and events that leave no audit entry (dcv.failed). */
   webhooks: WebhookService;
+  /** The domain registry: records, their validations, and what covers a request's names. */
+  domains: DomainRegistry;
 }
 
 export interface MountedProtocol {

@@ -6,9 +6,12 @@ import { keyAuthorizationDigest } from './keyAuthorization.js';
 import { dnsFailure, errorCode, fail, quote } from './problems.js';
 import type { ValidationResult } from './types.js';
 
-export async function validateDns01(target: Target, keyAuthorization: string, attempt: Attempt): Promise<ValidationResult> {
-  const name = `_acme-challenge.${target.name}`;
-  const expected = keyAuthorizationDigest(keyAuthorization);
+export function validateDns01(target: Target, keyAuthorization: string, attempt: Attempt): Promise<ValidationResult> {
+  return findTxtRecord(`_acme-challenge.${target.name}`, keyAuthorizationDigest(keyAuthorization), attempt);
+}
+
+/** Whether one of the TXT records at `name` is `expected`. */
+export async function findTxtRecord(name: string, expected: string, attempt: Attempt): Promise<ValidationResult> {
   let records: string[][];
   try {
     records = await attempt.resolver.resolveTxt(name);

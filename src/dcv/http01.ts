@@ -134,21 +134,44 @@ function get(url: URL, address: string, attempt: Attempt): Promise<Answer> {
 }
 
 /**
+ * What a fetched file must hold once whitespace is cut (a newline added by an editor or echo is
+ * forgiven, as Boulder forgives it), and what it is called in a problem detail.
+ */
+export interface ExpectedFile {
+  /** The URL path, starting with '/'. */
+  path: string;
+  value: string;
+  /** 'key authorization' (ACME), 'validation token' (the domain registry). */
+  what: string;
+  /** Whitespace forgiven around the value: trailing only (RFC 8555 §8.3), or both ends. */
+  trim: 'end' | 'both';
+}
+
+/**
  * The verdict on a final answer. Details name the status and the address, never the body: the body
  * may be a page of a server inside the network that a redirect pointed the validator at.
  */
-function judge(answer: Answer, keyAuthorization: string, where: string): Failure | null {
+function judge(answer: Answer, expected: ExpectedFile, where: string): Failure | null {
   if (answer.status !== 200) return fail('incorrectResponse', `Invalid response from ${where}: HTTP ${answer.status}`);
   if (answer.tooLarge || !answer.body) return fail('incorrectResponse', `Invalid response from ${where}: HTTP 200 with a body larger than ${MAX_BODY_BYTES} bytes`);
-  // Trailing whitespace is forgiven (a newline added by an editor or echo), as Boulder forgives it.
-  const got = answer.body.toString('utf8').trimEnd();
-  if (got !== keyAuthorization) return fail('unauthorized', `The key authorization file from ${where} did not match this challenge: HTTP 200 with ${answer.body.length} bytes that are not ${quote(keyAuthorization, 300)}`);
+  const text = answer.body.toString('utf8');
+  const got = expected.trim === 'both' ? text.trim() : text.trimEnd();
+  if (got !== expected.value) return fail('unauthorized', `The ${expected.what} file from ${where} did not match this challenge: HTTP 200 with ${answer.body.length} bytes that are not ${quote(expected.value, 300)}`);
   return null;
 }
 
-export async function validateHttp01(target: Target, token: string, keyAuthorization: string, attempt: Attempt): Promise<ValidationResult> {
+export function validateHttp01(target: Target, token: string, keyAuthorization: string, attempt: Attempt): Promise<ValidationResult> {
+  return fetchExpectedFile(target, { path: `/.well-known/acme-challenge/${token}`, value: keyAuthorization, what: 'key authorization', trim: 'end' }, attempt);
+}
+
+/**
+ * GET http://<target><path> on the configured port, following redirects by the rules above, and
+ * judges the final answer against `expected`. The caller vouches for the path (built from checked
+ * parts only).
+ */
+export async function fetchExpectedFile(target: Target, expected: ExpectedFile, attempt: Attempt): Promise<ValidationResult> {
   const host = target.type === 'ip' && isIP(target.name) === 6 ? `[${target.name}]` : target.name;
-  let url = new URL(`http://${host}/.well-known/acme-challenge/${token}`);
+  let url = new URL(`http://${host}${expected.path}`);
   const seen = new Set<string>();
   for (let redirects = 0; ; redirects++) {
     seen.add(url.href);
@@ -167,7 +190,7 @@ export async function validateHttp01(target: Target, token: string, keyAuthoriza
       }
     });
     if (!reached.ok || !answer) return reached;
-    if (!REDIRECTS.has(answer.status)) return judge(answer, keyAuthorization, where) ?? reached;
+    if (!REDIRECTS.has(answer.status)) return judge(answer, expected, where) ?? reached;
     if (redirects >= MAX_REDIRECTS) return fail('incorrectResponse', `Too many redirects (more than ${MAX_REDIRECTS}) fetching the challenge, the last from ${where}`);
     const next = redirectTarget(answer.location, url, attempt.settings);
     if (!next.ok) return fail(next.problem.type, `${next.problem.detail} (HTTP ${answer.status} from ${where})`);

@@ -13,6 +13,7 @@ import type { CaaResult, ChallengeType, DcvSettings, Identifier, ValidationResul
 
 export type * from './types.js';
 export { keyAuthorizationDigest } from './keyAuthorization.js';
+export { HTTP_FILE_DIRECTORIES, validateDomainControl, type DomainControlInput, type DomainControlMethod } from './domainControl.js';
 
 /** Defaults of the settings a deployment may leave out. */
 export const DCV_DEFAULTS = { http01Port: 80, tlsAlpn01Port: 443, timeoutMs: 10_000 } as const satisfies Omit<DcvSettings, 'dnsServer'>;

@@ -6,6 +6,7 @@ import type { Compilable, Kysely } from 'kysely';
 import type { AuditEntryInput, CertificateRecord } from '../core/types.js';
 import { appendAudit, upgradeChainKysely } from './audit.js';
 import { KyselyCredentialStore } from './credentials.js';
+import { KyselyDomainStore } from './domains.js';
 import { realTimeMs } from './clock.js';
 import { KyselyWriter } from './kyselyWriter.js';
 import { KyselyCaStore } from './cas.js';
@@ -29,6 +30,7 @@ export class KyselyStore extends StoreBase implements Store {
   readonly certificates: KyselyCertificateStore;
   readonly inventory: KyselyInventoryStore;
   readonly credentials: KyselyCredentialStore;
+  readonly domains: KyselyDomainStore;
   private readonly writer: KyselyWriter;
 
   /** `now`: the clock rows and audit entries are stamped with (milliseconds). */
@@ -46,6 +48,7 @@ export class KyselyStore extends StoreBase implements Store {
     this.certificates = new KyselyCertificateStore(db, this.writer);
     this.inventory = new KyselyInventoryStore(db, kind, this.writer);
     this.credentials = new KyselyCredentialStore(db, this.writer);
+    this.domains = new KyselyDomainStore(db, this.writer);
   }
 
   protected appendAudit(entry: AuditEntryInput) {

@@ -11,6 +11,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { Compilable, Kysely } from 'kysely';
 import type { AuditEntryInput, CertificateRecord } from '../core/types.js';
 import { KyselyCredentialStore } from './credentials.js';
+import { KyselyDomainStore } from './domains.js';
 import { KyselyInventoryStore } from './inventory.js';
 import type { Database } from './schema.js';
 import { KyselyCaStore } from './cas.js';
@@ -31,6 +32,7 @@ export class SqliteStore extends StoreBase implements Store {
   readonly certificates: SqliteCertificateStore;
   readonly inventory: KyselyInventoryStore;
   readonly credentials: KyselyCredentialStore;
+  readonly domains: KyselyDomainStore;
   private readonly hot: SqliteHotPath;
   private readonly audited: SqliteAuditedWrites;
 
@@ -58,6 +60,7 @@ export class SqliteStore extends StoreBase implements Store {
     this.certificates = new SqliteCertificateStore(db, audited, this.hot, this.writes);
     this.inventory = new KyselyInventoryStore(db, 'sqlite', audited);
     this.credentials = new KyselyCredentialStore(db, audited);
+    this.domains = new KyselyDomainStore(db, audited);
   }
 
   protected appendAudit(entry: AuditEntryInput) {

@@ -3,6 +3,7 @@ import type { Checkpoint } from '../audit/checkpoint.js';
 import type { TrailReport } from '../audit/trail.js';
 import type { Compilable, Kysely, Migration } from 'kysely';
 import type { Database } from './schema.js';
+import type { DomainStore } from './domains.js';
 import type {
   AuditEntry,
   AuditEntryInput,
@@ -273,6 +274,8 @@ export interface Store {
   /** Every certificate the inventory holds, ours and imported, with its editable fields. */
   readonly inventory: InventoryStore;
   readonly credentials: CredentialStore;
+  /** The domain registry's records and the names requests wait on. */
+  readonly domains: DomainStore;
   readonly audit: AuditStore;
   readonly crls: CrlStore;
   readonly ocspSigners: OcspSignerStore;

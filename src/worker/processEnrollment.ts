@@ -3,7 +3,8 @@
 import type { Logger } from 'pino';
 import { AUDIT, SYSTEM_ACTOR } from '../audit/actions.js';
 import type { CaRegistry } from '../ca/registry.js';
-import type { NameAuthorizer } from '../core/enrollmentService.js';
+import type { DomainRegistry } from '../core/domainRegistry.js';
+import type { NameAuthorization, NameAuthorizer } from '../core/enrollmentService.js';
 import { newId } from '../core/ids.js';
 import { TtlCache } from '../core/ttlCache.js';
 import { isDependencyDown } from '../core/unavailable.js';
@@ -11,6 +12,7 @@ import type { AuditEntryInput, EnrollmentRequest, ProductRecord, ProductTemplate
 import { randomSerial } from '../pki/certificate.js';
 import { CsrError, parseCsr } from '../pki/csr.js';
 import type { ParsedCsrHandoff } from '../pki/parsedCsrHandoff.js';
+import type { RequestedNames } from '../policy/names.js';
 import { decideIssuance } from '../policy/decide.js';
 import { parseProductTemplate } from '../policy/productSchema.js';
 import type { JobHandler } from '../queue/types.js';
@@ -28,6 +30,8 @@ export interface WorkerDeps {
   metrics?: Metrics;
   /** CSRs the front-ends of this process parsed already (EnrollmentService's). */
   parsedCsrs?: ParsedCsrHandoff;
+  /** Whether a request's names are validated, for products with dcv: required (protocols without a NameAuthorizer). */
+  domains?: Pick<DomainRegistry, 'checkRequest'>;
 }
 
 /** What the worker decides on its own is recorded as the system's doing, for the requester. */
@@ -37,7 +41,7 @@ function entryFor(req: EnrollmentRequest, action: string, target: string, detail
 
 type LoadedProduct = { product: ProductRecord; template: ProductTemplate } | { error: string } | undefined;
 
-export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthorizers, metrics = NO_METRICS, parsedCsrs }: WorkerDeps): JobHandler {
+export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthorizers, metrics = NO_METRICS, parsedCsrs, domains }: WorkerDeps): JobHandler {
   parsedCsrs?.open();
   // Products change rarely and only by an operator's hand; re-read them every few seconds. The
   // template is parsed again (defaults and house rules of this version apply to old rows too).
@@ -65,6 +69,20 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
     log.info({ requestId: req.id, rule: rejection.rule }, 'enrollment rejected');
   };
 
+  /**
+   * The say on a request's names: its protocol's own (ACME proves them per order), else the domain
+   * registry's when the product requires validated names. `recheck`: whether asking again may change
+   * the answer (a validation finishing meanwhile).
+   */
+  const authorizeNames = async (req: EnrollmentRequest, template: ProductTemplate, san: RequestedNames): Promise<{ auth: NameAuthorization; recheck?: () => Promise<NameAuthorization> }> => {
+    const authorizer = nameAuthorizers?.get(req.protocol);
+    if (authorizer) return { auth: await authorizer(req, san) };
+    if (!domains || template.dcv.mode !== 'required') return { auth: { ok: true } };
+    const names = [...san.dns, ...san.ip];
+    const check = () => domains.checkRequest(req, names, template.dcv);
+    return { auth: await check(), recheck: check };
+  };
+
   return {
     async process(requestId) {
       const req = await store.requests.get(requestId);
@@ -90,12 +108,22 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
       const profile = decision.profile;
 
       if (req.status === 'queued') {
-        const authorizer = nameAuthorizers?.get(req.protocol);
-        const auth = authorizer ? await authorizer(req, profile.san) : ({ ok: true } as const);
+        const { auth, recheck } = await authorizeNames(req, loaded.template, profile.san);
         if (auth.ok === false) return reject(req, loaded.product.name, auth.rejection);
         if (auth.ok === 'pending') {
-          if (await store.requests.transition(req.id, ['queued'], 'pending_dcv', { reason: auth.detail })) metrics.request(req.protocol, loaded.product.name, 'pending_dcv');
-          return;
+          const waiting = await store.requests.transition(req.id, ['queued'], 'pending_dcv', {
+            reason: auth.detail,
+            audit: entryFor(req, AUDIT.requestAwaitDcv, req.id, { product: req.productId, waitingFor: auth.detail }),
+          });
+          if (!waiting) return;
+          metrics.request(req.protocol, loaded.product.name, 'pending_dcv');
+          // A validation that ended between the check and the move found nothing waiting to resume:
+          // ask once more, now that the request is seen waiting, so it is not stranded.
+          if ((await recheck?.())?.ok !== true) return;
+          await store.requests.transition(req.id, ['pending_dcv'], 'queued', { reason: null, audit: entryFor(req, AUDIT.requestResume, req.id, {}) });
+          // Resumed here or by the validation: either way it is queued work, and this job may be the only one.
+          const now = await store.requests.get(req.id);
+          if (now?.status !== 'queued') return;
         }
         if (loaded.template.requiresApproval && !req.approvedBy) {
           const waiting = await store.requests.transition(req.id, ['queued'], 'pending_approval', {
