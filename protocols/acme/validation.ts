@@ -2,13 +2,12 @@
 // (src/dcv), and records the outcome on the challenge and its authorization. Network trouble is
 // retried by the queue; a wrong answer fails at once.
 import { checkCaa, validateChallenge } from '../../src/dcv/index.js';
+import { VALIDATION_ATTEMPTS } from '../../src/core/dcvSettings.js';
 import type { DcvSettings } from '../../src/dcv/types.js';
 import type { JobHandler } from '../../src/queue/types.js';
 import type { Logger } from 'pino';
 import type { AcmeDb, Challenge, StoredProblem } from './db.js';
 import { problemUrn, type ProblemType } from './problems.js';
-
-export const VALIDATION_ATTEMPTS = 3;
 
 /** What is told of a validation that failed for good (core.webhooks: `dcv.failed`). */
 export type ValidationFailed = (failure: { challenge: Challenge; problem: StoredProblem }) => Promise<void>;
