@@ -9,6 +9,7 @@ import { AcmeDb } from './db.js';
 import { ACME_MIGRATIONS } from './migrations.js';
 import { Nonces } from './nonces.js';
 import { OrderStatusService, requesterOf } from './orderStatus.js';
+import { recordInRegistry } from './reuse.js';
 import { AcmeServer } from './server.js';
 import { acmeSettingsSchema } from './settings.js';
 import { validationJob, type ValidationFailed } from './validation.js';
@@ -40,7 +41,7 @@ export const acmeProtocol: ProtocolModule = {
         data: { protocol: 'acme', identifier: authz.identifier, wildcard: authz.wildcard, method: challenge.type, problem, orderId: order.id, accountId: authz.accountId, challengeId: challenge.id },
       });
     };
-    const validations = core.jobs('acme-validation', validationJob(db, dcv, log, dcvFailed, () => new Date(core.now())), { attempts: VALIDATION_ATTEMPTS, backoffMs: VALIDATION_BACKOFF_MS, concurrency: 16 });
+    const validations = core.jobs('acme-validation', validationJob(db, dcv, log, { failed: dcvFailed, validated: recordInRegistry(core.domains, db, log), now: () => new Date(core.now()) }), { attempts: VALIDATION_ATTEMPTS, backoffMs: VALIDATION_BACKOFF_MS, concurrency: 16 });
     const nonces = new Nonces(core.oneTimeTokens);
     const orders = new OrderStatusService(db, core);
     const baseUrl = acmeBaseUrl(config);
