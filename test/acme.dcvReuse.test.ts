@@ -14,6 +14,7 @@ import { runningClock } from './helpers/clock.js';
 import { deploymentMissing, type Deployment } from './helpers/gateway.js';
 import { restCall } from './helpers/http.js';
 import { opensslVerify } from './helpers/openssl.js';
+import { until } from './helpers/until.js';
 
 const DAY_MS = 86_400_000;
 
@@ -177,6 +178,24 @@ for (const d of DEPLOYMENTS) {
       const again: string[] = [];
       await issuedPem(second.client, ['proved.test'], again);
       expect(again).toEqual([]);
+    });
+
+    it('issues a REST request waiting at pending_dcv once an ACME account of its group proves the name', async () => {
+      const rest = await env.server.rt.credentials.create({ type: 'rest', name: `rest-waiting-${Date.now()}`, products: '*', permissions: [{ ca: '*', actions: ['read', 'issue'] }], admin: false, ownerGroup: 'team-c' }, CLI_CONTEXT);
+      const waiting = await restCall(env.base, rest.secret, 'POST', '/v1/certificates', { productId: required.id, commonName: 'later.test', sanDns: ['later.test'] });
+      expect(waiting.status, JSON.stringify(waiting.json)).toBe(202);
+      expect(waiting.json.status).toBe('pending_dcv');
+
+      const { client } = await accountOf('team-c');
+      const asked: string[] = [];
+      await issuedPem(client, ['later.test'], asked);
+      expect(asked).toEqual(['http-01 later.test']);
+
+      const requestOf = () => env.server.rt.store.requests.get(waiting.json.id as string);
+      await until(async () => (await requestOf())?.status === 'issued', 20_000, 'the waiting REST request was issued');
+      const cert = await env.server.rt.store.certificates.get((await requestOf())?.certificateId as string);
+      expect(opensslVerify(env.dir, env.rootPem, env.issuingPem, cert?.certificatePem as string)).toMatch(/: OK/);
+      expect(sansOf(cert?.certificatePem as string)).toEqual(['later.test']);
     });
 
     it('records a tls-alpn-01 proof as http-01: the name is reused, its wildcard is not', async () => {
