@@ -406,6 +406,8 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       // queue leave requests `queued` with no job; the sweep gives them one. The queue dedupes.
       sweeper = setInterval(() => {
         enrollments.requeueStranded(1000, SWEEP_MIN_AGE_MS).catch((e: Error) => log.warn({ err: e.message }, 'sweep failed'));
+        // Likewise validations asked for by a process that works no jobs (the CLI on the embedded queue).
+        domains.requeueValidating(1000).catch((e: Error) => log.warn({ err: e.message }, 'domain validation sweep failed'));
       }, SWEEP_INTERVAL_MS);
       sweeper.unref();
       await webhookQueue.startWorker(notifier.handler, WEBHOOK_CONCURRENCY);

@@ -233,6 +233,14 @@ for (const { backend, queue, skip } of DEPLOYMENTS) {
       expect((await rt.domains.coverage([name], ['*'], policy()))[0]!.coveredBy?.id).toBe(deployment.id);
     });
 
+    it('picks up a validation asked for by a process that works no jobs (its record left validating)', async () => {
+      const d = (await rt.domains.add({ name: `asked-elsewhere.${zone()}`, holder: 'group:web', createdBy: 'cli' }, BY)).domain;
+      web.answer(`/.well-known/pki-validation/${d.token}`, { body: d.token });
+      // What validate() writes, without the job a worker process would have been given.
+      await rt.store.domains.move(d.id, ['pending'], { status: 'validating', method: 'http-01', lastError: null }, () => null);
+      await until(async () => (await rt.domains.get(d.id))?.status === 'valid', 20_000, 'the sweep validated the record');
+    });
+
     it('answers waitForValidation once the check has ended', async () => {
       const d = (await rt.domains.add({ name: `wait.${zone()}`, holder: 'group:web', createdBy: BY.actor }, BY)).domain;
       web.answer(`/.well-known/pki-validation/${d.token}`, { body: d.token });
