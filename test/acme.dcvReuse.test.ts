@@ -8,7 +8,7 @@ import * as acme from 'acme-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
 import type { DomainRecord, Holder, ProductRecord } from '../src/core/types.js';
-import { splitPem } from './helpers/acmeClient.js';
+import { AcmeTestClient, newAccountKey, splitPem } from './helpers/acmeClient.js';
 import { acmeClientOf, startAcmeEnv, type AcmeEnv } from './helpers/acmeEnv.js';
 import { runningClock } from './helpers/clock.js';
 import { deploymentMissing, type Deployment } from './helpers/gateway.js';
@@ -214,6 +214,19 @@ for (const d of DEPLOYMENTS) {
       const order = await client.createOrder({ identifiers: [{ type: 'dns', value: 'alpn.test' }, { type: 'dns', value: '*.alpn.test' }] });
       const byName = Object.fromEntries((await client.getAuthorizations(order)).map((a) => [`${a.wildcard ? '*.' : ''}${a.identifier.value}`, a.status]));
       expect(byName).toEqual({ 'alpn.test': 'valid', '*.alpn.test': 'pending' });
+    });
+
+    it('records an IP address an account without EAB proved under the account itself, and reuses it for that account', async () => {
+      const raw = new AcmeTestClient(env.directoryUrl, await newAccountKey('ES256'), env.transport);
+      expect((await raw.newAccount()).status).toBe(201);
+      await raw.issue(['127.0.0.1'], 'http-01', (ch, ka) => env.http01.set(ch.token, ka));
+      const holder = `requester:acme:${(raw.kid as string).split('/').pop() as string}`;
+      const [record] = await domains().list({ holders: [holder], name: '127.0.0.1', limit: 10 });
+      expect(record).toMatchObject({ holder, status: 'valid', method: 'http-01', source: 'acme' });
+
+      const again = await raw.newOrder(['127.0.0.1']);
+      expect(again.status, again.text).toBe(201);
+      expect(again.json.status).toBe('ready');
     });
 
     // Last: the clock moves on for good.

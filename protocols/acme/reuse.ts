@@ -21,11 +21,11 @@ export interface Reuse {
 }
 
 /**
- * Per identifier value as ordered (`*.x` for a wildcard), the registry validation that authorizes it
- * under the order's product now and still at `validUntil`. What covers a name (a wildcard only over
- * dns-01, a parent only with dcv.subdomains) is the registry's coverage() alone; the product's reuse
- * window holds whatever its dcv mode, since ACME proves names under every product. IP identifiers
- * are proved over ACME each time.
+ * Per identifier value as ordered (`*.x` for a wildcard; an IP address as the client wrote it), the
+ * registry validation that authorizes it under the order's product now and still at `validUntil`.
+ * What covers a name (a wildcard only over dns-01, a parent only with dcv.subdomains) is the
+ * registry's coverage() alone; the product's reuse window holds whatever its dcv mode, since ACME
+ * proves names under every product.
  */
 export async function reusableValidations(
   registry: DomainRegistry,
@@ -36,8 +36,7 @@ export async function reusableValidations(
   validUntil: number,
 ): Promise<Map<string, Reuse>> {
   const reused = new Map<string, Reuse>();
-  const names = identifiers.filter((i) => i.type === 'dns').map((i) => i.value);
-  if (names.length === 0) return reused;
+  const names = identifiers.map((i) => i.value);
   const policy = product.template.dcv;
   const holders = await registry.holdersOf(holderSourceOf(account));
   const windowMs = reuseWindowMs(policy, maxReuseDays);
@@ -61,7 +60,6 @@ const REGISTRY_METHOD: Record<ChallengeType, DcvMethod> = { 'http-01': 'http-01'
 /** Records each name an ACME challenge proved in the registry, under the holder the account's records get. */
 export function recordInRegistry(registry: DomainRegistry, db: AcmeDb, log: Logger): ValidationSucceeded {
   return async ({ challenge, authz, validatedAt }) => {
-    if (authz.identifier.type !== 'dns') return;
     const account = await db.account(authz.accountId);
     if (!account) return;
     const source = holderSourceOf(account);

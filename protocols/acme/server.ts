@@ -365,7 +365,7 @@ export class AcmeServer {
     const challenges: Challenge[] = [];
     for (const identifier of identifiers) {
       const wildcard = identifier.type === 'dns' && identifier.value.startsWith('*.');
-      const reuse = identifier.type === 'dns' ? reused.get(identifier.value) : undefined;
+      const reuse = reused.get(identifier.value);
       const authz: Authz = {
         id: newId(),
         orderId,
