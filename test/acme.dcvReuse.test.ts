@@ -7,7 +7,9 @@ import { X509Certificate } from 'node:crypto';
 import * as acme from 'acme-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
-import type { DomainRecord, Holder, ProductRecord } from '../src/core/types.js';
+import { createProduct } from '../src/core/products.js';
+import type { DomainRecord, Holder, ProductRecord, ProductTemplate } from '../src/core/types.js';
+import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { AcmeTestClient, newAccountKey, splitPem } from './helpers/acmeClient.js';
 import { acmeClientOf, startAcmeEnv, type AcmeEnv } from './helpers/acmeEnv.js';
 import { runningClock } from './helpers/clock.js';
@@ -118,6 +120,19 @@ for (const d of DEPLOYMENTS) {
       expect(entries.map((e) => e.detail.identifier).sort()).toEqual(['*.reg.test', '*.reg.test', 'reg.test', 'reg.test']);
       for (const e of entries) expect(e).toMatchObject({ protocol: 'acme', detail: { holder: 'group:team-a', method: 'dns-01', domain: 'reg.test' } });
       expect(new Set(entries.map((e) => e.target)).size).toBe(4);
+    });
+
+    it('reuses under a product stored before products had dcv settings (its defaults: 30 days)', async () => {
+      const { dcv: _dcv, ...older } = parseProductTemplate({});
+      const legacy = await createProduct(env.server.rt.store, { name: 'legacy', caId: env.issuingId, template: older as ProductTemplate }, CLI_CONTEXT);
+      await env.server.rt.catalogue.changed();
+      expect(legacy.template).not.toHaveProperty('dcv');
+      await validatedInRegistry('legacy.test', 'group:team-a');
+      const { client } = await accountOf('team-a', `${env.acmeBase}/acme/legacy/directory`);
+      const order = await client.createOrder({ identifiers: [{ type: 'dns', value: 'legacy.test' }] });
+      expect(order.status).toBe('ready');
+      const other = await client.createOrder({ identifiers: [{ type: 'dns', value: 'unproved.test' }] });
+      expect(other.status).toBe('pending');
     });
 
     it('does not reuse another holder\'s validation, nor an http-01 one for a wildcard', async () => {

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { DomainRegistry, HolderSource } from '../../src/core/domainRegistry.js';
 import { reuseWindowMs, type DcvMethod, type DomainRecord, type ProductRecord } from '../../src/core/types.js';
+import { readProductTemplate } from '../../src/policy/productSchema.js';
 import type { Account, AcmeDb, ChallengeType, Identifier } from './db.js';
 import { requesterOf } from './orderStatus.js';
 import type { ValidationSucceeded } from './validation.js';
@@ -36,8 +37,10 @@ export async function reusableValidations(
   validUntil: number,
 ): Promise<Map<string, Reuse>> {
   const reused = new Map<string, Reuse>();
+  // Read with the defaults: a product stored before products had dcv settings has none.
+  const policy = readProductTemplate(product.template)?.dcv;
+  if (!policy) return reused;
   const names = identifiers.map((i) => i.value);
-  const policy = product.template.dcv;
   const holders = await registry.holdersOf(holderSourceOf(account));
   const windowMs = reuseWindowMs(policy, maxReuseDays);
   for (const { name, coveredBy } of await registry.coverage(names, holders, policy)) {
