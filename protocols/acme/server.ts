@@ -37,6 +37,13 @@ const CHALLENGE_WAIT_MS = 2_000;
 /** How long finalize waits for the certificate before answering `processing`. */
 const FINALIZE_WAIT_MS = 5_000;
 
+/** An authorization made valid by a registry validation, with the identifier as ordered. */
+interface ReusedAuthz {
+  authz: Authz;
+  identifier: string;
+  record: Reuse['record'];
+}
+
 export interface AcmeSettings {
   caaIdentities: string[];
   /** https://host[:port][/prefix] of every URL handed out (acmeBaseUrl). */
@@ -363,6 +370,7 @@ export class AcmeServer {
     const reused = await reusableValidations(this.core.domains, account, product, identifiers, this.core.config.dcvMaxReuseDays, now + REUSE_MIN_LEFT_MS);
     const authzs: Authz[] = [];
     const challenges: Challenge[] = [];
+    const reuses: ReusedAuthz[] = [];
     for (const identifier of identifiers) {
       const wildcard = identifier.type === 'dns' && identifier.value.startsWith('*.');
       const reuse = reused.get(identifier.value);
@@ -380,6 +388,7 @@ export class AcmeServer {
         // RFC 8555 §7.1.4: a valid authorization lists the challenge that was validated, so the
         // client is asked for nothing; here the registry's proof, by its method and time.
         challenges.push({ id: newId(), authzId: authz.id, type: reuse.record.method, token: randomBytes(32).toString('base64url'), status: 'valid', validatedAt: reuse.record.validatedAt, error: null });
+        reuses.push({ authz, identifier: identifier.value, record: reuse.record });
         continue;
       }
       for (const type of challengeTypesFor(identifier, wildcard)) {
@@ -405,22 +414,18 @@ export class AcmeServer {
       createdAt: new Date(now),
     };
     await this.db.insertOrder(order, authzs, challenges);
-    await this.recordReuse(ctx, account, order, authzs, reused);
+    await this.recordReuse(ctx, account, order, reuses);
     // Derived as a read derives it (orderStatus.ts): every authorization reused, the order is ready.
     const status = authzs.every((a) => a.status === 'valid') ? 'ready' : 'pending';
     await this.reply(ctx, 201, this.orderJson(ctx.base, { ...order, status }, authzs.map((a) => a.id)), { Location: `${ctx.base}${ACME}/order/${orderId}` });
   }
 
   /** Each authorization a registry validation made valid, in the trail: for whom, on which record. */
-  private async recordReuse(ctx: Ctx, account: Account, order: Order, authzs: Authz[], reused: Map<string, Reuse>): Promise<void> {
+  private async recordReuse(ctx: Ctx, account: Account, order: Order, reuses: ReusedAuthz[]): Promise<void> {
     const by = this.auditContext(ctx, account);
     await Promise.all(
-      authzs.map(async (authz) => {
-        const identifier = authz.wildcard ? `*.${authz.identifier.value}` : authz.identifier.value;
-        const reuse = authz.status === 'valid' ? reused.get(identifier) : undefined;
-        if (!reuse) return;
-        const { record } = reuse;
-        await this.core.credentials.recordAcmeAccountEvent(by, AUDIT.acmeAuthzReuse, authz.id, {
+      reuses.map(({ authz, identifier, record }) =>
+        this.core.credentials.recordAcmeAccountEvent(by, AUDIT.acmeAuthzReuse, authz.id, {
           identifier,
           orderId: order.id,
           accountId: account.id,
@@ -431,8 +436,8 @@ export class AcmeServer {
           method: record.method,
           validatedAt: record.validatedAt.toISOString(),
           expires: authz.expires.toISOString(),
-        });
-      }),
+        }),
+      ),
     );
   }
 
