@@ -213,6 +213,26 @@ for (const d of DEPLOYMENTS) {
       expect(sansOf(cert?.certificatePem as string)).toEqual(['later.test']);
     });
 
+    it('issues when the registry cannot record the proof: the ACME validation stands', async () => {
+      const registry = domains();
+      const refused: string[] = [];
+      registry.recordValidation = async (input) => {
+        refused.push(input.name);
+        throw new Error('the registry is down');
+      };
+      try {
+        const { client } = await accountOf('team-a');
+        const asked: string[] = [];
+        const [leaf] = splitPem(await issuedPem(client, ['unrecorded.test'], asked));
+        expect(asked).toEqual(['http-01 unrecorded.test']);
+        expect(opensslVerify(env.dir, env.rootPem, env.issuingPem, leaf as string)).toMatch(/: OK/);
+      } finally {
+        delete (registry as Partial<typeof registry>).recordValidation;
+      }
+      expect(refused).toEqual(['unrecorded.test']);
+      expect(await domains().list({ holders: '*', name: 'unrecorded.test', limit: 10 })).toEqual([]);
+    });
+
     it('records a tls-alpn-01 proof as http-01: the name is reused, its wildcard is not', async () => {
       const { client } = await accountOf('team-a');
       const [, csr] = await acme.crypto.createCsr({ commonName: 'alpn.test', altNames: ['alpn.test'] });
