@@ -283,7 +283,8 @@ for (const d of deployments) {
         const { entries } = await rt.store.audit.list({}, { limit: 1000, offset: 0 });
         const actions = new Set(entries.map((e) => e.action));
         expect(JSON.stringify(entries)).not.toContain(hook.secret.slice('whsec_'.length));
-        // Written and checked elsewhere: ACME's account events (acme.rfc.test.ts), rate-limit refusals and
+        // Written and checked elsewhere: ACME's account events (acme.rfc.test.ts) and reused authorizations
+        // (acme.dcvReuse.test.ts), rate-limit refusals and
         // SCEP challenge minting (limits.test.ts), master-key rotation (masterKeyRotate.test.ts); the trail's own
         // maintenance has tests of its own below.
         const apart: string[] = [
@@ -292,6 +293,7 @@ for (const d of deployments) {
           AUDIT.acmeEabBind,
           AUDIT.acmeKeyChange,
           AUDIT.acmeAccountDeactivate,
+          AUDIT.acmeAuthzReuse,
           AUDIT.auditChainKeyed,
           AUDIT.auditCheckpoint,
           AUDIT.rateLimited,

@@ -208,7 +208,7 @@ export class AcmeDb {
       this.write(
         this.db
           .insertInto('acme_challenges')
-          .values(challenges.map((c) => ({ id: c.id, authz_id: c.authzId, type: c.type, token: c.token, status: c.status, validated_at: null, error: null }))),
+          .values(challenges.map((c) => ({ id: c.id, authz_id: c.authzId, type: c.type, token: c.token, status: c.status, validated_at: c.validatedAt?.getTime() ?? null, error: null }))),
       ),
       this.write(
         this.db.insertInto('acme_authorizations').values(

@@ -1,4 +1,5 @@
 // The ACME front-end as a protocol module.
+import { dcvSettingsOf, VALIDATION_ATTEMPTS, VALIDATION_BACKOFF_MS } from '../../src/core/dcvSettings.js';
 import type { NameAuthorizer } from '../../src/core/enrollmentService.js';
 import type { ProtocolModule } from '../../src/core/protocol.js';
 import { acmeBaseUrl } from './baseUrl.js';
@@ -8,14 +9,14 @@ import { AcmeDb } from './db.js';
 import { ACME_MIGRATIONS } from './migrations.js';
 import { Nonces } from './nonces.js';
 import { OrderStatusService, requesterOf } from './orderStatus.js';
+import { recordInRegistry } from './reuse.js';
 import { AcmeServer } from './server.js';
 import { acmeSettingsSchema } from './settings.js';
-import { VALIDATION_ATTEMPTS, validationJob, type ValidationFailed } from './validation.js';
+import { validationJob, type ValidationFailed } from './validation.js';
 
 const CLEANUP_INTERVAL_MS = 10 * 60_000;
 /** Expired, unused orders and authorizations are kept this long (clients may still look at them). */
 const EXPIRED_KEPT_MS = 86_400_000;
-const VALIDATION_TIMEOUT_MS = 10_000;
 
 export const acmeProtocol: ProtocolModule = {
   name: 'acme',
@@ -28,16 +29,7 @@ export const acmeProtocol: ProtocolModule = {
     const db = new AcmeDb(core.tables());
     const own = acmeConfig.of(config);
     const caaIdentities = own.caaIdentities.length ? own.caaIdentities : [new URL(config.publicUrl ?? 'http://localhost').hostname];
-    const dcv = {
-      ...(config.dnsServer ? { dnsServer: config.dnsServer } : {}),
-      http01Port: config.http01Port,
-      tlsAlpn01Port: config.tlsAlpn01Port,
-      denyCidrs: config.vaDenyCidrs,
-      allowCidrs: config.vaAllowCidrs,
-      timeoutMs: VALIDATION_TIMEOUT_MS,
-      caaIdentities,
-      onAttempt: (method: string, outcome: string) => core.metrics.dcvAttempt(method, outcome),
-    };
+    const dcv = { ...dcvSettingsOf(config, core.metrics), caaIdentities };
     const dcvFailed: ValidationFailed = async ({ challenge, problem }) => {
       const authz = await db.authz(challenge.authzId);
       const order = authz && (await db.order(authz.orderId));
@@ -49,7 +41,7 @@ export const acmeProtocol: ProtocolModule = {
         data: { protocol: 'acme', identifier: authz.identifier, wildcard: authz.wildcard, method: challenge.type, problem, orderId: order.id, accountId: authz.accountId, challengeId: challenge.id },
       });
     };
-    const validations = core.jobs('acme-validation', validationJob(db, dcv, log, dcvFailed), { attempts: VALIDATION_ATTEMPTS, backoffMs: 500, concurrency: 16 });
+    const validations = core.jobs('acme-validation', validationJob(db, dcv, log, { failed: dcvFailed, validated: recordInRegistry(core.domains, db, log), now: () => new Date(core.now()) }), { attempts: VALIDATION_ATTEMPTS, backoffMs: VALIDATION_BACKOFF_MS, concurrency: 16 });
     const nonces = new Nonces(core.oneTimeTokens);
     const orders = new OrderStatusService(db, core);
     const baseUrl = acmeBaseUrl(config);
@@ -65,7 +57,7 @@ export const acmeProtocol: ProtocolModule = {
       const refuse = (detail: string) => ({ ok: false as const, rejection: { code: 'unauthorized' as const, rule: 'acmeAuthorization', detail } });
       if (!order || request.requester !== requesterOf(order)) return refuse('the request belongs to no ACME order of its requester');
       const authzs = await db.authzsOfOrder(order.id);
-      const now = Date.now();
+      const now = core.now();
       const unproven = authzs.filter((a) => a.status !== 'valid' || a.expires.getTime() <= now);
       if (authzs.length === 0 || unproven.length) return refuse(`not authorized for ${unproven.map((a) => a.identifier.value).join(', ')}`);
       return { ok: true };
@@ -81,7 +73,7 @@ export const acmeProtocol: ProtocolModule = {
           // An order stays `pending` in its row while finalize waits: one whose finalize stopped
           // there (a crash) is settled from its request first, so a certificate's order is kept.
           const sweep = async () => {
-            const now = Date.now();
+            const now = core.now();
             for (const order of await db.expiredUnsubmitted(now - EXPIRED_KEPT_MS)) await orders.refresh(order);
             await db.removeExpired(now, EXPIRED_KEPT_MS);
           };

@@ -19,11 +19,11 @@ const UNSUBMITTED: OrderStatus[] = ['pending', 'ready'];
 export class OrderStatusService {
   constructor(
     private readonly db: AcmeDb,
-    private readonly core: Pick<CoreServices, 'queries' | 'enrollments'>,
+    private readonly core: Pick<CoreServices, 'queries' | 'enrollments' | 'now'>,
   ) {}
 
   async refresh(order: Order): Promise<Order> {
-    const now = Date.now();
+    const now = this.core.now();
     if (UNSUBMITTED.includes(order.status)) {
       if (order.expires.getTime() <= now) {
         // A finalize that submitted the request but stopped before writing the order: the request decides.

@@ -21,8 +21,14 @@ import type { NonceStore } from './nonces.js';
 import { AcmeProblem, identifierOf, malformed, problemOfFailure, problemOfRejection, unauthorized } from './problems.js';
 import { requesterOf, type OrderStatusService } from './orderStatus.js';
 import { ariCertId, parseAriCertId, renewalWindow } from './ari.js';
+import { reusableValidations, type Reuse } from './reuse.js';
 
 const ORDER_LIFETIME_MS = 7 * 86_400_000;
+/**
+ * A registry validation with less left than this is not reused (the name is proved again), as
+ * Boulder does with an order lifetime's eighth: an order expires with its first authorization.
+ */
+const REUSE_MIN_LEFT_MS = ORDER_LIFETIME_MS / 8;
 const MAX_IDENTIFIERS = 100;
 const MAX_PENDING_ORDERS = 300;
 const MAX_PENDING_AUTHZS = 1000;
@@ -30,6 +36,13 @@ const MAX_PENDING_AUTHZS = 1000;
 const CHALLENGE_WAIT_MS = 2_000;
 /** How long finalize waits for the certificate before answering `processing`. */
 const FINALIZE_WAIT_MS = 5_000;
+
+/** An authorization made valid by a registry validation, with the identifier as ordered. */
+interface ReusedAuthz {
+  authz: Authz;
+  identifier: string;
+  record: Reuse['record'];
+}
 
 export interface AcmeSettings {
   caaIdentities: string[];
@@ -344,7 +357,7 @@ export class AcmeServer {
     if (account.eabCredentialId) await this.checkAccountStanding(account, ctx.req, product.id);
     const rejection = await this.core.enrollments.precheck({ id: product.id }, identifiers.map((i) => i.value));
     if (rejection) return this.refuse(ctx, identifiers.map((i) => i.value).join(',').slice(0, 200), `newOrder: ${rejection.rule}`, product.id, problemOfRejection(rejection));
-    const now = Date.now();
+    const now = this.core.now();
     const pending = await this.db.countPending(account.id, now);
     if (pending.orders >= MAX_PENDING_ORDERS || pending.authzs + identifiers.length > MAX_PENDING_AUTHZS) {
       throw new AcmeProblem('rateLimited', `too many pending orders or authorizations for this account (at most ${MAX_PENDING_ORDERS} and ${MAX_PENDING_AUTHZS})`, { headers: { 'Retry-After': '60' } });
@@ -353,25 +366,38 @@ export class AcmeServer {
     if (body.replaces !== undefined) replaces = await this.checkReplaces(body.replaces, account, identifiers);
 
     const orderId = newId();
-    const expires = new Date(now + ORDER_LIFETIME_MS);
+    const lifetimeEnd = now + ORDER_LIFETIME_MS;
+    const reused = await reusableValidations(this.core.domains, account, product, identifiers, this.core.config.dcvMaxReuseDays, now + REUSE_MIN_LEFT_MS);
     const authzs: Authz[] = [];
     const challenges: Challenge[] = [];
+    const reuses: ReusedAuthz[] = [];
     for (const identifier of identifiers) {
       const wildcard = identifier.type === 'dns' && identifier.value.startsWith('*.');
+      const reuse = reused.get(identifier.value);
       const authz: Authz = {
         id: newId(),
         orderId,
         accountId: account.id,
         identifier: wildcard ? { type: 'dns', value: identifier.value.slice(2) } : identifier,
         wildcard,
-        status: 'pending',
-        expires,
+        status: reuse ? 'valid' : 'pending',
+        expires: new Date(reuse ? Math.min(lifetimeEnd, reuse.until.getTime()) : lifetimeEnd),
       };
       authzs.push(authz);
+      if (reuse) {
+        // RFC 8555 §7.1.4: a valid authorization lists the challenge that was validated, so the
+        // client is asked for nothing; here the registry's proof, by its method and time.
+        challenges.push({ id: newId(), authzId: authz.id, type: reuse.record.method, token: randomBytes(32).toString('base64url'), status: 'valid', validatedAt: reuse.record.validatedAt, error: null });
+        reuses.push({ authz, identifier: identifier.value, record: reuse.record });
+        continue;
+      }
       for (const type of challengeTypesFor(identifier, wildcard)) {
         challenges.push({ id: newId(), authzId: authz.id, type, token: randomBytes(32).toString('base64url'), status: 'pending', validatedAt: null, error: null });
       }
     }
+    // As Boulder does: an order lives no longer than its authorizations, so one never reads
+    // `ready` on a proof that has run out.
+    const expires = new Date(Math.min(...authzs.map((a) => a.expires.getTime())));
     const order: Order = {
       id: orderId,
       accountId: account.id,
@@ -388,7 +414,31 @@ export class AcmeServer {
       createdAt: new Date(now),
     };
     await this.db.insertOrder(order, authzs, challenges);
-    await this.reply(ctx, 201, this.orderJson(ctx.base, order, authzs.map((a) => a.id)), { Location: `${ctx.base}${ACME}/order/${orderId}` });
+    await this.recordReuse(ctx, account, order, reuses);
+    // Derived as a read derives it (orderStatus.ts): every authorization reused, the order is ready.
+    const status = authzs.every((a) => a.status === 'valid') ? 'ready' : 'pending';
+    await this.reply(ctx, 201, this.orderJson(ctx.base, { ...order, status }, authzs.map((a) => a.id)), { Location: `${ctx.base}${ACME}/order/${orderId}` });
+  }
+
+  /** Each authorization a registry validation made valid, in the trail: for whom, on which record. */
+  private async recordReuse(ctx: Ctx, account: Account, order: Order, reuses: ReusedAuthz[]): Promise<void> {
+    const by = this.auditContext(ctx, account);
+    await Promise.all(
+      reuses.map(({ authz, identifier, record }) =>
+        this.core.credentials.recordAcmeAccountEvent(by, AUDIT.acmeAuthzReuse, authz.id, {
+          identifier,
+          orderId: order.id,
+          accountId: account.id,
+          productId: order.productId,
+          domainId: record.id,
+          domain: record.name,
+          holder: record.holder,
+          method: record.method,
+          validatedAt: record.validatedAt.toISOString(),
+          expires: authz.expires.toISOString(),
+        }),
+      ),
+    );
   }
 
   /** ARI: the certificate this order replaces must be one of this account's. */
@@ -474,7 +524,7 @@ export class AcmeServer {
       const order = await this.db.order(authz.orderId);
       return this.refuse(ctx, authz.id, 'anotherAccountsAuthorization', order?.productId ?? null, new AcmeProblem('malformed', 'no such authorization', { status: 404 }));
     }
-    if (authz.status === 'pending' && authz.expires.getTime() <= Date.now()) return (await this.db.moveAuthz(authz.id, ['pending'], 'expired')) ?? authz;
+    if (authz.status === 'pending' && authz.expires.getTime() <= this.core.now()) return (await this.db.moveAuthz(authz.id, ['pending'], 'expired')) ?? authz;
     return authz;
   }
 

@@ -2,23 +2,32 @@
 // (src/dcv), and records the outcome on the challenge and its authorization. Network trouble is
 // retried by the queue; a wrong answer fails at once.
 import { checkCaa, validateChallenge } from '../../src/dcv/index.js';
+import { VALIDATION_ATTEMPTS } from '../../src/core/dcvSettings.js';
 import type { DcvSettings } from '../../src/dcv/types.js';
 import type { JobHandler } from '../../src/queue/types.js';
 import type { Logger } from 'pino';
-import type { AcmeDb, Challenge, StoredProblem } from './db.js';
+import type { AcmeDb, Authz, Challenge, StoredProblem } from './db.js';
 import { problemUrn, type ProblemType } from './problems.js';
-
-export const VALIDATION_ATTEMPTS = 3;
 
 /** What is told of a validation that failed for good (core.webhooks: `dcv.failed`). */
 export type ValidationFailed = (failure: { challenge: Challenge; problem: StoredProblem }) => Promise<void>;
+/** What is told of a validation that made its authorization valid (the domain registry records it). */
+export type ValidationSucceeded = (proof: { challenge: Challenge; authz: Authz; validatedAt: Date }) => Promise<void>;
 
-export function validationJob(db: AcmeDb, settings: DcvSettings & { caaIdentities: string[] }, log: Logger, onFailed: ValidationFailed = async () => undefined): JobHandler {
+export interface ValidationEvents {
+  failed?: ValidationFailed;
+  validated?: ValidationSucceeded;
+  /** The deployment's clock, for the validation's time. */
+  now?: () => Date;
+}
+
+export function validationJob(db: AcmeDb, settings: DcvSettings & { caaIdentities: string[] }, log: Logger, events: ValidationEvents = {}): JobHandler {
+  const now = events.now ?? (() => new Date());
   const fail = async (challenge: Challenge, problem: StoredProblem): Promise<void> => {
     if (!(await db.moveChallenge(challenge.id, ['processing'], 'invalid', { error: problem }))) return;
     await db.moveAuthz(challenge.authzId, ['pending'], 'invalid');
     // Only the process whose move made it invalid tells, so a retried job tells once.
-    await onFailed({ challenge, problem }).catch((e: Error) => log.warn({ err: e.message, challengeId: challenge.id }, 'could not record dcv.failed'));
+    await events.failed?.({ challenge, problem }).catch((e: Error) => log.warn({ err: e.message, challengeId: challenge.id }, 'could not record dcv.failed'));
   };
   return {
     async process(challengeId, attempt) {
@@ -40,7 +49,11 @@ export function validationJob(db: AcmeDb, settings: DcvSettings & { caaIdentitie
       const identifier = authz.wildcard ? { type: 'dns' as const, value: `*.${authz.identifier.value}` } : authz.identifier;
       const result = await validateChallenge({ type: challenge.type, identifier, token: challenge.token, keyAuthorization }, settings);
       if (result.ok) {
-        await db.validateChallenge(challenge.id, authz.id, new Date());
+        const validatedAt = now();
+        const validated = await db.validateChallenge(challenge.id, authz.id, validatedAt);
+        // As with a failure, only the process whose move made it valid tells. Nothing told can undo
+        // the proof: the client's order goes on whatever becomes of the telling.
+        if (validated) await events.validated?.({ challenge: validated, authz, validatedAt }).catch((e: Error) => log.warn({ err: e.message, challengeId }, 'could not record the ACME validation in the domain registry'));
         return;
       }
       if (result.retryable && !last) throw new Error(`${challenge.type} for ${authz.identifier.value}: ${result.problem.detail}`);

@@ -36,6 +36,8 @@ export const AUDIT = {
   acmeEabBind: 'acme.eab_bind',
   acmeKeyChange: 'acme.key_change',
   acmeAccountDeactivate: 'acme.account_deactivate',
+  /** An ACME authorization made valid from the start by a current validation in the domain registry. */
+  acmeAuthzReuse: 'acme.authz_reuse',
   /** A trail from before the chain was keyed, re-sealed under the key once (at the first start after the upgrade). */
   auditChainKeyed: 'audit.chain_keyed',
   /** A signed checkpoint of the trail handed to the operator (`certgate audit checkpoint`). */
@@ -66,7 +68,7 @@ export const AUDIT = {
 
 export type AuditAction = (typeof AUDIT)[keyof typeof AUDIT];
 /** What the ACME front-end may write to the trail (CredentialService.recordAcmeAccountEvent). */
-export type AcmeAccountAction = typeof AUDIT.acmeAccountCreate | typeof AUDIT.acmeEabBind | typeof AUDIT.acmeKeyChange | typeof AUDIT.acmeAccountDeactivate;
+export type AcmeAccountAction = typeof AUDIT.acmeAccountCreate | typeof AUDIT.acmeEabBind | typeof AUDIT.acmeKeyChange | typeof AUDIT.acmeAccountDeactivate | typeof AUDIT.acmeAuthzReuse;
 export const AUDIT_ACTIONS: readonly AuditAction[] = Object.values(AUDIT);
 
 /** The actor of what the CLI does, and of what the worker decides on its own. */

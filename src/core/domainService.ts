@@ -27,6 +27,7 @@ import {
   type DomainRecord,
   type EnrollmentRequest,
   type Holder,
+  reuseWindowMs,
 } from './types.js';
 
 const DAY_MS = 86_400_000;
@@ -159,7 +160,7 @@ export class DomainService implements DomainRegistry {
    */
   async coverage(names: readonly string[], holders: readonly Holder[], policy: DcvPolicy): Promise<NameCoverage[]> {
     const now = this.deps.now();
-    const oldest = now - Math.min(policy.reuseDays, this.deps.maxReuseDays) * DAY_MS;
+    const oldest = now - reuseWindowMs(policy, this.deps.maxReuseDays);
     const parsed = names.map((name) => ({ name, parsed: parseName(name) }));
     const candidates = new Set<string>();
     for (const { parsed: p } of parsed) {

@@ -13,7 +13,7 @@ import { acmeBaseUrl } from '../../protocols/acme/baseUrl.js';
 import { directTransport, type RawReply, type Transport } from './acmeClient.js';
 import { startHttp01Responder, startTlsAlpnResponder, type Http01Responder, type TlsAlpnResponder } from './acmeResponders.js';
 import { startDnsServer, type StubDnsServer } from './dnsServer.js';
-import { startGateway } from './gateway.js';
+import { startGateway, type Deployment } from './gateway.js';
 import { restCall } from './http.js';
 
 export interface AcmeEnv {
@@ -50,11 +50,13 @@ export interface AcmeEnv {
 export const acmeClientOf = (directoryUrl: string, accountKey: Buffer, extra: Partial<acme.ClientOptions> = {}): acme.Client =>
   new acme.Client({ directoryUrl, accountKey, backoffMin: 100, backoffMax: 500, backoffAttempts: 60, ...extra });
 
-export async function startAcmeEnv(options: { overrides?: ConfigOverrides; http01Port?: number; now?: () => number } = {}): Promise<AcmeEnv> {
+/** `deployment`: SQLite and the in-process queue unless it names PostgreSQL and Redis (skip with deploymentMissing). */
+export async function startAcmeEnv(options: { overrides?: ConfigOverrides; http01Port?: number; now?: () => number; deployment?: Deployment } = {}): Promise<AcmeEnv> {
   const dns = await startDnsServer();
   const http01 = await startHttp01Responder();
   const tlsAlpn = await startTlsAlpnResponder();
   const gw = await startGateway({
+    ...options.deployment,
     https: true,
     dirPrefix: 'certgate-acme-',
     overrides: { dnsServer: dns.address, http01Port: options.http01Port ?? http01.port, tlsAlpn01Port: tlsAlpn.port, ...options.overrides },

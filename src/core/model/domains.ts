@@ -1,5 +1,6 @@
 // Domains and organizations a requester has proved: the registry that domain control validation
 // (every protocol) and organization validation (subject O) read from.
+import type { DcvPolicy } from './products.js';
 
 /** How control of a domain was (or is to be) proved. */
 export type DcvMethod = 'http-01' | 'dns-01';
@@ -12,6 +13,11 @@ export const DCV_METHODS: readonly DcvMethod[] = ['http-01', 'dns-01'];
  * window decides whether it covers a request, and expiresAt bounds them all.
  */
 export type DomainStatus = 'pending' | 'validating' | 'valid' | 'failed';
+
+/** How long after its validation a record covers a product's requests: its dcv.reuseDays, capped by the deployment's maximum. */
+export function reuseWindowMs(policy: Pick<DcvPolicy, 'reuseDays'>, maxReuseDays: number): number {
+  return Math.min(policy.reuseDays, maxReuseDays) * 86_400_000;
+}
 
 /**
  * Who a domain or organization record belongs to, as one string:
