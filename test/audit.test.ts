@@ -280,13 +280,24 @@ for (const d of deployments) {
         const hook = await rt.core.webhooks.create({ url: 'https://hooks.example.com/audit', events: ['certificate.issued'], productIds: null }, 'cli', CLI_CONTEXT);
         await rt.core.webhooks.remove(hook.subscription.id, CLI_CONTEXT);
 
+        // Domain and organization records: added and removed; made, approved, declined, removed.
+        const domain = await rt.domains.add({ name: 'audit.example.com', holder: '*', createdBy: 'cli' }, CLI_CONTEXT);
+        await rt.domains.remove(domain.domain.id, CLI_CONTEXT);
+        const approver = { ...CLI_CONTEXT, actor: 'approver-credential' };
+        const approved = await rt.organizations.create({ name: 'Audit Corp', holder: '*' }, 'apikey:maker', CLI_CONTEXT);
+        await rt.organizations.approve(approved.id, approver, 'apikey:approver-credential');
+        const declined = await rt.organizations.create({ name: 'Shell Corp', holder: '*' }, 'apikey:maker', CLI_CONTEXT);
+        await rt.organizations.decline(declined.id, 'not vetted', approver, 'apikey:approver-credential');
+        await rt.organizations.remove(approved.id, CLI_CONTEXT);
+
         const { entries } = await rt.store.audit.list({}, { limit: 1000, offset: 0 });
         const actions = new Set(entries.map((e) => e.action));
         expect(JSON.stringify(entries)).not.toContain(hook.secret.slice('whsec_'.length));
         // Written and checked elsewhere: ACME's account events (acme.rfc.test.ts) and reused authorizations
         // (acme.dcvReuse.test.ts), rate-limit refusals and
-        // SCEP challenge minting (limits.test.ts), master-key rotation (masterKeyRotate.test.ts); the trail's own
-        // maintenance has tests of its own below.
+        // SCEP challenge minting (limits.test.ts), master-key rotation (masterKeyRotate.test.ts), domain validation
+        // and requests waiting on it (domains.service.test.ts, dcv.e2e.test.ts: a check here would leave loopback);
+        // the trail's own maintenance has tests of its own below.
         const apart: string[] = [
           AUDIT.requestFail,
           AUDIT.acmeAccountCreate,
@@ -299,6 +310,9 @@ for (const d of deployments) {
           AUDIT.rateLimited,
           AUDIT.scepChallengeMint,
           AUDIT.masterKeyRotate,
+          AUDIT.domainValidate,
+          AUDIT.requestAwaitDcv,
+          AUDIT.requestResume,
         ];
         const expected = Object.values(AUDIT).filter((a) => !apart.includes(a));
         expect(expected.filter((a) => !actions.has(a))).toEqual([]);
