@@ -27,7 +27,7 @@ const LENIENCY = {
   content: 'a universal value DER forbids, also where ours does not read it: end-of-contents, empty INTEGER or ENUMERATED, BOOLEAN not one byte, NULL with content, malformed BIT STRING, time not YYMMDDHHMMSSZ',
   version: 'version other than 0 (v1); pkijs reads any INTEGER',
   nameValue: 'a name or challengePassword value that is not a string type ours decodes (UTF8, Printable, IA5, T61, Visible, Numeric, BMP of even length), or invalid UTF-8',
-  key: 'a public key ours cannot read: pkijs does not look inside the SPKI bit string (RSAPublicKey, curve OID, Ed25519 length, unused bits)',
+  key: 'a public key ours cannot read: pkijs does not look inside the SPKI bit string (RSAPublicKey, curve OID, Ed25519 length, unused bits), nor at RSA parameters other than NULL',
   sanValue: 'a SAN name with bytes outside printable ASCII, an iPAddress not 4 or 16 bytes, data after GeneralNames, or an x400Address or ediPartyName (ours refuses those forms outright)',
   signature: 'a signature BIT STRING that is empty or has unused bits',
   oid: 'an OID ours bounds (more than 64 bytes, or an arc above 2^53)',
@@ -182,6 +182,7 @@ function keyAlgorithmOf(spki: Blk, found: Set<Leniency>): string {
   if (bits.valueBlock.unusedBits !== 0 || (bits.valueBlock.valueHexView ?? []).length === 0) found.add('key');
   const keyBytes = bits.valueBlock.valueHexView ?? new Uint8Array();
   if (id === OID.rsaEncryption) {
+    if (!(params instanceof asn1js.Null)) found.add('key');
     try {
       const seq = fromBerStrict(keyBytes, found, 'key');
       if (!(seq instanceof asn1js.Sequence) || !seq.idBlock.isConstructed) throw new Error('not an RSAPublicKey');
@@ -426,6 +427,7 @@ describe('CSR parser vs pkijs', () => {
       ['nameValue', build({ subject: sequence(set(sequence(oid(OID.commonName), smallInteger(7)))) })],
       ['nameValue', build({ subject: sequence(set(sequence(oid(OID.commonName), tlv(0x0c, Buffer.from([0xc3, 0x28]))))) })],
       ['key', build({ spki: sequence(sequence(oid(OID.ecPublicKey), Buffer.from([5, 0])), bitString(ecPoint)) })],
+      ['key', build({ spki: sequence(sequence(oid(OID.rsaEncryption), smallInteger(0)), bitString(sequence(smallInteger(3233), smallInteger(17)))) })],
       ['sanValue', build({ attrs: dns(implicitPrimitive(2, Buffer.from('a\u0001.test', 'latin1'))) })],
       ['sanValue', build({ attrs: dns(implicitPrimitive(7, Buffer.from([10, 0, 0, 1, 2]))) })],
       ['signature', build({ sig: bitString(Buffer.alloc(70, 1), 1) })],

@@ -39,6 +39,9 @@ export function readSpki(spkiDer: Buffer): SpkiInfo {
   const key = bits.subarray(1);
 
   if (alg === OID.rsaEncryption) {
+    // RFC 3279 §2.3.1: NULL. The SPKI is signed into the certificate as it came, so anything else
+    // (a fuzzer found a constructed element there that OpenSSL's key reader let through) is refused.
+    if (!paramsNode || paramsNode.tag !== 0x05 || paramsNode.end !== paramsNode.contentStart) throw new DerError('rsaEncryption parameters must be NULL');
     const seq = readNode(key, 0);
     if (seq.end !== key.length) throw new DerError('trailing data after RSAPublicKey');
     const [nNode, eNode] = children(key, expectTag(seq, 0x30, 'RSAPublicKey'), 2);
