@@ -47,9 +47,14 @@ export async function deploymentConfig({ backend = 'sqlite', queue = 'memory' }:
   };
 }
 
+/** The discard port of loopback: nothing answers DNS there. */
+const NO_DNS_SERVER = '127.0.0.1:9';
+
 /**
  * A validated config for a test: a fresh data dir, the test master key, loopback, a free HTTP
- * port chosen by the system, no HTTPS listener, no log output; `overrides` win. The environment
+ * port chosen by the system, no HTTPS listener, no log output, and a DNS server on loopback where
+ * none answers (a domain validation a test sets off without its own stub DNS server must not ask
+ * the system's resolver, which is not on loopback); `overrides` win. The environment
  * is not read: a developer's CERTGATE_* variables must not change what a test sees. `protocols`
  * bring their own settings (production's by default), so overrides may set those too.
  */
@@ -57,7 +62,7 @@ export function testConfig(overrides: ConfigOverrides = {}, dirPrefix = 'certgat
   return loadConfig({
     env: {},
     protocols,
-    overrides: { dataDir: overrides.dataDir ?? tempDir(dirPrefix), host: '127.0.0.1', httpPort: 0, httpsPort: 0, masterKey: TEST_MASTER_KEY, logLevel: 'silent', ...overrides },
+    overrides: { dataDir: overrides.dataDir ?? tempDir(dirPrefix), host: '127.0.0.1', httpPort: 0, httpsPort: 0, masterKey: TEST_MASTER_KEY, logLevel: 'silent', dnsServer: NO_DNS_SERVER, ...overrides },
   });
 }
 
