@@ -1,7 +1,7 @@
 // What a domain's holder publishes to prove control of it, and the record as REST and the CLI show
 // it: one view, so the API, the console and the validator never disagree on where a token goes.
 import { HTTP_FILE_DIRECTORIES } from '../dcv/domainControl.js';
-import { DEFAULT_DNS_LABEL } from './domainService.js';
+import { DEFAULT_DNS_LABEL } from './types.js';
 import type { DomainRecord } from './types.js';
 
 export interface DomainChallenges {

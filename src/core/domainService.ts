@@ -18,6 +18,7 @@ import { AppError, badRequest, notFound } from './errors.js';
 import { newId } from './ids.js';
 import { requesterHolders } from './requesterHolders.js';
 import {
+  DEFAULT_DNS_LABEL,
   EVERYONE,
   holderOfCredential,
   type AuditContext,
@@ -31,8 +32,6 @@ import {
 } from './types.js';
 
 const DAY_MS = 86_400_000;
-/** The label every dns-01 check looks under, besides the products' own. */
-export const DEFAULT_DNS_LABEL = '_certgate-challenge';
 const SYSTEM: AuditContext = { actor: SYSTEM_ACTOR, protocol: 'system', sourceIp: null };
 
 export interface DomainServiceDeps {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { KEY_ALGORITHMS, type ProductTemplate } from '../core/types.js';
+import { DEFAULT_DNS_LABEL, KEY_ALGORITHMS, type ProductTemplate } from '../core/types.js';
 import { MAX_COMMON_NAME } from './subject.js';
 
 /** CA/Browser Forum ballot SC-22 limit; applies to every product that issues serverAuth. */
@@ -30,7 +30,7 @@ const subjectPolicy = z
     organization: z.enum(['csr', 'validated']).default('csr'),
   })
   .strict();
-const dnsLabel = z.string().regex(/^_?[a-z0-9-]{1,63}$/, 'a DNS label like _certgate-challenge');
+const dnsLabel = z.string().regex(/^_?[a-z0-9-]{1,63}$/, `a DNS label like ${DEFAULT_DNS_LABEL}`);
 /** Domain control validation for every protocol (ACME proves names with its own authorizations). */
 const dcvPolicy = z
   .object({
@@ -40,7 +40,7 @@ const dcvPolicy = z
     /** A validated domain covers the names under it (a wildcard only when it was validated over dns-01). */
     subdomains: z.boolean().default(false),
     /** The TXT label dns-01 looks under: `<dnsLabel>.<domain>`. */
-    dnsLabel: dnsLabel.default('_certgate-challenge'),
+    dnsLabel: dnsLabel.default(DEFAULT_DNS_LABEL),
   })
   .strict();
 const dnsSuffix = z
@@ -61,7 +61,7 @@ export const productTemplateSchema = z
     extendedKeyUsages: z.array(eku).min(1).default(['serverAuth', 'clientAuth']),
     requiresApproval: z.boolean().default(false),
     subject: subjectPolicy.default({ attributes: {}, unlisted: 'drop', organization: 'csr' }),
-    dcv: dcvPolicy.default({ mode: 'none', reuseDays: 30, subdomains: false, dnsLabel: '_certgate-challenge' }),
+    dcv: dcvPolicy.default({ mode: 'none', reuseDays: 30, subdomains: false, dnsLabel: DEFAULT_DNS_LABEL }),
     protocols: z.record(z.string().regex(/^[a-z][a-z0-9_]*$/), z.record(z.string(), z.unknown())).default({}),
     customFields: z
       .array(z.object({ name: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, 'a custom field name is a letter then letters, digits or _'), type: z.enum(['string', 'number', 'boolean']), required: z.boolean().default(false) }).strict())

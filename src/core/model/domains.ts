@@ -4,6 +4,9 @@ import type { DcvPolicy } from './products.js';
 
 /** How control of a domain was (or is to be) proved. */
 export type DcvMethod = 'http-01' | 'dns-01';
+
+/** The label every dns-01 check looks under (`<label>.<domain>`), besides a product's own dcv.dnsLabel. */
+export const DEFAULT_DNS_LABEL = '_certgate-challenge';
 export const DCV_METHODS: readonly DcvMethod[] = ['http-01', 'dns-01'];
 
 /**
