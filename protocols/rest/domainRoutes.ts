@@ -9,13 +9,13 @@ import { domainJson } from '../../src/core/domainChallenges.js';
 import { conflict, notFound } from '../../src/core/errors.js';
 import { recordName } from '../../src/core/domainService.js';
 import type { CoreServices } from '../../src/core/protocol.js';
-import { DCV_METHODS, holderOfCredential, type DcvMethod, type DomainRecord, type EnrollmentRequest } from '../../src/core/types.js';
+import { DCV_METHODS, HOLDER_PATTERN, holderOfCredential, type DomainRecord, type EnrollmentRequest } from '../../src/core/types.js';
 import { auditContextOf, authorize, authorizedCertificate, credentialOf, principalOfRequest, requestResource } from './auth.js';
 import { dcvPolicyOf, requestDcvJson } from './requestDcv.js';
 import type { RestRoutes } from './route.js';
 import { domainSchema, idParams, requestDcvSchema } from './schemas.js';
 
-const method = z.enum(DCV_METHODS as [DcvMethod, ...DcvMethod[]]);
+const method = z.enum(DCV_METHODS);
 
 /** A DNS name (or an IP address, for http-01), as the registry reads it: its refusal names the field. */
 const domainName = z
@@ -34,7 +34,7 @@ const holder = z
   .string()
   .min(1)
   .max(300)
-  .regex(/^(\*|(user|group|credential|requester):.+)$/, "user:<name>, group:<name>, credential:<id>, requester:<principal>, or '*'");
+  .regex(HOLDER_PATTERN, "user:<name>, group:<name>, credential:<id>, requester:<principal>, or '*'");
 
 const addBody = z.object({ name: domainName, holder: holder.optional() }).strict();
 const validateBody = z.object({ method: method.optional() }).strict();

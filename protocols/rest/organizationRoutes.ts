@@ -8,7 +8,7 @@ import { heldResource } from '../../src/auth/authorize.js';
 import { notFound } from '../../src/core/errors.js';
 import { DECLINE_REASON_MAX, holderSchema, organizationFields, organizationJson } from '../../src/core/organizationService.js';
 import type { CoreServices } from '../../src/core/protocol.js';
-import { holderOfCredential, type OrganizationRecord } from '../../src/core/types.js';
+import { holderOfCredential, ORGANIZATION_STATUSES, type OrganizationRecord } from '../../src/core/types.js';
 import { auditContextOf, authorize, credentialOf, principalOf, principalOfRequest } from './auth.js';
 import type { RestRoutes } from './route.js';
 import { idParams, resourceId } from './schemas.js';
@@ -24,7 +24,7 @@ const organizationSchema = z
     state: z.string().nullable().describe('ST'),
     locality: z.string().nullable().describe('L'),
     holder: z.string().describe('whose it is: user:<name>, group:<name>, credential:<id>, or * (the whole deployment)'),
-    status: z.enum(['pending', 'approved', 'declined']),
+    status: z.enum(ORGANIZATION_STATUSES),
     expired: z.boolean().describe('approved, but past expires_at: no certificate carries it until it is made and approved again'),
     created_by: z.string().describe('apikey:<id>, or cli'),
     decided_by: z.string().nullable(),
@@ -40,7 +40,7 @@ const createBody = z.object({ ...organizationFields, holder: holderSchema.option
 const declineBody = z.object({ reason: z.string().trim().min(1, 'say why the organization is declined').max(DECLINE_REASON_MAX) }).strict();
 const listQuery = z
   .object({
-    status: z.enum(['pending', 'approved', 'declined']).optional(),
+    status: z.enum(ORGANIZATION_STATUSES).optional(),
     name: z.string().min(1).max(200).optional().describe('exact O'),
     pageSize: z.coerce.number().int().min(1).max(100).default(25),
     after: resourceId.optional().describe('the nextCursor of the previous page'),

@@ -1,6 +1,7 @@
 // The shapes of the REST answers, as zod schemas: serialize.ts builds answers of these types and
 // the OpenAPI document is generated from them (Certman's field names, snake_case, ISO 8601 times).
 import { z } from 'zod';
+import { DCV_METHODS, DOMAIN_STATUSES } from '../../src/core/types.js';
 
 const time = z.string().meta({ format: 'date-time' });
 const nullableTime = time.nullable();
@@ -106,8 +107,8 @@ export const domainSchema = z
     id: z.string(),
     name: z.string().describe('lower-case, no trailing dot; a wildcard *.name is covered by name validated over dns-01'),
     holder: z.string().describe("who it belongs to: user:<u>, group:<g>, credential:<id>, requester:<principal>, or '*' (the whole deployment)"),
-    status: z.enum(['pending', 'validating', 'valid', 'failed']),
-    method: z.enum(['http-01', 'dns-01']).nullable().describe('of the last validation (or the one asked for)'),
+    status: z.enum(DOMAIN_STATUSES),
+    method: z.enum(DCV_METHODS).nullable().describe('of the last validation (or the one asked for)'),
     validated_at: nullableTime,
     expires_at: nullableTime.describe("validated_at + CERTGATE_DCV_MAX_REUSE_DAYS; each product's dcv.reuseDays may end its use sooner"),
     last_error: z.string().nullable().describe('why the last check failed'),

@@ -5,11 +5,9 @@ import { CLI_ACTOR } from '../audit/actions.js';
 import { domainJson } from '../core/domainChallenges.js';
 import { VALIDATION_ATTEMPTS } from '../core/dcvSettings.js';
 import { AppError } from '../core/errors.js';
-import { DCV_METHODS, EVERYONE, type DcvMethod, type DomainRecord, type DomainStatus } from '../core/types.js';
+import { DCV_METHODS, DOMAIN_STATUSES, EVERYONE, HOLDER_PATTERN, type DcvMethod, type DomainRecord, type DomainStatus } from '../core/types.js';
 import type { Runtime } from '../runtime.js';
 import { CLI_CONTEXT, intArg, jsonOption, print, table, type CliKit } from './kit.js';
-
-const STATUSES: readonly DomainStatus[] = ['pending', 'validating', 'valid', 'failed'];
 
 const choice =
   <T extends string>(what: string, allowed: readonly T[]) =>
@@ -18,9 +16,8 @@ const choice =
     return v as T;
   };
 
-const HOLDER = /^(\*|(user|group|credential|requester):.+)$/;
 const holderArg = (v: string): string => {
-  if (!HOLDER.test(v)) throw new InvalidArgumentError("must be user:<name>, group:<name>, credential:<id>, requester:<principal> or '*'");
+  if (!HOLDER_PATTERN.test(v)) throw new InvalidArgumentError("must be user:<name>, group:<name>, credential:<id>, requester:<principal> or '*'");
   return v;
 };
 
@@ -76,7 +73,7 @@ export function registerDomainCommands(program: Command, withRuntime: CliKit['wi
   domain
     .command('list')
     .description('every domain record, oldest first')
-    .option('--status <status>', `only these: ${STATUSES.join(', ')}`, choice('status', STATUSES))
+    .option('--status <status>', `only these: ${DOMAIN_STATUSES.join(', ')}`, choice('status', DOMAIN_STATUSES))
     .option('--name <name>', "the exact name, or every name under it when it starts with '.' (.example.com)")
     .option('--limit <n>', 'at most this many', intArg(1, 100_000), 1000)
     .addOption(jsonOption())

@@ -4,11 +4,9 @@
 import { Option, type Command } from 'commander';
 import { CLI_ACTOR } from '../audit/actions.js';
 import { organizationJson } from '../core/organizationService.js';
-import type { OrganizationRecord, OrganizationStatus } from '../core/types.js';
+import { ORGANIZATION_STATUSES, type OrganizationRecord, type OrganizationStatus } from '../core/types.js';
 import type { Runtime } from '../runtime.js';
 import { CLI_CONTEXT, intArg, jsonOption, print, table, type CliKit } from './kit.js';
-
-const STATUSES: readonly OrganizationStatus[] = ['pending', 'approved', 'declined'];
 
 const jsonOf = (rt: Runtime, o: OrganizationRecord) => organizationJson(o, rt.core.now());
 const line = (o: OrganizationRecord, what: string): string => `organization ${o.id} (O=${o.name}) ${what}`;
@@ -40,7 +38,7 @@ export function registerOrganizationCommands(program: Command, withRuntime: CliK
   organization
     .command('list')
     .description('organization records, oldest first')
-    .addOption(new Option('--status <status>', 'only records in this status').choices(STATUSES))
+    .addOption(new Option('--status <status>', 'only records in this status').choices(ORGANIZATION_STATUSES))
     .option('--holder <holder>', 'only the records of this holder')
     .option('--limit <n>', 'at most this many', intArg(1, 10_000), 1000)
     .addOption(jsonOption())

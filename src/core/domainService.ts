@@ -19,6 +19,7 @@ import { newId } from './ids.js';
 import { requesterHolders } from './requesterHolders.js';
 import {
   DEFAULT_DNS_LABEL,
+  DOMAIN_STATUSES,
   EVERYONE,
   holderOfCredential,
   type AuditContext,
@@ -127,7 +128,7 @@ export class DomainService implements DomainRegistry {
     const chosen = method ?? domain.method ?? 'http-01';
     const parsed = parseName(domain.name);
     if (chosen === 'dns-01' && !('problem' in parsed) && parsed.ip) throw badRequest(`${domain.name} is an IP address: dns-01 cannot validate it; use http-01`);
-    const moved = await this.store.domains.move(id, ['pending', 'validating', 'valid', 'failed'], { status: 'validating', method: chosen, lastError: null }, (d) =>
+    const moved = await this.store.domains.move(id, DOMAIN_STATUSES, { status: 'validating', method: chosen, lastError: null }, (d) =>
       this.entry(by, AUDIT.domainValidate, d, 'success', { method: chosen, step: 'queued' }),
     );
     if (!moved) throw notFound(`domain ${id} not found`);

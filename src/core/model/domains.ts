@@ -3,11 +3,11 @@
 import type { DcvPolicy } from './products.js';
 
 /** How control of a domain was (or is to be) proved. */
-export type DcvMethod = 'http-01' | 'dns-01';
+export const DCV_METHODS = ['http-01', 'dns-01'] as const;
+export type DcvMethod = (typeof DCV_METHODS)[number];
 
 /** The label every dns-01 check looks under (`<label>.<domain>`), besides a product's own dcv.dnsLabel. */
 export const DEFAULT_DNS_LABEL = '_certgate-challenge';
-export const DCV_METHODS: readonly DcvMethod[] = ['http-01', 'dns-01'];
 
 /**
  * `pending`: never validated (or a validation asked for is still to run); `validating`: a check is
@@ -15,7 +15,8 @@ export const DCV_METHODS: readonly DcvMethod[] = ['http-01', 'dns-01'];
  * A valid domain whose validation is too old for a product is still `valid`: each product's reuse
  * window decides whether it covers a request, and expiresAt bounds them all.
  */
-export type DomainStatus = 'pending' | 'validating' | 'valid' | 'failed';
+export const DOMAIN_STATUSES = ['pending', 'validating', 'valid', 'failed'] as const;
+export type DomainStatus = (typeof DOMAIN_STATUSES)[number];
 
 /** How long after its validation a record covers a product's requests: its dcv.reuseDays, capped by the deployment's maximum. */
 export function reuseWindowMs(policy: Pick<DcvPolicy, 'reuseDays'>, maxReuseDays: number): number {
@@ -31,6 +32,8 @@ export function reuseWindowMs(policy: Pick<DcvPolicy, 'reuseDays'>, maxReuseDays
  * A requester is covered by records whose holder is one of holdersOf(...) (see domainRegistry.ts).
  */
 export type Holder = string;
+/** A holder as a person writes one (a REST body, a CLI option): one of the forms above. */
+export const HOLDER_PATTERN = /^(\*|(user|group|credential|requester):.+)$/;
 export const EVERYONE: Holder = '*';
 
 export interface DomainRecord {
@@ -56,7 +59,8 @@ export interface DomainRecord {
   updatedAt: Date;
 }
 
-export type OrganizationStatus = 'pending' | 'approved' | 'declined';
+export const ORGANIZATION_STATUSES = ['pending', 'approved', 'declined'] as const;
+export type OrganizationStatus = (typeof ORGANIZATION_STATUSES)[number];
 
 /** The subject attributes a product's policy may draw from a validated organization. */
 export interface OrganizationRecord {
