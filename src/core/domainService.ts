@@ -264,11 +264,16 @@ export class DomainService implements DomainRegistry {
   private async dnsLabelsOf(domain: DomainRecord): Promise<string[]> {
     const labels = new Set([DEFAULT_DNS_LABEL]);
     for (const request of await this.requestsWaitingOn(domain)) {
-      const product = await this.store.products.get(request.productId);
-      const template = product && readProductTemplate(product.template);
-      if (template) labels.add(template.dcv.dnsLabel);
+      const policy = await this.dcvPolicyOf(request);
+      if (policy) labels.add(policy.dnsLabel);
     }
     return [...labels];
+  }
+
+  /** The DCV settings of the request's product; undefined for a product gone or one this version refuses. */
+  private async dcvPolicyOf(request: EnrollmentRequest): Promise<DcvPolicy | undefined> {
+    const product = await this.store.products.get(request.productId);
+    return (product && readProductTemplate(product.template)?.dcv) ?? undefined;
   }
 
   private async requestsWaitingOn(domain: DomainRecord): Promise<EnrollmentRequest[]> {
@@ -294,12 +299,11 @@ export class DomainService implements DomainRegistry {
   /** Re-queues each request waiting on the record whose names are all covered now. */
   async resumeCovered(domain: DomainRecord): Promise<void> {
     for (const request of await this.requestsWaitingOn(domain)) {
-      const product = await this.store.products.get(request.productId);
-      const template = product && readProductTemplate(product.template);
-      if (!template) continue;
+      const policy = await this.dcvPolicyOf(request);
+      if (!policy) continue;
       const names = (await this.store.domains.linksOfRequest(request.id)).map((l) => l.name);
       const holders = await this.holdersOf({ credentialId: request.credentialId, requester: request.requester });
-      if (!(await this.coverage(names, holders, template.dcv)).every((c) => c.coveredBy !== null)) continue;
+      if (!(await this.coverage(names, holders, policy)).every((c) => c.coveredBy !== null)) continue;
       await this.resumeIfWaiting(request.id);
     }
   }
