@@ -1,5 +1,5 @@
-// `certgate domain add | list | show | validate | remove`: the console's side of /v1/domains. The
-// console is the operator: what it adds belongs to the whole deployment ('*') unless --holder says whose.
+// `certgate domain add | list | show | validate | remove`: the CLI's side of /v1/domains. The
+// CLI is the operator: what it adds belongs to the whole deployment ('*') unless --holder says whose.
 import { InvalidArgumentError, type Command } from 'commander';
 import { CLI_ACTOR } from '../audit/actions.js';
 import { domainJson } from '../core/domainChallenges.js';
@@ -38,7 +38,7 @@ function describe(d: DomainRecord): string {
 }
 
 /**
- * Embedded, the console's queue is its own, in memory, and no worker takes from it: the console
+ * Embedded, the CLI's queue is its own, in memory, and no worker takes from it: the CLI
  * runs the check itself, as the last attempt (a passing failure is recorded, not retried).
  */
 async function checkHere(rt: Runtime, id: string): Promise<void> {
@@ -104,7 +104,7 @@ export function registerDomainCommands(program: Command, withRuntime: CliKit['wi
     .description('check the published token now and print the record (validating, or the outcome)')
     .argument('<id>', 'the domain id')
     .option('--method <method>', `${DCV_METHODS.join(' or ')} (default: the last one used, else http-01; wildcards need dns-01)`, choice('method', DCV_METHODS))
-    .option('--wait <seconds>', 'with REDIS_URL: wait this long for a worker\'s outcome (embedded, the console checks at once and prints it)', intArg(0, 600), 0)
+    .option('--wait <seconds>', 'with REDIS_URL: wait this long for a worker\'s outcome (embedded, the CLI checks at once and prints it)', intArg(0, 600), 0)
     .addOption(jsonOption())
     .action((id: string, o: { method?: DcvMethod; wait: number; json?: boolean }) =>
       withRuntime(async (rt) => {
@@ -123,7 +123,7 @@ export function registerDomainCommands(program: Command, withRuntime: CliKit['wi
     );
   domain
     .command('remove')
-    .description('remove a record (requests waiting on it are no longer linked to it)')
+    .description('remove a record (requests waiting on it go back to the worker, which links each to a new record)')
     .argument('<id>', 'the domain id')
     .addOption(jsonOption())
     .action((id: string, o: { json?: boolean }) =>
