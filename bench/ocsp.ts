@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { caSecretFor } from '../src/ca/createCa.js';
+import { caSecretFor, sealedKeyOf } from '../src/ca/createCa.js';
 import { decryptPrivateKey } from '../src/ca/keyProtection.js';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
 import { loadConfig } from '../src/config.js';
@@ -72,7 +72,7 @@ async function prepare(keyAlgorithm: KeyAlgorithm, certCount: number): Promise<P
     certs.push({ serialHex: cert.serialNumber, notAfter: cert.validTo, revokedAt });
     if (!revokedAt) liveIds.push(cert.id);
   }
-  const caKey = decryptPrivateKey(issuing.encryptedKey, caSecretFor(issuing, rt.secrets));
+  const caKey = decryptPrivateKey(sealedKeyOf(issuing), caSecretFor(issuing, rt.secrets));
   await rt.close();
   const issuingDer = fromPem(issuing.certificatePem, ['CERTIFICATE']);
   return {

@@ -88,7 +88,7 @@ export async function checkMasterKey(store: Store, resolved: ResolvedMasterKey, 
   }
   const named = resolved.source === 'file' ? resolved.file : ENV_NAMES.masterKey;
   const sealed = cas.find((ca) => envelopeSecretKind(ca.encryptedKey) === 'master');
-  if (sealed) {
+  if (sealed?.encryptedKey) {
     try {
       decryptPrivateKey(sealed.encryptedKey, resolved.key);
       return;

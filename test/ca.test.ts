@@ -28,7 +28,7 @@ describe.each(KEY_ALGORITHMS)('a %s root with an issuing CA under it', (alg) => 
     const root = await createCa(store, { name: `root-${alg}`, keyAlgorithm: alg, validityDays: 3650 }, secrets, CLI_CONTEXT);
     const issuing = await createCa(store, { name: `issuing-${alg}`, keyAlgorithm: alg, validityDays: 1825, parentId: root.id }, secrets, CLI_CONTEXT);
     expect(issuing.parentId).toBe(root.id);
-    expect(JSON.parse(issuing.encryptedKey)).toMatchObject({ secret: 'master', kdf: 'scrypt' });
+    expect(JSON.parse(issuing.encryptedKey ?? '')).toMatchObject({ secret: 'master', kdf: 'scrypt' });
 
     const rootText = x509Text(root.certificatePem);
     expect(rootText).toMatch(/CA:TRUE/);
@@ -67,7 +67,7 @@ describe('CA keys at rest', () => {
   it('a passphrase-protected CA opens only with its passphrase, never with the master key', async () => {
     const root = (await store.cas.getByName('root-ec-p256'))!;
     const locked = await createCa(store, { name: 'locked-issuing', keyAlgorithm: 'ec-p256', validityDays: 365, parentId: root.id, passphrase: 'correct horse battery staple' }, secrets, CLI_CONTEXT);
-    expect(JSON.parse(locked.encryptedKey).secret).toBe('passphrase');
+    expect(JSON.parse(locked.encryptedKey ?? '').secret).toBe('passphrase');
     await expect(new CaRegistry(store, secrets).get(locked.id)).resolves.toMatchObject({ caId: locked.id, certificatePem: locked.certificatePem });
     await expect(new CaRegistry(store, { masterKey: secrets.masterKey }).get(locked.id)).rejects.toThrow(/passphrase/);
     await expect(new CaRegistry(store, { masterKey: secrets.masterKey, passphrases: { 'locked-issuing': 'wrong' } }).get(locked.id)).rejects.toThrow(KeyProtectionError);

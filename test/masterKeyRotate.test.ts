@@ -176,7 +176,7 @@ for (const d of deployments) {
           scep: { id: scep.credential.id, challenge: scep.secret },
           ra,
           estKey: kept.pkcs8,
-          passphraseCa: { id: passphraseCa.id, encryptedKey: passphraseCa.encryptedKey },
+          passphraseCa: { id: passphraseCa.id, encryptedKey: passphraseCa.encryptedKey ?? '' },
         };
       } finally {
         await server.close();

@@ -8,7 +8,7 @@ import { keyGenSpec } from '../pki/keys.js';
 import { encodeName, parseDnString, parseNameDer } from '../pki/name.js';
 import { fromPem, toPem } from '../pki/pem.js';
 import type { Store } from '../store/types.js';
-import { decryptPrivateKey, encryptPrivateKey } from './keyProtection.js';
+import { decryptPrivateKey, encryptPrivateKey, envelopeSecretKind } from './keyProtection.js';
 import type { StatusPointers } from './types.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair) as (
@@ -40,11 +40,18 @@ export interface CaSecrets {
 }
 
 export function caSecretFor(ca: Pick<CaRecord, 'id' | 'name' | 'encryptedKey'>, secrets: CaSecrets): string {
-  const kind = (JSON.parse(ca.encryptedKey) as { secret: string }).secret;
+  const kind = envelopeSecretKind(ca.encryptedKey);
+  if (kind === null) throw new Error(`CA "${ca.name}" keeps its key outside certgate: there is nothing to decrypt`);
   if (kind === 'master') return secrets.masterKey;
   const p = secrets.passphrases?.[ca.id] ?? secrets.passphrases?.[ca.name];
   if (!p) throw new Error(`CA "${ca.name}" is protected by a passphrase and none is configured for it`);
   return p;
+}
+
+/** The sealed key of a CA whose key certgate holds; throws for one that keeps its key elsewhere. */
+export function sealedKeyOf(ca: Pick<CaRecord, 'name' | 'encryptedKey' | 'backend'>): string {
+  if (ca.encryptedKey === null || ca.backend !== 'local') throw new Error(`CA "${ca.name}" (${ca.backend}) does not sign with a key certgate holds`);
+  return ca.encryptedKey;
 }
 
 export async function createCa(store: Store, opts: CreateCaOptions, secrets: CaSecrets, by: AuditContext): Promise<CaRecord> {
@@ -65,7 +72,7 @@ export async function createCa(store: Store, opts: CreateCaOptions, secrets: CaS
     issuer = {
       subjectDer: basics.subjectDer,
       keyId: basics.subjectKeyId,
-      key: decryptPrivateKey(parent.encryptedKey, caSecretFor(parent, secrets)),
+      key: decryptPrivateKey(sealedKeyOf(parent), caSecretFor(parent, secrets)),
       algorithm: parent.keyAlgorithm,
     };
   } else {

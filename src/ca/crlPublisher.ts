@@ -45,7 +45,7 @@ export class CrlPublisher {
       der: Buffer.alloc(0),
     };
     const started = performance.now();
-    crl.der = ca.signCrl({
+    crl.der = await ca.signCrl({
       crlNumber: BigInt(crl.crlNumber),
       thisUpdate: crl.thisUpdate,
       nextUpdate: crl.nextUpdate,

@@ -46,8 +46,9 @@ export function encryptPrivateKey(key: KeyObject, secret: string, kind: 'master'
   return JSON.stringify(env);
 }
 
-export function envelopeSecretKind(envelope: string): 'master' | 'passphrase' {
-  return (JSON.parse(envelope) as Envelope).secret;
+/** Which secret opens a sealed key; null when certgate holds no key (a CA whose key is in a token). */
+export function envelopeSecretKind(envelope: string | null): 'master' | 'passphrase' | null {
+  return envelope === null ? null : (JSON.parse(envelope) as Envelope).secret;
 }
 
 export function decryptPrivateKey(envelope: string, secret: string): KeyObject {

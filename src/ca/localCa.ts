@@ -4,11 +4,13 @@ import { randomSerial, signCertificate, signCertificateAsync, type CertificatePr
 import { readCertificateBasics } from '../pki/certInfo.js';
 import { fromPem, toPem } from '../pki/pem.js';
 import { buildCrl } from '../pki/crl.js';
+import { CA_CAPABILITIES } from './capabilities.js';
 import type { CaBackend, CrlRequest, IssuedCertificate, IssueRequest, StatusPointers } from './types.js';
 
 /** A CA whose key this process holds. The key is decrypted once, when the CA is loaded. */
 export class LocalCa implements CaBackend {
   readonly notAfter: Date;
+  readonly capabilities = CA_CAPABILITIES.local;
   private readonly subjectDer: Buffer;
   private readonly subjectKeyId: Buffer | null;
 
@@ -54,7 +56,7 @@ export class LocalCa implements CaBackend {
     return { der, pem: toPem('CERTIFICATE', der), serialHex: serial.toString('hex'), notBefore: req.notBefore, notAfter };
   }
 
-  signCrl(request: CrlRequest): Buffer {
+  async signCrl(request: CrlRequest): Promise<Buffer> {
     return buildCrl({ issuerDer: this.subjectDer, authorityKeyId: this.subjectKeyId, ...request }, { key: this.key, algorithm: this.algorithm });
   }
 }

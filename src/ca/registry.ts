@@ -1,10 +1,11 @@
 import { TtlCache } from '../core/ttlCache.js';
 import type { CaRecord } from '../core/types.js';
 import type { Store } from '../store/types.js';
-import { caSecretFor, type CaSecrets } from './createCa.js';
+import type { CaBackendKind } from '../core/types.js';
+import { caSecretFor, sealedKeyOf, type CaSecrets } from './createCa.js';
 import { decryptPrivateKey } from './keyProtection.js';
 import { LocalCa } from './localCa.js';
-import type { CaBackend, StatusPointers } from './types.js';
+import type { CaBackend, CaBackendLoader, StatusPointers } from './types.js';
 
 /** Loads each CA once (decrypting its key once) and keeps the backend for the life of the process. */
 export class CaRegistry {
@@ -17,6 +18,8 @@ export class CaRegistry {
     private readonly store: Store,
     private readonly secrets: CaSecrets,
     private readonly publicUrl: string | null = null,
+    /** How to load CAs that do not sign with a sealed key; the runtime registers one per kind it supports. */
+    private readonly loaders: Partial<Record<Exclude<CaBackendKind, 'local'>, CaBackendLoader>> = {},
   ) {}
 
   pointersFor(caId: string): StatusPointers | null {
@@ -60,7 +63,12 @@ export class CaRegistry {
   private async load(caId: string): Promise<CaBackend> {
     const ca = await this.store.cas.get(caId);
     if (!ca) throw new Error(`CA ${caId} not found`);
-    const key = decryptPrivateKey(ca.encryptedKey, caSecretFor(ca, this.secrets));
+    if (ca.backend !== 'local') {
+      const loader = this.loaders[ca.backend];
+      if (!loader) throw new Error(`CA "${ca.name}" uses the ${ca.backend} backend, which this process cannot load`);
+      return loader(ca, { chainPem: await this.chainPem(ca), pointers: this.pointersFor(ca.id) });
+    }
+    const key = decryptPrivateKey(sealedKeyOf(ca), caSecretFor(ca, this.secrets));
     return new LocalCa(ca.id, ca.certificatePem, await this.chainPem(ca), key, ca.keyAlgorithm, this.pointersFor(ca.id));
   }
 }

@@ -1,6 +1,7 @@
 // The interface every CA backend implements (the local CA today; upstream CAs later), modelled
 // on step-ca's cas/ interface: the worker hands over a fully decided profile, the backend signs.
-import type { ExtendedKeyUsage, KeyUsage } from '../core/types.js';
+import type { CaRecord, ExtendedKeyUsage, KeyUsage, RevocationReason } from '../core/types.js';
+import type { CaCapabilities } from './capabilities.js';
 import type { SubjectAltNameSet } from '../pki/certificate.js';
 import type { CrlEntry } from '../pki/crl.js';
 
@@ -23,6 +24,11 @@ export interface IssueRequest {
   ocspNoCheck?: boolean;
   /** Leave out the CRL and OCSP pointers (an OCSP signer must not be checked through OCSP). */
   noStatusPointers?: boolean;
+  /**
+   * The requester's CSR, PEM, as it was accepted. A backend that signs locally uses the decided
+   * profile above and ignores it; an upstream CA is sent it (the upstream signs the CSR's key).
+   */
+  csrPem?: string;
 }
 
 /** Where relying parties find status and the issuer, printed into each certificate. */
@@ -45,6 +51,18 @@ export interface IssuedCertificate {
   serialHex: string;
   notBefore: Date;
   notAfter: Date;
+  /**
+   * The issuer chain the backend returned with this certificate (upstream CAs), leaf's issuer
+   * first, PEM each. Absent for local signing: the CA's own chain applies.
+   */
+  chainPem?: string[];
+}
+
+/** A certificate to revoke at an upstream CA. */
+export interface UpstreamRevocation {
+  certificatePem: string;
+  serialHex: string;
+  reason: RevocationReason;
 }
 
 export interface CaBackend {
@@ -54,7 +72,17 @@ export interface CaBackend {
   /** This CA's certificate followed by its parents up to (and including) the root, PEM each. */
   readonly chainPem: readonly string[];
   readonly notAfter: Date;
+  /** What this backend can do; the same as capabilitiesOf(its record), kept here for callers holding a backend. */
+  readonly capabilities: Readonly<CaCapabilities>;
   issue(request: IssueRequest): Promise<IssuedCertificate>;
-  /** A CRL signed by this CA, DER. */
-  signCrl(request: CrlRequest): Buffer;
+  /** A CRL signed by this CA, DER. Only backends with the `crl` capability are asked. */
+  signCrl(request: CrlRequest): Promise<Buffer>;
+  /** Revokes at the upstream CA; present exactly when capabilities.revoke is 'upstream'. */
+  revokeUpstream?(request: UpstreamRevocation): Promise<void>;
 }
+
+/**
+ * Builds the backend of a CA whose backend is not `local`. Registered per kind by the runtime, so
+ * the registry needs neither a PKCS#11 library nor an ACME client to load a local CA.
+ */
+export type CaBackendLoader = (ca: CaRecord, context: { chainPem: string[]; pointers: StatusPointers | null }) => Promise<CaBackend>;

@@ -26,7 +26,7 @@ export interface Sealing {
 }
 
 /** Which secret unlocks a key envelope: the master key, or a CA passphrase the operator holds. Reads no secret. */
-export function keyEnvelopeKind(envelope: string): 'master' | 'passphrase' {
+export function keyEnvelopeKind(envelope: string | null): 'master' | 'passphrase' | null {
   return envelopeSecretKind(envelope);
 }
 

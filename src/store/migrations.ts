@@ -580,6 +580,14 @@ const credentialScope: Migration = {
  * registry of domains and organizations, which names a request waits for, and the credential a
  * request came with (whose owner a validation must share).
  */
+/** Which backend signs for a CA, and its settings (a PKCS#11 key reference, an upstream ACME account). */
+const caBackends: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema.alterTable('cas').addColumn('backend', 'text', (c) => c.notNull().defaultTo('local')).execute();
+    await db.schema.alterTable('cas').addColumn('backend_config', 'text').execute();
+  },
+};
+
 const dcvRegistry: Migration = {
   async up(db: Kysely<unknown>): Promise<void> {
     await db.schema.alterTable('enrollment_requests').addColumn('credential_id', 'text').execute();
@@ -643,6 +651,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0008_deferred_counts': deferredCounts,
   '0009_credential_scope': credentialScope,
   '0010_dcv_registry': dcvRegistry,
+  '0011_ca_backends': caBackends,
 };
 
 /** Brings the core schema up to date. Safe to call on every start, from several processes (PostgreSQL locks). */

@@ -5,7 +5,7 @@
 //   readers go through `fromMs`, which accepts both);
 // - booleans are INTEGER 0/1 (better-sqlite3 cannot bind JS booleans);
 // - arrays and JSON objects are JSON text.
-import type { ColumnType } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 /** Epoch milliseconds. Selected as number (SQLite, or pg with an int8 parser) or string (plain pg). */
 export type EpochMs = ColumnType<number | string, number, number>;
@@ -19,7 +19,10 @@ export interface CasTable {
   key_algorithm: string;
   subject: string;
   certificate_pem: string;
+  /** '' when certgate holds no key of this CA (see CaRecord.encryptedKey). */
   encrypted_key: string;
+  backend: Generated<string>;
+  backend_config: string | null;
   not_before: EpochMs;
   not_after: EpochMs;
   created_at: EpochMs;

@@ -36,7 +36,8 @@ import type {
   OrganizationStatus,
 } from '../core/types.js';
 
-export type NewCa = Omit<CaRecord, 'createdAt'>;
+/** A local CA unless it says otherwise. */
+export type NewCa = Omit<CaRecord, 'createdAt' | 'backend' | 'backendConfig'> & Partial<Pick<CaRecord, 'backend' | 'backendConfig'>>;
 export type NewProduct = Omit<ProductRecord, 'createdAt'>;
 export type NewEnrollmentRequest = Omit<
   EnrollmentRequest,

@@ -156,6 +156,7 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
         const issued = await ca.issue({
           requestId: req.id,
           serial: Buffer.from(serialHex, 'hex'),
+          csrPem: req.csrPem,
           subjectDer: profile.subjectDer,
           spkiDer: profile.spkiDer,
           san: profile.san,

@@ -14,6 +14,7 @@ export function countingCas(real: CaRegistry, opts: { failFirst?: number } = {})
         certificatePem: ca.certificatePem,
         chainPem: ca.chainPem,
         notAfter: ca.notAfter,
+        capabilities: ca.capabilities,
         signCrl: (r) => ca.signCrl(r),
         issue: async (r) => {
           calls.push(r);

@@ -1,0 +1,60 @@
+// What each kind of CA backend can do, in one table. Routes, the CLI, products and the status
+// services ask here before they act, and refuse in words what a backend cannot do (step-ca's
+// optional interfaces, made explicit so a caller need not hold a loaded backend to know).
+import type { CaBackendKind, CaRecord } from '../core/types.js';
+
+export interface CaCapabilities {
+  /** certgate computes the signature (with a key it holds, or in a token it drives). */
+  signsLocally: boolean;
+  /** certgate publishes this CA's CRL. */
+  crl: boolean;
+  /** certgate's OCSP responder answers for this CA's certificates. */
+  ocsp: boolean;
+  /** Where a revocation takes effect: certgate's own CRL/OCSP, or the upstream CA (asked first). */
+  revoke: 'local' | 'upstream';
+  /** Certificates can be put on hold (certificateHold) and reinstated. */
+  suspend: boolean;
+}
+
+export const CA_CAPABILITIES: Readonly<Record<CaBackendKind, Readonly<CaCapabilities>>> = {
+  local: { signsLocally: true, crl: true, ocsp: true, revoke: 'local', suspend: true },
+  pkcs11: { signsLocally: true, crl: true, ocsp: true, revoke: 'local', suspend: true },
+  // RFC 8555 has revocation but no hold: a certificate revoked upstream stays revoked.
+  'upstream-acme': { signsLocally: false, crl: false, ocsp: false, revoke: 'upstream', suspend: false },
+};
+
+export const BACKEND_NAMES: Readonly<Record<CaBackendKind, string>> = {
+  local: 'a software key',
+  pkcs11: 'a PKCS#11 token',
+  'upstream-acme': 'an upstream ACME CA',
+};
+
+export function capabilitiesOf(ca: Pick<CaRecord, 'backend'>): Readonly<CaCapabilities> {
+  return CA_CAPABILITIES[ca.backend];
+}
+
+export type CapabilityName = 'signsLocally' | 'crl' | 'ocsp' | 'suspend';
+
+const WHAT: Record<CapabilityName, string> = {
+  signsLocally: 'sign with a key certgate drives',
+  crl: 'have its CRL published by certgate',
+  ocsp: 'have certgate answer OCSP for it',
+  suspend: 'suspend (hold) certificates',
+};
+
+/** A request the CA's backend cannot carry out; routes answer it as a conflict (409), the CLI in words. */
+export class CapabilityError extends Error {
+  override readonly name = 'CapabilityError';
+  constructor(
+    readonly caName: string,
+    readonly capability: CapabilityName,
+    backend: CaBackendKind,
+  ) {
+    super(`CA "${caName}" is backed by ${BACKEND_NAMES[backend]} and cannot ${WHAT[capability]}`);
+  }
+}
+
+/** Throws CapabilityError when the CA's backend lacks `capability`. */
+export function requireCapability(ca: Pick<CaRecord, 'name' | 'backend'>, capability: CapabilityName): void {
+  if (!capabilitiesOf(ca)[capability]) throw new CapabilityError(ca.name, capability, ca.backend);
+}
