@@ -4,7 +4,7 @@ import { randomSerial, signCertificate, signCertificateAsync, type CertificatePr
 import { readCertificateBasics } from '../pki/certInfo.js';
 import { fromPem, toPem } from '../pki/pem.js';
 import { buildCrl } from '../pki/crl.js';
-import { CA_CAPABILITIES } from './capabilities.js';
+import { CA_CAPABILITIES } from '../core/caCapabilities.js';
 import type { CaBackend, CrlRequest, IssuedCertificate, IssueRequest, StatusPointers } from './types.js';
 
 /** A CA whose key this process holds. The key is decrypted once, when the CA is loaded. */

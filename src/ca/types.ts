@@ -1,7 +1,7 @@
 // The interface every CA backend implements (the local CA today; upstream CAs later), modelled
 // on step-ca's cas/ interface: the worker hands over a fully decided profile, the backend signs.
 import type { CaRecord, ExtendedKeyUsage, KeyUsage, RevocationReason } from '../core/types.js';
-import type { CaCapabilities } from './capabilities.js';
+import type { CaCapabilities } from '../core/caCapabilities.js';
 import type { SubjectAltNameSet } from '../pki/certificate.js';
 import type { CrlEntry } from '../pki/crl.js';
 

@@ -1,7 +1,9 @@
 // What each kind of CA backend can do, in one table. Routes, the CLI, products and the status
 // services ask here before they act, and refuse in words what a backend cannot do (step-ca's
-// optional interfaces, made explicit so a caller need not hold a loaded backend to know).
-import type { CaBackendKind, CaRecord } from '../core/types.js';
+// optional interfaces, made explicit so a caller need not hold a loaded backend to know). It lives
+// in the core, not in src/ca, because the core's services decide with it and never load a backend.
+import { AppError } from './errors.js';
+import type { CaBackendKind, CaRecord } from './types.js';
 
 export interface CaCapabilities {
   /** certgate computes the signature (with a key it holds, or in a token it drives). */
@@ -42,19 +44,12 @@ const WHAT: Record<CapabilityName, string> = {
   suspend: 'suspend (hold) certificates',
 };
 
-/** A request the CA's backend cannot carry out; routes answer it as a conflict (409), the CLI in words. */
-export class CapabilityError extends Error {
-  override readonly name = 'CapabilityError';
-  constructor(
-    readonly caName: string,
-    readonly capability: CapabilityName,
-    backend: CaBackendKind,
-  ) {
-    super(`CA "${caName}" is backed by ${BACKEND_NAMES[backend]} and cannot ${WHAT[capability]}`);
-  }
+/** A request the CA's backend cannot carry out: a conflict with the CA's nature (REST 409; the CLI prints the words). */
+export function capabilityRefusal(ca: Pick<CaRecord, 'name' | 'backend'>, capability: CapabilityName): AppError {
+  return new AppError('conflict', `CA "${ca.name}" is backed by ${BACKEND_NAMES[ca.backend]} and cannot ${WHAT[capability]}`);
 }
 
-/** Throws CapabilityError when the CA's backend lacks `capability`. */
+/** Throws capabilityRefusal when the CA's backend lacks `capability`. */
 export function requireCapability(ca: Pick<CaRecord, 'name' | 'backend'>, capability: CapabilityName): void {
-  if (!capabilitiesOf(ca)[capability]) throw new CapabilityError(ca.name, capability, ca.backend);
+  if (!capabilitiesOf(ca)[capability]) throw capabilityRefusal(ca, capability);
 }
