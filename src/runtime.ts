@@ -199,7 +199,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     perMinute: config.protocolIssuePerMinute,
     perHour: config.protocolIssuePerHour,
   }, metrics, parsedCsrs, catalogue);
-  const revocations = new RevocationService(store);
+  const revocations = new RevocationService(store, cas);
   const organizations = new OrganizationService(store, config.organizationValidityDays, now);
   const crls = new CrlPublisher(store, cas, { validityMs: config.crlValidityHours * 3_600_000 }, log);
   // CRL builds have a queue of their own, so a big CRL never waits behind (or holds up) enrollments.

@@ -11,7 +11,7 @@ export const RETRY_AFTER_SECONDS = 5;
 export class DependencyUnavailableError extends Error {
   override readonly name = 'DependencyUnavailableError';
   constructor(
-    readonly dependency: 'store' | 'queue',
+    readonly dependency: 'store' | 'queue' | 'upstream CA',
     message: string,
     options?: { cause?: unknown },
   ) {
