@@ -145,8 +145,8 @@ ca.command('list')
       );
     });
   });
-ca.command('show <id or name>')
-  .description('one CA: its backend and what that backend can do (anything else is refused)')
+ca.command('show <ca>')
+  .description('one CA, by id or name: its backend and what that backend can do (anything else is refused)')
   .addOption(jsonOption())
   .action(async (idOrName: string, opts: { json?: boolean }) => {
     await withRuntime(async (rt) => {

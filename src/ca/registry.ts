@@ -8,6 +8,9 @@ import { decryptPrivateKey } from './keyProtection.js';
 import { LocalCa } from './localCa.js';
 import type { CaBackend, CaBackendLoader, StatusPointers, UpstreamRevocation } from './types.js';
 
+/** How to load CAs that do not sign with a sealed key, per backend kind. */
+export type CaBackendLoaders = Partial<Record<Exclude<CaBackendKind, 'local'>, CaBackendLoader>>;
+
 /** Loads each CA once (decrypting its key once) and keeps the backend for the life of the process. */
 export class CaRegistry {
   private readonly loaded = new Map<string, Promise<CaBackend>>();
@@ -20,7 +23,7 @@ export class CaRegistry {
     private readonly secrets: CaSecrets,
     private readonly publicUrl: string | null = null,
     /** How to load CAs that do not sign with a sealed key; the runtime registers one per kind it supports. */
-    private readonly loaders: Partial<Record<Exclude<CaBackendKind, 'local'>, CaBackendLoader>> = {},
+    private readonly loaders: CaBackendLoaders = {},
   ) {}
 
   /**
