@@ -4,10 +4,11 @@
 // OCSP, status pointers or system signer, while the local CAs of the same deployment work as ever.
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { acmeBaseUrl } from '../protocols/acme/baseUrl.js';
 import { CrlScheduler } from '../src/ca/crlScheduler.js';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
 import { createProduct } from '../src/core/products.js';
@@ -17,10 +18,12 @@ import { encodeName } from '../src/pki/name.js';
 import { OID } from '../src/pki/oids.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
 import type { JobQueue } from '../src/queue/types.js';
+import { accountKeyFromPem, ACME_ERROR, AcmeTestClient, directTransport, newAccountKey, pemToB64url } from './helpers/acmeClient.js';
 import { certgate } from './helpers/certgateCli.js';
 import { fakeUpstreamCa, type FakeUpstreamCa } from './helpers/fakeUpstreamCa.js';
-import { TEST_MASTER_KEY } from './helpers/gateway.js';
-import { makeCsr, openssl, x509Text } from './helpers/openssl.js';
+import { startGateway, TEST_MASTER_KEY, type Gateway } from './helpers/gateway.js';
+import { httpRequest } from './helpers/http.js';
+import { makeCsr, openssl, tempDir, x509Text } from './helpers/openssl.js';
 import { REST_DEPLOYMENTS, startRestEnv, type RestDeployment, type RestEnv } from './helpers/restEnv.js';
 
 const run = promisify(execFile);
@@ -268,5 +271,57 @@ describe('the CLI and a CA backed by an upstream ACME CA', () => {
     const product = certgate(dir, ['product', 'create', '--name', 'with-o', '--ca', 'upstream-acme-ca', '--subject-fixed', 'O=Example Inc'], env);
     expect(product.code).not.toBe(0);
     expect(product.stderr).toMatch(/cannot honour this product: subject.attributes \(O\)/);
+  });
+});
+
+describe('ACME revokeCert on a certificate of an upstream CA', () => {
+  let gateway: Gateway;
+  let fake: FakeUpstreamCa;
+  let client: AcmeTestClient;
+  let productId: string;
+  const dir = tempDir('certgate-capabilities-acme-');
+
+  beforeAll(async () => {
+    fake = fakeUpstreamCa();
+    gateway = await startGateway({ https: true, caLoaders: fake.loaders });
+    const rt = gateway.rt;
+    const upstream = await fake.register(rt.store, 'upstream-acme-ca');
+    productId = (await createProduct(rt.store, { name: 'upstream-tls', caId: upstream.id, template: parseProductTemplate({}) }, CLI_CONTEXT)).id;
+    await rt.catalogue.changed();
+    client = new AcmeTestClient(`${acmeBaseUrl(gateway.config)}/acme/directory`, await newAccountKey('ES256'), directTransport({ ca: gateway.root.certificatePem }));
+  });
+  afterAll(async () => {
+    await gateway?.close();
+  });
+
+  /** A certificate of the upstream CA (issued over REST), and its key as an ACME signing key. */
+  const upstreamCertificate = async (name: string) => {
+    const csr = makeCsr(dir, { subject: `/CN=${name}`, san: [`DNS:${name}`], name });
+    const res = await httpRequest(`${gateway.baseUrl}/v1/certificates`, { method: 'POST', bearer: gateway.adminToken, json: { mode: 'csr', productId, csrPem: csr.csrPem } });
+    expect(res.status, res.text).toBe(201);
+    const cert = res.json.certificate as Cert;
+    return { cert, key: await accountKeyFromPem(readFileSync(csr.keyPath)) };
+  };
+
+  it("keeps the upstream's refusal in words (not alreadyRevoked), then revokes at the upstream once signed by the certificate's key", async () => {
+    const { revokeCert } = await client.directory();
+    const { cert, key } = await upstreamCertificate('acme-revoke.upstream.test');
+    const certificate = pemToB64url(cert.certificate_pem);
+
+    fake.answer = 'refuse';
+    const refused = await client.post(revokeCert, { certificate, reason: 1 }, { key, useJwk: true });
+    expect(refused.status, refused.text).toBe(400);
+    expect(refused.problem.type).toBe(ACME_ERROR('malformed'));
+    expect(refused.problem.detail).toMatch(/upstream CA of "upstream-acme-ca" refused to revoke the certificate \(unauthorized\)/);
+    expect((await gateway.rt.core.queries.certificateById(cert.id))?.revokedAt).toBeNull();
+
+    fake.answer = 'accept';
+    const revoked = await client.post(revokeCert, { certificate, reason: 1 }, { key, useJwk: true });
+    expect(revoked.status, revoked.text).toBe(200);
+    expect(fake.calls.filter((c) => c.serialHex === cert.serial_number).map((c) => c.reason)).toEqual(['keyCompromise', 'keyCompromise']);
+    expect(await gateway.rt.core.queries.certificateById(cert.id)).toMatchObject({ revocationReason: 'keyCompromise' });
+    const again = await client.post(revokeCert, { certificate }, { key, useJwk: true });
+    expect(again.problem.type, again.text).toBe(ACME_ERROR('alreadyRevoked'));
+    expect(fake.calls.filter((c) => c.serialHex === cert.serial_number)).toHaveLength(2);
   });
 });
