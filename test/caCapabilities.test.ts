@@ -186,6 +186,18 @@ for (const d of REST_DEPLOYMENTS) {
       expect(await rt.store.crls.latestHeader(upstream.id)).toBeUndefined();
     });
 
+    it('stays ready with the upstream CA, and reports CRL metrics only for the CAs certgate publishes for', async () => {
+      const ready = await fetch(`${env.base}/readyz`);
+      expect(ready.status, await ready.text()).toBe(200);
+      // A local CA's CRL exists once it was asked for; the upstream CA never has one.
+      expect((await fetch(`${env.base}/crl/${env.issuingId}.crl`)).status).toBe(200);
+      const metrics = await fetch(`${env.base}/metrics`);
+      const text = await metrics.text();
+      expect(metrics.status, text).toBe(200);
+      expect(text).toMatch(/certgate_crl_age_seconds\{ca="certgate-issuing"\}/);
+      expect(text).not.toMatch(/certgate_crl_\w+\{ca="upstream-acme-ca"\}/);
+    });
+
     it('refuses, in words, system certificates (SCEP RA, OCSP signer, TLS) from the upstream CA, and makes it no system product', async () => {
       const rt = env.server.rt;
       const request = {
