@@ -11,6 +11,7 @@ import { collectCustomField } from './cli/customFieldOption.js';
 import { CLI_CONTEXT, cliKit, collect, findCa, HELP, intArg, jsonOption, print, table } from './cli/kit.js';
 import { registerReportCommands } from './cli/reportCommands.js';
 import type { Config } from './config.js';
+import { BACKEND_NAMES, capabilitiesView } from './core/caCapabilities.js';
 import { AppError } from './core/errors.js';
 import { createProduct } from './core/products.js';
 import { parseRevocationReason } from './core/revocationService.js';
@@ -139,8 +140,32 @@ ca.command('list')
   .action(async (opts: { json?: boolean }) => {
     await withRuntime(async (rt) => {
       const list = await rt.store.cas.list();
-      print(!!opts.json, list.map((c) => ({ id: c.id, name: c.name, type: c.kind, parent_id: c.parentId, subject: c.subject, key_algorithm: c.keyAlgorithm, valid_to: c.notAfter.toISOString() })), () =>
-        table(['id', 'type', 'key algorithm', 'valid to', 'name', 'subject'], list.map((c) => [c.id, c.kind, c.keyAlgorithm, c.notAfter.toISOString().slice(0, 10), c.name, c.subject])),
+      print(!!opts.json, list.map((c) => ({ id: c.id, name: c.name, type: c.kind, parent_id: c.parentId, subject: c.subject, key_algorithm: c.keyAlgorithm, backend: c.backend, valid_to: c.notAfter.toISOString() })), () =>
+        table(['id', 'type', 'backend', 'key algorithm', 'valid to', 'name', 'subject'], list.map((c) => [c.id, c.kind, c.backend, c.keyAlgorithm, c.notAfter.toISOString().slice(0, 10), c.name, c.subject])),
+      );
+    });
+  });
+ca.command('show <ca>')
+  .description('one CA, by id or name: its backend and what that backend can do (anything else is refused)')
+  .addOption(jsonOption())
+  .action(async (idOrName: string, opts: { json?: boolean }) => {
+    await withRuntime(async (rt) => {
+      const c = await findCa(rt, idOrName);
+      const capabilities = capabilitiesView(c);
+      print(
+        !!opts.json,
+        { id: c.id, name: c.name, type: c.kind, parent_id: c.parentId, subject: c.subject, key_algorithm: c.keyAlgorithm, backend: c.backend, valid_to: c.notAfter.toISOString(), capabilities },
+        () =>
+          [
+            `${c.name} (${c.id}), ${c.kind} CA: ${c.subject}`,
+            `  backend:       ${c.backend} (${BACKEND_NAMES[c.backend]})`,
+            `  valid to:      ${c.notAfter.toISOString()}`,
+            `  signs locally: ${capabilities.sign_locally ? 'yes' : 'no'}`,
+            `  CRL:           ${capabilities.crl ? 'published by certgate' : 'not published by certgate'}`,
+            `  OCSP:          ${capabilities.ocsp ? 'answered by certgate' : 'not answered by certgate'}`,
+            `  revocation:    ${capabilities.revoke === 'upstream' ? 'at the upstream CA first, then recorded here' : 'here (CRL and OCSP)'}`,
+            `  suspend:       ${capabilities.suspend ? 'yes' : 'no'}`,
+          ].join('\n'),
       );
     });
   });
@@ -305,10 +330,11 @@ cert
       const invalidityDate = opts.invalidityDate ? new Date(opts.invalidityDate) : null;
       if (invalidityDate && Number.isNaN(invalidityDate.getTime())) throw new AppError('bad_request', `--invalidity-date "${opts.invalidityDate}" is not a date`);
       const revoked = await rt.revocations.revoke(id, { reason: parseRevocationReason(opts.reason), invalidityDate }, CLI_CONTEXT, () => undefined);
-      // This process is about to exit: publish now rather than after the debounce.
-      const crl = await rt.crls.publish(revoked.caId);
-      print(!!opts.json, { id: revoked.id, revoked_at: revoked.revokedAt?.toISOString(), revocation_reason: revoked.revocationReason, crl_number: crl.crlNumber }, () =>
-        `revoked ${revoked.id} (${revoked.revocationReason}); CRL ${crl.crlNumber} published`,
+      // This process is about to exit: publish now rather than after the debounce. An upstream CA
+      // (revoked there first) publishes its own CRL.
+      const crl = (await rt.crls.publishesFor(revoked.caId)) ? await rt.crls.publish(revoked.caId) : null;
+      print(!!opts.json, { id: revoked.id, revoked_at: revoked.revokedAt?.toISOString(), revocation_reason: revoked.revocationReason, crl_number: crl?.crlNumber ?? null }, () =>
+        `revoked ${revoked.id} (${revoked.revocationReason}); ${crl ? `CRL ${crl.crlNumber} published` : 'revoked at the upstream CA, which publishes its status'}`,
       );
     });
   });

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { createRequestListener } from './app.js';
 import type { ProtocolModule } from './core/protocol.js';
 import type { Config } from './config.js';
-import { openRuntime, type Runtime } from './runtime.js';
+import { openRuntime, type Runtime, type RuntimeOptions } from './runtime.js';
 import { ensureTlsCertificate } from './tlsCertificate.js';
 
 export interface ServeOptions {
@@ -19,6 +19,8 @@ export interface ServeOptions {
   protocols: readonly ProtocolModule[];
   /** The deployment's clock (RuntimeOptions.now); default real time. */
   now?: () => number;
+  /** RuntimeOptions.caLoaders (tests: a fake upstream CA). */
+  caLoaders?: RuntimeOptions['caLoaders'];
 }
 
 export interface RunningServer {
@@ -56,7 +58,7 @@ function listen(server: Server, port: number, host: string): Promise<AddressInfo
 
 /** Starts what `certgate serve|start|worker` runs; resolves once listening. */
 export async function startServer(config: Config, opts: ServeOptions): Promise<RunningServer> {
-  const rt = await openRuntime(config, { protocols: opts.protocols, now: opts.now });
+  const rt = await openRuntime(config, { protocols: opts.protocols, now: opts.now, caLoaders: opts.caLoaders });
   await opts.initFirst?.(rt);
   rt.metrics?.start();
   if (opts.worker) await rt.startWorker();

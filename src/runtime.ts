@@ -4,7 +4,7 @@ import { sqliteFileOf } from './storeLocation.js';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { Authorizer } from './auth/authorize.js';
-import { CaRegistry } from './ca/registry.js';
+import { CaRegistry, type CaBackendLoaders } from './ca/registry.js';
 import type { CaSecrets } from './ca/createCa.js';
 import { chainKeyOf, isUnkeyed } from './audit/chain.js';
 import { publicUrlOf, type Config } from './config.js';
@@ -120,6 +120,8 @@ export interface RuntimeOptions {
    * rate counter and the protocols. Default: real time; tests pass one they can move.
    */
   now?: () => number;
+  /** Loaders of CA backends, over those the runtime registers (tests: a fake upstream CA). */
+  caLoaders?: CaBackendLoaders | undefined;
 }
 
 /**
@@ -184,7 +186,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   });
   const metricsHost = config.metrics === 'on' ? new MetricsHost({ store, log, now, ...(config.redisUrl ? { redis: { url: config.redisUrl, prefix: queuePrefix, ping: () => queue.ping() } } : {}) }) : null;
   const metrics = metricsHost?.facts ?? NO_METRICS;
-  const cas = new CaRegistry(store, secrets, publicUrlOf(config));
+  const cas = new CaRegistry(store, secrets, publicUrlOf(config), { ...options.caLoaders });
   const verifier = new ThreadedVerifier(config.cryptoThreads);
   const rateCounter: RateCounter = config.redisUrl ? new RedisRateCounter(config.redisUrl, queuePrefix, onError) : new MemoryRateCounter(now);
   const requestLimits = new RequestLimits(rateCounter, (entry) => store.audit.append(entry), metrics);
@@ -199,7 +201,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     perMinute: config.protocolIssuePerMinute,
     perHour: config.protocolIssuePerHour,
   }, metrics, parsedCsrs, catalogue);
-  const revocations = new RevocationService(store);
+  const revocations = new RevocationService(store, cas);
   const organizations = new OrganizationService(store, config.organizationValidityDays, now);
   const crls = new CrlPublisher(store, cas, { validityMs: config.crlValidityHours * 3_600_000 }, log);
   // CRL builds have a queue of their own, so a big CRL never waits behind (or holds up) enrollments.

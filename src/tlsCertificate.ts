@@ -7,6 +7,7 @@ import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
+import { capabilitiesOf } from './core/caCapabilities.js';
 import { publicUrlOf } from './config.js';
 import { encodeName } from './pki/name.js';
 import { OID } from './pki/oids.js';
@@ -49,6 +50,7 @@ function stillGood(certPem: string, names: { dns: string[]; ip: string[] }): boo
 async function recordedUnrevoked(rt: Runtime, certPem: string): Promise<boolean> {
   const cert = new X509Certificate(certPem);
   for (const ca of await rt.store.cas.list()) {
+    if (!capabilitiesOf(ca).signsLocally) continue;
     if (!cert.verify(new X509Certificate(ca.certificatePem).publicKey)) continue;
     const record = await rt.store.certificates.getBySerial(ca.id, normalizeSerialHex(cert.serialNumber));
     return record !== undefined && !record.revokedAt;
@@ -66,7 +68,8 @@ export async function ensureTlsCertificate(rt: Runtime): Promise<TlsMaterial | n
     const certPem = readFileSync(certFile, 'utf8');
     if (stillGood(certPem, names) && (await recordedUnrevoked(rt, certPem))) return { certPem, keyPem: readFileSync(keyFile, 'utf8'), caPem: readFileSync(caFile, 'utf8') };
   }
-  const issuing = (await rt.store.cas.list()).find((c) => c.kind === 'issuing');
+  // An upstream CA issues nothing to the gateway itself (the system signer refuses it).
+  const issuing = (await rt.store.cas.list()).find((c) => c.kind === 'issuing' && capabilitiesOf(c).signsLocally);
   if (!issuing) return null;
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const notBefore = new Date(Date.now() - 60_000);

@@ -6,6 +6,7 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import type { JWK } from 'jose';
 import { sourceIpOf } from '../../src/auth/ipAllowlist.js';
 import { AUDIT } from '../../src/audit/actions.js';
+import { CapabilityRefusal } from '../../src/core/caCapabilities.js';
 import { AppError } from '../../src/core/errors.js';
 import { classifyFailure, logFailure } from '../../src/core/failure.js';
 import { newId } from '../../src/core/ids.js';
@@ -609,7 +610,12 @@ export class AcmeServer {
     try {
       await this.core.revocations.revoke(cert.id, { reason }, by, () => undefined);
     } catch (e) {
-      if (e instanceof AppError && e.kind === 'conflict') throw new AcmeProblem('alreadyRevoked', 'the certificate is already revoked');
+      // RFC 8555 §7.6: a reason the server will not revoke for (a hold, on a CA that cannot suspend).
+      if (e instanceof CapabilityRefusal) throw new AcmeProblem('badRevocationReason', e.message);
+      // Revoked by someone else since it was read; any other conflict (an upstream's refusal) keeps its words.
+      if (e instanceof AppError && e.kind === 'conflict' && (await this.core.queries.certificateById(cert.id))?.revokedAt) {
+        throw new AcmeProblem('alreadyRevoked', 'the certificate is already revoked');
+      }
       throw e;
     }
     ctx.res.set('Replay-Nonce', await this.nonces.issue());

@@ -3,6 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import * as pkijs from 'pkijs';
 import { z } from 'zod';
 import { can } from '../../src/auth/permissions.js';
+import { capabilitiesView } from '../../src/core/caCapabilities.js';
 import { keyEnvelopeKind } from '../../src/core/sealing.js';
 import { notFound } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
@@ -66,6 +67,8 @@ export function caJson(ca: CaRecord, byId: ReadonlyMap<string, CaRecord>): z.out
     path_length: facts.pathLength,
     type: ca.parentId === null ? 'root' : 'intermediate',
     subject: ca.subject,
+    backend: ca.backend,
+    capabilities: capabilitiesView(ca),
   };
 }
 

@@ -20,7 +20,7 @@ const ERROR_ANSWERS: Record<number, string> = {
   409: 'Conflicts with the current state (an Idempotency-Key whose first request is still in progress, say)',
   422: 'Understood but refused: a policy rule (code, rule and detail say which) or an Idempotency-Key reused with another body',
   429: 'Rate limit exceeded; retry after Retry-After seconds',
-  503: 'A dependency (store, queue) cannot be reached; retry after Retry-After seconds',
+  503: 'A dependency (store, queue, an upstream CA) cannot be reached; retry after Retry-After seconds',
 };
 
 /** `{error}`, and beside it the refusal's structure when a policy rule refused (and the request it refused). */

@@ -1,7 +1,7 @@
 // The shapes of the REST answers, as zod schemas: serialize.ts builds answers of these types and
 // the OpenAPI document is generated from them (Certman's field names, snake_case, ISO 8601 times).
 import { z } from 'zod';
-import { DCV_METHODS, DOMAIN_STATUSES } from '../../src/core/types.js';
+import { CA_BACKEND_KINDS, DCV_METHODS, DOMAIN_STATUSES } from '../../src/core/types.js';
 
 const time = z.string().meta({ format: 'date-time' });
 const nullableTime = time.nullable();
@@ -27,6 +27,16 @@ export const caSchema = z
     path_length: z.number().int().nullable().describe('null: unlimited'),
     type: z.enum(['root', 'intermediate']),
     subject: z.string(),
+    backend: z.enum(CA_BACKEND_KINDS).describe('who signs: local (a key certgate keeps sealed), pkcs11 (a key in a token), upstream-acme (another CA, over ACME)'),
+    capabilities: z
+      .object({
+        sign_locally: z.boolean().describe('certgate computes the signatures (with its key or through a token)'),
+        crl: z.boolean().describe('certgate publishes this CA\'s CRL at /crl/<id>.crl'),
+        ocsp: z.boolean().describe('certgate\'s OCSP responder answers for its certificates'),
+        revoke: z.enum(['local', 'upstream']).describe('where a revocation takes effect: certgate\'s CRL and OCSP, or the upstream CA (asked first)'),
+        suspend: z.boolean().describe('certificates can be put on hold and reinstated'),
+      })
+      .describe('what the backend can do; anything else is refused with 409'),
   })
   .meta({ id: 'Ca' });
 

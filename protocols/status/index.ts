@@ -3,6 +3,7 @@
 // express's routing. No authentication: this is public by design.
 import express, { type Request, type Response, type Router } from 'express';
 import type { Logger } from 'pino';
+import { BACKEND_NAMES, capabilitiesOf } from '../../src/core/caCapabilities.js';
 import type { CoreServices, CrlReads, MountedProtocol, ProtocolModule } from '../../src/core/protocol.js';
 import { classifyFailure, logFailure, plainAnswerOf } from '../../src/core/failure.js';
 import { crlToPem } from '../../src/pki/crl.js';
@@ -80,6 +81,10 @@ function createStatusRouter(reads: Pick<StatusReads, 'caById'>, crls: CrlReads, 
     const ca = m ? await reads.caById(m[1] as string) : undefined;
     if (!m || !ca) {
       res.status(404).type('text/plain').send('no such CRL\n');
+      return;
+    }
+    if (!capabilitiesOf(ca).crl) {
+      res.status(404).type('text/plain').send(`certgate publishes no CRL for CA "${ca.name}": it is backed by ${BACKEND_NAMES[ca.backend]}, and its certificates name the CRL that CA publishes\n`);
       return;
     }
     const crl = await crls.current(ca.id);

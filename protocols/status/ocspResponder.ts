@@ -9,6 +9,7 @@
 // CA certificates are answered too: they live in the CA records, not among issued certificates,
 // and a CA certificate is good while its CA record stands.
 import type { Logger } from 'pino';
+import { capabilitiesOf } from '../../src/core/caCapabilities.js';
 import { isDependencyDown } from '../../src/core/unavailable.js';
 import { buildOcspResponse, issuerHashes, OCSP_HASH_ALGORITHMS, OcspRequestError, ocspErrorResponse, parseOcspRequest, type OcspCertStatus } from '../../src/pki/ocsp.js';
 import { readCertificateBasics } from '../../src/pki/certInfo.js';
@@ -96,6 +97,7 @@ export class OcspResponder {
    */
   async prepareSigners(): Promise<void> {
     for (const ca of await this.reads.caList()) {
+      if (!capabilitiesOf(ca).ocsp) continue;
       // A CA whose key cannot be opened here (a passphrase not given) is tried again on first use.
       await this.signers.current(ca.id).catch((e: Error) => this.log.warn({ caId: ca.id, err: e.message }, 'no OCSP signer prepared for this CA'));
     }
@@ -264,6 +266,8 @@ export class OcspResponder {
     const next = new Map<string, string>();
     const caCertificates = new Set<string>();
     for (const ca of await this.reads.caList()) {
+      // Not an issuer we answer for: its CertIDs get `unauthorized` (RFC 6960 §2.3), as unknown issuers do.
+      if (!capabilitiesOf(ca).ocsp) continue;
       const der = fromPem(ca.certificatePem, ['CERTIFICATE']);
       for (const hashOid of Object.keys(OCSP_HASH_ALGORITHMS)) {
         const { nameHash, keyHash } = issuerHashes(der, hashOid);

@@ -1,7 +1,9 @@
 // Builds, numbers and stores each CA's CRL. Publishing is safe from several processes at once:
 // the store keeps a CRL only if its number is higher than the stored one, so numbers only grow.
 import type { Logger } from 'pino';
-import type { CrlHeader, CrlRecord } from '../core/types.js';
+import { capabilitiesOf, requireCapability } from '../core/caCapabilities.js';
+import { notFound } from '../core/errors.js';
+import type { CaRecord, CrlHeader, CrlRecord } from '../core/types.js';
 import type { Store } from '../store/types.js';
 import type { CaRegistry } from './registry.js';
 
@@ -25,6 +27,7 @@ export class CrlPublisher {
   private readonly storing = new Map<string, Set<number>>();
   /** The numbers of the last OWN_NUMBERS_KEPT CRLs this process stored, per CA, in the order stored. */
   private readonly stored = new Map<string, Set<number>>();
+  private readonly backends = new Map<string, Pick<CaRecord, 'name' | 'backend'>>();
 
   constructor(
     private readonly store: Store,
@@ -33,8 +36,30 @@ export class CrlPublisher {
     private readonly log: Logger,
   ) {}
 
+  /** The CA's name and backend; a CA's backend never changes, so each is read once. */
+  private async caOf(caId: string): Promise<Pick<CaRecord, 'name' | 'backend'>> {
+    let ca = this.backends.get(caId);
+    if (!ca) {
+      const record = await this.store.cas.get(caId);
+      if (!record) throw notFound(`CA ${caId} not found`);
+      ca = { name: record.name, backend: record.backend };
+      this.backends.set(caId, ca);
+    }
+    return ca;
+  }
+
+  /** Whether certgate publishes this CA's CRL (an upstream CA publishes its own). */
+  async publishesFor(caId: string): Promise<boolean> {
+    return capabilitiesOf(await this.caOf(caId)).crl;
+  }
+
+  private async requireCrl(caId: string): Promise<void> {
+    requireCapability(await this.caOf(caId), 'crl');
+  }
+
   /** Builds and stores a new CRL for the CA and returns whichever CRL is now the newest. */
   async publish(caId: string): Promise<CrlRecord> {
+    await this.requireCrl(caId);
     const [ca, latest, revoked] = await Promise.all([this.cas.get(caId), this.store.crls.latestHeader(caId), this.store.certificates.listRevoked(caId)]);
     const thisUpdate = new Date(Math.floor(Date.now() / 1000) * 1000);
     const crl: CrlRecord = {
@@ -75,6 +100,7 @@ export class CrlPublisher {
    * this one) has published a newer CRL.
    */
   async current(caId: string): Promise<CrlRecord> {
+    await this.requireCrl(caId);
     const header = await this.store.crls.latestHeader(caId);
     if (!header || header.nextUpdate.getTime() <= Date.now()) return this.publish(caId);
     const held = this.served.get(caId);

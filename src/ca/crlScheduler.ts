@@ -2,6 +2,7 @@
 // CRL), and whenever a CRL is half-way to its nextUpdate. Builds run as jobs on their own queue,
 // apart from enrollment jobs, so a big CRL never holds up issuance queued behind it.
 import type { Logger } from 'pino';
+import { capabilitiesOf } from '../core/caCapabilities.js';
 import type { JobHandler, JobQueue } from '../queue/types.js';
 import type { Store } from '../store/types.js';
 import { CrlPublisher } from './crlPublisher.js';
@@ -30,7 +31,8 @@ export class CrlScheduler {
   handler(publisher: CrlPublisher): JobHandler {
     return {
       process: async (caId) => {
-        await publisher.publish(caId);
+        // Revocations of an upstream CA's certificates are told too; its CRL is not ours to sign.
+        if (await publisher.publishesFor(caId)) await publisher.publish(caId);
       },
       onExhausted: async (caId, error) => {
         this.log.error({ caId, err: error.message }, 'CRL build failed after all retries; the periodic sweep will try again');
@@ -42,6 +44,7 @@ export class CrlScheduler {
   startSweeping(store: Store, intervalMs: number): void {
     const sweep = async (): Promise<void> => {
       for (const ca of await store.cas.list()) {
+        if (!capabilitiesOf(ca).crl) continue;
         if (CrlPublisher.isDue(await store.crls.latestHeader(ca.id))) await this.queue.enqueue(ca.id);
       }
     };

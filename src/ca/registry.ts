@@ -1,3 +1,4 @@
+import { CA_CAPABILITIES } from '../core/caCapabilities.js';
 import { TtlCache } from '../core/ttlCache.js';
 import type { CaRecord } from '../core/types.js';
 import type { Store } from '../store/types.js';
@@ -5,7 +6,10 @@ import type { CaBackendKind } from '../core/types.js';
 import { caSecretFor, sealedKeyOf, type CaSecrets } from './createCa.js';
 import { decryptPrivateKey } from './keyProtection.js';
 import { LocalCa } from './localCa.js';
-import type { CaBackend, CaBackendLoader, StatusPointers } from './types.js';
+import type { CaBackend, CaBackendLoader, StatusPointers, UpstreamRevocation } from './types.js';
+
+/** How to load CAs that do not sign with a sealed key, per backend kind. */
+export type CaBackendLoaders = Partial<Record<Exclude<CaBackendKind, 'local'>, CaBackendLoader>>;
 
 /** Loads each CA once (decrypting its key once) and keeps the backend for the life of the process. */
 export class CaRegistry {
@@ -19,11 +23,16 @@ export class CaRegistry {
     private readonly secrets: CaSecrets,
     private readonly publicUrl: string | null = null,
     /** How to load CAs that do not sign with a sealed key; the runtime registers one per kind it supports. */
-    private readonly loaders: Partial<Record<Exclude<CaBackendKind, 'local'>, CaBackendLoader>> = {},
+    private readonly loaders: CaBackendLoaders = {},
   ) {}
 
-  pointersFor(caId: string): StatusPointers | null {
-    if (!this.publicUrl) return null;
+  /**
+   * The pointers certificates of this CA carry, or null: without a public URL, or for a CA whose
+   * status certgate does not publish (an upstream CA: what it signs carries the upstream's own).
+   */
+  pointersFor(caId: string, backend: CaBackendKind = 'local'): StatusPointers | null {
+    const capabilities = CA_CAPABILITIES[backend];
+    if (!this.publicUrl || !capabilities.crl || !capabilities.ocsp) return null;
     return { crlUrl: `${this.publicUrl}/crl/${caId}.crl`, ocspUrl: `${this.publicUrl}/ocsp`, caIssuersUrl: `${this.publicUrl}/ca/${caId}.crt` };
   }
 
@@ -60,13 +69,20 @@ export class CaRegistry {
     return chain;
   }
 
+  /** The revocation service's way to the upstream (UpstreamRevoker): the CA's backend, loaded once. */
+  async revokeUpstream(caId: string, request: UpstreamRevocation): Promise<void> {
+    const backend = await this.get(caId);
+    if (!backend.revokeUpstream) throw new Error(`CA ${caId} has no upstream to revoke at`);
+    await backend.revokeUpstream(request);
+  }
+
   private async load(caId: string): Promise<CaBackend> {
     const ca = await this.store.cas.get(caId);
     if (!ca) throw new Error(`CA ${caId} not found`);
     if (ca.backend !== 'local') {
       const loader = this.loaders[ca.backend];
       if (!loader) throw new Error(`CA "${ca.name}" uses the ${ca.backend} backend, which this process cannot load`);
-      return loader(ca, { chainPem: await this.chainPem(ca), pointers: this.pointersFor(ca.id) });
+      return loader(ca, { chainPem: await this.chainPem(ca), pointers: this.pointersFor(ca.id, ca.backend) });
     }
     const key = decryptPrivateKey(sealedKeyOf(ca), caSecretFor(ca, this.secrets));
     return new LocalCa(ca.id, ca.certificatePem, await this.chainPem(ca), key, ca.keyAlgorithm, this.pointersFor(ca.id));

@@ -1,6 +1,7 @@
 // The interface every CA backend implements (the local CA today; upstream CAs later), modelled
 // on step-ca's cas/ interface: the worker hands over a fully decided profile, the backend signs.
-import type { CaRecord, ExtendedKeyUsage, KeyUsage, RevocationReason } from '../core/types.js';
+import type { CaRecord, ExtendedKeyUsage, KeyUsage } from '../core/types.js';
+import type { UpstreamRevocation } from '../core/upstreamRevocation.js';
 import type { CaCapabilities } from '../core/caCapabilities.js';
 import type { SubjectAltNameSet } from '../pki/certificate.js';
 import type { CrlEntry } from '../pki/crl.js';
@@ -58,12 +59,8 @@ export interface IssuedCertificate {
   chainPem?: string[];
 }
 
-/** A certificate to revoke at an upstream CA. */
-export interface UpstreamRevocation {
-  certificatePem: string;
-  serialHex: string;
-  reason: RevocationReason;
-}
+/** A certificate to revoke at an upstream CA (the core's revocation service decides when). */
+export type { UpstreamRevocation } from '../core/upstreamRevocation.js';
 
 export interface CaBackend {
   readonly caId: string;
@@ -77,7 +74,11 @@ export interface CaBackend {
   issue(request: IssueRequest): Promise<IssuedCertificate>;
   /** A CRL signed by this CA, DER. Only backends with the `crl` capability are asked. */
   signCrl(request: CrlRequest): Promise<Buffer>;
-  /** Revokes at the upstream CA; present exactly when capabilities.revoke is 'upstream'. */
+  /**
+   * Revokes at the upstream CA; present exactly when capabilities.revoke is 'upstream'. Throws
+   * UpstreamProblem (src/core/upstreamRevocation.ts) with the upstream's problem type for what it
+   * answered (alreadyRevoked counts as done), a connection error when it cannot be reached.
+   */
   revokeUpstream?(request: UpstreamRevocation): Promise<void>;
 }
 

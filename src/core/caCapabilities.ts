@@ -35,6 +35,20 @@ export function capabilitiesOf(ca: Pick<CaRecord, 'backend'>): Readonly<CaCapabi
   return CA_CAPABILITIES[ca.backend];
 }
 
+/** The capabilities as the REST API and the CLI's --json show them (snake_case, as the rest of their answers). */
+export interface CapabilitiesView {
+  sign_locally: boolean;
+  crl: boolean;
+  ocsp: boolean;
+  revoke: 'local' | 'upstream';
+  suspend: boolean;
+}
+
+export function capabilitiesView(ca: Pick<CaRecord, 'backend'>): CapabilitiesView {
+  const c = capabilitiesOf(ca);
+  return { sign_locally: c.signsLocally, crl: c.crl, ocsp: c.ocsp, revoke: c.revoke, suspend: c.suspend };
+}
+
 export type CapabilityName = 'signsLocally' | 'crl' | 'ocsp' | 'suspend';
 
 const WHAT: Record<CapabilityName, string> = {
@@ -44,9 +58,23 @@ const WHAT: Record<CapabilityName, string> = {
   suspend: 'suspend (hold) certificates',
 };
 
+/**
+ * A request the CA's backend cannot carry out: a conflict with the CA's nature (REST 409; the CLI
+ * prints the words). A class of its own so that a protocol with a word for it answers in that word
+ * (ACME's badRevocationReason for a hold), not as any other conflict.
+ */
+export class CapabilityRefusal extends AppError {
+  constructor(
+    ca: Pick<CaRecord, 'name' | 'backend'>,
+    readonly capability: CapabilityName,
+  ) {
+    super('conflict', `CA "${ca.name}" is backed by ${BACKEND_NAMES[ca.backend]} and cannot ${WHAT[capability]}`);
+  }
+}
+
 /** A request the CA's backend cannot carry out: a conflict with the CA's nature (REST 409; the CLI prints the words). */
 export function capabilityRefusal(ca: Pick<CaRecord, 'name' | 'backend'>, capability: CapabilityName): AppError {
-  return new AppError('conflict', `CA "${ca.name}" is backed by ${BACKEND_NAMES[ca.backend]} and cannot ${WHAT[capability]}`);
+  return new CapabilityRefusal(ca, capability);
 }
 
 /** Throws capabilityRefusal when the CA's backend lacks `capability`. */

@@ -2,10 +2,11 @@
 import { randomUUID } from 'node:crypto';
 import { AUDIT } from '../audit/actions.js';
 import type { Store } from '../store/types.js';
-import { badRequest } from './errors.js';
+import { BACKEND_NAMES, capabilitiesOf } from './caCapabilities.js';
+import { badRequest, conflict } from './errors.js';
 import type { ProtocolModule } from './protocol.js';
 import { SYSTEM_PRODUCT_NAME_PREFIX } from './systemProducts.js';
-import type { AuditContext, ProductRecord, ProductTemplate } from './types.js';
+import type { AuditContext, CaRecord, ProductRecord, ProductTemplate } from './types.js';
 
 /**
  * Refuses (400, naming the path) settings for a protocol that is not registered, or that its
@@ -40,6 +41,32 @@ export function checkDcvPolicy(dcv: ProductTemplate['dcv'], limits: ProductLimit
 }
 
 /**
+ * What a template asks for that a CA which does not sign locally (an upstream ACME CA) would leave
+ * out without a word: such a CA certifies the names it is sent, with the extended key usages of its
+ * own profile, and takes no subject attributes from us. Only that is refused; what the upstream
+ * refuses itself (a name type ACME has no identifier for) fails visibly at issuance, and the
+ * validity it sets is documented rather than refused (the template always has one).
+ */
+export function templateRefusals(template: ProductTemplate, ca: Pick<CaRecord, 'backend'>): string[] {
+  if (capabilitiesOf(ca).signsLocally) return [];
+  const refusals: string[] = [];
+  const attributes = Object.keys(template.subject.attributes);
+  if (attributes.length > 0) refusals.push(`subject.attributes (${attributes.join(', ')}): the upstream CA puts no subject attributes of ours in its certificates`);
+  if (template.subject.organization === 'validated') refusals.push('subject.organization "validated": the upstream CA does not certify an organization');
+  const foreign = template.extendedKeyUsages.filter((u) => u !== 'serverAuth' && u !== 'clientAuth');
+  if (foreign.length > 0) refusals.push(`extendedKeyUsages (${foreign.join(', ')}): an ACME CA issues TLS certificates (serverAuth, perhaps clientAuth), whatever the product asks`);
+  else if (!template.extendedKeyUsages.includes('serverAuth')) refusals.push('extendedKeyUsages without serverAuth: an ACME CA issues TLS server certificates, so its certificates would carry serverAuth all the same');
+  return refusals;
+}
+
+/** Refuses (409, in words) a template the CA's backend cannot honour. */
+export function checkTemplateForCa(template: ProductTemplate, ca: Pick<CaRecord, 'name' | 'backend'>): void {
+  const refusals = templateRefusals(template, ca);
+  if (refusals.length === 0) return;
+  throw conflict(`CA "${ca.name}" is backed by ${BACKEND_NAMES[ca.backend]}, which cannot honour this product: ${refusals.join('; ')}`);
+}
+
+/**
  * `protocols`: the registered ones, to check the template's protocol settings against; `limits`:
  * the deployment's, to hold the template to. Not given, they are not checked.
  */
@@ -52,6 +79,9 @@ export async function createProduct(
 ): Promise<ProductRecord> {
   if (protocols) checkProtocolSettings(input.template.protocols, protocols);
   if (limits) checkDcvPolicy(input.template.dcv, limits);
+  const ca = await store.cas.get(input.caId);
+  if (!ca) throw badRequest(`caId: no CA ${input.caId}`);
+  checkTemplateForCa(input.template, ca);
   if (input.name.startsWith(SYSTEM_PRODUCT_NAME_PREFIX)) throw badRequest(`name: names starting with "${SYSTEM_PRODUCT_NAME_PREFIX}" are reserved for the CAs' system products`);
   if (await store.products.getByName(input.name)) throw badRequest(`name: a product named "${input.name}" already exists`);
   const id = randomUUID();

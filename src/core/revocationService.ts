@@ -2,8 +2,10 @@
 // OCSP cache) which certificate's status changed.
 import { AUDIT } from '../audit/actions.js';
 import type { Store } from '../store/types.js';
+import { capabilitiesOf, requireCapability } from './caCapabilities.js';
 import { badRequest, conflict, notFound } from './errors.js';
-import { REVOCATION_REASON_CODES, type AuditContext, type CertificateRecord, type RevocationReason } from './types.js';
+import { REVOCATION_REASON_CODES, type AuditContext, type CaRecord, type CertificateRecord, type RevocationReason } from './types.js';
+import { revokeAtUpstream, type UpstreamRevoker, type UpstreamRevocationOutcome } from './upstreamRevocation.js';
 
 export type RevocationListener = (caId: string, serialHex: string) => void;
 
@@ -23,7 +25,17 @@ export function parseRevocationReason(input: string | undefined | null): Revocat
 export class RevocationService {
   private readonly listeners: RevocationListener[] = [];
 
-  constructor(private readonly store: Store) {}
+  /** `upstream`: how to revoke at the upstream of a CA whose revocations take effect there (the runtime's CA registry). */
+  constructor(
+    private readonly store: Store,
+    private readonly upstream?: UpstreamRevoker,
+  ) {}
+
+  private async caOf(certificate: CertificateRecord): Promise<CaRecord> {
+    const ca = await this.store.cas.get(certificate.caId);
+    if (!ca) throw notFound(`CA ${certificate.caId} of certificate ${certificate.id} not found`);
+    return ca;
+  }
 
   onChange(listener: RevocationListener): void {
     this.listeners.push(listener);
@@ -42,7 +54,16 @@ export class RevocationService {
     const existing = await this.store.certificates.get(certificateId);
     if (!existing) throw notFound(`certificate ${certificateId} not found`);
     authorize(existing.caId);
+    const ca = await this.caOf(existing);
+    if (input.reason === 'certificateHold') requireCapability(ca, 'suspend');
     const invalidityDate = input.invalidityDate ?? null;
+    let upstream: UpstreamRevocationOutcome | undefined;
+    if (capabilitiesOf(ca).revoke === 'upstream') {
+      // Asked first, recorded after: a revocation the upstream refused must not show as done here.
+      if (existing.revokedAt) throw conflict(`certificate ${certificateId} is already revoked (${existing.revocationReason})`);
+      if (!this.upstream) throw new Error(`no upstream revoker for CA ${ca.id}: this process cannot revoke at its upstream`);
+      upstream = await revokeAtUpstream(this.upstream, ca, { certificatePem: existing.certificatePem, serialHex: existing.serialNumber, reason: input.reason });
+    }
     const result = await this.store.certificates.revoke(
       certificateId,
       { reason: input.reason, revokedAt: new Date(), invalidityDate },
@@ -51,7 +72,13 @@ export class RevocationService {
         action: AUDIT.certificateRevoke,
         target: certificateId,
         outcome: 'success',
-        detail: { ca: existing.caId, serial: existing.serialNumber, reason: input.reason, ...(invalidityDate ? { invalidityDate: invalidityDate.toISOString() } : {}) },
+        detail: {
+          ca: existing.caId,
+          serial: existing.serialNumber,
+          reason: input.reason,
+          ...(invalidityDate ? { invalidityDate: invalidityDate.toISOString() } : {}),
+          ...(upstream ? { upstream } : {}),
+        },
       },
     );
     if (!result) throw notFound(`certificate ${certificateId} not found`);
@@ -65,6 +92,7 @@ export class RevocationService {
     const existing = await this.store.certificates.get(certificateId);
     if (!existing) throw notFound(`certificate ${certificateId} not found`);
     authorize(existing.caId);
+    requireCapability(await this.caOf(existing), 'suspend');
     const lifted = await this.store.certificates.reinstate(certificateId, {
       ...by,
       action: AUDIT.certificateReinstate,

@@ -10,6 +10,8 @@ import { randomSerial, type SubjectAltNameSet } from '../pki/certificate.js';
 import { readSpki } from '../pki/spki.js';
 import { parseProductTemplate } from '../policy/productSchema.js';
 import type { Store } from '../store/types.js';
+import { requireCapability } from './caCapabilities.js';
+import { notFound } from './errors.js';
 import { newId } from './ids.js';
 import { systemProductId, systemProductName } from './systemProducts.js';
 import type { ExtendedKeyUsage, KeyAlgorithm, KeyUsage } from './types.js';
@@ -109,6 +111,11 @@ export class SystemSigner implements SystemSigning {
     if (profile.coreOnly && !core) throw new Error(`${protocol} may not issue a ${request.purpose} certificate`);
     const san = request.san ?? NO_NAMES;
     if (!profile.names && san.dns.length + san.ip.length + san.email.length + san.uri.length > 0) throw new Error(`a ${request.purpose} certificate carries no names`);
+    // An upstream CA certifies names for its subscribers; it would not issue an RA or OCSP
+    // signer certificate of our profile, so no system product is made for it either.
+    const record = await this.store.cas.get(request.caId);
+    if (!record) throw notFound(`CA ${request.caId} not found`);
+    requireCapability(record, 'signsLocally');
     const productId = await this.productOf(request.caId);
     const ca = await this.cas.get(request.caId);
     const spkiDer = createPublicKey(request.publicKey).export({ format: 'der', type: 'spki' });
@@ -183,7 +190,6 @@ export class SystemSigner implements SystemSigning {
   private async ensureProduct(caId: string): Promise<string> {
     const id = systemProductId(caId);
     if (await this.store.products.get(id)) return id;
-    if (!(await this.store.cas.get(caId))) throw new Error(`CA ${caId} not found`);
     // Never issued under (the list front-ends resolve products from leaves it out); a template is
     // stored only because every product has one, and it waits for an operator should anything slip.
     const template = parseProductTemplate({ requiresApproval: true, extendedKeyUsages: ['clientAuth'] });

@@ -1,5 +1,5 @@
 // "A dependency is down for now" as opposed to "certgate has a bug": errors that mean the store
-// (PostgreSQL, a busy SQLite file) or the queue (Redis) cannot be reached. Every front-end answers
+// (PostgreSQL, a busy SQLite file), the queue (Redis) or an upstream CA cannot be reached. Every front-end answers
 // these in its own protocol's form of "unavailable, try again later" (REST 503 with Retry-After,
 // OCSP tryLater, ...); anything else stays a 500. Only the connection's state counts: an error the
 // server answered (a constraint violation, a syntax error, WRONGTYPE) is not an outage.
@@ -11,7 +11,7 @@ export const RETRY_AFTER_SECONDS = 5;
 export class DependencyUnavailableError extends Error {
   override readonly name = 'DependencyUnavailableError';
   constructor(
-    readonly dependency: 'store' | 'queue',
+    readonly dependency: 'store' | 'queue' | 'upstream CA',
     message: string,
     options?: { cause?: unknown },
   ) {

@@ -8,7 +8,7 @@ import type { ProtocolModule } from '../../src/core/protocol.js';
 import type { CaRecord, KeyAlgorithm, ProductRecord } from '../../src/core/types.js';
 import { startServer, type RunningServer } from '../../src/httpServer.js';
 import { initialize } from '../../src/init.js';
-import type { Runtime } from '../../src/runtime.js';
+import type { Runtime, RuntimeOptions } from '../../src/runtime.js';
 import { PROTOCOLS } from '../../protocols/index.js';
 import { createTestDatabase } from '../harness/postgres.js';
 import { NO_LOGIN_THROTTLE } from './loginThrottle.js';
@@ -97,6 +97,8 @@ export interface GatewayOptions extends Deployment {
   dirPrefix?: string;
   /** The deployment's clock (helpers/clock.ts), for the gateway and its separate worker; default real time. */
   now?: () => number;
+  /** CA backend loaders for the gateway and its separate worker (helpers/fakeUpstreamCa.ts). */
+  caLoaders?: RuntimeOptions['caLoaders'];
 }
 
 export interface Gateway {
@@ -142,13 +144,14 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     json: true,
     protocols: options.protocols ?? PROTOCOLS,
     now: options.now,
+    caLoaders: options.caLoaders,
     ...(init === false ? {} : { initFirst: async (rt: Runtime) => void (made = await initialize(rt, init ?? {})) }),
   });
   let separate: RunningServer | undefined;
   try {
     if (init !== false && !made.created) throw new Error('init found a deployment already there');
     // As `certgate worker` runs: no listeners, the same protocols (their job queues are worked here).
-    if (worker === 'separate') separate = await startServer(config, { worker: true, json: true, http: false, protocols: options.protocols ?? PROTOCOLS, now: options.now });
+    if (worker === 'separate') separate = await startServer(config, { worker: true, json: true, http: false, protocols: options.protocols ?? PROTOCOLS, now: options.now, caLoaders: options.caLoaders });
   } catch (e) {
     await server.close();
     throw e;

@@ -6,7 +6,7 @@ import type { ConfigOverrides } from '../../src/config.js';
 import type { CredentialRecord, Permission } from '../../src/core/types.js';
 import type { RunningServer } from '../../src/httpServer.js';
 import type { Runtime } from '../../src/runtime.js';
-import { deploymentMissing, startGateway } from './gateway.js';
+import { deploymentMissing, startGateway, type GatewayOptions } from './gateway.js';
 import { headersOf, httpRequest } from './http.js';
 
 export interface RestDeployment {
@@ -47,9 +47,9 @@ export interface RestEnv {
   close(): Promise<void>;
 }
 
-/** `now`: the deployment's clock (helpers/clock.ts); default real time. */
-export async function startRestEnv(d: RestDeployment, overrides: ConfigOverrides = {}, now?: () => number): Promise<RestEnv> {
-  const gw = await startGateway(d.scaled ? { backend: 'postgres', queue: 'bullmq', worker: 'separate', overrides, now } : { overrides, now });
+/** `now`: the deployment's clock (helpers/clock.ts); default real time. `caLoaders`: CA backends besides local ones (helpers/fakeUpstreamCa.ts). */
+export async function startRestEnv(d: RestDeployment, overrides: ConfigOverrides = {}, now?: () => number, caLoaders?: GatewayOptions['caLoaders']): Promise<RestEnv> {
+  const gw = await startGateway(d.scaled ? { backend: 'postgres', queue: 'bullmq', worker: 'separate', overrides, now, caLoaders } : { overrides, now, caLoaders });
   const { server, adminToken } = gw;
   const base = gw.baseUrl;
 
