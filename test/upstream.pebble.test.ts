@@ -109,6 +109,26 @@ describe.each(DEPLOYMENTS)('an upstream ACME CA (Pebble): $name', (d) => {
     expect(await gw.rt.store.db.selectFrom('upstream_http_challenges').selectAll().where('request_id', '=', request).execute()).toEqual([]);
   }, 120_000);
 
+  it.skipIf(d.skip || !d.all)('REST managed issuance (key made by certgate): Pebble issues for the server-made CSR, the key fits', async () => {
+    if (!pebble) return;
+    const res = await rest('POST', '/v1/certificates', { productId: product.id, commonName: `managed.${SUFFIX}`, sanDns: [`alt.managed.${SUFFIX}`], keyAlgorithm: 'ec-p256' });
+    expect(res.status, JSON.stringify(res.json)).toBe(201);
+    const cert = res.json.certificate as { certificate_pem: string; chain_pem: string };
+    const text = x509Text(cert.certificate_pem);
+    expect(text).toContain(`DNS:managed.${SUFFIX}`);
+    expect(text).toContain(`DNS:alt.managed.${SUFFIX}`);
+    const keyFile = join(dir, 'managed.key');
+    writeFileSync(keyFile, res.json.privateKey as string);
+    const leafFile = join(dir, 'managed.pem');
+    writeFileSync(leafFile, cert.certificate_pem);
+    expect(openssl(['pkey', '-in', keyFile, '-pubout'])).toBe(openssl(['x509', '-in', leafFile, '-noout', '-pubkey']));
+    const rootFile = join(dir, 'pebble-root-managed.pem');
+    const chainFile = join(dir, 'managed-chain.pem');
+    writeFileSync(rootFile, await pebble.root());
+    writeFileSync(chainFile, cert.chain_pem);
+    expect(openssl(['verify', '-CAfile', rootFile, '-untrusted', chainFile, leafFile])).toMatch(/OK/);
+  }, 120_000);
+
   it.skipIf(d.skip || !d.all)('a name Pebble cannot validate is rejected with Pebble\'s detail', async () => {
     if (!pebble) return;
     const name = `unreachable.${SUFFIX}`;
