@@ -9,12 +9,13 @@ import { REVOCATION_REASON_CODES } from '../../core/types.js';
 import { readCertificateBasics } from '../../pki/certInfo.js';
 import { parseCsr } from '../../pki/csr.js';
 import { fromPem, pemBlocks, toPem } from '../../pki/pem.js';
+import { serialIntegerContent } from '../../pki/serial.js';
 import type { CaBackend, IssueRequest, IssuedCertificate, UpstreamRevocation } from '../types.js';
 import { AcmeHttp, DEFAULT_RETRY_AFTER_SECONDS, retryAfterSeconds, type AcmeResponse } from './acmeHttp.js';
 import type { UpstreamAcmeConfig } from './config.js';
 import type { DnsChallengePublisher } from './dnsChallenge.js';
 import { UpstreamProblem, UpstreamRetryLater, UpstreamUnreachable } from './errors.js';
-import { upstreamEntry, type UpstreamOrders } from './orders.js';
+import { upstreamEntry, type RenewalWindow, type UpstreamOrders } from './orders.js';
 
 /** How long one job waits for the upstream to validate or issue before handing the request back to the queue. */
 const POLL_BUDGET_MS = 60_000;
@@ -137,7 +138,8 @@ export class UpstreamAcmeCa implements CaBackend {
       if (!leaf) throw new UpstreamUnreachable('the upstream returned no certificate');
       const basics = readCertificateBasics(leaf.der);
       const chainPem = chain.map((b) => toPem('CERTIFICATE', b.der));
-      await orders.finish(requestId, 'valid', chainPem.join(''), upstreamEntry(requestId, this.caId, 'finalized', { order: orderUrl, serial: basics.serialHex }));
+      const renewal = chain[0] ? await this.renewalInfo(basics.serialHex, chain[0].der) : null;
+      await orders.finish(requestId, 'valid', chainPem.join(''), upstreamEntry(requestId, this.caId, 'finalized', { order: orderUrl, serial: basics.serialHex }), renewal);
       await orders.removeHttpChallenges(requestId);
       return { der: leaf.der, pem: toPem('CERTIFICATE', leaf.der), serialHex: basics.serialHex, notBefore: basics.notBefore, notAfter: basics.notAfter, chainPem };
     } catch (e) {
@@ -164,6 +166,28 @@ export class UpstreamAcmeCa implements CaBackend {
       // Revoking twice is no error for the caller: the certificate is revoked upstream either way.
       if (e instanceof UpstreamProblem && e.type === 'urn:ietf:params:acme:error:alreadyRevoked') return;
       throw e;
+    }
+  }
+
+  /**
+   * The upstream's suggested renewal window (ARI, RFC 9773) when its directory offers renewalInfo.
+   * Advice only: an upstream that does not answer leaves certgate's own window in force.
+   */
+  private async renewalInfo(serialHex: string, issuerDer: Buffer): Promise<RenewalWindow | null> {
+    try {
+      const dir = await this.o.http.getDirectory();
+      if (!dir.renewalInfo) return null;
+      const keyId = readCertificateBasics(issuerDer).subjectKeyId;
+      if (!keyId) return null;
+      const certId = `${keyId.toString('base64url')}.${serialIntegerContent(serialHex).toString('base64url')}`;
+      const res = await this.o.http.request('GET', `${dir.renewalInfo.replace(/\/$/, '')}/${certId}`);
+      const window = (res.json?.suggestedWindow ?? null) as { start?: unknown; end?: unknown } | null;
+      if (res.status !== 200 || typeof window?.start !== 'string' || typeof window.end !== 'string') return null;
+      const start = new Date(window.start);
+      const end = new Date(window.end);
+      return Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end < start ? null : { start, end };
+    } catch {
+      return null;
     }
   }
 
