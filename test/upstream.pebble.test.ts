@@ -180,4 +180,63 @@ describe.each(DEPLOYMENTS)('an upstream ACME CA (Pebble): $name', (d) => {
     const status = await pebble.certStatus(issued.serialHex);
     expect(status?.Status).toBe('Revoked');
   }, 120_000);
+
+  it.skipIf(d.skip || !d.all)('dns-01: the TXT record goes through the CA\'s publisher (here into the test DNS Pebble asks), a wildcard is issued, the record is withdrawn', async () => {
+    if (!pebble) return;
+    const dnsCa = await createUpstreamCa(
+      gw.rt.store,
+      { name: 'pebble-dns', directory: pebble.directoryUrl, challenge: { type: 'dns-01', publisher: { kind: 'hook', path: '/nonexistent/hook' } }, caFile: pebble.caFile, issuerChainPem: (await pebble.intermediate()) + (await pebble.root()) },
+      gw.rt.secrets,
+      CLI_CONTEXT,
+    );
+    const published: string[] = [];
+    const backend = await upstreamAcmeLoader(gw.rt.store, gw.rt.secrets, {
+      dnsPublisher: {
+        add: async (fqdn, value) => {
+          published.push(`add ${fqdn}`);
+          dns.setTxt(fqdn, [value]);
+        },
+        remove: async (fqdn) => {
+          published.push(`remove ${fqdn}`);
+          dns.setTxt(fqdn, []);
+        },
+      },
+    })(dnsCa, { chainPem: [], pointers: null });
+    const name = `*.wild.${SUFFIX}`;
+    const { csrPem } = makeCsr(dir, { subject: `/CN=${name}`, san: [`DNS:${name}`] });
+    const issued = await backend.issue({
+      requestId: `dns-${Date.now()}`,
+      csrPem,
+      subjectDer: Buffer.alloc(0),
+      spkiDer: Buffer.alloc(0),
+      san: { dns: [name], ip: [], email: [], uri: [] },
+      notBefore: new Date(),
+      notAfter: new Date(Date.now() + 86_400_000),
+      keyUsage: [],
+      extendedKeyUsage: [],
+    });
+    expect(x509Text(issued.pem)).toContain(`DNS:${name}`);
+    expect(published).toEqual([`add _acme-challenge.wild.${SUFFIX}`, `remove _acme-challenge.wild.${SUFFIX}`]);
+  }, 120_000);
+
+  it.skipIf(d.skip || !d.all)('a CSR that does not carry exactly the decided names is refused before the upstream is asked', async () => {
+    if (!pebble) return;
+    const backend = await gw.rt.cas.get(ca.id);
+    const { csrPem } = makeCsr(dir, { subject: `/CN=one.${SUFFIX}`, san: [`DNS:one.${SUFFIX}`, `DNS:extra.${SUFFIX}`] });
+    const ordersBefore = (pebble.log().match(/POST \/order-plz/g) ?? []).length;
+    await expect(
+      backend.issue({
+        requestId: `names-${Date.now()}`,
+        csrPem,
+        subjectDer: Buffer.alloc(0),
+        spkiDer: Buffer.alloc(0),
+        san: { dns: [`one.${SUFFIX}`], ip: [], email: [], uri: [] },
+        notBefore: new Date(),
+        notAfter: new Date(Date.now() + 86_400_000),
+        keyUsage: [],
+        extendedKeyUsage: [],
+      }),
+    ).rejects.toThrow(/exactly the decided names.*not decided: extra\.upstream\.test/);
+    expect((pebble.log().match(/POST \/order-plz/g) ?? []).length).toBe(ordersBefore);
+  }, 60_000);
 });

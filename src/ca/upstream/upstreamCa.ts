@@ -198,27 +198,36 @@ export class UpstreamAcmeCa implements CaBackend {
       const authz = await this.read<AcmeAuthorization>(url);
       if (authz.status === 'valid') continue;
       if (authz.status !== 'pending') throw this.authzFailed(authz);
-      const challenge = await this.answer(requestId, authz);
-      if (challenge.status === 'pending') await this.o.http.post(challenge.url, {}, this.o.config.accountUrl, [200]);
-      const done = await this.poll<AcmeAuthorization>(url, (a) => a.status !== 'pending');
+      const { challenge, withdraw } = await this.answer(requestId, authz);
+      let done: AcmeAuthorization;
+      try {
+        if (challenge.status === 'pending') await this.o.http.post(challenge.url, {}, this.o.config.accountUrl, [200]);
+        done = await this.poll<AcmeAuthorization>(url, (a) => a.status !== 'pending');
+      } finally {
+        // A TXT record is withdrawn once the upstream has looked (or given up); a retry publishes it again.
+        await withdraw().catch(() => undefined);
+      }
       if (done.status !== 'valid') throw this.authzFailed(done);
     }
     return this.pollOrder(orderUrl, order, (s) => s !== 'pending');
   }
 
-  private async answer(requestId: string, authz: AcmeAuthorization): Promise<AcmeChallenge> {
+  private async answer(requestId: string, authz: AcmeAuthorization): Promise<{ challenge: AcmeChallenge; withdraw: () => Promise<void> }> {
     const type = this.o.config.challenge.type;
     const challenge = authz.challenges.find((c) => c.type === type);
     if (!challenge) throw new UpstreamProblem('urn:ietf:params:acme:error:unsupportedIdentifier', `the upstream offers no ${type} challenge for ${authz.identifier.value}`, 400);
     const keyAuthorization = `${challenge.token}.${this.thumbprint()}`;
     if (type === 'http-01') {
+      // Served until the order is done (removeHttpChallenges), whichever process is asked.
       await this.o.orders.addHttpChallenge(requestId, challenge.token, keyAuthorization);
-    } else {
-      if (!this.o.dnsPublisher) throw new Error('dns-01 is configured but no DNS publisher is available in this version');
-      const value = createHash('sha256').update(keyAuthorization).digest('base64url');
-      await this.o.dnsPublisher.add(`_acme-challenge.${authz.identifier.value.replace(/^\*\./, '')}`, value);
+      return { challenge, withdraw: async () => undefined };
     }
-    return challenge;
+    const publisher = this.o.dnsPublisher;
+    if (!publisher) throw new Error('dns-01 is configured but no DNS publisher is available in this version');
+    const fqdn = `_acme-challenge.${authz.identifier.value.replace(/^\*\./, '')}`;
+    const value = createHash('sha256').update(keyAuthorization).digest('base64url');
+    await publisher.add(fqdn, value);
+    return { challenge, withdraw: () => publisher.remove(fqdn, value) };
   }
 
   private thumbprintCache: string | null = null;
