@@ -8,17 +8,14 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUpstreamCa } from '../src/ca/upstream/create.js';
-import { CLI_CONTEXT } from '../src/cli/kit.js';
-import { createProduct } from '../src/core/products.js';
 import type { ProductRecord } from '../src/core/types.js';
 import { readCertificateBasics } from '../src/pki/certInfo.js';
 import { fromPem } from '../src/pki/pem.js';
 import { serialIntegerContent } from '../src/pki/serial.js';
-import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { makeTlsCertificate } from './harness/pebble.js';
 import { startGateway, type Gateway } from './helpers/gateway.js';
 import { httpRequest, restCall } from './helpers/http.js';
+import { upstreamCaWithProduct } from './helpers/upstreamCa.js';
 import { makeCsr, tempDir } from './helpers/openssl.js';
 
 const WINDOW = { start: '2031-01-01T00:00:00.000Z', end: '2031-01-02T00:00:00.000Z' };
@@ -69,15 +66,7 @@ describe('an upstream ACME CA with renewal information (ARI)', () => {
     base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
     gw = await startGateway({ dirPrefix: 'certgate-upstream-ari-gw-', https: true });
-    const ca = await createUpstreamCa(
-      gw.rt.store,
-      { name: 'fake-ari', directory: `${base}/dir`, challenge: { type: 'http-01' }, caFile: tls.caFile, issuerChainPem: readFileSync(tls.caFile, 'utf8') },
-      gw.rt.secrets,
-      CLI_CONTEXT,
-    );
-    product = await createProduct(gw.rt.store, { name: 'from-fake-ari', caId: ca.id, template: parseProductTemplate({ allowedDnsSuffixes: ['upstream.test'], keyAlgorithms: ['ec-p256'] }) }, CLI_CONTEXT, undefined, gw.config);
-    await gw.rt.catalogue.changed();
-    token = (await gw.rt.credentials.create({ type: 'rest', name: 'team', products: [product.id], permissions: [{ ca: ca.id, actions: ['read', 'issue'] }], admin: false, ownerGroup: 'team' }, CLI_CONTEXT)).secret;
+    ({ product, token } = await upstreamCaWithProduct(gw, { name: 'fake-ari', directory: `${base}/dir`, challenge: { type: 'http-01' }, caFile: tls.caFile, issuerChainPem: readFileSync(tls.caFile, 'utf8') }, 'upstream.test'));
   }, 60_000);
   afterAll(async () => {
     await gw?.close();

@@ -10,15 +10,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { upstreamAcmeLoader } from '../src/ca/upstream/loader.js';
 import { createUpstreamCa } from '../src/ca/upstream/create.js';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
-import { createProduct } from '../src/core/products.js';
 import type { CaRecord, ProductRecord } from '../src/core/types.js';
-import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { startPebble, type RunningPebble } from './harness/pebble.js';
 import { startDnsServer, type StubDnsServer } from './helpers/dnsServer.js';
 import { deploymentMissing, startGateway, type Backend, type Gateway, type QueueKind } from './helpers/gateway.js';
 import { httpRequest, restCall } from './helpers/http.js';
 import { pemBlocks, toPem } from '../src/pki/pem.js';
 import { makeCsr, openssl, tempDir, x509Text } from './helpers/openssl.js';
+import { upstreamCaWithProduct, upstreamIssueRequest } from './helpers/upstreamCa.js';
 
 const SUFFIX = 'upstream.test';
 
@@ -56,17 +55,7 @@ describe.each(DEPLOYMENTS)('an upstream ACME CA (Pebble): $name', (d) => {
     gw = await startGateway({ backend: d.backend, queue: d.queue, worker: d.worker, dirPrefix: 'certgate-upstream-gw-' });
     pebble = await startPebble({ dnsServer: dns.address, httpPort: Number(new URL(gw.baseUrl).port) });
     if (!pebble) return;
-    const chainFile = join(dir, 'pebble-chain.pem');
-    writeFileSync(chainFile, (await pebble.intermediate()) + (await pebble.root()));
-    ca = await createUpstreamCa(
-      gw.rt.store,
-      { name: 'pebble', directory: pebble.directoryUrl, challenge: { type: 'http-01' }, caFile: pebble.caFile, issuerChainPem: (await pebble.intermediate()) + (await pebble.root()) },
-      gw.rt.secrets,
-      CLI_CONTEXT,
-    );
-    product = await createProduct(gw.rt.store, { name: 'from-pebble', caId: ca.id, template: parseProductTemplate({ allowedDnsSuffixes: [SUFFIX], keyAlgorithms: ['ec-p256', 'rsa-2048'] }) }, CLI_CONTEXT, undefined, gw.config);
-    await gw.rt.catalogue.changed();
-    token = (await gw.rt.credentials.create({ type: 'rest', name: 'team', products: [product.id], permissions: [{ ca: ca.id, actions: ['read', 'issue'] }], admin: false, ownerGroup: 'team' }, CLI_CONTEXT)).secret;
+    ({ ca, product, token } = await upstreamCaWithProduct(gw, { name: 'pebble', directory: pebble.directoryUrl, challenge: { type: 'http-01' }, caFile: pebble.caFile, issuerChainPem: (await pebble.intermediate()) + (await pebble.root()) }, SUFFIX));
   }, 120_000);
   afterAll(async () => {
     await gw?.close();
@@ -156,17 +145,7 @@ describe.each(DEPLOYMENTS)('an upstream ACME CA (Pebble): $name', (d) => {
     const crashing = await upstreamAcmeLoader(gw.rt.store, gw.rt.secrets, {
       afterOrderRecorded: () => Promise.reject(new Error('worker died after recording the order')),
     })(ca, { chainPem: [], pointers: null });
-    const issueRequest = {
-      requestId,
-      csrPem,
-      subjectDer: Buffer.alloc(0),
-      spkiDer: Buffer.alloc(0),
-      san: { dns: [name], ip: [], email: [], uri: [] },
-      notBefore: new Date(),
-      notAfter: new Date(Date.now() + 86_400_000),
-      keyUsage: [],
-      extendedKeyUsage: [],
-    };
+    const issueRequest = upstreamIssueRequest(requestId, csrPem, [name]);
     await expect(crashing.issue(issueRequest)).rejects.toThrow(/worker died/);
     const healthy = await upstreamAcmeLoader(gw.rt.store, gw.rt.secrets)(ca, { chainPem: [], pointers: null });
     const issued = await healthy.issue(issueRequest);
@@ -204,17 +183,7 @@ describe.each(DEPLOYMENTS)('an upstream ACME CA (Pebble): $name', (d) => {
     })(dnsCa, { chainPem: [], pointers: null });
     const name = `*.wild.${SUFFIX}`;
     const { csrPem } = makeCsr(dir, { subject: `/CN=${name}`, san: [`DNS:${name}`] });
-    const issued = await backend.issue({
-      requestId: `dns-${Date.now()}`,
-      csrPem,
-      subjectDer: Buffer.alloc(0),
-      spkiDer: Buffer.alloc(0),
-      san: { dns: [name], ip: [], email: [], uri: [] },
-      notBefore: new Date(),
-      notAfter: new Date(Date.now() + 86_400_000),
-      keyUsage: [],
-      extendedKeyUsage: [],
-    });
+    const issued = await backend.issue(upstreamIssueRequest(`dns-${Date.now()}`, csrPem, [name]));
     expect(x509Text(issued.pem)).toContain(`DNS:${name}`);
     expect(published).toEqual([`add _acme-challenge.wild.${SUFFIX}`, `remove _acme-challenge.wild.${SUFFIX}`]);
   }, 120_000);
@@ -225,17 +194,7 @@ describe.each(DEPLOYMENTS)('an upstream ACME CA (Pebble): $name', (d) => {
     const { csrPem } = makeCsr(dir, { subject: `/CN=one.${SUFFIX}`, san: [`DNS:one.${SUFFIX}`, `DNS:extra.${SUFFIX}`] });
     const ordersBefore = (pebble.log().match(/POST \/order-plz/g) ?? []).length;
     await expect(
-      backend.issue({
-        requestId: `names-${Date.now()}`,
-        csrPem,
-        subjectDer: Buffer.alloc(0),
-        spkiDer: Buffer.alloc(0),
-        san: { dns: [`one.${SUFFIX}`], ip: [], email: [], uri: [] },
-        notBefore: new Date(),
-        notAfter: new Date(Date.now() + 86_400_000),
-        keyUsage: [],
-        extendedKeyUsage: [],
-      }),
+      backend.issue(upstreamIssueRequest(`names-${Date.now()}`, csrPem, [`one.${SUFFIX}`])),
     ).rejects.toThrow(/exactly the decided names.*not decided: extra\.upstream\.test/);
     expect((pebble.log().match(/POST \/order-plz/g) ?? []).length).toBe(ordersBefore);
   }, 60_000);
