@@ -97,7 +97,9 @@ describe.each(DEPLOYMENTS)('an upstream ACME CA (Pebble): $name', (d) => {
     expect(status?.Status).toBe('Valid');
     const request = (await gw.rt.store.certificates.get(cert.id))?.requestId as string;
     expect(await upstreamEvents(request)).toEqual(['placed', 'finalized']);
-    // The key authorizations are gone once the order is done.
+    // The key authorizations are gone once the order is done; a token nobody waits on is a 404.
+    const unknown = await httpRequest(`${gw.baseUrl}/.well-known/acme-challenge/no-such-token`, { method: 'GET' });
+    expect(unknown.status).toBe(404);
     expect(await gw.rt.store.db.selectFrom('upstream_http_challenges').selectAll().where('request_id', '=', request).execute()).toEqual([]);
   }, 120_000);
 
