@@ -241,14 +241,14 @@ export class UpstreamAcmeCa implements CaBackend {
     return this.thumbprintCache;
   }
 
-  private async read<T>(url: string): Promise<T> {
-    const res = await this.o.http.post(url, null, this.o.config.accountUrl, [200]);
-    return res.json as unknown as T;
-  }
-
+  /** POST-as-GET of an order or authorization; its Retry-After says how long to wait when it is not done. */
   private async readWithWait<T>(url: string): Promise<{ body: T; res: AcmeResponse }> {
     const res = await this.o.http.post(url, null, this.o.config.accountUrl, [200]);
     return { body: res.json as unknown as T, res };
+  }
+
+  private async read<T>(url: string): Promise<T> {
+    return (await this.readWithWait<T>(url)).body;
   }
 
   private async poll<T>(url: string, done: (t: T) => boolean): Promise<T> {
