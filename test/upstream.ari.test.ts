@@ -64,6 +64,8 @@ describe('an upstream ACME CA with renewal information (ARI)', () => {
     expect(res.status, JSON.stringify(res.json)).toBe(201);
     const cert = res.json.certificate as { certificate_pem: string; serial_number: string };
     expect(cert.serial_number.toLowerCase()).toMatch(/^0*1234abcd$/);
+    // The upstream issued for 30 days, less than the product asks: the request says who decided.
+    expect(res.json.notice).toMatch(/validity shortened to .*, as the upstream CA issued it$/);
 
     // The upstream was asked with the RFC 9773 id: its issuer's key id, then the serial's DER content.
     const keyId = readCertificateBasics(fromPem(readFileSync(upstream.caFile, 'utf8'), ['CERTIFICATE'])).subjectKeyId as Buffer;

@@ -180,7 +180,11 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
           throw e;
         });
         // A leaf never outlives its CA: the backend clamps, and the request says so.
-        const note = issued.notAfter < wanted ? `validity shortened to ${issued.notAfter.toISOString()}, when the issuing CA expires` : null;
+        const note =
+          issued.notAfter < wanted
+            ? // An upstream CA sets the validity itself; a local one only clamps to its own expiry.
+              `validity shortened to ${issued.notAfter.toISOString()}, ${ca.capabilities.signsLocally ? 'when the issuing CA expires' : 'as the upstream CA issued it'}`
+            : null;
         const certificateId = newId();
         const { alreadyIssued } = await store.recordIssuance(
           req.id,
