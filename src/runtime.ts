@@ -5,6 +5,7 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { Authorizer } from './auth/authorize.js';
 import { CaRegistry, type CaBackendLoaders } from './ca/registry.js';
+import { upstreamAcmeLoader } from './ca/upstream/loader.js';
 import type { CaSecrets } from './ca/createCa.js';
 import { chainKeyOf, isUnkeyed } from './audit/chain.js';
 import { publicUrlOf, type Config } from './config.js';
@@ -186,7 +187,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   });
   const metricsHost = config.metrics === 'on' ? new MetricsHost({ store, log, now, ...(config.redisUrl ? { redis: { url: config.redisUrl, prefix: queuePrefix, ping: () => queue.ping() } } : {}) }) : null;
   const metrics = metricsHost?.facts ?? NO_METRICS;
-  const cas = new CaRegistry(store, secrets, publicUrlOf(config), { ...options.caLoaders });
+  const cas = new CaRegistry(store, secrets, publicUrlOf(config), { 'upstream-acme': upstreamAcmeLoader(store, secrets), ...options.caLoaders });
   const verifier = new ThreadedVerifier(config.cryptoThreads);
   const rateCounter: RateCounter = config.redisUrl ? new RedisRateCounter(config.redisUrl, queuePrefix, onError) : new MemoryRateCounter(now);
   const requestLimits = new RequestLimits(rateCounter, (entry) => store.audit.append(entry), metrics);
@@ -322,7 +323,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     authz: new Authorizer(store.audit),
     audit: store.audit,
     // Views, not the registry and publisher themselves: a front-end cannot reach issue() or publish().
-    cas: { chainOf: (caId) => cas.chainOf(caId) },
+    cas: { chainOf: (caId) => cas.chainOf(caId), chainFor: (certificate) => cas.chainFor(certificate), upstreamRenewalWindow: (certificate) => cas.upstreamRenewalWindow(certificate) },
     crls: { current: (caId) => crls.current(caId), origin: (caId, n) => crls.origin(caId, n) },
     ocspSigners: store.ocspSigners,
     signer,

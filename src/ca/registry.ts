@@ -7,6 +7,8 @@ import { caSecretFor, sealedKeyOf, type CaSecrets } from './createCa.js';
 import { decryptPrivateKey } from './keyProtection.js';
 import { LocalCa } from './localCa.js';
 import type { CaBackend, CaBackendLoader, StatusPointers, UpstreamRevocation } from './types.js';
+import { upstreamIssuerChain } from './upstream/config.js';
+import { upstreamChainOf, upstreamRenewalWindowOf } from './upstream/orders.js';
 
 /** How to load CAs that do not sign with a sealed key, per backend kind. */
 export type CaBackendLoaders = Partial<Record<Exclude<CaBackendKind, 'local'>, CaBackendLoader>>;
@@ -16,6 +18,8 @@ export class CaRegistry {
   private readonly loaded = new Map<string, Promise<CaBackend>>();
   // CA certificates never change, so chains are read from the store once per process.
   private readonly chains = new TtlCache<string[]>(Number.POSITIVE_INFINITY);
+  // A CA's backend never changes either.
+  private readonly backends = new Map<string, CaBackendKind>();
 
   /** `publicUrl`: where relying parties reach us; certificates then carry CRL/OCSP/caIssuers pointers. */
   constructor(
@@ -56,6 +60,33 @@ export class CaRegistry {
     });
   }
 
+  /**
+   * The chain to hand out with one certificate: for an upstream CA, the chain the upstream
+   * returned with it (it may rotate intermediates); otherwise, and when none was kept, chainOf.
+   */
+  async chainFor(cert: { caId: string; requestId: string | null }): Promise<string[]> {
+    if ((await this.backendOf(cert.caId)) === 'upstream-acme' && cert.requestId) {
+      const chain = await upstreamChainOf(this.store, cert.requestId);
+      if (chain) return chain;
+    }
+    return this.chainOf(cert.caId);
+  }
+
+  /** The renewal window an upstream CA suggested for this certificate (ARI); null for other CAs and when it offered none. */
+  async upstreamRenewalWindow(cert: { caId: string; requestId: string | null }): Promise<{ start: Date; end: Date } | null> {
+    if (!cert.requestId || (await this.backendOf(cert.caId)) !== 'upstream-acme') return null;
+    return upstreamRenewalWindowOf(this.store, cert.requestId);
+  }
+
+  private async backendOf(caId: string): Promise<CaBackendKind | undefined> {
+    let backend = this.backends.get(caId);
+    if (backend === undefined) {
+      backend = (await this.store.cas.get(caId))?.backend;
+      if (backend) this.backends.set(caId, backend);
+    }
+    return backend;
+  }
+
   /** The CA's certificate and its parents, leaf-most first. */
   async chainPem(ca: CaRecord): Promise<string[]> {
     const chain = [ca.certificatePem];
@@ -66,6 +97,7 @@ export class CaRegistry {
       chain.push(parent.certificatePem);
       parentId = parent.parentId;
     }
+    chain.push(...upstreamIssuerChain(ca));
     return chain;
   }
 

@@ -34,6 +34,8 @@ export class UpstreamProblem extends Error {
     readonly detail: string,
     readonly status?: number,
     readonly retryAfterSeconds?: number,
+    /** The whole problem document, when the upstream sent one. */
+    readonly document: Record<string, unknown> | null = null,
   ) {
     super(detail);
   }

@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import { AUDIT, SYSTEM_ACTOR } from '../audit/actions.js';
 import type { CaRegistry } from '../ca/registry.js';
+import { UpstreamProblem, UpstreamRetryLater } from '../ca/upstream/errors.js';
 import type { DomainRegistry } from '../core/domainRegistry.js';
 import type { NameAuthorization, NameAuthorizer } from '../core/enrollmentService.js';
 import { newId } from '../core/ids.js';
@@ -17,7 +18,7 @@ import { decideIssuance } from '../policy/decide.js';
 import { parseProductTemplate } from '../policy/productSchema.js';
 import { organizationAttributes, requestedOrganization, type ValidatedOrganization } from '../policy/subject.js';
 import type { OrganizationService } from '../core/organizationService.js';
-import type { JobHandler } from '../queue/types.js';
+import { RetryLaterError, type JobHandler } from '../queue/types.js';
 import type { Store } from '../store/types.js';
 import { NO_METRICS, UNKNOWN_PRODUCT, type Metrics } from '../metrics/types.js';
 
@@ -36,6 +37,16 @@ export interface WorkerDeps {
   parsedCsrs?: ParsedCsrHandoff;
   /** Whether a request's names are validated, for products with dcv: required (protocols without a NameAuthorizer). */
   domains?: Pick<DomainRegistry, 'checkRequest'>;
+}
+
+/** The rejection code closest to an upstream ACME problem type. */
+function rejectionCodeOf(problem: UpstreamProblem): Rejection['code'] {
+  const type = problem.type.replace('urn:ietf:params:acme:error:', '');
+  if (type === 'rejectedIdentifier' || type === 'caa' || type === 'unsupportedIdentifier') return 'rejectedIdentifier';
+  if (type === 'badCSR') return 'badCsr';
+  if (type === 'badPublicKey') return 'badKey';
+  if (type === 'unauthorized') return 'unauthorized';
+  return 'policy';
 }
 
 /** What the worker decides on its own is recorded as the system's doing, for the requester. */
@@ -169,7 +180,11 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
           throw e;
         });
         // A leaf never outlives its CA: the backend clamps, and the request says so.
-        const note = issued.notAfter < wanted ? `validity shortened to ${issued.notAfter.toISOString()}, when the issuing CA expires` : null;
+        const note =
+          issued.notAfter < wanted
+            ? // An upstream CA sets the validity itself; a local one only clamps to its own expiry.
+              `validity shortened to ${issued.notAfter.toISOString()}, ${ca.capabilities.signsLocally ? 'when the issuing CA expires' : 'as the upstream CA issued it'}`
+            : null;
         const certificateId = newId();
         const { alreadyIssued } = await store.recordIssuance(
           req.id,
@@ -192,6 +207,8 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
             notes: req.details.notes,
             customFields: req.details.customFields,
             supersedes: req.details.supersedes,
+            // An upstream CA numbers its certificates itself; the claimed serial was never signed.
+            ...(ca.capabilities.signsLocally ? {} : { serialChosenUpstream: true }),
           },
           note,
           entryFor(req, AUDIT.certificateIssue, certificateId, {
@@ -210,16 +227,22 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
           if (note) log.info({ requestId }, note);
         }
       } catch (e) {
+        // An upstream CA's refusal is final: the request is rejected with the upstream's words.
+        if (e instanceof UpstreamProblem) {
+          return reject({ ...req, status: 'signing' }, loaded.product.name, { code: rejectionCodeOf(e), rule: 'upstream', detail: e.detail });
+        }
         // Hand the request back (with its serial) so the queue's retry can claim it at once,
         // instead of waiting for the lease to run out.
         await store.requests.transition(req.id, ['signing'], 'queued', { reason: null }).catch(() => undefined);
+        // An upstream rate limit or an order still in the works: back on the queue for as long as it asked.
+        if (e instanceof UpstreamRetryLater) throw new RetryLaterError(e.message, e.seconds * 1000);
         throw e;
       }
     },
 
     async onExhausted(requestId, error) {
-      // The store or the queue was down for longer than the retries last: nothing is wrong with the
-      // request. It stays `queued` and the sweep gives it a job again once they are back.
+      // The store, the queue or an upstream CA was down for longer than the retries last: nothing
+      // is wrong with the request. It stays `queued` and the sweep gives it a job again once they are back.
       if (isDependencyDown(error)) {
         log.warn({ requestId, err: error.message }, 'retries ran out during an outage; the request stays queued for the sweep');
         return;
