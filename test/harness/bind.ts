@@ -2,7 +2,8 @@
 // port (UDP and TCP), foreground as the current user, everything in a temp dir that stop() removes.
 // It is primary for `test.certgate` (every name under it has A 127.0.0.1, so Pebble's http-01 and
 // address lookups find the gateway) and for `locked.certgate`, and knows two TSIG keys with secrets
-// made here: `certgate-test` may update test.certgate, only `other-key` may update locked.certgate.
+// made here: `certgate-test` (and `certgate-test-512`) may update test.certgate, only `other-key`
+// may update locked.certgate.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -16,7 +17,7 @@ export const BIND_LOCKED_ZONE = 'locked.certgate';
 
 export interface BindKey {
   name: string;
-  algorithm: 'hmac-sha256';
+  algorithm: 'hmac-sha256' | 'hmac-sha512';
   secret: Buffer;
 }
 
@@ -27,6 +28,8 @@ export interface RunningBind {
   address: string;
   /** May update BIND_ZONE. */
   key: BindKey;
+  /** May update BIND_ZONE too, with HMAC-SHA512. */
+  key512: BindKey;
   /** Known to the server, may update BIND_LOCKED_ZONE only. */
   otherKey: BindKey;
   /** The folder holding named.conf, the zones and their journals. */
@@ -69,6 +72,7 @@ function zoneFile(zone: string): string {
 async function startOnce(bin: string, port: number): Promise<RunningBind> {
   const dir = await mkdtemp(join(tmpdir(), 'certgate-bind-'));
   const key: BindKey = { name: 'certgate-test', algorithm: 'hmac-sha256', secret: randomBytes(32) };
+  const key512: BindKey = { name: 'certgate-test-512', algorithm: 'hmac-sha512', secret: randomBytes(64) };
   const otherKey: BindKey = { name: 'other-key', algorithm: 'hmac-sha256', secret: randomBytes(32) };
   const keyClause = (k: BindKey) => `key "${k.name}" { algorithm ${k.algorithm}; secret "${k.secret.toString('base64')}"; };`;
   const conf = `
@@ -85,8 +89,9 @@ options {
 };
 controls { };
 ${keyClause(key)}
+${keyClause(key512)}
 ${keyClause(otherKey)}
-zone "${BIND_ZONE}" { type primary; file "${BIND_ZONE}.zone"; allow-update { key "${key.name}"; }; };
+zone "${BIND_ZONE}" { type primary; file "${BIND_ZONE}.zone"; allow-update { key "${key.name}"; key "${key512.name}"; }; };
 zone "${BIND_LOCKED_ZONE}" { type primary; file "${BIND_LOCKED_ZONE}.zone"; allow-update { key "${otherKey.name}"; }; };
 `;
   await writeFile(join(dir, 'named.conf'), conf, { mode: 0o600 });
@@ -123,7 +128,7 @@ zone "${BIND_LOCKED_ZONE}" { type primary; file "${BIND_LOCKED_ZONE}.zone"; allo
     await stop();
     throw new Error(`named did not start on port ${port} (${result === 'timeout' ? 'timeout' : 'exited'}); log tail:\n${log.split('\n').slice(-15).join('\n')}`);
   }
-  return { host: '127.0.0.1', port, address: `127.0.0.1:${port}`, key, otherKey, dir, stop };
+  return { host: '127.0.0.1', port, address: `127.0.0.1:${port}`, key, key512, otherKey, dir, stop };
 }
 
 async function killAndWait(child: ChildProcess, exited: Promise<void>): Promise<void> {
