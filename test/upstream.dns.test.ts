@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DnsPublishError, type DnsChallengePublisher } from '../src/ca/upstream/dnsChallenge.js';
 import { hookPublisher } from '../src/ca/upstream/dnsHook.js';
+import { exchangeTcp } from '../src/ca/upstream/dnsTcp.js';
 import { rfc2136Publisher, type Rfc2136Settings } from '../src/ca/upstream/rfc2136.js';
 import { bindMissingReason, BIND_ZONE, startBind, type BindKey, type RunningBind } from './harness/bind.js';
 import { findBinary, missingBinaryReason } from './harness/binaries.js';
@@ -69,23 +70,7 @@ async function fakeServer(answer: (request: Buffer) => Promise<Buffer | null>): 
 
 /** Sends `request` to the real server and returns its answer. */
 function relay(bind: RunningBind, request: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: bind.host, port: bind.port });
-    let received = Buffer.alloc(0);
-    socket.once('connect', () => {
-      const length = Buffer.alloc(2);
-      length.writeUInt16BE(request.length);
-      socket.write(Buffer.concat([length, request]));
-    });
-    socket.on('data', (chunk: Buffer) => {
-      received = Buffer.concat([received, chunk]);
-      if (received.length >= 2 && received.length >= 2 + received.readUInt16BE(0)) {
-        socket.destroy();
-        resolve(received.subarray(2, 2 + received.readUInt16BE(0)));
-      }
-    });
-    socket.once('error', reject);
-  });
+  return exchangeTcp({ host: bind.host, port: bind.port }, request, 10_000);
 }
 
 describe.skipIf(skipBind)('RFC 2136 dynamic updates with TSIG, against BIND 9', () => {
