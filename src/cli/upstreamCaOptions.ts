@@ -4,6 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { CreateUpstreamCaOptions } from '../ca/upstream/create.js';
+import { isTsigAlgorithm, parseDnsServer } from '../ca/upstream/dnsPublishers.js';
+import { TSIG_ALGORITHMS } from '../ca/upstream/tsig.js';
 import { AppError } from '../core/errors.js';
 
 export interface UpstreamCaCliOptions {
@@ -53,6 +55,8 @@ export function upstreamCaOptions(o: UpstreamCaCliOptions): CreateUpstreamCaOpti
     if (o.dnsHook) challenge = { type: 'dns-01', publisher: { kind: 'hook', path: o.dnsHook } };
     else {
       if (!o.dnsZone || !o.tsigKeyName || !o.tsigSecretEnv) throw bad('--dns-server needs --dns-zone, --tsig-key-name and --tsig-secret-env');
+      if (!parseDnsServer(o.dnsServer as string)) throw bad(`--dns-server "${o.dnsServer}" is not HOST[:PORT] (an IPv6 address in brackets)`);
+      if (!isTsigAlgorithm(o.tsigAlgorithm)) throw bad(`--tsig-algorithm "${o.tsigAlgorithm}": give one of ${TSIG_ALGORITHMS.join(', ')}`);
       challenge = {
         type: 'dns-01',
         publisher: { kind: 'rfc2136', server: o.dnsServer as string, zone: o.dnsZone, tsigKeyName: o.tsigKeyName, tsigAlgorithm: o.tsigAlgorithm, tsigSecretEnv: o.tsigSecretEnv },

@@ -177,6 +177,7 @@ export class UpstreamAcmeCa implements CaBackend {
       const challenge = await this.answer(requestId, authz);
       if (challenge.status === 'pending') await this.o.http.post(challenge.url, {}, this.o.config.accountUrl, [200]);
       const done = await this.poll<AcmeAuthorization>(url, (a) => a.status !== 'pending');
+      await this.unpublish(requestId, authz, challenge);
       if (done.status !== 'valid') throw this.authzFailed(done);
     }
     return this.pollOrder(orderUrl, order, (s) => s !== 'pending');
@@ -186,15 +187,34 @@ export class UpstreamAcmeCa implements CaBackend {
     const type = this.o.config.challenge.type;
     const challenge = authz.challenges.find((c) => c.type === type);
     if (!challenge) throw new UpstreamProblem('urn:ietf:params:acme:error:unsupportedIdentifier', `the upstream offers no ${type} challenge for ${authz.identifier.value}`, 400);
-    const keyAuthorization = `${challenge.token}.${this.thumbprint()}`;
     if (type === 'http-01') {
-      await this.o.orders.addHttpChallenge(requestId, challenge.token, keyAuthorization);
+      await this.o.orders.addHttpChallenge(requestId, challenge.token, `${challenge.token}.${this.thumbprint()}`);
     } else {
       if (!this.o.dnsPublisher) throw new Error('dns-01 is configured but no DNS publisher is available in this version');
-      const value = createHash('sha256').update(keyAuthorization).digest('base64url');
-      await this.o.dnsPublisher.add(`_acme-challenge.${authz.identifier.value.replace(/^\*\./, '')}`, value);
+      const { name, value } = this.dnsRecord(authz, challenge);
+      await this.o.dnsPublisher.add(name, value);
     }
     return challenge;
+  }
+
+  /** The TXT record answering a dns-01 challenge (RFC 8555 §8.4); a wildcard's goes at its base name. */
+  private dnsRecord(authz: AcmeAuthorization, challenge: AcmeChallenge): { name: string; value: string } {
+    const keyAuthorization = `${challenge.token}.${this.thumbprint()}`;
+    return { name: `_acme-challenge.${authz.identifier.value.replace(/^\*\./, '')}`, value: createHash('sha256').update(keyAuthorization).digest('base64url') };
+  }
+
+  /**
+   * Once the upstream has decided an authorization, its TXT record has served. A record that
+   * cannot be removed is left behind (audited), not a reason to fail the request.
+   */
+  private async unpublish(requestId: string, authz: AcmeAuthorization, challenge: AcmeChallenge): Promise<void> {
+    if (this.o.config.challenge.type !== 'dns-01' || !this.o.dnsPublisher) return;
+    const { name, value } = this.dnsRecord(authz, challenge);
+    try {
+      await this.o.dnsPublisher.remove(name, value);
+    } catch (e) {
+      await this.o.orders.note(upstreamEntry(requestId, this.caId, 'dns_record_left', { name, error: (e as Error).message }));
+    }
   }
 
   private thumbprintCache: string | null = null;
