@@ -1,6 +1,7 @@
 // dns-01 publishers for upstream ACME orders: RFC 2136 updates with TSIG against a real BIND 9
 // (records checked with dig, an independent client), and the operator's hook command.
 import { execFile } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -8,8 +9,10 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DnsPublishError, type DnsChallengePublisher } from '../src/ca/upstream/dnsChallenge.js';
 import { hookPublisher } from '../src/ca/upstream/dnsHook.js';
+import { dnsPublisherFor, parseDnsServer } from '../src/ca/upstream/dnsPublishers.js';
 import { exchangeTcp } from '../src/ca/upstream/dnsTcp.js';
 import { rfc2136Publisher, type Rfc2136Settings } from '../src/ca/upstream/rfc2136.js';
+import { upstreamCaOptions } from '../src/cli/upstreamCaOptions.js';
 import { bindMissingReason, BIND_ZONE, startBind, type BindKey, type RunningBind } from './harness/bind.js';
 import { findBinary, missingBinaryReason } from './harness/binaries.js';
 import { tempDir } from './helpers/openssl.js';
@@ -271,5 +274,51 @@ describe('the dns hook publisher', () => {
     // The hook ran in a process group of its own (its pid is the group's id): nothing of it is left.
     const pgid = Number((await readFile(pidFile, 'utf8')).trim());
     await until(() => processesIn([pgid]).length === 0, 10_000, 'the hook and its sleep were gone');
+  });
+});
+
+describe("an upstream CA's dns-01 settings", () => {
+  const rfc2136 = { kind: 'rfc2136' as const, server: '127.0.0.1:1', zone: 'example.test', tsigKeyName: 'k', tsigAlgorithm: 'hmac-sha256', tsigSecretEnv: 'CERTGATE_TEST_UNSET_TSIG_SECRET' };
+
+  it('reads DNS servers as host[:port], port 53 by default', () => {
+    expect(parseDnsServer('ns1.example.test')).toEqual({ host: 'ns1.example.test', port: 53 });
+    expect(parseDnsServer('127.0.0.1:5353')).toEqual({ host: '127.0.0.1', port: 5353 });
+    expect(parseDnsServer('[::1]:5353')).toEqual({ host: '::1', port: 5353 });
+    expect(parseDnsServer('[2001:db8::1]')).toEqual({ host: '2001:db8::1', port: 53 });
+    for (const bad of ['', '::1', 'host:0', 'host:70000', 'host:53:53', 'a b', '[::1']) expect(parseDnsServer(bad), bad).toBeNull();
+  });
+
+  it('refuses to publish without the secret, naming the variable (never a value)', async () => {
+    delete process.env.CERTGATE_TEST_UNSET_TSIG_SECRET;
+    const err = await failure(dnsPublisherFor('up', rfc2136).add('x.example.test', 'v'));
+    expect(err.message).toBe('CA "up": the environment variable CERTGATE_TEST_UNSET_TSIG_SECRET is empty; it must hold the TSIG secret (base64)');
+    expect(err.transient).toBe(false);
+    process.env.CERTGATE_TEST_UNSET_TSIG_SECRET = 'not base64!';
+    try {
+      const notBase64 = await failure(dnsPublisherFor('up', rfc2136).add('x.example.test', 'v'));
+      expect(notBase64.message).toMatch(/does not hold a base64 TSIG secret/);
+      expect(notBase64.message).not.toContain('not base64!');
+    } finally {
+      delete process.env.CERTGATE_TEST_UNSET_TSIG_SECRET;
+    }
+    const badAlgorithm = await failure(dnsPublisherFor('up', { ...rfc2136, tsigAlgorithm: 'hmac-md5' }).add('x.example.test', 'v'));
+    expect(badAlgorithm.message).toMatch(/TSIG algorithm "hmac-md5" is not one of hmac-sha256, hmac-sha512, hmac-sha384, hmac-sha1/);
+  });
+
+  it('ca create refuses a DNS server or TSIG algorithm that cannot work', () => {
+    const dir = tempDir('certgate-dnsopts-');
+    try {
+      const chain = join(dir, 'chain.pem');
+      writeFileSync(chain, '');
+      const options = { name: 'up', upstreamAcme: 'https://127.0.0.1:1/dir', upstreamChainFile: chain, challenge: 'dns-01', dnsServer: '127.0.0.1:53', dnsZone: 'example.test', tsigKeyName: 'k', tsigAlgorithm: 'hmac-sha256', tsigSecretEnv: 'X' };
+      expect(() => upstreamCaOptions({ ...options, dnsServer: 'host:99999' })).toThrow(/--dns-server "host:99999" is not HOST\[:PORT\]/);
+      expect(() => upstreamCaOptions({ ...options, tsigAlgorithm: 'hmac-md5' })).toThrow(/--tsig-algorithm "hmac-md5": give one of hmac-sha256/);
+      expect(upstreamCaOptions(options).challenge).toEqual({
+        type: 'dns-01',
+        publisher: { kind: 'rfc2136', server: '127.0.0.1:53', zone: 'example.test', tsigKeyName: 'k', tsigAlgorithm: 'hmac-sha256', tsigSecretEnv: 'X' },
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
