@@ -305,7 +305,7 @@ describe("an upstream CA's dns-01 settings", () => {
     expect(badAlgorithm.message).toMatch(/TSIG algorithm "hmac-md5" is not one of hmac-sha256, hmac-sha512, hmac-sha384, hmac-sha1/);
   });
 
-  it('ca create refuses a DNS server or TSIG algorithm that cannot work', () => {
+  it('ca create refuses a DNS server, TSIG algorithm or hook that cannot work', () => {
     const dir = tempDir('certgate-dnsopts-');
     try {
       const chain = join(dir, 'chain.pem');
@@ -313,6 +313,8 @@ describe("an upstream CA's dns-01 settings", () => {
       const options = { name: 'up', upstreamAcme: 'https://127.0.0.1:1/dir', upstreamChainFile: chain, challenge: 'dns-01', dnsServer: '127.0.0.1:53', dnsZone: 'example.test', tsigKeyName: 'k', tsigAlgorithm: 'hmac-sha256', tsigSecretEnv: 'X' };
       expect(() => upstreamCaOptions({ ...options, dnsServer: 'host:99999' })).toThrow(/--dns-server "host:99999" is not HOST\[:PORT\]/);
       expect(() => upstreamCaOptions({ ...options, tsigAlgorithm: 'hmac-md5' })).toThrow(/--tsig-algorithm "hmac-md5": give one of hmac-sha256/);
+      expect(() => upstreamCaOptions({ ...options, dnsServer: undefined, dnsHook: join(dir, 'no-such-hook') })).toThrow(/--dns-hook .*no-such-hook is not an executable file/);
+      expect(() => upstreamCaOptions({ ...options, dnsServer: undefined, dnsHook: chain })).toThrow(/is not an executable file/);
       expect(upstreamCaOptions(options).challenge).toEqual({
         type: 'dns-01',
         publisher: { kind: 'rfc2136', server: '127.0.0.1:53', zone: 'example.test', tsigKeyName: 'k', tsigAlgorithm: 'hmac-sha256', tsigSecretEnv: 'X' },
