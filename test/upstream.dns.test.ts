@@ -143,6 +143,12 @@ describe.skipIf(skipBind)('RFC 2136 dynamic updates with TSIG, against BIND 9', 
     expect(err.message).toContain('"no-such-key"');
   });
 
+  it('says the clocks differ too much (BADTIME), from an answer the server signed', async () => {
+    const anHourBehind = () => new Date(Date.now() - 3_600_000);
+    const err = await failure(rfc2136Publisher(settingsFor(bind.key, { now: anHourBehind })).add(`_acme-challenge.badtime.${BIND_ZONE}`, 'v'));
+    expect(err.message).toMatch(/BADTIME: the clocks of certgate and the DNS server differ by more than five minutes/);
+  });
+
   it('says the key may not update a name in a zone it has no right to (REFUSED)', async () => {
     const name = '_acme-challenge.www.locked.certgate';
     const err = await failure(publisher.add(name, 'v'));

@@ -24,6 +24,8 @@ export interface Rfc2136Settings {
   timeoutMs?: number;
   /** Bound on the wait, after an add, until the server answers the record. */
   propagationTimeoutMs?: number;
+  /** The clock TSIG signs and checks with (tests move it). */
+  now?: () => Date;
 }
 
 const DEFAULTS = { ttl: 60, timeoutMs: 10_000, propagationTimeoutMs: 30_000 };
@@ -67,11 +69,12 @@ export function rfc2136Publisher(settings: Rfc2136Settings): DnsChallengePublish
   const timeoutMs = settings.timeoutMs ?? DEFAULTS.timeoutMs;
   const propagationTimeoutMs = settings.propagationTimeoutMs ?? DEFAULTS.propagationTimeoutMs;
   const where = describeServer(server);
+  const now = settings.now ?? (() => new Date());
 
   async function ask(message: Packet & { opcode?: number; classNone?: ReadonlySet<Answer> }, sign: boolean) {
     const id = randomInt(0, 0x10000);
     const wire = dnsWire.encode({ ...message, id });
-    const signed = sign ? signMessage(wire, key) : null;
+    const signed = sign ? signMessage(wire, key, now()) : null;
     const answerWire = await exchangeTcp(server, signed ? signed.wire : wire, timeoutMs);
     let answer;
     try {
@@ -114,7 +117,7 @@ export function rfc2136Publisher(settings: Rfc2136Settings): DnsChallengePublish
         },
         true,
       );
-      checkUpdateAnswer(answer.rcode, verifyResponse(answerWire, key, requestMac as Buffer), name, zone);
+      checkUpdateAnswer(answer.rcode, verifyResponse(answerWire, key, requestMac as Buffer, now()), name, zone);
       if (action === 'add') await waitUntilServed(name, value);
     } catch (err) {
       if (err instanceof DnsPublishError) throw new DnsPublishError(`${what} failed: ${err.message}`, err.transient, { cause: err });

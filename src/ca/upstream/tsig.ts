@@ -163,7 +163,8 @@ export function verifyResponse(response: Buffer, key: TsigKey, requestMac: Buffe
   unsigned.writeUInt16BE(unsigned.readUInt16BE(10) - 1, 10);
   const expected = mac(key, [u16(requestMac.length), requestMac, unsigned, variables(key, f)]);
   if (f.mac.length !== expected.length || !timingSafeEqual(f.mac, expected)) return { status: 'invalid', reason: 'its signature does not match the key' };
-  if (Math.abs(now.getTime() / 1000 - f.timeSigned) > f.fudge) return { status: 'invalid', reason: 'its signature time is outside the allowed clock difference' };
+  // A signed BADTIME answer carries the server's own time, which is the point: its error counts first.
   if (f.error !== 0) return { status: 'server-error', error: f.error };
+  if (Math.abs(now.getTime() / 1000 - f.timeSigned) > f.fudge) return { status: 'invalid', reason: 'its signature time is outside the allowed clock difference' };
   return { status: 'valid' };
 }
