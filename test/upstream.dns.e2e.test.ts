@@ -5,7 +5,7 @@
 // gone afterwards. RFC 2136 on SQLite with the in-process queue and on PostgreSQL with BullMQ and a
 // separate worker; the hook once.
 import { execFile } from 'node:child_process';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -107,6 +107,8 @@ describe.each(DEPLOYMENTS)('dns-01 for an upstream ACME CA through a local BIND 
     await pebble?.stop();
     await bind?.stop();
     delete process.env[SECRET_ENV];
+    rmSync(dir, { recursive: true, force: true });
+    if (gw) rmSync(gw.config.dataDir, { recursive: true, force: true });
   });
 
   it.skipIf(d.skip)('RFC 2136 with TSIG: a name and its wildcard are issued, the records removed', async () => {
