@@ -1,9 +1,11 @@
 // `certgate ca create --upstream-acme …`: the command line's words turned into the upstream CA's
 // settings, refusing combinations that cannot work. Secrets are named (environment variables),
 // never given on the command line.
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { CreateUpstreamCaOptions } from '../ca/upstream/create.js';
+import { isTsigAlgorithm, parseDnsServer } from '../ca/upstream/dnsPublishers.js';
+import { TSIG_ALGORITHMS } from '../ca/upstream/tsig.js';
 import { AppError } from '../core/errors.js';
 
 export interface UpstreamCaCliOptions {
@@ -50,9 +52,20 @@ export function upstreamCaOptions(o: UpstreamCaCliOptions): CreateUpstreamCaOpti
     challenge = { type: 'http-01' };
   } else if (o.challenge === 'dns-01') {
     if (!!o.dnsHook === !!o.dnsServer) throw bad('--challenge dns-01 needs either --dns-hook or --dns-server (with --dns-zone, --tsig-key-name, --tsig-secret-env)');
-    if (o.dnsHook) challenge = { type: 'dns-01', publisher: { kind: 'hook', path: o.dnsHook } };
+    if (o.dnsHook) {
+      // Kept as an absolute path (the worker may start from another folder), and checked now, not at the first order.
+      const path = resolve(o.dnsHook);
+      try {
+        accessSync(path, constants.X_OK);
+      } catch {
+        throw bad(`--dns-hook ${path} is not an executable file`);
+      }
+      challenge = { type: 'dns-01', publisher: { kind: 'hook', path } };
+    }
     else {
       if (!o.dnsZone || !o.tsigKeyName || !o.tsigSecretEnv) throw bad('--dns-server needs --dns-zone, --tsig-key-name and --tsig-secret-env');
+      if (!parseDnsServer(o.dnsServer as string)) throw bad(`--dns-server "${o.dnsServer}" is not HOST[:PORT] (an IPv6 address in brackets)`);
+      if (!isTsigAlgorithm(o.tsigAlgorithm)) throw bad(`--tsig-algorithm "${o.tsigAlgorithm}": give one of ${TSIG_ALGORITHMS.join(', ')}`);
       challenge = {
         type: 'dns-01',
         publisher: { kind: 'rfc2136', server: o.dnsServer as string, zone: o.dnsZone, tsigKeyName: o.tsigKeyName, tsigAlgorithm: o.tsigAlgorithm, tsigSecretEnv: o.tsigSecretEnv },

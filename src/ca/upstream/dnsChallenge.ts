@@ -7,3 +7,19 @@ export interface DnsChallengePublisher {
   /** Removes that one record; removing one that is not there is no error. */
   remove(fqdn: string, value: string): Promise<void>;
 }
+
+/**
+ * A publisher's failure, in words for the operator (never holding a secret). `transient`: the
+ * server or hook may well succeed later (no answer, SERVFAIL, a timeout), so the order is worth
+ * retrying; otherwise the settings are wrong (key, zone, permissions) and retrying will not help.
+ */
+export class DnsPublishError extends Error {
+  override readonly name = 'DnsPublishError';
+  constructor(
+    message: string,
+    readonly transient: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

@@ -6,15 +6,10 @@ import { caSecretFor, type CaSecrets } from '../createCa.js';
 import { decryptPrivateKey } from '../keyProtection.js';
 import type { CaBackendLoader } from '../types.js';
 import { AcmeHttp } from './acmeHttp.js';
-import { parseUpstreamConfig, type DnsPublisherConfig } from './config.js';
-import type { DnsChallengePublisher } from './dnsChallenge.js';
+import { parseUpstreamConfig } from './config.js';
+import { dnsPublisherFor } from './dnsPublishers.js';
 import { UpstreamOrders } from './orders.js';
 import { UpstreamAcmeCa, type UpstreamAcmeCaOptions } from './upstreamCa.js';
-
-/** The dns-01 publisher a CA's settings name. */
-export function dnsPublisherFor(caName: string, publisher: DnsPublisherConfig): DnsChallengePublisher {
-  throw new Error(`CA "${caName}": dns-01 through ${publisher.kind === 'hook' ? 'a hook command' : 'RFC 2136'} is not available in this version`);
-}
 
 /** `testHooks`: only tests pass them (the runtime never does). */
 export function upstreamAcmeLoader(store: Store, secrets: CaSecrets, testHooks: Pick<UpstreamAcmeCaOptions, 'afterOrderRecorded' | 'dnsPublisher'> = {}): CaBackendLoader {

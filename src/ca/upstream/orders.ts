@@ -22,15 +22,15 @@ export interface UpstreamOrderRecord {
   createdAt: Date;
 }
 
-/** A system entry about the request's upstream order (placed, resumed, finalized, refused). */
-export function upstreamEntry(requestId: string, caId: string, event: 'placed' | 'resumed' | 'finalized' | 'refused', detail: Record<string, unknown>): AuditEntryInput {
+/** A system entry about the request's upstream order (placed, resumed, finalized, refused, a dns-01 record it could not remove). */
+export function upstreamEntry(requestId: string, caId: string, event: 'placed' | 'resumed' | 'finalized' | 'refused' | 'dns_record_left', detail: Record<string, unknown>): AuditEntryInput {
   return {
     actor: SYSTEM_ACTOR,
     protocol: 'upstream-acme',
     sourceIp: null,
     action: AUDIT.upstreamOrder,
     target: requestId,
-    outcome: event === 'refused' ? 'failure' : 'success',
+    outcome: event === 'refused' || event === 'dns_record_left' ? 'failure' : 'success',
     detail: { request: requestId, ca: caId, event, ...detail },
   };
 }

@@ -207,7 +207,7 @@ export class UpstreamAcmeCa implements CaBackend {
         done = await this.poll<AcmeAuthorization>(url, (a) => a.status !== 'pending');
       } finally {
         // A TXT record is withdrawn once the upstream has looked (or given up); a retry publishes it again.
-        await withdraw().catch(() => undefined);
+        await withdraw();
       }
       if (done.status !== 'valid') throw this.authzFailed(done);
     }
@@ -218,18 +218,34 @@ export class UpstreamAcmeCa implements CaBackend {
     const type = this.o.config.challenge.type;
     const challenge = authz.challenges.find((c) => c.type === type);
     if (!challenge) throw new UpstreamProblem('urn:ietf:params:acme:error:unsupportedIdentifier', `the upstream offers no ${type} challenge for ${authz.identifier.value}`, 400);
-    const keyAuthorization = `${challenge.token}.${this.thumbprint()}`;
     if (type === 'http-01') {
       // Served until the order is done (removeHttpChallenges), whichever process is asked.
-      await this.o.orders.addHttpChallenge(requestId, challenge.token, keyAuthorization);
+      await this.o.orders.addHttpChallenge(requestId, challenge.token, `${challenge.token}.${this.thumbprint()}`);
       return { challenge, withdraw: async () => undefined };
     }
-    const publisher = this.o.dnsPublisher;
-    if (!publisher) throw new Error('dns-01 is configured but no DNS publisher is available in this version');
-    const fqdn = `_acme-challenge.${authz.identifier.value.replace(/^\*\./, '')}`;
-    const value = createHash('sha256').update(keyAuthorization).digest('base64url');
-    await publisher.add(fqdn, value);
-    return { challenge, withdraw: () => publisher.remove(fqdn, value) };
+    if (!this.o.dnsPublisher) throw new Error('dns-01 is configured but no DNS publisher is available in this version');
+    const record = this.dnsRecord(authz, challenge);
+    await this.o.dnsPublisher.add(record.name, record.value);
+    return { challenge, withdraw: () => this.unpublish(requestId, record) };
+  }
+
+  /** The TXT record answering a dns-01 challenge (RFC 8555 §8.4); a wildcard's goes at its base name. */
+  private dnsRecord(authz: AcmeAuthorization, challenge: AcmeChallenge): { name: string; value: string } {
+    const keyAuthorization = `${challenge.token}.${this.thumbprint()}`;
+    return { name: `_acme-challenge.${authz.identifier.value.replace(/^\*\./, '')}`, value: createHash('sha256').update(keyAuthorization).digest('base64url') };
+  }
+
+  /**
+   * Once the upstream has decided an authorization, its TXT record has served. A record that
+   * cannot be removed is left behind (audited), not a reason to fail the request.
+   */
+  private async unpublish(requestId: string, { name, value }: { name: string; value: string }): Promise<void> {
+    if (!this.o.dnsPublisher) return;
+    try {
+      await this.o.dnsPublisher.remove(name, value);
+    } catch (e) {
+      await this.o.orders.note(upstreamEntry(requestId, this.caId, 'dns_record_left', { name, error: (e as Error).message }));
+    }
   }
 
   private thumbprintCache: string | null = null;
