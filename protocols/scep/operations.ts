@@ -21,6 +21,7 @@ import { asBuffer } from './cmsJobs.js';
 import { scepConfig } from './config.js';
 import type { CmsRunner } from './cmsPool.js';
 import type { LoadedRa, RaCertificates } from './ra.js';
+import type { RaIssuers } from './raIssuer.js';
 
 /** A signingTime further than this from our clock is badTime (devices without a clock exist). */
 const MAX_CLOCK_SKEW_MS = 24 * 3_600_000;
@@ -52,6 +53,7 @@ export class PkiOperations {
   constructor(
     private readonly core: CoreServices,
     private readonly ras: RaCertificates,
+    private readonly raIssuers: RaIssuers,
     private readonly challenges: Challenges,
     private readonly cms: CmsRunner,
   ) {}
@@ -72,13 +74,14 @@ export class PkiOperations {
 
   /** Answers a pkiMessage sent under `product`. Throws MalformedMessage when there is nothing to answer. */
   async handle(product: ProductRecord, der: Buffer, sourceIp: string | null): Promise<Buffer> {
-    const current = await this.ras.current(product.caId);
-    let ras = await this.ras.all(product.caId);
+    const raCa = await this.raIssuers.of(product.caId);
+    const current = await this.ras.current(raCa);
+    let ras = await this.ras.all(raCa);
     let read = await this.cms.read({ der, now: Date.now(), maxClockSkewMs: MAX_CLOCK_SKEW_MS }, ras.map(recipientOf));
     // Encrypted to an RA another process issued since we looked: look again, once.
     if (read.kind === 'verified' && read.openFailure?.reason.startsWith(UNKNOWN_RECIPIENT)) {
       const known = new Set(ras.map((r) => r.id));
-      ras = await this.ras.reload(product.caId);
+      ras = await this.ras.reload(raCa);
       if (ras.some((r) => !known.has(r.id))) read = await this.cms.read({ der, now: Date.now(), maxClockSkewMs: MAX_CLOCK_SKEW_MS }, ras.map(recipientOf));
     }
     if (read.kind === 'malformed') throw new MalformedMessage(read.reason);
