@@ -3,6 +3,7 @@
 // node:http handler for what must not pay for express (OCSP).
 import type { RequestListener } from 'node:http';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import { httpChallengeResponse } from './ca/upstream/orders.js';
 import { classifyFailure, logFailure, plainAnswerOf } from './core/failure.js';
 import { RETRY_AFTER_SECONDS } from './core/unavailable.js';
 import { metricsHandler } from './metrics/endpoint.js';
@@ -39,6 +40,17 @@ export function createApp(rt: Runtime): Express {
   });
 
   // With metrics off there is no such page: the 404 below answers.
+  // The upstream ACME CA's http-01 validation of orders this gateway's workers placed (any process
+  // may be asked: the key authorizations are in the store). 404 for a token no order is waiting on.
+  app.get('/.well-known/acme-challenge/:token', async (req, res, next) => {
+    try {
+      const keyAuthorization = await httpChallengeResponse(rt.store, req.params.token);
+      if (keyAuthorization === null) res.status(404).type('text/plain').send('no such challenge');
+      else res.type('application/octet-stream').send(keyAuthorization);
+    } catch (e) {
+      next(e);
+    }
+  });
   if (rt.metrics) app.get('/metrics', metricsHandler(rt.metrics, rt.config.metricsToken, rt.log));
 
   for (const { mounted } of rt.protocols) {

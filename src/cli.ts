@@ -1,6 +1,8 @@
 // The `certgate` command. Every command takes --json for machine-readable output.
 import { Command, Option } from 'commander';
 import { createCa } from './ca/createCa.js';
+import { createUpstreamCa } from './ca/upstream/create.js';
+import { upstreamCaOptions, type UpstreamCaCliOptions } from './cli/upstreamCaOptions.js';
 import { registerAuditCommands } from './cli/auditCommands.js';
 import { registerOrganizationCommands } from './cli/organizationCommands.js';
 import { registerCredentialCommands } from './cli/credentialCommands.js';
@@ -110,16 +112,35 @@ program
 
 const ca = program.command('ca').description('certificate authorities');
 ca.command('create')
-  .description('create a root CA, or with --parent an issuing CA under it; its key is sealed under the master key (or a passphrase)')
+  .description('create a root CA, or with --parent an issuing CA under it; its key is sealed under the master key (or a passphrase); with --upstream-acme, a CA whose certificates come from an upstream ACME CA')
   .requiredOption('--name <name>', 'unique name')
   .option('--subject <dn>', 'subject DN, e.g. "CN=Example Issuing CA, O=Example"')
   .addOption(keyAlgOption('ec-p256'))
   .option('--validity-days <n>', 'validity in days', (v) => Number(v), 3650)
   .option('--parent <id or name>', 'issue under this CA (makes an issuing CA)')
   .option('--passphrase-env <VAR>', 'protect the key with the passphrase in this environment variable instead of the master key')
+  .option('--upstream-acme <DIRECTORY_URL>', 'an upstream ACME CA issues this CA\'s certificates: registers an account there (its key sealed under the master key)')
+  .option('--upstream-chain-file <PEM>', 'with --upstream-acme: the upstream\'s issuing certificate, then its parents up to the root (what /cacerts and CA views show)')
+  .option('--upstream-ca-file <PEM>', 'with --upstream-acme: trust this CA for the upstream\'s TLS certificate (a private upstream)')
+  .option('--eab-kid <KID>', 'with --upstream-acme: external account binding key id')
+  .option('--eab-hmac-key-env <VAR>', 'with --upstream-acme: environment variable holding the EAB HMAC key (base64url); used once, never stored')
+  .option('--profile <NAME>', 'with --upstream-acme: the upstream\'s certificate profile to order')
+  .option('--challenge <TYPE>', 'with --upstream-acme: how the upstream\'s challenges are answered: http-01 (served by certgate at /.well-known/acme-challenge/) or dns-01', 'http-01')
+  .option('--dns-hook <PATH>', 'with --challenge dns-01: command called as PATH add|remove NAME VALUE')
+  .option('--dns-server <HOST:PORT>', 'with --challenge dns-01: primary server accepting RFC 2136 updates')
+  .option('--dns-zone <ZONE>', 'with --dns-server: the zone to update')
+  .option('--tsig-key-name <NAME>', 'with --dns-server: TSIG key name')
+  .option('--tsig-algorithm <ALG>', 'with --dns-server: TSIG algorithm', 'hmac-sha256')
+  .option('--tsig-secret-env <VAR>', 'with --dns-server: environment variable holding the TSIG secret')
   .addOption(jsonOption())
-  .action(async (opts: { name: string; subject?: string; keyAlgorithm: KeyAlgorithm; validityDays: number; parent?: string; passphraseEnv?: string; json?: boolean }) => {
+  .action(async (opts: { name: string; subject?: string; keyAlgorithm: KeyAlgorithm; validityDays: number; parent?: string; passphraseEnv?: string; json?: boolean } & UpstreamCaCliOptions) => {
     await withRuntime(async (rt) => {
+      if (opts.upstreamAcme) {
+        const rec = await createUpstreamCa(rt.store, upstreamCaOptions(opts), rt.secrets, CLI_CONTEXT);
+        await rt.catalogue.changed();
+        print(!!opts.json, { id: rec.id, name: rec.name, type: rec.kind, backend: rec.backend, subject: rec.subject, certificate_pem: rec.certificatePem }, () => `created upstream ACME CA ${rec.id} (issuing under ${rec.subject})`);
+        return;
+      }
       const parentId = opts.parent ? (await findCa(rt, opts.parent)).id : undefined;
       const passphrase = opts.passphraseEnv ? process.env[opts.passphraseEnv] : undefined;
       if (opts.passphraseEnv && !passphrase) throw new AppError('bad_request', `environment variable ${opts.passphraseEnv} is empty`);

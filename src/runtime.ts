@@ -5,6 +5,7 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { Authorizer } from './auth/authorize.js';
 import { CaRegistry } from './ca/registry.js';
+import { upstreamAcmeLoader } from './ca/upstream/loader.js';
 import type { CaSecrets } from './ca/createCa.js';
 import { chainKeyOf, isUnkeyed } from './audit/chain.js';
 import { publicUrlOf, type Config } from './config.js';
@@ -184,7 +185,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   });
   const metricsHost = config.metrics === 'on' ? new MetricsHost({ store, log, now, ...(config.redisUrl ? { redis: { url: config.redisUrl, prefix: queuePrefix, ping: () => queue.ping() } } : {}) }) : null;
   const metrics = metricsHost?.facts ?? NO_METRICS;
-  const cas = new CaRegistry(store, secrets, publicUrlOf(config));
+  const cas = new CaRegistry(store, secrets, publicUrlOf(config), { 'upstream-acme': upstreamAcmeLoader(store, secrets) });
   const verifier = new ThreadedVerifier(config.cryptoThreads);
   const rateCounter: RateCounter = config.redisUrl ? new RedisRateCounter(config.redisUrl, queuePrefix, onError) : new MemoryRateCounter(now);
   const requestLimits = new RequestLimits(rateCounter, (entry) => store.audit.append(entry), metrics);

@@ -29,6 +29,8 @@ export const AUDIT = {
   credentialRevoke: 'credential.revoke',
   credentialToken: 'credential.token',
   caCreate: 'ca.create',
+  /** An upstream ACME order of a request placed, resumed, finalized or refused (system entries on the request). */
+  upstreamOrder: 'ca.upstream_order',
   productCreate: 'product.create',
   authRefused: 'auth.refused',
   // ACME accounts: who may order is decided by them (and by the EAB credential bound to one).

@@ -6,6 +6,7 @@ import { caSecretFor, sealedKeyOf, type CaSecrets } from './createCa.js';
 import { decryptPrivateKey } from './keyProtection.js';
 import { LocalCa } from './localCa.js';
 import type { CaBackend, CaBackendLoader, StatusPointers } from './types.js';
+import { upstreamIssuerChain } from './upstream/config.js';
 
 /** Loads each CA once (decrypting its key once) and keeps the backend for the life of the process. */
 export class CaRegistry {
@@ -57,6 +58,7 @@ export class CaRegistry {
       chain.push(parent.certificatePem);
       parentId = parent.parentId;
     }
+    chain.push(...upstreamIssuerChain(ca));
     return chain;
   }
 

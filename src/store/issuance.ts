@@ -33,7 +33,7 @@ export function issuanceStep(
   assertTransitions([state.status as RequestStatus], 'issued');
   // The serial was allocated (and may have been handed to the CA) by the claim; storing another
   // would leave a signed certificate with the claimed serial that the store knows nothing of.
-  if (state.serial_number !== certificate.serialNumber) {
+  if (!certificate.serialChosenUpstream && state.serial_number !== certificate.serialNumber) {
     throw new SerialMismatchError(requestId, state.serial_number, certificate.serialNumber);
   }
   return 'store';

@@ -581,6 +581,33 @@ const credentialScope: Migration = {
  * request came with (whose owner a validation must share).
  */
 /** Which backend signs for a CA, and its settings (a PKCS#11 key reference, an upstream ACME account). */
+const upstreamOrders: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    // One upstream ACME order per enrollment request, recorded before it is finalized, so a
+    // retried or re-claimed job resumes it instead of placing a second one.
+    await db.schema
+      .createTable('upstream_orders')
+      .addColumn('request_id', 'text', (c) => c.primaryKey())
+      .addColumn('ca_id', 'text', (c) => c.notNull())
+      .addColumn('order_url', 'text', (c) => c.notNull())
+      .addColumn('state', 'text', (c) => c.notNull())
+      .addColumn('chain_pem', 'text')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+    // http-01 key authorizations of upstream orders in progress, read by whichever process serves
+    // /.well-known/acme-challenge/ (not necessarily the worker that placed the order).
+    await db.schema
+      .createTable('upstream_http_challenges')
+      .addColumn('token', 'text', (c) => c.primaryKey())
+      .addColumn('key_authorization', 'text', (c) => c.notNull())
+      .addColumn('request_id', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('upstream_http_challenges_request').on('upstream_http_challenges').column('request_id').execute();
+  },
+};
+
 const caBackends: Migration = {
   async up(db: Kysely<unknown>): Promise<void> {
     await db.schema.alterTable('cas').addColumn('backend', 'text', (c) => c.notNull().defaultTo('local')).execute();
@@ -652,6 +679,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0009_credential_scope': credentialScope,
   '0010_dcv_registry': dcvRegistry,
   '0011_ca_backends': caBackends,
+  '0013_upstream_orders': upstreamOrders,
 };
 
 /** Brings the core schema up to date. Safe to call on every start, from several processes (PostgreSQL locks). */

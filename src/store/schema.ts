@@ -191,6 +191,8 @@ export interface Database {
   audit_log: AuditLogTable;
   crls: CrlsTable;
   ocsp_signers: OcspSignersTable;
+  upstream_orders: UpstreamOrdersTable;
+  upstream_http_challenges: UpstreamHttpChallengesTable;
 }
 
 export function toMs(date: Date): number {
@@ -247,4 +249,24 @@ export interface OrganizationsTable {
   reason: string | null;
   created_at: EpochMs;
   updated_at: EpochMs;
+}
+
+/** An upstream ACME order placed for an enrollment request (state: pending, valid, invalid). */
+export interface UpstreamOrdersTable {
+  request_id: string;
+  ca_id: string;
+  order_url: string;
+  state: string;
+  /** The issuer chain the upstream returned with the certificate, PEM. */
+  chain_pem: string | null;
+  created_at: EpochMs;
+  updated_at: EpochMs;
+}
+
+/** An http-01 key authorization served at /.well-known/acme-challenge/<token> while its order runs. */
+export interface UpstreamHttpChallengesTable {
+  token: string;
+  key_authorization: string;
+  request_id: string;
+  created_at: EpochMs;
 }

@@ -43,7 +43,10 @@ export type NewEnrollmentRequest = Omit<
   EnrollmentRequest,
   'status' | 'statusReason' | 'rejection' | 'certificateId' | 'approvedBy' | 'serialNumber' | 'leaseExpiresAt' | 'attempts' | 'createdAt' | 'updatedAt'
 >;
-export type NewCertificate = Omit<CertificateRecord, 'revokedAt' | 'revocationReason' | 'invalidityDate' | 'createdAt' | 'renewedBy'>;
+export type NewCertificate = Omit<CertificateRecord, 'revokedAt' | 'revocationReason' | 'invalidityDate' | 'createdAt' | 'renewedBy'> & {
+  /** An upstream CA chose the serial: the one the claim allocated was never signed, so it need not match. */
+  serialChosenUpstream?: boolean;
+};
 export type NewOcspSigner = Omit<OcspSignerRecord, 'createdAt'>;
 
 export interface Revocation {

@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import { AUDIT, SYSTEM_ACTOR } from '../audit/actions.js';
 import type { CaRegistry } from '../ca/registry.js';
+import { UpstreamProblem } from '../ca/upstream/errors.js';
 import type { DomainRegistry } from '../core/domainRegistry.js';
 import type { NameAuthorization, NameAuthorizer } from '../core/enrollmentService.js';
 import { newId } from '../core/ids.js';
@@ -36,6 +37,16 @@ export interface WorkerDeps {
   parsedCsrs?: ParsedCsrHandoff;
   /** Whether a request's names are validated, for products with dcv: required (protocols without a NameAuthorizer). */
   domains?: Pick<DomainRegistry, 'checkRequest'>;
+}
+
+/** The rejection code closest to an upstream ACME problem type. */
+function rejectionCodeOf(problem: UpstreamProblem): Rejection['code'] {
+  const type = problem.type.replace('urn:ietf:params:acme:error:', '');
+  if (type === 'rejectedIdentifier' || type === 'caa' || type === 'unsupportedIdentifier') return 'rejectedIdentifier';
+  if (type === 'badCSR') return 'badCsr';
+  if (type === 'badPublicKey') return 'badKey';
+  if (type === 'unauthorized') return 'unauthorized';
+  return 'policy';
 }
 
 /** What the worker decides on its own is recorded as the system's doing, for the requester. */
@@ -192,6 +203,8 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
             notes: req.details.notes,
             customFields: req.details.customFields,
             supersedes: req.details.supersedes,
+            // An upstream CA numbers its certificates itself; the claimed serial was never signed.
+            ...(ca.capabilities.signsLocally ? {} : { serialChosenUpstream: true }),
           },
           note,
           entryFor(req, AUDIT.certificateIssue, certificateId, {
@@ -210,6 +223,10 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
           if (note) log.info({ requestId }, note);
         }
       } catch (e) {
+        // An upstream CA's refusal is final: the request is rejected with the upstream's words.
+        if (e instanceof UpstreamProblem) {
+          return reject({ ...req, status: 'signing' }, loaded.product.name, { code: rejectionCodeOf(e), rule: 'upstream', detail: e.detail });
+        }
         // Hand the request back (with its serial) so the queue's retry can claim it at once,
         // instead of waiting for the lease to run out.
         await store.requests.transition(req.id, ['signing'], 'queued', { reason: null }).catch(() => undefined);

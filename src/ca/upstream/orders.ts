@@ -1,0 +1,87 @@
+// The upstream orders and http-01 key authorizations in the store: what makes a re-run job resume
+// its order, and what lets any process answer the upstream's http-01 validation.
+import { AUDIT, SYSTEM_ACTOR } from '../../audit/actions.js';
+import type { AuditEntryInput } from '../../core/types.js';
+import { fromMs } from '../../store/schema.js';
+import type { Store } from '../../store/types.js';
+
+export type UpstreamOrderState = 'pending' | 'valid' | 'invalid';
+
+export interface UpstreamOrderRecord {
+  requestId: string;
+  caId: string;
+  orderUrl: string;
+  state: UpstreamOrderState;
+  chainPem: string | null;
+  createdAt: Date;
+}
+
+/** A system entry about the request's upstream order (placed, resumed, finalized, refused). */
+export function upstreamEntry(requestId: string, caId: string, event: 'placed' | 'resumed' | 'finalized' | 'refused', detail: Record<string, unknown>): AuditEntryInput {
+  return {
+    actor: SYSTEM_ACTOR,
+    protocol: 'upstream-acme',
+    sourceIp: null,
+    action: AUDIT.upstreamOrder,
+    target: requestId,
+    outcome: event === 'refused' ? 'failure' : 'success',
+    detail: { request: requestId, ca: caId, event, ...detail },
+  };
+}
+
+export class UpstreamOrders {
+  constructor(private readonly store: Store) {}
+
+  async get(requestId: string): Promise<UpstreamOrderRecord | null> {
+    const row = await this.store.db.selectFrom('upstream_orders').selectAll().where('request_id', '=', requestId).executeTakeFirst();
+    if (!row) return null;
+    return { requestId: row.request_id, caId: row.ca_id, orderUrl: row.order_url, state: row.state as UpstreamOrderState, chainPem: row.chain_pem, createdAt: fromMs(row.created_at) };
+  }
+
+  /** Records the order placed for the request, with its audit entry, before anything else is done with it. */
+  async record(requestId: string, caId: string, orderUrl: string, names: string[]): Promise<void> {
+    const now = Date.now();
+    await this.store.write(
+      this.store.db
+        .insertInto('upstream_orders')
+        .values({ request_id: requestId, ca_id: caId, order_url: orderUrl, state: 'pending', chain_pem: null, created_at: now, updated_at: now })
+        .returning('request_id'),
+      () => upstreamEntry(requestId, caId, 'placed', { order: orderUrl, names }),
+    );
+  }
+
+  async finish(requestId: string, state: 'valid' | 'invalid', chainPem: string | null, entry: AuditEntryInput): Promise<void> {
+    await this.store.write(
+      this.store.db
+        .updateTable('upstream_orders')
+        .set({ state, chain_pem: chainPem, updated_at: Date.now() })
+        .where('request_id', '=', requestId)
+        .returning('request_id'),
+      () => entry,
+    );
+  }
+
+  async note(entry: AuditEntryInput): Promise<void> {
+    await this.store.audit.append(entry);
+  }
+
+  async addHttpChallenge(requestId: string, token: string, keyAuthorization: string): Promise<void> {
+    await this.store.write(
+      this.store.db
+        .insertInto('upstream_http_challenges')
+        .values({ token, key_authorization: keyAuthorization, request_id: requestId, created_at: Date.now() })
+        .onConflict((oc) => oc.column('token').doUpdateSet({ key_authorization: keyAuthorization }))
+        .returning('token'),
+    );
+  }
+
+  async removeHttpChallenges(requestId: string): Promise<void> {
+    await this.store.write(this.store.db.deleteFrom('upstream_http_challenges').where('request_id', '=', requestId).returning('token'));
+  }
+}
+
+/** What /.well-known/acme-challenge/<token> answers: the key authorization of an upstream order in progress, or null. */
+export async function httpChallengeResponse(store: Store, token: string): Promise<string | null> {
+  const row = await store.db.selectFrom('upstream_http_challenges').select('key_authorization').where('token', '=', token).executeTakeFirst();
+  return row?.key_authorization ?? null;
+}

@@ -1,0 +1,156 @@
+// An upstream ACME CA (Pebble) as a certgate CA: a REST csr request under a product on it is
+// issued by Pebble (its http-01 validation answered by certgate's own listener), the certificate
+// verifies against Pebble's root from its management interface and carries the names; a name whose
+// validation fails upstream is rejected with Pebble's words; an order recorded before a crash is
+// resumed, not placed twice; revocation upstream shows in Pebble's status. SQLite with the
+// in-process queue, and PostgreSQL with BullMQ and a separate worker for the issuance case.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { upstreamAcmeLoader } from '../src/ca/upstream/loader.js';
+import { createUpstreamCa } from '../src/ca/upstream/create.js';
+import { CLI_CONTEXT } from '../src/cli/kit.js';
+import { createProduct } from '../src/core/products.js';
+import type { CaRecord, ProductRecord } from '../src/core/types.js';
+import { parseProductTemplate } from '../src/policy/productSchema.js';
+import { startPebble, type RunningPebble } from './harness/pebble.js';
+import { startDnsServer, type StubDnsServer } from './helpers/dnsServer.js';
+import { deploymentMissing, startGateway, type Backend, type Gateway, type QueueKind } from './helpers/gateway.js';
+import { restCall } from './helpers/http.js';
+import { makeCsr, openssl, tempDir, x509Text } from './helpers/openssl.js';
+
+const SUFFIX = 'upstream.test';
+
+interface Deployment {
+  name: string;
+  backend: Backend;
+  queue: QueueKind;
+  worker: 'in-process' | 'separate';
+  skip: boolean;
+  /** The cases beyond issuance run once, on the embedded deployment. */
+  all: boolean;
+}
+const DEPLOYMENTS: Deployment[] = [
+  { name: 'SQLite, in-process queue', backend: 'sqlite', queue: 'memory', worker: 'in-process', skip: false, all: true },
+  { name: 'PostgreSQL, BullMQ, separate worker', backend: 'postgres', queue: 'bullmq', worker: 'separate', skip: deploymentMissing({ backend: 'postgres', queue: 'bullmq' }), all: false },
+];
+
+describe.each(DEPLOYMENTS)('an upstream ACME CA (Pebble): $name', (d) => {
+  let dns: StubDnsServer;
+  let gw: Gateway;
+  let pebble: RunningPebble | null;
+  let ca: CaRecord;
+  let product: ProductRecord;
+  let token: string;
+  const dir = tempDir('certgate-upstream-');
+  const rest = (method: string, path: string, body?: unknown) => restCall(gw.baseUrl, token, method, path, body);
+  const upstreamEvents = async (requestId: string): Promise<string[]> => {
+    const rows = await gw.rt.store.db.selectFrom('audit_log').select(['detail']).where('action', '=', 'ca.upstream_order').where('target', '=', requestId).orderBy('seq').execute();
+    return rows.map((r) => (JSON.parse(r.detail) as { event: string }).event);
+  };
+
+  beforeAll(async () => {
+    if (d.skip) return;
+    dns = await startDnsServer();
+    gw = await startGateway({ backend: d.backend, queue: d.queue, worker: d.worker, dirPrefix: 'certgate-upstream-gw-' });
+    pebble = await startPebble({ dnsServer: dns.address, httpPort: Number(new URL(gw.baseUrl).port) });
+    if (!pebble) return;
+    const chainFile = join(dir, 'pebble-chain.pem');
+    writeFileSync(chainFile, (await pebble.intermediate()) + (await pebble.root()));
+    ca = await createUpstreamCa(
+      gw.rt.store,
+      { name: 'pebble', directory: pebble.directoryUrl, challenge: { type: 'http-01' }, caFile: pebble.caFile, issuerChainPem: (await pebble.intermediate()) + (await pebble.root()) },
+      gw.rt.secrets,
+      CLI_CONTEXT,
+    );
+    product = await createProduct(gw.rt.store, { name: 'from-pebble', caId: ca.id, template: parseProductTemplate({ allowedDnsSuffixes: [SUFFIX], keyAlgorithms: ['ec-p256', 'rsa-2048'] }) }, CLI_CONTEXT, undefined, gw.config);
+    await gw.rt.catalogue.changed();
+    token = (await gw.rt.credentials.create({ type: 'rest', name: 'team', products: [product.id], permissions: [{ ca: ca.id, actions: ['read', 'issue'] }], admin: false, ownerGroup: 'team' }, CLI_CONTEXT)).secret;
+  }, 120_000);
+  afterAll(async () => {
+    await gw?.close();
+    await pebble?.stop();
+    await dns?.stop();
+  });
+
+  it.skipIf(d.skip)('REST csr issuance: Pebble issues, the certificate verifies against its root and carries the names', async () => {
+    if (!pebble) return;
+    const names = [`web.${SUFFIX}`, `www.web.${SUFFIX}`];
+    const { csrPem } = makeCsr(dir, { subject: `/CN=${names[0]}`, san: names.map((n) => `DNS:${n}`) });
+    const res = await rest('POST', '/v1/certificates', { productId: product.id, csrPem });
+    expect(res.status, JSON.stringify(res.json)).toBe(201);
+    const cert = res.json.certificate as { certificate_pem: string; serial_number: string; chain_pem: string; id: string };
+    const rootFile = join(dir, 'pebble-root.pem');
+    const interFile = join(dir, 'pebble-inter.pem');
+    const leafFile = join(dir, 'leaf.pem');
+    writeFileSync(rootFile, await pebble.root());
+    writeFileSync(interFile, await pebble.intermediate());
+    writeFileSync(leafFile, cert.certificate_pem);
+    expect(openssl(['verify', '-CAfile', rootFile, '-untrusted', interFile, leafFile])).toMatch(/OK/);
+    // The chain certgate hands out with it verifies it too (issuing certificate, then root).
+    const chainFile = join(dir, 'served-chain.pem');
+    writeFileSync(chainFile, cert.chain_pem);
+    expect(openssl(['verify', '-CAfile', rootFile, '-untrusted', chainFile, leafFile])).toMatch(/OK/);
+    const text = x509Text(cert.certificate_pem);
+    for (const n of names) expect(text).toContain(`DNS:${n}`);
+    expect(text).toMatch(/Issuer: CN\s*=\s*Pebble Intermediate CA/);
+    const status = await pebble.certStatus(cert.serial_number);
+    expect(status?.Status).toBe('Valid');
+    const request = (await gw.rt.store.certificates.get(cert.id))?.requestId as string;
+    expect(await upstreamEvents(request)).toEqual(['placed', 'finalized']);
+    // The key authorizations are gone once the order is done.
+    expect(await gw.rt.store.db.selectFrom('upstream_http_challenges').selectAll().where('request_id', '=', request).execute()).toEqual([]);
+  }, 120_000);
+
+  it.skipIf(d.skip || !d.all)('a name Pebble cannot validate is rejected with Pebble\'s detail', async () => {
+    if (!pebble) return;
+    const name = `unreachable.${SUFFIX}`;
+    // Nothing listens there: Pebble's http-01 connection is refused.
+    dns.setA(name, '127.0.0.2');
+    const { csrPem } = makeCsr(dir, { subject: `/CN=${name}`, san: [`DNS:${name}`] });
+    const res = await rest('POST', '/v1/certificates', { productId: product.id, csrPem });
+    // REST waits for the worker: the rejection, in Pebble's words, under the rule `upstream`.
+    expect(res.status, JSON.stringify(res.json)).toBe(422);
+    expect(res.json.rule).toBe('upstream');
+    expect(res.json.detail).toMatch(/127\.0\.0\.2.*connection refused/);
+    const requestId = res.json.request_id as string;
+    const request = await gw.rt.store.requests.get(requestId);
+    expect(request?.status).toBe('rejected');
+    expect(request?.rejection?.rule).toBe('upstream');
+    expect(await upstreamEvents(requestId)).toEqual(['placed', 'refused']);
+  }, 120_000);
+
+  it.skipIf(d.skip || !d.all)('an order recorded before a crash is resumed: one upstream order, one certificate', async () => {
+    if (!pebble) return;
+    const name = `resume.${SUFFIX}`;
+    const { csrPem } = makeCsr(dir, { subject: `/CN=${name}`, san: [`DNS:${name}`] });
+    const requestId = `resume-${Date.now()}`;
+    const ordersBefore = (pebble.log().match(/POST \/order-plz/g) ?? []).length;
+    const crashing = await upstreamAcmeLoader(gw.rt.store, gw.rt.secrets, {
+      afterOrderRecorded: () => Promise.reject(new Error('worker died after recording the order')),
+    })(ca, { chainPem: [], pointers: null });
+    const issueRequest = {
+      requestId,
+      csrPem,
+      subjectDer: Buffer.alloc(0),
+      spkiDer: Buffer.alloc(0),
+      san: { dns: [name], ip: [], email: [], uri: [] },
+      notBefore: new Date(),
+      notAfter: new Date(Date.now() + 86_400_000),
+      keyUsage: [],
+      extendedKeyUsage: [],
+    };
+    await expect(crashing.issue(issueRequest)).rejects.toThrow(/worker died/);
+    const healthy = await upstreamAcmeLoader(gw.rt.store, gw.rt.secrets)(ca, { chainPem: [], pointers: null });
+    const issued = await healthy.issue(issueRequest);
+    expect(x509Text(issued.pem)).toContain(`DNS:${name}`);
+    const ordersAfter = (pebble.log().match(/POST \/order-plz/g) ?? []).length;
+    expect(ordersAfter - ordersBefore).toBe(1);
+    expect(await upstreamEvents(requestId)).toEqual(['placed', 'resumed', 'finalized']);
+
+    // Revocation upstream, signed with the account key.
+    await healthy.revokeUpstream?.({ certificatePem: issued.pem, serialHex: issued.serialHex, reason: 'keyCompromise' });
+    const status = await pebble.certStatus(issued.serialHex);
+    expect(status?.Status).toBe('Revoked');
+  }, 120_000);
+});
