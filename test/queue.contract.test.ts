@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { BullmqQueue, fromJobId, toJobId } from '../src/queue/bullmqQueue.js';
 import { MemoryQueue } from '../src/queue/memoryQueue.js';
-import type { JobHandler, JobQueue } from '../src/queue/types.js';
+import { RetryLaterError, type JobHandler, type JobQueue } from '../src/queue/types.js';
 import { until } from './helpers/until.js';
 
 interface MakeOptions {
@@ -215,6 +215,29 @@ function queueContract(name: string, backend: Backend | null): void {
       const [t0, t1, t2] = times as [number, number, number];
       expect(t1 - t0).toBeGreaterThanOrEqual(40); // backoff 50
       expect(t2 - t1).toBeGreaterThanOrEqual(80); // backoff 100
+    });
+
+    it('runs a job that asks to run later (RetryLaterError) again after its delay, as the same attempt, beyond `attempts`', async () => {
+      make = newScope();
+      // One attempt and a tiny backoff: only the handler's own delay can make it wait, and only
+      // RetryLaterError not counting as an attempt lets it run a third time.
+      const q = make({ attempts: 1, backoffMs: 1 });
+      const attempts: number[] = [];
+      const times: number[] = [];
+      await q.startWorker(
+        handler(async (_id, attempt) => {
+          attempts.push(attempt);
+          times.push(performance.now());
+          if (attempts.length < 3) throw new RetryLaterError('the upstream asks to wait', 300);
+        }),
+        1,
+      );
+      await q.enqueue('rate-limited');
+      expect(await q.waitFor('rate-limited', LONG)).toBe('completed');
+      expect(attempts).toEqual([1, 1, 1]);
+      const [t0, t1, t2] = times as [number, number, number];
+      expect(t1 - t0).toBeGreaterThanOrEqual(250);
+      expect(t2 - t1).toBeGreaterThanOrEqual(250);
     });
 
     it('calls onExhausted exactly once after the last attempt, before waitFor says failed', async () => {

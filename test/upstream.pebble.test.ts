@@ -16,7 +16,8 @@ import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { startPebble, type RunningPebble } from './harness/pebble.js';
 import { startDnsServer, type StubDnsServer } from './helpers/dnsServer.js';
 import { deploymentMissing, startGateway, type Backend, type Gateway, type QueueKind } from './helpers/gateway.js';
-import { restCall } from './helpers/http.js';
+import { httpRequest, restCall } from './helpers/http.js';
+import { pemBlocks, toPem } from '../src/pki/pem.js';
 import { makeCsr, openssl, tempDir, x509Text } from './helpers/openssl.js';
 
 const SUFFIX = 'upstream.test';
@@ -91,6 +92,12 @@ describe.each(DEPLOYMENTS)('an upstream ACME CA (Pebble): $name', (d) => {
     const chainFile = join(dir, 'served-chain.pem');
     writeFileSync(chainFile, cert.chain_pem);
     expect(openssl(['verify', '-CAfile', rootFile, '-untrusted', chainFile, leafFile])).toMatch(/OK/);
+    // The chain is the one Pebble returned with this certificate, here and in the download.
+    const served = pemBlocks(cert.chain_pem).map((b) => toPem('CERTIFICATE', b.der));
+    expect(served).toEqual([toPem('CERTIFICATE', pemBlocks(await pebble.intermediate())[0]!.der)]);
+    const download = await httpRequest(`${gw.baseUrl}/v1/certificates/${cert.id}/download?format=chain`, { method: 'GET', bearer: token });
+    expect(download.status).toBe(200);
+    expect(pemBlocks(download.body.toString('utf8')).map((b) => toPem('CERTIFICATE', b.der))).toEqual([toPem('CERTIFICATE', pemBlocks(cert.certificate_pem)[0]!.der), ...served]);
     const text = x509Text(cert.certificate_pem);
     for (const n of names) expect(text).toContain(`DNS:${n}`);
     expect(text).toMatch(/Issuer: CN\s*=\s*Pebble Intermediate CA/);

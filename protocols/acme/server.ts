@@ -576,7 +576,7 @@ export class AcmeServer {
     }
     const cert = order ? await this.core.queries.certificateById(id) : undefined;
     if (!cert) throw new AcmeProblem('malformed', 'no such certificate', { status: 404 });
-    const chain = await this.core.cas.chainOf(cert.caId);
+    const chain = await this.core.cas.chainFor(cert);
     ctx.res.set('Replay-Nonce', await this.nonces.issue());
     ctx.res.status(200).type('application/pem-certificate-chain').send([cert.certificatePem, ...chain].map((p) => (p.endsWith('\n') ? p : `${p}\n`)).join(''));
   }

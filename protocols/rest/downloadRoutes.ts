@@ -45,7 +45,7 @@ async function certificateAndChain(core: CoreServices, cert: InventoryRecord): P
   const [leaf, ...rest] = pemBlocks(cert.certificatePem).filter((b) => b.label === 'CERTIFICATE').map((b) => b.der);
   if (!leaf) throw unprocessable(`certificate ${cert.id} has no certificate in its record`);
   if (cert.source === 'imported' || cert.caId === null) return [leaf, ...rest];
-  const chain = await core.cas.chainOf(cert.caId);
+  const chain = await core.cas.chainFor({ caId: cert.caId, requestId: cert.requestId });
   return [leaf, ...chain.flatMap((pem) => pemBlocks(pem).map((b) => b.der))];
 }
 

@@ -159,7 +159,7 @@ export async function issueAndAnswer(core: CoreServices, req: Request, res: Resp
   const withKey = privateKeyPem !== undefined ? { privateKey: privateKeyPem } : {};
   switch (outcome.state) {
     case 'issued': {
-      const chain = await core.cas.chainOf(outcome.certificate.caId);
+      const chain = await core.cas.chainFor(outcome.certificate);
       const notice = outcome.request.statusReason ? { notice: outcome.request.statusReason } : {};
       const extra = order.onIssued ? await order.onIssued(outcome.certificate) : {};
       res

@@ -7,12 +7,15 @@ import { decryptPrivateKey } from './keyProtection.js';
 import { LocalCa } from './localCa.js';
 import type { CaBackend, CaBackendLoader, StatusPointers } from './types.js';
 import { upstreamIssuerChain } from './upstream/config.js';
+import { upstreamChainOf } from './upstream/orders.js';
 
 /** Loads each CA once (decrypting its key once) and keeps the backend for the life of the process. */
 export class CaRegistry {
   private readonly loaded = new Map<string, Promise<CaBackend>>();
   // CA certificates never change, so chains are read from the store once per process.
   private readonly chains = new TtlCache<string[]>(Number.POSITIVE_INFINITY);
+  // A CA's backend never changes either.
+  private readonly backends = new Map<string, CaBackendKind>();
 
   /** `publicUrl`: where relying parties reach us; certificates then carry CRL/OCSP/caIssuers pointers. */
   constructor(
@@ -46,6 +49,23 @@ export class CaRegistry {
       if (!ca) throw new Error(`CA ${caId} not found`);
       return this.chainPem(ca);
     });
+  }
+
+  /**
+   * The chain to hand out with one certificate: for an upstream CA, the chain the upstream
+   * returned with it (it may rotate intermediates); otherwise, and when none was kept, chainOf.
+   */
+  async chainFor(cert: { caId: string; requestId: string | null }): Promise<string[]> {
+    let backend = this.backends.get(cert.caId);
+    if (backend === undefined) {
+      backend = (await this.store.cas.get(cert.caId))?.backend;
+      if (backend) this.backends.set(cert.caId, backend);
+    }
+    if (backend === 'upstream-acme' && cert.requestId) {
+      const chain = await upstreamChainOf(this.store, cert.requestId);
+      if (chain) return chain;
+    }
+    return this.chainOf(cert.caId);
   }
 
   /** The CA's certificate and its parents, leaf-most first. */

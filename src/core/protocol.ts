@@ -65,6 +65,8 @@ export interface JobOptions {
 export interface CaChains {
   /** The CA's certificate and its parents, leaf-most first, PEM each; throws for an unknown CA. */
   chainOf(caId: string): Promise<string[]>;
+  /** The chain to hand out with this certificate (an upstream CA's own chain for it when it sent one), leaf-most first. */
+  chainFor(certificate: { caId: string; requestId: string | null }): Promise<string[]>;
 }
 
 /** The CRLs as front-ends see them: read, never signed by a front-end. */

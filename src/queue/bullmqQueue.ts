@@ -6,6 +6,7 @@
 //   removed at once (removeOnComplete/removeOnFail), so the request can be enqueued again later,
 //   e.g. after approval.
 // - Retries: `attempts` and exponential backoff (backoffMs * 2^(attempt-1)) are BullMQ job options.
+//   A handler's RetryLaterError moves the job to BullMQ's delayed set for its delay, as the same attempt.
 //   The processor itself calls handler.onExhausted when the last attempt throws, and awaits it
 //   before rethrowing, so by the time the job is failed (and waitFor says so) the request has been
 //   marked failed. It is called once per final failure; only a crash during onExhausted itself
@@ -42,9 +43,9 @@
 //   and the stalled check hands it out again (as for a dead worker); a worker that cannot record a
 //   finished job retries it. So a lost connection can delay a job by up to lockDuration +
 //   stalledInterval, or make it run again; that is allowed (handlers are idempotent).
-import { ConnectionClosedError, Queue, QueueEvents, QueueKeys, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { ConnectionClosedError, DelayedError, Queue, QueueEvents, QueueKeys, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { ClientClosedError, ClientOfflineError, ConnectionTimeoutError, DisconnectsClientError, SocketClosedUnexpectedlyError } from 'redis';
-import { checkQueueOptions, type JobHandler, type JobOutcome, type JobQueue, type QueueOptions } from './types.js';
+import { checkQueueOptions, RetryLaterError, type JobHandler, type JobOutcome, type JobQueue, type QueueOptions } from './types.js';
 import { closeRedisClient, redisClient, type RedisClient } from './redis.js';
 import { Waiters } from './waiters.js';
 
@@ -85,6 +86,8 @@ export interface BullmqQueueOptions extends QueueOptions {
 
 interface JobData {
   requestId: string;
+  /** Times the handler asked to run later (RetryLaterError): pick-ups that were no death. */
+  delays?: number;
 }
 
 const JOB_NAME = 'enroll';
@@ -176,7 +179,7 @@ export class BullmqQueue implements JobQueue {
     if (this.closing) throw new Error('queue is closed');
     if (this.worker) throw new Error('worker already started');
     this.workerClient = this.newClient('worker');
-    const worker = new Worker<JobData>(this.options.queueName, (job) => this.processJob(handler, job), {
+    const worker = new Worker<JobData>(this.options.queueName, (job, token) => this.processJob(handler, job, token), {
       connection: this.waitingWhileDown(this.workerClient),
       prefix: this.options.prefix,
       concurrency,
@@ -260,13 +263,13 @@ export class BullmqQueue implements JobQueue {
     }
   }
 
-  private async processJob(handler: JobHandler, job: Job<JobData>): Promise<void> {
+  private async processJob(handler: JobHandler, job: Job<JobData>, token: string | undefined): Promise<void> {
     const requestId = typeof job.data?.requestId === 'string' ? job.data.requestId : fromJobId(String(job.id));
     const attempt = job.attemptsMade + 1;
     const attempts = job.opts.attempts ?? 1;
     // attemptsStarted counts every pick-up; starts that ended neither in success nor in a failed
     // attempt are workers that died holding this job.
-    const deaths = job.attemptsStarted - job.attemptsMade - 1;
+    const deaths = job.attemptsStarted - job.attemptsMade - 1 - (job.data?.delays ?? 0);
     if (deaths > this.options.maxStalledCount) {
       const error = new Error(`the worker processing this request died ${deaths === 1 ? 'once' : `${deaths} times`}`);
       await this.exhausted(handler, requestId, error);
@@ -275,6 +278,12 @@ export class BullmqQueue implements JobQueue {
     try {
       await handler.process(requestId, attempt);
     } catch (e) {
+      if (e instanceof RetryLaterError) {
+        // Delayed as the same attempt (BullMQ skips the attempt count); the pick-up is counted so it is not taken for a death.
+        await job.updateData({ ...job.data, requestId, delays: (job.data?.delays ?? 0) + 1 });
+        await job.moveToDelayed(Date.now() + e.delayMs, token);
+        throw new DelayedError();
+      }
       const error = toError(e);
       if (attempt >= attempts) await this.exhausted(handler, requestId, error);
       throw error;

@@ -6,13 +6,14 @@
 //   finished (completed or finally failed) the id can be enqueued again.
 // - A failed attempt is retried after backoffMs * 2^(attempt-1), up to `attempts` attempts in
 //   total; after the last one handler.onExhausted is awaited, then the job counts as failed.
+// - A handler that throws RetryLaterError runs again after its delay, as the same attempt.
 // - close() stops taking jobs, waits for the handlers that are running (including their
 //   onExhausted) and DROPS what has not started: waiting jobs and pending retries. Nothing is
 //   lost for good: their requests are still `queued` in the store, and start-up recovery
 //   re-queues those. A handler that fails while the queue is closing is not retried either.
 // - Nothing survives the process. A job whose process dies is recovered the same way.
 import { Fifo } from './fifo.js';
-import { checkQueueOptions, type JobHandler, type JobOutcome, type JobQueue, type QueueOptions } from './types.js';
+import { checkQueueOptions, RetryLaterError, type JobHandler, type JobOutcome, type JobQueue, type QueueOptions } from './types.js';
 import { Waiters, type FinalOutcome } from './waiters.js';
 
 interface PendingJob {
@@ -138,16 +139,17 @@ export class MemoryQueue implements JobQueue {
       this.finish(job.id, 'completed');
       return;
     }
-    if (job.attempt < this.attempts) {
+    const later = error instanceof RetryLaterError ? error : null;
+    if (later || job.attempt < this.attempts) {
       if (this.closing) {
         this.pending.delete(job.id); // retry dropped, see the header
         return;
       }
-      const delay = this.backoffMs * 2 ** (job.attempt - 1);
+      const delay = later ? later.delayMs : this.backoffMs * 2 ** (job.attempt - 1);
       const timer = setTimeout(() => {
         this.retryTimers.delete(job.id);
         if (this.closing) return;
-        this.ready.push({ id: job.id, attempt: job.attempt + 1 });
+        this.ready.push({ id: job.id, attempt: later ? job.attempt : job.attempt + 1 });
         this.pump();
       }, delay);
       this.retryTimers.set(job.id, timer);

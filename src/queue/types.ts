@@ -13,6 +13,21 @@ export interface JobHandler {
   onExhausted(requestId: string, error: Error): Promise<void>;
 }
 
+/**
+ * Thrown by a handler whose work waits on someone else for a known time (an upstream CA's
+ * Retry-After): the job runs again after `delayMs`. It is not a failed attempt: neither the
+ * backoff nor the attempt count applies.
+ */
+export class RetryLaterError extends Error {
+  override readonly name = 'RetryLaterError';
+  constructor(
+    message: string,
+    readonly delayMs: number,
+  ) {
+    super(message);
+  }
+}
+
 export interface QueueOptions {
   /** Total attempts per job including the first. */
   attempts: number;

@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import { AUDIT, SYSTEM_ACTOR } from '../audit/actions.js';
 import type { CaRegistry } from '../ca/registry.js';
-import { UpstreamProblem } from '../ca/upstream/errors.js';
+import { UpstreamProblem, UpstreamRetryLater } from '../ca/upstream/errors.js';
 import type { DomainRegistry } from '../core/domainRegistry.js';
 import type { NameAuthorization, NameAuthorizer } from '../core/enrollmentService.js';
 import { newId } from '../core/ids.js';
@@ -18,7 +18,7 @@ import { decideIssuance } from '../policy/decide.js';
 import { parseProductTemplate } from '../policy/productSchema.js';
 import { organizationAttributes, requestedOrganization, type ValidatedOrganization } from '../policy/subject.js';
 import type { OrganizationService } from '../core/organizationService.js';
-import type { JobHandler } from '../queue/types.js';
+import { RetryLaterError, type JobHandler } from '../queue/types.js';
 import type { Store } from '../store/types.js';
 import { NO_METRICS, UNKNOWN_PRODUCT, type Metrics } from '../metrics/types.js';
 
@@ -230,6 +230,8 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
         // Hand the request back (with its serial) so the queue's retry can claim it at once,
         // instead of waiting for the lease to run out.
         await store.requests.transition(req.id, ['signing'], 'queued', { reason: null }).catch(() => undefined);
+        // An upstream rate limit or an order still in the works: back on the queue for as long as it asked.
+        if (e instanceof UpstreamRetryLater) throw new RetryLaterError(e.message, e.seconds * 1000);
         throw e;
       }
     },

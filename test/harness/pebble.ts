@@ -66,7 +66,8 @@ export async function startPebble(options: PebbleOptions): Promise<RunningPebble
   }
 }
 
-function makeTlsCertificate(dir: string): { caFile: string; certFile: string; keyFile: string } {
+/** A TLS CA and a certificate for 127.0.0.1 and localhost signed by it, made with openssl in `dir` (also for fake upstreams). */
+export function makeTlsCertificate(dir: string): { caFile: string; certFile: string; keyFile: string } {
   const caKey = join(dir, 'tls-ca.key');
   const caFile = join(dir, 'tls-ca.pem');
   const keyFile = join(dir, 'tls.key');

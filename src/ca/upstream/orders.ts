@@ -2,6 +2,7 @@
 // its order, and what lets any process answer the upstream's http-01 validation.
 import { AUDIT, SYSTEM_ACTOR } from '../../audit/actions.js';
 import type { AuditEntryInput } from '../../core/types.js';
+import { pemBlocks, toPem } from '../../pki/pem.js';
 import { fromMs } from '../../store/schema.js';
 import type { Store } from '../../store/types.js';
 
@@ -84,4 +85,11 @@ export class UpstreamOrders {
 export async function httpChallengeResponse(store: Store, token: string): Promise<string | null> {
   const row = await store.db.selectFrom('upstream_http_challenges').select('key_authorization').where('token', '=', token).executeTakeFirst();
   return row?.key_authorization ?? null;
+}
+
+/** The issuer chain the upstream returned with the certificate of this request, PEM each; null when none was kept. */
+export async function upstreamChainOf(store: Store, requestId: string): Promise<string[] | null> {
+  const row = await store.db.selectFrom('upstream_orders').select('chain_pem').where('request_id', '=', requestId).where('state', '=', 'valid').executeTakeFirst();
+  if (!row?.chain_pem) return null;
+  return pemBlocks(row.chain_pem).filter((b) => b.label === 'CERTIFICATE').map((b) => toPem('CERTIFICATE', b.der));
 }
