@@ -6,6 +6,7 @@
 // CA: GetCACert carries both.
 import { AppError } from '../../src/core/errors.js';
 import { BACKEND_NAMES, capabilitiesOf } from '../../src/core/caCapabilities.js';
+import { TtlCache } from '../../src/core/ttlCache.js';
 import type { CaRecord } from '../../src/core/types.js';
 
 export interface CaLookup {
@@ -14,8 +15,11 @@ export interface CaLookup {
 }
 
 export class RaIssuers {
-  /** Per product CA; a CA's backend never changes, so each is decided once per process. */
-  private readonly decided = new Map<string, Promise<string>>();
+  /**
+   * Per product CA; a CA's backend never changes, so each is decided once per process. A refusal
+   * is not kept: the operator may create the CA the setting names without restarting anything.
+   */
+  private readonly decided = new TtlCache<string>(Number.POSITIVE_INFINITY);
 
   constructor(
     private readonly cas: CaLookup,
@@ -25,14 +29,7 @@ export class RaIssuers {
 
   /** The id of the CA that issues the RA for products of `caId`. */
   of(caId: string): Promise<string> {
-    let p = this.decided.get(caId);
-    if (!p) {
-      p = this.decide(caId);
-      this.decided.set(caId, p);
-      // An operator may fix the setting's CA (create it) without a restart of every process.
-      p.catch(() => this.decided.delete(caId));
-    }
-    return p;
+    return this.decided.get(caId, () => this.decide(caId));
   }
 
   private async decide(caId: string): Promise<string> {
