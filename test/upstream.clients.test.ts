@@ -2,7 +2,8 @@
 // managed issuance (the key made by certgate), EST simpleenroll and SCEP PKCSReq (certgate's own
 // test clients, and strongSwan's `pki` where it is installed) get certificates Pebble issued, which
 // openssl verifies against Pebble's root and intermediate from its management interface, with the
-// names asked for; EST /cacerts and SCEP GetCACert hand a device the chains it needs. A product
+// names asked for; EST /cacerts and SCEP GetCACert hand a device the chains it needs, and a device
+// renews with the certificate Pebble gave it (EST simplereenroll, SCEP RenewalReq). A product
 // that needs approval holds the request without contacting the upstream (no order in certgate's
 // table, none in Pebble's log) until a second REST credential approves it. SQLite with the
 // in-process queue, and PostgreSQL with BullMQ and a separate worker.
@@ -28,7 +29,7 @@ import { httpRequest, restCall } from './helpers/http.js';
 import { freePort } from './helpers/net.js';
 import { makeCsr, openssl } from './helpers/openssl.js';
 import { REST_DEPLOYMENTS } from './helpers/restEnv.js';
-import { buildRequest, getCaCert, pkiOperation, readReply, rsaKey, selfSigned, type RaInfo } from './helpers/scepClient.js';
+import { buildRequest, getCaCert, holding, pkiOperation, readReply, rsaKey, selfSigned, type RaInfo, type Requester } from './helpers/scepClient.js';
 import { until } from './helpers/until.js';
 
 const SUFFIX = 'clients.upstream.test';
@@ -171,10 +172,16 @@ describe.skipIf(pebbleMissing !== null).each(REST_DEPLOYMENTS)('clients on an up
   }, 120_000);
 
   describe('EST', () => {
-    const estCall = (path: string, o: { body?: string; headers?: Record<string, string> } = {}) =>
-      httpRequest(`${gw.httpsUrl as string}${path}`, { ca: gw.root.certificatePem, servername: 'localhost', ...(o.body !== undefined ? { body: o.body, method: 'POST' } : {}), ...(o.headers ? { headers: o.headers } : {}) });
+    const estCall = (path: string, o: { body?: string; headers?: Record<string, string>; cert?: string; key?: string } = {}) =>
+      httpRequest(`${gw.httpsUrl as string}${path}`, {
+        ca: gw.root.certificatePem,
+        servername: 'localhost',
+        ...(o.body !== undefined ? { body: o.body, method: 'POST' } : {}),
+        ...(o.headers ? { headers: o.headers } : {}),
+        ...(o.cert ? { cert: o.cert, key: o.key as string } : {}),
+      });
 
-    it.skipIf(d.skip)('/cacerts gives a device Pebble\'s intermediate and root, and simpleenroll a certificate from Pebble that they verify', async () => {
+    it.skipIf(d.skip)('/cacerts gives a device Pebble\'s intermediate and root, simpleenroll a certificate from Pebble that they verify, and simplereenroll with it its successor', async () => {
       const cacerts = await estCall('/.well-known/est/pebble-devices/cacerts');
       expect(cacerts.status, cacerts.text).toBe(200);
       const chain = opensslCertsOf(Buffer.from(cacerts.text, 'base64'), dir);
@@ -198,6 +205,25 @@ describe.skipIf(pebbleMissing !== null).each(REST_DEPLOYMENTS)('clients on an up
       expect(sanOf(leaf as string)).toEqual([`DNS:${name}`]);
       expect(spki(cert.publicKey).equals(spki(createPublicKey(readFileSync(keyPath))))).toBe(true);
       await knownToPebble(cert);
+
+      // Re-enrollment: the Pebble certificate is the TLS client certificate (with the Basic
+      // credential, as est.auth=basic wants), a new key, the same names; Pebble issues again.
+      const next = makeCsr(dir, { subject: `/CN=${name}`, san: [`DNS:${name}`] });
+      const renewed = await estCall('/.well-known/est/pebble-devices/simplereenroll', {
+        body: csrDer(next.csrPem).toString('base64'),
+        headers: { 'content-type': 'application/pkcs10', authorization: basic(est) },
+        cert: leaf as string,
+        key: readFileSync(keyPath, 'utf8'),
+      });
+      expect(renewed.status, renewed.text).toBe(200);
+      const [successor] = opensslCertsOf(Buffer.from(renewed.text, 'base64'), dir);
+      const nextCert = verifiedByPebble(successor as string, fromCacerts);
+      expect(nextCert.serialNumber).not.toBe(cert.serialNumber);
+      expect(sanOf(successor as string)).toEqual([`DNS:${name}`]);
+      expect(spki(nextCert.publicKey).equals(spki(createPublicKey(readFileSync(next.keyPath))))).toBe(true);
+      const reenrolled = (await gw.rt.store.requests.listByStatus(['issued'], 1000)).filter((r) => r.productId === devices.id && r.transactionId?.startsWith('simplereenroll:'));
+      expect(reenrolled.length).toBe(1);
+      await knownToPebble(nextCert);
     }, 120_000);
 
     it.skipIf(d.skip || !strongSwan)('strongSwan pki --estca and --est: Pebble\'s chain, and a certificate it calls trusted', async () => {
@@ -228,13 +254,33 @@ describe.skipIf(pebbleMissing !== null).each(REST_DEPLOYMENTS)('clients on an up
 
   describe('SCEP', () => {
     const scepUrl = () => `${gw.baseUrl}/scep/pebble-devices`;
+    /** A pkiMessage sent, and polled with CertPoll as a device does while it is PENDING (the upstream validates first): the issued certificate. */
+    async function enroll(ra: RaInfo, requester: Requester, messageType: number, csrPem: string): Promise<string> {
+      const transactionId = `upstream-${randomBytes(6).toString('hex')}`;
+      const content = fromPem(csrPem, ['CERTIFICATE REQUEST']);
+      let reply = readReply((await pkiOperation(scepUrl(), await buildRequest({ requester, ra, messageType, content, transactionId }))).body, requester);
+      if (reply.status === 'PENDING') {
+        const issuerAndSubject = Buffer.from(new asn1js.Sequence({ value: [ra.cert.subject.toSchema(), requester.cert.subject.toSchema()] }).toBER());
+        await until(
+          async () => {
+            const poll = await pkiOperation(scepUrl(), await buildRequest({ requester, ra, messageType: MESSAGE_TYPE.CertPoll, content: issuerAndSubject, transactionId }));
+            reply = readReply(poll.body, requester);
+            return reply.status !== 'PENDING';
+          },
+          60_000,
+          'the SCEP request is answered',
+        );
+      }
+      expect(reply.status, reply.failInfo ?? '').toBe('SUCCESS');
+      return reply.certificates.map(pemOf).find((pem) => !new X509Certificate(pem).ca) as string;
+    }
     const challenge = async (): Promise<string> => {
       const { status, json } = await rest(gw.adminToken, 'POST', '/v1/scep/challenges', { productId: devices.id });
       expect(status).toBe(201);
       return json.challenge as string;
     };
 
-    it.skipIf(d.skip)('GetCACert carries an RA from certgate\'s issuing CA (which can sign it) and Pebble\'s chain; a PKCSReq gets a certificate from Pebble', async () => {
+    it.skipIf(d.skip)('GetCACert carries an RA from certgate\'s issuing CA (which can sign it) and Pebble\'s chain; a PKCSReq gets a certificate from Pebble, a RenewalReq signed with it its successor', async () => {
       const ra: RaInfo = await getCaCert(scepUrl());
       // The RA chains to the local CA named by CERTGATE_SCEP_RA_CA: Pebble signs nothing it did not validate.
       const raFile = join(dir, 'scep-ra.pem');
@@ -249,31 +295,20 @@ describe.skipIf(pebbleMissing !== null).each(REST_DEPLOYMENTS)('clients on an up
 
       const name = `printer.${SUFFIX}`;
       const key = rsaKey();
-      const requester = selfSigned(key, `CN=${name}`);
-      const transactionId = `upstream-${randomBytes(6).toString('hex')}`;
-      const csr = fromPem(buildCsr(key, `CN=${name}`, { dns: [name] }, { challengePassword: await challenge() }), ['CERTIFICATE REQUEST']);
-      const res = await pkiOperation(scepUrl(), await buildRequest({ requester, ra, messageType: MESSAGE_TYPE.PKCSReq, content: csr, transactionId }));
-      expect(res.status).toBe(200);
-      let reply = readReply(res.body, requester);
-      // The worker may take longer than SCEP waits (the upstream validates first): poll as a device does.
-      if (reply.status === 'PENDING') {
-        const issuerAndSubject = Buffer.from(new asn1js.Sequence({ value: [ra.cert.subject.toSchema(), requester.cert.subject.toSchema()] }).toBER());
-        await until(
-          async () => {
-            const poll = await pkiOperation(scepUrl(), await buildRequest({ requester, ra, messageType: MESSAGE_TYPE.CertPoll, content: issuerAndSubject, transactionId }));
-            reply = readReply(poll.body, requester);
-            return reply.status !== 'PENDING';
-          },
-          60_000,
-          'the SCEP request is answered',
-        );
-      }
-      expect(reply.status, reply.failInfo ?? '').toBe('SUCCESS');
-      const leaf = reply.certificates.map(pemOf).find((pem) => !new X509Certificate(pem).ca) as string;
-      const cert = verifiedByPebble(leaf);
-      expect(sanOf(leaf)).toEqual([`DNS:${name}`]);
-      expect(spki(cert.publicKey).equals(spki(requester.publicKey))).toBe(true);
+      const first = await enroll(ra, selfSigned(key, `CN=${name}`), MESSAGE_TYPE.PKCSReq, buildCsr(key, `CN=${name}`, { dns: [name] }, { challengePassword: await challenge() }));
+      const cert = verifiedByPebble(first);
+      expect(sanOf(first)).toEqual([`DNS:${name}`]);
+      expect(spki(cert.publicKey).equals(spki(createPublicKey(key)))).toBe(true);
       await knownToPebble(cert);
+
+      // RenewalReq: signed with the Pebble certificate, for a new key; Pebble issues its successor.
+      const newKey = rsaKey();
+      const second = await enroll(ra, holding(key, first), MESSAGE_TYPE.RenewalReq, buildCsr(newKey, `CN=${name}`, { dns: [name] }));
+      const successor = verifiedByPebble(second);
+      expect(successor.serialNumber).not.toBe(cert.serialNumber);
+      expect(sanOf(second)).toEqual([`DNS:${name}`]);
+      expect(spki(successor.publicKey).equals(spki(createPublicKey(newKey)))).toBe(true);
+      await knownToPebble(successor);
     }, 120_000);
 
     it.skipIf(d.skip || !strongSwan)('strongSwan pki --scepca and --scep: the RA verifies the CertRep, Pebble\'s chain the certificate', async () => {
