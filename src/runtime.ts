@@ -321,7 +321,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     authz: new Authorizer(store.audit),
     audit: store.audit,
     // Views, not the registry and publisher themselves: a front-end cannot reach issue() or publish().
-    cas: { chainOf: (caId) => cas.chainOf(caId), chainFor: (certificate) => cas.chainFor(certificate) },
+    cas: { chainOf: (caId) => cas.chainOf(caId), chainFor: (certificate) => cas.chainFor(certificate), upstreamRenewalWindow: (certificate) => cas.upstreamRenewalWindow(certificate) },
     crls: { current: (caId) => crls.current(caId), origin: (caId, n) => crls.origin(caId, n) },
     ocspSigners: store.ocspSigners,
     signer,

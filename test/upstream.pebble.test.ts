@@ -10,15 +10,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { upstreamAcmeLoader } from '../src/ca/upstream/loader.js';
 import { createUpstreamCa } from '../src/ca/upstream/create.js';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
-import { createProduct } from '../src/core/products.js';
 import type { CaRecord, ProductRecord } from '../src/core/types.js';
-import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { startPebble, type RunningPebble } from './harness/pebble.js';
 import { startDnsServer, type StubDnsServer } from './helpers/dnsServer.js';
 import { deploymentMissing, startGateway, type Backend, type Gateway, type QueueKind } from './helpers/gateway.js';
 import { httpRequest, restCall } from './helpers/http.js';
 import { pemBlocks, toPem } from '../src/pki/pem.js';
 import { makeCsr, openssl, tempDir, x509Text } from './helpers/openssl.js';
+import { upstreamCaWithProduct, upstreamIssueRequest } from './helpers/upstreamCa.js';
 
 const SUFFIX = 'upstream.test';
 
@@ -56,17 +55,7 @@ describe.each(DEPLOYMENTS)('an upstream ACME CA (Pebble): $name', (d) => {
     gw = await startGateway({ backend: d.backend, queue: d.queue, worker: d.worker, dirPrefix: 'certgate-upstream-gw-' });
     pebble = await startPebble({ dnsServer: dns.address, httpPort: Number(new URL(gw.baseUrl).port) });
     if (!pebble) return;
-    const chainFile = join(dir, 'pebble-chain.pem');
-    writeFileSync(chainFile, (await pebble.intermediate()) + (await pebble.root()));
-    ca = await createUpstreamCa(
-      gw.rt.store,
-      { name: 'pebble', directory: pebble.directoryUrl, challenge: { type: 'http-01' }, caFile: pebble.caFile, issuerChainPem: (await pebble.intermediate()) + (await pebble.root()) },
-      gw.rt.secrets,
-      CLI_CONTEXT,
-    );
-    product = await createProduct(gw.rt.store, { name: 'from-pebble', caId: ca.id, template: parseProductTemplate({ allowedDnsSuffixes: [SUFFIX], keyAlgorithms: ['ec-p256', 'rsa-2048'] }) }, CLI_CONTEXT, undefined, gw.config);
-    await gw.rt.catalogue.changed();
-    token = (await gw.rt.credentials.create({ type: 'rest', name: 'team', products: [product.id], permissions: [{ ca: ca.id, actions: ['read', 'issue'] }], admin: false, ownerGroup: 'team' }, CLI_CONTEXT)).secret;
+    ({ ca, product, token } = await upstreamCaWithProduct(gw, { name: 'pebble', directory: pebble.directoryUrl, challenge: { type: 'http-01' }, caFile: pebble.caFile, issuerChainPem: (await pebble.intermediate()) + (await pebble.root()) }, SUFFIX));
   }, 120_000);
   afterAll(async () => {
     await gw?.close();
@@ -109,6 +98,26 @@ describe.each(DEPLOYMENTS)('an upstream ACME CA (Pebble): $name', (d) => {
     expect(await gw.rt.store.db.selectFrom('upstream_http_challenges').selectAll().where('request_id', '=', request).execute()).toEqual([]);
   }, 120_000);
 
+  it.skipIf(d.skip || !d.all)('REST managed issuance (key made by certgate): Pebble issues for the server-made CSR, the key fits', async () => {
+    if (!pebble) return;
+    const res = await rest('POST', '/v1/certificates', { productId: product.id, commonName: `managed.${SUFFIX}`, sanDns: [`alt.managed.${SUFFIX}`], keyAlgorithm: 'ec-p256' });
+    expect(res.status, JSON.stringify(res.json)).toBe(201);
+    const cert = res.json.certificate as { certificate_pem: string; chain_pem: string };
+    const text = x509Text(cert.certificate_pem);
+    expect(text).toContain(`DNS:managed.${SUFFIX}`);
+    expect(text).toContain(`DNS:alt.managed.${SUFFIX}`);
+    const keyFile = join(dir, 'managed.key');
+    writeFileSync(keyFile, res.json.privateKey as string);
+    const leafFile = join(dir, 'managed.pem');
+    writeFileSync(leafFile, cert.certificate_pem);
+    expect(openssl(['pkey', '-in', keyFile, '-pubout'])).toBe(openssl(['x509', '-in', leafFile, '-noout', '-pubkey']));
+    const rootFile = join(dir, 'pebble-root-managed.pem');
+    const chainFile = join(dir, 'managed-chain.pem');
+    writeFileSync(rootFile, await pebble.root());
+    writeFileSync(chainFile, cert.chain_pem);
+    expect(openssl(['verify', '-CAfile', rootFile, '-untrusted', chainFile, leafFile])).toMatch(/OK/);
+  }, 120_000);
+
   it.skipIf(d.skip || !d.all)('a name Pebble cannot validate is rejected with Pebble\'s detail', async () => {
     if (!pebble) return;
     const name = `unreachable.${SUFFIX}`;
@@ -136,17 +145,7 @@ describe.each(DEPLOYMENTS)('an upstream ACME CA (Pebble): $name', (d) => {
     const crashing = await upstreamAcmeLoader(gw.rt.store, gw.rt.secrets, {
       afterOrderRecorded: () => Promise.reject(new Error('worker died after recording the order')),
     })(ca, { chainPem: [], pointers: null });
-    const issueRequest = {
-      requestId,
-      csrPem,
-      subjectDer: Buffer.alloc(0),
-      spkiDer: Buffer.alloc(0),
-      san: { dns: [name], ip: [], email: [], uri: [] },
-      notBefore: new Date(),
-      notAfter: new Date(Date.now() + 86_400_000),
-      keyUsage: [],
-      extendedKeyUsage: [],
-    };
+    const issueRequest = upstreamIssueRequest(requestId, csrPem, [name]);
     await expect(crashing.issue(issueRequest)).rejects.toThrow(/worker died/);
     const healthy = await upstreamAcmeLoader(gw.rt.store, gw.rt.secrets)(ca, { chainPem: [], pointers: null });
     const issued = await healthy.issue(issueRequest);
@@ -160,4 +159,43 @@ describe.each(DEPLOYMENTS)('an upstream ACME CA (Pebble): $name', (d) => {
     const status = await pebble.certStatus(issued.serialHex);
     expect(status?.Status).toBe('Revoked');
   }, 120_000);
+
+  it.skipIf(d.skip || !d.all)('dns-01: the TXT record goes through the CA\'s publisher (here into the test DNS Pebble asks), a wildcard is issued, the record is withdrawn', async () => {
+    if (!pebble) return;
+    const dnsCa = await createUpstreamCa(
+      gw.rt.store,
+      { name: 'pebble-dns', directory: pebble.directoryUrl, challenge: { type: 'dns-01', publisher: { kind: 'hook', path: '/nonexistent/hook' } }, caFile: pebble.caFile, issuerChainPem: (await pebble.intermediate()) + (await pebble.root()) },
+      gw.rt.secrets,
+      CLI_CONTEXT,
+    );
+    const published: string[] = [];
+    const backend = await upstreamAcmeLoader(gw.rt.store, gw.rt.secrets, {
+      dnsPublisher: {
+        add: async (fqdn, value) => {
+          published.push(`add ${fqdn}`);
+          dns.setTxt(fqdn, [value]);
+        },
+        remove: async (fqdn) => {
+          published.push(`remove ${fqdn}`);
+          dns.setTxt(fqdn, []);
+        },
+      },
+    })(dnsCa, { chainPem: [], pointers: null });
+    const name = `*.wild.${SUFFIX}`;
+    const { csrPem } = makeCsr(dir, { subject: `/CN=${name}`, san: [`DNS:${name}`] });
+    const issued = await backend.issue(upstreamIssueRequest(`dns-${Date.now()}`, csrPem, [name]));
+    expect(x509Text(issued.pem)).toContain(`DNS:${name}`);
+    expect(published).toEqual([`add _acme-challenge.wild.${SUFFIX}`, `remove _acme-challenge.wild.${SUFFIX}`]);
+  }, 120_000);
+
+  it.skipIf(d.skip || !d.all)('a CSR that does not carry exactly the decided names is refused before the upstream is asked', async () => {
+    if (!pebble) return;
+    const backend = await gw.rt.cas.get(ca.id);
+    const { csrPem } = makeCsr(dir, { subject: `/CN=one.${SUFFIX}`, san: [`DNS:one.${SUFFIX}`, `DNS:extra.${SUFFIX}`] });
+    const ordersBefore = (pebble.log().match(/POST \/order-plz/g) ?? []).length;
+    await expect(
+      backend.issue(upstreamIssueRequest(`names-${Date.now()}`, csrPem, [`one.${SUFFIX}`])),
+    ).rejects.toThrow(/exactly the decided names.*not decided: extra\.upstream\.test/);
+    expect((pebble.log().match(/POST \/order-plz/g) ?? []).length).toBe(ordersBefore);
+  }, 60_000);
 });

@@ -5,14 +5,11 @@ import { createServer, type Server } from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUpstreamCa } from '../src/ca/upstream/create.js';
-import { CLI_CONTEXT } from '../src/cli/kit.js';
-import { createProduct } from '../src/core/products.js';
 import type { ProductRecord } from '../src/core/types.js';
-import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { makeTlsCertificate } from './harness/pebble.js';
 import { startGateway, type Gateway } from './helpers/gateway.js';
 import { restCall } from './helpers/http.js';
+import { upstreamCaWithProduct } from './helpers/upstreamCa.js';
 import { makeCsr, tempDir } from './helpers/openssl.js';
 import { until } from './helpers/until.js';
 
@@ -54,15 +51,7 @@ describe('an upstream ACME CA that asks to wait (Retry-After)', () => {
     base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
     gw = await startGateway({ dirPrefix: 'certgate-upstream-ra-gw-' });
-    const ca = await createUpstreamCa(
-      gw.rt.store,
-      { name: 'fake', directory: `${base}/dir`, challenge: { type: 'http-01' }, caFile: tls.caFile, issuerChainPem: readFileSync(tls.caFile, 'utf8') },
-      gw.rt.secrets,
-      CLI_CONTEXT,
-    );
-    product = await createProduct(gw.rt.store, { name: 'from-fake', caId: ca.id, template: parseProductTemplate({ allowedDnsSuffixes: ['upstream.test'], keyAlgorithms: ['ec-p256'] }) }, CLI_CONTEXT, undefined, gw.config);
-    await gw.rt.catalogue.changed();
-    token = (await gw.rt.credentials.create({ type: 'rest', name: 'team', products: [product.id], permissions: [{ ca: ca.id, actions: ['read', 'issue'] }], admin: false, ownerGroup: 'team' }, CLI_CONTEXT)).secret;
+    ({ product, token } = await upstreamCaWithProduct(gw, { name: 'fake', directory: `${base}/dir`, challenge: { type: 'http-01' }, caFile: tls.caFile, issuerChainPem: readFileSync(tls.caFile, 'utf8') }, 'upstream.test'));
   }, 60_000);
   afterAll(async () => {
     await gw?.close();

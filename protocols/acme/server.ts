@@ -643,7 +643,9 @@ export class AcmeServer {
     if (!cert) throw new AcmeProblem('malformed', 'no certificate with this ARI certificate id', { status: 404 });
     res.set('Retry-After', String(6 * 3600));
     res.set('Replay-Nonce', await this.nonces.issue());
-    res.json({ suggestedWindow: renewalWindow(cert, new Date()) });
+    // An upstream CA's own advice for its certificate wins, unless the certificate is revoked (renew now).
+    const upstream = cert.revokedAt ? null : await this.core.cas.upstreamRenewalWindow(cert);
+    res.json({ suggestedWindow: upstream ? { start: upstream.start.toISOString(), end: upstream.end.toISOString() } : renewalWindow(cert, new Date()) });
   }
 
   /** The ARI id of a certificate this server issued (for tests and for the order's `replaces`). */

@@ -7,7 +7,7 @@ import { decryptPrivateKey } from './keyProtection.js';
 import { LocalCa } from './localCa.js';
 import type { CaBackend, CaBackendLoader, StatusPointers } from './types.js';
 import { upstreamIssuerChain } from './upstream/config.js';
-import { upstreamChainOf } from './upstream/orders.js';
+import { upstreamChainOf, upstreamRenewalWindowOf } from './upstream/orders.js';
 
 /** Loads each CA once (decrypting its key once) and keeps the backend for the life of the process. */
 export class CaRegistry {
@@ -56,16 +56,26 @@ export class CaRegistry {
    * returned with it (it may rotate intermediates); otherwise, and when none was kept, chainOf.
    */
   async chainFor(cert: { caId: string; requestId: string | null }): Promise<string[]> {
-    let backend = this.backends.get(cert.caId);
-    if (backend === undefined) {
-      backend = (await this.store.cas.get(cert.caId))?.backend;
-      if (backend) this.backends.set(cert.caId, backend);
-    }
-    if (backend === 'upstream-acme' && cert.requestId) {
+    if ((await this.backendOf(cert.caId)) === 'upstream-acme' && cert.requestId) {
       const chain = await upstreamChainOf(this.store, cert.requestId);
       if (chain) return chain;
     }
     return this.chainOf(cert.caId);
+  }
+
+  /** The renewal window an upstream CA suggested for this certificate (ARI); null for other CAs and when it offered none. */
+  async upstreamRenewalWindow(cert: { caId: string; requestId: string | null }): Promise<{ start: Date; end: Date } | null> {
+    if (!cert.requestId || (await this.backendOf(cert.caId)) !== 'upstream-acme') return null;
+    return upstreamRenewalWindowOf(this.store, cert.requestId);
+  }
+
+  private async backendOf(caId: string): Promise<CaBackendKind | undefined> {
+    let backend = this.backends.get(caId);
+    if (backend === undefined) {
+      backend = (await this.store.cas.get(caId))?.backend;
+      if (backend) this.backends.set(caId, backend);
+    }
+    return backend;
   }
 
   /** The CA's certificate and its parents, leaf-most first. */

@@ -67,6 +67,8 @@ export interface CaChains {
   chainOf(caId: string): Promise<string[]>;
   /** The chain to hand out with this certificate (an upstream CA's own chain for it when it sent one), leaf-most first. */
   chainFor(certificate: { caId: string; requestId: string | null }): Promise<string[]>;
+  /** The renewal window an upstream CA suggested for this certificate (ARI); null when certgate's own advice applies. */
+  upstreamRenewalWindow(certificate: { caId: string; requestId: string | null }): Promise<{ start: Date; end: Date } | null>;
 }
 
 /** The CRLs as front-ends see them: read, never signed by a front-end. */

@@ -592,6 +592,9 @@ const upstreamOrders: Migration = {
       .addColumn('order_url', 'text', (c) => c.notNull())
       .addColumn('state', 'text', (c) => c.notNull())
       .addColumn('chain_pem', 'text')
+      // The upstream's suggested renewal window (ARI, RFC 9773) for the certificate, when it offers one.
+      .addColumn('renewal_start', 'bigint')
+      .addColumn('renewal_end', 'bigint')
       .addColumn('created_at', 'bigint', (c) => c.notNull())
       .addColumn('updated_at', 'bigint', (c) => c.notNull())
       .execute();

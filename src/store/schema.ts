@@ -259,6 +259,8 @@ export interface UpstreamOrdersTable {
   state: string;
   /** The issuer chain the upstream returned with the certificate, PEM. */
   chain_pem: string | null;
+  renewal_start: NullableEpochMs;
+  renewal_end: NullableEpochMs;
   created_at: EpochMs;
   updated_at: EpochMs;
 }

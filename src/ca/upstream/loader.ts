@@ -17,7 +17,7 @@ export function dnsPublisherFor(caName: string, publisher: DnsPublisherConfig): 
 }
 
 /** `testHooks`: only tests pass them (the runtime never does). */
-export function upstreamAcmeLoader(store: Store, secrets: CaSecrets, testHooks: Pick<UpstreamAcmeCaOptions, 'afterOrderRecorded'> = {}): CaBackendLoader {
+export function upstreamAcmeLoader(store: Store, secrets: CaSecrets, testHooks: Pick<UpstreamAcmeCaOptions, 'afterOrderRecorded' | 'dnsPublisher'> = {}): CaBackendLoader {
   return async (ca, { chainPem }) => {
     const config = parseUpstreamConfig(ca.name, ca.backendConfig);
     if (!ca.encryptedKey) throw new Error(`CA "${ca.name}" has no sealed ACME account key`);
@@ -32,8 +32,8 @@ export function upstreamAcmeLoader(store: Store, secrets: CaSecrets, testHooks: 
       config,
       http,
       orders: new UpstreamOrders(store),
+      ...(config.challenge.type === 'dns-01' && !testHooks.dnsPublisher ? { dnsPublisher: dnsPublisherFor(ca.name, config.challenge.publisher) } : {}),
       ...testHooks,
-      ...(config.challenge.type === 'dns-01' ? { dnsPublisher: dnsPublisherFor(ca.name, config.challenge.publisher) } : {}),
     });
   };
 }

@@ -6,6 +6,11 @@ import { pemBlocks, toPem } from '../../pki/pem.js';
 import { fromMs } from '../../store/schema.js';
 import type { Store } from '../../store/types.js';
 
+export interface RenewalWindow {
+  start: Date;
+  end: Date;
+}
+
 export type UpstreamOrderState = 'pending' | 'valid' | 'invalid';
 
 export interface UpstreamOrderRecord {
@@ -45,17 +50,17 @@ export class UpstreamOrders {
     await this.store.write(
       this.store.db
         .insertInto('upstream_orders')
-        .values({ request_id: requestId, ca_id: caId, order_url: orderUrl, state: 'pending', chain_pem: null, created_at: now, updated_at: now })
+        .values({ request_id: requestId, ca_id: caId, order_url: orderUrl, state: 'pending', chain_pem: null, renewal_start: null, renewal_end: null, created_at: now, updated_at: now })
         .returning('request_id'),
       () => upstreamEntry(requestId, caId, 'placed', { order: orderUrl, names }),
     );
   }
 
-  async finish(requestId: string, state: 'valid' | 'invalid', chainPem: string | null, entry: AuditEntryInput): Promise<void> {
+  async finish(requestId: string, state: 'valid' | 'invalid', chainPem: string | null, entry: AuditEntryInput, renewal: RenewalWindow | null = null): Promise<void> {
     await this.store.write(
       this.store.db
         .updateTable('upstream_orders')
-        .set({ state, chain_pem: chainPem, updated_at: Date.now() })
+        .set({ state, chain_pem: chainPem, renewal_start: renewal?.start.getTime() ?? null, renewal_end: renewal?.end.getTime() ?? null, updated_at: Date.now() })
         .where('request_id', '=', requestId)
         .returning('request_id'),
       () => entry,
@@ -92,4 +97,11 @@ export async function upstreamChainOf(store: Store, requestId: string): Promise<
   const row = await store.db.selectFrom('upstream_orders').select('chain_pem').where('request_id', '=', requestId).where('state', '=', 'valid').executeTakeFirst();
   if (!row?.chain_pem) return null;
   return pemBlocks(row.chain_pem).filter((b) => b.label === 'CERTIFICATE').map((b) => toPem('CERTIFICATE', b.der));
+}
+
+/** The renewal window the upstream suggested (ARI) for the certificate of this request; null when it offered none. */
+export async function upstreamRenewalWindowOf(store: Store, requestId: string): Promise<RenewalWindow | null> {
+  const row = await store.db.selectFrom('upstream_orders').select(['renewal_start', 'renewal_end']).where('request_id', '=', requestId).executeTakeFirst();
+  if (row?.renewal_start == null || row.renewal_end == null) return null;
+  return { start: fromMs(row.renewal_start), end: fromMs(row.renewal_end) };
 }

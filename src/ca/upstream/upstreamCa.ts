@@ -9,12 +9,13 @@ import { REVOCATION_REASON_CODES } from '../../core/types.js';
 import { readCertificateBasics } from '../../pki/certInfo.js';
 import { parseCsr } from '../../pki/csr.js';
 import { fromPem, pemBlocks, toPem } from '../../pki/pem.js';
+import { serialIntegerContent } from '../../pki/serial.js';
 import type { CaBackend, IssueRequest, IssuedCertificate, UpstreamRevocation } from '../types.js';
 import { AcmeHttp, DEFAULT_RETRY_AFTER_SECONDS, retryAfterSeconds, type AcmeResponse } from './acmeHttp.js';
 import type { UpstreamAcmeConfig } from './config.js';
 import type { DnsChallengePublisher } from './dnsChallenge.js';
 import { UpstreamProblem, UpstreamRetryLater, UpstreamUnreachable } from './errors.js';
-import { upstreamEntry, type UpstreamOrders } from './orders.js';
+import { upstreamEntry, type RenewalWindow, type UpstreamOrders } from './orders.js';
 
 /** How long one job waits for the upstream to validate or issue before handing the request back to the queue. */
 const POLL_BUDGET_MS = 60_000;
@@ -137,7 +138,8 @@ export class UpstreamAcmeCa implements CaBackend {
       if (!leaf) throw new UpstreamUnreachable('the upstream returned no certificate');
       const basics = readCertificateBasics(leaf.der);
       const chainPem = chain.map((b) => toPem('CERTIFICATE', b.der));
-      await orders.finish(requestId, 'valid', chainPem.join(''), upstreamEntry(requestId, this.caId, 'finalized', { order: orderUrl, serial: basics.serialHex }));
+      const renewal = chain[0] ? await this.renewalInfo(basics.serialHex, chain[0].der) : null;
+      await orders.finish(requestId, 'valid', chainPem.join(''), upstreamEntry(requestId, this.caId, 'finalized', { order: orderUrl, serial: basics.serialHex }), renewal);
       await orders.removeHttpChallenges(requestId);
       return { der: leaf.der, pem: toPem('CERTIFICATE', leaf.der), serialHex: basics.serialHex, notBefore: basics.notBefore, notAfter: basics.notAfter, chainPem };
     } catch (e) {
@@ -167,6 +169,28 @@ export class UpstreamAcmeCa implements CaBackend {
     }
   }
 
+  /**
+   * The upstream's suggested renewal window (ARI, RFC 9773) when its directory offers renewalInfo.
+   * Advice only: an upstream that does not answer leaves certgate's own window in force.
+   */
+  private async renewalInfo(serialHex: string, issuerDer: Buffer): Promise<RenewalWindow | null> {
+    try {
+      const dir = await this.o.http.getDirectory();
+      if (!dir.renewalInfo) return null;
+      const keyId = readCertificateBasics(issuerDer).subjectKeyId;
+      if (!keyId) return null;
+      const certId = `${keyId.toString('base64url')}.${serialIntegerContent(serialHex).toString('base64url')}`;
+      const res = await this.o.http.request('GET', `${dir.renewalInfo.replace(/\/$/, '')}/${certId}`);
+      const window = (res.json?.suggestedWindow ?? null) as { start?: unknown; end?: unknown } | null;
+      if (res.status !== 200 || typeof window?.start !== 'string' || typeof window.end !== 'string') return null;
+      const start = new Date(window.start);
+      const end = new Date(window.end);
+      return Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end < start ? null : { start, end };
+    } catch {
+      return null;
+    }
+  }
+
   /** Answers the order's pending authorizations and waits until the order is ready (or refused). */
   private async authorize(requestId: string, orderUrl: string, order: AcmeOrder): Promise<AcmeOrder> {
     if (order.status !== 'pending') return order;
@@ -174,27 +198,36 @@ export class UpstreamAcmeCa implements CaBackend {
       const authz = await this.read<AcmeAuthorization>(url);
       if (authz.status === 'valid') continue;
       if (authz.status !== 'pending') throw this.authzFailed(authz);
-      const challenge = await this.answer(requestId, authz);
-      if (challenge.status === 'pending') await this.o.http.post(challenge.url, {}, this.o.config.accountUrl, [200]);
-      const done = await this.poll<AcmeAuthorization>(url, (a) => a.status !== 'pending');
+      const { challenge, withdraw } = await this.answer(requestId, authz);
+      let done: AcmeAuthorization;
+      try {
+        if (challenge.status === 'pending') await this.o.http.post(challenge.url, {}, this.o.config.accountUrl, [200]);
+        done = await this.poll<AcmeAuthorization>(url, (a) => a.status !== 'pending');
+      } finally {
+        // A TXT record is withdrawn once the upstream has looked (or given up); a retry publishes it again.
+        await withdraw().catch(() => undefined);
+      }
       if (done.status !== 'valid') throw this.authzFailed(done);
     }
     return this.pollOrder(orderUrl, order, (s) => s !== 'pending');
   }
 
-  private async answer(requestId: string, authz: AcmeAuthorization): Promise<AcmeChallenge> {
+  private async answer(requestId: string, authz: AcmeAuthorization): Promise<{ challenge: AcmeChallenge; withdraw: () => Promise<void> }> {
     const type = this.o.config.challenge.type;
     const challenge = authz.challenges.find((c) => c.type === type);
     if (!challenge) throw new UpstreamProblem('urn:ietf:params:acme:error:unsupportedIdentifier', `the upstream offers no ${type} challenge for ${authz.identifier.value}`, 400);
     const keyAuthorization = `${challenge.token}.${this.thumbprint()}`;
     if (type === 'http-01') {
+      // Served until the order is done (removeHttpChallenges), whichever process is asked.
       await this.o.orders.addHttpChallenge(requestId, challenge.token, keyAuthorization);
-    } else {
-      if (!this.o.dnsPublisher) throw new Error('dns-01 is configured but no DNS publisher is available in this version');
-      const value = createHash('sha256').update(keyAuthorization).digest('base64url');
-      await this.o.dnsPublisher.add(`_acme-challenge.${authz.identifier.value.replace(/^\*\./, '')}`, value);
+      return { challenge, withdraw: async () => undefined };
     }
-    return challenge;
+    const publisher = this.o.dnsPublisher;
+    if (!publisher) throw new Error('dns-01 is configured but no DNS publisher is available in this version');
+    const fqdn = `_acme-challenge.${authz.identifier.value.replace(/^\*\./, '')}`;
+    const value = createHash('sha256').update(keyAuthorization).digest('base64url');
+    await publisher.add(fqdn, value);
+    return { challenge, withdraw: () => publisher.remove(fqdn, value) };
   }
 
   private thumbprintCache: string | null = null;
