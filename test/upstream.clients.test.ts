@@ -13,7 +13,6 @@ import { join } from 'node:path';
 import * as asn1js from 'asn1js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MESSAGE_TYPE } from '../protocols/scep/algorithms.js';
-import { createUpstreamCa } from '../src/ca/upstream/create.js';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
 import { createProduct } from '../src/core/products.js';
 import type { CaRecord, ProductRecord } from '../src/core/types.js';
@@ -31,6 +30,7 @@ import { makeCsr, openssl } from './helpers/openssl.js';
 import { REST_DEPLOYMENTS } from './helpers/restEnv.js';
 import { buildRequest, getCaCert, holding, pkiOperation, readReply, rsaKey, selfSigned, type RaInfo, type Requester } from './helpers/scepClient.js';
 import { until } from './helpers/until.js';
+import { upstreamCaWithProduct } from './helpers/upstreamCa.js';
 
 const SUFFIX = 'clients.upstream.test';
 const pebbleMissing = missingBinaryReason('pebble', 'apt-get install -y pebble');
@@ -51,6 +51,8 @@ describe.skipIf(pebbleMissing !== null).each(REST_DEPLOYMENTS)('clients on an up
   let ca: CaRecord;
   let devices: ProductRecord;
   let gated: ProductRecord;
+  /** The REST key of the team that issues under `devices`; `requesterToken` asks under `gated`. */
+  let deviceTeamToken: string;
   let requesterToken: string;
   let approverToken: string;
   let est: { username: string; password: string };
@@ -122,19 +124,15 @@ describe.skipIf(pebbleMissing !== null).each(REST_DEPLOYMENTS)('clients on an up
       files[name] = join(dir, `${name}.pem`);
       writeFileSync(files[name], pem);
     }
-    ca = await createUpstreamCa(
-      gw.rt.store,
+    ({ ca, product: devices, token: deviceTeamToken } = await upstreamCaWithProduct(
+      gw,
       { name: 'pebble', directory: pebble.directoryUrl, challenge: { type: 'http-01' }, caFile: pebble.caFile, issuerChainPem: pebbleIntermediate + pebbleRoot },
-      gw.rt.secrets,
-      CLI_CONTEXT,
-    );
-    const template = { allowedDnsSuffixes: [SUFFIX], keyAlgorithms: ['ec-p256', 'rsa-2048'] };
-    devices = await createProduct(gw.rt.store, { name: 'pebble-devices', caId: ca.id, template: parseProductTemplate(template) }, CLI_CONTEXT, undefined, gw.config);
-    gated = await createProduct(gw.rt.store, { name: 'pebble-gated', caId: ca.id, template: parseProductTemplate({ ...template, requiresApproval: true }) }, CLI_CONTEXT, undefined, gw.config);
+      SUFFIX,
+    ));
+    gated = await createProduct(gw.rt.store, { name: 'pebble-gated', caId: ca.id, template: parseProductTemplate({ ...devices.template, requiresApproval: true }) }, CLI_CONTEXT, undefined, gw.config);
     await gw.rt.catalogue.changed();
-    const products = [devices.id, gated.id];
-    requesterToken = (await gw.rt.credentials.create({ type: 'rest', name: 'integrator', products, permissions: [{ ca: ca.id, actions: ['read', 'issue'] }], admin: false }, CLI_CONTEXT)).secret;
-    approverToken = (await gw.rt.credentials.create({ type: 'rest', name: 'approver', products, permissions: [{ ca: ca.id, actions: ['read', 'approve'] }], admin: false }, CLI_CONTEXT)).secret;
+    requesterToken = (await gw.rt.credentials.create({ type: 'rest', name: 'integrator', products: [gated.id], permissions: [{ ca: ca.id, actions: ['read', 'issue'] }], admin: false }, CLI_CONTEXT)).secret;
+    approverToken = (await gw.rt.credentials.create({ type: 'rest', name: 'approver', products: [gated.id], permissions: [{ ca: ca.id, actions: ['read', 'approve'] }], admin: false }, CLI_CONTEXT)).secret;
     const estCredential = await gw.rt.credentials.create({ type: 'est', name: 'router', products: [devices.id] }, CLI_CONTEXT);
     est = { username: 'router', password: estCredential.secret };
   }, 120_000);
@@ -147,7 +145,7 @@ describe.skipIf(pebbleMissing !== null).each(REST_DEPLOYMENTS)('clients on an up
 
   it.skipIf(d.skip)('REST managed issuance: Pebble signs the key certgate made; the certificate verifies against Pebble\'s chain and carries the names', async () => {
     const names = [`app.${SUFFIX}`, `api.app.${SUFFIX}`];
-    const res = await rest(requesterToken, 'POST', '/v1/certificates', { productId: devices.id, mode: 'managed', commonName: names[0], sanDns: [names[1]], keyAlgorithm: 'ECDSA-P256' });
+    const res = await rest(deviceTeamToken, 'POST', '/v1/certificates', { productId: devices.id, mode: 'managed', commonName: names[0], sanDns: [names[1]], keyAlgorithm: 'ECDSA-P256' });
     expect(res.status, JSON.stringify(res.json)).toBe(201);
     const body = res.json.certificate as { id: string; certificate_pem: string; chain_pem: string; san_dns: string[] };
     const cert = verifiedByPebble(body.certificate_pem);
@@ -160,7 +158,7 @@ describe.skipIf(pebbleMissing !== null).each(REST_DEPLOYMENTS)('clients on an up
     const served = join(dir, 'served-chain.pem');
     writeFileSync(served, body.chain_pem);
     verifiedByPebble(body.certificate_pem, served);
-    const download = await httpRequest(`${gw.baseUrl}/v1/certificates/${body.id}/download?format=chain`, { bearer: requesterToken });
+    const download = await httpRequest(`${gw.baseUrl}/v1/certificates/${body.id}/download?format=chain`, { bearer: deviceTeamToken });
     expect(download.status, download.text).toBe(200);
     const pems = download.text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
     // The certificate, then the chain Pebble returned with it: with Pebble's root, all a client needs.
@@ -182,7 +180,7 @@ describe.skipIf(pebbleMissing !== null).each(REST_DEPLOYMENTS)('clients on an up
       });
 
     it.skipIf(d.skip)('/cacerts gives a device Pebble\'s intermediate and root, simpleenroll a certificate from Pebble that they verify, and simplereenroll with it its successor', async () => {
-      const cacerts = await estCall('/.well-known/est/pebble-devices/cacerts');
+      const cacerts = await estCall(`/.well-known/est/${devices.name}/cacerts`);
       expect(cacerts.status, cacerts.text).toBe(200);
       const chain = opensslCertsOf(Buffer.from(cacerts.text, 'base64'), dir);
       expect(chain.length).toBe(2);
@@ -191,7 +189,7 @@ describe.skipIf(pebbleMissing !== null).each(REST_DEPLOYMENTS)('clients on an up
 
       const name = `router.${SUFFIX}`;
       const { csrPem, keyPath } = makeCsr(dir, { subject: `/CN=${name}`, san: [`DNS:${name}`] });
-      const enrolled = await estCall('/.well-known/est/pebble-devices/simpleenroll', {
+      const enrolled = await estCall(`/.well-known/est/${devices.name}/simpleenroll`, {
         body: csrDer(csrPem).toString('base64'),
         headers: { 'content-type': 'application/pkcs10', authorization: basic(est) },
       });
@@ -209,7 +207,7 @@ describe.skipIf(pebbleMissing !== null).each(REST_DEPLOYMENTS)('clients on an up
       // Re-enrollment: the Pebble certificate is the TLS client certificate (with the Basic
       // credential, as est.auth=basic wants), a new key, the same names; Pebble issues again.
       const next = makeCsr(dir, { subject: `/CN=${name}`, san: [`DNS:${name}`] });
-      const renewed = await estCall('/.well-known/est/pebble-devices/simplereenroll', {
+      const renewed = await estCall(`/.well-known/est/${devices.name}/simplereenroll`, {
         body: csrDer(next.csrPem).toString('base64'),
         headers: { 'content-type': 'application/pkcs10', authorization: basic(est) },
         cert: leaf as string,
@@ -228,7 +226,7 @@ describe.skipIf(pebbleMissing !== null).each(REST_DEPLOYMENTS)('clients on an up
 
     it.skipIf(d.skip || !strongSwan)('strongSwan pki --estca and --est: Pebble\'s chain, and a certificate it calls trusted', async () => {
       const pki = findBinary('pki') as string;
-      const url = `https://localhost:${new URL(gw.httpsUrl as string).port}/pebble-devices`;
+      const url = `https://localhost:${new URL(gw.httpsUrl as string).port}/${devices.name}`;
       // The gateway's own CA for the TLS connection, Pebble's for what is issued.
       const tlsTrust = ['--cacert', files.gatewayRoot, '--cacert', files.gatewayIssuing];
       const estca = await runClient(pki, ['--estca', '--url', url, ...tlsTrust, '--caout', 'est-pebble-ca.pem', '--outform', 'pem'], dir);
@@ -253,7 +251,7 @@ describe.skipIf(pebbleMissing !== null).each(REST_DEPLOYMENTS)('clients on an up
   });
 
   describe('SCEP', () => {
-    const scepUrl = () => `${gw.baseUrl}/scep/pebble-devices`;
+    const scepUrl = () => `${gw.baseUrl}/scep/${devices.name}`;
     /** A pkiMessage sent, and polled with CertPoll as a device does while it is PENDING (the upstream validates first): the issued certificate. */
     async function enroll(ra: RaInfo, requester: Requester, messageType: number, csrPem: string): Promise<string> {
       const transactionId = `upstream-${randomBytes(6).toString('hex')}`;
