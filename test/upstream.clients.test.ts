@@ -11,6 +11,7 @@ import { X509Certificate, createPrivateKey, createPublicKey, randomBytes, type K
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MESSAGE_TYPE } from '../protocols/scep/algorithms.js';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
@@ -278,7 +279,7 @@ describe.skipIf(pebbleMissing !== null).each(REST_DEPLOYMENTS)('clients on an up
       return json.challenge as string;
     };
 
-    it.skipIf(d.skip)('GetCACert carries an RA from certgate\'s issuing CA (which can sign it) and Pebble\'s chain; a PKCSReq gets a certificate from Pebble, a RenewalReq signed with it its successor', async () => {
+    it.skipIf(d.skip)('GetCACert carries an RA from certgate\'s issuing CA (which can sign it) and Pebble\'s chain; a PKCSReq gets a certificate from Pebble, a RenewalReq signed with it its successor, GetCert finds it and GetCRL is refused', async () => {
       const ra: RaInfo = await getCaCert(scepUrl());
       // The RA chains to the local CA named by CERTGATE_SCEP_RA_CA: Pebble signs nothing it did not validate.
       const raFile = join(dir, 'scep-ra.pem');
@@ -307,6 +308,20 @@ describe.skipIf(pebbleMissing !== null).each(REST_DEPLOYMENTS)('clients on an up
       expect(sanOf(second)).toEqual([`DNS:${name}`]);
       expect(spki(successor.publicKey).equals(spki(createPublicKey(newKey)))).toBe(true);
       await knownToPebble(successor);
+
+      // GetCert finds Pebble's certificate by its issuer and serial; GetCRL is refused (FAILURE, not
+      // an error): Pebble publishes its own CRL, certgate none for it.
+      const holder = holding(newKey, second);
+      const issuerAndSerial = Buffer.from(new pkijs.IssuerAndSerialNumber({ issuer: holder.cert.issuer, serialNumber: holder.cert.serialNumber }).toSchema().toBER());
+      const ask = async (messageType: number) => {
+        const res = await pkiOperation(scepUrl(), await buildRequest({ requester: holder, ra, messageType, content: issuerAndSerial, transactionId: `upstream-${randomBytes(6).toString('hex')}` }));
+        expect(res.status).toBe(200);
+        return readReply(res.body, holder);
+      };
+      const got = await ask(MESSAGE_TYPE.GetCert);
+      expect(got.status).toBe('SUCCESS');
+      expect(got.certificates.map(pemOf).some((pem) => sameCert(pem, second))).toBe(true);
+      expect(await ask(MESSAGE_TYPE.GetCRL)).toMatchObject({ status: 'FAILURE', failInfo: 'badRequest', crls: [] });
     }, 120_000);
 
     it.skipIf(d.skip || !strongSwan)('strongSwan pki --scepca and --scep: the RA verifies the CertRep, Pebble\'s chain the certificate', async () => {

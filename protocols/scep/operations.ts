@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type * as pkijs from 'pkijs';
 import { AppError } from '../../src/core/errors.js';
+import { capabilitiesOf, capabilityRefusal } from '../../src/core/caCapabilities.js';
 import type { Grant, Outcome } from '../../src/core/enrollmentService.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import type { CertificateRecord, Constraint, EnrollmentRequest, ProductRecord } from '../../src/core/types.js';
@@ -202,6 +203,9 @@ export class PkiOperations {
     const { issuer } = readIssuerAndSerial(content);
     const view = await this.caView(product.caId);
     if (!view.ca.subject.isEqual(issuer)) return failure('badCertId', 'the issuer is not this CA');
+    // An upstream CA publishes its own CRL (its certificates say where): a refusal, not a fault.
+    const ca = await this.core.queries.caById(product.caId);
+    if (ca && !capabilitiesOf(ca).crl) return failure('badRequest', capabilityRefusal(ca, 'crl').message);
     const crl = await this.core.crls.current(product.caId);
     return { status: 'SUCCESS', certificates: [], crls: [crl.der] };
   }
