@@ -1,5 +1,5 @@
 // Devices, integrators and approvers on an upstream ACME CA (Pebble): under a product on it, REST
-// managed issuance (the key made by certgate), EST simpleenroll and SCEP PKCSReq (certgate's own
+// managed issuance and EST serverkeygen (the key made by certgate), EST simpleenroll and SCEP PKCSReq (certgate's own
 // test clients, and strongSwan's `pki` where it is installed) get certificates Pebble issued, which
 // openssl verifies against Pebble's root and intermediate from its management interface, with the
 // names asked for; EST /cacerts and SCEP GetCACert hand a device the chains it needs, and a device
@@ -223,6 +223,27 @@ describe.skipIf(pebbleMissing !== null).each(REST_DEPLOYMENTS)('clients on an up
       const reenrolled = (await gw.rt.store.requests.listByStatus(['issued'], 1000)).filter((r) => r.productId === devices.id && r.transactionId?.startsWith('simplereenroll:'));
       expect(reenrolled.length).toBe(1);
       await knownToPebble(nextCert);
+    }, 120_000);
+
+    it.skipIf(d.skip)('serverkeygen: Pebble certifies the key certgate made, and the device gets both', async () => {
+      const name = `keygen.${SUFFIX}`;
+      const { csrPem } = makeCsr(dir, { subject: `/CN=${name}`, san: [`DNS:${name}`] });
+      const reply = await estCall(`/.well-known/est/${devices.name}/serverkeygen`, {
+        body: csrDer(csrPem).toString('base64'),
+        headers: { 'content-type': 'application/pkcs10', authorization: basic(est) },
+      });
+      expect(reply.status, reply.text).toBe(200);
+      const boundary = /boundary=(\S+)/.exec(String(reply.headers['content-type']))?.[1] as string;
+      // multipart/mixed: the PKCS#8 key, then the certs-only PKCS#7, each base64.
+      const [keyPart, certPart] = reply.text
+        .split(`--${boundary}`)
+        .slice(1, -1)
+        .map((part) => Buffer.from(part.split('\r\n\r\n')[1] as string, 'base64'));
+      const [pem] = opensslCertsOf(certPart as Buffer, dir);
+      const cert = verifiedByPebble(pem as string);
+      expect(sanOf(pem as string)).toEqual([`DNS:${name}`]);
+      expect(cert.checkPrivateKey(createPrivateKey({ key: keyPart as Buffer, format: 'der', type: 'pkcs8' }))).toBe(true);
+      await knownToPebble(cert);
     }, 120_000);
 
     it.skipIf(d.skip || !strongSwan)('strongSwan pki --estca and --est: Pebble\'s chain, and a certificate it calls trusted', async () => {
