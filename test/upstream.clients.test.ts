@@ -1,12 +1,13 @@
 // Devices, integrators and approvers on an upstream ACME CA (Pebble): under a product on it, REST
-// managed issuance and EST serverkeygen (the key made by certgate), EST simpleenroll and SCEP PKCSReq (certgate's own
-// test clients, and strongSwan's `pki` where it is installed) get certificates Pebble issued, which
-// openssl verifies against Pebble's root and intermediate from its management interface, with the
-// names asked for; EST /cacerts and SCEP GetCACert hand a device the chains it needs, and a device
-// renews with the certificate Pebble gave it (EST simplereenroll, SCEP RenewalReq). A product
-// that needs approval holds the request without contacting the upstream (no order in certgate's
-// table, none in Pebble's log) until a second REST credential approves it. SQLite with the
-// in-process queue, and PostgreSQL with BullMQ and a separate worker.
+// managed issuance and EST serverkeygen (the key made by certgate), EST simpleenroll and SCEP
+// PKCSReq (certgate's own test clients, and strongSwan's `pki` where it is installed) get
+// certificates Pebble issued, which openssl verifies against Pebble's root and intermediate from
+// its management interface, with the names asked for; EST /cacerts and SCEP GetCACert hand a
+// device the chains it needs, and a device renews with the certificate Pebble gave it (EST
+// simplereenroll, SCEP RenewalReq). A product that needs approval holds the request without
+// contacting the upstream (no order in certgate's table, none in Pebble's log) until a second REST
+// credential approves it. SQLite with the in-process queue, and PostgreSQL with BullMQ and a
+// separate worker.
 import { X509Certificate, createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
