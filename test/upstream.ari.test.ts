@@ -4,15 +4,13 @@
 // ARI answer for that certificate (ACME renewal-info) is the upstream's window, not its default.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProductRecord } from '../src/core/types.js';
 import { readCertificateBasics } from '../src/pki/certInfo.js';
 import { fromPem } from '../src/pki/pem.js';
 import { serialIntegerContent } from '../src/pki/serial.js';
-import { makeTlsCertificate } from './harness/pebble.js';
+import { startFakeUpstream, type FakeUpstream } from './helpers/fakeUpstream.js';
 import { startGateway, type Gateway } from './helpers/gateway.js';
 import { httpRequest, restCall } from './helpers/http.js';
 import { upstreamCaWithProduct } from './helpers/upstreamCa.js';
@@ -22,55 +20,42 @@ const WINDOW = { start: '2031-01-01T00:00:00.000Z', end: '2031-01-02T00:00:00.00
 
 describe('an upstream ACME CA with renewal information (ARI)', () => {
   const dir = tempDir('certgate-upstream-ari-');
-  const tls = makeTlsCertificate(dir);
   const ariAsked: string[] = [];
   let issuedPem = '';
-  let server: Server;
-  let base: string;
+  let upstream: FakeUpstream;
   let gw: Gateway;
   let product: ProductRecord;
   let token: string;
 
   beforeAll(async () => {
-    let nonce = 0;
-    const caKey = join(dir, 'tls-ca.key');
-    server = createServer({ key: readFileSync(tls.keyFile), cert: readFileSync(tls.certFile) }, (req, res) => {
-      res.setHeader('Replay-Nonce', `nonce-${++nonce}`);
-      const json = (status: number, body: unknown, headers: Record<string, string> = {}): void => {
-        res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
-      };
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
+    upstream = await startFakeUpstream(
+      dir,
+      (req, body, reply, base) => {
         const order = { status: 'ready', authorizations: [], finalize: `${base}/finalize/1` };
-        if (req.url === '/dir') json(200, { newNonce: `${base}/nonce`, newAccount: `${base}/account`, newOrder: `${base}/order`, revokeCert: `${base}/revoke`, renewalInfo: `${base}/ari` });
-        else if (req.url === '/nonce') res.writeHead(200).end();
-        else if (req.url === '/account') json(201, { status: 'valid' }, { location: `${base}/acct/1` });
-        else if (req.url === '/order') json(201, order, { location: `${base}/order/1` });
+        if (req.url === '/order') reply.json(201, order, { location: `${base}/order/1` });
         else if (req.url === '/finalize/1') {
-          const jws = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { payload: string };
+          const jws = JSON.parse(body.toString('utf8')) as { payload: string };
           const { csr } = JSON.parse(Buffer.from(jws.payload, 'base64url').toString('utf8')) as { csr: string };
           const csrFile = join(dir, 'order.csr');
           writeFileSync(csrFile, `-----BEGIN CERTIFICATE REQUEST-----\n${Buffer.from(csr, 'base64url').toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`);
-          issuedPem = execFileSync('openssl', ['x509', '-req', '-in', csrFile, '-CA', tls.caFile, '-CAkey', caKey, '-days', '30', '-copy_extensions', 'copy', '-set_serial', '0x1234abcd'], { encoding: 'utf8' });
-          json(200, { ...order, status: 'valid', certificate: `${base}/cert/1` });
+          issuedPem = execFileSync('openssl', ['x509', '-req', '-in', csrFile, '-CA', upstream.caFile, '-CAkey', upstream.caKeyFile, '-days', '30', '-copy_extensions', 'copy', '-set_serial', '0x1234abcd'], { encoding: 'utf8' });
+          reply.json(200, { ...order, status: 'valid', certificate: `${base}/cert/1` });
         } else if (req.url === '/cert/1') {
-          res.writeHead(200, { 'content-type': 'application/pem-certificate-chain' }).end(issuedPem + readFileSync(tls.caFile, 'utf8'));
+          reply.raw.writeHead(200, { 'content-type': 'application/pem-certificate-chain' }).end(issuedPem + readFileSync(upstream.caFile, 'utf8'));
         } else if (req.url?.startsWith('/ari/') && req.method === 'GET') {
           ariAsked.push(req.url.slice('/ari/'.length));
-          json(200, { suggestedWindow: WINDOW }, { 'retry-after': '21600' });
-        } else json(404, { type: 'urn:ietf:params:acme:error:malformed', detail: 'no such resource' });
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
-
+          reply.json(200, { suggestedWindow: WINDOW }, { 'retry-after': '21600' });
+        } else return false;
+        return true;
+      },
+      (base) => ({ renewalInfo: `${base}/ari` }),
+    );
     gw = await startGateway({ dirPrefix: 'certgate-upstream-ari-gw-', https: true });
-    ({ product, token } = await upstreamCaWithProduct(gw, { name: 'fake-ari', directory: `${base}/dir`, challenge: { type: 'http-01' }, caFile: tls.caFile, issuerChainPem: readFileSync(tls.caFile, 'utf8') }, 'upstream.test'));
+    ({ product, token } = await upstreamCaWithProduct(gw, { name: 'fake-ari', directory: upstream.directoryUrl, challenge: { type: 'http-01' }, caFile: upstream.caFile, issuerChainPem: readFileSync(upstream.caFile, 'utf8') }, 'upstream.test'));
   }, 60_000);
   afterAll(async () => {
     await gw?.close();
-    await new Promise((resolve) => server?.close(resolve));
+    await upstream?.stop();
   });
 
   it('keeps the upstream\'s window with the certificate and answers ARI with it', async () => {
@@ -81,7 +66,7 @@ describe('an upstream ACME CA with renewal information (ARI)', () => {
     expect(cert.serial_number.toLowerCase()).toMatch(/^0*1234abcd$/);
 
     // The upstream was asked with the RFC 9773 id: its issuer's key id, then the serial's DER content.
-    const keyId = readCertificateBasics(fromPem(readFileSync(tls.caFile, 'utf8'), ['CERTIFICATE'])).subjectKeyId as Buffer;
+    const keyId = readCertificateBasics(fromPem(readFileSync(upstream.caFile, 'utf8'), ['CERTIFICATE'])).subjectKeyId as Buffer;
     const certId = `${keyId.toString('base64url')}.${serialIntegerContent('1234abcd').toString('base64url')}`;
     expect(ariAsked).toEqual([certId]);
 

@@ -7,13 +7,16 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decryptPrivateKey } from '../src/ca/keyProtection.js';
 import { upstreamAcmeLoader } from '../src/ca/upstream/loader.js';
+import { rekeyDeployment } from '../src/core/rekey.js';
+import { PROTOCOLS } from '../protocols/index.js';
 import { createUpstreamCa } from '../src/ca/upstream/create.js';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
 import type { CaRecord, ProductRecord } from '../src/core/types.js';
 import { startPebble, type RunningPebble } from './harness/pebble.js';
 import { startDnsServer, type StubDnsServer } from './helpers/dnsServer.js';
-import { deploymentMissing, startGateway, type Backend, type Gateway, type QueueKind } from './helpers/gateway.js';
+import { deploymentMissing, startGateway, TEST_MASTER_KEY, type Backend, type Gateway, type QueueKind } from './helpers/gateway.js';
 import { httpRequest, restCall } from './helpers/http.js';
 import { pemBlocks, toPem } from '../src/pki/pem.js';
 import { makeCsr, openssl, tempDir, x509Text } from './helpers/openssl.js';
@@ -198,4 +201,20 @@ describe.each(DEPLOYMENTS)('an upstream ACME CA (Pebble): $name', (d) => {
     ).rejects.toThrow(/exactly the decided names.*not decided: extra\.upstream\.test/);
     expect((pebble.log().match(/POST \/order-plz/g) ?? []).length).toBe(ordersBefore);
   }, 60_000);
+
+  // Last: it re-keys this deployment under the running gateway.
+  it.skipIf(d.skip || !d.all)('master-key rotation re-seals the ACME account key: the account still orders under the new key', async () => {
+    if (!pebble) return;
+    const newKey = 'upstream-rotated-master-key-0123456789';
+    const { counts } = await rekeyDeployment({ store: gw.rt.store, oldKey: TEST_MASTER_KEY, newKey, protocols: PROTOCOLS, newKeySource: 'the test' });
+    expect(counts.ca_keys).toBeGreaterThan(0);
+    const sealed = (await gw.rt.store.cas.get(ca.id))?.encryptedKey as string;
+    expect(() => decryptPrivateKey(sealed, TEST_MASTER_KEY)).toThrow();
+    const backend = await upstreamAcmeLoader(gw.rt.store, { masterKey: newKey })((await gw.rt.store.cas.get(ca.id)) as CaRecord, { chainPem: [], pointers: null });
+    const name = `rotated.${SUFFIX}`;
+    const { csrPem } = makeCsr(dir, { subject: `/CN=${name}`, san: [`DNS:${name}`] });
+    const issued = await backend.issue(upstreamIssueRequest(`rotated-${Date.now()}`, csrPem, [name]));
+    expect(x509Text(issued.pem)).toContain(`DNS:${name}`);
+  }, 120_000);
 });
+

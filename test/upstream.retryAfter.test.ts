@@ -1,12 +1,10 @@
-// An upstream that rate limits: a fake ACME server on loopback answers the first new order with
+// An upstream that rate limits, or fails: a fake ACME server on loopback answers the first new order with
 // 429 and Retry-After, the request goes back on the queue and its order is placed again only after
 // that delay; the upstream's refusal of the second then rejects the request with its detail.
-import { createServer, type Server } from 'node:https';
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProductRecord } from '../src/core/types.js';
-import { makeTlsCertificate } from './harness/pebble.js';
+import { startFakeUpstream, type FakeUpstream } from './helpers/fakeUpstream.js';
 import { startGateway, type Gateway } from './helpers/gateway.js';
 import { restCall } from './helpers/http.js';
 import { upstreamCaWithProduct } from './helpers/upstreamCa.js';
@@ -17,45 +15,34 @@ const RETRY_AFTER_SECONDS = 2;
 
 describe('an upstream ACME CA that asks to wait (Retry-After)', () => {
   const dir = tempDir('certgate-upstream-ra-');
-  const tls = makeTlsCertificate(dir);
   const newOrders: number[] = [];
-  let server: Server;
-  let base: string;
+  let downOrders = 0;
+  let upstream: FakeUpstream;
   let gw: Gateway;
   let product: ProductRecord;
   let token: string;
 
   beforeAll(async () => {
-    let nonce = 0;
-    server = createServer({ key: readFileSync(tls.keyFile), cert: readFileSync(tls.certFile) }, (req, res) => {
-      res.setHeader('Replay-Nonce', `nonce-${++nonce}`);
-      const problem = (status: number, type: string, detail: string, headers: Record<string, string> = {}): void => {
-        res.writeHead(status, { 'content-type': 'application/problem+json', ...headers }).end(JSON.stringify({ type: `urn:ietf:params:acme:error:${type}`, detail }));
-      };
-      req.resume();
-      req.on('end', () => {
-        if (req.url === '/dir') {
-          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ newNonce: `${base}/nonce`, newAccount: `${base}/account`, newOrder: `${base}/order`, revokeCert: `${base}/revoke` }));
-        } else if (req.url === '/nonce') {
-          res.writeHead(200).end();
-        } else if (req.url === '/account') {
-          res.writeHead(201, { 'content-type': 'application/json', location: `${base}/acct/1` }).end(JSON.stringify({ status: 'valid' }));
-        } else if (req.url === '/order') {
-          newOrders.push(performance.now());
-          if (newOrders.length === 1) problem(429, 'rateLimited', 'too many new orders recently', { 'retry-after': String(RETRY_AFTER_SECONDS) });
-          else problem(400, 'rejectedIdentifier', 'the upstream will not issue for wait.upstream.test');
-        } else problem(404, 'malformed', 'no such resource');
-      });
+    upstream = await startFakeUpstream(dir, (req, body, reply) => {
+      if (req.url !== '/order') return false;
+      // Orders for down.upstream.test meet an upstream that keeps failing on its side.
+      const payload = Buffer.from((JSON.parse(body.toString('utf8')) as { payload: string }).payload, 'base64url').toString('utf8');
+      if (payload.includes('down.upstream.test')) {
+        downOrders++;
+        reply.problem(500, 'serverInternal', 'the upstream is having a bad day');
+        return true;
+      }
+      newOrders.push(performance.now());
+      if (newOrders.length === 1) reply.problem(429, 'rateLimited', 'too many new orders recently', { 'retry-after': String(RETRY_AFTER_SECONDS) });
+      else reply.problem(400, 'rejectedIdentifier', 'the upstream will not issue for wait.upstream.test');
+      return true;
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
-
-    gw = await startGateway({ dirPrefix: 'certgate-upstream-ra-gw-' });
-    ({ product, token } = await upstreamCaWithProduct(gw, { name: 'fake', directory: `${base}/dir`, challenge: { type: 'http-01' }, caFile: tls.caFile, issuerChainPem: readFileSync(tls.caFile, 'utf8') }, 'upstream.test'));
+    gw = await startGateway({ dirPrefix: 'certgate-upstream-ra-gw-', overrides: { queueAttempts: 2, issueWaitMs: 500 } });
+    ({ product, token } = await upstreamCaWithProduct(gw, { name: 'fake', directory: upstream.directoryUrl, challenge: { type: 'http-01' }, caFile: upstream.caFile, issuerChainPem: readFileSync(upstream.caFile, 'utf8') }, 'upstream.test'));
   }, 60_000);
   afterAll(async () => {
     await gw?.close();
-    await new Promise((resolve) => server?.close(resolve));
+    await upstream?.stop();
   });
 
   it('puts the request back on the queue for the delay, then rejects it with the upstream\'s refusal', async () => {
@@ -71,4 +58,17 @@ describe('an upstream ACME CA that asks to wait (Retry-After)', () => {
     const request = await gw.rt.store.requests.get(requestId);
     expect(request?.rejection).toMatchObject({ code: 'rejectedIdentifier', rule: 'upstream', detail: 'the upstream will not issue for wait.upstream.test' });
   }, 60_000);
+
+  it('an upstream failing on its side is retried; when the retries run out the request stays queued for the sweep, not failed', async () => {
+    const { csrPem } = makeCsr(dir, { subject: '/CN=down.upstream.test', san: ['DNS:down.upstream.test'] });
+    const res = await restCall(gw.baseUrl, token, 'POST', '/v1/certificates', { productId: product.id, csrPem });
+    const requestId = res.json.request_id as string;
+    expect(requestId, JSON.stringify(res.json)).toBeTruthy();
+    // Not an error of the request: REST answers that it is still queued.
+    expect(res.status).toBe(202);
+    expect(await gw.rt.queue.waitFor(requestId, 30_000)).toBe('failed');
+    expect(downOrders).toBe(2);
+    expect((await gw.rt.store.requests.get(requestId))?.status).toBe('queued');
+  }, 60_000);
 });
+

@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import { AUDIT, SYSTEM_ACTOR } from '../audit/actions.js';
 import type { CaRegistry } from '../ca/registry.js';
-import { UpstreamProblem, UpstreamRetryLater } from '../ca/upstream/errors.js';
+import { UpstreamProblem, UpstreamRetryLater, UpstreamUnreachable } from '../ca/upstream/errors.js';
 import type { DomainRegistry } from '../core/domainRegistry.js';
 import type { NameAuthorization, NameAuthorizer } from '../core/enrollmentService.js';
 import { newId } from '../core/ids.js';
@@ -237,9 +237,9 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
     },
 
     async onExhausted(requestId, error) {
-      // The store or the queue was down for longer than the retries last: nothing is wrong with the
-      // request. It stays `queued` and the sweep gives it a job again once they are back.
-      if (isDependencyDown(error)) {
+      // The store, the queue or an upstream CA was down for longer than the retries last: nothing
+      // is wrong with the request. It stays `queued` and the sweep gives it a job again once they are back.
+      if (isDependencyDown(error) || error instanceof UpstreamUnreachable) {
         log.warn({ requestId, err: error.message }, 'retries ran out during an outage; the request stays queued for the sweep');
         return;
       }
