@@ -10,6 +10,7 @@ import { resealRaKeys, ScepDb } from './db.js';
 import { SCEP_MIGRATIONS } from './migrations.js';
 import { PkiOperations } from './operations.js';
 import { RaCertificates } from './ra.js';
+import { RaIssuers } from './raIssuer.js';
 import { ScepServer } from './server.js';
 
 const CLEANUP_INTERVAL_MS = 10 * 60_000;
@@ -25,11 +26,12 @@ export const scepProtocol: ProtocolModule = {
     const { config, log } = core;
     const db = new ScepDb(core.tables());
     const ras = new RaCertificates(db, core.signer, (id) => core.queries.caById(id), core.sealing, scepConfig.of(config).scepRaDays * 86_400_000, log, core.now);
+    const raIssuers = new RaIssuers(core.queries, scepConfig.of(config).scepRaCa);
     const challenges = new Challenges(db, core);
     // As many threads as the deployment gives to checking CSR signatures (one per core but one).
     const cms = new CmsPool(Math.max(1, config.cryptoThreads), log);
-    const operations = new PkiOperations(core, ras, challenges, cms);
-    const router = new ScepServer(core, ras, operations).router();
+    const operations = new PkiOperations(core, ras, raIssuers, challenges, cms);
+    const router = new ScepServer(core, ras, raIssuers, operations).router();
 
     let sweeper: NodeJS.Timeout | undefined;
     return {
@@ -39,7 +41,7 @@ export const scepProtocol: ProtocolModule = {
         // Every CA a product issues under gets its RA before anything listens (and, with
         // --processes, before the children fork, so that they share one).
         const caIds = new Set((await core.queries.productList()).map((p) => p.caId));
-        for (const caId of caIds) await ras.current(caId).catch((e: Error) => log.warn({ err: e.message, ca: caId }, 'could not prepare the SCEP RA certificate'));
+        for (const caId of caIds) await raIssuers.of(caId).then((raCa) => ras.current(raCa)).catch((e: Error) => log.warn({ err: e.message, ca: caId }, 'could not prepare the SCEP RA certificate'));
         await cms.warm().catch((e: Error) => log.warn({ err: e.message }, 'the SCEP CMS threads did not start'));
         sweeper = setInterval(() => {
           const now = core.now();

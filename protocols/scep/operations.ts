@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type * as pkijs from 'pkijs';
 import { AppError } from '../../src/core/errors.js';
+import { capabilitiesOf, capabilityRefusal } from '../../src/core/caCapabilities.js';
 import type { Grant, Outcome } from '../../src/core/enrollmentService.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import type { CertificateRecord, Constraint, EnrollmentRequest, ProductRecord } from '../../src/core/types.js';
@@ -21,6 +22,7 @@ import { asBuffer } from './cmsJobs.js';
 import { scepConfig } from './config.js';
 import type { CmsRunner } from './cmsPool.js';
 import type { LoadedRa, RaCertificates } from './ra.js';
+import type { RaIssuers } from './raIssuer.js';
 
 /** A signingTime further than this from our clock is badTime (devices without a clock exist). */
 const MAX_CLOCK_SKEW_MS = 24 * 3_600_000;
@@ -52,6 +54,7 @@ export class PkiOperations {
   constructor(
     private readonly core: CoreServices,
     private readonly ras: RaCertificates,
+    private readonly raIssuers: RaIssuers,
     private readonly challenges: Challenges,
     private readonly cms: CmsRunner,
   ) {}
@@ -72,13 +75,14 @@ export class PkiOperations {
 
   /** Answers a pkiMessage sent under `product`. Throws MalformedMessage when there is nothing to answer. */
   async handle(product: ProductRecord, der: Buffer, sourceIp: string | null): Promise<Buffer> {
-    const current = await this.ras.current(product.caId);
-    let ras = await this.ras.all(product.caId);
+    const raCa = await this.raIssuers.of(product.caId);
+    const current = await this.ras.current(raCa);
+    let ras = await this.ras.all(raCa);
     let read = await this.cms.read({ der, now: Date.now(), maxClockSkewMs: MAX_CLOCK_SKEW_MS }, ras.map(recipientOf));
     // Encrypted to an RA another process issued since we looked: look again, once.
     if (read.kind === 'verified' && read.openFailure?.reason.startsWith(UNKNOWN_RECIPIENT)) {
       const known = new Set(ras.map((r) => r.id));
-      ras = await this.ras.reload(product.caId);
+      ras = await this.ras.reload(raCa);
       if (ras.some((r) => !known.has(r.id))) read = await this.cms.read({ der, now: Date.now(), maxClockSkewMs: MAX_CLOCK_SKEW_MS }, ras.map(recipientOf));
     }
     if (read.kind === 'malformed') throw new MalformedMessage(read.reason);
@@ -199,6 +203,9 @@ export class PkiOperations {
     const { issuer } = readIssuerAndSerial(content);
     const view = await this.caView(product.caId);
     if (!view.ca.subject.isEqual(issuer)) return failure('badCertId', 'the issuer is not this CA');
+    // An upstream CA publishes its own CRL (its certificates say where): a refusal, not a fault.
+    const ca = await this.core.queries.caById(product.caId);
+    if (ca && !capabilitiesOf(ca).crl) return failure('badRequest', capabilityRefusal(ca, 'crl').message);
     const crl = await this.core.crls.current(product.caId);
     return { status: 'SUCCESS', certificates: [], crls: [crl.der] };
   }

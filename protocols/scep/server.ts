@@ -14,6 +14,7 @@ import { CA_CAPABILITIES } from './algorithms.js';
 import { MalformedMessage } from './messageErrors.js';
 import type { PkiOperations } from './operations.js';
 import type { RaCertificates } from './ra.js';
+import type { RaIssuers } from './raIssuer.js';
 
 const PATHS = ['/scep', '/scep/:label', '/cgi-bin/pkiclient.exe', '/scep/:label/cgi-bin/pkiclient.exe', '/scep/:label/pkiclient.exe'];
 const MAX_MESSAGE_BYTES = 256 * 1024;
@@ -72,6 +73,7 @@ export class ScepServer {
   constructor(
     private readonly core: CoreServices,
     private readonly ras: RaCertificates,
+    private readonly raIssuers: RaIssuers,
     private readonly operations: PkiOperations,
   ) {}
 
@@ -119,13 +121,19 @@ export class ScepServer {
     return product;
   }
 
-  /** The RA, then the CA and its parents up to the root (strongSwan needs the root to trust the rest). */
+  /**
+   * The RA, then the CA and its parents up to the root (strongSwan needs the root to trust the
+   * rest). When another CA issues the RA (the product's CA cannot), that CA's chain comes first:
+   * it verifies the CertRep, the product's chain the issued certificate.
+   */
   private async caCertificates(product: ProductRecord): Promise<Buffer> {
-    const ra = await this.ras.current(product.caId);
+    const raCa = await this.raIssuers.of(product.caId);
+    const ra = await this.ras.current(raCa);
     const cached = this.caCerts.get(product.caId);
     if (cached?.raId === ra.id) return cached.body;
+    const raChain = raCa === product.caId ? [] : (await this.operations.caView(raCa)).chain;
     const view = await this.operations.caView(product.caId);
-    const body = certsOnlyPkcs7([ra.der, ...view.chain]);
+    const body = certsOnlyPkcs7([ra.der, ...raChain, ...view.chain.filter((der) => !raChain.some((c) => c.equals(der)))]);
     this.caCerts.set(product.caId, { raId: ra.id, body });
     return body;
   }
