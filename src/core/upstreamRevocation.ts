@@ -37,7 +37,7 @@ export class UpstreamProblem extends Error {
     /** The whole problem document, when the upstream sent one. */
     readonly document: Record<string, unknown> | null = null,
   ) {
-    super(detail);
+    super(`upstream refused: ${detail}${type ? ` (${type.replace(/^urn:ietf:params:acme:error:/, '')})` : ''}`);
   }
 
   /** The problem type without the ACME URN prefix: `alreadyRevoked`. */

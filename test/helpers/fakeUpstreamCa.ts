@@ -90,7 +90,16 @@ export function fakeUpstreamCa(): FakeUpstreamCa {
           certificatePem,
           encryptedKey: encryptPrivateKey(accountKey, TEST_MASTER_KEY, 'master'),
           backend: 'upstream-acme',
-          backendConfig: { directoryUrl: 'http://127.0.0.1:14000/dir' },
+          // Settings the real backend would read; the fake's loader ignores them.
+          backendConfig: {
+            directory: 'https://127.0.0.1:14000/dir',
+            accountUrl: 'https://127.0.0.1:14000/acct/1',
+            eabKid: null,
+            profile: null,
+            challenge: { type: 'http-01' },
+            caFile: null,
+            issuerChainPem: [],
+          },
           notBefore,
           notAfter,
         },
