@@ -20,6 +20,7 @@ import { findBinary, missingBinaryReason } from './harness/binaries.js';
 import { startPebble, type RunningPebble } from './harness/pebble.js';
 import { deploymentMissing, startGateway, type Backend, type Gateway, type QueueKind } from './helpers/gateway.js';
 import { restCall } from './helpers/http.js';
+import { until } from './helpers/until.js';
 import { makeCsr, openssl, tempDir, x509Text } from './helpers/openssl.js';
 
 const run = promisify(execFile);
@@ -134,6 +135,48 @@ describe.each(DEPLOYMENTS)('dns-01 for an upstream ACME CA through a local BIND 
     const product = await productOn(ca, 'dns-rfc2136');
     token = (await gw.rt.credentials.create({ type: 'rest', name: 'team-rfc2136', products: [product.id], permissions: [{ ca: ca.id, actions: ['read', 'issue'] }], admin: false, ownerGroup: 'team' }, CLI_CONTEXT)).secret;
     await issueWithWildcard(product, `web.${BIND_ZONE}`);
+  }, 120_000);
+
+  it.skipIf(d.skip || !d.all)('a TSIG secret the server does not take: the request fails, saying why, and nothing is issued', async () => {
+    const WRONG_ENV = 'CERTGATE_TEST_TSIG_WRONG';
+    process.env[WRONG_ENV] = Buffer.alloc(32, 7).toString('base64');
+    try {
+      const ca = await createUpstreamCa(
+        gw.rt.store,
+        upstreamCaOptions({
+          name: 'pebble-wrong-tsig',
+          upstreamAcme: pebble.directoryUrl,
+          upstreamChainFile: chainFile,
+          upstreamCaFile: pebble.caFile,
+          challenge: 'dns-01',
+          dnsServer: bind.address,
+          dnsZone: BIND_ZONE,
+          tsigKeyName: bind.key.name,
+          tsigAlgorithm: 'hmac-sha256',
+          tsigSecretEnv: WRONG_ENV,
+        }),
+        gw.rt.secrets,
+        CLI_CONTEXT,
+      );
+      const product = await productOn(ca, 'dns-wrong-tsig');
+      token = (await gw.rt.credentials.create({ type: 'rest', name: 'team-wrong-tsig', products: [product.id], permissions: [{ ca: ca.id, actions: ['read', 'issue'] }], admin: false, ownerGroup: 'team' }, CLI_CONTEXT)).secret;
+      const name = `wrong.${BIND_ZONE}`;
+      const { csrPem } = makeCsr(dir, { subject: `/CN=${name}`, san: [`DNS:${name}`] });
+      const res = await rest('POST', '/v1/certificates', { productId: product.id, csrPem });
+      expect(res.status).not.toBe(201);
+      const requestId = res.json.request_id as string;
+      let waited: Record<string, unknown> = {};
+      await until(async () => {
+        waited = (await rest('GET', `/v1/requests/${requestId}`)).json;
+        return waited.status === 'failed';
+      }, 60_000, 'the request failed');
+      // The DNS server's answer in words, not "internal error"; the secret is nowhere in it.
+      expect(String(waited.status_reason)).toMatch(/dns-01 record could not be published.*BADSIG/);
+      expect(String(waited.status_reason)).not.toContain(process.env[WRONG_ENV]);
+      expect(await servedTxt(`_acme-challenge.${name}`)).toEqual([]);
+    } finally {
+      delete process.env[WRONG_ENV];
+    }
   }, 120_000);
 
   it.skipIf(d.skip || !d.all)('a hook command (here calling nsupdate with a key file): a name and its wildcard are issued, the records removed', async () => {

@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import { AUDIT, SYSTEM_ACTOR } from '../audit/actions.js';
 import type { CaRegistry } from '../ca/registry.js';
+import { DnsPublishError } from '../ca/upstream/dnsChallenge.js';
 import { UpstreamProblem, UpstreamRetryLater } from '../ca/upstream/errors.js';
 import type { DomainRegistry } from '../core/domainRegistry.js';
 import type { NameAuthorization, NameAuthorizer } from '../core/enrollmentService.js';
@@ -252,8 +253,11 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
       // runner holds (`signing`) is left to that runner.
       const req = await store.requests.get(requestId);
       if (!req) return;
+      // A dns-01 record the upstream CA's settings could not publish is the operator's to mend, in
+      // the DNS server's words (they hold no secret); anything else is certgate's and stays in the log.
+      const reason = error instanceof DnsPublishError ? `the upstream CA's dns-01 record could not be published: ${error.message}` : 'internal error while issuing; the gateway log has the details';
       const failed = await store.requests.transition(requestId, ['queued'], 'failed', {
-        reason: 'internal error while issuing; the gateway log has the details',
+        reason,
         audit: entryFor(req, AUDIT.requestFail, requestId, {}),
       });
       if (failed) {
