@@ -39,7 +39,6 @@ export function createApp(rt: Runtime): Express {
       .json({ status: 'unavailable', down: down.map((d) => d.dependency), problems: down.map((d) => `${d.dependency}: ${d.problem}`) });
   });
 
-  // With metrics off there is no such page: the 404 below answers.
   // The upstream ACME CA's http-01 validation of orders this gateway's workers placed (any process
   // may be asked: the key authorizations are in the store). 404 for a token no order is waiting on.
   app.get('/.well-known/acme-challenge/:token', async (req, res, next) => {
@@ -51,6 +50,7 @@ export function createApp(rt: Runtime): Express {
       next(e);
     }
   });
+  // With metrics off there is no such page: the 404 below answers.
   if (rt.metrics) app.get('/metrics', metricsHandler(rt.metrics, rt.config.metricsToken, rt.log));
 
   for (const { mounted } of rt.protocols) {
