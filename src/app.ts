@@ -26,8 +26,9 @@ export function createApp(rt: Runtime): Express {
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
-    const checks = await Promise.all([check('store', () => rt.store.ping()), check('queue', () => rt.queue.ping())]);
-    const down = checks.filter((c): c is { dependency: string; problem: string } => c !== null);
+    // A store that is down is reported by its own check; the CA list it holds is then unknown.
+    const [checks, tokens] = await Promise.all([Promise.all([check('store', () => rt.store.ping()), check('queue', () => rt.queue.ping())]), rt.cas.unready().catch(() => [])]);
+    const down = [...checks.filter((c): c is { dependency: string; problem: string } => c !== null), ...tokens];
     if (!down.length) {
       res.json({ status: 'ready' });
       return;

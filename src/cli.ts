@@ -1,6 +1,7 @@
 // The `certgate` command. Every command takes --json for machine-readable output.
 import { Command, Option } from 'commander';
 import { createCa } from './ca/createCa.js';
+import { addPkcs11Options, pkcs11ChoiceOf, type Pkcs11Flags } from './cli/pkcs11Options.js';
 import { registerAuditCommands } from './cli/auditCommands.js';
 import { registerOrganizationCommands } from './cli/organizationCommands.js';
 import { registerCredentialCommands } from './cli/credentialCommands.js';
@@ -109,8 +110,8 @@ program
   });
 
 const ca = program.command('ca').description('certificate authorities');
-ca.command('create')
-  .description('create a root CA, or with --parent an issuing CA under it; its key is sealed under the master key (or a passphrase)')
+addPkcs11Options(ca.command('create'))
+  .description('create a root CA, or with --parent an issuing CA under it; its key is sealed under the master key (or a passphrase), or kept in a PKCS#11 token (--pkcs11-module)')
   .requiredOption('--name <name>', 'unique name')
   .option('--subject <dn>', 'subject DN, e.g. "CN=Example Issuing CA, O=Example"')
   .addOption(keyAlgOption('ec-p256'))
@@ -118,17 +119,16 @@ ca.command('create')
   .option('--parent <id or name>', 'issue under this CA (makes an issuing CA)')
   .option('--passphrase-env <VAR>', 'protect the key with the passphrase in this environment variable instead of the master key')
   .addOption(jsonOption())
-  .action(async (opts: { name: string; subject?: string; keyAlgorithm: KeyAlgorithm; validityDays: number; parent?: string; passphraseEnv?: string; json?: boolean }) => {
+  .action(async (opts: { name: string; subject?: string; keyAlgorithm: KeyAlgorithm; validityDays: number; parent?: string; passphraseEnv?: string; json?: boolean } & Pkcs11Flags) => {
     await withRuntime(async (rt) => {
       const parentId = opts.parent ? (await findCa(rt, opts.parent)).id : undefined;
       const passphrase = opts.passphraseEnv ? process.env[opts.passphraseEnv] : undefined;
       if (opts.passphraseEnv && !passphrase) throw new AppError('bad_request', `environment variable ${opts.passphraseEnv} is empty`);
-      const rec = await createCa(
-        rt.store,
-        { name: opts.name, keyAlgorithm: opts.keyAlgorithm, validityDays: opts.validityDays, ...(opts.subject ? { subject: opts.subject } : {}), ...(parentId ? { parentId, parentPointers: rt.cas.pointersFor(parentId) } : {}), ...(passphrase ? { passphrase } : {}) },
-        rt.secrets,
-        CLI_CONTEXT,
-      );
+      const common = { name: opts.name, keyAlgorithm: opts.keyAlgorithm, validityDays: opts.validityDays, ...(opts.subject ? { subject: opts.subject } : {}), ...(parentId ? { parentId, parentPointers: rt.cas.pointersFor(parentId) } : {}) };
+      const pkcs11 = pkcs11ChoiceOf(opts);
+      const rec = pkcs11
+        ? await (await import('./ca/createPkcs11Ca.js')).createPkcs11Ca(rt.store, common, rt.secrets, CLI_CONTEXT, pkcs11)
+        : await createCa(rt.store, { ...common, ...(passphrase ? { passphrase } : {}) }, rt.secrets, CLI_CONTEXT);
       await rt.catalogue.changed();
       print(!!opts.json, { id: rec.id, name: rec.name, type: rec.kind, subject: rec.subject, certificate_pem: rec.certificatePem }, () => `created ${rec.kind} CA ${rec.id} (${rec.subject})`);
     });
@@ -139,8 +139,8 @@ ca.command('list')
   .action(async (opts: { json?: boolean }) => {
     await withRuntime(async (rt) => {
       const list = await rt.store.cas.list();
-      print(!!opts.json, list.map((c) => ({ id: c.id, name: c.name, type: c.kind, parent_id: c.parentId, subject: c.subject, key_algorithm: c.keyAlgorithm, valid_to: c.notAfter.toISOString() })), () =>
-        table(['id', 'type', 'key algorithm', 'valid to', 'name', 'subject'], list.map((c) => [c.id, c.kind, c.keyAlgorithm, c.notAfter.toISOString().slice(0, 10), c.name, c.subject])),
+      print(!!opts.json, list.map((c) => ({ id: c.id, name: c.name, type: c.kind, parent_id: c.parentId, subject: c.subject, key_algorithm: c.keyAlgorithm, backend: c.backend, valid_to: c.notAfter.toISOString() })), () =>
+        table(['id', 'type', 'key algorithm', 'backend', 'valid to', 'name', 'subject'], list.map((c) => [c.id, c.kind, c.keyAlgorithm, c.backend, c.notAfter.toISOString().slice(0, 10), c.name, c.subject])),
       );
     });
   });

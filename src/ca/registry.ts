@@ -5,7 +5,7 @@ import type { CaBackendKind } from '../core/types.js';
 import { caSecretFor, sealedKeyOf, type CaSecrets } from './createCa.js';
 import { decryptPrivateKey } from './keyProtection.js';
 import { LocalCa } from './localCa.js';
-import type { CaBackend, CaBackendLoader, StatusPointers } from './types.js';
+import type { CaBackend, CaBackendLoader, CaReadiness, StatusPointers } from './types.js';
 
 /** Loads each CA once (decrypting its key once) and keeps the backend for the life of the process. */
 export class CaRegistry {
@@ -36,6 +36,30 @@ export class CaRegistry {
       p.catch(() => this.loaded.delete(caId));
     }
     return p;
+  }
+
+  /**
+   * What keeps a CA from signing now, for every CA whose backend depends on something outside the
+   * process (a PKCS#11 token): /readyz names it. A CA that cannot even be loaded counts too.
+   */
+  async unready(): Promise<CaReadiness[]> {
+    const found = await Promise.all((await this.store.cas.list()).map((ca) => this.readinessOfRecord(ca)));
+    return found.filter((r): r is CaReadiness => r !== null);
+  }
+
+  /** Why the CA cannot sign now, or null (also for a CA whose backend always can). */
+  async readinessOf(caId: string): Promise<CaReadiness | null> {
+    const ca = await this.store.cas.get(caId);
+    return ca ? this.readinessOfRecord(ca) : null;
+  }
+
+  private async readinessOfRecord(ca: CaRecord): Promise<CaReadiness | null> {
+    if (ca.backend === 'local' || !this.loaders[ca.backend]) return null;
+    try {
+      return (await (await this.get(ca.id)).readiness?.()) ?? null;
+    } catch (e) {
+      return { dependency: (e as { component?: string }).component ?? `CA "${ca.name}"`, problem: (e as Error).message };
+    }
   }
 
   /** The CA's certificate and its parents, leaf-most first; throws for an unknown CA. */
@@ -69,6 +93,6 @@ export class CaRegistry {
       return loader(ca, { chainPem: await this.chainPem(ca), pointers: this.pointersFor(ca.id) });
     }
     const key = decryptPrivateKey(sealedKeyOf(ca), caSecretFor(ca, this.secrets));
-    return new LocalCa(ca.id, ca.certificatePem, await this.chainPem(ca), key, ca.keyAlgorithm, this.pointersFor(ca.id));
+    return new LocalCa(ca.id, ca.certificatePem, await this.chainPem(ca), { key, algorithm: ca.keyAlgorithm }, this.pointersFor(ca.id));
   }
 }
