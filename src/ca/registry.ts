@@ -44,7 +44,8 @@ export class CaRegistry {
    */
   async unready(): Promise<CaReadiness[]> {
     const found = await Promise.all((await this.store.cas.list()).map((ca) => this.readinessOfRecord(ca)));
-    return found.filter((r): r is CaReadiness => r !== null);
+    // CAs that share a token are one dependency.
+    return [...new Map(found.filter((r): r is CaReadiness => r !== null).map((r) => [r.dependency, r])).values()];
   }
 
   /** Why the CA cannot sign now, or null (also for a CA whose backend always can). */
