@@ -88,8 +88,9 @@ describe.skipIf(!hsm)('CA keys in a PKCS#11 token', () => {
       writeFileSync(chainFile, `${issuing.json().certificate_pem as string}${root.json().certificate_pem as string}`);
     });
 
+    let closed = false;
     afterAll(async () => {
-      await gw?.close();
+      if (!closed) await gw?.close();
     });
 
     it.skipIf(deployment.skip)('makes the CAs in the token: the records hold a reference and no key, ca list shows the backend', async () => {
@@ -122,6 +123,11 @@ describe.skipIf(!hsm)('CA keys in a PKCS#11 token', () => {
       } finally {
         await raw.close();
       }
+
+      // A software-key CA under the token root: its certificate is signed by the token.
+      const child = await cli(['ca', 'create', '--name', `soft-child-${token}`, '--parent', rootId, '--json']);
+      expect(child.code, child.stderr).toBe(0);
+      expect(openssl(['verify', '-CAfile', rootFile, leafFile('soft-child', child.json().certificate_pem as string)])).toMatch(/: OK/);
 
       // The token says the keys are sensitive and were never extractable.
       const objects = soft.listObjects(token, PIN);
@@ -232,6 +238,21 @@ describe.skipIf(!hsm)('CA keys in a PKCS#11 token', () => {
       await until(async () => (issued = await issue('while-gone.test', `gone-${token}`, csrPem)).status === 201, 90_000, 'the queued request is issued');
       const pem = (issued?.json.certificate as { certificate_pem: string }).certificate_pem;
       expect(openssl(['verify', '-CAfile', rootFile, '-untrusted', issuingFile, leafFile('while-gone', pem)])).toMatch(/: OK/);
+    });
+
+    it.skipIf(deployment.skip)('master-key rotation re-seals the software keys and leaves the token CAs as they are', async () => {
+      // Last: a rotation wants every process stopped (the running gateway holds the old key).
+      closed = true;
+      await gw.close();
+      const newKey = join(dir, 'new.key');
+      writeFileSync(newKey, 'new-master-key-for-a-token-deployment-0123', { mode: 0o400 });
+      const rotated = await cli(['master-key', 'rotate', '--new-key-file', newKey, '--json']);
+      expect(rotated.code, rotated.stderr).toBe(0);
+      expect((rotated.json().resealed as Record<string, number>).ca_keys).toBeGreaterThan(0);
+      const after = await cli(['ca', 'list', '--json'], { CERTGATE_MASTER_KEY: 'new-master-key-for-a-token-deployment-0123' });
+      expect(after.code, after.stderr).toBe(0);
+      const list = after.json() as unknown as { id: string; backend: string }[];
+      expect(list.filter((c) => c.backend === 'pkcs11').map((c) => c.id).sort()).toEqual([rootId, issuingId].sort());
     });
   });
 });
