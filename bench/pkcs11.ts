@@ -37,6 +37,8 @@ export async function benchPkcs11(args: string[]): Promise<void> {
     const token = JSON.parse(
       dep.cli(['ca', 'create', '--name', 'bench-token-issuing', '--parent', parent, '--key-algorithm', 'ec-p256', '--pkcs11-module', hsm.module, '--pkcs11-token', 'bench', '--pkcs11-key-label', 'issuing', '--pkcs11-pin-env', PIN_VAR, '--json']),
     ) as { id: string };
+    // Issued under a product of its own, with the same defaults as the product `init` made for the software CA.
+    dep.cli(['product', 'create', '--name', 'bench-token', '--ca', token.id]);
     const sides: Side[] = [
       { server: 'certgate embedded, software key (ECDSA P-256)', caId: dep.caId },
       { server: 'certgate embedded, SoftHSM2 token key (ECDSA P-256)', caId: token.id },

@@ -63,6 +63,15 @@ describe.skipIf(!hsm)('PKCS#11 keys in SoftHSM2', () => {
     expect(block).toMatch(/Access:\s+sensitive, always sensitive, never extractable/);
   });
 
+  it('signs many certificates at once (sessions in the module from several threads)', async () => {
+    const sessions = tokenSessions(ref, PIN);
+    const key = await generateTokenKey(sessions, 'parallel', 'ec-p256');
+    const pub = await readTokenPublicKey(sessions, key);
+    const signer = new TokenSigner(sessions, key, 'ec-p256');
+    const certs = await Promise.all(Array.from({ length: 200 }, (_, i) => selfSigned(signer, pub.spkiDer, `parallel ${i}`)));
+    for (const cert of certs) expect(cert.verify(cert.publicKey)).toBe(true);
+  });
+
   it('re-opens sessions the token closed, once, and signs', async () => {
     const sessions = tokenSessions(ref, PIN);
     const key = await generateTokenKey(sessions, 'reopen', 'ec-p256');

@@ -13,6 +13,11 @@ type Handle = Buffer;
 /** Idle sessions kept per token; more are opened under load and closed when returned beyond it. */
 const IDLE_SESSIONS = 8;
 const REINITIALIZE_EVERY_MS = 1000;
+/**
+ * pkcs11js's async calls run on libuv's thread pool, so several sessions are in the module at once:
+ * it must lock (without the flag SoftHSM2 is not thread-safe and crashed the process under load).
+ */
+const INITIALIZE = { flags: pkcs11js.CKF_OS_LOCKING_OK };
 
 class Pkcs11Module {
   readonly lib: pkcs11js.PKCS11;
@@ -27,7 +32,7 @@ class Pkcs11Module {
   constructor(readonly path: string) {
     this.lib = new pkcs11js.PKCS11();
     this.lib.load(path);
-    this.lib.C_Initialize();
+    this.lib.C_Initialize(INITIALIZE);
   }
 
   async enter(): Promise<void> {
@@ -53,7 +58,7 @@ class Pkcs11Module {
       } catch {
         // Already finalized, or the module lost track: initializing again is what matters.
       }
-      this.lib.C_Initialize();
+      this.lib.C_Initialize(INITIALIZE);
       this.generation++;
       this.reinitializedAt = Date.now();
     })().finally(() => {
