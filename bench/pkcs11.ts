@@ -7,7 +7,7 @@
 import { startSoftHsm } from '../test/harness/softhsm.js';
 import { cpuMeter, startDeployment, type Deployment } from './deployment.js';
 import { argValue, emit, makeP256Csrs, round } from './lib.js';
-import { machine, runFigures, summarize, type Measured } from './rest.js';
+import { alternatingRounds, machine, runFigures, summarize, type Measured } from './rest.js';
 import { hasWrk, wrkLoad } from './wrk.js';
 
 const PIN = 'bench-pin-4711';
@@ -58,14 +58,9 @@ export async function benchPkcs11(args: string[]): Promise<void> {
       if (res.status !== 201 || !text.includes('certificate_pem')) throw new Error(`${s.server}: the probe answered ${res.status}: ${text.slice(0, 300)}`);
       if (warmup > 0) await measure(s, warmup);
     }
-    const results = new Map<Side, Measured[]>();
-    for (let r = 0; r < rounds; r++) {
-      for (const s of r % 2 ? [...sides].reverse() : sides) {
-        const m = await measure(s, seconds);
-        results.set(s, [...(results.get(s) ?? []), m]);
-        emit({ scenario: 'pkcs11', round: r + 1, ...machine(), case: 'csr', server: s.server, load: `wrk -t${threads} -c${connections}`, seconds, ...runFigures(m) });
-      }
-    }
+    const results = await alternatingRounds(sides, rounds, (s) => measure(s, seconds), (s, m, round) =>
+      emit({ scenario: 'pkcs11', round, ...machine(), case: 'csr', server: s.server, load: `wrk -t${threads} -c${connections}`, seconds, ...runFigures(m) }),
+    );
     const [soft, tok] = sides.map((s) => summarize(results.get(s) ?? [])) as [ReturnType<typeof summarize>, ReturnType<typeof summarize>];
     for (const [s, sum] of [
       [sides[0], soft],
