@@ -11,6 +11,7 @@ import { randomSerial, type SubjectAltNameSet } from '../pki/certificate.js';
 import { readSpki } from '../pki/spki.js';
 import { parseProductTemplate } from '../policy/productSchema.js';
 import type { Store } from '../store/types.js';
+import { capabilitiesOf } from './caCapabilities.js';
 import { newId } from './ids.js';
 import { systemProductId, systemProductName } from './systemProducts.js';
 import type { ExtendedKeyUsage, KeyAlgorithm, KeyUsage } from './types.js';
@@ -111,6 +112,10 @@ export class SystemSigner implements SystemSigning {
   }
 
   async caOcspSigning(caId: string): Promise<((content: OcspAnswerContent) => Promise<Buffer>) | null> {
+    // Decided from the record, so that answering for a software CA never loads (decrypts) its key
+    // here: a CA that answers OCSP with no key certgate holds has no delegated signer to seal one for.
+    const record = await this.store.cas.get(caId);
+    if (!record || record.encryptedKey !== null || !capabilitiesOf(record).ocsp) return null;
     const ca = await this.cas.get(caId);
     return ca.signOcspResponse ? (content) => (ca.signOcspResponse as (c: OcspAnswerContent) => Promise<Buffer>).call(ca, content) : null;
   }
