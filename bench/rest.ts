@@ -225,24 +225,19 @@ export async function benchRestIssue(args: string[]): Promise<void> {
       if (s.server === certdb.name) certdbAnswered++;
       if (warmup > 0) await measure(s, warmup);
     }
-    const results = new Map<Side, Measured[]>();
-    for (let r = 0; r < rounds; r++) {
-      for (const s of r % 2 ? [...sides].reverse() : sides) {
-        const m = await measure(s, seconds);
-        results.set(s, [...(results.get(s) ?? []), m]);
-        emit({
-          scenario: 'rest',
-          part: 'issue',
-          round: r + 1,
-          ...machine(),
-          case: s.case,
-          server: s.server,
-          load: `wrk -t${threads} -c${connections}`,
-          seconds,
-          ...runFigures(m),
-        });
-      }
-    }
+    const results = await alternatingRounds(sides, rounds, (s) => measure(s, seconds), (s, m, r) =>
+      emit({
+        scenario: 'rest',
+        part: 'issue',
+        round: r,
+        ...machine(),
+        case: s.case,
+        server: s.server,
+        load: `wrk -t${threads} -c${connections}`,
+        seconds,
+        ...runFigures(m),
+      }),
+    );
 
     const stored = certdb.storedCount() ?? 0;
     const certdbHoldsAll = stored >= certdbAnswered;
@@ -284,6 +279,22 @@ export async function benchRestIssue(args: string[]): Promise<void> {
     for (const d of deployments) await d.stop();
     for (const p of peers) await p.stop();
   }
+}
+
+/**
+ * Each side measured once per round, the order alternating each round so that neither side always
+ * runs first (warm caches, a neighbour's load). `each` hears of every run (its round counts from 1).
+ */
+export async function alternatingRounds<S>(sides: S[], rounds: number, measure: (s: S) => Promise<Measured>, each: (s: S, m: Measured, round: number) => void): Promise<Map<S, Measured[]>> {
+  const results = new Map<S, Measured[]>();
+  for (let r = 0; r < rounds; r++) {
+    for (const s of r % 2 ? [...sides].reverse() : sides) {
+      const m = await measure(s);
+      results.set(s, [...(results.get(s) ?? []), m]);
+      each(s, m, r + 1);
+    }
+  }
+  return results;
 }
 
 /** What a JSON line says of one timed run. */

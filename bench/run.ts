@@ -10,6 +10,7 @@ const scenarios: Record<string, (args: string[]) => Promise<void>> = {
   faults: async (args) => (await import('./faults.js')).benchFaults(args),
   issue: async (args) => (await import('./issue.js')).benchIssue(args),
   ocsp: async (args) => (await import('./ocsp.js')).benchOcsp(args),
+  pkcs11: async (args) => (await import('./pkcs11.js')).benchPkcs11(args),
   rest: async (args) => (await import('./rest.js')).benchRest(args),
   scep: async (args) => (await import('./scep.js')).benchScep(args),
 };

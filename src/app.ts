@@ -27,8 +27,9 @@ export function createApp(rt: Runtime): Express {
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
-    const checks = await Promise.all([check('store', () => rt.store.ping()), check('queue', () => rt.queue.ping())]);
-    const down = checks.filter((c): c is { dependency: string; problem: string } => c !== null);
+    // A store that is down is reported by its own check; the CA list it holds is then unknown.
+    const [checks, tokens] = await Promise.all([Promise.all([check('store', () => rt.store.ping()), check('queue', () => rt.queue.ping())]), withinPingTimeout(rt.cas.unready()).catch(() => [])]);
+    const down = [...checks.filter((c): c is { dependency: string; problem: string } => c !== null), ...tokens];
     if (!down.length) {
       res.json({ status: 'ready' });
       return;
@@ -74,20 +75,27 @@ export function createApp(rt: Runtime): Express {
 /** How long /readyz waits for one dependency's ping: a server that accepts but never answers is down too. */
 export const READY_PING_TIMEOUT_MS = 2000;
 
-/** null when `ping` succeeds within READY_PING_TIMEOUT_MS, else what went wrong. */
-async function check(dependency: string, ping: () => Promise<void>): Promise<{ dependency: string; problem: string } | null> {
+/** `work`, or a rejection once READY_PING_TIMEOUT_MS have passed without its answer. */
+async function withinPingTimeout<T>(work: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      ping(),
+    return await Promise.race([
+      work,
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer within ${READY_PING_TIMEOUT_MS} ms`)), READY_PING_TIMEOUT_MS);
       }),
     ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** null when `ping` succeeds within READY_PING_TIMEOUT_MS, else what went wrong. */
+async function check(dependency: string, ping: () => Promise<void>): Promise<{ dependency: string; problem: string } | null> {
+  try {
+    await withinPingTimeout(ping());
     return null;
   } catch (e) {
     return { dependency, problem: e instanceof Error ? e.message : String(e) };
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { createCa } from './ca/createCa.js';
 import { createUpstreamCa } from './ca/upstream/create.js';
 import { upstreamCaOptions, type UpstreamCaCliOptions } from './cli/upstreamCaOptions.js';
+import { addPkcs11Options, pkcs11ChoiceOf, type Pkcs11Flags } from './cli/pkcs11Options.js';
 import { registerAuditCommands } from './cli/auditCommands.js';
 import { registerOrganizationCommands } from './cli/organizationCommands.js';
 import { registerCredentialCommands } from './cli/credentialCommands.js';
@@ -112,8 +113,8 @@ program
   });
 
 const ca = program.command('ca').description('certificate authorities');
-ca.command('create')
-  .description('create a root CA, or with --parent an issuing CA under it; its key is sealed under the master key (or a passphrase); with --upstream-acme, a CA whose certificates come from an upstream ACME CA')
+addPkcs11Options(ca.command('create'))
+  .description('create a root CA, or with --parent an issuing CA under it; its key is sealed under the master key (or a passphrase), or kept in a PKCS#11 token (--pkcs11-module); with --upstream-acme, a CA whose certificates come from an upstream ACME CA')
   .requiredOption('--name <name>', 'unique name')
   .option('--subject <dn>', 'subject DN, e.g. "CN=Example Issuing CA, O=Example"')
   .addOption(keyAlgOption('ec-p256'))
@@ -134,9 +135,10 @@ ca.command('create')
   .option('--tsig-algorithm <ALG>', 'with --dns-server: TSIG algorithm', 'hmac-sha256')
   .option('--tsig-secret-env <VAR>', 'with --dns-server: environment variable holding the TSIG secret')
   .addOption(jsonOption())
-  .action(async (opts: { name: string; subject?: string; keyAlgorithm: KeyAlgorithm; validityDays: number; parent?: string; passphraseEnv?: string; json?: boolean } & UpstreamCaCliOptions) => {
+  .action(async (opts: { name: string; subject?: string; keyAlgorithm: KeyAlgorithm; validityDays: number; parent?: string; passphraseEnv?: string; json?: boolean } & UpstreamCaCliOptions & Pkcs11Flags) => {
     await withRuntime(async (rt) => {
       if (opts.upstreamAcme) {
+        if (opts.pkcs11Module) throw new AppError('bad_request', '--upstream-acme and --pkcs11-module choose two different backends: give one');
         const rec = await createUpstreamCa(rt.store, upstreamCaOptions(opts), rt.secrets, CLI_CONTEXT);
         await rt.catalogue.changed();
         print(!!opts.json, { id: rec.id, name: rec.name, type: rec.kind, backend: rec.backend, subject: rec.subject, certificate_pem: rec.certificatePem }, () => `created upstream ACME CA ${rec.id} (issuing under ${rec.subject})`);
@@ -145,14 +147,13 @@ ca.command('create')
       const parentId = opts.parent ? (await findCa(rt, opts.parent)).id : undefined;
       const passphrase = opts.passphraseEnv ? process.env[opts.passphraseEnv] : undefined;
       if (opts.passphraseEnv && !passphrase) throw new AppError('bad_request', `environment variable ${opts.passphraseEnv} is empty`);
-      const rec = await createCa(
-        rt.store,
-        { name: opts.name, keyAlgorithm: opts.keyAlgorithm, validityDays: opts.validityDays, ...(opts.subject ? { subject: opts.subject } : {}), ...(parentId ? { parentId, parentPointers: rt.cas.pointersFor(parentId) } : {}), ...(passphrase ? { passphrase } : {}) },
-        rt.secrets,
-        CLI_CONTEXT,
-      );
+      const common = { name: opts.name, keyAlgorithm: opts.keyAlgorithm, validityDays: opts.validityDays, ...(opts.subject ? { subject: opts.subject } : {}), ...(parentId ? { parentId, parentPointers: rt.cas.pointersFor(parentId) } : {}) };
+      const pkcs11 = pkcs11ChoiceOf(opts);
+      const rec = pkcs11
+        ? await (await import('./ca/createPkcs11Ca.js')).createPkcs11Ca(rt.store, common, rt.secrets, CLI_CONTEXT, pkcs11)
+        : await createCa(rt.store, { ...common, ...(passphrase ? { passphrase } : {}) }, rt.secrets, CLI_CONTEXT);
       await rt.catalogue.changed();
-      print(!!opts.json, { id: rec.id, name: rec.name, type: rec.kind, subject: rec.subject, certificate_pem: rec.certificatePem }, () => `created ${rec.kind} CA ${rec.id} (${rec.subject})`);
+      print(!!opts.json, { id: rec.id, name: rec.name, type: rec.kind, backend: rec.backend, subject: rec.subject, certificate_pem: rec.certificatePem }, () => `created ${rec.kind} CA ${rec.id} (${rec.subject})`);
     });
   });
 ca.command('list')

@@ -187,7 +187,12 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   });
   const metricsHost = config.metrics === 'on' ? new MetricsHost({ store, log, now, ...(config.redisUrl ? { redis: { url: config.redisUrl, prefix: queuePrefix, ping: () => queue.ping() } } : {}) }) : null;
   const metrics = metricsHost?.facts ?? NO_METRICS;
-  const cas = new CaRegistry(store, secrets, publicUrlOf(config), { 'upstream-acme': upstreamAcmeLoader(store, secrets), ...options.caLoaders });
+  const cas = new CaRegistry(store, secrets, publicUrlOf(config), {
+    // Imported on first use: the PKCS#11 binding is native code a deployment without tokens never loads.
+    pkcs11: async (ca, context) => (await import('./ca/pkcs11/backend.js')).loadPkcs11Ca(ca, context),
+    'upstream-acme': upstreamAcmeLoader(store, secrets),
+    ...options.caLoaders,
+  });
   const verifier = new ThreadedVerifier(config.cryptoThreads);
   const rateCounter: RateCounter = config.redisUrl ? new RedisRateCounter(config.redisUrl, queuePrefix, onError) : new MemoryRateCounter(now);
   const requestLimits = new RequestLimits(rateCounter, (entry) => store.audit.append(entry), metrics);
@@ -201,7 +206,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     counter: requestLimits,
     perMinute: config.protocolIssuePerMinute,
     perHour: config.protocolIssuePerHour,
-  }, metrics, parsedCsrs, catalogue);
+  }, metrics, parsedCsrs, catalogue, (caId) => cas.readinessOf(caId));
   const revocations = new RevocationService(store, cas);
   const organizations = new OrganizationService(store, config.organizationValidityDays, now);
   const crls = new CrlPublisher(store, cas, { validityMs: config.crlValidityHours * 3_600_000 }, log);

@@ -211,10 +211,11 @@ export class OcspResponder {
       request.certIds.map(async (id) => ({ certIdDer: id.der, certStatus: await this.statusOf(caId, id.serialHex), thisUpdate: now, nextUpdate })),
     );
     const signer = await this.signers.current(caId);
-    const der = buildOcspResponse(
-      { responderKeyHash: signer.keyHash, producedAt: now, responses, nonce: request.nonce, signerCertDer: signer.certificateDer },
-      { key: signer.key, algorithm: 'ec-p256' },
-    );
+    const content = { producedAt: now, responses, nonce: request.nonce };
+    const der =
+      'byCa' in signer.signing
+        ? await signer.signing.byCa(content)
+        : buildOcspResponse({ ...content, responderKeyHash: signer.keyHash, signerCertDer: signer.certificateDer }, { key: signer.signing.key, algorithm: 'ec-p256' });
     const statuses = new Set(responses.map((r) => r.certStatus.status));
     const status = statuses.size === 1 ? (responses[0]?.certStatus.status as string) : 'mixed';
     // Not to be kept, here or by HTTP caches: answers that echo a nonce (single-use), answers

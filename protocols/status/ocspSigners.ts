@@ -3,14 +3,16 @@
 // with id-kp-OCSPSigning and keyUsage digitalSignature, not a CA. It carries id-pkix-ocsp-nocheck,
 // so clients do not ask about the signer's own status; that is why it lives days, not years. The
 // core's signer issues it (recorded under the CA's system product, audited); its key is sealed by
-// the core like a CA key; a successor is issued once a third of its life remains.
+// the core like a CA key; a successor is issued once a third of its life remains. A CA whose key
+// is in a PKCS#11 token signs its answers itself, through the core (no key is made for a delegated
+// signer there, and none would be kept outside the token).
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { newId } from '../../src/core/ids.js';
 import type { Sealing } from '../../src/core/sealing.js';
 import type { SystemSigning } from '../../src/core/systemSigner.js';
 import type { OcspSignerRecord } from '../../src/core/types.js';
 import { encodeName } from '../../src/pki/name.js';
-import { responderKeyHash } from '../../src/pki/ocsp.js';
+import { responderKeyHash, type OcspAnswerContent } from '../../src/pki/ocsp.js';
 import { OID } from '../../src/pki/oids.js';
 import { fromPem } from '../../src/pki/pem.js';
 import type { OcspSignerStore } from '../../src/store/types.js';
@@ -19,7 +21,8 @@ import type { StatusReads } from './reads.js';
 export interface LoadedOcspSigner {
   certificateDer: Buffer;
   keyHash: Buffer;
-  key: KeyObject;
+  /** The delegated signer's key, or the CA's own signing (which brings its certificate and key hash). */
+  signing: { key: KeyObject } | { byCa: (content: OcspAnswerContent) => Promise<Buffer> };
   notAfter: Date;
   /** When to issue the successor. */
   renewAt: number;
@@ -51,6 +54,13 @@ export class OcspSigners {
   }
 
   private async loadOrIssue(caId: string): Promise<LoadedOcspSigner> {
+    const byCa = await this.signer.caOcspSigning?.(caId);
+    if (byCa) {
+      const ca = await this.reads.caById(caId);
+      if (!ca) throw new Error(`CA ${caId} not found`);
+      const certificateDer = fromPem(ca.certificatePem, ['CERTIFICATE']);
+      return { certificateDer, keyHash: responderKeyHash(certificateDer), signing: { byCa }, notAfter: ca.notAfter, renewAt: Number.POSITIVE_INFINITY };
+    }
     const stored = await this.store.latest(caId);
     const usable = stored && this.toLoaded(stored);
     if (usable && Date.now() < usable.renewAt) return usable;
@@ -63,7 +73,7 @@ export class OcspSigners {
     return {
       certificateDer,
       keyHash: responderKeyHash(certificateDer),
-      key: this.sealing.openKey(record.encryptedKey),
+      signing: { key: this.sealing.openKey(record.encryptedKey) },
       notAfter: record.notAfter,
       renewAt: record.notAfter.getTime() - life / 3,
     };

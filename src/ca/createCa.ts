@@ -1,8 +1,8 @@
 import { generateKeyPair, createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import { AUDIT } from '../audit/actions.js';
-import type { AuditContext, CaRecord, KeyAlgorithm } from '../core/types.js';
-import { keyIdentifier, randomSerial, signCertificate } from '../pki/certificate.js';
+import type { AuditContext, CaBackendKind, CaRecord, KeyAlgorithm } from '../core/types.js';
+import { keyIdentifier, randomSerial, signCertificateAsync, type AnySigner } from '../pki/certificate.js';
 import { readCertificateBasics } from '../pki/certInfo.js';
 import { keyGenSpec } from '../pki/keys.js';
 import { encodeName, parseDnString, parseNameDer } from '../pki/name.js';
@@ -58,28 +58,57 @@ export async function createCa(store: Store, opts: CreateCaOptions, secrets: CaS
   if (await store.cas.getByName(opts.name)) throw new Error(`a CA named "${opts.name}" already exists`);
   const spec = keyGenSpec(opts.keyAlgorithm);
   const { privateKey } = await generateKeyPairAsync(spec.type, spec);
-  const spkiDer = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
+  const encryptedKey = opts.passphrase
+    ? encryptPrivateKey(privateKey, opts.passphrase, 'passphrase')
+    : encryptPrivateKey(privateKey, secrets.masterKey, 'master');
+  return certifyCa(store, opts, secrets, by, {
+    spkiDer: createPublicKey(privateKey).export({ format: 'der', type: 'spki' }),
+    selfSigner: { key: privateKey, algorithm: opts.keyAlgorithm },
+    encryptedKey,
+    backend: 'local',
+    backendConfig: null,
+  });
+}
+
+/** A new CA's key, wherever it is kept, and what its record says about it. */
+export interface NewCaKey {
+  spkiDer: Buffer;
+  /** Signs a root's own certificate. */
+  selfSigner: AnySigner;
+  encryptedKey: string | null;
+  backend: CaBackendKind;
+  backendConfig: Record<string, unknown> | null;
+}
+
+/** The signer of a CA record's key, wherever the key is (for signing a child CA's certificate). */
+async function signerOf(ca: CaRecord, secrets: CaSecrets): Promise<AnySigner> {
+  if (ca.backend === 'pkcs11') {
+    // Loaded only for a token-kept parent: the PKCS#11 binding is native code most CLIs never need.
+    const { tokenSignerOf } = await import('./pkcs11/backend.js');
+    return tokenSignerOf(ca);
+  }
+  return { key: decryptPrivateKey(sealedKeyOf(ca), caSecretFor(ca, secrets)), algorithm: ca.keyAlgorithm };
+}
+
+/** Certifies a CA's key (itself for a root, its parent otherwise) and records the CA, audited. */
+export async function certifyCa(store: Store, opts: CreateCaOptions, secrets: CaSecrets, by: AuditContext, key: NewCaKey): Promise<CaRecord> {
+  const { spkiDer } = key;
   const subjectDer = encodeName(parseDnString(opts.subject ?? `CN=${opts.name}`));
 
   const notBefore = new Date(Date.now() - 60_000); // tolerate clock skew on relying parties
   let notAfter = new Date(notBefore.getTime() + opts.validityDays * 86_400_000);
-  let issuer: { subjectDer: Buffer; keyId: Buffer | null; key: KeyObject; algorithm: KeyAlgorithm };
+  let issuer: { subjectDer: Buffer; keyId: Buffer | null; signer: AnySigner };
   if (opts.parentId) {
     const parent = await store.cas.get(opts.parentId);
     if (!parent) throw new Error(`parent CA ${opts.parentId} not found`);
     const basics = readCertificateBasics(fromPem(parent.certificatePem, ['CERTIFICATE']));
     if (notAfter > basics.notAfter) notAfter = basics.notAfter;
-    issuer = {
-      subjectDer: basics.subjectDer,
-      keyId: basics.subjectKeyId,
-      key: decryptPrivateKey(sealedKeyOf(parent), caSecretFor(parent, secrets)),
-      algorithm: parent.keyAlgorithm,
-    };
+    issuer = { subjectDer: basics.subjectDer, keyId: basics.subjectKeyId, signer: await signerOf(parent, secrets) };
   } else {
-    issuer = { subjectDer, keyId: keyIdentifier(spkiDer), key: privateKey, algorithm: opts.keyAlgorithm };
+    issuer = { subjectDer, keyId: keyIdentifier(spkiDer), signer: key.selfSigner };
   }
 
-  const der = signCertificate(
+  const der = await signCertificateAsync(
     {
       serial: randomSerial(),
       issuerDer: issuer.subjectDer,
@@ -96,12 +125,9 @@ export async function createCa(store: Store, opts: CreateCaOptions, secrets: CaS
         ? { crlUrls: [opts.parentPointers.crlUrl], ocspUrls: [opts.parentPointers.ocspUrl], caIssuerUrls: [opts.parentPointers.caIssuersUrl] }
         : {}),
     },
-    { key: issuer.key, algorithm: issuer.algorithm },
+    issuer.signer,
   );
 
-  const encryptedKey = opts.passphrase
-    ? encryptPrivateKey(privateKey, opts.passphrase, 'passphrase')
-    : encryptPrivateKey(privateKey, secrets.masterKey, 'master');
   const id = randomUUID();
   const kind = opts.parentId ? 'issuing' : 'root';
   return store.cas.insert(
@@ -113,7 +139,9 @@ export async function createCa(store: Store, opts: CreateCaOptions, secrets: CaS
       keyAlgorithm: opts.keyAlgorithm,
       subject: parseNameDer(subjectDer).text,
       certificatePem: toPem('CERTIFICATE', der),
-      encryptedKey,
+      encryptedKey: key.encryptedKey,
+      backend: key.backend,
+      backendConfig: key.backendConfig,
       notBefore,
       notAfter,
     },
@@ -122,7 +150,14 @@ export async function createCa(store: Store, opts: CreateCaOptions, secrets: CaS
       action: AUDIT.caCreate,
       target: id,
       outcome: 'success',
-      detail: { name: opts.name, kind, parent: opts.parentId ?? null, keyAlgorithm: opts.keyAlgorithm, notAfter: notAfter.toISOString() },
+      detail: {
+        name: opts.name,
+        kind,
+        parent: opts.parentId ?? null,
+        keyAlgorithm: opts.keyAlgorithm,
+        notAfter: notAfter.toISOString(),
+        ...(key.backend === 'local' ? {} : { backend: key.backend }),
+      },
     },
   );
 }

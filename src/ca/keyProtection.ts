@@ -48,7 +48,8 @@ export function encryptPrivateKey(key: KeyObject, secret: string, kind: 'master'
 
 /** Which secret opens a sealed key; null when certgate holds no key (a CA whose key is in a token). */
 export function envelopeSecretKind(envelope: string | null): 'master' | 'passphrase' | null {
-  return envelope === null ? null : (JSON.parse(envelope) as Envelope).secret;
+  // The store keeps '' for a CA whose key certgate does not hold.
+  return envelope === null || envelope === '' ? null : (JSON.parse(envelope) as Envelope).secret;
 }
 
 export function decryptPrivateKey(envelope: string, secret: string): KeyObject {

@@ -1,16 +1,16 @@
-import type { KeyObject } from 'node:crypto';
-import type { KeyAlgorithm } from '../core/types.js';
-import { randomSerial, signCertificate, signCertificateAsync, type CertificateProfile } from '../pki/certificate.js';
+import { isDelegated, randomSerial, signCertificate, signCertificateAsync, type AnySigner, type CertificateProfile } from '../pki/certificate.js';
 import { readCertificateBasics } from '../pki/certInfo.js';
 import { fromPem, toPem } from '../pki/pem.js';
-import { buildCrl } from '../pki/crl.js';
-import { CA_CAPABILITIES } from '../core/caCapabilities.js';
+import { buildCrl, buildCrlAsync } from '../pki/crl.js';
+import { CA_CAPABILITIES, type CaCapabilities } from '../core/caCapabilities.js';
 import type { CaBackend, CrlRequest, IssuedCertificate, IssueRequest, StatusPointers } from './types.js';
 
-/** A CA whose key this process holds. The key is decrypted once, when the CA is loaded. */
+/**
+ * A CA that signs in this process: with a key it holds (decrypted once, when the CA is loaded), or
+ * through a delegated signer whose key stays in a token (the pkcs11 backend).
+ */
 export class LocalCa implements CaBackend {
   readonly notAfter: Date;
-  readonly capabilities = CA_CAPABILITIES.local;
   private readonly subjectDer: Buffer;
   private readonly subjectKeyId: Buffer | null;
 
@@ -18,9 +18,9 @@ export class LocalCa implements CaBackend {
     readonly caId: string,
     readonly certificatePem: string,
     readonly chainPem: readonly string[],
-    private readonly key: KeyObject,
-    private readonly algorithm: KeyAlgorithm,
+    private readonly signer: AnySigner,
     private readonly pointers: StatusPointers | null = null,
+    readonly capabilities: Readonly<CaCapabilities> = CA_CAPABILITIES.local,
   ) {
     const basics = readCertificateBasics(fromPem(certificatePem, ['CERTIFICATE']));
     this.subjectDer = basics.subjectDer;
@@ -48,15 +48,16 @@ export class LocalCa implements CaBackend {
         : {}),
       ...(req.ocspNoCheck ? { ocspNoCheck: true } : {}),
     };
-    const signer = { key: this.key, algorithm: this.algorithm };
+    const signer = this.signer;
     // An ECDSA signature costs ~25 µs, less than handing it to the thread pool and back (which
     // measured ~10% more CPU per certificate); RSA signatures cost milliseconds, so they go to
-    // the pool and the event loop stays free.
-    const der = this.algorithm.startsWith('ec-') ? signCertificate(profile, signer) : await signCertificateAsync(profile, signer);
+    // the pool and the event loop stays free. A token signs on its own thread (pkcs11js's async calls).
+    const der = !isDelegated(signer) && signer.algorithm.startsWith('ec-') ? signCertificate(profile, signer) : await signCertificateAsync(profile, signer);
     return { der, pem: toPem('CERTIFICATE', der), serialHex: serial.toString('hex'), notBefore: req.notBefore, notAfter };
   }
 
   async signCrl(request: CrlRequest): Promise<Buffer> {
-    return buildCrl({ issuerDer: this.subjectDer, authorityKeyId: this.subjectKeyId, ...request }, { key: this.key, algorithm: this.algorithm });
+    const input = { issuerDer: this.subjectDer, authorityKeyId: this.subjectKeyId, ...request };
+    return isDelegated(this.signer) ? buildCrlAsync(input, this.signer) : buildCrl(input, this.signer);
   }
 }

@@ -6,7 +6,7 @@ import type { CaBackendKind } from '../core/types.js';
 import { caSecretFor, sealedKeyOf, type CaSecrets } from './createCa.js';
 import { decryptPrivateKey } from './keyProtection.js';
 import { LocalCa } from './localCa.js';
-import type { CaBackend, CaBackendLoader, StatusPointers, UpstreamRevocation } from './types.js';
+import type { CaBackend, CaBackendLoader, CaReadiness, StatusPointers, UpstreamRevocation } from './types.js';
 import { upstreamIssuerChain } from './upstream/config.js';
 import { upstreamChainOf, upstreamRenewalWindowOf } from './upstream/orders.js';
 
@@ -49,6 +49,31 @@ export class CaRegistry {
       p.catch(() => this.loaded.delete(caId));
     }
     return p;
+  }
+
+  /**
+   * What keeps a CA from signing now, for every CA whose backend depends on something outside the
+   * process (a PKCS#11 token): /readyz names it. A CA that cannot even be loaded counts too.
+   */
+  async unready(): Promise<CaReadiness[]> {
+    const found = await Promise.all((await this.store.cas.list()).map((ca) => this.readinessOfRecord(ca)));
+    // CAs that share a token are one dependency.
+    return [...new Map(found.filter((r): r is CaReadiness => r !== null).map((r) => [r.dependency, r])).values()];
+  }
+
+  /** Why the CA cannot sign now, or null (also for a CA whose backend always can). */
+  async readinessOf(caId: string): Promise<CaReadiness | null> {
+    const ca = await this.store.cas.get(caId);
+    return ca ? this.readinessOfRecord(ca) : null;
+  }
+
+  private async readinessOfRecord(ca: CaRecord): Promise<CaReadiness | null> {
+    if (ca.backend === 'local' || !this.loaders[ca.backend]) return null;
+    try {
+      return (await (await this.get(ca.id)).readiness?.()) ?? null;
+    } catch (e) {
+      return { dependency: (e as { component?: string }).component ?? `CA "${ca.name}"`, problem: (e as Error).message };
+    }
   }
 
   /** The CA's certificate and its parents, leaf-most first; throws for an unknown CA. */
@@ -117,6 +142,6 @@ export class CaRegistry {
       return loader(ca, { chainPem: await this.chainPem(ca), pointers: this.pointersFor(ca.id, ca.backend) });
     }
     const key = decryptPrivateKey(sealedKeyOf(ca), caSecretFor(ca, this.secrets));
-    return new LocalCa(ca.id, ca.certificatePem, await this.chainPem(ca), key, ca.keyAlgorithm, this.pointersFor(ca.id));
+    return new LocalCa(ca.id, ca.certificatePem, await this.chainPem(ca), { key, algorithm: ca.keyAlgorithm }, this.pointersFor(ca.id));
   }
 }

@@ -5,6 +5,7 @@ import type { UpstreamRevocation } from '../core/upstreamRevocation.js';
 import type { CaCapabilities } from '../core/caCapabilities.js';
 import type { SubjectAltNameSet } from '../pki/certificate.js';
 import type { CrlEntry } from '../pki/crl.js';
+import type { OcspAnswerContent } from '../pki/ocsp.js';
 
 export interface IssueRequest {
   subjectDer: Buffer;
@@ -59,6 +60,13 @@ export interface IssuedCertificate {
   chainPem?: string[];
 }
 
+/** Why a backend that depends on something outside the process (a token) cannot sign now. */
+export interface CaReadiness {
+  /** What is missing, as /readyz names it: `pkcs11 token "X"`. */
+  dependency: string;
+  problem: string;
+}
+
 /** A certificate to revoke at an upstream CA (the core's revocation service decides when). */
 export type { UpstreamRevocation } from '../core/upstreamRevocation.js';
 
@@ -80,6 +88,13 @@ export interface CaBackend {
    * answered (alreadyRevoked counts as done), a connection error when it cannot be reached.
    */
   revokeUpstream?(request: UpstreamRevocation): Promise<void>;
+  /** Whether it can sign now; present for a backend that depends on something outside the process. */
+  readiness?(): Promise<CaReadiness | null>;
+  /**
+   * Present for a CA whose own key signs its OCSP answers instead of a delegated signer (a key in
+   * a token): the answer, signed by the CA, with the CA as responder.
+   */
+  signOcspResponse?(content: OcspAnswerContent): Promise<Buffer>;
 }
 
 /**

@@ -19,6 +19,7 @@ import { AppError, conflict, forbidden, notFound, refused, unprocessable } from 
 import { NO_METRICS, type Metrics } from '../metrics/types.js';
 import { newId } from './ids.js';
 import { SETTLED_STATUSES } from './requestStatus.js';
+import { DependencyUnavailableError } from './unavailable.js';
 import { DEFAULT_REQUEST_DETAILS, type AuditContext, type CertificateRecord, type Constraint, type EnrollmentRequest, type ProductRecord, type ProductTemplate, type Protocol, type Rejection, type RequestDetails } from './types.js';
 
 /** How a front-end names the product: by id, by name (an EST/SCEP label, an ACME profile), or a CA's default. */
@@ -140,6 +141,8 @@ export class EnrollmentService {
     private readonly parsedCsrs?: ParsedCsrHandoff,
     /** The product list front-ends read (the runtime's catalogue cache); by default the store's. */
     private readonly catalogue: Pick<Catalogue, 'products'> = { products: () => store.products.list() },
+    /** Why a CA cannot sign now (its token is gone), or null; asked only about a request the worker could not settle. */
+    private readonly caReadiness: (caId: string) => Promise<{ dependency: string; problem: string } | null> = () => Promise.resolve(null),
   ) {}
 
   /** A product from the cached list, else from the store (one created since the list was read). */
@@ -323,11 +326,24 @@ export class EnrollmentService {
       // The job ended but the request is still to do (the queue retries it, or it was handed
       // back): keep waiting, without asking the queue in a tight loop.
       if (outcome !== 'timeout' && !SETTLED_STATUSES.includes(current.status)) {
+        await this.throwIfCaDown(current);
         await new Promise((resolve) => setTimeout(resolve, Math.min(recheckMs, Math.max(0, deadline - Date.now()))));
         current = (await this.store.requests.get(current.id)) ?? current;
       }
     }
+    if (current.status === 'queued') await this.throwIfCaDown(current);
     return this.outcomeOf(current);
+  }
+
+  /**
+   * A request the worker cannot sign because its CA cannot (a token that is gone) is not "pending":
+   * the caller is told the CA is unavailable (REST 503 with Retry-After). The request stays queued
+   * and is issued once the CA can sign again.
+   */
+  private async throwIfCaDown(request: EnrollmentRequest): Promise<void> {
+    if (request.status !== 'queued') return;
+    const down = await this.caReadiness(request.caId);
+    if (down) throw new DependencyUnavailableError('ca', `${down.dependency}: ${down.problem} (request ${request.id} stays queued)`);
   }
 
   async outcomeOf(request: EnrollmentRequest): Promise<Outcome> {

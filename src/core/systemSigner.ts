@@ -6,11 +6,12 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import { AUDIT, SYSTEM_ACTOR } from '../audit/actions.js';
 import type { CaRegistry } from '../ca/registry.js';
+import type { OcspAnswerContent } from '../pki/ocsp.js';
 import { randomSerial, type SubjectAltNameSet } from '../pki/certificate.js';
 import { readSpki } from '../pki/spki.js';
 import { parseProductTemplate } from '../policy/productSchema.js';
 import type { Store } from '../store/types.js';
-import { requireCapability } from './caCapabilities.js';
+import { capabilitiesOf, requireCapability } from './caCapabilities.js';
 import { notFound } from './errors.js';
 import { newId } from './ids.js';
 import { systemProductId, systemProductName } from './systemProducts.js';
@@ -76,6 +77,12 @@ export interface SystemCertificate {
  */
 export interface SystemSigning {
   issue(request: SystemCertificateRequest): Promise<SystemCertificate>;
+  /**
+   * For a CA whose own key signs its OCSP answers (a key in a token: no delegated signer's key is
+   * made there), what signs them: the core builds the whole answer, so nothing but an OCSP answer
+   * is ever signed with the CA key this way. null for a CA answered through a delegated signer.
+   */
+  caOcspSigning?(caId: string): Promise<((content: OcspAnswerContent) => Promise<Buffer>) | null>;
 }
 
 const NO_NAMES: SubjectAltNameSet = { dns: [], ip: [], email: [], uri: [] };
@@ -102,7 +109,16 @@ export class SystemSigner implements SystemSigning {
 
   /** The signer a front-end is given: audited under its name, refused the core's own purposes. */
   forProtocol(protocol: string): SystemSigning {
-    return { issue: (request) => this.issueAs(protocol, request, false) };
+    return { issue: (request) => this.issueAs(protocol, request, false), caOcspSigning: (caId) => this.caOcspSigning(caId) };
+  }
+
+  async caOcspSigning(caId: string): Promise<((content: OcspAnswerContent) => Promise<Buffer>) | null> {
+    // Decided from the record, so that answering for a software CA never loads (decrypts) its key
+    // here: a CA that answers OCSP with no key certgate holds has no delegated signer to seal one for.
+    const record = await this.store.cas.get(caId);
+    if (!record || record.encryptedKey !== null || !capabilitiesOf(record).ocsp) return null;
+    const ca = await this.cas.get(caId);
+    return ca.signOcspResponse ? (content) => (ca.signOcspResponse as (c: OcspAnswerContent) => Promise<Buffer>).call(ca, content) : null;
   }
 
   private async issueAs(protocol: string, request: SystemCertificateRequest, core: boolean): Promise<SystemCertificate> {

@@ -11,7 +11,8 @@ export const RETRY_AFTER_SECONDS = 5;
 export class DependencyUnavailableError extends Error {
   override readonly name = 'DependencyUnavailableError';
   constructor(
-    readonly dependency: 'store' | 'queue' | 'upstream CA',
+    /** 'ca': a CA's key store (a PKCS#11 token) that cannot sign right now. */
+    readonly dependency: 'store' | 'queue' | 'ca' | 'upstream CA',
     message: string,
     options?: { cause?: unknown },
   ) {

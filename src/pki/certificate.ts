@@ -55,6 +55,36 @@ export interface Signer {
   algorithm: KeyAlgorithm;
 }
 
+/**
+ * A key this process cannot read (it stays in a PKCS#11 token): it signs the to-be-signed bytes
+ * itself and answers the signature as X.509 carries it (ECDSA as a DER Ecdsa-Sig-Value, RSA as is).
+ */
+export interface DelegatedSigner {
+  algorithm: KeyAlgorithm;
+  sign(tbs: Buffer): Promise<Buffer>;
+}
+
+export type AnySigner = Signer | DelegatedSigner;
+
+export function isDelegated(signer: AnySigner): signer is DelegatedSigner {
+  return typeof (signer as Partial<DelegatedSigner>).sign === 'function';
+}
+
+/**
+ * The signature over `tbs`: a KeyObject's on libuv's thread pool (so the event loop stays free),
+ * a delegated signer's wherever it computes it.
+ */
+export function signTbs(tbs: Buffer, signer: AnySigner): Promise<Buffer> {
+  if (isDelegated(signer)) return signer.sign(tbs);
+  const { hash } = signatureAlgorithmFor(signer.algorithm);
+  return new Promise((resolve, reject) => {
+    cryptoSign(hash, tbs, { key: signer.key, dsaEncoding: 'der' }, (err, signature) => {
+      if (err) reject(err);
+      else resolve(signature);
+    });
+  });
+}
+
 const KEY_USAGE_BITS: Record<KeyUsage, number> = {
   digitalSignature: 0,
   nonRepudiation: 1,
@@ -193,14 +223,9 @@ export function signCertificate(p: CertificateProfile, signer: Signer): Buffer {
   return sequence(tbs, alg.der, bitString(signature));
 }
 
-/** The same, with the signature computed on libuv's thread pool so the event loop stays free. */
-export function signCertificateAsync(p: CertificateProfile, signer: Signer): Promise<Buffer> {
+/** The same, signed off the event loop: on libuv's thread pool, or by a delegated signer (a token). */
+export async function signCertificateAsync(p: CertificateProfile, signer: AnySigner): Promise<Buffer> {
   const alg = signatureAlgorithmFor(signer.algorithm);
   const tbs = buildTbsCertificate(p, alg.der);
-  return new Promise((resolve, reject) => {
-    cryptoSign(alg.hash, tbs, { key: signer.key, dsaEncoding: 'der' }, (err, signature) => {
-      if (err) reject(err);
-      else resolve(sequence(tbs, alg.der, bitString(signature)));
-    });
-  });
+  return sequence(tbs, alg.der, bitString(await signTbs(tbs, signer)));
 }

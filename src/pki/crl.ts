@@ -7,7 +7,7 @@
 
 import { sign as cryptoSign } from 'node:crypto';
 import { REVOCATION_REASON_CODES, type RevocationReason } from '../core/types.js';
-import { type Signer, signatureAlgorithmFor } from './certificate.js';
+import { type AnySigner, type Signer, signatureAlgorithmFor, signTbs } from './certificate.js';
 import {
   bitString,
   checkTime,
@@ -164,6 +164,19 @@ function encodeRevokedCertificates(entries: readonly CrlEntry[]): Buffer | null 
  */
 export function buildCrl(input: CrlInput, signer: Signer): Buffer {
   const alg = signatureAlgorithmFor(signer.algorithm);
+  const tbs = tbsCertList(input, alg.der);
+  const signature = cryptoSign(alg.hash, tbs, { key: signer.key, dsaEncoding: 'der' });
+  return tlvOf(0x30, [tbs, alg.der, bitString(signature)]);
+}
+
+/** The same, signed off the event loop, or by a delegated signer (a key in a token). */
+export async function buildCrlAsync(input: CrlInput, signer: AnySigner): Promise<Buffer> {
+  const alg = signatureAlgorithmFor(signer.algorithm);
+  const tbs = tbsCertList(input, alg.der);
+  return tlvOf(0x30, [tbs, alg.der, bitString(await signTbs(tbs, signer))]);
+}
+
+function tbsCertList(input: CrlInput, signatureAlgorithmDer: Buffer): Buffer {
   const revoked = encodeRevokedCertificates(input.entries);
   const crlExts: Buffer[] = [];
   if (input.authorityKeyId) {
@@ -172,14 +185,12 @@ export function buildCrl(input: CrlInput, signer: Signer): Buffer {
   crlExts.push(extension(OID.cRLNumber, crlNumberInteger(input.crlNumber)));
   const parts: Buffer[] = [
     smallInteger(1), // v2
-    alg.der,
+    signatureAlgorithmDer,
     input.issuerDer,
     time(input.thisUpdate, 'thisUpdate'),
     time(input.nextUpdate, 'nextUpdate'),
   ];
   if (revoked) parts.push(revoked);
   parts.push(explicit(0, sequence(...crlExts)));
-  const tbs = tlvOf(0x30, parts);
-  const signature = cryptoSign(alg.hash, tbs, { key: signer.key, dsaEncoding: 'der' });
-  return tlvOf(0x30, [tbs, alg.der, bitString(signature)]);
+  return tlvOf(0x30, parts);
 }

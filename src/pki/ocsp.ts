@@ -9,7 +9,7 @@
 
 import { createHash, sign as cryptoSign } from 'node:crypto';
 import { REVOCATION_REASON_CODES } from '../core/types.js';
-import { keyIdentifier, publicKeyBits, signatureAlgorithmFor, type Signer } from './certificate.js';
+import { keyIdentifier, publicKeyBits, signatureAlgorithmFor, signTbs, type AnySigner, type Signer } from './certificate.js';
 import { readCertificateBasics } from './certInfo.js';
 import { children, content, decodeOid, DerError, expectTag, generalizedTime, header, oid, raw, readNode, tlvOf, type DerNode } from './der.js';
 import { OID } from './oids.js';
@@ -63,6 +63,9 @@ export interface OcspResponseInput {
   /** The signer's certificate, sent in `certs` (a delegated signer must be; harmless for the CA itself). */
   signerCertDer: Buffer;
 }
+
+/** What an OCSP answer says, without who signs it (for a signer that brings its own identity). */
+export type OcspAnswerContent = Omit<OcspResponseInput, 'responderKeyHash' | 'signerCertDer'>;
 
 export type OcspErrorStatus = 'malformedRequest' | 'internalError' | 'tryLater' | 'sigRequired' | 'unauthorized';
 
@@ -266,6 +269,20 @@ function certStatusDer(s: OcspCertStatus): Buffer {
 
 /** Builds and signs a successful OCSPResponse carrying a BasicOCSPResponse. Returns DER. */
 export function buildOcspResponse(input: OcspResponseInput, signer: Signer): Buffer {
+  const tbs = tbsResponseData(input);
+  const alg = signatureAlgorithmFor(signer.algorithm);
+  const signature = cryptoSign(alg.hash, tbs, { key: signer.key, dsaEncoding: 'der' });
+  return ocspResponse(input, tbs, alg.der, signature);
+}
+
+/** The same, signed off the event loop, or by a delegated signer (a CA key in a token). */
+export async function buildOcspResponseAsync(input: OcspResponseInput, signer: AnySigner): Promise<Buffer> {
+  const tbs = tbsResponseData(input);
+  const alg = signatureAlgorithmFor(signer.algorithm);
+  return ocspResponse(input, tbs, alg.der, await signTbs(tbs, signer));
+}
+
+function tbsResponseData(input: OcspResponseInput): Buffer {
   if (input.responses.length === 0) throw new Error('an OCSP response needs at least one SingleResponse');
   const single = input.responses.map((r) =>
     tlvOf(0x30, [r.certIdDer, certStatusDer(r.certStatus), generalizedTime(r.thisUpdate, 'thisUpdate'), tlvOf(0xa0, [generalizedTime(r.nextUpdate, 'nextUpdate')])]),
@@ -279,16 +296,17 @@ export function buildOcspResponse(input: OcspResponseInput, signer: Signer): Buf
     // responseExtensions [1] EXPLICIT Extensions { Extension { id-pkix-ocsp-nonce, extnValue } }
     tbsParts.push(tlvOf(0xa1, [tlvOf(0x30, [tlvOf(0x30, [NONCE_OID, tlvOf(0x04, [input.nonce])])])]));
   }
-  const tbs = tlvOf(0x30, tbsParts);
-  const alg = signatureAlgorithmFor(signer.algorithm);
-  const signature = cryptoSign(alg.hash, tbs, { key: signer.key, dsaEncoding: 'der' });
+  return tlvOf(0x30, tbsParts);
+}
+
+function ocspResponse(input: OcspResponseInput, tbs: Buffer, algorithmDer: Buffer, signature: Buffer): Buffer {
 
   // Everything from BasicOCSPResponse outwards goes into one allocation.
   const cert = input.signerCertDer;
   const certsSeqHdr = header(0x30, cert.length);
   const certsHdr = header(0xa0, certsSeqHdr.length + cert.length);
   const sigHdr = header(0x03, signature.length + 1);
-  const basicLen = tbs.length + alg.der.length + sigHdr.length + 1 + signature.length + certsHdr.length + certsSeqHdr.length + cert.length;
+  const basicLen = tbs.length + algorithmDer.length + sigHdr.length + 1 + signature.length + certsHdr.length + certsSeqHdr.length + cert.length;
   const basicHdr = header(0x30, basicLen);
   const octetHdr = header(0x04, basicHdr.length + basicLen);
   const bytesLen = BASIC_OID.length + octetHdr.length + basicHdr.length + basicLen;
@@ -304,7 +322,7 @@ export function buildOcspResponse(input: OcspResponseInput, signer: Signer): Buf
     octetHdr,
     basicHdr,
     tbs,
-    alg.der,
+    algorithmDer,
     sigHdr,
     BIT_STRING_NO_UNUSED,
     signature,

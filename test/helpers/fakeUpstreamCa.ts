@@ -55,7 +55,7 @@ export function fakeUpstreamCa(): FakeUpstreamCa {
     answer: 'accept',
     loaders: {
       'upstream-acme': (ca, { chainPem, pointers }) => {
-        const signer = new LocalCa(ca.id, ca.certificatePem, chainPem, privateKey, ca.keyAlgorithm, pointers);
+        const signer = new LocalCa(ca.id, ca.certificatePem, chainPem, { key: privateKey, algorithm: ca.keyAlgorithm }, pointers);
         return Promise.resolve({
           caId: ca.id,
           certificatePem: ca.certificatePem,
