@@ -59,6 +59,27 @@ describe.each(DEPLOYMENTS)('dns-01 for an upstream ACME CA through a local BIND 
     return stdout.split('\n').filter((l) => l !== '');
   }
 
+  /** An upstream CA on Pebble whose dns-01 records go to BIND by RFC 2136, with the TSIG secret in `secretEnv`. */
+  function rfc2136Ca(name: string, secretEnv: string): Promise<CaRecord> {
+    return createUpstreamCa(
+      gw.rt.store,
+      upstreamCaOptions({
+        name,
+        upstreamAcme: pebble.directoryUrl,
+        upstreamChainFile: chainFile,
+        upstreamCaFile: pebble.caFile,
+        challenge: 'dns-01',
+        dnsServer: bind.address,
+        dnsZone: BIND_ZONE,
+        tsigKeyName: bind.key.name,
+        tsigAlgorithm: 'hmac-sha256',
+        tsigSecretEnv: secretEnv,
+      }),
+      gw.rt.secrets,
+      CLI_CONTEXT,
+    );
+  }
+
   /** A product on `ca` that allows wildcards under the test zone, and a REST credential for it. */
   async function productOn(ca: CaRecord, name: string): Promise<ProductRecord> {
     const product = await createProduct(
@@ -113,23 +134,7 @@ describe.each(DEPLOYMENTS)('dns-01 for an upstream ACME CA through a local BIND 
   });
 
   it.skipIf(d.skip)('RFC 2136 with TSIG: a name and its wildcard are issued, the records removed', async () => {
-    const ca = await createUpstreamCa(
-      gw.rt.store,
-      upstreamCaOptions({
-        name: 'pebble-rfc2136',
-        upstreamAcme: pebble.directoryUrl,
-        upstreamChainFile: chainFile,
-        upstreamCaFile: pebble.caFile,
-        challenge: 'dns-01',
-        dnsServer: bind.address,
-        dnsZone: BIND_ZONE,
-        tsigKeyName: bind.key.name,
-        tsigAlgorithm: 'hmac-sha256',
-        tsigSecretEnv: SECRET_ENV,
-      }),
-      gw.rt.secrets,
-      CLI_CONTEXT,
-    );
+    const ca = await rfc2136Ca('pebble-rfc2136', SECRET_ENV);
     // The secret is named, never stored.
     expect(JSON.stringify(ca.backendConfig)).not.toContain(bind.key.secret.toString('base64'));
     const product = await productOn(ca, 'dns-rfc2136');
@@ -141,23 +146,7 @@ describe.each(DEPLOYMENTS)('dns-01 for an upstream ACME CA through a local BIND 
     const WRONG_ENV = 'CERTGATE_TEST_TSIG_WRONG';
     process.env[WRONG_ENV] = Buffer.alloc(32, 7).toString('base64');
     try {
-      const ca = await createUpstreamCa(
-        gw.rt.store,
-        upstreamCaOptions({
-          name: 'pebble-wrong-tsig',
-          upstreamAcme: pebble.directoryUrl,
-          upstreamChainFile: chainFile,
-          upstreamCaFile: pebble.caFile,
-          challenge: 'dns-01',
-          dnsServer: bind.address,
-          dnsZone: BIND_ZONE,
-          tsigKeyName: bind.key.name,
-          tsigAlgorithm: 'hmac-sha256',
-          tsigSecretEnv: WRONG_ENV,
-        }),
-        gw.rt.secrets,
-        CLI_CONTEXT,
-      );
+      const ca = await rfc2136Ca('pebble-wrong-tsig', WRONG_ENV);
       const product = await productOn(ca, 'dns-wrong-tsig');
       token = (await gw.rt.credentials.create({ type: 'rest', name: 'team-wrong-tsig', products: [product.id], permissions: [{ ca: ca.id, actions: ['read', 'issue'] }], admin: false, ownerGroup: 'team' }, CLI_CONTEXT)).secret;
       const name = `wrong.${BIND_ZONE}`;
