@@ -27,9 +27,14 @@ export function createApp(rt: Runtime): Express {
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
+    const [checks, keys] = await Promise.all([
+      Promise.all([check('store', () => rt.store.ping()), check('queue', () => rt.queue.ping())]),
+      // A CA key store (a token) that does not answer in time is down, as a store that does not is.
+      withinPingTimeout(rt.cas.unready()).catch((e: unknown) => [{ dependency: 'CA keys', problem: e instanceof Error ? e.message : String(e) }]),
+    ]);
+    const [store] = checks;
     // A store that is down is reported by its own check; the CA list it holds is then unknown.
-    const [checks, tokens] = await Promise.all([Promise.all([check('store', () => rt.store.ping()), check('queue', () => rt.queue.ping())]), withinPingTimeout(rt.cas.unready()).catch(() => [])]);
-    const down = [...checks.filter((c): c is { dependency: string; problem: string } => c !== null), ...tokens];
+    const down = [...checks.filter((c): c is { dependency: string; problem: string } => c !== null), ...(store ? [] : keys)];
     if (!down.length) {
       res.json({ status: 'ready' });
       return;
