@@ -17,7 +17,9 @@ import { findBinary, missingBinaryReason } from './harness/binaries.js';
 import { startSoftHsm, type SoftHsm } from './harness/softhsm.js';
 import { opensslVerify } from './helpers/openssl.js';
 import { REST_DEPLOYMENTS } from './helpers/restEnv.js';
+import { startGateway } from './helpers/gateway.js';
 import { startScepEnv, type ScepEnv } from './helpers/scepEnv.js';
+import { until } from './helpers/until.js';
 import { buildRequest, getCaCert, pkiOperation, readReply, rsaKey, selfSigned, type RaInfo } from './helpers/scepClient.js';
 
 const run = promisify(execFile);
@@ -59,27 +61,29 @@ describe.skipIf(!hsm)('the SCEP RA key in a PKCS#11 token', () => {
       challenge = (await env.staticChallenge([productId])).challenge;
     });
     afterAll(async () => {
-      await env?.stop();
+      // The last test stops it itself, to restart the deployment without the setting.
+      await env?.stop().catch(() => undefined);
     });
 
-    const raRows = async (): Promise<RaRow[]> => {
-      const db = env.server.rt.protocolCore('scep').tables<{ scep_ra_certificates: RaRow }>().db as Kysely<{ scep_ra_certificates: RaRow }>;
+    const raRowsOf = async (server: ScepEnv['server']): Promise<RaRow[]> => {
+      const db = server.rt.protocolCore('scep').tables<{ scep_ra_certificates: RaRow }>().db as Kysely<{ scep_ra_certificates: RaRow }>;
       return db.selectFrom('scep_ra_certificates').select(['id', 'encrypted_key', 'key_ref', 'certificate_pem']).execute();
     };
 
-    async function enroll(cn: string, o: { digest?: DigestName; cipher?: ContentCipher; raKey?: RaInfo['publicKey'] } = {}) {
+    async function enroll(cn: string, o: { digest?: DigestName; cipher?: ContentCipher; raKey?: RaInfo['publicKey']; to?: { url: string; ra: RaInfo } } = {}) {
+      const target = o.to ?? { url, ra };
       const requester = selfSigned(key, `CN=${cn}`);
       const transactionId = `tx-${randomBytes(6).toString('hex')}`;
       const der = await buildRequest({
         requester,
-        ra: { ...ra, publicKey: o.raKey ?? ra.publicKey },
+        ra: { ...target.ra, publicKey: o.raKey ?? target.ra.publicKey },
         messageType: MESSAGE_TYPE.PKCSReq,
         content: fromPem(buildCsr(key, `CN=${cn}`, {}, { challengePassword: challenge }), ['CERTIFICATE REQUEST']),
         transactionId,
         digest: o.digest ?? 'sha256',
         cipher: o.cipher ?? AES_256_CBC,
       });
-      const res = await pkiOperation(url, der);
+      const res = await pkiOperation(target.url, der);
       expect(res.status).toBe(200);
       const reply = readReply(res.body, requester);
       expect(reply.transactionId).toBe(transactionId);
@@ -87,7 +91,7 @@ describe.skipIf(!hsm)('the SCEP RA key in a PKCS#11 token', () => {
     }
 
     it.skipIf(deployment.skip)("GetCACert's RA certificate is for a key in the token that never leaves it; the RA row keeps a reference and no key", async () => {
-      const rows = await raRows();
+      const rows = await raRowsOf(env.server);
       expect(rows).toHaveLength(1);
       const row = rows[0] as RaRow;
       expect(toPem('CERTIFICATE', ra.der)).toBe(row.certificate_pem);
@@ -135,6 +139,27 @@ describe.skipIf(!hsm)('the SCEP RA key in a PKCS#11 token', () => {
       expect(after.status).toBe('SUCCESS');
     });
 
+    it.skipIf(deployment.skip)('answers 503 with Retry-After while the token is gone, and enrolls again once it is back', async () => {
+      soft.unplug(token);
+      try {
+        const requester = selfSigned(key, 'CN=gone.host1.test');
+        const der = await buildRequest({
+          requester,
+          ra,
+          messageType: MESSAGE_TYPE.PKCSReq,
+          content: fromPem(buildCsr(key, 'CN=gone.host1.test', {}, { challengePassword: challenge }), ['CERTIFICATE REQUEST']),
+          transactionId: `tx-${randomBytes(6).toString('hex')}`,
+        });
+        const res = await fetch(`${url}?operation=PKIOperation`, { method: 'POST', body: der });
+        expect(res.status).toBe(503);
+        expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+      } finally {
+        soft.plugBack(token);
+      }
+      // Until the module has seen the token again (it re-initializes at most once a second).
+      await until(() => enroll('back.host1.test').then((r) => r.status === 'SUCCESS', () => false), 30_000, 'the token RA answers again');
+    });
+
     it.skipIf(deployment.skip || noPki !== null)('strongSwan pki --scep enrolls through the token RA', async () => {
       const pki = findBinary('pki') as string;
       const dir = env.dir;
@@ -150,6 +175,26 @@ describe.skipIf(!hsm)('the SCEP RA key in a PKCS#11 token', () => {
       expect(pem, stdout).toBeTruthy();
       expect(new X509Certificate(pem).subject).toBe('CN=swan.host1.test');
       expect(opensslVerify(dir, env.rootPem, env.issuingPem, pem)).toMatch(/: OK/);
+    });
+
+    it.skipIf(deployment.skip)('restarted without the setting, passes over the token RA and issues a software one', async () => {
+      const config = env.server.rt.config;
+      await env.stop();
+      const gw = await startGateway({ config: { ...config, scepRaPkcs11Module: '', scepRaPkcs11Token: '', scepRaPkcs11PinEnv: '' } as typeof config, init: false });
+      try {
+        const softUrl = `${gw.baseUrl}/scep`;
+        const softRa = await getCaCert(softUrl);
+        expect(softRa.der.equals(ra.der)).toBe(false);
+        const rows = await raRowsOf(gw.server);
+        const fresh = rows.find((r) => r.certificate_pem === toPem('CERTIFICATE', softRa.der));
+        expect(fresh?.key_ref).toBeNull();
+        expect(fresh?.encrypted_key).not.toBe('');
+        const reply = await enroll('software.host1.test', { to: { url: softUrl, ra: softRa } });
+        expect(reply.status).toBe('SUCCESS');
+        expect(reply.signer.der.equals(softRa.der)).toBe(true);
+      } finally {
+        await gw.close();
+      }
     });
   });
 });

@@ -118,15 +118,26 @@ export class RaCertificates {
 
   private async load(caId: string, renew: boolean): Promise<CaRas> {
     const now = this.now();
-    let records = await this.db.liveRas(caId, now);
+    let records = this.usable(await this.db.liveRas(caId, now));
     const newest = records[0];
     const due = !newest || (renew && now >= this.loaded(newest).renewAt && now - newest.createdAt.getTime() >= this.minRenewalMs());
     if (due) {
       await this.issue(caId);
-      records = await this.db.liveRas(caId, this.now());
+      records = this.usable(await this.db.liveRas(caId, this.now()));
     }
     if (!records.length) throw new Error(`no RA certificate for CA ${caId}`);
     return { all: records.map((r) => this.loaded(r)), loadedAt: this.now() };
+  }
+
+  /**
+   * The RAs this process can use: one whose key is in a token is passed over (and a software
+   * successor issued) once the token setting is gone, rather than failing every request.
+   */
+  private usable(records: RaRecord[]): RaRecord[] {
+    if (this.token) return records;
+    const own = records.filter((r) => r.keyRef === null);
+    if (own.length < records.length) this.log.warn({ ras: records.filter((r) => r.keyRef !== null).map((r) => r.id) }, 'SCEP RA keys in a PKCS#11 token are passed over: CERTGATE_SCEP_RA_PKCS11_MODULE names no token');
+    return own;
   }
 
   private minRenewalMs(): number {
@@ -158,7 +169,8 @@ export class RaCertificates {
   private tokenKeyOf(record: RaRecord): RaTokenKey {
     const ref = JSON.parse(record.keyRef as string) as TokenKeyReference;
     const store = (): Promise<TokenKeyStore> => {
-      if (!this.token) throw new Error(`the key of SCEP RA ${record.id} is in PKCS#11 token key "${ref.label}", and CERTGATE_SCEP_RA_PKCS11_MODULE names no token`);
+      // usable() keeps token RAs out when there is no token: this is a fault of ours.
+      if (!this.token) throw new Error(`the key of SCEP RA ${record.id} is in a PKCS#11 token and no token is set`);
       return this.token();
     };
     return {
