@@ -11,13 +11,14 @@ import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AES_256_CBC, DES_EDE3_CBC, MESSAGE_TYPE, type DigestName } from '../protocols/scep/algorithms.js';
 import type { ContentCipher } from '../protocols/scep/algorithms.js';
+import { raTokenOf, scepConfig } from '../protocols/scep/config.js';
 import { buildCsr } from '../src/pki/csrBuilder.js';
 import { fromPem, toPem } from '../src/pki/pem.js';
 import { findBinary, missingBinaryReason } from './harness/binaries.js';
 import { startSoftHsm, type SoftHsm } from './harness/softhsm.js';
 import { opensslVerify } from './helpers/openssl.js';
 import { REST_DEPLOYMENTS } from './helpers/restEnv.js';
-import { startGateway } from './helpers/gateway.js';
+import { startGateway, testConfig } from './helpers/gateway.js';
 import { startScepEnv, type ScepEnv } from './helpers/scepEnv.js';
 import { until } from './helpers/until.js';
 import { buildRequest, getCaCert, pkiOperation, readReply, rsaKey, selfSigned, type RaInfo } from './helpers/scepClient.js';
@@ -34,6 +35,21 @@ interface RaRow {
   key_ref: string | null;
   certificate_pem: string;
 }
+
+describe('CERTGATE_SCEP_RA_PKCS11_* as read', () => {
+  const settings = (o: Partial<Record<'scepRaPkcs11Module' | 'scepRaPkcs11Token' | 'scepRaPkcs11PinEnv' | 'scepRaPkcs11PinFile', string>>) =>
+    scepConfig.of(testConfig(o));
+
+  it('names a token with a PIN source, or nothing; refuses half a setting in words', () => {
+    expect(raTokenOf(settings({}))).toBeNull();
+    expect(raTokenOf(settings({ scepRaPkcs11Module: '/m.so', scepRaPkcs11Token: 't', scepRaPkcs11PinEnv: 'PIN' }))).toEqual({ module: '/m.so', token: 't', pin: { env: 'PIN' } });
+    expect(raTokenOf(settings({ scepRaPkcs11Module: '/m.so', scepRaPkcs11Token: 't', scepRaPkcs11PinFile: '/pin' }))).toEqual({ module: '/m.so', token: 't', pin: { file: '/pin' } });
+    expect(() => raTokenOf(settings({ scepRaPkcs11Token: 't' }))).toThrow(/need CERTGATE_SCEP_RA_PKCS11_MODULE/);
+    expect(() => raTokenOf(settings({ scepRaPkcs11Module: '/m.so', scepRaPkcs11PinEnv: 'PIN' }))).toThrow(/needs CERTGATE_SCEP_RA_PKCS11_TOKEN/);
+    expect(() => raTokenOf(settings({ scepRaPkcs11Module: '/m.so', scepRaPkcs11Token: 't' }))).toThrow(/exactly one of/);
+    expect(() => raTokenOf(settings({ scepRaPkcs11Module: '/m.so', scepRaPkcs11Token: 't', scepRaPkcs11PinEnv: 'PIN', scepRaPkcs11PinFile: '/pin' }))).toThrow(/exactly one of/);
+  });
+});
 
 describe.skipIf(!hsm)('the SCEP RA key in a PKCS#11 token', () => {
   const soft = hsm as SoftHsm;
