@@ -333,6 +333,8 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     ocspSigners: store.ocspSigners,
     signer,
     sealing,
+    // Loaded on first use: a deployment without a token never loads the PKCS#11 binding.
+    tokenKeys: { open: async (source) => (await import('./ca/pkcs11/tokenKeys.js')).openTokenKeyStore(source) },
     onStatusChange: (listener) => statusListeners.push(listener),
     tables: () => {
       throw new Error('tables belong to a protocol: use the services its mount() was given');

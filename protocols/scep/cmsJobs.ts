@@ -8,15 +8,21 @@ import { CIPHERS, type DigestName, type FailInfo, type PkiStatus } from './algor
 import { certsOnlyPkcs7 } from '../../src/pki/pkcs7.js';
 import { buildCertRep } from './certRep.js';
 import { parseCertificate, type CertRef, type Signer } from './certRef.js';
-import { buildEnvelope, openEnvelope } from './envelope.js';
+import { addressedEnvelope, buildEnvelope, openWithKey } from './envelope.js';
 import { MalformedMessage, ScepFailure } from './messageErrors.js';
 import { readPkiMessage, type PkiMessage, type ReplyTo } from './pkiMessage.js';
+import type { MessageSigner } from './signedData.js';
 
-/** An RA a request may be encrypted to. `der` and `key` may be left out once the thread has them. */
+/**
+ * An RA a request may be encrypted to. `der` and `key` may be left out once the thread has them.
+ * An RA whose key is in a token comes without a key (`inToken`): the thread finds that the
+ * envelope is for it, and the token opens it on the main thread.
+ */
 export interface RecipientMaterial {
   id: string;
   der?: Uint8Array;
   key?: KeyObject;
+  inToken?: true;
 }
 
 export interface ReadJob {
@@ -29,7 +35,8 @@ export interface ReadJob {
 
 export interface ReplyJob {
   op: 'reply';
-  signer: CertRef & { key: KeyObject };
+  /** key null: the RA's key is in a token, and the main thread signs (see reply()). */
+  signer: CertRef & { key: KeyObject | null };
   digest: DigestName;
   transactionId: string;
   recipientNonce: Uint8Array;
@@ -47,18 +54,18 @@ export type ReadResult =
   /** Answer FAILURE: the message could not be trusted (or names something we do not do). */
   | { kind: 'failure'; replyTo: ReplyTo; failInfo: FailInfo; reason: string }
   /** Signed by its signer; the envelope opened (`opened`), or why not. */
-  | { kind: 'verified'; message: PkiMessage; opened?: { content: Uint8Array; cipherOid: string; recipientId: string }; openFailure?: { failInfo: FailInfo; reason: string } };
+  | { kind: 'verified'; message: PkiMessage; opened?: { content: Uint8Array; cipherOid: string; recipientId: string }; openFailure?: { failInfo: FailInfo; reason: string }; forTokenRa?: string };
 
 /** What a thread keeps between jobs: the RA certificates and keys it was given. */
 export class RecipientCache {
-  private readonly known = new Map<string, { id: string; der: Buffer; key: KeyObject; cert?: pkijs.Certificate }>();
+  private readonly known = new Map<string, { id: string; der: Buffer; key: KeyObject | null; cert?: pkijs.Certificate }>();
 
   /** Keeps what a job brought, whether or not the job gets as far as using it. */
   learn(list: RecipientMaterial[]): void {
-    for (const r of list) if (r.der && r.key && !this.known.has(r.id)) this.known.set(r.id, { id: r.id, der: asBuffer(r.der), key: r.key });
+    for (const r of list) if (r.der && (r.key || r.inToken) && !this.known.has(r.id)) this.known.set(r.id, { id: r.id, der: asBuffer(r.der), key: r.key ?? null });
   }
 
-  resolve(list: RecipientMaterial[]): { id: string; cert: pkijs.Certificate; key: KeyObject }[] {
+  resolve(list: RecipientMaterial[]): { id: string; cert: pkijs.Certificate; key: KeyObject | null }[] {
     return list.map((r) => {
       const known = this.known.get(r.id);
       if (!known) throw new Error(`RA ${r.id} was not sent to this thread`);
@@ -90,15 +97,22 @@ function read(job: ReadJob, cache: RecipientCache): ReadResult {
   const message = read.message;
   if (!message.envelope) return { kind: 'verified', message };
   try {
-    const { content, cipher, recipient } = openEnvelope(message.envelope, cache.resolve(job.recipients));
-    return { kind: 'verified', message, opened: { content, cipherOid: cipher.oid, recipientId: recipient.id } };
+    const addressed = addressedEnvelope(message.envelope, cache.resolve(job.recipients));
+    const { recipient, cipher } = addressed;
+    if (!recipient.key) return { kind: 'verified', message, forTokenRa: recipient.id };
+    return { kind: 'verified', message, opened: { content: openWithKey(addressed, recipient.key), cipherOid: cipher.oid, recipientId: recipient.id } };
   } catch (e) {
     if (e instanceof ScepFailure) return { kind: 'verified', message, openFailure: { failInfo: e.failInfo, reason: e.message } };
     throw e;
   }
 }
 
-async function reply(job: ReplyJob): Promise<Uint8Array> {
+/**
+ * Builds the CertRep of `job`, signed with `key`: the job's own (on a CMS thread) or an RA key's
+ * token signature (on the main thread, where the token's sessions are).
+ */
+export async function reply(job: ReplyJob, key: MessageSigner['key'] | null = job.signer.key): Promise<Uint8Array> {
+  if (!key) throw new Error('the RA key is in a token: its CertRep is signed on the main thread');
   let envelope: Buffer | undefined;
   if (job.success) {
     const cipher = CIPHERS[job.success.cipherOid];
@@ -111,7 +125,7 @@ async function reply(job: ReplyJob): Promise<Uint8Array> {
     );
   }
   return buildCertRep({
-    signer: { der: asBuffer(job.signer.der), issuerDer: asBuffer(job.signer.issuerDer), serial: asBuffer(job.signer.serial), key: job.signer.key },
+    signer: { der: asBuffer(job.signer.der), issuerDer: asBuffer(job.signer.issuerDer), serial: asBuffer(job.signer.serial), key },
     digest: job.digest,
     transactionId: job.transactionId,
     recipientNonce: asBuffer(job.recipientNonce),

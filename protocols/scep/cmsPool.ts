@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { asBuffer, readResultFromThread, RecipientCache, runCmsJob, type CmsJob, type ReadJob, type ReadResult, type RecipientMaterial, type ReplyJob } from './cmsJobs.js';
 
 export interface CmsRunner {
-  read(job: Omit<ReadJob, 'op' | 'recipients'>, recipients: { id: string; der: Buffer; key: RecipientMaterial['key'] }[]): Promise<ReadResult>;
+  read(job: Omit<ReadJob, 'op' | 'recipients'>, recipients: ({ id: string; der: Buffer } & Pick<RecipientMaterial, 'key' | 'inToken'>)[]): Promise<ReadResult>;
   reply(job: Omit<ReplyJob, 'op'>): Promise<Buffer>;
   close(): Promise<void>;
 }
@@ -78,7 +78,7 @@ export class CmsPool implements CmsRunner {
     return Promise.all(this.threads.map((t) => t.ready)).then(() => undefined);
   }
 
-  async read(job: Omit<ReadJob, 'op' | 'recipients'>, recipients: { id: string; der: Buffer; key: RecipientMaterial['key'] }[]): Promise<ReadResult> {
+  async read(job: Omit<ReadJob, 'op' | 'recipients'>, recipients: ({ id: string; der: Buffer } & Pick<RecipientMaterial, 'key' | 'inToken'>)[]): Promise<ReadResult> {
     if (this.fallback) return this.fallback.read(job, recipients);
     const thread = this.pick();
     if (!(await thread.ready.then(() => true, () => false))) return this.read(job, recipients);

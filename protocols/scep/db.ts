@@ -9,6 +9,7 @@ interface Schema {
     serial_hex: string;
     certificate_pem: string;
     encrypted_key: string;
+    key_ref: string | null;
     not_before: number | string;
     not_after: number | string;
     created_at: number | string;
@@ -31,7 +32,10 @@ export interface RaRecord {
   caId: string;
   serialHex: string;
   certificatePem: string;
+  /** '' for a key in a token. */
   encryptedKey: string;
+  /** Where the key is in the token (JSON: label, CKA_ID), or null for a sealed key. */
+  keyRef: string | null;
   notBefore: Date;
   notAfter: Date;
   createdAt: Date;
@@ -58,6 +62,7 @@ const raOf = (r: Selectable<Schema['scep_ra_certificates']>): RaRecord => ({
   serialHex: r.serial_hex,
   certificatePem: r.certificate_pem,
   encryptedKey: r.encrypted_key,
+  keyRef: r.key_ref ?? null,
   notBefore: ms(r.not_before),
   notAfter: ms(r.not_after),
   createdAt: ms(r.created_at),
@@ -76,13 +81,14 @@ const challengeOf = (r: Selectable<Schema['scep_challenges']>): ChallengeRecord 
 });
 
 /**
- * `certgate master-key rotate`: every RA key (expired ones too: requests encrypted to them may
+ * `certgate master-key rotate`: every sealed RA key (expired ones too: requests encrypted to them may
  * still come) opened under the current master key and sealed under the new one, through `db`
  * (the rotation's transaction).
  */
 export async function resealRaKeys(db: Kysely<unknown>, reseal: (envelope: string, id: string) => string): Promise<number> {
   const own = db as Kysely<Schema>;
-  const rows = await own.selectFrom('scep_ra_certificates').select(['id', 'encrypted_key']).execute();
+  // Keys in a token are not under the master key.
+  const rows = await own.selectFrom('scep_ra_certificates').select(['id', 'encrypted_key']).where('encrypted_key', '!=', '').execute();
   for (const r of rows) await own.updateTable('scep_ra_certificates').set({ encrypted_key: reseal(r.encrypted_key, r.id) }).where('id', '=', r.id).execute();
   return rows.length;
 }
@@ -110,6 +116,7 @@ export class ScepDb {
         serial_hex: r.serialHex,
         certificate_pem: r.certificatePem,
         encrypted_key: r.encryptedKey,
+        key_ref: r.keyRef,
         not_before: r.notBefore.getTime(),
         not_after: r.notAfter.getTime(),
         created_at: r.createdAt.getTime(),

@@ -19,12 +19,39 @@ export interface EnvelopeRecipient {
   key: KeyObject;
 }
 
+/** An envelope whose recipient is one of ours, its content-encryption key still wrapped. */
+export interface AddressedEnvelope<R> {
+  recipient: R;
+  encryptedKey: Buffer;
+  cipher: ContentCipher;
+  iv: Buffer;
+  ciphertext: Buffer;
+}
+
 /**
  * Opens the pkcsPKIEnvelope: finds the recipient that is ours, unwraps the content-encryption key
  * with implicit rejection, decrypts. Every way it can fail after the algorithms are known is the
  * same badMessageCheck, whether the key transport's padding or the content's was wrong.
  */
 export function openEnvelope<R extends EnvelopeRecipient>(der: Buffer, recipients: readonly R[]): { content: Buffer; cipher: ContentCipher; recipient: R } {
+  const addressed = addressedEnvelope(der, recipients);
+  return { content: openWithKey(addressed, addressed.recipient.key), cipher: addressed.cipher, recipient: addressed.recipient };
+}
+
+/** The content of an envelope addressed to a software key: unwrapped with implicit rejection. */
+export function openWithKey(addressed: Omit<AddressedEnvelope<unknown>, 'recipient'>, key: KeyObject): Buffer {
+  let cek: Buffer;
+  try {
+    cek = rsaDecryptPkcs1Implicit(key, addressed.encryptedKey);
+  } catch (e) {
+    if (e instanceof RsaInputError) throw new ScepFailure('badMessageCheck', 'the envelope cannot be decrypted');
+    throw e;
+  }
+  return decryptContent(addressed, cek);
+}
+
+/** Reads the envelope and finds which of `recipients` it is for (the algorithms checked). */
+export function addressedEnvelope<R extends { cert: pkijs.Certificate }>(der: Buffer, recipients: readonly R[]): AddressedEnvelope<R> {
   let enveloped: pkijs.EnvelopedData;
   try {
     const info = new pkijs.ContentInfo({ schema: berOf(der) });
@@ -61,14 +88,16 @@ export function openEnvelope<R extends EnvelopeRecipient>(der: Buffer, recipient
     throw new ScepFailure('badMessageCheck', 'the envelope has no IV or no encrypted content');
   }
   if (iv.length !== cipher.ivLength) throw new ScepFailure('badMessageCheck', 'the IV does not fit the cipher');
+  return { recipient: found.recipient, encryptedKey: bytesOf(found.info.encryptedKey.valueBlock.valueHexView), cipher, iv, ciphertext };
+}
 
-  let cek: Buffer;
-  try {
-    cek = rsaDecryptPkcs1Implicit(found.recipient.key, bytesOf(found.info.encryptedKey.valueBlock.valueHexView));
-  } catch (e) {
-    if (e instanceof RsaInputError) throw new ScepFailure('badMessageCheck', 'the envelope cannot be decrypted');
-    throw e;
-  }
+/**
+ * The content under the unwrapped key; `cek` null when the key transport was refused (a token's
+ * decryption, which has no implicit rejection).
+ */
+export function decryptContent(addressed: Omit<AddressedEnvelope<unknown>, 'recipient'>, cek: Buffer | null): Buffer {
+  const { cipher, iv, ciphertext } = addressed;
+  if (!cek) throw new ScepFailure('badMessageCheck', 'the envelope cannot be decrypted');
   // A key of the wrong length (a synthetic one, or a client's mistake) still decrypts, with a key
   // derived from it, so that it costs the same and fails the same way.
   const keyFits = cek.length === cipher.keyLength;
@@ -81,7 +110,7 @@ export function openEnvelope<R extends EnvelopeRecipient>(der: Buffer, recipient
     content = undefined;
   }
   if (!keyFits || !content) throw new ScepFailure('badMessageCheck', 'the envelope cannot be decrypted');
-  return { content, cipher, recipient: found.recipient };
+  return content;
 }
 
 /** Encrypts `content` for the holder of `recipient`'s key: RSA PKCS#1 v1.5 key transport, `cipher` for the content. */

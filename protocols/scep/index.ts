@@ -2,10 +2,11 @@
 // (/v1/scep/challenges, served by REST), the RA certificates, and SCEP's own tables.
 import type { ProtocolModule } from '../../src/core/protocol.js';
 import { resealKey } from '../../src/core/sealing.js';
+import type { TokenKeyStore } from '../../src/core/tokenKeys.js';
 import { Challenges, declareChallengeRoute } from './challenges.js';
 import { CmsPool } from './cmsPool.js';
 import { scepCredential } from './credential.js';
-import { scepConfig } from './config.js';
+import { raTokenOf, scepConfig } from './config.js';
 import { resealRaKeys, ScepDb } from './db.js';
 import { SCEP_MIGRATIONS } from './migrations.js';
 import { PkiOperations } from './operations.js';
@@ -25,7 +26,17 @@ export const scepProtocol: ProtocolModule = {
   mount(core) {
     const { config, log } = core;
     const db = new ScepDb(core.tables());
-    const ras = new RaCertificates(db, core.signer, (id) => core.queries.caById(id), core.sealing, scepConfig.of(config).scepRaDays * 86_400_000, log, core.now);
+    const raToken = raTokenOf(scepConfig.of(config));
+    // Logged in to on first use (the first RA key to make or use), and again after a failed login.
+    let tokenStore: Promise<TokenKeyStore> | undefined;
+    const token = raToken
+      ? () =>
+          (tokenStore ??= core.tokenKeys.open(raToken).catch((e: unknown) => {
+            tokenStore = undefined;
+            throw e;
+          }))
+      : null;
+    const ras = new RaCertificates(db, core.signer, (id) => core.queries.caById(id), core.sealing, scepConfig.of(config).scepRaDays * 86_400_000, log, core.now, token);
     const raIssuers = new RaIssuers(core.queries, scepConfig.of(config).scepRaCa);
     const challenges = new Challenges(db, core);
     // As many threads as the deployment gives to checking CSR signatures (one per core but one).

@@ -37,4 +37,15 @@ const initial: Migration = {
   },
 };
 
-export const SCEP_MIGRATIONS: Readonly<Record<string, Migration>> = { '0001_initial': initial };
+// An RA key in a PKCS#11 token: the row keeps its reference (JSON: label and CKA_ID) and an
+// empty encrypted_key.
+const raKeys: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema.alterTable('scep_ra_certificates').addColumn('key_ref', 'text').execute();
+  },
+  async down(db: Kysely<unknown>): Promise<void> {
+    await db.schema.alterTable('scep_ra_certificates').dropColumn('key_ref').execute();
+  },
+};
+
+export const SCEP_MIGRATIONS: Readonly<Record<string, Migration>> = { '0001_initial': initial, '0002_scep_ra_keys': raKeys };

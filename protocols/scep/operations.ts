@@ -15,10 +15,10 @@ import { fromPem } from '../../src/pki/pem.js';
 import { MESSAGE_TYPE, type FailInfo } from './algorithms.js';
 import type { ChallengeCheck, Challenges } from './challenges.js';
 import { parseCertificate } from './certRef.js';
-import { UNKNOWN_RECIPIENT } from './envelope.js';
+import { addressedEnvelope, decryptContent, UNKNOWN_RECIPIENT } from './envelope.js';
 import { MalformedMessage, ScepFailure } from './messageErrors.js';
 import { readIssuerAndSerial, type PkiMessage, type ReplyTo } from './pkiMessage.js';
-import { asBuffer } from './cmsJobs.js';
+import { asBuffer, reply as buildReply, type ReadResult, type RecipientMaterial, type ReplyJob } from './cmsJobs.js';
 import { scepConfig } from './config.js';
 import type { CmsRunner } from './cmsPool.js';
 import type { LoadedRa, RaCertificates } from './ra.js';
@@ -43,7 +43,7 @@ type Answer = { status: 'SUCCESS'; certificates: Buffer[]; crls?: Buffer[] } | {
 
 const failure = (failInfo: FailInfo, reason: string): Answer => ({ status: 'FAILURE', failInfo, reason });
 
-const recipientOf = (ra: LoadedRa) => ({ id: ra.id, der: ra.der, key: ra.key });
+const recipientOf = (ra: LoadedRa): { id: string; der: Buffer } & Pick<RecipientMaterial, 'key' | 'inToken'> => (ra.key ? { id: ra.id, der: ra.der, key: ra.key } : { id: ra.id, der: ra.der, inToken: true });
 
 /** Who sent a request, for polls that carry no CSR: the certificate it is signed with. */
 export const principalOf = (signerDer: Buffer): string => `scep:${createHash('sha256').update(signerDer).digest('hex').slice(0, 40)}`;
@@ -85,6 +85,7 @@ export class PkiOperations {
       ras = await this.ras.reload(raCa);
       if (ras.some((r) => !known.has(r.id))) read = await this.cms.read({ der, now: Date.now(), maxClockSkewMs: MAX_CLOCK_SKEW_MS }, ras.map(recipientOf));
     }
+    if (read.kind === 'verified' && read.forTokenRa && read.message.envelope) read = { ...read, ...(await this.openInToken(read.message.envelope, ras)) };
     if (read.kind === 'malformed') throw new MalformedMessage(read.reason);
     if (read.kind === 'failure') return this.reply(current, read.replyTo, failure(read.failInfo, read.reason));
     const { message, opened, openFailure } = read;
@@ -104,6 +105,23 @@ export class PkiOperations {
     }
     if (answer.status === 'FAILURE') this.core.log.info({ product: product.id, transactionId: message.transactionId, messageType: message.messageType, failInfo: answer.failInfo, reason: answer.reason }, 'SCEP request answered FAILURE');
     return this.reply(ra, message, answer, opened?.cipherOid, message);
+  }
+
+  /**
+   * Opens an envelope for an RA whose key is in a token: the token unwraps the content key (it
+   * has no implicit rejection: a refused padding is a badMessageCheck at once), here.
+   */
+  private async openInToken(envelope: Buffer, ras: LoadedRa[]): Promise<Pick<Extract<ReadResult, { kind: 'verified' }>, 'opened' | 'openFailure'>> {
+    try {
+      const addressed = addressedEnvelope(envelope, ras);
+      const { recipient } = addressed;
+      if (!recipient.tokenKey) throw new Error(`RA ${recipient.id} has no key in a token`);
+      const content = decryptContent(addressed, await recipient.tokenKey.decrypt(addressed.encryptedKey));
+      return { opened: { content, cipherOid: addressed.cipher.oid, recipientId: recipient.id } };
+    } catch (e) {
+      if (e instanceof ScepFailure) return { openFailure: { failInfo: e.failInfo, reason: e.message } };
+      throw e;
+    }
   }
 
   private async answer(product: ProductRecord, message: PkiMessage, content: Buffer, sourceIp: string | null): Promise<Answer> {
@@ -231,7 +249,7 @@ export class PkiOperations {
 
   private reply(ra: LoadedRa, replyTo: ReplyTo, answer: Answer, cipherOid?: string, message?: PkiMessage): Promise<Buffer> {
     if (answer.status === 'SUCCESS' && (!cipherOid || !message)) throw new Error('a SUCCESS answers a decrypted request');
-    return this.cms.reply({
+    const job: Omit<ReplyJob, 'op'> = {
       signer: { der: ra.der, issuerDer: ra.issuerDer, serial: ra.serial, key: ra.key },
       digest: replyTo.digest,
       transactionId: replyTo.transactionId,
@@ -241,6 +259,10 @@ export class PkiOperations {
       ...(answer.status === 'SUCCESS' && message && cipherOid
         ? { success: { certificates: answer.certificates, crls: answer.crls ?? [], recipient: { issuerDer: message.signer.issuerDer, serial: message.signer.serial, publicKey: message.signer.publicKey }, cipherOid } }
         : {}),
-    });
+    };
+    // A token's key signs here, where its sessions are; the CMS threads never see it.
+    const { tokenKey } = ra;
+    if (tokenKey) return buildReply({ op: 'reply', ...job }, (digest, data) => tokenKey.sign(digest, data)).then(asBuffer);
+    return this.cms.reply(job);
   }
 }

@@ -131,9 +131,9 @@ function subjectKeyIdMatches(cert: pkijs.Certificate, sid: unknown): boolean {
   return !!ski && bytesOf(ski.valueBlock.valueHexView).equals(bytesOf(block.valueBlock.valueHexView));
 }
 
-/** Who signs a message: the certificate and the key. */
+/** Who signs a message: the certificate and the key, or what signs for a key kept in a token. */
 export interface MessageSigner extends CertRef {
-  key: KeyObject;
+  key: KeyObject | ((digest: DigestName, data: Buffer) => Promise<Buffer>);
 }
 
 export interface SignedMessage {
@@ -169,9 +169,11 @@ export async function buildPkiMessage(o: SignedMessage): Promise<Buffer> {
   const signedAttrs = new pkijs.SignedAndUnsignedAttributes({ type: 0, attributes: sorted.map((s) => s.a) });
   const toSign = toDer(signedAttrs.toSchema());
   toSign[0] = 0x31;
-  const signature = await new Promise<Buffer>((resolve, reject) =>
-    sign(o.digest, toSign, { key: o.signer.key, padding: constants.RSA_PKCS1_PADDING }, (err, sig) => (err ? reject(err) : resolve(sig))),
-  );
+  const key = o.signer.key;
+  const signature =
+    typeof key === 'function'
+      ? await key(o.digest, toSign)
+      : await new Promise<Buffer>((resolve, reject) => sign(o.digest, toSign, { key, padding: constants.RSA_PKCS1_PADDING }, (err, sig) => (err ? reject(err) : resolve(sig))));
   const digestAlgorithm = new pkijs.AlgorithmIdentifier({ algorithmId: DIGEST_OID[o.digest], algorithmParams: new asn1js.Null() });
   const encapContentInfo = new pkijs.EncapsulatedContentInfo({ eContentType: CMS.data });
   // Set after construction: the constructor would split it into a BER constructed string.

@@ -20,6 +20,7 @@ import type { InventoryService } from './inventoryService.js';
 import type { OrganizationService } from './organizationService.js';
 import type { QueryService } from './queries.js';
 import type { AuditContext, AuditReader, CaRecord, CredentialRecord, CrlRecord, ProductRecord } from './types.js';
+import type { TokenKeys } from './tokenKeys.js';
 import type { Sealing } from './sealing.js';
 import type { SystemSigning } from './systemSigner.js';
 import type { RevocationService } from './revocationService.js';
@@ -113,6 +114,8 @@ export interface CoreServices {
   signer: SystemSigning;
   /** Seals and opens private keys and secrets under the master key, which front-ends never hold. */
   sealing: Sealing;
+  /** RSA keys kept in a PKCS#11 token for the front-end's own certificates (the SCEP RA, when the operator asks). */
+  tokenKeys: TokenKeys;
   /** Revocations and reinstatements made by this process or (with Redis) any other. */
   onStatusChange(listener: StatusChangeListener): void;
   /** The protocol's own tables, typed with its schema `S` (checked at run time against its migrations). */

@@ -134,7 +134,9 @@ export class SystemSigner implements SystemSigning {
     requireCapability(record, 'signsLocally');
     const productId = await this.productOf(request.caId);
     const ca = await this.cas.get(request.caId);
-    const spkiDer = createPublicKey(request.publicKey).export({ format: 'der', type: 'spki' });
+    // Node's createPublicKey takes a private KeyObject but refuses a public one (a key a token made).
+    const publicKey = request.publicKey.type === 'public' ? request.publicKey : createPublicKey(request.publicKey);
+    const spkiDer = publicKey.export({ format: 'der', type: 'spki' });
     // Drawn here, not by the backend, so that the serial is the one recorded whatever the backend.
     const serial = randomSerial();
     const issued = await ca.issue({

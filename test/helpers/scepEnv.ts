@@ -6,7 +6,7 @@ import { createProduct } from '../../src/core/products.js';
 import type { KeyAlgorithm, ProductRecord } from '../../src/core/types.js';
 import type { RunningServer } from '../../src/httpServer.js';
 import { parseProductTemplate } from '../../src/policy/productSchema.js';
-import { startGateway } from './gateway.js';
+import { startGateway, type Deployment } from './gateway.js';
 import { restCall } from './http.js';
 
 export interface ScepEnv {
@@ -29,8 +29,8 @@ export interface ScepEnv {
   stop(): Promise<void>;
 }
 
-export async function startScepEnv(options: { overrides?: ConfigOverrides; keyAlgorithm?: KeyAlgorithm; now?: () => number } = {}): Promise<ScepEnv> {
-  const gw = await startGateway({ dirPrefix: 'certgate-scep-', init: options.keyAlgorithm ? { keyAlgorithm: options.keyAlgorithm } : {}, ...(options.overrides ? { overrides: options.overrides } : {}), now: options.now });
+export async function startScepEnv(options: { overrides?: ConfigOverrides; keyAlgorithm?: KeyAlgorithm; now?: () => number; deployment?: Deployment } = {}): Promise<ScepEnv> {
+  const gw = await startGateway({ ...options.deployment, dirPrefix: 'certgate-scep-', init: options.keyAlgorithm ? { keyAlgorithm: options.keyAlgorithm } : {}, ...(options.overrides ? { overrides: options.overrides } : {}), now: options.now });
   const { server, dir, root, issuing, adminToken } = gw;
   const base = gw.baseUrl;
   const rest: ScepEnv['rest'] = (method, path, body, token = adminToken) => restCall(base, token, method, path, body);

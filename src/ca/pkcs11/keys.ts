@@ -45,8 +45,11 @@ function findOne(use: SessionUse, template: pkcs11js.Template): Handle[] {
   }
 }
 
-/** Makes a key pair in the token that never leaves it. Returns its reference. */
-export async function generateTokenKey(sessions: TokenSessions, label: string, algorithm: KeyAlgorithm): Promise<TokenKeyRef> {
+/**
+ * Makes a key pair in the token that never leaves it. Returns its reference. `decrypt`: the key
+ * also unwraps RSA key transport (the SCEP RA's), which a CA key never does.
+ */
+export async function generateTokenKey(sessions: TokenSessions, label: string, algorithm: KeyAlgorithm, { decrypt = false } = {}): Promise<TokenKeyRef> {
   const id = randomBytes(16);
   const spec = keyGenSpec(algorithm);
   const common = [
@@ -60,6 +63,8 @@ export async function generateTokenKey(sessions: TokenSessions, label: string, a
     { type: pkcs11js.CKA_SENSITIVE, value: true },
     { type: pkcs11js.CKA_EXTRACTABLE, value: false },
     { type: pkcs11js.CKA_SIGN, value: true },
+    // Decryption only: never an unwrap that would leave another key in the token.
+    ...(decrypt ? [{ type: pkcs11js.CKA_DECRYPT, value: true }, { type: pkcs11js.CKA_UNWRAP, value: false }] : []),
   ];
   let mechanism: number;
   let pub: pkcs11js.Template;
@@ -73,6 +78,7 @@ export async function generateTokenKey(sessions: TokenSessions, label: string, a
     pub = [
       ...common,
       { type: pkcs11js.CKA_VERIFY, value: true },
+      ...(decrypt ? [{ type: pkcs11js.CKA_ENCRYPT, value: true }, { type: pkcs11js.CKA_WRAP, value: false }] : []),
       { type: pkcs11js.CKA_MODULUS_BITS, value: spec.modulusLength as number },
       { type: pkcs11js.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) },
     ];
@@ -199,13 +205,19 @@ export class TokenSigner implements DelegatedSigner {
 
   private privateKey(use: SessionUse): Handle {
     if (this.handle?.generation === use.generation) return this.handle.value;
-    const [found] = findOne(use, [
-      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
-      { type: pkcs11js.CKA_ID, value: Buffer.from(this.ref.idHex, 'hex') },
-    ]);
-    // Gone from a token that is present: the token was replaced or wiped; reported like an absent one.
-    if (!found) throw new TokenAbsentError(`the key labelled "${this.ref.label}" (id ${this.ref.idHex}) is not in the token`);
+    const found = privateKeyOf(use, this.ref);
     this.handle = { value: found, generation: use.generation };
     return found;
   }
+}
+
+/** The private key with `ref`'s CKA_ID, in the session's token. */
+export function privateKeyOf(use: SessionUse, ref: TokenKeyRef): Handle {
+  const [found] = findOne(use, [
+    { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
+    { type: pkcs11js.CKA_ID, value: Buffer.from(ref.idHex, 'hex') },
+  ]);
+  // Gone from a token that is present: the token was replaced or wiped; reported like an absent one.
+  if (!found) throw new TokenAbsentError(`the key labelled "${ref.label}" (id ${ref.idHex}) is not in the token`);
+  return found;
 }
