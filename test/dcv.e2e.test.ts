@@ -19,7 +19,7 @@ import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { runningClock } from './helpers/clock.js';
 import { startDnsServer, type StubDnsServer } from './helpers/dnsServer.js';
 import { basic, csrDer, opensslCertsOf, type EstReply } from './helpers/est.js';
-import { deploymentMissing, startGateway, type Backend, type Gateway, type QueueKind } from './helpers/gateway.js';
+import { GATEWAY_DEPLOYMENTS, startGateway, type Gateway } from './helpers/gateway.js';
 import { httpRequest, restCall } from './helpers/http.js';
 import { makeCsr, opensslVerify, tempDir } from './helpers/openssl.js';
 import { buildRequest, getCaCert, pkiOperation, readReply, rsaKey, selfSigned, type RaInfo } from './helpers/scepClient.js';
@@ -32,18 +32,7 @@ const REUSE_DAYS = 5;
 /** Generous: only a broken run waits this long; nothing asserts how long anything took. */
 const SETTLE_MS = 30_000;
 
-interface Deployment {
-  name: string;
-  backend: Backend;
-  queue: QueueKind;
-  worker: 'in-process' | 'separate';
-  skip: boolean;
-}
-
-const DEPLOYMENTS: Deployment[] = [
-  { name: 'SQLite, in-process queue', backend: 'sqlite', queue: 'memory', worker: 'in-process', skip: false },
-  { name: 'PostgreSQL, BullMQ, separate worker', backend: 'postgres', queue: 'bullmq', worker: 'separate', skip: deploymentMissing({ backend: 'postgres', queue: 'bullmq' }) },
-];
+const DEPLOYMENTS = GATEWAY_DEPLOYMENTS;
 
 interface DcvEntry {
   name: string;

@@ -18,7 +18,7 @@ import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { bindMissingReason, BIND_ZONE, startBind, type RunningBind } from './harness/bind.js';
 import { findBinary, missingBinaryReason } from './harness/binaries.js';
 import { startPebble, type RunningPebble } from './harness/pebble.js';
-import { deploymentMissing, startGateway, type Backend, type Gateway, type QueueKind } from './helpers/gateway.js';
+import { GATEWAY_DEPLOYMENTS, startGateway, type Gateway } from './helpers/gateway.js';
 import { restCall } from './helpers/http.js';
 import { until } from './helpers/until.js';
 import { makeCsr, openssl, tempDir, x509Text } from './helpers/openssl.js';
@@ -31,19 +31,8 @@ const skip =
   missingBinaryReason('pebble', 'apt-get install pebble');
 const SECRET_ENV = 'CERTGATE_TEST_TSIG_SECRET';
 
-interface Deployment {
-  name: string;
-  backend: Backend;
-  queue: QueueKind;
-  worker: 'in-process' | 'separate';
-  skip: boolean;
-  /** The hook case runs once, on the embedded deployment. */
-  all: boolean;
-}
-const DEPLOYMENTS: Deployment[] = [
-  { name: 'SQLite, in-process queue', backend: 'sqlite', queue: 'memory', worker: 'in-process', skip: Boolean(skip), all: true },
-  { name: 'PostgreSQL, BullMQ, separate worker', backend: 'postgres', queue: 'bullmq', worker: 'separate', skip: Boolean(skip) || deploymentMissing({ backend: 'postgres', queue: 'bullmq' }), all: false },
-];
+/** The hook and wrong-secret cases run once (`all`), on the embedded deployment. */
+const DEPLOYMENTS = GATEWAY_DEPLOYMENTS.map((d, i) => ({ ...d, skip: Boolean(skip) || d.skip, all: i === 0 }));
 
 describe.each(DEPLOYMENTS)('dns-01 for an upstream ACME CA through a local BIND 9 (Pebble upstream): $name', (d) => {
   const dir = tempDir('certgate-upstream-dns-');

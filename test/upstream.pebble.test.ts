@@ -16,7 +16,7 @@ import { CLI_CONTEXT } from '../src/cli/kit.js';
 import type { CaRecord, ProductRecord } from '../src/core/types.js';
 import { startPebble, type RunningPebble } from './harness/pebble.js';
 import { startDnsServer, type StubDnsServer } from './helpers/dnsServer.js';
-import { deploymentMissing, startGateway, TEST_MASTER_KEY, type Backend, type Gateway, type QueueKind } from './helpers/gateway.js';
+import { GATEWAY_DEPLOYMENTS, startGateway, TEST_MASTER_KEY, type Gateway } from './helpers/gateway.js';
 import { httpRequest, restCall } from './helpers/http.js';
 import { pemBlocks, toPem } from '../src/pki/pem.js';
 import { makeCsr, openssl, tempDir, x509Text } from './helpers/openssl.js';
@@ -24,19 +24,8 @@ import { upstreamCaWithProduct, upstreamIssueRequest } from './helpers/upstreamC
 
 const SUFFIX = 'upstream.test';
 
-interface Deployment {
-  name: string;
-  backend: Backend;
-  queue: QueueKind;
-  worker: 'in-process' | 'separate';
-  skip: boolean;
-  /** The cases beyond issuance run once, on the embedded deployment. */
-  all: boolean;
-}
-const DEPLOYMENTS: Deployment[] = [
-  { name: 'SQLite, in-process queue', backend: 'sqlite', queue: 'memory', worker: 'in-process', skip: false, all: true },
-  { name: 'PostgreSQL, BullMQ, separate worker', backend: 'postgres', queue: 'bullmq', worker: 'separate', skip: deploymentMissing({ backend: 'postgres', queue: 'bullmq' }), all: false },
-];
+/** The cases beyond issuance run once (`all`), on the embedded deployment. */
+const DEPLOYMENTS = GATEWAY_DEPLOYMENTS.map((d, i) => ({ ...d, all: i === 0 }));
 
 describe.each(DEPLOYMENTS)('an upstream ACME CA (Pebble): $name', (d) => {
   let dns: StubDnsServer;

@@ -34,6 +34,21 @@ export function deploymentMissing({ backend = 'sqlite', queue = 'memory' }: Depl
   return (backend === 'postgres' && !postgresUrl) || (queue === 'bullmq' && !redisUrl);
 }
 
+/** A whole deployment for startGateway, as suites run each case on both. */
+export interface NamedDeployment {
+  name: string;
+  backend: Backend;
+  queue: QueueKind;
+  worker: 'in-process' | 'separate';
+  skip: boolean;
+}
+
+/** Embedded, and scaled out with its worker in a process of its own (skipped when the harness lacks a server). */
+export const GATEWAY_DEPLOYMENTS: NamedDeployment[] = [
+  { name: 'SQLite, in-process queue', backend: 'sqlite', queue: 'memory', worker: 'in-process', skip: false },
+  { name: 'PostgreSQL, BullMQ, separate worker', backend: 'postgres', queue: 'bullmq', worker: 'separate', skip: deploymentMissing({ backend: 'postgres', queue: 'bullmq' }) },
+];
+
 /**
  * What a deployment adds to a config: a fresh database of the harness PostgreSQL, the harness
  * Redis under a key prefix of its own (suites share that Redis; with their own keys they never
