@@ -258,6 +258,8 @@ function theirs(der: Buffer): Outcome {
               san.ipHex.push(hex(bytes));
             } else {
               if (gn.type === 3 || gn.type === 5) found.add('sanValue');
+              // registeredID: pkijs hands over the OID as text; ours bounds it as every OID it reads.
+              if (gn.type === 8) checkOid(String(gn.value), new asn1js.ObjectIdentifier({ value: String(gn.value) }).valueBlock.toBER(false).byteLength, found);
               san.unsupported.push(gn.type);
             }
           }
