@@ -3,9 +3,10 @@
 // this backend places (or resumes) the upstream order for the decided names, answers its
 // challenges, finalizes it with the requester's CSR and returns the certificate with the chain
 // the upstream sent.
-import { createHash } from 'node:crypto';
+import { calculateJwkThumbprint } from 'jose';
 import { CA_CAPABILITIES } from '../../core/caCapabilities.js';
 import { REVOCATION_REASON_CODES } from '../../core/types.js';
+import { keyAuthorizationDigest } from '../../dcv/keyAuthorization.js';
 import { readCertificateBasics } from '../../pki/certInfo.js';
 import { parseCsr } from '../../pki/csr.js';
 import { fromPem, pemBlocks, toPem } from '../../pki/pem.js';
@@ -220,19 +221,18 @@ export class UpstreamAcmeCa implements CaBackend {
     if (!challenge) throw new UpstreamProblem('urn:ietf:params:acme:error:unsupportedIdentifier', `the upstream offers no ${type} challenge for ${authz.identifier.value}`, 400);
     if (type === 'http-01') {
       // Served until the order is done (removeHttpChallenges), whichever process is asked.
-      await this.o.orders.addHttpChallenge(requestId, challenge.token, `${challenge.token}.${this.thumbprint()}`);
+      await this.o.orders.addHttpChallenge(requestId, challenge.token, await this.keyAuthorization(challenge.token));
       return { challenge, withdraw: async () => undefined };
     }
     if (!this.o.dnsPublisher) throw new Error('dns-01 is configured but no DNS publisher is available in this version');
-    const record = this.dnsRecord(authz, challenge);
+    const record = await this.dnsRecord(authz, challenge);
     await this.o.dnsPublisher.add(record.name, record.value);
     return { challenge, withdraw: () => this.unpublish(requestId, record) };
   }
 
   /** The TXT record answering a dns-01 challenge (RFC 8555 §8.4); a wildcard's goes at its base name. */
-  private dnsRecord(authz: AcmeAuthorization, challenge: AcmeChallenge): { name: string; value: string } {
-    const keyAuthorization = `${challenge.token}.${this.thumbprint()}`;
-    return { name: `_acme-challenge.${authz.identifier.value.replace(/^\*\./, '')}`, value: createHash('sha256').update(keyAuthorization).digest('base64url') };
+  private async dnsRecord(authz: AcmeAuthorization, challenge: AcmeChallenge): Promise<{ name: string; value: string }> {
+    return { name: `_acme-challenge.${authz.identifier.value.replace(/^\*\./, '')}`, value: keyAuthorizationDigest(await this.keyAuthorization(challenge.token)) };
   }
 
   /**
@@ -248,15 +248,11 @@ export class UpstreamAcmeCa implements CaBackend {
     }
   }
 
-  private thumbprintCache: string | null = null;
-  private thumbprint(): string {
-    if (!this.thumbprintCache) {
-      const jwk = this.o.http.accountJwk();
-      // RFC 7638: the required members in lexicographic order.
-      const members = jwk.kty === 'EC' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : { e: jwk.e, kty: jwk.kty, n: jwk.n };
-      this.thumbprintCache = createHash('sha256').update(JSON.stringify(members)).digest('base64url');
-    }
-    return this.thumbprintCache;
+  private thumbprint: Promise<string> | null = null;
+  /** RFC 8555 §8.1: the token, a dot and the account key's JWK thumbprint (RFC 7638, by jose). */
+  private async keyAuthorization(token: string): Promise<string> {
+    this.thumbprint ??= calculateJwkThumbprint(this.o.http.accountJwk(), 'sha256');
+    return `${token}.${await this.thumbprint}`;
   }
 
   /** POST-as-GET of an order or authorization; its Retry-After says how long to wait when it is not done. */
