@@ -66,11 +66,15 @@ export const AUDIT = {
   organizationRemove: 'organization.remove',
   /** A SCEP one-time challenge handed out (never the challenge itself). */
   scepChallengeMint: 'scep.challenge_mint',
+  /** A CMP transaction's end as the CMP front-end saw it (confirmed, implicitly confirmed, refused by the client, answered with an error). */
+  cmpTransaction: 'cmp.transaction',
 } as const;
 
 export type AuditAction = (typeof AUDIT)[keyof typeof AUDIT];
 /** What the ACME front-end may write to the trail (CredentialService.recordAcmeAccountEvent). */
 export type AcmeAccountAction = typeof AUDIT.acmeAccountCreate | typeof AUDIT.acmeEabBind | typeof AUDIT.acmeKeyChange | typeof AUDIT.acmeAccountDeactivate | typeof AUDIT.acmeAuthzReuse;
+/** What the CMP front-end may write to the trail (CredentialService.recordCmpEvent). */
+export type CmpAction = typeof AUDIT.cmpTransaction;
 export const AUDIT_ACTIONS: readonly AuditAction[] = Object.values(AUDIT);
 
 /** The actor of what the CLI does, and of what the worker decides on its own. */

@@ -2,7 +2,7 @@
 // (credentialVerifier.ts), the life of a credential (credentialLifecycle.ts), usage counting
 // (credentialUsage.ts) and the cache (credentialCache.ts). Which kinds of credential exist, the
 // protocols say (credentialKinds.ts).
-import type { AcmeAccountAction } from '../audit/actions.js';
+import type { AcmeAccountAction, CmpAction } from '../audit/actions.js';
 import type { RateCounter } from '../core/rateCounter.js';
 import type { AuditContext, CredentialRecord } from '../core/types.js';
 import type { Broadcast } from '../queue/broadcast.js';
@@ -124,6 +124,11 @@ export class CredentialService {
    * actions: a protocol gets no general door into the trail.
    */
   async recordAcmeAccountEvent(by: AuditContext, action: AcmeAccountAction, target: string, detail: Record<string, unknown>): Promise<void> {
+    await this.store.audit.append(auditEntry(by, action, target, detail));
+  }
+
+  /** For the CMP front-end: how a CMP transaction ended (the certificate's own changes are audited by the core). */
+  async recordCmpEvent(by: AuditContext, action: CmpAction, target: string, detail: Record<string, unknown>): Promise<void> {
     await this.store.audit.append(auditEntry(by, action, target, detail));
   }
 

@@ -6,7 +6,7 @@ import { AUDIT, CLI_ACTOR, SYSTEM_ACTOR } from '../audit/actions.js';
 import { HOUR_MS, MINUTE_MS, type Limit, type RequestLimits } from '../auth/requestLimits.js';
 import { CsrError, parseCsr, type ParsedCsr } from '../pki/csr.js';
 import type { ParsedCsrHandoff } from '../pki/parsedCsrHandoff.js';
-import { toPem } from '../pki/pem.js';
+import { storedRequestPem } from '../pki/storedRequest.js';
 import type { Catalogue } from './protocol.js';
 import type { SignatureVerifier } from '../pki/verifyPool.js';
 import { precheckNames } from '../policy/decide.js';
@@ -219,7 +219,7 @@ export class EnrollmentService {
 
     const fingerprint = fingerprintOf({ productId: product.id, csrDer: csr.der, validityDays, constraints, transactionId, details });
     const id = newId();
-    const csrPem = toPem('CERTIFICATE REQUEST', csr.der);
+    const csrPem = storedRequestPem(csr);
     const { request, created } = await this.store.requests.insert(
       {
         id,

@@ -18,7 +18,7 @@ import { systemProductId, systemProductName } from './systemProducts.js';
 import type { ExtendedKeyUsage, KeyAlgorithm, KeyUsage } from './types.js';
 
 /** What the certificate is for; recorded with it and in its audit entry. */
-export type SystemCertificatePurpose = 'scep-ra' | 'ocsp-signer' | 'gateway-tls';
+export type SystemCertificatePurpose = 'scep-ra' | 'ocsp-signer' | 'cmp-signer' | 'gateway-tls';
 
 /** What a purpose's certificate may say. The purpose decides, not the caller. */
 interface Profile {
@@ -40,6 +40,8 @@ const PROFILES: Record<SystemCertificatePurpose, Profile> = {
   'scep-ra': { keyUsage: ['digitalSignature', 'keyEncipherment'], extendedKeyUsage: [], ocspNoCheck: false, noStatusPointers: true, names: false, coreOnly: false },
   // RFC 6960 §4.2.2.2: a delegated responder, never itself asked about.
   'ocsp-signer': { keyUsage: ['digitalSignature'], extendedKeyUsage: ['ocspSigning'], ocspNoCheck: true, noStatusPointers: true, names: false, coreOnly: false },
+  // Signs CMP responses (RFC 9483 §3.1 protection); no EKU (OpenSSL's client checks keyUsage only).
+  'cmp-signer': { keyUsage: ['digitalSignature'], extendedKeyUsage: [], ocspNoCheck: false, noStatusPointers: true, names: false, coreOnly: false },
   'gateway-tls': { keyUsage: ['digitalSignature'], extendedKeyUsage: ['serverAuth'], ocspNoCheck: false, noStatusPointers: false, names: true, coreOnly: true },
 };
 

@@ -20,8 +20,10 @@ export interface SubjectAltNames {
 }
 
 export interface ParsedCsr {
+  /** A PKCS#10 CertificationRequest, unless it says otherwise (a CRMF CertReqMsg: src/pki/crmf.ts). */
+  format?: 'pkcs10' | 'crmf';
   der: Buffer;
-  /** The signed part, exactly as received. */
+  /** The signed part, exactly as received (a CRMF request's: its CertRequest, signed by its POP). */
   infoDer: Buffer;
   subjectDer: Buffer;
   subject: ParsedName;

@@ -12,7 +12,8 @@ import { TtlCache } from '../core/ttlCache.js';
 import { isDependencyDown } from '../core/unavailable.js';
 import type { AuditEntryInput, EnrollmentRequest, ProductRecord, ProductTemplate, Protocol, Rejection } from '../core/types.js';
 import { randomSerial } from '../pki/certificate.js';
-import { CsrError, parseCsr } from '../pki/csr.js';
+import { CsrError } from '../pki/csr.js';
+import { parseStoredRequest } from '../pki/storedRequest.js';
 import type { ParsedCsrHandoff } from '../pki/parsedCsrHandoff.js';
 import type { RequestedNames } from '../policy/names.js';
 import { decideIssuance } from '../policy/decide.js';
@@ -113,7 +114,7 @@ export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthor
       }
       let csr;
       try {
-        csr = parsedCsrs?.take(req.id, req.csrPem) ?? parseCsr(req.csrPem);
+        csr = parsedCsrs?.take(req.id, req.csrPem) ?? parseStoredRequest(req.csrPem);
       } catch (e) {
         // The front-end parsed it before queueing, so this is a stored record gone bad.
         if (e instanceof CsrError) return reject(req, loaded.product.name, { code: 'badCsr', rule: 'csr', detail: e.message });
