@@ -51,7 +51,7 @@ export interface CmpReply {
 
 const EMPTY_NAME: GeneralName = { kind: 'directoryName', nameDer: Buffer.from([0x30, 0x00]) };
 
-export const directoryName = (dn: string): GeneralName => ({ kind: 'directoryName', nameDer: encodeName(parseDnString(dn)) });
+export const directoryName = (dn: string): Extract<GeneralName, { kind: 'directoryName' }> => ({ kind: 'directoryName', nameDer: encodeName(parseDnString(dn)) });
 
 /** The subjectAltName extension's DER (one Extension) for DNS names and IP addresses. */
 export function sanExtension(san: { dns?: string[]; ip?: string[] }): Buffer {
