@@ -98,7 +98,10 @@ export function certConfFor(reply: PkiMessage): PkiBody {
   if (reply.body.type !== 'ip' && reply.body.type !== 'cp' && reply.body.type !== 'kup') throw new Error(`certConf answers an ip, cp or kup, not a ${reply.body.type}`);
   return {
     type: 'certConf',
-    statuses: reply.body.responses.filter((r) => r.certificateDer).map((r) => ({ certHash: certHash(r.certificateDer as Buffer), certReqId: r.certReqId, statusInfo: null, hashAlg: null })),
+    // With an explicit "accepted", as openssl cmp writes it.
+    statuses: reply.body.responses
+      .filter((r) => r.certificateDer)
+      .map((r) => ({ certHash: certHash(r.certificateDer as Buffer), certReqId: r.certReqId, statusInfo: { status: 'accepted' as const, statusString: [], failInfo: [] }, hashAlg: null })),
   };
 }
 
