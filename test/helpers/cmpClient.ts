@@ -120,7 +120,7 @@ export class CmpClient {
     let protectionAlg = null;
     let senderKID: Buffer | null = null;
     if (p.kind === 'mac') {
-      this.mac = p.mac === 'pbmac1' ? pbmac1Algorithm({ iterationCount: p.iterationCount ?? 10_000 }) : pbmAlgorithm({ iterationCount: p.iterationCount ?? 500 });
+      this.mac = p.mac === 'pbmac1' ? pbmac1Algorithm({ iterationCount: p.iterationCount ?? 1000 }) : pbmAlgorithm({ iterationCount: p.iterationCount ?? 500 });
       protectionAlg = this.mac.alg;
       senderKID = Buffer.from(p.reference, 'utf8');
     } else if (p.kind === 'signature') {
