@@ -164,6 +164,8 @@ describe('PKIMessage bounds and malformed input', () => {
   it('refuses trailing data, empty requests, misplaced header fields and non-bodies as badDataFormat', () => {
     const good = build({ type: 'pkiConf' });
     expect(refusal(Buffer.concat([good, Buffer.from([0])])).failInfo).toBe('badDataFormat');
+    // BER (an indefinite length): CMP messages are DER.
+    expect(refusal(Buffer.concat([Buffer.from([0x30, 0x80]), good.subarray(readNode(good, 0).contentStart), Buffer.from([0, 0])])).message).toMatch(/not DER/);
     // An element after extraCerts (asn1js's schema matching alone would skip it).
     const top = readNode(good, 0);
     expect(refusal(tlvOf(0x30, [good.subarray(top.contentStart), Buffer.from([0xa2, 0x03, 0x02, 0x01, 0x00])])).failInfo).toBe('badDataFormat');
