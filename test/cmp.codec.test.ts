@@ -2,7 +2,8 @@
 // PKIMessage (protected part kept byte for byte), the bounds are refused with the right failure info,
 // CRMF requests read back what was put in, and the MAC and signature protections verify what they
 // made and nothing else.
-import { createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { constants, createPublicKey, generateKeyPairSync, randomBytes, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import * as pkijs from 'pkijs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { assemblePkiMessage, caCertsValue, certReqTemplateValue, CmpDecodeError, decodePkiMessage, encodeProtectedPart, rootCaKeyUpdateValue } from '../protocols/cmp/asn1.js';
@@ -310,6 +311,23 @@ describe('signature protection', () => {
       expect(verifySignatureProtection(p.alg, createPublicKey(key), Buffer.from('other'), sig)).toBe(false);
       expect(verifySignatureProtection(p.alg, createPublicKey(keys[0] === key ? (keys[1] as KeyObject) : (keys[0] as KeyObject)), data, sig)).toBe(false);
     }
+  });
+
+  it('verifies RSASSA-PSS with SHA-256 and MGF1-SHA-256 as its parameters say', () => {
+    const key = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+    const sha256 = new pkijs.AlgorithmIdentifier({ algorithmId: OID.sha256 });
+    const pss = (saltLength: number) =>
+      Buffer.from(
+        new pkijs.RSASSAPSSParams({ hashAlgorithm: sha256, maskGenAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId: OID.mgf1, algorithmParams: sha256.toSchema() }), saltLength })
+          .toSchema()
+          .toBER(false),
+      );
+    const data = Buffer.from('protected part');
+    const sig = cryptoSign('sha256', data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
+    expect(verifySignatureProtection({ oid: OID.rsassaPss, paramsDer: pss(32) }, createPublicKey(key), data, sig)).toBe(true);
+    expect(verifySignatureProtection({ oid: OID.rsassaPss, paramsDer: pss(20) }, createPublicKey(key), data, sig)).toBe(false);
+    // Without parameters PSS means SHA-1, which is refused.
+    expect(() => verifySignatureProtection({ oid: OID.rsassaPss, paramsDer: null }, createPublicKey(key), data, sig)).toThrow(CmpDecodeError);
   });
 
   it('refuses an algorithm it does not verify as badAlg', () => {
