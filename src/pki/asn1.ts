@@ -62,7 +62,7 @@ class PreEncoded extends asn1js.RawData {
 
 type Named = Record<string, asn1js.AsnType | asn1js.AsnType[] | undefined>;
 
-/** Matches `block` against an asn1js schema; the named parts, or badDataFormat. */
+/** Matches `block` against an asn1js schema: the named parts (a DerError when it does not match). */
 export function match(block: asn1js.AsnType, schema: asn1js.AsnSchemaType, what: string): Named {
   const checked = asn1js.compareSchema(block, block, schema);
   if (!checked.verified) malformed(`malformed ${what}`);
