@@ -209,6 +209,16 @@ describe('CRMF requests', () => {
     expect(der.includes(r.infoDer)).toBe(true);
   });
 
+  it('reads a request taken out of a message as its bytes are now, also when they were changed after decoding', () => {
+    const der = assemblePkiMessage(encodeProtectedPart(header(), { type: 'ir', requests: [crmfRequest({ key: ecKey(), subject: 'CN=dev1' })] }), null, []);
+    const m = decodePkiMessage(der);
+    if (m.body.type !== 'ir') throw new Error('not an ir');
+    const request = m.body.requests[0] as Buffer;
+    expect(parseCrmfRequest(request).subject.text).toBe('CN=dev1');
+    request[request.indexOf(Buffer.from('dev1')) + 3] = 0x32;
+    expect(parseCrmfRequest(request).subject.text).toBe('CN=dev2');
+  });
+
   it('reads an absent subject as the empty Name and an absent POP as none', () => {
     const key = ecKey();
     const der = buildCertReqMsg({ certReqId: 0n, template: { spkiDer: createPublicKey(key).export({ format: 'der', type: 'spki' }), extensionsDer: extensionsOf([sanExtension({ dns: ['only.example'] })]) } });
