@@ -61,6 +61,10 @@ type Core = Pick<CoreServices, 'signer' | 'sealing' | 'cas' | 'queries' | 'log' 
 
 export class CmpSigners {
   private readonly byCa = new Map<string, Promise<Current>>();
+  /** Opened once per signer (the key envelope's scrypt is slow on purpose), by record id. */
+  private readonly opened = new Map<string, Omit<CmpSigner, 'chainDer'>>();
+  /** A CA's certificate and parents never change. */
+  private readonly chains = new Map<string, Promise<Buffer[]>>();
 
   constructor(
     private readonly db: CmpDb,
@@ -105,15 +109,33 @@ export class CmpSigners {
       newest = (await this.db.liveSigners(caId, this.core.now()))[0];
     }
     if (!newest) throw new Error(`the CMP signer of CA ${caId} was issued but is not on record`);
-    const certificateDer = fromPem(newest.certificatePem, ['CERTIFICATE']);
-    const basics = readCertificateBasics(certificateDer);
-    const chainDer = (await this.core.cas.chainOf(caId)).map((pem) => fromPem(pem, ['CERTIFICATE']));
     return {
-      signer: { key: this.core.sealing.openKey(newest.encryptedKey), certificateDer, chainDer, subjectDer: basics.subjectDer, subjectKeyId: basics.subjectKeyId },
+      signer: { ...this.open(newest), chainDer: await this.chainOf(caId) },
       notAfter: newest.notAfter.getTime(),
       renewAt: this.renewAtOf(newest),
       loadedAt: this.core.now(),
     };
+  }
+
+  private open(record: SignerRecord): Omit<CmpSigner, 'chainDer'> {
+    let signer = this.opened.get(record.id);
+    if (!signer) {
+      const certificateDer = fromPem(record.certificatePem, ['CERTIFICATE']);
+      const { subjectDer, subjectKeyId } = readCertificateBasics(certificateDer);
+      signer = { key: this.core.sealing.openKey(record.encryptedKey), certificateDer, subjectDer, subjectKeyId };
+      this.opened.set(record.id, signer);
+    }
+    return signer;
+  }
+
+  private chainOf(caId: string): Promise<Buffer[]> {
+    let chain = this.chains.get(caId);
+    if (!chain) {
+      chain = this.core.cas.chainOf(caId).then((pems) => pems.map((pem) => fromPem(pem, ['CERTIFICATE'])));
+      chain.catch(() => this.chains.delete(caId));
+      this.chains.set(caId, chain);
+    }
+    return chain;
   }
 
   private async issue(caId: string, caName: string): Promise<void> {
