@@ -65,6 +65,7 @@ describe('strangers at the credential check and the credential routes', () => {
           fc.tuple(fc.base64String(), fc.base64String(), fc.base64String()).map((p) => ({ type: 'rest' as const, bearer: p.join('.').replace(/[+/=]/g, 'A') })),
           fc.record({ type: fc.constant('est' as const), username: fc.string(), password: fc.string() }),
           fc.record({ type: fc.constant('acme' as const), kid: fc.string(), verify: fc.constant(() => true) }),
+          fc.record({ type: fc.constant('cmp' as const), reference: fc.string(), macMatches: fc.constant(() => true) }),
         ),
         async (presented) => {
           const result = await credentials.authenticate(presented, context);
@@ -85,7 +86,7 @@ describe('strangers at the credential check and the credential routes', () => {
       fc.string(),
       fc.record(
         {
-          type: fc.constantFrom('rest', 'acme', 'est', 'scep', 'x'),
+          type: fc.constantFrom('rest', 'acme', 'est', 'scep', 'cmp', 'x'),
           products: fc.oneof(fc.constant('*'), fc.array(fc.string()), fc.anything()),
           name: fc.string(),
           allowIps: fc.array(fc.oneof(fc.string(), fc.ipV4(), fc.ipV6())),

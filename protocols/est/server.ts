@@ -5,9 +5,11 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Router } from 'express';
+import { ClientCertificates, namesRefusal } from '../../src/auth/certificateLogin.js';
 import { AppError, type ErrorKind } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import type { CsrInput } from '../../src/core/enrollmentService.js';
+import { ProductSettingsError } from '../../src/core/productSettings.js';
 import { TtlCache } from '../../src/core/ttlCache.js';
 import { classifyFailure, HTTP_STATUS_OF, logFailure, plainAnswerOf } from '../../src/core/failure.js';
 import type { CertificateRecord, Constraint, EnrollmentRequest, ProductRecord } from '../../src/core/types.js';
@@ -17,11 +19,11 @@ import { parseNameDer, type NameAttribute } from '../../src/pki/name.js';
 import { namesOfCertificate, namesOfCsr } from '../../src/pki/names.js';
 import { fromPem } from '../../src/pki/pem.js';
 import { certsOnlyPkcs7 } from '../../src/pki/pkcs7.js';
-import { authenticateCaller, claimedPrincipal, ClientCertificates, namesRefusal, sourceIpOf, type Caller } from './auth.js';
+import { authenticateCaller, claimedPrincipal, EST_LOGIN_WORDING, sourceIpOf, type Caller } from './auth.js';
 import { csrAttrsFor } from './csrattrs.js';
 import { matchEstPath, productFor, type EstRoute, type Operation } from './paths.js';
 import { keyAndCertificateMultipart, makeKeyAndCsr, type ServerKeys } from './serverKeygen.js';
-import { estSettingsOf, EstSettingsError, type EstSettings } from './settings.js';
+import { estSettingsOf, type EstSettings } from './settings.js';
 import { decodePkcs10Body, EstHttpError, MAX_BODY_BYTES, PKCS7_CERTS_ONLY, send, sendBase64, sendText, UNAUTHORIZED_HEADERS } from './wire.js';
 
 // EST has answered `unprocessable` with 409 from its first version on: clients may count on it.
@@ -74,7 +76,7 @@ export class EstServer {
     private readonly core: CoreServices,
     private readonly keys: ServerKeys,
   ) {
-    this.certificates = new ClientCertificates(core.queries);
+    this.certificates = new ClientCertificates(core.queries, EST_LOGIN_WORDING);
   }
 
   router(): Router {
@@ -192,7 +194,7 @@ export class EstServer {
   private async boundNames(req: IncomingMessage, caller: Caller, product: ProductRecord, csr: ParsedCsr): Promise<Constraint[]> {
     const binding = caller.binding;
     if (!binding) return [];
-    const refusal = namesRefusal(binding, namesOfCsr(csr));
+    const refusal = namesRefusal(binding, namesOfCsr(csr), EST_LOGIN_WORDING.login);
     if (refusal) {
       await this.core.credentials.recordRefusal({ protocol: 'est', sourceIp: sourceIpOf(req), productId: product.id }, binding.presented, refusal, 'tls-client-certificate', caller.actor);
       throw new EstHttpError(403, refusal);
@@ -292,7 +294,7 @@ export class EstServer {
     if (err instanceof EstHttpError) return sendText(res, err.status, err.message, err.headers);
     // The core's signature check throws this for a signature algorithm it does not know.
     if (err instanceof CsrError) return sendText(res, 400, err.message);
-    if (err instanceof EstSettingsError) {
+    if (err instanceof ProductSettingsError) {
       this.core.log.error({ err: err.message }, 'EST settings');
       return sendText(res, 500, err.message);
     }
