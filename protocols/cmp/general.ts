@@ -1,0 +1,36 @@
+// genm → genp (RFC 9483 §4.3): the product's CA certificates (id-it-caCerts), the root CA key
+// update (id-it-rootCaKeyUpdate: certgate never has one pending, so its value is absent, §4.3.2),
+// and the product's rules as a certificate request template (id-it-certReqTemplate). An empty
+// genm asks for whatever the server offers (RFC 9810 §5.3.19): it gets caCerts. infoTypes certgate
+// does not know are left out of the genp, as RFC 9810 §5.3.19 lets a receiver ignore them.
+import type { ProductRecord } from '../../src/core/types.js';
+import { fromPem } from '../../src/pki/pem.js';
+import { caCertsValue } from './asn1.js';
+import type { Handler } from './exchange.js';
+import type { InfoTypeAndValue, PkiBody } from './messages.js';
+import { templateOf } from './template.js';
+
+export const ID_IT = {
+  caCerts: '1.3.6.1.5.5.7.4.17',
+  rootCaKeyUpdate: '1.3.6.1.5.5.7.4.18',
+  certReqTemplate: '1.3.6.1.5.5.7.4.19',
+} as const;
+
+type Answerer = (product: ProductRecord, chainDer: Buffer[]) => InfoTypeAndValue;
+
+const ANSWERS: Readonly<Record<string, Answerer>> = {
+  [ID_IT.caCerts]: (_product, chain) => ({ oid: ID_IT.caCerts, valueDer: caCertsValue(chain) }),
+  [ID_IT.rootCaKeyUpdate]: () => ({ oid: ID_IT.rootCaKeyUpdate, valueDer: null }),
+  [ID_IT.certReqTemplate]: (product) => ({ oid: ID_IT.certReqTemplate, valueDer: templateOf(product) }),
+};
+
+export const general: Handler = async (deps, x) => {
+  const body = x.message.body as Extract<PkiBody, { type: 'genm' }>;
+  const asked = body.infos.length === 0 ? [ID_IT.caCerts] : [...new Set(body.infos.map((i) => i.oid))];
+  const chain = (await deps.core.cas.chainOf(x.product.caId)).map((pem) => fromPem(pem, ['CERTIFICATE']));
+  const infos = asked.flatMap((oid) => {
+    const answer = ANSWERS[oid];
+    return answer ? [answer(x.product, chain)] : [];
+  });
+  return { body: { type: 'genp', infos } };
+};
