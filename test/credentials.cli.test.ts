@@ -16,7 +16,7 @@ describe('certgate credential and audit commands', () => {
 
   it('creates each type, prints its secret once as its protocol names it, and lists them', () => {
     const made: Record<string, Record<string, unknown>> = {};
-    for (const type of ['rest', 'acme', 'est', 'scep']) {
+    for (const type of ['rest', 'acme', 'est', 'scep', 'cmp']) {
       const r = certgate(dir, ['credential', 'create', '--type', type, '--product', 'default', '--name', `${type}-one`, '--owner-user', 'alice', '--owner-group', 'netops', '--expires-in-days', '30', '--allow-ip', '10.0.0.0/8', '--allow-ip', '2001:db8::/32', '--json']);
       expect(r.code, r.stderr).toBe(0);
       made[type] = r.json();
@@ -27,6 +27,8 @@ describe('certgate credential and audit commands', () => {
     expect(made.acme).toMatchObject({ kid: made.acme?.id, hmac_key: made.acme?.secret });
     expect(made.est).toMatchObject({ username: 'est-one', password: made.est?.secret });
     expect(made.scep).toMatchObject({ challenge: made.scep?.secret });
+    expect(made.cmp).toMatchObject({ reference: 'cmp-one' });
+    expect(made.cmp).not.toHaveProperty('challenge');
 
     const human = certgate(dir, ['credential', 'create', '--type', 'acme', '--product', '*']);
     expect(human.stdout).toMatch(/EAB key id: [0-9a-f]{16}/);
@@ -55,8 +57,8 @@ describe('certgate credential and audit commands', () => {
     expect(certgate(dir, ['credential', 'create', '--type', 'est', '--product', '*', '--allow-ip', '300.1.1.1']).stderr).toMatch(/allowIps\[0\]/);
     const ssh = certgate(dir, ['credential', 'create', '--type', 'ssh', '--product', '*']);
     expect(ssh.code).toBe(1);
-    expect(ssh.stderr).toMatch(/type: unknown credential type "ssh"; known: scep, rest, acme, est/);
-    expect(certgate(dir, ['credential', 'list', '--type', 'ssh']).stderr).toMatch(/--type: unknown credential type "ssh"; known: scep, rest, acme, est/);
+    expect(ssh.stderr).toMatch(/type: unknown credential type "ssh"; known: scep, rest, acme, est, cmp/);
+    expect(certgate(dir, ['credential', 'list', '--type', 'ssh']).stderr).toMatch(/--type: unknown credential type "ssh"; known: scep, rest, acme, est, cmp/);
   }, 120_000);
 
   it('keeps the apikey commands as aliases of --type rest', () => {
@@ -81,8 +83,8 @@ describe('certgate credential and audit commands', () => {
 
   it('lists, exports and verifies the audit trail of all that', () => {
     const listed = certgate(dir, ['audit', 'list', '--action', 'credential.create', '--json']).json() as { entries: { actor: string; action: string }[]; total: number };
-    // init's admin key, the four of the first test, the one printed for a person, the API key, the own-scoped key.
-    expect(listed.total).toBe(8);
+    // init's admin key, the five of the first test, the one printed for a person, the API key, the own-scoped key.
+    expect(listed.total).toBe(9);
     expect(listed.entries.every((e) => e.action === 'credential.create' && e.actor === 'cli')).toBe(true);
 
     const lines = certgate(dir, ['audit', 'export', '--since', '2000-01-01T00:00:00Z']).stdout.trim().split('\n');

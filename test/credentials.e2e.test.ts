@@ -255,7 +255,7 @@ describe('credentials over REST (embedded)', () => {
       [{ type: 'est', products: '*', allowIps: ['10.0.0.300'] }, /allowIps\[0\]/],
       [{ type: 'est', products: '*', allowIps: ['127.0.0.1', 'fe80::/200'] }, /allowIps\[1\]/],
       [{ type: 'acme', products: '*', expiresAt: '2020-01-01T00:00:00Z' }, /expiresAt/],
-      [{ type: 'telnet', products: '*' }, /type.*expected one of "scep"\|"rest"\|"acme"\|"est"/],
+      [{ type: 'telnet', products: '*' }, /type.*expected one of "scep"\|"rest"\|"acme"\|"est"\|"cmp"/],
       [{ type: 'scep', products: [] }, /products/],
       [{ type: 'scep' }, /products/],
       [{ type: 'est', products: '*', name: 'has space' }, /name/],

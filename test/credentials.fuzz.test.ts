@@ -85,7 +85,7 @@ describe('strangers at the credential check and the credential routes', () => {
       fc.string(),
       fc.record(
         {
-          type: fc.constantFrom('rest', 'acme', 'est', 'scep', 'x'),
+          type: fc.constantFrom('rest', 'acme', 'est', 'scep', 'cmp', 'x'),
           products: fc.oneof(fc.constant('*'), fc.array(fc.string()), fc.anything()),
           name: fc.string(),
           allowIps: fc.array(fc.oneof(fc.string(), fc.ipV4(), fc.ipV6())),

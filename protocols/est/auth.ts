@@ -16,7 +16,8 @@ import { readCertificateBasics } from '../../src/pki/certInfo.js';
 import { isSignedBy, readForeignCertificate } from '../../src/pki/foreignCertificate.js';
 import { comparableNames, namesOfCertificate } from '../../src/pki/names.js';
 import type { Operation } from './paths.js';
-import type { EstSettings, TrustedCa } from './settings.js';
+import type { TrustedCa } from '../../src/auth/certificateLogin.js';
+import type { EstSettings } from './settings.js';
 import { parseBasicAuth, unauthorized } from './wire.js';
 
 /** An authenticated EST caller. */

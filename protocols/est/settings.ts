@@ -1,35 +1,8 @@
 // EST's own settings of a product: `template.protocols.est`, set with
 // `certgate product create … --protocol-setting est.<key>=<value>`.
-import { X509Certificate } from 'node:crypto';
 import { z } from 'zod';
+import { trustedCaSchema } from '../../src/auth/certificateLogin.js';
 import type { ProductRecord } from '../../src/core/types.js';
-
-const PEM_CERTIFICATE = /^\s*-----BEGIN CERTIFICATE-----/;
-
-/**
- * One CA whose certificates authenticate simpleenroll and serverkeygen: a manufacturer or bootstrap
- * CA's certificate (PEM), or a certgate CA (id or name). A bare string is an entry that keeps names.
- */
-const trustedCaSchema = z
-  .union([z.string().min(1).transform((ca) => ({ ca, namesMayDiffer: false })), z.object({ ca: z.string().min(1), namesMayDiffer: z.boolean().default(false) }).strict()])
-  .transform((entry, ctx) => {
-    if (!PEM_CERTIFICATE.test(entry.ca)) return { ...entry, anchor: null };
-    let anchor: X509Certificate;
-    try {
-      anchor = new X509Certificate(entry.ca);
-    } catch (e) {
-      ctx.addIssue({ code: 'custom', message: `not a PEM certificate (${(e as Error).message})` });
-      return z.NEVER;
-    }
-    // A leaf listed by mistake would make every certificate it "issued" a login: only CAs anchor.
-    if (!anchor.ca) {
-      ctx.addIssue({ code: 'custom', message: `${anchor.subject.split('\n').join(', ')} is not a CA certificate (basicConstraints CA:TRUE)` });
-      return z.NEVER;
-    }
-    return { ...entry, anchor };
-  });
-
-export type TrustedCa = z.output<typeof trustedCaSchema>;
 
 export const estSettingsSchema = z
   .object({

@@ -44,6 +44,8 @@ export function createdCredentialView({ credential, secret }: CreatedCredential)
         ? { kid: credential.id, hmac_key: secret }
         : credential.type === 'est'
           ? { username: credential.name, password: secret }
-          : { challenge: secret };
+          : credential.type === 'cmp'
+            ? { reference: credential.name }
+            : { challenge: secret };
   return { ...credentialView(credential), secret, ...named };
 }

@@ -36,6 +36,7 @@ const SECRET_NAMES: Readonly<Record<CredentialType, string>> = {
   acme: 'EAB HMAC key',
   est: 'password',
   scep: 'challenge password',
+  cmp: 'shared secret',
 };
 
 function printCreated(rt: Runtime, json: boolean, created: Awaited<ReturnType<Runtime['credentials']['create']>>, verb: string): void {
@@ -43,7 +44,7 @@ function printCreated(rt: Runtime, json: boolean, created: Awaited<ReturnType<Ru
   print(json, createdCredentialView(created), () =>
     [
       `${verb} ${c.type} credential ${c.id} (${c.name})`,
-      ...(c.type === 'acme' ? [`  EAB key id: ${c.id}`] : c.type === 'est' ? [`  username:   ${c.name}`] : []),
+      ...(c.type === 'acme' ? [`  EAB key id: ${c.id}`] : c.type === 'est' ? [`  username:   ${c.name}`] : c.type === 'cmp' ? [`  reference:  ${c.name}`] : []),
       `  ${SECRET_NAMES[c.type] ?? 'secret'}: ${secret}`,
       `  (shown once; ${rt.credentials.storageOf(c.type) === 'sealed' ? 'stored encrypted under the master key' : 'only its hash is stored'})`,
     ].join('\n'),
