@@ -4,7 +4,7 @@
 // asked for implicitConfirm and the product allows it.
 import type { Constraint, EnrollmentRequest, Rejection } from '../../src/core/types.js';
 import type { Outcome } from '../../src/core/enrollmentService.js';
-import { namesRefusal } from '../../src/auth/clientCertificates.js';
+import { namesRefusal } from '../../src/auth/certificateLogin.js';
 import { readCertificateBasics } from '../../src/pki/certInfo.js';
 import { CsrError, parseCsr, type ParsedCsr } from '../../src/pki/csr.js';
 import { parseCrmfRequest } from '../../src/pki/crmf.js';

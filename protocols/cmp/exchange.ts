@@ -1,7 +1,7 @@
 // What every message handler is given: the decoded request, who sent it, under which product,
 // and the services it may use. Handlers return the answer's body (and what goes with it).
 import { AUDIT } from '../../src/audit/actions.js';
-import type { ClientCertificates } from '../../src/auth/clientCertificates.js';
+import type { ClientCertificates } from '../../src/auth/certificateLogin.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import type { AuditContext, ProductRecord } from '../../src/core/types.js';
 import type { PkiMessage } from './messages.js';

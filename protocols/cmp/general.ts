@@ -7,7 +7,7 @@ import type { ProductRecord } from '../../src/core/types.js';
 import { fromPem } from '../../src/pki/pem.js';
 import { caCertsValue } from './asn1.js';
 import type { Handler } from './exchange.js';
-import type { InfoTypeAndValue, PkiBody } from './messages.js';
+import type { InfoTypeAndValue } from './messages.js';
 import { templateOf } from './template.js';
 
 export const ID_IT = {
@@ -25,7 +25,8 @@ const ANSWERS: Readonly<Record<string, Answerer>> = {
 };
 
 export const general: Handler = async (deps, x) => {
-  const body = x.message.body as Extract<PkiBody, { type: 'genm' }>;
+  const body = x.message.body;
+  if (body.type !== 'genm') throw new Error(`general() answers genm, not ${body.type}`);
   const asked = body.infos.length === 0 ? [ID_IT.caCerts] : [...new Set(body.infos.map((i) => i.oid))];
   const chain = (await deps.core.cas.chainOf(x.product.caId)).map((pem) => fromPem(pem, ['CERTIFICATE']));
   const infos = asked.flatMap((oid) => {

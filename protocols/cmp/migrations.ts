@@ -1,5 +1,6 @@
 // CMP's own tables, migrated under the protocol's name.
 import type { Kysely, Migration } from 'kysely';
+import { transactionsMigration } from './transactions.js';
 
 // The CMP signer certificates: one current per CA, older ones kept until they expire (a client may
 // have pinned one from an earlier answer).
@@ -24,4 +25,4 @@ const signers: Migration = {
   },
 };
 
-export const CMP_MIGRATIONS: Readonly<Record<string, Migration>> = { '0001_signers': signers };
+export const CMP_MIGRATIONS: Readonly<Record<string, Migration>> = { '0001_signers': signers, '0002_transactions': transactionsMigration };

@@ -5,7 +5,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import type { CoreServices } from '../../src/core/protocol.js';
 import type { CertificateRecord, CredentialRecord, ProductRecord } from '../../src/core/types.js';
-import type { ClientCertificates } from '../../src/auth/clientCertificates.js';
+import type { ClientCertificates } from '../../src/auth/certificateLogin.js';
 import type { AlgorithmId, FailInfo, PkiMessage } from './messages.js';
 import { isMacProtected, macVerifier, signatureVerifies } from './protect.js';
 import { CmpRefusal } from './refusal.js';

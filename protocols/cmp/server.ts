@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import express, { type Response, type Router } from 'express';
 import { sourceIpOf } from '../../src/auth/ipAllowlist.js';
-import type { ClientCertificates } from '../../src/auth/clientCertificates.js';
+import type { ClientCertificates } from '../../src/auth/certificateLogin.js';
 import { logFailure } from '../../src/core/failure.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import type { ProductRecord } from '../../src/core/types.js';
@@ -73,7 +73,7 @@ export class CmpServer {
           return plain(res, typeof e.status === 'number' && e.status < 500 ? e.status : 400, 'the request body could not be read');
         }
         const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-        this.answer(body, req.params.label, sourceIpOf(req), req.path)
+        this.answer(body, typeof req.params.label === 'string' ? req.params.label : undefined, sourceIpOf(req), req.path)
           .then((der) => {
             res.writeHead(200, { 'Content-Type': CMP_CONTENT_TYPE, 'Content-Length': der.length, 'Cache-Control': 'no-store' });
             res.end(der);
