@@ -6,9 +6,10 @@ import { connect as tlsConnect } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import * as asn1js from 'asn1js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClientCertificates } from '../src/auth/certificateLogin.js';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
 import { QueryService } from '../src/core/queries.js';
-import { ClientCertificates } from '../protocols/est/auth.js';
+import { EST_LOGIN_WORDING } from '../protocols/est/auth.js';
 import { basic, csrDer, opensslCertsOf, startEstEnv, type EstEnv, type EstReply } from './helpers/est.js';
 import { makeCsr, opensslVerify, x509Text, type KeySpec } from './helpers/openssl.js';
 import { until } from './helpers/until.js';
@@ -239,7 +240,7 @@ describe('EST over HTTPS', () => {
   it('refuses a client certificate outside its validity', async () => {
     const device = await clientCertificate('est-cert', '/CN=aging.test');
     const peer = new X509Certificate(device.cert);
-    const certificates = new ClientCertificates(new QueryService(env.server.rt.store));
+    const certificates = new ClientCertificates(new QueryService(env.server.rt.store), EST_LOGIN_WORDING);
     expect(await certificates.identify(peer)).toMatchObject({ ok: true });
     expect(await certificates.identify(peer, Date.parse(peer.validTo) + 1000)).toEqual({ ok: false, reason: 'the TLS client certificate has expired' });
     expect(await certificates.identify(peer, Date.parse(peer.validFrom) - 1000)).toEqual({ ok: false, reason: 'the TLS client certificate is not valid yet' });

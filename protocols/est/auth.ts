@@ -5,18 +5,15 @@
 // `est.trustedCas`, and then only for its own names (unless the entry says otherwise): a certificate
 // certgate issued, for whatever names, is not a login merely because certgate issued it. Renewal
 // (simplereenroll) takes a current certgate certificate of the same product, for the same names.
+// Those checks are src/auth/certificateLogin.ts (shared with CMP); this file reads the TLS peer.
 import { X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { MAX_INTERMEDIATES, presentedCertificateName, type CertificateLoginWording, type ClientCertificates, type Identified, type NameBinding } from '../../src/auth/certificateLogin.js';
 import { sourceIpOf } from '../../src/auth/ipAllowlist.js';
 import type { CoreServices } from '../../src/core/protocol.js';
-import { TtlCache } from '../../src/core/ttlCache.js';
-import type { CaRecord, CertificateRecord, CredentialRecord, ProductRecord } from '../../src/core/types.js';
-import { readCertificateBasics } from '../../src/pki/certInfo.js';
-import { isSignedBy, readForeignCertificate } from '../../src/pki/foreignCertificate.js';
-import { comparableNames, namesOfCertificate } from '../../src/pki/names.js';
+import type { CertificateRecord, CredentialRecord, ProductRecord } from '../../src/core/types.js';
 import type { Operation } from './paths.js';
-import type { TrustedCa } from '../../src/auth/certificateLogin.js';
 import type { EstSettings } from './settings.js';
 import { parseBasicAuth, unauthorized } from './wire.js';
 
@@ -32,43 +29,18 @@ export interface Caller {
   binding: NameBinding | null;
 }
 
-/** What a certificate login may ask for: its own names, unless its trusted CA's entry lets them differ. */
-export interface NameBinding {
-  /** The presented certificate's names, in the form names are compared in (src/pki/names.ts). */
-  names: string[];
-  namesMayDiffer: boolean;
-  /** How the audit trail names the presented certificate. */
-  presented: string;
-}
+/** How EST's refusals name a certificate login (its users have read these words since EST began). */
+export const EST_LOGIN_WORDING: CertificateLoginWording = {
+  certificate: 'the TLS client certificate',
+  login: 'a TLS client certificate login',
+  aProtocolLogin: 'an EST login',
+  protocolLogins: 'EST logins',
+  settingsKey: 'est.trustedCas',
+};
 
-export type Identified = { ok: true; certificate: CertificateRecord } | { ok: false; reason: string };
-export type Trusted = { ok: true; names: string[]; namesMayDiffer: boolean } | { ok: false; reason: string };
-
-/**
- * Why a certificate login may not ask for these names, or null. Equal sets unless the entry lets
- * them differ; even then a wildcard the certificate does not carry is refused, as wildcards
- * otherwise need dns-01.
- */
-export function namesRefusal(binding: NameBinding, requested: readonly string[]): string | null {
-  const own = new Set(binding.names);
-  if (binding.namesMayDiffer) {
-    const wild = requested.filter((n) => n.startsWith('*.') && !own.has(n));
-    return wild.length ? `a TLS client certificate login may not ask for a wildcard it does not carry (${wild.join(', ')})` : null;
-  }
-  const extra = requested.filter((n) => !own.has(n));
-  const missing = binding.names.filter((n) => !requested.includes(n));
-  if (!extra.length && !missing.length) return null;
-  return `a TLS client certificate login asks for its own names only (${binding.names.join(', ') || 'none'})${extra.length ? `; not authorized: ${extra.join(', ')}` : ''}${missing.length ? `; missing: ${missing.join(', ')}` : ''}`;
-}
-
-const presentedName = (peer: X509Certificate): string => `tls-client-certificate:${peer.serialNumber.toLowerCase()} (${peer.subject.split('\n').join(', ')})`.slice(0, 200);
-
-const CA_CACHE_MS = 30_000;
+const presentedName = (peer: X509Certificate): string => presentedCertificateName('tls-client-certificate', peer);
 
 export { sourceIpOf };
-
-/** How many CA certificates a client may send above its own for a trust path (IDevID chains are short). */
-const MAX_INTERMEDIATES = 4;
 
 interface Peer {
   certificate: X509Certificate;
@@ -102,107 +74,9 @@ function peerOf(req: IncomingMessage): Peer | null {
   return peer;
 }
 
-const withinDates = (c: X509Certificate, now: number): boolean => now >= Date.parse(c.validFrom) && now <= Date.parse(c.validTo);
-
-/**
- * Whether `anchor` vouches for `peer`, directly or through CA certificates among `intermediates`
- * (each within its dates, each signature checked with node:crypto).
- */
-function anchoredIn(peer: X509Certificate, anchor: X509Certificate, intermediates: readonly X509Certificate[], now: number): boolean {
-  const unused = new Set(intermediates);
-  let current = peer;
-  for (let depth = 0; depth <= MAX_INTERMEDIATES; depth++) {
-    if (isSignedBy(current, anchor)) return true;
-    const next = [...unused].find((c) => c.ca && withinDates(c, now) && isSignedBy(current, c));
-    if (!next) return false;
-    unused.delete(next);
-    current = next;
-  }
-  return false;
-}
-
 /** The certificate the TLS client presented (unverified), if any. */
 export function peerCertificate(req: IncomingMessage): X509Certificate | undefined {
   return peerOf(req)?.certificate;
-}
-
-/** Tells whether a presented certificate is one certgate issued and still stands behind. */
-export class ClientCertificates {
-  private readonly cas = new TtlCache<{ record: CaRecord; x509: X509Certificate }[]>(CA_CACHE_MS);
-
-  constructor(private readonly queries: CoreServices['queries']) {}
-
-  private caCertificates(): Promise<{ record: CaRecord; x509: X509Certificate }[]> {
-    return this.cas.get('all', async () => (await this.queries.caList()).map((record) => ({ record, x509: new X509Certificate(record.certificatePem) })));
-  }
-
-  /**
-   * Whether a presented certificate authenticates simpleenroll/serverkeygen under these entries:
-   * signed by one of them, or (for a CA given by its certificate) through the CA certificates the
-   * client sent along; within its dates, as must the CA. A certgate CA's certificate must also be
-   * in certgate's records, current and unrevoked (certgate issues from that CA directly), and of
-   * `productId`, the product the login is for: a certificate certgate issued is a credential of its
-   * own product only, so a product that trusts a CA both share never lets another product's in.
-   */
-  async trusted(peer: X509Certificate, productId: string, entries: readonly TrustedCa[], intermediates: readonly X509Certificate[] = [], now = Date.now()): Promise<Trusted> {
-    if (now < Date.parse(peer.validFrom)) return { ok: false, reason: 'the TLS client certificate is not valid yet' };
-    if (now > Date.parse(peer.validTo)) return { ok: false, reason: 'the TLS client certificate has expired' };
-    const ours = await this.caCertificates();
-    // A certificate one of certgate's CAs signed answers to certgate's records (revocation
-    // included), whichever entry vouches for it: also where certgate's CA sits under a listed root.
-    const ourIssuer = ours.find(({ x509 }) => isSignedBy(peer, x509));
-    const ourCertificate = async (): Promise<Identified> => {
-      const identified = await this.identify(peer, now);
-      if (identified.ok && identified.certificate.productId !== productId) {
-        return { ok: false, reason: 'the TLS client certificate was issued under another product: a certgate certificate is an EST login for its own product only' };
-      }
-      return identified;
-    };
-    for (const entry of entries) {
-      // A certgate CA listed by its PEM is still certgate's.
-      const mine = entry.anchor ? ours.filter(({ x509 }) => x509.raw.equals((entry.anchor as X509Certificate).raw)) : ours.filter(({ record }) => record.id === entry.ca || record.name === entry.ca);
-      if (mine.length) {
-        if (!ourIssuer || !mine.includes(ourIssuer)) continue;
-        const identified = await ourCertificate();
-        if (!identified.ok) return identified;
-        return { ok: true, names: namesOfCertificate(identified.certificate), namesMayDiffer: entry.namesMayDiffer };
-      }
-      const anchor = entry.anchor;
-      if (!anchor || !anchoredIn(peer, anchor, intermediates, now)) continue;
-      if (!withinDates(anchor, now)) return { ok: false, reason: 'the trusted CA that issued the TLS client certificate is outside its validity' };
-      if (ourIssuer) {
-        const identified = await ourCertificate();
-        if (!identified.ok) return identified;
-      }
-      let read;
-      try {
-        read = readForeignCertificate(peer.raw);
-      } catch {
-        return { ok: false, reason: 'the TLS client certificate cannot be read' };
-      }
-      return { ok: true, names: comparableNames(read.san, [read.commonName]), namesMayDiffer: entry.namesMayDiffer };
-    }
-    return { ok: false, reason: 'the TLS client certificate was not issued by a CA this product trusts for EST logins (est.trustedCas)' };
-  }
-
-  async identify(peer: X509Certificate, now = Date.now()): Promise<Identified> {
-    const issuer = (await this.caCertificates()).find(({ x509 }) => peer.checkIssued(x509) && peer.verify(x509.publicKey));
-    if (!issuer) return { ok: false, reason: 'the TLS client certificate was not issued by a certgate CA' };
-    if (now < Date.parse(peer.validFrom)) return { ok: false, reason: 'the TLS client certificate is not valid yet' };
-    if (now > Date.parse(peer.validTo)) return { ok: false, reason: 'the TLS client certificate has expired' };
-    let serialHex: string;
-    try {
-      serialHex = readCertificateBasics(peer.raw).serialHex;
-    } catch {
-      return { ok: false, reason: 'the TLS client certificate cannot be read' };
-    }
-    const certificate = await this.queries.certificateBySerial(issuer.record.id, serialHex);
-    if (!certificate || !new X509Certificate(certificate.certificatePem).raw.equals(peer.raw)) {
-      return { ok: false, reason: 'certgate has no record of issuing the TLS client certificate' };
-    }
-    if (certificate.revokedAt) return { ok: false, reason: 'the TLS client certificate has been revoked' };
-    return { ok: true, certificate };
-  }
 }
 
 // The Basic user name, not the credential id: it is what the caller presents, so an earlier request

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Router } from 'express';
+import { ClientCertificates, namesRefusal } from '../../src/auth/certificateLogin.js';
 import { AppError, type ErrorKind } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import type { CsrInput } from '../../src/core/enrollmentService.js';
@@ -17,7 +18,7 @@ import { parseNameDer, type NameAttribute } from '../../src/pki/name.js';
 import { namesOfCertificate, namesOfCsr } from '../../src/pki/names.js';
 import { fromPem } from '../../src/pki/pem.js';
 import { certsOnlyPkcs7 } from '../../src/pki/pkcs7.js';
-import { authenticateCaller, claimedPrincipal, ClientCertificates, namesRefusal, sourceIpOf, type Caller } from './auth.js';
+import { authenticateCaller, claimedPrincipal, EST_LOGIN_WORDING, sourceIpOf, type Caller } from './auth.js';
 import { csrAttrsFor } from './csrattrs.js';
 import { matchEstPath, productFor, type EstRoute, type Operation } from './paths.js';
 import { keyAndCertificateMultipart, makeKeyAndCsr, type ServerKeys } from './serverKeygen.js';
@@ -74,7 +75,7 @@ export class EstServer {
     private readonly core: CoreServices,
     private readonly keys: ServerKeys,
   ) {
-    this.certificates = new ClientCertificates(core.queries);
+    this.certificates = new ClientCertificates(core.queries, EST_LOGIN_WORDING);
   }
 
   router(): Router {
@@ -192,7 +193,7 @@ export class EstServer {
   private async boundNames(req: IncomingMessage, caller: Caller, product: ProductRecord, csr: ParsedCsr): Promise<Constraint[]> {
     const binding = caller.binding;
     if (!binding) return [];
-    const refusal = namesRefusal(binding, namesOfCsr(csr));
+    const refusal = namesRefusal(binding, namesOfCsr(csr), EST_LOGIN_WORDING.login);
     if (refusal) {
       await this.core.credentials.recordRefusal({ protocol: 'est', sourceIp: sourceIpOf(req), productId: product.id }, binding.presented, refusal, 'tls-client-certificate', caller.actor);
       throw new EstHttpError(403, refusal);
