@@ -16,7 +16,7 @@ import { checkRecipNonce } from './header.js';
 import type { FailInfo, PkiBody, PkiHeader, PkiStatusInfo } from './messages.js';
 import { CmpRefusal } from './refusal.js';
 import type { Answer } from './respond.js';
-import { trustSigner, type SignatureSender } from './sender.js';
+import { CMP_LOGIN_WORDING, trustSigner, type SignatureSender } from './sender.js';
 import type { CmpTransaction, EnrollBody, TransactionState } from './transactions.js';
 
 /** id-it-implicitConfirm (RFC 9810 §5.1.1.1); its value is NULL. */
@@ -82,7 +82,7 @@ async function constraintsFor(deps: CmpDeps, x: Exchange, type: EnrollBody, pars
     return [{ kind: 'exactNames', names: namesOfCertificate(old) }];
   }
   const trust = await trustSigner(signer, ctx, 'enroll');
-  const refusal = namesRefusal({ names: trust.names, namesMayDiffer: trust.namesMayDiffer, presented: signer.presented }, namesOfCsr(parsed));
+  const refusal = namesRefusal({ names: trust.names, namesMayDiffer: trust.namesMayDiffer, presented: signer.presented }, namesOfCsr(parsed), CMP_LOGIN_WORDING.login);
   if (refusal) {
     await deps.core.credentials.recordRefusal({ protocol: 'cmp', sourceIp: x.sourceIp, productId: x.product.id }, signer.presented, refusal, 'cmp-signature', signer.principal);
     throw new CmpRefusal('notAuthorized', refusal);

@@ -5,7 +5,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import type { CoreServices } from '../../src/core/protocol.js';
 import type { CertificateRecord, CredentialRecord, ProductRecord } from '../../src/core/types.js';
-import type { ClientCertificates } from '../../src/auth/certificateLogin.js';
+import { MAX_INTERMEDIATES, presentedCertificateName, type CertificateLoginWording, type ClientCertificates } from '../../src/auth/certificateLogin.js';
 import type { AlgorithmId, FailInfo, PkiMessage } from './messages.js';
 import { isMacProtected, macVerifier, signatureVerifies } from './protect.js';
 import { CmpRefusal } from './refusal.js';
@@ -27,6 +27,8 @@ export interface SignatureSender {
   principal: string;
   certificateDer: Buffer;
   x509: X509Certificate;
+  /** The certificates the sender put after its own in extraCerts (unverified): a path to a trusted CA. */
+  intermediates: X509Certificate[];
   /** How the audit trail names the certificate. */
   presented: string;
 }
@@ -37,7 +39,15 @@ export type Sender = MacSender | SignatureSender;
 export const actorOf = (s: Sender): string => (s.kind === 'mac' ? s.credential.id : s.principal);
 
 const principalOfCertificate = (der: Buffer): string => `cmp-cert:sha256:${createHash('sha256').update(der).digest('hex')}`;
-const presentedOf = (x: X509Certificate): string => `cmp-signer-certificate:${x.serialNumber.toLowerCase()} (${x.subject.split('\n').join(', ')})`.slice(0, 200);
+
+/** How certificate-login refusals read in CMP: the certificate is the one that signed the message. */
+export const CMP_LOGIN_WORDING: CertificateLoginWording = {
+  certificate: 'the certificate that signed the message',
+  login: 'a CMP signature login',
+  aProtocolLogin: 'a CMP login',
+  protocolLogins: 'CMP logins',
+  settingsKey: 'cmp.trustedCas',
+};
 
 export interface SenderContext {
   core: Pick<CoreServices, 'credentials'>;
@@ -83,10 +93,18 @@ export async function authenticateSender(message: PkiMessage, ctx: SenderContext
   try {
     x509 = new X509Certificate(first);
   } catch {
-    throw new CmpRefusal('badMessageCheck', "the first extraCert is not a certificate certgate can read");
+    throw new CmpRefusal('badMessageCheck', 'the first extraCert is not a certificate certgate can read');
   }
   if (!signatureVerifies(message, x509)) throw new CmpRefusal('badMessageCheck', "the protection does not verify with the first extraCert's key");
-  return { kind: 'signature', principal: principalOfCertificate(first), certificateDer: first, x509, presented: presentedOf(x509) };
+  const intermediates: X509Certificate[] = [];
+  for (const der of message.extraCerts.slice(1, 1 + MAX_INTERMEDIATES)) {
+    try {
+      intermediates.push(new X509Certificate(der));
+    } catch {
+      // An unreadable extra certificate is no path to anything; the signer's own was readable.
+    }
+  }
+  return { kind: 'signature', principal: principalOfCertificate(first), certificateDer: first, x509, intermediates, presented: presentedCertificateName('cmp-signer-certificate', x509) };
 }
 
 export type Trust = { names: string[]; namesMayDiffer: boolean; certificate: CertificateRecord | null };
@@ -113,7 +131,7 @@ export async function trustSigner(sender: SignatureSender, ctx: SenderContext & 
     if (typeof found !== 'string') return found;
     if (need === 'holder') return refuse(found.includes('another product') ? 'notAuthorized' : 'signerNotTrusted', found);
   }
-  const trusted = await ctx.certificates.trusted(sender.x509, ctx.product.id, ctx.settings.trustedCas ?? [], []);
+  const trusted = await ctx.certificates.trusted(sender.x509, ctx.product.id, ctx.settings.trustedCas ?? [], sender.intermediates);
   if (!trusted.ok) return refuse(trusted.reason.includes('another product') ? 'notAuthorized' : 'signerNotTrusted', trusted.reason);
   return { names: trusted.names, namesMayDiffer: trusted.namesMayDiffer, certificate: null };
 }

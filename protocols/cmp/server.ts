@@ -99,18 +99,20 @@ export class CmpServer {
     try {
       // The product first: even an unreadable message is answered signed for its CA.
       product = await this.core.enrollments.productForLabel(label);
-      message = decodePkiMessage(der);
+      const decoded: PkiMessage = decodePkiMessage(der);
+      message = decoded;
       if (!product) throw new CmpRefusal('badRequest', label === undefined ? 'no product to enroll under: create one with "certgate product create"' : `no CMP label "${label}": no product has that name`);
       const settings = cmpSettingsOf(product);
-      const checked = checkHeader(message.header, this.options, now);
+      const checked = checkHeader(decoded.header, this.options, now);
       transactionId = checked.transactionId;
-      sender = await authenticateSender(message, { core: this.core, certificates: this.deps.certificates, product, sourceIp });
+      const authenticated = await authenticateSender(decoded, { core: this.core, certificates: this.deps.certificates, product, sourceIp });
+      sender = authenticated;
       await refuseReplay(this.core.oneTimeTokens, checked.senderNonce, this.options);
-      const type = message.body.type;
+      const type = decoded.body.type;
       const handler = HANDLERS[type] ?? unsupported(type);
-      const x: Exchange = { message, transactionId, sender, product, settings, sourceIp, answerNonce, now };
+      const x: Exchange = { message: decoded, transactionId: checked.transactionId, sender: authenticated, product, settings, sourceIp, answerNonce, now };
       const answer = await handler(this.deps, x);
-      return await this.encode(answer, message, sender, product, answerNonce, now);
+      return await this.encode(answer, decoded, authenticated, product, answerNonce, now);
     } catch (e) {
       const r = refusalOf(e);
       if (r.failure) logFailure(this.core.log, r.failure, 'the CMP front-end', path);
