@@ -160,6 +160,25 @@ function checkDerTree(der: Buffer, node: DerNode, depth: number): void {
   }
 }
 
+/**
+ * The subjectAltName requested in a SEQUENCE OF Extension (a CSR's extensionRequest, a CRMF
+ * CertTemplate's extensions), read the same way whatever carries it.
+ */
+export function readRequestedSan(extensionsDer: Buffer): SubjectAltNames {
+  const top = readNode(extensionsDer, 0);
+  if (top.end !== extensionsDer.length) throw new DerError('trailing data after the requested extensions');
+  const san: SubjectAltNames = { dns: [], ip: [], email: [], uri: [], unsupported: [] };
+  readRequestedExtensions(extensionsDer, top, san);
+  return san;
+}
+
+/** Throws DerError unless `der` is one DER element throughout (see checkDerTree). */
+export function assertDer(der: Buffer): void {
+  const top = readNode(der, 0);
+  if (top.end !== der.length) throw new DerError('trailing data');
+  checkDerTree(der, top, 0);
+}
+
 function readRequestedExtensions(der: Buffer, extsNode: DerNode | undefined, san: SubjectAltNames): void {
   for (const ext of children(der, expectTag(extsNode, 0x30, 'requested extensions'))) {
     const parts = children(der, expectTag(ext, 0x30, 'Extension'));

@@ -80,6 +80,25 @@ export const OID = {
   ocspBasic: '1.3.6.1.5.5.7.48.1.1',
   ocspNonce: '1.3.6.1.5.5.7.48.1.2',
   ocspNoCheck: '1.3.6.1.5.5.7.48.1.5',
+  // CMP (RFC 9810 §5.1.3, RFC 9481 §6, RFC 9483 §4.3) and CRMF (RFC 4211)
+  passwordBasedMac: '1.2.840.113533.7.66.13',
+  pbmac1: '1.2.840.113549.1.5.14',
+  pbkdf2: '1.2.840.113549.1.5.12',
+  hmacSha1: '1.3.6.1.5.5.8.1.2',
+  hmacWithSHA1: '1.2.840.113549.2.7',
+  hmacWithSHA224: '1.2.840.113549.2.8',
+  hmacWithSHA256: '1.2.840.113549.2.9',
+  hmacWithSHA384: '1.2.840.113549.2.10',
+  hmacWithSHA512: '1.2.840.113549.2.11',
+  itImplicitConfirm: '1.3.6.1.5.5.7.4.13',
+  itConfirmWaitTime: '1.3.6.1.5.5.7.4.14',
+  itCaCerts: '1.3.6.1.5.5.7.4.17',
+  itRootCaKeyUpdate: '1.3.6.1.5.5.7.4.18',
+  itCertReqTemplate: '1.3.6.1.5.5.7.4.19',
+  itRootCaCert: '1.3.6.1.5.5.7.4.20',
+  regCtrlOldCertID: '1.3.6.1.5.5.7.5.1.5',
+  regCtrlAlgId: '1.3.6.1.5.5.7.5.1.11',
+  regCtrlRsaKeyLen: '1.3.6.1.5.5.7.5.1.12',
 } as const;
 
 /**

@@ -12,6 +12,11 @@ export function storedRequestPem(csr: ParsedCsr): string {
   return toPem(csr.format === 'crmf' ? CRMF_LABEL : PKCS10_LABEL, csr.der);
 }
 
+/** The format a stored request is in, by its PEM label (without parsing it). */
+export function storedRequestFormat(pem: string): 'pkcs10' | 'crmf' {
+  return pem.includes(`-----BEGIN ${CRMF_LABEL}-----`) ? 'crmf' : 'pkcs10';
+}
+
 /** A stored request read back; throws CsrError as parseCsr does. */
 export function parseStoredRequest(pem: string): ParsedCsr {
   let blocks;

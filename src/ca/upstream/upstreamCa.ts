@@ -11,6 +11,7 @@ import { readCertificateBasics } from '../../pki/certInfo.js';
 import { parseCsr } from '../../pki/csr.js';
 import { fromPem, pemBlocks, toPem } from '../../pki/pem.js';
 import { serialIntegerContent } from '../../pki/serial.js';
+import { storedRequestFormat } from '../../pki/storedRequest.js';
 import type { CaBackend, IssueRequest, IssuedCertificate, UpstreamRevocation } from '../types.js';
 import { AcmeHttp, DEFAULT_RETRY_AFTER_SECONDS, retryAfterSeconds, type AcmeResponse } from './acmeHttp.js';
 import type { UpstreamAcmeConfig } from './config.js';
@@ -96,6 +97,10 @@ export class UpstreamAcmeCa implements CaBackend {
   async issue(request: IssueRequest): Promise<IssuedCertificate> {
     if (!request.requestId || !request.csrPem) throw new Error('an upstream ACME CA issues only for enrollment requests (request id and CSR)');
     const requestId = request.requestId;
+    if (storedRequestFormat(request.csrPem) === 'crmf') {
+      // ACME finalizes an order with a PKCS#10 CSR; a CRMF request cannot be passed on as one.
+      throw new UpstreamProblem('urn:ietf:params:acme:error:badCSR', 'an upstream ACME CA needs a PKCS#10 CSR, and this is a CMP CRMF request: use p10cr', 400);
+    }
     const names = decidedNames(request);
     const mismatch = csrNameMismatch(request.csrPem, names);
     if (mismatch) throw new UpstreamProblem('urn:ietf:params:acme:error:badCSR', mismatch, 400);
