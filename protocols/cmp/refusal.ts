@@ -4,6 +4,7 @@
 // faults leave as systemFailure/systemUnavail and never as a stack trace.
 import { classifyFailure, type Failure } from '../../src/core/failure.js';
 import type { ErrorKind } from '../../src/core/errors.js';
+import { CmpDecodeError } from './asn1.js';
 import type { FailInfo } from './messages.js';
 import { CmpSettingsError } from './settings.js';
 
@@ -31,7 +32,7 @@ const FAIL_INFO_OF: Readonly<Record<ErrorKind, FailInfo>> = {
 
 /** The failInfo and sentence of anything thrown while answering, and the Failure to log when it is ours. */
 export function refusalOf(err: unknown): { failInfo: FailInfo; text: string; failure: Failure | null } {
-  if (err instanceof CmpRefusal) return { failInfo: err.failInfo, text: err.message, failure: null };
+  if (err instanceof CmpRefusal || err instanceof CmpDecodeError) return { failInfo: err.failInfo, text: err.message, failure: null };
   // The operator's mistake, not the client's: said as it is, so that whoever reads the client's log can pass it on.
   if (err instanceof CmpSettingsError) return { failInfo: 'systemFailure', text: err.message, failure: null };
   const failure = classifyFailure(err);

@@ -65,11 +65,5 @@ export function encodeAnswer(answer: Answer, ctx: AnswerContext, signer: CmpSign
     generalInfo: answer.generalInfo ?? [],
   };
   const protectedPartDer = encodeProtectedPart(header, answer.body);
-  return assemblePkiMessage({
-    header,
-    body: answer.body,
-    protectedPartDer,
-    protection: protection ? protection.protect(protectedPartDer) : null,
-    extraCerts: uniqueDer([...ownCerts, ...(answer.extraCerts ?? [])]),
-  });
+  return assemblePkiMessage(protectedPartDer, protection ? protection.protect(protectedPartDer) : null, uniqueDer([...ownCerts, ...(answer.extraCerts ?? [])]));
 }
