@@ -7,6 +7,7 @@ import type { ErrorKind } from '../../src/core/errors.js';
 import { CmpDecodeError } from './asn1.js';
 import type { FailInfo } from './messages.js';
 import { CmpSettingsError } from './settings.js';
+import { NoCmpSigner } from './signers.js';
 
 export class CmpRefusal extends Error {
   override readonly name = 'CmpRefusal';
@@ -35,6 +36,7 @@ export function refusalOf(err: unknown): { failInfo: FailInfo; text: string; fai
   if (err instanceof CmpRefusal || err instanceof CmpDecodeError) return { failInfo: err.failInfo, text: err.message, failure: null };
   // The operator's mistake, not the client's: said as it is, so that whoever reads the client's log can pass it on.
   if (err instanceof CmpSettingsError) return { failInfo: 'systemFailure', text: err.message, failure: null };
+  if (err instanceof NoCmpSigner) return { failInfo: 'systemUnavail', text: err.message, failure: null };
   const failure = classifyFailure(err);
   switch (failure.kind) {
     case 'refused': {

@@ -125,20 +125,21 @@ export class CmpServer {
       } catch (again) {
         const r2 = refusalOf(again);
         if (r2.failure) logFailure(this.core.log, r2.failure, 'the CMP front-end', path);
-        // Nothing to sign with (the signer cannot be made now): an unprotected error, which
-        // RFC 9483 §3.6.4 allows and `openssl cmp -unprotected_errors` reads.
-        const unavailable: Answer = { body: { type: 'error', status: { status: 'rejection', statusString: [r.failure ? r.text : r2.text], failInfo: [r.failure ? r.failInfo : 'systemUnavail'] }, errorCode: null, errorDetails: [] } };
+        // Nothing to sign with (the CA has no CMP signer, or it cannot be made now): an
+        // unprotected error, which RFC 9483 §3.6.4 allows and `openssl cmp -unprotected_errors` reads.
+        const bare: Answer = { body: { type: 'error', status: { status: 'rejection', statusString: [r.text, r2.text], failInfo: [r.failInfo] }, errorCode: null, errorDetails: [] } };
         try {
-          return encodeAnswer(unavailable, { request: message?.header ?? null, sender: null, senderNonce: answerNonce, now }, null);
+          return encodeAnswer(bare, { request: message?.header ?? null, sender: null, senderNonce: answerNonce, now }, null);
         } catch {
-          return encodeAnswer(unavailable, { request: null, sender: null, senderNonce: answerNonce, now }, null);
+          return encodeAnswer(bare, { request: null, sender: null, senderNonce: answerNonce, now }, null);
         }
       }
     }
   }
 
   private async encode(answer: Answer, message: PkiMessage | null, sender: Sender | null, product: ProductRecord | undefined, senderNonce: Buffer, now: number): Promise<Buffer> {
-    const signer = product ? await this.signers.current(product.caId) : null;
+    // A MAC-protected answer needs the signer only to name the sender: without one it names nobody.
+    const signer = product ? await this.signers.current(product.caId).catch((e: unknown) => (sender?.kind === 'mac' ? null : Promise.reject(e))) : null;
     return encodeAnswer(answer, { request: message?.header ?? null, sender, senderNonce, now }, signer);
   }
 }
