@@ -26,6 +26,7 @@ export const OID = {
   sha1WithRSAEncryption: '1.2.840.113549.1.1.5',
   sha224WithRSAEncryption: '1.2.840.113549.1.1.14',
   rsassaPss: '1.2.840.113549.1.1.10',
+  mgf1: '1.2.840.113549.1.1.8',
   ecdsaWithSHA1: '1.2.840.10045.4.1',
   ecdsaWithSHA256: '1.2.840.10045.4.3.2',
   ecdsaWithSHA384: '1.2.840.10045.4.3.3',
