@@ -63,7 +63,7 @@ export class CmpDb {
 
   /** The CA's signer certificates that have not expired, newest first. */
   async liveSigners(caId: string, now: number): Promise<SignerRecord[]> {
-    const rows = await this.db.selectFrom('cmp_signers').selectAll().where('ca_id', '=', caId).where('not_after', '>', now).orderBy('not_before', 'desc').orderBy('created_at', 'desc').execute();
+    const rows = await this.db.selectFrom('cmp_signers').selectAll().where('ca_id', '=', caId).where('not_after', '>', now).orderBy('not_before', 'desc').orderBy('created_at', 'desc').orderBy('id', 'desc').execute();
     return rows.map(signerOf);
   }
 
