@@ -1,29 +1,26 @@
-// The certHash of a certConf (RFC 9810 §5.3.18): the certificate's DER hashed with the hash of
-// its own signature algorithm (SHA-512 for Ed25519), or with the hashAlg a cmp2021 client names.
+// certConf's certHash (RFC 9810 §5.3.18): the certificate's hash with the hash of its own signature
+// algorithm (RFC 9481 §2: SHA-512 for Ed25519), unless cmp2021's hashAlg names another.
 import { createHash } from 'node:crypto';
-import { children, readNode, readOid } from '../../src/pki/der.js';
+import { algorithmOf, elementsOf, parseBer } from '../../src/pki/asn1.js';
 import { OID, SIGNATURE_HASH } from '../../src/pki/oids.js';
+import { CmpDecodeError } from './asn1Util.js';
 import type { AlgorithmId } from './messages.js';
 
-const HASH_OF_OID: Readonly<Record<string, string>> = {
-  '1.3.14.3.2.26': 'sha1',
-  '2.16.840.1.101.3.4.2.1': 'sha256',
-  '2.16.840.1.101.3.4.2.2': 'sha384',
-  '2.16.840.1.101.3.4.2.3': 'sha512',
-};
+const HASH_OF_OID: Record<string, string> = { [OID.sha256]: 'sha256', [OID.sha384]: 'sha384', [OID.sha512]: 'sha512' };
 
-function hashOfSignature(certificateDer: Buffer): string {
-  const top = readNode(certificateDer, 0);
-  const oid = readOid(certificateDer, children(certificateDer, top)[1], 'signatureAlgorithm');
+/** The hash certConf must use for `certificateDer`; CmpDecodeError (badAlg) when certgate cannot tell or does not compute it. */
+export function certHashAlgorithm(certificateDer: Buffer, hashAlg: AlgorithmId | null = null): string {
+  if (hashAlg) return HASH_OF_OID[hashAlg.oid] ?? badAlg(`certConf hashAlg ${hashAlg.oid} is not supported`);
+  const [, sigAlg] = elementsOf(parseBer(certificateDer, 'certificate'), 'certificate', 3);
+  const oid = algorithmOf(sigAlg ?? null, 'certificate signature algorithm').oid;
   if (oid === OID.ed25519) return 'sha512';
-  const hash = SIGNATURE_HASH[oid];
-  if (!hash) throw new Error(`no certHash algorithm for signature algorithm ${oid}`);
-  return hash;
+  return SIGNATURE_HASH[oid] ?? badAlg(`the certificate's signature algorithm ${oid} names no hash certgate uses`);
 }
 
-/** Whether `presented` is the certHash of the certificate; an unknown hashAlg never matches. */
-export function certHashMatches(certificateDer: Buffer, presented: Buffer, hashAlg: AlgorithmId | null): boolean {
-  const hash = hashAlg ? HASH_OF_OID[hashAlg.oid] : hashOfSignature(certificateDer);
-  if (!hash) return false;
-  return createHash(hash).update(certificateDer).digest().equals(presented);
+export function certHash(certificateDer: Buffer, hashAlg: AlgorithmId | null = null): Buffer {
+  return createHash(certHashAlgorithm(certificateDer, hashAlg)).update(certificateDer).digest();
+}
+
+function badAlg(message: string): never {
+  throw new CmpDecodeError('badAlg', message);
 }

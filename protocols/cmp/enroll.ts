@@ -10,7 +10,7 @@ import { CsrError, parseCsr, type ParsedCsr } from '../../src/pki/csr.js';
 import { parseCrmfRequest } from '../../src/pki/crmf.js';
 import { namesOfCertificate, namesOfCsr } from '../../src/pki/names.js';
 import { fromPem } from '../../src/pki/pem.js';
-import { certHashMatches } from './certHash.js';
+import { certHash } from './certHash.js';
 import { auditContextOf, recordEnd, type CmpDeps, type Exchange, type Handler } from './exchange.js';
 import { checkRecipNonce } from './header.js';
 import type { FailInfo, PkiBody, PkiHeader, PkiStatusInfo } from './messages.js';
@@ -220,7 +220,7 @@ export const confirm: Handler = async (deps, x) => {
   const outcome = await outcomeOf(deps, t);
   if (outcome.state !== 'issued') throw new Error(`CMP transaction ${t.transactionId} awaits certConf without an issued certificate`);
   const certificate = outcome.certificate;
-  if (!certHashMatches(der(certificate.certificatePem), s.certHash, s.hashAlg)) throw new CmpRefusal('badCertId', 'the certHash is not the hash of the certificate issued in this transaction');
+  if (!certHash(der(certificate.certificatePem), s.hashAlg).equals(s.certHash)) throw new CmpRefusal('badCertId', 'the certHash is not the hash of the certificate issued in this transaction');
   const refused = s.statusInfo?.status === 'rejection';
   const detail = { request: outcome.request.id, certificate: certificate.id, serial: certificate.serialNumber };
   if (refused && !certificate.revokedAt) {
