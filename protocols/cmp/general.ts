@@ -4,30 +4,25 @@
 // genm asks for whatever the server offers (RFC 9810 §5.3.19): it gets caCerts. infoTypes certgate
 // does not know are left out of the genp, as RFC 9810 §5.3.19 lets a receiver ignore them.
 import type { ProductRecord } from '../../src/core/types.js';
+import { OID } from '../../src/pki/oids.js';
 import { fromPem } from '../../src/pki/pem.js';
 import { caCertsValue } from './asn1.js';
 import type { Handler } from './exchange.js';
 import type { InfoTypeAndValue } from './messages.js';
 import { templateOf } from './template.js';
 
-export const ID_IT = {
-  caCerts: '1.3.6.1.5.5.7.4.17',
-  rootCaKeyUpdate: '1.3.6.1.5.5.7.4.18',
-  certReqTemplate: '1.3.6.1.5.5.7.4.19',
-} as const;
-
 type Answerer = (product: ProductRecord, chainDer: Buffer[]) => InfoTypeAndValue;
 
 const ANSWERS: Readonly<Record<string, Answerer>> = {
-  [ID_IT.caCerts]: (_product, chain) => ({ oid: ID_IT.caCerts, valueDer: caCertsValue(chain) }),
-  [ID_IT.rootCaKeyUpdate]: () => ({ oid: ID_IT.rootCaKeyUpdate, valueDer: null }),
-  [ID_IT.certReqTemplate]: (product) => ({ oid: ID_IT.certReqTemplate, valueDer: templateOf(product) }),
+  [OID.itCaCerts]: (_product, chain) => ({ oid: OID.itCaCerts, valueDer: caCertsValue(chain) }),
+  [OID.itRootCaKeyUpdate]: () => ({ oid: OID.itRootCaKeyUpdate, valueDer: null }),
+  [OID.itCertReqTemplate]: (product) => ({ oid: OID.itCertReqTemplate, valueDer: templateOf(product) }),
 };
 
 export const general: Handler = async (deps, x) => {
   const body = x.message.body;
   if (body.type !== 'genm') throw new Error(`general() answers genm, not ${body.type}`);
-  const asked = body.infos.length === 0 ? [ID_IT.caCerts] : [...new Set(body.infos.map((i) => i.oid))];
+  const asked = body.infos.length === 0 ? [OID.itCaCerts] : [...new Set(body.infos.map((i) => i.oid))];
   const chain = (await deps.core.cas.chainOf(x.product.caId)).map((pem) => fromPem(pem, ['CERTIFICATE']));
   const infos = asked.flatMap((oid) => {
     const answer = ANSWERS[oid];
