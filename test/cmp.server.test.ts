@@ -136,7 +136,8 @@ describe.each(REST_DEPLOYMENTS)('CMP front-end with the test client: $name', (d)
     expect(errorOf(await other.exchange(ir(ecKey(), 'b.test'), { transactionID: reply.message.header.transactionID as Buffer })).failInfo).toEqual(['transactionIdInUse']);
     // The right certConf still closes it.
     expect((await client.follow(reply, certConfFor(reply.message))).message.body.type).toBe('pkiConf');
-    expect(await endsOf(reply.message.header.transactionID as Buffer)).toContain('confirmed');
+    // Refusals of an authenticated sender end in the trail as errors; the confirmation too.
+    expect(await endsOf(reply.message.header.transactionID as Buffer)).toEqual(expect.arrayContaining(['confirmed', 'error']));
   });
 
   it.skipIf(d.skip)('rr MAC-protected by a cmp credential is refused: a protocol credential does not revoke', async () => {
@@ -145,6 +146,31 @@ describe.each(REST_DEPLOYMENTS)('CMP front-end with the test client: $name', (d)
     const cert = issuedOf(reply);
     expect(errorOf(await client.exchange(revocationBody(cert, 1))).failInfo).toEqual(['notAuthorized']);
     expect((await env.server.rt.store.certificates.getBySerial(env.issuingId, new X509Certificate(cert).serialNumber.toLowerCase()))?.revokedAt).toBeNull();
+  });
+
+  it.skipIf(d.skip)('kur: signed by the certificate it replaces and naming it in oldCertID; MAC protection or another oldCertID is refused; implicitConfirm only where the product allows', async () => {
+    const client = mac();
+    const oldKey = ecKey();
+    const first = await client.exchange(ir(oldKey, 'kur.test'), { implicitConfirm: true });
+    // The product says cmp.implicitConfirm = false: not granted, the certificate waits for its certConf.
+    expect(first.message.header.generalInfo.map((i) => i.oid)).not.toContain(OID.itImplicitConfirm);
+    const oldDer = issuedOf(first);
+    await client.follow(first, certConfFor(first.message));
+    const other = issuedOf(await client.exchange(ir(ecKey(), 'elsewhere.test')));
+    const newKey = ecKey();
+    const kur = (oldCertDer: Buffer): PkiBody => ({ type: 'kur', requests: [crmfRequest({ key: newKey, subject: 'CN=kur.test', san: { dns: ['kur.test'] }, oldCertDer })] });
+
+    expect(errorOf(await client.exchange(kur(oldDer))).failInfo).toEqual(['wrongIntegrity']);
+    const holder = new CmpClient(url, { kind: 'signature', certDer: oldDer, key: oldKey });
+    expect(errorOf(await holder.exchange(kur(other))).failInfo).toEqual(['badCertId']);
+    const reply = await holder.exchange(kur(oldDer));
+    expect(reply.message.body.type).toBe('kup');
+    expect(reply.protection).toBe('signature');
+    const renewed = new X509Certificate(issuedOf(reply));
+    expect(renewed.subjectAltName).toBe('DNS:kur.test');
+    expect(opensslVerify(env.dir, env.rootPem, env.issuingPem, renewed.toString())).toMatch(/OK/);
+    expect((await holder.follow(reply, certConfFor(reply.message))).message.body.type).toBe('pkiConf');
+    expect(await endsOf(reply.message.header.transactionID as Buffer)).toEqual(['confirmed']);
   });
 
   it.skipIf(d.skip)('HTTP misuse: 405, 415 and 413 without a message; a body that is no PKIMessage gets HTTP 200 and an error PKIMessage', async () => {
@@ -156,6 +182,10 @@ describe.each(REST_DEPLOYMENTS)('CMP front-end with the test client: $name', (d)
     expect(Number(garbage.headers['content-length'])).toBe(garbage.body.length);
     const message = decodePkiMessage(garbage.body);
     expect(message.body.type).toBe('error');
+    // No product of that name: nothing to sign for, an unprotected error (RFC 9483 §3.6.4 allows it).
+    const nowhere = await new CmpClient(`${env.base}/.well-known/cmp/p/no-such-product`, { kind: 'mac', reference: 'client1', secret }).exchange(ir(ecKey(), 'x.test'));
+    expect(errorOf(nowhere).failInfo).toEqual(['badRequest']);
+    expect(nowhere.protection).toBe('none');
   });
 
   it.skipIf(d.skip)('fuzz: random and mutated bodies are answered with HTTP 200 and an error PKIMessage, never a 5xx', async () => {
