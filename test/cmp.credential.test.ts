@@ -56,7 +56,7 @@ describe('cmp credentials', () => {
   it('is created over REST with its reference (the name) and secret shown once, and authenticates a MAC made with it', async () => {
     const made = await create({ name: 'base-station-1', products: [productA] });
     expect(made).toMatchObject({ type: 'cmp', name: 'base-station-1', reference: 'base-station-1', products: [productA] });
-    expect(made.secret).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(made.secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const shown = await api('GET', `/v1/credentials/${made.id}`);
     expect(shown.json).toMatchObject({ id: made.id, type: 'cmp', status: 'active' });
     expect(JSON.stringify(shown.json)).not.toContain(made.secret);
@@ -120,7 +120,7 @@ describe('cmp credentials', () => {
     const made = certgate(dir, ['credential', 'create', '--type', 'cmp', '--product', 'cmp-b', '--name', 'ran-node-2'], env);
     expect(made.code, made.stderr).toBe(0);
     expect(made.stdout).toMatch(/reference: {2}ran-node-2/);
-    expect(made.stdout).toMatch(/shared secret: [A-Za-z0-9_-]{32}/);
+    expect(made.stdout).toMatch(/shared secret: [A-Za-z0-9_-]{43}/);
     expect(made.stdout).toMatch(/stored encrypted under the master key/);
     const listed = certgate(dir, ['credential', 'list', '--type', 'cmp', '--json'], env).json() as unknown as { name: string; products: string[] }[];
     expect(listed.find((c) => c.name === 'ran-node-2')?.products).toEqual([productB]);

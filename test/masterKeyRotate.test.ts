@@ -1,10 +1,11 @@
 // `certgate master-key rotate` on SQLite (key in data/master.key) and PostgreSQL (key in the
 // environment): a deployment with something of every sealed kind (CA keys, an OCSP signer, an
-// escrowed key, ACME and SCEP credential secrets, a SCEP RA key, an EST kept key) rotated, then
+// escrowed key, ACME, SCEP and CMP credential secrets, a SCEP RA key, a CMP signer key, an EST kept
+// key) rotated, then
 // started with the new key: everything still opens, the trail verifies, and the old key is refused.
 // A trail that does not verify is refused before anything changes.
 import { execFile, spawnSync } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHmac, generateKeyPairSync, randomBytes, sign as cryptoSign, verify as cryptoVerify, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,8 +17,11 @@ import { createProduct } from '../src/core/products.js';
 import { buildCsr } from '../src/pki/csrBuilder.js';
 import { fromPem } from '../src/pki/pem.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
+import type { Runtime } from '../src/runtime.js';
 import { MESSAGE_TYPE } from '../protocols/scep/algorithms.js';
 import { ServerKeys } from '../protocols/est/serverKeygen.js';
+import { CmpDb } from '../protocols/cmp/db.js';
+import { CmpSigners } from '../protocols/cmp/signers.js';
 import { deploymentConfig, deploymentMissing, GATEWAY_DEFAULTS, startGateway, testConfig } from './helpers/gateway.js';
 import { openssl, opensslVerify, tempDir } from './helpers/openssl.js';
 import { restCall } from './helpers/http.js';
@@ -53,6 +57,7 @@ interface Before {
   /** A CA under its own passphrase: the master key never sealed it, so rotation leaves it as it is. */
   passphraseCa: { id: string; encryptedKey: string };
   scep: { id: string; challenge: string };
+  cmp: { id: string; reference: string; secret: string; signerDer: Buffer };
   ra: RaInfo;
   estKey: Buffer;
 }
@@ -104,6 +109,7 @@ for (const d of deployments) {
       escrowed: await rows('select id, escrowed_key from enrollment_requests where escrowed_key is not null order by id'),
       credentials: await rows('select id, secret from credentials order by id'),
       ra: await rows('select id, encrypted_key from scep_ra_certificates order by id'),
+      cmp: await rows('select id, encrypted_key from cmp_signers order by id'),
       est: await rows('select owner, transaction_id, key_envelope from est_credential_keys order by owner, transaction_id'),
       audit: await rows('select seq, hash from audit_log order by seq'),
     });
@@ -146,6 +152,9 @@ for (const d of deployments) {
         const acme = await rt.credentials.create({ type: 'acme', products: '*' }, CLI_CONTEXT);
         const acmeNow = await rt.credentials.rotate(acme.credential.id, 3600, CLI_CONTEXT);
         const scep = await rt.credentials.create({ type: 'scep', products: [defaultProductId] }, CLI_CONTEXT);
+        const cmp = await rt.credentials.create({ type: 'cmp', name: 'cmp-rotate', products: [defaultProductId] }, CLI_CONTEXT);
+        // The CMP signer of the issuing CA (made before serving, for every CA a product issues under).
+        const cmpSigner = await cmpSignersOf(rt).current(issuing.id);
 
         // An OCSP answer (its signer is made, and sealed, on the first request) and the SCEP RA.
         writeFileSync(join(dir, 'root.pem'), rootCa.certificatePem);
@@ -174,6 +183,7 @@ for (const d of deployments) {
           escrowCertPem: escrowCert.certificate_pem,
           acme: { id: acme.credential.id, hmacKeys: [acme.secret, acmeNow.secret] },
           scep: { id: scep.credential.id, challenge: scep.secret },
+          cmp: { id: cmp.credential.id, reference: cmp.credential.name, secret: cmp.secret, signerDer: cmpSigner.certificateDer },
           ra,
           estKey: kept.pkcs8,
           passphraseCa: { id: passphraseCa.id, encryptedKey: passphraseCa.encryptedKey ?? '' },
@@ -245,13 +255,14 @@ for (const d of deployments) {
       const r = d.keyIn === 'file' ? cli(['master-key', 'rotate', '--new-key-file', newKeyFile, '--json']) : cli(['master-key', 'rotate', '--json'], { CERTGATE_NEW_MASTER_KEY: NEW_KEY });
       expect(r.code, r.stderr).toBe(0);
       const out = r.json<{ resealed: Record<string, number>; key_file: string | null; next_steps: string[] }>();
-      // Root and issuing CA (not the passphrase one); the SCEP challenge, and the ACME key and its previous one.
-      expect(out.resealed).toMatchObject({ ca_keys: 2, escrowed_keys: 1, credential_secrets: 3, 'est.server_keys': 1 });
+      // Root and issuing CA (not the passphrase one); the SCEP challenge, the CMP secret, and the ACME key and its previous one.
+      expect(out.resealed).toMatchObject({ ca_keys: 2, escrowed_keys: 1, credential_secrets: 4, 'est.server_keys': 1 });
       const [passphraseRow] = await rows('select encrypted_key from cas where id = ?', [before.passphraseCa.id]);
       expect(passphraseRow?.encrypted_key).toBe(before.passphraseCa.encryptedKey);
       expect(decryptPrivateKey(passphraseRow?.encrypted_key as string, CA_PASSPHRASE).asymmetricKeyType).toBe('ec');
       expect(out.resealed.ocsp_signer_keys).toBeGreaterThanOrEqual(1);
       expect(out.resealed['scep.ra_keys']).toBeGreaterThanOrEqual(1);
+      expect(out.resealed['cmp.signer_keys']).toBe(1);
       expect(out.resealed.audit_entries).toBeGreaterThan(5);
       expect(r.stdout).not.toContain(NEW_KEY);
       expect(r.stdout).not.toContain(OLD_KEY);
@@ -284,7 +295,7 @@ for (const d of deployments) {
         expect(cli(['ca', 'list', '--json']).code).toBe(0);
       }
       const last = cli(['audit', 'list', '--limit', '1', '--json'], newKeyEnv).json<{ entries: { action: string; actor: string; detail: { resealed: Record<string, number> } }[] }>().entries[0];
-      expect(last).toMatchObject({ action: 'master_key.rotate', actor: 'cli', detail: { resealed: { ca_keys: 2, escrowed_keys: 1, credential_secrets: 3 } } });
+      expect(last).toMatchObject({ action: 'master_key.rotate', actor: 'cli', detail: { resealed: { ca_keys: 2, escrowed_keys: 1, credential_secrets: 4 } } });
     });
 
     it('serves with the new key: issues, exports the escrowed key, answers OCSP, and the credentials and kept keys still open', { timeout: 180_000 }, async () => {
@@ -335,6 +346,18 @@ for (const d of deployments) {
         expect(reply.status).toBe('SUCCESS');
         expect(reply.certificates.length).toBeGreaterThan(0);
 
+        // The CMP secret still keys its MAC, and the CMP signer made before the rotation still signs.
+        const body = Buffer.from('PKIHeader+PKIBody');
+        const mac = createHmac('sha256', before.cmp.secret).update(body).digest();
+        const cmp = await rt.credentials.authenticate(
+          { type: 'cmp', reference: before.cmp.reference, macMatches: (secret) => createHmac('sha256', secret).update(body).digest().equals(mac) },
+          { protocol: 'cmp', sourceIp: '127.0.0.1', productId: before.defaultProductId },
+        );
+        expect(cmp).toMatchObject({ ok: true, credential: { id: before.cmp.id } });
+        const signer = await cmpSignersOf(rt).current(before.issuingId);
+        expect(signer.certificateDer.equals(before.cmp.signerDer)).toBe(true);
+        expect(cryptoVerify(null, body, new X509Certificate(signer.certificateDer).publicKey, cryptoSign(null, body, signer.key))).toBe(true);
+
         const est = rt.protocolCore('est');
         const again = await new ServerKeys(est.tables(), est.sealing).obtain('est-owner', 'tx-1', () => Promise.reject(new Error('the kept key was not found')));
         expect(again.pkcs8.equals(before.estKey)).toBe(true);
@@ -343,6 +366,12 @@ for (const d of deployments) {
       }
     });
   });
+}
+
+/** The CMP signers as a serving process has them. */
+function cmpSignersOf(rt: Runtime): CmpSigners {
+  const cmp = rt.protocolCore('cmp');
+  return new CmpSigners(new CmpDb(cmp.tables()), cmp, 365 * 86_400_000);
 }
 
 /**

@@ -21,7 +21,7 @@ export const cmpCredential: CredentialKind<'cmp'> = {
   storage: 'sealed',
   newSecret() {
     // base64url: typed into `openssl cmp -secret pass:…` and device configurations as it is shown.
-    const secret = randomBytes(24).toString('base64url');
+    const secret = randomBytes(32).toString('base64url');
     return { shown: secret, secret };
   },
   claimedIdentity: ({ reference }) => `cmp:${reference}`,

@@ -2,7 +2,7 @@
 // `certgate product create … --protocol-setting cmp.<key>=<value>`.
 import { z } from 'zod';
 import { trustedCaSchema } from '../../src/auth/certificateLogin.js';
-import type { ProductRecord } from '../../src/core/types.js';
+import { productSettingsReader } from '../../src/core/productSettings.js';
 
 export const cmpSettingsSchema = z
   .object({
@@ -28,24 +28,5 @@ export const cmpSettingsSchema = z
 
 export type CmpSettings = z.infer<typeof cmpSettingsSchema>;
 
-export class CmpSettingsError extends Error {
-  override readonly name = 'CmpSettingsError';
-}
-
-// Product records are cached by the core and replaced when they change, so the record itself keys this.
-const parsed = new WeakMap<ProductRecord, CmpSettings>();
-
-/** The product's CMP settings; throws CmpSettingsError when the operator stored invalid ones. */
-export function cmpSettingsOf(product: ProductRecord): CmpSettings {
-  let settings = parsed.get(product);
-  if (!settings) {
-    const result = cmpSettingsSchema.safeParse(product.template.protocols?.cmp ?? {});
-    if (!result.success) {
-      const detail = result.error.issues.map((i) => `${['cmp', ...i.path].join('.')}: ${i.message}`).join('; ');
-      throw new CmpSettingsError(`product ${product.name} has invalid CMP settings (${detail})`);
-    }
-    settings = result.data;
-    parsed.set(product, settings);
-  }
-  return settings;
-}
+/** The product's CMP settings; throws ProductSettingsError when the operator stored invalid ones. */
+export const cmpSettingsOf = productSettingsReader('cmp', 'CMP', cmpSettingsSchema);

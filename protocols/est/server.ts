@@ -9,6 +9,7 @@ import { ClientCertificates, namesRefusal } from '../../src/auth/certificateLogi
 import { AppError, type ErrorKind } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import type { CsrInput } from '../../src/core/enrollmentService.js';
+import { ProductSettingsError } from '../../src/core/productSettings.js';
 import { TtlCache } from '../../src/core/ttlCache.js';
 import { classifyFailure, HTTP_STATUS_OF, logFailure, plainAnswerOf } from '../../src/core/failure.js';
 import type { CertificateRecord, Constraint, EnrollmentRequest, ProductRecord } from '../../src/core/types.js';
@@ -22,7 +23,7 @@ import { authenticateCaller, claimedPrincipal, EST_LOGIN_WORDING, sourceIpOf, ty
 import { csrAttrsFor } from './csrattrs.js';
 import { matchEstPath, productFor, type EstRoute, type Operation } from './paths.js';
 import { keyAndCertificateMultipart, makeKeyAndCsr, type ServerKeys } from './serverKeygen.js';
-import { estSettingsOf, EstSettingsError, type EstSettings } from './settings.js';
+import { estSettingsOf, type EstSettings } from './settings.js';
 import { decodePkcs10Body, EstHttpError, MAX_BODY_BYTES, PKCS7_CERTS_ONLY, send, sendBase64, sendText, UNAUTHORIZED_HEADERS } from './wire.js';
 
 // EST has answered `unprocessable` with 409 from its first version on: clients may count on it.
@@ -293,7 +294,7 @@ export class EstServer {
     if (err instanceof EstHttpError) return sendText(res, err.status, err.message, err.headers);
     // The core's signature check throws this for a signature algorithm it does not know.
     if (err instanceof CsrError) return sendText(res, 400, err.message);
-    if (err instanceof EstSettingsError) {
+    if (err instanceof ProductSettingsError) {
       this.core.log.error({ err: err.message }, 'EST settings');
       return sendText(res, 500, err.message);
     }

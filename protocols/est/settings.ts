@@ -2,7 +2,7 @@
 // `certgate product create … --protocol-setting est.<key>=<value>`.
 import { z } from 'zod';
 import { trustedCaSchema } from '../../src/auth/certificateLogin.js';
-import type { ProductRecord } from '../../src/core/types.js';
+import { productSettingsReader } from '../../src/core/productSettings.js';
 
 export const estSettingsSchema = z
   .object({
@@ -30,24 +30,5 @@ export const estSettingsSchema = z
 
 export type EstSettings = z.infer<typeof estSettingsSchema>;
 
-export class EstSettingsError extends Error {
-  override readonly name = 'EstSettingsError';
-}
-
-// Product records are cached by the core and replaced when they change, so the record itself keys this.
-const parsed = new WeakMap<ProductRecord, EstSettings>();
-
-/** The product's EST settings; throws EstSettingsError when the operator stored invalid ones. */
-export function estSettingsOf(product: ProductRecord): EstSettings {
-  let settings = parsed.get(product);
-  if (!settings) {
-    const result = estSettingsSchema.safeParse(product.template.protocols?.est ?? {});
-    if (!result.success) {
-      const detail = result.error.issues.map((i) => `${['est', ...i.path].join('.')}: ${i.message}`).join('; ');
-      throw new EstSettingsError(`product ${product.name} has invalid EST settings (${detail})`);
-    }
-    settings = result.data;
-    parsed.set(product, settings);
-  }
-  return settings;
-}
+/** The product's EST settings; throws ProductSettingsError when the operator stored invalid ones. */
+export const estSettingsOf = productSettingsReader('est', 'EST', estSettingsSchema);
