@@ -6,7 +6,7 @@ import { classifyFailure, type Failure } from '../../src/core/failure.js';
 import type { ErrorKind } from '../../src/core/errors.js';
 import { CmpDecodeError } from './asn1.js';
 import type { FailInfo } from './messages.js';
-import { CmpSettingsError } from './settings.js';
+import { ProductSettingsError } from '../../src/core/productSettings.js';
 import { NoCmpSigner } from './signers.js';
 
 export class CmpRefusal extends Error {
@@ -35,7 +35,7 @@ const FAIL_INFO_OF: Readonly<Record<ErrorKind, FailInfo>> = {
 export function refusalOf(err: unknown): { failInfo: FailInfo; text: string; failure: Failure | null } {
   if (err instanceof CmpRefusal || err instanceof CmpDecodeError) return { failInfo: err.failInfo, text: err.message, failure: null };
   // The operator's mistake, not the client's: said as it is, so that whoever reads the client's log can pass it on.
-  if (err instanceof CmpSettingsError) return { failInfo: 'systemFailure', text: err.message, failure: null };
+  if (err instanceof ProductSettingsError) return { failInfo: 'systemFailure', text: err.message, failure: null };
   if (err instanceof NoCmpSigner) return { failInfo: 'systemUnavail', text: err.message, failure: null };
   const failure = classifyFailure(err);
   switch (failure.kind) {

@@ -56,7 +56,11 @@ export interface SenderContext {
   sourceIp: string | null;
 }
 
-const refusalFor = (reason: string): FailInfo => (reason === 'productNotAllowed' || reason === 'ipNotAllowed' || reason === 'revoked' || reason === 'disabled' || reason === 'expired' ? 'notAuthorized' : 'badMessageCheck');
+/** A credential that is not this product's or no longer stands is not authorized; a throttled login may come back later; anything else is a MAC that does not check. */
+function refusalFor(reason: string): FailInfo {
+  if (reason === 'throttled') return 'systemUnavail';
+  return reason === 'productNotAllowed' || reason === 'ipNotAllowed' || reason === 'revoked' || reason === 'disabled' || reason === 'expired' ? 'notAuthorized' : 'badMessageCheck';
+}
 
 /**
  * Checks the protection and says who sent the message; does not decide what that sender may do
