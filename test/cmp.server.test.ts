@@ -161,6 +161,11 @@ describe.each(REST_DEPLOYMENTS)('CMP front-end with the test client: $name', (d)
     const kur = (oldCertDer: Buffer): PkiBody => ({ type: 'kur', requests: [crmfRequest({ key: newKey, subject: 'CN=kur.test', san: { dns: ['kur.test'] }, oldCertDer })] });
 
     expect(errorOf(await client.exchange(kur(oldDer))).failInfo).toEqual(['wrongIntegrity']);
+    // Signed with another key than the certificate's: refused, and in the trail.
+    expect(errorOf(await new CmpClient(url, { kind: 'signature', certDer: oldDer, key: ecKey() }).exchange(kur(oldDer))).failInfo).toEqual(['badMessageCheck']);
+    const serial = new X509Certificate(oldDer).serialNumber.toLowerCase();
+    const { entries } = await env.server.rt.store.audit.list({ action: 'auth.refused' }, { limit: 50, offset: 0 });
+    expect(entries.some((e) => e.target.startsWith(`cmp-signer-certificate:${serial}`) && e.protocol === 'cmp')).toBe(true);
     const holder = new CmpClient(url, { kind: 'signature', certDer: oldDer, key: oldKey });
     expect(errorOf(await holder.exchange(kur(other))).failInfo).toEqual(['badCertId']);
     const reply = await holder.exchange(kur(oldDer));

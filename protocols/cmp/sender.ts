@@ -99,7 +99,12 @@ export async function authenticateSender(message: PkiMessage, ctx: SenderContext
   } catch {
     throw new CmpRefusal('badMessageCheck', 'the first extraCert is not a certificate certgate can read');
   }
-  if (!signatureVerifies(message, x509)) throw new CmpRefusal('badMessageCheck', "the protection does not verify with the first extraCert's key");
+  const presented = presentedCertificateName('cmp-signer-certificate', x509);
+  if (!signatureVerifies(message, x509)) {
+    const reason = "the message's signature does not verify with the key of the first extraCert";
+    await ctx.core.credentials.recordRefusal(context, presented, reason, 'cmp-signature');
+    throw new CmpRefusal('badMessageCheck', reason);
+  }
   const intermediates: X509Certificate[] = [];
   for (const der of message.extraCerts.slice(1, 1 + MAX_INTERMEDIATES)) {
     try {
@@ -108,7 +113,7 @@ export async function authenticateSender(message: PkiMessage, ctx: SenderContext
       // An unreadable extra certificate is no path to anything; the signer's own was readable.
     }
   }
-  return { kind: 'signature', principal: principalOfCertificate(first), certificateDer: first, x509, intermediates, presented: presentedCertificateName('cmp-signer-certificate', x509) };
+  return { kind: 'signature', principal: principalOfCertificate(first), certificateDer: first, x509, intermediates, presented };
 }
 
 export type Trust = { names: string[]; namesMayDiffer: boolean; certificate: CertificateRecord | null };
