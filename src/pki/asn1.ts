@@ -2,7 +2,7 @@
 // CRMF). Everything read is untrusted: any shape other than the expected one is a DerError, which
 // each codec turns into its own refusal (a CsrError, a CMP badDataFormat).
 import * as asn1js from 'asn1js';
-import { DerError } from './der.js';
+import { DerError, readNode } from './der.js';
 
 /** An AlgorithmIdentifier: its OID and its parameters' DER (null when absent). */
 export interface AlgorithmId {
@@ -36,9 +36,28 @@ export const rawOf = (block: asn1js.AsnType): Buffer => Buffer.from(block.valueB
 
 export const toDer = (block: { toBER(sizeOnly?: boolean): ArrayBuffer }): Buffer => Buffer.from(block.toBER(false));
 
-/** An already encoded element, to place inside a structure being encoded (it is written back as it was). */
+/**
+ * An already encoded element, placed inside a structure being encoded as its bytes: never parsed
+ * and written again (certificates are the bulk of an answer). It must be one whole element.
+ */
 export function embed(der: Buffer, what: string): asn1js.AsnType {
-  return parseBer(der, what);
+  let end = -1;
+  try {
+    end = readNode(der, 0).end;
+  } catch {
+    // refused below
+  }
+  if (end !== der.length) throw new Error(`cannot embed ${what}: not one DER element`);
+  return new PreEncoded({ data: new Uint8Array(der) }) as unknown as asn1js.AsnType;
+}
+
+/** asn1js's RawData as an element: a constructed block hands its elements a writer, which RawData ignores. */
+class PreEncoded extends asn1js.RawData {
+  override toBER(sizeOnly?: boolean, writer?: asn1js.ViewWriter): ArrayBuffer {
+    if (!writer) return this.dataView.slice().buffer;
+    writer.write(this.dataView);
+    return new ArrayBuffer(0);
+  }
 }
 
 type Named = Record<string, asn1js.AsnType | asn1js.AsnType[] | undefined>;

@@ -2,7 +2,7 @@
 // rr names the certificate to revoke by, and what a certReqTemplate genp offers (RFC 9483 §4.3.3).
 // The CRMF module has IMPLICIT tags, except around CHOICEs (Name, Time), which stay EXPLICIT.
 import * as asn1js from 'asn1js';
-import { elementsOf, embed, explicit, explicitInner, generalizedTime, implicitConstructed, implicitPrimitive, isSequence, malformed, primitiveContent, rawOf, retagAsSequence, taggedFields, timeOf } from './asn1.js';
+import { elementsOf, embed, explicit, explicitInner, generalizedTime, implicitConstructed, implicitPrimitive, isSequence, malformed, parseBer, primitiveContent, rawOf, retagAsSequence, taggedFields, timeOf } from './asn1.js';
 import { serialHexOfInteger, serialIntegerContent } from './serial.js';
 
 export interface CertTemplate {
@@ -77,7 +77,7 @@ export function certTemplate(t: Partial<CertTemplate>): asn1js.Sequence {
     value.push(implicitConstructed(TAG.validity, times));
   }
   if (t.subjectDer) value.push(explicit(TAG.subject, embed(t.subjectDer, 'subject')));
-  if (t.spkiDer) value.push(implicitConstructed(TAG.publicKey, elementsOf(embed(t.spkiDer, 'SubjectPublicKeyInfo'), 'SubjectPublicKeyInfo', 2)));
-  if (t.extensionsDer) value.push(implicitConstructed(TAG.extensions, elementsOf(embed(t.extensionsDer, 'extensions'), 'extensions', 64)));
+  if (t.spkiDer) value.push(implicitConstructed(TAG.publicKey, elementsOf(parseBer(t.spkiDer, 'SubjectPublicKeyInfo'), 'SubjectPublicKeyInfo', 2)));
+  if (t.extensionsDer) value.push(implicitConstructed(TAG.extensions, elementsOf(parseBer(t.extensionsDer, 'extensions'), 'extensions', 64)));
   return new asn1js.Sequence({ value });
 }

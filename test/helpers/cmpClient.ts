@@ -51,7 +51,7 @@ export interface CmpReply {
 
 const EMPTY_NAME: GeneralName = { kind: 'directoryName', nameDer: Buffer.from([0x30, 0x00]) };
 
-export const directoryName = (dn: string): GeneralName => ({ kind: 'directoryName', nameDer: encodeName(parseDnString(dn)) });
+export const directoryName = (dn: string): Extract<GeneralName, { kind: 'directoryName' }> => ({ kind: 'directoryName', nameDer: encodeName(parseDnString(dn)) });
 
 /** The subjectAltName extension's DER (one Extension) for DNS names and IP addresses. */
 export function sanExtension(san: { dns?: string[]; ip?: string[] }): Buffer {
@@ -98,7 +98,10 @@ export function certConfFor(reply: PkiMessage): PkiBody {
   if (reply.body.type !== 'ip' && reply.body.type !== 'cp' && reply.body.type !== 'kup') throw new Error(`certConf answers an ip, cp or kup, not a ${reply.body.type}`);
   return {
     type: 'certConf',
-    statuses: reply.body.responses.filter((r) => r.certificateDer).map((r) => ({ certHash: certHash(r.certificateDer as Buffer), certReqId: r.certReqId, statusInfo: null, hashAlg: null })),
+    // With an explicit "accepted", as openssl cmp writes it.
+    statuses: reply.body.responses
+      .filter((r) => r.certificateDer)
+      .map((r) => ({ certHash: certHash(r.certificateDer as Buffer), certReqId: r.certReqId, statusInfo: { status: 'accepted' as const, statusString: [], failInfo: [] }, hashAlg: null })),
   };
 }
 
@@ -117,7 +120,7 @@ export class CmpClient {
     let protectionAlg = null;
     let senderKID: Buffer | null = null;
     if (p.kind === 'mac') {
-      this.mac = p.mac === 'pbmac1' ? pbmac1Algorithm({ iterationCount: p.iterationCount ?? 10_000 }) : pbmAlgorithm({ iterationCount: p.iterationCount ?? 500 });
+      this.mac = p.mac === 'pbmac1' ? pbmac1Algorithm({ iterationCount: p.iterationCount ?? 1000 }) : pbmAlgorithm({ iterationCount: p.iterationCount ?? 500 });
       protectionAlg = this.mac.alg;
       senderKID = Buffer.from(p.reference, 'utf8');
     } else if (p.kind === 'signature') {
