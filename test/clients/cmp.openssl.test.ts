@@ -22,14 +22,24 @@ interface Run {
   out: string;
 }
 
-/** openssl asynchronously: the server answers from this very process. The secret goes by environment, never argv. */
-function run(args: string[], secret?: string): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile('openssl', args, { encoding: 'utf8', env: { ...process.env, ...(secret ? { CMP_SECRET: secret } : {}) }, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` });
+/**
+ * openssl asynchronously: the server answers from this very process. The secret goes by
+ * environment, never argv. Its output is line-buffered (stdbuf), so that what it said so far can
+ * be read while it runs.
+ */
+function start(args: string[], secret?: string): { output(): string; done: Promise<Run> } {
+  let out = '';
+  const done = new Promise<Run>((resolve) => {
+    const child = execFile('stdbuf', ['-oL', '-eL', 'openssl', ...args], { encoding: 'utf8', env: { ...process.env, ...(secret ? { CMP_SECRET: secret } : {}) }, timeout: 60_000 }, (err) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out });
     });
+    child.stdout?.on('data', (chunk: string) => (out += chunk));
+    child.stderr?.on('data', (chunk: string) => (out += chunk));
   });
+  return { output: () => out, done };
 }
+
+const run = (args: string[], secret?: string): Promise<Run> => start(args, secret).done;
 
 describe.each(REST_DEPLOYMENTS)('openssl cmp against certgate: $name', (d) => {
   let env: RestEnv;
@@ -159,16 +169,19 @@ describe.each(REST_DEPLOYMENTS)('openssl cmp against certgate: $name', (d) => {
   it.skipIf(d.skip)('a product that needs approval: openssl polls until a second REST credential approves', async () => {
     const approver = await env.restKey('cmp-approver', [{ ca: env.issuingId, actions: ['approve', 'read'] }], [products['cmp-approval']!.id]);
     const out = file('approved.pem');
-    const running = cmp('.well-known/cmp/p/cmp-approval', ['-cmd', 'ir', ...mac, '-newkey', newKey('approved'), '-subject', '/CN=approved.test', '-sans', 'approved.test', '-recipient', '/CN=certgate', '-certout', out]);
-    let requestId = '';
-    await until(async () => {
-      const held = (await env.server.rt.store.requests.listByStatus(['pending_approval'], 100)).filter((q) => q.productId === products['cmp-approval']!.id);
-      requestId = held[0]?.id ?? '';
-      return requestId !== '';
-    }, 30_000, 'the request waits for approval');
+    const running = start(
+      ['cmp', '-server', server, '-path', '.well-known/cmp/p/cmp-approval', '-msg_timeout', '30', '-total_timeout', '60', '-cmd', 'ir', ...mac, '-newkey', newKey('approved'), '-subject', '/CN=approved.test', '-sans', 'approved.test', '-recipient', '/CN=certgate', '-certout', out],
+      secret,
+    );
+    // Approved only once openssl has been told to wait and to come back (pollRep), so that the poll is seen.
+    await until(() => running.output().includes('received POLLREP'), 30_000, 'openssl receives a pollRep');
+    const held = (await env.server.rt.store.requests.listByStatus(['pending_approval'], 100)).filter((q) => q.productId === products['cmp-approval']!.id);
+    expect(held).toHaveLength(1);
+    const requestId = held[0]!.id;
+    expect(running.output()).toContain(`request ${requestId} waits for an operator's approval`);
     const approved = await env.api('POST', `/v1/requests/${requestId}/approve`, approver.token, {});
     expect(approved.status, approved.text).toBe(200);
-    const r = await running;
+    const r = await running.done;
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/received 'waiting' PKIStatus/);
     expect(r.out).toMatch(/received POLLREP/);
