@@ -3,7 +3,9 @@
 // certReqTemplate), a certConf that rejects the certificate, and header and transaction refusals
 // with their failure info; HTTP misuse; a transaction that resumes after a restart; and random
 // and mutated bodies, always answered with HTTP 200 and an error PKIMessage, never a 5xx.
-import { generateKeyPairSync, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodePkiMessage } from '../protocols/cmp/asn1.js';
@@ -18,8 +20,15 @@ import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { certConfFor, CmpClient, crmfRequest, revocationBody, type CmpReply } from './helpers/cmpClient.js';
 import { startGateway } from './helpers/gateway.js';
 import { httpRequest } from './helpers/http.js';
-import { opensslVerify } from './helpers/openssl.js';
+import { openssl, opensslVerify, tempDir } from './helpers/openssl.js';
 import { REST_DEPLOYMENTS, startRestEnv, type RestEnv } from './helpers/restEnv.js';
+
+/** A self-signed certificate and its key, made with openssl: no CA certgate knows. */
+function selfSigned(): { der: Buffer; key: KeyObject } {
+  const dir = tempDir('certgate-cmp-stranger-');
+  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-subj', '/CN=stranger.test', '-days', '1']);
+  return { der: der(readFileSync(join(dir, 'c.pem'), 'utf8')), key: createPrivateKey(readFileSync(join(dir, 'k.pem'))) };
+}
 
 const ecKey = (): KeyObject => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
 const der = (pem: string): Buffer => fromPem(pem, ['CERTIFICATE']);
@@ -96,6 +105,9 @@ describe.each(REST_DEPLOYMENTS)('CMP front-end with the test client: $name', (d)
     expect(body.infos[1]?.valueDer).toBeNull();
     const template = readCertReqTemplate(body.infos[2]?.valueDer as Buffer);
     expect(template.subjectDer).toBeNull();
+    // Signed by a certificate neither of this product nor from a CA it trusts: refused.
+    const stranger = selfSigned();
+    expect(errorOf(await new CmpClient(url, { kind: 'signature', certDer: stranger.der, key: stranger.key }).exchange({ type: 'genm', infos: [] })).failInfo).toEqual(['signerNotTrusted']);
     expect(template.keySpec).toEqual([
       { kind: 'algorithm', alg: { oid: OID.ecPublicKey, paramsDer: Buffer.from('06082a8648ce3d030107', 'hex') } },
       { kind: 'rsaKeyLength', bits: 2048 },
