@@ -152,6 +152,16 @@ describe.each(REST_DEPLOYMENTS)('CMP front-end with the test client: $name', (d)
     expect(await endsOf(reply.message.header.transactionID as Buffer)).toEqual(expect.arrayContaining(['confirmed', 'error']));
   });
 
+  it.skipIf(d.skip)("a client's error message ends its transaction: pkiConf, and the trail has the client's reason", async () => {
+    const client = mac();
+    const reply = await client.exchange(ir(ecKey(), 'giveup.test'));
+    issuedOf(reply);
+    const bye = await client.follow(reply, { type: 'error', status: { status: 'rejection', statusString: ['device storage full'], failInfo: ['systemFailure'] }, errorCode: null, errorDetails: [] });
+    expect(bye.message.body.type).toBe('pkiConf');
+    expect(await endsOf(reply.message.header.transactionID as Buffer)).toEqual(['errorFromClient']);
+    expect(errorOf(await client.follow(bye, certConfFor(reply.message))).failInfo).toEqual(['badRequest']);
+  });
+
   it.skipIf(d.skip)('rr MAC-protected by a cmp credential is refused: a protocol credential does not revoke', async () => {
     const client = mac();
     const reply = await client.exchange(ir(ecKey(), 'keep.test'), { implicitConfirm: true });
