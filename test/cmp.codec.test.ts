@@ -2,7 +2,8 @@
 // PKIMessage (protected part kept byte for byte), the bounds are refused with the right failure info,
 // CRMF requests read back what was put in, and the MAC and signature protections verify what they
 // made and nothing else.
-import { createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { constants, createPublicKey, generateKeyPairSync, randomBytes, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import * as pkijs from 'pkijs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { assemblePkiMessage, caCertsValue, certReqTemplateValue, CmpDecodeError, decodePkiMessage, encodeProtectedPart, rootCaKeyUpdateValue } from '../protocols/cmp/asn1.js';
@@ -164,6 +165,8 @@ describe('PKIMessage bounds and malformed input', () => {
   it('refuses trailing data, empty requests, misplaced header fields and non-bodies as badDataFormat', () => {
     const good = build({ type: 'pkiConf' });
     expect(refusal(Buffer.concat([good, Buffer.from([0])])).failInfo).toBe('badDataFormat');
+    // BER (an indefinite length): CMP messages are DER.
+    expect(refusal(Buffer.concat([Buffer.from([0x30, 0x80]), good.subarray(readNode(good, 0).contentStart), Buffer.from([0, 0])])).message).toMatch(/not DER/);
     // An element after extraCerts (asn1js's schema matching alone would skip it).
     const top = readNode(good, 0);
     expect(refusal(tlvOf(0x30, [good.subarray(top.contentStart), Buffer.from([0xa2, 0x03, 0x02, 0x01, 0x00])])).failInfo).toBe('badDataFormat');
@@ -204,6 +207,16 @@ describe('CRMF requests', () => {
     expect(r.oldCertId?.issuerDer.equals(directoryName('CN=Codec A').nameDer)).toBe(true);
     expect(verifySignatureProtection({ oid: r.signatureAlgorithm, paramsDer: null }, createPublicKey(key), r.infoDer, r.signature)).toBe(true);
     expect(der.includes(r.infoDer)).toBe(true);
+  });
+
+  it('reads a request taken out of a message as its bytes are now, also when they were changed after decoding', () => {
+    const der = assemblePkiMessage(encodeProtectedPart(header(), { type: 'ir', requests: [crmfRequest({ key: ecKey(), subject: 'CN=dev1' })] }), null, []);
+    const m = decodePkiMessage(der);
+    if (m.body.type !== 'ir') throw new Error('not an ir');
+    const request = m.body.requests[0] as Buffer;
+    expect(parseCrmfRequest(request).subject.text).toBe('CN=dev1');
+    request[request.indexOf(Buffer.from('dev1')) + 3] = 0x32;
+    expect(parseCrmfRequest(request).subject.text).toBe('CN=dev2');
   });
 
   it('reads an absent subject as the empty Name and an absent POP as none', () => {
@@ -308,6 +321,23 @@ describe('signature protection', () => {
       expect(verifySignatureProtection(p.alg, createPublicKey(key), Buffer.from('other'), sig)).toBe(false);
       expect(verifySignatureProtection(p.alg, createPublicKey(keys[0] === key ? (keys[1] as KeyObject) : (keys[0] as KeyObject)), data, sig)).toBe(false);
     }
+  });
+
+  it('verifies RSASSA-PSS with SHA-256 and MGF1-SHA-256 as its parameters say', () => {
+    const key = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+    const sha256 = new pkijs.AlgorithmIdentifier({ algorithmId: OID.sha256 });
+    const pss = (saltLength: number) =>
+      Buffer.from(
+        new pkijs.RSASSAPSSParams({ hashAlgorithm: sha256, maskGenAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId: OID.mgf1, algorithmParams: sha256.toSchema() }), saltLength })
+          .toSchema()
+          .toBER(false),
+      );
+    const data = Buffer.from('protected part');
+    const sig = cryptoSign('sha256', data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
+    expect(verifySignatureProtection({ oid: OID.rsassaPss, paramsDer: pss(32) }, createPublicKey(key), data, sig)).toBe(true);
+    expect(verifySignatureProtection({ oid: OID.rsassaPss, paramsDer: pss(20) }, createPublicKey(key), data, sig)).toBe(false);
+    // Without parameters PSS means SHA-1, which is refused.
+    expect(() => verifySignatureProtection({ oid: OID.rsassaPss, paramsDer: null }, createPublicKey(key), data, sig)).toThrow(CmpDecodeError);
   });
 
   it('refuses an algorithm it does not verify as badAlg', () => {

@@ -2,6 +2,7 @@
 // part a MAC or signature covers is SEQUENCE { header, body } over the bytes exactly as received,
 // so that a peer's protection is checked over what it protected, never over a re-encoding.
 import * as asn1js from 'asn1js';
+import { assertDer } from '../../src/pki/csr.js';
 import { DerError, tlvOf } from '../../src/pki/der.js';
 import { bitsOf, elementsOf, explicitInner, isSequence, matchSequence, one, maybe, optionalTag, parseBer, rawOf } from '../../src/pki/asn1.js';
 import { decodeBody, encodeBody } from './asn1Body.js';
@@ -35,6 +36,8 @@ export function decodePkiMessage(der: Buffer): PkiMessage {
 }
 
 function readMessage(der: Buffer): PkiMessage {
+  // RFC 9810 §5 messages are DER: the parts certgate echoes (names, ids) go back out as they came.
+  assertDer(der);
   const top = parseBer(der, 'PKIMessage');
   const named = matchSequence(top, MESSAGE_SCHEMA, FIELDS, 'PKIMessage');
   const headerBlock = one(named, 'header');

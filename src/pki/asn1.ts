@@ -17,8 +17,17 @@ export function malformed(message: string): never {
 // What certgate reads are a few levels of SEQUENCE around certificates; nothing legitimate nests deeper.
 const BER_LIMITS = { maxDepth: 48, maxNodes: 40_000, parseEmbedded: false } as const;
 
+/**
+ * Parts read out of a message are often read again on their own (each CertReqMsg of an ir, by
+ * parseCrmfRequest): the block parsed with the message stays with the bytes rawOf handed out, and
+ * is used again while those bytes still are what it was parsed from (asn1js parses a copy).
+ */
+const parsedParts = new WeakMap<Uint8Array, asn1js.AsnType>();
+
 /** The one block `bytes` encode, all of them. */
 export function parseBer(bytes: Uint8Array, what: string): asn1js.AsnType {
+  const known = parsedParts.get(bytes);
+  if (known && Buffer.from(known.valueBeforeDecodeView.buffer, known.valueBeforeDecodeView.byteOffset, known.valueBeforeDecodeView.byteLength).equals(bytes)) return known;
   let parsed: ReturnType<typeof asn1js.fromBER>;
   try {
     parsed = asn1js.fromBER(bytes, BER_LIMITS);
@@ -32,7 +41,11 @@ export function parseBer(bytes: Uint8Array, what: string): asn1js.AsnType {
 }
 
 /** A block's encoding exactly as received. */
-export const rawOf = (block: asn1js.AsnType): Buffer => Buffer.from(block.valueBeforeDecodeView);
+export function rawOf(block: asn1js.AsnType): Buffer {
+  const bytes = Buffer.from(block.valueBeforeDecodeView);
+  parsedParts.set(bytes, block);
+  return bytes;
+}
 
 export const toDer = (block: { toBER(sizeOnly?: boolean): ArrayBuffer }): Buffer => Buffer.from(block.toBER(false));
 
@@ -62,7 +75,7 @@ class PreEncoded extends asn1js.RawData {
 
 type Named = Record<string, asn1js.AsnType | asn1js.AsnType[] | undefined>;
 
-/** Matches `block` against an asn1js schema; the named parts, or badDataFormat. */
+/** Matches `block` against an asn1js schema: the named parts (a DerError when it does not match). */
 export function match(block: asn1js.AsnType, schema: asn1js.AsnSchemaType, what: string): Named {
   const checked = asn1js.compareSchema(block, block, schema);
   if (!checked.verified) malformed(`malformed ${what}`);
