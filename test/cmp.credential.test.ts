@@ -16,6 +16,7 @@ import { startGateway, TEST_MASTER_KEY, type Gateway } from './helpers/gateway.j
 import { httpRequest } from './helpers/http.js';
 import { openRawDb } from './helpers/rawDb.js';
 import { tempDir } from './helpers/openssl.js';
+import { until } from './helpers/until.js';
 
 /** A MAC-protected message as a client would send it: what the server's protection check sees. */
 function protectedMessage(reference: string, secret: string, body = 'PKIHeader+PKIBody') {
@@ -115,15 +116,27 @@ describe('cmp credentials', () => {
     expect(await server.rt.credentials.authenticate(protectedMessage('meter-9', successor.secret), context(productA))).toMatchObject({ ok: true, credential: { id: successor.id } });
   });
 
-  it('is bound to products with the CLI too, which prints the reference and says the secret is sealed', () => {
+  it('is created, bound, rotated and revoked with the CLI too, which prints the reference and says the secret is sealed', async () => {
     const env = { CERTGATE_MASTER_KEY: TEST_MASTER_KEY };
-    const made = certgate(dir, ['credential', 'create', '--type', 'cmp', '--product', 'cmp-b', '--name', 'ran-node-2'], env);
-    expect(made.code, made.stderr).toBe(0);
-    expect(made.stdout).toMatch(/reference: {2}ran-node-2/);
-    expect(made.stdout).toMatch(/shared secret: [A-Za-z0-9_-]{43}/);
-    expect(made.stdout).toMatch(/stored encrypted under the master key/);
-    const listed = certgate(dir, ['credential', 'list', '--type', 'cmp', '--json'], env).json() as unknown as { name: string; products: string[] }[];
-    expect(listed.find((c) => c.name === 'ran-node-2')?.products).toEqual([productB]);
+    const madeOut = certgate(dir, ['credential', 'create', '--type', 'cmp', '--product', 'cmp-b', '--name', 'ran-node-2'], env);
+    expect(madeOut.code, madeOut.stderr).toBe(0);
+    expect(madeOut.stdout).toMatch(/reference: {2}ran-node-2/);
+    expect(madeOut.stdout).toMatch(/shared secret: [A-Za-z0-9_-]{43}/);
+    expect(madeOut.stdout).toMatch(/stored encrypted under the master key/);
+    const listed = certgate(dir, ['credential', 'list', '--type', 'cmp', '--json'], env).json() as unknown as { id: string; name: string; products: string[] }[];
+    const made = listed.find((c) => c.name === 'ran-node-2');
+    expect(made?.products).toEqual([productB]);
+
+    const secret = /shared secret: (\S+)/.exec(madeOut.stdout)?.[1] as string;
+    const rotated = certgate(dir, ['credential', 'rotate', made?.id as string, '--grace-seconds', '300', '--json'], env);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    expect(rotated.json()).toMatchObject({ reference: 'ran-node-2', previous_secret_valid_until: expect.any(String) });
+    const fresh = rotated.json().secret as string;
+    // The gateway's process sees the rotation (and its grace) at once.
+    for (const s of [secret, fresh]) expect(await server.rt.credentials.authenticate(protectedMessage('ran-node-2', s), context(productB))).toMatchObject({ ok: true });
+    expect(await server.rt.credentials.authenticate(protectedMessage('ran-node-2', fresh), context(productA))).toMatchObject({ ok: false, reason: 'productNotAllowed' });
+    expect(certgate(dir, ['credential', 'revoke', made?.id as string, '--json'], env).json().status).toBe('revoked');
+    await until(async () => !(await server.rt.credentials.authenticate(protectedMessage('ran-node-2', fresh), context(productB))).ok, 10_000, 'the revocation reached the gateway');
   });
 
   it('keeps no secret in clear: not in its row, not anywhere in the data directory', async () => {

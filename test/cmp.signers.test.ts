@@ -132,6 +132,26 @@ for (const d of deployments) {
       expect(audited.entries.filter((e) => e.detail?.['purpose'] === 'cmp-signer').map((e) => e.detail?.['serial'])).toEqual(expect.arrayContaining(live.map((r) => r.serialHex)));
     });
 
+    it('answers with the signer still valid when its successor cannot be issued, and tries again a minute later', async () => {
+      const clock = testClock();
+      const lifetimeMs = 6 * 3_600_000;
+      await new CmpDb(rt.protocolCore('cmp').tables()).removeExpiredSigners(Date.now() + 2 * YEAR_MS, 0);
+      const first = await signers(lifetimeMs, clock.now).current(issuing.id);
+      let attempts = 0;
+      const own = rt.protocolCore('cmp');
+      const offline = new CmpSigners(new CmpDb(own.tables()), { ...own, now: clock.now, signer: { issue: () => (attempts++, Promise.reject(new Error('the CA is offline'))) } }, lifetimeMs);
+      clock.advance(Date.parse(new X509Certificate(first.certificateDer).validTo) - lifetimeMs / 3 - clock.now() + 1_000);
+      expect((await offline.current(issuing.id)).certificateDer.equals(first.certificateDer)).toBe(true);
+      expect((await offline.current(issuing.id)).certificateDer.equals(first.certificateDer)).toBe(true);
+      expect(attempts).toBe(1);
+      clock.advance(60_000);
+      expect((await offline.current(issuing.id)).certificateDer.equals(first.certificateDer)).toBe(true);
+      expect(attempts).toBe(2);
+      // With no signer at all there is nothing to answer with: the failure is the caller's to report.
+      await new CmpDb(own.tables()).removeExpiredSigners(Date.now() + 2 * YEAR_MS, 0);
+      await expect(new CmpSigners(new CmpDb(own.tables()), { ...own, signer: { issue: () => Promise.reject(new Error('the CA is offline')) } }, lifetimeMs).current(issuing.id)).rejects.toThrow('the CA is offline');
+    });
+
     it('lets processes that race each issue one, and then all answer with the newest', async () => {
       await new CmpDb(rt.protocolCore('cmp').tables()).removeExpiredSigners(Date.now() + 2 * YEAR_MS, 0);
       await Promise.all([signers().current(issuing.id), signers().current(issuing.id)]);
@@ -147,7 +167,7 @@ for (const d of deployments) {
       const upstream = await fakeUpstreamCa().register(rt.store, 'upstream-for-cmp');
       const attempt = signers().current(upstream.id);
       await expect(attempt).rejects.toBeInstanceOf(NoCmpSigner);
-      await expect(attempt).rejects.toThrow(/"upstream-for-cmp" does not sign with a key certgate drives .* no CMP signer/);
+      await expect(attempt).rejects.toThrow(/^CA "upstream-for-cmp" is backed by an upstream ACME CA and does not sign with a key certgate drives, so it has no CMP signer/);
       await expect(signers().current('no-such-ca')).rejects.toThrow(NoCmpSigner);
       expect(await new CmpDb(rt.protocolCore('cmp').tables()).liveSigners(upstream.id, 0)).toEqual([]);
       expect(await rt.store.products.get(systemProductId(upstream.id))).toBeUndefined();

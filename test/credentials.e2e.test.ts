@@ -55,6 +55,9 @@ describe('credentials over REST (embedded)', () => {
     expect(Buffer.from(acme.secret, 'base64url')).toHaveLength(32);
     const scep = await create({ type: 'scep', products: '*' });
     expect(scep).toMatchObject({ challenge: scep.secret });
+    const cmp = await create({ type: 'cmp', name: 'base-station-1', products: [productA] });
+    expect(cmp).toMatchObject({ name: 'base-station-1', reference: 'base-station-1' });
+    expect(Buffer.from(cmp.secret, 'base64url')).toHaveLength(32);
 
     // Only the view comes back later: no secret, no hash.
     const listed = await api('GET', `/v1/credentials/${acme.id}`, admin);
@@ -70,7 +73,7 @@ describe('credentials over REST (embedded)', () => {
     const restA = await create({ type: 'rest', products: [productA] });
     const restB = await create({ type: 'rest', products: [productB] });
     const reader = await create({ type: 'rest', products: '*', permissions: [`read:${caId}`] });
-    const others = await Promise.all((['est', 'acme', 'scep'] as const).map((type) => create({ type, products: '*' })));
+    const others = await Promise.all((['est', 'acme', 'scep', 'cmp'] as const).map((type) => create({ type, products: '*' })));
 
     // Fixtures the routes act on: a certificate under A, a request waiting for approval.
     const issued = await api('POST', '/v1/certificates', admin, { productId: productA, csrPem: csrFor('matrix.test') });
@@ -120,7 +123,7 @@ describe('credentials over REST (embedded)', () => {
     for (const route of routes) {
       for (const [who, token] of callers) {
         const res = await route.run(token);
-        // An EST password, an EAB key or a SCEP challenge is no REST credential at all: 401.
+        // An EST password, an EAB key, a SCEP challenge or a CMP secret is no REST credential at all: 401.
         const expected = who === 'other' ? 'unauthenticated' : route.allowed.includes(who) ? 'allowed' : 'forbidden';
         // Each answer exactly: the route's own status when allowed, 401 or 403 with a reason when not;
         // a 500 or a 404 is reported as what it is, not counted as allowed.

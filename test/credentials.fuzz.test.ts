@@ -65,6 +65,7 @@ describe('strangers at the credential check and the credential routes', () => {
           fc.tuple(fc.base64String(), fc.base64String(), fc.base64String()).map((p) => ({ type: 'rest' as const, bearer: p.join('.').replace(/[+/=]/g, 'A') })),
           fc.record({ type: fc.constant('est' as const), username: fc.string(), password: fc.string() }),
           fc.record({ type: fc.constant('acme' as const), kid: fc.string(), verify: fc.constant(() => true) }),
+          fc.record({ type: fc.constant('cmp' as const), reference: fc.string(), macMatches: fc.constant(() => true) }),
         ),
         async (presented) => {
           const result = await credentials.authenticate(presented, context);

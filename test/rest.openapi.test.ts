@@ -495,6 +495,7 @@ const NOT_IN_THE_DOCUMENT: Record<string, string> = {
   acme: 'RFC 8555',
   est: 'RFC 7030',
   scep: 'RFC 8894',
+  cmp: 'RFC 9483 (lightweight CMP) over RFC 9811 HTTP',
   status: 'CRLs and OCSP, RFC 5280 and RFC 6960',
   docs: 'the viewer of this document',
 };

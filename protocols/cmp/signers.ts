@@ -6,7 +6,7 @@
 // valid until it expires (a client may have pinned it from an earlier answer). Processes that race
 // to issue one each keep theirs on record and all sign with the newest.
 import { generateKeyPair, type KeyObject } from 'node:crypto';
-import { capabilitiesOf } from '../../src/core/caCapabilities.js';
+import { BACKEND_NAMES, capabilitiesOf } from '../../src/core/caCapabilities.js';
 import { newId } from '../../src/core/ids.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import { readCertificateBasics } from '../../src/pki/certInfo.js';
@@ -46,6 +46,8 @@ export const CMP_SIGNER_COMMON_NAME = 'certgate CMP signer';
 
 /** How long a process trusts what it read of a CA's signers before looking for one another process issued. */
 const RELOAD_MS = 60_000;
+/** How soon a successor that could not be issued is tried again, while its predecessor answers. */
+const RENEWAL_RETRY_MS = 60_000;
 /** Never a successor more often than this (a signer clamped to a CA about to expire would be due at once). */
 const MIN_RENEWAL_INTERVAL_MS = 3_600_000;
 
@@ -61,6 +63,10 @@ type Core = Pick<CoreServices, 'signer' | 'sealing' | 'cas' | 'queries' | 'log' 
 
 export class CmpSigners {
   private readonly byCa = new Map<string, Promise<Current>>();
+  /** Opened once per signer (the key envelope's scrypt is slow on purpose), by record id. */
+  private readonly opened = new Map<string, Omit<CmpSigner, 'chainDer'>>();
+  /** A CA's certificate and parents never change. */
+  private readonly chains = new Map<string, Promise<Buffer[]>>();
 
   constructor(
     private readonly db: CmpDb,
@@ -97,23 +103,54 @@ export class CmpSigners {
   private async load(caId: string): Promise<Current> {
     const ca = await this.core.queries.caById(caId);
     if (!ca) throw new NoCmpSigner(caId, `CA ${caId} does not exist: it has no CMP signer`);
-    if (!capabilitiesOf(ca).signsLocally) throw new NoCmpSigner(caId, `CA "${ca.name}" does not sign with a key certgate drives (${ca.backend}), so it has no CMP signer: use a product of a local CA for CMP`);
+    if (!capabilitiesOf(ca).signsLocally) throw new NoCmpSigner(caId, `CA "${ca.name}" is backed by ${BACKEND_NAMES[ca.backend]} and does not sign with a key certgate drives, so it has no CMP signer: use a product of a local CA for CMP`);
     let newest = (await this.db.liveSigners(caId, this.core.now()))[0];
+    let renewAt = newest ? this.renewAtOf(newest) : 0;
     // Processes that find it due at once each issue one; all then answer with the newest on record.
-    if (!newest || this.core.now() >= this.renewAtOf(newest)) {
-      await this.issue(caId, ca.name);
-      newest = (await this.db.liveSigners(caId, this.core.now()))[0];
+    if (!newest || this.core.now() >= renewAt) {
+      try {
+        await this.issue(caId, ca.name);
+      } catch (e) {
+        if (!newest) throw e;
+        this.core.log.warn({ err: (e as Error).message, ca: caId }, 'could not issue the successor of the CMP signer certificate');
+      }
+      const after = (await this.db.liveSigners(caId, this.core.now()))[0];
+      if (after && after.id !== newest?.id) {
+        newest = after;
+        renewAt = this.renewAtOf(after);
+      } else {
+        // No successor on record: the signer still valid answers meanwhile, and one is tried again a little later.
+        renewAt = this.core.now() + RENEWAL_RETRY_MS;
+      }
     }
     if (!newest) throw new Error(`the CMP signer of CA ${caId} was issued but is not on record`);
-    const certificateDer = fromPem(newest.certificatePem, ['CERTIFICATE']);
-    const basics = readCertificateBasics(certificateDer);
-    const chainDer = (await this.core.cas.chainOf(caId)).map((pem) => fromPem(pem, ['CERTIFICATE']));
     return {
-      signer: { key: this.core.sealing.openKey(newest.encryptedKey), certificateDer, chainDer, subjectDer: basics.subjectDer, subjectKeyId: basics.subjectKeyId },
+      signer: { ...this.open(newest), chainDer: await this.chainOf(caId) },
       notAfter: newest.notAfter.getTime(),
-      renewAt: this.renewAtOf(newest),
+      renewAt,
       loadedAt: this.core.now(),
     };
+  }
+
+  private open(record: SignerRecord): Omit<CmpSigner, 'chainDer'> {
+    let signer = this.opened.get(record.id);
+    if (!signer) {
+      const certificateDer = fromPem(record.certificatePem, ['CERTIFICATE']);
+      const { subjectDer, subjectKeyId } = readCertificateBasics(certificateDer);
+      signer = { key: this.core.sealing.openKey(record.encryptedKey), certificateDer, subjectDer, subjectKeyId };
+      this.opened.set(record.id, signer);
+    }
+    return signer;
+  }
+
+  private chainOf(caId: string): Promise<Buffer[]> {
+    let chain = this.chains.get(caId);
+    if (!chain) {
+      chain = this.core.cas.chainOf(caId).then((pems) => pems.map((pem) => fromPem(pem, ['CERTIFICATE'])));
+      chain.catch(() => this.chains.delete(caId));
+      this.chains.set(caId, chain);
+    }
+    return chain;
   }
 
   private async issue(caId: string, caName: string): Promise<void> {
