@@ -97,12 +97,10 @@ export const enroll: Handler = async (deps, x) => {
   const constraints = await constraintsFor(deps, x, type, parsed, oldCertId);
   const implicitConfirm = asksImplicitConfirm(x.message.header) && x.settings.implicitConfirm === true;
   const nonce = x.answerNonce.toString('hex');
-  const opened = await deps.transactions.open(
-    { transactionId: x.transactionId, sender: x.sender.principal, productId: x.product.id, bodyType: type, certReqId, expectedNonce: nonce, implicitConfirm, expiresAt: x.now + deps.limits.transactionLifetimeMs },
-    x.now,
-  );
-  if (!opened) throw new CmpRefusal('transactionIdInUse', 'this transactionID belongs to a transaction that is still running: start a new transaction with a fresh transactionID');
   const transaction: CmpTransaction = { transactionId: x.transactionId, sender: x.sender.principal, productId: x.product.id, bodyType: type, certReqId, requestId: null, state: 'open', expectedNonce: nonce, implicitConfirm, expiresAt: x.now + deps.limits.transactionLifetimeMs };
+  if (!(await deps.transactions.open(transaction, x.now))) {
+    throw new CmpRefusal('transactionIdInUse', 'this transactionID belongs to a transaction that is still running: start a new transaction with a fresh transactionID');
+  }
   const { enrollments, config } = deps.core;
   let request: EnrollmentRequest;
   try {

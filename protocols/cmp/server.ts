@@ -42,7 +42,7 @@ const HANDLERS: Partial<Record<PkiBodyType, Handler>> = {
 };
 
 const unsupported = (type: string): Handler => () =>
-  Promise.reject(new CmpRefusal('badRequest', type === 'unsupported' ? 'this message body is not served by certgate (ccr, krr, nested and the like are not supported)' : `a ${type} is the server's message, not a request`));
+  Promise.reject(new CmpRefusal('badRequest', type === 'unsupported' ? 'this message body is not served by certgate (ccr, krr, nested and the like are not supported)' : `${type} is a message of the server's, not a request`));
 
 export interface CmpServerOptions extends CmpLimits, HeaderLimits {}
 
