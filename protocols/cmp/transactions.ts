@@ -3,36 +3,8 @@
 // return. Each step is one statement (a conditional insert or update), so a row is never
 // half-written and two messages racing for one step cannot both take it. The request's state
 // itself is the core's: a transaction a crashed process left waiting resumes from it.
-import type { Kysely, Migration, Selectable } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import type { ProtocolTables } from '../../src/core/protocol.js';
-
-export const transactionsMigration: Migration = {
-  async up(db: Kysely<unknown>): Promise<void> {
-    await db.schema
-      .createTable('cmp_transactions')
-      // Hex of the header's transactionID: unique across senders (RFC 9483 §3.5 transactionIdInUse).
-      .addColumn('transaction_id', 'text', (c) => c.primaryKey())
-      // The requester the core's request carries (the credential's or certificate's principal).
-      .addColumn('sender', 'text', (c) => c.notNull())
-      .addColumn('product_id', 'text', (c) => c.notNull())
-      // ir, cr, kur or p10cr: what the answers are (ip, cp, kup).
-      .addColumn('body_type', 'text', (c) => c.notNull())
-      .addColumn('cert_req_id', 'text', (c) => c.notNull())
-      .addColumn('request_id', 'text')
-      // open (being submitted), waiting (polls), confirm (certConf expected), done.
-      .addColumn('state', 'text', (c) => c.notNull())
-      // Hex of the senderNonce of certgate's last answer: the next message's recipNonce.
-      .addColumn('expected_nonce', 'text', (c) => c.notNull())
-      .addColumn('implicit_confirm', 'integer', (c) => c.notNull())
-      .addColumn('expires_at', 'bigint', (c) => c.notNull())
-      .addColumn('created_at', 'bigint', (c) => c.notNull())
-      .execute();
-    await db.schema.createIndex('cmp_transactions_expires_idx').on('cmp_transactions').column('expires_at').execute();
-  },
-  async down(db: Kysely<unknown>): Promise<void> {
-    await db.schema.dropTable('cmp_transactions').ifExists().execute();
-  },
-};
 
 interface Schema {
   cmp_transactions: {
