@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingBinaryReason } from './harness/binaries.js';
 import { httpRequest } from './helpers/http.js';
 import { freePort, isListening } from './helpers/net.js';
-import { opensslVerify, tempDir } from './helpers/openssl.js';
+import { openssl, opensslVerify, tempDir } from './helpers/openssl.js';
 import { readmeBlocks } from './helpers/readmeBlocks.js';
 import { checkoutCopy, freeUdpPort, removeCheckoutCopy, runShell, startShell, type Shell } from './helpers/readmeRecipes.js';
 import { until } from './helpers/until.js';
@@ -68,7 +68,7 @@ describe('README', () => {
   });
 
   it('has a try-it recipe for the quick start and every protocol', () => {
-    const names = ['start', 'quickstart', 'acme-dns', 'acme-server', 'acme', 'acme-eab', 'est', 'est-pki', 'scep'];
+    const names = ['start', 'quickstart', 'acme-dns', 'acme-server', 'acme', 'acme-eab', 'est', 'est-pki', 'scep', 'cmp'];
     expect([...blocks.keys()]).toEqual(expect.arrayContaining(names.map((n) => `try-${n}`)));
   });
 });
@@ -201,5 +201,19 @@ describe.skipIf(skip)('README try-it recipes, run as written', () => {
     const cert = await verified('try/device1.pem');
     expect(cert.subject).toBe('CN=device1.test');
     expect(cert.checkPrivateKey(createPrivateKey(readFileSync(join(checkout, 'try', 'device1.key'))))).toBe(true);
+  }, 90_000);
+
+  it('CMP: openssl cmp enrolls with a cmp credential (ir), updates the key (kur) and revokes (rr)', async () => {
+    const { stdout } = await run(['cmp']);
+    expect(stdout).toContain('try/cmp.pem: OK');
+    expect(stdout).toContain('try/cmp2.pem: OK');
+    for (const [file, key] of [['try/cmp.pem', 'try/cmp.key'], ['try/cmp2.pem', 'try/cmp2.key']] as const) {
+      const cert = await verified(file);
+      expect(cert.subjectAltName).toBe('DNS:device1.test');
+      expect(cert.checkPrivateKey(createPrivateKey(readFileSync(join(checkout, key))))).toBe(true);
+    }
+    const status = openssl(['ocsp', '-issuer', join(checkout, 'try', 'cmp-chain.pem'), '-cert', join(checkout, 'try', 'cmp2.pem'), '-url', `http://127.0.0.1:${port.http}/ocsp`, '-CAfile', join(checkout, 'try', 'cmp-root.pem'), '-verify_other', join(checkout, 'try', 'cmp-chain.pem'), '-resp_text']);
+    expect(status).toMatch(/cmp2\.pem: revoked/);
+    expect(status).toMatch(/Reason: superseded/);
   }, 90_000);
 });
