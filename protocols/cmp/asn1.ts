@@ -3,8 +3,8 @@
 // so that a peer's protection is checked over what it protected, never over a re-encoding.
 import * as asn1js from 'asn1js';
 import { assertDer } from '../../src/pki/csr.js';
-import { DerError, tlvOf } from '../../src/pki/der.js';
-import { bitsOf, elementsOf, explicitInner, isSequence, matchSequence, one, maybe, optionalTag, parseBer, rawOf } from '../../src/pki/asn1.js';
+import { content, DerError, readNode, tlvOf } from '../../src/pki/der.js';
+import { bitsOf, explicitInner, isSequence, matchSequence, one, maybe, optionalTag, parseBer, rawOf } from '../../src/pki/asn1.js';
 import { decodeBody, encodeBody } from './asn1Body.js';
 import { decodeHeader, encodeHeader } from './asn1Header.js';
 import { CmpDecodeError, entriesOf } from './asn1Util.js';
@@ -69,11 +69,15 @@ export function encodeProtectedPart(header: PkiHeader, body: PkiBody): Buffer {
   return Buffer.from(new asn1js.Sequence({ value: [encodeHeader(header), encodeBody(body)] }).toBER(false));
 }
 
-/** A PKIMessage from its protected part's bytes (kept as they are), its protection and extraCerts. */
+/**
+ * A PKIMessage from its protected part's bytes (kept as they are), its protection and extraCerts.
+ * PKIMessage's first two elements are ProtectedPart's contents, so only its outer header is read:
+ * parsing the whole part again (the certificates in an answer included) cost more than signing it.
+ */
 export function assemblePkiMessage(protectedPartDer: Buffer, protection: Buffer | null, extraCerts: Buffer[]): Buffer {
-  const [header, body, ...extra] = elementsOf(parseBer(protectedPartDer, 'ProtectedPart'), 'ProtectedPart', 2);
-  if (!header || !body || extra.length) throw new Error('not a ProtectedPart');
-  const parts = [rawOf(header), rawOf(body)];
+  const top = readNode(protectedPartDer, 0);
+  if (top.tag !== 0x30 || top.end !== protectedPartDer.length) throw new Error('not a ProtectedPart');
+  const parts = [content(protectedPartDer, top)];
   if (protection) parts.push(tlvOf(0xa0, [tlvOf(0x03, [Buffer.from([0]), protection])]));
   if (extraCerts.length) parts.push(tlvOf(0xa1, [tlvOf(0x30, extraCerts)]));
   return tlvOf(0x30, parts);
