@@ -109,24 +109,43 @@ function readPbmac1(alg: AlgorithmId, paramsDer: Buffer): MacAlgorithm {
   return parsed;
 }
 
-function macKey(mac: MacAlgorithm, secret: string): Buffer {
+/**
+ * A MAC algorithm's key for one secret: derived once per message (the derivation is the whole
+ * cost: OpenSSL's PasswordBasedMac default is 500 hash rounds), it checks the request and then
+ * protects the answer.
+ */
+export interface MacKey {
+  mac: MacAlgorithm;
+  key: Buffer;
+}
+
+export function deriveMacKey(mac: MacAlgorithm, secret: string): MacKey {
   const password = Buffer.from(secret, 'utf8');
-  if (mac.kind === 'pbmac1') return pbkdf2Sync(password, mac.salt, mac.iterationCount, mac.keyLength, mac.prf);
+  if (mac.kind === 'pbmac1') return { mac, key: pbkdf2Sync(password, mac.salt, mac.iterationCount, mac.keyLength, mac.prf) };
   // RFC 4211 §4.4: owf applied iterationCount times to secret || salt (the one-shot hash() costs
-  // half of a createHash() per round, and OpenSSL's default is 500 rounds a message).
+  // half of a createHash() per round).
   let key = hash(mac.owf, Buffer.concat([password, mac.salt]), 'buffer');
   for (let i = 1; i < mac.iterationCount; i++) key = hash(mac.owf, key, 'buffer');
-  return key;
+  return { mac, key };
+}
+
+export function macWithKey(k: MacKey, protectedPartDer: Buffer): Buffer {
+  return createHmac(k.mac.mac, k.key).update(protectedPartDer).digest();
 }
 
 export function macOf(mac: MacAlgorithm, secret: string, protectedPartDer: Buffer): Buffer {
-  return createHmac(mac.mac, macKey(mac, secret)).update(protectedPartDer).digest();
+  return macWithKey(deriveMacKey(mac, secret), protectedPartDer);
+}
+
+/** True when `protection` is the MAC of the protected part under `k` (compared in constant time). */
+export function macMatchesKey(k: MacKey, protectedPartDer: Buffer, protection: Buffer): boolean {
+  const expected = macWithKey(k, protectedPartDer);
+  return expected.length === protection.length && timingSafeEqual(expected, protection);
 }
 
 /** True when `protection` is the MAC of the protected part with `secret` (compared in constant time). */
 export function macMatches(mac: MacAlgorithm, secret: string, protectedPartDer: Buffer, protection: Buffer): boolean {
-  const expected = macOf(mac, secret, protectedPartDer);
-  return expected.length === protection.length && timingSafeEqual(expected, protection);
+  return macMatchesKey(deriveMacKey(mac, secret), protectedPartDer, protection);
 }
 
 const octets = (b: Buffer) => new asn1js.OctetString({ valueHex: b });
@@ -154,14 +173,6 @@ export function pbmac1Algorithm(o: { prf?: string; mac?: string; iterationCount?
   const kdfParams = new asn1js.Sequence({ value: [octets(salt), new asn1js.Integer({ value: iterationCount }), new asn1js.Integer({ value: keyLength }), hmacAlg(prf)] });
   const params = new asn1js.Sequence({ value: [new asn1js.Sequence({ value: [new asn1js.ObjectIdentifier({ value: OID.pbkdf2 }), kdfParams] }), hmacAlg(mac)] });
   return { kind: 'pbmac1', alg: { oid: OID.pbmac1, paramsDer: toDer(params) }, salt, iterationCount, keyLength, prf, mac };
-}
-
-/** For an answer: the same kind of MAC with the same parameters, and a fresh salt. */
-export function responseMacAlgorithm(like: MacAlgorithm): MacAlgorithm {
-  const salt = randomBytes(Math.max(16, like.salt.length));
-  return like.kind === 'pbm'
-    ? pbmAlgorithm({ owf: like.owf, mac: like.mac, iterationCount: like.iterationCount, salt })
-    : pbmac1Algorithm({ prf: like.prf, mac: like.mac, iterationCount: like.iterationCount, keyLength: like.keyLength, salt });
 }
 
 /** RSASSA-PSS-params' hash (the MGF1 hash and salt length must agree with it). */

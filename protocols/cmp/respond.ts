@@ -42,7 +42,7 @@ export function encodeAnswer(answer: Answer, ctx: AnswerContext, signer: CmpSign
   let senderKID: Buffer | null = null;
   let ownCerts: Buffer[] = [];
   if (mac) {
-    protection = macProtection(mac.requestAlg, mac.secret);
+    protection = macProtection(mac.macKey);
     // RFC 9483 §5.1.3.1: the answer names the same shared secret.
     senderKID = mac.senderKID;
   } else if (signer) {

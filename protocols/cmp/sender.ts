@@ -6,8 +6,9 @@ import { createHash, X509Certificate } from 'node:crypto';
 import type { CoreServices } from '../../src/core/protocol.js';
 import type { CertificateRecord, CredentialRecord, ProductRecord } from '../../src/core/types.js';
 import { MAX_INTERMEDIATES, presentedCertificateName, type CertificateLoginWording, type ClientCertificates } from '../../src/auth/certificateLogin.js';
-import type { AlgorithmId, FailInfo, PkiMessage } from './messages.js';
+import type { FailInfo, PkiMessage } from './messages.js';
 import { isMacProtected, macVerifier, signatureVerifies } from './protect.js';
+import type { MacKey } from './protection.js';
 import { CmpRefusal } from './refusal.js';
 import type { CmpSettings } from './settings.js';
 
@@ -16,9 +17,8 @@ export interface MacSender {
   /** The requester the core's requests carry. */
   principal: string;
   credential: CredentialRecord;
-  /** The secret the MAC verified with: the answer is protected with it. */
-  secret: string;
-  requestAlg: AlgorithmId;
+  /** The key of the secret the MAC verified with: the answer is protected with it. */
+  macKey: MacKey;
   senderKID: Buffer;
 }
 
@@ -74,22 +74,21 @@ export async function authenticateSender(message: PkiMessage, ctx: SenderContext
     const kid = header.senderKID;
     if (!kid || kid.length === 0) throw new CmpRefusal('badMessageCheck', 'a MAC-protected message names its cmp credential in senderKID (RFC 9483 section 5.1.3.1)');
     const check = macVerifier(message);
-    let matched: string | null = null;
+    let matched: MacKey | null = null;
     const result = await ctx.core.credentials.authenticate(
       {
         type: 'cmp',
         reference: kid.toString('utf8'),
         macMatches: (secret: string) => {
-          const ok = check(secret);
-          if (ok) matched = secret;
-          return ok;
+          matched = check(secret);
+          return matched !== null;
         },
       },
       context,
     );
     if (!result.ok) throw new CmpRefusal(refusalFor(result.reason), `cmp credential refused: ${result.message}`);
     if (matched === null) throw new CmpRefusal('badMessageCheck', 'the MAC does not verify');
-    return { kind: 'mac', principal: `cmp:${result.credential.name}`, credential: result.credential, secret: matched, requestAlg: header.protectionAlg, senderKID: kid };
+    return { kind: 'mac', principal: `cmp:${result.credential.name}`, credential: result.credential, macKey: matched, senderKID: kid };
   }
   const first = message.extraCerts[0];
   if (!first) throw new CmpRefusal('badMessageCheck', 'a signature-protected message carries its signer certificate first in extraCerts (RFC 9483 section 3.3)');
