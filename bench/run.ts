@@ -6,6 +6,7 @@ import { startRedis } from '../test/harness/redis.js';
 const scenarios: Record<string, (args: string[]) => Promise<void>> = {
   acme: async (args) => (await import('./acme.js')).benchAcme(args),
   codecs: async (args) => (await import('./codecs.js')).benchCodecs(args),
+  cmp: async (args) => (await import('./cmp.js')).benchCmp(args),
   est: async (args) => (await import('./est.js')).benchEst(args),
   faults: async (args) => (await import('./faults.js')).benchFaults(args),
   issue: async (args) => (await import('./issue.js')).benchIssue(args),
