@@ -146,6 +146,11 @@ function checkDerTree(der: Buffer, node: DerNode, depth: number): void {
       return void ((c.length === 0 || (c[0] as number) > 7 || (c.length === 1 && c[0] !== 0)) && bad('malformed BIT STRING'));
     case 0x05:
       return void (c.length !== 0 && bad('NULL with content'));
+    // X.690 §8.9.1, §8.11.1: a SEQUENCE or SET is always constructed (a parser that takes the
+    // primitive form reads other bytes than one that refuses it).
+    case 0x10:
+    case 0x11:
+      return bad(`primitive encoding of ${type === 0x10 ? 'SEQUENCE' : 'SET'}`);
     case 0x06:
       decodeOid(c);
       return;
