@@ -4,6 +4,9 @@
 // with WebCrypto), in one process. Each line says whether both wrote the same signed-over bytes,
 // so the comparison is of equal work. pkijs builds the CRL with fewer entries (it takes seconds);
 // its time per entry is extrapolated to certgate's count.
+// And what CMP's asn1js codec costs beside the cryptographic work of one enrollment: reading an ir
+// and writing its ip, against the PasswordBasedMac check, the proof-of-possession signature check
+// and the certificate's signature (the figures a decision to hand-write that codec would need).
 import { generateKeyPairSync, webcrypto, type KeyObject } from 'node:crypto';
 import { loadavg } from 'node:os';
 import * as asn1js from 'asn1js';
@@ -14,6 +17,12 @@ import { buildCrl, type CrlEntry } from '../src/pki/crl.js';
 import { children, raw, readNode } from '../src/pki/der.js';
 import { encodeName, parseDnString } from '../src/pki/name.js';
 import { OID } from '../src/pki/oids.js';
+import { CmpClient, crmfRequest } from '../test/helpers/cmpClient.js';
+import { assemblePkiMessage, decodePkiMessage, encodeProtectedPart } from '../protocols/cmp/asn1.js';
+import type { AlgorithmId, PkiBody } from '../protocols/cmp/messages.js';
+import { deriveMacKey, macWithKey, pbmAlgorithm, readMacAlgorithm } from '../protocols/cmp/protection.js';
+import { parseCrmfRequest } from '../src/pki/crmf.js';
+import { verifyCsrSignature } from '../src/pki/csr.js';
 import { argValue, emit, round } from './lib.js';
 
 const DAY = 86_400_000;
@@ -143,6 +152,42 @@ async function certificates(issuer: Issuer, rounds: number): Promise<void> {
   });
 }
 
+async function cmpMessages(issuer: Issuer, rounds: number): Promise<void> {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const mac = pbmAlgorithm();
+  const client = new CmpClient('http://127.0.0.1:9/', { kind: 'mac', reference: 'bench', secret: 'bench-secret', mac: 'pbm' });
+  const irDer = client.build({ type: 'ir', requests: [crmfRequest({ key: privateKey, subject: 'CN=a.bench.test', san: { dns: ['a.bench.test'] } })] }, { implicitConfirm: true }).der;
+  const ir = decodePkiMessage(irDer);
+  if (ir.body.type !== 'ir') throw new Error('not an ir');
+  const request = parseCrmfRequest(ir.body.requests[0] as Buffer);
+  const profile = leafProfile(issuer, publicKey);
+  const certificate = signCertificate(profile, issuer.signer);
+  const macKey = deriveMacKey(readMacAlgorithm(ir.header.protectionAlg as AlgorithmId), 'bench-secret');
+  const ip: PkiBody = { type: 'ip', caPubs: [], responses: [{ certReqId: 0n, status: { status: 'accepted', statusString: [], failInfo: [] }, certificateDer: certificate }] };
+  const writeIp = (): Buffer => {
+    const part = encodeProtectedPart({ ...ir.header, senderNonce: ir.header.recipNonce ?? ir.header.senderNonce, recipNonce: ir.header.senderNonce }, ip);
+    return assemblePkiMessage(part, macWithKey(macKey, part), [certificate]);
+  };
+  const decode = await perOp(rounds, 2_000, () => decodePkiMessage(irDer));
+  const encode = await perOp(rounds, 2_000, writeIp);
+  const pbm = await perOp(rounds, 1_000, () => deriveMacKey(mac, 'bench-secret'));
+  const pop = await perOp(rounds, 2_000, () => verifyCsrSignature(request));
+  const sign = await perOp(rounds, 2_000, () => signCertificate(profile, issuer.signer));
+  emit({
+    scenario: 'codecs',
+    codec: 'cmp',
+    ir_bytes: irDer.length,
+    ip_bytes: writeIp().length,
+    asn1js_read_ir_us: round(decode, 1),
+    asn1js_write_ip_us: round(encode, 1),
+    pbm_500_rounds_us: round(pbm, 1),
+    pop_verify_us: round(pop, 1),
+    certificate_sign_us: round(sign, 1),
+    codec_share_of_this_work: round((decode + encode) / (decode + encode + pbm + pop + sign), 2),
+    load_1m: round(loadavg()[0] as number, 1),
+  });
+}
+
 function crlEntries(n: number): CrlEntry[] {
   const reasons: (RevocationReason | null)[] = [null, 'keyCompromise', 'superseded', 'cessationOfOperation'];
   const base = Date.UTC(2026, 0, 1);
@@ -221,5 +266,6 @@ export async function benchCodecs(args: string[]): Promise<void> {
   const issuer = await makeIssuer();
   const rounds = argValue(args, 'rounds', 5);
   await certificates(issuer, rounds);
+  await cmpMessages(issuer, rounds);
   await crls(issuer, rounds, argValue(args, 'crl-entries', 100_000), argValue(args, 'pkijs-crl-entries', 5_000));
 }
