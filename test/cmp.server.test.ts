@@ -19,6 +19,8 @@ import { fromPem } from '../src/pki/pem.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { certConfFor, CmpClient, crmfRequest, revocationBody, type CmpReply } from './helpers/cmpClient.js';
 import { startGateway } from './helpers/gateway.js';
+import { runningClock } from './helpers/clock.js';
+import { until } from './helpers/until.js';
 import { httpRequest } from './helpers/http.js';
 import { openssl, opensslVerify, tempDir } from './helpers/openssl.js';
 import { REST_DEPLOYMENTS, startRestEnv, type RestEnv } from './helpers/restEnv.js';
@@ -272,6 +274,59 @@ describe('a CMP transaction after a restart', () => {
     } finally {
       await restarted?.close();
       if (!restarted) await gw.close();
+    }
+  });
+
+  it('a transaction waits its lifetime from each answer; a certificate revoked before it is collected is not handed out; a signing certificate revoked meanwhile polls no more', async () => {
+    const clock = runningClock();
+    const gw = await startGateway({ dirPrefix: 'certgate-cmp-followups-', now: clock.now, overrides: { cmpTransactionSeconds: 60 } });
+    try {
+      const product = await createProduct(gw.rt.store, { name: 'cmp-approve', caId: gw.issuing.id, template: parseProductTemplate({ requiresApproval: true }) }, CLI_CONTEXT);
+      const { secret } = await gw.rt.credentials.create({ type: 'cmp', name: 'approvee', products: [product.id] }, CLI_CONTEXT);
+      const url = `${gw.baseUrl}/.well-known/cmp/p/cmp-approve`;
+      const client = new CmpClient(url, { kind: 'mac', reference: 'approvee', secret });
+      const approveWaiting = async (name: string): Promise<void> => {
+        const [pending] = (await gw.rt.store.requests.listByStatus(['pending_approval'], 10)).filter((r) => r.status === 'pending_approval');
+        expect(pending, name).toBeDefined();
+        await gw.rt.enrollments.approve(pending!.id, CLI_CONTEXT);
+        await until(async () => (await gw.rt.store.requests.get(pending!.id))?.status === 'issued', 20_000, `${name} issued`);
+      };
+      const statusOf = (reply: CmpReply) => {
+        const body = reply.message.body;
+        return body.type === 'ip' || body.type === 'kup' ? body.responses[0]?.status : undefined;
+      };
+
+      // Each answer gives the client the lifetime (60 s here) again: 100 s after the ir, the poll still finds it.
+      const key = ecKey();
+      let reply = await client.exchange(ir(key, 'held.test'), { implicitConfirm: true });
+      expect(statusOf(reply)?.status).toBe('waiting');
+      clock.advance(40_000);
+      reply = await client.follow(reply, { type: 'pollReq', certReqIds: [0n] });
+      expect(reply.message.body.type).toBe('pollRep');
+      clock.advance(40_000);
+      reply = await client.follow(reply, { type: 'pollReq', certReqIds: [0n] });
+      expect(reply.message.body.type).toBe('pollRep');
+      await approveWaiting('held.test');
+      const held = issuedOf(await client.follow(reply, { type: 'pollReq', certReqIds: [0n] }));
+
+      // Approved, then revoked by an operator before the client polled: refused, not handed out.
+      let revokedReply = await client.exchange(ir(ecKey(), 'revoked-early.test'), { implicitConfirm: true });
+      await approveWaiting('revoked-early.test');
+      const early = (await gw.rt.store.certificates.list({ limit: 100, offset: 0 })).find((c) => c.commonName === 'revoked-early.test');
+      await gw.rt.revocations.revoke(early!.id, { reason: 'keyCompromise' }, CLI_CONTEXT, () => undefined);
+      revokedReply = await client.follow(revokedReply, { type: 'pollReq', certReqIds: [0n] });
+      expect(statusOf(revokedReply)).toMatchObject({ status: 'rejection', failInfo: ['certRevoked'] });
+      expect(revokedReply.message.body.type === 'ip' && revokedReply.message.body.responses[0]?.certificateDer).toBeNull();
+
+      // A kur signed by `held` waits for approval; `held` is revoked meanwhile: its polls are refused.
+      const holder = new CmpClient(url, { kind: 'signature', certDer: held, key });
+      const kur = await holder.exchange({ type: 'kur', requests: [crmfRequest({ key: ecKey(), subject: 'CN=held.test', san: { dns: ['held.test'] }, oldCertDer: held })] }, { implicitConfirm: true });
+      expect(statusOf(kur)?.status).toBe('waiting');
+      const heldRecord = (await gw.rt.store.certificates.list({ limit: 100, offset: 0 })).find((c) => new X509Certificate(c.certificatePem).raw.equals(held));
+      await gw.rt.revocations.revoke(heldRecord!.id, { reason: 'keyCompromise' }, CLI_CONTEXT, () => undefined);
+      expect(errorOf(await holder.follow(kur, { type: 'pollReq', certReqIds: [0n] })).failInfo).toEqual(['signerNotTrusted']);
+    } finally {
+      await gw.close();
     }
   });
 });

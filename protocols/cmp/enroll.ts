@@ -139,7 +139,7 @@ function waitingFor(request: EnrollmentRequest): string {
 async function answerOutcome(deps: CmpDeps, x: Exchange, t: CmpTransaction, outcome: Outcome, from: TransactionState): Promise<Answer> {
   const nonce = x.answerNonce.toString('hex');
   const move = async (state: TransactionState): Promise<void> => {
-    if (!(await deps.transactions.advance(t.transactionId, [from], t.expectedNonce, { state, expectedNonce: nonce, requestId: outcome.request.id }))) {
+    if (!(await deps.transactions.advance(t.transactionId, [from], t.expectedNonce, { state, expectedNonce: nonce, requestId: outcome.request.id, expiresAt: x.now + deps.limits.transactionLifetimeMs }))) {
       throw new CmpRefusal('badRequest', 'another message of this transaction was answered meanwhile');
     }
   };
@@ -149,6 +149,12 @@ async function answerOutcome(deps: CmpDeps, x: Exchange, t: CmpTransaction, outc
   switch (outcome.state) {
     case 'issued': {
       const certificate = outcome.certificate;
+      if (certificate.revokedAt) {
+        // Revoked before it was collected (an operator acted meanwhile): neither handed out nor signed again, as EST does.
+        await move('done');
+        await recordEnd(deps, x, 'rejected', { ...detail, certificate: certificate.id, failInfo: 'certRevoked' });
+        return { body: reply(status('rejection', [`request ${outcome.request.id} got certificate ${certificate.serialNumber}, which has since been revoked: send a new request with a new key`], ['certRevoked'])) };
+      }
       await move(t.implicitConfirm ? 'done' : 'confirm');
       if (t.implicitConfirm) await recordEnd(deps, x, 'implicitlyConfirmed', { ...detail, certificate: certificate.id, serial: certificate.serialNumber });
       const chain = (await deps.core.cas.chainFor(certificate)).map(der);
@@ -177,11 +183,21 @@ async function answerOutcome(deps: CmpDeps, x: Exchange, t: CmpTransaction, outc
   }
 }
 
+/**
+ * A signing certificate is trusted again on every message of its transaction, as a MAC credential
+ * is authenticated again: one revoked or expired since the transaction began collects nothing.
+ */
+async function stillTrusted(deps: CmpDeps, x: Exchange, t: CmpTransaction): Promise<void> {
+  if (x.sender.kind !== 'signature') return;
+  await trustSigner(x.sender, { core: deps.core, certificates: deps.certificates, product: x.product, sourceIp: x.sourceIp, settings: x.settings }, t.bodyType === 'kur' ? 'holder' : 'enroll');
+}
+
 /** The running transaction a follow-up message belongs to: the same sender, the nonce certgate handed out, the step it waits for. */
 async function followUp(deps: CmpDeps, x: Exchange, state: TransactionState): Promise<CmpTransaction> {
   const t = await deps.transactions.get(x.transactionId, x.now);
   if (!t || t.state === 'done' || t.state === 'open') throw new CmpRefusal('badRequest', `no running transaction has this transactionID (${x.message.body.type} continues a transaction certgate answered)`);
   if (t.sender !== x.sender.principal || t.productId !== x.product.id) throw new CmpRefusal('notAuthorized', 'this transaction was started by another sender');
+  await stillTrusted(deps, x, t);
   checkRecipNonce(x.message.header, t.expectedNonce);
   if (t.state !== state) throw new CmpRefusal('badRequest', t.state === 'waiting' ? 'the certificate is not issued yet: send pollReq' : 'the certificate was issued: confirm it with certConf');
   return t;
@@ -200,7 +216,8 @@ export const poll: Handler = async (deps, x) => {
   const outcome = await outcomeOf(deps, t);
   if (outcome.state !== 'pending') return answerOutcome(deps, x, t, outcome, 'waiting');
   const nonce = x.answerNonce.toString('hex');
-  if (!(await deps.transactions.advance(t.transactionId, ['waiting'], t.expectedNonce, { state: 'waiting', expectedNonce: nonce }))) {
+  // Each answer gives the client the transaction's lifetime again to send its next message.
+  if (!(await deps.transactions.advance(t.transactionId, ['waiting'], t.expectedNonce, { state: 'waiting', expectedNonce: nonce, expiresAt: x.now + deps.limits.transactionLifetimeMs }))) {
     throw new CmpRefusal('badRequest', 'another message of this transaction was answered meanwhile');
   }
   const checkAfter = x.settings.checkAfterSeconds ?? deps.limits.checkAfterSeconds;
@@ -237,7 +254,8 @@ export const confirm: Handler = async (deps, x) => {
 export const clientError: Handler = async (deps, x) => {
   const body = x.message.body as Extract<PkiBody, { type: 'error' }>;
   const t = await deps.transactions.get(x.transactionId, x.now);
-  if (t && t.state !== 'done' && t.sender === x.sender.principal) {
+  if (t && t.state !== 'done' && t.sender === x.sender.principal && t.productId === x.product.id) {
+    await stillTrusted(deps, x, t);
     checkRecipNonce(x.message.header, t.expectedNonce);
     await deps.transactions.advance(t.transactionId, [t.state], t.expectedNonce, { state: 'done', expectedNonce: x.answerNonce.toString('hex') });
     await recordEnd(deps, x, 'errorFromClient', { failInfo: body.status.failInfo, statusString: body.status.statusString, errorDetails: body.errorDetails });
