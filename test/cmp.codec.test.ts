@@ -284,8 +284,8 @@ describe('MAC protection', () => {
 
   it('refuses unbounded or unknown parameters as badAlg', () => {
     const bad = [
-      pbmAlgorithm({ iterationCount: 100_001 }).alg,
-      pbmac1Algorithm({ iterationCount: 100_001 }).alg,
+      pbmAlgorithm({ iterationCount: 10_001 }).alg,
+      pbmac1Algorithm({ iterationCount: 10_001 }).alg,
       pbmAlgorithm({ salt: randomBytes(65) }).alg,
       pbmac1Algorithm({ keyLength: 65 }).alg,
       { oid: OID.passwordBasedMac, paramsDer: null },
