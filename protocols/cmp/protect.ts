@@ -34,10 +34,9 @@ export interface Protection {
 }
 
 /**
- * RFC 9483 §3.2: the answer to a MAC-protected request is protected with the same shared secret.
- * It reuses the request's MAC parameters, salt included, so that the key derived to check the
- * request protects the answer: deriving a second one for a fresh salt doubled the MAC's cost per
- * enrollment and adds nothing (the salt is public, and the messages differ in body and nonces).
+ * RFC 9483 §3.2: the answer to a MAC-protected request is protected with the same shared secret,
+ * here with the request's MAC parameters and the key derived to check it: the salt is public, and
+ * the two messages differ in body and nonces, so a second derivation would buy nothing.
  */
 export function macProtection(key: MacKey): Protection {
   return { alg: key.mac.alg, protect: (data) => macWithKey(key, data) };

@@ -1,6 +1,6 @@
 // certgate's answers as PKIMessages (RFC 9483 §3.1): the header answers the request's (same
 // version, transactionID, recipNonce = its senderNonce, a fresh senderNonce), and the message is
-// protected as the request was: with the MAC secret of an authenticated MAC sender, else signed
+// protected as the request was: with the MAC key of an authenticated MAC sender, else signed
 // by the CMP signer of the product's CA with its certificate and chain in extraCerts.
 import type { CmpSigner } from './signers.js';
 import type { GeneralName, InfoTypeAndValue, PkiBody, PkiHeader } from './messages.js';

@@ -1,6 +1,8 @@
 // rr → rp (RFC 9483 §4.2): revocation of one certificate, named by issuer and serial, by its
-// holder (the request signed with that very certificate) or by a MAC credential the one
-// authorization decision lets revoke under the product; the reason from crlEntryDetails.
+// holder (the request signed with that very certificate: possession of its key is the authority,
+// as for ACME's revokeCert by the certificate's key); the reason from crlEntryDetails. A MAC
+// credential is put to the one authorization decision, which today lets no protocol credential
+// revoke: the refusal is in the trail, and operators revoke over REST.
 import { X509Certificate } from 'node:crypto';
 import { AppError } from '../../src/core/errors.js';
 import { principalOfCredential } from '../../src/auth/authorize.js';
@@ -39,7 +41,7 @@ async function mayRevoke(deps: CmpDeps, x: Exchange, certificate: CertificateRec
   if (certificate.productId !== x.product.id) throw new CmpRefusal('notAuthorized', `the certificate was issued under another product than ${x.product.name}`);
   if (x.sender.kind === 'signature') {
     if (x.sender.x509.raw.equals(new X509Certificate(certificate.certificatePem).raw)) return;
-    throw new CmpRefusal('notAuthorized', 'an rr is signed by the certificate it revokes, or MAC-protected with a cmp credential allowed to revoke');
+    throw new CmpRefusal('notAuthorized', 'an rr is signed by the certificate it revokes');
   }
   const principal = principalOfCredential(x.sender.credential, x.sender.principal);
   const request = certificate.requestId ? await deps.core.queries.requestById(certificate.requestId) : undefined;

@@ -1,7 +1,7 @@
 // Who sent a request, from its protection (RFC 9483 §3.2, §4.1): a MAC with a `cmp` credential's
 // secret (senderKID = the credential's name), or a signature by the first extraCert. An
-// unprotected request is nobody. The MAC secret is kept for the answer, which is protected
-// with it (RFC 9483 §3.2: a MAC-protected request gets a MAC-protected response).
+// unprotected request is nobody. The key the MAC verified with is kept for the answer, which is
+// protected with it (RFC 9483 §3.2: a MAC-protected request gets a MAC-protected response).
 import { createHash, X509Certificate } from 'node:crypto';
 import type { CoreServices } from '../../src/core/protocol.js';
 import type { CertificateRecord, CredentialRecord, ProductRecord } from '../../src/core/types.js';
