@@ -1,14 +1,13 @@
-// The PKIHeader checks every request passes before its body is read (RFC 9483 §3.1, §3.5): the
-// version, a transactionID and a senderNonce of at least 128 bits, a messageTime (when sent)
-// within the window, and a senderNonce never seen before: a message sent again is refused.
+// The PKIHeader checks every request passes before its body is read (RFC 9483 §3.1, §3.5): a
+// transactionID and a senderNonce of at least 128 bits, a messageTime (when sent) within the
+// window, and a senderNonce never seen before: a message sent again is refused. The version and
+// the longest ids are the codec's to refuse (asn1Header.ts), before any of this.
 import type { OneTimeTokens } from '../../src/core/oneTimeTokens.js';
 import type { PkiHeader } from './messages.js';
 import { CmpRefusal } from './refusal.js';
 
 /** RFC 9483 §3.1: transactionID and senderNonce are 128 bits of random data at least. */
 const MIN_RANDOM_BYTES = 16;
-/** Far more than any client sends; bounds what the transaction table and the nonce store keep. */
-const MAX_RANDOM_BYTES = 64;
 const NONCE_KIND = 'cmp-sender-nonce';
 
 export interface HeaderLimits {
@@ -26,13 +25,11 @@ export interface CheckedHeader {
 function randomField(value: Buffer | null, name: string, failInfo: 'badRequest' | 'badSenderNonce'): Buffer {
   if (!value) throw new CmpRefusal(failInfo, `the header has no ${name} (RFC 9483 section 3.1)`);
   if (value.length < MIN_RANDOM_BYTES) throw new CmpRefusal(failInfo, `the header's ${name} is ${value.length} bytes; RFC 9483 section 3.1 asks for at least ${MIN_RANDOM_BYTES}`);
-  if (value.length > MAX_RANDOM_BYTES) throw new CmpRefusal(failInfo, `the header's ${name} is longer than ${MAX_RANDOM_BYTES} bytes`);
   return value;
 }
 
-/** What needs no store: version, IDs, time. Throws CmpRefusal. */
+/** What needs no store: IDs and time. Throws CmpRefusal. */
 export function checkHeader(header: PkiHeader, limits: HeaderLimits, now: number): CheckedHeader {
-  if (header.pvno !== 2 && header.pvno !== 3) throw new CmpRefusal('unsupportedVersion', `pvno ${header.pvno} is not supported: certgate speaks cmp2000 (2) and cmp2021 (3)`);
   const transactionId = randomField(header.transactionID, 'transactionID', 'badRequest').toString('hex');
   const senderNonce = randomField(header.senderNonce, 'senderNonce', 'badSenderNonce');
   if (header.messageTime) {
