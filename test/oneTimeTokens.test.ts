@@ -22,4 +22,17 @@ describe('one-time tokens in memory', () => {
     now += 1;
     expect(await tokens.take('nonce', 'b')).toBe(false);
   });
+
+  it('claims a token once while it is remembered, again once it expired; one kind never pushes out another', async () => {
+    let now = 1_000_000;
+    const tokens = new MemoryOneTimeTokens(() => now);
+    expect(await tokens.claim('seen', 'n1', 1000)).toBe(true);
+    expect(await tokens.claim('seen', 'n1', 1000)).toBe(false);
+    expect(await tokens.claim('other', 'n1', 1000)).toBe(true);
+    now += 1000;
+    expect(await tokens.claim('seen', 'n1', 1000)).toBe(true);
+    // A flood of another kind (ACME nonces anyone may ask for) leaves these where they are.
+    for (let i = 0; i < 100_001; i++) await tokens.put('flood', String(i), 60_000);
+    expect(await tokens.claim('seen', 'n1', 1000)).toBe(false);
+  });
 });

@@ -123,6 +123,8 @@ describe.skipIf(!available)('every Redis user while Redis is down, and after it 
     await until(async () => tokens.put('t', 'before', 60_000).then(() => true, () => false), 10_000, 'tokens can be put');
     expect(await tokens.take('t', 'before')).toBe(true);
     expect(await tokens.take('t', 'before')).toBe(false);
+    // A claim is one SET NX: of two at once, one wins.
+    expect((await Promise.all([tokens.claim('seen', 'n', 60_000), tokens.claim('seen', 'n', 60_000)])).sort()).toEqual([false, true]);
 
     await (server as RunningRedis).kill();
     await until(async () => {

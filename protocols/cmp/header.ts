@@ -43,15 +43,12 @@ export function checkHeader(header: PkiHeader, limits: HeaderLimits, now: number
 
 /**
  * Records the senderNonce, refusing one already seen (a message replayed, here or at another
- * process of the deployment: the store is shared with Redis).
+ * process of the deployment: the store is shared with Redis, and the claim is one step there).
  */
 export async function refuseReplay(tokens: OneTimeTokens, senderNonce: Buffer, limits: HeaderLimits): Promise<void> {
-  const key = senderNonce.toString('hex');
-  if (await tokens.take(NONCE_KIND, key)) {
-    await tokens.put(NONCE_KIND, key, limits.nonceMemoryMs);
+  if (!(await tokens.claim(NONCE_KIND, senderNonce.toString('hex'), limits.nonceMemoryMs))) {
     throw new CmpRefusal('badSenderNonce', 'this senderNonce was used before: the message is a replay (RFC 9483 section 3.5)');
   }
-  await tokens.put(NONCE_KIND, key, limits.nonceMemoryMs);
 }
 
 /** The recipNonce a message in a running transaction must carry: the senderNonce of certgate's last answer. */
