@@ -204,7 +204,8 @@ async function followUp(deps: CmpDeps, x: Exchange, state: TransactionState): Pr
 }
 
 async function outcomeOf(deps: CmpDeps, t: CmpTransaction): Promise<Outcome> {
-  const request = await deps.core.enrollments.find(t.sender, coreTransactionId(t.transactionId));
+  // A transaction that waits or awaits its certConf was answered about its request, which it names.
+  const request = t.requestId === null ? undefined : await deps.core.queries.requestById(t.requestId);
   if (!request) throw new Error(`CMP transaction ${t.transactionId} has no request in the core`);
   return deps.core.enrollments.outcomeOf(request);
 }
