@@ -56,9 +56,12 @@ export interface SenderContext {
   sourceIp: string | null;
 }
 
-/** A credential that is not this product's or no longer stands is not authorized; a throttled login may come back later; anything else is a MAC that does not check. */
+/**
+ * A credential that is not this product's or no longer stands is not authorized; anything else is
+ * a MAC that does not check. (A throttled login is thrown as the core's rate_limited error, which
+ * refusal.ts answers with systemUnavail.)
+ */
 function refusalFor(reason: string): FailInfo {
-  if (reason === 'throttled') return 'systemUnavail';
   return reason === 'productNotAllowed' || reason === 'ipNotAllowed' || reason === 'revoked' || reason === 'disabled' || reason === 'expired' ? 'notAuthorized' : 'badMessageCheck';
 }
 
