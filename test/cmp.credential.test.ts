@@ -4,14 +4,13 @@
 // core tries the current secret and, in its grace window, the previous one. Rotation, revocation,
 // product binding and refusals behave as for every kind; the secret is never stored in clear.
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_CONTEXT } from '../src/cli/kit.js';
 import { createProduct } from '../src/core/products.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { certgate } from './helpers/certgateCli.js';
 import { runningClock } from './helpers/clock.js';
+import { dataFiles } from './helpers/dataFiles.js';
 import { startGateway, TEST_MASTER_KEY, type Gateway } from './helpers/gateway.js';
 import { httpRequest } from './helpers/http.js';
 import { openRawDb } from './helpers/rawDb.js';
@@ -151,15 +150,9 @@ describe('cmp credentials', () => {
     } finally {
       await raw.close();
     }
-    for (const f of readdirSync(dir, { recursive: true }) as string[]) {
-      let bytes: Buffer;
-      try {
-        bytes = readFileSync(join(dir, f));
-      } catch {
-        continue;
-      }
-      expect(bytes.includes(made.secret), f).toBe(false);
-      expect(bytes.includes(rotated), f).toBe(false);
+    for (const { file, bytes } of dataFiles(dir)) {
+      expect(bytes.includes(made.secret), file).toBe(false);
+      expect(bytes.includes(rotated), file).toBe(false);
     }
   });
 });

@@ -2,11 +2,12 @@
 // external account binding: refused without EAB and with a wrong HMAC key (Pebble's words), made
 // with the right one; the record keeps the EAB key id and never the HMAC key, which appears nowhere
 // in the database, and the account key is sealed.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPebble, type RunningPebble } from './harness/pebble.js';
 import { certgate, certgateAsync } from './helpers/certgateCli.js';
+import { dataFiles } from './helpers/dataFiles.js';
 import { startDnsServer, type StubDnsServer } from './helpers/dnsServer.js';
 import { freePort } from './helpers/net.js';
 import { tempDir } from './helpers/openssl.js';
@@ -62,15 +63,9 @@ describe('certgate ca create --upstream-acme (Pebble requiring EAB)', () => {
 
     // Nothing in the data directory (database, WAL) holds the HMAC key or the account key in clear.
     let holdingTheCa = 0;
-    for (const f of readdirSync(dir, { recursive: true }) as string[]) {
-      let bytes: Buffer;
-      try {
-        bytes = readFileSync(join(dir, f));
-      } catch {
-        continue;
-      }
-      expect(bytes.includes(EAB_HMAC), f).toBe(false);
-      expect(bytes.includes('BEGIN PRIVATE KEY'), f).toBe(false);
+    for (const { file, bytes } of dataFiles(dir)) {
+      expect(bytes.includes(EAB_HMAC), file).toBe(false);
+      expect(bytes.includes('BEGIN PRIVATE KEY'), file).toBe(false);
       if (bytes.includes(made.json().id as string)) holdingTheCa++;
     }
     // The scan did read the database that holds the CA.
