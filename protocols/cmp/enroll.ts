@@ -9,19 +9,16 @@ import { readCertificateBasics } from '../../src/pki/certInfo.js';
 import { CsrError, parseCsr, type ParsedCsr } from '../../src/pki/csr.js';
 import { parseCrmfRequest } from '../../src/pki/crmf.js';
 import { namesOfCertificate, namesOfCsr } from '../../src/pki/names.js';
-import { OID } from '../../src/pki/oids.js';
 import { fromPem } from '../../src/pki/pem.js';
 import { certHash } from './certHash.js';
 import { auditContextOf, recordEnd, type CmpDeps, type Exchange, type Handler } from './exchange.js';
 import { checkRecipNonce } from './header.js';
-import type { FailInfo, PkiBody, PkiHeader, PkiStatusInfo } from './messages.js';
+import { IMPLICIT_CONFIRM, type FailInfo, type PkiBody, type PkiHeader, type PkiStatusInfo } from './messages.js';
 import { CmpRefusal } from './refusal.js';
 import type { Answer } from './respond.js';
 import { CMP_LOGIN_WORDING, trustSigner, type SignatureSender } from './sender.js';
 import type { CmpTransaction, EnrollBody, TransactionState } from './transactions.js';
 
-/** id-it-implicitConfirm's value (RFC 9810 §5.1.1.1). */
-const NULL_DER = Buffer.from([0x05, 0x00]);
 const REPLY_OF = { ir: 'ip', cr: 'cp', kur: 'kup', p10cr: 'cp' } as const;
 /** RFC 9483 §4.1.4: a p10cr's certificate is answered (and confirmed) under certReqId -1. */
 const P10CR_CERT_REQ_ID = -1n;
@@ -49,7 +46,7 @@ function readRequest(body: PkiBody): { parsed: ParsedCsr; certReqId: bigint; old
   }
 }
 
-const asksImplicitConfirm = (header: PkiHeader): boolean => header.generalInfo.some((i) => i.oid === OID.itImplicitConfirm);
+const asksImplicitConfirm = (header: PkiHeader): boolean => header.generalInfo.some((i) => i.oid === IMPLICIT_CONFIRM.oid);
 
 function requireProtection(x: Exchange, type: EnrollBody): void {
   if (type === 'kur') {
@@ -164,7 +161,7 @@ async function answerOutcome(deps: CmpDeps, x: Exchange, t: CmpTransaction, outc
       return {
         body: reply(status('accepted'), der(certificate.certificatePem), caPubs),
         extraCerts: chain,
-        generalInfo: t.implicitConfirm ? [{ oid: OID.itImplicitConfirm, valueDer: NULL_DER }] : [],
+        generalInfo: t.implicitConfirm ? [IMPLICIT_CONFIRM] : [],
       };
     }
     case 'pending':

@@ -2,6 +2,7 @@
 // reads and writes it. The codec (asn1.ts) turns DER into these and back, for every body certgate
 // reads or writes, in both directions (the test client builds requests with the same codec); the
 // protection (protection.ts) covers `protectedPartDer`, the DER of SEQUENCE { header, body }.
+import { OID } from '../../src/pki/oids.js';
 
 /** An AlgorithmIdentifier: its OID and its parameters' DER (null when absent). */
 export interface AlgorithmId {
@@ -12,11 +13,17 @@ export interface AlgorithmId {
 /** A GeneralName: CMP's sender and recipient are directoryNames (their Name's DER), an empty Name for "none". */
 export type GeneralName = { kind: 'directoryName'; nameDer: Buffer } | { kind: 'other'; der: Buffer };
 
+/** An empty Name: CMP's "none" for a sender or recipient it cannot or need not name (RFC 9810 §5.1.1). */
+export const NO_NAME: GeneralName = { kind: 'directoryName', nameDer: Buffer.from([0x30, 0x00]) };
+
 export interface InfoTypeAndValue {
   oid: string;
   /** The infoValue's DER; null when absent (a genm asking for this infoType). */
   valueDer: Buffer | null;
 }
+
+/** generalInfo's id-it-implicitConfirm (its value is NULL): asked for by a client, granted by an answer. */
+export const IMPLICIT_CONFIRM: InfoTypeAndValue = { oid: OID.itImplicitConfirm, valueDer: Buffer.from([0x05, 0x00]) };
 
 export interface PkiHeader {
   /** 2 (cmp2000) or 3 (cmp2021). */

@@ -3,13 +3,11 @@
 // protected as the request was: with the MAC key of an authenticated MAC sender, else signed
 // by the CMP signer of the product's CA with its certificate and chain in extraCerts.
 import type { CmpSigner } from './signers.js';
-import type { GeneralName, InfoTypeAndValue, PkiBody, PkiHeader } from './messages.js';
+import { NO_NAME, type InfoTypeAndValue, type PkiBody, type PkiHeader } from './messages.js';
 import { assemblePkiMessage, encodeProtectedPart } from './asn1.js';
 import { macProtection, signatureProtection, type Protection } from './protect.js';
 import type { Sender } from './sender.js';
 
-/** An empty Name: the "none" of CMP's sender and recipient. */
-const EMPTY_NAME: GeneralName = { kind: 'directoryName', nameDer: Buffer.from([0x30, 0x00]) };
 
 export interface Answer {
   body: PkiBody;
@@ -52,8 +50,8 @@ export function encodeAnswer(answer: Answer, ctx: AnswerContext, signer: CmpSign
   }
   const header: PkiHeader = {
     pvno: req?.pvno === 3 ? 3 : 2,
-    sender: signer ? { kind: 'directoryName', nameDer: signer.subjectDer } : EMPTY_NAME,
-    recipient: req?.sender ?? EMPTY_NAME,
+    sender: signer ? { kind: 'directoryName', nameDer: signer.subjectDer } : NO_NAME,
+    recipient: req?.sender ?? NO_NAME,
     messageTime: new Date(ctx.now),
     protectionAlg: protection?.alg ?? null,
     senderKID,

@@ -8,7 +8,7 @@ import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { assemblePkiMessage, decodePkiMessage, encodeProtectedPart } from '../../protocols/cmp/asn1.js';
 import { certHash } from '../../protocols/cmp/certHash.js';
-import type { GeneralName, InfoTypeAndValue, PkiBody, PkiHeader, PkiMessage } from '../../protocols/cmp/messages.js';
+import { IMPLICIT_CONFIRM, NO_NAME, type GeneralName, type InfoTypeAndValue, type PkiBody, type PkiHeader, type PkiMessage } from '../../protocols/cmp/messages.js';
 import { macMatches, macOf, pbmac1Algorithm, pbmAlgorithm, readMacAlgorithm, signatureProtector, verifySignatureProtection, type MacAlgorithm } from '../../protocols/cmp/protection.js';
 import { readCertificateBasics } from '../../src/pki/certInfo.js';
 import { buildCertReqMsg } from '../../src/pki/crmf.js';
@@ -49,7 +49,6 @@ export interface CmpReply {
   answersUs: boolean;
 }
 
-const EMPTY_NAME: GeneralName = { kind: 'directoryName', nameDer: Buffer.from([0x30, 0x00]) };
 
 export const directoryName = (dn: string): Extract<GeneralName, { kind: 'directoryName' }> => ({ kind: 'directoryName', nameDer: encodeName(parseDnString(dn)) });
 
@@ -128,12 +127,12 @@ export class CmpClient {
       senderKID = readCertificateBasics(p.certDer).subjectKeyId;
     }
     const generalInfo = [...(o.generalInfo ?? [])];
-    if (o.implicitConfirm) generalInfo.push({ oid: OID.itImplicitConfirm, valueDer: Buffer.from([0x05, 0x00]) });
-    const sender = this.names.sender ?? (p.kind === 'signature' ? { kind: 'directoryName' as const, nameDer: readCertificateBasics(p.certDer).subjectDer } : EMPTY_NAME);
+    if (o.implicitConfirm) generalInfo.push(IMPLICIT_CONFIRM);
+    const sender = this.names.sender ?? (p.kind === 'signature' ? { kind: 'directoryName' as const, nameDer: readCertificateBasics(p.certDer).subjectDer } : NO_NAME);
     const header: PkiHeader = {
       pvno: o.pvno ?? 2,
       sender,
-      recipient: this.names.recipient ?? EMPTY_NAME,
+      recipient: this.names.recipient ?? NO_NAME,
       messageTime: o.messageTime === undefined ? new Date() : o.messageTime,
       protectionAlg,
       senderKID,
