@@ -1,10 +1,10 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const PROTOCOLS = ['rest', 'acme', 'est', 'scep', 'status', 'cmp'];
+const PROTOCOLS = ['rest', 'acme', 'est', 'scep', 'status', 'cmp', 'console', 'mcp'];
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'data/', 'coverage/'] },
+  { ignores: ['dist/', 'node_modules/', 'data/', 'coverage/', 'console/dist/', 'test-artifacts/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -22,6 +22,11 @@ export default tseslint.config(
     // main.ts, the entry point, which hands protocols/index.ts's list to the CLI.
     files: ['src/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: ['**/protocols/**'] }] },
+  },
+  {
+    // The console runs in a browser: it reaches the gateway only over HTTP, never by importing it.
+    files: ['console/src/**/*.{ts,tsx}'],
+    rules: { 'no-restricted-imports': ['error', { patterns: ['**/protocols/**', '../../src/**', '../../../src/**', '../../../../src/**'] }] },
   },
   ...PROTOCOLS.map((p) => ({
     // ...and a protocol never imports another protocol.

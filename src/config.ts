@@ -106,6 +106,8 @@ export const configSchema = z.object({
   expiryScanIntervalSeconds: z.coerce.number().int().min(1).max(7 * 86_400).default(3_600),
   /** Lifetime of a bearer token from POST /v1/auth/token. */
   tokenTtlSeconds: z.coerce.number().int().min(30).max(86_400).default(900),
+  /** Lifetime of a web console session from its sign-in (no sliding renewal: the person signs in again). */
+  consoleSessionTtlSeconds: z.coerce.number().int().min(60).max(43_200).default(1_800),
   /** Passphrases of passphrase-protected CAs, by CA name or id. */
   caPassphrases: z.record(z.string(), z.string()).default({}),
   /** How long a client has to send a request's headers (HTTP and HTTPS): a client that stalls mid-headers is cut off. */
@@ -154,6 +156,7 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   logLevel: 'CERTGATE_LOG_LEVEL',
   issueWaitMs: 'CERTGATE_ISSUE_WAIT_MS',
   tokenTtlSeconds: 'CERTGATE_TOKEN_TTL_SECONDS',
+  consoleSessionTtlSeconds: 'CERTGATE_CONSOLE_SESSION_TTL_SECONDS',
   dnsServer: 'CERTGATE_DNS_SERVER',
   http01Port: 'CERTGATE_HTTP01_PORT',
   tlsAlpn01Port: 'CERTGATE_TLSALPN01_PORT',

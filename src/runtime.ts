@@ -237,6 +237,8 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   const credentials = new CredentialService(store, {
     masterKey: secrets.masterKey,
     tokenTtlSeconds: config.tokenTtlSeconds,
+    sessionTtlSeconds: config.consoleSessionTtlSeconds,
+    oneTimeTokens,
     kinds: options.credentialKinds ?? credentialKindsOf(options.protocols ?? []),
     broadcast,
     now,

@@ -7,13 +7,21 @@ import { fileURLToPath } from 'node:url';
 
 const PACKAGE_NAME = 'certgate';
 
-export function packageVersion(from: string = dirname(fileURLToPath(import.meta.url))): string {
+/** The directory of certgate's package.json above `from`, and what it says. */
+function packageAbove(from: string): { root: string; version: string } {
   for (let dir = from; ; dir = dirname(dir)) {
     const file = join(dir, 'package.json');
     if (existsSync(file)) {
       const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: unknown; version?: unknown };
-      if (pkg.name === PACKAGE_NAME && typeof pkg.version === 'string') return pkg.version;
+      if (pkg.name === PACKAGE_NAME && typeof pkg.version === 'string') return { root: dir, version: pkg.version };
     }
     if (dirname(dir) === dir) throw new Error(`no package.json of ${PACKAGE_NAME} above ${from}`);
   }
 }
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+
+export const packageVersion = (from: string = HERE): string => packageAbove(from).version;
+
+/** The package's root directory (the checkout, or the image's /app): where built assets are found. */
+export const packageRoot = (): string => packageAbove(HERE).root;

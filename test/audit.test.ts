@@ -312,6 +312,9 @@ for (const d of deployments) {
           AUDIT.rateLimited,
           AUDIT.scepChallengeMint,
           AUDIT.masterKeyRotate,
+          // Written and checked by console.session.test.ts.
+          AUDIT.consoleSignIn,
+          AUDIT.consoleSignOut,
           AUDIT.domainValidate,
           AUDIT.requestAwaitDcv,
           AUDIT.requestResume,

@@ -1,15 +1,17 @@
 // Who is calling the REST API, and what they may do: bearer credentials (API keys and tokens
 // from /v1/auth/token) checked by the one credential service; every route asks the one
 // authorization decision (src/auth/authorize.ts) about the resource it acts on.
+import { parse as parseCookies } from 'cookie';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { CSRF_HEADER, SESSION_COOKIE } from '../../src/auth/consoleSessions.js';
 import { sourceIpOf } from '../../src/auth/ipAllowlist.js';
 import { caResource, principalOfCredential, type AuthzAction, type Principal, type Resource } from '../../src/auth/authorize.js';
-import { badRequest, notFound, unauthorized } from '../../src/core/errors.js';
+import { badRequest, forbidden, notFound, unauthorized } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import type { AuditContext, CredentialRecord, EnrollmentRequest, InventoryRecord } from '../../src/core/types.js';
 import { readProductTemplate } from '../../src/policy/productSchema.js';
 
-type Authed = Request & { credential: CredentialRecord };
+type Authed = Request & { credential: CredentialRecord; viaConsole?: boolean };
 
 export function credentialOf(req: Request): CredentialRecord {
   return (req as Authed).credential;
@@ -21,7 +23,8 @@ export const principalOf = (c: CredentialRecord): string => `apikey:${c.id}`;
 export { sourceIpOf };
 
 export function auditContextOf(req: Request): AuditContext {
-  return { actor: credentialOf(req).id, protocol: 'rest', sourceIp: sourceIpOf(req) };
+  // The trail says where a person acted: the console (a session) or the API.
+  return { actor: credentialOf(req).id, protocol: (req as Authed).viaConsole ? 'console' : 'rest', sourceIp: sourceIpOf(req) };
 }
 
 /** The caller as the authorization decision sees it. */
@@ -80,14 +83,34 @@ export const refuseSecretsInUrl: RequestHandler = (req: Request, _res: Response,
   next();
 };
 
+/** Methods that change nothing: the only ones a console session may use without its CSRF token. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** The console session a browser sent in its cookie, when the request has no Authorization header. */
+function sessionOf(req: Request): string | undefined {
+  if (req.headers.authorization !== undefined || !req.headers.cookie) return undefined;
+  return parseCookies(req.headers.cookie)[SESSION_COOKIE] || undefined;
+}
+
 export function authenticate(core: CoreServices): RequestHandler {
   return async (req: Request, _res: Response, next: NextFunction) => {
+    const session = sessionOf(req);
     const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-    const result = await core.credentials.authenticate({ type: 'rest', bearer: m ? (m[1] as string) : '' }, { protocol: 'rest', sourceIp: sourceIpOf(req) });
+    const presented = session !== undefined ? { type: 'rest' as const, bearer: session, session: true } : { type: 'rest' as const, bearer: m ? (m[1] as string) : '' };
+    const context = { protocol: session !== undefined ? 'console' : 'rest', sourceIp: sourceIpOf(req) };
+    const result = await core.credentials.authenticate(presented, context);
     if (!result.ok) {
+      if (session !== undefined) throw unauthorized(`your console session has ended (${result.message}); sign in again`);
       throw unauthorized(result.reason === 'missing' ? 'missing credential: send "Authorization: Bearer cg_..." or a token from POST /v1/auth/token' : result.message);
     }
+    // The cookie goes with every request the browser makes to this site, wherever the page that
+    // makes it came from: a change needs the token only the console's own pages can read.
+    if (session !== undefined && !SAFE_METHODS.has(req.method) && !(await core.credentials.sessionCsrfMatches(session, req.get(CSRF_HEADER)))) {
+      await core.credentials.recordRefusal(context, result.credential.id, 'csrf', 'rest', result.credential.id);
+      throw forbidden(`a change made with a console session must carry its CSRF token in ${CSRF_HEADER}`);
+    }
     (req as Authed).credential = result.credential;
+    (req as Authed).viaConsole = session !== undefined;
     next();
   };
 }

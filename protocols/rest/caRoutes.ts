@@ -7,7 +7,7 @@ import { capabilitiesView } from '../../src/core/caCapabilities.js';
 import { keyEnvelopeKind } from '../../src/core/sealing.js';
 import { notFound } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
-import type { CaRecord } from '../../src/core/types.js';
+import { PERMISSION_ACTIONS, type CaRecord, type PermissionAction } from '../../src/core/types.js';
 import { OID } from '../../src/pki/oids.js';
 import { fromPem } from '../../src/pki/pem.js';
 import { credentialOf, requirePermission } from './auth.js';
@@ -110,6 +110,7 @@ export function mountCaRoutes(routes: RestRoutes, core: CoreServices): void {
             workspace: z.object({ id: z.string(), name: z.string(), slug: z.string() }),
             apiKey: z.object({ id: z.string(), name: z.string(), prefix: z.string() }),
             permissions: z.record(z.string(), z.object({ canRead: z.boolean(), canIssue: z.boolean(), canRevoke: z.boolean(), canApprove: z.boolean() })),
+            actions: z.record(z.string(), z.array(z.enum(PERMISSION_ACTIONS))).describe('by CA id: every action the credential may take on what that CA issued (what the console offers)'),
             admin: z.boolean(),
             products: z.union([z.literal('*'), z.array(z.string())]),
           }),
@@ -120,7 +121,10 @@ export function mountCaRoutes(routes: RestRoutes, core: CoreServices): void {
       const c = credentialOf(req);
       const { list } = await allCas();
       const permissions: Record<string, { canRead: boolean; canIssue: boolean; canRevoke: boolean; canApprove: boolean }> = {};
+      const actions: Record<string, PermissionAction[]> = {};
       for (const ca of list) {
+        const allowed = PERMISSION_ACTIONS.filter((a) => can(c, a, ca.id));
+        if (allowed.length) actions[ca.id] = allowed;
         const [canRead, canIssue, canRevoke, canApprove] = (['read', 'issue', 'revoke', 'approve'] as const).map((a) => can(c, a, ca.id)) as [boolean, boolean, boolean, boolean];
         if (canRead || canIssue || canRevoke || canApprove) permissions[ca.id] = { canRead, canIssue, canRevoke, canApprove };
       }
@@ -133,6 +137,7 @@ export function mountCaRoutes(routes: RestRoutes, core: CoreServices): void {
         workspace: { id: slug, name: workspaceName, slug },
         apiKey: { id: c.id, name: c.name, prefix: `cg_${c.id}` },
         permissions,
+        actions,
         admin: c.admin,
         products: c.products,
       });

@@ -9,8 +9,11 @@ import type { Permission } from '../../src/core/types.js';
 
 declare module '../../src/auth/credentialKinds.js' {
   interface PresentedCredentials {
-    /** A `cg_` API key or a bearer token from /v1/auth/token. */
-    rest: { bearer: string };
+    /**
+     * A `cg_` API key or a bearer token from /v1/auth/token; or, with `session`, a console session
+     * (from its cookie), which is never accepted as a bearer token nor a bearer token as one.
+     */
+    rest: { bearer: string; session?: boolean };
   }
 }
 
@@ -26,16 +29,16 @@ export const restCredential: CredentialKind<'rest'> = {
     const key = parseApiKey(bearer);
     return key ? `rest:${key.id}` : null;
   },
-  async resolve({ bearer }, lookup) {
+  async resolve({ bearer, session }, lookup) {
     if (bearer === '') return { reason: 'missing' };
-    const key = parseApiKey(bearer);
+    const key = session ? null : parseApiKey(bearer);
     if (key) {
       const credential = await lookup.byId(key.id);
       if (!credential) return { reason: 'unknown' };
       return lookup.secretMatches(credential, key.secret) ? { credential } : { reason: 'wrongSecret', credential };
     }
     if (!looksLikeJwt(bearer)) return { reason: 'malformed' };
-    const claims = await lookup.verifyToken(bearer);
+    const claims = await (session ? lookup.verifySession(bearer) : lookup.verifyToken(bearer));
     if (claims === 'expired') return { reason: 'tokenExpired' };
     if (claims === 'invalid') return { reason: 'tokenInvalid' };
     const credential = await lookup.byId(claims.sub);

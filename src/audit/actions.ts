@@ -28,6 +28,9 @@ export const AUDIT = {
   credentialRotate: 'credential.rotate',
   credentialRevoke: 'credential.revoke',
   credentialToken: 'credential.token',
+  /** A console session opened with a REST credential's key, and one signed out. */
+  consoleSignIn: 'console.sign_in',
+  consoleSignOut: 'console.sign_out',
   caCreate: 'ca.create',
   /** An upstream ACME order of a request placed, resumed, finalized or refused (system entries on the request). */
   upstreamOrder: 'ca.upstream_order',

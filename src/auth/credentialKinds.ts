@@ -62,6 +62,8 @@ export interface CredentialLookup {
   previousLive(credential: CredentialRecord): boolean;
   /** A bearer token the core minted (CredentialService.exchangeToken), checked. */
   verifyToken(token: string): Promise<TokenClaims | 'expired' | 'invalid'>;
+  /** A console session the core opened (CredentialService.openSession), checked; one signed out is invalid. */
+  verifySession(token: string): Promise<TokenClaims | 'expired' | 'invalid'>;
 }
 
 /** What a kind may read while a credential of it is created. */

@@ -17,6 +17,8 @@ import { SecretBox } from './envelope.js';
 import type { SecretStorage } from './secrets.js';
 import { NO_METRICS, type Metrics } from '../metrics/types.js';
 import { TokenIssuer } from './tokens.js';
+import { ConsoleSessions } from './consoleSessions.js';
+import type { OneTimeTokens } from '../core/oneTimeTokens.js';
 
 export type { AuthContext, PresentedCredential, RefusalReason } from './credentialKinds.js';
 export type { CreatedCredential, NewCredentialInput } from './credentialLifecycle.js';
@@ -25,6 +27,10 @@ export type { AuthResult } from './credentialVerifier.js';
 export interface CredentialServiceOptions {
   masterKey: string;
   tokenTtlSeconds: number;
+  /** How long a console session lasts from its sign-in. */
+  sessionTtlSeconds?: number;
+  /** Where signed-out console sessions are remembered (shared by every process with Redis); without it, signing out only drops the cookie. */
+  oneTimeTokens?: OneTimeTokens;
   /** The kinds of credential the registered protocols bring; only these can be created or presented. */
   kinds: readonly CredentialKind[];
   /** Tells every other process to drop a credential it cached. */
@@ -45,6 +51,8 @@ export interface CredentialServiceOptions {
   /** Counts refusals and throttled logins; default: not counted. */
   metrics?: Metrics;
 }
+
+const DEFAULT_SESSION_TTL_SECONDS = 1800;
 
 export class CredentialService {
   private readonly kinds: CredentialKinds;
@@ -71,6 +79,7 @@ export class CredentialService {
       usage: this.usage,
       box,
       tokens: new TokenIssuer(options.masterKey, options.tokenTtlSeconds),
+      sessions: new ConsoleSessions(options.masterKey, options.sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS, options.oneTimeTokens ?? null),
       now,
       throttle: limits ? new LoginThrottle(limits.counter, limits.throttle) : null,
       refusals: this.refusals,
@@ -107,6 +116,22 @@ export class CredentialService {
 
   recordFailedGuess(context: AuthContext): Promise<void> {
     return this.verifier.recordFailedGuess(context);
+  }
+
+  openSession(key: string, context: Omit<AuthContext, 'productId'>): Promise<{ ok: true; token: string; exp: number; csrfToken: string; credential: CredentialRecord } | AuthRefusal> {
+    return this.verifier.openSession(key, context);
+  }
+
+  endSession(token: string, context: Omit<AuthContext, 'productId'>): Promise<void> {
+    return this.verifier.endSession(token, context);
+  }
+
+  sessionCsrf(token: string): Promise<{ csrfToken: string; exp: number } | null> {
+    return this.verifier.sessionCsrf(token);
+  }
+
+  sessionCsrfMatches(token: string, presented: string | undefined): Promise<boolean> {
+    return this.verifier.sessionCsrfMatches(token, presented);
   }
 
   exchangeToken(clientId: string, secret: string, context: Omit<AuthContext, 'productId'>): Promise<{ ok: true; token: string; exp: number; credential: CredentialRecord } | AuthRefusal> {

@@ -18,6 +18,7 @@ import { mayIssueUnder } from './permissions.js';
 import type { SecretBox } from './envelope.js';
 import { parseApiKey, secretMatches } from './secrets.js';
 import type { TokenIssuer } from './tokens.js';
+import type { ConsoleSessions } from './consoleSessions.js';
 import type { Metrics } from '../metrics/types.js';
 
 export type AuthResult = { ok: true; credential: CredentialRecord } | { ok: false; reason: RefusalReason; message: string };
@@ -56,6 +57,7 @@ export interface VerifierParts {
   usage: CredentialUsage;
   box: SecretBox;
   tokens: TokenIssuer;
+  sessions: ConsoleSessions;
   now: () => number;
   /** Without them (a bare service in a test), failed logins are not throttled and every refusal is written. */
   throttle: LoginThrottle | null;
@@ -168,6 +170,44 @@ export class CredentialVerifier {
     return { ok: true, token, exp, credential: result.credential };
   }
 
+  /**
+   * The console's sign-in: a `rest` credential's API key (only the key: a bearer token's holder
+   * never had it) for a session, audited as console.sign_in.
+   */
+  async openSession(key: string, context: Omit<AuthContext, 'productId'>): Promise<{ ok: true; token: string; exp: number; csrfToken: string; credential: CredentialRecord } | AuthRefusal> {
+    if (!parseApiKey(key)) return this.refuse(TOKEN_TYPE, 'unknown', context, key === '' ? 'missing' : 'malformed');
+    const result = await this.authenticate({ type: TOKEN_TYPE, bearer: key } as PresentedCredential, context);
+    if (!result.ok) return result;
+    const session = await this.parts.sessions.open({ sub: result.credential.id, sv: result.credential.secretVersion });
+    await this.auditSession(AUDIT.consoleSignIn, result.credential.id, context, { exp: session.exp });
+    return { ok: true, ...session, credential: result.credential };
+  }
+
+  /** Signs a session out everywhere; audited as console.sign_out. A session already ended is left as it is. */
+  async endSession(token: string, context: Omit<AuthContext, 'productId'>): Promise<void> {
+    const claims = await this.parts.sessions.verify(token);
+    if (typeof claims === 'string') return;
+    await this.parts.sessions.end(claims);
+    await this.auditSession(AUDIT.consoleSignOut, claims.sub, context, {});
+  }
+
+  /** The CSRF token of a live session (for the page that asks who is signed in), or null. */
+  async sessionCsrf(token: string): Promise<{ csrfToken: string; exp: number } | null> {
+    const claims = await this.parts.sessions.verify(token);
+    if (typeof claims === 'string') return null;
+    return { csrfToken: this.parts.sessions.csrfOf(claims.jti), exp: claims.exp };
+  }
+
+  /** Whether a change made with this session carries its CSRF token. */
+  async sessionCsrfMatches(token: string, presented: string | undefined): Promise<boolean> {
+    const claims = await this.parts.sessions.verify(token);
+    return typeof claims !== 'string' && this.parts.sessions.csrfMatches(claims, presented);
+  }
+
+  private async auditSession(action: string, credentialId: string, context: Omit<AuthContext, 'productId'>, detail: Record<string, unknown>): Promise<void> {
+    await this.parts.store.audit.append({ actor: credentialId, protocol: context.protocol, sourceIp: context.sourceIp, action, target: credentialId, outcome: 'success', detail });
+  }
+
   private async admit(credential: CredentialRecord, type: string, claimed: string, context: AuthContext): Promise<AuthResult> {
     const now = this.parts.now();
     let reason: RefusalReason | null = null;
@@ -190,7 +230,7 @@ export class CredentialVerifier {
   private lookupFor(kind: CredentialKind): CredentialLookup {
     const known = this.lookups.get(kind.type);
     if (known) return known;
-    const { store, cache, box, tokens, now } = this.parts;
+    const { store, cache, box, tokens, sessions, now } = this.parts;
     const previousLive = (c: CredentialRecord): boolean => c.previousSecretUntil !== null && c.previousSecretUntil.getTime() > now();
     const liveSecrets = (c: CredentialRecord): string[] => (c.previousSecret !== null && previousLive(c) ? [c.secret, c.previousSecret] : [c.secret]);
     const lookup: CredentialLookup = {
@@ -204,6 +244,7 @@ export class CredentialVerifier {
       openSecrets: (c) => (kind.storage === 'sealed' ? liveSecrets(c).flatMap((stored) => box.open(stored, c.id) ?? []) : []),
       previousLive,
       verifyToken: (token) => tokens.verify(token),
+      verifySession: (token) => sessions.verify(token),
     };
     this.lookups.set(kind.type, lookup);
     return lookup;

@@ -13,6 +13,8 @@ export interface OneTimeTokens {
    * in one step (two processes claiming at once cannot both get true).
    */
   claim(kind: string, token: string, ttlMs: number): Promise<boolean>;
+  /** Whether `token` is remembered under `kind` and has not expired; it stays remembered. */
+  has(kind: string, token: string): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -57,6 +59,11 @@ export class MemoryOneTimeTokens implements OneTimeTokens {
     return true;
   }
 
+  async has(kind: string, token: string): Promise<boolean> {
+    const until = this.live(kind).get(token);
+    return until !== undefined && until > this.now();
+  }
+
   async close(): Promise<void> {}
 }
 
@@ -76,5 +83,9 @@ export class RedisOneTimeTokens extends RedisKeyspace implements OneTimeTokens {
 
   async claim(kind: string, token: string, ttlMs: number): Promise<boolean> {
     return (await this.client.set(this.key(kind, token), '1', { PX: ttlMs, NX: true })) === 'OK';
+  }
+
+  async has(kind: string, token: string): Promise<boolean> {
+    return (await this.client.exists(this.key(kind, token))) === 1;
   }
 }

@@ -1,0 +1,2 @@
+// Stylesheets are bundled by esbuild (console/build.ts).
+declare module '*.css';

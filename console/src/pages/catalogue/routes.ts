@@ -1,0 +1,4 @@
+// The dashboard, products and CAs.
+import type { Route } from '../../routes';
+
+export const catalogueRoutes: Route[] = [];

@@ -1,0 +1,4 @@
+// The inventory and a certificate's page.
+import type { Route } from '../../routes';
+
+export const certificateRoutes: Route[] = [];
