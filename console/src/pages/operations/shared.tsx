@@ -1,0 +1,103 @@
+// What the operations pages share: the API's shapes they read, status badges, the lists behind the
+// filters, and the inline panel that a consequential action opens before it is confirmed.
+import type { ComponentChildren } from 'preact';
+import { useEffect, useRef } from 'preact/hooks';
+import { api } from '../../api';
+import { useLoad } from '../../hooks';
+
+export interface RequestJson {
+  id: string;
+  names: string[];
+  product_id: string;
+  ca_id: string;
+  protocol: string;
+  requester: string;
+  status: string;
+  status_reason: string | null;
+  rejection?: { code: string; rule: string; detail: string; sub?: { identifier: string; detail: string }[] };
+  certificate_id: string | null;
+  approved_by: string | null;
+  key_source: 'csr' | 'managed';
+  supersedes: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Paged {
+  total: number;
+  page: number;
+  pageSize: number;
+  totalPages: number;
+}
+
+export interface AuditEntryJson {
+  seq: number;
+  at: string;
+  actor: string;
+  protocol: string;
+  source_ip: string | null;
+  action: string;
+  target: string | null;
+  outcome: string;
+  detail: unknown;
+}
+
+const TONE: Record<string, 'ok' | 'warn' | 'danger' | ''> = {
+  issued: 'ok',
+  active: 'ok',
+  valid: 'ok',
+  success: 'ok',
+  pending_approval: 'warn',
+  pending_dcv: 'warn',
+  pending: 'warn',
+  validating: 'warn',
+  queued: '',
+  signing: '',
+  rejected: 'danger',
+  failed: 'danger',
+  revoked: 'danger',
+  expired: 'danger',
+  disabled: 'warn',
+  denied: 'danger',
+  failure: 'danger',
+};
+
+/** "pending_approval" as a person reads it: "pending approval". */
+export const wordsOf = (status: string): string => status.replace(/_/g, ' ');
+
+export const StatusBadge = ({ status }: { status: string }) => <span class={`badge ${TONE[status] ?? ''}`.trim()}>{wordsOf(status)}</span>;
+
+/** Products and CAs by id, for the filters and to show names instead of ids; empty when the credential may read none. */
+export function useCatalogue(): { products: { id: string; name: string; ca_id: string }[]; cas: { id: string; name: string }[]; productName(id: string): string; caName(id: string): string } {
+  const products = useLoad(() => api.get<{ products: { id: string; name: string; ca_id: string }[] }>('/products').then((r) => r.products), []);
+  const cas = useLoad(() => api.get<{ cas: { id: string; name: string }[] }>('/cas').then((r) => r.cas), []);
+  const p = products.data ?? [];
+  const c = cas.data ?? [];
+  return {
+    products: p,
+    cas: c,
+    productName: (id) => p.find((x) => x.id === id)?.name ?? id,
+    caName: (id) => c.find((x) => x.id === id)?.name ?? id,
+  };
+}
+
+/**
+ * The panel a consequential action opens (decline, rotate, revoke): focus goes to its first field
+ * (or its confirm button), and Escape or Cancel closes it.
+ */
+export function ActionPanel({ id, title, onCancel, children }: { id: string; title: string; onCancel(): void; children: ComponentChildren }) {
+  const ref = useRef<HTMLElement>(null);
+  useEffect(() => {
+    const first = ref.current?.querySelector<HTMLElement>('input, textarea, select, button[type="submit"]');
+    first?.focus();
+  }, []);
+  return (
+    <section id={id} class="panel action-panel" aria-label={title} ref={ref} onKeyDown={(e) => e.key === 'Escape' && onCancel()}>
+      <h2>{title}</h2>
+      {children}
+    </section>
+  );
+}
+
+/** The value of a text filter's input, as the fragment's query keeps it. */
+export const inputValue = (e: Event): string => (e.target as HTMLInputElement).value;
