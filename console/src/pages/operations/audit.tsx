@@ -34,7 +34,7 @@ const toLocal = (iso: string): string => {
 function VerifyPanel() {
   const verdict = useLoad(() => api.get<Verdict>('/audit/verify'), []);
   return (
-    <section class="panel" aria-labelledby="verify-heading">
+    <section class="panel ops" aria-labelledby="verify-heading">
       <h2 id="verify-heading">Integrity of the trail</h2>
       {verdict.loading ? (
         <Loading what="Checking the hash chain" />

@@ -39,10 +39,8 @@ const PAGE_SIZE = 20;
 
 /** The credential types the gateway registered, as its OpenAPI document lists them for the type filter. */
 async function credentialTypes(): Promise<string[]> {
-  const res = await fetch(`${API_BASE}/openapi`, { credentials: 'same-origin', headers: { accept: 'application/json' } });
-  if (!res.ok) return [];
-  const doc = (await res.json()) as { paths?: Record<string, { get?: { parameters?: { name: string; schema?: { enum?: string[] } }[] } }> };
-  return doc.paths?.['/credentials']?.get?.parameters?.find((p) => p.name === 'type')?.schema?.enum ?? [];
+  const doc = await api.get<{ paths?: Record<string, { get?: { parameters?: { name: string; schema?: { enum?: string[] } }[] } }> }>('/openapi');
+  return doc.paths?.[`${API_BASE}/credentials`]?.get?.parameters?.find((p) => p.name === 'type')?.schema?.enum ?? [];
 }
 
 /** The secret of a credential just made or rotated: shown here once, gone from the page when dismissed. */

@@ -92,20 +92,21 @@ function RemovePanel({ domain, onCancel, onRemoved }: { domain: DomainJson; onCa
   );
 }
 
-/** What to publish for a domain not yet valid. */
+/** What to publish for a domain not yet valid, folded: the tokens are long. */
 function Challenge({ d }: { d: DomainJson }) {
   if (d.status === 'valid') return <>—</>;
   const http = d.challenges['http-01'];
   const dns = d.challenges['dns-01'];
   return (
-    <>
-      <div>
+    <details class="challenge">
+      <summary>How to prove it</summary>
+      <p>
         http-01: serve <code>{http.content}</code> at <code>{http.url}</code>
-      </div>
-      <div>
-        dns-01: TXT <code>{dns.record_name}</code> = <code>{dns.value}</code>
-      </div>
-    </>
+      </p>
+      <p>
+        dns-01: a TXT record <code>{dns.record_name}</code> with <code>{dns.value}</code>
+      </p>
+    </details>
   );
 }
 
@@ -138,8 +139,8 @@ export function DomainsPage({ query }: PageProps) {
     { key: 'validated', label: 'Validated', cell: (d) => formatDateTime(d.validated_at) },
     { key: 'reuse', label: 'Reusable until', cell: (d) => (d.expires_at ? `${formatDateTime(d.expires_at)} (${relativeDays(d.expires_at)})` : '—') },
     { key: 'error', label: 'Last error', cell: (d) => (d.last_error ? <span class="field-error">{d.last_error}</span> : '—') },
-    { key: 'publish', label: 'To publish', cell: (d) => <Challenge d={d} /> },
     { key: 'holder', label: 'Holder', cell: (d) => d.holder },
+    { key: 'publish', label: 'To publish', cell: (d) => <Challenge d={d} /> },
     ...(mayChange
       ? [
           {

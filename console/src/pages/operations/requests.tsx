@@ -130,7 +130,7 @@ function DcvBlock({ id }: { id: string }) {
   if (dcv.error) return <ErrorMessage message={`Could not load the domain validation: ${dcv.error}`} onRetry={dcv.reload} />;
   if (!dcv.data || dcv.data.names.length === 0) return null;
   return (
-    <section class="panel">
+    <section class="panel ops">
       <h2>Domain validation</h2>
       <DataTable
         caption="Domain validation per name"
@@ -204,7 +204,7 @@ export function RequestPage({ params }: PageProps) {
         <a href={href('/requests')}>Back to the requests</a>
       </p>
       <Notice message={notice} />
-      <section class="panel">
+      <section class="panel ops">
         <h2>{requestLabel(r)}</h2>
         <dl class="facts">
           <dt>Status</dt>

@@ -60,6 +60,7 @@ const TONE: Record<string, 'ok' | 'warn' | 'danger' | ''> = {
   disabled: 'warn',
   denied: 'danger',
   failure: 'danger',
+  refused: 'danger',
 };
 
 /** "pending_approval" as a person reads it: "pending approval". */
@@ -92,7 +93,7 @@ export function ActionPanel({ id, title, onCancel, children }: { id: string; tit
     first?.focus();
   }, []);
   return (
-    <section id={id} class="panel action-panel" aria-label={title} ref={ref} onKeyDown={(e) => e.key === 'Escape' && onCancel()}>
+    <section id={id} class="panel ops action-panel" aria-label={title} ref={ref} onKeyDown={(e) => e.key === 'Escape' && onCancel()}>
       <h2>{title}</h2>
       {children}
     </section>
