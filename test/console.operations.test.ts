@@ -124,8 +124,20 @@ describe.skipIf(skip)('console operations pages', () => {
     await page.getByText('Shown once: store it now').waitFor({ state: 'detached' });
     expect(await page.content()).not.toContain(secret);
 
-    await page.getByRole('button', { name: 'Rotate ops-made' }).click();
-    await page.getByRole('button', { name: 'Rotate secret' }).click();
+    // By keyboard alone: Enter opens the panel, focus lands on its field, Enter there confirms.
+    const focused = (name: string) => page.getByRole('button', { name }).evaluate((el) => el === el.ownerDocument.activeElement);
+    await page.getByRole('button', { name: 'Revoke ops-made' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('button', { name: 'Revoke credential' }).waitFor();
+    await page.keyboard.press('Escape');
+    await page.getByRole('button', { name: 'Revoke credential' }).waitFor({ state: 'detached' });
+    expect(await focused('Revoke ops-made')).toBe(true);
+    await page.getByRole('button', { name: 'Rotate ops-made' }).focus();
+    await page.keyboard.press('Enter');
+    const grace = page.getByLabel('Grace period (hours)');
+    await grace.waitFor();
+    expect(await grace.evaluate((el) => el === el.ownerDocument.activeElement)).toBe(true);
+    await page.keyboard.press('Enter');
     await page.getByText('Shown once: store it now').waitFor();
     const rotated = await page.getByLabel('Secret', { exact: true }).inputValue();
     expect(rotated).not.toBe(secret);

@@ -10,7 +10,7 @@ import { useAction, useLoad } from '../../hooks';
 import { navigate } from '../../router';
 import type { PageProps } from '../../routes';
 import type { Action } from '../../session';
-import { ActionPanel, inputValue, StatusBadge, useCatalogue, type Paged } from './shared';
+import { ActionPanel, ConfirmPanel, inputValue, PanelButtons, StatusBadge, useCatalogue, type Paged } from './shared';
 
 interface CredentialJson {
   id: string;
@@ -201,14 +201,7 @@ function CreatePanel({ types, onCancel, onCreated }: { types: string[]; onCancel
           </p>
         )}
         <ErrorMessage message={create.error ? `Could not create the credential: ${create.error}` : null} />
-        <div class="actions">
-          <button type="submit" disabled={create.busy || !type}>
-            {create.busy ? 'Creating…' : 'Create credential'}
-          </button>
-          <button type="button" class="secondary" onClick={onCancel}>
-            Cancel
-          </button>
-        </div>
+        <PanelButtons label="Create credential" busyLabel="Creating…" busy={create.busy} disabled={!type} onCancel={onCancel} />
       </form>
     </ActionPanel>
   );
@@ -237,45 +230,23 @@ function RotatePanel({ credential, onCancel, onRotated }: { credential: Credenti
           <input id="grace" type="number" min={0} max={720} step="any" value={hours} aria-invalid={invalid ? true : undefined} aria-describedby={describedBy('grace', hint, invalid)} onInput={(e) => setHours(inputValue(e))} />
         </Field>
         <ErrorMessage message={rotate.error ? `Could not rotate: ${rotate.error}` : null} />
-        <div class="actions">
-          <button type="submit" disabled={rotate.busy}>
-            {rotate.busy ? 'Rotating…' : 'Rotate secret'}
-          </button>
-          <button type="button" class="secondary" onClick={onCancel}>
-            Cancel
-          </button>
-        </div>
+        <PanelButtons label="Rotate secret" busyLabel="Rotating…" busy={rotate.busy} onCancel={onCancel} />
       </form>
     </ActionPanel>
   );
 }
 
 function RevokePanel({ credential, onCancel, onRevoked }: { credential: CredentialJson; onCancel(): void; onRevoked(message: string): void }) {
-  const revoke = useAction(async () => {
+  const act = async () => {
     await api.post(`/credentials/${credential.id}/revoke`);
     onRevoked(`Revoked ${credential.name}: it no longer signs in anywhere.`);
-  });
+  };
   return (
-    <ActionPanel id={`revoke-${credential.id}-panel`} title={`Revoke ${credential.name}`} onCancel={onCancel}>
+    <ConfirmPanel id={`revoke-${credential.id}-panel`} title={`Revoke ${credential.name}`} what="revoke" label="Revoke credential" busyLabel="Revoking…" act={act} onCancel={onCancel}>
       <p>
         The {credential.type} credential <strong>{credential.name}</strong> stops working at once, in every process; its console sessions end. This cannot be undone.
       </p>
-      <ErrorMessage message={revoke.error ? `Could not revoke: ${revoke.error}` : null} />
-      <form
-        class="actions"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void revoke.run();
-        }}
-      >
-        <button type="submit" class="danger" disabled={revoke.busy}>
-          {revoke.busy ? 'Revoking…' : 'Revoke credential'}
-        </button>
-        <button type="button" class="secondary" onClick={onCancel}>
-          Cancel
-        </button>
-      </form>
-    </ActionPanel>
+    </ConfirmPanel>
   );
 }
 

@@ -5,7 +5,7 @@ import { api, ApiError } from '../../api';
 import { describedBy, Field } from '../../components/field';
 import { ErrorMessage } from '../../components/states';
 import { useAction } from '../../hooks';
-import { ActionPanel, type RequestJson } from './shared';
+import { ActionPanel, PanelButtons, type RequestJson } from './shared';
 
 /** The API's four-eyes refusal, as the person who sent the request should read it. */
 function decisionError(e: unknown): never {
@@ -49,14 +49,7 @@ export function DeclinePanel({ request, onCancel, onDeclined }: { request: Reque
           <textarea id={id} maxLength={500} required value={comment} aria-invalid={missing ? true : undefined} aria-describedby={describedBy(id, hint, missing)} onInput={(e) => setComment((e.target as HTMLTextAreaElement).value)} />
         </Field>
         <ErrorMessage message={decline.error ? `Could not decline: ${decline.error}` : null} />
-        <div class="actions">
-          <button type="submit" class="danger" disabled={decline.busy}>
-            {decline.busy ? 'Declining…' : 'Decline request'}
-          </button>
-          <button type="button" class="secondary" onClick={onCancel}>
-            Cancel
-          </button>
-        </div>
+        <PanelButtons label="Decline request" busyLabel="Declining…" busy={decline.busy} danger onCancel={onCancel} />
       </form>
     </ActionPanel>
   );

@@ -10,7 +10,7 @@ import { useAction, useLoad } from '../../hooks';
 import { navigate } from '../../router';
 import type { PageProps } from '../../routes';
 import { useCan } from '../../session';
-import { ActionPanel, inputValue, StatusBadge } from './shared';
+import { ActionPanel, ConfirmPanel, inputValue, PanelButtons, StatusBadge } from './shared';
 
 interface DomainJson {
   id: string;
@@ -52,43 +52,21 @@ function AddPanel({ onCancel, onAdded }: { onCancel(): void; onAdded(d: DomainJs
           <input id="domain-name" value={name} aria-invalid={invalid ? true : undefined} aria-describedby={describedBy('domain-name', hint, invalid)} onInput={(e) => setName(inputValue(e))} />
         </Field>
         <ErrorMessage message={add.error ? `Could not add the domain: ${add.error}` : null} />
-        <div class="actions">
-          <button type="submit" disabled={add.busy}>
-            {add.busy ? 'Adding…' : 'Add domain'}
-          </button>
-          <button type="button" class="secondary" onClick={onCancel}>
-            Cancel
-          </button>
-        </div>
+        <PanelButtons label="Add domain" busyLabel="Adding…" busy={add.busy} onCancel={onCancel} />
       </form>
     </ActionPanel>
   );
 }
 
 function RemovePanel({ domain, onCancel, onRemoved }: { domain: DomainJson; onCancel(): void; onRemoved(message: string): void }) {
-  const remove = useAction(async () => {
+  const act = async () => {
     await api.del(`/domains/${domain.id}`);
     onRemoved(`Removed ${domain.name} from the registry.`);
-  });
+  };
   return (
-    <ActionPanel id={`remove-${domain.id}-panel`} title={`Remove ${domain.name}`} onCancel={onCancel}>
+    <ConfirmPanel id={`remove-${domain.id}-panel`} title={`Remove ${domain.name}`} what="remove" label="Remove domain" busyLabel="Removing…" act={act} onCancel={onCancel}>
       <p>Certificates for {domain.name} will need a new validation; requests waiting on it are no longer linked to it.</p>
-      <ErrorMessage message={remove.error ? `Could not remove: ${remove.error}` : null} />
-      <form
-        class="actions"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void remove.run();
-        }}
-      >
-        <button type="submit" class="danger" disabled={remove.busy}>
-          {remove.busy ? 'Removing…' : 'Remove domain'}
-        </button>
-        <button type="button" class="secondary" onClick={onCancel}>
-          Cancel
-        </button>
-      </form>
-    </ActionPanel>
+    </ConfirmPanel>
   );
 }
 

@@ -3,7 +3,8 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef } from 'preact/hooks';
 import { api } from '../../api';
-import { useLoad } from '../../hooks';
+import { ErrorMessage } from '../../components/states';
+import { useAction, useLoad } from '../../hooks';
 
 export interface RequestJson {
   id: string;
@@ -84,19 +85,56 @@ export function useCatalogue(): { products: { id: string; name: string; ca_id: s
 
 /**
  * The panel a consequential action opens (decline, rotate, revoke): focus goes to its first field
- * (or its confirm button), and Escape or Cancel closes it.
+ * (or its confirm button), Escape or Cancel closes it, and focus then returns to its opener.
  */
 export function ActionPanel({ id, title, onCancel, children }: { id: string; title: string; onCancel(): void; children: ComponentChildren }) {
   const ref = useRef<HTMLElement>(null);
   useEffect(() => {
-    const first = ref.current?.querySelector<HTMLElement>('input, textarea, select, button[type="submit"]');
-    first?.focus();
+    // Back to the button that opened it when it closes, so a keyboard user keeps their place.
+    const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+    ref.current?.querySelector<HTMLElement>('input, textarea, select, button[type="submit"]')?.focus();
+    return () => {
+      if (opener?.isConnected) opener.focus();
+    };
   }, []);
   return (
     <section id={id} class="panel ops action-panel" aria-label={title} ref={ref} onKeyDown={(e) => e.key === 'Escape' && onCancel()}>
       <h2>{title}</h2>
       {children}
     </section>
+  );
+}
+
+/** The confirm button (saying what it does) and Cancel that end every panel's form. */
+export function PanelButtons({ label, busyLabel, busy, danger, disabled, onCancel }: { label: string; busyLabel: string; busy: boolean; danger?: boolean; disabled?: boolean; onCancel(): void }) {
+  return (
+    <div class="actions">
+      <button type="submit" class={danger ? 'danger' : undefined} disabled={busy || disabled}>
+        {busy ? busyLabel : label}
+      </button>
+      <button type="button" class="secondary" onClick={onCancel}>
+        Cancel
+      </button>
+    </div>
+  );
+}
+
+/** A panel that asks to confirm one change, which its children explain; the change's refusal is shown in it. */
+export function ConfirmPanel(props: { id: string; title: string; what: string; label: string; busyLabel: string; act(): Promise<void>; onCancel(): void; children: ComponentChildren }) {
+  const action = useAction(props.act);
+  return (
+    <ActionPanel id={props.id} title={props.title} onCancel={props.onCancel}>
+      {props.children}
+      <ErrorMessage message={action.error ? `Could not ${props.what}: ${action.error}` : null} />
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void action.run();
+        }}
+      >
+        <PanelButtons label={props.label} busyLabel={props.busyLabel} busy={action.busy} danger onCancel={props.onCancel} />
+      </form>
+    </ActionPanel>
   );
 }
 
