@@ -147,6 +147,14 @@ describe.skipIf(skip)('console operations pages', () => {
     await page.getByText('Shown once: store it now').waitFor({ state: 'detached' });
     expect(await page.content()).not.toContain(rotated);
 
+    // Its page: the old secret's end of grace, and the changes made to it.
+    await page.getByRole('link', { name: 'ops-made' }).click();
+    await page.getByText('Old secret works until').waitFor();
+    await page.getByRole('region', { name: 'Changes to this credential' }).getByRole('cell', { name: 'credential.rotate', exact: true }).waitFor();
+    expect(await seriousA11yViolations(page)).toEqual([]);
+    await screenshot(page, 'credential');
+    await go(page, '#/credentials');
+
     expect((await whoamiWith(doomed.token)).status).toBe(200);
     await page.getByRole('button', { name: 'Revoke to-revoke' }).click();
     await page.getByRole('button', { name: 'Revoke credential' }).click();

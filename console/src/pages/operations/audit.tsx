@@ -122,7 +122,7 @@ export function AuditPage({ query }: PageProps) {
         <Empty>No entry matches these filters.</Empty>
       ) : list.data ? (
         <>
-          <DataTable caption="Audit entries, oldest first" columns={columns} rows={list.data.entries} rowKey={(e) => String(e.seq)} />
+          <DataTable caption="Audit entries, newest first" columns={columns} rows={list.data.entries} rowKey={(e) => String(e.seq)} />
           <Pager page={page} pageSize={PAGE_SIZE} total={list.data.total} onPage={(p) => navigate('/audit', { ...filters, page: p })} />
         </>
       ) : null}

@@ -7,10 +7,10 @@ import { Empty, ErrorMessage, Loading, Notice } from '../../components/states';
 import { DataTable, Pager, type Column } from '../../components/table';
 import { formatDateTime, relativeDays } from '../../format';
 import { useAction, useLoad } from '../../hooks';
-import { navigate } from '../../router';
+import { href, navigate } from '../../router';
 import type { PageProps } from '../../routes';
 import type { Action } from '../../session';
-import { ActionPanel, ConfirmPanel, inputValue, PanelButtons, StatusBadge, useCatalogue, type Paged } from './shared';
+import { ActionPanel, AuditHistory, ConfirmPanel, inputValue, PanelButtons, StatusBadge, useCatalogue, type Paged } from './shared';
 
 interface CredentialJson {
   id: string;
@@ -21,6 +21,7 @@ interface CredentialJson {
   owner_user: string | null;
   owner_group: string | null;
   expires_at: string | null;
+  allow_ips: string[];
   scope: string;
   permissions?: { ca: string; actions: Action[] }[];
   admin?: boolean;
@@ -250,6 +251,9 @@ function RevokePanel({ credential, onCancel, onRevoked }: { credential: Credenti
   );
 }
 
+const rotatedMessage = (c: Created): string =>
+  `Rotated the secret of ${c.name}${c.previous_secret_valid_until ? `; the old one works until ${formatDateTime(c.previous_secret_valid_until)}` : '; the old one no longer works'}.`;
+
 type Open = { kind: 'create' } | { kind: 'rotate'; credential: CredentialJson } | { kind: 'revoke'; credential: CredentialJson } | null;
 
 export function CredentialsPage({ query }: PageProps) {
@@ -273,7 +277,7 @@ export function CredentialsPage({ query }: PageProps) {
 
   const productsOf = (c: CredentialJson) => (c.products === '*' ? 'all' : c.products.map(catalogue.productName).join(', '));
   const columns: Column<CredentialJson>[] = [
-    { key: 'name', label: 'Name', cell: (c) => <span title={c.id}>{c.name}</span> },
+    { key: 'name', label: 'Name', cell: (c) => <a href={href(`/credentials/${c.id}`)}>{c.name}</a> },
     { key: 'type', label: 'Type', cell: (c) => `${c.type}${c.admin ? ' (admin)' : ''}` },
     { key: 'products', label: 'Products', cell: productsOf },
     { key: 'status', label: 'Status', cell: (c) => <StatusBadge status={c.status} /> },
@@ -315,7 +319,7 @@ export function CredentialsPage({ query }: PageProps) {
           key={open.credential.id}
           credential={open.credential}
           onCancel={() => setOpen(null)}
-          onRotated={(c) => done(`Rotated the secret of ${c.name}${c.previous_secret_valid_until ? `; the old one works until ${formatDateTime(c.previous_secret_valid_until)}` : '; the old one no longer works'}.`, c)}
+          onRotated={(c) => done(rotatedMessage(c), c)}
         />
       )}
       {open?.kind === 'revoke' && <RevokePanel key={open.credential.id} credential={open.credential} onCancel={() => setOpen(null)} onRevoked={(m) => done(m)} />}
@@ -352,6 +356,95 @@ export function CredentialsPage({ query }: PageProps) {
           <Pager page={page} pageSize={PAGE_SIZE} total={list.data.total} onPage={(p) => navigate('/credentials', { ...state, page: p })} />
         </>
       ) : null}
+    </>
+  );
+}
+
+/** A credential's page (#/credentials/:id): everything about it but its secret, rotate and revoke, and what it did. */
+export function CredentialPage({ params }: PageProps) {
+  const id = params.id as string;
+  const credential = useLoad(() => api.get<CredentialJson>(`/credentials/${id}`), [id]);
+  const catalogue = useCatalogue();
+  const [open, setOpen] = useState<'rotate' | 'revoke' | null>(null);
+  const [secret, setSecret] = useState<Created | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const done = (message: string, shown: Created | null = null) => {
+    setOpen(null);
+    setNotice(message);
+    setSecret(shown);
+    credential.reload();
+  };
+  if (credential.loading && !credential.data) return <Loading what="Loading the credential" />;
+  if (credential.error || !credential.data) return <ErrorMessage message={`Could not load credential ${id}: ${credential.error ?? 'no answer'}`} onRetry={credential.reload} />;
+  const c = credential.data;
+  return (
+    <>
+      <p>
+        <a href={href('/credentials')}>Back to the credentials</a>
+      </p>
+      {secret && <SecretPanel created={secret} onDismiss={() => setSecret(null)} />}
+      <Notice message={notice} />
+      <section class="panel ops">
+        <h2>{c.name}</h2>
+        <dl class="facts">
+          <dt>Status</dt>
+          <dd>
+            <StatusBadge status={c.status} />
+          </dd>
+          <dt>Type</dt>
+          <dd>{c.type}</dd>
+          {c.type === 'rest' && (
+            <>
+              <dt>Admin</dt>
+              <dd>{c.admin ? 'yes: may do everything' : 'no'}</dd>
+              <dt>Permissions</dt>
+              <dd>{c.permissions?.length ? c.permissions.map((p) => `${p.ca === '*' ? 'every CA' : catalogue.caName(p.ca)}: ${p.actions.join(', ')}`).join('; ') : 'none'}</dd>
+            </>
+          )}
+          <dt>Scope</dt>
+          <dd>{c.scope === 'own' ? 'only what it requested itself' : 'everything of its products'}</dd>
+          <dt>Products</dt>
+          <dd>{c.products === '*' ? 'all' : c.products.map(catalogue.productName).join(', ')}</dd>
+          <dt>Owner</dt>
+          <dd>{[c.owner_user && `user ${c.owner_user}`, c.owner_group && `group ${c.owner_group}`].filter(Boolean).join(', ') || '—'}</dd>
+          <dt>Allowed from</dt>
+          <dd>{c.allow_ips.length ? c.allow_ips.join(', ') : 'anywhere'}</dd>
+          <dt>Expires</dt>
+          <dd>{c.expires_at ? `${formatDateTime(c.expires_at)} (${relativeDays(c.expires_at)})` : 'never'}</dd>
+          <dt>Last use</dt>
+          <dd>{c.last_used_at ? `${formatDateTime(c.last_used_at)}, ${c.use_count} uses in all` : 'never'}</dd>
+          {c.previous_secret_valid_until && (
+            <>
+              <dt>Old secret works until</dt>
+              <dd>{formatDateTime(c.previous_secret_valid_until)}</dd>
+            </>
+          )}
+          <dt>Created</dt>
+          <dd>{formatDateTime(c.created_at)}</dd>
+          {c.revoked_at && (
+            <>
+              <dt>Revoked</dt>
+              <dd>{formatDateTime(c.revoked_at)}</dd>
+            </>
+          )}
+          <dt>Id</dt>
+          <dd class="mono">{c.id}</dd>
+        </dl>
+        {c.status !== 'revoked' && (
+          <div class="actions">
+            <button type="button" class="secondary" aria-expanded={open === 'rotate'} aria-controls={`rotate-${c.id}-panel`} onClick={() => setOpen(open === 'rotate' ? null : 'rotate')}>
+              Rotate
+            </button>
+            <button type="button" class="danger" aria-expanded={open === 'revoke'} aria-controls={`revoke-${c.id}-panel`} onClick={() => setOpen(open === 'revoke' ? null : 'revoke')}>
+              Revoke
+            </button>
+          </div>
+        )}
+      </section>
+      {open === 'rotate' && <RotatePanel credential={c} onCancel={() => setOpen(null)} onRotated={(r) => done(rotatedMessage(r), r)} />}
+      {open === 'revoke' && <RevokePanel credential={c} onCancel={() => setOpen(null)} onRevoked={(m) => done(m)} />}
+      <AuditHistory filter={{ target: c.id }} title="Changes to it" caption="Changes to this credential" />
+      <AuditHistory filter={{ actor: c.id }} title="What it did" caption="What this credential did" />
     </>
   );
 }

@@ -11,7 +11,7 @@ import { href, navigate } from '../../router';
 import type { PageProps } from '../../routes';
 import { useCan, useSession } from '../../session';
 import { DeclinePanel, DecisionButtons, requestLabel, useApprove } from './decision';
-import { StatusBadge, useCatalogue, wordsOf, type AuditEntryJson, type Paged, type RequestJson } from './shared';
+import { AuditHistory, StatusBadge, useCatalogue, wordsOf, type Paged, type RequestJson } from './shared';
 
 const STATUSES = ['pending_approval', 'pending_dcv', 'queued', 'issued', 'rejected', 'failed', 'all'] as const;
 const PAGE_SIZE = 20;
@@ -150,34 +150,6 @@ function DcvBlock({ id }: { id: string }) {
   );
 }
 
-/** The request's steps as the audit trail recorded them (admins read the trail). */
-function RequestHistory({ id }: { id: string }) {
-  const trail = useLoad(() => api.get<{ entries: AuditEntryJson[] }>('/audit', { target: id, pageSize: 100 }), [id]);
-  if (trail.loading) return <Loading what="Loading the history" />;
-  if (trail.error) return <ErrorMessage message={`Could not load the history: ${trail.error}`} onRetry={trail.reload} />;
-  const entries = trail.data?.entries ?? [];
-  return (
-    <section>
-      <h2>History</h2>
-      {entries.length === 0 ? (
-        <Empty>The audit trail has no entry for this request.</Empty>
-      ) : (
-        <DataTable
-          caption="The request's history"
-          rows={entries}
-          rowKey={(e) => String(e.seq)}
-          columns={[
-            { key: 'at', label: 'When', cell: (e) => formatDateTime(e.at) },
-            { key: 'action', label: 'Action', cell: (e) => e.action },
-            { key: 'actor', label: 'By', cell: (e) => `${e.actor} (${e.protocol})` },
-            { key: 'outcome', label: 'Outcome', cell: (e) => <StatusBadge status={e.outcome} /> },
-          ]}
-        />
-      )}
-    </section>
-  );
-}
-
 export function RequestPage({ params }: PageProps) {
   const id = params.id as string;
   const request = useLoad(() => api.get<RequestJson>(`/requests/${id}`), [id]);
@@ -263,7 +235,7 @@ export function RequestPage({ params }: PageProps) {
       </section>
       {declining && <DeclinePanel request={r} onCancel={() => setDeclining(false)} onDeclined={decided} />}
       {r.status === 'pending_dcv' || may('read', r.ca_id) ? <DcvBlock id={r.id} /> : null}
-      {whoami.admin && <RequestHistory id={r.id} />}
+      {whoami.admin && <AuditHistory filter={{ target: r.id }} caption="The request's history" />}
     </>
   );
 }

@@ -3,7 +3,9 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef } from 'preact/hooks';
 import { api } from '../../api';
-import { ErrorMessage } from '../../components/states';
+import { Empty, ErrorMessage, Loading } from '../../components/states';
+import { DataTable } from '../../components/table';
+import { formatDateTime } from '../../format';
 import { useAction, useLoad } from '../../hooks';
 
 export interface RequestJson {
@@ -140,3 +142,43 @@ export function ConfirmPanel(props: { id: string; title: string; what: string; l
 
 /** The value of a text filter's input, as the fragment's query keeps it. */
 export const inputValue = (e: Event): string => (e.target as HTMLInputElement).value;
+
+const HISTORY_SIZE = 50;
+
+/** The latest audit entries of a request or a credential (admins read the trail), newest first as the trail lists them. */
+export function AuditHistory({ filter, title = 'History', caption }: { filter: { target?: string; actor?: string }; title?: string; caption: string }) {
+  const key = JSON.stringify(filter);
+  const trail = useLoad(() => api.get<{ entries: AuditEntryJson[]; total: number }>('/audit', { ...filter, pageSize: HISTORY_SIZE }), [key]);
+  return (
+    <section>
+      <h2>{title}</h2>
+      {trail.loading ? (
+        <Loading what="Loading the history" />
+      ) : trail.error ? (
+        <ErrorMessage message={`Could not load the history: ${trail.error}`} onRetry={trail.reload} />
+      ) : !trail.data?.entries.length ? (
+        <Empty>The audit trail has no entry for this yet.</Empty>
+      ) : (
+        <>
+          {trail.data.total > trail.data.entries.length && (
+            <p>
+              The latest {trail.data.entries.length} of {trail.data.total} entries; the audit page has them all.
+            </p>
+          )}
+          <DataTable
+            caption={caption}
+            rows={trail.data.entries}
+            rowKey={(e) => String(e.seq)}
+            columns={[
+              { key: 'at', label: 'When', cell: (e) => formatDateTime(e.at) },
+              { key: 'action', label: 'Action', cell: (e) => e.action },
+              { key: 'actor', label: 'By', cell: (e) => `${e.actor} (${e.protocol})` },
+              { key: 'target', label: 'Target', cell: (e) => <span class="mono">{e.target ?? '—'}</span> },
+              { key: 'outcome', label: 'Outcome', cell: (e) => <StatusBadge status={e.outcome} /> },
+            ]}
+          />
+        </>
+      )}
+    </section>
+  );
+}
