@@ -82,8 +82,7 @@ describe.skipIf(skip)('console operations pages', () => {
     await opener.click();
     expect(await opener.getAttribute('aria-expanded')).toBe('true');
     const comment = b.page.getByLabel('Why it is declined');
-    await comment.waitFor();
-    expect(await comment.evaluate((el) => el === el.ownerDocument.activeElement)).toBe(true);
+    await until(() => comment.evaluate((el) => el === el.ownerDocument.activeElement), 5_000, 'the comment field has the focus');
     await b.page.getByRole('button', { name: 'Decline request' }).click();
     await b.page.getByText('a comment is required').waitFor();
     expect((await requestOf(toDecline)).status).toBe('pending_approval');
@@ -128,15 +127,15 @@ describe.skipIf(skip)('console operations pages', () => {
     const focused = (name: string) => page.getByRole('button', { name }).evaluate((el) => el === el.ownerDocument.activeElement);
     await page.getByRole('button', { name: 'Revoke ops-made' }).focus();
     await page.keyboard.press('Enter');
-    await page.getByRole('button', { name: 'Revoke credential' }).waitFor();
+    // Focus moves into the panel (to its confirm button: it has no field).
+    await until(() => focused('Revoke credential'), 5_000, 'the revoke panel has the focus');
     await page.keyboard.press('Escape');
     await page.getByRole('button', { name: 'Revoke credential' }).waitFor({ state: 'detached' });
-    expect(await focused('Revoke ops-made')).toBe(true);
+    await until(() => focused('Revoke ops-made'), 5_000, 'the focus is back on the button that opened the panel');
     await page.getByRole('button', { name: 'Rotate ops-made' }).focus();
     await page.keyboard.press('Enter');
     const grace = page.getByLabel('Grace period (hours)');
-    await grace.waitFor();
-    expect(await grace.evaluate((el) => el === el.ownerDocument.activeElement)).toBe(true);
+    await until(() => grace.evaluate((el) => el === el.ownerDocument.activeElement), 5_000, 'the grace field has the focus');
     await page.keyboard.press('Enter');
     await page.getByText('Shown once: store it now').waitFor();
     const rotated = await page.getByLabel('Secret', { exact: true }).inputValue();
