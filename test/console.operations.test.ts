@@ -8,6 +8,7 @@ import { createProduct } from '../src/core/products.js';
 import { parseProductTemplate } from '../src/policy/productSchema.js';
 import { chromiumMissing, launchChromium, openConsole, screenshot, seriousA11yViolations, signIn, type ConsoleBrowser } from './helpers/browser.js';
 import { makeCsr, opensslVerify } from './helpers/openssl.js';
+import { openRawDb } from './helpers/rawDb.js';
 import { REST_DEPLOYMENTS, startRestEnv, type RestEnv } from './helpers/restEnv.js';
 import { until } from './helpers/until.js';
 
@@ -189,10 +190,22 @@ describe.skipIf(skip)('console operations pages', () => {
     await page.getByRole('cell', { name: approver.credential.id, exact: true }).first().waitFor();
     await page.getByRole('cell', { name: requester.credential.id, exact: true }).first().waitFor();
     expect(await page.getByRole('cell', { name: 'refused' }).count()).toBeGreaterThan(0);
-    await page.getByRole('button', { name: 'Verify now' }).click();
-    await page.getByText(/All \d+ entries verify/).waitFor();
     expect(await seriousA11yViolations(page)).toEqual([]);
     await screenshot(page, 'audit');
+
+    // An entry altered in the database behind certgate's back: Verify now says which, and how.
+    const raw = await openRawDb(undefined, env.dir);
+    try {
+      const [row] = (await raw.rows("select seq, target from audit_log where action = 'request.decline'")) as [{ seq: number; target: string }];
+      await raw.exec('update audit_log set target = ? where seq = ?', ['forged', row.seq]);
+      await page.getByRole('button', { name: 'Verify now' }).click();
+      await page.getByRole('alert').getByText(`Entry ${row.seq} (altered)`).waitFor();
+      await raw.exec('update audit_log set target = ? where seq = ?', [row.target, row.seq]);
+      await page.getByRole('button', { name: 'Verify now' }).click();
+      await page.getByText(/All \d+ entries verify/).waitFor();
+    } finally {
+      await raw.close();
+    }
     expect(c.problems).toEqual([]);
   });
 });
