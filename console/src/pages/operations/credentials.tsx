@@ -1,7 +1,7 @@
 // Credentials (#/credentials, admin): every protocol's credentials with their state and last use;
 // create one (its secret shown once), rotate a secret with a grace period, revoke.
 import { useState } from 'preact/hooks';
-import { api, API_BASE } from '../../api';
+import { api } from '../../api';
 import { describedBy, Field } from '../../components/field';
 import { Empty, ErrorMessage, Loading, Notice } from '../../components/states';
 import { DataTable, Pager, type Column } from '../../components/table';
@@ -41,7 +41,9 @@ const PAGE_SIZE = 20;
 /** The credential types the gateway registered, as its OpenAPI document lists them for the type filter. */
 async function credentialTypes(): Promise<string[]> {
   const doc = await api.get<{ paths?: Record<string, { get?: { parameters?: { name: string; schema?: { enum?: string[] } }[] } }> }>('/openapi');
-  return doc.paths?.[`${API_BASE}/credentials`]?.get?.parameters?.find((p) => p.name === 'type')?.schema?.enum ?? [];
+  // The document names paths from the gateway's own root, which a proxy in front may have moved.
+  const list = Object.entries(doc.paths ?? {}).find(([path]) => path.endsWith('/credentials'))?.[1];
+  return list?.get?.parameters?.find((p) => p.name === 'type')?.schema?.enum ?? [];
 }
 
 /** The secret of a credential just made or rotated: shown here once, gone from the page when dismissed. */
