@@ -94,6 +94,14 @@ describe.skipIf(skip)('console operations pages', () => {
     expect(declined.status).toBe('rejected');
     expect(JSON.stringify(declined)).toContain('Not a host of ours');
 
+    // Filters live in the fragment: the declined request under "rejected", nothing under "failed".
+    await b.page.getByLabel('Status').selectOption('rejected');
+    await b.page.getByRole('cell', { name: 'decline.ops.test', exact: true }).waitFor();
+    expect(await b.page.evaluate('window.location.hash')).toContain('status=rejected');
+    expect(await b.page.getByRole('cell', { name: 'approve.ops.test', exact: true }).count()).toBe(0);
+    await b.page.getByLabel('Status').selectOption('failed');
+    await b.page.getByText('No request matches these filters.').waitFor();
+
     // The issued request's page: its facts and the link to its certificate.
     await go(b.page, `#/requests/${toApprove}`);
     await b.page.getByRole('link', { name: 'Open the certificate' }).waitFor();
