@@ -109,7 +109,7 @@ export function CertificateDetail({ params }: PageProps) {
       <div class="grid">
         <section class="panel" aria-labelledby="fields-h">
           <h2 id="fields-h">Owner, notes and custom fields</h2>
-          <EditFields key={`${c.id}-${round}`} cert={c} mayEdit={mayEdit} onChanged={changed} />
+          <EditFields key={c.id} cert={c} mayEdit={mayEdit} onChanged={changed} />
         </section>
         <section class="panel" aria-labelledby="locations-h">
           <h2 id="locations-h">Deployment locations</h2>

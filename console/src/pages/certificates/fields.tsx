@@ -47,6 +47,7 @@ export function EditFields({ cert, mayEdit, onChanged }: { cert: Certificate; ma
       onSubmit={async (e) => {
         e.preventDefault();
         if (await save.run()) {
+          if (newName.trim()) setFields([...fields.filter(([k]) => k !== newName.trim()), [newName.trim(), newValue]]);
           setNewName('');
           setNewValue('');
           setDone('Saved.');
