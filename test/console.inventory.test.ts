@@ -219,6 +219,17 @@ describe.skipIf(skip)('console inventory and certificate page', () => {
       expect(locations).toEqual([expect.objectContaining({ host: 'lb1.inv.test', port: 443, kind: 'load-balancer' })]);
 
       for (const action of ['certificate.reinstate', 'certificate.edit', 'location.add']) await page.getByRole('cell', { name: action }).first().waitFor();
+
+      // Renew: a new certificate with the same names; its new key is offered once, to save.
+      await page.getByRole('button', { name: 'Renew…' }).click();
+      await page.getByRole('button', { name: 'Renew certificate' }).click();
+      await page.getByText('Renewed: a new certificate with the same names was issued.').waitFor();
+      await page.getByRole('button', { name: 'Save the private key' }).waitFor();
+      await page.getByRole('link', { name: 'web-b.inv.test' }).click();
+      await page.getByText('Renews', { exact: true }).waitFor();
+      const renewedId = page.url().split('/certificates/')[1] as string;
+      expect(renewedId).not.toBe(cert.id);
+      expect((await admin('GET', `/v1/certificates/${renewedId}`)).json).toMatchObject({ common_name: 'web-b.inv.test', supersedes: cert.id });
       expect(c.problems).toEqual([]);
     } finally {
       await c.close();

@@ -101,9 +101,9 @@ export function CertificateDetail({ params }: PageProps) {
         </section>
         <section class="panel" aria-labelledby="actions-h">
           <h2 id="actions-h">Actions</h2>
-          <Lifecycle cert={c} onChanged={changed} />
+          <Lifecycle key={c.id} cert={c} onChanged={changed} />
           <h3>Download</h3>
-          <Downloads cert={c} />
+          <Downloads key={c.id} cert={c} />
         </section>
       </div>
       <div class="grid">
@@ -113,7 +113,7 @@ export function CertificateDetail({ params }: PageProps) {
         </section>
         <section class="panel" aria-labelledby="locations-h">
           <h2 id="locations-h">Deployment locations</h2>
-          <Locations id={c.id} mayEdit={mayEdit} onChanged={changed} />
+          <Locations key={c.id} id={c.id} mayEdit={mayEdit} onChanged={changed} />
         </section>
       </div>
       <section aria-labelledby="chain-h">
@@ -122,7 +122,7 @@ export function CertificateDetail({ params }: PageProps) {
       </section>
       <section aria-labelledby="history-h">
         <h2 id="history-h">Audit history</h2>
-        <History id={c.id} round={round} />
+        <History key={c.id} id={c.id} round={round} />
       </section>
     </>
   );

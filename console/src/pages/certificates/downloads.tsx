@@ -6,7 +6,7 @@ import { Field } from '../../components/field';
 import { ErrorMessage, Notice } from '../../components/states';
 import { useAction } from '../../hooks';
 import { useCan, useSession } from '../../session';
-import { ActionPanel, postForFile, saveBlob, usePanel } from './panel';
+import { ActionPanel, PanelButtons, postForFile, saveBlob, usePanel } from './panel';
 import type { Certificate } from './types';
 
 const FORMATS: [format: string, label: string][] = [
@@ -60,14 +60,7 @@ export function Downloads({ cert }: { cert: Certificate }) {
           <input id="pkcs12-password" type="password" autoComplete="new-password" minLength={4} required value={password} onInput={(e) => setPassword((e.target as HTMLInputElement).value)} aria-describedby="pkcs12-password-hint" />
         </Field>
         <ErrorMessage message={pkcs12.error && `Could not download the key: ${pkcs12.error}`} />
-        <div class="actions">
-          <button type="submit" disabled={pkcs12.busy || password.length < 4}>
-            Download PKCS#12
-          </button>
-          <button type="button" class="secondary" onClick={panel.close}>
-            Cancel
-          </button>
-        </div>
+        <PanelButtons label="Download PKCS#12" busy={pkcs12.busy} disabled={password.length < 4} onCancel={panel.close} />
       </ActionPanel>
     </>
   );

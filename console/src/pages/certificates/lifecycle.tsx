@@ -7,7 +7,7 @@ import { ErrorMessage, Notice } from '../../components/states';
 import { useAction } from '../../hooks';
 import { href } from '../../router';
 import { useCan } from '../../session';
-import { ActionPanel, saveBlob, usePanel } from './panel';
+import { ActionPanel, PanelButtons, saveBlob, usePanel } from './panel';
 import type { Certificate } from './types';
 
 /** The reasons REST's revoke takes (RFC 5280; certificateHold is Suspend, removeFromCRL is no reason to revoke). */
@@ -104,14 +104,7 @@ export function Lifecycle({ cert, onChanged }: { cert: Certificate; onChanged():
           </select>
         </Field>
         <ErrorMessage message={revoke.error && `Could not revoke: ${revoke.error}`} />
-        <div class="actions">
-          <button type="submit" class="danger" disabled={revoke.busy}>
-            Revoke certificate
-          </button>
-          <button type="button" class="secondary" onClick={revokePanel.close}>
-            Cancel
-          </button>
-        </div>
+        <PanelButtons label="Revoke certificate" danger busy={revoke.busy} onCancel={revokePanel.close} />
       </ActionPanel>
 
       <ActionPanel
@@ -125,14 +118,7 @@ export function Lifecycle({ cert, onChanged }: { cert: Certificate; onChanged():
       >
         <p>A suspended certificate is on the CRL as certificateHold, and can be reinstated later.</p>
         <ErrorMessage message={suspend.error && `Could not suspend: ${suspend.error}`} />
-        <div class="actions">
-          <button type="submit" disabled={suspend.busy}>
-            Suspend certificate
-          </button>
-          <button type="button" class="secondary" onClick={suspendPanel.close}>
-            Cancel
-          </button>
-        </div>
+        <PanelButtons label="Suspend certificate" busy={suspend.busy} onCancel={suspendPanel.close} />
       </ActionPanel>
 
       <ActionPanel
@@ -152,14 +138,7 @@ export function Lifecycle({ cert, onChanged }: { cert: Certificate; onChanged():
           <textarea id="renew-csr" value={csrPem} onInput={(e) => setCsrPem((e.target as HTMLTextAreaElement).value)} aria-describedby="renew-csr-hint" />
         </Field>
         <ErrorMessage message={renew.error && `Could not renew: ${renew.error}`} />
-        <div class="actions">
-          <button type="submit" disabled={renew.busy}>
-            Renew certificate
-          </button>
-          <button type="button" class="secondary" onClick={renewPanel.close}>
-            Cancel
-          </button>
-        </div>
+        <PanelButtons label="Renew certificate" busy={renew.busy} onCancel={renewPanel.close} />
       </ActionPanel>
 
       {renewed && (

@@ -6,7 +6,7 @@ import { Empty, ErrorMessage, Loading, Notice } from '../../components/states';
 import { DataTable } from '../../components/table';
 import { formatDateTime } from '../../format';
 import { useAction, useLoad } from '../../hooks';
-import { ActionPanel } from './panel';
+import { ActionPanel, PanelButtons } from './panel';
 import type { DeploymentLocation } from './types';
 
 type Draft = { host: string; port: string; path: string; kind: string; notes: string };
@@ -136,14 +136,7 @@ export function Locations({ id, mayEdit, onChanged }: { id: string; mayEdit: boo
           <textarea id="loc-notes" value={draft.notes} onInput={set('notes')} />
         </Field>
         <ErrorMessage message={save.error && `Could not save the location: ${save.error}`} />
-        <div class="actions">
-          <button type="submit" disabled={save.busy}>
-            {editing ? 'Save location' : 'Add location'}
-          </button>
-          <button type="button" class="secondary" onClick={() => setEditing(null)}>
-            Cancel
-          </button>
-        </div>
+        <PanelButtons label={editing ? 'Save location' : 'Add location'} busy={save.busy} onCancel={() => setEditing(null)} />
       </ActionPanel>
     </>
   );

@@ -23,6 +23,20 @@ export function ActionPanel({ id, title, open, children, onSubmit }: { id: strin
   );
 }
 
+/** The panel's confirm button, saying what it does, and Cancel. */
+export function PanelButtons({ label, busy, danger, disabled, onCancel }: { label: string; busy: boolean; danger?: boolean; disabled?: boolean; onCancel(): void }) {
+  return (
+    <div class="actions">
+      <button type="submit" class={danger ? 'danger' : undefined} disabled={busy || disabled}>
+        {label}
+      </button>
+      <button type="button" class="secondary" onClick={onCancel}>
+        Cancel
+      </button>
+    </div>
+  );
+}
+
 /** A file the API answers to a POST (PKCS#12): fetched, then saved from a Blob (a download link cannot POST). */
 export async function postForFile(path: string, body: unknown, csrfToken: string): Promise<{ blob: Blob; name: string }> {
   let res: Response;
