@@ -39,6 +39,7 @@ describe.skipIf(skip)('console inventory and certificate page', () => {
   let env: RestEnv;
   let browser: Browser;
   let operatorKey: string;
+  let escrowedId: string;
   const certs: Record<string, Cert> = {};
 
   const admin = (method: string, path: string, body?: unknown) => env.api(method, path, env.adminToken, body);
@@ -60,7 +61,12 @@ describe.skipIf(skip)('console inventory and certificate page', () => {
       certs[cn] = res.json.certificate as Cert;
     }
     expect((await admin('POST', `/v1/certificates/${certs['old-d.inv.test']!.id}/revoke`, { reason: 'superseded' })).status).toBe(200);
-    operatorKey = (await env.restKey('inventory-operator', [{ ca: env.issuingId, actions: ['read', 'issue', 'revoke'] }])).token;
+    operatorKey = (await env.restKey('inventory-operator', [{ ca: env.issuingId, actions: ['read', 'issue', 'revoke', 'exportKeys'] }])).token;
+    // A key kept in escrow, for a certificate the operator requested itself: its PKCS#12 is the operator's to download.
+    const escrowProduct = await createProduct(env.server.rt.store, { name: 'inventory-escrow', caId: env.issuingId, template: parseProductTemplate({ escrowKeys: true }) }, CLI_CONTEXT);
+    const keyed = await env.api('POST', '/v1/certificates', operatorKey, { productId: escrowProduct.id, commonName: 'keyed.escrow.test' });
+    expect(keyed.status, keyed.text).toBe(201);
+    escrowedId = (keyed.json.certificate as Cert).id;
   });
   afterAll(async () => {
     await browser?.close();
@@ -176,6 +182,30 @@ describe.skipIf(skip)('console inventory and certificate page', () => {
       }, 15_000, 'OCSP says revoked');
       expect(answer).toMatch(/Reason: keyCompromise/);
       expect(answer).toMatch(/Response verify OK/);
+      expect(c.problems).toEqual([]);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('downloads an escrowed key as PKCS#12 under the password given', async () => {
+    const c = await openConsole(browser, env.base);
+    try {
+      const { page } = c;
+      await signIn(page, operatorKey);
+      await page.goto(`/console/#/certificates/${escrowedId}`);
+      await page.getByRole('heading', { name: /keyed\.escrow\.test/ }).waitFor();
+      await page.getByRole('button', { name: 'PKCS#12 with key…' }).click();
+      await page.getByLabel('File password').fill('correct horse');
+      const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download PKCS#12' }).click()]);
+      const file = join(env.dir, 'keyed.p12');
+      await download.saveAs(file);
+      expect(download.suggestedFilename()).toBe('keyed.escrow.test.p12');
+      const bundle = openssl(['pkcs12', '-in', file, '-passin', 'pass:correct horse', '-nodes']);
+      expect(bundle).toMatch(/BEGIN PRIVATE KEY/);
+      expect(bundle).toMatch(/subject=.*CN\s*=\s*keyed\.escrow\.test/);
+      await page.getByText('The download is recorded in the audit trail.').waitFor();
+      await page.getByRole('cell', { name: 'certificate.key_export' }).waitFor();
       expect(c.problems).toEqual([]);
     } finally {
       await c.close();

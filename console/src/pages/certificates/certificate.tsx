@@ -103,7 +103,7 @@ export function CertificateDetail({ params }: PageProps) {
           <h2 id="actions-h">Actions</h2>
           <Lifecycle key={c.id} cert={c} onChanged={changed} />
           <h3>Download</h3>
-          <Downloads key={c.id} cert={c} />
+          <Downloads key={c.id} cert={c} onChanged={changed} />
         </section>
       </div>
       <div class="grid">

@@ -16,7 +16,7 @@ const FORMATS: [format: string, label: string][] = [
   ['pkcs7', 'PKCS#7'],
 ];
 
-export function Downloads({ cert }: { cert: Certificate }) {
+export function Downloads({ cert, onChanged }: { cert: Certificate; onChanged(): void }) {
   const may = useCan();
   const { signedIn } = useSession();
   const panel = usePanel();
@@ -52,6 +52,7 @@ export function Downloads({ cert }: { cert: Certificate }) {
             setPassword('');
             panel.close();
             setSaved(`Saved ${file.name}. The download is recorded in the audit trail.`);
+            onChanged();
           }
         }}
       >
