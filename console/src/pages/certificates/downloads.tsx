@@ -44,8 +44,7 @@ export function Downloads({ cert, onChanged }: { cert: Certificate; onChanged():
         id="pkcs12-panel"
         title="Download with the private key (PKCS#12)"
         open={panel.open}
-        onSubmit={async (e) => {
-          e.preventDefault();
+        onSubmit={async () => {
           const file = await pkcs12.run();
           if (file) {
             saveBlob(file.blob, file.name);

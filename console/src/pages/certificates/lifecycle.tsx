@@ -88,8 +88,7 @@ export function Lifecycle({ cert, onChanged }: { cert: Certificate; onChanged():
         id="revoke-panel"
         title="Revoke this certificate"
         open={revokePanel.open}
-        onSubmit={async (e) => {
-          e.preventDefault();
+        onSubmit={async () => {
           if (await revoke.run()) finish('The certificate is revoked. The CRL and OCSP say so from now on.', revokePanel.close);
         }}
       >
@@ -111,8 +110,7 @@ export function Lifecycle({ cert, onChanged }: { cert: Certificate; onChanged():
         id="suspend-panel"
         title="Suspend this certificate"
         open={suspendPanel.open}
-        onSubmit={async (e) => {
-          e.preventDefault();
+        onSubmit={async () => {
           if (await suspend.run()) finish('The certificate is suspended (certificateHold) until it is reinstated.', suspendPanel.close);
         }}
       >
@@ -125,8 +123,7 @@ export function Lifecycle({ cert, onChanged }: { cert: Certificate; onChanged():
         id="renew-panel"
         title="Renew this certificate"
         open={renewPanel.open}
-        onSubmit={async (e) => {
-          e.preventDefault();
+        onSubmit={async () => {
           const answer = await renew.run();
           if (answer) {
             setRenewed(answer);

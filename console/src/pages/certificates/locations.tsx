@@ -109,8 +109,7 @@ export function Locations({ id, mayEdit, onChanged }: { id: string; mayEdit: boo
         id="location-panel"
         title={editing ? 'Edit the location' : 'Add a location'}
         open={editing !== null}
-        onSubmit={async (e) => {
-          e.preventDefault();
+        onSubmit={async () => {
           if (await save.run()) {
             const message = editing ? `Location ${draft.host} saved.` : `Location ${draft.host} added.`;
             setEditing(null);

@@ -9,14 +9,23 @@ export function usePanel() {
   return { open, toggle: () => setOpen(!open), close: () => setOpen(false) };
 }
 
-export function ActionPanel({ id, title, open, children, onSubmit }: { id: string; title: string; open: boolean; children: ComponentChildren; onSubmit(e: Event): void }) {
+export function ActionPanel({ id, title, open, children, onSubmit }: { id: string; title: string; open: boolean; children: ComponentChildren; onSubmit(): unknown }) {
   const form = useRef<HTMLFormElement>(null);
   useEffect(() => {
     if (open) form.current?.querySelector<HTMLElement>('input, select, textarea, button')?.focus();
   }, [open]);
   if (!open) return null;
   return (
-    <form id={id} class="panel action-panel" ref={form} onSubmit={onSubmit} aria-label={title}>
+    <form
+      id={id}
+      class="panel action-panel"
+      ref={form}
+      onSubmit={(e) => {
+        e.preventDefault();
+        void onSubmit();
+      }}
+      aria-label={title}
+    >
       <h3>{title}</h3>
       {children}
     </form>
