@@ -71,7 +71,7 @@ const listShape = {
       .enum([...listOrder.options, ...COLUMN_SORTS])
       .optional()
       .describe(
-        'by creation, the id breaking ties: newest (default) or oldest first; or by a column, ascending or with a leading - descending (commonName, expires, status: active, expired, revoked), with page paging only',
+        'by creation, the id breaking ties: newest (default) or oldest first; or by a column, ascending or with a leading - descending (commonName, expires, status: active, expired, revoked), with page paging only (nextCursor is then null: page up to totalPages)',
       ),
     format: z.enum(['json', 'csv']).optional().describe(`default: by the Accept header (${CSV} or JSON). csv: every match (up to ${EXPORT_LIMIT}; more is refused with 422), page, pageSize and after aside`),
     after: afterCursor.optional().describe('the nextCursor of the page before: pages by cursor, each as cheap as the first however deep, and none shifted by certificates written meanwhile'),
