@@ -191,6 +191,10 @@ const EXERCISES: Record<string, Exercise> = {
     ok(next);
     expect(next.json.certificates).toHaveLength(1);
     expect((await call('GET', '/v1/certificates?after=nonsense', admin)).status).toBe(400);
+    ok(await call('GET', '/v1/certificates?sort=-expires&page=1&pageSize=2', admin));
+    const csv = await call('GET', '/v1/certificates?sort=commonName&format=csv', admin);
+    ok(csv);
+    expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);
   },
 
   'GET /v1/certificates/{id}': async ({ call, admin, f }) => {
@@ -271,6 +275,8 @@ const EXERCISES: Record<string, Exercise> = {
     const { id } = await f.managed();
     for (const format of ['pem', 'der', 'chain', 'pkcs7']) ok(await call('GET', `/v1/certificates/${id}/download?format=${format}`, admin));
   },
+
+  'GET /v1/certificates/{id}/audit': async ({ call, admin, f }) => ok(await call('GET', `/v1/certificates/${(await f.managed()).id}/audit?pageSize=10`, admin)),
 
   'POST /v1/certificates/{id}/download': async ({ call, admin, f }) => ok(await call('POST', `/v1/certificates/${await f.escrowed()}/download`, admin, { format: 'pkcs12', password: 'correct horse battery' })),
 
