@@ -3,13 +3,13 @@
 import { useState } from 'preact/hooks';
 import { api } from '../../api';
 import { Field } from '../../components/field';
-import { Empty, ErrorMessage, Loading } from '../../components/states';
+import { ErrorMessage, Loading } from '../../components/states';
 import { DataTable, Pager, type Column } from '../../components/table';
 import { formatDateTime } from '../../format';
 import { useLoad } from '../../hooks';
 import { navigate } from '../../router';
 import type { PageProps } from '../../routes';
-import { inputValue, StatusBadge, type AuditEntryJson, type Paged } from './shared';
+import { type AuditEntryJson, inputValue, Listing, type Paged, StatusBadge } from './shared';
 
 interface Verdict {
   ok: boolean;
@@ -114,18 +114,14 @@ export function AuditPage({ query }: PageProps) {
           <button type="submit">Filter</button>
         </div>
       </form>
-      {list.loading && !list.data ? (
-        <Loading what="Loading the audit trail" />
-      ) : list.error ? (
-        <ErrorMessage message={`Could not load the audit trail: ${list.error}`} onRetry={list.reload} />
-      ) : list.data && list.data.entries.length === 0 ? (
-        <Empty>No entry matches these filters.</Empty>
-      ) : list.data ? (
-        <>
-          <DataTable caption="Audit entries, newest first" columns={columns} rows={list.data.entries} rowKey={(e) => String(e.seq)} />
-          <Pager page={page} pageSize={PAGE_SIZE} total={list.data.total} onPage={(p) => navigate('/audit', { ...filters, page: p })} />
-        </>
-      ) : null}
+      <Listing loaded={list} what="the audit trail" isEmpty={(d) => d.entries.length === 0} empty="No entry matches these filters.">
+        {(d) => (
+          <>
+            <DataTable caption="Audit entries, newest first" columns={columns} rows={d.entries} rowKey={(e) => String(e.seq)} />
+            <Pager page={page} pageSize={PAGE_SIZE} total={d.total} onPage={(p) => navigate('/audit', { ...filters, page: p })} />
+          </>
+        )}
+      </Listing>
     </>
   );
 }

@@ -3,14 +3,14 @@
 import { useState } from 'preact/hooks';
 import { api } from '../../api';
 import { describedBy, Field } from '../../components/field';
-import { Empty, ErrorMessage, Loading, Notice } from '../../components/states';
+import { ErrorMessage, Loading, Notice } from '../../components/states';
 import { DataTable, Pager, type Column } from '../../components/table';
 import { formatDateTime, relativeDays } from '../../format';
 import { useAction, useLoad } from '../../hooks';
 import { href, navigate } from '../../router';
 import type { PageProps } from '../../routes';
 import type { Action } from '../../session';
-import { ActionPanel, AuditHistory, ConfirmPanel, inputValue, PanelButtons, StatusBadge, useCatalogue, type Paged } from './shared';
+import { ActionPanel, AuditHistory, ConfirmPanel, inputValue, Listing, type Paged, PanelButtons, StatusBadge, useCatalogue } from './shared';
 
 interface CredentialJson {
   id: string;
@@ -346,18 +346,14 @@ export function CredentialsPage({ query }: PageProps) {
           </select>
         </Field>
       </form>
-      {list.loading && !list.data ? (
-        <Loading what="Loading credentials" />
-      ) : list.error ? (
-        <ErrorMessage message={`Could not load the credentials: ${list.error}`} onRetry={list.reload} />
-      ) : list.data && list.data.credentials.length === 0 ? (
-        <Empty>No credential matches these filters.</Empty>
-      ) : list.data ? (
-        <>
-          <DataTable caption="Credentials" columns={columns} rows={list.data.credentials} rowKey={(c) => c.id} />
-          <Pager page={page} pageSize={PAGE_SIZE} total={list.data.total} onPage={(p) => navigate('/credentials', { ...state, page: p })} />
-        </>
-      ) : null}
+      <Listing loaded={list} what="the credentials" isEmpty={(d) => d.credentials.length === 0} empty="No credential matches these filters.">
+        {(d) => (
+          <>
+            <DataTable caption="Credentials" columns={columns} rows={d.credentials} rowKey={(c) => c.id} />
+            <Pager page={page} pageSize={PAGE_SIZE} total={d.total} onPage={(p) => navigate('/credentials', { ...state, page: p })} />
+          </>
+        )}
+      </Listing>
     </>
   );
 }

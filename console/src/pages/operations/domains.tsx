@@ -3,14 +3,14 @@
 import { useState } from 'preact/hooks';
 import { api } from '../../api';
 import { describedBy, Field } from '../../components/field';
-import { Empty, ErrorMessage, Loading, Notice } from '../../components/states';
+import { ErrorMessage, Notice } from '../../components/states';
 import { DataTable, type Column } from '../../components/table';
 import { formatDateTime, relativeDays } from '../../format';
 import { useAction, useLoad } from '../../hooks';
 import { navigate } from '../../router';
 import type { PageProps } from '../../routes';
 import { useCan } from '../../session';
-import { ActionPanel, ConfirmPanel, inputValue, PanelButtons, StatusBadge } from './shared';
+import { ActionPanel, ConfirmPanel, inputValue, Listing, PanelButtons, StatusBadge } from './shared';
 
 interface DomainJson {
   id: string;
@@ -177,34 +177,30 @@ export function DomainsPage({ query }: PageProps) {
           <button type="submit">Search</button>
         </div>
       </form>
-      {list.loading && !list.data ? (
-        <Loading what="Loading domains" />
-      ) : list.error ? (
-        <ErrorMessage message={`Could not load the domains: ${list.error}`} onRetry={list.reload} />
-      ) : list.data && list.data.domains.length === 0 ? (
-        <Empty>No domain here yet{mayChange ? ': add one to validate it once and issue under it for a while.' : '.'}</Empty>
-      ) : list.data ? (
-        <>
-          {failed > 0 && (
-            <p class="state error" role="status">
-              {failed} validation{failed === 1 ? '' : 's'} failed on this page: see the last error, fix what it names, then validate again.
-            </p>
-          )}
-          <DataTable caption="Domains" columns={columns} rows={list.data.domains} rowKey={(d) => d.id} />
-          <nav class="pager" aria-label="Pages">
-            {after && (
-              <button type="button" class="secondary" onClick={() => navigate('/domains', { status, name })}>
-                First page
-              </button>
+      <Listing loaded={list} what="the domains" isEmpty={(d) => d.domains.length === 0} empty={`No domain here yet${mayChange ? ': add one to validate it once and issue under it for a while.' : '.'}`}>
+        {(data) => (
+          <>
+            {failed > 0 && (
+              <p class="state error" role="status">
+                {failed} validation{failed === 1 ? '' : 's'} failed on this page: see the last error, fix what it names, then validate again.
+              </p>
             )}
-            {list.data.nextCursor && (
-              <button type="button" class="secondary" onClick={() => navigate('/domains', { status, name, after: list.data?.nextCursor })}>
-                Next page
-              </button>
-            )}
-          </nav>
-        </>
-      ) : null}
+            <DataTable caption="Domains" columns={columns} rows={data.domains} rowKey={(d) => d.id} />
+            <nav class="pager" aria-label="Pages">
+              {after && (
+                <button type="button" class="secondary" onClick={() => navigate('/domains', { status, name })}>
+                  First page
+                </button>
+              )}
+              {data.nextCursor && (
+                <button type="button" class="secondary" onClick={() => navigate('/domains', { status, name, after: data.nextCursor })}>
+                  Next page
+                </button>
+              )}
+            </nav>
+          </>
+        )}
+      </Listing>
     </>
   );
 }

@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import { api } from '../../api';
 import { Field } from '../../components/field';
-import { Empty, ErrorMessage, Loading, Notice } from '../../components/states';
+import { ErrorMessage, Loading, Notice } from '../../components/states';
 import { DataTable, Pager, type Column } from '../../components/table';
 import { formatDateTime } from '../../format';
 import { useLoad } from '../../hooks';
@@ -11,7 +11,7 @@ import { href, navigate } from '../../router';
 import type { PageProps } from '../../routes';
 import { useCan, useSession } from '../../session';
 import { DeclinePanel, DecisionButtons, requestLabel, useApprove } from './decision';
-import { AuditHistory, StatusBadge, useCatalogue, wordsOf, type Paged, type RequestJson } from './shared';
+import { AuditHistory, Listing, type Paged, type RequestJson, StatusBadge, useCatalogue, wordsOf } from './shared';
 
 const STATUSES = ['pending_approval', 'pending_dcv', 'queued', 'issued', 'rejected', 'failed', 'all'] as const;
 const PAGE_SIZE = 20;
@@ -103,18 +103,14 @@ export function RequestsPage({ query }: PageProps) {
       <Notice message={notice} />
       <ErrorMessage message={approve.error ? `Could not approve: ${approve.error}` : null} />
       {declining && <DeclinePanel key={declining.id} request={declining} onCancel={() => setDeclining(null)} onDeclined={decided} />}
-      {list.loading && !list.data ? (
-        <Loading what="Loading requests" />
-      ) : list.error ? (
-        <ErrorMessage message={`Could not load the requests: ${list.error}`} onRetry={list.reload} />
-      ) : list.data && list.data.requests.length === 0 ? (
-        <Empty>{status === 'pending_approval' ? 'Nothing waits for approval.' : 'No request matches these filters.'}</Empty>
-      ) : list.data ? (
-        <>
-          <DataTable caption={`Requests: ${status === 'all' ? 'all' : wordsOf(status)}`} columns={columns} rows={list.data.requests} rowKey={(r) => r.id} />
-          <Pager page={page} pageSize={PAGE_SIZE} total={list.data.total} onPage={(p) => navigate('/requests', { ...state, page: p })} />
-        </>
-      ) : null}
+      <Listing loaded={list} what="the requests" isEmpty={(d) => d.requests.length === 0} empty={status === 'pending_approval' ? 'Nothing waits for approval.' : 'No request matches these filters.'}>
+        {(d) => (
+          <>
+            <DataTable caption={`Requests: ${status === 'all' ? 'all' : wordsOf(status)}`} columns={columns} rows={d.requests} rowKey={(r) => r.id} />
+            <Pager page={page} pageSize={PAGE_SIZE} total={d.total} onPage={(p) => navigate('/requests', { ...state, page: p })} />
+          </>
+        )}
+      </Listing>
     </>
   );
 }

@@ -6,7 +6,7 @@ import { api } from '../../api';
 import { Empty, ErrorMessage, Loading } from '../../components/states';
 import { DataTable } from '../../components/table';
 import { formatDateTime } from '../../format';
-import { useAction, useLoad } from '../../hooks';
+import { useAction, useLoad, type Loaded } from '../../hooks';
 
 export interface RequestJson {
   id: string;
@@ -140,6 +140,15 @@ export function ConfirmPanel(props: { id: string; title: string; what: string; l
   );
 }
 
+/** A list's states: loading, its error, empty, else what `children` draws of its data. */
+export function Listing<D>({ loaded, what, isEmpty, empty, children }: { loaded: Loaded<D>; what: string; isEmpty(data: D): boolean; empty: ComponentChildren; children(data: D): ComponentChildren }) {
+  if (loaded.loading && !loaded.data) return <Loading what={`Loading ${what}`} />;
+  if (loaded.error) return <ErrorMessage message={`Could not load ${what}: ${loaded.error}`} onRetry={loaded.reload} />;
+  if (!loaded.data) return null;
+  if (isEmpty(loaded.data)) return <Empty>{empty}</Empty>;
+  return <>{children(loaded.data)}</>;
+}
+
 /** The value of a text filter's input, as the fragment's query keeps it. */
 export const inputValue = (e: Event): string => (e.target as HTMLInputElement).value;
 
@@ -152,33 +161,29 @@ export function AuditHistory({ filter, title = 'History', caption }: { filter: {
   return (
     <section>
       <h2>{title}</h2>
-      {trail.loading ? (
-        <Loading what="Loading the history" />
-      ) : trail.error ? (
-        <ErrorMessage message={`Could not load the history: ${trail.error}`} onRetry={trail.reload} />
-      ) : !trail.data?.entries.length ? (
-        <Empty>The audit trail has no entry for this yet.</Empty>
-      ) : (
-        <>
-          {trail.data.total > trail.data.entries.length && (
-            <p>
-              The latest {trail.data.entries.length} of {trail.data.total} entries; the audit page has them all.
-            </p>
-          )}
-          <DataTable
-            caption={caption}
-            rows={trail.data.entries}
-            rowKey={(e) => String(e.seq)}
-            columns={[
-              { key: 'at', label: 'When', cell: (e) => formatDateTime(e.at) },
-              { key: 'action', label: 'Action', cell: (e) => e.action },
-              { key: 'actor', label: 'By', cell: (e) => `${e.actor} (${e.protocol})` },
-              { key: 'target', label: 'Target', cell: (e) => <span class="mono">{e.target ?? '—'}</span> },
-              { key: 'outcome', label: 'Outcome', cell: (e) => <StatusBadge status={e.outcome} /> },
-            ]}
-          />
-        </>
-      )}
+      <Listing loaded={trail} what="the history" isEmpty={(d) => d.entries.length === 0} empty="The audit trail has no entry for this yet.">
+        {(d) => (
+          <>
+            {d.total > d.entries.length && (
+              <p>
+                The latest {d.entries.length} of {d.total} entries; the audit page has them all.
+              </p>
+            )}
+            <DataTable
+              caption={caption}
+              rows={d.entries}
+              rowKey={(e) => String(e.seq)}
+              columns={[
+                { key: 'at', label: 'When', cell: (e) => formatDateTime(e.at) },
+                { key: 'action', label: 'Action', cell: (e) => e.action },
+                { key: 'actor', label: 'By', cell: (e) => `${e.actor} (${e.protocol})` },
+                { key: 'target', label: 'Target', cell: (e) => <span class="mono">{e.target ?? '—'}</span> },
+                { key: 'outcome', label: 'Outcome', cell: (e) => <StatusBadge status={e.outcome} /> },
+              ]}
+            />
+          </>
+        )}
+      </Listing>
     </section>
   );
 }
