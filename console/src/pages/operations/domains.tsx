@@ -113,11 +113,10 @@ export function DomainsPage({ query }: PageProps) {
   const columns: Column<DomainJson>[] = [
     { key: 'name', label: 'Domain', cell: (d) => d.name },
     { key: 'status', label: 'Status', cell: (d) => <StatusBadge status={d.status} /> },
-    { key: 'method', label: 'Method', cell: (d) => d.method ?? '—' },
-    { key: 'validated', label: 'Validated', cell: (d) => formatDateTime(d.validated_at) },
+    { key: 'validated', label: 'Validated', cell: (d) => (d.validated_at ? `${formatDateTime(d.validated_at)}${d.method ? ` (${d.method})` : ''}` : d.method ? `not yet (${d.method})` : 'not yet') },
     { key: 'reuse', label: 'Reusable until', cell: (d) => (d.expires_at ? `${formatDateTime(d.expires_at)} (${relativeDays(d.expires_at)})` : '—') },
     { key: 'error', label: 'Last error', cell: (d) => (d.last_error ? <span class="field-error">{d.last_error}</span> : '—') },
-    { key: 'holder', label: 'Holder', cell: (d) => d.holder },
+    { key: 'holder', label: 'Holder', cell: (d) => <span class="ops-wrap">{d.holder}</span> },
     { key: 'publish', label: 'To publish', cell: (d) => <Challenge d={d} /> },
     ...(mayChange
       ? [
