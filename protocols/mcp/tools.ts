@@ -6,7 +6,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { auditEntryJson } from '../../src/audit/trail.js';
+import { auditEntryJson, auditFilterOf } from '../../src/audit/trail.js';
 import {
   authorizedCertificateFor,
   certificateResource,
@@ -22,7 +22,7 @@ import { issueCertificate, issuedCertificate, keySourceOf, managedKeyLike, type 
 import type { CoreServices } from '../../src/core/protocol.js';
 import { TRANSITIONS } from '../../src/core/requestStatus.js';
 import { parseRevocationReason } from '../../src/core/revocationService.js';
-import { KEY_ALGORITHMS, REVOCATION_REASON_CODES, type AuditFilter, type CertificateRecord, type InventoryFilter, type InventoryRecord, type RequestStatus } from '../../src/core/types.js';
+import { KEY_ALGORITHMS, REVOCATION_REASON_CODES, type CertificateRecord, type InventoryFilter, type InventoryRecord, type RequestStatus } from '../../src/core/types.js';
 import { namesOfCertificate } from '../../src/pki/names.js';
 import { certificateView, rejectionView, requestView } from './views.js';
 
@@ -456,13 +456,7 @@ export function registerTools(server: McpServer, kit: ToolKit): void {
     },
     async (a) => {
       if (!caller.credential.admin) await core.authz.refuse(caller.audit, 'audit.read', '*', 'this action needs an admin credential', { authz: 'admin' });
-      const filter: AuditFilter = {
-        ...(a.from ? { from: new Date(a.from) } : {}),
-        ...(a.to ? { to: new Date(a.to) } : {}),
-        ...(a.actor ? { actor: a.actor } : {}),
-        ...(a.action ? { action: a.action } : {}),
-        ...(a.target ? { target: a.target } : {}),
-      };
+      const filter = auditFilterOf(a);
       const { entries, total } = await core.audit.list(filter, { limit: a.pageSize, offset: (a.page - 1) * a.pageSize });
       return { target: a.target ?? '*', result: { entries: entries.map(auditEntryJson), total, page: a.page, pageSize: a.pageSize } };
     },
