@@ -107,6 +107,17 @@ describe.each(REST_DEPLOYMENTS)('MCP endpoint: $name', (d) => {
     expect((found.certificates as { id: string }[]).map((c) => c.id)).toContain(cert.id);
     expect(jsonOf(await call(agent, 'get_certificate', { id: cert.id }))).toMatchObject({ id: cert.id, certificatePem: cert.certificatePem });
 
+    const expiring = jsonOf(await call(agent, 'expiring_certificates', { withinDays: 3650, pageSize: 100 }));
+    expect((expiring.certificates as { id: string }[]).map((c) => c.id)).toContain(cert.id);
+    expect(expiring.report).toMatchObject({ total: expect.any(Number), by_expiry: expect.any(Object) });
+
+    // A renewal from a new CSR for the same names: a successor that says what it supersedes.
+    const renewed = await call(agent, 'renew_certificate', { id: cert.id, csrPem: makeCsr(dir, { subject: '/CN=mcp1.host1.test', san: ['DNS:mcp1.host1.test', 'DNS:mcp2.host1.test'] }).csrPem });
+    expect(renewed.isError, textOf(renewed)).toBeFalsy();
+    const successor = (jsonOf(renewed).certificate as { id: string; supersedes: string; certificatePem: string });
+    expect(successor.supersedes).toBe(cert.id);
+    expect(opensslVerify(dir, env.rootPem, env.issuingPem, successor.certificatePem)).toMatch(/OK/);
+
     // Without `revoke`: a tool result with isError that names what is missing, the certificate as it was.
     const refused = await call(await connect(reader.token), 'revoke_certificate', { id: cert.id, reason: 'keyCompromise' });
     expect(refused.isError).toBe(true);

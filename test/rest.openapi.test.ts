@@ -498,6 +498,7 @@ const NOT_IN_THE_DOCUMENT: Record<string, string> = {
   cmp: 'RFC 9483 (lightweight CMP) over RFC 9811 HTTP',
   status: 'CRLs and OCSP, RFC 5280 and RFC 6960',
   docs: 'the viewer of this document',
+  mcp: 'the Model Context Protocol over Streamable HTTP: its tools describe themselves (tools/list)',
 };
 /** Wire endpoints the host itself serves, for the same reason as the protocols above. */
 const HOST_WIRE_ROUTES: Record<string, string> = {

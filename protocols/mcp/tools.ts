@@ -172,14 +172,14 @@ export function registerTools(server: McpServer, kit: ToolKit): void {
     {
       title: 'Search certificates',
       description:
-        'Search the certificate inventory this credential may read (issued by certgate, and imported ones with read on every CA), newest first. Filters combine: status, caId, productId, expiringInDays (active certificates that expire within N days), owner, search (matches common name, DNS names, serial number), customFields (exact values). Returns one page of certificate summaries (id, status, names, serial, validity, CA, product) and the total. Use get_certificate for the PEM and chain.',
+        'Search the certificate inventory this credential may read (issued by certgate, and imported ones with read on every CA), newest first. Filters combine: status, caId, productId, expiringInDays (neither revoked nor expired, and expiring within N days), owner, search (part of the common name, any case), customFields (exact values). Returns one page of certificate summaries (id, status, names, serial, validity, CA, product) and the total. Use get_certificate for the PEM and chain.',
       inputSchema: {
         status: z.enum(['active', 'revoked', 'expired', 'all']).default('all'),
         caId: id.optional().describe('only certificates of this CA (needs read on it)'),
         productId: id.optional(),
         expiringInDays: z.number().int().min(0).max(36_500).optional().describe('only certificates whose validity ends within this many days'),
         owner: z.string().min(1).max(200).optional(),
-        search: z.string().min(1).max(200).optional().describe('text in the common name, a DNS name or the serial number'),
+        search: z.string().min(1).max(200).optional().describe('a part of the common name, any case'),
         customFields: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/), z.string().max(1024)).optional().describe('custom field name → exact value'),
         page,
         pageSize,
