@@ -212,6 +212,10 @@ describe.each(REST_DEPLOYMENTS)('MCP endpoint: $name', (d) => {
       expect(textOf(bare)).toMatch(/comment/);
     }
     expect(jsonOf(await call(asks, 'get_request', { id: second })).status).toBe('pending_approval');
+    // Refused by the tool's schema before its handler ran: audited all the same, once the answer has gone.
+    const refusedCalls = async () =>
+      (await trail({ actor: approver.credential.id, action: AUDIT.mcpToolCall, target: second })).filter((e) => e.outcome === 'refused' && e.detail.tool === 'decline_request');
+    await until(async () => (await refusedCalls()).length === 2, 10_000, 'both declines without a comment were audited');
     const declined = await call(decides, 'decline_request', { id: second, comment: 'not for this network' });
     expect(declined.isError, textOf(declined)).toBeFalsy();
     expect(jsonOf(await call(asks, 'get_request', { id: second }))).toMatchObject({ status: 'rejected', statusReason: 'not for this network' });

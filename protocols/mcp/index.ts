@@ -68,15 +68,26 @@ function authenticate(core: CoreServices): RequestHandler {
   };
 }
 
-/** Whether a JSON-RPC message (or batch) calls a tool that issues. */
-function callsIssuingTool(body: unknown): boolean {
+interface ToolCall {
+  name: string;
+  /** What the call names (a certificate or request id), for the audit entry. */
+  target: string;
+}
+
+/** The tool calls in a JSON-RPC message (or batch). */
+function toolCallsIn(body: unknown): ToolCall[] {
   const messages: unknown[] = Array.isArray(body) ? body : [body];
-  return messages.some((m) => {
-    if (typeof m !== 'object' || m === null) return false;
-    const { method, params } = m as { method?: unknown; params?: { name?: unknown } };
-    return method === 'tools/call' && typeof params?.name === 'string' && ISSUING_TOOLS.has(params.name);
+  return messages.flatMap((m) => {
+    if (typeof m !== 'object' || m === null) return [];
+    const { method, params } = m as { method?: unknown; params?: { name?: unknown; arguments?: { id?: unknown } } };
+    if (method !== 'tools/call' || typeof params?.name !== 'string') return [];
+    const id = params.arguments?.id;
+    return [{ name: params.name.slice(0, 100), target: typeof id === 'string' ? id : '-' }];
   });
 }
+
+/** Whether a JSON-RPC message (or batch) calls a tool that issues. */
+const callsIssuingTool = (body: unknown): boolean => toolCallsIn(body).some((c) => ISSUING_TOOLS.has(c.name));
 
 /** REST's per-credential limits, on the same counter: a credential past its 429 on /v1 gets none here either. */
 function rateLimit(core: CoreServices): RequestHandler {
@@ -103,8 +114,23 @@ function serve(core: CoreServices): RequestHandler {
           'certgate issues and manages X.509 certificates. Call whoami first to see what this credential may do. Private keys are never returned here: prefer issue_certificate in csr mode.',
       },
     );
-    registerTools(server, { core, caller: (req as WithCaller).caller });
+    const { caller } = req as WithCaller;
+    // A call the SDK refuses before a tool's handler runs (arguments its schema refuses, a tool
+    // that does not exist) is audited here, once the answer has gone out, as the handlers audit theirs.
+    const unheard = toolCallsIn(req.body);
+    const ran = (tool: string): void => {
+      const i = unheard.findIndex((c) => c.name === tool);
+      if (i >= 0) unheard.splice(i, 1);
+    };
+    registerTools(server, { core, caller, ran });
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    res.on('finish', () => {
+      for (const call of unheard) {
+        core.credentials
+          .recordMcpToolCall(caller.audit, call.name, 'refused', call.target, { reason: 'the arguments do not fit the tool\'s input schema, or there is no such tool' })
+          .catch((e: unknown) => logFailure(core.log, classifyFailure(e), 'MCP', 'tool call audit'));
+      }
+    });
     res.on('close', () => {
       void transport.close();
       void server.close();

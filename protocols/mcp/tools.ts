@@ -49,6 +49,8 @@ const DESTROYS: ToolAnnotations = { readOnlyHint: false, destructiveHint: true, 
 export interface ToolKit {
   core: CoreServices;
   caller: Caller;
+  /** Told of each call a tool's handler took (index.ts audits the calls the SDK refused before any handler ran). */
+  ran(tool: string): void;
 }
 
 /** What a tool answers, and what its audit entry names (the certificate or request it touched). */
@@ -79,6 +81,7 @@ function register<S extends z.ZodRawShape>(
 ): void {
   const { core, caller } = kit;
   const handler = async (args: z.output<z.ZodObject<S>>): Promise<CallToolResult> => {
+    kit.ran(name);
     const named = (args as { id?: unknown }).id;
     const asked = typeof named === 'string' ? named : '-';
     try {
