@@ -285,3 +285,37 @@ describe.each(REST_DEPLOYMENTS)('MCP endpoint: $name', (d) => {
     );
   });
 });
+
+describe('MCP endpoint: the credential\'s REST limits', () => {
+  let env: RestEnv;
+  beforeAll(async () => {
+    env = await startRestEnv(REST_DEPLOYMENTS[0] as (typeof REST_DEPLOYMENTS)[number], { issueRateLimitPerMinute: 2 });
+  }, 60_000);
+  afterAll(async () => {
+    await env?.close();
+  });
+
+  it('counts an issuance through MCP together with the credential\'s REST issuances: past the limit, 429 with Retry-After', async () => {
+    const { token } = await env.restKey('mcp-limited', [{ ca: env.issuingId, actions: ['read', 'issue'] }]);
+    const dir = tempDir('certgate-mcp-limit-');
+    const issue = (name: string) =>
+      fetch(`${env.base}/mcp`, {
+        method: 'POST',
+        headers: { ...RPC_HEADERS, authorization: `Bearer ${token}` },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'issue_certificate', arguments: { productId: env.productId, csrPem: makeCsr(dir, { subject: `/CN=${name}`, san: [`DNS:${name}`] }).csrPem } } }),
+      });
+    const rest = await env.api('POST', '/v1/certificates', token, { productId: env.productId, csrPem: makeCsr(dir, { subject: '/CN=rest.limit.host1.test', san: ['DNS:rest.limit.host1.test'] }).csrPem });
+    expect(rest.status, rest.text).toBe(201);
+    const first = await issue('mcp.limit.host1.test');
+    expect(first.status).toBe(200);
+    const answer = (await first.json()) as { result: CallToolResult };
+    expect(jsonOf(answer.result)).toMatchObject({ state: 'issued' });
+    const second = await issue('mcp2.limit.host1.test');
+    expect(second.status).toBe(429);
+    expect(Number(second.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await second.json()).toMatchObject({ jsonrpc: '2.0', error: { message: expect.stringMatching(/rate limit exceeded/) } });
+    // Reading is not issuing: the credential's request limit is far from reached.
+    const read = await fetch(`${env.base}/mcp`, { method: 'POST', headers: { ...RPC_HEADERS, authorization: `Bearer ${token}` }, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'whoami', arguments: {} } }) });
+    expect(read.status).toBe(200);
+  });
+});
