@@ -7,6 +7,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { auditEntryJson, auditFilterOf } from '../../src/audit/trail.js';
+import { caResource } from '../../src/auth/authorize.js';
 import {
   authorizedCertificateFor,
   certificateResource,
@@ -190,7 +191,7 @@ export function registerTools(server: McpServer, kit: ToolKit): void {
       annotations: READ,
     },
     async (a) => {
-      if (a.caId) await core.authz.require(caller.principal, 'read', { kind: 'ca', id: a.caId, caId: a.caId, productId: null, requester: null }, caller.audit);
+      if (a.caId) await core.authz.require(caller.principal, 'read', caResource(a.caId), caller.audit);
       const filter: InventoryFilter = {
         ...readableInventoryOf(caller.principal, a.caId),
         status: a.status,
