@@ -118,6 +118,13 @@ describe.each(REST_DEPLOYMENTS)('MCP endpoint: $name', (d) => {
     expect(successor.supersedes).toBe(cert.id);
     expect(opensslVerify(dir, env.rootPem, env.issuingPem, successor.certificatePem)).toMatch(/OK/);
 
+    // A credential of other products sees none of it, as on REST.
+    const elsewhere = await connect((await env.restKey('mcp-elsewhere', [{ ca: env.issuingId, actions: ['read'] }], [await product('mcp-other', {})])).token);
+    expect(jsonOf(await call(elsewhere, 'search_certificates', { search: 'mcp1.host1.test' })).certificates).toEqual([]);
+    const hidden = await call(elsewhere, 'get_certificate', { id: cert.id });
+    expect(hidden.isError).toBe(true);
+    expect(textOf(hidden)).toMatch(/not one of its products/);
+
     // Without `revoke`: a tool result with isError that names what is missing, the certificate as it was.
     const refused = await call(await connect(reader.token), 'revoke_certificate', { id: cert.id, reason: 'keyCompromise' });
     expect(refused.isError).toBe(true);
