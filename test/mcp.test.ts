@@ -228,7 +228,7 @@ describe.each(REST_DEPLOYMENTS)('MCP endpoint: $name', (d) => {
     expect(jsonOf(await call(asks, 'get_request', { id: second }))).toMatchObject({ status: 'rejected', statusReason: 'not for this network' });
   });
 
-  it.skipIf(d.skip)('no bearer or a wrong one: 401 with a Bearer challenge; broken JSON-RPC: a JSON-RPC error; GET, DELETE: 405; a foreign Origin: 403', async () => {
+  it.skipIf(d.skip)('no bearer or a wrong one: 401 with a Bearer challenge; broken JSON-RPC or a batch: a JSON-RPC error; GET, DELETE: 405; a foreign Origin: 403', async () => {
     const hello = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
     const none = await post(hello);
     expect(none.status).toBe(401);
@@ -247,6 +247,13 @@ describe.each(REST_DEPLOYMENTS)('MCP endpoint: $name', (d) => {
     expect(notRpc.status).toBeGreaterThanOrEqual(400);
     expect(notRpc.status).toBeLessThan(500);
     expect(await notRpc.json()).toMatchObject({ jsonrpc: '2.0', error: { code: expect.any(Number) } });
+    // A batch would be counted once against the limits while each of its calls issues: refused whole.
+    const issue = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'issue_certificate', arguments: { mode: 'managed', productId: env.productId, commonName: `batch${id}.example.test` } } });
+    const before = (await env.api('GET', '/v1/certificates?search=batch', env.adminToken)).json.total;
+    const batch = await post(JSON.stringify([issue(1), issue(2), issue(3)]), auth);
+    expect(batch.status).toBe(400);
+    expect(await batch.json()).toMatchObject({ jsonrpc: '2.0', error: { code: -32600, message: expect.stringMatching(/batches are not accepted/) } });
+    expect((await env.api('GET', '/v1/certificates?search=batch', env.adminToken)).json.total).toBe(before);
     const tooBig = await post(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { pad: 'x'.repeat(300_000) } }), auth);
     expect(tooBig.status).toBe(413);
     for (const method of ['GET', 'DELETE']) {

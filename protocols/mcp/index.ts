@@ -74,10 +74,21 @@ interface ToolCall {
   target: string;
 }
 
-/** The tool calls in a JSON-RPC message (or batch). */
+/**
+ * One JSON-RPC message per POST. MCP 2025-06-18 dropped batching; a batch would also be counted
+ * once against the credential's limits while each of its calls issues or generates a key.
+ */
+const refuseBatches: RequestHandler = (req, res, next) => {
+  if (Array.isArray(req.body)) {
+    rpcError(res, 400, INVALID_REQUEST, 'JSON-RPC batches are not accepted: send one message per POST');
+    return;
+  }
+  next();
+};
+
+/** The tool call in a JSON-RPC message, if it is one. */
 function toolCallsIn(body: unknown): ToolCall[] {
-  const messages: unknown[] = Array.isArray(body) ? body : [body];
-  return messages.flatMap((m) => {
+  return [body].flatMap((m) => {
     if (typeof m !== 'object' || m === null) return [];
     const { method, params } = m as { method?: unknown; params?: { name?: unknown; arguments?: { id?: unknown } } };
     if (method !== 'tools/call' || typeof params?.name !== 'string') return [];
@@ -86,7 +97,7 @@ function toolCallsIn(body: unknown): ToolCall[] {
   });
 }
 
-/** Whether a JSON-RPC message (or batch) calls a tool that issues. */
+/** Whether a JSON-RPC message calls a tool that issues. */
 const callsIssuingTool = (body: unknown): boolean => toolCallsIn(body).some((c) => ISSUING_TOOLS.has(c.name));
 
 /** REST's per-credential limits, on the same counter: a credential past its 429 on /v1 gets none here either. */
@@ -122,12 +133,15 @@ function serve(core: CoreServices): RequestHandler {
       const i = unheard.findIndex((c) => c.name === tool);
       if (i >= 0) unheard.splice(i, 1);
     };
-    registerTools(server, { core, caller, ran });
+    const names = new Set<string>();
+    registerTools(server, { core, caller, ran, names });
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     res.on('finish', () => {
       for (const call of unheard) {
+        // A name and a target the caller made up are not written into anyone's history.
+        const known = names.has(call.name);
         core.credentials
-          .recordMcpToolCall(caller.audit, call.name, 'refused', call.target, { reason: 'the arguments do not fit the tool\'s input schema, or there is no such tool' })
+          .recordMcpToolCall(caller.audit, known ? call.name : 'unknown tool', 'refused', known ? call.target : '-', { reason: known ? 'the arguments do not fit the tool\'s input schema' : 'there is no such tool' })
           .catch((e: unknown) => logFailure(core.log, classifyFailure(e), 'MCP', 'tool call audit'));
       }
     });
@@ -161,7 +175,7 @@ export const mcpProtocol: ProtocolModule = {
   mount(core) {
     const router = express.Router();
     router.use(checkOrigin(core));
-    router.post('/', express.json({ limit: '256kb' }), authenticate(core), rateLimit(core), serve(core));
+    router.post('/', express.json({ limit: '256kb' }), refuseBatches, authenticate(core), rateLimit(core), serve(core));
     router.all('/', notAllowed);
     router.use((req, res) => {
       rpcError(res, 404, SERVER_ERROR, `not found: ${req.method} ${req.baseUrl}${req.path} (the MCP endpoint is POST ${MCP_PATH})`);

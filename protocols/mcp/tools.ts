@@ -52,6 +52,8 @@ export interface ToolKit {
   caller: Caller;
   /** Told of each call a tool's handler took (index.ts audits the calls the SDK refused before any handler ran). */
   ran(tool: string): void;
+  /** Filled with the registered tools' names: a call naming anything else is audited without its (caller-chosen) name. */
+  names: Set<string>;
 }
 
 /** What a tool answers, and what its audit entry names (the certificate or request it touched). */
@@ -101,6 +103,7 @@ function register<S extends z.ZodRawShape>(
     }
   };
   server.registerTool(name, config, handler as never);
+  kit.names.add(name);
 }
 
 /** The chain PEM an issued certificate is handed out with; imported certificates have none of certgate's. */
