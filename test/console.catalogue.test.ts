@@ -47,6 +47,10 @@ describe.skipIf(skip)('console: dashboard, products and CAs', () => {
     const pending = await env.api('POST', '/v1/certificates', env.adminToken, { productId: held.id, commonName: 'held.dash.test' });
     expect(pending.status, pending.text).toBe(202);
     const reader = await env.restKey(unique('dash-reader'), [{ ca: ca.id, actions: ['read', 'approve'] }]);
+    // The reader's domain, failed as the validator records it (a real validation would leave loopback).
+    const rt = env.server.rt;
+    const domain = await rt.domains.add({ name: `${unique('failed')}.dash.test`, holder: `credential:${reader.credential.id}`, createdBy: 'cli' }, CLI_CONTEXT);
+    await rt.store.domains.move(domain.domain.id, ['pending'], { status: 'failed', lastError: 'no TXT record found' }, () => null);
     const stranger = await env.restKey(unique('dash-stranger'), [{ ca: other.id, actions: ['read'] }]);
 
     const c = await openConsole(browser, env.base);
@@ -57,6 +61,10 @@ describe.skipIf(skip)('console: dashboard, products and CAs', () => {
       await issued.waitFor();
       expect(await issued.getAttribute('aria-label')).toMatch(/3 in all; most in one day: 3/);
       expect(await page.getByRole('img', { name: /Certificates expiring per week/ }).getAttribute('aria-label')).toMatch(/3 in all; most in one week: 3/);
+      await page.getByText('3 certificates expire within 30 days.').waitFor();
+      await page.getByText('1 request waits for approval.').waitFor();
+      await page.getByText(`Domain validation failed for 1 domain: ${domain.domain.name}.`).waitFor();
+      await checked(page, 'dashboard');
       // The numbers as a table: today's row says 3, and the third week's (20 days out) too.
       await page.getByText('Show the numbers as a table').first().click();
       const issuedRows = page.getByRole('table', { name: /Certificates issued per day/ }).getByRole('row');
@@ -68,14 +76,14 @@ describe.skipIf(skip)('console: dashboard, products and CAs', () => {
       const counts = page.getByRole('list', { name: 'Counts' });
       expect(await counts.getByRole('listitem').filter({ hasText: 'Active certificates' }).locator('.count').textContent()).toBe('3');
       expect(await counts.getByRole('listitem').filter({ hasText: 'Waiting for approval' }).locator('.count').textContent()).toBe('1');
-      await page.getByText('3 certificates expire within 30 days.').waitFor();
-      await page.getByText('1 request waits for approval.').waitFor();
-      await checked(page, 'dashboard');
       await page.getByRole('link', { name: 'See the expiring certificates' }).click();
       await expect.poll(() => new URL(page.url()).hash).toBe('#/certificates?expiringInDays=30&status=active');
       await page.goBack();
       await page.getByRole('link', { name: 'Open the request queue' }).click();
       await expect.poll(() => new URL(page.url()).hash).toBe('#/requests');
+      await page.goBack();
+      await page.getByRole('link', { name: 'See the domains' }).click();
+      await expect.poll(() => new URL(page.url()).hash).toBe('#/domains');
       expect(c.problems).toEqual([]);
     } finally {
       await c.close();

@@ -12,9 +12,9 @@ export interface Bar {
   value: number;
 }
 
-const WIDTH = 720;
-const HEIGHT = 240;
-const PAD = { top: 20, right: 12, bottom: 44, left: 44 };
+const WIDTH = 600;
+const HEIGHT = 280;
+const PAD = { top: 24, right: 12, bottom: 52, left: 52 };
 
 /** 0, then a few round steps up to at least `max`. */
 function ticksFor(max: number): number[] {
@@ -64,7 +64,7 @@ export function BarChart({ title, summary, bars, xLabel, yLabel, labelEvery = 1 
                 </text>
               )}
               {i % labelEvery === 0 && (
-                <text x={x + barW / 2} y={PAD.top + plotH + 16} text-anchor="middle" class="chart-tick">
+                <text x={x + barW / 2} y={PAD.top + plotH + 20} text-anchor="middle" class="chart-tick">
                   {b.label}
                 </text>
               )}
@@ -75,7 +75,7 @@ export function BarChart({ title, summary, bars, xLabel, yLabel, labelEvery = 1 
         <text x={PAD.left + plotW / 2} y={HEIGHT - 6} text-anchor="middle" class="chart-axis-label">
           {xLabel}
         </text>
-        <text x={12} y={PAD.top + plotH / 2} text-anchor="middle" transform={`rotate(-90 12 ${PAD.top + plotH / 2})`} class="chart-axis-label">
+        <text x={16} y={PAD.top + plotH / 2} text-anchor="middle" transform={`rotate(-90 16 ${PAD.top + plotH / 2})`} class="chart-axis-label">
           {yLabel}
         </text>
       </svg>
