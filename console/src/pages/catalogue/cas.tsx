@@ -9,7 +9,7 @@ import { useAction, useLoad } from '../../hooks';
 import { href, navigate } from '../../router';
 import type { PageProps } from '../../routes';
 import { useSession } from '../../session';
-import { yesNo, type Ca, type CaDetail } from './types';
+import { KEY_ALGORITHMS, yesNo, type Ca, type CaDetail } from './types';
 
 const kindOf = (c: Ca) => (c.type === 'root' ? 'root' : 'issuing');
 
@@ -118,14 +118,6 @@ export function CaPage({ params, query }: PageProps) {
   );
 }
 
-const ALGORITHMS: [string, string][] = [
-  ['ec-p256', 'ECDSA P-256'],
-  ['ec-p384', 'ECDSA P-384'],
-  ['rsa-2048', 'RSA 2048'],
-  ['rsa-3072', 'RSA 3072'],
-  ['rsa-4096', 'RSA 4096'],
-];
-
 export function CaNew() {
   const { whoami } = useSession();
   const cas = useLoad(() => api.get<{ cas: Ca[] }>('/cas'), []);
@@ -174,7 +166,7 @@ export function CaNew() {
       <div class="grid">
         <Field id="ca-key" label="Key algorithm">
           <select id="ca-key" value={keyAlgorithm} onChange={(e) => setKeyAlgorithm((e.target as HTMLSelectElement).value)}>
-            {ALGORITHMS.map(([v, l]) => (
+            {KEY_ALGORITHMS.map(([v, l]) => (
               <option key={v} value={v}>
                 {l}
               </option>

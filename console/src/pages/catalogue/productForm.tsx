@@ -8,15 +8,8 @@ import { useAction, useLoad } from '../../hooks';
 import { href, navigate } from '../../router';
 import type { PageProps } from '../../routes';
 import { useSession } from '../../session';
-import type { Ca, Product, Template } from './types';
+import { KEY_ALGORITHMS, type Ca, type Product, type Template } from './types';
 
-const KEY_ALGORITHMS: [string, string][] = [
-  ['ec-p256', 'ECDSA P-256'],
-  ['ec-p384', 'ECDSA P-384'],
-  ['rsa-2048', 'RSA 2048'],
-  ['rsa-3072', 'RSA 3072'],
-  ['rsa-4096', 'RSA 4096'],
-];
 const EKUS: [string, string][] = [
   ['serverAuth', 'TLS server'],
   ['clientAuth', 'TLS client'],

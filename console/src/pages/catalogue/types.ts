@@ -49,3 +49,12 @@ export interface CaDetail extends Ca {
 }
 
 export const yesNo = (b: boolean): string => (b ? 'yes' : 'no');
+
+/** certgate's key algorithms (what templates and POST /v1/cas take), with how a person reads them. */
+export const KEY_ALGORITHMS: [string, string][] = [
+  ['ec-p256', 'ECDSA P-256'],
+  ['ec-p384', 'ECDSA P-384'],
+  ['rsa-2048', 'RSA 2048'],
+  ['rsa-3072', 'RSA 3072'],
+  ['rsa-4096', 'RSA 4096'],
+];
