@@ -446,7 +446,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       const validating = await domains.requeueValidating();
       if (validating) log.info({ count: validating }, 're-queued domain validations left behind by a previous process');
       crlScheduler.startSweeping(store, CRL_SWEEP_INTERVAL_MS);
-      await queue.startWorker(createEnrollmentProcessor({ store, cas, log, leaseMs: config.signingLeaseMs, nameAuthorizers, metrics, parsedCsrs, domains, organizations }), config.workerConcurrency);
+      await queue.startWorker(createEnrollmentProcessor({ store, cas, log, leaseMs: config.signingLeaseMs, nameAuthorizers, metrics, parsedCsrs, domains, organizations, onCatalogueChange: (listener) => catalogue.onChanged(listener) }), config.workerConcurrency);
       const n = await enrollments.requeueStranded(10_000);
       if (n) log.info({ count: n }, 're-queued requests left behind by a previous process');
       // Approvals made by another process (the CLI, say) and jobs lost with a dead in-process

@@ -58,6 +58,9 @@ describe.each(REST_DEPLOYMENTS)('catalogue over REST ($name)', (d) => {
     expect(bad.json.error).toMatch(/template\.maxValidityDays: TLS server products may issue for at most 397 days/);
     expect((await admin('POST', '/v1/products', { name: unique('bad'), ca_id: ca.id, template: { protocols: { nosuch: { x: 1 } } } })).status).toBe(400);
 
+    // Issued once before the edit, so that the worker holds the product as it was.
+    const before = await admin('POST', '/v1/certificates', { productId: product.id, commonName: 'before.catalogue.test' });
+    expect(before.status, before.text).toBe(201);
     const template = (await admin('GET', `/v1/products/${product.id}`)).json.template as Record<string, unknown>;
     const edited = await admin('PUT', `/v1/products/${product.id}`, { name, template: { ...template, defaultValidityDays: 30, maxValidityDays: 30 } });
     expect(edited.status, edited.text).toBe(200);

@@ -17,6 +17,7 @@ interface Entry<T> {
 export class CatalogueCache {
   private productList: Entry<ProductRecord[]> | undefined;
   private caList: Entry<CaRecord[]> | undefined;
+  private readonly listeners: (() => void)[] = [];
 
   constructor(
     private readonly store: Pick<Store, 'products' | 'cas'>,
@@ -43,9 +44,15 @@ export class CatalogueCache {
     await this.broadcast?.publish(CHANGED_CHANNEL, '');
   }
 
+  /** Called whenever the lists are dropped (a change here or, through the broadcast, elsewhere): for other copies of a product, such as the worker's. */
+  onChanged(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
   private drop(): void {
     this.productList = undefined;
     this.caList = undefined;
+    for (const listener of this.listeners) listener();
   }
 
   /** The entry if young enough, else a new load; concurrent misses share it, a failed one is not kept. */
