@@ -18,8 +18,10 @@ const total = (series: { count: number }[]) => series.reduce((n, e) => n + e.cou
 
 describe.each(REST_DEPLOYMENTS)('catalogue over REST ($name)', (d) => {
   let env: RestEnv;
+  /** Moves the gateway's clock (one test looks two days ahead). */
+  let offsetMs = 0;
   beforeAll(async () => {
-    if (!d.skip) env = await startRestEnv(d);
+    if (!d.skip) env = await startRestEnv(d, {}, () => Date.now() + offsetMs);
   }, 120_000);
   afterAll(async () => {
     await env?.close();
@@ -124,5 +126,31 @@ describe.each(REST_DEPLOYMENTS)('catalogue over REST ($name)', (d) => {
     expect(afterA.issued_per_day).toEqual(beforeA.issued_per_day);
     expect(afterA.expiring_per_week.map((w) => w.count)).toEqual(beforeA.expiring_per_week.map((w) => w.count));
     expect((await env.api('GET', '/v1/reports/timeline?days=0', env.adminToken)).status).toBe(400);
+  }, 60_000);
+
+  it.skipIf(d.skip)('counts the certificates that expired and were neither renewed nor marked renewed', async () => {
+    const ca = (await admin('POST', '/v1/cas', { name: unique('short-lived'), parent_ca_id: env.rootId, validity_days: 400 })).json.ca as { id: string };
+    const product = (await admin('POST', '/v1/products', { name: unique('one-day'), ca_id: ca.id, template: { defaultValidityDays: 1, maxValidityDays: 5 } })).json.product as { id: string };
+    const reader = await env.restKey(unique('reader-short'), [{ ca: ca.id, actions: ['read'] }]);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await admin('POST', '/v1/certificates', { productId: product.id, commonName: `s${i}.short.test` });
+      expect(res.status, res.text).toBe(201);
+      ids.push((res.json.certificate as { id: string }).id);
+    }
+    const unreplaced = async () => (await env.api('GET', '/v1/reports/timeline', reader.token)).json.expired_unreplaced;
+    expect(await unreplaced()).toBe(0);
+    offsetMs = 2 * DAY_MS;
+    try {
+      expect(await unreplaced()).toBe(3);
+      expect((await admin('POST', `/v1/certificates/${ids[0]}/mark-renewed`, {})).status).toBe(200);
+      expect(await unreplaced()).toBe(2);
+      // Signed by the real clock: five days keeps the renewal itself unexpired two days ahead.
+      const renewed = await admin('POST', `/v1/certificates/${ids[1]}/renew`, { validityDays: 5 });
+      expect(renewed.status, renewed.text).toBe(201);
+      expect(await unreplaced()).toBe(1);
+    } finally {
+      offsetMs = 0;
+    }
   }, 60_000);
 });

@@ -66,6 +66,7 @@ const timelineSchema = z
     expiring_per_week: z
       .array(z.object({ from: z.string(), to: z.string(), count: z.number().int() }))
       .describe('unrevoked certificates whose valid_to falls in (from, to], one entry per 7 days from now, soonest first'),
+    expired_unreplaced: z.number().int().describe('unrevoked certificates that expired within the last `days` days and were neither renewed (no certificate supersedes them) nor marked renewed'),
   })
   .meta({ id: 'InventoryTimeline' });
 
@@ -89,7 +90,7 @@ function mountTimelineRoute(routes: RestRoutes, core: CoreServices): void {
     async ({ req, res, query }) => {
       const now = new Date(core.now());
       const timeline = await core.inventory.timeline(readableInventory(req), { days: query.days, weeks: query.weeks, now });
-      res.json({ generated_at: now.toISOString(), issued_per_day: timeline.issuedPerDay, expiring_per_week: timeline.expiringPerWeek });
+      res.json({ generated_at: now.toISOString(), issued_per_day: timeline.issuedPerDay, expiring_per_week: timeline.expiringPerWeek, expired_unreplaced: timeline.expiredUnreplaced });
     },
   );
 }

@@ -209,4 +209,6 @@ export interface InventoryTimeline {
   issuedPerDay: { day: string; count: number }[];
   /** `weeks` entries; week i holds valid_to in (now + 7i days, now + 7(i+1) days]. */
   expiringPerWeek: { from: string; to: string; count: number }[];
+  /** Unrevoked certificates that expired within the `days` and were neither renewed nor marked renewed. */
+  expiredUnreplaced: number;
 }

@@ -17,10 +17,11 @@ const FAILED_SHOWN = 100;
 interface Timeline {
   issued_per_day: { day: string; count: number }[];
   expiring_per_week: { from: string; to: string; count: number }[];
+  expired_unreplaced: number;
 }
 interface InventoryReport {
   by_status: { active: number; revoked: number; expired: number };
-  by_expiry: { expired: number; within_7_days: number; within_30_days: number; within_90_days: number; beyond_90_days: number };
+  by_expiry: { within_7_days: number; within_30_days: number };
 }
 interface Domain {
   id: string;
@@ -59,7 +60,7 @@ function Counts({ report, pending }: { report: InventoryReport; pending: number 
   );
 }
 
-function Alerts({ report, pending, failed }: { report: InventoryReport; pending: number | null; failed: { domains: Domain[]; more: boolean } | null }) {
+function Alerts({ report, expiredUnreplaced, pending, failed }: { report: InventoryReport; expiredUnreplaced: number; pending: number | null; failed: { domains: Domain[]; more: boolean } | null }) {
   const expiring = report.by_expiry.within_7_days + report.by_expiry.within_30_days;
   const alerts: { key: string; level: 'warn' | 'danger'; body: preact.ComponentChildren }[] = [];
   if (report.by_expiry.within_7_days > 0)
@@ -75,13 +76,13 @@ function Alerts({ report, pending, failed }: { report: InventoryReport; pending:
         </>
       ),
     });
-  if (report.by_expiry.expired > 0)
+  if (expiredUnreplaced > 0)
     alerts.push({
       key: 'expired',
       level: 'danger',
       body: (
         <>
-          {plural(report.by_expiry.expired, 'certificate has', 'certificates have')} expired without being revoked.{' '}
+          {plural(expiredUnreplaced, 'certificate', 'certificates')} expired in the last {DAYS} days and {expiredUnreplaced === 1 ? 'was' : 'were'} not replaced (neither renewed nor marked renewed).{' '}
           <a href={href('/certificates', { status: 'expired' })}>See the expired certificates</a>
         </>
       ),
@@ -145,7 +146,7 @@ export function Dashboard() {
       <Counts report={report} pending={pending} />
       <section aria-labelledby="alerts-heading" class="panel">
         <h2 id="alerts-heading">Alerts</h2>
-        <Alerts report={report} pending={pending} failed={failed} />
+        <Alerts report={report} expiredUnreplaced={timeline.expired_unreplaced} pending={pending} failed={failed} />
       </section>
       <div class="grid">
         <section class="panel" aria-labelledby="issued-heading">
