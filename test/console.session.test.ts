@@ -112,4 +112,19 @@ describe.skipIf(skip)('console session', () => {
       await c.close();
     }
   });
+
+  // Last: it spends this address's sign-ins for the minute.
+  it('limits sign-ins per address (429 with Retry-After), audited once', async () => {
+    let status = 0;
+    let retryAfter: unknown;
+    for (let i = 0; i < 70 && status !== 429; i++) {
+      const res = await httpRequest(`${env.base}/console/session`, { method: 'POST', json: { key: 'not-a-key' } });
+      status = res.status;
+      retryAfter = res.headers['retry-after'];
+    }
+    expect(status).toBe(429);
+    expect(Number(retryAfter)).toBeGreaterThan(0);
+    const audit = await env.api('GET', '/v1/audit?action=rate_limit.refused', env.adminToken);
+    expect((audit.json.entries as { target: string; protocol: string }[]).filter((e) => e.protocol === 'console')).toHaveLength(1);
+  });
 });

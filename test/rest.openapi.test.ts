@@ -191,6 +191,10 @@ const EXERCISES: Record<string, Exercise> = {
     ok(next);
     expect(next.json.certificates).toHaveLength(1);
     expect((await call('GET', '/v1/certificates?after=nonsense', admin)).status).toBe(400);
+    ok(await call('GET', '/v1/certificates?sort=-expires&page=1&pageSize=2', admin));
+    const csv = await call('GET', '/v1/certificates?sort=commonName&format=csv', admin);
+    ok(csv);
+    expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);
   },
 
   'GET /v1/certificates/{id}': async ({ call, admin, f }) => {
@@ -271,6 +275,8 @@ const EXERCISES: Record<string, Exercise> = {
     const { id } = await f.managed();
     for (const format of ['pem', 'der', 'chain', 'pkcs7']) ok(await call('GET', `/v1/certificates/${id}/download?format=${format}`, admin));
   },
+
+  'GET /v1/certificates/{id}/audit': async ({ call, admin, f }) => ok(await call('GET', `/v1/certificates/${(await f.managed()).id}/audit?pageSize=10`, admin)),
 
   'POST /v1/certificates/{id}/download': async ({ call, admin, f }) => ok(await call('POST', `/v1/certificates/${await f.escrowed()}/download`, admin, { format: 'pkcs12', password: 'correct horse battery' })),
 
@@ -520,6 +526,7 @@ const NOT_IN_THE_DOCUMENT: Record<string, string> = {
   cmp: 'RFC 9483 (lightweight CMP) over RFC 9811 HTTP',
   status: 'CRLs and OCSP, RFC 5280 and RFC 6960',
   docs: 'the viewer of this document',
+  console: 'the web console\'s pages and its sign-in; everything the console reads or changes goes through this document\'s API',
 };
 /** Wire endpoints the host itself serves, for the same reason as the protocols above. */
 const HOST_WIRE_ROUTES: Record<string, string> = {

@@ -296,6 +296,7 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip).slice(0, 1))('REST permiss
         return env.api('POST', `/v1/certificates/${fx.certId}/reinstate`, t, {});
       },
     },
+    { op: 'GET /certificates/{id}/audit', ok: 200, need: onCa('read'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('GET', `/v1/certificates/${fx.certId}/audit`, t) },
     { op: 'GET /certificates/{id}/download', ok: 200, need: onCa('read'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('GET', `/v1/certificates/${fx.certId}/download?format=pem`, t) },
     { op: 'POST /certificates/{id}/download', ok: 200, need: onCa('read', 'issue'), kind: 'certificate', special: 'export', uses: cert, call: (t, fx) => env.api('POST', `/v1/certificates/${fx.certId}/download`, t, { format: 'pkcs12', password: 'correct horse' }) },
     { op: 'PUT /certificates/{id}', ok: 200, need: onCa('issue'), kind: 'certificate', uses: cert, call: (t, fx) => env.api('PUT', `/v1/certificates/${fx.certId}`, t, { notes: 'edited' }) },

@@ -28,7 +28,7 @@ export class ApiError extends Error {
 }
 
 /** What went wrong, in words: the API's own sentence, with what it means for the person. */
-function sentenceOf(status: number, error: string | undefined): string {
+export function sentenceOf(status: number, error: string | undefined): string {
   const said = error ? error.replace(/\.$/, '') : '';
   switch (status) {
     case 401:

@@ -6,9 +6,16 @@ import { z } from 'zod';
 import { CSRF_HEADER, SESSION_COOKIE } from '../../src/auth/consoleSessions.js';
 import { credentialView } from '../../src/auth/credentialView.js';
 import { sourceIpOf } from '../../src/auth/ipAllowlist.js';
+import { MINUTE_MS, type Limit } from '../../src/auth/requestLimits.js';
 import { badRequest, forbidden, unauthorized } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import type { CredentialRecord } from '../../src/core/types.js';
+
+/**
+ * Sign-ins an address may try a minute. Wrong keys are slowed and then refused by the core's login
+ * throttle whatever this says; this bounds the work (and audit entries) one address can cause.
+ */
+const SIGN_IN_LIMIT: Limit = { bucket: 'console-sign-in', limit: 60, windowMs: MINUTE_MS, what: 'console sign-ins a minute from this address' };
 
 const signInBody = z.object({ key: z.string().max(512) }).strict();
 
@@ -32,6 +39,7 @@ export function sessionRouter(core: CoreServices): Router {
   const context = (req: Request) => ({ protocol: 'console', sourceIp: sourceIpOf(req) });
 
   router.post('/', async (req, res) => {
+    await core.requestLimits.enforce(`ip:${sourceIpOf(req) ?? 'unknown'}`, [SIGN_IN_LIMIT], { actor: 'unknown', ...context(req) });
     const parsed = signInBody.safeParse(req.body ?? {});
     if (!parsed.success) throw badRequest('send {"key": "cg_…"}: the API key of a REST credential');
     const result = await core.credentials.openSession(parsed.data.key.trim(), context(req));

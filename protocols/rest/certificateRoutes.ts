@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { unprocessable } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
-import type { InventoryFilter } from '../../src/core/types.js';
+import { INVENTORY_SORT_COLUMNS, type InventoryFilter, type InventorySort } from '../../src/core/types.js';
 import { namesOfCertificate } from '../../src/pki/names.js';
 import { authorizedCertificate, certificateResource, authorize, requirePermission } from './auth.js';
 import { issueAndAnswer } from './issuance.js';
@@ -11,6 +11,7 @@ import { caPassphrase, csrPem, IDEMPOTENCY_HEADER, ISSUED, validityDays } from '
 import { keyAlgorithmInput } from './keyAlgorithm.js';
 import { issuedCertificate, keySourceOf, managedKeyLike } from './followedCertificate.js';
 import { idempotencyKeyOf } from './idempotencyKey.js';
+import { CSV, EXPORT_LIMIT, INVENTORY_CSV_HEADER, sendInventoryCsv } from './inventoryCsv.js';
 import { readableInventory } from './inventoryScope.js';
 import type { RestRoutes } from './route.js';
 import { certificateDetailSchema, certificateSchema, resourceId } from './schemas.js';
@@ -45,6 +46,13 @@ const issueBody = z
   .refine((b) => b.mode !== 'managed' || b.commonName, { message: 'commonName is required in managed mode', path: ['commonName'] })
   .refine((b) => b.mode !== 'managed' || !b.csrPem, { message: 'csrPem is for csr mode; managed mode generates the key', path: ['csrPem'] });
 
+/** `expires` ascending, `-expires` descending: a console's sortable columns. */
+const COLUMN_SORTS = INVENTORY_SORT_COLUMNS.flatMap((c) => [c, `-${c}` as const]);
+const columnSortOf = (sort: string): InventorySort | null => {
+  const by = sort.replace(/^-/, '') as InventorySort['by'];
+  return INVENTORY_SORT_COLUMNS.includes(by) ? { by, descending: sort.startsWith('-') } : null;
+};
+
 const CUSTOM_FIELD_PARAM = /^customField\.([A-Za-z][A-Za-z0-9_]{0,63})$/;
 
 const listShape = {
@@ -59,7 +67,13 @@ const listShape = {
     expiringInDays: z.coerce.number().int().min(0).max(36_500).optional(),
     page: z.coerce.number().int().min(1).max(1_000_000).optional().describe('default 1; not with after'),
     pageSize: z.coerce.number().int().min(1).max(100).default(20),
-    sort: listOrder.optional().describe('by creation, the id breaking ties: newest (default) or oldest first'),
+    sort: z
+      .enum([...listOrder.options, ...COLUMN_SORTS])
+      .optional()
+      .describe(
+        'by creation, the id breaking ties: newest (default) or oldest first; or by a column, ascending or with a leading - descending (commonName, expires, status: active, expired, revoked), with page paging only (nextCursor is then null: page up to totalPages)',
+      ),
+    format: z.enum(['json', 'csv']).optional().describe(`default: by the Accept header (${CSV} or JSON). csv: every match (up to ${EXPORT_LIMIT}; more is refused with 422), page, pageSize and after aside`),
     after: afterCursor.optional().describe('the nextCursor of the page before: pages by cursor, each as cheap as the first however deep, and none shifted by certificates written meanwhile'),
 };
 const listQuery = z
@@ -70,7 +84,8 @@ const listQuery = z
       if (!(key in listShape) && !CUSTOM_FIELD_PARAM.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: 'unknown query parameter (custom fields filter as customField.<name>=value)' });
     }
     if (q.after && q.page !== undefined) ctx.addIssue({ code: 'custom', path: ['page'], message: 'give page or after, not both' });
-    if (q.after && q.sort && q.sort !== q.after.order) ctx.addIssue({ code: 'custom', path: ['sort'], message: `after is a cursor of the list ${q.after.order} first` });
+    if (q.after && q.sort && columnSortOf(q.sort)) ctx.addIssue({ code: 'custom', path: ['after'], message: `a cursor pages in creation order: with sort=${q.sort}, page with page` });
+    else if (q.after && q.sort && q.sort !== q.after.order) ctx.addIssue({ code: 'custom', path: ['sort'], message: `after is a cursor of the list ${q.after.order} first` });
   });
 
 const renewBody = z
@@ -119,7 +134,13 @@ export function mountCertificateRoutes(routes: RestRoutes, core: CoreServices): 
         'Filter on a custom field with `customField.<name>=<value>`. Page with `page` (Certman\'s paging), or by cursor: each page\'s `nextCursor` given as `after` asks for the next one, in the same order and with the same filters.',
       permission: 'read (on caId when given); only certificates of the credential\'s products (scope own: that it requested)',
       query: listQuery,
-      responses: { 200: { description: 'One page', schema: z.object({ certificates: z.array(certificateSchema), ...listPageFields }) } },
+      responses: {
+        200: {
+          description: 'One page',
+          schema: z.object({ certificates: z.array(certificateSchema), ...listPageFields }),
+          alternatives: { [CSV]: `format=csv: every match as a file, a header row (${INVENTORY_CSV_HEADER.join(',')}) then one row per certificate, in the list's order` },
+        },
+      },
     },
     async ({ req, res, query }) => {
       if (query.caId) await requirePermission(core, req, 'read', query.caId);
@@ -140,9 +161,14 @@ export function mountCertificateRoutes(routes: RestRoutes, core: CoreServices): 
         ...(query.expiringInDays !== undefined ? { expiringInDays: query.expiringInDays } : {}),
         ...(Object.keys(custom).length ? { customFields: custom } : {}),
       };
-      const order = query.after?.order ?? query.sort ?? 'newest';
+      const sort = query.sort ? columnSortOf(query.sort) : null;
+      const order = query.after?.order ?? (query.sort === 'oldest' ? 'oldest' : 'newest');
+      if (query.format ? query.format === 'csv' : req.accepts(['application/json', CSV]) === CSV) {
+        await sendInventoryCsv(core, res, filter, sort ? { sort } : { order });
+        return;
+      }
       const where = query.after ? { after: query.after.position } : { offset: ((query.page ?? 1) - 1) * query.pageSize };
-      const listing = await queries.inventoryList(filter, { limit: query.pageSize, order, ...where });
+      const listing = await queries.inventoryList(filter, { limit: query.pageSize, order, ...where, ...(sort ? { sort } : {}) });
       const now = Date.now();
       res.json({
         certificates: listing.certificates.map((c) => certificateJson(c, now)),

@@ -6,6 +6,7 @@ import { AdminRoutes } from './adminRoutes.js';
 import { mountAuditRoutes } from './auditRoutes.js';
 import { authenticate, refuseSecretsInUrl } from './auth.js';
 import { mountCaRoutes } from './caRoutes.js';
+import { mountCertificateAuditRoutes } from './certificateAuditRoutes.js';
 import { mountCertificateRoutes } from './certificateRoutes.js';
 import { restCredential } from './credential.js';
 import { restConfig } from './config.js';
@@ -55,6 +56,7 @@ const AUTHENTICATED_MODULES: ((routes: RestRoutes, core: CoreServices) => void)[
   mountCertificateRoutes,
   mountLifecycleRoutes,
   mountDownloadRoutes,
+  mountCertificateAuditRoutes,
   mountRequestRoutes,
   mountProductRoutes,
   mountCredentialRoutes,

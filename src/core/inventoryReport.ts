@@ -62,10 +62,15 @@ export const REPORT_CSV_HEADER = ['dimension', 'value', 'name', 'count'] as cons
  * product name is an operator's free text) is written with a leading apostrophe (OWASP's advice).
  */
 export function inventoryReportCsv(r: InventoryReportJson): string {
+  return csvText([REPORT_CSV_HEADER, ...inventoryReportLines(r)]);
+}
+
+/** Rows as CSV, written as the report is (RFC 4180, CRLF, formula cells defused); also the inventory list's export. */
+export function csvText(rows: readonly (readonly (string | number)[])[]): string {
   const cell = (v: string | number): string => {
     let text = String(v);
     if (typeof v === 'string' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
     return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
   };
-  return [REPORT_CSV_HEADER, ...inventoryReportLines(r)].map((row) => row.map(cell).join(',')).join('\r\n') + '\r\n';
+  return rows.map((row) => row.map(cell).join(',')).join('\r\n') + '\r\n';
 }

@@ -215,6 +215,7 @@ export class KyselyAuditStore implements Omit<AuditStore, 'append' | 'upgradeCha
     if (filter.actor) q = q.where('actor', '=', filter.actor);
     if (filter.action) q = q.where('action', '=', filter.action);
     if (filter.target) q = q.where('target', '=', filter.target);
+    if (filter.targets) q = filter.targets.length ? q.where('target', 'in', filter.targets) : q.where(sql<boolean>`1 = 0`);
     return q;
   }
 }

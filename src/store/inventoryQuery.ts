@@ -17,7 +17,7 @@
 //   same LIKE), and the certificate_search FTS5 table on SQLite, whose candidates the LIKE on the
 //   certificate's own common name then confirms.
 import { sql, type ExpressionBuilder, type Kysely, type SelectQueryBuilder } from 'kysely';
-import { EXACT_SEARCH_COUNT, type InventoryFilter, type InventoryListing, type InventoryOrder, type InventoryPageRequest, type InventoryPosition, type InventoryRecord } from '../core/types.js';
+import { EXACT_SEARCH_COUNT, type InventoryFilter, type InventoryListing, type InventoryOrder, type InventoryPageRequest, type InventoryPosition, type InventoryRecord, type InventorySort } from '../core/types.js';
 import { inventoryFromRow } from './certificates.js';
 import { COUNT_BUCKET_MS } from './migrations.js';
 import type { Database } from './schema.js';
@@ -314,12 +314,50 @@ function pagedListing(certificates: InventoryRecord[], total: Total, limit: numb
   return { certificates, ...total, next: more && last ? positionOf(last) : null };
 }
 
+/** A column's sort key, as SQL on certificates (status: active, expired, revoked at `now`). */
+function sortKey(by: InventorySort['by'], now: number) {
+  switch (by) {
+    case 'commonName':
+      return sql<string>`lower(coalesce(common_name, ''))`;
+    case 'expires':
+      return sql<number>`valid_to`;
+    case 'status':
+      return sql<number>`(case when revoked_at is not null then 2 when valid_to <= ${now} then 1 else 0 end)`;
+  }
+}
+
+/**
+ * A page ordered by a column, by offset. The planner finds the matches through the filter's own
+ * indexes and keeps the page's rows in a top-N sort (LIMIT): no index orders by a column, and
+ * none could for status, which depends on the moment. A deep page costs the matches' count.
+ * A search's total is estimated past EXACT_SEARCH_COUNT, as in searchListing.
+ */
+async function sortedListing(db: Db, f: InventoryFilter, kind: StoreKind, now: number, page: InventoryPageRequest, sort: InventorySort): Promise<InventoryListing> {
+  const offset = page.offset ?? 0;
+  const dir = sort.descending ? 'desc' : 'asc';
+  const estimate = f.search ? await sampledEstimate(db, f, kind, now) : null;
+  const [ids, total] = await Promise.all([
+    filtered(db.selectFrom('certificates'), f, kind, now, 'count').select('id').orderBy(sortKey(sort.by, now), dir).orderBy('id', dir).limit(page.limit).offset(offset).execute(),
+    estimate !== null && estimate > EXACT_SEARCH_COUNT
+      ? { total: Math.round(estimate), totalExact: false }
+      : f.search
+        ? count(filtered(db.selectFrom('certificates'), f, kind, now, 'count')).then((n) => ({ total: n, totalExact: true }))
+        : totalOf(db, f, kind, now),
+  ]);
+  const rows = ids.length ? await db.selectFrom('certificates').selectAll().where('id', 'in', ids.map((r) => r.id)).execute() : [];
+  const byId = new Map(rows.map((r) => [r.id, inventoryFromRow(r)]));
+  const certificates = ids.flatMap((r) => byId.get(r.id) ?? []);
+  // A cursor is a position in creation order: a sorted list pages by number only.
+  return { certificates, ...total, next: null };
+}
+
 /** `order` defaults to newest first; deleted records are left out. `total` counts every match, not just this page. */
 export async function listInventory(database: Kysely<Database>, kind: StoreKind, filter: InventoryFilter, page: InventoryPageRequest): Promise<InventoryListing> {
   if (filter.caIds?.length === 0 && !filter.includeImported) return { certificates: [], total: 0, totalExact: true, next: null };
   const db = database.withTables<Omit<InventoryTables, keyof Database>>();
   const now = (filter.now ?? new Date()).getTime();
   const order = page.order ?? 'newest';
+  if (page.sort) return sortedListing(db, filter, kind, now, page, page.sort);
   if (filter.search) return searchListing(db, filter, kind, now, page, order);
   if (page.after) {
     const [found, total] = await Promise.all([pageAfter(db, filter, kind, now, 'page', order, page.limit, page.after), totalOf(db, filter, kind, now)]);

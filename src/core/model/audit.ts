@@ -39,6 +39,8 @@ export interface AuditFilter {
   actor?: string;
   action?: string;
   target?: string;
+  /** Any of these targets (a certificate's history: its id and its request's). */
+  targets?: string[];
 }
 
 /** Reading the audit trail; every write to it goes with the change it records (see the store). */

@@ -110,12 +110,22 @@ export interface InventoryPosition {
   id: string;
 }
 
+/** Orders by a column, for offset paging (a console's sortable table): the id breaks ties the same way. */
+export const INVENTORY_SORT_COLUMNS = ['commonName', 'expires', 'status'] as const;
+export interface InventorySort {
+  /** `status` orders active, expired, revoked (as of the filter's `now`). */
+  by: (typeof INVENTORY_SORT_COLUMNS)[number];
+  descending: boolean;
+}
+
 /** One page: `offset` rows skipped, or those after `after` (keyset paging; offset is then ignored). */
 export interface InventoryPageRequest {
   limit: number;
   offset?: number;
   after?: InventoryPosition;
   order?: InventoryOrder;
+  /** Instead of `order`: by a column, offset paging only (`after` is a position in creation order). */
+  sort?: InventorySort;
 }
 
 /** A search the store expects to match more than this many certificates gets an estimated total (inventoryQuery.ts says why). */
