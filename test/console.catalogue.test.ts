@@ -78,6 +78,10 @@ describe.skipIf(skip)('console: dashboard, products and CAs', () => {
       expect(await counts.getByRole('listitem').filter({ hasText: 'Waiting for approval' }).locator('.count').textContent()).toBe('1');
       await page.getByRole('link', { name: 'See the expiring certificates' }).click();
       await expect.poll(() => new URL(page.url()).hash).toBe('#/certificates?expiringInDays=30&status=active');
+      // The inventory, filtered: the reader's three certificates.
+      const rows = page.getByRole('table', { name: 'Certificates' }).getByRole('row');
+      await expect.poll(() => rows.count()).toBe(4);
+      for (let i = 0; i < 3; i++) await page.getByRole('table', { name: 'Certificates' }).getByRole('link', { name: `d${i}.dash.test` }).first().waitFor();
       await page.goBack();
       await page.getByRole('link', { name: 'Open the request queue' }).click();
       await expect.poll(() => new URL(page.url()).hash).toBe('#/requests');
