@@ -115,7 +115,7 @@ export function mountProductRoutes(routes: RestRoutes, core: CoreServices): void
       path: '/products/:id',
       tag: 'Products',
       summary: 'Edit a product: its name and template (its CA stays)',
-      description: `Replaces the name and the whole template (omitted fields take their defaults), under the same checks as creating one. The edit applies to requests decided afterwards; certificates already issued keep what they were issued with. Audited as product.update with each changed field, from and to. ${TEMPLATE_NOTE}`,
+      description: `Replaces the name and the whole template (omitted fields take their defaults), under the same checks as creating one. The edit applies to requests decided afterwards; certificates already issued keep what they were issued with. Audited as product.update with each changed field, from and to. A new name is a new label for ACME, EST and SCEP clients (their URLs name the product). ${TEMPLATE_NOTE}`,
       permission: 'admin',
       params: idParams,
       body: z.object({ name: productName, template: templateSchema }).strict(),

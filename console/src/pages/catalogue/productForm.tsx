@@ -137,7 +137,7 @@ function ProductForm({ initial, cas, editing }: { initial: FormState; cas: Ca[];
   const error = localError ?? (save.error ? `Could not ${editing ? 'save' : 'create'} the product: ${save.error}` : null);
   return (
     <form onSubmit={submit} noValidate class="panel">
-      <Field id="p-name" label="Name" hint="Unique; requests and credentials name the product by it.">
+      <Field id="p-name" label="Name" hint={editing ? 'Unique. Renaming changes the label ACME, EST and SCEP clients reach the product by (their URLs name it).' : 'Unique; ACME, EST and SCEP URLs and requests may name the product by it.'}>
         <input id="p-name" value={s.name} required onInput={(e) => set('name', (e.target as HTMLInputElement).value)} aria-describedby="p-name-hint" />
       </Field>
       {editing ? (
