@@ -59,6 +59,9 @@ describe.each(REST_DEPLOYMENTS)('catalogue over REST ($name)', (d) => {
     expect(bad.status).toBe(400);
     expect(bad.json.error).toMatch(/template\.maxValidityDays: TLS server products may issue for at most 397 days/);
     expect((await admin('POST', '/v1/products', { name: unique('bad'), ca_id: ca.id, template: { protocols: { nosuch: { x: 1 } } } })).status).toBe(400);
+    const misspelt = await admin('POST', '/v1/products', { name: unique('bad'), ca_id: ca.id, template: { maxValidity: 30 } });
+    expect(misspelt.status).toBe(400);
+    expect(misspelt.json.error).toMatch(/template\.maxValidity: not a template field/);
 
     // Issued once before the edit, so that the worker holds the product as it was.
     const before = await admin('POST', '/v1/certificates', { productId: product.id, commonName: 'before.catalogue.test' });

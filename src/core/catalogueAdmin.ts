@@ -28,8 +28,16 @@ export interface CatalogueAdminDeps {
   createLocalCa(input: NewLocalCa, by: AuditContext): Promise<CaRecord>;
 }
 
-/** A template as given (certgate's own spelling, defaults filled in), or a 400 naming each wrong field under `template.`. */
+const TEMPLATE_FIELDS = Object.keys(productTemplateSchema.shape);
+
+/**
+ * A template as given (certgate's own spelling, defaults filled in), or a 400 naming each wrong
+ * field under `template.`. A field it does not know is refused rather than dropped: a misspelt
+ * setting typed by hand would otherwise vanish while the default applies.
+ */
 function templateOf(input: unknown): ProductTemplate {
+  const unknown = input && typeof input === 'object' ? Object.keys(input).filter((k) => !TEMPLATE_FIELDS.includes(k)) : [];
+  if (unknown.length) throw badRequest(`${unknown.map((k) => `template.${k}`).join(', ')}: not a template field (known: ${TEMPLATE_FIELDS.join(', ')})`);
   const parsed = productTemplateSchema.safeParse(input);
   if (parsed.success) return parsed.data as ProductTemplate;
   throw badRequest(parsed.error.issues.map((i) => `${['template', ...i.path.map(String)].join('.')}: ${i.message}`).join('; '));
