@@ -116,6 +116,10 @@ describe.skipIf(skip)('console: dashboard, products and CAs', () => {
       const page = c.page;
       await page.goto('/console/#/cas');
       await page.getByRole('link', { name: 'New CA' }).click();
+      // A taken name: the API's refusal, in words.
+      await page.getByLabel('Name').fill('certgate-root');
+      await page.getByRole('button', { name: 'Create CA' }).click();
+      await page.getByText('Could not create the CA: Name: a CA named "certgate-root" already exists.').waitFor();
       await page.getByLabel('Name').fill(caName);
       await page.getByLabel('Subject').fill(`CN=${caName}, O=certgate console test`);
       await page.getByLabel('Parent').selectOption({ label: 'certgate-root (root)' });
