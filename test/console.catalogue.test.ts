@@ -120,6 +120,7 @@ describe.skipIf(skip)('console: dashboard, products and CAs', () => {
       await page.getByLabel('Name').fill('certgate-root');
       await page.getByRole('button', { name: 'Create CA' }).click();
       await page.getByText('Could not create the CA: Name: a CA named "certgate-root" already exists.').waitFor();
+      await checked(page, 'ca-new');
       await page.getByLabel('Name').fill(caName);
       await page.getByLabel('Subject').fill(`CN=${caName}, O=certgate console test`);
       await page.getByLabel('Parent').selectOption({ label: 'certgate-root (root)' });
@@ -149,6 +150,7 @@ describe.skipIf(skip)('console: dashboard, products and CAs', () => {
       await page.getByLabel('Maximum validity (days)').fill('40');
       await page.getByRole('button', { name: 'Save product' }).click();
       await page.getByText(/Could not save the product: .*defaultValidityDays: must not exceed maxValidityDays/).waitFor();
+      await checked(page, 'product-edit');
       await page.getByLabel('Default validity (days)').fill('40');
       await page.getByRole('button', { name: 'Save product' }).click();
       await page.getByText(`Product ${productName} saved.`).waitFor();
