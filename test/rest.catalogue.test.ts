@@ -4,6 +4,8 @@
 import { X509Certificate } from 'node:crypto';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCa } from '../src/ca/createCa.js';
+import { CLI_CONTEXT } from '../src/cli/kit.js';
 import { opensslVerify } from './helpers/openssl.js';
 import { REST_DEPLOYMENTS, startRestEnv, type RestEnv } from './helpers/restEnv.js';
 
@@ -45,6 +47,12 @@ describe.each(REST_DEPLOYMENTS)('catalogue over REST ($name)', (d) => {
     expect(dup.status, dup.text).toBe(409);
     expect((await admin('POST', '/v1/cas', { name: unique('orphan'), parent_ca_id: 'no-such-ca' })).status).toBe(400);
     expect((await admin('POST', '/v1/cas', { name: unique('badsubject'), subject: 'not a DN' })).status).toBe(400);
+    // A parent whose key is under a passphrase the gateway does not hold cannot certify: said, not a 500.
+    const rt = env.server.rt;
+    const locked = await createCa(rt.store, { name: unique('locked-root'), keyAlgorithm: 'ec-p256', validityDays: 30, passphrase: 'not configured anywhere' }, rt.secrets, CLI_CONTEXT);
+    const underLocked = await admin('POST', '/v1/cas', { name: unique('under-locked'), parent_ca_id: locked.id });
+    expect(underLocked.status, underLocked.text).toBe(409);
+    expect(underLocked.json.error).toMatch(/protected by a passphrase and none is configured/);
 
     const name = unique('web');
     const made = await admin('POST', '/v1/products', { name, ca_id: ca.id, template: { keyAlgorithms: ['ec-p256'], defaultValidityDays: 90, maxValidityDays: 200, allowedDnsSuffixes: ['catalogue.test'] } });
