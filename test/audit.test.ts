@@ -323,6 +323,8 @@ for (const d of deployments) {
           AUDIT.requestResume,
           AUDIT.upstreamOrder,
           AUDIT.cmpTransaction,
+          // Written and checked by mcp.test.ts.
+          AUDIT.mcpToolCall,
         ];
         const expected = Object.values(AUDIT).filter((a) => !apart.includes(a));
         expect(expected.filter((a) => !actions.has(a))).toEqual([]);

@@ -285,6 +285,8 @@ for (const d of REST_DEPLOYMENTS) {
         expect((await api('POST', `/v1/requests/${toDecline}/reject`, { reason: 'no' }, token)).status).toBe(403);
       }
       expect((await api('GET', `/v1/requests/${toApprove}`, undefined, reader.token)).json.status).toBe('pending_approval');
+      // An approver sees what it approves: the names the CSR asks for.
+      expect((await api('GET', `/v1/requests/${toApprove}`, undefined, reader.token)).json.names).toEqual(['approve.host1.test']);
 
       const approved = await api('POST', `/v1/requests/${toApprove}/approve`, {}, approver.token);
       expect(approved.status, approved.text).toBe(200);

@@ -527,6 +527,7 @@ const NOT_IN_THE_DOCUMENT: Record<string, string> = {
   status: 'CRLs and OCSP, RFC 5280 and RFC 6960',
   docs: 'the viewer of this document',
   console: 'the web console\'s pages and its sign-in; everything the console reads or changes goes through this document\'s API',
+  mcp: 'the Model Context Protocol over Streamable HTTP: its tools describe themselves (tools/list)',
 };
 /** Wire endpoints the host itself serves, for the same reason as the protocols above. */
 const HOST_WIRE_ROUTES: Record<string, string> = {

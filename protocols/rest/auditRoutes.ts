@@ -1,8 +1,7 @@
 // GET /v1/audit (admin): the audit trail, filtered and paged, and its chain check.
 import { z } from 'zod';
-import { auditEntryJson } from '../../src/audit/trail.js';
+import { auditEntryJson, auditFilterOf } from '../../src/audit/trail.js';
 import type { CoreServices } from '../../src/core/protocol.js';
-import type { AuditFilter } from '../../src/core/types.js';
 import { requireAdmin } from './auth.js';
 import { pageOf, pageQuery } from './pagination.js';
 import type { RestRoutes } from './route.js';
@@ -30,13 +29,7 @@ export function mountAuditRoutes(routes: RestRoutes, core: CoreServices): void {
     },
     async ({ req, res, query: q }) => {
     await requireAdmin(core, req, 'audit.read');
-    const filter: AuditFilter = {
-      ...(q.from ? { from: new Date(q.from) } : {}),
-      ...(q.to ? { to: new Date(q.to) } : {}),
-      ...(q.actor ? { actor: q.actor } : {}),
-      ...(q.action ? { action: q.action } : {}),
-      ...(q.target ? { target: q.target } : {}),
-    };
+    const filter = auditFilterOf(q);
     const { entries, total } = await audit.list(filter, { limit: q.pageSize, offset: (q.page - 1) * q.pageSize });
     res.json({ entries: entries.map(auditEntryJson), ...pageOf(q, total) });
   });

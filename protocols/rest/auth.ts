@@ -6,10 +6,12 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { CSRF_HEADER, SESSION_COOKIE } from '../../src/auth/consoleSessions.js';
 import { sourceIpOf } from '../../src/auth/ipAllowlist.js';
 import { caResource, principalOfCredential, type AuthzAction, type Principal, type Resource } from '../../src/auth/authorize.js';
-import { badRequest, forbidden, notFound, unauthorized } from '../../src/core/errors.js';
+import { authorizedCertificateFor, restCaller, restRequester, type Caller } from '../../src/core/access.js';
+import { badRequest, forbidden, unauthorized } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
-import type { AuditContext, CredentialRecord, EnrollmentRequest, InventoryRecord } from '../../src/core/types.js';
-import { readProductTemplate } from '../../src/policy/productSchema.js';
+import type { AuditContext, CredentialRecord, InventoryRecord } from '../../src/core/types.js';
+
+export { certificateResource, requestResource } from '../../src/core/access.js';
 
 type Authed = Request & { credential: CredentialRecord; viaConsole?: boolean };
 
@@ -18,7 +20,7 @@ export function credentialOf(req: Request): CredentialRecord {
 }
 
 /** The requester a REST credential's enrollment requests carry (the API keys of before did the same). */
-export const principalOf = (c: CredentialRecord): string => `apikey:${c.id}`;
+export const principalOf = restRequester;
 
 export { sourceIpOf };
 
@@ -29,6 +31,9 @@ export function auditContextOf(req: Request): AuditContext {
 
 /** The caller as the authorization decision sees it. */
 export const principalOfRequest = (req: Request): Principal => principalOfCredential(credentialOf(req), principalOf(credentialOf(req)));
+
+/** The caller as the core's shared checks (src/core/access.ts) take it. */
+export const callerOf = (req: Request): Caller => restCaller(credentialOf(req), auditContextOf(req));
 
 /**
  * Throws 403 (audited) unless the caller may do `action` to `resource`. `tried` names the refusal in
@@ -42,24 +47,9 @@ export function mayDo(core: CoreServices, req: Request, action: AuthzAction, res
   return core.authz.may(principalOfRequest(req), action, resource);
 }
 
-/** A certificate with what decides who may touch it: CA, product, and the requester of the request that made it. */
-export async function certificateResource(core: CoreServices, cert: Pick<InventoryRecord, 'id' | 'caId' | 'productId' | 'requestId' | 'owner'>): Promise<Resource> {
-  const request = cert.requestId ? await core.queries.requestById(cert.requestId) : undefined;
-  return { kind: 'certificate', id: cert.id, caId: cert.caId, productId: cert.productId, requester: request?.requester ?? null, owner: cert.owner };
-}
-
-export async function requestResource(core: CoreServices, r: EnrollmentRequest): Promise<Resource> {
-  const product = (await core.queries.productList()).find((p) => p.id === r.productId);
-  const selfApproval = readProductTemplate(product?.template)?.selfApproval === true;
-  return { kind: 'request', id: r.id, caId: r.caId, productId: r.productId, requester: r.requester, owner: r.details.owner, selfApproval };
-}
-
 /** Loads the certificate and throws 403 (audited) unless the caller may do `action` to it; 404 when there is none. */
-export async function authorizedCertificate(core: CoreServices, req: Request, id: string, action: AuthzAction, tried?: string): Promise<InventoryRecord> {
-  const cert = await core.queries.inventoryById(id);
-  if (!cert) throw notFound(`certificate ${id} not found`);
-  await authorize(core, req, action, await certificateResource(core, cert), tried);
-  return cert;
+export function authorizedCertificate(core: CoreServices, req: Request, id: string, action: AuthzAction, tried?: string): Promise<InventoryRecord> {
+  return authorizedCertificateFor(core, callerOf(req), id, action, tried);
 }
 
 /** A CA-wide question (a list or lookup narrowed to a CA): the permission on the CA, whatever the product. */

@@ -1,19 +1,16 @@
-// REST's own settings in the deployment's config.
+// REST's own settings in the deployment's config (with the per-credential limits, which MCP reads too).
 import { z } from 'zod';
+import { restLimitSettings } from '../../src/auth/restLimitSettings.js';
 import { protocolSettings } from '../../src/core/protocolConfig.js';
 
 export const restConfig = protocolSettings({
   shape: {
     /** The deployment's name where the REST whoami reports a Certman workspace. */
     workspaceName: z.string().min(1).max(100).default('certgate'),
-    /** REST requests per credential per minute (0: no limit). */
-    rateLimitPerMinute: z.coerce.number().int().min(0).default(6_000),
-    /** REST issuances and renewals per credential per minute (0: no limit); counted apart from, and also in, the above. */
-    issueRateLimitPerMinute: z.coerce.number().int().min(0).default(1_200),
+    ...restLimitSettings.shape,
   },
   env: {
     workspaceName: 'CERTGATE_WORKSPACE_NAME',
-    rateLimitPerMinute: 'CERTGATE_RATE_LIMIT_PER_MINUTE',
-    issueRateLimitPerMinute: 'CERTGATE_ISSUE_RATE_LIMIT_PER_MINUTE',
+    ...restLimitSettings.env,
   },
 });

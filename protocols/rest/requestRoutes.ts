@@ -1,25 +1,17 @@
 // Enrollment requests: the approval queue, where one request stands, and an approver's decision.
 import type { Request } from 'express';
 import { z } from 'zod';
-import { AUDIT } from '../../src/audit/actions.js';
-import { caResource, listScope, type Principal } from '../../src/auth/authorize.js';
+import { requestToDecide as decideOn, requireRequestSight, visibleRequests } from '../../src/core/access.js';
 import { notFound } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import { TRANSITIONS } from '../../src/core/requestStatus.js';
 import type { EnrollmentRequest, RequestFilter, RequestStatus } from '../../src/core/types.js';
-import { auditContextOf, authorize, mayDo, principalOfRequest, requestResource, requirePermission } from './auth.js';
+import { auditContextOf, callerOf, principalOfRequest } from './auth.js';
 import { pageOf } from './pagination.js';
 import type { RestRoutes } from './route.js';
 import { idParams, pageFields, requestSchema } from './schemas.js';
 import { pendingDcvBlock } from './requestDcv.js';
 import { requestJson } from './serialize.js';
-
-/** The CAs whose requests a credential sees: those it reads, and those it approves for. */
-function visibleCas(principal: Principal): '*' | string[] {
-  const read = listScope(principal, 'read').caIds;
-  const approve = listScope(principal, 'approve').caIds;
-  return read === '*' || approve === '*' ? '*' : [...new Set([...read, ...approve])];
-}
 
 /** Every status there is: the transition table has one row each. */
 const REQUEST_STATUSES = Object.keys(TRANSITIONS) as [RequestStatus, ...RequestStatus[]];
@@ -39,25 +31,7 @@ const comment = z.string().trim().min(1).max(500);
 export function mountRequestRoutes(routes: RestRoutes, core: CoreServices): void {
   const { queries, enrollments } = core;
 
-  /** The request an approver acts on; a credential that may approve nowhere is refused before anything is looked up. */
-  const requestToDecide = async (req: Request, id: string, decision: 'approve' | 'decline'): Promise<EnrollmentRequest> => {
-    const approvable = listScope(principalOfRequest(req), 'approve').caIds;
-    if (approvable !== '*' && approvable.length === 0) await requirePermission(core, req, 'approve', '*');
-    const r = await queries.requestById(id);
-    if (!r) throw notFound(`request ${id} not found`);
-    const resource = await requestResource(core, r);
-    // Four eyes guard the approval; a requester withdrawing its own request harms no one.
-    if (decision === 'decline') await authorize(core, req, 'approve', { ...resource, selfApproval: true }, AUDIT.requestDecline);
-    else await authorize(core, req, 'approve', resource);
-    return r;
-  };
-
-  /** Seeing a request: read on it, or approve on it for an approver's queue (four eyes aside: looking is not deciding). */
-  const requireSight = async (req: Request, r: EnrollmentRequest): Promise<void> => {
-    const resource = { ...(await requestResource(core, r)), selfApproval: true };
-    if (mayDo(core, req, 'approve', resource)) return;
-    await authorize(core, req, 'read', resource);
-  };
+  const requestToDecide = (req: Request, id: string, decision: 'approve' | 'decline'): Promise<EnrollmentRequest> => decideOn(core, callerOf(req), id, decision);
 
   routes.add(
     {
@@ -71,18 +45,8 @@ export function mountRequestRoutes(routes: RestRoutes, core: CoreServices): void
       responses: { 200: { description: 'One page', schema: z.object({ requests: z.array(requestSchema), ...pageFields }) } },
     },
     async ({ req, res, query }) => {
-      const principal = principalOfRequest(req);
-      if (query.caId) {
-        const onCa = caResource(query.caId);
-        if (!mayDo(core, req, 'approve', onCa)) await authorize(core, req, 'read', onCa);
-      }
-      // An approver sees the queue of the CAs it approves for, as a reader sees those it reads.
-      const readable = visibleCas(principal);
-      const scope = listScope(principal, 'read');
       const filter: RequestFilter = {
-        ...(query.caId ? { caIds: [query.caId] } : readable === '*' ? {} : { caIds: readable, orRequester: principal.as }),
-        ...(scope.productIds === '*' ? {} : { productIds: scope.productIds }),
-        ...(scope.requester !== null ? { requester: scope.requester } : {}),
+        ...(await visibleRequests(core, callerOf(req), query.caId)),
         ...(query.status ? { status: query.status } : {}),
         ...(query.productId ? { productId: query.productId } : {}),
       };
@@ -104,7 +68,7 @@ export function mountRequestRoutes(routes: RestRoutes, core: CoreServices): void
     async ({ req, res, params }) => {
       const r = await queries.requestById(params.id);
       if (!r) throw notFound(`request ${params.id} not found`);
-      await requireSight(req, r);
+      await requireRequestSight(core, callerOf(req), r);
       res.json({ ...requestJson(r), ...(await pendingDcvBlock(core, r)) });
     },
   );

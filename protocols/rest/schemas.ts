@@ -160,6 +160,7 @@ export const requestSchema = z
     id: z.string(),
     product_id: z.string(),
     ca_id: z.string(),
+    names: z.array(z.string()).describe("the names its CSR asks for (common names first, then the SAN's)"),
     protocol: z.string(),
     requester: z.string(),
     status: z.string(),

@@ -1,6 +1,8 @@
 // Records to REST answers, in the shapes schemas.ts declares.
 import type { z } from 'zod';
 import type { CertificateRecord, EnrollmentRequest, InventoryRecord, ProductRecord, Rejection } from '../../src/core/types.js';
+import { parseCsr } from '../../src/pki/csr.js';
+import { namesOfCsr } from '../../src/pki/names.js';
 import { productTemplateSchema } from '../../src/policy/productSchema.js';
 import { certmanKeyAlgorithm } from './keyAlgorithm.js';
 import type { certificateDetailSchema, certificateSchema, rejectionSchema, requestSchema } from './schemas.js';
@@ -58,9 +60,19 @@ export function revokedJson(cert: Listed) {
   };
 }
 
+/** The names a request asks for, so an approver sees what it approves; none for a CSR that no longer parses. */
+function requestNames(req: EnrollmentRequest): string[] {
+  try {
+    return namesOfCsr(parseCsr(req.csrPem));
+  } catch {
+    return [];
+  }
+}
+
 export function requestJson(req: EnrollmentRequest): z.output<typeof requestSchema> {
   return {
     id: req.id,
+    names: requestNames(req),
     product_id: req.productId,
     ca_id: req.caId,
     protocol: req.protocol,

@@ -73,6 +73,8 @@ export const AUDIT = {
   scepChallengeMint: 'scep.challenge_mint',
   /** A CMP transaction's end as the CMP front-end saw it (confirmed, implicitly confirmed, refused by the client, answered with an error). */
   cmpTransaction: 'cmp.transaction',
+  /** A tool an MCP client called, and how it ended (what the tool changed is audited by the core on its own). */
+  mcpToolCall: 'mcp.tool_call',
 } as const;
 
 export type AuditAction = (typeof AUDIT)[keyof typeof AUDIT];

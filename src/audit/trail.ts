@@ -5,6 +5,17 @@ import { checkAgainst, type Checkpoint, type CheckpointBreak } from './checkpoin
 
 const PAGE = 1000;
 
+/** A filter as a caller asks for it (times in ISO 8601), as the store takes it: REST's and MCP's. */
+export function auditFilterOf(q: { from?: string | undefined; to?: string | undefined; actor?: string | undefined; action?: string | undefined; target?: string | undefined }): AuditFilter {
+  return {
+    ...(q.from ? { from: new Date(q.from) } : {}),
+    ...(q.to ? { to: new Date(q.to) } : {}),
+    ...(q.actor ? { actor: q.actor } : {}),
+    ...(q.action ? { action: q.action } : {}),
+    ...(q.target ? { target: q.target } : {}),
+  };
+}
+
 /** Every entry (that the filter keeps), oldest first, read a page at a time. */
 export async function* entriesInOrder(audit: Pick<AuditReader, 'after'>, filter: AuditFilter = {}): AsyncGenerator<AuditEntry> {
   let seq = 0;

@@ -2,7 +2,7 @@
 // (credentialVerifier.ts), the life of a credential (credentialLifecycle.ts), usage counting
 // (credentialUsage.ts) and the cache (credentialCache.ts). Which kinds of credential exist, the
 // protocols say (credentialKinds.ts).
-import type { AcmeAccountAction, CmpAction } from '../audit/actions.js';
+import { AUDIT, type AcmeAccountAction, type CmpAction } from '../audit/actions.js';
 import type { RateCounter } from '../core/rateCounter.js';
 import type { AuditContext, CredentialRecord } from '../core/types.js';
 import type { Broadcast } from '../queue/broadcast.js';
@@ -155,6 +155,21 @@ export class CredentialService {
   /** For the CMP front-end: how a CMP transaction ended (the certificate's own changes are audited by the core). */
   async recordCmpEvent(by: AuditContext, action: CmpAction, target: string, detail: Record<string, unknown>): Promise<void> {
     await this.store.audit.append(auditEntry(by, action, target, detail));
+  }
+
+  /**
+   * For the MCP front-end: one entry per tool call, whatever the tool (its changes and refusals are
+   * audited by the core on their own). `outcome`: ok, refused (the caller may not, or asked for
+   * something that cannot be), or error (certgate's fault or a dependency down).
+   */
+  async recordMcpToolCall(by: AuditContext, tool: string, outcome: 'ok' | 'refused' | 'error', target: string, detail: Record<string, unknown> = {}): Promise<void> {
+    await this.store.audit.append({
+      ...by,
+      action: AUDIT.mcpToolCall,
+      target: target.slice(0, 200),
+      outcome: outcome === 'ok' ? 'success' : outcome === 'refused' ? 'refused' : 'failure',
+      detail: { tool, ...detail },
+    });
   }
 
   create(input: NewCredentialInput, actor: AuditContext): Promise<CreatedCredential> {
