@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { Authorizer } from './auth/authorize.js';
 import { CaRegistry, type CaBackendLoaders } from './ca/registry.js';
 import { upstreamAcmeLoader } from './ca/upstream/loader.js';
-import type { CaSecrets } from './ca/createCa.js';
+import { caSecretFor, createCa, type CaSecrets } from './ca/createCa.js';
 import { chainKeyOf, isUnkeyed } from './audit/chain.js';
 import { publicUrlOf, type Config } from './config.js';
 import { checkMasterKey, persistNewMasterKey, resolveMasterKey } from './masterKey.js';
@@ -24,7 +24,7 @@ import { InventoryService } from './core/inventoryService.js';
 import { dcvSettingsOf, VALIDATION_ATTEMPTS, VALIDATION_BACKOFF_MS } from './core/dcvSettings.js';
 import { DomainService } from './core/domainService.js';
 import { QueryService } from './core/queries.js';
-import { isProtocolName, type Protocol } from './core/types.js';
+import { isProtocolName, type AuditContext, type CaRecord, type Protocol } from './core/types.js';
 import { RevocationService } from './core/revocationService.js';
 import { OrganizationService } from './core/organizationService.js';
 import { CrlPublisher } from './ca/crlPublisher.js';
@@ -34,6 +34,10 @@ import { ThreadedVerifier } from './pki/verifyPool.js';
 import { ParsedCsrHandoff } from './pki/parsedCsrHandoff.js';
 import { createBroadcast } from './queue/broadcast.js';
 import { CatalogueCache } from './core/productCache.js';
+import { CatalogueAdmin, type NewLocalCa } from './core/catalogueAdmin.js';
+import { capabilitiesOf } from './core/caCapabilities.js';
+import { badRequest, conflict } from './core/errors.js';
+import { parseDnString } from './pki/name.js';
 import { createQueue } from './queue/index.js';
 import type { JobHandler, JobQueue } from './queue/types.js';
 import { openStore } from './store/index.js';
@@ -317,6 +321,30 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     stalledIntervalMs: config.queueStalledCheckMs,
   });
   const domains = new DomainService({ store, queue: domainQueue, enrollments, webhooks, settings: dcvSettingsOf(config, metrics), maxReuseDays: config.dcvMaxReuseDays, now, log });
+  // What `certgate ca create` does for a local CA, with its failures said as refusals.
+  const createLocalCa = async (input: NewLocalCa, by: AuditContext): Promise<CaRecord> => {
+    if (input.subject !== undefined) {
+      try {
+        parseDnString(input.subject);
+      } catch (e) {
+        throw badRequest(`subject: ${(e as Error).message}`);
+      }
+    }
+    const parent = input.parentId === undefined ? undefined : await store.cas.get(input.parentId);
+    if (parent) {
+      if (!capabilitiesOf(parent).signsLocally) throw conflict(`parentId: CA "${parent.name}" (${parent.backend}) does not sign with a key certgate holds, so it cannot certify a CA`);
+      if (parent.backend === 'local') {
+        try {
+          caSecretFor(parent, secrets);
+        } catch (e) {
+          throw conflict(`parentId: ${(e as Error).message}`);
+        }
+      }
+    }
+    const { parentId, ...rest } = input;
+    return createCa(store, { ...rest, ...(parentId ? { parentId, parentPointers: cas.pointersFor(parentId) } : {}) }, secrets, by);
+  };
+  const catalogueAdmin = new CatalogueAdmin({ store, protocols: options.protocols ?? [], limits: config, changed: () => catalogue.changed(), createLocalCa });
   const core: CoreServices = {
     config,
     log,
@@ -324,6 +352,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     revocations,
     queries: new QueryService(store),
     catalogue,
+    catalogueAdmin,
     inventory: new InventoryService(store),
     organizations,
     credentials,
@@ -417,7 +446,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       const validating = await domains.requeueValidating();
       if (validating) log.info({ count: validating }, 're-queued domain validations left behind by a previous process');
       crlScheduler.startSweeping(store, CRL_SWEEP_INTERVAL_MS);
-      await queue.startWorker(createEnrollmentProcessor({ store, cas, log, leaseMs: config.signingLeaseMs, nameAuthorizers, metrics, parsedCsrs, domains, organizations }), config.workerConcurrency);
+      await queue.startWorker(createEnrollmentProcessor({ store, cas, log, leaseMs: config.signingLeaseMs, nameAuthorizers, metrics, parsedCsrs, domains, organizations, onCatalogueChange: (listener) => catalogue.onChanged(listener) }), config.workerConcurrency);
       const n = await enrollments.requeueStranded(10_000);
       if (n) log.info({ count: n }, 're-queued requests left behind by a previous process');
       // Approvals made by another process (the CLI, say) and jobs lost with a dead in-process

@@ -273,6 +273,9 @@ for (const d of deployments) {
         await rt.core.inventory.removeLocation(imported.id, location.id, CLI_CONTEXT, anywhere);
         expect(await rt.core.inventory.remove(imported.id, CLI_CONTEXT, anywhere)).toBe('deleted');
 
+        // A product edited through the core's door (what PUT /v1/products/{id} calls).
+        await rt.core.catalogueAdmin.updateProduct(held.id, { name: 'held', template: { requiresApproval: true, maxValidityDays: 200 } }, CLI_CONTEXT);
+
         // A certificate the gateway issues to itself (its HTTPS certificate), through the core's signer.
         await ensureTlsCertificate(rt);
 

@@ -364,6 +364,28 @@ const EXERCISES: Record<string, Exercise> = {
     expect(csv.text).toMatch(/^dimension,value,name,count\r\n/);
   },
 
+  'GET /v1/reports/timeline': async ({ call, admin, f }) => {
+    await f.managed();
+    const res = await call('GET', '/v1/reports/timeline?days=7&weeks=4', admin);
+    ok(res);
+    expect((res.json.issued_per_day as { count: number }[]).at(-1)?.count).toBeGreaterThan(0);
+    expect(res.json.expiring_per_week).toHaveLength(4);
+  },
+
+  'POST /v1/cas': async ({ call, admin, env }) => {
+    ok(await call('POST', '/v1/cas', admin, { name: 'openapi-issuing', parent_ca_id: env.rootId, validity_days: 365 }), 201);
+  },
+
+  'POST /v1/products': async ({ call, admin, env }) => {
+    ok(await call('POST', '/v1/products', admin, { name: 'openapi-made', ca_id: env.issuingId, template: { maxValidityDays: 90 } }), 201);
+  },
+
+  'PUT /v1/products/{id}': async ({ call, admin, env }) => {
+    const made = await call('POST', '/v1/products', admin, { name: 'openapi-edited', ca_id: env.issuingId, template: {} });
+    ok(made, 201);
+    ok(await call('PUT', `/v1/products/${(made.json.product as { id: string }).id}`, admin, { name: 'openapi-edited', template: { maxValidityDays: 60, defaultValidityDays: 30 } }));
+  },
+
   'GET /healthz': async ({ call }) => ok(await call('GET', '/healthz', null)),
 
   'GET /readyz': async ({ call }) => ok(await call('GET', '/readyz', null)),

@@ -330,6 +330,22 @@ describe.each(REST_DEPLOYMENTS.filter((d) => !d.skip).slice(0, 1))('REST permiss
     { op: 'POST /credentials/{id}/rotate', ok: 200, need: 'admin', kind: 'none', uses: { credentialId: true }, call: (t, fx) => env.api('POST', `/v1/credentials/${fx.credentialId}/rotate`, t, {}) },
     { op: 'POST /credentials/{id}/revoke', ok: 200, need: 'admin', kind: 'none', uses: { credentialId: true }, call: (t, fx) => env.api('POST', `/v1/credentials/${fx.credentialId}/revoke`, t, {}) },
     { op: 'GET /audit', ok: 200, need: 'admin', kind: 'none', call: (t) => env.api('GET', '/v1/audit', t) },
+    // The catalogue's writes: admin only (console.catalogue.test.ts and rest.catalogue.test.ts check what they make).
+    { op: 'POST /products', ok: 201, need: 'admin', kind: 'none', call: (t) => env.api('POST', '/v1/products', t, { name: `matrix-${randomBytes(4).toString('hex')}`, ca_id: ownCa, template: {} }) },
+    {
+      op: 'PUT /products/{id}',
+      ok: 200,
+      need: 'admin',
+      kind: 'none',
+      call: async (t) => {
+        const made = await admin('POST', '/v1/products', { name: `matrix-${randomBytes(4).toString('hex')}`, ca_id: ownCa, template: {} });
+        const id = (made.json.product as { id: string }).id;
+        return env.api('PUT', `/v1/products/${id}`, t, { name: `matrix-${randomBytes(4).toString('hex')}`, template: { maxValidityDays: 200 } });
+      },
+    },
+    { op: 'POST /cas', ok: 201, need: 'admin', kind: 'none', call: (t) => env.api('POST', '/v1/cas', t, { name: `matrix-${randomBytes(4).toString('hex')}`, validity_days: 30 }) },
+    // Every credential gets its series, counted over what it may read (rest.catalogue.test.ts checks the narrowing).
+    { op: 'GET /reports/timeline', ok: 200, need: 'any', kind: 'none', call: (t) => env.api('GET', '/v1/reports/timeline', t) },
     // SCEP's admin route, served by REST: a one-time challenge is an issuance under the product.
     { op: 'POST /scep/challenges', ok: 201, need: onCa('issue'), kind: 'product', call: (t) => env.api('POST', '/v1/scep/challenges', t, { productId: escrowProduct }) },
     { op: 'GET /audit/verify', ok: 200, need: 'admin', kind: 'none', call: (t) => env.api('GET', '/v1/audit/verify', t) },

@@ -10,9 +10,9 @@ import type { CoreServices } from '../../src/core/protocol.js';
 import { PERMISSION_ACTIONS, type CaRecord, type PermissionAction } from '../../src/core/types.js';
 import { OID } from '../../src/pki/oids.js';
 import { fromPem } from '../../src/pki/pem.js';
-import { credentialOf, requirePermission } from './auth.js';
+import { auditContextOf, credentialOf, requireAdmin, requirePermission } from './auth.js';
 import { restConfig } from './config.js';
-import { certmanKeyAlgorithm } from './keyAlgorithm.js';
+import { certmanKeyAlgorithm, keyAlgorithmInput } from './keyAlgorithm.js';
 import type { RestRoutes } from './route.js';
 import { caDetailSchema, caSchema, idParams } from './schemas.js';
 
@@ -162,6 +162,38 @@ export function mountCaRoutes(routes: RestRoutes, core: CoreServices): void {
         .filter((ca) => query.parentCaId === undefined || ca.parentId === query.parentCaId)
         .filter((ca) => query.type === 'all' || (query.type === 'root') === (ca.parentId === null));
       res.json({ cas: shown.map((ca) => caJson(ca, byId)) });
+    },
+  );
+
+  routes.add(
+    {
+      method: 'post',
+      path: '/cas',
+      tag: 'CAs',
+      summary: 'Create a local CA: a root, or an issuing CA under a parent',
+      description:
+        'What `certgate ca create` does for a CA whose key certgate makes and seals under the master key. An issuing CA\'s validity ends no later than its parent\'s. CAs with a key in a PKCS#11 token, a passphrase-protected key or an upstream ACME CA are made with `certgate ca create`. Audited as ca.create.',
+      permission: 'admin',
+      body: z
+        .object({
+          name: z.string().trim().min(1).max(200).describe('unique; how CLI commands, EST/CMP labels and passphrase settings may name the CA'),
+          subject: z.string().trim().min(1).max(1000).optional().describe('e.g. "CN=Example Issuing CA, O=Example"; default CN=<name>'),
+          key_algorithm: keyAlgorithmInput.default('ec-p256'),
+          validity_days: z.number().int().min(1).max(36_500).default(3650),
+          parent_ca_id: z.string().min(1).max(200).optional().describe('makes an issuing CA under this one; absent: a root'),
+        })
+        .strict(),
+      responses: { 201: { description: 'The CA', schema: z.object({ ca: caDetailSchema }) } },
+    },
+    async ({ req, res, body }) => {
+      await requireAdmin(core, req, 'ca.create');
+      const ca = await core.catalogueAdmin.createLocalCa(
+        { name: body.name, keyAlgorithm: body.key_algorithm, validityDays: body.validity_days, ...(body.subject ? { subject: body.subject } : {}), ...(body.parent_ca_id ? { parentId: body.parent_ca_id } : {}) },
+        auditContextOf(req),
+      );
+      const { byId } = await allCas();
+      byId.set(ca.id, ca);
+      res.status(201).json({ ca: caDetailJson(ca, byId) });
     },
   );
 

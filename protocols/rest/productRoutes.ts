@@ -4,7 +4,7 @@ import { productResource } from '../../src/auth/authorize.js';
 import { notFound } from '../../src/core/errors.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import { SUBJECT_ATTRIBUTE_NAMES } from '../../src/core/types.js';
-import { authorize, mayDo } from './auth.js';
+import { auditContextOf, authorize, mayDo, requireAdmin } from './auth.js';
 import { CERTMAN_KEY_ALGORITHMS } from './keyAlgorithm.js';
 import type { RestRoutes } from './route.js';
 import { idParams } from './schemas.js';
@@ -51,6 +51,12 @@ export const productSchema = z
   })
   .meta({ id: 'Product' });
 
+const TEMPLATE_NOTE = 'The template is in certgate\'s own spelling (keyAlgorithms: ec-p256…, defaultValidityDays, maxValidityDays, allowedDnsSuffixes, allowWildcards, allowIpSans, allowEmailSans, allowUriSans, extendedKeyUsages, requiresApproval, selfApproval, escrowKeys, subject, customFields, dcv, protocols, expiryNoticeDays): what GET /v1/products/{id} returns as `template`.';
+
+/** A product template as certgate stores it; checked field by field by the core (a 400 names each wrong one). */
+const templateSchema = z.record(z.string(), z.unknown()).describe('the product template in certgate\'s own spelling (see the description)');
+const productName = z.string().trim().min(1).max(200);
+
 export function mountProductRoutes(routes: RestRoutes, core: CoreServices): void {
   routes.add(
     {
@@ -75,13 +81,50 @@ export function mountProductRoutes(routes: RestRoutes, core: CoreServices): void
       summary: 'One product and what it allows',
       permission: 'read on the product\'s CA, and the product one of the credential\'s',
       params: idParams,
-      responses: { 200: { description: 'The product', schema: z.object({ product: productSchema }) } },
+      responses: { 200: { description: 'The product', schema: z.object({ product: productSchema, template: templateSchema }) } },
     },
     async ({ req, res, params }) => {
       const product = (await core.queries.productList()).find((p) => p.id === params.id);
       if (!product) throw notFound(`product ${params.id} not found`);
       await authorize(core, req, 'read', productResource(product));
-      res.json({ product: productJson(product) });
+      res.json({ product: productJson(product), template: product.template });
+    },
+  );
+
+  routes.add(
+    {
+      method: 'post',
+      path: '/products',
+      tag: 'Products',
+      summary: 'Create a product on a CA',
+      description: `The template is checked as \`certgate product create\` checks it (names, validity, EKUs, DCV within CERTGATE_DCV_MAX_REUSE_DAYS, protocol settings, what the CA's backend can honour); omitted fields take their defaults. Audited as product.create. ${TEMPLATE_NOTE}`,
+      permission: 'admin',
+      body: z.object({ name: productName, ca_id: z.string().min(1).max(200), template: templateSchema }).strict(),
+      responses: { 201: { description: 'The product', schema: z.object({ product: productSchema, template: templateSchema }) } },
+    },
+    async ({ req, res, body }) => {
+      await requireAdmin(core, req, 'product.create');
+      const product = await core.catalogueAdmin.createProduct({ name: body.name, caId: body.ca_id, template: body.template }, auditContextOf(req));
+      res.status(201).json({ product: productJson(product), template: product.template });
+    },
+  );
+
+  routes.add(
+    {
+      method: 'put',
+      path: '/products/:id',
+      tag: 'Products',
+      summary: 'Edit a product: its name and template (its CA stays)',
+      description: `Replaces the name and the whole template (omitted fields take their defaults), under the same checks as creating one. The edit applies to requests decided afterwards; certificates already issued keep what they were issued with. Audited as product.update with each changed field, from and to. A new name is a new label for ACME, EST and SCEP clients (their URLs name the product). ${TEMPLATE_NOTE}`,
+      permission: 'admin',
+      params: idParams,
+      body: z.object({ name: productName, template: templateSchema }).strict(),
+      responses: { 200: { description: 'The product as edited', schema: z.object({ product: productSchema, template: templateSchema }) } },
+    },
+    async ({ req, res, params, body }) => {
+      await requireAdmin(core, req, 'product.update', params.id);
+      const product = await core.catalogueAdmin.updateProduct(params.id, { name: body.name, template: body.template }, auditContextOf(req));
+      res.json({ product: productJson(product), template: product.template });
     },
   );
 }

@@ -1,4 +1,4 @@
-// GET /v1/reports/inventory: the inventory counted for compliance reviews, as JSON or CSV, over
+// GET /v1/reports/inventory (and /v1/reports/timeline, the dashboard's series): the inventory counted for compliance reviews, as JSON or CSV, over
 // the certificates the credential may read (the same narrowing as the inventory list).
 import { z } from 'zod';
 import { EXPIRY_BUCKETS_TEXT, inventoryReportCsv } from '../../src/core/inventoryReport.js';
@@ -54,6 +54,43 @@ export function mountReportRoutes(routes: RestRoutes, core: CoreServices): void 
       }
       const day = report.generated_at.slice(0, 10);
       res.type(CSV).set('Content-Disposition', `attachment; filename="certgate-inventory-${day}.csv"`).send(inventoryReportCsv(report));
+    },
+  );
+  mountTimelineRoute(routes, core);
+}
+
+const timelineSchema = z
+  .object({
+    generated_at: z.string().describe('the moment the series are for'),
+    issued_per_day: z.array(z.object({ day: z.string().describe('YYYY-MM-DD (UTC)'), count: z.number().int() })).describe('certificates issued (not imported) per UTC day, oldest first; the last day is today'),
+    expiring_per_week: z
+      .array(z.object({ from: z.string(), to: z.string(), count: z.number().int() }))
+      .describe('unrevoked certificates whose valid_to falls in (from, to], one entry per 7 days from now, soonest first'),
+    expired_unreplaced: z.number().int().describe('unrevoked certificates that expired within the last `days` days and were neither renewed (no certificate supersedes them) nor marked renewed'),
+  })
+  .meta({ id: 'InventoryTimeline' });
+
+function mountTimelineRoute(routes: RestRoutes, core: CoreServices): void {
+  routes.add(
+    {
+      method: 'get',
+      path: '/reports/timeline',
+      tag: 'Reports',
+      summary: 'Certificates issued per day and expiring per week: the dashboard\'s two charts',
+      description: 'Counted over the certificates the inventory list would show the credential, as /v1/reports/inventory is. Deleted (hidden) certificates are not counted.',
+      permission: 'read; only what the inventory list would show the credential (its CAs and products; scope own: what it requested)',
+      query: z
+        .object({
+          days: z.coerce.number().int().min(1).max(366).default(30).describe('how many days back issued_per_day goes (today included)'),
+          weeks: z.coerce.number().int().min(1).max(104).default(12).describe('how many weeks ahead expiring_per_week goes'),
+        })
+        .strict(),
+      responses: { 200: { description: 'The two series', schema: timelineSchema } },
+    },
+    async ({ req, res, query }) => {
+      const now = new Date(core.now());
+      const timeline = await core.inventory.timeline(readableInventory(req), { days: query.days, weeks: query.weeks, now });
+      res.json({ generated_at: now.toISOString(), issued_per_day: timeline.issuedPerDay, expiring_per_week: timeline.expiringPerWeek, expired_unreplaced: timeline.expiredUnreplaced });
     },
   );
 }

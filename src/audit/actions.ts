@@ -35,6 +35,8 @@ export const AUDIT = {
   /** An upstream ACME order of a request placed, resumed, finalized or refused (system entries on the request). */
   upstreamOrder: 'ca.upstream_order',
   productCreate: 'product.create',
+  /** A product's name or template edited (console or REST); the detail says what changed, from and to. */
+  productUpdate: 'product.update',
   authRefused: 'auth.refused',
   // ACME accounts: who may order is decided by them (and by the EAB credential bound to one).
   acmeAccountCreate: 'acme.account_create',

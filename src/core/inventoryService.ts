@@ -11,7 +11,7 @@ import type { InventoryEdit, Store } from '../store/types.js';
 import { badRequest, conflict, notFound, refused, unprocessable } from './errors.js';
 import { newId } from './ids.js';
 import { inventoryReportJson, type InventoryReportJson } from './inventoryReport.js';
-import type { AuditContext, AuditEntryInput, CustomFieldValues, DeploymentLocation, InventoryFilter, InventoryRecord, LocationFields, RevocationReason } from './types.js';
+import type { AuditContext, AuditEntryInput, CustomFieldValues, DeploymentLocation, InventoryFilter, InventoryRecord, InventoryTimeline, LocationFields, RevocationReason } from './types.js';
 
 /**
  * Asked before a change, with the certificate's CA, or null for an imported certificate (which
@@ -125,6 +125,11 @@ export class InventoryService {
     const productNames = new Map(products.map((p) => [p.id, p.name]));
     const caNames = new Map(cas.map((c) => [c.id, c.name]));
     return inventoryReportJson(counts, { product: (id) => productNames.get(id), ca: (id) => caNames.get(id) }, now);
+  }
+
+  /** The dashboard's series over what `filter` admits (narrowed by the caller as for the list). */
+  timeline(filter: InventoryFilter, spans: { days: number; weeks: number; now: Date }): Promise<InventoryTimeline> {
+    return this.store.inventory.timeline(filter, spans);
   }
 
   /** Changes the fields given (see InventoryEdit); custom fields are checked against the product's declarations. */

@@ -1,8 +1,8 @@
 // The product catalogue and the CAs as front-end requests read them (an ACME directory, newAccount
-// and newOrder each did): from memory. Both lists only grow (products and CAs are never changed or
-// removed), so a stale list can only lack what was added since it was read: whoever adds one calls
-// changed(), which drops the lists here at once and in the other processes through the broadcast;
-// without Redis no notice reaches them, and `lifetimeMs` bounds how late they see the addition.
+// and newOrder each did): from memory. Products and CAs are added, and products edited by an admin
+// (never removed), so a stale list lacks an addition or holds a product's previous template: whoever
+// changes one calls changed(), which drops the lists here at once and in the other processes through
+// the broadcast; without Redis no notice reaches them, and `lifetimeMs` bounds how late they see it.
 import type { Broadcast } from '../queue/broadcast.js';
 import type { Store } from '../store/types.js';
 import type { CaRecord, ProductRecord } from './types.js';
@@ -17,6 +17,7 @@ interface Entry<T> {
 export class CatalogueCache {
   private productList: Entry<ProductRecord[]> | undefined;
   private caList: Entry<CaRecord[]> | undefined;
+  private readonly listeners: (() => void)[] = [];
 
   constructor(
     private readonly store: Pick<Store, 'products' | 'cas'>,
@@ -37,15 +38,21 @@ export class CatalogueCache {
     return this.caList.value;
   }
 
-  /** After a product or CA was added: here at once, elsewhere through the broadcast. */
+  /** After a product or CA was added, or a product edited: here at once, elsewhere through the broadcast. */
   async changed(): Promise<void> {
     this.drop();
     await this.broadcast?.publish(CHANGED_CHANNEL, '');
   }
 
+  /** Called whenever the lists are dropped (a change here or, through the broadcast, elsewhere): for other copies of a product, such as the worker's. */
+  onChanged(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
   private drop(): void {
     this.productList = undefined;
     this.caList = undefined;
+    for (const listener of this.listeners) listener();
   }
 
   /** The entry if young enough, else a new load; concurrent misses share it, a failed one is not kept. */

@@ -3,9 +3,9 @@ import { randomUUID } from 'node:crypto';
 import { AUDIT } from '../audit/actions.js';
 import type { Store } from '../store/types.js';
 import { BACKEND_NAMES, capabilitiesOf } from './caCapabilities.js';
-import { badRequest, conflict } from './errors.js';
+import { badRequest, conflict, notFound } from './errors.js';
 import type { ProtocolModule } from './protocol.js';
-import { SYSTEM_PRODUCT_NAME_PREFIX } from './systemProducts.js';
+import { isSystemProductId, SYSTEM_PRODUCT_NAME_PREFIX } from './systemProducts.js';
 import type { AuditContext, CaRecord, ProductRecord, ProductTemplate } from './types.js';
 
 /**
@@ -71,22 +71,58 @@ export function checkTemplateForCa(template: ProductTemplate, ca: Pick<CaRecord,
  * the deployment's, to hold the template to. Not given, they are not checked.
  */
 export async function createProduct(
-  store: Store,
+  store: Pick<Store, 'products' | 'cas'>,
   input: { name: string; caId: string; template: ProductTemplate },
   by: AuditContext,
   protocols?: readonly Pick<ProtocolModule, 'name' | 'productSettings'>[],
   limits?: ProductLimits,
 ): Promise<ProductRecord> {
+  await checkProduct(store, input, protocols, limits);
+  const id = randomUUID();
+  return store.products.insert(
+    { id, name: input.name, caId: input.caId, template: input.template },
+    { ...by, action: AUDIT.productCreate, target: id, outcome: 'success', detail: { name: input.name, ca: input.caId, template: input.template } },
+  );
+}
+
+/** What a product must be, made or edited: settings, DCV, what its CA can honour, and a free name (409 when taken). */
+async function checkProduct(
+  store: Pick<Store, 'products' | 'cas'>,
+  input: { id?: string; name: string; caId: string; template: ProductTemplate },
+  protocols?: readonly Pick<ProtocolModule, 'name' | 'productSettings'>[],
+  limits?: ProductLimits,
+): Promise<void> {
   if (protocols) checkProtocolSettings(input.template.protocols, protocols);
   if (limits) checkDcvPolicy(input.template.dcv, limits);
   const ca = await store.cas.get(input.caId);
   if (!ca) throw badRequest(`caId: no CA ${input.caId}`);
   checkTemplateForCa(input.template, ca);
   if (input.name.startsWith(SYSTEM_PRODUCT_NAME_PREFIX)) throw badRequest(`name: names starting with "${SYSTEM_PRODUCT_NAME_PREFIX}" are reserved for the CAs' system products`);
-  if (await store.products.getByName(input.name)) throw badRequest(`name: a product named "${input.name}" already exists`);
-  const id = randomUUID();
-  return store.products.insert(
-    { id, name: input.name, caId: input.caId, template: input.template },
-    { ...by, action: AUDIT.productCreate, target: id, outcome: 'success', detail: { name: input.name, ca: input.caId, template: input.template } },
-  );
+  const named = await store.products.getByName(input.name);
+  if (named && named.id !== input.id) throw conflict(`name: a product named "${input.name}" already exists`);
+}
+
+/**
+ * Edits a product's name and template (its CA stays: certificates and requests refer to it), under
+ * the same checks as createProduct, audited as product.update with what changed. Certificates keep
+ * what they were issued with; requests decided afterwards follow the new template.
+ */
+export async function updateProduct(
+  store: Pick<Store, 'products' | 'cas'>,
+  id: string,
+  change: { name: string; template: ProductTemplate },
+  by: AuditContext,
+  protocols?: readonly Pick<ProtocolModule, 'name' | 'productSettings'>[],
+  limits?: ProductLimits,
+): Promise<ProductRecord> {
+  const existing = isSystemProductId(id) ? undefined : await store.products.get(id);
+  if (!existing) throw notFound(`product ${id} not found`);
+  await checkProduct(store, { id, name: change.name, caId: existing.caId, template: change.template }, protocols, limits);
+  const before: Record<string, unknown> = { name: existing.name, ...existing.template };
+  const after: Record<string, unknown> = { name: change.name, ...change.template };
+  const changed = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k])).sort();
+  const detail = { name: change.name, changed: Object.fromEntries(changed.map((k) => [k, { from: before[k] ?? null, to: after[k] ?? null }])) };
+  const updated = await store.products.update(id, change, { ...by, action: AUDIT.productUpdate, target: id, outcome: 'success', detail });
+  if (!updated) throw notFound(`product ${id} not found`);
+  return updated;
 }

@@ -14,6 +14,7 @@ import type { Authorizer, Principal } from '../auth/authorize.js';
 import type { CredentialKind } from '../auth/credentialKinds.js';
 import type { CredentialService } from '../auth/credentialService.js';
 import type { RequestLimits } from '../auth/requestLimits.js';
+import type { CatalogueAdmin } from './catalogueAdmin.js';
 import type { DomainRegistry } from './domainRegistry.js';
 import type { EnrollmentService, NameAuthorizer } from './enrollmentService.js';
 import type { InventoryService } from './inventoryService.js';
@@ -98,6 +99,8 @@ export interface CoreServices {
    * elsewhere seen at once with Redis and within seconds without (queries reads the store itself).
    */
   catalogue: Catalogue;
+  /** An admin's products (made, edited) and local CAs (made): audited, and seen by `catalogue` at once. The caller checks admin. */
+  catalogueAdmin: Pick<CatalogueAdmin, 'createProduct' | 'updateProduct' | 'createLocalCa'>;
   /** The inventory's writes: imports, edits, manual status, removal, deployment locations. */
   inventory: InventoryService;
   /** Organization records (subject O drawn from an approved record): made, decided with four eyes, removed. */

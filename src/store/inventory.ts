@@ -1,10 +1,11 @@
 // The inventory: certificates of ours and imported ones, as operators list, filter and edit them.
 import { sql, type Compilable, type Kysely, type RawBuilder, type Selectable } from 'kysely';
-import type { AuditEntryInput, DeploymentLocation, InventoryCounts, InventoryFilter, InventoryListing, InventoryPageRequest, InventoryRecord, LocationFields } from '../core/types.js';
+import type { AuditEntryInput, DeploymentLocation, InventoryCounts, InventoryFilter, InventoryTimeline, InventoryListing, InventoryPageRequest, InventoryRecord, LocationFields } from '../core/types.js';
 import { inventoryFromRow } from './certificates.js';
 import { isUniqueViolation } from './errors.js';
 import { listInventory } from './inventoryQuery.js';
 import { inventoryReport } from './inventoryReport.js';
+import { inventoryTimeline, type TimelineSpans } from './inventoryTimeline.js';
 import type { AuditedWrites } from './kyselyWriter.js';
 import { fromMs, toMs, type CertificateLocationsTable, type CertificatesTable, type Database } from './schema.js';
 import type {
@@ -33,6 +34,10 @@ export class KyselyInventoryStore implements InventoryStore {
 
   report(filter: InventoryFilter): Promise<InventoryCounts> {
     return inventoryReport(this.db, this.kind, filter);
+  }
+
+  timeline(filter: InventoryFilter, spans: TimelineSpans): Promise<InventoryTimeline> {
+    return inventoryTimeline(this.db, this.kind, filter, spans);
   }
 
   async get(id: string): Promise<InventoryRecord | undefined> {

@@ -34,6 +34,15 @@ export class KyselyProductStore extends KyselyAggregate implements ProductStore 
     };
   }
 
+  async update(id: string, change: { name: string; template: ProductTemplate }, audit: AuditEntryInput): Promise<ProductRecord | undefined> {
+    const template = JSON.stringify(change.template);
+    const row = await this.writes.one(
+      this.db.updateTable('products').set({ name: change.name, template }).where('id', '=', id).returningAll(),
+      (changed) => (changed ? audit : null),
+    );
+    return row ? productFromRow(row) : undefined;
+  }
+
   async get(id: string): Promise<ProductRecord | undefined> {
     return firstRecord(productById(this.db, { id }), productFromRow);
   }

@@ -4,6 +4,7 @@ import type { TrailReport } from '../audit/trail.js';
 import type { Compilable, Kysely, Migration } from 'kysely';
 import type { Database } from './schema.js';
 import type { DomainStore } from './domains.js';
+import type { TimelineSpans } from './inventoryTimeline.js';
 import type {
   AuditEntry,
   AuditEntryInput,
@@ -17,6 +18,7 @@ import type {
   InventoryCounts,
   InventoryFilter,
   InventoryListing,
+  InventoryTimeline,
   InventoryPageRequest,
   LocationFields,
   RequestFilter,
@@ -29,6 +31,7 @@ import type {
   RevokedEntry,
   EnrollmentRequest,
   ProductRecord,
+  ProductTemplate,
   Rejection,
   RequestStatus,
   Holder,
@@ -74,6 +77,8 @@ export interface ProductStore {
   get(id: string): Promise<ProductRecord | undefined>;
   getByName(name: string): Promise<ProductRecord | undefined>;
   list(): Promise<ProductRecord[]>;
+  /** Replaces the name and template (never the CA) with its audit entry; undefined when there is no such product. */
+  update(id: string, change: { name: string; template: ProductTemplate }, audit: AuditEntryInput): Promise<ProductRecord | undefined>;
 }
 
 export interface RequestStore {
@@ -149,6 +154,8 @@ export interface InventoryStore {
   list(filter: InventoryFilter, page: InventoryPageRequest): Promise<InventoryListing>;
   /** What the filter admits (as list() would; deleted records left out), counted by product, CA, status, key algorithm and expiry. */
   report(filter: InventoryFilter): Promise<InventoryCounts>;
+  /** What the filter admits, issued per day over the last `days` days and expiring (unrevoked) per week over the next `weeks`. */
+  timeline(filter: InventoryFilter, spans: TimelineSpans): Promise<InventoryTimeline>;
   /** A certificate of ours or an imported one; undefined when unknown or deleted from the inventory. */
   get(id: string): Promise<InventoryRecord | undefined>;
 

@@ -39,6 +39,8 @@ export interface WorkerDeps {
   parsedCsrs?: ParsedCsrHandoff;
   /** Whether a request's names are validated, for products with dcv: required (protocols without a NameAuthorizer). */
   domains?: Pick<DomainRegistry, 'checkRequest'>;
+  /** Tells when a product was edited (here or, with Redis, elsewhere), so the next request reads it again. */
+  onCatalogueChange?(listener: () => void): void;
 }
 
 /** The rejection code closest to an upstream ACME problem type. */
@@ -58,11 +60,12 @@ function entryFor(req: EnrollmentRequest, action: string, target: string, detail
 
 type LoadedProduct = { product: ProductRecord; template: ProductTemplate } | { error: string } | undefined;
 
-export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthorizers, metrics = NO_METRICS, parsedCsrs, domains, organizations }: WorkerDeps): JobHandler {
+export function createEnrollmentProcessor({ store, cas, log, leaseMs, nameAuthorizers, metrics = NO_METRICS, parsedCsrs, domains, organizations, onCatalogueChange }: WorkerDeps): JobHandler {
   parsedCsrs?.open();
   // Products change rarely and only by an operator's hand; re-read them every few seconds. The
   // template is parsed again (defaults and house rules of this version apply to old rows too).
   const products = new TtlCache<LoadedProduct>(5_000);
+  onCatalogueChange?.(() => products.clear());
   const loadProduct = (id: string): Promise<LoadedProduct> =>
     products.get(id, async () => {
       const product = await store.products.get(id);

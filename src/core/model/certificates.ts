@@ -212,3 +212,13 @@ export interface OcspSignerRecord {
   notAfter: Date;
   createdAt: Date;
 }
+
+/** The dashboard's two series: certificates issued per day (oldest day first) and unrevoked ones expiring per week (soonest first). */
+export interface InventoryTimeline {
+  /** `days` entries; the last is today (UTC), which has only begun. */
+  issuedPerDay: { day: string; count: number }[];
+  /** `weeks` entries; week i holds valid_to in (now + 7i days, now + 7(i+1) days]. */
+  expiringPerWeek: { from: string; to: string; count: number }[];
+  /** Unrevoked certificates that expired within the `days` and were neither renewed nor marked renewed. */
+  expiredUnreplaced: number;
+}
