@@ -143,9 +143,19 @@ for (const d of REST_DEPLOYMENTS) {
       }
       expect(walked).toEqual(entries.map((e) => e.seq));
 
-      const { token: otherCa } = await env.restKey('history-other-ca', [{ ca: env.rootId, actions: ['read'] }]);
+      const { token: otherCa, credential: other } = await env.restKey('history-other-ca', [{ ca: env.rootId, actions: ['read', 'revoke'] }]);
       expect((await env.api('GET', `/v1/certificates/${cert.id}/audit`, otherCa)).status).toBe(403);
       expect((await env.api('GET', `/v1/certificates/${cert.id}/audit?pageSize=0`, reader)).status).toBe(400);
+
+      // Another tenant's refused attempt is in the trail, under this certificate: an admin sees it
+      // in the history, a reader of the certificate does not (not the credential, not its address).
+      expect((await env.api('POST', `/v1/certificates/${cert.id}/revoke`, otherCa, { reason: 'keyCompromise' })).status).toBe(403);
+      const asAdmin = (await env.api('GET', `/v1/certificates/${cert.id}/audit`, env.adminToken)).json.entries as { actor: string; outcome: string }[];
+      expect(asAdmin.filter((e) => e.actor === other.id && e.outcome === 'refused').length).toBeGreaterThan(0);
+      const asReader = (await env.api('GET', `/v1/certificates/${cert.id}/audit`, reader)).json.entries as { seq: number; actor: string; outcome: string }[];
+      expect(asReader.filter((e) => e.actor === other.id)).toEqual([]);
+      expect(asReader.every((e) => e.outcome === 'success')).toBe(true);
+      expect(asReader.map((e) => e.seq)).toEqual(entries.map((e) => e.seq));
     });
   });
 }

@@ -3,10 +3,11 @@
 // edits, locations and key exports under its id, and its request's submission and approval under
 // the request's id: both are its history.
 import { z } from 'zod';
+import { CERTIFICATE_HISTORY_ACTIONS } from '../../src/audit/actions.js';
 import { auditEntryJson } from '../../src/audit/trail.js';
 import type { CoreServices } from '../../src/core/protocol.js';
 import type { AuditFilter } from '../../src/core/types.js';
-import { authorizedCertificate } from './auth.js';
+import { authorizedCertificate, credentialOf } from './auth.js';
 import type { RestRoutes } from './route.js';
 import { idParams } from './schemas.js';
 
@@ -38,7 +39,7 @@ export function mountCertificateAuditRoutes(routes: RestRoutes, core: CoreServic
       path: '/certificates/:id/audit',
       tag: 'Certificates',
       summary: 'A certificate\'s audit history, oldest first: its request, issue, revocation, edits, locations and key exports',
-      description: 'Pages by `after`: each page\'s `nextAfter` asks for the next one; null when this is the last.',
+      description: 'Pages by `after`: each page\'s `nextAfter` asks for the next one; null when this is the last. An admin sees every entry about the certificate and its request; any other reader sees the changes that succeeded, not refusals or other credentials\' attempts.',
       permission: 'read on its CA, within the credential\'s products (imported: read on every CA)',
       params: idParams,
       query: historyQuery,
@@ -51,7 +52,9 @@ export function mountCertificateAuditRoutes(routes: RestRoutes, core: CoreServic
     },
     async ({ req, res, params, query }) => {
       const cert = await authorizedCertificate(core, req, params.id, 'read');
-      const filter: AuditFilter = { targets: [cert.id, ...(cert.requestId ? [cert.requestId] : [])] };
+      const targets = [cert.id, ...(cert.requestId ? [cert.requestId] : [])];
+      // An admin reads the whole trail anyway; a reader sees what happened to the certificate, not who else tried what.
+      const filter: AuditFilter = credentialOf(req).admin ? { targets } : { targets, actions: CERTIFICATE_HISTORY_ACTIONS, outcome: 'success' };
       // One row more than the page tells whether another page follows.
       const [rows, counted] = await Promise.all([core.audit.after(query.after, query.pageSize + 1, filter), core.audit.list(filter, { limit: 0, offset: 0 })]);
       const entries = rows.slice(0, query.pageSize);

@@ -77,6 +77,35 @@ export const AUDIT = {
   mcpToolCall: 'mcp.tool_call',
 } as const;
 
+/**
+ * What a certificate's history shows to whoever may read the certificate (admins read the whole
+ * trail): the changes to it and its request, as they happened. Refusals and tool calls are left
+ * out: they may be another tenant's attempts, with its credential and address.
+ */
+export const CERTIFICATE_HISTORY_ACTIONS: readonly string[] = [
+  AUDIT.requestSubmit,
+  AUDIT.requestAwaitApproval,
+  AUDIT.requestAwaitDcv,
+  AUDIT.requestResume,
+  AUDIT.requestApprove,
+  AUDIT.requestDecline,
+  AUDIT.requestReject,
+  AUDIT.requestFail,
+  AUDIT.certificateIssue,
+  AUDIT.certificateRevoke,
+  AUDIT.certificateReinstate,
+  AUDIT.certificateKeyExport,
+  AUDIT.certificateKeyRedeliver,
+  AUDIT.certificateImport,
+  AUDIT.certificateEdit,
+  AUDIT.certificateMarkRenewed,
+  AUDIT.certificateMarkRevoked,
+  AUDIT.certificateRemove,
+  AUDIT.locationAdd,
+  AUDIT.locationEdit,
+  AUDIT.locationRemove,
+];
+
 export type AuditAction = (typeof AUDIT)[keyof typeof AUDIT];
 /** What the ACME front-end may write to the trail (CredentialService.recordAcmeAccountEvent). */
 export type AcmeAccountAction = typeof AUDIT.acmeAccountCreate | typeof AUDIT.acmeEabBind | typeof AUDIT.acmeKeyChange | typeof AUDIT.acmeAccountDeactivate | typeof AUDIT.acmeAuthzReuse;

@@ -216,6 +216,8 @@ export class KyselyAuditStore implements Omit<AuditStore, 'append' | 'upgradeCha
     if (filter.action) q = q.where('action', '=', filter.action);
     if (filter.target) q = q.where('target', '=', filter.target);
     if (filter.targets) q = filter.targets.length ? q.where('target', 'in', filter.targets) : q.where(sql<boolean>`1 = 0`);
+    if (filter.actions) q = filter.actions.length ? q.where('action', 'in', [...filter.actions]) : q.where(sql<boolean>`1 = 0`);
+    if (filter.outcome) q = q.where('outcome', '=', filter.outcome);
     return q;
   }
 }

@@ -41,6 +41,9 @@ export interface AuditFilter {
   target?: string;
   /** Any of these targets (a certificate's history: its id and its request's). */
   targets?: string[];
+  /** Only these actions (a certificate's history as a non-admin reads it). */
+  actions?: readonly string[];
+  outcome?: string;
 }
 
 /** Reading the audit trail; every write to it goes with the change it records (see the store). */
