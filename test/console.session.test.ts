@@ -9,8 +9,8 @@ import { httpRequest } from './helpers/http.js';
 const skip = chromiumMissing();
 
 const sessionCookieOf = (setCookie: string | string[] | undefined): string => {
-  const line = [setCookie ?? []].flat().find((c) => c.startsWith('certgate_session='));
-  if (!line) throw new Error('no certgate_session cookie was set');
+  const line = [setCookie ?? []].flat().find((c) => c.startsWith('__Host-certgate_session='));
+  if (!line) throw new Error('no __Host-certgate_session cookie was set');
   return line;
 };
 

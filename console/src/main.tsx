@@ -61,8 +61,15 @@ function App() {
     case 'signedOut':
       return <SignIn ended={state.ended} onSignedIn={(s) => void enter(s).catch((e: Error) => setState({ kind: 'failed', message: e.message }))} />;
     case 'signedIn': {
+      // Signed out only once the gateway says so: a page that claimed it while the session lived on
+      // would leave the next person at this browser signed in.
       const signOut = async () => {
-        await session.signOut().catch(() => undefined);
+        try {
+          await session.signOut();
+        } catch (e) {
+          setState({ kind: 'failed', message: `Signing out did not complete: ${(e as Error).message} Close the browser to end the session here, or try again.` });
+          return;
+        }
         useCsrfToken('');
         setState({ kind: 'signedOut', ended: false });
       };

@@ -59,11 +59,13 @@ export function sessionRouter(core: CoreServices): Router {
 
   router.delete('/', async (req, res) => {
     const token = sessionOf(req);
-    if (token) {
-      if (!(await core.credentials.sessionCsrfMatches(token, req.get(CSRF_HEADER)))) throw forbidden(`signing out needs the session's CSRF token in ${CSRF_HEADER}`);
-      await core.credentials.endSession(token, context(req));
+    if (token && !(await core.credentials.sessionCsrfMatches(token, req.get(CSRF_HEADER)))) throw forbidden(`signing out needs the session's CSRF token in ${CSRF_HEADER}`);
+    try {
+      if (token) await core.credentials.endSession(token, context(req));
+    } finally {
+      // The browser forgets the session even when it could not be ended everywhere (Redis down: 503).
+      res.clearCookie(SESSION_COOKIE, { httpOnly: true, secure: true, sameSite: 'strict', path: '/' });
     }
-    res.clearCookie(SESSION_COOKIE, { httpOnly: true, secure: true, sameSite: 'strict', path: '/' });
     res.status(204).end();
   });
   return router;

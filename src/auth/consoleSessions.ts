@@ -9,8 +9,12 @@ import type { OneTimeTokens } from '../core/oneTimeTokens.js';
 import { deriveKey } from './secrets.js';
 import { CONSOLE_SESSION, TokenIssuer, type TokenClaims } from './tokens.js';
 
-/** The cookie the session travels in (the REST API reads it as well as the console). */
-export const SESSION_COOKIE = 'certgate_session';
+/**
+ * The cookie the session travels in (the REST API reads it as well as the console). `__Host-`: a
+ * browser keeps it only if it is Secure, for Path=/ and without a Domain, so a sibling subdomain
+ * cannot plant a session of its own under this name (session fixation).
+ */
+export const SESSION_COOKIE = '__Host-certgate_session';
 /** The header a change made with a session carries its CSRF token in. */
 export const CSRF_HEADER = 'x-csrf-token';
 
