@@ -39,7 +39,7 @@ function record(i: number): InventoryRecord {
 }
 
 /** A store of `count` certificates answering the list as the real one pages it; records each page asked for. */
-function fakeCore(count: number, totalSaid = count) {
+function fakeCore(count: number, totalSaid = count, totalExact = true) {
   const all = Array.from({ length: count }, (_, i) => record(i));
   const asked: InventoryPageRequest[] = [];
   const core = {
@@ -53,7 +53,7 @@ function fakeCore(count: number, totalSaid = count) {
         const certificates = all.slice(start, start + page.limit);
         const last = certificates[certificates.length - 1];
         const more = start + page.limit < all.length;
-        return { certificates, total: totalSaid, totalExact: true, next: more && last && !page.sort ? { createdAt: last.createdAt.getTime(), id: last.id } : null };
+        return { certificates, total: totalSaid, totalExact, next: more && last && !page.sort ? { createdAt: last.createdAt.getTime(), id: last.id } : null };
       },
     },
   } as unknown as CoreServices;
@@ -114,5 +114,23 @@ describe('inventory CSV export', () => {
       message: expect.stringMatching(new RegExp(`at most ${EXPORT_LIMIT} .* match ${EXPORT_LIMIT + 1}: narrow them`)),
     });
     expect(sent.body).toBeUndefined();
+  });
+
+  it('reads what a search matches when its total is an estimate: refused past the bound, written below it', async () => {
+    const under = fakeCore(EXPORT_LIMIT + 1, 10, false);
+    await expect(sendInventoryCsv(under.core, fakeResponse().res, { includeImported: false }, { order: 'newest' })).rejects.toMatchObject({ kind: 'unprocessable', message: expect.stringMatching(/match more: narrow them/) });
+    const over = fakeCore(1_200, EXPORT_LIMIT + 5_000, false);
+    const { res, sent } = fakeResponse();
+    await sendInventoryCsv(over.core, res, { includeImported: false }, { order: 'newest' });
+    expect((sent.body as string).trimEnd().split('\r\n')).toHaveLength(1 + 1_200);
+  });
+
+  it('pins the moment: status as of the start, nothing made during the export', async () => {
+    const seen: InventoryFilter[] = [];
+    const { core } = fakeCore(5);
+    const list = core.queries.inventoryList.bind(core.queries);
+    (core.queries as { inventoryList: typeof list }).inventoryList = async (f, p) => (seen.push(f), list(f, p));
+    await sendInventoryCsv(core, fakeResponse().res, { includeImported: false }, { sort: { by: 'commonName', descending: false } });
+    expect(seen[0]).toMatchObject({ now: new Date(NOW), createdTo: new Date(NOW) });
   });
 });

@@ -20,7 +20,8 @@ export const INVENTORY_CSV_HEADER = [
 
 export async function sendInventoryCsv(core: CoreServices, res: Response, filter: InventoryFilter, order: { order: InventoryOrder } | { sort: InventorySort }): Promise<void> {
   const now = new Date(core.now());
-  const pinned: InventoryFilter = { ...filter, now };
+  // Status as of one moment, and no certificate made during the export shifting the pages it reads.
+  const pinned: InventoryFilter = { ...filter, now, createdTo: filter.createdTo && filter.createdTo < now ? filter.createdTo : now };
   const [cas, products] = await Promise.all([core.queries.caList(), core.queries.productList()]);
   const caName = new Map(cas.map((c) => [c.id, c.name]));
   const productName = new Map(products.map((p) => [p.id, p.name]));
@@ -30,11 +31,13 @@ export async function sendInventoryCsv(core: CoreServices, res: Response, filter
     // Creation order walks by position (each page as cheap as the first); a column sort by offset.
     const where = 'sort' in order ? { sort: order.sort, offset } : after ? { order: order.order, after } : { order: order.order, offset: 0 };
     const listing = await core.queries.inventoryList(pinned, { limit: READ_PAGE, ...where });
-    if (offset === 0 && listing.total > EXPORT_LIMIT) {
+    if (offset === 0 && listing.totalExact && listing.total > EXPORT_LIMIT) {
       throw unprocessable(`an export holds at most ${EXPORT_LIMIT} certificates and these filters match ${listing.totalExact ? '' : 'about '}${listing.total}: narrow them (status, CA, product, expiry, owner or search)`);
     }
     for (const cert of listing.certificates) rows.push(csvRow(cert, now.getTime(), caName, productName));
-    if (listing.certificates.length < READ_PAGE || rows.length >= EXPORT_LIMIT) break;
+    // A search's total is an estimate past a few thousand: the rows read are what decides.
+    if (rows.length > EXPORT_LIMIT) throw unprocessable(`an export holds at most ${EXPORT_LIMIT} certificates and these filters match more: narrow them (status, CA, product, expiry, owner or search)`);
+    if (listing.certificates.length < READ_PAGE) break;
     if (!('sort' in order)) {
       if (!listing.next) break;
       after = listing.next;
