@@ -60,7 +60,10 @@ export function Downloads({ cert, onChanged }: { cert: Certificate; onChanged():
           <input id="pkcs12-password" type="password" autoComplete="new-password" minLength={4} required value={password} onInput={(e) => setPassword((e.target as HTMLInputElement).value)} aria-describedby="pkcs12-password-hint" />
         </Field>
         <ErrorMessage message={pkcs12.error && `Could not download the key: ${pkcs12.error}`} />
-        <PanelButtons label="Download PKCS#12" busy={pkcs12.busy} disabled={password.length < 4} onCancel={panel.close} />
+        <PanelButtons label="Download PKCS#12" busy={pkcs12.busy} disabled={password.length < 4} onCancel={() => {
+            setPassword('');
+            panel.close();
+          }} />
       </ActionPanel>
     </>
   );

@@ -148,8 +148,16 @@ export function Lifecycle({ cert, onChanged }: { cert: Certificate; onChanged():
           {renewed.request_id && <p>Request {renewed.request_id} is {renewed.status ?? 'pending'}.</p>}
           {renewed.privateKey && (
             <p>
-              Its private key is shown this once:{' '}
-              <button type="button" class="secondary" onClick={() => saveBlob(new Blob([renewed.privateKey as string], { type: 'application/x-pem-file' }), 'private-key.pem')}>
+              Its private key is handed out this once:{' '}
+              <button
+                type="button"
+                class="secondary"
+                onClick={() => {
+                  saveBlob(new Blob([renewed.privateKey as string], { type: 'application/x-pem-file' }), 'private-key.pem');
+                  // Saved: the page keeps no copy of the key.
+                  setRenewed({ ...renewed, privateKey: undefined });
+                }}
+              >
                 Save the private key
               </button>
             </p>
