@@ -78,7 +78,7 @@ describe.skipIf(skip)('console inventory and certificate page', () => {
     try {
       const { page } = c;
       await signIn(page, operatorKey);
-      await page.getByRole('link', { name: 'Certificates' }).click();
+      await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Certificates', exact: true }).click();
       // The gateway's own certificates (its OCSP signer…) are in the inventory too.
       await expect.poll(() => listed(page)).toEqual(expect.arrayContaining(Object.keys(certs)));
 
