@@ -6,7 +6,8 @@ import { Field } from '../../components/field';
 import { ErrorMessage, Notice } from '../../components/states';
 import { useAction } from '../../hooks';
 import { useCan, useSession } from '../../session';
-import { ActionPanel, PanelButtons, postForFile, saveBlob, usePanel } from './panel';
+import { ActionPanel, PanelButtons } from '../../components/panel';
+import { postForFile, saveBlob, usePanel } from './panel';
 import type { Certificate } from './types';
 
 const FORMATS: [format: string, label: string][] = [
@@ -23,6 +24,11 @@ export function Downloads({ cert, onChanged }: { cert: Certificate; onChanged():
   const [password, setPassword] = useState('');
   const [saved, setSaved] = useState<string | null>(null);
   const path = `/certificates/${encodeURIComponent(cert.id)}/download`;
+  // Closed, the panel keeps no password.
+  const cancelPkcs12 = () => {
+    setPassword('');
+    panel.close();
+  };
   const pkcs12 = useAction(() => postForFile(path, { format: 'pkcs12', password }, signedIn.csrfToken));
   const mayExport = cert.source === 'issued' && (may('exportKeys', cert.ca_id) || may('exportAnyKeys', cert.ca_id));
   return (
@@ -40,31 +46,31 @@ export function Downloads({ cert, onChanged }: { cert: Certificate; onChanged():
         )}
       </div>
       <Notice message={saved} />
-      <ActionPanel
-        id="pkcs12-panel"
-        title="Download with the private key (PKCS#12)"
-        open={panel.open}
-        onSubmit={async () => {
-          const file = await pkcs12.run();
-          if (file) {
-            saveBlob(file.blob, file.name);
-            setPassword('');
-            panel.close();
-            setSaved(`Saved ${file.name}. The download is recorded in the audit trail.`);
-            onChanged();
-          }
-        }}
-      >
-        <p>Only a certificate whose key was escrowed has one to give. The password protects the file; it is not kept.</p>
-        <Field id="pkcs12-password" label="File password" hint="At least 4 characters.">
-          <input id="pkcs12-password" type="password" autoComplete="new-password" minLength={4} required value={password} onInput={(e) => setPassword((e.target as HTMLInputElement).value)} aria-describedby="pkcs12-password-hint" />
-        </Field>
-        <ErrorMessage message={pkcs12.error && `Could not download the key: ${pkcs12.error}`} />
-        <PanelButtons label="Download PKCS#12" busy={pkcs12.busy} disabled={password.length < 4} onCancel={() => {
-            setPassword('');
-            panel.close();
-          }} />
-      </ActionPanel>
+      {panel.open && (
+        <ActionPanel
+          id="pkcs12-panel"
+          title="Download with the private key (PKCS#12)"
+          level={3}
+          onCancel={cancelPkcs12}
+          onSubmit={async () => {
+            const file = await pkcs12.run();
+            if (file) {
+              saveBlob(file.blob, file.name);
+              setPassword('');
+              panel.close();
+              setSaved(`Saved ${file.name}. The download is recorded in the audit trail.`);
+              onChanged();
+            }
+          }}
+        >
+          <p>Only a certificate whose key was escrowed has one to give. The password protects the file; it is not kept.</p>
+          <Field id="pkcs12-password" label="File password" hint="At least 4 characters.">
+            <input id="pkcs12-password" type="password" autoComplete="new-password" minLength={4} required value={password} onInput={(e) => setPassword((e.target as HTMLInputElement).value)} aria-describedby="pkcs12-password-hint" />
+          </Field>
+          <ErrorMessage message={pkcs12.error && `Could not download the key: ${pkcs12.error}`} />
+          <PanelButtons label="Download PKCS#12" busy={pkcs12.busy} disabled={password.length < 4} onCancel={cancelPkcs12} />
+        </ActionPanel>
+      )}
     </>
   );
 }

@@ -7,7 +7,8 @@ import { ErrorMessage, Notice } from '../../components/states';
 import { useAction } from '../../hooks';
 import { href } from '../../router';
 import { useCan } from '../../session';
-import { ActionPanel, PanelButtons, saveBlob, usePanel } from './panel';
+import { ActionPanel, PanelButtons } from '../../components/panel';
+import { saveBlob, usePanel } from './panel';
 import type { Certificate } from './types';
 
 /** The reasons REST's revoke takes (RFC 5280; certificateHold is Suspend, removeFromCRL is no reason to revoke). */
@@ -84,59 +85,68 @@ export function Lifecycle({ cert, onChanged }: { cert: Certificate; onChanged():
       </div>
       <ErrorMessage message={reinstate.error && `Could not reinstate: ${reinstate.error}`} />
 
-      <ActionPanel
-        id="revoke-panel"
-        title="Revoke this certificate"
-        open={revokePanel.open}
-        onSubmit={async () => {
-          if (await revoke.run()) finish('The certificate is revoked. The CRL and OCSP say so from now on.', revokePanel.close);
-        }}
-      >
-        <p>Revoking cannot be undone. Clients that check the CRL or OCSP will refuse the certificate.</p>
-        <Field id="revoke-reason" label="Reason">
-          <select id="revoke-reason" value={reason} onChange={(e) => setReason((e.target as HTMLSelectElement).value)}>
-            {REASONS.map(([value, label]) => (
-              <option key={value} value={value}>
-                {label}
-              </option>
-            ))}
-          </select>
-        </Field>
-        <ErrorMessage message={revoke.error && `Could not revoke: ${revoke.error}`} />
-        <PanelButtons label="Revoke certificate" danger busy={revoke.busy} onCancel={revokePanel.close} />
-      </ActionPanel>
+      {revokePanel.open && (
+        <ActionPanel
+          id="revoke-panel"
+          title="Revoke this certificate"
+          level={3}
+          onCancel={revokePanel.close}
+          onSubmit={async () => {
+            if (await revoke.run()) finish('The certificate is revoked. The CRL and OCSP say so from now on.', revokePanel.close);
+          }}
+        >
+          <p>Revoking cannot be undone. Clients that check the CRL or OCSP will refuse the certificate.</p>
+          <Field id="revoke-reason" label="Reason">
+            <select id="revoke-reason" value={reason} onChange={(e) => setReason((e.target as HTMLSelectElement).value)}>
+              {REASONS.map(([value, label]) => (
+                <option key={value} value={value}>
+                  {label}
+                </option>
+              ))}
+            </select>
+          </Field>
+          <ErrorMessage message={revoke.error && `Could not revoke: ${revoke.error}`} />
+          <PanelButtons label="Revoke certificate" danger busy={revoke.busy} onCancel={revokePanel.close} />
+        </ActionPanel>
+      )}
 
-      <ActionPanel
-        id="suspend-panel"
-        title="Suspend this certificate"
-        open={suspendPanel.open}
-        onSubmit={async () => {
-          if (await suspend.run()) finish('The certificate is suspended (certificateHold) until it is reinstated.', suspendPanel.close);
-        }}
-      >
-        <p>A suspended certificate is on the CRL as certificateHold, and can be reinstated later.</p>
-        <ErrorMessage message={suspend.error && `Could not suspend: ${suspend.error}`} />
-        <PanelButtons label="Suspend certificate" busy={suspend.busy} onCancel={suspendPanel.close} />
-      </ActionPanel>
+      {suspendPanel.open && (
+        <ActionPanel
+          id="suspend-panel"
+          title="Suspend this certificate"
+          level={3}
+          onCancel={suspendPanel.close}
+          onSubmit={async () => {
+            if (await suspend.run()) finish('The certificate is suspended (certificateHold) until it is reinstated.', suspendPanel.close);
+          }}
+        >
+          <p>A suspended certificate is on the CRL as certificateHold, and can be reinstated later.</p>
+          <ErrorMessage message={suspend.error && `Could not suspend: ${suspend.error}`} />
+          <PanelButtons label="Suspend certificate" busy={suspend.busy} onCancel={suspendPanel.close} />
+        </ActionPanel>
+      )}
 
-      <ActionPanel
-        id="renew-panel"
-        title="Renew this certificate"
-        open={renewPanel.open}
-        onSubmit={async () => {
-          const answer = await renew.run();
-          if (answer) {
-            setRenewed(answer);
-            finish(answer.certificate ? 'Renewed: a new certificate with the same names was issued.' : 'The renewal is waiting for approval.', renewPanel.close);
-          }
-        }}
-      >
-        <Field id="renew-csr" label="CSR (PEM)" hint="Only for a certificate issued from a CSR; a managed one gets a new key pair.">
-          <textarea id="renew-csr" value={csrPem} onInput={(e) => setCsrPem((e.target as HTMLTextAreaElement).value)} aria-describedby="renew-csr-hint" />
-        </Field>
-        <ErrorMessage message={renew.error && `Could not renew: ${renew.error}`} />
-        <PanelButtons label="Renew certificate" busy={renew.busy} onCancel={renewPanel.close} />
-      </ActionPanel>
+      {renewPanel.open && (
+        <ActionPanel
+          id="renew-panel"
+          title="Renew this certificate"
+          level={3}
+          onCancel={renewPanel.close}
+          onSubmit={async () => {
+            const answer = await renew.run();
+            if (answer) {
+              setRenewed(answer);
+              finish(answer.certificate ? 'Renewed: a new certificate with the same names was issued.' : 'The renewal is waiting for approval.', renewPanel.close);
+            }
+          }}
+        >
+          <Field id="renew-csr" label="CSR (PEM)" hint="Only for a certificate issued from a CSR; a managed one gets a new key pair.">
+            <textarea id="renew-csr" value={csrPem} onInput={(e) => setCsrPem((e.target as HTMLTextAreaElement).value)} aria-describedby="renew-csr-hint" />
+          </Field>
+          <ErrorMessage message={renew.error && `Could not renew: ${renew.error}`} />
+          <PanelButtons label="Renew certificate" busy={renew.busy} onCancel={renewPanel.close} />
+        </ActionPanel>
+      )}
 
       {renewed && (
         <div class="panel">

@@ -6,7 +6,7 @@ import { Empty, ErrorMessage, Loading, Notice } from '../../components/states';
 import { DataTable } from '../../components/table';
 import { formatDateTime } from '../../format';
 import { useAction, useLoad } from '../../hooks';
-import { ActionPanel, PanelButtons } from './panel';
+import { ActionPanel, PanelButtons } from '../../components/panel';
 import type { DeploymentLocation } from './types';
 
 type Draft = { host: string; port: string; path: string; kind: string; notes: string };
@@ -105,38 +105,41 @@ export function Locations({ id, mayEdit, onChanged }: { id: string; mayEdit: boo
           </button>
         </div>
       )}
-      <ActionPanel
-        id="location-panel"
-        title={editing ? 'Edit the location' : 'Add a location'}
-        open={editing !== null}
-        onSubmit={async () => {
-          if (await save.run()) {
-            const message = editing ? `Location ${draft.host} saved.` : `Location ${draft.host} added.`;
-            setEditing(null);
-            changed(message);
-          }
-        }}
-      >
-        <div class="grid">
-          <Field id="loc-host" label="Host">
-            <input id="loc-host" required value={draft.host} onInput={set('host')} />
+      {editing !== null && (
+        <ActionPanel
+          id="location-panel"
+          title={editing ? 'Edit the location' : 'Add a location'}
+          level={3}
+          onCancel={() => setEditing(null)}
+          onSubmit={async () => {
+            if (await save.run()) {
+              const message = editing ? `Location ${draft.host} saved.` : `Location ${draft.host} added.`;
+              setEditing(null);
+              changed(message);
+            }
+          }}
+        >
+          <div class="grid">
+            <Field id="loc-host" label="Host">
+              <input id="loc-host" required value={draft.host} onInput={set('host')} />
+            </Field>
+            <Field id="loc-port" label="Port">
+              <input id="loc-port" type="number" min={1} max={65535} inputMode="numeric" value={draft.port} onInput={set('port')} />
+            </Field>
+            <Field id="loc-path" label="Path">
+              <input id="loc-path" value={draft.path} onInput={set('path')} />
+            </Field>
+            <Field id="loc-kind" label="Kind" hint="server, load-balancer, appliance…">
+              <input id="loc-kind" required value={draft.kind} onInput={set('kind')} aria-describedby="loc-kind-hint" />
+            </Field>
+          </div>
+          <Field id="loc-notes" label="Notes">
+            <textarea id="loc-notes" value={draft.notes} onInput={set('notes')} />
           </Field>
-          <Field id="loc-port" label="Port">
-            <input id="loc-port" type="number" min={1} max={65535} inputMode="numeric" value={draft.port} onInput={set('port')} />
-          </Field>
-          <Field id="loc-path" label="Path">
-            <input id="loc-path" value={draft.path} onInput={set('path')} />
-          </Field>
-          <Field id="loc-kind" label="Kind" hint="server, load-balancer, appliance…">
-            <input id="loc-kind" required value={draft.kind} onInput={set('kind')} aria-describedby="loc-kind-hint" />
-          </Field>
-        </div>
-        <Field id="loc-notes" label="Notes">
-          <textarea id="loc-notes" value={draft.notes} onInput={set('notes')} />
-        </Field>
-        <ErrorMessage message={save.error && `Could not save the location: ${save.error}`} />
-        <PanelButtons label={editing ? 'Save location' : 'Add location'} busy={save.busy} onCancel={() => setEditing(null)} />
-      </ActionPanel>
+          <ErrorMessage message={save.error && `Could not save the location: ${save.error}`} />
+          <PanelButtons label={editing ? 'Save location' : 'Add location'} busy={save.busy} onCancel={() => setEditing(null)} />
+        </ActionPanel>
+      )}
     </>
   );
 }

@@ -1,49 +1,11 @@
-// A consequential action's inline form: the button that opens it says whether it is open
-// (aria-expanded), focus moves to the form's first control, and Cancel closes it.
-import type { ComponentChildren } from 'preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
+// Whether an action panel (components/panel.tsx) is open, and the files a certificate's page
+// fetches itself: a PKCS#12 (a POST), a chain as text, and saving a Blob as a download.
+import { useState } from 'preact/hooks';
 import { ApiError, apiUrl, sentenceOf } from '../../api';
 
 export function usePanel() {
   const [open, setOpen] = useState(false);
   return { open, toggle: () => setOpen(!open), close: () => setOpen(false) };
-}
-
-export function ActionPanel({ id, title, open, children, onSubmit }: { id: string; title: string; open: boolean; children: ComponentChildren; onSubmit(): unknown }) {
-  const form = useRef<HTMLFormElement>(null);
-  useEffect(() => {
-    if (open) form.current?.querySelector<HTMLElement>('input, select, textarea, button')?.focus();
-  }, [open]);
-  if (!open) return null;
-  return (
-    <form
-      id={id}
-      class="panel action-panel"
-      ref={form}
-      onSubmit={(e) => {
-        e.preventDefault();
-        void onSubmit();
-      }}
-      aria-label={title}
-    >
-      <h3>{title}</h3>
-      {children}
-    </form>
-  );
-}
-
-/** The panel's confirm button, saying what it does, and Cancel. */
-export function PanelButtons({ label, busy, danger, disabled, onCancel }: { label: string; busy: boolean; danger?: boolean; disabled?: boolean; onCancel(): void }) {
-  return (
-    <div class="actions">
-      <button type="submit" class={danger ? 'danger' : undefined} disabled={busy || disabled}>
-        {label}
-      </button>
-      <button type="button" class="secondary" onClick={onCancel}>
-        Cancel
-      </button>
-    </div>
-  );
 }
 
 /** A file the API answers to a POST (PKCS#12): fetched, then saved from a Blob (a download link cannot POST). */

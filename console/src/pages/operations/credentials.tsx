@@ -10,7 +10,8 @@ import { useAction, useLoad } from '../../hooks';
 import { href, navigate } from '../../router';
 import type { PageProps } from '../../routes';
 import type { Action } from '../../session';
-import { ActionPanel, AuditHistory, ConfirmPanel, inputValue, Listing, type Paged, PanelButtons, StatusBadge, useCatalogue } from './shared';
+import { ActionPanel, PanelButtons } from '../../components/panel';
+import { AuditHistory, ConfirmPanel, inputValue, Listing, type Paged, StatusBadge, useCatalogue } from './shared';
 
 interface CredentialJson {
   id: string;

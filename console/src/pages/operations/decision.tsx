@@ -5,7 +5,8 @@ import { api, ApiError } from '../../api';
 import { describedBy, Field } from '../../components/field';
 import { ErrorMessage } from '../../components/states';
 import { useAction } from '../../hooks';
-import { ActionPanel, PanelButtons, type RequestJson } from './shared';
+import { ActionPanel, PanelButtons } from '../../components/panel';
+import { type RequestJson } from './shared';
 
 /** The API's four-eyes refusal, as the person who sent the request should read it. */
 function decisionError(e: unknown): never {

@@ -10,7 +10,8 @@ import { useAction, useLoad } from '../../hooks';
 import { navigate } from '../../router';
 import type { PageProps } from '../../routes';
 import { useCan } from '../../session';
-import { ActionPanel, ConfirmPanel, inputValue, Listing, PanelButtons, StatusBadge } from './shared';
+import { ActionPanel, PanelButtons } from '../../components/panel';
+import { ConfirmPanel, inputValue, Listing, StatusBadge } from './shared';
 
 interface DomainJson {
   id: string;

@@ -1,9 +1,9 @@
 // What the operations pages share: the API's shapes they read, status badges, the lists behind the
 // filters, and the inline panel that a consequential action opens before it is confirmed.
 import type { ComponentChildren } from 'preact';
-import { useEffect, useRef } from 'preact/hooks';
 import { api } from '../../api';
 import { Empty, ErrorMessage, Loading } from '../../components/states';
+import { ActionPanel, PanelButtons } from '../../components/panel';
 import { DataTable } from '../../components/table';
 import { formatDateTime } from '../../format';
 import { useAction, useLoad, type Loaded } from '../../hooks';
@@ -83,42 +83,6 @@ export function useCatalogue(): { products: { id: string; name: string; ca_id: s
     productName: (id) => p.find((x) => x.id === id)?.name ?? id,
     caName: (id) => c.find((x) => x.id === id)?.name ?? id,
   };
-}
-
-/**
- * The panel a consequential action opens (decline, rotate, revoke): focus goes to its first field
- * (or its confirm button), Escape or Cancel closes it, and focus then returns to its opener.
- */
-export function ActionPanel({ id, title, onCancel, children }: { id: string; title: string; onCancel(): void; children: ComponentChildren }) {
-  const ref = useRef<HTMLElement>(null);
-  useEffect(() => {
-    // Back to the button that opened it when it closes, so a keyboard user keeps their place.
-    const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
-    ref.current?.querySelector<HTMLElement>('input, textarea, select, button[type="submit"]')?.focus();
-    return () => {
-      if (opener?.isConnected) opener.focus();
-    };
-  }, []);
-  return (
-    <section id={id} class="panel ops action-panel" aria-label={title} ref={ref} onKeyDown={(e) => e.key === 'Escape' && onCancel()}>
-      <h2>{title}</h2>
-      {children}
-    </section>
-  );
-}
-
-/** The confirm button (saying what it does) and Cancel that end every panel's form. */
-export function PanelButtons({ label, busyLabel, busy, danger, disabled, onCancel }: { label: string; busyLabel: string; busy: boolean; danger?: boolean; disabled?: boolean; onCancel(): void }) {
-  return (
-    <div class="actions">
-      <button type="submit" class={danger ? 'danger' : undefined} disabled={busy || disabled}>
-        {busy ? busyLabel : label}
-      </button>
-      <button type="button" class="secondary" onClick={onCancel}>
-        Cancel
-      </button>
-    </div>
-  );
 }
 
 /** A panel that asks to confirm one change, which its children explain; the change's refusal is shown in it. */
