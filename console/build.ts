@@ -17,6 +17,8 @@ export async function buildConsole(): Promise<void> {
     entryPoints: { app: join(HERE, 'src', 'main.tsx') },
     bundle: true,
     format: 'esm',
+    // Code a page loads only when it needs it (pkijs, for a certificate's chain) goes in a chunk of its own.
+    splitting: true,
     target: ['chrome111', 'firefox111', 'safari16.4'],
     minify: true,
     sourcemap: true,
@@ -24,6 +26,7 @@ export async function buildConsole(): Promise<void> {
     jsxImportSource: 'preact',
     outdir: join(OUT, 'assets'),
     entryNames: '[name]-[hash]',
+    chunkNames: 'chunk-[hash]',
     assetNames: '[name]-[hash]',
     metafile: true,
     logLevel: 'warning',

@@ -17,7 +17,6 @@ import { Lifecycle } from './lifecycle';
 import { Locations } from './locations';
 import { getText } from './panel';
 import { namesOf, STATUS_BADGE, type Certificate, type Named } from './types';
-import { factsOf, pemCertificates } from './x509';
 
 export function CertificateDetail({ params }: PageProps) {
   const id = params.id as string;
@@ -25,7 +24,11 @@ export function CertificateDetail({ params }: PageProps) {
   // Bumped on every change, so the history shows it.
   const [round, setRound] = useState(0);
   const cert = useLoad(() => api.get<Certificate>(`/certificates/${encodeURIComponent(id)}`), [id, round]);
-  const chain = useLoad(async () => Promise.all(pemCertificates(await getText(`/certificates/${encodeURIComponent(id)}/download`, { format: 'chain' })).map(factsOf)), [id]);
+  const chain = useLoad(async () => {
+    // pkijs is most of the console's code: loaded when a certificate's page first needs it.
+    const [{ factsOf, pemCertificates }, pem] = await Promise.all([import('./x509'), getText(`/certificates/${encodeURIComponent(id)}/download`, { format: 'chain' })]);
+    return Promise.all(pemCertificates(pem).map(factsOf));
+  }, [id]);
   const cas = useLoad(() => api.get<{ cas: Named[] }>('/cas').then((r) => r.cas), []);
   const products = useLoad(() => api.get<{ products: Named[] }>('/products').then((r) => r.products), []);
   const requestId = cert.data?.request_id ?? null;
