@@ -113,6 +113,34 @@ describe.skipIf(skip)('console session', () => {
     }
   });
 
+  it('lays the console out from a laptop window to a wide screen: nothing runs off the side, the navigation is reachable', async () => {
+    const { token } = await env.restKey('session-layout', [{ ca: env.issuingId, actions: ['read', 'issue'] }]);
+    const c = await openConsole(browser, env.base);
+    try {
+      await signIn(c.page, token);
+      for (const [name, width, height] of [['narrow', 900, 800], ['laptop', 1280, 800], ['wide', 1920, 1080]] as const) {
+        await c.page.setViewportSize({ width, height });
+        await c.page.goto('/console/#/certificates');
+        await c.page.getByRole('heading', { level: 1 }).waitFor();
+        // The page itself never scrolls sideways (a wide table scrolls inside its own region).
+        expect(await c.page.evaluate('document.documentElement.scrollWidth <= window.innerWidth'), name).toBe(true);
+        if (width < 960) {
+          // Narrow: the navigation folds behind a Menu button that says whether it is open.
+          const menu = c.page.getByRole('button', { name: 'Menu' });
+          await expect(menu.getAttribute('aria-expanded')).resolves.toBe('false');
+          await menu.click();
+          await expect(menu.getAttribute('aria-expanded')).resolves.toBe('true');
+        }
+        await c.page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Certificates' }).waitFor();
+        expect(await seriousA11yViolations(c.page), name).toEqual([]);
+        await screenshot(c.page, `layout-${name}`);
+      }
+      expect(c.problems).toEqual([]);
+    } finally {
+      await c.close();
+    }
+  });
+
   // Last: it spends this address's sign-ins for the minute.
   it('limits sign-ins per address (429 with Retry-After), audited once', async () => {
     let status = 0;
