@@ -22,7 +22,7 @@ export function mountAuditRoutes(routes: RestRoutes, core: CoreServices): void {
       method: 'get',
       path: '/audit',
       tag: 'Audit',
-      summary: 'The audit trail, filtered and paged, oldest first',
+      summary: 'The audit trail, filtered and paged, newest first',
       permission: 'admin',
       query: auditQuery,
       responses: { 200: { description: 'One page of entries', schema: z.object({ entries: z.array(z.looseObject({ seq: z.number() })), ...pageFields }) } },
