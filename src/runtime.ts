@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { Authorizer } from './auth/authorize.js';
 import { CaRegistry, type CaBackendLoaders } from './ca/registry.js';
 import { upstreamAcmeLoader } from './ca/upstream/loader.js';
-import { caSecretFor, createCa, type CaSecrets } from './ca/createCa.js';
+import { caSecretFor, createCa, parentRefusal, type CaSecrets } from './ca/createCa.js';
 import { chainKeyOf, isUnkeyed } from './audit/chain.js';
 import { publicUrlOf, type Config } from './config.js';
 import { checkMasterKey, persistNewMasterKey, resolveMasterKey } from './masterKey.js';
@@ -332,6 +332,9 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     }
     const parent = input.parentId === undefined ? undefined : await store.cas.get(input.parentId);
     if (parent) {
+      // Before a key is made for it.
+      const refusal = parentRefusal(parent);
+      if (refusal) throw conflict(`parentId: ${refusal}`);
       if (!capabilitiesOf(parent).signsLocally) throw conflict(`parentId: CA "${parent.name}" (${parent.backend}) does not sign with a key certgate holds, so it cannot certify a CA`);
       if (parent.backend === 'local') {
         try {

@@ -53,6 +53,14 @@ describe.each(REST_DEPLOYMENTS)('catalogue over REST ($name)', (d) => {
     const underLocked = await admin('POST', '/v1/cas', { name: unique('under-locked'), parent_ca_id: locked.id });
     expect(underLocked.status, underLocked.text).toBe(409);
     expect(underLocked.json.error).toMatch(/protected by a passphrase and none is configured/);
+    // An issuing CA signs end entities only (path length 0), and a parent about to expire would make a CA never valid.
+    const underIssuing = await admin('POST', '/v1/cas', { name: unique('under-issuing'), parent_ca_id: env.issuingId });
+    expect(underIssuing.status, underIssuing.text).toBe(409);
+    expect(underIssuing.json.error).toMatch(/is an issuing CA: it may sign only end-entity certificates/);
+    const dying = await createCa(rt.store, { name: unique('dying-root'), keyAlgorithm: 'ec-p256', validityDays: 1 }, rt.secrets, CLI_CONTEXT);
+    const underDying = await admin('POST', '/v1/cas', { name: unique('under-dying'), parent_ca_id: dying.id });
+    expect(underDying.status, underDying.text).toBe(409);
+    expect(underDying.json.error).toMatch(/would not be valid for a day/);
 
     const name = unique('web');
     const made = await admin('POST', '/v1/products', { name, ca_id: ca.id, template: { keyAlgorithms: ['ec-p256'], defaultValidityDays: 90, maxValidityDays: 200, allowedDnsSuffixes: ['catalogue.test'] } });
@@ -88,6 +96,12 @@ describe.each(REST_DEPLOYMENTS)('catalogue over REST ($name)', (d) => {
     expect((await admin('PUT', '/v1/products/no-such-product', { name: unique('x'), template: {} })).status).toBe(404);
     const other = (await admin('POST', '/v1/products', { name: unique('other'), ca_id: ca.id, template: {} })).json.product as { id: string; name: string };
     expect((await admin('PUT', `/v1/products/${product.id}`, { name: other.name, template })).status).toBe(409);
+    // "default" is where clients naming no product enrol: neither renamed away nor taken by a rename.
+    const toDefault = await admin('PUT', `/v1/products/${product.id}`, { name: 'default', template });
+    expect(toDefault.status, toDefault.text).toBe(409);
+    expect(toDefault.json.error).toMatch(/clients that name no product/);
+    const fromDefault = await admin('PUT', `/v1/products/${env.productId}`, { name: unique('not-default'), template: {} });
+    expect(fromDefault.status, fromDefault.text).toBe(409);
 
     const issued = await admin('POST', '/v1/certificates', { productId: product.id, commonName: 'www.catalogue.test' });
     expect(issued.status, issued.text).toBe(201);

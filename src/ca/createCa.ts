@@ -7,6 +7,7 @@ import { readCertificateBasics } from '../pki/certInfo.js';
 import { keyGenSpec } from '../pki/keys.js';
 import { encodeName, parseDnString, parseNameDer } from '../pki/name.js';
 import { fromPem, toPem } from '../pki/pem.js';
+import { conflict } from '../core/errors.js';
 import type { Store } from '../store/types.js';
 import { decryptPrivateKey, encryptPrivateKey, envelopeSecretKind } from './keyProtection.js';
 import type { StatusPointers } from './types.js';
@@ -90,6 +91,21 @@ async function signerOf(ca: CaRecord, secrets: CaSecrets): Promise<AnySigner> {
   return { key: decryptPrivateKey(sealedKeyOf(ca), caSecretFor(ca, secrets)), algorithm: ca.keyAlgorithm };
 }
 
+/** A CA made under a parent must outlive at least this. */
+const MIN_PARENT_LIFE_MS = 86_400_000;
+
+/**
+ * Why `parent` cannot certify a new CA now, or null. An issuing CA carries path length 0: a CA
+ * under it would sign certificates no client accepts. An expired parent would make a CA that is
+ * never valid (its notAfter is cut to the parent's).
+ */
+export function parentRefusal(parent: Pick<CaRecord, 'name' | 'kind' | 'certificatePem'>, now = Date.now()): string | null {
+  if (parent.kind !== 'root') return `CA "${parent.name}" is an issuing CA: it may sign only end-entity certificates (path length 0); make the new CA under a root`;
+  const { notAfter } = readCertificateBasics(fromPem(parent.certificatePem, ['CERTIFICATE']));
+  if (notAfter.getTime() - now < MIN_PARENT_LIFE_MS) return `CA "${parent.name}" expires ${notAfter.toISOString()}: a CA under it would not be valid for a day`;
+  return null;
+}
+
 /** Certifies a CA's key (itself for a root, its parent otherwise) and records the CA, audited. */
 export async function certifyCa(store: Store, opts: CreateCaOptions, secrets: CaSecrets, by: AuditContext, key: NewCaKey): Promise<CaRecord> {
   const { spkiDer } = key;
@@ -101,6 +117,8 @@ export async function certifyCa(store: Store, opts: CreateCaOptions, secrets: Ca
   if (opts.parentId) {
     const parent = await store.cas.get(opts.parentId);
     if (!parent) throw new Error(`parent CA ${opts.parentId} not found`);
+    const refusal = parentRefusal(parent);
+    if (refusal) throw conflict(refusal);
     const basics = readCertificateBasics(fromPem(parent.certificatePem, ['CERTIFICATE']));
     if (notAfter > basics.notAfter) notAfter = basics.notAfter;
     issuer = { subjectDer: basics.subjectDer, keyId: basics.subjectKeyId, signer: await signerOf(parent, secrets) };

@@ -3,6 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { AUDIT } from '../audit/actions.js';
 import type { Store } from '../store/types.js';
 import { BACKEND_NAMES, capabilitiesOf } from './caCapabilities.js';
+import { readProductTemplate } from '../policy/productSchema.js';
+import { DEFAULT_PRODUCT } from './enrollmentService.js';
 import { badRequest, conflict, notFound } from './errors.js';
 import type { ProtocolModule } from './protocol.js';
 import { isSystemProductId, SYSTEM_PRODUCT_NAME_PREFIX } from './systemProducts.js';
@@ -117,8 +119,13 @@ export async function updateProduct(
 ): Promise<ProductRecord> {
   const existing = isSystemProductId(id) ? undefined : await store.products.get(id);
   if (!existing) throw notFound(`product ${id} not found`);
+  if (change.name !== existing.name && (existing.name === DEFAULT_PRODUCT || change.name === DEFAULT_PRODUCT)) {
+    // ACME, EST and SCEP clients that name no product get the one called "default".
+    throw conflict(`name: the product named "${DEFAULT_PRODUCT}" is the one clients that name no product enrol under; renaming to or from it would move them to another product, perhaps on another CA`);
+  }
   await checkProduct(store, { id, name: change.name, caId: existing.caId, template: change.template }, protocols, limits);
-  const before: Record<string, unknown> = { name: existing.name, ...existing.template };
+  // As this version reads it: a template stored before a field existed shows no change for its default.
+  const before: Record<string, unknown> = { name: existing.name, ...(readProductTemplate(existing.template) ?? existing.template) };
   const after: Record<string, unknown> = { name: change.name, ...change.template };
   const changed = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k])).sort();
   const detail = { name: change.name, changed: Object.fromEntries(changed.map((k) => [k, { from: before[k] ?? null, to: after[k] ?? null }])) };

@@ -131,7 +131,8 @@ export function CaNew() {
   if (!whoami.admin) return <ErrorMessage message="Only an admin credential makes CAs. You can read them on the CAs page." />;
   if (cas.loading && !cas.data) return <Loading what="Loading the CAs" />;
   if (cas.error || !cas.data) return <ErrorMessage message={`Could not load the CAs: ${cas.error ?? 'no answer'}`} onRetry={cas.reload} />;
-  const parents = cas.data.cas.filter((c) => c.capabilities.sign_locally);
+  // Only a root certifies a CA: an issuing CA signs end entities only (path length 0).
+  const parents = cas.data.cas.filter((c) => c.capabilities.sign_locally && c.type === 'root');
   const submit = async (e: Event) => {
     e.preventDefault();
     setLocalError(null);
