@@ -29,7 +29,9 @@ interface Domain {
   last_error: string | null;
 }
 
+// The API counts by UTC day: every label of a day says that day, whatever the browser's time zone.
 const shortDay = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', timeZone: 'UTC' });
+const utcDay = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeZone: 'UTC' });
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 /** "Most in one day: 4 on 12 Nov; 9 in all." */
@@ -83,7 +85,7 @@ function Alerts({ report, expiredUnreplaced, pending, failed }: { report: Invent
       body: (
         <>
           {plural(expiredUnreplaced, 'certificate', 'certificates')} expired in the last {DAYS} days and {expiredUnreplaced === 1 ? 'was' : 'were'} not replaced (neither renewed nor marked renewed).{' '}
-          <a href={href('/certificates', { status: 'expired' })}>See the expired certificates</a>
+          <a href={href('/certificates', { status: 'expired', sort: '-expires' })}>See every expired certificate, most recent first</a>
         </>
       ),
     });
@@ -135,7 +137,7 @@ export function Dashboard() {
   if (data.loading && !data.data) return <Loading what="Loading the dashboard" />;
   if (data.error || !data.data) return <ErrorMessage message={`Could not load the dashboard: ${data.error ?? 'no answer'}`} onRetry={data.reload} />;
   const { timeline, report, pending, failed } = data.data;
-  const issued: Bar[] = timeline.issued_per_day.map((d) => ({ label: shortDay.format(new Date(`${d.day}T00:00:00Z`)), longLabel: formatDate(`${d.day}T12:00:00Z`), value: d.count }));
+  const issued: Bar[] = timeline.issued_per_day.map((d) => ({ label: shortDay.format(new Date(`${d.day}T00:00:00Z`)), longLabel: utcDay.format(new Date(`${d.day}T00:00:00Z`)), value: d.count }));
   const expiring: Bar[] = timeline.expiring_per_week.map((w, i) => ({
     label: i === 0 ? 'this week' : `+${i} wk`,
     longLabel: `${formatDate(w.from)} – ${formatDate(w.to)}`,
