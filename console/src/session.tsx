@@ -28,9 +28,13 @@ export function useSession(): SessionState {
   return s;
 }
 
-/** Whether the credential may take `action` on what this CA issued (any CA when none is named). */
+/**
+ * Whether the credential may take `action` on what this CA issued; `null` is an imported
+ * certificate (no CA of certgate's: the action must be granted on every CA), `undefined` any CA.
+ */
 export function can(whoami: Whoami, action: Action, caId?: string | null): boolean {
   if (whoami.admin) return true;
+  if (caId === null) return whoami.actions['*']?.includes(action) ?? false;
   if (caId) return whoami.actions[caId]?.includes(action) ?? false;
   return Object.values(whoami.actions).some((actions) => actions.includes(action));
 }

@@ -110,7 +110,7 @@ export function mountCaRoutes(routes: RestRoutes, core: CoreServices): void {
             workspace: z.object({ id: z.string(), name: z.string(), slug: z.string() }),
             apiKey: z.object({ id: z.string(), name: z.string(), prefix: z.string() }),
             permissions: z.record(z.string(), z.object({ canRead: z.boolean(), canIssue: z.boolean(), canRevoke: z.boolean(), canApprove: z.boolean() })),
-            actions: z.record(z.string(), z.array(z.enum(PERMISSION_ACTIONS))).describe('by CA id: every action the credential may take on what that CA issued (what the console offers)'),
+            actions: z.record(z.string(), z.array(z.enum(PERMISSION_ACTIONS))).describe('by CA id: every action the credential may take on what that CA issued (what the console offers); under "*", the actions granted on every CA, which imported certificates need'),
             admin: z.boolean(),
             products: z.union([z.literal('*'), z.array(z.string())]),
           }),
@@ -128,6 +128,8 @@ export function mountCaRoutes(routes: RestRoutes, core: CoreServices): void {
         const [canRead, canIssue, canRevoke, canApprove] = (['read', 'issue', 'revoke', 'approve'] as const).map((a) => can(c, a, ca.id)) as [boolean, boolean, boolean, boolean];
         if (canRead || canIssue || canRevoke || canApprove) permissions[ca.id] = { canRead, canIssue, canRevoke, canApprove };
       }
+      const everywhere = PERMISSION_ACTIONS.filter((a) => can(c, a, '*'));
+      if (everywhere.length) actions['*'] = everywhere;
       const owner = c.ownerUser;
       const { workspaceName } = restConfig.of(core.config);
       const slug = workspaceName.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'certgate';
