@@ -135,6 +135,12 @@ describe.skipIf(skip)('console session', () => {
         expect(await seriousA11yViolations(c.page), name).toEqual([]);
         await screenshot(c.page, `layout-${name}`);
       }
+      // An admin's page reached by its address: said in words, and no form to fill that the API would refuse.
+      for (const page of ['credentials', 'audit']) {
+        await c.page.goto(`/console/#/${page}`);
+        await c.page.getByText('This page is for admin credentials').waitFor();
+        expect(await c.page.getByRole('button', { name: /New credential|Verify now/ }).count()).toBe(0);
+      }
       expect(c.problems).toEqual([]);
     } finally {
       await c.close();

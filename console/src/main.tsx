@@ -21,7 +21,7 @@ function Page({ state }: { state: SessionState }) {
       return (
         <SessionContext.Provider value={state}>
           <Layout title={route.title} path={path}>
-            <P params={params} query={query} />
+            {route.adminOnly && !state.whoami.admin ? <p>This page is for admin credentials; yours is not one. <a href="#/">Go to the dashboard</a>.</p> : <P params={params} query={query} />}
           </Layout>
         </SessionContext.Provider>
       );

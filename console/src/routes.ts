@@ -18,8 +18,10 @@ export interface Route {
   /** The page's heading and the window's title. */
   title: string;
   page: ComponentType<PageProps>;
+  /** Only an admin credential may use what the page shows (the API refuses anyone else): others are told so instead. */
+  adminOnly?: boolean;
   /** Shown in the navigation with this label, in ascending `order`. */
-  nav?: { label: string; order: number; adminOnly?: boolean };
+  nav?: { label: string; order: number };
 }
 
 export const ROUTES: Route[] = [...catalogueRoutes, ...certificateRoutes, ...operationsRoutes];

@@ -15,7 +15,7 @@ export function Layout({ title, path, children }: { title: string; path: string;
     // A new page: focus its heading, so keyboard and screen reader users start there.
     heading.current?.focus();
   }, [title, path]);
-  const nav = ROUTES.filter((r) => r.nav && (!r.nav.adminOnly || whoami.admin)).sort((a, b) => (a.nav?.order ?? 0) - (b.nav?.order ?? 0));
+  const nav = ROUTES.filter((r) => r.nav && (!r.adminOnly || whoami.admin)).sort((a, b) => (a.nav?.order ?? 0) - (b.nav?.order ?? 0));
   const section = (p: string) => (p === '/' ? path === '/' : path === p || path.startsWith(`${p}/`));
   return (
     <div class="shell">

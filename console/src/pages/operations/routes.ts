@@ -8,8 +8,8 @@ import { RequestPage, RequestsPage } from './requests';
 export const operationsRoutes: Route[] = [
   { path: '/requests', title: 'Requests', page: RequestsPage, nav: { label: 'Requests', order: 40 } },
   { path: '/requests/:id', title: 'Request', page: RequestPage },
-  { path: '/credentials', title: 'Credentials', page: CredentialsPage, nav: { label: 'Credentials', order: 45, adminOnly: true } },
-  { path: '/credentials/:id', title: 'Credential', page: CredentialPage },
+  { path: '/credentials', title: 'Credentials', page: CredentialsPage, adminOnly: true, nav: { label: 'Credentials', order: 45 } },
+  { path: '/credentials/:id', title: 'Credential', page: CredentialPage, adminOnly: true },
   { path: '/domains', title: 'Domains', page: DomainsPage, nav: { label: 'Domains', order: 50 } },
-  { path: '/audit', title: 'Audit trail', page: AuditPage, nav: { label: 'Audit', order: 55, adminOnly: true } },
+  { path: '/audit', title: 'Audit trail', page: AuditPage, adminOnly: true, nav: { label: 'Audit', order: 55 } },
 ];
