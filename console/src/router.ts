@@ -33,6 +33,8 @@ export function useLocation(): Location {
   useEffect(() => {
     const changed = () => setLocation(current());
     window.addEventListener('hashchange', changed);
+    // Effects run after the first paint: a change made before the listener was there is read now.
+    changed();
     return () => window.removeEventListener('hashchange', changed);
   }, []);
   return location;
