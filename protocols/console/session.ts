@@ -1,9 +1,8 @@
 // /console/session: sign in with a REST credential's API key, see who is signed in, sign out. The
 // session itself is the core's (src/auth/consoleSessions.ts); this is only its cookie.
-import { parse as parseCookies } from 'cookie';
 import express, { type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
-import { CSRF_HEADER, SESSION_COOKIE } from '../../src/auth/consoleSessions.js';
+import { CSRF_HEADER, SESSION_COOKIE, sessionCookieOf } from '../../src/auth/consoleSessions.js';
 import { credentialView } from '../../src/auth/credentialView.js';
 import { sourceIpOf } from '../../src/auth/ipAllowlist.js';
 import { MINUTE_MS, type Limit } from '../../src/auth/requestLimits.js';
@@ -19,7 +18,7 @@ const SIGN_IN_LIMIT: Limit = { bucket: 'console-sign-in', limit: 60, windowMs: M
 
 const signInBody = z.object({ key: z.string().max(512) }).strict();
 
-const sessionOf = (req: Request): string | undefined => (req.headers.cookie ? parseCookies(req.headers.cookie)[SESSION_COOKIE] || undefined : undefined);
+const sessionOf = (req: Request): string | undefined => sessionCookieOf(req.headers.cookie);
 
 function setCookie(res: Response, token: string, maxAgeMs: number): void {
   // Path=/: the console's pages call the REST API under /v1 with it.

@@ -1,9 +1,8 @@
 // Who is calling the REST API, and what they may do: bearer credentials (API keys and tokens
 // from /v1/auth/token) checked by the one credential service; every route asks the one
 // authorization decision (src/auth/authorize.ts) about the resource it acts on.
-import { parse as parseCookies } from 'cookie';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { CSRF_HEADER, SESSION_COOKIE } from '../../src/auth/consoleSessions.js';
+import { CSRF_HEADER, sessionCookieOf } from '../../src/auth/consoleSessions.js';
 import { sourceIpOf } from '../../src/auth/ipAllowlist.js';
 import { caResource, principalOfCredential, type AuthzAction, type Principal, type Resource } from '../../src/auth/authorize.js';
 import { authorizedCertificateFor, restCaller, restRequester, type Caller } from '../../src/core/access.js';
@@ -78,8 +77,7 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** The console session a browser sent in its cookie, when the request has no Authorization header. */
 function sessionOf(req: Request): string | undefined {
-  if (req.headers.authorization !== undefined || !req.headers.cookie) return undefined;
-  return parseCookies(req.headers.cookie)[SESSION_COOKIE] || undefined;
+  return req.headers.authorization !== undefined ? undefined : sessionCookieOf(req.headers.cookie);
 }
 
 export function authenticate(core: CoreServices): RequestHandler {

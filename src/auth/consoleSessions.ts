@@ -5,6 +5,7 @@
 // in every respect: the same authorization decision, and it ends when the credential is revoked,
 // rotated past its grace, or signed out (remembered until the session would have expired anyway).
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { parse as parseCookies } from 'cookie';
 import type { OneTimeTokens } from '../core/oneTimeTokens.js';
 import { deriveKey } from './secrets.js';
 import { CONSOLE_SESSION, TokenIssuer, type TokenClaims } from './tokens.js';
@@ -19,6 +20,9 @@ export const SESSION_COOKIE = '__Host-certgate_session';
 export const CSRF_HEADER = 'x-csrf-token';
 
 const ENDED = 'console-session-ended';
+
+/** The session a browser sent in its Cookie header, if any. */
+export const sessionCookieOf = (cookieHeader: string | undefined): string | undefined => (cookieHeader ? parseCookies(cookieHeader)[SESSION_COOKIE] || undefined : undefined);
 
 export class ConsoleSessions {
   private readonly issuer: TokenIssuer;
