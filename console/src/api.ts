@@ -28,7 +28,7 @@ export class ApiError extends Error {
 }
 
 /** What went wrong, in words: the API's own sentence, with what it means for the person. */
-export function sentenceOf(status: number, error: string | undefined): string {
+function sentenceOf(status: number, error: string | undefined): string {
   const said = error ? error.replace(/\.$/, '') : '';
   switch (status) {
     case 401:
@@ -55,8 +55,9 @@ export function apiUrl(path: string, query: Query = {}): string {
   return `${API_BASE}${path}${q ? `?${q}` : ''}`;
 }
 
-async function call<T>(method: string, url: string, body?: unknown): Promise<T> {
-  const headers: Record<string, string> = { accept: 'application/json' };
+/** One request, with the session's CSRF token on a change: the answer when it is a success, else an ApiError in words. */
+async function send(method: string, url: string, body: unknown, accept: string): Promise<Response> {
+  const headers: Record<string, string> = { accept };
   if (method !== 'GET') headers['x-csrf-token'] = csrfToken;
   if (body !== undefined) headers['content-type'] = 'application/json';
   let res: Response;
@@ -65,19 +66,29 @@ async function call<T>(method: string, url: string, body?: unknown): Promise<T> 
   } catch {
     throw new ApiError(0, 'The gateway cannot be reached. Check your connection and try again.');
   }
-  const text = await res.text();
-  let json: unknown = undefined;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    // Not JSON: the status says enough.
-  }
   if (!res.ok) {
-    if (res.status === 401 && url !== SESSION_URL) onSessionEnded();
+    // Not JSON: the status says enough.
+    const json: unknown = await res.json().catch(() => undefined);
     const error = json && typeof json === 'object' && 'error' in json && typeof json.error === 'string' ? json.error : undefined;
     throw new ApiError(res.status, sentenceOf(res.status, error));
   }
-  return json as T;
+  return res;
+}
+
+async function call<T>(method: string, url: string, body?: unknown): Promise<T> {
+  let res: Response;
+  try {
+    res = await send(method, url, body, 'application/json');
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401 && url !== SESSION_URL) onSessionEnded();
+    throw e;
+  }
+  const text = await res.text();
+  try {
+    return (text ? JSON.parse(text) : undefined) as T;
+  } catch {
+    return undefined as T;
+  }
 }
 
 export const api = {
@@ -85,6 +96,13 @@ export const api = {
   post: <T>(path: string, body?: unknown): Promise<T> => call<T>('POST', apiUrl(path), body ?? {}),
   put: <T>(path: string, body?: unknown): Promise<T> => call<T>('PUT', apiUrl(path), body ?? {}),
   del: <T>(path: string): Promise<T> => call<T>('DELETE', apiUrl(path)),
+  /** A GET the API answers with text (a PEM chain). */
+  text: async (path: string, query?: Query): Promise<string> => (await send('GET', apiUrl(path, query), undefined, '*/*')).text(),
+  /** A file the API answers to a POST (PKCS#12), with the name it gives it. */
+  file: async (path: string, body: unknown, accept: string, fallbackName: string): Promise<{ blob: Blob; name: string }> => {
+    const res = await send('POST', apiUrl(path), body, `${accept}, application/json`);
+    return { blob: await res.blob(), name: /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? fallbackName };
+  },
 };
 
 export interface SignedIn {

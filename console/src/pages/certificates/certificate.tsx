@@ -15,7 +15,6 @@ import { EditFields } from './fields';
 import { History } from './history';
 import { Lifecycle } from './lifecycle';
 import { Locations } from './locations';
-import { getText } from './panel';
 import { namesOf, STATUS_BADGE, type Certificate, type Named } from './types';
 
 export function CertificateDetail({ params }: PageProps) {
@@ -26,7 +25,7 @@ export function CertificateDetail({ params }: PageProps) {
   const cert = useLoad(() => api.get<Certificate>(`/certificates/${encodeURIComponent(id)}`), [id, round]);
   const chain = useLoad(async () => {
     // pkijs is most of the console's code: loaded when a certificate's page first needs it.
-    const [{ factsOf, pemCertificates }, pem] = await Promise.all([import('./x509'), getText(`/certificates/${encodeURIComponent(id)}/download`, { format: 'chain' })]);
+    const [{ factsOf, pemCertificates }, pem] = await Promise.all([import('./x509'), api.text(`/certificates/${encodeURIComponent(id)}/download`, { format: 'chain' })]);
     return Promise.all(pemCertificates(pem).map(factsOf));
   }, [id]);
   const cas = useLoad(() => api.get<{ cas: Named[] }>('/cas').then((r) => r.cas), []);

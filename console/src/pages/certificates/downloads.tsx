@@ -1,13 +1,13 @@
 // The certificate as a file, in every format /v1/certificates/:id/download offers: plain links for
 // PEM, DER, the chain and PKCS#7; PKCS#12 (the escrowed key) is a POST with a password, so a form.
 import { useState } from 'preact/hooks';
-import { apiUrl } from '../../api';
+import { api, apiUrl } from '../../api';
 import { Field } from '../../components/field';
 import { ErrorMessage, Notice } from '../../components/states';
 import { useAction } from '../../hooks';
-import { useCan, useSession } from '../../session';
+import { useCan } from '../../session';
 import { ActionPanel, PanelButtons } from '../../components/panel';
-import { postForFile, saveBlob, usePanel } from './panel';
+import { saveBlob, usePanel } from './panel';
 import type { Certificate } from './types';
 
 const FORMATS: [format: string, label: string][] = [
@@ -19,7 +19,6 @@ const FORMATS: [format: string, label: string][] = [
 
 export function Downloads({ cert, onChanged }: { cert: Certificate; onChanged(): void }) {
   const may = useCan();
-  const { signedIn } = useSession();
   const panel = usePanel();
   const [password, setPassword] = useState('');
   const [saved, setSaved] = useState<string | null>(null);
@@ -29,7 +28,7 @@ export function Downloads({ cert, onChanged }: { cert: Certificate; onChanged():
     setPassword('');
     panel.close();
   };
-  const pkcs12 = useAction(() => postForFile(path, { format: 'pkcs12', password }, signedIn.csrfToken));
+  const pkcs12 = useAction(() => api.file(path, { format: 'pkcs12', password }, 'application/x-pkcs12', 'certificate.p12'));
   const mayExport = cert.source === 'issued' && (may('exportKeys', cert.ca_id) || may('exportAnyKeys', cert.ca_id));
   return (
     <>
